@@ -1,0 +1,256 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { FileConfig } from '../config/file.js';
+import { inTransaction } from '../db/pool.js';
+import { ALERTMANAGER_ACTOR, addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import type { WebhookPayload } from './payload.js';
+import { alertSeverity, groupSeverity, routeChannel } from './routing.js';
+import { mostUrgent, type Severity } from './severity.js';
+
+/**
+ * - created: a new incident was opened for the group
+ * - updated: the group's open incident changed
+ * - duplicate: nothing new (a repeat, or the same notification from another Alertmanager peer)
+ * - stale: only alerts already known to be resolved, delivered late
+ * - ignored: a resolved group with no open incident
+ */
+export type DeliveryOutcome = 'created' | 'updated' | 'duplicate' | 'stale' | 'ignored';
+
+export interface DeliveryResult {
+  outcome: DeliveryOutcome;
+  /** With the incident's version after this delivery: Slack must show at least that. */
+  incident?: { id: number; version: number };
+}
+
+/** Alertmanager's identity of a notification: the group, its status, and each alert's status. */
+export function deliveryDigest(payload: WebhookPayload): string {
+  const pairs = payload.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort();
+  return createHash('sha256')
+    .update(JSON.stringify([payload.groupKey, payload.status, pairs]))
+    .digest('hex');
+}
+
+interface OpenIncident {
+  id: number;
+  version: number;
+  severity: Severity;
+  last_delivery_digest: string | null;
+}
+
+interface ChangedAlert {
+  fingerprint: string;
+  status: 'firing' | 'resolved';
+  alertname: string;
+  severity: Severity;
+  starts_at: Date;
+  ends_at: Date | null;
+}
+
+export async function ingestDelivery(
+  pool: pg.Pool,
+  config: FileConfig,
+  payload: WebhookPayload,
+): Promise<DeliveryResult> {
+  const digest = deliveryDigest(payload);
+  return inTransaction(pool, async (db) => {
+    let incident = await lockOpenIncident(db, payload.groupKey);
+    if (incident?.last_delivery_digest === digest) {
+      return { outcome: 'duplicate', incident: { id: incident.id, version: incident.version } };
+    }
+
+    let created = false;
+    if (!incident) {
+      const firing = payload.alerts.filter((a) => a.status === 'firing');
+      if (firing.length === 0) return { outcome: 'ignored' };
+      if (await allAlreadyResolved(db, payload.groupKey, firing)) return { outcome: 'stale' };
+      incident = await insertIncident(db, config, payload, digest);
+      created = incident !== undefined;
+      // Another peer's delivery opened it between our look and our insert: join that one.
+      incident ??= await lockOpenIncident(db, payload.groupKey);
+      if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
+    }
+
+    const changed = await upsertAlerts(db, config, incident.id, payload);
+    if (payload.status === 'resolved') changed.push(...(await resolveRemainingAlerts(db, incident.id)));
+
+    if (!created && changed.length === 0) {
+      await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
+      return { outcome: 'duplicate', incident: { id: incident.id, version: incident.version } };
+    }
+
+    const entries: NewTimelineEntry[] = [];
+    if (created) {
+      entries.push({
+        kind: 'incident_opened',
+        actor: ALERTMANAGER_ACTOR,
+        data: { groupKey: payload.groupKey, receiver: payload.receiver, severity: incident.severity },
+      });
+    }
+    for (const alert of changed) {
+      entries.push({
+        kind: alert.status === 'firing' ? 'alert_firing' : 'alert_resolved',
+        actor: ALERTMANAGER_ACTOR,
+        data: {
+          fingerprint: alert.fingerprint,
+          alertname: alert.alertname,
+          severity: alert.severity,
+          startsAt: alert.starts_at.toISOString(),
+          ...(alert.ends_at ? { endsAt: alert.ends_at.toISOString() } : {}),
+        },
+      });
+    }
+
+    const newlyFiring = changed.filter((a) => a.status === 'firing');
+    const severity = newlyFiring.map((a) => a.severity).reduce(mostUrgent, incident.severity);
+    if (severity !== incident.severity) {
+      entries.push({
+        kind: 'severity_changed',
+        actor: ALERTMANAGER_ACTOR,
+        data: { from: incident.severity, to: severity },
+      });
+    }
+
+    const stillFiring = await countFiring(db, incident.id);
+    if (stillFiring === 0) entries.push({ kind: 'incident_resolved', actor: ALERTMANAGER_ACTOR, data: {} });
+    await addTimelineEntries(db, incident.id, entries);
+
+    const { rows } = await db.query<{ version: number }>(
+      `UPDATE incidents
+          SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
+              state = CASE WHEN $4 THEN 'resolved' ELSE state END,
+              resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
+        WHERE id = $1
+        RETURNING version`,
+      [incident.id, severity, digest, stillFiring === 0],
+    );
+    return {
+      outcome: created ? 'created' : 'updated',
+      incident: { id: incident.id, version: rows[0]!.version },
+    };
+  });
+}
+
+async function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<OpenIncident | undefined> {
+  const { rows } = await db.query<OpenIncident>(
+    `SELECT id::int AS id, version, severity, last_delivery_digest FROM incidents
+      WHERE group_key = $1 AND state = 'open' FOR UPDATE`,
+    [groupKey],
+  );
+  return rows[0];
+}
+
+/** The unique index on open group keys decides between two peers delivering at once. */
+async function insertIncident(
+  db: pg.ClientBase,
+  config: FileConfig,
+  payload: WebhookPayload,
+  digest: string,
+): Promise<OpenIncident | undefined> {
+  const labels = { ...payload.commonLabels, ...payload.groupLabels };
+  const firing = payload.alerts.filter((a) => a.status === 'firing');
+  const { rows } = await db.query<OpenIncident>(
+    `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels,
+                            common_annotations, external_url, last_delivery_digest)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (group_key) WHERE state = 'open' AND group_key IS NOT NULL DO NOTHING
+     RETURNING id::int AS id, version, severity, last_delivery_digest`,
+    [
+      incidentTitle(payload).slice(0, 500),
+      groupSeverity(config, firing),
+      payload.groupKey,
+      routeChannel(config, labels),
+      payload.groupLabels,
+      payload.commonLabels,
+      payload.commonAnnotations,
+      payload.externalURL || null,
+      digest,
+    ],
+  );
+  return rows[0];
+}
+
+export function incidentTitle(payload: WebhookPayload): string {
+  const alertname = payload.groupLabels.alertname ?? payload.commonLabels.alertname;
+  const summary = payload.commonAnnotations.summary;
+  if (alertname && summary) return `${alertname}: ${summary}`;
+  return (
+    summary ?? alertname ?? `Alerts for ${Object.values(payload.groupLabels).join(', ') || payload.receiver}`
+  );
+}
+
+/**
+ * A late delivery from a lagging Alertmanager peer can carry alerts that have already fired and resolved.
+ * They must not open a new incident: an alert that fires again gets a new startsAt.
+ */
+async function allAlreadyResolved(
+  db: pg.ClientBase,
+  groupKey: string,
+  firing: WebhookPayload['alerts'],
+): Promise<boolean> {
+  const { rows } = await db.query<{ known: string }>(
+    `SELECT count(DISTINCT d.fingerprint) AS known
+       FROM jsonb_to_recordset($2::jsonb) AS d(fingerprint text, starts_at timestamptz)
+       JOIN alerts a ON a.fingerprint = d.fingerprint AND a.status = 'resolved' AND a.starts_at >= d.starts_at
+       JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1`,
+    [groupKey, JSON.stringify(firing.map((a) => ({ fingerprint: a.fingerprint, starts_at: a.startsAt })))],
+  );
+  return Number(rows[0]!.known) === new Set(firing.map((a) => a.fingerprint)).size;
+}
+
+/** Inserts new alerts and applies status changes; returns only what changed. */
+async function upsertAlerts(
+  db: pg.ClientBase,
+  config: FileConfig,
+  incidentId: number,
+  payload: WebhookPayload,
+): Promise<ChangedAlert[]> {
+  // Alertmanager never repeats a fingerprint within one notification, but a hostile body might.
+  const unique = new Map(payload.alerts.map((a) => [a.fingerprint, a]));
+  const rows = [...unique.values()].map((a) => ({
+    fingerprint: a.fingerprint,
+    status: a.status,
+    alertname: a.labels.alertname ?? '',
+    severity: alertSeverity(config, a.labels),
+    labels: a.labels,
+    annotations: a.annotations,
+    starts_at: a.startsAt,
+    ends_at: a.status === 'resolved' ? (a.endsAt ?? new Date().toISOString()) : null,
+    generator_url: a.generatorURL || null,
+  }));
+  const result = await db.query<ChangedAlert>(
+    `INSERT INTO alerts (incident_id, fingerprint, status, alertname, severity, labels, annotations,
+                         starts_at, ends_at, generator_url)
+     SELECT $1, r.fingerprint, r.status, r.alertname, r.severity, r.labels, r.annotations,
+            r.starts_at, r.ends_at, r.generator_url
+       FROM jsonb_to_recordset($2::jsonb) AS r(fingerprint text, status text, alertname text, severity text,
+            labels jsonb, annotations jsonb, starts_at timestamptz, ends_at timestamptz, generator_url text)
+     ON CONFLICT (incident_id, fingerprint) DO UPDATE
+        SET status = EXCLUDED.status, annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at,
+            ends_at = EXCLUDED.ends_at, generator_url = EXCLUDED.generator_url, updated_at = now()
+      WHERE alerts.status IS DISTINCT FROM EXCLUDED.status
+        -- a firing notice for an alert instance that already resolved is late, not news
+        AND NOT (alerts.status = 'resolved' AND EXCLUDED.status = 'firing' AND EXCLUDED.starts_at <= alerts.starts_at)
+     RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
+    [incidentId, JSON.stringify(rows)],
+  );
+  return result.rows;
+}
+
+/** A resolved group means every alert in it resolved, including any Alertmanager truncated away. */
+async function resolveRemainingAlerts(db: pg.ClientBase, incidentId: number): Promise<ChangedAlert[]> {
+  const { rows } = await db.query<ChangedAlert>(
+    `UPDATE alerts SET status = 'resolved', ends_at = now(), updated_at = now()
+      WHERE incident_id = $1 AND status = 'firing'
+      RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
+    [incidentId],
+  );
+  return rows;
+}
+
+async function countFiring(db: pg.ClientBase, incidentId: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",
+    [incidentId],
+  );
+  return rows[0]!.n;
+}

@@ -1,0 +1,21 @@
+import type { FileConfig } from '../config/file.js';
+import { matches } from './matchers.js';
+import { mostUrgent, type Severity } from './severity.js';
+
+/** The channel of the first route whose matchers all match the group's labels; else the default. */
+export function routeChannel(config: FileConfig, labels: Readonly<Record<string, string>>): string {
+  const route = config.routes.find((r) => r.matchers.every((m) => matches(m, labels)));
+  return route?.channel ?? config.slack.defaultChannel;
+}
+
+export function alertSeverity(config: FileConfig, labels: Readonly<Record<string, string>>): Severity {
+  const value = labels[config.alerts.severityLabel];
+  return (value !== undefined ? config.alerts.severities[value] : undefined) ?? config.alerts.defaultSeverity;
+}
+
+export function groupSeverity(
+  config: FileConfig,
+  alerts: ReadonlyArray<{ labels: Record<string, string> }>,
+): Severity {
+  return alerts.map((a) => alertSeverity(config, a.labels)).reduce(mostUrgent, 'P4');
+}

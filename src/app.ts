@@ -1,0 +1,183 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { App, HTTPReceiver } from '@slack/bolt';
+import type { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Config } from './config/index.js';
+import { migrate } from './db/migrate.js';
+import { createPool } from './db/pool.js';
+import { alertmanagerRoute } from './http/alertmanagerRoute.js';
+import { createHttpServer } from './http/server.js';
+import { startIncidentSyncWorker } from './jobs/incidentSyncWorker.js';
+import {
+  createIncidentSyncQueue,
+  createProducerRedis,
+  createWorkerRedis,
+  type IncidentSyncJob,
+} from './jobs/queues.js';
+import { boltLogger, createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { TemplateError, TemplateSet } from './render/templates.js';
+import { SlackRateLimiter } from './slack/rateLimiter.js';
+import { worstCaseViews } from './slack/sampleViews.js';
+import { SlackApi } from './slack/slackApi.js';
+
+export interface StartOptions {
+  /** Serve HTTP (Slack, Alertmanager, health, metrics) on config.env.PORT. */
+  http: boolean;
+  /** Run queue workers in this process. */
+  worker: boolean;
+  logger?: Logger;
+}
+
+export interface RunningApp {
+  /** The port HTTP listens on (useful with PORT=0), or undefined without HTTP. */
+  port?: number;
+  pool: pg.Pool;
+  queue: Queue<IncidentSyncJob>;
+  metrics: Metrics;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+/** Every secret the process holds, so the logger can scrub them from anything it writes. */
+export function secretsOf(config: Config): string[] {
+  const { env } = config;
+  return [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET, env.SLACK_APP_TOKEN, env.ALERTMANAGER_TOKEN].filter(
+    (s): s is string => typeof s === 'string',
+  );
+}
+
+/** Loads every template and renders the largest views through it, so a broken override fails now. */
+export async function loadTemplates(config: Config): Promise<TemplateSet> {
+  const templates = await TemplateSet.load(config.env.TEMPLATES_DIR);
+  for (const [name, view] of Object.entries(worstCaseViews(config.file.alerts.maxAlertsShown))) {
+    try {
+      templates.renderMessage(name, view);
+    } catch (err) {
+      throw err instanceof TemplateError ? err : new TemplateError(`${name}: ${(err as Error).message}`);
+    }
+  }
+  return templates;
+}
+
+/** The composition root: config → pools → app → workers. `stop()` undoes it in reverse. */
+export async function startApp(config: Config, options: StartOptions): Promise<RunningApp> {
+  const { env, file } = config;
+  const logger = options.logger ?? createLogger(env.LOG_LEVEL, secretsOf(config));
+  const templates = await loadTemplates(config);
+  const metrics = new Metrics();
+  const pool = createPool(env.DATABASE_URL);
+  const redisClients: Redis[] = [];
+  const closers: Array<() => Promise<unknown>> = [];
+  try {
+    const applied = await migrate(pool);
+    if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+
+    const producerRedis = createProducerRedis(env.REDIS_URL);
+    producerRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
+    redisClients.push(producerRedis);
+    const queue = createIncidentSyncQueue(producerRedis, env.QUEUE_PREFIX);
+    queue.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
+    closers.push(() => queue.close());
+
+    let worker: Worker | undefined;
+    if (options.worker) {
+      const workerRedis = createWorkerRedis(env.REDIS_URL);
+      workerRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
+      redisClients.push(workerRedis);
+      worker = await startIncidentSyncWorker({
+        pool,
+        queue,
+        connection: workerRedis,
+        prefix: env.QUEUE_PREFIX,
+        slack: new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics),
+        limiter: new SlackRateLimiter(producerRedis, env.QUEUE_PREFIX),
+        templates,
+        config: file,
+        metrics,
+        logger: logger.child({ component: 'incident-sync' }),
+      });
+      // Closing waits for running jobs, so it goes before the pools they use.
+      closers.unshift(() => worker!.close());
+    }
+
+    let server: (Server & { draining: boolean }) | undefined;
+    if (options.http) {
+      const receiver = new HTTPReceiver({
+        signingSecret: env.SLACK_SIGNING_SECRET,
+        endpoints: '/slack/events',
+        logger: boltLogger(logger),
+      });
+      new App({
+        token: env.SLACK_BOT_TOKEN,
+        receiver,
+        logger: boltLogger(logger),
+        clientOptions: { slackApiUrl: env.SLACK_API_URL },
+      });
+      server = createHttpServer(
+        {
+          slackEvents: receiver.requestListener,
+          alertmanager: alertmanagerRoute({
+            pool,
+            queue,
+            queueReady: () => producerRedis.status === 'ready',
+            config: file,
+            token: env.ALERTMANAGER_TOKEN,
+            metrics,
+            logger: logger.child({ component: 'alertmanager' }),
+          }),
+          ready: async () => {
+            await pool.query('SELECT 1');
+            await producerRedis.ping();
+          },
+          metrics: async () => ({
+            contentType: metrics.registry.contentType,
+            body: await metrics.registry.metrics(),
+          }),
+        },
+        logger,
+      );
+      const listening = server;
+      await new Promise<void>((resolve, reject) => {
+        listening.once('error', reject);
+        listening.listen(env.PORT, () => resolve());
+      });
+      closers.unshift(
+        () =>
+          new Promise<void>((resolve) => {
+            listening.draining = true;
+            listening.close(() => resolve());
+            listening.closeIdleConnections();
+          }),
+      );
+    }
+
+    const port = server ? (server.address() as AddressInfo).port : undefined;
+    logger.info({ port, worker: options.worker }, 'incident-bot started');
+    let stopping: Promise<void> | undefined;
+    return {
+      port,
+      pool,
+      queue,
+      metrics,
+      logger,
+      stop: () => {
+        stopping ??= (async () => {
+          for (const close of closers)
+            await close().catch((err) => logger.warn({ err }, 'error while stopping'));
+          for (const redis of redisClients) await redis.quit().catch(() => redis.disconnect());
+          await pool.end();
+          logger.info('incident-bot stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    for (const close of closers) await close().catch(() => {});
+    for (const redis of redisClients) redis.disconnect();
+    await pool.end().catch(() => {});
+    throw err;
+  }
+}

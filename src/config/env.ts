@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
+
+const url = (protocols: string[], example: string) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL like ${example}` },
+  );
+
+const EnvSchema = z.object({
+  SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-[\w-]+$/, 'expected a bot token starting with xoxb-'),
+  SLACK_SIGNING_SECRET: z.string().min(8, 'expected the app signing secret from the Slack app settings'),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-[\w-]+$/, 'expected an app-level token starting with xapp-')
+    .optional(),
+  SLACK_API_URL: url(['https:', 'http:'], 'https://slack.com/api/')
+    .default('https://slack.com/api/')
+    .transform((value) => (value.endsWith('/') ? value : `${value}/`)),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/incident_bot'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  ALERTMANAGER_TOKEN: z.string().min(16, 'expected a bearer token of at least 16 characters'),
+  INCIDENT_BOT_CONFIG: z.string().min(1).default('config/incident-bot.yml'),
+  TEMPLATES_DIR: z.string().min(1).optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[\w-]+$/, 'expected letters, digits, - or _')
+    .default('incident-bot'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+/** Reads the env vars the bot uses; an empty string counts as unset. */
+export function parseEnv(source: NodeJS.ProcessEnv): Env {
+  const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  const result = EnvSchema.safeParse(present, requiredMessage);
+  if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
+  return result.data;
+}

@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { type Matcher, parseMatcher } from '../alerts/matchers.js';
+import { SEVERITIES } from '../alerts/severity.js';
+import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
+
+const ChannelId = z.string().regex(/^[CG][A-Z0-9]{6,}$/, 'expected a Slack channel id like C0123ABCD');
+const Severity = z.enum(SEVERITIES, { error: 'expected one of P0, P1, P2, P3, P4' });
+
+const MatcherText = z.string().transform((text, ctx): Matcher => {
+  const parsed = parseMatcher(text);
+  if ('error' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const RateLimit = z
+  .object({
+    perMinute: z.number().positive().max(6000),
+    burst: z.number().int().min(1).max(1000),
+  })
+  .strict();
+
+const FileSchema = z
+  .object({
+    slack: z
+      .object({
+        defaultChannel: ChannelId,
+        // Deliveries that land within this window are shown by one Slack sync.
+        syncDelayMs: z.number().int().min(0).max(60_000).default(1000),
+        // Slack's published limits: chat.postMessage about 1/s per channel, chat.update Tier 3 (50/min).
+        rateLimits: z
+          .object({
+            postMessagePerChannel: RateLimit.prefault({ perMinute: 60, burst: 3 }),
+            update: RateLimit.prefault({ perMinute: 50, burst: 10 }),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict(),
+    alerts: z
+      .object({
+        severityLabel: z.string().min(1).default('severity'),
+        // From the runbooks: critical alerts are P0 (immediate), warnings P1 (within the hour).
+        severities: z.record(z.string(), Severity).default({ critical: 'P0', warning: 'P1', info: 'P3' }),
+        defaultSeverity: Severity.default('P2'),
+        // Each shown alert takes two blocks; Slack allows 50 per message.
+        maxAlertsShown: z.number().int().min(1).max(20).default(10),
+      })
+      .strict()
+      .prefault({}),
+    routes: z
+      .array(
+        z
+          .object({
+            matchers: z.array(MatcherText).min(1, 'expected at least one matcher'),
+            channel: ChannelId,
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+
+export type FileConfig = z.infer<typeof FileSchema>;
+
+export function parseFileConfig(source: string, text: string): FileConfig {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `line ${(e.linePos?.[0]?.line ?? 0) || '?'}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const result = FileSchema.safeParse(doc.toJS() ?? {}, requiredMessage);
+  if (!result.success) throw new ConfigError(source, formatZodIssues(result.error));
+  return result.data;
+}
+
+export async function loadFileConfig(path: string): Promise<FileConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [
+      `cannot read the config file: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    ]);
+  }
+  return parseFileConfig(path, text);
+}

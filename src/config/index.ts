@@ -1,0 +1,38 @@
+import { type Env, parseEnv } from './env.js';
+import { ConfigError } from './errors.js';
+import { type FileConfig, loadFileConfig } from './file.js';
+
+export type { Env } from './env.js';
+export { ConfigError } from './errors.js';
+export type { FileConfig } from './file.js';
+
+export interface Config {
+  env: Env;
+  file: FileConfig;
+}
+
+/** Validates env vars and the YAML file together, so one run reports every problem at once. */
+export async function loadConfig(source: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const errors: ConfigError[] = [];
+  let env: Env | undefined;
+  let file: FileConfig | undefined;
+  try {
+    env = parseEnv(source);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    errors.push(err);
+  }
+  try {
+    file = await loadFileConfig(
+      env?.INCIDENT_BOT_CONFIG ?? source.INCIDENT_BOT_CONFIG ?? 'config/incident-bot.yml',
+    );
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    errors.push(err);
+  }
+  if (env && file) return { env, file };
+  throw new ConfigError(
+    errors.map((e) => e.source).join(' and '),
+    errors.flatMap((e) => (errors.length > 1 ? e.problems.map((p) => `${e.source}: ${p}`) : e.problems)),
+  );
+}

@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Queue } from 'bullmq';
+import type pg from 'pg';
+import { ingestDelivery } from '../alerts/ingest.js';
+import { WebhookPayloadSchema } from '../alerts/payload.js';
+import { formatPath } from '../config/errors.js';
+import type { FileConfig } from '../config/file.js';
+import { isTransientDbError } from '../db/pool.js';
+import { incidentRef } from '../incidents/incidentStore.js';
+import { enqueueIncidentSync, type IncidentSyncJob } from '../jobs/queues.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { bearerTokenMatches } from './bearerAuth.js';
+import { HttpError, readBody, sendJson } from './respond.js';
+
+export const ALERTMANAGER_BODY_LIMIT = 1024 * 1024;
+const ENQUEUE_TIMEOUT_MS = 3000;
+
+export interface AlertmanagerRouteDeps {
+  pool: pg.Pool;
+  queue: Queue<IncidentSyncJob>;
+  /** False while Redis is unreachable: then nothing is written and Alertmanager is asked to retry. */
+  queueReady: () => boolean;
+  config: FileConfig;
+  token: string;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * POST /alertmanager. Alertmanager retries a notification only on 5xx and drops it on any 4xx, so a
+ * 4xx here means "this request can never succeed", and every transient fault is a 503.
+ */
+export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const result = await handle(deps, req);
+      outcome = result.outcome;
+      sendJson(res, 200, result);
+    } catch (err) {
+      const { status, message, headers } = toHttpError(err);
+      outcome = `http_${status}`;
+      if (status >= 500) deps.logger.warn({ err }, `alertmanager webhook: ${message}`);
+      sendJson(res, status, { error: message }, headers);
+    } finally {
+      deps.metrics.webhookDeliveries.inc({ outcome });
+      deps.metrics.webhookDuration.observe((performance.now() - started) / 1000);
+    }
+  };
+}
+
+async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
+  if (req.method !== 'POST') throw new HttpError(405, 'use POST', { allow: 'POST' });
+  if (!bearerTokenMatches(req.headers.authorization, deps.token)) {
+    throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
+  }
+  const body = await readBody(req, ALERTMANAGER_BODY_LIMIT);
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `body: not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = WebhookPayloadSchema.safeParse(json, {
+    error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const more =
+      parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problems)` : '';
+    throw new HttpError(400, `${formatPath(issue.path)}: ${issue.message}${more}`);
+  }
+  // Checked before writing, so that an accepted delivery can always be queued for Slack.
+  if (!deps.queueReady()) throw new HttpError(503, 'queue unavailable, retry later', { 'retry-after': '5' });
+  const result = await ingestDelivery(deps.pool, deps.config, parsed.data);
+  // Enqueued even for a duplicate: if the first delivery's enqueue failed after its commit, the retry
+  // Alertmanager makes after our 503 is what gets the incident to Slack.
+  const { incident } = result;
+  if (incident) {
+    await withTimeout(
+      enqueueIncidentSync(deps.queue, incident.id, incident.version, deps.config.slack.syncDelayMs),
+      ENQUEUE_TIMEOUT_MS,
+    );
+  }
+  return { outcome: result.outcome, ...(incident ? { incident: incidentRef(incident.id) } : {}) };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (isTransientDbError(err))
+    return new HttpError(503, 'database unavailable, retry later', { 'retry-after': '5' });
+  // Anything else (Redis down, a bug) is still worth Alertmanager's retry rather than a dropped alert.
+  return new HttpError(503, `temporarily unable to accept alerts: ${(err as Error).message}`, {
+    'retry-after': '5',
+  });
+}

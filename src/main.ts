@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { startApp } from './app.js';
+import { ConfigError, loadConfig } from './config/index.js';
+import { MigrationError, migrate } from './db/migrate.js';
+import { createPool } from './db/pool.js';
+import { createLogger } from './observability/logger.js';
+import { TemplateError } from './render/templates.js';
+
+const USAGE = `usage: incident-bot <role>
+
+roles:
+  serve [--no-worker]   HTTP (Slack, Alertmanager, /healthz, /readyz, /metrics) and, unless told not to, a worker
+  worker                queue workers only
+  migrate               apply database migrations and exit`;
+
+/** Problems a person must fix: said in a few lines, without a stack trace. */
+function isOperatorError(err: unknown): err is Error {
+  return err instanceof ConfigError || err instanceof TemplateError || err instanceof MigrationError;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [role = 'serve', ...flags] = argv;
+  if (role === '--help' || role === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!['serve', 'worker', 'migrate'].includes(role)) {
+    process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);
+    return 64;
+  }
+  const unknownFlags = flags.filter((f) => !(role === 'serve' && f === '--no-worker'));
+  if (unknownFlags.length > 0) {
+    process.stderr.write(`unknown option ${unknownFlags.join(' ')} for ${role}\n${USAGE}\n`);
+    return 64;
+  }
+
+  const config = await loadConfig();
+  const logger = createLogger(config.env.LOG_LEVEL);
+  if (role === 'migrate') {
+    const pool = createPool(config.env.DATABASE_URL, 1);
+    try {
+      const applied = await migrate(pool);
+      logger.info({ applied }, applied.length ? 'migrations applied' : 'database already up to date');
+    } finally {
+      await pool.end();
+    }
+    return 0;
+  }
+
+  const app = await startApp(config, {
+    http: role === 'serve',
+    worker: role === 'worker' || !flags.includes('--no-worker'),
+  });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      app.logger.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await app.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (isOperatorError(err)) {
+      const lines =
+        err instanceof ConfigError
+          ? [`invalid configuration in ${err.source}:`, ...err.problems.map((p) => `  ${p}`)]
+          : [err.message];
+      process.stderr.write(`incident-bot: ${lines.join('\n')}\n`);
+      process.exit(78);
+    }
+    process.stderr.write(`incident-bot: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,37 @@
+/**
+ * Slack mrkdwn treats only `&`, `<` and `>` as control characters. Escaping them is what keeps an
+ * alert annotation holding `<!channel>` or `<https://evil|click>` from pinging people or forging links.
+ * (Handlebars' HTML escaping would also mangle quotes and `=`, which Slack shows literally.)
+ */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function escapedLength(char: string): number {
+  return char === '&' ? 5 : char === '<' || char === '>' ? 4 : char.length;
+}
+
+/**
+ * Cuts `text` so that, once escaped, it takes at most `max` characters, ending with … when cut.
+ * Cutting before escaping means a cut can never split an entity like `&amp;`.
+ */
+export function truncateForMrkdwn(text: string, max: number): string {
+  let length = 0;
+  let index = 0;
+  for (const char of text) {
+    const next = length + escapedLength(char);
+    if (next > max) {
+      let cut = text.slice(0, index);
+      // Make room for the ellipsis.
+      while (cut.length > 0 && length + 1 > max) {
+        const last = [...cut].pop()!;
+        cut = cut.slice(0, cut.length - last.length);
+        length -= escapedLength(last);
+      }
+      return `${cut}…`;
+    }
+    length = next;
+    index += char.length;
+  }
+  return text;
+}

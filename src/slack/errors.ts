@@ -1,0 +1,39 @@
+/** Errors from talking to Slack, by what the caller should do about them. */
+
+/** Slack said 429, or our own limiter says the budget is spent: wait `waitMs`, then try again. */
+export class SlackRateLimitedError extends Error {
+  readonly code = 'SLACK_RATE_LIMITED';
+  constructor(
+    readonly limitKey: string,
+    readonly waitMs: number,
+    readonly fromSlack: boolean,
+  ) {
+    super(`${limitKey}: rate limited for ${waitMs} ms${fromSlack ? ' (429 from Slack)' : ''}`);
+    this.name = 'SlackRateLimitedError';
+  }
+}
+
+/** Slack is down, slow or unreachable: retry with backoff. */
+export class SlackUnavailableError extends Error {
+  readonly code = 'SLACK_UNAVAILABLE';
+  constructor(
+    readonly method: string,
+    detail: string,
+  ) {
+    super(`${method}: Slack unavailable: ${detail}`);
+    this.name = 'SlackUnavailableError';
+  }
+}
+
+/** Slack refused the call itself (invalid_blocks, channel_not_found, not_in_channel…): retrying won't help. */
+export class SlackRejectedError extends Error {
+  readonly code = 'SLACK_REJECTED';
+  constructor(
+    readonly method: string,
+    readonly slackError: string,
+    readonly details?: unknown,
+  ) {
+    super(`${method}: Slack answered ${slackError}${details ? ` ${JSON.stringify(details)}` : ''}`);
+    this.name = 'SlackRejectedError';
+  }
+}

@@ -1,0 +1,170 @@
+import type pg from 'pg';
+import type { FileConfig } from '../config/file.js';
+import {
+  type IncidentSnapshot,
+  loadAlerts,
+  loadSnapshot,
+  recordRootMessage,
+  recordRootVersion,
+} from '../incidents/incidentStore.js';
+import { markEntriesPosted, type TimelineEntry, unpostedEntries } from '../incidents/timeline.js';
+import type { TemplateSet } from '../render/templates.js';
+import { SlackRejectedError } from './errors.js';
+import type { SlackRateLimiter } from './rateLimiter.js';
+import type { SlackApi } from './slackApi.js';
+import { rootView, THREAD_KINDS, threadView } from './views.js';
+
+/**
+ * Slack is a projection of Postgres (DESIGN.md principle 1). syncIncident makes an incident's Slack
+ * messages match its rows: post the root message if missing, update it if behind, and tell the thread
+ * whatever happened since the last reply. It reads everything afresh each time, so running it again,
+ * after a crash or a 429, picks up exactly where it stopped.
+ */
+
+export interface ProjectionDeps {
+  pool: pg.Pool;
+  slack: SlackApi;
+  limiter: SlackRateLimiter;
+  templates: TemplateSet;
+  config: FileConfig;
+}
+
+/** Another worker is syncing this incident right now; try again shortly. */
+export class SyncBusyError extends Error {
+  readonly code = 'SYNC_BUSY';
+  constructor(readonly incidentId: number) {
+    super(`incident ${incidentId} is being synced by another worker`);
+    this.name = 'SyncBusyError';
+  }
+}
+
+export interface SyncResult {
+  /** The incident version Slack now shows; undefined when the incident does not exist. */
+  version?: number;
+  slackCalls: number;
+}
+
+const ENTRY_BATCH = 500;
+
+export async function syncIncident(deps: ProjectionDeps, incidentId: number): Promise<SyncResult> {
+  const client = await deps.pool.connect();
+  let locked = false;
+  try {
+    // One syncer per incident, across every worker host; the lock dies with the session if we crash.
+    const lock = await client.query<{ locked: boolean }>(
+      "SELECT pg_try_advisory_lock(hashtext('incident-bot:slack-sync'), $1::int) AS locked",
+      [incidentId],
+    );
+    locked = lock.rows[0]!.locked;
+    if (!locked) throw new SyncBusyError(incidentId);
+    return await syncLocked(deps, client, incidentId);
+  } finally {
+    if (locked) {
+      await client
+        .query("SELECT pg_advisory_unlock(hashtext('incident-bot:slack-sync'), $1::int)", [incidentId])
+        .catch(() => {});
+    }
+    client.release();
+  }
+}
+
+async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: number): Promise<SyncResult> {
+  const { config } = deps;
+  const limits = config.slack.rateLimits;
+  let slackCalls = 0;
+
+  const read = await readConsistent(db, incidentId, config.alerts.maxAlertsShown);
+  if (!read) return { slackCalls };
+  const { snapshot, lastEntryId } = read;
+  const { incident } = snapshot;
+  let rootTs = incident.rootTs;
+
+  const root = deps.templates.renderMessage('incident-root', rootView(snapshot));
+  const postRoot = async () => {
+    const posted = await deps.limiter.run(
+      `chat.postMessage:${incident.channelId}`,
+      limits.postMessagePerChannel,
+      () => deps.slack.postMessage({ channel: incident.channelId, ...root }),
+    );
+    slackCalls++;
+    await recordRootMessage(db, incidentId, posted.ts, incident.version);
+    // The new root message already shows everything recorded so far; the thread starts after it.
+    if (lastEntryId > 0) await markEntriesPosted(db, incidentId, lastEntryId, posted.ts);
+    return posted.ts;
+  };
+
+  if (!rootTs) {
+    await postRoot();
+    return { version: incident.version, slackCalls };
+  }
+  if (incident.rootVersion < incident.version) {
+    try {
+      await deps.limiter.run('chat.update', limits.update, () =>
+        deps.slack.update({ channel: incident.channelId, ts: rootTs!, ...root }),
+      );
+      slackCalls++;
+      await recordRootVersion(db, incidentId, incident.version);
+    } catch (err) {
+      // Someone deleted the root message: post it again rather than leave the incident invisible.
+      if (!(err instanceof SlackRejectedError && err.slackError === 'message_not_found')) throw err;
+      rootTs = await postRoot();
+      return { version: incident.version, slackCalls };
+    }
+  }
+
+  for (;;) {
+    const entries = (await unpostedEntries(db, incidentId, ENTRY_BATCH)).filter((e) => e.id <= lastEntryId);
+    if (entries.length === 0) break;
+    const last = entries.at(-1)!;
+    const told = entries.filter((e) => THREAD_KINDS.has(e.kind));
+    if (told.length === 0) {
+      await markEntriesPosted(db, incidentId, last.id, rootTs);
+      continue;
+    }
+    const reply = await renderThreadReply(deps, db, snapshot, told);
+    const posted = await deps.limiter.run(
+      `chat.postMessage:${incident.channelId}`,
+      limits.postMessagePerChannel,
+      () => deps.slack.postMessage({ channel: incident.channelId, threadTs: rootTs!, ...reply }),
+    );
+    slackCalls++;
+    await markEntriesPosted(db, incidentId, last.id, posted.ts);
+    if (entries.length < ENTRY_BATCH) break;
+  }
+  return { version: incident.version, slackCalls };
+}
+
+/** The incident, its alerts and its newest timeline entry as of one instant. */
+async function readConsistent(
+  db: pg.PoolClient,
+  incidentId: number,
+  maxAlertsShown: number,
+): Promise<{ snapshot: IncidentSnapshot; lastEntryId: number } | undefined> {
+  await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const snapshot = await loadSnapshot(db, incidentId, maxAlertsShown);
+    const { rows } = await db.query<{ last: string | null }>(
+      'SELECT max(id) AS last FROM timeline_entries WHERE incident_id = $1',
+      [incidentId],
+    );
+    return snapshot ? { snapshot, lastEntryId: Number(rows[0]!.last ?? 0) } : undefined;
+  } finally {
+    await db.query('COMMIT');
+  }
+}
+
+async function renderThreadReply(
+  deps: ProjectionDeps,
+  db: pg.PoolClient,
+  snapshot: IncidentSnapshot,
+  entries: TimelineEntry[],
+) {
+  const fingerprints = [
+    ...new Set(entries.map((e) => e.data.fingerprint).filter((f): f is string => typeof f === 'string')),
+  ];
+  const alerts = await loadAlerts(db, snapshot.incident.id, fingerprints);
+  return deps.templates.renderMessage(
+    'incident-thread',
+    threadView(snapshot, entries, alerts, deps.config.alerts.maxAlertsShown),
+  );
+}

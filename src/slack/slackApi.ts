@@ -1,0 +1,103 @@
+import { WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient } from '@slack/web-api';
+import type { Metrics } from '../observability/metrics.js';
+import type { Block } from '../render/blockKit.js';
+import { SlackRateLimitedError, SlackRejectedError, SlackUnavailableError } from './errors.js';
+
+// Platform errors that mean "Slack is having trouble", not "your request is wrong".
+const TRANSIENT_PLATFORM_ERRORS = new Set([
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+  'ratelimited',
+]);
+
+export interface PostedMessage {
+  channel: string;
+  ts: string;
+}
+
+/**
+ * The Slack Web API calls the bot makes, with Slack's failures turned into typed errors. Retries and
+ * rate limits are the job queue's business, so the client itself never waits or retries.
+ */
+export class SlackApi {
+  readonly client: WebClient;
+
+  constructor(
+    token: string,
+    apiUrl: string,
+    private readonly metrics?: Metrics,
+  ) {
+    this.client = new WebClient(token, {
+      slackApiUrl: apiUrl,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: 10_000,
+    });
+  }
+
+  async postMessage(args: {
+    channel: string;
+    text: string;
+    blocks: Block[];
+    threadTs?: string;
+  }): Promise<PostedMessage> {
+    const result = await this.call('chat.postMessage', () =>
+      this.client.chat.postMessage({
+        channel: args.channel,
+        text: args.text,
+        blocks: args.blocks as never,
+        ...(args.threadTs ? { thread_ts: args.threadTs } : {}),
+        unfurl_links: false,
+        unfurl_media: false,
+      }),
+    );
+    return { channel: String(result.channel), ts: String(result.ts) };
+  }
+
+  async update(args: { channel: string; ts: string; text: string; blocks: Block[] }): Promise<void> {
+    await this.call('chat.update', () =>
+      this.client.chat.update({
+        channel: args.channel,
+        ts: args.ts,
+        text: args.text,
+        blocks: args.blocks as never,
+      }),
+    );
+  }
+
+  private async call<T>(method: string, run: () => Promise<T>): Promise<T> {
+    try {
+      const result = await run();
+      this.metrics?.slackCalls.inc({ method, outcome: 'ok' });
+      return result;
+    } catch (err) {
+      const mapped = mapError(method, err);
+      const outcome =
+        mapped instanceof SlackRateLimitedError
+          ? 'rate_limited'
+          : mapped instanceof SlackRejectedError
+            ? 'rejected'
+            : 'unavailable';
+      this.metrics?.slackCalls.inc({ method, outcome });
+      throw mapped;
+    }
+  }
+}
+
+function mapError(method: string, err: unknown): Error {
+  if (err instanceof WebAPIRateLimitedError)
+    return new SlackRateLimitedError(method, err.retryAfter * 1000, true);
+  if (err instanceof WebAPIPlatformError) {
+    const code = err.data.error;
+    if (TRANSIENT_PLATFORM_ERRORS.has(code)) return new SlackUnavailableError(method, code);
+    return new SlackRejectedError(method, code, (err.data as { errors?: unknown }).errors);
+  }
+  if (err instanceof WebAPIHTTPError) {
+    if (err.statusCode >= 500 || err.statusCode === 408)
+      return new SlackUnavailableError(method, `HTTP ${err.statusCode}`);
+    return new SlackRejectedError(method, `http_${err.statusCode}`);
+  }
+  return new SlackUnavailableError(method, (err as Error).message ?? String(err));
+}

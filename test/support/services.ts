@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+/** A fresh, empty database of its own for one test file, so files run in parallel. Drop it when done. */
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('databaseUrl');
+  const name = `ib_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export function redisUrl(): string {
+  return inject('redisUrl');
+}
+
+/** A Redis key prefix of its own for one test: queues and limits never collide between tests. */
+export function uniquePrefix(): string {
+  return `ibtest-${randomBytes(5).toString('hex')}`;
+}
+
+/** Deletes every key under a prefix. */
+export async function clearRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl());
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+/** Polls until `check` returns a value other than undefined/false; fails with the last error after `timeoutMs`. */
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Resolves once a queue has nothing waiting, delayed or running but its periodic reconcile job. */
+export async function waitForQueueIdle(queue: Queue, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized']);
+      return jobs.every((job) => !job || job.name === 'reconcile');
+    },
+    timeoutMs,
+    'the queue to drain',
+  );
+}
+
+/**
+ * Makes a test database refuse every connection, superusers' too, and drops the ones it has: to the bot
+ * it looks like a database server that went away. `true` lets connections in again.
+ */
+export async function setDatabaseReachable(databaseUrl: string, reachable: boolean): Promise<void> {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  await admin.connect();
+  try {
+    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${reachable}`);
+    if (!reachable)
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+  } finally {
+    await admin.end();
+  }
+}

@@ -1,0 +1,109 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RunningApp, startApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import {
+  clearRedisPrefix,
+  createTestDatabase,
+  redisUrl,
+  type TestDatabase,
+  uniquePrefix,
+} from './services.js';
+
+export const TEST_SECRETS = {
+  botToken: 'xoxb-test-0000-bot-token-s3cr3t',
+  signingSecret: 'test-signing-secret-0123456789',
+  alertmanagerToken: 'am-token-test-abcdefghijklmnop',
+};
+
+export const DEFAULT_TEST_CONFIG = `
+slack:
+  defaultChannel: C0DEFAULT1
+  syncDelayMs: 0
+  rateLimits:
+    postMessagePerChannel: { perMinute: 6000, burst: 100 }
+    update: { perMinute: 6000, burst: 100 }
+routes:
+  - matchers: ['service=payments-api', 'severity=~critical|warning']
+    channel: C0PAYMENTS
+`;
+
+export interface TestBot {
+  url: string;
+  app: RunningApp;
+  slack: RunningEmulator;
+  config: Config;
+  database: TestDatabase;
+  post(path: string, body: string | object, headers?: Record<string, string>): Promise<Response>;
+  deliver(payload: object): Promise<Response>;
+  stop(options?: { keepDatabase?: boolean }): Promise<void>;
+}
+
+/** The whole bot on port 0 against a fresh database, its own Redis prefix and an emulated Slack. */
+export interface TestBotOptions {
+  configYaml?: string;
+  env?: Record<string, string>;
+  worker?: boolean;
+  /** Reuse a database (to restart the bot on the same state); a fresh one otherwise. */
+  database?: TestDatabase;
+}
+
+export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
+  const db = options.database ?? (await createTestDatabase());
+  const prefix = uniquePrefix();
+  const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken });
+  const dir = await mkdtemp(join(tmpdir(), 'incident-bot-'));
+  const configPath = join(dir, 'incident-bot.yml');
+  await writeFile(configPath, options.configYaml ?? DEFAULT_TEST_CONFIG);
+  const config = await loadConfig({
+    SLACK_BOT_TOKEN: TEST_SECRETS.botToken,
+    SLACK_SIGNING_SECRET: TEST_SECRETS.signingSecret,
+    SLACK_API_URL: slack.apiUrl,
+    DATABASE_URL: db.url,
+    REDIS_URL: redisUrl(),
+    PORT: '0',
+    ALERTMANAGER_TOKEN: TEST_SECRETS.alertmanagerToken,
+    INCIDENT_BOT_CONFIG: configPath,
+    QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const app = await startApp(config, {
+    http: true,
+    worker: options.worker ?? true,
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+  });
+  const url = `http://127.0.0.1:${app.port}`;
+  const post = (path: string, body: string | object, headers: Record<string, string> = {}) =>
+    fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  return {
+    url,
+    app,
+    slack,
+    config,
+    database: db,
+    post,
+    deliver: (payload) =>
+      post('/alertmanager', payload, { authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}` }),
+    stop: async ({ keepDatabase = false } = {}) => {
+      await app.stop();
+      await slack.close();
+      await clearRedisPrefix(prefix);
+      if (!keepDatabase) await db.drop();
+    },
+  };
+}
+
+/** The bot's JSON answers, typed loosely enough for assertions. */
+export function jsonOf(
+  res: Response,
+): Promise<{ [key: string]: unknown; outcome?: string; error?: string; incident?: string }> {
+  return res.json() as Promise<{ outcome?: string; error?: string; incident?: string }>;
+}
