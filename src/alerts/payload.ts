@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-const Labels = z.record(z.string(), z.string());
+// Postgres text cannot hold NUL; refusing it here turns a would-be 503 retry loop into a clear 400.
+const Text = z.string().refine((value) => !value.includes('\u0000'), 'must not contain NUL characters');
+const Labels = z.record(Text, Text);
 // Go's zero time: Alertmanager sends it for "not ended yet".
 const GO_ZERO_TIME = /^0001-01-01T00:00:00/;
 const Timestamp = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 timestamp' });
@@ -11,21 +13,21 @@ export const AlertSchema = z.object({
   annotations: Labels.default({}),
   startsAt: Timestamp,
   endsAt: Timestamp.optional().transform((value) => (value && !GO_ZERO_TIME.test(value) ? value : undefined)),
-  generatorURL: z.string().default(''),
-  fingerprint: z.string().min(1).max(64),
+  generatorURL: Text.default(''),
+  fingerprint: Text.min(1).max(64),
 });
 
 /** Alertmanager's webhook payload, version 4. */
 export const WebhookPayloadSchema = z.object({
   version: z.literal('4', { error: 'expected "4" (Alertmanager webhook payload version 4)' }),
-  groupKey: z.string().min(1).max(10_000),
+  groupKey: Text.min(1).max(10_000),
   truncatedAlerts: z.number().int().min(0).default(0),
   status: z.enum(['firing', 'resolved']),
-  receiver: z.string(),
+  receiver: Text,
   groupLabels: Labels.default({}),
   commonLabels: Labels.default({}),
   commonAnnotations: Labels.default({}),
-  externalURL: z.string().default(''),
+  externalURL: Text.default(''),
   alerts: z.array(AlertSchema).min(1, 'expected at least one alert'),
 });
 

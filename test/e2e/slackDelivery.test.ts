@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { payload } from '../support/alertmanager.js';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
+import { startTestBot, type TestBot } from '../support/testBot.js';
+
+const CHANNEL = 'C0PAYMENTS';
+
+describe('delivering to Slack through its failures', () => {
+  const bots: TestBot[] = [];
+  afterEach(async () => {
+    for (const bot of bots.splice(0)) await bot.stop();
+  });
+  const start = async (...args: Parameters<typeof startTestBot>) => {
+    const bot = await startTestBot(...args);
+    bots.push(bot);
+    return bot;
+  };
+
+  it('waits out a 429 for as long as Retry-After says, then delivers exactly once', async () => {
+    const bot = await start();
+    bot.slack.emulator.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 1 });
+    await bot.deliver(payload({ group: 'Limited', alerts: [{ instance: 'a' }] }));
+    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
+    await waitForQueueIdle(bot.app.queue);
+    const posts = bot.slack.emulator.callsOf('chat.postMessage');
+    expect(posts.map((c) => c.status)).toEqual([429, 200]);
+    expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(bot.slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+  });
+
+  it('retries 5xx answers with backoff and delivers exactly once', async () => {
+    const bot = await start();
+    bot.slack.emulator.failNext('chat.postMessage', { status: 500 }, 2);
+    await bot.deliver(payload({ group: 'Flaky', alerts: [{ instance: 'a' }] }));
+    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 30_000, 'root message');
+    await waitForQueueIdle(bot.app.queue);
+    expect(bot.slack.emulator.callsOf('chat.postMessage').map((c) => c.status)).toEqual([500, 500, 200]);
+    expect(bot.slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+  });
+
+  it('loses nothing when Slack is down and the bot restarts with its Redis jobs gone', async () => {
+    const first = await start();
+    first.slack.emulator.failNext('chat.postMessage', { status: 503 }, 1000);
+    await first.deliver(payload({ group: 'Outage', alerts: [{ instance: 'a' }] }));
+    await first.deliver(payload({ group: 'Outage', alerts: [{ instance: 'a' }, { instance: 'b' }] }));
+    await waitFor(
+      () => first.slack.emulator.callsOf('chat.postMessage').length > 0,
+      20_000,
+      'a first attempt',
+    );
+    bots.splice(bots.indexOf(first), 1);
+    await first.stop({ keepDatabase: true });
+
+    // Same database, a fresh Redis prefix (as if Redis lost everything) and a Slack that works again.
+    const second = await start({ database: first.database });
+    const root = await waitFor(
+      () => second.slack.emulator.channelMessages(CHANNEL)[0],
+      20_000,
+      'root after restart',
+    );
+    expect(JSON.stringify(root.blocks)).toContain('2 firing, 0 resolved');
+    await waitForQueueIdle(second.app.queue);
+    expect(second.slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+    // The root message shows both alerts; nothing is left for the thread to tell.
+    const { rows } = await second.app.pool.query(
+      'SELECT count(*)::int AS n FROM timeline_entries WHERE slack_ts IS NULL',
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('posts the root message again if someone deleted it', async () => {
+    const bot = await start();
+    await bot.deliver(payload({ group: 'Deleted', alerts: [{ instance: 'a' }] }));
+    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
+    await waitForQueueIdle(bot.app.queue);
+    bot.slack.emulator.failNext('chat.update', { error: 'message_not_found' });
+    await bot.deliver(payload({ group: 'Deleted', alerts: [{ instance: 'a' }, { instance: 'b' }] }));
+    await waitFor(
+      () => bot.slack.emulator.channelMessages(CHANNEL).length === 2,
+      20_000,
+      'a new root message',
+    );
+    expect(JSON.stringify(bot.slack.emulator.channelMessages(CHANNEL)[1]!.blocks)).toContain('2 firing');
+  });
+});
