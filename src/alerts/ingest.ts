@@ -20,6 +20,8 @@ export interface DeliveryResult {
   outcome: DeliveryOutcome;
   /** With the incident's version after this delivery: Slack must show at least that. */
   incident?: { id: number; version: number };
+  /** False when the root message is known to show this version already: no sync is needed. */
+  slackBehind?: boolean;
 }
 
 /** Alertmanager's identity of a notification: the group, its status, and each alert's status. */
@@ -33,6 +35,7 @@ export function deliveryDigest(payload: WebhookPayload): string {
 interface OpenIncident {
   id: number;
   version: number;
+  slack_behind: boolean;
   severity: Severity;
   last_delivery_digest: string | null;
 }
@@ -54,9 +57,7 @@ export async function ingestDelivery(
   const digest = deliveryDigest(payload);
   return inTransaction(pool, async (db) => {
     let incident = await lockOpenIncident(db, payload.groupKey);
-    if (incident?.last_delivery_digest === digest) {
-      return { outcome: 'duplicate', incident: { id: incident.id, version: incident.version } };
-    }
+    if (incident?.last_delivery_digest === digest) return duplicate(incident);
 
     let created = false;
     if (!incident) {
@@ -75,7 +76,7 @@ export async function ingestDelivery(
 
     if (!created && changed.length === 0) {
       await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
-      return { outcome: 'duplicate', incident: { id: incident.id, version: incident.version } };
+      return duplicate(incident);
     }
 
     const entries: NewTimelineEntry[] = [];
@@ -126,13 +127,23 @@ export async function ingestDelivery(
     return {
       outcome: created ? 'created' : 'updated',
       incident: { id: incident.id, version: rows[0]!.version },
+      slackBehind: true,
     };
   });
 }
 
+function duplicate(incident: OpenIncident): DeliveryResult {
+  return {
+    outcome: 'duplicate',
+    incident: { id: incident.id, version: incident.version },
+    slackBehind: incident.slack_behind,
+  };
+}
+
 async function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<OpenIncident | undefined> {
   const { rows } = await db.query<OpenIncident>(
-    `SELECT id::int AS id, version, severity, last_delivery_digest FROM incidents
+    `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
+            severity, last_delivery_digest FROM incidents
       WHERE group_key = $1 AND state = 'open' FOR UPDATE`,
     [groupKey],
   );
@@ -153,7 +164,7 @@ async function insertIncident(
                             common_annotations, external_url, last_delivery_digest)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      ON CONFLICT (group_key) WHERE state = 'open' AND group_key IS NOT NULL DO NOTHING
-     RETURNING id::int AS id, version, severity, last_delivery_digest`,
+     RETURNING id::int AS id, version, true AS slack_behind, severity, last_delivery_digest`,
     [
       incidentTitle(payload).slice(0, 500),
       groupSeverity(config, firing),

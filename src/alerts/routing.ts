@@ -10,7 +10,9 @@ export function routeChannel(config: FileConfig, labels: Readonly<Record<string,
 
 export function alertSeverity(config: FileConfig, labels: Readonly<Record<string, string>>): Severity {
   const value = labels[config.alerts.severityLabel];
-  return (value !== undefined ? config.alerts.severities[value] : undefined) ?? config.alerts.defaultSeverity;
+  // Label values come from outside: `constructor` must not find Object.prototype's.
+  const known = value !== undefined && Object.hasOwn(config.alerts.severities, value);
+  return known ? config.alerts.severities[value]! : config.alerts.defaultSeverity;
 }
 
 export function groupSeverity(

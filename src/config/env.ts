@@ -13,8 +13,10 @@ const url = (protocols: string[], example: string) =>
     { message: `expected a URL like ${example}` },
   );
 
+export const DEFAULT_CONFIG_PATH = 'config/incident-bot.yml';
+
 const EnvSchema = z.object({
-  SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-[\w-]+$/, 'expected a bot token starting with xoxb-'),
+  SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, 'expected a bot token starting with xoxb-'),
   SLACK_SIGNING_SECRET: z.string().min(8, 'expected the app signing secret from the Slack app settings'),
   SLACK_APP_TOKEN: z
     .string()
@@ -25,9 +27,14 @@ const EnvSchema = z.object({
     .transform((value) => (value.endsWith('/') ? value : `${value}/`)),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/incident_bot'),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, 'expected a port number from 0 to 65535')
+    .transform(Number)
+    .refine((port) => port <= 65535, 'expected a port number from 0 to 65535')
+    .default(3000),
   ALERTMANAGER_TOKEN: z.string().min(16, 'expected a bearer token of at least 16 characters'),
-  INCIDENT_BOT_CONFIG: z.string().min(1).default('config/incident-bot.yml'),
+  INCIDENT_BOT_CONFIG: z.string().min(1).default(DEFAULT_CONFIG_PATH),
   TEMPLATES_DIR: z.string().min(1).optional(),
   QUEUE_PREFIX: z
     .string()

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type Matcher, parseMatcher } from '../alerts/matchers.js';
 import { SEVERITIES } from '../alerts/severity.js';
@@ -29,8 +29,9 @@ const FileSchema = z
     slack: z
       .object({
         defaultChannel: ChannelId,
-        // Deliveries that land within this window are shown by one Slack sync.
-        syncDelayMs: z.number().int().min(0).max(60_000).default(1000),
+        // An incident's Slack messages change at most once per interval: a storm of deliveries
+        // becomes a few updates. The first message of a new incident goes out at once.
+        syncIntervalMs: z.number().int().min(0).max(60_000).default(1000),
         // Slack's published limits: chat.postMessage about 1/s per channel, chat.update Tier 3 (50/min).
         rateLimits: z
           .object({
@@ -68,11 +69,12 @@ const FileSchema = z
 export type FileConfig = z.infer<typeof FileSchema>;
 
 export function parseFileConfig(source: string, text: string): FileConfig {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter: lines });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => `line ${(e.linePos?.[0]?.line ?? 0) || '?'}: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => `line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
   const result = FileSchema.safeParse(doc.toJS() ?? {}, requiredMessage);

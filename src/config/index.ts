@@ -1,4 +1,4 @@
-import { type Env, parseEnv } from './env.js';
+import { DEFAULT_CONFIG_PATH, type Env, parseEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { type FileConfig, loadFileConfig } from './file.js';
 
@@ -23,8 +23,9 @@ export async function loadConfig(source: NodeJS.ProcessEnv = process.env): Promi
     errors.push(err);
   }
   try {
+    // Read even when the env is invalid, so one run reports every problem; '' counts as unset here too.
     file = await loadFileConfig(
-      env?.INCIDENT_BOT_CONFIG ?? source.INCIDENT_BOT_CONFIG ?? 'config/incident-bot.yml',
+      env?.INCIDENT_BOT_CONFIG ?? (source.INCIDENT_BOT_CONFIG || DEFAULT_CONFIG_PATH),
     );
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 
-export const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url).pathname;
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 const FILE_NAME = /^\d{3}_[a-z0-9_]+\.sql$/;
 // One fixed key: every replica of every role takes the same lock before it applies anything.
 const MIGRATION_LOCK_KEY = 'incident-bot:migrations';

@@ -75,14 +75,11 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   // Checked before writing, so that an accepted delivery can always be queued for Slack.
   if (!deps.queueReady()) throw new HttpError(503, 'queue unavailable, retry later', { 'retry-after': '5' });
   const result = await ingestDelivery(deps.pool, deps.config, parsed.data);
-  // Enqueued even for a duplicate: if the first delivery's enqueue failed after its commit, the retry
-  // Alertmanager makes after our 503 is what gets the incident to Slack.
+  // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
+  // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
   const { incident } = result;
-  if (incident) {
-    await withTimeout(
-      enqueueIncidentSync(deps.queue, incident.id, incident.version, deps.config.slack.syncDelayMs),
-      ENQUEUE_TIMEOUT_MS,
-    );
+  if (incident && result.slackBehind) {
+    await withTimeout(enqueueIncidentSync(deps.queue, incident.id, incident.version), ENQUEUE_TIMEOUT_MS);
   }
   return { outcome: result.outcome, ...(incident ? { incident: incidentRef(incident.id) } : {}) };
 }

@@ -29,14 +29,14 @@ export interface IncidentSyncWorkerDeps extends ProjectionDeps {
 /**
  * Runs Slack syncs from the queue. Slack's limits and outages only delay a job; an incident whose
  * messages fall behind for any other reason (Redis lost its jobs, a job gave up) is found again by the
- * reconcile job, which runs at start and every minute.
+ * reconcile pass, which runs at start and then every minute as a scheduled job.
  */
 export async function startIncidentSyncWorker(
   deps: IncidentSyncWorkerDeps,
 ): Promise<Worker<IncidentSyncJob>> {
   const reconcile = async () => {
     const behind = await incidentsBehindSlack(deps.pool, 1000);
-    for (const incident of behind) await enqueueIncidentSync(deps.queue, incident.id, incident.version, 0);
+    for (const incident of behind) await enqueueIncidentSync(deps.queue, incident.id, incident.version);
     return behind.length;
   };
 
@@ -84,9 +84,10 @@ export async function startIncidentSyncWorker(
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'incident sync worker error'));
   await worker.waitUntilReady();
+  await reconcile();
   await deps.queue.upsertJobScheduler(
     'reconcile',
-    { every: RECONCILE_EVERY_MS, immediately: true },
+    { every: RECONCILE_EVERY_MS },
     { name: 'reconcile', data: { incidentId: 0 }, opts: { removeOnComplete: true, removeOnFail: true } },
   );
   return worker;

@@ -35,14 +35,12 @@ export async function enqueueIncidentSync(
   queue: Queue<IncidentSyncJob>,
   incidentId: number,
   version: number,
-  delayMs: number,
 ): Promise<void> {
   await queue.add(
     'sync',
     { incidentId },
     {
       jobId: `incident-${incidentId}-v${version}`,
-      delay: delayMs,
       attempts: 100,
       backoff: { type: 'capped-exponential' },
       removeOnComplete: true,

@@ -3,28 +3,26 @@ import { pino } from 'pino';
 
 export type Logger = pino.Logger;
 
-/** Paths whose values never reach the log, wherever they appear in a logged object. */
-const REDACT = [
-  'token',
-  '*.token',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-  'req.headers.authorization',
-  'req.headers["x-slack-signature"]',
-  'signingSecret',
-  '*.signingSecret',
-  'env.SLACK_BOT_TOKEN',
-  'env.SLACK_SIGNING_SECRET',
-  'env.SLACK_APP_TOKEN',
-  'env.ALERTMANAGER_TOKEN',
-  'env.DATABASE_URL',
-  'env.REDIS_URL',
-];
+// Keys whose values never reach the log, at any depth and in any letter case.
+const SECRET_KEYS =
+  /"([\w-]*(?:authorization|token|secret|signature|password|cookie)[\w-]*)":"(?:[^"\\]|\\.)*"/gi;
+/"((?:[\w-]*-)?(?:authorization|token|secret|signature|password|signingSecret|cookie))":"(?:[^"\\]|\\.)*"/gi;
 
 /** Hides the password in postgres://user:secret@host and redis://:secret@host wherever it shows up. */
 export function redactUrlPasswords(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]+@/gi, '$1[REDACTED]@');
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s"]*:)[^\s/"]*@/gi, '$1[REDACTED]@');
+}
+
+/**
+ * Scrubs each JSON log line before it is written: secret-named keys, bearer credentials, URL passwords,
+ * and the process's own secrets wherever they appear (inside an error message, say).
+ */
+export function scrubLogLine(text: string, secrets: readonly string[]): string {
+  let out = redactUrlPasswords(text)
+    .replace(SECRET_KEYS, '"$1":"[REDACTED]"')
+    .replace(/\b(Bearer|Basic)\s+[\w.~+/=-]+/g, '$1 [REDACTED]');
+  for (const secret of secrets) out = out.split(secret).join('[REDACTED]');
+  return out;
 }
 
 export function createLogger(
@@ -33,22 +31,7 @@ export function createLogger(
   destination?: pino.DestinationStream,
 ): Logger {
   const known = secrets.filter((s) => s.length >= 8);
-  const scrub = (text: string) => {
-    let out = redactUrlPasswords(text);
-    for (const secret of known) out = out.split(secret).join('[REDACTED]');
-    return out;
-  };
-  return pino(
-    {
-      level,
-      redact: { paths: REDACT, censor: '[REDACTED]' },
-      hooks: {
-        // Last line of defence: a secret quoted inside an error message or a free-text field.
-        streamWrite: scrub,
-      },
-    },
-    destination,
-  );
+  return pino({ level, hooks: { streamWrite: (line) => scrubLogLine(line, known) } }, destination);
 }
 
 /** Bolt logs through @slack/logger's interface; this sends it to our pino logger. */

@@ -16,6 +16,7 @@ function escapedLength(char: string): number {
  * Cutting before escaping means a cut can never split an entity like `&amp;`.
  */
 export function truncateForMrkdwn(text: string, max: number): string {
+  if (max < 1) return '';
   let length = 0;
   let index = 0;
   for (const char of text) {

@@ -1,10 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { type SlackMessage, validateBlocks } from './blockKit.js';
 import { escapeMrkdwn } from './mrkdwn.js';
 
-export const BUILTIN_TEMPLATES_DIR = new URL('../../templates/', import.meta.url).pathname;
+export const BUILTIN_TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
 export class TemplateError extends Error {
   readonly code = 'TEMPLATE_INVALID';
@@ -24,8 +25,10 @@ function jsonString(text: string): string {
 
 const ESCAPE_HELPER = '__escape';
 
+const MAX_LINK_URL = 2000;
+
 function safeUrl(raw: unknown): string | undefined {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 2000) return undefined;
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_LINK_URL) return undefined;
   let url: URL;
   try {
     url = new URL(raw);
@@ -34,7 +37,13 @@ function safeUrl(raw: unknown): string | undefined {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
   // `|` would end the URL inside <url|text>; `<` and `>` would end the link. URL() already encoded spaces.
-  return url.href.replace(/\|/g, '%7C').replace(/</g, '%3C').replace(/>/g, '%3E').replace(/&/g, '&amp;');
+  const href = url.href
+    .replace(/\|/g, '%7C')
+    .replace(/</g, '%3C')
+    .replace(/>/g, '%3E')
+    .replace(/&/g, '&amp;');
+  // Encoding lengthens a URL (é becomes %C3%A9): measure what Slack will count.
+  return href.length <= MAX_LINK_URL ? href : undefined;
 }
 
 function registerHelpers(hb: hbs): void {
@@ -47,8 +56,10 @@ function registerHelpers(hb: hbs): void {
     return safe(escapeMrkdwn(String(value)));
   });
   /** A link the bot builds: only http(s) URLs, with the label escaped; otherwise just the label. */
-  hb.registerHelper('link', (url: unknown, label: unknown) => {
-    const text = escapeMrkdwn(String(label ?? url ?? ''));
+  hb.registerHelper('link', (url: unknown, ...rest: unknown[]) => {
+    // Handlebars passes its options object last: with no label given, that object is all there is.
+    const label = rest.length > 1 && typeof rest[0] === 'string' ? rest[0] : url;
+    const text = escapeMrkdwn(String(label ?? ''));
     const href = safeUrl(url);
     return safe(href ? `<${href}|${text}>` : text);
   });
@@ -86,10 +97,9 @@ function wrapEscapes(hb: hbs, node: AstNode, file: string): void {
     });
     return;
   }
-  if (node.type === 'BlockStatement') {
-    visit(node.program);
-    visit(node.inverse);
-  }
+  // Every statement that holds template text of its own: blocks, partial blocks, decorator blocks.
+  visit(node.program);
+  visit(node.inverse);
 }
 
 function escapeStatement(hb: hbs, statement: AstNode, file: string): AstNode {

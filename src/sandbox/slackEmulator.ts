@@ -51,6 +51,7 @@ export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
+  private readonly holds: Array<{ method: string; arrived: () => void; released: Promise<void> }> = [];
   private lastTs = 0;
   private readonly teamId: string;
   private readonly botUserId: string;
@@ -88,6 +89,31 @@ export class SlackEmulator {
   /** The next `times` calls of `method` fail with `fault` before reaching the method. */
   failNext(method: string, fault: Fault, times = 1): void {
     for (let i = 0; i < times; i++) this.faults.push({ method, fault });
+  }
+
+  /**
+   * The next call of `method` waits, unanswered, until `release()`: for tests that need something to
+   * happen while a call is in flight. `reached` resolves when the call has arrived.
+   */
+  hold(method: string): { reached: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.holds.push({ method, arrived, released });
+    return { reached, release };
+  }
+
+  private async waitIfHeld(method: string): Promise<void> {
+    const index = this.holds.findIndex((h) => h.method === method);
+    if (index < 0) return;
+    const [held] = this.holds.splice(index, 1);
+    held!.arrived();
+    await held!.released;
   }
 
   channelMessages(channel: string): EmulatedMessage[] {
@@ -206,9 +232,10 @@ export class SlackEmulator {
   /** Serves `/api/<method>` as Slack does. */
   listener(): RequestListener {
     return (req, res) => {
+      const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0] ?? '';
       void readParams(req).then(
-        (params) => {
-          const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0] ?? '';
+        async (params) => {
+          await this.waitIfHeld(method);
           const reply = this.handle(method, params, req.headers.authorization);
           res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
           res.end(JSON.stringify(reply.body));

@@ -79,6 +79,17 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   const { incident } = snapshot;
   let rootTs = incident.rootTs;
 
+  const behind =
+    !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
+  if (!behind) return { version: incident.version, slackCalls };
+  // Throttle per incident: what changes while we wait is shown by the one sync after the wait.
+  if (config.slack.syncIntervalMs > 0) {
+    await deps.limiter.take(`incident-sync:${incidentId}`, {
+      perMinute: 60_000 / config.slack.syncIntervalMs,
+      burst: 1,
+    });
+  }
+
   const root = deps.templates.renderMessage('incident-root', rootView(snapshot));
   const postRoot = async () => {
     const posted = await deps.limiter.run(
@@ -132,6 +143,14 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
     if (entries.length < ENTRY_BATCH) break;
   }
   return { version: incident.version, slackCalls };
+}
+
+async function hasUnposted(db: pg.PoolClient, incidentId: number, lastEntryId: number): Promise<boolean> {
+  const { rows } = await db.query(
+    'SELECT 1 FROM timeline_entries WHERE incident_id = $1 AND slack_ts IS NULL AND id <= $2 LIMIT 1',
+    [incidentId, lastEntryId],
+  );
+  return rows.length > 0;
 }
 
 /** The incident, its alerts and its newest timeline entry as of one instant. */

@@ -9,7 +9,8 @@ import { rootView, threadView } from './views.js';
  */
 export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
   const long = (n: number) => '<&>'.repeat(Math.ceil(n / 3)).slice(0, n);
-  const url = `https://example.com/${'a'.repeat(1990)}`;
+  // Long, and full of characters that URL encoding and escaping lengthen.
+  const url = `https://example.com/${'é&|<'.repeat(500)}`;
   const alerts: AlertRow[] = Array.from({ length: maxAlertsShown }, (_, i) => ({
     fingerprint: `f${i}`,
     status: i % 2 === 0 ? 'firing' : 'resolved',

@@ -22,7 +22,7 @@ export const TEST_SECRETS = {
 export const DEFAULT_TEST_CONFIG = `
 slack:
   defaultChannel: C0DEFAULT1
-  syncDelayMs: 0
+  syncIntervalMs: 0
   rateLimits:
     postMessagePerChannel: { perMinute: 6000, burst: 100 }
     update: { perMinute: 6000, burst: 100 }

@@ -1,0 +1,298 @@
+/**
+ * npm run bench: prints figures, asserts nothing.
+ *
+ * Runs the real bot as a child process (serve + in-process worker) against PostgreSQL and Redis at
+ * DATABASE_URL / REDIS_URL and the Slack emulator over HTTP, then measures:
+ *   1. the webhook edge: deliveries/s and p50/p99 latency, for changing deliveries and for repeats;
+ *   2. an alert storm: 10,000 alerts in 100 groups, delivered as Alertmanager would (two HA peers,
+ *      a first notification, a grown one, repeats, resolution), with Slack's published rate limits:
+ *      Slack calls per group and time until Slack is consistent with Postgres after each step.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { type RunningEmulator, startSlackEmulator } from '../src/sandbox/slackEmulator.js';
+import { payload } from '../test/support/alertmanager.js';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
+const BOT_TOKEN = 'xoxb-bench-token';
+const TEAMS = 10;
+const GROUPS = 100;
+const ALERTS_PER_GROUP = 100;
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function post(port: number, body: string): Promise<{ status: number; ms: number }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/alertmanager',
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${TOKEN}`,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function runConcurrently(port: number, bodies: string[], concurrency: number) {
+  const latencies: number[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const { status, ms } = await post(port, body);
+        latencies.push(ms);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+  return {
+    count: bodies.length,
+    perSecond: bodies.length / seconds,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    statuses,
+  };
+}
+
+function groupPayload(group: number, alerts: number, status: 'firing' | 'resolved' = 'firing') {
+  const team = `team-${group % TEAMS}`;
+  return payload({
+    group: `Bench${group}`,
+    commonLabels: { team },
+    alerts: Array.from({ length: alerts }, (_, i) => ({
+      instance: `host-${i}`,
+      status,
+      labels: { team },
+      annotations: { description: `Latency above SLO on host-${i} for group ${group}` },
+    })),
+  });
+}
+
+async function startBot(
+  slack: RunningEmulator,
+  databaseUrl: string,
+  prefix: string,
+  syncIntervalMs: number,
+): Promise<{ port: number; child: ChildProcess }> {
+  const dir = await mkdtemp(join(tmpdir(), 'incident-bot-bench-'));
+  const routes = Array.from(
+    { length: TEAMS },
+    (_, t) => `  - { matchers: ['team=team-${t}'], channel: C0TEAM${String(t).padStart(4, '0')} }`,
+  );
+  await writeFile(
+    join(dir, 'config.yml'),
+    [
+      'slack:',
+      '  defaultChannel: C0DEFAULT1',
+      `  syncIntervalMs: ${syncIntervalMs}`,
+      'routes:',
+      ...routes,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(
+    new URL('../node_modules/.bin/tsx', import.meta.url).pathname,
+    [new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
+    {
+      env: {
+        ...process.env,
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: 'bench-signing-secret',
+        SLACK_API_URL: slack.apiUrl,
+        DATABASE_URL: databaseUrl,
+        REDIS_URL,
+        PORT: '0',
+        ALERTMANAGER_TOKEN: TOKEN,
+        INCIDENT_BOT_CONFIG: join(dir, 'config.yml'),
+        QUEUE_PREFIX: prefix,
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const started = /"port":(\d+)[^\n]*incident-bot started/.exec(buffer);
+      if (started) resolve(Number(started[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`bot exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Promise<T>): Promise<T> {
+  const name = `ib_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(DATABASE_URL);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  try {
+    return await work(url.toString(), pool);
+  } finally {
+    await pool.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+async function behindSlack(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS n FROM incidents i
+      WHERE i.root_ts IS NULL OR i.root_version < i.version
+         OR EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.slack_ts IS NULL)`,
+  );
+  return rows[0].n;
+}
+
+async function untilConsistent(pool: pg.Pool, since: number): Promise<number> {
+  for (;;) {
+    if ((await behindSlack(pool)) === 0) return (performance.now() - since) / 1000;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function fmt(n: number, digits = 1) {
+  return n.toFixed(digits);
+}
+
+async function edgeBench() {
+  const slack = await startSlackEmulator({ token: BOT_TOKEN });
+  await withDatabase(async (url) => {
+    const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000);
+    try {
+      const changing: string[] = [];
+      for (let step = 1; step <= 20; step++) {
+        for (let g = 0; g < 100; g++) changing.push(JSON.stringify(groupPayload(1000 + g, step)));
+      }
+      await runConcurrently(port, changing.slice(0, 200), 16); // warm-up: JIT, pools, prepared plans
+      const grow = await runConcurrently(port, changing.slice(200), 16);
+      const repeats = Array.from({ length: 2000 }, (_, i) => changing[changing.length - 1 - (i % 100)]!);
+      const dup = await runConcurrently(port, repeats, 16);
+      console.log('\n## Webhook edge (HTTP → validated, written to Postgres, queued), 16 concurrent senders');
+      console.log('| deliveries | count | deliveries/s | p50 ms | p99 ms | statuses |');
+      console.log('| --- | ---: | ---: | ---: | ---: | --- |');
+      for (const [name, r] of [
+        ['changing (one more alert each)', grow],
+        ['repeats (duplicates)', dup],
+      ] as const) {
+        console.log(
+          `| ${name} | ${r.count} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${[...r.statuses].map(([s, n]) => `${s}×${n}`).join(' ')} |`,
+        );
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  await slack.close();
+}
+
+async function stormBench() {
+  const slack = await startSlackEmulator({ token: BOT_TOKEN });
+  await withDatabase(async (url, pool) => {
+    const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000);
+    try {
+      const groups = Array.from({ length: GROUPS }, (_, g) => g);
+      const peers = 2;
+      const steps: Array<{ name: string; bodies: string[] }> = [
+        {
+          name: 'first notification (60 of 100 alerts)',
+          bodies: groups.map((g) => JSON.stringify(groupPayload(g, 60))),
+        },
+        {
+          name: 'group grown to 100 alerts',
+          bodies: groups.map((g) => JSON.stringify(groupPayload(g, ALERTS_PER_GROUP))),
+        },
+        {
+          name: 'repeat_interval re-sends (no change)',
+          bodies: groups.map((g) => JSON.stringify(groupPayload(g, ALERTS_PER_GROUP))),
+        },
+        {
+          name: 'all resolved',
+          bodies: groups.map((g) => JSON.stringify(groupPayload(g, ALERTS_PER_GROUP, 'resolved'))),
+        },
+      ];
+      console.log(
+        `\n## Alert storm: ${GROUPS * ALERTS_PER_GROUP} alerts in ${GROUPS} groups, ${TEAMS} channels, ${peers} Alertmanager peers`,
+      );
+      console.log(
+        'Slack limits as configured by default: chat.postMessage 60/min per channel (burst 3), chat.update 50/min (burst 10).',
+      );
+      console.log('| step | deliveries | deliveries/s | Slack calls | time until Slack consistent |');
+      console.log('| --- | ---: | ---: | ---: | ---: |');
+      let totalDeliveries = 0;
+      const stormStart = performance.now();
+      for (const step of steps) {
+        const before = slack.emulator.calls.length;
+        const started = performance.now();
+        // Each HA peer sends every notification.
+        const bodies = step.bodies.flatMap((b) => Array.from({ length: peers }, () => b));
+        const r = await runConcurrently(port, bodies, 16);
+        totalDeliveries += bodies.length;
+        const seconds = await untilConsistent(pool, started);
+        console.log(
+          `| ${step.name} | ${bodies.length} | ${fmt(r.perSecond, 0)} | ${slack.emulator.calls.length - before} | ${fmt(seconds)} s |`,
+        );
+      }
+      const calls = slack.emulator.calls;
+      const byMethod = new Map<string, number>();
+      for (const c of calls) byMethod.set(c.method, (byMethod.get(c.method) ?? 0) + 1);
+      const perGroup = new Map<string, number>();
+      for (const c of calls) {
+        const key =
+          c.method === 'chat.update'
+            ? `${c.params.channel}:${c.params.ts}`
+            : `${c.params.channel}:${c.params.thread_ts ?? ''}`;
+        perGroup.set(key, (perGroup.get(key) ?? 0) + 1);
+      }
+      const rootCount = slack.emulator.allMessages().filter((m) => !m.threadTs).length;
+      console.log(
+        `\nTotal: ${totalDeliveries} deliveries, ${calls.length} Slack calls (${[...byMethod].map(([m, n]) => `${m} ${n}`).join(', ')}), ` +
+          `${fmt(calls.length / GROUPS)} calls per group, ${rootCount} root messages, ` +
+          `${calls.filter((c) => c.status === 429).length} answered 429, ${fmt((performance.now() - stormStart) / 1000)} s in all.`,
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  await slack.close();
+}
+
+console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
+await edgeBench();
+await stormBench();
+agent.destroy();

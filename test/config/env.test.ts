@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import { parseEnv } from '../../src/config/env.js';
+import { ConfigError } from '../../src/config/errors.js';
+
+const VALID = {
+  SLACK_BOT_TOKEN: 'xoxb-1234-5678-abcdef',
+  SLACK_SIGNING_SECRET: '0123456789abcdef',
+  DATABASE_URL: 'postgres://bot:pw@db.internal:5432/incident_bot',
+  ALERTMANAGER_TOKEN: 'am-token-0123456789',
+} as const;
+
+const REQUIRED = Object.keys(VALID) as Array<keyof typeof VALID>;
+
+/** The ConfigError parseEnv throws, so each test can assert on its exact lines. */
+function configError(source: NodeJS.ProcessEnv): ConfigError {
+  try {
+    parseEnv(source);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected parseEnv to throw a ConfigError');
+}
+
+const problemsOf = (source: NodeJS.ProcessEnv) => configError(source).problems;
+
+describe('parseEnv with valid values', () => {
+  it('fills every optional variable with its documented default', () => {
+    expect(parseEnv({ ...VALID })).toEqual({
+      ...VALID,
+      SLACK_API_URL: 'https://slack.com/api/',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      PORT: 3000,
+      INCIDENT_BOT_CONFIG: 'config/incident-bot.yml',
+      QUEUE_PREFIX: 'incident-bot',
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('keeps only the variables it knows, ignoring the rest of the process environment', () => {
+    const env = parseEnv({ ...VALID, PATH: '/usr/bin', HOME: '/root' });
+    expect(env).not.toHaveProperty('PATH');
+    expect(env).not.toHaveProperty('HOME');
+  });
+
+  it('coerces PORT to a number and accepts both ends of the range', () => {
+    expect(parseEnv({ ...VALID, PORT: '8080' }).PORT).toBe(8080);
+    expect(parseEnv({ ...VALID, PORT: '0' }).PORT).toBe(0);
+    expect(parseEnv({ ...VALID, PORT: '65535' }).PORT).toBe(65535);
+  });
+
+  it('adds the trailing slash SLACK_API_URL needs to be a base URL', () => {
+    expect(parseEnv({ ...VALID, SLACK_API_URL: 'http://127.0.0.1:9999/api' }).SLACK_API_URL).toBe(
+      'http://127.0.0.1:9999/api/',
+    );
+    expect(parseEnv({ ...VALID, SLACK_API_URL: 'https://slack-gov.com/api/' }).SLACK_API_URL).toBe(
+      'https://slack-gov.com/api/',
+    );
+  });
+
+  it('accepts postgresql:// and rediss:// as well', () => {
+    const env = parseEnv({
+      ...VALID,
+      DATABASE_URL: 'postgresql://db/incident_bot',
+      REDIS_URL: 'rediss://:pw@cache:6380',
+    });
+    expect(env.DATABASE_URL).toBe('postgresql://db/incident_bot');
+    expect(env.REDIS_URL).toBe('rediss://:pw@cache:6380');
+  });
+
+  it('passes optional values through when set', () => {
+    const env = parseEnv({
+      ...VALID,
+      SLACK_APP_TOKEN: 'xapp-1-A0-123',
+      TEMPLATES_DIR: '/etc/incident-bot/templates',
+      INCIDENT_BOT_CONFIG: '/etc/incident-bot/config.yml',
+      QUEUE_PREFIX: 'staging_bot-2',
+      LOG_LEVEL: 'debug',
+    });
+    expect(env).toMatchObject({
+      SLACK_APP_TOKEN: 'xapp-1-A0-123',
+      TEMPLATES_DIR: '/etc/incident-bot/templates',
+      INCIDENT_BOT_CONFIG: '/etc/incident-bot/config.yml',
+      QUEUE_PREFIX: 'staging_bot-2',
+      LOG_LEVEL: 'debug',
+    });
+  });
+});
+
+describe('parseEnv with required variables missing', () => {
+  it('reports every missing variable as `NAME: required`, one line each', () => {
+    expect(problemsOf({})).toEqual([
+      'SLACK_BOT_TOKEN: required',
+      'SLACK_SIGNING_SECRET: required',
+      'DATABASE_URL: required',
+      'ALERTMANAGER_TOKEN: required',
+    ]);
+  });
+
+  it.each(REQUIRED)('reports %s alone when only it is missing', (name) => {
+    const source: NodeJS.ProcessEnv = { ...VALID };
+    delete source[name];
+    expect(problemsOf(source)).toEqual([`${name}: required`]);
+  });
+
+  it.each(REQUIRED)('treats an empty %s as unset', (name) => {
+    expect(problemsOf({ ...VALID, [name]: '' })).toEqual([`${name}: required`]);
+  });
+
+  it('throws a ConfigError whose message is one indented line per problem under "environment"', () => {
+    const error = configError({ ...VALID, SLACK_BOT_TOKEN: undefined, ALERTMANAGER_TOKEN: '' });
+    expect(error.name).toBe('ConfigError');
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.source).toBe('environment');
+    expect(error.message).toBe('environment:\n  SLACK_BOT_TOKEN: required\n  ALERTMANAGER_TOKEN: required');
+  });
+});
+
+describe('parseEnv treats an empty optional variable as unset', () => {
+  it('uses the default instead of failing on the empty string', () => {
+    const env = parseEnv({
+      ...VALID,
+      PORT: '',
+      REDIS_URL: '',
+      SLACK_API_URL: '',
+      QUEUE_PREFIX: '',
+      LOG_LEVEL: '',
+      INCIDENT_BOT_CONFIG: '',
+      TEMPLATES_DIR: '',
+      SLACK_APP_TOKEN: '',
+    });
+    expect(env.PORT).toBe(3000);
+    expect(env.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(env.SLACK_API_URL).toBe('https://slack.com/api/');
+    expect(env.QUEUE_PREFIX).toBe('incident-bot');
+    expect(env.LOG_LEVEL).toBe('info');
+    expect(env.INCIDENT_BOT_CONFIG).toBe('config/incident-bot.yml');
+    expect(env.TEMPLATES_DIR).toBeUndefined();
+    expect(env.SLACK_APP_TOKEN).toBeUndefined();
+  });
+});
+
+describe('parseEnv with bad values', () => {
+  it.each([
+    ['SLACK_BOT_TOKEN', 'abc-123', 'SLACK_BOT_TOKEN: expected a bot token starting with xoxb-'],
+    ['SLACK_BOT_TOKEN', 'xoxb-', 'SLACK_BOT_TOKEN: expected a bot token starting with xoxb-'],
+    ['SLACK_BOT_TOKEN', 'xapp-1-A0-123', 'SLACK_BOT_TOKEN: expected a bot token starting with xoxb-'],
+    [
+      'SLACK_SIGNING_SECRET',
+      'short',
+      'SLACK_SIGNING_SECRET: expected the app signing secret from the Slack app settings',
+    ],
+    ['SLACK_APP_TOKEN', 'xoxb-1-2', 'SLACK_APP_TOKEN: expected an app-level token starting with xapp-'],
+    ['SLACK_API_URL', 'ftp://slack.com/api/', 'SLACK_API_URL: expected a URL like https://slack.com/api/'],
+    ['SLACK_API_URL', 'slack.com/api', 'SLACK_API_URL: expected a URL like https://slack.com/api/'],
+    [
+      'DATABASE_URL',
+      'mysql://db/incident_bot',
+      'DATABASE_URL: expected a URL like postgres://user@host:5432/incident_bot',
+    ],
+    ['DATABASE_URL', 'not a url', 'DATABASE_URL: expected a URL like postgres://user@host:5432/incident_bot'],
+    ['REDIS_URL', 'http://127.0.0.1:6379', 'REDIS_URL: expected a URL like redis://127.0.0.1:6379'],
+    ['PORT', '70000', 'PORT: expected a port number from 0 to 65535'],
+    ['PORT', '65536', 'PORT: expected a port number from 0 to 65535'],
+    ['PORT', '-1', 'PORT: expected a port number from 0 to 65535'],
+    ['PORT', '80.5', 'PORT: expected a port number from 0 to 65535'],
+    ['PORT', 'http', 'PORT: expected a port number from 0 to 65535'],
+    [
+      'ALERTMANAGER_TOKEN',
+      'fifteen-chars!!',
+      'ALERTMANAGER_TOKEN: expected a bearer token of at least 16 characters',
+    ],
+    ['QUEUE_PREFIX', 'incident bot', 'QUEUE_PREFIX: expected letters, digits, - or _'],
+    ['QUEUE_PREFIX', 'bot:prod', 'QUEUE_PREFIX: expected letters, digits, - or _'],
+    [
+      'LOG_LEVEL',
+      'verbose',
+      'LOG_LEVEL: Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"',
+    ],
+  ])('%s=%j gives a line naming the key', (name, value, line) => {
+    expect(problemsOf({ ...VALID, [name]: value })).toEqual([line]);
+  });
+
+  it('accepts a 16-character Alertmanager token, the documented minimum', () => {
+    expect(parseEnv({ ...VALID, ALERTMANAGER_TOKEN: 'sixteen-chars!!!' }).ALERTMANAGER_TOKEN).toBe(
+      'sixteen-chars!!!',
+    );
+  });
+
+  it('reports missing and bad variables together, in schema order', () => {
+    expect(
+      problemsOf({
+        SLACK_BOT_TOKEN: 'nope',
+        DATABASE_URL: 'redis://cache',
+        PORT: '99999',
+      }),
+    ).toEqual([
+      'SLACK_BOT_TOKEN: expected a bot token starting with xoxb-',
+      'SLACK_SIGNING_SECRET: required',
+      'DATABASE_URL: expected a URL like postgres://user@host:5432/incident_bot',
+      'PORT: expected a port number from 0 to 65535',
+      'ALERTMANAGER_TOKEN: required',
+    ]);
+  });
+});

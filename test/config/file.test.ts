@@ -1,0 +1,301 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadFileConfig, parseFileConfig } from '../../src/config/file.js';
+import { loadConfig } from '../../src/config/index.js';
+
+const SOURCE = 'config/test.yml';
+const MINIMAL = 'slack:\n  defaultChannel: C0123ABCD\n';
+
+async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function configError(text: string): ConfigError {
+  try {
+    parseFileConfig(SOURCE, text);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected parseFileConfig to throw a ConfigError');
+}
+
+const problemsOf = (text: string) => configError(text).problems;
+
+async function tempFile(name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'incident-bot-config-'));
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+describe('defaults', () => {
+  it('fills every optional key of a minimal file', () => {
+    expect(parseFileConfig(SOURCE, MINIMAL)).toEqual({
+      slack: {
+        defaultChannel: 'C0123ABCD',
+        syncIntervalMs: 1000,
+        rateLimits: {
+          postMessagePerChannel: { perMinute: 60, burst: 3 },
+          update: { perMinute: 50, burst: 10 },
+        },
+      },
+      alerts: {
+        severityLabel: 'severity',
+        severities: { critical: 'P0', warning: 'P1', info: 'P3' },
+        defaultSeverity: 'P2',
+        maxAlertsShown: 10,
+      },
+      routes: [],
+    });
+  });
+
+  it('keeps the default for one rate limit when only the other is given', () => {
+    const config = parseFileConfig(
+      SOURCE,
+      `${MINIMAL}  rateLimits:\n    update: { perMinute: 20, burst: 2 }\n`,
+    );
+    expect(config.slack.rateLimits).toEqual({
+      postMessagePerChannel: { perMinute: 60, burst: 3 },
+      update: { perMinute: 20, burst: 2 },
+    });
+  });
+
+  it('replaces the whole severity map when one is given, rather than merging with the default', () => {
+    const config = parseFileConfig(SOURCE, `${MINIMAL}alerts:\n  severities: { page: P0, ticket: P3 }\n`);
+    expect(config.alerts.severities).toEqual({ page: 'P0', ticket: 'P3' });
+    expect(config.alerts.defaultSeverity).toBe('P2');
+  });
+
+  it('parses the shipped example file', async () => {
+    const config = await loadFileConfig(
+      fileURLToPath(new URL('../../config/incident-bot.example.yml', import.meta.url)),
+    );
+    expect(config.slack.defaultChannel).toBe('C0123ABCD');
+    expect(config.routes.map((r) => r.channel)).toEqual(['C0PAYMENTS', 'C0METASHEET']);
+    expect(config.routes[0]!.matchers).toMatchObject([
+      { label: 'team', op: '=', value: 'payments' },
+      { label: 'severity', op: '=~', value: 'critical|warning' },
+    ]);
+  });
+});
+
+describe('YAML syntax errors', () => {
+  it('report one line per error with the YAML message', () => {
+    const error = configError('slack:\n  defaultChannel: C0123ABCD\n syncIntervalMs: 5\n');
+    expect(error.source).toBe(SOURCE);
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^line .*: All mapping items must start at the same column$/);
+  });
+
+  it('refuse duplicate keys, which YAML would otherwise resolve silently', () => {
+    const problems = problemsOf(`${MINIMAL}slack:\n  defaultChannel: C0OTHER00\n`);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/: Map keys must be unique$/);
+  });
+
+  // Regression test for a bug found in review.
+  it('report the line number of the error', () => {
+    expect(problemsOf('slack:\n  defaultChannel: C0123ABCD\n syncIntervalMs: 5\n')[0]).toMatch(
+      /^line 3: All mapping items must start at the same column/,
+    );
+  });
+});
+
+describe('schema problems', () => {
+  it('report a bad channel with its path, exactly as the README shows', () => {
+    const text = `${MINIMAL}routes:
+  - matchers: ['team=a']
+    channel: C0AAAAAAA
+  - matchers: ['team=b']
+    channel: C0BBBBBBB
+  - matchers: ['team=c']
+    channel: '#payments'
+`;
+    const error = configError(text);
+    expect(error.problems).toEqual(['routes[2].channel: expected a Slack channel id like C0123ABCD']);
+    expect(error.message).toBe(
+      'config/test.yml:\n  routes[2].channel: expected a Slack channel id like C0123ABCD',
+    );
+  });
+
+  it.each(['general', 'c0123abcd', 'C01', 'D0123ABCD', ''])('refuse %j as a channel id', (channel) => {
+    expect(problemsOf(`slack:\n  defaultChannel: '${channel}'\n`)).toEqual([
+      'slack.defaultChannel: expected a Slack channel id like C0123ABCD',
+    ]);
+  });
+
+  it('accept public (C…) and private (G…) channel ids', () => {
+    expect(parseFileConfig(SOURCE, 'slack:\n  defaultChannel: G0123ABCD\n').slack.defaultChannel).toBe(
+      'G0123ABCD',
+    );
+  });
+
+  it('say "required" for a missing section or key', () => {
+    expect(problemsOf('')).toEqual(['slack: required']);
+    expect(problemsOf('slack: {}\n')).toEqual(['slack.defaultChannel: required']);
+    expect(problemsOf(`${MINIMAL}routes:\n  - matchers: ['a=b']\n`)).toEqual(['routes[0].channel: required']);
+  });
+
+  it('refuse a document that is not a mapping', () => {
+    expect(problemsOf('- slack\n')).toEqual(['(root): Invalid input: expected object, received array']);
+  });
+
+  it('refuse unknown keys at every level, so a typo is not silently ignored', () => {
+    const text = `slack:
+  defaultChanel: C0123ABCD
+  rateLimits:
+    update: { perMinute: 10, burst: 1, brust: 2 }
+    postMessage: { perMinute: 10, burst: 1 }
+alert:
+  maxAlertsShown: 5
+alerts:
+  severityLable: sev
+routes:
+  - matchers: ['a=b']
+    chanel: C0AAAAAAA
+`;
+    expect(problemsOf(text)).toEqual([
+      'slack.defaultChannel: required',
+      'slack.rateLimits.update: Unrecognized key: "brust"',
+      'slack.rateLimits: Unrecognized key: "postMessage"',
+      'slack: Unrecognized key: "defaultChanel"',
+      'alerts: Unrecognized key: "severityLable"',
+      'routes[0].channel: required',
+      'routes[0]: Unrecognized key: "chanel"',
+      '(root): Unrecognized key: "alert"',
+    ]);
+  });
+
+  it('report bad matcher text and bad regexes with the route and matcher index', () => {
+    const text = `${MINIMAL}routes:
+  - matchers: ['team=payments', 'team payments']
+    channel: C0AAAAAAA
+  - matchers: ['service=~(api']
+    channel: C0BBBBBBB
+  - matchers: []
+    channel: C0CCCCCCC
+`;
+    expect(problemsOf(text)).toEqual([
+      'routes[0].matchers[1]: expected label=value, label!=value, label=~regex or label!~regex, got "team payments"',
+      'routes[1].matchers[0]: invalid regex in "service=~(api": Invalid regular expression: /^(?:(api)$/: Unterminated group',
+      'routes[2].matchers: expected at least one matcher',
+    ]);
+  });
+
+  it('parse matchers into anchored regexes', () => {
+    const config = parseFileConfig(
+      SOURCE,
+      `${MINIMAL}routes:\n  - matchers: ['severity=~critical|warning']\n    channel: C0AAAAAAA\n`,
+    );
+    expect(config.routes[0]!.matchers[0]!.regex).toEqual(/^(?:critical|warning)$/);
+  });
+
+  it('check ranges and the severity levels', () => {
+    const text = `slack:
+  defaultChannel: C0123ABCD
+  syncIntervalMs: 60001
+  rateLimits:
+    update: { perMinute: 0 }
+alerts:
+  severities: { critical: P9 }
+  defaultSeverity: high
+  maxAlertsShown: 21
+  severityLabel: ''
+`;
+    expect(problemsOf(text)).toEqual([
+      'slack.syncIntervalMs: Too big: expected number to be <=60000',
+      'slack.rateLimits.update.perMinute: Too small: expected number to be >0',
+      'slack.rateLimits.update.burst: required',
+      'alerts.severityLabel: Too small: expected string to have >=1 characters',
+      'alerts.severities.critical: expected one of P0, P1, P2, P3, P4',
+      'alerts.defaultSeverity: expected one of P0, P1, P2, P3, P4',
+      'alerts.maxAlertsShown: Too big: expected number to be <=20',
+    ]);
+  });
+});
+
+describe('loadFileConfig', () => {
+  it('reads and parses a file', async () => {
+    const path = await tempFile('ok.yml', MINIMAL);
+    expect((await loadFileConfig(path)).slack.defaultChannel).toBe('C0123ABCD');
+  });
+
+  it('names the file and the error code when the file cannot be read', async () => {
+    const error = await rejection(loadFileConfig('/nonexistent/incident-bot.yml'));
+    expect(error.source).toBe('/nonexistent/incident-bot.yml');
+    expect(error.problems).toEqual(['cannot read the config file: ENOENT']);
+  });
+
+  it('names the file in schema problems', async () => {
+    const path = await tempFile('bad.yml', 'slack:\n  defaultChannel: nope\n');
+    const error = await rejection(loadFileConfig(path));
+    expect(error.message).toBe(
+      `${path}:\n  slack.defaultChannel: expected a Slack channel id like C0123ABCD`,
+    );
+  });
+});
+
+describe('loadConfig', () => {
+  const ENV = {
+    SLACK_BOT_TOKEN: 'xoxb-1234-5678-abcdef',
+    SLACK_SIGNING_SECRET: '0123456789abcdef',
+    DATABASE_URL: 'postgres://bot@db:5432/incident_bot',
+    ALERTMANAGER_TOKEN: 'am-token-0123456789',
+  };
+
+  it('returns env and file together when both are valid, reading INCIDENT_BOT_CONFIG', async () => {
+    const path = await tempFile('ok.yml', MINIMAL);
+    const config = await loadConfig({ ...ENV, INCIDENT_BOT_CONFIG: path });
+    expect(config.env.INCIDENT_BOT_CONFIG).toBe(path);
+    expect(config.file.slack.defaultChannel).toBe('C0123ABCD');
+  });
+
+  it('reports env and file problems in one error, each line prefixed with its source', async () => {
+    const path = await tempFile('bad.yml', 'slack:\n  defaultChannel: general\n');
+    const error = await rejection(
+      loadConfig({ ...ENV, SLACK_BOT_TOKEN: undefined, PORT: '70000', INCIDENT_BOT_CONFIG: path }),
+    );
+    expect(error.source).toBe(`environment and ${path}`);
+    expect(error.problems).toEqual([
+      'environment: SLACK_BOT_TOKEN: required',
+      'environment: PORT: expected a port number from 0 to 65535',
+      `${path}: slack.defaultChannel: expected a Slack channel id like C0123ABCD`,
+    ]);
+  });
+
+  it('reports a missing config file alongside env problems', async () => {
+    const error = await rejection(loadConfig({ INCIDENT_BOT_CONFIG: '/nonexistent/bot.yml' }));
+    expect(error.problems).toEqual([
+      'environment: SLACK_BOT_TOKEN: required',
+      'environment: SLACK_SIGNING_SECRET: required',
+      'environment: DATABASE_URL: required',
+      'environment: ALERTMANAGER_TOKEN: required',
+      '/nonexistent/bot.yml: cannot read the config file: ENOENT',
+    ]);
+  });
+
+  it('leaves lines unprefixed when only one source has problems', async () => {
+    const path = await tempFile('bad.yml', 'slack:\n  defaultChannel: general\n');
+    const error = await rejection(loadConfig({ ...ENV, INCIDENT_BOT_CONFIG: path }));
+    expect(error.message).toBe(
+      `${path}:\n  slack.defaultChannel: expected a Slack channel id like C0123ABCD`,
+    );
+  });
+
+  // Regression test for a bug found in review.
+  it('treats an empty INCIDENT_BOT_CONFIG as unset even when the env is invalid', async () => {
+    const error = await rejection(loadConfig({ INCIDENT_BOT_CONFIG: '' }));
+    expect(error.source).toBe('environment and config/incident-bot.yml');
+  });
+});

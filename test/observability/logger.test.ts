@@ -1,0 +1,212 @@
+import { LogLevel } from '@slack/logger';
+import { describe, expect, it } from 'vitest';
+import { boltLogger, createLogger, redactUrlPasswords } from '../../src/observability/logger.js';
+
+const BOT_TOKEN = 'xoxb-1111-2222-s3cr3tbottoken';
+const SIGNING_SECRET = 'f00dfacecafebeef0123456789abcdef';
+const AM_TOKEN = 'am-token-s3cr3t-0123456789';
+const SECRETS = [BOT_TOKEN, SIGNING_SECRET, AM_TOKEN];
+
+/** A logger writing into an array, so each test can read exactly what would reach stdout. */
+function capture(level = 'debug', secrets: string[] = SECRETS) {
+  const lines: string[] = [];
+  const logger = createLogger(level, secrets, { write: (line: string) => void lines.push(line) });
+  return {
+    logger,
+    lines,
+    text: () => lines.join(''),
+    records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+describe('createLogger', () => {
+  it('writes one JSON line per record at or above its level', () => {
+    const out = capture('warn');
+    out.logger.info('hidden');
+    out.logger.warn({ incidentId: 7 }, 'shown');
+    expect(out.records()).toHaveLength(1);
+    expect(out.records()[0]).toMatchObject({ level: 40, incidentId: 7, msg: 'shown' });
+  });
+
+  describe('known secrets', () => {
+    it('never appear, wherever they are written', () => {
+      const out = capture();
+      out.logger.info(`posting with ${BOT_TOKEN}`);
+      out.logger.info(
+        { note: `signed with ${SIGNING_SECRET}`, deep: { deeper: { value: AM_TOKEN } } },
+        'fields',
+      );
+      out.logger.error(
+        { err: new Error(`Slack refused ${BOT_TOKEN}`) },
+        'error with the token in its message',
+      );
+      out.logger.child({ binding: AM_TOKEN }).warn('child binding');
+      out.logger.info({ list: [BOT_TOKEN, SIGNING_SECRET] }, 'array');
+      const text = out.text();
+      for (const secret of SECRETS) expect(text).not.toContain(secret);
+      expect(out.records()[0]!.msg).toBe('posting with [REDACTED]');
+      expect(out.records()[1]).toMatchObject({
+        note: 'signed with [REDACTED]',
+        deep: { deeper: { value: '[REDACTED]' } },
+      });
+    });
+
+    it('are scrubbed every time they occur in a line', () => {
+      const out = capture();
+      out.logger.info(`${AM_TOKEN}/${AM_TOKEN}/${AM_TOKEN}`);
+      expect(out.records()[0]!.msg).toBe('[REDACTED]/[REDACTED]/[REDACTED]');
+    });
+
+    it('ignore values under 8 characters, which would scrub ordinary words', () => {
+      const out = capture('info', ['info', 'a']);
+      out.logger.info('info a');
+      expect(out.records()[0]).toMatchObject({ level: 30, msg: 'info a' });
+    });
+  });
+
+  describe('fields that hold credentials', () => {
+    it('redact authorization at the top level, one level down and in request headers', () => {
+      const out = capture();
+      out.logger.info({ authorization: 'Bearer top-level-credential' }, 'a');
+      out.logger.info({ headers: { authorization: 'Bearer header-credential' } }, 'b');
+      out.logger.info({ req: { headers: { authorization: 'Bearer request-credential' } } }, 'c');
+      out.logger.info({ upstream: { authorization: 'Basic dXNlcjpwYXNz' } }, 'd');
+      const text = out.text();
+      for (const value of [
+        'top-level-credential',
+        'header-credential',
+        'request-credential',
+        'dXNlcjpwYXNz',
+      ]) {
+        expect(text).not.toContain(value);
+      }
+      expect(out.records().map((r) => r.msg)).toEqual(['a', 'b', 'c', 'd']);
+      expect(out.records()[2]).toMatchObject({ req: { headers: { authorization: '[REDACTED]' } } });
+    });
+
+    it('redact Slack signatures, tokens and signing secrets by field name', () => {
+      const out = capture();
+      out.logger.info({
+        req: { headers: { 'x-slack-signature': 'v0=abcdef0123456789' } },
+        token: 'tok-top-level-1',
+        client: { token: 'tok-nested-2', signingSecret: 'nested-signing-3' },
+        signingSecret: 'top-signing-4',
+      });
+      const text = out.text();
+      for (const value of [
+        'v0=abcdef0123456789',
+        'tok-top-level-1',
+        'tok-nested-2',
+        'nested-signing-3',
+        'top-signing-4',
+      ]) {
+        expect(text).not.toContain(value);
+      }
+    });
+
+    it('redact the secrets of a logged env object', () => {
+      const out = capture('info', []);
+      out.logger.info({
+        env: {
+          SLACK_BOT_TOKEN: 'xoxb-env-token-value',
+          SLACK_SIGNING_SECRET: 'env-signing-secret',
+          SLACK_APP_TOKEN: 'xapp-env-app-token',
+          ALERTMANAGER_TOKEN: 'env-alertmanager-token',
+          DATABASE_URL: 'postgres://bot@db.internal/incident_bot',
+          REDIS_URL: 'redis://cache.internal:6379',
+          PORT: 3000,
+        },
+      });
+      expect(out.records()[0]!.env).toEqual({
+        SLACK_BOT_TOKEN: '[REDACTED]',
+        SLACK_SIGNING_SECRET: '[REDACTED]',
+        SLACK_APP_TOKEN: '[REDACTED]',
+        ALERTMANAGER_TOKEN: '[REDACTED]',
+        // URLs stay readable for debugging; a password in one would be scrubbed (see redactUrlPasswords).
+        DATABASE_URL: 'postgres://bot@db.internal/incident_bot',
+        REDIS_URL: 'redis://cache.internal:6379',
+        PORT: 3000,
+      });
+    });
+
+    // Regression test for a bug found in review.
+    it('redact authorization however deeply it is nested', () => {
+      const out = capture();
+      out.logger.error({ err: { config: { headers: { authorization: 'Bearer some-other-credential' } } } });
+      expect(out.text()).not.toContain('some-other-credential');
+    });
+  });
+
+  describe('passwords in URLs', () => {
+    it('never appear, in messages, fields or errors', () => {
+      const out = capture('info', []);
+      out.logger.info('connecting to postgres://bot:pg-pass-1@db.internal:5432/incident_bot');
+      out.logger.info({
+        redis: 'redis://:redis-pass-2@cache.internal:6379',
+        tls: 'rediss://default:redis-pass-3@cache',
+      });
+      out.logger.error(
+        { err: new Error('connect ECONNREFUSED postgresql://bot:pg-pass-4@10.0.0.5/incident_bot') },
+        'database unreachable',
+      );
+      const text = out.text();
+      for (const password of ['pg-pass-1', 'redis-pass-2', 'redis-pass-3', 'pg-pass-4']) {
+        expect(text).not.toContain(password);
+      }
+      expect(out.records()[0]!.msg).toBe(
+        'connecting to postgres://bot:[REDACTED]@db.internal:5432/incident_bot',
+      );
+      expect(out.records()[1]).toMatchObject({
+        redis: 'redis://:[REDACTED]@cache.internal:6379',
+        tls: 'rediss://default:[REDACTED]@cache',
+      });
+    });
+  });
+});
+
+describe('redactUrlPasswords', () => {
+  it.each([
+    ['postgres://bot:secret@db:5432/x', 'postgres://bot:[REDACTED]@db:5432/x'],
+    ['postgresql://bot:s3cr%40t@db/x', 'postgresql://bot:[REDACTED]@db/x'],
+    ['redis://:secret@127.0.0.1:6379', 'redis://:[REDACTED]@127.0.0.1:6379'],
+    ['REDIS://user:secret@host', 'REDIS://user:[REDACTED]@host'],
+    ['a=postgres://u:p1@h1 b=redis://:p2@h2', 'a=postgres://u:[REDACTED]@h1 b=redis://:[REDACTED]@h2'],
+  ])('hides the password in %s', (text, expected) => {
+    expect(redactUrlPasswords(text)).toBe(expected);
+  });
+
+  it.each([
+    'postgres://bot@db:5432/incident_bot',
+    'redis://127.0.0.1:6379',
+    'https://slack.com/api/chat.postMessage',
+    'http://host:8080/path?q=a:b',
+    'mailto:oncall@example.com',
+    'time 12:30 and user@example.com',
+  ])('leaves %s unchanged', (text) => {
+    expect(redactUrlPasswords(text)).toBe(text);
+  });
+});
+
+describe('boltLogger', () => {
+  it('forwards Bolt messages to pino, tagged as bolt, with secrets scrubbed', () => {
+    const out = capture();
+    const bolt = boltLogger(out.logger);
+    bolt.debug('socket', { attempt: 1 });
+    bolt.info('ready');
+    bolt.warn('token', BOT_TOKEN);
+    bolt.error('failed', { token: BOT_TOKEN });
+    expect(out.records().map((r) => [r.level, r.component, r.msg])).toEqual([
+      [20, 'bolt', 'socket {"attempt":1}'],
+      [30, 'bolt', 'ready'],
+      [40, 'bolt', 'token [REDACTED]'],
+      [50, 'bolt', 'failed {"token":"[REDACTED]"}'],
+    ]);
+  });
+
+  it('remembers the level Bolt sets', () => {
+    const bolt = boltLogger(capture().logger);
+    expect(bolt.getLevel()).toBe(LogLevel.INFO);
+    bolt.setLevel(LogLevel.DEBUG);
+    expect(bolt.getLevel()).toBe(LogLevel.DEBUG);
+  });
+});

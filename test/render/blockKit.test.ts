@@ -1,0 +1,239 @@
+import { describe, expect, it } from 'vitest';
+import { BLOCK_KIT_LIMITS, type Block, validateBlocks } from '../../src/render/blockKit.js';
+
+const plain = (text: string) => ({ type: 'plain_text', text });
+const mrkdwn = (text: string) => ({ type: 'mrkdwn', text });
+const section = (text: string): Block => ({ type: 'section', text: mrkdwn(text) });
+const button = (extra: Record<string, unknown> = {}) => ({
+  type: 'button',
+  text: plain('Acknowledge'),
+  action_id: 'ack',
+  ...extra,
+});
+const actions = (...elements: unknown[]): Block => ({ type: 'actions', elements });
+
+/** A message using every supported block type, within every limit. */
+const VALID: Block[] = [
+  { type: 'header', text: { type: 'plain_text', text: '🔴 [P0] INC-1 · Checkout errors', emoji: true } },
+  {
+    type: 'section',
+    block_id: 'summary',
+    fields: [mrkdwn('*Status*\nFiring'), mrkdwn('*Severity*\nP0'), plain('plain field')],
+  },
+  { type: 'divider' },
+  section('*CheckoutErrors* — error rate above 5%'),
+  {
+    type: 'context',
+    elements: [mrkdwn('Started <!date^1767225600^{date_short_pretty}|2026-01-01 00:00 UTC>')],
+  },
+  actions(
+    button({ style: 'primary', value: 'inc-1' }),
+    button({ action_id: 'resolve', style: 'danger', url: 'https://example.com/inc/1' }),
+    button({ action_id: 'details' }),
+  ),
+];
+
+describe('validateBlocks', () => {
+  it('accepts a valid message with []', () => {
+    expect(validateBlocks(VALID)).toEqual([]);
+    expect(validateBlocks([])).toEqual([]);
+  });
+
+  it('accepts every limit exactly at its maximum', () => {
+    const atLimits: Block[] = [
+      { type: 'header', text: plain('h'.repeat(150)) },
+      section('s'.repeat(3000)),
+      { type: 'section', fields: Array.from({ length: 10 }, () => mrkdwn('f'.repeat(2000))) },
+      { type: 'context', elements: Array.from({ length: 10 }, () => mrkdwn('c')) },
+      actions(button({ action_id: 'a'.repeat(255), text: plain('b'.repeat(75)), value: 'v'.repeat(2000) })),
+      { type: 'divider', block_id: 'b'.repeat(255) },
+    ];
+    const blocks = [
+      ...atLimits,
+      ...Array.from({ length: 50 - atLimits.length }, () => ({ type: 'divider' })),
+    ];
+    expect(blocks).toHaveLength(BLOCK_KIT_LIMITS.blocks);
+    expect(validateBlocks(blocks)).toEqual([]);
+  });
+
+  it('refuses something that is not an array', () => {
+    expect(validateBlocks(undefined)).toEqual(['blocks: expected an array']);
+    expect(validateBlocks({ type: 'divider' })).toEqual(['blocks: expected an array']);
+  });
+
+  describe('limits', () => {
+    it('refuses 51 blocks', () => {
+      const blocks = Array.from({ length: 51 }, () => ({ type: 'divider' }));
+      expect(validateBlocks(blocks)).toEqual(['blocks: at most 50 blocks, got 51']);
+    });
+
+    it('refuses a header over 150 characters', () => {
+      expect(validateBlocks([{ type: 'header', text: plain('h'.repeat(151)) }])).toEqual([
+        'blocks[0].text.text: must be at most 150 characters, is 151',
+      ]);
+    });
+
+    it('refuses a mrkdwn header, which Slack only takes as plain_text', () => {
+      expect(validateBlocks([{ type: 'header', text: mrkdwn('title') }])).toEqual([
+        'blocks[0].text.type: expected plain_text',
+      ]);
+    });
+
+    it('refuses section text over 3000 characters', () => {
+      expect(validateBlocks([section('s'.repeat(3001))])).toEqual([
+        'blocks[0].text.text: must be at most 3000 characters, is 3001',
+      ]);
+    });
+
+    it('refuses 11 fields, and none', () => {
+      const fields = (n: number) => Array.from({ length: n }, () => mrkdwn('f'));
+      expect(validateBlocks([{ type: 'section', fields: fields(11) }])).toEqual([
+        'blocks[0].fields: expected 1 to 10 fields',
+      ]);
+      expect(validateBlocks([{ type: 'section', fields: [] }])).toEqual([
+        'blocks[0].fields: expected 1 to 10 fields',
+      ]);
+    });
+
+    it('refuses a field over 2000 characters, naming the field', () => {
+      expect(validateBlocks([{ type: 'section', fields: [mrkdwn('ok'), mrkdwn('f'.repeat(2001))] }])).toEqual(
+        ['blocks[0].fields[1].text: must be at most 2000 characters, is 2001'],
+      );
+    });
+
+    it('refuses 11 context elements and context text over 3000 characters', () => {
+      expect(
+        validateBlocks([{ type: 'context', elements: Array.from({ length: 11 }, () => mrkdwn('c')) }]),
+      ).toEqual(['blocks[0].elements: expected 1 to 10 elements']);
+      expect(validateBlocks([{ type: 'context', elements: [mrkdwn('c'.repeat(3001))] }])).toEqual([
+        'blocks[0].elements[0].text: must be at most 3000 characters, is 3001',
+      ]);
+    });
+
+    it('refuses 26 buttons and an empty actions block', () => {
+      expect(validateBlocks([actions(...Array.from({ length: 26 }, () => button()))])).toEqual([
+        'blocks[0].elements: expected 1 to 25 elements',
+      ]);
+      expect(validateBlocks([actions()])).toEqual(['blocks[0].elements: expected 1 to 25 elements']);
+    });
+
+    it('refuses a block_id over 255 characters', () => {
+      expect(validateBlocks([{ type: 'divider', block_id: 'b'.repeat(256) }])).toEqual([
+        'blocks[0].block_id: expected at most 255 characters',
+      ]);
+    });
+  });
+
+  describe('text objects', () => {
+    it('refuse empty text', () => {
+      expect(validateBlocks([section('')])).toEqual(['blocks[0].text.text: must not be empty']);
+      expect(validateBlocks([{ type: 'header', text: plain('') }])).toEqual([
+        'blocks[0].text.text: must not be empty',
+      ]);
+    });
+
+    it('refuse a missing or malformed text object', () => {
+      expect(validateBlocks([{ type: 'header' }])).toEqual(['blocks[0].text: expected a text object']);
+      expect(validateBlocks([{ type: 'section', text: 'bare string' }])).toEqual([
+        'blocks[0].text: expected a text object',
+      ]);
+      expect(validateBlocks([{ type: 'section', text: { type: 'mrkdwn' } }])).toEqual([
+        'blocks[0].text: expected a text object',
+      ]);
+    });
+
+    it('refuse an unknown text type', () => {
+      expect(validateBlocks([{ type: 'section', text: { type: 'markdown', text: 'x' } }])).toEqual([
+        'blocks[0].text.type: expected plain_text or mrkdwn',
+      ]);
+    });
+
+    it('require a section to have text or fields', () => {
+      expect(validateBlocks([{ type: 'section' }])).toEqual(['blocks[0]: needs text or fields']);
+    });
+  });
+
+  describe('blocks themselves', () => {
+    it('refuse an unknown block type, quoting it', () => {
+      expect(validateBlocks([{ type: 'image' }, { type: 'rich_text' }])).toEqual([
+        'blocks[0].type: unsupported block type "image"',
+        'blocks[1].type: unsupported block type "rich_text"',
+      ]);
+      expect(validateBlocks([{}])).toEqual(['blocks[0].type: unsupported block type undefined']);
+    });
+
+    it('refuse a block that is not an object', () => {
+      expect(validateBlocks([null, 'divider'])).toEqual([
+        'blocks[0]: expected an object',
+        'blocks[1]: expected an object',
+      ]);
+    });
+
+    it('report every problem with the index of its block', () => {
+      expect(
+        validateBlocks([...VALID, section(''), { type: 'header', text: plain('h'.repeat(200)) }]),
+      ).toEqual([
+        'blocks[6].text.text: must not be empty',
+        'blocks[7].text.text: must be at most 150 characters, is 200',
+      ]);
+    });
+  });
+
+  describe('buttons', () => {
+    it('accept primary and danger styles and no style', () => {
+      expect(
+        validateBlocks([actions(button({ style: 'primary' }), button({ style: 'danger' }), button())]),
+      ).toEqual([]);
+    });
+
+    it('refuse any other style', () => {
+      expect(validateBlocks([actions(button({ style: 'default' }), button({ style: 'Primary' }))])).toEqual([
+        'blocks[0].elements[0].style: expected primary or danger',
+        'blocks[0].elements[1].style: expected primary or danger',
+      ]);
+    });
+
+    it('require an action_id of 1 to 255 characters', () => {
+      expect(
+        validateBlocks([
+          actions(
+            button({ action_id: 'a'.repeat(256) }),
+            button({ action_id: '' }),
+            button({ action_id: undefined }),
+            button({ action_id: 42 }),
+          ),
+        ]),
+      ).toEqual([
+        'blocks[0].elements[0].action_id: expected 1 to 255 characters',
+        'blocks[0].elements[1].action_id: expected 1 to 255 characters',
+        'blocks[0].elements[2].action_id: expected 1 to 255 characters',
+        'blocks[0].elements[3].action_id: expected 1 to 255 characters',
+      ]);
+    });
+
+    it('limit text, value and url, and take only plain_text labels', () => {
+      expect(
+        validateBlocks([
+          actions(
+            button({ text: plain('b'.repeat(76)) }),
+            button({ value: 'v'.repeat(2001) }),
+            button({ url: `https://example.com/${'u'.repeat(3000)}` }),
+            button({ text: mrkdwn('*Ack*') }),
+          ),
+        ]),
+      ).toEqual([
+        'blocks[0].elements[0].text.text: must be at most 75 characters, is 76',
+        'blocks[0].elements[1].value: expected at most 2000 characters',
+        'blocks[0].elements[2].url: expected at most 3000 characters',
+        'blocks[0].elements[3].text.type: expected plain_text',
+      ]);
+    });
+
+    it('refuse elements other than buttons', () => {
+      expect(validateBlocks([actions({ type: 'static_select', action_id: 'pick' }, null)])).toEqual([
+        'blocks[0].elements[0].type: only buttons are used',
+        'blocks[0].elements[1].type: only buttons are used',
+      ]);
+    });
+  });
+});

@@ -1,0 +1,313 @@
+import { describe, expect, it } from 'vitest';
+import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
+import type { TimelineEntry } from '../../src/incidents/timeline.js';
+import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
+import {
+  alertView,
+  formatDuration,
+  incidentView,
+  rootView,
+  THREAD_KINDS,
+  threadView,
+} from '../../src/slack/views.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const escapedLength = (text: string) => escapeMrkdwn(text).length;
+
+function incident(overrides: Partial<Incident> = {}): Incident {
+  return {
+    id: 42,
+    title: 'CheckoutErrors: error rate above 5%',
+    severity: 'P1',
+    state: 'open',
+    channelId: 'C0PAYMENTS',
+    groupKey: '{}:{alertname="CheckoutErrors"}',
+    groupLabels: { alertname: 'CheckoutErrors' },
+    commonLabels: {},
+    externalUrl: null,
+    version: 1,
+    rootTs: null,
+    rootVersion: 0,
+    createdAt: new Date('2026-01-01T00:00:00Z'),
+    resolvedAt: null,
+    ...overrides,
+  };
+}
+
+function alert(fingerprint: string, overrides: Partial<AlertRow> = {}): AlertRow {
+  return {
+    fingerprint,
+    status: 'firing',
+    alertname: 'CheckoutErrors',
+    severity: 'P1',
+    labels: { alertname: 'CheckoutErrors', severity: 'warning', instance: fingerprint },
+    annotations: {},
+    startsAt: new Date('2026-01-01T00:00:00Z'),
+    endsAt: null,
+    generatorUrl: null,
+    ...overrides,
+  };
+}
+
+function snapshot(
+  overrides: Partial<Incident> = {},
+  alerts: AlertRow[] = [],
+  counts = { firing: 0, resolved: 0 },
+) {
+  return { incident: incident(overrides), alerts, ...counts } satisfies IncidentSnapshot;
+}
+
+let nextId = 1;
+function entry(kind: TimelineEntry['kind'], data: Record<string, unknown> = {}): TimelineEntry {
+  return { id: nextId++, kind, actor: 'alertmanager', data, createdAt: new Date('2026-01-01T00:00:00Z') };
+}
+const firingEntry = (fingerprint: string) => entry('alert_firing', { fingerprint });
+const resolvedEntry = (fingerprint: string) => entry('alert_resolved', { fingerprint });
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0 min'],
+    [29_999, '0 min'],
+    [30_000, '1 min'],
+    [59 * MINUTE, '59 min'],
+    [59.5 * MINUTE, '1 h 0 min'],
+    [90 * MINUTE, '1 h 30 min'],
+    [47 * HOUR + 59 * MINUTE, '47 h 59 min'],
+    [48 * HOUR, '2 days 0 h'],
+    [3 * DAY + 5 * HOUR + 40 * MINUTE, '3 days 5 h'],
+    [-5 * MINUTE, '0 min'],
+  ])('formats %i ms as %j', (ms, expected) => {
+    expect(formatDuration(ms)).toBe(expected);
+  });
+});
+
+describe('incidentView', () => {
+  it('builds the header from status, severity, reference and title', () => {
+    expect(incidentView(snapshot())).toEqual({
+      ref: 'INC-42',
+      header: '🔴 [P1] INC-42 · CheckoutErrors: error rate above 5%',
+      title: 'CheckoutErrors: error rate above 5%',
+      severity: 'P1',
+      resolved: false,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('adds the resolution time and duration once resolved', () => {
+    const view = incidentView(
+      snapshot({ state: 'resolved', resolvedAt: new Date('2026-01-01T02:15:00Z'), severity: 'P0' }),
+    );
+    expect(view).toMatchObject({
+      header: '✅ [P0] INC-42 · CheckoutErrors: error rate above 5%',
+      resolved: true,
+      resolvedAt: '2026-01-01T02:15:00.000Z',
+      duration: '2 h 15 min',
+    });
+  });
+
+  describe('header length', () => {
+    it('keeps a title that fits as it is', () => {
+      const prefix = '🔴 [P1] INC-42 · ';
+      const title = 'x'.repeat(150 - prefix.length);
+      expect(incidentView(snapshot({ title })).header).toBe(prefix + title);
+    });
+
+    it('never exceeds 150 characters once escaped, even for long titles full of &', () => {
+      const titles = [
+        'a'.repeat(1000),
+        '&'.repeat(1000),
+        '<>'.repeat(500),
+        'R&D <ops> & more '.repeat(40),
+        `${'x'.repeat(120)}&&&&&&&&&&&&`,
+        '😀&'.repeat(300),
+      ];
+      for (const title of titles) {
+        for (const id of [1, 42, 999_999_999]) {
+          for (const state of ['open', 'resolved'] as const) {
+            const { header } = incidentView(snapshot({ id, title, state }));
+            expect(escapedLength(header)).toBeLessThanOrEqual(150);
+            expect(header.endsWith('…')).toBe(true);
+          }
+        }
+      }
+    });
+
+    it('cuts the title, never the prefix', () => {
+      const { header } = incidentView(snapshot({ title: '&'.repeat(200) }));
+      // 17 characters of prefix leave 133: 26 × '&amp;' and … take 131, a 27th entity would not fit.
+      expect(header).toBe(`🔴 [P1] INC-42 · ${'&'.repeat(26)}…`);
+      expect(escapedLength(header)).toBe(148);
+    });
+  });
+
+  it('cuts the title to 500 characters once escaped', () => {
+    const { title } = incidentView(snapshot({ title: '<'.repeat(1000) }));
+    expect(escapedLength(title)).toBeLessThanOrEqual(500);
+    expect(title).toBe(`${'<'.repeat(124)}…`);
+  });
+});
+
+describe('alertView', () => {
+  it('shows labels other than alertname and severity, sorted, as k=v', () => {
+    const view = alertView(
+      alert('f1', {
+        labels: { severity: 'critical', zone: 'eu-1', alertname: 'X', app: 'checkout', b: '2' },
+      }),
+    );
+    expect(view.labels).toBe('app=checkout, b=2, zone=eu-1');
+  });
+
+  it('maps the row and leaves out absent optional fields', () => {
+    expect(alertView(alert('f1', { annotations: { summary: 'High errors' } }))).toEqual({
+      alertname: 'CheckoutErrors',
+      severity: 'P1',
+      firing: true,
+      summary: 'High errors',
+      description: '',
+      labels: 'instance=f1',
+      startsAt: '2026-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('includes end time, generator URL and runbook when present', () => {
+    const view = alertView(
+      alert('f1', {
+        status: 'resolved',
+        endsAt: new Date('2026-01-01T01:00:00Z'),
+        generatorUrl: 'https://prometheus.example.com/graph',
+        annotations: { runbook_url: 'https://runbooks.example.com/checkout' },
+      }),
+    );
+    expect(view).toMatchObject({
+      firing: false,
+      endsAt: '2026-01-01T01:00:00.000Z',
+      generatorUrl: 'https://prometheus.example.com/graph',
+      runbookUrl: 'https://runbooks.example.com/checkout',
+    });
+  });
+
+  it('falls back to the message annotation for the description, and names a nameless alert', () => {
+    const view = alertView(alert('f1', { alertname: '', annotations: { message: 'legacy text' } }));
+    expect(view.alertname).toBe('(no alertname)');
+    expect(view.description).toBe('legacy text');
+  });
+
+  it('cuts every text to its budget once escaped', () => {
+    const long = '<&>'.repeat(2000);
+    const view = alertView(
+      alert('f1', {
+        alertname: long,
+        annotations: { summary: long, description: long },
+        labels: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`label${i}`, long])),
+      }),
+    );
+    expect(escapedLength(view.alertname)).toBeLessThanOrEqual(150);
+    expect(escapedLength(view.summary)).toBeLessThanOrEqual(500);
+    expect(escapedLength(view.description)).toBeLessThanOrEqual(1000);
+    expect(escapedLength(view.labels)).toBeLessThanOrEqual(800);
+    for (const text of [view.alertname, view.summary, view.description, view.labels]) {
+      expect(text.endsWith('…')).toBe(true);
+    }
+  });
+});
+
+describe('rootView', () => {
+  it('counts the alerts not shown as more', () => {
+    const view = rootView(snapshot({}, [alert('f1'), alert('f2')], { firing: 5, resolved: 3 }));
+    expect(view.firing).toBe(5);
+    expect(view.resolved).toBe(3);
+    expect(view.alerts.map((a) => a.labels)).toEqual(['instance=f1', 'instance=f2']);
+    expect(view.moreAlerts).toBe(6);
+  });
+
+  it('has no more when every alert is shown', () => {
+    expect(rootView(snapshot({}, [alert('f1')], { firing: 1, resolved: 0 })).moreAlerts).toBe(0);
+  });
+
+  it('shows the group labels and links Alertmanager only when its URL is known', () => {
+    const withUrl = rootView(
+      snapshot({ groupLabels: { team: 'payments', alertname: 'X' }, externalUrl: 'https://am.example.com' }),
+    );
+    // alertname and severity are shown elsewhere (title, severity field), so the group line hides them.
+    expect(withUrl.groupLabels).toBe('team=payments');
+    expect(withUrl.alertmanagerUrl).toBe('https://am.example.com');
+    expect(rootView(snapshot())).not.toHaveProperty('alertmanagerUrl');
+  });
+});
+
+describe('threadView', () => {
+  const alerts = ['a', 'b', 'c', 'd', 'e'].map((f) => alert(f));
+
+  it('splits the entries into alerts that fired and alerts that resolved', () => {
+    const view = threadView(snapshot(), [firingEntry('a'), resolvedEntry('b'), firingEntry('c')], alerts, 10);
+    expect(view.firing.map((a) => a.labels)).toEqual(['instance=a', 'instance=c']);
+    expect(view.resolved.map((a) => a.labels)).toEqual(['instance=b']);
+    expect(view).toMatchObject({
+      firingCount: 2,
+      firingMore: 0,
+      resolvedCount: 1,
+      resolvedMore: 0,
+      incidentResolved: false,
+    });
+    expect(view).not.toHaveProperty('severityChange');
+  });
+
+  it('shows half of maxShown per list and counts the rest as more', () => {
+    const entries = [
+      ...alerts.map((a) => firingEntry(a.fingerprint)),
+      resolvedEntry('a'),
+      resolvedEntry('b'),
+    ];
+    const view = threadView(snapshot(), entries, alerts, 4);
+    expect(view.firing.map((a) => a.labels)).toEqual(['instance=a', 'instance=b']);
+    expect(view).toMatchObject({ firingCount: 5, firingMore: 3, resolvedCount: 2, resolvedMore: 0 });
+    expect(view.resolved).toHaveLength(2);
+  });
+
+  it('shows at least one alert per list when maxShown is 1', () => {
+    const view = threadView(snapshot(), [firingEntry('a'), firingEntry('b'), resolvedEntry('c')], alerts, 1);
+    expect(view.firing).toHaveLength(1);
+    expect(view.firingMore).toBe(1);
+    expect(view.resolved).toHaveLength(1);
+    expect(view.resolvedMore).toBe(0);
+  });
+
+  it('ignores entries whose alert is not among the rows given', () => {
+    const view = threadView(
+      snapshot(),
+      [firingEntry('a'), firingEntry('gone'), resolvedEntry('gone')],
+      alerts,
+      10,
+    );
+    expect(view.firingCount).toBe(1);
+    expect(view.resolvedCount).toBe(0);
+  });
+
+  it('tells one severity change from the first level to the last', () => {
+    const entries = [
+      entry('severity_changed', { from: 'P3', to: 'P1' }),
+      firingEntry('a'),
+      entry('severity_changed', { from: 'P1', to: 'P0' }),
+    ];
+    expect(threadView(snapshot(), entries, alerts, 10).severityChange).toEqual({ from: 'P3', to: 'P0' });
+  });
+
+  it('tells when the incident resolved', () => {
+    const view = threadView(snapshot(), [resolvedEntry('a'), entry('incident_resolved')], alerts, 10);
+    expect(view.incidentResolved).toBe(true);
+  });
+
+  it('ignores entry kinds the thread does not tell', () => {
+    const view = threadView(snapshot(), [entry('incident_opened'), firingEntry('a')], alerts, 10);
+    expect(view.firingCount).toBe(1);
+    expect(THREAD_KINDS.has('incident_opened')).toBe(false);
+    expect([...THREAD_KINDS].sort()).toEqual([
+      'alert_firing',
+      'alert_resolved',
+      'incident_resolved',
+      'severity_changed',
+    ]);
+  });
+});
