@@ -292,7 +292,9 @@ async function stormBench() {
   await slack.close();
 }
 
+// `npm run bench -- edge` or `-- storm` runs one part; both by default.
+const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
-await edgeBench();
-await stormBench();
+if (parts.length === 0 || parts.includes('edge')) await edgeBench();
+if (parts.length === 0 || parts.includes('storm')) await stormBench();
 agent.destroy();

@@ -55,6 +55,9 @@ export async function ingestDelivery(
   payload: WebhookPayload,
 ): Promise<DeliveryResult> {
   const digest = deliveryDigest(payload);
+  // Most deliveries are repeats: recognise them with one read, without a transaction or a lock.
+  const seen = await openIncident(pool, payload.groupKey, '');
+  if (seen?.last_delivery_digest === digest) return duplicate(seen);
   return inTransaction(pool, async (db) => {
     let incident = await lockOpenIncident(db, payload.groupKey);
     if (incident?.last_delivery_digest === digest) return duplicate(incident);
@@ -140,11 +143,19 @@ function duplicate(incident: OpenIncident): DeliveryResult {
   };
 }
 
-async function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<OpenIncident | undefined> {
+function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<OpenIncident | undefined> {
+  return openIncident(db, groupKey, 'FOR UPDATE');
+}
+
+async function openIncident(
+  db: pg.ClientBase | pg.Pool,
+  groupKey: string,
+  lock: '' | 'FOR UPDATE',
+): Promise<OpenIncident | undefined> {
   const { rows } = await db.query<OpenIncident>(
     `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
             severity, last_delivery_digest FROM incidents
-      WHERE group_key = $1 AND state = 'open' FOR UPDATE`,
+      WHERE group_key = $1 AND state = 'open' ${lock}`,
     [groupKey],
   );
   return rows[0];
