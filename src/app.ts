@@ -10,15 +10,19 @@ import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer } from './http/server.js';
 import { startIncidentSyncWorker } from './jobs/incidentSyncWorker.js';
+import { INCIDENT_TASKS_QUEUE, type IncidentTask, QueuedIncidentEffects } from './jobs/incidentTasks.js';
+import { startIncidentTasksWorker } from './jobs/incidentTasksWorker.js';
 import {
   createIncidentSyncQueue,
   createProducerRedis,
+  createQueue,
   createWorkerRedis,
   type IncidentSyncJob,
 } from './jobs/queues.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { TemplateError, TemplateSet } from './render/templates.js';
+import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { worstCaseViews } from './slack/sampleViews.js';
 import { SlackApi } from './slack/slackApi.js';
@@ -36,6 +40,7 @@ export interface RunningApp {
   port?: number;
   pool: pg.Pool;
   queue: Queue<IncidentSyncJob>;
+  tasks: Queue<IncidentTask>;
   metrics: Metrics;
   logger: Logger;
   stop(): Promise<void>;
@@ -54,7 +59,8 @@ export async function loadTemplates(config: Config): Promise<TemplateSet> {
   const templates = await TemplateSet.load(config.env.TEMPLATES_DIR);
   for (const [name, view] of Object.entries(worstCaseViews(config.file.alerts.maxAlertsShown))) {
     try {
-      templates.renderMessage(name, view);
+      if (name.endsWith('.md')) templates.renderText(name, view);
+      else templates.renderMessage(name, view);
     } catch (err) {
       throw err instanceof TemplateError ? err : new TemplateError(`${name}: ${(err as Error).message}`);
     }
@@ -79,28 +85,45 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     producerRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
     redisClients.push(producerRedis);
     const queue = createIncidentSyncQueue(producerRedis, env.QUEUE_PREFIX);
-    queue.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
-    closers.push(() => queue.close());
+    const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, producerRedis, env.QUEUE_PREFIX);
+    for (const q of [queue, tasks]) {
+      q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
+      closers.push(() => q.close());
+    }
+    const effects = new QueuedIncidentEffects(queue, tasks);
+    const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
 
-    let worker: Worker | undefined;
     if (options.worker) {
       const workerRedis = createWorkerRedis(env.REDIS_URL);
       workerRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
       redisClients.push(workerRedis);
-      worker = await startIncidentSyncWorker({
-        pool,
-        queue,
-        connection: workerRedis,
-        prefix: env.QUEUE_PREFIX,
-        slack: new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics),
-        limiter: new SlackRateLimiter(producerRedis, env.QUEUE_PREFIX),
-        templates,
-        config: file,
-        metrics,
-        logger: logger.child({ component: 'incident-sync' }),
-      });
+      const workers: Worker[] = [
+        await startIncidentSyncWorker({
+          pool,
+          queue,
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          slack,
+          limiter: new SlackRateLimiter(producerRedis, env.QUEUE_PREFIX),
+          templates,
+          config: file,
+          metrics,
+          logger: logger.child({ component: 'incident-sync' }),
+        }),
+        await startIncidentTasksWorker({
+          pool,
+          config: file,
+          slack,
+          templates,
+          effects,
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          metrics,
+          logger: logger.child({ component: 'incident-tasks' }),
+        }),
+      ];
       // Closing waits for running jobs, so it goes before the pools they use.
-      closers.unshift(() => worker!.close());
+      for (const worker of workers) closers.unshift(() => worker.close());
     }
 
     let server: (Server & { draining: boolean }) | undefined;
@@ -110,11 +133,19 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         endpoints: '/slack/events',
         logger: boltLogger(logger),
       });
-      new App({
+      const bolt = new App({
         token: env.SLACK_BOT_TOKEN,
         receiver,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
+      });
+      registerIncidentListeners(bolt, {
+        pool,
+        config: file,
+        effects,
+        templates,
+        slack,
+        logger: logger.child({ component: 'slack' }),
       });
       server = createHttpServer(
         {
@@ -161,6 +192,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       port,
       pool,
       queue,
+      tasks,
       metrics,
       logger,
       stop: () => {

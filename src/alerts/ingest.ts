@@ -34,6 +34,7 @@ export function deliveryDigest(payload: WebhookPayload): string {
 
 interface OpenIncident {
   id: number;
+  created_at: Date;
   version: number;
   slack_behind: boolean;
   severity: Severity;
@@ -115,7 +116,13 @@ export async function ingestDelivery(
     }
 
     const stillFiring = await countFiring(db, incident.id);
-    if (stillFiring === 0) entries.push({ kind: 'incident_resolved', actor: ALERTMANAGER_ACTOR, data: {} });
+    if (stillFiring === 0) {
+      entries.push({
+        kind: 'incident_resolved',
+        actor: ALERTMANAGER_ACTOR,
+        data: { durationMs: Date.now() - incident.created_at.getTime() },
+      });
+    }
     await addTimelineEntries(db, incident.id, entries);
 
     const { rows } = await db.query<{ version: number }>(
@@ -153,7 +160,7 @@ async function openIncident(
   lock: '' | 'FOR UPDATE',
 ): Promise<OpenIncident | undefined> {
   const { rows } = await db.query<OpenIncident>(
-    `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
+    `SELECT id::int AS id, created_at, version, root_ts IS NULL OR root_version < version AS slack_behind,
             severity, last_delivery_digest FROM incidents
       WHERE group_key = $1 AND state = 'open' ${lock}`,
     [groupKey],
@@ -175,7 +182,7 @@ async function insertIncident(
                             common_annotations, external_url, last_delivery_digest)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      ON CONFLICT (group_key) WHERE state = 'open' AND group_key IS NOT NULL DO NOTHING
-     RETURNING id::int AS id, version, true AS slack_behind, severity, last_delivery_digest`,
+     RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest`,
     [
       incidentTitle(payload).slice(0, 500),
       groupSeverity(config, firing),

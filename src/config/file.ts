@@ -2,11 +2,21 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type Matcher, parseMatcher } from '../alerts/matchers.js';
-import { SEVERITIES } from '../alerts/severity.js';
+import { SEVERITIES, type Severity } from '../alerts/severity.js';
+import { OptionalDuration } from './duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
+// The runbooks' cadence: P0 every 15 minutes, P1 every 30, P2 hourly; P3 and P4 no reminders.
+const DEFAULT_UPDATE_INTERVALS: Record<Severity, number | null> = {
+  P0: 15 * 60_000,
+  P1: 30 * 60_000,
+  P2: 60 * 60_000,
+  P3: null,
+  P4: null,
+};
+
 const ChannelId = z.string().regex(/^[CG][A-Z0-9]{6,}$/, 'expected a Slack channel id like C0123ABCD');
-const Severity = z.enum(SEVERITIES, { error: 'expected one of P0, P1, P2, P3, P4' });
+const SeveritySchema = z.enum(SEVERITIES, { error: 'expected one of P0, P1, P2, P3, P4' });
 
 const MatcherText = z.string().transform((text, ctx): Matcher => {
   const parsed = parseMatcher(text);
@@ -46,10 +56,35 @@ const FileSchema = z
       .object({
         severityLabel: z.string().min(1).default('severity'),
         // From the runbooks: critical alerts are P0 (immediate), warnings P1 (within the hour).
-        severities: z.record(z.string(), Severity).default({ critical: 'P0', warning: 'P1', info: 'P3' }),
-        defaultSeverity: Severity.default('P2'),
+        severities: z
+          .record(z.string(), SeveritySchema)
+          .default({ critical: 'P0', warning: 'P1', info: 'P3' }),
+        defaultSeverity: SeveritySchema.default('P2'),
         // Each shown alert takes two blocks; Slack allows 50 per message.
         maxAlertsShown: z.number().int().min(1).max(20).default(10),
+      })
+      .strict()
+      .prefault({}),
+    incidents: z
+      .object({
+        // A channel of its own per declared incident (inc-<yyyymmdd>-<slug>), announced here.
+        createChannel: z.boolean().default(false),
+        announcementChannel: ChannelId.optional(),
+        // How long an open incident may go without a status update before the commander is reminded.
+        updateIntervals: z
+          .object({
+            P0: OptionalDuration,
+            P1: OptionalDuration,
+            P2: OptionalDuration,
+            P3: OptionalDuration,
+            P4: OptionalDuration,
+          })
+          .partial()
+          .strict()
+          .default({})
+          .transform((given) => ({ ...DEFAULT_UPDATE_INTERVALS, ...given })),
+        commanderReminderAfter: OptionalDuration.default(5 * 60_000),
+        postmortemOnResolve: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

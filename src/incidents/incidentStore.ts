@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Severity } from '../alerts/severity.js';
+import type { Role } from './lifecycle.js';
 
 /** How people name an incident in Slack and in commands. */
 export function incidentRef(id: number): string {
@@ -11,7 +12,16 @@ export interface Incident {
   title: string;
   severity: Severity;
   state: 'open' | 'resolved';
-  channelId: string;
+  status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
+  impact: string | null;
+  affected: string | null;
+  eta: string | null;
+  resolution: string | null;
+  declaredBy: string | null;
+  updateCount: number;
+  nextUpdateDueAt: Date | null;
+  /** Null until the incident's own channel exists (incidents.createChannel). */
+  channelId: string | null;
   groupKey: string | null;
   groupLabels: Record<string, string>;
   commonLabels: Record<string, string>;
@@ -37,6 +47,8 @@ export interface AlertRow {
 
 export interface IncidentSnapshot {
   incident: Incident;
+  /** Slack user ids by role: commander, scribe, comms. */
+  roles: Partial<Record<Role, string>>;
   firing: number;
   resolved: number;
   /** The first alerts to show: firing before resolved, most urgent first, then oldest. */
@@ -47,12 +59,14 @@ const ALERT_COLUMNS = `fingerprint, status, alertname, severity, labels, annotat
   starts_at AS "startsAt", ends_at AS "endsAt", generator_url AS "generatorUrl"`;
 
 export async function loadSnapshot(
-  db: pg.ClientBase,
+  db: pg.ClientBase | pg.Pool,
   incidentId: number,
   alertLimit: number,
 ): Promise<IncidentSnapshot | undefined> {
   const { rows } = await db.query<Incident>(
-    `SELECT id::int AS id, title, severity, state, channel_id AS "channelId", group_key AS "groupKey",
+    `SELECT id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
+            declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",
+            channel_id AS "channelId", group_key AS "groupKey",
             group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
             version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
             resolved_at AS "resolvedAt"
@@ -72,8 +86,13 @@ export async function loadSnapshot(
       ORDER BY status = 'resolved', severity, starts_at, fingerprint LIMIT $2`,
     [incidentId, alertLimit],
   );
+  const roles = await db.query<{ role: Role; user_id: string }>(
+    'SELECT role, user_id FROM incident_roles WHERE incident_id = $1',
+    [incidentId],
+  );
   return {
     incident,
+    roles: Object.fromEntries(roles.rows.map((r) => [r.role, r.user_id])),
     firing: counts.rows[0]!.firing,
     resolved: counts.rows[0]!.resolved,
     alerts: alerts.rows,
@@ -123,10 +142,37 @@ export async function incidentsBehindSlack(
 ): Promise<Array<{ id: number; version: number }>> {
   const { rows } = await db.query<{ id: number; version: number }>(
     `SELECT i.id::int AS id, i.version FROM incidents i
-      WHERE i.root_ts IS NULL OR i.root_version < i.version
-         OR EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.slack_ts IS NULL)
+      WHERE i.channel_id IS NOT NULL AND (i.root_ts IS NULL OR i.root_version < i.version)
+         OR i.channel_id IS NOT NULL
+            AND EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.slack_ts IS NULL)
       ORDER BY i.id LIMIT $1`,
     [limit],
   );
   return rows;
+}
+
+export interface OpenIncidentSummary {
+  id: number;
+  title: string;
+  severity: Severity;
+  status: string;
+  channelId: string | null;
+  commander: string | null;
+  createdAt: Date;
+}
+
+/** Open incidents, most urgent first, then oldest. */
+export async function listOpenIncidents(
+  db: pg.Pool,
+  limit: number,
+): Promise<{ incidents: OpenIncidentSummary[]; total: number }> {
+  const { rows } = await db.query<OpenIncidentSummary & { total: number }>(
+    `SELECT i.id::int AS id, i.title, i.severity, i.status, i.channel_id AS "channelId", r.user_id AS commander,
+            i.created_at AS "createdAt", count(*) OVER ()::int AS total
+       FROM incidents i LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'commander'
+      WHERE i.state = 'open'
+      ORDER BY i.severity, i.created_at LIMIT $1`,
+    [limit],
+  );
+  return { incidents: rows, total: rows[0]?.total ?? 0 };
 }

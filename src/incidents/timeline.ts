@@ -3,9 +3,15 @@ import type pg from 'pg';
 /** What happened to an incident; the thread and the post-mortem are told from these. */
 export type TimelineKind =
   | 'incident_opened'
+  | 'incident_declared'
   | 'alert_firing'
   | 'alert_resolved'
   | 'severity_changed'
+  | 'status_update'
+  | 'role_assigned'
+  | 'note'
+  | 'reminder'
+  | 'postmortem_generated'
   | 'incident_resolved';
 
 export interface NewTimelineEntry {
@@ -46,13 +52,17 @@ export async function unpostedEntries(
       WHERE incident_id = $1 AND slack_ts IS NULL ORDER BY id LIMIT $2`,
     [incidentId, limit],
   );
-  return rows.map((row) => ({
-    id: Number(row.id),
-    kind: row.kind,
-    actor: row.actor,
-    data: row.data,
-    createdAt: row.created_at,
-  }));
+  return rows.map(toEntry);
+}
+
+function toEntry(row: {
+  id: string;
+  kind: TimelineKind;
+  actor: string;
+  data: Record<string, unknown>;
+  created_at: Date;
+}): TimelineEntry {
+  return { id: Number(row.id), kind: row.kind, actor: row.actor, data: row.data, createdAt: row.created_at };
 }
 
 /** Records which Slack message showed the entries up to `lastId`. */
@@ -66,4 +76,23 @@ export async function markEntriesPosted(
     'UPDATE timeline_entries SET slack_ts = $3 WHERE incident_id = $1 AND id <= $2 AND slack_ts IS NULL',
     [incidentId, lastId, slackTs],
   );
+}
+
+/** The newest `limit` entries of an incident, oldest first, and how many there are in all. */
+export async function recentEntries(
+  db: pg.Pool,
+  incidentId: number,
+  limit: number,
+): Promise<{ entries: TimelineEntry[]; total: number }> {
+  const { rows } = await db.query(
+    `SELECT * FROM (
+       SELECT id, kind, actor, data, created_at, count(*) OVER ()::int AS total FROM timeline_entries
+        WHERE incident_id = $1 ORDER BY id DESC LIMIT $2) newest
+      ORDER BY id`,
+    [incidentId, limit],
+  );
+  return {
+    entries: rows.map(toEntry),
+    total: rows[0]?.total ?? 0,
+  };
 }

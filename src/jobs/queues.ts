@@ -22,8 +22,12 @@ export function createWorkerRedis(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null });
 }
 
+export function createQueue<T>(name: string, connection: Redis, prefix: string): Queue<T> {
+  return new Queue<T>(name, { connection, prefix });
+}
+
 export function createIncidentSyncQueue(connection: Redis, prefix: string): Queue<IncidentSyncJob> {
-  return new Queue<IncidentSyncJob>(INCIDENT_SYNC_QUEUE, { connection, prefix });
+  return createQueue<IncidentSyncJob>(INCIDENT_SYNC_QUEUE, connection, prefix);
 }
 
 /**

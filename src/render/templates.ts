@@ -25,6 +25,16 @@ function jsonString(text: string): string {
 
 const ESCAPE_HELPER = '__escape';
 
+/**
+ * `name.md.hbs` files are Markdown documents, rendered by `renderText`; every other template is a Block
+ * Kit message, rendered by `renderMessage`. Each kind has its own helpers and partials.
+ */
+type TemplateKind = 'blockKit' | 'markdown';
+
+function kindOf(name: string): TemplateKind {
+  return name.endsWith('.md') ? 'markdown' : 'blockKit';
+}
+
 const MAX_LINK_URL = 2000;
 
 function safeUrl(raw: unknown): string | undefined {
@@ -71,6 +81,22 @@ function registerHelpers(hb: hbs): void {
     const fallback = `${time.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
     return safe(`<!date^${unix}^{date_short_pretty} {time}|${fallback}>`);
   });
+  /** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
+  hb.registerHelper('user', (id: unknown) =>
+    safe(
+      typeof id === 'string' && /^[UW][A-Z0-9]{2,}$/.test(id) ? `<@${id}>` : escapeMrkdwn(String(id ?? '')),
+    ),
+  );
+  /** A link to a Slack channel the bot knows by id. */
+  hb.registerHelper('channel', (id: unknown) =>
+    safe(
+      typeof id === 'string' && /^[CG][A-Z0-9]{2,}$/.test(id) ? `<#${id}>` : escapeMrkdwn(String(id ?? '')),
+    ),
+  );
+  registerSharedHelpers(hb);
+}
+
+function registerSharedHelpers(hb: hbs): void {
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   hb.registerHelper('plural', (count: unknown, singular: unknown, pluralForm: unknown) => {
     const n = Number(count);
@@ -81,18 +107,34 @@ function registerHelpers(hb: hbs): void {
 }
 
 /**
+ * A Markdown template writes a file, not Slack text: `{{value}}` is written as it is, Markdown included
+ * (people write Markdown in notes). Only a line break can break the document's structure (a value in a
+ * list item or heading starting a new block), so a template wraps values in `{{oneline value}}` wherever
+ * they must stay on one line.
+ */
+function registerMarkdownHelpers(hb: hbs): void {
+  hb.registerHelper(ESCAPE_HELPER, (value: unknown) => (value === undefined || value === null ? '' : value));
+  /** Every run of whitespace, line breaks included, as one space. */
+  hb.registerHelper('oneline', (value: unknown) =>
+    value === undefined || value === null ? '' : String(value).replace(/\s+/g, ' ').trim(),
+  );
+  registerSharedHelpers(hb);
+}
+
+/**
  * Rewrites every `{{expr}}` into `{{__escape (expr)}}`, so that escaping for Slack is the default for
  * template authors, as HTML escaping is Handlebars' default; and refuses `{{{expr}}}`, which would let an
- * alert's text through unescaped.
+ * alert's text through unescaped. Markdown templates follow the same rule, though their `__escape`
+ * escapes nothing: one rule for every template.
  */
-function wrapEscapes(hb: hbs, node: AstNode, file: string): void {
+function wrapEscapes(hb: hbs, node: AstNode, file: string, kind: TemplateKind): void {
   const visit = (child: unknown) => {
-    if (child && typeof child === 'object') wrapEscapes(hb, child as AstNode, file);
+    if (child && typeof child === 'object') wrapEscapes(hb, child as AstNode, file, kind);
   };
   if (node.type === 'Program') {
     const body = node.body as AstNode[];
     body.forEach((statement, i) => {
-      if (statement.type === 'MustacheStatement') body[i] = escapeStatement(hb, statement, file);
+      if (statement.type === 'MustacheStatement') body[i] = escapeStatement(hb, statement, file, kind);
       else visit(statement);
     });
     return;
@@ -102,12 +144,12 @@ function wrapEscapes(hb: hbs, node: AstNode, file: string): void {
   visit(node.inverse);
 }
 
-function escapeStatement(hb: hbs, statement: AstNode, file: string): AstNode {
+function escapeStatement(hb: hbs, statement: AstNode, file: string, kind: TemplateKind): AstNode {
   const loc = statement.loc as hbs.AST.SourceLocation;
   if (!statement.escaped) {
-    throw new TemplateError(
-      `${file}:${loc.start.line}: triple-stash {{{…}}} is not allowed: values must be escaped for Slack`,
-    );
+    const why =
+      kind === 'markdown' ? '{{…}} already writes values as they are' : 'values must be escaped for Slack';
+    throw new TemplateError(`${file}:${loc.start.line}: triple-stash {{{…}}} is not allowed: ${why}`);
   }
   const path = statement.path as AstNode;
   const params = statement.params as unknown[];
@@ -138,24 +180,34 @@ export interface TemplateSource {
   text: string;
 }
 
-/** The message templates, compiled once at start: built-ins from `templates/`, overridden file by file. */
+/** The templates, compiled once at start: built-ins from `templates/`, overridden file by file. */
 export class TemplateSet {
-  private readonly hb = Handlebars.create();
-  private readonly compiled = new Map<string, { file: string; render: Handlebars.TemplateDelegate }>();
+  // Apart, so that a Markdown partial, which escapes nothing, can never be used in a Slack message.
+  private readonly envs: Record<TemplateKind, hbs> = {
+    blockKit: Handlebars.create(),
+    markdown: Handlebars.create(),
+  };
+  private readonly compiled = new Map<
+    string,
+    { file: string; kind: TemplateKind; render: Handlebars.TemplateDelegate }
+  >();
 
   private constructor(sources: TemplateSource[]) {
-    registerHelpers(this.hb);
+    registerHelpers(this.envs.blockKit);
+    registerMarkdownHelpers(this.envs.markdown);
     for (const source of sources) {
+      const kind = kindOf(source.name);
+      const hb = this.envs[kind];
       let ast: hbs.AST.Program;
       try {
-        ast = this.hb.parse(source.text);
+        ast = hb.parse(source.text);
       } catch (err) {
         throw new TemplateError(`${source.file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
       }
-      wrapEscapes(this.hb, ast as unknown as AstNode, source.file);
-      const render = this.hb.compile(ast, { noEscape: true });
-      if (source.name.startsWith('_')) this.hb.registerPartial(source.name.slice(1), render);
-      else this.compiled.set(source.name, { file: source.file, render });
+      wrapEscapes(hb, ast as unknown as AstNode, source.file, kind);
+      const render = hb.compile(ast, { noEscape: true });
+      if (source.name.startsWith('_')) hb.registerPartial(source.name.slice(1), render);
+      else this.compiled.set(source.name, { file: source.file, kind, render });
     }
   }
 
@@ -179,21 +231,39 @@ export class TemplateSet {
     return [...this.compiled.keys()];
   }
 
-  /** Renders a Block Kit message and checks it against Slack's limits. */
-  renderMessage(name: string, view: object): SlackMessage {
+  private render(name: string, view: object, kind: TemplateKind): { file: string; output: string } {
     const template = this.compiled.get(name);
     if (!template) throw new TemplateError(`no template named ${name}`);
-    let output: string;
+    if (template.kind !== kind) {
+      throw new TemplateError(
+        template.kind === 'markdown'
+          ? `${name} is a Markdown template: render it with renderText`
+          : `${name} is a Block Kit template: render it with renderMessage`,
+      );
+    }
     try {
-      output = template.render(view);
+      return { file: template.file, output: template.render(view) };
     } catch (err) {
       throw new TemplateError(`${template.file}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Renders a Markdown document (a `*.md.hbs` template). */
+  renderText(name: string, view: object): string {
+    const { file, output } = this.render(name, view, 'markdown');
+    // An empty document is a broken template, not a post-mortem: say so at start, not at upload.
+    if (output.trim() === '') throw new TemplateError(`${file}: renders an empty document`);
+    return output;
+  }
+
+  /** Renders a Block Kit message and checks it against Slack's limits. */
+  renderMessage(name: string, view: object): SlackMessage {
+    const { file, output } = this.render(name, view, 'blockKit');
     let message: SlackMessage;
     try {
       message = JSON.parse(output) as SlackMessage;
     } catch (err) {
-      throw new TemplateError(`${template.file}: does not render valid JSON: ${(err as Error).message}`, {
+      throw new TemplateError(`${file}: does not render valid JSON: ${(err as Error).message}`, {
         cause: err,
       });
     }
@@ -203,7 +273,7 @@ export class TemplateSet {
         : ['text: expected a fallback text']),
       ...validateBlocks(message.blocks),
     ];
-    if (problems.length > 0) throw new TemplateError(`${template.file}: ${problems.join('; ')}`);
+    if (problems.length > 0) throw new TemplateError(`${file}: ${problems.join('; ')}`);
     return message;
   }
 }

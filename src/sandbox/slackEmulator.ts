@@ -1,6 +1,18 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Block, validateBlocks } from '../render/blockKit.js';
+import { ChannelRegistry, channelToApi, type EmulatedChannel } from './emulatedChannels.js';
+import { type EmulatedFile, FileStore } from './emulatedFiles.js';
+import { type EmulatedView, readModal, ViewStore, viewToApi } from './emulatedViews.js';
+import { readParams, readUpload } from './requestBodies.js';
+
+export type { EmulatedChannel, EmulatedFile, EmulatedView };
 
 /**
  * An in-memory emulation of the Slack Web API methods the bot calls. Tests use it as their fake Slack,
@@ -16,6 +28,8 @@ export interface EmulatedMessage {
   blocks: Block[];
   user: string;
   editedTs?: string;
+  /** Files shared by files.completeUploadExternal, as Slack lists them on the message. */
+  files?: Array<{ id: string; name: string; title: string }>;
 }
 
 export interface RecordedCall {
@@ -47,12 +61,18 @@ export interface SlackEmulatorOptions {
 
 type Method = (params: Record<string, unknown>) => Reply;
 
+/** Slack user ids: U…, or W… on Enterprise Grid. */
+const USER_ID = /^[UW][A-Z0-9]+$/;
+
 export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
   private readonly holds: Array<{ method: string; arrived: () => void; released: Promise<void> }> = [];
   private lastTs = 0;
+  private readonly views = new ViewStore();
+  private readonly channelRegistry = new ChannelRegistry();
+  private readonly fileStore = new FileStore();
   private readonly teamId: string;
   private readonly botUserId: string;
   private readonly methods: Record<string, Method> = {
@@ -79,7 +99,58 @@ export class SlackEmulator {
         has_more: false,
       });
     },
+    'conversations.create': (p) => {
+      const isPrivate = p.is_private === true || p.is_private === 'true';
+      const channel = this.channelRegistry.create(String(p.name ?? ''), isPrivate, this.botUserId);
+      return 'error' in channel ? this.fail(channel.error) : this.ok({ channel: channelToApi(channel) });
+    },
+    'conversations.invite': (p) => this.invite(p),
+    'views.open': (p) => {
+      if (typeof p.trigger_id !== 'string' || !p.trigger_id) return this.fail('invalid_trigger_id');
+      const modal = readModal(p.view);
+      if (Array.isArray(modal)) return this.invalidArguments(modal);
+      return this.ok({ view: viewToApi(this.views.open(p.trigger_id, modal), this.teamId) });
+    },
+    'views.update': (p) => {
+      const modal = readModal(p.view);
+      if (Array.isArray(modal)) return this.invalidArguments(modal);
+      const view = this.views.get(String(p.view_id ?? ''));
+      if (!view) return this.fail('not_found');
+      if (p.hash !== undefined && p.hash !== view.hash) return this.fail('hash_conflict');
+      return this.ok({ view: viewToApi(this.views.update(view, modal), this.teamId) });
+    },
+    'files.getUploadURLExternal': (p) => {
+      // The bytes arrive over HTTP: an emulator served nowhere (no baseUrl) cannot take them.
+      if (!this.baseUrl) return this.fail('file_uploads_disabled');
+      if (typeof p.filename !== 'string' || !p.filename) {
+        return this.invalidArguments(['[ERROR] missing required field: filename']);
+      }
+      // Slack's answer to a missing or zero length.
+      if (!(Number(p.length) > 0)) return this.fail('missing_argument');
+      const id = this.fileStore.reserve(p.filename);
+      return this.ok({ upload_url: `${this.baseUrl}/upload/${id}`, file_id: id });
+    },
+    'files.completeUploadExternal': (p) => this.completeUpload(p),
+    'users.info': (p) => {
+      const id = typeof p.user === 'string' ? p.user : '';
+      if (!USER_ID.test(id)) return this.fail('user_not_found');
+      const bot = id === this.botUserId;
+      const name = bot ? 'incident-bot' : id.toLowerCase();
+      return this.ok({
+        user: {
+          id,
+          team_id: this.teamId,
+          name,
+          real_name: bot ? name : `User ${id}`,
+          tz: 'UTC',
+          is_bot: bot,
+        },
+      });
+    },
   };
+
+  /** Where the emulator is served, e.g. `http://127.0.0.1:5555`; upload URLs point here. */
+  baseUrl?: string;
 
   constructor(private readonly options: SlackEmulatorOptions = {}) {
     this.teamId = options.teamId ?? 'T0SANDBOX';
@@ -132,6 +203,26 @@ export class SlackEmulator {
     return this.calls.filter((c) => c.method === method);
   }
 
+  openedViews(): EmulatedView[] {
+    return this.views.all();
+  }
+
+  channels(): EmulatedChannel[] {
+    return this.channelRegistry.all();
+  }
+
+  /** Makes a channel as conversations.create would, for tests that need one to exist already. */
+  createChannel(name: string, isPrivate = false): EmulatedChannel {
+    const channel = this.channelRegistry.create(name, isPrivate, this.botUserId);
+    if ('error' in channel) throw new Error(`createChannel(${JSON.stringify(name)}): ${channel.error}`);
+    return channel;
+  }
+
+  /** Files whose bytes were uploaded, shared or not yet. */
+  files(): EmulatedFile[] {
+    return this.fileStore.all();
+  }
+
   handle(method: string, params: Record<string, unknown>, authorization: string | undefined): Reply {
     const reply = this.dispatch(method, params, authorization);
     this.calls.push({
@@ -177,17 +268,63 @@ export class SlackEmulator {
     if (!channel) return this.fail('channel_not_found');
     const content = this.content(p);
     if ('error' in content) return content.error;
-    if (p.thread_ts !== undefined && !this.find(channel, String(p.thread_ts)))
-      return this.fail('thread_not_found');
+    const threadTs = p.thread_ts === undefined ? undefined : String(p.thread_ts);
+    if (threadTs !== undefined && !this.find(channel, threadTs)) return this.fail('thread_not_found');
+    const message = this.append(channel, threadTs, content);
+    return this.ok({ channel, ts: message.ts, message: toApi(message) });
+  }
+
+  private append(
+    channel: string,
+    threadTs: string | undefined,
+    content: Pick<EmulatedMessage, 'text' | 'blocks' | 'files'>,
+  ): EmulatedMessage {
     const message: EmulatedMessage = {
       channel,
       ts: this.nextTs(),
-      ...(p.thread_ts !== undefined ? { threadTs: String(p.thread_ts) } : {}),
+      ...(threadTs !== undefined ? { threadTs } : {}),
       ...content,
       user: this.botUserId,
     };
     this.messages.push(message);
-    return this.ok({ channel, ts: message.ts, message: toApi(message) });
+    return message;
+  }
+
+  /** Only channels made through the emulator are known here; see emulatedChannels.ts. */
+  private invite(p: Record<string, unknown>): Reply {
+    const channel = this.channelRegistry.get(String(p.channel ?? ''));
+    if (!channel) return this.fail('channel_not_found');
+    const listed = String(p.users ?? '').split(',');
+    const users = [...new Set(listed.map((u) => u.trim()))].filter(Boolean);
+    if (users.length === 0) return this.fail('no_user');
+    if (!users.every((u) => USER_ID.test(u))) return this.fail('user_not_found');
+    if (users.includes(this.botUserId)) return this.fail('cant_invite_self');
+    if (users.some((u) => channel.members.includes(u))) return this.fail('already_in_channel');
+    channel.members.push(...users);
+    return this.ok({ channel: channelToApi(channel) });
+  }
+
+  private completeUpload(p: Record<string, unknown>): Reply {
+    const entries = Array.isArray(p.files)
+      ? (p.files as Array<{ id?: unknown; title?: unknown } | null>)
+      : [];
+    if (entries.length === 0) return this.invalidArguments(['[ERROR] missing required field: files']);
+    const channel = typeof p.channel_id === 'string' && p.channel_id ? p.channel_id : undefined;
+    const threadTs = channel && p.thread_ts !== undefined ? String(p.thread_ts) : undefined;
+    const files = this.fileStore.complete(
+      entries.map((e) => ({ id: String(e?.id), title: typeof e?.title === 'string' ? e.title : undefined })),
+      channel,
+      threadTs,
+    );
+    if ('error' in files) return this.fail(files.error);
+    if (channel) {
+      this.append(channel, threadTs, {
+        text: typeof p.initial_comment === 'string' ? p.initial_comment : '',
+        blocks: [],
+        files: files.map((f) => ({ id: f.id, name: f.filename, title: f.title })),
+      });
+    }
+    return this.ok({ files: files.map((f) => ({ id: f.id, title: f.title })) });
   }
 
   private update(p: Record<string, unknown>): Reply {
@@ -229,10 +366,20 @@ export class SlackEmulator {
     return { status: 200, body: { ok: false, error, ...extra } };
   }
 
-  /** Serves `/api/<method>` as Slack does. */
+  /** Slack's answer to arguments its schema refuses, one `[ERROR] …` line per problem. */
+  private invalidArguments(messages: string[]): Reply {
+    return this.fail('invalid_arguments', { response_metadata: { messages } });
+  }
+
+  /** Serves `/api/<method>` as Slack does, and the upload URLs files.getUploadURLExternal hands out. */
   listener(): RequestListener {
     return (req, res) => {
-      const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0] ?? '';
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      if (path.startsWith('/upload/')) {
+        void this.receiveUpload(path.slice('/upload/'.length), req, res);
+        return;
+      }
+      const method = path.replace(/^\/api\//, '');
       void readParams(req).then(
         async (params) => {
           await this.waitIfHeld(method);
@@ -247,6 +394,22 @@ export class SlackEmulator {
       );
     };
   }
+
+  /** Answers as Slack's upload URL does: `OK - <bytes>` once the file's bytes are stored. */
+  private async receiveUpload(id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let status = 400;
+    let answer = 'Bad Request';
+    try {
+      const bytes = await readUpload(req);
+      [status, answer] = this.fileStore.receive(id, bytes.toString('utf8'))
+        ? [200, `OK - ${bytes.length}`]
+        : [404, 'Not Found'];
+    } catch {
+      // A malformed form, or one without a file: the 400 above.
+    }
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(answer);
+  }
 }
 
 function toApi(m: EmulatedMessage): Record<string, unknown> {
@@ -258,20 +421,8 @@ function toApi(m: EmulatedMessage): Record<string, unknown> {
     ts: m.ts,
     ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
     ...(m.editedTs ? { edited: { user: m.user, ts: m.editedTs } } : {}),
+    ...(m.files ? { files: m.files } : {}),
   };
-}
-
-async function readParams(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = Buffer.concat(chunks).toString('utf8');
-  if ((req.headers['content-type'] ?? '').includes('application/json')) return body ? JSON.parse(body) : {};
-  const params: Record<string, unknown> = {};
-  for (const [key, value] of new URLSearchParams(body)) {
-    // The Web API client sends structured arguments (blocks, attachments) as JSON strings.
-    params[key] = /^[[{]/.test(value) ? JSON.parse(value) : value;
-  }
-  return params;
 }
 
 export interface RunningEmulator {
@@ -289,9 +440,10 @@ export async function startSlackEmulator(
   const server: Server = createServer(emulator.listener());
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const { port: actual } = server.address() as AddressInfo;
+  emulator.baseUrl = `http://127.0.0.1:${actual}`;
   return {
     emulator,
-    apiUrl: `http://127.0.0.1:${actual}/api/`,
+    apiUrl: `${emulator.baseUrl}/api/`,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -77,6 +77,9 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   if (!read) return { slackCalls };
   const { snapshot, lastEntryId } = read;
   const { incident } = snapshot;
+  // A dedicated channel is still being created: its job syncs once the channel exists.
+  const channel = incident.channelId;
+  if (!channel) return { slackCalls };
   let rootTs = incident.rootTs;
 
   const behind =
@@ -92,10 +95,8 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   const root = deps.templates.renderMessage('incident-root', rootView(snapshot));
   const postRoot = async () => {
-    const posted = await deps.limiter.run(
-      `chat.postMessage:${incident.channelId}`,
-      limits.postMessagePerChannel,
-      () => deps.slack.postMessage({ channel: incident.channelId, ...root }),
+    const posted = await deps.limiter.run(`chat.postMessage:${channel}`, limits.postMessagePerChannel, () =>
+      deps.slack.postMessage({ channel: channel, ...root }),
     );
     slackCalls++;
     await recordRootMessage(db, incidentId, posted.ts, incident.version);
@@ -111,7 +112,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   if (incident.rootVersion < incident.version) {
     try {
       await deps.limiter.run('chat.update', limits.update, () =>
-        deps.slack.update({ channel: incident.channelId, ts: rootTs!, ...root }),
+        deps.slack.update({ channel: channel, ts: rootTs!, ...root }),
       );
       slackCalls++;
       await recordRootVersion(db, incidentId, incident.version);
@@ -133,10 +134,8 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
       continue;
     }
     const reply = await renderThreadReply(deps, db, snapshot, told);
-    const posted = await deps.limiter.run(
-      `chat.postMessage:${incident.channelId}`,
-      limits.postMessagePerChannel,
-      () => deps.slack.postMessage({ channel: incident.channelId, threadTs: rootTs!, ...reply }),
+    const posted = await deps.limiter.run(`chat.postMessage:${channel}`, limits.postMessagePerChannel, () =>
+      deps.slack.postMessage({ channel: channel, threadTs: rootTs!, ...reply }),
     );
     slackCalls++;
     await markEntriesPosted(db, incidentId, last.id, posted.ts);

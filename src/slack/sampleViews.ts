@@ -1,4 +1,6 @@
 import type { AlertRow, IncidentSnapshot } from '../incidents/incidentStore.js';
+import { ROLES } from '../incidents/lifecycle.js';
+import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from '../incidents/postmortem.js';
 import type { TimelineEntry } from '../incidents/timeline.js';
 import { rootView, threadView } from './views.js';
 
@@ -28,6 +30,14 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       title: long(500),
       severity: 'P0',
       state: 'resolved',
+      status: 'resolved',
+      impact: long(3000),
+      affected: long(3000),
+      eta: long(200),
+      resolution: long(3000),
+      declaredBy: 'U0DECLARER',
+      updateCount: 99,
+      nextUpdateDueAt: null,
       channelId: 'C0000000',
       groupKey: long(500),
       groupLabels: Object.fromEntries(Array.from({ length: 30 }, (_, j) => [`group${j}`, long(100)])),
@@ -39,6 +49,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       createdAt: new Date('2026-01-01T00:00:00Z'),
       resolvedAt: new Date('2026-01-02T00:00:00Z'),
     },
+    roles: { commander: 'U0COMMANDER', scribe: 'U0SCRIBE', comms: 'U0COMMS' },
     firing: 500,
     resolved: 500,
     alerts,
@@ -72,5 +83,56 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
   return {
     'incident-root': rootView(snapshot),
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
+    [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
   };
+}
+
+/** Every field set, every kind of timeline entry, and text full of what could break a Markdown document. */
+function worstCasePostmortemView(): object {
+  const text = (n: number) => '\n# h\n```\n<!-- [a](b) | *_~`\r\n'.repeat(Math.ceil(n / 30)).slice(0, n);
+  const at = new Date('2026-01-01T00:00:00Z');
+  const entry = (id: number, kind: string, data: Record<string, unknown>) => ({
+    id,
+    kind,
+    actor: text(100),
+    data,
+    createdAt: at,
+  });
+  const data: PostmortemData = {
+    incident: {
+      id: 999_999_999,
+      title: text(500),
+      severity: 'P0',
+      state: 'resolved',
+      status: 'resolved',
+      impact: text(3000),
+      affected: text(3000),
+      resolution: text(3000),
+      createdAt: at,
+      resolvedAt: new Date('2026-01-02T00:00:00Z'),
+      declaredBy: 'U0DECLARER',
+      groupKey: text(500),
+    },
+    roles: ROLES.map((role) => ({ role, userId: `U0${role.toUpperCase()}` })),
+    alerts: Array.from({ length: 50 }, () => ({ alertname: text(400), startsAt: at, instances: 1000 })),
+    timeline: [
+      entry(1, 'incident_opened', { severity: 'P0', groupKey: text(500) }),
+      entry(2, 'incident_declared', { severity: 'P0', title: text(500) }),
+      ...Array.from({ length: 500 }, (_, i) => entry(10 + i, 'alert_firing', { alertname: text(400) })),
+      entry(600, 'alert_resolved', {}),
+      entry(601, 'severity_changed', { from: 'P2', to: 'P0' }),
+      entry(602, 'status_update', { number: 99, status: 'identified', text: text(3000) }),
+      entry(603, 'status_update', { number: 100, text: text(3000) }),
+      entry(604, 'role_assigned', { role: 'commander', user: 'U0NEW', previous: 'U0OLD' }),
+      entry(605, 'note', { text: text(3000) }),
+      entry(606, 'reminder', { reminder: 'update', dueAt: at.toISOString() }),
+      entry(607, 'reminder', { reminder: 'commander' }),
+      entry(608, 'postmortem_generated', { revision: 99 }),
+      entry(609, 'health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
+      entry(610, 'action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
+      entry(611, 'incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),
+      entry(612, 'a_kind_added_later', {}),
+    ],
+  };
+  return buildPostmortemView(data);
 }

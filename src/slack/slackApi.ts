@@ -67,6 +67,72 @@ export class SlackApi {
     );
   }
 
+  async postEphemeral(args: {
+    channel: string;
+    user: string;
+    text: string;
+    threadTs?: string;
+  }): Promise<void> {
+    await this.call('chat.postEphemeral', () =>
+      this.client.chat.postEphemeral({
+        channel: args.channel,
+        user: args.user,
+        text: args.text,
+        ...(args.threadTs ? { thread_ts: args.threadTs } : {}),
+      }),
+    );
+  }
+
+  async openView(triggerId: string, view: Record<string, unknown>): Promise<void> {
+    await this.call('views.open', () =>
+      this.client.views.open({ trigger_id: triggerId, view: view as never }),
+    );
+  }
+
+  /** Creates a public channel; SlackRejectedError('name_taken') when the name is in use. */
+  async createChannel(name: string): Promise<{ id: string; name: string }> {
+    const result = await this.call('conversations.create', () =>
+      this.client.conversations.create({ name, is_private: false }),
+    );
+    return { id: String(result.channel?.id), name: String(result.channel?.name) };
+  }
+
+  async invite(channel: string, users: string[]): Promise<void> {
+    try {
+      await this.call('conversations.invite', () =>
+        this.client.conversations.invite({ channel, users: users.join(',') }),
+      );
+    } catch (err) {
+      // Inviting someone who is already there (the channel's creator, say) is not a failure.
+      if (!(err instanceof SlackRejectedError && err.slackError === 'already_in_channel')) throw err;
+    }
+  }
+
+  /** Uploads a text file into a channel or thread (files.getUploadURLExternal + completeUploadExternal). */
+  async uploadFile(args: {
+    channel: string;
+    threadTs?: string;
+    filename: string;
+    title: string;
+    content: string;
+  }): Promise<string> {
+    const result = await this.call('files.uploadV2', () =>
+      this.client.files.uploadV2(
+        args.threadTs
+          ? {
+              channel_id: args.channel,
+              thread_ts: args.threadTs,
+              filename: args.filename,
+              title: args.title,
+              content: args.content,
+            }
+          : { channel_id: args.channel, filename: args.filename, title: args.title, content: args.content },
+      ),
+    );
+    const files = (result as { files?: Array<{ files?: Array<{ id?: string }> }> }).files;
+    return String(files?.[0]?.files?.[0]?.id ?? '');
+  }
+
   private async call<T>(method: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();

@@ -1,6 +1,12 @@
 import type { Severity } from '../alerts/severity.js';
-import { type AlertRow, type IncidentSnapshot, incidentRef } from '../incidents/incidentStore.js';
-import type { TimelineEntry } from '../incidents/timeline.js';
+import { formatDuration } from '../incidents/duration.js';
+import {
+  type AlertRow,
+  type IncidentSnapshot,
+  incidentRef,
+  type OpenIncidentSummary,
+} from '../incidents/incidentStore.js';
+import { ALERTMANAGER_ACTOR, type TimelineEntry } from '../incidents/timeline.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 
@@ -23,11 +29,25 @@ export interface AlertView {
 }
 
 export interface IncidentView {
+  id: number;
   ref: string;
   header: string;
   title: string;
   severity: Severity;
   resolved: boolean;
+  /** Opened by Alertmanager rather than declared by a person. */
+  alertBorn: boolean;
+  status: string;
+  impact?: string;
+  affected?: string;
+  eta?: string;
+  resolution?: string;
+  declaredBy?: string;
+  commander?: string;
+  scribe?: string;
+  comms?: string;
+  updateCount: number;
+  nextUpdateAt?: string;
   createdAt: string;
   resolvedAt?: string;
   duration?: string;
@@ -43,6 +63,34 @@ export interface RootView {
   alertmanagerUrl?: string;
 }
 
+/** One timeline entry told in the thread; exactly one of the `is…` flags is set. */
+export interface EventView {
+  at: string;
+  actor?: string;
+  byAlertmanager: boolean;
+  isSeverity?: boolean;
+  from?: string;
+  to?: string;
+  isUpdate?: boolean;
+  number?: number;
+  status?: string;
+  text?: string;
+  nextUpdateAt?: string;
+  isNote?: boolean;
+  isRole?: boolean;
+  role?: string;
+  user?: string;
+  previous?: string;
+  isResolved?: boolean;
+  resolution?: string;
+  duration?: string;
+  isReminder?: boolean;
+  commanderMissing?: boolean;
+  commander?: string;
+  isPostmortem?: boolean;
+  revision?: number;
+}
+
 export interface ThreadView {
   incident: IncidentView;
   firing: AlertView[];
@@ -51,8 +99,8 @@ export interface ThreadView {
   resolved: AlertView[];
   resolvedCount: number;
   resolvedMore: number;
-  severityChange?: { from: Severity; to: Severity };
-  incidentResolved: boolean;
+  events: EventView[];
+  moreEvents: number;
 }
 
 // Hidden from the label line: shown elsewhere in the message.
@@ -65,14 +113,6 @@ function labelText(labels: Record<string, string>, max: number): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
   return truncateForMrkdwn(text, max);
-}
-
-export function formatDuration(ms: number): string {
-  const minutes = Math.max(0, Math.round(ms / 60_000));
-  if (minutes < 60) return `${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ${minutes % 60} min`;
-  return `${Math.floor(hours / 24)} days ${hours % 24} h`;
 }
 
 export function alertView(alert: AlertRow): AlertView {
@@ -90,19 +130,44 @@ export function alertView(alert: AlertRow): AlertView {
   };
 }
 
+const STATUS_LABELS: Record<string, string> = {
+  investigating: 'Investigating',
+  identified: 'Identified',
+  monitoring: 'Monitoring',
+  resolved: 'Resolved',
+};
+
+const optional = <K extends string>(key: K, value: string | null | undefined, max: number) =>
+  (value ? { [key]: truncateForMrkdwn(value, max) } : {}) as Partial<Record<K, string>>;
+
 export function incidentView(snapshot: IncidentSnapshot): IncidentView {
-  const { incident } = snapshot;
+  const { incident, roles } = snapshot;
   const ref = incidentRef(incident.id);
   const resolved = incident.state === 'resolved';
   const icon = resolved ? '✅' : '🔴';
   const prefix = `${icon} [${incident.severity}] ${ref} · `;
   const header = prefix + truncateForMrkdwn(incident.title, BLOCK_KIT_LIMITS.headerText - prefix.length);
   return {
+    id: incident.id,
     ref,
     header,
     title: truncateForMrkdwn(incident.title, 500),
     severity: incident.severity,
     resolved,
+    alertBorn: incident.groupKey !== null,
+    status: STATUS_LABELS[resolved ? 'resolved' : incident.status] ?? incident.status,
+    ...optional('impact', incident.impact, 500),
+    ...optional('affected', incident.affected, 500),
+    ...optional('eta', incident.eta, 150),
+    ...optional('resolution', incident.resolution, 1000),
+    ...(incident.declaredBy ? { declaredBy: incident.declaredBy } : {}),
+    ...(roles.commander ? { commander: roles.commander } : {}),
+    ...(roles.scribe ? { scribe: roles.scribe } : {}),
+    ...(roles.comms ? { comms: roles.comms } : {}),
+    updateCount: incident.updateCount,
+    ...(incident.nextUpdateDueAt && !resolved
+      ? { nextUpdateAt: incident.nextUpdateDueAt.toISOString() }
+      : {}),
     createdAt: incident.createdAt.toISOString(),
     ...(incident.resolvedAt
       ? {
@@ -126,6 +191,58 @@ export function rootView(snapshot: IncidentSnapshot): RootView {
   };
 }
 
+const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+export function eventView(entry: TimelineEntry): EventView | undefined {
+  const { data } = entry;
+  const base = {
+    at: entry.createdAt.toISOString(),
+    byAlertmanager: entry.actor === ALERTMANAGER_ACTOR,
+    ...(entry.actor !== ALERTMANAGER_ACTOR ? { actor: entry.actor } : {}),
+  };
+  switch (entry.kind) {
+    case 'severity_changed':
+      return { ...base, isSeverity: true, from: str(data.from), to: str(data.to) };
+    case 'status_update':
+      return {
+        ...base,
+        isUpdate: true,
+        number: Number(data.number),
+        ...(str(data.status) ? { status: STATUS_LABELS[str(data.status)!] } : {}),
+        text: truncateForMrkdwn(str(data.text) ?? '', 2500),
+        ...(str(data.nextUpdateAt) ? { nextUpdateAt: str(data.nextUpdateAt) } : {}),
+      };
+    case 'note':
+      return { ...base, isNote: true, text: truncateForMrkdwn(str(data.text) ?? '', 2800) };
+    case 'role_assigned':
+      return {
+        ...base,
+        isRole: true,
+        role: str(data.role),
+        user: str(data.user),
+        previous: str(data.previous),
+      };
+    case 'incident_resolved':
+      return {
+        ...base,
+        isResolved: true,
+        ...(str(data.resolution) ? { resolution: truncateForMrkdwn(str(data.resolution)!, 2500) } : {}),
+        ...(typeof data.durationMs === 'number' ? { duration: formatDuration(data.durationMs) } : {}),
+      };
+    case 'reminder':
+      return {
+        ...base,
+        isReminder: true,
+        commanderMissing: data.reminder === 'commander',
+        ...(str(data.commander) ? { commander: str(data.commander) } : {}),
+      };
+    case 'postmortem_generated':
+      return { ...base, isPostmortem: true, revision: Number(data.revision) };
+    default:
+      return undefined;
+  }
+}
+
 /** One thread reply telling everything that happened since the last one. */
 export function threadView(
   snapshot: IncidentSnapshot,
@@ -141,21 +258,20 @@ export function threadView(
       .filter((a): a is AlertRow => a !== undefined);
   const firing = pick('alert_firing');
   const resolved = pick('alert_resolved');
-  // Each list gets half the room, so that together they stay within one message.
-  const half = Math.max(1, Math.floor(maxShown / 2));
-  const severityChanges = entries.filter((e) => e.kind === 'severity_changed');
-  const first = severityChanges[0]?.data;
-  const last = severityChanges.at(-1)?.data;
+  // Alerts and events share one message: each alert list gets a quarter of the room, events the half.
+  const quarter = Math.max(1, Math.floor(maxShown / 4));
+  const events = entries.map(eventView).filter((e): e is EventView => e !== undefined);
+  const eventRoom = Math.max(1, maxShown);
   return {
     incident: incidentView(snapshot),
-    firing: firing.slice(0, half).map(alertView),
+    firing: firing.slice(0, quarter).map(alertView),
     firingCount: firing.length,
-    firingMore: Math.max(0, firing.length - half),
-    resolved: resolved.slice(0, half).map(alertView),
+    firingMore: Math.max(0, firing.length - quarter),
+    resolved: resolved.slice(0, quarter).map(alertView),
     resolvedCount: resolved.length,
-    resolvedMore: Math.max(0, resolved.length - half),
-    ...(first && last ? { severityChange: { from: first.from as Severity, to: last.to as Severity } } : {}),
-    incidentResolved: entries.some((e) => e.kind === 'incident_resolved'),
+    resolvedMore: Math.max(0, resolved.length - quarter),
+    events: events.slice(-eventRoom),
+    moreEvents: Math.max(0, events.length - eventRoom),
   };
 }
 
@@ -164,5 +280,107 @@ export const THREAD_KINDS: ReadonlySet<TimelineEntry['kind']> = new Set([
   'alert_firing',
   'alert_resolved',
   'severity_changed',
+  'status_update',
+  'note',
+  'role_assigned',
+  'reminder',
+  'postmortem_generated',
   'incident_resolved',
 ]);
+
+export interface ListView {
+  incidents: Array<{
+    ref: string;
+    severity: Severity;
+    title: string;
+    status: string;
+    channelId?: string;
+    commander?: string;
+    createdAt: string;
+  }>;
+  total: number;
+  more: number;
+}
+
+export function listView(incidents: OpenIncidentSummary[], total: number): ListView {
+  return {
+    incidents: incidents.map((i) => ({
+      ref: incidentRef(i.id),
+      severity: i.severity,
+      title: truncateForMrkdwn(i.title, 300),
+      status: STATUS_LABELS[i.status] ?? i.status,
+      ...(i.channelId ? { channelId: i.channelId } : {}),
+      ...(i.commander ? { commander: i.commander } : {}),
+      createdAt: i.createdAt.toISOString(),
+    })),
+    total,
+    more: Math.max(0, total - incidents.length),
+  };
+}
+
+const KIND_LABELS: Record<string, string> = {
+  incident_opened: 'Opened by Alertmanager',
+  incident_declared: 'Declared',
+  alert_firing: 'Alert firing',
+  alert_resolved: 'Alert resolved',
+  severity_changed: 'Severity changed',
+  status_update: 'Status update',
+  role_assigned: 'Role assigned',
+  note: 'Note',
+  reminder: 'Reminder',
+  postmortem_generated: 'Post-mortem generated',
+  incident_resolved: 'Resolved',
+};
+
+/** One line of plain words for any timeline entry, including kinds added later. */
+export function describeEntry(entry: TimelineEntry): string {
+  const d = entry.data;
+  switch (entry.kind) {
+    case 'alert_firing':
+    case 'alert_resolved':
+      return String(d.alertname ?? '');
+    case 'severity_changed':
+      return `${d.from} → ${d.to}`;
+    case 'status_update':
+      return `#${d.number}${d.status ? ` ${STATUS_LABELS[String(d.status)] ?? d.status}` : ''}: ${d.text ?? ''}`;
+    case 'role_assigned':
+      return `${d.role}: ${d.user}`;
+    case 'note':
+      return String(d.text ?? '');
+    case 'reminder':
+      return d.reminder === 'commander' ? 'no commander yet' : 'status update overdue';
+    case 'incident_resolved':
+      return String(d.resolution ?? 'all alerts resolved');
+    case 'postmortem_generated':
+      return `revision ${d.revision}`;
+    case 'incident_declared':
+      return `${d.severity} ${d.title}`;
+    default:
+      return Object.entries(d)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(', ');
+  }
+}
+
+export interface TimelineView {
+  incident: IncidentView;
+  entries: Array<{ at: string; kind: string; actor: string; summary: string }>;
+  earlier: number;
+}
+
+export function timelineView(
+  snapshot: IncidentSnapshot,
+  entries: TimelineEntry[],
+  total: number,
+): TimelineView {
+  return {
+    incident: incidentView(snapshot),
+    entries: entries.map((e) => ({
+      at: e.createdAt.toISOString(),
+      kind: KIND_LABELS[e.kind] ?? e.kind.replace(/_/g, ' '),
+      actor: e.actor,
+      summary: truncateForMrkdwn(describeEntry(e), 400),
+    })),
+    earlier: Math.max(0, total - entries.length),
+  };
+}

@@ -56,6 +56,12 @@ describe('defaults', () => {
         defaultSeverity: 'P2',
         maxAlertsShown: 10,
       },
+      incidents: {
+        commanderReminderAfter: 300_000,
+        createChannel: false,
+        postmortemOnResolve: false,
+        updateIntervals: { P0: 900_000, P1: 1_800_000, P2: 3_600_000, P3: null, P4: null },
+      },
       routes: [],
     });
   });

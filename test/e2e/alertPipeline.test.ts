@@ -85,7 +85,7 @@ describe('alert pipeline, end to end over HTTP', () => {
     await settle();
     expect(blocksText(rootMessages()[0]!.blocks)).toContain('0 firing, 2 resolved');
     const replies = bot.slack.emulator.threadOf(CHANNEL, root.ts);
-    expect(blocksText(replies.at(-1)!.blocks)).toContain('is resolved');
+    expect(blocksText(replies.at(-1)!.blocks)).toContain('All alerts resolved');
     const { rows } = await bot.app.pool.query(
       "SELECT state FROM incidents WHERE group_key LIKE '%CheckoutErrors%'",
     );

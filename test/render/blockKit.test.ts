@@ -237,3 +237,188 @@ describe('validateBlocks', () => {
     });
   });
 });
+
+describe('input blocks', () => {
+  const input = (element: Record<string, unknown>, extra: Record<string, unknown> = {}): Block => ({
+    type: 'input',
+    label: plain('Summary'),
+    element,
+    ...extra,
+  });
+  const option = (value: string, text = value) => ({ text: plain(text), value });
+
+  it('accept every element the modals use, with hint, optional and block_id', () => {
+    expect(
+      validateBlocks([
+        input(
+          {
+            type: 'plain_text_input',
+            action_id: 'summary',
+            multiline: true,
+            min_length: 0,
+            max_length: 3000,
+            initial_value: 'Checkout errors',
+            placeholder: plain('What happened?'),
+          },
+          { block_id: 'summary', hint: plain('One line'), optional: true },
+        ),
+        input({
+          type: 'static_select',
+          placeholder: plain('Severity'),
+          options: [option('P0'), option('P1')],
+        }),
+        input({
+          type: 'static_select',
+          option_groups: [{ label: plain('Urgent'), options: [option('P0')] }],
+        }),
+        input({ type: 'datetimepicker', action_id: 'started', initial_date_time: 1767225600 }),
+        input({ type: 'number_input', is_decimal_allowed: false, min_value: '1', max_value: '10' }),
+        input({ type: 'number_input', is_decimal_allowed: true, initial_value: '-0.5' }),
+      ]),
+    ).toEqual([]);
+  });
+
+  it('accept every input limit exactly at its maximum', () => {
+    expect(
+      validateBlocks([
+        input(
+          { type: 'plain_text_input', action_id: 'a'.repeat(255), placeholder: plain('p'.repeat(150)) },
+          { label: plain('l'.repeat(2000)), hint: plain('h'.repeat(2000)) },
+        ),
+        input({
+          type: 'static_select',
+          options: Array.from({ length: 100 }, (_, i) => option(`${i}`.padEnd(150, 'v'), 't'.repeat(75))),
+        }),
+      ]),
+    ).toEqual([]);
+  });
+
+  it('refuse a label or hint over 2000 characters, missing or not plain_text', () => {
+    const element = { type: 'plain_text_input' };
+    expect(
+      validateBlocks([
+        input(element, { label: plain('l'.repeat(2001)) }),
+        input(element, { label: mrkdwn('*Summary*') }),
+        input(element, { label: undefined }),
+        input(element, { hint: plain('h'.repeat(2001)) }),
+        input(element, { optional: 'yes' }),
+      ]),
+    ).toEqual([
+      'blocks[0].label.text: must be at most 2000 characters, is 2001',
+      'blocks[1].label.type: expected plain_text',
+      'blocks[2].label: expected a text object',
+      'blocks[3].hint.text: must be at most 2000 characters, is 2001',
+      'blocks[4].optional: expected a boolean',
+    ]);
+  });
+
+  it('refuse a missing or unknown element, a bad action_id and a long placeholder', () => {
+    expect(
+      validateBlocks([
+        input(undefined as never),
+        input({ type: 'checkboxes' }),
+        input({ type: 'plain_text_input', action_id: 'a'.repeat(256) }),
+        input({ type: 'plain_text_input', action_id: '' }),
+        input({ type: 'plain_text_input', placeholder: plain('p'.repeat(151)) }),
+      ]),
+    ).toEqual([
+      'blocks[0].element: expected an element',
+      'blocks[1].element.type: unsupported element type "checkboxes"',
+      'blocks[2].element.action_id: expected 1 to 255 characters',
+      'blocks[3].element.action_id: expected 1 to 255 characters',
+      'blocks[4].element.placeholder.text: must be at most 150 characters, is 151',
+    ]);
+  });
+
+  it('hold a plain_text_input to lengths from 0 and 1 up to 3000, min not above max', () => {
+    expect(
+      validateBlocks([
+        input({ type: 'plain_text_input', min_length: -1, max_length: 0 }),
+        input({ type: 'plain_text_input', min_length: 3001, max_length: 3001 }),
+        input({ type: 'plain_text_input', min_length: 10, max_length: 5 }),
+        input({ type: 'plain_text_input', initial_value: 42, multiline: 'no' }),
+      ]),
+    ).toEqual([
+      'blocks[0].element.min_length: expected an integer from 0 to 3000',
+      'blocks[0].element.max_length: expected an integer from 1 to 3000',
+      'blocks[1].element.min_length: expected an integer from 0 to 3000',
+      'blocks[1].element.max_length: expected an integer from 1 to 3000',
+      'blocks[2].element.min_length: must not exceed max_length',
+      'blocks[3].element.initial_value: expected a string',
+      'blocks[3].element.multiline: expected a boolean',
+    ]);
+  });
+
+  it('need a static_select to have options or option_groups, within their limits', () => {
+    expect(
+      validateBlocks([
+        input({ type: 'static_select' }),
+        input({ type: 'static_select', options: [option('a')], option_groups: [] }),
+        input({ type: 'static_select', options: Array.from({ length: 101 }, () => option('a')) }),
+        input({
+          type: 'static_select',
+          options: [
+            option('a', 't'.repeat(76)),
+            option('v'.repeat(151), 'v'),
+            option('', 'e'),
+            { text: mrkdwn('m'), value: 'm' },
+          ],
+        }),
+        input({ type: 'static_select', option_groups: [] }),
+        input({ type: 'static_select', option_groups: [{ label: plain('Empty'), options: [] }] }),
+      ]),
+    ).toEqual([
+      'blocks[0].element: needs either options or option_groups',
+      'blocks[1].element: needs either options or option_groups',
+      'blocks[2].element.options: expected 1 to 100 options',
+      'blocks[3].element.options[0].text.text: must be at most 75 characters, is 76',
+      'blocks[3].element.options[1].value: expected 1 to 150 characters',
+      'blocks[3].element.options[2].value: expected 1 to 150 characters',
+      'blocks[3].element.options[3].text.type: expected plain_text',
+      'blocks[4].element.option_groups: expected 1 to 100 groups',
+      'blocks[5].element.option_groups[0].options: expected 1 to 100 options',
+    ]);
+  });
+
+  it('need a number_input to say whether decimals are allowed, and take numbers as strings', () => {
+    expect(
+      validateBlocks([
+        input({ type: 'number_input' }),
+        input({ type: 'number_input', is_decimal_allowed: false, initial_value: '1.5' }),
+        input({ type: 'number_input', is_decimal_allowed: true, min_value: 1 }),
+        input({ type: 'number_input', is_decimal_allowed: false, min_value: '10', max_value: '2' }),
+      ]),
+    ).toEqual([
+      'blocks[0].element.is_decimal_allowed: expected a boolean',
+      'blocks[1].element.initial_value: expected an integer in a string',
+      'blocks[2].element.min_value: expected a number in a string',
+      'blocks[3].element.min_value: must not exceed max_value',
+    ]);
+  });
+
+  it('need a datetimepicker initial_date_time in whole Unix seconds', () => {
+    expect(
+      validateBlocks([
+        input({ type: 'datetimepicker', initial_date_time: '2026-01-01T00:00:00Z' }),
+        input({ type: 'datetimepicker', initial_date_time: 1.5 }),
+      ]),
+    ).toEqual([
+      `blocks[0].element.initial_date_time: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`,
+      `blocks[1].element.initial_date_time: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`,
+    ]);
+  });
+});
+
+describe('surfaces', () => {
+  const dividers = (n: number) => Array.from({ length: n }, () => ({ type: 'divider' }));
+
+  it('let a modal have 100 blocks and no more', () => {
+    expect(validateBlocks(dividers(BLOCK_KIT_LIMITS.modalBlocks), 'modal')).toEqual([]);
+    expect(validateBlocks(dividers(101), 'modal')).toEqual(['blocks: at most 100 blocks, got 101']);
+  });
+
+  it('keep a message to 50 blocks, the default surface', () => {
+    expect(validateBlocks(dividers(51), 'message')).toEqual(['blocks: at most 50 blocks, got 51']);
+    expect(validateBlocks(dividers(51))).toEqual(validateBlocks(dividers(51), 'message'));
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,8 +8,14 @@ import { parseFileConfig } from '../../src/config/file.js';
 import type { Config } from '../../src/config/index.js';
 import type { AlertRow, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
-import { TemplateError, TemplateSet } from '../../src/render/templates.js';
+import { BUILTIN_TEMPLATES_DIR, TemplateError, TemplateSet } from '../../src/render/templates.js';
 import { rootView } from '../../src/slack/views.js';
+
+/** Every built-in template but the partials, named without `.hbs`. */
+const BUILTIN_NAMES = (await readdir(BUILTIN_TEMPLATES_DIR))
+  .filter((n) => n.endsWith('.hbs') && !n.startsWith('_'))
+  .map((n) => n.slice(0, -'.hbs'.length))
+  .sort();
 
 /** A temporary overrides directory holding the given files. */
 async function overridesDir(files: Record<string, string>): Promise<string> {
@@ -62,6 +68,14 @@ function snapshot(alerts: AlertRow[]): IncidentSnapshot {
       title: 'CheckoutErrors: Error rate above 5%',
       severity: 'P0',
       state: 'open',
+      status: 'investigating',
+      impact: null,
+      affected: null,
+      eta: null,
+      resolution: null,
+      declaredBy: null,
+      updateCount: 0,
+      nextUpdateDueAt: null,
       channelId: 'C0PAYMENTS',
       groupKey: '{}:{alertname="CheckoutErrors"}',
       groupLabels: { alertname: 'CheckoutErrors' },
@@ -73,6 +87,7 @@ function snapshot(alerts: AlertRow[]): IncidentSnapshot {
       createdAt: new Date('2026-01-01T00:00:00Z'),
       resolvedAt: null,
     },
+    roles: {},
     firing: alerts.filter((a) => a.status === 'firing').length,
     resolved: alerts.filter((a) => a.status === 'resolved').length,
     alerts,
@@ -82,7 +97,11 @@ function snapshot(alerts: AlertRow[]): IncidentSnapshot {
 describe('TemplateSet.load', () => {
   it('loads the built-in templates, with partials kept out of the names', async () => {
     const set = await TemplateSet.load();
-    expect(set.names().sort()).toEqual(['incident-root', 'incident-thread']);
+    expect(set.names().sort()).toEqual(BUILTIN_NAMES);
+    expect(BUILTIN_NAMES).toEqual(
+      expect.arrayContaining(['incident-root', 'incident-thread', 'postmortem.md']),
+    );
+    expect(set.names()).not.toContain('alert');
   });
 
   it('renders the built-in root template for a real incident', async () => {
@@ -121,7 +140,7 @@ describe('TemplateSet.load', () => {
 
   it('ignores files that are not .hbs', async () => {
     const set = await TemplateSet.load(await overridesDir({ 'README.md': '{{{not a template}}}' }));
-    expect(set.names().sort()).toEqual(['incident-root', 'incident-thread']);
+    expect(set.names().sort()).toEqual(BUILTIN_NAMES);
   });
 
   it('refuses an override with an unknown name, listing the known ones', async () => {
@@ -406,7 +425,7 @@ describe('loadTemplates (start-time check with worst-case views)', () => {
 
   it.each([1, 10, 20])('passes for the built-in templates with maxAlertsShown %i', async (max) => {
     const set = await loadTemplates(config(undefined, max));
-    expect(set.names().sort()).toEqual(['incident-root', 'incident-thread']);
+    expect(set.names().sort()).toEqual(BUILTIN_NAMES);
   });
 
   it('fails at start, naming the file, for an override that only breaks limits with long content', async () => {
@@ -419,5 +438,92 @@ describe('loadTemplates (start-time check with worst-case views)', () => {
         `${join(dir, 'incident-thread.hbs')}: blocks[0].text.text: must be at most 150 characters, is 159`,
       ),
     );
+  });
+
+  it('fails at start, naming the file, for a post-mortem override that breaks with real content', async () => {
+    // `user` is a Block Kit helper: Markdown templates do not have it.
+    const dir = await overridesDir({
+      'postmortem.md.hbs': '# {{ref}}\n{{#if commander}}Commander: {{user commander}}{{/if}}\n',
+    });
+    await expect(loadTemplates(config(dir, 10))).rejects.toThrow(
+      new TemplateError(`${join(dir, 'postmortem.md.hbs')}: Missing helper: "user"`),
+    );
+  });
+});
+
+describe('Markdown templates (*.md.hbs)', () => {
+  /** Renders `text` as an override of the post-mortem template. */
+  async function renderMarkdown(text: string, view: object): Promise<string> {
+    const set = await TemplateSet.load(await overridesDir({ 'postmortem.md.hbs': text }));
+    return set.renderText('postmortem.md', view);
+  }
+
+  it('are named without .hbs and overridden like the others', async () => {
+    const set = await TemplateSet.load(await overridesDir({ 'postmortem.md.hbs': 'custom {{ref}}\n' }));
+    expect(set.names()).toContain('postmortem.md');
+    expect(set.renderText('postmortem.md', { ref: 'INC-1' })).toBe('custom INC-1\n');
+  });
+
+  it('refuses an override named like a Block Kit template of the same stem', async () => {
+    const { dir, error } = await loadError({ 'postmortem.hbs': '# x' });
+    expect(error.message).toMatch(new RegExp(`^${join(dir, 'postmortem.hbs')}: no built-in template`));
+    expect(error.message).toContain('postmortem.md.hbs');
+  });
+
+  it('write {{value}} as it is: no Slack or JSON escaping, Markdown kept', async () => {
+    const value = '<!channel> & "quoted" \\ C:\\temp *bold* `code`\n# heading {{x}}';
+    expect(await renderMarkdown('{{v}}', { v: value })).toBe(value);
+    expect(await renderMarkdown('[{{n}} {{yes}} {{nil}}{{missing}}]', { n: 0, yes: true, nil: null })).toBe(
+      '[0 true ]',
+    );
+  });
+
+  it('{{oneline x}} keeps a value on one line: every run of whitespace becomes one space', async () => {
+    const view = { v: '  first\r\n\n# not a heading\t- not an item \u2028 end  ', nil: null };
+    expect(await renderMarkdown('- {{oneline v}}|{{oneline nil}}|{{oneline missing}}', view)).toBe(
+      '- first # not a heading - not an item end||',
+    );
+  });
+
+  it('have the shared helpers but none of the Slack ones', async () => {
+    expect(await renderMarkdown('{{plural n "alert"}}, {{#if (eq a 1)}}one{{/if}}', { n: 2, a: 1 })).toBe(
+      '2 alerts, one',
+    );
+    for (const helper of ['link url "label"', 'date t', 'user u', 'channel c']) {
+      await expect(
+        renderMarkdown(`{{${helper}}}`, { url: 'https://ex.com', t: '2026-01-01T00:00:00Z' }),
+      ).rejects.toThrow(/postmortem\.md\.hbs: Missing helper/);
+    }
+  });
+
+  it('cannot use a Block Kit partial, which would write Slack JSON into the document', async () => {
+    await expect(renderMarkdown('{{> alert}}', {})).rejects.toThrow(/The partial alert could not be found/);
+  });
+
+  it('refuse triple-stash too, with file:line', async () => {
+    const { dir, error } = await loadError({ 'postmortem.md.hbs': '# title\n\n{{{v}}}' });
+    expect(error.message).toBe(
+      `${join(dir, 'postmortem.md.hbs')}:3: triple-stash {{{…}}} is not allowed: {{…}} already writes values as they are`,
+    );
+    expect((await loadError({ 'postmortem.md.hbs': '{{& v}}' })).error.message).toMatch(/:1: triple-stash/);
+  });
+
+  it('fail when they render an empty document', async () => {
+    const dir = await overridesDir({ 'postmortem.md.hbs': '{{#if v}}x{{/if}}\n' });
+    const set = await TemplateSet.load(dir);
+    expect(() => set.renderText('postmortem.md', {})).toThrow(
+      new TemplateError(`${join(dir, 'postmortem.md.hbs')}: renders an empty document`),
+    );
+  });
+
+  it('render only through renderText, as Block Kit templates only through renderMessage', async () => {
+    const set = await TemplateSet.load();
+    expect(() => set.renderMessage('postmortem.md', {})).toThrow(
+      new TemplateError('postmortem.md is a Markdown template: render it with renderText'),
+    );
+    expect(() => set.renderText('incident-root', {})).toThrow(
+      new TemplateError('incident-root is a Block Kit template: render it with renderMessage'),
+    );
+    expect(() => set.renderText('nope.md', {})).toThrow(new TemplateError('no template named nope.md'));
   });
 });

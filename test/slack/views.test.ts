@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { formatDuration } from '../../src/incidents/duration.js';
 import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
 import type { TimelineEntry } from '../../src/incidents/timeline.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
-import {
-  alertView,
-  formatDuration,
-  incidentView,
-  rootView,
-  THREAD_KINDS,
-  threadView,
-} from '../../src/slack/views.js';
+import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/slack/views.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -22,6 +16,14 @@ function incident(overrides: Partial<Incident> = {}): Incident {
     title: 'CheckoutErrors: error rate above 5%',
     severity: 'P1',
     state: 'open',
+    status: 'investigating',
+    impact: null,
+    affected: null,
+    eta: null,
+    resolution: null,
+    declaredBy: null,
+    updateCount: 0,
+    nextUpdateDueAt: null,
     channelId: 'C0PAYMENTS',
     groupKey: '{}:{alertname="CheckoutErrors"}',
     groupLabels: { alertname: 'CheckoutErrors' },
@@ -56,7 +58,7 @@ function snapshot(
   alerts: AlertRow[] = [],
   counts = { firing: 0, resolved: 0 },
 ) {
-  return { incident: incident(overrides), alerts, ...counts } satisfies IncidentSnapshot;
+  return { incident: incident(overrides), roles: {}, alerts, ...counts } satisfies IncidentSnapshot;
 }
 
 let nextId = 1;
@@ -86,11 +88,15 @@ describe('formatDuration', () => {
 describe('incidentView', () => {
   it('builds the header from status, severity, reference and title', () => {
     expect(incidentView(snapshot())).toEqual({
+      id: 42,
       ref: 'INC-42',
       header: '🔴 [P1] INC-42 · CheckoutErrors: error rate above 5%',
       title: 'CheckoutErrors: error rate above 5%',
       severity: 'P1',
       resolved: false,
+      alertBorn: true,
+      status: 'Investigating',
+      updateCount: 0,
       createdAt: '2026-01-01T00:00:00.000Z',
     });
   });
@@ -249,18 +255,17 @@ describe('threadView', () => {
       firingMore: 0,
       resolvedCount: 1,
       resolvedMore: 0,
-      incidentResolved: false,
+      events: [],
     });
-    expect(view).not.toHaveProperty('severityChange');
   });
 
-  it('shows half of maxShown per list and counts the rest as more', () => {
+  it('shows a quarter of maxShown per alert list, leaving half the message to events', () => {
     const entries = [
       ...alerts.map((a) => firingEntry(a.fingerprint)),
       resolvedEntry('a'),
       resolvedEntry('b'),
     ];
-    const view = threadView(snapshot(), entries, alerts, 4);
+    const view = threadView(snapshot(), entries, alerts, 8);
     expect(view.firing.map((a) => a.labels)).toEqual(['instance=a', 'instance=b']);
     expect(view).toMatchObject({ firingCount: 5, firingMore: 3, resolvedCount: 2, resolvedMore: 0 });
     expect(view.resolved).toHaveLength(2);
@@ -285,18 +290,30 @@ describe('threadView', () => {
     expect(view.resolvedCount).toBe(0);
   });
 
-  it('tells one severity change from the first level to the last', () => {
+  it('tells each severity change, in order', () => {
     const entries = [
       entry('severity_changed', { from: 'P3', to: 'P1' }),
       firingEntry('a'),
       entry('severity_changed', { from: 'P1', to: 'P0' }),
     ];
-    expect(threadView(snapshot(), entries, alerts, 10).severityChange).toEqual({ from: 'P3', to: 'P0' });
+    const events = threadView(snapshot(), entries, alerts, 10).events;
+    expect(events.map((e) => [e.isSeverity, e.from, e.to])).toEqual([
+      [true, 'P3', 'P1'],
+      [true, 'P1', 'P0'],
+    ]);
   });
 
   it('tells when the incident resolved', () => {
     const view = threadView(snapshot(), [resolvedEntry('a'), entry('incident_resolved')], alerts, 10);
-    expect(view.incidentResolved).toBe(true);
+    expect(view.events.map((e) => e.isResolved)).toEqual([true]);
+  });
+
+  it('keeps the newest events when there are more than fit, and counts the rest', () => {
+    const notes = Array.from({ length: 15 }, (_, i) => entry('note', { text: `note ${i}` }));
+    const view = threadView(snapshot(), notes, alerts, 10);
+    expect(view.events).toHaveLength(10);
+    expect(view.events[0]!.text).toBe('note 5');
+    expect(view.moreEvents).toBe(5);
   });
 
   it('ignores entry kinds the thread does not tell', () => {
@@ -307,7 +324,12 @@ describe('threadView', () => {
       'alert_firing',
       'alert_resolved',
       'incident_resolved',
+      'note',
+      'postmortem_generated',
+      'reminder',
+      'role_assigned',
       'severity_changed',
+      'status_update',
     ]);
   });
 });

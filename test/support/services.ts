@@ -73,12 +73,19 @@ export async function waitFor<T>(
   }
 }
 
-/** Resolves once a queue has nothing waiting, delayed or running but its periodic reconcile job. */
-export async function waitForQueueIdle(queue: Queue, timeoutMs = 20_000): Promise<void> {
+/**
+ * Resolves once a queue has nothing waiting, delayed or running, but for jobs named in `ignore`
+ * (by default the periodic reconcile job, which is always delayed).
+ */
+export async function waitForQueueIdle(
+  queue: Queue,
+  timeoutMs = 20_000,
+  ignore: readonly string[] = ['reconcile'],
+): Promise<void> {
   await waitFor(
     async () => {
       const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized']);
-      return jobs.every((job) => !job || job.name === 'reconcile');
+      return jobs.every((job) => !job || ignore.includes(job.name));
     },
     timeoutMs,
     'the queue to drain',

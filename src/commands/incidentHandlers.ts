@@ -1,0 +1,147 @@
+import type pg from 'pg';
+import { IncidentError } from '../incidents/errors.js';
+import { listOpenIncidents, loadSnapshot } from '../incidents/incidentStore.js';
+import {
+  addNote,
+  assignRole,
+  changeSeverity,
+  declareIncident,
+  findIncident,
+  type LifecycleDeps,
+  postStatusUpdate,
+  resolveIncident,
+} from '../incidents/lifecycle.js';
+import { recentEntries } from '../incidents/timeline.js';
+import type { SlackMessage } from '../render/blockKit.js';
+import type { TemplateSet } from '../render/templates.js';
+import { updateModal } from '../slack/modals.js';
+import { listView, timelineView } from '../slack/views.js';
+import { CommandUsageError, INCIDENT_HELP, INCIDENT_USAGE, type IncidentCommand } from './incidentCommand.js';
+
+/** What a command answers: a message only the caller sees, or a form to open. */
+export type CommandReply = { ephemeral: SlackMessage | string } | { modal: Record<string, unknown> };
+
+export interface CommandContext {
+  userId: string;
+  channelId: string;
+  /** Slack's id for this one invocation: a retried delivery of it changes nothing twice. */
+  triggerId: string;
+}
+
+export interface IncidentCommandDeps extends LifecycleDeps {
+  pool: pg.Pool;
+  templates: TemplateSet;
+}
+
+const LIST_LIMIT = 45;
+const TIMELINE_LIMIT = 45;
+
+/** Carries out a parsed /incident command. Throws IncidentError or CommandUsageError for the caller to explain. */
+export async function runIncidentCommand(
+  deps: IncidentCommandDeps,
+  command: IncidentCommand,
+  ctx: CommandContext,
+): Promise<CommandReply> {
+  const say = (text: string): CommandReply => ({ ephemeral: text });
+  const target = async (incidentId: number | undefined) =>
+    (
+      await findIncident(deps.pool, {
+        ...(incidentId !== undefined ? { id: incidentId } : {}),
+        channelId: ctx.channelId,
+      })
+    ).id;
+
+  switch (command.name) {
+    case 'help':
+      return say(INCIDENT_HELP);
+    case 'list': {
+      const { incidents, total } = await listOpenIncidents(deps.pool, LIST_LIMIT);
+      return { ephemeral: deps.templates.renderMessage('incident-list', listView(incidents, total)) };
+    }
+    case 'declare': {
+      const result = await declareIncident(deps, {
+        severity: command.severity,
+        title: command.title,
+        declaredBy: ctx.userId,
+        channelId: ctx.channelId,
+        requestKey: `command:${ctx.triggerId}`,
+      });
+      const where = deps.config.incidents.createChannel
+        ? 'in a channel of its own (being created)'
+        : 'in this channel';
+      return say(
+        `Declared ${result.ref} (${command.severity}) ${where}. Assign a commander: \`/incident assign ${result.ref} commander @someone\`.`,
+      );
+    }
+    case 'update': {
+      const id = await target(command.incidentId);
+      if (!command.text) {
+        const snapshot = await loadSnapshot(deps.pool, id, 0);
+        const { incident } = snapshot!;
+        if (incident.state === 'resolved')
+          throw new IncidentError('ALREADY_RESOLVED', `INC-${id} is already resolved.`);
+        return { modal: updateModal({ ...incident, ref: `INC-${id}` }) };
+      }
+      const result = await postStatusUpdate(deps, id, {
+        text: command.text,
+        ...(command.status ? { status: command.status } : {}),
+        by: ctx.userId,
+        requestKey: `command:${ctx.triggerId}`,
+      });
+      return say(`Posted update #${result.number} to ${result.ref}.`);
+    }
+    case 'severity': {
+      const result = await changeSeverity(
+        deps,
+        await target(command.incidentId),
+        command.severity,
+        ctx.userId,
+      );
+      return say(`${result.ref} is now ${command.severity}.`);
+    }
+    case 'assign': {
+      const result = await assignRole(
+        deps,
+        await target(command.incidentId),
+        command.role,
+        command.userId,
+        ctx.userId,
+      );
+      return say(`<@${command.userId}> is now ${command.role} of ${result.ref}.`);
+    }
+    case 'note': {
+      const result = await addNote(deps, await target(command.incidentId), command.text, ctx.userId);
+      return say(`Noted on the timeline of ${result.ref}.`);
+    }
+    case 'timeline': {
+      const id = await target(command.incidentId);
+      const snapshot = await loadSnapshot(deps.pool, id, 0);
+      const { entries, total } = await recentEntries(deps.pool, id, TIMELINE_LIMIT);
+      return {
+        ephemeral: deps.templates.renderMessage('incident-timeline', timelineView(snapshot!, entries, total)),
+      };
+    }
+    case 'resolve': {
+      const result = await resolveIncident(
+        deps,
+        await target(command.incidentId),
+        command.resolution,
+        ctx.userId,
+        `command:${ctx.triggerId}`,
+      );
+      return say(`Resolved ${result.ref}. The post-mortem skeleton: \`/incident postmortem ${result.ref}\`.`);
+    }
+    case 'postmortem': {
+      const id = await target(command.incidentId);
+      await deps.effects.postmortemRequested(id, ctx.userId);
+      return say(`Writing the post-mortem skeleton of INC-${id}; it will appear in the incident's thread.`);
+    }
+  }
+}
+
+/** The usage line that goes with an error about `command`. */
+export function usageFor(command: IncidentCommand | undefined, error: unknown): string {
+  if (error instanceof CommandUsageError) return error.usage;
+  if (!command || command.name === 'help') return INCIDENT_HELP;
+  return INCIDENT_USAGE[command.name];
+}

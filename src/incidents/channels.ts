@@ -1,0 +1,54 @@
+import type pg from 'pg';
+
+/** A channel of its own for a declared incident (incidents.createChannel). */
+
+const MAX_CHANNEL_NAME = 80;
+
+/** `inc-20261123-payments-api-is-down`, then `-2`, `-3`… when the name is taken. */
+export function dedicatedChannelName(title: string, createdAt: Date, attempt = 1): string {
+  const date = createdAt.toISOString().slice(0, 10).replace(/-/g, '');
+  const suffix = attempt > 1 ? `-${attempt}` : '';
+  const prefix = `inc-${date}-`;
+  const slug =
+    title
+      .normalize('NFKD')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, MAX_CHANNEL_NAME - prefix.length - suffix.length)
+      .replace(/-+$/, '') || 'incident';
+  return `${prefix}${slug}${suffix}`;
+}
+
+export interface ChannelTask {
+  title: string;
+  createdAt: Date;
+  declaredBy: string | null;
+  channelId: string | null;
+  announcementChannelId: string | null;
+  announcementTs: string | null;
+}
+
+export async function loadChannelTask(db: pg.Pool, incidentId: number): Promise<ChannelTask | undefined> {
+  const { rows } = await db.query<ChannelTask>(
+    `SELECT title, created_at AS "createdAt", declared_by AS "declaredBy", channel_id AS "channelId",
+            announcement_channel_id AS "announcementChannelId", announcement_ts AS "announcementTs"
+       FROM incidents WHERE id = $1 AND dedicated_channel`,
+    [incidentId],
+  );
+  return rows[0];
+}
+
+/** The incident now lives in `channelId`; returns the version Slack must show. */
+export async function attachChannel(db: pg.Pool, incidentId: number, channelId: string): Promise<number> {
+  const { rows } = await db.query<{ version: number }>(
+    `UPDATE incidents SET channel_id = $2, version = version + 1, updated_at = now()
+      WHERE id = $1 RETURNING version`,
+    [incidentId, channelId],
+  );
+  return rows[0]!.version;
+}
+
+export async function recordAnnouncement(db: pg.Pool, incidentId: number, ts: string): Promise<void> {
+  await db.query('UPDATE incidents SET announcement_ts = $2 WHERE id = $1', [incidentId, ts]);
+}

@@ -1,0 +1,355 @@
+import type pg from 'pg';
+import type { Severity } from '../alerts/severity.js';
+import type { FileConfig } from '../config/file.js';
+import { inTransaction } from '../db/pool.js';
+import { IncidentError } from './errors.js';
+import { incidentRef } from './incidentStore.js';
+import { addTimelineEntries } from './timeline.js';
+
+/**
+ * What people do to incidents from Slack: declare, update, change severity, assign roles, take notes,
+ * resolve. Each use case is one transaction that writes the change and its timeline entry and bumps the
+ * incident's version; what Slack must then show, and which reminders are due, is left to IncidentEffects.
+ */
+
+export const UPDATE_STATUSES = ['investigating', 'identified', 'monitoring'] as const;
+export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
+export const ROLES = ['commander', 'scribe', 'comms'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** What must happen outside Postgres after a change commits (queue jobs, in production). */
+export interface IncidentEffects {
+  /** Slack must come to show `version`. */
+  changed(incidentId: number, version: number): Promise<void>;
+  /** The next status update is due at `dueAt` (none when null); `updateCount` identifies the cycle. */
+  updateDue(incidentId: number, updateCount: number, dueAt: Date | null): Promise<void>;
+  /** Check at `at` that the incident has a commander. */
+  commanderDue(incidentId: number, at: Date): Promise<void>;
+  /** The incident needs a channel of its own. */
+  channelNeeded(incidentId: number): Promise<void>;
+  /** Render and upload the post-mortem skeleton. */
+  postmortemRequested(incidentId: number, requestedBy: string): Promise<void>;
+  /** Resolved: drop its reminders. */
+  resolved(incidentId: number): Promise<void>;
+}
+
+export interface LifecycleDeps {
+  pool: pg.Pool;
+  config: FileConfig;
+  effects: IncidentEffects;
+}
+
+export interface ChangeResult {
+  incidentId: number;
+  ref: string;
+  version: number;
+}
+
+function updateInterval(config: FileConfig, severity: Severity): number | null {
+  return config.incidents.updateIntervals[severity] ?? null;
+}
+
+/** Records a request key from Slack; false when it was already acted on (a retry or a repeat). */
+async function claimRequest(db: pg.ClientBase, key: string | undefined): Promise<void> {
+  if (!key) return;
+  const { rowCount } = await db.query(
+    'INSERT INTO slack_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING',
+    [key],
+  );
+  if (rowCount === 0) throw new IncidentError('ALREADY_HANDLED', 'This request was already handled.');
+}
+
+interface LockedIncident {
+  id: number;
+  state: 'open' | 'resolved';
+  severity: Severity;
+  title: string;
+  created_at: Date;
+  last_update_at: Date | null;
+  update_count: number;
+}
+
+async function lockIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
+  const { rows } = await db.query<LockedIncident>(
+    `SELECT id::int AS id, state, severity, title, created_at, last_update_at, update_count
+       FROM incidents WHERE id = $1 FOR UPDATE`,
+    [incidentId],
+  );
+  if (!rows[0])
+    throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(incidentId)}.`);
+  return rows[0];
+}
+
+async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
+  const incident = await lockIncident(db, incidentId);
+  if (incident.state === 'resolved') {
+    throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incidentId)} is already resolved.`);
+  }
+  return incident;
+}
+
+async function bumpVersion(
+  db: pg.ClientBase,
+  incidentId: number,
+  set = '',
+  params: unknown[] = [],
+): Promise<number> {
+  const { rows } = await db.query<{ version: number }>(
+    `UPDATE incidents SET version = version + 1, updated_at = now()${set ? `, ${set}` : ''}
+      WHERE id = $1 RETURNING version`,
+    [incidentId, ...params],
+  );
+  return rows[0]!.version;
+}
+
+export interface DeclareInput {
+  severity: Severity;
+  title: string;
+  declaredBy: string;
+  /** Where the command was used: the incident's thread lives here unless it gets a channel of its own. */
+  channelId: string;
+  requestKey?: string;
+}
+
+export async function declareIncident(deps: LifecycleDeps, input: DeclareInput): Promise<ChangeResult> {
+  const { config } = deps;
+  const dedicated = config.incidents.createChannel;
+  const interval = updateInterval(config, input.severity);
+  const result = await inTransaction(deps.pool, async (db) => {
+    await claimRequest(db, input.requestKey);
+    const { rows } = await db.query<{ id: number; version: number; created_at: Date; due: Date | null }>(
+      `INSERT INTO incidents (title, severity, channel_id, dedicated_channel, announcement_channel_id, declared_by,
+                              next_update_due_at)
+       VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END)
+       RETURNING id::int AS id, version, created_at, next_update_due_at AS due`,
+      [
+        input.title,
+        input.severity,
+        dedicated ? null : input.channelId,
+        dedicated,
+        dedicated ? (config.incidents.announcementChannel ?? config.slack.defaultChannel) : null,
+        input.declaredBy,
+        interval,
+      ],
+    );
+    const incident = rows[0]!;
+    await addTimelineEntries(db, incident.id, [
+      {
+        kind: 'incident_declared',
+        actor: input.declaredBy,
+        data: { title: input.title, severity: input.severity },
+      },
+    ]);
+    return incident;
+  });
+  if (dedicated) await deps.effects.channelNeeded(result.id);
+  else await deps.effects.changed(result.id, result.version);
+  await deps.effects.updateDue(result.id, 0, result.due);
+  const commanderAfter = config.incidents.commanderReminderAfter;
+  if (commanderAfter !== null) {
+    await deps.effects.commanderDue(result.id, new Date(result.created_at.getTime() + commanderAfter));
+  }
+  return { incidentId: result.id, ref: incidentRef(result.id), version: result.version };
+}
+
+export interface StatusUpdateInput {
+  status?: UpdateStatus;
+  text: string;
+  impact?: string;
+  affected?: string;
+  eta?: string;
+  /** Overrides the severity's update interval for the next update. */
+  nextUpdateInMs?: number;
+  by: string;
+  requestKey?: string;
+}
+
+export async function postStatusUpdate(
+  deps: LifecycleDeps,
+  incidentId: number,
+  input: StatusUpdateInput,
+): Promise<ChangeResult & { number: number }> {
+  const result = await inTransaction(deps.pool, async (db) => {
+    await claimRequest(db, input.requestKey);
+    const incident = await lockOpenIncident(db, incidentId);
+    const interval = input.nextUpdateInMs ?? updateInterval(deps.config, incident.severity);
+    const number = incident.update_count + 1;
+    const { rows } = await db.query<{ version: number; due: Date | null }>(
+      `UPDATE incidents
+          SET version = version + 1, updated_at = now(), update_count = $2, last_update_at = now(),
+              status = COALESCE($3, status), impact = COALESCE($4, impact), affected = COALESCE($5, affected),
+              eta = COALESCE($6, eta),
+              next_update_due_at = CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END
+        WHERE id = $1
+        RETURNING version, next_update_due_at AS due`,
+      [
+        incidentId,
+        number,
+        input.status ?? null,
+        input.impact ?? null,
+        input.affected ?? null,
+        input.eta ?? null,
+        interval,
+      ],
+    );
+    const updated = rows[0]!;
+    await addTimelineEntries(db, incidentId, [
+      {
+        kind: 'status_update',
+        actor: input.by,
+        data: {
+          number,
+          text: input.text,
+          ...(input.status ? { status: input.status } : {}),
+          ...(input.impact ? { impact: input.impact } : {}),
+          ...(input.affected ? { affected: input.affected } : {}),
+          ...(input.eta ? { eta: input.eta } : {}),
+          ...(updated.due ? { nextUpdateAt: updated.due.toISOString() } : {}),
+        },
+      },
+    ]);
+    return { ...updated, number };
+  });
+  await deps.effects.changed(incidentId, result.version);
+  await deps.effects.updateDue(incidentId, result.number, result.due);
+  return { incidentId, ref: incidentRef(incidentId), version: result.version, number: result.number };
+}
+
+export async function changeSeverity(
+  deps: LifecycleDeps,
+  incidentId: number,
+  severity: Severity,
+  by: string,
+): Promise<ChangeResult> {
+  const result = await inTransaction(deps.pool, async (db) => {
+    const incident = await lockOpenIncident(db, incidentId);
+    if (incident.severity === severity) {
+      throw new IncidentError('NO_CHANGE', `${incidentRef(incidentId)} is already ${severity}.`);
+    }
+    // The next update is due one new interval after the last one (or after the start).
+    const interval = updateInterval(deps.config, severity);
+    const version = await bumpVersion(
+      db,
+      incidentId,
+      `severity = $2, next_update_due_at = CASE WHEN $3::bigint IS NULL THEN NULL
+         ELSE COALESCE(last_update_at, created_at) + $3::bigint * interval '1 millisecond' END`,
+      [severity, interval],
+    );
+    await addTimelineEntries(db, incidentId, [
+      { kind: 'severity_changed', actor: by, data: { from: incident.severity, to: severity } },
+    ]);
+    const base = incident.last_update_at ?? incident.created_at;
+    return {
+      version,
+      updateCount: incident.update_count,
+      due: interval === null ? null : new Date(base.getTime() + interval),
+    };
+  });
+  await deps.effects.changed(incidentId, result.version);
+  await deps.effects.updateDue(incidentId, result.updateCount, result.due);
+  return { incidentId, ref: incidentRef(incidentId), version: result.version };
+}
+
+export async function assignRole(
+  deps: LifecycleDeps,
+  incidentId: number,
+  role: Role,
+  userId: string,
+  by: string,
+): Promise<ChangeResult> {
+  const version = await inTransaction(deps.pool, async (db) => {
+    await lockOpenIncident(db, incidentId);
+    const { rows } = await db.query<{ previous: string | null }>(
+      `WITH previous AS (SELECT user_id FROM incident_roles WHERE incident_id = $1 AND role = $2)
+       INSERT INTO incident_roles (incident_id, role, user_id, assigned_by) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (incident_id, role) DO UPDATE SET user_id = EXCLUDED.user_id, assigned_by = EXCLUDED.assigned_by,
+                                                    assigned_at = now()
+       RETURNING (SELECT user_id FROM previous) AS previous`,
+      [incidentId, role, userId, by],
+    );
+    const previous = rows[0]?.previous ?? null;
+    if (previous === userId) {
+      throw new IncidentError(
+        'NO_CHANGE',
+        `<@${userId}> is already the ${role} of ${incidentRef(incidentId)}.`,
+      );
+    }
+    await addTimelineEntries(db, incidentId, [
+      { kind: 'role_assigned', actor: by, data: { role, user: userId, ...(previous ? { previous } : {}) } },
+    ]);
+    return bumpVersion(db, incidentId);
+  });
+  await deps.effects.changed(incidentId, version);
+  return { incidentId, ref: incidentRef(incidentId), version };
+}
+
+export async function addNote(
+  deps: LifecycleDeps,
+  incidentId: number,
+  text: string,
+  by: string,
+): Promise<ChangeResult> {
+  const version = await inTransaction(deps.pool, async (db) => {
+    await lockIncident(db, incidentId);
+    await addTimelineEntries(db, incidentId, [{ kind: 'note', actor: by, data: { text } }]);
+    return bumpVersion(db, incidentId);
+  });
+  await deps.effects.changed(incidentId, version);
+  return { incidentId, ref: incidentRef(incidentId), version };
+}
+
+export async function resolveIncident(
+  deps: LifecycleDeps,
+  incidentId: number,
+  resolution: string,
+  by: string,
+  requestKey?: string,
+): Promise<ChangeResult> {
+  const version = await inTransaction(deps.pool, async (db) => {
+    await claimRequest(db, requestKey);
+    const incident = await lockOpenIncident(db, incidentId);
+    await addTimelineEntries(db, incidentId, [
+      {
+        kind: 'incident_resolved',
+        actor: by,
+        data: { resolution, durationMs: Date.now() - incident.created_at.getTime() },
+      },
+    ]);
+    return bumpVersion(
+      db,
+      incidentId,
+      "state = 'resolved', status = 'resolved', resolution = $2, resolved_at = now(), next_update_due_at = NULL",
+      [resolution],
+    );
+  });
+  await deps.effects.changed(incidentId, version);
+  await deps.effects.resolved(incidentId);
+  if (deps.config.incidents.postmortemOnResolve) await deps.effects.postmortemRequested(incidentId, by);
+  return { incidentId, ref: incidentRef(incidentId), version };
+}
+
+/** The incident a command means: an explicit INC-n, else the incident whose dedicated channel it is used in. */
+export async function findIncident(
+  pool: pg.Pool,
+  target: { id?: number; channelId: string },
+): Promise<{ id: number; state: 'open' | 'resolved' }> {
+  if (target.id !== undefined) {
+    const { rows } = await pool.query('SELECT id::int AS id, state FROM incidents WHERE id = $1', [
+      target.id,
+    ]);
+    if (!rows[0])
+      throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(target.id)}.`);
+    return rows[0];
+  }
+  const { rows } = await pool.query(
+    'SELECT id::int AS id, state FROM incidents WHERE channel_id = $1 AND dedicated_channel',
+    [target.channelId],
+  );
+  if (!rows[0]) {
+    throw new IncidentError(
+      'NO_INCIDENT_HERE',
+      'This channel is not an incident channel: name the incident, e.g. `/incident update INC-42 …`.',
+    );
+  }
+  return rows[0];
+}

@@ -1,0 +1,93 @@
+import type pg from 'pg';
+import type { Severity } from '../alerts/severity.js';
+import type { FileConfig } from '../config/file.js';
+import { inTransaction } from '../db/pool.js';
+import { addTimelineEntries } from './timeline.js';
+
+/**
+ * Reminders are decided from Postgres when they fire, not when they were scheduled: whatever happened in
+ * between (an update, a new severity, resolution) is taken into account, so a stale job does no harm.
+ */
+
+export interface ReminderOutcome {
+  /** Slack must show this version (a reminder was recorded). */
+  version?: number;
+  /** When to look again; null when no reminder is due any more. */
+  nextDueAt: Date | null;
+}
+
+export async function remindOverdueUpdate(
+  pool: pg.Pool,
+  config: FileConfig,
+  incidentId: number,
+): Promise<ReminderOutcome> {
+  return inTransaction(pool, async (db) => {
+    const { rows } = await db.query<{
+      state: string;
+      severity: Severity;
+      due: Date | null;
+      overdue: boolean;
+      commander: string | null;
+    }>(
+      `SELECT state, severity, next_update_due_at AS due, next_update_due_at <= now() AS overdue,
+              (SELECT user_id FROM incident_roles r WHERE r.incident_id = i.id AND r.role = 'commander') AS commander
+         FROM incidents i WHERE id = $1 FOR UPDATE`,
+      [incidentId],
+    );
+    const incident = rows[0];
+    if (incident?.state !== 'open' || !incident.due) return { nextDueAt: null };
+    if (!incident.overdue) return { nextDueAt: incident.due };
+    await addTimelineEntries(db, incidentId, [
+      {
+        kind: 'reminder',
+        actor: 'incident-bot',
+        data: {
+          reminder: 'update',
+          dueAt: incident.due.toISOString(),
+          ...(incident.commander ? { commander: incident.commander } : {}),
+        },
+      },
+    ]);
+    // Remind again one interval later if still nobody posts an update.
+    const interval = config.incidents.updateIntervals[incident.severity] ?? null;
+    const { rows: updated } = await db.query<{ version: number; due: Date | null }>(
+      `UPDATE incidents SET version = version + 1, updated_at = now(),
+              next_update_due_at = CASE WHEN $2::bigint IS NULL THEN NULL ELSE now() + $2::bigint * interval '1 millisecond' END
+        WHERE id = $1 RETURNING version, next_update_due_at AS due`,
+      [incidentId, interval],
+    );
+    return { version: updated[0]!.version, nextDueAt: updated[0]!.due };
+  });
+}
+
+/** Reminds once, if the incident is still open with nobody in command. */
+export async function remindMissingCommander(pool: pg.Pool, incidentId: number): Promise<ReminderOutcome> {
+  return inTransaction(pool, async (db) => {
+    const { rows } = await db.query<{ due: boolean }>(
+      `SELECT state = 'open'
+              AND NOT EXISTS (SELECT 1 FROM incident_roles WHERE incident_id = i.id AND role = 'commander')
+              AND NOT EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.kind = 'reminder'
+                                AND t.data->>'reminder' = 'commander') AS due
+         FROM incidents i WHERE id = $1 FOR UPDATE`,
+      [incidentId],
+    );
+    if (!rows[0]?.due) return { nextDueAt: null };
+    await addTimelineEntries(db, incidentId, [
+      { kind: 'reminder', actor: 'incident-bot', data: { reminder: 'commander' } },
+    ]);
+    const { rows: updated } = await db.query<{ version: number }>(
+      'UPDATE incidents SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version',
+      [incidentId],
+    );
+    return { version: updated[0]!.version, nextDueAt: null };
+  });
+}
+
+/** Open incidents with a status update due: what a (re)started worker must make sure is scheduled. */
+export async function incidentsWithUpdatesDue(pool: pg.Pool): Promise<Array<{ id: number; dueAt: Date }>> {
+  const { rows } = await pool.query<{ id: number; dueAt: Date }>(
+    `SELECT id::int AS id, next_update_due_at AS "dueAt" FROM incidents
+      WHERE state = 'open' AND next_update_due_at IS NOT NULL`,
+  );
+  return rows;
+}

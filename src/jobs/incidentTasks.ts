@@ -1,0 +1,76 @@
+import { Job, type Queue } from 'bullmq';
+import type { IncidentEffects } from '../incidents/lifecycle.js';
+import { enqueueIncidentSync, type IncidentSyncJob } from './queues.js';
+
+export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
+
+/** Jobs about one incident that are not Slack syncs: reminders, its channel, its post-mortem. */
+export type IncidentTask =
+  | { kind: 'update-reminder'; incidentId: number }
+  | { kind: 'commander-reminder'; incidentId: number }
+  | { kind: 'create-channel'; incidentId: number }
+  /** `revision` is set once generated, so that a retried upload sends the same one. */
+  | { kind: 'postmortem'; incidentId: number; requestedBy: string; revision?: number };
+
+// One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
+export const taskJobId = (task: Pick<IncidentTask, 'kind' | 'incidentId'>) =>
+  `${task.kind}-${task.incidentId}`;
+
+const KEEP = {
+  removeOnComplete: true,
+  removeOnFail: { count: 1000 },
+  attempts: 20,
+  backoff: { type: 'exponential', delay: 1000 },
+};
+
+/** IncidentEffects carried out with queue jobs. */
+export class QueuedIncidentEffects implements IncidentEffects {
+  constructor(
+    private readonly sync: Queue<IncidentSyncJob>,
+    private readonly tasks: Queue<IncidentTask>,
+  ) {}
+
+  changed(incidentId: number, version: number): Promise<void> {
+    return enqueueIncidentSync(this.sync, incidentId, version);
+  }
+
+  async updateDue(incidentId: number, _updateCount: number, dueAt: Date | null): Promise<void> {
+    if (dueAt) await this.schedule({ kind: 'update-reminder', incidentId }, dueAt);
+  }
+
+  commanderDue(incidentId: number, at: Date): Promise<void> {
+    return this.schedule({ kind: 'commander-reminder', incidentId }, at);
+  }
+
+  async channelNeeded(incidentId: number): Promise<void> {
+    const task: IncidentTask = { kind: 'create-channel', incidentId };
+    await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task) });
+  }
+
+  async postmortemRequested(incidentId: number, requestedBy: string): Promise<void> {
+    const task: IncidentTask = { kind: 'postmortem', incidentId, requestedBy };
+    // A second request while one is queued is the same request (a double click).
+    await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task) });
+  }
+
+  async resolved(incidentId: number): Promise<void> {
+    for (const kind of ['update-reminder', 'commander-reminder'] as const) {
+      const job = await Job.fromId(this.tasks, taskJobId({ kind, incidentId }));
+      if (job && (await job.isDelayed())) await job.remove();
+    }
+  }
+
+  /** Adds the reminder, or moves an already waiting one to the new time. */
+  private async schedule(task: IncidentTask, at: Date): Promise<void> {
+    const delay = Math.max(0, at.getTime() - Date.now());
+    const existing = await Job.fromId(this.tasks, taskJobId(task));
+    if (existing) {
+      const state = await existing.getState();
+      if (state === 'delayed') return existing.changeDelay(delay);
+      // A waiting or running reminder reads Postgres when it runs and reschedules itself from there.
+      if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
+      await existing.remove(); // finished or failed: make room for the new one
+    }
+    await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task), delay });
+  }
+}

@@ -1,0 +1,157 @@
+import { DelayedError, type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { FileConfig } from '../config/file.js';
+import {
+  attachChannel,
+  dedicatedChannelName,
+  loadChannelTask,
+  recordAnnouncement,
+} from '../incidents/channels.js';
+import { loadSnapshot } from '../incidents/incidentStore.js';
+import { generatePostmortem, recordPostmortemFile } from '../incidents/postmortem.js';
+import {
+  incidentsWithUpdatesDue,
+  remindMissingCommander,
+  remindOverdueUpdate,
+} from '../incidents/reminders.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { TemplateSet } from '../render/templates.js';
+import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import type { SlackApi } from '../slack/slackApi.js';
+import { incidentView } from '../slack/views.js';
+import { INCIDENT_TASKS_QUEUE, type IncidentTask, type QueuedIncidentEffects } from './incidentTasks.js';
+
+const MAX_NAME_ATTEMPTS = 20;
+const ROOT_WAIT_MS = 1000;
+
+export interface IncidentTasksWorkerDeps {
+  pool: pg.Pool;
+  config: FileConfig;
+  slack: SlackApi;
+  templates: TemplateSet;
+  effects: QueuedIncidentEffects;
+  connection: Redis;
+  prefix: string;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** Moves the job to run again at `at` (not a failure: no attempt is used). */
+async function runAgainAt(job: Job, token: string | undefined, at: Date): Promise<never> {
+  await job.moveToDelayed(at.getTime(), token);
+  throw new DelayedError();
+}
+
+export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): Promise<Worker<IncidentTask>> {
+  const { pool, effects } = deps;
+
+  const createChannel = async (incidentId: number) => {
+    const task = await loadChannelTask(pool, incidentId);
+    if (!task) return;
+    let channelId = task.channelId;
+    for (let attempt = 1; !channelId; attempt++) {
+      const name = dedicatedChannelName(task.title, task.createdAt, attempt);
+      try {
+        channelId = (await deps.slack.createChannel(name)).id;
+      } catch (err) {
+        if (
+          !(err instanceof SlackRejectedError && err.slackError === 'name_taken') ||
+          attempt >= MAX_NAME_ATTEMPTS
+        )
+          throw err;
+      }
+    }
+    if (!task.channelId) await effects.changed(incidentId, await attachChannel(pool, incidentId, channelId));
+    if (task.declaredBy) await deps.slack.invite(channelId, [task.declaredBy]);
+    if (task.announcementChannelId && !task.announcementTs) {
+      const snapshot = await loadSnapshot(pool, incidentId, 0);
+      const message = deps.templates.renderMessage('incident-announcement', {
+        incident: incidentView(snapshot!),
+        channelId,
+      });
+      const posted = await deps.slack.postMessage({ channel: task.announcementChannelId, ...message });
+      await recordAnnouncement(pool, incidentId, posted.ts);
+    }
+  };
+
+  const postmortem = async (job: Job<IncidentTask>, token: string | undefined) => {
+    const task = job.data as Extract<IncidentTask, { kind: 'postmortem' }>;
+    const snapshot = await loadSnapshot(pool, task.incidentId, 0);
+    if (!snapshot) return;
+    // The file goes into the incident's thread, which needs its root message first.
+    if (!snapshot.incident.rootTs || !snapshot.incident.channelId)
+      return runAgainAt(job, token, new Date(Date.now() + ROOT_WAIT_MS));
+    // Generated once per job: a retried upload sends the same revision rather than a new one.
+    let revision: number;
+    let document: { markdown: string; filename: string } | undefined;
+    if (task.revision !== undefined) revision = task.revision;
+    else {
+      const generated = await generatePostmortem(pool, deps.templates, task.incidentId, task.requestedBy);
+      revision = generated.revision;
+      document = generated;
+      await job.updateData({ ...task, revision });
+      await effects.changed(task.incidentId, generated.version);
+    }
+    document ??= await loadPostmortemDocument(pool, task.incidentId, revision);
+    if (!document) return; // superseded by a newer revision
+    const fileId = await deps.slack.uploadFile({
+      channel: snapshot.incident.channelId,
+      threadTs: snapshot.incident.rootTs,
+      filename: document.filename,
+      title: `${document.filename.replace(/\.md$/, '')} (revision ${revision})`,
+      content: document.markdown,
+    });
+    await recordPostmortemFile(pool, task.incidentId, revision, fileId);
+  };
+
+  const processor = async (job: Job<IncidentTask>, token?: string) => {
+    const task = job.data;
+    try {
+      switch (task.kind) {
+        case 'update-reminder': {
+          const outcome = await remindOverdueUpdate(pool, deps.config, task.incidentId);
+          if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
+          if (outcome.nextDueAt) await runAgainAt(job, token, outcome.nextDueAt);
+          return;
+        }
+        case 'commander-reminder': {
+          const outcome = await remindMissingCommander(pool, task.incidentId);
+          if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
+          return;
+        }
+        case 'create-channel':
+          return await createChannel(task.incidentId);
+        case 'postmortem':
+          return await postmortem(job, token);
+      }
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      if (err instanceof SlackRateLimitedError)
+        return runAgainAt(job, token, new Date(Date.now() + err.waitMs));
+      deps.logger.warn({ err, task, jobId: job.id, attempt: job.attemptsMade + 1 }, 'incident task failed');
+      throw err;
+    }
+  };
+
+  const worker = new Worker<IncidentTask>(INCIDENT_TASKS_QUEUE, processor, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: 4,
+  });
+  worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));
+  await worker.waitUntilReady();
+  // Reminders survive a Redis that lost its jobs: Postgres knows when each update is due.
+  for (const incident of await incidentsWithUpdatesDue(pool))
+    await effects.updateDue(incident.id, 0, incident.dueAt);
+  return worker;
+}
+
+async function loadPostmortemDocument(pool: pg.Pool, incidentId: number, revision: number) {
+  const { rows } = await pool.query<{ markdown: string }>(
+    'SELECT markdown FROM postmortems WHERE incident_id = $1 AND revision = $2',
+    [incidentId, revision],
+  );
+  return rows[0] ? { markdown: rows[0].markdown, filename: `INC-${incidentId}-postmortem.md` } : undefined;
+}

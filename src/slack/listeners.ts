@@ -1,0 +1,181 @@
+import type { App } from '@slack/bolt';
+import {
+  CommandUsageError,
+  type IncidentCommand,
+  parseIncidentCommand,
+} from '../commands/incidentCommand.js';
+import { type IncidentCommandDeps, runIncidentCommand, usageFor } from '../commands/incidentHandlers.js';
+import { IncidentError } from '../incidents/errors.js';
+import { incidentRef, loadSnapshot } from '../incidents/incidentStore.js';
+import { postStatusUpdate, resolveIncident } from '../incidents/lifecycle.js';
+import type { Logger } from '../observability/logger.js';
+import type { SlackMessage } from '../render/blockKit.js';
+import {
+  RESOLVE_MODAL,
+  readIncidentId,
+  readResolveSubmission,
+  readUpdateSubmission,
+  resolveModal,
+  UPDATE_MODAL,
+  updateModal,
+} from './modals.js';
+import type { SlackApi } from './slackApi.js';
+
+/**
+ * Slack's side of the incident commands: every request is acknowledged within Slack's 3 seconds, with the
+ * answer in the acknowledgement where Slack allows one. Domain work is a few milliseconds of Postgres;
+ * everything that talks to Slack afterwards goes through the queue, except opening a form, which Slack
+ * only allows within 3 seconds of the click.
+ */
+
+export interface ListenerDeps extends IncidentCommandDeps {
+  slack: SlackApi;
+  logger: Logger;
+}
+
+export const INCIDENT_ACTIONS = {
+  postUpdate: 'incident_post_update',
+  resolve: 'incident_resolve',
+  postmortem: 'incident_postmortem',
+} as const;
+
+const ephemeral = (reply: SlackMessage | string) =>
+  typeof reply === 'string'
+    ? { response_type: 'ephemeral' as const, text: reply }
+    : { response_type: 'ephemeral' as const, ...reply };
+
+/** What to tell the person when something goes wrong: their mistake with usage, or ours without details. */
+function explain(err: unknown, usage: string, logger: Logger): string {
+  if (err instanceof CommandUsageError || err instanceof IncidentError)
+    return `${err.message}\nUsage: \`${usage}\``;
+  logger.error({ err }, 'incident command failed');
+  return 'Something went wrong on our side. Check the incident before trying again.';
+}
+
+export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
+  const { logger } = deps;
+
+  app.command('/incident', async ({ command, ack }) => {
+    let parsed: IncidentCommand | undefined;
+    try {
+      parsed = parseIncidentCommand(command.text ?? '');
+      const reply = await runIncidentCommand(deps, parsed, {
+        userId: command.user_id,
+        channelId: command.channel_id,
+        triggerId: command.trigger_id,
+      });
+      if ('modal' in reply) {
+        await ack();
+        await deps.slack.openView(command.trigger_id, reply.modal);
+        return;
+      }
+      await ack(ephemeral(reply.ephemeral));
+    } catch (err) {
+      await ack(ephemeral(explain(err, usageFor(parsed, err), logger)));
+    }
+  });
+
+  // Buttons on the root message. Refusals go to the clicker only.
+  const refuse = async (body: { user: { id: string }; channel?: { id: string } }, text: string) => {
+    if (body.channel?.id)
+      await deps.slack.postEphemeral({ channel: body.channel.id, user: body.user.id, text });
+  };
+  const buttonIncident = async (value: unknown) => {
+    const id = readIncidentId(value);
+    if (id === undefined)
+      throw new IncidentError('INCIDENT_NOT_FOUND', 'This button does not name an incident.');
+    const snapshot = await loadSnapshot(deps.pool, id, 0);
+    if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
+    return snapshot.incident;
+  };
+
+  app.action(INCIDENT_ACTIONS.postUpdate, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
+    try {
+      const incident = await buttonIncident((action as { value?: string }).value);
+      if (incident.state === 'resolved')
+        throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
+      await deps.slack.openView(
+        click.trigger_id,
+        updateModal({ ...incident, ref: incidentRef(incident.id) }),
+      );
+    } catch (err) {
+      await refuse(click, explain(err, usageFor({ name: 'update' }, err), logger)).catch(() => {});
+    }
+  });
+
+  app.action(INCIDENT_ACTIONS.resolve, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
+    try {
+      const incident = await buttonIncident((action as { value?: string }).value);
+      if (incident.state === 'resolved')
+        throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
+      await deps.slack.openView(
+        click.trigger_id,
+        resolveModal({ id: incident.id, ref: incidentRef(incident.id) }),
+      );
+    } catch (err) {
+      await refuse(click, explain(err, usageFor({ name: 'resolve', resolution: '' }, err), logger)).catch(
+        () => {},
+      );
+    }
+  });
+
+  app.action(INCIDENT_ACTIONS.postmortem, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as { user: { id: string }; channel?: { id: string } };
+    try {
+      const incident = await buttonIncident((action as { value?: string }).value);
+      await deps.effects.postmortemRequested(incident.id, click.user.id);
+      await refuse(
+        click,
+        `Writing the post-mortem skeleton of ${incidentRef(incident.id)}; it will appear in the thread.`,
+      );
+    } catch (err) {
+      await refuse(click, explain(err, usageFor({ name: 'postmortem' }, err), logger)).catch(() => {});
+    }
+  });
+
+  // Form submissions. A problem with a field is shown under that field; others close the form with a note.
+  app.view(UPDATE_MODAL, async ({ ack, view, body }) => {
+    const submission = readUpdateSubmission(view.state.values as never);
+    if (!submission.ok) return ack({ response_action: 'errors', errors: submission.errors });
+    const id = readIncidentId(view.private_metadata);
+    try {
+      if (id === undefined)
+        throw new IncidentError('INCIDENT_NOT_FOUND', 'This form does not name an incident.');
+      await postStatusUpdate(deps, id, {
+        ...submission.input,
+        by: body.user.id,
+        requestKey: `view:${view.id}`,
+      });
+      await ack();
+    } catch (err) {
+      if (err instanceof IncidentError && err.code === 'ALREADY_HANDLED') return ack();
+      await ack({
+        response_action: 'errors',
+        errors: { text: explain(err, usageFor({ name: 'update' }, err), logger).split('\n')[0]! },
+      });
+    }
+  });
+
+  app.view(RESOLVE_MODAL, async ({ ack, view, body }) => {
+    const submission = readResolveSubmission(view.state.values as never);
+    if (!submission.ok) return ack({ response_action: 'errors', errors: submission.errors });
+    const id = readIncidentId(view.private_metadata);
+    try {
+      if (id === undefined)
+        throw new IncidentError('INCIDENT_NOT_FOUND', 'This form does not name an incident.');
+      await resolveIncident(deps, id, submission.input.resolution, body.user.id, `view:${view.id}`);
+      await ack();
+    } catch (err) {
+      if (err instanceof IncidentError && err.code === 'ALREADY_HANDLED') return ack();
+      await ack({
+        response_action: 'errors',
+        errors: { resolution: explain(err, '', logger).split('\n')[0]! },
+      });
+    }
+  });
+}

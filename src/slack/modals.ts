@@ -1,0 +1,157 @@
+import { UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
+
+/** The status update and resolution forms (Slack modals), and reading what people typed into them. */
+
+export const UPDATE_MODAL = 'incident_update';
+export const RESOLVE_MODAL = 'incident_resolve';
+
+const plain = (text: string) => ({ type: 'plain_text', text });
+const STATUS_OPTIONS = UPDATE_STATUSES.map((s) => ({
+  text: plain(s[0]!.toUpperCase() + s.slice(1)),
+  value: s,
+}));
+
+function textInput(
+  blockId: string,
+  label: string,
+  options: { multiline?: boolean; optional?: boolean; initial?: string | null; max?: number; hint?: string },
+) {
+  return {
+    type: 'input',
+    block_id: blockId,
+    optional: options.optional ?? false,
+    label: plain(label),
+    ...(options.hint ? { hint: plain(options.hint) } : {}),
+    element: {
+      type: 'plain_text_input',
+      action_id: 'value',
+      multiline: options.multiline ?? false,
+      max_length: options.max ?? 3000,
+      ...(options.initial ? { initial_value: options.initial.slice(0, options.max ?? 3000) } : {}),
+    },
+  };
+}
+
+export interface UpdateModalIncident {
+  id: number;
+  ref: string;
+  status: string;
+  impact: string | null;
+  affected: string | null;
+  eta: string | null;
+}
+
+export function updateModal(incident: UpdateModalIncident) {
+  const current = STATUS_OPTIONS.find((o) => o.value === incident.status);
+  return {
+    type: 'modal',
+    callback_id: UPDATE_MODAL,
+    private_metadata: String(incident.id),
+    title: plain(`Update ${incident.ref}`.slice(0, 24)),
+    submit: plain('Post update'),
+    close: plain('Cancel'),
+    blocks: [
+      {
+        type: 'input',
+        block_id: 'status',
+        label: plain('Status'),
+        element: {
+          type: 'static_select',
+          action_id: 'value',
+          options: STATUS_OPTIONS,
+          ...(current ? { initial_option: current } : {}),
+        },
+      },
+      textInput('text', 'What changed', { multiline: true }),
+      textInput('impact', 'Impact', { optional: true, initial: incident.impact, max: 500 }),
+      textInput('affected', 'Affected', { optional: true, initial: incident.affected, max: 500 }),
+      textInput('eta', 'ETA', { optional: true, initial: incident.eta, max: 150 }),
+      textInput('next_update', 'Next update in (minutes)', {
+        optional: true,
+        max: 4,
+        hint: 'Leave empty for the usual interval of this severity.',
+      }),
+    ],
+  };
+}
+
+export function resolveModal(incident: { id: number; ref: string }) {
+  return {
+    type: 'modal',
+    callback_id: RESOLVE_MODAL,
+    private_metadata: String(incident.id),
+    title: plain(`Resolve ${incident.ref}`.slice(0, 24)),
+    submit: plain('Resolve'),
+    close: plain('Cancel'),
+    blocks: [textInput('resolution', 'Resolution: what fixed it', { multiline: true })],
+  };
+}
+
+type StateValues = Record<
+  string,
+  Record<string, { value?: string | null; selected_option?: { value?: string } | null }>
+>;
+
+const fieldValue = (values: StateValues, block: string) => values[block]?.value?.value?.trim() || undefined;
+
+export type Submission<T> = { ok: true; input: T } | { ok: false; errors: Record<string, string> };
+
+export interface UpdateSubmission {
+  status?: UpdateStatus;
+  text: string;
+  impact?: string;
+  affected?: string;
+  eta?: string;
+  nextUpdateInMs?: number;
+}
+
+/** Validates a submitted update form; errors are keyed by block, as Slack shows them under each field. */
+export function readUpdateSubmission(values: StateValues): Submission<UpdateSubmission> {
+  const errors: Record<string, string> = {};
+  const status = values.status?.value?.selected_option?.value;
+  if (status !== undefined && !(UPDATE_STATUSES as readonly string[]).includes(status))
+    errors.status = 'Pick a status from the list.';
+  const text = fieldValue(values, 'text');
+  if (!text) errors.text = 'Say what changed.';
+  else if (text.length > 3000) errors.text = 'Keep it under 3000 characters.';
+  const next = fieldValue(values, 'next_update');
+  let nextUpdateInMs: number | undefined;
+  if (next !== undefined) {
+    const minutes = /^\d{1,4}$/.test(next) ? Number(next) : Number.NaN;
+    if (!(minutes >= 1 && minutes <= 1440)) errors.next_update = 'A whole number of minutes from 1 to 1440.';
+    else nextUpdateInMs = minutes * 60_000;
+  }
+  const limited = (block: string, max: number) => {
+    const value = fieldValue(values, block);
+    if (value && value.length > max) errors[block] = `Keep it under ${max} characters.`;
+    return value;
+  };
+  const impact = limited('impact', 500);
+  const affected = limited('affected', 500);
+  const eta = limited('eta', 150);
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    input: {
+      text: text!,
+      ...(status ? { status: status as UpdateStatus } : {}),
+      ...(impact ? { impact } : {}),
+      ...(affected ? { affected } : {}),
+      ...(eta ? { eta } : {}),
+      ...(nextUpdateInMs ? { nextUpdateInMs } : {}),
+    },
+  };
+}
+
+export function readResolveSubmission(values: StateValues): Submission<{ resolution: string }> {
+  const resolution = fieldValue(values, 'resolution');
+  if (!resolution) return { ok: false, errors: { resolution: 'Say how it was resolved.' } };
+  if (resolution.length > 3000)
+    return { ok: false, errors: { resolution: 'Keep it under 3000 characters.' } };
+  return { ok: true, input: { resolution } };
+}
+
+/** An incident id from a button value or a modal's private_metadata, which arrive from outside. */
+export function readIncidentId(raw: unknown): number | undefined {
+  return typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
+}

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/services.js';
+import { slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+const text = (value: unknown) => JSON.stringify(value);
+const today = () => new Date().toISOString().slice(0, 10).replace(/-/g, '');
+
+describe('incidents with a channel of their own', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot({
+      configYaml: `${DEFAULT_TEST_CONFIG}
+incidents:
+  createChannel: true
+  announcementChannel: C0ANNOUNCE
+`,
+    });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('creates inc-<date>-<slug>, invites the declarer, announces it, and runs the incident there', async () => {
+    // Someone already has the obvious name: the bot takes the next one.
+    bot.slack.emulator.createChannel(`inc-${today()}-payments-api-returns-502`);
+    const answer = await slashCommand(bot, 'declare P1 Payments API returns 502!', { channel: 'C0RANDOM1' });
+    expect(answer.text).toMatch(/in a channel of its own/);
+    const ref = /Declared (INC-\d+)/.exec(answer.text)![1]!;
+
+    const channel = await waitFor(
+      () => bot.slack.emulator.channels().find((c) => c.name === `inc-${today()}-payments-api-returns-502-2`),
+      20_000,
+      'dedicated channel',
+    );
+    await waitFor(() => channel.members.includes('U0ALICE'), 20_000, 'declarer invited');
+    const pointer = await waitFor(
+      () => bot.slack.emulator.channelMessages('C0ANNOUNCE')[0],
+      20_000,
+      'announcement',
+    );
+    expect(pointer.text).toContain(`${ref} [P1] Payments API returns 502!`);
+    expect(pointer.text).toContain(`<#${channel.id}>`);
+    await waitFor(
+      () => bot.slack.emulator.channelMessages(channel.id).some((m) => text(m.blocks).includes(ref)),
+      20_000,
+      'root in channel',
+    );
+    expect(bot.slack.emulator.channelMessages('C0RANDOM1')).toHaveLength(0);
+
+    // In its channel, the incident is implied.
+    expect((await slashCommand(bot, 'note Customers see 502 on /pay', { channel: channel.id })).text).toBe(
+      `Noted on the timeline of ${ref}.`,
+    );
+  });
+});

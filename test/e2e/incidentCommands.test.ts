@@ -1,0 +1,285 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payload } from '../support/alertmanager.js';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
+import { clickButton, INCIDENT_CHANNEL, SRE, slashCommand, submitView } from '../support/slackRequests.js';
+import { slackSignatureHeaders } from '../support/slackSigning.js';
+import { startTestBot, type TestBot } from '../support/testBot.js';
+
+const text = (value: unknown) => JSON.stringify(value);
+
+describe('/incident, end to end through /slack/events', () => {
+  let bot: TestBot;
+  let ref: string;
+  let id: number;
+  beforeAll(async () => {
+    bot = await startTestBot();
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  const settle = async () => {
+    await waitForQueueIdle(bot.app.queue);
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['update-reminder', 'commander-reminder']);
+  };
+  const rootOf = () =>
+    bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`))!;
+  const threadText = () =>
+    text(bot.slack.emulator.threadOf(INCIDENT_CHANNEL, rootOf().ts).map((m) => m.blocks));
+  const counts = async () =>
+    (
+      await bot.app.pool.query(
+        'SELECT (SELECT count(*) FROM incidents)::int AS incidents, (SELECT count(*) FROM timeline_entries)::int AS entries, (SELECT coalesce(sum(version), 0) FROM incidents)::int AS versions',
+      )
+    ).rows[0];
+
+  it('declares an incident: an answer for the declarer, the notification in the channel', async () => {
+    const answer = await slashCommand(bot, 'declare P1 Checkout is failing for EU customers');
+    expect(answer.status).toBe(200);
+    expect(answer.responseType).toBe('ephemeral');
+    ref = /Declared (INC-\d+) \(P1\) in this channel/.exec(answer.text)![1]!;
+    id = Number(ref.slice(4));
+    const root = await waitFor(() => rootOf(), 20_000, 'root message');
+    const blocks = text(root.blocks);
+    expect(blocks).toContain(`🔴 [P1] ${ref} · Checkout is failing for EU customers`);
+    expect(blocks).toContain('Investigating');
+    expect(blocks).toContain('_unassigned_');
+    expect(blocks).toContain('declared by <@U0ALICE>');
+    for (const action of ['incident_post_update', 'incident_resolve', 'incident_postmortem'])
+      expect(blocks).toContain(action);
+    const { rows } = await bot.app.pool.query(
+      'SELECT kind, actor FROM timeline_entries WHERE incident_id = $1',
+      [id],
+    );
+    expect(rows).toEqual([{ kind: 'incident_declared', actor: SRE.alice }]);
+  });
+
+  it('posts a status update into the thread and refreshes the root message', async () => {
+    const answer = await slashCommand(
+      bot,
+      `update ${ref} identified Connection pool exhausted on payments-db`,
+    );
+    expect(answer.text).toBe(`Posted update #1 to ${ref}.`);
+    await waitFor(() => threadText().includes('Update #1'), 20_000, 'update in thread');
+    expect(threadText()).toContain('Identified');
+    expect(threadText()).toContain('Connection pool exhausted on payments-db');
+    await waitFor(() => text(rootOf().blocks).includes('Identified'), 20_000, 'root status');
+  });
+
+  it('opens the update form when no text is given, and posts what is submitted', async () => {
+    const answer = await slashCommand(bot, `update ${ref}`);
+    expect(answer.text).toBe('');
+    // The form opens right after the acknowledgement.
+    const opened = await waitFor(() => bot.slack.emulator.callsOf('views.open').at(-1), 20_000, 'views.open');
+    expect(opened.ok).toBe(true);
+    const view = opened.params.view as { callback_id: string; private_metadata: string };
+    expect(view.callback_id).toBe('incident_update');
+    expect(view.private_metadata).toBe(String(id));
+
+    const invalid = await submitView(bot, view, {
+      status: { selected: 'monitoring' },
+      text: 'Fix deployed',
+      next_update: 'soon',
+    });
+    expect(invalid.body).toEqual({
+      response_action: 'errors',
+      errors: { next_update: 'A whole number of minutes from 1 to 1440.' },
+    });
+
+    const submitted = await submitView(bot, view, {
+      status: { selected: 'monitoring' },
+      text: 'Fix deployed, error rate back under 1%',
+      impact: 'EU checkout failed for 20 minutes',
+      next_update: '30',
+    });
+    expect(submitted.status).toBe(200);
+    expect(submitted.body).toEqual({});
+    await waitFor(() => threadText().includes('Update #2'), 20_000, 'update #2');
+    await waitFor(
+      () => text(rootOf().blocks).includes('EU checkout failed for 20 minutes'),
+      20_000,
+      'impact on root',
+    );
+  });
+
+  it('changes severity, assigns roles, takes notes', async () => {
+    expect((await slashCommand(bot, `severity ${ref} P0`)).text).toBe(`${ref} is now P0.`);
+    expect((await slashCommand(bot, `assign ${ref} commander <@U0BOB|bob>`)).text).toBe(
+      `<@U0BOB> is now commander of ${ref}.`,
+    );
+    expect((await slashCommand(bot, `assign ${ref} scribe <@U0CAROL>`)).text).toBe(
+      `<@U0CAROL> is now scribe of ${ref}.`,
+    );
+    expect((await slashCommand(bot, `note ${ref} Rolled back payments-api to v41`)).text).toBe(
+      `Noted on the timeline of ${ref}.`,
+    );
+    await waitFor(() => threadText().includes('Rolled back payments-api to v41'), 20_000, 'note in thread');
+    expect(threadText()).toContain('Severity changed from *P1* to *P0* by <@U0ALICE>');
+    expect(threadText()).toContain('<@U0BOB> is now *commander*');
+    await waitFor(
+      () => text(rootOf().blocks).includes('*Commander*\\n<@U0BOB>'),
+      20_000,
+      'commander on root',
+    );
+    expect(text(rootOf().blocks)).toContain('[P0]');
+  });
+
+  it('shows the timeline and the open incidents to the one who asks', async () => {
+    const timeline = await slashCommand(bot, `timeline ${ref}`);
+    const shown = text(timeline.blocks);
+    for (const kind of ['Declared', 'Status update', 'Severity changed', 'Role assigned', 'Note'])
+      expect(shown).toContain(kind);
+    expect(shown.indexOf('Declared')).toBeLessThan(shown.indexOf('Note'));
+    const list = await slashCommand(bot, 'list');
+    expect(text(list.blocks)).toContain(`*${ref}* [P0] Checkout is failing for EU customers`);
+    expect(list.responseType).toBe('ephemeral');
+  });
+
+  it('answers every bad input with what was wrong and the usage, and writes nothing', async () => {
+    await settle();
+    const before = await counts();
+    const cases: Array<[string, RegExp, { channel?: string }?]> = [
+      ['dance', /Unknown subcommand "dance"[\s\S]*\/incident declare/],
+      ['declare P9 Broken', /"P9" is not a severity[\s\S]*Usage: `\/incident declare/],
+      ['declare P1', /Say a title\.[\s\S]*Usage: `\/incident declare/],
+      ['declare', /Give a severity/],
+      ['note INC-99999 hello', /There is no incident INC-99999\.[\s\S]*Usage: `\/incident note/],
+      ['note hello there', /not an incident channel[\s\S]*Usage: `\/incident note/],
+      ['assign INC-1 captain <@U0BOB>', /"captain" is not a role/],
+      ['assign INC-1 commander bob', /Mention exactly one person/],
+      ['severity INC-1 P1 now', /Only a severity is expected/],
+      [`update ${ref} identified ${'x'.repeat(3001)}`, /under 3000 characters/],
+    ];
+    for (const [input, expected] of cases) {
+      const answer = await slashCommand(bot, input);
+      expect(answer.status, input).toBe(200);
+      expect(answer.responseType, input).toBe('ephemeral');
+      expect(answer.text, input).toMatch(expected);
+    }
+    expect(await counts()).toEqual(before);
+  });
+
+  it('refuses requests whose signature or timestamp is wrong, and writes nothing', async () => {
+    const before = await counts();
+    const body = new URLSearchParams({
+      command: '/incident',
+      text: 'declare P1 Forged',
+      user_id: SRE.alice,
+      channel_id: INCIDENT_CHANNEL,
+      trigger_id: 't',
+    }).toString();
+    for (const headers of [
+      slackSignatureHeaders('wrong-secret-wrong-secret', body),
+      slackSignatureHeaders('test-signing-secret-0123456789', body, Math.floor(Date.now() / 1000) - 3600),
+    ]) {
+      const res = await fetch(`${bot.url}/slack/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      });
+      expect(res.status).toBe(401);
+    }
+    expect(await counts()).toEqual(before);
+  });
+
+  it('acts once on a request Slack delivers twice', async () => {
+    const before = await counts();
+    const first = await slashCommand(bot, 'declare P3 Slow dashboards', { trigger: 'trigger-dup-1' });
+    const retry = await slashCommand(bot, 'declare P3 Slow dashboards', {
+      trigger: 'trigger-dup-1',
+      headers: { 'x-slack-retry-num': '1', 'x-slack-retry-reason': 'http_timeout' },
+    });
+    expect(first.text).toMatch(/^Declared INC-\d+/);
+    expect(retry.text).toMatch(/already handled/);
+    expect((await counts()).incidents).toBe(before.incidents + 1);
+  });
+
+  it('resolves with a resolution notification, and refuses to resolve twice', async () => {
+    const answer = await slashCommand(
+      bot,
+      `resolve ${ref} Raised the pool size and added an alert on saturation`,
+    );
+    expect(answer.text).toMatch(new RegExp(`^Resolved ${ref}\\.`));
+    await waitFor(() => threadText().includes('Resolved by <@U0ALICE>'), 20_000, 'resolution in thread');
+    expect(threadText()).toContain('Raised the pool size and added an alert on saturation');
+    await waitFor(() => text(rootOf().blocks).includes('✅ Resolved'), 20_000, 'root resolved');
+    expect(text(rootOf().blocks)).not.toContain('incident_resolve"');
+    const again = await slashCommand(bot, `resolve ${ref} again`);
+    expect(again.text).toMatch(
+      new RegExp(`${ref} is already resolved\\.[\\s\\S]*Usage: \`/incident resolve`),
+    );
+    const { rows } = await bot.app.pool.query(
+      "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'incident_resolved'",
+      [id],
+    );
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('answers the root message buttons like the commands', async () => {
+    const declared = await slashCommand(bot, 'declare P2 Search results are stale');
+    const other = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    const otherId = other.slice(4);
+    expect(await clickButton(bot, 'incident_resolve', otherId)).toBe(200);
+    const view = await waitFor(
+      () => {
+        const call = bot.slack.emulator.callsOf('views.open').at(-1);
+        const v = call?.params.view as { callback_id: string; private_metadata: string } | undefined;
+        return v?.callback_id === 'incident_resolve' && v.private_metadata === otherId ? v : undefined;
+      },
+      20_000,
+      'resolve form',
+    );
+    const viewId = 'VRESOLVE0001';
+    expect((await submitView(bot, { ...view, id: viewId }, { resolution: 'Reindexed' })).body).toEqual({});
+    // A double submission of the same form changes nothing twice.
+    expect((await submitView(bot, { ...view, id: viewId }, { resolution: 'Reindexed' })).body).toEqual({});
+    const { rows } = await bot.app.pool.query('SELECT state, resolution FROM incidents WHERE id = $1', [
+      Number(otherId),
+    ]);
+    expect(rows).toEqual([{ state: 'resolved', resolution: 'Reindexed' }]);
+
+    const ephemeralBefore = bot.slack.emulator.callsOf('chat.postEphemeral').length;
+    expect(await clickButton(bot, 'incident_post_update', otherId, { user: SRE.bob })).toBe(200);
+    await waitFor(
+      () => bot.slack.emulator.callsOf('chat.postEphemeral').length > ephemeralBefore,
+      20_000,
+      'refusal',
+    );
+    const refusal = bot.slack.emulator.callsOf('chat.postEphemeral').at(-1)!;
+    expect(refusal.params).toMatchObject({ user: SRE.bob, channel: INCIDENT_CHANNEL });
+    expect(String(refusal.params.text)).toContain(`${other} is already resolved.`);
+
+    expect(await clickButton(bot, 'incident_post_update', 'not-a-number')).toBe(200);
+    await waitFor(
+      () =>
+        String(bot.slack.emulator.callsOf('chat.postEphemeral').at(-1)?.params.text).includes(
+          'does not name an incident',
+        ),
+      20_000,
+      'bad value refusal',
+    );
+  });
+
+  it('runs alert-born incidents with the same commands', async () => {
+    const delivered = await bot.deliver(
+      payload({ group: 'CommandedAlerts', alerts: [{ instance: 'pod-1' }] }),
+    );
+    const alertRef = ((await delivered.json()) as { incident: string }).incident;
+    await waitFor(
+      () => bot.slack.emulator.channelMessages('C0PAYMENTS').some((m) => text(m.blocks).includes(alertRef)),
+      20_000,
+      'alert root',
+    );
+    expect((await slashCommand(bot, `assign ${alertRef} commander <@U0CAROL>`)).text).toBe(
+      `<@U0CAROL> is now commander of ${alertRef}.`,
+    );
+    await waitFor(
+      () =>
+        bot.slack.emulator
+          .channelMessages('C0PAYMENTS')
+          .some((m) => text(m.blocks).includes(alertRef) && text(m.blocks).includes('<@U0CAROL>')),
+      20_000,
+      'commander on alert root',
+    );
+  });
+});

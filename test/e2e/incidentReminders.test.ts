@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/services.js';
+import { INCIDENT_CHANNEL, slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+const text = (value: unknown) => JSON.stringify(value);
+
+describe('reminders', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot({
+      configYaml: `${DEFAULT_TEST_CONFIG}
+incidents:
+  updateIntervals: { P1: 2s }
+  commanderReminderAfter: 1s
+`,
+    });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  const declare = async (title: string) => {
+    const answer = await slashCommand(bot, `declare P1 ${title}`);
+    const ref = /Declared (INC-\d+)/.exec(answer.text)![1]!;
+    const root = await waitFor(
+      () =>
+        bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
+      20_000,
+      'root',
+    );
+    return {
+      ref,
+      id: Number(ref.slice(4)),
+      thread: () => text(bot.slack.emulator.threadOf(INCIDENT_CHANNEL, root.ts).map((m) => m.blocks)),
+    };
+  };
+  const reminders = async (id: number) =>
+    (
+      await bot.app.pool.query(
+        "SELECT data->>'reminder' AS reminder FROM timeline_entries WHERE incident_id = $1 AND kind = 'reminder' ORDER BY id",
+        [id],
+      )
+    ).rows.map((r) => r.reminder);
+
+  it('reminds when nobody takes command, and when a status update is overdue', async () => {
+    const incident = await declare('Queue consumers stuck');
+    await waitFor(() => incident.thread().includes('No commander yet'), 20_000, 'commander reminder');
+    await waitFor(() => incident.thread().includes('status update is due'), 20_000, 'update reminder');
+    expect((await reminders(incident.id)).filter((r) => r === 'commander')).toHaveLength(1);
+  });
+
+  it('reschedules on each update, names the commander, and stops once resolved', async () => {
+    const incident = await declare('Cache hit rate collapsed');
+    await slashCommand(bot, `assign ${incident.ref} commander <@U0BOB>`);
+    await slashCommand(bot, `update ${incident.ref} investigating Looking at eviction metrics`);
+    await waitFor(
+      () => incident.thread().includes('<@U0BOB>, no status update is due'),
+      20_000,
+      'update reminder to the commander',
+    );
+    expect(await reminders(incident.id)).not.toContain('commander');
+
+    await slashCommand(bot, `resolve ${incident.ref} Restored the cache size`);
+    const tasks = await bot.app.tasks.getJobs(['delayed', 'waiting']);
+    expect(tasks.filter((job) => job.data.incidentId === incident.id)).toEqual([]);
+    const count = (await reminders(incident.id)).length;
+    // Two intervals later nothing more has been said.
+    await new Promise((r) => setTimeout(r, 4500));
+    expect((await reminders(incident.id)).length).toBe(count);
+  });
+
+  it('keeps reminders across a restart of the bot', async () => {
+    const incident = await declare('Disk filling on ingest nodes');
+    await slashCommand(bot, `assign ${incident.ref} commander <@U0BOB>`);
+    await bot.stop({ keepDatabase: true });
+    // A new process, and a Redis that lost every job: Postgres still knows when the update is due.
+    bot = await startTestBot({
+      database: bot.database,
+      configYaml: `${DEFAULT_TEST_CONFIG}
+incidents:
+  updateIntervals: { P1: 2s }
+  commanderReminderAfter: 1s
+`,
+    });
+    await waitFor(
+      async () => (await reminders(incident.id)).includes('update'),
+      20_000,
+      'reminder after restart',
+    );
+  });
+});

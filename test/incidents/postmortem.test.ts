@@ -1,0 +1,314 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestDelivery } from '../../src/alerts/ingest.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import { IncidentError } from '../../src/incidents/errors.js';
+import {
+  addNote,
+  assignRole,
+  changeSeverity,
+  type IncidentEffects,
+  type LifecycleDeps,
+  postStatusUpdate,
+  resolveIncident,
+} from '../../src/incidents/lifecycle.js';
+import {
+  buildPostmortemView,
+  generatePostmortem,
+  type PostmortemData,
+  recordPostmortemFile,
+} from '../../src/incidents/postmortem.js';
+import { TemplateError, TemplateSet } from '../../src/render/templates.js';
+import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+// UPDATE_GOLDEN=1 rewrites it from the current output: review the diff before committing it.
+const GOLDEN = fileURLToPath(new URL('./__golden__/postmortem.md', import.meta.url));
+
+const config = parseFileConfig(
+  'test',
+  'slack: { defaultChannel: C0DEFAULT1 }\nincidents: { postmortemOnResolve: true }',
+);
+
+/** IncidentEffects that only record what they were asked: no queue. */
+function recordingEffects(): IncidentEffects & { calls: Array<[string, ...unknown[]]> } {
+  const calls: Array<[string, ...unknown[]]> = [];
+  const record =
+    (name: string) =>
+    async (...args: unknown[]) => {
+      calls.push([name, ...args]);
+    };
+  return {
+    calls,
+    changed: record('changed'),
+    updateDue: record('updateDue'),
+    commanderDue: record('commanderDue'),
+    channelNeeded: record('channelNeeded'),
+    postmortemRequested: record('postmortemRequested'),
+    resolved: record('resolved'),
+  };
+}
+
+describe('post-mortem skeleton', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let templates: TemplateSet;
+  let effects: ReturnType<typeof recordingEffects>;
+  let deps: LifecycleDeps;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url);
+    await migrate(pool);
+    templates = await TemplateSet.load();
+    effects = recordingEffects();
+    deps = { pool, config, effects };
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const alerts: AlertSpec[] = [
+    { name: 'CheckoutErrors', instance: 'pod-a', severity: 'warning', startsAt: '2026-11-23T07:58:00Z' },
+    { name: 'CheckoutErrors', instance: 'pod-b', severity: 'warning', startsAt: '2026-11-23T07:59:30Z' },
+  ];
+
+  /** An incident opened by Alertmanager for `group`; its id. */
+  async function alertBorn(group: string, specs: AlertSpec[] = alerts): Promise<number> {
+    const result = await ingestDelivery(
+      pool,
+      config,
+      WebhookPayloadSchema.parse(
+        payload({
+          group,
+          alerts: specs,
+          commonLabels: { severity: 'warning' },
+          commonAnnotations: { summary: 'Error rate above 5%' },
+        }),
+      ),
+    );
+    return result.incident!.id;
+  }
+
+  const row = async (sql: string, id: number) => (await pool.query(sql, [id])).rows[0];
+  const state = async (id: number) => ({
+    postmortem: await row(
+      'SELECT revision, markdown, generated_by, slack_file_id FROM postmortems WHERE incident_id = $1',
+      id,
+    ),
+    entries: (await row('SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1', id)).n,
+    version: (await row('SELECT version FROM incidents WHERE id = $1', id)).version,
+  });
+
+  it('tells an incident from its record, matching the reviewed golden file byte for byte', async () => {
+    await pool.query("SELECT setval('incidents_id_seq', 41)"); // INC-42, whatever ran before
+    const id = await alertBorn('CheckoutErrors');
+    // A later delivery of the same group, with one alert more.
+    await alertBorn('CheckoutErrors', [
+      ...alerts,
+      {
+        name: 'CheckoutLatencyHigh',
+        instance: 'pod-a',
+        severity: 'warning',
+        startsAt: '2026-11-23T08:04:10Z',
+      },
+    ]);
+    await assignRole(deps, id, 'commander', 'U0CMDR', 'U0ONCALL');
+    await postStatusUpdate(deps, id, {
+      status: 'investigating',
+      text: 'Card payments fail at checkout for about 5% of attempts.\nSuspect the 08:00 deploy of payments-api.',
+      impact: 'About 5% of card payments failed at checkout',
+      affected: 'payments-api, EU region',
+      by: 'U0CMDR',
+    });
+    await changeSeverity(deps, id, 'P0', 'U0CMDR');
+    await addNote(deps, id, 'Rolled back payments-api to v41.\n\n# watching the error rate', 'U0SCRIBE');
+    // Kinds the remediation work will write; told generically until then.
+    await pool.query(
+      `INSERT INTO timeline_entries (incident_id, kind, actor, data) VALUES
+         ($1, 'health_check', 'U0CMDR', '{"check": "payments-api /healthz", "outcome": "healthy"}'),
+         ($1, 'action_succeeded', 'incident-bot',
+          '{"action": "restart payments-api", "by": "U0CMDR", "approvedBy": "U0LEAD", "outcome": "3 pods restarted", "pods": ["a", "b", "c"]}')`,
+      [id],
+    );
+    await postStatusUpdate(deps, id, {
+      status: 'monitoring',
+      text: 'Error rate back under 0.1% since the rollback.',
+      by: 'U0CMDR',
+    });
+    await resolveIncident(deps, id, 'Rolled back the 08:00 deploy of payments-api (v42 → v41).', 'U0CMDR');
+
+    // Every timestamp now() wrote, fixed (alerts' come from the payloads); entries of one delivery share
+    // theirs, as they do for real.
+    const times: Array<[string, string]> = [
+      ['incident_opened', '08:02:05'],
+      ['alert_firing', '08:02:05'],
+      ['alert_firing', '08:02:05'],
+      ['alert_firing', '08:06:40'],
+      ['role_assigned', '08:07:12'],
+      ['status_update', '08:10:00'],
+      ['severity_changed', '08:12:30'],
+      ['note', '08:25:00'],
+      ['health_check', '08:31:00'],
+      ['action_succeeded', '08:40:00'],
+      ['status_update', '08:52:00'],
+      ['incident_resolved', '09:17:15'],
+    ];
+    const { rows } = await pool.query<{ id: string; kind: string }>(
+      'SELECT id, kind FROM timeline_entries WHERE incident_id = $1 ORDER BY id',
+      [id],
+    );
+    expect(rows.map((r) => r.kind)).toEqual(times.map(([kind]) => kind));
+    for (const [i, r] of rows.entries()) {
+      await pool.query('UPDATE timeline_entries SET created_at = $2 WHERE id = $1', [
+        r.id,
+        `2026-11-23T${times[i]![1]}Z`,
+      ]);
+    }
+    await pool.query(
+      `UPDATE incidents SET created_at = '2026-11-23T08:02:05Z', resolved_at = '2026-11-23T09:17:15Z'
+        WHERE id = $1`,
+      [id],
+    );
+
+    // What the job does when the lifecycle asks for a post-mortem on resolve.
+    const requested = effects.calls.find(([name]) => name === 'postmortemRequested');
+    expect(requested).toEqual(['postmortemRequested', id, 'U0CMDR']);
+    const result = await generatePostmortem(pool, templates, id, 'U0CMDR');
+
+    if (process.env.UPDATE_GOLDEN === '1') await writeFile(GOLDEN, result.markdown);
+    expect(result.markdown).toBe(await readFile(GOLDEN, 'utf8'));
+    expect(result).toMatchObject({ revision: 1, filename: 'INC-42-postmortem.md' });
+  });
+
+  it('stores each generation as the next revision, from the record as it stands', async () => {
+    const id = await alertBorn('Revisions');
+    const before = await state(id);
+    const first = await generatePostmortem(pool, templates, id, 'U0FIRST');
+    expect(first).toMatchObject({
+      revision: 1,
+      filename: `INC-${id}-postmortem.md`,
+      version: before.version + 1,
+    });
+    expect(await recordPostmortemFile(pool, id, 1, 'F0FIRST')).toBe(true);
+
+    await addNote(deps, id, 'Found the bad feature flag.', 'U0SCRIBE');
+    const second = await generatePostmortem(pool, templates, id, 'U0SECOND');
+    expect(second.revision).toBe(2);
+    expect(first.markdown).not.toContain('Found the bad feature flag.');
+    expect(second.markdown).toContain('Note by @U0SCRIBE: Found the bad feature flag.');
+    // Generating is not part of the incident: the first generation is not in the second's timeline.
+    expect(second.markdown).not.toContain('Postmortem generated');
+
+    const after = await state(id);
+    // The first revision's file is not the second's.
+    expect(after.postmortem).toEqual({
+      revision: 2,
+      markdown: second.markdown,
+      generated_by: 'U0SECOND',
+      slack_file_id: null,
+    });
+    expect(after.version).toBe(second.version);
+    const { rows } = await pool.query(
+      "SELECT actor, data FROM timeline_entries WHERE incident_id = $1 AND kind = 'postmortem_generated' ORDER BY id",
+      [id],
+    );
+    expect(rows).toEqual([
+      { actor: 'U0FIRST', data: { revision: 1 } },
+      { actor: 'U0SECOND', data: { revision: 2 } },
+    ]);
+
+    // An upload of revision 1 finishing late must not pass for revision 2's file.
+    expect(await recordPostmortemFile(pool, id, 1, 'F0LATE')).toBe(false);
+    expect(await recordPostmortemFile(pool, id, 2, 'F0SECOND')).toBe(true);
+    expect((await state(id)).postmortem.slack_file_id).toBe('F0SECOND');
+  });
+
+  it('writes nothing when the template fails to render', async () => {
+    const id = await alertBorn('BrokenOverride');
+    await generatePostmortem(pool, templates, id, 'U0FIRST');
+    const before = await state(id);
+
+    const dir = await mkdtemp(join(tmpdir(), 'incident-bot-postmortem-'));
+    // Loads fine; fails only once it renders a timeline entry (Markdown templates have no `user` helper).
+    await writeFile(
+      join(dir, 'postmortem.md.hbs'),
+      '# {{ref}}\n{{#each timeline}}- {{user actor}}\n{{/each}}',
+    );
+    const broken = await TemplateSet.load(dir);
+    await expect(generatePostmortem(pool, broken, id, 'U0SECOND')).rejects.toThrow(TemplateError);
+
+    expect(await state(id)).toEqual(before);
+  });
+
+  it('refuses an incident that does not exist', async () => {
+    await expect(generatePostmortem(pool, templates, 999_999, 'U0X')).rejects.toThrow(
+      new IncidentError('INCIDENT_NOT_FOUND', 'There is no incident INC-999999.'),
+    );
+    expect(await recordPostmortemFile(pool, 999_999, 1, 'F0X')).toBe(false);
+  });
+});
+
+describe('buildPostmortemView', () => {
+  it('tells a declared, still open incident, its reminders and entries of kinds it does not know', () => {
+    const at = new Date('2026-11-23T08:00:00Z');
+    const entry = (id: number, kind: string, actor: string, data: Record<string, unknown>) => ({
+      id,
+      kind,
+      actor,
+      data,
+      createdAt: at,
+    });
+    const data: PostmortemData = {
+      incident: {
+        id: 7,
+        title: 'Checkout down',
+        severity: 'P1',
+        state: 'open',
+        status: 'identified',
+        impact: null,
+        affected: null,
+        resolution: null,
+        createdAt: at,
+        resolvedAt: null,
+        declaredBy: 'U0DECL',
+        groupKey: null,
+      },
+      roles: [{ role: 'comms', userId: 'U0COMMS' }],
+      alerts: [],
+      timeline: [
+        entry(1, 'incident_declared', 'U0DECL', { severity: 'P1', title: 'Checkout down' }),
+        entry(2, 'reminder', 'incident-bot', { reminder: 'update', dueAt: '2026-11-23T08:30:00.000Z' }),
+        entry(3, 'reminder', 'incident-bot', { reminder: 'commander' }),
+        entry(4, 'action_requested', 'U0DECL', { action: 'x'.repeat(150), target: { pods: 3 } }),
+        entry(5, 'postmortem_generated', 'U0DECL', { revision: 1 }),
+      ],
+    };
+    const view = buildPostmortemView(data);
+    expect(view).toMatchObject({
+      ref: 'INC-7',
+      status: 'Identified',
+      duration: 'still open',
+      openedBy: '@U0DECL',
+      otherRoles: [{ role: 'Comms', user: '@U0COMMS' }],
+      alerts: [],
+      statusUpdates: 0,
+    });
+    for (const key of ['resolvedAt', 'commander', 'alertGroup', 'impact'])
+      expect(view).not.toHaveProperty(key);
+    const time = '2026-11-23 08:00 UTC';
+    expect(view.timeline).toEqual([
+      { time, event: 'Incident declared', actor: '@U0DECL', detail: 'P1: Checkout down' },
+      { time, event: 'Reminder', actor: 'incident-bot', detail: 'status update due at 2026-11-23 08:30 UTC' },
+      { time, event: 'Reminder', actor: 'incident-bot', detail: 'no commander assigned' },
+      { time, event: 'Action requested', actor: '@U0DECL', detail: `action: ${'x'.repeat(99)}…` },
+    ]);
+  });
+});

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { slackSignatureHeaders } from './slackSigning.js';
+import { TEST_SECRETS, type TestBot } from './testBot.js';
+
+/** Requests into the bot as Slack sends them: form-encoded, signed with the real v0 scheme. */
+
+export const SRE = { alice: 'U0ALICE', bob: 'U0BOB', carol: 'U0CAROL' } as const;
+export const INCIDENT_CHANNEL = 'C0WARROOM';
+
+const triggerId = () => `${Date.now()}.${randomBytes(6).toString('hex')}`;
+
+async function postForm(bot: TestBot, form: Record<string, string>, headers: Record<string, string> = {}) {
+  const body = new URLSearchParams(form).toString();
+  return fetch(`${bot.url}/slack/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...slackSignatureHeaders(TEST_SECRETS.signingSecret, body),
+      ...headers,
+    },
+    body,
+  });
+}
+
+export interface CommandAnswer {
+  status: number;
+  /** The ephemeral text Slack would show, or '' for an empty acknowledgement. */
+  text: string;
+  blocks?: unknown[];
+  responseType?: string;
+}
+
+export async function slashCommand(
+  bot: TestBot,
+  text: string,
+  options: { user?: string; channel?: string; trigger?: string; headers?: Record<string, string> } = {},
+): Promise<CommandAnswer> {
+  const res = await postForm(
+    bot,
+    {
+      token: 'legacy-verification-token',
+      team_id: 'T0SANDBOX',
+      channel_id: options.channel ?? INCIDENT_CHANNEL,
+      channel_name: 'war-room',
+      user_id: options.user ?? SRE.alice,
+      user_name: 'alice',
+      command: '/incident',
+      text,
+      api_app_id: 'A0INCIDENTBOT',
+      response_url: 'https://hooks.slack.invalid/commands/1',
+      trigger_id: options.trigger ?? triggerId(),
+    },
+    options.headers,
+  );
+  const raw = await res.text();
+  const json = raw ? (JSON.parse(raw) as { text?: string; blocks?: unknown[]; response_type?: string }) : {};
+  return {
+    status: res.status,
+    text: json.text ?? '',
+    ...(json.blocks ? { blocks: json.blocks } : {}),
+    ...(json.response_type ? { responseType: json.response_type } : {}),
+  };
+}
+
+export async function clickButton(
+  bot: TestBot,
+  actionId: string,
+  value: string,
+  options: { user?: string; channel?: string; messageTs?: string } = {},
+): Promise<number> {
+  const payload = {
+    type: 'block_actions',
+    team: { id: 'T0SANDBOX' },
+    user: { id: options.user ?? SRE.alice },
+    api_app_id: 'A0INCIDENTBOT',
+    trigger_id: triggerId(),
+    channel: { id: options.channel ?? INCIDENT_CHANNEL },
+    container: {
+      type: 'message',
+      message_ts: options.messageTs ?? '1.000001',
+      channel_id: options.channel ?? INCIDENT_CHANNEL,
+    },
+    message: { ts: options.messageTs ?? '1.000001' },
+    response_url: 'https://hooks.slack.invalid/actions/1',
+    actions: [
+      {
+        type: 'button',
+        action_id: actionId,
+        block_id: 'incident_actions',
+        value,
+        action_ts: `${Date.now() / 1000}`,
+      },
+    ],
+  };
+  const res = await postForm(bot, { payload: JSON.stringify(payload) });
+  await res.text();
+  return res.status;
+}
+
+type FieldValue = string | { selected: string };
+
+/** Submits a modal the way Slack does; returns the bot's answer (empty when it closes the modal). */
+export async function submitView(
+  bot: TestBot,
+  view: { callback_id: string; private_metadata: string; id?: string },
+  fields: Record<string, FieldValue>,
+  user: string = SRE.alice,
+): Promise<{ status: number; body: { response_action?: string; errors?: Record<string, string> } }> {
+  const values = Object.fromEntries(
+    Object.entries(fields).map(([block, value]) => [
+      block,
+      {
+        value:
+          typeof value === 'string'
+            ? { type: 'plain_text_input', value }
+            : {
+                type: 'static_select',
+                selected_option: {
+                  value: value.selected,
+                  text: { type: 'plain_text', text: value.selected },
+                },
+              },
+      },
+    ]),
+  );
+  const payload = {
+    type: 'view_submission',
+    team: { id: 'T0SANDBOX' },
+    user: { id: user },
+    api_app_id: 'A0INCIDENTBOT',
+    trigger_id: triggerId(),
+    view: {
+      id: view.id ?? `V${randomBytes(5).toString('hex').toUpperCase()}`,
+      type: 'modal',
+      callback_id: view.callback_id,
+      private_metadata: view.private_metadata,
+      state: { values },
+      hash: 'h',
+    },
+  };
+  const res = await postForm(bot, { payload: JSON.stringify(payload) });
+  const raw = await res.text();
+  return { status: res.status, body: raw ? JSON.parse(raw) : {} };
+}
