@@ -15,7 +15,7 @@ import { recentEntries } from '../incidents/timeline.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import type { TemplateSet } from '../render/templates.js';
 import { updateModal } from '../slack/modals.js';
-import { listView, timelineView } from '../slack/views.js';
+import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../slack/views.js';
 import { CommandUsageError, INCIDENT_HELP, INCIDENT_USAGE, type IncidentCommand } from './incidentCommand.js';
 
 /** What a command answers: a message only the caller sees, or a form to open. */
@@ -32,9 +32,6 @@ export interface IncidentCommandDeps extends LifecycleDeps {
   pool: pg.Pool;
   templates: TemplateSet;
 }
-
-const LIST_LIMIT = 45;
-const TIMELINE_LIMIT = 45;
 
 /** Carries out a parsed /incident command. Throws IncidentError or CommandUsageError for the caller to explain. */
 export async function runIncidentCommand(

@@ -1,8 +1,16 @@
-import type { AlertRow, IncidentSnapshot } from '../incidents/incidentStore.js';
+import type { AlertRow, IncidentSnapshot, OpenIncidentSummary } from '../incidents/incidentStore.js';
 import { ROLES } from '../incidents/lifecycle.js';
 import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from '../incidents/postmortem.js';
 import type { TimelineEntry } from '../incidents/timeline.js';
-import { rootView, threadView } from './views.js';
+import {
+  incidentView,
+  LIST_LIMIT,
+  listView,
+  rootView,
+  TIMELINE_LIMIT,
+  threadView,
+  timelineView,
+} from './views.js';
 
 /**
  * The largest views the bot can produce, with every string at its longest and full of characters that
@@ -79,10 +87,54 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       },
     ]),
     { id: 1000, kind: 'incident_resolved', actor: 'alertmanager', data: {}, createdAt: new Date() },
+    // More people's events than a reply shows, each kind at its longest.
+    ...Array.from({ length: maxAlertsShown * 2 }, (_, i): TimelineEntry[] => {
+      const at = { actor: 'U0SOMEONE', createdAt: new Date() };
+      return [
+        {
+          id: 2000 + i * 10,
+          kind: 'status_update',
+          data: { number: i, status: 'identified', text: long(3000), nextUpdateAt: new Date().toISOString() },
+          ...at,
+        },
+        { id: 2001 + i * 10, kind: 'note', data: { text: long(3000) }, ...at },
+        {
+          id: 2002 + i * 10,
+          kind: 'role_assigned',
+          data: { role: 'commander', user: 'U0NEW', previous: 'U0OLD' },
+          ...at,
+        },
+        {
+          id: 2003 + i * 10,
+          kind: 'reminder',
+          data: { reminder: 'update', commander: 'U0COMMANDER' },
+          ...at,
+        },
+        { id: 2004 + i * 10, kind: 'postmortem_generated', data: { revision: 99 }, ...at },
+        {
+          id: 2005 + i * 10,
+          kind: 'incident_resolved',
+          data: { resolution: long(3000), durationMs: 1e9 },
+          ...at,
+        },
+      ];
+    }).flat(),
   ];
+  const openIncidents: OpenIncidentSummary[] = Array.from({ length: LIST_LIMIT }, (_, i) => ({
+    id: 999_999_000 + i,
+    title: long(500),
+    severity: 'P0',
+    status: 'investigating',
+    channelId: 'C0000000',
+    commander: 'U0COMMANDER',
+    createdAt: new Date(),
+  }));
   return {
     'incident-root': rootView(snapshot),
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
+    'incident-list': listView(openIncidents, 10_000),
+    'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),
+    'incident-announcement': { incident: incidentView(snapshot), channelId: 'C0000000' },
     [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
   };
 }

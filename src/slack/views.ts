@@ -288,6 +288,10 @@ export const THREAD_KINDS: ReadonlySet<TimelineEntry['kind']> = new Set([
   'incident_resolved',
 ]);
 
+/** How many incidents /incident list shows, and timeline entries /incident timeline shows: one block each. */
+export const LIST_LIMIT = 45;
+export const TIMELINE_LIMIT = 45;
+
 export interface ListView {
   incidents: Array<{
     ref: string;

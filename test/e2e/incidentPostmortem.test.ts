@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/services.js';
+import { clickButton, INCIDENT_CHANNEL, slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+const text = (value: unknown) => JSON.stringify(value);
+
+describe('post-mortem skeletons in the thread', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot({
+      configYaml: `${DEFAULT_TEST_CONFIG}\nincidents:\n  postmortemOnResolve: true\n`,
+    });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('uploads the skeleton into the thread from the command, the button, and on resolve; each run the latest', async () => {
+    const declared = await slashCommand(bot, 'declare P2 Nightly export is late');
+    const ref = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    const id = ref.slice(4);
+    const root = await waitFor(
+      () =>
+        bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
+      20_000,
+      'root',
+    );
+    const filesInThread = () =>
+      bot.slack.emulator.files().filter((f) => f.channel === INCIDENT_CHANNEL && f.threadTs === root.ts);
+
+    expect((await slashCommand(bot, `postmortem ${ref}`)).text).toMatch(/Writing the post-mortem skeleton/);
+    const first = await waitFor(() => filesInThread()[0], 20_000, 'first upload');
+    expect(first.filename).toBe(`${ref}-postmortem.md`);
+    expect(first.content).toContain(`# Post-Mortem: ${ref} — Nightly export is late`);
+    expect(first.content).toContain('Incident declared by @U0ALICE: P2: Nightly export is late');
+
+    await slashCommand(bot, `note ${ref} Export job was stuck behind a lock`);
+    expect(await clickButton(bot, 'incident_postmortem', id)).toBe(200);
+    const second = await waitFor(() => filesInThread()[1], 20_000, 'second upload');
+    expect(second.content).toContain('Export job was stuck behind a lock');
+
+    await slashCommand(bot, `resolve ${ref} Killed the blocking query and re-ran the export`);
+    const third = await waitFor(() => filesInThread()[2], 20_000, 'upload on resolve');
+    expect(third.content).toContain('Killed the blocking query and re-ran the export');
+
+    const { rows } = await bot.app.pool.query(
+      'SELECT revision, slack_file_id, markdown FROM postmortems WHERE incident_id = $1',
+      [Number(id)],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0].revision).toBe(3);
+    expect(rows[0].slack_file_id).toBe(third.id);
+    expect(rows[0].markdown).toBe(third.content);
+    await waitFor(
+      () =>
+        text(bot.slack.emulator.threadOf(INCIDENT_CHANNEL, root.ts).map((m) => m.blocks)).includes(
+          'revision 3',
+        ),
+      20_000,
+      'thread note of revision 3',
+    );
+  });
+});
