@@ -9,20 +9,26 @@ import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer } from './http/server.js';
-import { startIncidentSyncWorker } from './jobs/incidentSyncWorker.js';
+import { ACTIONS_QUEUE, type ActionJob } from './jobs/actionJobs.js';
+import { startActionsWorker } from './jobs/actionsWorker.js';
+import { HEALTH_QUEUE, type HealthJob } from './jobs/healthJobs.js';
+import { startHealthWorker } from './jobs/healthWorker.js';
 import { INCIDENT_TASKS_QUEUE, type IncidentTask, QueuedIncidentEffects } from './jobs/incidentTasks.js';
 import { startIncidentTasksWorker } from './jobs/incidentTasksWorker.js';
 import {
-  createIncidentSyncQueue,
   createProducerRedis,
   createQueue,
+  createSlackSyncQueue,
   createWorkerRedis,
-  type IncidentSyncJob,
+  type SlackSyncJob,
 } from './jobs/queues.js';
+import { startSlackSyncWorker } from './jobs/slackSyncWorker.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { TemplateError, TemplateSet } from './render/templates.js';
+import { registerActionListeners } from './slack/actionListeners.js';
 import { registerIncidentListeners } from './slack/listeners.js';
+import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { worstCaseViews } from './slack/sampleViews.js';
 import { SlackApi } from './slack/slackApi.js';
@@ -39,8 +45,10 @@ export interface RunningApp {
   /** The port HTTP listens on (useful with PORT=0), or undefined without HTTP. */
   port?: number;
   pool: pg.Pool;
-  queue: Queue<IncidentSyncJob>;
+  slackSync: Queue<SlackSyncJob>;
   tasks: Queue<IncidentTask>;
+  actions: Queue<ActionJob>;
+  health: Queue<HealthJob>;
   metrics: Metrics;
   logger: Logger;
   stop(): Promise<void>;
@@ -84,31 +92,35 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const producerRedis = createProducerRedis(env.REDIS_URL);
     producerRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
     redisClients.push(producerRedis);
-    const queue = createIncidentSyncQueue(producerRedis, env.QUEUE_PREFIX);
+    const queue = createSlackSyncQueue(producerRedis, env.QUEUE_PREFIX);
     const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, producerRedis, env.QUEUE_PREFIX);
-    for (const q of [queue, tasks]) {
+    const actions = createQueue<ActionJob>(ACTIONS_QUEUE, producerRedis, env.QUEUE_PREFIX);
+    const health = createQueue<HealthJob>(HEALTH_QUEUE, producerRedis, env.QUEUE_PREFIX);
+    for (const q of [queue, tasks, actions, health]) {
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
     const effects = new QueuedIncidentEffects(queue, tasks);
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
+    const membership = new SlackMembership(slack);
+    const limiter = new SlackRateLimiter(producerRedis, env.QUEUE_PREFIX);
 
     if (options.worker) {
       const workerRedis = createWorkerRedis(env.REDIS_URL);
       workerRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
       redisClients.push(workerRedis);
       const workers: Worker[] = [
-        await startIncidentSyncWorker({
+        await startSlackSyncWorker({
           pool,
           queue,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
           slack,
-          limiter: new SlackRateLimiter(producerRedis, env.QUEUE_PREFIX),
+          limiter,
           templates,
           config: file,
           metrics,
-          logger: logger.child({ component: 'incident-sync' }),
+          logger: logger.child({ component: 'slack-sync' }),
         }),
         await startIncidentTasksWorker({
           pool,
@@ -120,6 +132,27 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           prefix: env.QUEUE_PREFIX,
           metrics,
           logger: logger.child({ component: 'incident-tasks' }),
+        }),
+        await startActionsWorker({
+          pool,
+          config: file,
+          membership,
+          slackSync: queue,
+          effects,
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          logger: logger.child({ component: 'actions' }),
+          lockDurationMs: file.actions.workerLockDuration,
+        }),
+        await startHealthWorker({
+          pool,
+          config: file,
+          slack,
+          limiter,
+          templates,
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          logger: logger.child({ component: 'health' }),
         }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
@@ -144,6 +177,16 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         config: file,
         effects,
         templates,
+        slack,
+        logger: logger.child({ component: 'slack' }),
+      });
+      registerActionListeners(bolt, {
+        pool,
+        config: file,
+        actions,
+        slackSync: queue,
+        health,
+        membership,
         slack,
         logger: logger.child({ component: 'slack' }),
       });
@@ -191,8 +234,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     return {
       port,
       pool,
-      queue,
+      slackSync: queue,
       tasks,
+      actions,
+      health,
       metrics,
       logger,
       stop: () => {

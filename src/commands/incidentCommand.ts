@@ -49,12 +49,45 @@ const INCIDENT_ID = /^INC-(\d{1,9})$/i;
 // Slack escapes mentions in command text as <@U123> or <@U123|name> (the command's should_escape setting).
 const MENTION = /^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$/;
 
-function words(text: string): string[] {
-  return text.trim().split(/\s+/).filter(Boolean);
+/** The command's words; free text after them is taken from the original, line breaks and all. */
+class Words {
+  private readonly tokens: Array<{ word: string; at: number }>;
+  private next = 0;
+
+  constructor(private readonly text: string) {
+    this.tokens = [...text.matchAll(/\S+/g)].map((m) => ({ word: m[0], at: m.index }));
+  }
+
+  get length(): number {
+    return this.tokens.length - this.next;
+  }
+
+  peek(): string | undefined {
+    return this.tokens[this.next]?.word;
+  }
+
+  shift(): string | undefined {
+    const word = this.peek();
+    if (word !== undefined) this.next++;
+    return word;
+  }
+
+  /** The rest of the text: runs of spaces become one space; line breaks stay (notes can be several lines). */
+  rest(): string {
+    const token = this.tokens[this.next];
+    if (!token) return '';
+    return this.text
+      .slice(token.at)
+      .split(/\r?\n/)
+      .map((line) => line.replace(/[ \t]+/g, ' ').trim())
+      .join('\n')
+      .trim();
+  }
 }
 
-function takeIncidentId(args: string[]): number | undefined {
-  const match = args[0] ? INCIDENT_ID.exec(args[0]) : null;
+function takeIncidentId(args: Words): number | undefined {
+  const first = args.peek();
+  const match = first ? INCIDENT_ID.exec(first) : null;
   if (!match) return undefined;
   args.shift();
   return Number(match[1]);
@@ -69,15 +102,15 @@ function parseSeverity(word: string | undefined, usage: string): Severity {
   return upper as Severity;
 }
 
-function restText(args: string[], what: string, usage: string, max = MAX_TEXT): string {
-  const text = args.join(' ').trim();
+function restText(args: Words, what: string, usage: string, max = MAX_TEXT): string {
+  const text = args.rest();
   if (!text) throw new CommandUsageError(`Say ${what}.`, usage);
   if (text.length > max) throw new CommandUsageError(`Keep ${what} under ${max} characters.`, usage);
   return text;
 }
 
 export function parseIncidentCommand(text: string): IncidentCommand {
-  const args = words(text);
+  const args = new Words(text);
   const sub = args.shift()?.toLowerCase() ?? 'help';
   switch (sub) {
     case 'help':
@@ -87,16 +120,21 @@ export function parseIncidentCommand(text: string): IncidentCommand {
     case 'declare': {
       const usage = INCIDENT_USAGE.declare;
       const severity = parseSeverity(args.shift(), usage);
-      return { name: 'declare', severity, title: restText(args, 'a title', usage, MAX_TITLE) };
+      // A title is one line.
+      return {
+        name: 'declare',
+        severity,
+        title: restText(args, 'a title', usage, MAX_TITLE).replace(/\s+/g, ' '),
+      };
     }
     case 'update': {
       const incidentId = takeIncidentId(args);
-      const first = args[0]?.toLowerCase();
+      const first = args.peek()?.toLowerCase();
       const status = (UPDATE_STATUSES as readonly string[]).includes(first ?? '')
         ? (first as UpdateStatus)
         : undefined;
       if (status) args.shift();
-      const rest = args.join(' ').trim();
+      const rest = args.rest();
       if (rest.length > MAX_TEXT) {
         throw new CommandUsageError(`Keep an update under ${MAX_TEXT} characters.`, INCIDENT_USAGE.update);
       }

@@ -3,7 +3,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type Matcher, parseMatcher } from '../alerts/matchers.js';
 import { SEVERITIES, type Severity } from '../alerts/severity.js';
-import { OptionalDuration } from './duration.js';
+import { ServicesSchema } from './catalog.js';
+import { Duration, OptionalDuration } from './duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
 // The runbooks' cadence: P0 every 15 minutes, P1 every 30, P2 hourly; P3 and P4 no reminders.
@@ -85,6 +86,16 @@ const FileSchema = z
           .transform((given) => ({ ...DEFAULT_UPDATE_INTERVALS, ...given })),
         commanderReminderAfter: OptionalDuration.default(5 * 60_000),
         postmortemOnResolve: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    services: ServicesSchema,
+    actions: z
+      .object({
+        // While a service runs degraded, remind the incident's commander after this long (the runbooks' 24 h).
+        degradationReminderAfter: Duration.default(24 * 3_600_000),
+        // How long a running action's job lock lasts: a worker that dies is noticed after about this.
+        workerLockDuration: Duration.default(30_000),
       })
       .strict()
       .prefault({}),

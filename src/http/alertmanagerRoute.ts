@@ -7,7 +7,7 @@ import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isTransientDbError } from '../db/pool.js';
 import { incidentRef } from '../incidents/incidentStore.js';
-import { enqueueIncidentSync, type IncidentSyncJob } from '../jobs/queues.js';
+import { enqueueIncidentSync, type SlackSyncJob } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { bearerTokenMatches } from './bearerAuth.js';
@@ -18,7 +18,7 @@ const ENQUEUE_TIMEOUT_MS = 3000;
 
 export interface AlertmanagerRouteDeps {
   pool: pg.Pool;
-  queue: Queue<IncidentSyncJob>;
+  queue: Queue<SlackSyncJob>;
   /** False while Redis is unreachable: then nothing is written and Alertmanager is asked to retry. */
   queueReady: () => boolean;
   config: FileConfig;

@@ -12,6 +12,7 @@ export function dedicatedChannelName(title: string, createdAt: Date, attempt = 1
   const slug =
     title
       .normalize('NFKD')
+      .replace(/\p{M}/gu, '') // accents, once NFKD has split them off their letters
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '-')
       .replace(/^-+|-+$/g, '')

@@ -49,6 +49,8 @@ export interface IncidentSnapshot {
   incident: Incident;
   /** Slack user ids by role: commander, scribe, comms. */
   roles: Partial<Record<Role, string>>;
+  /** Services this incident put into degraded mode that still run that way. */
+  degradations: Array<{ service: string; enabledAt: Date }>;
   firing: number;
   resolved: number;
   /** The first alerts to show: firing before resolved, most urgent first, then oldest. */
@@ -90,9 +92,14 @@ export async function loadSnapshot(
     'SELECT role, user_id FROM incident_roles WHERE incident_id = $1',
     [incidentId],
   );
+  const degradations = await db.query<{ service: string; enabledAt: Date }>(
+    'SELECT service, enabled_at AS "enabledAt" FROM service_degradations WHERE incident_id = $1 ORDER BY service',
+    [incidentId],
+  );
   return {
     incident,
     roles: Object.fromEntries(roles.rows.map((r) => [r.role, r.user_id])),
+    degradations: degradations.rows,
     firing: counts.rows[0]!.firing,
     resolved: counts.rows[0]!.resolved,
     alerts: alerts.rows,

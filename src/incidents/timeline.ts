@@ -12,6 +12,14 @@ export type TimelineKind =
   | 'note'
   | 'reminder'
   | 'postmortem_generated'
+  | 'health_check'
+  | 'action_requested'
+  | 'action_approved'
+  | 'action_rejected'
+  | 'action_cancelled'
+  | 'action_expired'
+  | 'action_succeeded'
+  | 'action_failed'
   | 'incident_resolved';
 
 export interface NewTimelineEntry {
@@ -28,7 +36,7 @@ export interface TimelineEntry extends NewTimelineEntry {
 export const ALERTMANAGER_ACTOR = 'alertmanager';
 
 export async function addTimelineEntries(
-  db: pg.ClientBase,
+  db: pg.ClientBase | pg.Pool,
   incidentId: number,
   entries: ReadonlyArray<NewTimelineEntry>,
 ): Promise<void> {

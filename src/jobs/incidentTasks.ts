@@ -1,6 +1,6 @@
 import { Job, type Queue } from 'bullmq';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
-import { enqueueIncidentSync, type IncidentSyncJob } from './queues.js';
+import { enqueueIncidentSync, type SlackSyncJob } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
 
@@ -26,7 +26,7 @@ const KEEP = {
 /** IncidentEffects carried out with queue jobs. */
 export class QueuedIncidentEffects implements IncidentEffects {
   constructor(
-    private readonly sync: Queue<IncidentSyncJob>,
+    private readonly sync: Queue<SlackSyncJob>,
     private readonly tasks: Queue<IncidentTask>,
   ) {}
 

@@ -1,11 +1,13 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
-export const INCIDENT_SYNC_QUEUE = 'incident-sync';
+/** The queue of Slack projections: an incident's messages, an action request's approval message. */
+export const SLACK_SYNC_QUEUE = 'slack-sync';
 
-export interface IncidentSyncJob {
-  incidentId: number;
-}
+export type SlackSyncJob =
+  | { kind: 'incident'; incidentId: number }
+  | { kind: 'action-request'; requestId: number }
+  | { kind: 'reconcile' };
 
 /** Redis for request handlers: fail fast when Redis is down, so the handler can answer 503 at once. */
 export function createProducerRedis(url: string): Redis {
@@ -26,9 +28,16 @@ export function createQueue<T>(name: string, connection: Redis, prefix: string):
   return new Queue<T>(name, { connection, prefix });
 }
 
-export function createIncidentSyncQueue(connection: Redis, prefix: string): Queue<IncidentSyncJob> {
-  return createQueue<IncidentSyncJob>(INCIDENT_SYNC_QUEUE, connection, prefix);
+export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<SlackSyncJob> {
+  return createQueue<SlackSyncJob>(SLACK_SYNC_QUEUE, connection, prefix);
 }
+
+const SYNC_JOB_OPTIONS = {
+  attempts: 100,
+  backoff: { type: 'capped-exponential' },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
 
 /**
  * Asks a worker to bring the incident's Slack messages up to `version`. One job per version: a change
@@ -36,19 +45,26 @@ export function createIncidentSyncQueue(connection: Redis, prefix: string): Queu
  * same version twice is a no-op.
  */
 export async function enqueueIncidentSync(
-  queue: Queue<IncidentSyncJob>,
+  queue: Queue<SlackSyncJob>,
   incidentId: number,
   version: number,
 ): Promise<void> {
   await queue.add(
-    'sync',
-    { incidentId },
-    {
-      jobId: `incident-${incidentId}-v${version}`,
-      attempts: 100,
-      backoff: { type: 'capped-exponential' },
-      removeOnComplete: true,
-      removeOnFail: true,
-    },
+    'incident',
+    { kind: 'incident', incidentId },
+    { ...SYNC_JOB_OPTIONS, jobId: `incident-${incidentId}-v${version}` },
+  );
+}
+
+/** The same for an action request's approval message. */
+export async function enqueueActionMessageSync(
+  queue: Queue<SlackSyncJob>,
+  requestId: number,
+  version: number,
+): Promise<void> {
+  await queue.add(
+    'action-request',
+    { kind: 'action-request', requestId },
+    { ...SYNC_JOB_OPTIONS, jobId: `action-request-${requestId}-v${version}` },
   );
 }

@@ -75,6 +75,7 @@ export class SlackEmulator {
   private readonly fileStore = new FileStore();
   private readonly teamId: string;
   private readonly botUserId: string;
+  private readonly userGroups = new Map<string, { id: string; handle: string; users: string[] }>();
   private readonly methods: Record<string, Method> = {
     'auth.test': () =>
       this.ok({
@@ -131,6 +132,19 @@ export class SlackEmulator {
       return this.ok({ upload_url: `${this.baseUrl}/upload/${id}`, file_id: id });
     },
     'files.completeUploadExternal': (p) => this.completeUpload(p),
+    'usergroups.list': () =>
+      this.ok({
+        usergroups: [...this.userGroups.values()].map((g) => ({
+          id: g.id,
+          handle: g.handle,
+          name: g.handle,
+          user_count: g.users.length,
+        })),
+      }),
+    'usergroups.users.list': (p) => {
+      const group = this.userGroups.get(String(p.usergroup));
+      return group ? this.ok({ users: group.users }) : this.fail('no_such_subteam');
+    },
     'users.info': (p) => {
       const id = typeof p.user === 'string' ? p.user : '';
       if (!USER_ID.test(id)) return this.fail('user_not_found');
@@ -160,6 +174,11 @@ export class SlackEmulator {
   /** The next `times` calls of `method` fail with `fault` before reaching the method. */
   failNext(method: string, fault: Fault, times = 1): void {
     for (let i = 0; i < times; i++) this.faults.push({ method, fault });
+  }
+
+  /** A user group (as `@handle` in Slack) with its members, for approval policies that name groups. */
+  addUserGroup(id: string, handle: string, users: string[]): void {
+    this.userGroups.set(id, { id, handle, users: [...users] });
   }
 
   /**

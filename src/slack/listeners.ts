@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { ApprovalError } from '../approvals/errors.js';
 import {
   CommandUsageError,
   type IncidentCommand,
@@ -39,17 +40,18 @@ export const INCIDENT_ACTIONS = {
   postmortem: 'incident_postmortem',
 } as const;
 
-const ephemeral = (reply: SlackMessage | string) =>
+export const ephemeral = (reply: SlackMessage | string) =>
   typeof reply === 'string'
     ? { response_type: 'ephemeral' as const, text: reply }
     : { response_type: 'ephemeral' as const, ...reply };
 
 /** What to tell the person when something goes wrong: their mistake with usage, or ours without details. */
-function explain(err: unknown, usage: string, logger: Logger): string {
-  if (err instanceof CommandUsageError || err instanceof IncidentError)
-    return `${err.message}\nUsage: \`${usage}\``;
-  logger.error({ err }, 'incident command failed');
-  return 'Something went wrong on our side. Check the incident before trying again.';
+export function explain(err: unknown, usage: string, logger: Logger): string {
+  if (err instanceof CommandUsageError || err instanceof IncidentError || err instanceof ApprovalError) {
+    return usage ? `${err.message}\nUsage: \`${usage}\`` : err.message;
+  }
+  logger.error({ err }, 'Slack request failed');
+  return 'Something went wrong on our side. Check the state in Slack before trying again.';
 }
 
 export function registerIncidentListeners(app: App, deps: ListenerDeps): void {

@@ -92,7 +92,11 @@ type StateValues = Record<
   Record<string, { value?: string | null; selected_option?: { value?: string } | null }>
 >;
 
-const fieldValue = (values: StateValues, block: string) => values[block]?.value?.value?.trim() || undefined;
+const fieldValue = (values: StateValues, block: string) => {
+  const value = values[block]?.value?.value;
+  // Payloads come from outside: anything but a string is no answer.
+  return typeof value === 'string' ? value.trim() || undefined : undefined;
+};
 
 export type Submission<T> = { ok: true; input: T } | { ok: false; errors: Record<string, string> };
 
@@ -153,5 +157,5 @@ export function readResolveSubmission(values: StateValues): Submission<{ resolut
 
 /** An incident id from a button value or a modal's private_metadata, which arrive from outside. */
 export function readIncidentId(raw: unknown): number | undefined {
-  return typeof raw === 'string' && /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
+  return typeof raw === 'string' && /^[1-9]\d{0,8}$/.test(raw) ? Number(raw) : undefined;
 }

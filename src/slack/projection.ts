@@ -87,13 +87,16 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   if (!behind) return { version: incident.version, slackCalls };
   // Throttle per incident: what changes while we wait is shown by the one sync after the wait.
   if (config.slack.syncIntervalMs > 0) {
-    await deps.limiter.take(`incident-sync:${incidentId}`, {
+    await deps.limiter.take(`incident:${incidentId}`, {
       perMinute: 60_000 / config.slack.syncIntervalMs,
       burst: 1,
     });
   }
 
-  const root = deps.templates.renderMessage('incident-root', rootView(snapshot));
+  const root = deps.templates.renderMessage(
+    'incident-root',
+    rootView(snapshot, new Set(Object.keys(config.services))),
+  );
   const postRoot = async () => {
     const posted = await deps.limiter.run(`chat.postMessage:${channel}`, limits.postMessagePerChannel, () =>
       deps.slack.postMessage({ channel: channel, ...root }),

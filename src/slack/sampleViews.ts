@@ -58,6 +58,10 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       resolvedAt: new Date('2026-01-02T00:00:00Z'),
     },
     roles: { commander: 'U0COMMANDER', scribe: 'U0SCRIBE', comms: 'U0COMMS' },
+    degradations: Array.from({ length: 3 }, (_, i) => ({
+      service: `service-${'x'.repeat(50)}-${i}`,
+      enabledAt: new Date(),
+    })),
     firing: 500,
     resolved: 500,
     alerts,
@@ -130,7 +134,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     createdAt: new Date(),
   }));
   return {
-    'incident-root': rootView(snapshot),
+    'incident-root': rootView(snapshot, new Set([long(60)])),
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
     'incident-list': listView(openIncidents, 10_000),
     'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),

@@ -133,6 +133,18 @@ export class SlackApi {
     return String(files?.[0]?.files?.[0]?.id ?? '');
   }
 
+  async userGroups(): Promise<Array<{ id: string; handle: string }>> {
+    const result = await this.call('usergroups.list', () => this.client.usergroups.list({}));
+    return (result.usergroups ?? []).map((g) => ({ id: String(g.id), handle: String(g.handle) }));
+  }
+
+  async userGroupMembers(id: string): Promise<string[]> {
+    const result = await this.call('usergroups.users.list', () =>
+      this.client.usergroups.users.list({ usergroup: id }),
+    );
+    return (result.users ?? []).map(String);
+  }
+
   private async call<T>(method: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();

@@ -55,6 +55,9 @@ export interface IncidentView {
 
 export interface RootView {
   incident: IncidentView;
+  degradations: Array<{ service: string; enabledAt: string }>;
+  /** The service whose checks the "Run health check" button runs, when the alerts name a known one. */
+  healthService?: string;
   firing: number;
   resolved: number;
   alerts: AlertView[];
@@ -178,10 +181,21 @@ export function incidentView(snapshot: IncidentSnapshot): IncidentView {
   };
 }
 
-export function rootView(snapshot: IncidentSnapshot): RootView {
+export function rootView(
+  snapshot: IncidentSnapshot,
+  knownServices: ReadonlySet<string> = new Set(),
+): RootView {
   const total = snapshot.firing + snapshot.resolved;
+  const service = snapshot.incident.commonLabels.service;
   return {
     incident: incidentView(snapshot),
+    degradations: snapshot.degradations.map((d) => ({
+      service: d.service,
+      enabledAt: d.enabledAt.toISOString(),
+    })),
+    ...(service && knownServices.has(service) && snapshot.incident.state === 'open'
+      ? { healthService: service }
+      : {}),
     firing: snapshot.firing,
     resolved: snapshot.resolved,
     alerts: snapshot.alerts.map(alertView),

@@ -62,6 +62,8 @@ describe('defaults', () => {
         postmortemOnResolve: false,
         updateIntervals: { P0: 900_000, P1: 1_800_000, P2: 3_600_000, P3: null, P4: null },
       },
+      services: {},
+      actions: { degradationReminderAfter: 86_400_000, workerLockDuration: 30_000 },
       routes: [],
     });
   });
@@ -227,6 +229,131 @@ alerts:
       'alerts.severities.critical: expected one of P0, P1, P2, P3, P4',
       'alerts.defaultSeverity: expected one of P0, P1, P2, P3, P4',
       'alerts.maxAlertsShown: Too big: expected number to be <=20',
+    ]);
+  });
+});
+
+describe('the incidents section', () => {
+  const incidents = (yaml: string) => `${MINIMAL}incidents:\n${yaml}`;
+  const DURATION_ERROR = 'expected a duration like 30s, 15m or 2h, or none';
+
+  it('reads durations in seconds, minutes and hours, and none', () => {
+    const config = parseFileConfig(
+      SOURCE,
+      incidents(
+        '  updateIntervals: { P0: 30s, P1: 15m, P2: 2h, P3: none, P4: 90m }\n  commanderReminderAfter: 10m\n',
+      ),
+    );
+    expect(config.incidents.updateIntervals).toEqual({
+      P0: 30_000,
+      P1: 900_000,
+      P2: 7_200_000,
+      P3: null,
+      P4: 5_400_000,
+    });
+    expect(config.incidents.commanderReminderAfter).toBe(600_000);
+  });
+
+  it('turns the commander reminder off with none', () => {
+    expect(parseFileConfig(SOURCE, incidents('  commanderReminderAfter: none\n')).incidents).toEqual({
+      createChannel: false,
+      postmortemOnResolve: false,
+      commanderReminderAfter: null,
+      updateIntervals: { P0: 900_000, P1: 1_800_000, P2: 3_600_000, P3: null, P4: null },
+    });
+  });
+
+  it('keeps the other defaults when only some update intervals are given', () => {
+    const config = parseFileConfig(SOURCE, incidents('  updateIntervals:\n    P1: 45m\n    P3: 4h\n'));
+    expect(config.incidents.updateIntervals).toEqual({
+      P0: 900_000,
+      P1: 2_700_000,
+      P2: 3_600_000,
+      P3: 14_400_000,
+      P4: null,
+    });
+  });
+
+  it('turns a default interval off with none', () => {
+    const config = parseFileConfig(SOURCE, incidents('  updateIntervals: { P0: none }\n'));
+    expect(config.incidents.updateIntervals).toEqual({
+      P0: null,
+      P1: 1_800_000,
+      P2: 3_600_000,
+      P3: null,
+      P4: null,
+    });
+  });
+
+  it('keeps every default for an empty updateIntervals', () => {
+    const config = parseFileConfig(SOURCE, incidents('  updateIntervals: {}\n'));
+    expect(config.incidents.updateIntervals).toEqual({
+      P0: 900_000,
+      P1: 1_800_000,
+      P2: 3_600_000,
+      P3: null,
+      P4: null,
+    });
+  });
+
+  it('reads createChannel, announcementChannel and postmortemOnResolve', () => {
+    const config = parseFileConfig(
+      SOURCE,
+      incidents('  createChannel: true\n  announcementChannel: C0INCIDENT\n  postmortemOnResolve: true\n'),
+    );
+    expect(config.incidents).toEqual({
+      createChannel: true,
+      announcementChannel: 'C0INCIDENT',
+      postmortemOnResolve: true,
+      commanderReminderAfter: 300_000,
+      updateIntervals: { P0: 900_000, P1: 1_800_000, P2: 3_600_000, P3: null, P4: null },
+    });
+  });
+  it.each(["'15 minutes'", '-1m', '1d', 'None', "''"])(
+    'refuses the update interval %s with a line naming the key and the format',
+    (value) => {
+      expect(problemsOf(incidents(`  updateIntervals:\n    P1: ${value}\n`))).toEqual([
+        `incidents.updateIntervals.P1: ${DURATION_ERROR}`,
+      ]);
+    },
+  );
+  it('refuses a bad commanderReminderAfter with a line naming the key and the format', () => {
+    expect(problemsOf(incidents('  commanderReminderAfter: 5 min\n'))).toEqual([
+      `incidents.commanderReminderAfter: ${DURATION_ERROR}`,
+    ]);
+  });
+
+  it.each(["'15 minutes'", '-1m', '1d', '15', 'None', "''", '1.5h', '15M'])(
+    'refuses the update interval %s on a line naming the key',
+    (value) => {
+      const problems = problemsOf(incidents(`  updateIntervals:\n    P1: ${value}\n`));
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^incidents\.updateIntervals\.P1: /);
+    },
+  );
+
+  it('refuses a severity key that does not exist in updateIntervals', () => {
+    expect(problemsOf(incidents('  updateIntervals: { P1: 10m, P5: 1h }\n'))).toEqual([
+      'incidents.updateIntervals: Unrecognized key: "P5"',
+    ]);
+    expect(problemsOf(incidents('  updateIntervals: { critical: 10m }\n'))).toEqual([
+      'incidents.updateIntervals: Unrecognized key: "critical"',
+    ]);
+  });
+
+  it.each(['#incidents', 'incidents', 'c0incident', 'U0123ABCD', 'C01'])(
+    'refuses %j as the announcement channel',
+    (channel) => {
+      expect(problemsOf(incidents(`  announcementChannel: '${channel}'\n`))).toEqual([
+        'incidents.announcementChannel: expected a Slack channel id like C0123ABCD',
+      ]);
+    },
+  );
+
+  it('refuses unknown keys and non-boolean switches', () => {
+    expect(problemsOf(incidents('  createChannel: yes please\n  reminders: 5m\n'))).toEqual([
+      'incidents.createChannel: Invalid input: expected boolean, received string',
+      'incidents: Unrecognized key: "reminders"',
     ]);
   });
 });

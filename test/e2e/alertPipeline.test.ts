@@ -19,7 +19,7 @@ describe('alert pipeline, end to end over HTTP', () => {
   });
 
   const rootMessages = () => bot.slack.emulator.channelMessages(CHANNEL);
-  const settle = () => waitForQueueIdle(bot.app.queue);
+  const settle = () => waitForQueueIdle(bot.app.slackSync);
 
   it('opens one incident per firing group, with one root message in the routed channel', async () => {
     const res = await bot.deliver(payload({ group: 'CheckoutErrors', alerts: [{ instance: 'pod-1' }] }));
@@ -161,14 +161,14 @@ describe('alert pipeline, end to end over HTTP', () => {
     const before = bot.slack.emulator.calls.length;
     const instances = Array.from({ length: 40 }, (_, i) => ({ instance: `node-${i}` }));
     // Held back so that every delivery lands before the first sync: the storm case, made deterministic.
-    await bot.app.queue.pause();
+    await bot.app.slackSync.pause();
     // Alertmanager re-sends the whole group on every change; here it grows by one alert per delivery.
     for (let n = 1; n <= instances.length; n++) {
       expect((await bot.deliver(payload({ group: 'StormOne', alerts: instances.slice(0, n) }))).status).toBe(
         200,
       );
     }
-    await bot.app.queue.resume();
+    await bot.app.slackSync.resume();
     await settle();
     const roots = bot.slack.emulator
       .allMessages()

@@ -19,7 +19,7 @@ describe('/incident, end to end through /slack/events', () => {
   });
 
   const settle = async () => {
-    await waitForQueueIdle(bot.app.queue);
+    await waitForQueueIdle(bot.app.slackSync);
     await waitForQueueIdle(bot.app.tasks, 20_000, ['update-reminder', 'commander-reminder']);
   };
   const rootOf = () =>
@@ -208,11 +208,28 @@ describe('/incident, end to end through /slack/events', () => {
     expect(again.text).toMatch(
       new RegExp(`${ref} is already resolved\\.[\\s\\S]*Usage: \`/incident resolve`),
     );
+    // Postgres holds the whole story once, in order.
     const { rows } = await bot.app.pool.query(
-      "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'incident_resolved'",
+      'SELECT kind FROM timeline_entries WHERE incident_id = $1 ORDER BY id',
       [id],
     );
-    expect(rows[0].n).toBe(1);
+    expect(rows.map((r) => r.kind)).toEqual([
+      'incident_declared',
+      'status_update',
+      'status_update',
+      'severity_changed',
+      'role_assigned',
+      'role_assigned',
+      'note',
+      'incident_resolved',
+    ]);
+    const incidents = await bot.app.pool.query(
+      'SELECT state, status, update_count, severity FROM incidents WHERE id = $1',
+      [id],
+    );
+    expect(incidents.rows).toEqual([
+      { state: 'resolved', status: 'resolved', update_count: 2, severity: 'P0' },
+    ]);
   });
 
   it('answers the root message buttons like the commands', async () => {

@@ -21,7 +21,7 @@ describe('delivering to Slack through its failures', () => {
     bot.slack.emulator.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 1 });
     await bot.deliver(payload({ group: 'Limited', alerts: [{ instance: 'a' }] }));
     await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
-    await waitForQueueIdle(bot.app.queue);
+    await waitForQueueIdle(bot.app.slackSync);
     const posts = bot.slack.emulator.callsOf('chat.postMessage');
     expect(posts.map((c) => c.status)).toEqual([429, 200]);
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(1000);
@@ -33,7 +33,7 @@ describe('delivering to Slack through its failures', () => {
     bot.slack.emulator.failNext('chat.postMessage', { status: 500 }, 2);
     await bot.deliver(payload({ group: 'Flaky', alerts: [{ instance: 'a' }] }));
     await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 30_000, 'root message');
-    await waitForQueueIdle(bot.app.queue);
+    await waitForQueueIdle(bot.app.slackSync);
     expect(bot.slack.emulator.callsOf('chat.postMessage').map((c) => c.status)).toEqual([500, 500, 200]);
     expect(bot.slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
   });
@@ -59,7 +59,7 @@ describe('delivering to Slack through its failures', () => {
       'root after restart',
     );
     expect(JSON.stringify(root.blocks)).toContain('2 firing, 0 resolved');
-    await waitForQueueIdle(second.app.queue);
+    await waitForQueueIdle(second.app.slackSync);
     expect(second.slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
     // The root message shows both alerts; nothing is left for the thread to tell.
     const { rows } = await second.app.pool.query(
@@ -72,7 +72,7 @@ describe('delivering to Slack through its failures', () => {
     const bot = await start();
     await bot.deliver(payload({ group: 'Deleted', alerts: [{ instance: 'a' }] }));
     await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
-    await waitForQueueIdle(bot.app.queue);
+    await waitForQueueIdle(bot.app.slackSync);
     bot.slack.emulator.failNext('chat.update', { error: 'message_not_found' });
     await bot.deliver(payload({ group: 'Deleted', alerts: [{ instance: 'a' }, { instance: 'b' }] }));
     await waitFor(

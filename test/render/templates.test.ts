@@ -88,6 +88,7 @@ function snapshot(alerts: AlertRow[]): IncidentSnapshot {
       resolvedAt: null,
     },
     roles: {},
+    degradations: [],
     firing: alerts.filter((a) => a.status === 'firing').length,
     resolved: alerts.filter((a) => a.status === 'resolved').length,
     alerts,

@@ -58,7 +58,13 @@ function snapshot(
   alerts: AlertRow[] = [],
   counts = { firing: 0, resolved: 0 },
 ) {
-  return { incident: incident(overrides), roles: {}, alerts, ...counts } satisfies IncidentSnapshot;
+  return {
+    incident: incident(overrides),
+    roles: {},
+    degradations: [],
+    alerts,
+    ...counts,
+  } satisfies IncidentSnapshot;
 }
 
 let nextId = 1;

@@ -33,7 +33,13 @@ export interface CommandAnswer {
 export async function slashCommand(
   bot: TestBot,
   text: string,
-  options: { user?: string; channel?: string; trigger?: string; headers?: Record<string, string> } = {},
+  options: {
+    user?: string;
+    channel?: string;
+    trigger?: string;
+    headers?: Record<string, string>;
+    command?: string;
+  } = {},
 ): Promise<CommandAnswer> {
   const res = await postForm(
     bot,
@@ -44,7 +50,7 @@ export async function slashCommand(
       channel_name: 'war-room',
       user_id: options.user ?? SRE.alice,
       user_name: 'alice',
-      command: '/incident',
+      command: options.command ?? '/incident',
       text,
       api_app_id: 'A0INCIDENTBOT',
       response_url: 'https://hooks.slack.invalid/commands/1',

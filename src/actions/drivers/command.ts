@@ -1,0 +1,165 @@
+import { spawn } from 'node:child_process';
+import { basename } from 'node:path';
+import { z } from 'zod';
+import {
+  CappedOutput,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type Driver,
+  type DriverResult,
+  type DriverRun,
+  lastLine,
+  startDeadline,
+} from './driver.js';
+import { EnvName, fill, placeholdersIn, Template } from './placeholders.js';
+
+/**
+ * Runs a program from an argv array, never through a shell: each {{param}} is filled inside its own argv
+ * element, so `a; rm -rf /` or `$(id)` arrives as one literal argument.
+ */
+
+// The program itself is fixed in the config; params only fill its arguments.
+const Argv = z
+  .array(Template)
+  .min(1)
+  .refine((argv) => !argv[0]?.includes('{{'), {
+    message: 'argv[0] is the program and takes no {{placeholder}}',
+    path: [0],
+  });
+
+export const CommandSettingsSchema = z
+  .object({
+    type: z.literal('command'),
+    argv: Argv,
+    // Run instead of argv for a dry run (e.g. the script with --dry-run).
+    dryRunArgv: Argv.optional(),
+    cwd: z.string().min(1).optional(),
+    env: z
+      .object({
+        // Names passed through from the bot's environment; nothing else is, but PATH.
+        allow: z.array(EnvName).default([]),
+        set: z.record(EnvName, Template).default({}),
+      })
+      .strict()
+      .optional(),
+    maxOutputBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(DEFAULT_MAX_OUTPUT_BYTES),
+  })
+  .strict();
+
+export type CommandSettings = z.output<typeof CommandSettingsSchema>;
+
+/** After SIGTERM, how long the process group gets to exit before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+// Once the group is killed, how long to wait for pipes that something outside it still holds open.
+const PIPE_DRAIN_MS = 500;
+
+export function commandPlaceholders(settings: CommandSettings): string[] {
+  return [
+    ...settings.argv,
+    ...(settings.dryRunArgv ?? []),
+    ...Object.values(settings.env?.set ?? {}),
+  ].flatMap(placeholdersIn);
+}
+
+export function createCommandDriver(settings: CommandSettings): Driver {
+  return {
+    type: 'command',
+    run: (run) => runCommand(settings, run),
+  };
+}
+
+function childEnv(settings: CommandSettings, run: DriverRun): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (run.env.PATH !== undefined) env.PATH = run.env.PATH;
+  for (const name of settings.env?.allow ?? []) {
+    const value = run.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const [name, template] of Object.entries(settings.env?.set ?? {}))
+    env[name] = fill(template, run.params);
+  return env;
+}
+
+/** Signals every process in the group; a group that is already gone is fine. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+function runCommand(settings: CommandSettings, run: DriverRun): Promise<DriverResult> {
+  const dryRunArgv = run.dryRun ? settings.dryRunArgv : undefined;
+  const [program, ...args] = (dryRunArgv ?? settings.argv).map((arg) => fill(arg, run.params)) as [
+    string,
+    ...string[],
+  ];
+  const name = basename(program);
+  // Only a run of dryRunArgv is called a dry run: without one, argv ran for real.
+  const prefix = dryRunArgv ? 'dry run: ' : '';
+  const output = new CappedOutput(settings.maxOutputBytes);
+  const deadline = startDeadline(run);
+
+  return new Promise<DriverResult>((resolve) => {
+    let done = false;
+    // A child that fails to start may emit both 'error' and 'close'.
+    const finish = (result: Omit<DriverResult, 'output'>) => {
+      if (done) return;
+      done = true;
+      deadline.dispose();
+      resolve({ ...result, output: output.toString() });
+    };
+    if (deadline.reason()) {
+      finish({ ok: false, summary: deadline.reason()! });
+      return;
+    }
+    // detached: the child leads a process group of its own, so a timeout can end its children too.
+    const child = spawn(program, args, {
+      shell: false,
+      detached: true,
+      cwd: settings.cwd,
+      env: childEnv(settings, run),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => output.write(chunk));
+    child.stderr.on('data', (chunk: Buffer) => output.write(chunk));
+
+    const stop = () => {
+      const pid = child.pid;
+      if (pid === undefined) return;
+      signalGroup(pid, 'SIGTERM');
+      // Not cleared when the leader exits: children that outlive it still get the SIGKILL.
+      setTimeout(() => {
+        signalGroup(pid, 'SIGKILL');
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, PIPE_DRAIN_MS).unref();
+      }, KILL_GRACE_MS).unref();
+    };
+    deadline.signal.addEventListener('abort', stop, { once: true });
+
+    child.on('error', (err) => {
+      finish({ ok: false, summary: `${prefix}${name} could not start: ${err.message}` });
+    });
+    child.on('close', (code, signal) => {
+      const stopped = deadline.reason();
+      if (stopped) finish({ ok: false, ...(code !== null && { exitCode: code }), summary: stopped });
+      else if (code === 0) finish({ ok: true, exitCode: 0, summary: `${prefix}${name} exited 0` });
+      else {
+        const why = lastLine(output.toString());
+        const how = code === null ? `was killed by ${signal}` : `exited ${code}`;
+        finish({
+          ok: false,
+          ...(code !== null && { exitCode: code }),
+          summary: `${prefix}${name} ${how}${why && `: ${why}`}`,
+        });
+      }
+    });
+  });
+}

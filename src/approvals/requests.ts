@@ -1,0 +1,362 @@
+import type pg from 'pg';
+import type { ParamValue } from '../actions/drivers/driver.js';
+import { inTransaction } from '../db/pool.js';
+import { addTimelineEntries, type TimelineKind } from '../incidents/timeline.js';
+import { ApprovalError } from './errors.js';
+
+/**
+ * The approval gate (DESIGN.md principle 3): a request moves pending → approved → running →
+ * succeeded | failed, or to rejected, expired, cancelled. Every move is one guarded
+ * UPDATE … WHERE status = $from AND version = $v, with an audit row; a move that loses a race changes
+ * nothing and says so. Votes are rows keyed by (request, person), so a double click is one vote.
+ */
+
+export type RequestStatus =
+  | 'pending'
+  | 'approved'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'rejected'
+  | 'expired'
+  | 'cancelled';
+export const FINAL_STATUSES: ReadonlySet<RequestStatus> = new Set([
+  'succeeded',
+  'failed',
+  'rejected',
+  'expired',
+  'cancelled',
+]);
+
+export interface ActionRequest {
+  id: number;
+  incidentId: number | null;
+  action: string;
+  service: string;
+  params: Record<string, ParamValue>;
+  requestedBy: string;
+  channelId: string;
+  threadTs: string | null;
+  status: RequestStatus;
+  version: number;
+  requiredApprovals: number;
+  expiresAt: Date;
+  expired: boolean;
+  dryRunStatus: 'none' | 'running' | 'ok' | 'failed';
+  dryRunOutput: string | null;
+  summary: string | null;
+  output: string | null;
+  exitCode: number | null;
+  attempts: number;
+  messageTs: string | null;
+  messageVersion: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export const requestRef = (id: number) => `ACT-${id}`;
+
+const COLUMNS = `id::int AS id, incident_id::int AS "incidentId", action, service, params, requested_by AS "requestedBy",
+  channel_id AS "channelId", thread_ts AS "threadTs", status, version, required_approvals AS "requiredApprovals",
+  expires_at AS "expiresAt", expires_at <= now() AS expired, dry_run_status AS "dryRunStatus",
+  dry_run_output AS "dryRunOutput", summary, output, exit_code AS "exitCode", attempts, message_ts AS "messageTs",
+  message_version AS "messageVersion", created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
+
+export async function loadRequest(
+  db: pg.ClientBase | pg.Pool,
+  id: number,
+  lock = false,
+): Promise<ActionRequest> {
+  const { rows } = await db.query<ActionRequest>(
+    `SELECT ${COLUMNS} FROM action_requests WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  if (!rows[0]) throw new ApprovalError('REQUEST_NOT_FOUND', `There is no action request ${requestRef(id)}.`);
+  return rows[0];
+}
+
+export interface Vote {
+  userId: string;
+  decision: 'approve' | 'reject';
+  createdAt: Date;
+}
+
+export async function loadVotes(db: pg.ClientBase | pg.Pool, id: number): Promise<Vote[]> {
+  const { rows } = await db.query<Vote>(
+    'SELECT user_id AS "userId", decision, created_at AS "createdAt" FROM action_votes WHERE request_id = $1 ORDER BY created_at, user_id',
+    [id],
+  );
+  return rows;
+}
+
+/** One guarded move with its audit row; returns the new version. */
+export async function transition(
+  db: pg.ClientBase,
+  request: Pick<ActionRequest, 'id' | 'status' | 'version'>,
+  to: RequestStatus,
+  actor: string,
+  options: { detail?: string; set?: string; params?: unknown[] } = {},
+): Promise<number> {
+  const extra = options.params ?? [];
+  const { rows } = await db.query<{ version: number }>(
+    `UPDATE action_requests SET status = $4, version = version + 1, updated_at = now()${options.set ? `, ${options.set}` : ''}
+      WHERE id = $1 AND status = $2 AND version = $3 RETURNING version`,
+    [request.id, request.status, request.version, to, ...extra],
+  );
+  if (!rows[0]) {
+    throw new ApprovalError(
+      'CONFLICT',
+      `${requestRef(request.id)} changed meanwhile (it is no longer ${request.status}).`,
+    );
+  }
+  await db.query(
+    `INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [request.id, actor, request.status, to, request.version, rows[0].version, options.detail ?? null],
+  );
+  return rows[0].version;
+}
+
+/** A timeline entry on the request's incident, if it has one, for the post-mortem. */
+async function onTimeline(
+  db: pg.ClientBase,
+  request: ActionRequest,
+  kind: TimelineKind,
+  actor: string,
+  data: Record<string, unknown>,
+) {
+  if (request.incidentId === null) return;
+  await addTimelineEntries(db, request.incidentId, [
+    {
+      kind,
+      actor,
+      data: { request: requestRef(request.id), action: request.action, service: request.service, ...data },
+    },
+  ]);
+}
+
+export interface NewRequest {
+  incidentId: number | null;
+  action: string;
+  service: string;
+  params: Record<string, ParamValue>;
+  requestedBy: string;
+  channelId: string;
+  threadTs: string | null;
+  requiredApprovals: number;
+  expiresAfterMs: number;
+  hasDryRun: boolean;
+}
+
+export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
+  return inTransaction(pool, async (db) => {
+    const { rows } = await db.query<{ id: number }>(
+      `INSERT INTO action_requests (incident_id, action, service, params, requested_by, channel_id, thread_ts,
+                                    required_approvals, expires_at, dry_run_status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::bigint * interval '1 millisecond', $10)
+       RETURNING id::int AS id`,
+      [
+        input.incidentId,
+        input.action,
+        input.service,
+        JSON.stringify(input.params),
+        input.requestedBy,
+        input.channelId,
+        input.threadTs,
+        input.requiredApprovals,
+        input.expiresAfterMs,
+        input.hasDryRun ? 'running' : 'none',
+      ],
+    );
+    const id = rows[0]!.id;
+    await db.query(
+      `INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
+       VALUES ($1, $2, NULL, 'pending', NULL, 1)`,
+      [id, input.requestedBy],
+    );
+    const request = await loadRequest(db, id);
+    await onTimeline(db, request, 'action_requested', input.requestedBy, { params: input.params });
+    return request;
+  });
+}
+
+export async function recordDryRun(
+  pool: pg.Pool,
+  id: number,
+  ok: boolean,
+  output: string,
+): Promise<ActionRequest> {
+  return inTransaction(pool, async (db) => {
+    const request = await loadRequest(db, id, true);
+    if (request.dryRunStatus !== 'running') return request;
+    await db.query(
+      `UPDATE action_requests SET dry_run_status = $2, dry_run_output = $3, version = version + 1, updated_at = now() WHERE id = $1`,
+      [id, ok ? 'ok' : 'failed', output],
+    );
+    // A dry run that fails ends the request: there is nothing safe to approve.
+    if (!ok && request.status === 'pending') {
+      await transition(db, { ...request, version: request.version + 1 }, 'failed', 'incident-bot', {
+        detail: 'dry run failed',
+        set: "summary = 'dry run failed', finished_at = now()",
+      });
+    }
+    return loadRequest(db, id);
+  });
+}
+
+export interface VoteOutcome {
+  request: ActionRequest;
+  /** approved / rejected: this vote decided it; recorded: more approvals are needed. */
+  decided: 'approved' | 'rejected' | 'recorded';
+  approvals: number;
+}
+
+/**
+ * Records one person's vote. The request row is locked for the decision, so twenty people clicking
+ * Approve at once make one approval and nineteen answers that it is already approved.
+ */
+export async function castVote(
+  pool: pg.Pool,
+  id: number,
+  userId: string,
+  decision: 'approve' | 'reject',
+  checkVoter: (request: ActionRequest) => Promise<void>,
+): Promise<VoteOutcome> {
+  return inTransaction(pool, async (db) => {
+    const request = await loadRequest(db, id, true);
+    const ref = requestRef(id);
+    if (request.status !== 'pending')
+      throw new ApprovalError('NOT_PENDING', `${ref} is ${request.status}; it takes no more votes.`);
+    if (request.expired)
+      throw new ApprovalError(
+        'EXPIRED',
+        `${ref} expired at ${request.expiresAt.toISOString()}; request it again.`,
+      );
+    if (request.dryRunStatus === 'running')
+      throw new ApprovalError(
+        'DRY_RUN_PENDING',
+        `${ref} is still running its dry run; vote once it is shown.`,
+      );
+    await checkVoter(request);
+    const inserted = await db.query(
+      'INSERT INTO action_votes (request_id, user_id, decision) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [id, userId, decision],
+    );
+    if (inserted.rowCount === 0)
+      throw new ApprovalError('ALREADY_VOTED', `You have already voted on ${ref}.`);
+    const { rows } = await db.query<{ approvals: number }>(
+      "SELECT count(*)::int AS approvals FROM action_votes WHERE request_id = $1 AND decision = 'approve'",
+      [id],
+    );
+    const approvals = rows[0]!.approvals;
+    if (decision === 'reject') {
+      await transition(db, request, 'rejected', userId, { set: 'finished_at = now()' });
+      await onTimeline(db, request, 'action_rejected', userId, {});
+      return { request: await loadRequest(db, id), decided: 'rejected', approvals };
+    }
+    if (approvals >= request.requiredApprovals) {
+      await transition(db, request, 'approved', userId, {
+        detail: `${approvals} of ${request.requiredApprovals} approvals`,
+      });
+      const voters = await loadVotes(db, id);
+      await onTimeline(db, request, 'action_approved', userId, {
+        approvedBy: voters.filter((v) => v.decision === 'approve').map((v) => v.userId),
+      });
+      return { request: await loadRequest(db, id), decided: 'approved', approvals };
+    }
+    // Not decided yet, but the message must show the new vote.
+    await db.query('UPDATE action_requests SET version = version + 1, updated_at = now() WHERE id = $1', [
+      id,
+    ]);
+    return { request: await loadRequest(db, id), decided: 'recorded', approvals };
+  });
+}
+
+/** The requester withdraws a request nobody has started running. */
+export async function cancelRequest(pool: pg.Pool, id: number, userId: string): Promise<ActionRequest> {
+  return inTransaction(pool, async (db) => {
+    const request = await loadRequest(db, id, true);
+    const ref = requestRef(id);
+    if (request.requestedBy !== userId)
+      throw new ApprovalError(
+        'NOT_REQUESTER',
+        `Only <@${request.requestedBy}>, who requested ${ref}, can cancel it.`,
+      );
+    if (request.status !== 'pending' && request.status !== 'approved') {
+      throw new ApprovalError('NOT_PENDING', `${ref} is ${request.status}; it can no longer be cancelled.`);
+    }
+    await transition(db, request, 'cancelled', userId, { set: 'finished_at = now()' });
+    await onTimeline(db, request, 'action_cancelled', userId, {});
+    return loadRequest(db, id);
+  });
+}
+
+/** Moves a still-pending request past its expiry to expired; false when there was nothing to do. */
+export async function expireRequest(pool: pg.Pool, id: number): Promise<boolean> {
+  return inTransaction(pool, async (db) => {
+    const request = await loadRequest(db, id, true);
+    if (request.status !== 'pending' || !request.expired) return false;
+    await transition(db, request, 'expired', 'incident-bot', { set: 'finished_at = now()' });
+    await onTimeline(db, request, 'action_expired', 'incident-bot', {});
+    return true;
+  });
+}
+
+/**
+ * Claims an approved request for running: approved → running. A request found `running` was being run
+ * by a worker that died: per the action's onInterrupted it is failed, or claimed again.
+ */
+export async function beginRun(
+  pool: pg.Pool,
+  id: number,
+  onInterrupted: 'fail' | 'retry',
+): Promise<{ run: true; request: ActionRequest } | { run: false; request: ActionRequest }> {
+  return inTransaction(pool, async (db) => {
+    const request = await loadRequest(db, id, true);
+    if (request.status === 'approved') {
+      await transition(db, request, 'running', 'incident-bot', {
+        set: 'started_at = now(), attempts = attempts + 1',
+      });
+      return { run: true, request: await loadRequest(db, id) };
+    }
+    if (request.status === 'running') {
+      if (onInterrupted === 'retry') {
+        await transition(db, request, 'running', 'incident-bot', {
+          detail: 'interrupted run started again',
+          set: 'started_at = now(), attempts = attempts + 1',
+        });
+        return { run: true, request: await loadRequest(db, id) };
+      }
+      await transition(db, request, 'failed', 'incident-bot', {
+        detail: 'interrupted',
+        set: "summary = 'interrupted: the worker running it stopped; check the target before requesting it again', finished_at = now()",
+      });
+      await onTimeline(db, request, 'action_failed', 'incident-bot', { summary: 'interrupted' });
+      return { run: false, request: await loadRequest(db, id) };
+    }
+    return { run: false, request };
+  });
+}
+
+export async function finishRun(
+  pool: pg.Pool,
+  request: ActionRequest,
+  result: { ok: boolean; summary: string; output: string; exitCode?: number },
+): Promise<ActionRequest> {
+  return inTransaction(pool, async (db) => {
+    const to = result.ok ? 'succeeded' : 'failed';
+    await transition(db, request, to, 'incident-bot', {
+      detail: result.summary,
+      set: 'summary = $5, output = $6, exit_code = $7, finished_at = now()',
+      params: [result.summary, result.output, result.exitCode ?? null],
+    });
+    const voters = await loadVotes(db, request.id);
+    await onTimeline(db, request, result.ok ? 'action_succeeded' : 'action_failed', 'incident-bot', {
+      by: request.requestedBy,
+      approvedBy: voters.filter((v) => v.decision === 'approve').map((v) => v.userId),
+      outcome: result.summary,
+    });
+    return loadRequest(db, request.id);
+  });
+}

@@ -1,0 +1,138 @@
+import type { Queue } from 'bullmq';
+import type pg from 'pg';
+import { validateParams } from '../actions/params.js';
+import { cancelRequest, createRequest, requestRef } from '../approvals/requests.js';
+import type { FileConfig } from '../config/file.js';
+import { IncidentError } from '../incidents/errors.js';
+import { findIncident } from '../incidents/lifecycle.js';
+import { type ActionJob, enqueueAction } from '../jobs/actionJobs.js';
+import { enqueueActionMessageSync, type SlackSyncJob } from '../jobs/queues.js';
+import { findAction } from '../slack/actionMessages.js';
+import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.js';
+import { CommandUsageError } from './incidentCommand.js';
+
+export interface ActionCommandDeps {
+  pool: pg.Pool;
+  config: FileConfig;
+  actions: Queue<ActionJob>;
+  slackSync: Queue<SlackSyncJob>;
+}
+
+export interface ActionContext {
+  userId: string;
+  channelId: string;
+}
+
+/** The incident whose own channel this is, and its thread, if the command is used in one. */
+async function incidentHere(
+  pool: pg.Pool,
+  channelId: string,
+): Promise<{ id: number; rootTs: string | null } | undefined> {
+  try {
+    const { id } = await findIncident(pool, { channelId });
+    const { rows } = await pool.query<{ root_ts: string | null }>(
+      'SELECT root_ts FROM incidents WHERE id = $1',
+      [id],
+    );
+    return { id, rootTs: rows[0]?.root_ts ?? null };
+  } catch (err) {
+    if (err instanceof IncidentError) return undefined;
+    throw err;
+  }
+}
+
+function describeParams(config: FileConfig, service: string, action: string): string {
+  const definition = findAction(config, service, action)!;
+  const params = Object.entries(definition.params).map(([name, spec]) => {
+    if (spec.type === 'integer')
+      return `${name}=<whole number${spec.min !== undefined ? ` ≥ ${spec.min}` : ''}${spec.max !== undefined ? ` ≤ ${spec.max}` : ''}>`;
+    if (spec.type === 'boolean') return `${name}=true|false`;
+    return `${name}=${spec.enum ? spec.enum.join('|') : '<text>'}`;
+  });
+  return `/action ${action} ${service}${params.length ? ` ${params.join(' ')}` : ''}`;
+}
+
+/** Carries out /action; throws CommandUsageError or ApprovalError for the caller to explain. Returns the answer. */
+export async function runActionCommand(
+  deps: ActionCommandDeps,
+  command: ActionCommand,
+  ctx: ActionContext,
+): Promise<string> {
+  switch (command.name) {
+    case 'help':
+      return ACTION_HELP;
+    case 'list': {
+      const { rows } = await deps.pool.query<{
+        id: number;
+        action: string;
+        service: string;
+        status: string;
+        requested_by: string;
+      }>(
+        `SELECT id::int AS id, action, service, status, requested_by FROM action_requests
+          WHERE status IN ('pending', 'approved', 'running') ORDER BY id LIMIT 40`,
+      );
+      if (rows.length === 0) return 'No action requests are waiting or running.';
+      return rows
+        .map(
+          (r) =>
+            `• *${requestRef(r.id)}* ${r.action} on ${r.service}: ${r.status} (requested by <@${r.requested_by}>)`,
+        )
+        .join('\n');
+    }
+    case 'cancel': {
+      const request = await cancelRequest(deps.pool, command.requestId, ctx.userId);
+      await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
+      return `Cancelled ${requestRef(request.id)}.`;
+    }
+    case 'request': {
+      const service = deps.config.services[command.service];
+      if (!service) {
+        const known = Object.keys(deps.config.services);
+        throw new CommandUsageError(
+          `Unknown service "${command.service}".${known.length ? ` Known: ${known.join(', ')}.` : ''}`,
+          ACTION_USAGE,
+        );
+      }
+      const definition = findAction(deps.config, command.service, command.action);
+      if (!definition) {
+        const known = service.actions.map((a) => a.name);
+        throw new CommandUsageError(
+          `${command.service} has no action "${command.action}".${known.length ? ` Its actions: ${known.join(', ')}.` : ''}`,
+          ACTION_USAGE,
+        );
+      }
+      const checked = validateParams(definition.params, command.params);
+      if (!checked.ok) {
+        throw new CommandUsageError(
+          `${checked.problems.join('; ')}.`,
+          describeParams(deps.config, command.service, command.action),
+        );
+      }
+      const incident = await incidentHere(deps.pool, ctx.channelId);
+      const request = await createRequest(deps.pool, {
+        incidentId: incident?.id ?? null,
+        action: definition.name,
+        service: command.service,
+        params: checked.params,
+        requestedBy: ctx.userId,
+        channelId: ctx.channelId,
+        threadTs: incident?.rootTs ?? null,
+        requiredApprovals: definition.approval.required,
+        expiresAfterMs: definition.approval.expiresAfter,
+        hasDryRun: definition.dryRun,
+      });
+      if (definition.dryRun) await enqueueAction(deps.actions, { kind: 'dry-run', requestId: request.id });
+      await enqueueAction(
+        deps.actions,
+        { kind: 'expire', requestId: request.id },
+        definition.approval.expiresAfter,
+      );
+      await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
+      const params = Object.entries(checked.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      return `Requested ${requestRef(request.id)}: ${definition.name} on ${command.service}${params ? ` (${params})` : ''}. ${definition.dryRun ? 'Running the dry run; the' : 'The'} approval request is posted${incident ? ' in the incident thread' : ' here'}.`;
+    }
+  }
+}

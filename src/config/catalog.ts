@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { DriverSchema, placeholdersOf, supportsDryRun } from '../actions/drivers/index.js';
+import { PARAM_NAME, ParamSpecSchema } from '../actions/params.js';
+import { ServiceChecksSchema } from '../health/checkSchema.js';
+import { Duration } from './duration.js';
+
+/** `services` in the YAML config: each service's health checks and the remediation actions it offers. */
+
+const Approver = z
+  .string()
+  .regex(
+    /^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|@[a-z0-9._-]+)$/,
+    'expected a Slack user id (U…), a user-group id (S…) or a user-group handle (@sre-oncall)',
+  );
+
+export const ApprovalPolicySchema = z
+  .object({
+    approvers: z.array(Approver).min(1, 'expected at least one approver'),
+    // Distinct people who must approve.
+    required: z.number().int().min(1).max(10).default(1),
+    allowSelfApproval: z.boolean().default(false),
+    expiresAfter: Duration.default(15 * 60_000),
+  })
+  .strict()
+  .refine((p) => p.approvers.some((a) => !/^[UW]/.test(a)) || p.required <= p.approvers.length, {
+    message: 'required is more than the approvers listed',
+    path: ['required'],
+  });
+
+export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
+
+export const ActionSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected lowercase letters, digits and -, like enable-degradation'),
+    description: z.string().min(1).max(300),
+    kind: z.enum(['degradation', 'rollback', 'scale', 'custom']),
+    // For kind degradation: whether a success turns degradation on or off for the service.
+    degradation: z.enum(['enable', 'disable']).optional(),
+    driver: DriverSchema,
+    params: z
+      .record(z.string().regex(PARAM_NAME, 'expected a parameter name like replicas'), ParamSpecSchema)
+      .default({}),
+    approval: ApprovalPolicySchema,
+    timeout: Duration.default(5 * 60_000),
+    dryRun: z.boolean().default(false),
+    // A worker that dies mid-action leaves it failed (check the target by hand) or runs it again.
+    onInterrupted: z.enum(['fail', 'retry']).default('fail'),
+  })
+  .strict()
+  .superRefine((action, ctx) => {
+    if (action.kind === 'degradation' && !action.degradation) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['degradation'],
+        message: 'a degradation action must say enable or disable',
+      });
+    }
+    if (action.kind !== 'degradation' && action.degradation) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['degradation'],
+        message: 'only degradation actions enable or disable degradation',
+      });
+    }
+    if (action.dryRun && !supportsDryRun(action.driver)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dryRun'],
+        message: `the ${action.driver.type} driver as configured has no dry run (a command needs dryRunArgv, http a dryRun block)`,
+      });
+    }
+    for (const name of placeholdersOf(action.driver)) {
+      if (!Object.hasOwn(action.params, name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['driver'],
+          message: `uses {{${name}}}, which is not among the params`,
+        });
+      }
+    }
+  });
+
+export type ActionDefinition = z.infer<typeof ActionSchema>;
+
+export const ServiceSchema = z
+  .object({
+    checks: ServiceChecksSchema.default([]),
+    actions: z.array(ActionSchema).default([]),
+  })
+  .strict()
+  .superRefine((service, ctx) => {
+    const seen = new Set<string>();
+    service.actions.forEach((action, i) => {
+      if (seen.has(action.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['actions', i, 'name'],
+          message: `${action.name} is listed twice`,
+        });
+      seen.add(action.name);
+    });
+  });
+
+export const ServicesSchema = z
+  .record(
+    z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a service name like payments-api'),
+    ServiceSchema,
+  )
+  .default({});
+
+export type ServiceDefinition = z.infer<typeof ServiceSchema>;

@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { Duration } from '../config/duration.js';
+
+/** One health check of a service, as the YAML config declares it. Secrets stay in env vars. */
+
+// Same shape as action names, so `/health payments-api db` can name a check.
+const CheckName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected lowercase letters, digits and -, like api-health');
+
+// A check runs inside a queue job: it must give up long before the job does.
+const Timeout = Duration.pipe(z.number().max(60_000, 'expected a timeout of at most 60s')).default(5000);
+
+// The NAME of the variable: a pasted connection string fails here instead of landing in the config.
+const EnvVarName = z
+  .string()
+  .regex(
+    /^[A-Z_][A-Z0-9_]*$/,
+    'expected the name of an env var holding the connection string, like PAYMENTS_DATABASE_URL',
+  );
+
+const IDENT = '[A-Za-z_][A-Za-z0-9_]*';
+const Identifier = z.string().regex(new RegExp(`^${IDENT}$`), 'expected a column name like filename');
+const TableName = z
+  .string()
+  .regex(new RegExp(`^(${IDENT}\\.)?${IDENT}$`), 'expected a table name like event_types or audit.events');
+
+// Piped so the credentials test only sees strings that parsed as URLs.
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http or https URL' }).pipe(
+  z.string().refine((text) => {
+    const url = new URL(text);
+    return url.username === '' && url.password === '';
+  }, 'credentials do not belong in the config: remove user:password@ from the URL'),
+);
+
+const HttpCheck = z
+  .strictObject({
+    kind: z.literal('http'),
+    name: CheckName,
+    url: HttpUrl,
+    method: z.enum(['GET', 'HEAD', 'POST'], { error: 'expected GET, HEAD or POST' }).default('GET'),
+    expectStatus: z
+      .number()
+      .int()
+      .min(100, 'expected an HTTP status code between 100 and 599')
+      .max(599, 'expected an HTTP status code between 100 and 599')
+      .default(200),
+    expectJson: z
+      .record(z.string(), z.json(), {
+        error: 'expected an object of keys and values the response JSON must contain, like {status: ok}',
+      })
+      .optional(),
+    timeout: Timeout,
+  })
+  .refine((check) => !(check.method === 'HEAD' && check.expectJson), {
+    message: 'a HEAD response has no body to compare with expectJson',
+    path: ['expectJson'],
+  });
+
+const PostgresCheck = z.strictObject({
+  kind: z.literal('postgres'),
+  name: CheckName,
+  connectionEnv: EnvVarName,
+  migrationsTable: TableName.default('schema_migrations'),
+  migrationsColumn: Identifier.default('filename'),
+  expectedHead: z.string().min(1, 'expected the file name of the newest migration').optional(),
+  requiredTables: z.array(TableName).optional(),
+  connectionsWarnAt: z
+    .number()
+    .gt(0, 'expected a fraction of max_connections above 0 and at most 1, like 0.8')
+    .max(1, 'expected a fraction of max_connections above 0 and at most 1, like 0.8')
+    .default(0.8),
+  timeout: Timeout,
+});
+
+const RedisCheck = z.strictObject({
+  kind: z.literal('redis'),
+  name: CheckName,
+  connectionEnv: EnvVarName,
+  timeout: Timeout,
+});
+
+const TcpCheck = z.strictObject({
+  kind: z.literal('tcp'),
+  name: CheckName,
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]+$/, 'expected a host name or IP address, like db.internal or 10.0.0.5'),
+  port: z
+    .number()
+    .int()
+    .min(1, 'expected a port number between 1 and 65535')
+    .max(65535, 'expected a port number between 1 and 65535'),
+  timeout: Timeout,
+});
+
+export const HealthCheckSchema = z.discriminatedUnion(
+  'kind',
+  [HttpCheck, PostgresCheck, RedisCheck, TcpCheck],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'expected kind to be one of http, postgres, redis, tcp'
+        : 'expected a check like {kind: http, name: api-health, url: …}',
+  },
+);
+
+export type HealthCheck = z.infer<typeof HealthCheckSchema>;
+export type HealthCheckKind = HealthCheck['kind'];
+
+/** One service's checks. Results are reported by name, so names must differ. */
+export const ServiceChecksSchema = z.array(HealthCheckSchema).superRefine((checks, ctx) => {
+  const seen = new Set<string>();
+  checks.forEach((check, i) => {
+    if (seen.has(check.name)) {
+      ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${check.name} is listed twice` });
+    }
+    seen.add(check.name);
+  });
+});

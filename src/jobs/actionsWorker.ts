@@ -1,0 +1,170 @@
+import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { recordDegradation } from '../actions/degradation.js';
+import { createDriver } from '../actions/drivers/index.js';
+import { isApprover, type Membership } from '../approvals/policy.js';
+import {
+  type ActionRequest,
+  beginRun,
+  expireRequest,
+  finishRun,
+  loadRequest,
+  loadVotes,
+  recordDryRun,
+} from '../approvals/requests.js';
+import type { ActionDefinition } from '../config/catalog.js';
+import type { FileConfig } from '../config/file.js';
+import type { IncidentEffects } from '../incidents/lifecycle.js';
+import type { Logger } from '../observability/logger.js';
+import { findAction } from '../slack/actionMessages.js';
+import { ACTIONS_QUEUE, type ActionJob } from './actionJobs.js';
+import { enqueueActionMessageSync, type SlackSyncJob } from './queues.js';
+
+const SERVICE_BUSY_RETRY_MS = 1000;
+
+export interface ActionsWorkerDeps {
+  pool: pg.Pool;
+  config: FileConfig;
+  membership: Membership;
+  slackSync: Queue<SlackSyncJob>;
+  effects: IncidentEffects;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  /** How long a job's lock lasts without renewal: a dead worker's job is found stalled after this. */
+  lockDurationMs: number;
+}
+
+/**
+ * Runs dry runs, approved actions and expiries. One action at a time per service (a Postgres advisory
+ * lock held while the driver runs); the policy is checked again before running, because the catalog or
+ * group membership may have changed since the votes.
+ */
+export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worker<ActionJob>> {
+  const { pool } = deps;
+  const showRequest = async (request: ActionRequest) => {
+    await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
+  };
+
+  const stillApproved = async (request: ActionRequest, definition: ActionDefinition) => {
+    const votes = await loadVotes(pool, request.id);
+    let valid = 0;
+    for (const vote of votes) {
+      if (vote.decision !== 'approve') continue;
+      if (vote.userId === request.requestedBy && !definition.approval.allowSelfApproval) continue;
+      if (await isApprover(definition.approval, vote.userId, deps.membership)) valid++;
+    }
+    return valid >= definition.approval.required;
+  };
+
+  const run = async (job: Job<ActionJob>, token: string | undefined, requestId: number) => {
+    const request = await loadRequest(pool, requestId);
+    const definition = findAction(deps.config, request.service, request.action);
+    const client = await pool.connect();
+    let locked = false;
+    try {
+      const lock = await client.query<{ locked: boolean }>(
+        "SELECT pg_try_advisory_lock(hashtext('incident-bot:service'), hashtext($1)) AS locked",
+        [request.service],
+      );
+      locked = lock.rows[0]!.locked;
+      if (!locked) {
+        await job.moveToDelayed(Date.now() + SERVICE_BUSY_RETRY_MS, token);
+        throw new DelayedError();
+      }
+      const begun = await beginRun(pool, requestId, definition?.onInterrupted ?? 'fail');
+      await showRequest(begun.request);
+      // Every move above and below wrote the incident's timeline: Slack shows it after this job.
+      if (begun.request.incidentId !== null) await bumpIncident(pool, deps.effects, begun.request.incidentId);
+      if (!begun.run) return;
+      const refuse = (summary: string) => finishRun(pool, begun.request, { ok: false, summary, output: '' });
+      let finished: ActionRequest;
+      if (!definition) finished = await refuse('the action is no longer in the catalog');
+      else if (!(await stillApproved(begun.request, definition)))
+        finished = await refuse('the approvals no longer satisfy the policy');
+      else {
+        const result = await createDriver(definition.driver).run({
+          params: begun.request.params,
+          dryRun: false,
+          timeoutMs: definition.timeout,
+          signal: AbortSignal.timeout(definition.timeout + 5000),
+          env: process.env,
+        });
+        finished = await finishRun(pool, begun.request, result);
+        if (result.ok && definition.kind === 'degradation')
+          await recordDegradation(pool, finished, definition.degradation!);
+      }
+      await showRequest(finished);
+      if (finished.incidentId !== null) await bumpIncident(pool, deps.effects, finished.incidentId);
+    } finally {
+      if (locked) {
+        await client
+          .query("SELECT pg_advisory_unlock(hashtext('incident-bot:service'), hashtext($1))", [
+            request.service,
+          ])
+          .catch(() => {});
+      }
+      client.release();
+    }
+  };
+
+  const dryRun = async (requestId: number) => {
+    const request = await loadRequest(pool, requestId);
+    const definition = findAction(deps.config, request.service, request.action);
+    if (request.dryRunStatus !== 'running') return;
+    const result = definition
+      ? await createDriver(definition.driver).run({
+          params: request.params,
+          dryRun: true,
+          timeoutMs: definition.timeout,
+          signal: AbortSignal.timeout(definition.timeout + 5000),
+          env: process.env,
+        })
+      : { ok: false, summary: 'the action is no longer in the catalog', output: '' };
+    await showRequest(
+      await recordDryRun(pool, requestId, result.ok, `${result.summary}\n${result.output}`.trim()),
+    );
+  };
+
+  const processor = async (job: Job<ActionJob>, token?: string) => {
+    const task = job.data;
+    try {
+      switch (task.kind) {
+        case 'run':
+          return await run(job, token, task.requestId);
+        case 'dry-run':
+          return await dryRun(task.requestId);
+        case 'expire':
+          if (await expireRequest(pool, task.requestId))
+            await showRequest(await loadRequest(pool, task.requestId));
+          return;
+      }
+    } catch (err) {
+      if (!(err instanceof DelayedError)) deps.logger.warn({ err, task, jobId: job.id }, 'action job failed');
+      throw err;
+    }
+  };
+
+  const worker = new Worker<ActionJob>(ACTIONS_QUEUE, processor, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: 8,
+    lockDuration: deps.lockDurationMs,
+    stalledInterval: deps.lockDurationMs,
+    // A stalled run is handed to the next worker once; beginRun then applies onInterrupted.
+    maxStalledCount: 1,
+  });
+  worker.on('error', (err) => deps.logger.error({ err }, 'actions worker error'));
+  await worker.waitUntilReady();
+  return worker;
+}
+
+/** The incident's timeline gained entries: Slack should show them. */
+async function bumpIncident(pool: pg.Pool, effects: IncidentEffects, incidentId: number): Promise<void> {
+  const { rows } = await pool.query<{ version: number }>(
+    'UPDATE incidents SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version',
+    [incidentId],
+  );
+  if (rows[0]) await effects.changed(incidentId, rows[0].version);
+}

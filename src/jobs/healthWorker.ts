@@ -1,0 +1,103 @@
+import { DelayedError, type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { FileConfig } from '../config/file.js';
+import { runChecks } from '../health/checks.js';
+import { addTimelineEntries } from '../incidents/timeline.js';
+import type { Logger } from '../observability/logger.js';
+import type { TemplateSet } from '../render/templates.js';
+import { SlackRateLimitedError } from '../slack/errors.js';
+import { healthView } from '../slack/healthViews.js';
+import type { SlackRateLimiter } from '../slack/rateLimiter.js';
+import type { SlackApi } from '../slack/slackApi.js';
+import { HEALTH_QUEUE, type HealthJob } from './healthJobs.js';
+
+export interface HealthWorkerDeps {
+  pool: pg.Pool;
+  config: FileConfig;
+  slack: SlackApi;
+  limiter: SlackRateLimiter;
+  templates: TemplateSet;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+}
+
+/** The incident a channel (its own) or thread (its root message) belongs to, if any. */
+async function incidentOf(
+  pool: pg.Pool,
+  channelId: string,
+  threadTs: string | undefined,
+): Promise<number | undefined> {
+  const { rows } = await pool.query<{ id: number }>(
+    `SELECT id::int AS id FROM incidents
+      WHERE channel_id = $1 AND (dedicated_channel OR root_ts = $2) ORDER BY dedicated_channel DESC LIMIT 1`,
+    [channelId, threadTs ?? null],
+  );
+  return rows[0]?.id;
+}
+
+/** Runs health checks off the request path and posts the templated result where they were asked for. */
+export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<HealthJob>> {
+  const processor = async (job: Job<HealthJob>, token?: string) => {
+    const task = job.data;
+    const health = await Promise.all(
+      task.services.map(async (service) => ({
+        service,
+        result: await runChecks(deps.config.services[service]?.checks ?? [], { env: process.env }),
+      })),
+    );
+    const message = deps.templates.renderMessage('health-result', healthView(task.requestedBy, health));
+    let posted: { ts: string };
+    try {
+      posted = await deps.limiter.run(
+        `chat.postMessage:${task.channelId}`,
+        deps.config.slack.rateLimits.postMessagePerChannel,
+        () =>
+          deps.slack.postMessage({
+            channel: task.channelId,
+            ...message,
+            ...(task.threadTs ? { threadTs: task.threadTs } : {}),
+          }),
+      );
+    } catch (err) {
+      if (!(err instanceof SlackRateLimitedError)) throw err;
+      await job.moveToDelayed(Date.now() + err.waitMs, token);
+      throw new DelayedError();
+    }
+    const incidentId = await incidentOf(deps.pool, task.channelId, task.threadTs);
+    if (incidentId !== undefined) {
+      await addTimelineEntries(
+        deps.pool,
+        incidentId,
+        health.map(({ service, result }) => ({
+          kind: 'health_check' as const,
+          actor: task.requestedBy,
+          data: {
+            service,
+            status: result.status,
+            checks: result.results.map((r) => ({
+              name: r.name,
+              status: r.status,
+              latencyMs: Math.round(r.latencyMs),
+              detail: r.detail,
+            })),
+          },
+        })),
+      );
+      // Already shown: the result message itself.
+      await deps.pool.query(
+        "UPDATE timeline_entries SET slack_ts = $2 WHERE incident_id = $1 AND kind = 'health_check' AND slack_ts IS NULL",
+        [incidentId, posted.ts],
+      );
+    }
+  };
+  const worker = new Worker<HealthJob>(HEALTH_QUEUE, processor, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: 4,
+  });
+  worker.on('error', (err) => deps.logger.error({ err }, 'health worker error'));
+  await worker.waitUntilReady();
+  return worker;
+}

@@ -1,0 +1,106 @@
+import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { incidentsBehindSlack } from '../incidents/incidentStore.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { requestsBehindSlack, syncActionMessage } from '../slack/actionMessages.js';
+import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { type ProjectionDeps, SyncBusyError, syncIncident } from '../slack/projection.js';
+import {
+  enqueueActionMessageSync,
+  enqueueIncidentSync,
+  SLACK_SYNC_QUEUE,
+  type SlackSyncJob,
+} from './queues.js';
+
+const RECONCILE_EVERY_MS = 60_000;
+const BUSY_RETRY_MS = 500;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** 1 s, 2 s, 4 s… capped at 5 minutes, with jitter so that recovering workers do not stampede Slack. */
+export function cappedExponentialBackoff(attemptsMade: number): number {
+  const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+export interface SlackSyncWorkerDeps extends ProjectionDeps {
+  queue: Queue<SlackSyncJob>;
+  connection: Redis;
+  prefix: string;
+  metrics: Metrics;
+  logger: Logger;
+  concurrency?: number;
+}
+
+/**
+ * Runs Slack projections from the queue. Slack's limits and outages only delay a job; messages that fall
+ * behind for any other reason (Redis lost its jobs, a job gave up) are found again by the reconcile
+ * pass, which runs at start and then every minute as a scheduled job.
+ */
+export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<Worker<SlackSyncJob>> {
+  const reconcile = async () => {
+    const incidents = await incidentsBehindSlack(deps.pool, 1000);
+    for (const incident of incidents) await enqueueIncidentSync(deps.queue, incident.id, incident.version);
+    const requests = await requestsBehindSlack(deps.pool, 1000);
+    for (const request of requests) await enqueueActionMessageSync(deps.queue, request.id, request.version);
+    return incidents.length + requests.length;
+  };
+
+  const sync = async (task: SlackSyncJob) => {
+    switch (task.kind) {
+      case 'incident':
+        return syncIncident(deps, task.incidentId);
+      case 'action-request':
+        return syncActionMessage(deps, task.requestId);
+      case 'reconcile':
+        return { enqueued: await reconcile() };
+    }
+  };
+
+  const processor = async (job: Job<SlackSyncJob>, token?: string) => {
+    const started = performance.now();
+    const observe = (outcome: string) =>
+      deps.metrics.jobDuration.observe(
+        { queue: SLACK_SYNC_QUEUE, outcome },
+        (performance.now() - started) / 1000,
+      );
+    try {
+      const result = await sync(job.data);
+      observe('ok');
+      return result;
+    } catch (err) {
+      observe('error');
+      if (err instanceof SlackRateLimitedError || err instanceof SyncBusyError) {
+        // Waiting for a rate limit or another syncer is not a failure: it does not use up an attempt.
+        const wait = err instanceof SyncBusyError ? BUSY_RETRY_MS : err.waitMs;
+        await job.moveToDelayed(Date.now() + wait, token);
+        throw new DelayedError();
+      }
+      if (err instanceof SlackRejectedError) {
+        deps.logger.error({ err, job: job.data, jobId: job.id }, 'Slack refused a sync');
+        throw new UnrecoverableError(err.message);
+      }
+      deps.logger.warn(
+        { err, job: job.data, jobId: job.id, attempt: job.attemptsMade + 1 },
+        'Slack sync failed; will retry',
+      );
+      throw err;
+    }
+  };
+
+  const worker = new Worker<SlackSyncJob>(SLACK_SYNC_QUEUE, processor, {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: deps.concurrency ?? 8,
+    settings: { backoffStrategy: cappedExponentialBackoff },
+  });
+  worker.on('error', (err) => deps.logger.error({ err }, 'Slack sync worker error'));
+  await worker.waitUntilReady();
+  await reconcile();
+  await deps.queue.upsertJobScheduler(
+    'reconcile',
+    { every: RECONCILE_EVERY_MS },
+    { name: 'reconcile', data: { kind: 'reconcile' }, opts: { removeOnComplete: true, removeOnFail: true } },
+  );
+  return worker;
+}

@@ -1,0 +1,53 @@
+import type { CheckResult, CheckStatus, ServiceHealth } from '../health/checks.js';
+import { truncateForMrkdwn } from '../render/mrkdwn.js';
+
+const ICON: Record<CheckStatus, string> = { ok: '✅', warn: '⚠️', fail: '❌' };
+
+export interface HealthView {
+  requestedBy: string;
+  services: Array<{
+    name: string;
+    icon: string;
+    noChecks: boolean;
+    checks: Array<{
+      name: string;
+      kind: string;
+      icon: string;
+      latencyMs: number;
+      detail: string;
+      facts: string;
+    }>;
+    more: number;
+  }>;
+}
+
+/** Checks shown per message: one block each, within Slack's 50. */
+export const MAX_CHECKS_SHOWN = 40;
+
+export function healthView(
+  requestedBy: string,
+  health: Array<{ service: string; result: ServiceHealth }>,
+): HealthView {
+  let room = MAX_CHECKS_SHOWN;
+  return {
+    requestedBy,
+    services: health.map(({ service, result }) => {
+      const shown = result.results.slice(0, Math.max(0, room));
+      room -= shown.length;
+      return {
+        name: service,
+        icon: ICON[result.status],
+        noChecks: result.results.length === 0,
+        checks: shown.map((check: CheckResult) => ({
+          name: truncateForMrkdwn(check.name, 150),
+          kind: check.kind,
+          icon: ICON[check.status],
+          latencyMs: Math.round(check.latencyMs),
+          detail: truncateForMrkdwn(check.detail, 600),
+          facts: truncateForMrkdwn(check.facts.map((f) => `${f.label}: ${f.value}`).join(' · '), 1200),
+        })),
+        more: result.results.length - shown.length,
+      };
+    }),
+  };
+}

@@ -1,0 +1,222 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
+import { clickButton, INCIDENT_CHANNEL, SRE, slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+const APPROVERS = Array.from({ length: 20 }, (_, i) => `U0APPROVER${i}`);
+
+function catalogYaml(healthUrl: string) {
+  return `${DEFAULT_TEST_CONFIG}
+services:
+  payments-api:
+    checks:
+      - { name: health-endpoint, kind: http, url: '${healthUrl}', expectJson: { status: ok } }
+    actions:
+      - name: scale
+        description: Scale the payments-api deployment
+        kind: scale
+        driver: { type: command, argv: [node, ${RECORDER}, scale, '{{replicas}}'], env: { allow: [RUN_LOG] } }
+        params: { replicas: { type: integer, min: 1, max: 20 } }
+        approval: { approvers: [${APPROVERS.join(', ')}], required: 1, expiresAfter: 15m }
+        timeout: 30s
+      - name: announce
+        description: Send a message through the deploy tool
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, announce, '--message={{message}}'], env: { allow: [RUN_LOG] } }
+        params: { message: { type: string } }
+        approval: { approvers: [U0BOB], required: 1 }
+      - name: restart-quick-expiry
+        description: Restart, with an approval window of a second
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, restart], env: { allow: [RUN_LOG] } }
+        approval: { approvers: [U0BOB], required: 1, expiresAfter: 1s }
+`;
+}
+
+describe('/action with approvals, end to end', () => {
+  let bot: TestBot;
+  let runLog: string;
+  let health: import('node:http').Server;
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'actions-'));
+    runLog = join(dir, 'runs.jsonl');
+    await writeFile(runLog, '');
+    process.env.RUN_LOG = runLog;
+    const { createServer } = await import('node:http');
+    health = createServer((_req, res) => res.end(JSON.stringify({ status: 'ok' })));
+    await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
+    const port = (health.address() as import('node:net').AddressInfo).port;
+    bot = await startTestBot({ configYaml: catalogYaml(`http://127.0.0.1:${port}/health`) });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    health?.close();
+  });
+
+  const runs = async () =>
+    (await readFile(runLog, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { argv: string[] });
+  const requestMessage = (ref: string) =>
+    bot.slack.emulator.allMessages().find((m) => JSON.stringify(m.blocks).includes(`*${ref} ·`));
+  const action = (text: string, options: { user?: string; channel?: string } = {}) =>
+    slashCommand(bot, text, { ...options, command: '/action' });
+  const request = async (text: string, user: string = SRE.alice) => {
+    const answer = await action(text, { user });
+    const ref = /Requested (ACT-\d+)/.exec(answer.text)?.[1];
+    if (!ref) throw new Error(`not requested: ${answer.text}`);
+    await waitFor(() => requestMessage(ref), 20_000, 'approval message');
+    return { ref, id: ref.slice(4) };
+  };
+  const lastEphemeralTo = (user: string) =>
+    String(
+      bot.slack.emulator
+        .callsOf('chat.postEphemeral')
+        .filter((c) => c.params.user === user)
+        .at(-1)?.params.text ?? '',
+    );
+  const statusOf = async (id: string) =>
+    (await bot.app.pool.query('SELECT status FROM action_requests WHERE id = $1', [Number(id)])).rows[0]
+      ?.status;
+
+  it('posts an approval request, refuses the requester and non-approvers, runs once an approver approves', async () => {
+    const { ref, id } = await request('scale payments-api replicas=6');
+    const message = JSON.stringify(requestMessage(ref)!.blocks);
+    expect(message).toContain('`replicas` = `6`');
+    expect(message).toContain('action_approve');
+    expect(message).toContain('Waiting for approval');
+
+    await clickButton(bot, 'action_approve', id, { user: SRE.alice });
+    await waitFor(
+      () => lastEphemeralTo(SRE.alice).includes('someone else has to approve'),
+      20_000,
+      'self-approval refusal',
+    );
+    await clickButton(bot, 'action_approve', id, { user: 'U0MALLORY' });
+    await waitFor(
+      () => lastEphemeralTo('U0MALLORY').includes('You are not an approver'),
+      20_000,
+      'non-approver refusal',
+    );
+    expect(await statusOf(id)).toBe('pending');
+
+    await clickButton(bot, 'action_approve', id, { user: APPROVERS[3]! });
+    await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
+    expect((await runs()).filter((r) => r.argv[0] === 'scale')).toEqual(
+      [{ argv: ['scale', '6'], pid: expect.any(Number), at: expect.any(Number) }].map(({ argv }) =>
+        expect.objectContaining({ argv }),
+      ),
+    );
+    await waitFor(
+      () => JSON.stringify(requestMessage(ref)!.blocks).includes('Succeeded'),
+      20_000,
+      'message shows success',
+    );
+    expect(JSON.stringify(requestMessage(ref)!.blocks)).not.toContain('action_approve');
+
+    const audit = await bot.app.pool.query(
+      'SELECT actor, from_status, to_status, from_version, to_version FROM action_request_events WHERE request_id = $1 ORDER BY id',
+      [Number(id)],
+    );
+    expect(audit.rows.map((r) => `${r.from_status ?? '∅'}→${r.to_status}`)).toEqual([
+      '∅→pending',
+      'pending→approved',
+      'approved→running',
+      'running→succeeded',
+    ]);
+    expect(audit.rows[1].actor).toBe(APPROVERS[3]);
+    for (const row of audit.rows.slice(1)) expect(row.to_version).toBeGreaterThan(row.from_version);
+  });
+
+  it('runs an action once when twenty approvers click Approve at the same moment', async () => {
+    const before = (await runs()).length;
+    const { id } = await request('scale payments-api replicas=9');
+    await Promise.all(APPROVERS.map((user) => clickButton(bot, 'action_approve', id, { user })));
+    await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
+    await waitForQueueIdle(bot.app.actions, 20_000, ['expire']);
+    expect((await runs()).slice(before).filter((r) => r.argv[1] === '9')).toHaveLength(1);
+    const approvals = await bot.app.pool.query(
+      "SELECT count(*)::int AS n FROM action_request_events WHERE request_id = $1 AND to_status = 'approved'",
+      [Number(id)],
+    );
+    expect(approvals.rows[0].n).toBe(1);
+  });
+
+  it('hands a parameter full of shell metacharacters to the process as one literal argument', async () => {
+    const message = 'a; rm -rf / $(id) `whoami` | cat > /tmp/x && echo "quoted"';
+    const { id } = await request(`announce payments-api message="${message.replace(/"/g, '')}"`);
+    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
+    const run = (await runs()).find((r) => r.argv[0] === 'announce')!;
+    expect(run.argv).toEqual(['announce', `--message=${message.replace(/"/g, '')}`]);
+  });
+
+  it('refuses bad requests with the usage, writing nothing', async () => {
+    const count = async () =>
+      (await bot.app.pool.query('SELECT count(*)::int AS n FROM action_requests')).rows[0].n;
+    const before = await count();
+    const cases: Array<[string, RegExp]> = [
+      ['scale nowhere-api replicas=3', /Unknown service "nowhere-api"\. Known: payments-api/],
+      ['reboot payments-api', /payments-api has no action "reboot"\. Its actions: scale, announce/],
+      [
+        'scale payments-api replicas=-1',
+        /replicas must be at least 1, got -1[\s\S]*Usage: `\/action scale payments-api replicas=<whole number ≥ 1 ≤ 20>`/,
+      ],
+      ['scale payments-api replicas=abc', /replicas must be a whole number, got "abc"/],
+      ['scale payments-api replicas=999', /replicas must be at most 20, got 999/],
+      ['scale payments-api replicas=3 force=true', /unknown parameter force/],
+      ['scale payments-api', /replicas is required/],
+      ['scale payments-api 3', /"3" is not a parameter: write name=value/],
+    ];
+    for (const [text, expected] of cases) {
+      const answer = await action(text);
+      expect(answer.responseType, text).toBe('ephemeral');
+      expect(answer.text, text).toMatch(expected);
+    }
+    expect(await count()).toBe(before);
+  });
+
+  it('expires a request nobody approved in time, and refuses votes after', async () => {
+    const { ref, id } = await request('restart-quick-expiry payments-api');
+    await waitFor(async () => (await statusOf(id)) === 'expired', 20_000, 'expired');
+    await waitFor(
+      () => JSON.stringify(requestMessage(ref)!.blocks).includes('Expired'),
+      20_000,
+      'message shows expiry',
+    );
+    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await waitFor(() => lastEphemeralTo(SRE.bob).includes(`${ref} is expired`), 20_000, 'refusal');
+  });
+
+  it('lets the requester, and only the requester, cancel a waiting request', async () => {
+    const { ref, id } = await request('scale payments-api replicas=2');
+    expect((await action(`cancel ${ref}`, { user: SRE.bob })).text).toMatch(/Only <@U0ALICE>, who requested/);
+    expect((await action('list')).text).toContain(ref);
+    expect((await action(`cancel ${ref}`)).text).toBe(`Cancelled ${ref}.`);
+    expect(await statusOf(id)).toBe('cancelled');
+    await clickButton(bot, 'action_approve', id, { user: APPROVERS[0]! });
+    await waitFor(() => lastEphemeralTo(APPROVERS[0]!).includes('is cancelled'), 20_000, 'refusal');
+  });
+
+  it('runs health checks from /health and posts the result', async () => {
+    const answer = await slashCommand(bot, 'payments-api', { channel: INCIDENT_CHANNEL, command: '/health' });
+    expect(answer.status).toBe(200);
+    const result = await waitFor(
+      () =>
+        bot.slack.emulator
+          .channelMessages(INCIDENT_CHANNEL)
+          .find((m) => JSON.stringify(m.blocks).includes('Health checks')),
+      20_000,
+      'health result',
+    );
+    expect(JSON.stringify(result.blocks)).toContain('✅ *health-endpoint* (http');
+    expect((await slashCommand(bot, 'nowhere', { command: '/health' })).text).toMatch(
+      /Unknown service "nowhere"/,
+    );
+  });
+});
