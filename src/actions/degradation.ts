@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import type { ActionRequest } from '../approvals/requests.js';
+import { inTransaction } from '../db/pool.js';
+import { addTimelineEntries } from '../incidents/timeline.js';
 
 /**
  * Degradation is state the bot tracks: a service runs degraded from a successful enable action until a
@@ -20,4 +22,52 @@ export async function recordDegradation(
   } else {
     await pool.query('DELETE FROM service_degradations WHERE service = $1', [request.service]);
   }
+}
+
+/**
+ * Reminds the incident that enabled degradation on `service`, if the service still runs degraded and
+ * the reminder is due. Returns when to look again (null once degradation is off).
+ */
+export async function remindDegradation(
+  pool: pg.Pool,
+  service: string,
+  everyMs: number,
+): Promise<{ incidentId?: number; version?: number; nextDueAt: Date | null }> {
+  return inTransaction(pool, async (db) => {
+    const { rows } = await db.query<{
+      incident_id: number | null;
+      due: Date;
+      overdue: boolean;
+      commander: string | null;
+    }>(
+      `SELECT d.incident_id::int AS incident_id,
+              COALESCE(d.reminded_at, d.enabled_at) + $2::bigint * interval '1 millisecond' AS due,
+              COALESCE(d.reminded_at, d.enabled_at) + $2::bigint * interval '1 millisecond' <= now() AS overdue,
+              (SELECT user_id FROM incident_roles r WHERE r.incident_id = d.incident_id AND r.role = 'commander') AS commander
+         FROM service_degradations d WHERE service = $1 FOR UPDATE`,
+      [service, everyMs],
+    );
+    const degraded = rows[0];
+    if (!degraded) return { nextDueAt: null };
+    if (!degraded.overdue) return { nextDueAt: degraded.due };
+    await db.query('UPDATE service_degradations SET reminded_at = now() WHERE service = $1', [service]);
+    const nextDueAt = new Date(Date.now() + everyMs);
+    if (degraded.incident_id === null) return { nextDueAt };
+    await addTimelineEntries(db, degraded.incident_id, [
+      {
+        kind: 'reminder',
+        actor: 'incident-bot',
+        data: {
+          reminder: 'degradation',
+          service,
+          ...(degraded.commander ? { commander: degraded.commander } : {}),
+        },
+      },
+    ]);
+    const bumped = await db.query<{ version: number }>(
+      'UPDATE incidents SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version',
+      [degraded.incident_id],
+    );
+    return { incidentId: degraded.incident_id, version: bumped.rows[0]!.version, nextDueAt };
+  });
 }

@@ -245,6 +245,7 @@ export async function castVote(
     );
     if (inserted.rowCount === 0)
       throw new ApprovalError('ALREADY_VOTED', `You have already voted on ${ref}.`);
+    await onTimeline(db, request, 'action_voted', userId, { decision });
     const { rows } = await db.query<{ approvals: number }>(
       "SELECT count(*)::int AS approvals FROM action_votes WHERE request_id = $1 AND decision = 'approve'",
       [id],

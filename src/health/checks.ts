@@ -410,8 +410,9 @@ async function checkRedis(check: RedisCheck, run: CheckRun): Promise<string> {
     // RESP2 and no CLIENT SETINFO: targets may run Redis older than 6, which knows no HELLO.
     protocol: 2,
     disableClientInfo: true,
-    connectTimeout: check.timeout,
-    commandTimeout: check.timeout,
+    // Backstops only, as for Postgres: the check's own deadline disconnects first.
+    connectTimeout: check.timeout + 1000,
+    commandTimeout: check.timeout + 1000,
     // One attempt: the check reports an outage instead of riding it out.
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
@@ -438,20 +439,16 @@ async function checkRedis(check: RedisCheck, run: CheckRun): Promise<string> {
     const used = Number(memory.used_memory);
     const max = Number(memory.maxmemory);
     const usedHuman = memory.used_memory_human ?? `${used}B`;
+    const maxHuman = memory.maxmemory_human ?? `${max}B`;
     run.fact('used memory', usedHuman);
-    run.fact(
-      'maxmemory',
-      max > 0 ? `${memory.maxmemory_human ?? `${max}B`} (${percent(used / max)} used)` : 'none',
-    );
+    run.fact('maxmemory', max > 0 ? `${maxHuman} (${percent(used / max)} used)` : 'none');
     if (memory.maxmemory_policy) run.fact('maxmemory policy', memory.maxmemory_policy);
     if (clients.connected_clients) run.fact('connected clients', clients.connected_clients);
     if (max > 0 && used >= REDIS_MEMORY_WARN_AT * max) {
-      run.warn(
-        `used memory ${usedHuman} is ${percent(used / max)} of maxmemory ${memory.maxmemory_human ?? max}`,
-      );
+      run.warn(`used memory ${usedHuman} is ${percent(used / max)} of maxmemory ${maxHuman}`);
     }
-    const limit = max > 0 ? ` of ${memory.maxmemory_human ?? max}` : ', no maxmemory';
-    return `PONG; ${usedHuman} used${limit}; ${plural(Number(clients.connected_clients ?? 0), 'client')}`;
+    const limit = max > 0 ? ` of ${maxHuman}` : ', no maxmemory';
+    return `PONG; ${usedHuman} used${limit}; ${plural(Number(clients.connected_clients), 'client')}`;
   } finally {
     release();
     redis.disconnect();
@@ -531,8 +528,6 @@ function describeError(err: unknown): string {
     return [...new Set(err.errors.map(describeError))].join('; ');
   }
   if (err instanceof Error) {
-    // fetch throws "fetch failed" and keeps the reason in `cause`.
-    if (err.message === 'fetch failed' && err.cause) return describeError(err.cause);
     const code = (err as { code?: unknown }).code;
     return err.message || (typeof code === 'string' ? code : err.name);
   }

@@ -14,6 +14,7 @@ export type TimelineKind =
   | 'postmortem_generated'
   | 'health_check'
   | 'action_requested'
+  | 'action_voted'
   | 'action_approved'
   | 'action_rejected'
   | 'action_cancelled'

@@ -19,6 +19,7 @@ import type { IncidentEffects } from '../incidents/lifecycle.js';
 import type { Logger } from '../observability/logger.js';
 import { findAction } from '../slack/actionMessages.js';
 import { ACTIONS_QUEUE, type ActionJob } from './actionJobs.js';
+import type { QueuedIncidentEffects } from './incidentTasks.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from './queues.js';
 
 const SERVICE_BUSY_RETRY_MS = 1000;
@@ -28,7 +29,7 @@ export interface ActionsWorkerDeps {
   config: FileConfig;
   membership: Membership;
   slackSync: Queue<SlackSyncJob>;
-  effects: IncidentEffects;
+  effects: QueuedIncidentEffects;
   connection: Redis;
   prefix: string;
   logger: Logger;
@@ -92,8 +93,13 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           env: process.env,
         });
         finished = await finishRun(pool, begun.request, result);
-        if (result.ok && definition.kind === 'degradation')
+        if (result.ok && definition.kind === 'degradation') {
           await recordDegradation(pool, finished, definition.degradation!);
+          if (definition.degradation === 'enable') {
+            const due = new Date(Date.now() + deps.config.actions.degradationReminderAfter);
+            await deps.effects.degradationDue(finished.service, due);
+          }
+        }
       }
       await showRequest(finished);
       if (finished.incidentId !== null) await bumpIncident(pool, deps.effects, finished.incidentId);

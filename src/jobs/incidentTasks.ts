@@ -10,11 +10,15 @@ export type IncidentTask =
   | { kind: 'commander-reminder'; incidentId: number }
   | { kind: 'create-channel'; incidentId: number }
   /** `revision` is set once generated, so that a retried upload sends the same one. */
-  | { kind: 'postmortem'; incidentId: number; requestedBy: string; revision?: number };
+  | { kind: 'postmortem'; incidentId: number; requestedBy: string; revision?: number }
+  /** A service still running degraded: remind the incident that enabled it. */
+  | { kind: 'degradation-reminder'; service: string };
 
 // One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
-export const taskJobId = (task: Pick<IncidentTask, 'kind' | 'incidentId'>) =>
-  `${task.kind}-${task.incidentId}`;
+export const taskJobId = (task: IncidentTask) =>
+  task.kind === 'degradation-reminder' ? `${task.kind}-${task.service}` : incidentTaskJobId(task);
+
+const incidentTaskJobId = (task: { kind: string; incidentId: number }) => `${task.kind}-${task.incidentId}`;
 
 const KEEP = {
   removeOnComplete: true,
@@ -55,9 +59,14 @@ export class QueuedIncidentEffects implements IncidentEffects {
 
   async resolved(incidentId: number): Promise<void> {
     for (const kind of ['update-reminder', 'commander-reminder'] as const) {
-      const job = await Job.fromId(this.tasks, taskJobId({ kind, incidentId }));
+      const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
     }
+  }
+
+  /** While `service` runs degraded, remind its incident at `at` (and every interval after). */
+  degradationDue(service: string, at: Date): Promise<void> {
+    return this.schedule({ kind: 'degradation-reminder', service }, at);
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */

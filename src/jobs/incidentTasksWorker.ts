@@ -1,6 +1,7 @@
 import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { remindDegradation } from '../actions/degradation.js';
 import type { FileConfig } from '../config/file.js';
 import {
   attachChannel,
@@ -125,6 +126,17 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
           return await createChannel(task.incidentId);
         case 'postmortem':
           return await postmortem(job, token);
+        case 'degradation-reminder': {
+          const outcome = await remindDegradation(
+            pool,
+            task.service,
+            deps.config.actions.degradationReminderAfter,
+          );
+          if (outcome.incidentId !== undefined && outcome.version !== undefined)
+            await effects.changed(outcome.incidentId, outcome.version);
+          if (outcome.nextDueAt) await runAgainAt(job, token, outcome.nextDueAt);
+          return;
+        }
       }
     } catch (err) {
       if (err instanceof DelayedError) throw err;

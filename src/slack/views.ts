@@ -89,6 +89,8 @@ export interface EventView {
   duration?: string;
   isReminder?: boolean;
   commanderMissing?: boolean;
+  /** A reminder that this service still runs degraded. */
+  degradedService?: string;
   commander?: string;
   isPostmortem?: boolean;
   revision?: number;
@@ -248,6 +250,9 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         ...base,
         isReminder: true,
         commanderMissing: data.reminder === 'commander',
+        ...(data.reminder === 'degradation' && str(data.service)
+          ? { degradedService: str(data.service) }
+          : {}),
         ...(str(data.commander) ? { commander: str(data.commander) } : {}),
       };
     case 'postmortem_generated':

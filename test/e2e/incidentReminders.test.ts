@@ -63,7 +63,9 @@ incidents:
 
     await slashCommand(bot, `resolve ${incident.ref} Restored the cache size`);
     const tasks = await bot.app.tasks.getJobs(['delayed', 'waiting']);
-    expect(tasks.filter((job) => job.data.incidentId === incident.id)).toEqual([]);
+    expect(tasks.filter((job) => 'incidentId' in job.data && job.data.incidentId === incident.id)).toEqual(
+      [],
+    );
     const count = (await reminders(incident.id)).length;
     // Two intervals later nothing more has been said.
     await new Promise((r) => setTimeout(r, 4500));

@@ -161,7 +161,15 @@ describe('http', () => {
 
   it('keeps a password in the URL out of the result (the schema refuses one; the check does not rely on it)', async () => {
     const url = `http://probe:hunter22@127.0.0.1:${await closedPort()}/health`;
-    const result = await runCheck({ ...httpCheck('/health'), url }, { env });
+    const unchecked: HealthCheck = {
+      kind: 'http',
+      name: 'api',
+      url,
+      method: 'GET',
+      expectStatus: 200,
+      timeout: 5000,
+    };
+    const result = await runCheck(unchecked, { env });
     expect(result.status).toBe('fail');
     expect(result.facts[0]!.value).toContain('http://probe:[REDACTED]@127.0.0.1:');
     expect(JSON.stringify(result)).not.toContain('hunter22');

@@ -16,6 +16,7 @@ beforeAll(async () => {
     INSERT INTO schema_migrations VALUES ('001_init.sql', now() - interval '1 day');
     -- One run of the migrator: both files get the same applied_at.
     INSERT INTO schema_migrations (filename) VALUES ('002_roles.sql'), ('003_event_types.sql');
+    CREATE TABLE empty_migrations (filename text, applied_at timestamptz);
     CREATE TABLE legacy_versions (version text);
     INSERT INTO legacy_versions VALUES ('20240101'), ('20240301'), ('20240201');
     CREATE TABLE event_types (id int);
@@ -94,6 +95,33 @@ describe('postgres', () => {
       status: 'fail',
       detail: 'column name missing from schema_migrations',
     });
+  });
+
+  it('warns about an empty migrations table, and fails when a head is expected', async () => {
+    expect(await runCheck(pgCheck({ migrationsTable: 'empty_migrations' }), { env })).toMatchObject({
+      status: 'warn',
+      detail: 'no migrations applied in empty_migrations',
+    });
+    expect(
+      await runCheck(pgCheck({ migrationsTable: 'empty_migrations', expectedHead: '001_init.sql' }), { env }),
+    ).toMatchObject({ status: 'fail', detail: 'no migrations applied, expected head 001_init.sql' });
+  });
+
+  it('reports a locked migrations table after lock_timeout instead of waiting out the whole check', async () => {
+    const holder = await admin.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE');
+      // lock_timeout is half the check's timeout: 500 ms here.
+      const result = await runCheck(pgCheck({ timeout: '1s' }), { env });
+      expect(result).toMatchObject({
+        status: 'warn',
+        detail: 'migrations table schema_migrations is locked by another session, head not read',
+      });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
   });
 
   it('fails on a missing required table, naming it, and still reports the rest', async () => {

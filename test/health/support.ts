@@ -34,6 +34,8 @@ export async function silentServer(): Promise<Listening> {
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    // Reads and drops what it is sent, so that it sees the client hang up.
+    socket.resume();
   });
   const listening = await listen(server);
   return {

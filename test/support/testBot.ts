@@ -36,6 +36,8 @@ export interface TestBot {
   app: RunningApp;
   slack: RunningEmulator;
   config: Config;
+  /** The env the bot was configured from: a child process given it joins the same deployment. */
+  env: Record<string, string>;
   database: TestDatabase;
   post(path: string, body: string | object, headers?: Record<string, string>): Promise<Response>;
   deliver(payload: object): Promise<Response>;
@@ -58,7 +60,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-'));
   const configPath = join(dir, 'incident-bot.yml');
   await writeFile(configPath, options.configYaml ?? DEFAULT_TEST_CONFIG);
-  const config = await loadConfig({
+  const env: Record<string, string> = {
     SLACK_BOT_TOKEN: TEST_SECRETS.botToken,
     SLACK_SIGNING_SECRET: TEST_SECRETS.signingSecret,
     SLACK_API_URL: slack.apiUrl,
@@ -70,7 +72,8 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'silent',
     ...options.env,
-  });
+  };
+  const config = await loadConfig(env);
   const app = await startApp(config, {
     http: true,
     worker: options.worker ?? true,
@@ -88,6 +91,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     app,
     slack,
     config,
+    env,
     database: db,
     post,
     deliver: (payload) =>

@@ -1,0 +1,120 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startChildWorker, stopChild } from '../support/childWorker.js';
+import { waitFor } from '../support/services.js';
+import { clickButton, SRE, slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+
+const config = `${DEFAULT_TEST_CONFIG}
+actions:
+  workerLockDuration: 2s
+services:
+  payments-api:
+    actions:
+      - name: scale
+        description: Scale the payments-api deployment
+        kind: scale
+        driver: { type: command, argv: [node, ${RECORDER}, scale, '{{replicas}}'], env: { allow: [RUN_LOG] } }
+        params: { replicas: { type: integer, min: 1, max: 50 } }
+        approval: { approvers: [U0BOB], required: 1 }
+      - name: slow-rollout
+        description: A roll-out that takes a minute
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, slow-rollout, --hold, '60000'], env: { allow: [RUN_LOG] } }
+        approval: { approvers: [U0BOB], required: 1 }
+        timeout: 2m
+`;
+
+describe('approved actions across worker processes', () => {
+  let runLog: string;
+  const children: ChildProcess[] = [];
+  const bots: TestBot[] = [];
+  beforeAll(async () => {
+    runLog = join(await mkdtemp(join(tmpdir(), 'workers-')), 'runs.jsonl');
+    process.env.RUN_LOG = runLog;
+  });
+  afterEach(async () => {
+    for (const child of children.splice(0)) await stopChild(child, 'SIGKILL');
+    for (const bot of bots.splice(0)) await bot.stop();
+  });
+
+  const runs = async () =>
+    (await readFile(runLog, 'utf8').catch(() => ''))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { argv: string[]; pid: number });
+  const start = async () => {
+    await writeFile(runLog, '');
+    // HTTP only: every action runs in one of the worker processes.
+    const bot = await startTestBot({ configYaml: config, worker: false, env: { RUN_LOG: runLog } });
+    bots.push(bot);
+    return bot;
+  };
+  const request = async (bot: TestBot, text: string) => {
+    const answer = await slashCommand(bot, text, { command: '/action', user: SRE.alice });
+    return /Requested ACT-(\d+)/.exec(answer.text)![1]!;
+  };
+  const statusOf = async (bot: TestBot, id: string) =>
+    (await bot.app.pool.query('SELECT status, summary FROM action_requests WHERE id = $1', [Number(id)]))
+      .rows[0];
+
+  it('two worker processes on one queue run each approved action exactly once', async () => {
+    const bot = await start();
+    children.push(
+      await startChildWorker(bot, { RUN_LOG: runLog }),
+      await startChildWorker(bot, { RUN_LOG: runLog }),
+    );
+    const ids = [];
+    for (let n = 1; n <= 8; n++) ids.push(await request(bot, `scale payments-api replicas=${n}`));
+    // Each approval clicked twice, as a double click would.
+    await Promise.all(
+      ids.flatMap((id) => [
+        clickButton(bot, 'action_approve', id, { user: SRE.bob }),
+        clickButton(bot, 'action_approve', id, { user: SRE.bob }),
+      ]),
+    );
+    for (const id of ids)
+      await waitFor(
+        async () => (await statusOf(bot, id))?.status === 'succeeded',
+        30_000,
+        `ACT-${id} succeeded`,
+      );
+    const replicas = (await runs()).map((r) => Number(r.argv[1])).sort((a, b) => a - b);
+    expect(replicas).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('fails a run whose worker was killed mid-action instead of leaving it running forever', async () => {
+    const bot = await start();
+    const first = await startChildWorker(bot, { RUN_LOG: runLog });
+    children.push(first);
+    const id = await request(bot, 'slow-rollout payments-api');
+    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    const started = await waitFor(
+      async () => (await runs()).find((r) => r.argv[0] === 'slow-rollout'),
+      30_000,
+      'the roll-out to start',
+    );
+    expect((await statusOf(bot, id)).status).toBe('running');
+
+    await stopChild(first, 'SIGKILL');
+    // The roll-out itself outlives its worker (its own process group): that is why it is not retried.
+    process.kill(started.pid, 'SIGKILL');
+    children.push(await startChildWorker(bot, { RUN_LOG: runLog }));
+    const final = await waitFor(
+      async () => {
+        const row = await statusOf(bot, id);
+        return row.status !== 'running' ? row : undefined;
+      },
+      30_000,
+      'the stalled run to be decided',
+    );
+    expect(final.status).toBe('failed');
+    expect(final.summary).toMatch(/^interrupted/);
+    expect((await runs()).filter((r) => r.argv[0] === 'slow-rollout')).toHaveLength(1);
+  });
+});
