@@ -10,13 +10,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type RunningEmulator, startSlackEmulator } from '../src/sandbox/slackEmulator.js';
 import { payload } from '../test/support/alertmanager.js';
+import { slackSignatureHeaders } from '../test/support/slackSigning.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -102,6 +103,7 @@ async function startBot(
   databaseUrl: string,
   prefix: string,
   syncIntervalMs: number,
+  extra: { yaml?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ port: number; child: ChildProcess }> {
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-bench-'));
   const routes = Array.from(
@@ -116,6 +118,7 @@ async function startBot(
       `  syncIntervalMs: ${syncIntervalMs}`,
       'routes:',
       ...routes,
+      ...(extra.yaml ?? []),
       '',
     ].join('\n'),
   );
@@ -126,7 +129,7 @@ async function startBot(
       env: {
         ...process.env,
         SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_SIGNING_SECRET: 'bench-signing-secret',
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
         SLACK_API_URL: slack.apiUrl,
         DATABASE_URL: databaseUrl,
         REDIS_URL,
@@ -135,6 +138,7 @@ async function startBot(
         INCIDENT_BOT_CONFIG: join(dir, 'config.yml'),
         QUEUE_PREFIX: prefix,
         LOG_LEVEL: 'info',
+        ...extra.env,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -292,9 +296,152 @@ async function stormBench() {
   await slack.close();
 }
 
-// `npm run bench -- edge` or `-- storm` runs one part; both by default.
+const SIGNING_SECRET = 'bench-signing-secret';
+const RECORDER = new URL('../test/fixtures/record-run.mjs', import.meta.url).pathname;
+
+/** A request into the bot as Slack sends it, signed with the v0 scheme; resolves to the answer's latency. */
+async function slackRequest(
+  port: number,
+  form: Record<string, string>,
+): Promise<{ status: number; ms: number; body: string }> {
+  const body = new URLSearchParams(form).toString();
+  const started = process.hrtime.bigint();
+  const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...slackSignatureHeaders(SIGNING_SECRET, body),
+    },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, ms: Number(process.hrtime.bigint() - started) / 1e6, body: text };
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+};
+
+async function actionsBench() {
+  const CLICKS = 50;
+  const slack = await startSlackEmulator({ token: BOT_TOKEN });
+  const runLog = join(await mkdtemp(join(tmpdir(), 'incident-bot-bench-')), 'runs.jsonl');
+  await writeFile(runLog, '');
+  const approvers = Array.from({ length: CLICKS }, (_, i) => `U0BENCH${i}`);
+  const yaml = [
+    'services:',
+    '  payments-api:',
+    '    actions:',
+    '      - name: scale',
+    '        description: Scale payments-api',
+    '        kind: scale',
+    `        driver: { type: command, argv: [node, ${RECORDER}, scale, '{{replicas}}'], env: { allow: [RUN_LOG] } }`,
+    '        params: { replicas: { type: integer, min: 1, max: 1000 } }',
+    `        approval: { approvers: [${approvers.join(', ')}], required: 1 }`,
+  ];
+  await withDatabase(async (url) => {
+    const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
+      yaml,
+      env: { RUN_LOG: runLog },
+    });
+    try {
+      const command = (i: number) =>
+        slackRequest(port, {
+          command: '/action',
+          text: `scale payments-api replicas=${i + 1}`,
+          user_id: 'U0REQUESTER',
+          channel_id: 'C0BENCH01',
+          trigger_id: `bench-${i}-${randomBytes(4).toString('hex')}`,
+          team_id: 'T0SANDBOX',
+        });
+      const requested = await Promise.all(Array.from({ length: CLICKS }, (_, i) => command(i)));
+      const ids = requested.map((r) => Number(/Requested ACT-(\d+)/.exec(JSON.parse(r.body).text)![1]));
+      const clicks = await Promise.all(
+        ids.map((id, i) => {
+          return slackRequest(port, {
+            payload: JSON.stringify({
+              type: 'block_actions',
+              user: { id: approvers[i] },
+              team: { id: 'T0SANDBOX' },
+              trigger_id: `click-${i}`,
+              channel: { id: 'C0BENCH01' },
+              actions: [
+                { type: 'button', action_id: 'action_approve', value: String(id), block_id: 'action_votes' },
+              ],
+            }),
+          });
+        }),
+      );
+      const runs = async () =>
+        (await readFile(runLog, 'utf8'))
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { argv: string[]; at: number });
+      const untilRuns = async (n: number) => {
+        const deadline = Date.now() + 180_000;
+        while ((await runs()).length < n && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+      };
+      // The concurrent clicks' runs queue behind each other: one action at a time per service.
+      await untilRuns(CLICKS);
+
+      // Click to process start, measured one approval at a time (nothing queued ahead of it).
+      const SEQUENTIAL = 30;
+      const toStart: number[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) {
+        const answer = await command(CLICKS + i);
+        const id = Number(/Requested ACT-(\d+)/.exec(JSON.parse(answer.body).text)![1]);
+        const clicked = Date.now();
+        await slackRequest(port, {
+          payload: JSON.stringify({
+            type: 'block_actions',
+            user: { id: approvers[i] },
+            team: { id: 'T0SANDBOX' },
+            trigger_id: `click-seq-${i}`,
+            channel: { id: 'C0BENCH01' },
+            actions: [
+              { type: 'button', action_id: 'action_approve', value: String(id), block_id: 'action_votes' },
+            ],
+          }),
+        });
+        await untilRuns(CLICKS + i + 1);
+        const run = (await runs()).find((r) => Number(r.argv[1]) === CLICKS + i + 1)!;
+        toStart.push(run.at - clicked);
+      }
+      console.log(
+        `\n## Approval-gated actions: ${CLICKS} concurrent /action requests, ${CLICKS} concurrent Approve clicks by ${CLICKS} approvers`,
+      );
+      console.log('| measure | count | p50 ms | p99 ms | max ms |');
+      console.log('| --- | ---: | ---: | ---: | ---: |');
+      const row = (name: string, values: number[]) =>
+        console.log(
+          `| ${name} | ${values.length} | ${fmt(percentile(values, 0.5))} | ${fmt(percentile(values, 0.99))} | ${fmt(Math.max(...values))} |`,
+        );
+      row(
+        `/action ack (${CLICKS} concurrent)`,
+        requested.map((r) => r.ms),
+      );
+      row(
+        `Approve ack (${CLICKS} concurrent)`,
+        clicks.map((r) => r.ms),
+      );
+      row('approving click → driver process start (one at a time)', toStart);
+      console.log(
+        `All ${(await runs()).length} approved runs started once each; HTTP statuses: ${[...new Set([...requested, ...clicks].map((r) => r.status))].join(', ')}.`,
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  await slack.close();
+}
+
+// `npm run bench -- edge`, `-- storm` or `-- actions` runs one part; all by default.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) await stormBench();
+if (parts.length === 0 || parts.includes('actions')) await actionsBench();
 agent.destroy();

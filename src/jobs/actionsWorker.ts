@@ -22,7 +22,7 @@ import { ACTIONS_QUEUE, type ActionJob } from './actionJobs.js';
 import type { QueuedIncidentEffects } from './incidentTasks.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from './queues.js';
 
-const SERVICE_BUSY_RETRY_MS = 1000;
+const SERVICE_BUSY_RETRY_MS = 250;
 
 export interface ActionsWorkerDeps {
   pool: pg.Pool;
