@@ -1,0 +1,16 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { parseFileConfig } from '../../src/config/file.js';
+
+describe('config/incident-bot.example.yml', () => {
+  it('is a valid configuration, so that copying it is a working start', async () => {
+    const path = new URL('../../config/incident-bot.example.yml', import.meta.url).pathname;
+    const config = parseFileConfig(path, await readFile(path, 'utf8'));
+    expect(Object.keys(config.services)).toEqual(['metasheet-backend', 'payments-api']);
+    expect(config.services['metasheet-backend']!.actions.map((a) => a.name)).toEqual([
+      'enable-degradation',
+      'disable-degradation',
+      'rollback-migration',
+    ]);
+  });
+});
