@@ -82,6 +82,9 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       const refuse = (summary: string) => finishRun(pool, begun.request, { ok: false, summary, output: '' });
       let finished: ActionRequest;
       if (!definition) finished = await refuse('the action is no longer in the catalog');
+      // Approved in time but queued past the window (behind other actions on the service): too stale to run.
+      else if (begun.request.expired)
+        finished = await refuse('its approval window closed before it could start; request it again');
       else if (!(await stillApproved(begun.request, definition)))
         finished = await refuse('the approvals no longer satisfy the policy');
       else {

@@ -7,7 +7,7 @@ import {
 } from '../commands/incidentCommand.js';
 import { type IncidentCommandDeps, runIncidentCommand, usageFor } from '../commands/incidentHandlers.js';
 import { IncidentError } from '../incidents/errors.js';
-import { incidentRef, loadSnapshot } from '../incidents/incidentStore.js';
+import { type Incident, incidentRef, loadSnapshot } from '../incidents/incidentStore.js';
 import { postStatusUpdate, resolveIncident } from '../incidents/lifecycle.js';
 import type { Logger } from '../observability/logger.js';
 import type { SlackMessage } from '../render/blockKit.js';
@@ -91,39 +91,31 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
     return snapshot.incident;
   };
 
-  app.action(INCIDENT_ACTIONS.postUpdate, async ({ ack, body, action }) => {
-    await ack();
-    const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
-    try {
-      const incident = await buttonIncident((action as { value?: string }).value);
-      if (incident.state === 'resolved')
-        throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
-      await deps.slack.openView(
-        click.trigger_id,
-        updateModal({ ...incident, ref: incidentRef(incident.id) }),
-      );
-    } catch (err) {
-      await refuse(click, explain(err, usageFor({ name: 'update' }, err), logger)).catch(() => {});
-    }
-  });
-
-  app.action(INCIDENT_ACTIONS.resolve, async ({ ack, body, action }) => {
-    await ack();
-    const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
-    try {
-      const incident = await buttonIncident((action as { value?: string }).value);
-      if (incident.state === 'resolved')
-        throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
-      await deps.slack.openView(
-        click.trigger_id,
-        resolveModal({ id: incident.id, ref: incidentRef(incident.id) }),
-      );
-    } catch (err) {
-      await refuse(click, explain(err, usageFor({ name: 'resolve', resolution: '' }, err), logger)).catch(
-        () => {},
-      );
-    }
-  });
+  // Post update and Resolve open a form about an open incident; Slack allows that within 3 s of the click.
+  const openFormButton = (
+    actionId: string,
+    command: IncidentCommand,
+    form: (incident: Incident) => Record<string, unknown>,
+  ) =>
+    app.action(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
+      try {
+        const incident = await buttonIncident((action as { value?: string }).value);
+        if (incident.state === 'resolved') {
+          throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
+        }
+        await deps.slack.openView(click.trigger_id, form(incident));
+      } catch (err) {
+        await refuse(click, explain(err, usageFor(command, err), logger)).catch(() => {});
+      }
+    });
+  openFormButton(INCIDENT_ACTIONS.postUpdate, { name: 'update' }, (incident) =>
+    updateModal({ ...incident, ref: incidentRef(incident.id) }),
+  );
+  openFormButton(INCIDENT_ACTIONS.resolve, { name: 'resolve', resolution: '' }, (incident) =>
+    resolveModal({ id: incident.id, ref: incidentRef(incident.id) }),
+  );
 
   app.action(INCIDENT_ACTIONS.postmortem, async ({ ack, body, action }) => {
     await ack();

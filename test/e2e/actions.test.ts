@@ -29,6 +29,11 @@ services:
         driver: { type: command, argv: [node, ${RECORDER}, announce, '--message={{message}}'], env: { allow: [RUN_LOG] } }
         params: { message: { type: string } }
         approval: { approvers: [U0BOB], required: 1 }
+      - name: flush-cache
+        description: Flush the payments cache
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, flush-cache], env: { allow: [RUN_LOG] } }
+        approval: { approvers: ['@payments-oncall'], required: 2 }
       - name: restart-quick-expiry
         description: Restart, with an approval window of a second
         kind: custom
@@ -156,13 +161,38 @@ describe('/action with approvals, end to end', () => {
     expect(run.argv).toEqual(['announce', `--message=${message.replace(/"/g, '')}`]);
   });
 
+  it('takes approvers from a user group, and waits for two distinct ones when the policy says two', async () => {
+    bot.slack.emulator.addUserGroup('S0PAYONCALL', 'payments-oncall', ['U0DANA', 'U0EVE']);
+    const { ref, id } = await request('flush-cache payments-api');
+    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await waitFor(
+      () => lastEphemeralTo(SRE.bob).includes('You are not an approver'),
+      20_000,
+      'outsider refused',
+    );
+    await clickButton(bot, 'action_approve', id, { user: 'U0DANA' });
+    await waitFor(
+      () => lastEphemeralTo('U0DANA').includes(`Your approval of ${ref} is recorded: 1 of 2`),
+      20_000,
+      'first approval',
+    );
+    await clickButton(bot, 'action_approve', id, { user: 'U0DANA' });
+    await waitFor(() => lastEphemeralTo('U0DANA').includes('already voted'), 20_000, 'same person twice');
+    expect(await statusOf(id)).toBe('pending');
+    await clickButton(bot, 'action_approve', id, { user: 'U0EVE' });
+    await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'ran after the second approver');
+  });
+
   it('refuses bad requests with the usage, writing nothing', async () => {
     const count = async () =>
       (await bot.app.pool.query('SELECT count(*)::int AS n FROM action_requests')).rows[0].n;
     const before = await count();
     const cases: Array<[string, RegExp]> = [
       ['scale nowhere-api replicas=3', /Unknown service "nowhere-api"\. Known: payments-api/],
-      ['reboot payments-api', /payments-api has no action "reboot"\. Its actions: scale, announce/],
+      [
+        'reboot payments-api',
+        /payments-api has no action "reboot"\. Its actions: scale, announce, flush-cache/,
+      ],
       [
         'scale payments-api replicas=-1',
         /replicas must be at least 1, got -1[\s\S]*Usage: `\/action scale payments-api replicas=<whole number ≥ 1 ≤ 20>`/,

@@ -10,6 +10,7 @@ import type { AlertRow, IncidentSnapshot } from '../../src/incidents/incidentSto
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { BUILTIN_TEMPLATES_DIR, TemplateError, TemplateSet } from '../../src/render/templates.js';
 import { rootView } from '../../src/slack/views.js';
+import { incidentRow } from '../support/incidents.js';
 
 /** Every built-in template but the partials, named without `.hbs`. */
 const BUILTIN_NAMES = (await readdir(BUILTIN_TEMPLATES_DIR))
@@ -63,30 +64,11 @@ function alertRow(overrides: Partial<AlertRow> = {}): AlertRow {
 
 function snapshot(alerts: AlertRow[]): IncidentSnapshot {
   return {
-    incident: {
-      id: 42,
+    incident: incidentRow({
       title: 'CheckoutErrors: Error rate above 5%',
       severity: 'P0',
-      state: 'open',
-      status: 'investigating',
-      impact: null,
-      affected: null,
-      eta: null,
-      resolution: null,
-      declaredBy: null,
-      updateCount: 0,
-      nextUpdateDueAt: null,
-      channelId: 'C0PAYMENTS',
-      groupKey: '{}:{alertname="CheckoutErrors"}',
-      groupLabels: { alertname: 'CheckoutErrors' },
-      commonLabels: {},
       externalUrl: 'https://alertmanager.example.com',
-      version: 1,
-      rootTs: null,
-      rootVersion: 0,
-      createdAt: new Date('2026-01-01T00:00:00Z'),
-      resolvedAt: null,
-    },
+    }),
     roles: {},
     degradations: [],
     firing: alerts.filter((a) => a.status === 'firing').length,

@@ -4,39 +4,14 @@ import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/i
 import type { TimelineEntry } from '../../src/incidents/timeline.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/slack/views.js';
+import { incidentRow } from '../support/incidents.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const escapedLength = (text: string) => escapeMrkdwn(text).length;
 
-function incident(overrides: Partial<Incident> = {}): Incident {
-  return {
-    id: 42,
-    title: 'CheckoutErrors: error rate above 5%',
-    severity: 'P1',
-    state: 'open',
-    status: 'investigating',
-    impact: null,
-    affected: null,
-    eta: null,
-    resolution: null,
-    declaredBy: null,
-    updateCount: 0,
-    nextUpdateDueAt: null,
-    channelId: 'C0PAYMENTS',
-    groupKey: '{}:{alertname="CheckoutErrors"}',
-    groupLabels: { alertname: 'CheckoutErrors' },
-    commonLabels: {},
-    externalUrl: null,
-    version: 1,
-    rootTs: null,
-    rootVersion: 0,
-    createdAt: new Date('2026-01-01T00:00:00Z'),
-    resolvedAt: null,
-    ...overrides,
-  };
-}
+const incident = incidentRow;
 
 function alert(fingerprint: string, overrides: Partial<AlertRow> = {}): AlertRow {
   return {

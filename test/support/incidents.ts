@@ -1,0 +1,30 @@
+import type { Incident } from '../../src/incidents/incidentStore.js';
+
+/** An open alert-born incident row as loadSnapshot returns it, for tests of views and templates. */
+export function incidentRow(overrides: Partial<Incident> = {}): Incident {
+  return {
+    id: 42,
+    title: 'CheckoutErrors: error rate above 5%',
+    severity: 'P1',
+    state: 'open',
+    status: 'investigating',
+    impact: null,
+    affected: null,
+    eta: null,
+    resolution: null,
+    declaredBy: null,
+    updateCount: 0,
+    nextUpdateDueAt: null,
+    channelId: 'C0PAYMENTS',
+    groupKey: '{}:{alertname="CheckoutErrors"}',
+    groupLabels: { alertname: 'CheckoutErrors' },
+    commonLabels: {},
+    externalUrl: null,
+    version: 1,
+    rootTs: null,
+    rootVersion: 0,
+    createdAt: new Date('2026-01-01T00:00:00Z'),
+    resolvedAt: null,
+    ...overrides,
+  };
+}
