@@ -138,6 +138,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           config: file,
           membership,
           slackSync: queue,
+          actions,
           effects,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,

@@ -6,14 +6,20 @@ export const ACTIONS_QUEUE = 'actions';
 export type ActionJob =
   | { kind: 'dry-run'; requestId: number }
   | { kind: 'run'; requestId: number }
-  | { kind: 'expire'; requestId: number };
+  | { kind: 'expire'; requestId: number }
+  /** Periodic: requests whose job is gone (Redis lost it, or it failed) are picked up again. */
+  | { kind: 'sweep' };
 
 const OPTIONS = { removeOnComplete: true, removeOnFail: { count: 1000 } };
 
-export const actionJobId = (job: ActionJob) =>
+export const actionJobId = (job: Exclude<ActionJob, { kind: 'sweep' }>) =>
   job.kind === 'run' ? `action-${job.requestId}` : `${job.kind}-${job.requestId}`;
 
-export async function enqueueAction(queue: Queue<ActionJob>, job: ActionJob, delayMs = 0): Promise<void> {
+export async function enqueueAction(
+  queue: Queue<ActionJob>,
+  job: Exclude<ActionJob, { kind: 'sweep' }>,
+  delayMs = 0,
+): Promise<void> {
   // A run is never retried blindly: an interrupted one is decided by the action's onInterrupted rule.
   const attempts = job.kind === 'run' ? 1 : 5;
   await queue.add(job.kind, job, {

@@ -1,4 +1,4 @@
-import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
+import { DelayedError, Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { recordDegradation } from '../actions/degradation.js';
@@ -18,17 +18,19 @@ import type { FileConfig } from '../config/file.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
 import type { Logger } from '../observability/logger.js';
 import { findAction } from '../slack/actionMessages.js';
-import { ACTIONS_QUEUE, type ActionJob } from './actionJobs.js';
+import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from './actionJobs.js';
 import type { QueuedIncidentEffects } from './incidentTasks.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from './queues.js';
 
 const SERVICE_BUSY_RETRY_MS = 250;
+const SWEEP_EVERY_MS = 60_000;
 
 export interface ActionsWorkerDeps {
   pool: pg.Pool;
   config: FileConfig;
   membership: Membership;
   slackSync: Queue<SlackSyncJob>;
+  actions: Queue<ActionJob>;
   effects: QueuedIncidentEffects;
   connection: Redis;
   prefix: string;
@@ -136,6 +138,39 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     );
   };
 
+  /**
+   * Postgres says what should be happening; this makes the queue agree. An approved request without a
+   * run job, or a running one whose job is gone or finished (it threw, or Redis lost it), gets a run job:
+   * beginRun then runs it or, for one that was running, applies onInterrupted. It is never left
+   * `running` with nobody running it.
+   */
+  const sweep = async () => {
+    const { rows } = await pool.query<{ id: number; status: string; expired: boolean; dry: string }>(
+      `SELECT id::int AS id, status, expires_at <= now() AS expired, dry_run_status AS dry FROM action_requests
+        WHERE status IN ('pending', 'approved', 'running') ORDER BY id LIMIT 1000`,
+    );
+    let resumed = 0;
+    for (const request of rows) {
+      const job: ActionJob | undefined =
+        request.status === 'pending'
+          ? request.expired
+            ? { kind: 'expire', requestId: request.id }
+            : request.dry === 'running'
+              ? { kind: 'dry-run', requestId: request.id }
+              : undefined
+          : { kind: 'run', requestId: request.id };
+      if (!job) continue;
+      const existing = await Job.fromId(deps.actions, actionJobId(job));
+      const state = existing ? await existing.getState() : 'missing';
+      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized')
+        continue;
+      if (existing) await existing.remove();
+      await enqueueAction(deps.actions, job);
+      resumed++;
+    }
+    return resumed;
+  };
+
   const processor = async (job: Job<ActionJob>, token?: string) => {
     const task = job.data;
     try {
@@ -144,6 +179,8 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           return await run(job, token, task.requestId);
         case 'dry-run':
           return await dryRun(task.requestId);
+        case 'sweep':
+          return { resumed: await sweep() };
         case 'expire':
           if (await expireRequest(pool, task.requestId))
             await showRequest(await loadRequest(pool, task.requestId));
@@ -166,6 +203,12 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'actions worker error'));
   await worker.waitUntilReady();
+  await sweep();
+  await deps.actions.upsertJobScheduler(
+    'sweep',
+    { every: SWEEP_EVERY_MS },
+    { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
+  );
   return worker;
 }
 

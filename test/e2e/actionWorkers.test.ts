@@ -88,6 +88,28 @@ describe('approved actions across worker processes', () => {
     expect(replicas).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  it('runs an approved action after a restart even when Redis lost its job', async () => {
+    const bot = await start(); // no worker: the approval is recorded, nothing runs
+    const id = await request(bot, 'scale payments-api replicas=42');
+    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await waitFor(async () => (await statusOf(bot, id))?.status === 'approved', 20_000, 'approved');
+    bots.splice(bots.indexOf(bot), 1);
+    await bot.stop({ keepDatabase: true });
+    // Same database, a fresh Redis prefix: the run job is gone; Postgres still says "approved".
+    const restarted = await startTestBot({
+      configYaml: config,
+      database: bot.database,
+      env: { RUN_LOG: runLog },
+    });
+    bots.push(restarted);
+    await waitFor(
+      async () => (await statusOf(restarted, id))?.status === 'succeeded',
+      30_000,
+      'run after restart',
+    );
+    expect((await runs()).filter((r) => r.argv[1] === '42')).toHaveLength(1);
+  });
+
   it('fails a run whose worker was killed mid-action instead of leaving it running forever', async () => {
     const bot = await start();
     const first = await startChildWorker(bot, { RUN_LOG: runLog });
