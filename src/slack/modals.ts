@@ -1,4 +1,4 @@
-import { UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
+import { type StatusUpdateInput, UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
 
 /** The status update and resolution forms (Slack modals), and reading what people typed into them. */
 
@@ -100,14 +100,8 @@ const fieldValue = (values: StateValues, block: string) => {
 
 export type Submission<T> = { ok: true; input: T } | { ok: false; errors: Record<string, string> };
 
-export interface UpdateSubmission {
-  status?: UpdateStatus;
-  text: string;
-  impact?: string;
-  affected?: string;
-  eta?: string;
-  nextUpdateInMs?: number;
-}
+/** What the form gives a status update; who sent it and the request key come from the submission. */
+export type UpdateSubmission = Omit<StatusUpdateInput, 'by' | 'requestKey'>;
 
 /** Validates a submitted update form; errors are keyed by block, as Slack shows them under each field. */
 export function readUpdateSubmission(values: StateValues): Submission<UpdateSubmission> {
