@@ -1,7 +1,8 @@
 import type { RequestListener } from 'node:http';
 import { HTTPReceiver, type Receiver, SocketModeReceiver } from '@slack/bolt';
 import type { Logger as SlackLogger } from '@slack/logger';
-import type { Env } from '../config/index.js';
+import { WebAPIPlatformError } from '@slack/web-api';
+import { ConfigError, type Env } from '../config/index.js';
 
 /** How Slack's commands and interactions reach Bolt: over HTTP on our port, or over Socket Mode. */
 export interface SlackReceiver {
@@ -26,7 +27,15 @@ export function createSlackReceiver(env: Env, logger: SlackLogger): SlackReceive
     return {
       bolt: socket,
       start: async () => {
-        await socket.start();
+        try {
+          await socket.start();
+        } catch (err) {
+          // Slack answered, and said no: the token is wrong, not the network (that is retried).
+          if (!(err instanceof WebAPIPlatformError)) throw err;
+          throw new ConfigError('environment', [
+            `SLACK_APP_TOKEN: Slack refused it (${err.data.error}); expected an app-level token with connections:write`,
+          ]);
+        }
       },
       stop: () => socket.stop(),
     };
