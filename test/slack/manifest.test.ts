@@ -39,7 +39,10 @@ const WEB_API_SCOPES: Readonly<Record<string, readonly string[]>> = {
   'usergroups.users.list': ['usergroups:read'],
 };
 
-/** Calls Bolt makes itself with the bot token, not through SlackApi. */
+/**
+ * Calls Bolt makes itself with the bot token, not through SlackApi. (In Socket Mode it also calls
+ * apps.connections.open, with the app-level token and its connections:write: no bot scope.)
+ */
 const BOLT_CALLS = ['auth.test'];
 
 // The parts of Slack's manifest schema this app uses, with the limits Slack's reference gives; strict,
