@@ -71,6 +71,13 @@ export class SocketModeEndpoint {
     return acked;
   }
 
+  /** Asks every app to reconnect, as Slack does before it recycles a connection's server. */
+  refresh(): void {
+    for (const socket of this.sockets) {
+      socket.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested' }));
+    }
+  }
+
   /** Drops every socket at once, as a Slack outage would. */
   close(): void {
     for (const socket of this.sockets) socket.terminate();

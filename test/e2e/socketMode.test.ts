@@ -125,6 +125,19 @@ describe('Socket Mode, end to end through the emulator', () => {
     expect(told.params.text).toMatch(/^There is no incident INC-999999\./);
   });
 
+  it('reconnects when Slack asks it to, and goes on answering', async () => {
+    const opened = bot.slack.emulator.callsOf('apps.connections.open').length;
+    socketMode().refresh();
+    await waitFor(
+      () =>
+        bot.slack.emulator.callsOf('apps.connections.open').length > opened && socketMode().connections === 1,
+      30_000,
+      'a new connection',
+    );
+    const answer = await socketMode().deliver('slash_commands', slashCommandFields('help'));
+    expect(answer.text).toBe(INCIDENT_HELP);
+  });
+
   it('closes its socket when it stops', async () => {
     await bot.app.stop();
     await waitFor(() => socketMode().connections === 0, 20_000, 'socket closed');

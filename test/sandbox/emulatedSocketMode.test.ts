@@ -118,6 +118,16 @@ describe('the Socket Mode connection', () => {
     });
   });
 
+  it('asks every app to reconnect on refresh, as Slack does before recycling a server', async () => {
+    const { received } = await connect((await connectionsOpen(APP_TOKEN)).url!);
+    await waitFor(() => received[0], 10_000, 'hello');
+    slack.emulator.socketMode.refresh();
+    expect(await waitFor(() => received[1], 10_000, 'disconnect')).toEqual({
+      type: 'disconnect',
+      reason: 'refresh_requested',
+    });
+  });
+
   it('refuses to deliver without a connection', async () => {
     await expect(slack.emulator.socketMode.deliver('slash_commands', {})).rejects.toThrow(
       'no Socket Mode connection is open',
