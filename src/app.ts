@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { App, HTTPReceiver } from '@slack/bolt';
+import { App } from '@slack/bolt';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -30,6 +30,7 @@ import { registerActionListeners } from './slack/actionListeners.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
+import { createSlackReceiver } from './slack/receiver.js';
 import { worstCaseViews } from './slack/sampleViews.js';
 import { SlackApi } from './slack/slackApi.js';
 
@@ -162,14 +163,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
 
     let server: (Server & { draining: boolean }) | undefined;
     if (options.http) {
-      const receiver = new HTTPReceiver({
-        signingSecret: env.SLACK_SIGNING_SECRET,
-        endpoints: '/slack/events',
-        logger: boltLogger(logger),
-      });
+      const receiver = createSlackReceiver(env, boltLogger(logger));
       const bolt = new App({
         token: env.SLACK_BOT_TOKEN,
-        receiver,
+        receiver: receiver.bolt,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
       });
@@ -227,6 +224,9 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             listening.closeIdleConnections();
           }),
       );
+      // Socket Mode: connect once the listeners are in place and HTTP answers /healthz; close first.
+      await receiver.start();
+      closers.unshift(() => receiver.stop());
     }
 
     const port = server ? (server.address() as AddressInfo).port : undefined;

@@ -43,12 +43,18 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Env = z.infer<typeof EnvSchema>;
+// Socket Mode: Slack's requests come over a socket the bot opens with SLACK_APP_TOKEN, so none is signed.
+const SocketModeEnvSchema = EnvSchema.extend({
+  SLACK_SIGNING_SECRET: EnvSchema.shape.SLACK_SIGNING_SECRET.optional(),
+});
+
+export type Env = z.infer<typeof SocketModeEnvSchema>;
 
 /** Reads the env vars the bot uses; an empty string counts as unset. */
 export function parseEnv(source: NodeJS.ProcessEnv): Env {
   const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
-  const result = EnvSchema.safeParse(present, requiredMessage);
+  const schema = present.SLACK_APP_TOKEN === undefined ? EnvSchema : SocketModeEnvSchema;
+  const result = schema.safeParse(present, requiredMessage);
   if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
   return result.data;
 }

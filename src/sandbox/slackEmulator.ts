@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { type Block, validateBlocks } from '../render/blockKit.js';
 import { ChannelRegistry, channelToApi, type EmulatedChannel } from './emulatedChannels.js';
 import { type EmulatedFile, FileStore } from './emulatedFiles.js';
+import { SocketModeEndpoint } from './emulatedSocketMode.js';
 import { type EmulatedView, readModal, ViewStore, viewToApi } from './emulatedViews.js';
 import { readParams, readUpload } from './requestBodies.js';
 
@@ -57,6 +58,8 @@ export interface SlackEmulatorOptions {
   token?: string;
   teamId?: string;
   botUserId?: string;
+  /** The only app-level token apps.connections.open accepts; any xapp- token when unset. */
+  appToken?: string;
 }
 
 type Method = (params: Record<string, unknown>) => Reply;
@@ -76,6 +79,8 @@ export class SlackEmulator {
   private readonly teamId: string;
   private readonly botUserId: string;
   private readonly userGroups = new Map<string, { id: string; handle: string; users: string[] }>();
+  /** Socket Mode: the sockets apps.connections.open opened, for delivering commands and clicks. */
+  readonly socketMode = new SocketModeEndpoint('A0INCIDENTBOT');
   private readonly methods: Record<string, Method> = {
     'auth.test': () =>
       this.ok({
@@ -263,6 +268,7 @@ export class SlackEmulator {
     const token =
       authorization?.replace(/^Bearer /, '') ?? (typeof params.token === 'string' ? params.token : '');
     if (!token) return this.fail('not_authed');
+    if (method === 'apps.connections.open') return this.openConnection(token);
     if (this.options.token ? token !== this.options.token : !token.startsWith('xoxb-'))
       return this.fail('invalid_auth');
     const faultIndex = this.faults.findIndex((f) => f.method === method);
@@ -280,6 +286,15 @@ export class SlackEmulator {
     }
     const handler = this.methods[method];
     return handler ? handler(params) : this.fail('unknown_method');
+  }
+
+  /** Only an app-level token opens a Socket Mode connection; the URL must be reachable (baseUrl). */
+  private openConnection(token: string): Reply {
+    if (token.startsWith('xoxb-')) return this.fail('not_allowed_token_type');
+    if (this.options.appToken ? token !== this.options.appToken : !token.startsWith('xapp-'))
+      return this.fail('invalid_auth');
+    if (!this.baseUrl) return this.fail('socket_mode_unavailable');
+    return this.ok({ url: this.socketMode.open(this.baseUrl) });
   }
 
   private postMessage(p: Record<string, unknown>): Reply {
@@ -457,6 +472,7 @@ export async function startSlackEmulator(
 ): Promise<RunningEmulator> {
   const emulator = new SlackEmulator(options);
   const server: Server = createServer(emulator.listener());
+  server.on('upgrade', (req, socket, head) => emulator.socketMode.upgrade(req, socket, head));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const { port: actual } = server.address() as AddressInfo;
   emulator.baseUrl = `http://127.0.0.1:${actual}`;
@@ -465,6 +481,7 @@ export async function startSlackEmulator(
     apiUrl: `${emulator.baseUrl}/api/`,
     close: () =>
       new Promise((resolve) => {
+        emulator.socketMode.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

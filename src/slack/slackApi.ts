@@ -22,7 +22,8 @@ export interface PostedMessage {
  * rate limits are the job queue's business, so the client itself never waits or retries.
  */
 export class SlackApi {
-  readonly client: WebClient;
+  // Private, so every call goes through a method here, where test/slack/manifest.test.ts sees it.
+  private readonly client: WebClient;
 
   constructor(
     token: string,

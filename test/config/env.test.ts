@@ -116,6 +116,33 @@ describe('parseEnv with required variables missing', () => {
   });
 });
 
+describe('parseEnv in Socket Mode (SLACK_APP_TOKEN set)', () => {
+  const { SLACK_SIGNING_SECRET: _unused, ...withoutSecret } = VALID;
+  const APP_TOKEN = 'xapp-1-A0INCIDENT-1234-abcdef';
+
+  it('needs no signing secret: Slack signs nothing sent over the socket', () => {
+    const env = parseEnv({ ...withoutSecret, SLACK_APP_TOKEN: APP_TOKEN });
+    expect(env.SLACK_APP_TOKEN).toBe(APP_TOKEN);
+    expect(env.SLACK_SIGNING_SECRET).toBeUndefined();
+  });
+
+  it('still checks a signing secret that is given', () => {
+    expect(problemsOf({ ...VALID, SLACK_APP_TOKEN: APP_TOKEN, SLACK_SIGNING_SECRET: 'short' })).toEqual([
+      'SLACK_SIGNING_SECRET: expected the app signing secret from the Slack app settings',
+    ]);
+  });
+
+  it('names the bad app token, not the missing secret, when SLACK_APP_TOKEN is not an app token', () => {
+    expect(problemsOf({ ...withoutSecret, SLACK_APP_TOKEN: 'xoxb-1-2' })).toEqual([
+      'SLACK_APP_TOKEN: expected an app-level token starting with xapp-',
+    ]);
+  });
+
+  it('requires the signing secret again when SLACK_APP_TOKEN is empty, which counts as unset', () => {
+    expect(problemsOf({ ...withoutSecret, SLACK_APP_TOKEN: '' })).toEqual(['SLACK_SIGNING_SECRET: required']);
+  });
+});
+
 describe('parseEnv treats an empty optional variable as unset', () => {
   it('uses the default instead of failing on the empty string', () => {
     const env = parseEnv({

@@ -30,34 +30,36 @@ export interface CommandAnswer {
   responseType?: string;
 }
 
+export interface CommandOptions {
+  user?: string;
+  channel?: string;
+  trigger?: string;
+  command?: string;
+}
+
+/** A slash command's fields as Slack sends them: the form body over HTTP, the payload in Socket Mode. */
+export function slashCommandFields(text: string, options: CommandOptions = {}): Record<string, string> {
+  return {
+    token: 'legacy-verification-token',
+    team_id: 'T0SANDBOX',
+    channel_id: options.channel ?? INCIDENT_CHANNEL,
+    channel_name: 'war-room',
+    user_id: options.user ?? SRE.alice,
+    user_name: 'alice',
+    command: options.command ?? '/incident',
+    text,
+    api_app_id: 'A0INCIDENTBOT',
+    response_url: 'https://hooks.slack.invalid/commands/1',
+    trigger_id: options.trigger ?? triggerId(),
+  };
+}
+
 export async function slashCommand(
   bot: TestBot,
   text: string,
-  options: {
-    user?: string;
-    channel?: string;
-    trigger?: string;
-    headers?: Record<string, string>;
-    command?: string;
-  } = {},
+  options: CommandOptions & { headers?: Record<string, string> } = {},
 ): Promise<CommandAnswer> {
-  const res = await postForm(
-    bot,
-    {
-      token: 'legacy-verification-token',
-      team_id: 'T0SANDBOX',
-      channel_id: options.channel ?? INCIDENT_CHANNEL,
-      channel_name: 'war-room',
-      user_id: options.user ?? SRE.alice,
-      user_name: 'alice',
-      command: options.command ?? '/incident',
-      text,
-      api_app_id: 'A0INCIDENTBOT',
-      response_url: 'https://hooks.slack.invalid/commands/1',
-      trigger_id: options.trigger ?? triggerId(),
-    },
-    options.headers,
-  );
+  const res = await postForm(bot, slashCommandFields(text, options), options.headers);
   const raw = await res.text();
   const json = raw ? (JSON.parse(raw) as { text?: string; blocks?: unknown[]; response_type?: string }) : {};
   return {
@@ -68,13 +70,19 @@ export async function slashCommand(
   };
 }
 
-export async function clickButton(
-  bot: TestBot,
+export interface ClickOptions {
+  user?: string;
+  channel?: string;
+  messageTs?: string;
+}
+
+/** A button click as Slack sends it: the `payload` form field over HTTP, the payload in Socket Mode. */
+export function blockActionsPayload(
   actionId: string,
   value: string,
-  options: { user?: string; channel?: string; messageTs?: string } = {},
-): Promise<number> {
-  const payload = {
+  options: ClickOptions = {},
+): Record<string, unknown> {
+  return {
     type: 'block_actions',
     team: { id: 'T0SANDBOX' },
     user: { id: options.user ?? SRE.alice },
@@ -98,20 +106,28 @@ export async function clickButton(
       },
     ],
   };
-  const res = await postForm(bot, { payload: JSON.stringify(payload) });
+}
+
+export async function clickButton(
+  bot: TestBot,
+  actionId: string,
+  value: string,
+  options: ClickOptions = {},
+): Promise<number> {
+  const res = await postForm(bot, { payload: JSON.stringify(blockActionsPayload(actionId, value, options)) });
   await res.text();
   return res.status;
 }
 
 type FieldValue = string | { selected: string };
+type SubmittedView = { callback_id: string; private_metadata: string; id?: string };
 
-/** Submits a modal the way Slack does; returns the bot's answer (empty when it closes the modal). */
-export async function submitView(
-  bot: TestBot,
-  view: { callback_id: string; private_metadata: string; id?: string },
+/** A form submission as Slack sends it: the `payload` form field over HTTP, the payload in Socket Mode. */
+export function viewSubmissionPayload(
+  view: SubmittedView,
   fields: Record<string, FieldValue>,
   user: string = SRE.alice,
-): Promise<{ status: number; body: { response_action?: string; errors?: Record<string, string> } }> {
+): Record<string, unknown> {
   const values = Object.fromEntries(
     Object.entries(fields).map(([block, value]) => [
       block,
@@ -129,7 +145,7 @@ export async function submitView(
       },
     ]),
   );
-  const payload = {
+  return {
     type: 'view_submission',
     team: { id: 'T0SANDBOX' },
     user: { id: user },
@@ -144,7 +160,16 @@ export async function submitView(
       hash: 'h',
     },
   };
-  const res = await postForm(bot, { payload: JSON.stringify(payload) });
+}
+
+/** Submits a modal the way Slack does; returns the bot's answer (empty when it closes the modal). */
+export async function submitView(
+  bot: TestBot,
+  view: SubmittedView,
+  fields: Record<string, FieldValue>,
+  user: string = SRE.alice,
+): Promise<{ status: number; body: { response_action?: string; errors?: Record<string, string> } }> {
+  const res = await postForm(bot, { payload: JSON.stringify(viewSubmissionPayload(view, fields, user)) });
   const raw = await res.text();
   return { status: res.status, body: raw ? JSON.parse(raw) : {} };
 }

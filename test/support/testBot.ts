@@ -17,6 +17,8 @@ export const TEST_SECRETS = {
   botToken: 'xoxb-test-0000-bot-token-s3cr3t',
   signingSecret: 'test-signing-secret-0123456789',
   alertmanagerToken: 'am-token-test-abcdefghijklmnop',
+  /** Socket Mode's app-level token: the bot uses it only when a test sets SLACK_APP_TOKEN to it. */
+  appToken: 'xapp-1-A0INCIDENTBOT-test-app-token',
 };
 
 export const DEFAULT_TEST_CONFIG = `
@@ -56,7 +58,7 @@ export interface TestBotOptions {
 export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
   const db = options.database ?? (await createTestDatabase());
   const prefix = uniquePrefix();
-  const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken });
+  const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken, appToken: TEST_SECRETS.appToken });
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-'));
   const configPath = join(dir, 'incident-bot.yml');
   await writeFile(configPath, options.configYaml ?? DEFAULT_TEST_CONFIG);
@@ -73,12 +75,21 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     LOG_LEVEL: 'silent',
     ...options.env,
   };
-  const config = await loadConfig(env);
-  const app = await startApp(config, {
-    http: true,
-    worker: options.worker ?? true,
-    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-  });
+  let config: Config;
+  let app: RunningApp;
+  try {
+    config = await loadConfig(env);
+    app = await startApp(config, {
+      http: true,
+      worker: options.worker ?? true,
+      logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    });
+  } catch (err) {
+    // A bot that cannot start leaves nothing behind, for the tests that expect it not to start.
+    await slack.close();
+    if (!options.database) await db.drop();
+    throw err;
+  }
   const url = `http://127.0.0.1:${app.port}`;
   const post = (path: string, body: string | object, headers: Record<string, string> = {}) =>
     fetch(`${url}${path}`, {

@@ -1,0 +1,54 @@
+import { readFile } from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ALERTMANAGER_BODY_LIMIT } from '../../src/http/alertmanagerRoute.js';
+import { payload } from '../support/alertmanager.js';
+
+interface WebhookConfig {
+  url?: string;
+  send_resolved?: boolean;
+  max_alerts?: number;
+  http_config?: { authorization?: { type?: string; credentials?: string; credentials_file?: string } };
+}
+interface AlertmanagerConfig {
+  route?: { receiver?: string };
+  receivers?: Array<{ name: string; webhook_configs?: WebhookConfig[] }>;
+}
+
+describe('config/alertmanager.example.yml', () => {
+  let config: AlertmanagerConfig;
+  let webhook: WebhookConfig;
+  beforeAll(async () => {
+    config = parse(await readFile(new URL('../../config/alertmanager.example.yml', import.meta.url), 'utf8'));
+    const receiver = config.receivers?.find((r) => r.name === config.route?.receiver);
+    expect(receiver, 'the receiver the route names').toBeDefined();
+    expect(receiver!.webhook_configs).toHaveLength(1);
+    webhook = receiver!.webhook_configs![0]!;
+  });
+
+  it("routes to a webhook on the bot's /alertmanager path", () => {
+    expect(new URL(webhook.url!).pathname).toBe('/alertmanager');
+  });
+
+  it('sends resolved notifications, which resolve incidents', () => {
+    expect(webhook.send_resolved).toBe(true);
+  });
+
+  it('sends the bearer token the bot checks, from a file or inline but not both', () => {
+    const auth = webhook.http_config?.authorization;
+    expect(auth?.type).toBe('Bearer');
+    expect([auth?.credentials, auth?.credentials_file].filter(Boolean)).toHaveLength(1);
+  });
+
+  it('caps a notification at a size the bot takes, even with 2 KiB of annotations per alert', () => {
+    expect(Number.isInteger(webhook.max_alerts) && webhook.max_alerts! > 0).toBe(true);
+    const largest = payload({
+      group: 'HighErrorRate',
+      alerts: Array.from({ length: webhook.max_alerts! }, (_, i) => ({
+        instance: `payments-api-${i}.prod.internal:8080`,
+        annotations: { description: 'x'.repeat(2048) },
+      })),
+    });
+    expect(Buffer.byteLength(JSON.stringify(largest))).toBeLessThan(ALERTMANAGER_BODY_LIMIT);
+  });
+});
