@@ -109,7 +109,7 @@ describe('the sandbox API', () => {
   it('refuses bad bodies, strangers, other sites and other host names', async () => {
     const bad = await post('command', { user: 'U0ALICE', channel: 'C0INCIDENTS' });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error).toMatch(/^text: /);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^text: /);
     expect(
       (await post('command', { user: 'U0MALLORY', channel: 'C0INCIDENTS', text: '/health' })).status,
     ).toBe(400);
