@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Block } from '../render/blockKit.js';
+import { viewToApi } from './emulatedViews.js';
 import type { EmulatedMessage, EmulatedView } from './slackEmulator.js';
 import { messageToApi } from './slackEmulator.js';
 import { slackSignatureHeaders } from './slackSigning.js';
@@ -119,17 +120,8 @@ export function viewSubmissionPayload(
     type: 'view_submission',
     ...common(workspace, submission.user, submission.triggerId),
     view: {
-      id: view.id,
-      team_id: workspace.teamId,
-      type: 'modal',
-      title: view.title,
-      ...(view.submit ? { submit: view.submit } : {}),
-      ...(view.close ? { close: view.close } : {}),
-      blocks: view.blocks,
-      callback_id: view.callbackId,
-      private_metadata: view.privateMetadata,
+      ...viewToApi(view, workspace.teamId),
       state: { values: submission.values },
-      hash: view.hash,
       previous_view_id: null,
       root_view_id: view.id,
       app_id: workspace.appId,

@@ -1,6 +1,7 @@
 // The sandbox page: polls the workspace state, draws it Slack-like, and sends what the person does to
 // the sandbox API, which turns it into the signed requests Slack would send the bot.
 import { readInputs, renderBlocks } from './blocks.js';
+import { el } from './dom.js';
 import { renderMrkdwn } from './mrkdwn.js';
 
 const $ = (id) => document.getElementById(id);
@@ -16,13 +17,6 @@ const ui = {
   openFiles: new Set(),
   seen: {},
 };
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function toast(text) {
   const node = $('toast');

@@ -1,12 +1,6 @@
 // Block Kit to DOM: the blocks the bot sends in messages and modals, drawn roughly as Slack draws them.
+import { el } from './dom.js';
 import { decodeEntities, renderText } from './mrkdwn.js';
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /**
  * A button. `onClick(button)` is called when it is clicked; without one (an ephemeral message, whose

@@ -1,6 +1,8 @@
 // Slack mrkdwn to DOM nodes. Text only ever becomes text nodes (textContent), never HTML: alert
 // annotations reach this code, and whatever they hold is shown as the characters it is.
 
+import { el } from './dom.js';
+
 const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>' };
 export const decodeEntities = (text) => text.replace(/&(amp|lt|gt);/g, (e) => ENTITIES[e]);
 
@@ -11,13 +13,6 @@ const STYLES = { '*': 'strong', _: 'em', '~': 's' };
 // A style opens after a line start, space or punctuation and closes before one, on a single line.
 const STYLE = /(^|[\s(["'.,;:!?\u2014-])([*_~])(?=\S)([^\n]*?\S)\2(?=$|[\s)\]"'.,;:!?\u2014-])/;
 const SAFE_URL = /^(https?:|mailto:)/i;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** `<…>`: a user, channel or group mention, a special mention, a date, or a link. */
 function angle(inner, ctx) {
