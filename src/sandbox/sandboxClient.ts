@@ -253,7 +253,7 @@ export class SandboxClient {
   private responseUrl(user: string, channel: string): string {
     const key = randomBytes(16).toString('hex');
     this.responseTargets.set(key, { user, channel, uses: 0, expiresAt: Date.now() + RESPONSE_URL_TTL_MS });
-    return `${this.baseUrl()}/sandbox/api/respond/${key}`;
+    return `${this.baseUrl()}/sandbox/api/respond?key=${key}`;
   }
 
   private eventsUrl(): string {
