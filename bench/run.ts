@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type RunningEmulator, startSlackEmulator } from '../src/sandbox/slackEmulator.js';
+import { slackSignatureHeaders } from '../src/sandbox/slackSigning.js';
 import { payload } from '../test/support/alertmanager.js';
-import { slackSignatureHeaders } from '../test/support/slackSigning.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

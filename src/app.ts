@@ -4,7 +4,7 @@ import { App } from '@slack/bolt';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import type { Config } from './config/index.js';
+import { type Config, ConfigError } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
@@ -26,6 +26,7 @@ import { startSlackSyncWorker } from './jobs/slackSyncWorker.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { TemplateError, TemplateSet } from './render/templates.js';
+import { type RunningSandbox, startSandbox } from './sandbox/sandbox.js';
 import { registerActionListeners } from './slack/actionListeners.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
@@ -79,14 +80,26 @@ export async function loadTemplates(config: Config): Promise<TemplateSet> {
 
 /** The composition root: config → pools → app → workers. `stop()` undoes it in reverse. */
 export async function startApp(config: Config, options: StartOptions): Promise<RunningApp> {
-  const { env, file } = config;
+  const { file } = config;
+  let { env } = config;
+  if (env.sandbox && !(options.http && options.worker)) {
+    throw new ConfigError('environment', [
+      'SLACK_BOT_TOKEN: required; without it only `serve` runs, against the built-in sandbox',
+    ]);
+  }
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, secretsOf(config));
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
   const pool = createPool(env.DATABASE_URL);
   const redisClients: Redis[] = [];
   const closers: Array<() => Promise<unknown>> = [];
+  let sandbox: RunningSandbox | undefined;
   try {
+    if (env.sandbox) {
+      sandbox = await startSandbox(config, logger);
+      closers.push(sandbox.close);
+      env = { ...env, SLACK_API_URL: sandbox.apiUrl };
+    }
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ applied }, 'applied migrations');
 
@@ -208,13 +221,15 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             contentType: metrics.registry.contentType,
             body: await metrics.registry.metrics(),
           }),
+          ...(sandbox ? { extra: sandbox.routes } : {}),
         },
         logger,
       );
       const listening = server;
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);
-        listening.listen(env.PORT, () => resolve());
+        // The sandbox lets whoever reaches it act as any of its users: this machine only.
+        listening.listen({ port: env.PORT, ...(sandbox ? { host: '127.0.0.1' } : {}) }, () => resolve());
       });
       closers.unshift(
         () =>
@@ -230,6 +245,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     }
 
     const port = server ? (server.address() as AddressInfo).port : undefined;
+    if (sandbox && port !== undefined) sandbox.connect(port);
     logger.info({ port, worker: options.worker }, 'incident-bot started');
     let stopping: Promise<void> | undefined;
     return {

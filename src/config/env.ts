@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
@@ -14,6 +16,8 @@ const url = (protocols: string[], example: string) =>
   );
 
 export const DEFAULT_CONFIG_PATH = 'config/incident-bot.yml';
+/** The demo config the sandbox falls back to; it ships with the code, so it is found from anywhere. */
+export const SANDBOX_CONFIG_PATH = fileURLToPath(new URL('../../config/sandbox.yml', import.meta.url));
 
 const EnvSchema = z.object({
   SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, 'expected a bot token starting with xoxb-'),
@@ -48,13 +52,35 @@ const SocketModeEnvSchema = EnvSchema.extend({
   SLACK_SIGNING_SECRET: EnvSchema.shape.SLACK_SIGNING_SECRET.optional(),
 });
 
-export type Env = z.infer<typeof SocketModeEnvSchema>;
+export type Env = z.infer<typeof SocketModeEnvSchema> & {
+  /** No Slack token was given: the bot runs against the built-in sandbox (src/sandbox/sandbox.ts). */
+  sandbox: boolean;
+};
+
+const secret = () => randomBytes(24).toString('hex');
+
+/**
+ * What the sandbox needs but nobody has to give it: secrets only this process and its emulated Slack
+ * share, made up anew at every start, and the local Postgres this project's README starts with.
+ */
+function sandboxDefaults(): Record<string, string> {
+  return {
+    SLACK_SIGNING_SECRET: secret(),
+    ALERTMANAGER_TOKEN: secret(),
+    DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+  };
+}
 
 /** Reads the env vars the bot uses; an empty string counts as unset. */
 export function parseEnv(source: NodeJS.ProcessEnv): Env {
   const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  // A Slack token of either kind means a real workspace, where missing settings are mistakes to report.
+  const sandbox = present.SLACK_BOT_TOKEN === undefined && present.SLACK_APP_TOKEN === undefined;
+  const input = sandbox
+    ? { ...sandboxDefaults(), ...present, SLACK_BOT_TOKEN: `xoxb-sandbox-${secret()}` }
+    : present;
   const schema = present.SLACK_APP_TOKEN === undefined ? EnvSchema : SocketModeEnvSchema;
-  const result = schema.safeParse(present, requiredMessage);
+  const result = schema.safeParse(input, requiredMessage);
   if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
-  return result.data;
+  return { ...result.data, sandbox };
 }

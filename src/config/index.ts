@@ -1,8 +1,9 @@
-import { DEFAULT_CONFIG_PATH, type Env, parseEnv } from './env.js';
+import { existsSync } from 'node:fs';
+import { DEFAULT_CONFIG_PATH, type Env, parseEnv, SANDBOX_CONFIG_PATH } from './env.js';
 import { ConfigError } from './errors.js';
 import { type FileConfig, loadFileConfig } from './file.js';
 
-export type { Env } from './env.js';
+export { type Env, SANDBOX_CONFIG_PATH } from './env.js';
 export { ConfigError } from './errors.js';
 export type { FileConfig } from './file.js';
 
@@ -22,18 +23,28 @@ export async function loadConfig(source: NodeJS.ProcessEnv = process.env): Promi
     if (!(err instanceof ConfigError)) throw err;
     errors.push(err);
   }
+  // Read even when the env is invalid, so one run reports every problem; '' counts as unset here too.
+  const path = configPath(source, env);
   try {
-    // Read even when the env is invalid, so one run reports every problem; '' counts as unset here too.
-    file = await loadFileConfig(
-      env?.INCIDENT_BOT_CONFIG ?? (source.INCIDENT_BOT_CONFIG || DEFAULT_CONFIG_PATH),
-    );
+    file = await loadFileConfig(path);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     errors.push(err);
   }
-  if (env && file) return { env, file };
+  // The path actually read, so the start log can say which file it was.
+  if (env && file) return { env: { ...env, INCIDENT_BOT_CONFIG: path }, file };
   throw new ConfigError(
     errors.map((e) => e.source).join(' and '),
     errors.flatMap((e) => (errors.length > 1 ? e.problems.map((p) => `${e.source}: ${p}`) : e.problems)),
   );
+}
+
+/**
+ * INCIDENT_BOT_CONFIG, else config/incident-bot.yml; the sandbox, when neither exists, takes its demo
+ * config instead, so that a first `npm start` needs no file at all.
+ */
+function configPath(source: NodeJS.ProcessEnv, env: Env | undefined): string {
+  const given = source.INCIDENT_BOT_CONFIG || undefined;
+  if (env?.sandbox && !given && !existsSync(DEFAULT_CONFIG_PATH)) return SANDBOX_CONFIG_PATH;
+  return env?.INCIDENT_BOT_CONFIG ?? given ?? DEFAULT_CONFIG_PATH;
 }

@@ -8,7 +8,7 @@ import {
 import type { Logger } from '../observability/logger.js';
 import { sendJson } from './respond.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface HttpRoutes {
   /** Bolt's receiver: Slack commands, interactivity and events, signature-checked by Bolt. */
@@ -17,6 +17,8 @@ export interface HttpRoutes {
   /** Resolves when Postgres and Redis answer; rejects with the reason otherwise. */
   ready: () => Promise<void>;
   metrics: () => Promise<{ contentType: string; body: string }>;
+  /** More routes by exact path: the sandbox's, in sandbox mode. */
+  extra?: Record<string, Handler>;
 }
 
 /**
@@ -43,6 +45,7 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): Server & {
     },
   };
   if (routes.slackEvents) table['/slack/events'] = routes.slackEvents;
+  Object.assign(table, routes.extra);
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;

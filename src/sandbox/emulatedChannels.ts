@@ -28,13 +28,21 @@ export function channelNameError(name: string): string | undefined {
 export class ChannelRegistry {
   private readonly byId = new Map<string, EmulatedChannel>();
 
-  /** The new channel, with its creator as first member, or Slack's error code. */
-  create(name: string, isPrivate: boolean, creator: string): EmulatedChannel | { error: string } {
+  /**
+   * The new channel, with its creator as first member, or Slack's error code. `id` is for channels a
+   * config names (the sandbox's #incidents is C0INCIDENTS); Slack picks it otherwise.
+   */
+  create(
+    name: string,
+    isPrivate: boolean,
+    creator: string,
+    id?: string,
+  ): EmulatedChannel | { error: string } {
     const error = channelNameError(name);
     if (error) return { error };
     if ([...this.byId.values()].some((c) => c.name === name)) return { error: 'name_taken' };
     const channel: EmulatedChannel = {
-      id: `C${String(this.byId.size + 1).padStart(8, '0')}`,
+      id: id ?? `C${String(this.byId.size + 1).padStart(8, '0')}`,
       name,
       isPrivate,
       created: Math.floor(Date.now() / 1000),

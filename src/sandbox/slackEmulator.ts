@@ -33,6 +33,22 @@ export interface EmulatedMessage {
   files?: Array<{ id: string; name: string; title: string }>;
 }
 
+/** A message only one person sees: from chat.postEphemeral, or a slash command's answer. */
+export interface EphemeralMessage {
+  channel: string;
+  user: string;
+  ts: string;
+  text: string;
+  blocks: Block[];
+}
+
+/** A person in the workspace, as users.info describes them. */
+export interface EmulatedUser {
+  id: string;
+  name: string;
+  realName: string;
+}
+
 export interface RecordedCall {
   method: string;
   params: Record<string, unknown>;
@@ -81,6 +97,8 @@ export class SlackEmulator {
   private readonly userGroups = new Map<string, { id: string; handle: string; users: string[] }>();
   /** Socket Mode: the sockets apps.connections.open opened, for delivering commands and clicks. */
   readonly socketMode = new SocketModeEndpoint('A0INCIDENTBOT');
+  private readonly people = new Map<string, EmulatedUser>();
+  private readonly ephemeralMessages: EphemeralMessage[] = [];
   private readonly methods: Record<string, Method> = {
     'auth.test': () =>
       this.ok({
@@ -94,14 +112,17 @@ export class SlackEmulator {
     'chat.postMessage': (p) => this.postMessage(p),
     'chat.update': (p) => this.update(p),
     'chat.postEphemeral': (p) => {
-      if (!p.channel || !p.user) return this.fail('invalid_arguments');
-      return this.ok({ message_ts: this.nextTs() });
+      if (typeof p.channel !== 'string' || typeof p.user !== 'string' || !p.channel || !p.user)
+        return this.fail('invalid_arguments');
+      const content = this.content(p);
+      if ('error' in content) return content.error;
+      return this.ok({ message_ts: this.addEphemeral(p.channel, p.user, content).ts });
     },
     'conversations.replies': (p) => {
       const root = this.find(String(p.channel), String(p.ts));
       if (!root) return this.fail('thread_not_found');
       return this.ok({
-        messages: [root, ...this.threadOf(root.channel, root.ts)].map(toApi),
+        messages: [root, ...this.threadOf(root.channel, root.ts)].map(messageToApi),
         has_more: false,
       });
     },
@@ -154,13 +175,14 @@ export class SlackEmulator {
       const id = typeof p.user === 'string' ? p.user : '';
       if (!USER_ID.test(id)) return this.fail('user_not_found');
       const bot = id === this.botUserId;
-      const name = bot ? 'incident-bot' : id.toLowerCase();
+      const known = this.people.get(id);
+      const name = bot ? 'incident-bot' : (known?.name ?? id.toLowerCase());
       return this.ok({
         user: {
           id,
           team_id: this.teamId,
           name,
-          real_name: bot ? name : `User ${id}`,
+          real_name: bot ? name : (known?.realName ?? `User ${id}`),
           tz: 'UTC',
           is_bot: bot,
         },
@@ -184,6 +206,32 @@ export class SlackEmulator {
   /** A user group (as `@handle` in Slack) with its members, for approval policies that name groups. */
   addUserGroup(id: string, handle: string, users: string[]): void {
     this.userGroups.set(id, { id, handle, users: [...users] });
+  }
+
+  /** The user groups addUserGroup made. */
+  groups(): Array<{ id: string; handle: string; users: string[] }> {
+    return [...this.userGroups.values()].map((g) => ({ ...g, users: [...g.users] }));
+  }
+
+  /** A person users.info describes by name; other user ids get a made-up name. */
+  addUser(user: EmulatedUser): void {
+    this.people.set(user.id, { ...user });
+  }
+
+  users(): EmulatedUser[] {
+    return [...this.people.values()];
+  }
+
+  /** Records a message for one person's eyes; content is checked by the caller (see `content`). */
+  addEphemeral(channel: string, user: string, content: { text: string; blocks: Block[] }): EphemeralMessage {
+    const message = { channel, user, ts: this.nextTs(), text: content.text, blocks: content.blocks };
+    this.ephemeralMessages.push(message);
+    return message;
+  }
+
+  /** Ephemeral messages, all or only those one person was shown. */
+  ephemerals(user?: string): EphemeralMessage[] {
+    return this.ephemeralMessages.filter((m) => user === undefined || m.user === user);
   }
 
   /**
@@ -219,6 +267,11 @@ export class SlackEmulator {
     return this.messages.filter((m) => m.channel === channel && m.threadTs === ts);
   }
 
+  /** A message or thread reply by its channel and ts. */
+  message(channel: string, ts: string): EmulatedMessage | undefined {
+    return this.find(channel, ts);
+  }
+
   allMessages(): EmulatedMessage[] {
     return [...this.messages];
   }
@@ -236,8 +289,8 @@ export class SlackEmulator {
   }
 
   /** Makes a channel as conversations.create would, for tests that need one to exist already. */
-  createChannel(name: string, isPrivate = false): EmulatedChannel {
-    const channel = this.channelRegistry.create(name, isPrivate, this.botUserId);
+  createChannel(name: string, isPrivate = false, id?: string): EmulatedChannel {
+    const channel = this.channelRegistry.create(name, isPrivate, this.botUserId, id);
     if ('error' in channel) throw new Error(`createChannel(${JSON.stringify(name)}): ${channel.error}`);
     return channel;
   }
@@ -304,11 +357,12 @@ export class SlackEmulator {
     if ('error' in content) return content.error;
     const threadTs = p.thread_ts === undefined ? undefined : String(p.thread_ts);
     if (threadTs !== undefined && !this.find(channel, threadTs)) return this.fail('thread_not_found');
-    const message = this.append(channel, threadTs, content);
-    return this.ok({ channel, ts: message.ts, message: toApi(message) });
+    const message = this.post(channel, threadTs, content);
+    return this.ok({ channel, ts: message.ts, message: messageToApi(message) });
   }
 
-  private append(
+  /** Posts as the bot, as chat.postMessage does once it has checked its arguments. */
+  post(
     channel: string,
     threadTs: string | undefined,
     content: Pick<EmulatedMessage, 'text' | 'blocks' | 'files'>,
@@ -352,7 +406,7 @@ export class SlackEmulator {
     );
     if ('error' in files) return this.fail(files.error);
     if (channel) {
-      this.append(channel, threadTs, {
+      this.post(channel, threadTs, {
         text: typeof p.initial_comment === 'string' ? p.initial_comment : '',
         blocks: [],
         files: files.map((f) => ({ id: f.id, name: f.filename, title: f.title })),
@@ -369,17 +423,18 @@ export class SlackEmulator {
     message.text = content.text;
     message.blocks = content.blocks;
     message.editedTs = this.nextTs();
-    return this.ok({ channel: message.channel, ts: message.ts, text: message.text, message: toApi(message) });
+    return this.ok({
+      channel: message.channel,
+      ts: message.ts,
+      text: message.text,
+      message: messageToApi(message),
+    });
   }
 
   private content(p: Record<string, unknown>): { text: string; blocks: Block[] } | { error: Reply } {
-    const blocks = p.blocks === undefined ? [] : p.blocks;
-    const text = typeof p.text === 'string' ? p.text : '';
-    if (!text && (!Array.isArray(blocks) || blocks.length === 0)) return { error: this.fail('no_text') };
-    const problems = validateBlocks(blocks);
-    if (problems.length > 0) return { error: this.fail('invalid_blocks', { errors: problems }) };
-    if (text.length > 40_000) return { error: this.fail('msg_too_long') };
-    return { text, blocks: blocks as Block[] };
+    const content = checkMessage(p);
+    if ('error' in content) return { error: this.fail(content.error, content.extra) };
+    return content;
   }
 
   private find(channel: string, ts: string): EmulatedMessage | undefined {
@@ -446,7 +501,24 @@ export class SlackEmulator {
   }
 }
 
-function toApi(m: EmulatedMessage): Record<string, unknown> {
+/**
+ * A message's text and blocks as Slack takes them, from any of the places a message can come from
+ * (chat.postMessage, a slash command's answer, a response_url), or the error Slack answers instead.
+ */
+export function checkMessage(
+  p: Record<string, unknown>,
+): { text: string; blocks: Block[] } | { error: string; extra?: Record<string, unknown> } {
+  const blocks = p.blocks === undefined ? [] : p.blocks;
+  const text = typeof p.text === 'string' ? p.text : '';
+  if (!text && (!Array.isArray(blocks) || blocks.length === 0)) return { error: 'no_text' };
+  const problems = validateBlocks(blocks);
+  if (problems.length > 0) return { error: 'invalid_blocks', extra: { errors: problems } };
+  if (text.length > 40_000) return { error: 'msg_too_long' };
+  return { text, blocks: blocks as Block[] };
+}
+
+/** A message as the Web API (and an interaction payload's `message`) shows it. */
+export function messageToApi(m: EmulatedMessage): Record<string, unknown> {
   return {
     type: 'message',
     user: m.user,

@@ -9,7 +9,8 @@ const VALID = {
   ALERTMANAGER_TOKEN: 'am-token-0123456789',
 } as const;
 
-const REQUIRED = Object.keys(VALID) as Array<keyof typeof VALID>;
+// Without SLACK_BOT_TOKEN the bot runs in sandbox mode, where nothing else is required.
+const REQUIRED = ['SLACK_SIGNING_SECRET', 'DATABASE_URL', 'ALERTMANAGER_TOKEN'] as const;
 
 /** The ConfigError parseEnv throws, so each test can assert on its exact lines. */
 function configError(source: NodeJS.ProcessEnv): ConfigError {
@@ -34,6 +35,7 @@ describe('parseEnv with valid values', () => {
       INCIDENT_BOT_CONFIG: 'config/incident-bot.yml',
       QUEUE_PREFIX: 'incident-bot',
       LOG_LEVEL: 'info',
+      sandbox: false,
     });
   });
 
@@ -89,8 +91,7 @@ describe('parseEnv with valid values', () => {
 
 describe('parseEnv with required variables missing', () => {
   it('reports every missing variable as `NAME: required`, one line each', () => {
-    expect(problemsOf({})).toEqual([
-      'SLACK_BOT_TOKEN: required',
+    expect(problemsOf({ SLACK_BOT_TOKEN: VALID.SLACK_BOT_TOKEN })).toEqual([
       'SLACK_SIGNING_SECRET: required',
       'DATABASE_URL: required',
       'ALERTMANAGER_TOKEN: required',
@@ -108,11 +109,13 @@ describe('parseEnv with required variables missing', () => {
   });
 
   it('throws a ConfigError whose message is one indented line per problem under "environment"', () => {
-    const error = configError({ ...VALID, SLACK_BOT_TOKEN: undefined, ALERTMANAGER_TOKEN: '' });
+    const error = configError({ ...VALID, SLACK_SIGNING_SECRET: undefined, ALERTMANAGER_TOKEN: '' });
     expect(error.name).toBe('ConfigError');
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.source).toBe('environment');
-    expect(error.message).toBe('environment:\n  SLACK_BOT_TOKEN: required\n  ALERTMANAGER_TOKEN: required');
+    expect(error.message).toBe(
+      'environment:\n  SLACK_SIGNING_SECRET: required\n  ALERTMANAGER_TOKEN: required',
+    );
   });
 });
 
@@ -227,6 +230,62 @@ describe('parseEnv with bad values', () => {
       'DATABASE_URL: expected a URL like postgres://user@host:5432/incident_bot',
       'PORT: expected a port number from 0 to 65535',
       'ALERTMANAGER_TOKEN: required',
+    ]);
+  });
+});
+
+describe('parseEnv in sandbox mode (no Slack token)', () => {
+  it('needs nothing: it makes up the secrets and uses the local Postgres', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({
+      sandbox: true,
+      SLACK_BOT_TOKEN: expect.stringMatching(/^xoxb-sandbox-[0-9a-f]{48}$/),
+      SLACK_SIGNING_SECRET: expect.stringMatching(/^[0-9a-f]{48}$/),
+      ALERTMANAGER_TOKEN: expect.stringMatching(/^[0-9a-f]{48}$/),
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      PORT: 3000,
+    });
+    expect(env.ALERTMANAGER_TOKEN).not.toBe(env.SLACK_SIGNING_SECRET);
+  });
+
+  it('makes up new secrets for every process', () => {
+    const [a, b] = [parseEnv({}), parseEnv({})];
+    expect(a.SLACK_BOT_TOKEN).not.toBe(b.SLACK_BOT_TOKEN);
+    expect(a.SLACK_SIGNING_SECRET).not.toBe(b.SLACK_SIGNING_SECRET);
+    expect(a.ALERTMANAGER_TOKEN).not.toBe(b.ALERTMANAGER_TOKEN);
+  });
+
+  it('keeps what is given, so a local Alertmanager can be pointed at it with a known token', () => {
+    const env = parseEnv({
+      SLACK_SIGNING_SECRET: VALID.SLACK_SIGNING_SECRET,
+      ALERTMANAGER_TOKEN: VALID.ALERTMANAGER_TOKEN,
+      DATABASE_URL: VALID.DATABASE_URL,
+      PORT: '8080',
+    });
+    expect(env).toMatchObject({
+      sandbox: true,
+      SLACK_SIGNING_SECRET: VALID.SLACK_SIGNING_SECRET,
+      ALERTMANAGER_TOKEN: VALID.ALERTMANAGER_TOKEN,
+      DATABASE_URL: VALID.DATABASE_URL,
+      PORT: 8080,
+    });
+  });
+
+  it('counts an empty SLACK_BOT_TOKEN as unset', () => {
+    expect(parseEnv({ SLACK_BOT_TOKEN: '' }).sandbox).toBe(true);
+  });
+
+  it('still refuses bad values', () => {
+    expect(problemsOf({ PORT: 'http', ALERTMANAGER_TOKEN: 'short' })).toEqual([
+      'PORT: expected a port number from 0 to 65535',
+      'ALERTMANAGER_TOKEN: expected a bearer token of at least 16 characters',
+    ]);
+  });
+
+  it('is not entered with an app token alone: that is a real workspace missing its bot token', () => {
+    expect(problemsOf({ ...VALID, SLACK_BOT_TOKEN: undefined, SLACK_APP_TOKEN: 'xapp-1-A0-123' })).toEqual([
+      'SLACK_BOT_TOKEN: required',
     ]);
   });
 });

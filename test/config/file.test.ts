@@ -1,11 +1,11 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadFileConfig, parseFileConfig } from '../../src/config/file.js';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, SANDBOX_CONFIG_PATH } from '../../src/config/index.js';
 
 const SOURCE = 'config/test.yml';
 const MINIMAL = 'slack:\n  defaultChannel: C0123ABCD\n';
@@ -397,20 +397,21 @@ describe('loadConfig', () => {
   it('reports env and file problems in one error, each line prefixed with its source', async () => {
     const path = await tempFile('bad.yml', 'slack:\n  defaultChannel: general\n');
     const error = await rejection(
-      loadConfig({ ...ENV, SLACK_BOT_TOKEN: undefined, PORT: '70000', INCIDENT_BOT_CONFIG: path }),
+      loadConfig({ ...ENV, SLACK_SIGNING_SECRET: undefined, PORT: '70000', INCIDENT_BOT_CONFIG: path }),
     );
     expect(error.source).toBe(`environment and ${path}`);
     expect(error.problems).toEqual([
-      'environment: SLACK_BOT_TOKEN: required',
+      'environment: SLACK_SIGNING_SECRET: required',
       'environment: PORT: expected a port number from 0 to 65535',
       `${path}: slack.defaultChannel: expected a Slack channel id like C0123ABCD`,
     ]);
   });
 
   it('reports a missing config file alongside env problems', async () => {
-    const error = await rejection(loadConfig({ INCIDENT_BOT_CONFIG: '/nonexistent/bot.yml' }));
+    const error = await rejection(
+      loadConfig({ SLACK_BOT_TOKEN: ENV.SLACK_BOT_TOKEN, INCIDENT_BOT_CONFIG: '/nonexistent/bot.yml' }),
+    );
     expect(error.problems).toEqual([
-      'environment: SLACK_BOT_TOKEN: required',
       'environment: SLACK_SIGNING_SECRET: required',
       'environment: DATABASE_URL: required',
       'environment: ALERTMANAGER_TOKEN: required',
@@ -428,7 +429,54 @@ describe('loadConfig', () => {
 
   // Regression test for a bug found in review.
   it('treats an empty INCIDENT_BOT_CONFIG as unset even when the env is invalid', async () => {
-    const error = await rejection(loadConfig({ INCIDENT_BOT_CONFIG: '' }));
+    const error = await rejection(loadConfig({ SLACK_BOT_TOKEN: 'nope', INCIDENT_BOT_CONFIG: '' }));
     expect(error.source).toBe('environment and config/incident-bot.yml');
+  });
+});
+
+describe('loadConfig in sandbox mode: the demo config as the last resort', () => {
+  /** Runs `load` in an empty directory of its own, with config/incident-bot.yml there if given. */
+  async function inDirectory<T>(ownConfig: string | undefined, load: () => Promise<T>): Promise<T> {
+    const dir = await mkdtemp(join(tmpdir(), 'cwd-'));
+    if (ownConfig !== undefined) {
+      await mkdir(join(dir, 'config'));
+      await writeFile(join(dir, 'config', 'incident-bot.yml'), ownConfig);
+    }
+    const before = process.cwd();
+    process.chdir(dir);
+    try {
+      return await load();
+    } finally {
+      process.chdir(before);
+    }
+  }
+
+  it('reads config/sandbox.yml when INCIDENT_BOT_CONFIG is unset and config/incident-bot.yml is missing', async () => {
+    const config = await inDirectory(undefined, () => loadConfig({}));
+    expect(config.env.sandbox).toBe(true);
+    expect(config.env.INCIDENT_BOT_CONFIG).toBe(SANDBOX_CONFIG_PATH);
+    expect(config.file.slack.defaultChannel).toBe('C0INCIDENTS');
+  });
+
+  it('prefers config/incident-bot.yml when it exists', async () => {
+    const config = await inDirectory(MINIMAL, () => loadConfig({}));
+    expect(config.env.INCIDENT_BOT_CONFIG).toBe('config/incident-bot.yml');
+    expect(config.file.slack.defaultChannel).toBe('C0123ABCD');
+  });
+
+  it('prefers INCIDENT_BOT_CONFIG, and reports it missing instead of falling back', async () => {
+    const path = await tempFile('own.yml', MINIMAL);
+    expect((await loadConfig({ INCIDENT_BOT_CONFIG: path })).env.INCIDENT_BOT_CONFIG).toBe(path);
+    const error = await rejection(
+      inDirectory(undefined, () => loadConfig({ INCIDENT_BOT_CONFIG: '/nonexistent/bot.yml' })),
+    );
+    expect(error.problems).toEqual(['cannot read the config file: ENOENT']);
+  });
+
+  it('never falls back with a Slack token: a real workspace needs its own config', async () => {
+    const error = await rejection(
+      inDirectory(undefined, () => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1-2-3' })),
+    );
+    expect(error.problems).toContain('config/incident-bot.yml: cannot read the config file: ENOENT');
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { payload } from '../support/alertmanager.js';
-import { slackSignatureHeaders } from '../support/slackSigning.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 describe('the HTTP edge', () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { payload } from '../support/alertmanager.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import { clickButton, INCIDENT_CHANNEL, SRE, slashCommand, submitView } from '../support/slackRequests.js';
-import { slackSignatureHeaders } from '../support/slackSigning.js';
 import { startTestBot, type TestBot } from '../support/testBot.js';
 
 const text = (value: unknown) => JSON.stringify(value);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INCIDENT_HELP } from '../../src/commands/incidentCommand.js';
 import { ConfigError } from '../../src/config/index.js';
+import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { waitFor } from '../support/services.js';
 import {
   blockActionsPayload,
@@ -9,7 +10,6 @@ import {
   slashCommandFields,
   viewSubmissionPayload,
 } from '../support/slackRequests.js';
-import { slackSignatureHeaders } from '../support/slackSigning.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 /**

@@ -517,6 +517,50 @@ describe('users.info', () => {
   });
 });
 
+describe('people, ephemeral messages and named channels', () => {
+  it('describes a person addUser made by their name in users.info', async () => {
+    slack.emulator.addUser({ id: 'U0BOB', name: 'bob', realName: 'Bob (SRE on call)' });
+    expect(await call('users.info', { user: 'U0BOB' })).toMatchObject({
+      user: { id: 'U0BOB', name: 'bob', real_name: 'Bob (SRE on call)', is_bot: false },
+    });
+    expect(slack.emulator.users()).toEqual([{ id: 'U0BOB', name: 'bob', realName: 'Bob (SRE on call)' }]);
+  });
+
+  it('keeps chat.postEphemeral messages for the one person, and refuses what chat.postMessage refuses', async () => {
+    const answer = await call<{ ok: boolean; message_ts: string }>('chat.postEphemeral', {
+      channel: 'C0PAYMENTS',
+      user: 'U0ALICE',
+      text: 'only for alice',
+    });
+    expect(answer.ok).toBe(true);
+    expect(slack.emulator.ephemerals('U0ALICE')).toEqual([
+      { channel: 'C0PAYMENTS', user: 'U0ALICE', ts: answer.message_ts, text: 'only for alice', blocks: [] },
+    ]);
+    expect(slack.emulator.ephemerals('U0BOB')).toEqual([]);
+    expect(await call('chat.postEphemeral', { channel: 'C0PAYMENTS', user: 'U0ALICE' })).toEqual({
+      ok: false,
+      error: 'no_text',
+    });
+    expect(
+      await call('chat.postEphemeral', {
+        channel: 'C0PAYMENTS',
+        user: 'U0ALICE',
+        blocks: [{ type: 'carousel' }],
+      }),
+    ).toMatchObject({ ok: false, error: 'invalid_blocks' });
+    expect(await call('chat.postEphemeral', { channel: 'C0PAYMENTS', text: 'x' })).toEqual({
+      ok: false,
+      error: 'invalid_arguments',
+    });
+    expect(slack.emulator.ephemerals()).toHaveLength(1);
+  });
+
+  it('creates a channel under the id a config names, and still refuses a taken name', () => {
+    expect(slack.emulator.createChannel('incidents', false, 'C0INCIDENTS').id).toBe('C0INCIDENTS');
+    expect(() => slack.emulator.createChannel('incidents', false, 'C0OTHER')).toThrow('name_taken');
+  });
+});
+
 describe('the new methods alongside the emulator tools', () => {
   it('records them and lets failNext and hold act on them', async () => {
     slack.emulator.failNext('views.open', { error: 'expired_trigger_id' });

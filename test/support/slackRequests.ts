@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { slackSignatureHeaders } from './slackSigning.js';
+import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { TEST_SECRETS, type TestBot } from './testBot.js';
 
 /** Requests into the bot as Slack sends them: form-encoded, signed with the real v0 scheme. */

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 
-/** Headers for a request into the bot, signed with Slack's v0 scheme. */
+/** Headers for a request into the bot, signed with Slack's v0 scheme: the sandbox's and the tests' alike. */
 export function slackSignatureHeaders(
   secret: string,
   body: string,

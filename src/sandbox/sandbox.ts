@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { type Config, SANDBOX_CONFIG_PATH } from '../config/index.js';
+import type { Handler } from '../http/server.js';
+import type { Logger } from '../observability/logger.js';
+import { DEMO_USERS, seedDemoWorkspace } from './demoWorkspace.js';
+import { SampleAlerts } from './sampleAlerts.js';
+import { SandboxClient, type SlashCommandSpec } from './sandboxClient.js';
+import { sandboxRoutes } from './sandboxRoutes.js';
+import { startSlackEmulator } from './slackEmulator.js';
+import { workspaceState } from './workspaceState.js';
+
+/**
+ * Sandbox mode, for trying the bot without a Slack workspace: the emulated Slack the tests use, served
+ * in this process, seeded with demo channels, people and an on-call group, and a page at /sandbox to use
+ * it as those people would use Slack.
+ */
+
+const MANIFEST_PATH = fileURLToPath(new URL('../../manifest.yml', import.meta.url));
+const BOT_USER_ID = 'U0INCIDENTBOT';
+
+export interface RunningSandbox {
+  /** The emulated Web API: the bot's SLACK_API_URL in sandbox mode. */
+  apiUrl: string;
+  /** /sandbox and /sandbox/api/*, for the bot's HTTP server. */
+  routes: Record<string, Handler>;
+  /** Tells the sandbox the port the bot listens on, and logs where the page is. */
+  connect(port: number): void;
+  close(): Promise<void>;
+}
+
+export async function startSandbox(config: Config, logger: Logger): Promise<RunningSandbox> {
+  const { env } = config;
+  const demoConfig = env.INCIDENT_BOT_CONFIG === SANDBOX_CONFIG_PATH;
+  if (demoConfig) {
+    logger.warn(
+      { config: SANDBOX_CONFIG_PATH },
+      'sandbox: using the demo config; set INCIDENT_BOT_CONFIG or create config/incident-bot.yml to use your own',
+    );
+    // The demo's checks name these variables: they look at what the bot itself uses, defaults included.
+    process.env.DATABASE_URL = env.DATABASE_URL;
+    process.env.REDIS_URL = env.REDIS_URL;
+  }
+
+  // parseEnv makes one up in sandbox mode; only Socket Mode (never the sandbox) goes without.
+  const signingSecret = env.SLACK_SIGNING_SECRET;
+  if (signingSecret === undefined) throw new Error('the sandbox needs a signing secret');
+  const slack = await startSlackEmulator({ token: env.SLACK_BOT_TOKEN, botUserId: BOT_USER_ID });
+  const { emulator } = slack;
+  seedDemoWorkspace(emulator);
+  const client = new SandboxClient(
+    emulator,
+    { teamId: 'T0SANDBOX', domain: 'sandbox', appId: 'A0INCIDENTBOT' },
+    signingSecret,
+    await manifestCommands(),
+  );
+  let port: number | undefined;
+  const routes = await sandboxRoutes({
+    client,
+    samples: await SampleAlerts.load(),
+    state: (user) => workspaceState(emulator, client, BOT_USER_ID, user),
+    deliverAlert: async (payload) => {
+      const res = await fetch(`http://127.0.0.1:${port}/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${env.ALERTMANAGER_TOKEN}` },
+        body: JSON.stringify(payload),
+      });
+      return { status: res.status, body: await res.json() };
+    },
+    port: () => port,
+  });
+
+  return {
+    apiUrl: slack.apiUrl,
+    routes,
+    connect: (listening) => {
+      port = listening;
+      if (demoConfig) followPort(config, listening);
+      client.connect(`http://127.0.0.1:${listening}`);
+      logger.warn(
+        {
+          sandbox: `http://localhost:${listening}/sandbox`,
+          users: DEMO_USERS.map((u) => u.name),
+        },
+        `SANDBOX MODE: SLACK_BOT_TOKEN is not set, so incident-bot talks to a built-in emulated Slack, not a real workspace. Open http://localhost:${listening}/sandbox to try it. To connect a real workspace, set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README, "A real workspace").`,
+      );
+    },
+    close: () => slack.close(),
+  };
+}
+
+/** The slash commands Slack would send the app: those its manifest declares. */
+async function manifestCommands(): Promise<Map<string, SlashCommandSpec>> {
+  const manifest = parse(await readFile(MANIFEST_PATH, 'utf8')) as {
+    features?: { slash_commands?: Array<{ command: string; should_escape?: boolean }> };
+  };
+  return new Map(
+    (manifest.features?.slash_commands ?? []).map((c) => [
+      c.command,
+      { shouldEscape: c.should_escape === true },
+    ]),
+  );
+}
+
+/** The demo's checks of the bot's own /healthz name the default port; they follow the one it got. */
+function followPort(config: Config, port: number): void {
+  for (const service of Object.values(config.file.services)) {
+    for (const check of service.checks) {
+      if (check.kind === 'http')
+        check.url = check.url.replace(/^http:\/\/127\.0\.0\.1:3000\//, `http://127.0.0.1:${port}/`);
+    }
+  }
+}

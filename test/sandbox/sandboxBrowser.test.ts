@@ -1,0 +1,199 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxBot, startSandboxBot } from '../support/sandboxBot.js';
+
+/**
+ * The sandbox page in a real browser (Debian's Chromium, driven by playwright-core), used the way a
+ * team trying the bot would use it: every click and command goes through the page.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SAMPLE_MRKDWN =
+  '*bold* _italic_ ~gone~ `a<b` <@U0BOB> <#C0PAYMENTS> <!subteam^S0SREONCALL> ' +
+  '<https://example.com/x?a=1&amp;b=2|the &lt;docs&gt;> <javascript:alert(1)|bad> snake_case_name\n```x &amp;&amp; y```';
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+const required = process.env.INCIDENT_BOT_REQUIRE_BROWSER === '1';
+const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`;
+// Generous: each step waits on the queue, the worker and the page's next poll, never on a fixed delay.
+const STEP = { timeout: 30_000 };
+
+describe.skipIf(missing !== undefined && !required)(
+  `the sandbox page in Chromium${missing ? ` (skipped: ${missing})` : ''}`,
+  () => {
+    let bot: SandboxBot;
+    let profile: string;
+    let browser: BrowserContext;
+    let page: Page;
+    const pageErrors: string[] = [];
+
+    beforeAll(async () => {
+      if (missing) throw new Error(`${missing}, and INCIDENT_BOT_REQUIRE_BROWSER=1 requires it`);
+      bot = await startSandboxBot();
+      profile = await mkdtemp(join(tmpdir(), 'sandbox-chromium-'));
+      browser = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ARGS,
+        viewport: { width: 1480, height: 960 },
+      });
+      page = browser.pages()[0] ?? (await browser.newPage());
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      page.on('dialog', (dialog) => {
+        pageErrors.push(`a dialog opened: ${dialog.message()}`);
+        void dialog.dismiss();
+      });
+      await page.goto(`${bot.url}/sandbox`);
+    }, 120_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      if (profile) await rm(profile, { recursive: true, force: true });
+      await bot?.stop();
+    });
+
+    const message = (text: string | RegExp) => page.locator('#messages .message').filter({ hasText: text });
+    const threadMessage = (text: string | RegExp) =>
+      page.locator('#thread-messages .message').filter({ hasText: text });
+    const command = async (text: string) => {
+      await page.locator('#command').fill(text);
+      await page.locator('#command').press('Enter');
+    };
+
+    it('walks the whole story: alert, incident, health check, action, approval, resolution, post-mortem', async () => {
+      expect(await page.locator('#user').inputValue()).toBe('U0ALICE');
+      await page.locator('[data-sample="payments-api-latency.firing"]').click();
+      await page.locator('[data-channel-id="C0PAYMENTS"]').click();
+      const root = message('INC-1');
+      await root.waitFor(STEP);
+      expect(await root.locator('.bk-header').textContent()).toContain('INC-1 · HighLatency');
+      expect(await root.textContent()).toContain('2 firing, 0 resolved');
+
+      // The health check's answer goes into the incident's thread.
+      await root.getByRole('button', { name: 'Run health check' }).click();
+      await root.getByRole('button', { name: /1 repl/ }).waitFor(STEP);
+      await root.getByRole('button', { name: /1 repl/ }).click();
+      const health = threadMessage('Health checks');
+      await health.waitFor(STEP);
+      expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
+      expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
+
+      // Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
+      await command('/action scale payments-api replicas=6');
+      await message(/Requested ACT-1: scale on payments-api/).waitFor(STEP);
+      const request = message('ACT-1 · scale');
+      await request.filter({ hasText: 'scaled (server dry run)' }).waitFor(STEP);
+      expect(await request.textContent()).toContain('Waiting for approval');
+      expect(await request.locator('.mention').allTextContents()).toEqual(['@alice']);
+      expect(await request.textContent()).toContain('1 approval from @sre-oncall (not the requester)');
+      await request.getByRole('button', { name: 'Approve' }).click();
+      await message(/someone else has to approve/).waitFor(STEP);
+
+      // Bob is on call: his approval runs the action.
+      await page.locator('#user').selectOption('U0BOB');
+      await request.getByRole('button', { name: 'Approve' }).click();
+      await request.filter({ hasText: 'Succeeded' }).waitFor(STEP);
+      expect(await request.textContent()).toContain('deployment.apps/payments-api scaled');
+      expect(await request.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+
+      // Resolving through the form; the post-mortem skeleton follows in the thread.
+      await root.getByRole('button', { name: 'Resolve' }).click();
+      const modal = page.locator('#modal');
+      await modal.waitFor({ state: 'visible', ...STEP });
+      expect(await page.locator('#modal-title').textContent()).toBe('Resolve INC-1');
+      await page.locator('#modal-submit').click();
+      await modal.locator('#modal-blocks .bk-error').waitFor(STEP);
+      await modal.locator('textarea').fill('Scaled payments-api to 6 replicas; p99 back under 300 ms.');
+      await page.locator('#modal-submit').click();
+      await modal.waitFor({ state: 'hidden', ...STEP });
+      await root.filter({ hasText: '✅ Resolved' }).waitFor(STEP);
+      expect(await root.textContent()).toContain('Scaled payments-api to 6 replicas');
+
+      const file = page.locator('#thread-messages .file');
+      await file.waitFor(STEP);
+      await file.getByRole('button', { name: 'Show' }).click();
+      const content = await file.locator('.file-content').textContent();
+      expect(content).toContain('INC-1');
+      expect(content).toContain('Scaled payments-api to 6 replicas');
+
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'sandbox-story.png'), fullPage: true });
+      expect(pageErrors).toEqual([]);
+    });
+
+    it('shows hostile alert text as the characters it is, running nothing', async () => {
+      const hostile =
+        '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> &amp; &lt;!channel&gt;';
+      const res = await fetch(`${bot.url}/alertmanager`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${bot.config.env.ALERTMANAGER_TOKEN}`,
+        },
+        body: JSON.stringify({
+          version: '4',
+          groupKey: '{}:{alertname="Hostile"}',
+          status: 'firing',
+          receiver: 'incident-bot',
+          groupLabels: { alertname: 'Hostile' },
+          commonLabels: { alertname: 'Hostile', severity: 'critical', service: 'payments-api' },
+          commonAnnotations: {},
+          externalURL: 'http://alertmanager.example:9093',
+          alerts: [
+            {
+              status: 'firing',
+              labels: { alertname: 'Hostile', severity: 'critical', service: 'payments-api' },
+              annotations: { summary: hostile, description: '<a href="javascript:alert(1)">click</a>' },
+              startsAt: new Date().toISOString(),
+              fingerprint: 'hostile0001',
+            },
+          ],
+        }),
+      });
+      expect(res.status).toBe(200);
+      await page.locator('[data-channel-id="C0PAYMENTS"]').click();
+      const alert = message('Hostile');
+      await alert.filter({ hasText: 'window.__pwned=2</script>' }).waitFor(STEP);
+      const text = await alert.textContent();
+      expect(text).toContain('<img src=x onerror="window.__pwned=1">');
+      expect(text).toContain('&amp; &lt;!channel&gt;');
+      expect(text).toContain('<a href="javascript:alert(1)">click</a>');
+      expect(
+        await page.locator('#messages img, #messages script, #messages a[href^="javascript"]').count(),
+      ).toBe(0);
+      expect(await page.evaluate('typeof globalThis.__pwned')).toBe('undefined');
+      expect(pageErrors).toEqual([]);
+    });
+
+    it('draws mrkdwn: styles, code, links, mentions and entities', async () => {
+      // A string, so that the test runner leaves the page's own import() alone.
+      const html = await page.evaluate(`(async () => {
+        const { renderMrkdwn } = await import('/sandbox/mrkdwn.js');
+        const box = document.createElement('div');
+        const names = { U0BOB: 'bob', C0PAYMENTS: 'payments', S0SREONCALL: 'sre-oncall' };
+        const ctx = { userName: (id) => names[id], channelName: (id) => names[id], groupHandle: (id) => names[id] };
+        renderMrkdwn(${JSON.stringify(SAMPLE_MRKDWN)}, box, ctx);
+        return box.innerHTML;
+      })()`);
+      expect(html).toBe(
+        '<strong>bold</strong> <em>italic</em> <s>gone</s> <code>a&lt;b</code> <span class="mention">@bob</span> ' +
+          '<span class="mention">#payments</span> <span class="mention">@sre-oncall</span> ' +
+          '<a href="https://example.com/x?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">the &lt;docs&gt;</a> bad snake_case_name\n' +
+          '<pre class="code-block">x &amp;&amp; y</pre>',
+      );
+    });
+  },
+);
