@@ -25,12 +25,12 @@ import {
 import { startSlackSyncWorker } from './jobs/slackSyncWorker.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { TemplateError, TemplateSet } from './render/templates.js';
+import { checkTemplates } from './render/templateCheck.js';
+import { TemplateError, type TemplateSet } from './render/templates.js';
 import { registerActionListeners } from './slack/actionListeners.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
-import { worstCaseViews } from './slack/sampleViews.js';
 import { SlackApi } from './slack/slackApi.js';
 
 export interface StartOptions {
@@ -64,15 +64,11 @@ export function secretsOf(config: Config): string[] {
 
 /** Loads every template and renders the largest views through it, so a broken override fails now. */
 export async function loadTemplates(config: Config): Promise<TemplateSet> {
-  const templates = await TemplateSet.load(config.env.TEMPLATES_DIR);
-  for (const [name, view] of Object.entries(worstCaseViews(config.file.alerts.maxAlertsShown))) {
-    try {
-      if (name.endsWith('.md')) templates.renderText(name, view);
-      else templates.renderMessage(name, view);
-    } catch (err) {
-      throw err instanceof TemplateError ? err : new TemplateError(`${name}: ${(err as Error).message}`);
-    }
-  }
+  const { templates, problems } = await checkTemplates(
+    config.env.TEMPLATES_DIR,
+    config.file.alerts.maxAlertsShown,
+  );
+  if (problems.length > 0) throw new TemplateError(problems.join('\n'));
   return templates;
 }
 
