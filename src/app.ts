@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver } from '@slack/bolt';
 import type { Queue, Worker } from 'bullmq';
@@ -8,7 +7,8 @@ import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, type HttpServer } from './http/server.js';
+import { countOpenIncidents } from './incidents/incidentStore.js';
 import { ACTIONS_QUEUE, type ActionJob } from './jobs/actionJobs.js';
 import { startActionsWorker } from './jobs/actionsWorker.js';
 import { HEALTH_QUEUE, type HealthJob } from './jobs/healthJobs.js';
@@ -27,6 +27,7 @@ import { boltLogger, createLogger, type Logger } from './observability/logger.js
 import { Metrics } from './observability/metrics.js';
 import { checkTemplates } from './render/templateCheck.js';
 import { TemplateError, type TemplateSet } from './render/templates.js';
+import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { registerActionListeners } from './slack/actionListeners.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
@@ -57,9 +58,15 @@ export interface RunningApp {
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config): string[] {
   const { env } = config;
-  return [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET, env.SLACK_APP_TOKEN, env.ALERTMANAGER_TOKEN].filter(
-    (s): s is string => typeof s === 'string',
-  );
+  const passwordOf = (url: string) => decodeURIComponent(new URL(url).password);
+  return [
+    env.SLACK_BOT_TOKEN,
+    env.SLACK_SIGNING_SECRET,
+    env.SLACK_APP_TOKEN,
+    env.ALERTMANAGER_TOKEN,
+    passwordOf(env.DATABASE_URL),
+    passwordOf(env.REDIS_URL),
+  ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 
 /** Loads every template and renders the largest views through it, so a broken override fails now. */
@@ -80,7 +87,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const metrics = new Metrics();
   const pool = createPool(env.DATABASE_URL);
   const redisClients: Redis[] = [];
-  const closers: Array<() => Promise<unknown>> = [];
+  // Each is given the shutdown deadline (a Date.now() value).
+  const closers: Array<(deadline: number) => Promise<unknown>> = [];
   try {
     const applied = await migrate(pool);
     if (applied.length > 0) logger.info({ applied }, 'applied migrations');
@@ -96,6 +104,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
+    metrics.readFrom({
+      openIncidents: () => countOpenIncidents(pool),
+      queues: [queue, tasks, actions, health],
+    });
     const effects = new QueuedIncidentEffects(queue, tasks);
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(slack);
@@ -138,6 +150,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           effects,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
+          metrics,
           logger: logger.child({ component: 'actions' }),
           lockDurationMs: file.actions.workerLockDuration,
         }),
@@ -149,14 +162,23 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           templates,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
+          metrics,
           logger: logger.child({ component: 'health' }),
         }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
-      for (const worker of workers) closers.unshift(() => worker.close());
+      closers.unshift((deadline) => closeWorkers(workers, deadline, logger));
     }
 
-    let server: (Server & { draining: boolean }) | undefined;
+    const ready = async () => {
+      await pool.query('SELECT 1');
+      await producerRedis.ping();
+    };
+    const scrape = async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    });
+    let server: HttpServer | undefined;
     if (options.http) {
       const receiver = new HTTPReceiver({
         signingSecret: env.SLACK_SIGNING_SECRET,
@@ -185,6 +207,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         health,
         membership,
         slack,
+        metrics,
         logger: logger.child({ component: 'slack' }),
       });
       server = createHttpServer(
@@ -199,30 +222,22 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             metrics,
             logger: logger.child({ component: 'alertmanager' }),
           }),
-          ready: async () => {
-            await pool.query('SELECT 1');
-            await producerRedis.ping();
-          },
-          metrics: async () => ({
-            contentType: metrics.registry.contentType,
-            body: await metrics.registry.metrics(),
-          }),
+          ready,
+          metrics: scrape,
         },
         logger,
       );
+    } else if (options.worker) {
+      // A worker's own port: health and metrics only.
+      server = createHttpServer({ ready, metrics: scrape }, logger);
+    }
+    if (server) {
       const listening = server;
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);
         listening.listen(env.PORT, () => resolve());
       });
-      closers.unshift(
-        () =>
-          new Promise<void>((resolve) => {
-            listening.draining = true;
-            listening.close(() => resolve());
-            listening.closeIdleConnections();
-          }),
-      );
+      closers.unshift((deadline) => closeServer(listening, deadline, logger));
     }
 
     const port = server ? (server.address() as AddressInfo).port : undefined;
@@ -239,17 +254,19 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       logger,
       stop: () => {
         stopping ??= (async () => {
+          const deadline = Date.now() + env.SHUTDOWN_TIMEOUT;
           for (const close of closers)
-            await close().catch((err) => logger.warn({ err }, 'error while stopping'));
+            await close(deadline).catch((err) => logger.warn({ err }, 'error while stopping'));
           for (const redis of redisClients) await redis.quit().catch(() => redis.disconnect());
-          await pool.end();
+          // A job left running past the deadline still holds a client: the pool does not wait for it.
+          await finishedBy(pool.end(), Math.max(deadline, Date.now() + 1000));
           logger.info('incident-bot stopped');
         })();
         return stopping;
       },
     };
   } catch (err) {
-    for (const close of closers) await close().catch(() => {});
+    for (const close of closers) await close(Date.now()).catch(() => {});
     for (const redis of redisClients) redis.disconnect();
     await pool.end().catch(() => {});
     throw err;

@@ -60,12 +60,16 @@ async function main(argv: string[]): Promise<number> {
     worker: role === 'worker' || !flags.includes('--no-worker'),
   });
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // A repeated signal (tsx and a terminal both pass one on) must not cut the drain short:
+    // SHUTDOWN_TIMEOUT bounds it.
     const onSignal = (signal: NodeJS.Signals) => {
-      app.logger.info({ signal }, 'stopping');
+      app.logger.info({ signal }, stopping ? 'already stopping' : 'stopping');
+      stopping = true;
       resolve();
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   await app.stop();
   return 0;

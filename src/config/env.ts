@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Duration } from './duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
 const url = (protocols: string[], example: string) =>
@@ -41,6 +42,8 @@ const EnvSchema = z.object({
     .regex(/^[\w-]+$/, 'expected letters, digits, - or _')
     .default('incident-bot'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // How long a stop waits for running jobs and requests before closing anyway.
+  SHUTDOWN_TIMEOUT: Duration.default(30_000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
