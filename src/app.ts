@@ -107,6 +107,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     metrics.readFrom({
       openIncidents: () => countOpenIncidents(pool),
       queues: [queue, tasks, actions, health],
+      queuesReady: () => producerRedis.status === 'ready',
     });
     const effects = new QueuedIncidentEffects(queue, tasks);
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);

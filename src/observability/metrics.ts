@@ -7,6 +7,8 @@ export interface ScrapeSources {
   /** Open incidents by severity. */
   openIncidents(): Promise<Record<string, number>>;
   queues: Queue[];
+  /** False while Redis is unreachable: then the queues are not asked (they would wait for it). */
+  queuesReady(): boolean;
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -106,7 +108,7 @@ export class Metrics {
 
   private async collectQueueJobs(): Promise<void> {
     this.queueJobs.reset();
-    if (!this.sources) return;
+    if (!this.sources?.queuesReady()) return;
     await Promise.all(
       this.sources.queues.map(async (queue) => {
         const counts = await queue.getJobCounts(...QUEUE_STATES).catch(() => undefined);

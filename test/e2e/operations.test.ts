@@ -253,3 +253,23 @@ describe('incident-bot worker serves health and metrics on its own port', () => 
     }
   });
 });
+
+describe('/metrics while Redis is unreachable', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot({ worker: false, env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('still answers at once, with what Postgres knows and no queue series', async () => {
+    const started = Date.now();
+    const res = await fetch(`${bot.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('incident_bot_open_incidents{severity="P0"} 0');
+    expect(text).not.toMatch(/^incident_bot_queue_jobs\{/m);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
