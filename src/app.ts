@@ -29,6 +29,7 @@ import { checkTemplates } from './render/templateCheck.js';
 import { TemplateError, type TemplateSet } from './render/templates.js';
 import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { registerActionListeners } from './slack/actionListeners.js';
+import { HandlersInFlight } from './slack/handlersInFlight.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
@@ -192,6 +193,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
       });
+      const handlers = new HandlersInFlight();
+      handlers.register(bolt);
+      // Once the server is closed, and before the workers and pools: see HandlersInFlight.
+      closers.unshift((deadline) => finishedBy(handlers.idle(), deadline));
       registerIncidentListeners(bolt, {
         pool,
         config: file,

@@ -136,6 +136,34 @@ services:
     );
   });
 
+  it('finishes a Slack click it has already acknowledged before closing the pools', async () => {
+    const bot = await startTestBot({ worker: false });
+    bots.push(bot);
+    const child = await startChild(bot, ['serve']);
+    children.push(child);
+    const { incident } = (await (
+      await bot.deliver(payload({ group: 'ClickedAtStop', alerts: [{ instance: 'pod-1' }] }))
+    ).json()) as { incident: string };
+
+    // Post-mortem: acknowledged at once, then queued, then the clicker is told; the telling is held.
+    const held = bot.slack.emulator.hold('chat.postEphemeral');
+    const atChild = { ...bot, url: `http://127.0.0.1:${child.port}` };
+    expect(await clickButton(atChild, 'incident_postmortem', incident.replace('INC-', ''))).toBe(200);
+    await held.reached;
+
+    process.kill(-child.process.pid!, 'SIGTERM');
+    const early = await Promise.race([
+      child.exited.then(() => 'exited'),
+      new Promise((resolve) => setTimeout(() => resolve('still draining'), 2000)),
+    ]);
+    expect(early).toBe('still draining');
+    held.release();
+    expect(await child.exited).toBe(0);
+    const told = bot.slack.emulator.callsOf('chat.postEphemeral').at(-1);
+    expect(told).toMatchObject({ ok: true });
+    expect(String(told!.params.text)).toContain(`Writing the post-mortem skeleton of ${incident}`);
+  });
+
   it('stops at SHUTDOWN_TIMEOUT with a job still running, exits 0, and the run is failed as interrupted', async () => {
     const release = join(dir, 'release-never');
     const { bot, child, id, run } = await startRollout(release, { SHUTDOWN_TIMEOUT: '1s' });
