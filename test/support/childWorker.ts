@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { TestBot } from './testBot.js';
 
-const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
 export interface ChildBot {
@@ -20,7 +20,10 @@ export async function startChild(
   args: string[],
   extraEnv: Record<string, string> = {},
 ): Promise<ChildBot> {
-  const child = spawn(TSX, [MAIN, ...args], {
+  // One process, node with tsx's loader: the tsx command would stand between the test and the bot and
+  // relay signals itself, SIGKILLing a bot that is slow to answer its relay.
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
@@ -29,7 +32,7 @@ export async function startChild(
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: tsx runs the bot as a child, and a signal must reach both.
+    // A process group of its own, which stopChild and the tests signal.
     detached: true,
   });
   let output = '';

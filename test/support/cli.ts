@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 
-const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
 export interface CliResult {
@@ -12,7 +12,8 @@ export interface CliResult {
 /** Runs the real entry point as a child process, as an operator would, with only the env given. */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(TSX, [MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
