@@ -131,6 +131,15 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     }
   });
 
+  it('replaces an X-Request-Id that does not look like an id with one of its own', async () => {
+    const res = await fetch(`${bot.url}/healthz`, {
+      headers: { 'x-request-id': 'a "quoted" id; with=spaces' },
+    });
+    expect(res.headers.get('x-request-id')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    );
+  });
+
   it('keeps a sane X-Request-Id, answers with it and logs the request under it', () => {
     expect(deliveryRequestId).toBe('am-delivery-42');
     const request = parsed().find((l) => l.msg === 'request' && l.requestId === 'am-delivery-42');
