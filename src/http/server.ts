@@ -24,8 +24,8 @@ export interface HttpRoutes {
 
 export type HttpServer = Server & { draining: boolean };
 
-/** Probes and scrapes come every few seconds: their lines are debug, the rest info. */
-const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** Probes and scrapes: every few seconds, so logged at debug; still answered while stopping. */
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 /** An X-Request-Id from a proxy is kept when it looks like an id, not arbitrary text. */
 const REQUEST_ID = /^[\w.:/+=@-]{1,128}$/;
 
@@ -59,7 +59,7 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
     const handler = table[path];
     if (!handler) return sendJson(res, 404, { error: `no route for ${path}` });
     // Stopping: Slack and Alertmanager retry a 503, on another replica or once this one is back.
-    if (server.draining && !QUIET_PATHS.has(path)) {
+    if (server.draining && !PROBE_PATHS.has(path)) {
       return sendJson(res, 503, { error: 'shutting down, retry later' }, { 'retry-after': '5' });
     }
     Promise.resolve(handler(req, res)).catch((err) => {
@@ -82,7 +82,7 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
       res.once('finish', () => {
         const ms = Math.round((performance.now() - started) * 10) / 10;
         const line = { ...context, method: req.method, path, status: res.statusCode, ms };
-        logger[QUIET_PATHS.has(path) ? 'debug' : 'info'](line, 'request');
+        logger[PROBE_PATHS.has(path) ? 'debug' : 'info'](line, 'request');
         // Stopping: a keep-alive connection answered its last request and must not hold up the close.
         if (server.draining) setImmediate(() => server.closeIdleConnections());
       });
