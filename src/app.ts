@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App } from '@slack/bolt';
 import type { Queue, Worker } from 'bullmq';
@@ -8,7 +7,8 @@ import { type Config, ConfigError } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer, type HttpServer } from './http/server.js';
+import { countOpenIncidents } from './incidents/incidentStore.js';
 import { ACTIONS_QUEUE, type ActionJob } from './jobs/actionJobs.js';
 import { startActionsWorker } from './jobs/actionsWorker.js';
 import { HEALTH_QUEUE, type HealthJob } from './jobs/healthJobs.js';
@@ -25,14 +25,16 @@ import {
 import { startSlackSyncWorker } from './jobs/slackSyncWorker.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { TemplateError, TemplateSet } from './render/templates.js';
+import { checkTemplates } from './render/templateCheck.js';
+import { TemplateError, type TemplateSet } from './render/templates.js';
 import { type RunningSandbox, startSandbox } from './sandbox/sandbox.js';
+import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { registerActionListeners } from './slack/actionListeners.js';
+import { HandlersInFlight } from './slack/handlersInFlight.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
-import { createSlackReceiver } from './slack/receiver.js';
-import { worstCaseViews } from './slack/sampleViews.js';
+import { createSlackReceiver, type SlackReceiver } from './slack/receiver.js';
 import { SlackApi } from './slack/slackApi.js';
 
 export interface StartOptions {
@@ -59,22 +61,24 @@ export interface RunningApp {
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config): string[] {
   const { env } = config;
-  return [env.SLACK_BOT_TOKEN, env.SLACK_SIGNING_SECRET, env.SLACK_APP_TOKEN, env.ALERTMANAGER_TOKEN].filter(
-    (s): s is string => typeof s === 'string',
-  );
+  const passwordOf = (url: string) => decodeURIComponent(new URL(url).password);
+  return [
+    env.SLACK_BOT_TOKEN,
+    env.SLACK_SIGNING_SECRET,
+    env.SLACK_APP_TOKEN,
+    env.ALERTMANAGER_TOKEN,
+    passwordOf(env.DATABASE_URL),
+    passwordOf(env.REDIS_URL),
+  ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 
 /** Loads every template and renders the largest views through it, so a broken override fails now. */
 export async function loadTemplates(config: Config): Promise<TemplateSet> {
-  const templates = await TemplateSet.load(config.env.TEMPLATES_DIR);
-  for (const [name, view] of Object.entries(worstCaseViews(config.file.alerts.maxAlertsShown))) {
-    try {
-      if (name.endsWith('.md')) templates.renderText(name, view);
-      else templates.renderMessage(name, view);
-    } catch (err) {
-      throw err instanceof TemplateError ? err : new TemplateError(`${name}: ${(err as Error).message}`);
-    }
-  }
+  const { templates, problems } = await checkTemplates(
+    config.env.TEMPLATES_DIR,
+    config.file.alerts.maxAlertsShown,
+  );
+  if (problems.length > 0) throw new TemplateError(problems.join('\n'));
   return templates;
 }
 
@@ -92,7 +96,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const metrics = new Metrics();
   const pool = createPool(env.DATABASE_URL);
   const redisClients: Redis[] = [];
-  const closers: Array<() => Promise<unknown>> = [];
+  // Each is given the shutdown deadline (a Date.now() value).
+  const closers: Array<(deadline: number) => Promise<unknown>> = [];
   let sandbox: RunningSandbox | undefined;
   try {
     if (env.sandbox) {
@@ -114,6 +119,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
+    metrics.readFrom({
+      openIncidents: () => countOpenIncidents(pool),
+      queues: [queue, tasks, actions, health],
+      queuesReady: () => producerRedis.status === 'ready',
+    });
     const effects = new QueuedIncidentEffects(queue, tasks);
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(slack);
@@ -156,6 +166,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           effects,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
+          metrics,
           logger: logger.child({ component: 'actions' }),
           lockDurationMs: file.actions.workerLockDuration,
         }),
@@ -167,22 +178,36 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           templates,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
+          metrics,
           logger: logger.child({ component: 'health' }),
         }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
-      for (const worker of workers) closers.unshift(() => worker.close());
+      closers.unshift((deadline) => closeWorkers(workers, deadline, logger));
     }
 
-    let server: (Server & { draining: boolean }) | undefined;
+    const ready = async () => {
+      await pool.query('SELECT 1');
+      await producerRedis.ping();
+    };
+    const scrape = async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    });
+    let server: HttpServer | undefined;
+    let receiver: SlackReceiver | undefined;
     if (options.http) {
-      const receiver = createSlackReceiver(env, boltLogger(logger));
+      receiver = createSlackReceiver(env, boltLogger(logger));
       const bolt = new App({
         token: env.SLACK_BOT_TOKEN,
         receiver: receiver.bolt,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
       });
+      const handlers = new HandlersInFlight();
+      handlers.register(bolt);
+      // Once the server is closed, and before the workers and pools: see HandlersInFlight.
+      closers.unshift((deadline) => finishedBy(handlers.idle(), deadline));
       registerIncidentListeners(bolt, {
         pool,
         config: file,
@@ -199,6 +224,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         health,
         membership,
         slack,
+        metrics,
         logger: logger.child({ component: 'slack' }),
       });
       server = createHttpServer(
@@ -213,35 +239,30 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             metrics,
             logger: logger.child({ component: 'alertmanager' }),
           }),
-          ready: async () => {
-            await pool.query('SELECT 1');
-            await producerRedis.ping();
-          },
-          metrics: async () => ({
-            contentType: metrics.registry.contentType,
-            body: await metrics.registry.metrics(),
-          }),
+          ready,
+          metrics: scrape,
           ...(sandbox ? { extra: sandbox.routes } : {}),
         },
         logger,
       );
+    } else if (options.worker) {
+      // A worker's own port: health and metrics only.
+      server = createHttpServer({ ready, metrics: scrape }, logger);
+    }
+    if (server) {
       const listening = server;
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);
         // The sandbox lets whoever reaches it act as any of its users: this machine only.
         listening.listen({ port: env.PORT, ...(sandbox ? { host: '127.0.0.1' } : {}) }, () => resolve());
       });
-      closers.unshift(
-        () =>
-          new Promise<void>((resolve) => {
-            listening.draining = true;
-            listening.close(() => resolve());
-            listening.closeIdleConnections();
-          }),
-      );
+      closers.unshift((deadline) => closeServer(listening, deadline, logger));
+    }
+    if (receiver) {
       // Socket Mode: connect once the listeners are in place and HTTP answers /healthz; close first.
-      await receiver.start();
-      closers.unshift(() => receiver.stop());
+      const connected = receiver;
+      await connected.start();
+      closers.unshift(() => connected.stop());
     }
 
     const port = server ? (server.address() as AddressInfo).port : undefined;
@@ -259,17 +280,19 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       logger,
       stop: () => {
         stopping ??= (async () => {
+          const deadline = Date.now() + env.SHUTDOWN_TIMEOUT;
           for (const close of closers)
-            await close().catch((err) => logger.warn({ err }, 'error while stopping'));
+            await close(deadline).catch((err) => logger.warn({ err }, 'error while stopping'));
           for (const redis of redisClients) await redis.quit().catch(() => redis.disconnect());
-          await pool.end();
+          // A job left running past the deadline still holds a client: the pool does not wait for it.
+          await finishedBy(pool.end(), Math.max(deadline, Date.now() + 1000));
           logger.info('incident-bot stopped');
         })();
         return stopping;
       },
     };
   } catch (err) {
-    for (const close of closers) await close().catch(() => {});
+    for (const close of closers) await close(Date.now()).catch(() => {});
     for (const redis of redisClients) redis.disconnect();
     await pool.end().catch(() => {});
     throw err;

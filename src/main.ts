@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { startApp } from './app.js';
+import { checkConfig } from './cli/checkConfig.js';
+import { RENDER_USAGE, renderCommand } from './cli/render.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { MigrationError, migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -10,8 +12,11 @@ const USAGE = `usage: incident-bot <role>
 
 roles:
   serve [--no-worker]   HTTP (Slack, Alertmanager, /healthz, /readyz, /metrics) and, unless told not to, a worker
-  worker                queue workers only
-  migrate               apply database migrations and exit`;
+  worker                queue workers only; /healthz, /readyz and /metrics on PORT
+  migrate               apply database migrations and exit
+  check-config          check env vars, the YAML file and every template; print each problem
+  ${RENDER_USAGE}
+                        print what a template gives for that data (Block Kit JSON or Markdown)`;
 
 /** Problems a person must fix: said in a few lines, without a stack trace. */
 function isOperatorError(err: unknown): err is Error {
@@ -24,7 +29,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (!['serve', 'worker', 'migrate'].includes(role)) {
+  if (role === 'check-config' && flags.length === 0)
+    return checkConfig(process.env, process.stdout, process.stderr);
+  if (role === 'render') return renderCommand(flags, process.env, process.stdout, process.stderr);
+  if (!['serve', 'worker', 'migrate', 'check-config'].includes(role)) {
     process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);
     return 64;
   }
@@ -52,12 +60,16 @@ async function main(argv: string[]): Promise<number> {
     worker: role === 'worker' || !flags.includes('--no-worker'),
   });
   await new Promise<void>((resolve) => {
+    let stopping = false;
+    // A repeated signal (tsx and a terminal both pass one on) must not cut the drain short:
+    // SHUTDOWN_TIMEOUT bounds it.
     const onSignal = (signal: NodeJS.Signals) => {
-      app.logger.info({ signal }, 'stopping');
+      app.logger.info({ signal }, stopping ? 'already stopping' : 'stopping');
+      stopping = true;
       resolve();
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
   await app.stop();
   return 0;

@@ -12,6 +12,7 @@ import {
   resolveIncident,
 } from '../incidents/lifecycle.js';
 import { recentEntries } from '../incidents/timeline.js';
+import { addLogContext } from '../observability/logContext.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import type { TemplateSet } from '../render/templates.js';
 import { updateModal } from '../slack/modals.js';
@@ -40,13 +41,14 @@ export async function runIncidentCommand(
   ctx: CommandContext,
 ): Promise<CommandReply> {
   const say = (text: string): CommandReply => ({ ephemeral: text });
-  const target = async (incidentId: number | undefined) =>
-    (
-      await findIncident(deps.pool, {
-        ...(incidentId !== undefined ? { id: incidentId } : {}),
-        channelId: ctx.channelId,
-      })
-    ).id;
+  const target = async (incidentId: number | undefined) => {
+    const { id } = await findIncident(deps.pool, {
+      ...(incidentId !== undefined ? { id: incidentId } : {}),
+      channelId: ctx.channelId,
+    });
+    addLogContext({ incidentId: id });
+    return id;
+  };
 
   switch (command.name) {
     case 'help':
@@ -63,6 +65,7 @@ export async function runIncidentCommand(
         channelId: ctx.channelId,
         requestKey: `command:${ctx.triggerId}`,
       });
+      addLogContext({ incidentId: result.incidentId });
       const where = deps.config.incidents.createChannel
         ? 'in a channel of its own (being created)'
         : 'in this channel';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { Duration } from './duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
 const url = (protocols: string[], example: string) =>
@@ -45,6 +46,8 @@ const EnvSchema = z.object({
     .regex(/^[\w-]+$/, 'expected letters, digits, - or _')
     .default('incident-bot'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // How long a stop waits for running jobs and requests before closing anyway.
+  SHUTDOWN_TIMEOUT: Duration.default(30_000),
 });
 
 // Socket Mode: Slack's requests come over a socket the bot opens with SLACK_APP_TOKEN, so none is signed.

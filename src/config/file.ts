@@ -35,6 +35,9 @@ const RateLimit = z
   })
   .strict();
 
+/** The most alerts a message may list: the worst case for templates when the file says nothing. */
+export const MAX_ALERTS_SHOWN = 20;
+
 const FileSchema = z
   .object({
     slack: z
@@ -62,7 +65,7 @@ const FileSchema = z
           .default({ critical: 'P0', warning: 'P1', info: 'P3' }),
         defaultSeverity: SeveritySchema.default('P2'),
         // Each shown alert takes two blocks; Slack allows 50 per message.
-        maxAlertsShown: z.number().int().min(1).max(20).default(10),
+        maxAlertsShown: z.number().int().min(1).max(MAX_ALERTS_SHOWN).default(10),
       })
       .strict()
       .prefault({}),

@@ -14,6 +14,18 @@ export interface Config {
 
 /** Validates env vars and the YAML file together, so one run reports every problem at once. */
 export async function loadConfig(source: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const { env, file, errors } = await readConfig(source);
+  if (env && file) return { env, file };
+  throw new ConfigError(
+    errors.map((e) => e.source).join(' and '),
+    errors.flatMap((e) => (errors.length > 1 ? e.problems.map((p) => `${e.source}: ${p}`) : e.problems)),
+  );
+}
+
+/** Each half of the configuration that is valid, and the problems of each that is not. */
+export async function readConfig(
+  source: NodeJS.ProcessEnv,
+): Promise<{ env?: Env; file?: FileConfig; errors: ConfigError[] }> {
   const errors: ConfigError[] = [];
   let env: Env | undefined;
   let file: FileConfig | undefined;
@@ -31,12 +43,9 @@ export async function loadConfig(source: NodeJS.ProcessEnv = process.env): Promi
     if (!(err instanceof ConfigError)) throw err;
     errors.push(err);
   }
-  // The path actually read, so the start log can say which file it was.
-  if (env && file) return { env: { ...env, INCIDENT_BOT_CONFIG: path }, file };
-  throw new ConfigError(
-    errors.map((e) => e.source).join(' and '),
-    errors.flatMap((e) => (errors.length > 1 ? e.problems.map((p) => `${e.source}: ${p}`) : e.problems)),
-  );
+  // The path actually read, so the start log (and check-config) can say which file it was.
+  const withPath = env && { ...env, INCIDENT_BOT_CONFIG: path };
+  return { ...(withPath ? { env: withPath } : {}), ...(file ? { file } : {}), errors };
 }
 
 /**

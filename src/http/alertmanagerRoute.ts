@@ -8,6 +8,7 @@ import type { FileConfig } from '../config/file.js';
 import { isTransientDbError } from '../db/pool.js';
 import { incidentRef } from '../incidents/incidentStore.js';
 import { enqueueIncidentSync, type SlackSyncJob } from '../jobs/queues.js';
+import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { bearerTokenMatches } from './bearerAuth.js';
@@ -78,6 +79,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
   const { incident } = result;
+  if (incident) addLogContext({ incidentId: incident.id });
   if (incident && result.slackBehind) {
     await withTimeout(enqueueIncidentSync(deps.queue, incident.id, incident.version), ENQUEUE_TIMEOUT_MS);
   }

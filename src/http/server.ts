@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   createServer,
   type IncomingMessage,
@@ -5,6 +6,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { withLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import { sendJson } from './respond.js';
 
@@ -13,7 +15,8 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Prom
 export interface HttpRoutes {
   /** Bolt's receiver: Slack commands, interactivity and events, signature-checked by Bolt. */
   slackEvents?: RequestListener;
-  alertmanager: Handler;
+  /** Absent on a worker's port, which serves only health and metrics. */
+  alertmanager?: Handler;
   /** Resolves when Postgres and Redis answer; rejects with the reason otherwise. */
   ready: () => Promise<void>;
   metrics: () => Promise<{ contentType: string; body: string }>;
@@ -21,13 +24,20 @@ export interface HttpRoutes {
   extra?: Record<string, Handler>;
 }
 
+export type HttpServer = Server & { draining: boolean };
+
+/** Probes and scrapes: every few seconds, so logged at debug; still answered while stopping. */
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** An X-Request-Id from a proxy is kept when it looks like an id, not arbitrary text. */
+const REQUEST_ID = /^[\w.:/+=@-]{1,128}$/;
+
 /**
  * One port for everything, as DESIGN.md lists it. Routing is by exact path; each handler owns its
- * method checks and its answers.
+ * method checks and its answers. Each request gets an id (the caller's X-Request-Id when sane), sent
+ * back in X-Request-Id and written on every log line about it.
  */
-export function createHttpServer(routes: HttpRoutes, logger: Logger): Server & { draining: boolean } {
+export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer {
   const table: Record<string, Handler> = {
-    '/alertmanager': routes.alertmanager,
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
     '/readyz': async (_req, res) => {
       if (server.draining) return sendJson(res, 503, { status: 'shutting down' });
@@ -44,19 +54,44 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): Server & {
       res.end(body);
     },
   };
+  if (routes.alertmanager) table['/alertmanager'] = routes.alertmanager;
   if (routes.slackEvents) table['/slack/events'] = routes.slackEvents;
   Object.assign(table, routes.extra);
 
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
+  const handle = (req: IncomingMessage, res: ServerResponse, path: string) => {
     const handler = table[path];
     if (!handler) return sendJson(res, 404, { error: `no route for ${path}` });
+    // Stopping: Slack and Alertmanager retry a 503, on another replica or once this one is back.
+    if (server.draining && !PROBE_PATHS.has(path)) {
+      return sendJson(res, 503, { error: 'shutting down, retry later' }, { 'retry-after': '5' });
+    }
     Promise.resolve(handler(req, res)).catch((err) => {
       logger.error({ err, path }, 'request handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
-  }) as Server & { draining: boolean };
+  };
+
+  const server = createServer((req, res) => {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?')[0]!;
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    // No keep-alive while stopping, so that the connections close once their requests are answered.
+    if (server.draining) res.setHeader('connection', 'close');
+    withLogContext({ requestId }, (context) => {
+      // 'finish' may fire outside this context: the line takes the ids the request gathered.
+      res.once('finish', () => {
+        const ms = Math.round((performance.now() - started) * 10) / 10;
+        const line = { ...context, method: req.method, path, status: res.statusCode, ms };
+        logger[PROBE_PATHS.has(path) ? 'debug' : 'info'](line, 'request');
+        // Stopping: a keep-alive connection answered its last request and must not hold up the close.
+        if (server.draining) setImmediate(() => server.closeIdleConnections());
+      });
+      handle(req, res, path);
+    });
+  }) as HttpServer;
   server.draining = false;
   // Alertmanager and Slack both keep connections alive; idle ones must not hold up a shutdown.
   server.keepAliveTimeout = 5000;

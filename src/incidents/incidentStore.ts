@@ -183,3 +183,11 @@ export async function listOpenIncidents(
   );
   return { incidents: rows, total: rows[0]?.total ?? 0 };
 }
+
+/** Open incidents by severity, for the metrics. */
+export async function countOpenIncidents(db: pg.Pool): Promise<Record<string, number>> {
+  const { rows } = await db.query<{ severity: string; n: number }>(
+    "SELECT severity, count(*)::int AS n FROM incidents WHERE state = 'open' GROUP BY severity",
+  );
+  return Object.fromEntries(rows.map((r) => [r.severity, r.n]));
+}

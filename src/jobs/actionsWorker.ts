@@ -16,10 +16,13 @@ import {
 import type { ActionDefinition } from '../config/catalog.js';
 import type { FileConfig } from '../config/file.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
+import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { findAction } from '../slack/actionMessages.js';
 import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from './actionJobs.js';
 import type { QueuedIncidentEffects } from './incidentTasks.js';
+import { instrumented } from './instrumented.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from './queues.js';
 
 const SERVICE_BUSY_RETRY_MS = 250;
@@ -34,6 +37,7 @@ export interface ActionsWorkerDeps {
   effects: QueuedIncidentEffects;
   connection: Redis;
   prefix: string;
+  metrics: Metrics;
   logger: Logger;
   /** How long a job's lock lasts without renewal: a dead worker's job is found stalled after this. */
   lockDurationMs: number;
@@ -63,6 +67,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
 
   const run = async (job: Job<ActionJob>, token: string | undefined, requestId: number) => {
     const request = await loadRequest(pool, requestId);
+    if (request.incidentId !== null) addLogContext({ incidentId: request.incidentId });
     const definition = findAction(deps.config, request.service, request.action);
     const client = await pool.connect();
     let locked = false;
@@ -80,8 +85,16 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       await showRequest(begun.request);
       // Every move above and below wrote the incident's timeline: Slack shows it after this job.
       if (begun.request.incidentId !== null) await bumpIncident(pool, deps.effects, begun.request.incidentId);
-      if (!begun.run) return;
-      const refuse = (summary: string) => finishRun(pool, begun.request, { ok: false, summary, output: '' });
+      if (!begun.run) {
+        // Found running: its worker stopped mid-run, and onInterrupted failed it.
+        if (request.status === 'running' && begun.request.status === 'failed')
+          deps.metrics.actionRuns.inc({ outcome: 'interrupted' });
+        return;
+      }
+      const refuse = (summary: string) => {
+        deps.metrics.actionRuns.inc({ outcome: 'refused' });
+        return finishRun(pool, begun.request, { ok: false, summary, output: '' });
+      };
       let finished: ActionRequest;
       if (!definition) finished = await refuse('the action is no longer in the catalog');
       // Approved in time but queued past the window (behind other actions on the service): too stale to run.
@@ -98,6 +111,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           env: process.env,
         });
         finished = await finishRun(pool, begun.request, result);
+        deps.metrics.actionRuns.inc({ outcome: finished.status });
         if (result.ok && definition.kind === 'degradation') {
           await recordDegradation(pool, finished, definition.degradation!);
           if (definition.degradation === 'enable') {
@@ -192,7 +206,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     }
   };
 
-  const worker = new Worker<ActionJob>(ACTIONS_QUEUE, processor, {
+  const worker = new Worker<ActionJob>(ACTIONS_QUEUE, instrumented(ACTIONS_QUEUE, deps, processor), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: 8,

@@ -5,12 +5,14 @@ import type { FileConfig } from '../config/file.js';
 import { runChecks } from '../health/checks.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { TemplateSet } from '../render/templates.js';
 import { SlackRateLimitedError } from '../slack/errors.js';
 import { healthView } from '../slack/healthViews.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { HEALTH_QUEUE, type HealthJob } from './healthJobs.js';
+import { instrumented } from './instrumented.js';
 
 export interface HealthWorkerDeps {
   pool: pg.Pool;
@@ -20,6 +22,7 @@ export interface HealthWorkerDeps {
   templates: TemplateSet;
   connection: Redis;
   prefix: string;
+  metrics: Metrics;
   logger: Logger;
 }
 
@@ -92,7 +95,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       );
     }
   };
-  const worker = new Worker<HealthJob>(HEALTH_QUEUE, processor, {
+  const worker = new Worker<HealthJob>(HEALTH_QUEUE, instrumented(HEALTH_QUEUE, deps, processor), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: 4,

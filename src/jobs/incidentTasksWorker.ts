@@ -23,6 +23,7 @@ import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { incidentView } from '../slack/views.js';
 import { INCIDENT_TASKS_QUEUE, type IncidentTask, type QueuedIncidentEffects } from './incidentTasks.js';
+import { instrumented } from './instrumented.js';
 
 const MAX_NAME_ATTEMPTS = 20;
 const ROOT_WAIT_MS = 1000;
@@ -147,11 +148,15 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     }
   };
 
-  const worker = new Worker<IncidentTask>(INCIDENT_TASKS_QUEUE, processor, {
-    connection: deps.connection,
-    prefix: deps.prefix,
-    concurrency: 4,
-  });
+  const worker = new Worker<IncidentTask>(
+    INCIDENT_TASKS_QUEUE,
+    instrumented(INCIDENT_TASKS_QUEUE, deps, processor),
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: 4,
+    },
+  );
   worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));
   await worker.waitUntilReady();
   // Reminders survive a Redis that lost its jobs: Postgres knows when each update is due.

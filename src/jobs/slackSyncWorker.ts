@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { requestsBehindSlack, syncActionMessage } from '../slack/actionMessages.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import { type ProjectionDeps, SyncBusyError, syncIncident } from '../slack/projection.js';
+import { instrumented } from './instrumented.js';
 import {
   enqueueActionMessageSync,
   enqueueIncidentSync,
@@ -48,8 +49,13 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
 
   const sync = async (task: SlackSyncJob) => {
     switch (task.kind) {
-      case 'incident':
-        return syncIncident(deps, task.incidentId);
+      case 'incident': {
+        const result = await syncIncident(deps, task.incidentId);
+        // Only a sync that brought Slack up to date measures the lag; one that found it so does not.
+        if (result.changedAt && result.slackCalls > 0)
+          deps.metrics.slackSyncLag.observe(Math.max(0, Date.now() - result.changedAt.getTime()) / 1000);
+        return result;
+      }
       case 'action-request':
         return syncActionMessage(deps, task.requestId);
       case 'reconcile':
@@ -58,18 +64,9 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
   };
 
   const processor = async (job: Job<SlackSyncJob>, token?: string) => {
-    const started = performance.now();
-    const observe = (outcome: string) =>
-      deps.metrics.jobDuration.observe(
-        { queue: SLACK_SYNC_QUEUE, outcome },
-        (performance.now() - started) / 1000,
-      );
     try {
-      const result = await sync(job.data);
-      observe('ok');
-      return result;
+      return await sync(job.data);
     } catch (err) {
-      observe('error');
       if (err instanceof SlackRateLimitedError || err instanceof SyncBusyError) {
         // Waiting for a rate limit or another syncer is not a failure: it does not use up an attempt.
         const wait = err instanceof SyncBusyError ? BUSY_RETRY_MS : err.waitMs;
@@ -88,7 +85,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     }
   };
 
-  const worker = new Worker<SlackSyncJob>(SLACK_SYNC_QUEUE, processor, {
+  const worker = new Worker<SlackSyncJob>(SLACK_SYNC_QUEUE, instrumented(SLACK_SYNC_QUEUE, deps, processor), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency ?? 8,

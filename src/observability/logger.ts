@@ -1,12 +1,12 @@
 import { LogLevel, type Logger as SlackLogger } from '@slack/logger';
 import { pino } from 'pino';
+import { currentLogContext } from './logContext.js';
 
 export type Logger = pino.Logger;
 
 // Keys whose values never reach the log, at any depth and in any letter case.
 const SECRET_KEYS =
   /"([\w-]*(?:authorization|token|secret|signature|password|cookie)[\w-]*)":"(?:[^"\\]|\\.)*"/gi;
-/"((?:[\w-]*-)?(?:authorization|token|secret|signature|password|signingSecret|cookie))":"(?:[^"\\]|\\.)*"/gi;
 
 /** Hides the password in postgres://user:secret@host and redis://:secret@host wherever it shows up. */
 export function redactUrlPasswords(text: string): string {
@@ -31,7 +31,15 @@ export function createLogger(
   destination?: pino.DestinationStream,
 ): Logger {
   const known = secrets.filter((s) => s.length >= 8);
-  return pino({ level, hooks: { streamWrite: (line) => scrubLogLine(line, known) } }, destination);
+  return pino(
+    {
+      level,
+      // The request, incident and job ids of the context the line is written in.
+      mixin: currentLogContext,
+      hooks: { streamWrite: (line) => scrubLogLine(line, known) },
+    },
+    destination,
+  );
 }
 
 /** Bolt logs through @slack/logger's interface; this sends it to our pino logger. */

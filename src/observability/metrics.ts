@@ -1,12 +1,29 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { Queue } from 'bullmq';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { SEVERITIES } from '../alerts/severity.js';
 
-/** The bot's Prometheus metrics; one registry per running app, so tests can run several side by side. */
+/** What the gauges read when Prometheus scrapes: Postgres for incidents, Redis for queues. */
+export interface ScrapeSources {
+  /** Open incidents by severity. */
+  openIncidents(): Promise<Record<string, number>>;
+  queues: Queue[];
+  /** False while Redis is unreachable: then the queues are not asked (they would wait for it). */
+  queuesReady(): boolean;
+}
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/**
+ * The bot's Prometheus metrics; one registry per running app, so tests can run several side by side.
+ * Counters end in _total, times are in seconds, and every label has a small, fixed set of values.
+ */
 export class Metrics {
   readonly registry = new Registry();
+  private sources?: ScrapeSources;
 
   readonly webhookDeliveries = new Counter({
     name: 'incident_bot_alertmanager_deliveries_total',
-    help: 'Alertmanager webhook deliveries, by outcome (created, updated, duplicate, stale, ignored, or the HTTP error).',
+    help: 'Alertmanager webhook deliveries, by outcome: created, updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), or http_<status> for a refused one.',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -20,27 +37,85 @@ export class Metrics {
 
   readonly slackCalls = new Counter({
     name: 'incident_bot_slack_api_calls_total',
-    help: 'Slack Web API calls, by method and outcome (ok, rate_limited, rejected, unavailable).',
+    help: 'Slack Web API calls, by method and outcome (ok, rate_limited for a 429, rejected, unavailable).',
     labelNames: ['method', 'outcome'] as const,
     registers: [this.registry],
   });
 
   readonly jobDuration = new Histogram({
     name: 'incident_bot_job_duration_seconds',
-    help: 'Time to process a queue job, by queue and outcome.',
+    help: 'Time to process a queue job, by queue and outcome (ok, delayed, error).',
     labelNames: ['queue', 'outcome'] as const,
-    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [this.registry],
   });
 
   readonly slackSyncLag = new Histogram({
     name: 'incident_bot_slack_sync_lag_seconds',
-    help: 'Time from an incident change being recorded to Slack showing it.',
+    help: 'Time from an incident change being recorded in Postgres to Slack showing it.',
     buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
     registers: [this.registry],
   });
 
+  readonly approvalVotes = new Counter({
+    name: 'incident_bot_approval_votes_total',
+    help: 'Votes recorded on action requests, by decision (approve, reject).',
+    labelNames: ['decision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly actionRuns = new Counter({
+    name: 'incident_bot_action_runs_total',
+    help: 'Approved actions carried out, by outcome: succeeded, failed, refused (checked again before running and no longer allowed), interrupted (its worker stopped mid-run).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly openIncidents = new Gauge({
+    name: 'incident_bot_open_incidents',
+    help: 'Open incidents by severity, read from Postgres at each scrape.',
+    labelNames: ['severity'] as const,
+    registers: [this.registry],
+    collect: () => this.collectOpenIncidents(),
+  });
+
+  readonly queueJobs = new Gauge({
+    name: 'incident_bot_queue_jobs',
+    help: 'Jobs in each queue by state (waiting, active, delayed, failed), read from Redis at each scrape.',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+    collect: () => this.collectQueueJobs(),
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'incident_bot_' });
+  }
+
+  /** Where the gauges read from; until this is called they have no series. */
+  readFrom(sources: ScrapeSources): void {
+    this.sources = sources;
+  }
+
+  // A store that does not answer leaves its gauge without series for this scrape, rather than failing
+  // the whole scrape or showing old numbers as current.
+  private async collectOpenIncidents(): Promise<void> {
+    this.openIncidents.reset();
+    if (!this.sources) return;
+    const counts = await this.sources.openIncidents().catch(() => undefined);
+    if (!counts) return;
+    for (const severity of SEVERITIES) this.openIncidents.set({ severity }, counts[severity] ?? 0);
+  }
+
+  private async collectQueueJobs(): Promise<void> {
+    this.queueJobs.reset();
+    if (!this.sources?.queuesReady()) return;
+    await Promise.all(
+      this.sources.queues.map(async (queue) => {
+        const counts = await queue.getJobCounts(...QUEUE_STATES).catch(() => undefined);
+        if (!counts) return;
+        for (const state of QUEUE_STATES)
+          this.queueJobs.set({ queue: queue.name, state }, counts[state] ?? 0);
+      }),
+    );
   }
 }

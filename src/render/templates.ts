@@ -192,39 +192,65 @@ export class TemplateSet {
     { file: string; kind: TemplateKind; render: Handlebars.TemplateDelegate }
   >();
 
-  private constructor(sources: TemplateSource[]) {
+  /** Compiles every source it can; each one that does not compile is named in `problems`. */
+  private constructor(sources: TemplateSource[], problems: string[]) {
     registerHelpers(this.envs.blockKit);
     registerMarkdownHelpers(this.envs.markdown);
     for (const source of sources) {
-      const kind = kindOf(source.name);
-      const hb = this.envs[kind];
-      let ast: hbs.AST.Program;
       try {
-        ast = hb.parse(source.text);
+        this.compile(source);
       } catch (err) {
-        throw new TemplateError(`${source.file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+        if (!(err instanceof TemplateError)) throw err;
+        problems.push(err.message);
       }
-      wrapEscapes(hb, ast as unknown as AstNode, source.file, kind);
-      const render = hb.compile(ast, { noEscape: true });
-      if (source.name.startsWith('_')) hb.registerPartial(source.name.slice(1), render);
-      else this.compiled.set(source.name, { file: source.file, kind, render });
     }
   }
 
+  private compile(source: TemplateSource): void {
+    const kind = kindOf(source.name);
+    const hb = this.envs[kind];
+    let ast: hbs.AST.Program;
+    try {
+      ast = hb.parse(source.text);
+    } catch (err) {
+      throw new TemplateError(`${source.file}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+    wrapEscapes(hb, ast as unknown as AstNode, source.file, kind);
+    const render = hb.compile(ast, { noEscape: true });
+    if (source.name.startsWith('_')) hb.registerPartial(source.name.slice(1), render);
+    else this.compiled.set(source.name, { file: source.file, kind, render });
+  }
+
+  /** Loads the templates, failing with every problem found, one per line. */
   static async load(overridesDir?: string): Promise<TemplateSet> {
+    const { templates, problems } = await TemplateSet.inspect(overridesDir);
+    if (problems.length > 0) throw new TemplateError(problems.join('\n'));
+    return templates;
+  }
+
+  /** The templates that compile, and a line for each problem with the rest (for `check-config`). */
+  static async inspect(overridesDir?: string): Promise<{ templates: TemplateSet; problems: string[] }> {
+    const problems: string[] = [];
     const builtins = await readTemplateDir(BUILTIN_TEMPLATES_DIR);
-    const overrides = overridesDir ? await readTemplateDir(overridesDir) : [];
+    let overrides: TemplateSource[] = [];
+    try {
+      if (overridesDir) overrides = await readTemplateDir(overridesDir);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      problems.push(err.message);
+    }
     const unknown = overrides.filter((o) => !builtins.some((b) => b.name === o.name));
     if (unknown.length > 0) {
-      throw new TemplateError(
+      problems.push(
         `${unknown.map((o) => o.file).join(', ')}: no built-in template has this name (expected one of ${builtins.map((b) => `${b.name}.hbs`).join(', ')})`,
       );
     }
     const byName = new Map(builtins.map((b) => [b.name, b]));
-    for (const o of overrides) byName.set(o.name, o);
-    return new TemplateSet(
-      [...byName.values()].sort((a, b) => (a.name.startsWith('_') ? -1 : b.name.startsWith('_') ? 1 : 0)),
+    for (const o of overrides) if (byName.has(o.name)) byName.set(o.name, o);
+    const sources = [...byName.values()].sort((a, b) =>
+      a.name.startsWith('_') ? -1 : b.name.startsWith('_') ? 1 : 0,
     );
+    return { templates: new TemplateSet(sources, problems), problems };
   }
 
   names(): string[] {

@@ -14,7 +14,9 @@ import { CommandUsageError } from '../commands/incidentCommand.js';
 import { enqueueAction } from '../jobs/actionJobs.js';
 import { enqueueHealthCheck, type HealthJob } from '../jobs/healthJobs.js';
 import { enqueueActionMessageSync } from '../jobs/queues.js';
+import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { findAction } from './actionMessages.js';
 import { ephemeral, explain } from './listeners.js';
 import { readIncidentId } from './modals.js';
@@ -24,6 +26,7 @@ export interface ActionListenerDeps extends ActionCommandDeps {
   health: Queue<HealthJob>;
   membership: Membership;
   slack: SlackApi;
+  metrics: Metrics;
   logger: Logger;
 }
 
@@ -101,6 +104,8 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
             deps.membership,
           );
         });
+        deps.metrics.approvalVotes.inc({ decision });
+        if (outcome.request.incidentId !== null) addLogContext({ incidentId: outcome.request.incidentId });
         if (outcome.decided === 'approved') await enqueueAction(deps.actions, { kind: 'run', requestId: id });
         await enqueueActionMessageSync(deps.slackSync, id, outcome.request.version);
         if (outcome.decided === 'recorded') {

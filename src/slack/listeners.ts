@@ -9,6 +9,7 @@ import { type IncidentCommandDeps, runIncidentCommand, usageFor } from '../comma
 import { IncidentError } from '../incidents/errors.js';
 import { type Incident, incidentRef, loadSnapshot } from '../incidents/incidentStore.js';
 import { postStatusUpdate, resolveIncident } from '../incidents/lifecycle.js';
+import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import {
@@ -86,6 +87,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
     const id = readIncidentId(value);
     if (id === undefined)
       throw new IncidentError('INCIDENT_NOT_FOUND', 'This button does not name an incident.');
+    addLogContext({ incidentId: id });
     const snapshot = await loadSnapshot(deps.pool, id, 0);
     if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
     return snapshot.incident;
@@ -140,6 +142,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
     try {
       if (id === undefined)
         throw new IncidentError('INCIDENT_NOT_FOUND', 'This form does not name an incident.');
+      addLogContext({ incidentId: id });
       await postStatusUpdate(deps, id, {
         ...submission.input,
         by: body.user.id,
@@ -162,6 +165,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
     try {
       if (id === undefined)
         throw new IncidentError('INCIDENT_NOT_FOUND', 'This form does not name an incident.');
+      addLogContext({ incidentId: id });
       await resolveIncident(deps, id, submission.input.resolution, body.user.id, `view:${view.id}`);
       await ack();
     } catch (err) {

@@ -42,6 +42,8 @@ export interface SyncResult {
   /** The incident version Slack now shows; undefined when the incident does not exist. */
   version?: number;
   slackCalls: number;
+  /** When the change Slack now shows was recorded: the start of the sync lag. */
+  changedAt?: Date;
 }
 
 const ENTRY_BATCH = 500;
@@ -75,7 +77,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   const read = await readConsistent(db, incidentId, config.alerts.maxAlertsShown);
   if (!read) return { slackCalls };
-  const { snapshot, lastEntryId } = read;
+  const { snapshot, lastEntryId, changedAt } = read;
   const { incident } = snapshot;
   // A dedicated channel is still being created: its job syncs once the channel exists.
   const channel = incident.channelId;
@@ -85,6 +87,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   const behind =
     !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
   if (!behind) return { version: incident.version, slackCalls };
+  const done = () => ({ version: incident.version, slackCalls, changedAt });
   // Throttle per incident: what changes while we wait is shown by the one sync after the wait.
   if (config.slack.syncIntervalMs > 0) {
     await deps.limiter.take(`incident:${incidentId}`, {
@@ -110,7 +113,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   if (!rootTs) {
     await postRoot();
-    return { version: incident.version, slackCalls };
+    return done();
   }
   if (incident.rootVersion < incident.version) {
     try {
@@ -123,7 +126,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
       // Someone deleted the root message: post it again rather than leave the incident invisible.
       if (!(err instanceof SlackRejectedError && err.slackError === 'message_not_found')) throw err;
       rootTs = await postRoot();
-      return { version: incident.version, slackCalls };
+      return done();
     }
   }
 
@@ -144,7 +147,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
     await markEntriesPosted(db, incidentId, last.id, posted.ts);
     if (entries.length < ENTRY_BATCH) break;
   }
-  return { version: incident.version, slackCalls };
+  return done();
 }
 
 async function hasUnposted(db: pg.PoolClient, incidentId: number, lastEntryId: number): Promise<boolean> {
@@ -160,15 +163,18 @@ async function readConsistent(
   db: pg.PoolClient,
   incidentId: number,
   maxAlertsShown: number,
-): Promise<{ snapshot: IncidentSnapshot; lastEntryId: number } | undefined> {
+): Promise<{ snapshot: IncidentSnapshot; lastEntryId: number; changedAt: Date } | undefined> {
   await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const snapshot = await loadSnapshot(db, incidentId, maxAlertsShown);
-    const { rows } = await db.query<{ last: string | null }>(
-      'SELECT max(id) AS last FROM timeline_entries WHERE incident_id = $1',
+    const { rows } = await db.query<{ last: string | null; changedAt: Date }>(
+      `SELECT (SELECT max(id) FROM timeline_entries WHERE incident_id = $1) AS last,
+              (SELECT updated_at FROM incidents WHERE id = $1) AS "changedAt"`,
       [incidentId],
     );
-    return snapshot ? { snapshot, lastEntryId: Number(rows[0]!.last ?? 0) } : undefined;
+    return snapshot
+      ? { snapshot, lastEntryId: Number(rows[0]!.last ?? 0), changedAt: rows[0]!.changedAt }
+      : undefined;
   } finally {
     await db.query('COMMIT');
   }

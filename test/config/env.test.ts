@@ -36,6 +36,7 @@ describe('parseEnv with valid values', () => {
       QUEUE_PREFIX: 'incident-bot',
       LOG_LEVEL: 'info',
       sandbox: false,
+      SHUTDOWN_TIMEOUT: 30_000,
     });
   });
 
@@ -78,6 +79,7 @@ describe('parseEnv with valid values', () => {
       INCIDENT_BOT_CONFIG: '/etc/incident-bot/config.yml',
       QUEUE_PREFIX: 'staging_bot-2',
       LOG_LEVEL: 'debug',
+      SHUTDOWN_TIMEOUT: '2m',
     });
     expect(env).toMatchObject({
       SLACK_APP_TOKEN: 'xapp-1-A0-123',
@@ -85,6 +87,7 @@ describe('parseEnv with valid values', () => {
       INCIDENT_BOT_CONFIG: '/etc/incident-bot/config.yml',
       QUEUE_PREFIX: 'staging_bot-2',
       LOG_LEVEL: 'debug',
+      SHUTDOWN_TIMEOUT: 120_000,
     });
   });
 });
@@ -202,6 +205,7 @@ describe('parseEnv with bad values', () => {
     ],
     ['QUEUE_PREFIX', 'incident bot', 'QUEUE_PREFIX: expected letters, digits, - or _'],
     ['QUEUE_PREFIX', 'bot:prod', 'QUEUE_PREFIX: expected letters, digits, - or _'],
+    ['SHUTDOWN_TIMEOUT', '30', 'SHUTDOWN_TIMEOUT: expected a duration like 30s, 15m or 2h'],
     [
       'LOG_LEVEL',
       'verbose',

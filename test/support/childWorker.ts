@@ -1,15 +1,29 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { TestBot } from './testBot.js';
 
-const TSX = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
-/** `incident-bot worker` as its own process, sharing the test bot's database, Redis prefix and Slack. */
-export async function startChildWorker(
+export interface ChildBot {
+  process: ChildProcess;
+  /** The port it listens on: HTTP for `serve`, health and metrics for `worker`. */
+  port: number;
+  /** Everything it has written so far, stdout and stderr. */
+  output(): string;
+  /** Its exit code once it has exited. */
+  exited: Promise<number | null>;
+}
+
+/** `incident-bot <args>` as its own process, sharing the test bot's database, Redis prefix and Slack. */
+export async function startChild(
   bot: TestBot,
+  args: string[],
   extraEnv: Record<string, string> = {},
-): Promise<ChildProcess> {
-  const child = spawn(TSX, [MAIN, 'worker'], {
+): Promise<ChildBot> {
+  // One process, node with tsx's loader: the tsx command would stand between the test and the bot and
+  // relay signals itself, SIGKILLing a bot that is slow to answer its relay.
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
@@ -18,21 +32,31 @@ export async function startChildWorker(
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: tsx runs the worker as a child, and a kill must reach both.
+    // A process group of its own, which stopChild and the tests signal.
     detached: true,
   });
   let output = '';
-  await new Promise<void>((resolve, reject) => {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('incident-bot started')) resolve();
+      const started = /"port":(\d+)[^\n]*"msg":"incident-bot started"/.exec(output);
+      if (started) resolve(Number(started[1]));
     });
     child.stderr!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}: ${output.slice(-2000)}`)));
+    exited.then((code) => reject(new Error(`${args[0]} exited with ${code}: ${output.slice(-2000)}`)));
   });
-  return child;
+  return { process: child, port, output: () => output, exited };
+}
+
+/** `incident-bot worker` as its own process. */
+export async function startChildWorker(
+  bot: TestBot,
+  extraEnv: Record<string, string> = {},
+): Promise<ChildProcess> {
+  return (await startChild(bot, ['worker'], extraEnv)).process;
 }
 
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

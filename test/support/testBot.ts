@@ -1,7 +1,8 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunningApp, startApp } from '../../src/app.js';
+import type { DestinationStream } from 'pino';
+import { type RunningApp, secretsOf, startApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
@@ -53,6 +54,8 @@ export interface TestBotOptions {
   worker?: boolean;
   /** Reuse a database (to restart the bot on the same state); a fresh one otherwise. */
   database?: TestDatabase;
+  /** Log at debug level to this stream, through the logger the bot would make for itself. */
+  logTo?: DestinationStream;
 }
 
 export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
@@ -82,7 +85,9 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     app = await startApp(config, {
       http: true,
       worker: options.worker ?? true,
-      logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+      logger: options.logTo
+        ? createLogger('debug', secretsOf(config), options.logTo)
+        : createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
     });
   } catch (err) {
     // A bot that cannot start leaves nothing behind, for the tests that expect it not to start.

@@ -1,0 +1,52 @@
+import { MAX_ALERTS_SHOWN } from '../config/file.js';
+import { readConfig } from '../config/index.js';
+import { checkTemplates } from '../render/templateCheck.js';
+
+export const EXIT_CONFIG = 78;
+
+/**
+ * `incident-bot check-config`: env vars, the YAML file and every template (overrides included, rendered
+ * with the largest views as at start), without a database or Redis. Every problem is printed, one per
+ * line, so a deploy pipeline shows the whole list at once. Returns the exit code.
+ */
+export async function checkConfig(
+  source: NodeJS.ProcessEnv,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const { env, file, errors } = await readConfig(source);
+  const problems = errors.flatMap((e) => e.problems.map((p) => `${e.source}: ${p}`));
+  // The templates are checked even when the rest is invalid; without a valid file, with the most
+  // alerts a message may show, the worst case.
+  const templatesDir = env?.TEMPLATES_DIR ?? (source.TEMPLATES_DIR || undefined);
+  const { templates, problems: templateProblems } = await checkTemplates(
+    templatesDir,
+    file?.alerts.maxAlertsShown ?? MAX_ALERTS_SHOWN,
+  );
+  problems.push(...templateProblems.flatMap((p) => p.split('\n')).map((p) => `templates: ${p}`));
+
+  if (problems.length > 0) {
+    err.write(`incident-bot: ${problems.length} configuration problem${problems.length === 1 ? '' : 's'}:\n`);
+    for (const problem of problems) err.write(`${problem}\n`);
+    return EXIT_CONFIG;
+  }
+  const services = Object.values(file!.services);
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  out.write(
+    `ok: environment; ${env!.INCIDENT_BOT_CONFIG} (${[
+      count(file!.routes.length, 'route'),
+      count(services.length, 'service'),
+      count(
+        services.reduce((n, s) => n + s.checks.length, 0),
+        'health check',
+      ),
+      count(
+        services.reduce((n, s) => n + s.actions.length, 0),
+        'action',
+      ),
+    ].join(
+      ', ',
+    )}); ${count(templates.names().length, 'template')}${templatesDir ? ` with overrides from ${templatesDir}` : ''}\n`,
+  );
+  return 0;
+}
