@@ -68,7 +68,7 @@ describe('incident-bot check-config', () => {
     const result = await runCli(
       ['check-config'],
       env({
-        SLACK_BOT_TOKEN: '',
+        SLACK_SIGNING_SECRET: '',
         ALERTMANAGER_TOKEN: 'short',
         INCIDENT_BOT_CONFIG: join(dir, 'bad.yml'),
         TEMPLATES_DIR: templates,
@@ -80,7 +80,7 @@ describe('incident-bot check-config', () => {
     expect(lines[0]).toBe('incident-bot: 8 configuration problems:');
     expect(lines.slice(1).sort()).toEqual(
       [
-        'environment: SLACK_BOT_TOKEN: required',
+        'environment: SLACK_SIGNING_SECRET: required',
         'environment: ALERTMANAGER_TOKEN: expected a bearer token of at least 16 characters',
         `${join(dir, 'bad.yml')}: slack.defaultChannel: expected a Slack channel id like C0123ABCD`,
         `${join(dir, 'bad.yml')}: routes[0].channel: expected a Slack channel id like C0123ABCD`,
