@@ -52,3 +52,32 @@ describe('config/alertmanager.example.yml', () => {
     expect(Buffer.byteLength(JSON.stringify(largest))).toBeLessThan(ALERTMANAGER_BODY_LIMIT);
   });
 });
+
+describe('docker-compose.yml', () => {
+  interface ComposeService {
+    volumes?: string[];
+    secrets?: Array<string | { source: string; target?: string }>;
+  }
+  let compose: { services: Record<string, ComposeService> };
+  beforeAll(async () => {
+    compose = parse(await readFile(new URL('../../docker-compose.yml', import.meta.url), 'utf8'));
+  });
+
+  it("gives its Alertmanager the example config, its bot's address and the token file it names", async () => {
+    const example: AlertmanagerConfig = parse(
+      await readFile(new URL('../../config/alertmanager.example.yml', import.meta.url), 'utf8'),
+    );
+    const webhook = example.receivers?.[0]?.webhook_configs?.[0];
+    const alertmanager = compose.services.alertmanager!;
+    expect(alertmanager.volumes).toContain(
+      './config/alertmanager.example.yml:/etc/alertmanager/alertmanager.yml:ro',
+    );
+    const url = new URL(webhook!.url!);
+    expect(Object.keys(compose.services)).toContain(url.hostname);
+    expect(url.port).toBe('3000');
+    expect(alertmanager.secrets).toContainEqual({
+      source: 'alertmanager_token',
+      target: webhook!.http_config!.authorization!.credentials_file,
+    });
+  });
+});
