@@ -101,7 +101,7 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     );
     await slashCommand(bot, `resolve ${ref} Scaled up`, { channel: CHANNEL });
     await waitForQueueIdle(bot.app.slackSync);
-    await waitForQueueIdle(bot.app.actions, 20_000, ['sweep', 'expire']);
+    await waitForQueueIdle(bot.app.actions, 20_000, ['expire']);
     await waitForQueueIdle(bot.app.health);
     metrics = await (await fetch(`${bot.url}/metrics`)).text();
   }, 120_000);
