@@ -7,6 +7,14 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * Slack sends what people type (a slash command's text) with `&`, `<` and `>` escaped; this gives back
+ * what they typed, so it is stored as such and escaped once, by the templates, when shown again.
+ */
+export function unescapeMrkdwn(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
 function escapedLength(char: string): number {
   return char === '&' ? 5 : char === '<' || char === '>' ? 4 : char.length;
 }

@@ -17,6 +17,7 @@ import { enqueueActionMessageSync } from '../jobs/queues.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { unescapeMrkdwn } from '../render/mrkdwn.js';
 import { findAction } from './actionMessages.js';
 import { ephemeral, explain } from './listeners.js';
 import { readIncidentId } from './modals.js';
@@ -42,7 +43,7 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
 
   app.command('/action', async ({ command, ack }) => {
     try {
-      const answer = await runActionCommand(deps, parseActionCommand(command.text ?? ''), {
+      const answer = await runActionCommand(deps, parseActionCommand(unescapeMrkdwn(command.text ?? '')), {
         userId: command.user_id,
         channelId: command.channel_id,
       });
@@ -54,7 +55,7 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
 
   app.command('/health', async ({ command, ack }) => {
     try {
-      const { service } = parseHealthCommand(command.text ?? '');
+      const { service } = parseHealthCommand(unescapeMrkdwn(command.text ?? ''));
       const services = service ? [service] : Object.keys(deps.config.services);
       if (service && !deps.config.services[service]) {
         throw new CommandUsageError(

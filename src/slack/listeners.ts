@@ -12,6 +12,7 @@ import { postStatusUpdate, resolveIncident } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { SlackMessage } from '../render/blockKit.js';
+import { unescapeMrkdwn } from '../render/mrkdwn.js';
 import {
   RESOLVE_MODAL,
   readIncidentId,
@@ -61,7 +62,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
   app.command('/incident', async ({ command, ack }) => {
     let parsed: IncidentCommand | undefined;
     try {
-      parsed = parseIncidentCommand(command.text ?? '');
+      parsed = parseIncidentCommand(unescapeMrkdwn(command.text ?? ''));
       const reply = await runIncidentCommand(deps, parsed, {
         userId: command.user_id,
         channelId: command.channel_id,

@@ -110,10 +110,16 @@ describe('/incident, end to end through /slack/events', () => {
     expect((await slashCommand(bot, `assign ${ref} scribe <@U0CAROL>`)).text).toBe(
       `<@U0CAROL> is now scribe of ${ref}.`,
     );
-    expect((await slashCommand(bot, `note ${ref} Rolled back payments-api to v41`)).text).toBe(
-      `Noted on the timeline of ${ref}.`,
+    // Slack escapes &, < and > in what people type: "v41 < v42 & paged DBA" arrives like this.
+    expect(
+      (await slashCommand(bot, `note ${ref} Rolled back payments-api to v41 &lt; v42 &amp; paged DBA`)).text,
+    ).toBe(`Noted on the timeline of ${ref}.`);
+    // Shown escaped once, as typed; not &amp;lt;.
+    await waitFor(
+      () => threadText().includes('Rolled back payments-api to v41 &lt; v42 &amp; paged DBA'),
+      20_000,
+      'note in thread',
     );
-    await waitFor(() => threadText().includes('Rolled back payments-api to v41'), 20_000, 'note in thread');
     expect(threadText()).toContain('Severity changed from *P1* to *P0* by <@U0ALICE>');
     expect(threadText()).toContain('<@U0BOB> is now *commander*');
     await waitFor(
