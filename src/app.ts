@@ -3,7 +3,7 @@ import { App } from '@slack/bolt';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { type Config, ConfigError } from './config/index.js';
+import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
@@ -86,11 +86,6 @@ export async function loadTemplates(config: Config): Promise<TemplateSet> {
 export async function startApp(config: Config, options: StartOptions): Promise<RunningApp> {
   const { file } = config;
   let { env } = config;
-  if (env.sandbox && !(options.http && options.worker)) {
-    throw new ConfigError('environment', [
-      'SLACK_BOT_TOKEN: required; without it only `serve` runs, against the built-in sandbox',
-    ]);
-  }
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, secretsOf(config));
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
@@ -196,18 +191,25 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     });
     let server: HttpServer | undefined;
     let receiver: SlackReceiver | undefined;
+    let receiverStarted = false;
     if (options.http) {
-      receiver = createSlackReceiver(env, boltLogger(logger));
+      const slackReceiver = createSlackReceiver(env, boltLogger(logger));
+      receiver = slackReceiver;
       const bolt = new App({
         token: env.SLACK_BOT_TOKEN,
-        receiver: receiver.bolt,
+        receiver: slackReceiver.bolt,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
       });
       const handlers = new HandlersInFlight();
       handlers.register(bolt);
-      // Once the server is closed, and before the workers and pools: see HandlersInFlight.
-      closers.unshift((deadline) => finishedBy(handlers.idle(), deadline));
+      // Once the server is closed, and before the workers and pools: see HandlersInFlight. A Socket
+      // Mode socket carries the handlers' acknowledgements, so it closes only after them.
+      closers.unshift(async (deadline) => {
+        if (!(await finishedBy(handlers.idle(), deadline)))
+          logger.warn('stopping with Slack handlers still running past SHUTDOWN_TIMEOUT');
+        if (receiverStarted) await slackReceiver.stop();
+      });
       registerIncidentListeners(bolt, {
         pool,
         config: file,
@@ -259,10 +261,9 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       closers.unshift((deadline) => closeServer(listening, deadline, logger));
     }
     if (receiver) {
-      // Socket Mode: connect once the listeners are in place and HTTP answers /healthz; close first.
-      const connected = receiver;
-      await connected.start();
-      closers.unshift(() => connected.stop());
+      // Socket Mode: connect once the listeners are in place and HTTP answers /healthz.
+      await receiver.start();
+      receiverStarted = true;
     }
 
     const port = server ? (server.address() as AddressInfo).port : undefined;
@@ -283,7 +284,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           const deadline = Date.now() + env.SHUTDOWN_TIMEOUT;
           for (const close of closers)
             await close(deadline).catch((err) => logger.warn({ err }, 'error while stopping'));
-          for (const redis of redisClients) await redis.quit().catch(() => redis.disconnect());
+          // quit() waits behind commands queued while Redis is away; past the deadline, just drop them.
+          for (const redis of redisClients) {
+            const quit = redis.quit().catch(() => undefined);
+            if (!(await finishedBy(quit, Math.max(deadline, Date.now() + 1000)))) redis.disconnect();
+          }
           // A job left running past the deadline still holds a client: the pool does not wait for it.
           await finishedBy(pool.end(), Math.max(deadline, Date.now() + 1000));
           logger.info('incident-bot stopped');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { startApp } from './app.js';
+import { secretsOf, startApp } from './app.js';
 import { checkConfig } from './cli/checkConfig.js';
 import { RENDER_USAGE, renderCommand } from './cli/render.js';
 import { ConfigError, loadConfig } from './config/index.js';
@@ -25,7 +25,7 @@ function isOperatorError(err: unknown): err is Error {
 
 async function main(argv: string[]): Promise<number> {
   const [role = 'serve', ...flags] = argv;
-  if (role === '--help' || role === 'help') {
+  if (role === '--help' || role === '-h' || role === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
@@ -43,7 +43,13 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const config = await loadConfig();
-  const logger = createLogger(config.env.LOG_LEVEL);
+  const logger = createLogger(config.env.LOG_LEVEL, secretsOf(config));
+  // The sandbox's emulated Slack lives in the serving process, which also migrates its database.
+  if (config.env.sandbox && (role !== 'serve' || flags.includes('--no-worker'))) {
+    throw new ConfigError('environment', [
+      'SLACK_BOT_TOKEN: required; without it only `serve` runs, against the built-in sandbox',
+    ]);
+  }
   if (role === 'migrate') {
     const pool = createPool(config.env.DATABASE_URL, 1);
     try {
@@ -55,22 +61,29 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const app = await startApp(config, {
-    http: role === 'serve',
-    worker: role === 'worker' || !flags.includes('--no-worker'),
-  });
-  await new Promise<void>((resolve) => {
+  // Listening before the start, so a signal during it (workers already running) still drains.
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
     let stopping = false;
     // A repeated signal (tsx and a terminal both pass one on) must not cut the drain short:
     // SHUTDOWN_TIMEOUT bounds it.
     const onSignal = (signal: NodeJS.Signals) => {
-      app.logger.info({ signal }, stopping ? 'already stopping' : 'stopping');
+      logger.info({ signal }, stopping ? 'already stopping' : 'stopping');
+      if (!stopping) {
+        // Should a close hang anyway, the process still ends, non-zero so the orchestrator can tell.
+        setTimeout(() => process.exit(1), config.env.SHUTDOWN_TIMEOUT + 10_000).unref();
+      }
       stopping = true;
-      resolve();
+      resolve(signal);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  const app = await startApp(config, {
+    http: role === 'serve',
+    worker: role === 'worker' || !flags.includes('--no-worker'),
+    logger,
+  });
+  await stopRequested;
   await app.stop();
   return 0;
 }

@@ -16,6 +16,11 @@ export async function checkConfig(
 ): Promise<number> {
   const { env, file, errors } = await readConfig(source);
   const problems = errors.flatMap((e) => e.problems.map((p) => `${e.source}: ${p}`));
+  // A deploy pipeline whose token went missing must not pass on the sandbox's made-up one.
+  if (env?.sandbox)
+    problems.push(
+      'environment: SLACK_BOT_TOKEN: required; without it and a config file of your own the bot runs the sandbox, which is not a deployment to check',
+    );
   // The templates are checked even when the rest is invalid; without a valid file, with the most
   // alerts a message may show, the worst case.
   const templatesDir = env?.TEMPLATES_DIR ?? (source.TEMPLATES_DIR || undefined);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { Duration } from './duration.js';
@@ -56,7 +58,7 @@ const SocketModeEnvSchema = EnvSchema.extend({
 });
 
 export type Env = z.infer<typeof SocketModeEnvSchema> & {
-  /** No Slack token was given: the bot runs against the built-in sandbox (src/sandbox/sandbox.ts). */
+  /** A first try: the bot runs against the built-in sandbox (src/sandbox/sandbox.ts). See isSandbox. */
   sandbox: boolean;
 };
 
@@ -64,26 +66,55 @@ const secret = () => randomBytes(24).toString('hex');
 
 /**
  * What the sandbox needs but nobody has to give it: secrets only this process and its emulated Slack
- * share, made up anew at every start, and the local Postgres this project's README starts with.
+ * share, made up anew at every start, the local Postgres this project's README starts with, and a queue
+ * prefix of its own.
  */
 function sandboxDefaults(): Record<string, string> {
   return {
     SLACK_SIGNING_SECRET: secret(),
     ALERTMANAGER_TOKEN: secret(),
     DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+    QUEUE_PREFIX: 'incident-bot-sandbox',
   };
+}
+
+/** Without a Slack token, and outside production, a first `npm start` may fall back to the sandbox. */
+function mayBeSandbox(present: NodeJS.ProcessEnv): boolean {
+  return (
+    present.SLACK_BOT_TOKEN === undefined &&
+    present.SLACK_APP_TOKEN === undefined &&
+    present.NODE_ENV !== 'production'
+  );
+}
+
+/**
+ * The YAML file to read: INCIDENT_BOT_CONFIG, else config/incident-bot.yml; with neither (and no Slack
+ * token), the sandbox's demo config, so that a first `npm start` needs no file at all.
+ */
+export function configPathOf(source: NodeJS.ProcessEnv): string {
+  const given = source.INCIDENT_BOT_CONFIG || undefined;
+  if (given) return given;
+  return mayBeSandbox(source) && !existsSync(DEFAULT_CONFIG_PATH) ? SANDBOX_CONFIG_PATH : DEFAULT_CONFIG_PATH;
+}
+
+/**
+ * The sandbox runs only when nothing says this is a real deployment: no Slack token, no config of one's
+ * own (the demo config is the one read), and NODE_ENV is not production. A deployment that lost its
+ * token is refused instead, rather than run against its own database with a made-up Slack.
+ */
+function isSandbox(present: NodeJS.ProcessEnv): boolean {
+  return mayBeSandbox(present) && resolve(configPathOf(present)) === SANDBOX_CONFIG_PATH;
 }
 
 /** Reads the env vars the bot uses; an empty string counts as unset. */
 export function parseEnv(source: NodeJS.ProcessEnv): Env {
   const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
-  // A Slack token of either kind means a real workspace, where missing settings are mistakes to report.
-  const sandbox = present.SLACK_BOT_TOKEN === undefined && present.SLACK_APP_TOKEN === undefined;
+  const sandbox = isSandbox(present);
   const input = sandbox
     ? { ...sandboxDefaults(), ...present, SLACK_BOT_TOKEN: `xoxb-sandbox-${secret()}` }
     : present;
   const schema = present.SLACK_APP_TOKEN === undefined ? EnvSchema : SocketModeEnvSchema;
   const result = schema.safeParse(input, requiredMessage);
   if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
-  return { ...result.data, sandbox };
+  return { ...result.data, INCIDENT_BOT_CONFIG: configPathOf(present), sandbox };
 }

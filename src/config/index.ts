@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { DEFAULT_CONFIG_PATH, type Env, parseEnv, SANDBOX_CONFIG_PATH } from './env.js';
+import { configPathOf, type Env, parseEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { type FileConfig, loadFileConfig } from './file.js';
 
@@ -35,25 +34,13 @@ export async function readConfig(
     if (!(err instanceof ConfigError)) throw err;
     errors.push(err);
   }
-  // Read even when the env is invalid, so one run reports every problem; '' counts as unset here too.
-  const path = configPath(source, env);
+  // Read even when the env is invalid, so one run reports every problem.
+  const path = configPathOf(source);
   try {
     file = await loadFileConfig(path);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     errors.push(err);
   }
-  // The path actually read, so the start log (and check-config) can say which file it was.
-  const withPath = env && { ...env, INCIDENT_BOT_CONFIG: path };
-  return { ...(withPath ? { env: withPath } : {}), ...(file ? { file } : {}), errors };
-}
-
-/**
- * INCIDENT_BOT_CONFIG, else config/incident-bot.yml; the sandbox, when neither exists, takes its demo
- * config instead, so that a first `npm start` needs no file at all.
- */
-function configPath(source: NodeJS.ProcessEnv, env: Env | undefined): string {
-  const given = source.INCIDENT_BOT_CONFIG || undefined;
-  if (env?.sandbox && !given && !existsSync(DEFAULT_CONFIG_PATH)) return SANDBOX_CONFIG_PATH;
-  return env?.INCIDENT_BOT_CONFIG ?? given ?? DEFAULT_CONFIG_PATH;
+  return { ...(env ? { env } : {}), ...(file ? { file } : {}), errors };
 }

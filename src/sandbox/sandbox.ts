@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { type Config, SANDBOX_CONFIG_PATH } from '../config/index.js';
 import type { Handler } from '../http/server.js';
 import type { Logger } from '../observability/logger.js';
+import { redactUrlPasswords } from '../observability/logger.js';
 import { DEMO_USERS, seedDemoWorkspace } from './demoWorkspace.js';
 import { SampleAlerts } from './sampleAlerts.js';
 import { SandboxClient, type SlashCommandSpec } from './sandboxClient.js';
@@ -32,20 +33,17 @@ export interface RunningSandbox {
 
 export async function startSandbox(config: Config, logger: Logger): Promise<RunningSandbox> {
   const { env } = config;
-  const demoConfig = env.INCIDENT_BOT_CONFIG === SANDBOX_CONFIG_PATH;
-  if (demoConfig) {
-    logger.warn(
-      { config: SANDBOX_CONFIG_PATH },
-      'sandbox: using the demo config; set INCIDENT_BOT_CONFIG or create config/incident-bot.yml to use your own',
-    );
-    // The demo's checks name these variables: they look at what the bot itself uses, defaults included.
-    process.env.DATABASE_URL = env.DATABASE_URL;
-    process.env.REDIS_URL = env.REDIS_URL;
-  }
+  // The sandbox always runs the demo config (see isSandbox), whose checks name these variables: they
+  // look at what the bot itself uses, defaults included.
+  process.env.DATABASE_URL = env.DATABASE_URL;
+  process.env.REDIS_URL = env.REDIS_URL;
 
   // parseEnv makes one up in sandbox mode; only Socket Mode (never the sandbox) goes without.
   const signingSecret = env.SLACK_SIGNING_SECRET;
   if (signingSecret === undefined) throw new Error('the sandbox needs a signing secret');
+  // Read before the emulator listens, so a missing file leaves nothing open.
+  const commands = await manifestCommands();
+  const samples = await SampleAlerts.load();
   const slack = await startSlackEmulator({ token: env.SLACK_BOT_TOKEN, botUserId: BOT_USER_ID });
   const { emulator } = slack;
   seedDemoWorkspace(emulator);
@@ -53,12 +51,12 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
     emulator,
     { teamId: 'T0SANDBOX', domain: 'sandbox', appId: 'A0INCIDENTBOT' },
     signingSecret,
-    await manifestCommands(),
+    commands,
   );
   let port: number | undefined;
   const routes = await sandboxRoutes({
     client,
-    samples: await SampleAlerts.load(),
+    samples,
     state: (user) => workspaceState(emulator, client, BOT_USER_ID, user),
     deliverAlert: async (payload) => {
       const res = await fetch(`http://127.0.0.1:${port}/alertmanager`, {
@@ -76,14 +74,18 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
     routes,
     connect: (listening) => {
       port = listening;
-      if (demoConfig) followPort(config, listening);
+      followPort(config, listening);
       client.connect(`http://127.0.0.1:${listening}`);
       logger.warn(
         {
           sandbox: `http://localhost:${listening}/sandbox`,
           users: DEMO_USERS.map((u) => u.name),
+          config: SANDBOX_CONFIG_PATH,
+          database: redactUrlPasswords(env.DATABASE_URL),
+          redis: redactUrlPasswords(env.REDIS_URL),
+          queuePrefix: env.QUEUE_PREFIX,
         },
-        `SANDBOX MODE: SLACK_BOT_TOKEN is not set, so incident-bot talks to a built-in emulated Slack, not a real workspace. Open http://localhost:${listening}/sandbox to try it. To connect a real workspace, set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (see README, "A real workspace").`,
+        `SANDBOX MODE: no SLACK_BOT_TOKEN and no config file of your own, so incident-bot talks to a built-in emulated Slack, not a real workspace, with the demo config. Open http://localhost:${listening}/sandbox to try it. To connect a real workspace, create config/incident-bot.yml and set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, ALERTMANAGER_TOKEN and DATABASE_URL (README, "Connect a real workspace").`,
       );
     },
     close: () => slack.close(),

@@ -47,6 +47,12 @@ describe('incident-bot check-config', () => {
     );
   });
 
+  it('fails with nothing set: the sandbox it would run is not a deployment to pass', async () => {
+    const result = await runCli(['check-config'], {});
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('environment: SLACK_BOT_TOKEN: required; without it and a config file');
+  });
+
   it('passes the example config shipped with the bot', async () => {
     const example = new URL('../../config/incident-bot.example.yml', import.meta.url).pathname;
     const result = await runCli(['check-config'], env({ INCIDENT_BOT_CONFIG: example }));

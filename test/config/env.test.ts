@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnv } from '../../src/config/env.js';
+import { parseEnv, SANDBOX_CONFIG_PATH } from '../../src/config/env.js';
 import { ConfigError } from '../../src/config/errors.js';
 
 const VALID = {
@@ -249,6 +249,8 @@ describe('parseEnv in sandbox mode (no Slack token)', () => {
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
       REDIS_URL: 'redis://127.0.0.1:6379',
       PORT: 3000,
+      INCIDENT_BOT_CONFIG: SANDBOX_CONFIG_PATH,
+      QUEUE_PREFIX: 'incident-bot-sandbox',
     });
     expect(env.ALERTMANAGER_TOKEN).not.toBe(env.SLACK_SIGNING_SECRET);
   });
@@ -291,5 +293,19 @@ describe('parseEnv in sandbox mode (no Slack token)', () => {
     expect(problemsOf({ ...VALID, SLACK_BOT_TOKEN: undefined, SLACK_APP_TOKEN: 'xapp-1-A0-123' })).toEqual([
       'SLACK_BOT_TOKEN: required',
     ]);
+  });
+
+  // A deployment that lost its token must stop, not run against its own database with a made-up Slack.
+  it.each([
+    ['a config file of its own', { INCIDENT_BOT_CONFIG: 'config/incident-bot.example.yml' }],
+    ['NODE_ENV=production', { NODE_ENV: 'production' }],
+  ])('is not entered with %s', (_, source) => {
+    expect(problemsOf({ ...VALID, SLACK_BOT_TOKEN: undefined, ...source })).toEqual([
+      'SLACK_BOT_TOKEN: required',
+    ]);
+  });
+
+  it('is entered with the demo config named explicitly', () => {
+    expect(parseEnv({ INCIDENT_BOT_CONFIG: SANDBOX_CONFIG_PATH }).sandbox).toBe(true);
   });
 });

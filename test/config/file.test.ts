@@ -458,17 +458,35 @@ describe('loadConfig in sandbox mode: the demo config as the last resort', () =>
     expect(config.file.slack.defaultChannel).toBe('C0INCIDENTS');
   });
 
-  it('prefers config/incident-bot.yml when it exists', async () => {
-    const config = await inDirectory(MINIMAL, () => loadConfig({}));
+  // A config of one's own means a deployment: without its token it stops, rather than run the sandbox
+  // against the deployment's database.
+  const DEPLOYMENT = {
+    SLACK_BOT_TOKEN: 'xoxb-1-2-3',
+    SLACK_SIGNING_SECRET: '0123456789abcdef',
+    DATABASE_URL: 'postgres://bot@db.internal:5432/incident_bot',
+    ALERTMANAGER_TOKEN: 'am-token-0123456789',
+  };
+
+  it('leaves the sandbox when config/incident-bot.yml exists, and reads it', async () => {
+    const refused = await rejection(inDirectory(MINIMAL, () => loadConfig({})));
+    expect(refused.problems).toContain('SLACK_BOT_TOKEN: required');
+    const config = await inDirectory(MINIMAL, () => loadConfig(DEPLOYMENT));
+    expect(config.env.sandbox).toBe(false);
     expect(config.env.INCIDENT_BOT_CONFIG).toBe('config/incident-bot.yml');
     expect(config.file.slack.defaultChannel).toBe('C0123ABCD');
   });
 
-  it('prefers INCIDENT_BOT_CONFIG, and reports it missing instead of falling back', async () => {
+  it('leaves the sandbox for INCIDENT_BOT_CONFIG, and reports it missing instead of falling back', async () => {
     const path = await tempFile('own.yml', MINIMAL);
-    expect((await loadConfig({ INCIDENT_BOT_CONFIG: path })).env.INCIDENT_BOT_CONFIG).toBe(path);
+    expect((await loadConfig({ ...DEPLOYMENT, INCIDENT_BOT_CONFIG: path })).env.INCIDENT_BOT_CONFIG).toBe(
+      path,
+    );
+    const refused = await rejection(loadConfig({ INCIDENT_BOT_CONFIG: path }));
+    expect(refused.problems).toContain('SLACK_BOT_TOKEN: required');
     const error = await rejection(
-      inDirectory(undefined, () => loadConfig({ INCIDENT_BOT_CONFIG: '/nonexistent/bot.yml' })),
+      inDirectory(undefined, () =>
+        loadConfig({ ...DEPLOYMENT, INCIDENT_BOT_CONFIG: '/nonexistent/bot.yml' }),
+      ),
     );
     expect(error.problems).toEqual(['cannot read the config file: ENOENT']);
   });

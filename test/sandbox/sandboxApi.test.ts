@@ -215,7 +215,13 @@ describe('npm start without Slack settings', () => {
       const started = await waitFor(() => /incident-bot started/.test(output) && output, 60_000, 'start');
       const line = started.split('\n').find((l) => l.includes('SANDBOX MODE'))!;
       expect(line).toContain('not a real workspace');
-      expect(line).toContain('set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET');
+      expect(line).toContain(
+        'set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, ALERTMANAGER_TOKEN and DATABASE_URL',
+      );
+      // Which database, Redis and queue prefix it uses, the database's password hidden.
+      const fields = JSON.parse(line);
+      expect(fields.database).toBe(db.url.replace(/^(postgres:\/\/[^:@/]*:)[^@]*@/, '$1[REDACTED]@'));
+      expect(fields.queuePrefix).toMatch(/^ibtest-/);
       const url = /Open (http:\/\/localhost:\d+\/sandbox)/.exec(line)![1]!;
       const page = await fetch(url);
       expect(page.status).toBe(200);
@@ -233,19 +239,22 @@ describe('npm start without Slack settings', () => {
     }
   });
 
-  it('refuses to run only a worker: the sandbox lives in the serving process', async () => {
-    const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
-    const main = new URL('../../src/main.ts', import.meta.url).pathname;
-    const child = spawn(tsx, [main, 'worker'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: redisUrl() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const code = await new Promise((resolve) => child.once('close', resolve));
-    expect(code).toBe(78);
-    expect(stderr).toContain('SLACK_BOT_TOKEN: required; without it only `serve` runs');
-  });
+  it.each([['worker'], ['migrate'], ['serve', '--no-worker']])(
+    'refuses %s: the sandbox lives in the serving process, which migrates its own database',
+    async (...args: string[]) => {
+      const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+      const main = new URL('../../src/main.ts', import.meta.url).pathname;
+      const child = spawn(tsx, [main, ...args], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: redisUrl() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const code = await new Promise((resolve) => child.once('close', resolve));
+      expect(code).toBe(78);
+      expect(stderr).toContain('SLACK_BOT_TOKEN: required; without it only `serve` runs');
+    },
+  );
 });
