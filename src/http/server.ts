@@ -61,8 +61,9 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
   const handle = (req: IncomingMessage, res: ServerResponse, path: string) => {
     const handler = table[path];
     if (!handler) return sendJson(res, 404, { error: `no route for ${path}` });
-    // Stopping: Slack and Alertmanager retry a 503, on another replica or once this one is back.
-    if (server.draining && !PROBE_PATHS.has(path)) {
+    // Stopping: Alertmanager retries a 503, on another replica or once this one is back. Slack retries
+    // no command or click, so those are still served: the stop waits for their handlers.
+    if (server.draining && path === '/alertmanager') {
       return sendJson(res, 503, { error: 'shutting down, retry later' }, { 'retry-after': '5' });
     }
     Promise.resolve(handler(req, res)).catch((err) => {
@@ -85,7 +86,9 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
       res.once('finish', () => {
         const ms = Math.round((performance.now() - started) * 10) / 10;
         const line = { ...context, method: req.method, path, status: res.statusCode, ms };
-        logger[PROBE_PATHS.has(path) ? 'debug' : 'info'](line, 'request');
+        // Probes, scrapes and the sandbox page's polling would drown the rest.
+        const routine = PROBE_PATHS.has(path) || (req.method === 'GET' && path.startsWith('/sandbox'));
+        logger[routine ? 'debug' : 'info'](line, 'request');
         // Stopping: a keep-alive connection answered its last request and must not hold up the close.
         if (server.draining) setImmediate(() => server.closeIdleConnections());
       });
