@@ -3,6 +3,7 @@ import type { Block } from '../render/blockKit.js';
 import { checkMessage, type EmulatedView, type SlackEmulator } from './slackEmulator.js';
 import {
   blockActionsPayload,
+  isAckTimeout,
   newTriggerId,
   type Person,
   sendSigned,
@@ -88,7 +89,8 @@ export class SandboxClient {
       triggerId: this.trigger(user.id),
       responseUrl: this.responseUrl(user.id, channel.id),
     });
-    const res = await sendSigned(this.eventsUrl(), this.signingSecret, form);
+    const res = await this.deliver(form);
+    if (!res) return this.tell(user.id, channel.id, `${name} failed with the error "operation_timeout"`);
     await this.showAnswer(res, user.id, channel.id, name);
   }
 
@@ -119,7 +121,9 @@ export class SandboxClient {
       triggerId: this.trigger(user.id),
       responseUrl: this.responseUrl(user.id, channel.id),
     });
-    const res = await sendSigned(this.eventsUrl(), this.signingSecret, { payload: JSON.stringify(payload) });
+    const res = await this.deliver({ payload: JSON.stringify(payload) });
+    if (!res)
+      return this.tell(user.id, channel.id, 'The app did not answer that click in time (operation_timeout).');
     // Slack ignores the body of an interaction's acknowledgement; only a failure shows.
     await res.arrayBuffer();
     if (res.status !== 200)
@@ -141,7 +145,8 @@ export class SandboxClient {
       values: stateValues(view, entered),
       triggerId: this.trigger(user.id),
     });
-    const res = await sendSigned(this.eventsUrl(), this.signingSecret, { payload: JSON.stringify(payload) });
+    const res = await this.deliver({ payload: JSON.stringify(payload) });
+    if (!res) throw new SandboxError(504, 'The app did not answer the form in time (operation_timeout).');
     const raw = await res.text();
     if (res.status !== 200)
       throw new SandboxError(502, `The app did not accept the form (HTTP ${res.status}).`);
@@ -252,12 +257,20 @@ export class SandboxClient {
 
   private responseUrl(user: string, channel: string): string {
     const key = randomBytes(16).toString('hex');
+    for (const [old, target] of this.responseTargets)
+      if (target.expiresAt < Date.now()) this.responseTargets.delete(old);
     this.responseTargets.set(key, { user, channel, uses: 0, expiresAt: Date.now() + RESPONSE_URL_TTL_MS });
     return `${this.baseUrl()}/sandbox/api/respond?key=${key}`;
   }
 
-  private eventsUrl(): string {
-    return `${this.baseUrl()}/slack/events`;
+  /** The signed request to the app's /slack/events; undefined when it did not answer in Slack's time. */
+  private async deliver(form: Record<string, string>): Promise<Response | undefined> {
+    try {
+      return await sendSigned(`${this.baseUrl()}/slack/events`, this.signingSecret, form);
+    } catch (err) {
+      if (isAckTimeout(err)) return undefined;
+      throw err;
+    }
   }
 
   private baseUrl(): string {

@@ -144,5 +144,14 @@ export function sendSigned(
       ...slackSignatureHeaders(signingSecret, body),
     },
     body,
+    // Slack gives up on an app that has not acknowledged within 3 seconds; so does the sandbox.
+    signal: AbortSignal.timeout(SLACK_ACK_TIMEOUT_MS),
   });
+}
+
+export const SLACK_ACK_TIMEOUT_MS = 3000;
+
+/** What sendSigned rejects with when the app took longer than Slack waits. */
+export function isAckTimeout(err: unknown): boolean {
+  return err instanceof DOMException && err.name === 'TimeoutError';
 }

@@ -24,7 +24,7 @@ interface Arrival {
 
 let app: Server;
 let arrivals: Arrival[];
-let answer: { status: number; body: string };
+let answer: { status: number; body: string; delayMs?: number };
 let emulator: SlackEmulator;
 let client: SandboxClient;
 
@@ -47,6 +47,8 @@ beforeEach(async () => {
       }),
       form: new URLSearchParams(body),
     });
+    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    if (res.destroyed) return;
     res.writeHead(answer.status, { 'content-type': 'application/json' });
     res.end(answer.body);
   });
@@ -68,6 +70,14 @@ afterEach(async () => {
 const keyOf = (responseUrl: string) => new URL(responseUrl).searchParams.get('key')!;
 
 describe('slash commands', () => {
+  it('gives up, as Slack does, on an app that has not answered within 3 seconds', async () => {
+    answer = { status: 200, body: '', delayMs: 4000 };
+    await client.command('U0ALICE', 'C0PAYMENTS', '/incident list');
+    expect(emulator.ephemerals('U0ALICE').map((e) => e.text)).toEqual([
+      '/incident failed with the error "operation_timeout"',
+    ]);
+  }, 10_000);
+
   it('sends the signed form Slack sends, and shows an acknowledgement body to the one who typed', async () => {
     answer.body = JSON.stringify({ response_type: 'ephemeral', text: 'Usage: …' });
     await client.command('U0ALICE', 'C0PAYMENTS', '/action   scale payments-api replicas=3');
