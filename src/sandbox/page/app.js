@@ -270,11 +270,15 @@ function render() {
   renderModal();
 }
 
+let polls = 0;
+
 async function poll() {
+  // Polls overlap; only the newest may draw, or an answer for the previous user could show after a switch.
+  const mine = ++polls;
   try {
     const res = await fetch(`/sandbox/api/state?user=${encodeURIComponent(ui.user)}`, { cache: 'no-store' });
     const raw = await res.text();
-    if (!res.ok || raw === ui.raw) return;
+    if (mine !== polls || !res.ok || raw === ui.raw) return;
     ui.raw = raw;
     ui.state = JSON.parse(raw);
     render();
