@@ -21,7 +21,10 @@ export function scrubLogLine(text: string, secrets: readonly string[]): string {
   let out = redactUrlPasswords(text)
     .replace(SECRET_KEYS, '"$1":"[REDACTED]"')
     .replace(/\b(Bearer|Basic)\s+[\w.~+/=-]+/g, '$1 [REDACTED]');
-  for (const secret of secrets) out = out.split(secret).join('[REDACTED]');
+  // As written into the JSON line, too: a secret holding " or \ appears there escaped.
+  for (const secret of secrets)
+    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)]))
+      out = out.split(form).join('[REDACTED]');
   return out;
 }
 

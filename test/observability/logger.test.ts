@@ -29,6 +29,14 @@ describe('createLogger', () => {
   });
 
   describe('known secrets', () => {
+    it('never appear in the escaped form JSON gives a secret holding quotes or backslashes', () => {
+      const password = 'pa"ss\\word-0123';
+      const out = capture('debug', [password]);
+      out.logger.info({ dsn: `postgres://bot:${password}@db/x?x=1`, note: `was ${password}` }, 'escaped');
+      expect(out.text()).not.toContain(JSON.stringify(password).slice(1, -1));
+      expect(out.records()[0]?.note).toBe('was [REDACTED]');
+    });
+
     it('never appear, wherever they are written', () => {
       const out = capture();
       out.logger.info(`posting with ${BOT_TOKEN}`);
