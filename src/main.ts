@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { secretsOf, startApp } from './app.js';
 import { checkConfig } from './cli/checkConfig.js';
+import { EXIT_CONFIG, EXIT_USAGE } from './cli/exitCodes.js';
 import { RENDER_USAGE, renderCommand } from './cli/render.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { MigrationError, migrate } from './db/migrate.js';
@@ -34,12 +35,12 @@ async function main(argv: string[]): Promise<number> {
   if (role === 'render') return renderCommand(flags, process.env, process.stdout, process.stderr);
   if (!['serve', 'worker', 'migrate', 'check-config'].includes(role)) {
     process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);
-    return 64;
+    return EXIT_USAGE;
   }
   const unknownFlags = flags.filter((f) => !(role === 'serve' && f === '--no-worker'));
   if (unknownFlags.length > 0) {
     process.stderr.write(`unknown option ${unknownFlags.join(' ')} for ${role}\n${USAGE}\n`);
-    return 64;
+    return EXIT_USAGE;
   }
 
   const config = await loadConfig();
@@ -97,7 +98,7 @@ main(process.argv.slice(2)).then(
           ? [`invalid configuration in ${err.source}:`, ...err.problems.map((p) => `  ${p}`)]
           : [err.message];
       process.stderr.write(`incident-bot: ${lines.join('\n')}\n`);
-      process.exit(78);
+      process.exit(EXIT_CONFIG);
     }
     process.stderr.write(`incident-bot: ${(err as Error).stack ?? err}\n`);
     process.exit(1);

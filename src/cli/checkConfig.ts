@@ -1,8 +1,7 @@
 import { MAX_ALERTS_SHOWN } from '../config/file.js';
 import { readConfig } from '../config/index.js';
 import { checkTemplates } from '../render/templateCheck.js';
-
-export const EXIT_CONFIG = 78;
+import { EXIT_CONFIG } from './exitCodes.js';
 
 /**
  * `incident-bot check-config`: env vars, the YAML file and every template (overrides included, rendered

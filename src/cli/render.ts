@@ -1,13 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { TemplateError, TemplateSet } from '../render/templates.js';
-import { EXIT_CONFIG } from './checkConfig.js';
+import { EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE } from './exitCodes.js';
 
 export const RENDER_USAGE = 'render <template> --data <file.json>';
-
-// sysexits.h: the caller's mistake, bad input data, an input file that cannot be read.
-const EXIT_USAGE = 64;
-const EXIT_DATA = 65;
-const EXIT_NO_INPUT = 66;
 
 /**
  * `incident-bot render <template> --data <file.json>`: what a template, built-in or overridden in

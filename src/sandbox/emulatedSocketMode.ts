@@ -24,7 +24,7 @@ export class SocketModeEndpoint {
   private readonly pending = new Map<string, (payload: Record<string, unknown>) => void>();
   readonly acks: EnvelopeAck[] = [];
 
-  constructor(private readonly appId: string) {}
+  constructor(readonly appId: string) {}
 
   /** The URL apps.connections.open answers with, for the emulator served at `baseUrl`. */
   open(baseUrl: string): string {
@@ -33,7 +33,7 @@ export class SocketModeEndpoint {
     return `${baseUrl.replace(/^http/, 'ws')}/link/?ticket=${ticket}&app_id=${this.appId}`;
   }
 
-  /** Open sockets, newest last. */
+  /** How many sockets are open. */
   get connections(): number {
     return this.sockets.length;
   }

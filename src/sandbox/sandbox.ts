@@ -49,7 +49,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
   seedDemoWorkspace(emulator);
   const client = new SandboxClient(
     emulator,
-    { teamId: 'T0SANDBOX', domain: 'sandbox', appId: 'A0INCIDENTBOT' },
+    { teamId: 'T0SANDBOX', domain: 'sandbox', appId: emulator.socketMode.appId },
     signingSecret,
     commands,
   );
