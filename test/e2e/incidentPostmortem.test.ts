@@ -44,13 +44,20 @@ describe('post-mortem skeletons in the thread', () => {
     const third = await waitFor(() => filesInThread()[2], 20_000, 'upload on resolve');
     expect(third.content).toContain('Killed the blocking query and re-ran the export');
 
-    const { rows } = await bot.app.pool.query(
-      'SELECT revision, slack_file_id, markdown FROM postmortems WHERE incident_id = $1',
-      [Number(id)],
+    // The bot records the file once Slack has it: a moment after the emulator shows it.
+    const rows = await waitFor(
+      async () => {
+        const { rows } = await bot.app.pool.query(
+          'SELECT revision, slack_file_id, markdown FROM postmortems WHERE incident_id = $1',
+          [Number(id)],
+        );
+        return rows[0]?.slack_file_id === third.id && rows;
+      },
+      20_000,
+      'the third upload recorded',
     );
     expect(rows).toHaveLength(1);
     expect(rows[0].revision).toBe(3);
-    expect(rows[0].slack_file_id).toBe(third.id);
     expect(rows[0].markdown).toBe(third.content);
     await waitFor(
       () =>
