@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { type Config, SANDBOX_CONFIG_PATH } from '../config/index.js';
+import { type Config, type FileConfig, SANDBOX_CONFIG_PATH } from '../config/index.js';
 import type { Handler } from '../http/server.js';
-import type { Logger } from '../observability/logger.js';
-import { redactUrlPasswords } from '../observability/logger.js';
+import { type Logger, redactUrlPasswords } from '../observability/logger.js';
 import { DEMO_USERS, seedDemoWorkspace } from './demoWorkspace.js';
 import { SampleAlerts } from './sampleAlerts.js';
 import { SandboxClient, type SlashCommandSpec } from './sandboxClient.js';
@@ -18,7 +18,8 @@ import { workspaceState } from './workspaceState.js';
  * it as those people would use Slack.
  */
 
-const MANIFEST_PATH = fileURLToPath(new URL('../../manifest.yml', import.meta.url));
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MANIFEST_PATH = join(PACKAGE_ROOT, 'manifest.yml');
 const BOT_USER_ID = 'U0INCIDENTBOT';
 
 export interface RunningSandbox {
@@ -74,7 +75,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
     routes,
     connect: (listening) => {
       port = listening;
-      followPort(config, listening);
+      fitDemoConfig(config.file, listening);
       client.connect(`http://127.0.0.1:${listening}`);
       logger.warn(
         {
@@ -105,12 +106,17 @@ async function manifestCommands(): Promise<Map<string, SlashCommandSpec>> {
   );
 }
 
-/** The demo's checks of the bot's own /healthz name the default port; they follow the one it got. */
-function followPort(config: Config, port: number): void {
-  for (const service of Object.values(config.file.services)) {
+/**
+ * Fits the demo config to this run: its checks of the bot's own /healthz name the default port and
+ * follow the one it got; its actions name their script from the package root, wherever it was started.
+ */
+export function fitDemoConfig(file: FileConfig, port: number): void {
+  for (const service of Object.values(file.services)) {
     for (const check of service.checks) {
       if (check.kind === 'http')
         check.url = check.url.replace(/^http:\/\/127\.0\.0\.1:3000\//, `http://127.0.0.1:${port}/`);
     }
+    for (const action of service.actions)
+      if (action.driver.type === 'command') action.driver.cwd ??= PACKAGE_ROOT;
   }
 }
