@@ -61,7 +61,14 @@ export interface RunningApp {
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config): string[] {
   const { env } = config;
-  const passwordOf = (url: string) => decodeURIComponent(new URL(url).password);
+  const passwordOf = (url: string) => {
+    const { password } = new URL(url);
+    try {
+      return decodeURIComponent(password);
+    } catch {
+      return password; // a bare % is not an escape: the password is as written
+    }
+  };
   return [
     env.SLACK_BOT_TOKEN,
     env.SLACK_SIGNING_SECRET,

@@ -92,9 +92,12 @@ function mayBeSandbox(present: NodeJS.ProcessEnv): boolean {
  * token), the sandbox's demo config, so that a first `npm start` needs no file at all.
  */
 export function configPathOf(source: NodeJS.ProcessEnv): string {
-  const given = source.INCIDENT_BOT_CONFIG || undefined;
+  const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
+  const given = present.INCIDENT_BOT_CONFIG;
   if (given) return given;
-  return mayBeSandbox(source) && !existsSync(DEFAULT_CONFIG_PATH) ? SANDBOX_CONFIG_PATH : DEFAULT_CONFIG_PATH;
+  return mayBeSandbox(present) && !existsSync(DEFAULT_CONFIG_PATH)
+    ? SANDBOX_CONFIG_PATH
+    : DEFAULT_CONFIG_PATH;
 }
 
 /**

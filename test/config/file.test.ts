@@ -452,7 +452,10 @@ describe('loadConfig in sandbox mode: the demo config as the last resort', () =>
   }
 
   it('reads config/sandbox.yml when INCIDENT_BOT_CONFIG is unset and config/incident-bot.yml is missing', async () => {
-    const config = await inDirectory(undefined, () => loadConfig({}));
+    // Set but empty counts as unset, in the env and in the choice of file alike.
+    const config = await inDirectory(undefined, () =>
+      loadConfig({ SLACK_BOT_TOKEN: '', INCIDENT_BOT_CONFIG: '' }),
+    );
     expect(config.env.sandbox).toBe(true);
     expect(config.env.INCIDENT_BOT_CONFIG).toBe(SANDBOX_CONFIG_PATH);
     expect(config.file.slack.defaultChannel).toBe('C0INCIDENTS');

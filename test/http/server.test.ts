@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
@@ -10,7 +10,7 @@ function send(
   method = 'POST',
 ): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false }, (res) => {
+    const req = request(url, { method, agent }, (res) => {
       let body = '';
       res.on('data', (chunk) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
@@ -49,7 +49,7 @@ describe('the HTTP server while stopping', () => {
     const alert = await send(`${url}/alertmanager`);
     expect(alert.status).toBe(503);
     expect(alert.headers['retry-after']).toBe('5');
-    const click = await send(`${url}/slack/events`);
+    const click = await send(`${url}/slack/events`, 'POST', new Agent({ keepAlive: true }));
     expect(click.status).toBe(200);
     expect(click.body).toBe('slack handled');
     expect(click.headers.connection).toBe('close');
