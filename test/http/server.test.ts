@@ -4,10 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/observability/logger.js';
 
-/** One request on a connection of its own: a stopping server closes the idle ones a pool would reuse. */
+/** One request, on a connection of its own unless an agent is given. */
 function send(
   url: string,
   method = 'POST',
+  agent: Agent | false = false,
 ): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, agent }, (res) => {
