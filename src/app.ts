@@ -8,6 +8,7 @@ import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
+import { SlackEventsRoute } from './http/slackEvents.js';
 import { countOpenIncidents } from './incidents/incidentStore.js';
 import { ACTIONS_QUEUE, type ActionJob } from './jobs/actionJobs.js';
 import { startActionsWorker } from './jobs/actionsWorker.js';
@@ -34,7 +35,7 @@ import { HandlersInFlight } from './slack/handlersInFlight.js';
 import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
-import { createSlackReceiver, type SlackReceiver } from './slack/receiver.js';
+import { createSocketModeConnection, type SocketModeConnection } from './slack/receiver.js';
 import { SlackApi } from './slack/slackApi.js';
 
 export interface StartOptions {
@@ -197,14 +198,19 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       body: await metrics.registry.metrics(),
     });
     let server: HttpServer | undefined;
-    let receiver: SlackReceiver | undefined;
-    let receiverStarted = false;
+    let socket: SocketModeConnection | undefined;
+    let socketStarted = false;
     if (options.http) {
-      const slackReceiver = createSlackReceiver(env, boltLogger(logger));
-      receiver = slackReceiver;
+      const slackLogger = logger.child({ component: 'slack' });
+      // Socket Mode when SLACK_APP_TOKEN is set (no public URL needed); Slack's signed HTTP requests otherwise.
+      socket = env.SLACK_APP_TOKEN
+        ? createSocketModeConnection(env.SLACK_APP_TOKEN, env.SLACK_API_URL, boltLogger(logger), slackLogger)
+        : undefined;
+      // parseEnv requires the signing secret whenever SLACK_APP_TOKEN is unset.
+      const slackEvents = socket ? undefined : new SlackEventsRoute(env.SLACK_SIGNING_SECRET!, slackLogger);
       const bolt = new App({
         token: env.SLACK_BOT_TOKEN,
-        receiver: slackReceiver.bolt,
+        receiver: socket?.bolt ?? slackEvents!,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
       });
@@ -215,7 +221,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       closers.unshift(async (deadline) => {
         if (!(await finishedBy(handlers.idle(), deadline)))
           logger.warn('stopping with Slack handlers still running past SHUTDOWN_TIMEOUT');
-        if (receiverStarted) await slackReceiver.stop();
+        if (socketStarted) await socket!.stop();
       });
       registerIncidentListeners(bolt, {
         pool,
@@ -238,7 +244,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       });
       server = createHttpServer(
         {
-          slackEvents: receiver.requestListener,
+          ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),
           alertmanager: alertmanagerRoute({
             pool,
             queue,
@@ -267,10 +273,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       });
       closers.unshift((deadline) => closeServer(listening, deadline, logger));
     }
-    if (receiver) {
+    if (socket) {
       // Socket Mode: connect once the listeners are in place and HTTP answers /healthz.
-      await receiver.start();
-      receiverStarted = true;
+      await socket.start();
+      socketStarted = true;
     }
 
     const port = server ? (server.address() as AddressInfo).port : undefined;

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from './config/index.js';
 import { MigrationError, migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { createLogger } from './observability/logger.js';
+import { logUnhandledRejections } from './observability/processErrors.js';
 import { TemplateError } from './render/templates.js';
 
 const USAGE = `usage: incident-bot <role>
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
 
   const config = await loadConfig();
   const logger = createLogger(config.env.LOG_LEVEL, secretsOf(config));
+  logUnhandledRejections(logger);
   // The sandbox's emulated Slack lives in the serving process, which also migrates its database.
   if (config.env.sandbox && (role !== 'serve' || flags.includes('--no-worker'))) {
     throw new ConfigError('environment', [

@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  createServer,
-  type IncomingMessage,
-  type RequestListener,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { withLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import { sendJson } from './respond.js';
@@ -13,8 +7,8 @@ import { sendJson } from './respond.js';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface HttpRoutes {
-  /** Bolt's receiver: Slack commands, interactivity and events, signature-checked by Bolt. */
-  slackEvents?: RequestListener;
+  /** Slack commands, interactivity and events, signature-checked (src/http/slackEvents.ts). */
+  slackEvents?: Handler;
   /** Absent on a worker's port, which serves only health and metrics. */
   alertmanager?: Handler;
   /** Resolves when Postgres and Redis answer; rejects with the reason otherwise. */
@@ -66,11 +60,17 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
     if (server.draining && path === '/alertmanager') {
       return sendJson(res, 503, { error: 'shutting down, retry later' }, { 'retry-after': '5' });
     }
-    Promise.resolve(handler(req, res)).catch((err) => {
+    const failed = (err: unknown) => {
       logger.error({ err, path }, 'request handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
-    });
+    };
+    // A handler that throws before its first await must not take the process down with it.
+    try {
+      Promise.resolve(handler(req, res)).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   };
 
   const server = createServer((req, res) => {

@@ -1,56 +1,64 @@
-import type { RequestListener } from 'node:http';
-import { HTTPReceiver, type Receiver, SocketModeReceiver } from '@slack/bolt';
+import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
+import { SocketModeReceiver } from '@slack/bolt';
 import type { Logger as SlackLogger } from '@slack/logger';
 import { WebAPIPlatformError } from '@slack/web-api';
-import { ConfigError, type Env } from '../config/index.js';
+import { ConfigError } from '../config/index.js';
+import type { Logger } from '../observability/logger.js';
+import { dispatchToBolt, readSocketBody } from './envelope.js';
 
-/** How Slack's commands and interactions reach Bolt: over HTTP on our port, or over Socket Mode. */
-export interface SlackReceiver {
+/** How Slack's commands and interactions reach Bolt, when not over HTTP: a Socket Mode connection. */
+export interface SocketModeConnection {
   /** For Bolt's App (`new App({ receiver })`). */
   readonly bolt: Receiver;
-  /** Serves `/slack/events`; absent in Socket Mode, where Slack's requests come over the socket. */
-  readonly requestListener?: RequestListener;
-  /** Opens the socket in Socket Mode, resolving once Slack has said hello; nothing over HTTP. */
+  /** Opens the socket, resolving once Slack has said hello. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Socket Mode when SLACK_APP_TOKEN is set (no public URL needed); Slack's signed HTTP requests otherwise. */
-export function createSlackReceiver(env: Env, logger: SlackLogger): SlackReceiver {
-  if (env.SLACK_APP_TOKEN) {
-    const socket = new SocketModeReceiver({
-      appToken: env.SLACK_APP_TOKEN,
-      logger,
-      // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
-      installerOptions: { clientOptions: { slackApiUrl: env.SLACK_API_URL } },
-    });
-    return {
-      bolt: socket,
-      start: async () => {
-        try {
-          await socket.start();
-        } catch (err) {
-          // Slack answered, and said no: the token is wrong, not the network (that is retried).
-          if (!(err instanceof WebAPIPlatformError)) throw err;
-          throw new ConfigError('environment', [
-            `SLACK_APP_TOKEN: Slack refused it (${err.data.error}); expected an app-level token with connections:write`,
-          ]);
-        }
-      },
-      stop: () => socket.stop(),
-    };
-  }
-  const http = new HTTPReceiver({
-    // parseEnv requires the signing secret whenever SLACK_APP_TOKEN is unset.
-    signingSecret: env.SLACK_SIGNING_SECRET!,
-    endpoints: '/slack/events',
-    logger,
+/**
+ * Socket Mode (SLACK_APP_TOKEN): no public URL needed. What comes down the socket is checked as an HTTP
+ * request would be (src/http/slackEvents.ts) before Bolt reads it; a malformed one is acknowledged, so
+ * Slack does not send it again, and logged.
+ */
+export function createSocketModeConnection(
+  appToken: string,
+  slackApiUrl: string,
+  boltLogger: SlackLogger,
+  logger: Logger,
+): SocketModeConnection {
+  const socket = new SocketModeReceiver({
+    appToken,
+    logger: boltLogger,
+    // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
+    installerOptions: { clientOptions: { slackApiUrl } },
   });
+  const bolt: Receiver = {
+    // The receiver calls nothing of the App but processEvent.
+    init: (app: App) =>
+      socket.init({
+        processEvent: async (event: ReceiverEvent) => {
+          const read = readSocketBody(event.body);
+          if (read.ok) return dispatchToBolt(app, event, logger);
+          logger.warn({ reason: read.problem }, 'refused a malformed Socket Mode request');
+          await event.ack();
+        },
+      } as App),
+    start: () => socket.start(),
+    stop: () => socket.stop(),
+  };
   return {
-    bolt: http,
-    requestListener: http.requestListener,
-    // Our own server listens (src/http/server.ts); Bolt's receiver only answers the requests.
-    start: async () => {},
-    stop: async () => {},
+    bolt,
+    start: async () => {
+      try {
+        await socket.start();
+      } catch (err) {
+        // Slack answered, and said no: the token is wrong, not the network (that is retried).
+        if (!(err instanceof WebAPIPlatformError)) throw err;
+        throw new ConfigError('environment', [
+          `SLACK_APP_TOKEN: Slack refused it (${err.data.error}); expected an app-level token with connections:write`,
+        ]);
+      }
+    },
+    stop: () => socket.stop(),
   };
 }

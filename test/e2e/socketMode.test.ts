@@ -125,6 +125,22 @@ describe('Socket Mode, end to end through the emulator', () => {
     expect(told.params.text).toMatch(/^There is no incident INC-999999\./);
   });
 
+  it('acknowledges, and runs nothing for, a malformed request or one no listener answers', async () => {
+    const posts = bot.slack.emulator.callsOf('chat.postEphemeral').length;
+    const click = blockActionsPayload('incident_resolve', String(id));
+    for (const payload of [
+      { ...click, user: null },
+      { ...click, actions: 'resolve' },
+      viewSubmissionPayload({ callback_id: 'incident_update', private_metadata: String(id) }, {}, null!),
+      blockActionsPayload('no_such_action', String(id)),
+      viewSubmissionPayload({ callback_id: 'no_such_form', private_metadata: '' }, {}),
+    ])
+      expect(await socketMode().deliver('interactive', payload)).toEqual({});
+    const answer = await socketMode().deliver('slash_commands', slashCommandFields('help'));
+    expect(answer.text).toBe(INCIDENT_HELP);
+    expect(bot.slack.emulator.callsOf('chat.postEphemeral').length).toBe(posts);
+  });
+
   it('reconnects when Slack asks it to, and goes on answering', async () => {
     const opened = bot.slack.emulator.callsOf('apps.connections.open').length;
     socketMode().refresh();
