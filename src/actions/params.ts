@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ownValue } from '../config/records.js';
+import { quoted } from '../render/mrkdwn.js';
 import type { ParamValue } from './drivers/driver.js';
 
 /** An action's parameters as the YAML catalog declares them, and checking what people typed against them. */
@@ -46,15 +48,18 @@ export const ParamSpecSchema = z.discriminatedUnion('type', [
 export type ParamSpec = z.infer<typeof ParamSpecSchema>;
 export const PARAM_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-/** `replicas=6 reason="db hot"` → { replicas: '6', reason: 'db hot' }; anything else is a usage error. */
+/**
+ * `replicas=6 reason="db hot"` → { replicas: '6', reason: 'db hot' }; anything else is a usage error.
+ * Names are what people typed: the record has no prototype, so `constructor` or `__proto__` is just a name.
+ */
 export function parseParamArgs(tokens: string[]): { values: Record<string, string> } | { error: string } {
-  const values: Record<string, string> = {};
+  const values: Record<string, string> = Object.create(null);
   for (const token of tokens) {
     const eq = token.indexOf('=');
-    if (eq <= 0) return { error: `"${token}" is not a parameter: write name=value` };
+    if (eq <= 0) return { error: `${quoted(token)} is not a parameter: write name=value` };
     const name = token.slice(0, eq);
-    if (!PARAM_NAME.test(name)) return { error: `"${name}" is not a parameter name` };
-    if (name in values) return { error: `${name} is given twice` };
+    if (!PARAM_NAME.test(name)) return { error: `${quoted(name)} is not a parameter name` };
+    if (Object.hasOwn(values, name)) return { error: `${name} is given twice` };
     values[name] = token.slice(eq + 1).replace(/^"(.*)"$/s, '$1');
   }
   return { values };
@@ -71,7 +76,7 @@ export function validateParams(
   raw: Record<string, string>,
 ): { ok: true; params: Record<string, ParamValue> } | { ok: false; problems: string[] } {
   const problems: string[] = [];
-  const params: Record<string, ParamValue> = {};
+  const params: Record<string, ParamValue> = Object.create(null);
   for (const name of Object.keys(raw)) {
     if (!Object.hasOwn(specs, name)) {
       problems.push(
@@ -80,7 +85,7 @@ export function validateParams(
     }
   }
   for (const [name, spec] of Object.entries(specs)) {
-    const value = Object.hasOwn(raw, name) ? raw[name] : undefined;
+    const value = ownValue(raw, name);
     if (value === undefined) {
       if (spec.default !== undefined) params[name] = spec.default;
       else problems.push(`${name} is required`);
@@ -89,7 +94,7 @@ export function validateParams(
     switch (spec.type) {
       case 'integer': {
         if (!/^-?\d{1,15}$/.test(value)) {
-          problems.push(`${name} must be a whole number, got "${value}"`);
+          problems.push(`${name} must be a whole number, got ${quoted(value)}`);
           break;
         }
         const n = Number(value);
@@ -102,7 +107,7 @@ export function validateParams(
       }
       case 'boolean':
         if (value === 'true' || value === 'false') params[name] = value === 'true';
-        else problems.push(`${name} must be true or false, got "${value}"`);
+        else problems.push(`${name} must be true or false, got ${quoted(value)}`);
         break;
       case 'string':
         if (value.length > spec.maxLength)

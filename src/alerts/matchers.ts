@@ -1,3 +1,5 @@
+import { ownValue } from '../config/records.js';
+
 /**
  * Alertmanager-style label matchers (`team=payments`, `severity=~critical|warning`, `env!=dev`, `svc!~test-.*`).
  * Regexes are anchored at both ends, as Alertmanager anchors them.
@@ -28,7 +30,7 @@ export function parseMatcher(text: string): Matcher | { error: string } {
 }
 
 export function matches(matcher: Matcher, labels: Readonly<Record<string, string>>): boolean {
-  const actual = labels[matcher.label] ?? '';
+  const actual = ownValue(labels, matcher.label) ?? '';
   switch (matcher.op) {
     case '=':
       return actual === matcher.value;

@@ -1,8 +1,13 @@
 import { z } from 'zod';
+import { dataRecord } from '../config/records.js';
 
-// Postgres text cannot hold NUL; refusing it here turns a would-be 503 retry loop into a clear 400.
-const Text = z.string().refine((value) => !value.includes('\u0000'), 'must not contain NUL characters');
-const Labels = z.record(Text, Text);
+// Postgres text cannot hold NUL, and jsonb refuses a lone UTF-16 surrogate (which JSON.parse makes of "\ud800"):
+// refusing them here turns a would-be retry loop into a clear 400.
+const Text = z
+  .string()
+  .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters')
+  .refine((value) => value.isWellFormed(), 'must not contain lone UTF-16 surrogates');
+const Labels = dataRecord(Text, Text);
 // Go's zero time: Alertmanager sends it for "not ended yet".
 const GO_ZERO_TIME = /^0001-01-01T00:00:00/;
 const Timestamp = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 timestamp' });
@@ -10,7 +15,7 @@ const Timestamp = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 
 export const AlertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
   labels: Labels,
-  annotations: Labels.default({}),
+  annotations: Labels.prefault({}),
   startsAt: Timestamp,
   endsAt: Timestamp.optional().transform((value) => (value && !GO_ZERO_TIME.test(value) ? value : undefined)),
   generatorURL: Text.default(''),
@@ -24,9 +29,9 @@ export const WebhookPayloadSchema = z.object({
   truncatedAlerts: z.number().int().min(0).default(0),
   status: z.enum(['firing', 'resolved']),
   receiver: Text,
-  groupLabels: Labels.default({}),
-  commonLabels: Labels.default({}),
-  commonAnnotations: Labels.default({}),
+  groupLabels: Labels.prefault({}),
+  commonLabels: Labels.prefault({}),
+  commonAnnotations: Labels.prefault({}),
   externalURL: Text.default(''),
   alerts: z.array(AlertSchema).min(1, 'expected at least one alert'),
 });

@@ -1,4 +1,5 @@
 import type { FileConfig } from '../config/file.js';
+import { ownValue } from '../config/records.js';
 import { matches } from './matchers.js';
 import { mostUrgent, type Severity } from './severity.js';
 
@@ -9,10 +10,10 @@ export function routeChannel(config: FileConfig, labels: Readonly<Record<string,
 }
 
 export function alertSeverity(config: FileConfig, labels: Readonly<Record<string, string>>): Severity {
-  const value = labels[config.alerts.severityLabel];
-  // Label values come from outside: `constructor` must not find Object.prototype's.
-  const known = value !== undefined && Object.hasOwn(config.alerts.severities, value);
-  return known ? config.alerts.severities[value]! : config.alerts.defaultSeverity;
+  // Label names and values come from outside: `constructor` must not find Object.prototype's.
+  const value = ownValue(labels, config.alerts.severityLabel);
+  const mapped = value === undefined ? undefined : ownValue(config.alerts.severities, value);
+  return mapped ?? config.alerts.defaultSeverity;
 }
 
 export function groupSeverity(

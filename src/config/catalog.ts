@@ -3,6 +3,7 @@ import { DriverSchema, placeholdersOf, supportsDryRun } from '../actions/drivers
 import { PARAM_NAME, ParamSpecSchema } from '../actions/params.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { Duration } from './duration.js';
+import { dataRecord } from './records.js';
 
 /** `services` in the YAML config: each service's health checks and the remediation actions it offers. */
 
@@ -39,9 +40,10 @@ export const ActionSchema = z
     // For kind degradation: whether a success turns degradation on or off for the service.
     degradation: z.enum(['enable', 'disable']).optional(),
     driver: DriverSchema,
-    params: z
-      .record(z.string().regex(PARAM_NAME, 'expected a parameter name like replicas'), ParamSpecSchema)
-      .default({}),
+    params: dataRecord(
+      z.string().regex(PARAM_NAME, 'expected a parameter name like replicas'),
+      ParamSpecSchema,
+    ).prefault({}),
     approval: ApprovalPolicySchema,
     timeout: Duration.default(5 * 60_000),
     dryRun: z.boolean().default(false),
@@ -103,11 +105,10 @@ export const ServiceSchema = z
     });
   });
 
-export const ServicesSchema = z
-  .record(
-    z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a service name like payments-api'),
-    ServiceSchema,
-  )
-  .default({});
+// Looked up by names from outside (slash commands, buttons, queued jobs): see dataRecord.
+export const ServicesSchema = dataRecord(
+  z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a service name like payments-api'),
+  ServiceSchema,
+).prefault({});
 
 export type ServiceDefinition = z.infer<typeof ServiceSchema>;

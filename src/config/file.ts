@@ -6,6 +6,7 @@ import { SEVERITIES, type Severity } from '../alerts/severity.js';
 import { ServicesSchema } from './catalog.js';
 import { Duration, OptionalDuration } from './duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
+import { dataRecord } from './records.js';
 
 // The runbooks' cadence: P0 every 15 minutes, P1 every 30, P2 hourly; P3 and P4 no reminders.
 const DEFAULT_UPDATE_INTERVALS: Record<Severity, number | null> = {
@@ -60,9 +61,11 @@ const FileSchema = z
       .object({
         severityLabel: z.string().min(1).default('severity'),
         // From the runbooks: critical alerts are P0 (immediate), warnings P1 (within the hour).
-        severities: z
-          .record(z.string(), SeveritySchema)
-          .default({ critical: 'P0', warning: 'P1', info: 'P3' }),
+        severities: dataRecord(z.string(), SeveritySchema).prefault({
+          critical: 'P0',
+          warning: 'P1',
+          info: 'P3',
+        }),
         defaultSeverity: SeveritySchema.default('P2'),
         // Each shown alert takes two blocks; Slack allows 50 per message.
         maxAlertsShown: z.number().int().min(1).max(MAX_ALERTS_SHOWN).default(10),

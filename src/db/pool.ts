@@ -55,7 +55,8 @@ export function isTransientDbError(err: unknown): boolean {
     if (e.code.length === 5 && TRANSIENT_SQLSTATE_CLASSES.includes(e.code.slice(0, 2))) return true;
     if (e.code === '40001' || e.code === '40P01') return true; // serialization failure, deadlock
   }
-  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/i.test(
+  // "not currently accepting connections" is SQLSTATE 55000, a class that holds lasting errors too.
+  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|not currently accepting connections/i.test(
     e.message ?? '',
   );
 }

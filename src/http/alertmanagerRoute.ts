@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
-import type pg from 'pg';
+import pg from 'pg';
 import { ingestDelivery } from '../alerts/ingest.js';
 import { WebhookPayloadSchema } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
@@ -30,7 +30,8 @@ export interface AlertmanagerRouteDeps {
 
 /**
  * POST /alertmanager. Alertmanager retries a notification only on 5xx and drops it on any 4xx, so a
- * 4xx here means "this request can never succeed", and every transient fault is a 503.
+ * 4xx here means "this request can never succeed", every transient fault is a 503, and anything else
+ * (a bug, a missing table) a 500: retried too, but logged as the error it is.
  */
 export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -43,7 +44,10 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
     } catch (err) {
       const { status, message, headers } = toHttpError(err);
       outcome = `http_${status}`;
-      if (status >= 500) deps.logger.warn({ err }, `alertmanager webhook: ${message}`);
+      if (status === 500) deps.logger.error({ err }, `alertmanager webhook: ${message}`);
+      // A refusal the database made is logged too: the answer names no value, and the alert is dropped.
+      else if (status >= 500 || !(err instanceof HttpError))
+        deps.logger.warn({ err }, `alertmanager webhook: ${message}`);
       sendJson(res, status, { error: message }, headers);
     } finally {
       deps.metrics.webhookDeliveries.inc({ outcome });
@@ -81,7 +85,12 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   const { incident } = result;
   if (incident) addLogContext({ incidentId: incident.id });
   if (incident && result.slackBehind) {
-    await withTimeout(enqueueIncidentSync(deps.queue, incident.id, incident.version), ENQUEUE_TIMEOUT_MS);
+    await withTimeout(
+      enqueueIncidentSync(deps.queue, incident.id, incident.version),
+      ENQUEUE_TIMEOUT_MS,
+    ).catch((cause: unknown) => {
+      throw new QueueUnavailable('queue unavailable, retry later', { cause });
+    });
   }
   return { outcome: result.outcome, ...(incident ? { incident: incidentRef(incident.id) } : {}) };
 }
@@ -94,12 +103,17 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function toHttpError(err: unknown): HttpError {
+/** Redis failed after the delivery was stored: Alertmanager's retry is what gets it to Slack. */
+class QueueUnavailable extends Error {}
+
+export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (isTransientDbError(err))
     return new HttpError(503, 'database unavailable, retry later', { 'retry-after': '5' });
-  // Anything else (Redis down, a bug) is still worth Alertmanager's retry rather than a dropped alert.
-  return new HttpError(503, `temporarily unable to accept alerts: ${(err as Error).message}`, {
-    'retry-after': '5',
-  });
+  if (err instanceof QueueUnavailable) return new HttpError(503, err.message, { 'retry-after': '5' });
+  // SQLSTATE class 22, data exception: a value of this payload that PostgreSQL will never take.
+  if (err instanceof pg.DatabaseError && err.code?.startsWith('22'))
+    return new HttpError(400, `the database refused a value in the payload (SQLSTATE ${err.code})`);
+  // Another database error, or a bug: Alertmanager still retries a 500; the log has the details.
+  return new HttpError(500, 'internal error');
 }

@@ -141,6 +141,17 @@ describe('ingesting Alertmanager deliveries', () => {
     expect(changes.map((e) => e.data)).toEqual([{ from: 'P1', to: 'P0' }]);
   });
 
+  it('stores labels named __proto__ and constructor as ordinary labels', async () => {
+    // As JSON.parse makes them: own keys, where an object literal's __proto__ would set the prototype.
+    const labels = JSON.parse('{"__proto__": "x", "constructor": "y"}');
+    const { incident } = await deliver('ProtoLabels', [{ instance: 'a', labels }]);
+    const { rows } = await pool.query(
+      "SELECT labels->>'__proto__' AS proto, labels->>'constructor' AS ctor FROM alerts WHERE incident_id = $1",
+      [incident!.id],
+    );
+    expect(rows).toEqual([{ proto: 'x', ctor: 'y' }]);
+  });
+
   it('writes nothing when a delivery fails half way', async () => {
     // Fault injection: the alert insert fails after the incident row was written in the same transaction.
     await pool.query(`

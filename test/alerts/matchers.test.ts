@@ -135,5 +135,15 @@ describe('matches', () => {
         expect(matchesText(text, {})).toBe(matchesText(text, { env: '' }));
       }
     });
+
+    it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])(
+      'counts %s as missing unless the alert has it: Object.prototype holds no labels',
+      (label) => {
+        expect(matchesText(`${label}=`, { team: 'payments' })).toBe(true);
+        expect(matchesText(`${label}=~.+`, { team: 'payments' })).toBe(false);
+        expect(matchesText(`${label}!~.+`, { team: 'payments' })).toBe(true);
+        expect(matchesText(`${label}=x`, JSON.parse(`{"${label}": "x"}`))).toBe(true);
+      },
+    );
   });
 });

@@ -233,6 +233,27 @@ alerts:
   });
 });
 
+describe('names in the config are data, never keys into Object.prototype', () => {
+  const config = parseFileConfig(SOURCE, `${MINIMAL}services:\n  payments-api: {}\n`);
+
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])('knows no service named %s', (name) => {
+    expect(config.services[name]).toBeUndefined();
+    expect(Object.keys(config.services)).toEqual(['payments-api']);
+    expect(config.alerts.severities[name]).toBeUndefined();
+  });
+
+  it('takes a service named constructor like any other', () => {
+    const named = parseFileConfig(SOURCE, `${MINIMAL}services:\n  constructor: {}\n`);
+    expect(named.services.constructor).toEqual({ checks: [], actions: [] });
+  });
+
+  it('checks a __proto__ key like any other, rather than dropping it unread', () => {
+    expect(problemsOf(`${MINIMAL}services:\n  __proto__: {}\n`)).toEqual([
+      'services.__proto__: expected a service name like payments-api',
+    ]);
+  });
+});
+
 describe('the incidents section', () => {
   const incidents = (yaml: string) => `${MINIMAL}incidents:\n${yaml}`;
   const DURATION_ERROR = 'expected a duration like 30s, 15m or 2h, or none';

@@ -265,6 +265,31 @@ describe('the webhook refuses what it cannot accept', () => {
     expect(await countIncidents()).toBe(0);
   });
 
+  it('400 naming the path for a lone UTF-16 surrogate, which PostgreSQL can never store', async () => {
+    // JSON.stringify writes a lone surrogate as the escape \ud800, which JSON.parse turns back into one.
+    const lone = '\ud800';
+    const cases: Array<[string, (p: typeof valid) => unknown]> = [
+      ['alerts[0].labels.instance', (p) => Object.assign(p.alerts[0]!.labels, { instance: `pod${lone}` })],
+      [`alerts[0].labels.${lone}`, (p) => Object.assign(p.alerts[0]!.labels, { [lone]: 'x' })],
+      ['alerts[0].annotations.summary', (p) => Object.assign(p.alerts[0]!.annotations, { summary: lone })],
+      ['commonLabels.service', (p) => Object.assign(p.commonLabels, { service: lone })],
+      ['groupKey', (p) => Object.assign(p, { groupKey: `${p.groupKey}${lone}` })],
+      ['receiver', (p) => Object.assign(p, { receiver: '\udfff\ud800' })], // low before high: no pair
+      ['externalURL', (p) => Object.assign(p, { externalURL: `http://am${lone}` })],
+    ];
+    for (const [path, spoil] of cases) {
+      const body = structuredClone(valid);
+      spoil(body);
+      const res = await bot.deliver(body);
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      expect((await jsonOf(res)).error).toBe(`${path}: must not contain lone UTF-16 surrogates`);
+    }
+    const { rows } = await bot.app.pool.query(
+      'SELECT (SELECT count(*) FROM incidents)::int + (SELECT count(*) FROM alerts)::int AS n',
+    );
+    expect(rows[0].n).toBe(0);
+  });
+
   it('413 for a body over 1 MiB', async () => {
     const huge = JSON.stringify({ ...valid, padding: 'x'.repeat(1024 * 1024) });
     const res = await bot.post('/alertmanager', huge, {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { z } from 'zod';
+import { ownValue } from '../../config/records.js';
 import {
   CappedOutput,
   DEFAULT_MAX_OUTPUT_BYTES,
@@ -76,7 +77,7 @@ function childEnv(settings: CommandSettings, run: DriverRun): Record<string, str
   const env: Record<string, string> = {};
   if (run.env.PATH !== undefined) env.PATH = run.env.PATH;
   for (const name of settings.env?.allow ?? []) {
-    const value = run.env[name];
+    const value = ownValue(run.env, name);
     if (value !== undefined) env[name] = value;
   }
   for (const [name, template] of Object.entries(settings.env?.set ?? {}))

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ownValue } from '../../config/records.js';
 import {
   CappedOutput,
   type Driver,
@@ -152,7 +153,7 @@ async function runHttp(settings: HttpSettings, run: DriverRun): Promise<DriverRe
       headers[name] = fill(value, run.params);
       continue;
     }
-    const secret = run.env[value.env];
+    const secret = ownValue(run.env, value.env);
     if (!secret)
       return { ok: false, output: '', summary: `${prefix}${value.env} is not set (header ${name})` };
     secrets.push(secret);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ownValue } from '../../config/records.js';
 import type { ParamValue } from './driver.js';
 
 /**
@@ -20,7 +21,7 @@ export function wholePlaceholder(text: string): string | undefined {
 
 /** The caller checks every placeholder against the action's params at config load, so a missing one is a bug. */
 export function paramValue(params: Record<string, ParamValue>, name: string): ParamValue {
-  const value = Object.hasOwn(params, name) ? params[name] : undefined;
+  const value = ownValue(params, name);
   if (value === undefined) throw new Error(`no value for {{${name}}}`);
   return value;
 }

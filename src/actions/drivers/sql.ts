@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
+import { ownValue } from '../../config/records.js';
 import {
   capText,
   type Driver,
@@ -161,7 +162,7 @@ async function runSql(
   run: DriverRun,
 ): Promise<DriverResult> {
   const prefix = run.dryRun ? 'dry run: ' : '';
-  const connectionString = run.env[settings.connectionEnv];
+  const connectionString = ownValue(run.env, settings.connectionEnv);
   if (!connectionString)
     return { ok: false, output: '', summary: `${prefix}${settings.connectionEnv} is not set` };
   const secrets = secretsOf(connectionString);

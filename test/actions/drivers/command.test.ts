@@ -97,6 +97,15 @@ describe('command driver', () => {
     expect(recorded).toMatchObject({ DEPLOY_ENV: 'prod', REASON: 'by alice' });
   });
 
+  it('passes no env var that only Object.prototype has, like constructor', async () => {
+    const driver = commandDriver({
+      argv: [SCRIPT],
+      env: { allow: ['constructor', 'toString'], set: { RECORD_FILE: recordFile } },
+    });
+    expect((await driver.run(runOf())).ok).toBe(true);
+    expect(Object.keys((await lastRecorded()).env).sort()).toEqual(['PATH', 'RECORD_FILE']);
+  });
+
   it('runs dryRunArgv for a dry run, and argv (not called a dry run) when there is none', async () => {
     const settings = { argv: [SCRIPT, 'rollback'], env: { set: { RECORD_FILE: recordFile } } };
     const dry = await commandDriver({ ...settings, dryRunArgv: [SCRIPT, 'rollback', '--dry-run'] }).run(

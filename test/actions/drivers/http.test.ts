@@ -118,6 +118,11 @@ describe('http driver', () => {
       ok: false,
       summary: 'MISSING_KEY is not set (header X-Api-Key)',
     });
+    const inherited = httpDriver({ url: `${base}/x`, headers: { 'X-Api-Key': { env: 'valueOf' } } });
+    expect(await inherited.run(runOf())).toMatchObject({
+      ok: false,
+      summary: 'valueOf is not set (header X-Api-Key)',
+    });
     expect(received).toEqual([]);
   });
 

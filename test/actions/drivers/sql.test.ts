@@ -223,6 +223,11 @@ describe('sql driver', () => {
         summary: 'TARGET_DATABASE_URL is not set',
       },
     );
+    const inherited = { ...ROLLBACK, connectionEnv: 'toString' };
+    expect(await sqlDriver(inherited).run(runOf({ params: { migration: MIGRATION } }))).toMatchObject({
+      ok: false,
+      summary: 'toString is not set',
+    });
   });
 
   it('refuses a file that uses placeholders or controls the transaction, and one it cannot read', async () => {

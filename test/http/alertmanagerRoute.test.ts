@@ -1,0 +1,159 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import type { Queue } from 'bullmq';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool } from '../../src/db/pool.js';
+import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
+import { HttpError } from '../../src/http/respond.js';
+import type { SlackSyncJob } from '../../src/jobs/queues.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { payload } from '../support/alertmanager.js';
+import { createTestDatabase, setDatabaseReachable, type TestDatabase } from '../support/services.js';
+
+const TOKEN = 'am-token-unit-test-abcdefgh';
+
+describe('toHttpError: what Alertmanager is told, which retries a 5xx and drops a 4xx', () => {
+  let client: pg.Client;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    return async () => {
+      await client.end();
+      await db.drop();
+    };
+  });
+  const failureOf = (sql: string) =>
+    client.query(sql).then(
+      () => expect.unreachable(`${sql} succeeded`),
+      (err: unknown) => err,
+    );
+
+  it('400 for a value PostgreSQL refuses (SQLSTATE class 22): no retry can ever succeed', async () => {
+    for (const [sql, code] of [
+      [`SELECT '"\\ud800"'::jsonb`, '22P02'],
+      ["SELECT 'x'::int", '22P02'],
+      ["SELECT convert_from('\\xff'::bytea, 'UTF8')", '22021'],
+    ] as const) {
+      const answer = toHttpError(await failureOf(sql));
+      expect(answer).toMatchObject({ status: 400, headers: {} });
+      expect(answer.message).toBe(`the database refused a value in the payload (SQLSTATE ${code})`);
+    }
+  });
+
+  it('503 with retry-after while the database is unreachable or turns connections away', async () => {
+    const connectFailure = (url: string) =>
+      new pg.Client({ connectionString: url }).connect().catch((err: unknown) => err);
+    const closed = await createTestDatabase();
+    await setDatabaseReachable(closed.url, false);
+    const failures = [
+      await connectFailure('postgres://nobody@127.0.0.1:1/none'),
+      await connectFailure(closed.url), // SQLSTATE 55000: not currently accepting connections
+    ];
+    await setDatabaseReachable(closed.url, true);
+    await closed.drop();
+    for (const err of failures)
+      expect(toHttpError(err)).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+  });
+
+  it('500 "internal error" for any other database error or a bug, without their message', async () => {
+    for (const err of [
+      await failureOf('SELECT * FROM no_such_table'),
+      await failureOf('SELECT no_such_function()'),
+      new TypeError("Cannot read properties of undefined (reading 'id')"),
+      'a thrown string',
+    ]) {
+      const answer = toHttpError(err);
+      expect(answer).toMatchObject({ status: 500, message: 'internal error', headers: {} });
+    }
+  });
+
+  it('passes an HttpError through', () => {
+    const refusal = new HttpError(413, 'body larger than 1 bytes');
+    expect(toHttpError(refusal)).toBe(refusal);
+  });
+});
+
+describe('POST /alertmanager when something behind it fails', () => {
+  const config = parseFileConfig('test', 'slack:\n  defaultChannel: C0DEFAULT1\n');
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let server: Server | undefined;
+  const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
+  const logger = createLogger(
+    'info',
+    [],
+    new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  );
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+  afterEach(async () => {
+    lines.length = 0;
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  async function deliver(queue: Partial<Queue<SlackSyncJob>>) {
+    server = createServer(
+      alertmanagerRoute({
+        pool,
+        queue: queue as Queue<SlackSyncJob>,
+        queueReady: () => true,
+        config,
+        token: TOKEN,
+        metrics: new Metrics(),
+        logger,
+      }),
+    );
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    return fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(payload({ group: 'Failing', alerts: [{ instance: 'pod-1' }] })),
+    });
+  }
+
+  it('500 logged as an error, its message kept out of the answer, for a database without its tables', async () => {
+    const res = await deliver({});
+    expect(res.status).toBe(500);
+    expect(res.headers.get('retry-after')).toBeNull();
+    expect(await res.json()).toEqual({ error: 'internal error' });
+    expect(lines).toMatchObject([
+      {
+        level: 50,
+        msg: 'alertmanager webhook: internal error',
+        err: { message: expect.stringMatching(/incidents/) },
+      },
+    ]);
+  });
+
+  it('503 with retry-after when the queue fails after the delivery is stored', async () => {
+    await migrate(pool);
+    const res = await deliver({ add: () => Promise.reject(new Error('Connection is closed.')) });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.json()).toEqual({ error: 'queue unavailable, retry later' });
+    expect(lines).toMatchObject([
+      {
+        level: 40,
+        err: { message: 'queue unavailable, retry later: Connection is closed.' },
+      },
+    ]);
+  });
+});
