@@ -8,6 +8,8 @@ export type ApprovalErrorCode =
   | 'ALREADY_VOTED'
   | 'DRY_RUN_PENDING'
   | 'NOT_REQUESTER'
+  | 'NOT_FROM_MESSAGE'
+  | 'ALREADY_HANDLED'
   | 'CONFLICT';
 
 export class ApprovalError extends Error {

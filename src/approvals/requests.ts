@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { ParamValue } from '../actions/drivers/driver.js';
 import { inTransaction } from '../db/pool.js';
+import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { addTimelineEntries, type TimelineKind } from '../incidents/timeline.js';
 import { ApprovalError } from './errors.js';
 
@@ -147,10 +148,18 @@ export interface NewRequest {
   requiredApprovals: number;
   expiresAfterMs: number;
   hasDryRun: boolean;
+  /** The Slack request asking for it: a replay of that request creates nothing more. */
+  requestKey: string;
+}
+
+/** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
+async function claimRequest(db: pg.ClientBase, key: string): Promise<void> {
+  if (!(await claimSlackRequest(db, key))) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
 export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
   return inTransaction(pool, async (db) => {
+    await claimRequest(db, input.requestKey);
     const { rows } = await db.query<{ id: number }>(
       `INSERT INTO action_requests (incident_id, action, service, params, requested_by, channel_id, thread_ts,
                                     required_approvals, expires_at, dry_run_status)
@@ -275,8 +284,14 @@ export async function castVote(
 }
 
 /** The requester withdraws a request nobody has started running. */
-export async function cancelRequest(pool: pg.Pool, id: number, userId: string): Promise<ActionRequest> {
+export async function cancelRequest(
+  pool: pg.Pool,
+  id: number,
+  userId: string,
+  requestKey: string,
+): Promise<ActionRequest> {
   return inTransaction(pool, async (db) => {
+    await claimRequest(db, requestKey);
     const request = await loadRequest(db, id, true);
     const ref = requestRef(id);
     if (request.requestedBy !== userId)

@@ -1,4 +1,5 @@
 import { parseParamArgs, splitWords } from '../actions/params.js';
+import { quoted } from '../render/mrkdwn.js';
 import { CommandUsageError } from './incidentCommand.js';
 
 /** `/action` and `/health`, parsed from the text Slack sends. Pure: no I/O. */
@@ -36,7 +37,7 @@ export function parseActionCommand(text: string): ActionCommand {
     return { name: 'cancel', requestId: Number(id[1]) };
   }
   const [service, ...params] = rest;
-  if (!NAME.test(sub)) throw new CommandUsageError(`"${first}" is not an action name.`, ACTION_USAGE);
+  if (!NAME.test(sub)) throw new CommandUsageError(`${quoted(first!)} is not an action name.`, ACTION_USAGE);
   if (!service || !NAME.test(service))
     throw new CommandUsageError('Name the service the action is for.', ACTION_USAGE);
   const parsed = parseParamArgs(params);

@@ -7,6 +7,7 @@ import { IncidentError } from '../incidents/errors.js';
 import { findIncident } from '../incidents/lifecycle.js';
 import { type ActionJob, enqueueAction } from '../jobs/actionJobs.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../jobs/queues.js';
+import { quoted } from '../render/mrkdwn.js';
 import { findAction } from '../slack/actionMessages.js';
 import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.js';
 import { CommandUsageError } from './incidentCommand.js';
@@ -21,6 +22,8 @@ export interface ActionCommandDeps {
 export interface ActionContext {
   userId: string;
   channelId: string;
+  /** Slack's id for this one invocation: a replay of it changes nothing twice. */
+  triggerId: string;
 }
 
 /** The incident whose own channel this is, and its thread, if the command is used in one. */
@@ -81,7 +84,12 @@ export async function runActionCommand(
         .join('\n');
     }
     case 'cancel': {
-      const request = await cancelRequest(deps.pool, command.requestId, ctx.userId);
+      const request = await cancelRequest(
+        deps.pool,
+        command.requestId,
+        ctx.userId,
+        `command:${ctx.triggerId}`,
+      );
       await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
       return `Cancelled ${requestRef(request.id)}.`;
     }
@@ -90,7 +98,7 @@ export async function runActionCommand(
       if (!service) {
         const known = Object.keys(deps.config.services);
         throw new CommandUsageError(
-          `Unknown service "${command.service}".${known.length ? ` Known: ${known.join(', ')}.` : ''}`,
+          `Unknown service ${quoted(command.service)}.${known.length ? ` Known: ${known.join(', ')}.` : ''}`,
           ACTION_USAGE,
         );
       }
@@ -98,7 +106,7 @@ export async function runActionCommand(
       if (!definition) {
         const known = service.actions.map((a) => a.name);
         throw new CommandUsageError(
-          `${command.service} has no action "${command.action}".${known.length ? ` Its actions: ${known.join(', ')}.` : ''}`,
+          `${command.service} has no action ${quoted(command.action)}.${known.length ? ` Its actions: ${known.join(', ')}.` : ''}`,
           ACTION_USAGE,
         );
       }
@@ -121,6 +129,7 @@ export async function runActionCommand(
         requiredApprovals: definition.approval.required,
         expiresAfterMs: definition.approval.expiresAfter,
         hasDryRun: definition.dryRun,
+        requestKey: `command:${ctx.triggerId}`,
       });
       if (definition.dryRun) await enqueueAction(deps.actions, { kind: 'dry-run', requestId: request.id });
       await enqueueAction(
@@ -130,7 +139,7 @@ export async function runActionCommand(
       );
       await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
       const params = Object.entries(checked.params)
-        .map(([k, v]) => `${k}=${v}`)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? quoted(v) : v}`)
         .join(' ');
       return `Requested ${requestRef(request.id)}: ${definition.name} on ${command.service}${params ? ` (${params})` : ''}. ${definition.dryRun ? 'Running the dry run; the' : 'The'} approval request is posted${incident ? ' in the incident thread' : ' here'}.`;
     }

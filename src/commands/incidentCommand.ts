@@ -1,5 +1,6 @@
 import { SEVERITIES, type Severity } from '../alerts/severity.js';
 import { ROLES, type Role, UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
+import { quoted } from '../render/mrkdwn.js';
 
 /** `/incident` subcommands, parsed from the text Slack sends. Pure: no I/O, so every rule is testable. */
 export type IncidentCommand =
@@ -97,7 +98,7 @@ function parseSeverity(word: string | undefined, usage: string): Severity {
   const upper = word?.toUpperCase();
   if (!upper) throw new CommandUsageError('Give a severity from P0 (production down) to P4.', usage);
   if (!(SEVERITIES as readonly string[]).includes(upper)) {
-    throw new CommandUsageError(`"${word}" is not a severity: use P0, P1, P2, P3 or P4.`, usage);
+    throw new CommandUsageError(`${quoted(word!)} is not a severity: use P0, P1, P2, P3 or P4.`, usage);
   }
   return upper as Severity;
 }
@@ -153,7 +154,7 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       const role = args.shift()?.toLowerCase();
       if (!role || !(ROLES as readonly string[]).includes(role)) {
         throw new CommandUsageError(
-          `${role ? `"${role}" is not a role` : 'Name a role'}: commander, scribe or comms.`,
+          `${role ? `${quoted(role)} is not a role` : 'Name a role'}: commander, scribe or comms.`,
           usage,
         );
       }
@@ -183,6 +184,6 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       };
     }
     default:
-      throw new CommandUsageError(`Unknown subcommand "${sub}".`, INCIDENT_HELP);
+      throw new CommandUsageError(`Unknown subcommand ${quoted(sub)}.`, INCIDENT_HELP);
   }
 }

@@ -5,6 +5,7 @@ import {
   addNote,
   assignRole,
   changeSeverity,
+  claimRequest,
   declareIncident,
   findIncident,
   type LifecycleDeps,
@@ -41,6 +42,7 @@ export async function runIncidentCommand(
   ctx: CommandContext,
 ): Promise<CommandReply> {
   const say = (text: string): CommandReply => ({ ephemeral: text });
+  const requestKey = `command:${ctx.triggerId}`;
   const target = async (incidentId: number | undefined) => {
     const { id } = await findIncident(deps.pool, {
       ...(incidentId !== undefined ? { id: incidentId } : {}),
@@ -63,7 +65,7 @@ export async function runIncidentCommand(
         title: command.title,
         declaredBy: ctx.userId,
         channelId: ctx.channelId,
-        requestKey: `command:${ctx.triggerId}`,
+        requestKey,
       });
       addLogContext({ incidentId: result.incidentId });
       const where = deps.config.incidents.createChannel
@@ -86,7 +88,7 @@ export async function runIncidentCommand(
         text: command.text,
         ...(command.status ? { status: command.status } : {}),
         by: ctx.userId,
-        requestKey: `command:${ctx.triggerId}`,
+        requestKey,
       });
       return say(`Posted update #${result.number} to ${result.ref}.`);
     }
@@ -96,6 +98,7 @@ export async function runIncidentCommand(
         await target(command.incidentId),
         command.severity,
         ctx.userId,
+        requestKey,
       );
       return say(`${result.ref} is now ${command.severity}.`);
     }
@@ -106,11 +109,18 @@ export async function runIncidentCommand(
         command.role,
         command.userId,
         ctx.userId,
+        requestKey,
       );
       return say(`<@${command.userId}> is now ${command.role} of ${result.ref}.`);
     }
     case 'note': {
-      const result = await addNote(deps, await target(command.incidentId), command.text, ctx.userId);
+      const result = await addNote(
+        deps,
+        await target(command.incidentId),
+        command.text,
+        ctx.userId,
+        requestKey,
+      );
       return say(`Noted on the timeline of ${result.ref}.`);
     }
     case 'timeline': {
@@ -127,12 +137,14 @@ export async function runIncidentCommand(
         await target(command.incidentId),
         command.resolution,
         ctx.userId,
-        `command:${ctx.triggerId}`,
+        requestKey,
       );
       return say(`Resolved ${result.ref}. The post-mortem skeleton: \`/incident postmortem ${result.ref}\`.`);
     }
     case 'postmortem': {
       const id = await target(command.incidentId);
+      // Writing it posts a new revision: a replay must not post another.
+      await claimRequest(deps.pool, requestKey);
       await deps.effects.postmortemRequested(id, ctx.userId);
       return say(`Writing the post-mortem skeleton of INC-${id}; it will appear in the incident's thread.`);
     }

@@ -4,6 +4,7 @@ export type IncidentErrorCode =
   | 'NO_INCIDENT_HERE'
   | 'ALREADY_RESOLVED'
   | 'NO_CHANGE'
+  | 'NOT_FROM_MESSAGE'
   | 'ALREADY_HANDLED';
 
 export class IncidentError extends Error {

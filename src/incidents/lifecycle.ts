@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Severity } from '../alerts/severity.js';
 import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
+import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { IncidentError } from './errors.js';
 import { incidentRef } from './incidentStore.js';
 import { addTimelineEntries } from './timeline.js';
@@ -49,14 +50,9 @@ function updateInterval(config: FileConfig, severity: Severity): number | null {
   return config.incidents.updateIntervals[severity] ?? null;
 }
 
-/** Records a request key from Slack; false when it was already acted on (a retry or a repeat). */
-async function claimRequest(db: pg.ClientBase, key: string | undefined): Promise<void> {
-  if (!key) return;
-  const { rowCount } = await db.query(
-    'INSERT INTO slack_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING',
-    [key],
-  );
-  if (rowCount === 0) throw new IncidentError('ALREADY_HANDLED', 'This request was already handled.');
+/** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
+export async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
+  if (key && !(await claimSlackRequest(db, key))) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
 interface LockedIncident {
@@ -220,8 +216,10 @@ export async function changeSeverity(
   incidentId: number,
   severity: Severity,
   by: string,
+  requestKey?: string,
 ): Promise<ChangeResult> {
   const result = await inTransaction(deps.pool, async (db) => {
+    await claimRequest(db, requestKey);
     const incident = await lockOpenIncident(db, incidentId);
     if (incident.severity === severity) {
       throw new IncidentError('NO_CHANGE', `${incidentRef(incidentId)} is already ${severity}.`);
@@ -256,8 +254,10 @@ export async function assignRole(
   role: Role,
   userId: string,
   by: string,
+  requestKey?: string,
 ): Promise<ChangeResult> {
   const version = await inTransaction(deps.pool, async (db) => {
+    await claimRequest(db, requestKey);
     await lockOpenIncident(db, incidentId);
     const { rows } = await db.query<{ previous: string | null }>(
       `WITH previous AS (SELECT user_id FROM incident_roles WHERE incident_id = $1 AND role = $2)
@@ -288,8 +288,10 @@ export async function addNote(
   incidentId: number,
   text: string,
   by: string,
+  requestKey?: string,
 ): Promise<ChangeResult> {
   const version = await inTransaction(deps.pool, async (db) => {
+    await claimRequest(db, requestKey);
     await lockIncident(db, incidentId);
     await addTimelineEntries(db, incidentId, [{ kind: 'note', actor: by, data: { text } }]);
     return bumpVersion(db, incidentId);

@@ -7,6 +7,11 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** A value someone typed, quoted for a reply: shown as typed, never as a mention or a link. */
+export function quoted(text: string): string {
+  return `"${escapeMrkdwn(text)}"`;
+}
+
 /**
  * Slack sends what people type (a slash command's text) with `&`, `<` and `>` escaped; this gives back
  * what they typed, so it is stored as such and escaped once, by the templates, when shown again.

@@ -11,15 +11,17 @@ import {
 } from '../commands/actionCommand.js';
 import { type ActionCommandDeps, runActionCommand } from '../commands/actionHandlers.js';
 import { CommandUsageError } from '../commands/incidentCommand.js';
+import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { enqueueAction } from '../jobs/actionJobs.js';
 import { enqueueHealthCheck, type HealthJob } from '../jobs/healthJobs.js';
 import { enqueueActionMessageSync } from '../jobs/queues.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { unescapeMrkdwn } from '../render/mrkdwn.js';
+import { quoted } from '../render/mrkdwn.js';
 import { findAction } from './actionMessages.js';
-import { ephemeral, explain } from './listeners.js';
+import { isClickOn } from './clicks.js';
+import { commandText, ephemeral, explain } from './listeners.js';
 import { readIncidentId } from './modals.js';
 import type { SlackApi } from './slackApi.js';
 
@@ -43,9 +45,10 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
 
   app.command('/action', async ({ command, ack }) => {
     try {
-      const answer = await runActionCommand(deps, parseActionCommand(unescapeMrkdwn(command.text ?? '')), {
+      const answer = await runActionCommand(deps, parseActionCommand(commandText(command, ACTION_USAGE)), {
         userId: command.user_id,
         channelId: command.channel_id,
+        triggerId: command.trigger_id,
       });
       await ack(ephemeral(answer));
     } catch (err) {
@@ -55,16 +58,19 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
 
   app.command('/health', async ({ command, ack }) => {
     try {
-      const { service } = parseHealthCommand(unescapeMrkdwn(command.text ?? ''));
+      const { service } = parseHealthCommand(commandText(command, HEALTH_USAGE));
       const services = service ? [service] : Object.keys(deps.config.services);
       if (service && !deps.config.services[service]) {
         throw new CommandUsageError(
-          `Unknown service "${service}". Known: ${Object.keys(deps.config.services).join(', ') || 'none'}.`,
+          `Unknown service ${quoted(service)}. Known: ${Object.keys(deps.config.services).join(', ') || 'none'}.`,
           HEALTH_USAGE,
         );
       }
       if (services.length === 0)
         throw new CommandUsageError('No services are configured (`services` in the config).', HEALTH_USAGE);
+      // The check posts its result: a replay of the command must not post it again.
+      if (!(await claimSlackRequest(deps.pool, `command:${command.trigger_id}`)))
+        return await ack(ephemeral(ALREADY_HANDLED));
       await enqueueHealthCheck(deps.health, {
         services,
         channelId: command.channel_id,
@@ -92,6 +98,14 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
         if (id === undefined)
           throw new ApprovalError('REQUEST_NOT_FOUND', 'This button does not name an action request.');
         const outcome = await castVote(deps.pool, id, click.user.id, decision, async (request) => {
+          if (!isClickOn(click, { channelId: request.channelId, ts: request.messageTs })) {
+            throw new ApprovalError(
+              'NOT_FROM_MESSAGE',
+              request.messageTs === null
+                ? `${requestRef(id)}'s approval message is not posted yet; vote on it once it shows.`
+                : `This click does not come from ${requestRef(id)}'s approval message, so it does not count: vote on that message.`,
+            );
+          }
           const definition = findAction(deps.config, request.service, request.action);
           if (!definition)
             throw new ApprovalError(

@@ -2,10 +2,12 @@ import type { App } from '@slack/bolt';
 import { ApprovalError } from '../approvals/errors.js';
 import {
   CommandUsageError,
+  INCIDENT_HELP,
   type IncidentCommand,
   parseIncidentCommand,
 } from '../commands/incidentCommand.js';
 import { type IncidentCommandDeps, runIncidentCommand, usageFor } from '../commands/incidentHandlers.js';
+import { isStorableText, UNSTORABLE_TEXT } from '../db/text.js';
 import { IncidentError } from '../incidents/errors.js';
 import { type Incident, incidentRef, loadSnapshot } from '../incidents/incidentStore.js';
 import { postStatusUpdate, resolveIncident } from '../incidents/lifecycle.js';
@@ -13,6 +15,7 @@ import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { unescapeMrkdwn } from '../render/mrkdwn.js';
+import { isClickOn } from './clicks.js';
 import {
   RESOLVE_MODAL,
   readIncidentId,
@@ -47,6 +50,17 @@ export const ephemeral = (reply: SlackMessage | string) =>
     ? { response_type: 'ephemeral' as const, text: reply }
     : { response_type: 'ephemeral' as const, ...reply };
 
+/**
+ * A slash command's text as typed (Slack sends &, < and > escaped), for every command: text PostgreSQL
+ * cannot store is refused here, before any of it is parsed.
+ */
+export function commandText(command: { text?: string }, usage: string): string {
+  const text = unescapeMrkdwn(command.text ?? '');
+  if (!isStorableText(text))
+    throw new CommandUsageError(`The command text ${UNSTORABLE_TEXT}: type it again without it.`, usage);
+  return text;
+}
+
 /** What to tell the person when something goes wrong: their mistake with usage, or ours without details. */
 export function explain(err: unknown, usage: string, logger: Logger): string {
   if (err instanceof CommandUsageError || err instanceof IncidentError || err instanceof ApprovalError) {
@@ -62,7 +76,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
   app.command('/incident', async ({ command, ack }) => {
     let parsed: IncidentCommand | undefined;
     try {
-      parsed = parseIncidentCommand(unescapeMrkdwn(command.text ?? ''));
+      parsed = parseIncidentCommand(commandText(command, INCIDENT_HELP));
       const reply = await runIncidentCommand(deps, parsed, {
         userId: command.user_id,
         channelId: command.channel_id,
@@ -84,14 +98,22 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
     if (body.channel?.id)
       await deps.slack.postEphemeral({ channel: body.channel.id, user: body.user.id, text });
   };
-  const buttonIncident = async (value: unknown) => {
+  /** The incident a click acts on: the one its value names, if it came from that incident's root message. */
+  const buttonIncident = async (click: unknown, value: unknown) => {
     const id = readIncidentId(value);
     if (id === undefined)
       throw new IncidentError('INCIDENT_NOT_FOUND', 'This button does not name an incident.');
     addLogContext({ incidentId: id });
     const snapshot = await loadSnapshot(deps.pool, id, 0);
     if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
-    return snapshot.incident;
+    const { incident } = snapshot;
+    if (!isClickOn(click, { channelId: incident.channelId, ts: incident.rootTs })) {
+      throw new IncidentError(
+        'NOT_FROM_MESSAGE',
+        `This click does not come from ${incidentRef(id)}'s own message, so it does nothing.`,
+      );
+    }
+    return incident;
   };
 
   // Post update and Resolve open a form about an open incident; Slack allows that within 3 s of the click.
@@ -104,7 +126,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
       await ack();
       const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
       try {
-        const incident = await buttonIncident((action as { value?: string }).value);
+        const incident = await buttonIncident(body, (action as { value?: string }).value);
         if (incident.state === 'resolved') {
           throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
         }
@@ -124,7 +146,7 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
     await ack();
     const click = body as unknown as { user: { id: string }; channel?: { id: string } };
     try {
-      const incident = await buttonIncident((action as { value?: string }).value);
+      const incident = await buttonIncident(body, (action as { value?: string }).value);
       await deps.effects.postmortemRequested(incident.id, click.user.id);
       await refuse(
         click,

@@ -1,3 +1,4 @@
+import { isStorableText, UNSTORABLE_TEXT } from '../db/text.js';
 import { type StatusUpdateInput, UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
 
 /** The status update and resolution forms (Slack modals), and reading what people typed into them. */
@@ -100,6 +101,14 @@ const fieldValue = (values: StateValues, block: string) => {
 
 export type Submission<T> = { ok: true; input: T } | { ok: false; errors: Record<string, string> };
 
+/** What is wrong with a free-text field's value, if anything, to show under the field. */
+function freeTextProblem(value: string | undefined, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isStorableText(value)) return `This field ${UNSTORABLE_TEXT}.`;
+  if (value.length > max) return `Keep it under ${max} characters.`;
+  return undefined;
+}
+
 /** What the form gives a status update; who sent it and the request key come from the submission. */
 export type UpdateSubmission = Omit<StatusUpdateInput, 'by' | 'requestKey'>;
 
@@ -109,9 +118,14 @@ export function readUpdateSubmission(values: StateValues): Submission<UpdateSubm
   const status = values.status?.value?.selected_option?.value;
   if (status !== undefined && !(UPDATE_STATUSES as readonly string[]).includes(status))
     errors.status = 'Pick a status from the list.';
-  const text = fieldValue(values, 'text');
+  const limited = (block: string, max: number) => {
+    const value = fieldValue(values, block);
+    const problem = freeTextProblem(value, max);
+    if (problem) errors[block] = problem;
+    return value;
+  };
+  const text = limited('text', 3000);
   if (!text) errors.text = 'Say what changed.';
-  else if (text.length > 3000) errors.text = 'Keep it under 3000 characters.';
   const next = fieldValue(values, 'next_update');
   let nextUpdateInMs: number | undefined;
   if (next !== undefined) {
@@ -119,11 +133,6 @@ export function readUpdateSubmission(values: StateValues): Submission<UpdateSubm
     if (!(minutes >= 1 && minutes <= 1440)) errors.next_update = 'A whole number of minutes from 1 to 1440.';
     else nextUpdateInMs = minutes * 60_000;
   }
-  const limited = (block: string, max: number) => {
-    const value = fieldValue(values, block);
-    if (value && value.length > max) errors[block] = `Keep it under ${max} characters.`;
-    return value;
-  };
   const impact = limited('impact', 500);
   const affected = limited('affected', 500);
   const eta = limited('eta', 150);
@@ -144,8 +153,8 @@ export function readUpdateSubmission(values: StateValues): Submission<UpdateSubm
 export function readResolveSubmission(values: StateValues): Submission<{ resolution: string }> {
   const resolution = fieldValue(values, 'resolution');
   if (!resolution) return { ok: false, errors: { resolution: 'Say how it was resolved.' } };
-  if (resolution.length > 3000)
-    return { ok: false, errors: { resolution: 'Keep it under 3000 characters.' } };
+  const problem = freeTextProblem(resolution, 3000);
+  if (problem) return { ok: false, errors: { resolution: problem } };
   return { ok: true, input: { resolution } };
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startChildWorker, stopChild } from '../support/childWorker.js';
 import { waitFor } from '../support/services.js';
-import { clickButton, SRE, slashCommand } from '../support/slackRequests.js';
+import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
@@ -48,10 +48,10 @@ describe('approved actions across worker processes', () => {
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { argv: string[]; pid: number });
-  const start = async () => {
+  const start = async (worker = false) => {
     await writeFile(runLog, '');
-    // HTTP only: every action runs in one of the worker processes.
-    const bot = await startTestBot({ configYaml: config, worker: false, env: { RUN_LOG: runLog } });
+    // HTTP only, unless told: every action runs in one of the worker processes.
+    const bot = await startTestBot({ configYaml: config, worker, env: { RUN_LOG: runLog } });
     bots.push(bot);
     return bot;
   };
@@ -74,8 +74,8 @@ describe('approved actions across worker processes', () => {
     // Each approval clicked twice, as a double click would.
     await Promise.all(
       ids.flatMap((id) => [
-        clickButton(bot, 'action_approve', id, { user: SRE.bob }),
-        clickButton(bot, 'action_approve', id, { user: SRE.bob }),
+        clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob }),
+        clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob }),
       ]),
     );
     for (const id of ids)
@@ -89,9 +89,11 @@ describe('approved actions across worker processes', () => {
   });
 
   it('runs an approved action after a restart even when Redis lost its job', async () => {
-    const bot = await start(); // no worker: the approval is recorded, nothing runs
+    // Its worker posts the approval message, and runs nothing: the actions queue is paused.
+    const bot = await start(true);
+    await bot.app.actions.pause();
     const id = await request(bot, 'scale payments-api replicas=42');
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(async () => (await statusOf(bot, id))?.status === 'approved', 20_000, 'approved');
     bots.splice(bots.indexOf(bot), 1);
     await bot.stop({ keepDatabase: true });
@@ -115,7 +117,7 @@ describe('approved actions across worker processes', () => {
     const first = await startChildWorker(bot, { RUN_LOG: runLog });
     children.push(first);
     const id = await request(bot, 'slow-rollout payments-api');
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     const started = await waitFor(
       async () => (await runs()).find((r) => r.argv[0] === 'slow-rollout'),
       30_000,

@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
-import { clickButton, INCIDENT_CHANNEL, SRE, slashCommand } from '../support/slackRequests.js';
+import {
+  blockActionsPayload,
+  clickButton,
+  clickOn,
+  INCIDENT_CHANNEL,
+  messageOf,
+  SRE,
+  sendPayload,
+  slashCommand,
+} from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
@@ -69,7 +78,7 @@ describe('/action with approvals, end to end', () => {
       .map((line) => JSON.parse(line) as { argv: string[] });
   const requestMessage = (ref: string) =>
     bot.slack.emulator.allMessages().find((m) => JSON.stringify(m.blocks).includes(`*${ref} ·`));
-  const action = (text: string, options: { user?: string; channel?: string } = {}) =>
+  const action = (text: string, options: { user?: string; channel?: string; trigger?: string } = {}) =>
     slashCommand(bot, text, { ...options, command: '/action' });
   const request = async (text: string, user: string = SRE.alice) => {
     const answer = await action(text, { user });
@@ -96,13 +105,13 @@ describe('/action with approvals, end to end', () => {
     expect(message).toContain('action_approve');
     expect(message).toContain('Waiting for approval');
 
-    await clickButton(bot, 'action_approve', id, { user: SRE.alice });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.alice });
     await waitFor(
       () => lastEphemeralTo(SRE.alice).includes('someone else has to approve'),
       20_000,
       'self-approval refusal',
     );
-    await clickButton(bot, 'action_approve', id, { user: 'U0MALLORY' });
+    await clickOn(bot, 'request', id, 'action_approve', { user: 'U0MALLORY' });
     await waitFor(
       () => lastEphemeralTo('U0MALLORY').includes('You are not an approver'),
       20_000,
@@ -110,7 +119,7 @@ describe('/action with approvals, end to end', () => {
     );
     expect(await statusOf(id)).toBe('pending');
 
-    await clickButton(bot, 'action_approve', id, { user: APPROVERS[3]! });
+    await clickOn(bot, 'request', id, 'action_approve', { user: APPROVERS[3]! });
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
     expect((await runs()).filter((r) => r.argv[0] === 'scale')).toEqual(
       [{ argv: ['scale', '6'], pid: expect.any(Number), at: expect.any(Number) }].map(({ argv }) =>
@@ -141,7 +150,7 @@ describe('/action with approvals, end to end', () => {
   it('runs an action once when twenty approvers click Approve at the same moment', async () => {
     const before = (await runs()).length;
     const { id } = await request('scale payments-api replicas=9');
-    await Promise.all(APPROVERS.map((user) => clickButton(bot, 'action_approve', id, { user })));
+    await Promise.all(APPROVERS.map((user) => clickOn(bot, 'request', id, 'action_approve', { user })));
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
     await waitForQueueIdle(bot.app.actions, 20_000, ['expire']);
     expect((await runs()).slice(before).filter((r) => r.argv[1] === '9')).toHaveLength(1);
@@ -155,7 +164,7 @@ describe('/action with approvals, end to end', () => {
   it('hands a parameter full of shell metacharacters to the process as one literal argument', async () => {
     const message = 'a; rm -rf / $(id) `whoami` | cat > /tmp/x && echo "quoted"';
     const { id } = await request(`announce payments-api message="${message.replace(/"/g, '')}"`);
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
     const run = (await runs()).find((r) => r.argv[0] === 'announce')!;
     expect(run.argv).toEqual(['announce', `--message=${message.replace(/"/g, '')}`]);
@@ -164,23 +173,121 @@ describe('/action with approvals, end to end', () => {
   it('takes approvers from a user group, and waits for two distinct ones when the policy says two', async () => {
     bot.slack.emulator.addUserGroup('S0PAYONCALL', 'payments-oncall', ['U0DANA', 'U0EVE']);
     const { ref, id } = await request('flush-cache payments-api');
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(
       () => lastEphemeralTo(SRE.bob).includes('You are not an approver'),
       20_000,
       'outsider refused',
     );
-    await clickButton(bot, 'action_approve', id, { user: 'U0DANA' });
+    await clickOn(bot, 'request', id, 'action_approve', { user: 'U0DANA' });
     await waitFor(
       () => lastEphemeralTo('U0DANA').includes(`Your approval of ${ref} is recorded: 1 of 2`),
       20_000,
       'first approval',
     );
-    await clickButton(bot, 'action_approve', id, { user: 'U0DANA' });
+    await clickOn(bot, 'request', id, 'action_approve', { user: 'U0DANA' });
     await waitFor(() => lastEphemeralTo('U0DANA').includes('already voted'), 20_000, 'same person twice');
     expect(await statusOf(id)).toBe('pending');
-    await clickButton(bot, 'action_approve', id, { user: 'U0EVE' });
+    await clickOn(bot, 'request', id, 'action_approve', { user: 'U0EVE' });
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'ran after the second approver');
+  });
+
+  it('counts a vote only from the approval message of the request it names', async () => {
+    const { ref, id } = await request('scale payments-api replicas=4');
+    const message = await messageOf(bot, 'request', id);
+    const voter = APPROVERS[5]!;
+    const votes = async () =>
+      (
+        await bot.app.pool.query('SELECT count(*)::int AS n FROM action_votes WHERE request_id = $1', [
+          Number(id),
+        ])
+      ).rows[0].n;
+    const real = blockActionsPayload('action_approve', id, { user: voter, ...message });
+    const forged: Array<[string, Record<string, unknown>]> = [
+      [
+        'another channel',
+        blockActionsPayload('action_approve', id, {
+          user: voter,
+          channel: 'C0ELSEWHERE',
+          messageTs: message.messageTs,
+        }),
+      ],
+      [
+        'another message',
+        blockActionsPayload('action_approve', id, { user: voter, channel: message.channel }),
+      ],
+      ['channel.id elsewhere', { ...real, channel: { id: 'C0ELSEWHERE' } }],
+      ['message.ts elsewhere', { ...real, message: { ts: '1.000001' } }],
+      ['no container', { ...real, container: undefined }],
+    ];
+    for (const [what, payload] of forged) {
+      const told = bot.slack.emulator.callsOf('chat.postEphemeral').length;
+      expect(await sendPayload(bot, payload), what).toBe(200);
+      await waitFor(() => bot.slack.emulator.callsOf('chat.postEphemeral').length > told, 20_000, what);
+      expect(lastEphemeralTo(voter), what).toContain(`does not come from ${ref}'s approval message`);
+    }
+    expect(await votes()).toBe(0);
+    expect(await statusOf(id)).toBe('pending');
+
+    expect(await sendPayload(bot, real)).toBe(200);
+    await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'succeeded');
+  });
+
+  it('counts no vote while the approval message is not posted yet', async () => {
+    const held = bot.slack.emulator.hold('chat.postMessage');
+    const ref = /Requested (ACT-\d+)/.exec((await action('scale payments-api replicas=5')).text)![1]!;
+    const id = ref.slice(4);
+    await held.reached;
+    await clickButton(bot, 'action_approve', id, { user: APPROVERS[6]! });
+    await waitFor(
+      () => lastEphemeralTo(APPROVERS[6]!).includes(`${ref}'s approval message is not posted yet`),
+      20_000,
+      'refusal',
+    );
+    held.release();
+    const { rows } = await bot.app.pool.query(
+      'SELECT count(*)::int AS n FROM action_votes WHERE request_id = $1',
+      [Number(id)],
+    );
+    expect(rows[0].n).toBe(0);
+    expect(await statusOf(id)).toBe('pending');
+    await messageOf(bot, 'request', id);
+  });
+
+  it('acts once on a /action request, cancel or /health delivered twice', async () => {
+    const count = async (table: string) =>
+      (await bot.app.pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
+    const requests = await count('action_requests');
+    const first = await action('scale payments-api replicas=3', { trigger: 'trigger-act-dup' });
+    const ref = /Requested (ACT-\d+)/.exec(first.text)![1]!;
+    await waitFor(() => requestMessage(ref), 20_000, 'approval message');
+    const replay = await action('scale payments-api replicas=3', { trigger: 'trigger-act-dup' });
+    expect(replay.text).toMatch(/already handled/);
+    expect(await count('action_requests')).toBe(requests + 1);
+
+    expect((await action(`cancel ${ref}`, { trigger: 'trigger-cancel-dup' })).text).toBe(`Cancelled ${ref}.`);
+    const events = await count('action_request_events');
+    expect((await action(`cancel ${ref}`, { trigger: 'trigger-cancel-dup' })).text).toMatch(
+      /already handled/,
+    );
+    expect(await count('action_request_events')).toBe(events);
+
+    await waitForQueueIdle(bot.app.slackSync);
+    const posts = bot.slack.emulator.callsOf('chat.postMessage').length;
+    const health = (trigger: string) => slashCommand(bot, 'payments-api', { command: '/health', trigger });
+    expect((await health('trigger-health-dup')).text).toMatch(/Running the health checks/);
+    await waitFor(
+      () => bot.slack.emulator.callsOf('chat.postMessage').length > posts,
+      20_000,
+      'health result',
+    );
+    expect((await health('trigger-health-dup')).text).toMatch(/already handled/);
+    await waitForQueueIdle(bot.app.health);
+    expect(bot.slack.emulator.callsOf('chat.postMessage').length).toBe(posts + 1);
+    // Each request posts its approval message once.
+    expect(
+      bot.slack.emulator.allMessages().filter((m) => JSON.stringify(m.blocks).includes(`*${ref} ·`)),
+    ).toHaveLength(1);
   });
 
   it('refuses bad requests with the usage, writing nothing', async () => {
@@ -219,7 +326,7 @@ describe('/action with approvals, end to end', () => {
       20_000,
       'message shows expiry',
     );
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(() => lastEphemeralTo(SRE.bob).includes(`${ref} is expired`), 20_000, 'refusal');
   });
 
@@ -229,7 +336,7 @@ describe('/action with approvals, end to end', () => {
     expect((await action('list')).text).toContain(ref);
     expect((await action(`cancel ${ref}`)).text).toBe(`Cancelled ${ref}.`);
     expect(await statusOf(id)).toBe('cancelled');
-    await clickButton(bot, 'action_approve', id, { user: APPROVERS[0]! });
+    await clickOn(bot, 'request', id, 'action_approve', { user: APPROVERS[0]! });
     await waitFor(() => lastEphemeralTo(APPROVERS[0]!).includes('is cancelled'), 20_000, 'refusal');
   });
 
@@ -247,6 +354,28 @@ describe('/action with approvals, end to end', () => {
     expect(JSON.stringify(result.blocks)).toContain('✅ *health-endpoint* (http');
     expect((await slashCommand(bot, 'nowhere', { command: '/health' })).text).toMatch(
       /Unknown service "nowhere"/,
+    );
+  });
+
+  it('takes a service name as data: "constructor" is an unknown service, not a member of Object.prototype', async () => {
+    const settled = () =>
+      Promise.all([waitForQueueIdle(bot.app.health), waitForQueueIdle(bot.app.slackSync)]);
+    await settled();
+    const posts = bot.slack.emulator.callsOf('chat.postMessage').length;
+    const requests = (await bot.app.pool.query('SELECT count(*)::int AS n FROM action_requests')).rows[0].n;
+    for (const [command, text] of [
+      ['/health', 'constructor'],
+      ['/action', 'scale constructor'],
+      ['/action', 'scale constructor replicas=2'],
+    ] as const) {
+      const answer = await slashCommand(bot, text, { command });
+      expect(answer.responseType, text).toBe('ephemeral');
+      expect(answer.text, text).toMatch(/Unknown service "constructor"\. Known: payments-api\./);
+    }
+    await settled();
+    expect(bot.slack.emulator.callsOf('chat.postMessage')).toHaveLength(posts);
+    expect((await bot.app.pool.query('SELECT count(*)::int AS n FROM action_requests')).rows[0].n).toBe(
+      requests,
     );
   });
 });

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { payload } from '../support/alertmanager.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
-import { clickButton, INCIDENT_CHANNEL, SRE, slashCommand, submitView } from '../support/slackRequests.js';
+import {
+  clickButton,
+  clickOn,
+  INCIDENT_CHANNEL,
+  messageOf,
+  SRE,
+  slashCommand,
+  submitView,
+} from '../support/slackRequests.js';
 import { startTestBot, type TestBot } from '../support/testBot.js';
 
 const text = (value: unknown) => JSON.stringify(value);
@@ -200,6 +208,32 @@ describe('/incident, end to end through /slack/events', () => {
     expect((await counts()).incidents).toBe(before.incidents + 1);
   });
 
+  it('acts once on every state-changing command Slack delivers twice', async () => {
+    const declared = await slashCommand(bot, 'declare P3 Replayed commands');
+    const replayed = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    const commands = [
+      [`note ${replayed} Looking at the dashboards`, 'trigger-note-dup'],
+      [`severity ${replayed} P2`, 'trigger-severity-dup'],
+      [`assign ${replayed} scribe <@U0CAROL>`, 'trigger-assign-dup'],
+      [`postmortem ${replayed}`, 'trigger-postmortem-dup'],
+    ] as const;
+    for (const [command, trigger] of commands)
+      expect((await slashCommand(bot, command, { trigger })).text, command).not.toMatch(/already handled/);
+    // Changed since: a replay of the older command must not undo it.
+    await slashCommand(bot, `severity ${replayed} P1`);
+    await slashCommand(bot, `assign ${replayed} scribe <@U0BOB>`);
+    const entries = async () =>
+      (
+        await bot.app.pool.query('SELECT kind FROM timeline_entries WHERE incident_id = $1 ORDER BY id', [
+          Number(replayed.slice(4)),
+        ])
+      ).rows.map((r) => r.kind);
+    const before = await entries();
+    for (const [command, trigger] of commands)
+      expect((await slashCommand(bot, command, { trigger })).text, command).toMatch(/already handled/);
+    expect(await entries()).toEqual(before);
+  });
+
   it('resolves with a resolution notification, and refuses to resolve twice', async () => {
     const answer = await slashCommand(
       bot,
@@ -242,7 +276,7 @@ describe('/incident, end to end through /slack/events', () => {
     const declared = await slashCommand(bot, 'declare P2 Search results are stale');
     const other = /Declared (INC-\d+)/.exec(declared.text)![1]!;
     const otherId = other.slice(4);
-    expect(await clickButton(bot, 'incident_resolve', otherId)).toBe(200);
+    expect(await clickOn(bot, 'incident', otherId, 'incident_resolve')).toBe(200);
     const view = await waitFor(
       () => {
         const call = bot.slack.emulator.callsOf('views.open').at(-1);
@@ -262,7 +296,7 @@ describe('/incident, end to end through /slack/events', () => {
     expect(rows).toEqual([{ state: 'resolved', resolution: 'Reindexed' }]);
 
     const ephemeralBefore = bot.slack.emulator.callsOf('chat.postEphemeral').length;
-    expect(await clickButton(bot, 'incident_post_update', otherId, { user: SRE.bob })).toBe(200);
+    expect(await clickOn(bot, 'incident', otherId, 'incident_post_update', { user: SRE.bob })).toBe(200);
     await waitFor(
       () => bot.slack.emulator.callsOf('chat.postEphemeral').length > ephemeralBefore,
       20_000,
@@ -281,6 +315,36 @@ describe('/incident, end to end through /slack/events', () => {
       20_000,
       'bad value refusal',
     );
+  });
+
+  it('takes a root message button only from the root message of the incident it names', async () => {
+    const declared = await slashCommand(bot, 'declare P3 Buttons from elsewhere');
+    const other = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    const otherId = other.slice(4);
+    const root = await messageOf(bot, 'incident', otherId);
+    const opened = bot.slack.emulator.callsOf('views.open').length;
+    const elsewhere = [
+      { channel: 'C0ELSEWHERE', messageTs: root.messageTs },
+      { channel: root.channel, messageTs: '1.000001' },
+    ];
+    for (const actionId of ['incident_post_update', 'incident_resolve', 'incident_postmortem'])
+      for (const where of elsewhere) {
+        const told = bot.slack.emulator.callsOf('chat.postEphemeral').length;
+        expect(await clickButton(bot, actionId, otherId, { user: SRE.bob, ...where })).toBe(200);
+        const refusal = await waitFor(
+          () => bot.slack.emulator.callsOf('chat.postEphemeral').slice(told)[0],
+          20_000,
+          `${actionId} refused`,
+        );
+        expect(refusal.params).toMatchObject({ user: SRE.bob, channel: where.channel });
+        expect(String(refusal.params.text), actionId).toContain(`does not come from ${other}'s own message`);
+      }
+    expect(bot.slack.emulator.callsOf('views.open')).toHaveLength(opened);
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['update-reminder', 'commander-reminder']);
+    expect(bot.slack.emulator.files().filter((f) => f.threadTs === root.messageTs)).toEqual([]);
+
+    expect(await clickOn(bot, 'incident', otherId, 'incident_post_update', { user: SRE.bob })).toBe(200);
+    await waitFor(() => bot.slack.emulator.callsOf('views.open').length > opened, 20_000, 'update form');
   });
 
   it('runs alert-born incidents with the same commands', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/services.js';
-import { clickButton, INCIDENT_CHANNEL, slashCommand } from '../support/slackRequests.js';
+import { clickOn, INCIDENT_CHANNEL, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const text = (value: unknown) => JSON.stringify(value);
@@ -36,7 +36,7 @@ describe('post-mortem skeletons in the thread', () => {
     expect(first.content).toContain('Incident declared by @U0ALICE: P2: Nightly export is late');
 
     await slashCommand(bot, `note ${ref} Export job was stuck behind a lock`);
-    expect(await clickButton(bot, 'incident_postmortem', id)).toBe(200);
+    expect(await clickOn(bot, 'incident', id, 'incident_postmortem')).toBe(200);
     const second = await waitFor(() => filesInThread()[1], 20_000, 'second upload');
     expect(second.content).toContain('Export job was stuck behind a lock');
 

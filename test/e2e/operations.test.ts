@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { startChild } from '../support/childWorker.js';
 import { createTestDatabase, waitFor, waitForQueueIdle } from '../support/services.js';
-import { clickButton, SRE, slashCommand } from '../support/slackRequests.js';
+import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
@@ -91,7 +91,7 @@ describe('operating the bot: logs and metrics of a full flow', () => {
       command: '/action',
     });
     const actionId = /Requested ACT-(\d+)/.exec(requested.text)![1]!;
-    await clickButton(bot, 'action_approve', actionId, { user: SRE.bob, channel: CHANNEL });
+    await clickOn(bot, 'request', actionId, 'action_approve', { user: SRE.bob });
     await waitFor(
       async () =>
         (await bot.app.pool.query('SELECT status FROM action_requests WHERE id = $1', [Number(actionId)]))

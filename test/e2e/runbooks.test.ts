@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
-import { clickButton, SRE, slashCommand } from '../support/slackRequests.js';
+import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 /**
@@ -151,7 +151,7 @@ describe('the runbooks through the bot', () => {
     // In the incident's thread.
     expect(requestMessage(id)!.threadTs).toBe(rootTs());
 
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob, channel });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'roll-back done');
     expect(await tables()).toEqual([]);
     expect(await migrations()).toEqual([]);
@@ -174,7 +174,7 @@ describe('the runbooks through the bot', () => {
 
   it('tracks degradation on the incident and reminds until it is turned off', async () => {
     const enable = await act('enable-degradation metasheet-backend');
-    await clickButton(bot, 'action_approve', enable, { user: SRE.bob, channel });
+    await clickOn(bot, 'request', enable, 'action_approve', { user: SRE.bob });
     await waitFor(async () => (await statusOf(enable)) === 'succeeded', 20_000, 'degradation on');
     const root = () =>
       JSON.stringify(bot.slack.emulator.channelMessages(channel).find((m) => m.ts === rootTs())!.blocks);
@@ -186,7 +186,7 @@ describe('the runbooks through the bot', () => {
     await waitFor(() => thread().includes('still runs with degradation enabled'), 20_000, 'reminder');
 
     const disable = await act('disable-degradation metasheet-backend');
-    await clickButton(bot, 'action_approve', disable, { user: SRE.bob, channel });
+    await clickOn(bot, 'request', disable, 'action_approve', { user: SRE.bob });
     await waitFor(async () => (await statusOf(disable)) === 'succeeded', 20_000, 'degradation off');
     await waitFor(
       () => !root().includes('runs with degradation enabled'),

@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { type ChildBot, startChild, startChildWorker, stopChild } from '../support/childWorker.js';
 import { waitFor } from '../support/services.js';
-import { clickButton, SRE, slashCommand } from '../support/slackRequests.js';
+import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
@@ -64,7 +64,7 @@ services:
     const answer = await slashCommand(bot, 'rollout payments-api', { command: '/action', user: SRE.alice });
     const id = /Requested ACT-(\d+)/.exec(answer.text)![1]!;
     const before = (await runs()).length;
-    await clickButton(bot, 'action_approve', id, { user: SRE.bob });
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     const run = await waitFor(async () => (await runs())[before], 30_000, 'the roll-out to start');
     expect((await statusOf(bot, id)).status).toBe('running');
     return { bot, child, id, run, url: `http://127.0.0.1:${child.port}` };
@@ -148,7 +148,7 @@ services:
     // Post-mortem: acknowledged at once, then queued, then the clicker is told; the telling is held.
     const held = bot.slack.emulator.hold('chat.postEphemeral');
     const atChild = { ...bot, url: `http://127.0.0.1:${child.port}` };
-    expect(await clickButton(atChild, 'incident_postmortem', incident.replace('INC-', ''))).toBe(200);
+    expect(await clickOn(atChild, 'incident', incident.replace('INC-', ''), 'incident_postmortem')).toBe(200);
     await held.reached;
 
     process.kill(-child.process.pid!, 'SIGTERM');

@@ -6,6 +6,7 @@ import { waitFor } from '../support/services.js';
 import {
   blockActionsPayload,
   INCIDENT_CHANNEL,
+  messageOf,
   SRE,
   slashCommandFields,
   viewSubmissionPayload,
@@ -85,7 +86,7 @@ describe('Socket Mode, end to end through the emulator', () => {
   it('opens the update form for a click on the root message button', async () => {
     const ack = await socketMode().deliver(
       'interactive',
-      blockActionsPayload('incident_post_update', String(id)),
+      blockActionsPayload('incident_post_update', String(id), await messageOf(bot, 'incident', id)),
     );
     expect(ack).toEqual({});
     const opened = await waitFor(() => bot.slack.emulator.callsOf('views.open').at(-1), 20_000, 'views.open');

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
+import { waitFor } from './services.js';
 import { TEST_SECRETS, type TestBot } from './testBot.js';
 
 /** Requests into the bot as Slack sends them: form-encoded, signed with the real v0 scheme. */
@@ -114,9 +115,49 @@ export async function clickButton(
   value: string,
   options: ClickOptions = {},
 ): Promise<number> {
-  const res = await postForm(bot, { payload: JSON.stringify(blockActionsPayload(actionId, value, options)) });
+  return sendPayload(bot, blockActionsPayload(actionId, value, options));
+}
+
+/** Any interactivity payload, signed and sent as Slack sends it; returns the HTTP status. */
+export async function sendPayload(bot: TestBot, payload: Record<string, unknown>): Promise<number> {
+  const res = await postForm(bot, { payload: JSON.stringify(payload) });
   await res.text();
   return res.status;
+}
+
+const MESSAGE_OF = {
+  request: 'SELECT channel_id AS channel, message_ts AS "messageTs" FROM action_requests WHERE id = $1',
+  incident: 'SELECT channel_id AS channel, root_ts AS "messageTs" FROM incidents WHERE id = $1',
+} as const;
+
+/**
+ * The message whose buttons act on an action request (its approval message) or an incident (its root
+ * message), as a click on it names it: the bot takes a click only from there. Waits until it is posted.
+ */
+export async function messageOf(
+  bot: TestBot,
+  of: keyof typeof MESSAGE_OF,
+  id: string | number,
+): Promise<{ channel: string; messageTs: string }> {
+  return waitFor(
+    async () => {
+      const { rows } = await bot.app.pool.query(MESSAGE_OF[of], [Number(id)]);
+      return rows[0]?.messageTs ? (rows[0] as { channel: string; messageTs: string }) : undefined;
+    },
+    20_000,
+    `the message of ${of} ${id}`,
+  );
+}
+
+/** A click on a button of that message: `value` names the request or incident, as the bot's buttons do. */
+export async function clickOn(
+  bot: TestBot,
+  of: keyof typeof MESSAGE_OF,
+  id: string | number,
+  actionId: string,
+  options: { user?: string } = {},
+): Promise<number> {
+  return clickButton(bot, actionId, String(id), { ...options, ...(await messageOf(bot, of, id)) });
 }
 
 type FieldValue = string | { selected: string };
