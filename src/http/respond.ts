@@ -26,16 +26,20 @@ export function sendJson(
   res.end(text);
 }
 
-/** Reads the whole body, refusing with 413 as soon as it passes `limit` bytes. */
+/**
+ * Reads the whole body, refusing with 413 as soon as it passes `limit` bytes. The rest of that body is
+ * never read, so the connection cannot serve another request: the refusal closes it, or a keep-alive
+ * client (Alertmanager, Slack) would wait on it for ever.
+ */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, `body larger than ${limit} bytes`, { connection: 'close' });
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit)
-    throw new HttpError(413, `body larger than ${limit} bytes`);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
+    if (size > limit) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
