@@ -56,6 +56,8 @@ export interface RunningApp {
   health: Queue<HealthJob>;
   metrics: Metrics;
   logger: Logger;
+  /** Resolves once no Slack listener is running: clicks are acknowledged before their work is done. */
+  slackHandlersIdle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -198,6 +200,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       body: await metrics.registry.metrics(),
     });
     let server: HttpServer | undefined;
+    const handlers = new HandlersInFlight();
     let socket: SocketModeConnection | undefined;
     let socketStarted = false;
     if (options.http) {
@@ -214,7 +217,6 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
       });
-      const handlers = new HandlersInFlight();
       handlers.register(bolt);
       // Once the server is closed, and before the workers and pools: see HandlersInFlight. A Socket
       // Mode socket carries the handlers' acknowledgements, so it closes only after them.
@@ -292,6 +294,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       health,
       metrics,
       logger,
+      slackHandlersIdle: () => handlers.idle(),
       stop: () => {
         stopping ??= (async () => {
           const deadline = Date.now() + env.SHUTDOWN_TIMEOUT;

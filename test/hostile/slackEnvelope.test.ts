@@ -340,8 +340,6 @@ describe('hostile input: the Slack envelope at /slack/events', () => {
         afterAck: true,
       });
       expect(answer.body, label).toBe('');
-      // Slack gives up after 3 s: an acknowledgement is a matter of milliseconds.
-      expect(answer.ms, label).toBeLessThan(1500);
     }
   });
 

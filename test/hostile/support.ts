@@ -45,7 +45,6 @@ export interface Answer {
   json?: unknown;
   /** Set instead of a status when no answer came: a reset, a refused connection or the timeout. */
   failure?: string;
-  ms: number;
 }
 
 export interface SendInit {
@@ -60,11 +59,9 @@ export interface SendInit {
  * `reuseAfterOversize`), with a deadline. A missing answer is returned as `failure`, for the contract to name.
  */
 export function send(url: string, init: SendInit = {}): Promise<Answer> {
-  const started = performance.now();
   return new Promise<Answer>((resolve) => {
-    const done = (answer: Omit<Answer, 'ms'>) => resolve({ ...answer, ms: performance.now() - started });
     const failed = (err: Error) =>
-      done({ status: 0, body: '', headers: new Headers(), failure: `${err.name}: ${err.message}` });
+      resolve({ status: 0, body: '', headers: new Headers(), failure: `${err.name}: ${err.message}` });
     let req: ReturnType<typeof request>;
     try {
       const { body } = init;
@@ -97,7 +94,7 @@ export function send(url: string, init: SendInit = {}): Promise<Answer> {
         const headers = new Headers();
         for (const [name, value] of Object.entries(res.headers))
           if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-        done({ status: res.statusCode ?? 0, body, headers, json });
+        resolve({ status: res.statusCode ?? 0, body, headers, json });
         // Never reused: a body the bot refused unread must not keep the connection, or its shutdown, waiting.
         req.destroy();
       });
@@ -159,7 +156,7 @@ export async function reuseAfterOversize(
   if (!closed) socket.write(`0\r\n\r\nGET /healthz HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`);
   const then = await waitFor(
     () => ((received.match(/HTTP\/1\.1 /g) ?? []).length > 1 ? 'answered' : closed ? 'closed' : false),
-    1000,
+    TIMEOUT_MS,
     'an answer or a close',
   ).catch(() => 'hung' as const);
   socket.destroy();
@@ -683,27 +680,12 @@ export class Hostile {
   }
 
   /**
-   * Waits until the bot is done with what it was sent: its queues idle and, after a click (acknowledged
-   * before its listener works), no database query running and no Slack call for a moment.
+   * Waits until the bot is done with what it was sent: its Slack listeners (a click is acknowledged
+   * before its listener works) and then its queues.
    */
   async settle(afterAck: boolean): Promise<void> {
-    const { app, slack } = this.bot;
-    // Quiet: no query running, no new Slack call, for a while longer than a listener's step takes.
-    const quiet = async () => {
-      const deadline = Date.now() + 10_000;
-      let calls = slack.emulator.calls.length;
-      let since = Date.now();
-      while (Date.now() - since < 25) {
-        if (Date.now() > deadline) throw new Error('the listeners did not finish within 10 s');
-        await new Promise((r) => setTimeout(r, 5));
-        const busy = app.pool.totalCount - app.pool.idleCount + app.pool.waitingCount > 0;
-        if (busy || slack.emulator.calls.length !== calls) {
-          calls = slack.emulator.calls.length;
-          since = Date.now();
-        }
-      }
-    };
-    if (afterAck) await quiet();
+    const { app } = this.bot;
+    if (afterAck) await app.slackHandlersIdle();
     await Promise.all([
       waitForQueueIdle(app.slackSync, 20_000),
       waitForQueueIdle(app.tasks, 20_000, ['update-reminder', 'commander-reminder', 'degradation-reminder']),
