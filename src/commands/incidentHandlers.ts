@@ -1,11 +1,11 @@
 import type pg from 'pg';
+import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { IncidentError } from '../incidents/errors.js';
 import { listOpenIncidents, loadSnapshot } from '../incidents/incidentStore.js';
 import {
   addNote,
   assignRole,
   changeSeverity,
-  claimRequest,
   declareIncident,
   findIncident,
   type LifecycleDeps,
@@ -144,8 +144,10 @@ export async function runIncidentCommand(
     case 'postmortem': {
       const id = await target(command.incidentId);
       // Writing it posts a new revision: a replay must not post another.
-      await claimRequest(deps.pool, requestKey);
-      await deps.effects.postmortemRequested(id, ctx.userId);
+      const requested = await onceForSlackRequest(deps.pool, requestKey, () =>
+        deps.effects.postmortemRequested(id, ctx.userId),
+      );
+      if (!requested) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
       return say(`Writing the post-mortem skeleton of INC-${id}; it will appear in the incident's thread.`);
     }
   }

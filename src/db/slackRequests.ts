@@ -14,3 +14,23 @@ export async function claimSlackRequest(db: pg.ClientBase | pg.Pool, key: string
   );
   return rowCount === 1;
 }
+
+/**
+ * Claims `key` for work that cannot share the claim's transaction (a queued job): if the work fails, the
+ * claim is given back, so that trying again is not refused for something that never happened. False,
+ * with nothing done, when the key was claimed before.
+ */
+export async function onceForSlackRequest(
+  pool: pg.Pool,
+  key: string,
+  work: () => Promise<unknown>,
+): Promise<boolean> {
+  if (!(await claimSlackRequest(pool, key))) return false;
+  try {
+    await work();
+  } catch (err) {
+    await pool.query('DELETE FROM slack_requests WHERE request_key = $1', [key]).catch(() => {});
+    throw err;
+  }
+  return true;
+}

@@ -11,7 +11,7 @@ import {
 } from '../commands/actionCommand.js';
 import { type ActionCommandDeps, runActionCommand } from '../commands/actionHandlers.js';
 import { CommandUsageError } from '../commands/incidentCommand.js';
-import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { enqueueAction } from '../jobs/actionJobs.js';
 import { enqueueHealthCheck, type HealthJob } from '../jobs/healthJobs.js';
 import { enqueueActionMessageSync } from '../jobs/queues.js';
@@ -69,13 +69,14 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
       if (services.length === 0)
         throw new CommandUsageError('No services are configured (`services` in the config).', HEALTH_USAGE);
       // The check posts its result: a replay of the command must not post it again.
-      if (!(await claimSlackRequest(deps.pool, `command:${command.trigger_id}`)))
-        return await ack(ephemeral(ALREADY_HANDLED));
-      await enqueueHealthCheck(deps.health, {
-        services,
-        channelId: command.channel_id,
-        requestedBy: command.user_id,
-      });
+      const queued = await onceForSlackRequest(deps.pool, `command:${command.trigger_id}`, () =>
+        enqueueHealthCheck(deps.health, {
+          services,
+          channelId: command.channel_id,
+          requestedBy: command.user_id,
+        }),
+      );
+      if (!queued) return await ack(ephemeral(ALREADY_HANDLED));
       await ack(ephemeral(`Running the health checks of ${services.join(', ')}; results follow here.`));
     } catch (err) {
       await ack(ephemeral(explain(err, HEALTH_USAGE, logger)));

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import {
   blockActionsPayload,
@@ -288,6 +288,20 @@ describe('/action with approvals, end to end', () => {
     expect(
       bot.slack.emulator.allMessages().filter((m) => JSON.stringify(m.blocks).includes(`*${ref} ·`)),
     ).toHaveLength(1);
+  });
+
+  it('gives back the claim of a /health whose check could not be queued, so trying again works', async () => {
+    const add = vi.spyOn(bot.app.health, 'add').mockRejectedValueOnce(new Error('Redis is away'));
+    const health = () =>
+      slashCommand(bot, 'payments-api', { command: '/health', trigger: 'trigger-health-q' });
+    try {
+      expect((await health()).text).toMatch(/went wrong on our side/);
+      expect((await health()).text).toMatch(/Running the health checks/);
+      expect((await health()).text).toMatch(/already handled/);
+    } finally {
+      add.mockRestore();
+    }
+    await waitForQueueIdle(bot.app.health);
   });
 
   it('refuses bad requests with the usage, writing nothing', async () => {

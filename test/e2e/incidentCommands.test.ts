@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { payload } from '../support/alertmanager.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
@@ -232,6 +232,20 @@ describe('/incident, end to end through /slack/events', () => {
     for (const [command, trigger] of commands)
       expect((await slashCommand(bot, command, { trigger })).text, command).toMatch(/already handled/);
     expect(await entries()).toEqual(before);
+  });
+
+  it('gives back the claim of a /incident postmortem that could not be queued, so trying again works', async () => {
+    const declared = await slashCommand(bot, 'declare P4 Post-mortem while Redis is away');
+    const incident = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    const add = vi.spyOn(bot.app.tasks, 'add').mockRejectedValueOnce(new Error('Redis is away'));
+    const postmortem = () => slashCommand(bot, `postmortem ${incident}`, { trigger: 'trigger-postmortem-q' });
+    try {
+      expect((await postmortem()).text).toMatch(/went wrong on our side/);
+      expect((await postmortem()).text).toMatch(/^Writing the post-mortem skeleton/);
+      expect((await postmortem()).text).toMatch(/already handled/);
+    } finally {
+      add.mockRestore();
+    }
   });
 
   it('resolves with a resolution notification, and refuses to resolve twice', async () => {
