@@ -13,11 +13,12 @@ const Id = z.string().regex(/^[A-Z][A-Z0-9]{1,39}$/, 'expected a Slack id');
 const TriggerId = z.string().regex(/^[\w.-]{1,255}$/, 'expected a trigger id');
 const Ts = z.string().regex(/^\d{1,12}\.\d{1,9}$/, 'expected a message ts');
 const Name = z.string().max(255);
-const Team = z.looseObject({ id: Id }).nullable();
+// Null for an org-wide install, absent in some payloads: Bolt then reads user.team_id.
+const Team = z.looseObject({ id: Id }).nullish();
 
 const SlashCommand = z.looseObject({
   command: z.string().regex(/^\/[\w-]{1,31}$/, 'expected a slash command'),
-  text: z.string().default(''),
+  text: z.string().optional(),
   user_id: Id,
   channel_id: Id,
   team_id: Id,
@@ -44,7 +45,7 @@ const StateValue = z.looseObject({
 const View = z.looseObject({
   id: z.string().regex(/^[\w-]{1,255}$/, 'expected a view id'),
   callback_id: Name,
-  private_metadata: z.string().max(3000).default(''),
+  private_metadata: z.string().max(3000).optional(),
   state: z.looseObject({ values: z.record(z.string(), z.record(z.string(), StateValue)) }),
 });
 const ViewAction = z.looseObject({
@@ -54,6 +55,7 @@ const ViewAction = z.looseObject({
   view: View,
 });
 
+// Shortcuts, select menus' options and the like get a 400: manifest.yml declares none of them.
 const Interaction = z.discriminatedUnion('type', [BlockActions, ViewAction], {
   error: 'expected block_actions, view_submission or view_closed',
 });
@@ -123,6 +125,9 @@ export function readSocketBody(body: unknown): EnvelopeResult {
     : { ok: true, envelope: { kind: 'dispatch', body: body as Record<string, unknown> } };
 }
 
+/** How long Slack waits for an acknowledgement before it shows the person an error. */
+export const ACK_DEADLINE_MS = 3000;
+
 /**
  * Hands a checked request to Bolt. A click or form no listener answers (an unknown action_id or
  * callback_id) is acknowledged here once Bolt is done with it, so Slack shows no error and nothing
@@ -135,7 +140,15 @@ export async function dispatchToBolt(app: App, event: ReceiverEvent, logger: Log
     acked = true;
     await event.ack(response);
   };
-  await app.processEvent({ ...event, ack });
+  // Past Slack's 3 seconds the person has been shown an error: worth a line, as Bolt's receiver wrote.
+  const late = setTimeout(() => {
+    if (!acked) logger.warn({ slackRequest: describe(event.body) }, 'not acknowledged within 3 seconds');
+  }, ACK_DEADLINE_MS);
+  try {
+    await app.processEvent({ ...event, ack });
+  } finally {
+    clearTimeout(late);
+  }
   if (!acked) {
     logger.debug(
       { slackRequest: describe(event.body) },
