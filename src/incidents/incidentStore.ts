@@ -2,6 +2,19 @@ import type pg from 'pg';
 import type { Severity } from '../alerts/severity.js';
 import type { Role } from './lifecycle.js';
 
+/** The incident whose root message is at this channel and ts, if any: where its buttons are. */
+export async function incidentAtRoot(
+  db: pg.Pool,
+  channelId: string,
+  ts: string,
+): Promise<number | undefined> {
+  const { rows } = await db.query<{ id: number }>(
+    'SELECT id::int AS id FROM incidents WHERE channel_id = $1 AND root_ts = $2',
+    [channelId, ts],
+  );
+  return rows[0]?.id;
+}
+
 /** How people name an incident in Slack and in commands. */
 export function incidentRef(id: number): string {
   return `INC-${id}`;

@@ -12,6 +12,7 @@ import {
 import { type ActionCommandDeps, runActionCommand } from '../commands/actionHandlers.js';
 import { CommandUsageError } from '../commands/incidentCommand.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
+import { incidentAtRoot } from '../incidents/incidentStore.js';
 import { enqueueAction } from '../jobs/actionJobs.js';
 import { enqueueHealthCheck, type HealthJob } from '../jobs/healthJobs.js';
 import { enqueueActionMessageSync } from '../jobs/queues.js';
@@ -137,20 +138,37 @@ export function registerActionListeners(app: App, deps: ActionListenerDeps): voi
   app.action(ACTION_BUTTONS.approve, vote('approve'));
   app.action(ACTION_BUTTONS.reject, vote('reject'));
 
+  // On an incident's root message: its results go to that incident's thread.
   app.action(ACTION_BUTTONS.healthCheck, async ({ ack, body, action }) => {
     await ack();
     const click = body as unknown as {
+      trigger_id: string;
       user: { id: string };
       channel?: { id: string };
-      message?: { ts?: string; thread_ts?: string };
+      message?: { ts?: string };
     };
     const service = (action as { value?: string }).value ?? '';
-    if (!deps.config.services[service] || !click.channel?.id) return;
-    await enqueueHealthCheck(deps.health, {
-      services: [service],
-      channelId: click.channel.id,
-      requestedBy: click.user.id,
-      ...(click.message?.ts ? { threadTs: click.message.thread_ts ?? click.message.ts } : {}),
-    });
+    const channelId = click.channel?.id;
+    const ts = click.message?.ts;
+    if (!Object.hasOwn(deps.config.services, service) || !channelId) return;
+    const tell = (text: string) =>
+      deps.slack.postEphemeral({ channel: channelId, user: click.user.id, text }).catch(() => {});
+    try {
+      const incident = ts ? await incidentAtRoot(deps.pool, channelId, ts) : undefined;
+      if (incident === undefined || !isClickOn(click, { channelId, ts: ts! }))
+        return await tell("This click does not come from an incident's own message, so it does nothing.");
+      addLogContext({ incidentId: incident });
+      const queued = await onceForSlackRequest(deps.pool, `click:${click.trigger_id}`, () =>
+        enqueueHealthCheck(deps.health, {
+          services: [service],
+          channelId,
+          requestedBy: click.user.id,
+          threadTs: ts!,
+        }),
+      );
+      if (!queued) await tell(ALREADY_HANDLED);
+    } catch (err) {
+      await tell(explain(err, HEALTH_USAGE, logger));
+    }
   });
 }

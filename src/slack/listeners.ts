@@ -7,6 +7,7 @@ import {
   parseIncidentCommand,
 } from '../commands/incidentCommand.js';
 import { type IncidentCommandDeps, runIncidentCommand, usageFor } from '../commands/incidentHandlers.js';
+import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { isStorableText, UNSTORABLE_TEXT } from '../db/text.js';
 import { IncidentError } from '../incidents/errors.js';
 import { type Incident, incidentRef, loadSnapshot } from '../incidents/incidentStore.js';
@@ -144,10 +145,14 @@ export function registerIncidentListeners(app: App, deps: ListenerDeps): void {
 
   app.action(INCIDENT_ACTIONS.postmortem, async ({ ack, body, action }) => {
     await ack();
-    const click = body as unknown as { user: { id: string }; channel?: { id: string } };
+    const click = body as unknown as { trigger_id: string; user: { id: string }; channel?: { id: string } };
     try {
       const incident = await buttonIncident(body, (action as { value?: string }).value);
-      await deps.effects.postmortemRequested(incident.id, click.user.id);
+      // Each request posts a new revision: a replayed click must not post another.
+      const requested = await onceForSlackRequest(deps.pool, `click:${click.trigger_id}`, () =>
+        deps.effects.postmortemRequested(incident.id, click.user.id),
+      );
+      if (!requested) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
       await refuse(
         click,
         `Writing the post-mortem skeleton of ${incidentRef(incident.id)}; it will appear in the thread.`,

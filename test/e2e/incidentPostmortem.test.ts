@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/services.js';
-import { clickOn, INCIDENT_CHANNEL, slashCommand } from '../support/slackRequests.js';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
+import {
+  blockActionsPayload,
+  clickOn,
+  INCIDENT_CHANNEL,
+  messageOf,
+  sendPayload,
+  slashCommand,
+} from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const text = (value: unknown) => JSON.stringify(value);
@@ -67,5 +74,23 @@ describe('post-mortem skeletons in the thread', () => {
       20_000,
       'thread note of revision 3',
     );
+  });
+
+  it('writes it once for a Post-mortem click Slack delivers twice', async () => {
+    const declared = await slashCommand(bot, 'declare P3 Replayed post-mortem click');
+    const id = /Declared INC-(\d+)/.exec(declared.text)![1]!;
+    const click = blockActionsPayload('incident_postmortem', id, await messageOf(bot, 'incident', id));
+    expect(await sendPayload(bot, click)).toBe(200);
+    expect(await sendPayload(bot, click)).toBe(200);
+    await waitFor(
+      () => bot.slack.emulator.ephemerals().some((e) => e.text.includes('already handled')),
+      20_000,
+      'the replay refused',
+    );
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
+    const { rows } = await bot.app.pool.query('SELECT revision FROM postmortems WHERE incident_id = $1', [
+      Number(id),
+    ]);
+    expect(rows).toEqual([{ revision: 1 }]);
   });
 });

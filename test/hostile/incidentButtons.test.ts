@@ -54,13 +54,14 @@ describe('hostile input: the incident buttons', () => {
     },
   );
 
-  it.each(INCIDENT_BUTTONS)(
+  it.each([...INCIDENT_BUTTONS, HEALTH_BUTTON])(
     '%s: refuses a click on a real incident that does not come from its message',
     async (button) => {
+      const value = button === HEALTH_BUTTON ? 'payments-api' : String(incident.id);
       await hostile.probeAll(
         forgedOrigins(incident).map(([label, options]) =>
           // A click from nowhere has no channel to be told in.
-          clickInput(bot, button, String(incident.id), {
+          clickInput(bot, button, value, {
             ...options,
             label,
             ...(options.channel === null ? {} : { check: told }),
@@ -161,5 +162,17 @@ describe('hostile input: the incident buttons', () => {
       label: 'from the root message',
     });
     expect(answer.posted.map((c) => c.method)).toEqual(['views.open']);
+  });
+
+  it('takes a health check click from the incident message: the results go to its thread', async () => {
+    const answer = await clickProbe(hostile, HEALTH_BUTTON, 'payments-api', {
+      channel: incident.channel,
+      messageTs: incident.ts,
+      outcome: 'accepted',
+      label: 'from the root message',
+    });
+    expect(answer.posted).toMatchObject([
+      { method: 'chat.postMessage', params: { channel: incident.channel, thread_ts: incident.ts } },
+    ]);
   });
 });
