@@ -44,10 +44,10 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
     } catch (err) {
       const { status, message, headers } = toHttpError(err);
       outcome = `http_${status}`;
-      if (status === 500) deps.logger.error({ err }, `alertmanager webhook: ${message}`);
-      // A refusal the database made is logged too: the answer names no value, and the alert is dropped.
-      else if (status >= 500 || !(err instanceof HttpError))
-        deps.logger.warn({ err }, `alertmanager webhook: ${message}`);
+      // A bug, or a value the database refused that validation let through (the alert is dropped): errors.
+      if (status === 500 || (status < 500 && !(err instanceof HttpError)))
+        deps.logger.error({ err }, `alertmanager webhook: ${message}`);
+      else if (status >= 500) deps.logger.warn({ err }, `alertmanager webhook: ${message}`);
       sendJson(res, status, { error: message }, headers);
     } finally {
       deps.metrics.webhookDeliveries.inc({ outcome });

@@ -109,10 +109,10 @@ describe('POST /alertmanager when something behind it fails', () => {
     await new Promise((resolve) => server?.close(resolve));
   });
 
-  async function deliver(queue: Partial<Queue<SlackSyncJob>>) {
+  async function deliver(queue: Partial<Queue<SlackSyncJob>>, through: pg.Pool = pool) {
     server = createServer(
       alertmanagerRoute({
-        pool,
+        pool: through,
         queue: queue as Queue<SlackSyncJob>,
         queueReady: () => true,
         config,
@@ -155,5 +155,18 @@ describe('POST /alertmanager when something behind it fails', () => {
         err: { message: 'queue unavailable, retry later: Connection is closed.' },
       },
     ]);
+  });
+
+  it('400 logged as an error when the database refuses a value validation let through', async () => {
+    const refused = Object.assign(new pg.DatabaseError('invalid input syntax for type json', 0, 'error'), {
+      code: '22P02',
+    });
+    const failing = {
+      connect: () => Promise.reject(refused),
+      query: () => Promise.reject(refused),
+    } as unknown as pg.Pool;
+    const res = await deliver({}, failing);
+    expect(res.status).toBe(400);
+    expect(lines).toMatchObject([{ level: 50, err: { message: 'invalid input syntax for type json' } }]);
   });
 });
