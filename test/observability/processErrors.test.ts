@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { startChild, stopChild } from '../support/childWorker.js';
+import { waitFor } from '../support/services.js';
+import { startTestBot } from '../support/testBot.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -37,5 +40,20 @@ setTimeout(() => console.log('still running'), 200);`);
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('state unknown');
     expect(run.stdout).not.toContain('still running');
+  });
+
+  it('is how `incident-bot serve` treats one: logged, and the bot goes on answering', async () => {
+    const bot = await startTestBot({ worker: false });
+    const preload = new URL('../fixtures/reject-on-sigusr2.mjs', import.meta.url).pathname;
+    const child = await startChild(bot, ['serve', '--no-worker'], { NODE_OPTIONS: `--import=${preload}` });
+    try {
+      child.process.kill('SIGUSR2');
+      await waitFor(() => child.output().includes('unhandled promise rejection'), 20_000, 'the log line');
+      expect((await fetch(`http://127.0.0.1:${child.port}/healthz`)).status).toBe(200);
+      expect(child.output()).toContain('a rejection nobody handles');
+    } finally {
+      await stopChild(child.process, 'SIGKILL');
+      await bot.stop();
+    }
   });
 });
