@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SRE } from '../support/slackRequests.js';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import type { TestBot } from '../support/testBot.js';
 import {
   ACTION_NAMES,
   EVIL,
@@ -28,20 +28,12 @@ describe('hostile input: /action', () => {
   let bot: TestBot;
   let hostile: Hostile;
   beforeAll(async () => {
-    bot = await startTestBot({ configYaml: SERVICES_CONFIG });
-    hostile = new Hostile(bot, '/action');
-    await hostile.begin();
+    hostile = await Hostile.start('/action', { configYaml: SERVICES_CONFIG });
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
-  const refused = async (text: string, label?: string) => {
-    const answer = await slashProbe(hostile, COMMAND, text, label ? { label } : {});
-    expect(replyText(answer), label ?? text.slice(0, 200)).toMatch(/Usage:/);
-    return answer;
-  };
+  const refused = (text: string, label?: string) => hostile.refusedCommand(COMMAND)(text, label);
 
   it('refuses unknown actions and services, and names of object keys as either, with usage', async () => {
     for (const name of PROTO_NAMES) {

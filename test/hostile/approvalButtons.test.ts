@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/services.js';
 import { SRE } from '../support/slackRequests.js';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import type { TestBot } from '../support/testBot.js';
 import {
   BAD_ID_VALUES,
   batches,
@@ -29,15 +29,15 @@ describe('hostile input: Approve and Reject', () => {
   let hostile: Hostile;
   let request: PostedMessage;
   beforeAll(async () => {
-    bot = await startTestBot({ configYaml: SERVICES_CONFIG });
-    request = await requestAction(bot, 'restart payments-api', CHANNEL);
-    hostile = new Hostile(bot, 'approval buttons');
-    await hostile.begin();
+    hostile = await Hostile.start('approval buttons', {
+      configYaml: SERVICES_CONFIG,
+      setUp: async (b) => {
+        request = await requestAction(b, 'restart payments-api', CHANNEL);
+      },
+    });
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
   const statusOf = async () =>
     (await bot.app.pool.query('SELECT status FROM action_requests WHERE id = $1', [request.id])).rows[0]

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import type { TestBot } from '../support/testBot.js';
 import {
   escapeSlack,
   expectAlive,
@@ -22,20 +22,12 @@ describe('hostile input: /health', () => {
   let bot: TestBot;
   let hostile: Hostile;
   beforeAll(async () => {
-    bot = await startTestBot({ configYaml: SERVICES_CONFIG });
-    hostile = new Hostile(bot, '/health');
-    await hostile.begin();
+    hostile = await Hostile.start('/health', { configYaml: SERVICES_CONFIG });
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
-  const refused = async (text: string, label?: string) => {
-    const answer = await slashProbe(hostile, COMMAND, text, label ? { label } : {});
-    expect(replyText(answer), label ?? text.slice(0, 200)).toMatch(/Usage:/);
-    return answer;
-  };
+  const refused = (text: string, label?: string) => hostile.refusedCommand(COMMAND)(text, label);
 
   it('refuses unknown services, names of object keys and markup, with usage and no health check run', async () => {
     // `constructor` used to be found on every object, and its "checks" posted in the channel.

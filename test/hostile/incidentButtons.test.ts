@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INCIDENT_CHANNEL } from '../support/slackRequests.js';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import type { TestBot } from '../support/testBot.js';
 import {
   BAD_ID_VALUES,
   batches,
@@ -32,15 +32,15 @@ describe('hostile input: the incident buttons', () => {
   let hostile: Hostile;
   let incident: PostedMessage;
   beforeAll(async () => {
-    bot = await startTestBot({ configYaml: SERVICES_CONFIG });
-    incident = await declareIncident(bot, INCIDENT_CHANNEL);
-    hostile = new Hostile(bot, 'incident buttons');
-    await hostile.begin();
+    hostile = await Hostile.start('incident buttons', {
+      configYaml: SERVICES_CONFIG,
+      setUp: async (b) => {
+        incident = await declareIncident(b, INCIDENT_CHANNEL);
+      },
+    });
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
   it.each(INCIDENT_BUTTONS)(
     '%s: refuses values that name no incident, writing and opening nothing',

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import type { TestBot } from '../support/testBot.js';
 import {
   EVIL,
   escapeSlack,
@@ -39,20 +39,12 @@ describe('hostile input: /incident', () => {
   let bot: TestBot;
   let hostile: Hostile;
   beforeAll(async () => {
-    bot = await startTestBot();
-    hostile = new Hostile(bot, '/incident');
-    await hostile.begin();
+    hostile = await Hostile.start('/incident');
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
-  const refused = async (text: string, label?: string) => {
-    const answer = await slashProbe(hostile, COMMAND, text, label ? { label } : {});
-    expect(replyText(answer), label ?? text.slice(0, 200)).toMatch(/Usage:/);
-    return answer;
-  };
+  const refused = (text: string, label?: string) => hostile.refusedCommand(COMMAND)(text, label);
 
   it('refuses unknown subcommands, names of object keys and markup as subcommands, with usage', async () => {
     for (const sub of ['frobnicate', 'declar', 'DECLARE2', 'ls', '💥', '--help', '-h', ...PROTO_NAMES])

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESOLVE_MODAL, UPDATE_MODAL } from '../../src/slack/modals.js';
 import { INCIDENT_CHANNEL } from '../support/slackRequests.js';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import type { TestBot } from '../support/testBot.js';
 import {
   BAD_ID_VALUES,
   batches,
@@ -47,16 +47,15 @@ describe('hostile input: the update and resolve forms', () => {
   let incident: PostedMessage;
   let id: string;
   beforeAll(async () => {
-    bot = await startTestBot();
-    incident = await declareIncident(bot, INCIDENT_CHANNEL);
-    id = String(incident.id);
-    hostile = new Hostile(bot, 'incident forms');
-    await hostile.begin();
+    hostile = await Hostile.start('incident forms', {
+      setUp: async (b) => {
+        incident = await declareIncident(b, INCIDENT_CHANNEL);
+        id = String(incident.id);
+      },
+    });
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
   const submitAll = (inputs: HostileInput[]) =>
     hostile.probeAll(inputs.map((input) => ({ ...input, check: refusedInForm })));

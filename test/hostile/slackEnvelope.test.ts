@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { blockActionsPayload, slashCommandFields, viewSubmissionPayload } from '../support/slackRequests.js';
-import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
+import { TEST_SECRETS, type TestBot } from '../support/testBot.js';
 import {
   type Answer,
   batches,
@@ -48,14 +48,10 @@ describe('hostile input: the Slack envelope at /slack/events', () => {
   let bot: TestBot;
   let hostile: Hostile;
   beforeAll(async () => {
-    bot = await startTestBot();
-    hostile = new Hostile(bot, 'slack envelope');
-    await hostile.begin();
+    hostile = await Hostile.start('slack envelope');
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
   const probe = (label: string, body: string, options: SlackSendOptions, status: number) =>
     hostile.probe({

@@ -14,7 +14,7 @@ import {
   slashCommandFields,
   viewSubmissionPayload,
 } from '../support/slackRequests.js';
-import { DEFAULT_TEST_CONFIG, TEST_SECRETS, type TestBot } from '../support/testBot.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 /**
  * The hostile-input suite's harness (issue 9): every input is sent to the real bot over HTTP and held to one
@@ -568,6 +568,32 @@ export class Hostile {
     readonly bot: TestBot,
     readonly file: string,
   ) {}
+
+  /** A file's bot, with its set-up done before the inputs begin. */
+  static async start(
+    file: string,
+    options: { configYaml?: string; setUp?: (bot: TestBot) => Promise<void> } = {},
+  ): Promise<Hostile> {
+    const bot = await startTestBot(options.configYaml ? { configYaml: options.configYaml } : {});
+    await options.setUp?.(bot);
+    const hostile = new Hostile(bot, file);
+    await hostile.begin();
+    return hostile;
+  }
+
+  async stop(): Promise<void> {
+    this.report();
+    await this.bot.stop();
+  }
+
+  /** A slash command's text that must be refused with usage. */
+  refusedCommand(command: string) {
+    return async (text: string, label?: string) => {
+      const answer = await slashProbe(this, command, text, label ? { label } : {});
+      expect(replyText(answer), label ?? text.slice(0, 200)).toMatch(/Usage:/);
+      return answer;
+    };
+  }
 
   /** Marks where the inputs begin (after any set-up), for `expectNothingWrittenSinceBegin`. */
   async begin(): Promise<void> {

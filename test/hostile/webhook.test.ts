@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebhookPayload } from '../../src/alerts/payload.js';
 import { payload } from '../support/alertmanager.js';
-import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
+import { TEST_SECRETS, type TestBot } from '../support/testBot.js';
 import {
   type Answer,
   expectAlive,
@@ -68,14 +68,10 @@ describe('hostile input: POST /alertmanager', () => {
   let bot: TestBot;
   let hostile: Hostile;
   beforeAll(async () => {
-    bot = await startTestBot();
-    hostile = new Hostile(bot, 'webhook');
-    await hostile.begin();
+    hostile = await Hostile.start('webhook');
+    bot = hostile.bot;
   });
-  afterAll(async () => {
-    hostile?.report();
-    await bot?.stop();
-  });
+  afterAll(() => hostile?.stop());
 
   const post = (body: SendInit['body'], headers: Record<string, string> = AUTH, method = 'POST') =>
     send(`${bot.url}/alertmanager`, { method, headers: { 'content-type': JSON_TYPE, ...headers }, body });
