@@ -357,21 +357,33 @@ async function actionsBench() {
         });
       const requested = await Promise.all(Array.from({ length: CLICKS }, (_, i) => command(i)));
       const ids = requested.map((r) => Number(/Requested ACT-(\d+)/.exec(JSON.parse(r.body).text)![1]));
+      // A click counts only from the request's approval message: it names the channel and ts posted.
+      const db = new pg.Pool({ connectionString: url, max: 4 });
+      const messageTs = async (id: number): Promise<string> => {
+        for (;;) {
+          const { rows } = await db.query('SELECT message_ts FROM action_requests WHERE id = $1', [id]);
+          if (rows[0]?.message_ts) return rows[0].message_ts;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      const approve = (id: number, ts: string, user: string, trigger: string) =>
+        slackRequest(port, {
+          payload: JSON.stringify({
+            type: 'block_actions',
+            user: { id: user },
+            team: { id: 'T0SANDBOX' },
+            trigger_id: trigger,
+            channel: { id: 'C0BENCH01' },
+            container: { type: 'message', message_ts: ts, channel_id: 'C0BENCH01' },
+            message: { ts },
+            actions: [
+              { type: 'button', action_id: 'action_approve', value: String(id), block_id: 'action_votes' },
+            ],
+          }),
+        });
+      const posted = await Promise.all(ids.map(messageTs));
       const clicks = await Promise.all(
-        ids.map((id, i) => {
-          return slackRequest(port, {
-            payload: JSON.stringify({
-              type: 'block_actions',
-              user: { id: approvers[i] },
-              team: { id: 'T0SANDBOX' },
-              trigger_id: `click-${i}`,
-              channel: { id: 'C0BENCH01' },
-              actions: [
-                { type: 'button', action_id: 'action_approve', value: String(id), block_id: 'action_votes' },
-              ],
-            }),
-          });
-        }),
+        ids.map((id, i) => approve(id, posted[i]!, approvers[i]!, `click-${i}`)),
       );
       const runs = async () =>
         (await readFile(runLog, 'utf8'))
@@ -392,19 +404,9 @@ async function actionsBench() {
       for (let i = 0; i < SEQUENTIAL; i++) {
         const answer = await command(CLICKS + i);
         const id = Number(/Requested ACT-(\d+)/.exec(JSON.parse(answer.body).text)![1]);
+        const ts = await messageTs(id);
         const clicked = Date.now();
-        await slackRequest(port, {
-          payload: JSON.stringify({
-            type: 'block_actions',
-            user: { id: approvers[i] },
-            team: { id: 'T0SANDBOX' },
-            trigger_id: `click-seq-${i}`,
-            channel: { id: 'C0BENCH01' },
-            actions: [
-              { type: 'button', action_id: 'action_approve', value: String(id), block_id: 'action_votes' },
-            ],
-          }),
-        });
+        await approve(id, ts, approvers[i]!, `click-seq-${i}`);
         await untilRuns(CLICKS + i + 1);
         const run = (await runs()).find((r) => Number(r.argv[1]) === CLICKS + i + 1)!;
         toStart.push(run.at - clicked);
@@ -430,6 +432,7 @@ async function actionsBench() {
       console.log(
         `All ${(await runs()).length} approved runs started once each; HTTP statuses: ${[...new Set([...requested, ...clicks].map((r) => r.status))].join(', ')}.`,
       );
+      await db.end();
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
