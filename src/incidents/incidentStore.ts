@@ -1,6 +1,9 @@
 import type pg from 'pg';
 import type { Severity } from '../alerts/severity.js';
-import type { Role } from './lifecycle.js';
+
+/** The people an incident names, besides whoever declared it. */
+export const ROLES = ['commander', 'scribe', 'comms'] as const;
+export type Role = (typeof ROLES)[number];
 
 /** The incident whose root message is at this channel and ts, if any: where its buttons are. */
 export async function incidentAtRoot(

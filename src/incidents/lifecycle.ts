@@ -4,7 +4,7 @@ import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { IncidentError } from './errors.js';
-import { incidentRef } from './incidentStore.js';
+import { incidentRef, type Role } from './incidentStore.js';
 import { addTimelineEntries } from './timeline.js';
 
 /**
@@ -15,8 +15,6 @@ import { addTimelineEntries } from './timeline.js';
 
 export const UPDATE_STATUSES = ['investigating', 'identified', 'monitoring'] as const;
 export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
-export const ROLES = ['commander', 'scribe', 'comms'] as const;
-export type Role = (typeof ROLES)[number];
 
 /** What must happen outside Postgres after a change commits (queue jobs, in production). */
 export interface IncidentEffects {

@@ -4,8 +4,7 @@ import { inTransaction } from '../db/pool.js';
 import type { TemplateSet } from '../render/templates.js';
 import { formatDuration } from './duration.js';
 import { IncidentError } from './errors.js';
-import { incidentRef } from './incidentStore.js';
-import { ROLES, type Role } from './lifecycle.js';
+import { incidentRef, ROLES, type Role } from './incidentStore.js';
 import { ALERTMANAGER_ACTOR, addTimelineEntries } from './timeline.js';
 
 /**

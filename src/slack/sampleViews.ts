@@ -1,5 +1,5 @@
 import type { AlertRow, IncidentSnapshot, OpenIncidentSummary } from '../incidents/incidentStore.js';
-import { ROLES } from '../incidents/lifecycle.js';
+import { ROLES } from '../incidents/incidentStore.js';
 import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from '../incidents/postmortem.js';
 import type { TimelineEntry } from '../incidents/timeline.js';
 import {
