@@ -24,18 +24,17 @@ import {
   type SlackSyncJob,
 } from './jobs/queues.js';
 import { startSlackSyncWorker } from './jobs/slackSyncWorker.js';
+import { HandlersInFlight } from './listeners/handlersInFlight.js';
+import { registerListeners } from './listeners/index.js';
+import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { checkTemplates } from './render/templateCheck.js';
 import { TemplateError, type TemplateSet } from './render/templates.js';
 import { type RunningSandbox, startSandbox } from './sandbox/sandbox.js';
 import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
-import { registerActionListeners } from './slack/actionListeners.js';
-import { HandlersInFlight } from './slack/handlersInFlight.js';
-import { registerIncidentListeners } from './slack/listeners.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
-import { createSocketModeConnection, type SocketModeConnection } from './slack/receiver.js';
 import { SlackApi } from './slack/slackApi.js';
 
 export interface StartOptions {
@@ -225,24 +224,18 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           logger.warn('stopping with Slack handlers still running past SHUTDOWN_TIMEOUT');
         if (socketStarted) await socket!.stop();
       });
-      registerIncidentListeners(bolt, {
+      registerListeners(bolt, {
         pool,
         config: file,
         effects,
         templates,
-        slack,
-        logger: logger.child({ component: 'slack' }),
-      });
-      registerActionListeners(bolt, {
-        pool,
-        config: file,
         actions,
         slackSync: queue,
         health,
         membership,
         slack,
         metrics,
-        logger: logger.child({ component: 'slack' }),
+        logger: slackLogger,
       });
       server = createHttpServer(
         {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { App, Receiver } from '@slack/bolt';
+import { dispatchToBolt, readEnvelope } from '../listeners/envelope.js';
 import type { Logger } from '../observability/logger.js';
-import { dispatchToBolt, readEnvelope } from '../slack/envelope.js';
 import { signatureProblem } from '../slack/signing.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 

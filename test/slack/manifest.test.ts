@@ -3,9 +3,8 @@ import type { App } from '@slack/bolt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { type ListenerDeps, registerListeners } from '../../src/listeners/index.js';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
-import { type ActionListenerDeps, registerActionListeners } from '../../src/slack/actionListeners.js';
-import { type ListenerDeps, registerIncidentListeners } from '../../src/slack/listeners.js';
 import { resolveModal } from '../../src/slack/modals.js';
 import { SlackApi } from '../../src/slack/slackApi.js';
 
@@ -104,8 +103,7 @@ function registeredListeners(): Registration[] {
   ) as App;
   // Registration reads only the logger; the handlers, which use the rest, never run here.
   const deps = { logger: {} };
-  registerIncidentListeners(recorder, deps as unknown as ListenerDeps);
-  registerActionListeners(recorder, deps as unknown as ActionListenerDeps);
+  registerListeners(recorder, deps as unknown as ListenerDeps);
   return registered;
 }
 

@@ -1,8 +1,13 @@
 import { Writable } from 'node:stream';
 import type { App, ReceiverEvent } from '@slack/bolt';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  ACK_DEADLINE_MS,
+  dispatchToBolt,
+  readEnvelope,
+  readSocketBody,
+} from '../../src/listeners/envelope.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { ACK_DEADLINE_MS, dispatchToBolt, readEnvelope, readSocketBody } from '../../src/slack/envelope.js';
 import { blockActionsPayload, viewSubmissionPayload } from '../support/slackRequests.js';
 
 const form = (payload: unknown) => ({ payload: JSON.stringify(payload) });

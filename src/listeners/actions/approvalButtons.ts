@@ -1,0 +1,66 @@
+import type { App } from '@slack/bolt';
+import { ApprovalError } from '../../approvals/errors.js';
+import { checkApprover } from '../../approvals/policy.js';
+import { castVote, requestRef } from '../../approvals/requests.js';
+import { enqueueAction } from '../../jobs/actionJobs.js';
+import { enqueueActionMessageSync } from '../../jobs/queues.js';
+import { addLogContext } from '../../observability/logContext.js';
+import { findAction } from '../../slack/actionMessages.js';
+import { readIncidentId } from '../../slack/modals.js';
+import { isClickOn } from '../clicks.js';
+import type { ListenerDeps } from '../deps.js';
+import { type Click, explain, tellClicker } from '../replies.js';
+
+/** Approve and Reject on an action request's approval message. */
+export const APPROVAL_BUTTONS = { approve: 'action_approve', reject: 'action_reject' } as const;
+
+export function registerApprovalButtons(app: App, deps: ListenerDeps): void {
+  const vote =
+    (decision: 'approve' | 'reject') =>
+    async ({ ack, body, action }: { ack: () => Promise<void>; body: unknown; action: unknown }) => {
+      await ack();
+      const click = body as Click;
+      const tell = (text: string) => tellClicker(deps.slack, click, text);
+      try {
+        const id = readIncidentId((action as { value?: string }).value);
+        if (id === undefined)
+          throw new ApprovalError('REQUEST_NOT_FOUND', 'This button does not name an action request.');
+        const outcome = await castVote(deps.pool, id, click.user.id, decision, async (request) => {
+          if (!isClickOn(click, { channelId: request.channelId, ts: request.messageTs })) {
+            throw new ApprovalError(
+              'NOT_FROM_MESSAGE',
+              request.messageTs === null
+                ? `${requestRef(id)}'s approval message is not posted yet; vote on it once it shows.`
+                : `This click does not come from ${requestRef(id)}'s approval message, so it does not count: vote on that message.`,
+            );
+          }
+          const definition = findAction(deps.config, request.service, request.action);
+          if (!definition)
+            throw new ApprovalError(
+              'NOT_APPROVER',
+              `${requestRef(id)}'s action is no longer in the catalog.`,
+            );
+          await checkApprover(
+            definition.approval,
+            { requestedBy: request.requestedBy, ref: requestRef(id) },
+            click.user.id,
+            deps.membership,
+          );
+        });
+        deps.metrics.approvalVotes.inc({ decision });
+        if (outcome.request.incidentId !== null) addLogContext({ incidentId: outcome.request.incidentId });
+        if (outcome.decided === 'approved') await enqueueAction(deps.actions, { kind: 'run', requestId: id });
+        await enqueueActionMessageSync(deps.slackSync, id, outcome.request.version);
+        if (outcome.decided === 'recorded') {
+          await tell(
+            `Your approval of ${requestRef(id)} is recorded: ${outcome.approvals} of ${outcome.request.requiredApprovals}.`,
+          );
+        }
+      } catch (err) {
+        // The answer for the clicker alone: why their vote did not count.
+        await tell(err instanceof ApprovalError ? err.message : explain(err, '', deps.logger));
+      }
+    };
+  app.action(APPROVAL_BUTTONS.approve, vote('approve'));
+  app.action(APPROVAL_BUTTONS.reject, vote('reject'));
+}

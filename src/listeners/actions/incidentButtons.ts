@@ -1,0 +1,118 @@
+import type { App } from '@slack/bolt';
+import { HEALTH_USAGE } from '../../commands/actionCommand.js';
+import type { IncidentCommand } from '../../commands/incidentCommand.js';
+import { usageFor } from '../../commands/incidentHandlers.js';
+import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
+import { IncidentError } from '../../incidents/errors.js';
+import { type Incident, incidentAtRoot, incidentRef, loadSnapshot } from '../../incidents/incidentStore.js';
+import { enqueueHealthCheck } from '../../jobs/healthJobs.js';
+import { addLogContext } from '../../observability/logContext.js';
+import { readIncidentId, resolveModal, updateModal } from '../../slack/modals.js';
+import { isClickOn } from '../clicks.js';
+import type { ListenerDeps } from '../deps.js';
+import { type Click, explain, tellClicker } from '../replies.js';
+
+/** The buttons of an incident's root message. Each counts only from that message; refusals go to the clicker. */
+export const INCIDENT_BUTTONS = {
+  postUpdate: 'incident_post_update',
+  resolve: 'incident_resolve',
+  postmortem: 'incident_postmortem',
+  healthCheck: 'incident_health_check',
+} as const;
+
+export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
+  const { logger } = deps;
+
+  /** The incident a click acts on: the one its value names, if it came from that incident's root message. */
+  const clickedIncident = async (click: Click, value: unknown): Promise<Incident> => {
+    const id = readIncidentId(value);
+    if (id === undefined)
+      throw new IncidentError('INCIDENT_NOT_FOUND', 'This button does not name an incident.');
+    addLogContext({ incidentId: id });
+    const snapshot = await loadSnapshot(deps.pool, id, 0);
+    if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
+    const { incident } = snapshot;
+    if (!isClickOn(click, { channelId: incident.channelId, ts: incident.rootTs })) {
+      throw new IncidentError(
+        'NOT_FROM_MESSAGE',
+        `This click does not come from ${incidentRef(id)}'s own message, so it does nothing.`,
+      );
+    }
+    return incident;
+  };
+
+  // Post update and Resolve open a form about an open incident; Slack allows that within 3 s of the click.
+  const openFormButton = (
+    actionId: string,
+    command: IncidentCommand,
+    form: (incident: Incident) => Record<string, unknown>,
+  ) =>
+    app.action(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const click = body as unknown as Click;
+      try {
+        const incident = await clickedIncident(click, (action as { value?: string }).value);
+        if (incident.state === 'resolved') {
+          throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
+        }
+        await deps.slack.openView(click.trigger_id, form(incident));
+      } catch (err) {
+        await tellClicker(deps.slack, click, explain(err, usageFor(command, err), logger));
+      }
+    });
+  openFormButton(INCIDENT_BUTTONS.postUpdate, { name: 'update' }, (incident) =>
+    updateModal({ ...incident, ref: incidentRef(incident.id) }),
+  );
+  openFormButton(INCIDENT_BUTTONS.resolve, { name: 'resolve', resolution: '' }, (incident) =>
+    resolveModal({ id: incident.id, ref: incidentRef(incident.id) }),
+  );
+
+  app.action(INCIDENT_BUTTONS.postmortem, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as Click;
+    try {
+      const incident = await clickedIncident(click, (action as { value?: string }).value);
+      // Each request posts a new revision: a replayed click must not post another.
+      const requested = await onceForSlackRequest(deps.pool, `click:${click.trigger_id}`, () =>
+        deps.effects.postmortemRequested(incident.id, click.user.id),
+      );
+      if (!requested) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+      await tellClicker(
+        deps.slack,
+        click,
+        `Writing the post-mortem skeleton of ${incidentRef(incident.id)}; it will appear in the thread.`,
+      );
+    } catch (err) {
+      await tellClicker(deps.slack, click, explain(err, usageFor({ name: 'postmortem' }, err), logger));
+    }
+  });
+
+  // Its value names a service, not the incident: the message it is on says which incident's thread.
+  app.action(INCIDENT_BUTTONS.healthCheck, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as Click;
+    const service = (action as { value?: string }).value ?? '';
+    const channelId = click.channel?.id;
+    const ts = click.message?.ts;
+    if (!Object.hasOwn(deps.config.services, service) || !channelId) return;
+    try {
+      const incident = ts ? await incidentAtRoot(deps.pool, channelId, ts) : undefined;
+      if (incident === undefined || !isClickOn(click, { channelId, ts: ts! })) {
+        const text = "This click does not come from an incident's own message, so it does nothing.";
+        return await tellClicker(deps.slack, click, text);
+      }
+      addLogContext({ incidentId: incident });
+      const queued = await onceForSlackRequest(deps.pool, `click:${click.trigger_id}`, () =>
+        enqueueHealthCheck(deps.health, {
+          services: [service],
+          channelId,
+          requestedBy: click.user.id,
+          threadTs: ts!,
+        }),
+      );
+      if (!queued) await tellClicker(deps.slack, click, ALREADY_HANDLED);
+    } catch (err) {
+      await tellClicker(deps.slack, click, explain(err, HEALTH_USAGE, logger));
+    }
+  });
+}

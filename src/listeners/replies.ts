@@ -1,0 +1,53 @@
+import { ApprovalError } from '../approvals/errors.js';
+import { CommandUsageError } from '../commands/incidentCommand.js';
+import { isStorableText, UNSTORABLE_TEXT } from '../db/text.js';
+import { IncidentError } from '../incidents/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { SlackMessage } from '../render/blockKit.js';
+import { unescapeMrkdwn } from '../render/mrkdwn.js';
+import type { SlackApi } from '../slack/slackApi.js';
+
+/**
+ * How listeners answer: every request is acknowledged within Slack's 3 seconds, with the answer in the
+ * acknowledgement where Slack allows one (commands, forms); a click's answer goes to the clicker alone.
+ */
+
+export const ephemeral = (reply: SlackMessage | string) =>
+  typeof reply === 'string'
+    ? { response_type: 'ephemeral' as const, text: reply }
+    : { response_type: 'ephemeral' as const, ...reply };
+
+/**
+ * A slash command's text as typed (Slack sends &, < and > escaped), for every command: text PostgreSQL
+ * cannot store is refused here, before any of it is parsed.
+ */
+export function commandText(command: { text?: string }, usage: string): string {
+  const text = unescapeMrkdwn(command.text ?? '');
+  if (!isStorableText(text))
+    throw new CommandUsageError(`The command text ${UNSTORABLE_TEXT}: type it again without it.`, usage);
+  return text;
+}
+
+/** What to tell the person when something goes wrong: their mistake with usage, or ours without details. */
+export function explain(err: unknown, usage: string, logger: Logger): string {
+  if (err instanceof CommandUsageError || err instanceof IncidentError || err instanceof ApprovalError) {
+    return usage ? `${err.message}\nUsage: \`${usage}\`` : err.message;
+  }
+  logger.error({ err }, 'Slack request failed');
+  return 'Something went wrong on our side. Check the state in Slack before trying again.';
+}
+
+/** A click as the listeners read it: the envelope check (listeners/envelope.ts) vouches for these. */
+export interface Click {
+  trigger_id: string;
+  user: { id: string };
+  channel?: { id: string };
+  container?: { channel_id?: string; message_ts?: string };
+  message?: { ts?: string };
+}
+
+/** Tells the clicker alone, in the channel of the click; a click from nowhere has no one to tell. */
+export async function tellClicker(slack: SlackApi, click: Click, text: string): Promise<void> {
+  if (click.channel?.id)
+    await slack.postEphemeral({ channel: click.channel.id, user: click.user.id, text }).catch(() => {});
+}
