@@ -16,8 +16,8 @@ import { recentEntries } from '../incidents/timeline.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import type { TemplateSet } from '../render/templates.js';
-import { updateModal } from '../slack/modals.js';
-import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../slack/views.js';
+import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../views/incident.js';
+import { updateModal } from '../views/modals.js';
 import { CommandUsageError, INCIDENT_HELP, INCIDENT_USAGE, type IncidentCommand } from './incidentCommand.js';
 
 /** What a command answers: a message only the caller sees, or a form to open. */

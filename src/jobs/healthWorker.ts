@@ -8,9 +8,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TemplateSet } from '../render/templates.js';
 import { SlackRateLimitedError } from '../slack/errors.js';
-import { healthView } from '../slack/healthViews.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
+import { healthView } from '../views/health.js';
 import { HEALTH_QUEUE, type HealthJob } from './healthJobs.js';
 import { instrumented } from './instrumented.js';
 

@@ -21,7 +21,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { TemplateSet } from '../render/templates.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
-import { incidentView } from '../slack/views.js';
+import { incidentView } from '../views/incident.js';
 import { INCIDENT_TASKS_QUEUE, type IncidentTask, type QueuedIncidentEffects } from './incidentTasks.js';
 import { instrumented } from './instrumented.js';
 

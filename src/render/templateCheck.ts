@@ -1,4 +1,4 @@
-import { worstCaseViews } from '../slack/sampleViews.js';
+import { worstCaseViews } from '../views/samples.js';
 import { TemplateError, TemplateSet } from './templates.js';
 
 /**

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RESOLVE_MODAL, UPDATE_MODAL } from '../../src/slack/modals.js';
+import { RESOLVE_MODAL, UPDATE_MODAL } from '../../src/views/modals.js';
 import { INCIDENT_CHANNEL } from '../support/slackRequests.js';
 import type { TestBot } from '../support/testBot.js';
 import {

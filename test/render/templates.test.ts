@@ -9,7 +9,7 @@ import type { Config } from '../../src/config/index.js';
 import type { AlertRow, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { BUILTIN_TEMPLATES_DIR, TemplateError, TemplateSet } from '../../src/render/templates.js';
-import { rootView } from '../../src/slack/views.js';
+import { rootView } from '../../src/views/incident.js';
 import { incidentRow } from '../support/incidents.js';
 
 /** Every built-in template but the partials, named without `.hbs`. */

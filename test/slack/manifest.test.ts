@@ -5,8 +5,8 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { type ListenerDeps, registerListeners } from '../../src/listeners/index.js';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
-import { resolveModal } from '../../src/slack/modals.js';
 import { SlackApi } from '../../src/slack/slackApi.js';
+import { resolveModal } from '../../src/views/modals.js';
 
 /**
  * manifest.yml against the code: the slash commands, interactivity and events the listeners register,

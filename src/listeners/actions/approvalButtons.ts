@@ -6,7 +6,7 @@ import { enqueueAction } from '../../jobs/actionJobs.js';
 import { enqueueActionMessageSync } from '../../jobs/queues.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { findAction } from '../../slack/actionMessages.js';
-import { readIncidentId } from '../../slack/modals.js';
+import { readIncidentId } from '../../views/modals.js';
 import { isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';

@@ -7,7 +7,7 @@ import { IncidentError } from '../../incidents/errors.js';
 import { type Incident, incidentAtRoot, incidentRef, loadSnapshot } from '../../incidents/incidentStore.js';
 import { enqueueHealthCheck } from '../../jobs/healthJobs.js';
 import { addLogContext } from '../../observability/logContext.js';
-import { readIncidentId, resolveModal, updateModal } from '../../slack/modals.js';
+import { readIncidentId, resolveModal, updateModal } from '../../views/modals.js';
 import { isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';

@@ -2,7 +2,7 @@ import type { App } from '@slack/bolt';
 import { IncidentError } from '../../incidents/errors.js';
 import { resolveIncident } from '../../incidents/lifecycle.js';
 import { addLogContext } from '../../observability/logContext.js';
-import { RESOLVE_MODAL, readIncidentId, readResolveSubmission } from '../../slack/modals.js';
+import { RESOLVE_MODAL, readIncidentId, readResolveSubmission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
 import { explain } from '../replies.js';
 

@@ -3,7 +3,7 @@ import { usageFor } from '../../commands/incidentHandlers.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { postStatusUpdate } from '../../incidents/lifecycle.js';
 import { addLogContext } from '../../observability/logContext.js';
-import { readIncidentId, readUpdateSubmission, UPDATE_MODAL } from '../../slack/modals.js';
+import { readIncidentId, readUpdateSubmission, UPDATE_MODAL } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
 import { explain } from '../replies.js';
 

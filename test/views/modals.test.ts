@@ -9,7 +9,7 @@ import {
   UPDATE_MODAL,
   type UpdateModalIncident,
   updateModal,
-} from '../../src/slack/modals.js';
+} from '../../src/views/modals.js';
 
 type Values = Parameters<typeof readUpdateSubmission>[0];
 

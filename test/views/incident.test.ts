@@ -3,7 +3,7 @@ import { formatDuration } from '../../src/incidents/duration.js';
 import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
 import type { TimelineEntry } from '../../src/incidents/timeline.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
-import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/slack/views.js';
+import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/views/incident.js';
 import { incidentRow } from '../support/incidents.js';
 
 const MINUTE = 60_000;

@@ -1,18 +1,18 @@
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
+import type { TemplateSet } from '../render/templates.js';
+import { SlackRejectedError } from '../slack/errors.js';
+import type { SlackRateLimiter } from '../slack/rateLimiter.js';
+import type { SlackApi } from '../slack/slackApi.js';
+import { rootView, THREAD_KINDS, threadView } from '../views/incident.js';
 import {
   type IncidentSnapshot,
   loadAlerts,
   loadSnapshot,
   recordRootMessage,
   recordRootVersion,
-} from '../incidents/incidentStore.js';
-import { markEntriesPosted, type TimelineEntry, unpostedEntries } from '../incidents/timeline.js';
-import type { TemplateSet } from '../render/templates.js';
-import { SlackRejectedError } from './errors.js';
-import type { SlackRateLimiter } from './rateLimiter.js';
-import type { SlackApi } from './slackApi.js';
-import { rootView, THREAD_KINDS, threadView } from './views.js';
+} from './incidentStore.js';
+import { markEntriesPosted, type TimelineEntry, unpostedEntries } from './timeline.js';
 
 /**
  * Slack is a projection of Postgres (DESIGN.md principle 1). syncIncident makes an incident's Slack

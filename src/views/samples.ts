@@ -10,7 +10,7 @@ import {
   TIMELINE_LIMIT,
   threadView,
   timelineView,
-} from './views.js';
+} from './incident.js';
 
 /**
  * The largest views the bot can produce, with every string at its longest and full of characters that
