@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
+import { findAction } from '../actions/catalog.js';
 import { validateParams } from '../actions/params.js';
 import { cancelRequest, createRequest, requestRef } from '../approvals/requests.js';
 import type { FileConfig } from '../config/file.js';
@@ -8,7 +9,6 @@ import { findIncident } from '../incidents/lifecycle.js';
 import { type ActionJob, enqueueAction } from '../jobs/actionJobs.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../jobs/queues.js';
 import { quoted } from '../render/mrkdwn.js';
-import { findAction } from '../slack/actionMessages.js';
 import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.js';
 import { CommandUsageError } from './incidentCommand.js';
 

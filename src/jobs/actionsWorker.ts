@@ -1,6 +1,7 @@
 import { DelayedError, Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { findAction } from '../actions/catalog.js';
 import { recordDegradation } from '../actions/degradation.js';
 import { createDriver } from '../actions/drivers/index.js';
 import { isApprover, type Membership } from '../approvals/policy.js';
@@ -19,7 +20,6 @@ import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { findAction } from '../slack/actionMessages.js';
 import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from './actionJobs.js';
 import type { QueuedIncidentEffects } from './incidentTasks.js';
 import { instrumented } from './instrumented.js';

@@ -1,10 +1,10 @@
 import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, SyncBusyError, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { requestsBehindSlack, syncActionMessage } from '../slack/actionMessages.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import { instrumented } from './instrumented.js';
 import {

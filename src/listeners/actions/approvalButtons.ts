@@ -1,11 +1,11 @@
 import type { App } from '@slack/bolt';
+import { findAction } from '../../actions/catalog.js';
 import { ApprovalError } from '../../approvals/errors.js';
 import { checkApprover } from '../../approvals/policy.js';
 import { castVote, requestRef } from '../../approvals/requests.js';
 import { enqueueAction } from '../../jobs/actionJobs.js';
 import { enqueueActionMessageSync } from '../../jobs/queues.js';
 import { addLogContext } from '../../observability/logContext.js';
-import { findAction } from '../../slack/actionMessages.js';
 import { readIncidentId } from '../../views/modals.js';
 import { isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
