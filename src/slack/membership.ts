@@ -1,10 +1,12 @@
-import type { Membership } from '../approvals/policy.js';
 import type { SlackApi } from './slackApi.js';
 
 const CACHE_MS = 60_000;
 
-/** User-group members from Slack (usergroups.list, usergroups.users.list), cached for a minute. */
-export class SlackMembership implements Membership {
+/**
+ * User-group members from Slack (usergroups.list, usergroups.users.list), cached for a minute. It is the
+ * `Membership` the approval policy asks for; the port does not import the use case to say so.
+ */
+export class SlackMembership {
   private groups?: { at: number; byHandle: Map<string, string> };
   private readonly members = new Map<string, { at: number; users: ReadonlySet<string> }>();
 
