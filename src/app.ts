@@ -10,25 +10,21 @@ import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { SlackEventsRoute } from './http/slackEvents.js';
 import { countOpenIncidents } from './incidents/incidentStore.js';
-import { ACTIONS_QUEUE, type ActionJob } from './jobs/actionJobs.js';
-import { startActionsWorker } from './jobs/actionsWorker.js';
-import { HEALTH_QUEUE, type HealthJob } from './jobs/healthJobs.js';
-import { startHealthWorker } from './jobs/healthWorker.js';
-import { INCIDENT_TASKS_QUEUE, type IncidentTask, QueuedIncidentEffects } from './jobs/incidentTasks.js';
-import { startIncidentTasksWorker } from './jobs/incidentTasksWorker.js';
+import { HandlersInFlight } from './listeners/handlersInFlight.js';
+import { registerListeners } from './listeners/index.js';
+import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
+import { boltLogger, createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
+import { HEALTH_QUEUE, type HealthJob } from './queues/healthJobs.js';
+import { INCIDENT_TASKS_QUEUE, type IncidentTask, QueuedIncidentEffects } from './queues/incidentTasks.js';
 import {
   createProducerRedis,
   createQueue,
   createSlackSyncQueue,
   createWorkerRedis,
   type SlackSyncJob,
-} from './jobs/queues.js';
-import { startSlackSyncWorker } from './jobs/slackSyncWorker.js';
-import { HandlersInFlight } from './listeners/handlersInFlight.js';
-import { registerListeners } from './listeners/index.js';
-import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
-import { boltLogger, createLogger, type Logger } from './observability/logger.js';
-import { Metrics } from './observability/metrics.js';
+} from './queues/queues.js';
 import { checkTemplates } from './render/templateCheck.js';
 import { TemplateError, type TemplateSet } from './render/templates.js';
 import { type RunningSandbox, startSandbox } from './sandbox/sandbox.js';
@@ -36,6 +32,10 @@ import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
+import { startActionsWorker } from './workers/actionsWorker.js';
+import { startHealthWorker } from './workers/healthWorker.js';
+import { startIncidentTasksWorker } from './workers/incidentTasksWorker.js';
+import { startSlackSyncWorker } from './workers/slackSyncWorker.js';
 
 export interface StartOptions {
   /** Serve HTTP (Slack, Alertmanager, health, metrics) on config.env.PORT. */

@@ -6,8 +6,8 @@ import { cancelRequest, createRequest, requestRef } from '../approvals/requests.
 import type { FileConfig } from '../config/file.js';
 import { IncidentError } from '../incidents/errors.js';
 import { findIncident } from '../incidents/lifecycle.js';
-import { type ActionJob, enqueueAction } from '../jobs/actionJobs.js';
-import { enqueueActionMessageSync, type SlackSyncJob } from '../jobs/queues.js';
+import { type ActionJob, enqueueAction } from '../queues/actionJobs.js';
+import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
 import { quoted } from '../render/mrkdwn.js';
 import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.js';
 import { CommandUsageError } from './incidentCommand.js';

@@ -7,10 +7,10 @@ import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isTransientDbError } from '../db/pool.js';
 import { incidentRef } from '../incidents/incidentStore.js';
-import { enqueueIncidentSync, type SlackSyncJob } from '../jobs/queues.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 import { bearerTokenMatches } from './bearerAuth.js';
 import { HttpError, readBody, sendJson } from './respond.js';
 

@@ -2,9 +2,9 @@ import type { Queue } from 'bullmq';
 import type { Membership } from '../approvals/policy.js';
 import type { ActionCommandDeps } from '../commands/actionHandlers.js';
 import type { IncidentCommandDeps } from '../commands/incidentHandlers.js';
-import type { HealthJob } from '../jobs/healthJobs.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { HealthJob } from '../queues/healthJobs.js';
 import type { SlackApi } from '../slack/slackApi.js';
 
 /** What every listener may use: the use cases' dependencies, and Slack's Web API for what it says. */

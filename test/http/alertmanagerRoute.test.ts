@@ -9,9 +9,9 @@ import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
 import { HttpError } from '../../src/http/respond.js';
-import type { SlackSyncJob } from '../../src/jobs/queues.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
+import type { SlackSyncJob } from '../../src/queues/queues.js';
 import { payload } from '../support/alertmanager.js';
 import { createTestDatabase, setDatabaseReachable, type TestDatabase } from '../support/services.js';
 

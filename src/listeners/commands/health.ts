@@ -2,7 +2,7 @@ import type { App } from '@slack/bolt';
 import { HEALTH_USAGE, parseHealthCommand } from '../../commands/actionCommand.js';
 import { CommandUsageError } from '../../commands/incidentCommand.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
-import { enqueueHealthCheck } from '../../jobs/healthJobs.js';
+import { enqueueHealthCheck } from '../../queues/healthJobs.js';
 import { quoted } from '../../render/mrkdwn.js';
 import type { ListenerDeps } from '../deps.js';
 import { commandText, ephemeral, explain } from '../replies.js';

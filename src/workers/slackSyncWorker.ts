@@ -5,14 +5,14 @@ import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, SyncBusyError, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
-import { instrumented } from './instrumented.js';
 import {
   enqueueActionMessageSync,
   enqueueIncidentSync,
   SLACK_SYNC_QUEUE,
   type SlackSyncJob,
-} from './queues.js';
+} from '../queues/queues.js';
+import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { instrumented } from './instrumented.js';
 
 const RECONCILE_EVERY_MS = 60_000;
 const BUSY_RETRY_MS = 500;

@@ -6,12 +6,12 @@ import { runChecks } from '../health/checks.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { HEALTH_QUEUE, type HealthJob } from '../queues/healthJobs.js';
 import type { TemplateSet } from '../render/templates.js';
 import { SlackRateLimitedError } from '../slack/errors.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { healthView } from '../views/health.js';
-import { HEALTH_QUEUE, type HealthJob } from './healthJobs.js';
 import { instrumented } from './instrumented.js';
 
 export interface HealthWorkerDeps {

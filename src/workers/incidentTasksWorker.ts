@@ -18,11 +18,15 @@ import {
 } from '../incidents/reminders.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import {
+  INCIDENT_TASKS_QUEUE,
+  type IncidentTask,
+  type QueuedIncidentEffects,
+} from '../queues/incidentTasks.js';
 import type { TemplateSet } from '../render/templates.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { incidentView } from '../views/incident.js';
-import { INCIDENT_TASKS_QUEUE, type IncidentTask, type QueuedIncidentEffects } from './incidentTasks.js';
 import { instrumented } from './instrumented.js';
 
 const MAX_NAME_ATTEMPTS = 20;

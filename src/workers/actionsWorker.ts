@@ -20,10 +20,10 @@ import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from './actionJobs.js';
-import type { QueuedIncidentEffects } from './incidentTasks.js';
+import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from '../queues/actionJobs.js';
+import type { QueuedIncidentEffects } from '../queues/incidentTasks.js';
+import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
 import { instrumented } from './instrumented.js';
-import { enqueueActionMessageSync, type SlackSyncJob } from './queues.js';
 
 const SERVICE_BUSY_RETRY_MS = 250;
 const SWEEP_EVERY_MS = 60_000;
