@@ -25,13 +25,13 @@ import {
   createWorkerRedis,
   type SlackSyncJob,
 } from './queues/queues.js';
-import { checkTemplates } from './render/templateCheck.js';
 import { TemplateError, type TemplateSet } from './render/templates.js';
 import { type RunningSandbox, startSandbox } from './sandbox/sandbox.js';
 import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
+import { checkTemplates } from './views/templateCheck.js';
 import { startActionsWorker } from './workers/actionsWorker.js';
 import { startHealthWorker } from './workers/healthWorker.js';
 import { startIncidentTasksWorker } from './workers/incidentTasksWorker.js';

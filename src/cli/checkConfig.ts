@@ -1,6 +1,6 @@
 import { MAX_ALERTS_SHOWN } from '../config/file.js';
 import { readConfig } from '../config/index.js';
-import { checkTemplates } from '../render/templateCheck.js';
+import { checkTemplates } from '../views/templateCheck.js';
 import { EXIT_CONFIG } from './exitCodes.js';
 
 /**

@@ -1,5 +1,5 @@
-import { worstCaseViews } from '../views/samples.js';
-import { TemplateError, TemplateSet } from './templates.js';
+import { TemplateError, TemplateSet } from '../render/templates.js';
+import { worstCaseViews } from './samples.js';
 
 /**
  * Loads every template (built-in or override) and renders the largest views the bot can produce through
