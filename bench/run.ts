@@ -340,7 +340,7 @@ async function actionsBench() {
     '        params: { replicas: { type: integer, min: 1, max: 1000 } }',
     `        approval: { approvers: [${approvers.join(', ')}], required: 1 }`,
   ];
-  await withDatabase(async (url) => {
+  await withDatabase(async (url, db) => {
     const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
       yaml,
       env: { RUN_LOG: runLog },
@@ -358,13 +358,14 @@ async function actionsBench() {
       const requested = await Promise.all(Array.from({ length: CLICKS }, (_, i) => command(i)));
       const ids = requested.map((r) => Number(/Requested ACT-(\d+)/.exec(JSON.parse(r.body).text)![1]));
       // A click counts only from the request's approval message: it names the channel and ts posted.
-      const db = new pg.Pool({ connectionString: url, max: 4 });
       const messageTs = async (id: number): Promise<string> => {
-        for (;;) {
+        const deadline = Date.now() + 180_000;
+        while (Date.now() < deadline) {
           const { rows } = await db.query('SELECT message_ts FROM action_requests WHERE id = $1', [id]);
           if (rows[0]?.message_ts) return rows[0].message_ts;
           await new Promise((r) => setTimeout(r, 10));
         }
+        throw new Error(`ACT-${id}'s approval message was not posted within 3 minutes`);
       };
       const approve = (id: number, ts: string, user: string, trigger: string) =>
         slackRequest(port, {
@@ -432,7 +433,6 @@ async function actionsBench() {
       console.log(
         `All ${(await runs()).length} approved runs started once each; HTTP statuses: ${[...new Set([...requested, ...clicks].map((r) => r.status))].join(', ')}.`,
       );
-      await db.end();
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

@@ -29,6 +29,7 @@ export async function onceForSlackRequest(
   try {
     await work();
   } catch (err) {
+    // Given back unless the database is away too: then the error below is what the person hears of.
     await pool.query('DELETE FROM slack_requests WHERE request_key = $1', [key]).catch(() => {});
     throw err;
   }

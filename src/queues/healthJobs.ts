@@ -11,9 +11,18 @@ export interface HealthJob {
   requestedBy: string;
 }
 
-export async function enqueueHealthCheck(queue: Queue<HealthJob>, job: HealthJob): Promise<void> {
+/**
+ * `requestKey` names the Slack request that asked (its trigger_id): an add repeated for it while the job
+ * waits, one that failed as far as we could tell but reached Redis, queues nothing more.
+ */
+export async function enqueueHealthCheck(
+  queue: Queue<HealthJob>,
+  job: HealthJob,
+  requestKey?: string,
+): Promise<void> {
   await queue.add('check', job, {
-    jobId: `health-${randomUUID()}`,
+    // BullMQ refuses a custom job id holding ':'.
+    jobId: `health-${requestKey?.replaceAll(':', '-') ?? randomUUID()}`,
     removeOnComplete: true,
     removeOnFail: { count: 100 },
     attempts: 3,

@@ -237,7 +237,15 @@ describe('/incident, end to end through /slack/events', () => {
   it('gives back the claim of a /incident postmortem that could not be queued, so trying again works', async () => {
     const declared = await slashCommand(bot, 'declare P4 Post-mortem while Redis is away');
     const incident = /Declared (INC-\d+)/.exec(declared.text)![1]!;
-    const add = vi.spyOn(bot.app.tasks, 'add').mockRejectedValueOnce(new Error('Redis is away'));
+    // Only the post-mortem's job fails: a reminder the worker reschedules meanwhile is added as usual.
+    const realAdd = bot.app.tasks.add.bind(bot.app.tasks);
+    const add = vi.spyOn(bot.app.tasks, 'add');
+    let failed = false;
+    add.mockImplementation((name, ...rest) => {
+      if (name !== 'postmortem' || failed) return realAdd(name, ...rest);
+      failed = true;
+      return Promise.reject(new Error('Redis is away'));
+    });
     const postmortem = () => slashCommand(bot, `postmortem ${incident}`, { trigger: 'trigger-postmortem-q' });
     try {
       expect((await postmortem()).text).toMatch(/went wrong on our side/);

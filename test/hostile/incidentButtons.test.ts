@@ -22,7 +22,7 @@ import {
 
 // The root message's buttons: each names its incident by id.
 const INCIDENT_BUTTONS = ['incident_post_update', 'incident_resolve', 'incident_postmortem'] as const;
-// The health results' button: names a service.
+// The root message's health check button: names a service, not the incident.
 const HEALTH_BUTTON = 'incident_health_check';
 /** Users Slack would never send: the envelope refuses them. */
 const BAD_USERS = ['U0\u0000X', '', 'u0lower', '__proto__', '<!here>', `U${'0'.repeat(100)}`];

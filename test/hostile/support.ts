@@ -575,10 +575,15 @@ export class Hostile {
     options: { configYaml?: string; setUp?: (bot: TestBot) => Promise<void> } = {},
   ): Promise<Hostile> {
     const bot = await startTestBot(options.configYaml ? { configYaml: options.configYaml } : {});
-    await options.setUp?.(bot);
-    const hostile = new Hostile(bot, file);
-    await hostile.begin();
-    return hostile;
+    try {
+      await options.setUp?.(bot);
+      const hostile = new Hostile(bot, file);
+      await hostile.begin();
+      return hostile;
+    } catch (err) {
+      await bot.stop();
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {

@@ -102,13 +102,13 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
         return await tellClicker(deps.slack, click, text);
       }
       addLogContext({ incidentId: incident });
-      const queued = await onceForSlackRequest(deps.pool, `click:${click.trigger_id}`, () =>
-        enqueueHealthCheck(deps.health, {
-          services: [service],
-          channelId,
-          requestedBy: click.user.id,
-          threadTs: ts!,
-        }),
+      const key = `click:${click.trigger_id}`;
+      const queued = await onceForSlackRequest(deps.pool, key, () =>
+        enqueueHealthCheck(
+          deps.health,
+          { services: [service], channelId, requestedBy: click.user.id, threadTs: ts! },
+          key,
+        ),
       );
       if (!queued) await tellClicker(deps.slack, click, ALREADY_HANDLED);
     } catch (err) {

@@ -22,12 +22,13 @@ export function registerHealthCommand(app: App, deps: ListenerDeps): void {
       if (services.length === 0)
         throw new CommandUsageError('No services are configured (`services` in the config).', HEALTH_USAGE);
       // The check posts its result: a replay of the command must not post it again.
-      const queued = await onceForSlackRequest(deps.pool, `command:${command.trigger_id}`, () =>
-        enqueueHealthCheck(deps.health, {
-          services,
-          channelId: command.channel_id,
-          requestedBy: command.user_id,
-        }),
+      const key = `command:${command.trigger_id}`;
+      const queued = await onceForSlackRequest(deps.pool, key, () =>
+        enqueueHealthCheck(
+          deps.health,
+          { services, channelId: command.channel_id, requestedBy: command.user_id },
+          key,
+        ),
       );
       if (!queued) return await ack(ephemeral(ALREADY_HANDLED));
       await ack(ephemeral(`Running the health checks of ${services.join(', ')}; results follow here.`));
