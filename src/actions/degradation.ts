@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import type { ActionRequest } from '../approvals/requests.js';
 import { inTransaction } from '../db/pool.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 
@@ -9,7 +8,7 @@ import { addTimelineEntries } from '../incidents/timeline.js';
  */
 export async function recordDegradation(
   pool: pg.Pool,
-  request: ActionRequest,
+  request: { id: number; service: string; incidentId: number | null },
   change: 'enable' | 'disable',
 ): Promise<void> {
   if (change === 'enable') {
