@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ownValue } from '../config/records.js';
+import { ownValue } from '../primitives/records.js';
 import { quoted } from '../render/mrkdwn.js';
 import type { ParamValue } from './drivers/driver.js';
 

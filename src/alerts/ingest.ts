@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
 import { ALERTMANAGER_ACTOR, addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import { mostUrgent, type Severity } from '../primitives/severity.js';
 import type { WebhookPayload } from './payload.js';
 import { alertSeverity, groupSeverity, routeChannel } from './routing.js';
-import { mostUrgent, type Severity } from './severity.js';
 
 /**
  * - created: a new incident was opened for the group

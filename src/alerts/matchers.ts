@@ -1,4 +1,4 @@
-import { ownValue } from '../config/records.js';
+import { ownValue } from '../primitives/records.js';
 
 /**
  * Alertmanager-style label matchers (`team=payments`, `severity=~critical|warning`, `env!=dev`, `svc!~test-.*`).

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dataRecord } from '../config/records.js';
+import { dataRecord } from '../primitives/records.js';
 
 // Postgres text cannot hold NUL, and jsonb refuses a lone UTF-16 surrogate (which JSON.parse makes of "\ud800"):
 // refusing them here turns a would-be retry loop into a clear 400.

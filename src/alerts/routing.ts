@@ -1,7 +1,7 @@
 import type { FileConfig } from '../config/file.js';
-import { ownValue } from '../config/records.js';
+import { ownValue } from '../primitives/records.js';
+import { mostUrgent, type Severity } from '../primitives/severity.js';
 import { matches } from './matchers.js';
-import { mostUrgent, type Severity } from './severity.js';
 
 /** The channel of the first route whose matchers all match the group's labels; else the default. */
 export function routeChannel(config: FileConfig, labels: Readonly<Record<string, string>>): string {

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { DriverSchema, placeholdersOf, supportsDryRun } from '../actions/drivers/index.js';
 import { PARAM_NAME, ParamSpecSchema } from '../actions/params.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
-import { Duration } from './duration.js';
-import { dataRecord } from './records.js';
+import { Duration } from '../primitives/duration.js';
+import { dataRecord } from '../primitives/records.js';
 
 /** `services` in the YAML config: each service's health checks and the remediation actions it offers. */
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { Duration } from './duration.js';
+import { Duration } from '../primitives/duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
 const url = (protocols: string[], example: string) =>

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type Matcher, parseMatcher } from '../alerts/matchers.js';
-import { SEVERITIES, type Severity } from '../alerts/severity.js';
+import { Duration, OptionalDuration } from '../primitives/duration.js';
+import { dataRecord } from '../primitives/records.js';
+import { SEVERITIES, type Severity } from '../primitives/severity.js';
 import { ServicesSchema } from './catalog.js';
-import { Duration, OptionalDuration } from './duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
-import { dataRecord } from './records.js';
 
 // The runbooks' cadence: P0 every 15 minutes, P1 every 30, P2 hourly; P3 and P4 no reminders.
 const DEFAULT_UPDATE_INTERVALS: Record<Severity, number | null> = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration } from '../config/duration.js';
+import { Duration } from '../primitives/duration.js';
 
 /** One health check of a service, as the YAML config declares it. Secrets stay in env vars. */
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Severity } from '../alerts/severity.js';
+import type { Severity } from '../primitives/severity.js';
 
 /** The people an incident names, besides whoever declared it. */
 export const ROLES = ['commander', 'scribe', 'comms'] as const;

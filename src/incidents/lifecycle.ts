@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { Severity } from '../alerts/severity.js';
 import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import type { Severity } from '../primitives/severity.js';
 import { IncidentError } from './errors.js';
 import { incidentRef, type Role } from './incidentStore.js';
 import { addTimelineEntries } from './timeline.js';

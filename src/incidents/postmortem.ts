@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { Severity } from '../alerts/severity.js';
 import { inTransaction } from '../db/pool.js';
+import { formatDuration } from '../primitives/duration.js';
+import type { Severity } from '../primitives/severity.js';
 import type { TemplateSet } from '../render/templates.js';
-import { formatDuration } from './duration.js';
 import { IncidentError } from './errors.js';
 import { incidentRef, ROLES, type Role } from './incidentStore.js';
 import { ALERTMANAGER_ACTOR, addTimelineEntries } from './timeline.js';

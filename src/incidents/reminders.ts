@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { Severity } from '../alerts/severity.js';
 import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
+import type { Severity } from '../primitives/severity.js';
 import { addTimelineEntries } from './timeline.js';
 
 /**

@@ -1,8 +1,8 @@
 import { ApprovalError } from '../approvals/errors.js';
 import { CommandUsageError } from '../commands/incidentCommand.js';
-import { isStorableText, UNSTORABLE_TEXT } from '../db/text.js';
 import { IncidentError } from '../incidents/errors.js';
 import type { Logger } from '../observability/logger.js';
+import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { unescapeMrkdwn } from '../render/mrkdwn.js';
 import type { SlackApi } from '../slack/slackApi.js';

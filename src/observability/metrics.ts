@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { SEVERITIES } from '../alerts/severity.js';
+import { SEVERITIES } from '../primitives/severity.js';
 
 /** What the gauges read when Prometheus scrapes: Postgres for incidents, Redis for queues. */
 export interface ScrapeSources {

@@ -1,5 +1,3 @@
-import type { Severity } from '../alerts/severity.js';
-import { formatDuration } from '../incidents/duration.js';
 import {
   type AlertRow,
   type IncidentSnapshot,
@@ -7,6 +5,8 @@ import {
   type OpenIncidentSummary,
 } from '../incidents/incidentStore.js';
 import { ALERTMANAGER_ACTOR, type TimelineEntry } from '../incidents/timeline.js';
+import { formatDuration } from '../primitives/duration.js';
+import type { Severity } from '../primitives/severity.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 

@@ -1,5 +1,5 @@
-import { isStorableText, UNSTORABLE_TEXT } from '../db/text.js';
 import { type StatusUpdateInput, UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
+import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 
 /** The status update and resolution forms (Slack modals), and reading what people typed into them. */
 

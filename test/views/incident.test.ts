@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration } from '../../src/incidents/duration.js';
 import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
 import type { TimelineEntry } from '../../src/incidents/timeline.js';
+import { formatDuration } from '../../src/primitives/duration.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/views/incident.js';
 import { incidentRow } from '../support/incidents.js';

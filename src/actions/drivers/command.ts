@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { ownValue } from '../../config/records.js';
+import { ownValue } from '../../primitives/records.js';
 import {
   CappedOutput,
   DEFAULT_MAX_OUTPUT_BYTES,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ownValue } from '../../config/records.js';
+import { ownValue } from '../../primitives/records.js';
 import type { ParamValue } from './driver.js';
 
 /**

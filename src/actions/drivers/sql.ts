@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { ownValue } from '../../config/records.js';
+import { ownValue } from '../../primitives/records.js';
 import {
   capText,
   type Driver,

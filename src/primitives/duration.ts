@@ -15,3 +15,12 @@ export const OptionalDuration = z
   .string()
   .regex(/^(none|[1-9]\d{0,6}(s|m|h))$/, 'expected a duration like 30s, 15m or 2h, or none')
   .transform((text) => (text === 'none' ? null : toMs(text)));
+
+/** How long an incident lasted, the way people say it: `45 min`, `3 h 5 min`, `4 days 2 h`. */
+export function formatDuration(ms: number): string {
+  const minutes = Math.max(0, Math.round(ms / 60_000));
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} days ${hours % 24} h`;
+}
