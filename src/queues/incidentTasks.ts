@@ -1,5 +1,4 @@
 import { Job, type Queue } from 'bullmq';
-import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { enqueueIncidentSync, type SlackSyncJob } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
@@ -27,8 +26,11 @@ const KEEP = {
   backoff: { type: 'exponential', delay: 1000 },
 };
 
-/** IncidentEffects carried out with queue jobs. */
-export class QueuedIncidentEffects implements IncidentEffects {
+/**
+ * The lifecycle's `IncidentEffects`, carried out with queue jobs. It fits that interface structurally:
+ * a port does not import the use case it serves (the composition root checks the fit).
+ */
+export class QueuedIncidentEffects {
   constructor(
     private readonly sync: Queue<SlackSyncJob>,
     private readonly tasks: Queue<IncidentTask>,
