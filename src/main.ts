@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { secretsOf, startApp } from './app.js';
 import { checkConfig } from './cli/checkConfig.js';
-import { EXIT_CONFIG, EXIT_USAGE } from './cli/exitCodes.js';
+import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from './cli/exitCodes.js';
 import { RENDER_USAGE, renderCommand } from './cli/render.js';
+import { requireServices, ServicesUnavailableError } from './cli/services.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { MigrationError, migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -53,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
       'SLACK_BOT_TOKEN: required; without it only `serve` runs, against the built-in sandbox',
     ]);
   }
+  // Said once, in words, rather than as a stack trace or a reconnect logged for ever.
+  await requireServices(config.env, process.env);
   if (role === 'migrate') {
     const pool = createPool(config.env.DATABASE_URL, 1);
     try {
@@ -94,6 +97,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
+    if (err instanceof ServicesUnavailableError) {
+      process.stderr.write(`incident-bot: ${err.paragraphs.join('\n\n')}\n`);
+      process.exit(EXIT_UNAVAILABLE);
+    }
     if (isOperatorError(err)) {
       const lines =
         err instanceof ConfigError

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
+import { requireServices, ServicesUnavailableError } from '../../src/cli/services.js';
 
 /**
  * Real PostgreSQL and Redis for every integration test: containers where a Docker engine runs,
@@ -20,8 +21,20 @@ function dockerAvailable(): boolean {
 
 export default async function setup(project: TestProject) {
   if (!dockerAvailable()) {
-    project.provide('databaseUrl', process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-    project.provide('redisUrl', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const urls = {
+      DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    };
+    try {
+      await requireServices(urls, process.env, 'the tests (without a Docker engine for testcontainers)');
+    } catch (err) {
+      if (!(err instanceof ServicesUnavailableError)) throw err;
+      // One paragraph a service, rather than every test file failing on its own.
+      process.stderr.write(`\nnpm test: ${err.paragraphs.join('\n\n')}\n\n`);
+      process.exit(69);
+    }
+    project.provide('databaseUrl', urls.DATABASE_URL);
+    project.provide('redisUrl', urls.REDIS_URL);
     return;
   }
   const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
