@@ -229,7 +229,11 @@ describe('/incident, end to end through /slack/events', () => {
         ])
       ).rows.map((r) => r.kind);
     // The post-mortem is written by a queued job; wait for it so the snapshot is settled.
-    await waitFor(async () => (await entries()).includes('postmortem_generated'), 20_000, 'post-mortem written');
+    await waitFor(
+      async () => (await entries()).includes('postmortem_generated'),
+      20_000,
+      'post-mortem written',
+    );
     const before = await entries();
     for (const [command, trigger] of commands)
       expect((await slashCommand(bot, command, { trigger })).text, command).toMatch(/already handled/);
