@@ -8,8 +8,9 @@ ARG NODE_VERSION=24
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No install scripts: nothing the build needs runs one (package.json's allowScripts says the same).
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# No install scripts: nothing the build needs runs one. No optional dependencies: those are the
+# sandbox's embedded PostgreSQL binaries, which an image (always a deployment) never runs.
+RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
@@ -20,11 +21,13 @@ FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY templates ./templates
 COPY migrations ./migrations
 COPY config/incident-bot.example.yml ./config/incident-bot.example.yml
+# `doctor` checks the token's scopes against the manifest's.
+COPY manifest.yml ./manifest.yml
 USER node
 EXPOSE 3000
 # /healthz answers on PORT for every long-running role (serve and worker).

@@ -4,12 +4,13 @@ import { checkConfig } from './cli/checkConfig.js';
 import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from './cli/exitCodes.js';
 import { RENDER_USAGE, renderCommand } from './cli/render.js';
 import { requireServices, ServicesUnavailableError } from './cli/services.js';
-import { ConfigError, loadConfig } from './config/index.js';
+import { type Config, ConfigError, loadConfig } from './config/index.js';
 import { MigrationError, migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { logUnhandledRejections } from './observability/processErrors.js';
 import { TemplateError } from './render/templates.js';
+import { type EmbeddedPostgres, EmbeddedPostgresError, sandboxDatabase } from './sandbox/embeddedPostgres.js';
 
 const USAGE = `usage: incident-bot <role>
 
@@ -45,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const config = await loadConfig();
+  let config = await loadConfig();
   const logger = createLogger(config.env.LOG_LEVEL, secretsOf(config));
   logUnhandledRejections(logger);
   // The sandbox's emulated Slack lives in the serving process, which also migrates its database.
@@ -54,8 +55,34 @@ async function main(argv: string[]): Promise<number> {
       'SLACK_BOT_TOKEN: required; without it only `serve` runs, against the built-in sandbox',
     ]);
   }
+  let embedded: EmbeddedPostgres | undefined;
+  const notes: { DATABASE_URL?: string } = {};
+  if (config.env.sandboxDatabase) {
+    try {
+      embedded = await sandboxDatabase(config.env.DATABASE_URL, logger);
+      if (embedded) config = { ...config, env: { ...config.env, DATABASE_URL: embedded.url } };
+    } catch (err) {
+      if (!(err instanceof EmbeddedPostgresError)) throw err;
+      notes.DATABASE_URL = `The sandbox could not start a PostgreSQL of its own either: ${err.message}.`;
+    }
+  }
+  try {
+    return await serveRole(role, flags, config, logger, notes);
+  } finally {
+    await embedded?.stop();
+  }
+}
+
+/** Runs `role` once its configuration is read: checks the services, then migrates or serves. */
+async function serveRole(
+  role: string,
+  flags: string[],
+  config: Config,
+  logger: Logger,
+  notes: { DATABASE_URL?: string },
+): Promise<number> {
   // Said once, in words, rather than as a stack trace or a reconnect logged for ever.
-  await requireServices(config.env, process.env);
+  await requireServices(config.env, process.env, 'the bot', notes);
   if (role === 'migrate') {
     const pool = createPool(config.env.DATABASE_URL, 1);
     try {

@@ -37,6 +37,7 @@ export async function requireServices(
   env: Record<ServiceVariable, string>,
   given: NodeJS.ProcessEnv,
   who = 'the bot',
+  notes: Partial<Record<ServiceVariable, string>> = {},
 ): Promise<void> {
   const [postgres, redis] = await Promise.all([
     probePostgres(env.DATABASE_URL, PROBE_TIMEOUT_MS),
@@ -45,8 +46,10 @@ export async function requireServices(
   const paragraphs = [
     ...(postgres.reachable
       ? []
-      : [unavailable('DATABASE_URL', env.DATABASE_URL, postgres.problem, given, who)]),
-    ...(redis.reachable ? [] : [unavailable('REDIS_URL', env.REDIS_URL, redis.problem, given, who)]),
+      : [unavailable('DATABASE_URL', env.DATABASE_URL, postgres.problem, given, who, notes.DATABASE_URL)]),
+    ...(redis.reachable
+      ? []
+      : [unavailable('REDIS_URL', env.REDIS_URL, redis.problem, given, who, notes.REDIS_URL)]),
   ];
   if (paragraphs.length > 0) throw new ServicesUnavailableError(paragraphs);
 }
@@ -58,6 +61,7 @@ export function unavailable(
   problem: string,
   given: NodeJS.ProcessEnv,
   who: string,
+  note?: string,
 ): string {
   const service = SERVICES[variable];
   const { host } = new URL(url);
@@ -65,6 +69,7 @@ export function unavailable(
   return [
     `${service.name} is not reachable at ${host} (${from}): ${redactUrlPasswords(problem).replace(/\.$/, '')}.`,
     `It is where ${service.holds}: ${who} cannot start without it. One connection was tried, waiting up to ${PROBE_TIMEOUT_MS / 1000} s.`,
+    ...(note ? [note] : []),
     'To get it running, one of:',
     "  - this repository's development services: docker compose -f docker-compose.dev.yml up -d",
     `  - Debian or Ubuntu: ${service.debian}`,

@@ -60,6 +60,11 @@ const SocketModeEnvSchema = EnvSchema.extend({
 export type Env = z.infer<typeof SocketModeEnvSchema> & {
   /** A first try: the bot runs against the built-in sandbox (src/sandbox/sandbox.ts). See isSandbox. */
   sandbox: boolean;
+  /**
+   * The sandbox, with no DATABASE_URL given: if nothing answers at its default address, it may start
+   * a PostgreSQL of its own there (src/sandbox/embeddedPostgres.ts). A deployment never does.
+   */
+  sandboxDatabase: boolean;
 };
 
 const secret = () => randomBytes(24).toString('hex');
@@ -69,11 +74,12 @@ const secret = () => randomBytes(24).toString('hex');
  * share, made up anew at every start, the local Postgres this project's README starts with, and a queue
  * prefix of its own.
  */
-function sandboxDefaults(): Record<string, string> {
+function sandboxDefaults(present: NodeJS.ProcessEnv): Record<string, string> {
   return {
     SLACK_SIGNING_SECRET: secret(),
     ALERTMANAGER_TOKEN: secret(),
-    DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+    // Where the sandbox looks for PostgreSQL; tests move it to try the embedded server's path.
+    DATABASE_URL: present.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     QUEUE_PREFIX: 'incident-bot-sandbox',
   };
 }
@@ -114,10 +120,15 @@ export function parseEnv(source: NodeJS.ProcessEnv): Env {
   const present = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== ''));
   const sandbox = isSandbox(present);
   const input = sandbox
-    ? { ...sandboxDefaults(), ...present, SLACK_BOT_TOKEN: `xoxb-sandbox-${secret()}` }
+    ? { ...sandboxDefaults(present), ...present, SLACK_BOT_TOKEN: `xoxb-sandbox-${secret()}` }
     : present;
   const schema = present.SLACK_APP_TOKEN === undefined ? EnvSchema : SocketModeEnvSchema;
   const result = schema.safeParse(input, requiredMessage);
   if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
-  return { ...result.data, INCIDENT_BOT_CONFIG: configPathOf(present), sandbox };
+  return {
+    ...result.data,
+    INCIDENT_BOT_CONFIG: configPathOf(present),
+    sandbox,
+    sandboxDatabase: sandbox && present.DATABASE_URL === undefined,
+  };
 }

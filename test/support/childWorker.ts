@@ -15,22 +15,21 @@ export interface ChildBot {
 }
 
 /** `incident-bot <args>` as its own process, sharing the test bot's database, Redis prefix and Slack. */
-export async function startChild(
+export function startChild(
   bot: TestBot,
   args: string[],
   extraEnv: Record<string, string> = {},
 ): Promise<ChildBot> {
+  return startCli(args, { ...bot.env, LOG_LEVEL: 'info', ...extraEnv });
+}
+
+/** `incident-bot <args>` as its own process with only `env`, once it says it has started. */
+export async function startCli(args: string[], env: Record<string, string>): Promise<ChildBot> {
   // One process, node with tsx's loader: the tsx command would stand between the test and the bot and
   // relay signals itself, SIGKILLing a bot that is slow to answer its relay.
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      ...bot.env,
-      LOG_LEVEL: 'info',
-      ...extraEnv,
-    },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     // A process group of its own, which stopChild and the tests signal.
     detached: true,

@@ -1,0 +1,90 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SANDBOX_CONFIG_PATH } from '../../src/config/index.js';
+import { probePostgres } from '../../src/db/probe.js';
+import { type ChildBot, startCli, stopChild } from '../support/childWorker.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+
+/** A loopback port where nothing listens: taken from the system, then let go. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * `npm start` on a machine with no PostgreSQL: the sandbox starts one of its own. The shared server
+ * already listens on 5432 here, so the address the sandbox probes is moved to a free port.
+ */
+describe('the sandbox on a machine without PostgreSQL', () => {
+  let cache: string;
+  let port: number;
+  let env: Record<string, string>;
+  const prefix = uniquePrefix();
+  beforeAll(async () => {
+    cache = await mkdtemp(join(tmpdir(), 'incident-bot-cache-'));
+    // As root, the server runs as another user, who must be able to reach the data directory.
+    await chmod(cache, 0o755);
+    port = await freePort();
+    env = {
+      XDG_CACHE_HOME: cache,
+      SANDBOX_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      INCIDENT_BOT_CONFIG: SANDBOX_CONFIG_PATH,
+      REDIS_URL: redisUrl(),
+      QUEUE_PREFIX: prefix,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    };
+  });
+  afterAll(async () => {
+    await clearRedisPrefix(prefix);
+    await rm(cache, { recursive: true, force: true });
+  });
+
+  const sampleAlert = (bot: ChildBot) =>
+    fetch(`http://127.0.0.1:${bot.port}/sandbox/api/alert`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sample: 'payments-api-latency.firing' }),
+    }).then((res) => res.json());
+
+  it('starts an embedded PostgreSQL, serves the page, and turns a sample alert into an incident', async () => {
+    const bot = await startCli(['serve'], env);
+    try {
+      const dataDir = join(cache, 'incident-bot', 'postgres-17');
+      expect(bot.output()).toContain(`started an embedded PostgreSQL 17 at 127.0.0.1:${port}`);
+      expect(bot.output()).toContain(`rm -rf ${dataDir}`);
+      expect((await fetch(`http://127.0.0.1:${bot.port}/sandbox`)).status).toBe(200);
+      expect(await sampleAlert(bot)).toEqual({
+        status: 200,
+        body: { outcome: 'created', incident: 'INC-1' },
+      });
+    } finally {
+      await stopChild(bot.process);
+    }
+    expect(await bot.exited).toBe(0);
+    // It stops with the bot.
+    expect((await probePostgres(env.SANDBOX_DATABASE_URL!)).reachable).toBe(false);
+  });
+
+  it('keeps its data from one start to the next', async () => {
+    const bot = await startCli(['serve'], env);
+    try {
+      const again = (await sampleAlert(bot)) as { body: { outcome: string; incident: string } };
+      expect(again.body.incident).toBe('INC-1');
+      expect(again.body.outcome).not.toBe('created');
+    } finally {
+      await stopChild(bot.process);
+    }
+  });
+
+  it('is never started for a deployment: without DATABASE_URL, production is a config error', async () => {
+    const bot = startCli(['serve'], { ...env, NODE_ENV: 'production', SLACK_BOT_TOKEN: 'xoxb-prod-like' });
+    await expect(bot).rejects.toThrow(/exited with 78.*DATABASE_URL/s);
+  });
+});
