@@ -1,11 +1,100 @@
-import type { ActionDefinition } from '../config/catalog.js';
-import type { FileConfig } from '../config/file.js';
+import { z } from 'zod';
+import { Duration } from '../primitives/duration.js';
+import { dataRecord } from '../primitives/records.js';
+import { DriverSchema, placeholdersOf, supportsDryRun } from './drivers/index.js';
+import { PARAM_NAME, ParamSpecSchema } from './params.js';
+
+/** A remediation action as a service in the YAML config offers it, and who must approve each run. */
+
+const Approver = z
+  .string()
+  .regex(
+    /^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|@[a-z0-9._-]+)$/,
+    'expected a Slack user id (U…), a user-group id (S…) or a user-group handle (@sre-oncall)',
+  );
+
+export const ApprovalPolicySchema = z
+  .object({
+    approvers: z.array(Approver).min(1, 'expected at least one approver'),
+    // Distinct people who must approve.
+    required: z.number().int().min(1).max(10).default(1),
+    allowSelfApproval: z.boolean().default(false),
+    expiresAfter: Duration.default(15 * 60_000),
+  })
+  .strict()
+  .refine((p) => p.approvers.some((a) => !/^[UW]/.test(a)) || p.required <= p.approvers.length, {
+    message: 'required is more than the approvers listed',
+    path: ['required'],
+  });
+
+export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
+
+export const ActionSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected lowercase letters, digits and -, like enable-degradation'),
+    description: z.string().min(1).max(300),
+    kind: z.enum(['degradation', 'rollback', 'scale', 'custom']),
+    // For kind degradation: whether a success turns degradation on or off for the service.
+    degradation: z.enum(['enable', 'disable']).optional(),
+    driver: DriverSchema,
+    params: dataRecord(
+      z.string().regex(PARAM_NAME, 'expected a parameter name like replicas'),
+      ParamSpecSchema,
+    ).prefault({}),
+    approval: ApprovalPolicySchema,
+    timeout: Duration.default(5 * 60_000),
+    dryRun: z.boolean().default(false),
+    // A worker that dies mid-action leaves it failed (check the target by hand) or runs it again.
+    onInterrupted: z.enum(['fail', 'retry']).default('fail'),
+  })
+  .strict()
+  .superRefine((action, ctx) => {
+    if (action.kind === 'degradation' && !action.degradation) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['degradation'],
+        message: 'a degradation action must say enable or disable',
+      });
+    }
+    if (action.kind !== 'degradation' && action.degradation) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['degradation'],
+        message: 'only degradation actions enable or disable degradation',
+      });
+    }
+    if (action.dryRun && !supportsDryRun(action.driver)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dryRun'],
+        message: `the ${action.driver.type} driver as configured has no dry run (a command needs dryRunArgv, http a dryRun block)`,
+      });
+    }
+    for (const name of placeholdersOf(action.driver)) {
+      if (!Object.hasOwn(action.params, name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['driver'],
+          message: `uses {{${name}}}, which is not among the params`,
+        });
+      }
+    }
+  });
+
+export type ActionDefinition = z.infer<typeof ActionSchema>;
+
+/** The part of the config that lists each service's actions (`services` in the YAML). */
+export interface ActionCatalog {
+  services: Readonly<Record<string, { actions: readonly ActionDefinition[] }>>;
+}
 
 /** The catalog's definition of `action` on `service`, if the config has it. */
 export function findAction(
-  config: FileConfig,
+  catalog: ActionCatalog,
   service: string,
   action: string,
 ): ActionDefinition | undefined {
-  return config.services[service]?.actions.find((a) => a.name === action);
+  return catalog.services[service]?.actions.find((a) => a.name === action);
 }

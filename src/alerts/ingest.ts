@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
 import { ALERTMANAGER_ACTOR, addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
 import { mostUrgent, type Severity } from '../primitives/severity.js';
 import type { WebhookPayload } from './payload.js';
-import { alertSeverity, groupSeverity, routeChannel } from './routing.js';
+import { type AlertRouting, alertSeverity, groupSeverity, routeChannel } from './routing.js';
 
 /**
  * - created: a new incident was opened for the group
@@ -52,7 +51,7 @@ interface ChangedAlert {
 
 export async function ingestDelivery(
   pool: pg.Pool,
-  config: FileConfig,
+  config: AlertRouting,
   payload: WebhookPayload,
 ): Promise<DeliveryResult> {
   const digest = deliveryDigest(payload);
@@ -171,7 +170,7 @@ async function openIncident(
 /** The unique index on open group keys decides between two peers delivering at once. */
 async function insertIncident(
   db: pg.ClientBase,
-  config: FileConfig,
+  config: AlertRouting,
   payload: WebhookPayload,
   digest: string,
 ): Promise<OpenIncident | undefined> {
@@ -229,7 +228,7 @@ async function allAlreadyResolved(
 /** Inserts new alerts and applies status changes; returns only what changed. */
 async function upsertAlerts(
   db: pg.ClientBase,
-  config: FileConfig,
+  config: AlertRouting,
   incidentId: number,
   payload: WebhookPayload,
 ): Promise<ChangedAlert[]> {

@@ -1,4 +1,4 @@
-import type { ApprovalPolicy } from '../config/catalog.js';
+import type { ApprovalPolicy } from '../actions/catalog.js';
 import { ApprovalError } from './errors.js';
 
 /** Who may approve: listed users, and members of listed user groups (resolved through Slack). */

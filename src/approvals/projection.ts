@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { findAction } from '../actions/catalog.js';
-import type { FileConfig } from '../config/file.js';
+import { type ActionCatalog, findAction } from '../actions/catalog.js';
 import type { TemplateSet } from '../render/templates.js';
+import type { SlackConfig } from '../slack/configSchema.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { actionRequestView } from '../views/actionRequest.js';
@@ -17,7 +17,7 @@ export interface ActionMessageDeps {
   slack: SlackApi;
   limiter: SlackRateLimiter;
   templates: TemplateSet;
-  config: FileConfig;
+  config: ActionCatalog & { slack: Pick<SlackConfig, 'rateLimits'> };
 }
 
 /** Posts or updates the approval message so that it shows the request's current version. */

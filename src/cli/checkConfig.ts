@@ -1,4 +1,4 @@
-import { MAX_ALERTS_SHOWN } from '../config/file.js';
+import { MAX_ALERTS_SHOWN } from '../alerts/configSchema.js';
 import { readConfig } from '../config/index.js';
 import { checkTemplates } from '../views/templateCheck.js';
 import { EXIT_CONFIG } from './exitCodes.js';

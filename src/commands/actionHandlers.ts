@@ -1,9 +1,8 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { findAction } from '../actions/catalog.js';
+import { type ActionCatalog, findAction } from '../actions/catalog.js';
 import { validateParams } from '../actions/params.js';
 import { cancelRequest, createRequest, requestRef } from '../approvals/requests.js';
-import type { FileConfig } from '../config/file.js';
 import { IncidentError } from '../incidents/errors.js';
 import { findIncident } from '../incidents/lifecycle.js';
 import { type ActionJob, enqueueAction } from '../queues/actionJobs.js';
@@ -14,7 +13,7 @@ import { CommandUsageError } from './incidentCommand.js';
 
 export interface ActionCommandDeps {
   pool: pg.Pool;
-  config: FileConfig;
+  config: ActionCatalog;
   actions: Queue<ActionJob>;
   slackSync: Queue<SlackSyncJob>;
 }
@@ -44,8 +43,8 @@ async function incidentHere(
   }
 }
 
-function describeParams(config: FileConfig, service: string, action: string): string {
-  const definition = findAction(config, service, action)!;
+function describeParams(catalog: ActionCatalog, service: string, action: string): string {
+  const definition = findAction(catalog, service, action)!;
   const params = Object.entries(definition.params).map(([name, spec]) => {
     if (spec.type === 'integer')
       return `${name}=<whole number${spec.min !== undefined ? ` ≥ ${spec.min}` : ''}${spec.max !== undefined ? ` ≤ ${spec.max}` : ''}>`;

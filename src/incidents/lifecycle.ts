@@ -1,8 +1,9 @@
 import type pg from 'pg';
-import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import type { Severity } from '../primitives/severity.js';
+import type { SlackConfig } from '../slack/configSchema.js';
+import type { IncidentsConfig } from './configSchema.js';
 import { IncidentError } from './errors.js';
 import { incidentRef, type Role } from './incidentStore.js';
 import { addTimelineEntries } from './timeline.js';
@@ -34,7 +35,7 @@ export interface IncidentEffects {
 
 export interface LifecycleDeps {
   pool: pg.Pool;
-  config: FileConfig;
+  config: { slack: Pick<SlackConfig, 'defaultChannel'>; incidents: IncidentsConfig };
   effects: IncidentEffects;
 }
 
@@ -44,7 +45,10 @@ export interface ChangeResult {
   version: number;
 }
 
-function updateInterval(config: FileConfig, severity: Severity): number | null {
+function updateInterval(
+  config: { incidents: Pick<IncidentsConfig, 'updateIntervals'> },
+  severity: Severity,
+): number | null {
   return config.incidents.updateIntervals[severity] ?? null;
 }
 

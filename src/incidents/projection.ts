@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { FileConfig } from '../config/file.js';
 import type { TemplateSet } from '../render/templates.js';
+import type { SlackConfig } from '../slack/configSchema.js';
 import { SlackRejectedError } from '../slack/errors.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -26,7 +26,13 @@ export interface ProjectionDeps {
   slack: SlackApi;
   limiter: SlackRateLimiter;
   templates: TemplateSet;
-  config: FileConfig;
+  config: {
+    slack: Pick<SlackConfig, 'rateLimits' | 'syncIntervalMs'>;
+    // Spelled out rather than AlertsConfig: alerts/ sits above incidents/.
+    alerts: { maxAlertsShown: number };
+    // Only the names: the root message offers /health for a service the catalog knows.
+    services: Readonly<Record<string, unknown>>;
+  };
 }
 
 /** Another worker is syncing this incident right now; try again shortly. */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
 import type { Severity } from '../primitives/severity.js';
+import type { IncidentsConfig } from './configSchema.js';
 import { addTimelineEntries } from './timeline.js';
 
 /**
@@ -18,7 +18,7 @@ export interface ReminderOutcome {
 
 export async function remindOverdueUpdate(
   pool: pg.Pool,
-  config: FileConfig,
+  config: { incidents: Pick<IncidentsConfig, 'updateIntervals'> },
   incidentId: number,
 ): Promise<ReminderOutcome> {
   return inTransaction(pool, async (db) => {

@@ -1,5 +1,5 @@
+import type { ActionDefinition } from '../actions/catalog.js';
 import { type ActionRequest, requestRef, type Vote } from '../approvals/requests.js';
-import type { ActionDefinition } from '../config/catalog.js';
 import { incidentRef } from '../incidents/incidentStore.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 

@@ -1,7 +1,7 @@
 import { DelayedError, Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { findAction } from '../actions/catalog.js';
+import { type ActionDefinition, findAction } from '../actions/catalog.js';
 import { recordDegradation } from '../actions/degradation.js';
 import { createDriver } from '../actions/drivers/index.js';
 import { isApprover, type Membership } from '../approvals/policy.js';
@@ -14,7 +14,6 @@ import {
   loadVotes,
   recordDryRun,
 } from '../approvals/requests.js';
-import type { ActionDefinition } from '../config/catalog.js';
 import type { FileConfig } from '../config/file.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';

@@ -1,6 +1,7 @@
 import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
+import type { FileConfig } from '../config/file.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, SyncBusyError, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
@@ -25,6 +26,8 @@ export function cappedExponentialBackoff(attemptsMade: number): number {
 }
 
 export interface SlackSyncWorkerDeps extends ProjectionDeps {
+  // The whole file: incidents' and approvals' projections each read their own parts of it.
+  config: FileConfig;
   queue: Queue<SlackSyncJob>;
   connection: Redis;
   prefix: string;

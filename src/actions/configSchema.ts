@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { Duration } from '../primitives/duration.js';
+
+/** `actions` in the YAML config: how the workers that run remediation actions behave. */
+
+export const ActionsConfigSchema = z
+  .object({
+    // While a service runs degraded, remind the incident's commander after this long (the runbooks' 24 h).
+    degradationReminderAfter: Duration.default(24 * 3_600_000),
+    // How long a running action's job lock lasts: a worker that dies is noticed after about this.
+    workerLockDuration: Duration.default(30_000),
+  })
+  .strict()
+  .prefault({});

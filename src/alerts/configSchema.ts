@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { dataRecord } from '../primitives/records.js';
+import { SEVERITIES } from '../primitives/severity.js';
+import { ChannelId } from '../slack/configSchema.js';
+import { type Matcher, parseMatcher } from './matchers.js';
+
+/** `alerts` and `routes` in the YAML config: how Alertmanager's alerts become incidents, and where they go. */
+
+const SeveritySchema = z.enum(SEVERITIES, { error: 'expected one of P0, P1, P2, P3, P4' });
+
+const MatcherText = z.string().transform((text, ctx): Matcher => {
+  const parsed = parseMatcher(text);
+  if ('error' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** The most alerts a message may list: the worst case for templates when the file says nothing. */
+export const MAX_ALERTS_SHOWN = 20;
+
+export const AlertsConfigSchema = z
+  .object({
+    severityLabel: z.string().min(1).default('severity'),
+    // From the runbooks: critical alerts are P0 (immediate), warnings P1 (within the hour).
+    severities: dataRecord(z.string(), SeveritySchema).prefault({
+      critical: 'P0',
+      warning: 'P1',
+      info: 'P3',
+    }),
+    defaultSeverity: SeveritySchema.default('P2'),
+    // Each shown alert takes two blocks; Slack allows 50 per message.
+    maxAlertsShown: z.number().int().min(1).max(MAX_ALERTS_SHOWN).default(10),
+  })
+  .strict()
+  .prefault({});
+
+export type AlertsConfig = z.infer<typeof AlertsConfigSchema>;
+
+const RouteSchema = z
+  .object({
+    matchers: z.array(MatcherText).min(1, 'expected at least one matcher'),
+    channel: ChannelId,
+  })
+  .strict();
+
+export type Route = z.infer<typeof RouteSchema>;
+
+export const RoutesSchema = z.array(RouteSchema).default([]);
