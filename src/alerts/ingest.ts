@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
-import { ALERTMANAGER_ACTOR, addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
 import { mostUrgent, type Severity } from '../primitives/severity.js';
 import type { WebhookPayload } from './payload.js';
 import { type AlertRouting, alertSeverity, groupSeverity, routeChannel } from './routing.js';

@@ -3,6 +3,7 @@ import type { ParamValue } from '../actions/drivers/driver.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { addTimelineEntries, type TimelineKind } from '../incidents/timeline.js';
+import { requestRef } from '../primitives/ids.js';
 import { ApprovalError } from './errors.js';
 
 /**
@@ -55,8 +56,6 @@ export interface ActionRequest {
   startedAt: Date | null;
   finishedAt: Date | null;
 }
-
-export const requestRef = (id: number) => `ACT-${id}`;
 
 const COLUMNS = `id::int AS id, incident_id::int AS "incidentId", action, service, params, requested_by AS "requestedBy",
   channel_id AS "channelId", thread_ts AS "threadTs", status, version, required_approvals AS "requiredApprovals",

@@ -1,6 +1,6 @@
-import { ROLES, type Role } from '../incidents/incidentStore.js';
-import { UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
+import { ROLES, type Role } from '../primitives/role.js';
 import { SEVERITIES, type Severity } from '../primitives/severity.js';
+import { UPDATE_STATUSES, type UpdateStatus } from '../primitives/status.js';
 import { quoted } from '../render/mrkdwn.js';
 
 /** `/incident` subcommands, parsed from the text Slack sends. Pure: no I/O, so every rule is testable. */

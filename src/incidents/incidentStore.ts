@@ -1,9 +1,6 @@
 import type pg from 'pg';
+import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
-
-/** The people an incident names, besides whoever declared it. */
-export const ROLES = ['commander', 'scribe', 'comms'] as const;
-export type Role = (typeof ROLES)[number];
 
 /** The incident whose root message is at this channel and ts, if any: where its buttons are. */
 export async function incidentAtRoot(
@@ -16,11 +13,6 @@ export async function incidentAtRoot(
     [channelId, ts],
   );
   return rows[0]?.id;
-}
-
-/** How people name an incident in Slack and in commands. */
-export function incidentRef(id: number): string {
-  return `INC-${id}`;
 }
 
 export interface Incident {

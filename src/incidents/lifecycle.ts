@@ -1,11 +1,13 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import { incidentRef } from '../primitives/ids.js';
+import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
+import type { UpdateStatus } from '../primitives/status.js';
 import type { SlackConfig } from '../slack/configSchema.js';
 import type { IncidentsConfig } from './configSchema.js';
 import { IncidentError } from './errors.js';
-import { incidentRef, type Role } from './incidentStore.js';
 import { addTimelineEntries } from './timeline.js';
 
 /**
@@ -13,9 +15,6 @@ import { addTimelineEntries } from './timeline.js';
  * resolve. Each use case is one transaction that writes the change and its timeline entry and bumps the
  * incident's version; what Slack must then show, and which reminders are due, is left to IncidentEffects.
  */
-
-export const UPDATE_STATUSES = ['investigating', 'identified', 'monitoring'] as const;
-export type UpdateStatus = (typeof UPDATE_STATUSES)[number];
 
 /** What must happen outside Postgres after a change commits (queue jobs, in production). */
 export interface IncidentEffects {

@@ -1,50 +1,18 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
-import { formatDuration } from '../primitives/duration.js';
-import type { Severity } from '../primitives/severity.js';
+import { incidentRef } from '../primitives/ids.js';
+import { ROLES } from '../primitives/role.js';
 import type { TemplateSet } from '../render/templates.js';
+import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from '../views/postmortem.js';
 import { IncidentError } from './errors.js';
-import { incidentRef, ROLES, type Role } from './incidentStore.js';
-import { ALERTMANAGER_ACTOR, addTimelineEntries } from './timeline.js';
+import { addTimelineEntries } from './timeline.js';
 
 /**
- * The post-mortem skeleton: a Markdown document drafted from the incident's own record (summary and
- * timeline), under the runbook's Post-Mortem Template headings, with prompts where only people know.
+ * The post-mortem skeleton's use case: loading the incident's record for views/postmortem, storing each
+ * generated revision with its timeline entry, and recording the Slack file it was uploaded as.
  */
 
-export const POSTMORTEM_TEMPLATE = 'postmortem.md';
-
 type Queryable = pg.ClientBase | pg.Pool;
-
-export interface PostmortemData {
-  incident: {
-    id: number;
-    title: string;
-    severity: Severity;
-    state: 'open' | 'resolved';
-    status: string;
-    impact: string | null;
-    affected: string | null;
-    resolution: string | null;
-    createdAt: Date;
-    resolvedAt: Date | null;
-    declaredBy: string | null;
-    groupKey: string | null;
-  };
-  roles: Array<{ role: Role; userId: string }>;
-  /** The incident's alerts by name, the first to fire first. */
-  alerts: Array<{ alertname: string; startsAt: Date; instances: number }>;
-  /** Every entry, oldest first. `kind` is a plain string: entries of kinds added later are told too. */
-  timeline: Array<{
-    id: number;
-    kind: string;
-    actor: string;
-    data: Record<string, unknown>;
-    createdAt: Date;
-  }>;
-}
-
-type Entry = PostmortemData['timeline'][number];
 
 export async function loadPostmortemData(
   db: Queryable,
@@ -69,8 +37,8 @@ export async function loadPostmortemData(
       GROUP BY alertname ORDER BY min(starts_at), alertname`,
     [incidentId],
   );
-  const timeline = await db.query<Entry>(
-    `SELECT id::int AS id, kind, actor, data, created_at AS "createdAt"
+  const timeline = await db.query<PostmortemData['timeline'][number]>(
+    `SELECT kind, actor, data, created_at AS "createdAt"
        FROM timeline_entries WHERE incident_id = $1 ORDER BY id`,
     [incidentId],
   );
@@ -79,207 +47,6 @@ export async function loadPostmortemData(
     roles: roles.rows.sort((a, b) => ROLES.indexOf(a.role) - ROLES.indexOf(b.role)),
     alerts: alerts.rows,
     timeline: timeline.rows,
-  };
-}
-
-export interface PostmortemTimelineItem {
-  time: string;
-  event: string;
-  actor?: string;
-  detail?: string;
-}
-
-/** Raw text throughout: the template decides where a value must stay on one line. */
-export interface PostmortemView {
-  ref: string;
-  title: string;
-  severity: Severity;
-  status: string;
-  startedAt: string;
-  resolvedAt?: string;
-  duration: string;
-  impact?: string;
-  affected?: string;
-  resolution?: string;
-  openedBy: string;
-  alertGroup?: string;
-  commander?: string;
-  otherRoles: Array<{ role: string; user: string }>;
-  alerts: Array<{ name: string; instances: number; since: string }>;
-  moreAlerts: number;
-  statusUpdates: number;
-  timeline: PostmortemTimelineItem[];
-}
-
-const MAX_ALERT_NAMES = 10;
-const MAX_DATA_VALUE = 100;
-
-/** 'YYYY-MM-DD HH:MM UTC': a document is read in many time zones, so it names one. */
-function utc(time: Date | string): string {
-  return `${new Date(time).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
-const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
-
-/** Slack user ids become `@U123`; the bot's own actors keep their names. */
-function actorName(actor: string): string {
-  if (actor === ALERTMANAGER_ACTOR) return 'Alertmanager';
-  return /^[UW][A-Z0-9]{2,}$/.test(actor) ? `@${actor}` : actor;
-}
-
-const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
-
-/** `approvedBy: U2` → `approved by @U2`, `outcome: ok` → `outcome: ok`; nested values are left out. */
-function dataSummary(data: Record<string, unknown>): string | undefined {
-  const parts = Object.entries(data).flatMap(([key, value]) => {
-    if (!['string', 'number', 'boolean'].includes(typeof value)) return [];
-    const words = key
-      .replace(/([a-z])([A-Z])/g, '$1 $2')
-      .replace(/_/g, ' ')
-      .toLowerCase();
-    let text = String(value);
-    if (text.length > MAX_DATA_VALUE) text = `${text.slice(0, MAX_DATA_VALUE - 1)}…`;
-    return /(^| )by$/.test(words) ? [`${words} ${actorName(text)}`] : [`${words}: ${text}`];
-  });
-  return parts.length > 0 ? parts.join(', ') : undefined;
-}
-
-function entryItem(entry: Entry): PostmortemTimelineItem {
-  const { data } = entry;
-  const item = (event: string, detail?: string) => ({
-    time: utc(entry.createdAt),
-    event,
-    actor: actorName(entry.actor),
-    ...(detail ? { detail } : {}),
-  });
-  switch (entry.kind) {
-    case 'incident_opened':
-      return item('Incident opened', `severity ${data.severity}`);
-    case 'incident_declared':
-      return item('Incident declared', `${data.severity}: ${data.title}`);
-    case 'severity_changed':
-      return item('Severity changed', `${data.from} → ${data.to}`);
-    case 'status_update': {
-      const text = str(data.text) ?? '';
-      const status = str(data.status);
-      return item(`Status update #${data.number}`, status ? `${capitalize(status)} — ${text}` : text);
-    }
-    case 'role_assigned': {
-      const previous = str(data.previous);
-      const detail = `${actorName(String(data.user))}${previous ? ` (replacing ${actorName(previous)})` : ''}`;
-      return item(`${capitalize(String(data.role))} assigned`, detail);
-    }
-    case 'note':
-      return item('Note', str(data.text));
-    case 'reminder': {
-      const due = str(data.dueAt);
-      if (data.reminder === 'update') {
-        return item('Reminder', due ? `status update due at ${utc(due)}` : 'status update due');
-      }
-      if (data.reminder === 'commander') return item('Reminder', 'no commander assigned');
-      return item('Reminder', dataSummary(data));
-    }
-    case 'incident_resolved':
-      return item(
-        'Incident resolved',
-        str(data.resolution) ?? (entry.actor === ALERTMANAGER_ACTOR ? 'all alerts resolved' : undefined),
-      );
-    default:
-      // health_check, action_* and whatever comes later: told from their data, generically.
-      return item(capitalize(entry.kind.replace(/_/g, ' ')), dataSummary(data));
-  }
-}
-
-const ALERT_KINDS: Record<string, string> = { alert_firing: 'fired', alert_resolved: 'resolved' };
-
-/** The alerts of one delivery, told in one line: `2 alerts fired: HighErrorRate ×2`. */
-function alertsItem(entries: Entry[]): PostmortemTimelineItem {
-  const counts = new Map<string, number>();
-  for (const e of entries) {
-    const name = str(e.data.alertname) || '(no alertname)';
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  const verb = ALERT_KINDS[entries[0]!.kind];
-  return {
-    time: utc(entries[0]!.createdAt),
-    event: entries.length === 1 ? `Alert ${verb}` : `${entries.length} alerts ${verb}`,
-    detail: [...counts].map(([name, n]) => (n === 1 ? name : `${name} ×${n}`)).join(', '),
-  };
-}
-
-/**
- * Entries from one delivery share a kind and a timestamp (one transaction's now()): grouped, so that a
- * delivery of 500 alerts is one line, not 500.
- */
-function groupDeliveries(entries: Entry[]): Entry[][] {
-  const groups: Entry[][] = [];
-  for (const entry of entries) {
-    const group = groups.at(-1);
-    const head = group?.[0];
-    if (
-      group &&
-      head &&
-      entry.kind in ALERT_KINDS &&
-      entry.kind === head.kind &&
-      entry.createdAt.getTime() === head.createdAt.getTime()
-    ) {
-      group.push(entry);
-    } else {
-      groups.push([entry]);
-    }
-  }
-  return groups;
-}
-
-function timelineItems(data: PostmortemData): PostmortemTimelineItem[] {
-  const items: PostmortemTimelineItem[] = [];
-  const first = data.alerts[0];
-  if (first) {
-    const names = data.alerts.filter((a) => a.startsAt.getTime() === first.startsAt.getTime());
-    items.push({
-      time: utc(first.startsAt),
-      event: 'First alert fired',
-      detail: names.map((a) => a.alertname).join(', '),
-    });
-  }
-  // Generating the document is not part of the incident.
-  const told = data.timeline.filter((e) => e.kind !== 'postmortem_generated');
-  for (const group of groupDeliveries(told)) {
-    items.push(group[0]!.kind in ALERT_KINDS ? alertsItem(group) : entryItem(group[0]!));
-  }
-  return items;
-}
-
-export function buildPostmortemView(data: PostmortemData): PostmortemView {
-  const { incident } = data;
-  const commander = data.roles.find((r) => r.role === 'commander');
-  return {
-    ref: incidentRef(incident.id),
-    title: incident.title,
-    severity: incident.severity,
-    status: capitalize(incident.state === 'resolved' ? 'resolved' : incident.status),
-    startedAt: utc(incident.createdAt),
-    ...(incident.resolvedAt ? { resolvedAt: utc(incident.resolvedAt) } : {}),
-    duration: incident.resolvedAt
-      ? formatDuration(incident.resolvedAt.getTime() - incident.createdAt.getTime())
-      : 'still open',
-    ...(incident.impact ? { impact: incident.impact } : {}),
-    ...(incident.affected ? { affected: incident.affected } : {}),
-    ...(incident.resolution ? { resolution: incident.resolution } : {}),
-    openedBy: incident.declaredBy ? actorName(incident.declaredBy) : 'Alertmanager',
-    ...(incident.groupKey ? { alertGroup: incident.groupKey } : {}),
-    ...(commander ? { commander: actorName(commander.userId) } : {}),
-    otherRoles: data.roles
-      .filter((r) => r.role !== 'commander')
-      .map((r) => ({ role: capitalize(r.role), user: actorName(r.userId) })),
-    alerts: data.alerts.slice(0, MAX_ALERT_NAMES).map((a) => ({
-      name: a.alertname || '(no alertname)',
-      instances: a.instances,
-      since: utc(a.startsAt),
-    })),
-    moreAlerts: Math.max(0, data.alerts.length - MAX_ALERT_NAMES),
-    statusUpdates: data.timeline.filter((e) => e.kind === 'status_update').length,
-    timeline: timelineItems(data),
   };
 }
 

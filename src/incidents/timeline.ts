@@ -34,8 +34,6 @@ export interface TimelineEntry extends NewTimelineEntry {
   createdAt: Date;
 }
 
-export const ALERTMANAGER_ACTOR = 'alertmanager';
-
 export async function addTimelineEntries(
   db: pg.ClientBase | pg.Pool,
   incidentId: number,

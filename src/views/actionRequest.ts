@@ -1,11 +1,9 @@
-import type { ActionDefinition } from '../actions/catalog.js';
-import { type ActionRequest, requestRef, type Vote } from '../approvals/requests.js';
-import { incidentRef } from '../incidents/incidentStore.js';
+import { incidentRef, requestRef } from '../primitives/ids.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 
 /** What an action request's approval message shows (template `action-request`). */
 
-const STATUS: Record<ActionRequest['status'], string> = {
+const STATUS = {
   pending: '⏳ Waiting for approval',
   approved: '👍 Approved, queued to run',
   running: '⚙️ Running',
@@ -15,6 +13,35 @@ const STATUS: Record<ActionRequest['status'], string> = {
   expired: '⌛ Expired',
   cancelled: '↩️ Cancelled',
 };
+
+/** The request's fields the message shows; a status without a label here does not fit. */
+export interface ActionRequest {
+  id: number;
+  incidentId: number | null;
+  action: string;
+  service: string;
+  params: Record<string, unknown>;
+  requestedBy: string;
+  status: keyof typeof STATUS;
+  requiredApprovals: number;
+  expiresAt: Date;
+  dryRunStatus: 'none' | 'running' | 'ok' | 'failed';
+  dryRunOutput: string | null;
+  summary: string | null;
+  output: string | null;
+}
+
+/** One person's vote, as the message lists who approved and who rejected. */
+export interface Vote {
+  userId: string;
+  decision: 'approve' | 'reject';
+}
+
+/** What the message tells of the action's catalog entry: absent once the catalog no longer has it. */
+export interface ActionDefinition {
+  description: string;
+  approval: { approvers: string[]; allowSelfApproval: boolean };
+}
 
 export interface ActionRequestView {
   id: number;

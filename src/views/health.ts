@@ -1,7 +1,22 @@
-import type { CheckResult, CheckStatus, ServiceHealth } from '../health/checks.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 
-const ICON: Record<CheckStatus, string> = { ok: '✅', warn: '⚠️', fail: '❌' };
+const ICON = { ok: '✅', warn: '⚠️', fail: '❌' };
+
+/** One check's outcome as the message lists it; a status without an icon here does not fit. */
+export interface CheckResult {
+  name: string;
+  kind: string;
+  status: keyof typeof ICON;
+  latencyMs: number;
+  detail: string;
+  facts: Array<{ label: string; value: string }>;
+}
+
+/** A service's overall status and its checks' outcomes, in the order they ran. */
+export interface ServiceHealth {
+  status: keyof typeof ICON;
+  results: CheckResult[];
+}
 
 export interface HealthView {
   requestedBy: string;

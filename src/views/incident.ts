@@ -1,11 +1,6 @@
-import {
-  type AlertRow,
-  type IncidentSnapshot,
-  incidentRef,
-  type OpenIncidentSummary,
-} from '../incidents/incidentStore.js';
-import { ALERTMANAGER_ACTOR, type TimelineEntry } from '../incidents/timeline.js';
 import { formatDuration } from '../primitives/duration.js';
+import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
+import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
@@ -14,6 +9,71 @@ import { truncateForMrkdwn } from '../render/mrkdwn.js';
  * View models for the message templates. Every string here is raw (templates escape it) and cut so
  * that, once escaped, each Block Kit text stays within Slack's limits whatever the alert carried.
  */
+
+/** An alert as its line shows it; `fingerprint` matches it to the timeline entries that name it. */
+export interface AlertRow {
+  alertname: string;
+  severity: Severity;
+  status: 'firing' | 'resolved';
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+  startsAt: Date;
+  endsAt: Date | null;
+  generatorUrl: string | null;
+  fingerprint: string;
+}
+
+/** An incident's record as its messages and its post-mortem tell it. */
+export interface Incident {
+  id: number;
+  title: string;
+  severity: Severity;
+  state: 'open' | 'resolved';
+  status: string;
+  declaredBy: string | null;
+  groupKey: string | null;
+  impact: string | null;
+  affected: string | null;
+  eta: string | null;
+  resolution: string | null;
+  updateCount: number;
+  nextUpdateDueAt: Date | null;
+  createdAt: Date;
+  resolvedAt: Date | null;
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  externalUrl: string | null;
+}
+
+/** An incident as its messages show it: its record, who holds each role, and the first alerts to list. */
+export interface IncidentSnapshot {
+  incident: Incident;
+  roles: Partial<Record<Role, string>>;
+  degradations: Array<{ service: string; enabledAt: Date }>;
+  alerts: AlertRow[];
+  /** How many of all its alerts fire and have resolved, listed or not. */
+  firing: number;
+  resolved: number;
+}
+
+/** A timeline entry as the thread, /incident timeline and the post-mortem tell it; any kind fits. */
+export interface TimelineEntry {
+  kind: string;
+  actor: string;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/** An open incident as /incident list shows it. */
+export interface OpenIncidentSummary {
+  id: number;
+  severity: Severity;
+  title: string;
+  status: string;
+  channelId: string | null;
+  commander: string | null;
+  createdAt: Date;
+}
 
 export interface AlertView {
   alertname: string;
@@ -295,7 +355,7 @@ export function threadView(
 }
 
 /** Which timeline entries a thread reply tells; the rest stay in the record only. */
-export const THREAD_KINDS: ReadonlySet<TimelineEntry['kind']> = new Set([
+export const THREAD_KINDS: ReadonlySet<string> = new Set([
   'alert_firing',
   'alert_resolved',
   'severity_changed',

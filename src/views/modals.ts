@@ -1,4 +1,4 @@
-import { type StatusUpdateInput, UPDATE_STATUSES, type UpdateStatus } from '../incidents/lifecycle.js';
+import { UPDATE_STATUSES, type UpdateStatus } from '../primitives/status.js';
 import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 
 /** The status update and resolution forms (Slack modals), and reading what people typed into them. */
@@ -110,7 +110,14 @@ function freeTextProblem(value: string | undefined, max: number): string | undef
 }
 
 /** What the form gives a status update; who sent it and the request key come from the submission. */
-export type UpdateSubmission = Omit<StatusUpdateInput, 'by' | 'requestKey'>;
+export interface UpdateSubmission {
+  text: string;
+  status?: UpdateStatus;
+  impact?: string;
+  affected?: string;
+  eta?: string;
+  nextUpdateInMs?: number;
+}
 
 /** Validates a submitted update form; errors are keyed by block, as Slack shows them under each field. */
 export function readUpdateSubmission(values: StateValues): Submission<UpdateSubmission> {

@@ -1,16 +1,18 @@
-import type { AlertRow, IncidentSnapshot, OpenIncidentSummary } from '../incidents/incidentStore.js';
-import { ROLES } from '../incidents/incidentStore.js';
-import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from '../incidents/postmortem.js';
-import type { TimelineEntry } from '../incidents/timeline.js';
+import { ROLES } from '../primitives/role.js';
 import {
+  type AlertRow,
+  type IncidentSnapshot,
   incidentView,
   LIST_LIMIT,
   listView,
+  type OpenIncidentSummary,
   rootView,
   TIMELINE_LIMIT,
+  type TimelineEntry,
   threadView,
   timelineView,
 } from './incident.js';
+import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from './postmortem.js';
 
 /**
  * The largest views the bot can produce, with every string at its longest and full of characters that
@@ -46,14 +48,10 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       declaredBy: 'U0DECLARER',
       updateCount: 99,
       nextUpdateDueAt: null,
-      channelId: 'C0000000',
       groupKey: long(500),
       groupLabels: Object.fromEntries(Array.from({ length: 30 }, (_, j) => [`group${j}`, long(100)])),
       commonLabels: {},
       externalUrl: url,
-      version: 1,
-      rootTs: null,
-      rootVersion: 0,
       createdAt: new Date('2026-01-01T00:00:00Z'),
       resolvedAt: new Date('2026-01-02T00:00:00Z'),
     },
@@ -68,55 +66,48 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
   };
   const entries: TimelineEntry[] = [
     {
-      id: 1,
       kind: 'severity_changed',
       actor: 'alertmanager',
       data: { from: 'P2', to: 'P0' },
       createdAt: new Date(),
     },
-    ...alerts.flatMap((a, i) => [
+    ...alerts.flatMap((a) => [
       {
-        id: 10 + i,
-        kind: 'alert_firing' as const,
+        kind: 'alert_firing',
         actor: 'alertmanager',
         data: { fingerprint: a.fingerprint },
         createdAt: new Date(),
       },
       {
-        id: 100 + i,
-        kind: 'alert_resolved' as const,
+        kind: 'alert_resolved',
         actor: 'alertmanager',
         data: { fingerprint: a.fingerprint },
         createdAt: new Date(),
       },
     ]),
-    { id: 1000, kind: 'incident_resolved', actor: 'alertmanager', data: {}, createdAt: new Date() },
+    { kind: 'incident_resolved', actor: 'alertmanager', data: {}, createdAt: new Date() },
     // More people's events than a reply shows, each kind at its longest.
     ...Array.from({ length: maxAlertsShown * 2 }, (_, i): TimelineEntry[] => {
       const at = { actor: 'U0SOMEONE', createdAt: new Date() };
       return [
         {
-          id: 2000 + i * 10,
           kind: 'status_update',
           data: { number: i, status: 'identified', text: long(3000), nextUpdateAt: new Date().toISOString() },
           ...at,
         },
-        { id: 2001 + i * 10, kind: 'note', data: { text: long(3000) }, ...at },
+        { kind: 'note', data: { text: long(3000) }, ...at },
         {
-          id: 2002 + i * 10,
           kind: 'role_assigned',
           data: { role: 'commander', user: 'U0NEW', previous: 'U0OLD' },
           ...at,
         },
         {
-          id: 2003 + i * 10,
           kind: 'reminder',
           data: { reminder: 'update', commander: 'U0COMMANDER' },
           ...at,
         },
-        { id: 2004 + i * 10, kind: 'postmortem_generated', data: { revision: 99 }, ...at },
+        { kind: 'postmortem_generated', data: { revision: 99 }, ...at },
         {
-          id: 2005 + i * 10,
           kind: 'incident_resolved',
           data: { resolution: long(3000), durationMs: 1e9 },
           ...at,
@@ -147,8 +138,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
 function worstCasePostmortemView(): object {
   const text = (n: number) => '\n# h\n```\n<!-- [a](b) | *_~`\r\n'.repeat(Math.ceil(n / 30)).slice(0, n);
   const at = new Date('2026-01-01T00:00:00Z');
-  const entry = (id: number, kind: string, data: Record<string, unknown>) => ({
-    id,
+  const entry = (kind: string, data: Record<string, unknown>) => ({
     kind,
     actor: text(100),
     data,
@@ -172,22 +162,22 @@ function worstCasePostmortemView(): object {
     roles: ROLES.map((role) => ({ role, userId: `U0${role.toUpperCase()}` })),
     alerts: Array.from({ length: 50 }, () => ({ alertname: text(400), startsAt: at, instances: 1000 })),
     timeline: [
-      entry(1, 'incident_opened', { severity: 'P0', groupKey: text(500) }),
-      entry(2, 'incident_declared', { severity: 'P0', title: text(500) }),
-      ...Array.from({ length: 500 }, (_, i) => entry(10 + i, 'alert_firing', { alertname: text(400) })),
-      entry(600, 'alert_resolved', {}),
-      entry(601, 'severity_changed', { from: 'P2', to: 'P0' }),
-      entry(602, 'status_update', { number: 99, status: 'identified', text: text(3000) }),
-      entry(603, 'status_update', { number: 100, text: text(3000) }),
-      entry(604, 'role_assigned', { role: 'commander', user: 'U0NEW', previous: 'U0OLD' }),
-      entry(605, 'note', { text: text(3000) }),
-      entry(606, 'reminder', { reminder: 'update', dueAt: at.toISOString() }),
-      entry(607, 'reminder', { reminder: 'commander' }),
-      entry(608, 'postmortem_generated', { revision: 99 }),
-      entry(609, 'health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
-      entry(610, 'action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
-      entry(611, 'incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),
-      entry(612, 'a_kind_added_later', {}),
+      entry('incident_opened', { severity: 'P0', groupKey: text(500) }),
+      entry('incident_declared', { severity: 'P0', title: text(500) }),
+      ...Array.from({ length: 500 }, () => entry('alert_firing', { alertname: text(400) })),
+      entry('alert_resolved', {}),
+      entry('severity_changed', { from: 'P2', to: 'P0' }),
+      entry('status_update', { number: 99, status: 'identified', text: text(3000) }),
+      entry('status_update', { number: 100, text: text(3000) }),
+      entry('role_assigned', { role: 'commander', user: 'U0NEW', previous: 'U0OLD' }),
+      entry('note', { text: text(3000) }),
+      entry('reminder', { reminder: 'update', dueAt: at.toISOString() }),
+      entry('reminder', { reminder: 'commander' }),
+      entry('postmortem_generated', { revision: 99 }),
+      entry('health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
+      entry('action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
+      entry('incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),
+      entry('a_kind_added_later', {}),
     ],
   };
   return buildPostmortemView(data);

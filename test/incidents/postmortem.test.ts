@@ -18,12 +18,7 @@ import {
   postStatusUpdate,
   resolveIncident,
 } from '../../src/incidents/lifecycle.js';
-import {
-  buildPostmortemView,
-  generatePostmortem,
-  type PostmortemData,
-  recordPostmortemFile,
-} from '../../src/incidents/postmortem.js';
+import { generatePostmortem, recordPostmortemFile } from '../../src/incidents/postmortem.js';
 import { TemplateError, TemplateSet } from '../../src/render/templates.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
@@ -253,62 +248,5 @@ describe('post-mortem skeleton', () => {
       new IncidentError('INCIDENT_NOT_FOUND', 'There is no incident INC-999999.'),
     );
     expect(await recordPostmortemFile(pool, 999_999, 1, 'F0X')).toBe(false);
-  });
-});
-
-describe('buildPostmortemView', () => {
-  it('tells a declared, still open incident, its reminders and entries of kinds it does not know', () => {
-    const at = new Date('2026-11-23T08:00:00Z');
-    const entry = (id: number, kind: string, actor: string, data: Record<string, unknown>) => ({
-      id,
-      kind,
-      actor,
-      data,
-      createdAt: at,
-    });
-    const data: PostmortemData = {
-      incident: {
-        id: 7,
-        title: 'Checkout down',
-        severity: 'P1',
-        state: 'open',
-        status: 'identified',
-        impact: null,
-        affected: null,
-        resolution: null,
-        createdAt: at,
-        resolvedAt: null,
-        declaredBy: 'U0DECL',
-        groupKey: null,
-      },
-      roles: [{ role: 'comms', userId: 'U0COMMS' }],
-      alerts: [],
-      timeline: [
-        entry(1, 'incident_declared', 'U0DECL', { severity: 'P1', title: 'Checkout down' }),
-        entry(2, 'reminder', 'incident-bot', { reminder: 'update', dueAt: '2026-11-23T08:30:00.000Z' }),
-        entry(3, 'reminder', 'incident-bot', { reminder: 'commander' }),
-        entry(4, 'action_requested', 'U0DECL', { action: 'x'.repeat(150), target: { pods: 3 } }),
-        entry(5, 'postmortem_generated', 'U0DECL', { revision: 1 }),
-      ],
-    };
-    const view = buildPostmortemView(data);
-    expect(view).toMatchObject({
-      ref: 'INC-7',
-      status: 'Identified',
-      duration: 'still open',
-      openedBy: '@U0DECL',
-      otherRoles: [{ role: 'Comms', user: '@U0COMMS' }],
-      alerts: [],
-      statusUpdates: 0,
-    });
-    for (const key of ['resolvedAt', 'commander', 'alertGroup', 'impact'])
-      expect(view).not.toHaveProperty(key);
-    const time = '2026-11-23 08:00 UTC';
-    expect(view.timeline).toEqual([
-      { time, event: 'Incident declared', actor: '@U0DECL', detail: 'P1: Checkout down' },
-      { time, event: 'Reminder', actor: 'incident-bot', detail: 'status update due at 2026-11-23 08:30 UTC' },
-      { time, event: 'Reminder', actor: 'incident-bot', detail: 'no commander assigned' },
-      { time, event: 'Action requested', actor: '@U0DECL', detail: `action: ${'x'.repeat(99)}…` },
-    ]);
   });
 });
