@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { secretsOf, startApp } from './app.js';
 import { checkConfig } from './cli/checkConfig.js';
+import { doctor } from './cli/doctor.js';
 import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from './cli/exitCodes.js';
 import { RENDER_USAGE, renderCommand } from './cli/render.js';
 import { requireServices, ServicesUnavailableError } from './cli/services.js';
@@ -19,6 +20,7 @@ roles:
   worker                queue workers only; /healthz, /readyz and /metrics on PORT
   migrate               apply database migrations and exit
   check-config          check env vars, the YAML file and every template; print each problem
+  doctor                check Node, PostgreSQL, Redis, the config, the Slack tokens, scopes and channels
   ${RENDER_USAGE}
                         print what a template gives for that data (Block Kit JSON or Markdown)`;
 
@@ -36,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
   if (role === 'check-config' && flags.length === 0)
     return checkConfig(process.env, process.stdout, process.stderr);
   if (role === 'render') return renderCommand(flags, process.env, process.stdout, process.stderr);
-  if (!['serve', 'worker', 'migrate', 'check-config'].includes(role)) {
+  if (role === 'doctor' && flags.length === 0) return doctor(process.env, process.stdout);
+  if (!['serve', 'worker', 'migrate', 'check-config', 'doctor'].includes(role)) {
     process.stderr.write(`unknown role "${role}"\n${USAGE}\n`);
     return EXIT_USAGE;
   }

@@ -10,7 +10,9 @@ export async function probePostgres(url: string, timeoutMs = 3000): Promise<Post
   client.on('error', () => {});
   try {
     await client.connect();
-    const { rows } = await client.query<{ version: string }>('SHOW server_version');
+    const { rows } = await client.query<{ version: string }>(
+      "SELECT current_setting('server_version') AS version",
+    );
     return { reachable: true, version: rows[0]!.version };
   } catch (err) {
     return { reachable: false, problem: shortReason(err) };

@@ -62,14 +62,14 @@ export class ChannelRegistry {
   }
 }
 
-/** A channel as the Web API returns it. */
-export function channelToApi(channel: EmulatedChannel): Record<string, unknown> {
+/** A channel as the Web API returns it to `viewer`. */
+export function channelToApi(channel: EmulatedChannel, viewer: string): Record<string, unknown> {
   return {
     id: channel.id,
     name: channel.name,
     is_channel: true,
     is_private: channel.isPrivate,
-    is_member: true,
+    is_member: channel.members.includes(viewer),
     created: channel.created,
     creator: channel.creator,
     num_members: channel.members.length,

@@ -1,13 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { type Config, type FileConfig, SANDBOX_CONFIG_PATH } from '../config/index.js';
 import type { Handler } from '../http/server.js';
 import { type Logger, redactUrlPasswords } from '../observability/logger.js';
+import { readManifest } from '../slack/manifest.js';
 import { DEMO_USERS, seedDemoWorkspace } from './demoWorkspace.js';
 import { SampleAlerts } from './sampleAlerts.js';
-import { SandboxClient, type SlashCommandSpec } from './sandboxClient.js';
+import { SandboxClient } from './sandboxClient.js';
 import { sandboxRoutes } from './sandboxRoutes.js';
 import { startSlackEmulator } from './slackEmulator.js';
 import { workspaceState } from './workspaceState.js';
@@ -19,7 +17,6 @@ import { workspaceState } from './workspaceState.js';
  */
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MANIFEST_PATH = join(PACKAGE_ROOT, 'manifest.yml');
 const BOT_USER_ID = 'U0INCIDENTBOT';
 
 export interface RunningSandbox {
@@ -43,16 +40,20 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
   const signingSecret = env.SLACK_SIGNING_SECRET;
   if (signingSecret === undefined) throw new Error('the sandbox needs a signing secret');
   // Read before the emulator listens, so a missing file leaves nothing open.
-  const commands = await manifestCommands();
+  const manifest = await readManifest();
   const samples = await SampleAlerts.load();
-  const slack = await startSlackEmulator({ token: env.SLACK_BOT_TOKEN, botUserId: BOT_USER_ID });
+  const slack = await startSlackEmulator({
+    token: env.SLACK_BOT_TOKEN,
+    botUserId: BOT_USER_ID,
+    scopes: manifest.botScopes,
+  });
   const { emulator } = slack;
   seedDemoWorkspace(emulator);
   const client = new SandboxClient(
     emulator,
     { teamId: 'T0SANDBOX', domain: 'sandbox', appId: emulator.socketMode.appId },
     signingSecret,
-    commands,
+    manifest.commands,
   );
   let port: number | undefined;
   const routes = await sandboxRoutes({
@@ -94,18 +95,6 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
 }
 
 /** The slash commands Slack would send the app: those its manifest declares. */
-async function manifestCommands(): Promise<Map<string, SlashCommandSpec>> {
-  const manifest = parse(await readFile(MANIFEST_PATH, 'utf8')) as {
-    features?: { slash_commands?: Array<{ command: string; should_escape?: boolean }> };
-  };
-  return new Map(
-    (manifest.features?.slash_commands ?? []).map((c) => [
-      c.command,
-      { shouldEscape: c.should_escape === true },
-    ]),
-  );
-}
-
 /**
  * Fits the demo config to this run: its checks of the bot's own /healthz name the default port and
  * follow the one it got; its actions name their script from the package root, wherever it was started.

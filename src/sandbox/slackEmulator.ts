@@ -76,6 +76,8 @@ export interface SlackEmulatorOptions {
   botUserId?: string;
   /** The only app-level token apps.connections.open accepts; any xapp- token when unset. */
   appToken?: string;
+  /** The bot token's scopes, which Slack names in every answer's x-oauth-scopes header. */
+  scopes?: readonly string[];
 }
 
 type Method = (params: Record<string, unknown>) => Reply;
@@ -129,9 +131,18 @@ export class SlackEmulator {
     'conversations.create': (p) => {
       const isPrivate = p.is_private === true || p.is_private === 'true';
       const channel = this.channelRegistry.create(String(p.name ?? ''), isPrivate, this.botUserId);
-      return 'error' in channel ? this.fail(channel.error) : this.ok({ channel: channelToApi(channel) });
+      return 'error' in channel
+        ? this.fail(channel.error)
+        : this.ok({ channel: channelToApi(channel, this.botUserId) });
     },
     'conversations.invite': (p) => this.invite(p),
+    'conversations.info': (p) => {
+      const channel = this.channelRegistry.get(String(p.channel ?? ''));
+      // Slack hides a private channel from a bot outside it.
+      if (!channel || (channel.isPrivate && !channel.members.includes(this.botUserId)))
+        return this.fail('channel_not_found');
+      return this.ok({ channel: channelToApi(channel, this.botUserId) });
+    },
     'views.open': (p) => {
       if (typeof p.trigger_id !== 'string' || !p.trigger_id) return this.fail('invalid_trigger_id');
       const modal = readModal(p.view);
@@ -288,9 +299,12 @@ export class SlackEmulator {
     return this.channelRegistry.all();
   }
 
-  /** Makes a channel as conversations.create would, for tests that need one to exist already. */
-  createChannel(name: string, isPrivate = false, id?: string): EmulatedChannel {
-    const channel = this.channelRegistry.create(name, isPrivate, this.botUserId, id);
+  /**
+   * Makes a channel as conversations.create would, for tests that need one to exist already; made by
+   * someone else (`creator`), the bot is not in it.
+   */
+  createChannel(name: string, isPrivate = false, id?: string, creator = this.botUserId): EmulatedChannel {
+    const channel = this.channelRegistry.create(name, isPrivate, creator, id);
     if ('error' in channel) throw new Error(`createChannel(${JSON.stringify(name)}): ${channel.error}`);
     return channel;
   }
@@ -389,7 +403,7 @@ export class SlackEmulator {
     if (users.includes(this.botUserId)) return this.fail('cant_invite_self');
     if (users.some((u) => channel.members.includes(u))) return this.fail('already_in_channel');
     channel.members.push(...users);
-    return this.ok({ channel: channelToApi(channel) });
+    return this.ok({ channel: channelToApi(channel, this.botUserId) });
   }
 
   private completeUpload(p: Record<string, unknown>): Reply {
@@ -473,7 +487,11 @@ export class SlackEmulator {
         async (params) => {
           await this.waitIfHeld(method);
           const reply = this.handle(method, params, req.headers.authorization);
-          res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+          res.writeHead(reply.status, {
+            'content-type': 'application/json',
+            'x-oauth-scopes': (this.options.scopes ?? []).join(','),
+            ...reply.headers,
+          });
           res.end(JSON.stringify(reply.body));
         },
         () => {

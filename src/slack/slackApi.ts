@@ -146,6 +146,24 @@ export class SlackApi {
     return (result.users ?? []).map(String);
   }
 
+  /** Who the token is, and the scopes Slack says it has (its x-oauth-scopes header). */
+  async identity(): Promise<{ userId: string; team: string; scopes: string[] }> {
+    const result = await this.call('auth.test', () => this.client.auth.test());
+    return {
+      userId: String(result.user_id ?? ''),
+      team: String(result.team ?? ''),
+      scopes: (result.response_metadata?.scopes ?? []).filter(Boolean),
+    };
+  }
+
+  /** A channel's name, and whether the bot is in it. */
+  async channel(id: string): Promise<{ name: string; isMember: boolean }> {
+    const result = await this.call('conversations.info', () =>
+      this.client.conversations.info({ channel: id }),
+    );
+    return { name: String(result.channel?.name ?? id), isMember: result.channel?.is_member === true };
+  }
+
   private async call<T>(method: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();
@@ -179,4 +197,18 @@ function mapError(method: string, err: unknown): Error {
     return new SlackRejectedError(method, `http_${err.statusCode}`);
   }
   return new SlackUnavailableError(method, (err as Error).message ?? String(err));
+}
+
+/** Checks an app-level token the way Socket Mode uses it: asks for a connection URL, and opens nothing. */
+export async function checkAppToken(appToken: string, apiUrl: string): Promise<void> {
+  const client = new WebClient(appToken, {
+    slackApiUrl: apiUrl,
+    retryConfig: { retries: 0 },
+    timeout: 10_000,
+  });
+  try {
+    await client.apps.connections.open();
+  } catch (err) {
+    throw mapError('apps.connections.open', err);
+  }
 }

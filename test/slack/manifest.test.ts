@@ -36,6 +36,8 @@ const WEB_API_SCOPES: Readonly<Record<string, readonly string[]>> = {
   'files.completeUploadExternal': ['files:write'],
   'usergroups.list': ['usergroups:read'],
   'usergroups.users.list': ['usergroups:read'],
+  // doctor: is the bot in the channels it posts to? Private channels would need groups:read as well.
+  'conversations.info': ['channels:read', 'groups:read', 'im:read', 'mpim:read'],
 };
 
 /**
@@ -203,6 +205,8 @@ describe('manifest.yml scopes against the Web API calls of SlackApi', () => {
       api.uploadFile({ channel: 'C0SCOPES', filename: 'pm.md', title: 'Post-mortem', content: '# PM' }),
     userGroups: (api) => api.userGroups(),
     userGroupMembers: (api) => api.userGroupMembers('S0ONCALL'),
+    identity: (api) => api.identity(),
+    channel: async (api) => api.channel((await api.createChannel('inc-info')).id),
   };
 
   beforeAll(async () => {
