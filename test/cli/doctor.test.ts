@@ -1,23 +1,14 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
 import { readManifest } from '../../src/slack/manifest.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, redisUrl, type TestDatabase } from '../support/services.js';
+import { createTestDatabase, redisUrl, type TestDatabase, unusedPort } from '../support/services.js';
 
 const BOT_TOKEN = 'xoxb-doctor-test-token';
 const APP_TOKEN = 'xapp-doctor-test-token';
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** `incident-bot doctor` as a child process, against real services and the emulated Slack. */
 describe('incident-bot doctor', () => {
@@ -138,12 +129,12 @@ describe('incident-bot doctor', () => {
     ],
     [
       'no PostgreSQL at DATABASE_URL',
-      async () => ({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await deadPort()}/postgres` }),
+      async () => ({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await unusedPort()}/postgres` }),
       /^❌ PostgreSQL at 127\.0\.0\.1:\d+: connect ECONNREFUSED .*Fix: start it/,
     ],
     [
       'no Redis at REDIS_URL',
-      async () => ({ REDIS_URL: `redis://127.0.0.1:${await deadPort()}` }),
+      async () => ({ REDIS_URL: `redis://127.0.0.1:${await unusedPort()}` }),
       /^❌ Redis at 127\.0\.0\.1:\d+: connect ECONNREFUSED .*Fix: start it/,
     ],
     [

@@ -2,16 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, redisUrl, type TestDatabase } from '../support/services.js';
-
-/** A loopback port where nothing listens: taken from the system, then let go. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { createTestDatabase, redisUrl, type TestDatabase, unusedPort } from '../support/services.js';
 
 describe('a start without PostgreSQL or Redis', () => {
   let db: TestDatabase;
@@ -44,7 +35,7 @@ describe('a start without PostgreSQL or Redis', () => {
   };
 
   it('says PostgreSQL is missing, where, and how to get it, and exits 69', async () => {
-    const port = await deadPort();
+    const port = await unusedPort();
     const result = await runCli(['serve'], {
       ...env,
       DATABASE_URL: `postgres://bot:s3cret@127.0.0.1:${port}/x`,
@@ -64,7 +55,7 @@ describe('a start without PostgreSQL or Redis', () => {
   });
 
   it('says Redis is missing for a worker, instead of reconnecting for ever', async () => {
-    const port = await deadPort();
+    const port = await unusedPort();
     const result = await runCli(['worker'], { ...env, REDIS_URL: `redis://127.0.0.1:${port}` });
     expect(result.code).toBe(69);
     expect(result.stderr).toMatch(
@@ -88,7 +79,7 @@ describe('a start without PostgreSQL or Redis', () => {
   });
 
   it('stops npm test in its global setup with the same paragraph, instead of failing every file', async () => {
-    const port = await deadPort();
+    const port = await unusedPort();
     const child = spawn(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'test/layout.test.ts'], {
       env: {
         PATH: process.env.PATH ?? '',

@@ -36,6 +36,7 @@ describe('parseEnv with valid values', () => {
       QUEUE_PREFIX: 'incident-bot',
       LOG_LEVEL: 'info',
       sandbox: false,
+      sandboxDatabase: false,
       SHUTDOWN_TIMEOUT: 30_000,
     });
   });
@@ -253,6 +254,17 @@ describe('parseEnv in sandbox mode (no Slack token)', () => {
       QUEUE_PREFIX: 'incident-bot-sandbox',
     });
     expect(env.ALERTMANAGER_TOKEN).not.toBe(env.SLACK_SIGNING_SECRET);
+  });
+
+  it('may start a PostgreSQL of its own only when no DATABASE_URL is given, where SANDBOX_DATABASE_URL says', () => {
+    expect(parseEnv({}).sandboxDatabase).toBe(true);
+    const moved = parseEnv({ SANDBOX_DATABASE_URL: 'postgres://postgres@127.0.0.1:15432/postgres' });
+    expect(moved).toMatchObject({
+      sandboxDatabase: true,
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:15432/postgres',
+    });
+    expect(parseEnv({ DATABASE_URL: VALID.DATABASE_URL }).sandboxDatabase).toBe(false);
+    expect(parseEnv({ ...VALID }).sandboxDatabase).toBe(false);
   });
 
   it('makes up new secrets for every process', () => {

@@ -1,21 +1,11 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_CONFIG_PATH } from '../../src/config/index.js';
 import { probePostgres } from '../../src/db/probe.js';
 import { type ChildBot, startCli, stopChild } from '../support/childWorker.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
-
-/** A loopback port where nothing listens: taken from the system, then let go. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { clearRedisPrefix, redisUrl, uniquePrefix, unusedPort } from '../support/services.js';
 
 /**
  * `npm start` on a machine with no PostgreSQL: the sandbox starts one of its own. The shared server
@@ -30,7 +20,7 @@ describe('the sandbox on a machine without PostgreSQL', () => {
     cache = await mkdtemp(join(tmpdir(), 'incident-bot-cache-'));
     // As root, the server runs as another user, who must be able to reach the data directory.
     await chmod(cache, 0o755);
-    port = await freePort();
+    port = await unusedPort();
     env = {
       XDG_CACHE_HOME: cache,
       SANDBOX_DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
