@@ -315,7 +315,11 @@ export async function resolveIncident(
       {
         kind: 'incident_resolved',
         actor: by,
-        data: { resolution, durationMs: Date.now() - incident.created_at.getTime() },
+        data: {
+          resolution,
+          durationMs: Date.now() - incident.created_at.getTime(),
+          ...(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
+        },
       },
     ]);
     return bumpVersion(

@@ -145,6 +145,7 @@ export interface EventView {
   user?: string;
   previous?: string;
   isResolved?: boolean;
+  postmortemFollows?: boolean;
   resolution?: string;
   duration?: string;
   isReminder?: boolean;
@@ -304,6 +305,8 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         isResolved: true,
         ...(str(data.resolution) ? { resolution: truncateForMrkdwn(str(data.resolution)!, 2500) } : {}),
         ...(typeof data.durationMs === 'number' ? { duration: formatDuration(data.durationMs) } : {}),
+        // The skeleton is on its way (incidents.postmortemOnResolve): no hint to ask for one.
+        ...(data.postmortemFollows === true ? { postmortemFollows: true } : {}),
       };
     case 'reminder':
       return {

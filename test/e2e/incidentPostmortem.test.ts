@@ -74,6 +74,10 @@ describe('post-mortem skeletons in the thread', () => {
       20_000,
       'thread note of revision 3',
     );
+    // The resolution does not ask for a post-mortem that is already on its way.
+    const thread = text(bot.slack.emulator.threadOf(INCIDENT_CHANNEL, root.ts).map((m) => m.blocks));
+    expect(thread).toContain('Killed the blocking query');
+    expect(thread).not.toContain('/incident postmortem');
   });
 
   it('writes it once for a Post-mortem click Slack delivers twice', async () => {

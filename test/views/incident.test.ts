@@ -3,6 +3,7 @@ import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/i
 import type { TimelineEntry } from '../../src/incidents/timeline.js';
 import { formatDuration } from '../../src/primitives/duration.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
+import { TemplateSet } from '../../src/render/templates.js';
 import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/views/incident.js';
 import { incidentRow } from '../support/incidents.js';
 
@@ -287,6 +288,21 @@ describe('threadView', () => {
   it('tells when the incident resolved', () => {
     const view = threadView(snapshot(), [resolvedEntry('a'), entry('incident_resolved')], alerts, 10);
     expect(view.events.map((e) => e.isResolved)).toEqual([true]);
+  });
+
+  it('points to /incident postmortem on resolution only when no skeleton is on its way', async () => {
+    const templates = await TemplateSet.load();
+    const told = (data: Record<string, unknown>) =>
+      JSON.stringify(
+        templates.renderMessage(
+          'incident-thread',
+          threadView(snapshot(), [entry('incident_resolved', data)], alerts, 10),
+        ).blocks,
+      );
+    expect(told({ resolution: 'Rolled back' })).toContain('/incident postmortem');
+    expect(told({ resolution: 'Rolled back', postmortemFollows: true })).not.toContain(
+      '/incident postmortem',
+    );
   });
 
   it('keeps the newest events when there are more than fit, and counts the rest', () => {
