@@ -5,7 +5,7 @@ import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline
 import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
 import { mostUrgent, type Severity } from '../primitives/severity.js';
 import type { WebhookPayload } from './payload.js';
-import { type AlertRouting, alertSeverity, groupSeverity, routeChannel } from './routing.js';
+import { type AlertRouting, alertSeverity, groupChannel, groupSeverity } from './routing.js';
 
 /**
  * - created: a new incident was opened for the group
@@ -175,7 +175,6 @@ async function insertIncident(
   payload: WebhookPayload,
   digest: string,
 ): Promise<OpenIncident | undefined> {
-  const labels = { ...payload.commonLabels, ...payload.groupLabels };
   const firing = payload.alerts.filter((a) => a.status === 'firing');
   const { rows } = await db.query<OpenIncident>(
     `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels,
@@ -187,7 +186,7 @@ async function insertIncident(
       incidentTitle(payload).slice(0, 500),
       groupSeverity(config, firing),
       payload.groupKey,
-      routeChannel(config, labels),
+      groupChannel(config, payload),
       payload.groupLabels,
       payload.commonLabels,
       payload.commonAnnotations,

@@ -20,6 +20,14 @@ export function routeChannel(
   return route?.channel ?? config.slack.defaultChannel;
 }
 
+/** The channel a notification's group goes to: routed on its common labels, group labels winning. */
+export function groupChannel(
+  config: Pick<AlertRouting, 'slack' | 'routes'>,
+  group: { commonLabels: Readonly<Record<string, string>>; groupLabels: Readonly<Record<string, string>> },
+): string {
+  return routeChannel(config, { ...group.commonLabels, ...group.groupLabels });
+}
+
 export function alertSeverity(
   config: Pick<AlertRouting, 'alerts'>,
   labels: Readonly<Record<string, string>>,

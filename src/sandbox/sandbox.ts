@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { groupChannel } from '../alerts/routing.js';
 import { type Config, type FileConfig, SANDBOX_CONFIG_PATH } from '../config/index.js';
 import type { Handler } from '../http/server.js';
 import { type Logger, redactUrlPasswords } from '../observability/logger.js';
@@ -66,7 +67,8 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
         headers: { 'content-type': 'application/json', authorization: `Bearer ${env.ALERTMANAGER_TOKEN}` },
         body: JSON.stringify(payload),
       });
-      return { status: res.status, body: await res.json() };
+      // Where the incident is, so the page can say so and take the person there.
+      return { status: res.status, body: await res.json(), channel: groupChannel(config.file, payload) };
     },
     port: () => port,
   });

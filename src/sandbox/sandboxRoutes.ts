@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { WebhookPayload } from '../alerts/payload.js';
 import { HttpError, readBody, sendJson } from '../http/respond.js';
 import type { Handler } from '../http/server.js';
 import type { SampleAlerts } from './sampleAlerts.js';
@@ -48,7 +49,7 @@ export interface SandboxRouteDeps {
   samples: SampleAlerts;
   state: (user: string) => WorkspaceState;
   /** Delivers a payload to the bot's /alertmanager with its bearer token; answers the bot's reply. */
-  deliverAlert: (payload: unknown) => Promise<{ status: number; body: unknown }>;
+  deliverAlert: (payload: WebhookPayload) => Promise<{ status: number; body: unknown; channel: string }>;
   /** The port the bot listens on, once it does: requests must name it in their Host header. */
   port: () => number | undefined;
 }

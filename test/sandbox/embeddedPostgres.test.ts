@@ -53,6 +53,7 @@ describe('the sandbox on a machine without PostgreSQL', () => {
       expect(await sampleAlert(bot)).toEqual({
         status: 200,
         body: { outcome: 'created', incident: 'INC-1' },
+        channel: 'C0PAYMENTS',
       });
     } finally {
       await stopChild(bot.process);

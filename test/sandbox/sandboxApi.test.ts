@@ -160,7 +160,11 @@ describe('the sandbox API', () => {
 
   it('delivers sample alerts with the bearer token, as Alertmanager does', async () => {
     const res = await post('alert', { sample: 'payments-api-latency.firing' });
-    expect(await res.json()).toEqual({ status: 200, body: { outcome: 'created', incident: 'INC-2' } });
+    expect(await res.json()).toEqual({
+      status: 200,
+      body: { outcome: 'created', incident: 'INC-2' },
+      channel: 'C0PAYMENTS',
+    });
     expect((await post('alert', { sample: 'payments-api-latency.firing' })).status).toBe(200);
     const unknown = await post('alert', { sample: 'nope' });
     expect(unknown.status).toBe(404);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -26,6 +26,35 @@ const SAMPLE_MRKDWN =
   '*bold* _italic_ ~gone~ `a<b` <@U0BOB> <#C0PAYMENTS> <!subteam^S0SREONCALL> ' +
   '<https://example.com/x?a=1&amp;b=2|the &lt;docs&gt;> <javascript:alert(1)|bad> snake_case_name\n```x &amp;&amp; y```';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+const README = new URL('../../README.md', import.meta.url);
+
+/** A numbered step of the README's walk-through, with the names it tells the reader to look for. */
+interface Step {
+  text: string;
+  /** **Bold**: what the page shows (headings, buttons, labels). */
+  bold: string[];
+  /** *Italic*: a sample alert's title. */
+  italic: string[];
+  /** `Code`: what to type, or a name as the page writes it. */
+  code: string[];
+}
+
+/** The steps under "Try it in the sandbox": the test walks these, so the page cannot drift from them. */
+async function readmeSteps(): Promise<Step[]> {
+  const readme = await readFile(README, 'utf8');
+  const section = readme.slice(readme.indexOf('## Try it in the sandbox'));
+  const body = section.slice(0, section.indexOf('\n## ', 3));
+  const all = (text: string, pattern: RegExp) => [...text.matchAll(pattern)].map((m) => m[1]!);
+  return [...body.matchAll(/^\d+\. (.*(?:\n {3}.*)*)/gm)].map(([, step]) => {
+    const text = step!.replace(/\s+/g, ' ');
+    return {
+      text,
+      bold: all(text, /\*\*(.+?)\*\*/g),
+      italic: all(text, /(?<!\*)\*([^*]+)\*(?!\*)/g),
+      code: all(text, /`([^`]+)`/g),
+    };
+  });
+}
 const required = process.env.INCIDENT_BOT_REQUIRE_BROWSER === '1';
 const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`;
 // Generous: each step waits on the queue, the worker and the page's next poll, never on a fixed delay.
@@ -73,17 +102,37 @@ describe.skipIf(missing !== undefined && !required)(
       await page.locator('#command').press('Enter');
     };
 
-    it('walks the whole story: alert, incident, health check, action, approval, resolution, post-mortem', async () => {
+    it('says in its guide the steps the README gives, with the same names', async () => {
+      const steps = await readmeSteps();
+      expect(steps).toHaveLength(5);
+      const guide = await page.locator('.guide li').allTextContents();
+      expect(guide).toHaveLength(steps.length);
+      steps.forEach((step, i) => {
+        for (const name of [...step.bold, ...step.italic, ...step.code])
+          expect(guide[i], step.text).toContain(name);
+      });
+    });
+
+    it("walks the README's story: alert, incident, health check, action, approval, resolution, post-mortem", async () => {
+      const [alert, healthCheck, action, approval, resolve] = await readmeSteps();
       expect(await page.locator('#user').inputValue()).toBe('U0ALICE');
-      await page.locator('[data-sample="payments-api-latency.firing"]').click();
-      await page.locator('[data-channel-id="C0PAYMENTS"]').click();
-      const root = message('INC-1');
+
+      // 1. The sample alert; the page says in words where the incident opened, and takes you there.
+      await page.locator('nav h2', { hasText: alert!.bold[0]! }).waitFor(STEP);
+      const status = /the (firing|resolved) \*/.exec(alert!.text)![1]!;
+      await page.locator(`.sample.${status}`, { hasText: alert!.italic[0]! }).click();
+      const [, ref, channel] = /(INC-\d+) opens in #([a-z-]+)/.exec(alert!.text)!;
+      const result = page.locator('#sample-result');
+      await result.filter({ hasText: `${ref} opened in #${channel}` }).waitFor(STEP);
+      await result.getByRole('button', { name: `#${channel}` }).click();
+      expect(await page.locator('#channel-name').textContent()).toBe(`# ${channel}`);
+      const root = message(ref!);
       await root.waitFor(STEP);
-      expect(await root.locator('.bk-header').textContent()).toContain('INC-1 · HighLatency');
+      expect(await root.locator('.bk-header').textContent()).toContain(`${ref} · HighLatency`);
       expect(await root.textContent()).toContain('2 firing, 0 resolved');
 
-      // The health check's answer goes into the incident's thread.
-      await root.getByRole('button', { name: 'Run health check' }).click();
+      // 2. The health check's answer goes into the incident's thread.
+      await root.getByRole('button', { name: healthCheck!.bold[0]! }).click();
       await root.getByRole('button', { name: /1 repl/ }).waitFor(STEP);
       await root.getByRole('button', { name: /1 repl/ }).click();
       const health = threadMessage('Health checks');
@@ -91,26 +140,32 @@ describe.skipIf(missing !== undefined && !required)(
       expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
       expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
 
-      // Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
-      await command('/action scale payments-api replicas=6');
+      // 3. Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
+      await command(action!.code[0]!);
       await message(/Requested ACT-1: scale on payments-api/).waitFor(STEP);
       const request = message('ACT-1 · scale');
       await request.filter({ hasText: 'scaled (server dry run)' }).waitFor(STEP);
       expect(await request.textContent()).toContain('Waiting for approval');
+      expect(await request.textContent()).toContain('/action cancel ACT-1 withdraws it while it waits');
       expect(await request.locator('.mention').allTextContents()).toEqual(['@alice']);
       expect(await request.textContent()).toContain('1 approval from @sre-oncall (not the requester)');
       await request.getByRole('button', { name: 'Approve' }).click();
       await message(/someone else has to approve/).waitFor(STEP);
 
-      // Bob is on call: his approval runs the action.
-      await page.locator('#user').selectOption('U0BOB');
-      await request.getByRole('button', { name: 'Approve' }).click();
+      // 4. Bob is on call: his approval runs the action.
+      const [actingAs, approve] = approval!.bold;
+      const person = /switch to (\w+)/.exec(approval!.text)![1]!;
+      const options = await page.getByLabel(actingAs!).locator('option').allTextContents();
+      await page.getByLabel(actingAs!).selectOption({ label: options.find((o) => o.startsWith(person))! });
+      await request.getByRole('button', { name: approve! }).click();
       await request.filter({ hasText: 'Succeeded' }).waitFor(STEP);
       expect(await request.textContent()).toContain('deployment.apps/payments-api scaled');
       expect(await request.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+      // What no longer applies is no longer offered.
+      expect(await request.textContent()).not.toContain('/action cancel');
 
-      // Resolving through the form; the post-mortem skeleton follows in the thread.
-      await root.getByRole('button', { name: 'Resolve' }).click();
+      // 5. Resolving through the form; the post-mortem skeleton follows in the thread.
+      await root.getByRole('button', { name: resolve!.bold[0]! }).click();
       const modal = page.locator('#modal');
       await modal.waitFor({ state: 'visible', ...STEP });
       expect(await page.locator('#modal-title').textContent()).toBe('Resolve INC-1');
@@ -128,6 +183,8 @@ describe.skipIf(missing !== undefined && !required)(
       const content = await file.locator('.file-content').textContent();
       expect(content).toContain('INC-1');
       expect(content).toContain('Scaled payments-api to 6 replicas');
+      // The resolution does not ask for the post-mortem that is already here.
+      expect(await page.locator('#thread-messages').textContent()).not.toContain('/incident postmortem');
 
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'sandbox-story.png'), fullPage: true });

@@ -158,6 +158,13 @@ function activity(channelId) {
   return messages.reduce((n, m) => n + 1 + m.replies.length, 0);
 }
 
+function openChannel(id) {
+  ui.channel = id;
+  ui.thread = undefined;
+  localStorage.setItem('sandbox-channel', id);
+  render();
+}
+
 function renderChannels() {
   ui.seen[ui.channel] = activity(ui.channel);
   $('channels').replaceChildren(
@@ -169,12 +176,7 @@ function renderChannels() {
       link.append(el('span', 'hash', '#'), el('span', 'channel-label', c.name));
       const unseen = activity(c.id) - (ui.seen[c.id] ?? 0);
       if (unseen > 0) link.append(el('span', 'unread', String(unseen)));
-      link.addEventListener('click', () => {
-        ui.channel = c.id;
-        ui.thread = undefined;
-        localStorage.setItem('sandbox-channel', c.id);
-        render();
-      });
+      link.addEventListener('click', () => openChannel(c.id));
       return item;
     }),
   );
@@ -190,9 +192,32 @@ function renderSamples() {
     button.append(el('span', 'sample-status', sample.status), el('span', 'sample-title', sample.title));
     button.addEventListener('click', async () => {
       const answer = await api('alert', { sample: sample.id });
-      if (answer) toast(`Alertmanager → bot: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+      if (answer) showDelivery(answer);
     });
   }
+}
+
+// What the bot did with a sample alert, in words, next to the buttons: the composer stays clear.
+const DELIVERED = {
+  created: (ref) => `${ref} opened in `,
+  updated: (ref) => `${ref} updated in `,
+  duplicate: (ref) => `${ref} already shows this, in `,
+  stale: () => 'A late copy: nothing changed in ',
+  ignored: () => 'Resolved, and no incident is open for it in ',
+};
+
+function showDelivery({ status, body, channel }) {
+  const node = $('sample-result');
+  node.hidden = false;
+  const said = status === 200 ? DELIVERED[body?.outcome] : undefined;
+  if (!said) {
+    node.replaceChildren(`The bot answered HTTP ${status}${body?.error ? `: ${body.error}` : ''}.`);
+    return;
+  }
+  const link = el('button', 'channel-jump', `#${ctx.channelName(channel) ?? channel}`);
+  link.type = 'button';
+  link.addEventListener('click', () => openChannel(channel));
+  node.replaceChildren(said(body.incident), link);
 }
 
 function renderChannel() {
