@@ -113,6 +113,8 @@ async function serveRole(
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A closed terminal: stop as cleanly as on SIGTERM, the sandbox's PostgreSQL with the rest.
+    process.on('SIGHUP', onSignal);
   });
   const app = await startApp(config, {
     http: role === 'serve',
