@@ -43,7 +43,7 @@ export async function doctor(source: NodeJS.ProcessEnv, out: NodeJS.WritableStre
         ],
     redis(redisUrl),
     configuration(config),
-    slack(config, source),
+    slack(config),
     // The sandbox makes one up; only a token someone set is worth judging.
     alertmanagerToken(
       config.env?.sandbox
@@ -74,8 +74,21 @@ async function nodeVersion(): Promise<Finding[]> {
   ];
 }
 
+/** The host:port of a URL, or undefined for text that is not one (the env check says so too). */
+function hostOf(url: string): string | undefined {
+  return URL.canParse(url) ? new URL(url).host : undefined;
+}
+
 async function postgres(url: string): Promise<Finding[]> {
-  const where = `PostgreSQL at ${new URL(url).host}`;
+  const host = hostOf(url);
+  if (!host)
+    return [
+      wrong(
+        'PostgreSQL: DATABASE_URL is not a URL',
+        'write it as postgres://user:password@host:5432/database',
+      ),
+    ];
+  const where = `PostgreSQL at ${host}`;
   const reading = await probePostgres(url);
   return [
     reading.reachable
@@ -88,12 +101,14 @@ async function postgres(url: string): Promise<Finding[]> {
 }
 
 async function redis(url: string): Promise<Finding[]> {
-  const where = `Redis at ${new URL(url).host}`;
+  const host = hostOf(url);
+  if (!host) return [wrong('Redis: REDIS_URL is not a URL', 'write it as redis://host:6379')];
+  const where = `Redis at ${host}`;
   const reading = await probeRedis(url);
   if (!reading.reachable)
     return [
       wrong(
-        `${where}: ${reading.problem}`,
+        `${where}: ${redactUrlPasswords(reading.problem)}`,
         'start it (docker compose -f docker-compose.dev.yml up -d, or apt install redis-server), or point REDIS_URL at one',
       ),
     ];
@@ -120,15 +135,19 @@ async function configuration(config: Awaited<ReturnType<typeof readCheckedConfig
 }
 
 /** The bot token and its scopes, the app-level token, and the bot's membership of each channel it posts to. */
-async function slack(
-  config: Awaited<ReturnType<typeof readCheckedConfig>>,
-  source: NodeJS.ProcessEnv,
-): Promise<Finding[]> {
+async function slack(config: Awaited<ReturnType<typeof readCheckedConfig>>): Promise<Finding[]> {
   const { env, file } = config;
-  if (!env || env.sandbox)
+  if (!env)
     return [
       wrong(
-        'Slack: no valid SLACK_BOT_TOKEN, so the Slack checks were skipped',
+        'Slack: skipped, as the environment is not valid (see configuration)',
+        'incident-bot check-config names each problem of the environment',
+      ),
+    ];
+  if (env.sandbox)
+    return [
+      wrong(
+        'Slack: SLACK_BOT_TOKEN is not set, so the Slack checks were skipped',
         'set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from the app’s OAuth & Permissions page',
       ),
     ];
@@ -169,8 +188,6 @@ async function slack(
         ),
       );
     }
-  } else if (source.SLACK_APP_TOKEN) {
-    findings.push(wrong('Slack app-level token: not valid', 'an app-level token starts with xapp-'));
   }
   if (file) {
     const channels = new Map<string, string>([[file.slack.defaultChannel, 'the default channel']]);
@@ -193,6 +210,11 @@ async function membership(api: SlackApi, id: string, role: string): Promise<Find
           `in #${channel.name}, type /invite @incident-bot`,
         );
   } catch (err) {
+    if (err instanceof SlackRejectedError && err.slackError === 'missing_scope')
+      return wrong(
+        `Slack channel ${id} (${role}): private, and the token may not look at private channels (missing_scope)`,
+        'make sure the bot is in it (/invite @incident-bot there), or add groups:read to the app to let doctor check',
+      );
     return wrong(
       `Slack channel ${id} (${role}): ${slackReason(err)}`,
       'check the id in the config (channel details, at the bottom of the About tab); a private channel shows only once the bot is in it',

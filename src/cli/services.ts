@@ -7,8 +7,11 @@ const SERVICES = {
   DATABASE_URL: {
     name: 'PostgreSQL',
     holds: 'incidents, alerts and approvals are kept',
-    debian: 'sudo apt install postgresql',
-    homebrew: 'brew install postgresql@17 && brew services start postgresql@17',
+    // Debian's server takes password logins only over TCP, and Homebrew's has a role named after you.
+    debian:
+      'sudo apt install postgresql && sudo -u postgres createuser --superuser --pwprompt incident_bot, then DATABASE_URL=postgres://incident_bot:<that password>@127.0.0.1:5432/postgres',
+    homebrew:
+      'brew install postgresql@17 && brew services start postgresql@17, then DATABASE_URL=postgres://$USER@127.0.0.1:5432/postgres',
     example: 'postgres://user:password@host:5432/incident_bot',
   },
   REDIS_URL: {

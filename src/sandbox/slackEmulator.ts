@@ -139,6 +139,8 @@ export class SlackEmulator {
     'conversations.info': (p) => {
       const channel = this.channelRegistry.get(String(p.channel ?? ''));
       // Slack hides a private channel from a bot outside it.
+      if (channel?.isPrivate && !this.options.scopes?.includes('groups:read'))
+        return this.fail('missing_scope');
       if (!channel || (channel.isPrivate && !channel.members.includes(this.botUserId)))
         return this.fail('channel_not_found');
       return this.ok({ channel: channelToApi(channel, this.botUserId) });

@@ -47,6 +47,8 @@ describe('incident-bot doctor', () => {
       ].join('\n');
     await writeFile(join(dir, 'good.yml'), config('C0ROUTED1'));
     await writeFile(join(dir, 'not-joined.yml'), config('C0NOTJOINED'));
+    slack.emulator.createChannel('secret-ops', true, 'G0PRIVATE1');
+    await writeFile(join(dir, 'private.yml'), config('G0PRIVATE1'));
     await writeFile(join(dir, 'unknown.yml'), config('C0NOSUCHONE'));
     await writeFile(join(dir, 'default-only.yml'), 'slack:\n  defaultChannel: C0DEFAULT1\n');
     await writeFile(join(dir, 'bad.yml'), 'slack:\n  defaultChannel: general\n');
@@ -108,6 +110,11 @@ describe('incident-bot doctor', () => {
       /^❌ Slack channel #storage \(C0NOTJOINED, a route\): the bot is not in it.*Fix: in #storage, type \/invite @incident-bot$/,
     ],
     [
+      'a private channel, which the token may not look at',
+      async () => ({ INCIDENT_BOT_CONFIG: join(dir, 'private.yml') }),
+      /^❌ Slack channel G0PRIVATE1 \(a route\): private, .*\(missing_scope\)\. Fix: make sure the bot is in it/,
+    ],
+    [
       'a channel id that does not exist',
       async () => ({ INCIDENT_BOT_CONFIG: join(dir, 'unknown.yml') }),
       /^❌ Slack channel C0NOSUCHONE \(a route\): Slack answered channel_not_found\. Fix: check the id/,
@@ -152,5 +159,17 @@ describe('incident-bot doctor', () => {
     const { code, failed } = await doctor(await changes());
     expect(failed).toEqual([expect.stringMatching(line)]);
     expect(code).toBe(1);
+  });
+
+  it('names a DATABASE_URL or REDIS_URL that is not a URL, instead of failing with a stack trace', async () => {
+    const { code, failed, stderr } = await doctor({ DATABASE_URL: 'not a url', REDIS_URL: 'neither' });
+    expect(stderr).toBe('');
+    expect(code).toBe(1);
+    expect(failed).toEqual([
+      '❌ PostgreSQL: DATABASE_URL is not a URL. Fix: write it as postgres://user:password@host:5432/database',
+      '❌ Redis: REDIS_URL is not a URL. Fix: write it as redis://host:6379',
+      expect.stringMatching(/^❌ configuration: environment: DATABASE_URL: expected a URL .*\(and 1 more\)/),
+      '❌ Slack: skipped, as the environment is not valid (see configuration). Fix: incident-bot check-config names each problem of the environment',
+    ]);
   });
 });
