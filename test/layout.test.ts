@@ -22,6 +22,31 @@ const LAYERS: ReadonlyArray<{ layer: string; tiers: ReadonlyArray<readonly strin
 
 type Imports = ReadonlyMap<string, readonly string[]>;
 
+/** What an `import()` of a computed name imports: unknown, so refused. */
+const COMPUTED = '(a computed name)';
+
+/**
+ * Every module a file names: imports and re-exports (`export * as ns` too), `import type`, `import()`
+ * and `typeof import()`, read from the syntax tree rather than guessed from the text.
+ */
+function specifiersOf(file: string, text: string): string[] {
+  const found: string[] = [];
+  const visit = (node: ts.Node) => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
+      if (ts.isStringLiteral(node.moduleSpecifier)) found.push(node.moduleSpecifier.text);
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const [name] = node.arguments;
+      found.push(name && ts.isStringLiteralLike(name) ? name.text : COMPUTED);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
+      const literal = node.argument.literal;
+      if (ts.isStringLiteral(literal)) found.push(literal.text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true));
+  return found;
+}
+
 /** Every relative import of every .ts file under `root`, type-only ones too, as paths from `root`. */
 function readImports(root: string): Imports {
   const imports = new Map<string, string[]>();
@@ -30,12 +55,13 @@ function readImports(root: string): Imports {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (entry.name.endsWith('.ts')) {
-        const found = ts.preProcessFile(readFileSync(path, 'utf8'), true, true).importedFiles;
         imports.set(
           relative(root, path),
-          found
-            .filter((i) => i.fileName.startsWith('.'))
-            .map((i) => relative(root, resolve(dirname(path), i.fileName)).replace(/\.js$/, '.ts')),
+          specifiersOf(path, readFileSync(path, 'utf8'))
+            .filter((name) => name.startsWith('.') || name === COMPUTED)
+            .map((name) =>
+              name === COMPUTED ? name : relative(root, resolve(dirname(path), name)).replace(/\.js$/, '.ts'),
+            ),
         );
       }
     }
@@ -87,6 +113,14 @@ function layoutProblems(imports: Imports): string[] {
     if (!from) problems.push(`${file}: ${partOf(file)} is in no layer of the picture`);
     fileEdges.set(file, new Set(targets));
     for (const target of targets) {
+      if (target === COMPUTED) {
+        problems.push(`${file}: import() of ${COMPUTED}, which this test cannot follow`);
+        continue;
+      }
+      if (target.startsWith('..')) {
+        problems.push(`${file} imports ${target}, outside src/`);
+        continue;
+      }
       const [a, b] = [partOf(file), partOf(target)];
       if (a === b) continue;
       const to = tierOf.get(b);
@@ -109,43 +143,80 @@ describe('the layout of src/', () => {
     expect(layoutProblems(readImports(resolve(import.meta.dirname, '../src')))).toEqual([]);
   });
 
-  it('finds an import into a layer above, naming the files', () => {
-    const imports = new Map([
-      ['views/incident.ts', ['incidents/incidentStore.ts']],
-      ['incidents/incidentStore.ts', []],
-    ]);
-    expect(layoutProblems(imports)).toEqual([
-      'views/incident.ts imports incidents/incidentStore.ts: presentation and ports (views) reaching up into use cases (incidents)',
-    ]);
+  it.each([
+    [
+      'an import into a layer above, naming the files',
+      [
+        ['views/incident.ts', ['incidents/incidentStore.ts']],
+        ['incidents/incidentStore.ts', []],
+      ],
+      [
+        'views/incident.ts imports incidents/incidentStore.ts: presentation and ports (views) reaching up into use cases (incidents)',
+      ],
+    ],
+    [
+      'a use case importing one listed before it',
+      [
+        ['incidents/lifecycle.ts', ['approvals/requests.ts']],
+        ['approvals/requests.ts', []],
+      ],
+      [
+        'incidents/lifecycle.ts imports approvals/requests.ts: use cases (incidents) reaching up into use cases (approvals)',
+      ],
+    ],
+    [
+      'folders of one tier in a loop, and files in a loop',
+      [
+        ['slack/slackApi.ts', ['render/mrkdwn.ts']],
+        ['render/mrkdwn.ts', ['slack/errors.ts']],
+        ['slack/errors.ts', []],
+        ['db/pool.ts', ['db/migrate.ts']],
+        ['db/migrate.ts', ['db/pool.ts']],
+      ],
+      [
+        'folders in a loop: render, slack (render/mrkdwn.ts → slack/errors.ts; slack/slackApi.ts → render/mrkdwn.ts)',
+        'files in a loop: db/migrate.ts, db/pool.ts',
+      ],
+    ],
+    [
+      'a folder that is in no layer',
+      [['utils/misc.ts', []]],
+      ['utils/misc.ts: utils is in no layer of the picture'],
+    ],
+    [
+      'an import it cannot follow, or one out of src/',
+      [['sandbox/sandbox.ts', [COMPUTED, '../test/support/services.ts']]],
+      [
+        'sandbox/sandbox.ts: import() of (a computed name), which this test cannot follow',
+        'sandbox/sandbox.ts imports ../test/support/services.ts, outside src/',
+      ],
+    ],
+  ] as Array<[string, Array<[string, string[]]>, string[]]>)('finds %s', (_, imports, problems) => {
+    expect(layoutProblems(new Map(imports))).toEqual(problems);
   });
 
-  it('finds a use case importing one listed before it', () => {
-    const imports = new Map([
-      ['incidents/lifecycle.ts', ['approvals/requests.ts']],
-      ['approvals/requests.ts', []],
-    ]);
-    expect(layoutProblems(imports)).toEqual([
-      'incidents/lifecycle.ts imports approvals/requests.ts: use cases (incidents) reaching up into use cases (approvals)',
-    ]);
-  });
-
-  it('finds folders of one tier in a loop, and files in a loop', () => {
-    const imports = new Map([
-      ['slack/slackApi.ts', ['render/mrkdwn.ts']],
-      ['render/mrkdwn.ts', ['slack/errors.ts']],
-      ['slack/errors.ts', []],
-      ['db/pool.ts', ['db/migrate.ts']],
-      ['db/migrate.ts', ['db/pool.ts']],
-    ]);
-    expect(layoutProblems(imports)).toEqual([
-      'folders in a loop: render, slack (render/mrkdwn.ts → slack/errors.ts; slack/slackApi.ts → render/mrkdwn.ts)',
-      'files in a loop: db/migrate.ts, db/pool.ts',
-    ]);
-  });
-
-  it('names a folder that is in no layer', () => {
-    expect(layoutProblems(new Map([['utils/misc.ts', []]]))).toEqual([
-      'utils/misc.ts: utils is in no layer of the picture',
+  it('reads every way a file can name another', () => {
+    const text = [
+      "import { a } from './a.js';",
+      "import type { B } from '../b/b.js';",
+      "export * from './c.js';",
+      "export * as d from './d.js';",
+      "export type * as e from './e.js';",
+      "const f = await import('./f.js');",
+      "type G = typeof import('./g.js');",
+      'const h = await import(name);',
+      "import pg from 'pg';",
+    ].join('\n');
+    expect(specifiersOf('x.ts', text)).toEqual([
+      './a.js',
+      '../b/b.js',
+      './c.js',
+      './d.js',
+      './e.js',
+      './f.js',
+      './g.js',
+      COMPUTED,
+      'pg',
     ]);
   });
 });

@@ -2,8 +2,9 @@ import type pg from 'pg';
 import type { ParamValue } from '../actions/drivers/driver.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
-import { addTimelineEntries, type TimelineKind } from '../incidents/timeline.js';
+import { addTimelineEntries } from '../incidents/timeline.js';
 import { requestRef } from '../primitives/ids.js';
+import type { TimelineKind } from '../primitives/timelineKind.js';
 import { ApprovalError } from './errors.js';
 
 /**

@@ -96,7 +96,6 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
   };
 }
 
-/** The slash commands Slack would send the app: those its manifest declares. */
 /**
  * Fits the demo config to this run: its checks of the bot's own /healthz name the default port and
  * follow the one it got; its actions name their script from the package root, wherever it was started.

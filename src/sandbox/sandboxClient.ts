@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Block } from '../render/blockKit.js';
+import type { AppManifest } from '../slack/manifest.js';
 import { checkMessage, type EmulatedView, type SlackEmulator } from './slackEmulator.js';
 import {
   blockActionsPayload,
@@ -28,11 +29,6 @@ export class SandboxError extends Error {
   }
 }
 
-export interface SlashCommandSpec {
-  /** The manifest's should_escape: mentions arrive as <@U…|name> and <#C…|name>. */
-  shouldEscape: boolean;
-}
-
 // Slack's limits on a response_url: five posts within thirty minutes.
 const RESPONSE_URL_USES = 5;
 const RESPONSE_URL_TTL_MS = 30 * 60_000;
@@ -58,7 +54,7 @@ export class SandboxClient {
     private readonly emulator: SlackEmulator,
     private readonly workspace: Workspace,
     private readonly signingSecret: string,
-    private readonly commands: ReadonlyMap<string, SlashCommandSpec>,
+    private readonly commands: AppManifest['commands'],
   ) {}
 
   /** Where the app listens, e.g. http://127.0.0.1:3000: known once its server is up. */

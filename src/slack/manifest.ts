@@ -7,7 +7,7 @@ const MANIFEST_PATH = fileURLToPath(new URL('../../manifest.yml', import.meta.ur
 
 /** The parts of the manifest the bot reads at run time. */
 export interface AppManifest {
-  /** Each slash command, with whether Slack escapes mentions in its text. */
+  /** Each slash command, with its should_escape: mentions then arrive as <@U…|name> and <#C…|name>. */
   commands: ReadonlyMap<string, { shouldEscape: boolean }>;
   /** The bot token's scopes the app asks for. */
   botScopes: readonly string[];

@@ -2,6 +2,7 @@ import { formatDuration } from '../primitives/duration.js';
 import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
+import type { TimelineKind } from '../primitives/timelineKind.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 
@@ -56,9 +57,9 @@ export interface IncidentSnapshot {
   resolved: number;
 }
 
-/** A timeline entry as the thread, /incident timeline and the post-mortem tell it; any kind fits. */
+/** A timeline entry as the thread, /incident timeline and the post-mortem tell it. */
 export interface TimelineEntry {
-  kind: string;
+  kind: TimelineKind;
   actor: string;
   data: Record<string, unknown>;
   createdAt: Date;
@@ -358,7 +359,7 @@ export function threadView(
 }
 
 /** Which timeline entries a thread reply tells; the rest stay in the record only. */
-export const THREAD_KINDS: ReadonlySet<string> = new Set([
+export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'alert_firing',
   'alert_resolved',
   'severity_changed',

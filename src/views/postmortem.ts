@@ -2,6 +2,7 @@ import { formatDuration } from '../primitives/duration.js';
 import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
+import type { TimelineKind } from '../primitives/timelineKind.js';
 import type { Incident, TimelineEntry } from './incident.js';
 
 /**
@@ -142,7 +143,10 @@ function entryItem(entry: TimelineEntry): PostmortemTimelineItem {
   }
 }
 
-const ALERT_KINDS: Record<string, string> = { alert_firing: 'fired', alert_resolved: 'resolved' };
+const ALERT_KINDS: Partial<Record<TimelineKind, string>> = {
+  alert_firing: 'fired',
+  alert_resolved: 'resolved',
+};
 
 /** The alerts of one delivery, told in one line: `2 alerts fired: HighErrorRate ×2`. */
 function alertsItem(entries: TimelineEntry[]): PostmortemTimelineItem {

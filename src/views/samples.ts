@@ -1,4 +1,5 @@
 import { ROLES } from '../primitives/role.js';
+import type { TimelineKind } from '../primitives/timelineKind.js';
 import {
   type AlertRow,
   type IncidentSnapshot,
@@ -73,13 +74,13 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     },
     ...alerts.flatMap((a) => [
       {
-        kind: 'alert_firing',
+        kind: 'alert_firing' as const,
         actor: 'alertmanager',
         data: { fingerprint: a.fingerprint },
         createdAt: new Date(),
       },
       {
-        kind: 'alert_resolved',
+        kind: 'alert_resolved' as const,
         actor: 'alertmanager',
         data: { fingerprint: a.fingerprint },
         createdAt: new Date(),
@@ -138,7 +139,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
 function worstCasePostmortemView(): object {
   const text = (n: number) => '\n# h\n```\n<!-- [a](b) | *_~`\r\n'.repeat(Math.ceil(n / 30)).slice(0, n);
   const at = new Date('2026-01-01T00:00:00Z');
-  const entry = (kind: string, data: Record<string, unknown>) => ({
+  const entry = (kind: TimelineKind, data: Record<string, unknown>) => ({
     kind,
     actor: text(100),
     data,
@@ -177,7 +178,6 @@ function worstCasePostmortemView(): object {
       entry('health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
       entry('action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
       entry('incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),
-      entry('a_kind_added_later', {}),
     ],
   };
   return buildPostmortemView(data);

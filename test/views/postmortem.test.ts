@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { TimelineKind } from '../../src/primitives/timelineKind.js';
 import { buildPostmortemView, type PostmortemData } from '../../src/views/postmortem.js';
 
 describe('buildPostmortemView', () => {
   it('tells a declared, still open incident, its reminders and entries of kinds it does not know', () => {
     const at = new Date('2026-11-23T08:00:00Z');
-    const entry = (id: number, kind: string, actor: string, data: Record<string, unknown>) => ({
+    const entry = (id: number, kind: TimelineKind, actor: string, data: Record<string, unknown>) => ({
       id,
       kind,
       actor,

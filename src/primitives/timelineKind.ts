@@ -1,0 +1,22 @@
+/** What happened to an incident; the thread and the post-mortem are told from these. */
+export type TimelineKind =
+  | 'incident_opened'
+  | 'incident_declared'
+  | 'alert_firing'
+  | 'alert_resolved'
+  | 'severity_changed'
+  | 'status_update'
+  | 'role_assigned'
+  | 'note'
+  | 'reminder'
+  | 'postmortem_generated'
+  | 'health_check'
+  | 'action_requested'
+  | 'action_voted'
+  | 'action_approved'
+  | 'action_rejected'
+  | 'action_cancelled'
+  | 'action_expired'
+  | 'action_succeeded'
+  | 'action_failed'
+  | 'incident_resolved';
