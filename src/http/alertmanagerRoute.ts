@@ -11,10 +11,10 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
 import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
+import { ALERTMANAGER_BODY_LIMITS, readAlertmanagerBody } from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
-import { HttpError, readBody, sendJson } from './respond.js';
+import { HttpError, sendJson } from './respond.js';
 
-export const ALERTMANAGER_BODY_LIMIT = 1024 * 1024;
 const ENQUEUE_TIMEOUT_MS = 3000;
 
 export interface AlertmanagerRouteDeps {
@@ -61,14 +61,19 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   if (!bearerTokenMatches(req.headers.authorization, deps.token)) {
     throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
   }
-  const body = await readBody(req, ALERTMANAGER_BODY_LIMIT);
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, `body: not valid JSON (${(err as Error).message})`);
+  const body = await readAlertmanagerBody(req, ALERTMANAGER_BODY_LIMITS);
+  if (body.tooLarge) {
+    // Alertmanager drops it for good: loud, so that an alert on the delivery counter (http_413) fires.
+    const limit = ALERTMANAGER_BODY_LIMITS.maxBytes;
+    deps.logger.error(
+      { groupKey: body.groupKey, bytes: body.bytes, limit },
+      `alertmanager webhook: a notification of ${body.bytes} bytes${body.readToEnd ? '' : ' or more'} for group ${body.groupKey ?? '(unknown)'} is over the ${limit}-byte limit and was refused; Alertmanager drops it (lower max_alerts on its receiver)`,
+    );
+    // A body declared past what is read at all is not read after the answer either: the connection closes.
+    const unread = Number(req.headers['content-length']) > ALERTMANAGER_BODY_LIMITS.drainBytes;
+    throw new HttpError(413, `body larger than ${limit} bytes`, unread ? { connection: 'close' } : {});
   }
-  const parsed = WebhookPayloadSchema.safeParse(json, {
+  const parsed = WebhookPayloadSchema.safeParse(body.json, {
     error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
   });
   if (!parsed.success) {
@@ -79,7 +84,9 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   }
   // Checked before writing, so that an accepted delivery can always be queued for Slack.
   if (!deps.queueReady()) throw new HttpError(503, 'queue unavailable, retry later', { 'retry-after': '5' });
-  const result = await ingestDelivery(deps.pool, deps.config, parsed.data);
+  // The alerts read but not kept count as truncated, as Alertmanager's own max_alerts would.
+  const payload = { ...parsed.data, truncatedAlerts: parsed.data.truncatedAlerts + body.droppedAlerts };
+  const result = await ingestDelivery(deps.pool, deps.config, payload);
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
   const { incident } = result;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ALERTMANAGER_BODY_LIMIT } from '../../src/http/alertmanagerRoute.js';
+import { ALERTMANAGER_BODY_LIMITS } from '../../src/http/alertmanagerBody.js';
 import { payload } from '../support/alertmanager.js';
 
 interface WebhookConfig {
@@ -40,8 +40,9 @@ describe('config/alertmanager.example.yml', () => {
     expect([auth?.credentials, auth?.credentials_file].filter(Boolean)).toHaveLength(1);
   });
 
-  it('caps a notification at a size the bot takes, even with 2 KiB of annotations per alert', () => {
+  it('caps a notification at what the bot keeps in full, even with 2 KiB of annotations per alert', () => {
     expect(Number.isInteger(webhook.max_alerts) && webhook.max_alerts! > 0).toBe(true);
+    expect(webhook.max_alerts).toBeLessThanOrEqual(ALERTMANAGER_BODY_LIMITS.keptAlerts);
     const largest = payload({
       group: 'HighErrorRate',
       alerts: Array.from({ length: webhook.max_alerts! }, (_, i) => ({
@@ -49,7 +50,9 @@ describe('config/alertmanager.example.yml', () => {
         annotations: { description: 'x'.repeat(2048) },
       })),
     });
-    expect(Buffer.byteLength(JSON.stringify(largest))).toBeLessThan(ALERTMANAGER_BODY_LIMIT);
+    expect(Buffer.byteLength(JSON.stringify(largest.alerts))).toBeLessThan(
+      ALERTMANAGER_BODY_LIMITS.keptAlertBytes,
+    );
   });
 });
 

@@ -143,9 +143,10 @@ export async function reuseAfterOversize(
   socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`);
   const chunk = Buffer.alloc(64 * 1024, 'x');
   for (let sent = 0; sent <= limit && !closed && !received; sent += chunk.length) {
-    const ok =
-      socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n');
-    if (!ok) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+    // All three writes, whatever each returns: a chunk cut short would be a parse error, not a big body.
+    socket.write(`${chunk.length.toString(16)}\r\n`);
+    socket.write(chunk);
+    if (!socket.write('\r\n')) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
   }
   await waitFor(
     () => received.includes('\r\n\r\n') || closed,

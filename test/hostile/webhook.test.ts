@@ -107,8 +107,8 @@ describe('hostile input: POST /alertmanager', () => {
         () => post(body, { authorization: `Basic ${btoa(`x:${TEST_SECRETS.alertmanagerToken}`)}` }),
       ],
       ['token as the scheme', 401, () => post(body, { authorization: TEST_SECRETS.alertmanagerToken })],
-      ['body over 1 MiB', 413, () => post(`{"pad":"${'x'.repeat(MiB)}"}`)],
-      ['body over 1 MiB, chunked', 413, () => post(chunks(20, 64 * 1024))],
+      ['body over 32 MiB', 413, () => post(`{"pad":"${'x'.repeat(32 * MiB)}"}`)],
+      ['body over 32 MiB, chunked', 413, () => post(chunks(32 * 16 + 1, 64 * 1024))],
     ];
     for (const [label, status, sendIt] of cases)
       await hostile.probe({ surface: SURFACE, label, send: sendIt, carried: [], status });
@@ -128,7 +128,7 @@ describe('hostile input: POST /alertmanager', () => {
       bot.url,
       '/alertmanager',
       { ...AUTH, 'content-type': JSON_TYPE },
-      MiB,
+      32 * MiB,
     );
     expect(reuse.first).toMatch(/^HTTP\/1\.1 413/);
     expect(reuse.then).not.toBe('hung');
