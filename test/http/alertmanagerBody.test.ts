@@ -89,7 +89,15 @@ describe('reading a notification as it arrives', () => {
   });
 
   it('leaves a body that is no object, or alerts that are no array, for validation to refuse', () => {
-    for (const json of [null, [1, 2], 'text', { alerts: { a: [1] } }, { alerts: 5 }, { alerts: [] }, { alerts: [[]] }])
+    for (const json of [
+      null,
+      [1, 2],
+      'text',
+      { alerts: { a: [1] } },
+      { alerts: 5 },
+      { alerts: [] },
+      { alerts: [[]] },
+    ])
       expect(scan(JSON.stringify(json))).toMatchObject({ tooLarge: false, json, droppedAlerts: 0 });
   });
 
