@@ -6,7 +6,9 @@
  *   1. the webhook edge: deliveries/s and p50/p99 latency, for changing deliveries and for repeats;
  *   2. an alert storm: 10,000 alerts in 100 groups, delivered as Alertmanager would (two HA peers,
  *      a first notification, a grown one, repeats, resolution), with Slack's published rate limits:
- *      Slack calls per group and time until Slack is consistent with Postgres after each step.
+ *      Slack calls per group and time until Slack is consistent with Postgres after each step;
+ *   3. approval-gated actions (see actionsBench);
+ *   4. the largest notifications and the bot's memory (see sizeBench).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -122,9 +124,10 @@ async function startBot(
       '',
     ].join('\n'),
   );
+  // node with tsx's loader, not the tsx command: the child is the bot itself, whose memory the size bench reads.
   const child = spawn(
-    new URL('../node_modules/.bin/tsx', import.meta.url).pathname,
-    [new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
+    process.execPath,
+    ['--import', 'tsx', new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
     {
       env: {
         ...process.env,
@@ -441,10 +444,82 @@ async function actionsBench() {
   await slack.close();
 }
 
-// `npm run bench -- edge`, `-- storm` or `-- actions` runs one part; all by default.
+/** The bot process's resident memory now and at its peak, in MiB, from /proc (Linux). */
+async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+}
+
+/** A firing notification of `group` just under `bytes`, its alerts' descriptions sized to get there. */
+function notificationOf(group: string, bytes: number): string {
+  const alerts = Math.ceil(bytes / 3000);
+  const base = JSON.stringify(
+    payload({
+      group,
+      alerts: Array.from({ length: alerts }, (_, i) => ({
+        instance: `host-${i}`,
+        annotations: { description: '' },
+      })),
+    }),
+  );
+  const pad = Math.max(0, Math.floor((bytes - base.length) / alerts) - 1);
+  return JSON.stringify(
+    payload({
+      group,
+      alerts: Array.from({ length: alerts }, (_, i) => ({
+        instance: `host-${i}`,
+        annotations: { description: 'x'.repeat(pad) },
+      })),
+    }),
+  );
+}
+
+/**
+ * 3. The largest notifications: one just under the 32 MiB limit, then ten at once, and the bot's
+ * resident memory before, and at its peak after each (VmHWM).
+ */
+async function sizeBench() {
+  const slack = await startSlackEmulator({ token: BOT_TOKEN });
+  await withDatabase(async (url) => {
+    const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000);
+    try {
+      await post(port, notificationOf('Warmup', 10_000));
+      const before = await memoryOf(child.pid!);
+      console.log('\n## Largest notifications (32 MiB limit)\n');
+      console.log('| step | bytes each | statuses | seconds | RSS after MiB | peak RSS MiB |');
+      console.log('| --- | ---: | --- | ---: | ---: | ---: |');
+      console.log(`| idle, after a small notification | | | | ${fmt(before.rss)} | ${fmt(before.peak)} |`);
+      const MiB = 1024 * 1024;
+      for (const [label, count, size] of [
+        ['one of 5 MiB', 1, 5 * MiB],
+        ['one of 30 MiB', 1, 30 * MiB],
+        ['one just under 32 MiB', 1, 32 * MiB - 4096],
+        ['ten just under 32 MiB at once', 10, 32 * MiB - 4096],
+      ] as const) {
+        const bodies = Array.from({ length: count }, (_, i) => notificationOf(`Big${size}x${i}`, size));
+        const started = performance.now();
+        const results = await Promise.all(bodies.map((b) => post(port, b)));
+        const seconds = (performance.now() - started) / 1000;
+        const after = await memoryOf(child.pid!);
+        const statuses = [...new Set(results.map((r) => r.status))].join(', ');
+        console.log(
+          `| ${label} | ${Buffer.byteLength(bodies[0]!)} | ${statuses} | ${fmt(seconds, 2)} | ${fmt(after.rss)} | ${fmt(after.peak)} |`,
+        );
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  await slack.close();
+}
+
+// `npm run bench -- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) await stormBench();
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();
+if (parts.length === 0 || parts.includes('size')) await sizeBench();
 agent.destroy();
