@@ -39,6 +39,8 @@ export interface Incident {
   rootVersion: number;
   createdAt: Date;
   resolvedAt: Date | null;
+  /** Alerts of the group its latest notification did not list (truncated). */
+  truncatedAlerts: number;
 }
 
 export interface AlertRow {
@@ -79,7 +81,7 @@ export async function loadSnapshot(
             channel_id AS "channelId", group_key AS "groupKey",
             group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
             version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
-            resolved_at AS "resolvedAt"
+            resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts"
        FROM incidents WHERE id = $1`,
     [incidentId],
   );

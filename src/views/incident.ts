@@ -44,6 +44,8 @@ export interface Incident {
   groupLabels: Record<string, string>;
   commonLabels: Record<string, string>;
   externalUrl: string | null;
+  /** Alerts of the group its latest notification did not list. */
+  truncatedAlerts: number;
 }
 
 /** An incident as its messages show it: its record, who holds each role, and the first alerts to list. */
@@ -123,6 +125,10 @@ export interface RootView {
   resolved: number;
   alerts: AlertView[];
   moreAlerts: number;
+  /** Alerts the latest notification did not list: the incident shows only part of its group. */
+  truncatedAlerts: number;
+  /** Either of the two: the list of alerts is not the whole group. */
+  partial: boolean;
   groupLabels: string;
   alertmanagerUrl?: string;
 }
@@ -264,6 +270,8 @@ export function rootView(
     resolved: snapshot.resolved,
     alerts: snapshot.alerts.map(alertView),
     moreAlerts: Math.max(0, total - snapshot.alerts.length),
+    truncatedAlerts: snapshot.incident.truncatedAlerts,
+    partial: total > snapshot.alerts.length || snapshot.incident.truncatedAlerts > 0,
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
   };

@@ -55,6 +55,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       externalUrl: url,
       createdAt: new Date('2026-01-01T00:00:00Z'),
       resolvedAt: new Date('2026-01-02T00:00:00Z'),
+      truncatedAlerts: 1_000_000,
     },
     roles: { commander: 'U0COMMANDER', scribe: 'U0SCRIBE', comms: 'U0COMMS' },
     degradations: Array.from({ length: 3 }, (_, i) => ({

@@ -25,6 +25,7 @@ export function incidentRow(overrides: Partial<Incident> = {}): Incident {
     rootVersion: 0,
     createdAt: new Date('2026-01-01T00:00:00Z'),
     resolvedAt: null,
+    truncatedAlerts: 0,
     ...overrides,
   };
 }

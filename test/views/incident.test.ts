@@ -214,6 +214,25 @@ describe('rootView', () => {
     expect(rootView(snapshot({}, [alert('f1')], { firing: 1, resolved: 0 })).moreAlerts).toBe(0);
   });
 
+  it('says so when the last notification did not list the whole group', async () => {
+    const templates = await TemplateSet.load();
+    const note = (truncatedAlerts: number, stored = 1) =>
+      JSON.stringify(
+        templates.renderMessage(
+          'incident-root',
+          rootView(snapshot({ truncatedAlerts }, [alert('f1')], { firing: stored, resolved: 0 })),
+        ).blocks,
+      ).match(/…and [^"]*|⚠️ The last notification[^"]*/g);
+    expect(note(0)).toBeNull();
+    expect(note(14_000)).toEqual([
+      '⚠️ The last notification did not list 14000 more alerts of this group: only part of it is shown.',
+    ]);
+    expect(note(1, 3)).toEqual([
+      '…and 2 more alerts',
+      '⚠️ The last notification did not list 1 more alert of this group: only part of it is shown.',
+    ]);
+  });
+
   it('shows the group labels and links Alertmanager only when its URL is known', () => {
     const withUrl = rootView(
       snapshot({ groupLabels: { team: 'payments', alertname: 'X' }, externalUrl: 'https://am.example.com' }),
