@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OptionalDuration } from '../primitives/duration.js';
 import { dataRecord } from '../primitives/records.js';
 import { SEVERITIES } from '../primitives/severity.js';
 import { ChannelId } from '../slack/configSchema.js';
@@ -32,6 +33,9 @@ export const AlertsConfigSchema = z
     defaultSeverity: SeveritySchema.default('P2'),
     // Each shown alert takes two blocks; Slack allows 50 per message.
     maxAlertsShown: z.number().int().min(1).max(MAX_ALERTS_SHOWN).default(10),
+    // The webhook cannot tell a lagging peer's late copy from an alert Prometheus sends again with its old
+    // startsAt: within this long after the bot stored the resolution it is taken for a late copy.
+    lateCopyWindow: OptionalDuration.default(5 * 60_000),
   })
   .strict()
   .prefault({});

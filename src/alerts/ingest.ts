@@ -11,7 +11,7 @@ import { type AlertRouting, alertSeverity, groupChannel, groupSeverity } from '.
  * - created: a new incident was opened for the group
  * - updated: the group's open incident changed
  * - duplicate: nothing new (a repeat, or the same notification from another Alertmanager peer)
- * - stale: only alerts already known to be resolved, delivered late
+ * - stale: nothing changed, and some alert was a late copy (see lateCopies)
  * - ignored: a resolved group with no open incident
  */
 export type DeliveryOutcome = 'created' | 'updated' | 'duplicate' | 'stale' | 'ignored';
@@ -58,29 +58,40 @@ export async function ingestDelivery(
   const digest = deliveryDigest(payload);
   // Most deliveries are repeats: recognise them with one read, without a transaction or a lock.
   const seen = await openIncident(pool, payload.groupKey, '');
-  if (seen?.last_delivery_digest === digest) return duplicate(seen);
+  if (seen?.last_delivery_digest === digest) return unchanged('duplicate', seen);
   return inTransaction(pool, async (db) => {
     let incident = await lockOpenIncident(db, payload.groupKey);
-    if (incident?.last_delivery_digest === digest) return duplicate(incident);
+    if (incident?.last_delivery_digest === digest) return unchanged('duplicate', incident);
 
+    let late = await lateCopies(db, config, payload);
     let created = false;
     if (!incident) {
       const firing = payload.alerts.filter((a) => a.status === 'firing');
       if (firing.length === 0) return { outcome: 'ignored' };
-      if (await allAlreadyResolved(db, payload.groupKey, firing)) return { outcome: 'stale' };
+      if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
       incident = await insertIncident(db, config, payload, digest);
       created = incident !== undefined;
-      // Another peer's delivery opened it between our look and our insert: join that one.
-      incident ??= await lockOpenIncident(db, payload.groupKey);
-      if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
+      if (!incident) {
+        // Another peer's delivery opened it between our look and our insert: join that one, as it now is.
+        incident = await lockOpenIncident(db, payload.groupKey);
+        if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
+        late = await lateCopies(db, config, payload);
+      }
     }
 
-    const changed = await upsertAlerts(db, config, incident.id, payload);
-    if (payload.status === 'resolved') changed.push(...(await resolveRemainingAlerts(db, incident.id)));
+    const fresh = payload.alerts.filter((a) => !late.has(a.fingerprint));
+    const changed = await upsertAlerts(db, config, incident.id, fresh);
+    // Alertmanager sends a resolved status only once every alert of the group resolved, truncated or not;
+    // a firing one never says that, whatever it lists. A notification carrying a late copy is itself late.
+    const groupResolved = payload.status === 'resolved' && late.size === 0;
+    if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
+    const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
 
-    if (!created && changed.length === 0) {
+    if (!created && changed.length === 0 && !resolves) {
+      // A late copy's digest is not recorded: the same alerts and statuses may come again as news.
+      if (late.size > 0) return unchanged('stale', incident);
       await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
-      return duplicate(incident);
+      return unchanged('duplicate', incident);
     }
 
     const entries: NewTimelineEntry[] = [];
@@ -115,8 +126,7 @@ export async function ingestDelivery(
       });
     }
 
-    const stillFiring = await countFiring(db, incident.id);
-    if (stillFiring === 0) {
+    if (resolves) {
       entries.push({
         kind: 'incident_resolved',
         actor: ALERTMANAGER_ACTOR,
@@ -132,7 +142,7 @@ export async function ingestDelivery(
               resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
         WHERE id = $1
         RETURNING version`,
-      [incident.id, severity, digest, stillFiring === 0],
+      [incident.id, severity, late.size === 0 ? digest : null, resolves],
     );
     return {
       outcome: created ? 'created' : 'updated',
@@ -142,9 +152,9 @@ export async function ingestDelivery(
   });
 }
 
-function duplicate(incident: OpenIncident): DeliveryResult {
+function unchanged(outcome: 'duplicate' | 'stale', incident: OpenIncident): DeliveryResult {
   return {
-    outcome: 'duplicate',
+    outcome,
     incident: { id: incident.id, version: incident.version },
     slackBehind: incident.slack_behind,
   };
@@ -207,22 +217,33 @@ export function incidentTitle(payload: WebhookPayload): string {
 }
 
 /**
- * A late delivery from a lagging Alertmanager peer can carry alerts that have already fired and resolved.
- * They must not open a new incident: an alert that fires again gets a new startsAt.
+ * The notification's late copies, by fingerprint, judged against every incident of the group: an alert
+ * older than the stored one (an earlier startsAt), or firing with the startsAt of a resolution the bot
+ * stored less than alerts.lateCopyWindow ago. After the window the alert fires again: the webhook cannot
+ * tell a late copy from Prometheus resending, unchanged, an alert Alertmanager resolved for lack of news.
  */
-async function allAlreadyResolved(
+async function lateCopies(
   db: pg.ClientBase,
-  groupKey: string,
-  firing: WebhookPayload['alerts'],
-): Promise<boolean> {
-  const { rows } = await db.query<{ known: string }>(
-    `SELECT count(DISTINCT d.fingerprint) AS known
-       FROM jsonb_to_recordset($2::jsonb) AS d(fingerprint text, starts_at timestamptz)
-       JOIN alerts a ON a.fingerprint = d.fingerprint AND a.status = 'resolved' AND a.starts_at >= d.starts_at
-       JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1`,
-    [groupKey, JSON.stringify(firing.map((a) => ({ fingerprint: a.fingerprint, starts_at: a.startsAt })))],
+  config: AlertRouting,
+  payload: WebhookPayload,
+): Promise<Set<string>> {
+  const { rows } = await db.query<{ fingerprint: string }>(
+    `SELECT DISTINCT c.fingerprint
+       FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, status text, starts_at timestamptz)
+       JOIN alerts a ON a.fingerprint = c.fingerprint
+       JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
+      WHERE c.starts_at < a.starts_at
+         OR (c.status = 'firing' AND a.status = 'resolved' AND c.starts_at = a.starts_at
+             AND a.resolution_recorded_at > now() - $3 * interval '1 millisecond')`,
+    [
+      payload.groupKey,
+      JSON.stringify(
+        payload.alerts.map((a) => ({ fingerprint: a.fingerprint, status: a.status, starts_at: a.startsAt })),
+      ),
+      config.alerts.lateCopyWindow ?? 0,
+    ],
   );
-  return Number(rows[0]!.known) === new Set(firing.map((a) => a.fingerprint)).size;
+  return new Set(rows.map((r) => r.fingerprint));
 }
 
 /** Inserts new alerts and applies status changes; returns only what changed. */
@@ -230,10 +251,10 @@ async function upsertAlerts(
   db: pg.ClientBase,
   config: AlertRouting,
   incidentId: number,
-  payload: WebhookPayload,
+  alerts: WebhookPayload['alerts'],
 ): Promise<ChangedAlert[]> {
   // Alertmanager never repeats a fingerprint within one notification, but a hostile body might.
-  const unique = new Map(payload.alerts.map((a) => [a.fingerprint, a]));
+  const unique = new Map(alerts.map((a) => [a.fingerprint, a]));
   const rows = [...unique.values()].map((a) => ({
     fingerprint: a.fingerprint,
     status: a.status,
@@ -247,30 +268,37 @@ async function upsertAlerts(
   }));
   const result = await db.query<ChangedAlert>(
     `INSERT INTO alerts (incident_id, fingerprint, status, alertname, severity, labels, annotations,
-                         starts_at, ends_at, generator_url)
+                         starts_at, ends_at, generator_url, resolution_recorded_at)
      SELECT $1, r.fingerprint, r.status, r.alertname, r.severity, r.labels, r.annotations,
-            r.starts_at, r.ends_at, r.generator_url
+            r.starts_at, r.ends_at, r.generator_url, CASE WHEN r.status = 'resolved' THEN now() END
        FROM jsonb_to_recordset($2::jsonb) AS r(fingerprint text, status text, alertname text, severity text,
             labels jsonb, annotations jsonb, starts_at timestamptz, ends_at timestamptz, generator_url text)
      ON CONFLICT (incident_id, fingerprint) DO UPDATE
         SET status = EXCLUDED.status, annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at,
-            ends_at = EXCLUDED.ends_at, generator_url = EXCLUDED.generator_url, updated_at = now()
+            ends_at = EXCLUDED.ends_at, generator_url = EXCLUDED.generator_url, updated_at = now(),
+            resolution_recorded_at = EXCLUDED.resolution_recorded_at
       WHERE alerts.status IS DISTINCT FROM EXCLUDED.status
-        -- a firing notice for an alert instance that already resolved is late, not news
-        AND NOT (alerts.status = 'resolved' AND EXCLUDED.status = 'firing' AND EXCLUDED.starts_at <= alerts.starts_at)
      RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
     [incidentId, JSON.stringify(rows)],
   );
   return result.rows;
 }
 
-/** A resolved group means every alert in it resolved, including any Alertmanager truncated away. */
-async function resolveRemainingAlerts(db: pg.ClientBase, incidentId: number): Promise<ChangedAlert[]> {
+/**
+ * A resolved group means every alert in it resolved, including any Alertmanager truncated away; but not
+ * one that started after every alert the notification lists: it may have started since that was sent.
+ */
+async function resolveRemainingAlerts(
+  db: pg.ClientBase,
+  incidentId: number,
+  payload: WebhookPayload,
+): Promise<ChangedAlert[]> {
   const { rows } = await db.query<ChangedAlert>(
-    `UPDATE alerts SET status = 'resolved', ends_at = now(), updated_at = now()
+    `UPDATE alerts SET status = 'resolved', ends_at = now(), updated_at = now(), resolution_recorded_at = now()
       WHERE incident_id = $1 AND status = 'firing'
+        AND starts_at <= (SELECT max(s) FROM unnest($2::timestamptz[]) AS s)
       RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
-    [incidentId],
+    [incidentId, payload.alerts.map((a) => a.startsAt)],
   );
   return rows;
 }

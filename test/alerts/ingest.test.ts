@@ -121,6 +121,44 @@ describe('ingesting Alertmanager deliveries', () => {
     expect((await incidentsOf('Flapping')).map((i) => i.state)).toEqual(['resolved', 'open']);
   });
 
+  it('measures the late-copy window from when the bot stored the resolution, on its own clock', async () => {
+    const opened = await deliver('WindowClock', [{ instance: 'a' }]);
+    await deliver('WindowClock', [{ instance: 'a', status: 'resolved' }]);
+    expect((await deliver('WindowClock', [{ instance: 'a' }])).outcome).toBe('stale');
+    // Six minutes later by the bot's clock (the default window is five): the same copy is the alert again.
+    await pool.query(
+      "UPDATE alerts SET resolution_recorded_at = resolution_recorded_at - interval '6 minutes' WHERE incident_id = $1",
+      [opened.incident!.id],
+    );
+    expect((await deliver('WindowClock', [{ instance: 'a' }])).outcome).toBe('created');
+    expect((await incidentsOf('WindowClock')).map((i) => i.state)).toEqual(['resolved', 'open']);
+  });
+
+  it('does not take a partly late notification for the last word: the same shape later is still news', async () => {
+    const later = '2026-11-23T10:00:00Z';
+    await deliver('PartlyLate', [{ instance: 'a' }, { instance: 'b' }]);
+    await deliver('PartlyLate', [{ instance: 'a', status: 'resolved' }, { instance: 'b' }]);
+    const { incident } = await deliver('PartlyLate', [{ instance: 'a', startsAt: later }, { instance: 'b' }]);
+    // a's copy is older than the stored a; b's resolution is news.
+    const partly = await deliver('PartlyLate', [
+      { instance: 'a', status: 'resolved' },
+      { instance: 'b', status: 'resolved' },
+      { instance: 'c' },
+    ]);
+    expect(partly.outcome).toBe('updated');
+    const { rows } = await pool.query(
+      "SELECT labels->>'instance' AS instance, status FROM alerts WHERE incident_id = $1 ORDER BY 1",
+      [incident!.id],
+    );
+    expect(rows.map((r) => `${r.instance}:${r.status}`)).toEqual(['a:firing', 'b:resolved', 'c:firing']);
+    const real = await deliver('PartlyLate', [
+      { instance: 'a', status: 'resolved', startsAt: later },
+      { instance: 'b', status: 'resolved' },
+      { instance: 'c' },
+    ]);
+    expect(real.outcome).toBe('updated');
+  });
+
   it('ignores a resolved group that has no open incident', async () => {
     const result = await deliver('NeverSeen', [{ instance: 'a', status: 'resolved' }]);
     expect(result).toEqual({ outcome: 'ignored' });

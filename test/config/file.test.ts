@@ -55,6 +55,7 @@ describe('defaults', () => {
         severities: { critical: 'P0', warning: 'P1', info: 'P3' },
         defaultSeverity: 'P2',
         maxAlertsShown: 10,
+        lateCopyWindow: 300_000,
       },
       incidents: {
         commanderReminderAfter: 300_000,
