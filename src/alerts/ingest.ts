@@ -24,11 +24,11 @@ export interface DeliveryResult {
   slackBehind?: boolean;
 }
 
-/** Alertmanager's identity of a notification: the group, its status, and each alert's status. */
+/** Alertmanager's identity of a notification: the group, its status, each alert's status, and how many it left out. */
 export function deliveryDigest(payload: WebhookPayload): string {
   const pairs = payload.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort();
   return createHash('sha256')
-    .update(JSON.stringify([payload.groupKey, payload.status, pairs]))
+    .update(JSON.stringify([payload.groupKey, payload.status, pairs, payload.truncatedAlerts]))
     .digest('hex');
 }
 
@@ -39,6 +39,7 @@ interface OpenIncident {
   slack_behind: boolean;
   severity: Severity;
   last_delivery_digest: string | null;
+  truncated_alerts: number;
 }
 
 interface ChangedAlert {
@@ -87,7 +88,9 @@ export async function ingestDelivery(
     if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
     const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
 
-    if (!created && changed.length === 0 && !resolves) {
+    // How much of the group the notification left out is news too; a late copy's count is not.
+    const truncatedAlerts = late.size === 0 ? payload.truncatedAlerts : incident.truncated_alerts;
+    if (!created && changed.length === 0 && !resolves && truncatedAlerts === incident.truncated_alerts) {
       // A late copy's digest is not recorded: the same alerts and statuses may come again as news.
       if (late.size > 0) return unchanged('stale', incident);
       await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
@@ -138,11 +141,11 @@ export async function ingestDelivery(
     const { rows } = await db.query<{ version: number }>(
       `UPDATE incidents
           SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
-              state = CASE WHEN $4 THEN 'resolved' ELSE state END,
+              truncated_alerts = $5, state = CASE WHEN $4 THEN 'resolved' ELSE state END,
               resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
         WHERE id = $1
         RETURNING version`,
-      [incident.id, severity, late.size === 0 ? digest : null, resolves],
+      [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
     );
     return {
       outcome: created ? 'created' : 'updated',
@@ -171,7 +174,7 @@ async function openIncident(
 ): Promise<OpenIncident | undefined> {
   const { rows } = await db.query<OpenIncident>(
     `SELECT id::int AS id, created_at, version, root_ts IS NULL OR root_version < version AS slack_behind,
-            severity, last_delivery_digest FROM incidents
+            severity, last_delivery_digest, truncated_alerts FROM incidents
       WHERE group_key = $1 AND state = 'open' ${lock}`,
     [groupKey],
   );
@@ -188,10 +191,11 @@ async function insertIncident(
   const firing = payload.alerts.filter((a) => a.status === 'firing');
   const { rows } = await db.query<OpenIncident>(
     `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels,
-                            common_annotations, external_url, last_delivery_digest)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                            common_annotations, external_url, last_delivery_digest, truncated_alerts)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      ON CONFLICT (group_key) WHERE state = 'open' AND group_key IS NOT NULL DO NOTHING
-     RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest`,
+     RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest,
+               truncated_alerts`,
     [
       incidentTitle(payload).slice(0, 500),
       groupSeverity(config, firing),
@@ -202,6 +206,7 @@ async function insertIncident(
       payload.commonAnnotations,
       payload.externalURL || null,
       digest,
+      payload.truncatedAlerts,
     ],
   );
   return rows[0];

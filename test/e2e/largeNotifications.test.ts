@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payload } from '../support/alertmanager.js';
+import { waitFor } from '../support/services.js';
+import { jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
+
+const MiB = 1024 * 1024;
+
+/** A firing notification of `group` with `count` alerts, their descriptions sized to reach `bytes`. */
+function notification(group: string, count: number, bytes: number) {
+  const build = (description: string) => {
+    const { alerts, ...rest } = payload({
+      group,
+      alerts: Array.from({ length: count }, (_, i) => ({
+        instance: `host-${i}`,
+        annotations: { description },
+      })),
+    });
+    // Alertmanager writes alerts before groupKey and truncatedAlerts: the bot learns the group last.
+    return JSON.stringify({ alerts, ...rest });
+  };
+  const base = build('').length;
+  return build('x'.repeat(Math.ceil((bytes - base) / count)));
+}
+
+/** The worst storms make the largest notifications, and Alertmanager drops any that gets a 4xx. */
+describe('the largest notifications Alertmanager sends', () => {
+  let bot: TestBot;
+  const logs: string[] = [];
+  beforeAll(async () => {
+    bot = await startTestBot({ logTo: { write: (line: string) => logs.push(line) } });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  const deliver = (body: string) =>
+    fetch(`${bot.url}/alertmanager`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}`,
+      },
+      body,
+    });
+
+  /** The incident's root message once Slack shows its latest version. */
+  const rootOf = async (ref: string) => {
+    const row = await waitFor(
+      async () => {
+        const { rows } = await bot.app.pool.query(
+          'SELECT channel_id, root_ts, root_version >= version AS current FROM incidents WHERE id = $1',
+          [Number(ref.slice(4))],
+        );
+        return rows[0]?.current ? rows[0] : undefined;
+      },
+      30_000,
+      `${ref} in Slack`,
+    );
+    const root = bot.slack.emulator.message(row.channel_id, row.root_ts)!;
+    return { text: root.text, blocks: JSON.stringify(root.blocks) };
+  };
+
+  it('takes a 5 MiB notification whole and shows it', async () => {
+    const body = notification('FiveMiB', 800, 5 * MiB);
+    expect(Buffer.byteLength(body)).toBeGreaterThanOrEqual(5 * MiB);
+    const res = await deliver(body);
+    expect(res.status).toBe(200);
+    const { outcome, incident } = (await jsonOf(res)) as { outcome: string; incident: string };
+    expect(outcome).toBe('created');
+    const root = await rootOf(incident);
+    expect(root.text).toContain('800 firing, 0 resolved');
+    expect(root.blocks).not.toContain('did not list');
+  });
+
+  it('takes a 30 MiB notification, keeps its first 1,000 alerts in full, and says it shows only part', async () => {
+    const body = notification('ThirtyMiB', 10_000, 30 * MiB);
+    expect(Buffer.byteLength(body)).toBeGreaterThanOrEqual(30 * MiB);
+    const res = await deliver(body);
+    expect(res.status).toBe(200);
+    const { outcome, incident } = (await jsonOf(res)) as { outcome: string; incident: string };
+    expect(outcome).toBe('created');
+    const root = await rootOf(incident);
+    expect(root.text).toContain('1000 firing, 0 resolved');
+    expect(root.blocks).toContain('The last notification did not list 9000 more alerts of this group');
+    // The same notification again is a repeat: nothing written twice.
+    expect((await jsonOf(await deliver(body))).outcome).toBe('duplicate');
+  });
+
+  it('refuses one over 32 MiB with 413, and says so loudly: an error naming the group, and the counter', async () => {
+    const before = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
+    const body = notification('OverTheLimit', 11_000, 33 * MiB);
+    const res = await deliver(body);
+    expect(res.status).toBe(413);
+    const line = logs.map((l) => JSON.parse(l)).find((l) => /over the \d+-byte limit/.test(l.msg));
+    expect(line).toMatchObject({
+      level: 50,
+      groupKey: JSON.parse(body).groupKey,
+      bytes: Buffer.byteLength(body),
+      limit: 32 * MiB,
+    });
+    const metrics = await (await fetch(`${bot.url}/metrics`)).text();
+    expect(metrics).toMatch(/incident_bot_alertmanager_deliveries_total\{outcome="http_413"\} 1/);
+    expect((await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents')).rows).toEqual(before.rows);
+  });
+});
