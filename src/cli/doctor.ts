@@ -179,7 +179,7 @@ async function slack(config: Awaited<ReturnType<typeof readCheckedConfig>>): Pro
   if (env.SLACK_APP_TOKEN) {
     try {
       await checkAppToken(env.SLACK_APP_TOKEN, env.SLACK_API_URL);
-      findings.push(ok('Slack app-level token: opens a Socket Mode connection'));
+      findings.push(ok('Slack app-level token: Slack gives it a Socket Mode address'));
     } catch (err) {
       findings.push(
         wrong(

@@ -93,7 +93,7 @@ describe('incident-bot doctor', () => {
       ),
       '✅ Slack bot token: <@U0INCIDENTBOT> in Sandbox',
       expect.stringMatching(/^✅ Slack scopes: all \d+ that manifest\.yml asks for$/),
-      '✅ Slack app-level token: opens a Socket Mode connection',
+      '✅ Slack app-level token: Slack gives it a Socket Mode address',
       '✅ Slack channel #incidents (C0DEFAULT1, the default channel): the bot is in it',
       '✅ Slack channel #payments (C0ROUTED1, a route): the bot is in it',
       '✅ Slack channel #announcements (C0ANNOUNCE, the announcement channel): the bot is in it',
