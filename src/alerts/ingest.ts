@@ -24,9 +24,12 @@ export interface DeliveryResult {
   slackBehind?: boolean;
 }
 
-/** Alertmanager's identity of a notification: the group, its status, each alert's status, and how many it left out. */
+/**
+ * Alertmanager's identity of a notification: the group, its status, each alert's status and start (a new
+ * start is a new firing), and how many it left out.
+ */
 export function deliveryDigest(payload: WebhookPayload): string {
-  const pairs = payload.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort();
+  const pairs = payload.alerts.map((a) => `${a.fingerprint}:${a.status}:${a.startsAt}`).sort();
   return createHash('sha256')
     .update(JSON.stringify([payload.groupKey, payload.status, pairs, payload.truncatedAlerts]))
     .digest('hex');
@@ -64,7 +67,7 @@ export async function ingestDelivery(
     let incident = await lockOpenIncident(db, payload.groupKey);
     if (incident?.last_delivery_digest === digest) return unchanged('duplicate', incident);
 
-    let late = await lateCopies(db, config, payload);
+    let late = await lateCopies(db, config, payload, incident?.id);
     let created = false;
     if (!incident) {
       const firing = payload.alerts.filter((a) => a.status === 'firing');
@@ -76,7 +79,7 @@ export async function ingestDelivery(
         // Another peer's delivery opened it between our look and our insert: join that one, as it now is.
         incident = await lockOpenIncident(db, payload.groupKey);
         if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
-        late = await lateCopies(db, config, payload);
+        late = await lateCopies(db, config, payload, incident.id);
       }
     }
 
@@ -222,36 +225,49 @@ export function incidentTitle(payload: WebhookPayload): string {
 }
 
 /**
- * The notification's late copies, by fingerprint, judged against every incident of the group: an alert
- * older than the stored one (an earlier startsAt), or firing with the startsAt of a resolution the bot
- * stored less than alerts.lateCopyWindow ago. After the window the alert fires again: the webhook cannot
- * tell a late copy from Prometheus resending, unchanged, an alert Alertmanager resolved for lack of news.
+ * The notification's late copies, by fingerprint, each judged against the group's newest record of that
+ * alert: older than it (an earlier startsAt); firing with the startsAt of a resolution the bot stored less
+ * than alerts.lateCopyWindow ago; or the resolution, again, of an alert of an earlier incident. After the
+ * window the alert fires again: the webhook cannot tell a late copy from Prometheus resending, unchanged,
+ * an alert Alertmanager resolved for lack of news.
  */
 async function lateCopies(
   db: pg.ClientBase,
   config: AlertRouting,
   payload: WebhookPayload,
+  openIncidentId: number | undefined,
 ): Promise<Set<string>> {
   const { rows } = await db.query<{ fingerprint: string }>(
-    `SELECT DISTINCT c.fingerprint
-       FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, status text, starts_at timestamptz)
-       JOIN alerts a ON a.fingerprint = c.fingerprint
-       JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
+    `WITH copy AS (
+       SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, status text, starts_at timestamptz)
+     ), newest AS (
+       SELECT DISTINCT ON (a.fingerprint) a.fingerprint, a.incident_id, a.status, a.starts_at,
+              a.resolution_recorded_at
+         FROM alerts a JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
+        WHERE a.fingerprint IN (SELECT fingerprint FROM copy)
+        ORDER BY a.fingerprint, a.incident_id DESC
+     )
+     SELECT DISTINCT c.fingerprint FROM copy c JOIN newest a USING (fingerprint)
       WHERE c.starts_at < a.starts_at
-         OR (c.status = 'firing' AND a.status = 'resolved' AND c.starts_at = a.starts_at
-             AND a.resolution_recorded_at > now() - $3 * interval '1 millisecond')`,
+         OR (c.starts_at = a.starts_at AND a.status = 'resolved' AND (
+               (c.status = 'firing' AND a.resolution_recorded_at > now() - $3 * interval '1 millisecond')
+               OR (c.status = 'resolved' AND a.incident_id IS DISTINCT FROM $4::bigint)))`,
     [
       payload.groupKey,
       JSON.stringify(
         payload.alerts.map((a) => ({ fingerprint: a.fingerprint, status: a.status, starts_at: a.startsAt })),
       ),
       config.alerts.lateCopyWindow ?? 0,
+      openIncidentId ?? null,
     ],
   );
   return new Set(rows.map((r) => r.fingerprint));
 }
 
-/** Inserts new alerts and applies status changes; returns only what changed. */
+/**
+ * Inserts new alerts and applies status changes, and a newer startsAt for a firing alert (it resolved and
+ * fired again unseen); returns only what changed.
+ */
 async function upsertAlerts(
   db: pg.ClientBase,
   config: AlertRouting,
@@ -283,6 +299,7 @@ async function upsertAlerts(
             ends_at = EXCLUDED.ends_at, generator_url = EXCLUDED.generator_url, updated_at = now(),
             resolution_recorded_at = EXCLUDED.resolution_recorded_at
       WHERE alerts.status IS DISTINCT FROM EXCLUDED.status
+         OR (EXCLUDED.status = 'firing' AND EXCLUDED.starts_at > alerts.starts_at)
      RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
     [incidentId, JSON.stringify(rows)],
   );
@@ -291,19 +308,27 @@ async function upsertAlerts(
 
 /**
  * A resolved group means every alert in it resolved, including any Alertmanager truncated away; but not
- * one that started after every alert the notification lists: it may have started since that was sent.
+ * one that started after the notification was made: one started after every alert it lists. When it lists
+ * only part of the group, that bound would keep firing, for ever, an unlisted alert that merely started
+ * later (Alertmanager lists by labels, not age); then the bound is the last the listed alerts tell of the
+ * group, their newest start or end.
  */
 async function resolveRemainingAlerts(
   db: pg.ClientBase,
   incidentId: number,
   payload: WebhookPayload,
 ): Promise<ChangedAlert[]> {
+  const told = payload.alerts.flatMap((a) =>
+    payload.truncatedAlerts > 0 && a.status === 'resolved' && a.endsAt
+      ? [a.startsAt, a.endsAt]
+      : [a.startsAt],
+  );
   const { rows } = await db.query<ChangedAlert>(
     `UPDATE alerts SET status = 'resolved', ends_at = now(), updated_at = now(), resolution_recorded_at = now()
       WHERE incident_id = $1 AND status = 'firing'
         AND starts_at <= (SELECT max(s) FROM unnest($2::timestamptz[]) AS s)
       RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
-    [incidentId, payload.alerts.map((a) => a.startsAt)],
+    [incidentId, told],
   );
   return rows;
 }

@@ -5,7 +5,8 @@ import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, type TestBot } from '../supp
 
 // startsAt values, earliest first: the order Prometheus saw things in, whatever order copies arrive in.
 const T0 = '2026-11-23T08:00:00.123456789Z';
-const T1 = '2026-11-23T09:00:00Z';
+const T0_30 = '2026-11-23T08:30:00Z';
+const T1 = '2026-11-23T09:00:00Z'; // when the payload helper's resolved alerts end
 const T2 = '2026-11-23T10:00:00Z';
 
 const BOTH_FIRING: AlertSpec[] = [
@@ -148,6 +149,54 @@ describe('alerts out of order, with the default late-copy window (5 minutes)', (
       { instance: 'b', status: 'firing', startsAt: new Date(T0) },
     ]);
     expect(late.outcome).toBe('stale');
+  });
+
+  it('resolves a truncated resolved group whose unlisted alert started after every listed one', async () => {
+    const opened = await send('TruncatedResolved', [
+      { instance: 'a', startsAt: T0 },
+      { instance: 'b', startsAt: T0_30 },
+    ]);
+    // Alertmanager lists alerts by their labels, not their age: b, the newer, is the one left out. The
+    // group resolved, and a ended (at T1) after b started, so b is no newcomer.
+    const resolved = await send('TruncatedResolved', [{ instance: 'a', startsAt: T0, status: 'resolved' }], {
+      status: 'resolved',
+      truncatedAlerts: 1,
+    });
+    expect(resolved.outcome).toBe('updated');
+    const after = await shown(opened.incident);
+    expect(after.state).toBe('resolved');
+    expect(after.alerts.map((a) => `${a.instance}:${a.status}`)).toEqual(['a:resolved', 'b:resolved']);
+  });
+
+  it('takes a newer startsAt for a firing alert, so a late copy of its old resolution stays late', async () => {
+    const opened = await send('NewerStart', [{ instance: 'a', startsAt: T0 }]);
+    // The resolution in between reached the bot from neither peer; the alert fires again since T2.
+    const again = await send('NewerStart', [{ instance: 'a', startsAt: T2 }]);
+    expect(again.outcome).toBe('updated');
+    const late = await send('NewerStart', [{ instance: 'a', startsAt: T0, status: 'resolved' }]);
+    expect(late.outcome).toBe('stale');
+    const after = await shown(opened.incident);
+    expect(after.state).toBe('open');
+    expect(after.blocks).toContain(started(T2));
+    expect(after.alerts).toEqual([{ instance: 'a', status: 'firing', startsAt: new Date(T2) }]);
+  });
+
+  it('adds nothing from an old incident to the live one when a late copy lists several alerts', async () => {
+    await send('LateGroupCopy', BOTH_FIRING);
+    const bothResolved: AlertSpec[] = [
+      { instance: 'a', startsAt: T0, status: 'resolved' },
+      { instance: 'b', startsAt: T0, status: 'resolved' },
+    ];
+    await send('LateGroupCopy', bothResolved);
+    const live = await send('LateGroupCopy', [{ instance: 'a', startsAt: T2 }]);
+    expect(live.outcome).toBe('created');
+    // A lagging peer's copy of the old resolution: a is older than the live a, b belongs to the old incident.
+    const late = await send('LateGroupCopy', bothResolved);
+    expect(late.outcome).toBe('stale');
+    const after = await shown(live.incident);
+    expect(after.state).toBe('open');
+    expect(after.text).toMatch(/^🔴 .*: 1 firing, 0 resolved$/);
+    expect(after.alerts).toEqual([{ instance: 'a', status: 'firing', startsAt: new Date(T2) }]);
   });
 
   it('leaves firing an alert that started after every alert of a resolved notification', async () => {
