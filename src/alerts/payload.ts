@@ -23,10 +23,19 @@ export const AlertSchema = z.object({
 });
 
 /** Alertmanager's webhook payload, version 4. */
+/** What incidents.truncated_alerts holds at most. */
+export const MAX_TRUNCATED_ALERTS = 2 ** 31 - 1;
+
 export const WebhookPayloadSchema = z.object({
   version: z.literal('4', { error: 'expected "4" (Alertmanager webhook payload version 4)' }),
   groupKey: Text.min(1).max(10_000),
-  truncatedAlerts: z.number().int().min(0).default(0),
+  // Alertmanager counts in 64 bits; more than the column holds is more than any group, so it is capped.
+  truncatedAlerts: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .transform((n) => Math.min(n, MAX_TRUNCATED_ALERTS)),
   status: z.enum(['firing', 'resolved']),
   receiver: Text,
   groupLabels: Labels.prefault({}),

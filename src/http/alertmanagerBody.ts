@@ -32,7 +32,7 @@ export const ALERTMANAGER_BODY_LIMITS: BodyLimits = {
 
 export type AlertmanagerBody =
   /** The notification with its first alerts in full, and how many more it listed. */
-  | { tooLarge: false; json: unknown; droppedAlerts: number; bytes: number }
+  | { tooLarge: false; json: unknown; truncatedAlerts: number; bytes: number }
   /** Over maxBytes: what was learnt of it, for the log. */
   | { tooLarge: true; bytes: number; groupKey?: string; readToEnd: boolean };
 
@@ -65,7 +65,10 @@ export class AlertmanagerBodyScanner {
   private element: Buffer[] = [];
   private readonly kept: unknown[] = [];
   private keptBytes = 0;
-  private dropped = 0;
+  /** Alerts are kept until the first that does not fit: the kept ones are the first, as listed. */
+  private keeping = true;
+  private truncated = 0;
+  private alertsKeySeen = false;
   private index = 0;
   private bytes = 0;
   private draining = false;
@@ -94,7 +97,9 @@ export class AlertmanagerBodyScanner {
       if (this.inAlerts && depth === 2) {
         if (byte === COMMA || byte === CLOSE_ARRAY) {
           // `[,`, `,,` and `,]` are not JSON, though nothing is left of them for JSON.parse to see.
-          if (!this.inElement && (byte === COMMA || this.afterComma)) throw notJson('body', 'an empty alert');
+          // Past the limit the body is only scanned for its group: a fault there does not make 413 a 400.
+          if (!this.inElement && (byte === COMMA || this.afterComma) && !this.draining)
+            throw notJson('body', 'an empty alert');
           if (this.inElement) {
             this.keepElement(chunk.subarray(segment, i));
             this.endElement();
@@ -147,21 +152,27 @@ export class AlertmanagerBodyScanner {
         tooLarge: true,
         bytes: this.bytes,
         readToEnd: this.bytes <= this.limits.drainBytes,
-        ...(this.groupKey && !this.readingGroupKey ? { groupKey: groupKeyOf(this.groupKey) } : {}),
+        ...(this.groupKey && !this.readingGroupKey ? { groupKey: stringOf(this.groupKey) } : {}),
       };
     }
     const json = parseJson(Buffer.concat(this.frame), 'body');
     // Only a top-level object's `alerts` array was split; anything else is left for validation to refuse.
     if (json && typeof json === 'object' && Array.isArray((json as { alerts?: unknown }).alerts))
       (json as { alerts: unknown[] }).alerts = this.kept;
-    return { tooLarge: false, json, droppedAlerts: this.dropped, bytes: this.bytes };
+    return { tooLarge: false, json, truncatedAlerts: this.truncated, bytes: this.bytes };
   }
 
   private endString(): void {
     this.inString = false;
     if (this.key) {
-      this.currentKey = this.key.length <= KEY_MAX_BYTES ? String(parseJson(this.key, 'key')) : undefined;
+      // A key that is not JSON is left for JSON.parse of the frame to refuse, or ignored past the limit.
+      this.currentKey = this.key.length <= KEY_MAX_BYTES ? stringOf(this.key) : undefined;
       this.key = undefined;
+      if (this.currentKey === 'alerts') {
+        // JSON.parse would keep the last; the scanner has kept the elements of the first.
+        if (this.alertsKeySeen && !this.draining) throw new HttpError(400, 'alerts: given twice');
+        this.alertsKeySeen = true;
+      }
     }
     this.readingGroupKey = false;
   }
@@ -182,10 +193,12 @@ export class AlertmanagerBodyScanner {
     const bytes = Buffer.concat(this.element);
     this.element = [];
     const alert = parseJson(bytes, `alerts[${index}]`);
-    if (
-      this.kept.length < this.limits.keptAlerts &&
-      this.keptBytes + bytes.length <= this.limits.keptAlertBytes
-    ) {
+    // The first alert is kept whatever its size: a notification always shows at least one.
+    this.keeping &&=
+      this.kept.length === 0 ||
+      (this.kept.length < this.limits.keptAlerts &&
+        this.keptBytes + bytes.length <= this.limits.keptAlertBytes);
+    if (this.keeping) {
       this.kept.push(alert);
       this.keptBytes += bytes.length;
       return;
@@ -196,7 +209,7 @@ export class AlertmanagerBodyScanner {
       const issue = checked.error.issues[0]!;
       throw new HttpError(400, `${formatPath(['alerts', index, ...issue.path])}: ${issue.message}`);
     }
-    this.dropped++;
+    this.truncated++;
   }
 
   private startDraining(): void {
@@ -218,8 +231,8 @@ function parseJson(bytes: Buffer | number[], what: string): unknown {
   }
 }
 
-/** The group of a refused notification, for the log; unknown when it is not a string cut short. */
-function groupKeyOf(bytes: number[]): string | undefined {
+/** A JSON string's value; undefined when the bytes are not one (cut short, say). */
+function stringOf(bytes: number[]): string | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
     return typeof value === 'string' ? value : undefined;
@@ -228,11 +241,20 @@ function groupKeyOf(bytes: number[]): string | undefined {
   }
 }
 
+/** The sender closed the connection before the end of its body. */
+export class RequestAborted extends Error {
+  constructor(options: { cause: unknown }) {
+    super('the request was aborted before the end of its body', options);
+    this.name = 'RequestAborted';
+  }
+}
+
 /**
  * Reads a notification as it arrives. Past maxBytes it goes on reading, keeping nothing, to learn the
  * group for the log, up to drainBytes; a body declared longer than that is refused without reading.
  * The rest of a body refused before its end is read and dropped, so the client gets its answer rather
- * than a reset connection.
+ * than a reset connection; one not read to its end (readToEnd false) should be answered with
+ * `connection: close`, which ends the reading.
  */
 export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): Promise<AlertmanagerBody> {
   const declared = Number(req.headers['content-length']);
@@ -244,8 +266,9 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
     Number.isFinite(declared) ? limits : { ...limits, drainBytes: limits.maxBytes },
   );
   return new Promise((resolve, reject) => {
+    const onError = (cause: unknown) => reject(new RequestAborted({ cause }));
     const settle = (outcome: () => AlertmanagerBody) => {
-      req.off('data', onData).off('end', onEnd).off('error', reject);
+      req.off('data', onData).off('end', onEnd).off('error', onError);
       // A body refused before its end is read on and dropped, not destroyed: that would reset the
       // connection under the answer. (Node drops it itself only for a body nobody began to read.)
       if (!req.readableEnded) req.resume();
@@ -265,6 +288,6 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
       }
     };
     const onEnd = () => settle(() => scanner.end());
-    req.on('data', onData).on('end', onEnd).on('error', reject);
+    req.on('data', onData).on('end', onEnd).on('error', onError);
   });
 }

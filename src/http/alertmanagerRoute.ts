@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
 import { ingestDelivery } from '../alerts/ingest.js';
-import { WebhookPayloadSchema } from '../alerts/payload.js';
+import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isTransientDbError } from '../db/pool.js';
@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
 import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
-import { ALERTMANAGER_BODY_LIMITS, readAlertmanagerBody } from './alertmanagerBody.js';
+import { ALERTMANAGER_BODY_LIMITS, RequestAborted, readAlertmanagerBody } from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
 import { HttpError, sendJson } from './respond.js';
 
@@ -42,6 +42,12 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
       outcome = result.outcome;
       sendJson(res, 200, result);
     } catch (err) {
+      if (err instanceof RequestAborted) {
+        // Nobody is left to answer; Alertmanager sends it again.
+        outcome = 'aborted';
+        deps.logger.warn({ err }, 'alertmanager webhook: the sender went away before the end of its body');
+        return;
+      }
       const { status, message, headers } = toHttpError(err);
       outcome = `http_${status}`;
       // A bug, or a value the database refused that validation let through (the alert is dropped): errors.
@@ -69,9 +75,8 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
       { groupKey: body.groupKey, bytes: body.bytes, limit },
       `alertmanager webhook: a notification of ${body.bytes} bytes${body.readToEnd ? '' : ' or more'} for group ${body.groupKey ?? '(unknown)'} is over the ${limit}-byte limit and was refused; Alertmanager drops it (lower max_alerts on its receiver)`,
     );
-    // A body declared past what is read at all is not read after the answer either: the connection closes.
-    const unread = Number(req.headers['content-length']) > ALERTMANAGER_BODY_LIMITS.drainBytes;
-    throw new HttpError(413, `body larger than ${limit} bytes`, unread ? { connection: 'close' } : {});
+    // A body not read to its end is not read after the answer either: the connection closes.
+    throw new HttpError(413, `body larger than ${limit} bytes`, body.readToEnd ? {} : { connection: 'close' });
   }
   const parsed = WebhookPayloadSchema.safeParse(body.json, {
     error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
@@ -85,7 +90,10 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   // Checked before writing, so that an accepted delivery can always be queued for Slack.
   if (!deps.queueReady()) throw new HttpError(503, 'queue unavailable, retry later', { 'retry-after': '5' });
   // The alerts read but not kept count as truncated, as Alertmanager's own max_alerts would.
-  const payload = { ...parsed.data, truncatedAlerts: parsed.data.truncatedAlerts + body.droppedAlerts };
+  const payload = {
+    ...parsed.data,
+    truncatedAlerts: Math.min(MAX_TRUNCATED_ALERTS, parsed.data.truncatedAlerts + body.truncatedAlerts),
+  };
   const result = await ingestDelivery(deps.pool, deps.config, payload);
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.

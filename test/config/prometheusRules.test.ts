@@ -37,6 +37,18 @@ describe('config/prometheus-rules.example.yml', () => {
     }
   });
 
+  it('fires one rule for each refusal, not two', () => {
+    /** Whether a rule's selector takes a sample with this outcome label (=, !=, =~ and !~ matchers). */
+    const selects = (expr: string, outcome: string) =>
+      [...expr.matchAll(/outcome(=~|!~|!=|=)"([^"]*)"/g)].every(([, op, value]) => {
+        const matched = op!.includes('~') ? new RegExp(`^(?:${value})$`).test(outcome) : value === outcome;
+        return op!.startsWith('!') ? !matched : matched;
+      });
+    for (const outcome of ['http_413', 'http_401', 'http_400'])
+      expect(rules.filter((r) => selects(r.expr, outcome)).map((r) => r.alert), outcome).toHaveLength(1);
+    expect(rules.filter((r) => selects(r.expr, 'created'))).toEqual([]);
+  });
+
   it('names only metrics the bot serves, with the labels they have', async () => {
     // One refused delivery, so that the counter has a sample with its labels.
     expect((await fetch(`${bot.url}/alertmanager`, { method: 'POST', body: '{}' })).status).toBe(401);

@@ -40,7 +40,7 @@ describe('reading a notification as it arrives', () => {
       expect(scan(body, size)).toEqual({
         tooLarge: false,
         json: JSON.parse(body),
-        droppedAlerts: 0,
+        truncatedAlerts: 0,
         bytes: body.length,
       });
   });
@@ -48,15 +48,30 @@ describe('reading a notification as it arrives', () => {
   it('keeps the first alerts in full and counts the rest', () => {
     const sent = payload({ alerts: Array.from({ length: 10 }, (_, i) => ({ instance: `i${i}` })) });
     const body = scan(JSON.stringify(sent, null, 2));
-    expect(body).toMatchObject({ tooLarge: false, droppedAlerts: 7 });
+    expect(body).toMatchObject({ tooLarge: false, truncatedAlerts: 7 });
     expect(body.tooLarge || body.json).toEqual({ ...sent, alerts: sent.alerts.slice(0, 3) });
   });
 
   it('stops keeping alerts in full once they pass the byte budget', () => {
     const sent = payload({ alerts: [{ annotations: { description: 'x'.repeat(20_000) } }, {}] });
     const body = scan(JSON.stringify(sent));
-    expect(body).toMatchObject({ droppedAlerts: 1 });
+    expect(body).toMatchObject({ truncatedAlerts: 1 });
     expect(body.tooLarge || (body.json as { alerts: unknown[] }).alerts).toHaveLength(1);
+  });
+
+  it('keeps the first alert whatever its size, and then only those before the first that does not fit', () => {
+    const big = { annotations: { description: 'x'.repeat(20_000) } };
+    const first = scan(JSON.stringify(payload({ alerts: [big, {}, {}] })));
+    expect(first).toMatchObject({ truncatedAlerts: 2 });
+    expect(first.tooLarge || (first.json as { alerts: unknown[] }).alerts).toHaveLength(1);
+    const second = scan(JSON.stringify(payload({ alerts: [{}, big, {}] })));
+    expect(second).toMatchObject({ truncatedAlerts: 2 });
+    expect(second.tooLarge || (second.json as { alerts: unknown[] }).alerts).toHaveLength(1);
+  });
+
+  it('refuses a second alerts key rather than merge or drop either', () => {
+    expect(refusal('{"alerts": [{}], "alerts": [{}]}')).toBe('400 alerts: given twice');
+    expect(refusal('{"alerts": 5, "alerts": [{}]}')).toBe('400 alerts: given twice');
   });
 
   it('takes alerts written before groupKey, as Alertmanager writes them', () => {
@@ -98,7 +113,7 @@ describe('reading a notification as it arrives', () => {
       { alerts: [] },
       { alerts: [[]] },
     ])
-      expect(scan(JSON.stringify(json))).toMatchObject({ tooLarge: false, json, droppedAlerts: 0 });
+      expect(scan(JSON.stringify(json))).toMatchObject({ tooLarge: false, json, truncatedAlerts: 0 });
   });
 
   it('past the limit keeps nothing, reads on to learn the group, and says how large it was', () => {
@@ -112,6 +127,13 @@ describe('reading a notification as it arrives', () => {
       tooLarge: true,
       bytes: text.length,
       readToEnd: true,
+      groupKey: sent.groupKey,
+    });
+    // What is read past the limit is only scanned for the group: a fault in it does not turn 413 into 400.
+    const faulty = text.slice(0, 70_000) + text.slice(70_000).replace('},{', '},,{');
+    expect(faulty).not.toBe(text);
+    expect(scan(faulty)).toMatchObject({
+      tooLarge: true,
       groupKey: sent.groupKey,
     });
     const drained = scan(text, 1024, { ...LIMITS, drainBytes: 70 * 1024 });
