@@ -76,7 +76,11 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
       `alertmanager webhook: a notification of ${body.bytes} bytes${body.readToEnd ? '' : ' or more'} for group ${body.groupKey ?? '(unknown)'} is over the ${limit}-byte limit and was refused; Alertmanager drops it (lower max_alerts on its receiver)`,
     );
     // A body not read to its end is not read after the answer either: the connection closes.
-    throw new HttpError(413, `body larger than ${limit} bytes`, body.readToEnd ? {} : { connection: 'close' });
+    throw new HttpError(
+      413,
+      `body larger than ${limit} bytes`,
+      body.readToEnd ? {} : { connection: 'close' },
+    );
   }
   const parsed = WebhookPayloadSchema.safeParse(body.json, {
     error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),

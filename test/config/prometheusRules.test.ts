@@ -45,7 +45,10 @@ describe('config/prometheus-rules.example.yml', () => {
         return op!.startsWith('!') ? !matched : matched;
       });
     for (const outcome of ['http_413', 'http_401', 'http_400'])
-      expect(rules.filter((r) => selects(r.expr, outcome)).map((r) => r.alert), outcome).toHaveLength(1);
+      expect(
+        rules.filter((r) => selects(r.expr, outcome)).map((r) => r.alert),
+        outcome,
+      ).toHaveLength(1);
     expect(rules.filter((r) => selects(r.expr, 'created'))).toEqual([]);
   });
 

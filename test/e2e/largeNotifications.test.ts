@@ -140,8 +140,11 @@ describe('the largest notifications Alertmanager sends', () => {
     const alert = JSON.stringify(payload({ group: 'Chunked', alerts: [{ instance: 'a' }] }).alerts[0]);
     const chunk = Buffer.from(`${alert},`.repeat(Math.ceil(MiB / alert.length)));
     const refused = await metric('http_413');
-    const answer = await sendChunked([Buffer.from('{"alerts": ['), ...Array.from({ length: 200 }, () => chunk)]);
-    // Either the answer arrived, or the connection closed under the writes; it never reads 170 MiB.
+    const answer = await sendChunked([
+      Buffer.from('{"alerts": ['),
+      ...Array.from({ length: 200 }, () => chunk),
+    ]);
+    // Either the answer arrived, or the connection closed under the writes.
     if (answer !== 'reset') expect(answer).toEqual({ status: 413, connection: 'close' });
     await waitFor(async () => (await metric('http_413')) === refused + 1, 10_000, 'refusal counted');
   });
