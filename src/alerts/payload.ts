@@ -8,6 +8,22 @@ const Text = z
   .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters')
   .refine((value) => value.isWellFormed(), 'must not contain lone UTF-16 surrogates');
 const Labels = dataRecord(Text, Text);
+
+/** An annotation is kept up to this many characters: far more than Slack shows, far less than a storm sends. */
+export const MAX_ANNOTATION_LENGTH = 64 * 1024;
+/**
+ * Annotations are prose for people, unlike labels (an alert's identity, kept whole): one of many MiB
+ * (a runbook pasted into a description) is cut, so that it is not stored and read again at every sync.
+ */
+const Annotations = dataRecord(
+  Text,
+  Text.transform((value) => {
+    if (value.length <= MAX_ANNOTATION_LENGTH) return value;
+    const cut = value.slice(0, MAX_ANNOTATION_LENGTH - 1);
+    // Not half of a surrogate pair: the rest of the text must stay storable.
+    return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+  }),
+);
 // Go's zero time: Alertmanager sends it for "not ended yet".
 const GO_ZERO_TIME = /^0001-01-01T00:00:00/;
 const Timestamp = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 timestamp' });
@@ -15,17 +31,17 @@ const Timestamp = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 
 export const AlertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
   labels: Labels,
-  annotations: Labels.prefault({}),
+  annotations: Annotations.prefault({}),
   startsAt: Timestamp,
   endsAt: Timestamp.optional().transform((value) => (value && !GO_ZERO_TIME.test(value) ? value : undefined)),
   generatorURL: Text.default(''),
   fingerprint: Text.min(1).max(64),
 });
 
-/** Alertmanager's webhook payload, version 4. */
 /** What incidents.truncated_alerts holds at most. */
 export const MAX_TRUNCATED_ALERTS = 2 ** 31 - 1;
 
+/** Alertmanager's webhook payload, version 4. */
 export const WebhookPayloadSchema = z.object({
   version: z.literal('4', { error: 'expected "4" (Alertmanager webhook payload version 4)' }),
   groupKey: Text.min(1).max(10_000),
@@ -40,7 +56,7 @@ export const WebhookPayloadSchema = z.object({
   receiver: Text,
   groupLabels: Labels.prefault({}),
   commonLabels: Labels.prefault({}),
-  commonAnnotations: Labels.prefault({}),
+  commonAnnotations: Annotations.prefault({}),
   externalURL: Text.default(''),
   alerts: z.array(AlertSchema).min(1, 'expected at least one alert'),
 });

@@ -155,7 +155,10 @@ export class AlertmanagerBodyScanner {
         ...(this.groupKey && !this.readingGroupKey ? { groupKey: stringOf(this.groupKey) } : {}),
       };
     }
-    const json = parseJson(Buffer.concat(this.frame), 'body');
+    // Only the text is held while it is parsed: a frame of tens of MiB (long commonAnnotations) once, not thrice.
+    const text = Buffer.concat(this.frame).toString('utf8');
+    this.frame.length = 0;
+    const json = parseJson(text, 'body');
     // Only a top-level object's `alerts` array was split; anything else is left for validation to refuse.
     if (json && typeof json === 'object' && Array.isArray((json as { alerts?: unknown }).alerts))
       (json as { alerts: unknown[] }).alerts = this.kept;
@@ -222,8 +225,8 @@ export class AlertmanagerBodyScanner {
 
 const notJson = (what: string, why: string) => new HttpError(400, `${what}: not valid JSON (${why})`);
 
-function parseJson(bytes: Buffer | number[], what: string): unknown {
-  const text = Buffer.isBuffer(bytes) ? bytes.toString('utf8') : Buffer.from(bytes).toString('utf8');
+function parseJson(bytes: Buffer | string, what: string): unknown {
+  const text = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { MAX_ANNOTATION_LENGTH, WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { routeChannel } from '../../src/alerts/routing.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { payload } from '../support/alertmanager.js';
@@ -44,5 +44,26 @@ describe('WebhookPayloadSchema: label names are data', () => {
     const fire = structuredClone(body);
     fire.alerts[0]!.annotations.summary = '🔥 on fire';
     expect(WebhookPayloadSchema.parse(fire).alerts[0]!.annotations.summary).toBe('🔥 on fire');
+  });
+});
+
+describe('WebhookPayloadSchema: annotations are prose, kept to a length', () => {
+  it('cuts an annotation past MAX_ANNOTATION_LENGTH, never inside a surrogate pair; labels stay whole', () => {
+    const long = 'x'.repeat(MAX_ANNOTATION_LENGTH + 10);
+    const emoji = `${'x'.repeat(MAX_ANNOTATION_LENGTH - 2)}🔥🔥`;
+    const parsed = WebhookPayloadSchema.parse(
+      payload({
+        group: 'Prose',
+        alerts: [{ instance: 'pod-1', annotations: { description: emoji }, labels: { long } }],
+        commonAnnotations: { description: long, summary: 'short' },
+      }),
+    );
+    expect(parsed.commonAnnotations.description).toHaveLength(MAX_ANNOTATION_LENGTH);
+    expect(parsed.commonAnnotations.description!.endsWith('x…')).toBe(true);
+    expect(parsed.commonAnnotations.summary).toBe('short');
+    const cut = parsed.alerts[0]!.annotations.description!;
+    expect(cut.isWellFormed()).toBe(true);
+    expect(cut.endsWith('x…')).toBe(true);
+    expect(parsed.alerts[0]!.labels.long).toBe(long);
   });
 });
