@@ -137,6 +137,9 @@ async function findPosted(deps: PostOnceDeps, intent: PostIntent): Promise<strin
     } catch (err) {
       // The thread is gone (its first message deleted), and with it anything posted in it.
       if (err instanceof SlackRejectedError && err.slackError === 'thread_not_found') return undefined;
+      // An install without the history scopes (not reinstalled since they were added; doctor says so)
+      // cannot look: posting again risks a second message, which beats an incident nobody sees.
+      if (err instanceof SlackRejectedError && err.slackError === 'missing_scope') return undefined;
       throw err;
     }
     const found = page.messages.find(
