@@ -1,7 +1,10 @@
 import type pg from 'pg';
 import { type ActionCatalog, findAction } from '../actions/catalog.js';
+import { withSyncLock } from '../db/syncLock.js';
+import { requestRef } from '../primitives/ids.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
+import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { actionRequestView } from '../views/actionRequest.js';
@@ -20,41 +23,58 @@ export interface ActionMessageDeps {
   config: ActionCatalog & { slack: Pick<SlackConfig, 'rateLimits'> };
 }
 
-/** Posts or updates the approval message so that it shows the request's current version. */
+/**
+ * Posts or updates the approval message so that it shows the request's current version. One sync per
+ * request at a time: two would post two messages, or leave a slow "Running" over "Succeeded". After
+ * each Slack call it reads the request again, and goes again if the request moved meanwhile.
+ */
 export async function syncActionMessage(deps: ActionMessageDeps, requestId: number): Promise<void> {
-  const request = await loadRequest(deps.pool, requestId);
-  if (request.messageTs && request.messageVersion >= request.version) return;
-  const votes = await loadVotes(deps.pool, requestId);
-  const message = deps.templates.renderMessage(
-    'action-request',
-    actionRequestView(request, findAction(deps.config, request.service, request.action), votes),
+  await withSyncLock(deps.pool, 'incident-bot:action-message-sync', requestId, requestRef(requestId), (db) =>
+    syncLocked(deps, db, requestId),
   );
+}
+
+async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId: number): Promise<void> {
   const limits = deps.config.slack.rateLimits;
-  if (!request.messageTs) {
-    const posted = await deps.limiter.run(
-      `chat.postMessage:${request.channelId}`,
-      limits.postMessagePerChannel,
-      () =>
-        deps.slack.postMessage({
-          channel: request.channelId,
-          ...message,
-          ...(request.threadTs ? { threadTs: request.threadTs } : {}),
-        }),
+  for (;;) {
+    const request = await loadRequest(db, requestId);
+    if (request.messageTs && request.messageVersion >= request.version) return;
+    const votes = await loadVotes(db, requestId);
+    const message = deps.templates.renderMessage(
+      'action-request',
+      actionRequestView(request, findAction(deps.config, request.service, request.action), votes),
     );
-    await deps.pool.query('UPDATE action_requests SET message_ts = $2, message_version = $3 WHERE id = $1', [
-      requestId,
-      posted.ts,
-      request.version,
-    ]);
-    return;
+    if (!request.messageTs) {
+      await postOnce(
+        { slack: deps.slack, limiter: deps.limiter, limits },
+        db,
+        {
+          eventType: 'action_request',
+          subjectId: requestId,
+          channel: request.channelId,
+          ...(request.threadTs ? { threadTs: request.threadTs } : {}),
+          version: request.version,
+          payload: { request_id: requestId },
+          message,
+        },
+        async ({ ts, version }) => {
+          await db.query('UPDATE action_requests SET message_ts = $2, message_version = $3 WHERE id = $1', [
+            requestId,
+            ts,
+            version,
+          ]);
+        },
+      );
+      continue;
+    }
+    await deps.limiter.run('chat.update', limits.update, () =>
+      deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
+    );
+    await db.query(
+      'UPDATE action_requests SET message_version = GREATEST(message_version, $2) WHERE id = $1',
+      [requestId, request.version],
+    );
   }
-  await deps.limiter.run('chat.update', limits.update, () =>
-    deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
-  );
-  await deps.pool.query(
-    'UPDATE action_requests SET message_version = GREATEST(message_version, $2) WHERE id = $1',
-    [requestId, request.version],
-  );
 }
 
 /** Requests whose approval message is behind their row. */

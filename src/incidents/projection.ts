@@ -1,7 +1,10 @@
 import type pg from 'pg';
+import { withSyncLock } from '../db/syncLock.js';
+import type { TimelineKind } from '../primitives/timelineKind.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
 import { SlackRejectedError } from '../slack/errors.js';
+import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { rootView, THREAD_KINDS, threadView } from '../views/incident.js';
@@ -35,15 +38,6 @@ export interface ProjectionDeps {
   };
 }
 
-/** Another worker is syncing this incident right now; try again shortly. */
-export class SyncBusyError extends Error {
-  readonly code = 'SYNC_BUSY';
-  constructor(readonly incidentId: number) {
-    super(`incident ${incidentId} is being synced by another worker`);
-    this.name = 'SyncBusyError';
-  }
-}
-
 export interface SyncResult {
   /** The incident version Slack now shows; undefined when the incident does not exist. */
   version?: number;
@@ -54,46 +48,39 @@ export interface SyncResult {
 
 const ENTRY_BATCH = 500;
 
+/** What the root message itself shows: entries of these kinds recorded before it need no reply. */
+const SHOWN_BY_ROOT: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
+  'incident_opened',
+  'incident_declared',
+  'alert_firing',
+  'alert_resolved',
+]);
+
 export async function syncIncident(deps: ProjectionDeps, incidentId: number): Promise<SyncResult> {
-  const client = await deps.pool.connect();
-  let locked = false;
-  try {
-    // One syncer per incident, across every worker host; the lock dies with the session if we crash.
-    const lock = await client.query<{ locked: boolean }>(
-      "SELECT pg_try_advisory_lock(hashtext('incident-bot:slack-sync'), $1::int) AS locked",
-      [incidentId],
-    );
-    locked = lock.rows[0]!.locked;
-    if (!locked) throw new SyncBusyError(incidentId);
-    return await syncLocked(deps, client, incidentId);
-  } finally {
-    if (locked) {
-      await client
-        .query("SELECT pg_advisory_unlock(hashtext('incident-bot:slack-sync'), $1::int)", [incidentId])
-        .catch(() => {});
-    }
-    client.release();
-  }
+  return withSyncLock(deps.pool, 'incident-bot:slack-sync', incidentId, `incident ${incidentId}`, (client) =>
+    syncLocked(deps, client, incidentId),
+  );
 }
 
 async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: number): Promise<SyncResult> {
   const { config } = deps;
   const limits = config.slack.rateLimits;
+  const posts = { slack: deps.slack, limiter: deps.limiter, limits };
   let slackCalls = 0;
 
   const read = await readConsistent(db, incidentId, config.alerts.maxAlertsShown);
   if (!read) return { slackCalls };
-  const { snapshot, lastEntryId, changedAt } = read;
+  const { snapshot, lastEntryId, shownByRoot, changedAt } = read;
   const { incident } = snapshot;
   // A dedicated channel is still being created: its job syncs once the channel exists.
   const channel = incident.channelId;
   if (!channel) return { slackCalls };
   let rootTs = incident.rootTs;
+  let rootVersion = incident.rootVersion;
 
   const behind =
     !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
   if (!behind) return { version: incident.version, slackCalls };
-  const done = () => ({ version: incident.version, slackCalls, changedAt });
   // Throttle per incident: what changes while we wait is shown by the one sync after the wait.
   if (config.slack.syncIntervalMs > 0) {
     await deps.limiter.take(`incident:${incidentId}`, {
@@ -106,22 +93,32 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
     'incident-root',
     rootView(snapshot, new Set(Object.keys(config.services))),
   );
+  // Posts the root message, or adopts the one a crashed or timed-out attempt posted.
   const postRoot = async () => {
-    const posted = await deps.limiter.run(`chat.postMessage:${channel}`, limits.postMessagePerChannel, () =>
-      deps.slack.postMessage({ channel: channel, ...root }),
+    const posted = await postOnce(
+      posts,
+      db,
+      {
+        eventType: 'incident_root',
+        subjectId: incidentId,
+        channel,
+        version: incident.version,
+        entryIds: shownByRoot,
+        payload: { incident_id: incidentId },
+        message: root,
+      },
+      async ({ ts, version, entryIds }) => {
+        await recordRootMessage(db, incidentId, ts, version);
+        await markEntriesPosted(db, incidentId, entryIds, ts);
+      },
     );
     slackCalls++;
-    await recordRootMessage(db, incidentId, posted.ts, incident.version);
-    // The new root message already shows everything recorded so far; the thread starts after it.
-    if (lastEntryId > 0) await markEntriesPosted(db, incidentId, lastEntryId, posted.ts);
-    return posted.ts;
+    rootTs = posted.ts;
+    rootVersion = posted.version;
   };
 
-  if (!rootTs) {
-    await postRoot();
-    return done();
-  }
-  if (incident.rootVersion < incident.version) {
+  if (!rootTs) await postRoot();
+  if (rootVersion < incident.version) {
     try {
       await deps.limiter.run('chat.update', limits.update, () =>
         deps.slack.update({ channel: channel, ts: rootTs!, ...root }),
@@ -131,29 +128,41 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
     } catch (err) {
       // Someone deleted the root message: post it again rather than leave the incident invisible.
       if (!(err instanceof SlackRejectedError && err.slackError === 'message_not_found')) throw err;
-      rootTs = await postRoot();
-      return done();
+      await postRoot();
     }
   }
 
+  // The thread tells what the root message does not show, whenever it was recorded.
   for (;;) {
     const entries = (await unpostedEntries(db, incidentId, ENTRY_BATCH)).filter((e) => e.id <= lastEntryId);
     if (entries.length === 0) break;
-    const last = entries.at(-1)!;
+    const ids = entries.map((e) => e.id);
     const told = entries.filter((e) => THREAD_KINDS.has(e.kind));
     if (told.length === 0) {
-      await markEntriesPosted(db, incidentId, last.id, rootTs);
+      await markEntriesPosted(db, incidentId, ids, rootTs!);
       continue;
     }
     const reply = await renderThreadReply(deps, db, snapshot, told);
-    const posted = await deps.limiter.run(`chat.postMessage:${channel}`, limits.postMessagePerChannel, () =>
-      deps.slack.postMessage({ channel: channel, threadTs: rootTs!, ...reply }),
+    const posted = await postOnce(
+      posts,
+      db,
+      {
+        eventType: 'incident_entry',
+        subjectId: incidentId,
+        channel,
+        threadTs: rootTs!,
+        version: incident.version,
+        entryIds: ids,
+        payload: { incident_id: incidentId, entry_id: told[0]!.id },
+        message: reply,
+      },
+      ({ ts, entryIds }) => markEntriesPosted(db, incidentId, entryIds, ts),
     );
     slackCalls++;
-    await markEntriesPosted(db, incidentId, last.id, posted.ts);
-    if (entries.length < ENTRY_BATCH) break;
+    // An adopted reply showed an earlier batch: read again for what it left.
+    if (!posted.adopted && entries.length < ENTRY_BATCH) break;
   }
-  return done();
+  return { version: incident.version, slackCalls, changedAt };
 }
 
 async function hasUnposted(db: pg.PoolClient, incidentId: number, lastEntryId: number): Promise<boolean> {
@@ -169,17 +178,27 @@ async function readConsistent(
   db: pg.PoolClient,
   incidentId: number,
   maxAlertsShown: number,
-): Promise<{ snapshot: IncidentSnapshot; lastEntryId: number; changedAt: Date } | undefined> {
+): Promise<
+  { snapshot: IncidentSnapshot; lastEntryId: number; shownByRoot: number[]; changedAt: Date } | undefined
+> {
   await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const snapshot = await loadSnapshot(db, incidentId, maxAlertsShown);
-    const { rows } = await db.query<{ last: string | null; changedAt: Date }>(
+    const { rows } = await db.query<{ last: string | null; shownByRoot: number[]; changedAt: Date }>(
       `SELECT (SELECT max(id) FROM timeline_entries WHERE incident_id = $1) AS last,
+              (SELECT coalesce(array_agg(id::int), '{}') FROM timeline_entries
+                WHERE incident_id = $1 AND slack_ts IS NULL AND kind = ANY($2::text[])) AS "shownByRoot",
               (SELECT updated_at FROM incidents WHERE id = $1) AS "changedAt"`,
-      [incidentId],
+      [incidentId, [...SHOWN_BY_ROOT]],
     );
+    const row = rows[0]!;
     return snapshot
-      ? { snapshot, lastEntryId: Number(rows[0]!.last ?? 0), changedAt: rows[0]!.changedAt }
+      ? {
+          snapshot,
+          lastEntryId: Number(row.last ?? 0),
+          shownByRoot: row.shownByRoot,
+          changedAt: row.changedAt,
+        }
       : undefined;
   } finally {
     await db.query('COMMIT');

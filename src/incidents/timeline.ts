@@ -50,16 +50,20 @@ function toEntry(row: {
   return { id: Number(row.id), kind: row.kind, actor: row.actor, data: row.data, createdAt: row.created_at };
 }
 
-/** Records which Slack message showed the entries up to `lastId`. */
+/**
+ * Records which Slack message showed these entries. By their ids, never up to one: an entry committed
+ * late with a smaller id, or one the message did not show, must still reach the thread.
+ */
 export async function markEntriesPosted(
   db: pg.ClientBase,
   incidentId: number,
-  lastId: number,
+  ids: readonly number[],
   slackTs: string,
 ): Promise<void> {
+  if (ids.length === 0) return;
   await db.query(
-    'UPDATE timeline_entries SET slack_ts = $3 WHERE incident_id = $1 AND id <= $2 AND slack_ts IS NULL',
-    [incidentId, lastId, slackTs],
+    'UPDATE timeline_entries SET slack_ts = $3 WHERE incident_id = $1 AND id = ANY($2::bigint[]) AND slack_ts IS NULL',
+    [incidentId, ids, slackTs],
   );
 }
 

@@ -31,6 +31,8 @@ export interface EmulatedMessage {
   editedTs?: string;
   /** Files shared by files.completeUploadExternal, as Slack lists them on the message. */
   files?: Array<{ id: string; name: string; title: string }>;
+  /** The message metadata it was posted with; Slack lists it only to include_all_metadata. */
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 /** A message only one person sees: from chat.postEphemeral, or a slash command's answer. */
@@ -58,9 +60,13 @@ export interface RecordedCall {
   at: number;
 }
 
+/**
+ * How a call fails. `accepted`: Slack carries the call out, then answers 5xx all the same, so the
+ * caller cannot tell whether it happened.
+ */
 export type Fault =
   | { status: 429; retryAfterSeconds: number }
-  | { status: 500 | 502 | 503 }
+  | { status: 500 | 502 | 503; accepted?: boolean }
   | { error: string };
 
 interface Reply {
@@ -89,7 +95,13 @@ export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
-  private readonly holds: Array<{ method: string; arrived: () => void; released: Promise<void> }> = [];
+  private readonly holds: Array<{
+    method: string;
+    /** Held after Slack carried the call out (holdAnswer) rather than before. */
+    answered: boolean;
+    arrived: () => void;
+    released: Promise<void>;
+  }> = [];
   private lastTs = 0;
   private readonly views = new ViewStore();
   private readonly channelRegistry = new ChannelRegistry();
@@ -120,13 +132,20 @@ export class SlackEmulator {
       if ('error' in content) return content.error;
       return this.ok({ message_ts: this.addEphemeral(p.channel, p.user, content).ts });
     },
+    'conversations.history': (p) => {
+      const channel = String(p.channel ?? '');
+      const refused = this.historyRefused(channel);
+      if (refused) return refused;
+      // Newest first.
+      return this.page(p, this.channelMessages(channel).reverse(), 100);
+    },
     'conversations.replies': (p) => {
+      const refused = this.historyRefused(String(p.channel ?? ''));
+      if (refused) return refused;
       const root = this.find(String(p.channel), String(p.ts));
       if (!root) return this.fail('thread_not_found');
-      return this.ok({
-        messages: [root, ...this.threadOf(root.channel, root.ts)].map(messageToApi),
-        has_more: false,
-      });
+      // The thread's first message heads the first page whatever the window; its replies oldest first.
+      return this.page(p, this.threadOf(root.channel, root.ts), 1000, root);
     },
     'conversations.create': (p) => {
       const isPrivate = p.is_private === true || p.is_private === 'true';
@@ -252,6 +271,19 @@ export class SlackEmulator {
    * happen while a call is in flight. `reached` resolves when the call has arrived.
    */
   hold(method: string): { reached: Promise<void>; release: () => void } {
+    return this.addHold(method, false);
+  }
+
+  /**
+   * The next call of `method` is carried out (a message is posted), then its answer waits until
+   * `release()`: for tests that act between Slack accepting a call and the caller reading the answer.
+   * `reached` resolves once the call has been carried out.
+   */
+  holdAnswer(method: string): { reached: Promise<void>; release: () => void } {
+    return this.addHold(method, true);
+  }
+
+  private addHold(method: string, answered: boolean): { reached: Promise<void>; release: () => void } {
     let arrived!: () => void;
     let release!: () => void;
     const reached = new Promise<void>((resolve) => {
@@ -260,12 +292,12 @@ export class SlackEmulator {
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
-    this.holds.push({ method, arrived, released });
+    this.holds.push({ method, answered, arrived, released });
     return { reached, release };
   }
 
-  private async waitIfHeld(method: string): Promise<void> {
-    const index = this.holds.findIndex((h) => h.method === method);
+  private async waitIfHeld(method: string, answered: boolean): Promise<void> {
+    const index = this.holds.findIndex((h) => h.method === method && h.answered === answered);
     if (index < 0) return;
     const [held] = this.holds.splice(index, 1);
     held!.arrived();
@@ -351,6 +383,7 @@ export class SlackEmulator {
           body: { ok: false, error: 'ratelimited' },
         };
       }
+      if (fault.accepted) this.methods[method]?.(params);
       return { status: fault.status, body: { ok: false, error: 'internal_error' } };
     }
     const handler = this.methods[method];
@@ -373,15 +406,69 @@ export class SlackEmulator {
     if ('error' in content) return content.error;
     const threadTs = p.thread_ts === undefined ? undefined : String(p.thread_ts);
     if (threadTs !== undefined && !this.find(channel, threadTs)) return this.fail('thread_not_found');
-    const message = this.post(channel, threadTs, content);
+    const metadata = readMetadata(p.metadata);
+    if (metadata === 'invalid') return this.fail('invalid_metadata_format');
+    const message = this.post(channel, threadTs, { ...content, ...(metadata ? { metadata } : {}) });
     return this.ok({ channel, ts: message.ts, message: messageToApi(message) });
+  }
+
+  /** Reading a channel's messages needs its history scope, when the emulator is told the scopes. */
+  private historyRefused(channel: string): Reply | undefined {
+    const isPrivate = this.channelRegistry.get(channel)?.isPrivate === true;
+    const scope = isPrivate ? 'groups:history' : 'channels:history';
+    if (this.options.scopes && !this.options.scopes.includes(scope))
+      return this.fail('missing_scope', { needed: scope });
+    return undefined;
+  }
+
+  /**
+   * A page of `messages` (in the order the method lists them) between `oldest` and `latest` (Slack ts,
+   * both excluded unless `inclusive`), `limit` at a time, with a cursor to the next page, as Slack pages
+   * conversations.history and conversations.replies. Metadata only with include_all_metadata.
+   */
+  private page(
+    p: Record<string, unknown>,
+    messages: EmulatedMessage[],
+    defaultLimit: number,
+    head?: EmulatedMessage,
+  ): Reply {
+    const inclusive = p.inclusive === true || p.inclusive === 'true' || p.inclusive === '1';
+    const oldest = p.oldest === undefined ? undefined : Number(p.oldest);
+    const latest = p.latest === undefined ? undefined : Number(p.latest);
+    if ((oldest !== undefined && Number.isNaN(oldest)) || (latest !== undefined && Number.isNaN(latest)))
+      return this.fail('invalid_ts_oldest');
+    const inWindow = messages.filter((m) => {
+      const ts = Number(m.ts);
+      if (oldest !== undefined && (inclusive ? ts < oldest : ts <= oldest)) return false;
+      if (latest !== undefined && (inclusive ? ts > latest : ts >= latest)) return false;
+      return true;
+    });
+    const listed = head ? [head, ...inWindow] : inWindow;
+    const limit = Math.min(999, Math.max(1, Number(p.limit) || defaultLimit));
+    let start = 0;
+    if (p.cursor !== undefined && p.cursor !== '') {
+      start = Number(/^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString())?.[1] ?? -1);
+      if (start < 0) return this.fail('invalid_cursor');
+    }
+    const end = start + limit;
+    const withMetadata = p.include_all_metadata === true || p.include_all_metadata === 'true';
+    return this.ok({
+      messages: listed.slice(start, end).map((m) => ({
+        ...messageToApi(m),
+        ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+      })),
+      has_more: end < listed.length,
+      response_metadata: {
+        next_cursor: end < listed.length ? Buffer.from(`offset:${end}`).toString('base64') : '',
+      },
+    });
   }
 
   /** Posts as the bot, as chat.postMessage does once it has checked its arguments. */
   post(
     channel: string,
     threadTs: string | undefined,
-    content: Pick<EmulatedMessage, 'text' | 'blocks' | 'files'>,
+    content: Pick<EmulatedMessage, 'text' | 'blocks' | 'files' | 'metadata'>,
   ): EmulatedMessage {
     const message: EmulatedMessage = {
       channel,
@@ -487,8 +574,9 @@ export class SlackEmulator {
       const method = path.replace(/^\/api\//, '');
       void readParams(req).then(
         async (params) => {
-          await this.waitIfHeld(method);
+          await this.waitIfHeld(method, false);
           const reply = this.handle(method, params, req.headers.authorization);
+          await this.waitIfHeld(method, true);
           res.writeHead(reply.status, {
             'content-type': 'application/json',
             'x-oauth-scopes': (this.options.scopes ?? []).join(','),
@@ -535,6 +623,17 @@ export function checkMessage(
   if (problems.length > 0) return { error: 'invalid_blocks', extra: { errors: problems } };
   if (text.length > 40_000) return { error: 'msg_too_long' };
   return { text, blocks: blocks as Block[] };
+}
+
+/** Message metadata as chat.postMessage takes it: an event_type and an object as its event_payload. */
+function readMetadata(value: unknown): EmulatedMessage['metadata'] | 'invalid' | undefined {
+  if (value === undefined) return undefined;
+  const m = value as { event_type?: unknown; event_payload?: unknown } | null;
+  if (typeof m !== 'object' || m === null || typeof m.event_type !== 'string' || !m.event_type)
+    return 'invalid';
+  if (typeof m.event_payload !== 'object' || m.event_payload === null || Array.isArray(m.event_payload))
+    return 'invalid';
+  return { event_type: m.event_type, event_payload: { ...(m.event_payload as Record<string, unknown>) } };
 }
 
 /** A message as the Web API (and an interaction payload's `message`) shows it. */

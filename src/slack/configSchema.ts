@@ -17,11 +17,13 @@ export const SlackConfigSchema = z
     // An incident's Slack messages change at most once per interval: a storm of deliveries
     // becomes a few updates. The first message of a new incident goes out at once.
     syncIntervalMs: z.number().int().min(0).max(60_000).default(1000),
-    // Slack's published limits: chat.postMessage about 1/s per channel, chat.update Tier 3 (50/min).
+    // Slack's published limits: chat.postMessage about 1/s per channel, chat.update Tier 3 (50/min),
+    // conversations.history and conversations.replies Tier 3 each (looking for a post whose answer was lost).
     rateLimits: z
       .object({
         postMessagePerChannel: RateLimitSchema.prefault({ perMinute: 60, burst: 3 }),
         update: RateLimitSchema.prefault({ perMinute: 50, burst: 10 }),
+        history: RateLimitSchema.prefault({ perMinute: 50, burst: 5 }),
       })
       .strict()
       .prefault({}),

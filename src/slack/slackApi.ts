@@ -17,6 +17,32 @@ export interface PostedMessage {
   ts: string;
 }
 
+/** Slack message metadata: what a message shows, for finding it again (DESIGN.md principle 7). */
+export interface MessageMetadata {
+  eventType: string;
+  payload: Record<string, string | number>;
+}
+
+/** A message as conversations.history and conversations.replies list it, with its metadata. */
+export interface ListedMessage {
+  ts: string;
+  metadata?: MessageMetadata;
+}
+
+/** One page of messages, and the cursor of the next when there is one. */
+export interface MessagePage {
+  messages: ListedMessage[];
+  nextCursor?: string;
+}
+
+/** Where to look: messages after `oldest` (a Slack ts), a page of `limit` at a time. */
+export interface MessageQuery {
+  channel: string;
+  oldest: string;
+  limit: number;
+  cursor?: string;
+}
+
 /**
  * The Slack Web API calls the bot makes, with Slack's failures turned into typed errors. Retries and
  * rate limits are the job queue's business, so the client itself never waits or retries.
@@ -43,6 +69,7 @@ export class SlackApi {
     text: string;
     blocks: Block[];
     threadTs?: string;
+    metadata?: MessageMetadata;
   }): Promise<PostedMessage> {
     const result = await this.call('chat.postMessage', () =>
       this.client.chat.postMessage({
@@ -50,6 +77,9 @@ export class SlackApi {
         text: args.text,
         blocks: args.blocks as never,
         ...(args.threadTs ? { thread_ts: args.threadTs } : {}),
+        ...(args.metadata
+          ? { metadata: { event_type: args.metadata.eventType, event_payload: args.metadata.payload } }
+          : {}),
         unfurl_links: false,
         unfurl_media: false,
       }),
@@ -164,6 +194,35 @@ export class SlackApi {
     return { name: String(result.channel?.name ?? id), isMember: result.channel?.is_member === true };
   }
 
+  /** Top-level messages of a channel after `oldest`, newest first, with their metadata. */
+  async history(query: MessageQuery): Promise<MessagePage> {
+    const result = await this.call('conversations.history', () =>
+      this.client.conversations.history({
+        channel: query.channel,
+        oldest: query.oldest,
+        limit: query.limit,
+        include_all_metadata: true,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      }),
+    );
+    return toPage(result);
+  }
+
+  /** A thread's messages after `oldest`, oldest first (the thread's first message too), with their metadata. */
+  async replies(query: MessageQuery & { threadTs: string }): Promise<MessagePage> {
+    const result = await this.call('conversations.replies', () =>
+      this.client.conversations.replies({
+        channel: query.channel,
+        ts: query.threadTs,
+        oldest: query.oldest,
+        limit: query.limit,
+        include_all_metadata: true,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      }),
+    );
+    return toPage(result);
+  }
+
   private async call<T>(method: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();
@@ -181,6 +240,26 @@ export class SlackApi {
       throw mapped;
     }
   }
+}
+
+function toPage(result: {
+  messages?: Array<{ ts?: string; metadata?: { event_type?: string; event_payload?: unknown } }>;
+  response_metadata?: { next_cursor?: string };
+}): MessagePage {
+  return {
+    messages: (result.messages ?? []).map((m) => ({
+      ts: String(m.ts),
+      ...(m.metadata?.event_type
+        ? {
+            metadata: {
+              eventType: m.metadata.event_type,
+              payload: (m.metadata.event_payload ?? {}) as Record<string, string | number>,
+            },
+          }
+        : {}),
+    })),
+    ...(result.response_metadata?.next_cursor ? { nextCursor: result.response_metadata.next_cursor } : {}),
+  };
 }
 
 function mapError(method: string, err: unknown): Error {

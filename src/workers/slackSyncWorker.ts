@@ -2,8 +2,9 @@ import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from '
 import type { Redis } from 'ioredis';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import type { FileConfig } from '../config/file.js';
+import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
-import { type ProjectionDeps, SyncBusyError, syncIncident } from '../incidents/projection.js';
+import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import {

@@ -48,6 +48,7 @@ describe('defaults', () => {
         rateLimits: {
           postMessagePerChannel: { perMinute: 60, burst: 3 },
           update: { perMinute: 50, burst: 10 },
+          history: { perMinute: 50, burst: 5 },
         },
       },
       alerts: {
@@ -77,6 +78,7 @@ describe('defaults', () => {
     expect(config.slack.rateLimits).toEqual({
       postMessagePerChannel: { perMinute: 60, burst: 3 },
       update: { perMinute: 20, burst: 2 },
+      history: { perMinute: 50, burst: 5 },
     });
   });
 

@@ -661,3 +661,137 @@ describe('through @slack/web-api', () => {
     ]);
   });
 });
+
+describe('message metadata and reading messages back', () => {
+  const metadata = (nonce: string) => ({
+    event_type: 'incident_root',
+    event_payload: { incident_id: 7, nonce },
+  });
+  type Listed = {
+    messages: Array<Record<string, unknown>>;
+    has_more: boolean;
+    response_metadata: { next_cursor: string };
+  };
+
+  it("keeps a post's metadata and lists it only to include_all_metadata, newest first, as Slack does", async () => {
+    const web = client();
+    const first = await web.chat.postMessage({
+      channel: 'C0PAYMENTS',
+      text: 'one',
+      metadata: metadata('n-1'),
+    });
+    const second = await web.chat.postMessage({ channel: 'C0PAYMENTS', text: 'two' });
+    await web.chat.postMessage({ channel: 'C0PAYMENTS', text: 'reply', thread_ts: String(first.ts) });
+    await web.chat.postMessage({ channel: 'C0OTHER', text: 'elsewhere' });
+
+    const plainList = await call<Listed>('conversations.history', { channel: 'C0PAYMENTS' });
+    expect(plainList.messages.map((m) => m.text)).toEqual(['two', 'one']);
+    expect(plainList.messages.every((m) => !('metadata' in m))).toBe(true);
+
+    const withMetadata = await web.conversations.history({
+      channel: 'C0PAYMENTS',
+      include_all_metadata: true,
+    });
+    expect(withMetadata.messages?.map((m) => [m.ts, m.metadata])).toEqual([
+      [second.ts, undefined],
+      [first.ts, metadata('n-1')],
+    ]);
+    expect(
+      await call('chat.postMessage', { channel: 'C0PAYMENTS', text: 'x', metadata: { event_payload: {} } }),
+    ).toEqual({ ok: false, error: 'invalid_metadata_format' });
+  });
+
+  it('pages conversations.history between oldest and latest with a cursor', async () => {
+    const posted: string[] = [];
+    for (let i = 0; i < 5; i++)
+      posted.push(slack.emulator.post('C0PAYMENTS', undefined, { text: `m${i}`, blocks: [] }).ts);
+    const texts = (list: Listed) => list.messages.map((m) => m.text);
+    const page1 = await call<Listed>('conversations.history', {
+      channel: 'C0PAYMENTS',
+      oldest: posted[0],
+      limit: 2,
+    });
+    expect(texts(page1)).toEqual(['m4', 'm3']);
+    expect(page1.has_more).toBe(true);
+    const page2 = await call<Listed>('conversations.history', {
+      channel: 'C0PAYMENTS',
+      oldest: posted[0],
+      limit: 2,
+      cursor: page1.response_metadata.next_cursor,
+    });
+    expect(texts(page2)).toEqual(['m2', 'm1']);
+    expect(page2).toMatchObject({ has_more: false, response_metadata: { next_cursor: '' } });
+    const window = await call<Listed>('conversations.history', {
+      channel: 'C0PAYMENTS',
+      oldest: posted[1],
+      latest: posted[3],
+      inclusive: true,
+    });
+    expect(texts(window)).toEqual(['m3', 'm2', 'm1']);
+    expect(await call('conversations.history', { channel: 'C0PAYMENTS', cursor: 'bogus' })).toEqual({
+      ok: false,
+      error: 'invalid_cursor',
+    });
+  });
+
+  it('lists a thread from its first message with conversations.replies, replies after oldest', async () => {
+    const root = slack.emulator.post('C0PAYMENTS', undefined, { text: 'root', blocks: [] });
+    const early = slack.emulator.post('C0PAYMENTS', root.ts, { text: 'early', blocks: [] });
+    await call('chat.postMessage', {
+      channel: 'C0PAYMENTS',
+      thread_ts: root.ts,
+      text: 'late',
+      metadata: metadata('n-2'),
+    });
+    const thread = await call<Listed>('conversations.replies', {
+      channel: 'C0PAYMENTS',
+      ts: root.ts,
+      oldest: early.ts,
+      include_all_metadata: true,
+    });
+    expect(thread.messages.map((m) => [m.text, m.metadata])).toEqual([
+      ['root', undefined],
+      ['late', metadata('n-2')],
+    ]);
+  });
+
+  it('needs channels:history, or groups:history in a private channel, when told the scopes', async () => {
+    const scoped = await startSlackEmulator({ token: TOKEN, scopes: ['chat:write', 'channels:history'] });
+    try {
+      const secret = scoped.emulator.createChannel('secret', true);
+      const ask = async (channel: string) =>
+        (await fetch(`${scoped.apiUrl}conversations.history`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ channel }),
+        }).then((r) => r.json())) as Record<string, unknown>;
+      expect(await ask('C0PAYMENTS')).toMatchObject({ ok: true, messages: [] });
+      expect(await ask(secret.id)).toEqual({ ok: false, error: 'missing_scope', needed: 'groups:history' });
+    } finally {
+      await scoped.close();
+    }
+  });
+
+  it('carries a post out and then answers 5xx, or holds the answer, when told to', async () => {
+    slack.emulator.failNext('chat.postMessage', { status: 503, accepted: true });
+    const res = await fetch(`${slack.apiUrl}chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'C0PAYMENTS', text: 'taken' }),
+    });
+    expect(res.status).toBe(503);
+    expect(slack.emulator.channelMessages('C0PAYMENTS').map((m) => m.text)).toEqual(['taken']);
+
+    const held = slack.emulator.holdAnswer('chat.postMessage');
+    let answered = false;
+    const pending = call('chat.postMessage', { channel: 'C0PAYMENTS', text: 'held' }).then((a) => {
+      answered = true;
+      return a;
+    });
+    await held.reached;
+    expect(slack.emulator.channelMessages('C0PAYMENTS').map((m) => m.text)).toEqual(['taken', 'held']);
+    expect(answered).toBe(false);
+    held.release();
+    expect((await pending).ok).toBe(true);
+  });
+});

@@ -1,0 +1,121 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueActionMessageSync } from '../../src/queues/queues.js';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
+import { clickOn, messageOf, SRE, slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+
+// The action runs until the test writes its release file.
+const config = (releaseFile: string) => `${DEFAULT_TEST_CONFIG}
+services:
+  payments-api:
+    actions:
+      - name: flush-cache
+        description: Flush the payments cache
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, flush, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
+        approval: { approvers: [U0BOB], required: 1 }
+`;
+
+/** An action request's approval message is synced one at a time, and ends showing the request's last state. */
+describe('approval messages', () => {
+  let bot: TestBot;
+  let release: string;
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'approval-messages-'));
+    release = join(dir, 'release');
+    process.env.RUN_LOG = join(dir, 'runs.jsonl');
+    bot = await startTestBot({ configYaml: config(release) });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  const request = async () => {
+    const answer = await slashCommand(bot, 'flush-cache payments-api', {
+      command: '/action',
+      user: SRE.alice,
+    });
+    const ref = /Requested (ACT-\d+)/.exec(answer.text)?.[1];
+    if (!ref) throw new Error(`not requested: ${answer.text}`);
+    return { ref, id: Number(ref.slice(4)) };
+  };
+  const messagesOf = (ref: string) =>
+    bot.slack.emulator.allMessages().filter((m) => JSON.stringify(m.blocks).includes(`*${ref} ·`));
+  const syncJobsDelayed = async (id: number) =>
+    (await bot.app.slackSync.getJobs(['delayed'])).some(
+      (job) => job?.data.kind === 'action-request' && job.data.requestId === id,
+    );
+
+  it('adopts an approval message Slack took but answered 500 to, instead of posting a second', async () => {
+    bot.slack.emulator.failNext('chat.postMessage', { status: 500, accepted: true });
+    const { ref, id } = await request();
+    const { messageTs } = await messageOf(bot, 'request', id);
+    await waitForQueueIdle(bot.app.slackSync);
+    const messages = messagesOf(ref);
+    expect(messages.map((m) => m.ts)).toEqual([messageTs]);
+    expect(messages[0]!.metadata).toMatchObject({
+      event_type: 'action_request',
+      event_payload: { request_id: id },
+    });
+  });
+
+  it('posts one approval message when two syncs of the request run at once', async () => {
+    const posts = bot.slack.emulator.callsOf('chat.postMessage').length;
+    const held = bot.slack.emulator.hold('chat.postMessage');
+    const { ref, id } = await request();
+    await held.reached;
+    // A second sync of the same request while the first one's post is in flight.
+    await enqueueActionMessageSync(bot.app.slackSync, id, 1000);
+    await waitFor(
+      async () =>
+        bot.slack.emulator.callsOf('chat.postMessage').length > posts || (await syncJobsDelayed(id)),
+      20_000,
+      'the second sync to post or to wait',
+    );
+    held.release();
+    await messageOf(bot, 'request', id);
+    await waitForQueueIdle(bot.app.slackSync);
+    expect(messagesOf(ref)).toHaveLength(1);
+  });
+
+  it('ends showing Succeeded when an earlier update of the message was slow', async () => {
+    const { ref, id } = await request();
+    await messageOf(bot, 'request', id);
+    await waitForQueueIdle(bot.app.slackSync);
+    // The update after the approval hangs, showing Approved or Running, while the action succeeds.
+    const held = bot.slack.emulator.hold('chat.update');
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
+    await held.reached;
+    await writeFile(release, '');
+    await waitFor(
+      async () =>
+        (await bot.app.pool.query('SELECT status FROM action_requests WHERE id = $1', [id])).rows[0]
+          .status === 'succeeded',
+      20_000,
+      'the action to succeed',
+    );
+    await waitFor(
+      async () =>
+        bot.slack.emulator
+          .callsOf('chat.update')
+          .some((c) => JSON.stringify(c.params.blocks).includes('Succeeded')) || (await syncJobsDelayed(id)),
+      20_000,
+      'the Succeeded sync to update or to wait',
+    );
+    held.release();
+    await waitFor(
+      () => JSON.stringify(messagesOf(ref)[0]?.blocks).includes('Succeeded'),
+      20_000,
+      'Succeeded in Slack',
+    );
+    await waitForQueueIdle(bot.app.slackSync);
+    const [message] = messagesOf(ref);
+    expect(JSON.stringify(message!.blocks)).toContain('Succeeded');
+    expect(messagesOf(ref)).toHaveLength(1);
+  });
+});

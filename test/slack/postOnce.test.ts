@@ -1,0 +1,135 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrate.js';
+import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import { SlackRejectedError, SlackUnavailableError } from '../../src/slack/errors.js';
+import { type Post, type Posted, postOnce } from '../../src/slack/postOnce.js';
+import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
+import { SlackApi } from '../../src/slack/slackApi.js';
+import {
+  clearRedisPrefix,
+  createTestDatabase,
+  redisUrl,
+  type TestDatabase,
+  uniquePrefix,
+} from '../support/services.js';
+
+const TOKEN = 'xoxb-post-once-test';
+const CHANNEL = 'C0POSTONCE';
+const LIMIT = { perMinute: 6000, burst: 100 };
+
+/** postOnce against a real database and Redis and the emulated Slack, one post at a time. */
+describe('postOnce', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let redis: Redis;
+  let slack: RunningEmulator;
+  let prefix: string;
+  let subject = 0;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    await migrate(pool);
+    redis = new Redis(redisUrl());
+  });
+  afterAll(async () => {
+    await redis?.quit();
+    await pool?.end();
+    await database?.drop();
+  });
+  afterEach(async () => {
+    await slack.close();
+    await clearRedisPrefix(prefix);
+  });
+
+  /** A fresh Slack (with these scopes) and a fresh subject to post about. */
+  const setUp = async (scopes?: string[]) => {
+    slack = await startSlackEmulator({ token: TOKEN, ...(scopes ? { scopes } : {}) });
+    prefix = uniquePrefix();
+    subject++;
+    const deps = {
+      slack: new SlackApi(TOKEN, slack.apiUrl),
+      limiter: new SlackRateLimiter(redis, prefix),
+      limits: { postMessagePerChannel: LIMIT, history: LIMIT },
+    };
+    const post: Post = {
+      eventType: 'incident_root',
+      subjectId: subject,
+      channel: CHANNEL,
+      version: 3,
+      entryIds: [11, 12],
+      payload: { incident_id: subject },
+      message: { text: `incident ${subject}`, blocks: [] },
+    };
+    const recorded: Posted[] = [];
+    const attempt = async (record: (posted: Posted) => Promise<void> = async () => {}) => {
+      const client = await pool.connect();
+      try {
+        return await postOnce(deps, client, post, async (posted) => {
+          await record(posted);
+          recorded.push(posted);
+        });
+      } finally {
+        client.release();
+      }
+    };
+    return { attempt, recorded };
+  };
+  const intents = async () =>
+    (await pool.query('SELECT count(*)::int AS n FROM slack_post_intents WHERE subject_id = $1', [subject]))
+      .rows[0].n;
+  const calls = (method: string) => slack.emulator.callsOf(method).length;
+
+  it('adopts a post Slack took before answering 503, found on a later page of the channel', async () => {
+    const { attempt, recorded } = await setUp();
+    slack.emulator.failNext('chat.postMessage', { status: 503, accepted: true });
+    await expect(attempt()).rejects.toBeInstanceOf(SlackUnavailableError);
+    expect(await intents()).toBe(1);
+    const [taken] = slack.emulator.channelMessages(CHANNEL);
+    // Others talk in the channel meanwhile: more than a page of history after it.
+    for (let i = 0; i < 250; i++)
+      slack.emulator.post(CHANNEL, undefined, { text: `chatter ${i}`, blocks: [] });
+
+    const posted = await attempt();
+    expect(posted).toEqual({ ts: taken!.ts, version: 3, entryIds: [11, 12], adopted: true });
+    expect(recorded).toEqual([posted]);
+    expect(calls('chat.postMessage')).toBe(1);
+    expect(calls('conversations.history')).toBe(2);
+    expect(await intents()).toBe(0);
+  });
+
+  it('adopts its own post when recording it failed, as after a database error', async () => {
+    const { attempt } = await setUp();
+    await expect(
+      attempt(async () => {
+        throw new Error('Connection terminated unexpectedly');
+      }),
+    ).rejects.toThrow('Connection terminated');
+    expect(await intents()).toBe(1);
+    const posted = await attempt();
+    expect(posted.adopted).toBe(true);
+    expect(calls('chat.postMessage')).toBe(1);
+    expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+  });
+
+  it('posts again without looking when Slack refused the post or said 429', async () => {
+    const { attempt } = await setUp();
+    slack.emulator.failNext('chat.postMessage', { error: 'invalid_blocks' });
+    await expect(attempt()).rejects.toBeInstanceOf(SlackRejectedError);
+    slack.emulator.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 0 });
+    await expect(attempt()).rejects.toThrow(/rate limited/);
+    expect(await intents()).toBe(0);
+    expect((await attempt()).adopted).toBe(false);
+    expect(calls('conversations.history')).toBe(0);
+  });
+
+  it('posts again when it may not read the history (no channels:history yet): a second message, not none', async () => {
+    const { attempt } = await setUp(['chat:write']);
+    slack.emulator.failNext('chat.postMessage', { status: 500, accepted: true });
+    await expect(attempt()).rejects.toBeInstanceOf(SlackUnavailableError);
+    expect((await attempt()).adopted).toBe(false);
+    expect(slack.emulator.callsOf('conversations.history').map((c) => c.error)).toEqual(['missing_scope']);
+    expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(2);
+  });
+});
