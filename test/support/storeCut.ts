@@ -3,8 +3,8 @@ import { payload } from './alertmanager.js';
 import { type ChildBot, startChild, stopChild } from './childWorker.js';
 import { waitFor } from './services.js';
 import { slashCommand } from './slackRequests.js';
-import { startTcpProxy } from './tcpProxy.js';
-import { startTestBot, TEST_SECRETS } from './testBot.js';
+import { startTcpProxy, type TcpProxy } from './tcpProxy.js';
+import { startTestBot, TEST_SECRETS, type TestBot } from './testBot.js';
 
 /**
  * Fault scenarios 3 and 4 of issue 13: PostgreSQL or Redis cut away from a running `incident-bot serve`
@@ -48,31 +48,48 @@ export interface StoreCutReport {
 
 const CHANNEL = 'C0PAYMENTS';
 
-export async function runStoreCut(options: StoreCutOptions): Promise<StoreCutReport> {
-  const bot = await startTestBot({ worker: false });
-  const envName = options.store === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL';
+/** `incident-bot serve` as a child process of the test bot, reaching PostgreSQL or Redis through a proxy. */
+export async function serveBehindProxy(
+  bot: TestBot,
+  store: Store,
+  extraEnv: Record<string, string> = {},
+): Promise<{ child: ChildBot; proxy: TcpProxy; url: string }> {
+  const envName = store === 'postgres' ? 'DATABASE_URL' : 'REDIS_URL';
   const target = new URL(bot.env[envName]!);
   const proxy = await startTcpProxy(target.hostname, Number(target.port));
   const proxied = new URL(target);
   proxied.host = `127.0.0.1:${proxy.port}`;
-  let child: ChildBot | undefined;
   try {
-    child = await startChild(bot, ['serve'], { [envName]: proxied.toString() });
-    return await scenario(bot, child, proxy, options);
-  } finally {
-    if (child) await stopChild(child.process, 'SIGKILL');
+    const child = await startChild(bot, ['serve'], { ...extraEnv, [envName]: proxied.toString() });
+    return { child, proxy, url: `http://127.0.0.1:${child.port}` };
+  } catch (err) {
     await proxy.close();
+    throw err;
+  }
+}
+
+export async function runStoreCut(options: StoreCutOptions): Promise<StoreCutReport> {
+  const bot = await startTestBot({ worker: false });
+  try {
+    const { child, proxy, url } = await serveBehindProxy(bot, options.store);
+    try {
+      return await scenario(bot, child, proxy, url, options);
+    } finally {
+      await stopChild(child.process, 'SIGKILL');
+      await proxy.close();
+    }
+  } finally {
     await bot.stop();
   }
 }
 
 async function scenario(
-  bot: Awaited<ReturnType<typeof startTestBot>>,
+  bot: TestBot,
   child: ChildBot,
-  proxy: Awaited<ReturnType<typeof startTcpProxy>>,
+  proxy: TcpProxy,
+  url: string,
   options: StoreCutOptions,
 ): Promise<StoreCutReport> {
-  const url = `http://127.0.0.1:${child.port}`;
   const slack = bot.slack.emulator;
   const alive = () => child.process.exitCode === null && child.process.signalCode === null;
   let deliveriesSent = 0;
