@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
+import { rolloutConfig } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
-import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+import { startTestBot, type TestBot } from '../support/testBot.js';
 
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 const SERVICES = ['payments-api', 'orders-api', 'search-api'];
 
 /**
@@ -30,22 +30,8 @@ describe('a slow Slack', () => {
     await writeFile(runLog, '');
     // The drivers run in this process: they take RUN_LOG from its environment.
     process.env.RUN_LOG = runLog;
-    const services = SERVICES.map(
-      (service) => `  ${service}:
-    actions:
-      - name: rollout
-        description: A roll-out that ends when the test says so
-        kind: custom
-        driver: { type: command, argv: [node, ${RECORDER}, rollout, ${service}, --until, ${release}], env: { allow: [RUN_LOG] } }
-        approval: { approvers: [U0BOB], required: 1 }
-        timeout: 2m`,
-    );
-    bot = await startTestBot({
-      configYaml: `${DEFAULT_TEST_CONFIG}\nservices:\n${services.join('\n')}\n`,
-    });
-    const runs = async () =>
-      (await readFile(runLog, 'utf8')).split('\n').filter((line) => line && !line.includes('--dry-run'))
-        .length;
+    bot = await startTestBot({ configYaml: rolloutConfig(release, SERVICES) });
+    const runs = async () => (await readFile(runLog, 'utf8')).split('\n').filter(Boolean).length;
 
     // Roll-outs running on three services, each holding its service's lock (a client) while it runs.
     for (const service of SERVICES) {

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { incidentsBehindSlack } from '../../src/incidents/incidentStore.js';
 import { payload } from './alertmanager.js';
 import { type ChildBot, startChild, stopChild } from './childWorker.js';
@@ -47,6 +48,24 @@ export interface StoreCutReport {
 }
 
 const CHANNEL = 'C0PAYMENTS';
+
+/**
+ * What either cut must leave: the process alive, Alertmanager told to retry (never a 4xx, which drops the
+ * notification, never a 200 for what could not be stored), not ready, and afterwards Slack caught up.
+ */
+export function expectSurvived(report: StoreCutReport): void {
+  expect(report.alive, report.output.slice(-3000)).toBe(true);
+  expect(Object.keys(report.webhookDuringCut)).toEqual(['503']);
+  expect(Object.keys(report.readyzDuringCut)).toEqual(['503']);
+  expect(report.lost).toBe(0);
+  expect(report.duplicateRoots).toBe(0);
+  expect(report.catchUpMs, report.output.slice(-3000)).toBeDefined();
+  // Slack shows "operation_timeout" to whoever typed a command not answered within 3 s.
+  expect(report.listDuringCut.length).toBeGreaterThan(0);
+  for (const list of report.listDuringCut)
+    expect(list).toMatchObject({ status: 200, ms: expect.any(Number) });
+  expect(Math.max(...report.listDuringCut.map((list) => list.ms))).toBeLessThan(3000);
+}
 
 /** `incident-bot serve` as a child process of the test bot, reaching PostgreSQL or Redis through a proxy. */
 export async function serveBehindProxy(
