@@ -5,7 +5,7 @@ import { type ChildBot, startChild, stopChild } from './childWorker.js';
 import { waitFor } from './services.js';
 import { slashCommand } from './slackRequests.js';
 import { startTcpProxy, type TcpProxy } from './tcpProxy.js';
-import { startTestBot, TEST_SECRETS, type TestBot } from './testBot.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, TEST_SECRETS, type TestBot } from './testBot.js';
 
 /**
  * Fault scenarios 3 and 4 of issue 13: PostgreSQL or Redis cut away from a running `incident-bot serve`
@@ -32,8 +32,10 @@ export interface StoreCutReport {
   /** Every answer /alertmanager gave during the cut, by status ('no answer' for a request that failed). */
   webhookDuringCut: Record<string, number>;
   readyzDuringCut: Record<string, number>;
-  /** Each /incident list asked during the cut: how long it took to answer and what it said. */
-  listDuringCut: Array<{ status: number; ms: number; text: string }>;
+  /** Each /incident list asked during the cut (it needs only PostgreSQL): how long it took, what it said. */
+  listDuringCut: CommandDuringCut[];
+  /** Each /health asked during the cut (it needs both stores: it records the request, queues the checks). */
+  healthDuringCut: CommandDuringCut[];
   deliveriesSent: number;
   /** Deliveries /alertmanager answered 200 (stored), during the cut and after it. */
   accepted: number;
@@ -47,7 +49,20 @@ export interface StoreCutReport {
   output: string;
 }
 
+export interface CommandDuringCut {
+  status: number;
+  ms: number;
+  text: string;
+}
+
 const CHANNEL = 'C0PAYMENTS';
+/** A service for /health; its check never runs while the cut lasts. */
+const CONFIG = `${DEFAULT_TEST_CONFIG}
+services:
+  payments-api:
+    checks:
+      - { name: port, kind: tcp, host: 127.0.0.1, port: 9 }
+`;
 
 /**
  * What either cut must leave: the process alive, Alertmanager told to retry (never a 4xx, which drops the
@@ -61,10 +76,13 @@ export function expectSurvived(report: StoreCutReport): void {
   expect(report.duplicateRoots).toBe(0);
   expect(report.catchUpMs, report.output.slice(-3000)).toBeDefined();
   // Slack shows "operation_timeout" to whoever typed a command not answered within 3 s.
-  expect(report.listDuringCut.length).toBeGreaterThan(0);
-  for (const list of report.listDuringCut)
-    expect(list).toMatchObject({ status: 200, ms: expect.any(Number) });
-  expect(Math.max(...report.listDuringCut.map((list) => list.ms))).toBeLessThan(3000);
+  for (const answers of [report.listDuringCut, report.healthDuringCut]) {
+    expect(answers.length).toBeGreaterThan(0);
+    for (const answer of answers) expect(answer.status).toBe(200);
+    expect(Math.max(...answers.map((answer) => answer.ms))).toBeLessThan(3000);
+  }
+  for (const health of report.healthDuringCut)
+    expect(health.text).toMatch(/not answering right now\. Try again/);
 }
 
 /** `incident-bot serve` as a child process of the test bot, reaching PostgreSQL or Redis through a proxy. */
@@ -88,7 +106,7 @@ export async function serveBehindProxy(
 }
 
 export async function runStoreCut(options: StoreCutOptions): Promise<StoreCutReport> {
-  const bot = await startTestBot({ worker: false });
+  const bot = await startTestBot({ worker: false, configYaml: CONFIG });
   try {
     const { child, proxy, url } = await serveBehindProxy(bot, options.store);
     try {
@@ -150,7 +168,16 @@ async function scenario(
 
   const webhookDuringCut: Record<string, number> = {};
   const readyzDuringCut: Record<string, number> = {};
-  const listDuringCut: StoreCutReport['listDuringCut'] = [];
+  const listDuringCut: CommandDuringCut[] = [];
+  const healthDuringCut: CommandDuringCut[] = [];
+  const ask = async (command: string, text: string): Promise<CommandDuringCut> => {
+    const asked = performance.now();
+    const answer = await slashCommand({ ...bot, url }, text, { command }).catch(() => ({
+      status: 0,
+      text: 'no answer',
+    }));
+    return { status: answer.status, ms: Math.round(performance.now() - asked), text: answer.text };
+  };
   const count = (tally: Record<string, number>, key: number | string) => {
     tally[key] = (tally[key] ?? 0) + 1;
   };
@@ -169,9 +196,8 @@ async function scenario(
         () => 'no answer',
       ),
     );
-    const asked = performance.now();
-    const list = await slashCommand({ ...bot, url }, 'list').catch(() => ({ status: 0, text: 'no answer' }));
-    listDuringCut.push({ status: list.status, ms: Math.round(performance.now() - asked), text: list.text });
+    listDuringCut.push(await ask('/incident', 'list'));
+    healthDuringCut.push(await ask('/health', 'payments-api'));
     stillAlive &&= alive();
     if (!stillAlive) break;
     await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - round))));
@@ -184,6 +210,7 @@ async function scenario(
     webhookDuringCut,
     readyzDuringCut,
     listDuringCut,
+    healthDuringCut,
     deliveriesSent,
     accepted,
     lost: groups.filter((g) => rootsOf(g).length === 0).length,
