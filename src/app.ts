@@ -60,6 +60,9 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
+/** Slack syncs a worker runs at once: each holds a database client across its Slack calls. */
+const SLACK_SYNC_CONCURRENCY = 8;
+
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config): string[] {
   const { env } = config;
@@ -99,6 +102,9 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
   const pool = createPool(env.DATABASE_URL);
+  // The Slack syncs' own pool, one client per sync and one for the reconcile pass at start: however slow
+  // Slack is, it holds these and never the clients requests and the other workers use.
+  const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1);
   const redisClients: Redis[] = [];
   // Each is given the shutdown deadline (a Date.now() value).
   const closers: Array<(deadline: number) => Promise<unknown>> = [];
@@ -139,7 +145,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       redisClients.push(workerRedis);
       const workers: Worker[] = [
         await startSlackSyncWorker({
-          pool,
+          pool: slackSyncPool,
+          concurrency: SLACK_SYNC_CONCURRENCY,
           queue,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
@@ -298,8 +305,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             const quit = redis.quit().catch(() => undefined);
             if (!(await finishedBy(quit, Math.max(deadline, Date.now() + 1000)))) redis.disconnect();
           }
-          // A job left running past the deadline still holds a client: the pool does not wait for it.
-          await finishedBy(pool.end(), Math.max(deadline, Date.now() + 1000));
+          // A job left running past the deadline still holds a client: the pools do not wait for it.
+          await finishedBy(
+            Promise.all([pool.end(), slackSyncPool.end()]),
+            Math.max(deadline, Date.now() + 1000),
+          );
           logger.info('incident-bot stopped');
         })();
         return stopping;
@@ -309,6 +319,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     for (const close of closers) await close(Date.now()).catch(() => {});
     for (const redis of redisClients) redis.disconnect();
     await pool.end().catch(() => {});
+    await slackSyncPool.end().catch(() => {});
     throw err;
   }
 }

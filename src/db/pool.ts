@@ -3,15 +3,25 @@ import pg from 'pg';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-/** Connection errors fail fast so that a request handler can answer 503 instead of hanging. */
+/**
+ * How long to wait for a connection, from the pool or from the server: well under Slack's 3 s, so that a
+ * slash command can still answer "try again" and the webhook a 503 while the database is away.
+ */
+export const CONNECTION_TIMEOUT_MS = 1000;
+
 export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
-    connectionTimeoutMillis: 3000,
+    connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'incident-bot',
   });
+  // pg-pool listens for errors only on idle clients. A connection lost while its client is checked out
+  // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with
+  // this listener, kept for the client's whole life, the work using it fails instead, with a transient
+  // error its caller retries, and the pool discards the client when it comes back.
+  pool.on('connect', (client) => client.on('error', () => {}));
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return pool;
@@ -56,7 +66,7 @@ export function isTransientDbError(err: unknown): boolean {
     if (e.code === '40001' || e.code === '40P01') return true; // serialization failure, deadlock
   }
   // "not currently accepting connections" is SQLSTATE 55000, a class that holds lasting errors too.
-  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|not currently accepting connections/i.test(
+  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|not currently accepting connections|encountered a connection error and is not queryable/i.test(
     e.message ?? '',
   );
 }

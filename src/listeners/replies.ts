@@ -1,8 +1,10 @@
 import { ApprovalError } from '../approvals/errors.js';
 import { CommandUsageError } from '../commands/incidentCommand.js';
+import { isTransientDbError } from '../db/pool.js';
 import { IncidentError } from '../incidents/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
+import { isTransientQueueError } from '../queues/queues.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { unescapeMrkdwn } from '../render/mrkdwn.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -32,6 +34,11 @@ export function commandText(command: { text?: string }, usage: string): string {
 export function explain(err: unknown, usage: string, logger: Logger): string {
   if (err instanceof CommandUsageError || err instanceof IncidentError || err instanceof ApprovalError) {
     return usage ? `${err.message}\nUsage: \`${usage}\`` : err.message;
+  }
+  // A passing outage, not a bug: the person can do something about it, which is to wait.
+  if (isTransientDbError(err) || isTransientQueueError(err)) {
+    logger.warn({ err }, 'Slack request failed: a store is unreachable');
+    return `${isTransientDbError(err) ? 'The database (PostgreSQL)' : 'The job queue (Redis)'} is not answering right now. Try again in a minute; if you were changing something, check first whether it took.`;
   }
   logger.error({ err }, 'Slack request failed');
   return 'Something went wrong on our side. Check the state in Slack before trying again.';

@@ -19,6 +19,20 @@ export function createProducerRedis(url: string): Redis {
   });
 }
 
+/**
+ * True for what a producer connection throws while Redis is unreachable: it fails fast (no offline queue,
+ * one retry) rather than wait, so the caller can say "try again" instead of timing out.
+ */
+export function isTransientQueueError(err: unknown): boolean {
+  const message = (err as { message?: unknown } | undefined)?.message;
+  return (
+    typeof message === 'string' &&
+    /Connection is closed|Stream isn't writeable|Reached the max retries per request|ECONNREFUSED|ECONNRESET/.test(
+      message,
+    )
+  );
+}
+
 /** Redis for workers: BullMQ's blocking commands need maxRetriesPerRequest null. */
 export function createWorkerRedis(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null });

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { type ChildBot, startChild, startChildWorker, stopChild } from '../support/childWorker.js';
+import { rolloutConfig } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
-import { DEFAULT_TEST_CONFIG, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
-
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 /**
  * SIGTERM to `incident-bot serve`, as Kubernetes or `docker stop` sends it: it stops taking requests,
@@ -29,19 +28,8 @@ describe('graceful shutdown', () => {
     for (const bot of bots.splice(0)) await bot.stop();
   });
 
-  const config = (releaseFile: string) => `${DEFAULT_TEST_CONFIG}
-actions:
-  workerLockDuration: 2s
-services:
-  payments-api:
-    actions:
-      - name: rollout
-        description: A roll-out that ends when the test says so
-        kind: custom
-        driver: { type: command, argv: [node, ${RECORDER}, rollout, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
-        approval: { approvers: [U0BOB], required: 1 }
-        timeout: 2m
-`;
+  const config = (releaseFile: string) =>
+    rolloutConfig(releaseFile, ['payments-api'], 'actions:\n  workerLockDuration: 2s\n');
   const runs = async () =>
     (await readFile(runLog, 'utf8'))
       .split('\n')

@@ -1,0 +1,21 @@
+import { DEFAULT_TEST_CONFIG } from './testBot.js';
+
+const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+
+/**
+ * The test config with a `rollout` action on each service that records its run in $RUN_LOG and then runs
+ * until `releaseFile` exists, approved by bob: an action that is running for as long as a test needs.
+ */
+export function rolloutConfig(releaseFile: string, services = ['payments-api'], extraYaml = ''): string {
+  const actions = services.map(
+    (service) => `  ${service}:
+    actions:
+      - name: rollout
+        description: A roll-out that ends when the test says so
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, rollout, ${service}, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
+        approval: { approvers: [U0BOB], required: 1 }
+        timeout: 2m`,
+  );
+  return `${DEFAULT_TEST_CONFIG}${extraYaml}\nservices:\n${actions.join('\n')}\n`;
+}

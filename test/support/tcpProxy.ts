@@ -1,0 +1,81 @@
+import { createConnection, createServer, type Socket } from 'node:net';
+
+export interface TcpProxy {
+  /** The loopback port to connect to instead of the target's. */
+  port: number;
+  /** Destroys every open connection, both ways, and refuses new ones until restore(). */
+  cut(): void;
+  /** Stops forwarding without closing anything: the peers wait on a silent network until restore(). */
+  silence(): void;
+  /** Forwards again: new connections are accepted, silenced ones carry what was held back. */
+  restore(): void;
+  close(): Promise<void>;
+}
+
+type Mode = 'open' | 'cut' | 'silent';
+
+/**
+ * A TCP proxy of the tests' own in front of PostgreSQL or Redis, to cut a service away from the bot
+ * without touching the shared server (DESIGN.md, Testing).
+ */
+export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  let mode: Mode = 'open';
+  const pairs = new Set<[Socket, Socket]>();
+  const server = createServer((client) => {
+    if (mode === 'cut') {
+      client.destroy();
+      return;
+    }
+    const upstream = createConnection({ host: targetHost, port: targetPort });
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    if (mode !== 'silent') {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const proxy: TcpProxy = {
+    port,
+    cut() {
+      mode = 'cut';
+      // resetAndDestroy (RST) rather than a FIN: the peers see the connection die, not a polite close.
+      for (const pair of [...pairs]) for (const socket of pair) socket.resetAndDestroy();
+      pairs.clear();
+    },
+    silence() {
+      mode = 'silent';
+      for (const pair of pairs) pause(pair);
+    },
+    restore() {
+      const silenced = mode === 'silent';
+      mode = 'open';
+      if (silenced)
+        for (const [client, upstream] of pairs) {
+          client.pipe(upstream);
+          upstream.pipe(client);
+        }
+    },
+    async close() {
+      proxy.cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return proxy;
+}
+
+/** Reads nothing more from either side; what each side writes waits in the kernel's buffers. */
+function pause([client, upstream]: [Socket, Socket]): void {
+  client.unpipe(upstream);
+  upstream.unpipe(client);
+  client.pause();
+  upstream.pause();
+}
