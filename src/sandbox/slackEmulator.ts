@@ -95,6 +95,7 @@ export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
+  private down?: { until: number; status: 500 | 502 | 503 };
   private readonly holds: Array<{
     method: string;
     /** Held after Slack carried the call out (holdAnswer) rather than before. */
@@ -235,6 +236,18 @@ export class SlackEmulator {
     for (let i = 0; i < times; i++) this.faults.push({ method, fault });
   }
 
+  /**
+   * Every call fails with `status` for `ms` (until `endOutage()` when unset), as in a Slack outage;
+   * failNext's faults wait behind it.
+   */
+  outage(ms = Number.POSITIVE_INFINITY, status: 500 | 502 | 503 = 503): void {
+    this.down = { until: Date.now() + ms, status };
+  }
+
+  endOutage(): void {
+    this.down = undefined;
+  }
+
   /** A user group (as `@handle` in Slack) with its members, for approval policies that name groups. */
   addUserGroup(id: string, handle: string, users: string[]): void {
     this.userGroups.set(id, { id, handle, users: [...users] });
@@ -372,6 +385,8 @@ export class SlackEmulator {
     if (method === 'apps.connections.open') return this.openConnection(token);
     if (this.options.token ? token !== this.options.token : !token.startsWith('xoxb-'))
       return this.fail('invalid_auth');
+    if (this.down && Date.now() < this.down.until)
+      return { status: this.down.status, body: { ok: false, error: 'internal_error' } };
     const faultIndex = this.faults.findIndex((f) => f.method === method);
     if (faultIndex >= 0) {
       const { fault } = this.faults.splice(faultIndex, 1)[0]!;
