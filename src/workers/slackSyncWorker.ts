@@ -13,8 +13,9 @@ import {
   SLACK_SYNC_QUEUE,
   type SlackSyncJob,
 } from '../queues/queues.js';
-import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { SlackRateLimitedError, SlackRejectedError, SlackUnavailableError } from '../slack/errors.js';
 import { instrumented } from './instrumented.js';
+import { SlackProbe } from './slackProbe.js';
 
 const RECONCILE_EVERY_MS = 60_000;
 const BUSY_RETRY_MS = 500;
@@ -38,11 +39,19 @@ export interface SlackSyncWorkerDeps extends ProjectionDeps {
 }
 
 /**
- * Runs Slack projections from the queue. Slack's limits and outages only delay a job; messages that fall
+ * Runs Slack projections from the queue. Slack's limits and outages only delay a job (and the probe
+ * ends the delay as soon as Slack answers again); messages that fall
  * behind for any other reason (Redis lost its jobs, a job gave up) are found again by the reconcile
  * pass, which runs at start and then every minute as a scheduled job.
  */
 export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<Worker<SlackSyncJob>> {
+  const probe = new SlackProbe({
+    redis: deps.connection,
+    prefix: deps.prefix,
+    slack: deps.slack,
+    queue: deps.queue,
+    logger: deps.logger,
+  });
   const reconcile = async () => {
     const incidents = await incidentsBehindSlack(deps.pool, 1000);
     for (const incident of incidents) await enqueueIncidentSync(deps.queue, incident.id, incident.version);
@@ -81,6 +90,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
         deps.logger.error({ err, job: job.data, jobId: job.id }, 'Slack refused a sync');
         throw new UnrecoverableError(err.message);
       }
+      if (err instanceof SlackUnavailableError) await probe.slackFailed().catch(() => {});
       deps.logger.warn(
         { err, job: job.data, jobId: job.id, attempt: job.attemptsMade + 1 },
         'Slack sync failed; will retry',
@@ -96,7 +106,9 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     settings: { backoffStrategy: cappedExponentialBackoff },
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'Slack sync worker error'));
+  worker.on('closing', () => probe.stop());
   await worker.waitUntilReady();
+  probe.start();
   await reconcile();
   await deps.queue.upsertJobScheduler(
     'reconcile',
