@@ -20,6 +20,8 @@ const APPROVERS = Array.from({ length: 20 }, (_, i) => `U0APPROVER${i}`);
 
 function catalogYaml(healthUrl: string) {
   return `${DEFAULT_TEST_CONFIG}
+actions:
+  membershipRefresh: 1s
 services:
   payments-api:
     checks:
@@ -172,6 +174,12 @@ describe('/action with approvals, end to end', () => {
 
   it('takes approvers from a user group, and waits for two distinct ones when the policy says two', async () => {
     bot.slack.emulator.addUserGroup('S0PAYONCALL', 'payments-oncall', ['U0DANA', 'U0EVE']);
+    // The bot reads the group's members in the background, never while a click waits.
+    await waitFor(
+      () => bot.slack.emulator.callsOf('usergroups.users.list').some((c) => c.ok),
+      20_000,
+      'the group read',
+    );
     const { ref, id } = await request('flush-cache payments-api');
     await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(
