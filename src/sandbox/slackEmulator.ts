@@ -96,6 +96,7 @@ export class SlackEmulator {
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
   private down?: { until: number; status: 500 | 502 | 503 };
+  private readonly refusals = new Map<string, string>();
   private readonly holds: Array<{
     method: string;
     /** Held after Slack carried the call out (holdAnswer) rather than before. */
@@ -246,6 +247,14 @@ export class SlackEmulator {
 
   endOutage(): void {
     this.down = undefined;
+  }
+
+  /**
+   * From now on chat.postMessage and chat.update in `channel` answer `error`, as Slack does for a
+   * channel the bot is not in, that does not exist or that is archived.
+   */
+  refuseChannel(channel: string, error: 'not_in_channel' | 'channel_not_found' | 'is_archived'): void {
+    this.refusals.set(channel, error);
   }
 
   /** A user group (as `@handle` in Slack) with its members, for approval policies that name groups. */
@@ -417,6 +426,8 @@ export class SlackEmulator {
   private postMessage(p: Record<string, unknown>): Reply {
     const channel = typeof p.channel === 'string' ? p.channel : '';
     if (!channel) return this.fail('channel_not_found');
+    const refused = this.refusals.get(channel);
+    if (refused) return this.fail(refused);
     const content = this.content(p);
     if ('error' in content) return content.error;
     const threadTs = p.thread_ts === undefined ? undefined : String(p.thread_ts);
@@ -534,6 +545,8 @@ export class SlackEmulator {
   }
 
   private update(p: Record<string, unknown>): Reply {
+    const refused = this.refusals.get(String(p.channel));
+    if (refused) return this.fail(refused);
     const message = this.find(String(p.channel), String(p.ts));
     if (!message) return this.fail('message_not_found');
     const content = this.content(p);

@@ -614,6 +614,24 @@ describe('an outage', () => {
   });
 });
 
+describe('a channel that refuses the bot', () => {
+  it('answers its error to chat.postMessage and chat.update there, and nowhere else', async () => {
+    const posted = await call<{ ts: string }>('chat.postMessage', { channel: 'C0GONE', text: 'before' });
+    slack.emulator.refuseChannel('C0GONE', 'is_archived');
+    expect(await call('chat.postMessage', { channel: 'C0GONE', text: 'after' })).toEqual({
+      ok: false,
+      error: 'is_archived',
+    });
+    expect(await call('chat.update', { channel: 'C0GONE', ts: posted.ts, text: 'after' })).toEqual({
+      ok: false,
+      error: 'is_archived',
+    });
+    expect(await call('chat.postMessage', { channel: 'C0OTHER', text: 'elsewhere' })).toMatchObject({
+      ok: true,
+    });
+  });
+});
+
 describe('through @slack/web-api', () => {
   it('serves the real client: views, channels, invites, users and their errors', async () => {
     const web = client();
