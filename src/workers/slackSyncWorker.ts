@@ -6,7 +6,6 @@ import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
 import {
   enqueueActionMessageSync,
   enqueueIncidentSync,
@@ -33,7 +32,6 @@ export interface SlackSyncWorkerDeps extends ProjectionDeps {
   queue: Queue<SlackSyncJob>;
   connection: Redis;
   prefix: string;
-  metrics: Metrics;
   logger: Logger;
   concurrency?: number;
 }
@@ -64,6 +62,12 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     switch (task.kind) {
       case 'incident': {
         const result = await syncIncident(deps, task.incidentId);
+        if (result.channelRefused) {
+          deps.logger.warn(
+            { incidentId: task.incidentId, slackError: result.channelRefused },
+            "Slack would not let the bot post in the incident's channel; it is shown in the default channel",
+          );
+        }
         // Only a sync that brought Slack up to date measures the lag; one that found it so does not.
         if (result.changedAt && result.slackCalls > 0)
           deps.metrics.slackSyncLag.observe(Math.max(0, Date.now() - result.changedAt.getTime()) / 1000);
