@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APPROVAL_BUTTONS } from '../../src/listeners/actions/approvalButtons.js';
 import { waitFor } from '../support/services.js';
-import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
+import { clickOn, lastEphemeralTo, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const CONFIG = `${DEFAULT_TEST_CONFIG}
@@ -45,13 +45,6 @@ describe('approvals while Slack is slow to say who is in a user group', () => {
             AND state_change < now() - interval '5 seconds'`,
       )
     ).rows[0].n as number;
-  const lastEphemeralTo = (user: string) =>
-    String(
-      bot.slack.emulator
-        .callsOf('chat.postEphemeral')
-        .filter((c) => c.params.user === user)
-        .at(-1)?.params.text ?? '',
-    );
 
   it('reads the group in the background, and a click decides while that read hangs, holding no transaction', async () => {
     // Read without any click asking.
@@ -84,7 +77,7 @@ describe('approvals while Slack is slow to say who is in a user group', () => {
     const id = await request();
     await clickOn(bot, 'request', id, APPROVAL_BUTTONS.approve, { user: SRE.carol });
     await waitFor(
-      () => lastEphemeralTo(SRE.carol).includes('You are not an approver'),
+      () => lastEphemeralTo(bot, SRE.carol).includes('You are not an approver'),
       20_000,
       'an outsider refused',
     );
