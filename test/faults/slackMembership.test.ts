@@ -10,11 +10,7 @@ actions:
 services:
   payments-api:
     actions:
-      - name: flush-cache
-        description: Flush the payments cache
-        kind: custom
-        driver: { type: command, argv: [node, -e, ''] }
-        approval: { approvers: ['@sre-oncall'], required: 1 }
+      - { name: flush-cache, description: Flush the cache, kind: custom, driver: { type: command, argv: [node, -e, ''] }, approval: { approvers: ['@sre-oncall'] } }
 `;
 
 describe('approvals while Slack is slow to say who is in a user group', () => {
