@@ -98,3 +98,11 @@ export function findAction(
 ): ActionDefinition | undefined {
   return catalog.services[service]?.actions.find((a) => a.name === action);
 }
+
+/** The user groups (ids and handles) any action's approval policy names. */
+export function approverGroups(catalog: ActionCatalog): string[] {
+  const groups = Object.values(catalog.services).flatMap((service) =>
+    service.actions.flatMap((action) => action.approval.approvers.filter((a) => !/^[UW]/.test(a))),
+  );
+  return [...new Set(groups)];
+}

@@ -230,7 +230,8 @@ export async function castVote(
   id: number,
   userId: string,
   decision: 'approve' | 'reject',
-  checkVoter: (request: ActionRequest) => Promise<void>,
+  // Runs inside the transaction, holding the row lock: it must not wait for anything (Slack least).
+  checkVoter: (request: ActionRequest) => void,
 ): Promise<VoteOutcome> {
   return inTransaction(pool, async (db) => {
     const request = await loadRequest(db, id, true);
@@ -247,7 +248,7 @@ export async function castVote(
         'DRY_RUN_PENDING',
         `${ref} is still running its dry run; vote once it is shown.`,
       );
-    await checkVoter(request);
+    checkVoter(request);
     const inserted = await db.query(
       'INSERT INTO action_votes (request_id, user_id, decision) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
       [id, userId, decision],

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { withSyncLock } from '../db/syncLock.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
@@ -8,6 +9,7 @@ import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { rootView, THREAD_KINDS, threadView } from '../views/incident.js';
+import { channelRefusal, moveToFallbackChannel } from './channelFallback.js';
 import {
   type IncidentSnapshot,
   loadAlerts,
@@ -29,8 +31,9 @@ export interface ProjectionDeps {
   slack: SlackApi;
   limiter: SlackRateLimiter;
   templates: TemplateSet;
+  metrics: Metrics;
   config: {
-    slack: Pick<SlackConfig, 'rateLimits' | 'syncIntervalMs'>;
+    slack: Pick<SlackConfig, 'rateLimits' | 'syncIntervalMs' | 'defaultChannel'>;
     // Spelled out rather than AlertsConfig: alerts/ sits above incidents/.
     alerts: { maxAlertsShown: number };
     // Only the names: the root message offers /health for a service the catalog knows.
@@ -44,6 +47,8 @@ export interface SyncResult {
   slackCalls: number;
   /** When the change Slack now shows was recorded: the start of the sync lag. */
   changedAt?: Date;
+  /** Slack refused the bot in the incident's channel with this error: it moved to the default channel. */
+  channelRefused?: string;
 }
 
 const ENTRY_BATCH = 500;
@@ -57,8 +62,23 @@ const SHOWN_BY_ROOT: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
 ]);
 
 export async function syncIncident(deps: ProjectionDeps, incidentId: number): Promise<SyncResult> {
-  return withSyncLock(deps.pool, 'incident-bot:slack-sync', incidentId, `incident ${incidentId}`, (client) =>
-    syncLocked(deps, client, incidentId),
+  return withSyncLock(
+    deps.pool,
+    'incident-bot:slack-sync',
+    incidentId,
+    `incident ${incidentId}`,
+    async (client) => {
+      try {
+        return await syncLocked(deps, client, incidentId);
+      } catch (err) {
+        const refused = channelRefusal(err);
+        if (!refused) throw err;
+        if (!(await moveToFallbackChannel(client, incidentId, deps.config.slack.defaultChannel, refused)))
+          throw err;
+        deps.metrics.slackChannelRefusals.inc({ error: refused });
+        return { ...(await syncLocked(deps, client, incidentId)), channelRefused: refused };
+      }
+    },
   );
 }
 

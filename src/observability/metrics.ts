@@ -42,6 +42,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly slackChannelRefusals = new Counter({
+    name: 'incident_bot_slack_channel_refusals_total',
+    help: "Incidents shown in the default channel because Slack would not let the bot post in theirs, by Slack's error (not_in_channel, channel_not_found, is_archived).",
+    labelNames: ['error'] as const,
+    registers: [this.registry],
+  });
+
   readonly jobDuration = new Histogram({
     name: 'incident_bot_job_duration_seconds',
     help: 'Time to process a queue job, by queue and outcome (ok, delayed, error).',

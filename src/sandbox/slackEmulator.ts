@@ -95,6 +95,8 @@ export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
+  private down?: { until: number; status: 500 | 502 | 503 };
+  private readonly refusals = new Map<string, string>();
   private readonly holds: Array<{
     method: string;
     /** Held after Slack carried the call out (holdAnswer) rather than before. */
@@ -235,6 +237,26 @@ export class SlackEmulator {
     for (let i = 0; i < times; i++) this.faults.push({ method, fault });
   }
 
+  /**
+   * Every call fails with `status` for `ms` (until `endOutage()` when unset), as in a Slack outage;
+   * failNext's faults wait behind it.
+   */
+  outage(ms = Number.POSITIVE_INFINITY, status: 500 | 502 | 503 = 503): void {
+    this.down = { until: Date.now() + ms, status };
+  }
+
+  endOutage(): void {
+    this.down = undefined;
+  }
+
+  /**
+   * From now on chat.postMessage and chat.update in `channel` answer `error`, as Slack does for a
+   * channel the bot is not in, that does not exist or that is archived.
+   */
+  refuseChannel(channel: string, error: 'not_in_channel' | 'channel_not_found' | 'is_archived'): void {
+    this.refusals.set(channel, error);
+  }
+
   /** A user group (as `@handle` in Slack) with its members, for approval policies that name groups. */
   addUserGroup(id: string, handle: string, users: string[]): void {
     this.userGroups.set(id, { id, handle, users: [...users] });
@@ -372,6 +394,8 @@ export class SlackEmulator {
     if (method === 'apps.connections.open') return this.openConnection(token);
     if (this.options.token ? token !== this.options.token : !token.startsWith('xoxb-'))
       return this.fail('invalid_auth');
+    if (this.down && Date.now() < this.down.until)
+      return { status: this.down.status, body: { ok: false, error: 'internal_error' } };
     const faultIndex = this.faults.findIndex((f) => f.method === method);
     if (faultIndex >= 0) {
       const { fault } = this.faults.splice(faultIndex, 1)[0]!;
@@ -402,6 +426,8 @@ export class SlackEmulator {
   private postMessage(p: Record<string, unknown>): Reply {
     const channel = typeof p.channel === 'string' ? p.channel : '';
     if (!channel) return this.fail('channel_not_found');
+    const refused = this.refusals.get(channel);
+    if (refused) return this.fail(refused);
     const content = this.content(p);
     if ('error' in content) return content.error;
     const threadTs = p.thread_ts === undefined ? undefined : String(p.thread_ts);
@@ -519,6 +545,8 @@ export class SlackEmulator {
   }
 
   private update(p: Record<string, unknown>): Reply {
+    const refused = this.refusals.get(String(p.channel));
+    if (refused) return this.fail(refused);
     const message = this.find(String(p.channel), String(p.ts));
     if (!message) return this.fail('message_not_found');
     const content = this.content(p);

@@ -1,34 +1,72 @@
+import type { Logger } from '../observability/logger.js';
 import type { SlackApi } from './slackApi.js';
 
-const CACHE_MS = 60_000;
-
 /**
- * User-group members from Slack (usergroups.list, usergroups.users.list), cached for a minute. It is the
- * `Membership` the approval policy asks for; the port does not import the use case to say so.
+ * User-group members from Slack (usergroups.list, usergroups.users.list): the `Membership` the approval
+ * policy asks for; the port does not import the use case to say so. It answers from memory only, because
+ * a click decides holding its request's row lock and must not wait for Slack there (usergroups.users.list
+ * is Tier 2, and Slack can be slow or down). The groups the catalog names are read at start and then
+ * every `refreshMs` in the background; a refresh that fails keeps what was known.
  */
 export class SlackMembership {
-  private groups?: { at: number; byHandle: Map<string, string> };
-  private readonly members = new Map<string, { at: number; users: ReadonlySet<string> }>();
+  private readonly members = new Map<string, ReadonlySet<string>>();
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
 
-  constructor(private readonly slack: SlackApi) {}
+  constructor(
+    private readonly slack: SlackApi,
+    /** User-group ids (S…) and handles (@sre-oncall). */
+    private readonly groups: readonly string[],
+    private readonly refreshMs: number,
+    private readonly logger: Logger,
+  ) {}
 
-  async groupMembers(group: string): Promise<ReadonlySet<string>> {
-    const id = group.startsWith('@') ? await this.groupId(group.slice(1)) : group;
-    if (!id) return new Set();
-    const cached = this.members.get(id);
-    if (cached && Date.now() - cached.at < CACHE_MS) return cached.users;
-    const users = new Set(await this.slack.userGroupMembers(id));
-    this.members.set(id, { at: Date.now(), users });
-    return users;
+  /** The members as last read from Slack; undefined until Slack has answered for the group. */
+  groupMembers(group: string): ReadonlySet<string> | undefined {
+    return this.members.get(group);
   }
 
-  private async groupId(handle: string): Promise<string | undefined> {
-    if (!this.groups || Date.now() - this.groups.at >= CACHE_MS) {
-      this.groups = {
-        at: Date.now(),
-        byHandle: new Map((await this.slack.userGroups()).map((g) => [g.handle, g.id])),
-      };
+  start(): void {
+    if (this.groups.length === 0 || this.timer) return;
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Reads every group again; one refresh at a time. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.read().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
+    let ids: Map<string, string> | undefined;
+    if (this.groups.some((g) => g.startsWith('@'))) {
+      try {
+        ids = new Map((await this.slack.userGroups()).map((g) => [`@${g.handle}`, g.id]));
+      } catch (err) {
+        this.logger.warn({ err }, 'could not list user groups; approvals go by what was known');
+      }
     }
-    return this.groups.byHandle.get(handle);
+    for (const group of this.groups) {
+      const id = group.startsWith('@') ? ids?.get(group) : group;
+      if (!id) {
+        // Slack answered and has no such handle: nobody is in it.
+        if (ids) this.members.set(group, new Set());
+        continue;
+      }
+      try {
+        this.members.set(group, new Set(await this.slack.userGroupMembers(id)));
+      } catch (err) {
+        this.logger.warn({ err, group }, 'could not read a user group; approvals go by what was known');
+      }
+    }
   }
 }

@@ -46,6 +46,10 @@ export interface Incident {
   externalUrl: string | null;
   /** Alerts of the group its latest notification did not list. */
   truncatedAlerts: number;
+  /** Where it belonged when Slack refused the bot there (null: its own channel was never created). */
+  refusedChannelId: string | null;
+  /** Why it is shown elsewhere than it belongs: Slack's error. */
+  slackError: string | null;
 }
 
 /** An incident as its messages show it: its record, who holds each role, and the first alerts to list. */
@@ -131,6 +135,8 @@ export interface RootView {
   partial: boolean;
   groupLabels: string;
   alertmanagerUrl?: string;
+  /** Shown elsewhere than it belongs: where (unless its own channel was never made) and Slack's error. */
+  misplaced?: { channel?: string; slackError: string };
 }
 
 /** One timeline entry told in the thread; exactly one of the `is…` flags is set. */
@@ -274,6 +280,14 @@ export function rootView(
     partial: total > snapshot.alerts.length || snapshot.incident.truncatedAlerts > 0,
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
+    ...(snapshot.incident.slackError
+      ? {
+          misplaced: {
+            ...(snapshot.incident.refusedChannelId ? { channel: snapshot.incident.refusedChannelId } : {}),
+            slackError: snapshot.incident.slackError,
+          },
+        }
+      : {}),
   };
 }
 

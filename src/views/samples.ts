@@ -56,6 +56,8 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       createdAt: new Date('2026-01-01T00:00:00Z'),
       resolvedAt: new Date('2026-01-02T00:00:00Z'),
       truncatedAlerts: 1_000_000,
+      refusedChannelId: 'C0REFUSED1',
+      slackError: long(100),
     },
     roles: { commander: 'U0COMMANDER', scribe: 'U0SCRIBE', comms: 'U0COMMS' },
     degradations: Array.from({ length: 3 }, (_, i) => ({

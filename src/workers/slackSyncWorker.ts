@@ -6,15 +6,15 @@ import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
 import {
   enqueueActionMessageSync,
   enqueueIncidentSync,
   SLACK_SYNC_QUEUE,
   type SlackSyncJob,
 } from '../queues/queues.js';
-import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { SlackRateLimitedError, SlackRejectedError, SlackUnavailableError } from '../slack/errors.js';
 import { instrumented } from './instrumented.js';
+import { SlackProbe } from './slackProbe.js';
 
 const RECONCILE_EVERY_MS = 60_000;
 const BUSY_RETRY_MS = 500;
@@ -32,17 +32,24 @@ export interface SlackSyncWorkerDeps extends ProjectionDeps {
   queue: Queue<SlackSyncJob>;
   connection: Redis;
   prefix: string;
-  metrics: Metrics;
   logger: Logger;
   concurrency?: number;
 }
 
 /**
- * Runs Slack projections from the queue. Slack's limits and outages only delay a job; messages that fall
+ * Runs Slack projections from the queue. Slack's limits and outages only delay a job (and the probe
+ * ends the delay as soon as Slack answers again); messages that fall
  * behind for any other reason (Redis lost its jobs, a job gave up) are found again by the reconcile
  * pass, which runs at start and then every minute as a scheduled job.
  */
 export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<Worker<SlackSyncJob>> {
+  const probe = new SlackProbe({
+    redis: deps.connection,
+    prefix: deps.prefix,
+    slack: deps.slack,
+    queue: deps.queue,
+    logger: deps.logger,
+  });
   const reconcile = async () => {
     const incidents = await incidentsBehindSlack(deps.pool, 1000);
     for (const incident of incidents) await enqueueIncidentSync(deps.queue, incident.id, incident.version);
@@ -55,6 +62,12 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     switch (task.kind) {
       case 'incident': {
         const result = await syncIncident(deps, task.incidentId);
+        if (result.channelRefused) {
+          deps.logger.warn(
+            { incidentId: task.incidentId, slackError: result.channelRefused },
+            "Slack would not let the bot post in the incident's channel; it is shown in the default channel",
+          );
+        }
         // Only a sync that brought Slack up to date measures the lag; one that found it so does not.
         if (result.changedAt && result.slackCalls > 0)
           deps.metrics.slackSyncLag.observe(Math.max(0, Date.now() - result.changedAt.getTime()) / 1000);
@@ -81,6 +94,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
         deps.logger.error({ err, job: job.data, jobId: job.id }, 'Slack refused a sync');
         throw new UnrecoverableError(err.message);
       }
+      if (err instanceof SlackUnavailableError) await probe.slackFailed().catch(() => {});
       deps.logger.warn(
         { err, job: job.data, jobId: job.id, attempt: job.attemptsMade + 1 },
         'Slack sync failed; will retry',
@@ -96,7 +110,9 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     settings: { backoffStrategy: cappedExponentialBackoff },
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'Slack sync worker error'));
+  worker.on('closing', () => probe.stop());
   await worker.waitUntilReady();
+  probe.start();
   await reconcile();
   await deps.queue.upsertJobScheduler(
     'reconcile',

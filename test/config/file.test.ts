@@ -65,7 +65,11 @@ describe('defaults', () => {
         updateIntervals: { P0: 900_000, P1: 1_800_000, P2: 3_600_000, P3: null, P4: null },
       },
       services: {},
-      actions: { degradationReminderAfter: 86_400_000, workerLockDuration: 30_000 },
+      actions: {
+        degradationReminderAfter: 86_400_000,
+        workerLockDuration: 30_000,
+        membershipRefresh: 60_000,
+      },
       routes: [],
     });
   });

@@ -8,6 +8,7 @@ import {
   clickButton,
   clickOn,
   INCIDENT_CHANNEL,
+  lastEphemeralTo,
   messageOf,
   SRE,
   sendPayload,
@@ -20,6 +21,8 @@ const APPROVERS = Array.from({ length: 20 }, (_, i) => `U0APPROVER${i}`);
 
 function catalogYaml(healthUrl: string) {
   return `${DEFAULT_TEST_CONFIG}
+actions:
+  membershipRefresh: 1s
 services:
   payments-api:
     checks:
@@ -87,13 +90,6 @@ describe('/action with approvals, end to end', () => {
     await waitFor(() => requestMessage(ref), 20_000, 'approval message');
     return { ref, id: ref.slice(4) };
   };
-  const lastEphemeralTo = (user: string) =>
-    String(
-      bot.slack.emulator
-        .callsOf('chat.postEphemeral')
-        .filter((c) => c.params.user === user)
-        .at(-1)?.params.text ?? '',
-    );
   const statusOf = async (id: string) =>
     (await bot.app.pool.query('SELECT status FROM action_requests WHERE id = $1', [Number(id)])).rows[0]
       ?.status;
@@ -107,13 +103,13 @@ describe('/action with approvals, end to end', () => {
 
     await clickOn(bot, 'request', id, 'action_approve', { user: SRE.alice });
     await waitFor(
-      () => lastEphemeralTo(SRE.alice).includes('someone else has to approve'),
+      () => lastEphemeralTo(bot, SRE.alice).includes('someone else has to approve'),
       20_000,
       'self-approval refusal',
     );
     await clickOn(bot, 'request', id, 'action_approve', { user: 'U0MALLORY' });
     await waitFor(
-      () => lastEphemeralTo('U0MALLORY').includes('You are not an approver'),
+      () => lastEphemeralTo(bot, 'U0MALLORY').includes('You are not an approver'),
       20_000,
       'non-approver refusal',
     );
@@ -172,21 +168,31 @@ describe('/action with approvals, end to end', () => {
 
   it('takes approvers from a user group, and waits for two distinct ones when the policy says two', async () => {
     bot.slack.emulator.addUserGroup('S0PAYONCALL', 'payments-oncall', ['U0DANA', 'U0EVE']);
+    // The bot reads the group's members in the background, never while a click waits.
+    await waitFor(
+      () => bot.slack.emulator.callsOf('usergroups.users.list').some((c) => c.ok),
+      20_000,
+      'the group read',
+    );
     const { ref, id } = await request('flush-cache payments-api');
     await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(
-      () => lastEphemeralTo(SRE.bob).includes('You are not an approver'),
+      () => lastEphemeralTo(bot, SRE.bob).includes('You are not an approver'),
       20_000,
       'outsider refused',
     );
     await clickOn(bot, 'request', id, 'action_approve', { user: 'U0DANA' });
     await waitFor(
-      () => lastEphemeralTo('U0DANA').includes(`Your approval of ${ref} is recorded: 1 of 2`),
+      () => lastEphemeralTo(bot, 'U0DANA').includes(`Your approval of ${ref} is recorded: 1 of 2`),
       20_000,
       'first approval',
     );
     await clickOn(bot, 'request', id, 'action_approve', { user: 'U0DANA' });
-    await waitFor(() => lastEphemeralTo('U0DANA').includes('already voted'), 20_000, 'same person twice');
+    await waitFor(
+      () => lastEphemeralTo(bot, 'U0DANA').includes('already voted'),
+      20_000,
+      'same person twice',
+    );
     expect(await statusOf(id)).toBe('pending');
     await clickOn(bot, 'request', id, 'action_approve', { user: 'U0EVE' });
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'ran after the second approver');
@@ -224,7 +230,7 @@ describe('/action with approvals, end to end', () => {
       const told = bot.slack.emulator.callsOf('chat.postEphemeral').length;
       expect(await sendPayload(bot, payload), what).toBe(200);
       await waitFor(() => bot.slack.emulator.callsOf('chat.postEphemeral').length > told, 20_000, what);
-      expect(lastEphemeralTo(voter), what).toContain(`does not come from ${ref}'s approval message`);
+      expect(lastEphemeralTo(bot, voter), what).toContain(`does not come from ${ref}'s approval message`);
     }
     expect(await votes()).toBe(0);
     expect(await statusOf(id)).toBe('pending');
@@ -240,7 +246,7 @@ describe('/action with approvals, end to end', () => {
     await held.reached;
     await clickButton(bot, 'action_approve', id, { user: APPROVERS[6]! });
     await waitFor(
-      () => lastEphemeralTo(APPROVERS[6]!).includes(`${ref}'s approval message is not posted yet`),
+      () => lastEphemeralTo(bot, APPROVERS[6]!).includes(`${ref}'s approval message is not posted yet`),
       20_000,
       'refusal',
     );
@@ -341,7 +347,7 @@ describe('/action with approvals, end to end', () => {
       'message shows expiry',
     );
     await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
-    await waitFor(() => lastEphemeralTo(SRE.bob).includes(`${ref} is expired`), 20_000, 'refusal');
+    await waitFor(() => lastEphemeralTo(bot, SRE.bob).includes(`${ref} is expired`), 20_000, 'refusal');
   });
 
   it('lets the requester, and only the requester, cancel a waiting request', async () => {
@@ -351,7 +357,7 @@ describe('/action with approvals, end to end', () => {
     expect((await action(`cancel ${ref}`)).text).toBe(`Cancelled ${ref}.`);
     expect(await statusOf(id)).toBe('cancelled');
     await clickOn(bot, 'request', id, 'action_approve', { user: APPROVERS[0]! });
-    await waitFor(() => lastEphemeralTo(APPROVERS[0]!).includes('is cancelled'), 20_000, 'refusal');
+    await waitFor(() => lastEphemeralTo(bot, APPROVERS[0]!).includes('is cancelled'), 20_000, 'refusal');
   });
 
   it('runs health checks from /health and posts the result', async () => {

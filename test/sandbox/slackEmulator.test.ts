@@ -2,6 +2,7 @@ import { type Logger, LogLevel } from '@slack/logger';
 import { WebClient } from '@slack/web-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import { waitFor } from '../support/services.js';
 
 const TOKEN = 'xoxb-test-emulator-token';
 const BOT = 'U0INCIDENTBOT';
@@ -588,6 +589,46 @@ describe('the new methods alongside the emulator tools', () => {
     expect(
       offline.handle('files.getUploadURLExternal', { filename: 'a.txt', length: 1 }, `Bearer ${TOKEN}`).body,
     ).toEqual({ ok: false, error: 'file_uploads_disabled' });
+  });
+});
+
+describe('an outage', () => {
+  const raw = (method: string) =>
+    fetch(`${slack.apiUrl}${method}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+
+  it('fails every method with the status until it ends, then answers again', async () => {
+    slack.emulator.outage(Number.POSITIVE_INFINITY, 502);
+    expect((await raw('auth.test')).status).toBe(502);
+    expect((await raw('chat.postMessage')).status).toBe(502);
+    slack.emulator.endOutage();
+    expect((await raw('auth.test')).status).toBe(200);
+  });
+
+  it('ends on its own after the time given, and failNext faults wait behind it', async () => {
+    slack.emulator.failNext('auth.test', { error: 'fatal_error' });
+    slack.emulator.outage(50);
+    expect((await raw('auth.test')).status).toBe(503);
+    await waitFor(async () => (await raw('users.info')).status === 200, 5000, 'the outage to end');
+    expect(await (await raw('auth.test')).json()).toEqual({ ok: false, error: 'fatal_error' });
+    expect(await (await raw('auth.test')).json()).toMatchObject({ ok: true });
+  });
+});
+
+describe('a channel that refuses the bot', () => {
+  it('answers its error to chat.postMessage and chat.update there, and nowhere else', async () => {
+    const posted = await call<{ ts: string }>('chat.postMessage', { channel: 'C0GONE', text: 'before' });
+    slack.emulator.refuseChannel('C0GONE', 'is_archived');
+    expect(await call('chat.postMessage', { channel: 'C0GONE', text: 'after' })).toEqual({
+      ok: false,
+      error: 'is_archived',
+    });
+    expect(await call('chat.update', { channel: 'C0GONE', ts: posted.ts, text: 'after' })).toEqual({
+      ok: false,
+      error: 'is_archived',
+    });
+    expect(await call('chat.postMessage', { channel: 'C0OTHER', text: 'elsewhere' })).toMatchObject({
+      ok: true,
+    });
   });
 });
 

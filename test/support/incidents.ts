@@ -26,6 +26,8 @@ export function incidentRow(overrides: Partial<Incident> = {}): Incident {
     createdAt: new Date('2026-01-01T00:00:00Z'),
     resolvedAt: null,
     truncatedAlerts: 0,
+    refusedChannelId: null,
+    slackError: null,
     ...overrides,
   };
 }

@@ -214,3 +214,13 @@ export async function submitView(
   const raw = await res.text();
   return { status: res.status, body: raw ? JSON.parse(raw) : {} };
 }
+
+/** The text of the last chat.postEphemeral the bot sent `user`, or ''. */
+export function lastEphemeralTo(bot: TestBot, user: string): string {
+  return String(
+    bot.slack.emulator
+      .callsOf('chat.postEphemeral')
+      .filter((c) => c.params.user === user)
+      .at(-1)?.params.text ?? '',
+  );
+}

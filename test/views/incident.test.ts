@@ -233,6 +233,21 @@ describe('rootView', () => {
     ]);
   });
 
+  it('says where an incident shown elsewhere belongs and why, escaping what Slack said', async () => {
+    const templates = await TemplateSet.load();
+    const line = (incident: Partial<Incident>) =>
+      JSON.stringify(templates.renderMessage('incident-root', rootView(snapshot(incident))).blocks).match(
+        /⚠️ [^"]*/g,
+      );
+    expect(line({})).toBeNull();
+    expect(line({ refusedChannelId: 'C0PAYMENTS', slackError: 'not_in_channel' })).toEqual([
+      '⚠️ This incident belongs in <#C0PAYMENTS>, but Slack would not let the bot post there (`not_in_channel`), so it is shown here. Invite the bot to that channel, unarchive it or correct the route: new incidents try it again.',
+    ]);
+    expect(line({ slackError: '<!channel>' })).toEqual([
+      "⚠️ Slack did not create this incident's own channel (`&lt;!channel&gt;`), so it is shown here.",
+    ]);
+  });
+
   it('shows the group labels and links Alertmanager only when its URL is known', () => {
     const withUrl = rootView(
       snapshot({ groupLabels: { team: 'payments', alertname: 'X' }, externalUrl: 'https://am.example.com' }),

@@ -26,7 +26,7 @@ export function registerApprovalButtons(app: App, deps: ListenerDeps): void {
         const id = readIncidentId((action as { value?: string }).value);
         if (id === undefined)
           throw new ApprovalError('REQUEST_NOT_FOUND', 'This button does not name an action request.');
-        const outcome = await castVote(deps.pool, id, click.user.id, decision, async (request) => {
+        const outcome = await castVote(deps.pool, id, click.user.id, decision, (request) => {
           if (!isClickOn(click, { channelId: request.channelId, ts: request.messageTs })) {
             throw new ApprovalError(
               'NOT_FROM_MESSAGE',
@@ -41,7 +41,7 @@ export function registerApprovalButtons(app: App, deps: ListenerDeps): void {
               'NOT_APPROVER',
               `${requestRef(id)}'s action is no longer in the catalog.`,
             );
-          await checkApprover(
+          checkApprover(
             definition.approval,
             { requestedBy: request.requestedBy, ref: requestRef(id) },
             click.user.id,

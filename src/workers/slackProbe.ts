@@ -1,0 +1,75 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+import type { SlackSyncJob } from '../queues/queues.js';
+import type { SlackApi } from '../slack/slackApi.js';
+
+/** How often, while Slack is down, one worker asks it whether it is back. */
+export const PROBE_EVERY_MS = 2000;
+// A down mark outlives any backoff (5 minutes), so the syncs waiting it out are always released; it
+// expires on its own should every worker stop before Slack answers again.
+const DOWN_MARK_MS = 60 * 60_000;
+
+/**
+ * Catch-up after a Slack outage, whatever its length. Syncs that fail back off up to 5 minutes; while
+ * any has failed because Slack is unavailable, one worker across the deployment (a Redis lock) calls
+ * auth.test every PROBE_EVERY_MS, and when Slack answers it releases the delayed syncs at once rather
+ * than leave Slack stale until their backoff ends.
+ */
+export class SlackProbe {
+  private timer?: NodeJS.Timeout;
+  private probing = false;
+
+  constructor(
+    private readonly deps: {
+      redis: Redis;
+      prefix: string;
+      slack: SlackApi;
+      queue: Queue<SlackSyncJob>;
+      logger: Logger;
+    },
+  ) {}
+
+  /** A sync failed with SlackUnavailableError: probe until Slack answers. */
+  async slackFailed(): Promise<void> {
+    await this.deps.redis.set(this.key('down'), '1', 'PX', DOWN_MARK_MS);
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.probe(), PROBE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const { redis } = this.deps;
+      if (!(await redis.exists(this.key('down')))) return;
+      // One probe per interval for the whole deployment: Slack should not hear from every replica.
+      if ((await redis.set(this.key('probe'), '1', 'PX', PROBE_EVERY_MS, 'NX')) !== 'OK') return;
+      try {
+        await this.deps.slack.identity();
+      } catch {
+        return; // still down (or rate limited): the next probe asks again
+      }
+      await redis.del(this.key('down'));
+      const delayed = await this.deps.queue.getDelayedCount();
+      await this.deps.queue.promoteJobs();
+      this.deps.logger.info({ released: delayed }, 'Slack answers again; released the waiting syncs');
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'Slack probe failed');
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private key(name: string): string {
+    return `${this.deps.prefix}:slack-probe:${name}`;
+  }
+}
