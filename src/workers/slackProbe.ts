@@ -13,8 +13,10 @@ const DOWN_MARK_MS = 60 * 60_000;
 /**
  * Catch-up after a Slack outage, whatever its length. Syncs that fail back off up to 5 minutes; while
  * any has failed because Slack is unavailable, one worker across the deployment (a Redis lock) calls
- * auth.test every PROBE_EVERY_MS, and when Slack answers it releases the delayed syncs at once rather
- * than leave Slack stale until their backoff ends.
+ * auth.test every PROBE_EVERY_MS, and when Slack answers after the probe itself saw it fail, it releases
+ * the delayed syncs at once rather than leave Slack stale until their backoff ends. A probe answered at
+ * once means no outage (one method failing, or one message Slack cannot take): the syncs keep their
+ * backoff, or the failing one would be retried every interval.
  */
 export class SlackProbe {
   private timer?: NodeJS.Timeout;
@@ -56,9 +58,17 @@ export class SlackProbe {
       try {
         await this.deps.slack.identity();
       } catch {
-        return; // still down (or rate limited): the next probe asks again
+        // Down (or rate limited): the next probe asks again, and its answer ends an outage.
+        await redis.set(this.key('outage'), '1', 'PX', DOWN_MARK_MS);
+        return;
       }
-      await redis.del(this.key('down'));
+      const [, ended] = await redis
+        .multi()
+        .del(this.key('down'))
+        .del(this.key('outage'))
+        .exec()
+        .then((r) => r!.map(([, n]) => n));
+      if (ended !== 1) return;
       const delayed = await this.deps.queue.getDelayedCount();
       await this.deps.queue.promoteJobs();
       this.deps.logger.info({ released: delayed }, 'Slack answers again; released the waiting syncs');

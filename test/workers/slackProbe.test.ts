@@ -13,7 +13,8 @@ describe('the Slack probe', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('asks Slack once per interval across two workers while it fails, then releases the waiting syncs', async () => {
+  /** Probes on two workers sharing one queue, and a sync waiting out a long backoff. */
+  async function deployment() {
     const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken });
     const prefix = uniquePrefix();
     const redis = createWorkerRedis(redisUrl());
@@ -28,12 +29,31 @@ describe('the Slack probe', () => {
     const probes = [1, 2].map(
       () => new SlackProbe({ redis, prefix, slack: api, queue, logger: createLogger('silent') }),
     );
-    // A sync waiting out a long backoff.
     await queue.add(
       'incident',
       { kind: 'incident', incidentId: 1 },
       { delay: 10 * 60_000, jobId: 'waiting' },
     );
+    return { slack, queue, probes };
+  }
+
+  it('leaves the waiting syncs to their backoff when Slack answered the probe all along', async () => {
+    const { slack, queue, probes } = await deployment();
+    for (const probe of probes) {
+      probe.start();
+      cleanups.push(async () => probe.stop());
+    }
+    // One method failing (or one message Slack cannot take) is no outage: releasing would retry it every
+    // probe interval.
+    await probes[0]!.slackFailed();
+    await waitFor(() => slack.emulator.callsOf('auth.test').length >= 1, 20_000, 'a probe');
+    await probes[1]!.slackFailed();
+    await waitFor(() => slack.emulator.callsOf('auth.test').length >= 2, 20_000, 'a second probe');
+    expect(await queue.getJobState('waiting')).toBe('delayed');
+  });
+
+  it('asks Slack once per interval across two workers while it fails, then releases the waiting syncs', async () => {
+    const { slack, queue, probes } = await deployment();
 
     slack.emulator.outage();
     for (const probe of probes) {
