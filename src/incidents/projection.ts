@@ -8,7 +8,7 @@ import { SlackRejectedError } from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
-import { rootView, THREAD_KINDS, threadView } from '../views/incident.js';
+import { entriesOneReplyHolds, rootView, THREAD_KINDS, threadView } from '../views/incident.js';
 import { channelRefusal, moveToFallbackChannel } from './channelFallback.js';
 import {
   type IncidentSnapshot,
@@ -138,24 +138,30 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   };
 
   if (!rootTs) await postRoot();
-  if (rootVersion < incident.version) {
+  // A root adopted from an earlier attempt may show an older version, however it came: update it too.
+  let reposted = false;
+  while (rootVersion < incident.version) {
     try {
       await deps.limiter.run('chat.update', limits.update, () =>
         deps.slack.update({ channel: channel, ts: rootTs!, ...root }),
       );
       slackCalls++;
       await recordRootVersion(db, incidentId, incident.version);
+      rootVersion = incident.version;
     } catch (err) {
       // Someone deleted the root message: post it again rather than leave the incident invisible.
-      if (!(err instanceof SlackRejectedError && err.slackError === 'message_not_found')) throw err;
+      if (reposted || !(err instanceof SlackRejectedError && err.slackError === 'message_not_found'))
+        throw err;
+      reposted = true;
       await postRoot();
     }
   }
 
   // The thread tells what the root message does not show, whenever it was recorded.
   for (;;) {
-    const entries = (await unpostedEntries(db, incidentId, ENTRY_BATCH)).filter((e) => e.id <= lastEntryId);
-    if (entries.length === 0) break;
+    const unposted = (await unpostedEntries(db, incidentId, ENTRY_BATCH)).filter((e) => e.id <= lastEntryId);
+    if (unposted.length === 0) break;
+    const entries = unposted.slice(0, entriesOneReplyHolds(unposted, config.alerts.maxAlertsShown));
     const ids = entries.map((e) => e.id);
     const told = entries.filter((e) => THREAD_KINDS.has(e.kind));
     if (told.length === 0) {
@@ -179,8 +185,8 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
       ({ ts, entryIds }) => markEntriesPosted(db, incidentId, entryIds, ts),
     );
     slackCalls++;
-    // An adopted reply showed an earlier batch: read again for what it left.
-    if (!posted.adopted && entries.length < ENTRY_BATCH) break;
+    // An adopted reply showed an earlier batch, and one reply may not hold all: read again for the rest.
+    if (!posted.adopted && entries.length === unposted.length && unposted.length < ENTRY_BATCH) break;
   }
   return { version: incident.version, slackCalls, changedAt };
 }

@@ -380,6 +380,19 @@ export function threadView(
   };
 }
 
+/**
+ * How many of `entries` (oldest first) one thread reply tells in full: it holds maxShown events, so a
+ * longer run of notes, updates and changes is told over several replies rather than cut.
+ */
+export function entriesOneReplyHolds(entries: ReadonlyArray<TimelineEntry>, maxShown: number): number {
+  const eventRoom = Math.max(1, maxShown);
+  let events = 0;
+  for (const [i, entry] of entries.entries()) {
+    if (eventView(entry) !== undefined && ++events === eventRoom) return i + 1;
+  }
+  return entries.length;
+}
+
 /** Which timeline entries a thread reply tells; the rest stay in the record only. */
 export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'alert_firing',

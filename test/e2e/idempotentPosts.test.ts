@@ -127,4 +127,31 @@ describe('posting to Slack once, whatever the answer', () => {
     );
     expect(rows[0].n).toBe(0);
   });
+
+  it('tells every note that piled up while Slack was away, more than one reply shows', async () => {
+    const bot = await start();
+    const { ref, root } = await openIncident(bot, 'PiledUp');
+    await waitForQueueIdle(bot.app.slackSync);
+    // Replies wait while the notes are taken: more notes than one reply has room for (maxAlertsShown).
+    const held = bot.slack.emulator.hold('chat.postMessage');
+    bot.slack.emulator.failNext('chat.postMessage', { status: 503 });
+    for (let i = 1; i <= 25; i++) await slashCommand(bot, `note ${ref} Step ${i} done`);
+    held.release();
+    await waitFor(
+      async () =>
+        (
+          await bot.app.pool.query(
+            'SELECT count(*)::int AS n FROM timeline_entries WHERE slack_ts IS NULL AND incident_id = $1',
+            [Number(ref.slice(4))],
+          )
+        ).rows[0].n === 0,
+      30_000,
+      'every note posted',
+    );
+    const thread = bot.slack.emulator
+      .threadOf(CHANNEL, root.ts)
+      .map((m) => JSON.stringify(m.blocks))
+      .join('\n');
+    for (let i = 1; i <= 25; i++) expect(thread).toContain(`Step ${i} done`);
+  });
 });
