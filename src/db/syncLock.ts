@@ -32,9 +32,13 @@ export async function withSyncLock<T>(
     if (!locked) throw new SyncBusyError(subject);
     return await work(client);
   } finally {
-    if (locked) {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1), $2::int)', [space, id]).catch(() => {});
-    }
-    client.release();
+    // A client whose lock could not be released is closed, not pooled: its session would keep the lock.
+    const unlocked =
+      !locked ||
+      (await client.query('SELECT pg_advisory_unlock(hashtext($1), $2::int)', [space, id]).then(
+        () => true,
+        () => false,
+      ));
+    client.release(!unlocked);
   }
 }

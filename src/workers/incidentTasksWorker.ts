@@ -72,12 +72,14 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         // Slack will not make it (restricted_action, no name left…): show the incident where it was
         // announced rather than nowhere; the root message says why.
         if (!(err instanceof SlackRejectedError)) throw err;
+        const announced = task.announcementChannelId !== null;
         const fallback = task.announcementChannelId ?? deps.config.slack.defaultChannel;
         const version = await moveToFallbackChannel(pool, incidentId, fallback, err.slackError);
         if (version !== undefined) await effects.changed(incidentId, version);
+        deps.metrics.slackChannelRefusals.inc({ error: err.slackError });
         deps.logger.warn(
-          { err, incidentId },
-          "Slack did not create the incident's channel; it is shown in the announcement channel",
+          { err, incidentId, channel: fallback },
+          `Slack did not create the incident's channel; it is shown in the ${announced ? 'announcement' : 'default'} channel`,
         );
         return;
       }

@@ -114,5 +114,6 @@ incidents:
       Number(ref.slice(4)),
     ]);
     expect(rows[0]).toEqual({ channel_id: 'C0ANNOUNCE', slack_error: 'restricted_action' });
+    expect(await refusals('restricted_action')).toBe(1);
   });
 });
