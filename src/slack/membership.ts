@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import { SlackRejectedError } from './errors.js';
 import type { SlackApi } from './slackApi.js';
 
 /**
@@ -6,7 +7,9 @@ import type { SlackApi } from './slackApi.js';
  * policy asks for; the port does not import the use case to say so. It answers from memory only, because
  * a click decides holding its request's row lock and must not wait for Slack there (usergroups.users.list
  * is Tier 2, and Slack can be slow or down). The groups the catalog names are read at start and then
- * every `refreshMs` in the background; a refresh that fails keeps what was known.
+ * every `refreshMs` in the background; a refresh that fails keeps what was known. A group Slack refuses to
+ * read (no_such_subteam, missing_scope) has nobody in it, as a misspelled handle has, and the log says why:
+ * waiting would answer "try again" to every click for ever.
  */
 export class SlackMembership {
   private readonly members = new Map<string, ReadonlySet<string>>();
@@ -52,7 +55,13 @@ export class SlackMembership {
       try {
         ids = new Map((await this.slack.userGroups()).map((g) => [`@${g.handle}`, g.id]));
       } catch (err) {
-        this.logger.warn({ err }, 'could not list user groups; approvals go by what was known');
+        if (err instanceof SlackRejectedError) {
+          this.logger.error(
+            { err },
+            `Slack refused to list user groups (${err.slackError}): nobody approves through a handle`,
+          );
+          ids = new Map();
+        } else this.logger.warn({ err }, 'could not list user groups; approvals go by what was known');
       }
     }
     for (const group of this.groups) {
@@ -65,7 +74,14 @@ export class SlackMembership {
       try {
         this.members.set(group, new Set(await this.slack.userGroupMembers(id)));
       } catch (err) {
-        this.logger.warn({ err, group }, 'could not read a user group; approvals go by what was known');
+        if (err instanceof SlackRejectedError) {
+          this.members.set(group, new Set());
+          this.logger.error(
+            { err, group },
+            `Slack refused to read user group ${group} (${err.slackError}): nobody approves through it`,
+          );
+        } else
+          this.logger.warn({ err, group }, 'could not read a user group; approvals go by what was known');
       }
     }
   }

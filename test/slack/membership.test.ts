@@ -1,0 +1,36 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/observability/logger.js';
+import { startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import { SlackMembership } from '../../src/slack/membership.js';
+import { SlackApi } from '../../src/slack/slackApi.js';
+import { TEST_SECRETS } from '../support/testBot.js';
+
+describe('user-group members, read in the background', () => {
+  const closes: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const close of closes.splice(0)) await close();
+  });
+
+  it('takes a group Slack says does not exist as empty, and says so in the log, rather than unknown for ever', async () => {
+    const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken });
+    closes.push(slack.close);
+    slack.emulator.addUserGroup('S0ONCALL1', 'sre-oncall', ['U0BOB']);
+    const lines: string[] = [];
+    const membership = new SlackMembership(
+      new SlackApi(TEST_SECRETS.botToken, slack.apiUrl),
+      ['@sre-oncall', 'S0TYPO123'],
+      60_000,
+      createLogger('warn', [], { write: (line: string) => lines.push(line) }),
+    );
+    await membership.refresh();
+    expect(membership.groupMembers('@sre-oncall')).toEqual(new Set(['U0BOB']));
+    expect(membership.groupMembers('S0TYPO123')).toEqual(new Set());
+    expect(lines.map((l) => JSON.parse(l))).toContainEqual(
+      expect.objectContaining({
+        level: 50,
+        group: 'S0TYPO123',
+        msg: expect.stringContaining('no_such_subteam'),
+      }),
+    );
+  });
+});
