@@ -4,6 +4,7 @@ import { withSyncLock } from '../db/syncLock.js';
 import { requestRef } from '../primitives/ids.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
+import { SlackRejectedError } from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -67,9 +68,19 @@ async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId:
       );
       continue;
     }
-    await deps.limiter.run('chat.update', limits.update, () =>
-      deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
-    );
+    try {
+      await deps.limiter.run('chat.update', limits.update, () =>
+        deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
+      );
+    } catch (err) {
+      // Someone deleted the approval message: post it again, where its buttons can be clicked.
+      if (!(err instanceof SlackRejectedError && err.slackError === 'message_not_found')) throw err;
+      await db.query('UPDATE action_requests SET message_ts = NULL WHERE id = $1 AND message_ts = $2', [
+        requestId,
+        request.messageTs,
+      ]);
+      continue;
+    }
     await db.query(
       'UPDATE action_requests SET message_version = GREATEST(message_version, $2) WHERE id = $1',
       [requestId, request.version],

@@ -51,6 +51,26 @@ describe('approval messages', () => {
       (job) => job?.data.kind === 'action-request' && job.data.requestId === id,
     );
 
+  it('posts the approval message again if someone deleted it, showing the request as it is', async () => {
+    const { ref, id } = await request();
+    const first = await messageOf(bot, 'request', id);
+    await waitForQueueIdle(bot.app.slackSync);
+    bot.slack.emulator.failNext('chat.update', { error: 'message_not_found' });
+    await slashCommand(bot, `cancel ${ref}`, { command: '/action', user: SRE.alice });
+    const again = await waitFor(
+      async () => {
+        const { rows } = await bot.app.pool.query(
+          'SELECT message_ts AS ts FROM action_requests WHERE id = $1 AND message_version >= version',
+          [id],
+        );
+        return rows[0] && rows[0].ts !== first.messageTs ? (rows[0].ts as string) : undefined;
+      },
+      20_000,
+      'the approval message posted again',
+    );
+    expect(JSON.stringify(bot.slack.emulator.message(first.channel, again)!.blocks)).toMatch(/[Cc]ancel/);
+  });
+
   it('adopts an approval message Slack took but answered 500 to, instead of posting a second', async () => {
     bot.slack.emulator.failNext('chat.postMessage', { status: 500, accepted: true });
     const { ref, id } = await request();
