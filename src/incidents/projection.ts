@@ -48,7 +48,7 @@ export interface SyncResult {
   /** When the change Slack now shows was recorded: the start of the sync lag. */
   changedAt?: Date;
   /** Slack refused the bot in the incident's channel with this error: it moved to the default channel. */
-  channelRefused?: string;
+  channelRefusal?: string;
 }
 
 const ENTRY_BATCH = 500;
@@ -76,7 +76,7 @@ export async function syncIncident(deps: ProjectionDeps, incidentId: number): Pr
         if (!(await moveToFallbackChannel(client, incidentId, deps.config.slack.defaultChannel, refused)))
           throw err;
         deps.metrics.slackChannelRefusals.inc({ error: refused });
-        return { ...(await syncLocked(deps, client, incidentId)), channelRefused: refused };
+        return { ...(await syncLocked(deps, client, incidentId)), channelRefusal: refused };
       }
     },
   );

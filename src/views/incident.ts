@@ -136,7 +136,7 @@ export interface RootView {
   groupLabels: string;
   alertmanagerUrl?: string;
   /** Shown elsewhere than it belongs: where (unless its own channel was never made) and Slack's error. */
-  misplaced?: { channel?: string; slackError: string };
+  channelRefusal?: { channel?: string; slackError: string };
 }
 
 /** One timeline entry told in the thread; exactly one of the `is…` flags is set. */
@@ -282,7 +282,7 @@ export function rootView(
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
     ...(snapshot.incident.slackError
       ? {
-          misplaced: {
+          channelRefusal: {
             ...(snapshot.incident.refusedChannelId ? { channel: snapshot.incident.refusedChannelId } : {}),
             slackError: snapshot.incident.slackError,
           },

@@ -62,9 +62,9 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     switch (task.kind) {
       case 'incident': {
         const result = await syncIncident(deps, task.incidentId);
-        if (result.channelRefused) {
+        if (result.channelRefusal) {
           deps.logger.warn(
-            { incidentId: task.incidentId, slackError: result.channelRefused },
+            { incidentId: task.incidentId, slackError: result.channelRefusal },
             "Slack would not let the bot post in the incident's channel; it is shown in the default channel",
           );
         }
