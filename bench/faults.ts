@@ -79,12 +79,7 @@ export class Deployment {
     const replica: Replica = {
       port,
       child,
-      kill: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGKILL');
-        await exited;
-      },
+      kill: () => stopProcess(child, 'SIGKILL'),
     };
     this.replicas.push(replica);
     return replica;
@@ -179,13 +174,15 @@ export class Deployment {
 
   async stop(): Promise<void> {
     for (const server of this.fronts) await new Promise((resolve) => server.close(resolve));
-    for (const { child } of this.replicas) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    for (const { child } of this.replicas) await stopProcess(child, 'SIGTERM');
   }
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await exited;
 }
 
 /** Two alerts of one group, firing or resolved, routed to one of the teams' channels. */
