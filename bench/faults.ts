@@ -260,7 +260,11 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
       try {
         const names = Array.from({ length: groups }, (_, g) => groupName('Replicas', g));
         const alerts = names.flatMap((name, g) =>
-          notification(name, g, 'firing').alerts.map(({ labels, annotations }) => ({ labels, annotations })),
+          notification(name, g, 'firing').alerts.map(({ labels, annotations, startsAt }) => ({
+            labels,
+            annotations,
+            startsAt,
+          })),
         );
         for (const name of names) deployment.expect(name, 2, 0);
         await cluster.fire(alerts);

@@ -15,11 +15,14 @@ const CHANNEL = 'C0PAYMENTS';
 const GROUPS = 30;
 const group = (g: number) => `TwoReplicas${String(g).padStart(2, '0')}`;
 
+const STARTS_AT = new Date().toISOString();
+
 /** Two alerts in each group, as Prometheus posts them. */
 const alertsOf = (g: number): PostableAlert[] =>
   ['pod-a', 'pod-b'].map((instance) => ({
     labels: { alertname: group(g), service: 'payments-api', severity: 'critical', instance },
     annotations: { summary: `Error rate above 5% on ${instance}` },
+    startsAt: STARTS_AT,
     generatorURL: 'http://prometheus.example:9090/graph',
   }));
 

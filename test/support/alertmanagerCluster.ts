@@ -21,7 +21,11 @@ const EXAMPLE_CONFIG = new URL('../../config/alertmanager.example.yml', import.m
 export interface PostableAlert {
   labels: Record<string, string>;
   annotations?: Record<string, string>;
-  startsAt?: string;
+  /**
+   * When the alert became active. Prometheus sends the same to every peer, and again with its resolution;
+   * a peer left to stamp its own would make each peer's copy look like the alert firing anew.
+   */
+  startsAt: string;
   endsAt?: string;
   generatorURL?: string;
 }
