@@ -6,8 +6,8 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { incidentsBehindSlack } from '../src/incidents/incidentStore.js';
 import type { RunningEmulator } from '../src/sandbox/slackEmulator.js';
-import { incidentsBehindSlack } from '../test/support/consistency.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -156,7 +156,7 @@ export async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Prom
 
 export async function untilConsistent(pool: pg.Pool, since: number): Promise<number> {
   for (;;) {
-    if ((await incidentsBehindSlack(pool)) === 0) return (performance.now() - since) / 1000;
+    if ((await incidentsBehindSlack(pool, 1)).length === 0) return (performance.now() - since) / 1000;
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -2,7 +2,7 @@
  * npm run bench -- faults: the fault scenarios of test/faults at a larger size, and a long Slack outage.
  *
  * Each scenario runs on a deployment of its own (a database, a Redis prefix, a Slack emulator, `serve`
- * replicas as child processes) and gives one row: deliveries sent to the bot and accepted (answered
+ * replicas as child processes) and gives one row (the store cuts count roots only, as their tests do): deliveries sent to the bot and accepted (answered
  * 2xx), lost (groups with an accepted delivery whose root message is missing or does not show the
  * group's final state), duplicate Slack messages (messages Postgres does not know: a second root, a
  * reply posted twice), and the time from the end of the fault until Slack showed everything.
@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
+import { incidentsBehindSlack } from '../src/incidents/incidentStore.js';
 import { Duration } from '../src/primitives/duration.js';
 import {
   type RunningEmulator,
@@ -23,7 +24,7 @@ import {
 } from '../src/sandbox/slackEmulator.js';
 import { payload } from '../test/support/alertmanager.js';
 import { alertmanagerMissing, startAlertmanagerCluster } from '../test/support/alertmanagerCluster.js';
-import { incidentsBehindSlack } from '../test/support/consistency.js';
+import { runStoreCut } from '../test/support/storeCut.js';
 import { BOT_TOKEN, fmt, post, startBot, TEAMS, TOKEN, withDatabase } from './deployment.js';
 
 export interface ScenarioOptions {
@@ -32,12 +33,25 @@ export interface ScenarioOptions {
   faultMs: number;
 }
 
-/** One way production breaks: it drives a deployment through the fault and says when the fault ended. */
+/** One row of the table. */
+export interface FaultRow {
+  sent: number;
+  accepted: number;
+  lost: number;
+  duplicates: number;
+  /** From the end of the fault until Slack showed everything; undefined if it never did. */
+  catchUpMs?: number;
+}
+
+/**
+ * One way production breaks. `measure` runs it and counts: either on a Deployment the bench makes
+ * (onDeployment), or by a fault test's own scenario that reports the same figures (the store cuts).
+ */
 export interface FaultScenario {
   name: string;
-  /** Why it runs anything, or undefined (a missing binary, say): the row then says so. */
+  /** Why it cannot run here (a missing binary, say), or undefined: the row then says so. */
   unavailable?: () => string | undefined;
-  run(deployment: Deployment, options: ScenarioOptions): Promise<void>;
+  measure(options: ScenarioOptions): Promise<FaultRow>;
 }
 
 export interface Replica {
@@ -165,7 +179,11 @@ export class Deployment {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
       const missing = [...this.expected.keys()].filter((g) => !this.accepted.has(g)).length;
-      if (missing === 0 && this.lostGroups().length === 0 && (await incidentsBehindSlack(this.db)) === 0)
+      if (
+        missing === 0 &&
+        this.lostGroups().length === 0 &&
+        (await incidentsBehindSlack(this.db, 1)).length === 0
+      )
         return true;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -218,11 +236,44 @@ async function deliverFromTwoPeers(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const CATCH_UP_LIMIT_MS = 600_000;
+
+/** A scenario run on a deployment of its own, measured by it once the scenario says the fault ended. */
+function onDeployment(
+  run: (deployment: Deployment, options: ScenarioOptions) => Promise<void>,
+): (options: ScenarioOptions) => Promise<FaultRow> {
+  return async (options) => {
+    const slack = await startSlackEmulator({ token: BOT_TOKEN });
+    try {
+      return await withDatabase(async (url, db) => {
+        const deployment = new Deployment(slack, db, url, `bench-${randomBytes(4).toString('hex')}`);
+        try {
+          await run(deployment, options);
+          const caughtUp = await deployment.untilSlackShowsAll(CATCH_UP_LIMIT_MS);
+          return {
+            sent: deployment.sent,
+            accepted: deployment.acceptedCount,
+            lost: deployment.lostGroups().length,
+            duplicates: await deployment.duplicates(),
+            ...(caughtUp
+              ? { catchUpMs: performance.now() - (deployment.faultEndedAt ?? performance.now()) }
+              : {}),
+          };
+        } finally {
+          await deployment.stop();
+        }
+      });
+    } finally {
+      await slack.close();
+    }
+  };
+}
+
 export const FAULT_SCENARIOS: FaultScenario[] = [
   {
     // Scenario 1 at length: every group fires during the outage, half of them resolve before it ends.
     name: 'slack-outage',
-    async run(deployment, { groups, faultMs }) {
+    measure: onDeployment(async (deployment, { groups, faultMs }) => {
       const replica = await deployment.startReplica();
       deployment.slack.outage(faultMs, 503);
       const started = performance.now();
@@ -245,13 +296,13 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
       await sleep(faultMs - (performance.now() - started));
       deployment.slack.endOutage();
       deployment.faultEnded();
-    },
+    }),
   },
   {
     // Scenario 6 at size: two replicas, each fed by one of two clustered Alertmanager peers.
     name: 'two-replicas',
     unavailable: () => alertmanagerMissing,
-    async run(deployment, { groups }) {
+    measure: onDeployment(async (deployment, { groups }) => {
       const replicas = [await deployment.startReplica(), await deployment.startReplica()];
       const cluster = await startAlertmanagerCluster({
         webhookUrls: await Promise.all(replicas.map((r) => deployment.countingFront(() => r.port))),
@@ -278,12 +329,12 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
       } finally {
         await cluster.stop();
       }
-    },
+    }),
   },
   {
     // Scenario 5's storm: SIGKILL at a random moment of the deliveries, a restart, Alertmanager's retries.
     name: 'kill-restart',
-    async run(deployment, { groups }) {
+    measure: onDeployment(async (deployment, { groups }) => {
       let replica = await deployment.startReplica();
       const names = Array.from({ length: groups }, (_, g) => groupName('Killed', g));
       for (const name of names) deployment.expect(name, 2, 0);
@@ -300,11 +351,32 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
       // Alertmanager retries what got no 2xx.
       const groupsRefused = [...new Map(refused.map((n) => [n.groupLabels.alertname, n])).values()];
       await deliverFromTwoPeers(deployment, () => replica.port, groupsRefused);
-    },
+    }),
   },
+  // Scenarios 3 and 4 at length: the fault tests' own cut, with every group first firing during it.
+  ...(['postgres', 'redis'] as const).map(
+    (store): FaultScenario => ({
+      name: `${store}-cut`,
+      measure: async ({ groups, faultMs }) => {
+        const report = await runStoreCut({
+          store,
+          outageMs: faultMs,
+          inFlight: 8,
+          firingDuringCut: groups,
+          catchUpTimeoutMs: CATCH_UP_LIMIT_MS,
+        });
+        if (!report.alive) throw new Error(`the bot died during the cut: ${report.output.slice(-500)}`);
+        return {
+          sent: report.deliveriesSent,
+          accepted: report.accepted,
+          lost: report.lost,
+          duplicates: report.duplicateRoots,
+          ...(report.catchUpMs !== undefined ? { catchUpMs: report.catchUpMs } : {}),
+        };
+      },
+    }),
+  ),
 ];
-
-const CATCH_UP_LIMIT_MS = 600_000;
 
 export async function faultsBench(args: string[]): Promise<void> {
   const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -312,7 +384,7 @@ export async function faultsBench(args: string[]): Promise<void> {
   const faultMs = Duration.parse(option('fault') ?? '5m');
   const only = option('only')?.split(',');
   console.log(
-    `\n## Faults: ${groups} groups of 2 alerts each; faults last ${fmt(faultMs / 1000, 0)} s where they have a length`,
+    `\n## Faults: ${groups} groups; faults last ${fmt(faultMs / 1000, 0)} s where they have a length`,
   );
   console.log(
     '| scenario | deliveries sent | accepted | lost | duplicate Slack messages | catch-up after the fault |',
@@ -324,24 +396,15 @@ export async function faultsBench(args: string[]): Promise<void> {
       console.log(`| ${scenario.name} | skipped: ${unavailable} | | | | |`);
       continue;
     }
-    const slack = await startSlackEmulator({ token: BOT_TOKEN });
-    await withDatabase(async (url, db) => {
-      const deployment = new Deployment(slack, db, url, `bench-${randomBytes(4).toString('hex')}`);
-      try {
-        await scenario.run(deployment, { groups, faultMs });
-        const caughtUp = await deployment.untilSlackShowsAll(CATCH_UP_LIMIT_MS);
-        const catchUp = caughtUp
-          ? `${fmt((performance.now() - (deployment.faultEndedAt ?? performance.now())) / 1000)} s`
-          : `> ${CATCH_UP_LIMIT_MS / 1000} s`;
-        console.log(
-          `| ${scenario.name} | ${deployment.sent} | ${deployment.acceptedCount} | ${deployment.lostGroups().length} | ${await deployment.duplicates()} | ${catchUp} |`,
-        );
-      } catch (err) {
-        console.log(`| ${scenario.name} | failed: ${(err as Error).message} | | | | |`);
-      } finally {
-        await deployment.stop();
-      }
-    });
-    await slack.close();
+    try {
+      const row = await scenario.measure({ groups, faultMs });
+      const catchUp =
+        row.catchUpMs === undefined ? `> ${CATCH_UP_LIMIT_MS / 1000} s` : `${fmt(row.catchUpMs / 1000)} s`;
+      console.log(
+        `| ${scenario.name} | ${row.sent} | ${row.accepted} | ${row.lost} | ${row.duplicates} | ${catchUp} |`,
+      );
+    } catch (err) {
+      console.log(`| ${scenario.name} | failed: ${(err as Error).message} | | | | |`);
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { incidentsBehindSlack } from '../../src/incidents/incidentStore.js';
 import {
   type AlertmanagerCluster,
   alertmanagerMissing,
@@ -7,7 +8,6 @@ import {
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
 import { type ChildBot, startChild, stopChild } from '../support/childWorker.js';
-import { incidentsBehindSlack } from '../support/consistency.js';
 import { waitFor } from '../support/services.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
@@ -74,7 +74,7 @@ describe.skipIf(alertmanagerMissing !== undefined && !alertmanagerRequired)(
       );
       // Settled: Postgres has nothing Slack does not show yet.
       await waitFor(
-        async () => (await incidentsBehindSlack(bot.app.pool)) === 0,
+        async () => (await incidentsBehindSlack(bot.app.pool, 1)).length === 0,
         60_000,
         'Slack to show all Postgres holds',
       );
