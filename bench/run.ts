@@ -8,83 +8,33 @@
  *      a first notification, a grown one, repeats, resolution), with Slack's published rate limits:
  *      Slack calls per group and time until Slack is consistent with Postgres after each step;
  *   3. approval-gated actions (see actionsBench);
- *   4. the largest notifications and the bot's memory (see sizeBench).
+ *   4. the largest notifications and the bot's memory (see sizeBench);
+ *   5. when named, fault scenarios: deliveries lost, duplicate Slack messages, catch-up (see faults.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { type RunningEmulator, startSlackEmulator } from '../src/sandbox/slackEmulator.js';
+import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
 import { slackSignatureHeaders } from '../src/sandbox/slackSigning.js';
 import { payload } from '../test/support/alertmanager.js';
+import {
+  agent,
+  BOT_TOKEN,
+  fmt,
+  post,
+  runConcurrently,
+  SIGNING_SECRET,
+  startBot,
+  TEAMS,
+  untilConsistent,
+  withDatabase,
+} from './deployment.js';
+import { faultsBench } from './faults.js';
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
-const BOT_TOKEN = 'xoxb-bench-token';
-const TEAMS = 10;
 const GROUPS = 100;
 const ALERTS_PER_GROUP = 100;
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-function post(port: number, body: string, via: Agent = agent): Promise<{ status: number; ms: number }> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/alertmanager',
-        method: 'POST',
-        agent: via,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${TOKEN}`,
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function runConcurrently(port: number, bodies: string[], concurrency: number) {
-  const latencies: number[] = [];
-  const statuses = new Map<number, number>();
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const { status, ms } = await post(port, body);
-        latencies.push(ms);
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-  return {
-    count: bodies.length,
-    perSecond: bodies.length / seconds,
-    p50: pct(0.5),
-    p99: pct(0.99),
-    statuses,
-  };
-}
 
 function groupPayload(group: number, alerts: number, status: 'firing' | 'resolved' = 'firing') {
   const team = `team-${group % TEAMS}`;
@@ -98,101 +48,6 @@ function groupPayload(group: number, alerts: number, status: 'firing' | 'resolve
       annotations: { description: `Latency above SLO on host-${i} for group ${group}` },
     })),
   });
-}
-
-async function startBot(
-  slack: RunningEmulator,
-  databaseUrl: string,
-  prefix: string,
-  syncIntervalMs: number,
-  extra: { yaml?: string[]; env?: Record<string, string> } = {},
-): Promise<{ port: number; child: ChildProcess }> {
-  const dir = await mkdtemp(join(tmpdir(), 'incident-bot-bench-'));
-  const routes = Array.from(
-    { length: TEAMS },
-    (_, t) => `  - { matchers: ['team=team-${t}'], channel: C0TEAM${String(t).padStart(4, '0')} }`,
-  );
-  await writeFile(
-    join(dir, 'config.yml'),
-    [
-      'slack:',
-      '  defaultChannel: C0DEFAULT1',
-      `  syncIntervalMs: ${syncIntervalMs}`,
-      'routes:',
-      ...routes,
-      ...(extra.yaml ?? []),
-      '',
-    ].join('\n'),
-  );
-  // node with tsx's loader, not the tsx command: the child is the bot itself, whose memory the size bench reads.
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
-    {
-      env: {
-        ...process.env,
-        SLACK_BOT_TOKEN: BOT_TOKEN,
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_API_URL: slack.apiUrl,
-        DATABASE_URL: databaseUrl,
-        REDIS_URL,
-        PORT: '0',
-        ALERTMANAGER_TOKEN: TOKEN,
-        INCIDENT_BOT_CONFIG: join(dir, 'config.yml'),
-        QUEUE_PREFIX: prefix,
-        LOG_LEVEL: 'info',
-        ...extra.env,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const started = /"port":(\d+)[^\n]*incident-bot started/.exec(buffer);
-      if (started) resolve(Number(started[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`bot exited with ${code}`)));
-  });
-  return { port, child };
-}
-
-async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Promise<T>): Promise<T> {
-  const name = `ib_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(DATABASE_URL);
-  url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
-  try {
-    return await work(url.toString(), pool);
-  } finally {
-    await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
-}
-
-async function behindSlack(pool: pg.Pool): Promise<number> {
-  const { rows } = await pool.query(
-    `SELECT count(*)::int AS n FROM incidents i
-      WHERE i.root_ts IS NULL OR i.root_version < i.version
-         OR EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.slack_ts IS NULL)`,
-  );
-  return rows[0].n;
-}
-
-async function untilConsistent(pool: pg.Pool, since: number): Promise<number> {
-  for (;;) {
-    if ((await behindSlack(pool)) === 0) return (performance.now() - since) / 1000;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function fmt(n: number, digits = 1) {
-  return n.toFixed(digits);
 }
 
 async function edgeBench() {
@@ -299,7 +154,6 @@ async function stormBench() {
   await slack.close();
 }
 
-const SIGNING_SECRET = 'bench-signing-secret';
 const RECORDER = new URL('../test/fixtures/record-run.mjs', import.meta.url).pathname;
 
 /** A request into the bot as Slack sends it, signed with the v0 scheme; resolves to the answer's latency. */
@@ -520,11 +374,13 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default.
+// `npm run bench -- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default. `-- faults`
+// (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) await stormBench();
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();
 if (parts.length === 0 || parts.includes('size')) await sizeBench();
+if (parts.includes('faults')) await faultsBench(parts);
 agent.destroy();

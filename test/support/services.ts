@@ -5,6 +5,17 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 
+/**
+ * The servers the global setup chose; outside vitest (`npm run bench -- faults` runs the fault tests'
+ * scenarios), those DATABASE_URL and REDIS_URL name, as the bench's own parts do.
+ */
+function serviceUrl(key: 'databaseUrl' | 'redisUrl'): string {
+  if (process.env.VITEST) return inject(key);
+  return key === 'databaseUrl'
+    ? (process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+    : (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+}
+
 /** A fresh, empty database of its own for one test file, so files run in parallel. Drop it when done. */
 export interface TestDatabase {
   url: string;
@@ -12,7 +23,7 @@ export interface TestDatabase {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const adminUrl = inject('databaseUrl');
+  const adminUrl = serviceUrl('databaseUrl');
   const name = `ib_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -42,7 +53,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 }
 
 export function redisUrl(): string {
-  return inject('redisUrl');
+  return serviceUrl('redisUrl');
 }
 
 /** A Redis key prefix of its own for one test: queues and limits never collide between tests. */
@@ -110,7 +121,7 @@ export async function waitForQueueIdle(
  */
 export async function setDatabaseReachable(databaseUrl: string, reachable: boolean): Promise<void> {
   const name = new URL(databaseUrl).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: inject('databaseUrl') });
+  const admin = new pg.Client({ connectionString: serviceUrl('databaseUrl') });
   await admin.connect();
   try {
     await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${reachable}`);

@@ -1,0 +1,166 @@
+/** What every bench part runs against: the real bot as child processes, PostgreSQL, Redis, and the Slack emulator. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { incidentsBehindSlack } from '../src/incidents/incidentStore.js';
+import type { RunningEmulator } from '../src/sandbox/slackEmulator.js';
+
+export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const TOKEN = `bench-${randomBytes(12).toString('hex')}`;
+export const BOT_TOKEN = 'xoxb-bench-token';
+export const TEAMS = 10;
+export const SIGNING_SECRET = 'bench-signing-secret';
+
+export const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+export function post(
+  port: number,
+  body: string,
+  via: Agent = agent,
+): Promise<{ status: number; ms: number }> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/alertmanager',
+        method: 'POST',
+        agent: via,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${TOKEN}`,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function runConcurrently(port: number, bodies: string[], concurrency: number) {
+  const latencies: number[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const { status, ms } = await post(port, body);
+        latencies.push(ms);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+  return {
+    count: bodies.length,
+    perSecond: bodies.length / seconds,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    statuses,
+  };
+}
+
+export async function startBot(
+  slack: RunningEmulator,
+  databaseUrl: string,
+  prefix: string,
+  syncIntervalMs: number,
+  extra: { yaml?: string[]; env?: Record<string, string> } = {},
+): Promise<{ port: number; child: ChildProcess }> {
+  const dir = await mkdtemp(join(tmpdir(), 'incident-bot-bench-'));
+  const routes = Array.from(
+    { length: TEAMS },
+    (_, t) => `  - { matchers: ['team=team-${t}'], channel: C0TEAM${String(t).padStart(4, '0')} }`,
+  );
+  await writeFile(
+    join(dir, 'config.yml'),
+    [
+      'slack:',
+      '  defaultChannel: C0DEFAULT1',
+      `  syncIntervalMs: ${syncIntervalMs}`,
+      'routes:',
+      ...routes,
+      ...(extra.yaml ?? []),
+      '',
+    ].join('\n'),
+  );
+  // node with tsx's loader, not the tsx command: the child is the bot itself, whose memory the size bench reads.
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
+    {
+      env: {
+        ...process.env,
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_API_URL: slack.apiUrl,
+        DATABASE_URL: databaseUrl,
+        REDIS_URL,
+        PORT: '0',
+        ALERTMANAGER_TOKEN: TOKEN,
+        INCIDENT_BOT_CONFIG: join(dir, 'config.yml'),
+        QUEUE_PREFIX: prefix,
+        LOG_LEVEL: 'info',
+        ...extra.env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const started = /"port":(\d+)[^\n]*incident-bot started/.exec(buffer);
+      if (started) resolve(Number(started[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`bot exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+export async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Promise<T>): Promise<T> {
+  const name = `ib_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(DATABASE_URL);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 2 });
+  // DROP … WITH (FORCE) may end a session still closing after pool.end(): nothing to handle then.
+  pool.on('error', () => {});
+  try {
+    return await work(url.toString(), pool);
+  } finally {
+    await pool.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+export async function untilConsistent(pool: pg.Pool, since: number): Promise<number> {
+  for (;;) {
+    if ((await incidentsBehindSlack(pool, 1)).length === 0) return (performance.now() - since) / 1000;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function fmt(n: number, digits = 1) {
+  return n.toFixed(digits);
+}
