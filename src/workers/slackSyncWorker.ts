@@ -2,6 +2,7 @@ import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from '
 import type { Redis } from 'ioredis';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import type { FileConfig } from '../config/file.js';
+import { isTransientDbError } from '../db/pool.js';
 import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
@@ -18,6 +19,9 @@ import { SlackProbe } from './slackProbe.js';
 
 const RECONCILE_EVERY_MS = 60_000;
 const BUSY_RETRY_MS = 500;
+// While the database is away a sync is tried again on a short, steady interval, not with a backoff that
+// grows with the outage: Slack catches up within seconds of its return, however long it was gone.
+const DATABASE_RETRY_MS = 2000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 /** 1 s, 2 s, 4 s… capped at 5 minutes, with jitter so that recovering workers do not stampede Slack. */
@@ -84,9 +88,16 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     try {
       return await sync(job.data);
     } catch (err) {
-      if (err instanceof SlackRateLimitedError || err instanceof SyncBusyError) {
-        // Waiting for a rate limit or another syncer is not a failure: it does not use up an attempt.
-        const wait = err instanceof SyncBusyError ? BUSY_RETRY_MS : err.waitMs;
+      if (err instanceof SlackRateLimitedError || err instanceof SyncBusyError || isTransientDbError(err)) {
+        // Waiting for a rate limit, another syncer or the database is not a failure: no attempt is used.
+        const wait =
+          err instanceof SyncBusyError
+            ? BUSY_RETRY_MS
+            : err instanceof SlackRateLimitedError
+              ? err.waitMs
+              : DATABASE_RETRY_MS;
+        if (!(err instanceof SyncBusyError || err instanceof SlackRateLimitedError))
+          deps.logger.debug({ err, jobId: job.id }, 'Slack sync waits for the database');
         await job.moveToDelayed(Date.now() + wait, token);
         throw new DelayedError();
       }

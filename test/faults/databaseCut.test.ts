@@ -17,6 +17,8 @@ describe('a PostgreSQL cut', () => {
       outageMs: 20_000,
       inFlight: 4,
       firingDuringCut: 3,
+      // Syncs wait for the database on a steady 2 s, not a backoff grown with the cut (13 s after 20 s).
+      catchUpTimeoutMs: 8000,
     });
     expectSurvived(report);
     for (const list of report.listDuringCut) expect(list.text).toMatch(/try again/i);
