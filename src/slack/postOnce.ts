@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { answerFromScans, foundKey, recordHistoryScan, scanWindow } from '../db/slackHistoryScans.js';
 import {
   findPostIntent,
   forgetPostIntent,
@@ -17,7 +18,10 @@ import type { MessagePage, SlackApi } from './slackApi.js';
  * shows and a nonce recorded in PostgreSQL before the call. When a post's outcome is unknown (the
  * process died, the answer timed out, Slack answered 5xx after taking it), its intent is still there:
  * the next attempt looks for the message by its nonce and adopts it rather than posting a second one.
- * Looking costs Tier 3 calls, so it happens only then, never on the normal path.
+ * Looking costs Tier 3 calls, so it happens only then, never on the normal path, and one look serves
+ * many: a scan reads the channel (or thread) from its oldest pending intent and is stored in PostgreSQL
+ * (slack_history_scans), where it answers for the other posts it covers (see answerFromScans below), so
+ * after an outage one scan settles every root posted into it instead of one scan each.
  */
 
 export interface PostOnceDeps {
@@ -51,6 +55,18 @@ export interface Posted {
 // Slack's clock and the database's may differ: look back this much further than the intent's time.
 const CLOCK_SKEW_MS = 60_000;
 const PAGE_SIZE = 200;
+// The longest a post attempt can last, from its intent's recording to Slack's last chance to take it:
+// the Web API client gives up after 10 s (src/slack/slackApi.ts), and the rest is margin for a request
+// still crossing Slack's front end when the client stopped waiting, and for Slack's history to list a
+// message it has taken. A stored scan answers for another post only if it began this long after that
+// post's intent was recorded.
+const POST_ATTEMPT_MAX_MS = 30_000;
+// A scan reads back to the oldest intent pending in its channel or thread, but no more than this before
+// the intent it is made for, so one long-forgotten intent cannot make every scan read hours of history.
+const SHARED_SCAN_MAX_BACK_MS = 60 * 60_000;
+// Stored scans are forgotten this long after they were made: by then the intents they cover are settled
+// or better served by a newer scan.
+const SCAN_KEEP_MS = 60 * 60_000;
 
 /**
  * Posts `post`, or adopts the message an earlier attempt posted. `record` stores the message's ts: it
@@ -65,7 +81,7 @@ export async function postOnce(
 ): Promise<Posted> {
   const earlier = await findPostIntent(db, post.eventType, post.subjectId);
   if (earlier) {
-    const ts = await findPosted(deps, earlier);
+    const ts = await findPosted(deps, db, earlier);
     if (ts) {
       const adopted = { ts, version: earlier.version, entryIds: earlier.entryIds, adopted: true };
       await settle(db, earlier, () => record(adopted));
@@ -118,13 +134,44 @@ async function settle(db: pg.ClientBase, intent: PostIntent, record: () => Promi
   }
 }
 
-/** The ts of the message an intent's post made, if Slack has it: channel history, or the thread's replies. */
-async function findPosted(deps: PostOnceDeps, intent: PostIntent): Promise<string | undefined> {
-  const oldest = slackTs(intent.recordedAt.getTime() - CLOCK_SKEW_MS);
+/**
+ * The ts of the message an intent's post made, if Slack has it: from a stored scan that may answer for
+ * it, else from a scan made now of the channel's history, or the thread's replies, which is stored for
+ * the other intents it covers.
+ *
+ * Why a stored scan's answer is safe for an intent it was not made for (the only harm is a second
+ * message: a post still in flight, or taken by Slack, that the scan did not see). It answers only when
+ * (1) it read everything after the intent's recorded_at less CLOCK_SKEW_MS, so a message the intent's
+ * attempt made, which Slack stamps after the intent was recorded (give or take the clocks' skew), is in
+ * its window; and (2) it began more than POST_ATTEMPT_MAX_MS after recorded_at, when the attempt (which
+ * starts after recorded_at and is abandoned by the client after 10 s) was certainly over and its message,
+ * if any, listed. Both times are the database's clock (recorded_at, and clock_timestamp() read before the
+ * scan's first call), so no other clock enters the rule. The scan read every page of its window; a scan
+ * cut short by an error is not stored. A newer attempt records a new nonce and recorded_at, so an answer
+ * always concerns the intent's latest attempt.
+ *
+ * The intent a scan is made for is answered by it at once, as before sharing: its caller holds the
+ * subject's sync, and the attempt that left the intent has ended (it failed, timed out or crashed).
+ */
+async function findPosted(
+  deps: PostOnceDeps,
+  db: pg.ClientBase,
+  intent: PostIntent,
+): Promise<string | undefined> {
+  const stored = await answerFromScans(db, intent, {
+    coverBackMs: CLOCK_SKEW_MS,
+    startedAfterMs: POST_ATTEMPT_MAX_MS,
+  });
+  if (stored) return stored.ts;
+
+  const window = await scanWindow(db, intent, SHARED_SCAN_MAX_BACK_MS);
+  const oldestMs = window.from.getTime() - CLOCK_SKEW_MS;
+  const oldest = slackTs(oldestMs);
+  const threadTs = intent.threadTs;
+  const found: Record<string, string> = {};
   let cursor: string | undefined;
   do {
     const query = { channel: intent.channelId, oldest, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) };
-    const threadTs = intent.threadTs;
     let page: MessagePage;
     try {
       page = threadTs
@@ -142,13 +189,19 @@ async function findPosted(deps: PostOnceDeps, intent: PostIntent): Promise<strin
       if (err instanceof SlackRejectedError && err.slackError === 'missing_scope') return undefined;
       throw err;
     }
-    const found = page.messages.find(
-      (m) => m.metadata?.eventType === intent.eventType && m.metadata.payload.nonce === intent.nonce,
-    );
-    if (found) return found.ts;
+    for (const m of page.messages) {
+      const nonce = m.metadata?.payload.nonce;
+      if (typeof nonce === 'string') found[foundKey(m.metadata!.eventType, nonce)] = m.ts;
+    }
     cursor = page.nextCursor;
   } while (cursor);
-  return undefined;
+
+  await recordHistoryScan(
+    db,
+    { channelId: intent.channelId, threadTs, oldest: new Date(oldestMs), scannedAt: window.now, found },
+    SCAN_KEEP_MS,
+  );
+  return found[foundKey(intent.eventType, intent.nonce)];
 }
 
 /** A time as a Slack ts: seconds and microseconds. */

@@ -2,7 +2,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
-import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import {
+  type EmulatedMessage,
+  type RunningEmulator,
+  startSlackEmulator,
+} from '../../src/sandbox/slackEmulator.js';
 import { SlackRejectedError, SlackUnavailableError } from '../../src/slack/errors.js';
 import { type Post, type Posted, postOnce } from '../../src/slack/postOnce.js';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
@@ -131,5 +135,104 @@ describe('postOnce', () => {
     expect((await attempt()).adopted).toBe(false);
     expect(slack.emulator.callsOf('conversations.history').map((c) => c.error)).toEqual(['missing_scope']);
     expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(2);
+  });
+
+  /** Leaves one unknown post for each of `subjects` in the test's channel: 503 to each, taken by Slack or not. */
+  const leaveUnknown = async (
+    deps: Parameters<typeof postOnce>[0],
+    subjects: number[],
+    taken: (s: number) => boolean,
+  ) => {
+    for (const s of subjects) {
+      slack.emulator.failNext('chat.postMessage', { status: 503, accepted: taken(s) });
+      await expect(settleOne(deps, s)).rejects.toBeInstanceOf(SlackUnavailableError);
+    }
+  };
+  const settleOne = async (deps: Parameters<typeof postOnce>[0], s: number) => {
+    const client = await pool.connect();
+    try {
+      return await postOnce(
+        deps,
+        client,
+        {
+          eventType: 'incident_root',
+          subjectId: s,
+          channel: manyChannel,
+          version: 1,
+          payload: { incident_id: s },
+          message: { text: `incident ${s}`, blocks: [] },
+        },
+        async () => {},
+      );
+    } finally {
+      client.release();
+    }
+  };
+  // A channel of its own for each test: scans stored by another would answer for its posts.
+  let manyChannel = '';
+  const manySetUp = async (n: number) => {
+    manyChannel = `C0MANY${subject + 1}`;
+    slack = await startSlackEmulator({ token: TOKEN });
+    prefix = uniquePrefix();
+    const deps = {
+      slack: new SlackApi(TOKEN, slack.apiUrl),
+      limiter: new SlackRateLimiter(redis, prefix),
+      limits: { postMessagePerChannel: LIMIT, history: LIMIT },
+    };
+    const subjects = Array.from({ length: n }, () => ++subject);
+    return { deps, subjects };
+  };
+  const subjectOf = (m: EmulatedMessage) => Number(m.metadata?.event_payload.incident_id);
+
+  it('settles many unknown posts of a channel with one look at its history, adopting those Slack took and posting the others', async () => {
+    const { deps, subjects } = await manySetUp(8);
+    const taken = (s: number) => s % 2 === 0;
+    await leaveUnknown(deps, subjects, taken);
+    expect(slack.emulator.channelMessages(manyChannel)).toHaveLength(subjects.filter(taken).length);
+    // The attempts were made a minute ago (long over, as after an outage), not a moment ago.
+    await pool.query(
+      "UPDATE slack_post_intents SET recorded_at = recorded_at - interval '1 minute' WHERE subject_id = ANY($1)",
+      [subjects],
+    );
+    const takenTs = new Map(slack.emulator.channelMessages(manyChannel).map((m) => [subjectOf(m), m.ts]));
+
+    for (const s of subjects) {
+      const posted = await settleOne(deps, s);
+      expect(posted.adopted).toBe(taken(s));
+      if (taken(s)) expect(posted.ts).toBe(takenTs.get(s));
+    }
+    expect(calls('conversations.history')).toBe(1);
+    // One message each: the taken ones adopted, the others posted once more.
+    const shown = slack.emulator
+      .channelMessages(manyChannel)
+      .map(subjectOf)
+      .sort((a, b) => a - b);
+    expect(shown).toEqual(subjects);
+    expect(calls('chat.postMessage')).toBe(subjects.length + subjects.filter((s) => !taken(s)).length);
+    expect(
+      (
+        await pool.query('SELECT count(*)::int AS n FROM slack_post_intents WHERE subject_id = ANY($1)', [
+          subjects,
+        ])
+      ).rows[0].n,
+    ).toBe(0);
+  });
+
+  it("does not answer from another post's look for a post whose attempt may still be under way: it looks again", async () => {
+    const { deps, subjects } = await manySetUp(2);
+    const [early, recent] = subjects as [number, number];
+    await leaveUnknown(deps, [early], () => false);
+    await pool.query(
+      "UPDATE slack_post_intents SET recorded_at = recorded_at - interval '1 minute' WHERE subject_id = $1",
+      [early],
+    );
+    // Recorded a moment before the look: taken by Slack, as an attempt still in flight might be later.
+    await leaveUnknown(deps, [recent], () => true);
+    expect((await settleOne(deps, early)).adopted).toBe(false);
+    expect(calls('conversations.history')).toBe(1);
+    const posted = await settleOne(deps, recent);
+    expect(posted.adopted).toBe(true);
+    expect(calls('conversations.history')).toBe(2);
+    expect(slack.emulator.channelMessages(manyChannel)).toHaveLength(2);
   });
 });
