@@ -21,11 +21,13 @@ export interface PostIntent {
   /** The timeline entries the message shows. */
   entryIds: number[];
   recordedAt: Date;
+  /** When Slack answered the attempt with a 5xx; null when no answer came. */
+  answeredAt: Date | null;
 }
 
 const COLUMNS = `event_type AS "eventType", subject_id::int AS "subjectId", nonce::text AS nonce,
   channel_id AS "channelId", thread_ts AS "threadTs", version, entry_ids::int[] AS "entryIds",
-  recorded_at AS "recordedAt"`;
+  recorded_at AS "recordedAt", answered_at AS "answeredAt"`;
 
 export async function findPostIntent(
   db: pg.ClientBase,
@@ -42,18 +44,26 @@ export async function findPostIntent(
 /** Records an intent with a fresh nonce, in place of any earlier one for the same subject. */
 export async function recordPostIntent(
   db: pg.ClientBase,
-  intent: Omit<PostIntent, 'nonce' | 'recordedAt'>,
+  intent: Omit<PostIntent, 'nonce' | 'recordedAt' | 'answeredAt'>,
 ): Promise<PostIntent> {
   const { rows } = await db.query<PostIntent>(
     `INSERT INTO slack_post_intents (event_type, subject_id, nonce, channel_id, thread_ts, version, entry_ids)
      VALUES ($1, $2, gen_random_uuid(), $3, $4, $5, $6::bigint[])
      ON CONFLICT (event_type, subject_id) DO UPDATE
        SET nonce = excluded.nonce, channel_id = excluded.channel_id, thread_ts = excluded.thread_ts,
-           version = excluded.version, entry_ids = excluded.entry_ids, recorded_at = now()
+           version = excluded.version, entry_ids = excluded.entry_ids, recorded_at = now(), answered_at = NULL
      RETURNING ${COLUMNS}`,
     [intent.eventType, intent.subjectId, intent.channelId, intent.threadTs, intent.version, intent.entryIds],
   );
   return rows[0]!;
+}
+
+/** Slack answered the intent's attempt (with a 5xx): it is over on Slack's side. */
+export async function markPostAnswered(db: pg.ClientBase, intent: PostIntent): Promise<void> {
+  await db.query(
+    'UPDATE slack_post_intents SET answered_at = now() WHERE event_type = $1 AND subject_id = $2 AND nonce = $3',
+    [intent.eventType, intent.subjectId, intent.nonce],
+  );
 }
 
 /** Forgets an intent: its message is recorded, or it is known not to have been posted. */

@@ -13,15 +13,29 @@ export class SlackRateLimitedError extends Error {
   }
 }
 
-/** Slack is down, slow or unreachable: retry with backoff. */
+/**
+ * Slack is down, slow or unreachable: retry with backoff. `answered`: Slack answered (a 5xx, or an error
+ * like internal_error), so the call is over on its side; otherwise no answer came (a timeout, a cut
+ * connection) and Slack may still be carrying it out.
+ */
 export class SlackUnavailableError extends Error {
   readonly code = 'SLACK_UNAVAILABLE';
   constructor(
     readonly method: string,
     detail: string,
+    readonly answered = false,
   ) {
     super(`${method}: Slack unavailable: ${detail}`);
     this.name = 'SlackUnavailableError';
+  }
+}
+
+/** A post that got no answer may still be taken by Slack: look for it again after `waitMs`, not post it. */
+export class SlackOutcomePendingError extends Error {
+  readonly code = 'SLACK_OUTCOME_PENDING';
+  constructor(readonly waitMs: number) {
+    super(`a post that got no answer may still reach Slack: looking again in ${waitMs} ms`);
+    this.name = 'SlackOutcomePendingError';
   }
 }
 

@@ -3,13 +3,19 @@ import { answerFromScans, foundKey, recordHistoryScan, scanWindow } from '../db/
 import {
   findPostIntent,
   forgetPostIntent,
+  markPostAnswered,
   type PostEventType,
   type PostIntent,
   recordPostIntent,
 } from '../db/slackPostIntents.js';
 import type { Block } from '../render/blockKit.js';
 import type { SlackConfig } from './configSchema.js';
-import { SlackRateLimitedError, SlackRejectedError } from './errors.js';
+import {
+  SlackOutcomePendingError,
+  SlackRateLimitedError,
+  SlackRejectedError,
+  SlackUnavailableError,
+} from './errors.js';
 import type { SlackRateLimiter } from './rateLimiter.js';
 import type { MessagePage, SlackApi } from './slackApi.js';
 
@@ -118,6 +124,9 @@ export async function postOnce(
     // Slack refused it or never took it: the next attempt may post without looking first.
     if (intent && (err instanceof SlackRejectedError || err instanceof SlackRateLimitedError))
       await forgetPostIntent(db, intent).catch(() => {});
+    // Slack answered: the attempt is over there, so a look that does not find it may post again at once.
+    else if (intent && err instanceof SlackUnavailableError && err.answered)
+      await markPostAnswered(db, intent).catch(() => {});
     throw err;
   }
 }
@@ -150,8 +159,10 @@ async function settle(db: pg.ClientBase, intent: PostIntent, record: () => Promi
  * cut short by an error is not stored. A newer attempt records a new nonce and recorded_at, so an answer
  * always concerns the intent's latest attempt.
  *
- * The intent a scan is made for is answered by it at once, as before sharing: its caller holds the
- * subject's sync, and the attempt that left the intent has ended (it failed, timed out or crashed).
+ * The intent a scan is made for is answered by it at once when Slack answered its attempt (a 5xx), or
+ * when the scan began POST_ATTEMPT_MAX_MS after it. Otherwise no answer came (a client timeout, a crash)
+ * and Slack may still take the post: not finding it yet proves nothing, so the caller is told to look
+ * again later (SlackOutcomePendingError) rather than post a second message.
  */
 async function findPosted(
   deps: PostOnceDeps,
@@ -201,7 +212,11 @@ async function findPosted(
     { channelId: intent.channelId, threadTs, oldest: new Date(oldestMs), scannedAt: window.now, found },
     SCAN_KEEP_MS,
   );
-  return found[foundKey(intent.eventType, intent.nonce)];
+  const ts = found[foundKey(intent.eventType, intent.nonce)];
+  const settledAt = intent.recordedAt.getTime() + POST_ATTEMPT_MAX_MS;
+  if (!ts && !intent.answeredAt && window.now.getTime() < settledAt)
+    throw new SlackOutcomePendingError(settledAt - window.now.getTime());
+  return ts;
 }
 
 /** A time as a Slack ts: seconds and microseconds. */

@@ -267,12 +267,12 @@ function mapError(method: string, err: unknown): Error {
     return new SlackRateLimitedError(method, err.retryAfter * 1000, true);
   if (err instanceof WebAPIPlatformError) {
     const code = err.data.error;
-    if (TRANSIENT_PLATFORM_ERRORS.has(code)) return new SlackUnavailableError(method, code);
+    if (TRANSIENT_PLATFORM_ERRORS.has(code)) return new SlackUnavailableError(method, code, true);
     return new SlackRejectedError(method, code, (err.data as { errors?: unknown }).errors);
   }
   if (err instanceof WebAPIHTTPError) {
     if (err.statusCode >= 500 || err.statusCode === 408)
-      return new SlackUnavailableError(method, `HTTP ${err.statusCode}`);
+      return new SlackUnavailableError(method, `HTTP ${err.statusCode}`, true);
     return new SlackRejectedError(method, `http_${err.statusCode}`);
   }
   return new SlackUnavailableError(method, (err as Error).message ?? String(err));

@@ -13,7 +13,12 @@ import {
   SLACK_SYNC_QUEUE,
   type SlackSyncJob,
 } from '../queues/queues.js';
-import { SlackRateLimitedError, SlackRejectedError, SlackUnavailableError } from '../slack/errors.js';
+import {
+  SlackOutcomePendingError,
+  SlackRateLimitedError,
+  SlackRejectedError,
+  SlackUnavailableError,
+} from '../slack/errors.js';
 import { instrumented } from './instrumented.js';
 import { SlackProbe } from './slackProbe.js';
 
@@ -88,16 +93,18 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     try {
       return await sync(job.data);
     } catch (err) {
-      if (err instanceof SlackRateLimitedError || err instanceof SyncBusyError || isTransientDbError(err)) {
-        // Waiting for a rate limit, another syncer or the database is not a failure: no attempt is used.
-        const wait =
-          err instanceof SyncBusyError
-            ? BUSY_RETRY_MS
-            : err instanceof SlackRateLimitedError
-              ? err.waitMs
-              : DATABASE_RETRY_MS;
-        if (!(err instanceof SyncBusyError || err instanceof SlackRateLimitedError))
-          deps.logger.debug({ err, jobId: job.id }, 'Slack sync waits for the database');
+      const wait =
+        err instanceof SyncBusyError
+          ? BUSY_RETRY_MS
+          : err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError
+            ? err.waitMs
+            : isTransientDbError(err)
+              ? DATABASE_RETRY_MS
+              : undefined;
+      if (wait !== undefined) {
+        // Waiting for a rate limit, another syncer, a post's outcome or the database is not a failure: no
+        // attempt is used.
+        deps.logger.debug({ err, jobId: job.id, waitMs: wait }, 'Slack sync waits');
         await job.moveToDelayed(Date.now() + wait, token);
         throw new DelayedError();
       }

@@ -7,7 +7,11 @@ import {
   type RunningEmulator,
   startSlackEmulator,
 } from '../../src/sandbox/slackEmulator.js';
-import { SlackRejectedError, SlackUnavailableError } from '../../src/slack/errors.js';
+import {
+  SlackOutcomePendingError,
+  SlackRejectedError,
+  SlackUnavailableError,
+} from '../../src/slack/errors.js';
 import { type Post, type Posted, postOnce } from '../../src/slack/postOnce.js';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
 import { SlackApi } from '../../src/slack/slackApi.js';
@@ -114,6 +118,35 @@ describe('postOnce', () => {
     const posted = await attempt();
     expect(posted.adopted).toBe(true);
     expect(calls('chat.postMessage')).toBe(1);
+    expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+  });
+
+  it('waits rather than post again while a post that got no answer may still be taken by Slack', async () => {
+    const { attempt } = await setUp();
+    // What a crash or a client timeout leaves: an intent, no answer, and nothing in Slack (yet).
+    await pool.query(
+      `INSERT INTO slack_post_intents (event_type, subject_id, nonce, channel_id, version)
+       VALUES ('incident_root', $1, gen_random_uuid(), $2, 3)`,
+      [subject, CHANNEL],
+    );
+    const waiting = await attempt().catch((err: unknown) => err);
+    expect(waiting).toBeInstanceOf(SlackOutcomePendingError);
+    expect((waiting as SlackOutcomePendingError).waitMs).toBeGreaterThan(0);
+    expect(calls('chat.postMessage')).toBe(0);
+    // Once the attempt is certainly over, not finding it means it was never taken.
+    await pool.query(
+      "UPDATE slack_post_intents SET recorded_at = now() - interval '31 seconds' WHERE subject_id = $1",
+      [subject],
+    );
+    expect((await attempt()).adopted).toBe(false);
+    expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+  });
+
+  it('posts again at once when Slack answered 5xx without taking the post', async () => {
+    const { attempt } = await setUp();
+    slack.emulator.failNext('chat.postMessage', { status: 503 });
+    await expect(attempt()).rejects.toBeInstanceOf(SlackUnavailableError);
+    expect((await attempt()).adopted).toBe(false);
     expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
   });
 
