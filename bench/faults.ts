@@ -204,12 +204,17 @@ async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise
 }
 
 /** Two alerts of one group, firing or resolved, routed to one of the teams' channels. */
-function notification(group: string, index: number, status: 'firing' | 'resolved') {
+function notification(
+  group: string,
+  index: number,
+  status: 'firing' | 'resolved',
+  instances = ['pod-a', 'pod-b'],
+) {
   const team = `team-${index % TEAMS}`;
   return payload({
     group,
     commonLabels: { team },
-    alerts: ['pod-a', 'pod-b'].map((instance) => ({ name: group, instance, status, labels: { team } })),
+    alerts: instances.map((instance) => ({ name: group, instance, status, labels: { team } })),
   });
 }
 
@@ -295,6 +300,31 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
       });
       await sleep(faultMs - (performance.now() - started));
       deployment.slack.endOutage();
+      deployment.faultEnded();
+    }),
+  },
+  {
+    // Scenario 2 at size: three 429s (Retry-After: 2) per group to chat.postMessage while the groups fire
+    // and grow; the fault ends with the last 429 answered.
+    name: 'slack-429',
+    measure: onDeployment(async (deployment, { groups }) => {
+      const replica = await deployment.startReplica();
+      const answers = 3 * groups;
+      deployment.slack.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 2 }, answers);
+      const names = Array.from({ length: groups }, (_, g) => groupName('Limited', g));
+      for (const instances of [['pod-a'], ['pod-a', 'pod-b']]) {
+        await deliverFromTwoPeers(
+          deployment,
+          () => replica.port,
+          names.map((name, g) => notification(name, g, 'firing', instances)),
+        );
+      }
+      names.forEach((name) => {
+        deployment.expect(name, 2, 0);
+      });
+      const limited = () =>
+        deployment.slack.callsOf('chat.postMessage').filter((c) => c.status === 429).length;
+      while (limited() < answers) await sleep(100);
       deployment.faultEnded();
     }),
   },
