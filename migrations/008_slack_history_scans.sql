@@ -17,8 +17,3 @@ CREATE TABLE IF NOT EXISTS slack_history_scans (
 
 CREATE INDEX IF NOT EXISTS slack_history_scans_place
   ON slack_history_scans (channel_id, thread_ts, scanned_at DESC);
-
--- When Slack answered a post's attempt with a 5xx: the attempt is over on Slack's side, so a look that
--- does not find it may post again at once. NULL: no answer came (a timeout, a crash), and Slack may
--- still take it for a while (POST_ATTEMPT_MAX_MS in src/slack/postOnce.ts).
-ALTER TABLE slack_post_intents ADD COLUMN IF NOT EXISTS answered_at timestamptz;

@@ -16,6 +16,8 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'incident-bot',
+    // A connection whose peer went silent is found by TCP keepalive rather than waited on for ever.
+    keepAlive: true,
   });
   // pg-pool listens for errors only on idle clients. A connection lost while its client is checked out
   // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with
@@ -58,12 +60,25 @@ const TRANSIENT_NODE_CODES = new Set([
 
 /** True when the database is unreachable or restarting: the caller should retry later, not give up. */
 export function isTransientDbError(err: unknown): boolean {
+  const e = err as { code?: string } | undefined;
+  if (!e) return false;
+  if (typeof e.code === 'string') {
+    if (e.code.length === 5 && TRANSIENT_SQLSTATE_CLASSES.includes(e.code.slice(0, 2))) return true;
+    if (e.code === '40001' || e.code === '40P01') return true; // serialization failure, deadlock
+  }
+  return isDatabaseUnreachable(err);
+}
+
+/**
+ * Narrower: no connection to the database, or one lost or being shut down (not disk full, out of memory
+ * or a statement timeout, which may last): worth waiting for on a short, steady interval.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   if (!e) return false;
   if (typeof e.code === 'string') {
     if (TRANSIENT_NODE_CODES.has(e.code)) return true;
-    if (e.code.length === 5 && TRANSIENT_SQLSTATE_CLASSES.includes(e.code.slice(0, 2))) return true;
-    if (e.code === '40001' || e.code === '40P01') return true; // serialization failure, deadlock
+    if (e.code.startsWith('08') || /^57P0[1-3]$/.test(e.code)) return true;
   }
   // "not currently accepting connections" is SQLSTATE 55000, a class that holds lasting errors too.
   return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|not currently accepting connections|encountered a connection error and is not queryable/i.test(

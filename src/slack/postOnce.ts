@@ -67,6 +67,8 @@ const PAGE_SIZE = 200;
 // message it has taken. A stored scan answers for another post only if it began this long after that
 // post's intent was recorded.
 const POST_ATTEMPT_MAX_MS = 30_000;
+// Our own limiter's wait for the next page that a lookup sits out, rather than give up what it has read.
+const PAGE_WAIT_MAX_MS = 5_000;
 // A scan reads back to the oldest intent pending in its channel or thread, but no more than this before
 // the intent it is made for, so one long-forgotten intent cannot make every scan read hours of history.
 const SHARED_SCAN_MAX_BACK_MS = 60 * 60_000;
@@ -185,13 +187,11 @@ async function findPosted(
     const query = { channel: intent.channelId, oldest, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) };
     let page: MessagePage;
     try {
-      page = threadTs
-        ? await deps.limiter.run('conversations.replies', deps.limits.history, () =>
-            deps.slack.replies({ ...query, threadTs }),
-          )
-        : await deps.limiter.run('conversations.history', deps.limits.history, () =>
-            deps.slack.history(query),
-          );
+      page = await readPage(
+        deps,
+        threadTs ? () => deps.slack.replies({ ...query, threadTs }) : () => deps.slack.history(query),
+        threadTs ? 'conversations.replies' : 'conversations.history',
+      );
     } catch (err) {
       // The thread is gone (its first message deleted), and with it anything posted in it.
       if (err instanceof SlackRejectedError && err.slackError === 'thread_not_found') return undefined;
@@ -217,6 +217,26 @@ async function findPosted(
   if (!ts && !intent.answeredAt && window.now.getTime() < settledAt)
     throw new SlackOutcomePendingError(settledAt - window.now.getTime());
   return ts;
+}
+
+/**
+ * One page of a lookup. Our own limiter's short waits are sat out here: giving up would throw away the
+ * pages read so far, and a lookup longer than the limit's burst would start over, and stop short, for ever.
+ */
+async function readPage(
+  deps: PostOnceDeps,
+  read: () => Promise<MessagePage>,
+  method: 'conversations.history' | 'conversations.replies',
+): Promise<MessagePage> {
+  for (;;) {
+    try {
+      return await deps.limiter.run(method, deps.limits.history, read);
+    } catch (err) {
+      if (!(err instanceof SlackRateLimitedError) || err.fromSlack || err.waitMs > PAGE_WAIT_MAX_MS)
+        throw err;
+      await new Promise((resolve) => setTimeout(resolve, err.waitMs));
+    }
+  }
 }
 
 /** A time as a Slack ts: seconds and microseconds. */

@@ -267,12 +267,19 @@ function mapError(method: string, err: unknown): Error {
     return new SlackRateLimitedError(method, err.retryAfter * 1000, true);
   if (err instanceof WebAPIPlatformError) {
     const code = err.data.error;
-    if (TRANSIENT_PLATFORM_ERRORS.has(code)) return new SlackUnavailableError(method, code, true);
+    // Slack's own answer, except request_timeout: Slack stopped waiting for itself, and may still act.
+    if (TRANSIENT_PLATFORM_ERRORS.has(code))
+      return new SlackUnavailableError(method, code, code !== 'request_timeout');
     return new SlackRejectedError(method, code, (err.data as { errors?: unknown }).errors);
   }
   if (err instanceof WebAPIHTTPError) {
     if (err.statusCode >= 500 || err.statusCode === 408)
-      return new SlackUnavailableError(method, `HTTP ${err.statusCode}`, true);
+      // A 500 or 503 is Slack's answer; a gateway's 502 or 504, or a 408, says nothing of what Slack did.
+      return new SlackUnavailableError(
+        method,
+        `HTTP ${err.statusCode}`,
+        err.statusCode === 500 || err.statusCode === 503,
+      );
     return new SlackRejectedError(method, `http_${err.statusCode}`);
   }
   return new SlackUnavailableError(method, (err as Error).message ?? String(err));

@@ -10,6 +10,14 @@ export const PROBE_EVERY_MS = 2000;
 // expires on its own should every worker stop before Slack answers again.
 const DOWN_MARK_MS = 60 * 60_000;
 
+// Slack answered the probe: the outage it saw (if any) is over, and the failures reported before it asked
+// are cleared; a failure reported meanwhile keeps the mark for the next probe.
+const ANSWERED = `
+local ended = redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return ended
+`;
+
 /**
  * Catch-up after a Slack outage, whatever its length. Syncs that fail back off up to 5 minutes; while
  * any has failed because Slack is unavailable, one worker across the deployment (a Redis lock) calls
@@ -34,7 +42,8 @@ export class SlackProbe {
 
   /** A sync failed with SlackUnavailableError: probe until Slack answers. */
   async slackFailed(): Promise<void> {
-    await this.deps.redis.set(this.key('down'), '1', 'PX', DOWN_MARK_MS);
+    // A count, not a flag: a probe clears only the failures it saw, never one reported while it asked.
+    await this.deps.redis.multi().incr(this.key('down')).pexpire(this.key('down'), DOWN_MARK_MS).exec();
   }
 
   start(): void {
@@ -52,7 +61,8 @@ export class SlackProbe {
     this.probing = true;
     try {
       const { redis } = this.deps;
-      if (!(await redis.exists(this.key('down')))) return;
+      const failures = await redis.get(this.key('down'));
+      if (!failures) return;
       // One probe per interval for the whole deployment: Slack should not hear from every replica.
       if ((await redis.set(this.key('probe'), '1', 'PX', PROBE_EVERY_MS, 'NX')) !== 'OK') return;
       try {
@@ -62,12 +72,7 @@ export class SlackProbe {
         await redis.set(this.key('outage'), '1', 'PX', DOWN_MARK_MS);
         return;
       }
-      const [, ended] = await redis
-        .multi()
-        .del(this.key('down'))
-        .del(this.key('outage'))
-        .exec()
-        .then((r) => r!.map(([, n]) => n));
+      const ended = Number(await redis.eval(ANSWERED, 2, this.key('down'), this.key('outage'), failures));
       if (ended !== 1) return;
       const delayed = await this.deps.queue.getDelayedCount();
       await this.deps.queue.promoteJobs();

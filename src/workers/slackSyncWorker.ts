@@ -2,7 +2,7 @@ import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from '
 import type { Redis } from 'ioredis';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import type { FileConfig } from '../config/file.js';
-import { isTransientDbError } from '../db/pool.js';
+import { isDatabaseUnreachable } from '../db/pool.js';
 import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
@@ -98,7 +98,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
           ? BUSY_RETRY_MS
           : err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError
             ? err.waitMs
-            : isTransientDbError(err)
+            : isDatabaseUnreachable(err)
               ? DATABASE_RETRY_MS
               : undefined;
       if (wait !== undefined) {

@@ -91,11 +91,11 @@ describe('posting to Slack once, whatever the answer', () => {
 
   it('posts again when the lookup finds nothing: a 5xx before Slack took the post', async () => {
     const bot = await start();
-    bot.slack.emulator.failNext('chat.postMessage', { status: 502 });
+    bot.slack.emulator.failNext('chat.postMessage', { status: 503 });
     await openIncident(bot, 'NeverTaken');
     await waitForQueueIdle(bot.app.slackSync);
     expect(bot.slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
-    expect(bot.slack.emulator.callsOf('chat.postMessage').map((c) => c.status)).toEqual([502, 200]);
+    expect(bot.slack.emulator.callsOf('chat.postMessage').map((c) => c.status)).toEqual([503, 200]);
     expect(bot.slack.emulator.callsOf('conversations.history')).toHaveLength(1);
   });
 
