@@ -197,13 +197,7 @@ export class SlackApi {
   /** Top-level messages of a channel after `oldest`, newest first, with their metadata. */
   async history(query: MessageQuery): Promise<MessagePage> {
     const result = await this.call('conversations.history', () =>
-      this.client.conversations.history({
-        channel: query.channel,
-        oldest: query.oldest,
-        limit: query.limit,
-        include_all_metadata: true,
-        ...(query.cursor ? { cursor: query.cursor } : {}),
-      }),
+      this.client.conversations.history(pageArgs(query)),
     );
     return toPage(result);
   }
@@ -211,14 +205,7 @@ export class SlackApi {
   /** A thread's messages after `oldest`, oldest first (the thread's first message too), with their metadata. */
   async replies(query: MessageQuery & { threadTs: string }): Promise<MessagePage> {
     const result = await this.call('conversations.replies', () =>
-      this.client.conversations.replies({
-        channel: query.channel,
-        ts: query.threadTs,
-        oldest: query.oldest,
-        limit: query.limit,
-        include_all_metadata: true,
-        ...(query.cursor ? { cursor: query.cursor } : {}),
-      }),
+      this.client.conversations.replies({ ...pageArgs(query), ts: query.threadTs }),
     );
     return toPage(result);
   }
@@ -259,6 +246,17 @@ function toPage(result: {
         : {}),
     })),
     ...(result.response_metadata?.next_cursor ? { nextCursor: result.response_metadata.next_cursor } : {}),
+  };
+}
+
+/** One page of a history or replies read, metadata included. */
+function pageArgs(query: MessageQuery) {
+  return {
+    channel: query.channel,
+    oldest: query.oldest,
+    limit: query.limit,
+    include_all_metadata: true,
+    ...(query.cursor ? { cursor: query.cursor } : {}),
   };
 }
 
