@@ -22,9 +22,10 @@ return ended
  * Catch-up after a Slack outage, whatever its length. Syncs that fail back off up to 5 minutes; while
  * any has failed because Slack is unavailable, one worker across the deployment (a Redis lock) calls
  * auth.test every PROBE_EVERY_MS, and when Slack answers after the probe itself saw it fail, it releases
- * the delayed syncs at once rather than leave Slack stale until their backoff ends. A probe answered at
- * once means no outage (one method failing, or one message Slack cannot take): the syncs keep their
- * backoff, or the failing one would be retried every interval.
+ * the syncs backing off from that failure at once rather than leave Slack stale until their backoff
+ * ends. Syncs waiting on purpose (a Retry-After, a post's outcome, the next reconcile) keep their time.
+ * A probe answered at once means no outage (one method failing, or one message Slack cannot take): the
+ * syncs keep their backoff, or the failing one would be retried every interval.
  */
 export class SlackProbe {
   private timer?: NodeJS.Timeout;
@@ -40,10 +41,21 @@ export class SlackProbe {
     },
   ) {}
 
-  /** A sync failed with SlackUnavailableError: probe until Slack answers. */
-  async slackFailed(): Promise<void> {
+  /** The sync `jobId` failed with SlackUnavailableError: probe until Slack answers, then release it. */
+  async slackFailed(jobId: string): Promise<void> {
     // A count, not a flag: a probe clears only the failures it saw, never one reported while it asked.
-    await this.deps.redis.multi().incr(this.key('down')).pexpire(this.key('down'), DOWN_MARK_MS).exec();
+    await this.deps.redis
+      .multi()
+      .incr(this.key('down'))
+      .pexpire(this.key('down'), DOWN_MARK_MS)
+      .sadd(this.key('backing-off'), jobId)
+      .pexpire(this.key('backing-off'), DOWN_MARK_MS)
+      .exec();
+  }
+
+  /** The sync `jobId`, which had failed before, ended otherwise: done, waiting on purpose, or refused. */
+  async settled(jobId: string): Promise<void> {
+    await this.deps.redis.srem(this.key('backing-off'), jobId);
   }
 
   start(): void {
@@ -74,14 +86,30 @@ export class SlackProbe {
       }
       const ended = Number(await redis.eval(ANSWERED, 2, this.key('down'), this.key('outage'), failures));
       if (ended !== 1) return;
-      const delayed = await this.deps.queue.getDelayedCount();
-      await this.deps.queue.promoteJobs();
-      this.deps.logger.info({ released: delayed }, 'Slack answers again; released the waiting syncs');
+      this.deps.logger.info(
+        { released: await this.release() },
+        'Slack answers again; released the waiting syncs',
+      );
     } catch (err) {
       this.deps.logger.warn({ err }, 'Slack probe failed');
     } finally {
       this.probing = false;
     }
+  }
+
+  /** Promotes the syncs backing off from Slack's failure; one still running is released by its own retry. */
+  private async release(): Promise<number> {
+    let released = 0;
+    for (const jobId of await this.deps.redis.smembers(this.key('backing-off'))) {
+      const job = await this.deps.queue.getJob(jobId);
+      if (!job || !(await job.isDelayed())) continue;
+      // It may have been taken up between the two reads: then there is nothing left to release.
+      await job.promote().then(
+        () => released++,
+        () => {},
+      );
+    }
+    return released;
   }
 
   private key(name: string): string {

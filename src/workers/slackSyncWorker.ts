@@ -90,8 +90,14 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
   };
 
   const processor = async (job: Job<SlackSyncJob>, token?: string) => {
+    // A sync that failed before is backing off from Slack's failure only until it ends otherwise.
+    const settled = async () => {
+      if (job.attemptsMade > 0 && job.id) await probe.settled(job.id).catch(() => {});
+    };
     try {
-      return await sync(job.data);
+      const result = await sync(job.data);
+      await settled();
+      return result;
     } catch (err) {
       const wait =
         err instanceof SyncBusyError
@@ -105,14 +111,16 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
         // Waiting for a rate limit, another syncer, a post's outcome or the database is not a failure: no
         // attempt is used.
         deps.logger.debug({ err, jobId: job.id, waitMs: wait }, 'Slack sync waits');
+        await settled();
         await job.moveToDelayed(Date.now() + wait, token);
         throw new DelayedError();
       }
+      if (err instanceof SlackUnavailableError && job.id) await probe.slackFailed(job.id).catch(() => {});
+      else await settled();
       if (err instanceof SlackRejectedError) {
         deps.logger.error({ err, job: job.data, jobId: job.id }, 'Slack refused a sync');
         throw new UnrecoverableError(err.message);
       }
-      if (err instanceof SlackUnavailableError) await probe.slackFailed().catch(() => {});
       deps.logger.warn(
         { err, job: job.data, jobId: job.id, attempt: job.attemptsMade + 1 },
         'Slack sync failed; will retry',

@@ -45,22 +45,28 @@ describe('the Slack probe', () => {
     }
     // One method failing (or one message Slack cannot take) is no outage: releasing would retry it every
     // probe interval.
-    await probes[0]!.slackFailed();
+    await probes[0]!.slackFailed('waiting');
     await waitFor(() => slack.emulator.callsOf('auth.test').length >= 1, 20_000, 'a probe');
-    await probes[1]!.slackFailed();
+    await probes[1]!.slackFailed('waiting');
     await waitFor(() => slack.emulator.callsOf('auth.test').length >= 2, 20_000, 'a second probe');
     expect(await queue.getJobState('waiting')).toBe('delayed');
   });
 
-  it('asks Slack once per interval across two workers while it fails, then releases the waiting syncs', async () => {
+  it('asks Slack once per interval across two workers while it fails, then releases the syncs that failed on it', async () => {
     const { slack, queue, probes } = await deployment();
+    // A sync waiting on purpose (a post's outcome, a Retry-After, the next reconcile) keeps its time.
+    await queue.add(
+      'incident',
+      { kind: 'incident', incidentId: 2 },
+      { delay: 10 * 60_000, jobId: 'on-purpose' },
+    );
 
     slack.emulator.outage();
     for (const probe of probes) {
       probe.start();
       cleanups.push(async () => probe.stop());
     }
-    await probes[0]!.slackFailed();
+    await probes[0]!.slackFailed('waiting');
     await waitFor(() => slack.emulator.callsOf('auth.test').length >= 3, 20_000, 'three probes');
     const at = slack.emulator.callsOf('auth.test').map((c) => c.at);
     for (let i = 1; i < at.length; i++)
@@ -73,5 +79,6 @@ describe('the Slack probe', () => {
       20_000,
       'the sync released',
     );
+    expect(await queue.getJobState('on-purpose')).toBe('delayed');
   });
 });
