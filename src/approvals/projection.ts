@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { type ActionCatalog, findAction } from '../actions/catalog.js';
 import { withSyncLock } from '../db/syncLock.js';
+import { channelRefusal } from '../incidents/channelFallback.js';
+import type { Metrics } from '../observability/metrics.js';
 import { requestRef } from '../primitives/ids.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
@@ -21,7 +23,8 @@ export interface ActionMessageDeps {
   slack: SlackApi;
   limiter: SlackRateLimiter;
   templates: TemplateSet;
-  config: ActionCatalog & { slack: Pick<SlackConfig, 'rateLimits'> };
+  metrics: Metrics;
+  config: ActionCatalog & { slack: Pick<SlackConfig, 'rateLimits' | 'defaultChannel'> };
 }
 
 /**
@@ -30,9 +33,61 @@ export interface ActionMessageDeps {
  * each Slack call it reads the request again, and goes again if the request moved meanwhile.
  */
 export async function syncActionMessage(deps: ActionMessageDeps, requestId: number): Promise<void> {
-  await withSyncLock(deps.pool, 'incident-bot:action-message-sync', requestId, requestRef(requestId), (db) =>
-    syncLocked(deps, db, requestId),
+  await withSyncLock(
+    deps.pool,
+    'incident-bot:action-message-sync',
+    requestId,
+    requestRef(requestId),
+    async (db) => {
+      try {
+        await syncLocked(deps, db, requestId);
+      } catch (err) {
+        const refused = channelRefusal(err);
+        if (!refused || !(await moveToFallback(db, requestId, deps.config.slack.defaultChannel, refused)))
+          throw err;
+        deps.metrics.slackChannelRefusals.inc({ error: refused });
+        await syncLocked(deps, db, requestId);
+      }
+    },
   );
+}
+
+/**
+ * A request asked for where Slack will not let the bot post (a channel it was never invited to, say)
+ * is shown in its incident's thread, or else the default channel, saying where it was asked and why,
+ * rather than nowhere while the requester waits for approvers who never see it. False when there is
+ * nowhere else to go.
+ */
+async function moveToFallback(
+  db: pg.ClientBase,
+  requestId: number,
+  defaultChannel: string,
+  slackError: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `WITH target AS (
+       -- Its version stays: approvals and runs move it by version, and a message_ts of NULL is enough.
+       SELECT COALESCE(i.channel_id, $2) AS channel_id, i.root_ts AS thread_ts
+         FROM action_requests r
+         LEFT JOIN incidents i
+           ON i.id = r.incident_id AND i.root_ts IS NOT NULL AND i.channel_id IS DISTINCT FROM r.channel_id
+        WHERE r.id = $1
+     ), moved AS (
+       UPDATE action_requests r
+          SET refused_channel_id = r.channel_id, slack_error = $3, channel_id = t.channel_id,
+              thread_ts = t.thread_ts, message_ts = NULL, message_version = 0, updated_at = now()
+         FROM target t
+        WHERE r.id = $1 AND (r.channel_id, r.thread_ts) IS DISTINCT FROM (t.channel_id, t.thread_ts)
+        RETURNING r.id
+     ), forgotten AS (
+       -- A post to the old channel whose outcome is unknown is not looked for there: it is done with.
+       DELETE FROM slack_post_intents
+        WHERE subject_id IN (SELECT id FROM moved) AND event_type = 'action_request'
+     )
+     SELECT id FROM moved`,
+    [requestId, defaultChannel, slackError],
+  );
+  return (rowCount ?? 0) > 0;
 }
 
 async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId: number): Promise<void> {

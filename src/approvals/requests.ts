@@ -53,6 +53,9 @@ export interface ActionRequest {
   attempts: number;
   messageTs: string | null;
   messageVersion: number;
+  /** Where it was asked for when Slack refused the bot there, and Slack's error; then shown elsewhere. */
+  refusedChannelId: string | null;
+  slackError: string | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -62,7 +65,7 @@ const COLUMNS = `id::int AS id, incident_id::int AS "incidentId", action, servic
   channel_id AS "channelId", thread_ts AS "threadTs", status, version, required_approvals AS "requiredApprovals",
   expires_at AS "expiresAt", expires_at <= now() AS expired, dry_run_status AS "dryRunStatus",
   dry_run_output AS "dryRunOutput", summary, output, exit_code AS "exitCode", attempts, message_ts AS "messageTs",
-  message_version AS "messageVersion", created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
+  message_version AS "messageVersion", refused_channel_id AS "refusedChannelId", slack_error AS "slackError", created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
 
 export async function loadRequest(
   db: pg.ClientBase | pg.Pool,

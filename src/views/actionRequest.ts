@@ -29,6 +29,8 @@ export interface ActionRequest {
   dryRunOutput: string | null;
   summary: string | null;
   output: string | null;
+  refusedChannelId: string | null;
+  slackError: string | null;
 }
 
 /** One person's vote, as the message lists who approved and who rejected. */
@@ -63,6 +65,8 @@ export interface ActionRequestView {
   approvedBy: string[];
   rejectedBy: string[];
   outcome?: { summary: string; output: string };
+  /** Where it was asked for when Slack would not let the bot post there, and Slack's error. */
+  channelRefusal?: { channel: string; slackError: string };
 }
 
 /** Output goes in a code block: a ``` inside it would end the block early. */
@@ -105,6 +109,9 @@ export function actionRequestView(
     expiresAt: request.expiresAt.toISOString(),
     approvedBy: votes.filter((v) => v.decision === 'approve').map((v) => v.userId),
     rejectedBy: votes.filter((v) => v.decision === 'reject').map((v) => v.userId),
+    ...(request.refusedChannelId !== null
+      ? { channelRefusal: { channel: request.refusedChannelId, slackError: request.slackError ?? '' } }
+      : {}),
     ...(request.summary !== null
       ? {
           outcome: {

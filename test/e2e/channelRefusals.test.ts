@@ -17,6 +17,14 @@ describe('an incident whose channel Slack will not let the bot post in', () => {
 incidents:
   createChannel: true
   announcementChannel: C0ANNOUNCE
+services:
+  ledger:
+    actions:
+      - name: flush-cache
+        description: Flush the ledger cache
+        kind: custom
+        driver: { type: command, argv: ['true'] }
+        approval: { approvers: [U0BOB], required: 1 }
 `,
     });
   });
@@ -115,5 +123,33 @@ incidents:
     ]);
     expect(rows[0]).toEqual({ channel_id: 'C0ANNOUNCE', slack_error: 'restricted_action' });
     expect(await refusals('restricted_action')).toBe(1);
+  });
+
+  it('shows an approval request asked for in a channel that refuses the bot in the default channel, saying where it was asked', async () => {
+    bot.slack.emulator.refuseChannel('C0PRIVATE1', 'not_in_channel');
+    const answer = await slashCommand(bot, 'flush-cache ledger', {
+      command: '/action',
+      channel: 'C0PRIVATE1',
+    });
+    const ref = /Requested (ACT-\d+)/.exec(answer.text)![1]!;
+    const message = await waitFor(
+      () => bot.slack.emulator.channelMessages(DEFAULT).find((m) => m.text.startsWith(`${ref}:`)),
+      20_000,
+      'approval message in the default channel',
+    );
+    expect(JSON.stringify(message.blocks)).toContain(
+      `Requested in <#C0PRIVATE1>, but Slack would not let the bot post there (\`not_in_channel\`)`,
+    );
+    expect(JSON.stringify(message.blocks)).toContain('action_approve');
+    const { rows } = await bot.app.pool.query(
+      'SELECT channel_id AS channel, refused_channel_id AS refused, slack_error AS error FROM action_requests WHERE id = $1',
+      [Number(ref.slice(4))],
+    );
+    expect(rows[0]).toEqual({ channel: DEFAULT, refused: 'C0PRIVATE1', error: 'not_in_channel' });
+    // The refusing channel is not asked again, by the request's syncs or the reconcile pass.
+    await waitForQueueIdle(bot.app.slackSync);
+    expect(
+      bot.slack.emulator.callsOf('chat.postMessage').filter((c) => c.params.channel === 'C0PRIVATE1'),
+    ).toHaveLength(1);
   });
 });

@@ -16,6 +16,8 @@ const request = (status: ActionRequest['status']): ActionRequest => ({
   dryRunOutput: null,
   summary: status === 'succeeded' ? 'exit 0' : null,
   output: status === 'succeeded' ? 'scaled' : null,
+  refusedChannelId: null,
+  slackError: null,
 });
 
 const definition = { description: 'Scale it', approval: { approvers: ['U0BOB'], allowSelfApproval: false } };
