@@ -109,6 +109,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const redisClients: Redis[] = [];
   // Each is given the shutdown deadline (a Date.now() value).
   const closers: Array<(deadline: number) => Promise<unknown>> = [];
+  // Aborted at the shutdown deadline: action drivers still running are stopped and recorded as interrupted.
+  const stopRuns = new AbortController();
   let sandbox: RunningSandbox | undefined;
   try {
     if (env.sandbox) {
@@ -188,6 +190,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           metrics,
           logger: logger.child({ component: 'actions' }),
           lockDurationMs: file.actions.workerLockDuration,
+          stopping: stopRuns.signal,
         }),
         await startHealthWorker({
           pool,
@@ -202,7 +205,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
-      closers.unshift((deadline) => closeWorkers(workers, deadline, logger));
+      closers.unshift((deadline) => closeWorkers(workers, deadline, logger, () => stopRuns.abort()));
     }
 
     const ready = async () => {

@@ -30,14 +30,26 @@ export async function closeServer(server: HttpServer, deadline: number, logger: 
   }
 }
 
+/** How long stopped drivers get to end and be recorded after the deadline; within main.ts's hard exit. */
+const STOPPED_RUNS_GRACE_MS = 5000;
+
 /**
- * Lets running jobs finish, taking no new ones. A job still running at the deadline is left: its lock
- * lapses, another worker finds it stalled, and an action applies its onInterrupted policy.
+ * Lets running jobs finish, taking no new ones. At the deadline `stopRuns` stops the action drivers still
+ * running, which then record themselves as interrupted, so a clean exit leaves no request `running`.
+ * Other jobs still running then are left: their locks lapse and other workers take them up.
  */
-export async function closeWorkers(workers: Worker[], deadline: number, logger: Logger): Promise<void> {
+export async function closeWorkers(
+  workers: Worker[],
+  deadline: number,
+  logger: Logger,
+  stopRuns: () => void,
+): Promise<void> {
   const closing = Promise.all(workers.map((worker) => worker.close()));
-  if (!(await finishedBy(closing, deadline))) {
-    logger.warn('jobs still running at the shutdown deadline; stopping without them');
+  if (await finishedBy(closing, deadline)) return;
+  logger.warn('jobs still running at the shutdown deadline; stopping the action drivers');
+  stopRuns();
+  if (!(await finishedBy(closing, Date.now() + STOPPED_RUNS_GRACE_MS))) {
+    logger.warn('jobs still running after the drivers were stopped; stopping without them');
     closing.catch(() => {});
   }
 }

@@ -46,8 +46,10 @@ export const ActionSchema = z
     approval: ApprovalPolicySchema,
     timeout: Duration.default(5 * 60_000),
     dryRun: z.boolean().default(false),
-    // A worker that dies mid-action leaves it failed (check the target by hand) or runs it again.
+    // A run whose worker died after its driver started is failed (check the target by hand), or run
+    // again with retry, which only an action declared idempotent (safe to run twice) may do.
     onInterrupted: z.enum(['fail', 'retry']).default('fail'),
+    idempotent: z.boolean().default(false),
   })
   .strict()
   .superRefine((action, ctx) => {

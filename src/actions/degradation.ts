@@ -7,19 +7,19 @@ import { addTimelineEntries } from '../incidents/timeline.js';
  * successful disable action; the incident the enabling request belonged to shows it.
  */
 export async function recordDegradation(
-  pool: pg.Pool,
+  db: pg.ClientBase | pg.Pool,
   request: { id: number; service: string; incidentId: number | null },
   change: 'enable' | 'disable',
 ): Promise<void> {
   if (change === 'enable') {
-    await pool.query(
+    await db.query(
       `INSERT INTO service_degradations (service, request_id, incident_id) VALUES ($1, $2, $3)
        ON CONFLICT (service) DO UPDATE SET request_id = EXCLUDED.request_id,
          incident_id = COALESCE(EXCLUDED.incident_id, service_degradations.incident_id)`,
       [request.service, request.id, request.incidentId],
     );
   } else {
-    await pool.query('DELETE FROM service_degradations WHERE service = $1', [request.service]);
+    await db.query('DELETE FROM service_degradations WHERE service = $1', [request.service]);
   }
 }
 

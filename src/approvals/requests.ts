@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { recordDegradation } from '../actions/degradation.js';
 import type { ParamValue } from '../actions/drivers/driver.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
@@ -53,6 +54,8 @@ export interface ActionRequest {
   attempts: number;
   messageTs: string | null;
   messageVersion: number;
+  /** When the run's driver was let start; null until then, and for a run that never reached it. */
+  driverStartedAt: Date | null;
   /** Where it was asked for when Slack refused the bot there, and Slack's error; then shown elsewhere. */
   refusedChannelId: string | null;
   slackError: string | null;
@@ -65,7 +68,7 @@ const COLUMNS = `id::int AS id, incident_id::int AS "incidentId", action, servic
   channel_id AS "channelId", thread_ts AS "threadTs", status, version, required_approvals AS "requiredApprovals",
   expires_at AS "expiresAt", expires_at <= now() AS expired, dry_run_status AS "dryRunStatus",
   dry_run_output AS "dryRunOutput", summary, output, exit_code AS "exitCode", attempts, message_ts AS "messageTs",
-  message_version AS "messageVersion", refused_channel_id AS "refusedChannelId", slack_error AS "slackError", created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
+  message_version AS "messageVersion", driver_started_at AS "driverStartedAt", refused_channel_id AS "refusedChannelId", slack_error AS "slackError", created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
 
 export async function loadRequest(
   db: pg.ClientBase | pg.Pool,
@@ -324,47 +327,79 @@ export async function expireRequest(pool: pg.Pool, id: number): Promise<boolean>
 }
 
 /**
- * Claims an approved request for running: approved → running. A request found `running` was being run
- * by a worker that died: per the action's onInterrupted it is failed, or claimed again.
+ * Claims a request for running: approved → running. One found `running` was being run by a worker that
+ * stopped: if its driver had not started, nothing touched the target and it runs; if it had, it runs again
+ * only when `rerunStarted` (an idempotent action set to retry), else it is failed as interrupted.
  */
 export async function beginRun(
   pool: pg.Pool,
   id: number,
-  onInterrupted: 'fail' | 'retry',
+  rerunStarted: boolean,
 ): Promise<{ run: true; request: ActionRequest } | { run: false; request: ActionRequest }> {
   return inTransaction(pool, async (db) => {
     const request = await loadRequest(db, id, true);
-    if (request.status === 'approved') {
+    const claim = async (detail?: string) => {
       await transition(db, request, 'running', 'incident-bot', {
-        set: 'started_at = now(), attempts = attempts + 1',
+        ...(detail ? { detail } : {}),
+        set: 'started_at = now(), driver_started_at = NULL, attempts = attempts + 1',
       });
-      return { run: true, request: await loadRequest(db, id) };
-    }
-    if (request.status === 'running') {
-      if (onInterrupted === 'retry') {
-        await transition(db, request, 'running', 'incident-bot', {
-          detail: 'interrupted run started again',
-          set: 'started_at = now(), attempts = attempts + 1',
-        });
-        return { run: true, request: await loadRequest(db, id) };
-      }
-      await transition(db, request, 'failed', 'incident-bot', {
-        detail: 'interrupted',
-        set: "summary = 'interrupted: the worker running it stopped; check the target before requesting it again', finished_at = now()",
-      });
-      await onTimeline(db, request, 'action_failed', 'incident-bot', { summary: 'interrupted' });
-      return { run: false, request: await loadRequest(db, id) };
-    }
-    return { run: false, request };
+      return { run: true as const, request: await loadRequest(db, id) };
+    };
+    if (request.status === 'approved') return claim();
+    if (request.status !== 'running') return { run: false, request };
+    if (!request.driverStartedAt) return claim('resumed: its driver had not started');
+    if (rerunStarted) return claim('interrupted run started again: the action is idempotent');
+    await failInterrupted(db, request, 'the worker running it stopped');
+    return { run: false, request: await loadRequest(db, id) };
   });
 }
 
+/**
+ * The step that lets the driver start: from here the run counts as having touched the target. False when
+ * the request moved meanwhile (it is not this run's any more).
+ */
+export async function markDriverStarted(pool: pg.Pool, request: ActionRequest): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE action_requests SET driver_started_at = now()
+      WHERE id = $1 AND status = 'running' AND version = $2 AND driver_started_at IS NULL`,
+    [request.id, request.version],
+  );
+  return rowCount === 1;
+}
+
+/** running → approved: the run failed before its driver started, so it may simply run again. */
+export async function returnToApproved(pool: pg.Pool, request: ActionRequest, why: string): Promise<void> {
+  await inTransaction(pool, (db) =>
+    transition(db, request, 'approved', 'incident-bot', {
+      detail: `the run did not start: ${why}`,
+      set: 'driver_started_at = NULL',
+    }),
+  );
+}
+
+/** running → failed for a run whose driver started and did not finish: nobody knows what it did. */
+async function failInterrupted(db: pg.ClientBase, request: ActionRequest, why: string): Promise<void> {
+  const summary = `interrupted: ${why}; check the target before requesting it again`;
+  await transition(db, request, 'failed', 'incident-bot', {
+    detail: 'interrupted',
+    set: 'summary = $5, finished_at = now()',
+    params: [summary],
+  });
+  await onTimeline(db, request, 'action_failed', 'incident-bot', { summary: 'interrupted' });
+}
+
+/**
+ * Records how a run ended, with what it changed: a degradation action's success turns the service's
+ * degradation on or off in the same transaction, so the record never says one without the other.
+ */
 export async function finishRun(
   pool: pg.Pool,
   request: ActionRequest,
   result: { ok: boolean; summary: string; output: string; exitCode?: number },
+  degradation?: 'enable' | 'disable',
 ): Promise<ActionRequest> {
   return inTransaction(pool, async (db) => {
+    if (result.ok && degradation) await recordDegradation(db, request, degradation);
     const to = result.ok ? 'succeeded' : 'failed';
     await transition(db, request, to, 'incident-bot', {
       detail: result.summary,

@@ -1,19 +1,11 @@
 import { DelayedError, Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { type ActionDefinition, findAction } from '../actions/catalog.js';
-import { recordDegradation } from '../actions/degradation.js';
+import { findAction } from '../actions/catalog.js';
 import { createDriver } from '../actions/drivers/index.js';
-import { isApprover, type Membership } from '../approvals/policy.js';
-import {
-  type ActionRequest,
-  beginRun,
-  expireRequest,
-  finishRun,
-  loadRequest,
-  loadVotes,
-  recordDryRun,
-} from '../approvals/requests.js';
+import type { Membership } from '../approvals/policy.js';
+import { type ActionRequest, expireRequest, loadRequest, recordDryRun } from '../approvals/requests.js';
+import { type RunNotifications, runApprovedRequest } from '../approvals/run.js';
 import type { FileConfig } from '../config/file.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
@@ -40,12 +32,13 @@ export interface ActionsWorkerDeps {
   logger: Logger;
   /** How long a job's lock lasts without renewal: a dead worker's job is found stalled after this. */
   lockDurationMs: number;
+  /** Aborts when the bot must stop now: running drivers are stopped and recorded as interrupted. */
+  stopping: AbortSignal;
 }
 
 /**
- * Runs dry runs, approved actions and expiries. One action at a time per service (a Postgres advisory
- * lock held while the driver runs); the policy is checked again before running, because the catalog or
- * group membership may have changed since the votes.
+ * Runs dry runs, approved actions (src/approvals/run.ts: one at a time per service) and expiries, and
+ * sweeps for requests whose job is gone.
  */
 export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worker<ActionJob>> {
   const { pool } = deps;
@@ -53,84 +46,34 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
   };
 
-  const stillApproved = async (request: ActionRequest, definition: ActionDefinition) => {
-    const votes = await loadVotes(pool, request.id);
-    let valid = 0;
-    for (const vote of votes) {
-      if (vote.decision !== 'approve') continue;
-      if (vote.userId === request.requestedBy && !definition.approval.allowSelfApproval) continue;
-      // A group not read yet leaves the vote as it was checked when cast.
-      if (isApprover(definition.approval, vote.userId, deps.membership) !== false) valid++;
-    }
-    return valid >= definition.approval.required;
+  const notify: RunNotifications = {
+    requestChanged: async (request) => {
+      await showRequest(request);
+      // Every move of a run is on its incident's timeline: the thread should tell it now.
+      if (request.incidentId !== null) await bumpIncident(pool, deps.effects, request.incidentId);
+    },
+    degradationDue: (service, at) => deps.effects.degradationDue(service, at),
   };
 
   const run = async (job: Job<ActionJob>, token: string | undefined, requestId: number) => {
     const request = await loadRequest(pool, requestId);
     if (request.incidentId !== null) addLogContext({ incidentId: request.incidentId });
-    const definition = findAction(deps.config, request.service, request.action);
-    const client = await pool.connect();
-    let locked = false;
-    try {
-      const lock = await client.query<{ locked: boolean }>(
-        "SELECT pg_try_advisory_lock(hashtext('incident-bot:service'), hashtext($1)) AS locked",
-        [request.service],
-      );
-      locked = lock.rows[0]!.locked;
-      if (!locked) {
-        await job.moveToDelayed(Date.now() + SERVICE_BUSY_RETRY_MS, token);
-        throw new DelayedError();
-      }
-      const begun = await beginRun(pool, requestId, definition?.onInterrupted ?? 'fail');
-      await showRequest(begun.request);
-      // Every move above and below wrote the incident's timeline: Slack shows it after this job.
-      if (begun.request.incidentId !== null) await bumpIncident(pool, deps.effects, begun.request.incidentId);
-      if (!begun.run) {
-        // Found running: its worker stopped mid-run, and onInterrupted failed it.
-        if (request.status === 'running' && begun.request.status === 'failed')
-          deps.metrics.actionRuns.inc({ outcome: 'interrupted' });
-        return;
-      }
-      const refuse = (summary: string) => {
-        deps.metrics.actionRuns.inc({ outcome: 'refused' });
-        return finishRun(pool, begun.request, { ok: false, summary, output: '' });
-      };
-      let finished: ActionRequest;
-      if (!definition) finished = await refuse('the action is no longer in the catalog');
-      // Approved in time but queued past the window (behind other actions on the service): too stale to run.
-      else if (begun.request.expired)
-        finished = await refuse('its approval window closed before it could start; request it again');
-      else if (!(await stillApproved(begun.request, definition)))
-        finished = await refuse('the approvals no longer satisfy the policy');
-      else {
-        const result = await createDriver(definition.driver).run({
-          params: begun.request.params,
-          dryRun: false,
-          timeoutMs: definition.timeout,
-          signal: AbortSignal.timeout(definition.timeout + 5000),
-          env: process.env,
-        });
-        finished = await finishRun(pool, begun.request, result);
-        deps.metrics.actionRuns.inc({ outcome: finished.status });
-        if (result.ok && definition.kind === 'degradation') {
-          await recordDegradation(pool, finished, definition.degradation!);
-          if (definition.degradation === 'enable') {
-            const due = new Date(Date.now() + deps.config.actions.degradationReminderAfter);
-            await deps.effects.degradationDue(finished.service, due);
-          }
-        }
-      }
-      await showRequest(finished);
-      if (finished.incidentId !== null) await bumpIncident(pool, deps.effects, finished.incidentId);
-    } finally {
-      if (locked) {
-        await client
-          .query("SELECT pg_advisory_unlock(hashtext('incident-bot:service'), hashtext($1))", [
-            request.service,
-          ])
-          .catch(() => {});
-      }
-      client.release();
+    const ran = await runApprovedRequest(
+      {
+        pool,
+        config: deps.config,
+        membership: deps.membership,
+        notify,
+        metrics: deps.metrics,
+        logger: deps.logger,
+        env: process.env,
+      },
+      requestId,
+      deps.stopping,
+    );
+    if (ran === 'busy') {
+      await job.moveToDelayed(Date.now() + SERVICE_BUSY_RETRY_MS, token);
+      throw new DelayedError();
     }
   };
 
@@ -143,7 +86,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           params: request.params,
           dryRun: true,
           timeoutMs: definition.timeout,
-          signal: AbortSignal.timeout(definition.timeout + 5000),
+          signal: AbortSignal.any([deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
           env: process.env,
         })
       : { ok: false, summary: 'the action is no longer in the catalog', output: '' };
@@ -155,7 +98,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
   /**
    * Postgres says what should be happening; this makes the queue agree. An approved request without a
    * run job, or a running one whose job is gone or finished (it threw, or Redis lost it), gets a run job:
-   * beginRun then runs it or, for one that was running, applies onInterrupted. It is never left
+   * beginRun then runs it or, for one whose driver had started, applies onInterrupted. It is never left
    * `running` with nobody running it.
    */
   const sweep = async () => {
@@ -212,7 +155,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     concurrency: 8,
     lockDuration: deps.lockDurationMs,
     stalledInterval: deps.lockDurationMs,
-    // A stalled run is handed to the next worker once; beginRun then applies onInterrupted.
+    // A stalled run is handed to the next worker once; beginRun then decides whether it may run again.
     maxStalledCount: 1,
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'actions worker error'));

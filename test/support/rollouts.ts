@@ -4,7 +4,8 @@ const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname
 
 /**
  * The test config with a `rollout` action on each service that records its run in $RUN_LOG and then runs
- * until `releaseFile` exists, approved by bob: an action that is running for as long as a test needs.
+ * until `releaseFile` exists, approved by bob: an action that is running for as long as a test needs. It
+ * starts a helper process, as real tools do: a stopped run must end its whole process group.
  */
 export function rolloutConfig(releaseFile: string, services = ['payments-api'], extraYaml = ''): string {
   const actions = services.map(
@@ -13,7 +14,7 @@ export function rolloutConfig(releaseFile: string, services = ['payments-api'], 
       - name: rollout
         description: A roll-out that ends when the test says so
         kind: custom
-        driver: { type: command, argv: [node, ${RECORDER}, rollout, ${service}, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
+        driver: { type: command, argv: [node, ${RECORDER}, rollout, ${service}, --with-helper, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
         approval: { approvers: [U0BOB], required: 1 }
         timeout: 2m`,
   );

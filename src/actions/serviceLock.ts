@@ -1,0 +1,95 @@
+import type pg from 'pg';
+
+/**
+ * One action at a time per service, across every worker host: a PostgreSQL session advisory lock, held on
+ * a connection of its own for as long as the driver runs. Session locks need a direct connection (or
+ * PgBouncer in session mode): in transaction mode the lock would belong to whichever client is next.
+ *
+ * A lock is only as good as the session holding it. If that connection dies (a failover, an
+ * idle_session_timeout, a network cut), another worker may take the lock and run on the same service, so
+ * `lost` aborts and the run stops its driver. A connection that dies loudly is seen at once; a silent one
+ * (packets dropped) by a heartbeat query on it, within LOST_WITHIN_MS.
+ */
+
+const HEARTBEAT_EVERY_MS = 5000;
+const HEARTBEAT_TIMEOUT_MS = 5000;
+/** The longest a silently cut lock connection goes unnoticed: one heartbeat interval and its timeout. */
+export const LOST_WITHIN_MS = HEARTBEAT_EVERY_MS + HEARTBEAT_TIMEOUT_MS;
+
+export class ServiceLock {
+  readonly #controller = new AbortController();
+  readonly #heartbeat: NodeJS.Timeout;
+  #released = false;
+
+  private constructor(
+    private readonly client: pg.PoolClient,
+    private readonly service: string,
+  ) {
+    // The pool's own listener keeps a lost connection from ending the process; this one ends the run.
+    client.on('error', (err) => this.#lose(`its database connection failed: ${err.message}`));
+    client.on('end', () => this.#lose('its database connection ended'));
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_EVERY_MS);
+    this.#heartbeat.unref();
+  }
+
+  /** Takes the service's lock without waiting; undefined when another run holds it. */
+  static async tryAcquire(pool: pg.Pool, service: string): Promise<ServiceLock | undefined> {
+    const client = await pool.connect();
+    try {
+      const { rows } = await client.query<{ locked: boolean }>(
+        "SELECT pg_try_advisory_lock(hashtext('incident-bot:service'), hashtext($1)) AS locked",
+        [service],
+      );
+      if (rows[0]!.locked) return new ServiceLock(client, service);
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    client.release();
+    return undefined;
+  }
+
+  /** Aborts, with the reason as an Error, once the lock can no longer be trusted to be held. */
+  get lost(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Gives the lock back; a connection that cannot say so is closed, which releases it in PostgreSQL. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    clearInterval(this.#heartbeat);
+    const unlocked =
+      !this.lost.aborted &&
+      (await this.client
+        .query("SELECT pg_advisory_unlock(hashtext('incident-bot:service'), hashtext($1))", [this.service])
+        .then(
+          () => true,
+          () => false,
+        ));
+    this.client.release(!unlocked);
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#released || this.lost.aborted) return;
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<'silent'>((resolve) => {
+      timer = setTimeout(() => resolve('silent'), HEARTBEAT_TIMEOUT_MS);
+    });
+    try {
+      const answer = await Promise.race([this.client.query('SELECT 1').then(() => 'ok' as const), silent]);
+      if (answer === 'silent')
+        this.#lose(`its database connection did not answer within ${HEARTBEAT_TIMEOUT_MS / 1000} s`);
+    } catch (err) {
+      this.#lose(`its database connection failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #lose(why: string): void {
+    if (this.#released || this.lost.aborted) return;
+    clearInterval(this.#heartbeat);
+    this.#controller.abort(new Error(`lost the lock on ${this.service}: ${why}`));
+  }
+}

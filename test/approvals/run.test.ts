@@ -1,0 +1,121 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { castVote, createRequest, loadRequest } from '../../src/approvals/requests.js';
+import { type RunDeps, runApprovedRequest } from '../../src/approvals/run.js';
+import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+
+/**
+ * Issue 14, test 1: what fails around a run (Slack, Redis, a group not readable) never runs it twice. The
+ * notifications are where the worker enqueues Slack syncs on Redis: here they fail as a cut Redis makes
+ * them fail.
+ */
+describe('running an approved request', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let runLog: string;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url });
+    await migrate(pool);
+    runLog = join(await mkdtemp(join(tmpdir(), 'run-')), 'runs.jsonl');
+    await writeFile(runLog, '');
+  });
+  afterAll(async () => {
+    await pool.end();
+    await database.drop();
+  });
+
+  const config = parseFileConfig(
+    'test',
+    `slack: { defaultChannel: C0DEFAULT1 }
+services:
+  payments-api:
+    actions:
+      - name: scale
+        description: Scale it
+        kind: scale
+        driver: { type: command, argv: [node, ${RECORDER}, scale, '{{replicas}}'], env: { allow: [RUN_LOG] } }
+        params: { replicas: { type: integer, min: 1, max: 20 } }
+        approval: { approvers: ['@sre-oncall'], required: 1 }
+        onInterrupted: retry
+`,
+  );
+  const readGroup = { groupMembers: () => new Set(['U0BOB']) };
+  const deps = (overrides: Partial<RunDeps> = {}): RunDeps => ({
+    pool,
+    config,
+    membership: readGroup,
+    notify: { requestChanged: async () => {}, degradationDue: async () => {} },
+    metrics: new Metrics(),
+    logger: createLogger('silent'),
+    env: { ...process.env, RUN_LOG: runLog },
+    ...overrides,
+  });
+  const runsOf = async (replicas: number) =>
+    (await readFile(runLog, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .filter((line) => (JSON.parse(line) as { argv: string[] }).argv[1] === String(replicas)).length;
+  const approved = async (replicas: number) => {
+    const request = await createRequest(pool, {
+      incidentId: null,
+      action: 'scale',
+      service: 'payments-api',
+      params: { replicas },
+      requestedBy: 'U0ALICE',
+      channelId: 'C0DEFAULT1',
+      threadTs: null,
+      requiredApprovals: 1,
+      expiresAfterMs: 15 * 60_000,
+      hasDryRun: false,
+      requestKey: `test:${replicas}`,
+    });
+    await castVote(pool, request.id, 'U0BOB', 'approve', () => {});
+    return request.id;
+  };
+  const neverStops = new AbortController().signal;
+
+  it('runs once and records the outcome when Slack and Redis fail right after it is marked running', async () => {
+    const id = await approved(3);
+    const failing = {
+      requestChanged: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+      },
+      degradationDue: async () => {},
+    };
+    expect(await runApprovedRequest(deps({ notify: failing }), id, neverStops)).toBe('done');
+    expect((await loadRequest(pool, id)).status).toBe('succeeded');
+    // The sweep finds nothing left to do: a second pass runs nothing.
+    await runApprovedRequest(deps(), id, neverStops);
+    expect(await runsOf(3)).toBe(1);
+  });
+
+  it('gives a request back, approved, when its run fails before the driver starts, and then runs it once', async () => {
+    const id = await approved(4);
+    const unreadable = {
+      groupMembers: () => {
+        throw new Error('the membership cache is unreachable');
+      },
+    };
+    await expect(runApprovedRequest(deps({ membership: unreadable }), id, neverStops)).rejects.toThrow(
+      'unreachable',
+    );
+    const request = await loadRequest(pool, id);
+    expect(request.status).toBe('approved');
+    expect(request.driverStartedAt).toBeNull();
+    expect(await runsOf(4)).toBe(0);
+
+    await runApprovedRequest(deps(), id, neverStops);
+    expect((await loadRequest(pool, id)).status).toBe('succeeded');
+    expect(await runsOf(4)).toBe(1);
+  });
+});
