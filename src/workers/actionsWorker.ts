@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { type ActionDefinition, findAction } from '../actions/catalog.js';
 import { recordDegradation } from '../actions/degradation.js';
 import { createDriver } from '../actions/drivers/index.js';
-import { isApprover, type Membership } from '../approvals/policy.js';
+import { isAmong, type Membership } from '../approvals/policy.js';
 import {
   type ActionRequest,
   beginRun,
@@ -60,7 +60,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       if (vote.decision !== 'approve') continue;
       if (vote.userId === request.requestedBy && !definition.approval.allowSelfApproval) continue;
       // A group not read yet leaves the vote as it was checked when cast.
-      if (isApprover(definition.approval, vote.userId, deps.membership) !== false) valid++;
+      if (isAmong(definition.approval.approvers, vote.userId, deps.membership) !== false) valid++;
     }
     return valid >= definition.approval.required;
   };
