@@ -3,7 +3,7 @@ import { App } from '@slack/bolt';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { approverGroups } from './actions/catalog.js';
+import { policyGroups } from './actions/catalog.js';
 import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -141,7 +141,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(
       slack,
-      approverGroups(file),
+      policyGroups(file),
       file.actions.membershipRefresh,
       logger.child({ component: 'membership' }),
     );

@@ -4,25 +4,29 @@ import { dataRecord } from '../primitives/records.js';
 import { DriverSchema, placeholdersOf, supportsDryRun } from './drivers/index.js';
 import { PARAM_NAME, ParamSpecSchema } from './params.js';
 
-/** A remediation action as a service in the YAML config offers it, and who must approve each run. */
+/** A remediation action as a service in the YAML config offers it, who may request it and who must approve each run. */
 
-const Approver = z
+/** A person (U…, W…) or a user group (S…, @handle), as `approvers` and `requesters` name them. */
+const PersonOrGroup = z
   .string()
   .regex(
     /^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|@[a-z0-9._-]+)$/,
     'expected a Slack user id (U…), a user-group id (S…) or a user-group handle (@sre-oncall)',
   );
 
+/** Whether an entry of `approvers` or `requesters` names a person rather than a user group. */
+export const isPerson = (entry: string) => /^[UW]/.test(entry);
+
 export const ApprovalPolicySchema = z
   .object({
-    approvers: z.array(Approver).min(1, 'expected at least one approver'),
+    approvers: z.array(PersonOrGroup).min(1, 'expected at least one approver'),
     // Distinct people who must approve.
     required: z.number().int().min(1).max(10).default(1),
     allowSelfApproval: z.boolean().default(false),
     expiresAfter: Duration.default(15 * 60_000),
   })
   .strict()
-  .refine((p) => p.approvers.some((a) => !/^[UW]/.test(a)) || p.required <= p.approvers.length, {
+  .refine((p) => !p.approvers.every(isPerson) || p.required <= p.approvers.length, {
     message: 'required is more than the approvers listed',
     path: ['required'],
   });
@@ -44,6 +48,11 @@ export const ActionSchema = z
       ParamSpecSchema,
     ).prefault({}),
     approval: ApprovalPolicySchema,
+    // Who may request a run; anyone in the channel when left out.
+    requesters: z
+      .array(PersonOrGroup)
+      .min(1, 'expected at least one requester (leave requesters out to let anyone request)')
+      .optional(),
     timeout: Duration.default(5 * 60_000),
     dryRun: z.boolean().default(false),
     // A run whose worker died after its driver started is failed (check the target by hand), or run
@@ -101,10 +110,12 @@ export function findAction(
   return catalog.services[service]?.actions.find((a) => a.name === action);
 }
 
-/** The user groups (ids and handles) any action's approval policy names. */
-export function approverGroups(catalog: ActionCatalog): string[] {
+/** The user groups (ids and handles) any action names among its approvers or requesters. */
+export function policyGroups(catalog: ActionCatalog): string[] {
   const groups = Object.values(catalog.services).flatMap((service) =>
-    service.actions.flatMap((action) => action.approval.approvers.filter((a) => !/^[UW]/.test(a))),
+    service.actions.flatMap((action) =>
+      [...action.approval.approvers, ...(action.requesters ?? [])].filter((entry) => !isPerson(entry)),
+    ),
   );
   return [...new Set(groups)];
 }

@@ -9,7 +9,7 @@ export const ActionsConfigSchema = z
     degradationReminderAfter: Duration.default(24 * 3_600_000),
     // How long a running action's job lock lasts: a worker that dies is noticed after about this.
     workerLockDuration: Duration.default(30_000),
-    // How often the members of the user groups that approve are read from Slack, in the background.
+    // How often the members of the user groups approvers and requesters name are read from Slack, in the background.
     membershipRefresh: Duration.default(60_000),
   })
   .strict()

@@ -5,6 +5,7 @@ export type ApprovalErrorCode =
   | 'EXPIRED'
   | 'SELF_APPROVAL'
   | 'NOT_APPROVER'
+  | 'NOT_ALLOWED_TO_REQUEST'
   | 'MEMBERSHIP_UNKNOWN'
   | 'ALREADY_VOTED'
   | 'DRY_RUN_PENDING'

@@ -5,7 +5,7 @@ import { ServiceLock } from '../actions/serviceLock.js';
 import { isTransientDbError } from '../db/pool.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { isApprover, type Membership } from './policy.js';
+import { isAmong, type Membership } from './policy.js';
 import {
   type ActionRequest,
   beginRun,
@@ -162,7 +162,7 @@ async function stillApproved(deps: RunDeps, request: ActionRequest, definition: 
     if (vote.decision !== 'approve') continue;
     if (vote.userId === request.requestedBy && !definition.approval.allowSelfApproval) continue;
     // A group not read yet leaves the vote as it was checked when cast.
-    if (isApprover(definition.approval, vote.userId, deps.membership) !== false) valid++;
+    if (isAmong(definition.approval.approvers, vote.userId, deps.membership) !== false) valid++;
   }
   return valid >= definition.approval.required;
 }

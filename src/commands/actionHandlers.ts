@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import { type ActionCatalog, findAction } from '../actions/catalog.js';
 import { validateParams } from '../actions/params.js';
+import { checkRequester, type Membership } from '../approvals/policy.js';
 import { cancelRequest, createRequest } from '../approvals/requests.js';
 import { IncidentError } from '../incidents/errors.js';
 import { findIncident } from '../incidents/lifecycle.js';
@@ -17,6 +18,7 @@ export interface ActionCommandDeps {
   config: ActionCatalog;
   actions: Queue<ActionJob>;
   slackSync: Queue<SlackSyncJob>;
+  membership: Membership;
 }
 
 export interface ActionContext {
@@ -110,6 +112,8 @@ export async function runActionCommand(
           ACTION_USAGE,
         );
       }
+      // From the members last read: the answer waits for no Slack call.
+      checkRequester(definition, command.service, ctx.userId, deps.membership);
       const checked = validateParams(definition.params, command.params);
       if (!checked.ok) {
         throw new CommandUsageError(

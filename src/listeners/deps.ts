@@ -1,5 +1,4 @@
 import type { Queue } from 'bullmq';
-import type { Membership } from '../approvals/policy.js';
 import type { ActionCommandDeps } from '../commands/actionHandlers.js';
 import type { IncidentCommandDeps } from '../commands/incidentHandlers.js';
 import type { FileConfig } from '../config/file.js';
@@ -13,7 +12,6 @@ export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps {
   // The whole file: each use case reads its own parts of it.
   config: FileConfig;
   health: Queue<HealthJob>;
-  membership: Membership;
   slack: SlackApi;
   metrics: Metrics;
   logger: Logger;

@@ -5,14 +5,16 @@ import type { SlackApi } from './slackApi.js';
 /**
  * User-group members from Slack (usergroups.list, usergroups.users.list): the `Membership` the approval
  * policy asks for; the port does not import the use case to say so. It answers from memory only, because
- * a click decides holding its request's row lock and must not wait for Slack there (usergroups.users.list
- * is Tier 2, and Slack can be slow or down). The groups the catalog names are read at start and then
- * every `refreshMs` in the background; a refresh that fails keeps what was known. A group Slack refuses to
- * read (no_such_subteam, missing_scope) has nobody in it, as a misspelled handle has, and the log says why:
- * waiting would answer "try again" to every click for ever.
+ * a click decides holding its request's row lock and a request is answered in Slack's 3 s, neither waiting
+ * for Slack (usergroups.users.list is Tier 2, and Slack can be slow or down). The groups the catalog names
+ * (approvers and requesters) are read at start and then every `refreshMs` in the background; a refresh that
+ * fails keeps what was known. A group Slack refuses to read (no_such_subteam, missing_scope) has nobody in
+ * it, as a misspelled handle has, and the log says why: waiting would answer "try again" for ever.
  */
 export class SlackMembership {
   private readonly members = new Map<string, ReadonlySet<string>>();
+  /** Handle → id, as Slack last listed them. */
+  private handleIds = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
 
@@ -27,6 +29,10 @@ export class SlackMembership {
   /** The members as last read from Slack; undefined until Slack has answered for the group. */
   groupMembers(group: string): ReadonlySet<string> | undefined {
     return this.members.get(group);
+  }
+
+  groupId(group: string): string | undefined {
+    return group.startsWith('@') ? this.handleIds.get(group) : group;
   }
 
   start(): void {
@@ -58,11 +64,12 @@ export class SlackMembership {
         if (err instanceof SlackRejectedError) {
           this.logger.error(
             { err },
-            `Slack refused to list user groups (${err.slackError}): nobody approves through a handle`,
+            `Slack refused to list user groups (${err.slackError}): nobody approves or requests through a handle`,
           );
           ids = new Map();
-        } else this.logger.warn({ err }, 'could not list user groups; approvals go by what was known');
+        } else this.logger.warn({ err }, 'could not list user groups; policies go by what was known');
       }
+      if (ids) this.handleIds = ids;
     }
     for (const group of this.groups) {
       const id = group.startsWith('@') ? ids?.get(group) : group;
@@ -78,10 +85,9 @@ export class SlackMembership {
           this.members.set(group, new Set());
           this.logger.error(
             { err, group },
-            `Slack refused to read user group ${group} (${err.slackError}): nobody approves through it`,
+            `Slack refused to read user group ${group} (${err.slackError}): nobody approves or requests through it`,
           );
-        } else
-          this.logger.warn({ err, group }, 'could not read a user group; approvals go by what was known');
+        } else this.logger.warn({ err, group }, 'could not read a user group; policies go by what was known');
       }
     }
   }

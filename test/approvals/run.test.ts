@@ -49,7 +49,7 @@ services:
         onInterrupted: retry
 `,
   );
-  const readGroup = { groupMembers: () => new Set(['U0BOB']) };
+  const readGroup = { groupMembers: () => new Set(['U0BOB']), groupId: () => undefined };
   const deps = (overrides: Partial<RunDeps> = {}): RunDeps => ({
     pool,
     config,
@@ -102,6 +102,7 @@ services:
   it('gives a request back, approved, when its run fails before the driver starts, and then runs it once', async () => {
     const id = await approved(4);
     const unreadable = {
+      groupId: () => undefined,
       groupMembers: () => {
         throw new Error('the membership cache is unreachable');
       },

@@ -240,6 +240,37 @@ alerts:
   });
 });
 
+describe("an action's requesters", () => {
+  const withRequesters = (requesters: string) => `${MINIMAL}services:
+  payments-api:
+    actions:
+      - { name: flush-cache, description: Flush the cache, kind: custom, driver: { type: command, argv: ['true'] }, approval: { approvers: ['@sre-oncall'] } }
+      - name: rollback
+        description: Roll the deploy back
+        kind: rollback
+        driver: { type: command, argv: ['true'] }
+        approval: { approvers: ['@sre-oncall'] }
+        requesters: ${requesters}
+`;
+
+  it('reads people, user-group ids and handles, and leaves an action without them open to anyone', () => {
+    const [open, guarded] = parseFileConfig(SOURCE, withRequesters("[U0ALICE, W0BOB, S0LEADS, '@sre-leads']"))
+      .services['payments-api']!.actions;
+    expect(open!.requesters).toBeUndefined();
+    expect(guarded!.requesters).toEqual(['U0ALICE', 'W0BOB', 'S0LEADS', '@sre-leads']);
+  });
+
+  it('names the path of a requester that is not a Slack user or user group, and refuses an empty list', () => {
+    expect(problemsOf(withRequesters("[U0ALICE, alice, '<!channel>']"))).toEqual([
+      'services.payments-api.actions[1].requesters[1]: expected a Slack user id (U…), a user-group id (S…) or a user-group handle (@sre-oncall)',
+      'services.payments-api.actions[1].requesters[2]: expected a Slack user id (U…), a user-group id (S…) or a user-group handle (@sre-oncall)',
+    ]);
+    expect(problemsOf(withRequesters('[]'))).toEqual([
+      'services.payments-api.actions[1].requesters: expected at least one requester (leave requesters out to let anyone request)',
+    ]);
+  });
+});
+
 describe('names in the config are data, never keys into Object.prototype', () => {
   const config = parseFileConfig(SOURCE, `${MINIMAL}services:\n  payments-api: {}\n`);
 

@@ -51,6 +51,12 @@ services:
         kind: custom
         driver: { type: command, argv: [node, ${RECORDER}, restart], env: { allow: [RUN_LOG] } }
         approval: { approvers: [U0BOB], required: 1, expiresAfter: 1s }
+      - name: rollback
+        description: Roll the deploy back, asked for only by the leads
+        kind: rollback
+        driver: { type: command, argv: [node, ${RECORDER}, rollback], env: { allow: [RUN_LOG] } }
+        approval: { approvers: [U0BOB], required: 1 }
+        requesters: [${SRE.alice}, '@payments-leads']
 `;
 }
 
@@ -336,6 +342,38 @@ describe('/action with approvals, end to end', () => {
       expect(answer.text, text).toMatch(expected);
     }
     expect(await count()).toBe(before);
+  });
+
+  it('lets only the listed requesters request an action that lists them, telling anyone else who may and writing nothing', async () => {
+    bot.slack.emulator.addUserGroup('S0PAYLEADS', 'payments-leads', [SRE.carol]);
+    // Read in the background like an approvers' group: the request waits for no Slack call.
+    await waitFor(
+      () =>
+        bot.slack.emulator
+          .callsOf('usergroups.users.list')
+          .some((c) => c.ok && c.params.usergroup === 'S0PAYLEADS'),
+      20_000,
+      'the requesters group read',
+    );
+    const written = async () => ({
+      requests: (await bot.app.pool.query('SELECT count(*)::int AS n FROM action_requests')).rows[0].n,
+      jobs: [
+        ...(await bot.app.actions.getJobs()).map((j) => j.id),
+        ...(await bot.app.slackSync.getJobs()).map((j) => j.id),
+      ],
+    });
+    const before = await written();
+    const refused = await action('rollback payments-api', { user: 'U0MALLORY' });
+    expect(refused.responseType).toBe('ephemeral');
+    expect(refused.text).toContain(
+      `You may not request rollback on payments-api. Requesters: <@${SRE.alice}>, <!subteam^S0PAYLEADS>.`,
+    );
+    const after = await written();
+    expect(after.requests).toBe(before.requests);
+    expect(after.jobs.filter((id) => !before.jobs.includes(id))).toEqual([]);
+
+    await request('rollback payments-api', SRE.alice);
+    await request('rollback payments-api', SRE.carol);
   });
 
   it('expires a request nobody approved in time, and refuses votes after', async () => {

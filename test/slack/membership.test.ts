@@ -25,6 +25,9 @@ describe('user-group members, read in the background', () => {
     await membership.refresh();
     expect(membership.groupMembers('@sre-oncall')).toEqual(new Set(['U0BOB']));
     expect(membership.groupMembers('S0TYPO123')).toEqual(new Set());
+    // What a mention of each group needs: a handle's id as Slack listed it.
+    expect(membership.groupId('@sre-oncall')).toBe('S0ONCALL1');
+    expect(membership.groupId('S0TYPO123')).toBe('S0TYPO123');
     expect(lines.map((l) => JSON.parse(l))).toContainEqual(
       expect.objectContaining({
         level: 50,
