@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { type ActionCatalog, findAction } from '../actions/catalog.js';
+import { type ActionCatalog, actionDigest, findAction } from '../actions/catalog.js';
 import { validateParams } from '../actions/params.js';
 import { cancelRequest, createRequest } from '../approvals/requests.js';
 import { IncidentError } from '../incidents/errors.js';
@@ -123,6 +123,7 @@ export async function runActionCommand(
         action: definition.name,
         service: command.service,
         params: checked.params,
+        actionDigest: actionDigest(definition),
         requestedBy: ctx.userId,
         channelId: ctx.channelId,
         threadTs: incident?.rootTs ?? null,

@@ -7,6 +7,7 @@ import { createDriver } from '../actions/drivers/index.js';
 import { isApprover, type Membership } from '../approvals/policy.js';
 import {
   type ActionRequest,
+  actionChangedSince,
   beginRun,
   expireRequest,
   finishRun,
@@ -95,8 +96,10 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
         deps.metrics.actionRuns.inc({ outcome: 'refused' });
         return finishRun(pool, begun.request, { ok: false, summary, output: '' });
       };
+      const changed = definition && actionChangedSince(begun.request, definition, 'approved');
       let finished: ActionRequest;
       if (!definition) finished = await refuse('the action is no longer in the catalog');
+      else if (changed) finished = await refuse(changed);
       // Approved in time but queued past the window (behind other actions on the service): too stale to run.
       else if (begun.request.expired)
         finished = await refuse('its approval window closed before it could start; request it again');
@@ -138,15 +141,20 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     const request = await loadRequest(pool, requestId);
     const definition = findAction(deps.config, request.service, request.action);
     if (request.dryRunStatus !== 'running') return;
-    const result = definition
-      ? await createDriver(definition.driver).run({
-          params: request.params,
-          dryRun: true,
-          timeoutMs: definition.timeout,
-          signal: AbortSignal.timeout(definition.timeout + 5000),
-          env: process.env,
-        })
-      : { ok: false, summary: 'the action is no longer in the catalog', output: '' };
+    // Changed since the request: its dry run would show what nobody asked for, and the run would be refused.
+    const refusal = definition
+      ? actionChangedSince(request, definition, 'requested')
+      : 'the action is no longer in the catalog';
+    const result =
+      definition && refusal === undefined
+        ? await createDriver(definition.driver).run({
+            params: request.params,
+            dryRun: true,
+            timeoutMs: definition.timeout,
+            signal: AbortSignal.timeout(definition.timeout + 5000),
+            env: process.env,
+          })
+        : { ok: false, summary: refusal!, output: '' };
     await showRequest(
       await recordDryRun(pool, requestId, result.ok, `${result.summary}\n${result.output}`.trim()),
     );
