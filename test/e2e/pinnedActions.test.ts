@@ -14,10 +14,10 @@ services:
   payments-api:
     actions:
       - name: scale
-        description: Scale the payments-api deployment
+        description: Scale payments-api out or in
         kind: scale
         driver: { type: command, argv: [node, ${RECORDER}, scale, ${changed ? '--context=prod, ' : ''}'{{replicas}}'], env: { allow: [RUN_LOG] } }
-        params: { replicas: { type: integer, min: 1, max: 50 } }
+        params: { replicas: { type: integer, min: 2, max: 40 } }
         approval: { approvers: [U0BOB], required: 1 }
       - name: resize
         description: Resize the payments-api pool
@@ -150,33 +150,27 @@ describe('an approved action runs as it was approved, or not at all', () => {
     expect((await runs()).at(-1)!.argv).toEqual(['scale', '--context=prod', '4']);
   });
 
-  it('checks the stored params again at run time: a value the schema refuses is not run', async () => {
-    const bot = await startPaused();
-    const id = await approved(bot, 'flush-cache payments-api reason="cache is stale"');
-    // As a row written by a version whose validation let this through would have it.
-    await bot.app.pool.query(
+  it.each([
+    [
+      'stored params the schema refuses (as a version whose checks let them through wrote them)',
+      'flush-cache payments-api reason="cache is stale"',
       `UPDATE action_requests SET params = '{"reason": "--kubeconfig=/tmp/x"}' WHERE id = $1`,
-      [Number(id)],
-    );
-    await bot.app.actions.resume();
-    const row = await finished(bot, id);
-    expect(row.status).toBe('failed');
-    expect(row.summary).toBe(
-      'the action changed since it was approved (reason does not match [a-z ]+); a new request is needed',
-    );
-    expect(await runs()).toEqual([]);
-  });
-
-  it('refuses a request from before requests were pinned (no digest): what was approved is unknown', async () => {
+      'reason does not match [a-z ]+',
+    ],
+    [
+      'a request from before requests were pinned (no digest: what was approved is unknown)',
+      'scale payments-api replicas=4',
+      'UPDATE action_requests SET action_digest = NULL WHERE id = $1',
+      'it was requested before the bot recorded what each request approves',
+    ],
+  ])('refuses to run %s', async (_what, text, storedAs, why) => {
     const bot = await startPaused();
-    const id = await approved(bot, 'scale payments-api replicas=4');
-    await bot.app.pool.query('UPDATE action_requests SET action_digest = NULL WHERE id = $1', [Number(id)]);
+    const id = await approved(bot, text);
+    await bot.app.pool.query(storedAs, [Number(id)]);
     await bot.app.actions.resume();
     const row = await finished(bot, id);
     expect(row.status).toBe('failed');
-    expect(row.summary).toBe(
-      'the action changed since it was approved (it was requested before the bot recorded what each request approves); a new request is needed',
-    );
+    expect(row.summary).toBe(`the action changed since it was approved (${why}); a new request is needed`);
     expect(await runs()).toEqual([]);
   });
 });
