@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Duration } from '../primitives/duration.js';
 import { dataRecord } from '../primitives/records.js';
@@ -109,6 +110,32 @@ export function findAction(
 ): ActionDefinition | undefined {
   return catalog.services[service]?.actions.find((a) => a.name === action);
 }
+
+/**
+ * What a run of the action does, as the sha256 of its canonical JSON: a request pins it when it is asked
+ * for, and a run (or dry run) whose action no longer has it is refused. In it: kind and degradation (what
+ * a success records), the driver's settings (what runs; the dry-run settings too, whose output the
+ * approvers read), the params schema (what the pinned values mean), timeout (when the run is cut short)
+ * and dryRun (whether approvers see one before voting). Not in it: the name (how it is found), the
+ * descriptions (words for people), approval (checked again against the catalog at run time) and
+ * onInterrupted and idempotent (how a dead worker's run ends, likewise taken from the catalog as it is then).
+ * Durations are in ms after parsing, so `2m` and `120s` are one digest.
+ */
+export function actionDigest(definition: ActionDefinition): string {
+  const { kind, degradation, driver, timeout, dryRun } = definition;
+  const params = Object.entries(definition.params).map(([name, { description, ...spec }]) => [name, spec]);
+  return createHash('sha256')
+    .update(canonicalJson({ kind, degradation, driver, params: Object.fromEntries(params), timeout, dryRun }))
+    .digest('hex');
+}
+
+/** JSON with every object's keys sorted, so two configs listing the same settings in any order agree. */
+const canonicalJson = (value: unknown) =>
+  JSON.stringify(value, (_key, item: unknown) =>
+    typeof item === 'object' && item !== null && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
 
 /** The user groups (ids and handles) any action names among its approvers or requesters. */
 export function policyGroups(catalog: ActionCatalog): string[] {

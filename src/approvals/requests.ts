@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { type ActionDefinition, actionDigest } from '../actions/catalog.js';
 import { recordDegradation } from '../actions/degradation.js';
 import type { ParamValue } from '../actions/drivers/driver.js';
+import { validateParams } from '../actions/params.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
@@ -38,6 +40,8 @@ export interface ActionRequest {
   action: string;
   service: string;
   params: Record<string, ParamValue>;
+  /** actionDigest of the action when it was requested; null on requests made before it was recorded. */
+  actionDigest: string | null;
   requestedBy: string;
   channelId: string;
   threadTs: string | null;
@@ -64,7 +68,8 @@ export interface ActionRequest {
   finishedAt: Date | null;
 }
 
-const COLUMNS = `id::int AS id, incident_id::int AS "incidentId", action, service, params, requested_by AS "requestedBy",
+const COLUMNS = `id::int AS id, incident_id::int AS "incidentId", action, service, params, action_digest AS "actionDigest",
+  requested_by AS "requestedBy",
   channel_id AS "channelId", thread_ts AS "threadTs", status, version, required_approvals AS "requiredApprovals",
   expires_at AS "expiresAt", expires_at <= now() AS expired, dry_run_status AS "dryRunStatus",
   dry_run_output AS "dryRunOutput", summary, output, exit_code AS "exitCode", attempts, message_ts AS "messageTs",
@@ -148,6 +153,8 @@ export interface NewRequest {
   action: string;
   service: string;
   params: Record<string, ParamValue>;
+  /** What a run would do (actionDigest): one whose action no longer has it is refused. */
+  actionDigest: string;
   requestedBy: string;
   channelId: string;
   threadTs: string | null;
@@ -168,8 +175,8 @@ export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<A
     await claimRequest(db, input.requestKey);
     const { rows } = await db.query<{ id: number }>(
       `INSERT INTO action_requests (incident_id, action, service, params, requested_by, channel_id, thread_ts,
-                                    required_approvals, expires_at, dry_run_status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::bigint * interval '1 millisecond', $10)
+                                    required_approvals, expires_at, dry_run_status, action_digest)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::bigint * interval '1 millisecond', $10, $11)
        RETURNING id::int AS id`,
       [
         input.incidentId,
@@ -182,6 +189,7 @@ export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<A
         input.requiredApprovals,
         input.expiresAfterMs,
         input.hasDryRun ? 'running' : 'none',
+        input.actionDigest,
       ],
     );
     const id = rows[0]!.id;
@@ -194,6 +202,30 @@ export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<A
     await onTimeline(db, request, 'action_requested', input.requestedBy, { params: input.params });
     return request;
   });
+}
+
+/**
+ * Why running `definition` now would not be what `request` asked for, as the summary to refuse it with;
+ * undefined when it would be. The stored params are checked against today's schema (which a newer bot may
+ * check more strictly), then the action's digest against the one pinned when it was requested.
+ */
+export function actionChangedSince(
+  request: Pick<ActionRequest, 'params' | 'actionDigest'>,
+  definition: ActionDefinition,
+  since: 'requested' | 'approved',
+): string | undefined {
+  const raw = Object.entries(request.params).map(([name, value]) => [name, String(value)]);
+  const checked = validateParams(definition.params, Object.fromEntries(raw));
+  const why = !checked.ok
+    ? checked.problems.join('; ')
+    : // Made before digests were recorded: what its approvers saw is unknown, so it is refused rather than
+      // run on its params alone. Only requests open across that upgrade are asked for again.
+      request.actionDigest === null
+      ? 'it was requested before the bot recorded what each request approves'
+      : request.actionDigest !== actionDigest(definition)
+        ? 'its driver, params, timeout or kind in the catalog'
+        : undefined;
+  return why && `the action changed since it was ${since} (${why}); a new request is needed`;
 }
 
 export async function recordDryRun(

@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { isAmong, type Membership } from './policy.js';
 import {
   type ActionRequest,
+  actionChangedSince,
   beginRun,
   finishRun,
   loadRequest,
@@ -148,6 +149,8 @@ async function refusalOf(
   definition: ActionDefinition | undefined,
 ): Promise<string | undefined> {
   if (!definition) return 'the action is no longer in the catalog';
+  const changed = actionChangedSince(request, definition, 'approved');
+  if (changed) return changed;
   // Approved in time but queued past the window (behind other actions on the service): too stale to run.
   if (request.expired) return 'its approval window closed before it could start; request it again';
   if (!(await stillApproved(deps, request, definition))) return 'the approvals no longer satisfy the policy';

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { type ActionCatalog, findAction } from '../actions/catalog.js';
+import { type ActionCatalog, actionDigest, findAction } from '../actions/catalog.js';
 import { validateParams } from '../actions/params.js';
 import { checkRequester, type Membership } from '../approvals/policy.js';
 import { cancelRequest, createRequest } from '../approvals/requests.js';
@@ -127,6 +127,7 @@ export async function runActionCommand(
         action: definition.name,
         service: command.service,
         params: checked.params,
+        actionDigest: actionDigest(definition),
         requestedBy: ctx.userId,
         channelId: ctx.channelId,
         threadTs: incident?.rootTs ?? null,

@@ -4,7 +4,13 @@ import type pg from 'pg';
 import { findAction } from '../actions/catalog.js';
 import { createDriver } from '../actions/drivers/index.js';
 import type { Membership } from '../approvals/policy.js';
-import { type ActionRequest, expireRequest, loadRequest, recordDryRun } from '../approvals/requests.js';
+import {
+  type ActionRequest,
+  actionChangedSince,
+  expireRequest,
+  loadRequest,
+  recordDryRun,
+} from '../approvals/requests.js';
 import { type RunNotifications, runApprovedRequest } from '../approvals/run.js';
 import type { FileConfig } from '../config/file.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
@@ -81,15 +87,20 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     const request = await loadRequest(pool, requestId);
     const definition = findAction(deps.config, request.service, request.action);
     if (request.dryRunStatus !== 'running') return;
-    const result = definition
-      ? await createDriver(definition.driver).run({
-          params: request.params,
-          dryRun: true,
-          timeoutMs: definition.timeout,
-          signal: AbortSignal.any([deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
-          env: process.env,
-        })
-      : { ok: false, summary: 'the action is no longer in the catalog', output: '' };
+    // Changed since the request: its dry run would show what nobody asked for, and the run would be refused.
+    const refusal = definition
+      ? actionChangedSince(request, definition, 'requested')
+      : 'the action is no longer in the catalog';
+    const result =
+      definition && refusal === undefined
+        ? await createDriver(definition.driver).run({
+            params: request.params,
+            dryRun: true,
+            timeoutMs: definition.timeout,
+            signal: AbortSignal.any([deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
+            env: process.env,
+          })
+        : { ok: false, summary: refusal!, output: '' };
     await showRequest(
       await recordDryRun(pool, requestId, result.ok, `${result.summary}\n${result.output}`.trim()),
     );

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { actionDigest, findAction } from '../../src/actions/catalog.js';
 import { castVote, createRequest, loadRequest } from '../../src/approvals/requests.js';
 import { type RunDeps, runApprovedRequest } from '../../src/approvals/run.js';
 import { parseFileConfig } from '../../src/config/file.js';
@@ -78,6 +79,7 @@ services:
       expiresAfterMs: 15 * 60_000,
       hasDryRun: false,
       requestKey: `test:${replicas}`,
+      actionDigest: actionDigest(findAction(config, 'payments-api', 'scale')!),
     });
     await castVote(pool, request.id, 'U0BOB', 'approve', () => {});
     return request.id;
