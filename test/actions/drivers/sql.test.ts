@@ -45,6 +45,10 @@ function sqlDriver(settings: Record<string, unknown>) {
   return createDriver(SqlSettingsSchema.parse(settings));
 }
 
+function statementsDriver(statements: string[], settings: Record<string, unknown> = {}) {
+  return sqlDriver({ type: 'sql', connectionEnv: 'TARGET_DATABASE_URL', statements, ...settings });
+}
+
 function runOf(overrides: Partial<DriverRun> = {}): DriverRun {
   return {
     params: {},
@@ -247,9 +251,7 @@ describe('sql driver', () => {
       'a dry run of %s gives up after lock_timeout, and readers of the table keep answering',
       async (sql) => {
         const started = Date.now();
-        const dry = sqlDriver({ type: 'sql', connectionEnv: 'TARGET_DATABASE_URL', statements: [sql] }).run(
-          runOf({ dryRun: true, timeoutMs: 120_000 }),
-        );
+        const dry = statementsDriver([sql]).run(runOf({ dryRun: true, timeoutMs: 120_000 }));
         await waitingForLock();
         expect(await selectAnswers()).toEqual([{ n: 1 }]);
 
@@ -267,12 +269,7 @@ describe('sql driver', () => {
     );
 
     it('a real run waits lock_timeout at a time, letting readers through between tries, until it gets the lock', async () => {
-      const driver = sqlDriver({
-        type: 'sql',
-        connectionEnv: 'TARGET_DATABASE_URL',
-        statements: ['DROP TABLE t CASCADE'],
-      });
-      const real = driver.run(runOf({ timeoutMs: 120_000 }));
+      const real = statementsDriver(['DROP TABLE t CASCADE']).run(runOf({ timeoutMs: 120_000 }));
       await waitingForLock();
       expect(await selectAnswers()).toEqual([{ n: 1 }]);
       await reader.query('ROLLBACK');
@@ -287,12 +284,7 @@ describe('sql driver', () => {
     });
 
     it('a real run that never gets the lock stops at its timeout, saying why, with nothing changed', async () => {
-      const driver = sqlDriver({
-        type: 'sql',
-        connectionEnv: 'TARGET_DATABASE_URL',
-        statements: ['DROP TABLE t CASCADE'],
-        lockTimeout: '1s',
-      });
+      const driver = statementsDriver(['DROP TABLE t CASCADE'], { lockTimeout: '1s' });
       const result = await driver.run(runOf({ timeoutMs: 3500 }));
       expect(result.ok).toBe(false);
       expect(result.summary).toMatch(
@@ -304,13 +296,10 @@ describe('sql driver', () => {
   });
 
   it('gives a dry run at most 10 s', async () => {
-    const driver = sqlDriver({
-      type: 'sql',
-      connectionEnv: 'TARGET_DATABASE_URL',
-      statements: ['SELECT pg_sleep(60)'],
-    });
     const started = Date.now();
-    const result = await driver.run(runOf({ dryRun: true, timeoutMs: 120_000 }));
+    const result = await statementsDriver(['SELECT pg_sleep(60)']).run(
+      runOf({ dryRun: true, timeoutMs: 120_000 }),
+    );
     expect(result).toMatchObject({ ok: false, summary: 'dry run: timed out after 10000 ms' });
     expect(Date.now() - started).toBeLessThan(30_000);
   });
