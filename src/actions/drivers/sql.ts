@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { z } from 'zod';
+import { Duration } from '../../primitives/duration.js';
 import { ownValue } from '../../primitives/records.js';
 import {
   capText,
@@ -19,7 +21,26 @@ import { compileStatement, transactionControl } from './sqlText.js';
  * Runs SQL on a target database in one transaction: committed for a real run, rolled back for a dry run,
  * which reports what the statements would change (each one's command tag and row count, and the tables that
  * would be dropped or created). {{param}} values are bind parameters, never SQL text (see sqlText.ts).
+ *
+ * A statement waiting for a lock queues every later query on that table behind it, so no run waits long:
+ * each transaction gets a lock_timeout. A dry run gives up at the first; a real run rolls back, lets the
+ * queue through and tries again until its timeout.
  */
+
+/** A dry run is only a preview: it gives up at once rather than hold up production. */
+const DRY_RUN_LOCK_TIMEOUT_MS = 2000;
+/**
+ * A dry run holds what its statements locked (a DROP's ACCESS EXCLUSIVE) until its ROLLBACK, and the
+ * requester waits for it before approvers see the request: long enough for DDL and an indexed DELETE,
+ * short enough to be a blip for the table's readers. The action's timeout when that is shorter.
+ */
+const DRY_RUN_TIMEOUT_MS = 10_000;
+/** Long enough for the queries queued behind a lock request to go through before it is made again. */
+const LOCK_RETRY_PAUSE_MS = 1000;
+
+/** lock_not_available: lock_timeout ran out (or a NOWAIT met a lock). */
+const LOCK_NOT_AVAILABLE = '55P03';
+const LOCK_HELD = 'another session holds a lock it needs';
 
 function transactionControlProblem(statement: string): string {
   return `${statement} is not allowed: the driver runs everything in one transaction of its own`;
@@ -42,6 +63,8 @@ export const SqlSettingsSchema = z
       .regex(/\.sql$/, 'expected the path of a .sql file')
       .optional(),
     statements: z.array(Statement).min(1).optional(),
+    // How long a real run's statement waits for a lock before the transaction is retried.
+    lockTimeout: Duration.default(5000),
   })
   .strict()
   .refine((s) => (s.file === undefined) !== (s.statements === undefined), {
@@ -132,6 +155,18 @@ function tagSummary(tags: string[]): string {
   return [...counts].map(([tag, n]) => (n > 1 ? `${tag} ×${n}` : tag)).join(', ');
 }
 
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
+}
+
+function triesGaveUp(n: number): string {
+  return `${n} ${n > 1 ? 'tries' : 'try'} gave up at lock_timeout`;
+}
+
+function isLockTimeout(err: unknown): boolean {
+  return (err as { code?: string }).code === LOCK_NOT_AVAILABLE;
+}
+
 function errorText(err: unknown): string {
   const e = err as Error & { code?: string; detail?: string; hint?: string };
   return [
@@ -195,24 +230,25 @@ async function runSql(
     output: redact(capText(lines.join('\n')), secrets),
     summary: redact(summary, secrets),
   });
-  const deadline = startDeadline(run);
-  // statement_timeout bounds the server side even if the cancel below cannot get through.
-  const client = new pg.Client({
-    connectionString,
-    statement_timeout: run.timeoutMs,
-    application_name: 'incident-bot action',
-  });
+  const lockTimeoutMs = run.dryRun ? DRY_RUN_LOCK_TIMEOUT_MS : settings.lockTimeout;
+  const timeoutMs = run.dryRun ? Math.min(run.timeoutMs, DRY_RUN_TIMEOUT_MS) : run.timeoutMs;
+  const deadline = startDeadline({ signal: run.signal, timeoutMs });
+  const client = new pg.Client({ connectionString, application_name: 'incident-bot action' });
   // A dropped connection surfaces as the error of the query that was running.
   client.on('error', () => {});
   let pid: number | undefined;
   let current = 0;
   let committing = false;
+  let lockTimeouts = 0;
 
-  const work = async (): Promise<DriverResult> => {
-    await client.connect();
-    pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const attempt = async (steps: Step[]): Promise<DriverResult> => {
     await client.query('BEGIN');
     lines.push('BEGIN');
+    // SET LOCAL ends with the transaction and, unlike connection options, passes through PgBouncer.
+    // statement_timeout bounds the server side even if the cancel below cannot get through.
+    const limits = `SET LOCAL lock_timeout = '${lockTimeoutMs}ms'; SET LOCAL statement_timeout = '${timeoutMs}ms'`;
+    await client.query(limits);
+    lines.push(limits);
     const before = await tables(client);
     const tags: string[] = [];
     for (const [i, step] of steps.entries()) {
@@ -243,7 +279,29 @@ async function runSql(
       created.length > 0 && `${run.dryRun ? 'would create' : 'created'} ${created.join(', ')}`,
     ].filter(Boolean);
     const what = run.dryRun ? 'rolled back' : 'committed';
-    return result(true, `${prefix}${what}: ${[tagSummary(tags), ...changes].join('; ')}`);
+    const retried = lockTimeouts > 0 ? ` (on try ${lockTimeouts + 1}: ${triesGaveUp(lockTimeouts)})` : '';
+    return result(true, `${prefix}${what}: ${[tagSummary(tags), ...changes].join('; ')}${retried}`);
+  };
+
+  const work = async (): Promise<DriverResult> => {
+    await client.connect();
+    pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    for (;;) {
+      try {
+        return await attempt(steps);
+      } catch (err) {
+        // A dry run reports the lock it could not get; a real run tries again, all or nothing each time.
+        if (run.dryRun || !isLockTimeout(err)) throw err;
+        lockTimeouts++;
+        await client.query('ROLLBACK');
+        lines.push(
+          errorText(err),
+          `ROLLBACK: lock_timeout (waited ${seconds(lockTimeoutMs)}), trying again in ${seconds(LOCK_RETRY_PAUSE_MS)}`,
+        );
+        current = 0;
+        await sleep(LOCK_RETRY_PAUSE_MS, undefined, { signal: deadline.signal });
+      }
+    }
   };
 
   try {
@@ -251,17 +309,22 @@ async function runSql(
     let outcome = await Promise.race([done, deadline.stopped.then(() => 'stopped' as const)]);
     // A COMMIT already sent may have taken effect: wait for its answer rather than report a guess.
     if (outcome === 'stopped' && committing) outcome = await done;
-    if (outcome === 'stopped') {
+    // An error once stopped (the pause between tries aborted, the server's statement_timeout) is the stop.
+    if (outcome === 'stopped' || (outcome instanceof Error && deadline.reason() && !committing)) {
       if (pid !== undefined) await cancelBackend(connectionString, pid);
       lines.push('stopped: the transaction is rolled back');
-      return result(false, deadline.reason()!);
+      const waits = lockTimeouts > 0 ? ` (${triesGaveUp(lockTimeouts)}: ${LOCK_HELD})` : '';
+      return result(false, `${prefix}${deadline.reason()}${waits}`);
     }
     if (!(outcome instanceof Error)) return outcome;
     // The transaction is aborted; ending the connection below would roll it back too.
     await client.query('ROLLBACK').catch(() => {});
     lines.push(errorText(outcome), 'ROLLBACK: nothing was changed');
     const where = current > 0 ? `statement ${current} failed` : 'failed';
-    return result(false, `${prefix}${where}, nothing was changed: ${outcome.message}`);
+    const why = isLockTimeout(outcome)
+      ? `lock_timeout: ${LOCK_HELD} (waited ${seconds(lockTimeoutMs)})`
+      : outcome.message;
+    return result(false, `${prefix}${where}, nothing was changed: ${why}`);
   } finally {
     deadline.dispose();
     await client.end().catch(() => {});

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DriverRun } from '../../../src/actions/drivers/driver.js';
 import { createDriver, placeholdersOf } from '../../../src/actions/drivers/index.js';
 import { SqlSettingsSchema } from '../../../src/actions/drivers/sql.js';
@@ -43,6 +43,10 @@ beforeEach(async () => {
 
 function sqlDriver(settings: Record<string, unknown>) {
   return createDriver(SqlSettingsSchema.parse(settings));
+}
+
+function statementsDriver(statements: string[], settings: Record<string, unknown> = {}) {
+  return sqlDriver({ type: 'sql', connectionEnv: 'TARGET_DATABASE_URL', statements, ...settings });
 }
 
 function runOf(overrides: Partial<DriverRun> = {}): DriverRun {
@@ -90,6 +94,7 @@ describe('sql driver', () => {
     expect(dry.output).toBe(
       [
         'BEGIN',
+        "SET LOCAL lock_timeout = '2000ms'; SET LOCAL statement_timeout = '10000ms'",
         '1. DROP TABLE IF EXISTS event_store CASCADE',
         '   → DROP TABLE',
         '2. DROP TABLE IF EXISTS event_subscriptions CASCADE',
@@ -206,6 +211,97 @@ describe('sql driver', () => {
       summary: 'cancelled',
     });
     expect((await state()).migrations).toEqual([MIGRATION]);
+  });
+
+  describe('on a table another session holds a lock on', () => {
+    let reader: pg.Client;
+    beforeEach(async () => {
+      await target.query('CREATE TABLE t (id int); INSERT INTO t VALUES (1)');
+      // A reader in an open transaction holds ACCESS SHARE on t until it ends.
+      reader = new pg.Client({ connectionString: db.url });
+      await reader.connect();
+      await reader.query('BEGIN');
+      await reader.query('SELECT * FROM t');
+    });
+    afterEach(async () => {
+      await reader.query('ROLLBACK').catch(() => {});
+      await reader.end();
+    });
+
+    const waitingForLock = () =>
+      waitFor(
+        async () =>
+          (
+            await target.query(
+              `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                WHERE NOT l.granted AND a.application_name = 'incident-bot action'`,
+            )
+          ).rowCount! > 0,
+        10_000,
+        'the driver to wait for its lock',
+      );
+    // Queued behind the driver's lock request: it answers once the driver stops waiting.
+    const selectAnswers = () =>
+      Promise.race([
+        target.query('SELECT count(*)::int AS n FROM t').then((r) => r.rows),
+        new Promise((resolve) => setTimeout(() => resolve('still queued after 15 s'), 15_000)),
+      ]);
+
+    it.each(['DROP TABLE t CASCADE', 'ALTER TABLE t ADD COLUMN note text'])(
+      'a dry run of %s gives up after lock_timeout, and readers of the table keep answering',
+      async (sql) => {
+        const started = Date.now();
+        const dry = statementsDriver([sql]).run(runOf({ dryRun: true, timeoutMs: 120_000 }));
+        await waitingForLock();
+        expect(await selectAnswers()).toEqual([{ n: 1 }]);
+
+        const result = await dry;
+        expect(result).toMatchObject({
+          ok: false,
+          summary:
+            'dry run: statement 1 failed, nothing was changed: lock_timeout: another session holds a lock it needs (waited 2 s)',
+        });
+        expect(result.output).toContain('ERROR 55P03: canceling statement due to lock timeout');
+        // Long before the action's two minutes.
+        expect(Date.now() - started).toBeLessThan(15_000);
+        expect((await state()).tables).toEqual(['public.schema_migrations', 'public.t']);
+      },
+    );
+
+    it('a real run waits lock_timeout at a time, letting readers through between tries, until it gets the lock', async () => {
+      const real = statementsDriver(['DROP TABLE t CASCADE']).run(runOf({ timeoutMs: 120_000 }));
+      await waitingForLock();
+      expect(await selectAnswers()).toEqual([{ n: 1 }]);
+      await reader.query('ROLLBACK');
+
+      const result = await real;
+      expect(result).toMatchObject({ ok: true });
+      expect(result.summary).toMatch(
+        /^committed: DROP TABLE; dropped public\.t \(on try \d+: \d tr(y|ies) gave up at lock_timeout\)$/,
+      );
+      expect(result.output).toContain('ROLLBACK: lock_timeout (waited 5 s), trying again in 1 s');
+      expect((await state()).tables).toEqual(['public.schema_migrations']);
+    });
+
+    it('a real run that never gets the lock stops at its timeout, saying why, with nothing changed', async () => {
+      const driver = statementsDriver(['DROP TABLE t CASCADE'], { lockTimeout: '1s' });
+      const result = await driver.run(runOf({ timeoutMs: 3500 }));
+      expect(result.ok).toBe(false);
+      expect(result.summary).toMatch(
+        /^timed out after 3500 ms \(\d tr(y|ies) gave up at lock_timeout: another session holds a lock it needs\)$/,
+      );
+      expect(result.output).toContain("SET LOCAL lock_timeout = '1000ms'");
+      expect((await state()).tables).toEqual(['public.schema_migrations', 'public.t']);
+    });
+  });
+
+  it('gives a dry run at most 10 s', async () => {
+    const started = Date.now();
+    const result = await statementsDriver(['SELECT pg_sleep(60)']).run(
+      runOf({ dryRun: true, timeoutMs: 120_000 }),
+    );
+    expect(result).toMatchObject({ ok: false, summary: 'dry run: timed out after 10000 ms' });
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('never shows the connection string or its password', async () => {
