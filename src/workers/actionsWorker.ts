@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { findAction } from '../actions/catalog.js';
 import { createDriver } from '../actions/drivers/index.js';
+import { ServiceLock } from '../actions/serviceLock.js';
 import type { Membership } from '../approvals/policy.js';
 import {
   type ActionRequest,
@@ -77,13 +78,12 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       requestId,
       deps.stopping,
     );
-    if (ran === 'busy') {
-      await job.moveToDelayed(Date.now() + SERVICE_BUSY_RETRY_MS, token);
-      throw new DelayedError();
-    }
+    if (ran === 'busy') await waitForService(job, token);
   };
 
-  const dryRun = async (requestId: number) => {
+  // A dry run takes the service's lock as a run does: a SQL dry run locks what it rehearses, and it must
+  // not rehearse a change on a target another action is changing.
+  const dryRun = async (job: Job<ActionJob>, token: string | undefined, requestId: number) => {
     const request = await loadRequest(pool, requestId);
     const definition = findAction(deps.config, request.service, request.action);
     if (request.dryRunStatus !== 'running') return;
@@ -91,16 +91,22 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     const refusal = definition
       ? actionChangedSince(request, definition, 'requested')
       : 'the action is no longer in the catalog';
-    const result =
-      definition && refusal === undefined
-        ? await createDriver(definition.driver).run({
-            params: request.params,
-            dryRun: true,
-            timeoutMs: definition.timeout,
-            signal: AbortSignal.any([deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
-            env: process.env,
-          })
-        : { ok: false, summary: refusal!, output: '' };
+    let result = { ok: false, summary: refusal ?? '', output: '' };
+    if (definition && refusal === undefined) {
+      const lock = await ServiceLock.tryAcquire(pool, request.service);
+      if (!lock) return waitForService(job, token);
+      try {
+        result = await createDriver(definition.driver).run({
+          params: request.params,
+          dryRun: true,
+          timeoutMs: definition.timeout,
+          signal: AbortSignal.any([lock.lost, deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
+          env: process.env,
+        });
+      } finally {
+        await lock.release();
+      }
+    }
     await showRequest(
       await recordDryRun(pool, requestId, result.ok, `${result.summary}\n${result.output}`.trim()),
     );
@@ -146,7 +152,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
         case 'run':
           return await run(job, token, task.requestId);
         case 'dry-run':
-          return await dryRun(task.requestId);
+          return await dryRun(job, token, task.requestId);
         case 'sweep':
           return { resumed: await sweep() };
         case 'expire':
@@ -178,6 +184,12 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
   );
   return worker;
+}
+
+/** Another action holds the service: the job waits a moment, without using an attempt. */
+async function waitForService(job: Job<ActionJob>, token: string | undefined): Promise<never> {
+  await job.moveToDelayed(Date.now() + SERVICE_BUSY_RETRY_MS, token);
+  throw new DelayedError();
 }
 
 /** The incident's timeline gained entries: Slack should show them. */
