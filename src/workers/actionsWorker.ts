@@ -34,6 +34,8 @@ export interface ActionsWorkerDeps {
   lockDurationMs: number;
   /** Aborts when the bot must stop now: running drivers are stopped and recorded as interrupted. */
   stopping: AbortSignal;
+  /** The bot's own secrets: hidden from what a driver prints. */
+  secrets: readonly string[];
 }
 
 /**
@@ -67,6 +69,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
         metrics: deps.metrics,
         logger: deps.logger,
         env: process.env,
+        secrets: deps.secrets,
       },
       requestId,
       deps.stopping,
@@ -88,6 +91,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           timeoutMs: definition.timeout,
           signal: AbortSignal.any([deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
           env: process.env,
+          secrets: deps.secrets,
         })
       : { ok: false, summary: 'the action is no longer in the catalog', output: '' };
     await showRequest(
