@@ -50,6 +50,15 @@ describe('params stay data, secrets stay out of Slack', () => {
   const requestCount = async () =>
     (await bot.app.pool.query('SELECT count(*)::int AS n FROM action_requests')).rows[0].n;
 
+  it('refuses a param that would reach the program as an option, and writes nothing', async () => {
+    const answer = await action('rollout-undo payments-api target=--kubeconfig=/tmp/x');
+    expect(answer.responseType).toBe('ephemeral');
+    expect(answer.text).toContain('target may not start with "-": the command would take it for an option');
+    expect(answer.text).toContain('/action rollout-undo payments-api target=<text>');
+    expect(await requestCount()).toBe(0);
+    expect(await readFile(runLog, 'utf8')).toBe('');
+  });
+
   it('shows and stores what a script prints with its passwords, secret env values and the bot token hidden', async () => {
     const declared = await slashCommand(bot, 'declare P2 Migration broke checkout', { user: SRE.alice });
     expect(declared.text).toMatch(/Declared INC-\d+/);

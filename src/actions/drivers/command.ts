@@ -61,6 +61,14 @@ const KILL_GRACE_MS = 2000;
 // Once the group is killed, how long to wait for pipes that something outside it still holds open.
 const PIPE_DRAIN_MS = 500;
 
+/** The params that begin an argv element (`{{target}}`, `{{name}}.yaml`), where a value could be an option. */
+export function commandOptionParams(settings: CommandSettings): string[] {
+  return [...settings.argv, ...(settings.dryRunArgv ?? [])].flatMap((arg) => {
+    const first = placeholdersIn(arg)[0];
+    return first !== undefined && arg.startsWith(`{{${first}}}`) ? [first] : [];
+  });
+}
+
 export function commandPlaceholders(settings: CommandSettings): string[] {
   return [
     ...settings.argv,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ownValue } from '../../primitives/records.js';
 import {
   CommandSettingsSchema,
+  commandOptionParams,
   commandPlaceholders,
   commandSecretEnv,
   createCommandDriver,
@@ -106,4 +107,13 @@ function secretEnvOf(settings: DriverSettings): string[] {
     case 'kubernetes':
       return [];
   }
+}
+
+/**
+ * The params whose value begins an argv element, where one starting with "-" would reach the program as an
+ * option. Only a command has an argv: elsewhere a param is a URL-encoded path part, a JSON value, a bind
+ * parameter or a Kubernetes field, never read as an option.
+ */
+export function optionParamsOf(settings: DriverSettings): string[] {
+  return settings.type === 'command' ? [...new Set(commandOptionParams(settings))] : [];
 }

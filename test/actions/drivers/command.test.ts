@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandSettingsSchema } from '../../../src/actions/drivers/command.js';
 import type { DriverRun } from '../../../src/actions/drivers/driver.js';
-import { createDriver, placeholdersOf } from '../../../src/actions/drivers/index.js';
+import { createDriver, optionParamsOf, placeholdersOf } from '../../../src/actions/drivers/index.js';
 import { waitFor } from '../../support/services.js';
 
 const SCRIPT = join(import.meta.dirname, '../../fixtures/drivers/record-run.mjs');
@@ -216,5 +216,7 @@ describe('command driver', () => {
       env: { set: { REASON: '{{reason}}' } },
     });
     expect(placeholdersOf(settings)).toEqual(['service', 'replicas', 'reason']);
+    // Only a param that begins an argument can make it an option.
+    expect(optionParamsOf(settings)).toEqual(['service']);
   });
 });
