@@ -191,6 +191,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           logger: logger.child({ component: 'actions' }),
           lockDurationMs: file.actions.workerLockDuration,
           stopping: stopRuns.signal,
+          secrets: secretsOf(config),
         }),
         await startHealthWorker({
           pool,

@@ -70,12 +70,23 @@ export function splitWords(text: string): string[] {
   return [...text.matchAll(/(?:[^\s"]+|"[^"]*")+/g)].map((m) => m[0]);
 }
 
-/** Checks raw values against the specs: typed values, or one line per problem (writes nothing either way). */
+/**
+ * Checks raw values against the specs: typed values, or one line per problem (writes nothing either way).
+ * `optionParams` begin an argv element (optionParamsOf): there a value starting with "-" would reach the
+ * program as an option (`--kubeconfig=/tmp/x`), so it is refused unless the catalog chose such values
+ * itself: a string's pattern or enum, an integer's min.
+ */
 export function validateParams(
   specs: Record<string, ParamSpec>,
   raw: Record<string, string>,
+  optionParams: readonly string[],
 ): { ok: true; params: Record<string, ParamValue> } | { ok: false; problems: string[] } {
   const problems: string[] = [];
+  const asOption = (name: string, value: string) => {
+    if (!value.startsWith('-') || !optionParams.includes(name)) return false;
+    problems.push(`${name} may not start with "-": the command would take it for an option`);
+    return true;
+  };
   const params: Record<string, ParamValue> = Object.create(null);
   for (const name of Object.keys(raw)) {
     if (!Object.hasOwn(specs, name)) {
@@ -98,6 +109,7 @@ export function validateParams(
           break;
         }
         const n = Number(value);
+        if (spec.min === undefined && asOption(name, value)) break;
         if (spec.min !== undefined && n < spec.min)
           problems.push(`${name} must be at least ${spec.min}, got ${n}`);
         else if (spec.max !== undefined && n > spec.max)
@@ -116,7 +128,7 @@ export function validateParams(
           problems.push(`${name} must be one of ${spec.enum.join(', ')}`);
         else if (spec.pattern && !new RegExp(`^(?:${spec.pattern})$`).test(value))
           problems.push(`${name} does not match ${spec.pattern}`);
-        else params[name] = value;
+        else if (spec.enum || spec.pattern || !asOption(name, value)) params[name] = value;
         break;
     }
   }

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { type ActionDefinition, actionDigest } from '../actions/catalog.js';
 import { recordDegradation } from '../actions/degradation.js';
 import type { ParamValue } from '../actions/drivers/driver.js';
+import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
@@ -215,7 +216,11 @@ export function actionChangedSince(
   since: 'requested' | 'approved',
 ): string | undefined {
   const raw = Object.entries(request.params).map(([name, value]) => [name, String(value)]);
-  const checked = validateParams(definition.params, Object.fromEntries(raw));
+  const checked = validateParams(
+    definition.params,
+    Object.fromEntries(raw),
+    optionParamsOf(definition.driver),
+  );
   const why = !checked.ok
     ? checked.problems.join('; ')
     : // Made before digests were recorded: what its approvers saw is unknown, so it is refused rather than

@@ -40,6 +40,8 @@ export interface RunDeps {
   logger: Logger;
   /** The environment drivers read (settings' env vars), not process.env directly. */
   env: Record<string, string | undefined>;
+  /** The bot's own secrets: hidden from what a driver prints. */
+  secrets: readonly string[];
 }
 
 export interface RunNotifications {
@@ -108,6 +110,7 @@ async function runClaimed(
       timeoutMs: definition.timeout,
       signal: AbortSignal.any([lock.lost, stopping, AbortSignal.timeout(definition.timeout + 5000)]),
       env: deps.env,
+      secrets: deps.secrets,
     });
     // Stopped from outside: whatever the driver said, nobody knows how far it got.
     const interruption = lock.lost.aborted

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import { type ActionCatalog, actionDigest, findAction } from '../actions/catalog.js';
+import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
 import { checkRequester, type Membership } from '../approvals/policy.js';
 import { cancelRequest, createRequest } from '../approvals/requests.js';
@@ -114,7 +115,7 @@ export async function runActionCommand(
       }
       // From the members last read: the answer waits for no Slack call.
       checkRequester(definition, command.service, ctx.userId, deps.membership);
-      const checked = validateParams(definition.params, command.params);
+      const checked = validateParams(definition.params, command.params, optionParamsOf(definition.driver));
       if (!checked.ok) {
         throw new CommandUsageError(
           `${checked.problems.join('; ')}.`,

@@ -41,6 +41,8 @@ export interface ActionsWorkerDeps {
   lockDurationMs: number;
   /** Aborts when the bot must stop now: running drivers are stopped and recorded as interrupted. */
   stopping: AbortSignal;
+  /** The bot's own secrets: hidden from what a driver prints. */
+  secrets: readonly string[];
 }
 
 /**
@@ -74,6 +76,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
         metrics: deps.metrics,
         logger: deps.logger,
         env: process.env,
+        secrets: deps.secrets,
       },
       requestId,
       deps.stopping,
@@ -102,6 +105,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           timeoutMs: definition.timeout,
           signal: AbortSignal.any([lock.lost, deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
           env: process.env,
+          secrets: deps.secrets,
         });
       } finally {
         await lock.release();

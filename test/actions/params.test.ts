@@ -23,7 +23,7 @@ describe('param names are data, never keys into Object.prototype', () => {
       expect(parsed).not.toHaveProperty('error');
       const { values } = parsed as { values: Record<string, string> };
       expect(Object.keys(values)).toEqual([name, 'replicas']);
-      expect(validateParams(SPECS, values)).toEqual({
+      expect(validateParams(SPECS, values, [])).toEqual({
         ok: false,
         problems: [`unknown parameter ${name} (expected replicas)`],
       });
@@ -43,12 +43,45 @@ describe('param names are data, never keys into Object.prototype', () => {
     catalog[ctor!] = { type: 'integer' };
     catalog[proto!] = { type: 'string', maxLength: 10, default: 'none' };
     const raw = (parseParamArgs([]) as { values: Record<string, string> }).values;
-    expect(validateParams(catalog, raw)).toEqual({ ok: false, problems: ['constructor is required'] });
+    expect(validateParams(catalog, raw, [])).toEqual({ ok: false, problems: ['constructor is required'] });
     raw[ctor!] = '3';
-    const checked = validateParams(catalog, raw);
+    const checked = validateParams(catalog, raw, []);
     expect(checked.ok && Object.entries(checked.params)).toEqual([
       ['constructor', 3],
       ['__proto__', 'none'],
     ]);
+  });
+});
+
+describe('a value that would reach a command as an option', () => {
+  const specs: Record<string, ParamSpec> = {
+    target: { type: 'string', maxLength: 200 },
+    flag: { type: 'string', maxLength: 200, enum: ['--all', 'one'] },
+    ref: { type: 'string', maxLength: 200, pattern: '-?[a-z]+' },
+    count: { type: 'integer' },
+    offset: { type: 'integer', min: -5 },
+  };
+  const fine = { flag: '--all', ref: '-main', offset: '-3' };
+
+  it('is refused where it begins an argv element, unless the catalog chose it (enum, pattern, min)', () => {
+    const checked = validateParams(specs, { ...fine, target: '--kubeconfig=/tmp/x', count: '-1' }, [
+      'target',
+      'flag',
+      'ref',
+      'count',
+      'offset',
+    ]);
+    expect(checked).toEqual({
+      ok: false,
+      problems: [
+        'target may not start with "-": the command would take it for an option',
+        'count may not start with "-": the command would take it for an option',
+      ],
+    });
+  });
+
+  it('is data where it does not begin an argv element', () => {
+    const checked = validateParams(specs, { ...fine, target: '--kubeconfig=/tmp/x', count: '-1' }, ['flag']);
+    expect(checked).toMatchObject({ ok: true, params: { target: '--kubeconfig=/tmp/x', count: -1 } });
   });
 });

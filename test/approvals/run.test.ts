@@ -59,6 +59,7 @@ services:
     metrics: new Metrics(),
     logger: createLogger('silent'),
     env: { ...process.env, RUN_LOG: runLog },
+    secrets: [],
     ...overrides,
   });
   const runsOf = async (replicas: number) =>

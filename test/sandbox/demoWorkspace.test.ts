@@ -48,6 +48,7 @@ describe('config/sandbox.yml', () => {
           timeoutMs: 30_000,
           signal: new AbortController().signal,
           env: { PATH: process.env.PATH },
+          secrets: [],
         });
         expect(result).toMatchObject({ ok: true, exitCode: 0 });
         expect(result.output).toContain('$ kubectl ');

@@ -27,6 +27,8 @@ const Argv = z
     path: [0],
   });
 
+const PassedEnv = z.object({ name: EnvName, secret: z.boolean().default(false) }).strict();
+
 export const CommandSettingsSchema = z
   .object({
     type: z.literal('command'),
@@ -36,8 +38,9 @@ export const CommandSettingsSchema = z
     cwd: z.string().min(1).optional(),
     env: z
       .object({
-        // Names passed through from the bot's environment; nothing else is, but PATH.
-        allow: z.array(EnvName).default([]),
+        // Names passed through from the bot's environment; nothing else is, but PATH. An entry
+        // { name, secret: true } has its value hidden from what the run prints.
+        allow: z.array(z.union([EnvName, PassedEnv])).default([]),
         set: z.record(EnvName, Template).default({}),
       })
       .strict()
@@ -58,12 +61,29 @@ const KILL_GRACE_MS = 2000;
 // Once the group is killed, how long to wait for pipes that something outside it still holds open.
 const PIPE_DRAIN_MS = 500;
 
+/** The params that begin an argv element (`{{target}}`, `{{name}}.yaml`), where a value could be an option. */
+export function commandOptionParams(settings: CommandSettings): string[] {
+  return [...settings.argv, ...(settings.dryRunArgv ?? [])].flatMap((arg) => {
+    const first = placeholdersIn(arg)[0];
+    return first !== undefined && arg.startsWith(`{{${first}}}`) ? [first] : [];
+  });
+}
+
 export function commandPlaceholders(settings: CommandSettings): string[] {
   return [
     ...settings.argv,
     ...(settings.dryRunArgv ?? []),
     ...Object.values(settings.env?.set ?? {}),
   ].flatMap(placeholdersIn);
+}
+
+const passedName = (entry: string | { name: string }) => (typeof entry === 'string' ? entry : entry.name);
+
+/** The env vars marked secret: true, whose values the output must not show. */
+export function commandSecretEnv(settings: CommandSettings): string[] {
+  return (settings.env?.allow ?? []).flatMap((entry) =>
+    typeof entry !== 'string' && entry.secret ? [entry.name] : [],
+  );
 }
 
 export function createCommandDriver(settings: CommandSettings): Driver {
@@ -76,7 +96,7 @@ export function createCommandDriver(settings: CommandSettings): Driver {
 function childEnv(settings: CommandSettings, run: DriverRun): Record<string, string> {
   const env: Record<string, string> = {};
   if (run.env.PATH !== undefined) env.PATH = run.env.PATH;
-  for (const name of settings.env?.allow ?? []) {
+  for (const name of (settings.env?.allow ?? []).map(passedName)) {
     const value = ownValue(run.env, name);
     if (value !== undefined) env[name] = value;
   }

@@ -10,12 +10,14 @@ export interface DriverRun {
   signal: AbortSignal;
   /** The bot's environment; drivers read it instead of process.env. */
   env: Record<string, string | undefined>;
+  /** The bot's own secrets (its tokens, its database and Redis passwords): never in what a run answers. */
+  secrets: readonly string[];
 }
 
 export interface DriverResult {
   ok: boolean;
   exitCode?: number;
-  /** Capped (see CappedOutput), never holding a secret. */
+  /** Capped (see CappedOutput); createDriver redacts it (see redaction.ts). */
   output: string;
   /** One line for Slack. */
   summary: string;
@@ -80,6 +82,9 @@ export class CappedOutput {
   }
 }
 
+/** Where CappedOutput dropped the middle: the text on each side of it was cut mid-line. */
+export const TRUNCATION_MARK = /\n…\[truncated \d+ bytes\]…\n/;
+
 /** Caps a string that arrives whole (a report, an error message). */
 export function capText(text: string, maxBytes = DEFAULT_MAX_OUTPUT_BYTES): string {
   const out = new CappedOutput(maxBytes);
@@ -123,13 +128,6 @@ export function startDeadline(run: Pick<DriverRun, 'signal' | 'timeoutMs'>): Dea
       run.signal.removeEventListener('abort', onAbort);
     },
   };
-}
-
-/** Replaces every occurrence of each secret; secrets must never reach Slack or the audit log. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret) out = out.replaceAll(secret, '[redacted]');
-  return out;
 }
 
 /** The last non-empty line of some output, shortened: a failure's likely explanation, for the summary. */

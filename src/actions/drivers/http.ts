@@ -7,7 +7,6 @@ import {
   type DriverRun,
   lastLine,
   type ParamValue,
-  redact,
   startDeadline,
 } from './driver.js';
 import {
@@ -103,6 +102,11 @@ export function httpPlaceholders(settings: HttpSettings): string[] {
   return strings.flatMap(placeholdersIn);
 }
 
+/** The env vars whose values go in headers: secrets the output must not show. */
+export function httpSecretEnv(settings: HttpSettings): string[] {
+  return Object.values(settings.headers).flatMap((value) => (typeof value === 'string' ? [] : [value.env]));
+}
+
 export function createHttpDriver(settings: HttpSettings): Driver {
   return {
     type: 'http',
@@ -146,7 +150,6 @@ async function runHttp(settings: HttpSettings, run: DriverRun): Promise<DriverRe
   if ('error' in filled) return { ok: false, output: '', summary: `${prefix}${filled.error}` };
   const { url } = filled;
 
-  const secrets: string[] = [];
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(settings.headers)) {
     if (typeof value === 'string') {
@@ -156,7 +159,6 @@ async function runHttp(settings: HttpSettings, run: DriverRun): Promise<DriverRe
     const secret = ownValue(run.env, value.env);
     if (!secret)
       return { ok: false, output: '', summary: `${prefix}${value.env} is not set (header ${name})` };
-    secrets.push(secret);
     headers[name] = `${value.prefix ?? ''}${secret}`;
   }
   const bodyTemplate = dry?.body ?? settings.body;
@@ -170,8 +172,8 @@ async function runHttp(settings: HttpSettings, run: DriverRun): Promise<DriverRe
   const deadline = startDeadline(run);
   const result = (ok: boolean, summary: string): DriverResult => ({
     ok,
-    output: redact(output.toString(), secrets),
-    summary: redact(`${prefix}${summary}`, secrets),
+    output: output.toString(),
+    summary: `${prefix}${summary}`,
   });
   try {
     // Redirects are not followed: secret headers must not travel to wherever a Location points.

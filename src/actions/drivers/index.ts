@@ -1,8 +1,16 @@
 import { z } from 'zod';
-import { CommandSettingsSchema, commandPlaceholders, createCommandDriver } from './command.js';
+import { ownValue } from '../../primitives/records.js';
+import {
+  CommandSettingsSchema,
+  commandOptionParams,
+  commandPlaceholders,
+  commandSecretEnv,
+  createCommandDriver,
+} from './command.js';
 import type { Driver } from './driver.js';
-import { createHttpDriver, HttpSettingsSchema, httpPlaceholders } from './http.js';
+import { createHttpDriver, HttpSettingsSchema, httpPlaceholders, httpSecretEnv } from './http.js';
 import { createKubernetesDriver, KubernetesSettingsSchema, kubernetesPlaceholders } from './kubernetes.js';
+import { redactSecrets } from './redaction.js';
 import { createSqlDriver, SqlSettingsSchema, sqlPlaceholders } from './sql.js';
 
 export type { Driver, DriverResult, DriverRun, ParamValue } from './driver.js';
@@ -17,7 +25,31 @@ export const DriverSchema = z.discriminatedUnion('type', [
 
 export type DriverSettings = z.output<typeof DriverSchema>;
 
+/**
+ * The driver the settings describe. What it answers, for a run or a dry run, is redacted here, the one
+ * place every result passes before it is stored or shown: passwords in URLs and connection strings, the
+ * bot's own secrets (run.secrets) and the values of the env vars the settings hold secrets in.
+ */
 export function createDriver(settings: DriverSettings): Driver {
+  const driver = driverOf(settings);
+  return {
+    type: driver.type,
+    run: async (run) => {
+      const result = await driver.run(run);
+      const secrets = [
+        ...run.secrets,
+        ...secretEnvOf(settings).flatMap((name) => ownValue(run.env, name) ?? []),
+      ];
+      return {
+        ...result,
+        output: redactSecrets(result.output, secrets),
+        summary: redactSecrets(result.summary, secrets),
+      };
+    },
+  };
+}
+
+function driverOf(settings: DriverSettings): Driver {
   switch (settings.type) {
     case 'command':
       return createCommandDriver(settings);
@@ -61,4 +93,27 @@ export function supportsDryRun(settings: DriverSettings): boolean {
     case 'kubernetes':
       return true;
   }
+}
+
+/** The env vars whose values are secrets: a command's marked secret: true, http headers', sql's connection. */
+function secretEnvOf(settings: DriverSettings): string[] {
+  switch (settings.type) {
+    case 'command':
+      return commandSecretEnv(settings);
+    case 'http':
+      return httpSecretEnv(settings);
+    case 'sql':
+      return [settings.connectionEnv];
+    case 'kubernetes':
+      return [];
+  }
+}
+
+/**
+ * The params whose value begins an argv element, where one starting with "-" would reach the program as an
+ * option. Only a command has an argv: elsewhere a param is a URL-encoded path part, a JSON value, a bind
+ * parameter or a Kubernetes field, never read as an option.
+ */
+export function optionParamsOf(settings: DriverSettings): string[] {
+  return settings.type === 'command' ? [...new Set(commandOptionParams(settings))] : [];
 }

@@ -11,7 +11,6 @@ import {
   type DriverResult,
   type DriverRun,
   type ParamValue,
-  redact,
   startDeadline,
 } from './driver.js';
 import { EnvName, paramValue, Template } from './placeholders.js';
@@ -135,19 +134,6 @@ function oneLine(sql: string, max = 200): string {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
-function secretsOf(connectionString: string): string[] {
-  const secrets = [connectionString];
-  try {
-    const password = decodeURIComponent(new URL(connectionString).password);
-    if (password) secrets.push(password);
-  } catch {
-    // "host=… password=…" rather than a URL
-    const password = /password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/.exec(connectionString)?.[1];
-    if (password) secrets.push(password, password.replace(/^'(.*)'$/, '$1'));
-  }
-  return secrets;
-}
-
 /** "DROP TABLE ×2, DELETE 1": the tags, with repeats counted. */
 function tagSummary(tags: string[]): string {
   const counts = new Map<string, number>();
@@ -200,7 +186,6 @@ async function runSql(
   const connectionString = ownValue(run.env, settings.connectionEnv);
   if (!connectionString)
     return { ok: false, output: '', summary: `${prefix}${settings.connectionEnv} is not set` };
-  const secrets = secretsOf(connectionString);
 
   let steps = compiled;
   if (!steps) {
@@ -227,8 +212,8 @@ async function runSql(
   const lines: string[] = [];
   const result = (ok: boolean, summary: string): DriverResult => ({
     ok,
-    output: redact(capText(lines.join('\n')), secrets),
-    summary: redact(summary, secrets),
+    output: capText(lines.join('\n')),
+    summary,
   });
   const lockTimeoutMs = run.dryRun ? DRY_RUN_LOCK_TIMEOUT_MS : settings.lockTimeout;
   const timeoutMs = run.dryRun ? Math.min(run.timeoutMs, DRY_RUN_TIMEOUT_MS) : run.timeoutMs;

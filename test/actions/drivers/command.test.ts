@@ -1,10 +1,10 @@
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandSettingsSchema } from '../../../src/actions/drivers/command.js';
 import type { DriverRun } from '../../../src/actions/drivers/driver.js';
-import { createDriver, placeholdersOf } from '../../../src/actions/drivers/index.js';
+import { createDriver, optionParamsOf, placeholdersOf } from '../../../src/actions/drivers/index.js';
 import { waitFor } from '../../support/services.js';
 
 const SCRIPT = join(import.meta.dirname, '../../fixtures/drivers/record-run.mjs');
@@ -41,6 +41,7 @@ function runOf(overrides: Partial<DriverRun> = {}): DriverRun {
     timeoutMs: 10_000,
     signal: new AbortController().signal,
     env: { PATH: process.env.PATH },
+    secrets: [],
     ...overrides,
   };
 }
@@ -95,6 +96,26 @@ describe('command driver', () => {
     const recorded = (await lastRecorded()).env;
     expect(Object.keys(recorded).sort()).toEqual(['DEPLOY_ENV', 'PATH', 'REASON', 'RECORD_FILE']);
     expect(recorded).toMatchObject({ DEPLOY_ENV: 'prod', REASON: 'by alice' });
+  });
+
+  it('passes env vars marked secret: true, hiding their values and the bot secrets from what it answers', async () => {
+    const token = 'dpl_live_0123456789abcdef';
+    const driver = commandDriver({
+      argv: [
+        process.execPath,
+        '-e',
+        'console.log(process.env.DEPLOY_TOKEN, process.env.DEPLOY_ENV, process.argv[1]); process.exit(1)',
+        'xoxb-the-bots-own-token',
+      ],
+      env: { allow: ['DEPLOY_ENV', { name: 'DEPLOY_TOKEN', secret: true }] },
+    });
+    const result = await driver.run(
+      runOf({ env: { DEPLOY_TOKEN: token, DEPLOY_ENV: 'prod' }, secrets: ['xoxb-the-bots-own-token'] }),
+    );
+    expect(result).toMatchObject({
+      output: '[redacted] prod [redacted]\n',
+      summary: `${basename(process.execPath)} exited 1: [redacted] prod [redacted]`,
+    });
   });
 
   it('passes no env var that only Object.prototype has, like constructor', async () => {
@@ -195,5 +216,7 @@ describe('command driver', () => {
       env: { set: { REASON: '{{reason}}' } },
     });
     expect(placeholdersOf(settings)).toEqual(['service', 'replicas', 'reason']);
+    // Only a param that begins an argument can make it an option.
+    expect(optionParamsOf(settings)).toEqual(['service']);
   });
 });

@@ -61,6 +61,7 @@ function runOf(overrides: Partial<DriverRun> = {}): DriverRun {
     timeoutMs: 10_000,
     signal: new AbortController().signal,
     env: { API_TOKEN: TOKEN },
+    secrets: [],
     ...overrides,
   };
 }

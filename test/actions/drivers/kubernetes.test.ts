@@ -205,6 +205,7 @@ function runOf(overrides: Partial<DriverRun> = {}): DriverRun {
     timeoutMs: 10_000,
     signal: new AbortController().signal,
     env: {},
+    secrets: [],
     ...overrides,
   };
 }

@@ -56,6 +56,7 @@ function runOf(overrides: Partial<DriverRun> = {}): DriverRun {
     timeoutMs: 20_000,
     signal: new AbortController().signal,
     env: { TARGET_DATABASE_URL: db.url },
+    secrets: [],
     ...overrides,
   };
 }
