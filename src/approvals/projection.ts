@@ -71,6 +71,8 @@ async function moveToFallback(
          FROM action_requests r
          LEFT JOIN incidents i
            ON i.id = r.incident_id AND i.root_ts IS NOT NULL AND i.channel_id IS DISTINCT FROM r.channel_id
+          -- Moved once already: the next refusal goes to the default channel, never back and forth.
+          AND r.refused_channel_id IS NULL
         WHERE r.id = $1
      ), moved AS (
        UPDATE action_requests r
@@ -92,6 +94,7 @@ async function moveToFallback(
 
 async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId: number): Promise<void> {
   const limits = deps.config.slack.rateLimits;
+  let reposted = false;
   for (;;) {
     const request = await loadRequest(db, requestId);
     if (request.messageTs && request.messageVersion >= request.version) return;
@@ -128,8 +131,11 @@ async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId:
         deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
       );
     } catch (err) {
-      // Someone deleted the approval message: post it again, where its buttons can be clicked.
-      if (!(err instanceof SlackRejectedError && err.slackError === 'message_not_found')) throw err;
+      // Someone deleted the approval message: post it again, where its buttons can be clicked. Once per
+      // sync: a message Slack takes and then cannot find (a reply whose thread is gone) is not posted in a loop.
+      if (reposted || !(err instanceof SlackRejectedError && err.slackError === 'message_not_found'))
+        throw err;
+      reposted = true;
       await db.query('UPDATE action_requests SET message_ts = NULL WHERE id = $1 AND message_ts = $2', [
         requestId,
         request.messageTs,

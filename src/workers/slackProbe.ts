@@ -10,12 +10,18 @@ export const PROBE_EVERY_MS = 2000;
 // expires on its own should every worker stop before Slack answers again.
 const DOWN_MARK_MS = 60 * 60_000;
 
+// A failure reported this soon after an outage ended belongs to it (a post sent into the outage whose
+// timeout or 5xx came back late): it is released as the outage's were.
+const RECOVERY_WINDOW_MS = 30_000;
+
 // Slack answered the probe: the outage it saw (if any) is over, and the failures reported before it asked
-// are cleared; a failure reported meanwhile keeps the mark for the next probe.
+// are cleared; a failure reported meanwhile keeps the mark for the next probe. Returns 1 when the syncs
+// backing off should be released: an outage just ended, or ended within the recovery window.
 const ANSWERED = `
 local ended = redis.call('DEL', KEYS[2])
+if ended == 1 then redis.call('SET', KEYS[3], '1', 'PX', ARGV[2]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return ended
+return redis.call('EXISTS', KEYS[3])
 `;
 
 /**
@@ -23,7 +29,7 @@ return ended
  * any has failed because Slack is unavailable, one worker across the deployment (a Redis lock) calls
  * auth.test every PROBE_EVERY_MS, and when Slack answers after the probe itself saw it fail, it releases
  * the syncs backing off from that failure at once rather than leave Slack stale until their backoff
- * ends. Syncs waiting on purpose (a Retry-After, a post's outcome, the next reconcile) keep their time.
+ * ends (and, for RECOVERY_WINDOW_MS after, those whose failure in the outage was reported late). Syncs waiting on purpose (a Retry-After, a post's outcome, the next reconcile) keep their time.
  * A probe answered at once means no outage (one method failing, or one message Slack cannot take): the
  * syncs keep their backoff, or the failing one would be retried every interval.
  */
@@ -84,8 +90,16 @@ export class SlackProbe {
         await redis.set(this.key('outage'), '1', 'PX', DOWN_MARK_MS);
         return;
       }
-      const ended = Number(await redis.eval(ANSWERED, 2, this.key('down'), this.key('outage'), failures));
-      if (ended !== 1) return;
+      const release = await redis.eval(
+        ANSWERED,
+        3,
+        this.key('down'),
+        this.key('outage'),
+        this.key('recovered'),
+        failures,
+        RECOVERY_WINDOW_MS,
+      );
+      if (Number(release) !== 1) return;
       this.deps.logger.info(
         { released: await this.release() },
         'Slack answers again; released the waiting syncs',

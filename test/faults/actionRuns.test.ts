@@ -5,13 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LOST_WITHIN_MS } from '../../src/actions/serviceLock.js';
 import { type ChildBot, startChild, stopChild } from '../support/childWorker.js';
 import { processAlive } from '../support/processes.js';
+import { rolloutService } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { serveBehindProxy } from '../support/storeCut.js';
 import type { TcpProxy } from '../support/tcpProxy.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
-
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 
 /**
  * Issue 14, tests 2, 3 and 8: an action run whose service lock or worker is lost. Real `serve` processes,
@@ -35,18 +34,9 @@ describe('an action run losing its lock or its worker', () => {
     const runLog = join(dir, 'runs.jsonl');
     const release = join(dir, 'release');
     await writeFile(runLog, '');
-    const action = (service: string, extra: string) => `  ${service}:
-    actions:
-      - name: rollout
-        description: A roll-out that ends when the test says so
-        kind: custom
-        driver: { type: command, argv: [node, ${RECORDER}, rollout, ${service}, --with-helper, --until, ${release}], env: { allow: [RUN_LOG] } }
-        approval: { approvers: [U0BOB], required: 1 }
-        timeout: 2m
-${extra}`;
     const bot = await startTestBot({
       worker: false,
-      configYaml: `${DEFAULT_TEST_CONFIG}actions:\n  workerLockDuration: 2s\nservices:\n${action('payments-api', '        onInterrupted: retry\n')}\n${action('ledger', '        onInterrupted: retry\n        idempotent: true\n')}\n`,
+      configYaml: `${DEFAULT_TEST_CONFIG}actions:\n  workerLockDuration: 2s\nservices:\n${rolloutService('payments-api', release, '        onInterrupted: retry')}\n${rolloutService('ledger', release, '        onInterrupted: retry\n        idempotent: true')}\n`,
     });
     cleanups.push(() => bot.stop());
     const runs = async () =>

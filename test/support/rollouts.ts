@@ -8,15 +8,17 @@ const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname
  * starts a helper process, as real tools do: a stopped run must end its whole process group.
  */
 export function rolloutConfig(releaseFile: string, services = ['payments-api'], extraYaml = ''): string {
-  const actions = services.map(
-    (service) => `  ${service}:
+  return `${DEFAULT_TEST_CONFIG}${extraYaml}\nservices:\n${services.map((s) => rolloutService(s, releaseFile)).join('\n')}\n`;
+}
+
+/** One service's entry under `services:` offering the roll-out, with `extra` lines of YAML for the action. */
+export function rolloutService(service: string, releaseFile: string, extra = ''): string {
+  return `  ${service}:
     actions:
       - name: rollout
         description: A roll-out that ends when the test says so
         kind: custom
         driver: { type: command, argv: [node, ${RECORDER}, rollout, ${service}, --with-helper, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
         approval: { approvers: [U0BOB], required: 1 }
-        timeout: 2m`,
-  );
-  return `${DEFAULT_TEST_CONFIG}${extraYaml}\nservices:\n${actions.join('\n')}\n`;
+        timeout: 2m${extra ? `\n${extra}` : ''}`;
 }

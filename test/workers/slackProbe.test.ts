@@ -80,5 +80,14 @@ describe('the Slack probe', () => {
       'the sync released',
     );
     expect(await queue.getJobState('on-purpose')).toBe('delayed');
+
+    // A post sent during the outage whose timeout or 5xx arrives just after Slack returned is released too.
+    await queue.add('incident', { kind: 'incident', incidentId: 3 }, { delay: 10 * 60_000, jobId: 'late' });
+    await probes[1]!.slackFailed('late');
+    await waitFor(
+      async () => (await queue.getJobState('late')) === 'waiting',
+      20_000,
+      'the late failure released',
+    );
   });
 });
