@@ -7,6 +7,7 @@ import { policyGroups } from './actions/catalog.js';
 import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
+import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { SlackEventsRoute } from './http/slackEvents.js';
@@ -105,7 +106,9 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const pool = createPool(env.DATABASE_URL);
   // The Slack syncs' own pool, one client per sync and one for the reconcile pass at start: however slow
   // Slack is, it holds these and never the clients requests and the other workers use.
-  const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1);
+  const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1, {
+    queryTimeoutMs: SYNC_QUERY_TIMEOUT_MS,
+  });
   const redisClients: Redis[] = [];
   // Each is given the shutdown deadline (a Date.now() value).
   const closers: Array<(deadline: number) => Promise<unknown>> = [];

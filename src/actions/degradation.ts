@@ -70,3 +70,16 @@ export async function remindDegradation(
     return { incidentId: degraded.incident_id, version: bumped.rows[0]!.version, nextDueAt };
   });
 }
+
+/** Every service running degraded, with when its next reminder is due: the reminder jobs are rebuilt from it. */
+export async function degradationsDue(
+  db: pg.Pool,
+  everyMs: number,
+): Promise<Array<{ service: string; dueAt: Date }>> {
+  const { rows } = await db.query<{ service: string; dueAt: Date }>(
+    `SELECT service, COALESCE(reminded_at, enabled_at) + $1::bigint * interval '1 millisecond' AS "dueAt"
+       FROM service_degradations ORDER BY service`,
+    [everyMs],
+  );
+  return rows;
+}

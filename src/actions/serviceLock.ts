@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { discardClient } from '../db/pool.js';
 
 /**
  * One action at a time per service, across every worker host: a PostgreSQL session advisory lock, held on
@@ -22,6 +23,7 @@ export class ServiceLock {
   #released = false;
 
   private constructor(
+    private readonly pool: pg.Pool,
     private readonly client: pg.PoolClient,
     private readonly service: string,
   ) {
@@ -40,7 +42,7 @@ export class ServiceLock {
         "SELECT pg_try_advisory_lock(hashtext('incident-bot:service'), hashtext($1)) AS locked",
         [service],
       );
-      if (rows[0]!.locked) return new ServiceLock(client, service);
+      if (rows[0]!.locked) return new ServiceLock(pool, client, service);
     } catch (err) {
       client.release(true);
       throw err;
@@ -54,7 +56,10 @@ export class ServiceLock {
     return this.#controller.signal;
   }
 
-  /** Gives the lock back; a connection that cannot say so is closed, which releases it in PostgreSQL. */
+  /**
+   * Gives the lock back. A connection that cannot say so is closed and its session ended, which releases
+   * the lock in PostgreSQL; the driver was stopped before, so another run may then take it.
+   */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
@@ -67,7 +72,8 @@ export class ServiceLock {
           () => true,
           () => false,
         ));
-    this.client.release(!unlocked);
+    if (unlocked) this.client.release();
+    else await discardClient(this.pool, this.client);
   }
 
   async #beat(): Promise<void> {

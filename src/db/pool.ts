@@ -9,15 +9,25 @@ export type PoolClient = pg.PoolClient;
  */
 export const CONNECTION_TIMEOUT_MS = 1000;
 
-export function createPool(connectionString: string, max = 10): pg.Pool {
+/**
+ * `queryTimeoutMs`: how long a query may go unanswered before it fails, for pools whose queries are all
+ * short. A connection that went silent (no reset: a NAT that forgot the flow, some failovers) is otherwise
+ * only found by TCP keepalive, after the OS's two hours: a sync holding its lock there would freeze its
+ * incident's Slack messages that long.
+ */
+export function createPool(
+  connectionString: string,
+  max = 10,
+  options: { queryTimeoutMs?: number } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'incident-bot',
-    // A connection whose peer went silent is found by TCP keepalive rather than waited on for ever.
     keepAlive: true,
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });
   // pg-pool listens for errors only on idle clients. A connection lost while its client is checked out
   // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with
@@ -27,6 +37,17 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return pool;
+}
+
+/**
+ * Closes a client whose session may still hold locks it could not release (its connection failed or went
+ * silent), and ends that session in PostgreSQL from a fresh connection: a silent connection's session
+ * would otherwise keep its advisory locks until the server's TCP keepalive gave up, hours later.
+ */
+export async function discardClient(pool: pg.Pool, client: pg.PoolClient): Promise<void> {
+  const { processID } = client as pg.PoolClient & { processID?: number | null };
+  client.release(true);
+  if (processID) await pool.query('SELECT pg_terminate_backend($1)', [processID]).catch(() => undefined);
 }
 
 /** Runs `work` in one transaction on one client: all of it commits, or none of it. */

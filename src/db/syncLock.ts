@@ -1,4 +1,12 @@
 import type pg from 'pg';
+import { discardClient } from './pool.js';
+
+/**
+ * The longest a Slack sync's query may go unanswered (the sync pool's query timeout): its queries are
+ * short, so one this slow is on a dead connection. The sync fails, retries, and its lock goes with the
+ * connection it gives up.
+ */
+export const SYNC_QUERY_TIMEOUT_MS = 10_000;
 
 /** Another worker is syncing this to Slack right now; try again shortly. */
 export class SyncBusyError extends Error {
@@ -32,13 +40,15 @@ export async function withSyncLock<T>(
     if (!locked) throw new SyncBusyError(subject);
     return await work(client);
   } finally {
-    // A client whose lock could not be released is closed, not pooled: its session would keep the lock.
+    // A client whose lock could not be released is closed, not pooled, and its session ended: it would
+    // keep the lock.
     const unlocked =
       !locked ||
       (await client.query('SELECT pg_advisory_unlock(hashtext($1), $2::int)', [space, id]).then(
         () => true,
         () => false,
       ));
-    client.release(!unlocked);
+    if (unlocked) client.release();
+    else await discardClient(pool, client);
   }
 }

@@ -2,6 +2,7 @@ import { DelayedError, Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { findAction } from '../actions/catalog.js';
+import { degradationsDue } from '../actions/degradation.js';
 import { createDriver } from '../actions/drivers/index.js';
 import { ServiceLock } from '../actions/serviceLock.js';
 import type { Membership } from '../approvals/policy.js';
@@ -146,6 +147,13 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       await enqueueAction(deps.actions, job);
       resumed++;
     }
+    // A degradation reminder lost with Redis, or never queued (the enqueue after the run failed), is
+    // queued again: Postgres knows which services run degraded.
+    for (const { service, dueAt } of await degradationsDue(
+      pool,
+      deps.config.actions.degradationReminderAfter,
+    ))
+      await deps.effects.degradationDue(service, dueAt);
     return resumed;
   };
 

@@ -7,6 +7,12 @@ export interface TcpProxy {
   cut(): void;
   /** Stops forwarding without closing anything: the peers wait on a silent network until restore(). */
   silence(): void;
+  /**
+   * Stops forwarding on the connections open now, for good, while new ones are served: a network path that
+   * died without a word (a NAT that forgot the flow) with the server still there. They close when a peer
+   * closes them.
+   */
+  silenceOpen(): void;
   /** Forwards again: new connections are accepted, silenced ones carry what was held back. */
   restore(): void;
   close(): Promise<void>;
@@ -53,6 +59,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     },
     silence() {
       mode = 'silent';
+      for (const pair of pairs) pause(pair);
+    },
+    silenceOpen() {
       for (const pair of pairs) pause(pair);
     },
     restore() {
