@@ -116,16 +116,18 @@ export function findAction(
  * for, and a run (or dry run) whose action no longer has it is refused. In it: kind and degradation (what
  * a success records), the driver's settings (what runs; the dry-run settings too, whose output the
  * approvers read), the params schema (what the pinned values mean), timeout (when the run is cut short)
- * and dryRun (whether approvers see one before voting). Not in it: the name (how it is found), the
- * descriptions (words for people), approval (checked again against the catalog at run time) and
- * onInterrupted and idempotent (how a dead worker's run ends, likewise taken from the catalog as it is then).
+ * dryRun (whether approvers see one before voting), and onInterrupted and idempotent (whether an
+ * interrupted run may be run again: one approved as never repeated must not become one that is). Not in
+ * it: the name (how it is found), the descriptions (words for people), approval (checked again against
+ * the catalog at run time), and the contents of files the driver names (a script, a `sql` file).
  * Durations are in ms after parsing, so `2m` and `120s` are one digest.
  */
 export function actionDigest(definition: ActionDefinition): string {
-  const { kind, degradation, driver, timeout, dryRun } = definition;
+  const { kind, degradation, driver, timeout, dryRun, onInterrupted, idempotent } = definition;
   const params = Object.entries(definition.params).map(([name, { description, ...spec }]) => [name, spec]);
+  const pinned = { kind, degradation, driver, timeout, dryRun, onInterrupted, idempotent };
   return createHash('sha256')
-    .update(canonicalJson({ kind, degradation, driver, params: Object.fromEntries(params), timeout, dryRun }))
+    .update(canonicalJson({ ...pinned, params: Object.fromEntries(params) }))
     .digest('hex');
 }
 

@@ -21,15 +21,17 @@ export class ServiceLock {
   readonly #controller = new AbortController();
   readonly #heartbeat: NodeJS.Timeout;
   #released = false;
+  readonly #failed = (err: Error) => this.#lose(`its database connection failed: ${err.message}`);
+  readonly #ended = () => this.#lose('its database connection ended');
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly client: pg.PoolClient,
     private readonly service: string,
   ) {
-    // The pool's own listener keeps a lost connection from ending the process; this one ends the run.
-    client.on('error', (err) => this.#lose(`its database connection failed: ${err.message}`));
-    client.on('end', () => this.#lose('its database connection ended'));
+    // The pool's own listener keeps a lost connection from ending the process; these end the run.
+    client.on('error', this.#failed);
+    client.on('end', this.#ended);
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_EVERY_MS);
     this.#heartbeat.unref();
   }
@@ -64,6 +66,8 @@ export class ServiceLock {
     if (this.#released) return;
     this.#released = true;
     clearInterval(this.#heartbeat);
+    // A pooled connection outlives this lock: it must not keep its listeners.
+    this.client.off('error', this.#failed).off('end', this.#ended);
     const unlocked =
       !this.lost.aborted &&
       (await this.client

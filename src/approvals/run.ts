@@ -68,11 +68,12 @@ export async function runApprovedRequest(
   const lock = await ServiceLock.tryAcquire(pool, request.service);
   if (!lock) return 'busy';
   try {
-    const begun = await beginRun(
-      pool,
-      requestId,
-      definition?.onInterrupted === 'retry' && definition.idempotent,
-    );
+    // Run again after its driver started only as approved: retry, idempotent, and the action unchanged.
+    const rerunStarted =
+      definition?.onInterrupted === 'retry' &&
+      definition.idempotent &&
+      actionChangedSince(request, definition, 'approved') === undefined;
+    const begun = await beginRun(pool, requestId, rerunStarted);
     await tell(deps, () => deps.notify.requestChanged(begun.request));
     if (!begun.run) {
       if (request.status === 'running' && begun.request.status === 'failed')
@@ -101,7 +102,9 @@ async function runClaimed(
       await settle(deps, request, { ok: false, summary: refusal ?? '', output: '' });
       return;
     }
+    // Stopped or unlocked before the driver could start: nothing happened, the request is approved again.
     if (lock.lost.aborted) throw lock.lost.reason;
+    if (stopping.aborted) throw new Error('the bot is stopping');
     if (!(await markDriverStarted(deps.pool, request))) return;
     driverStarted = true;
     const result = await createDriver(definition.driver).run({
@@ -112,12 +115,15 @@ async function runClaimed(
       env: deps.env,
       secrets: deps.secrets,
     });
-    // Stopped from outside: whatever the driver said, nobody knows how far it got.
-    const interruption = lock.lost.aborted
-      ? (lock.lost.reason as Error).message
-      : stopping.aborted
-        ? 'the bot stopped before it finished (SHUTDOWN_TIMEOUT)'
-        : undefined;
+    // Stopped from outside before it finished: nobody knows how far it got. A driver that finished anyway
+    // (the stop came during its last step) says what it did.
+    const interruption = result.ok
+      ? undefined
+      : lock.lost.aborted
+        ? (lock.lost.reason as Error).message
+        : stopping.aborted
+          ? 'the bot stopped before it finished (SHUTDOWN_TIMEOUT)'
+          : undefined;
     if (interruption) deps.metrics.actionRuns.inc({ outcome: 'interrupted' });
     const outcome = interruption
       ? {

@@ -53,6 +53,9 @@ describe('actionDigest: what a run of the action does', () => {
     ['the kind', (a: Action) => (a.kind = 'custom')],
     ['the dry-run argv', (a: Action) => a.driver.dryRunArgv.pop()],
     ['a dry run shown before the votes', (a: Action) => Object.assign(a, { dryRun: true })],
+    // Approved as a run never repeated: it must not become one that is.
+    ['what an interrupted run becomes', (a: Action) => Object.assign(a, { onInterrupted: 'retry' })],
+    ['being declared idempotent', (a: Action) => Object.assign(a, { idempotent: true })],
   ])('changes with %s', (_what, change) => {
     const changed = scale();
     change(changed);

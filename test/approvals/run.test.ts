@@ -48,6 +48,11 @@ services:
         params: { replicas: { type: integer, min: 1, max: 20 } }
         approval: { approvers: ['@sre-oncall'], required: 1 }
         onInterrupted: retry
+      - name: dump
+        description: Print what a binary tool prints
+        kind: custom
+        driver: { type: command, argv: [node, -e, 'process.stdout.write("done" + String.fromCharCode(0))'] }
+        approval: { approvers: ['@sre-oncall'], required: 1 }
 `,
   );
   const readGroup = { groupMembers: () => new Set(['U0BOB']), groupId: () => undefined };
@@ -67,20 +72,20 @@ services:
       .split('\n')
       .filter(Boolean)
       .filter((line) => (JSON.parse(line) as { argv: string[] }).argv[1] === String(replicas)).length;
-  const approved = async (replicas: number) => {
+  const approved = async (replicas: number, action = 'scale') => {
     const request = await createRequest(pool, {
       incidentId: null,
-      action: 'scale',
+      action,
       service: 'payments-api',
-      params: { replicas },
+      params: action === 'scale' ? { replicas } : {},
       requestedBy: 'U0ALICE',
       channelId: 'C0DEFAULT1',
       threadTs: null,
       requiredApprovals: 1,
       expiresAfterMs: 15 * 60_000,
       hasDryRun: false,
-      requestKey: `test:${replicas}`,
-      actionDigest: actionDigest(findAction(config, 'payments-api', 'scale')!),
+      requestKey: `test:${action}:${replicas}`,
+      actionDigest: actionDigest(findAction(config, 'payments-api', action)!),
     });
     await castVote(pool, request.id, 'U0BOB', 'approve', () => {});
     return request.id;
@@ -121,5 +126,13 @@ services:
     await runApprovedRequest(deps(), id, neverStops);
     expect((await loadRequest(pool, id)).status).toBe('succeeded');
     expect(await runsOf(4)).toBe(1);
+  });
+
+  it('records the outcome of a driver whose output holds a NUL byte, which PostgreSQL text cannot', async () => {
+    const id = await approved(0, 'dump');
+    await runApprovedRequest(deps(), id, neverStops);
+    const request = await loadRequest(pool, id);
+    expect(request.status).toBe('succeeded');
+    expect(request.output).toBe('done␀');
   });
 });

@@ -60,14 +60,20 @@ export type CommandSettings = z.output<typeof CommandSettingsSchema>;
 const KILL_GRACE_MS = 2000;
 // Once the group is killed, how long to wait for pipes that something outside it still holds open.
 const PIPE_DRAIN_MS = 500;
+// After SIGKILL, how long members may still answer (zombies nobody reaps) before the run is reported.
+const GONE_LIMIT_MS = 1000;
 
-/** The params that begin an argv element (`{{target}}`, `{{name}}.yaml`), where a value could be an option. */
+/**
+ * The params that can begin an argv element (`{{target}}`, `{{name}}.yaml`, and in `{{a}}{{b}}` both, as a
+ * may be empty), where a value could be an option.
+ */
 export function commandOptionParams(settings: CommandSettings): string[] {
-  return [...settings.argv, ...(settings.dryRunArgv ?? [])].flatMap((arg) => {
-    const first = placeholdersIn(arg)[0];
-    return first !== undefined && arg.startsWith(`{{${first}}}`) ? [first] : [];
-  });
+  return [...settings.argv, ...(settings.dryRunArgv ?? [])].flatMap((arg) =>
+    placeholdersIn(LEADING_PLACEHOLDERS.exec(arg)?.[0] ?? ''),
+  );
 }
+
+const LEADING_PLACEHOLDERS = /^(?:\{\{[a-zA-Z_][a-zA-Z0-9_]*\}\})+/;
 
 export function commandPlaceholders(settings: CommandSettings): string[] {
   return [
@@ -103,6 +109,16 @@ function childEnv(settings: CommandSettings, run: DriverRun): Record<string, str
   for (const [name, template] of Object.entries(settings.env?.set ?? {}))
     env[name] = fill(template, run.params);
   return env;
+}
+
+/** Whether any process of the group is still there. */
+function groupExists(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /** Signals every process in the group; a group that is already gone is fine. */
@@ -150,18 +166,32 @@ function runCommand(settings: CommandSettings, run: DriverRun): Promise<DriverRe
     child.stdout.on('data', (chunk: Buffer) => output.write(chunk));
     child.stderr.on('data', (chunk: Buffer) => output.write(chunk));
 
+    // Resolves once nothing of the process group is left: a stopped run is reported only then, so its lock
+    // is not given back (nor the bot gone) while some part of it still works on the target.
+    let groupGone: Promise<void> = Promise.resolve();
     const stop = () => {
       const pid = child.pid;
       if (pid === undefined) return;
       signalGroup(pid, 'SIGTERM');
-      // Not cleared when the leader exits: children that outlive it still get the SIGKILL.
+      groupGone = (async () => {
+        const killAt = Date.now() + KILL_GRACE_MS;
+        // Past this, what answers is a zombie nobody reaps (a container without an init): not ours to wait for.
+        const giveUpAt = killAt + GONE_LIMIT_MS;
+        let killed = false;
+        while (groupExists(pid) && Date.now() < giveUpAt) {
+          if (!killed && Date.now() >= killAt) {
+            signalGroup(pid, 'SIGKILL');
+            killed = true;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        if (!killed) signalGroup(pid, 'SIGKILL');
+      })();
+      // Pipes that something outside the group still holds open must not keep the run waiting.
       setTimeout(() => {
-        signalGroup(pid, 'SIGKILL');
-        setTimeout(() => {
-          child.stdout.destroy();
-          child.stderr.destroy();
-        }, PIPE_DRAIN_MS).unref();
-      }, KILL_GRACE_MS).unref();
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, KILL_GRACE_MS + PIPE_DRAIN_MS).unref();
     };
     deadline.signal.addEventListener('abort', stop, { once: true });
 
@@ -170,7 +200,10 @@ function runCommand(settings: CommandSettings, run: DriverRun): Promise<DriverRe
     });
     child.on('close', (code, signal) => {
       const stopped = deadline.reason();
-      if (stopped) finish({ ok: false, ...(code !== null && { exitCode: code }), summary: stopped });
+      if (stopped)
+        void groupGone.then(() =>
+          finish({ ok: false, ...(code !== null && { exitCode: code }), summary: stopped }),
+        );
       else if (code === 0) finish({ ok: true, exitCode: 0, summary: `${prefix}${name} exited 0` });
       else {
         const why = lastLine(output.toString());

@@ -42,12 +42,15 @@ export function createDriver(settings: DriverSettings): Driver {
       ];
       return {
         ...result,
-        output: redactSecrets(result.output, secrets),
-        summary: redactSecrets(result.summary, secrets),
+        output: storable(redactSecrets(result.output, secrets)),
+        summary: storable(redactSecrets(result.summary, secrets)),
       };
     },
   };
 }
+
+/** PostgreSQL text cannot hold NUL, which binary tools print: it is shown as ␀ rather than fail the record. */
+const storable = (text: string) => text.replaceAll('\u0000', '␀');
 
 function driverOf(settings: DriverSettings): Driver {
   switch (settings.type) {

@@ -218,5 +218,11 @@ describe('command driver', () => {
     expect(placeholdersOf(settings)).toEqual(['service', 'replicas', 'reason']);
     // Only a param that begins an argument can make it an option.
     expect(optionParamsOf(settings)).toEqual(['service']);
+    // Or follows only params there: {{a}}{{b}} with a empty begins with b.
+    expect(
+      optionParamsOf(
+        CommandSettingsSchema.parse({ type: 'command', argv: ['/bin/run', '{{a}}{{b}}x{{c}}'] }),
+      ),
+    ).toEqual(['a', 'b']);
   });
 });
