@@ -1,9 +1,7 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS, SyncBusyError, withSyncLock } from '../../src/db/syncLock.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+import { type ProxiedDatabase, proxiedDatabase } from '../support/tcpProxy.js';
 
 /**
  * A sync holds its incident's lock on a connection that may go silent (a NAT forgetting the flow, a
@@ -11,27 +9,16 @@ import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
  * Slack messages freeze until TCP gives up, hours later.
  */
 describe('the Slack sync lock', () => {
-  let database: TestDatabase;
-  let proxy: TcpProxy;
-  let direct: pg.Pool;
+  let db: ProxiedDatabase;
   beforeAll(async () => {
-    database = await createTestDatabase();
-    const url = new URL(database.url);
-    proxy = await startTcpProxy(url.hostname, Number(url.port));
-    direct = new pg.Pool({ connectionString: database.url });
+    db = await proxiedDatabase();
   });
-  afterAll(async () => {
-    await direct.end();
-    await proxy.close();
-    await database.drop();
-  });
+  afterAll(() => db.close());
 
   it(
     'is given up, and taken by another syncer, when the connection holding it goes silent',
     async () => {
-      const proxied = new URL(database.url);
-      proxied.host = `127.0.0.1:${proxy.port}`;
-      const syncPool = createPool(proxied.toString(), 2, { queryTimeoutMs: SYNC_QUERY_TIMEOUT_MS });
+      const syncPool = createPool(db.proxiedUrl, 2, { queryTimeoutMs: SYNC_QUERY_TIMEOUT_MS });
       try {
         let silenced!: () => void;
         const holding = new Promise<void>((resolve) => {
@@ -43,17 +30,19 @@ describe('the Slack sync lock', () => {
           await client.query('SELECT pg_sleep(0.2)');
         });
         await holding;
-        proxy.silenceOpen();
+        db.proxy.silenceOpen();
         await expect(stuck).rejects.toThrow();
 
         // The lock went with the connection the sync gave up: another syncer takes it.
         const deadline = Date.now() + 10_000;
         let took = false;
         while (!took && Date.now() < deadline) {
-          took = await withSyncLock(direct, 'test:sync', 1, 'incident 1', async () => true).catch((err) => {
-            if (err instanceof SyncBusyError) return false;
-            throw err;
-          });
+          took = await withSyncLock(db.direct, 'test:sync', 1, 'incident 1', async () => true).catch(
+            (err) => {
+              if (err instanceof SyncBusyError) return false;
+              throw err;
+            },
+          );
           if (!took) await new Promise((r) => setTimeout(r, 200));
         }
         expect(took).toBe(true);

@@ -1,4 +1,6 @@
 import { createConnection, createServer, type Socket } from 'node:net';
+import pg from 'pg';
+import { createTestDatabase } from './services.js';
 
 export interface TcpProxy {
   /** The loopback port to connect to instead of the target's. */
@@ -87,4 +89,32 @@ function pause([client, upstream]: [Socket, Socket]): void {
   upstream.unpipe(client);
   client.pause();
   upstream.pause();
+}
+
+/** A fresh test database, reachable directly and through a proxy of its own, for tests of connections lost. */
+export interface ProxiedDatabase {
+  proxy: TcpProxy;
+  /** A pool straight to the database, which the proxy's faults do not reach. */
+  direct: pg.Pool;
+  /** The database's URL through the proxy. */
+  proxiedUrl: string;
+  close(): Promise<void>;
+}
+
+export async function proxiedDatabase(): Promise<ProxiedDatabase> {
+  const database = await createTestDatabase();
+  const url = new URL(database.url);
+  const proxy = await startTcpProxy(url.hostname, Number(url.port));
+  const direct = new pg.Pool({ connectionString: database.url });
+  url.host = `127.0.0.1:${proxy.port}`;
+  return {
+    proxy,
+    direct,
+    proxiedUrl: url.toString(),
+    close: async () => {
+      await direct.end();
+      await proxy.close();
+      await database.drop();
+    },
+  };
 }
