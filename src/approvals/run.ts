@@ -112,6 +112,7 @@ async function runClaimed(
       dryRun: false,
       timeoutMs: definition.timeout,
       signal: AbortSignal.any([lock.lost, stopping, AbortSignal.timeout(definition.timeout + 5000)]),
+      kill: lock.lost,
       env: deps.env,
       secrets: deps.secrets,
     });

@@ -105,6 +105,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           dryRun: true,
           timeoutMs: definition.timeout,
           signal: AbortSignal.any([lock.lost, deps.stopping, AbortSignal.timeout(definition.timeout + 5000)]),
+          kill: lock.lost,
           env: process.env,
           secrets: deps.secrets,
         });

@@ -144,11 +144,13 @@ function runCommand(settings: CommandSettings, run: DriverRun): Promise<DriverRe
 
   return new Promise<DriverResult>((resolve) => {
     let done = false;
+    let killNow = () => {};
     // A child that fails to start may emit both 'error' and 'close'.
     const finish = (result: Omit<DriverResult, 'output'>) => {
       if (done) return;
       done = true;
       deadline.dispose();
+      run.kill?.removeEventListener('abort', killNow);
       resolve({ ...result, output: output.toString() });
     };
     if (deadline.reason()) {
@@ -194,6 +196,10 @@ function runCommand(settings: CommandSettings, run: DriverRun): Promise<DriverRe
       }, KILL_GRACE_MS + PIPE_DRAIN_MS).unref();
     };
     deadline.signal.addEventListener('abort', stop, { once: true });
+    killNow = () => {
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    };
+    run.kill?.addEventListener('abort', killNow, { once: true });
 
     child.on('error', (err) => {
       finish({ ok: false, summary: `${prefix}${name} could not start: ${err.message}` });

@@ -8,6 +8,11 @@ export interface DriverRun {
   dryRun: boolean;
   timeoutMs: number;
   signal: AbortSignal;
+  /**
+   * Aborts when the run must end at once, without the grace a timeout or a stop gives: its service lock is
+   * lost, so another run may start on the same target now.
+   */
+  kill?: AbortSignal;
   /** The bot's environment; drivers read it instead of process.env. */
   env: Record<string, string | undefined>;
   /** The bot's own secrets (its tokens, its database and Redis passwords): never in what a run answers. */

@@ -176,6 +176,40 @@ describe('command driver', () => {
     await waitFor(async () => !(await isRunning(grandchild)), 5000, `sleep (pid ${grandchild}) to die`);
   });
 
+  /** A run of MODE stubborn, once its grandchild (which ignores SIGTERM) is running. */
+  async function stubbornRun(run: Partial<DriverRun>) {
+    const pidFile = join(dir, `stubborn-${Math.random()}.pid`);
+    const running = commandDriver({
+      argv: [SCRIPT],
+      env: { set: { MODE: 'stubborn', PID_FILE: pidFile } },
+    }).run(runOf(run));
+    const grandchild = Number(
+      await waitFor(() => readFile(pidFile, 'utf8').catch(() => undefined), 5000, 'the pid file'),
+    );
+    return { running, grandchild };
+  }
+
+  it('reports a stopped run only once its whole group is gone, a part that ignores SIGTERM included', async () => {
+    const controller = new AbortController();
+    const { running, grandchild } = await stubbornRun({ signal: controller.signal });
+    controller.abort();
+    expect(await running).toMatchObject({ ok: false, summary: 'cancelled' });
+    // Reported: so nothing of it may still be at work on the target.
+    expect(await isRunning(grandchild)).toBe(false);
+  });
+
+  it('ends the whole group at once on kill, without the grace a stop gives', async () => {
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const { running, grandchild } = await stubbornRun({ signal: stop.signal, kill: kill.signal });
+    const killedAt = Date.now();
+    kill.abort();
+    stop.abort();
+    await waitFor(async () => !(await isRunning(grandchild)), 1000, 'the stubborn grandchild to die');
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    await running;
+  });
+
   it('caps the output, keeping its beginning and its end', async () => {
     const result = await commandDriver({
       argv: [SCRIPT],
