@@ -5,12 +5,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LOST_WITHIN_MS } from '../../src/actions/serviceLock.js';
 import { type ChildBot, startChild, stopChild } from '../support/childWorker.js';
 import { processAlive } from '../support/processes.js';
-import { rolloutService } from '../support/rollouts.js';
+import { RECORDER, rolloutService } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { serveBehindProxy } from '../support/storeCut.js';
 import type { TcpProxy } from '../support/tcpProxy.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+
+/** A second action on the service, with a dry run its requester sees before the votes. */
+const CHECK = `      - name: check
+        description: Checks the service, with a dry run first
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, check], dryRunArgv: [node, ${RECORDER}, check-dry-run], env: { allow: [RUN_LOG] } }
+        approval: { approvers: [U0BOB], required: 1 }
+        dryRun: true`;
 
 /**
  * Issue 14, tests 2, 3 and 8: an action run whose service lock or worker is lost. Real `serve` processes,
@@ -36,7 +44,7 @@ describe('an action run losing its lock or its worker', () => {
     await writeFile(runLog, '');
     const bot = await startTestBot({
       worker: false,
-      configYaml: `${DEFAULT_TEST_CONFIG}actions:\n  workerLockDuration: 2s\nservices:\n${rolloutService('payments-api', release, '        onInterrupted: retry')}\n${rolloutService('ledger', release, '        onInterrupted: retry\n        idempotent: true')}\n`,
+      configYaml: `${DEFAULT_TEST_CONFIG}actions:\n  workerLockDuration: 2s\nservices:\n${rolloutService('payments-api', release, `        onInterrupted: retry\n${CHECK}`)}\n${rolloutService('ledger', release, '        onInterrupted: retry\n        idempotent: true')}\n`,
     });
     cleanups.push(() => bot.stop());
     const runs = async () =>
@@ -49,7 +57,7 @@ describe('an action run losing its lock or its worker', () => {
       await writeFile(release, '');
       for (const run of await runs()) for (const pid of [run.pid, run.childPid]) killQuietly(pid);
     });
-    return { bot, runLog, runs };
+    return { bot, runLog, runs, release };
   }
 
   const killQuietly = (pid: number) => {
@@ -164,5 +172,25 @@ describe('an action run losing its lock or its worker', () => {
     expect((await runs()).filter((r) => r.argv[1] === 'payments-api')).toHaveLength(1);
     expect(second.process.exitCode).toBeNull();
     expect((await rowOf(bot, twice)).status).toBe('running');
+  });
+
+  it("waits with a dry run until the run holding its service's lock is done", async () => {
+    const { bot, runLog, runs, release } = await deployment();
+    await serve(bot, { RUN_LOG: runLog });
+    const rollout = await approve(bot, 'payments-api');
+    await waitFor(async () => (await runs())[0], 30_000, 'the roll-out to start');
+
+    const answer = await slashCommand(bot, 'check payments-api', { command: '/action', user: SRE.alice });
+    expect(answer.text).toMatch(/Requested ACT-\d+/);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect((await runs()).map((r) => r.argv[0])).toEqual(['rollout']);
+
+    await writeFile(release, '');
+    await settled(bot, rollout);
+    await waitFor(
+      async () => (await runs()).find((r) => r.argv[0] === 'check-dry-run'),
+      30_000,
+      'the dry run once the roll-out is done',
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { DEFAULT_TEST_CONFIG } from './testBot.js';
 
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+export const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 
 /**
  * The test config with a `rollout` action on each service that records its run in $RUN_LOG and then runs
