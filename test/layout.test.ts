@@ -16,7 +16,7 @@ const LAYERS: ReadonlyArray<{ layer: string; tiers: ReadonlyArray<readonly strin
     layer: 'use cases',
     tiers: [['commands'], ['approvals'], ['actions'], ['alerts'], ['incidents'], ['health']],
   },
-  { layer: 'presentation and ports', tiers: [['views', 'render', 'slack', 'queues', 'db']] },
+  { layer: 'presentation and ports', tiers: [['views', 'render', 'slack', 'alertmanager', 'queues', 'db']] },
   { layer: 'ground', tiers: [['observability'], ['primitives']] },
 ];
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import type { AlertmanagerAuth } from '../alertmanager/alertmanagerApi.js';
 import { Duration } from '../primitives/duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
@@ -41,6 +42,10 @@ const EnvSchema = z.object({
     .refine((port) => port <= 65535, 'expected a port number from 0 to 65535')
     .default(3000),
   ALERTMANAGER_TOKEN: z.string().min(16, 'expected a bearer token of at least 16 characters'),
+  // How the bot authenticates to Alertmanager's API (config `alertmanager`): a bearer token or basic auth.
+  ALERTMANAGER_API_TOKEN: z.string().min(1).optional(),
+  ALERTMANAGER_API_USERNAME: z.string().min(1).optional(),
+  ALERTMANAGER_API_PASSWORD: z.string().min(1).optional(),
   INCIDENT_BOT_CONFIG: z.string().min(1).default(DEFAULT_CONFIG_PATH),
   TEMPLATES_DIR: z.string().min(1).optional(),
   QUEUE_PREFIX: z
@@ -56,6 +61,38 @@ const EnvSchema = z.object({
 const SocketModeEnvSchema = EnvSchema.extend({
   SLACK_SIGNING_SECRET: EnvSchema.shape.SLACK_SIGNING_SECRET.optional(),
 });
+
+/** One way to authenticate to Alertmanager, whole: a token, or a username with its password. */
+function checkAlertmanagerAuth(env: z.infer<typeof SocketModeEnvSchema>, ctx: z.RefinementCtx): void {
+  const { ALERTMANAGER_API_TOKEN: token, ALERTMANAGER_API_USERNAME: user } = env;
+  const password = env.ALERTMANAGER_API_PASSWORD;
+  if (token && (user || password)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ALERTMANAGER_API_TOKEN'],
+      message: 'expected either a token or ALERTMANAGER_API_USERNAME and _PASSWORD, not both',
+    });
+  } else if (Boolean(user) !== Boolean(password)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [user ? 'ALERTMANAGER_API_PASSWORD' : 'ALERTMANAGER_API_USERNAME'],
+      message: 'expected with ALERTMANAGER_API_USERNAME and ALERTMANAGER_API_PASSWORD both set',
+    });
+  }
+}
+
+/** The credentials for Alertmanager's API the environment gives, if any. */
+export function alertmanagerAuth(env: Env): AlertmanagerAuth | undefined {
+  if (env.ALERTMANAGER_API_TOKEN) return { kind: 'bearer', token: env.ALERTMANAGER_API_TOKEN };
+  if (env.ALERTMANAGER_API_USERNAME && env.ALERTMANAGER_API_PASSWORD) {
+    return {
+      kind: 'basic',
+      username: env.ALERTMANAGER_API_USERNAME,
+      password: env.ALERTMANAGER_API_PASSWORD,
+    };
+  }
+  return undefined;
+}
 
 export type Env = z.infer<typeof SocketModeEnvSchema> & {
   /** A first try: the bot runs against the built-in sandbox (src/sandbox/sandbox.ts). See isSandbox. */
@@ -123,7 +160,7 @@ export function parseEnv(source: NodeJS.ProcessEnv): Env {
     ? { ...sandboxDefaults(present), ...present, SLACK_BOT_TOKEN: `xoxb-sandbox-${secret()}` }
     : present;
   const schema = present.SLACK_APP_TOKEN === undefined ? EnvSchema : SocketModeEnvSchema;
-  const result = schema.safeParse(input, requiredMessage);
+  const result = schema.superRefine(checkAlertmanagerAuth).safeParse(input, requiredMessage);
   if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
   return {
     ...result.data,

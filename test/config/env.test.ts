@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnv, SANDBOX_CONFIG_PATH } from '../../src/config/env.js';
+import { alertmanagerAuth, parseEnv, SANDBOX_CONFIG_PATH } from '../../src/config/env.js';
 import { ConfigError } from '../../src/config/errors.js';
 
 const VALID = {
@@ -206,7 +206,7 @@ describe('parseEnv with bad values', () => {
     ],
     ['QUEUE_PREFIX', 'incident bot', 'QUEUE_PREFIX: expected letters, digits, - or _'],
     ['QUEUE_PREFIX', 'bot:prod', 'QUEUE_PREFIX: expected letters, digits, - or _'],
-    ['SHUTDOWN_TIMEOUT', '30', 'SHUTDOWN_TIMEOUT: expected a duration like 30s, 15m or 2h'],
+    ['SHUTDOWN_TIMEOUT', '30', 'SHUTDOWN_TIMEOUT: expected a duration like 30s, 15m, 2h or 7d'],
     [
       'LOG_LEVEL',
       'verbose',
@@ -319,5 +319,37 @@ describe('parseEnv in sandbox mode (no Slack token)', () => {
 
   it('is entered with the demo config named explicitly', () => {
     expect(parseEnv({ INCIDENT_BOT_CONFIG: SANDBOX_CONFIG_PATH }).sandbox).toBe(true);
+  });
+});
+
+describe("credentials for Alertmanager's API", () => {
+  it('takes a bearer token, or a username with its password', () => {
+    expect(alertmanagerAuth(parseEnv({ ...VALID }))).toBeUndefined();
+    expect(alertmanagerAuth(parseEnv({ ...VALID, ALERTMANAGER_API_TOKEN: 't0ken' }))).toEqual({
+      kind: 'bearer',
+      token: 't0ken',
+    });
+    expect(
+      alertmanagerAuth(
+        parseEnv({ ...VALID, ALERTMANAGER_API_USERNAME: 'bot', ALERTMANAGER_API_PASSWORD: 'pw' }),
+      ),
+    ).toEqual({ kind: 'basic', username: 'bot', password: 'pw' });
+  });
+
+  it.each([
+    [
+      { ALERTMANAGER_API_TOKEN: 't', ALERTMANAGER_API_USERNAME: 'bot', ALERTMANAGER_API_PASSWORD: 'pw' },
+      'ALERTMANAGER_API_TOKEN: expected either a token or ALERTMANAGER_API_USERNAME and _PASSWORD, not both',
+    ],
+    [
+      { ALERTMANAGER_API_USERNAME: 'bot' },
+      'ALERTMANAGER_API_PASSWORD: expected with ALERTMANAGER_API_USERNAME and ALERTMANAGER_API_PASSWORD both set',
+    ],
+    [
+      { ALERTMANAGER_API_PASSWORD: 'pw' },
+      'ALERTMANAGER_API_USERNAME: expected with ALERTMANAGER_API_USERNAME and ALERTMANAGER_API_PASSWORD both set',
+    ],
+  ])('refuses half or twice given credentials: %j', (given, line) => {
+    expect(problemsOf({ ...VALID, ...given })).toEqual([line]);
   });
 });

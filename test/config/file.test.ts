@@ -294,7 +294,7 @@ describe('names in the config are data, never keys into Object.prototype', () =>
 
 describe('the incidents section', () => {
   const incidents = (yaml: string) => `${MINIMAL}incidents:\n${yaml}`;
-  const DURATION_ERROR = 'expected a duration like 30s, 15m or 2h, or none';
+  const DURATION_ERROR = 'expected a duration like 30s, 15m, 2h or 7d, or none';
 
   it('reads durations in seconds, minutes and hours, and none', () => {
     const config = parseFileConfig(
@@ -368,7 +368,7 @@ describe('the incidents section', () => {
       updateIntervals: { P0: 900_000, P1: 1_800_000, P2: 3_600_000, P3: null, P4: null },
     });
   });
-  it.each(["'15 minutes'", '-1m', '1d', 'None', "''"])(
+  it.each(["'15 minutes'", '-1m', '1w', 'None', "''"])(
     'refuses the update interval %s with a line naming the key and the format',
     (value) => {
       expect(problemsOf(incidents(`  updateIntervals:\n    P1: ${value}\n`))).toEqual([
@@ -382,7 +382,7 @@ describe('the incidents section', () => {
     ]);
   });
 
-  it.each(["'15 minutes'", '-1m', '1d', '15', 'None', "''", '1.5h', '15M'])(
+  it.each(["'15 minutes'", '-1m', '1w', '15', 'None', "''", '1.5h', '15M'])(
     'refuses the update interval %s on a line naming the key',
     (value) => {
       const problems = problemsOf(incidents(`  updateIntervals:\n    P1: ${value}\n`));
@@ -558,5 +558,33 @@ describe('loadConfig in sandbox mode: the demo config as the last resort', () =>
       inDirectory(undefined, () => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1-2-3' })),
     );
     expect(error.problems).toContain('config/incident-bot.yml: cannot read the config file: ENOENT');
+  });
+});
+
+describe('the alertmanager section', () => {
+  it('is optional, and gives each base URL its trailing slash and a 5 s timeout', () => {
+    expect(parseFileConfig(SOURCE, MINIMAL).alertmanager).toBeUndefined();
+    const file = parseFileConfig(
+      SOURCE,
+      `${MINIMAL}alertmanager:\n  urls: [http://am-0:9093, 'https://am.internal/alertmanager']\n`,
+    );
+    expect(file.alertmanager).toEqual({
+      urls: ['http://am-0:9093/', 'https://am.internal/alertmanager/'],
+      timeout: 5_000,
+    });
+  });
+
+  it.each([
+    ['urls: []', 'alertmanager.urls: expected at least one Alertmanager URL'],
+    [
+      "urls: ['http://bot:pw@am:9093']",
+      'alertmanager.urls[0]: expected a base URL like http://alertmanager:9093, without credentials',
+    ],
+    [
+      "urls: ['ftp://am']",
+      'alertmanager.urls[0]: expected a base URL like http://alertmanager:9093, without credentials',
+    ],
+  ])('refuses %s', (yaml, line) => {
+    expect(problemsOf(`${MINIMAL}alertmanager:\n  ${yaml}\n`).join('\n')).toContain(line);
   });
 });

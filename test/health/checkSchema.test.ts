@@ -82,7 +82,7 @@ describe('refusals name the path and say what is expected', () => {
       'a HEAD response has no body',
     ],
     [{ ...http, timeout: 5000 }, ['timeout'], 'expected string'],
-    [{ ...http, timeout: '500ms' }, ['timeout'], 'expected a duration like 30s, 15m or 2h'],
+    [{ ...http, timeout: '500ms' }, ['timeout'], 'expected a duration like 30s, 15m, 2h or 7d'],
     [{ ...http, timeout: '5m' }, ['timeout'], 'expected a timeout of at most 60s'],
     [{ ...http, timout: '5s' }, [], 'Unrecognized key: "timout"'],
     [

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { beforeAll, describe } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { stopChild } from './childWorker.js';
 import { unusedPort, waitFor } from './services.js';
@@ -14,6 +15,23 @@ export const alertmanagerMissing = existsSync(ALERTMANAGER_BINARY)
   ? undefined
   : `${ALERTMANAGER_BINARY} is not installed (apt-get install prometheus-alertmanager)`;
 export const alertmanagerRequired = process.env.INCIDENT_BOT_REQUIRE_ALERTMANAGER === '1';
+
+/**
+ * A describe block that needs real Alertmanager peers: skipped (saying why) where the binary is missing,
+ * unless CI requires it, where it then fails instead.
+ */
+export function describeWithAlertmanager(title: string, body: () => void): void {
+  describe.skipIf(alertmanagerMissing !== undefined && !alertmanagerRequired)(
+    `${title}${alertmanagerMissing ? ` (skipped: ${alertmanagerMissing})` : ''}`,
+    () => {
+      beforeAll(() => {
+        if (alertmanagerMissing)
+          throw new Error(`${alertmanagerMissing}, and INCIDENT_BOT_REQUIRE_ALERTMANAGER=1 requires it`);
+      });
+      body();
+    },
+  );
+}
 
 const EXAMPLE_CONFIG = new URL('../../config/alertmanager.example.yml', import.meta.url);
 

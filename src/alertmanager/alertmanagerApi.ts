@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { AlertmanagerError } from './errors.js';
+
+/** How the bot proves who it is to Alertmanager (or to the proxy in front of it). From the environment. */
+export type AlertmanagerAuth =
+  | { kind: 'bearer'; token: string }
+  | { kind: 'basic'; username: string; password: string };
+
+/** A silence matches alerts by label equality only: the bot never writes regex or negative matchers. */
+export interface SilenceMatcher {
+  name: string;
+  value: string;
+}
+
+export interface SilenceSpec {
+  matchers: SilenceMatcher[];
+  startsAt: Date;
+  endsAt: Date;
+  createdBy: string;
+  comment: string;
+}
+
+export interface Silence extends SilenceSpec {
+  id: string;
+  state: 'active' | 'pending' | 'expired';
+}
+
+// Alertmanager's silence ids are UUIDs; anything else is refused before it reaches a URL path.
+const SILENCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const PostedSchema = z.object({ silenceID: z.string().regex(SILENCE_ID) });
+const GettableSilenceSchema = z.object({
+  id: z.string(),
+  status: z.object({ state: z.enum(['active', 'pending', 'expired']) }),
+  matchers: z.array(z.object({ name: z.string(), value: z.string() })),
+  startsAt: z.coerce.date(),
+  endsAt: z.coerce.date(),
+  createdBy: z.string(),
+  comment: z.string(),
+});
+
+// What a refusal may carry into Slack: Alertmanager's reason, not a page of HTML from a proxy.
+const MAX_REASON = 300;
+
+/**
+ * Alertmanager's v2 silence API over an HA cluster. Each call goes to the first peer that answers:
+ * peers gossip silences to each other, so one write is enough. A peer that cannot be reached, times out
+ * or fails (5xx) passes the call to the next; an answer that refuses it (4xx) is final.
+ */
+export class AlertmanagerApi {
+  constructor(
+    private readonly urls: readonly string[],
+    private readonly auth: AlertmanagerAuth | undefined,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * Creates a silence, or updates the one `id` names. Alertmanager keeps the id only when matchers and
+   * startsAt are unchanged; otherwise it expires the old silence and returns a new id: keep what it returns.
+   */
+  async postSilence(spec: SilenceSpec, id?: string): Promise<string> {
+    const body = {
+      ...(id ? { id: silenceId(id) } : {}),
+      matchers: spec.matchers.map((m) => ({ name: m.name, value: m.value, isRegex: false, isEqual: true })),
+      startsAt: spec.startsAt.toISOString(),
+      endsAt: spec.endsAt.toISOString(),
+      createdBy: spec.createdBy,
+      comment: spec.comment,
+    };
+    const answer = await this.call('POST', 'api/v2/silences', body);
+    const posted = PostedSchema.safeParse(answer);
+    if (!posted.success) {
+      throw new AlertmanagerError('ALERTMANAGER_REFUSED', 'Alertmanager answered without a silence id');
+    }
+    return posted.data.silenceID;
+  }
+
+  /** Expires a silence now. Expiring one that has already ended is not an error. */
+  async expireSilence(id: string): Promise<void> {
+    await this.call('DELETE', `api/v2/silence/${silenceId(id)}`);
+  }
+
+  async getSilence(id: string): Promise<Silence> {
+    const answer = GettableSilenceSchema.safeParse(await this.call('GET', `api/v2/silence/${silenceId(id)}`));
+    if (!answer.success) {
+      throw new AlertmanagerError(
+        'ALERTMANAGER_REFUSED',
+        'Alertmanager answered with something not a silence',
+      );
+    }
+    const { status, ...silence } = answer.data;
+    return { ...silence, state: status.state };
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const failures: string[] = [];
+    for (const base of this.urls) {
+      const url = new URL(path, base);
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method,
+          headers: {
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...this.authorization(),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          // Credentials go to the configured peers only, never to where a redirect points.
+          redirect: 'error',
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (err) {
+        failures.push(`${url.host}: ${unreachable(err)}`);
+        continue;
+      }
+      const text = await response.text().catch(() => '');
+      const reason = reasonOf(text);
+      // Alertmanager 0.25 answers a DELETE of an unknown silence with 500, later ones with 404.
+      if (response.status === 404 || /silence not found/i.test(reason)) {
+        throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
+      }
+      if (response.status >= 500) {
+        failures.push(`${url.host}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`);
+        continue;
+      }
+      if (!response.ok) {
+        throw new AlertmanagerError(
+          'ALERTMANAGER_REFUSED',
+          `Alertmanager refused it (HTTP ${response.status})${reason ? `: ${reason}` : ''}`,
+          response.status,
+        );
+      }
+      try {
+        return text ? JSON.parse(text) : undefined;
+      } catch {
+        throw new AlertmanagerError('ALERTMANAGER_REFUSED', 'Alertmanager answered with something not JSON');
+      }
+    }
+    throw new AlertmanagerError(
+      'ALERTMANAGER_UNREACHABLE',
+      `no Alertmanager answered (${failures.join('; ')})`,
+    );
+  }
+
+  private authorization(): Record<string, string> {
+    if (!this.auth) return {};
+    if (this.auth.kind === 'bearer') return { authorization: `Bearer ${this.auth.token}` };
+    const pair = Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64');
+    return { authorization: `Basic ${pair}` };
+  }
+}
+
+function silenceId(id: string): string {
+  if (!SILENCE_ID.test(id)) throw new AlertmanagerError('SILENCE_NOT_FOUND', 'that is not a silence id');
+  return id;
+}
+
+function unreachable(err: unknown): string {
+  if (err instanceof DOMException && err.name === 'TimeoutError') return 'timed out';
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? String(err);
+}
+
+/** Alertmanager's own reason: a JSON string, or an object's `message`; short, one line. */
+function reasonOf(text: string): string {
+  let reason = text;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'string') reason = parsed;
+    else if (parsed && typeof parsed === 'object' && 'message' in parsed) reason = String(parsed.message);
+  } catch {
+    // Not JSON: the text itself.
+  }
+  reason = reason.replace(/\s+/g, ' ').trim();
+  return reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason;
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { Duration } from '../primitives/duration.js';
+
+/** `alertmanager` in the YAML config: the Alertmanager API the bot writes silences to. */
+
+const BaseUrl = z
+  .string()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password;
+      } catch {
+        return false;
+      }
+    },
+    // Credentials come from the environment (ALERTMANAGER_API_*), never from the file.
+    { message: 'expected a base URL like http://alertmanager:9093, without credentials' },
+  )
+  .transform((value) => (value.endsWith('/') ? value : `${value}/`));
+
+export const AlertmanagerConfigSchema = z
+  .object({
+    // An HA cluster's peers: the first that answers is written to, and gossips the rest.
+    urls: z.array(BaseUrl).min(1, 'expected at least one Alertmanager URL'),
+    // How long one peer may take to answer before the next is tried.
+    timeout: Duration.default(5_000),
+  })
+  .strict()
+  .optional();
+
+export type AlertmanagerConfig = NonNullable<z.infer<typeof AlertmanagerConfigSchema>>;

@@ -1,0 +1,176 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertmanagerApi, type SilenceSpec } from '../../src/alertmanager/alertmanagerApi.js';
+import { AlertmanagerError } from '../../src/alertmanager/errors.js';
+import {
+  type AlertmanagerCluster,
+  describeWithAlertmanager,
+  startAlertmanagerCluster,
+} from '../support/alertmanagerCluster.js';
+import { unusedPort, waitFor } from '../support/services.js';
+
+const HOUR = 3_600_000;
+
+function spec(overrides: Partial<SilenceSpec> = {}): SilenceSpec {
+  const startsAt = new Date();
+  return {
+    matchers: [
+      { name: 'alertname', value: 'HighLatency' },
+      { name: 'service', value: 'payments-api' },
+    ],
+    startsAt,
+    endsAt: new Date(startsAt.getTime() + HOUR),
+    createdBy: 'U0ALICE',
+    comment: 'INC-7: deploying the fix',
+    ...overrides,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<AlertmanagerError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AlertmanagerError);
+  return err as AlertmanagerError;
+}
+
+describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
+  let cluster: AlertmanagerCluster;
+  let closedUrl: string;
+  beforeAll(async () => {
+    // The peers notify nobody here: only their silence API is used.
+    const nowhere = `http://127.0.0.1:${await unusedPort()}/alertmanager`;
+    cluster = await startAlertmanagerCluster({ webhookUrls: [nowhere, nowhere], token: 'x'.repeat(32) });
+    closedUrl = `http://127.0.0.1:${await unusedPort()}/`;
+  }, 60_000);
+  afterAll(() => cluster?.stop());
+
+  const api = (urls: string[]) => new AlertmanagerApi(urls, undefined, 2_000);
+  const peerUrls = () => cluster.peers.map((peer) => `${peer.url}/`);
+
+  it('creates a silence that every peer then knows, with its matchers, author and comment', async () => {
+    const given = spec();
+    const id = await api(peerUrls()).postSilence(given);
+    // Written to the first peer, read from the second: the peers gossip it.
+    const silence = await waitFor(
+      () =>
+        api([peerUrls()[1]!])
+          .getSilence(id)
+          .catch(() => undefined),
+      10_000,
+      'the silence to reach the other peer',
+    );
+    expect(silence).toMatchObject({
+      id,
+      state: 'active',
+      createdBy: 'U0ALICE',
+      comment: 'INC-7: deploying the fix',
+      matchers: given.matchers,
+      endsAt: given.endsAt,
+    });
+  });
+
+  it('keeps the id when only the end moves, and gives a new one when the matchers change', async () => {
+    const client = api(peerUrls());
+    const given = spec();
+    const id = await client.postSilence(given);
+    const extended = { ...given, endsAt: new Date(given.endsAt.getTime() + HOUR) };
+    expect(await client.postSilence(extended, id)).toBe(id);
+    expect((await client.getSilence(id)).endsAt).toEqual(extended.endsAt);
+    const moved = await client.postSilence({ ...extended, matchers: given.matchers.slice(0, 1) }, id);
+    expect(moved).not.toBe(id);
+    expect((await client.getSilence(moved)).state).toBe('active');
+    expect((await client.getSilence(id)).state).toBe('expired');
+  });
+
+  it('expires a silence, and expiring it again is no error; an unknown one is SILENCE_NOT_FOUND', async () => {
+    const client = api(peerUrls());
+    const id = await client.postSilence(spec());
+    await client.expireSilence(id);
+    expect((await client.getSilence(id)).state).toBe('expired');
+    await client.expireSilence(id);
+    const unknown = await rejection(client.expireSilence('0b0e5f1c-1111-4222-8333-944445555666'));
+    expect(unknown.code).toBe('SILENCE_NOT_FOUND');
+    // Not an id at all: refused before it can reach a URL path.
+    expect((await rejection(client.getSilence('../status'))).code).toBe('SILENCE_NOT_FOUND');
+  });
+
+  it('writes to the next peer when the first cannot be reached', async () => {
+    const id = await api([closedUrl, ...peerUrls()]).postSilence(spec());
+    expect((await api(peerUrls()).getSilence(id)).state).toBe('active');
+  });
+
+  it("passes on Alertmanager's reason when it refuses, and tries no other peer", async () => {
+    const given = spec();
+    const err = await rejection(api(peerUrls()).postSilence({ ...given, endsAt: given.startsAt }));
+    expect(err.code).toBe('ALERTMANAGER_REFUSED');
+    expect(err.status).toBe(400);
+    expect(err.message).toContain('start time must be before end time');
+  });
+
+  it('says ALERTMANAGER_UNREACHABLE, naming each peer it tried, when none answers', async () => {
+    const err = await rejection(api([closedUrl, closedUrl]).postSilence(spec()));
+    expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
+    expect(err.message).toContain('ECONNREFUSED');
+  });
+});
+
+describe('the Alertmanager API, as HTTP', () => {
+  let server: Server;
+  let url: string;
+  const seen: Array<{ method?: string; url?: string; headers: IncomingHttpHeaders }> = [];
+  let answer: (res: import('node:http').ServerResponse) => void = (res) => res.end();
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push({ method: req.method, url: req.url, headers: req.headers });
+      req.resume();
+      req.on('end', () => answer(res));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/am/`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('sends the bearer token or basic credentials it is given, under the base path', async () => {
+    answer = (res) => res.end(JSON.stringify({ silenceID: '0b0e5f1c-1111-4222-8333-944445555666' }));
+    seen.length = 0;
+    await new AlertmanagerApi([url], { kind: 'bearer', token: 's3cret' }, 1_000).postSilence(spec());
+    await new AlertmanagerApi([url], { kind: 'basic', username: 'bot', password: 'pw' }, 1_000).postSilence(
+      spec(),
+    );
+    expect(seen.map((r) => [r.method, r.url, r.headers.authorization])).toEqual([
+      ['POST', '/am/api/v2/silences', 'Bearer s3cret'],
+      ['POST', '/am/api/v2/silences', `Basic ${Buffer.from('bot:pw').toString('base64')}`],
+    ]);
+  });
+
+  it('does not follow a redirect with its credentials', async () => {
+    answer = (res) => res.writeHead(302, { location: 'http://example.invalid/steal' }).end();
+    const err = await rejection(
+      new AlertmanagerApi([url], { kind: 'bearer', token: 's3cret' }, 1_000).postSilence(spec()),
+    );
+    expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
+  });
+
+  it('gives up on a peer that does not answer in time, and on a 5xx, and tries the next', async () => {
+    answer = () => undefined; // never answers
+    const silent = url;
+    const failing = createServer((_req, res) => res.writeHead(503).end('{"message":"not ready"}'));
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    try {
+      const failingUrl = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/`;
+      const err = await rejection(
+        new AlertmanagerApi([silent, failingUrl], undefined, 300).postSilence(spec()),
+      );
+      expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
+      expect(err.message).toContain('timed out');
+      expect(err.message).toContain('HTTP 503 not ready');
+    } finally {
+      failing.closeAllConnections();
+      await new Promise<void>((resolve) => failing.close(() => resolve()));
+      server.closeAllConnections();
+    }
+  });
+});
