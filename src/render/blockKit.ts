@@ -23,6 +23,7 @@ export const BLOCK_KIT_LIMITS = {
   placeholder: 150,
   textInputLength: 3000,
   selectOptions: 100,
+  checkboxOptions: 10,
   optionText: 75,
   optionValue: 150,
 } as const;
@@ -98,14 +99,19 @@ function checkInteger(value: unknown, path: string, min: number, max: number, pr
   }
 }
 
-function checkOptions(options: unknown, path: string, problems: string[]): void {
-  if (!Array.isArray(options) || options.length === 0 || options.length > L.selectOptions) {
-    problems.push(`${path}: expected 1 to ${L.selectOptions} options`);
+function checkOptions(
+  options: unknown,
+  path: string,
+  problems: string[],
+  { max = L.selectOptions as number, text = ['plain_text'] as ReadonlyArray<TextObject['type']> } = {},
+): void {
+  if (!Array.isArray(options) || options.length === 0 || options.length > max) {
+    problems.push(`${path}: expected 1 to ${max} options`);
     return;
   }
   options.forEach((raw, i) => {
     const option = (raw ?? {}) as Element;
-    checkText(option.text, `${path}[${i}].text`, L.optionText, problems, ['plain_text']);
+    checkText(option.text, `${path}[${i}].text`, L.optionText, problems, text);
     const value = option.value;
     if (typeof value !== 'string' || value.length === 0 || value.length > L.optionValue) {
       problems.push(`${path}[${i}].value: expected 1 to ${L.optionValue} characters`);
@@ -127,6 +133,20 @@ function checkStaticSelect(element: Element, path: string, problems: string[]): 
       checkText(group.label, `${path}.option_groups[${i}].label`, L.optionText, problems, ['plain_text']);
       checkOptions(group.options, `${path}.option_groups[${i}].options`, problems);
     });
+  }
+}
+
+/** Checkboxes: up to 10 options whose text may be mrkdwn; those checked at first are some of them. */
+function checkCheckboxes(element: Element, path: string, problems: string[]): void {
+  checkOptions(element.options, `${path}.options`, problems, {
+    max: L.checkboxOptions,
+    text: ['plain_text', 'mrkdwn'],
+  });
+  const initial = element.initial_options;
+  if (initial === undefined) return;
+  const values = new Set(((element.options as Element[] | undefined) ?? []).map((o) => o?.value));
+  if (!Array.isArray(initial) || initial.some((o) => !values.has((o as Element)?.value))) {
+    problems.push(`${path}.initial_options: expected some of the options`);
   }
 }
 
@@ -186,6 +206,9 @@ function checkInput(block: Block, path: string, problems: string[]): void {
       break;
     case 'number_input':
       checkNumberInput(element, at, problems);
+      break;
+    case 'checkboxes':
+      checkCheckboxes(element, at, problems);
       break;
     case 'datetimepicker':
       if (element.initial_date_time !== undefined) {

@@ -6,16 +6,23 @@ import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 export const UPDATE_MODAL = 'incident_update';
 export const RESOLVE_MODAL = 'incident_resolve';
 
-const plain = (text: string) => ({ type: 'plain_text', text });
+export const plain = (text: string) => ({ type: 'plain_text' as const, text });
 const STATUS_OPTIONS = UPDATE_STATUSES.map((s) => ({
   text: plain(s[0]!.toUpperCase() + s.slice(1)),
   value: s,
 }));
 
-function textInput(
+export function textInput(
   blockId: string,
   label: string,
-  options: { multiline?: boolean; optional?: boolean; initial?: string | null; max?: number; hint?: string },
+  options: {
+    multiline?: boolean;
+    optional?: boolean;
+    initial?: string | null;
+    max?: number;
+    hint?: string;
+    placeholder?: string;
+  },
 ) {
   return {
     type: 'input',
@@ -28,6 +35,7 @@ function textInput(
       action_id: 'value',
       multiline: options.multiline ?? false,
       max_length: options.max ?? 3000,
+      ...(options.placeholder ? { placeholder: plain(options.placeholder) } : {}),
       ...(options.initial ? { initial_value: options.initial.slice(0, options.max ?? 3000) } : {}),
     },
   };
@@ -88,12 +96,19 @@ export function resolveModal(incident: { id: number; ref: string }) {
   };
 }
 
-type StateValues = Record<
+export type StateValues = Record<
   string,
-  Record<string, { value?: string | null; selected_option?: { value?: string } | null }>
+  Record<
+    string,
+    {
+      value?: string | null;
+      selected_option?: { value?: string } | null;
+      selected_options?: Array<{ value?: string }> | null;
+    }
+  >
 >;
 
-const fieldValue = (values: StateValues, block: string) => {
+export const fieldValue = (values: StateValues, block: string) => {
   const value = values[block]?.value?.value;
   // Payloads come from outside: anything but a string is no answer.
   return typeof value === 'string' ? value.trim() || undefined : undefined;
@@ -102,7 +117,7 @@ const fieldValue = (values: StateValues, block: string) => {
 export type Submission<T> = { ok: true; input: T } | { ok: false; errors: Record<string, string> };
 
 /** What is wrong with a free-text field's value, if anything, to show under the field. */
-function freeTextProblem(value: string | undefined, max: number): string | undefined {
+export function freeTextProblem(value: string | undefined, max: number): string | undefined {
   if (value === undefined) return undefined;
   if (!isStorableText(value)) return `This field ${UNSTORABLE_TEXT}.`;
   if (value.length > max) return `Keep it under ${max} characters.`;
