@@ -8,7 +8,7 @@ import { PARAM_NAME, ParamSpecSchema } from './params.js';
 /** A remediation action as a service in the YAML config offers it, who may request it and who must approve each run. */
 
 /** A person (U…, W…) or a user group (S…, @handle), as `approvers` and `requesters` name them. */
-const PersonOrGroup = z
+export const PersonOrGroup = z
   .string()
   .regex(
     /^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|@[a-z0-9._-]+)$/,
