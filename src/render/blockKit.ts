@@ -112,6 +112,8 @@ function checkOptions(
   options.forEach((raw, i) => {
     const option = (raw ?? {}) as Element;
     checkText(option.text, `${path}[${i}].text`, L.optionText, problems, text);
+    if (option.description !== undefined)
+      checkText(option.description, `${path}[${i}].description`, L.optionText, problems, text);
     const value = option.value;
     if (typeof value !== 'string' || value.length === 0 || value.length > L.optionValue) {
       problems.push(`${path}[${i}].value: expected 1 to ${L.optionValue} characters`);

@@ -1,5 +1,6 @@
 import { UPDATE_STATUSES, type UpdateStatus } from '../primitives/status.js';
 import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
+import { slackDate } from '../render/mrkdwn.js';
 
 /** The status update and resolution forms (Slack modals), and reading what people typed into them. */
 
@@ -84,7 +85,16 @@ export function updateModal(incident: UpdateModalIncident) {
   };
 }
 
-export function resolveModal(incident: { id: number; ref: string }) {
+const EXPIRE_SILENCE = 'expire';
+
+/** The resolve form; an incident still silenced is offered, checked, to expire its silence too. */
+export function resolveModal(incident: { id: number; ref: string; silence?: { endsAt: Date } }) {
+  // An option's text and description take 75 characters each: the date goes below.
+  const expire = incident.silence && {
+    text: { type: 'plain_text', text: 'Expire the silence too' },
+    description: { type: 'mrkdwn', text: `until ${slackDate(incident.silence.endsAt)}` },
+    value: EXPIRE_SILENCE,
+  };
   return {
     type: 'modal',
     callback_id: RESOLVE_MODAL,
@@ -92,7 +102,25 @@ export function resolveModal(incident: { id: number; ref: string }) {
     title: plain(`Resolve ${incident.ref}`.slice(0, 24)),
     submit: plain('Resolve'),
     close: plain('Cancel'),
-    blocks: [textInput('resolution', 'Resolution: what fixed it', { multiline: true })],
+    blocks: [
+      textInput('resolution', 'Resolution: what fixed it', { multiline: true }),
+      ...(expire
+        ? [
+            {
+              type: 'input',
+              block_id: 'silence',
+              optional: true,
+              label: plain('Silence in Alertmanager'),
+              element: {
+                type: 'checkboxes',
+                action_id: 'value',
+                options: [expire],
+                initial_options: [expire],
+              },
+            },
+          ]
+        : []),
+    ],
   };
 }
 
@@ -172,12 +200,16 @@ export function readUpdateSubmission(values: StateValues): Submission<UpdateSubm
   };
 }
 
-export function readResolveSubmission(values: StateValues): Submission<{ resolution: string }> {
+export function readResolveSubmission(
+  values: StateValues,
+): Submission<{ resolution: string; expireSilence?: true }> {
   const resolution = fieldValue(values, 'resolution');
   if (!resolution) return { ok: false, errors: { resolution: 'Say how it was resolved.' } };
   const problem = freeTextProblem(resolution, 3000);
   if (problem) return { ok: false, errors: { resolution: problem } };
-  return { ok: true, input: { resolution } };
+  const checked = values.silence?.value?.selected_options;
+  const expireSilence = Array.isArray(checked) && checked.some((o) => o?.value === EXPIRE_SILENCE);
+  return { ok: true, input: { resolution, ...(expireSilence ? { expireSilence: true as const } : {}) } };
 }
 
 /** An incident id from a button value or a modal's private_metadata, which arrive from outside. */
