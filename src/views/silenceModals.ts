@@ -22,10 +22,13 @@ function typedDuration(ms: number): string {
 
 // Only the choices within silences.maxDuration, a choice the bot would refuse is not offered; with
 // none within it, the maximum itself.
-function choices(maxMs: number, label: (duration: string) => string) {
-  const within = CHOICES.filter((c) => c.hours * HOUR <= maxMs);
-  const offered = within.length > 0 ? within : [{ hours: maxMs / HOUR, value: typedDuration(maxMs) }];
-  return offered.map((c) => ({ text: plain(label(c.value)), value: c.value }));
+function choices(maxMs: number, prefix = '') {
+  const within = CHOICES.filter((c) => c.hours * HOUR <= maxMs).map((c) => ({
+    label: `${c.hours} h`,
+    value: c.value,
+  }));
+  const offered = within.length > 0 ? within : [{ label: typedDuration(maxMs), value: typedDuration(maxMs) }];
+  return offered.map((c) => ({ text: plain(`${prefix}${c.label}`), value: c.value }));
 }
 
 /** A matcher as the form's field shows it: name="value", quoted as Alertmanager's matcher syntax is. */
@@ -63,7 +66,7 @@ function sourceText(incident: SilenceModalIncident): string {
 }
 
 export function silenceModal(incident: SilenceModalIncident, maxDurationMs: number) {
-  const options = [...choices(maxDurationMs, (d) => d), { text: plain('Custom'), value: CUSTOM_DURATION }];
+  const options = [...choices(maxDurationMs), { text: plain('Custom'), value: CUSTOM_DURATION }];
   const lines = matcherLines(incident.proposed.matchers);
   const context = [sourceText(incident)];
   if (lines.left > 0) context.push(`${lines.left} more labels did not fit in the field and were left out.`);
@@ -105,7 +108,7 @@ export interface ExtendModalIncident {
 }
 
 export function extendModal(incident: ExtendModalIncident, maxDurationMs: number) {
-  const options = choices(maxDurationMs, (d) => `+${d}`);
+  const options = choices(maxDurationMs, '+');
   const { endsAt, silencedBy } = incident.silence;
   return {
     type: 'modal',

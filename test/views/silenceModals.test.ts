@@ -136,7 +136,7 @@ describe('extendModal', () => {
     expect(view.callback_id).toBe(EXTEND_MODAL);
     expect(view.private_metadata).toBe('7');
     const duration = block(view, 'duration').element;
-    expect(duration.options.map((o) => o.text.text)).toEqual(['+1h', '+4h', '+24h']);
+    expect(duration.options.map((o) => o.text.text)).toEqual(['+1 h', '+4 h', '+24 h']);
     expect(duration.initial_option.value).toBe('1h');
     const text = (view.blocks[0] as { text: { text: string } }).text.text;
     expect(text).toContain('<!date^1777636800^');
