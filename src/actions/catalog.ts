@@ -139,12 +139,16 @@ const canonicalJson = (value: unknown) =>
       : item,
   );
 
-/** The user groups (ids and handles) any action names among its approvers or requesters. */
-export function policyGroups(catalog: ActionCatalog): string[] {
-  const groups = Object.values(catalog.services).flatMap((service) =>
-    service.actions.flatMap((action) =>
-      [...action.approval.approvers, ...(action.requesters ?? [])].filter((entry) => !isPerson(entry)),
-    ),
+/**
+ * The user groups (ids and handles) any action names among its approvers or requesters, and those
+ * `silences.silencers` names: the groups whose members the policies ask about.
+ */
+export function policyGroups(
+  config: ActionCatalog & { silences?: { silencers?: readonly string[] | undefined } },
+): string[] {
+  const people = Object.values(config.services).flatMap((service) =>
+    service.actions.flatMap((action) => [...action.approval.approvers, ...(action.requesters ?? [])]),
   );
+  const groups = [...people, ...(config.silences?.silencers ?? [])].filter((entry) => !isPerson(entry));
   return [...new Set(groups)];
 }

@@ -19,4 +19,8 @@ export type TimelineKind =
   | 'action_expired'
   | 'action_succeeded'
   | 'action_failed'
+  | 'incident_silenced'
+  | 'silence_extended'
+  | 'incident_unsilenced'
+  | 'silence_ended'
   | 'incident_resolved';

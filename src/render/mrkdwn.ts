@@ -7,18 +7,6 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** A time shown in each reader's own time zone, with a UTC fallback (Slack's date formatting). */
-export function slackDate(time: Date): string {
-  const unix = Math.floor(time.getTime() / 1000);
-  const fallback = `${time.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return `<!date^${unix}^{date_short_pretty} {time}|${fallback}>`;
-}
-
-/** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
-export function userMention(id: string): string {
-  return /^[UW][A-Z0-9]{2,}$/.test(id) ? `<@${id}>` : escapeMrkdwn(id);
-}
-
 /** A value someone typed, quoted for a reply: shown as typed, never as a mention or a link. */
 export function quoted(text: string): string {
   return `"${escapeMrkdwn(text)}"`;
@@ -60,4 +48,18 @@ export function truncateForMrkdwn(text: string, max: number): string {
     index += char.length;
   }
   return text;
+}
+
+/** A timestamp shown in each reader's own time zone, with a UTC fallback. */
+export function slackDate(time: Date): string {
+  const unix = Math.floor(time.getTime() / 1000);
+  const fallback = `${time.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `<!date^${unix}^{date_short_pretty} {time}|${fallback}>`;
+}
+
+/** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
+export function userMention(id: unknown): string {
+  return typeof id === 'string' && /^[UW][A-Z0-9]{2,}$/.test(id)
+    ? `<@${id}>`
+    : escapeMrkdwn(String(id ?? ''));
 }

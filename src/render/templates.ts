@@ -79,7 +79,8 @@ function registerHelpers(hb: hbs): void {
     if (!time || Number.isNaN(time.getTime())) return '';
     return safe(slackDate(time));
   });
-  hb.registerHelper('user', (id: unknown) => safe(userMention(String(id ?? ''))));
+  /** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
+  hb.registerHelper('user', (id: unknown) => safe(userMention(id)));
   /** A link to a Slack channel the bot knows by id. */
   hb.registerHelper('channel', (id: unknown) =>
     safe(
@@ -91,6 +92,8 @@ function registerHelpers(hb: hbs): void {
 
 function registerSharedHelpers(hb: hbs): void {
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  // Handlebars passes its options object last.
+  hb.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
   hb.registerHelper('plural', (count: unknown, singular: unknown, pluralForm: unknown) => {
     const n = Number(count);
     const word =

@@ -355,11 +355,15 @@ describe('threadView', () => {
       'alert_firing',
       'alert_resolved',
       'incident_resolved',
+      'incident_silenced',
+      'incident_unsilenced',
       'note',
       'postmortem_generated',
       'reminder',
       'role_assigned',
       'severity_changed',
+      'silence_ended',
+      'silence_extended',
       'status_update',
     ]);
   });
