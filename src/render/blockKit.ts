@@ -13,6 +13,9 @@ export const BLOCK_KIT_LIMITS = {
   contextElements: 10,
   actionsElements: 25,
   buttonText: 75,
+  confirmTitle: 100,
+  confirmText: 300,
+  confirmButton: 30,
   actionId: 255,
   buttonValue: 2000,
   url: 3000,
@@ -85,6 +88,20 @@ function checkButton(element: Record<string, unknown>, path: string, problems: s
   if (element.style !== undefined && element.style !== 'primary' && element.style !== 'danger') {
     problems.push(`${path}.style: expected primary or danger`);
   }
+  if (element.confirm !== undefined)
+    checkConfirm(element.confirm as Record<string, unknown>, `${path}.confirm`, problems);
+}
+
+/** A confirmation dialog: Slack's limits for its title, text and two buttons. */
+function checkConfirm(confirm: Record<string, unknown>, path: string, problems: string[]): void {
+  if (!confirm || typeof confirm !== 'object') {
+    problems.push(`${path}: expected a confirmation dialog`);
+    return;
+  }
+  checkText(confirm.title, `${path}.title`, L.confirmTitle, problems, ['plain_text']);
+  checkText(confirm.text, `${path}.text`, L.confirmText, problems);
+  checkText(confirm.confirm, `${path}.confirm`, L.confirmButton, problems, ['plain_text']);
+  checkText(confirm.deny, `${path}.deny`, L.confirmButton, problems, ['plain_text']);
 }
 
 type Element = Record<string, unknown>;

@@ -186,6 +186,23 @@ describe('validateBlocks', () => {
       ).toEqual([]);
     });
 
+    it('hold a confirm dialog to its limits: title 100, text 300, its buttons 30', () => {
+      const text = (n: number) => ({ type: 'plain_text', text: 'c'.repeat(n) });
+      const confirm = (title: number, body: number, yes: number) => ({
+        confirm: { title: text(title), text: text(body), confirm: text(yes), deny: text(4) },
+      });
+      expect(validateBlocks([actions(button(confirm(100, 300, 30)))])).toEqual([]);
+      expect(validateBlocks([actions(button(confirm(101, 301, 31)), button({ confirm: {} }))])).toEqual([
+        'blocks[0].elements[0].confirm.title.text: must be at most 100 characters, is 101',
+        'blocks[0].elements[0].confirm.text.text: must be at most 300 characters, is 301',
+        'blocks[0].elements[0].confirm.confirm.text: must be at most 30 characters, is 31',
+        'blocks[0].elements[1].confirm.title: expected a text object',
+        'blocks[0].elements[1].confirm.text: expected a text object',
+        'blocks[0].elements[1].confirm.confirm: expected a text object',
+        'blocks[0].elements[1].confirm.deny: expected a text object',
+      ]);
+    });
+
     it('refuse any other style', () => {
       expect(validateBlocks([actions(button({ style: 'default' }), button({ style: 'Primary' }))])).toEqual([
         'blocks[0].elements[0].style: expected primary or danger',
