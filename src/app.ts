@@ -4,6 +4,8 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { policyGroups } from './actions/catalog.js';
+import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
+import { alertmanagerAuth } from './config/env.js';
 import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -249,6 +251,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       registerListeners(bolt, {
         pool,
         config: file,
+        // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
+        alertmanager: file.alertmanager
+          ? new AlertmanagerApi(file.alertmanager.urls, alertmanagerAuth(env), file.alertmanager.timeout)
+          : undefined,
         effects,
         templates,
         actions,

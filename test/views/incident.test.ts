@@ -251,6 +251,9 @@ describe('rootView', () => {
   describe('silence buttons', () => {
     const silence = {
       silenceId: '0b6c2a4e-1111-4222-8333-444455556666',
+      incidentId: 42,
+      matchers: [{ name: 'alertname', value: 'CheckoutErrors' }],
+      startsAt: new Date('2026-01-01T00:30:00Z'),
       endsAt: new Date('2026-01-01T04:00:00Z'),
       silencedBy: 'U0ALICE',
       reason: 'deploying',
@@ -282,7 +285,7 @@ describe('rootView', () => {
           'incident-root',
           rootView(snapshot(overrides), new Set(), true),
         );
-        const block = message.blocks.find((b) => b.block_id === 'incident_actions') as {
+        const block = message.blocks.find((b) => b.block_id === 'incident_actions') as unknown as {
           elements: Array<{
             action_id: string;
             text: { text: string };
