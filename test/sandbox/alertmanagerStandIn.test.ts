@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertmanagerApi, type SilenceSpec } from '../../src/alertmanager/alertmanagerApi.js';
 import { AlertmanagerError } from '../../src/alertmanager/errors.js';
 import { type SandboxBot, startSandboxBot } from '../support/sandboxBot.js';
+import { waitFor } from '../support/services.js';
 
 /** The sandbox's Alertmanager stand-in, through the client the bot uses for a real one. */
 
@@ -107,6 +108,68 @@ describe("the sandbox's Alertmanager stand-in", () => {
     expect(await refused(spec({ startsAt: new Date(past.getTime() - HOUR), endsAt: past }))).toContain(
       "end time can't be in the past",
     );
+  });
+
+  it("takes the README's silence of the demo alert, made and lifted from its root through the page's API", async () => {
+    const post = (path: string, body: unknown) =>
+      fetch(`${bot.url}/sandbox/api/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const state = async () =>
+      (await (await fetch(`${bot.url}/sandbox/api/state?user=U0ALICE`)).json()) as {
+        messages: Record<string, Array<{ ts: string; blocks: unknown[] }>>;
+        modal?: { id: string; title: { text: string } };
+      };
+    const root = async () => (await state()).messages.C0PAYMENTS?.[0];
+    const click = async (actionId: string) => {
+      const message = (await root())!;
+      const block = message.blocks.findIndex((b) => JSON.stringify(b).includes(`"${actionId}"`));
+      return post('click', { user: 'U0ALICE', channel: 'C0PAYMENTS', ts: message.ts, block, actionId });
+    };
+    const silences = async () =>
+      (await (await fetch(`${bot.url}/sandbox/alertmanager/api/v2/silences`)).json()) as Array<{
+        status: { state: string };
+        comment: string;
+      }>;
+    const before = (await silences()).length;
+
+    await post('alert', { sample: 'payments-api-latency.firing' });
+    await waitFor(
+      async () => JSON.stringify((await root())?.blocks).includes('incident_silence'),
+      20_000,
+      'Silence',
+    );
+    expect((await click('incident_silence')).status).toBe(200);
+    const form = await waitFor(async () => (await state()).modal, 20_000, 'the silence form');
+    expect(form.title.text).toMatch(/^Silence INC-\d+$/);
+    const submitted = await post('submit', {
+      user: 'U0ALICE',
+      view: form.id,
+      values: {
+        duration: '1h',
+        custom_duration: null,
+        reason: 'Deploying the fix',
+        matchers: 'alertname="HighLatency"',
+      },
+    });
+    expect(await submitted.json()).toEqual({});
+    await waitFor(
+      async () => JSON.stringify((await root())?.blocks).includes('🔕'),
+      20_000,
+      '🔕 on the root',
+    );
+    const made = (await silences()).slice(before);
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatchObject({
+      status: { state: 'active' },
+      comment: expect.stringContaining('Deploying the fix'),
+    });
+
+    expect((await click('incident_unsilence')).status).toBe(200);
+    await waitFor(async () => !JSON.stringify((await root())?.blocks).includes('🔕'), 20_000, 'no 🔕');
+    expect((await silences()).slice(before)[0]!.status.state).toBe('expired');
   });
 
   it('answers its status, and only to requests naming the bot by its address', async () => {
