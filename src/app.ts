@@ -266,6 +266,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             pool,
             queue,
             queueReady: () => producerRedis.status === 'ready',
+            effects,
             config: file,
             token: env.ALERTMANAGER_TOKEN,
             metrics,

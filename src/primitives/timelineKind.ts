@@ -19,4 +19,5 @@ export type TimelineKind =
   | 'action_expired'
   | 'action_succeeded'
   | 'action_failed'
-  | 'incident_resolved';
+  | 'incident_resolved'
+  | 'incident_reopened';
