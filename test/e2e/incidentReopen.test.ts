@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import {
   type AlertmanagerCluster,
-  alertmanagerMissing,
-  alertmanagerRequired,
+  describeWithAlertmanager,
   type PostableAlert,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
@@ -94,59 +93,54 @@ describe('a group firing again soon after its incident resolved, end to end', ()
 });
 
 /** Two real Alertmanager peers, both notifying the bot, each notification at about the same moment. */
-describe.skipIf(alertmanagerMissing !== undefined && !alertmanagerRequired)(
-  `reopening, fed by two Alertmanager peers${alertmanagerMissing ? ` (skipped: ${alertmanagerMissing})` : ''}`,
-  () => {
-    let bot: TestBot;
-    let cluster: AlertmanagerCluster | undefined;
-    beforeAll(async () => {
-      if (alertmanagerMissing)
-        throw new Error(`${alertmanagerMissing}, and INCIDENT_BOT_REQUIRE_ALERTMANAGER=1 requires it`);
-      bot = await startTestBot();
-      const webhook = `${bot.url}/alertmanager`;
-      cluster = await startAlertmanagerCluster({
-        webhookUrls: [webhook, webhook],
-        token: TEST_SECRETS.alertmanagerToken,
-      });
+describeWithAlertmanager('reopening, fed by two Alertmanager peers', () => {
+  let bot: TestBot;
+  let cluster: AlertmanagerCluster | undefined;
+  beforeAll(async () => {
+    bot = await startTestBot();
+    const webhook = `${bot.url}/alertmanager`;
+    cluster = await startAlertmanagerCluster({
+      webhookUrls: [webhook, webhook],
+      token: TEST_SECRETS.alertmanagerToken,
     });
-    afterAll(async () => {
-      await cluster?.stop();
-      await bot?.stop();
-    });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await bot?.stop();
+  });
 
-    const alert = (startsAt: string): PostableAlert[] => [
-      {
-        labels: {
-          alertname: 'PeersReopen',
-          service: 'payments-api',
-          severity: 'critical',
-          instance: 'pod-a',
-        },
-        annotations: { summary: 'Error rate above 5% on pod-a' },
-        startsAt,
+  const alert = (startsAt: string): PostableAlert[] => [
+    {
+      labels: {
+        alertname: 'PeersReopen',
+        service: 'payments-api',
+        severity: 'critical',
+        instance: 'pod-a',
       },
-    ];
-    const roots = () => bot.slack.emulator.channelMessages(CHANNEL);
-    const incidents = async () =>
-      (await bot.app.pool.query('SELECT id::int, state, reopen_count FROM incidents ORDER BY id')).rows;
+      annotations: { summary: 'Error rate above 5% on pod-a' },
+      startsAt,
+    },
+  ];
+  const roots = () => bot.slack.emulator.channelMessages(CHANNEL);
+  const incidents = async () =>
+    (await bot.app.pool.query('SELECT id::int, state, reopen_count FROM incidents ORDER BY id')).rows;
 
-    it('reopens the one incident once when both peers deliver the new firing', async () => {
-      const first = alert(new Date().toISOString());
-      await cluster!.fire(first);
-      await waitFor(() => roots()[0], 60_000, 'root message');
-      await cluster!.resolve(first);
-      await waitFor(async () => (await incidents())[0]?.state === 'resolved', 60_000, 'resolved');
+  it('reopens the one incident once when both peers deliver the new firing', async () => {
+    const first = alert(new Date().toISOString());
+    await cluster!.fire(first);
+    await waitFor(() => roots()[0], 60_000, 'root message');
+    await cluster!.resolve(first);
+    await waitFor(async () => (await incidents())[0]?.state === 'resolved', 60_000, 'resolved');
 
-      await cluster!.fire(alert(new Date().toISOString()));
-      await waitFor(() => text(roots()[0]!.blocks).includes('Reopened, 2nd time'), 60_000, 'reopened root');
-      await waitForQueueIdle(bot.app.slackSync);
-      expect(await incidents()).toEqual([{ id: expect.any(Number), state: 'open', reopen_count: 1 }]);
-      expect(roots()).toHaveLength(1);
-      const thread = text(bot.slack.emulator.threadOf(CHANNEL, roots()[0]!.ts).map((m) => m.blocks));
-      expect(thread.match(/Reopened, 2nd time/g)).toHaveLength(1);
-      const metrics = await (await fetch(`${bot.url}/metrics`)).text();
-      expect(metrics).toContain('incident_bot_alertmanager_deliveries_total{outcome="created"} 1\n');
-      expect(metrics).toContain('incident_bot_alertmanager_deliveries_total{outcome="reopened"} 1\n');
-    });
-  },
-);
+    await cluster!.fire(alert(new Date().toISOString()));
+    await waitFor(() => text(roots()[0]!.blocks).includes('Reopened, 2nd time'), 60_000, 'reopened root');
+    await waitForQueueIdle(bot.app.slackSync);
+    expect(await incidents()).toEqual([{ id: expect.any(Number), state: 'open', reopen_count: 1 }]);
+    expect(roots()).toHaveLength(1);
+    const thread = text(bot.slack.emulator.threadOf(CHANNEL, roots()[0]!.ts).map((m) => m.blocks));
+    expect(thread.match(/Reopened, 2nd time/g)).toHaveLength(1);
+    const metrics = await (await fetch(`${bot.url}/metrics`)).text();
+    expect(metrics).toContain('incident_bot_alertmanager_deliveries_total{outcome="created"} 1\n');
+    expect(metrics).toContain('incident_bot_alertmanager_deliveries_total{outcome="reopened"} 1\n');
+  });
+});
