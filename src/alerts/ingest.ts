@@ -219,6 +219,8 @@ interface ReopenedIncident extends OpenIncident {
  * are due again one interval from now, as resolving had stopped them. Guarded on its state, so that of
  * two peers delivering at once one reopens it and the other finds it open (undefined here).
  */
+const UNIQUE_VIOLATION = '23505';
+
 async function reopenRecentIncident(
   db: pg.ClientBase,
   config: IngestConfig,
@@ -235,8 +237,12 @@ async function reopenRecentIncident(
   );
   const newest = rows[0];
   if (!newest) return undefined;
-  const reopened = await db.query<Omit<ReopenedIncident, 'resolved_at'>>(
-    `UPDATE incidents
+  // A delivery that judged the window passed may open a new incident meanwhile: the unique index on
+  // open groups then refuses this one, and the savepoint lets the caller join that incident instead.
+  await db.query('SAVEPOINT reopen');
+  const reopened = await db
+    .query<Omit<ReopenedIncident, 'resolved_at'>>(
+      `UPDATE incidents
         SET state = 'open', status = 'investigating', resolution = NULL, resolved_at = NULL,
             reopen_count = reopen_count + 1, updated_at = now(),
             next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
@@ -244,8 +250,13 @@ async function reopenRecentIncident(
       WHERE id = $1 AND state = 'resolved'
       RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest,
                 truncated_alerts, reopen_count, update_count, next_update_due_at`,
-    [newest.id, JSON.stringify(config.incidents.updateIntervals)],
-  );
+      [newest.id, JSON.stringify(config.incidents.updateIntervals)],
+    )
+    .catch(async (err: unknown) => {
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+      await db.query('ROLLBACK TO SAVEPOINT reopen');
+      return { rows: [] };
+    });
   return reopened.rows[0] && { ...reopened.rows[0], resolved_at: newest.resolved_at };
 }
 

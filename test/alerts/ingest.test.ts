@@ -7,7 +7,7 @@ import { createPool, type Pool } from '../../src/db/pool.js';
 import { postStatusUpdate, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { recordingEffects } from '../support/incidents.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
 // An alert's startsAt once it fires again (the payload helper's alerts start at 08:00).
@@ -303,6 +303,40 @@ describe('ingesting Alertmanager deliveries', () => {
         [resolved.id],
       );
       expect(rows[0].n).toBe(2);
+    });
+
+    it('joins the incident another delivery opened while it was reopening the old one (the window edge)', async () => {
+      // One peer's delivery judged the old incident just outside the window and opened a new one; this
+      // one, a moment earlier, judged it inside and reopens it: the unique index on open groups decides.
+      const resolved = await resolvedIncident('ReopenEdge');
+      const other = await pool.connect();
+      try {
+        await other.query('BEGIN');
+        const { rows } = await other.query<{ id: number }>(
+          `INSERT INTO incidents (title, severity, group_key, channel_id)
+             SELECT title, severity, group_key, channel_id FROM incidents WHERE id = $1
+           RETURNING id::int AS id`,
+          [resolved.id],
+        );
+        const delivery = deliver('ReopenEdge', [{ instance: 'a', startsAt: LATER }]);
+        // The reopening waits on the uncommitted open incident, then finds it committed.
+        await waitFor(
+          async () =>
+            (
+              await pool.query(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+              )
+            ).rowCount === 1,
+          10_000,
+          'the reopening to wait on the other open incident',
+        );
+        await other.query('COMMIT');
+        const result = await delivery;
+        expect(result).toMatchObject({ outcome: 'updated', incident: { id: rows[0]!.id } });
+        expect((await incidentsOf('ReopenEdge')).map((i) => i.state)).toEqual(['resolved', 'open']);
+      } finally {
+        other.release();
+      }
     });
 
     it('reopens an incident resolved by hand, clearing its resolution and resuming its status updates', async () => {
