@@ -65,9 +65,17 @@ export async function runIncidentCommand(
     return id;
   };
 
-  const silences = () => {
+  /** The incident a silence command means, once there is an Alertmanager to write silences to. */
+  const silenceTarget = (incidentId: number | undefined) => {
     if (!deps.alertmanager) throw new SilenceError('SILENCES_NOT_CONFIGURED', SILENCES_NOT_CONFIGURED);
+    return target(incidentId);
   };
+  const silenceInput = async (asked: { incidentId?: number; duration: string }) => ({
+    incidentId: await silenceTarget(asked.incidentId),
+    userId: ctx.userId,
+    durationMs: parseSilenceDuration(asked.duration, deps.config.silences.maxDuration),
+    requestKey,
+  });
 
   switch (command.name) {
     case 'help':
@@ -149,34 +157,20 @@ export async function runIncidentCommand(
       };
     }
     case 'silence': {
-      silences();
-      const id = await target(command.incidentId);
-      const silence = await silenceIncident(deps, {
-        incidentId: id,
-        userId: ctx.userId,
-        durationMs: parseSilenceDuration(command.duration, deps.config.silences.maxDuration),
-        reason: command.reason,
-        requestKey,
-      });
+      const input = await silenceInput(command);
+      const silence = await silenceIncident(deps, { ...input, reason: command.reason });
       const matchers = silence.matchers.map((m) => `${m.name}=${m.value}`).join(', ');
       return say(
-        `Silenced the alerts of INC-${id} in Alertmanager until ${slackDate(silence.endsAt)} (matching \`${escapeMrkdwn(truncateForMrkdwn(matchers, 1000))}\`).`,
+        `Silenced the alerts of INC-${input.incidentId} in Alertmanager until ${slackDate(silence.endsAt)} (matching \`${escapeMrkdwn(truncateForMrkdwn(matchers, 1000))}\`).`,
       );
     }
     case 'extend': {
-      silences();
-      const id = await target(command.incidentId);
-      const silence = await extendSilence(deps, {
-        incidentId: id,
-        userId: ctx.userId,
-        durationMs: parseSilenceDuration(command.duration, deps.config.silences.maxDuration),
-        requestKey,
-      });
-      return say(`The silence of INC-${id} now ends ${slackDate(silence.endsAt)}.`);
+      const input = await silenceInput(command);
+      const silence = await extendSilence(deps, input);
+      return say(`The silence of INC-${input.incidentId} now ends ${slackDate(silence.endsAt)}.`);
     }
     case 'unsilence': {
-      silences();
-      const id = await target(command.incidentId);
+      const id = await silenceTarget(command.incidentId);
       await unsilenceIncident(deps, { incidentId: id, userId: ctx.userId, requestKey });
       return say(`Lifted the silence of INC-${id}: Alertmanager notifies its alerts again.`);
     }
