@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
+import { QueuedIncidentEffects } from '../../src/queues/incidentTasks.js';
 import {
   type AlertmanagerCluster,
   describeWithAlertmanager,
@@ -164,5 +165,23 @@ describeWithAlertmanager('/incident silence, extend and unsilence, through a rea
     expect(await liveSilenceId()).toBeUndefined();
     await waitFor(() => !rootText().includes('🔕'), 20_000, 'the root without 🔕');
     await waitFor(() => threadText().includes('lifted the silence'), 20_000, 'the thread');
+  });
+
+  it('records once that a silence ran out, and the root stops saying it', async () => {
+    await slashCommand(bot, `silence ${ref} 1h short maintenance`);
+    await waitFor(() => rootText().includes('short maintenance'), 20_000, '🔕 on the root');
+    // Its end comes now rather than in an hour: the job the command scheduled at the end runs now.
+    await bot.app.pool.query(
+      "UPDATE incident_silences SET ends_at = now() - interval '1 second' WHERE incident_id = $1 AND state = 'live'",
+      [id],
+    );
+    await new QueuedIncidentEffects(bot.app.slackSync, bot.app.tasks).silenceEnds(id, new Date());
+    await waitFor(() => !rootText().includes('🔕'), 20_000, 'the root without 🔕');
+    await waitFor(() => threadText().includes('The silence ended'), 20_000, 'the thread');
+    const { rows } = await bot.app.pool.query(
+      "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'silence_ended'",
+      [id],
+    );
+    expect(rows[0].n).toBe(1);
   });
 });
