@@ -4,6 +4,8 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { policyGroups } from './actions/catalog.js';
+import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
+import { alertmanagerAuth } from './config/env.js';
 import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -141,6 +143,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       queuesReady: () => producerRedis.status === 'ready',
     });
     const effects = new QueuedIncidentEffects(queue, tasks);
+    // Where silences are written; without `alertmanager:` the silence commands say what to configure.
+    const alertmanager = file.alertmanager
+      ? new AlertmanagerApi(file.alertmanager.urls, alertmanagerAuth(env), file.alertmanager.timeout)
+      : undefined;
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(
       slack,
@@ -250,6 +256,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         pool,
         config: file,
         effects,
+        alertmanager,
         templates,
         actions,
         slackSync: queue,

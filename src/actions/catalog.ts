@@ -8,7 +8,7 @@ import { PARAM_NAME, ParamSpecSchema } from './params.js';
 /** A remediation action as a service in the YAML config offers it, who may request it and who must approve each run. */
 
 /** A person (U…, W…) or a user group (S…, @handle), as `approvers` and `requesters` name them. */
-const PersonOrGroup = z
+export const PersonOrGroup = z
   .string()
   .regex(
     /^([UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|@[a-z0-9._-]+)$/,
@@ -139,12 +139,16 @@ const canonicalJson = (value: unknown) =>
       : item,
   );
 
-/** The user groups (ids and handles) any action names among its approvers or requesters. */
-export function policyGroups(catalog: ActionCatalog): string[] {
-  const groups = Object.values(catalog.services).flatMap((service) =>
-    service.actions.flatMap((action) =>
-      [...action.approval.approvers, ...(action.requesters ?? [])].filter((entry) => !isPerson(entry)),
-    ),
+/**
+ * The user groups (ids and handles) any action names among its approvers or requesters, and those
+ * `silences.silencers` names: the groups whose members the policies ask about.
+ */
+export function policyGroups(
+  config: ActionCatalog & { silences?: { silencers?: readonly string[] | undefined } },
+): string[] {
+  const people = Object.values(config.services).flatMap((service) =>
+    service.actions.flatMap((action) => [...action.approval.approvers, ...(action.requesters ?? [])]),
   );
+  const groups = [...people, ...(config.silences?.silencers ?? [])].filter((entry) => !isPerson(entry));
   return [...new Set(groups)];
 }

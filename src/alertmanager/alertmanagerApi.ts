@@ -88,8 +88,19 @@ export class AlertmanagerApi {
         'Alertmanager answered with something not a silence',
       );
     }
-    const { status, ...silence } = answer.data;
-    return { ...silence, state: status.state };
+    return toSilence(answer.data);
+  }
+
+  /** Every silence the peer knows, expired ones too (it keeps them for its retention period). */
+  async listSilences(): Promise<Silence[]> {
+    const answer = z.array(GettableSilenceSchema).safeParse(await this.call('GET', 'api/v2/silences'));
+    if (!answer.success) {
+      throw new AlertmanagerError(
+        'ALERTMANAGER_REFUSED',
+        'Alertmanager answered with something not silences',
+      );
+    }
+    return answer.data.map(toSilence);
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
@@ -149,6 +160,10 @@ export class AlertmanagerApi {
     const pair = Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64');
     return { authorization: `Basic ${pair}` };
   }
+}
+
+function toSilence({ status, ...silence }: z.infer<typeof GettableSilenceSchema>): Silence {
+  return { ...silence, state: status.state };
 }
 
 function silenceId(id: string): string {

@@ -46,20 +46,20 @@ function mentions(people: readonly string[], membership: Membership): string {
 
 /**
  * Refuses a user who is not one of `people`, with `refusal` given the mentions of who is; while a group
- * that could say has never been read, says to try again (a refusal then could be wrong).
+ * that could say has never been read, says to try again with `unknown` (a refusal then could be wrong).
  */
-function requireAmong(
+export function requireAmong(
   people: readonly string[],
   userId: string,
   membership: Membership,
-  refusal: (who: string) => ApprovalError,
+  refusal: (who: string) => Error,
+  unknown: (message: string) => Error = (message) => new ApprovalError('MEMBERSHIP_UNKNOWN', message),
 ): void {
   const among = isAmong(people, userId, membership);
   if (among === undefined) {
     const groups = people.filter((entry) => !isPerson(entry) && !membership.groupMembers(entry));
-    throw new ApprovalError(
-      'MEMBERSHIP_UNKNOWN',
-      `The bot does not know yet who is in ${groups.join(', ')} (Slack has not answered it); try again in a minute.`,
+    throw unknown(
+      `The bot does not know yet who is in ${escapeMrkdwn(groups.join(', '))} (Slack has not answered it); try again in a minute.`,
     );
   }
   if (!among) throw refusal(mentions(people, membership));

@@ -8,6 +8,7 @@ import { AlertsConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
+import { SilencesConfigSchema } from '../silences/configSchema.js';
 import { SlackConfigSchema } from '../slack/configSchema.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
@@ -47,6 +48,7 @@ const FileSchema = z
     actions: ActionsConfigSchema,
     routes: RoutesSchema,
     alertmanager: AlertmanagerConfigSchema,
+    silences: SilencesConfigSchema,
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
+import { activeSilence, type IncidentSilence } from './incidentSilences.js';
 
 /** The incident whose root message is at this channel and ts, if any: where its buttons are. */
 export async function incidentAtRoot(
@@ -47,6 +48,8 @@ export interface Incident {
   refusedChannelId: string | null;
   /** Slack's error when the incident is shown elsewhere than it belongs (see channelFallback.ts). */
   slackError: string | null;
+  /** Its live silence in Alertmanager (src/silences). */
+  silence?: IncidentSilence;
 }
 
 export interface AlertRow {
@@ -113,8 +116,9 @@ export async function loadSnapshot(
     'SELECT service, enabled_at AS "enabledAt" FROM service_degradations WHERE incident_id = $1 ORDER BY service',
     [incidentId],
   );
+  const silence = await activeSilence(db, incidentId);
   return {
-    incident,
+    incident: silence ? { ...incident, silence } : incident,
     roles: Object.fromEntries(roles.rows.map((r) => [r.role, r.user_id])),
     degradations: degradations.rows,
     firing: counts.rows[0]!.firing,

@@ -85,7 +85,8 @@ async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<
   return incident;
 }
 
-async function bumpVersion(
+/** Bumps the incident's version (Slack must catch up with it), setting `set` too; the new version. */
+export async function bumpVersion(
   db: pg.ClientBase,
   incidentId: number,
   set = '',

@@ -7,6 +7,7 @@ import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 import { isTransientQueueError } from '../queues/queues.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { unescapeMrkdwn } from '../render/mrkdwn.js';
+import { SilenceError } from '../silences/silences.js';
 import type { SlackApi } from '../slack/slackApi.js';
 
 /**
@@ -32,7 +33,12 @@ export function commandText(command: { text?: string }, usage: string): string {
 
 /** What to tell the person when something goes wrong: their mistake with usage, or ours without details. */
 export function explain(err: unknown, usage: string, logger: Logger): string {
-  if (err instanceof CommandUsageError || err instanceof IncidentError || err instanceof ApprovalError) {
+  if (
+    err instanceof CommandUsageError ||
+    err instanceof IncidentError ||
+    err instanceof ApprovalError ||
+    err instanceof SilenceError
+  ) {
     return usage ? `${err.message}\nUsage: \`${usage}\`` : err.message;
   }
   // A passing outage, not a bug: the person can do something about it, which is to wait.

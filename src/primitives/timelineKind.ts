@@ -19,5 +19,9 @@ export type TimelineKind =
   | 'action_expired'
   | 'action_succeeded'
   | 'action_failed'
+  | 'incident_silenced'
+  | 'silence_extended'
+  | 'incident_unsilenced'
+  | 'silence_ended'
   | 'incident_resolved'
   | 'incident_reopened';

@@ -11,7 +11,9 @@ export type IncidentTask =
   /** `revision` is set once generated, so that a retried upload sends the same one. */
   | { kind: 'postmortem'; incidentId: number; requestedBy: string; revision?: number }
   /** A service still running degraded: remind the incident that enabled it. */
-  | { kind: 'degradation-reminder'; service: string };
+  | { kind: 'degradation-reminder'; service: string }
+  /** The incident's silence ends: record it, so that its root message stops showing it. */
+  | { kind: 'silence-end'; incidentId: number };
 
 // One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
 export const taskJobId = (task: IncidentTask) =>
@@ -64,6 +66,11 @@ export class QueuedIncidentEffects {
       const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
     }
+  }
+
+  /** The incident's silence ends at `at` (moved when it is extended). */
+  silenceEnds(incidentId: number, at: Date): Promise<void> {
+    return this.schedule({ kind: 'silence-end', incidentId }, at);
   }
 
   /** While `service` runs degraded, remind its incident at `at` (and every interval after). */

@@ -49,3 +49,17 @@ export function truncateForMrkdwn(text: string, max: number): string {
   }
   return text;
 }
+
+/** A timestamp shown in each reader's own time zone, with a UTC fallback. */
+export function slackDate(time: Date): string {
+  const unix = Math.floor(time.getTime() / 1000);
+  const fallback = `${time.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `<!date^${unix}^{date_short_pretty} {time}|${fallback}>`;
+}
+
+/** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
+export function userMention(id: unknown): string {
+  return typeof id === 'string' && /^[UW][A-Z0-9]{2,}$/.test(id)
+    ? `<@${id}>`
+    : escapeMrkdwn(String(id ?? ''));
+}

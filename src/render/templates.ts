@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { type SlackMessage, validateBlocks } from './blockKit.js';
-import { escapeMrkdwn } from './mrkdwn.js';
+import { escapeMrkdwn, slackDate, userMention } from './mrkdwn.js';
 
 export const BUILTIN_TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
@@ -77,16 +77,10 @@ function registerHelpers(hb: hbs): void {
   hb.registerHelper('date', (iso: unknown) => {
     const time = typeof iso === 'string' || iso instanceof Date ? new Date(iso) : undefined;
     if (!time || Number.isNaN(time.getTime())) return '';
-    const unix = Math.floor(time.getTime() / 1000);
-    const fallback = `${time.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-    return safe(`<!date^${unix}^{date_short_pretty} {time}|${fallback}>`);
+    return safe(slackDate(time));
   });
   /** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
-  hb.registerHelper('user', (id: unknown) =>
-    safe(
-      typeof id === 'string' && /^[UW][A-Z0-9]{2,}$/.test(id) ? `<@${id}>` : escapeMrkdwn(String(id ?? '')),
-    ),
-  );
+  hb.registerHelper('user', (id: unknown) => safe(userMention(id)));
   /** A link to a Slack channel the bot knows by id. */
   hb.registerHelper('channel', (id: unknown) =>
     safe(
@@ -98,6 +92,8 @@ function registerHelpers(hb: hbs): void {
 
 function registerSharedHelpers(hb: hbs): void {
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  // Handlebars passes its options object last.
+  hb.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean));
   hb.registerHelper('plural', (count: unknown, singular: unknown, pluralForm: unknown) => {
     const n = Number(count);
     const word =

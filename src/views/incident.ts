@@ -53,6 +53,8 @@ export interface Incident {
   refusedChannelId: string | null;
   /** Why it is shown elsewhere than it belongs: Slack's error. */
   slackError: string | null;
+  /** Its live silence in Alertmanager. */
+  silence?: { silenceId: string; endsAt: Date; silencedBy: string; reason: string };
 }
 
 /** An incident as its messages show it: its record, who holds each role, and the first alerts to list. */
@@ -142,6 +144,8 @@ export interface RootView {
   alertmanagerUrl?: string;
   /** Shown elsewhere than it belongs: where (unless its own channel was never made) and Slack's error. */
   channelRefusal?: { channel?: string; slackError: string };
+  /** Its alerts are silenced in Alertmanager: until when, by whom, why; the silence's page there. */
+  silence?: { endsAt: string; by: string; reason: string; url?: string };
 }
 
 /** One timeline entry told in the thread; exactly one of the `is…` flags is set. */
@@ -176,6 +180,13 @@ export interface EventView {
   commander?: string;
   isPostmortem?: boolean;
   revision?: number;
+  isSilenced?: boolean;
+  isSilenceExtended?: boolean;
+  isUnsilenced?: boolean;
+  isSilenceEnded?: boolean;
+  endsAt?: string;
+  /** A silence's matchers as name=value, comma-separated. */
+  matchers?: string;
 }
 
 export interface ThreadView {
@@ -294,6 +305,7 @@ export function rootView(
     partial: total > snapshot.alerts.length || snapshot.incident.truncatedAlerts > 0,
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
+    ...(snapshot.incident.silence ? { silence: silenceView(snapshot.incident) } : {}),
     ...(snapshot.incident.slackError
       ? {
           channelRefusal: {
@@ -305,12 +317,30 @@ export function rootView(
   };
 }
 
+function silenceView(incident: Incident): RootView['silence'] {
+  const silence = incident.silence!;
+  const base = incident.externalUrl?.replace(/\/+$/, '');
+  return {
+    endsAt: silence.endsAt.toISOString(),
+    by: silence.silencedBy,
+    reason: truncateForMrkdwn(silence.reason, 500),
+    // Alertmanager's own UI, where the silence can be read and edited.
+    ...(base ? { url: `${base}/#/silences/${encodeURIComponent(silence.silenceId)}` } : {}),
+  };
+}
+
 const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
 /** How long after its resolution an incident_reopened entry reopened the incident. */
 function sinceResolved(entry: TimelineEntry): number | undefined {
   const resolvedAt = Date.parse(str(entry.data.resolvedAt) ?? '');
   return Number.isNaN(resolvedAt) ? undefined : entry.createdAt.getTime() - resolvedAt;
+}
+
+/** A silence's matchers as recorded on the timeline, as name=value pairs. */
+function matcherText(matchers: unknown): string {
+  if (!Array.isArray(matchers)) return '';
+  return matchers.map((m: { name?: unknown; value?: unknown }) => `${m.name}=${m.value}`).join(', ');
 }
 
 export function eventView(entry: TimelineEntry): EventView | undefined {
@@ -372,6 +402,20 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
       };
     case 'postmortem_generated':
       return { ...base, isPostmortem: true, revision: Number(data.revision) };
+    case 'incident_silenced':
+      return {
+        ...base,
+        isSilenced: true,
+        endsAt: str(data.endsAt),
+        text: truncateForMrkdwn(str(data.reason) ?? '', 600),
+        matchers: truncateForMrkdwn(matcherText(data.matchers), 1500),
+      };
+    case 'silence_extended':
+      return { ...base, isSilenceExtended: true, endsAt: str(data.endsAt) };
+    case 'incident_unsilenced':
+      return { ...base, isUnsilenced: true };
+    case 'silence_ended':
+      return { ...base, isSilenceEnded: true };
     default:
       return undefined;
   }
@@ -432,6 +476,10 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'role_assigned',
   'reminder',
   'postmortem_generated',
+  'incident_silenced',
+  'silence_extended',
+  'incident_unsilenced',
+  'silence_ended',
   'incident_resolved',
   'incident_reopened',
 ]);
@@ -481,6 +529,10 @@ const KIND_LABELS: Record<string, string> = {
   note: 'Note',
   reminder: 'Reminder',
   postmortem_generated: 'Post-mortem generated',
+  incident_silenced: 'Silenced',
+  silence_extended: 'Silence extended',
+  incident_unsilenced: 'Unsilenced',
+  silence_ended: 'Silence ended',
   incident_resolved: 'Resolved',
   incident_reopened: 'Reopened',
 };
@@ -512,6 +564,10 @@ export function describeEntry(entry: TimelineEntry): string {
       return `revision ${d.revision}`;
     case 'incident_declared':
       return `${d.severity} ${d.title}`;
+    case 'incident_silenced':
+      return `until ${d.endsAt}: ${d.reason ?? ''} (${matcherText(d.matchers)})`;
+    case 'silence_extended':
+      return `until ${d.endsAt}`;
     default:
       return Object.entries(d)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)

@@ -59,6 +59,12 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       reopenCount: 999_999,
       refusedChannelId: 'C0REFUSED1',
       slackError: long(100),
+      silence: {
+        silenceId: long(36),
+        endsAt: new Date('2026-01-08T00:00:00Z'),
+        silencedBy: 'U0SILENCER',
+        reason: long(3000),
+      },
     },
     roles: { commander: 'U0COMMANDER', scribe: 'U0SCRIBE', comms: 'U0COMMS' },
     degradations: Array.from({ length: 3 }, (_, i) => ({
@@ -118,6 +124,18 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
           ...at,
         },
         { kind: 'postmortem_generated', data: { revision: 99 }, ...at },
+        {
+          kind: 'incident_silenced',
+          data: {
+            endsAt: new Date().toISOString(),
+            reason: long(3000),
+            matchers: Array.from({ length: 64 }, (_, j) => ({ name: `label${j}`, value: long(1000) })),
+          },
+          ...at,
+        },
+        { kind: 'silence_extended', data: { endsAt: new Date().toISOString() }, ...at },
+        { kind: 'incident_unsilenced', data: {}, ...at },
+        { kind: 'silence_ended', data: {}, ...at },
         {
           kind: 'incident_resolved',
           data: { resolution: long(3000), durationMs: 1e9 },
@@ -185,6 +203,12 @@ function worstCasePostmortemView(): object {
       entry('reminder', { reminder: 'update', dueAt: at.toISOString() }),
       entry('reminder', { reminder: 'commander' }),
       entry('postmortem_generated', { revision: 99 }),
+      entry('incident_silenced', {
+        endsAt: at.toISOString(),
+        reason: text(3000),
+        matchers: Array.from({ length: 64 }, (_, j) => ({ name: `l${j}`, value: text(1000) })),
+      }),
+      entry('silence_extended', { endsAt: at.toISOString() }),
       entry('health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
       entry('action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
       entry('incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),

@@ -25,6 +25,7 @@ import {
   type QueuedIncidentEffects,
 } from '../queues/incidentTasks.js';
 import type { TemplateSet } from '../render/templates.js';
+import { endSilenceIfDue } from '../silences/silences.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { incidentView } from '../views/incident.js';
@@ -146,6 +147,12 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
           return await createChannel(task.incidentId);
         case 'postmortem':
           return await postmortem(job, token);
+        case 'silence-end': {
+          const outcome = await endSilenceIfDue(pool, task.incidentId);
+          if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
+          if (outcome.nextAt) await runAgainAt(job, token, outcome.nextAt);
+          return;
+        }
         case 'degradation-reminder': {
           const outcome = await remindDegradation(
             pool,

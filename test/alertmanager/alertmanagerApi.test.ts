@@ -97,6 +97,25 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
     expect((await rejection(client.getSilence('../status'))).code).toBe('SILENCE_NOT_FOUND');
   });
 
+  it('lists every silence it knows, expired ones too, with their comments', async () => {
+    const client = api(peerUrls());
+    const marker = `[test ${Date.now()}]`;
+    const live = await client.postSilence(spec({ comment: `INC-8: live ${marker}` }));
+    const gone = await client.postSilence(spec({ comment: `INC-8: gone ${marker}` }));
+    await client.expireSilence(gone);
+    const listed = (await client.listSilences()).filter((s) => s.comment.includes(marker));
+    expect(listed.map((s) => [s.id, s.state]).sort()).toEqual(
+      [
+        [live, 'active'],
+        [gone, 'expired'],
+      ].sort(),
+    );
+    expect(listed.find((s) => s.id === live)).toMatchObject({
+      createdBy: 'U0ALICE',
+      matchers: spec().matchers,
+    });
+  });
+
   it('writes to the next peer when the first cannot be reached', async () => {
     const id = await api([closedUrl, ...peerUrls()]).postSilence(spec());
     expect((await api(peerUrls()).getSilence(id)).state).toBe('active');

@@ -72,6 +72,7 @@ describe('defaults', () => {
         membershipRefresh: 60_000,
       },
       routes: [],
+      silences: { maxDuration: 604_800_000 },
     });
   });
 
@@ -596,5 +597,28 @@ describe('the alertmanager section', () => {
     ],
   ])('refuses %s', (yaml, line) => {
     expect(problemsOf(`${MINIMAL}alertmanager:\n  ${yaml}\n`).join('\n')).toContain(line);
+  });
+});
+
+describe('the silences section', () => {
+  it('caps silences at 7 days and lets anyone silence by default', () => {
+    expect(parseFileConfig(SOURCE, MINIMAL).silences).toEqual({ maxDuration: 604_800_000 });
+    const file = parseFileConfig(
+      SOURCE,
+      `${MINIMAL}silences:\n  maxDuration: 1d\n  silencers: [U0ALICE, S0SRE, '@sre-oncall']\n`,
+    );
+    expect(file.silences).toEqual({
+      maxDuration: 86_400_000,
+      silencers: ['U0ALICE', 'S0SRE', '@sre-oncall'],
+    });
+  });
+
+  it.each([
+    ['maxDuration: 0d', 'silences.maxDuration: expected a duration like 30s, 15m, 2h or 7d'],
+    ['silencers: []', 'silences.silencers: expected at least one silencer'],
+    ['silencers: [alice]', 'silences.silencers[0]: expected a Slack user id (U…)'],
+    ['forever: true', 'silences: Unrecognized key: "forever"'],
+  ])('refuses %s', (yaml, line) => {
+    expect(problemsOf(`${MINIMAL}silences:\n  ${yaml}\n`).join('\n')).toContain(line);
   });
 });

@@ -415,11 +415,15 @@ describe('threadView', () => {
       'alert_resolved',
       'incident_reopened',
       'incident_resolved',
+      'incident_silenced',
+      'incident_unsilenced',
       'note',
       'postmortem_generated',
       'reminder',
       'role_assigned',
       'severity_changed',
+      'silence_ended',
+      'silence_extended',
       'status_update',
     ]);
   });

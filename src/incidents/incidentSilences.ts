@@ -1,0 +1,97 @@
+import type pg from 'pg';
+import type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
+
+/**
+ * An incident's silence in Alertmanager, as the bot recorded it (table incident_silences). At most one
+ * per incident is live; an ended one stays as history. Extending may make Alertmanager replace the
+ * silence with a new id: the row is updated in place to the id it returned (the timeline keeps the old).
+ */
+export interface IncidentSilence {
+  silenceId: string;
+  incidentId: number;
+  matchers: SilenceMatcher[];
+  startsAt: Date;
+  endsAt: Date;
+  /** Slack user id. */
+  silencedBy: string;
+  reason: string;
+}
+
+/** A live silence with what extending it needs too. */
+export interface StoredSilence extends IncidentSilence {
+  /** The [incident-bot …] marker of its comment. */
+  marker: string;
+}
+
+const SILENCE_COLUMNS = `silence_id AS "silenceId", incident_id::int AS "incidentId", matchers,
+  starts_at AS "startsAt", ends_at AS "endsAt", silenced_by AS "silencedBy", reason`;
+
+/** The incident's live silence, if any (one whose end has passed counts until its end is recorded). */
+export async function activeSilence(
+  db: pg.ClientBase | pg.Pool,
+  incidentId: number,
+): Promise<IncidentSilence | undefined> {
+  const { rows } = await db.query<IncidentSilence>(
+    `SELECT ${SILENCE_COLUMNS} FROM incident_silences WHERE incident_id = $1 AND state = 'live'`,
+    [incidentId],
+  );
+  return rows[0];
+}
+
+export async function liveSilence(db: pg.ClientBase, incidentId: number): Promise<StoredSilence | undefined> {
+  const { rows } = await db.query<StoredSilence>(
+    `SELECT ${SILENCE_COLUMNS}, marker FROM incident_silences WHERE incident_id = $1 AND state = 'live'`,
+    [incidentId],
+  );
+  return rows[0];
+}
+
+/** Whether the bot recorded this Alertmanager silence for any incident, live or ended. */
+export async function silenceRecorded(db: pg.ClientBase, silenceId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM incident_silences WHERE silence_id = $1', [silenceId]);
+  return rows.length > 0;
+}
+
+export async function recordSilence(db: pg.ClientBase, silence: StoredSilence): Promise<void> {
+  await db.query(
+    `INSERT INTO incident_silences (incident_id, silence_id, marker, matchers, starts_at, ends_at, silenced_by, reason)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      silence.incidentId,
+      silence.silenceId,
+      silence.marker,
+      JSON.stringify(silence.matchers),
+      silence.startsAt,
+      silence.endsAt,
+      silence.silencedBy,
+      silence.reason,
+    ],
+  );
+}
+
+/** The live silence now has this id (Alertmanager's answer to an update) and end. */
+export async function recordSilenceExtended(
+  db: pg.ClientBase,
+  incidentId: number,
+  silenceId: string,
+  endsAt: Date,
+): Promise<void> {
+  await db.query(
+    "UPDATE incident_silences SET silence_id = $2, ends_at = $3 WHERE incident_id = $1 AND state = 'live'",
+    [incidentId, silenceId, endsAt],
+  );
+}
+
+/** The live silence ended: lifted by `endedBy` now, or (null) its end passed. */
+export async function recordSilenceEnded(
+  db: pg.ClientBase,
+  incidentId: number,
+  endedBy: string | null,
+): Promise<void> {
+  await db.query(
+    `UPDATE incident_silences SET state = 'ended', ended_by = $2,
+            ended_at = CASE WHEN $2::text IS NULL THEN LEAST(ends_at, now()) ELSE now() END
+      WHERE incident_id = $1 AND state = 'live'`,
+    [incidentId, endedBy],
+  );
+}

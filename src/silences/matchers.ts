@@ -1,0 +1,126 @@
+import type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
+import { escapeMrkdwn, quoted } from '../render/mrkdwn.js';
+import { SilenceError } from './errors.js';
+
+/** Where the matchers a silence starts from were taken: the group's labels, or all its alerts' common ones. */
+export type MatcherSource = 'groupLabels' | 'commonLabels';
+
+// Prometheus' label names; Alertmanager refuses any other.
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const MAX_MATCHERS = 64;
+const MAX_VALUE = 1000;
+
+const toMatchers = (labels: Record<string, string>): SilenceMatcher[] =>
+  Object.entries(labels)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => ({ name, value }));
+
+/**
+ * The matchers a silence of this incident starts from, and where they came from: the group's
+ * `groupLabels`, unless they are too broad to name this incident alone, then its `commonLabels`.
+ * Too broad: empty (a route without group_by) or `alertname` alone, which would mute that alert on
+ * every service and cluster; the common labels are taken instead when they say more.
+ */
+export function proposedMatchers(incident: {
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+}): { matchers: SilenceMatcher[]; source: MatcherSource } {
+  const group = Object.keys(incident.groupLabels);
+  const tooBroad = group.every((name) => name === 'alertname');
+  if (tooBroad && Object.keys(incident.commonLabels).length > group.length) {
+    return { matchers: toMatchers(incident.commonLabels), source: 'commonLabels' };
+  }
+  return { matchers: toMatchers(incident.groupLabels), source: 'groupLabels' };
+}
+
+const DURATION = /^(\d{1,7})(m|h|d)$/;
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** '2h', '30m', '1d', '4h'… → ms; refuses 0, negative, unparseable, and above maxMs (BAD_DURATION). */
+export function parseSilenceDuration(text: string, maxMs: number): number {
+  const found = DURATION.exec(text.trim().toLowerCase());
+  const ms = found ? Number(found[1]) * UNIT_MS[found[2] as keyof typeof UNIT_MS] : 0;
+  if (!found || ms <= 0) {
+    throw new SilenceError(
+      'BAD_DURATION',
+      `${quoted(text)} is not a duration: give minutes, hours or days above zero, like 30m, 2h or 1d.`,
+    );
+  }
+  if (ms > maxMs) {
+    throw new SilenceError(
+      'BAD_DURATION',
+      `A silence may last at most ${spokenDuration(maxMs)} (silences.maxDuration); ${quoted(text)} is longer.`,
+    );
+  }
+  return ms;
+}
+
+/** A maximum as people say it: `7 days`, `36 h`, `90 min`. */
+function spokenDuration(ms: number): string {
+  if (ms % UNIT_MS.d === 0) return `${ms / UNIT_MS.d} day${ms === UNIT_MS.d ? '' : 's'}`;
+  if (ms % UNIT_MS.h === 0) return `${ms / UNIT_MS.h} h`;
+  return `${Math.floor(ms / UNIT_MS.m)} min`;
+}
+
+/**
+ * 'name=value' or 'name="value"', one per line, as the silence form takes them. Only equality: a regex or
+ * negative matcher (=~, !=, !~) is refused rather than turned into something else. An empty set is
+ * refused, as Alertmanager refuses it.
+ */
+export function parseSilenceMatchers(text: string): SilenceMatcher[] {
+  const matchers: SilenceMatcher[] = [];
+  for (const line of text.split(/\r?\n/).map((l) => l.trim())) {
+    if (!line) continue;
+    const at = line.indexOf('=');
+    const name = at < 0 ? line : line.slice(0, at).trim();
+    const rest = at < 0 ? '' : line.slice(at + 1).trim();
+    if (/[!~]$/.test(name) || rest.startsWith('~')) {
+      throw new SilenceError(
+        'BAD_MATCHERS',
+        `${quoted(line)}: only name=value matchers are possible here (no regex, no negation).`,
+      );
+    }
+    if (at < 0 || !LABEL_NAME.test(name)) {
+      throw new SilenceError(
+        'BAD_MATCHERS',
+        `${quoted(line)} is not a matcher: write one name=value per line, like service=payments-api.`,
+      );
+    }
+    const value = unquote(rest);
+    if (!value)
+      throw new SilenceError('BAD_MATCHERS', `${quoted(line)}: give ${escapeMrkdwn(name)} a value.`);
+    if (value.length > MAX_VALUE) {
+      throw new SilenceError(
+        'BAD_MATCHERS',
+        `The value of ${escapeMrkdwn(name)} is over ${MAX_VALUE} characters.`,
+      );
+    }
+    if (matchers.some((m) => m.name === name)) {
+      throw new SilenceError('BAD_MATCHERS', `${escapeMrkdwn(name)} is matched twice: keep one value.`);
+    }
+    matchers.push({ name, value });
+  }
+  checkMatchers(matchers);
+  return matchers;
+}
+
+/** A set Alertmanager would take: at least one matcher, not too many. */
+export function checkMatchers(matchers: readonly SilenceMatcher[]): void {
+  if (matchers.length === 0) {
+    throw new SilenceError(
+      'BAD_MATCHERS',
+      'A silence needs at least one matcher (name=value): with none it would silence every alert.',
+    );
+  }
+  if (matchers.length > MAX_MATCHERS) {
+    throw new SilenceError('BAD_MATCHERS', `A silence takes at most ${MAX_MATCHERS} matchers.`);
+  }
+}
+
+// "value" with \" and \\ inside, as Alertmanager's own matcher syntax writes it; bare text as it is.
+function unquote(text: string): string {
+  if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) {
+    return text.slice(1, -1).replace(/\\(["\\])/g, '$1');
+  }
+  return text;
+}

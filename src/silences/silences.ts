@@ -1,0 +1,399 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type {
+  AlertmanagerApi,
+  Silence,
+  SilenceMatcher,
+  SilenceSpec,
+} from '../alertmanager/alertmanagerApi.js';
+import { AlertmanagerError } from '../alertmanager/errors.js';
+import { type Membership, requireAmong } from '../approvals/policy.js';
+import { inTransaction } from '../db/pool.js';
+import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import { IncidentError } from '../incidents/errors.js';
+import {
+  type IncidentSilence,
+  liveSilence,
+  recordSilence,
+  recordSilenceEnded,
+  recordSilenceExtended,
+  type StoredSilence,
+  silenceRecorded,
+} from '../incidents/incidentSilences.js';
+import { bumpVersion } from '../incidents/lifecycle.js';
+import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import { incidentRef } from '../primitives/ids.js';
+import { escapeMrkdwn, slackDate, userMention } from '../render/mrkdwn.js';
+import type { SilencesConfig } from './configSchema.js';
+import { SilenceError } from './errors.js';
+import { checkMatchers, proposedMatchers } from './matchers.js';
+
+/**
+ * Silencing an incident's alerts in Alertmanager itself, from Slack: set, extend, lift. Alertmanager
+ * holds the silence; Postgres records which one is the incident's (incident_silences), and the timeline
+ * and the root message show it.
+ *
+ * Each change runs in one transaction holding the incident's silence lock (an advisory lock, so that
+ * alerts keep arriving meanwhile) around the Alertmanager call: two people pressing Silence at once make
+ * one silence, and when Alertmanager fails or refuses, the transaction (request claim included) rolls
+ * back and nothing is stored. The call is bounded by alertmanager.timeout per peer.
+ */
+
+export type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
+export { activeSilence, type IncidentSilence } from '../incidents/incidentSilences.js';
+export type { SilencesConfig } from './configSchema.js';
+export { SilenceError, type SilenceErrorCode } from './errors.js';
+export {
+  type MatcherSource,
+  parseSilenceDuration,
+  parseSilenceMatchers,
+  proposedMatchers,
+} from './matchers.js';
+
+/** What must happen outside Postgres after a silence changes (queue jobs, in production). */
+export interface SilenceEffects {
+  /** Slack must come to show `version`. */
+  changed(incidentId: number, version: number): Promise<void>;
+  /** At `at` the incident's silence ends: record that, so the root stops showing it. */
+  silenceEnds(incidentId: number, at: Date): Promise<void>;
+}
+
+export interface SilenceDeps {
+  pool: pg.Pool;
+  /** Undefined when `alertmanager:` is not configured. */
+  alertmanager: AlertmanagerApi | undefined;
+  config: { silences: SilencesConfig };
+  membership: Membership;
+  effects: SilenceEffects;
+}
+
+const LOCK_SPACE = 'incident-silence';
+const MAX_REASON = 500;
+
+export const SILENCES_NOT_CONFIGURED =
+  "Silences are written to Alertmanager's API, which is not configured: set `alertmanager.urls` in the " +
+  "bot's config (each peer's base URL, e.g. `http://alertmanager:9093`) and, if Alertmanager asks for " +
+  'credentials, `ALERTMANAGER_API_TOKEN`, or `ALERTMANAGER_API_USERNAME` and `ALERTMANAGER_API_PASSWORD`, ' +
+  "in the bot's environment.";
+
+// Ends every comment the bot writes: how a silence it set is recognised in Alertmanager's list.
+const MARKER = /\[incident-bot (s-[0-9a-f-]{36})\]$/;
+const commentOf = (incidentId: number, reason: string, marker: string) =>
+  `${incidentRef(incidentId)}: ${reason} [incident-bot ${marker}]`;
+
+export async function silenceIncident(
+  deps: SilenceDeps,
+  input: {
+    incidentId: number;
+    userId: string;
+    durationMs: number;
+    reason: string;
+    /** Default: proposedMatchers of the incident. */
+    matchers?: SilenceMatcher[];
+    /** The Slack request's key: a replay of it does nothing twice. */
+    requestKey: string;
+  },
+): Promise<IncidentSilence> {
+  const alertmanager = allowed(deps, input.userId);
+  checkDuration(deps, input.durationMs);
+  const reason = input.reason.trim().replace(/\s+/g, ' ');
+  if (!reason)
+    throw new SilenceError('BAD_REASON', 'Say why the alerts are silenced: the next on call will ask.');
+  if (reason.length > MAX_REASON)
+    throw new SilenceError('BAD_REASON', `Keep the reason under ${MAX_REASON} characters.`);
+  if (input.matchers) checkMatchers(input.matchers);
+  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db) => {
+    const incident = await alertBornIncident(db, input.incidentId);
+    const matchers = input.matchers ?? proposedMatchers(incident).matchers;
+    checkMatchers(matchers);
+    const live = await liveSilence(db, input.incidentId);
+    const ended = live && live.endsAt.getTime() <= Date.now() ? await endSilence(db, live, null) : [];
+    if (live && ended.length === 0) throw alreadySilenced(live);
+    const now = new Date();
+    const silence =
+      (await orphanOf(db, alertmanager, input.incidentId, now)) ??
+      (await create(alertmanager, {
+        incidentId: input.incidentId,
+        matchers,
+        startsAt: now,
+        endsAt: new Date(now.getTime() + input.durationMs),
+        silencedBy: input.userId,
+        reason,
+        marker: `s-${randomUUID()}`,
+      }));
+    await recordSilence(db, silence);
+    const entry: NewTimelineEntry = {
+      kind: 'incident_silenced',
+      actor: silence.silencedBy,
+      data: {
+        silenceId: silence.silenceId,
+        endsAt: silence.endsAt.toISOString(),
+        reason: silence.reason,
+        matchers: silence.matchers,
+      },
+    };
+    await addTimelineEntries(db, input.incidentId, [...ended, entry]);
+    return { silence, version: await bumpVersion(db, input.incidentId) };
+  });
+  await deps.effects.changed(input.incidentId, result.version);
+  await deps.effects.silenceEnds(input.incidentId, result.silence.endsAt);
+  return publicSilence(result.silence);
+}
+
+export async function extendSilence(
+  deps: SilenceDeps,
+  input: { incidentId: number; userId: string; durationMs: number; requestKey: string },
+): Promise<IncidentSilence> {
+  const alertmanager = allowed(deps, input.userId);
+  checkDuration(deps, input.durationMs);
+  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db) => {
+    await alertBornIncident(db, input.incidentId);
+    const live = await liveSilence(db, input.incidentId);
+    if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
+    // Never past maxDuration from now, however often it is extended.
+    const endsAt = new Date(
+      Math.min(live.endsAt.getTime() + input.durationMs, Date.now() + deps.config.silences.maxDuration),
+    );
+    if (endsAt.getTime() <= live.endsAt.getTime()) {
+      throw new SilenceError(
+        'BAD_DURATION',
+        `${incidentRef(input.incidentId)} is already silenced for as long as silences.maxDuration allows.`,
+      );
+    }
+    // Same id, matchers and start: Alertmanager then keeps the id, else it gives a new one, which is kept.
+    const silenceId = await callAlertmanager(() =>
+      alertmanager.postSilence(specOf({ ...live, endsAt }, input.userId), live.silenceId),
+    );
+    await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
+    await addTimelineEntries(db, input.incidentId, [
+      {
+        kind: 'silence_extended',
+        actor: input.userId,
+        data: {
+          silenceId,
+          endsAt: endsAt.toISOString(),
+          previousEndsAt: live.endsAt.toISOString(),
+          ...(silenceId !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
+        },
+      },
+    ]);
+    return { silence: { ...live, silenceId, endsAt }, version: await bumpVersion(db, input.incidentId) };
+  });
+  await deps.effects.changed(input.incidentId, result.version);
+  await deps.effects.silenceEnds(input.incidentId, result.silence.endsAt);
+  return publicSilence(result.silence);
+}
+
+export async function unsilenceIncident(
+  deps: SilenceDeps,
+  input: { incidentId: number; userId: string; requestKey: string },
+): Promise<void> {
+  const alertmanager = allowed(deps, input.userId);
+  const version = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db) => {
+    await alertBornIncident(db, input.incidentId);
+    const live = await liveSilence(db, input.incidentId);
+    if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
+    try {
+      await alertmanager.expireSilence(live.silenceId);
+    } catch (err) {
+      // Expired or deleted in Alertmanager already: what was asked for is so.
+      if (!(err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')) throw silenceErrorOf(err);
+    }
+    await addTimelineEntries(db, input.incidentId, await endSilence(db, live, input.userId));
+    return bumpVersion(db, input.incidentId);
+  });
+  await deps.effects.changed(input.incidentId, version);
+}
+
+/**
+ * Records that the incident's silence ended once its end has passed (the delayed task at its end):
+ * once, whoever runs it. `nextAt` when it has been extended since and ends later.
+ */
+export async function endSilenceIfDue(
+  pool: pg.Pool,
+  incidentId: number,
+): Promise<{ version?: number; nextAt?: Date }> {
+  return inTransaction(pool, async (db) => {
+    await lockSilences(db, incidentId);
+    const live = await liveSilence(db, incidentId);
+    if (!live) return {};
+    if (live.endsAt.getTime() > Date.now()) return { nextAt: live.endsAt };
+    await addTimelineEntries(db, incidentId, await endSilence(db, live, null));
+    return { version: await bumpVersion(db, incidentId) };
+  });
+}
+
+/** Ends the live silence in Postgres: lifted by `by`, or (null) run out. The timeline entry to add. */
+async function endSilence(
+  db: pg.ClientBase,
+  live: StoredSilence,
+  by: string | null,
+): Promise<NewTimelineEntry[]> {
+  await recordSilenceEnded(db, live.incidentId, by);
+  return [
+    by
+      ? { kind: 'incident_unsilenced', actor: by, data: { silenceId: live.silenceId } }
+      : {
+          kind: 'silence_ended',
+          actor: live.silencedBy,
+          data: { silenceId: live.silenceId, endsAt: live.endsAt.toISOString() },
+        },
+  ];
+}
+
+/** The Alertmanager API, once the person may use it here; SilenceError otherwise. */
+function allowed(deps: SilenceDeps, userId: string): AlertmanagerApi {
+  if (!deps.alertmanager) throw new SilenceError('SILENCES_NOT_CONFIGURED', SILENCES_NOT_CONFIGURED);
+  const { silencers } = deps.config.silences;
+  if (silencers) {
+    requireAmong(
+      silencers,
+      userId,
+      deps.membership,
+      (who) => new SilenceError('NOT_ALLOWED', `You may not silence alerts. Silencers: ${who}.`),
+      (message) => new SilenceError('NOT_ALLOWED', message),
+    );
+  }
+  return deps.alertmanager;
+}
+
+function checkDuration(deps: SilenceDeps, durationMs: number): void {
+  if (!Number.isSafeInteger(durationMs) || durationMs <= 0) {
+    throw new SilenceError('BAD_DURATION', 'Give a duration above zero, like 30m, 2h or 1d.');
+  }
+  if (durationMs > deps.config.silences.maxDuration) {
+    throw new SilenceError('BAD_DURATION', 'That is longer than silences.maxDuration allows.');
+  }
+}
+
+async function withSilenceLock<T>(
+  deps: SilenceDeps,
+  incidentId: number,
+  requestKey: string,
+  work: (db: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return inTransaction(deps.pool, async (db) => {
+    if (!(await claimSlackRequest(db, requestKey)))
+      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    await lockSilences(db, incidentId);
+    return work(db);
+  });
+}
+
+async function lockSilences(db: pg.ClientBase, incidentId: number): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtext($1), $2::int)', [LOCK_SPACE, incidentId]);
+}
+
+async function alertBornIncident(
+  db: pg.ClientBase,
+  incidentId: number,
+): Promise<{ groupLabels: Record<string, string>; commonLabels: Record<string, string> }> {
+  const { rows } = await db.query<{
+    groupKey: string | null;
+    groupLabels: Record<string, string>;
+    commonLabels: Record<string, string>;
+  }>(
+    `SELECT group_key AS "groupKey", group_labels AS "groupLabels", common_labels AS "commonLabels"
+       FROM incidents WHERE id = $1`,
+    [incidentId],
+  );
+  const ref = incidentRef(incidentId);
+  if (!rows[0]) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
+  if (rows[0].groupKey === null) {
+    throw new SilenceError(
+      'NOT_ALERT_BORN',
+      `${ref} was declared by hand: it has no Alertmanager alerts to silence.`,
+    );
+  }
+  return rows[0];
+}
+
+/**
+ * A silence of this incident that Alertmanager holds but Postgres never recorded: one the bot set
+ * before it crashed (or lost its connection) between Alertmanager's answer and its own commit. It is
+ * taken as the incident's silence instead of setting a second one.
+ */
+async function orphanOf(
+  db: pg.ClientBase,
+  alertmanager: AlertmanagerApi,
+  incidentId: number,
+  now: Date,
+): Promise<StoredSilence | undefined> {
+  const prefix = `${incidentRef(incidentId)}: `;
+  const candidates = (await callAlertmanager(() => alertmanager.listSilences())).filter(
+    (s) => s.state !== 'expired' && s.endsAt > now && s.comment.startsWith(prefix) && MARKER.test(s.comment),
+  );
+  for (const silence of candidates) {
+    if (!(await silenceRecorded(db, silence.id))) return adopted(incidentId, silence, prefix);
+  }
+  return undefined;
+}
+
+function adopted(incidentId: number, silence: Silence, prefix: string): StoredSilence {
+  const marker = MARKER.exec(silence.comment)![1]!;
+  return {
+    silenceId: silence.id,
+    incidentId,
+    matchers: silence.matchers,
+    startsAt: silence.startsAt,
+    endsAt: silence.endsAt,
+    silencedBy: silence.createdBy,
+    reason: silence.comment.slice(prefix.length).replace(MARKER, '').trim(),
+    marker,
+  };
+}
+
+async function create(alertmanager: AlertmanagerApi, silence: Omit<StoredSilence, 'silenceId'>) {
+  const silenceId = await callAlertmanager(() =>
+    alertmanager.postSilence(specOf(silence, silence.silencedBy)),
+  );
+  return { ...silence, silenceId };
+}
+
+function specOf(silence: Omit<StoredSilence, 'silenceId'>, createdBy: string): SilenceSpec {
+  return {
+    matchers: silence.matchers,
+    startsAt: silence.startsAt,
+    endsAt: silence.endsAt,
+    // The Slack user id: who to ask, from Alertmanager's UI.
+    createdBy,
+    comment: commentOf(silence.incidentId, silence.reason, silence.marker),
+  };
+}
+
+async function callAlertmanager<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw silenceErrorOf(err);
+  }
+}
+
+function silenceErrorOf(err: unknown): unknown {
+  if (!(err instanceof AlertmanagerError)) return err;
+  const reason = escapeMrkdwn(err.message);
+  return err.code === 'ALERTMANAGER_UNREACHABLE'
+    ? new SilenceError(
+        'ALERTMANAGER_UNREACHABLE',
+        `Alertmanager did not answer, nothing was silenced: ${reason}.`,
+      )
+    : new SilenceError(
+        'ALERTMANAGER_REFUSED',
+        `Alertmanager did not take it, nothing was changed: ${reason}.`,
+      );
+}
+
+function alreadySilenced(live: IncidentSilence): SilenceError {
+  return new SilenceError(
+    'ALREADY_SILENCED',
+    `${incidentRef(live.incidentId)} is already silenced until ${slackDate(live.endsAt)} by ${userMention(live.silencedBy)}: extend it (\`/incident extend\`) or lift it (\`/incident unsilence\`).`,
+  );
+}
+
+function notSilenced(incidentId: number): SilenceError {
+  return new SilenceError('NOT_SILENCED', `${incidentRef(incidentId)} is not silenced.`);
+}
+
+function publicSilence({ marker: _, ...silence }: StoredSilence): IncidentSilence {
+  return silence;
+}
