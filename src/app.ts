@@ -143,6 +143,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       queuesReady: () => producerRedis.status === 'ready',
     });
     const effects = new QueuedIncidentEffects(queue, tasks);
+    // Where silences are written; without `alertmanager:` the silence commands say what to configure.
+    // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
+    const alertmanager = file.alertmanager
+      ? new AlertmanagerApi(file.alertmanager.urls, alertmanagerAuth(env), file.alertmanager.timeout)
+      : undefined;
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(
       slack,
@@ -251,11 +256,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       registerListeners(bolt, {
         pool,
         config: file,
-        // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
-        alertmanager: file.alertmanager
-          ? new AlertmanagerApi(file.alertmanager.urls, alertmanagerAuth(env), file.alertmanager.timeout)
-          : undefined,
         effects,
+        alertmanager,
         templates,
         actions,
         slackSync: queue,
@@ -272,6 +274,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             pool,
             queue,
             queueReady: () => producerRedis.status === 'ready',
+            effects,
             config: file,
             token: env.ALERTMANAGER_TOKEN,
             metrics,

@@ -36,6 +36,9 @@ export const AlertsConfigSchema = z
     // The webhook cannot tell a lagging peer's late copy from an alert Prometheus sends again with its old
     // startsAt: within this long after the bot stored the resolution it is taken for a late copy.
     lateCopyWindow: OptionalDuration.default(5 * 60_000),
+    // A group firing again this soon after its incident resolved is the same trouble back: the incident
+    // and its thread reopen rather than page anew.
+    reopenWithin: OptionalDuration.default(30 * 60_000),
   })
   .strict()
   .prefault({});

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
+import type { IncidentsConfig } from '../incidents/configSchema.js';
 import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
 import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
 import { mostUrgent, type Severity } from '../primitives/severity.js';
@@ -9,12 +10,16 @@ import { type AlertRouting, alertSeverity, groupChannel, groupSeverity } from '.
 
 /**
  * - created: a new incident was opened for the group
+ * - reopened: the group's incident, resolved less than alerts.reopenWithin ago, was opened again
  * - updated: the group's open incident changed
  * - duplicate: nothing new (a repeat, or the same notification from another Alertmanager peer)
  * - stale: nothing changed, and some alert was a late copy (see lateCopies)
  * - ignored: a resolved group with no open incident
  */
-export type DeliveryOutcome = 'created' | 'updated' | 'duplicate' | 'stale' | 'ignored';
+export type DeliveryOutcome = 'created' | 'reopened' | 'updated' | 'duplicate' | 'stale' | 'ignored';
+
+/** What ingesting needs of the config: routing, and the update intervals a reopened incident resumes. */
+export type IngestConfig = AlertRouting & { incidents: Pick<IncidentsConfig, 'updateIntervals'> };
 
 export interface DeliveryResult {
   outcome: DeliveryOutcome;
@@ -22,6 +27,8 @@ export interface DeliveryResult {
   incident?: { id: number; version: number };
   /** False when the root message is known to show this version already: no sync is needed. */
   slackBehind?: boolean;
+  /** Reopened with its status updates due again: the reminder to schedule (see IncidentEffects.updateDue). */
+  updateDue?: { updateCount: number; dueAt: Date };
 }
 
 /**
@@ -56,7 +63,7 @@ interface ChangedAlert {
 
 export async function ingestDelivery(
   pool: pg.Pool,
-  config: AlertRouting,
+  config: IngestConfig,
   payload: WebhookPayload,
 ): Promise<DeliveryResult> {
   const digest = deliveryDigest(payload);
@@ -68,19 +75,23 @@ export async function ingestDelivery(
     if (incident?.last_delivery_digest === digest) return unchanged('duplicate', incident);
 
     let late = await lateCopies(db, config, payload, incident?.id);
-    let created = false;
+    let opened: 'created' | 'reopened' | undefined;
+    let reopened: ReopenedIncident | undefined;
     if (!incident) {
       const firing = payload.alerts.filter((a) => a.status === 'firing');
       if (firing.length === 0) return { outcome: 'ignored' };
       if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
-      incident = await insertIncident(db, config, payload, digest);
-      created = incident !== undefined;
-      if (!incident) {
-        // Another peer's delivery opened it between our look and our insert: join that one, as it now is.
+      reopened = await reopenRecentIncident(db, config, payload.groupKey);
+      incident = reopened ?? (await insertIncident(db, config, payload, digest));
+      if (incident) opened = reopened ? 'reopened' : 'created';
+      else {
+        // Another peer's delivery opened (or reopened) it between our look and our write: join that one,
+        // as it now is.
         incident = await lockOpenIncident(db, payload.groupKey);
         if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
-        late = await lateCopies(db, config, payload, incident.id);
       }
+      // Judged against the incident taken: the resolution, again, of its own alert is not a late copy.
+      if (opened !== 'created') late = await lateCopies(db, config, payload, incident.id);
     }
 
     const fresh = payload.alerts.filter((a) => !late.has(a.fingerprint));
@@ -93,7 +104,7 @@ export async function ingestDelivery(
 
     // How much of the group the notification left out is news too; a late copy's count is not.
     const truncatedAlerts = late.size === 0 ? payload.truncatedAlerts : incident.truncated_alerts;
-    if (!created && changed.length === 0 && !resolves && truncatedAlerts === incident.truncated_alerts) {
+    if (!opened && changed.length === 0 && !resolves && truncatedAlerts === incident.truncated_alerts) {
       // A late copy's digest is not recorded: the same alerts and statuses may come again as news.
       if (late.size > 0) return unchanged('stale', incident);
       await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
@@ -101,11 +112,18 @@ export async function ingestDelivery(
     }
 
     const entries: NewTimelineEntry[] = [];
-    if (created) {
+    if (opened === 'created') {
       entries.push({
         kind: 'incident_opened',
         actor: ALERTMANAGER_ACTOR,
         data: { groupKey: payload.groupKey, receiver: payload.receiver, severity: incident.severity },
+      });
+    }
+    if (reopened) {
+      entries.push({
+        kind: 'incident_reopened',
+        actor: ALERTMANAGER_ACTOR,
+        data: { reopenCount: reopened.reopen_count, resolvedAt: reopened.resolved_at.toISOString() },
       });
     }
     for (const alert of changed) {
@@ -151,9 +169,12 @@ export async function ingestDelivery(
       [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
     );
     return {
-      outcome: created ? 'created' : 'updated',
+      outcome: opened ?? 'updated',
       incident: { id: incident.id, version: rows[0]!.version },
       slackBehind: true,
+      ...(reopened?.next_update_due_at
+        ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
+        : {}),
     };
   });
 }
@@ -182,6 +203,61 @@ async function openIncident(
     [groupKey],
   );
   return rows[0];
+}
+
+interface ReopenedIncident extends OpenIncident {
+  reopen_count: number;
+  /** When it had been resolved. */
+  resolved_at: Date;
+  update_count: number;
+  next_update_due_at: Date | null;
+}
+
+/**
+ * Reopens the group's newest incident if it resolved less than alerts.reopenWithin ago: open again,
+ * investigating, its resolution cleared. Status updates, if people were posting them (or one was due),
+ * are due again one interval from now, as resolving had stopped them. Guarded on its state, so that of
+ * two peers delivering at once one reopens it and the other finds it open (undefined here).
+ */
+const UNIQUE_VIOLATION = '23505';
+
+async function reopenRecentIncident(
+  db: pg.ClientBase,
+  config: IngestConfig,
+  groupKey: string,
+): Promise<ReopenedIncident | undefined> {
+  const within = config.alerts.reopenWithin;
+  if (within === null) return undefined;
+  const { rows } = await db.query<{ id: number; resolved_at: Date }>(
+    `SELECT id, resolved_at FROM (
+       SELECT id::int AS id, state, resolved_at FROM incidents WHERE group_key = $1 ORDER BY id DESC LIMIT 1
+     ) newest
+      WHERE state = 'resolved' AND resolved_at > now() - $2 * interval '1 millisecond'`,
+    [groupKey, within],
+  );
+  const newest = rows[0];
+  if (!newest) return undefined;
+  // A delivery that judged the window passed may open a new incident meanwhile: the unique index on
+  // open groups then refuses this one, and the savepoint lets the caller join that incident instead.
+  await db.query('SAVEPOINT reopen');
+  const reopened = await db
+    .query<Omit<ReopenedIncident, 'resolved_at'>>(
+      `UPDATE incidents
+        SET state = 'open', status = 'investigating', resolution = NULL, resolved_at = NULL,
+            reopen_count = reopen_count + 1, updated_at = now(),
+            next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
+              THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
+      WHERE id = $1 AND state = 'resolved'
+      RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest,
+                truncated_alerts, reopen_count, update_count, next_update_due_at`,
+      [newest.id, JSON.stringify(config.incidents.updateIntervals)],
+    )
+    .catch(async (err: unknown) => {
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+      await db.query('ROLLBACK TO SAVEPOINT reopen');
+      return { rows: [] };
+    });
+  return reopened.rows[0] && { ...reopened.rows[0], resolved_at: newest.resolved_at };
 }
 
 /** The unique index on open group keys decides between two peers delivering at once. */

@@ -14,7 +14,11 @@ export type IncidentCommand =
   | { name: 'note'; incidentId?: number; text: string }
   | { name: 'timeline'; incidentId?: number }
   | { name: 'resolve'; incidentId?: number; resolution: string }
-  | { name: 'postmortem'; incidentId?: number };
+  | { name: 'postmortem'; incidentId?: number }
+  /** `duration` as typed: its bounds are the config's (silences.maxDuration), checked by the handler. */
+  | { name: 'silence'; incidentId?: number; duration: string; reason: string }
+  | { name: 'extend'; incidentId?: number; duration: string }
+  | { name: 'unsilence'; incidentId?: number };
 
 export const INCIDENT_USAGE: Record<Exclude<IncidentCommand['name'], 'help'>, string> = {
   declare: '/incident declare P0|P1|P2|P3|P4 <title>',
@@ -27,6 +31,10 @@ export const INCIDENT_USAGE: Record<Exclude<IncidentCommand['name'], 'help'>, st
   list: '/incident list',
   resolve: '/incident resolve [INC-n] <resolution>',
   postmortem: '/incident postmortem [INC-n]',
+  silence:
+    '/incident silence [INC-n] <duration like 30m, 2h, 1d> <reason>  (silences its alerts in Alertmanager)',
+  extend: '/incident extend [INC-n] <duration>  (adds to the silence)',
+  unsilence: '/incident unsilence [INC-n]',
 };
 
 export const INCIDENT_HELP = [
@@ -175,6 +183,26 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       if (args.length > 0)
         throw new CommandUsageError('Nothing but an incident id is expected.', INCIDENT_USAGE[sub]);
       return { name: sub, incidentId };
+    }
+    case 'silence': {
+      const usage = INCIDENT_USAGE.silence;
+      const incidentId = takeIncidentId(args);
+      const duration = args.shift();
+      if (!duration) throw new CommandUsageError('Say for how long, like 2h, and why.', usage);
+      return { name: 'silence', incidentId, duration, reason: restText(args, 'why', usage, 500) };
+    }
+    case 'extend': {
+      const incidentId = takeIncidentId(args);
+      const duration = args.shift();
+      if (!duration || args.length > 0)
+        throw new CommandUsageError('Say by how long, like 2h, and nothing else.', INCIDENT_USAGE.extend);
+      return { name: 'extend', incidentId, duration };
+    }
+    case 'unsilence': {
+      const incidentId = takeIncidentId(args);
+      if (args.length > 0)
+        throw new CommandUsageError('Nothing but an incident id is expected.', INCIDENT_USAGE.unsilence);
+      return { name: 'unsilence', incidentId };
     }
     case 'resolve': {
       const incidentId = takeIncidentId(args);

@@ -8,6 +8,7 @@ import {
   changeSeverity,
   declareIncident,
   findIncident,
+  type IncidentEffects,
   type LifecycleDeps,
   postStatusUpdate,
   resolveIncident,
@@ -15,7 +16,17 @@ import {
 import { recentEntries } from '../incidents/timeline.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { SlackMessage } from '../render/blockKit.js';
+import { escapeMrkdwn, slackDate, truncateForMrkdwn } from '../render/mrkdwn.js';
 import type { TemplateSet } from '../render/templates.js';
+import {
+  extendSilence,
+  parseSilenceDuration,
+  SILENCES_NOT_CONFIGURED,
+  type SilenceDeps,
+  SilenceError,
+  silenceIncident,
+  unsilenceIncident,
+} from '../silences/silences.js';
 import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../views/incident.js';
 import { updateModal } from '../views/modals.js';
 import { CommandUsageError, INCIDENT_HELP, INCIDENT_USAGE, type IncidentCommand } from './incidentCommand.js';
@@ -30,9 +41,11 @@ export interface CommandContext {
   triggerId: string;
 }
 
-export interface IncidentCommandDeps extends LifecycleDeps {
+export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   pool: pg.Pool;
   templates: TemplateSet;
+  config: LifecycleDeps['config'] & SilenceDeps['config'];
+  effects: IncidentEffects & SilenceDeps['effects'];
 }
 
 /** Carries out a parsed /incident command. Throws IncidentError or CommandUsageError for the caller to explain. */
@@ -51,6 +64,18 @@ export async function runIncidentCommand(
     addLogContext({ incidentId: id });
     return id;
   };
+
+  /** The incident a silence command means, once there is an Alertmanager to write silences to. */
+  const silenceTarget = (incidentId: number | undefined) => {
+    if (!deps.alertmanager) throw new SilenceError('SILENCES_NOT_CONFIGURED', SILENCES_NOT_CONFIGURED);
+    return target(incidentId);
+  };
+  const silenceInput = async (asked: { incidentId?: number; duration: string }) => ({
+    incidentId: await silenceTarget(asked.incidentId),
+    userId: ctx.userId,
+    durationMs: parseSilenceDuration(asked.duration, deps.config.silences.maxDuration),
+    requestKey,
+  });
 
   switch (command.name) {
     case 'help':
@@ -130,6 +155,24 @@ export async function runIncidentCommand(
       return {
         ephemeral: deps.templates.renderMessage('incident-timeline', timelineView(snapshot!, entries, total)),
       };
+    }
+    case 'silence': {
+      const input = await silenceInput(command);
+      const silence = await silenceIncident(deps, { ...input, reason: command.reason });
+      const matchers = silence.matchers.map((m) => `${m.name}=${m.value}`).join(', ');
+      return say(
+        `Silenced the alerts of INC-${input.incidentId} in Alertmanager until ${slackDate(silence.endsAt)} (matching \`${escapeMrkdwn(truncateForMrkdwn(matchers, 1000))}\`).`,
+      );
+    }
+    case 'extend': {
+      const input = await silenceInput(command);
+      const silence = await extendSilence(deps, input);
+      return say(`The silence of INC-${input.incidentId} now ends ${slackDate(silence.endsAt)}.`);
+    }
+    case 'unsilence': {
+      const id = await silenceTarget(command.incidentId);
+      await unsilenceIncident(deps, { incidentId: id, userId: ctx.userId, requestKey });
+      return say(`Lifted the silence of INC-${id}: Alertmanager notifies its alerts again.`);
     }
     case 'resolve': {
       const result = await resolveIncident(

@@ -6,6 +6,7 @@ import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isTransientDbError } from '../db/pool.js';
+import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -22,6 +23,8 @@ export interface AlertmanagerRouteDeps {
   queue: Queue<SlackSyncJob>;
   /** False while Redis is unreachable: then nothing is written and Alertmanager is asked to retry. */
   queueReady: () => boolean;
+  /** Where a reopened incident's status-update reminder is scheduled. */
+  effects: Pick<IncidentEffects, 'updateDue'>;
   config: FileConfig;
   token: string;
   metrics: Metrics;
@@ -101,11 +104,15 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   const result = await ingestDelivery(deps.pool, deps.config, payload);
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
-  const { incident } = result;
+  const { incident, updateDue } = result;
   if (incident) addLogContext({ incidentId: incident.id });
   if (incident && result.slackBehind) {
     await withTimeout(
-      enqueueIncidentSync(deps.queue, incident.id, incident.version),
+      (async () => {
+        await enqueueIncidentSync(deps.queue, incident.id, incident.version);
+        // Reopened: its status updates are due again, and resolving had dropped their reminder.
+        if (updateDue) await deps.effects.updateDue(incident.id, updateDue.updateCount, updateDue.dueAt);
+      })(),
       ENQUEUE_TIMEOUT_MS,
     ).catch((cause: unknown) => {
       throw new QueueUnavailable('queue unavailable, retry later', { cause });

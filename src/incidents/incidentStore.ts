@@ -42,6 +42,8 @@ export interface Incident {
   resolvedAt: Date | null;
   /** Alerts of the group its latest notification did not list (truncated). */
   truncatedAlerts: number;
+  /** How many times its group fired again soon after it resolved, reopening it (alerts.reopenWithin). */
+  reopenCount: number;
   /** Where the incident belonged when Slack refused the bot there; see slackError. */
   refusedChannelId: string | null;
   /** Slack's error when the incident is shown elsewhere than it belongs (see channelFallback.ts). */
@@ -88,7 +90,7 @@ export async function loadSnapshot(
             channel_id AS "channelId", group_key AS "groupKey",
             group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
             version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
-            resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts",
+            resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts", reopen_count AS "reopenCount",
             refused_channel_id AS "refusedChannelId", slack_error AS "slackError"
        FROM incidents WHERE id = $1`,
     [incidentId],

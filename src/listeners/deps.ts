@@ -2,18 +2,15 @@ import type { Queue } from 'bullmq';
 import type { ActionCommandDeps } from '../commands/actionHandlers.js';
 import type { IncidentCommandDeps } from '../commands/incidentHandlers.js';
 import type { FileConfig } from '../config/file.js';
-import type { IncidentEffects } from '../incidents/lifecycle.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HealthJob } from '../queues/healthJobs.js';
-import type { SilenceDeps, SilenceEffects } from '../silences/silences.js';
 import type { SlackApi } from '../slack/slackApi.js';
 
 /** What every listener may use: the use cases' dependencies, and Slack's Web API for what it says. */
-export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps, SilenceDeps {
+export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps {
   // The whole file: each use case reads its own parts of it.
   config: FileConfig;
-  effects: IncidentEffects & SilenceEffects;
   health: Queue<HealthJob>;
   slack: SlackApi;
   metrics: Metrics;

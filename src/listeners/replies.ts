@@ -7,7 +7,7 @@ import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 import { isTransientQueueError } from '../queues/queues.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { unescapeMrkdwn } from '../render/mrkdwn.js';
-import { SilenceError } from '../silences/errors.js';
+import { SilenceError } from '../silences/silences.js';
 import type { SlackApi } from '../slack/slackApi.js';
 
 /**

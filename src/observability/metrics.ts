@@ -23,7 +23,7 @@ export class Metrics {
 
   readonly webhookDeliveries = new Counter({
     name: 'incident_bot_alertmanager_deliveries_total',
-    help: 'Alertmanager webhook deliveries, by outcome: created, updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), or http_<status> for a refused one.',
+    help: 'Alertmanager webhook deliveries, by outcome: created, reopened (an incident of the group resolved within alerts.reopenWithin), updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), or http_<status> for a refused one.',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

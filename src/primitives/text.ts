@@ -5,3 +5,10 @@ export function isStorableText(text: string): boolean {
 
 /** Why isStorableText refused something, to follow "The command text" or "This field". */
 export const UNSTORABLE_TEXT = 'holds a NUL character or half of a surrogate pair, which cannot be stored';
+
+/** 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st… */
+export function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}

@@ -23,4 +23,5 @@ export type TimelineKind =
   | 'silence_extended'
   | 'incident_unsilenced'
   | 'silence_ended'
-  | 'incident_resolved';
+  | 'incident_resolved'
+  | 'incident_reopened';

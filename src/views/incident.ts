@@ -2,6 +2,7 @@ import { formatDuration } from '../primitives/duration.js';
 import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
+import { ordinal } from '../primitives/text.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
@@ -46,6 +47,8 @@ export interface Incident {
   externalUrl: string | null;
   /** Alerts of the group its latest notification did not list. */
   truncatedAlerts: number;
+  /** How many times its group fired again soon after it resolved (alerts.reopenWithin). */
+  reopenCount: number;
   /** Where it belonged when Slack refused the bot there (null: its own channel was never created). */
   refusedChannelId: string | null;
   /** Why it is shown elsewhere than it belongs: Slack's error. */
@@ -120,6 +123,8 @@ export interface IncidentView {
   createdAt: string;
   resolvedAt?: string;
   duration?: string;
+  /** Open again after a resolution: which time it is open, `2nd`, `3rd`… */
+  reopened?: string;
 }
 
 export interface RootView {
@@ -167,6 +172,9 @@ export interface EventView {
   user?: string;
   previous?: string;
   isResolved?: boolean;
+  isReopened?: boolean;
+  /** Which time it is open: `2nd`, `3rd`… */
+  reopened?: string;
   postmortemFollows?: boolean;
   resolution?: string;
   duration?: string;
@@ -270,7 +278,13 @@ export function incidentView(snapshot: IncidentSnapshot): IncidentView {
           duration: formatDuration(incident.resolvedAt.getTime() - incident.createdAt.getTime()),
         }
       : {}),
+    ...(incident.reopenCount > 0 && !resolved ? { reopened: timesOpen(incident.reopenCount) } : {}),
   };
+}
+
+/** Which time an incident reopened `reopenCount` times is open: the first reopening makes it the 2nd. */
+function timesOpen(reopenCount: number): string {
+  return ordinal(reopenCount + 1);
 }
 
 export function rootView(
@@ -332,6 +346,12 @@ function silenceButtons(incident: Incident): RootView['silenceButtons'] {
 
 const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
+/** How long after its resolution an incident_reopened entry reopened the incident. */
+function sinceResolved(entry: TimelineEntry): number | undefined {
+  const resolvedAt = Date.parse(str(entry.data.resolvedAt) ?? '');
+  return Number.isNaN(resolvedAt) ? undefined : entry.createdAt.getTime() - resolvedAt;
+}
+
 /** A silence's matchers as recorded on the timeline, as name=value pairs. */
 function matcherText(matchers: unknown): string {
   if (!Array.isArray(matchers)) return '';
@@ -376,6 +396,15 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         // The skeleton is on its way (incidents.postmortemOnResolve): no hint to ask for one.
         ...(data.postmortemFollows === true ? { postmortemFollows: true } : {}),
       };
+    case 'incident_reopened': {
+      const since = sinceResolved(entry);
+      return {
+        ...base,
+        isReopened: true,
+        reopened: timesOpen(Number(data.reopenCount)),
+        ...(since === undefined ? {} : { duration: formatDuration(since) }),
+      };
+    }
     case 'reminder':
       return {
         ...base,
@@ -467,6 +496,7 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'incident_unsilenced',
   'silence_ended',
   'incident_resolved',
+  'incident_reopened',
 ]);
 
 /** How many incidents /incident list shows, and timeline entries /incident timeline shows: one block each. */
@@ -519,6 +549,7 @@ const KIND_LABELS: Record<string, string> = {
   incident_unsilenced: 'Unsilenced',
   silence_ended: 'Silence ended',
   incident_resolved: 'Resolved',
+  incident_reopened: 'Reopened',
 };
 
 /** One line of plain words for any timeline entry, including kinds added later. */
@@ -540,6 +571,10 @@ export function describeEntry(entry: TimelineEntry): string {
       return d.reminder === 'commander' ? 'no commander yet' : 'status update overdue';
     case 'incident_resolved':
       return String(d.resolution ?? 'all alerts resolved');
+    case 'incident_reopened': {
+      const since = sinceResolved(entry);
+      return `open the ${timesOpen(Number(d.reopenCount))} time${since === undefined ? '' : `, ${formatDuration(since)} after its resolution`}`;
+    }
     case 'postmortem_generated':
       return `revision ${d.revision}`;
     case 'incident_declared':

@@ -3,7 +3,7 @@ import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
-import type { Incident, TimelineEntry } from './incident.js';
+import { describeEntry, type Incident, type TimelineEntry } from './incident.js';
 
 /**
  * The post-mortem skeleton: a Markdown document drafted from the incident's own record (summary and
@@ -137,6 +137,8 @@ function entryItem(entry: TimelineEntry): PostmortemTimelineItem {
         'Incident resolved',
         str(data.resolution) ?? (entry.actor === ALERTMANAGER_ACTOR ? 'all alerts resolved' : undefined),
       );
+    case 'incident_reopened':
+      return item('Incident reopened', describeEntry(entry));
     default:
       // health_check, action_* and whatever comes later: told from their data, generically.
       return item(capitalize(entry.kind.replace(/_/g, ' ')), dataSummary(data));

@@ -56,6 +56,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       createdAt: new Date('2026-01-01T00:00:00Z'),
       resolvedAt: new Date('2026-01-02T00:00:00Z'),
       truncatedAlerts: 1_000_000,
+      reopenCount: 999_999,
       refusedChannelId: 'C0REFUSED1',
       slackError: long(100),
       silence: {
@@ -96,6 +97,12 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       },
     ]),
     { kind: 'incident_resolved', actor: 'alertmanager', data: {}, createdAt: new Date() },
+    {
+      kind: 'incident_reopened',
+      actor: 'alertmanager',
+      data: { reopenCount: 999_999, resolvedAt: new Date(0).toISOString() },
+      createdAt: new Date(),
+    },
     // More people's events than a reply shows, each kind at its longest.
     ...Array.from({ length: maxAlertsShown * 2 }, (_, i): TimelineEntry[] => {
       const at = { actor: 'U0SOMEONE', createdAt: new Date() };
@@ -205,6 +212,7 @@ function worstCasePostmortemView(): object {
       entry('health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
       entry('action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
       entry('incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),
+      entry('incident_reopened', { reopenCount: 999_999, resolvedAt: at.toISOString() }),
     ],
   };
   return buildPostmortemView(data);

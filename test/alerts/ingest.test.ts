@@ -4,10 +4,14 @@ import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
+import { postStatusUpdate, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { recordingEffects } from '../support/incidents.js';
+import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+// An alert's startsAt once it fires again (the payload helper's alerts start at 08:00).
+const LATER = '2026-11-23T10:00:00Z';
 
 describe('ingesting Alertmanager deliveries', () => {
   let db: TestDatabase;
@@ -26,7 +30,8 @@ describe('ingesting Alertmanager deliveries', () => {
     group: string,
     alerts: AlertSpec[],
     extra: Parameters<typeof payload>[0] extends infer P ? Partial<P> : never = {},
-  ) => ingestDelivery(pool, config, WebhookPayloadSchema.parse(payload({ group, alerts, ...extra })));
+    using = config,
+  ) => ingestDelivery(pool, using, WebhookPayloadSchema.parse(payload({ group, alerts, ...extra })));
   const incidentsOf = async (group: string) =>
     (
       await pool.query(
@@ -109,16 +114,16 @@ describe('ingesting Alertmanager deliveries', () => {
     expect((await timelineOf(opened.incident!.id)).at(-1).kind).toBe('incident_resolved');
   });
 
-  it('ignores a late firing copy of alerts that already resolved, and opens a new incident when they fire again', async () => {
+  it('ignores a late firing copy of alerts that already resolved, and reopens the incident when they fire again', async () => {
     await deliver('Flapping', [{ instance: 'a' }]);
     await deliver('Flapping', [{ instance: 'a', status: 'resolved' }]);
     // A lagging peer re-sends the old firing notification: same startsAt, so it is not news.
     const late = await deliver('Flapping', [{ instance: 'a' }]);
     expect(late.outcome).toBe('stale');
-    expect(await incidentsOf('Flapping')).toHaveLength(1);
-    const refired = await deliver('Flapping', [{ instance: 'a', startsAt: '2026-11-23T10:00:00Z' }]);
-    expect(refired.outcome).toBe('created');
-    expect((await incidentsOf('Flapping')).map((i) => i.state)).toEqual(['resolved', 'open']);
+    expect((await incidentsOf('Flapping')).map((i) => i.state)).toEqual(['resolved']);
+    const refired = await deliver('Flapping', [{ instance: 'a', startsAt: LATER }]);
+    expect(refired.outcome).toBe('reopened');
+    expect((await incidentsOf('Flapping')).map((i) => i.state)).toEqual(['open']);
   });
 
   it('measures the late-copy window from when the bot stored the resolution, on its own clock', async () => {
@@ -130,8 +135,8 @@ describe('ingesting Alertmanager deliveries', () => {
       "UPDATE alerts SET resolution_recorded_at = resolution_recorded_at - interval '6 minutes' WHERE incident_id = $1",
       [opened.incident!.id],
     );
-    expect((await deliver('WindowClock', [{ instance: 'a' }])).outcome).toBe('created');
-    expect((await incidentsOf('WindowClock')).map((i) => i.state)).toEqual(['resolved', 'open']);
+    expect((await deliver('WindowClock', [{ instance: 'a' }])).outcome).toBe('reopened');
+    expect((await incidentsOf('WindowClock')).map((i) => i.state)).toEqual(['open']);
   });
 
   it('does not take a partly late notification for the last word: the same shape later is still news', async () => {
@@ -188,6 +193,192 @@ describe('ingesting Alertmanager deliveries', () => {
       [incident!.id],
     );
     expect(rows).toEqual([{ proto: 'x', ctor: 'y' }]);
+  });
+
+  describe('a group firing again soon after its incident resolved', () => {
+    const incidentRow = async (id: number) =>
+      (
+        await pool.query(
+          `SELECT state, status, resolution, resolved_at, reopen_count, version, next_update_due_at,
+                  next_update_due_at - updated_at AS due_after
+             FROM incidents WHERE id = $1`,
+          [id],
+        )
+      ).rows[0];
+    const kindsOf = async (id: number) => (await timelineOf(id)).map((e) => e.kind);
+    /** Opens an incident for `group`, resolves it, and returns its id and when it resolved. */
+    const resolvedIncident = async (group: string) => {
+      const { incident } = await deliver(group, [{ instance: 'a' }]);
+      await deliver(group, [{ instance: 'a', status: 'resolved' }]);
+      const { resolved_at } = await incidentRow(incident!.id);
+      return { id: incident!.id, resolvedAt: resolved_at as Date, version: incident!.version + 1 };
+    };
+    const resolvedAgo = (id: number, minutes: number) =>
+      pool.query("UPDATE incidents SET resolved_at = resolved_at - $2 * interval '1 minute' WHERE id = $1", [
+        id,
+        minutes,
+      ]);
+
+    it('reopens the same incident, and tells its thread, within alerts.reopenWithin', async () => {
+      const resolved = await resolvedIncident('Reopens');
+      await resolvedAgo(resolved.id, 29);
+      const again = await deliver('Reopens', [{ instance: 'a', startsAt: LATER }]);
+      expect(again).toEqual({
+        outcome: 'reopened',
+        incident: { id: resolved.id, version: resolved.version + 1 },
+        slackBehind: true,
+      });
+      expect(await incidentsOf('Reopens')).toHaveLength(1);
+      expect(await incidentRow(resolved.id)).toMatchObject({
+        state: 'open',
+        status: 'investigating',
+        resolved_at: null,
+        reopen_count: 1,
+        // Nobody posted status updates: none are due, as for an incident Alertmanager just opened.
+        next_update_due_at: null,
+      });
+      const timeline = await timelineOf(resolved.id);
+      expect(timeline.slice(-2)).toEqual([
+        {
+          kind: 'incident_reopened',
+          data: {
+            reopenCount: 1,
+            resolvedAt: new Date(resolved.resolvedAt.getTime() - 29 * 60_000).toISOString(),
+          },
+        },
+        { kind: 'alert_firing', data: expect.objectContaining({ startsAt: new Date(LATER).toISOString() }) },
+      ]);
+    });
+
+    it('opens a new incident once alerts.reopenWithin has passed', async () => {
+      const resolved = await resolvedIncident('ReopensTooLate');
+      await resolvedAgo(resolved.id, 31);
+      const again = await deliver('ReopensTooLate', [{ instance: 'a', startsAt: LATER }]);
+      expect(again.outcome).toBe('created');
+      expect((await incidentsOf('ReopensTooLate')).map((i) => i.state)).toEqual(['resolved', 'open']);
+      expect(await kindsOf(resolved.id)).not.toContain('incident_reopened');
+    });
+
+    it('never reopens with reopenWithin: none', async () => {
+      const never = parseFileConfig(
+        'test',
+        'slack: { defaultChannel: C0DEFAULT1 }\nalerts: { reopenWithin: none }',
+      );
+      await resolvedIncident('NeverReopens');
+      const again = await deliver('NeverReopens', [{ instance: 'a', startsAt: LATER }], {}, never);
+      expect(again.outcome).toBe('created');
+      expect((await incidentsOf('NeverReopens')).map((i) => i.state)).toEqual(['resolved', 'open']);
+    });
+
+    it('does not reopen for a late copy of what resolved, within alerts.lateCopyWindow', async () => {
+      const { id } = await deliver('LateNoReopen', [{ instance: 'a' }, { instance: 'b' }]).then(
+        (r) => r.incident!,
+      );
+      await deliver('LateNoReopen', [
+        { instance: 'a', status: 'resolved' },
+        { instance: 'b', status: 'resolved' },
+      ]);
+      // Lagging peers: the old firing notification, and one from when only a had resolved.
+      expect((await deliver('LateNoReopen', [{ instance: 'a' }, { instance: 'b' }])).outcome).toBe('stale');
+      const partly = [{ instance: 'a', status: 'resolved' as const }, { instance: 'b' }];
+      expect((await deliver('LateNoReopen', partly)).outcome).toBe('stale');
+      expect(await incidentRow(id)).toMatchObject({ state: 'resolved', reopen_count: 0 });
+      expect(await kindsOf(id)).not.toContain('incident_reopened');
+    });
+
+    it('reopens exactly once when many Alertmanager peers deliver the new firing at the same moment', async () => {
+      const resolved = await resolvedIncident('ReopenRace');
+      const deliveries = Array.from({ length: 12 }, (_, i) =>
+        deliver('ReopenRace', [{ instance: 'a', startsAt: LATER }, ...(i % 2 ? [{ instance: 'b' }] : [])]),
+      );
+      const results = await Promise.all(deliveries);
+      expect(results.filter((r) => r.outcome === 'reopened')).toHaveLength(1);
+      expect(results.filter((r) => r.outcome === 'created')).toHaveLength(0);
+      expect(new Set(results.map((r) => r.incident?.id))).toEqual(new Set([resolved.id]));
+      expect((await incidentsOf('ReopenRace')).map((i) => i.state)).toEqual(['open']);
+      expect(await incidentRow(resolved.id)).toMatchObject({ state: 'open', reopen_count: 1 });
+      expect((await kindsOf(resolved.id)).filter((k) => k === 'incident_reopened')).toHaveLength(1);
+      const { rows } = await pool.query(
+        "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",
+        [resolved.id],
+      );
+      expect(rows[0].n).toBe(2);
+    });
+
+    it('joins the incident another delivery opened while it was reopening the old one (the window edge)', async () => {
+      // One peer's delivery judged the old incident just outside the window and opened a new one; this
+      // one, a moment earlier, judged it inside and reopens it: the unique index on open groups decides.
+      const resolved = await resolvedIncident('ReopenEdge');
+      const other = await pool.connect();
+      try {
+        await other.query('BEGIN');
+        const { rows } = await other.query<{ id: number }>(
+          `INSERT INTO incidents (title, severity, group_key, channel_id)
+             SELECT title, severity, group_key, channel_id FROM incidents WHERE id = $1
+           RETURNING id::int AS id`,
+          [resolved.id],
+        );
+        const delivery = deliver('ReopenEdge', [{ instance: 'a', startsAt: LATER }]);
+        // The reopening waits on the uncommitted open incident, then finds it committed.
+        await waitFor(
+          async () =>
+            (
+              await pool.query(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+              )
+            ).rowCount === 1,
+          10_000,
+          'the reopening to wait on the other open incident',
+        );
+        await other.query('COMMIT');
+        const result = await delivery;
+        expect(result).toMatchObject({ outcome: 'updated', incident: { id: rows[0]!.id } });
+        expect((await incidentsOf('ReopenEdge')).map((i) => i.state)).toEqual(['resolved', 'open']);
+      } finally {
+        other.release();
+      }
+    });
+
+    it('reopens an incident resolved by hand, clearing its resolution and resuming its status updates', async () => {
+      const effects = recordingEffects();
+      const lifecycle = { pool, config, effects };
+      const { incident } = await deliver('ReopenByHand', [{ instance: 'a' }]);
+      const id = incident!.id;
+      await postStatusUpdate(lifecycle, id, { status: 'identified', text: 'Pool exhausted', by: 'U0ALICE' });
+      await resolveIncident(lifecycle, id, 'Raised the pool size', 'U0ALICE');
+      expect(await incidentRow(id)).toMatchObject({ state: 'resolved', next_update_due_at: null });
+
+      // Its alert never resolved in Alertmanager; now another of the group fires too.
+      const again = await deliver('ReopenByHand', [{ instance: 'a' }, { instance: 'b' }]);
+      expect(again.outcome).toBe('reopened');
+      expect(again.incident!.id).toBe(id);
+      const row = await incidentRow(id);
+      expect(row).toMatchObject({
+        state: 'open',
+        status: 'investigating',
+        resolution: null,
+        reopen_count: 1,
+      });
+      // P0 (critical) updates are due every 15 minutes: the next one 15 minutes from the reopening.
+      expect(row.due_after).toEqual({ minutes: 15 });
+      expect(again.updateDue).toEqual({ updateCount: 1, dueAt: row.next_update_due_at });
+      expect((await kindsOf(id)).slice(-3)).toEqual([
+        'incident_resolved',
+        'incident_reopened',
+        'alert_firing',
+      ]);
+    });
+
+    it('counts each reopening', async () => {
+      const { id } = await resolvedIncident('ReopensTwice');
+      expect((await deliver('ReopensTwice', [{ instance: 'a', startsAt: LATER }])).outcome).toBe('reopened');
+      await deliver('ReopensTwice', [{ instance: 'a', startsAt: LATER, status: 'resolved' }]);
+      const third = '2026-11-23T11:00:00Z';
+      expect((await deliver('ReopensTwice', [{ instance: 'a', startsAt: third }])).outcome).toBe('reopened');
+      expect(await incidentRow(id)).toMatchObject({ state: 'open', reopen_count: 2 });
+      const reopenings = (await timelineOf(id)).filter((e) => e.kind === 'incident_reopened');
+      expect(reopenings.map((e) => e.data.reopenCount)).toEqual([1, 2]);
+    });
   });
 
   it('writes nothing when a delivery fails half way', async () => {

@@ -57,6 +57,7 @@ describe('defaults', () => {
         defaultSeverity: 'P2',
         maxAlertsShown: 10,
         lateCopyWindow: 300_000,
+        reopenWithin: 1_800_000,
       },
       incidents: {
         commanderReminderAfter: 300_000,
@@ -238,6 +239,15 @@ alerts:
       'alerts.defaultSeverity: expected one of P0, P1, P2, P3, P4',
       'alerts.maxAlertsShown: Too big: expected number to be <=20',
     ]);
+  });
+
+  it('refuses a reopen window of no time, naming the key', () => {
+    expect(problemsOf(`${MINIMAL}alerts:\n  reopenWithin: 0m\n`)).toEqual([
+      expect.stringMatching(/^alerts\.reopenWithin: expected a duration like 30s, 15m/),
+    ]);
+    expect(
+      parseFileConfig(SOURCE, `${MINIMAL}alerts:\n  reopenWithin: none\n`).alerts.reopenWithin,
+    ).toBeNull();
   });
 });
 

@@ -163,6 +163,7 @@ describe('/incident, end to end through /slack/events', () => {
       ['assign INC-1 commander bob', /Mention exactly one person/],
       ['severity INC-1 P1 now', /Only a severity is expected/],
       [`update ${ref} identified ${'x'.repeat(3001)}`, /under 3000 characters/],
+      [`silence ${ref} 2h deploying`, /`alertmanager\.urls`[\s\S]*ALERTMANAGER_API_TOKEN/],
     ];
     for (const [input, expected] of cases) {
       const answer = await slashCommand(bot, input);

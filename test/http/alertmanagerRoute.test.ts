@@ -115,6 +115,7 @@ describe('POST /alertmanager when something behind it fails', () => {
         pool: through,
         queue: queue as Queue<SlackSyncJob>,
         queueReady: () => true,
+        effects: { updateDue: async () => {} },
         config,
         token: TOKEN,
         metrics: new Metrics(),

@@ -13,7 +13,6 @@ import {
   addNote,
   assignRole,
   changeSeverity,
-  type IncidentEffects,
   type LifecycleDeps,
   postStatusUpdate,
   resolveIncident,
@@ -21,6 +20,7 @@ import {
 import { generatePostmortem, recordPostmortemFile } from '../../src/incidents/postmortem.js';
 import { TemplateError, TemplateSet } from '../../src/render/templates.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { recordingEffects } from '../support/incidents.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
 // UPDATE_GOLDEN=1 rewrites it from the current output: review the diff before committing it.
@@ -30,25 +30,6 @@ const config = parseFileConfig(
   'test',
   'slack: { defaultChannel: C0DEFAULT1 }\nincidents: { postmortemOnResolve: true }',
 );
-
-/** IncidentEffects that only record what they were asked: no queue. */
-function recordingEffects(): IncidentEffects & { calls: Array<[string, ...unknown[]]> } {
-  const calls: Array<[string, ...unknown[]]> = [];
-  const record =
-    (name: string) =>
-    async (...args: unknown[]) => {
-      calls.push([name, ...args]);
-    };
-  return {
-    calls,
-    changed: record('changed'),
-    updateDue: record('updateDue'),
-    commanderDue: record('commanderDue'),
-    channelNeeded: record('channelNeeded'),
-    postmortemRequested: record('postmortemRequested'),
-    resolved: record('resolved'),
-  };
-}
 
 describe('post-mortem skeleton', () => {
   let db: TestDatabase;

@@ -1,4 +1,5 @@
 import type { Incident } from '../../src/incidents/incidentStore.js';
+import type { IncidentEffects } from '../../src/incidents/lifecycle.js';
 
 /** An open alert-born incident row as loadSnapshot returns it, for tests of views and templates. */
 export function incidentRow(overrides: Partial<Incident> = {}): Incident {
@@ -26,8 +27,28 @@ export function incidentRow(overrides: Partial<Incident> = {}): Incident {
     createdAt: new Date('2026-01-01T00:00:00Z'),
     resolvedAt: null,
     truncatedAlerts: 0,
+    reopenCount: 0,
     refusedChannelId: null,
     slackError: null,
     ...overrides,
+  };
+}
+
+/** IncidentEffects that only record what they were asked: no queue. */
+export function recordingEffects(): IncidentEffects & { calls: Array<[string, ...unknown[]]> } {
+  const calls: Array<[string, ...unknown[]]> = [];
+  const record =
+    (name: string) =>
+    async (...args: unknown[]) => {
+      calls.push([name, ...args]);
+    };
+  return {
+    calls,
+    changed: record('changed'),
+    updateDue: record('updateDue'),
+    commanderDue: record('commanderDue'),
+    channelNeeded: record('channelNeeded'),
+    postmortemRequested: record('postmortemRequested'),
+    resolved: record('resolved'),
   };
 }

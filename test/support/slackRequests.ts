@@ -36,6 +36,8 @@ export interface CommandOptions {
   channel?: string;
   trigger?: string;
   command?: string;
+  /** Where a late answer goes; by default a URL nothing answers at. */
+  responseUrl?: string;
 }
 
 /** A slash command's fields as Slack sends them: the form body over HTTP, the payload in Socket Mode. */
@@ -50,7 +52,7 @@ export function slashCommandFields(text: string, options: CommandOptions = {}): 
     command: options.command ?? '/incident',
     text,
     api_app_id: 'A0INCIDENTBOT',
-    response_url: 'https://hooks.slack.invalid/commands/1',
+    response_url: options.responseUrl ?? 'https://hooks.slack.invalid/commands/1',
     trigger_id: options.trigger ?? triggerId(),
   };
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AlertRow, Incident, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
 import type { TimelineEntry } from '../../src/incidents/timeline.js';
 import { formatDuration } from '../../src/primitives/duration.js';
+import { ordinal } from '../../src/primitives/text.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { TemplateSet } from '../../src/render/templates.js';
 import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/views/incident.js';
@@ -64,6 +65,28 @@ describe('formatDuration', () => {
     [-5 * MINUTE, '0 min'],
   ])('formats %i ms as %j', (ms, expected) => {
     expect(formatDuration(ms)).toBe(expected);
+  });
+});
+
+describe('ordinal', () => {
+  it.each([
+    [1, '1st'],
+    [2, '2nd'],
+    [3, '3rd'],
+    [4, '4th'],
+    [10, '10th'],
+    [11, '11th'],
+    [12, '12th'],
+    [13, '13th'],
+    [21, '21st'],
+    [22, '22nd'],
+    [23, '23rd'],
+    [101, '101st'],
+    [111, '111th'],
+    [112, '112th'],
+    [1002, '1002nd'],
+  ])('writes %i as %j', (n, expected) => {
+    expect(ordinal(n)).toBe(expected);
   });
 });
 
@@ -316,6 +339,24 @@ describe('rootView', () => {
     });
   });
 
+  it('says which time a reopened incident is open, while it is open', async () => {
+    const templates = await TemplateSet.load();
+    const status = (incident: Partial<Incident>) =>
+      JSON.stringify(templates.renderMessage('incident-root', rootView(snapshot(incident))).blocks).match(
+        /\*Status\*[^"]*/,
+      )?.[0];
+    expect(status({})).toBe('*Status*\\n🔴 Investigating');
+    expect(status({ reopenCount: 1 })).toBe('*Status*\\n🔴 Investigating\\n↩️ Reopened, 2nd time');
+    expect(status({ reopenCount: 2, status: 'identified' })).toBe(
+      '*Status*\\n🔴 Identified\\n↩️ Reopened, 3rd time',
+    );
+    expect(status({ reopenCount: 10 })).toContain('Reopened, 11th time');
+    // Resolved again: the thread tells its story; the root says only that it is resolved.
+    expect(status({ reopenCount: 2, state: 'resolved', resolvedAt: new Date() })).toBe(
+      '*Status*\\n✅ Resolved',
+    );
+  });
+
   it('shows the group labels and links Alertmanager only when its URL is known', () => {
     const withUrl = rootView(
       snapshot({ groupLabels: { team: 'payments', alertname: 'X' }, externalUrl: 'https://am.example.com' }),
@@ -392,6 +433,24 @@ describe('threadView', () => {
     expect(view.events.map((e) => e.isResolved)).toEqual([true]);
   });
 
+  it('tells when the incident reopened, which time and how long after it resolved', async () => {
+    const templates = await TemplateSet.load();
+    // Entries here are made at 2026-01-01T00:00:00Z.
+    const reopened = entry('incident_reopened', { reopenCount: 1, resolvedAt: '2025-12-31T23:48:00.000Z' });
+    const view = threadView(snapshot(), [reopened, firingEntry('a')], alerts, 10);
+    expect(view.events).toEqual([
+      expect.objectContaining({
+        isReopened: true,
+        reopened: '2nd',
+        duration: '12 min',
+        byAlertmanager: true,
+      }),
+    ]);
+    expect(JSON.stringify(templates.renderMessage('incident-thread', view).blocks)).toContain(
+      '↩️ *Reopened, 2nd time*: its alerts fired again 12 min after it resolved',
+    );
+  });
+
   it('points to /incident postmortem on resolution only when no skeleton is on its way', async () => {
     const templates = await TemplateSet.load();
     const told = (data: Record<string, unknown>) =>
@@ -422,6 +481,7 @@ describe('threadView', () => {
     expect([...THREAD_KINDS].sort()).toEqual([
       'alert_firing',
       'alert_resolved',
+      'incident_reopened',
       'incident_resolved',
       'incident_silenced',
       'incident_unsilenced',

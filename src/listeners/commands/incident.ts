@@ -1,28 +1,60 @@
-import type { App } from '@slack/bolt';
+import type { App, RespondFn } from '@slack/bolt';
 import { INCIDENT_HELP, type IncidentCommand, parseIncidentCommand } from '../../commands/incidentCommand.js';
-import { runIncidentCommand, usageFor } from '../../commands/incidentHandlers.js';
+import { type CommandReply, runIncidentCommand, usageFor } from '../../commands/incidentHandlers.js';
 import type { ListenerDeps } from '../deps.js';
+import { ACK_DEADLINE_MS } from '../envelope.js';
 import { commandText, ephemeral, explain } from '../replies.js';
 
-/** /incident: the answer goes in the acknowledgement, or a form opens (Slack allows that within 3 s). */
+// Past this, the command is acknowledged and its answer follows on its response_url: a silence waits for
+// Alertmanager, up to alertmanager.timeout for each peer, longer than Slack's 3 s.
+const ANSWER_IN_ACK_WITHIN_MS = ACK_DEADLINE_MS - 1000;
+
+/**
+ * /incident: the answer goes in the acknowledgement, or a form opens (Slack allows that within 3 s). A
+ * command still working when the acknowledgement is due is acknowledged as such, then answered.
+ */
 export function registerIncidentCommand(app: App, deps: ListenerDeps): void {
-  app.command('/incident', async ({ command, ack }) => {
+  app.command('/incident', async ({ command, ack, respond }) => {
     let parsed: IncidentCommand | undefined;
+    let acked = false;
+    const answer = async (reply: Parameters<typeof ephemeral>[0]) => {
+      if (!acked) return ack(ephemeral(reply));
+      await respondSafely(respond, ephemeral(reply), deps);
+    };
     try {
       parsed = parseIncidentCommand(commandText(command, INCIDENT_HELP));
-      const reply = await runIncidentCommand(deps, parsed, {
+      const running = runIncidentCommand(deps, parsed, {
         userId: command.user_id,
         channelId: command.channel_id,
         triggerId: command.trigger_id,
       });
-      if ('modal' in reply) {
-        await ack();
-        await deps.slack.openView(command.trigger_id, reply.modal);
+      const reply = await Promise.race([running, ackWhenDue(ANSWER_IN_ACK_WITHIN_MS)]);
+      if (reply === undefined) {
+        acked = true;
+        await ack(ephemeral('Working on it: the answer follows here.'));
+      }
+      const done: CommandReply = reply ?? (await running);
+      if ('modal' in done) {
+        if (!acked) await ack();
+        await deps.slack.openView(command.trigger_id, done.modal);
         return;
       }
-      await ack(ephemeral(reply.ephemeral));
+      await answer(done.ephemeral);
     } catch (err) {
-      await ack(ephemeral(explain(err, usageFor(parsed, err), deps.logger)));
+      await answer(explain(err, usageFor(parsed, err), deps.logger));
     }
   });
+}
+
+/** Resolves to undefined after `ms`; the timer does not hold the process open. */
+function ackWhenDue(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}
+
+async function respondSafely(respond: RespondFn, message: object, deps: ListenerDeps): Promise<void> {
+  try {
+    await respond(message);
+  } catch (err) {
+    deps.logger.warn({ err }, "the command's late answer did not reach its response_url");
+  }
 }

@@ -200,6 +200,7 @@ function renderSamples() {
 // What the bot did with a sample alert, in words, next to the buttons: the composer stays clear.
 const DELIVERED = {
   created: (ref) => `${ref} opened in `,
+  reopened: (ref) => `${ref} reopened in `,
   updated: (ref) => `${ref} updated in `,
   duplicate: (ref) => `${ref} already shows this, in `,
   stale: () => 'A late copy: nothing changed in ',

@@ -1,0 +1,362 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
+import type { Membership } from '../../src/approvals/policy.js';
+import { migrate } from '../../src/db/migrate.js';
+import {
+  activeSilence,
+  endSilenceIfDue,
+  extendSilence,
+  type SilenceDeps,
+  SilenceError,
+  silenceIncident,
+  unsilenceIncident,
+} from '../../src/silences/silences.js';
+import {
+  type AlertmanagerCluster,
+  describeWithAlertmanager,
+  startAlertmanagerCluster,
+} from '../support/alertmanagerCluster.js';
+import { createTestDatabase, type TestDatabase, unusedPort } from '../support/services.js';
+
+const HOUR = 3_600_000;
+const WEEK = 7 * 24 * HOUR;
+const nobodyInGroups: Membership = { groupMembers: () => undefined, groupId: () => undefined };
+
+let key = 0;
+const requestKey = () => `test:${Date.now()}:${key++}`;
+
+async function rejection(promise: Promise<unknown>): Promise<SilenceError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SilenceError);
+  return err as SilenceError;
+}
+
+describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let cluster: AlertmanagerCluster;
+  let refusing: Server;
+  let refusingUrl: string;
+  let closedUrl: string;
+  const changed: Array<[number, number]> = [];
+  const ends: Array<[number, Date]> = [];
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url });
+    await migrate(pool);
+    const nowhere = `http://127.0.0.1:${await unusedPort()}/alertmanager`;
+    cluster = await startAlertmanagerCluster({ webhookUrls: [nowhere], token: 'x'.repeat(32) });
+    // An Alertmanager that refuses every silence, as one does a bad one.
+    refusing = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify('silence invalid: <b>no</b> & never'));
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    refusingUrl = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`;
+    closedUrl = `http://127.0.0.1:${await unusedPort()}/`;
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    refusing?.close();
+    await pool?.end();
+    await database?.drop();
+  });
+
+  const amUrl = () => `${cluster.peers[0]!.url}/`;
+  const deps = (overrides: Partial<SilenceDeps> = {}): SilenceDeps => ({
+    pool,
+    alertmanager: new AlertmanagerApi([amUrl()], undefined, 2_000),
+    config: { silences: { maxDuration: WEEK } },
+    membership: nobodyInGroups,
+    effects: {
+      changed: async (id, version) => void changed.push([id, version]),
+      silenceEnds: async (id, at) => void ends.push([id, at]),
+    },
+    ...overrides,
+  });
+
+  let service = 0;
+  /** An alert-born incident of its own service, so that no two tests' silences overlap. */
+  async function alertBorn(): Promise<{ id: number; service: string }> {
+    const name = `svc-${Date.now()}-${service++}`;
+    const { rows } = await pool.query(
+      `INSERT INTO incidents (title, severity, channel_id, group_key, group_labels, common_labels)
+       VALUES ('HighLatency', 'P1', 'C0PAYMENTS', $1, $2, $3) RETURNING id::int AS id`,
+      [
+        `{}:{alertname="HighLatency", service="${name}"}`,
+        { alertname: 'HighLatency', service: name },
+        { alertname: 'HighLatency', service: name, severity: 'critical' },
+      ],
+    );
+    return { id: rows[0].id, service: name };
+  }
+  const counts = async () =>
+    (
+      await pool.query(
+        `SELECT (SELECT count(*) FROM incident_silences)::int AS silences,
+                (SELECT count(*) FROM timeline_entries)::int AS entries,
+                (SELECT coalesce(sum(version), 0) FROM incidents)::int AS versions`,
+      )
+    ).rows[0];
+  const silencesInAlertmanager = async (incidentId: number) =>
+    (await new AlertmanagerApi([amUrl()], undefined, 2_000).listSilences()).filter((s) =>
+      s.comment.startsWith(`INC-${incidentId}: `),
+    );
+
+  it('silences with the group labels as equality matchers, and records it', async () => {
+    const { id, service: name } = await alertBorn();
+    const silence = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: 2 * HOUR,
+      reason: 'deploying the fix',
+      requestKey: requestKey(),
+    });
+    expect(silence.matchers).toEqual([
+      { name: 'alertname', value: 'HighLatency' },
+      { name: 'service', value: name },
+    ]);
+    const [inAm] = await silencesInAlertmanager(id);
+    expect(inAm).toMatchObject({ id: silence.silenceId, state: 'active', createdBy: 'U0ALICE' });
+    expect(inAm!.comment).toMatch(
+      new RegExp(`^INC-${id}: deploying the fix \\[incident-bot s-[0-9a-f-]{36}\\]$`),
+    );
+    expect(await activeSilence(pool, id)).toEqual(silence);
+    expect(ends.at(-1)).toEqual([id, silence.endsAt]);
+  });
+
+  it('makes one silence when two people press Silence at once', async () => {
+    const { id } = await alertBorn();
+    const press = (userId: string) =>
+      silenceIncident(deps(), {
+        incidentId: id,
+        userId,
+        durationMs: HOUR,
+        reason: 'noisy',
+        requestKey: requestKey(),
+      });
+    const outcomes = await Promise.allSettled([press('U0ALICE'), press('U0BOB')]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    expect((refused.reason as SilenceError).code).toBe('ALREADY_SILENCED');
+    expect((refused.reason as SilenceError).message).toMatch(/already silenced until <!date\^\d+\^/);
+    expect(await silencesInAlertmanager(id)).toHaveLength(1);
+  });
+
+  it('takes over a silence Alertmanager holds but a crash kept from being recorded, instead of setting a second', async () => {
+    const { id, service: name } = await alertBorn();
+    // What a crash between Alertmanager's answer and the commit leaves: the silence, and no row.
+    const startsAt = new Date();
+    const orphan = await new AlertmanagerApi([amUrl()], undefined, 2_000).postSilence({
+      matchers: [{ name: 'service', value: name }],
+      startsAt,
+      endsAt: new Date(startsAt.getTime() + HOUR),
+      createdBy: 'U0BOB',
+      comment: `INC-${id}: rolling back [incident-bot s-0b0e5f1c-1111-4222-8333-944445555666]`,
+    });
+    const retried = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: 2 * HOUR,
+      reason: 'rolling back',
+      requestKey: requestKey(),
+    });
+    expect(retried).toMatchObject({ silenceId: orphan, silencedBy: 'U0BOB', reason: 'rolling back' });
+    expect(await silencesInAlertmanager(id)).toHaveLength(1);
+  });
+
+  it('extends from the current end, capped at maxDuration from now, and follows a replaced id', async () => {
+    const { id } = await alertBorn();
+    const first = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'flapping',
+      requestKey: requestKey(),
+    });
+    const extended = await extendSilence(deps(), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: 2 * HOUR,
+      requestKey: requestKey(),
+    });
+    expect(extended.endsAt.getTime()).toBe(first.endsAt.getTime() + 2 * HOUR);
+    expect(await activeSilence(pool, id)).toEqual(extended);
+    const am = new AlertmanagerApi([amUrl()], undefined, 2_000);
+    expect(await am.getSilence(extended.silenceId)).toMatchObject({
+      state: 'active',
+      endsAt: extended.endsAt,
+    });
+    if (extended.silenceId !== first.silenceId)
+      expect((await am.getSilence(first.silenceId)).state).toBe('expired');
+    const capped = await extendSilence(deps({ config: { silences: { maxDuration: 4 * HOUR } } }), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: 4 * HOUR,
+      requestKey: requestKey(),
+    });
+    expect(capped.endsAt.getTime()).toBeLessThanOrEqual(Date.now() + 4 * HOUR);
+    expect(capped.endsAt.getTime()).toBeGreaterThan(Date.now() + 3 * HOUR);
+  });
+
+  it('unsilences: expired in Alertmanager; already expired there counts as done', async () => {
+    const { id } = await alertBorn();
+    const silence = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'maintenance',
+      requestKey: requestKey(),
+    });
+    const am = new AlertmanagerApi([amUrl()], undefined, 2_000);
+    await am.expireSilence(silence.silenceId); // someone lifted it in Alertmanager's UI meanwhile
+    await unsilenceIncident(deps(), { incidentId: id, userId: 'U0BOB', requestKey: requestKey() });
+    expect(await activeSilence(pool, id)).toBeUndefined();
+    expect((await am.getSilence(silence.silenceId)).state).toBe('expired');
+    const { rows } = await pool.query(
+      "SELECT kind, actor FROM timeline_entries WHERE incident_id = $1 AND kind LIKE '%silence%' ORDER BY id",
+      [id],
+    );
+    expect(rows).toEqual([
+      { kind: 'incident_silenced', actor: 'U0ALICE' },
+      { kind: 'incident_unsilenced', actor: 'U0BOB' },
+    ]);
+    expect(
+      (
+        await rejection(
+          unsilenceIncident(deps(), { incidentId: id, userId: 'U0BOB', requestKey: requestKey() }),
+        )
+      ).code,
+    ).toBe('NOT_SILENCED');
+  });
+
+  it('records once that a silence ran out, and not before', async () => {
+    const { id } = await alertBorn();
+    await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'x',
+      requestKey: requestKey(),
+    });
+    expect((await endSilenceIfDue(pool, id)).nextAt).toBeInstanceOf(Date);
+    await pool.query(
+      "UPDATE incident_silences SET ends_at = now() - interval '1 second' WHERE incident_id = $1",
+      [id],
+    );
+    expect((await endSilenceIfDue(pool, id)).version).toBeGreaterThan(0);
+    expect(await endSilenceIfDue(pool, id)).toEqual({});
+    const { rows } = await pool.query(
+      "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'silence_ended'",
+      [id],
+    );
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('refuses bad input, Alertmanager down or refusing, and stores nothing', async () => {
+    const { id } = await alertBorn();
+    const { rows } = await pool.query(
+      "INSERT INTO incidents (title, severity, channel_id) VALUES ('by hand', 'P2', 'C0X') RETURNING id::int AS id",
+    );
+    const declared = rows[0].id as number;
+    const { rows: bare } = await pool.query(
+      "INSERT INTO incidents (title, severity, channel_id, group_key) VALUES ('no labels', 'P2', 'C0X', '{}:{}') RETURNING id::int AS id",
+    );
+    const before = await counts();
+    const input = { incidentId: id, userId: 'U0ALICE', durationMs: HOUR, reason: 'why' };
+    const cases: Array<[string, SilenceDeps, Partial<typeof input> & { matchers?: [] }, string, RegExp]> = [
+      ['zero', deps(), { durationMs: 0 }, 'BAD_DURATION', /above zero/],
+      ['negative', deps(), { durationMs: -HOUR }, 'BAD_DURATION', /above zero/],
+      ['too long', deps(), { durationMs: 9999 * 24 * HOUR }, 'BAD_DURATION', /maxDuration/],
+      ['no reason', deps(), { reason: '  ' }, 'BAD_REASON', /Say why/],
+      ['no matchers', deps(), { matchers: [] }, 'BAD_MATCHERS', /at least one matcher/],
+      ['no labels to match', deps(), { incidentId: bare[0].id }, 'BAD_MATCHERS', /at least one matcher/],
+      ['declared by hand', deps(), { incidentId: declared }, 'NOT_ALERT_BORN', /declared by hand/],
+      [
+        'not configured',
+        deps({ alertmanager: undefined }),
+        {},
+        'SILENCES_NOT_CONFIGURED',
+        /alertmanager\.urls/,
+      ],
+      [
+        'Alertmanager down',
+        deps({ alertmanager: new AlertmanagerApi([closedUrl], undefined, 2_000) }),
+        {},
+        'ALERTMANAGER_UNREACHABLE',
+        /did not answer.*ECONNREFUSED/,
+      ],
+      [
+        'Alertmanager refusing',
+        deps({ alertmanager: new AlertmanagerApi([refusingUrl], undefined, 2_000) }),
+        {},
+        'ALERTMANAGER_REFUSED',
+        /HTTP 400\): silence invalid: &lt;b&gt;no&lt;\/b&gt; &amp; never/,
+      ],
+    ];
+    for (const [what, given, overrides, code, message] of cases) {
+      const err = await rejection(
+        silenceIncident(given, { ...input, ...overrides, requestKey: requestKey() }),
+      );
+      expect(err.code, what).toBe(code);
+      expect(err.message, what).toMatch(message);
+    }
+    expect(await counts()).toEqual(before);
+    expect(await silencesInAlertmanager(id)).toEqual([]);
+  });
+
+  it('lets only silencers silence, saying who may, and to try again while a group is unread', async () => {
+    const { id } = await alertBorn();
+    const input = { incidentId: id, userId: 'U0CAROL', durationMs: HOUR, reason: 'x' };
+    const policy = (membership: Membership) =>
+      deps({ config: { silences: { maxDuration: WEEK, silencers: ['U0ALICE', 'S0SRE'] } }, membership });
+    const refused = await rejection(
+      silenceIncident(policy({ groupMembers: () => new Set(['U0BOB']), groupId: (g) => g }), {
+        ...input,
+        requestKey: requestKey(),
+      }),
+    );
+    expect(refused.code).toBe('NOT_ALLOWED');
+    expect(refused.message).toBe('You may not silence alerts. Silencers: <@U0ALICE>, <!subteam^S0SRE>.');
+    const unknown = await rejection(
+      silenceIncident(policy(nobodyInGroups), { ...input, requestKey: requestKey() }),
+    );
+    expect(unknown.message).toMatch(/does not know yet who is in S0SRE.*try again/);
+    const bob = await silenceIncident(policy({ groupMembers: () => new Set(['U0BOB']), groupId: (g) => g }), {
+      ...input,
+      userId: 'U0BOB',
+      requestKey: requestKey(),
+    });
+    expect(bob.silencedBy).toBe('U0BOB');
+  });
+
+  it('does a replayed request once', async () => {
+    const { id } = await alertBorn();
+    const again = requestKey();
+    await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'x',
+      requestKey: again,
+    });
+    await unsilenceIncident(deps(), { incidentId: id, userId: 'U0ALICE', requestKey: requestKey() });
+    const replay = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'x',
+      requestKey: again,
+    }).then(
+      () => 'silenced again',
+      (err: Error) => err.message,
+    );
+    expect(replay).toBe('This request was already handled.');
+  });
+});
