@@ -42,6 +42,19 @@ export function textInput(
   };
 }
 
+/** A form about one incident, whose id travels in private_metadata; its title cut to Slack's 24 characters. */
+export function incidentModal<B>(callbackId: string, id: number, title: string, submit: string, blocks: B[]) {
+  return {
+    type: 'modal',
+    callback_id: callbackId,
+    private_metadata: String(id),
+    title: plain(title.slice(0, 24)),
+    submit: plain(submit),
+    close: plain('Cancel'),
+    blocks,
+  };
+}
+
 export interface UpdateModalIncident {
   id: number;
   ref: string;
@@ -53,36 +66,28 @@ export interface UpdateModalIncident {
 
 export function updateModal(incident: UpdateModalIncident) {
   const current = STATUS_OPTIONS.find((o) => o.value === incident.status);
-  return {
-    type: 'modal',
-    callback_id: UPDATE_MODAL,
-    private_metadata: String(incident.id),
-    title: plain(`Update ${incident.ref}`.slice(0, 24)),
-    submit: plain('Post update'),
-    close: plain('Cancel'),
-    blocks: [
-      {
-        type: 'input',
-        block_id: 'status',
-        label: plain('Status'),
-        element: {
-          type: 'static_select',
-          action_id: 'value',
-          options: STATUS_OPTIONS,
-          ...(current ? { initial_option: current } : {}),
-        },
+  return incidentModal(UPDATE_MODAL, incident.id, `Update ${incident.ref}`, 'Post update', [
+    {
+      type: 'input',
+      block_id: 'status',
+      label: plain('Status'),
+      element: {
+        type: 'static_select',
+        action_id: 'value',
+        options: STATUS_OPTIONS,
+        ...(current ? { initial_option: current } : {}),
       },
-      textInput('text', 'What changed', { multiline: true }),
-      textInput('impact', 'Impact', { optional: true, initial: incident.impact, max: 500 }),
-      textInput('affected', 'Affected', { optional: true, initial: incident.affected, max: 500 }),
-      textInput('eta', 'ETA', { optional: true, initial: incident.eta, max: 150 }),
-      textInput('next_update', 'Next update in (minutes)', {
-        optional: true,
-        max: 4,
-        hint: 'Leave empty for the usual interval of this severity.',
-      }),
-    ],
-  };
+    },
+    textInput('text', 'What changed', { multiline: true }),
+    textInput('impact', 'Impact', { optional: true, initial: incident.impact, max: 500 }),
+    textInput('affected', 'Affected', { optional: true, initial: incident.affected, max: 500 }),
+    textInput('eta', 'ETA', { optional: true, initial: incident.eta, max: 150 }),
+    textInput('next_update', 'Next update in (minutes)', {
+      optional: true,
+      max: 4,
+      hint: 'Leave empty for the usual interval of this severity.',
+    }),
+  ]);
 }
 
 const EXPIRE_SILENCE = 'expire';
@@ -95,33 +100,25 @@ export function resolveModal(incident: { id: number; ref: string; silence?: { en
     description: { type: 'mrkdwn', text: `until ${slackDate(incident.silence.endsAt)}` },
     value: EXPIRE_SILENCE,
   };
-  return {
-    type: 'modal',
-    callback_id: RESOLVE_MODAL,
-    private_metadata: String(incident.id),
-    title: plain(`Resolve ${incident.ref}`.slice(0, 24)),
-    submit: plain('Resolve'),
-    close: plain('Cancel'),
-    blocks: [
-      textInput('resolution', 'Resolution: what fixed it', { multiline: true }),
-      ...(expire
-        ? [
-            {
-              type: 'input',
-              block_id: 'silence',
-              optional: true,
-              label: plain('Silence in Alertmanager'),
-              element: {
-                type: 'checkboxes',
-                action_id: 'value',
-                options: [expire],
-                initial_options: [expire],
-              },
+  return incidentModal(RESOLVE_MODAL, incident.id, `Resolve ${incident.ref}`, 'Resolve', [
+    textInput('resolution', 'Resolution: what fixed it', { multiline: true }),
+    ...(expire
+      ? [
+          {
+            type: 'input',
+            block_id: 'silence',
+            optional: true,
+            label: plain('Silence in Alertmanager'),
+            element: {
+              type: 'checkboxes',
+              action_id: 'value',
+              options: [expire],
+              initial_options: [expire],
             },
-          ]
-        : []),
-    ],
-  };
+          },
+        ]
+      : []),
+  ]);
 }
 
 export type StateValues = Record<

@@ -1,7 +1,7 @@
 import type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { slackDate, userMention } from '../render/mrkdwn.js';
-import { plain, textInput } from './modals.js';
+import { incidentModal, plain, textInput } from './modals.js';
 
 /** The forms that silence an incident's alerts in Alertmanager and extend that silence. */
 
@@ -70,35 +70,27 @@ export function silenceModal(incident: SilenceModalIncident, maxDurationMs: numb
   const lines = matcherLines(incident.proposed.matchers);
   const context = [sourceText(incident)];
   if (lines.left > 0) context.push(`${lines.left} more labels did not fit in the field and were left out.`);
-  return {
-    type: 'modal',
-    callback_id: SILENCE_MODAL,
-    private_metadata: String(incident.id),
-    title: plain(`Silence ${incident.ref}`.slice(0, 24)),
-    submit: plain('Silence'),
-    close: plain('Cancel'),
-    blocks: [
-      {
-        type: 'input',
-        block_id: 'duration',
-        label: plain('For how long'),
-        element: { type: 'static_select', action_id: 'value', options, initial_option: options[0] },
-      },
-      textInput('custom_duration', 'Custom duration', {
-        optional: true,
-        max: 10,
-        placeholder: '90m, 12h, 3d',
-        hint: `Used when you pick Custom: minutes (m), hours (h) or days (d), at most ${typedDuration(maxDurationMs)}.`,
-      }),
-      textInput('reason', 'Reason', { max: 500, placeholder: 'deploying the fix' }),
-      textInput('matchers', 'Silence the alerts with all of these labels', {
-        multiline: true,
-        initial: lines.text,
-        hint: 'One name="value" per line, equality only. Remove lines to silence more; keep at least one.',
-      }),
-      { type: 'context', elements: context.map((text) => ({ type: 'mrkdwn', text })) },
-    ],
-  };
+  return incidentModal(SILENCE_MODAL, incident.id, `Silence ${incident.ref}`, 'Silence', [
+    {
+      type: 'input',
+      block_id: 'duration',
+      label: plain('For how long'),
+      element: { type: 'static_select', action_id: 'value', options, initial_option: options[0] },
+    },
+    textInput('custom_duration', 'Custom duration', {
+      optional: true,
+      max: 10,
+      placeholder: '90m, 12h, 3d',
+      hint: `Used when you pick Custom: minutes (m), hours (h) or days (d), at most ${typedDuration(maxDurationMs)}.`,
+    }),
+    textInput('reason', 'Reason', { max: 500, placeholder: 'deploying the fix' }),
+    textInput('matchers', 'Silence the alerts with all of these labels', {
+      multiline: true,
+      initial: lines.text,
+      hint: 'One name="value" per line, equality only. Remove lines to silence more; keep at least one.',
+    }),
+    { type: 'context', elements: context.map((text) => ({ type: 'mrkdwn', text })) },
+  ]);
 }
 
 export interface ExtendModalIncident {
@@ -110,27 +102,19 @@ export interface ExtendModalIncident {
 export function extendModal(incident: ExtendModalIncident, maxDurationMs: number) {
   const options = choices(maxDurationMs, '+');
   const { endsAt, silencedBy } = incident.silence;
-  return {
-    type: 'modal',
-    callback_id: EXTEND_MODAL,
-    private_metadata: String(incident.id),
-    title: plain(`Extend ${incident.ref}`.slice(0, 24)),
-    submit: plain('Extend'),
-    close: plain('Cancel'),
-    blocks: [
-      {
-        type: 'section',
-        text: {
-          type: 'mrkdwn',
-          text: `🔕 Silenced until ${slackDate(endsAt)} by ${userMention(silencedBy)}. Extending adds to its end, up to ${typedDuration(maxDurationMs)} from now.`,
-        },
+  return incidentModal(EXTEND_MODAL, incident.id, `Extend ${incident.ref}`, 'Extend', [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `🔕 Silenced until ${slackDate(endsAt)} by ${userMention(silencedBy)}. Extending adds to its end, up to ${typedDuration(maxDurationMs)} from now.`,
       },
-      {
-        type: 'input',
-        block_id: 'duration',
-        label: plain('Extend by'),
-        element: { type: 'static_select', action_id: 'value', options, initial_option: options[0] },
-      },
-    ],
-  };
+    },
+    {
+      type: 'input',
+      block_id: 'duration',
+      label: plain('Extend by'),
+      element: { type: 'static_select', action_id: 'value', options, initial_option: options[0] },
+    },
+  ]);
 }

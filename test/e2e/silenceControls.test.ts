@@ -99,6 +99,25 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
         .rows[0].count,
     );
 
+  /** Silences the incident through its form; resolves once the root offers to lift the silence. */
+  async function silenceThroughForm(
+    incident: { id: number; root: { channel: string; messageTs: string } },
+    duration: string,
+  ) {
+    await submitView(
+      bot,
+      { callback_id: 'incident_silence', private_metadata: String(incident.id) },
+      { duration: { selected: duration }, reason: 'noise', matchers: 'service="payments-api"' },
+    );
+    const silence = await waitFor(() => activeSilence(bot.app.pool, incident.id), 20_000, 'the silence');
+    await waitFor(
+      () => ids(rootButtons(bot, incident.root)).includes('incident_unsilence'),
+      20_000,
+      'Unsilence',
+    );
+    return silence;
+  }
+
   it('offers Silence on the root; the form proposes the matchers and says where they come from', async () => {
     const { id, root } = await alertBorn();
     const buttons = rootButtons(bot, root);
@@ -207,17 +226,8 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
 
   it('extends from the root, and Unsilence expires it in Alertmanager; the root offers Silence again', async () => {
     const { id, root } = await alertBorn();
-    await submitView(
-      bot,
-      { callback_id: 'incident_silence', private_metadata: String(id) },
-      { duration: { selected: '1h' }, reason: 'noise', matchers: 'service="payments-api"' },
-    );
-    const first = await waitFor(() => activeSilence(bot.app.pool, id), 20_000, 'the silence recorded');
-    await waitFor(
-      () => ids(rootButtons(bot, root)).includes('incident_extend_silence'),
-      20_000,
-      'Extend on the root',
-    );
+    const first = await silenceThroughForm({ id, root }, '1h');
+    expect(ids(rootButtons(bot, root))).toContain('incident_extend_silence');
 
     expect(await clickOn(bot, 'incident', id, 'incident_extend_silence')).toBe(200);
     const extendForm = await waitFor(
@@ -279,13 +289,7 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
 
   it('offers, in the resolve form, to expire the silence, and expires it when checked', async () => {
     const { id, root } = await alertBorn();
-    await submitView(
-      bot,
-      { callback_id: 'incident_silence', private_metadata: String(id) },
-      { duration: { selected: '24h' }, reason: 'noise', matchers: 'service="payments-api"' },
-    );
-    const silence = await waitFor(() => activeSilence(bot.app.pool, id));
-    await waitFor(() => ids(rootButtons(bot, root)).includes('incident_unsilence'));
+    const silence = await silenceThroughForm({ id, root }, '24h');
 
     expect(await clickOn(bot, 'incident', id, 'incident_resolve')).toBe(200);
     const form = await waitFor(() => lastView(bot).callbackId === 'incident_resolve' && lastView(bot));
@@ -304,12 +308,7 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
 
   it('keeps Expire silence on the root of an incident resolved while silenced, until it ends', async () => {
     const { id, root } = await alertBorn();
-    await submitView(
-      bot,
-      { callback_id: 'incident_silence', private_metadata: String(id) },
-      { duration: { selected: '1h' }, reason: 'noise', matchers: 'service="payments-api"' },
-    );
-    const silence = await waitFor(() => activeSilence(bot.app.pool, id));
+    const silence = await silenceThroughForm({ id, root }, '1h');
     await slashCommand(bot, `resolve INC-${id} fixed upstream`);
     const resolved = await waitFor(() => {
       const buttons = rootButtons(bot, root);

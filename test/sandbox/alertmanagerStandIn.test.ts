@@ -1,37 +1,12 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertmanagerApi, type SilenceSpec } from '../../src/alertmanager/alertmanagerApi.js';
-import { AlertmanagerError } from '../../src/alertmanager/errors.js';
-import { type SandboxBot, startSandboxBot } from '../support/sandboxBot.js';
+import { type SandboxBot, startSandboxBot, statusWithHost } from '../support/sandboxBot.js';
 import { waitFor } from '../support/services.js';
+import { alertmanagerRejection, silenceSpec } from '../support/silenceSpecs.js';
 
 /** The sandbox's Alertmanager stand-in, through the client the bot uses for a real one. */
 
 const HOUR = 3_600_000;
-
-function spec(overrides: Partial<SilenceSpec> = {}): SilenceSpec {
-  const startsAt = new Date();
-  return {
-    matchers: [
-      { name: 'alertname', value: 'HighLatency' },
-      { name: 'service', value: 'payments-api' },
-    ],
-    startsAt,
-    endsAt: new Date(startsAt.getTime() + HOUR),
-    createdBy: 'U0ALICE',
-    comment: 'INC-1: deploying the fix',
-    ...overrides,
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AlertmanagerError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AlertmanagerError);
-  return err as AlertmanagerError;
-}
 
 describe("the sandbox's Alertmanager stand-in", () => {
   let bot: SandboxBot;
@@ -49,7 +24,7 @@ describe("the sandbox's Alertmanager stand-in", () => {
   });
 
   it('creates a silence and answers it with its matchers, author, comment and state', async () => {
-    const given = spec();
+    const given = silenceSpec();
     const id = await api.postSilence(given);
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     const silence = await api.getSilence(id);
@@ -59,12 +34,12 @@ describe("the sandbox's Alertmanager stand-in", () => {
       matchers: given.matchers,
       endsAt: given.endsAt,
       createdBy: 'U0ALICE',
-      comment: 'INC-1: deploying the fix',
+      comment: given.comment,
     });
   });
 
   it('keeps the id of an update with the same matchers, and gives a new one otherwise', async () => {
-    const first = spec();
+    const first = silenceSpec();
     const id = await api.postSilence(first);
     const later = new Date(first.endsAt.getTime() + HOUR);
     expect(await api.postSilence({ ...first, endsAt: later }, id)).toBe(id);
@@ -78,34 +53,36 @@ describe("the sandbox's Alertmanager stand-in", () => {
   });
 
   it('expires a silence on DELETE, again without error, and does not know made-up ids', async () => {
-    const id = await api.postSilence(spec());
+    const id = await api.postSilence(silenceSpec());
     await api.expireSilence(id);
     expect((await api.getSilence(id)).state).toBe('expired');
     await api.expireSilence(id);
     // An expired silence is not updated in place: a new one takes its place.
-    expect(await api.postSilence(spec(), id)).not.toBe(id);
+    expect(await api.postSilence(silenceSpec(), id)).not.toBe(id);
 
     const unknown = '00000000-0000-4000-8000-000000000000';
-    expect((await rejection(api.getSilence(unknown))).code).toBe('SILENCE_NOT_FOUND');
-    expect((await rejection(api.expireSilence(unknown))).code).toBe('SILENCE_NOT_FOUND');
-    expect((await rejection(api.postSilence(spec(), unknown))).code).toBe('SILENCE_NOT_FOUND');
+    expect((await alertmanagerRejection(api.getSilence(unknown))).code).toBe('SILENCE_NOT_FOUND');
+    expect((await alertmanagerRejection(api.expireSilence(unknown))).code).toBe('SILENCE_NOT_FOUND');
+    expect((await alertmanagerRejection(api.postSilence(silenceSpec(), unknown))).code).toBe(
+      'SILENCE_NOT_FOUND',
+    );
   });
 
   it("refuses what Alertmanager refuses, with Alertmanager's reasons", async () => {
     const refused = async (given: SilenceSpec) => {
-      const err = await rejection(api.postSilence(given));
+      const err = await alertmanagerRejection(api.postSilence(given));
       expect(err.code).toBe('ALERTMANAGER_REFUSED');
       return err.message;
     };
-    expect(await refused(spec({ matchers: [] }))).toMatch(/HTTP 422.*matchers/);
-    expect(await refused(spec({ matchers: [{ name: 'bad-name', value: 'x' }] }))).toContain(
+    expect(await refused(silenceSpec({ matchers: [] }))).toMatch(/HTTP 422.*matchers/);
+    expect(await refused(silenceSpec({ matchers: [{ name: 'bad-name', value: 'x' }] }))).toContain(
       'invalid label name "bad-name"',
     );
-    expect(await refused(spec({ matchers: [{ name: 'service', value: '' }] }))).toContain(
+    expect(await refused(silenceSpec({ matchers: [{ name: 'service', value: '' }] }))).toContain(
       'at least one matcher must not match the empty string',
     );
     const past = new Date(Date.now() - HOUR);
-    expect(await refused(spec({ startsAt: new Date(past.getTime() - HOUR), endsAt: past }))).toContain(
+    expect(await refused(silenceSpec({ startsAt: new Date(past.getTime() - HOUR), endsAt: past }))).toContain(
       "end time can't be in the past",
     );
   });
@@ -177,18 +154,7 @@ describe("the sandbox's Alertmanager stand-in", () => {
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ versionInfo: { version: 'sandbox' } });
     expect((await fetch(`${bot.url}/sandbox/alertmanager/api/v2/alerts`)).status).toBe(404);
-    const rebound = await new Promise<number>((resolve, reject) => {
-      const req = request(
-        `${bot.url}/sandbox/alertmanager/api/v2/silences`,
-        { headers: { host: 'evil.example' } },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-    expect(rebound).toBe(403);
+    const silences = `${bot.url}/sandbox/alertmanager/api/v2/silences`;
+    expect(await statusWithHost(silences, 'evil.example')).toBe(403);
   });
 });
