@@ -128,7 +128,10 @@ describe.skipIf(missing !== undefined && !required)(
       await result.filter({ hasText: `${ref} opened in #${channel}` }).waitFor(STEP);
       await result.getByRole('button', { name: `#${channel}` }).click();
       expect(await page.locator('#channel-name').textContent()).toBe(`# ${channel}`);
-      const root = message(ref!);
+      // The message whose header names it: ephemeral answers about it name it too.
+      const root = page
+        .locator('#messages .message')
+        .filter({ has: page.locator('.bk-header', { hasText: ref! }) });
       await root.waitFor(STEP);
       expect(await root.locator('.bk-header').textContent()).toContain(`${ref} · HighLatency`);
       expect(await root.textContent()).toContain('2 firing, 0 resolved');
@@ -137,7 +140,8 @@ describe.skipIf(missing !== undefined && !required)(
       await root.getByRole('button', { name: healthCheck!.bold[0]! }).click();
       await root.getByRole('button', { name: /1 repl/ }).waitFor(STEP);
       await root.getByRole('button', { name: /1 repl/ }).click();
-      const health = threadMessage('Health checks');
+      // Not 'Health checks' alone: the root's buttons read "Run health check" then "Silence".
+      const health = threadMessage('Health checks requested');
       await health.waitFor(STEP);
       expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
       expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
