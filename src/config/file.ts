@@ -3,7 +3,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ActionSchema } from '../actions/catalog.js';
 import { ActionsConfigSchema } from '../actions/configSchema.js';
-import { AlertsConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
+import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
@@ -45,6 +45,7 @@ const FileSchema = z
     services: ServicesSchema,
     actions: ActionsConfigSchema,
     routes: RoutesSchema,
+    heartbeat: HeartbeatConfigSchema.optional(),
   })
   .strict();
 
