@@ -4,6 +4,7 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { policyGroups } from './actions/catalog.js';
+import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -135,10 +136,19 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
+    const { heartbeat } = file;
     metrics.readFrom({
       openIncidents: () => countOpenIncidents(pool),
       queues: [queue, tasks, actions, health],
       queuesReady: () => producerRedis.status === 'ready',
+      ...(heartbeat
+        ? {
+            heartbeat: {
+              alertname: heartbeat.alertname,
+              lastSeen: () => heartbeatLastSeen(pool, heartbeat.alertname),
+            },
+          }
+        : {}),
     });
     const effects = new QueuedIncidentEffects(queue, tasks);
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
