@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { policyGroups } from './actions/catalog.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
+import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { alertmanagerAuth } from './config/env.js';
 import type { Config } from './config/index.js';
 import { migrate } from './db/migrate.js';
@@ -137,10 +138,19 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
+    const { heartbeat } = file;
     metrics.readFrom({
       openIncidents: () => countOpenIncidents(pool),
       queues: [queue, tasks, actions, health],
       queuesReady: () => producerRedis.status === 'ready',
+      ...(heartbeat
+        ? {
+            heartbeat: {
+              alertname: heartbeat.alertname,
+              lastSeen: () => heartbeatLastSeen(pool, heartbeat.alertname),
+            },
+          }
+        : {}),
     });
     const effects = new QueuedIncidentEffects(queue, tasks);
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.

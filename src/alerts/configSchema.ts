@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { OptionalDuration } from '../primitives/duration.js';
+import { Duration, OptionalDuration } from '../primitives/duration.js';
 import { dataRecord } from '../primitives/records.js';
 import { SEVERITIES } from '../primitives/severity.js';
 import { ChannelId } from '../slack/configSchema.js';
+import { MAX_HEARTBEAT_ALERTNAME } from '../views/heartbeat.js';
 import { type Matcher, parseMatcher } from './matchers.js';
 
 /** `alerts` and `routes` in the YAML config: how Alertmanager's alerts become incidents, and where they go. */
@@ -55,3 +56,17 @@ const RouteSchema = z
 export type Route = z.infer<typeof RouteSchema>;
 
 export const RoutesSchema = z.array(RouteSchema).default([]);
+
+/**
+ * `heartbeat` in the YAML config: an alert that always fires (kube-prometheus's Watchdog). Its absence for
+ * `expectEvery` means alerts no longer reach the bot, which then says so. Without the section, no heartbeat.
+ */
+export const HeartbeatConfigSchema = z
+  .object({
+    alertname: z.string().min(1).max(MAX_HEARTBEAT_ALERTNAME).default('Watchdog'),
+    // Longer than the Watchdog route's repeat_interval in Alertmanager, which is how often it arrives.
+    expectEvery: Duration.default(10 * 60_000),
+  })
+  .strict();
+
+export type HeartbeatConfig = z.infer<typeof HeartbeatConfigSchema>;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ActionSchema } from '../actions/catalog.js';
 import { ActionsConfigSchema } from '../actions/configSchema.js';
 import { AlertmanagerConfigSchema } from '../alertmanager/configSchema.js';
-import { AlertsConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
+import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
@@ -49,6 +49,7 @@ const FileSchema = z
     routes: RoutesSchema,
     alertmanager: AlertmanagerConfigSchema,
     silences: SilencesConfigSchema,
+    heartbeat: HeartbeatConfigSchema.optional(),
   })
   .strict();
 

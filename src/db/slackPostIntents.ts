@@ -7,11 +7,16 @@ import type pg from 'pg';
  */
 
 /** What a message shows, as its metadata's event_type. */
-export type PostEventType = 'incident_root' | 'incident_entry' | 'action_request';
+export type PostEventType =
+  | 'incident_root'
+  | 'incident_entry'
+  | 'action_request'
+  | 'heartbeat_missing'
+  | 'heartbeat_back';
 
 export interface PostIntent {
   eventType: PostEventType;
-  /** The incident (incident_root, incident_entry) or the action request (action_request). */
+  /** The incident (incident_root, incident_entry), action request or heartbeat gap (heartbeat_…). */
   subjectId: number;
   nonce: string;
   channelId: string;

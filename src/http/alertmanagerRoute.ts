@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
+import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
 import { ingestDelivery } from '../alerts/ingest.js';
 import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
@@ -11,7 +12,7 @@ import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
-import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
+import { enqueueHeartbeatGapSync, enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 import { ALERTMANAGER_BODY_LIMITS, RequestAborted, readAlertmanagerBody } from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
 import { HttpError, sendJson } from './respond.js';
@@ -101,7 +102,14 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     ...parsed.data,
     truncatedAlerts: Math.min(MAX_TRUNCATED_ALERTS, parsed.data.truncatedAlerts + body.truncatedAlerts),
   };
-  const result = await ingestDelivery(deps.pool, deps.config, payload);
+  // The heartbeat is recorded, never an incident: what else the notification holds is ingested as usual.
+  const { heartbeat } = deps.config;
+  const { beat, rest } = heartbeat
+    ? separateHeartbeat(payload, heartbeat.alertname)
+    : { beat: false, rest: payload };
+  if (heartbeat && beat) await recordBeat(deps, heartbeat.alertname);
+  if (!rest) return { outcome: beat ? 'heartbeat' : 'ignored' };
+  const result = await ingestDelivery(deps.pool, deps.config, rest);
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
   const { incident, updateDue } = result;
@@ -119,6 +127,22 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     });
   }
   return { outcome: result.outcome, ...(incident ? { incident: incidentRef(incident.id) } : {}) };
+}
+
+/**
+ * A delivery of the heartbeat; when it ends a gap, the pipeline's return is told at once. Not at the price
+ * of a 503: should the queue fail now, the reconcile pass queues the message within a minute.
+ */
+async function recordBeat(deps: AlertmanagerRouteDeps, alertname: string): Promise<void> {
+  const ended = await recordHeartbeat(deps.pool, alertname);
+  if (ended === undefined) return;
+  await withTimeout(enqueueHeartbeatGapSync(deps.queue, ended, 'back'), ENQUEUE_TIMEOUT_MS).catch(
+    (err: unknown) =>
+      deps.logger.warn(
+        { err, gapId: ended },
+        'alertmanager webhook: the heartbeat is back but its message was not queued; the reconcile pass will',
+      ),
+  );
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -9,6 +9,8 @@ export interface ScrapeSources {
   queues: Queue[];
   /** False while Redis is unreachable: then the queues are not asked (they would wait for it). */
   queuesReady(): boolean;
+  /** The heartbeat alert and when it last arrived; absent without a heartbeat in the config. */
+  heartbeat?: { alertname: string; lastSeen(): Promise<Date | undefined> };
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -23,7 +25,7 @@ export class Metrics {
 
   readonly webhookDeliveries = new Counter({
     name: 'incident_bot_alertmanager_deliveries_total',
-    help: 'Alertmanager webhook deliveries, by outcome: created, reopened (an incident of the group resolved within alerts.reopenWithin), updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), or http_<status> for a refused one.',
+    help: 'Alertmanager webhook deliveries, by outcome: created, reopened (an incident of the group resolved within alerts.reopenWithin), updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), heartbeat (only the heartbeat alert), or http_<status> for a refused one.',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -94,6 +96,14 @@ export class Metrics {
     collect: () => this.collectQueueJobs(),
   });
 
+  readonly heartbeatLastSeen = new Gauge({
+    name: 'incident_bot_heartbeat_last_seen_timestamp_seconds',
+    help: 'When the heartbeat alert (config heartbeat) last reached the bot, or the bot began to expect it, in Unix seconds, read from Postgres at each scrape.',
+    labelNames: ['alertname'] as const,
+    registers: [this.registry],
+    collect: () => this.collectHeartbeat(),
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'incident_bot_' });
   }
@@ -111,6 +121,14 @@ export class Metrics {
     const counts = await this.sources.openIncidents().catch(() => undefined);
     if (!counts) return;
     for (const severity of SEVERITIES) this.openIncidents.set({ severity }, counts[severity] ?? 0);
+  }
+
+  private async collectHeartbeat(): Promise<void> {
+    this.heartbeatLastSeen.reset();
+    const heartbeat = this.sources?.heartbeat;
+    const lastSeen = await heartbeat?.lastSeen().catch(() => undefined);
+    if (heartbeat && lastSeen)
+      this.heartbeatLastSeen.set({ alertname: heartbeat.alertname }, lastSeen.getTime() / 1000);
   }
 
   private async collectQueueJobs(): Promise<void> {

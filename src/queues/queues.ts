@@ -1,13 +1,18 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
-/** The queue of Slack projections: an incident's messages, an action request's approval message. */
+/**
+ * The queue of Slack projections: an incident's messages, an action request's approval message, a heartbeat
+ * gap's messages; and the periodic passes that find what Slack should show.
+ */
 export const SLACK_SYNC_QUEUE = 'slack-sync';
 
 export type SlackSyncJob =
   | { kind: 'incident'; incidentId: number }
   | { kind: 'action-request'; requestId: number }
-  | { kind: 'reconcile' };
+  | { kind: 'heartbeat-gap'; gapId: number }
+  | { kind: 'reconcile' }
+  | { kind: 'heartbeat-check' };
 
 /** Redis for request handlers: fail fast when Redis is down, so the handler can answer 503 at once. */
 export function createProducerRedis(url: string): Redis {
@@ -80,5 +85,21 @@ export async function enqueueActionMessageSync(
     'action-request',
     { kind: 'action-request', requestId },
     { ...SYNC_JOB_OPTIONS, jobId: `action-request-${requestId}-v${version}` },
+  );
+}
+
+/**
+ * The same for a heartbeat gap's messages: `missing` once it is found, `back` once it ended. One job for
+ * each, so that the end of a gap is never taken for a repeat of a job still telling its start.
+ */
+export async function enqueueHeartbeatGapSync(
+  queue: Queue<SlackSyncJob>,
+  gapId: number,
+  news: 'missing' | 'back',
+): Promise<void> {
+  await queue.add(
+    'heartbeat-gap',
+    { kind: 'heartbeat-gap', gapId },
+    { ...SYNC_JOB_OPTIONS, jobId: `heartbeat-gap-${gapId}-${news}` },
   );
 }

@@ -1,5 +1,6 @@
 import { ROLES } from '../primitives/role.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
+import { heartbeatGapView, MAX_HEARTBEAT_ALERTNAME } from './heartbeat.js';
 import {
   type AlertRow,
   type IncidentSnapshot,
@@ -160,6 +161,21 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),
     'incident-announcement': { incident: incidentView(snapshot), channelId: 'C0000000' },
     [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
+    ...worstCaseHeartbeatViews(long(MAX_HEARTBEAT_ALERTNAME)),
+  };
+}
+
+function worstCaseHeartbeatViews(alertname: string): Record<string, object> {
+  const gap = {
+    alertname,
+    since: new Date('2026-01-01T00:00:00Z'),
+    // The longest a duration in the config can spell, in days: the most digits.
+    expectEveryMs: 9_999_999 * 86_400_000,
+    endedAt: new Date('2999-01-01T00:00:00Z'),
+  };
+  return {
+    'heartbeat-missing': heartbeatGapView({ ...gap, endedAt: null }),
+    'heartbeat-back': heartbeatGapView(gap),
   };
 }
 

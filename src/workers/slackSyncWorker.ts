@@ -1,5 +1,7 @@
 import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { checkEveryMs, checkHeartbeat, gapsBehindSlack } from '../alerts/heartbeat.js';
+import { syncHeartbeatGap } from '../alerts/heartbeatProjection.js';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import type { FileConfig } from '../config/file.js';
 import { isDatabaseUnreachable } from '../db/pool.js';
@@ -9,6 +11,7 @@ import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
 import {
   enqueueActionMessageSync,
+  enqueueHeartbeatGapSync,
   enqueueIncidentSync,
   SLACK_SYNC_QUEUE,
   type SlackSyncJob,
@@ -49,7 +52,8 @@ export interface SlackSyncWorkerDeps extends ProjectionDeps {
  * Runs Slack projections from the queue. Slack's limits and outages only delay a job (and the probe
  * ends the delay as soon as Slack answers again); messages that fall
  * behind for any other reason (Redis lost its jobs, a job gave up) are found again by the reconcile
- * pass, which runs at start and then every minute as a scheduled job.
+ * pass, which runs at start and then every minute as a scheduled job. With a heartbeat in the config,
+ * its check is scheduled here too: it decides when Slack is told that alerting is silent, or back.
  */
 export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<Worker<SlackSyncJob>> {
   const probe = new SlackProbe({
@@ -64,7 +68,28 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     for (const incident of incidents) await enqueueIncidentSync(deps.queue, incident.id, incident.version);
     const requests = await requestsBehindSlack(deps.pool, 1000);
     for (const request of requests) await enqueueActionMessageSync(deps.queue, request.id, request.version);
-    return incidents.length + requests.length;
+    const gaps = await gapsBehindSlack(deps.pool, 1000);
+    for (const gap of gaps) await enqueueHeartbeatGapSync(deps.queue, gap.id, gap.news);
+    return incidents.length + requests.length + gaps.length;
+  };
+
+  const checkAlerting = async () => {
+    const { heartbeat } = deps.config;
+    // Scheduled by a replica whose config has a heartbeat, run by one whose config has none.
+    if (!heartbeat) return { ended: 0, found: 0 };
+    const { ended, found } = await checkHeartbeat(deps.pool, heartbeat, deps.config.slack.defaultChannel);
+    for (const gapId of ended) {
+      deps.logger.info({ gapId, alertname: heartbeat.alertname }, 'the alerting pipeline is back');
+      await enqueueHeartbeatGapSync(deps.queue, gapId, 'back');
+    }
+    for (const gapId of found) {
+      deps.logger.warn(
+        { gapId, alertname: heartbeat.alertname, expectEveryMs: heartbeat.expectEvery },
+        'the alerting pipeline is silent: the heartbeat alert did not arrive in time',
+      );
+      await enqueueHeartbeatGapSync(deps.queue, gapId, 'missing');
+    }
+    return { ended: ended.length, found: found.length };
   };
 
   const sync = async (task: SlackSyncJob) => {
@@ -84,8 +109,12 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
       }
       case 'action-request':
         return syncActionMessage(deps, task.requestId);
+      case 'heartbeat-gap':
+        return { posted: await syncHeartbeatGap(deps, task.gapId) };
       case 'reconcile':
         return { enqueued: await reconcile() };
+      case 'heartbeat-check':
+        return checkAlerting();
     }
   };
 
@@ -150,5 +179,16 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     { every: RECONCILE_EVERY_MS },
     { name: 'reconcile', data: { kind: 'reconcile' }, opts: { removeOnComplete: true, removeOnFail: true } },
   );
+  if (deps.config.heartbeat) {
+    await deps.queue.upsertJobScheduler(
+      'heartbeat-check',
+      { every: checkEveryMs(deps.config.heartbeat.expectEvery) },
+      {
+        name: 'heartbeat-check',
+        data: { kind: 'heartbeat-check' },
+        opts: { removeOnComplete: true, removeOnFail: true },
+      },
+    );
+  } else await deps.queue.removeJobScheduler('heartbeat-check');
   return worker;
 }

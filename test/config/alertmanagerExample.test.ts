@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseFileConfig } from '../../src/config/file.js';
 import { ALERTMANAGER_BODY_LIMITS } from '../../src/http/alertmanagerBody.js';
+import { Duration } from '../../src/primitives/duration.js';
 import { payload } from '../support/alertmanager.js';
 
 interface WebhookConfig {
@@ -10,8 +12,16 @@ interface WebhookConfig {
   max_alerts?: number;
   http_config?: { authorization?: { type?: string; credentials?: string; credentials_file?: string } };
 }
+interface Route {
+  receiver?: string;
+  matchers?: string[];
+  group_wait?: string;
+  group_interval?: string;
+  repeat_interval?: string;
+  routes?: Route[];
+}
 interface AlertmanagerConfig {
-  route?: { receiver?: string };
+  route?: Route;
   receivers?: Array<{ name: string; webhook_configs?: WebhookConfig[] }>;
 }
 
@@ -53,6 +63,22 @@ describe('config/alertmanager.example.yml', () => {
     expect(Buffer.byteLength(JSON.stringify(largest.alerts))).toBeLessThan(
       ALERTMANAGER_BODY_LIMITS.keptAlertBytes,
     );
+  });
+
+  it("sends the bot's heartbeat at once and again within incident-bot.example.yml's expectEvery", async () => {
+    const path = new URL('../../config/incident-bot.example.yml', import.meta.url).pathname;
+    const { heartbeat } = parseFileConfig(path, await readFile(path, 'utf8'));
+    expect(heartbeat).toBeDefined();
+    // The first route that matches takes the alert: the heartbeat's must be the first to match it.
+    const route = config.route?.routes?.[0];
+    expect(route?.matchers).toEqual([`alertname="${heartbeat!.alertname}"`]);
+    // Its own receiver, if any, is the bot's; repeat_interval is how often the bot hears from it.
+    expect(route?.receiver ?? config.route?.receiver).toBe(config.route?.receiver);
+    // Alertmanager repeats a notification at the first group_interval tick after repeat_interval.
+    expect(Duration.parse(route?.repeat_interval) + Duration.parse(route?.group_interval)).toBeLessThan(
+      heartbeat!.expectEvery,
+    );
+    expect(route?.group_wait).toBe('0s');
   });
 });
 

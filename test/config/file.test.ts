@@ -428,6 +428,40 @@ describe('the incidents section', () => {
   });
 });
 
+describe('the heartbeat section', () => {
+  const heartbeat = (yaml: string) => `${MINIMAL}heartbeat:${yaml}\n`;
+
+  it('is off without the section', () => {
+    expect(parseFileConfig(SOURCE, MINIMAL).heartbeat).toBeUndefined();
+  });
+
+  it('reads the alert name and how often it must arrive, with the Watchdog every 10 minutes by default', () => {
+    expect(
+      parseFileConfig(SOURCE, heartbeat(' { alertname: DeadMansSwitch, expectEvery: 15m }')).heartbeat,
+    ).toEqual({ alertname: 'DeadMansSwitch', expectEvery: 900_000 });
+    expect(parseFileConfig(SOURCE, heartbeat(' {}')).heartbeat).toEqual({
+      alertname: 'Watchdog',
+      expectEvery: 600_000,
+    });
+  });
+
+  it('refuses what it cannot watch, each on a line naming the key', () => {
+    for (const every of ['0s', 'none', "'10'", '1.5h'])
+      expect(problemsOf(heartbeat(` { expectEvery: ${every} }`))).toEqual([
+        expect.stringMatching(/^heartbeat\.expectEvery: expected a duration like 30s, 15m/),
+      ]);
+    expect(problemsOf(heartbeat(` { alertname: '', every: 5m }`))).toEqual([
+      'heartbeat.alertname: Too small: expected string to have >=1 characters',
+      'heartbeat: Unrecognized key: "every"',
+    ]);
+    expect(problemsOf(heartbeat(` { alertname: '${'x'.repeat(201)}' }`))).toEqual([
+      'heartbeat.alertname: Too big: expected string to have <=200 characters',
+    ]);
+    // An empty section is YAML's null, not "the defaults": said rather than guessed.
+    expect(problemsOf(heartbeat(''))).toEqual(['heartbeat: Invalid input: expected object, received null']);
+  });
+});
+
 describe('loadFileConfig', () => {
   it('reads and parses a file', async () => {
     const path = await tempFile('ok.yml', MINIMAL);
