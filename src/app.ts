@@ -154,6 +154,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     });
     const effects = new QueuedIncidentEffects(queue, tasks);
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
+    // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
     const alertmanager = file.alertmanager
       ? new AlertmanagerApi(file.alertmanager.urls, alertmanagerAuth(env), file.alertmanager.timeout)
       : undefined;

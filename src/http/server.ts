@@ -14,7 +14,7 @@ export interface HttpRoutes {
   /** Resolves when Postgres and Redis answer; rejects with the reason otherwise. */
   ready: () => Promise<void>;
   metrics: () => Promise<{ contentType: string; body: string }>;
-  /** More routes by exact path: the sandbox's, in sandbox mode. */
+  /** More routes by exact path, or by prefix for a key ending in `*`: the sandbox's, in sandbox mode. */
   extra?: Record<string, Handler>;
 }
 
@@ -26,9 +26,9 @@ const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 const REQUEST_ID = /^[\w.:/+=@-]{1,128}$/;
 
 /**
- * One port for everything, as DESIGN.md lists it. Routing is by exact path; each handler owns its
- * method checks and its answers. Each request gets an id (the caller's X-Request-Id when sane), sent
- * back in X-Request-Id and written on every log line about it.
+ * One port for everything, as DESIGN.md lists it. Routing is by exact path (or by a prefix ending in
+ * `*`); each handler owns its method checks and its answers. Each request gets an id (the caller's
+ * X-Request-Id when sane), sent back in X-Request-Id and written on every log line about it.
  */
 export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer {
   const table: Record<string, Handler> = {
@@ -51,9 +51,14 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
   if (routes.alertmanager) table['/alertmanager'] = routes.alertmanager;
   if (routes.slackEvents) table['/slack/events'] = routes.slackEvents;
   Object.assign(table, routes.extra);
+  const prefixes = Object.keys(table).filter((key) => key.endsWith('*'));
+  const byPrefix = (path: string) => {
+    const prefix = prefixes.find((key) => path.startsWith(key.slice(0, -1)));
+    return prefix === undefined ? undefined : table[prefix];
+  };
 
   const handle = (req: IncomingMessage, res: ServerResponse, path: string) => {
-    const handler = table[path];
+    const handler = table[path] ?? byPrefix(path);
     if (!handler) return sendJson(res, 404, { error: `no route for ${path}` });
     // Stopping: Alertmanager retries a 503, on another replica or once this one is back. Slack retries
     // no command or click, so those are still served: the stop waits for their handlers.

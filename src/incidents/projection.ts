@@ -38,6 +38,8 @@ export interface ProjectionDeps {
     alerts: { maxAlertsShown: number };
     // Only the names: the root message offers /health for a service the catalog knows.
     services: Readonly<Record<string, unknown>>;
+    // Only whether it is set: the root message offers silences where Alertmanager is configured.
+    alertmanager?: unknown;
   };
 }
 
@@ -111,7 +113,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   const root = deps.templates.renderMessage(
     'incident-root',
-    rootView(snapshot, new Set(Object.keys(config.services))),
+    rootView(snapshot, new Set(Object.keys(config.services)), config.alertmanager !== undefined),
   );
   // Posts the root message, or adopts the one a crashed or timed-out attempt posted.
   const postRoot = async () => {

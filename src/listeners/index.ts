@@ -6,6 +6,7 @@ import { registerHealthCommand } from './commands/health.js';
 import { registerIncidentCommand } from './commands/incident.js';
 import type { ListenerDeps } from './deps.js';
 import { registerResolveForm } from './views/resolveForm.js';
+import { registerSilenceForms } from './views/silenceForm.js';
 import { registerUpdateForm } from './views/updateForm.js';
 
 export type { ListenerDeps } from './deps.js';
@@ -19,4 +20,5 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
   registerApprovalButtons(app, deps);
   registerUpdateForm(app, deps);
   registerResolveForm(app, deps);
+  registerSilenceForms(app, deps);
 }

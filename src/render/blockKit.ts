@@ -13,6 +13,9 @@ export const BLOCK_KIT_LIMITS = {
   contextElements: 10,
   actionsElements: 25,
   buttonText: 75,
+  confirmTitle: 100,
+  confirmText: 300,
+  confirmButton: 30,
   actionId: 255,
   buttonValue: 2000,
   url: 3000,
@@ -23,6 +26,7 @@ export const BLOCK_KIT_LIMITS = {
   placeholder: 150,
   textInputLength: 3000,
   selectOptions: 100,
+  checkboxOptions: 10,
   optionText: 75,
   optionValue: 150,
 } as const;
@@ -84,6 +88,20 @@ function checkButton(element: Record<string, unknown>, path: string, problems: s
   if (element.style !== undefined && element.style !== 'primary' && element.style !== 'danger') {
     problems.push(`${path}.style: expected primary or danger`);
   }
+  if (element.confirm !== undefined)
+    checkConfirm(element.confirm as Record<string, unknown>, `${path}.confirm`, problems);
+}
+
+/** A confirmation dialog: Slack's limits for its title, text and two buttons. */
+function checkConfirm(confirm: Record<string, unknown>, path: string, problems: string[]): void {
+  if (!confirm || typeof confirm !== 'object') {
+    problems.push(`${path}: expected a confirmation dialog`);
+    return;
+  }
+  checkText(confirm.title, `${path}.title`, L.confirmTitle, problems, ['plain_text']);
+  checkText(confirm.text, `${path}.text`, L.confirmText, problems);
+  checkText(confirm.confirm, `${path}.confirm`, L.confirmButton, problems, ['plain_text']);
+  checkText(confirm.deny, `${path}.deny`, L.confirmButton, problems, ['plain_text']);
 }
 
 type Element = Record<string, unknown>;
@@ -98,14 +116,21 @@ function checkInteger(value: unknown, path: string, min: number, max: number, pr
   }
 }
 
-function checkOptions(options: unknown, path: string, problems: string[]): void {
-  if (!Array.isArray(options) || options.length === 0 || options.length > L.selectOptions) {
-    problems.push(`${path}: expected 1 to ${L.selectOptions} options`);
+function checkOptions(
+  options: unknown,
+  path: string,
+  problems: string[],
+  { max = L.selectOptions as number, text = ['plain_text'] as ReadonlyArray<TextObject['type']> } = {},
+): void {
+  if (!Array.isArray(options) || options.length === 0 || options.length > max) {
+    problems.push(`${path}: expected 1 to ${max} options`);
     return;
   }
   options.forEach((raw, i) => {
     const option = (raw ?? {}) as Element;
-    checkText(option.text, `${path}[${i}].text`, L.optionText, problems, ['plain_text']);
+    checkText(option.text, `${path}[${i}].text`, L.optionText, problems, text);
+    if (option.description !== undefined)
+      checkText(option.description, `${path}[${i}].description`, L.optionText, problems, text);
     const value = option.value;
     if (typeof value !== 'string' || value.length === 0 || value.length > L.optionValue) {
       problems.push(`${path}[${i}].value: expected 1 to ${L.optionValue} characters`);
@@ -127,6 +152,20 @@ function checkStaticSelect(element: Element, path: string, problems: string[]): 
       checkText(group.label, `${path}.option_groups[${i}].label`, L.optionText, problems, ['plain_text']);
       checkOptions(group.options, `${path}.option_groups[${i}].options`, problems);
     });
+  }
+}
+
+/** Checkboxes: up to 10 options whose text may be mrkdwn; those checked at first are some of them. */
+function checkCheckboxes(element: Element, path: string, problems: string[]): void {
+  checkOptions(element.options, `${path}.options`, problems, {
+    max: L.checkboxOptions,
+    text: ['plain_text', 'mrkdwn'],
+  });
+  const initial = element.initial_options;
+  if (initial === undefined) return;
+  const values = new Set(((element.options as Element[] | undefined) ?? []).map((o) => o?.value));
+  if (!Array.isArray(initial) || initial.some((o) => !values.has((o as Element)?.value))) {
+    problems.push(`${path}.initial_options: expected some of the options`);
   }
 }
 
@@ -186,6 +225,9 @@ function checkInput(block: Block, path: string, problems: string[]): void {
       break;
     case 'number_input':
       checkNumberInput(element, at, problems);
+      break;
+    case 'checkboxes':
+      checkCheckboxes(element, at, problems);
       break;
     case 'datetimepicker':
       if (element.initial_date_time !== undefined) {

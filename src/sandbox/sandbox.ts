@@ -4,6 +4,7 @@ import { type Config, type FileConfig, SANDBOX_CONFIG_PATH } from '../config/ind
 import type { Handler } from '../http/server.js';
 import { type Logger, redactUrlPasswords } from '../observability/logger.js';
 import { readManifest } from '../slack/manifest.js';
+import { AlertmanagerStandIn } from './alertmanagerStandIn.js';
 import { DEMO_USERS, seedDemoWorkspace } from './demoWorkspace.js';
 import { SampleAlerts } from './sampleAlerts.js';
 import { SandboxClient } from './sandboxClient.js';
@@ -71,6 +72,7 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
       return { status: res.status, body: await res.json(), channel: groupChannel(config.file, payload) };
     },
     port: () => port,
+    alertmanager: new AlertmanagerStandIn(),
   });
 
   return {
@@ -97,14 +99,20 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
 }
 
 /**
- * Fits the demo config to this run: its checks of the bot's own /healthz name the default port and
- * follow the one it got; its actions name their script from the package root, wherever it was started.
+ * Fits the demo config to this run: its checks of the bot's own /healthz and its Alertmanager (the
+ * stand-in the bot serves) name the default port and follow the one it got; its actions name their
+ * script from the package root, wherever it was started.
  */
 export function fitDemoConfig(file: FileConfig, port: number): void {
+  const atPort = (url: string) => url.replace(/^http:\/\/127\.0\.0\.1:3000\//, `http://127.0.0.1:${port}/`);
+  // In place: the Alertmanager client, made before the port was known, holds this very list.
+  const urls = file.alertmanager?.urls ?? [];
+  urls.forEach((url, i) => {
+    urls[i] = atPort(url);
+  });
   for (const service of Object.values(file.services)) {
     for (const check of service.checks) {
-      if (check.kind === 'http')
-        check.url = check.url.replace(/^http:\/\/127\.0\.0\.1:3000\//, `http://127.0.0.1:${port}/`);
+      if (check.kind === 'http') check.url = atPort(check.url);
     }
     for (const action of service.actions)
       if (action.driver.type === 'command') action.driver.cwd ??= PACKAGE_ROOT;

@@ -312,6 +312,15 @@ function elementState(element: Block, value: string | null, blockId: string): Re
       if (selected === undefined) throw new SandboxError(400, `${blockId}: not one of the options`);
       return { type: element.type, selected_option: selected };
     }
+    case 'checkboxes': {
+      // The checked options' values, one a line; none checked: null.
+      const options = (element.options as Array<{ value: string }> | undefined) ?? [];
+      const checked = value === null ? [] : value.split('\n');
+      const selected = checked.map((v) => options.find((o) => o.value === v));
+      if (selected.some((o) => o === undefined))
+        throw new SandboxError(400, `${blockId}: not one of the options`);
+      return { type: element.type, selected_options: selected };
+    }
     case 'datetimepicker': {
       const seconds = value === null ? null : Math.floor(Date.parse(value) / 1000);
       if (seconds !== null && Number.isNaN(seconds))

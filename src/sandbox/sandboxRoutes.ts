@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { WebhookPayload } from '../alerts/payload.js';
 import { HttpError, readBody, sendJson } from '../http/respond.js';
 import type { Handler } from '../http/server.js';
+import { type AlertmanagerStandIn, STAND_IN_PATH } from './alertmanagerStandIn.js';
 import type { SampleAlerts } from './sampleAlerts.js';
 import { type SandboxClient, SandboxError } from './sandboxClient.js';
 import type { WorkspaceState } from './workspaceState.js';
@@ -52,6 +53,8 @@ export interface SandboxRouteDeps {
   deliverAlert: (payload: WebhookPayload) => Promise<{ status: number; body: unknown; channel: string }>;
   /** The port the bot listens on, once it does: requests must name it in their Host header. */
   port: () => number | undefined;
+  /** The Alertmanager the demo config writes silences to. */
+  alertmanager: AlertmanagerStandIn;
 }
 
 export async function sandboxRoutes(deps: SandboxRouteDeps): Promise<Record<string, Handler>> {
@@ -107,6 +110,19 @@ export async function sandboxRoutes(deps: SandboxRouteDeps): Promise<Record<stri
     );
     sendJson(res, answer.status, answer.error ? { ok: false, error: answer.error } : { ok: true });
   });
+  // The bot's own requests, not the page's: no Origin, and Alertmanager's methods.
+  routes[`${STAND_IN_PATH}*`] = async (req, res) => {
+    try {
+      checkHost(deps, req);
+      const path = (req.url ?? '/').split('?')[0]!.slice(STAND_IN_PATH.length);
+      const body = req.method === 'POST' ? parseJson(await readBody(req, BODY_LIMIT)) : undefined;
+      const answer = deps.alertmanager.answer(req.method ?? 'GET', path, body);
+      sendJson(res, answer.status, answer.body);
+    } catch (err) {
+      if (err instanceof HttpError) return sendJson(res, err.status, err.message, err.headers);
+      throw err;
+    }
+  };
   return routes;
 }
 
@@ -122,11 +138,7 @@ function guarded(
   return async (req, res) => {
     try {
       if (req.method !== method) throw new HttpError(405, `use ${method}`, { allow: method });
-      const port = deps.port();
-      const host = req.headers.host ?? '';
-      if (port === undefined || ![`127.0.0.1:${port}`, `localhost:${port}`].includes(host)) {
-        throw new HttpError(403, 'the sandbox answers only on 127.0.0.1 and localhost');
-      }
+      const host = checkHost(deps, req);
       const origin = req.headers.origin;
       if (method === 'POST' && origin !== undefined && origin !== `http://${host}`) {
         throw new HttpError(403, 'cross-origin requests are refused');
@@ -141,6 +153,16 @@ function guarded(
       throw err;
     }
   };
+}
+
+/** The Host header, when it names the bot's own address (no DNS rebinding). */
+function checkHost(deps: SandboxRouteDeps, req: IncomingMessage): string {
+  const port = deps.port();
+  const host = req.headers.host ?? '';
+  if (port === undefined || ![`127.0.0.1:${port}`, `localhost:${port}`].includes(host)) {
+    throw new HttpError(403, 'the sandbox answers only on 127.0.0.1 and localhost');
+  }
+  return host;
 }
 
 function post<T>(deps: SandboxRouteDeps, schema: z.ZodType<T>, act: (body: T) => Promise<unknown>): Handler {

@@ -146,6 +146,11 @@ export interface RootView {
   channelRefusal?: { channel?: string; slackError: string };
   /** Its alerts are silenced in Alertmanager: until when, by whom, why; the silence's page there. */
   silence?: { endsAt: string; by: string; reason: string; url?: string };
+  /**
+   * The silence buttons it offers, when Alertmanager is configured and alerts opened it: Silence, or
+   * Extend and Unsilence while silenced; once resolved, only the latter, titled to expire the silence.
+   */
+  silenceButtons?: { silence?: true; extend?: true; unsilence?: 'Unsilence' | 'Expire silence' };
 }
 
 /** One timeline entry told in the thread; exactly one of the `is…` flags is set. */
@@ -285,6 +290,7 @@ function timesOpen(reopenCount: number): string {
 export function rootView(
   snapshot: IncidentSnapshot,
   knownServices: ReadonlySet<string> = new Set(),
+  silencesConfigured = false,
 ): RootView {
   const total = snapshot.firing + snapshot.resolved;
   const service = snapshot.incident.commonLabels.service;
@@ -306,6 +312,9 @@ export function rootView(
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
     ...(snapshot.incident.silence ? { silence: silenceView(snapshot.incident) } : {}),
+    ...(silencesConfigured && snapshot.incident.groupKey !== null
+      ? { silenceButtons: silenceButtons(snapshot.incident) }
+      : {}),
     ...(snapshot.incident.slackError
       ? {
           channelRefusal: {
@@ -327,6 +336,12 @@ function silenceView(incident: Incident): RootView['silence'] {
     // Alertmanager's own UI, where the silence can be read and edited.
     ...(base ? { url: `${base}/#/silences/${encodeURIComponent(silence.silenceId)}` } : {}),
   };
+}
+
+function silenceButtons(incident: Incident): RootView['silenceButtons'] {
+  const resolved = incident.state === 'resolved';
+  if (!incident.silence) return resolved ? {} : { silence: true };
+  return resolved ? { unsilence: 'Expire silence' } : { extend: true, unsilence: 'Unsilence' };
 }
 
 const str = (value: unknown) => (typeof value === 'string' ? value : undefined);

@@ -1,21 +1,29 @@
 import { UPDATE_STATUSES, type UpdateStatus } from '../primitives/status.js';
 import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
+import { slackDate } from '../render/mrkdwn.js';
 
 /** The status update and resolution forms (Slack modals), and reading what people typed into them. */
 
 export const UPDATE_MODAL = 'incident_update';
 export const RESOLVE_MODAL = 'incident_resolve';
 
-const plain = (text: string) => ({ type: 'plain_text', text });
+export const plain = (text: string) => ({ type: 'plain_text' as const, text });
 const STATUS_OPTIONS = UPDATE_STATUSES.map((s) => ({
   text: plain(s[0]!.toUpperCase() + s.slice(1)),
   value: s,
 }));
 
-function textInput(
+export function textInput(
   blockId: string,
   label: string,
-  options: { multiline?: boolean; optional?: boolean; initial?: string | null; max?: number; hint?: string },
+  options: {
+    multiline?: boolean;
+    optional?: boolean;
+    initial?: string | null;
+    max?: number;
+    hint?: string;
+    placeholder?: string;
+  },
 ) {
   return {
     type: 'input',
@@ -28,8 +36,22 @@ function textInput(
       action_id: 'value',
       multiline: options.multiline ?? false,
       max_length: options.max ?? 3000,
+      ...(options.placeholder ? { placeholder: plain(options.placeholder) } : {}),
       ...(options.initial ? { initial_value: options.initial.slice(0, options.max ?? 3000) } : {}),
     },
+  };
+}
+
+/** A form about one incident, whose id travels in private_metadata; its title cut to Slack's 24 characters. */
+export function incidentModal<B>(callbackId: string, id: number, title: string, submit: string, blocks: B[]) {
+  return {
+    type: 'modal',
+    callback_id: callbackId,
+    private_metadata: String(id),
+    title: plain(title.slice(0, 24)),
+    submit: plain(submit),
+    close: plain('Cancel'),
+    blocks,
   };
 }
 
@@ -44,56 +66,74 @@ export interface UpdateModalIncident {
 
 export function updateModal(incident: UpdateModalIncident) {
   const current = STATUS_OPTIONS.find((o) => o.value === incident.status);
-  return {
-    type: 'modal',
-    callback_id: UPDATE_MODAL,
-    private_metadata: String(incident.id),
-    title: plain(`Update ${incident.ref}`.slice(0, 24)),
-    submit: plain('Post update'),
-    close: plain('Cancel'),
-    blocks: [
-      {
-        type: 'input',
-        block_id: 'status',
-        label: plain('Status'),
-        element: {
-          type: 'static_select',
-          action_id: 'value',
-          options: STATUS_OPTIONS,
-          ...(current ? { initial_option: current } : {}),
-        },
+  return incidentModal(UPDATE_MODAL, incident.id, `Update ${incident.ref}`, 'Post update', [
+    {
+      type: 'input',
+      block_id: 'status',
+      label: plain('Status'),
+      element: {
+        type: 'static_select',
+        action_id: 'value',
+        options: STATUS_OPTIONS,
+        ...(current ? { initial_option: current } : {}),
       },
-      textInput('text', 'What changed', { multiline: true }),
-      textInput('impact', 'Impact', { optional: true, initial: incident.impact, max: 500 }),
-      textInput('affected', 'Affected', { optional: true, initial: incident.affected, max: 500 }),
-      textInput('eta', 'ETA', { optional: true, initial: incident.eta, max: 150 }),
-      textInput('next_update', 'Next update in (minutes)', {
-        optional: true,
-        max: 4,
-        hint: 'Leave empty for the usual interval of this severity.',
-      }),
-    ],
-  };
+    },
+    textInput('text', 'What changed', { multiline: true }),
+    textInput('impact', 'Impact', { optional: true, initial: incident.impact, max: 500 }),
+    textInput('affected', 'Affected', { optional: true, initial: incident.affected, max: 500 }),
+    textInput('eta', 'ETA', { optional: true, initial: incident.eta, max: 150 }),
+    textInput('next_update', 'Next update in (minutes)', {
+      optional: true,
+      max: 4,
+      hint: 'Leave empty for the usual interval of this severity.',
+    }),
+  ]);
 }
 
-export function resolveModal(incident: { id: number; ref: string }) {
-  return {
-    type: 'modal',
-    callback_id: RESOLVE_MODAL,
-    private_metadata: String(incident.id),
-    title: plain(`Resolve ${incident.ref}`.slice(0, 24)),
-    submit: plain('Resolve'),
-    close: plain('Cancel'),
-    blocks: [textInput('resolution', 'Resolution: what fixed it', { multiline: true })],
+const EXPIRE_SILENCE = 'expire';
+
+/** The resolve form; an incident still silenced is offered, checked, to expire its silence too. */
+export function resolveModal(incident: { id: number; ref: string; silence?: { endsAt: Date } }) {
+  // An option's text and description take 75 characters each: the date goes below.
+  const expire = incident.silence && {
+    text: { type: 'plain_text', text: 'Expire the silence too' },
+    description: { type: 'mrkdwn', text: `until ${slackDate(incident.silence.endsAt)}` },
+    value: EXPIRE_SILENCE,
   };
+  return incidentModal(RESOLVE_MODAL, incident.id, `Resolve ${incident.ref}`, 'Resolve', [
+    textInput('resolution', 'Resolution: what fixed it', { multiline: true }),
+    ...(expire
+      ? [
+          {
+            type: 'input',
+            block_id: 'silence',
+            optional: true,
+            label: plain('Silence in Alertmanager'),
+            element: {
+              type: 'checkboxes',
+              action_id: 'value',
+              options: [expire],
+              initial_options: [expire],
+            },
+          },
+        ]
+      : []),
+  ]);
 }
 
-type StateValues = Record<
+export type StateValues = Record<
   string,
-  Record<string, { value?: string | null; selected_option?: { value?: string } | null }>
+  Record<
+    string,
+    {
+      value?: string | null;
+      selected_option?: { value?: string } | null;
+      selected_options?: Array<{ value?: string }> | null;
+    }
+  >
 >;
 
-const fieldValue = (values: StateValues, block: string) => {
+export const fieldValue = (values: StateValues, block: string) => {
   const value = values[block]?.value?.value;
   // Payloads come from outside: anything but a string is no answer.
   return typeof value === 'string' ? value.trim() || undefined : undefined;
@@ -102,7 +142,7 @@ const fieldValue = (values: StateValues, block: string) => {
 export type Submission<T> = { ok: true; input: T } | { ok: false; errors: Record<string, string> };
 
 /** What is wrong with a free-text field's value, if anything, to show under the field. */
-function freeTextProblem(value: string | undefined, max: number): string | undefined {
+export function freeTextProblem(value: string | undefined, max: number): string | undefined {
   if (value === undefined) return undefined;
   if (!isStorableText(value)) return `This field ${UNSTORABLE_TEXT}.`;
   if (value.length > max) return `Keep it under ${max} characters.`;
@@ -157,12 +197,16 @@ export function readUpdateSubmission(values: StateValues): Submission<UpdateSubm
   };
 }
 
-export function readResolveSubmission(values: StateValues): Submission<{ resolution: string }> {
+export function readResolveSubmission(
+  values: StateValues,
+): Submission<{ resolution: string; expireSilence?: true }> {
   const resolution = fieldValue(values, 'resolution');
   if (!resolution) return { ok: false, errors: { resolution: 'Say how it was resolved.' } };
   const problem = freeTextProblem(resolution, 3000);
   if (problem) return { ok: false, errors: { resolution: problem } };
-  return { ok: true, input: { resolution } };
+  const checked = values.silence?.value?.selected_options;
+  const expireSilence = Array.isArray(checked) && checked.some((o) => o?.value === EXPIRE_SILENCE);
+  return { ok: true, input: { resolution, ...(expireSilence ? { expireSilence: true as const } : {}) } };
 }
 
 /** An incident id from a button value or a modal's private_metadata, which arrive from outside. */

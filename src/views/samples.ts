@@ -155,7 +155,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     createdAt: new Date(),
   }));
   return {
-    'incident-root': rootView(snapshot, new Set([long(60)])),
+    'incident-root': rootView(snapshot, new Set([long(60)]), true),
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
     'incident-list': listView(openIncidents, 10_000),
     'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),

@@ -1,40 +1,16 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertmanagerApi, type SilenceSpec } from '../../src/alertmanager/alertmanagerApi.js';
-import { AlertmanagerError } from '../../src/alertmanager/errors.js';
+import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
 import {
   type AlertmanagerCluster,
   describeWithAlertmanager,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
 import { unusedPort, waitFor } from '../support/services.js';
+import { alertmanagerRejection, silenceSpec } from '../support/silenceSpecs.js';
 
 const HOUR = 3_600_000;
-
-function spec(overrides: Partial<SilenceSpec> = {}): SilenceSpec {
-  const startsAt = new Date();
-  return {
-    matchers: [
-      { name: 'alertname', value: 'HighLatency' },
-      { name: 'service', value: 'payments-api' },
-    ],
-    startsAt,
-    endsAt: new Date(startsAt.getTime() + HOUR),
-    createdBy: 'U0ALICE',
-    comment: 'INC-7: deploying the fix',
-    ...overrides,
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AlertmanagerError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AlertmanagerError);
-  return err as AlertmanagerError;
-}
 
 describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
   let cluster: AlertmanagerCluster;
@@ -51,7 +27,7 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
   const peerUrls = () => cluster.peers.map((peer) => `${peer.url}/`);
 
   it('creates a silence that every peer then knows, with its matchers, author and comment', async () => {
-    const given = spec();
+    const given = silenceSpec();
     const id = await api(peerUrls()).postSilence(given);
     // Written to the first peer, read from the second: the peers gossip it.
     const silence = await waitFor(
@@ -74,7 +50,7 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
 
   it('keeps the id when only the end moves, and gives a new one when the matchers change', async () => {
     const client = api(peerUrls());
-    const given = spec();
+    const given = silenceSpec();
     const id = await client.postSilence(given);
     const extended = { ...given, endsAt: new Date(given.endsAt.getTime() + HOUR) };
     expect(await client.postSilence(extended, id)).toBe(id);
@@ -87,21 +63,21 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
 
   it('expires a silence, and expiring it again is no error; an unknown one is SILENCE_NOT_FOUND', async () => {
     const client = api(peerUrls());
-    const id = await client.postSilence(spec());
+    const id = await client.postSilence(silenceSpec());
     await client.expireSilence(id);
     expect((await client.getSilence(id)).state).toBe('expired');
     await client.expireSilence(id);
-    const unknown = await rejection(client.expireSilence('0b0e5f1c-1111-4222-8333-944445555666'));
+    const unknown = await alertmanagerRejection(client.expireSilence('0b0e5f1c-1111-4222-8333-944445555666'));
     expect(unknown.code).toBe('SILENCE_NOT_FOUND');
     // Not an id at all: refused before it can reach a URL path.
-    expect((await rejection(client.getSilence('../status'))).code).toBe('SILENCE_NOT_FOUND');
+    expect((await alertmanagerRejection(client.getSilence('../status'))).code).toBe('SILENCE_NOT_FOUND');
   });
 
   it('lists every silence it knows, expired ones too, with their comments', async () => {
     const client = api(peerUrls());
     const marker = `[test ${Date.now()}]`;
-    const live = await client.postSilence(spec({ comment: `INC-8: live ${marker}` }));
-    const gone = await client.postSilence(spec({ comment: `INC-8: gone ${marker}` }));
+    const live = await client.postSilence(silenceSpec({ comment: `INC-8: live ${marker}` }));
+    const gone = await client.postSilence(silenceSpec({ comment: `INC-8: gone ${marker}` }));
     await client.expireSilence(gone);
     const listed = (await client.listSilences()).filter((s) => s.comment.includes(marker));
     expect(listed.map((s) => [s.id, s.state]).sort()).toEqual(
@@ -112,25 +88,27 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
     );
     expect(listed.find((s) => s.id === live)).toMatchObject({
       createdBy: 'U0ALICE',
-      matchers: spec().matchers,
+      matchers: silenceSpec().matchers,
     });
   });
 
   it('writes to the next peer when the first cannot be reached', async () => {
-    const id = await api([closedUrl, ...peerUrls()]).postSilence(spec());
+    const id = await api([closedUrl, ...peerUrls()]).postSilence(silenceSpec());
     expect((await api(peerUrls()).getSilence(id)).state).toBe('active');
   });
 
   it("passes on Alertmanager's reason when it refuses, and tries no other peer", async () => {
-    const given = spec();
-    const err = await rejection(api(peerUrls()).postSilence({ ...given, endsAt: given.startsAt }));
+    const given = silenceSpec();
+    const err = await alertmanagerRejection(
+      api(peerUrls()).postSilence({ ...given, endsAt: given.startsAt }),
+    );
     expect(err.code).toBe('ALERTMANAGER_REFUSED');
     expect(err.status).toBe(400);
     expect(err.message).toContain('start time must be before end time');
   });
 
   it('says ALERTMANAGER_UNREACHABLE, naming each peer it tried, when none answers', async () => {
-    const err = await rejection(api([closedUrl, closedUrl]).postSilence(spec()));
+    const err = await alertmanagerRejection(api([closedUrl, closedUrl]).postSilence(silenceSpec()));
     expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
     expect(err.message).toContain('ECONNREFUSED');
   });
@@ -155,9 +133,9 @@ describe('the Alertmanager API, as HTTP', () => {
   it('sends the bearer token or basic credentials it is given, under the base path', async () => {
     answer = (res) => res.end(JSON.stringify({ silenceID: '0b0e5f1c-1111-4222-8333-944445555666' }));
     seen.length = 0;
-    await new AlertmanagerApi([url], { kind: 'bearer', token: 's3cret' }, 1_000).postSilence(spec());
+    await new AlertmanagerApi([url], { kind: 'bearer', token: 's3cret' }, 1_000).postSilence(silenceSpec());
     await new AlertmanagerApi([url], { kind: 'basic', username: 'bot', password: 'pw' }, 1_000).postSilence(
-      spec(),
+      silenceSpec(),
     );
     expect(seen.map((r) => [r.method, r.url, r.headers.authorization])).toEqual([
       ['POST', '/am/api/v2/silences', 'Bearer s3cret'],
@@ -167,8 +145,8 @@ describe('the Alertmanager API, as HTTP', () => {
 
   it('does not follow a redirect with its credentials', async () => {
     answer = (res) => res.writeHead(302, { location: 'http://example.invalid/steal' }).end();
-    const err = await rejection(
-      new AlertmanagerApi([url], { kind: 'bearer', token: 's3cret' }, 1_000).postSilence(spec()),
+    const err = await alertmanagerRejection(
+      new AlertmanagerApi([url], { kind: 'bearer', token: 's3cret' }, 1_000).postSilence(silenceSpec()),
     );
     expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
   });
@@ -180,8 +158,8 @@ describe('the Alertmanager API, as HTTP', () => {
     await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
     try {
       const failingUrl = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/`;
-      const err = await rejection(
-        new AlertmanagerApi([silent, failingUrl], undefined, 300).postSilence(spec()),
+      const err = await alertmanagerRejection(
+        new AlertmanagerApi([silent, failingUrl], undefined, 300).postSilence(silenceSpec()),
       );
       expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
       expect(err.message).toContain('timed out');

@@ -21,7 +21,14 @@ import {
 } from './support.js';
 
 // The root message's buttons: each names its incident by id.
-const INCIDENT_BUTTONS = ['incident_post_update', 'incident_resolve', 'incident_postmortem'] as const;
+const INCIDENT_BUTTONS = [
+  'incident_post_update',
+  'incident_resolve',
+  'incident_postmortem',
+  'incident_silence',
+  'incident_extend_silence',
+  'incident_unsilence',
+] as const;
 // The root message's health check button: names a service, not the incident.
 const HEALTH_BUTTON = 'incident_health_check';
 /** Users Slack would never send: the envelope refuses them. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESOLVE_MODAL, UPDATE_MODAL } from '../../src/views/modals.js';
+import { EXTEND_MODAL, SILENCE_MODAL } from '../../src/views/silenceModals.js';
 import { INCIDENT_CHANNEL } from '../support/slackRequests.js';
 import type { TestBot } from '../support/testBot.js';
 import {
@@ -29,6 +30,12 @@ const VALID_UPDATE: Record<string, ViewField> = {
   text: 'Pool exhausted',
 };
 const VALID_RESOLVE: Record<string, ViewField> = { resolution: 'Rolled back the deploy' };
+const VALID_SILENCE: Record<string, ViewField> = {
+  duration: { selected: '1h' },
+  reason: 'Deploying the fix',
+  matchers: 'service="payments-api"',
+};
+const VALID_EXTEND: Record<string, ViewField> = { duration: { selected: '1h' } };
 const BIG = 'b'.repeat(100_000);
 const blank = fc.constantFrom('', ' ', '\n\t ', '\u00a0');
 
@@ -64,6 +71,8 @@ describe('hostile input: the update and resolve forms', () => {
   it.each([
     [UPDATE_MODAL, VALID_UPDATE],
     [RESOLVE_MODAL, VALID_RESOLVE],
+    [SILENCE_MODAL, VALID_SILENCE],
+    [EXTEND_MODAL, VALID_EXTEND],
   ])('%s: refuses private_metadata that names no incident', async (callbackId, fields) => {
     const metadata = [
       ...BAD_ID_VALUES,

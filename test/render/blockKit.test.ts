@@ -186,6 +186,23 @@ describe('validateBlocks', () => {
       ).toEqual([]);
     });
 
+    it('hold a confirm dialog to its limits: title 100, text 300, its buttons 30', () => {
+      const text = (n: number) => ({ type: 'plain_text', text: 'c'.repeat(n) });
+      const confirm = (title: number, body: number, yes: number) => ({
+        confirm: { title: text(title), text: text(body), confirm: text(yes), deny: text(4) },
+      });
+      expect(validateBlocks([actions(button(confirm(100, 300, 30)))])).toEqual([]);
+      expect(validateBlocks([actions(button(confirm(101, 301, 31)), button({ confirm: {} }))])).toEqual([
+        'blocks[0].elements[0].confirm.title.text: must be at most 100 characters, is 101',
+        'blocks[0].elements[0].confirm.text.text: must be at most 300 characters, is 301',
+        'blocks[0].elements[0].confirm.confirm.text: must be at most 30 characters, is 31',
+        'blocks[0].elements[1].confirm.title: expected a text object',
+        'blocks[0].elements[1].confirm.text: expected a text object',
+        'blocks[0].elements[1].confirm.confirm: expected a text object',
+        'blocks[0].elements[1].confirm.deny: expected a text object',
+      ]);
+    });
+
     it('refuse any other style', () => {
       expect(validateBlocks([actions(button({ style: 'default' }), button({ style: 'Primary' }))])).toEqual([
         'blocks[0].elements[0].style: expected primary or danger',
@@ -316,14 +333,14 @@ describe('input blocks', () => {
     expect(
       validateBlocks([
         input(undefined as never),
-        input({ type: 'checkboxes' }),
+        input({ type: 'radio_buttons' }),
         input({ type: 'plain_text_input', action_id: 'a'.repeat(256) }),
         input({ type: 'plain_text_input', action_id: '' }),
         input({ type: 'plain_text_input', placeholder: plain('p'.repeat(151)) }),
       ]),
     ).toEqual([
       'blocks[0].element: expected an element',
-      'blocks[1].element.type: unsupported element type "checkboxes"',
+      'blocks[1].element.type: unsupported element type "radio_buttons"',
       'blocks[2].element.action_id: expected 1 to 255 characters',
       'blocks[3].element.action_id: expected 1 to 255 characters',
       'blocks[4].element.placeholder.text: must be at most 150 characters, is 151',
@@ -346,6 +363,22 @@ describe('input blocks', () => {
       'blocks[2].element.min_length: must not exceed max_length',
       'blocks[3].element.initial_value: expected a string',
       'blocks[3].element.multiline: expected a boolean',
+    ]);
+  });
+
+  it('hold checkboxes to 1 to 10 options, mrkdwn allowed, checked at first only among them', () => {
+    const mrkdwn = { text: { type: 'mrkdwn', text: '*a*' }, value: 'a' };
+    expect(
+      validateBlocks([
+        input({ type: 'checkboxes', options: [mrkdwn], initial_options: [mrkdwn] }),
+        input({ type: 'checkboxes' }),
+        input({ type: 'checkboxes', options: Array.from({ length: 11 }, () => option('a')) }),
+        input({ type: 'checkboxes', options: [option('a')], initial_options: [option('b')] }),
+      ]),
+    ).toEqual([
+      'blocks[1].element.options: expected 1 to 10 options',
+      'blocks[2].element.options: expected 1 to 10 options',
+      'blocks[3].element.initial_options: expected some of the options',
     ]);
   });
 

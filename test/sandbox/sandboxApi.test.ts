@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
-import { type SandboxBot, startSandboxBot } from '../support/sandboxBot.js';
+import { type SandboxBot, startSandboxBot, statusWithHost } from '../support/sandboxBot.js';
 import { createTestDatabase, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 import { startTestBot } from '../support/testBot.js';
 
@@ -128,20 +128,7 @@ describe('the sandbox API', () => {
     });
     expect(form.status).toBe(415);
     // DNS rebinding: a page from another name that resolves here.
-    const { request } = await import('node:http');
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = request(
-        `${bot.url}/sandbox/api/state?user=U0ALICE`,
-        { headers: { host: 'evil.example' } },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-    expect(status).toBe(403);
+    expect(await statusWithHost(`${bot.url}/sandbox/api/state?user=U0ALICE`, 'evil.example')).toBe(403);
     const expired = await post('respond?key=0123', { text: 'hello' });
     expect(expired.status).toBe(404);
   });

@@ -81,7 +81,9 @@ describe.skipIf(missing !== undefined && !required)(
       });
       page = browser.pages()[0] ?? (await browser.newPage());
       page.on('pageerror', (err) => pageErrors.push(err.message));
+      // Only a button's confirm dialog may open, and the README's reader says yes to it.
       page.on('dialog', (dialog) => {
+        if (dialog.type() === 'confirm' && dialog.message().includes('silence')) return void dialog.accept();
         pageErrors.push(`a dialog opened: ${dialog.message()}`);
         void dialog.dismiss();
       });
@@ -104,7 +106,7 @@ describe.skipIf(missing !== undefined && !required)(
 
     it('says in its guide the steps the README gives, with the same names', async () => {
       const steps = await readmeSteps();
-      expect(steps).toHaveLength(5);
+      expect(steps).toHaveLength(6);
       const guide = await page.locator('.guide li').allTextContents();
       expect(guide).toHaveLength(steps.length);
       steps.forEach((step, i) => {
@@ -113,8 +115,8 @@ describe.skipIf(missing !== undefined && !required)(
       });
     });
 
-    it("walks the README's story: alert, incident, health check, action, approval, resolution, post-mortem", async () => {
-      const [alert, healthCheck, action, approval, resolve] = await readmeSteps();
+    it("walks the README's story: alert, incident, health check, silence, action, approval, resolution, post-mortem", async () => {
+      const [alert, healthCheck, silence, action, approval, resolve] = await readmeSteps();
       expect(await page.locator('#user').inputValue()).toBe('U0ALICE');
 
       // 1. The sample alert; the page says in words where the incident opened, and takes you there.
@@ -126,7 +128,10 @@ describe.skipIf(missing !== undefined && !required)(
       await result.filter({ hasText: `${ref} opened in #${channel}` }).waitFor(STEP);
       await result.getByRole('button', { name: `#${channel}` }).click();
       expect(await page.locator('#channel-name').textContent()).toBe(`# ${channel}`);
-      const root = message(ref!);
+      // The message whose header names it: ephemeral answers about it name it too.
+      const root = page
+        .locator('#messages .message')
+        .filter({ has: page.locator('.bk-header', { hasText: ref! }) });
       await root.waitFor(STEP);
       expect(await root.locator('.bk-header').textContent()).toContain(`${ref} · HighLatency`);
       expect(await root.textContent()).toContain('2 firing, 0 resolved');
@@ -135,12 +140,31 @@ describe.skipIf(missing !== undefined && !required)(
       await root.getByRole('button', { name: healthCheck!.bold[0]! }).click();
       await root.getByRole('button', { name: /1 repl/ }).waitFor(STEP);
       await root.getByRole('button', { name: /1 repl/ }).click();
-      const health = threadMessage('Health checks');
+      // Not 'Health checks' alone: the root's buttons read "Run health check" then "Silence".
+      const health = threadMessage('Health checks requested');
       await health.waitFor(STEP);
       expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
       expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
 
-      // 3. Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
+      // 3. The silence: the form proposes the group's matchers; Alertmanager (the stand-in) takes it.
+      const [silenceButton, , extend, unsilence] = silence!.bold;
+      await root.getByRole('button', { name: silenceButton!, exact: true }).click();
+      const form = page.locator('#modal');
+      await form.waitFor({ state: 'visible', ...STEP });
+      expect(await page.locator('#modal-title').textContent()).toBe(`${silenceButton} ${ref}`);
+      expect(await form.locator('select').inputValue()).toBe('1h');
+      expect(await form.locator('select option:checked').textContent()).toBe(silence!.italic[0]!);
+      expect(await form.locator('textarea').inputValue()).toContain('alertname="HighLatency"');
+      await form.locator('.bk-input[data-block-id="reason"] input').fill('Deploying the fix');
+      await page.locator('#modal-submit').click();
+      await form.waitFor({ state: 'hidden', ...STEP });
+      await root.filter({ hasText: '🔕' }).waitFor(STEP);
+      await root.getByRole('button', { name: extend! }).waitFor(STEP);
+      await root.getByRole('button', { name: unsilence! }).click();
+      await root.getByRole('button', { name: silenceButton!, exact: true }).waitFor(STEP);
+      expect(await root.textContent()).not.toContain('🔕');
+
+      // 4. Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
       await command(action!.code[0]!);
       await message(/Requested ACT-1: scale on payments-api/).waitFor(STEP);
       const request = message('ACT-1 · scale');
@@ -152,7 +176,7 @@ describe.skipIf(missing !== undefined && !required)(
       await request.getByRole('button', { name: 'Approve' }).click();
       await message(/someone else has to approve/).waitFor(STEP);
 
-      // 4. Bob is on call: his approval runs the action.
+      // 5. Bob is on call: his approval runs the action.
       const [actingAs, approve] = approval!.bold;
       const person = /switch to (\w+)/.exec(approval!.text)![1]!;
       const options = await page.getByLabel(actingAs!).locator('option').allTextContents();
@@ -164,7 +188,7 @@ describe.skipIf(missing !== undefined && !required)(
       // What no longer applies is no longer offered.
       expect(await request.textContent()).not.toContain('/action cancel');
 
-      // 5. Resolving through the form; the post-mortem skeleton follows in the thread.
+      // 6. Resolving through the form; the post-mortem skeleton follows in the thread.
       await root.getByRole('button', { name: resolve!.bold[0]! }).click();
       const modal = page.locator('#modal');
       await modal.waitFor({ state: 'visible', ...STEP });

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { type Config, loadConfig, SANDBOX_CONFIG_PATH } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -42,4 +43,16 @@ export async function startSandboxBot(env: Record<string, string> = {}): Promise
       await db.drop();
     },
   };
+}
+
+/** The status of a GET of `url` naming another `host` (DNS rebinding: a page from a name resolving here). */
+export function statusWithHost(url: string, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = request(url, { headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

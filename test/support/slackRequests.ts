@@ -162,7 +162,9 @@ export async function clickOn(
   return clickButton(bot, actionId, String(id), { ...options, ...(await messageOf(bot, of, id)) });
 }
 
-type FieldValue = string | { selected: string };
+type FieldValue = string | { selected: string } | { checked: string[] };
+
+const option = (value: string) => ({ value, text: { type: 'plain_text', text: value } });
 type SubmittedView = { callback_id: string; private_metadata: string; id?: string };
 
 /** A form submission as Slack sends it: the `payload` form field over HTTP, the payload in Socket Mode. */
@@ -178,13 +180,9 @@ export function viewSubmissionPayload(
         value:
           typeof value === 'string'
             ? { type: 'plain_text_input', value }
-            : {
-                type: 'static_select',
-                selected_option: {
-                  value: value.selected,
-                  text: { type: 'plain_text', text: value.selected },
-                },
-              },
+            : 'checked' in value
+              ? { type: 'checkboxes', selected_options: value.checked.map(option) }
+              : { type: 'static_select', selected_option: option(value.selected) },
       },
     ]),
   );

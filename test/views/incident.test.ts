@@ -271,6 +271,74 @@ describe('rootView', () => {
     ]);
   });
 
+  describe('silence buttons', () => {
+    const silence = {
+      silenceId: '0b6c2a4e-1111-4222-8333-444455556666',
+      incidentId: 42,
+      matchers: [{ name: 'alertname', value: 'CheckoutErrors' }],
+      startsAt: new Date('2026-01-01T00:30:00Z'),
+      endsAt: new Date('2026-01-01T04:00:00Z'),
+      silencedBy: 'U0ALICE',
+      reason: 'deploying',
+    };
+    const resolved = { state: 'resolved' as const, resolvedAt: new Date('2026-01-01T01:00:00Z') };
+    const buttons = (overrides: Partial<Incident>, configured = true) =>
+      rootView(snapshot(overrides), new Set(), configured).silenceButtons;
+
+    it('offers Silence on an open alert-born incident, Extend and Unsilence while it is silenced', () => {
+      expect(buttons({})).toEqual({ silence: true });
+      expect(buttons({ silence })).toEqual({ extend: true, unsilence: 'Unsilence' });
+    });
+
+    it('keeps only Expire silence once resolved, until the silence ends', () => {
+      expect(buttons({ ...resolved, silence })).toEqual({ unsilence: 'Expire silence' });
+      expect(buttons(resolved)).toEqual({});
+    });
+
+    it('offers none without Alertmanager configured, nor on a declared incident', () => {
+      expect(buttons({}, false)).toBeUndefined();
+      expect(buttons({ silence }, false)).toBeUndefined();
+      expect(buttons({ groupKey: null })).toBeUndefined();
+    });
+
+    it('renders them within the actions block, Unsilence behind a confirm dialog', async () => {
+      const templates = await TemplateSet.load();
+      const actionsOf = (overrides: Partial<Incident>) => {
+        const message = templates.renderMessage(
+          'incident-root',
+          rootView(snapshot(overrides), new Set(), true),
+        );
+        const block = message.blocks.find((b) => b.block_id === 'incident_actions') as unknown as {
+          elements: Array<{
+            action_id: string;
+            text: { text: string };
+            confirm?: { title: { text: string } };
+          }>;
+        };
+        return block.elements;
+      };
+      expect(actionsOf({}).map((e) => e.action_id)).toEqual([
+        'incident_post_update',
+        'incident_resolve',
+        'incident_silence',
+        'incident_postmortem',
+      ]);
+      const silenced = actionsOf({ silence });
+      expect(silenced.map((e) => e.text.text)).toEqual([
+        'Post update',
+        'Resolve',
+        'Extend silence',
+        'Unsilence',
+        'Post-mortem',
+      ]);
+      expect(silenced[3]!.confirm?.title.text).toBe('Expire the silence?');
+      expect(actionsOf({ ...resolved, silence }).map((e) => e.text.text)).toEqual([
+        'Expire silence',
+        'Post-mortem',
+      ]);
+    });
+  });
+
   it('says which time a reopened incident is open, while it is open', async () => {
     const templates = await TemplateSet.load();
     const status = (incident: Partial<Incident>) =>

@@ -121,6 +121,23 @@ describe('resolveModal', () => {
     }
   });
 
+  it('offers an incident still silenced to expire its silence, checked at first', () => {
+    const view = resolveModal({ id: 7, ref: 'INC-7', silence: { endsAt: new Date('2026-05-01T12:00:00Z') } });
+    expect(validateBlocks(view.blocks, 'modal')).toEqual([]);
+    expect(blockIds(view)).toEqual(['resolution', 'silence']);
+    const { element } = view.blocks[1] as {
+      element: {
+        type: string;
+        options: Array<{ text: { text: string }; description: { text: string } }>;
+        initial_options: unknown;
+      };
+    };
+    expect(element.type).toBe('checkboxes');
+    expect(element.options[0]!.text.text).toBe('Expire the silence too');
+    expect(element.options[0]!.description.text).toMatch(/^until <!date\^1777636800\^/);
+    expect(element.initial_options).toEqual(element.options);
+  });
+
   it('carries the incident id and one resolution field', () => {
     const view = resolveModal({ id: 7, ref: 'INC-7' });
     expect(view.callback_id).toBe(RESOLVE_MODAL);
@@ -264,6 +281,20 @@ describe('readResolveSubmission', () => {
       ok: true,
       input: { resolution: 'rolled back v1.2.3' },
     });
+  });
+
+  it('reads whether the silence is to be expired', () => {
+    const checked = (options: Array<{ value: string }> | null): Values => ({
+      ...values('fixed'),
+      silence: { value: { selected_options: options } },
+    });
+    expect(readResolveSubmission(checked([{ value: 'expire' }]))).toEqual({
+      ok: true,
+      input: { resolution: 'fixed', expireSilence: true },
+    });
+    for (const none of [[], null, [{ value: 'other' }]]) {
+      expect(readResolveSubmission(checked(none))).toEqual({ ok: true, input: { resolution: 'fixed' } });
+    }
   });
 
   it('accepts exactly 3000 characters', () => {

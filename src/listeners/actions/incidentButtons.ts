@@ -8,10 +8,13 @@ import { type Incident, incidentAtRoot, loadSnapshot } from '../../incidents/inc
 import { addLogContext } from '../../observability/logContext.js';
 import { incidentRef } from '../../primitives/ids.js';
 import { enqueueHealthCheck } from '../../queues/healthJobs.js';
+import { activeSilence, proposedMatchers, unsilenceIncident } from '../../silences/silences.js';
 import { readIncidentId, resolveModal, updateModal } from '../../views/modals.js';
+import { extendModal, silenceModal } from '../../views/silenceModals.js';
 import { isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
+import { checkSilenceable, unsilencedText } from '../views/silenceForm.js';
 
 /** The buttons of an incident's root message. Each counts only from that message; refusals go to the clicker. */
 export const INCIDENT_BUTTONS = {
@@ -19,6 +22,9 @@ export const INCIDENT_BUTTONS = {
   resolve: 'incident_resolve',
   postmortem: 'incident_postmortem',
   healthCheck: 'incident_health_check',
+  silence: 'incident_silence',
+  extendSilence: 'incident_extend_silence',
+  unsilence: 'incident_unsilence',
 } as const;
 
 export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
@@ -42,11 +48,12 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
     return incident;
   };
 
-  // Post update and Resolve open a form about an open incident; Slack allows that within 3 s of the click.
+  // Post update, Resolve, Silence and Extend open a form about an open incident; Slack allows that
+  // within 3 s of the click.
   const openFormButton = (
     actionId: string,
-    command: IncidentCommand,
-    form: (incident: Incident) => Record<string, unknown>,
+    command: IncidentCommand | undefined,
+    form: (incident: Incident) => Promise<Record<string, unknown>>,
   ) =>
     app.action(actionId, async ({ ack, body, action }) => {
       await ack();
@@ -56,17 +63,43 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
         if (incident.state === 'resolved') {
           throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
         }
-        await deps.slack.openView(click.trigger_id, form(incident));
+        await deps.slack.openView(click.trigger_id, await form(incident));
       } catch (err) {
-        await tellClicker(deps.slack, click, explain(err, usageFor(command, err), logger));
+        await tellClicker(deps.slack, click, explain(err, command ? usageFor(command, err) : '', logger));
       }
     });
-  openFormButton(INCIDENT_BUTTONS.postUpdate, { name: 'update' }, (incident) =>
+  openFormButton(INCIDENT_BUTTONS.postUpdate, { name: 'update' }, async (incident) =>
     updateModal({ ...incident, ref: incidentRef(incident.id) }),
   );
-  openFormButton(INCIDENT_BUTTONS.resolve, { name: 'resolve', resolution: '' }, (incident) =>
-    resolveModal({ id: incident.id, ref: incidentRef(incident.id) }),
-  );
+  openFormButton(INCIDENT_BUTTONS.resolve, { name: 'resolve', resolution: '' }, async (incident) => {
+    const silence = await activeSilence(deps.pool, incident.id);
+    return resolveModal({ id: incident.id, ref: incidentRef(incident.id), ...(silence ? { silence } : {}) });
+  });
+  openFormButton(INCIDENT_BUTTONS.silence, undefined, async (incident) => {
+    await checkSilenceable(deps, incident, false);
+    const ref = incidentRef(incident.id);
+    const proposed = proposedMatchers(incident);
+    return silenceModal({ ...incident, ref, proposed }, deps.config.silences.maxDuration);
+  });
+  openFormButton(INCIDENT_BUTTONS.extendSilence, undefined, async (incident) => {
+    const silence = await checkSilenceable(deps, incident, true);
+    const ref = incidentRef(incident.id);
+    return extendModal({ id: incident.id, ref, silence: silence! }, deps.config.silences.maxDuration);
+  });
+
+  // Works on a resolved incident too: its root keeps the button while the silence lasts.
+  app.action(INCIDENT_BUTTONS.unsilence, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as Click;
+    try {
+      const incident = await clickedIncident(click, (action as { value?: string }).value);
+      const requestKey = `click:${click.trigger_id}`;
+      await unsilenceIncident(deps, { incidentId: incident.id, userId: click.user.id, requestKey });
+      await tellClicker(deps.slack, click, unsilencedText(incident.id));
+    } catch (err) {
+      await tellClicker(deps.slack, click, explain(err, '', logger));
+    }
+  });
 
   app.action(INCIDENT_BUTTONS.postmortem, async ({ ack, body, action }) => {
     await ack();

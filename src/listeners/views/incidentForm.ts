@@ -1,5 +1,6 @@
 import type { App } from '@slack/bolt';
 import { IncidentError } from '../../incidents/errors.js';
+import { loadSnapshot } from '../../incidents/incidentStore.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { readIncidentId, type Submission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
@@ -8,6 +9,8 @@ import { explain } from '../replies.js';
 /**
  * A form about one incident (its id in private_metadata). A problem with a field is shown under that
  * field; a refusal of the whole form under `errorField`; a form Slack delivers twice closes quietly.
+ * `afterAck` is work too slow for Slack's 3 seconds (a call to Alertmanager): it runs once the form has
+ * closed, and what it answers, or why it failed, goes to the person in the incident's channel.
  */
 export function registerIncidentForm<T>(
   app: App,
@@ -18,6 +21,7 @@ export function registerIncidentForm<T>(
     errorField: string;
     usage: (err: unknown) => string;
     act: (id: number, input: T, by: string, requestKey: string) => Promise<unknown>;
+    afterAck?: (id: number, input: T, by: string, requestKey: string) => Promise<string | undefined>;
   },
 ): void {
   app.view(form.callbackId, async ({ ack, view, body }) => {
@@ -33,7 +37,26 @@ export function registerIncidentForm<T>(
     } catch (err) {
       if (err instanceof IncidentError && err.code === 'ALREADY_HANDLED') return ack();
       const text = explain(err, form.usage(err), deps.logger).split('\n')[0]!;
-      await ack({ response_action: 'errors', errors: { [form.errorField]: text } });
+      return ack({ response_action: 'errors', errors: { [form.errorField]: text } });
     }
+    if (!form.afterAck) return;
+    let outcome: string | undefined;
+    try {
+      outcome = await form.afterAck(id, submission.input, body.user.id, `view:${view.id}`);
+    } catch (err) {
+      // A replay of work already done says nothing more.
+      if (err instanceof IncidentError && err.code === 'ALREADY_HANDLED') return;
+      outcome = explain(err, '', deps.logger);
+    }
+    if (outcome) await tellInIncidentChannel(deps, id, body.user.id, outcome);
+  });
+}
+
+/** Tells one person, in the incident's channel (the default channel until it has one of its own). */
+async function tellInIncidentChannel(deps: ListenerDeps, id: number, user: string, text: string) {
+  const snapshot = await loadSnapshot(deps.pool, id, 0).catch(() => undefined);
+  const channel = snapshot?.incident.channelId ?? deps.config.slack.defaultChannel;
+  await deps.slack.postEphemeral({ channel, user, text }).catch((err: unknown) => {
+    deps.logger.warn({ err, incidentId: id }, 'could not tell the person how their form ended');
   });
 }

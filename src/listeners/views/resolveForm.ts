@@ -1,10 +1,12 @@
 import type { App } from '@slack/bolt';
 import { resolveIncident } from '../../incidents/lifecycle.js';
+import { SilenceError, unsilenceIncident } from '../../silences/silences.js';
 import { RESOLVE_MODAL, readResolveSubmission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
 import { registerIncidentForm } from './incidentForm.js';
+import { unsilencedText } from './silenceForm.js';
 
-/** The resolve form: its one field is the resolution. */
+/** The resolve form: the resolution, and for a silenced incident whether to expire its silence too. */
 export function registerResolveForm(app: App, deps: ListenerDeps): void {
   registerIncidentForm(app, deps, {
     callbackId: RESOLVE_MODAL,
@@ -12,5 +14,17 @@ export function registerResolveForm(app: App, deps: ListenerDeps): void {
     errorField: 'resolution',
     usage: () => '',
     act: (id, input, by, requestKey) => resolveIncident(deps, id, input.resolution, by, requestKey),
+    // Alertmanager may take longer than Slack waits for the form to close.
+    afterAck: async (id, input, by, requestKey) => {
+      if (!input.expireSilence) return undefined;
+      try {
+        await unsilenceIncident(deps, { incidentId: id, userId: by, requestKey: `${requestKey}:unsilence` });
+      } catch (err) {
+        // It ended on its own meanwhile: nothing left to expire.
+        if (err instanceof SilenceError && err.code === 'NOT_SILENCED') return undefined;
+        throw err;
+      }
+      return unsilencedText(id);
+    },
   });
 }

@@ -14,7 +14,16 @@ function button(element, onClick) {
   node.type = 'button';
   node.textContent = decodeEntities(element.text?.text ?? '');
   node.dataset.actionId = element.action_id ?? '';
-  if (onClick) node.addEventListener('click', () => onClick(element, node));
+  // Slack asks first when the button has a confirm dialog, and sends nothing if told no.
+  const confirmed = () =>
+    !element.confirm ||
+    window.confirm(
+      [element.confirm.title?.text, element.confirm.text?.text]
+        .filter(Boolean)
+        .map(decodeEntities)
+        .join('\n\n'),
+    );
+  if (onClick) node.addEventListener('click', () => confirmed() && onClick(element, node));
   else node.disabled = true;
   return node;
 }
@@ -41,13 +50,36 @@ function context(block, ctx) {
   return node;
 }
 
-function input(block, errors) {
-  const node = el('label', 'bk-input');
+/** Checkboxes, each option a box; those in initial_options start checked. */
+function checkboxes(element, name, ctx) {
+  const node = el('span', 'bk-checkboxes bk-field-input');
+  node.dataset.name = name;
+  const initial = new Set((element.initial_options ?? []).map((o) => o.value));
+  for (const option of element.options ?? []) {
+    const row = node.appendChild(el('label', 'bk-checkbox'));
+    const box = row.appendChild(el('input'));
+    box.type = 'checkbox';
+    box.value = option.value;
+    box.checked = initial.has(option.value);
+    const text = row.appendChild(el('span'));
+    renderText(option.text ?? {}, text, ctx);
+    if (option.description) renderText(option.description, text.appendChild(el('div', 'bk-hint')), ctx);
+  }
+  return node;
+}
+
+function input(block, errors, ctx) {
+  const element = block.element ?? {};
+  // Each checkbox has a label of its own, and labels do not nest.
+  const node = el(element.type === 'checkboxes' ? 'div' : 'label', 'bk-input');
   node.dataset.blockId = block.block_id ?? '';
   const label = node.appendChild(el('span', 'bk-input-label', decodeEntities(block.label?.text ?? '')));
   if (block.optional) label.append(el('span', 'bk-optional', ' (optional)'));
-  const element = block.element ?? {};
   let field;
+  if (element.type === 'checkboxes') {
+    node.append(checkboxes(element, block.block_id ?? '', ctx));
+    return withHintAndError(node, block, errors);
+  }
   if (element.type === 'static_select') {
     field = el('select');
     if (!element.initial_option)
@@ -72,6 +104,10 @@ function input(block, errors) {
   field.name = block.block_id ?? '';
   field.className = 'bk-field-input';
   node.append(field);
+  return withHintAndError(node, block, errors);
+}
+
+function withHintAndError(node, block, errors) {
   if (block.hint?.text) node.append(el('span', 'bk-hint', decodeEntities(block.hint.text)));
   const error = errors?.[block.block_id];
   if (error) node.append(el('span', 'bk-error', error));
@@ -105,7 +141,7 @@ export function renderBlocks(blocks, parent, ctx, { onClick, errors } = {}) {
         break;
       }
       case 'input':
-        parent.append(input(block, errors));
+        parent.append(input(block, errors, ctx));
         break;
       default:
         parent.append(el('div', 'bk-unsupported', `[${String(block.type)} block: not drawn by the sandbox]`));
@@ -116,7 +152,12 @@ export function renderBlocks(blocks, parent, ctx, { onClick, errors } = {}) {
 /** What a modal's inputs hold, by block id: null for one left empty, as Slack sends it. */
 export function readInputs(form) {
   const values = {};
-  for (const field of form.querySelectorAll('.bk-field-input'))
-    values[field.name] = field.value === '' ? null : field.value;
+  for (const field of form.querySelectorAll('.bk-field-input')) {
+    if (field.classList.contains('bk-checkboxes')) {
+      // The checked options' values, one a line, as the sandbox's API takes them.
+      const checked = [...field.querySelectorAll('input:checked')].map((box) => box.value);
+      values[field.dataset.name] = checked.length > 0 ? checked.join('\n') : null;
+    } else values[field.name] = field.value === '' ? null : field.value;
+  }
   return values;
 }

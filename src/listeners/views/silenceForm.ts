@@ -1,0 +1,154 @@
+import type { App } from '@slack/bolt';
+import { IncidentError } from '../../incidents/errors.js';
+import { loadSnapshot } from '../../incidents/incidentStore.js';
+import { incidentRef } from '../../primitives/ids.js';
+import { escapeMrkdwn, slackDate, truncateForMrkdwn, unescapeMrkdwn } from '../../render/mrkdwn.js';
+import {
+  activeSilence,
+  extendSilence,
+  type IncidentSilence,
+  parseSilenceDuration,
+  parseSilenceMatchers,
+  SILENCES_NOT_CONFIGURED,
+  SilenceError,
+  type SilenceMatcher,
+  silenceIncident,
+} from '../../silences/silences.js';
+import { fieldValue, freeTextProblem, type StateValues, type Submission } from '../../views/modals.js';
+import { CUSTOM_DURATION, EXTEND_MODAL, SILENCE_MODAL } from '../../views/silenceModals.js';
+import type { ListenerDeps } from '../deps.js';
+import { registerIncidentForm } from './incidentForm.js';
+
+/**
+ * The Silence and Extend forms. What they hold is checked before the form closes, each problem under
+ * its field; then the form closes and the bot asks Alertmanager, which may take longer than Slack's
+ * 3 seconds, and tells the person how it went in the incident's channel.
+ */
+
+const MAX_REASON = 500;
+
+export interface SilenceSubmission {
+  durationMs: number;
+  reason: string;
+  matchers: SilenceMatcher[];
+}
+
+/** A SilenceError's message for a form field, which Slack shows as plain text. */
+const fieldError = (err: unknown) => {
+  if (err instanceof SilenceError) return unescapeMrkdwn(err.message);
+  throw err;
+};
+
+/** The duration picked, or typed when Custom is picked, in ms; a problem goes under the field read. */
+function readDuration(values: StateValues, maxMs: number, errors: Record<string, string>): number {
+  const picked = values.duration?.value?.selected_option?.value;
+  const custom = picked === CUSTOM_DURATION;
+  const field = custom ? 'custom_duration' : 'duration';
+  const text = custom ? fieldValue(values, 'custom_duration') : picked;
+  if (typeof text !== 'string' || !text) {
+    errors[field] = custom ? 'Type a duration like 90m, 12h or 3d.' : 'Pick how long.';
+    return 0;
+  }
+  try {
+    return parseSilenceDuration(text, maxMs);
+  } catch (err) {
+    errors[field] = fieldError(err);
+    return 0;
+  }
+}
+
+export function readSilenceSubmission(values: StateValues, maxMs: number): Submission<SilenceSubmission> {
+  const errors: Record<string, string> = {};
+  const durationMs = readDuration(values, maxMs, errors);
+  const reason = fieldValue(values, 'reason');
+  const reasonProblem = reason
+    ? freeTextProblem(reason, MAX_REASON)
+    : 'Say why: it is what Alertmanager shows.';
+  if (reasonProblem) errors.reason = reasonProblem;
+  let matchers: SilenceMatcher[] = [];
+  try {
+    matchers = parseSilenceMatchers(fieldValue(values, 'matchers') ?? '');
+  } catch (err) {
+    errors.matchers = fieldError(err);
+  }
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+  return { ok: true, input: { durationMs, reason: reason!, matchers } };
+}
+
+export function readExtendSubmission(values: StateValues, maxMs: number): Submission<{ durationMs: number }> {
+  const errors: Record<string, string> = {};
+  const durationMs = readDuration(values, maxMs, errors);
+  return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, input: { durationMs } };
+}
+
+/**
+ * Refuses what the bot already knows it cannot do, before a form opens or closes: silencing where
+ * Alertmanager is not configured, an incident no alert opened, or one silenced (or not) already.
+ * Answers the incident's live silence.
+ */
+export async function checkSilenceable(
+  deps: ListenerDeps,
+  incident: { id: number; groupKey: string | null },
+  silenced: boolean,
+): Promise<IncidentSilence | undefined> {
+  const ref = incidentRef(incident.id);
+  if (!deps.alertmanager) {
+    throw new SilenceError('SILENCES_NOT_CONFIGURED', SILENCES_NOT_CONFIGURED);
+  }
+  if (incident.groupKey === null) {
+    throw new SilenceError(
+      'NOT_ALERT_BORN',
+      `${ref} was declared, not opened by an alert: there is nothing to silence.`,
+    );
+  }
+  const silence = await activeSilence(deps.pool, incident.id);
+  if (silenced && !silence) throw new SilenceError('NOT_SILENCED', `${ref} is not silenced (any more).`);
+  if (!silenced && silence) {
+    throw new SilenceError('ALREADY_SILENCED', `${ref} is already silenced: extend that silence instead.`);
+  }
+  return silence;
+}
+
+/** Refuses, under the form's first field, what the bot already knows it cannot do. */
+async function checkFormIncident(deps: ListenerDeps, id: number, silenced: boolean): Promise<void> {
+  const snapshot = await loadSnapshot(deps.pool, id, 0);
+  if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
+  await checkSilenceable(deps, snapshot.incident, silenced);
+}
+
+function matcherList(matchers: readonly SilenceMatcher[]): string {
+  return truncateForMrkdwn(matchers.map((m) => `${m.name}="${m.value}"`).join(', '), 1500);
+}
+
+/** What the person is told once Alertmanager has the silence. */
+export function silencedText(silence: IncidentSilence, extended = false): string {
+  const ref = incidentRef(silence.incidentId);
+  const what = extended ? `${ref}'s silence now lasts` : `Silenced ${ref}'s alerts in Alertmanager`;
+  return `🔕 ${what} until ${slackDate(silence.endsAt)}: \`${escapeMrkdwn(matcherList(silence.matchers))}\`.`;
+}
+
+export function unsilencedText(incidentId: number): string {
+  return `🔔 ${incidentRef(incidentId)}'s silence is expired: its alerts notify again.`;
+}
+
+export function registerSilenceForms(app: App, deps: ListenerDeps): void {
+  const maxMs = () => deps.config.silences.maxDuration;
+  registerIncidentForm(app, deps, {
+    callbackId: SILENCE_MODAL,
+    read: (values: StateValues) => readSilenceSubmission(values, maxMs()),
+    errorField: 'reason',
+    usage: () => '',
+    act: (id) => checkFormIncident(deps, id, false),
+    afterAck: async (id, input, by, requestKey) =>
+      silencedText(await silenceIncident(deps, { incidentId: id, userId: by, ...input, requestKey })),
+  });
+  registerIncidentForm(app, deps, {
+    callbackId: EXTEND_MODAL,
+    read: (values: StateValues) => readExtendSubmission(values, maxMs()),
+    errorField: 'duration',
+    usage: () => '',
+    act: (id) => checkFormIncident(deps, id, true),
+    afterAck: async (id, input, by, requestKey) =>
+      silencedText(await extendSilence(deps, { incidentId: id, userId: by, ...input, requestKey }), true),
+  });
+}
