@@ -12,6 +12,7 @@ import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { IncidentError } from '../incidents/errors.js';
 import {
+  activeSilence,
   type IncidentSilence,
   liveSilence,
   recordSilence,
@@ -206,6 +207,25 @@ export async function unsilenceIncident(
 }
 
 /**
+ * Refuses, before a form opens (and again before it closes), what setting (`silenced` false) or
+ * extending (`silenced` true) the incident's silence would refuse without asking Alertmanager: silences
+ * not configured, a person not among the silencers, an incident no alert opened, one silenced (or not)
+ * already. Answers the incident's live silence.
+ */
+export async function checkSilenceable(
+  deps: SilenceDeps,
+  input: { incidentId: number; userId: string; silenced: boolean },
+): Promise<IncidentSilence | undefined> {
+  allowed(deps, input.userId);
+  await alertBornIncident(deps.pool, input.incidentId);
+  const live = await activeSilence(deps.pool, input.incidentId);
+  const silence = live && live.endsAt.getTime() > Date.now() ? live : undefined;
+  if (input.silenced && !silence) throw notSilenced(input.incidentId);
+  if (!input.silenced && silence) throw alreadySilenced(silence);
+  return silence;
+}
+
+/**
  * Records that the incident's silence ended once its end has passed (the delayed task at its end):
  * once, whoever runs it. `nextAt` when it has been extended since and ends later.
  */
@@ -285,7 +305,7 @@ async function lockSilences(db: pg.ClientBase, incidentId: number): Promise<void
 }
 
 async function alertBornIncident(
-  db: pg.ClientBase,
+  db: pg.ClientBase | pg.Pool,
   incidentId: number,
 ): Promise<{ groupLabels: Record<string, string>; commonLabels: Record<string, string> }> {
   const { rows } = await db.query<{

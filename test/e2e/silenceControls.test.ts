@@ -70,7 +70,7 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     amUrl = `${cluster.peers[0]!.url}/`;
     api = new AlertmanagerApi([amUrl], undefined, 2_000);
     bot = await startTestBot({
-      configYaml: `${DEFAULT_TEST_CONFIG}\nalertmanager:\n  urls: ['${amUrl}']\nsilences:\n  maxDuration: 7d\n`,
+      configYaml: `${DEFAULT_TEST_CONFIG}\nalertmanager:\n  urls: ['${amUrl}']\nsilences:\n  maxDuration: 7d\n  silencers: [${SRE.alice}, ${SRE.bob}]\n`,
     });
   }, 60_000);
   afterAll(async () => {
@@ -209,6 +209,14 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     expect(Object.keys(answer.body.errors ?? {})).toEqual([field]);
     expect(await silenceRows(id)).toBe(0);
     expect(await silencesInAlertmanager()).toBe(before);
+  });
+
+  it('tells someone not among the silencers before any form opens', async () => {
+    const { id } = await alertBorn();
+    const opened = bot.slack.emulator.openedViews().length;
+    expect(await clickOn(bot, 'incident', id, 'incident_silence', { user: SRE.carol })).toBe(200);
+    await waitFor(() => lastEphemeralTo(bot, SRE.carol).includes('You may not silence alerts'));
+    expect(bot.slack.emulator.openedViews().length).toBe(opened);
   });
 
   it('takes a click only from the root: from another message it opens nothing and says why', async () => {

@@ -8,13 +8,18 @@ import { type Incident, incidentAtRoot, loadSnapshot } from '../../incidents/inc
 import { addLogContext } from '../../observability/logContext.js';
 import { incidentRef } from '../../primitives/ids.js';
 import { enqueueHealthCheck } from '../../queues/healthJobs.js';
-import { activeSilence, proposedMatchers, unsilenceIncident } from '../../silences/silences.js';
+import {
+  activeSilence,
+  checkSilenceable,
+  proposedMatchers,
+  unsilenceIncident,
+} from '../../silences/silences.js';
 import { readIncidentId, resolveModal, updateModal } from '../../views/modals.js';
 import { extendModal, silenceModal } from '../../views/silenceModals.js';
 import { isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
-import { checkSilenceable, unsilencedText } from '../views/silenceForm.js';
+import { unsilencedText } from '../views/silenceForm.js';
 
 /** The buttons of an incident's root message. Each counts only from that message; refusals go to the clicker. */
 export const INCIDENT_BUTTONS = {
@@ -53,7 +58,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
   const openFormButton = (
     actionId: string,
     command: IncidentCommand | undefined,
-    form: (incident: Incident) => Promise<Record<string, unknown>>,
+    form: (incident: Incident, click: Click) => Promise<Record<string, unknown>>,
   ) =>
     app.action(actionId, async ({ ack, body, action }) => {
       await ack();
@@ -63,7 +68,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
         if (incident.state === 'resolved') {
           throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
         }
-        await deps.slack.openView(click.trigger_id, await form(incident));
+        await deps.slack.openView(click.trigger_id, await form(incident, click));
       } catch (err) {
         await tellClicker(deps.slack, click, explain(err, command ? usageFor(command, err) : '', logger));
       }
@@ -75,14 +80,18 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
     const silence = await activeSilence(deps.pool, incident.id);
     return resolveModal({ id: incident.id, ref: incidentRef(incident.id), ...(silence ? { silence } : {}) });
   });
-  openFormButton(INCIDENT_BUTTONS.silence, undefined, async (incident) => {
-    await checkSilenceable(deps, incident, false);
+  openFormButton(INCIDENT_BUTTONS.silence, undefined, async (incident, click) => {
+    await checkSilenceable(deps, { incidentId: incident.id, userId: click.user.id, silenced: false });
     const ref = incidentRef(incident.id);
     const proposed = proposedMatchers(incident);
     return silenceModal({ ...incident, ref, proposed }, deps.config.silences.maxDuration);
   });
-  openFormButton(INCIDENT_BUTTONS.extendSilence, undefined, async (incident) => {
-    const silence = await checkSilenceable(deps, incident, true);
+  openFormButton(INCIDENT_BUTTONS.extendSilence, undefined, async (incident, click) => {
+    const silence = await checkSilenceable(deps, {
+      incidentId: incident.id,
+      userId: click.user.id,
+      silenced: true,
+    });
     const ref = incidentRef(incident.id);
     return extendModal({ id: incident.id, ref, silence: silence! }, deps.config.silences.maxDuration);
   });

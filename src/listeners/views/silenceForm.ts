@@ -1,15 +1,12 @@
 import type { App } from '@slack/bolt';
-import { IncidentError } from '../../incidents/errors.js';
-import { loadSnapshot } from '../../incidents/incidentStore.js';
 import { incidentRef } from '../../primitives/ids.js';
 import { escapeMrkdwn, slackDate, truncateForMrkdwn, unescapeMrkdwn } from '../../render/mrkdwn.js';
 import {
-  activeSilence,
+  checkSilenceable,
   extendSilence,
   type IncidentSilence,
   parseSilenceDuration,
   parseSilenceMatchers,
-  SILENCES_NOT_CONFIGURED,
   SilenceError,
   type SilenceMatcher,
   silenceIncident,
@@ -81,41 +78,6 @@ export function readExtendSubmission(values: StateValues, maxMs: number): Submis
   return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, input: { durationMs } };
 }
 
-/**
- * Refuses what the bot already knows it cannot do, before a form opens or closes: silencing where
- * Alertmanager is not configured, an incident no alert opened, or one silenced (or not) already.
- * Answers the incident's live silence.
- */
-export async function checkSilenceable(
-  deps: ListenerDeps,
-  incident: { id: number; groupKey: string | null },
-  silenced: boolean,
-): Promise<IncidentSilence | undefined> {
-  const ref = incidentRef(incident.id);
-  if (!deps.alertmanager) {
-    throw new SilenceError('SILENCES_NOT_CONFIGURED', SILENCES_NOT_CONFIGURED);
-  }
-  if (incident.groupKey === null) {
-    throw new SilenceError(
-      'NOT_ALERT_BORN',
-      `${ref} was declared, not opened by an alert: there is nothing to silence.`,
-    );
-  }
-  const silence = await activeSilence(deps.pool, incident.id);
-  if (silenced && !silence) throw new SilenceError('NOT_SILENCED', `${ref} is not silenced (any more).`);
-  if (!silenced && silence) {
-    throw new SilenceError('ALREADY_SILENCED', `${ref} is already silenced: extend that silence instead.`);
-  }
-  return silence;
-}
-
-/** Refuses, under the form's first field, what the bot already knows it cannot do. */
-async function checkFormIncident(deps: ListenerDeps, id: number, silenced: boolean): Promise<void> {
-  const snapshot = await loadSnapshot(deps.pool, id, 0);
-  if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
-  await checkSilenceable(deps, snapshot.incident, silenced);
-}
-
 function matcherList(matchers: readonly SilenceMatcher[]): string {
   return truncateForMrkdwn(matchers.map((m) => `${m.name}="${m.value}"`).join(', '), 1500);
 }
@@ -138,7 +100,7 @@ export function registerSilenceForms(app: App, deps: ListenerDeps): void {
     read: (values: StateValues) => readSilenceSubmission(values, maxMs()),
     errorField: 'reason',
     usage: () => '',
-    act: (id) => checkFormIncident(deps, id, false),
+    act: async (id, _input, by) => checkSilenceable(deps, { incidentId: id, userId: by, silenced: false }),
     afterAck: async (id, input, by, requestKey) =>
       silencedText(await silenceIncident(deps, { incidentId: id, userId: by, ...input, requestKey })),
   });
@@ -147,7 +109,7 @@ export function registerSilenceForms(app: App, deps: ListenerDeps): void {
     read: (values: StateValues) => readExtendSubmission(values, maxMs()),
     errorField: 'duration',
     usage: () => '',
-    act: (id) => checkFormIncident(deps, id, true),
+    act: async (id, _input, by) => checkSilenceable(deps, { incidentId: id, userId: by, silenced: true }),
     afterAck: async (id, input, by, requestKey) =>
       silencedText(await extendSilence(deps, { incidentId: id, userId: by, ...input, requestKey }), true),
   });
