@@ -275,7 +275,18 @@ async function withSilenceLock<T>(
   return inTransaction(deps.pool, async (db) => {
     if (!(await claimSlackRequest(db, requestKey)))
       throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    await lockSilences(db, incidentId);
+    // Not waited for: each press waiting behind one that waits on a slow Alertmanager would hold a pooled
+    // connection as long, and a few would leave none for the webhook and the other commands.
+    const { rows } = await db.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_xact_lock(hashtext($1), $2::int) AS locked',
+      [LOCK_SPACE, incidentId],
+    );
+    if (!rows[0]!.locked) {
+      throw new SilenceError(
+        'SILENCE_BUSY',
+        `The silence of ${incidentRef(incidentId)} is being changed right now, Alertmanager has yet to answer: look at its root message in a moment.`,
+      );
+    }
     return work(db);
   });
 }

@@ -1,14 +1,22 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
 import { migrate } from '../../src/db/migrate.js';
-import { activeSilence, type SilenceDeps, silenceIncident } from '../../src/silences/silences.js';
+import {
+  activeSilence,
+  type SilenceDeps,
+  SilenceError,
+  silenceIncident,
+} from '../../src/silences/silences.js';
 import {
   type AlertmanagerCluster,
   describeWithAlertmanager,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
-import { createTestDatabase, type TestDatabase, unusedPort } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, unusedPort, waitFor } from '../support/services.js';
 
 /** From the review of issue 15: the silences use case against a real Alertmanager and PostgreSQL. */
 
@@ -80,5 +88,65 @@ describeWithAlertmanager('silences (review)', () => {
     });
     expect(await activeSilence(pool, id)).toEqual(silence);
     await am().expireSilence(theirs);
+  });
+
+  it('answers presses behind one waiting on a slow Alertmanager at once, holding no connection meanwhile', async () => {
+    // An Alertmanager that answers only when told to.
+    const held: ServerResponse[] = [];
+    const slow = createServer((req, res) => {
+      req.resume();
+      held.push(res);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowAm = new AlertmanagerApi(
+      [`http://127.0.0.1:${(slow.address() as AddressInfo).port}/`],
+      undefined,
+      60_000,
+    );
+    // A small pool, as the bot's is small next to the presses an incident at 3 a.m. can get.
+    const small = new pg.Pool({ connectionString: database.url, max: 3, connectionTimeoutMillis: 2_000 });
+    try {
+      const id = await alertBorn();
+      const press = (userId: string) =>
+        silenceIncident(deps({ pool: small, alertmanager: slowAm }), {
+          incidentId: id,
+          userId,
+          durationMs: HOUR,
+          reason: 'noisy',
+          requestKey: requestKey(),
+        });
+      const first = press('U0ALICE');
+      first.catch(() => undefined); // awaited below; a failing test must not leave it unhandled
+      await waitFor(() => held.length === 1, 10_000, 'the first press to reach Alertmanager');
+      const others = ['U0BOB', 'U0CAROL', 'U0DAVE'].map((user) =>
+        press(user).then(
+          () => 'silenced',
+          (err: unknown) => (err instanceof SilenceError ? err.code : String(err)),
+        ),
+      );
+      let settled: string[] | undefined;
+      void Promise.all(others).then((codes) => (settled = codes));
+      // Before, they waited for the lock, each holding one of the pool's connections, and then for a
+      // connection: the webhook and every other command found none.
+      await waitFor(() => settled, 10_000, 'the other presses to be answered');
+      expect(settled).toEqual(['SILENCE_BUSY', 'SILENCE_BUSY', 'SILENCE_BUSY']);
+      expect((await small.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+      // Alertmanager answers at last: the first press sets the one silence.
+      held.shift()!.end('[]');
+      await waitFor(() => held.length === 1, 10_000, 'the first press to post its silence');
+      held.shift()!.end(JSON.stringify({ silenceID: randomUUID() }));
+      const silence = await first;
+      expect(await activeSilence(pool, id)).toEqual(silence);
+      const { rows } = await pool.query(
+        'SELECT count(*)::int AS n FROM incident_silences WHERE incident_id = $1',
+        [id],
+      );
+      expect(rows[0].n).toBe(1);
+    } finally {
+      for (const res of held) res.destroy();
+      slow.closeAllConnections();
+      slow.close();
+      await small.end();
+    }
   });
 });
