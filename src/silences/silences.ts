@@ -40,7 +40,11 @@ import { checkMatchers, proposedMatchers } from './matchers.js';
  */
 
 export type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
-export { activeSilence, type IncidentSilence } from '../incidents/incidentSilences.js';
+export {
+  activeSilence,
+  type IncidentSilence,
+  liveSilenceEnds,
+} from '../incidents/incidentSilences.js';
 export type { SilencesConfig } from './configSchema.js';
 export { SilenceError, type SilenceErrorCode } from './errors.js';
 export {

@@ -25,7 +25,7 @@ import {
   type QueuedIncidentEffects,
 } from '../queues/incidentTasks.js';
 import type { TemplateSet } from '../render/templates.js';
-import { endSilenceIfDue } from '../silences/silences.js';
+import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { incidentView } from '../views/incident.js';
@@ -188,6 +188,9 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   // Reminders survive a Redis that lost its jobs: Postgres knows when each update is due.
   for (const incident of await incidentsWithUpdatesDue(pool))
     await effects.updateDue(incident.id, 0, incident.dueAt);
+  // So do silences' ends: otherwise a lost one leaves the root saying 🔕 for ever.
+  for (const silence of await liveSilenceEnds(pool))
+    await effects.silenceEnds(silence.incidentId, silence.endsAt);
   return worker;
 }
 
