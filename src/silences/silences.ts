@@ -211,20 +211,55 @@ export async function unsilenceIncident(
 
 /**
  * Records that the incident's silence ended once its end has passed (the delayed task at its end):
- * once, whoever runs it. `nextAt` when it has been extended since and ends later.
+ * once, whoever runs it. `nextAt` when it has been extended since and ends later. With `alertmanager`,
+ * a silence Alertmanager still runs past that end (an extension it took before a crash kept Postgres
+ * from recording it) is followed instead; when Alertmanager does not answer, Postgres's end stands.
  */
 export async function endSilenceIfDue(
   pool: pg.Pool,
   incidentId: number,
+  alertmanager?: AlertmanagerApi,
 ): Promise<{ version?: number; nextAt?: Date }> {
   return inTransaction(pool, async (db) => {
     await lockSilences(db, incidentId);
     const live = await liveSilence(db, incidentId);
     if (!live) return {};
     if (live.endsAt.getTime() > Date.now()) return { nextAt: live.endsAt };
+    const running = alertmanager && (await runningLonger(alertmanager, live));
+    if (running) {
+      await recordSilenceExtended(db, incidentId, running.id, running.endsAt);
+      await addTimelineEntries(db, incidentId, [
+        {
+          kind: 'silence_extended',
+          actor: running.createdBy,
+          data: {
+            silenceId: running.id,
+            endsAt: running.endsAt.toISOString(),
+            previousEndsAt: live.endsAt.toISOString(),
+            ...(running.id !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
+          },
+        },
+      ]);
+      return { version: await bumpVersion(db, incidentId), nextAt: running.endsAt };
+    }
     await addTimelineEntries(db, incidentId, await endSilence(db, live, null));
     return { version: await bumpVersion(db, incidentId) };
   });
+}
+
+/** The silence Alertmanager runs, with this one's marker, past its recorded end; undefined if none or unknown. */
+async function runningLonger(
+  alertmanager: AlertmanagerApi,
+  live: StoredSilence,
+): Promise<Silence | undefined> {
+  const silences = await alertmanager.listSilences().catch(() => []);
+  const now = Date.now();
+  return silences.find(
+    (s) =>
+      s.state === 'active' &&
+      MARKER.exec(s.comment)?.[1] === live.marker &&
+      s.endsAt.getTime() > Math.max(now, live.endsAt.getTime()),
+  );
 }
 
 /** Ends the live silence in Postgres: lifted by `by`, or (null) run out. The timeline entry to add. */

@@ -2,6 +2,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
+import type { AlertmanagerApi } from '../alertmanager/alertmanagerApi.js';
 import type { FileConfig } from '../config/file.js';
 import { moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
@@ -37,6 +38,8 @@ const ROOT_WAIT_MS = 1000;
 export interface IncidentTasksWorkerDeps {
   pool: pg.Pool;
   config: FileConfig;
+  /** Where silences live, to check one still runs before recording its end; undefined when not configured. */
+  alertmanager?: AlertmanagerApi;
   slack: SlackApi;
   templates: TemplateSet;
   effects: QueuedIncidentEffects;
@@ -148,7 +151,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         case 'postmortem':
           return await postmortem(job, token);
         case 'silence-end': {
-          const outcome = await endSilenceIfDue(pool, task.incidentId);
+          const outcome = await endSilenceIfDue(pool, task.incidentId, deps.alertmanager);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
           if (outcome.nextAt) await runAgainAt(job, token, outcome.nextAt);
           return;

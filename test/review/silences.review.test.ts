@@ -7,6 +7,7 @@ import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
 import { migrate } from '../../src/db/migrate.js';
 import {
   activeSilence,
+  endSilenceIfDue,
   type SilenceDeps,
   SilenceError,
   silenceIncident,
@@ -148,5 +149,53 @@ describeWithAlertmanager('silences (review)', () => {
       slow.close();
       await small.end();
     }
+  });
+
+  it('at the end Postgres knows, follows a silence an extension lengthened in Alertmanager before a crash kept it from being recorded', async () => {
+    const id = await alertBorn();
+    const silence = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'deploying',
+      requestKey: requestKey(),
+    });
+    // What `/incident extend 2h` by Bob sends, taken by Alertmanager; then the crash, before the commit.
+    const { rows } = await pool.query('SELECT marker FROM incident_silences WHERE incident_id = $1', [id]);
+    const extendedTo = new Date(silence.endsAt.getTime() + 2 * HOUR);
+    const kept = await am().postSilence(
+      {
+        matchers: silence.matchers,
+        startsAt: silence.startsAt,
+        endsAt: extendedTo,
+        createdBy: 'U0BOB',
+        comment: `INC-${id}: deploying [incident-bot ${rows[0].marker}]`,
+      },
+      silence.silenceId,
+    );
+    // The end Postgres knows comes (the hour, shortened here).
+    await pool.query(
+      "UPDATE incident_silences SET ends_at = now() - interval '1 second' WHERE incident_id = $1",
+      [id],
+    );
+    const outcome = await endSilenceIfDue(pool, id, am());
+    // Before, it was recorded as ended, the thread saying "Alertmanager notifies these alerts again"
+    // and the root dropping 🔕, while Alertmanager held them back two more hours.
+    expect(outcome.nextAt).toEqual(extendedTo);
+    expect(await activeSilence(pool, id)).toMatchObject({ silenceId: kept, endsAt: extendedTo });
+    expect((await am().getSilence(kept)).state).toBe('active');
+    const { rows: entries } = await pool.query(
+      "SELECT kind, actor FROM timeline_entries WHERE incident_id = $1 AND kind LIKE 'silence%' ORDER BY id",
+      [id],
+    );
+    expect(entries).toEqual([{ kind: 'silence_extended', actor: 'U0BOB' }]);
+    // Once that end passes too, it ends.
+    await pool.query(
+      "UPDATE incident_silences SET ends_at = now() - interval '1 second' WHERE incident_id = $1",
+      [id],
+    );
+    await am().expireSilence(kept);
+    expect((await endSilenceIfDue(pool, id, am())).version).toBeGreaterThan(0);
+    expect(await activeSilence(pool, id)).toBeUndefined();
   });
 });
