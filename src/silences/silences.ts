@@ -165,8 +165,15 @@ export async function extendSilence(
       );
     }
     // Same id, matchers and start: Alertmanager then keeps the id, else it gives a new one, which is kept.
+    const spec = specOf({ ...live, endsAt }, input.userId);
     const silenceId = await callAlertmanager(() =>
-      alertmanager.postSilence(specOf({ ...live, endsAt }, input.userId), live.silenceId),
+      alertmanager.postSilence(spec, live.silenceId).catch((err: unknown) => {
+        // Gone from Alertmanager (restarted without its storage, or expired and collected): set again,
+        // as Alertmanager itself does with one it still lists as expired.
+        if (err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')
+          return alertmanager.postSilence(spec);
+        throw err;
+      }),
     );
     await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
     await addTimelineEntries(db, input.incidentId, [

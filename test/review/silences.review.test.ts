@@ -8,6 +8,7 @@ import { migrate } from '../../src/db/migrate.js';
 import {
   activeSilence,
   endSilenceIfDue,
+  extendSilence,
   type SilenceDeps,
   SilenceError,
   silenceIncident,
@@ -197,5 +198,36 @@ describeWithAlertmanager('silences (review)', () => {
     await am().expireSilence(kept);
     expect((await endSilenceIfDue(pool, id, am())).version).toBeGreaterThan(0);
     expect(await activeSilence(pool, id)).toBeUndefined();
+  });
+
+  it('extends a silence Alertmanager no longer knows (restarted without its storage) by setting it again', async () => {
+    const id = await alertBorn();
+    const silence = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'deploying',
+      requestKey: requestKey(),
+    });
+    // What Alertmanager restarted on an empty volume leaves: Postgres's record, and nothing there.
+    const forgotten = randomUUID();
+    await am().expireSilence(silence.silenceId);
+    await pool.query('UPDATE incident_silences SET silence_id = $2 WHERE incident_id = $1', [id, forgotten]);
+    // Before: "Alertmanager did not take it, nothing was changed: Alertmanager does not know that
+    // silence", whereas one it still lists as expired is set again.
+    const extended = await extendSilence(deps(), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: HOUR,
+      requestKey: requestKey(),
+    });
+    expect(extended.silenceId).not.toBe(forgotten);
+    expect(extended.endsAt).toEqual(new Date(silence.endsAt.getTime() + HOUR));
+    expect(await am().getSilence(extended.silenceId)).toMatchObject({
+      state: 'active',
+      endsAt: extended.endsAt,
+      matchers: silence.matchers,
+    });
+    expect(await activeSilence(pool, id)).toEqual(extended);
   });
 });
