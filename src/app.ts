@@ -190,6 +190,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         await startIncidentTasksWorker({
           pool,
           config: file,
+          alertmanager,
           slack,
           templates,
           effects,

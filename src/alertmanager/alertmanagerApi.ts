@@ -127,8 +127,9 @@ export class AlertmanagerApi {
       }
       const text = await response.text().catch(() => '');
       const reason = reasonOf(text);
-      // Alertmanager 0.25 answers a DELETE of an unknown silence with 500, later ones with 404.
-      if (response.status === 404 || /silence not found/i.test(reason)) {
+      // Alertmanager 0.25 answers a DELETE of an unknown silence with 500, later ones with 404. Only a
+      // failed answer is read so: a silence's own comment may say "silence not found".
+      if (response.status === 404 || (!response.ok && /silence not found/i.test(reason))) {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
       }
       if (response.status >= 500) {

@@ -43,7 +43,11 @@ const EnvSchema = z.object({
     .default(3000),
   ALERTMANAGER_TOKEN: z.string().min(16, 'expected a bearer token of at least 16 characters'),
   // How the bot authenticates to Alertmanager's API (config `alertmanager`): a bearer token or basic auth.
-  ALERTMANAGER_API_TOKEN: z.string().min(1).optional(),
+  // Sent as a header, which fetch refuses to carry a line break in, quoting the header whole in its error.
+  ALERTMANAGER_API_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]+$/, 'expected a token without spaces, line breaks or control characters')
+    .optional(),
   ALERTMANAGER_API_USERNAME: z.string().min(1).optional(),
   ALERTMANAGER_API_PASSWORD: z.string().min(1).optional(),
   INCIDENT_BOT_CONFIG: z.string().min(1).default(DEFAULT_CONFIG_PATH),

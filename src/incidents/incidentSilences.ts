@@ -46,6 +46,16 @@ export async function liveSilence(db: pg.ClientBase, incidentId: number): Promis
   return rows[0];
 }
 
+/** Every live silence's incident and end: when each end is to be recorded. */
+export async function liveSilenceEnds(
+  db: pg.ClientBase | pg.Pool,
+): Promise<Array<{ incidentId: number; endsAt: Date }>> {
+  const { rows } = await db.query<{ incidentId: number; endsAt: Date }>(
+    `SELECT incident_id::int AS "incidentId", ends_at AS "endsAt" FROM incident_silences WHERE state = 'live'`,
+  );
+  return rows;
+}
+
 /** Whether the bot recorded this Alertmanager silence for any incident, live or ended. */
 export async function silenceRecorded(db: pg.ClientBase, silenceId: string): Promise<boolean> {
   const { rows } = await db.query('SELECT 1 FROM incident_silences WHERE silence_id = $1', [silenceId]);

@@ -11,6 +11,8 @@ export type SilenceErrorCode =
   | 'NOT_ALERT_BORN'
   | 'ALREADY_SILENCED'
   | 'NOT_SILENCED'
+  /** Someone else's change of this incident's silence is still waiting on Alertmanager. */
+  | 'SILENCE_BUSY'
   | 'ALERTMANAGER_UNREACHABLE'
   | 'ALERTMANAGER_REFUSED';
 

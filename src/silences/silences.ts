@@ -41,7 +41,11 @@ import { checkMatchers, proposedMatchers } from './matchers.js';
  */
 
 export type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
-export { activeSilence, type IncidentSilence } from '../incidents/incidentSilences.js';
+export {
+  activeSilence,
+  type IncidentSilence,
+  liveSilenceEnds,
+} from '../incidents/incidentSilences.js';
 export type { SilencesConfig } from './configSchema.js';
 export { SilenceError, type SilenceErrorCode } from './errors.js';
 export {
@@ -162,8 +166,15 @@ export async function extendSilence(
       );
     }
     // Same id, matchers and start: Alertmanager then keeps the id, else it gives a new one, which is kept.
+    const spec = specOf({ ...live, endsAt }, input.userId);
     const silenceId = await callAlertmanager(() =>
-      alertmanager.postSilence(specOf({ ...live, endsAt }, input.userId), live.silenceId),
+      alertmanager.postSilence(spec, live.silenceId).catch((err: unknown) => {
+        // Gone from Alertmanager (restarted without its storage, or expired and collected): set again,
+        // as Alertmanager itself does with one it still lists as expired.
+        if (err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')
+          return alertmanager.postSilence(spec);
+        throw err;
+      }),
     );
     await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
     await addTimelineEntries(db, input.incidentId, [
@@ -227,20 +238,55 @@ export async function checkSilenceable(
 
 /**
  * Records that the incident's silence ended once its end has passed (the delayed task at its end):
- * once, whoever runs it. `nextAt` when it has been extended since and ends later.
+ * once, whoever runs it. `nextAt` when it has been extended since and ends later. With `alertmanager`,
+ * a silence Alertmanager still runs past that end (an extension it took before a crash kept Postgres
+ * from recording it) is followed instead; when Alertmanager does not answer, Postgres's end stands.
  */
 export async function endSilenceIfDue(
   pool: pg.Pool,
   incidentId: number,
+  alertmanager?: AlertmanagerApi,
 ): Promise<{ version?: number; nextAt?: Date }> {
   return inTransaction(pool, async (db) => {
     await lockSilences(db, incidentId);
     const live = await liveSilence(db, incidentId);
     if (!live) return {};
     if (live.endsAt.getTime() > Date.now()) return { nextAt: live.endsAt };
+    const running = alertmanager && (await runningLonger(alertmanager, live));
+    if (running) {
+      await recordSilenceExtended(db, incidentId, running.id, running.endsAt);
+      await addTimelineEntries(db, incidentId, [
+        {
+          kind: 'silence_extended',
+          actor: running.createdBy,
+          data: {
+            silenceId: running.id,
+            endsAt: running.endsAt.toISOString(),
+            previousEndsAt: live.endsAt.toISOString(),
+            ...(running.id !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
+          },
+        },
+      ]);
+      return { version: await bumpVersion(db, incidentId), nextAt: running.endsAt };
+    }
     await addTimelineEntries(db, incidentId, await endSilence(db, live, null));
     return { version: await bumpVersion(db, incidentId) };
   });
+}
+
+/** The silence Alertmanager runs, with this one's marker, past its recorded end; undefined if none or unknown. */
+async function runningLonger(
+  alertmanager: AlertmanagerApi,
+  live: StoredSilence,
+): Promise<Silence | undefined> {
+  const silences = await alertmanager.listSilences().catch(() => []);
+  const now = Date.now();
+  return silences.find(
+    (s) =>
+      s.state === 'active' &&
+      MARKER.exec(s.comment)?.[1] === live.marker &&
+      s.endsAt.getTime() > Math.max(now, live.endsAt.getTime()),
+  );
 }
 
 /** Ends the live silence in Postgres: lifted by `by`, or (null) run out. The timeline entry to add. */
@@ -295,7 +341,18 @@ async function withSilenceLock<T>(
   return inTransaction(deps.pool, async (db) => {
     if (!(await claimSlackRequest(db, requestKey)))
       throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    await lockSilences(db, incidentId);
+    // Not waited for: each press waiting behind one that waits on a slow Alertmanager would hold a pooled
+    // connection as long, and a few would leave none for the webhook and the other commands.
+    const { rows } = await db.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_xact_lock(hashtext($1), $2::int) AS locked',
+      [LOCK_SPACE, incidentId],
+    );
+    if (!rows[0]!.locked) {
+      throw new SilenceError(
+        'SILENCE_BUSY',
+        `The silence of ${incidentRef(incidentId)} is being changed right now, Alertmanager has yet to answer: look at its root message in a moment.`,
+      );
+    }
     return work(db);
   });
 }

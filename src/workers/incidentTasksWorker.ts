@@ -2,6 +2,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
+import type { AlertmanagerApi } from '../alertmanager/alertmanagerApi.js';
 import type { FileConfig } from '../config/file.js';
 import { moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
@@ -25,7 +26,7 @@ import {
   type QueuedIncidentEffects,
 } from '../queues/incidentTasks.js';
 import type { TemplateSet } from '../render/templates.js';
-import { endSilenceIfDue } from '../silences/silences.js';
+import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { incidentView } from '../views/incident.js';
@@ -37,6 +38,8 @@ const ROOT_WAIT_MS = 1000;
 export interface IncidentTasksWorkerDeps {
   pool: pg.Pool;
   config: FileConfig;
+  /** Where silences live, to check one still runs before recording its end; undefined when not configured. */
+  alertmanager?: AlertmanagerApi;
   slack: SlackApi;
   templates: TemplateSet;
   effects: QueuedIncidentEffects;
@@ -148,7 +151,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         case 'postmortem':
           return await postmortem(job, token);
         case 'silence-end': {
-          const outcome = await endSilenceIfDue(pool, task.incidentId);
+          const outcome = await endSilenceIfDue(pool, task.incidentId, deps.alertmanager);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
           if (outcome.nextAt) await runAgainAt(job, token, outcome.nextAt);
           return;
@@ -188,6 +191,9 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   // Reminders survive a Redis that lost its jobs: Postgres knows when each update is due.
   for (const incident of await incidentsWithUpdatesDue(pool))
     await effects.updateDue(incident.id, 0, incident.dueAt);
+  // So do silences' ends: otherwise a lost one leaves the root saying 🔕 for ever.
+  for (const silence of await liveSilenceEnds(pool))
+    await effects.silenceEnds(silence.incidentId, silence.endsAt);
   return worker;
 }
 

@@ -352,4 +352,14 @@ describe("credentials for Alertmanager's API", () => {
   ])('refuses half or twice given credentials: %j', (given, line) => {
     expect(problemsOf({ ...VALID, ...given })).toEqual([line]);
   });
+
+  it('refuses a token with a line break inside, without showing it (fetch would quote it in its error)', () => {
+    // fetch refuses such a header by a TypeError quoting it whole ("Headers.append: "Bearer …" is an
+    // invalid header value"), which the silence commands passed on to Slack as Alertmanager's reason.
+    const problems = problemsOf({ ...VALID, ALERTMANAGER_API_TOKEN: 'am-api-s3cr3t\r\nsecond-line' });
+    expect(problems).toEqual([
+      'ALERTMANAGER_API_TOKEN: expected a token without spaces, line breaks or control characters',
+    ]);
+    expect(problems.join('\n')).not.toContain('s3cr3t');
+  });
 });

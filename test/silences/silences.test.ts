@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ import {
   describeWithAlertmanager,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
-import { createTestDatabase, type TestDatabase, unusedPort } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, unusedPort, waitFor } from '../support/services.js';
 
 const HOUR = 3_600_000;
 const WEEK = 7 * 24 * HOUR;
@@ -143,9 +144,13 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       });
     const outcomes = await Promise.allSettled([press('U0ALICE'), press('U0BOB')]);
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
-    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
-    expect((refused.reason as SilenceError).code).toBe('ALREADY_SILENCED');
-    expect((refused.reason as SilenceError).message).toMatch(/already silenced until <!date\^\d+\^/);
+    const refused = (outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult)
+      .reason as SilenceError;
+    // Told it is silenced, or, while the first still waits on Alertmanager, that it is being silenced.
+    expect(refused.message).toMatch(
+      refused.code === 'SILENCE_BUSY' ? /is being changed right now/ : /already silenced until <!date\^\d+\^/,
+    );
+    expect(['ALREADY_SILENCED', 'SILENCE_BUSY']).toContain(refused.code);
     expect(await silencesInAlertmanager(id)).toHaveLength(1);
   });
 
@@ -358,5 +363,147 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       (err: Error) => err.message,
     );
     expect(replay).toBe('This request was already handled.');
+  });
+
+  // From the review of issue 15.
+  const am = () => new AlertmanagerApi([amUrl()], undefined, 2_000);
+  const aliceSilences = async (incidentId: number, more: Partial<SilenceDeps> = {}) =>
+    silenceIncident(deps(more), {
+      incidentId,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'deploying',
+      requestKey: requestKey(),
+    });
+  const endPassed = (incidentId: number) =>
+    pool.query("UPDATE incident_silences SET ends_at = now() - interval '1 second' WHERE incident_id = $1", [
+      incidentId,
+    ]);
+
+  it('reads a silence whose comment says "silence not found" as a silence, not as a refusal', async () => {
+    // Anyone's silence (amtool, the UI, or a reason typed in Slack) may say so in its comment.
+    const startsAt = new Date();
+    const theirs = await am().postSilence({
+      matchers: [{ name: 'job', value: 'batch' }],
+      startsAt,
+      endsAt: new Date(startsAt.getTime() + HOUR),
+      createdBy: 'someone',
+      comment: 'Silence not found in the runbook, muting by hand',
+    });
+    expect((await am().getSilence(theirs)).id).toBe(theirs);
+    expect((await am().listSilences()).map((s) => s.id)).toContain(theirs);
+    // Before, every /incident silence failed: "Alertmanager does not know that silence".
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    expect(await activeSilence(pool, id)).toEqual(silence);
+    await am().expireSilence(theirs);
+  });
+
+  it('answers presses behind one waiting on a slow Alertmanager at once, holding no connection meanwhile', async () => {
+    // An Alertmanager that answers only when told to.
+    const held: ServerResponse[] = [];
+    const slow = createServer((req, res) => {
+      req.resume();
+      held.push(res);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowAm = new AlertmanagerApi(
+      [`http://127.0.0.1:${(slow.address() as AddressInfo).port}/`],
+      undefined,
+      60_000,
+    );
+    // A small pool, as the bot's is small next to the presses an incident at 3 a.m. can get.
+    const small = new pg.Pool({ connectionString: database.url, max: 3, connectionTimeoutMillis: 2_000 });
+    try {
+      const { id } = await alertBorn();
+      const first = aliceSilences(id, { pool: small, alertmanager: slowAm });
+      first.catch(() => undefined); // awaited below; a failing test must not leave it unhandled
+      await waitFor(() => held.length === 1, 10_000, 'the first press to reach Alertmanager');
+      let settled: string[] | undefined;
+      void Promise.all(
+        [1, 2, 3].map(() =>
+          aliceSilences(id, { pool: small, alertmanager: slowAm }).then(
+            () => 'silenced',
+            (err: unknown) => (err instanceof SilenceError ? err.code : String(err)),
+          ),
+        ),
+      ).then((codes) => (settled = codes));
+      // Before, they waited for the lock, each holding one of the pool's connections, and then for a
+      // connection: the webhook and every other command found none.
+      await waitFor(() => settled, 10_000, 'the other presses to be answered');
+      expect(settled).toEqual(['SILENCE_BUSY', 'SILENCE_BUSY', 'SILENCE_BUSY']);
+      expect((await small.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+      // Alertmanager answers at last: the first press sets the one silence.
+      held.shift()!.end('[]');
+      await waitFor(() => held.length === 1, 10_000, 'the first press to post its silence');
+      held.shift()!.end(JSON.stringify({ silenceID: randomUUID() }));
+      const silence = await first;
+      expect(await activeSilence(pool, id)).toEqual(silence);
+    } finally {
+      for (const res of held) res.destroy();
+      slow.closeAllConnections();
+      slow.close();
+      await small.end();
+    }
+  });
+
+  it('at the end Postgres knows, follows a silence an extension lengthened in Alertmanager before a crash kept it from being recorded', async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    // What `/incident extend 2h` by Bob sends, taken by Alertmanager; then the crash, before the commit.
+    const { rows } = await pool.query('SELECT marker FROM incident_silences WHERE incident_id = $1', [id]);
+    const extendedTo = new Date(silence.endsAt.getTime() + 2 * HOUR);
+    const kept = await am().postSilence(
+      {
+        matchers: silence.matchers,
+        startsAt: silence.startsAt,
+        endsAt: extendedTo,
+        createdBy: 'U0BOB',
+        comment: `INC-${id}: deploying [incident-bot ${rows[0].marker}]`,
+      },
+      silence.silenceId,
+    );
+    // The end Postgres knows comes (the hour, shortened here).
+    await endPassed(id);
+    const outcome = await endSilenceIfDue(pool, id, am());
+    // Before, it was recorded as ended, the thread saying "Alertmanager notifies these alerts again"
+    // and the root dropping 🔕, while Alertmanager held them back two more hours.
+    expect(outcome.nextAt).toEqual(extendedTo);
+    expect(await activeSilence(pool, id)).toMatchObject({ silenceId: kept, endsAt: extendedTo });
+    const { rows: entries } = await pool.query(
+      "SELECT kind, actor FROM timeline_entries WHERE incident_id = $1 AND kind LIKE 'silence%' ORDER BY id",
+      [id],
+    );
+    expect(entries).toEqual([{ kind: 'silence_extended', actor: 'U0BOB' }]);
+    // Once that end passes in Alertmanager too, it ends.
+    await endPassed(id);
+    await am().expireSilence(kept);
+    expect((await endSilenceIfDue(pool, id, am())).version).toBeGreaterThan(0);
+    expect(await activeSilence(pool, id)).toBeUndefined();
+  });
+
+  it('extends a silence Alertmanager no longer knows (restarted without its storage) by setting it again', async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    // What Alertmanager restarted on an empty volume leaves: Postgres's record, and nothing there.
+    const forgotten = randomUUID();
+    await am().expireSilence(silence.silenceId);
+    await pool.query('UPDATE incident_silences SET silence_id = $2 WHERE incident_id = $1', [id, forgotten]);
+    // Before: "Alertmanager did not take it, nothing was changed: Alertmanager does not know that
+    // silence", whereas one it still lists as expired is set again.
+    const extended = await extendSilence(deps(), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: HOUR,
+      requestKey: requestKey(),
+    });
+    expect(extended.silenceId).not.toBe(forgotten);
+    expect(extended.endsAt).toEqual(new Date(silence.endsAt.getTime() + HOUR));
+    expect(await am().getSilence(extended.silenceId)).toMatchObject({
+      state: 'active',
+      endsAt: extended.endsAt,
+      matchers: silence.matchers,
+    });
+    expect(await activeSilence(pool, id)).toEqual(extended);
   });
 });
