@@ -4,12 +4,13 @@ import { migrate } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 import { startTestBot, type TestBot } from '../support/testBot.js';
 
-/** From the review of issue 15: a silence's end is recorded even when its delayed job was lost. */
+/** A silence's end is recorded even when its delayed job was lost: a worker reschedules it at its start. */
 
 let database: TestDatabase | undefined;
 let bot: TestBot | undefined;
 afterAll(async () => {
   await bot?.stop();
+  await database?.drop();
 });
 
 it('records the end of a silence whose end job Redis no longer holds, once a worker starts', async () => {
