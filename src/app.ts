@@ -67,6 +67,8 @@ export interface RunningApp {
 
 /** Slack syncs a worker runs at once: each holds a database client across its Slack calls. */
 const SLACK_SYNC_CONCURRENCY = 8;
+// Silences being set, extended or lifted at the same moment; more wait for a client.
+const SILENCES_POOL_SIZE = 4;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config): string[] {
@@ -112,6 +114,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1, {
     queryTimeoutMs: SYNC_QUERY_TIMEOUT_MS,
   });
+  // Silences wait on Alertmanager holding a client (see SilenceDeps.silencesPool); a few at a time.
+  const silencesPool = createPool(env.DATABASE_URL, SILENCES_POOL_SIZE);
   const redisClients: Redis[] = [];
   // Each is given the shutdown deadline (a Date.now() value).
   const closers: Array<(deadline: number) => Promise<unknown>> = [];
@@ -266,6 +270,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       });
       registerListeners(bolt, {
         pool,
+        silencesPool,
         config: file,
         effects,
         alertmanager,
@@ -342,7 +347,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           }
           // A job left running past the deadline still holds a client: the pools do not wait for it.
           await finishedBy(
-            Promise.all([pool.end(), slackSyncPool.end()]),
+            Promise.all([pool.end(), slackSyncPool.end(), silencesPool.end()]),
             Math.max(deadline, Date.now() + 1000),
           );
           logger.info('incident-bot stopped');
@@ -355,6 +360,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     for (const redis of redisClients) redis.disconnect();
     await pool.end().catch(() => {});
     await slackSyncPool.end().catch(() => {});
+    await silencesPool.end().catch(() => {});
     throw err;
   }
 }

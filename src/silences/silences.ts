@@ -65,6 +65,12 @@ export interface SilenceEffects {
 
 export interface SilenceDeps {
   pool: pg.Pool;
+  /**
+   * For the transactions that hold an incident's silence lock while Alertmanager answers (up to its
+   * timeout per peer): a pool of their own, so that a slow Alertmanager never holds the connections the
+   * webhook, the other commands and the workers need.
+   */
+  silencesPool: pg.Pool;
   /** Undefined when `alertmanager:` is not configured. */
   alertmanager: AlertmanagerApi | undefined;
   config: { silences: SilencesConfig };
@@ -338,7 +344,7 @@ async function withSilenceLock<T>(
   requestKey: string,
   work: (db: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(deps.pool, async (db) => {
+  return inTransaction(deps.silencesPool, async (db) => {
     if (!(await claimSlackRequest(db, requestKey)))
       throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
     // Not waited for: each press waiting behind one that waits on a slow Alertmanager would hold a pooled

@@ -72,6 +72,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
   const amUrl = () => `${cluster.peers[0]!.url}/`;
   const deps = (overrides: Partial<SilenceDeps> = {}): SilenceDeps => ({
     pool,
+    silencesPool: pool,
     alertmanager: new AlertmanagerApi([amUrl()], undefined, 2_000),
     config: { silences: { maxDuration: WEEK } },
     membership: nobodyInGroups,
@@ -412,17 +413,20 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       undefined,
       60_000,
     );
-    // A small pool, as the bot's is small next to the presses an incident at 3 a.m. can get.
+    // Small pools, as the bot's are small next to the presses an incident at 3 a.m. can get: the
+    // silences' own, and one of a single client standing for the one the webhook and workers use.
     const small = new pg.Pool({ connectionString: database.url, max: 3, connectionTimeoutMillis: 2_000 });
+    const shared = new pg.Pool({ connectionString: database.url, max: 1, connectionTimeoutMillis: 2_000 });
+    const pools = { pool: shared, silencesPool: small };
     try {
       const { id } = await alertBorn();
-      const first = aliceSilences(id, { pool: small, alertmanager: slowAm });
+      const first = aliceSilences(id, { ...pools, alertmanager: slowAm });
       first.catch(() => undefined); // awaited below; a failing test must not leave it unhandled
       await waitFor(() => held.length === 1, 10_000, 'the first press to reach Alertmanager');
       let settled: string[] | undefined;
       void Promise.all(
         [1, 2, 3].map(() =>
-          aliceSilences(id, { pool: small, alertmanager: slowAm }).then(
+          aliceSilences(id, { ...pools, alertmanager: slowAm }).then(
             () => 'silenced',
             (err: unknown) => (err instanceof SilenceError ? err.code : String(err)),
           ),
@@ -433,6 +437,8 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       await waitFor(() => settled, 10_000, 'the other presses to be answered');
       expect(settled).toEqual(['SILENCE_BUSY', 'SILENCE_BUSY', 'SILENCE_BUSY']);
       expect((await small.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+      // And the press waiting on Alertmanager holds none of the connections everything else uses.
+      expect((await shared.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
       // Alertmanager answers at last: the first press sets the one silence.
       held.shift()!.end('[]');
       await waitFor(() => held.length === 1, 10_000, 'the first press to post its silence');
@@ -444,6 +450,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       slow.closeAllConnections();
       slow.close();
       await small.end();
+      await shared.end();
     }
   });
 
