@@ -103,7 +103,8 @@ export async function checkHeartbeat(
   const found = await db.query<{ id: number }>(
     `WITH overdue AS (
        SELECT alertname, last_seen_at FROM heartbeats
-        WHERE alertname = $1 AND last_seen_at <= now() - $2::bigint * interval '1 millisecond'
+        -- Not now() - expectEvery: the longest expectEvery reaches before the oldest timestamp there is.
+        WHERE alertname = $1 AND now() - last_seen_at >= $2::bigint * interval '1 millisecond'
           FOR UPDATE
      )
      INSERT INTO heartbeat_gaps (alertname, since, expect_every_ms, channel_id)
