@@ -103,7 +103,8 @@ export async function checkHeartbeat(
   const found = await db.query<{ id: number }>(
     `WITH overdue AS (
        SELECT alertname, last_seen_at FROM heartbeats
-        WHERE alertname = $1 AND last_seen_at <= now() - $2::bigint * interval '1 millisecond'
+        -- Not now() - expectEvery: the longest expectEvery reaches before the oldest timestamp there is.
+        WHERE alertname = $1 AND now() - last_seen_at >= $2::bigint * interval '1 millisecond'
           FOR UPDATE
      )
      INSERT INTO heartbeat_gaps (alertname, since, expect_every_ms, channel_id)
@@ -148,6 +149,9 @@ export async function loadGap(db: pg.ClientBase, gapId: number): Promise<Heartbe
   return rows[0];
 }
 
+/** A gap with a message still to post (the index heartbeat_gaps_behind_slack). */
+const BEHIND_SLACK = 'missing_ts IS NULL OR (ended_at IS NOT NULL AND back_ts IS NULL)';
+
 /** Gaps with a message still to post, and which: the reconcile pass queues their sync. */
 export async function gapsBehindSlack(
   db: pg.Pool,
@@ -156,8 +160,23 @@ export async function gapsBehindSlack(
   const { rows } = await db.query<{ id: number; news: GapNews }>(
     `SELECT id::int AS id, CASE WHEN missing_ts IS NULL THEN 'missing' ELSE 'back' END AS news
        FROM heartbeat_gaps
-      WHERE missing_ts IS NULL OR (ended_at IS NOT NULL AND back_ts IS NULL) ORDER BY id LIMIT $1`,
+      WHERE ${BEHIND_SLACK} ORDER BY id LIMIT $1`,
     [limit],
   );
   return rows;
+}
+
+/**
+ * The gap and the earlier gaps of its channel with a message still to post, oldest first: told in that
+ * order, an earlier gap's "back" never lands after a later gap's "silent".
+ */
+export async function gapsToTellUpTo(db: pg.ClientBase, gapId: number): Promise<number[]> {
+  const { rows } = await db.query<{ id: number }>(
+    `SELECT id::int AS id FROM heartbeat_gaps
+      WHERE id <= $1 AND channel_id = (SELECT channel_id FROM heartbeat_gaps WHERE id = $1)
+        AND (${BEHIND_SLACK})
+      ORDER BY id`,
+    [gapId],
+  );
+  return rows.map((r) => r.id);
 }

@@ -6,7 +6,7 @@ import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { heartbeatGapView } from '../views/heartbeat.js';
-import { type GapNews, type HeartbeatGap, loadGap } from './heartbeat.js';
+import { type GapNews, gapsToTellUpTo, type HeartbeatGap, loadGap } from './heartbeat.js';
 
 /**
  * A heartbeat gap's two messages, a projection of its row like an incident's: "silent since" once it is
@@ -22,41 +22,45 @@ export interface HeartbeatProjectionDeps {
   config: { slack: Pick<SlackConfig, 'rateLimits'> };
 }
 
-/** Posts what the gap's row says Slack has not shown yet; returns how many messages it posted. */
+/**
+ * Posts what the gap's row, and the rows of the earlier gaps of its channel, say Slack has not shown yet,
+ * oldest first; returns how many messages it posted. One syncer for every gap, so that two jobs released
+ * together (after a Slack outage) neither post out of order nor post the same message at once.
+ */
 export async function syncHeartbeatGap(deps: HeartbeatProjectionDeps, gapId: number): Promise<number> {
+  return withSyncLock(deps.pool, 'incident-bot:heartbeat-sync', 0, 'heartbeat gaps', async (db) => {
+    let posted = 0;
+    for (const id of await gapsToTellUpTo(db, gapId)) posted += await tellGap(deps, db, id);
+    return posted;
+  });
+}
+
+async function tellGap(deps: HeartbeatProjectionDeps, db: pg.ClientBase, gapId: number): Promise<number> {
   const posts = { slack: deps.slack, limiter: deps.limiter, limits: deps.config.slack.rateLimits };
-  return withSyncLock(
-    deps.pool,
-    'incident-bot:heartbeat-sync',
-    gapId,
-    `heartbeat gap ${gapId}`,
-    async (db) => {
-      let posted = 0;
-      // Read again after each post: the gap may have ended meanwhile.
-      for (;;) {
-        const gap = await loadGap(db, gapId);
-        const news = gap && untold(gap);
-        if (!gap || !news) return posted;
-        await postOnce(
-          posts,
-          db,
-          {
-            eventType: `heartbeat_${news}`,
-            subjectId: gapId,
-            channel: gap.channelId,
-            // The message shows the gap as it was found or ended, which never changes.
-            version: 0,
-            payload: { heartbeat_gap_id: gapId },
-            message: deps.templates.renderMessage(`heartbeat-${news}`, heartbeatGapView(gap)),
-          },
-          async ({ ts }) => {
-            await db.query(`UPDATE heartbeat_gaps SET ${news}_ts = $2 WHERE id = $1`, [gapId, ts]);
-          },
-        );
-        posted++;
-      }
-    },
-  );
+  let posted = 0;
+  // Read again after each post: the gap may have ended meanwhile.
+  for (;;) {
+    const gap = await loadGap(db, gapId);
+    const news = gap && untold(gap);
+    if (!gap || !news) return posted;
+    await postOnce(
+      posts,
+      db,
+      {
+        eventType: `heartbeat_${news}`,
+        subjectId: gapId,
+        channel: gap.channelId,
+        // The message shows the gap as it was found or ended, which never changes.
+        version: 0,
+        payload: { heartbeat_gap_id: gapId },
+        message: deps.templates.renderMessage(`heartbeat-${news}`, heartbeatGapView(gap)),
+      },
+      async ({ ts }) => {
+        await db.query(`UPDATE heartbeat_gaps SET ${news}_ts = $2 WHERE id = $1`, [gapId, ts]);
+      },
+    );
+    posted++;
+  }
 }
 
 /** The gap's next message Slack has not shown, in order: it went missing, then it came back. */

@@ -7,6 +7,7 @@ import {
   separateHeartbeat,
 } from '../../src/alerts/heartbeat.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { Duration } from '../../src/primitives/duration.js';
 import { payload } from '../support/alertmanager.js';
 import { migratedDatabase } from '../support/database.js';
 
@@ -162,6 +163,14 @@ describe('heartbeat gaps in PostgreSQL', () => {
     expect(next.ended).toEqual(first);
     expect(next.found).toHaveLength(1);
     expect(next.found[0]).not.toBe(first[0]);
+  });
+
+  it('checks with the longest expectEvery the config takes', async () => {
+    // 9999999d: 27,000 years before now is before the first timestamp PostgreSQL can hold.
+    const longest = { ...HEARTBEAT, expectEvery: Duration.parse('9999999d') };
+    expect(await checkHeartbeat(pool(), longest, CHANNEL)).toEqual({ ended: [], found: [] });
+    await silentFor('1000 years');
+    expect(await checkHeartbeat(pool(), longest, CHANNEL)).toEqual({ ended: [], found: [] });
   });
 
   it('records a delivery with no gap open as a heartbeat only', async () => {
