@@ -4,17 +4,25 @@ const UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 const toMs = (text: string) => Number(text.slice(0, -1)) * UNITS[text.at(-1) as keyof typeof UNITS];
 
+// A year: longer than anything the bot waits for, and what keeps `now() - duration` inside PostgreSQL's
+// timestamps (9999999d would put it before 4713 BC, and fail every query that compares with it).
+const MAX_DAYS = 365;
+const MAX_MS = MAX_DAYS * UNITS.d;
+const AT_MOST = `expected at most ${MAX_DAYS}d`;
+
 /** `30s`, `15m`, `2h`, `7d` as milliseconds; zero is refused (a reminder every 0 s would never stop). */
 export const Duration = z
   .string()
   .regex(/^[1-9]\d{0,6}(s|m|h|d)$/, 'expected a duration like 30s, 15m, 2h or 7d')
-  .transform(toMs);
+  .transform(toMs)
+  .refine((ms) => ms <= MAX_MS, AT_MOST);
 
 /** A duration, or `none` to turn the thing off. One schema rather than a union, so errors say what is expected. */
 export const OptionalDuration = z
   .string()
   .regex(/^(none|[1-9]\d{0,6}(s|m|h|d))$/, 'expected a duration like 30s, 15m, 2h or 7d, or none')
-  .transform((text) => (text === 'none' ? null : toMs(text)));
+  .transform((text) => (text === 'none' ? null : toMs(text)))
+  .refine((ms) => ms === null || ms <= MAX_MS, AT_MOST);
 
 /** How long an incident lasted, the way people say it: `45 min`, `3 h 5 min`, `4 days 2 h`. */
 export function formatDuration(ms: number): string {

@@ -656,3 +656,21 @@ describe('the silences section', () => {
     expect(problemsOf(`${MINIMAL}silences:\n  ${yaml}\n`).join('\n')).toContain(line);
   });
 });
+
+describe('durations', () => {
+  it('takes days, up to a year', () => {
+    const file = parseFileConfig(SOURCE, `${MINIMAL}alerts:\n  reopenWithin: 365d\n  lateCopyWindow: 2d\n`);
+    expect(file.alerts.reopenWithin).toBe(365 * 86_400_000);
+    expect(file.alerts.lateCopyWindow).toBe(2 * 86_400_000);
+  });
+
+  // Beyond a year, `now() - duration` soon leaves PostgreSQL's timestamps: every delivery compared with
+  // it would fail (and a 4xx would make Alertmanager drop it).
+  it.each([
+    ['alerts:\n  lateCopyWindow: 9999999d', 'alerts.lateCopyWindow: expected at most 365d'],
+    ['alerts:\n  reopenWithin: 366d', 'alerts.reopenWithin: expected at most 365d'],
+    ['silences:\n  maxDuration: 9999999h', 'silences.maxDuration: expected at most 365d'],
+  ])('refuses %j', (yaml, line) => {
+    expect(problemsOf(`${MINIMAL}${yaml}\n`)).toContain(line);
+  });
+});
