@@ -7,6 +7,7 @@ import { AlertmanagerConfigSchema } from '../alertmanager/configSchema.js';
 import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
+import { PagersConfigSchema } from '../paging/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
 import { SilencesConfigSchema } from '../silences/configSchema.js';
 import { SlackConfigSchema } from '../slack/configSchema.js';
@@ -50,6 +51,7 @@ const FileSchema = z
     alertmanager: AlertmanagerConfigSchema,
     silences: SilencesConfigSchema,
     heartbeat: HeartbeatConfigSchema.optional(),
+    pagers: PagersConfigSchema,
   })
   .strict();
 
