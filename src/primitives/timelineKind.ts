@@ -23,5 +23,6 @@ export type TimelineKind =
   | 'silence_extended'
   | 'incident_unsilenced'
   | 'silence_ended'
+  | 'incident_acknowledged'
   | 'incident_resolved'
   | 'incident_reopened';
