@@ -215,7 +215,7 @@ interface ReopenedIncident extends OpenIncident {
 
 /**
  * Reopens the group's newest incident if it resolved less than alerts.reopenWithin ago: open again,
- * investigating, its resolution cleared. Status updates, if people were posting them (or one was due),
+ * investigating, its resolution and acknowledgement cleared (the alert is back: it needs an owner again). Status updates, if people were posting them (or one was due),
  * are due again one interval from now, as resolving had stopped them. Guarded on its state, so that of
  * two peers delivering at once one reopens it and the other finds it open (undefined here).
  */
@@ -244,7 +244,8 @@ async function reopenRecentIncident(
     .query<Omit<ReopenedIncident, 'resolved_at'>>(
       `UPDATE incidents
         SET state = 'open', status = 'investigating', resolution = NULL, resolved_at = NULL,
-            reopen_count = reopen_count + 1, updated_at = now(),
+            reopen_count = reopen_count + 1, updated_at = now(), opened_at = now(),
+            acknowledged_by = NULL, acknowledged_at = NULL,
             next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
               THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
       WHERE id = $1 AND state = 'resolved'

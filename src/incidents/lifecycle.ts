@@ -30,6 +30,8 @@ export interface IncidentEffects {
   postmortemRequested(incidentId: number, requestedBy: string): Promise<void>;
   /** Resolved: drop its reminders. */
   resolved(incidentId: number): Promise<void>;
+  /** Someone owns it now: stop chasing people for it. */
+  acknowledged(incidentId: number): Promise<void>;
 }
 
 export interface LifecycleDeps {
@@ -52,7 +54,7 @@ function updateInterval(
 }
 
 /** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
-async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
+export async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
   if (key && !(await claimSlackRequest(db, key))) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 

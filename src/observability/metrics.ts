@@ -80,6 +80,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly timeToAcknowledge = new Histogram({
+    name: 'incident_bot_time_to_acknowledge_seconds',
+    help: 'Time from an alert opening (or reopening) an incident to someone acknowledging it, by severity. Declared incidents have their owner from the start and are not counted.',
+    labelNames: ['severity'] as const,
+    buckets: [30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400],
+    registers: [this.registry],
+  });
+
   readonly openIncidents = new Gauge({
     name: 'incident_bot_open_incidents',
     help: 'Open incidents by severity, read from Postgres at each scrape.',

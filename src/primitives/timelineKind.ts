@@ -27,5 +27,6 @@ export type TimelineKind =
   | 'page_sent'
   | 'page_failed'
   | 'page_recovered'
+  | 'incident_acknowledged'
   | 'incident_resolved'
   | 'incident_reopened';

@@ -68,6 +68,8 @@ export class QueuedIncidentEffects {
     }
   }
 
+  async acknowledged(_incidentId: number): Promise<void> {}
+
   /** The incident's silence ends at `at` (moved when it is extended). */
   silenceEnds(incidentId: number, at: Date): Promise<void> {
     return this.schedule({ kind: 'silence-end', incidentId }, at);

@@ -55,6 +55,9 @@ export interface Incident {
   slackError: string | null;
   /** Its live silence in Alertmanager. */
   silence?: { silenceId: string; endsAt: Date; silencedBy: string; reason: string };
+  /** Who acknowledged it since it last opened, and when. */
+  acknowledgedBy: string | null;
+  acknowledgedAt: Date | null;
 }
 
 /** An incident as its messages show it: its record, who holds each role, and the first alerts to list. */
@@ -144,6 +147,11 @@ export interface RootView {
   alertmanagerUrl?: string;
   /** Shown elsewhere than it belongs: where (unless its own channel was never made) and Slack's error. */
   channelRefusal?: { channel?: string; slackError: string };
+  /**
+   * Alert-born: who acknowledged it and when; or, open and not acknowledged, `waiting` (the root then
+   * offers the Acknowledge button). Declared incidents have their owner from the start: neither.
+   */
+  acknowledgement?: { by: string; at: string } | 'waiting';
   /** Its alerts are silenced in Alertmanager: until when, by whom, why; the silence's page there. */
   silence?: { endsAt: string; by: string; reason: string; url?: string };
   /**
@@ -173,6 +181,7 @@ export interface EventView {
   previous?: string;
   isResolved?: boolean;
   isReopened?: boolean;
+  isAcknowledged?: boolean;
   /** Which time it is open: `2nd`, `3rd`… */
   reopened?: string;
   postmortemFollows?: boolean;
@@ -311,6 +320,7 @@ export function rootView(
     partial: total > snapshot.alerts.length || snapshot.incident.truncatedAlerts > 0,
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
+    ...acknowledgementView(snapshot.incident),
     ...(snapshot.incident.silence ? { silence: silenceView(snapshot.incident) } : {}),
     ...(silencesConfigured && snapshot.incident.groupKey !== null
       ? { silenceButtons: silenceButtons(snapshot.incident) }
@@ -324,6 +334,13 @@ export function rootView(
         }
       : {}),
   };
+}
+
+function acknowledgementView(incident: Incident): Pick<RootView, 'acknowledgement'> {
+  if (incident.groupKey === null) return {};
+  if (incident.acknowledgedBy && incident.acknowledgedAt)
+    return { acknowledgement: { by: incident.acknowledgedBy, at: incident.acknowledgedAt.toISOString() } };
+  return incident.state === 'open' ? { acknowledgement: 'waiting' } : {};
 }
 
 function silenceView(incident: Incident): RootView['silence'] {
@@ -395,6 +412,12 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         ...(typeof data.durationMs === 'number' ? { duration: formatDuration(data.durationMs) } : {}),
         // The skeleton is on its way (incidents.postmortemOnResolve): no hint to ask for one.
         ...(data.postmortemFollows === true ? { postmortemFollows: true } : {}),
+      };
+    case 'incident_acknowledged':
+      return {
+        ...base,
+        isAcknowledged: true,
+        ...(typeof data.afterMs === 'number' ? { duration: formatDuration(data.afterMs) } : {}),
       };
     case 'incident_reopened': {
       const since = sinceResolved(entry);
@@ -495,6 +518,7 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'silence_extended',
   'incident_unsilenced',
   'silence_ended',
+  'incident_acknowledged',
   'incident_resolved',
   'incident_reopened',
 ]);
@@ -548,6 +572,7 @@ const KIND_LABELS: Record<string, string> = {
   silence_extended: 'Silence extended',
   incident_unsilenced: 'Unsilenced',
   silence_ended: 'Silence ended',
+  incident_acknowledged: 'Acknowledged',
   incident_resolved: 'Resolved',
   incident_reopened: 'Reopened',
 };
@@ -583,6 +608,8 @@ export function describeEntry(entry: TimelineEntry): string {
       return `until ${d.endsAt}: ${d.reason ?? ''} (${matcherText(d.matchers)})`;
     case 'silence_extended':
       return `until ${d.endsAt}`;
+    case 'incident_acknowledged':
+      return typeof d.afterMs === 'number' ? `after ${formatDuration(d.afterMs)}` : '';
     default:
       return Object.entries(d)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
