@@ -20,9 +20,11 @@ import { registerListeners } from './listeners/index.js';
 import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { createPagers } from './paging/pagers.js';
 import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from './queues/healthJobs.js';
 import { INCIDENT_TASKS_QUEUE, type IncidentTask, QueuedIncidentEffects } from './queues/incidentTasks.js';
+import { PAGES_QUEUE, type PageJob, QueuedPageEffects } from './queues/pageJobs.js';
 import {
   createProducerRedis,
   createQueue,
@@ -40,6 +42,7 @@ import { checkTemplates } from './views/templateCheck.js';
 import { startActionsWorker } from './workers/actionsWorker.js';
 import { startHealthWorker } from './workers/healthWorker.js';
 import { startIncidentTasksWorker } from './workers/incidentTasksWorker.js';
+import { startPagesWorker } from './workers/pagesWorker.js';
 import { startSlackSyncWorker } from './workers/slackSyncWorker.js';
 
 export interface StartOptions {
@@ -58,6 +61,7 @@ export interface RunningApp {
   tasks: Queue<IncidentTask>;
   actions: Queue<ActionJob>;
   health: Queue<HealthJob>;
+  pages: Queue<PageJob>;
   metrics: Metrics;
   logger: Logger;
   /** Resolves once no Slack listener is running: clicks are acknowledged before their work is done. */
@@ -139,14 +143,15 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, producerRedis, env.QUEUE_PREFIX);
     const actions = createQueue<ActionJob>(ACTIONS_QUEUE, producerRedis, env.QUEUE_PREFIX);
     const health = createQueue<HealthJob>(HEALTH_QUEUE, producerRedis, env.QUEUE_PREFIX);
-    for (const q of [queue, tasks, actions, health]) {
+    const pages = createQueue<PageJob>(PAGES_QUEUE, producerRedis, env.QUEUE_PREFIX);
+    for (const q of [queue, tasks, actions, health, pages]) {
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
     const { heartbeat } = file;
     metrics.readFrom({
       openIncidents: () => countOpenIncidents(pool),
-      queues: [queue, tasks, actions, health],
+      queues: [queue, tasks, actions, health, pages],
       queuesReady: () => producerRedis.status === 'ready',
       ...(heartbeat
         ? {
@@ -157,7 +162,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           }
         : {}),
     });
-    const effects = new QueuedIncidentEffects(queue, tasks);
+    const pageEffects = new QueuedPageEffects(pages);
+    const effects = new QueuedIncidentEffects(queue, tasks, pageEffects);
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
     const alertmanager = file.alertmanager
@@ -230,6 +236,16 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           metrics,
           logger: logger.child({ component: 'health' }),
         }),
+        await startPagesWorker({
+          pool,
+          pagers: createPagers(file.pagers, config.pagerSecrets, env.PAGERDUTY_EVENTS_URL),
+          pageEffects,
+          incidentChanged: (incidentId, version) => effects.changed(incidentId, version),
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          metrics,
+          logger: logger.child({ component: 'pages' }),
+        }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
       closers.unshift((deadline) => closeWorkers(workers, deadline, logger, () => stopRuns.abort()));
@@ -292,6 +308,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             queue,
             queueReady: () => producerRedis.status === 'ready',
             effects,
+            pages: pageEffects,
             config: file,
             token: env.ALERTMANAGER_TOKEN,
             metrics,
@@ -333,6 +350,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       tasks,
       actions,
       health,
+      pages,
       metrics,
       logger,
       slackHandlersIdle: () => handlers.idle(),

@@ -11,6 +11,7 @@ import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { PageEffects } from '../paging/pages.js';
 import { incidentRef } from '../primitives/ids.js';
 import { enqueueHeartbeatGapSync, enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 import { ALERTMANAGER_BODY_LIMITS, RequestAborted, readAlertmanagerBody } from './alertmanagerBody.js';
@@ -26,6 +27,8 @@ export interface AlertmanagerRouteDeps {
   queueReady: () => boolean;
   /** Where a reopened incident's status-update reminder is scheduled. */
   effects: Pick<IncidentEffects, 'updateDue'>;
+  /** Where pagers are told that alerts resolved or reopened the incident. */
+  pages: PageEffects;
   config: FileConfig;
   token: string;
   metrics: Metrics;
@@ -120,6 +123,9 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
         await enqueueIncidentSync(deps.queue, incident.id, incident.version);
         // Reopened: its status updates are due again, and resolving had dropped their reminder.
         if (updateDue) await deps.effects.updateDue(incident.id, updateDue.updateCount, updateDue.dueAt);
+        // Its alerts resolved it, or fired again: a pager paged for it must show that.
+        if (result.outcome === 'reopened' || result.outcome === 'updated')
+          await deps.pages.pagesChanged(incident.id);
       })(),
       ENQUEUE_TIMEOUT_MS,
     ).catch((cause: unknown) => {

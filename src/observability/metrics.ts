@@ -88,6 +88,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly pages = new Counter({
+    name: 'incident_bot_pages_total',
+    help: 'Page events sent to pagers (config pagers), by pager, action (trigger, acknowledge, resolve) and outcome: sent, failed (not delivered: retried), refused (a 4xx: not retried until the incident changes).',
+    labelNames: ['pager', 'action', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly openIncidents = new Gauge({
     name: 'incident_bot_open_incidents',
     help: 'Open incidents by severity, read from Postgres at each scrape.',

@@ -1,5 +1,6 @@
 import { Job, type Queue } from 'bullmq';
-import { enqueueIncidentSync, type SlackSyncJob } from './queues.js';
+import type { QueuedPageEffects } from './pageJobs.js';
+import { enqueueIncidentSync, type SlackSyncJob, scheduleAt } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
 
@@ -36,6 +37,7 @@ export class QueuedIncidentEffects {
   constructor(
     private readonly sync: Queue<SlackSyncJob>,
     private readonly tasks: Queue<IncidentTask>,
+    private readonly pages: Pick<QueuedPageEffects, 'pagesChanged'>,
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -62,13 +64,17 @@ export class QueuedIncidentEffects {
   }
 
   async resolved(incidentId: number): Promise<void> {
+    await this.pages.pagesChanged(incidentId);
     for (const kind of ['update-reminder', 'commander-reminder'] as const) {
       const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
     }
   }
 
-  async acknowledged(_incidentId: number): Promise<void> {}
+  /** Acknowledged: pagers paged for it stop ringing. */
+  async acknowledged(incidentId: number): Promise<void> {
+    await this.pages.pagesChanged(incidentId);
+  }
 
   /** The incident's silence ends at `at` (moved when it is extended). */
   silenceEnds(incidentId: number, at: Date): Promise<void> {
@@ -81,16 +87,7 @@ export class QueuedIncidentEffects {
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */
-  private async schedule(task: IncidentTask, at: Date): Promise<void> {
-    const delay = Math.max(0, at.getTime() - Date.now());
-    const existing = await Job.fromId(this.tasks, taskJobId(task));
-    if (existing) {
-      const state = await existing.getState();
-      if (state === 'delayed') return existing.changeDelay(delay);
-      // A waiting or running reminder reads Postgres when it runs and reschedules itself from there.
-      if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
-      await existing.remove(); // finished or failed: make room for the new one
-    }
-    await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task), delay });
+  private schedule(task: IncidentTask, at: Date): Promise<void> {
+    return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at);
   }
 }

@@ -1,4 +1,5 @@
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
+import { scheduleAt } from './queues.js';
 
 export const PAGES_QUEUE = 'pages';
 
@@ -32,21 +33,18 @@ export class QueuedPageEffects {
     await this.pages.add('sync', { kind: 'sync', incidentId }, OPTIONS);
   }
 
-  /** The incident's failing pages are next due at `at` (the soonest of their retry times). */
-  async retryAt(incidentId: number, at: Date): Promise<void> {
-    const delay = Math.max(0, at.getTime() - Date.now());
-    const existing = await Job.fromId(this.pages, pageRetryJobId(incidentId));
-    if (existing) {
-      const state = await existing.getState();
-      if (state === 'delayed') return existing.changeDelay(delay);
-      // A waiting or running retry tries every due page of the incident and schedules the next itself.
-      if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
-      await existing.remove(); // finished or failed: make room for the new one
-    }
-    await this.pages.add(
-      'sync',
-      { kind: 'sync', incidentId },
-      { ...OPTIONS, jobId: pageRetryJobId(incidentId), delay },
+  /** Sweeps for pages out of step every `ms` (one schedule however many workers run). */
+  async sweepEvery(ms: number): Promise<void> {
+    await this.pages.upsertJobScheduler(
+      'sweep',
+      { every: ms },
+      { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
     );
+  }
+
+  /** The incident's failing pages are next due at `at` (the soonest of their retry times). */
+  retryAt(incidentId: number, at: Date): Promise<void> {
+    const job: PageJob = { kind: 'sync', incidentId };
+    return scheduleAt(this.pages, 'sync', job, { ...OPTIONS, jobId: pageRetryJobId(incidentId) }, at);
   }
 }

@@ -201,6 +201,18 @@ export interface EventView {
   endsAt?: string;
   /** A silence's matchers as name=value, comma-separated. */
   matchers?: string;
+  isPageSent?: boolean;
+  isPageFailed?: boolean;
+  isPageRecovered?: boolean;
+  /** The pager (config pagers) a page event went to. */
+  pager?: string;
+  /** The event as words: page (a trigger), acknowledgement, resolution. */
+  pageEvent?: string;
+  pageTrigger?: boolean;
+  /** A failing page is tried again; a refused one is not. */
+  retrying?: boolean;
+  error?: string;
+  failedAttempts?: number;
 }
 
 export interface ThreadView {
@@ -375,6 +387,22 @@ function matcherText(matchers: unknown): string {
   return matchers.map((m: { name?: unknown; value?: unknown }) => `${m.name}=${m.value}`).join(', ');
 }
 
+const PAGE_EVENTS: Record<string, string> = {
+  trigger: 'page',
+  acknowledge: 'acknowledgement',
+  resolve: 'resolution',
+};
+
+/** The pager and event a page entry names. */
+function pageView(data: Record<string, unknown>): Pick<EventView, 'pager' | 'pageEvent' | 'pageTrigger'> {
+  const action = str(data.action) ?? '';
+  return {
+    pager: truncateForMrkdwn(str(data.pager) ?? '', 100),
+    pageEvent: PAGE_EVENTS[action] ?? action,
+    pageTrigger: action === 'trigger',
+  };
+}
+
 export function eventView(entry: TimelineEntry): EventView | undefined {
   const { data } = entry;
   const base = {
@@ -419,6 +447,26 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         isAcknowledged: true,
         ...(typeof data.afterMs === 'number' ? { duration: formatDuration(data.afterMs) } : {}),
       };
+    case 'page_sent':
+      return { ...base, isPageSent: true, ...pageView(data) };
+    case 'page_failed':
+      return {
+        ...base,
+        isPageFailed: true,
+        ...pageView(data),
+        retrying: data.retrying === true,
+        error: truncateForMrkdwn(str(data.error) ?? '', 300),
+      };
+    case 'page_recovered': {
+      const since = Date.parse(str(data.failingSince) ?? '');
+      return {
+        ...base,
+        isPageRecovered: true,
+        ...pageView(data),
+        failedAttempts: Number(data.failedAttempts),
+        ...(Number.isNaN(since) ? {} : { duration: formatDuration(entry.createdAt.getTime() - since) }),
+      };
+    }
     case 'incident_reopened': {
       const since = sinceResolved(entry);
       return {
@@ -519,6 +567,9 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'incident_unsilenced',
   'silence_ended',
   'incident_acknowledged',
+  'page_sent',
+  'page_failed',
+  'page_recovered',
   'incident_resolved',
   'incident_reopened',
 ]);
@@ -573,6 +624,10 @@ const KIND_LABELS: Record<string, string> = {
   incident_unsilenced: 'Unsilenced',
   silence_ended: 'Silence ended',
   incident_acknowledged: 'Acknowledged',
+  page_requested: 'Page requested',
+  page_sent: 'Page sent',
+  page_failed: 'Page failed',
+  page_recovered: 'Page recovered',
   incident_resolved: 'Resolved',
   incident_reopened: 'Reopened',
 };
@@ -610,6 +665,14 @@ export function describeEntry(entry: TimelineEntry): string {
       return `until ${d.endsAt}`;
     case 'incident_acknowledged':
       return typeof d.afterMs === 'number' ? `after ${formatDuration(d.afterMs)}` : '';
+    case 'page_requested':
+      return `${d.pager}, by escalation step ${d.step}`;
+    case 'page_sent':
+      return `${d.pager}: ${d.action}`;
+    case 'page_failed':
+      return `${d.pager}: ${d.action} ${d.retrying ? 'failed, retrying' : 'refused'}: ${d.error}`;
+    case 'page_recovered':
+      return `${d.pager}: ${d.action}, after ${d.failedAttempts} failed tries`;
     default:
       return Object.entries(d)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)

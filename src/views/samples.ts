@@ -140,6 +140,22 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
         { kind: 'incident_unsilenced', data: {}, ...at },
         { kind: 'silence_ended', data: {}, ...at },
         { kind: 'incident_acknowledged', data: { afterMs: 1e9 }, ...at },
+        { kind: 'page_sent', data: { pager: long(63), action: 'acknowledge' }, ...at },
+        {
+          kind: 'page_failed',
+          data: { pager: long(63), action: 'acknowledge', error: long(3000), retrying: false },
+          ...at,
+        },
+        {
+          kind: 'page_recovered',
+          data: {
+            pager: long(63),
+            action: 'resolve',
+            failedAttempts: 1e6,
+            failingSince: new Date(0).toISOString(),
+          },
+          ...at,
+        },
         {
           kind: 'incident_resolved',
           data: { resolution: long(3000), durationMs: 1e9 },

@@ -116,6 +116,7 @@ describe('POST /alertmanager when something behind it fails', () => {
         queue: queue as Queue<SlackSyncJob>,
         queueReady: () => true,
         effects: { updateDue: async () => {} },
+        pages: { pagesChanged: async () => {} },
         config,
         token: TOKEN,
         metrics: new Metrics(),
