@@ -5,6 +5,7 @@ import { ActionSchema } from '../actions/catalog.js';
 import { ActionsConfigSchema } from '../actions/configSchema.js';
 import { AlertmanagerConfigSchema } from '../alertmanager/configSchema.js';
 import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
+import { EscalationConfigSchema } from '../escalation/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
@@ -50,6 +51,7 @@ const FileSchema = z
     alertmanager: AlertmanagerConfigSchema,
     silences: SilencesConfigSchema,
     heartbeat: HeartbeatConfigSchema.optional(),
+    escalation: EscalationConfigSchema,
   })
   .strict();
 
