@@ -88,6 +88,7 @@ export function secretsOf(config: Config): string[] {
     env.ALERTMANAGER_TOKEN,
     passwordOf(env.DATABASE_URL),
     passwordOf(env.REDIS_URL),
+    ...Object.values(config.pagerSecrets),
   ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 

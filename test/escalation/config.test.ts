@@ -100,4 +100,24 @@ describe('the escalation section', () => {
       `escalation.policies.p1.steps[3].after: ${LATER}`,
     ]);
   });
+
+  it('pages only through a pager of pagers:', () => {
+    expect(
+      problemsOf(`${MINIMAL}pagers:
+  oncall-pagerduty: { type: pagerduty, routingKeyEnv: PAGERDUTY_ROUTING_KEY }
+escalation:
+  policies:
+    p1:
+      steps:
+        - { after: 0, notify: ['@sre-oncall'] }
+        - { after: 5m, page: oncall-pagerduty }
+        - { after: 15m, notify: [U0BOB], page: ops-webhook }
+    p2:
+      steps: [{ after: 1h, page: oncall-pagerdut }]
+`),
+    ).toEqual([
+      'escalation.policies.p1.steps[2].page: no pager ops-webhook in pagers',
+      'escalation.policies.p2.steps[0].page: no pager oncall-pagerdut in pagers',
+    ]);
+  });
 });
