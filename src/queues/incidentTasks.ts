@@ -1,4 +1,5 @@
 import { Job, type Queue } from 'bullmq';
+import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
 import { enqueueIncidentSync, type SlackSyncJob } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
@@ -36,6 +37,9 @@ export class QueuedIncidentEffects {
   constructor(
     private readonly sync: Queue<SlackSyncJob>,
     private readonly tasks: Queue<IncidentTask>,
+    private readonly escalation: Queue<EscalationJob>,
+    /** The paging use case's PageEffects (src/paging/pages.ts). */
+    private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -66,9 +70,18 @@ export class QueuedIncidentEffects {
       const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
     }
+    await this.acknowledged(incidentId);
   }
 
-  async acknowledged(_incidentId: number): Promise<void> {}
+  async acknowledged(incidentId: number): Promise<void> {
+    await stopEscalation(this.escalation, incidentId);
+    await this.pages.pagesChanged(incidentId);
+  }
+
+  /** Its first step is looked at now: the step job waits until the step is due. */
+  opened(incidentId: number, opening: number): Promise<void> {
+    return scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date());
+  }
 
   /** The incident's silence ends at `at` (moved when it is extended). */
   silenceEnds(incidentId: number, at: Date): Promise<void> {

@@ -182,6 +182,11 @@ export interface EventView {
   isResolved?: boolean;
   isReopened?: boolean;
   isAcknowledged?: boolean;
+  isEscalated?: boolean;
+  /** An escalation step: whom it calls (user and user-group ids, or handles Slack did not know). */
+  notify?: string[];
+  step?: number;
+  steps?: number;
   /** Which time it is open: `2nd`, `3rd`… */
   reopened?: string;
   postmortemFollows?: boolean;
@@ -419,6 +424,17 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         isAcknowledged: true,
         ...(typeof data.afterMs === 'number' ? { duration: formatDuration(data.afterMs) } : {}),
       };
+    case 'incident_escalated':
+      return {
+        ...base,
+        isEscalated: true,
+        notify: (Array.isArray(data.notify) ? data.notify : []).map((n) => truncateForMrkdwn(String(n), 100)),
+        step: Number(data.step),
+        steps: Number(data.steps),
+        ...(typeof data.afterMs === 'number' && data.afterMs > 0
+          ? { duration: formatDuration(data.afterMs) }
+          : {}),
+      };
     case 'incident_reopened': {
       const since = sinceResolved(entry);
       return {
@@ -518,6 +534,7 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'silence_extended',
   'incident_unsilenced',
   'silence_ended',
+  'incident_escalated',
   'incident_acknowledged',
   'incident_resolved',
   'incident_reopened',
@@ -572,6 +589,7 @@ const KIND_LABELS: Record<string, string> = {
   silence_extended: 'Silence extended',
   incident_unsilenced: 'Unsilenced',
   silence_ended: 'Silence ended',
+  incident_escalated: 'Escalated',
   incident_acknowledged: 'Acknowledged',
   incident_resolved: 'Resolved',
   incident_reopened: 'Reopened',
@@ -610,6 +628,8 @@ export function describeEntry(entry: TimelineEntry): string {
       return `until ${d.endsAt}`;
     case 'incident_acknowledged':
       return typeof d.afterMs === 'number' ? `after ${formatDuration(d.afterMs)}` : '';
+    case 'incident_escalated':
+      return `step ${d.step} of ${d.steps} (${d.policy}): ${Array.isArray(d.notify) ? d.notify.join(', ') : ''}${d.page ? `; page ${d.page}` : ''}`;
     default:
       return Object.entries(d)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
