@@ -17,6 +17,7 @@ const LAYERS: ReadonlyArray<{ layer: string; tiers: ReadonlyArray<readonly strin
     tiers: [
       ['commands'],
       ['silences'],
+      ['escalation'],
       ['paging'],
       ['approvals'],
       ['actions'],

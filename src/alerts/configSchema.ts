@@ -10,7 +10,8 @@ import { type Matcher, parseMatcher } from './matchers.js';
 
 const SeveritySchema = z.enum(SEVERITIES, { error: 'expected one of P0, P1, P2, P3, P4' });
 
-const MatcherText = z.string().transform((text, ctx): Matcher => {
+/** One Alertmanager-style matcher, as routes (and escalation routes) write it. */
+export const MatcherText = z.string().transform((text, ctx): Matcher => {
   const parsed = parseMatcher(text);
   if ('error' in parsed) {
     ctx.addIssue({ code: 'custom', message: parsed.error });

@@ -5,9 +5,10 @@ import { ActionSchema } from '../actions/catalog.js';
 import { ActionsConfigSchema } from '../actions/configSchema.js';
 import { AlertmanagerConfigSchema } from '../alertmanager/configSchema.js';
 import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
+import { EscalationConfigSchema } from '../escalation/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
-import { PagersConfigSchema } from '../paging/configSchema.js';
+import { PagersConfigSchema, pagerNames } from '../paging/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
 import { SilencesConfigSchema } from '../silences/configSchema.js';
 import { SlackConfigSchema } from '../slack/configSchema.js';
@@ -51,9 +52,26 @@ const FileSchema = z
     alertmanager: AlertmanagerConfigSchema,
     silences: SilencesConfigSchema,
     heartbeat: HeartbeatConfigSchema.optional(),
+    escalation: EscalationConfigSchema,
     pagers: PagersConfigSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((file, ctx) => {
+    // An escalation step pages through a pager of this file's `pagers:`.
+    const pagers = new Set(pagerNames(file));
+    // Policies with problems of their own (the record unbuilt) are told about those first.
+    const policies: unknown = file.escalation?.policies;
+    if (typeof policies !== 'object' || policies === null || policies instanceof Map) return;
+    for (const [name, policy] of Object.entries(file.escalation.policies))
+      policy.steps.forEach((step, i) => {
+        if (step.page !== undefined && !pagers.has(step.page))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['escalation', 'policies', name, 'steps', i, 'page'],
+            message: `no pager ${step.page} in pagers`,
+          });
+      });
+  });
 
 export type FileConfig = z.infer<typeof FileSchema>;
 

@@ -27,6 +27,7 @@ export type TimelineKind =
   | 'page_sent'
   | 'page_failed'
   | 'page_recovered'
+  | 'incident_escalated'
   | 'incident_acknowledged'
   | 'incident_resolved'
   | 'incident_reopened';

@@ -1,5 +1,5 @@
 import { Job, type Queue } from 'bullmq';
-import type { QueuedPageEffects } from './pageJobs.js';
+import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
 import { enqueueIncidentSync, type SlackSyncJob, scheduleAt } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
@@ -37,7 +37,9 @@ export class QueuedIncidentEffects {
   constructor(
     private readonly sync: Queue<SlackSyncJob>,
     private readonly tasks: Queue<IncidentTask>,
-    private readonly pages: Pick<QueuedPageEffects, 'pagesChanged'>,
+    private readonly escalation: Queue<EscalationJob>,
+    /** The paging use case's PageEffects (src/paging/pages.ts). */
+    private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -64,16 +66,25 @@ export class QueuedIncidentEffects {
   }
 
   async resolved(incidentId: number): Promise<void> {
-    await this.pages.pagesChanged(incidentId);
     for (const kind of ['update-reminder', 'commander-reminder'] as const) {
       const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
     }
+    await this.acknowledged(incidentId);
   }
 
-  /** Acknowledged: pagers paged for it stop ringing. */
   async acknowledged(incidentId: number): Promise<void> {
+    await stopEscalation(this.escalation, incidentId);
     await this.pages.pagesChanged(incidentId);
+  }
+
+  /**
+   * Its first step is looked at now: the step job waits until the step is due. Reopened, a pager paged
+   * for an earlier opening rings again at once, whatever step the new opening pages at.
+   */
+  async opened(incidentId: number, opening: number): Promise<void> {
+    await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date());
+    if (opening > 0) await this.pages.pagesChanged(incidentId);
   }
 
   /** The incident's silence ends at `at` (moved when it is extended). */

@@ -182,6 +182,11 @@ export interface EventView {
   isResolved?: boolean;
   isReopened?: boolean;
   isAcknowledged?: boolean;
+  isEscalated?: boolean;
+  /** An escalation step: whom it calls (user and user-group ids, or handles Slack did not know). */
+  notify?: string[];
+  step?: number;
+  steps?: number;
   /** Which time it is open: `2nd`, `3rd`… */
   reopened?: string;
   postmortemFollows?: boolean;
@@ -447,6 +452,17 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         isAcknowledged: true,
         ...(typeof data.afterMs === 'number' ? { duration: formatDuration(data.afterMs) } : {}),
       };
+    case 'incident_escalated':
+      return {
+        ...base,
+        isEscalated: true,
+        notify: (Array.isArray(data.notify) ? data.notify : []).map((n) => truncateForMrkdwn(String(n), 100)),
+        step: Number(data.step),
+        steps: Number(data.steps),
+        ...(typeof data.afterMs === 'number' && data.afterMs > 0
+          ? { duration: formatDuration(data.afterMs) }
+          : {}),
+      };
     case 'page_sent':
       return { ...base, isPageSent: true, ...pageView(data) };
     case 'page_failed':
@@ -566,6 +582,7 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'silence_extended',
   'incident_unsilenced',
   'silence_ended',
+  'incident_escalated',
   'incident_acknowledged',
   'page_sent',
   'page_failed',
@@ -623,6 +640,7 @@ const KIND_LABELS: Record<string, string> = {
   silence_extended: 'Silence extended',
   incident_unsilenced: 'Unsilenced',
   silence_ended: 'Silence ended',
+  incident_escalated: 'Escalated',
   incident_acknowledged: 'Acknowledged',
   page_requested: 'Page requested',
   page_sent: 'Page sent',
@@ -665,6 +683,8 @@ export function describeEntry(entry: TimelineEntry): string {
       return `until ${d.endsAt}`;
     case 'incident_acknowledged':
       return typeof d.afterMs === 'number' ? `after ${formatDuration(d.afterMs)}` : '';
+    case 'incident_escalated':
+      return `step ${d.step} of ${d.steps} (${d.policy}): ${Array.isArray(d.notify) ? d.notify.join(', ') : ''}${d.page ? `; page ${d.page}` : ''}`;
     case 'page_requested':
       return `${d.pager}, by escalation step ${d.step}`;
     case 'page_sent':

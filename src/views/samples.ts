@@ -157,6 +157,18 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
           ...at,
         },
         {
+          kind: 'incident_escalated',
+          data: {
+            policy: long(63),
+            step: 20,
+            steps: 20,
+            afterMs: 1e9,
+            notify: Array.from({ length: 20 }, () => `@${'x'.repeat(500)}`),
+            page: long(63),
+          },
+          ...at,
+        },
+        {
           kind: 'incident_resolved',
           data: { resolution: long(3000), durationMs: 1e9 },
           ...at,

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../../src/db/pool.js';
 import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { requestPage } from '../../src/paging/pages.js';
-import { QueuedIncidentEffects } from '../../src/queues/incidentTasks.js';
 import { QueuedPageEffects } from '../../src/queues/pageJobs.js';
 import { payload } from '../support/alertmanager.js';
 import { type PagerStandIn, type RecordedPage, startPagerStandIn } from '../support/pagerStandIn.js';
@@ -33,6 +32,14 @@ describe('paging', () => {
     startTestBot({
       ...(database ? { database } : {}),
       configYaml: `${DEFAULT_TEST_CONFIG}
+escalation:
+  policies:
+    paged:
+      steps:
+        - { after: 0, notify: [${SRE.bob}], page: oncall-pagerduty }
+        - { after: 2s, notify: [${SRE.carol}], page: ops-webhook }
+  routes:
+    - { matchers: ['team=paged'], policy: paged }
 pagers:
   oncall-pagerduty: { type: pagerduty, routingKeyEnv: TEST_PAGERDUTY_ROUTING_KEY }
   ops-webhook: { type: webhook, url: '${webhook.url}/page', secretEnv: TEST_PAGE_WEBHOOK_SECRET }
@@ -213,11 +220,7 @@ pagers:
     expect(verifies(WEBHOOK_SECRET)).toBe(true);
     expect(verifies('another-secret-0123456789')).toBe(false);
 
-    const effects = new QueuedIncidentEffects(
-      bot.app.slackSync,
-      bot.app.tasks,
-      new QueuedPageEffects(bot.app.pages),
-    );
+    const { effects } = bot.app;
     await resolveIncident(
       { pool: bot.app.pool, config: bot.config.file, effects },
       id,
@@ -286,6 +289,63 @@ pagers:
     await new QueuedPageEffects(bot.app.pages).pagesChanged(id);
     await waitForQueueIdle(bot.app.pages);
     expect(actionsOf(webhookEvents(key))).toEqual(['trigger:400']);
+  });
+
+  it('pages at each escalation step; a page that keeps failing holds up neither the next step nor its page', async () => {
+    // PagerDuty fails until the second step's page has gone through.
+    pagerDuty.fallback = 500;
+    const answer = await jsonOf(
+      await bot.deliver(
+        payload({
+          group: 'EscalatedAndPaged',
+          alerts: [{ instance: 'pod-1' }],
+          commonLabels: { team: 'paged' },
+        }),
+      ),
+    );
+    const ref = answer.incident as string;
+    const id = Number(ref.slice(4));
+    await waitFor(
+      async () => (await entries(id, 'page_failed')).length === 1,
+      20_000,
+      'the first page failing',
+    );
+    // The second step comes at its time, and its page goes through, while PagerDuty still fails.
+    const webhookKey = await waitFor(
+      async () =>
+        (await bot.app.pool.query('SELECT 1 FROM incident_pages WHERE incident_id = $1', [id])).rowCount ===
+          2 && dedupKeyOf(id, 'ops-webhook'),
+      20_000,
+      'the second step',
+    );
+    await waitFor(() => webhookEvents(webhookKey).length === 1, 20_000, "the second step's page");
+    pagerDuty.fallback = 202;
+    const pagerDutyKey = await dedupKeyOf(id, 'oncall-pagerduty');
+    expect(await entries(id, 'page_requested')).toEqual([
+      { pager: 'oncall-pagerduty', step: 1 },
+      { pager: 'ops-webhook', step: 2 },
+    ]);
+    await waitFor(
+      () => pagerDutyEvents(pagerDutyKey).some((e) => e.status === 202),
+      30_000,
+      'PagerDuty back',
+    );
+
+    await slashCommand(bot, `ack ${ref}`, { user: SRE.carol });
+    await waitFor(
+      () =>
+        actionsOf(pagerDutyEvents(pagerDutyKey)).includes('acknowledge:202') &&
+        webhookEvents(webhookKey).length === 2,
+      20_000,
+      'both acknowledged',
+    );
+    await waitForQueueIdle(bot.app.pages);
+    expect(actionsOf(pagerDutyEvents(pagerDutyKey)).join(' ')).toMatch(
+      /^(trigger:500 )+trigger:202 acknowledge:202$/,
+    );
+    expect(actionsOf(webhookEvents(webhookKey))).toEqual(['trigger:202', 'acknowledge:202']);
+    expect(await entries(id, 'page_failed')).toHaveLength(1);
+    expect(await entries(id, 'page_recovered')).toHaveLength(1);
   });
 
   it('after a restart, sends what changed while it was down, once, and nothing it had sent', async () => {

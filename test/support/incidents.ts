@@ -53,5 +53,6 @@ export function recordingEffects(): IncidentEffects & { calls: Array<[string, ..
     postmortemRequested: record('postmortemRequested'),
     resolved: record('resolved'),
     acknowledged: record('acknowledged'),
+    opened: record('opened'),
   };
 }

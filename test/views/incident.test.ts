@@ -506,6 +506,7 @@ describe('threadView', () => {
       'alert_firing',
       'alert_resolved',
       'incident_acknowledged',
+      'incident_escalated',
       'incident_reopened',
       'incident_resolved',
       'incident_silenced',
