@@ -21,8 +21,10 @@ CREATE TABLE IF NOT EXISTS incident_pages (
   attempts       integer NOT NULL DEFAULT 0,
   last_error     text,
   failing_since  timestamptz,
-  -- When the failing event is tried again; NULL while failing: the pager refused it for good (a 4xx).
+  -- When the failing event is tried again; NULL while failing: the pager refused it (a 4xx), so it
+  -- waits for the incident's next opening (failed_opening is its reopen_count then) or a restart.
   retry_at       timestamptz,
+  failed_opening integer,
   updated_at     timestamptz NOT NULL DEFAULT now()
 );
 

@@ -30,8 +30,12 @@ const WANTED = `CASE WHEN i.state = 'resolved' THEN 'resolve'
  */
 const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger')`;
 
-/** Its failing event is not to be sent now: refused (no retry_at), or its retry is not due. */
-const WAITING = `p.failed_action IS NOT DISTINCT FROM (${WANTED}) AND (p.retry_at IS NULL OR p.retry_at > now())`;
+/**
+ * Its failing event is not to be sent now: its retry is not due, or the pager refused it during this
+ * opening of the incident (a reopen tries again).
+ */
+const WAITING = `p.failed_action IS NOT DISTINCT FROM (${WANTED})
+  AND COALESCE(p.retry_at > now(), p.failed_opening IS NOT DISTINCT FROM i.reopen_count)`;
 
 /** A sender's hold on a page: long enough for one try, short enough that a crashed one's runs out soon. */
 const CLAIM_MS = PAGER_TIMEOUT_MS * 3;
@@ -166,7 +170,7 @@ async function recordSent(deps: PageSyncDeps, page: ClaimedPage): Promise<void> 
     deps,
     page,
     `sent_action = $2, sent_at = now(), failed_action = NULL, attempts = 0, last_error = NULL,
-     failing_since = NULL, retry_at = NULL`,
+     failing_since = NULL, retry_at = NULL, failed_opening = NULL`,
     [page.action],
     entry,
   );
@@ -190,8 +194,8 @@ async function recordFailure(deps: PageSyncDeps, page: ClaimedPage, err: PagerEr
     deps,
     page,
     `failed_action = $2, attempts = $3, last_error = $4, failing_since = COALESCE(failing_since, now()),
-     retry_at = $5`,
-    [page.action, attempts, err.message, retryAt],
+     retry_at = $5, failed_opening = $6`,
+    [page.action, attempts, err.message, retryAt, page.reopenCount],
     tell
       ? {
           kind: 'page_failed',
@@ -220,6 +224,17 @@ async function record(
     return bumpVersion(db, page.incidentId);
   });
   if (version !== undefined) await deps.incidentChanged(page.incidentId, version);
+}
+
+/**
+ * Pages the pager refused are tried again once, now: a restart is how a fixed config or secret arrives.
+ * Only those still out of step are sent; one refused again is not told again.
+ */
+export async function retryRefusedPages(pool: pg.Pool): Promise<void> {
+  await pool.query(
+    `UPDATE incident_pages SET failed_opening = NULL, updated_at = now()
+      WHERE failed_action IS NOT NULL AND retry_at IS NULL`,
+  );
 }
 
 /** Incidents with a page out of step that nobody is sending: what the sweep hands to page sync. */

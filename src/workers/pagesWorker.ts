@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Pager } from '../pagers/pager.js';
-import { incidentsWithPagesOutOfStep, syncIncidentPages } from '../paging/pageSync.js';
+import { incidentsWithPagesOutOfStep, retryRefusedPages, syncIncidentPages } from '../paging/pageSync.js';
 import { PAGES_QUEUE, type PageJob, pageRetryJobId, type QueuedPageEffects } from '../queues/pageJobs.js';
 import { runAgainAt } from './incidentTasksWorker.js';
 import { instrumented } from './instrumented.js';
@@ -26,7 +26,7 @@ export interface PagesWorkerDeps {
 
 /**
  * Sends pages (src/paging/pageSync.ts), and sweeps for pages out of step whose job is gone: at start,
- * then every minute.
+ * then every minute. At start, refused pages get one more try.
  */
 export async function startPagesWorker(deps: PagesWorkerDeps): Promise<Worker<PageJob>> {
   const { pool, pageEffects } = deps;
@@ -58,6 +58,7 @@ export async function startPagesWorker(deps: PagesWorkerDeps): Promise<Worker<Pa
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'pages worker error'));
   await worker.waitUntilReady();
+  await retryRefusedPages(pool);
   await sweep();
   await pageEffects.sweepEvery(SWEEP_EVERY_MS);
   return worker;

@@ -277,18 +277,38 @@ pagers:
         retrying: false,
       },
     ]);
-    await waitFor(async () => (await threadText(id)).includes('_Refused: not retried'), 20_000, 'thread');
+    await waitFor(
+      async () => (await threadText(id)).includes('_Refused: tried again when'),
+      20_000,
+      'thread',
+    );
     expect(await pagesMetric('refused')).toBeGreaterThanOrEqual(1);
     // A sweep finds nothing to do for it, and a later job neither.
     await bot.app.pages.add('sweep', { kind: 'sweep' });
     await new QueuedPageEffects(bot.app.pages).pagesChanged(id);
     await waitForQueueIdle(bot.app.pages);
     expect(actionsOf(webhookEvents(key))).toEqual(['trigger:400']);
-    // Acknowledged: the pager never rang, so there is nothing to stop.
+    // Acknowledged, then resolved: the pager never rang, so there is nothing to stop.
     await slashCommand(bot, `ack ${ref}`, { user: SRE.carol });
+    await bot.deliver(
+      payload({ group: 'WebhookRefuses', alerts: [{ instance: 'pod-1', status: 'resolved' }] }),
+    );
+    await waitFor(
+      async () =>
+        (await bot.app.pool.query('SELECT state FROM incidents WHERE id = $1', [id])).rows[0].state ===
+        'resolved',
+    );
     await new QueuedPageEffects(bot.app.pages).pagesChanged(id);
     await waitForQueueIdle(bot.app.pages);
     expect(actionsOf(webhookEvents(key))).toEqual(['trigger:400']);
+    // Reopened: it is tried again, and this time taken.
+    await bot.deliver(
+      payload({ group: 'WebhookRefuses', alerts: [{ instance: 'pod-1', startsAt: '2026-11-23T10:00:00Z' }] }),
+    );
+    await waitFor(() => webhookEvents(key).length === 2, 20_000, 'the trigger of the reopened incident');
+    expect(actionsOf(webhookEvents(key))).toEqual(['trigger:400', 'trigger:202']);
+    await waitFor(async () => (await entries(id, 'page_recovered')).length === 1, 20_000, 'recovery');
+    expect(await entries(id, 'page_failed')).toHaveLength(1);
   });
 
   it('pages at each escalation step; a page that keeps failing holds up neither the next step nor its page', async () => {
@@ -348,7 +368,12 @@ pagers:
     expect(await entries(id, 'page_recovered')).toHaveLength(1);
   });
 
-  it('after a restart, sends what changed while it was down, once, and nothing it had sent', async () => {
+  it('after a restart, sends what changed while it was down, once, nothing it had sent, and tries a refused page again', async () => {
+    const refused = await open('RefusedBeforeRestart');
+    webhook.answerNext(400);
+    await page(refused.id, 'ops-webhook');
+    const refusedKey = await dedupKeyOf(refused.id, 'ops-webhook');
+    await waitFor(() => webhookEvents(refusedKey).length === 1, 20_000, 'the refusal');
     const { id } = await open('PagedAcrossRestart');
     await page(id, 'oncall-pagerduty');
     const key = await dedupKeyOf(id, 'oncall-pagerduty');
@@ -371,5 +396,7 @@ pagers:
     await waitFor(() => pagerDutyEvents(key).length === 2, 20_000, 'acknowledge after the restart');
     await waitForQueueIdle(bot.app.pages);
     expect(actionsOf(pagerDutyEvents(key))).toEqual(['trigger:202', 'acknowledge:202']);
+    // The secret or the config was fixed, say: the refused page is tried again, and taken.
+    expect(actionsOf(webhookEvents(refusedKey))).toEqual(['trigger:400', 'trigger:202']);
   });
 });

@@ -61,7 +61,7 @@ describe('page events in the thread', () => {
     expect(text).toContain('⚠️ Could not send the page to *ops-webhook*: HTTP 500: &lt;!channel&gt;');
     expect(text).toContain('_Retrying until it goes through._');
     expect(text).toContain('HTTP 400: bad key');
-    expect(text).toContain('_Refused: not retried until the incident changes.');
+    expect(text).toContain('_Refused: tried again when the incident reopens or the bot restarts.');
     expect(text).toContain('📟 *ops-webhook* took the page after 3 failed tries over 5 min');
   });
 
