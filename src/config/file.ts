@@ -8,7 +8,7 @@ import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../aler
 import { EscalationConfigSchema } from '../escalation/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
-import { PagersConfigSchema, pagerNames } from '../paging/configSchema.js';
+import { type PagersConfig, PagersConfigSchema, pagerNames } from '../paging/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
 import { SilencesConfigSchema } from '../silences/configSchema.js';
 import { SlackConfigSchema } from '../slack/configSchema.js';
@@ -99,4 +99,19 @@ export async function loadFileConfig(path: string): Promise<FileConfig> {
     ]);
   }
   return parseFileConfig(path, text);
+}
+
+/**
+ * The file's `pagers` section alone, if it is valid, for a file that is not: the env vars it names are
+ * checked all the same, so that one run tells every problem.
+ */
+export async function loadPagersSection(path: string): Promise<PagersConfig | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  const doc = text === undefined ? undefined : parseDocument(text, { prettyErrors: false });
+  if (!doc || doc.errors.length > 0) return undefined;
+  const content: unknown = doc.toJS();
+  const section =
+    content && typeof content === 'object' ? (content as { pagers?: unknown }).pagers : undefined;
+  const pagers = PagersConfigSchema.safeParse(section);
+  return pagers.success ? pagers.data : undefined;
 }

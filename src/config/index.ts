@@ -1,7 +1,7 @@
 import { type PagerSecrets, readPagerSecrets } from '../paging/configSchema.js';
 import { configPathOf, type Env, parseEnv } from './env.js';
 import { ConfigError } from './errors.js';
-import { type FileConfig, loadFileConfig } from './file.js';
+import { type FileConfig, loadFileConfig, loadPagersSection } from './file.js';
 
 export { type Env, SANDBOX_CONFIG_PATH } from './env.js';
 export { ConfigError } from './errors.js';
@@ -50,13 +50,13 @@ export async function readConfig(source: NodeJS.ProcessEnv): Promise<{
     errors.push(err);
   }
   // The variables the file's pagers name belong to the environment: told with its other problems.
-  const pagers = file ? readPagerSecrets(file.pagers, source) : undefined;
-  envProblems = [...envProblems, ...(pagers?.problems ?? [])];
+  const pagers = readPagerSecrets(file ? file.pagers : await loadPagersSection(path), source);
+  envProblems = [...envProblems, ...pagers.problems];
   if (envProblems.length > 0) errors.unshift(new ConfigError('environment', envProblems));
   return {
     ...(env ? { env } : {}),
     ...(file ? { file } : {}),
-    ...(pagers && pagers.problems.length === 0 ? { pagerSecrets: pagers.secrets } : {}),
+    ...(pagers.problems.length === 0 ? { pagerSecrets: pagers.secrets } : {}),
     errors,
   };
 }

@@ -70,13 +70,25 @@ describe('pagers config', () => {
       PORT: 'eighty',
       PAGE_WEBHOOK_SECRET: 'short',
     });
+    // The pagers section is invalid: its variables cannot be told apart from its mistakes.
     expect(problems).toEqual([
       'environment: PORT: expected a port number from 0 to 65535',
       'FILE: pagers.bad-type.type: expected type to be one of pagerduty, webhook',
     ]);
-    // The file must be valid before its pagers' variables can be checked; then they are the environment's.
-    expect(await problemsOf(PAGERS, { PORT: 'eighty', PAGE_WEBHOOK_SECRET: 'short' })).toEqual([
-      'PORT: expected a port number from 0 to 65535',
+    // A valid pagers section in a file wrong elsewhere: its variables are checked all the same.
+    expect(
+      await problemsOf(`${PAGERS}routes: [{ channel: general }]\n`, {
+        PORT: 'eighty',
+        PAGE_WEBHOOK_SECRET: 'short',
+      }),
+    ).toEqual([
+      'environment: PORT: expected a port number from 0 to 65535',
+      'environment: PAGERDUTY_ROUTING_KEY: required (pagers.oncall-pagerduty.routingKeyEnv names it)',
+      'environment: PAGE_WEBHOOK_SECRET: expected a signing secret of at least 16 characters (pagers.ops-webhook.secretEnv names it)',
+      'FILE: routes[0].matchers: required',
+      'FILE: routes[0].channel: expected a Slack channel id like C0123ABCD',
+    ]);
+    expect(await problemsOf(PAGERS, { PAGE_WEBHOOK_SECRET: 'short' })).toEqual([
       'PAGERDUTY_ROUTING_KEY: required (pagers.oncall-pagerduty.routingKeyEnv names it)',
       'PAGE_WEBHOOK_SECRET: expected a signing secret of at least 16 characters (pagers.ops-webhook.secretEnv names it)',
     ]);
