@@ -10,8 +10,7 @@ import { type Matcher, parseMatcher } from './matchers.js';
 
 const SeveritySchema = z.enum(SEVERITIES, { error: 'expected one of P0, P1, P2, P3, P4' });
 
-/** One Alertmanager-style matcher, as routes (and escalation routes) write it. */
-export const MatcherText = z.string().transform((text, ctx): Matcher => {
+const MatcherText = z.string().transform((text, ctx): Matcher => {
   const parsed = parseMatcher(text);
   if ('error' in parsed) {
     ctx.addIssue({ code: 'custom', message: parsed.error });
@@ -47,12 +46,10 @@ export const AlertsConfigSchema = z
 
 export type AlertsConfig = z.infer<typeof AlertsConfigSchema>;
 
-const RouteSchema = z
-  .object({
-    matchers: z.array(MatcherText).min(1, 'expected at least one matcher'),
-    channel: ChannelId,
-  })
-  .strict();
+/** A route's Alertmanager-style matchers, all of which must match (alert routes and escalation routes). */
+export const RouteMatchers = z.array(MatcherText).min(1, 'expected at least one matcher');
+
+const RouteSchema = z.object({ matchers: RouteMatchers, channel: ChannelId }).strict();
 
 export type Route = z.infer<typeof RouteSchema>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isPerson, PersonOrGroup } from '../actions/catalog.js';
-import { MatcherText } from '../alerts/configSchema.js';
+import { RouteMatchers } from '../alerts/configSchema.js';
 import { Delay } from '../primitives/duration.js';
 import { dataRecord, ownValue } from '../primitives/records.js';
 import { SEVERITIES } from '../primitives/severity.js';
@@ -53,12 +53,7 @@ const PolicySchema = z
 
 export type EscalationPolicy = z.infer<typeof PolicySchema>;
 
-const RouteSchema = z
-  .object({
-    matchers: z.array(MatcherText).min(1, 'expected at least one matcher'),
-    policy: PolicyName,
-  })
-  .strict();
+const RouteSchema = z.object({ matchers: RouteMatchers, policy: PolicyName }).strict();
 
 export const EscalationConfigSchema = z
   .object({
