@@ -7,10 +7,12 @@ import { policyGroups } from './actions/catalog.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { alertmanagerAuth } from './config/env.js';
-import type { Config } from './config/index.js';
+import { type Config, ConfigError } from './config/index.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
+import { escalationGroups } from './escalation/configSchema.js';
+import { unknownEscalationGroups } from './escalation/groups.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { SlackEventsRoute } from './http/slackEvents.js';
@@ -20,9 +22,12 @@ import { registerListeners } from './listeners/index.js';
 import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { createPagers } from './paging/pagers.js';
 import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
+import { ESCALATION_QUEUE, type EscalationJob } from './queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from './queues/healthJobs.js';
 import { INCIDENT_TASKS_QUEUE, type IncidentTask, QueuedIncidentEffects } from './queues/incidentTasks.js';
+import { PAGES_QUEUE, type PageJob, QueuedPageEffects } from './queues/pageJobs.js';
 import {
   createProducerRedis,
   createQueue,
@@ -38,8 +43,10 @@ import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
 import { checkTemplates } from './views/templateCheck.js';
 import { startActionsWorker } from './workers/actionsWorker.js';
+import { startEscalationWorker } from './workers/escalationWorker.js';
 import { startHealthWorker } from './workers/healthWorker.js';
 import { startIncidentTasksWorker } from './workers/incidentTasksWorker.js';
+import { startPagesWorker } from './workers/pagesWorker.js';
 import { startSlackSyncWorker } from './workers/slackSyncWorker.js';
 
 export interface StartOptions {
@@ -58,6 +65,10 @@ export interface RunningApp {
   tasks: Queue<IncidentTask>;
   actions: Queue<ActionJob>;
   health: Queue<HealthJob>;
+  escalation: Queue<EscalationJob>;
+  pages: Queue<PageJob>;
+  /** What the use cases' changes set off: queue jobs. */
+  effects: QueuedIncidentEffects;
   metrics: Metrics;
   logger: Logger;
   /** Resolves once no Slack listener is running: clicks are acknowledged before their work is done. */
@@ -88,6 +99,7 @@ export function secretsOf(config: Config): string[] {
     env.ALERTMANAGER_TOKEN,
     passwordOf(env.DATABASE_URL),
     passwordOf(env.REDIS_URL),
+    ...Object.values(config.pagerSecrets),
   ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 
@@ -138,14 +150,16 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, producerRedis, env.QUEUE_PREFIX);
     const actions = createQueue<ActionJob>(ACTIONS_QUEUE, producerRedis, env.QUEUE_PREFIX);
     const health = createQueue<HealthJob>(HEALTH_QUEUE, producerRedis, env.QUEUE_PREFIX);
-    for (const q of [queue, tasks, actions, health]) {
+    const escalation = createQueue<EscalationJob>(ESCALATION_QUEUE, producerRedis, env.QUEUE_PREFIX);
+    const pages = createQueue<PageJob>(PAGES_QUEUE, producerRedis, env.QUEUE_PREFIX);
+    for (const q of [queue, tasks, actions, health, escalation, pages]) {
       q.on('error', (err) => logger.debug({ err: err.message }, 'queue connection error'));
       closers.push(() => q.close());
     }
     const { heartbeat } = file;
     metrics.readFrom({
       openIncidents: () => countOpenIncidents(pool),
-      queues: [queue, tasks, actions, health],
+      queues: [queue, tasks, actions, health, escalation, pages],
       queuesReady: () => producerRedis.status === 'ready',
       ...(heartbeat
         ? {
@@ -156,7 +170,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           }
         : {}),
     });
-    const effects = new QueuedIncidentEffects(queue, tasks);
+    const pageEffects = new QueuedPageEffects(pages);
+    const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects);
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
     const alertmanager = file.alertmanager
@@ -165,12 +180,20 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(
       slack,
-      policyGroups(file),
+      [...new Set([...policyGroups(file), ...escalationGroups(file)])],
       file.actions.membershipRefresh,
       logger.child({ component: 'membership' }),
     );
     membership.start();
     closers.push(async () => membership.stop());
+    const unknownGroups = await unknownEscalationGroups(slack, file);
+    if (unknownGroups === undefined)
+      logger.warn(
+        'Slack did not answer usergroups.list: the user groups escalation mentions were not checked',
+      );
+    else if (unknownGroups.length > 0) throw new ConfigError('the escalation policies', unknownGroups);
+    // An escalation step mentions a group by its id: know them before the first step runs.
+    if (escalationGroups(file).length > 0) await membership.refresh();
     const limiter = new SlackRateLimiter(producerRedis, env.QUEUE_PREFIX);
 
     if (options.worker) {
@@ -218,6 +241,18 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           stopping: stopRuns.signal,
           secrets: secretsOf(config),
         }),
+        await startEscalationWorker({
+          pool,
+          config: file,
+          groupId: (group) => membership.groupId(group),
+          queue: escalation,
+          effects,
+          pages: pageEffects,
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          metrics,
+          logger: logger.child({ component: 'escalation' }),
+        }),
         await startHealthWorker({
           pool,
           config: file,
@@ -228,6 +263,16 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           prefix: env.QUEUE_PREFIX,
           metrics,
           logger: logger.child({ component: 'health' }),
+        }),
+        await startPagesWorker({
+          pool,
+          pagers: createPagers(file.pagers, config.pagerSecrets, env.PAGERDUTY_EVENTS_URL),
+          pageEffects,
+          incidentChanged: (incidentId, version) => effects.changed(incidentId, version),
+          connection: workerRedis,
+          prefix: env.QUEUE_PREFIX,
+          metrics,
+          logger: logger.child({ component: 'pages' }),
         }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
@@ -332,6 +377,9 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       tasks,
       actions,
       health,
+      escalation,
+      pages,
+      effects,
       metrics,
       logger,
       slackHandlersIdle: () => handlers.idle(),

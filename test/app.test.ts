@@ -15,9 +15,10 @@ describe('secretsOf', () => {
       ALERTMANAGER_TOKEN: 'am-token-0123456789',
     }),
     file: parseFileConfig('test.yml', 'slack:\n  defaultChannel: C0123ABCD\n'),
+    pagerSecrets: { 'oncall-pagerduty': 'pd-routing-key-0123456789' },
   };
 
-  it('lists the tokens, the signing secret, and the database and Redis passwords as they are sent', () => {
+  it("lists the tokens, the signing secret, the pagers' secrets, and the database and Redis passwords as they are sent", () => {
     expect(secretsOf(config).sort()).toEqual(
       [
         'xoxb-1234-5678-abcdef',
@@ -26,6 +27,7 @@ describe('secretsOf', () => {
         'am-token-0123456789',
         'p@ss-w0rd-long',
         'redis-pass-123456',
+        'pd-routing-key-0123456789',
       ].sort(),
     );
   });
@@ -45,6 +47,6 @@ describe('secretsOf', () => {
       ...config,
       env: { ...config.env, DATABASE_URL: 'postgres://bot@db/x', REDIS_URL: 'redis://r' },
     };
-    expect(secretsOf(bare)).toHaveLength(4);
+    expect(secretsOf(bare)).toHaveLength(5);
   });
 });

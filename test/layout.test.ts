@@ -14,9 +14,22 @@ const LAYERS: ReadonlyArray<{ layer: string; tiers: ReadonlyArray<readonly strin
   { layer: 'entry points', tiers: [['cli', 'sandbox', 'http', 'listeners', 'workers', 'config']] },
   {
     layer: 'use cases',
-    tiers: [['commands'], ['silences'], ['approvals'], ['actions'], ['alerts'], ['incidents'], ['health']],
+    tiers: [
+      ['commands'],
+      ['silences'],
+      ['escalation'],
+      ['paging'],
+      ['approvals'],
+      ['actions'],
+      ['alerts'],
+      ['incidents'],
+      ['health'],
+    ],
   },
-  { layer: 'presentation and ports', tiers: [['views', 'render', 'slack', 'alertmanager', 'queues', 'db']] },
+  {
+    layer: 'presentation and ports',
+    tiers: [['views', 'render', 'slack', 'alertmanager', 'pagers', 'queues', 'db']],
+  },
   { layer: 'ground', tiers: [['observability'], ['primitives']] },
 ];
 

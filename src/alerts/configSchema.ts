@@ -46,12 +46,10 @@ export const AlertsConfigSchema = z
 
 export type AlertsConfig = z.infer<typeof AlertsConfigSchema>;
 
-const RouteSchema = z
-  .object({
-    matchers: z.array(MatcherText).min(1, 'expected at least one matcher'),
-    channel: ChannelId,
-  })
-  .strict();
+/** A route's Alertmanager-style matchers, all of which must match (alert routes and escalation routes). */
+export const RouteMatchers = z.array(MatcherText).min(1, 'expected at least one matcher');
+
+const RouteSchema = z.object({ matchers: RouteMatchers, channel: ChannelId }).strict();
 
 export type Route = z.infer<typeof RouteSchema>;
 

@@ -29,6 +29,10 @@ export interface DeliveryResult {
   slackBehind?: boolean;
   /** Reopened with its status updates due again: the reminder to schedule (see IncidentEffects.updateDue). */
   updateDue?: { updateCount: number; dueAt: Date };
+  /** Opened or reopened by this delivery: which opening it is (its reopen count), for IncidentEffects.opened. */
+  opening?: number;
+  /** Resolved by this delivery (its last alert resolved). */
+  resolved?: true;
 }
 
 /**
@@ -175,6 +179,8 @@ export async function ingestDelivery(
       ...(reopened?.next_update_due_at
         ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
         : {}),
+      ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
+      ...(resolves ? { resolved: true as const } : {}),
     };
   });
 }
@@ -215,7 +221,8 @@ interface ReopenedIncident extends OpenIncident {
 
 /**
  * Reopens the group's newest incident if it resolved less than alerts.reopenWithin ago: open again,
- * investigating, its resolution cleared. Status updates, if people were posting them (or one was due),
+ * investigating, its resolution and acknowledgement cleared and its escalation from the start (the alert
+ * is back: it needs an owner again). Status updates, if people were posting them (or one was due),
  * are due again one interval from now, as resolving had stopped them. Guarded on its state, so that of
  * two peers delivering at once one reopens it and the other finds it open (undefined here).
  */
@@ -244,7 +251,8 @@ async function reopenRecentIncident(
     .query<Omit<ReopenedIncident, 'resolved_at'>>(
       `UPDATE incidents
         SET state = 'open', status = 'investigating', resolution = NULL, resolved_at = NULL,
-            reopen_count = reopen_count + 1, updated_at = now(),
+            reopen_count = reopen_count + 1, updated_at = now(), opened_at = now(),
+            acknowledged_by = NULL, acknowledged_at = NULL, escalation_step = 0,
             next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
               THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
       WHERE id = $1 AND state = 'resolved'

@@ -13,6 +13,7 @@ export type IncidentCommand =
   | { name: 'assign'; incidentId?: number; role: Role; userId: string }
   | { name: 'note'; incidentId?: number; text: string }
   | { name: 'timeline'; incidentId?: number }
+  | { name: 'ack'; incidentId?: number }
   | { name: 'resolve'; incidentId?: number; resolution: string }
   | { name: 'postmortem'; incidentId?: number }
   /** `duration` as typed: its bounds are the config's (silences.maxDuration), checked by the handler. */
@@ -29,6 +30,7 @@ export const INCIDENT_USAGE: Record<Exclude<IncidentCommand['name'], 'help'>, st
   note: '/incident note [INC-n] <text>',
   timeline: '/incident timeline [INC-n]',
   list: '/incident list',
+  ack: '/incident ack [INC-n]  (you have an alert-born incident: nobody else is called for it)',
   resolve: '/incident resolve [INC-n] <resolution>',
   postmortem: '/incident postmortem [INC-n]',
   silence:
@@ -177,6 +179,7 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       const incidentId = takeIncidentId(args);
       return { name: 'note', incidentId, text: restText(args, 'what to note', INCIDENT_USAGE.note) };
     }
+    case 'ack':
     case 'timeline':
     case 'postmortem': {
       const incidentId = takeIncidentId(args);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
+import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
 import { listOpenIncidents, loadSnapshot } from '../incidents/incidentStore.js';
 import {
@@ -15,6 +16,7 @@ import {
 } from '../incidents/lifecycle.js';
 import { recentEntries } from '../incidents/timeline.js';
 import { addLogContext } from '../observability/logContext.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { escapeMrkdwn, slackDate, truncateForMrkdwn } from '../render/mrkdwn.js';
 import type { TemplateSet } from '../render/templates.js';
@@ -46,6 +48,19 @@ export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   templates: TemplateSet;
   config: LifecycleDeps['config'] & SilenceDeps['config'];
   effects: IncidentEffects & SilenceDeps['effects'];
+  metrics: Pick<Metrics, 'timeToAcknowledge'>;
+}
+
+/** `by` acknowledges the incident (the command and the button): what to tell them. */
+export async function acknowledge(
+  deps: Pick<IncidentCommandDeps, 'pool' | 'effects' | 'metrics'>,
+  incidentId: number,
+  by: string,
+  requestKey: string,
+): Promise<string> {
+  const result = await acknowledgeIncident(deps, incidentId, by, requestKey);
+  deps.metrics.timeToAcknowledge.observe({ severity: result.severity }, result.afterMs / 1000);
+  return `You acknowledged ${result.ref}: it is yours, and nobody else is called for it.`;
 }
 
 /** Carries out a parsed /incident command. Throws IncidentError or CommandUsageError for the caller to explain. */
@@ -174,6 +189,8 @@ export async function runIncidentCommand(
       await unsilenceIncident(deps, { incidentId: id, userId: ctx.userId, requestKey });
       return say(`Lifted the silence of INC-${id}: Alertmanager notifies its alerts again.`);
     }
+    case 'ack':
+      return say(await acknowledge(deps, await target(command.incidentId), ctx.userId, requestKey));
     case 'resolve': {
       const result = await resolveIncident(
         deps,

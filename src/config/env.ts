@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { AlertmanagerAuth } from '../alertmanager/alertmanagerApi.js';
+import { PAGERDUTY_EVENTS_URL } from '../pagers/pagerDuty.js';
 import { Duration } from '../primitives/duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
@@ -50,6 +51,8 @@ const EnvSchema = z.object({
     .optional(),
   ALERTMANAGER_API_USERNAME: z.string().min(1).optional(),
   ALERTMANAGER_API_PASSWORD: z.string().min(1).optional(),
+  // Where PagerDuty pagers send events: PagerDuty's Events API v2, or a stand-in (tests, a relay).
+  PAGERDUTY_EVENTS_URL: url(['https:', 'http:'], PAGERDUTY_EVENTS_URL).default(PAGERDUTY_EVENTS_URL),
   INCIDENT_BOT_CONFIG: z.string().min(1).default(DEFAULT_CONFIG_PATH),
   TEMPLATES_DIR: z.string().min(1).optional(),
   QUEUE_PREFIX: z

@@ -5,8 +5,10 @@ import { ActionSchema } from '../actions/catalog.js';
 import { ActionsConfigSchema } from '../actions/configSchema.js';
 import { AlertmanagerConfigSchema } from '../alertmanager/configSchema.js';
 import { AlertsConfigSchema, HeartbeatConfigSchema, RoutesSchema } from '../alerts/configSchema.js';
+import { EscalationConfigSchema } from '../escalation/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
+import { type PagersConfig, PagersConfigSchema, pagerNames } from '../paging/configSchema.js';
 import { dataRecord } from '../primitives/records.js';
 import { SilencesConfigSchema } from '../silences/configSchema.js';
 import { SlackConfigSchema } from '../slack/configSchema.js';
@@ -50,8 +52,26 @@ const FileSchema = z
     alertmanager: AlertmanagerConfigSchema,
     silences: SilencesConfigSchema,
     heartbeat: HeartbeatConfigSchema.optional(),
+    escalation: EscalationConfigSchema,
+    pagers: PagersConfigSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((file, ctx) => {
+    // An escalation step pages through a pager of this file's `pagers:`.
+    const pagers = new Set(pagerNames(file));
+    // Policies with problems of their own (the record unbuilt) are told about those first.
+    const policies: unknown = file.escalation?.policies;
+    if (typeof policies !== 'object' || policies === null || policies instanceof Map) return;
+    for (const [name, policy] of Object.entries(file.escalation.policies))
+      policy.steps.forEach((step, i) => {
+        if (step.page !== undefined && !pagers.has(step.page))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['escalation', 'policies', name, 'steps', i, 'page'],
+            message: `no pager ${step.page} in pagers`,
+          });
+      });
+  });
 
 export type FileConfig = z.infer<typeof FileSchema>;
 
@@ -79,4 +99,19 @@ export async function loadFileConfig(path: string): Promise<FileConfig> {
     ]);
   }
   return parseFileConfig(path, text);
+}
+
+/**
+ * The file's `pagers` section alone, if it is valid, for a file that is not: the env vars it names are
+ * checked all the same, so that one run tells every problem.
+ */
+export async function loadPagersSection(path: string): Promise<PagersConfig | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  const doc = text === undefined ? undefined : parseDocument(text, { prettyErrors: false });
+  if (!doc || doc.errors.length > 0) return undefined;
+  const content: unknown = doc.toJS();
+  const section =
+    content && typeof content === 'object' ? (content as { pagers?: unknown }).pagers : undefined;
+  const pagers = PagersConfigSchema.safeParse(section);
+  return pagers.success ? pagers.data : undefined;
 }

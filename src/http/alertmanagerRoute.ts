@@ -24,8 +24,8 @@ export interface AlertmanagerRouteDeps {
   queue: Queue<SlackSyncJob>;
   /** False while Redis is unreachable: then nothing is written and Alertmanager is asked to retry. */
   queueReady: () => boolean;
-  /** Where a reopened incident's status-update reminder is scheduled. */
-  effects: Pick<IncidentEffects, 'updateDue'>;
+  /** Where a reopened incident's status-update reminder is scheduled, and its escalation started or stopped. */
+  effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
   config: FileConfig;
   token: string;
   metrics: Metrics;
@@ -112,7 +112,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   const result = await ingestDelivery(deps.pool, deps.config, rest);
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
-  const { incident, updateDue } = result;
+  const { incident, updateDue, opening } = result;
   if (incident) addLogContext({ incidentId: incident.id });
   if (incident && result.slackBehind) {
     await withTimeout(
@@ -120,6 +120,10 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
         await enqueueIncidentSync(deps.queue, incident.id, incident.version);
         // Reopened: its status updates are due again, and resolving had dropped their reminder.
         if (updateDue) await deps.effects.updateDue(incident.id, updateDue.updateCount, updateDue.dueAt);
+        // Until someone acknowledges it, people are called; the escalation sweep also finds it, should
+        // this enqueue be lost after the commit.
+        if (opening !== undefined) await deps.effects.opened(incident.id, opening);
+        if (result.resolved) await deps.effects.resolved(incident.id);
       })(),
       ENQUEUE_TIMEOUT_MS,
     ).catch((cause: unknown) => {

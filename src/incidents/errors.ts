@@ -5,7 +5,9 @@ export type IncidentErrorCode =
   | 'ALREADY_RESOLVED'
   | 'NO_CHANGE'
   | 'NOT_FROM_MESSAGE'
-  | 'ALREADY_HANDLED';
+  | 'ALREADY_HANDLED'
+  | 'ALREADY_ACKNOWLEDGED'
+  | 'NOT_ALERT_BORN';
 
 export class IncidentError extends Error {
   constructor(

@@ -50,6 +50,9 @@ export interface Incident {
   slackError: string | null;
   /** Its live silence in Alertmanager (src/silences). */
   silence?: IncidentSilence;
+  /** Who acknowledged it since it last opened (alert-born incidents only), and when. */
+  acknowledgedBy: string | null;
+  acknowledgedAt: Date | null;
 }
 
 export interface AlertRow {
@@ -91,7 +94,8 @@ export async function loadSnapshot(
             group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
             version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
             resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts", reopen_count AS "reopenCount",
-            refused_channel_id AS "refusedChannelId", slack_error AS "slackError"
+            refused_channel_id AS "refusedChannelId", slack_error AS "slackError",
+            acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt"
        FROM incidents WHERE id = $1`,
     [incidentId],
   );

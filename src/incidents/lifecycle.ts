@@ -28,8 +28,12 @@ export interface IncidentEffects {
   channelNeeded(incidentId: number): Promise<void>;
   /** Render and upload the post-mortem skeleton. */
   postmortemRequested(incidentId: number, requestedBy: string): Promise<void>;
-  /** Resolved: drop its reminders. */
+  /** Resolved: drop its reminders and its escalation, and tell its pagers. */
   resolved(incidentId: number): Promise<void>;
+  /** Someone owns it now: stop chasing people for it, and tell its pagers. */
+  acknowledged(incidentId: number): Promise<void>;
+  /** An alert opened it, or reopened it for the `opening`-th time: chase people until someone owns it. */
+  opened(incidentId: number, opening: number): Promise<void>;
 }
 
 export interface LifecycleDeps {
@@ -52,7 +56,7 @@ function updateInterval(
 }
 
 /** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
-async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
+export async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
   if (key && !(await claimSlackRequest(db, key))) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 

@@ -80,6 +80,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly timeToAcknowledge = new Histogram({
+    name: 'incident_bot_time_to_acknowledge_seconds',
+    help: 'Time from an alert opening (or reopening) an incident to someone acknowledging it, by severity. Declared incidents have their owner from the start and are not counted.',
+    labelNames: ['severity'] as const,
+    buckets: [30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400],
+    registers: [this.registry],
+  });
+
+  readonly pages = new Counter({
+    name: 'incident_bot_pages_total',
+    help: 'Page events sent to pagers (config pagers), by pager, action (trigger, acknowledge, resolve) and outcome: sent, failed (not delivered: retried), refused (a 4xx: not retried until the incident changes).',
+    labelNames: ['pager', 'action', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly openIncidents = new Gauge({
     name: 'incident_bot_open_incidents',
     help: 'Open incidents by severity, read from Postgres at each scrape.',

@@ -17,6 +17,20 @@ export const Duration = z
   .transform(toMs)
   .refine((ms) => ms <= MAX_MS, AT_MOST);
 
+/**
+ * A wait from a moment: `0` (at once; YAML's number 0 too) or a duration. A negative number is refused
+ * with the others that are not durations.
+ */
+export const Delay = z
+  .preprocess((input) => (typeof input === 'number' ? String(input) : input), z.string())
+  .pipe(
+    z
+      .string()
+      .regex(/^(0|[1-9]\d{0,6}(s|m|h|d))$/, 'expected 0 (at once) or a duration like 30s, 15m, 2h or 7d')
+      .transform((text) => (text === '0' ? 0 : toMs(text)))
+      .refine((ms) => ms <= MAX_MS, AT_MOST),
+  );
+
 /** A duration, or `none` to turn the thing off. One schema rather than a union, so errors say what is expected. */
 export const OptionalDuration = z
   .string()

@@ -23,5 +23,11 @@ export type TimelineKind =
   | 'silence_extended'
   | 'incident_unsilenced'
   | 'silence_ended'
+  | 'page_requested'
+  | 'page_sent'
+  | 'page_failed'
+  | 'page_recovered'
+  | 'incident_escalated'
+  | 'incident_acknowledged'
   | 'incident_resolved'
   | 'incident_reopened';

@@ -1,5 +1,6 @@
 import { Job, type Queue } from 'bullmq';
-import { enqueueIncidentSync, type SlackSyncJob } from './queues.js';
+import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
+import { enqueueIncidentSync, type SlackSyncJob, scheduleAt } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
 
@@ -36,6 +37,9 @@ export class QueuedIncidentEffects {
   constructor(
     private readonly sync: Queue<SlackSyncJob>,
     private readonly tasks: Queue<IncidentTask>,
+    private readonly escalation: Queue<EscalationJob>,
+    /** The paging use case's PageEffects (src/paging/pages.ts). */
+    private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -66,6 +70,21 @@ export class QueuedIncidentEffects {
       const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
     }
+    await this.acknowledged(incidentId);
+  }
+
+  async acknowledged(incidentId: number): Promise<void> {
+    await stopEscalation(this.escalation, incidentId);
+    await this.pages.pagesChanged(incidentId);
+  }
+
+  /**
+   * Its first step is looked at now: the step job waits until the step is due. Reopened, a pager paged
+   * for an earlier opening rings again at once, whatever step the new opening pages at.
+   */
+  async opened(incidentId: number, opening: number): Promise<void> {
+    await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date());
+    if (opening > 0) await this.pages.pagesChanged(incidentId);
   }
 
   /** The incident's silence ends at `at` (moved when it is extended). */
@@ -79,16 +98,7 @@ export class QueuedIncidentEffects {
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */
-  private async schedule(task: IncidentTask, at: Date): Promise<void> {
-    const delay = Math.max(0, at.getTime() - Date.now());
-    const existing = await Job.fromId(this.tasks, taskJobId(task));
-    if (existing) {
-      const state = await existing.getState();
-      if (state === 'delayed') return existing.changeDelay(delay);
-      // A waiting or running reminder reads Postgres when it runs and reschedules itself from there.
-      if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
-      await existing.remove(); // finished or failed: make room for the new one
-    }
-    await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task), delay });
+  private schedule(task: IncidentTask, at: Date): Promise<void> {
+    return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at);
   }
 }

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Job, type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 
 /**
@@ -49,6 +49,29 @@ export function createQueue<T>(name: string, connection: Redis, prefix: string):
 
 export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<SlackSyncJob> {
   return createQueue<SlackSyncJob>(SLACK_SYNC_QUEUE, connection, prefix);
+}
+
+/**
+ * Adds the job `opts.jobId` names to run at `at`, or moves it there if it is already waiting for its
+ * time. One waiting to run or running now is left alone: it reads Postgres when it runs, and schedules
+ * its next run from there.
+ */
+export async function scheduleAt<T>(
+  queue: Queue<T, unknown, string, T, unknown, string>,
+  name: string,
+  data: T,
+  opts: JobsOptions & { jobId: string },
+  at: Date,
+): Promise<void> {
+  const delay = Math.max(0, at.getTime() - Date.now());
+  const existing = await Job.fromId(queue, opts.jobId);
+  if (existing) {
+    const state = await existing.getState();
+    if (state === 'delayed') return existing.changeDelay(delay);
+    if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
+    await existing.remove(); // finished or failed: make room for the new one
+  }
+  await queue.add(name, data, { ...opts, delay });
 }
 
 const SYNC_JOB_OPTIONS = {

@@ -63,3 +63,8 @@ export function userMention(id: unknown): string {
     ? `<@${id}>`
     : escapeMrkdwn(String(id ?? ''));
 }
+
+/** A mention of a Slack user or user group the bot knows by id; anything else is shown as escaped text. */
+export function mention(id: unknown): string {
+  return typeof id === 'string' && /^S[A-Z0-9]{2,}$/.test(id) ? `<!subteam^${id}>` : userMention(id);
+}

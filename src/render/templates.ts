@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { type SlackMessage, validateBlocks } from './blockKit.js';
-import { escapeMrkdwn, slackDate, userMention } from './mrkdwn.js';
+import { escapeMrkdwn, mention, slackDate, userMention } from './mrkdwn.js';
 
 export const BUILTIN_TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
@@ -81,6 +81,8 @@ function registerHelpers(hb: hbs): void {
   });
   /** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
   hb.registerHelper('user', (id: unknown) => safe(userMention(id)));
+  /** A mention of a Slack user or user group the bot knows by id (an escalation step's people). */
+  hb.registerHelper('mention', (id: unknown) => safe(mention(id)));
   /** A link to a Slack channel the bot knows by id. */
   hb.registerHelper('channel', (id: unknown) =>
     safe(

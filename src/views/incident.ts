@@ -55,6 +55,9 @@ export interface Incident {
   slackError: string | null;
   /** Its live silence in Alertmanager. */
   silence?: { silenceId: string; endsAt: Date; silencedBy: string; reason: string };
+  /** Who acknowledged it since it last opened, and when. */
+  acknowledgedBy: string | null;
+  acknowledgedAt: Date | null;
 }
 
 /** An incident as its messages show it: its record, who holds each role, and the first alerts to list. */
@@ -144,6 +147,11 @@ export interface RootView {
   alertmanagerUrl?: string;
   /** Shown elsewhere than it belongs: where (unless its own channel was never made) and Slack's error. */
   channelRefusal?: { channel?: string; slackError: string };
+  /**
+   * Alert-born: who acknowledged it and when; or, open and not acknowledged, `waiting` (the root then
+   * offers the Acknowledge button). Declared incidents have their owner from the start: neither.
+   */
+  acknowledgement?: { by: string; at: string } | 'waiting';
   /** Its alerts are silenced in Alertmanager: until when, by whom, why; the silence's page there. */
   silence?: { endsAt: string; by: string; reason: string; url?: string };
   /**
@@ -173,6 +181,12 @@ export interface EventView {
   previous?: string;
   isResolved?: boolean;
   isReopened?: boolean;
+  isAcknowledged?: boolean;
+  isEscalated?: boolean;
+  /** An escalation step: whom it calls (user and user-group ids, or handles Slack did not know). */
+  notify?: string[];
+  step?: number;
+  steps?: number;
   /** Which time it is open: `2nd`, `3rd`… */
   reopened?: string;
   postmortemFollows?: boolean;
@@ -192,6 +206,18 @@ export interface EventView {
   endsAt?: string;
   /** A silence's matchers as name=value, comma-separated. */
   matchers?: string;
+  isPageSent?: boolean;
+  isPageFailed?: boolean;
+  isPageRecovered?: boolean;
+  /** The pager (config pagers) a page event went to. */
+  pager?: string;
+  /** The event as words: page (a trigger), acknowledgement, resolution. */
+  pageEvent?: string;
+  pageTrigger?: boolean;
+  /** A failing page is tried again; a refused one is not. */
+  retrying?: boolean;
+  error?: string;
+  failedAttempts?: number;
 }
 
 export interface ThreadView {
@@ -311,6 +337,7 @@ export function rootView(
     partial: total > snapshot.alerts.length || snapshot.incident.truncatedAlerts > 0,
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
+    ...acknowledgementView(snapshot.incident),
     ...(snapshot.incident.silence ? { silence: silenceView(snapshot.incident) } : {}),
     ...(silencesConfigured && snapshot.incident.groupKey !== null
       ? { silenceButtons: silenceButtons(snapshot.incident) }
@@ -324,6 +351,13 @@ export function rootView(
         }
       : {}),
   };
+}
+
+function acknowledgementView(incident: Incident): Pick<RootView, 'acknowledgement'> {
+  if (incident.groupKey === null) return {};
+  if (incident.acknowledgedBy && incident.acknowledgedAt)
+    return { acknowledgement: { by: incident.acknowledgedBy, at: incident.acknowledgedAt.toISOString() } };
+  return incident.state === 'open' ? { acknowledgement: 'waiting' } : {};
 }
 
 function silenceView(incident: Incident): RootView['silence'] {
@@ -356,6 +390,22 @@ function sinceResolved(entry: TimelineEntry): number | undefined {
 function matcherText(matchers: unknown): string {
   if (!Array.isArray(matchers)) return '';
   return matchers.map((m: { name?: unknown; value?: unknown }) => `${m.name}=${m.value}`).join(', ');
+}
+
+const PAGE_EVENTS: Record<string, string> = {
+  trigger: 'page',
+  acknowledge: 'acknowledgement',
+  resolve: 'resolution',
+};
+
+/** The pager and event a page entry names. */
+function pageView(data: Record<string, unknown>): Pick<EventView, 'pager' | 'pageEvent' | 'pageTrigger'> {
+  const action = str(data.action) ?? '';
+  return {
+    pager: truncateForMrkdwn(str(data.pager) ?? '', 100),
+    pageEvent: PAGE_EVENTS[action] ?? action,
+    pageTrigger: action === 'trigger',
+  };
 }
 
 export function eventView(entry: TimelineEntry): EventView | undefined {
@@ -396,6 +446,43 @@ export function eventView(entry: TimelineEntry): EventView | undefined {
         // The skeleton is on its way (incidents.postmortemOnResolve): no hint to ask for one.
         ...(data.postmortemFollows === true ? { postmortemFollows: true } : {}),
       };
+    case 'incident_acknowledged':
+      return {
+        ...base,
+        isAcknowledged: true,
+        ...(typeof data.afterMs === 'number' ? { duration: formatDuration(data.afterMs) } : {}),
+      };
+    case 'incident_escalated':
+      return {
+        ...base,
+        isEscalated: true,
+        notify: (Array.isArray(data.notify) ? data.notify : []).map((n) => truncateForMrkdwn(String(n), 100)),
+        step: Number(data.step),
+        steps: Number(data.steps),
+        ...(typeof data.afterMs === 'number' && data.afterMs > 0
+          ? { duration: formatDuration(data.afterMs) }
+          : {}),
+      };
+    case 'page_sent':
+      return { ...base, isPageSent: true, ...pageView(data) };
+    case 'page_failed':
+      return {
+        ...base,
+        isPageFailed: true,
+        ...pageView(data),
+        retrying: data.retrying === true,
+        error: truncateForMrkdwn(str(data.error) ?? '', 300),
+      };
+    case 'page_recovered': {
+      const since = Date.parse(str(data.failingSince) ?? '');
+      return {
+        ...base,
+        isPageRecovered: true,
+        ...pageView(data),
+        failedAttempts: Number(data.failedAttempts),
+        ...(Number.isNaN(since) ? {} : { duration: formatDuration(entry.createdAt.getTime() - since) }),
+      };
+    }
     case 'incident_reopened': {
       const since = sinceResolved(entry);
       return {
@@ -495,6 +582,11 @@ export const THREAD_KINDS: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'silence_extended',
   'incident_unsilenced',
   'silence_ended',
+  'incident_escalated',
+  'incident_acknowledged',
+  'page_sent',
+  'page_failed',
+  'page_recovered',
   'incident_resolved',
   'incident_reopened',
 ]);
@@ -548,6 +640,12 @@ const KIND_LABELS: Record<string, string> = {
   silence_extended: 'Silence extended',
   incident_unsilenced: 'Unsilenced',
   silence_ended: 'Silence ended',
+  incident_escalated: 'Escalated',
+  incident_acknowledged: 'Acknowledged',
+  page_requested: 'Page requested',
+  page_sent: 'Page sent',
+  page_failed: 'Page failed',
+  page_recovered: 'Page recovered',
   incident_resolved: 'Resolved',
   incident_reopened: 'Reopened',
 };
@@ -583,6 +681,18 @@ export function describeEntry(entry: TimelineEntry): string {
       return `until ${d.endsAt}: ${d.reason ?? ''} (${matcherText(d.matchers)})`;
     case 'silence_extended':
       return `until ${d.endsAt}`;
+    case 'incident_acknowledged':
+      return typeof d.afterMs === 'number' ? `after ${formatDuration(d.afterMs)}` : '';
+    case 'incident_escalated':
+      return `step ${d.step} of ${d.steps} (${d.policy}): ${Array.isArray(d.notify) ? d.notify.join(', ') : ''}${d.page ? `; page ${d.page}` : ''}`;
+    case 'page_requested':
+      return `${d.pager}, by escalation step ${d.step}`;
+    case 'page_sent':
+      return `${d.pager}: ${d.action}`;
+    case 'page_failed':
+      return `${d.pager}: ${d.action} ${d.retrying ? 'failed, retrying' : 'refused'}: ${d.error}`;
+    case 'page_recovered':
+      return `${d.pager}: ${d.action}, after ${d.failedAttempts} failed tries`;
     default:
       return Object.entries(d)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)

@@ -60,6 +60,8 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
       reopenCount: 999_999,
       refusedChannelId: 'C0REFUSED1',
       slackError: long(100),
+      acknowledgedBy: 'U0ACKNOWLEDGER',
+      acknowledgedAt: new Date('2026-01-01T00:05:00Z'),
       silence: {
         silenceId: long(36),
         endsAt: new Date('2026-01-08T00:00:00Z'),
@@ -137,6 +139,35 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
         { kind: 'silence_extended', data: { endsAt: new Date().toISOString() }, ...at },
         { kind: 'incident_unsilenced', data: {}, ...at },
         { kind: 'silence_ended', data: {}, ...at },
+        { kind: 'incident_acknowledged', data: { afterMs: 1e9 }, ...at },
+        { kind: 'page_sent', data: { pager: long(63), action: 'acknowledge' }, ...at },
+        {
+          kind: 'page_failed',
+          data: { pager: long(63), action: 'acknowledge', error: long(3000), retrying: false },
+          ...at,
+        },
+        {
+          kind: 'page_recovered',
+          data: {
+            pager: long(63),
+            action: 'resolve',
+            failedAttempts: 1e6,
+            failingSince: new Date(0).toISOString(),
+          },
+          ...at,
+        },
+        {
+          kind: 'incident_escalated',
+          data: {
+            policy: long(63),
+            step: 20,
+            steps: 20,
+            afterMs: 1e9,
+            notify: Array.from({ length: 20 }, () => `@${'x'.repeat(500)}`),
+            page: long(63),
+          },
+          ...at,
+        },
         {
           kind: 'incident_resolved',
           data: { resolution: long(3000), durationMs: 1e9 },
@@ -225,6 +256,7 @@ function worstCasePostmortemView(): object {
         matchers: Array.from({ length: 64 }, (_, j) => ({ name: `l${j}`, value: text(1000) })),
       }),
       entry('silence_extended', { endsAt: at.toISOString() }),
+      entry('incident_acknowledged', { afterMs: 300_000 }),
       entry('health_check', { by: 'U0CHECKER', outcome: text(3000), nested: { deep: [text(100)] } }),
       entry('action_failed', { requestedBy: text(100), approvedBy: 'U0APPROVER', error: text(3000) }),
       entry('incident_resolved', { resolution: text(3000), durationMs: 86_400_000 }),

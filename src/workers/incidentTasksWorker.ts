@@ -50,7 +50,7 @@ export interface IncidentTasksWorkerDeps {
 }
 
 /** Moves the job to run again at `at` (not a failure: no attempt is used). */
-async function runAgainAt(job: Job, token: string | undefined, at: Date): Promise<never> {
+export async function runAgainAt(job: Job, token: string | undefined, at: Date): Promise<never> {
   await job.moveToDelayed(at.getTime(), token);
   throw new DelayedError();
 }

@@ -227,6 +227,8 @@ describe('ingesting Alertmanager deliveries', () => {
         outcome: 'reopened',
         incident: { id: resolved.id, version: resolved.version + 1 },
         slackBehind: true,
+        // Its first reopening: escalation starts again for it.
+        opening: 1,
       });
       expect(await incidentsOf('Reopens')).toHaveLength(1);
       expect(await incidentRow(resolved.id)).toMatchObject({

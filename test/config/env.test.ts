@@ -35,6 +35,7 @@ describe('parseEnv with valid values', () => {
       INCIDENT_BOT_CONFIG: 'config/incident-bot.yml',
       QUEUE_PREFIX: 'incident-bot',
       LOG_LEVEL: 'info',
+      PAGERDUTY_EVENTS_URL: 'https://events.pagerduty.com/v2/enqueue',
       sandbox: false,
       sandboxDatabase: false,
       SHUTDOWN_TIMEOUT: 30_000,

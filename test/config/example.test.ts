@@ -12,5 +12,14 @@ describe('config/incident-bot.example.yml', () => {
       'disable-degradation',
       'rollback-migration',
     ]);
+    // Runbook 004's levels, a P1 called again at its 5-minute acknowledgement target, runbook 002's matrix.
+    expect(Object.keys(config.escalation.policies)).toEqual([
+      'levels',
+      'p1',
+      'database-down',
+      'data-corruption',
+      'security-incident',
+      'performance',
+    ]);
   });
 });

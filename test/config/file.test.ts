@@ -73,6 +73,7 @@ describe('defaults', () => {
       },
       routes: [],
       silences: { maxDuration: 604_800_000 },
+      escalation: { policies: {}, routes: [], severities: {} },
     });
   });
 

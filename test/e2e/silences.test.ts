@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
-import { QueuedIncidentEffects } from '../../src/queues/incidentTasks.js';
 import {
   type AlertmanagerCluster,
   describeWithAlertmanager,
@@ -177,7 +176,7 @@ describeWithAlertmanager('/incident silence, extend and unsilence, through a rea
     );
     // In Alertmanager too, which the job asks: one still running there longer is followed, not ended.
     await am.expireSilence((await liveSilenceId())!);
-    await new QueuedIncidentEffects(bot.app.slackSync, bot.app.tasks).silenceEnds(id, new Date());
+    await bot.app.effects.silenceEnds(id, new Date());
     await waitFor(() => !rootText().includes('🔕'), 20_000, 'the root without 🔕');
     await waitFor(() => threadText().includes('The silence ended'), 20_000, 'the thread');
     const { rows } = await bot.app.pool.query(

@@ -22,6 +22,7 @@ import {
 
 // The root message's buttons: each names its incident by id.
 const INCIDENT_BUTTONS = [
+  'incident_acknowledge',
   'incident_post_update',
   'incident_resolve',
   'incident_postmortem',

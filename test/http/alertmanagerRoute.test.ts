@@ -115,7 +115,7 @@ describe('POST /alertmanager when something behind it fails', () => {
         pool: through,
         queue: queue as Queue<SlackSyncJob>,
         queueReady: () => true,
-        effects: { updateDue: async () => {} },
+        effects: { updateDue: async () => {}, opened: async () => {}, resolved: async () => {} },
         config,
         token: TOKEN,
         metrics: new Metrics(),

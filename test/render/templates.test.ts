@@ -403,6 +403,7 @@ describe('loadTemplates (start-time check with worst-case views)', () => {
         'test.yml',
         `slack:\n  defaultChannel: C0123ABCD\nalerts:\n  maxAlertsShown: ${maxAlertsShown}\n`,
       ),
+      pagerSecrets: {},
     };
   }
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createDriver } from '../../src/actions/drivers/index.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { SANDBOX_CONFIG_PATH } from '../../src/config/index.js';
-import { DEMO_CHANNELS, SRE_ONCALL } from '../../src/sandbox/demoWorkspace.js';
+import { policyFor } from '../../src/escalation/policies.js';
+import { DEMO_CHANNELS, DEMO_USERS, SRE_ONCALL } from '../../src/sandbox/demoWorkspace.js';
 import { SampleAlerts } from '../../src/sandbox/sampleAlerts.js';
 
 /** The demo config, the demo workspace and the sample alerts fit together and work on any machine. */
@@ -35,6 +36,19 @@ describe('config/sandbox.yml', () => {
       expect(action.approval.approvers).toEqual([`@${SRE_ONCALL.handle}`]);
       expect(action.driver.type).toBe('command');
     }
+  });
+
+  it('escalates the demo alert on short timers, calling the demo group and people', async () => {
+    const alert = (await SampleAlerts.load()).payload('payments-api-latency.firing')!;
+    const chosen = policyFor(config, { severity: 'P1', ...alert });
+    expect(chosen?.policy.steps.map((s) => [s.after, s.notify])).toEqual([
+      [0, [`@${SRE_ONCALL.handle}`]],
+      [30_000, ['U0BOB']],
+      [60_000, ['U0CAROL']],
+    ]);
+    const users = DEMO_USERS.map((u) => u.id);
+    for (const step of chosen!.policy.steps)
+      for (const who of step.notify) expect([...users, `@${SRE_ONCALL.handle}`]).toContain(who);
   });
 
   it.each(actions.map((a) => [`${a.service}/${a.action.name}`, a.action] as const))(

@@ -30,6 +30,8 @@ export function incidentRow(overrides: Partial<Incident> = {}): Incident {
     reopenCount: 0,
     refusedChannelId: null,
     slackError: null,
+    acknowledgedBy: null,
+    acknowledgedAt: null,
     ...overrides,
   };
 }
@@ -50,5 +52,7 @@ export function recordingEffects(): IncidentEffects & { calls: Array<[string, ..
     channelNeeded: record('channelNeeded'),
     postmortemRequested: record('postmortemRequested'),
     resolved: record('resolved'),
+    acknowledged: record('acknowledged'),
+    opened: record('opened'),
   };
 }

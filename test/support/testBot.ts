@@ -56,12 +56,16 @@ export interface TestBotOptions {
   database?: TestDatabase;
   /** Log at debug level to this stream, through the logger the bot would make for itself. */
   logTo?: DestinationStream;
+  /** User groups the emulated Slack has before the bot starts. */
+  userGroups?: ReadonlyArray<{ id: string; handle: string; users: string[] }>;
 }
 
 export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
   const db = options.database ?? (await createTestDatabase());
   const prefix = uniquePrefix();
   const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken, appToken: TEST_SECRETS.appToken });
+  for (const group of options.userGroups ?? [])
+    slack.emulator.addUserGroup(group.id, group.handle, group.users);
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-'));
   const configPath = join(dir, 'incident-bot.yml');
   await writeFile(configPath, options.configYaml ?? DEFAULT_TEST_CONFIG);

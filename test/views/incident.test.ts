@@ -318,12 +318,13 @@ describe('rootView', () => {
         return block.elements;
       };
       expect(actionsOf({}).map((e) => e.action_id)).toEqual([
+        'incident_acknowledge',
         'incident_post_update',
         'incident_resolve',
         'incident_silence',
         'incident_postmortem',
       ]);
-      const silenced = actionsOf({ silence });
+      const silenced = actionsOf({ silence, acknowledgedBy: 'U0BOB', acknowledgedAt: new Date() });
       expect(silenced.map((e) => e.text.text)).toEqual([
         'Post update',
         'Resolve',
@@ -345,16 +346,39 @@ describe('rootView', () => {
       JSON.stringify(templates.renderMessage('incident-root', rootView(snapshot(incident))).blocks).match(
         /\*Status\*[^"]*/,
       )?.[0];
-    expect(status({})).toBe('*Status*\\n🔴 Investigating');
-    expect(status({ reopenCount: 1 })).toBe('*Status*\\n🔴 Investigating\\n↩️ Reopened, 2nd time');
+    expect(status({ groupKey: null })).toBe('*Status*\\n🔴 Investigating');
+    expect(status({ reopenCount: 1, groupKey: null })).toBe(
+      '*Status*\\n🔴 Investigating\\n↩️ Reopened, 2nd time',
+    );
     expect(status({ reopenCount: 2, status: 'identified' })).toBe(
-      '*Status*\\n🔴 Identified\\n↩️ Reopened, 3rd time',
+      '*Status*\\n🔴 Identified\\n↩️ Reopened, 3rd time\\n⏳ _Not acknowledged_',
     );
     expect(status({ reopenCount: 10 })).toContain('Reopened, 11th time');
     // Resolved again: the thread tells its story; the root says only that it is resolved.
     expect(status({ reopenCount: 2, state: 'resolved', resolvedAt: new Date() })).toBe(
       '*Status*\\n✅ Resolved',
     );
+  });
+
+  it('shows who acknowledged an alert-born incident, or that nobody has, and never on a declared one', async () => {
+    const templates = await TemplateSet.load();
+    const render = (incident: Partial<Incident>) =>
+      JSON.stringify(templates.renderMessage('incident-root', rootView(snapshot(incident))).blocks);
+    const acknowledged = { acknowledgedBy: 'U0BOB', acknowledgedAt: new Date('2026-01-01T00:04:00Z') };
+    expect(rootView(snapshot({})).acknowledgement).toBe('waiting');
+    expect(render({})).toContain('"action_id":"incident_acknowledge"');
+    expect(rootView(snapshot(acknowledged)).acknowledgement).toEqual({
+      by: 'U0BOB',
+      at: '2026-01-01T00:04:00.000Z',
+    });
+    expect(render(acknowledged)).toContain('\\n👀 Acknowledged by <@U0BOB> <!date^1767225840^');
+    expect(render(acknowledged)).not.toContain('incident_acknowledge');
+    // Resolved: who had it stays; nobody is asked to take it any more.
+    const resolvedRoot = render({ state: 'resolved', resolvedAt: new Date() });
+    expect(resolvedRoot).not.toContain('incident_acknowledge');
+    expect(resolvedRoot).not.toContain('Not acknowledged');
+    expect(rootView(snapshot({ groupKey: null, declaredBy: 'U0ALICE' })).acknowledgement).toBeUndefined();
+    expect(render({ groupKey: null, declaredBy: 'U0ALICE' })).not.toMatch(/acknowledge/i);
   });
 
   it('shows the group labels and links Alertmanager only when its URL is known', () => {
@@ -481,11 +505,16 @@ describe('threadView', () => {
     expect([...THREAD_KINDS].sort()).toEqual([
       'alert_firing',
       'alert_resolved',
+      'incident_acknowledged',
+      'incident_escalated',
       'incident_reopened',
       'incident_resolved',
       'incident_silenced',
       'incident_unsilenced',
       'note',
+      'page_failed',
+      'page_recovered',
+      'page_sent',
       'postmortem_generated',
       'reminder',
       'role_assigned',

@@ -1,7 +1,7 @@
 import type { App } from '@slack/bolt';
 import { HEALTH_USAGE } from '../../commands/actionCommand.js';
 import type { IncidentCommand } from '../../commands/incidentCommand.js';
-import { usageFor } from '../../commands/incidentHandlers.js';
+import { acknowledge, usageFor } from '../../commands/incidentHandlers.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { type Incident, incidentAtRoot, loadSnapshot } from '../../incidents/incidentStore.js';
@@ -23,6 +23,7 @@ import { unsilencedText } from '../views/silenceForm.js';
 
 /** The buttons of an incident's root message. Each counts only from that message; refusals go to the clicker. */
 export const INCIDENT_BUTTONS = {
+  acknowledge: 'incident_acknowledge',
   postUpdate: 'incident_post_update',
   resolve: 'incident_resolve',
   postmortem: 'incident_postmortem',
@@ -94,6 +95,18 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
     });
     const ref = incidentRef(incident.id);
     return extendModal({ id: incident.id, ref, silence: silence! }, deps.config.silences.maxDuration);
+  });
+
+  app.action(INCIDENT_BUTTONS.acknowledge, async ({ ack, body, action }) => {
+    await ack();
+    const click = body as unknown as Click;
+    try {
+      const incident = await clickedIncident(click, (action as { value?: string }).value);
+      const said = await acknowledge(deps, incident.id, click.user.id, `click:${click.trigger_id}`);
+      await tellClicker(deps.slack, click, said);
+    } catch (err) {
+      await tellClicker(deps.slack, click, explain(err, '', logger));
+    }
   });
 
   // Works on a resolved incident too: its root keeps the button while the silence lasts.

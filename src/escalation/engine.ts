@@ -1,0 +1,119 @@
+import type pg from 'pg';
+import { isPerson } from '../actions/catalog.js';
+import { inTransaction } from '../db/pool.js';
+import { bumpVersion } from '../incidents/lifecycle.js';
+import { addTimelineEntries } from '../incidents/timeline.js';
+import { requestPage } from '../paging/pages.js';
+import type { Severity } from '../primitives/severity.js';
+import type { EscalationConfig } from './configSchema.js';
+import { policyFor } from './policies.js';
+
+/**
+ * Escalation runs an alert-born incident's policy, step by step, until someone acknowledges it or it
+ * resolves. Each step is decided from Postgres when its job runs: the incident's `escalation_step` says
+ * which step is next, and moving it on is what runs a step, in the transaction that records the step's
+ * mention (the thread shows it, once) and its page. A job that is stale (the step ran, the incident was
+ * acknowledged, resolved or reopened since) does nothing, so jobs may be added again freely: at start, by
+ * the sweep, after a crash.
+ */
+
+export const ESCALATION_ACTOR = 'incident-bot';
+
+export interface EscalationDeps {
+  pool: pg.Pool;
+  config: { escalation: EscalationConfig };
+  /** A user group's id (S…) by its handle or id, as Slack last listed them; undefined if unknown. */
+  groupId(group: string): string | undefined;
+}
+
+/** A step to run: which incident, which of its openings (its reopen count), which step, when. */
+export interface StepDue {
+  incidentId: number;
+  opening: number;
+  step: number;
+  at: Date;
+}
+
+interface EscalatedIncident {
+  id: number;
+  severity: Severity;
+  commonLabels: Record<string, string>;
+  groupLabels: Record<string, string>;
+  opening: number;
+  step: number;
+  openedAt: Date;
+}
+
+// Open, alert-born, not acknowledged: the incidents escalation is for.
+const ESCALATING = "state = 'open' AND acknowledged_at IS NULL AND group_key IS NOT NULL";
+const COLUMNS = `id::int AS id, severity, common_labels AS "commonLabels", group_labels AS "groupLabels",
+  reopen_count AS opening, escalation_step AS step, opened_at AS "openedAt"`;
+
+/** The incident's next step under its policy, if it has one left. */
+function nextStep(config: EscalationDeps['config'], incident: EscalatedIncident): StepDue | undefined {
+  const step = policyFor(config, incident)?.policy.steps[incident.step];
+  if (!step) return undefined;
+  return {
+    incidentId: incident.id,
+    opening: incident.opening,
+    step: incident.step,
+    at: new Date(incident.openedAt.getTime() + step.after),
+  };
+}
+
+export interface StepOutcome {
+  /** Slack must show this version: the step was recorded. */
+  version?: number;
+  /** The step paged: the pagers must catch up. */
+  paged?: boolean;
+  /** What runs next: this same step later when it is not due yet, or the step after it. */
+  next?: StepDue;
+}
+
+export async function runEscalationStep(
+  deps: EscalationDeps,
+  job: { incidentId: number; opening: number; step: number },
+): Promise<StepOutcome> {
+  return inTransaction(deps.pool, async (db) => {
+    const { rows } = await db.query<EscalatedIncident>(
+      `SELECT ${COLUMNS} FROM incidents WHERE id = $1 AND ${ESCALATING} FOR UPDATE`,
+      [job.incidentId],
+    );
+    const incident = rows[0];
+    if (!incident || incident.opening !== job.opening || incident.step !== job.step) return {};
+    const chosen = policyFor(deps.config, incident);
+    const step = chosen?.policy.steps[job.step];
+    if (!chosen || !step) return {};
+    const due = nextStep(deps.config, incident)!;
+    if (due.at.getTime() > Date.now()) return { next: due };
+
+    // Handles are mentioned by id, which Slack needs to notify the group's members.
+    const notify = step.notify.map((entry) => (isPerson(entry) ? entry : (deps.groupId(entry) ?? entry)));
+    await addTimelineEntries(db, incident.id, [
+      {
+        kind: 'incident_escalated',
+        actor: ESCALATION_ACTOR,
+        data: {
+          policy: chosen.name,
+          step: job.step + 1,
+          steps: chosen.policy.steps.length,
+          afterMs: step.after,
+          notify,
+          ...(step.page ? { page: step.page } : {}),
+        },
+      },
+    ]);
+    if (step.page) await requestPage(db, { incidentId: incident.id, pager: step.page, step: job.step + 1 });
+    const version = await bumpVersion(db, incident.id, 'escalation_step = escalation_step + 1');
+    const next = nextStep(deps.config, { ...incident, step: job.step + 1 });
+    return { version, ...(step.page ? { paged: true } : {}), ...(next ? { next } : {}) };
+  });
+}
+
+/** The next step of every incident being escalated: what a worker schedules at start and every sweep. */
+export async function escalationsDue(deps: Omit<EscalationDeps, 'groupId'>): Promise<StepDue[]> {
+  const { rows } = await deps.pool.query<EscalatedIncident>(
+    `SELECT ${COLUMNS} FROM incidents WHERE ${ESCALATING} ORDER BY id`,
+  );
+  return rows.flatMap((incident) => nextStep(deps.config, incident) ?? []);
+}

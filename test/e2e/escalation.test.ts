@@ -1,0 +1,200 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/errors.js';
+import { payload } from '../support/alertmanager.js';
+import { startChildWorker, stopChild } from '../support/childWorker.js';
+import { waitFor } from '../support/services.js';
+import { SRE, slashCommand } from '../support/slackRequests.js';
+import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, type TestBot } from '../support/testBot.js';
+
+/**
+ * Escalation of an alert-born incident nobody acknowledges, with short steps: each step's mention reaches
+ * the thread at its time, once; acknowledging or resolving stops it; a worker killed between steps
+ * neither skips nor repeats one.
+ */
+
+const CHANNEL = 'C0PAYMENTS';
+const SRE_ONCALL = { id: 'S0SREONCALL', handle: 'sre-oncall', users: [SRE.bob, SRE.carol] };
+const text = (value: unknown) => JSON.stringify(value);
+
+/** P0 (critical alerts): the on-call group at once, bob after `second`, carol after `third`. */
+const config = (second: string, third: string) => `${DEFAULT_TEST_CONFIG}
+escalation:
+  policies:
+    fast:
+      steps:
+        - { after: 0, notify: ['@sre-oncall'] }
+        - { after: ${second}, notify: [${SRE.bob}] }
+        - { after: ${third}, notify: [${SRE.carol}] }
+  severities: { P0: fast }
+`;
+
+function escalationOf(bot: TestBot) {
+  const open = async (group: string) => {
+    const answer = await jsonOf(await bot.deliver(payload({ group, alerts: [{ instance: 'pod-1' }] })));
+    expect(answer.outcome).toBe('created');
+    const ref = answer.incident as string;
+    return { ref, id: Number(ref.slice(4)) };
+  };
+  /** The steps recorded, with how long after the incident opened each was. */
+  const steps = async (id: number) =>
+    (
+      await bot.app.pool.query(
+        `SELECT (t.data->>'step')::int AS step, t.data->'notify' AS notify,
+                (extract(epoch FROM t.created_at - i.opened_at) * 1000)::float8 AS "afterMs"
+           FROM timeline_entries t JOIN incidents i ON i.id = t.incident_id
+          WHERE t.incident_id = $1 AND t.kind = 'incident_escalated' ORDER BY t.id`,
+        [id],
+      )
+    ).rows as Array<{ step: number; notify: string[]; afterMs: number }>;
+  const thread = async (id: number) => {
+    const { rows } = await bot.app.pool.query('SELECT root_ts FROM incidents WHERE id = $1', [id]);
+    return text(bot.slack.emulator.threadOf(CHANNEL, rows[0]?.root_ts).map((m) => m.blocks));
+  };
+  return { open, steps, thread };
+}
+
+const count = (haystack: string, needle: string) => haystack.split(needle).length - 1;
+
+/** The incident's escalation steps waiting in the queue. */
+const stepJobsOf = async (bot: TestBot, id: number) =>
+  (await bot.app.escalation.getJobs(['delayed', 'waiting'])).filter(
+    (j) => j?.data.kind === 'step' && j.data.incidentId === id,
+  );
+
+describe('escalation', () => {
+  let bot: TestBot;
+  let escalation: ReturnType<typeof escalationOf>;
+  beforeAll(async () => {
+    bot = await startTestBot({ configYaml: config('2s', '4s'), userGroups: [SRE_ONCALL] });
+    escalation = escalationOf(bot);
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('calls each step of an unacknowledged P0 at its time, once, in the thread', async () => {
+    const { ref, id } = await escalation.open('NobodyAcks');
+    await waitFor(async () => (await escalation.steps(id)).length === 3, 30_000, 'three steps');
+    const steps = await escalation.steps(id);
+    expect(steps.map((s) => [s.step, s.notify])).toEqual([
+      [1, ['S0SREONCALL']],
+      [2, [SRE.bob]],
+      [3, [SRE.carol]],
+    ]);
+    // Never before its time.
+    expect(steps[1]!.afterMs).toBeGreaterThanOrEqual(2000);
+    expect(steps[2]!.afterMs).toBeGreaterThanOrEqual(4000);
+    await waitFor(
+      async () => (await escalation.thread(id)).includes('<@U0CAROL>'),
+      20_000,
+      'the last mention',
+    );
+    const thread = await escalation.thread(id);
+    expect(count(thread, '📣 <!subteam^S0SREONCALL> this needs an owner')).toBe(1);
+    expect(count(thread, '📣 <@U0BOB> nobody has acknowledged this after 0 min')).toBe(1);
+    expect(count(thread, '📣 <@U0CAROL> nobody has acknowledged')).toBe(1);
+    expect(thread).toContain(`\`/incident ack ${ref}\``);
+    expect(thread).toContain('Escalation step 3 of 3');
+    // The policy has no step after the third: nothing more is said, nothing is left waiting.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await escalation.steps(id)).toHaveLength(3);
+    expect(
+      (await bot.app.escalation.getJobs(['delayed', 'waiting'])).filter((j) => j?.data.kind === 'step'),
+    ).toEqual([]);
+  });
+
+  it('stops once someone acknowledges: no further mention', async () => {
+    const { ref, id } = await escalation.open('BobAcks');
+    await waitFor(async () => (await escalation.steps(id)).length === 1, 20_000, 'the first step');
+    expect((await slashCommand(bot, `ack ${ref}`, { user: SRE.bob })).text).toMatch(/^You acknowledged/);
+    expect(await stepJobsOf(bot, id)).toEqual([]);
+    // Past the time of every other step.
+    await new Promise((r) => setTimeout(r, 4500));
+    expect((await escalation.steps(id)).map((s) => s.step)).toEqual([1]);
+    expect(await escalation.thread(id)).not.toContain('<@U0CAROL>');
+  });
+
+  it('stops once its alerts resolve', async () => {
+    const { id } = await escalation.open('ResolvesItself');
+    await waitFor(async () => (await escalation.steps(id)).length === 1, 20_000, 'the first step');
+    await bot.deliver(
+      payload({ group: 'ResolvesItself', alerts: [{ instance: 'pod-1', status: 'resolved' }] }),
+    );
+    expect(await stepJobsOf(bot, id)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 4500));
+    expect((await escalation.steps(id)).map((s) => s.step)).toEqual([1]);
+  });
+
+  it('starts again when the incident reopens, from its first step', async () => {
+    const { ref, id } = await escalation.open('ComesBack');
+    await waitFor(async () => (await escalation.steps(id)).length === 1, 20_000, 'the first step');
+    await slashCommand(bot, `ack ${ref}`, { user: SRE.bob });
+    await bot.deliver(payload({ group: 'ComesBack', alerts: [{ instance: 'pod-1', status: 'resolved' }] }));
+    const again = await bot.deliver(
+      payload({ group: 'ComesBack', alerts: [{ instance: 'pod-1', startsAt: '2026-11-23T10:00:00Z' }] }),
+    );
+    expect((await jsonOf(again)).outcome).toBe('reopened');
+    await waitFor(async () => (await escalation.steps(id)).length === 3, 20_000, 'the first steps again');
+    expect((await escalation.steps(id)).map((s) => s.step)).toEqual([1, 1, 2]);
+  });
+});
+
+describe('escalation across a worker killed between steps', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    // HTTP here; the workers are processes of their own, on the same database, Redis prefix and Slack.
+    bot = await startTestBot({ configYaml: config('3s', '6s'), userGroups: [SRE_ONCALL], worker: false });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('neither skips nor repeats a step', async () => {
+    const escalation = escalationOf(bot);
+    const first = await startChildWorker(bot);
+    const { id } = await escalation.open('WorkerDies');
+    try {
+      await waitFor(async () => (await escalation.steps(id)).length === 1, 30_000, 'the first step');
+    } finally {
+      await stopChild(first, 'SIGKILL');
+    }
+    // The second step falls due while no worker runs.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(await escalation.steps(id)).toHaveLength(1);
+    const second = await startChildWorker(bot);
+    try {
+      await waitFor(async () => (await escalation.steps(id)).length === 3, 30_000, 'the other steps');
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      await stopChild(second);
+    }
+    const steps = await escalation.steps(id);
+    expect(steps.map((s) => s.step)).toEqual([1, 2, 3]);
+    expect(steps[2]!.afterMs).toBeGreaterThanOrEqual(6000);
+  }, 60_000);
+});
+
+describe('a user group Slack does not have', () => {
+  it('stops the start, one line for each place the config names it', async () => {
+    const yaml = `${DEFAULT_TEST_CONFIG}
+escalation:
+  policies:
+    p1:
+      steps:
+        - { after: 0, notify: ['@sre-oncall', '@sre-onacll'] }
+        - { after: 15m, notify: [S0NOSUCH] }
+`;
+    const err = await startTestBot({ configYaml: yaml, userGroups: [SRE_ONCALL] }).then(
+      async (bot) => {
+        await bot.stop();
+        throw new Error('expected the bot not to start');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([
+      'escalation.policies.p1.steps[0].notify[1]: Slack has no user group @sre-onacll',
+      'escalation.policies.p1.steps[1].notify[0]: Slack has no user group S0NOSUCH',
+    ]);
+  });
+});

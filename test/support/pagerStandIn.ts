@@ -1,0 +1,66 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedPage {
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The body as it came, byte for byte: what a signature covers. */
+  raw: string;
+  body: Record<string, unknown>;
+  /** The status it was answered with. */
+  status: number;
+}
+
+export interface PagerStandIn {
+  url: string;
+  /** Every request, answered or not, oldest first. */
+  received: RecordedPage[];
+  /** The statuses the next requests get, in order; after them, `fallback`. */
+  answerNext(...statuses: number[]): void;
+  /** What every request gets once the queued answers are used up (PagerDuty's 202 to begin with). */
+  fallback: number;
+  close(): Promise<void>;
+}
+
+/** A recording stand-in for PagerDuty's Events API and for a page webhook: real HTTP on 127.0.0.1. */
+export async function startPagerStandIn(): Promise<PagerStandIn> {
+  const queued: number[] = [];
+  const standIn: Omit<PagerStandIn, 'url' | 'close'> = {
+    received: [],
+    fallback: 202,
+    answerNext: (...statuses) => queued.push(...statuses),
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const status = queued.shift() ?? standIn.fallback;
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        // recorded as it came
+      }
+      standIn.received.push({ path: req.url ?? '', headers: req.headers, raw, body, status });
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          status < 300
+            ? { status: 'success', message: 'Event processed', dedup_key: body.dedup_key }
+            : { status: 'invalid event', message: 'Event object is invalid', errors: [`status ${status}`] },
+        ),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(standIn, {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
+}
