@@ -106,7 +106,7 @@ describe.skipIf(missing !== undefined && !required)(
 
     it('says in its guide the steps the README gives, with the same names', async () => {
       const steps = await readmeSteps();
-      expect(steps).toHaveLength(6);
+      expect(steps).toHaveLength(7);
       const guide = await page.locator('.guide li').allTextContents();
       expect(guide).toHaveLength(steps.length);
       steps.forEach((step, i) => {
@@ -115,8 +115,8 @@ describe.skipIf(missing !== undefined && !required)(
       });
     });
 
-    it("walks the README's story: alert, incident, health check, silence, action, approval, resolution, post-mortem", async () => {
-      const [alert, healthCheck, silence, action, approval, resolve] = await readmeSteps();
+    it("walks the README's story: alert, incident, acknowledgement, health check, silence, action, approval, resolution, post-mortem", async () => {
+      const [alert, acknowledge, healthCheck, silence, action, approval, resolve] = await readmeSteps();
       expect(await page.locator('#user').inputValue()).toBe('U0ALICE');
 
       // 1. The sample alert; the page says in words where the incident opened, and takes you there.
@@ -136,17 +136,22 @@ describe.skipIf(missing !== undefined && !required)(
       expect(await root.locator('.bk-header').textContent()).toContain(`${ref} · HighLatency`);
       expect(await root.textContent()).toContain('2 firing, 0 resolved');
 
-      // 2. The health check's answer goes into the incident's thread.
+      // 2. Alice takes the incident: its root says so, and the escalation calls nobody else.
+      await root.getByRole('button', { name: acknowledge!.bold[0]! }).click();
+      await root.filter({ hasText: new RegExp(`${acknowledge!.italic[0]!} @alice`) }).waitFor(STEP);
+      expect(await root.getByRole('button', { name: acknowledge!.bold[0]! }).count()).toBe(0);
+
+      // 3. The health check's answer goes into the incident's thread.
       await root.getByRole('button', { name: healthCheck!.bold[0]! }).click();
-      await root.getByRole('button', { name: /1 repl/ }).waitFor(STEP);
-      await root.getByRole('button', { name: /1 repl/ }).click();
+      await root.getByRole('button', { name: /\d+ repl/ }).waitFor(STEP);
+      await root.getByRole('button', { name: /\d+ repl/ }).click();
       // Not 'Health checks' alone: the root's buttons read "Run health check" then "Silence".
       const health = threadMessage('Health checks requested');
       await health.waitFor(STEP);
       expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
       expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
 
-      // 3. The silence: the form proposes the group's matchers; Alertmanager (the stand-in) takes it.
+      // 4. The silence: the form proposes the group's matchers; Alertmanager (the stand-in) takes it.
       const [silenceButton, , extend, unsilence] = silence!.bold;
       await root.getByRole('button', { name: silenceButton!, exact: true }).click();
       const form = page.locator('#modal');
@@ -164,7 +169,7 @@ describe.skipIf(missing !== undefined && !required)(
       await root.getByRole('button', { name: silenceButton!, exact: true }).waitFor(STEP);
       expect(await root.textContent()).not.toContain('🔕');
 
-      // 4. Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
+      // 5. Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
       await command(action!.code[0]!);
       await message(/Requested ACT-1: scale on payments-api/).waitFor(STEP);
       const request = message('ACT-1 · scale');
@@ -176,7 +181,7 @@ describe.skipIf(missing !== undefined && !required)(
       await request.getByRole('button', { name: 'Approve' }).click();
       await message(/someone else has to approve/).waitFor(STEP);
 
-      // 5. Bob is on call: his approval runs the action.
+      // 6. Bob is on call: his approval runs the action.
       const [actingAs, approve] = approval!.bold;
       const person = /switch to (\w+)/.exec(approval!.text)![1]!;
       const options = await page.getByLabel(actingAs!).locator('option').allTextContents();
@@ -188,7 +193,7 @@ describe.skipIf(missing !== undefined && !required)(
       // What no longer applies is no longer offered.
       expect(await request.textContent()).not.toContain('/action cancel');
 
-      // 6. Resolving through the form; the post-mortem skeleton follows in the thread.
+      // 7. Resolving through the form; the post-mortem skeleton follows in the thread.
       await root.getByRole('button', { name: resolve!.bold[0]! }).click();
       const modal = page.locator('#modal');
       await modal.waitFor({ state: 'visible', ...STEP });
