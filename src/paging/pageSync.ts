@@ -26,9 +26,12 @@ const WANTED = `CASE WHEN i.state = 'resolved' THEN 'resolve'
 
 /**
  * The page `p` shows something else than WANTED. A page never triggered has nothing to stop: it stays
- * silent when the incident was acknowledged or resolved before the trigger got through.
+ * silent when the incident was acknowledged or resolved before the trigger got through. A trigger that
+ * failed without a refusal (a timeout, a 5xx: retry_at set) may have got through all the same, so it is
+ * stopped too; PagerDuty drops an acknowledge or resolve for a dedup key it has no open alert for.
  */
-const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger')`;
+const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action
+  AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.retry_at IS NOT NULL)`;
 
 /**
  * Its failing event is not to be sent now: its retry is not due, or the pager refused it during this

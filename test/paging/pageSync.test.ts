@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestDelivery } from '../../src/alerts/ingest.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { parseFileConfig } from '../../src/config/file.js';
+import { inTransaction } from '../../src/db/pool.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { PagerDutyPager } from '../../src/pagers/pagerDuty.js';
+import { type PageSyncDeps, syncIncidentPages } from '../../src/paging/pageSync.js';
+import { requestPage } from '../../src/paging/pages.js';
+import { payload } from '../support/alertmanager.js';
+import { migratedDatabase } from '../support/database.js';
+import { type PagerStandIn, startPagerStandIn } from '../support/pagerStandIn.js';
+
+/** Page sync against real PostgreSQL and a recording PagerDuty stand-in over real HTTP. */
+
+const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+const PAGER = 'oncall-pagerduty';
+
+describe('page sync', () => {
+  const pool = migratedDatabase();
+  let pagerDuty: PagerStandIn;
+  beforeAll(async () => {
+    pagerDuty = await startPagerStandIn();
+  });
+  afterAll(async () => {
+    await pagerDuty?.close();
+  });
+
+  const deps = (): PageSyncDeps => ({
+    pool: pool(),
+    pagers: {
+      [PAGER]: new PagerDutyPager('R0UTINGKEYtest0123456789abcdefab', `${pagerDuty.url}/v2/enqueue`),
+    },
+    incidentChanged: async () => {},
+    metrics: new Metrics(),
+    logger: createLogger('silent'),
+  });
+  /** An alert-born incident paged through PAGER; its id and the page's dedup key. */
+  const paged = async (group: string) => {
+    const result = await ingestDelivery(
+      pool(),
+      config,
+      WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] })),
+    );
+    const id = result.incident!.id;
+    await inTransaction(pool(), (db) => requestPage(db, { incidentId: id, pager: PAGER, step: 1 }));
+    const { rows } = await pool().query('SELECT dedup_key FROM incident_pages WHERE incident_id = $1', [id]);
+    return { id, key: rows[0].dedup_key as string };
+  };
+  const actionsOf = (key: string) =>
+    pagerDuty.received
+      .filter((r) => r.body.dedup_key === key)
+      .map((r) => `${r.body.event_action}:${r.status}`);
+  const acknowledge = (id: number) =>
+    pool().query("UPDATE incidents SET acknowledged_by = 'U0ALICE', acknowledged_at = now() WHERE id = $1", [
+      id,
+    ]);
+
+  it('acknowledges a trigger that failed without an answer to trust: PagerDuty may have taken it', async () => {
+    const { id, key } = await paged('TriggerOutcomeUnknown');
+    pagerDuty.answerNext(503);
+    expect((await syncIncidentPages(deps(), id)).retryAt).toBeInstanceOf(Date);
+    await acknowledge(id);
+    await syncIncidentPages(deps(), id);
+    expect(actionsOf(key)).toEqual(['trigger:503', 'acknowledge:202']);
+  });
+});
