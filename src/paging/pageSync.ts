@@ -98,13 +98,17 @@ export async function syncIncidentPages(deps: PageSyncDeps, incidentId: number):
   return at ? { retryAt: at } : {};
 }
 
-/** Sends what the page lacks, again while the incident moved on during the send. */
+/**
+ * Sends what the page lacks, again while the incident moved on during the send, whether that send got
+ * through or failed: a job for the change found the page claimed and left it to this one.
+ */
 async function syncPage(deps: PageSyncDeps, pageId: number): Promise<void> {
-  // Bounded: an incident flapping faster than its pager answers is caught up by the next job.
+  // Bounded: an incident flapping faster than its pager answers is caught up by the next job. An event
+  // that just failed is not claimed again here: it waits for its retry (or, refused, the next opening).
   for (let round = 0; round < 3; round++) {
     const page = await claimPage(deps.pool, pageId);
     if (!page) return;
-    if (!(await sendClaimed(deps, page))) return;
+    await sendClaimed(deps, page);
   }
 }
 
@@ -125,8 +129,8 @@ async function claimPage(pool: pg.Pool, pageId: number): Promise<ClaimedPage | u
   return rows[0];
 }
 
-/** One try of the claimed page's event, recorded; true when it got through. */
-async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<boolean> {
+/** One try of the claimed page's event, recorded. */
+async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<void> {
   const pager = deps.pagers[page.pager];
   const ref = incidentRef(page.incidentId);
   try {
@@ -149,10 +153,9 @@ async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<boole
   } catch (err) {
     const failure = err instanceof PagerError ? err : new PagerError('PAGER_UNAVAILABLE', shortReason(err));
     await recordFailure(deps, page, failure);
-    return false;
+    return;
   }
   await recordSent(deps, page);
-  return true;
 }
 
 async function recordSent(deps: PageSyncDeps, page: ClaimedPage): Promise<void> {

@@ -3,6 +3,7 @@ import { ingestDelivery } from '../../src/alerts/ingest.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { inTransaction } from '../../src/db/pool.js';
+import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { PagerDutyPager } from '../../src/pagers/pagerDuty.js';
@@ -10,7 +11,9 @@ import { type PageSyncDeps, syncIncidentPages } from '../../src/paging/pageSync.
 import { requestPage } from '../../src/paging/pages.js';
 import { payload } from '../support/alertmanager.js';
 import { migratedDatabase } from '../support/database.js';
+import { recordingEffects } from '../support/incidents.js';
 import { type PagerStandIn, startPagerStandIn } from '../support/pagerStandIn.js';
+import { waitFor } from '../support/services.js';
 
 /** Page sync against real PostgreSQL and a recording PagerDuty stand-in over real HTTP. */
 
@@ -64,5 +67,23 @@ describe('page sync', () => {
     await acknowledge(id);
     await syncIncidentPages(deps(), id);
     expect(actionsOf(key)).toEqual(['trigger:503', 'acknowledge:202']);
+  });
+
+  it('sends the next event when the incident moved on while the one before it was failing', async () => {
+    const { id, key } = await paged('MovedOnDuringAFailure');
+    await syncIncidentPages(deps(), id);
+    await acknowledge(id);
+    let answer!: () => void;
+    pagerDuty.gate = new Promise((resolve) => (answer = resolve));
+    pagerDuty.answerNext(500);
+    const sending = syncIncidentPages(deps(), id);
+    await waitFor(() => actionsOf(key).length === 2, 20_000, 'the acknowledge on its way');
+    await resolveIncident({ pool: pool(), config, effects: recordingEffects() }, id, 'fixed', 'U0ALICE');
+    // The resolve's own job finds the page being sent, and leaves it to the sender.
+    await syncIncidentPages(deps(), id);
+    pagerDuty.gate = undefined;
+    answer();
+    await sending;
+    expect(actionsOf(key)).toEqual(['trigger:202', 'acknowledge:500', 'resolve:202']);
   });
 });
