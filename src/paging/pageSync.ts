@@ -89,8 +89,11 @@ export async function syncIncidentPages(deps: PageSyncDeps, incidentId: number):
     [incidentId],
   );
   await Promise.all(rows.map((page) => syncPage(deps, page.id)));
+  // A page another sender holds is not tried before its claim runs out: a retry due already would
+  // otherwise run again at once, and again, for as long as the other send takes.
   const next = await deps.pool.query<{ at: Date | null }>(
-    `SELECT min(p.retry_at) AS at FROM incident_pages p JOIN incidents i ON i.id = p.incident_id
+    `SELECT min(GREATEST(p.retry_at, p.sending_until)) AS at
+       FROM incident_pages p JOIN incidents i ON i.id = p.incident_id
       WHERE p.incident_id = $1 AND ${OUT_OF_STEP} AND p.failed_action = (${WANTED})`,
     [incidentId],
   );

@@ -86,4 +86,17 @@ describe('page sync', () => {
     await sending;
     expect(actionsOf(key)).toEqual(['trigger:202', 'acknowledge:500', 'resolve:202']);
   });
+
+  it('puts the next try after the claim of another sender, rather than at once again and again', async () => {
+    const { id } = await paged('RetryWhileAnotherSends');
+    const { rows } = await pool().query<{ sendingUntil: Date }>(
+      `UPDATE incident_pages SET failed_action = 'trigger', attempts = 1, last_error = 'HTTP 503',
+              failing_since = now(), retry_at = now() - interval '5 seconds',
+              sending_until = now() + interval '20 seconds'
+        WHERE incident_id = $1 RETURNING sending_until AS "sendingUntil"`,
+      [id],
+    );
+    const { retryAt } = await syncIncidentPages(deps(), id);
+    expect(retryAt!.getTime()).toBeGreaterThanOrEqual(rows[0]!.sendingUntil.getTime());
+  });
 });
