@@ -26,9 +26,12 @@ const WANTED = `CASE WHEN i.state = 'resolved' THEN 'resolve'
 
 /**
  * The page `p` shows something else than WANTED. A page never triggered has nothing to stop: it stays
- * silent when the incident was acknowledged or resolved before the trigger got through.
+ * silent when the incident was acknowledged or resolved before the trigger got through. A trigger that
+ * failed without a refusal (a timeout, a 5xx: retry_at set) may have got through all the same, so it is
+ * stopped too; PagerDuty drops an acknowledge or resolve for a dedup key it has no open alert for.
  */
-const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger')`;
+const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action
+  AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.retry_at IS NOT NULL)`;
 
 /**
  * Its failing event is not to be sent now: its retry is not due, or the pager refused it during this
@@ -86,8 +89,11 @@ export async function syncIncidentPages(deps: PageSyncDeps, incidentId: number):
     [incidentId],
   );
   await Promise.all(rows.map((page) => syncPage(deps, page.id)));
+  // A page another sender holds is not tried before its claim runs out: a retry due already would
+  // otherwise run again at once, and again, for as long as the other send takes.
   const next = await deps.pool.query<{ at: Date | null }>(
-    `SELECT min(p.retry_at) AS at FROM incident_pages p JOIN incidents i ON i.id = p.incident_id
+    `SELECT min(GREATEST(p.retry_at, p.sending_until)) AS at
+       FROM incident_pages p JOIN incidents i ON i.id = p.incident_id
       WHERE p.incident_id = $1 AND ${OUT_OF_STEP} AND p.failed_action = (${WANTED})`,
     [incidentId],
   );
@@ -95,13 +101,17 @@ export async function syncIncidentPages(deps: PageSyncDeps, incidentId: number):
   return at ? { retryAt: at } : {};
 }
 
-/** Sends what the page lacks, again while the incident moved on during the send. */
+/**
+ * Sends what the page lacks, again while the incident moved on during the send, whether that send got
+ * through or failed: a job for the change found the page claimed and left it to this one.
+ */
 async function syncPage(deps: PageSyncDeps, pageId: number): Promise<void> {
-  // Bounded: an incident flapping faster than its pager answers is caught up by the next job.
+  // Bounded: an incident flapping faster than its pager answers is caught up by the next job. An event
+  // that just failed is not claimed again here: it waits for its retry (or, refused, the next opening).
   for (let round = 0; round < 3; round++) {
     const page = await claimPage(deps.pool, pageId);
     if (!page) return;
-    if (!(await sendClaimed(deps, page))) return;
+    await sendClaimed(deps, page);
   }
 }
 
@@ -122,8 +132,8 @@ async function claimPage(pool: pg.Pool, pageId: number): Promise<ClaimedPage | u
   return rows[0];
 }
 
-/** One try of the claimed page's event, recorded; true when it got through. */
-async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<boolean> {
+/** One try of the claimed page's event, recorded. */
+async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<void> {
   const pager = deps.pagers[page.pager];
   const ref = incidentRef(page.incidentId);
   try {
@@ -146,10 +156,9 @@ async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<boole
   } catch (err) {
     const failure = err instanceof PagerError ? err : new PagerError('PAGER_UNAVAILABLE', shortReason(err));
     await recordFailure(deps, page, failure);
-    return false;
+    return;
   }
   await recordSent(deps, page);
-  return true;
 }
 
 async function recordSent(deps: PageSyncDeps, page: ClaimedPage): Promise<void> {

@@ -19,6 +19,8 @@ export interface PagerStandIn {
   answerNext(...statuses: number[]): void;
   /** What every request gets once the queued answers are used up (PagerDuty's 202 to begin with). */
   fallback: number;
+  /** While set, a request is recorded on arrival and answered only once this settles (a slow pager). */
+  gate?: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export async function startPagerStandIn(): Promise<PagerStandIn> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const raw = Buffer.concat(chunks).toString('utf8');
       const status = queued.shift() ?? standIn.fallback;
       let body: Record<string, unknown> = {};
@@ -43,6 +45,7 @@ export async function startPagerStandIn(): Promise<PagerStandIn> {
         // recorded as it came
       }
       standIn.received.push({ path: req.url ?? '', headers: req.headers, raw, body, status });
+      await standIn.gate;
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify(
