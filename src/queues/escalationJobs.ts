@@ -37,9 +37,12 @@ export async function scheduleEscalationStep(
   await scheduleAt(queue, 'step', job, { ...OPTIONS, jobId: stepJobId(job) }, at);
 }
 
-/** Drops the incident's steps still waiting (it was acknowledged or resolved). */
+/**
+ * Drops the incident's steps still waiting (it was acknowledged or resolved). One a worker took since they
+ * were listed is left to it: it reads Postgres and does nothing (Job.remove would throw, after the commit).
+ */
 export async function stopEscalation(queue: Queue<EscalationJob>, incidentId: number): Promise<void> {
   for (const job of await queue.getJobs(['delayed', 'waiting', 'prioritized'])) {
-    if (job?.data.kind === 'step' && job.data.incidentId === incidentId) await job.remove();
+    if (job?.data.kind === 'step' && job.data.incidentId === incidentId) await queue.remove(job.id!);
   }
 }
