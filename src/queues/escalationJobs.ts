@@ -1,4 +1,5 @@
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
+import { scheduleAt } from './queues.js';
 
 export const ESCALATION_QUEUE = 'escalation';
 
@@ -22,26 +23,26 @@ const OPTIONS = {
   backoff: { type: 'exponential', delay: 1000 },
 };
 
-/** Runs the step at `at` (now if past), unless it is scheduled already. */
+/**
+ * Runs the step at `at` (now if past). One waiting for another time is moved (the incident's severity, so
+ * its policy, changed since); one that failed every attempt is tried again rather than left to block the
+ * ones after it.
+ */
 export async function scheduleEscalationStep(
   queue: Queue<EscalationJob>,
   step: Omit<EscalationStepJob, 'kind'>,
   at: Date,
 ): Promise<void> {
   const job: EscalationStepJob = { kind: 'step', ...step };
-  const existing = await Job.fromId(queue, stepJobId(job));
-  // A step that failed every attempt is tried again rather than left to block the ones after it.
-  if (existing && (await existing.isFailed())) await existing.remove();
-  await queue.add('step', job, {
-    ...OPTIONS,
-    jobId: stepJobId(job),
-    delay: Math.max(0, at.getTime() - Date.now()),
-  });
+  await scheduleAt(queue, 'step', job, { ...OPTIONS, jobId: stepJobId(job) }, at);
 }
 
-/** Drops the incident's steps still waiting (it was acknowledged or resolved). */
+/**
+ * Drops the incident's steps still waiting (it was acknowledged or resolved). One a worker took since they
+ * were listed is left to it: it reads Postgres and does nothing (Job.remove would throw, after the commit).
+ */
 export async function stopEscalation(queue: Queue<EscalationJob>, incidentId: number): Promise<void> {
   for (const job of await queue.getJobs(['delayed', 'waiting', 'prioritized'])) {
-    if (job?.data.kind === 'step' && job.data.incidentId === incidentId) await job.remove();
+    if (job?.data.kind === 'step' && job.data.incidentId === incidentId) await queue.remove(job.id!);
   }
 }

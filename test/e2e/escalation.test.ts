@@ -16,7 +16,10 @@ const CHANNEL = 'C0PAYMENTS';
 const SRE_ONCALL = { id: 'S0SREONCALL', handle: 'sre-oncall', users: [SRE.bob, SRE.carol] };
 const text = (value: unknown) => JSON.stringify(value);
 
-/** P0 (critical alerts): the on-call group at once, bob after `second`, carol after `third`. */
+/**
+ * P0 (critical alerts): the on-call group at once, bob after `second`, carol after `third`. P1 (warnings):
+ * the on-call group at once, bob after an hour.
+ */
 const config = (second: string, third: string) => `${DEFAULT_TEST_CONFIG}
 escalation:
   policies:
@@ -25,12 +28,18 @@ escalation:
         - { after: 0, notify: ['@sre-oncall'] }
         - { after: ${second}, notify: [${SRE.bob}] }
         - { after: ${third}, notify: [${SRE.carol}] }
-  severities: { P0: fast }
+    slow:
+      steps:
+        - { after: 0, notify: ['@sre-oncall'] }
+        - { after: 1h, notify: [${SRE.bob}] }
+  severities: { P0: fast, P1: slow }
 `;
 
 function escalationOf(bot: TestBot) {
-  const open = async (group: string) => {
-    const answer = await jsonOf(await bot.deliver(payload({ group, alerts: [{ instance: 'pod-1' }] })));
+  const open = async (group: string, severity = 'critical') => {
+    const answer = await jsonOf(
+      await bot.deliver(payload({ group, alerts: [{ instance: 'pod-1', severity }] })),
+    );
     expect(answer.outcome).toBe('created');
     const ref = answer.incident as string;
     return { ref, id: Number(ref.slice(4)) };
@@ -123,6 +132,21 @@ describe('escalation', () => {
     expect(await stepJobsOf(bot, id)).toEqual([]);
     await new Promise((r) => setTimeout(r, 4500));
     expect((await escalation.steps(id)).map((s) => s.step)).toEqual([1]);
+  });
+
+  it('calls the next step at the time of the policy a raised severity brings', async () => {
+    const { ref, id } = await escalation.open('RaisedToP0', 'warning');
+    await waitFor(async () => (await escalation.steps(id)).length === 1, 20_000, 'the first step');
+    // The P1 policy's second step waits an hour.
+    await waitFor(async () => (await stepJobsOf(bot, id)).length === 1, 20_000, 'the second step waiting');
+    await slashCommand(bot, `severity ${ref} P0`, { user: SRE.bob });
+    // What the sweep does every minute: the P0 policy's second step is overdue already.
+    await bot.app.escalation.add('sweep', { kind: 'sweep' });
+    await waitFor(async () => (await escalation.steps(id)).length >= 2, 20_000, 'the P0 second step');
+    expect((await escalation.steps(id)).slice(0, 2).map((s) => s.notify)).toEqual([
+      ['S0SREONCALL'],
+      [SRE.bob],
+    ]);
   });
 
   it('starts again when the incident reopens, from its first step', async () => {
