@@ -1,0 +1,67 @@
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseFileConfig } from '../../src/config/file.js';
+import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/db/migrate.js';
+import { escalationsDue } from '../../src/escalation/engine.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+const config = parseFileConfig(
+  'test',
+  `slack:\n  defaultChannel: C0123ABCD
+escalation:
+  policies:
+    p1: { steps: [{ after: 0, notify: [U0ALICE] }, { after: 15m, notify: [U0BOB] }] }
+  severities: { P1: p1 }
+`,
+);
+
+let db: TestDatabase;
+let pool: pg.Pool;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = new pg.Pool({ connectionString: db.url });
+});
+afterAll(async () => {
+  await pool?.end();
+  await db?.drop();
+});
+
+/**
+ * The first start with escalation must not call every level at once for the incidents already open,
+ * some for days: those were being handled without it.
+ */
+it('escalates none of the incidents already open when escalation arrives, and new ones from step 1', async () => {
+  const before = await mkdtemp(join(tmpdir(), 'migrations-'));
+  try {
+    await cp(MIGRATIONS_DIR, before, { recursive: true });
+    for (const file of await readMigrations(before)) {
+      if (file.filename >= '016') await rm(join(before, file.filename));
+    }
+    await migrate(pool, before);
+  } finally {
+    await rm(before, { recursive: true, force: true });
+  }
+  const insert = (groupKey: string, state: string, createdAgo: string) =>
+    pool.query(
+      `INSERT INTO incidents (title, severity, state, group_key, channel_id, created_at)
+       VALUES ('HighLatency', 'P1', $2, $1, 'C0PAYMENTS', now() - $3::interval) RETURNING id::int AS id`,
+      [groupKey, state, createdAgo],
+    );
+  await insert('{}:{alertname="OpenForDays"}', 'open', '3 days');
+  const resolved = (await insert('{}:{alertname="ResolvedLastWeek"}', 'resolved', '7 days')).rows[0].id;
+
+  await migrate(pool);
+  expect(await escalationsDue({ pool, config })).toEqual([]);
+
+  // An incident opened after it escalates from its first step; one reopened later does too.
+  const fresh = (await insert('{}:{alertname="NewOne"}', 'open', '0 seconds')).rows[0].id;
+  await pool.query("UPDATE incidents SET state = 'open', escalation_step = 0 WHERE id = $1", [resolved]);
+  const due = await escalationsDue({ pool, config });
+  expect(due.map((d) => [d.incidentId, d.step])).toEqual([
+    [resolved, 0],
+    [fresh, 0],
+  ]);
+});
