@@ -67,9 +67,15 @@ export async function scheduleAt<T>(
   const existing = await Job.fromId(queue, opts.jobId);
   if (existing) {
     const state = await existing.getState();
-    if (state === 'delayed') return existing.changeDelay(delay);
+    if (state === 'delayed') {
+      // Its time may come between the look and the move: then it runs now, which is as good.
+      return existing.changeDelay(delay).catch(async (err: unknown) => {
+        if ((await existing.getState()) === 'delayed') throw err;
+      });
+    }
     if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
-    await existing.remove(); // finished or failed: make room for the new one
+    // Finished or failed: make room for the new one (unless a worker took it meanwhile: 0 removed).
+    await queue.remove(opts.jobId);
   }
   await queue.add(name, data, { ...opts, delay });
 }
