@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { payload } from '../support/alertmanager.js';
 import { startChildWorker, stopChild } from '../support/childWorker.js';
-import { waitFor } from '../support/services.js';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
 import { SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, type TestBot } from '../support/testBot.js';
 
@@ -112,25 +112,43 @@ describe('escalation', () => {
     ).toEqual([]);
   });
 
+  /**
+   * A P1 (the slow policy: bob after an hour), its first step run and its second waiting. Once that
+   * second step is past due, the sweep that runs every minute finds nothing to do.
+   */
+  const pastEveryStep = async (id: number) => {
+    await bot.app.pool.query(
+      "UPDATE incidents SET opened_at = opened_at - interval '2 hours' WHERE id = $1",
+      [id],
+    );
+    await bot.app.escalation.add('sweep', { kind: 'sweep' });
+    await waitForQueueIdle(bot.app.escalation);
+  };
+
   it('stops once someone acknowledges: no further mention', async () => {
-    const { ref, id } = await escalation.open('BobAcks');
+    const { ref, id } = await escalation.open('BobAcks', 'warning');
     await waitFor(async () => (await escalation.steps(id)).length === 1, 20_000, 'the first step');
+    // The next step is waiting for its time: acknowledging must take it away.
+    await waitFor(async () => (await stepJobsOf(bot, id)).length === 1, 20_000, 'the second step waiting');
     expect((await slashCommand(bot, `ack ${ref}`, { user: SRE.bob })).text).toMatch(/^You acknowledged/);
     expect(await stepJobsOf(bot, id)).toEqual([]);
-    // Past the time of every other step.
-    await new Promise((r) => setTimeout(r, 4500));
+    await pastEveryStep(id);
     expect((await escalation.steps(id)).map((s) => s.step)).toEqual([1]);
-    expect(await escalation.thread(id)).not.toContain('<@U0CAROL>');
+    expect(await escalation.thread(id)).not.toContain('<@U0BOB> nobody');
   });
 
   it('stops once its alerts resolve', async () => {
-    const { id } = await escalation.open('ResolvesItself');
+    const { id } = await escalation.open('ResolvesItself', 'warning');
     await waitFor(async () => (await escalation.steps(id)).length === 1, 20_000, 'the first step');
+    await waitFor(async () => (await stepJobsOf(bot, id)).length === 1, 20_000, 'the second step waiting');
     await bot.deliver(
-      payload({ group: 'ResolvesItself', alerts: [{ instance: 'pod-1', status: 'resolved' }] }),
+      payload({
+        group: 'ResolvesItself',
+        alerts: [{ instance: 'pod-1', status: 'resolved', severity: 'warning' }],
+      }),
     );
     expect(await stepJobsOf(bot, id)).toEqual([]);
-    await new Promise((r) => setTimeout(r, 4500));
+    await pastEveryStep(id);
     expect((await escalation.steps(id)).map((s) => s.step)).toEqual([1]);
   });
 
