@@ -89,11 +89,19 @@ services:
     expect(link).toBe(
       `<${prometheus.url}/graph?g0.expr=${encodeURIComponent(sent)}&amp;g0.tab=0&amp;g0.range_input=1h|graph in Prometheus>`,
     );
-    const { rows } = await bot.app.pool.query(
-      "SELECT data FROM timeline_entries WHERE kind = 'health_check' AND incident_id = $1",
-      [id],
+    // Written once the result is posted.
+    const entry = await waitFor(
+      async () =>
+        (
+          await bot.app.pool.query(
+            "SELECT data FROM timeline_entries WHERE kind = 'health_check' AND incident_id = $1",
+            [id],
+          )
+        ).rows[0],
+      20_000,
+      'the health_check timeline entry',
     );
-    expect(rows[0].data.checks[0]).toMatchObject({
+    expect(entry.data.checks[0]).toMatchObject({
       name: 'error-rate',
       status: 'fail',
       detail: 'value 0.08333 ≥ fail threshold 0.05 in {instance="b<!channel>"}; 1 of 2 series crossed',
