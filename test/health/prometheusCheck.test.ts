@@ -64,20 +64,33 @@ describe('an instant vector', () => {
     ]);
   });
 
-  it('warns when the worst series crosses only the warn threshold', async () => {
-    prometheus.answer = () => vector([{ instance: 'a' }, '0.002'], [{ instance: 'b' }, '0.02']);
-    expect(await run()).toMatchObject({
-      status: 'warn',
-      detail: 'value 0.02 ≥ warn threshold 0.01 in {instance="b"}; 1 of 2 series crossed',
-    });
-  });
-
-  it('passes when no series crosses, naming the worst value and the nearest threshold', async () => {
-    prometheus.answer = () => vector([{ instance: 'a' }, '0.002'], [{ instance: 'b' }, '0.004']);
-    expect(await run()).toMatchObject({
-      status: 'ok',
-      detail: 'value 0.004 < warn threshold 0.01 in {instance="b"}; 2 series, none crossed',
-    });
+  it.each([
+    [
+      'warns when the worst series crosses only the warn threshold',
+      ['0.002', '0.02'],
+      'warn',
+      'value 0.02 ≥ warn threshold 0.01 in {instance="b"}; 1 of 2 series crossed',
+      '2: 0 fail, 1 warn, 1 ok',
+    ],
+    [
+      'passes when none crosses, naming the worst value and the nearest threshold',
+      ['0.002', '0.004'],
+      'ok',
+      'value 0.004 < warn threshold 0.01 in {instance="b"}; 2 series, none crossed',
+      '2: 0 fail, 0 warn, 2 ok',
+    ],
+    [
+      'counts +Inf as crossing, and leaves NaN series unjudged',
+      ['NaN', '+Inf'],
+      'fail',
+      'value +Inf ≥ fail threshold 0.05 in {instance="b"}; 1 of 2 series crossed',
+      '2: 1 fail, 0 warn, 0 ok, 1 NaN',
+    ],
+  ])('%s', async (_, [a, b], status, detail, series) => {
+    prometheus.answer = () => vector([{ instance: 'a' }, a!], [{ instance: 'b' }, b!]);
+    const result = await run();
+    expect(result).toMatchObject({ status, detail });
+    expect(result.facts).toContainEqual({ label: 'series', value: series });
   });
 
   it('judges direction below by its lowest series', async () => {
@@ -97,15 +110,6 @@ describe('an instant vector', () => {
     expect(await run({ direction: 'below', warnAt: 0.99, failAt: 0.95 })).toMatchObject({
       status: 'warn',
       detail: 'value 0.97 ≤ warn threshold 0.99',
-    });
-  });
-
-  it('counts +Inf as crossing, and leaves NaN series unjudged', async () => {
-    prometheus.answer = () => vector([{ instance: 'a' }, 'NaN'], [{ instance: 'b' }, '+Inf']);
-    expect(await run()).toMatchObject({
-      status: 'fail',
-      detail: 'value +Inf ≥ fail threshold 0.05 in {instance="b"}; 1 of 2 series crossed',
-      facts: expect.arrayContaining([{ label: 'series', value: '2: 1 fail, 0 warn, 0 ok, 1 NaN' }]),
     });
   });
 });

@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../health/support.js';
 
 /** One instant query as it arrived: GET parameters or a POSTed form, as Prometheus takes either. */
 export interface ReceivedQuery {
@@ -79,14 +79,6 @@ export async function startPrometheusStandIn(): Promise<PrometheusStandIn> {
       res.end(text ? body : JSON.stringify(body));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(standIn, {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  });
+  const { port, close } = await listen(server);
+  return Object.assign(standIn, { url: `http://127.0.0.1:${port}`, close });
 }
