@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Duration } from '../primitives/duration.js';
+import { QueryTemplateError, querySlots } from './promql.js';
 
 /** One health check of a service, as the YAML config declares it. Secrets stay in env vars. */
 
@@ -11,13 +12,10 @@ const CheckName = z
 // A check runs inside a queue job: it must give up long before the job does.
 const Timeout = Duration.pipe(z.number().max(60_000, 'expected a timeout of at most 60s')).default(5000);
 
-// The NAME of the variable: a pasted connection string fails here instead of landing in the config.
-const EnvVarName = z
-  .string()
-  .regex(
-    /^[A-Z_][A-Z0-9_]*$/,
-    'expected the name of an env var holding the connection string, like PAYMENTS_DATABASE_URL',
-  );
+// The NAME of the variable: a pasted secret fails here instead of landing in the config.
+const envVarName = (holding: string) =>
+  z.string().regex(/^[A-Z_][A-Z0-9_]*$/, `expected the name of an env var holding ${holding}`);
+const EnvVarName = envVarName('the connection string, like PAYMENTS_DATABASE_URL');
 
 const IDENT = '[A-Za-z_][A-Za-z0-9_]*';
 const Identifier = z.string().regex(new RegExp(`^${IDENT}$`), 'expected a column name like filename');
@@ -94,13 +92,79 @@ const TcpCheck = z.strictObject({
   timeout: Timeout,
 });
 
+const Threshold = z.number({ error: 'expected a number, like 0.05' });
+
+const PromqlQuery = z
+  .string()
+  .trim()
+  .min(1, 'expected a PromQL query, like sum(rate(http_requests_total[5m]))')
+  .max(4000, 'expected a query of at most 4000 characters')
+  .superRefine((query, ctx) => {
+    try {
+      querySlots(query);
+    } catch (err) {
+      if (!(err instanceof QueryTemplateError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+    }
+  });
+
+// A query's answer judged against thresholds: `direction: above` (the default) means high is bad.
+const PrometheusCheck = z
+  .strictObject({
+    kind: z.literal('prometheus'),
+    name: CheckName,
+    // Prometheus's base URL, with its path prefix if it has one: /api/v1/query and /graph go under it.
+    url: HttpUrl.refine((text) => {
+      const url = new URL(text);
+      return url.search === '' && url.hash === '';
+    }, "expected Prometheus's base URL, like http://prometheus:9090, without ?query or #fragment"),
+    query: PromqlQuery,
+    direction: z.enum(['above', 'below'], { error: 'expected above or below' }).default('above'),
+    warnAt: Threshold.optional(),
+    failAt: Threshold.optional(),
+    ifEmpty: z.enum(['ok', 'warn', 'fail'], { error: 'expected ok, warn or fail' }).default('warn'),
+    // Credentials stay in the env: a bearer token, or a username with its password.
+    tokenEnv: envVarName('a bearer token, like PROMETHEUS_API_TOKEN').optional(),
+    usernameEnv: envVarName('a username, like PROMETHEUS_API_USERNAME').optional(),
+    passwordEnv: envVarName('a password, like PROMETHEUS_API_PASSWORD').optional(),
+    timeout: Timeout,
+  })
+  .superRefine((check, ctx) => {
+    const { warnAt, failAt } = check;
+    if (warnAt === undefined && failAt === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['failAt'], message: 'expected warnAt, failAt or both' });
+    } else if (warnAt !== undefined && failAt !== undefined) {
+      const ordered = check.direction === 'above' ? warnAt < failAt : warnAt > failAt;
+      if (!ordered) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['warnAt'],
+          message: `expected warnAt ${check.direction === 'above' ? 'below' : 'above'} failAt with direction ${check.direction}`,
+        });
+      }
+    }
+    if (check.tokenEnv && (check.usernameEnv || check.passwordEnv)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenEnv'],
+        message: 'expected either tokenEnv or usernameEnv and passwordEnv, not both',
+      });
+    } else if (Boolean(check.usernameEnv) !== Boolean(check.passwordEnv)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [check.usernameEnv ? 'passwordEnv' : 'usernameEnv'],
+        message: 'expected usernameEnv and passwordEnv together',
+      });
+    }
+  });
+
 export const HealthCheckSchema = z.discriminatedUnion(
   'kind',
-  [HttpCheck, PostgresCheck, RedisCheck, TcpCheck],
+  [HttpCheck, PostgresCheck, RedisCheck, TcpCheck, PrometheusCheck],
   {
     error: (issue) =>
       issue.code === 'invalid_union'
-        ? 'expected kind to be one of http, postgres, redis, tcp'
+        ? 'expected kind to be one of http, postgres, redis, tcp, prometheus'
         : 'expected a check like {kind: http, name: api-health, url: …}',
   },
 );

@@ -1,10 +1,21 @@
-import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import {
+  CheckFailure,
+  CheckRun,
+  describeError,
+  oneLine,
+  percent,
+  plural,
+  redact,
+  show,
+  truncate,
+} from './checkRun.js';
 import type { HealthCheck, HealthCheckKind } from './checkSchema.js';
+import { httpRequest } from './httpRequest.js';
+import { checkPrometheus } from './prometheusCheck.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -21,6 +32,8 @@ export interface CheckResult {
   /** One line for people: what is wrong, or a short summary when nothing is. */
   detail: string;
   facts: CheckFact[];
+  /** Where to look further (a Prometheus check's graph). */
+  link?: { url: string; text: string };
 }
 
 export interface RunCheckOptions {
@@ -28,6 +41,8 @@ export interface RunCheckOptions {
   env: Record<string, string | undefined>;
   /** Cancels the check early, e.g. when the job running it is shutting down. */
   signal?: AbortSignal;
+  /** What `{{labels.name}}` placeholders are filled from: the incident's group and common labels. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 export interface ServiceHealth {
@@ -38,54 +53,9 @@ export interface ServiceHealth {
 }
 
 const MAX_DETAIL = 400;
-const MAX_BODY_BYTES = 1024 * 1024;
 const LOCKS_LISTED = 3;
 const RECENT_MIGRATIONS = 5;
 const REDIS_MEMORY_WARN_AT = 0.9;
-
-/** A target's state that makes the check fail; its message is the detail. */
-class CheckFailure extends Error {}
-
-/**
- * What a running check has found so far. Kept outside the check's own promise so that a check cut off
- * by its timeout still reports the facts it gathered before.
- */
-class CheckRun {
-  readonly facts: CheckFact[] = [];
-  readonly problems: Array<{ status: 'warn' | 'fail'; text: string }> = [];
-  readonly secrets: string[] = [];
-
-  constructor(
-    private readonly env: Record<string, string | undefined>,
-    readonly signal: AbortSignal,
-  ) {}
-
-  fact(label: string, value: string): void {
-    this.facts.push({ label, value });
-  }
-
-  warn(text: string): void {
-    this.problems.push({ status: 'warn', text });
-  }
-
-  fail(text: string): void {
-    this.problems.push({ status: 'fail', text });
-  }
-
-  /** A connection string from the env, whose password is then kept out of every detail and fact. */
-  connectionString(name: string): string {
-    const value = this.env[name];
-    if (!value) throw new CheckFailure(`env var ${name} is not set`);
-    this.secrets.push(...passwordsIn(value));
-    return value;
-  }
-
-  /** Runs `close` if the check is cut off; call the returned function once the check is done. */
-  onAbort(close: () => void): () => void {
-    this.signal.addEventListener('abort', close, { once: true });
-    return () => this.signal.removeEventListener('abort', close);
-  }
-}
 
 /** Runs one check within its timeout. Never throws: a broken target is a `fail` result. */
 export async function runCheck(check: HealthCheck, options: RunCheckOptions): Promise<CheckResult> {
@@ -101,7 +71,10 @@ export async function runCheck(check: HealthCheck, options: RunCheckOptions): Pr
   let summary = '';
   try {
     if (options.signal?.aborted) throw new CheckFailure('cancelled before it started');
-    summary = await Promise.race([runnerFor(check, run), rejectWhenAborted(controller.signal)]);
+    summary = await Promise.race([
+      runnerFor(check, run, options.labels ?? {}),
+      rejectWhenAborted(controller.signal),
+    ]);
   } catch (err) {
     run.fail(describeError(err));
   } finally {
@@ -121,6 +94,7 @@ export async function runCheck(check: HealthCheck, options: RunCheckOptions): Pr
     latencyMs: Math.round(performance.now() - started),
     detail: truncate(redact(oneLine(detail), run.secrets), MAX_DETAIL),
     facts: run.facts.map((f) => ({ label: f.label, value: redact(oneLine(f.value), run.secrets) })),
+    ...(run.link ? { link: run.link } : {}),
   };
 }
 
@@ -139,7 +113,11 @@ export async function runChecks(
 }
 
 /** Resolves to the ok summary; records problems on `run`; throws when the target cannot be checked at all. */
-function runnerFor(check: HealthCheck, run: CheckRun): Promise<string> {
+function runnerFor(
+  check: HealthCheck,
+  run: CheckRun,
+  labels: Readonly<Record<string, string>>,
+): Promise<string> {
   switch (check.kind) {
     case 'http':
       return checkHttp(check, run);
@@ -149,6 +127,8 @@ function runnerFor(check: HealthCheck, run: CheckRun): Promise<string> {
       return checkRedis(check, run);
     case 'tcp':
       return checkTcp(check, run);
+    case 'prometheus':
+      return checkPrometheus(check, run, labels);
   }
 }
 
@@ -165,7 +145,11 @@ type HttpCheck = Extract<HealthCheck, { kind: 'http' }>;
 async function checkHttp(check: HttpCheck, run: CheckRun): Promise<string> {
   run.fact('target', `${check.method} ${check.url}`);
   const wantBody = (status: number) => status === check.expectStatus && check.expectJson !== undefined;
-  const { status, body: text } = await httpRequest(check, run.signal, wantBody);
+  const { status, body: text } = await httpRequest(
+    { url: check.url, method: check.method },
+    run.signal,
+    wantBody,
+  );
   run.fact('status', String(status));
   if (status !== check.expectStatus) {
     run.fail(`expected status ${check.expectStatus}, got ${status}`);
@@ -190,57 +174,6 @@ async function checkHttp(check: HttpCheck, run: CheckRun): Promise<string> {
     }
   }
   return `status ${status}, JSON as expected`;
-}
-
-/**
- * One request on a socket of its own (`agent: false`), destroyed once answered: fetch's shared pool
- * would keep sockets open after a check, and even open a fresh one after an aborted request.
- * Redirects are not followed, as with `curl -f`: the check reports what the endpoint itself answers.
- */
-function httpRequest(
-  check: HttpCheck,
-  signal: AbortSignal,
-  wantBody: (status: number) => boolean,
-): Promise<{ status: number; body: string }> {
-  const url = new URL(check.url);
-  const transport = url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const request = transport.request(
-      url,
-      {
-        method: check.method,
-        agent: false,
-        signal,
-        headers: { accept: 'application/json, */*;q=0.5', 'user-agent': 'incident-bot' },
-      },
-      (response) => {
-        const status = response.statusCode ?? 0;
-        if (!wantBody(status)) {
-          request.destroy();
-          resolve({ status, body: '' });
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          chunks.push(chunk);
-          // A health endpoint streaming megabytes is broken; reading on would only waste the budget.
-          if (size > MAX_BODY_BYTES) {
-            request.destroy();
-            reject(new CheckFailure(`response body is larger than ${MAX_BODY_BYTES} bytes`));
-          }
-        });
-        response.on('end', () => {
-          request.destroy();
-          resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end();
-  });
 }
 
 // ---- postgres ----
@@ -496,60 +429,4 @@ function targetOf(connectionString: string, defaultPort: number): string | undef
   } catch {
     return undefined;
   }
-}
-
-/** The password of a connection string, raw and decoded, for literal redaction wherever it turns up. */
-function passwordsIn(connectionString: string): string[] {
-  const found: string[] = [];
-  try {
-    const url = new URL(connectionString);
-    if (url.password) found.push(url.password, decodeURIComponent(url.password));
-    const param = url.searchParams.get('password');
-    if (param) found.push(param);
-  } catch {
-    // Not a URL (a libpq key=value string): the pattern-based redaction still covers `password=`.
-  }
-  // Very short passwords would blank out ordinary words; the URL patterns below still catch them in place.
-  return found.filter((p) => p.length >= 4);
-}
-
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s/]*@/gi;
-const PASSWORD_PARAM = /(\bpassword=)[^\s&]+/gi;
-
-function redact(text: string, secrets: readonly string[]): string {
-  let out = text.replace(URL_CREDENTIALS, '$1:[REDACTED]@').replace(PASSWORD_PARAM, '$1[REDACTED]');
-  for (const secret of secrets) out = out.replaceAll(secret, '[REDACTED]');
-  return out;
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) {
-    // Node tries every address of a host name; each failure is worth a word.
-    return [...new Set(err.errors.map(describeError))].join('; ');
-  }
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return err.message || (typeof code === 'string' ? code : err.name);
-  }
-  return String(err);
-}
-
-function show(value: unknown): string {
-  return truncate(JSON.stringify(value) ?? String(value), 60);
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-function percent(fraction: number): string {
-  return `${Number((fraction * 100).toFixed(2))}%`;
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

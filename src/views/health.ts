@@ -10,6 +10,7 @@ export interface CheckResult {
   latencyMs: number;
   detail: string;
   facts: Array<{ label: string; value: string }>;
+  link?: { url: string; text: string };
 }
 
 /** A service's overall status and its checks' outcomes, in the order they ran. */
@@ -31,6 +32,9 @@ export interface HealthView {
       latencyMs: number;
       detail: string;
       facts: string;
+      /** Where to look further (a Prometheus check's graph); the `link` helper keeps it safe. */
+      linkUrl?: string;
+      linkText?: string;
     }>;
     more: number;
   }>;
@@ -60,6 +64,9 @@ export function healthView(
           latencyMs: Math.round(check.latencyMs),
           detail: truncateForMrkdwn(check.detail, 600),
           facts: truncateForMrkdwn(check.facts.map((f) => `${f.label}: ${f.value}`).join(' · '), 1200),
+          ...(check.link
+            ? { linkUrl: check.link.url, linkText: truncateForMrkdwn(check.link.text, 100) }
+            : {}),
         })),
         more: result.results.length - shown.length,
       };

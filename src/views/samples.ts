@@ -1,5 +1,6 @@
 import { ROLES } from '../primitives/role.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
+import { type CheckResult, healthView, MAX_CHECKS_SHOWN } from './health.js';
 import { heartbeatGapView, MAX_HEARTBEAT_ALERTNAME } from './heartbeat.js';
 import {
   type AlertRow,
@@ -193,7 +194,26 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     'incident-announcement': { incident: incidentView(snapshot), channelId: 'C0000000' },
     [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
     ...worstCaseHeartbeatViews(long(MAX_HEARTBEAT_ALERTNAME)),
+    'health-result': worstCaseHealthView(long, url),
   };
+}
+
+/** More checks than a message shows, each with every field at its longest and a graph link. */
+function worstCaseHealthView(long: (n: number) => string, url: string): object {
+  const check: CheckResult = {
+    name: long(63),
+    kind: 'prometheus',
+    status: 'fail',
+    latencyMs: 60_000,
+    detail: long(3000),
+    facts: Array.from({ length: 20 }, () => ({ label: long(50), value: long(3000) })),
+    link: { url, text: long(200) },
+  };
+  const results = Array.from({ length: MAX_CHECKS_SHOWN + 1 }, () => check);
+  return healthView('U0REQUESTER', [
+    { service: long(63), result: { status: 'fail', results } },
+    { service: long(63), result: { status: 'ok', results: [] } },
+  ]);
 }
 
 function worstCaseHeartbeatViews(alertname: string): Record<string, object> {

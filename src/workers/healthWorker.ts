@@ -26,28 +26,35 @@ export interface HealthWorkerDeps {
   logger: Logger;
 }
 
-/** The incident a channel (its own) or thread (its root message) belongs to, if any. */
+/**
+ * The incident a channel (its own) or thread (its root message) belongs to, if any, with the labels its
+ * alerts share (group and common labels), which fill the checks' `{{labels.name}}` placeholders.
+ */
 async function incidentOf(
   pool: pg.Pool,
   channelId: string,
   threadTs: string | undefined,
-): Promise<number | undefined> {
-  const { rows } = await pool.query<{ id: number }>(
-    `SELECT id::int AS id FROM incidents
+): Promise<{ id: number; labels: Record<string, string> } | undefined> {
+  const { rows } = await pool.query<{ id: number; labels: Record<string, string> }>(
+    `SELECT id::int AS id, group_labels || common_labels AS labels FROM incidents
       WHERE channel_id = $1 AND (dedicated_channel OR root_ts = $2) ORDER BY dedicated_channel DESC LIMIT 1`,
     [channelId, threadTs ?? null],
   );
-  return rows[0]?.id;
+  return rows[0];
 }
 
 /** Runs health checks off the request path and posts the templated result where they were asked for. */
 export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<HealthJob>> {
   const processor = async (job: Job<HealthJob>, token?: string) => {
     const task = job.data;
+    const incident = await incidentOf(deps.pool, task.channelId, task.threadTs);
     const health = await Promise.all(
       task.services.map(async (service) => ({
         service,
-        result: await runChecks(deps.config.services[service]?.checks ?? [], { env: process.env }),
+        result: await runChecks(deps.config.services[service]?.checks ?? [], {
+          env: process.env,
+          labels: incident?.labels ?? {},
+        }),
       })),
     );
     const message = deps.templates.renderMessage('health-result', healthView(task.requestedBy, health));
@@ -68,7 +75,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       await job.moveToDelayed(Date.now() + err.waitMs, token);
       throw new DelayedError();
     }
-    const incidentId = await incidentOf(deps.pool, task.channelId, task.threadTs);
+    const incidentId = incident?.id;
     if (incidentId !== undefined) {
       await addTimelineEntries(
         deps.pool,

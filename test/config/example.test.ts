@@ -12,6 +12,12 @@ describe('config/incident-bot.example.yml', () => {
       'disable-degradation',
       'rollback-migration',
     ]);
+    // Runbook 004's HighErrorRate and HighResponseTime, asked of Prometheus.
+    expect(config.services['payments-api']!.checks.map((c) => `${c.kind} ${c.name}`)).toEqual([
+      'http health',
+      'prometheus error-rate',
+      'prometheus latency-p95',
+    ]);
     // Runbook 004's levels, a P1 called again at its 5-minute acknowledgement target, runbook 002's matrix.
     expect(Object.keys(config.escalation.policies)).toEqual([
       'levels',

@@ -13,6 +13,13 @@ const http = { kind: 'http', name: 'api-health', url: 'https://payments.internal
 const postgres = { kind: 'postgres', name: 'db', connectionEnv: 'PAYMENTS_DATABASE_URL' };
 const redis = { kind: 'redis', name: 'cache', connectionEnv: 'PAYMENTS_REDIS_URL' };
 const tcp = { kind: 'tcp', name: 'smtp', host: 'mail.internal', port: 25 };
+const prometheus = {
+  kind: 'prometheus',
+  name: 'error-rate',
+  url: 'http://prometheus:9090',
+  query: 'sum(rate(http_requests_total{service="{{labels.service}}",code=~"5.."}[5m]))',
+  failAt: 0.05,
+};
 
 describe('defaults', () => {
   it('fills an http check', () => {
@@ -39,6 +46,15 @@ describe('defaults', () => {
     expect(HealthCheckSchema.parse({ ...tcp, timeout: '2s' })).toEqual({ ...tcp, timeout: 2000 });
   });
 
+  it('fills a prometheus check: high is bad, an empty result warns', () => {
+    expect(HealthCheckSchema.parse(prometheus)).toEqual({
+      ...prometheus,
+      direction: 'above',
+      ifEmpty: 'warn',
+      timeout: 5000,
+    });
+  });
+
   it('keeps every option given', () => {
     const full = {
       ...postgres,
@@ -57,13 +73,29 @@ describe('defaults', () => {
       expectJson: { status: 'ok', checks: { db: 'up' } },
     };
     expect(HealthCheckSchema.parse(json)).toEqual({ ...json, timeout: 5000 });
+    const latency = {
+      ...prometheus,
+      url: 'https://monitoring.internal/prometheus/',
+      direction: 'below',
+      warnAt: 0.99,
+      failAt: 0.95,
+      ifEmpty: 'fail',
+      usernameEnv: 'PROMETHEUS_API_USERNAME',
+      passwordEnv: 'PROMETHEUS_API_PASSWORD',
+      timeout: '10s',
+    };
+    expect(HealthCheckSchema.parse(latency)).toEqual({ ...latency, timeout: 10_000 });
   });
 });
 
 describe('refusals name the path and say what is expected', () => {
   it.each([
-    [{ ...http, kind: 'ping' }, ['kind'], 'expected kind to be one of http, postgres, redis, tcp'],
-    [{ name: 'x' }, ['kind'], 'expected kind to be one of http, postgres, redis, tcp'],
+    [
+      { ...http, kind: 'ping' },
+      ['kind'],
+      'expected kind to be one of http, postgres, redis, tcp, prometheus',
+    ],
+    [{ name: 'x' }, ['kind'], 'expected kind to be one of http, postgres, redis, tcp, prometheus'],
     ['http://x', [], 'expected a check like'],
     [{ ...http, name: 'API Health' }, ['name'], 'expected lowercase letters, digits and -'],
     [{ ...http, url: 'ftp://files.internal/health' }, ['url'], 'expected an http or https URL'],
@@ -104,6 +136,40 @@ describe('refusals name the path and say what is expected', () => {
     [{ ...redis, connectionEnv: 'redis_url' }, ['connectionEnv'], 'expected the name of an env var'],
     [{ ...tcp, port: 70000 }, ['port'], 'expected a port number between 1 and 65535'],
     [{ ...tcp, host: 'tcp://mail.internal' }, ['host'], 'expected a host name or IP address'],
+    [{ ...prometheus, failAt: undefined }, ['failAt'], 'expected warnAt, failAt or both'],
+    [{ ...prometheus, warnAt: 0.1 }, ['warnAt'], 'expected warnAt below failAt with direction above'],
+    [
+      { ...prometheus, direction: 'below', warnAt: 0.01 },
+      ['warnAt'],
+      'expected warnAt above failAt with direction below',
+    ],
+    [{ ...prometheus, direction: 'up' }, ['direction'], 'expected above or below'],
+    [{ ...prometheus, failAt: '5%' }, ['failAt'], 'expected a number, like 0.05'],
+    [{ ...prometheus, ifEmpty: 'ignore' }, ['ifEmpty'], 'expected ok, warn or fail'],
+    [{ ...prometheus, query: ' ' }, ['query'], 'expected a PromQL query'],
+    [{ ...prometheus, query: 'up{job={{labels.job}}}' }, ['query'], 'is outside a string'],
+    [
+      { ...prometheus, query: 'up{job="{{ job }}"}' },
+      ['query'],
+      'expected a placeholder like {{labels.service}}',
+    ],
+    [{ ...prometheus, url: 'http://prometheus:9090/?x=1' }, ['url'], "expected Prometheus's base URL"],
+    [{ ...prometheus, url: 'http://admin:pw@prometheus:9090' }, ['url'], 'credentials do not belong'],
+    [
+      { ...prometheus, tokenEnv: 'eyJhbGciOi.secret' },
+      ['tokenEnv'],
+      'expected the name of an env var holding a bearer token',
+    ],
+    [
+      { ...prometheus, tokenEnv: 'PROMETHEUS_API_TOKEN', usernameEnv: 'PROMETHEUS_API_USERNAME' },
+      ['tokenEnv'],
+      'expected either tokenEnv or usernameEnv and passwordEnv, not both',
+    ],
+    [
+      { ...prometheus, usernameEnv: 'PROMETHEUS_API_USERNAME' },
+      ['passwordEnv'],
+      'expected usernameEnv and passwordEnv together',
+    ],
   ])('%j', (input, path, message) => {
     const issue = firstIssue(input);
     expect(issue.path).toEqual(path);
@@ -117,11 +183,12 @@ describe('refusals name the path and say what is expected', () => {
 
 describe('ServiceChecksSchema', () => {
   it('accepts a list of mixed checks in order', () => {
-    expect(ServiceChecksSchema.parse([http, postgres, redis, tcp]).map((c) => c.kind)).toEqual([
+    expect(ServiceChecksSchema.parse([http, postgres, redis, tcp, prometheus]).map((c) => c.kind)).toEqual([
       'http',
       'postgres',
       'redis',
       'tcp',
+      'prometheus',
     ]);
   });
 
