@@ -12,6 +12,7 @@ import {
   type IncidentEffects,
   type LifecycleDeps,
   postStatusUpdate,
+  type Resolution,
   resolveIncident,
 } from '../incidents/lifecycle.js';
 import { recentEntries } from '../incidents/timeline.js';
@@ -48,7 +49,7 @@ export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   templates: TemplateSet;
   config: LifecycleDeps['config'] & SilenceDeps['config'];
   effects: IncidentEffects & SilenceDeps['effects'];
-  metrics: Pick<Metrics, 'timeToAcknowledge'>;
+  metrics: Pick<Metrics, 'timeToAcknowledge' | 'timeToResolve'> & SilenceDeps['metrics'];
 }
 
 /** `by` acknowledges the incident (the command and the button): what to tell them. */
@@ -61,6 +62,19 @@ export async function acknowledge(
   const result = await acknowledgeIncident(deps, incidentId, by, requestKey);
   deps.metrics.timeToAcknowledge.observe({ severity: result.severity }, result.afterMs / 1000);
   return `You acknowledged ${result.ref}: it is yours, and nobody else is called for it.`;
+}
+
+/** `by` resolves the incident (the command and the form); the time it took is measured. */
+export async function resolve(
+  deps: Pick<IncidentCommandDeps, 'pool' | 'config' | 'effects' | 'metrics'>,
+  incidentId: number,
+  resolution: string,
+  by: string,
+  requestKey: string,
+): Promise<Resolution> {
+  const result = await resolveIncident(deps, incidentId, resolution, by, requestKey);
+  deps.metrics.timeToResolve.observe({ severity: result.severity }, result.afterMs / 1000);
+  return result;
 }
 
 /** Carries out a parsed /incident command. Throws IncidentError or CommandUsageError for the caller to explain. */
@@ -192,7 +206,7 @@ export async function runIncidentCommand(
     case 'ack':
       return say(await acknowledge(deps, await target(command.incidentId), ctx.userId, requestKey));
     case 'resolve': {
-      const result = await resolveIncident(
+      const result = await resolve(
         deps,
         await target(command.incidentId),
         command.resolution,
