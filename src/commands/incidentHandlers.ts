@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
+import { incidentStats } from '../incidents/incidentStats.js';
 import { listOpenIncidents, loadSnapshot } from '../incidents/incidentStore.js';
 import {
   addNote,
@@ -31,8 +32,15 @@ import {
   unsilenceIncident,
 } from '../silences/silences.js';
 import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../views/incident.js';
+import { statsView } from '../views/incidentStats.js';
 import { updateModal } from '../views/modals.js';
-import { CommandUsageError, INCIDENT_HELP, INCIDENT_USAGE, type IncidentCommand } from './incidentCommand.js';
+import {
+  CommandUsageError,
+  INCIDENT_HELP,
+  INCIDENT_USAGE,
+  type IncidentCommand,
+  STATS_RANGES,
+} from './incidentCommand.js';
 
 /** What a command answers: a message only the caller sees, or a form to open. */
 export type CommandReply = { ephemeral: SlackMessage | string } | { modal: Record<string, unknown> };
@@ -112,6 +120,11 @@ export async function runIncidentCommand(
     case 'list': {
       const { incidents, total } = await listOpenIncidents(deps.pool, LIST_LIMIT);
       return { ephemeral: deps.templates.renderMessage('incident-list', listView(incidents, total)) };
+    }
+    case 'stats': {
+      const days = STATS_RANGES[command.range];
+      const stats = await incidentStats(deps.pool, days);
+      return { ephemeral: deps.templates.renderMessage('incident-stats', statsView(stats, days)) };
     }
     case 'declare': {
       const result = await declareIncident(deps, {
