@@ -23,16 +23,16 @@ export type IngestConfig = AlertRouting & { incidents: Pick<IncidentsConfig, 'up
 
 export interface DeliveryResult {
   outcome: DeliveryOutcome;
-  /** With the incident's version after this delivery: Slack must show at least that. */
-  incident?: { id: number; version: number };
+  /** With the incident's version and severity after this delivery: Slack must show at least that version. */
+  incident?: { id: number; version: number; severity: Severity };
   /** False when the root message is known to show this version already: no sync is needed. */
   slackBehind?: boolean;
   /** Reopened with its status updates due again: the reminder to schedule (see IncidentEffects.updateDue). */
   updateDue?: { updateCount: number; dueAt: Date };
   /** Opened or reopened by this delivery: which opening it is (its reopen count), for IncidentEffects.opened. */
   opening?: number;
-  /** Resolved by this delivery (its last alert resolved). */
-  resolved?: true;
+  /** Resolved by this delivery (its last alert resolved), this long after it opened (or reopened). */
+  resolved?: { afterMs: number };
 }
 
 /**
@@ -163,24 +163,24 @@ export async function ingestDelivery(
     }
     await addTimelineEntries(db, incident.id, entries);
 
-    const { rows } = await db.query<{ version: number }>(
+    const { rows } = await db.query<{ version: number; after_ms: number }>(
       `UPDATE incidents
           SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
               truncated_alerts = $5, state = CASE WHEN $4 THEN 'resolved' ELSE state END,
               resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
         WHERE id = $1
-        RETURNING version`,
+        RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms`,
       [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
     );
     return {
       outcome: opened ?? 'updated',
-      incident: { id: incident.id, version: rows[0]!.version },
+      incident: { id: incident.id, version: rows[0]!.version, severity },
       slackBehind: true,
       ...(reopened?.next_update_due_at
         ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
         : {}),
       ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
-      ...(resolves ? { resolved: true as const } : {}),
+      ...(resolves ? { resolved: { afterMs: rows[0]!.after_ms } } : {}),
     };
   });
 }
@@ -188,7 +188,7 @@ export async function ingestDelivery(
 function unchanged(outcome: 'duplicate' | 'stale', incident: OpenIncident): DeliveryResult {
   return {
     outcome,
-    incident: { id: incident.id, version: incident.version },
+    incident: { id: incident.id, version: incident.version, severity: incident.severity },
     slackBehind: incident.slack_behind,
   };
 }

@@ -7,6 +7,7 @@ import { quoted } from '../render/mrkdwn.js';
 export type IncidentCommand =
   | { name: 'help' }
   | { name: 'list' }
+  | { name: 'stats'; range: StatsRange }
   | { name: 'declare'; severity: Severity; title: string }
   | { name: 'update'; incidentId?: number; status?: UpdateStatus; text?: string }
   | { name: 'severity'; incidentId?: number; severity: Severity }
@@ -21,6 +22,10 @@ export type IncidentCommand =
   | { name: 'extend'; incidentId?: number; duration: string }
   | { name: 'unsilence'; incidentId?: number };
 
+/** The periods /incident stats looks back over, in days. */
+export const STATS_RANGES = { '7d': 7, '30d': 30, '90d': 90 } as const;
+export type StatsRange = keyof typeof STATS_RANGES;
+
 export const INCIDENT_USAGE: Record<Exclude<IncidentCommand['name'], 'help'>, string> = {
   declare: '/incident declare P0|P1|P2|P3|P4 <title>',
   update:
@@ -30,6 +35,7 @@ export const INCIDENT_USAGE: Record<Exclude<IncidentCommand['name'], 'help'>, st
   note: '/incident note [INC-n] <text>',
   timeline: '/incident timeline [INC-n]',
   list: '/incident list',
+  stats: '/incident stats [7d|30d|90d]  (default 7d: how many, how fast acknowledged and resolved)',
   ack: '/incident ack [INC-n]  (you have an alert-born incident: nobody else is called for it)',
   resolve: '/incident resolve [INC-n] <resolution>',
   postmortem: '/incident postmortem [INC-n]',
@@ -129,6 +135,15 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       return { name: 'help' };
     case 'list':
       return { name: 'list' };
+    case 'stats': {
+      const usage = INCIDENT_USAGE.stats;
+      const word = args.shift() ?? '7d';
+      const range = word.toLowerCase();
+      if (!Object.hasOwn(STATS_RANGES, range))
+        throw new CommandUsageError(`${quoted(word)} is not a period: use 7d, 30d or 90d.`, usage);
+      if (args.length > 0) throw new CommandUsageError('Only a period is expected.', usage);
+      return { name: 'stats', range: range as StatsRange };
+    }
     case 'declare': {
       const usage = INCIDENT_USAGE.declare;
       const severity = parseSeverity(args.shift(), usage);

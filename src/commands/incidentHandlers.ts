@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
+import { incidentStats } from '../incidents/incidentStats.js';
 import { listOpenIncidents, loadSnapshot } from '../incidents/incidentStore.js';
 import {
   addNote,
@@ -12,6 +13,7 @@ import {
   type IncidentEffects,
   type LifecycleDeps,
   postStatusUpdate,
+  type Resolution,
   resolveIncident,
 } from '../incidents/lifecycle.js';
 import { recentEntries } from '../incidents/timeline.js';
@@ -30,8 +32,15 @@ import {
   unsilenceIncident,
 } from '../silences/silences.js';
 import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../views/incident.js';
+import { statsView } from '../views/incidentStats.js';
 import { updateModal } from '../views/modals.js';
-import { CommandUsageError, INCIDENT_HELP, INCIDENT_USAGE, type IncidentCommand } from './incidentCommand.js';
+import {
+  CommandUsageError,
+  INCIDENT_HELP,
+  INCIDENT_USAGE,
+  type IncidentCommand,
+  STATS_RANGES,
+} from './incidentCommand.js';
 
 /** What a command answers: a message only the caller sees, or a form to open. */
 export type CommandReply = { ephemeral: SlackMessage | string } | { modal: Record<string, unknown> };
@@ -48,7 +57,7 @@ export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   templates: TemplateSet;
   config: LifecycleDeps['config'] & SilenceDeps['config'];
   effects: IncidentEffects & SilenceDeps['effects'];
-  metrics: Pick<Metrics, 'timeToAcknowledge'>;
+  metrics: Pick<Metrics, 'timeToAcknowledge' | 'timeToResolve'> & SilenceDeps['metrics'];
 }
 
 /** `by` acknowledges the incident (the command and the button): what to tell them. */
@@ -61,6 +70,19 @@ export async function acknowledge(
   const result = await acknowledgeIncident(deps, incidentId, by, requestKey);
   deps.metrics.timeToAcknowledge.observe({ severity: result.severity }, result.afterMs / 1000);
   return `You acknowledged ${result.ref}: it is yours, and nobody else is called for it.`;
+}
+
+/** `by` resolves the incident (the command and the form); the time it took is measured. */
+export async function resolve(
+  deps: Pick<IncidentCommandDeps, 'pool' | 'config' | 'effects' | 'metrics'>,
+  incidentId: number,
+  resolution: string,
+  by: string,
+  requestKey: string,
+): Promise<Resolution> {
+  const result = await resolveIncident(deps, incidentId, resolution, by, requestKey);
+  deps.metrics.timeToResolve.observe({ severity: result.severity }, result.afterMs / 1000);
+  return result;
 }
 
 /** Carries out a parsed /incident command. Throws IncidentError or CommandUsageError for the caller to explain. */
@@ -98,6 +120,11 @@ export async function runIncidentCommand(
     case 'list': {
       const { incidents, total } = await listOpenIncidents(deps.pool, LIST_LIMIT);
       return { ephemeral: deps.templates.renderMessage('incident-list', listView(incidents, total)) };
+    }
+    case 'stats': {
+      const days = STATS_RANGES[command.range];
+      const stats = await incidentStats(deps.pool, days);
+      return { ephemeral: deps.templates.renderMessage('incident-stats', statsView(stats, days)) };
     }
     case 'declare': {
       const result = await declareIncident(deps, {
@@ -192,7 +219,7 @@ export async function runIncidentCommand(
     case 'ack':
       return say(await acknowledge(deps, await target(command.incidentId), ctx.userId, requestKey));
     case 'resolve': {
-      const result = await resolveIncident(
+      const result = await resolve(
         deps,
         await target(command.incidentId),
         command.resolution,

@@ -64,6 +64,8 @@ function nextStep(config: EscalationDeps['config'], incident: EscalatedIncident)
 export interface StepOutcome {
   /** Slack must show this version: the step was recorded. */
   version?: number;
+  /** The step that ran (numbered from 1), and its policy: the step was recorded. */
+  ran?: { policy: string; step: number };
   /** The step paged: the pagers must catch up. */
   paged?: boolean;
   /** What runs next: this same step later when it is not due yet, or the step after it. */
@@ -106,7 +108,12 @@ export async function runEscalationStep(
     if (step.page) await requestPage(db, { incidentId: incident.id, pager: step.page, step: job.step + 1 });
     const version = await bumpVersion(db, incident.id, 'escalation_step = escalation_step + 1');
     const next = nextStep(deps.config, { ...incident, step: job.step + 1 });
-    return { version, ...(step.page ? { paged: true } : {}), ...(next ? { next } : {}) };
+    return {
+      version,
+      ran: { policy: chosen.name, step: job.step + 1 },
+      ...(step.page ? { paged: true } : {}),
+      ...(next ? { next } : {}),
+    };
   });
 }
 

@@ -110,6 +110,13 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
   if (heartbeat && beat) await recordBeat(deps, heartbeat.alertname);
   if (!rest) return { outcome: beat ? 'heartbeat' : 'ignored' };
   const result = await ingestDelivery(deps.pool, deps.config, rest);
+  // Counted once stored, whatever befalls the enqueue: a retry of this delivery is a duplicate.
+  if (result.incident && result.outcome === 'reopened')
+    deps.metrics.incidentsReopened.inc({ severity: result.incident.severity });
+  if (result.incident && result.resolved) {
+    const { severity } = result.incident;
+    deps.metrics.timeToResolve.observe({ severity }, result.resolved.afterMs / 1000);
+  }
   // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
   // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
   const { incident, updateDue, opening } = result;

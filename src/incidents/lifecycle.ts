@@ -68,11 +68,14 @@ interface LockedIncident {
   created_at: Date;
   last_update_at: Date | null;
   update_count: number;
+  /** Since it last opened (created or reopened), by the database's clock: what resolving it measures. */
+  after_ms: number;
 }
 
 async function lockIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
   const { rows } = await db.query<LockedIncident>(
-    `SELECT id::int AS id, state, severity, title, created_at, last_update_at, update_count
+    `SELECT id::int AS id, state, severity, title, created_at, last_update_at, update_count,
+            (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
        FROM incidents WHERE id = $1 FOR UPDATE`,
     [incidentId],
   );
@@ -306,14 +309,20 @@ export async function addNote(
   return { incidentId, ref: incidentRef(incidentId), version };
 }
 
+/** A resolution: the incident's severity then, and how long after it opened (or reopened) it came. */
+export interface Resolution extends ChangeResult {
+  severity: Severity;
+  afterMs: number;
+}
+
 export async function resolveIncident(
   deps: LifecycleDeps,
   incidentId: number,
   resolution: string,
   by: string,
   requestKey?: string,
-): Promise<ChangeResult> {
-  const version = await inTransaction(deps.pool, async (db) => {
+): Promise<Resolution> {
+  const { version, severity, afterMs } = await inTransaction(deps.pool, async (db) => {
     await claimRequest(db, requestKey);
     const incident = await lockOpenIncident(db, incidentId);
     await addTimelineEntries(db, incidentId, [
@@ -327,17 +336,18 @@ export async function resolveIncident(
         },
       },
     ]);
-    return bumpVersion(
+    const version = await bumpVersion(
       db,
       incidentId,
       "state = 'resolved', status = 'resolved', resolution = $2, resolved_at = now(), next_update_due_at = NULL",
       [resolution],
     );
+    return { version, severity: incident.severity, afterMs: incident.after_ms };
   });
   await deps.effects.changed(incidentId, version);
   await deps.effects.resolved(incidentId);
   if (deps.config.incidents.postmortemOnResolve) await deps.effects.postmortemRequested(incidentId, by);
-  return { incidentId, ref: incidentRef(incidentId), version };
+  return { incidentId, ref: incidentRef(incidentId), version, severity, afterMs };
 }
 
 /** The incident a command means: an explicit INC-n, else the incident whose dedicated channel it is used in. */

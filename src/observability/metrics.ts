@@ -88,6 +88,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly timeToResolve = new Histogram({
+    name: 'incident_bot_time_to_resolve_seconds',
+    help: 'Time from an incident opening (or reopening) to its resolution, by severity at resolution: by its alerts or by someone. Each opening counts once, when it resolves.',
+    labelNames: ['severity'] as const,
+    buckets: [300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800],
+    registers: [this.registry],
+  });
+
+  readonly incidentsReopened = new Counter({
+    name: 'incident_bot_incidents_reopened_total',
+    help: "Incidents reopened: their group fired again within alerts.reopenWithin of their resolution, by severity. Counted when the reopen is stored, so unlike the deliveries counter's outcome=reopened it misses none whose delivery was then answered 503.",
+    labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+
+  readonly silences = new Counter({
+    name: 'incident_bot_silences_total',
+    help: "Changes to incidents' silences in Alertmanager, by change: set, extended (also one found longer in Alertmanager than recorded), lifted (unsilenced by someone).",
+    labelNames: ['change'] as const,
+    registers: [this.registry],
+  });
+
+  readonly escalationSteps = new Counter({
+    name: 'incident_bot_escalation_steps_total',
+    help: 'Escalation steps fired (config escalation), by policy and step number (1 is the first).',
+    labelNames: ['policy', 'step'] as const,
+    registers: [this.registry],
+  });
+
   readonly pages = new Counter({
     name: 'incident_bot_pages_total',
     help: 'Page events sent to pagers (config pagers), by pager, action (trigger, acknowledge, resolve) and outcome: sent, failed (not delivered: retried), refused (a 4xx: not retried until the incident changes).',

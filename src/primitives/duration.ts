@@ -46,3 +46,8 @@ export function formatDuration(ms: number): string {
   if (hours < 48) return `${hours} h ${minutes % 60} min`;
   return `${Math.floor(hours / 24)} days ${hours % 24} h`;
 }
+
+/** As formatDuration, with seconds under a minute, where "0 min" would read as a bug. */
+export function spokenDuration(ms: number): string {
+  return ms < 60_000 ? `${Math.max(0, Math.round(ms / 1000))} s` : formatDuration(ms);
+}

@@ -23,6 +23,7 @@ import {
 } from '../incidents/incidentSilences.js';
 import { bumpVersion } from '../incidents/lifecycle.js';
 import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
 import { escapeMrkdwn, slackDate, userMention } from '../render/mrkdwn.js';
 import type { SilencesConfig } from './configSchema.js';
@@ -76,6 +77,8 @@ export interface SilenceDeps {
   config: { silences: SilencesConfig };
   membership: Membership;
   effects: SilenceEffects;
+  /** Each change is counted once it is stored: once, whichever replica or retry made it. */
+  metrics: Pick<Metrics, 'silences'>;
 }
 
 const LOCK_SPACE = 'incident-silence';
@@ -146,6 +149,7 @@ export async function silenceIncident(
     await addTimelineEntries(db, input.incidentId, [...ended, entry]);
     return { silence, version: await bumpVersion(db, input.incidentId) };
   });
+  deps.metrics.silences.inc({ change: 'set' });
   await deps.effects.changed(input.incidentId, result.version);
   await deps.effects.silenceEnds(input.incidentId, result.silence.endsAt);
   return publicSilence(result.silence);
@@ -197,6 +201,7 @@ export async function extendSilence(
     ]);
     return { silence: { ...live, silenceId, endsAt }, version: await bumpVersion(db, input.incidentId) };
   });
+  deps.metrics.silences.inc({ change: 'extended' });
   await deps.effects.changed(input.incidentId, result.version);
   await deps.effects.silenceEnds(input.incidentId, result.silence.endsAt);
   return publicSilence(result.silence);
@@ -220,6 +225,7 @@ export async function unsilenceIncident(
     await addTimelineEntries(db, input.incidentId, await endSilence(db, live, input.userId));
     return bumpVersion(db, input.incidentId);
   });
+  deps.metrics.silences.inc({ change: 'lifted' });
   await deps.effects.changed(input.incidentId, version);
 }
 
@@ -251,9 +257,10 @@ export async function checkSilenceable(
 export async function endSilenceIfDue(
   pool: pg.Pool,
   incidentId: number,
+  metrics: SilenceDeps['metrics'],
   alertmanager?: AlertmanagerApi,
 ): Promise<{ version?: number; nextAt?: Date }> {
-  return inTransaction(pool, async (db) => {
+  const outcome = await inTransaction(pool, async (db) => {
     await lockSilences(db, incidentId);
     const live = await liveSilence(db, incidentId);
     if (!live) return {};
@@ -273,11 +280,14 @@ export async function endSilenceIfDue(
           },
         },
       ]);
-      return { version: await bumpVersion(db, incidentId), nextAt: running.endsAt };
+      return { version: await bumpVersion(db, incidentId), nextAt: running.endsAt, extended: true };
     }
     await addTimelineEntries(db, incidentId, await endSilence(db, live, null));
     return { version: await bumpVersion(db, incidentId) };
   });
+  const { extended, ...result } = outcome;
+  if (extended) metrics.silences.inc({ change: 'extended' });
+  return result;
 }
 
 /** The silence Alertmanager runs, with this one's marker, past its recorded end; undefined if none or unknown. */

@@ -1,4 +1,4 @@
-import { formatDuration } from '../primitives/duration.js';
+import { spokenDuration } from '../primitives/duration.js';
 
 /** The longest heartbeat alertname the config takes: the template check renders one this long. */
 export const MAX_HEARTBEAT_ALERTNAME = 200;
@@ -24,14 +24,9 @@ export function heartbeatGapView(gap: HeartbeatGapRecord): HeartbeatGapView {
   return {
     alertname: gap.alertname,
     since: gap.since,
-    expectEvery: spoken(gap.expectEveryMs),
+    expectEvery: spokenDuration(gap.expectEveryMs),
     ...(gap.endedAt
-      ? { endedAt: gap.endedAt, silentFor: spoken(gap.endedAt.getTime() - gap.since.getTime()) }
+      ? { endedAt: gap.endedAt, silentFor: spokenDuration(gap.endedAt.getTime() - gap.since.getTime()) }
       : {}),
   };
-}
-
-// Under a minute only in tests and demos, where "0 min" would read as a bug.
-function spoken(ms: number): string {
-  return ms < 60_000 ? `${Math.max(0, Math.round(ms / 1000))} s` : formatDuration(ms);
 }

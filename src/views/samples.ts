@@ -1,4 +1,5 @@
 import { ROLES } from '../primitives/role.js';
+import { SEVERITIES } from '../primitives/severity.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
 import { type CheckResult, healthView, MAX_CHECKS_SHOWN } from './health.js';
 import { heartbeatGapView, MAX_HEARTBEAT_ALERTNAME } from './heartbeat.js';
@@ -15,6 +16,7 @@ import {
   threadView,
   timelineView,
 } from './incident.js';
+import { type IncidentStats, STATS_LIST_LIMIT, statsView } from './incidentStats.js';
 import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from './postmortem.js';
 
 /**
@@ -191,6 +193,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
     'incident-list': listView(openIncidents, 10_000),
     'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),
+    'incident-stats': worstCaseStatsView(long),
     'incident-announcement': { incident: incidentView(snapshot), channelId: 'C0000000' },
     [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
     ...worstCaseHeartbeatViews(long(MAX_HEARTBEAT_ALERTNAME)),
@@ -214,6 +217,26 @@ function worstCaseHealthView(long: (n: number) => string, url: string): object {
     { service: long(63), result: { status: 'fail', results } },
     { service: long(63), result: { status: 'ok', results: [] } },
   ]);
+}
+
+function worstCaseStatsView(long: (n: number) => string): object {
+  const most = 999_999_999;
+  const durations = { count: most, median: 1e9, p90: 1e9 };
+  const line = { incidents: most, open: most, toAcknowledge: durations, toResolve: durations };
+  const stats: IncidentStats = {
+    since: new Date('2026-01-01T00:00:00Z'),
+    bySeverity: [line, ...SEVERITIES.map((severity) => ({ severity, ...line }))],
+    topAlerts: Array.from({ length: STATS_LIST_LIMIT }, () => ({ alertname: long(5000), incidents: most })),
+    longestOpen: Array.from({ length: STATS_LIST_LIMIT }, (_, i) => ({
+      id: most - i,
+      severity: 'P0',
+      title: long(500),
+      openedAt: new Date('2000-01-01T00:00:00Z'),
+      acknowledgedBy: 'U0ACKNOWLEDGER',
+    })),
+    openTotal: most,
+  };
+  return statsView(stats, 90);
 }
 
 function worstCaseHeartbeatViews(alertname: string): Record<string, object> {

@@ -30,6 +30,10 @@ export async function startEscalationWorker(deps: EscalationWorkerDeps): Promise
     const task = job.data;
     if (task.kind === 'sweep') return sweep();
     const outcome = await runEscalationStep(deps, task);
+    if (outcome.ran) {
+      const { policy, step } = outcome.ran;
+      deps.metrics.escalationSteps.inc({ policy, step: String(step) });
+    }
     if (outcome.version !== undefined) await deps.effects.changed(task.incidentId, outcome.version);
     if (outcome.paged) await deps.pages.pagesChanged(task.incidentId);
     const { next } = outcome;

@@ -151,7 +151,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         case 'postmortem':
           return await postmortem(job, token);
         case 'silence-end': {
-          const outcome = await endSilenceIfDue(pool, task.incidentId, deps.alertmanager);
+          const outcome = await endSilenceIfDue(pool, task.incidentId, deps.metrics, deps.alertmanager);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
           if (outcome.nextAt) await runAgainAt(job, token, outcome.nextAt);
           return;

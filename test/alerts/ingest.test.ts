@@ -225,7 +225,7 @@ describe('ingesting Alertmanager deliveries', () => {
       const again = await deliver('Reopens', [{ instance: 'a', startsAt: LATER }]);
       expect(again).toEqual({
         outcome: 'reopened',
-        incident: { id: resolved.id, version: resolved.version + 1 },
+        incident: { id: resolved.id, version: resolved.version + 1, severity: 'P0' },
         slackBehind: true,
         // Its first reopening: escalation starts again for it.
         opening: 1,

@@ -42,7 +42,7 @@ describe('incident-bot check-config', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
       new RegExp(
-        `^ok: environment; ${join(dir, 'good.yml')} \\(1 route, 0 services, 0 health checks, 0 actions\\); 10 templates with overrides from ${join(dir, 'good-templates')}\\n$`,
+        `^ok: environment; ${join(dir, 'good.yml')} \\(1 route, 0 services, 0 health checks, 0 actions\\); 11 templates with overrides from ${join(dir, 'good-templates')}\\n$`,
       ),
     );
   });
@@ -125,6 +125,7 @@ function expectedNames(): string {
     'incident-announcement',
     'incident-list',
     'incident-root',
+    'incident-stats',
     'incident-thread',
     'incident-timeline',
     'postmortem.md',

@@ -63,7 +63,7 @@ describe('incident-bot render', () => {
     const result = await runCli(['render', 'incident-rooot', '--data', file], {});
     expect(result.code).toBe(64);
     expect(result.stderr).toBe(
-      'incident-bot render: no template named "incident-rooot"; available: action-request, health-result, heartbeat-back, heartbeat-missing, incident-announcement, incident-list, incident-root, incident-thread, incident-timeline, postmortem.md\n',
+      'incident-bot render: no template named "incident-rooot"; available: action-request, health-result, heartbeat-back, heartbeat-missing, incident-announcement, incident-list, incident-root, incident-stats, incident-thread, incident-timeline, postmortem.md\n',
     );
   });
 

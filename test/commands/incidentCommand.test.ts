@@ -5,6 +5,7 @@ import {
   INCIDENT_USAGE,
   parseIncidentCommand,
 } from '../../src/commands/incidentCommand.js';
+import { quoted } from '../../src/render/mrkdwn.js';
 
 /** The CommandUsageError that parsing `text` throws, with its message and the usage shown with it. */
 function refusal(text: string): { message: string; usage: string } {
@@ -57,6 +58,31 @@ describe('unknown subcommands', () => {
 describe('list', () => {
   it.each(['list', 'LIST', '  list  '])('reads %j', (text) => {
     expect(parseIncidentCommand(text)).toEqual({ name: 'list' });
+  });
+});
+
+describe('stats', () => {
+  it.each([
+    ['stats', '7d'],
+    ['stats 7d', '7d'],
+    ['STATS 30D', '30d'],
+    ['  stats   90d  ', '90d'],
+  ])('reads %j', (text, range) => {
+    expect(parseIncidentCommand(text)).toEqual({ name: 'stats', range });
+  });
+
+  it.each(['1y', '7', '14d', '0d', '-7d', '<!channel>', 'constructor', '__proto__', 'toString'])(
+    'refuses the period %j, saying which there are',
+    (range) => {
+      expect(refusal(`stats ${range}`)).toEqual({
+        message: `${quoted(range)} is not a period: use 7d, 30d or 90d.`,
+        usage: INCIDENT_USAGE.stats,
+      });
+    },
+  );
+
+  it('refuses anything after the period', () => {
+    expect(refusal('stats 7d 30d').message).toBe('Only a period is expected.');
   });
 });
 

@@ -107,6 +107,13 @@ describe('escalation', () => {
     // The policy has no step after the third: nothing more is said, nothing is left waiting.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await escalation.steps(id)).toHaveLength(3);
+    // Each counted once, by policy and step.
+    const counted = (await bot.app.metrics.escalationSteps.get()).values;
+    expect(counted.map((v) => [v.labels.policy, v.labels.step, v.value])).toEqual([
+      ['fast', '1', 1],
+      ['fast', '2', 1],
+      ['fast', '3', 1],
+    ]);
     expect(
       (await bot.app.escalation.getJobs(['delayed', 'waiting'])).filter((j) => j?.data.kind === 'step'),
     ).toEqual([]);

@@ -21,6 +21,7 @@ const COMMAND = '/incident';
 const SUBCOMMANDS = [
   'help',
   'list',
+  'stats',
   'declare',
   'update',
   'severity',
@@ -121,6 +122,9 @@ describe('hostile input: /incident', () => {
       'a declare with a NUL in its title': fc
         .tuple(fc.constantFrom('P0', 'P1', 'P2', 'P3', 'P4'), withNul)
         .map(([severity, title]) => `declare ${severity} ${title}`),
+      'a stats period that is not one': hostileWord
+        .filter((w) => firstWord(w) !== '' && !['7d', '30d', '90d'].includes(firstWord(w)))
+        .map((period) => `stats ${period}`),
       'an incident that does not exist': fc
         .tuple(fc.constantFrom(...ON_AN_INCIDENT), hostileText(4))
         .map(([sub, tail]) => `${sub} ${NO_SUCH_INCIDENT} ${tail}`),

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
 import type { Membership } from '../../src/approvals/policy.js';
 import { migrate } from '../../src/db/migrate.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import {
   activeSilence,
   endSilenceIfDue,
@@ -25,6 +26,10 @@ import { createTestDatabase, type TestDatabase, unusedPort, waitFor } from '../s
 const HOUR = 3_600_000;
 const WEEK = 7 * 24 * HOUR;
 const nobodyInGroups: Membership = { groupMembers: () => undefined, groupId: () => undefined };
+const metrics = new Metrics();
+/** How many changes of this kind incident_bot_silences_total has counted so far. */
+const counted = async (change: 'set' | 'extended' | 'lifted') =>
+  (await metrics.silences.get()).values.find((v) => v.labels.change === change)?.value ?? 0;
 
 let key = 0;
 const requestKey = () => `test:${Date.now()}:${key++}`;
@@ -80,6 +85,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       changed: async (id, version) => void changed.push([id, version]),
       silenceEnds: async (id, at) => void ends.push([id, at]),
     },
+    metrics,
     ...overrides,
   });
 
@@ -143,8 +149,10 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
         reason: 'noisy',
         requestKey: requestKey(),
       });
+    const set = await counted('set');
     const outcomes = await Promise.allSettled([press('U0ALICE'), press('U0BOB')]);
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(await counted('set')).toBe(set + 1);
     const refused = (outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult)
       .reason as SilenceError;
     // Told it is silenced, or, while the first still waits on Alertmanager, that it is being silenced.
@@ -186,6 +194,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       reason: 'flapping',
       requestKey: requestKey(),
     });
+    const extensions = await counted('extended');
     const extended = await extendSilence(deps(), {
       incidentId: id,
       userId: 'U0BOB',
@@ -193,6 +202,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       requestKey: requestKey(),
     });
     expect(extended.endsAt.getTime()).toBe(first.endsAt.getTime() + 2 * HOUR);
+    expect(await counted('extended')).toBe(extensions + 1);
     expect(await activeSilence(pool, id)).toEqual(extended);
     const am = new AlertmanagerApi([amUrl()], undefined, 2_000);
     expect(await am.getSilence(extended.silenceId)).toMatchObject({
@@ -222,7 +232,9 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     });
     const am = new AlertmanagerApi([amUrl()], undefined, 2_000);
     await am.expireSilence(silence.silenceId); // someone lifted it in Alertmanager's UI meanwhile
+    const lifted = await counted('lifted');
     await unsilenceIncident(deps(), { incidentId: id, userId: 'U0BOB', requestKey: requestKey() });
+    expect(await counted('lifted')).toBe(lifted + 1);
     expect(await activeSilence(pool, id)).toBeUndefined();
     expect((await am.getSilence(silence.silenceId)).state).toBe('expired');
     const { rows } = await pool.query(
@@ -240,6 +252,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
         )
       ).code,
     ).toBe('NOT_SILENCED');
+    expect(await counted('lifted')).toBe(lifted + 1);
   });
 
   it('records once that a silence ran out, and not before', async () => {
@@ -251,13 +264,13 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       reason: 'x',
       requestKey: requestKey(),
     });
-    expect((await endSilenceIfDue(pool, id)).nextAt).toBeInstanceOf(Date);
+    expect((await endSilenceIfDue(pool, id, metrics)).nextAt).toBeInstanceOf(Date);
     await pool.query(
       "UPDATE incident_silences SET ends_at = now() - interval '1 second' WHERE incident_id = $1",
       [id],
     );
-    expect((await endSilenceIfDue(pool, id)).version).toBeGreaterThan(0);
-    expect(await endSilenceIfDue(pool, id)).toEqual({});
+    expect((await endSilenceIfDue(pool, id, metrics)).version).toBeGreaterThan(0);
+    expect(await endSilenceIfDue(pool, id, metrics)).toEqual({});
     const { rows } = await pool.query(
       "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'silence_ended'",
       [id],
@@ -275,6 +288,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       "INSERT INTO incidents (title, severity, channel_id, group_key) VALUES ('no labels', 'P2', 'C0X', '{}:{}') RETURNING id::int AS id",
     );
     const before = await counts();
+    const set = await counted('set');
     const input = { incidentId: id, userId: 'U0ALICE', durationMs: HOUR, reason: 'why' };
     const cases: Array<[string, SilenceDeps, Partial<typeof input> & { matchers?: [] }, string, RegExp]> = [
       ['zero', deps(), { durationMs: 0 }, 'BAD_DURATION', /above zero/],
@@ -314,6 +328,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       expect(err.message, what).toMatch(message);
     }
     expect(await counts()).toEqual(before);
+    expect(await counted('set')).toBe(set);
     expect(await silencesInAlertmanager(id)).toEqual([]);
   });
 
@@ -345,6 +360,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
   it('does a replayed request once', async () => {
     const { id } = await alertBorn();
     const again = requestKey();
+    const set = await counted('set');
     await silenceIncident(deps(), {
       incidentId: id,
       userId: 'U0ALICE',
@@ -364,6 +380,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       (err: Error) => err.message,
     );
     expect(replay).toBe('This request was already handled.');
+    expect(await counted('set')).toBe(set + 1);
   });
 
   // From the review of issue 15.
@@ -472,7 +489,9 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     );
     // The end Postgres knows comes (the hour, shortened here).
     await endPassed(id);
-    const outcome = await endSilenceIfDue(pool, id, am());
+    const extensions = await counted('extended');
+    const outcome = await endSilenceIfDue(pool, id, metrics, am());
+    expect(await counted('extended')).toBe(extensions + 1);
     // Before, it was recorded as ended, the thread saying "Alertmanager notifies these alerts again"
     // and the root dropping 🔕, while Alertmanager held them back two more hours.
     expect(outcome.nextAt).toEqual(extendedTo);
@@ -485,7 +504,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     // Once that end passes in Alertmanager too, it ends.
     await endPassed(id);
     await am().expireSilence(kept);
-    expect((await endSilenceIfDue(pool, id, am())).version).toBeGreaterThan(0);
+    expect((await endSilenceIfDue(pool, id, metrics, am())).version).toBeGreaterThan(0);
     expect(await activeSilence(pool, id)).toBeUndefined();
   });
 

@@ -1,5 +1,5 @@
 import type { App } from '@slack/bolt';
-import { resolveIncident } from '../../incidents/lifecycle.js';
+import { resolve } from '../../commands/incidentHandlers.js';
 import { SilenceError, unsilenceIncident } from '../../silences/silences.js';
 import { RESOLVE_MODAL, readResolveSubmission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
@@ -13,7 +13,7 @@ export function registerResolveForm(app: App, deps: ListenerDeps): void {
     read: readResolveSubmission,
     errorField: 'resolution',
     usage: () => '',
-    act: (id, input, by, requestKey) => resolveIncident(deps, id, input.resolution, by, requestKey),
+    act: (id, input, by, requestKey) => resolve(deps, id, input.resolution, by, requestKey),
     // Alertmanager may take longer than Slack waits for the form to close.
     afterAck: async (id, input, by, requestKey) => {
       if (!input.expireSilence) return undefined;
