@@ -50,7 +50,11 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
         result: await runChecks(deps.config.services[service]?.checks ?? [], { env: process.env }),
       })),
     );
-    const message = deps.templates.renderMessage('health-result', healthView(task.requestedBy, health));
+    const incidentId = task.incidentId ?? (await incidentOf(deps.pool, task.channelId, task.threadTs));
+    const message = deps.templates.renderMessage(
+      'health-result',
+      healthView(task.requestedBy, health, incidentId),
+    );
     let posted: { ts: string };
     try {
       posted = await deps.limiter.run(
@@ -68,7 +72,6 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       await job.moveToDelayed(Date.now() + err.waitMs, token);
       throw new DelayedError();
     }
-    const incidentId = await incidentOf(deps.pool, task.channelId, task.threadTs);
     if (incidentId !== undefined) {
       await addTimelineEntries(
         deps.pool,

@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { ACTION_USAGE, parseActionCommand } from '../../commands/actionCommand.js';
 import { runActionCommand } from '../../commands/actionHandlers.js';
 import { CommandUsageError } from '../../commands/incidentCommand.js';
+import { commandReply } from '../actions/incidentChoiceButtons.js';
 import type { ListenerDeps } from '../deps.js';
 import { commandText, ephemeral, explain } from '../replies.js';
 
@@ -14,7 +15,8 @@ export function registerActionCommand(app: App, deps: ListenerDeps): void {
         channelId: command.channel_id,
         triggerId: command.trigger_id,
       });
-      await ack(ephemeral(answer));
+      const reply = { command: '/action', text: command.text ?? '', triggerId: command.trigger_id } as const;
+      await ack(ephemeral(commandReply(answer, reply)));
     } catch (err) {
       const usage = err instanceof CommandUsageError ? err.usage : ACTION_USAGE;
       await ack(ephemeral(explain(err, usage, deps.logger)));
