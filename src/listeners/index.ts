@@ -1,11 +1,11 @@
 import type { App } from '@slack/bolt';
 import { registerApprovalButtons } from './actions/approvalButtons.js';
 import { registerIncidentButtons } from './actions/incidentButtons.js';
-import { registerIncidentChoiceButtons } from './actions/incidentChoiceButtons.js';
 import { registerActionCommand } from './commands/action.js';
 import { registerHealthCommand } from './commands/health.js';
 import { registerIncidentCommand } from './commands/incident.js';
 import type { ListenerDeps } from './deps.js';
+import { registerIncidentChoiceButtons } from './incidentChoice.js';
 import { registerResolveForm } from './views/resolveForm.js';
 import { registerSilenceForms } from './views/silenceForm.js';
 import { registerUpdateForm } from './views/updateForm.js';

@@ -26,16 +26,13 @@ export interface HealthWorkerDeps {
   logger: Logger;
 }
 
-/** The incident a channel (its own) or thread (its root message) belongs to, if any. */
-async function incidentOf(
-  pool: pg.Pool,
-  channelId: string,
-  threadTs: string | undefined,
-): Promise<number | undefined> {
+/** The incident the checks were run for, or else the one a channel (its own) or thread (its root) belongs to. */
+async function incidentOf(pool: pg.Pool, task: HealthJob): Promise<number | undefined> {
   const { rows } = await pool.query<{ id: number }>(
     `SELECT id::int AS id FROM incidents
-      WHERE channel_id = $1 AND (dedicated_channel OR root_ts = $2) ORDER BY dedicated_channel DESC LIMIT 1`,
-    [channelId, threadTs ?? null],
+      WHERE id = $3 OR ($3 IS NULL AND channel_id = $1 AND (dedicated_channel OR root_ts = $2))
+      ORDER BY dedicated_channel DESC LIMIT 1`,
+    [task.channelId, task.threadTs ?? null, task.incidentId ?? null],
   );
   return rows[0]?.id;
 }
@@ -50,7 +47,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
         result: await runChecks(deps.config.services[service]?.checks ?? [], { env: process.env }),
       })),
     );
-    const incidentId = task.incidentId ?? (await incidentOf(deps.pool, task.channelId, task.threadTs));
+    const incidentId = await incidentOf(deps.pool, task);
     const message = deps.templates.renderMessage(
       'health-result',
       healthView(task.requestedBy, health, incidentId),

@@ -1,6 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { paymentsApiCatalog, startHealthyEndpoint } from '../support/healthEndpoint.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import {
   blockActionsPayload,
@@ -21,12 +20,7 @@ const text = (value: unknown) => JSON.stringify(value);
 
 function configYaml(healthUrl: string) {
   return `${DEFAULT_TEST_CONFIG}
-services:
-  payments-api:
-    checks:
-      - { name: health-endpoint, kind: http, url: '${healthUrl}', expectJson: { status: ok } }
-    actions:
-      - name: scale
+${paymentsApiCatalog(healthUrl)}      - name: scale
         description: Scale the payments-api deployment
         kind: scale
         driver: { type: command, argv: [node, -e, '0', '{{replicas}}'] }
@@ -59,12 +53,10 @@ function choiceButtons(blocks: unknown[] | undefined): Map<string, Button> {
 
 describe('actions and checks belong to their incident in a shared channel', () => {
   let bot: TestBot;
-  let health: Server;
+  let health: { url: string; close: () => void };
   beforeAll(async () => {
-    health = createServer((_req, res) => res.end(JSON.stringify({ status: 'ok' })));
-    await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
-    const { port } = health.address() as AddressInfo;
-    bot = await startTestBot({ configYaml: configYaml(`http://127.0.0.1:${port}/health`) });
+    health = await startHealthyEndpoint();
+    bot = await startTestBot({ configYaml: configYaml(health.url) });
   });
   afterAll(async () => {
     await bot?.stop();
