@@ -5,14 +5,13 @@ import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
 import { checkRequester, type Membership } from '../approvals/policy.js';
 import { cancelRequest, createRequest } from '../approvals/requests.js';
-import { IncidentError } from '../incidents/errors.js';
-import { findIncident } from '../incidents/lifecycle.js';
-import { requestRef } from '../primitives/ids.js';
+import { incidentRef, requestRef } from '../primitives/ids.js';
 import { type ActionJob, enqueueAction } from '../queues/actionJobs.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
 import { quoted } from '../render/mrkdwn.js';
 import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.js';
 import { CommandUsageError } from './incidentCommand.js';
+import { type CommandAnswer, incidentOfCommand, isChoice } from './incidentOfCommand.js';
 
 export interface ActionCommandDeps {
   pool: pg.Pool;
@@ -27,24 +26,8 @@ export interface ActionContext {
   channelId: string;
   /** Slack's id for this one invocation: a replay of it changes nothing twice. */
   triggerId: string;
-}
-
-/** The incident whose own channel this is, and its thread, if the command is used in one. */
-async function incidentHere(
-  pool: pg.Pool,
-  channelId: string,
-): Promise<{ id: number; rootTs: string | null } | undefined> {
-  try {
-    const { id } = await findIncident(pool, { channelId });
-    const { rows } = await pool.query<{ root_ts: string | null }>(
-      'SELECT root_ts FROM incidents WHERE id = $1',
-      [id],
-    );
-    return { id, rootTs: rows[0]?.root_ts ?? null };
-  } catch (err) {
-    if (err instanceof IncidentError) return undefined;
-    throw err;
-  }
+  /** The incident its typist chose among the channel's open ones (a choice button). */
+  incidentId?: number;
 }
 
 function describeParams(catalog: ActionCatalog, service: string, action: string): string {
@@ -58,12 +41,15 @@ function describeParams(catalog: ActionCatalog, service: string, action: string)
   return `/action ${action} ${service}${params.length ? ` ${params.join(' ')}` : ''}`;
 }
 
-/** Carries out /action; throws CommandUsageError or ApprovalError for the caller to explain. Returns the answer. */
+/**
+ * Carries out /action; throws CommandUsageError or ApprovalError for the caller to explain. Returns the
+ * answer, or the question of which incident a request is for when several are open in the channel.
+ */
 export async function runActionCommand(
   deps: ActionCommandDeps,
   command: ActionCommand,
   ctx: ActionContext,
-): Promise<string> {
+): Promise<CommandAnswer> {
   switch (command.name) {
     case 'help':
       return ACTION_HELP;
@@ -122,7 +108,8 @@ export async function runActionCommand(
           describeParams(deps.config, command.service, command.action),
         );
       }
-      const incident = await incidentHere(deps.pool, ctx.channelId);
+      const incident = await incidentOfCommand(deps.pool, ctx);
+      if (isChoice(incident)) return incident;
       const request = await createRequest(deps.pool, {
         incidentId: incident?.id ?? null,
         action: definition.name,
@@ -147,7 +134,8 @@ export async function runActionCommand(
       const params = Object.entries(checked.params)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? quoted(v) : v}`)
         .join(' ');
-      return `Requested ${requestRef(request.id)}: ${definition.name} on ${command.service}${params ? ` (${params})` : ''}. ${definition.dryRun ? 'Running the dry run; the' : 'The'} approval request is posted${incident ? ' in the incident thread' : ' here'}.`;
+      const forIncident = incident ? ` for ${incidentRef(incident.id)}` : '';
+      return `Requested ${requestRef(request.id)}: ${definition.name} on ${command.service}${params ? ` (${params})` : ''}${forIncident}. ${definition.dryRun ? 'Running the dry run; the' : 'The'} approval request is posted${incident ? ' in the incident thread' : ' here'}.`;
     }
   }
 }

@@ -3,7 +3,12 @@ import { inTransaction } from '../db/pool.js';
 import { incidentRef } from '../primitives/ids.js';
 import { ROLES } from '../primitives/role.js';
 import type { TemplateSet } from '../render/templates.js';
-import { buildPostmortemView, POSTMORTEM_TEMPLATE, type PostmortemData } from '../views/postmortem.js';
+import {
+  buildPostmortemView,
+  POSTMORTEM_TEMPLATE,
+  type PostmortemData,
+  peopleIn,
+} from '../views/postmortem.js';
 import { IncidentError } from './errors.js';
 import { addTimelineEntries } from './timeline.js';
 
@@ -58,23 +63,33 @@ export interface GeneratedPostmortem {
   version: number;
 }
 
+/** Where people's names come from (Slack's users.info, remembered): those it cannot name are left out. */
+export interface PeopleDirectory {
+  names(ids: string[]): Promise<ReadonlyMap<string, string>>;
+}
+
 /**
  * Renders the skeleton from the record as it stands and stores it as the incident's next revision, with
- * its timeline entry, in one transaction: a render that fails writes nothing.
+ * its timeline entry, in one transaction: a render that fails writes nothing. People are named from
+ * `people` when given, read before the transaction so that no lock waits for Slack; anyone who joins
+ * the record meanwhile is shown by id.
  */
 export async function generatePostmortem(
   pool: pg.Pool,
   templates: TemplateSet,
   incidentId: number,
   generatedBy: string,
+  people?: PeopleDirectory,
 ): Promise<GeneratedPostmortem> {
+  const before = people && (await loadPostmortemData(pool, incidentId));
+  const names = people && before ? await people.names(peopleIn(before)) : new Map<string, string>();
   return inTransaction(pool, async (db) => {
     // One generation at a time per incident, each reading what the previous one committed.
     const locked = await db.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [incidentId]);
     const data = locked.rowCount ? await loadPostmortemData(db, incidentId) : undefined;
     if (!data)
       throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(incidentId)}.`);
-    const markdown = templates.renderText(POSTMORTEM_TEMPLATE, buildPostmortemView(data));
+    const markdown = templates.renderText(POSTMORTEM_TEMPLATE, buildPostmortemView(data, names));
     const { rows } = await db.query<{ revision: number }>(
       `INSERT INTO postmortems (incident_id, markdown, generated_by) VALUES ($1, $2, $3)
        ON CONFLICT (incident_id) DO UPDATE

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { ActionCommandDeps } from '../commands/actionHandlers.js';
+import type { HealthCommandDeps } from '../commands/healthHandlers.js';
 import type { IncidentCommandDeps } from '../commands/incidentHandlers.js';
 import type { FileConfig } from '../config/file.js';
 import type { Logger } from '../observability/logger.js';
@@ -8,7 +9,7 @@ import type { HealthJob } from '../queues/healthJobs.js';
 import type { SlackApi } from '../slack/slackApi.js';
 
 /** What every listener may use: the use cases' dependencies, and Slack's Web API for what it says. */
-export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps {
+export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps, HealthCommandDeps {
   // The whole file: each use case reads its own parts of it.
   config: FileConfig;
   health: Queue<HealthJob>;

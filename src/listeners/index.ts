@@ -5,6 +5,7 @@ import { registerActionCommand } from './commands/action.js';
 import { registerHealthCommand } from './commands/health.js';
 import { registerIncidentCommand } from './commands/incident.js';
 import type { ListenerDeps } from './deps.js';
+import { registerIncidentChoiceButtons } from './incidentChoice.js';
 import { registerResolveForm } from './views/resolveForm.js';
 import { registerSilenceForms } from './views/silenceForm.js';
 import { registerUpdateForm } from './views/updateForm.js';
@@ -18,6 +19,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
   registerHealthCommand(app, deps);
   registerIncidentButtons(app, deps);
   registerApprovalButtons(app, deps);
+  registerIncidentChoiceButtons(app, deps);
   registerUpdateForm(app, deps);
   registerResolveForm(app, deps);
   registerSilenceForms(app, deps);

@@ -9,6 +9,8 @@ export interface HealthJob {
   channelId: string;
   threadTs?: string;
   requestedBy: string;
+  /** The incident they were run for: its timeline records them. */
+  incidentId?: number;
 }
 
 /**

@@ -275,6 +275,11 @@ export function validateBlocks(blocks: unknown, surface: Surface = 'message'): s
         const fields = block.fields as unknown[] | undefined;
         if (block.text === undefined && fields === undefined) problems.push(`${path}: needs text or fields`);
         if (block.text !== undefined) checkText(block.text, `${path}.text`, L.sectionText, problems);
+        const accessory = block.accessory as Record<string, unknown> | undefined;
+        if (accessory !== undefined) {
+          if (accessory?.type !== 'button') problems.push(`${path}.accessory.type: only buttons are used`);
+          else checkButton(accessory, `${path}.accessory`, problems);
+        }
         if (fields !== undefined) {
           if (!Array.isArray(fields) || fields.length === 0 || fields.length > L.sectionFields) {
             problems.push(`${path}.fields: expected 1 to ${L.sectionFields} fields`);

@@ -114,6 +114,7 @@ export class SlackEmulator {
   /** Socket Mode: the sockets apps.connections.open opened, for delivering commands and clicks. */
   readonly socketMode = new SocketModeEndpoint('A0INCIDENTBOT');
   private readonly people = new Map<string, EmulatedUser>();
+  private readonly unknownPeople = new Set<string>();
   private readonly ephemeralMessages: EphemeralMessage[] = [];
   private readonly methods: Record<string, Method> = {
     'auth.test': () =>
@@ -206,19 +207,23 @@ export class SlackEmulator {
       return group ? this.ok({ users: group.users }) : this.fail('no_such_subteam');
     },
     'users.info': (p) => {
+      if (this.options.scopes && !this.options.scopes.includes('users:read'))
+        return this.fail('missing_scope', { needed: 'users:read' });
       const id = typeof p.user === 'string' ? p.user : '';
-      if (!USER_ID.test(id)) return this.fail('user_not_found');
+      if (!USER_ID.test(id) || this.unknownPeople.has(id)) return this.fail('user_not_found');
       const bot = id === this.botUserId;
       const known = this.people.get(id);
       const name = bot ? 'incident-bot' : (known?.name ?? id.toLowerCase());
+      const realName = bot ? name : (known?.realName ?? `User ${id}`);
       return this.ok({
         user: {
           id,
           team_id: this.teamId,
           name,
-          real_name: bot ? name : (known?.realName ?? `User ${id}`),
+          real_name: realName,
           tz: 'UTC',
           is_bot: bot,
+          profile: { real_name: realName, display_name: name },
         },
       });
     },
@@ -270,6 +275,12 @@ export class SlackEmulator {
   /** A person users.info describes by name; other user ids get a made-up name. */
   addUser(user: EmulatedUser): void {
     this.people.set(user.id, { ...user });
+  }
+
+  /** users.info answers user_not_found for this id, as Slack does for one not of this workspace. */
+  forgetUser(id: string): void {
+    this.people.delete(id);
+    this.unknownPeople.add(id);
   }
 
   users(): EmulatedUser[] {

@@ -176,6 +176,16 @@ export class SlackApi {
     return (result.users ?? []).map(String);
   }
 
+  /**
+   * A person's name as Slack shows it (users.info): their full name, else their display name, else their
+   * username; '' when they have none. SlackRejectedError('user_not_found') for an id Slack does not know.
+   */
+  async userName(id: string): Promise<string> {
+    const result = await this.call('users.info', () => this.client.users.info({ user: id }));
+    const user = result.user;
+    return user?.real_name || user?.profile?.real_name || user?.profile?.display_name || user?.name || '';
+  }
+
   /** Who the token is, and the scopes Slack says it has (its x-oauth-scopes header). */
   async identity(): Promise<{ userId: string; team: string; scopes: string[] }> {
     const result = await this.call('auth.test', () => this.client.auth.test());

@@ -1,3 +1,4 @@
+import { incidentRef } from '../primitives/ids.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 
 const ICON = { ok: '✅', warn: '⚠️', fail: '❌' };
@@ -21,6 +22,8 @@ export interface ServiceHealth {
 
 export interface HealthView {
   requestedBy: string;
+  /** The incident they were run for. */
+  incidentRef?: string;
   services: Array<{
     name: string;
     icon: string;
@@ -46,10 +49,12 @@ export const MAX_CHECKS_SHOWN = 40;
 export function healthView(
   requestedBy: string,
   health: Array<{ service: string; result: ServiceHealth }>,
+  incidentId?: number,
 ): HealthView {
   let room = MAX_CHECKS_SHOWN;
   return {
     requestedBy,
+    ...(incidentId !== undefined ? { incidentRef: incidentRef(incidentId) } : {}),
     services: health.map(({ service, result }) => {
       const shown = result.results.slice(0, Math.max(0, room));
       room -= shown.length;

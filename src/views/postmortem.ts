@@ -74,16 +74,20 @@ function utc(time: Date | string): string {
 
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
-/** Slack user ids become `@U123`; the bot's own actors keep their names. */
-function actorName(actor: string): string {
+/** People's names by Slack user id, as far as they could be read. */
+export type PeopleNames = Pick<ReadonlyMap<string, string>, 'get'>;
+
+/** Slack user ids become the person's name, or `@U123` without one; the bot's own actors keep theirs. */
+function actorName(actor: string, names: PeopleNames): string {
   if (actor === ALERTMANAGER_ACTOR) return 'Alertmanager';
-  return /^[UW][A-Z0-9]{2,}$/.test(actor) ? `@${actor}` : actor;
+  if (!/^[UW][A-Z0-9]{2,}$/.test(actor)) return actor;
+  return names.get(actor) ?? `@${actor}`;
 }
 
 const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
 /** `approvedBy: U2` → `approved by @U2`, `outcome: ok` → `outcome: ok`; nested values are left out. */
-function dataSummary(data: Record<string, unknown>): string | undefined {
+function dataSummary(data: Record<string, unknown>, names: PeopleNames): string | undefined {
   const parts = Object.entries(data).flatMap(([key, value]) => {
     if (!['string', 'number', 'boolean'].includes(typeof value)) return [];
     const words = key
@@ -92,17 +96,17 @@ function dataSummary(data: Record<string, unknown>): string | undefined {
       .toLowerCase();
     let text = String(value);
     if (text.length > MAX_DATA_VALUE) text = `${text.slice(0, MAX_DATA_VALUE - 1)}…`;
-    return /(^| )by$/.test(words) ? [`${words} ${actorName(text)}`] : [`${words}: ${text}`];
+    return /(^| )by$/.test(words) ? [`${words} ${actorName(text, names)}`] : [`${words}: ${text}`];
   });
   return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
-function entryItem(entry: TimelineEntry): PostmortemTimelineItem {
+function entryItem(entry: TimelineEntry, names: PeopleNames): PostmortemTimelineItem {
   const { data } = entry;
   const item = (event: string, detail?: string) => ({
     time: utc(entry.createdAt),
     event,
-    actor: actorName(entry.actor),
+    actor: actorName(entry.actor, names),
     ...(detail ? { detail } : {}),
   });
   switch (entry.kind) {
@@ -119,7 +123,7 @@ function entryItem(entry: TimelineEntry): PostmortemTimelineItem {
     }
     case 'role_assigned': {
       const previous = str(data.previous);
-      const detail = `${actorName(String(data.user))}${previous ? ` (replacing ${actorName(previous)})` : ''}`;
+      const detail = `${actorName(String(data.user), names)}${previous ? ` (replacing ${actorName(previous, names)})` : ''}`;
       return item(`${capitalize(String(data.role))} assigned`, detail);
     }
     case 'note':
@@ -130,7 +134,7 @@ function entryItem(entry: TimelineEntry): PostmortemTimelineItem {
         return item('Reminder', due ? `status update due at ${utc(due)}` : 'status update due');
       }
       if (data.reminder === 'commander') return item('Reminder', 'no commander assigned');
-      return item('Reminder', dataSummary(data));
+      return item('Reminder', dataSummary(data, names));
     }
     case 'incident_resolved':
       return item(
@@ -141,7 +145,7 @@ function entryItem(entry: TimelineEntry): PostmortemTimelineItem {
       return item('Incident reopened', describeEntry(entry));
     default:
       // health_check, action_* and whatever comes later: told from their data, generically.
-      return item(capitalize(entry.kind.replace(/_/g, ' ')), dataSummary(data));
+      return item(capitalize(entry.kind.replace(/_/g, ' ')), dataSummary(data, names));
   }
 }
 
@@ -189,7 +193,7 @@ function groupDeliveries(entries: TimelineEntry[]): TimelineEntry[][] {
   return groups;
 }
 
-function timelineItems(data: PostmortemData): PostmortemTimelineItem[] {
+function timelineItems(data: PostmortemData, names: PeopleNames): PostmortemTimelineItem[] {
   const items: PostmortemTimelineItem[] = [];
   const first = data.alerts[0];
   if (first) {
@@ -203,12 +207,13 @@ function timelineItems(data: PostmortemData): PostmortemTimelineItem[] {
   // Generating the document is not part of the incident.
   const told = data.timeline.filter((e) => e.kind !== 'postmortem_generated');
   for (const group of groupDeliveries(told)) {
-    items.push(group[0]!.kind in ALERT_KINDS ? alertsItem(group) : entryItem(group[0]!));
+    items.push(group[0]!.kind in ALERT_KINDS ? alertsItem(group) : entryItem(group[0]!, names));
   }
   return items;
 }
 
-export function buildPostmortemView(data: PostmortemData): PostmortemView {
+/** `names`: people by Slack user id (see peopleIn); anyone it does not name is shown by id. */
+export function buildPostmortemView(data: PostmortemData, names: PeopleNames = new Map()): PostmortemView {
   const { incident } = data;
   const commander = data.roles.find((r) => r.role === 'commander');
   return {
@@ -224,12 +229,12 @@ export function buildPostmortemView(data: PostmortemData): PostmortemView {
     ...(incident.impact ? { impact: incident.impact } : {}),
     ...(incident.affected ? { affected: incident.affected } : {}),
     ...(incident.resolution ? { resolution: incident.resolution } : {}),
-    openedBy: incident.declaredBy ? actorName(incident.declaredBy) : 'Alertmanager',
+    openedBy: incident.declaredBy ? actorName(incident.declaredBy, names) : 'Alertmanager',
     ...(incident.groupKey ? { alertGroup: incident.groupKey } : {}),
-    ...(commander ? { commander: actorName(commander.userId) } : {}),
+    ...(commander ? { commander: actorName(commander.userId, names) } : {}),
     otherRoles: data.roles
       .filter((r) => r.role !== 'commander')
-      .map((r) => ({ role: capitalize(r.role), user: actorName(r.userId) })),
+      .map((r) => ({ role: capitalize(r.role), user: actorName(r.userId, names) })),
     alerts: data.alerts.slice(0, MAX_ALERT_NAMES).map((a) => ({
       name: a.alertname || '(no alertname)',
       instances: a.instances,
@@ -237,6 +242,18 @@ export function buildPostmortemView(data: PostmortemData): PostmortemView {
     })),
     moreAlerts: Math.max(0, data.alerts.length - MAX_ALERT_NAMES),
     statusUpdates: data.timeline.filter((e) => e.kind === 'status_update').length,
-    timeline: timelineItems(data),
+    timeline: timelineItems(data, names),
   };
+}
+
+/** The Slack user ids the document would show: the people whose names it needs. */
+export function peopleIn(data: PostmortemData): string[] {
+  const ids = new Set<string>();
+  buildPostmortemView(data, {
+    get: (id) => {
+      ids.add(id);
+      return undefined;
+    },
+  });
+  return [...ids];
 }

@@ -27,18 +27,19 @@ export interface HealthWorkerDeps {
 }
 
 /**
- * The incident a channel (its own) or thread (its root message) belongs to, if any, with the labels its
- * alerts share (group and common labels), which fill the checks' `{{labels.name}}` placeholders.
+ * The incident the checks were run for, or else the one a channel (its own) or thread (its root) belongs
+ * to, with the labels its alerts share (group and common labels), which fill the checks'
+ * `{{labels.name}}` placeholders.
  */
 async function incidentOf(
   pool: pg.Pool,
-  channelId: string,
-  threadTs: string | undefined,
+  task: HealthJob,
 ): Promise<{ id: number; labels: Record<string, string> } | undefined> {
   const { rows } = await pool.query<{ id: number; labels: Record<string, string> }>(
     `SELECT id::int AS id, group_labels || common_labels AS labels FROM incidents
-      WHERE channel_id = $1 AND (dedicated_channel OR root_ts = $2) ORDER BY dedicated_channel DESC LIMIT 1`,
-    [channelId, threadTs ?? null],
+      WHERE id = $3 OR ($3 IS NULL AND channel_id = $1 AND (dedicated_channel OR root_ts = $2))
+      ORDER BY dedicated_channel DESC LIMIT 1`,
+    [task.channelId, task.threadTs ?? null, task.incidentId ?? null],
   );
   return rows[0];
 }
@@ -47,7 +48,8 @@ async function incidentOf(
 export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<HealthJob>> {
   const processor = async (job: Job<HealthJob>, token?: string) => {
     const task = job.data;
-    const incident = await incidentOf(deps.pool, task.channelId, task.threadTs);
+    const incident = await incidentOf(deps.pool, task);
+    const incidentId = incident?.id;
     const health = await Promise.all(
       task.services.map(async (service) => ({
         service,
@@ -57,7 +59,10 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
         }),
       })),
     );
-    const message = deps.templates.renderMessage('health-result', healthView(task.requestedBy, health));
+    const message = deps.templates.renderMessage(
+      'health-result',
+      healthView(task.requestedBy, health, incidentId),
+    );
     let posted: { ts: string };
     try {
       posted = await deps.limiter.run(
@@ -75,7 +80,6 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       await job.moveToDelayed(Date.now() + err.waitMs, token);
       throw new DelayedError();
     }
-    const incidentId = incident?.id;
     if (incidentId !== undefined) {
       await addTimelineEntries(
         deps.pool,

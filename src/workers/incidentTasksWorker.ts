@@ -29,6 +29,7 @@ import type { TemplateSet } from '../render/templates.js';
 import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { SlackApi } from '../slack/slackApi.js';
+import { UserNames } from '../slack/userNames.js';
 import { incidentView } from '../views/incident.js';
 import { instrumented } from './instrumented.js';
 
@@ -57,6 +58,8 @@ export async function runAgainAt(job: Job, token: string | undefined, at: Date):
 
 export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): Promise<Worker<IncidentTask>> {
   const { pool, effects } = deps;
+  // Remembered by this worker's process: each post-mortem asks Slack only for whom it has not named lately.
+  const people = new UserNames(deps.slack, deps.logger);
 
   const createChannel = async (incidentId: number) => {
     const task = await loadChannelTask(pool, incidentId);
@@ -113,7 +116,13 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     let document: { markdown: string; filename: string } | undefined;
     if (task.revision !== undefined) revision = task.revision;
     else {
-      const generated = await generatePostmortem(pool, deps.templates, task.incidentId, task.requestedBy);
+      const generated = await generatePostmortem(
+        pool,
+        deps.templates,
+        task.incidentId,
+        task.requestedBy,
+        people,
+      );
       revision = generated.revision;
       document = generated;
       await job.updateData({ ...task, revision });

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { paymentsApiCatalog, startHealthyEndpoint } from '../support/healthEndpoint.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import {
   blockActionsPayload,
@@ -23,12 +24,7 @@ function catalogYaml(healthUrl: string) {
   return `${DEFAULT_TEST_CONFIG}
 actions:
   membershipRefresh: 1s
-services:
-  payments-api:
-    checks:
-      - { name: health-endpoint, kind: http, url: '${healthUrl}', expectJson: { status: ok } }
-    actions:
-      - name: scale
+${paymentsApiCatalog(healthUrl)}      - name: scale
         description: Scale the payments-api deployment
         kind: scale
         driver: { type: command, argv: [node, ${RECORDER}, scale, '{{replicas}}'], env: { allow: [RUN_LOG] } }
@@ -63,17 +59,14 @@ services:
 describe('/action with approvals, end to end', () => {
   let bot: TestBot;
   let runLog: string;
-  let health: import('node:http').Server;
+  let health: { url: string; close: () => void };
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'actions-'));
     runLog = join(dir, 'runs.jsonl');
     await writeFile(runLog, '');
     process.env.RUN_LOG = runLog;
-    const { createServer } = await import('node:http');
-    health = createServer((_req, res) => res.end(JSON.stringify({ status: 'ok' })));
-    await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
-    const port = (health.address() as import('node:net').AddressInfo).port;
-    bot = await startTestBot({ configYaml: catalogYaml(`http://127.0.0.1:${port}/health`) });
+    health = await startHealthyEndpoint();
+    bot = await startTestBot({ configYaml: catalogYaml(health.url) });
   });
   afterAll(async () => {
     await bot?.stop();

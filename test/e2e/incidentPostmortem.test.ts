@@ -18,6 +18,7 @@ describe('post-mortem skeletons in the thread', () => {
     bot = await startTestBot({
       configYaml: `${DEFAULT_TEST_CONFIG}\nincidents:\n  postmortemOnResolve: true\n`,
     });
+    bot.slack.emulator.addUser({ id: 'U0ALICE', name: 'alice', realName: 'Alice Liddell' });
   });
   afterAll(async () => {
     await bot?.stop();
@@ -40,7 +41,7 @@ describe('post-mortem skeletons in the thread', () => {
     const first = await waitFor(() => filesInThread()[0], 20_000, 'first upload');
     expect(first.filename).toBe(`${ref}-postmortem.md`);
     expect(first.content).toContain(`# Post-Mortem: ${ref} — Nightly export is late`);
-    expect(first.content).toContain('Incident declared by @U0ALICE: P2: Nightly export is late');
+    expect(first.content).toContain('Incident declared by Alice Liddell: P2: Nightly export is late');
 
     await slashCommand(bot, `note ${ref} Export job was stuck behind a lock`);
     expect(await clickOn(bot, 'incident', id, 'incident_postmortem')).toBe(200);
@@ -78,6 +79,29 @@ describe('post-mortem skeletons in the thread', () => {
     const thread = text(bot.slack.emulator.threadOf(INCIDENT_CHANNEL, root.ts).map((m) => m.blocks));
     expect(thread).toContain('Killed the blocking query');
     expect(thread).not.toContain('/incident postmortem');
+  });
+
+  it('names people by what Slack calls them, and keeps the id of one it cannot name', async () => {
+    bot.slack.emulator.addUser({ id: 'U0BOB', name: 'bob', realName: 'Bob Marley' });
+    bot.slack.emulator.forgetUser('U0MALLORY');
+    const declared = await slashCommand(bot, 'declare P2 Who was there');
+    const ref = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    await slashCommand(bot, `assign ${ref} commander <@U0BOB|bob>`);
+    await slashCommand(bot, `assign ${ref} scribe <@U0MALLORY|mallory>`);
+    await slashCommand(bot, `note ${ref} Paged the database team`, { user: 'U0MALLORY' });
+    expect((await slashCommand(bot, `postmortem ${ref}`)).text).toMatch(/Writing the post-mortem skeleton/);
+    const file = await waitFor(
+      () => bot.slack.emulator.files().find((f) => f.filename === `${ref}-postmortem.md`),
+      20_000,
+      'the post-mortem',
+    );
+    expect(file.content).toContain('- **Opened by**: Alice Liddell\n');
+    expect(file.content).toContain('- **Commander**: Bob Marley\n');
+    expect(file.content).toContain('- **Scribe**: @U0MALLORY\n');
+    expect(file.content).toContain('Commander assigned by Alice Liddell: Bob Marley');
+    expect(file.content).toContain('Note by @U0MALLORY: Paged the database team');
+    expect(file.content).not.toContain('U0BOB');
+    expect(file.content).not.toContain('@U0ALICE');
   });
 
   it('writes it once for a Post-mortem click Slack delivers twice', async () => {

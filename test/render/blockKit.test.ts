@@ -246,6 +246,22 @@ describe('validateBlocks', () => {
       ]);
     });
 
+    it("hold a section's accessory button to the same limits, and take no other accessory", () => {
+      expect(
+        validateBlocks([{ ...section('INC-1'), accessory: button({ value: 'v'.repeat(2000) }) }]),
+      ).toEqual([]);
+      expect(
+        validateBlocks([
+          { ...section('INC-1'), accessory: button({ value: 'v'.repeat(2001), action_id: '' }) },
+          { ...section('INC-2'), accessory: { type: 'image', image_url: 'https://example.com/x.png' } },
+        ]),
+      ).toEqual([
+        'blocks[0].accessory.action_id: expected 1 to 255 characters',
+        'blocks[0].accessory.value: expected at most 2000 characters',
+        'blocks[1].accessory.type: only buttons are used',
+      ]);
+    });
+
     it('refuse elements other than buttons', () => {
       expect(validateBlocks([actions({ type: 'static_select', action_id: 'pick' }, null)])).toEqual([
         'blocks[0].elements[0].type: only buttons are used',

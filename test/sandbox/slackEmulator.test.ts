@@ -502,6 +502,7 @@ describe('users.info', () => {
         real_name: 'User U0ALICE',
         tz: 'UTC',
         is_bot: false,
+        profile: { real_name: 'User U0ALICE', display_name: 'u0alice' },
       },
     });
     expect(await call('users.info', { user: 'W0ENTERPRISE' })).toMatchObject({ ok: true });
@@ -515,6 +516,26 @@ describe('users.info', () => {
 
   it.each(['', 'C0PAYMENTS', 'u0alice', 'alice'])('answers user_not_found for %j', async (user) => {
     expect(await call('users.info', { user })).toEqual({ ok: false, error: 'user_not_found' });
+  });
+
+  it('needs users:read when told the scopes', async () => {
+    const scoped = await startSlackEmulator({ token: TOKEN, scopes: ['chat:write'] });
+    try {
+      const res = await fetch(`${scoped.apiUrl}users.info`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'U0ALICE' }),
+      });
+      expect(await res.json()).toEqual({ ok: false, error: 'missing_scope', needed: 'users:read' });
+    } finally {
+      await scoped.close();
+    }
+  });
+
+  it('answers user_not_found for a person forgetUser removed, as for one of another workspace', async () => {
+    slack.emulator.addUser({ id: 'U0GONE', name: 'gone', realName: 'Gone Away' });
+    slack.emulator.forgetUser('U0GONE');
+    expect(await call('users.info', { user: 'U0GONE' })).toEqual({ ok: false, error: 'user_not_found' });
   });
 });
 

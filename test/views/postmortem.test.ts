@@ -1,32 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import type { TimelineKind } from '../../src/primitives/timelineKind.js';
-import { buildPostmortemView, type PostmortemData } from '../../src/views/postmortem.js';
+import { buildPostmortemView, type PostmortemData, peopleIn } from '../../src/views/postmortem.js';
+
+const AT = new Date('2026-11-23T08:00:00Z');
+
+/** An open incident U0DECL declared at AT. */
+const declared = (incident: Partial<PostmortemData['incident']>): PostmortemData['incident'] => ({
+  id: 1,
+  title: 'Incident',
+  severity: 'P2',
+  state: 'open',
+  status: 'investigating',
+  impact: null,
+  affected: null,
+  resolution: null,
+  createdAt: AT,
+  resolvedAt: null,
+  declaredBy: 'U0DECL',
+  groupKey: null,
+  ...incident,
+});
 
 describe('buildPostmortemView', () => {
   it('tells a declared, still open incident, its reminders and entries of kinds it does not know', () => {
-    const at = new Date('2026-11-23T08:00:00Z');
     const entry = (id: number, kind: TimelineKind, actor: string, data: Record<string, unknown>) => ({
       id,
       kind,
       actor,
       data,
-      createdAt: at,
+      createdAt: AT,
     });
     const data: PostmortemData = {
-      incident: {
-        id: 7,
-        title: 'Checkout down',
-        severity: 'P1',
-        state: 'open',
-        status: 'identified',
-        impact: null,
-        affected: null,
-        resolution: null,
-        createdAt: at,
-        resolvedAt: null,
-        declaredBy: 'U0DECL',
-        groupKey: null,
-      },
+      incident: declared({ id: 7, title: 'Checkout down', severity: 'P1', status: 'identified' }),
       roles: [{ role: 'comms', userId: 'U0COMMS' }],
       alerts: [],
       timeline: [
@@ -55,6 +60,54 @@ describe('buildPostmortemView', () => {
       { time, event: 'Reminder', actor: 'incident-bot', detail: 'status update due at 2026-11-23 08:30 UTC' },
       { time, event: 'Reminder', actor: 'incident-bot', detail: 'no commander assigned' },
       { time, event: 'Action requested', actor: '@U0DECL', detail: `action: ${'x'.repeat(99)}…` },
+    ]);
+  });
+
+  it('names everyone it would show by id, wherever they appear, and keeps the ids of those not named', () => {
+    const data: PostmortemData = {
+      incident: declared({ id: 8, title: 'Queue backlog' }),
+      roles: [
+        { role: 'commander', userId: 'U0CMDR' },
+        { role: 'scribe', userId: 'W0SCRIBE' },
+      ],
+      alerts: [],
+      timeline: [
+        {
+          kind: 'role_assigned',
+          actor: 'U0DECL',
+          data: { role: 'commander', user: 'U0CMDR', previous: 'U0OLD' },
+          createdAt: AT,
+        },
+        {
+          kind: 'action_succeeded',
+          actor: 'incident-bot',
+          data: { by: 'U0REQ', outcome: 'ok' },
+          createdAt: AT,
+        },
+        {
+          kind: 'note',
+          actor: 'alertmanager',
+          data: { text: 'U0NOTANACTOR wrote this' },
+          createdAt: AT,
+        },
+      ],
+    };
+    expect(peopleIn(data).sort()).toEqual(['U0CMDR', 'U0DECL', 'U0OLD', 'U0REQ', 'W0SCRIBE']);
+    const names = new Map([
+      ['U0DECL', 'Dana Declarer'],
+      ['U0CMDR', 'Cora Commander'],
+      ['U0REQ', 'Rex Requester'],
+    ]);
+    const view = buildPostmortemView(data, names);
+    expect(view).toMatchObject({
+      openedBy: 'Dana Declarer',
+      commander: 'Cora Commander',
+      otherRoles: [{ role: 'Scribe', user: '@W0SCRIBE' }],
+    });
+    expect(view.timeline.map((i) => [i.actor, i.detail])).toEqual([
+      ['Dana Declarer', 'Cora Commander (replacing @U0OLD)'],
+      ['incident-bot', 'by Rex Requester, outcome: ok'],
+      ['Alertmanager', 'U0NOTANACTOR wrote this'],
     ]);
   });
 });

@@ -1,0 +1,89 @@
+import type { Logger } from '../observability/logger.js';
+import { SlackRejectedError } from './errors.js';
+import type { SlackApi } from './slackApi.js';
+
+/**
+ * People's names from Slack (users.info), remembered for an hour, for documents read outside Slack
+ * (post-mortems), where `<@U123>` shows nobody. A name that cannot be read leaves the id to stand for
+ * the person: user_not_found, a token without users:read (an install from before it asked for the
+ * scope), Slack down or rate limiting. A name read earlier is better than an id, so one past its hour
+ * still serves while Slack cannot be asked.
+ */
+
+/** How long a name (or Slack's word that there is none) is used without asking again. */
+const REMEMBER_MS = 60 * 60_000;
+/** How long a token Slack refused users.info is not asked again: a reinstall shows within this. */
+const REFUSED_MS = 10 * 60_000;
+const MAX_REMEMBERED = 10_000;
+const MAX_NAME = 80;
+
+// Slack's answers that mean no id will be read with this token, whoever it names.
+const TOKEN_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_token_type', 'invalid_auth']);
+
+export class UserNames {
+  private readonly remembered = new Map<string, { name: string | undefined; at: number }>();
+  private refusedUntil = 0;
+
+  constructor(
+    private readonly slack: Pick<SlackApi, 'userName'>,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The names of those of `ids` Slack could name; an id it could not is left out. */
+  async names(ids: Iterable<string>): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    // One failure that is not about the id ends the asking: the next would fail the same way.
+    let ask = this.now() >= this.refusedUntil;
+    for (const id of new Set(ids)) {
+      const known = this.remembered.get(id);
+      if (known && this.now() - known.at < REMEMBER_MS) {
+        if (known.name) names.set(id, known.name);
+        continue;
+      }
+      if (ask) {
+        try {
+          const name = oneLine(await this.slack.userName(id));
+          this.remember(id, name || undefined);
+          if (name) names.set(id, name);
+          continue;
+        } catch (err) {
+          if (err instanceof SlackRejectedError && err.slackError === 'user_not_found') {
+            this.remember(id, undefined);
+            continue;
+          }
+          ask = false;
+          this.refused(err);
+        }
+      }
+      if (known?.name) names.set(id, known.name);
+    }
+    return names;
+  }
+
+  private refused(err: unknown): void {
+    if (err instanceof SlackRejectedError && TOKEN_REFUSALS.has(err.slackError)) {
+      this.refusedUntil = this.now() + REFUSED_MS;
+      this.logger.warn(
+        { err },
+        `Slack refused users.info (${err.slackError}): people are shown by id. Give the app users:read (reinstall it from manifest.yml)`,
+      );
+    } else {
+      this.logger.warn({ err }, 'Slack did not answer users.info: people are shown by id for now');
+    }
+  }
+
+  private remember(id: string, name: string | undefined): void {
+    this.remembered.delete(id);
+    this.remembered.set(id, { name, at: this.now() });
+    // The oldest go first: a Map iterates in the order of insertion.
+    if (this.remembered.size > MAX_REMEMBERED) this.remembered.delete(this.remembered.keys().next().value!);
+  }
+}
+
+/** A name as one line of plain text: a document's line must not break at it. */
+function oneLine(name: string): string {
+  const line = name.replace(/[\p{Cc}\p{Zl}\p{Zp}\s]+/gu, ' ').trim();
+  const chars = [...line];
+  return chars.length > MAX_NAME ? `${chars.slice(0, MAX_NAME - 1).join('')}…` : line;
+}
