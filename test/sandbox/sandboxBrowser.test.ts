@@ -146,7 +146,7 @@ describe.skipIf(missing !== undefined && !required)(
       await root.getByRole('button', { name: /\d+ repl/ }).waitFor(STEP);
       await root.getByRole('button', { name: /\d+ repl/ }).click();
       // Not 'Health checks' alone: the root's buttons read "Run health check" then "Silence".
-      const health = threadMessage('Health checks requested');
+      const health = threadMessage(/Health checks (for INC-\d+ )?requested/);
       await health.waitFor(STEP);
       expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
       expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
@@ -169,10 +169,11 @@ describe.skipIf(missing !== undefined && !required)(
       await root.getByRole('button', { name: silenceButton!, exact: true }).waitFor(STEP);
       expect(await root.textContent()).not.toContain('🔕');
 
-      // 5. Alice asks for more replicas; the approval request shows the dry run and waits for an approver.
+      // 5. Alice asks for more replicas; the approval request, in the thread of the one incident open in
+      // the channel, shows the dry run and waits for an approver.
       await command(action!.code[0]!);
-      await message(/Requested ACT-1: scale on payments-api/).waitFor(STEP);
-      const request = message('ACT-1 · scale');
+      await message(/Requested ACT-1.*: scale on payments-api/).waitFor(STEP);
+      const request = threadMessage('ACT-1 · scale');
       await request.filter({ hasText: 'scaled (server dry run)' }).waitFor(STEP);
       expect(await request.textContent()).toContain('Waiting for approval');
       expect(await request.textContent()).toContain('/action cancel ACT-1 withdraws it while it waits');
