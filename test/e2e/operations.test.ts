@@ -81,8 +81,10 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     const ref = `INC-${incidentId}`;
     expect((await slashCommand(bot, `note ${ref} Scaling up`, { channel: CHANNEL })).status).toBe(200);
     await slashCommand(bot, 'payments-api', { channel: CHANNEL, command: '/health' });
+    // The channel's one open incident: the result goes to its thread.
+    const root = bot.slack.emulator.channelMessages(CHANNEL)[0]!;
     await waitFor(
-      () => bot.slack.emulator.channelMessages(CHANNEL).find((m) => m.text.includes('Health')),
+      () => bot.slack.emulator.threadOf(CHANNEL, root.ts).find((m) => m.text.includes('Health')),
       20_000,
       'the health check result',
     );
