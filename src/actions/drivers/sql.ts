@@ -34,6 +34,8 @@ const DRY_RUN_LOCK_TIMEOUT_MS = 2000;
  * short enough to be a blip for the table's readers. The action's timeout when that is shorter.
  */
 const DRY_RUN_TIMEOUT_MS = 10_000;
+// PostgreSQL's words when statement_timeout ends a statement (SQLSTATE 57014).
+const STATEMENT_TIMEOUT = /canceling statement due to statement timeout/;
 /** Long enough for the queries queued behind a lock request to go through before it is made again. */
 const LOCK_RETRY_PAUSE_MS = 1000;
 
@@ -295,11 +297,16 @@ async function runSql(
     // A COMMIT already sent may have taken effect: wait for its answer rather than report a guess.
     if (outcome === 'stopped' && committing) outcome = await done;
     // An error once stopped (the pause between tries aborted, the server's statement_timeout) is the stop.
-    if (outcome === 'stopped' || (outcome instanceof Error && deadline.reason() && !committing)) {
+    // The server's timeout may also come a moment before our own timer, late on a busy machine: the same.
+    const serverTimedOut = outcome instanceof Error && STATEMENT_TIMEOUT.test(outcome.message);
+    if (
+      outcome === 'stopped' ||
+      (outcome instanceof Error && (deadline.reason() || serverTimedOut) && !committing)
+    ) {
       if (pid !== undefined) await cancelBackend(connectionString, pid);
       lines.push('stopped: the transaction is rolled back');
       const waits = lockTimeouts > 0 ? ` (${triesGaveUp(lockTimeouts)}: ${LOCK_HELD})` : '';
-      return result(false, `${prefix}${deadline.reason()}${waits}`);
+      return result(false, `${prefix}${deadline.reason() ?? `timed out after ${timeoutMs} ms`}${waits}`);
     }
     if (!(outcome instanceof Error)) return outcome;
     // The transaction is aborted; ending the connection below would roll it back too.
