@@ -48,7 +48,6 @@ export function deliveryDigest(payload: WebhookPayload): string {
 
 interface OpenIncident {
   id: number;
-  created_at: Date;
   version: number;
   slack_behind: boolean;
   severity: Severity;
@@ -154,15 +153,6 @@ export async function ingestDelivery(
       });
     }
 
-    if (resolves) {
-      entries.push({
-        kind: 'incident_resolved',
-        actor: ALERTMANAGER_ACTOR,
-        data: { durationMs: Date.now() - incident.created_at.getTime() },
-      });
-    }
-    await addTimelineEntries(db, incident.id, entries);
-
     const { rows } = await db.query<{ version: number; after_ms: number }>(
       `UPDATE incidents
           SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
@@ -172,6 +162,12 @@ export async function ingestDelivery(
         RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms`,
       [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
     );
+    // Since this opening (a reopened incident's earlier life ended at its last resolution), by the
+    // database's clock: the thread says what the time-to-resolve metric and /incident stats count.
+    const afterMs = rows[0]!.after_ms;
+    if (resolves)
+      entries.push({ kind: 'incident_resolved', actor: ALERTMANAGER_ACTOR, data: { durationMs: afterMs } });
+    await addTimelineEntries(db, incident.id, entries);
     return {
       outcome: opened ?? 'updated',
       incident: { id: incident.id, version: rows[0]!.version, severity },
@@ -180,7 +176,7 @@ export async function ingestDelivery(
         ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
         : {}),
       ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
-      ...(resolves ? { resolved: { afterMs: rows[0]!.after_ms } } : {}),
+      ...(resolves ? { resolved: { afterMs } } : {}),
     };
   });
 }
@@ -203,7 +199,7 @@ async function openIncident(
   lock: '' | 'FOR UPDATE',
 ): Promise<OpenIncident | undefined> {
   const { rows } = await db.query<OpenIncident>(
-    `SELECT id::int AS id, created_at, version, root_ts IS NULL OR root_version < version AS slack_behind,
+    `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
             severity, last_delivery_digest, truncated_alerts FROM incidents
       WHERE group_key = $1 AND state = 'open' ${lock}`,
     [groupKey],
@@ -256,7 +252,7 @@ async function reopenRecentIncident(
             next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
               THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
       WHERE id = $1 AND state = 'resolved'
-      RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest,
+      RETURNING id::int AS id, version, true AS slack_behind, severity, last_delivery_digest,
                 truncated_alerts, reopen_count, update_count, next_update_due_at`,
       [newest.id, JSON.stringify(config.incidents.updateIntervals)],
     )
@@ -281,7 +277,7 @@ async function insertIncident(
                             common_annotations, external_url, last_delivery_digest, truncated_alerts)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      ON CONFLICT (group_key) WHERE state = 'open' AND group_key IS NOT NULL DO NOTHING
-     RETURNING id::int AS id, created_at, version, true AS slack_behind, severity, last_delivery_digest,
+     RETURNING id::int AS id, version, true AS slack_behind, severity, last_delivery_digest,
                truncated_alerts`,
     [
       incidentTitle(payload).slice(0, 500),

@@ -30,10 +30,13 @@ export async function moveToFallbackChannel(
   slackError: string,
 ): Promise<number | undefined> {
   // A post to the old channel whose outcome is unknown is not looked for there: that channel is done with.
+  // The fallback is shared (several incidents can land there), never the incident's own channel, which it
+  // no longer has: dedicated_channel goes false, or commands typed there would take it for this incident's.
   const { rows } = await db.query<{ version: number }>(
     `WITH moved AS (
        UPDATE incidents
           SET refused_channel_id = channel_id, slack_error = $3, channel_id = $2, root_ts = NULL,
+              dedicated_channel = false,
               root_version = 0, version = version + 1, updated_at = now()
         WHERE id = $1 AND channel_id IS DISTINCT FROM $2
         RETURNING id, version

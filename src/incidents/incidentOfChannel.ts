@@ -32,19 +32,18 @@ export type ChannelIncidents =
 /** Choices offered at most: one button each, and a phone screen to read them on. */
 export const MAX_CHOICES = 20;
 
-const COLUMNS = `id::int AS id, root_ts AS "rootTs", severity, title,
-  (dedicated_channel AND refused_channel_id IS NULL) AS "ownChannel"`;
+const COLUMNS = `id::int AS id, root_ts AS "rootTs", severity, title, dedicated_channel AS "ownChannel"`;
 
 type Row = BelongingIncident & IncidentChoice;
 const belonging = ({ id, rootTs, ownChannel }: Row): BelongingIncident => ({ id, rootTs, ownChannel });
 
 export async function incidentsOfChannel(pool: pg.Pool, channelId: string): Promise<ChannelIncidents> {
   // An incident's own channel is its, open or resolved; one shown in a shared channel because Slack
-  // refused its own (refused_channel_id) is one of that channel's open incidents.
+  // refused or did not make its own is no longer dedicated (moveToFallbackChannel): one of its open ones.
   const { rows } = await pool.query<Row>(
     `SELECT ${COLUMNS} FROM incidents
-      WHERE channel_id = $1 AND (state = 'open' OR (dedicated_channel AND refused_channel_id IS NULL))
-      ORDER BY (dedicated_channel AND refused_channel_id IS NULL) DESC, id DESC LIMIT $2`,
+      WHERE channel_id = $1 AND (state = 'open' OR dedicated_channel)
+      ORDER BY dedicated_channel DESC, id DESC LIMIT $2`,
     [channelId, MAX_CHOICES + 1],
   );
   const own = rows.find((r) => r.ownChannel);

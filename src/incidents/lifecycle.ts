@@ -331,7 +331,8 @@ export async function resolveIncident(
         actor: by,
         data: {
           resolution,
-          durationMs: Date.now() - incident.created_at.getTime(),
+          // Since this opening, as the metric and /incident stats measure it.
+          durationMs: incident.after_ms,
           ...(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
         },
       },

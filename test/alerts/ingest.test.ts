@@ -371,6 +371,45 @@ describe('ingesting Alertmanager deliveries', () => {
       ]);
     });
 
+    it("measures a reopened incident's resolution from its reopening, in the thread as in the metric", async () => {
+      const days = (id: number) =>
+        pool.query("UPDATE incidents SET created_at = created_at - interval '3 days' WHERE id = $1", [id]);
+      const openedAgo = (id: number) =>
+        pool.query("UPDATE incidents SET opened_at = now() - interval '30 minutes' WHERE id = $1", [id]);
+      const resolvedAfter = async (id: number) =>
+        (await timelineOf(id)).filter((e) => e.kind === 'incident_resolved').at(-1).data.durationMs as number;
+      const HALF_HOUR = 30 * 60_000;
+
+      // By its alerts.
+      const { id } = await resolvedIncident('ReopenMeasured');
+      await days(id);
+      expect((await deliver('ReopenMeasured', [{ instance: 'a', startsAt: LATER }])).outcome).toBe(
+        'reopened',
+      );
+      await openedAgo(id);
+      const resolved = await deliver('ReopenMeasured', [
+        { instance: 'a', startsAt: LATER, status: 'resolved' },
+      ]);
+      expect(resolved.resolved!.afterMs).toBeGreaterThanOrEqual(HALF_HOUR);
+      expect(resolved.resolved!.afterMs).toBeLessThan(HALF_HOUR + 60_000);
+      expect(Math.abs((await resolvedAfter(id)) - resolved.resolved!.afterMs)).toBeLessThan(1000);
+
+      // By hand.
+      const third = '2026-11-23T11:00:00Z';
+      expect((await deliver('ReopenMeasured', [{ instance: 'a', startsAt: third }])).outcome).toBe(
+        'reopened',
+      );
+      await openedAgo(id);
+      const byHand = await resolveIncident(
+        { pool, config, effects: recordingEffects() },
+        id,
+        'Fixed',
+        'U0ALICE',
+      );
+      expect(byHand.afterMs).toBeGreaterThanOrEqual(HALF_HOUR);
+      expect(Math.abs((await resolvedAfter(id)) - byHand.afterMs)).toBeLessThan(1000);
+    });
+
     it('counts each reopening', async () => {
       const { id } = await resolvedIncident('ReopensTwice');
       expect((await deliver('ReopensTwice', [{ instance: 'a', startsAt: LATER }])).outcome).toBe('reopened');
