@@ -23,6 +23,7 @@ import { createSocketModeConnection, type SocketModeConnection } from './listene
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { createPagers } from './paging/pagers.js';
+import { playbookView } from './playbooks/playbooks.js';
 import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
 import { ESCALATION_QUEUE, type EscalationJob } from './queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from './queues/healthJobs.js';
@@ -171,7 +172,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         : {}),
     });
     const pageEffects = new QueuedPageEffects(pages);
-    const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects);
+    const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects, health);
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
     const alertmanager = file.alertmanager
@@ -211,6 +212,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           limiter,
           templates,
           config: file,
+          playbookOf: (incident) => playbookView(file, incident),
           metrics,
           logger: logger.child({ component: 'slack-sync' }),
         }),
@@ -256,6 +258,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         await startHealthWorker({
           pool,
           config: file,
+          queue: health,
           slack,
           limiter,
           templates,

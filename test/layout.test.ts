@@ -19,6 +19,7 @@ const LAYERS: ReadonlyArray<{ layer: string; tiers: ReadonlyArray<readonly strin
       ['silences'],
       ['escalation'],
       ['paging'],
+      ['playbooks'],
       ['approvals'],
       ['actions'],
       ['alerts'],

@@ -1,12 +1,13 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { type ActionCatalog, actionDigest, findAction } from '../actions/catalog.js';
+import { type ActionCatalog, findAction } from '../actions/catalog.js';
 import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
+import { openActionRequest } from '../approvals/openRequest.js';
 import { checkRequester, type Membership } from '../approvals/policy.js';
-import { cancelRequest, createRequest } from '../approvals/requests.js';
-import { incidentRef, requestRef } from '../primitives/ids.js';
-import { type ActionJob, enqueueAction } from '../queues/actionJobs.js';
+import { cancelRequest } from '../approvals/requests.js';
+import { requestRef } from '../primitives/ids.js';
+import type { ActionJob } from '../queues/actionJobs.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
 import { quoted } from '../render/mrkdwn.js';
 import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.js';
@@ -110,32 +111,16 @@ export async function runActionCommand(
       }
       const incident = await incidentOfCommand(deps.pool, ctx);
       if (isChoice(incident)) return incident;
-      const request = await createRequest(deps.pool, {
-        incidentId: incident?.id ?? null,
-        action: definition.name,
+      const { said } = await openActionRequest(deps, {
+        definition,
         service: command.service,
         params: checked.params,
-        actionDigest: actionDigest(definition),
         requestedBy: ctx.userId,
         channelId: ctx.channelId,
-        threadTs: incident?.rootTs ?? null,
-        requiredApprovals: definition.approval.required,
-        expiresAfterMs: definition.approval.expiresAfter,
-        hasDryRun: definition.dryRun,
+        ...(incident ? { incident } : {}),
         requestKey: `command:${ctx.triggerId}`,
       });
-      if (definition.dryRun) await enqueueAction(deps.actions, { kind: 'dry-run', requestId: request.id });
-      await enqueueAction(
-        deps.actions,
-        { kind: 'expire', requestId: request.id },
-        definition.approval.expiresAfter,
-      );
-      await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
-      const params = Object.entries(checked.params)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? quoted(v) : v}`)
-        .join(' ');
-      const forIncident = incident ? ` for ${incidentRef(incident.id)}` : '';
-      return `Requested ${requestRef(request.id)}: ${definition.name} on ${command.service}${params ? ` (${params})` : ''}${forIncident}. ${definition.dryRun ? 'Running the dry run; the' : 'The'} approval request is posted${incident ? ' in the incident thread' : ' here'}.`;
+      return said;
     }
   }
 }

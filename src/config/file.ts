@@ -9,6 +9,8 @@ import { EscalationConfigSchema } from '../escalation/configSchema.js';
 import { ServiceChecksSchema } from '../health/checkSchema.js';
 import { IncidentsConfigSchema } from '../incidents/configSchema.js';
 import { type PagersConfig, PagersConfigSchema, pagerNames } from '../paging/configSchema.js';
+import { PlaybooksConfigSchema } from '../playbooks/configSchema.js';
+import { playbookProblems } from '../playbooks/playbooks.js';
 import { dataRecord } from '../primitives/records.js';
 import { SilencesConfigSchema } from '../silences/configSchema.js';
 import { SlackConfigSchema } from '../slack/configSchema.js';
@@ -54,9 +56,12 @@ const FileSchema = z
     heartbeat: HeartbeatConfigSchema.optional(),
     escalation: EscalationConfigSchema,
     pagers: PagersConfigSchema,
+    playbooks: PlaybooksConfigSchema,
   })
   .strict()
   .superRefine((file, ctx) => {
+    // A playbook names a service of the catalog, and checks, actions and params of that service.
+    for (const { path, message } of playbookProblems(file)) ctx.addIssue({ code: 'custom', path, message });
     // An escalation step pages through a pager of this file's `pagers:`.
     const pagers = new Set(pagerNames(file));
     // Policies with problems of their own (the record unbuilt) are told about those first.

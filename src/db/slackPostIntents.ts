@@ -12,11 +12,12 @@ export type PostEventType =
   | 'incident_entry'
   | 'action_request'
   | 'heartbeat_missing'
-  | 'heartbeat_back';
+  | 'heartbeat_back'
+  | 'playbook_checks';
 
 export interface PostIntent {
   eventType: PostEventType;
-  /** The incident (incident_root, incident_entry), action request or heartbeat gap (heartbeat_…). */
+  /** The incident (incident_root, incident_entry, playbook_checks), action request or heartbeat gap (heartbeat_…). */
   subjectId: number;
   nonce: string;
   channelId: string;

@@ -8,7 +8,13 @@ import { SlackRejectedError } from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
-import { entriesOneReplyHolds, rootView, THREAD_KINDS, threadView } from '../views/incident.js';
+import {
+  entriesOneReplyHolds,
+  type PlaybookView,
+  rootView,
+  THREAD_KINDS,
+  threadView,
+} from '../views/incident.js';
 import { channelRefusal, moveToFallbackChannel } from './channelFallback.js';
 import {
   type IncidentSnapshot,
@@ -41,6 +47,11 @@ export interface ProjectionDeps {
     // Only whether it is set: the root message offers silences where Alertmanager is configured.
     alertmanager?: unknown;
   };
+  /**
+   * The first moves an incident's playbook offers (src/playbooks/, a use case above this one, given by the
+   * composition root); none when left out.
+   */
+  playbookOf?: (incident: IncidentSnapshot['incident']) => PlaybookView | undefined;
 }
 
 export interface SyncResult {
@@ -113,7 +124,12 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   const root = deps.templates.renderMessage(
     'incident-root',
-    rootView(snapshot, new Set(Object.keys(config.services)), config.alertmanager !== undefined),
+    rootView(
+      snapshot,
+      new Set(Object.keys(config.services)),
+      config.alertmanager !== undefined,
+      deps.playbookOf?.(snapshot.incident),
+    ),
   );
   // Posts the root message, or adopts the one a crashed or timed-out attempt posted.
   const postRoot = async () => {

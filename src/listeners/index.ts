@@ -1,6 +1,7 @@
 import type { App } from '@slack/bolt';
 import { registerApprovalButtons } from './actions/approvalButtons.js';
 import { registerIncidentButtons } from './actions/incidentButtons.js';
+import { registerPlaybookButtons } from './actions/playbookButtons.js';
 import { registerActionCommand } from './commands/action.js';
 import { registerHealthCommand } from './commands/health.js';
 import { registerIncidentCommand } from './commands/incident.js';
@@ -18,6 +19,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
   registerActionCommand(app, deps);
   registerHealthCommand(app, deps);
   registerIncidentButtons(app, deps);
+  registerPlaybookButtons(app, deps);
   registerApprovalButtons(app, deps);
   registerIncidentChoiceButtons(app, deps);
   registerUpdateForm(app, deps);

@@ -3,6 +3,7 @@ import { CommandUsageError } from '../commands/incidentCommand.js';
 import { isTransientDbError } from '../db/pool.js';
 import { IncidentError } from '../incidents/errors.js';
 import type { Logger } from '../observability/logger.js';
+import { PlaybookError } from '../playbooks/errors.js';
 import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 import { isTransientQueueError } from '../queues/queues.js';
 import type { SlackMessage } from '../render/blockKit.js';
@@ -37,7 +38,8 @@ export function explain(err: unknown, usage: string, logger: Logger): string {
     err instanceof CommandUsageError ||
     err instanceof IncidentError ||
     err instanceof ApprovalError ||
-    err instanceof SilenceError
+    err instanceof SilenceError ||
+    err instanceof PlaybookError
   ) {
     return usage ? `${err.message}\nUsage: \`${usage}\`` : err.message;
   }

@@ -3,9 +3,12 @@ import type { Queue } from 'bullmq';
 
 export const HEALTH_QUEUE = 'health-checks';
 
-/** Run these services' checks and post the result where they were asked for. */
-export interface HealthJob {
+/** Health checks someone asked for: run them and post the result where they were asked for. */
+export interface RequestedChecks {
+  kind?: 'requested';
   services: string[];
+  /** Only these checks of each service (a playbook's check button); all of them when left out. */
+  checks?: string[];
   channelId: string;
   threadTs?: string;
   requestedBy: string;
@@ -13,20 +16,40 @@ export interface HealthJob {
   incidentId?: number;
 }
 
+/** The auto checks of an incident's playbook, for its `opening`-th opening (its reopen count). */
+export interface PlaybookChecks {
+  kind: 'playbook';
+  incidentId: number;
+  opening: number;
+}
+
+export type HealthJob = RequestedChecks | PlaybookChecks;
+
+const KEEP = { removeOnComplete: true, removeOnFail: { count: 100 } };
+
 /**
  * `requestKey` names the Slack request that asked (its trigger_id): an add repeated for it while the job
  * waits, one that failed as far as we could tell but reached Redis, queues nothing more.
  */
 export async function enqueueHealthCheck(
   queue: Queue<HealthJob>,
-  job: HealthJob,
+  job: RequestedChecks,
   requestKey?: string,
 ): Promise<void> {
   await queue.add('check', job, {
+    ...KEEP,
     // BullMQ refuses a custom job id holding ':'.
     jobId: `health-${requestKey?.replaceAll(':', '-') ?? randomUUID()}`,
-    removeOnComplete: true,
-    removeOnFail: { count: 100 },
     attempts: 3,
+  });
+}
+
+/** One job per incident and opening; adding it again is harmless, as the checks record that they ran. */
+export async function enqueuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
+  await queue.add('playbook-checks', job, {
+    ...KEEP,
+    jobId: `playbook-checks-${job.incidentId}-${job.opening}`,
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1000 },
   });
 }

@@ -1,5 +1,6 @@
 import { Job, type Queue } from 'bullmq';
 import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
+import { enqueuePlaybookChecks, type HealthJob } from './healthJobs.js';
 import { enqueueIncidentSync, type SlackSyncJob, scheduleAt } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
@@ -40,6 +41,7 @@ export class QueuedIncidentEffects {
     private readonly escalation: Queue<EscalationJob>,
     /** The paging use case's PageEffects (src/paging/pages.ts). */
     private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
+    private readonly health: Queue<HealthJob>,
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -80,10 +82,12 @@ export class QueuedIncidentEffects {
 
   /**
    * Its first step is looked at now: the step job waits until the step is due. Reopened, a pager paged
-   * for an earlier opening rings again at once, whatever step the new opening pages at.
+   * for an earlier opening rings again at once, whatever step the new opening pages at. Its playbook's
+   * auto checks, if it has any, run for each opening.
    */
   async opened(incidentId: number, opening: number): Promise<void> {
     await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date());
+    await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
     if (opening > 0) await this.pages.pagesChanged(incidentId);
   }
 

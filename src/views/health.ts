@@ -1,3 +1,4 @@
+import { formatDuration } from '../primitives/duration.js';
 import { incidentRef } from '../primitives/ids.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
 
@@ -21,7 +22,12 @@ export interface ServiceHealth {
 }
 
 export interface HealthView {
-  requestedBy: string;
+  /** Who asked; left out when a playbook ran them by itself as the incident opened. */
+  requestedBy?: string;
+  /** The playbook that ran them by itself. */
+  playbook?: string;
+  /** Not run again: they ran this lately for another incident of the storm, whose thread has them. */
+  covered?: { service: string; incidentRef: string; at: string; oncePer: string };
   /** The incident they were run for. */
   incidentRef?: string;
   services: Array<{
@@ -46,14 +52,29 @@ export interface HealthView {
 /** Checks shown per message: one block each, within Slack's 50. */
 export const MAX_CHECKS_SHOWN = 40;
 
+/** Who ran the checks: a person, or an incident's playbook (covered: in another incident's thread). */
+export type CheckRunner =
+  | { user: string }
+  | { playbook: string; covered?: { service: string; incidentId: number; at: Date; oncePerMs: number } };
+
 export function healthView(
-  requestedBy: string,
+  by: CheckRunner,
   health: Array<{ service: string; result: ServiceHealth }>,
   incidentId?: number,
 ): HealthView {
   let room = MAX_CHECKS_SHOWN;
   return {
-    requestedBy,
+    ...('user' in by ? { requestedBy: by.user } : { playbook: truncateForMrkdwn(by.playbook, 100) }),
+    ...('covered' in by && by.covered
+      ? {
+          covered: {
+            service: by.covered.service,
+            incidentRef: incidentRef(by.covered.incidentId),
+            at: by.covered.at.toISOString(),
+            oncePer: formatDuration(by.covered.oncePerMs),
+          },
+        }
+      : {}),
     ...(incidentId !== undefined ? { incidentRef: incidentRef(incidentId) } : {}),
     services: health.map(({ service, result }) => {
       const shown = result.results.slice(0, Math.max(0, room));

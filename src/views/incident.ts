@@ -159,6 +159,20 @@ export interface RootView {
    * Extend and Unsilence while silenced; once resolved, only the latter, titled to expire the silence.
    */
   silenceButtons?: { silence?: true; extend?: true; unsilence?: 'Unsilence' | 'Expire silence' };
+  /** The runbook's first moves its playbook offers while it is open, a button each. */
+  playbook?: PlaybookView;
+}
+
+/** The most moves a playbook offers: one actions block, with room to spare. */
+export const MAX_PLAYBOOK_MOVES = 10;
+/** How long each of a playbook's problems may be, escaped: all of them fit one section with the heading. */
+export const PLAYBOOK_PROBLEM_MAX = 250;
+
+/** A playbook's moves as buttons; `problems` says why an action cannot be requested as things are. */
+export interface PlaybookView {
+  name: string;
+  moves: Array<{ actionId: string; label: string; value: string; unavailable?: true }>;
+  problems: string[];
 }
 
 /** One timeline entry told in the thread; exactly one of the `is…` flags is set. */
@@ -317,6 +331,7 @@ export function rootView(
   snapshot: IncidentSnapshot,
   knownServices: ReadonlySet<string> = new Set(),
   silencesConfigured = false,
+  playbook?: PlaybookView,
 ): RootView {
   const total = snapshot.firing + snapshot.resolved;
   const service = snapshot.incident.commonLabels.service;
@@ -338,6 +353,7 @@ export function rootView(
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
     ...acknowledgementView(snapshot.incident),
+    ...(playbook && snapshot.incident.state === 'open' ? { playbook } : {}),
     ...(snapshot.incident.silence ? { silence: silenceView(snapshot.incident) } : {}),
     ...(silencesConfigured && snapshot.incident.groupKey !== null
       ? { silenceButtons: silenceButtons(snapshot.incident) }

@@ -1,6 +1,8 @@
 import { ROLES } from '../primitives/role.js';
 import { SEVERITIES } from '../primitives/severity.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
+import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
+import { truncateForMrkdwn } from '../render/mrkdwn.js';
 import { type CheckResult, healthView, MAX_CHECKS_SHOWN } from './health.js';
 import { heartbeatGapView, MAX_HEARTBEAT_ALERTNAME } from './heartbeat.js';
 import {
@@ -9,7 +11,10 @@ import {
   incidentView,
   LIST_LIMIT,
   listView,
+  MAX_PLAYBOOK_MOVES,
   type OpenIncidentSummary,
+  PLAYBOOK_PROBLEM_MAX,
+  type PlaybookView,
   rootView,
   TIMELINE_LIMIT,
   type TimelineEntry,
@@ -189,7 +194,7 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     createdAt: new Date(),
   }));
   return {
-    'incident-root': rootView(snapshot, new Set([long(60)]), true),
+    'incident-root': rootView(snapshot, new Set([long(60)]), true, worstCasePlaybook(long)),
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
     'incident-list': listView(openIncidents, 10_000),
     'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),
@@ -198,6 +203,23 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
     ...worstCaseHeartbeatViews(long(MAX_HEARTBEAT_ALERTNAME)),
     'health-result': worstCaseHealthView(long, url),
+  };
+}
+
+/** A playbook's most moves, each unavailable and its reason at its longest. */
+function worstCasePlaybook(long: (n: number) => string): PlaybookView {
+  const name = 'x'.repeat(63);
+  return {
+    name,
+    moves: Array.from({ length: MAX_PLAYBOOK_MOVES }, (_, i) => ({
+      actionId: `playbook_move_${i}`,
+      label: truncateForMrkdwn(`⚠️ Request ${name}`, BLOCK_KIT_LIMITS.buttonText),
+      value: `999999999999999|action|${name}`,
+      unavailable: true as const,
+    })),
+    problems: Array.from({ length: MAX_PLAYBOOK_MOVES }, () =>
+      truncateForMrkdwn(long(3000), PLAYBOOK_PROBLEM_MAX),
+    ),
   };
 }
 
@@ -213,7 +235,7 @@ function worstCaseHealthView(long: (n: number) => string, url: string): object {
     link: { url, text: long(200) },
   };
   const results = Array.from({ length: MAX_CHECKS_SHOWN + 1 }, () => check);
-  return healthView('U0REQUESTER', [
+  return healthView({ user: 'U0REQUESTER' }, [
     { service: long(63), result: { status: 'fail', results } },
     { service: long(63), result: { status: 'ok', results: [] } },
   ]);

@@ -1,14 +1,28 @@
-import { DelayedError, type Job, Worker } from 'bullmq';
+import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
+import { inTransaction } from '../db/pool.js';
 import { runChecks } from '../health/checks.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { HEALTH_QUEUE, type HealthJob } from '../queues/healthJobs.js';
+import {
+  type AutoChecksPlan,
+  autoChecksDue,
+  planAutoChecks,
+  recordAutoChecks,
+} from '../playbooks/autoChecks.js';
+import {
+  enqueuePlaybookChecks,
+  HEALTH_QUEUE,
+  type HealthJob,
+  type PlaybookChecks,
+  type RequestedChecks,
+} from '../queues/healthJobs.js';
 import type { TemplateSet } from '../render/templates.js';
-import { SlackRateLimitedError } from '../slack/errors.js';
+import { SlackOutcomePendingError, SlackRateLimitedError } from '../slack/errors.js';
+import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { healthView } from '../views/health.js';
@@ -20,10 +34,24 @@ export interface HealthWorkerDeps {
   slack: SlackApi;
   limiter: SlackRateLimiter;
   templates: TemplateSet;
+  queue: Queue<HealthJob>;
   connection: Redis;
   prefix: string;
   metrics: Metrics;
   logger: Logger;
+}
+
+// A playbook's checks whose job was lost are found again within this long, if their incident opened
+// within SWEEP_BACK_MS: later than that, checks run "as it opened" would tell of another moment.
+const SWEEP_EVERY_MS = 60_000;
+const SWEEP_BACK_MS = 15 * 60_000;
+// The incident's root message is not in Slack yet: its thread is where the result goes.
+const ROOT_WAIT_MS = 2_000;
+
+/** Waits without using an attempt: this job runs again after `ms`. */
+async function waitFor(job: Job<HealthJob>, token: string | undefined, ms: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + ms, token);
+  throw new DelayedError();
 }
 
 /**
@@ -33,7 +61,7 @@ export interface HealthWorkerDeps {
  */
 async function incidentOf(
   pool: pg.Pool,
-  task: HealthJob,
+  task: RequestedChecks,
 ): Promise<{ id: number; labels: Record<string, string> } | undefined> {
   const { rows } = await pool.query<{ id: number; labels: Record<string, string> }>(
     `SELECT id::int AS id, group_labels || common_labels AS labels FROM incidents
@@ -44,24 +72,32 @@ async function incidentOf(
   return rows[0];
 }
 
-/** Runs health checks off the request path and posts the templated result where they were asked for. */
+/**
+ * Runs health checks off the request path and posts the templated result where they were asked for; and
+ * a playbook's auto checks, in the thread of the incident that opened.
+ */
 export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<HealthJob>> {
-  const processor = async (job: Job<HealthJob>, token?: string) => {
-    const task = job.data;
+  const requested = async (job: Job<HealthJob>, token: string | undefined, task: RequestedChecks) => {
     const incident = await incidentOf(deps.pool, task);
     const incidentId = incident?.id;
     const health = await Promise.all(
-      task.services.map(async (service) => ({
-        service,
-        result: await runChecks(deps.config.services[service]?.checks ?? [], {
-          env: process.env,
-          labels: incident?.labels ?? {},
-        }),
-      })),
+      task.services.map(async (service) => {
+        const checks = deps.config.services[service]?.checks ?? [];
+        return {
+          service,
+          result: await runChecks(
+            task.checks ? checks.filter((c) => task.checks!.includes(c.name)) : checks,
+            {
+              env: process.env,
+              labels: incident?.labels ?? {},
+            },
+          ),
+        };
+      }),
     );
     const message = deps.templates.renderMessage(
       'health-result',
-      healthView(task.requestedBy, health, incidentId),
+      healthView({ user: task.requestedBy }, health, incidentId),
     );
     let posted: { ts: string };
     try {
@@ -77,12 +113,12 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       );
     } catch (err) {
       if (!(err instanceof SlackRateLimitedError)) throw err;
-      await job.moveToDelayed(Date.now() + err.waitMs, token);
-      throw new DelayedError();
+      return waitFor(job, token, err.waitMs);
     }
-    if (incidentId !== undefined) {
+    if (incidentId === undefined) return;
+    await inTransaction(deps.pool, async (db) => {
       await addTimelineEntries(
-        deps.pool,
+        db,
         incidentId,
         health.map(({ service, result }) => ({
           kind: 'health_check' as const,
@@ -99,12 +135,87 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
           },
         })),
       );
-      // Already shown: the result message itself.
-      await deps.pool.query(
+      // Already shown, by the result message itself; in one transaction, so no sync sees them unshown.
+      await db.query(
         "UPDATE timeline_entries SET slack_ts = $2 WHERE incident_id = $1 AND kind = 'health_check' AND slack_ts IS NULL",
         [incidentId, posted.ts],
       );
+    });
+  };
+
+  const playbook = async (job: Job<HealthJob>, token: string | undefined, task: PlaybookChecks) => {
+    const plan = await planAutoChecks(deps.pool, deps.config, task);
+    if (!plan) return;
+    if (plan.rootTs === null) return waitFor(job, token, ROOT_WAIT_MS);
+    const result =
+      'checks' in plan.run
+        ? await runChecks(plan.run.checks, { env: process.env, labels: plan.labels })
+        : undefined;
+    const message = deps.templates.renderMessage(
+      'health-result',
+      healthView(
+        {
+          playbook: plan.playbook,
+          ...('coveredBy' in plan.run
+            ? {
+                covered: {
+                  service: plan.service,
+                  incidentId: plan.run.coveredBy,
+                  at: plan.run.at,
+                  oncePerMs: plan.oncePerMs,
+                },
+              }
+            : {}),
+        },
+        result ? [{ service: plan.service, result }] : [],
+        plan.incidentId,
+      ),
+    );
+    try {
+      await postPlaybookResult(plan, plan.rootTs, message, result);
+    } catch (err) {
+      if (err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError)
+        return waitFor(job, token, err.waitMs);
+      throw err;
     }
+  };
+
+  // Posted once (looked up after a crash, not posted again), and recorded with the message's ts.
+  const postPlaybookResult = async (
+    plan: AutoChecksPlan,
+    rootTs: string,
+    message: ReturnType<TemplateSet['renderMessage']>,
+    result: Parameters<typeof recordAutoChecks>[2],
+  ) => {
+    const client = await deps.pool.connect();
+    try {
+      await postOnce(
+        {
+          slack: deps.slack,
+          limiter: deps.limiter,
+          limits: deps.config.slack.rateLimits,
+        },
+        client,
+        {
+          eventType: 'playbook_checks',
+          subjectId: plan.incidentId,
+          channel: plan.channelId,
+          threadTs: rootTs,
+          version: plan.opening,
+          payload: { incident_id: plan.incidentId, opening: plan.opening },
+          message,
+        },
+        (posted) => recordAutoChecks(client, plan, result, posted.ts),
+      );
+    } finally {
+      client.release();
+    }
+  };
+
+  const processor = async (job: Job<HealthJob>, token?: string) => {
+    const task = job.data;
+    if (task.kind === 'playbook') return playbook(job, token, task);
+    return requested(job, token, task);
   };
   const worker = new Worker<HealthJob>(HEALTH_QUEUE, instrumented(HEALTH_QUEUE, deps, processor), {
     connection: deps.connection,
@@ -113,5 +224,16 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'health worker error'));
   await worker.waitUntilReady();
+
+  const sweep = async () => {
+    for (const due of await autoChecksDue(deps.pool, deps.config, SWEEP_BACK_MS))
+      await enqueuePlaybookChecks(deps.queue, { kind: 'playbook', ...due });
+  };
+  const sweeping = async () =>
+    sweep().catch((err: unknown) => deps.logger.warn({ err }, 'playbook checks sweep failed'));
+  void sweeping();
+  const timer = setInterval(sweeping, SWEEP_EVERY_MS);
+  timer.unref();
+  worker.on('closing', () => clearInterval(timer));
   return worker;
 }

@@ -71,6 +71,7 @@ describe('defaults', () => {
         workerLockDuration: 30_000,
         membershipRefresh: 60_000,
       },
+      playbooks: [],
       routes: [],
       silences: { maxDuration: 604_800_000 },
       escalation: { policies: {}, routes: [], severities: {} },

@@ -4,7 +4,7 @@ import type { IncidentCommand } from '../../commands/incidentCommand.js';
 import { acknowledge, usageFor } from '../../commands/incidentHandlers.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
 import { IncidentError } from '../../incidents/errors.js';
-import { type Incident, incidentAtRoot, loadSnapshot } from '../../incidents/incidentStore.js';
+import { type Incident, incidentAtRoot } from '../../incidents/incidentStore.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { incidentRef } from '../../primitives/ids.js';
 import { enqueueHealthCheck } from '../../queues/healthJobs.js';
@@ -16,7 +16,7 @@ import {
 } from '../../silences/silences.js';
 import { readIncidentId, resolveModal, updateModal } from '../../views/modals.js';
 import { extendModal, silenceModal } from '../../views/silenceModals.js';
-import { isClickOn } from '../clicks.js';
+import { incidentClickedOn, isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
 import { unsilencedText } from '../views/silenceForm.js';
@@ -37,22 +37,8 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
   const { logger } = deps;
 
   /** The incident a click acts on: the one its value names, if it came from that incident's root message. */
-  const clickedIncident = async (click: Click, value: unknown): Promise<Incident> => {
-    const id = readIncidentId(value);
-    if (id === undefined)
-      throw new IncidentError('INCIDENT_NOT_FOUND', 'This button does not name an incident.');
-    addLogContext({ incidentId: id });
-    const snapshot = await loadSnapshot(deps.pool, id, 0);
-    if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
-    const { incident } = snapshot;
-    if (!isClickOn(click, { channelId: incident.channelId, ts: incident.rootTs })) {
-      throw new IncidentError(
-        'NOT_FROM_MESSAGE',
-        `This click does not come from ${incidentRef(id)}'s own message, so it does nothing.`,
-      );
-    }
-    return incident;
-  };
+  const clickedIncident = (click: Click, value: unknown): Promise<Incident> =>
+    incidentClickedOn(deps.pool, click, readIncidentId(value));
 
   // Post update, Resolve, Silence and Extend open a form about an open incident; Slack allows that
   // within 3 s of the click.
