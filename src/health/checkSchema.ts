@@ -172,6 +172,20 @@ export const HealthCheckSchema = z.discriminatedUnion(
 export type HealthCheck = z.infer<typeof HealthCheckSchema>;
 export type HealthCheckKind = HealthCheck['kind'];
 
+/** The env vars whose values are secrets: connection strings, a token, a password (not a username). */
+export function checkSecretEnv(check: HealthCheck): string[] {
+  switch (check.kind) {
+    case 'postgres':
+    case 'redis':
+      return [check.connectionEnv];
+    case 'prometheus':
+      return [check.tokenEnv, check.passwordEnv].filter((name) => name !== undefined);
+    case 'http':
+    case 'tcp':
+      return [];
+  }
+}
+
 /** One service's checks. Results are reported by name, so names must differ. */
 export const ServiceChecksSchema = z.array(HealthCheckSchema).superRefine((checks, ctx) => {
   const seen = new Set<string>();
