@@ -83,7 +83,10 @@ function authorization(check: PrometheusCheck, run: CheckRun): Record<string, st
   const username = run.secret(check.usernameEnv);
   const password = run.secret(check.passwordEnv);
   if (username.includes(':')) throw new CheckFailure(`the username in ${check.usernameEnv} holds a ':'`);
-  return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+  const credentials = Buffer.from(`${username}:${password}`).toString('base64');
+  // A proxy that refuses the request may quote the header: the encoded pair is as secret as the password.
+  run.secrets.push(credentials);
+  return { authorization: `Basic ${credentials}` };
 }
 
 function parseAnswer(status: number, body: string): Success {

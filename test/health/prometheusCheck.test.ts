@@ -230,6 +230,13 @@ describe('credentials from the env', () => {
     );
   });
 
+  it('keeps basic credentials out of the result, encoded as sent too', async () => {
+    prometheus.answer = (q) => prometheusError(401, 'unauthorized', `refused ${q.headers.authorization}`);
+    const env = { PROM_USER: 'incident-bot', PROM_PASSWORD: 'pa55:word' };
+    const result = await run({ usernameEnv: 'PROM_USER', passwordEnv: 'PROM_PASSWORD' }, {}, env);
+    expect(result.detail).toBe('Prometheus answered 401 unauthorized: refused Basic [REDACTED]');
+  });
+
   it('fails, asking nothing, when the env var is not set', async () => {
     expect(await run({ tokenEnv: 'PROMETHEUS_API_TOKEN' })).toMatchObject({
       status: 'fail',
