@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { CheckFailure, type CheckRun, show } from './checkRun.js';
+import { CheckFailure, type CheckRun, show, truncate } from './checkRun.js';
 import type { HealthCheck } from './checkSchema.js';
 import { httpRequest } from './httpRequest.js';
 import { fillQuery, graphUrl, seriesName } from './promql.js';
 
 type PrometheusCheck = Extract<HealthCheck, { kind: 'prometheus' }>;
 type Verdict = 'ok' | 'warn' | 'fail';
+
+const MAX_SERIES_NAME = 200;
 
 // Prometheus's HTTP API answer to /api/v1/query, as its documentation gives it.
 const Sample = z.tuple([z.number(), z.string()]);
@@ -173,7 +175,8 @@ function judge(check: PrometheusCheck, run: CheckRun, answer: { values: Value[];
   const limit = threshold === 'fail' ? check.failAt! : check.warnAt!;
   const sign =
     verdict === 'ok' ? (check.direction === 'above' ? '<' : '>') : check.direction === 'above' ? '≥' : '≤';
-  const where = worst.series && worst.series !== '{}' ? ` in ${worst.series}` : '';
+  // Cut here, not by the detail's own limit, which would drop the count of series crossed after it.
+  const where = worst.series && worst.series !== '{}' ? ` in ${truncate(worst.series, MAX_SERIES_NAME)}` : '';
   const many =
     answer.series > 1
       ? crossedBy

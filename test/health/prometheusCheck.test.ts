@@ -93,6 +93,16 @@ describe('an instant vector', () => {
     expect(result.facts).toContainEqual({ label: 'series', value: series });
   });
 
+  it('shortens a long series name, so that the count of series crossed still shows', async () => {
+    const path = `/${'very-long-path-segment/'.repeat(30)}`;
+    prometheus.answer = () => vector([{ instance: 'a', path }, '0.2'], [{ instance: 'b' }, '0.02']);
+    const { detail } = await run();
+    expect(detail).toMatch(
+      /^value 0\.2 ≥ fail threshold 0\.05 in \{instance="a", path="\/very-long-path-segment\//,
+    );
+    expect(detail).toMatch(/…; 2 of 2 series crossed$/);
+  });
+
   it('judges direction below by its lowest series', async () => {
     prometheus.answer = () =>
       vector(
