@@ -186,7 +186,7 @@ function judge(check: PrometheusCheck, run: CheckRun, answer: { values: Value[];
   return report(
     run,
     verdict,
-    `value ${formatValue(worst.value)} ${sign} ${threshold} threshold ${limit}${where}${many}`,
+    `value ${formatValue(worst.value, check)} ${sign} ${threshold} threshold ${limit}${where}${many}`,
   );
 }
 
@@ -213,7 +213,17 @@ function thresholdText(check: PrometheusCheck): string {
     .join(', ');
 }
 
-function formatValue(value: number): string {
+/**
+ * Four significant digits, or more where fewer would put the value on the other side of a threshold, or
+ * on it: 0.099996 shown as 0.1 beside "fail at ≥ 0.1" would read as a fail the verdict is not.
+ */
+function formatValue(value: number, check: PrometheusCheck): string {
   if (!Number.isFinite(value)) return Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf';
-  return String(Number(value.toPrecision(4)));
+  const limits = [check.warnAt, check.failAt].filter((limit) => limit !== undefined);
+  // 17 significant digits give back any double exactly.
+  for (let digits = 4; digits < 17; digits++) {
+    const shown = Number(value.toPrecision(digits));
+    if (limits.every((limit) => Math.sign(shown - limit) === Math.sign(value - limit))) return String(shown);
+  }
+  return String(value);
 }

@@ -103,6 +103,19 @@ describe('an instant vector', () => {
     expect(detail).toMatch(/…; 2 of 2 series crossed$/);
   });
 
+  it('shows as many digits as it takes for the value not to read as the other side of a threshold', async () => {
+    prometheus.answer = () => vector([{}, '0.099996']);
+    expect(await run({ warnAt: 0.05, failAt: 0.1 })).toMatchObject({
+      status: 'warn',
+      detail: 'value 0.099996 ≥ warn threshold 0.05',
+    });
+    prometheus.answer = () => vector([{}, '0.99996']);
+    expect(await run({ warnAt: undefined, failAt: 0.99997 })).toMatchObject({
+      status: 'ok',
+      detail: 'value 0.99996 < fail threshold 0.99997',
+    });
+  });
+
   it('judges direction below by its lowest series', async () => {
     prometheus.answer = () =>
       vector(
