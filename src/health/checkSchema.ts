@@ -114,10 +114,11 @@ const PrometheusCheck = z
     kind: z.literal('prometheus'),
     name: CheckName,
     // Prometheus's base URL, with its path prefix if it has one: /api/v1/query and /graph go under it.
-    url: HttpUrl.refine((text) => {
-      const url = new URL(text);
-      return url.search === '' && url.hash === '';
-    }, "expected Prometheus's base URL, like http://prometheus:9090, without ?query or #fragment"),
+    // The text, not URL's search and hash, which are empty for a bare ? or #.
+    url: HttpUrl.refine(
+      (text) => !/[?#]/.test(text),
+      "expected Prometheus's base URL, like http://prometheus:9090, without ?query or #fragment",
+    ),
     query: PromqlQuery,
     direction: z.enum(['above', 'below'], { error: 'expected above or below' }).default('above'),
     warnAt: Threshold.optional(),
