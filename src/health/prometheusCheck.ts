@@ -63,9 +63,10 @@ export async function checkPrometheus(
   run.link = { url: graphUrl(check.url, query), text: 'graph in Prometheus' };
   run.fact('threshold', thresholdText(check));
   run.fact('query', query);
-  const { status, body } = await httpRequest(
+  const url = `${check.url.replace(/\/+$/, '')}/api/v1/query`;
+  const { status, body, location } = await httpRequest(
     {
-      url: `${check.url.replace(/\/+$/, '')}/api/v1/query`,
+      url,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...authorization(check, run) },
       // Prometheus stops evaluating once the check has given up.
@@ -74,6 +75,7 @@ export async function checkPrometheus(
     run.signal,
     () => true,
   );
+  if (status >= 300 && status < 400 && location) throw redirected(url, status, location);
   const answer = parseAnswer(status, body);
   if (answer.warnings?.length) run.fact('Prometheus warnings', answer.warnings.join('; '));
   return judge(check, run, valuesOf(answer.data));
@@ -89,6 +91,20 @@ function authorization(check: PrometheusCheck, run: CheckRun): Record<string, st
   // A proxy that refuses the request may quote the header: the encoded pair is as secret as the password.
   run.secrets.push(credentials);
   return { authorization: `Basic ${credentials}` };
+}
+
+/** Where an auth proxy or a moved Prometheus sends the check; its query (a login's state) left out. */
+function redirected(from: string, status: number, location: string): CheckFailure {
+  let target: string;
+  try {
+    const to = new URL(location, from);
+    target = `${to.origin}${to.pathname}`;
+  } catch {
+    target = show(location);
+  }
+  return new CheckFailure(
+    `Prometheus answered ${status}, a redirect to ${target}, which a check does not follow: set url to where the API answers`,
+  );
 }
 
 function parseAnswer(status: number, body: string): Success {

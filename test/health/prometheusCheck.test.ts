@@ -200,6 +200,19 @@ describe('answers that cannot be judged', () => {
     expect(await run()).toMatchObject({ status: 'fail', detail: 'expected a sample value, got "lots"' });
   });
 
+  it('fail on a redirect, saying where to without its query, and not following it', async () => {
+    prometheus.answer = () => ({
+      status: 302,
+      headers: { location: '/oauth2/start?rd=%2Fapi%2Fv1%2Fquery&state=abc' },
+      body: '',
+    });
+    expect(await run()).toMatchObject({
+      status: 'fail',
+      detail: `Prometheus answered 302, a redirect to ${prometheus.url}/oauth2/start, which a check does not follow: set url to where the API answers`,
+    });
+    expect(prometheus.received).toHaveLength(1);
+  });
+
   it('fail on a range vector, a string or native histograms, saying what to change', async () => {
     prometheus.answer = () => matrix({ instance: 'a' }, '1', '2');
     expect((await run()).detail).toBe(
