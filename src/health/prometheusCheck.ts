@@ -31,6 +31,8 @@ const Answer = z.discriminatedUnion('status', [
       z.object({ resultType: z.literal('string'), result: z.unknown() }),
     ]),
     warnings: z.array(z.string()).optional(),
+    // Info-level annotations such as "metric might not be a counter": hints that may be false positives.
+    infos: z.array(z.string()).optional(),
   }),
   z.object({ status: z.literal('error'), errorType: z.string(), error: z.string() }),
 ]);
@@ -78,6 +80,7 @@ export async function checkPrometheus(
   if (status >= 300 && status < 400 && location) throw redirected(url, status, location);
   const answer = parseAnswer(status, body);
   if (answer.warnings?.length) run.fact('Prometheus warnings', answer.warnings.join('; '));
+  if (answer.infos?.length) run.fact('Prometheus infos', answer.infos.join('; '));
   return judge(check, run, valuesOf(answer.data));
 }
 

@@ -231,16 +231,25 @@ describe('answers that cannot be judged', () => {
     expect((await run()).detail).toMatch(/^the query answers native histograms, which have no single value/);
   });
 
-  it("lists Prometheus's warnings among the facts", async () => {
+  it("lists Prometheus's warnings and info-level annotations among the facts", async () => {
     prometheus.answer = () => ({
       body: {
         ...(vector([{}, '0.001']).body as object),
-        warnings: ['PromQL info: metric might not be a counter'],
+        warnings: ['PromQL warning: encountered a mix of histograms and floats for metric name "x"'],
+        infos: [
+          'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "x"',
+        ],
       },
     });
-    expect((await run()).facts).toContainEqual({
+    const { facts } = await run();
+    expect(facts).toContainEqual({
       label: 'Prometheus warnings',
-      value: 'PromQL info: metric might not be a counter',
+      value: 'PromQL warning: encountered a mix of histograms and floats for metric name "x"',
+    });
+    expect(facts).toContainEqual({
+      label: 'Prometheus infos',
+      value:
+        'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "x"',
     });
   });
 });
