@@ -8,7 +8,8 @@ import {
   startPrometheusStandIn,
   vector,
 } from '../support/prometheusStandIn.js';
-import { check } from './support.js';
+import { waitFor } from '../support/services.js';
+import { check, silentServer } from './support.js';
 
 let prometheus: PrometheusStandIn;
 
@@ -198,6 +199,25 @@ describe('answers that cannot be judged', () => {
     );
     prometheus.answer = () => vector([{ instance: 'a' }, 'lots']);
     expect(await run()).toMatchObject({ status: 'fail', detail: 'expected a sample value, got "lots"' });
+  });
+
+  it('fail with a timeout when Prometheus never answers, keeping the query and its graph, and hang up', async () => {
+    const silent = await silentServer();
+    try {
+      const result = await runCheck(
+        { ...promCheck({ url: `http://127.0.0.1:${silent.port}` }), timeout: 200 },
+        { env: {} },
+      );
+      expect(result).toMatchObject({
+        status: 'fail',
+        detail: 'timed out after 200 ms',
+        facts: expect.arrayContaining([{ label: 'query', value: ERROR_RATIO }]),
+        link: { text: 'graph in Prometheus' },
+      });
+      await waitFor(async () => (await silent.connections()) === 0, 5000, 'the hung query to be closed');
+    } finally {
+      await silent.close();
+    }
   });
 
   it('fail on a redirect, saying where to without its query, and not following it', async () => {
