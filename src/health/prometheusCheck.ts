@@ -34,7 +34,8 @@ const Answer = z.discriminatedUnion('status', [
     // Info-level annotations such as "metric might not be a counter": hints that may be false positives.
     infos: z.array(z.string()).optional(),
   }),
-  z.object({ status: z.literal('error'), errorType: z.string(), error: z.string() }),
+  // errorType is documented as always set; the error alone is still worth showing where it is not.
+  z.object({ status: z.literal('error'), errorType: z.string().optional(), error: z.string() }),
 ]);
 type Success = Extract<z.infer<typeof Answer>, { status: 'success' }>;
 
@@ -118,6 +119,9 @@ function parseAnswer(status: number, body: string): Success {
     throw new CheckFailure(`Prometheus answered ${status} with ${show(body)}, not its JSON`);
   }
   const parsed = Answer.safeParse(json);
+  const ok = status >= 200 && status <= 299;
+  // A refusal from something in front of Prometheus (a gateway's {"message": …}): its words say most.
+  if (!parsed.success && !ok) throw new CheckFailure(`Prometheus answered ${status} with ${show(json)}`);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const at = issue.path.length ? `${issue.path.join('.')}: ` : '';
@@ -127,9 +131,10 @@ function parseAnswer(status: number, body: string): Success {
   }
   const answer = parsed.data;
   if (answer.status === 'error') {
-    throw new CheckFailure(`Prometheus answered ${status} ${answer.errorType}: ${answer.error}`);
+    const type = answer.errorType ? ` ${answer.errorType}` : '';
+    throw new CheckFailure(`Prometheus answered ${status}${type}: ${answer.error}`);
   }
-  if (status < 200 || status > 299) throw new CheckFailure(`Prometheus answered ${status}`);
+  if (!ok) throw new CheckFailure(`Prometheus answered ${status}`);
   return answer;
 }
 

@@ -187,6 +187,22 @@ describe('answers that cannot be judged', () => {
     });
   });
 
+  it("quote a refusal in some other JSON than Prometheus's, as a gateway in front of it answers", async () => {
+    prometheus.answer = () => ({ status: 401, body: { message: 'Unauthorized' } });
+    expect(await run()).toMatchObject({
+      status: 'fail',
+      detail: 'Prometheus answered 401 with {"message":"Unauthorized"}',
+    });
+    prometheus.answer = () => ({
+      status: 401,
+      body: { status: 'error', error: 'authentication error: no org id' },
+    });
+    expect(await run()).toMatchObject({
+      status: 'fail',
+      detail: 'Prometheus answered 401: authentication error: no org id',
+    });
+  });
+
   it('fail on a body that is not Prometheus JSON, quoting its start', async () => {
     prometheus.answer = () => ({ status: 502, body: '<html><body>Bad Gateway</body></html>' });
     expect(await run()).toMatchObject({
