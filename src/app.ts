@@ -4,6 +4,7 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { policyGroups } from './actions/catalog.js';
+import { secretEnvOf } from './actions/drivers/index.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { alertmanagerAuth } from './config/env.js';
@@ -13,6 +14,7 @@ import { createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { escalationGroups } from './escalation/configSchema.js';
 import { unknownEscalationGroups } from './escalation/groups.js';
+import { checkSecretEnv } from './health/checkSchema.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { SlackEventsRoute } from './http/slackEvents.js';
@@ -24,6 +26,7 @@ import { boltLogger, createLogger, type Logger } from './observability/logger.js
 import { Metrics } from './observability/metrics.js';
 import { createPagers } from './paging/pagers.js';
 import { playbookView } from './playbooks/playbooks.js';
+import { ownValue } from './primitives/records.js';
 import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
 import { ESCALATION_QUEUE, type EscalationJob } from './queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from './queues/healthJobs.js';
@@ -83,25 +86,47 @@ const SLACK_SYNC_CONCURRENCY = 8;
 const SILENCES_POOL_SIZE = 4;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
-export function secretsOf(config: Config): string[] {
+export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
   const { env } = config;
-  const passwordOf = (url: string) => {
-    const { password } = new URL(url);
-    try {
-      return decodeURIComponent(password);
-    } catch {
-      return password; // a bare % is not an escape: the password is as written
-    }
-  };
+  // The env vars the config names for checks and actions: their values, and a connection string's
+  // password, which an error may quote on its own.
+  const named = Object.values(config.file.services)
+    .flatMap((service) => [
+      ...service.checks.flatMap(checkSecretEnv),
+      ...service.actions.flatMap((action) => secretEnvOf(action.driver)),
+    ])
+    .flatMap((name) => {
+      const value = ownValue(source, name);
+      return value ? [value, ...passwordsIn(value)] : [];
+    });
   return [
     env.SLACK_BOT_TOKEN,
     env.SLACK_SIGNING_SECRET,
     env.SLACK_APP_TOKEN,
     env.ALERTMANAGER_TOKEN,
-    passwordOf(env.DATABASE_URL),
-    passwordOf(env.REDIS_URL),
+    env.ALERTMANAGER_API_TOKEN,
+    env.ALERTMANAGER_API_PASSWORD,
+    ...passwordsIn(env.DATABASE_URL),
+    ...passwordsIn(env.REDIS_URL),
     ...Object.values(config.pagerSecrets),
+    ...new Set(named),
   ].filter((s): s is string => typeof s === 'string' && s !== '');
+}
+
+/** The password of a connection string as it is sent: a URL's, decoded, or a key=value string's. */
+function passwordsIn(connection: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(connection);
+  } catch {
+    const quoted = /(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/.exec(connection);
+    return quoted ? [quoted[1] ?? quoted[2]!] : [];
+  }
+  try {
+    return [decodeURIComponent(url.password)];
+  } catch {
+    return [url.password]; // a bare % is not an escape: the password is as written
+  }
 }
 
 /** Loads every template and renders the largest views through it, so a broken override fails now. */

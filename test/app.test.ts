@@ -50,3 +50,94 @@ describe('secretsOf', () => {
     expect(secretsOf(bare)).toHaveLength(5);
   });
 });
+
+describe('secretsOf, with the secrets the env holds for Alertmanager, checks and actions', () => {
+  const base = {
+    SLACK_BOT_TOKEN: 'xoxb-1234-5678-abcdef',
+    SLACK_SIGNING_SECRET: '0123456789abcdef',
+    DATABASE_URL: 'postgres://bot@db:5432/incident_bot',
+    ALERTMANAGER_TOKEN: 'am-token-0123456789',
+  };
+  const file = parseFileConfig(
+    'test.yml',
+    `slack:
+  defaultChannel: C0123ABCD
+services:
+  payments-api:
+    checks:
+      - { name: db, kind: postgres, connectionEnv: PAYMENTS_DATABASE_URL }
+      - { name: cache, kind: redis, connectionEnv: PAYMENTS_REDIS_URL }
+      - { name: errors, kind: prometheus, url: 'http://prometheus:9090', query: up, failAt: 1, tokenEnv: PROM_TOKEN }
+      - { name: latency, kind: prometheus, url: 'http://thanos:9090', query: up, failAt: 1, usernameEnv: THANOS_USER, passwordEnv: THANOS_PASSWORD }
+    actions:
+      - name: deploy
+        description: Deploy
+        kind: rollback
+        driver: { type: command, argv: [deploy], env: { allow: [DEPLOY_ENV, { name: DEPLOY_TOKEN, secret: true }] } }
+        approval: { approvers: [U0BOB], required: 1 }
+      - name: flag
+        description: Flip a flag
+        kind: rollback
+        driver: { type: http, url: 'https://flags.internal/x', headers: { authorization: { env: FLAGS_TOKEN, prefix: 'Bearer ' } } }
+        approval: { approvers: [U0BOB], required: 1 }
+      - name: unlock
+        description: Unlock
+        kind: rollback
+        driver: { type: sql, connectionEnv: METASHEET_DATABASE_URL, statements: ['SELECT 1'] }
+        approval: { approvers: [U0BOB], required: 1 }
+`,
+  );
+  const source = {
+    ...base,
+    ALERTMANAGER_API_TOKEN: 'am-api-token-0123456789',
+    PAYMENTS_DATABASE_URL: 'postgres://payments:pg%2Fpass-0123@db:5432/payments',
+    PAYMENTS_REDIS_URL: 'redis://:redis-pass-0123456@cache:6379',
+    PROM_TOKEN: 'prom-token-0123456789',
+    THANOS_USER: 'incident-bot',
+    THANOS_PASSWORD: 'thanos-pass-0123456789',
+    DEPLOY_ENV: 'production',
+    DEPLOY_TOKEN: 'dpl_live_0123456789',
+    FLAGS_TOKEN: 'flags-token-0123456789',
+    METASHEET_DATABASE_URL: 'host=db user=migrator password=Tr0ub4dor-and-3',
+  };
+  const config = { env: parseEnv(source), file, pagerSecrets: {} };
+
+  it('lists the Alertmanager API token, and the values of the env vars checks and actions name for secrets', () => {
+    const secrets = secretsOf(config, source);
+    for (const secret of [
+      'am-api-token-0123456789',
+      'pg/pass-0123',
+      'redis-pass-0123456',
+      'prom-token-0123456789',
+      'thanos-pass-0123456789',
+      'dpl_live_0123456789',
+      'flags-token-0123456789',
+      'host=db user=migrator password=Tr0ub4dor-and-3',
+      'Tr0ub4dor-and-3',
+    ])
+      expect(secrets).toContain(secret);
+    // Names and plain settings are not secrets: hiding them would blank ordinary log text.
+    expect(secrets).not.toContain('incident-bot');
+    expect(secrets).not.toContain('production');
+  });
+
+  it('lists the Alertmanager API password of basic auth', () => {
+    const basic = {
+      ...base,
+      ALERTMANAGER_API_USERNAME: 'incident-bot',
+      ALERTMANAGER_API_PASSWORD: 'am-pass-0123456789',
+    };
+    expect(secretsOf({ env: parseEnv(basic), file, pagerSecrets: {} }, basic)).toContain(
+      'am-pass-0123456789',
+    );
+  });
+
+  it('lets the logger hide them wherever they show up', () => {
+    const lines: string[] = [];
+    const logger = createLogger('info', secretsOf(config, source), {
+      write: (line: string) => void lines.push(line),
+    });
+    logger.warn(`check failed: prom-token-0123456789 refused; login failed for Tr0ub4dor-and-3`);
+    expect(lines.join('')).toContain('check failed: [REDACTED] refused; login failed for [REDACTED]');
+  });
+});

@@ -114,10 +114,11 @@ const PrometheusCheck = z
     kind: z.literal('prometheus'),
     name: CheckName,
     // Prometheus's base URL, with its path prefix if it has one: /api/v1/query and /graph go under it.
-    url: HttpUrl.refine((text) => {
-      const url = new URL(text);
-      return url.search === '' && url.hash === '';
-    }, "expected Prometheus's base URL, like http://prometheus:9090, without ?query or #fragment"),
+    // The text, not URL's search and hash, which are empty for a bare ? or #.
+    url: HttpUrl.refine(
+      (text) => !/[?#]/.test(text),
+      "expected Prometheus's base URL, like http://prometheus:9090, without ?query or #fragment",
+    ),
     query: PromqlQuery,
     direction: z.enum(['above', 'below'], { error: 'expected above or below' }).default('above'),
     warnAt: Threshold.optional(),
@@ -171,6 +172,20 @@ export const HealthCheckSchema = z.discriminatedUnion(
 
 export type HealthCheck = z.infer<typeof HealthCheckSchema>;
 export type HealthCheckKind = HealthCheck['kind'];
+
+/** The env vars whose values are secrets: connection strings, a token, a password (not a username). */
+export function checkSecretEnv(check: HealthCheck): string[] {
+  switch (check.kind) {
+    case 'postgres':
+    case 'redis':
+      return [check.connectionEnv];
+    case 'prometheus':
+      return [check.tokenEnv, check.passwordEnv].filter((name) => name !== undefined);
+    case 'http':
+    case 'tcp':
+      return [];
+  }
+}
 
 /** One service's checks. Results are reported by name, so names must differ. */
 export const ServiceChecksSchema = z.array(HealthCheckSchema).superRefine((checks, ctx) => {

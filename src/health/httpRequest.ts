@@ -21,7 +21,7 @@ export function httpRequest(
   input: CheckRequest,
   signal: AbortSignal,
   wantBody: (status: number) => boolean,
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; location?: string }> {
   const url = new URL(input.url);
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
@@ -35,9 +35,11 @@ export function httpRequest(
       },
       (response) => {
         const status = response.statusCode ?? 0;
+        const { location } = response.headers;
+        const answered = (body: string) => resolve({ status, body, ...(location ? { location } : {}) });
         if (!wantBody(status)) {
           request.destroy();
-          resolve({ status, body: '' });
+          answered('');
           return;
         }
         const chunks: Buffer[] = [];
@@ -53,7 +55,7 @@ export function httpRequest(
         });
         response.on('end', () => {
           request.destroy();
-          resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+          answered(Buffer.concat(chunks).toString('utf8'));
         });
         response.on('error', reject);
       },

@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { CheckFailure, type CheckRun, show } from './checkRun.js';
+import { CheckFailure, type CheckRun, show, truncate } from './checkRun.js';
 import type { HealthCheck } from './checkSchema.js';
 import { httpRequest } from './httpRequest.js';
 import { fillQuery, graphUrl, seriesName } from './promql.js';
 
 type PrometheusCheck = Extract<HealthCheck, { kind: 'prometheus' }>;
 type Verdict = 'ok' | 'warn' | 'fail';
+
+const MAX_SERIES_NAME = 200;
 
 // Prometheus's HTTP API answer to /api/v1/query, as its documentation gives it.
 const Sample = z.tuple([z.number(), z.string()]);
@@ -29,8 +31,11 @@ const Answer = z.discriminatedUnion('status', [
       z.object({ resultType: z.literal('string'), result: z.unknown() }),
     ]),
     warnings: z.array(z.string()).optional(),
+    // Info-level annotations such as "metric might not be a counter": hints that may be false positives.
+    infos: z.array(z.string()).optional(),
   }),
-  z.object({ status: z.literal('error'), errorType: z.string(), error: z.string() }),
+  // errorType is documented as always set; the error alone is still worth showing where it is not.
+  z.object({ status: z.literal('error'), errorType: z.string().optional(), error: z.string() }),
 ]);
 type Success = Extract<z.infer<typeof Answer>, { status: 'success' }>;
 
@@ -61,9 +66,10 @@ export async function checkPrometheus(
   run.link = { url: graphUrl(check.url, query), text: 'graph in Prometheus' };
   run.fact('threshold', thresholdText(check));
   run.fact('query', query);
-  const { status, body } = await httpRequest(
+  const url = `${check.url.replace(/\/+$/, '')}/api/v1/query`;
+  const { status, body, location } = await httpRequest(
     {
-      url: `${check.url.replace(/\/+$/, '')}/api/v1/query`,
+      url,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...authorization(check, run) },
       // Prometheus stops evaluating once the check has given up.
@@ -72,8 +78,10 @@ export async function checkPrometheus(
     run.signal,
     () => true,
   );
+  if (status >= 300 && status < 400 && location) throw redirected(url, status, location);
   const answer = parseAnswer(status, body);
   if (answer.warnings?.length) run.fact('Prometheus warnings', answer.warnings.join('; '));
+  if (answer.infos?.length) run.fact('Prometheus infos', answer.infos.join('; '));
   return judge(check, run, valuesOf(answer.data));
 }
 
@@ -83,7 +91,24 @@ function authorization(check: PrometheusCheck, run: CheckRun): Record<string, st
   const username = run.secret(check.usernameEnv);
   const password = run.secret(check.passwordEnv);
   if (username.includes(':')) throw new CheckFailure(`the username in ${check.usernameEnv} holds a ':'`);
-  return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+  const credentials = Buffer.from(`${username}:${password}`).toString('base64');
+  // A proxy that refuses the request may quote the header: the encoded pair is as secret as the password.
+  run.secrets.push(credentials);
+  return { authorization: `Basic ${credentials}` };
+}
+
+/** Where an auth proxy or a moved Prometheus sends the check; its query (a login's state) left out. */
+function redirected(from: string, status: number, location: string): CheckFailure {
+  let target: string;
+  try {
+    const to = new URL(location, from);
+    target = `${to.origin}${to.pathname}`;
+  } catch {
+    target = show(location);
+  }
+  return new CheckFailure(
+    `Prometheus answered ${status}, a redirect to ${target}, which a check does not follow: set url to where the API answers`,
+  );
 }
 
 function parseAnswer(status: number, body: string): Success {
@@ -94,6 +119,9 @@ function parseAnswer(status: number, body: string): Success {
     throw new CheckFailure(`Prometheus answered ${status} with ${show(body)}, not its JSON`);
   }
   const parsed = Answer.safeParse(json);
+  const ok = status >= 200 && status <= 299;
+  // A refusal from something in front of Prometheus (a gateway's {"message": …}): its words say most.
+  if (!parsed.success && !ok) throw new CheckFailure(`Prometheus answered ${status} with ${show(json)}`);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const at = issue.path.length ? `${issue.path.join('.')}: ` : '';
@@ -103,9 +131,10 @@ function parseAnswer(status: number, body: string): Success {
   }
   const answer = parsed.data;
   if (answer.status === 'error') {
-    throw new CheckFailure(`Prometheus answered ${status} ${answer.errorType}: ${answer.error}`);
+    const type = answer.errorType ? ` ${answer.errorType}` : '';
+    throw new CheckFailure(`Prometheus answered ${status}${type}: ${answer.error}`);
   }
-  if (status < 200 || status > 299) throw new CheckFailure(`Prometheus answered ${status}`);
+  if (!ok) throw new CheckFailure(`Prometheus answered ${status}`);
   return answer;
 }
 
@@ -170,7 +199,8 @@ function judge(check: PrometheusCheck, run: CheckRun, answer: { values: Value[];
   const limit = threshold === 'fail' ? check.failAt! : check.warnAt!;
   const sign =
     verdict === 'ok' ? (check.direction === 'above' ? '<' : '>') : check.direction === 'above' ? '≥' : '≤';
-  const where = worst.series && worst.series !== '{}' ? ` in ${worst.series}` : '';
+  // Cut here, not by the detail's own limit, which would drop the count of series crossed after it.
+  const where = worst.series && worst.series !== '{}' ? ` in ${truncate(worst.series, MAX_SERIES_NAME)}` : '';
   const many =
     answer.series > 1
       ? crossedBy
@@ -180,7 +210,7 @@ function judge(check: PrometheusCheck, run: CheckRun, answer: { values: Value[];
   return report(
     run,
     verdict,
-    `value ${formatValue(worst.value)} ${sign} ${threshold} threshold ${limit}${where}${many}`,
+    `value ${formatValue(worst.value, check)} ${sign} ${threshold} threshold ${limit}${where}${many}`,
   );
 }
 
@@ -207,7 +237,17 @@ function thresholdText(check: PrometheusCheck): string {
     .join(', ');
 }
 
-function formatValue(value: number): string {
+/**
+ * Four significant digits, or more where fewer would put the value on the other side of a threshold, or
+ * on it: 0.099996 shown as 0.1 beside "fail at ≥ 0.1" would read as a fail the verdict is not.
+ */
+function formatValue(value: number, check: PrometheusCheck): string {
   if (!Number.isFinite(value)) return Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf';
-  return String(Number(value.toPrecision(4)));
+  const limits = [check.warnAt, check.failAt].filter((limit) => limit !== undefined);
+  // 17 significant digits give back any double exactly.
+  for (let digits = 4; digits < 17; digits++) {
+    const shown = Number(value.toPrecision(digits));
+    if (limits.every((limit) => Math.sign(shown - limit) === Math.sign(value - limit))) return String(shown);
+  }
+  return String(value);
 }

@@ -154,6 +154,9 @@ describe('refusals name the path and say what is expected', () => {
       'expected a placeholder like {{labels.service}}',
     ],
     [{ ...prometheus, url: 'http://prometheus:9090/?x=1' }, ['url'], "expected Prometheus's base URL"],
+    // An empty ?query or #fragment too: /api/v1/query would land after it, in the query or the fragment.
+    [{ ...prometheus, url: 'http://prometheus:9090/?' }, ['url'], "expected Prometheus's base URL"],
+    [{ ...prometheus, url: 'http://prometheus:9090#' }, ['url'], "expected Prometheus's base URL"],
     [{ ...prometheus, url: 'http://admin:pw@prometheus:9090' }, ['url'], 'credentials do not belong'],
     [
       { ...prometheus, tokenEnv: 'eyJhbGciOi.secret' },

@@ -8,7 +8,8 @@ import {
   startPrometheusStandIn,
   vector,
 } from '../support/prometheusStandIn.js';
-import { check } from './support.js';
+import { waitFor } from '../support/services.js';
+import { check, silentServer } from './support.js';
 
 let prometheus: PrometheusStandIn;
 
@@ -93,6 +94,29 @@ describe('an instant vector', () => {
     expect(result.facts).toContainEqual({ label: 'series', value: series });
   });
 
+  it('shortens a long series name, so that the count of series crossed still shows', async () => {
+    const path = `/${'very-long-path-segment/'.repeat(30)}`;
+    prometheus.answer = () => vector([{ instance: 'a', path }, '0.2'], [{ instance: 'b' }, '0.02']);
+    const { detail } = await run();
+    expect(detail).toMatch(
+      /^value 0\.2 ≥ fail threshold 0\.05 in \{instance="a", path="\/very-long-path-segment\//,
+    );
+    expect(detail).toMatch(/…; 2 of 2 series crossed$/);
+  });
+
+  it('shows as many digits as it takes for the value not to read as the other side of a threshold', async () => {
+    prometheus.answer = () => vector([{}, '0.099996']);
+    expect(await run({ warnAt: 0.05, failAt: 0.1 })).toMatchObject({
+      status: 'warn',
+      detail: 'value 0.099996 ≥ warn threshold 0.05',
+    });
+    prometheus.answer = () => vector([{}, '0.99996']);
+    expect(await run({ warnAt: undefined, failAt: 0.99997 })).toMatchObject({
+      status: 'ok',
+      detail: 'value 0.99996 < fail threshold 0.99997',
+    });
+  });
+
   it('judges direction below by its lowest series', async () => {
     prometheus.answer = () =>
       vector(
@@ -163,6 +187,22 @@ describe('answers that cannot be judged', () => {
     });
   });
 
+  it("quote a refusal in some other JSON than Prometheus's, as a gateway in front of it answers", async () => {
+    prometheus.answer = () => ({ status: 401, body: { message: 'Unauthorized' } });
+    expect(await run()).toMatchObject({
+      status: 'fail',
+      detail: 'Prometheus answered 401 with {"message":"Unauthorized"}',
+    });
+    prometheus.answer = () => ({
+      status: 401,
+      body: { status: 'error', error: 'authentication error: no org id' },
+    });
+    expect(await run()).toMatchObject({
+      status: 'fail',
+      detail: 'Prometheus answered 401: authentication error: no org id',
+    });
+  });
+
   it('fail on a body that is not Prometheus JSON, quoting its start', async () => {
     prometheus.answer = () => ({ status: 502, body: '<html><body>Bad Gateway</body></html>' });
     expect(await run()).toMatchObject({
@@ -175,6 +215,38 @@ describe('answers that cannot be judged', () => {
     );
     prometheus.answer = () => vector([{ instance: 'a' }, 'lots']);
     expect(await run()).toMatchObject({ status: 'fail', detail: 'expected a sample value, got "lots"' });
+  });
+
+  it('fail with a timeout when Prometheus never answers, keeping the query and its graph, and hang up', async () => {
+    const silent = await silentServer();
+    try {
+      const result = await runCheck(
+        { ...promCheck({ url: `http://127.0.0.1:${silent.port}` }), timeout: 200 },
+        { env: {} },
+      );
+      expect(result).toMatchObject({
+        status: 'fail',
+        detail: 'timed out after 200 ms',
+        facts: expect.arrayContaining([{ label: 'query', value: ERROR_RATIO }]),
+        link: { text: 'graph in Prometheus' },
+      });
+      await waitFor(async () => (await silent.connections()) === 0, 5000, 'the hung query to be closed');
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('fail on a redirect, saying where to without its query, and not following it', async () => {
+    prometheus.answer = () => ({
+      status: 302,
+      headers: { location: '/oauth2/start?rd=%2Fapi%2Fv1%2Fquery&state=abc' },
+      body: '',
+    });
+    expect(await run()).toMatchObject({
+      status: 'fail',
+      detail: `Prometheus answered 302, a redirect to ${prometheus.url}/oauth2/start, which a check does not follow: set url to where the API answers`,
+    });
+    expect(prometheus.received).toHaveLength(1);
   });
 
   it('fail on a range vector, a string or native histograms, saying what to change', async () => {
@@ -195,16 +267,25 @@ describe('answers that cannot be judged', () => {
     expect((await run()).detail).toMatch(/^the query answers native histograms, which have no single value/);
   });
 
-  it("lists Prometheus's warnings among the facts", async () => {
+  it("lists Prometheus's warnings and info-level annotations among the facts", async () => {
     prometheus.answer = () => ({
       body: {
         ...(vector([{}, '0.001']).body as object),
-        warnings: ['PromQL info: metric might not be a counter'],
+        warnings: ['PromQL warning: encountered a mix of histograms and floats for metric name "x"'],
+        infos: [
+          'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "x"',
+        ],
       },
     });
-    expect((await run()).facts).toContainEqual({
+    const { facts } = await run();
+    expect(facts).toContainEqual({
       label: 'Prometheus warnings',
-      value: 'PromQL info: metric might not be a counter',
+      value: 'PromQL warning: encountered a mix of histograms and floats for metric name "x"',
+    });
+    expect(facts).toContainEqual({
+      label: 'Prometheus infos',
+      value:
+        'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "x"',
     });
   });
 });
@@ -228,6 +309,13 @@ describe('credentials from the env', () => {
     expect(prometheus.received[0]!.headers.authorization).toBe(
       `Basic ${Buffer.from('incident-bot:pa55:word').toString('base64')}`,
     );
+  });
+
+  it('keeps basic credentials out of the result, encoded as sent too', async () => {
+    prometheus.answer = (q) => prometheusError(401, 'unauthorized', `refused ${q.headers.authorization}`);
+    const env = { PROM_USER: 'incident-bot', PROM_PASSWORD: 'pa55:word' };
+    const result = await run({ usernameEnv: 'PROM_USER', passwordEnv: 'PROM_PASSWORD' }, {}, env);
+    expect(result.detail).toBe('Prometheus answered 401 unauthorized: refused Basic [REDACTED]');
   });
 
   it('fails, asking nothing, when the env var is not set', async () => {

@@ -9,9 +9,10 @@ export interface ReceivedQuery {
   params: Record<string, string>;
 }
 
-/** An answer: an HTTP status (200 unless given) and a body, JSON unless it is a string. */
+/** An answer: an HTTP status (200 unless given), headers, and a body, JSON unless it is a string. */
 export interface PrometheusAnswer {
   status?: number;
+  headers?: Record<string, string>;
   body: unknown;
 }
 
@@ -73,9 +74,9 @@ export async function startPrometheusStandIn(): Promise<PrometheusStandIn> {
         params: Object.fromEntries(new URLSearchParams(form)),
       };
       standIn.received.push(received);
-      const { status = 200, body } = standIn.answer(received);
+      const { status = 200, headers, body } = standIn.answer(received);
       const text = typeof body === 'string';
-      res.writeHead(status, { 'content-type': text ? 'text/html' : 'application/json' });
+      res.writeHead(status, { 'content-type': text ? 'text/html' : 'application/json', ...headers });
       res.end(text ? body : JSON.stringify(body));
     });
   });

@@ -99,7 +99,7 @@ export function supportsDryRun(settings: DriverSettings): boolean {
 }
 
 /** The env vars whose values are secrets: a command's marked secret: true, http headers', sql's connection. */
-function secretEnvOf(settings: DriverSettings): string[] {
+export function secretEnvOf(settings: DriverSettings): string[] {
   switch (settings.type) {
     case 'command':
       return commandSecretEnv(settings);
