@@ -112,6 +112,20 @@ export async function runChecks(
   return { status, results };
 }
 
+/** A service's result as the timeline keeps it (a health_check entry's data): what the post-mortem tells. */
+export function healthRecord(service: string, result: ServiceHealth): Record<string, unknown> {
+  return {
+    service,
+    status: result.status,
+    checks: result.results.map((r) => ({
+      name: r.name,
+      status: r.status,
+      latencyMs: Math.round(r.latencyMs),
+      detail: r.detail,
+    })),
+  };
+}
+
 /** Resolves to the ok summary; records problems on `run`; throws when the target cannot be checked at all. */
 function runnerFor(
   check: HealthCheck,

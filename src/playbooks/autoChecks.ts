@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
 import type { HealthCheck } from '../health/checkSchema.js';
-import type { ServiceHealth } from '../health/checks.js';
+import { healthRecord, type ServiceHealth } from '../health/checks.js';
 import { ownValue } from '../primitives/records.js';
 import { incidentLabels, type PlaybookCatalog, playbookFor } from './playbooks.js';
 
@@ -128,17 +128,8 @@ export async function recordAutoChecks(
     ],
   );
   if (inserted.rowCount !== 1 || !result) return;
-  const entry = {
-    service: plan.service,
-    playbook: plan.playbook,
-    status: result.status,
-    checks: result.results.map((r) => ({
-      name: r.name,
-      status: r.status,
-      latencyMs: Math.round(r.latencyMs),
-      detail: r.detail,
-    })),
-  };
+  const entry = { ...healthRecord(plan.service, result), playbook: plan.playbook };
+
   // Shown already, by the result message itself.
   await db.query(
     `INSERT INTO timeline_entries (incident_id, kind, actor, data, slack_ts)

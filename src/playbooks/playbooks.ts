@@ -129,6 +129,9 @@ export function fillParams(
   return checked.ok ? checked : { ok: false, problem: checked.problems.join('; ') };
 }
 
+const isBuilt = (record: unknown) =>
+  typeof record === 'object' && record !== null && !(record instanceof Map);
+
 /**
  * What the playbooks name that the catalog does not have, each with its path in the file: a service,
  * a check or action of it, a param of the action, a param it requires and no template gives, a value
@@ -138,7 +141,10 @@ export function playbookProblems(
   config: Pick<PlaybookCatalog, 'services' | 'playbooks'>,
 ): Array<{ path: Array<string | number>; message: string }> {
   const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  // A section with problems of its own is told about those first: its records are left unbuilt (Maps).
+  if (!Array.isArray(config.playbooks) || !isBuilt(config.services)) return problems;
   config.playbooks.forEach((playbook, i) => {
+    if (!playbook.actions.every((a) => isBuilt(a.params))) return;
     const at = (...path: Array<string | number>) => ['playbooks', i, ...path];
     const service = ownValue(config.services, playbook.service);
     if (!service) {
@@ -159,6 +165,7 @@ export function playbookProblems(
         problems.push({ path: at('actions', j), message: `${playbook.service} has no action ${action}` });
         return;
       }
+      if (!isBuilt(definition.params)) return;
       for (const param of Object.keys(params))
         if (!Object.hasOwn(definition.params, param))
           problems.push({

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
 import { inTransaction } from '../db/pool.js';
-import { runChecks } from '../health/checks.js';
+import { healthRecord, runChecks } from '../health/checks.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -123,16 +123,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
         health.map(({ service, result }) => ({
           kind: 'health_check' as const,
           actor: task.requestedBy,
-          data: {
-            service,
-            status: result.status,
-            checks: result.results.map((r) => ({
-              name: r.name,
-              status: r.status,
-              latencyMs: Math.round(r.latencyMs),
-              detail: r.detail,
-            })),
-          },
+          data: healthRecord(service, result),
         })),
       );
       // Already shown, by the result message itself; in one transaction, so no sync sees them unshown.

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/errors.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { policyFor } from '../../src/escalation/policies.js';
+import { problemsOf } from '../support/configProblems.js';
 
 const MINIMAL = 'slack:\n  defaultChannel: C0123ABCD\n';
 const LATER = 'expected later than the step before it: steps are listed in the order they run';
 const NOT_A_DELAY = 'expected 0 (at once) or a duration like 30s, 15m, 2h or 7d';
-
-function problemsOf(text: string): string[] {
-  try {
-    parseFileConfig('config/test.yml', text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 const incident = (severity: 'P0' | 'P1' | 'P2', labels: Record<string, string> = {}) => ({
   severity,

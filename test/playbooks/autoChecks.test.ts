@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { parseFileConfig } from '../../src/config/file.js';
+import { autoChecksDue, planAutoChecks, recordAutoChecks } from '../../src/playbooks/autoChecks.js';
+import { migratedDatabase } from '../support/database.js';
+
+/**
+ * The record that makes a playbook's auto checks run once per opening: planned (the service's window
+ * claimed), recorded with their message, found again by the sweep while unrecorded.
+ */
+const config = parseFileConfig(
+  'x',
+  `slack:
+  defaultChannel: C0123ABCD
+services:
+  payments-api:
+    checks:
+      - { name: health, kind: http, url: 'http://payments-api:8000/health' }
+      - { name: ready, kind: http, url: 'http://payments-api:8000/ready' }
+playbooks:
+  - name: service-down
+    matchers: ['alertname=ServiceDown']
+    service: payments-api
+    checks: [{ check: health, auto: true }, ready]
+    autoChecksOncePer: 10m
+  - name: manual-only
+    matchers: ['alertname=Other']
+    service: payments-api
+    checks: [health]
+`,
+);
+
+const OK = { status: 'ok' as const, results: [] };
+
+describe('auto checks', () => {
+  const pool = migratedDatabase();
+  let groups = 0;
+  const open = async (alertname: string, opening = 0) => {
+    const { rows } = await pool().query<{ id: number }>(
+      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels, reopen_count)
+       VALUES ('t', 'P1', $1, 'C0PAYMENTS', $2, '{"service":"payments-api"}', $3) RETURNING id::int AS id`,
+      [`g${++groups}`, JSON.stringify({ alertname }), opening],
+    );
+    return rows[0]!.id;
+  };
+  const record = async (plan: NonNullable<Awaited<ReturnType<typeof planAutoChecks>>>) => {
+    const client = await pool().connect();
+    try {
+      await recordAutoChecks(client, plan, 'checks' in plan.run ? OK : undefined, '1.0001');
+    } finally {
+      client.release();
+    }
+  };
+
+  it('plans only the auto checks of a matching playbook, once per opening', async () => {
+    const id = await open('ServiceDown');
+    expect(await planAutoChecks(pool(), config, { incidentId: id, opening: 1 })).toBeUndefined();
+    const plan = await planAutoChecks(pool(), config, { incidentId: id, opening: 0 });
+    expect(plan).toMatchObject({
+      playbook: 'service-down',
+      service: 'payments-api',
+      channelId: 'C0PAYMENTS',
+    });
+    expect(plan!.run).toEqual({ checks: [expect.objectContaining({ name: 'health' })] });
+    // Looked at again (a retry after a crash), the opening that holds the window runs them again.
+    expect((await planAutoChecks(pool(), config, { incidentId: id, opening: 0 }))!.run).toEqual(plan!.run);
+    await record(plan!);
+    await record(plan!);
+    expect(await planAutoChecks(pool(), config, { incidentId: id, opening: 0 })).toBeUndefined();
+    const { rows } = await pool().query(
+      "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'health_check'",
+      [id],
+    );
+    expect(rows[0].n).toBe(1);
+    // A playbook without auto checks, or none at all: nothing to run.
+    expect(
+      await planAutoChecks(pool(), config, { incidentId: await open('Other'), opening: 0 }),
+    ).toBeUndefined();
+    expect(
+      await planAutoChecks(pool(), config, { incidentId: await open('Nope'), opening: 0 }),
+    ).toBeUndefined();
+  });
+
+  it('within the window, another incident of the service is pointed at the one that ran them', async () => {
+    await pool().query('DELETE FROM service_auto_checks');
+    const first = await open('ServiceDown');
+    const second = await open('ServiceDown');
+    const ran = await planAutoChecks(pool(), config, { incidentId: first, opening: 0 });
+    expect(ran!.run).toHaveProperty('checks');
+    const covered = await planAutoChecks(pool(), config, { incidentId: second, opening: 0 });
+    expect(covered!.run).toEqual({ coveredBy: first, at: expect.any(Date) });
+    // Once the window has passed, the service's checks run again.
+    await pool().query("UPDATE service_auto_checks SET checked_at = now() - interval '11 minutes'");
+    expect((await planAutoChecks(pool(), config, { incidentId: second, opening: 0 }))!.run).toHaveProperty(
+      'checks',
+    );
+  });
+
+  it('the sweep finds open incidents whose auto checks have no record, and only those', async () => {
+    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now()");
+    const lost = await open('ServiceDown');
+    const done = await open('ServiceDown');
+    await open('Other');
+    await pool().query('DELETE FROM service_auto_checks');
+    await record((await planAutoChecks(pool(), config, { incidentId: done, opening: 0 }))!);
+    expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([{ incidentId: lost, opening: 0 }]);
+    // Reopened: its new opening runs them again.
+    await pool().query('UPDATE incidents SET reopen_count = 1 WHERE id = $1', [done]);
+    expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([
+      { incidentId: lost, opening: 0 },
+      { incidentId: done, opening: 1 },
+    ]);
+  });
+});
