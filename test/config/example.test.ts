@@ -17,6 +17,15 @@ describe('config/incident-bot.example.yml', () => {
       'http health',
       'prometheus error-rate',
       'prometheus latency-p95',
+      'postgres database',
+    ]);
+    // Runbook 004's alerts and runbook 000's failed migration, each with its first moves.
+    expect(config.playbooks.map((p) => [p.name, p.service, p.checks.length + p.actions.length])).toEqual([
+      ['service-down', 'payments-api', 2],
+      ['error-rate', 'payments-api', 4],
+      ['response-time', 'payments-api', 3],
+      ['database-connections', 'payments-api', 1],
+      ['migration-failed', 'metasheet-backend', 4],
     ]);
     // Runbook 004's levels, a P1 called again at its 5-minute acknowledgement target, runbook 002's matrix.
     expect(Object.keys(config.escalation.policies)).toEqual([
