@@ -14,7 +14,7 @@ import { createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { escalationGroups } from './escalation/configSchema.js';
 import { unknownEscalationGroups } from './escalation/groups.js';
-import { checkSecretEnv } from './health/checkSchema.js';
+import { checkCredentialEnv } from './health/checkSchema.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
 import { SlackEventsRoute } from './http/slackEvents.js';
@@ -88,17 +88,25 @@ const SILENCES_POOL_SIZE = 4;
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
   const { env } = config;
-  // The env vars the config names for checks and actions: their values, and a connection string's
-  // password, which an error may quote on its own.
-  const named = Object.values(config.file.services)
-    .flatMap((service) => [
-      ...service.checks.flatMap(checkSecretEnv),
-      ...service.actions.flatMap((action) => secretEnvOf(action.driver)),
-    ])
-    .flatMap((name) => {
-      const value = ownValue(source, name);
-      return value ? [value, ...passwordsIn(value)] : [];
-    });
+  // The env vars the config names for checks and actions: a secret's value, and a connection string's
+  // password, which an error may quote on its own. A check's connection string itself is shown (the
+  // bot's DATABASE_URL may be one): it names the host to look at.
+  const valueOf = (name: string) => ownValue(source, name);
+  const checks = Object.values(config.file.services).flatMap((service) =>
+    service.checks.map(checkCredentialEnv),
+  );
+  const named = [
+    ...checks.flatMap((c) => c.secrets),
+    ...Object.values(config.file.services).flatMap((service) =>
+      service.actions.flatMap((action) => secretEnvOf(action.driver)),
+    ),
+  ]
+    .map(valueOf)
+    .flatMap((value) => (value ? [value, ...passwordsIn(value)] : []));
+  const connections = checks
+    .flatMap((c) => c.connections)
+    .map(valueOf)
+    .flatMap((value) => (value ? passwordsIn(value) : []));
   return [
     env.SLACK_BOT_TOKEN,
     env.SLACK_SIGNING_SECRET,
@@ -109,7 +117,7 @@ export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.en
     ...passwordsIn(env.DATABASE_URL),
     ...passwordsIn(env.REDIS_URL),
     ...Object.values(config.pagerSecrets),
-    ...new Set(named),
+    ...new Set([...named, ...connections]),
   ].filter((s): s is string => typeof s === 'string' && s !== '');
 }
 

@@ -173,17 +173,23 @@ export const HealthCheckSchema = z.discriminatedUnion(
 export type HealthCheck = z.infer<typeof HealthCheckSchema>;
 export type HealthCheckKind = HealthCheck['kind'];
 
-/** The env vars whose values are secrets: connection strings, a token, a password (not a username). */
-export function checkSecretEnv(check: HealthCheck): string[] {
+/**
+ * The env vars a check reads credentials from: a connection string (whose password is the secret, not
+ * the host it names) or a token or password (secret whole). A username is neither.
+ */
+export function checkCredentialEnv(check: HealthCheck): { connections: string[]; secrets: string[] } {
   switch (check.kind) {
     case 'postgres':
     case 'redis':
-      return [check.connectionEnv];
+      return { connections: [check.connectionEnv], secrets: [] };
     case 'prometheus':
-      return [check.tokenEnv, check.passwordEnv].filter((name) => name !== undefined);
+      return {
+        connections: [],
+        secrets: [check.tokenEnv, check.passwordEnv].filter((name) => name !== undefined),
+      };
     case 'http':
     case 'tcp':
-      return [];
+      return { connections: [], secrets: [] };
   }
 }
 

@@ -99,10 +99,6 @@ describe.skipIf(missing !== undefined && !required)(
     const message = (text: string | RegExp) => page.locator('#messages .message').filter({ hasText: text });
     const threadMessage = (text: string | RegExp) =>
       page.locator('#thread-messages .message').filter({ hasText: text });
-    const command = async (text: string) => {
-      await page.locator('#command').fill(text);
-      await page.locator('#command').press('Enter');
-    };
 
     it('says in its guide the steps the README gives, with the same names', async () => {
       const steps = await readmeSteps();
@@ -141,15 +137,20 @@ describe.skipIf(missing !== undefined && !required)(
       await root.filter({ hasText: new RegExp(`${acknowledge!.italic[0]!} @alice`) }).waitFor(STEP);
       expect(await root.getByRole('button', { name: acknowledge!.bold[0]! }).count()).toBe(0);
 
-      // 3. The health check's answer goes into the incident's thread.
-      await root.getByRole('button', { name: healthCheck!.bold[0]! }).click();
+      // 3. The playbook's first moves: its auto check's result is in the thread already; a move's button
+      // runs that one check.
+      const [firstMoves, checkCache] = healthCheck!.bold;
+      await root.filter({ hasText: firstMoves! }).waitFor(STEP);
       await root.getByRole('button', { name: /\d+ repl/ }).waitFor(STEP);
       await root.getByRole('button', { name: /\d+ repl/ }).click();
-      // Not 'Health checks' alone: the root's buttons read "Run health check" then "Silence".
-      const health = threadMessage(/Health checks (for INC-\d+ )?requested/);
-      await health.waitFor(STEP);
-      expect(await health.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
-      expect(await health.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
+      const auto = threadMessage(/Health checks for INC-\d+ run by the playbook high-latency/);
+      await auto.waitFor(STEP);
+      expect(await auto.textContent()).toMatch(/✅ health \(http, \d+ ms\)/);
+      await root.getByRole('button', { name: checkCache! }).click();
+      const cache = threadMessage(/Health checks for INC-\d+ requested/);
+      await cache.waitFor(STEP);
+      expect(await cache.textContent()).toMatch(/✅ cache \(redis, \d+ ms\)/);
+      expect(await cache.textContent()).not.toContain('health (http');
 
       // 4. The silence: the form proposes the group's matchers; Alertmanager (the stand-in) takes it.
       const [silenceButton, , extend, unsilence] = silence!.bold;
@@ -171,8 +172,8 @@ describe.skipIf(missing !== undefined && !required)(
 
       // 5. Alice asks for more replicas; the approval request, in the thread of the one incident open in
       // the channel, shows the dry run and waits for an approver.
-      await command(action!.code[0]!);
-      await message(/Requested ACT-1.*: scale on payments-api/).waitFor(STEP);
+      await root.getByRole('button', { name: action!.bold[0]! }).click();
+      await message(/Requested ACT-1: scale on payments-api \(replicas=6\) for INC-1/).waitFor(STEP);
       const request = threadMessage('ACT-1 · scale');
       await request.filter({ hasText: 'scaled (server dry run)' }).waitFor(STEP);
       expect(await request.textContent()).toContain('Waiting for approval');
