@@ -91,7 +91,7 @@ export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.en
   // The env vars the config names for checks and actions: a secret's value, and a connection string's
   // password, which an error may quote on its own. A check's connection string itself is shown (the
   // bot's DATABASE_URL may be one): it names the host to look at.
-  const valueOf = (name: string) => ownValue(source, name);
+  const envValue = (name: string) => ownValue(source, name);
   const checks = Object.values(config.file.services).flatMap((service) =>
     service.checks.map(checkCredentialEnv),
   );
@@ -101,11 +101,11 @@ export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.en
       service.actions.flatMap((action) => secretEnvOf(action.driver)),
     ),
   ]
-    .map(valueOf)
+    .map(envValue)
     .flatMap((value) => (value ? [value, ...passwordsIn(value)] : []));
   const connections = checks
     .flatMap((c) => c.connections)
-    .map(valueOf)
+    .map(envValue)
     .flatMap((value) => (value ? passwordsIn(value) : []));
   return [
     env.SLACK_BOT_TOKEN,
