@@ -180,24 +180,31 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   ) => {
     const client = await deps.pool.connect();
     try {
-      await postOnce(
-        {
-          slack: deps.slack,
-          limiter: deps.limiter,
-          limits: deps.config.slack.rateLimits,
-        },
-        client,
-        {
-          eventType: 'playbook_checks',
-          subjectId: plan.incidentId,
-          channel: plan.channelId,
-          threadTs: rootTs,
-          version: plan.opening,
-          payload: { incident_id: plan.incidentId, opening: plan.opening },
-          message,
-        },
-        (posted) => recordAutoChecks(client, plan, result, posted.ts),
-      );
+      for (;;) {
+        const posted = await postOnce(
+          {
+            slack: deps.slack,
+            limiter: deps.limiter,
+            limits: deps.config.slack.rateLimits,
+          },
+          client,
+          {
+            eventType: 'playbook_checks',
+            subjectId: plan.incidentId,
+            channel: plan.channelId,
+            threadTs: rootTs,
+            version: plan.opening,
+            payload: { incident_id: plan.incidentId, opening: plan.opening },
+            message,
+          },
+          async (posted) => {
+            if (posted.version === plan.opening) await recordAutoChecks(client, plan, result, posted.ts);
+          },
+        );
+        // The intent is the incident's: one found in Slack may be an earlier opening's, left by a crash
+        // before it was recorded. It is settled now, and this opening's result is still to be posted.
+        if (posted.version === plan.opening) return;
+      }
     } finally {
       client.release();
     }
