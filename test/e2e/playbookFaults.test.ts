@@ -54,16 +54,13 @@ playbooks:
 
   it('a reopened incident posts its own auto checks, not adopting what an earlier opening left unrecorded', async () => {
     await bot.deliver(payload({ group: 'ServiceDown', alerts: [{ instance: 'a' }] }));
-    const [{ id }] = await waitFor(
-      async () => {
-        const rows = await query<{ id: number }>('SELECT id::int AS id FROM incidents');
-        return rows.length ? rows : undefined;
-      },
+    const id = await waitFor(
+      async () => (await query<{ id: number }>('SELECT id::int AS id FROM incidents'))[0]?.id,
       20_000,
       'the incident',
     );
-    const { channel, messageTs } = await messageOf(bot, 'incident', id!);
-    await waitFor(() => runOf(id!, 0), 20_000, 'the first opening’s record');
+    const { channel, messageTs } = await messageOf(bot, 'incident', id);
+    await waitFor(() => runOf(id, 0), 20_000, 'the first opening’s record');
     const [first] = healthResultsIn(messageTs);
 
     await bot.deliver(payload({ group: 'ServiceDown', alerts: [{ instance: 'a', status: 'resolved' }] }));
@@ -83,7 +80,7 @@ playbooks:
     await bot.deliver(
       payload({ group: 'ServiceDown', alerts: [{ instance: 'a', startsAt: '2026-11-23T10:00:00Z' }] }),
     );
-    const reopened = await waitFor(() => runOf(id!, 1), 20_000, 'the reopening’s record');
+    const reopened = await waitFor(() => runOf(id, 1), 20_000, 'the reopening’s record');
     expect(reopened.slack_ts).not.toBe(first!.ts);
     expect(healthResultsIn(messageTs).map((m) => m.ts)).toEqual([first!.ts, reopened.slack_ts]);
   });

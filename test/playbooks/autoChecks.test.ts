@@ -34,11 +34,12 @@ const OK = { status: 'ok' as const, results: [] };
 describe('auto checks', () => {
   const pool = migratedDatabase();
   let groups = 0;
-  const open = async (alertname: string, opening = 0) => {
+  const open = async (alertname: string, opening = 0, rootTs: string | null = '1.000001') => {
     const { rows } = await pool().query<{ id: number }>(
-      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels, reopen_count)
-       VALUES ('t', 'P1', $1, 'C0PAYMENTS', $2, '{"service":"payments-api"}', $3) RETURNING id::int AS id`,
-      [`g${++groups}`, JSON.stringify({ alertname }), opening],
+      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels, reopen_count,
+                              root_ts)
+       VALUES ('t', 'P1', $1, 'C0PAYMENTS', $2, '{"service":"payments-api"}', $3, $4) RETURNING id::int AS id`,
+      [`g${++groups}`, JSON.stringify({ alertname }), opening, rootTs],
     );
     return rows[0]!.id;
   };
@@ -86,6 +87,11 @@ describe('auto checks', () => {
     const second = await open('ServiceDown');
     const ran = await planAutoChecks(pool(), config, { incidentId: first, opening: 0 });
     expect(ran!.run).toHaveProperty('checks');
+    // Pointed at the first only once its result is shown: until then, told to wait.
+    expect((await planAutoChecks(pool(), config, { incidentId: second, opening: 0 }))!.run).toEqual({
+      waitingFor: 'holder',
+    });
+    await record(ran!);
     const covered = await planAutoChecks(pool(), config, { incidentId: second, opening: 0 });
     expect(covered!.run).toEqual({ coveredBy: first, at: expect.any(Date) });
     // Once the window has passed, the service's checks run again.
@@ -93,6 +99,28 @@ describe('auto checks', () => {
     expect((await planAutoChecks(pool(), config, { incidentId: second, opening: 0 }))!.run).toHaveProperty(
       'checks',
     );
+  });
+
+  it('claims no window before the root is in Slack, and takes over one whose holder resolved unshown', async () => {
+    await pool().query('DELETE FROM service_auto_checks');
+    const rootless = await open('ServiceDown', 0, null);
+    expect((await planAutoChecks(pool(), config, { incidentId: rootless, opening: 0 }))!.run).toEqual({
+      waitingFor: 'root',
+    });
+    expect((await pool().query('SELECT 1 FROM service_auto_checks')).rowCount).toBe(0);
+
+    const holder = await open('ServiceDown');
+    const other = await open('ServiceDown');
+    expect((await planAutoChecks(pool(), config, { incidentId: holder, opening: 0 }))!.run).toHaveProperty(
+      'checks',
+    );
+    // The holder resolves before its result is shown: nobody is pointed at checks that never ran.
+    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id = $1", [holder]);
+    expect((await planAutoChecks(pool(), config, { incidentId: other, opening: 0 }))!.run).toHaveProperty(
+      'checks',
+    );
+    const { rows } = await pool().query('SELECT incident_id::int AS id FROM service_auto_checks');
+    expect(rows).toEqual([{ id: other }]);
   });
 
   it('the sweep finds open incidents whose auto checks have no record, and only those', async () => {
