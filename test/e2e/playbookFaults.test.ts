@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueuePlaybookChecks } from '../../src/queues/healthJobs.js';
 import { payload } from '../support/alertmanager.js';
 import { waitFor } from '../support/services.js';
 import { messageOf } from '../support/slackRequests.js';
@@ -83,5 +85,27 @@ playbooks:
     const reopened = await waitFor(() => runOf(id, 1), 20_000, 'the reopening’s record');
     expect(reopened.slack_ts).not.toBe(first!.ts);
     expect(healthResultsIn(messageTs).map((m) => m.ts)).toEqual([first!.ts, reopened.slack_ts]);
+  });
+
+  it('waits for a root Slack has not shown for long at a pace that slows with the wait', async () => {
+    // Its own channel is still being made, for 20 minutes now (a Slack outage): no root to reply to.
+    const [{ id }] = await query<{ id: number }>(
+      `INSERT INTO incidents (title, severity, group_key, channel_id, dedicated_channel, group_labels,
+                              common_labels, opened_at)
+       VALUES ('t', 'P1', '{}:{alertname="ServiceDown"}', NULL, true, '{"alertname":"ServiceDown"}', '{}',
+               now() - interval '20 minutes')
+       RETURNING id::int AS id`,
+    );
+    await enqueuePlaybookChecks(bot.app.health, { kind: 'playbook', incidentId: id!, opening: 0 });
+    const job = await waitFor(
+      async () => {
+        const found = await Job.fromId(bot.app.health, `playbook-checks-${id}-0`);
+        return found && (await found.getState()) === 'delayed' ? found : undefined;
+      },
+      20_000,
+      'the job waiting',
+    );
+    expect(job.delay).toBe(60_000);
+    expect(await runOf(id!, 0)).toBeUndefined();
   });
 });
