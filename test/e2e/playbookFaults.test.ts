@@ -89,14 +89,15 @@ playbooks:
 
   it('waits for a root Slack has not shown for long at a pace that slows with the wait', async () => {
     // Its own channel is still being made, for 20 minutes now (a Slack outage): no root to reply to.
-    const [{ id }] = await query<{ id: number }>(
+    const [incident] = await query<{ id: number }>(
       `INSERT INTO incidents (title, severity, group_key, channel_id, dedicated_channel, group_labels,
                               common_labels, opened_at)
        VALUES ('t', 'P1', '{}:{alertname="ServiceDown"}', NULL, true, '{"alertname":"ServiceDown"}', '{}',
                now() - interval '20 minutes')
        RETURNING id::int AS id`,
     );
-    await enqueuePlaybookChecks(bot.app.health, { kind: 'playbook', incidentId: id!, opening: 0 });
+    const id = incident!.id;
+    await enqueuePlaybookChecks(bot.app.health, { kind: 'playbook', incidentId: id, opening: 0 });
     const job = await waitFor(
       async () => {
         const found = await Job.fromId(bot.app.health, `playbook-checks-${id}-0`);
@@ -106,6 +107,6 @@ playbooks:
       'the job waiting',
     );
     expect(job.delay).toBe(60_000);
-    expect(await runOf(id!, 0)).toBeUndefined();
+    expect(await runOf(id, 0)).toBeUndefined();
   });
 });
