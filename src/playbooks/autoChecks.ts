@@ -169,6 +169,8 @@ export async function recordAutoChecks(
   );
 }
 
+const SWEEP_PAGE = 1000;
+
 /**
  * Incidents opened (or reopened) within `withinMs` whose playbook has auto checks and no record of them
  * for that opening: a job lost between the webhook's commit and its enqueue, or lost by Redis.
@@ -178,23 +180,31 @@ export async function autoChecksDue(
   config: PlaybookCatalog,
   withinMs: number,
 ): Promise<Array<{ incidentId: number; opening: number }>> {
-  const { rows } = await pool.query<{
-    incidentId: number;
-    opening: number;
-    groupKey: string;
-    groupLabels: Record<string, string>;
-    commonLabels: Record<string, string>;
-  }>(
-    `SELECT id::int AS "incidentId", reopen_count AS opening, group_key AS "groupKey",
-            group_labels AS "groupLabels", common_labels AS "commonLabels"
-       FROM incidents i
-      WHERE state = 'open' AND group_key IS NOT NULL AND opened_at > now() - $1 * interval '1 millisecond'
-        AND NOT EXISTS (SELECT 1 FROM playbook_check_runs r
-                         WHERE r.incident_id = i.id AND r.opening = i.reopen_count)
-      ORDER BY id LIMIT 1000`,
-    [withinMs],
-  );
-  return rows
-    .filter((incident) => playbookFor(config, incident)?.checks.some((c) => c.auto))
-    .map(({ incidentId, opening }) => ({ incidentId, opening }));
+  const due: Array<{ incidentId: number; opening: number }> = [];
+  // Read a page at a time: playbooks match in code, so a storm's incidents that no playbook checks stay
+  // in the rows and would otherwise hide, behind one page's worth of them, the incidents after.
+  for (let after = 0; ; ) {
+    const { rows } = await pool.query<{
+      incidentId: number;
+      opening: number;
+      groupKey: string;
+      groupLabels: Record<string, string>;
+      commonLabels: Record<string, string>;
+    }>(
+      `SELECT id::int AS "incidentId", reopen_count AS opening, group_key AS "groupKey",
+              group_labels AS "groupLabels", common_labels AS "commonLabels"
+         FROM incidents i
+        WHERE state = 'open' AND group_key IS NOT NULL AND opened_at > now() - $1 * interval '1 millisecond'
+          AND id > $2
+          AND NOT EXISTS (SELECT 1 FROM playbook_check_runs r
+                           WHERE r.incident_id = i.id AND r.opening = i.reopen_count)
+        ORDER BY id LIMIT $3`,
+      [withinMs, after, SWEEP_PAGE],
+    );
+    for (const incident of rows)
+      if (playbookFor(config, incident)?.checks.some((c) => c.auto))
+        due.push({ incidentId: incident.incidentId, opening: incident.opening });
+    if (rows.length < SWEEP_PAGE) return due;
+    after = rows.at(-1)!.incidentId;
+  }
 }

@@ -115,7 +115,9 @@ describe('auto checks', () => {
       'checks',
     );
     // The holder resolves before its result is shown: nobody is pointed at checks that never ran.
-    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id = $1", [holder]);
+    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id = $1", [
+      holder,
+    ]);
     expect((await planAutoChecks(pool(), config, { incidentId: other, opening: 0 }))!.run).toHaveProperty(
       'checks',
     );
@@ -131,6 +133,19 @@ describe('auto checks', () => {
     await pool().query('DELETE FROM service_auto_checks');
     await record((await planAutoChecks(pool(), config, { incidentId: done, opening: 0 }))!);
     expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([{ incidentId: lost, opening: 0 }]);
+    // Behind more incidents that no playbook checks than the sweep reads at once (a storm of them).
+    await pool().query(
+      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels)
+       SELECT 't', 'P1', 'storm' || n, 'C0PAYMENTS', '{"alertname":"Other"}', '{}' FROM generate_series(1, 1001) n`,
+    );
+    const behind = await open('ServiceDown');
+    expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([
+      { incidentId: lost, opening: 0 },
+      { incidentId: behind, opening: 0 },
+    ]);
+    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id >= $1", [
+      behind - 1001,
+    ]);
     // Reopened: its new opening runs them again.
     await pool().query('UPDATE incidents SET reopen_count = 1 WHERE id = $1', [done]);
     expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([
