@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
+import { moveToFallbackChannel } from '../../src/incidents/channelFallback.js';
 import { autoChecksDue, planAutoChecks, recordAutoChecks } from '../../src/playbooks/autoChecks.js';
 import { migratedDatabase } from '../support/database.js';
 
@@ -152,5 +153,17 @@ describe('auto checks', () => {
       { incidentId: lost, opening: 0 },
       { incidentId: done, opening: 1 },
     ]);
+  });
+
+  it('an incident moved to a fallback channel does not look for its checks in the channel it left', async () => {
+    const id = await open('ServiceDown');
+    await pool().query(
+      `INSERT INTO slack_post_intents (event_type, subject_id, nonce, channel_id, thread_ts, version)
+       VALUES ('playbook_checks', $1, gen_random_uuid(), 'C0PAYMENTS', '1.000001', 0)`,
+      [id],
+    );
+    await moveToFallbackChannel(pool(), id, 'C0FALLBACK', 'channel_not_found');
+    const { rowCount } = await pool().query('SELECT 1 FROM slack_post_intents WHERE subject_id = $1', [id]);
+    expect(rowCount).toBe(0);
   });
 });
