@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueuePlaybookChecks } from '../../src/queues/healthJobs.js';
 import { payload } from '../support/alertmanager.js';
+import { startHealthyEndpoint } from '../support/healthEndpoint.js';
 import { waitFor } from '../support/services.js';
 import { messageOf } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
@@ -14,24 +13,16 @@ import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/test
  */
 describe('playbook auto checks under faults', () => {
   let bot: TestBot;
-  let endpoint: Server;
+  let endpoint: Awaited<ReturnType<typeof startHealthyEndpoint>>;
 
   beforeAll(async () => {
-    endpoint = createServer((_req, res) => res.end(JSON.stringify({ status: 'ok' })));
-    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}`;
+    endpoint = await startHealthyEndpoint();
     bot = await startTestBot({
       configYaml: `${DEFAULT_TEST_CONFIG}
 services:
-  payments-api:
-    checks:
-      - { name: health, kind: http, url: '${url}/health' }
+  payments-api: { checks: [{ name: health, kind: http, url: '${endpoint.url}' }] }
 playbooks:
-  - name: service-down
-    matchers: ['alertname=ServiceDown']
-    service: payments-api
-    checks: [{ check: health, auto: true }]
-    autoChecksOncePer: 10m
+  - { name: service-down, matchers: [alertname=ServiceDown], service: payments-api, checks: [{ check: health, auto: true }] }
 `,
     });
   });
