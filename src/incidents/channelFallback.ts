@@ -29,7 +29,8 @@ export async function moveToFallbackChannel(
   fallback: string,
   slackError: string,
 ): Promise<number | undefined> {
-  // A post to the old channel whose outcome is unknown is not looked for there: that channel is done with.
+  // A post to the old channel whose outcome is unknown is not looked for there: that channel is done with
+  // (a look there fails as the posts did, and would keep the auto checks from the new thread for ever).
   // The fallback is shared (several incidents can land there), never the incident's own channel, which it
   // no longer has: dedicated_channel goes false, or commands typed there would take it for this incident's.
   const { rows } = await db.query<{ version: number }>(
@@ -42,7 +43,8 @@ export async function moveToFallbackChannel(
         RETURNING id, version
      ), forgotten AS (
        DELETE FROM slack_post_intents
-        WHERE subject_id IN (SELECT id FROM moved) AND event_type IN ('incident_root', 'incident_entry')
+        WHERE subject_id IN (SELECT id FROM moved)
+          AND event_type IN ('incident_root', 'incident_entry', 'playbook_checks')
      )
      SELECT version FROM moved`,
     [incidentId, fallback, slackError],

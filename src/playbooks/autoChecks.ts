@@ -25,8 +25,13 @@ export interface AutoChecksPlan {
   /** The root message, whose thread gets the result; null until Slack has it. */
   rootTs: string | null;
   labels: Record<string, string>;
-  /** The checks to run; or the incident they ran for lately, and when, instead. */
-  run: { checks: HealthCheck[] } | { coveredBy: number; at: Date };
+  /**
+   * The checks to run; or the incident they ran for lately, and when, instead; or nothing yet: the root
+   * message is not in Slack, or the incident holding the service's window has not shown its result.
+   */
+  run: { checks: HealthCheck[] } | { coveredBy: number; at: Date } | { waitingFor: 'root' | 'holder' };
+  /** How long the incident has been open (this opening): a wait grows with it. */
+  openForMs: number;
   /** The playbook's window, for telling the covered incidents why. */
   oncePerMs: number;
 }
@@ -39,13 +44,17 @@ interface PlannedIncident {
   common_labels: Record<string, string>;
   channel_id: string;
   root_ts: string | null;
+  open_for_ms: number;
   done: boolean;
 }
 
 /**
  * The auto checks due for this opening of the incident, with the service's window claimed for it; none
  * when they ran already, the incident is no longer at that opening (or open), or its playbook has none.
- * Claiming is repeatable: the incident that holds the window keeps it on a second look.
+ * Claiming is repeatable: the incident that holds the window keeps it on a second look. The window is
+ * claimed only once the result can be posted (the root is in Slack), and another incident is pointed at
+ * the holder only once the holder's result is shown: one that never shows it (resolved first) gives the
+ * window up to the next.
  */
 export async function planAutoChecks(
   pool: pg.Pool,
@@ -55,6 +64,7 @@ export async function planAutoChecks(
   return inTransaction(pool, async (db) => {
     const { rows } = await db.query<PlannedIncident>(
       `SELECT state, reopen_count AS opening, group_key, group_labels, common_labels, channel_id, root_ts,
+              (extract(epoch FROM now() - opened_at) * 1000)::float8 AS open_for_ms,
               EXISTS (SELECT 1 FROM playbook_check_runs r WHERE r.incident_id = i.id AND r.opening = $2) AS done
          FROM incidents i WHERE id = $1`,
       [job.incidentId, job.opening],
@@ -83,7 +93,9 @@ export async function planAutoChecks(
       rootTs: incident.root_ts,
       labels: incidentLabels(subject),
       oncePerMs: playbook.autoChecksOncePer,
+      openForMs: incident.open_for_ms,
     };
+    if (incident.root_ts === null) return { ...plan, run: { waitingFor: 'root' as const } };
     const claimed = await db.query(
       `INSERT INTO service_auto_checks (service, incident_id, opening) VALUES ($1, $2, $3)
        ON CONFLICT (service) DO UPDATE
@@ -93,15 +105,34 @@ export async function planAutoChecks(
       [playbook.service, job.incidentId, job.opening, playbook.autoChecksOncePer],
     );
     if (claimed.rowCount === 1) return { ...plan, run: { checks } };
-    const { rows: holders } = await db.query<{ incident_id: number; opening: number; checked_at: Date }>(
-      'SELECT incident_id::int AS incident_id, opening, checked_at FROM service_auto_checks WHERE service = $1',
+    const { rows: holders } = await db.query<{
+      incident_id: number;
+      opening: number;
+      checked_at: Date;
+      shown: boolean;
+      abandoned: boolean;
+    }>(
+      `SELECT s.incident_id::int AS incident_id, s.opening, s.checked_at,
+              EXISTS (SELECT 1 FROM playbook_check_runs r
+                       WHERE r.incident_id = s.incident_id AND r.opening = s.opening) AS shown,
+              NOT EXISTS (SELECT 1 FROM incidents h
+                           WHERE h.id = s.incident_id AND h.state = 'open' AND h.reopen_count = s.opening) AS abandoned
+         FROM service_auto_checks s WHERE s.service = $1`,
       [playbook.service],
     );
     const holder = holders[0]!;
     // This opening holds the window already: a look again after a crash runs its checks again.
     if (holder.incident_id === job.incidentId && holder.opening === job.opening)
       return { ...plan, run: { checks } };
-    return { ...plan, run: { coveredBy: holder.incident_id, at: holder.checked_at } };
+    if (holder.shown) return { ...plan, run: { coveredBy: holder.incident_id, at: holder.checked_at } };
+    if (!holder.abandoned) return { ...plan, run: { waitingFor: 'holder' as const } };
+    // The holder resolved (or reopened) before showing anything: its claim passes to this opening.
+    const taken = await db.query(
+      `UPDATE service_auto_checks SET incident_id = $2, opening = $3, checked_at = now()
+        WHERE service = $1 AND incident_id = $4 AND opening = $5`,
+      [playbook.service, job.incidentId, job.opening, holder.incident_id, holder.opening],
+    );
+    return { ...plan, run: taken.rowCount === 1 ? { checks } : { waitingFor: 'holder' as const } };
   });
 }
 
@@ -138,6 +169,8 @@ export async function recordAutoChecks(
   );
 }
 
+const SWEEP_PAGE = 1000;
+
 /**
  * Incidents opened (or reopened) within `withinMs` whose playbook has auto checks and no record of them
  * for that opening: a job lost between the webhook's commit and its enqueue, or lost by Redis.
@@ -147,23 +180,31 @@ export async function autoChecksDue(
   config: PlaybookCatalog,
   withinMs: number,
 ): Promise<Array<{ incidentId: number; opening: number }>> {
-  const { rows } = await pool.query<{
-    incidentId: number;
-    opening: number;
-    groupKey: string;
-    groupLabels: Record<string, string>;
-    commonLabels: Record<string, string>;
-  }>(
-    `SELECT id::int AS "incidentId", reopen_count AS opening, group_key AS "groupKey",
-            group_labels AS "groupLabels", common_labels AS "commonLabels"
-       FROM incidents i
-      WHERE state = 'open' AND group_key IS NOT NULL AND opened_at > now() - $1 * interval '1 millisecond'
-        AND NOT EXISTS (SELECT 1 FROM playbook_check_runs r
-                         WHERE r.incident_id = i.id AND r.opening = i.reopen_count)
-      ORDER BY id LIMIT 1000`,
-    [withinMs],
-  );
-  return rows
-    .filter((incident) => playbookFor(config, incident)?.checks.some((c) => c.auto))
-    .map(({ incidentId, opening }) => ({ incidentId, opening }));
+  const due: Array<{ incidentId: number; opening: number }> = [];
+  // Read a page at a time: playbooks match in code, so a storm's incidents that no playbook checks stay
+  // in the rows and would otherwise hide, behind one page's worth of them, the incidents after.
+  for (let after = 0; ; ) {
+    const { rows } = await pool.query<{
+      incidentId: number;
+      opening: number;
+      groupKey: string;
+      groupLabels: Record<string, string>;
+      commonLabels: Record<string, string>;
+    }>(
+      `SELECT id::int AS "incidentId", reopen_count AS opening, group_key AS "groupKey",
+              group_labels AS "groupLabels", common_labels AS "commonLabels"
+         FROM incidents i
+        WHERE state = 'open' AND group_key IS NOT NULL AND opened_at > now() - $1 * interval '1 millisecond'
+          AND id > $2
+          AND NOT EXISTS (SELECT 1 FROM playbook_check_runs r
+                           WHERE r.incident_id = i.id AND r.opening = i.reopen_count)
+        ORDER BY id LIMIT $3`,
+      [withinMs, after, SWEEP_PAGE],
+    );
+    for (const incident of rows)
+      if (playbookFor(config, incident)?.checks.some((c) => c.auto))
+        due.push({ incidentId: incident.incidentId, opening: incident.opening });
+    if (rows.length < SWEEP_PAGE) return due;
+    after = rows.at(-1)!.incidentId;
+  }
 }

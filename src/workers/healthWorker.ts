@@ -45,8 +45,12 @@ export interface HealthWorkerDeps {
 // within SWEEP_BACK_MS: later than that, checks run "as it opened" would tell of another moment.
 const SWEEP_EVERY_MS = 60_000;
 const SWEEP_BACK_MS = 15 * 60_000;
-// The incident's root message is not in Slack yet: its thread is where the result goes.
-const ROOT_WAIT_MS = 2_000;
+// The incident's root message is not in Slack yet (its thread is where the result goes), or the incident
+// holding the service's window has not shown its result. The wait grows with the time the incident has
+// been open, so a long Slack outage in a storm is not every incident's job polling every 2 s.
+const WAIT_MIN_MS = 2_000;
+const WAIT_MAX_MS = 60_000;
+const waitMs = (openForMs: number) => Math.min(WAIT_MAX_MS, Math.max(WAIT_MIN_MS, openForMs / 10));
 
 /** Waits without using an attempt: this job runs again after `ms`. */
 async function waitFor(job: Job<HealthJob>, token: string | undefined, ms: number): Promise<never> {
@@ -137,7 +141,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   const playbook = async (job: Job<HealthJob>, token: string | undefined, task: PlaybookChecks) => {
     const plan = await planAutoChecks(deps.pool, deps.config, task);
     if (!plan) return;
-    if (plan.rootTs === null) return waitFor(job, token, ROOT_WAIT_MS);
+    if ('waitingFor' in plan.run || plan.rootTs === null) return waitFor(job, token, waitMs(plan.openForMs));
     const result =
       'checks' in plan.run
         ? await runChecks(plan.run.checks, { env: process.env, labels: plan.labels })
@@ -180,24 +184,31 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   ) => {
     const client = await deps.pool.connect();
     try {
-      await postOnce(
-        {
-          slack: deps.slack,
-          limiter: deps.limiter,
-          limits: deps.config.slack.rateLimits,
-        },
-        client,
-        {
-          eventType: 'playbook_checks',
-          subjectId: plan.incidentId,
-          channel: plan.channelId,
-          threadTs: rootTs,
-          version: plan.opening,
-          payload: { incident_id: plan.incidentId, opening: plan.opening },
-          message,
-        },
-        (posted) => recordAutoChecks(client, plan, result, posted.ts),
-      );
+      for (;;) {
+        const posted = await postOnce(
+          {
+            slack: deps.slack,
+            limiter: deps.limiter,
+            limits: deps.config.slack.rateLimits,
+          },
+          client,
+          {
+            eventType: 'playbook_checks',
+            subjectId: plan.incidentId,
+            channel: plan.channelId,
+            threadTs: rootTs,
+            version: plan.opening,
+            payload: { incident_id: plan.incidentId, opening: plan.opening },
+            message,
+          },
+          async (posted) => {
+            if (posted.version === plan.opening) await recordAutoChecks(client, plan, result, posted.ts);
+          },
+        );
+        // The intent is the incident's: one found in Slack may be an earlier opening's, left by a crash
+        // before it was recorded. It is settled now, and this opening's result is still to be posted.
+        if (posted.version === plan.opening) return;
+      }
     } finally {
       client.release();
     }

@@ -118,9 +118,17 @@ playbooks:
     const result = await waitFor(() => healthResultsIn(messageTs)[0], 20_000, 'the auto checks');
     expect(JSON.stringify(result.blocks)).toContain('run by the playbook _service-down_ as it opened');
     expect(hits).toEqual(['/health']);
-    const { rows } = await bot.app.pool.query(
-      "SELECT actor, data FROM timeline_entries WHERE incident_id = $1 AND kind = 'health_check'",
-      [id],
+    // Recorded in the transaction after Slack's answer: a moment after the message is there.
+    const rows = await waitFor(
+      async () => {
+        const { rows } = await bot.app.pool.query(
+          "SELECT actor, data FROM timeline_entries WHERE incident_id = $1 AND kind = 'health_check'",
+          [id],
+        );
+        return rows.length > 0 && rows;
+      },
+      20_000,
+      'the timeline entry',
     );
     expect(rows).toMatchObject([
       { actor: 'incident-bot', data: { playbook: 'service-down', service: 'payments-api', status: 'ok' } },

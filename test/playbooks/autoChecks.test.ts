@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
+import { moveToFallbackChannel } from '../../src/incidents/channelFallback.js';
 import { autoChecksDue, planAutoChecks, recordAutoChecks } from '../../src/playbooks/autoChecks.js';
 import { migratedDatabase } from '../support/database.js';
 
@@ -34,11 +35,12 @@ const OK = { status: 'ok' as const, results: [] };
 describe('auto checks', () => {
   const pool = migratedDatabase();
   let groups = 0;
-  const open = async (alertname: string, opening = 0) => {
+  const open = async (alertname: string, opening = 0, rootTs: string | null = '1.000001') => {
     const { rows } = await pool().query<{ id: number }>(
-      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels, reopen_count)
-       VALUES ('t', 'P1', $1, 'C0PAYMENTS', $2, '{"service":"payments-api"}', $3) RETURNING id::int AS id`,
-      [`g${++groups}`, JSON.stringify({ alertname }), opening],
+      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels, reopen_count,
+                              root_ts)
+       VALUES ('t', 'P1', $1, 'C0PAYMENTS', $2, '{"service":"payments-api"}', $3, $4) RETURNING id::int AS id`,
+      [`g${++groups}`, JSON.stringify({ alertname }), opening, rootTs],
     );
     return rows[0]!.id;
   };
@@ -86,6 +88,11 @@ describe('auto checks', () => {
     const second = await open('ServiceDown');
     const ran = await planAutoChecks(pool(), config, { incidentId: first, opening: 0 });
     expect(ran!.run).toHaveProperty('checks');
+    // Pointed at the first only once its result is shown: until then, told to wait.
+    expect((await planAutoChecks(pool(), config, { incidentId: second, opening: 0 }))!.run).toEqual({
+      waitingFor: 'holder',
+    });
+    await record(ran!);
     const covered = await planAutoChecks(pool(), config, { incidentId: second, opening: 0 });
     expect(covered!.run).toEqual({ coveredBy: first, at: expect.any(Date) });
     // Once the window has passed, the service's checks run again.
@@ -93,6 +100,30 @@ describe('auto checks', () => {
     expect((await planAutoChecks(pool(), config, { incidentId: second, opening: 0 }))!.run).toHaveProperty(
       'checks',
     );
+  });
+
+  it('claims no window before the root is in Slack, and takes over one whose holder resolved unshown', async () => {
+    await pool().query('DELETE FROM service_auto_checks');
+    const rootless = await open('ServiceDown', 0, null);
+    expect((await planAutoChecks(pool(), config, { incidentId: rootless, opening: 0 }))!.run).toEqual({
+      waitingFor: 'root',
+    });
+    expect((await pool().query('SELECT 1 FROM service_auto_checks')).rowCount).toBe(0);
+
+    const holder = await open('ServiceDown');
+    const other = await open('ServiceDown');
+    expect((await planAutoChecks(pool(), config, { incidentId: holder, opening: 0 }))!.run).toHaveProperty(
+      'checks',
+    );
+    // The holder resolves before its result is shown: nobody is pointed at checks that never ran.
+    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id = $1", [
+      holder,
+    ]);
+    expect((await planAutoChecks(pool(), config, { incidentId: other, opening: 0 }))!.run).toHaveProperty(
+      'checks',
+    );
+    const { rows } = await pool().query('SELECT incident_id::int AS id FROM service_auto_checks');
+    expect(rows).toEqual([{ id: other }]);
   });
 
   it('the sweep finds open incidents whose auto checks have no record, and only those', async () => {
@@ -103,11 +134,36 @@ describe('auto checks', () => {
     await pool().query('DELETE FROM service_auto_checks');
     await record((await planAutoChecks(pool(), config, { incidentId: done, opening: 0 }))!);
     expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([{ incidentId: lost, opening: 0 }]);
+    // Behind more incidents that no playbook checks than the sweep reads at once (a storm of them).
+    await pool().query(
+      `INSERT INTO incidents (title, severity, group_key, channel_id, group_labels, common_labels)
+       SELECT 't', 'P1', 'storm' || n, 'C0PAYMENTS', '{"alertname":"Other"}', '{}' FROM generate_series(1, 1001) n`,
+    );
+    const behind = await open('ServiceDown');
+    expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([
+      { incidentId: lost, opening: 0 },
+      { incidentId: behind, opening: 0 },
+    ]);
+    await pool().query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id >= $1", [
+      behind - 1001,
+    ]);
     // Reopened: its new opening runs them again.
     await pool().query('UPDATE incidents SET reopen_count = 1 WHERE id = $1', [done]);
     expect(await autoChecksDue(pool(), config, 15 * 60_000)).toEqual([
       { incidentId: lost, opening: 0 },
       { incidentId: done, opening: 1 },
     ]);
+  });
+
+  it('an incident moved to a fallback channel does not look for its checks in the channel it left', async () => {
+    const id = await open('ServiceDown');
+    await pool().query(
+      `INSERT INTO slack_post_intents (event_type, subject_id, nonce, channel_id, thread_ts, version)
+       VALUES ('playbook_checks', $1, gen_random_uuid(), 'C0PAYMENTS', '1.000001', 0)`,
+      [id],
+    );
+    await moveToFallbackChannel(pool(), id, 'C0FALLBACK', 'channel_not_found');
+    const { rowCount } = await pool().query('SELECT 1 FROM slack_post_intents WHERE subject_id = $1', [id]);
+    expect(rowCount).toBe(0);
   });
 });
