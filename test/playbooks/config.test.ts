@@ -192,6 +192,22 @@ describe('a playbook’s moves for an incident', () => {
     expect(view.problems).toEqual(['scale: replicas must be a whole number, got "<!channel>"']);
   });
 
+  it('quotes only the start of a huge label value it refuses: the click is still answered', () => {
+    // Labels are kept whole: one may be a megabyte, and Slack refuses an answer of 40,000 characters.
+    const huge = `${'9'.repeat(20)}x${'<'.repeat(100_000)}`;
+    const subject = incident({ alertname: 'ServiceDown', replicas: huge, deployment: 'api' });
+    let answer = '';
+    try {
+      chosenMove(config, subject, 'action', 'scale');
+    } catch (err) {
+      answer = (err as Error).message;
+    }
+    expect(answer).toMatch(
+      /^scale cannot be requested from INC-7's playbook: replicas must be a whole number, got "9{20}x(&lt;)+…"/,
+    );
+    expect(answer.length).toBeLessThan(400);
+  });
+
   it('refuses a click on a move the playbook no longer offers, or one it cannot fill', () => {
     const subject = incident({ alertname: 'ServiceDown' });
     expect(() => chosenMove(config, subject, 'action', 'rollback')).toThrow(/no longer offers rollback/);
