@@ -121,6 +121,23 @@ actions: [{ action: scale, params: { replicas: 2, deployment: '${template}' } }]
       ]);
   });
 
+  it('tells a move name that cannot be one once, not again as a move the service lacks', () => {
+    expect(
+      problemsOf(withPlaybook(`name: p\nmatchers: ['alertname=A']\nservice: payments-api\nchecks: [Health]`)),
+    ).toEqual([
+      'playbooks[0].checks[0].check: expected a check or action name of the service, like api-health',
+    ]);
+    expect(
+      problemsOf(
+        withPlaybook(
+          `name: p\nmatchers: ['alertname=A']\nservice: payments-api\nactions: [{ action: Restart }]`,
+        ),
+      ),
+    ).toEqual([
+      'playbooks[0].actions[0].action: expected a check or action name of the service, like api-health',
+    ]);
+  });
+
   it('refuses empty, oversized and repeated playbooks, and bad matchers', () => {
     expect(problemsOf(withPlaybook(`name: p\nmatchers: ['alertname=A']\nservice: payments-api`))).toEqual([
       'playbooks[0].checks: a playbook offers a check or an action',
