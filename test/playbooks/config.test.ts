@@ -121,6 +121,22 @@ actions: [{ action: scale, params: { replicas: 2, deployment: '${template}' } }]
       ]);
   });
 
+  it('tells a bad param of the service its playbook names at its path, and nothing it does not lack', () => {
+    expect(
+      problemsOf(
+        withPlaybook(`name: p
+matchers: ['alertname=A']
+service: payments-api
+actions: [{ action: scale, params: { replicas: 2, deployment: api } }]`).replace(
+          'deployment: { type: string, maxLength: 60 }',
+          "deployment: { type: string, pattern: '(' }",
+        ),
+      ),
+    ).toEqual([
+      'services.payments-api.actions[0].params.deployment.pattern: expected a valid regular expression',
+    ]);
+  });
+
   it('tells a move name that cannot be one once, not again as a move the service lacks', () => {
     expect(
       problemsOf(withPlaybook(`name: p\nmatchers: ['alertname=A']\nservice: payments-api\nchecks: [Health]`)),
