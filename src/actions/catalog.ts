@@ -84,6 +84,8 @@ export const ActionSchema = z
         message: `the ${action.driver.type} driver as configured has no dry run (a command needs dryRunArgv, http a dryRun block)`,
       });
     }
+    // Params with problems of their own are left unbuilt (a Map): those are told, not every placeholder.
+    if (action.params instanceof Map) return;
     for (const name of placeholdersOf(action.driver)) {
       if (!Object.hasOwn(action.params, name)) {
         ctx.addIssue({

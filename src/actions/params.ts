@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ownValue } from '../primitives/records.js';
-import { quoted } from '../render/mrkdwn.js';
+import { quoted, truncateForMrkdwn } from '../render/mrkdwn.js';
 import type { ParamValue } from './drivers/driver.js';
 
 /** An action's parameters as the YAML catalog declares them, and checking what people typed against them. */
@@ -70,6 +70,9 @@ export function splitWords(text: string): string[] {
   return [...text.matchAll(/(?:[^\s"]+|"[^"]*")+/g)].map((m) => m[0]);
 }
 
+/** A refused value as a problem quotes it: its start only, since a label filling it may be a megabyte. */
+const refused = (value: string) => quoted(truncateForMrkdwn(value, 100));
+
 /**
  * Checks raw values against the specs: typed values, or one line per problem (writes nothing either way).
  * `optionParams` begin an argv element (optionParamsOf): there a value starting with "-" would reach the
@@ -105,7 +108,7 @@ export function validateParams(
     switch (spec.type) {
       case 'integer': {
         if (!/^-?\d{1,15}$/.test(value)) {
-          problems.push(`${name} must be a whole number, got ${quoted(value)}`);
+          problems.push(`${name} must be a whole number, got ${refused(value)}`);
           break;
         }
         const n = Number(value);
@@ -119,7 +122,7 @@ export function validateParams(
       }
       case 'boolean':
         if (value === 'true' || value === 'false') params[name] = value === 'true';
-        else problems.push(`${name} must be true or false, got ${quoted(value)}`);
+        else problems.push(`${name} must be true or false, got ${refused(value)}`);
         break;
       case 'string':
         if (value.length > spec.maxLength)

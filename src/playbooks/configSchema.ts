@@ -13,9 +13,10 @@ import { MAX_PLAYBOOK_MOVES } from '../views/incident.js';
  * catalog with the whole file: see playbookProblems.
  */
 
+export const MOVE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const MoveName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected a check or action name of the service, like api-health');
+  .regex(MOVE_NAME, 'expected a check or action name of the service, like api-health');
 
 // A check or an action written as its bare name is the move with no options.
 const CheckMove = z.preprocess(

@@ -9,7 +9,7 @@ import { ownValue } from '../primitives/records.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { truncateForMrkdwn, unescapeMrkdwn } from '../render/mrkdwn.js';
 import { PLAYBOOK_PROBLEM_MAX, type PlaybookView } from '../views/incident.js';
-import { LABEL_PLACEHOLDER, type Playbook, type PlaybooksConfig } from './configSchema.js';
+import { LABEL_PLACEHOLDER, MOVE_NAME, type Playbook, type PlaybooksConfig } from './configSchema.js';
 import { PlaybookError } from './errors.js';
 
 /**
@@ -155,11 +155,13 @@ export function playbookProblems(
       });
       return;
     }
+    // A name that cannot be one is told so by the schema: not again as a move the service lacks.
     playbook.checks.forEach(({ check }, j) => {
-      if (!service.checks.some((c) => c.name === check))
+      if (MOVE_NAME.test(check) && !service.checks.some((c) => c.name === check))
         problems.push({ path: at('checks', j), message: `${playbook.service} has no check ${check}` });
     });
     playbook.actions.forEach(({ action, params }, j) => {
+      if (!MOVE_NAME.test(action)) return;
       const definition = service.actions.find((a) => a.name === action);
       if (!definition) {
         problems.push({ path: at('actions', j), message: `${playbook.service} has no action ${action}` });

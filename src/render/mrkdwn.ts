@@ -7,9 +7,22 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** A value someone typed, quoted for a reply: shown as typed, never as a mention or a link. */
+// Line breaks and other control characters, backticks (which end a code span), and the invisible format
+// characters (zero-width, bidirectional overrides) that make text read other than it is.
+const UNSEEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}`]/gu;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A value from outside (a label, a param) on one line, as it is: what would break the line, end a code
+ * span or hide among the text is written as an escape (`\n`, `\u{202e}`), so it cannot draw lines of its own.
+ */
+export function visibleText(text: string): string {
+  return text.replace(UNSEEN, (char) => NAMED[char] ?? `\\u{${char.codePointAt(0)!.toString(16)}}`);
+}
+
+/** A value someone typed, quoted for a reply: shown as typed, never as a mention, a link or a new line. */
 export function quoted(text: string): string {
-  return `"${escapeMrkdwn(text)}"`;
+  return `"${escapeMrkdwn(visibleText(text))}"`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { incidentRef, requestRef } from '../primitives/ids.js';
-import { truncateForMrkdwn } from '../render/mrkdwn.js';
+import { truncateForMrkdwn, visibleText } from '../render/mrkdwn.js';
 
 /** What an action request's approval message shows (template `action-request`). */
 
@@ -88,7 +88,8 @@ export function actionRequestView(
     service: request.service,
     params: Object.entries(request.params).map(([name, value]) => ({
       name,
-      value: truncateForMrkdwn(String(value), 200),
+      // One line, as it is: a value filled from a label could otherwise draw params of its own.
+      value: truncateForMrkdwn(visibleText(String(value)), 200),
     })),
     requestedBy: request.requestedBy,
     status: STATUS[request.status],

@@ -327,6 +327,27 @@ function timesOpen(reopenCount: number): string {
   return ordinal(reopenCount + 1);
 }
 
+/**
+ * The root's blocks (incident-root.hbs) besides its alerts, degradations, resolution and playbook: the
+ * header, the summary, the divider, the "…and more" line, the buttons and the footer. An alert takes two.
+ */
+const ROOT_OTHER_BLOCKS = 6;
+const ALERT_BLOCKS = 2;
+
+/**
+ * The alerts the root has room for within Slack's 50 blocks: a playbook's moves (two blocks) or many
+ * degradations cost the last alerts shown, which the "…and more" line then counts.
+ */
+function alertsWithRoom(snapshot: IncidentSnapshot, withPlaybook: boolean): AlertRow[] {
+  const others =
+    ROOT_OTHER_BLOCKS +
+    snapshot.degradations.length +
+    (snapshot.incident.resolution ? 1 : 0) +
+    (withPlaybook ? 2 : 0);
+  const room = Math.floor((BLOCK_KIT_LIMITS.blocks - others) / ALERT_BLOCKS);
+  return snapshot.alerts.slice(0, Math.max(0, room));
+}
+
 export function rootView(
   snapshot: IncidentSnapshot,
   knownServices: ReadonlySet<string> = new Set(),
@@ -335,6 +356,8 @@ export function rootView(
 ): RootView {
   const total = snapshot.firing + snapshot.resolved;
   const service = snapshot.incident.commonLabels.service;
+  const shownPlaybook = playbook && snapshot.incident.state === 'open' ? playbook : undefined;
+  const alerts = alertsWithRoom(snapshot, shownPlaybook !== undefined);
   return {
     incident: incidentView(snapshot),
     degradations: snapshot.degradations.map((d) => ({
@@ -346,14 +369,14 @@ export function rootView(
       : {}),
     firing: snapshot.firing,
     resolved: snapshot.resolved,
-    alerts: snapshot.alerts.map(alertView),
-    moreAlerts: Math.max(0, total - snapshot.alerts.length),
+    alerts: alerts.map(alertView),
+    moreAlerts: Math.max(0, total - alerts.length),
     truncatedAlerts: snapshot.incident.truncatedAlerts,
-    partial: total > snapshot.alerts.length || snapshot.incident.truncatedAlerts > 0,
+    partial: total > alerts.length || snapshot.incident.truncatedAlerts > 0,
     groupLabels: labelText(snapshot.incident.groupLabels, 1000),
     ...(snapshot.incident.externalUrl ? { alertmanagerUrl: snapshot.incident.externalUrl } : {}),
     ...acknowledgementView(snapshot.incident),
-    ...(playbook && snapshot.incident.state === 'open' ? { playbook } : {}),
+    ...(shownPlaybook ? { playbook: shownPlaybook } : {}),
     ...(snapshot.incident.silence ? { silence: silenceView(snapshot.incident) } : {}),
     ...(silencesConfigured && snapshot.incident.groupKey !== null
       ? { silenceButtons: silenceButtons(snapshot.incident) }

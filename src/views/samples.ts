@@ -194,7 +194,12 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     createdAt: new Date(),
   }));
   return {
-    'incident-root': rootView(snapshot, new Set([long(60)]), true, worstCasePlaybook(long)),
+    'incident-root': rootView(
+      worstCaseOpen(snapshot, long(60)),
+      new Set([long(60)]),
+      true,
+      worstCasePlaybook(long),
+    ),
     'incident-thread': threadView(snapshot, entries, alerts, maxAlertsShown),
     'incident-list': listView(openIncidents, 10_000),
     'incident-timeline': timelineView(snapshot, entries.slice(-TIMELINE_LIMIT), 10_000),
@@ -203,6 +208,25 @@ export function worstCaseViews(maxAlertsShown: number): Record<string, object> {
     [POSTMORTEM_TEMPLATE]: worstCasePostmortemView(),
     ...worstCaseHeartbeatViews(long(MAX_HEARTBEAT_ALERTNAME)),
     'health-result': worstCaseHealthView(long, url),
+  };
+}
+
+/**
+ * The resolved snapshot, open again: the root then has its playbook, the Acknowledge, Post update, Resolve
+ * and health-check buttons, and keeps the resolution too (more than any real root shows at once).
+ */
+function worstCaseOpen(snapshot: IncidentSnapshot, service: string): IncidentSnapshot {
+  return {
+    ...snapshot,
+    incident: {
+      ...snapshot.incident,
+      state: 'open',
+      status: 'investigating',
+      nextUpdateDueAt: new Date('2026-01-01T01:00:00Z'),
+      acknowledgedBy: null,
+      acknowledgedAt: null,
+      commonLabels: { service },
+    },
   };
 }
 

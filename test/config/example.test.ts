@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
+import { playbookView } from '../../src/playbooks/playbooks.js';
 
 describe('config/incident-bot.example.yml', () => {
   it('is a valid configuration, so that copying it is a working start', async () => {
@@ -36,5 +37,20 @@ describe('config/incident-bot.example.yml', () => {
       'security-incident',
       'performance',
     ]);
+  });
+
+  it("offers runbook 000's roll-back only for the migration its statements undo", async () => {
+    const path = new URL('../../config/incident-bot.example.yml', import.meta.url).pathname;
+    const config = parseFileConfig(path, await readFile(path, 'utf8'));
+    const failed = (migration: string) =>
+      playbookView(config, {
+        id: 1,
+        groupKey: '{}:{alertname="MigrationFailed"}',
+        groupLabels: { alertname: 'MigrationFailed' },
+        commonLabels: { service: 'metasheet-backend', migration },
+      })!.moves.find((m) => m.value.endsWith('|rollback-migration'));
+    expect(failed('048_create_event_bus_tables.sql')?.unavailable).toBeUndefined();
+    // Its statements drop 048's event bus tables: another migration's failure must not offer them.
+    expect(failed('049_add_audit_columns.sql')?.unavailable).toBe(true);
   });
 });

@@ -121,6 +121,39 @@ actions: [{ action: scale, params: { replicas: 2, deployment: '${template}' } }]
       ]);
   });
 
+  it('tells a bad param of the service its playbook names at its path, and nothing it does not lack', () => {
+    expect(
+      problemsOf(
+        withPlaybook(`name: p
+matchers: ['alertname=A']
+service: payments-api
+actions: [{ action: scale, params: { replicas: 2, deployment: api } }]`).replace(
+          'deployment: { type: string, maxLength: 60 }',
+          "deployment: { type: string, pattern: '(' }",
+        ),
+      ),
+    ).toEqual([
+      'services.payments-api.actions[0].params.deployment.pattern: expected a valid regular expression',
+    ]);
+  });
+
+  it('tells a move name that cannot be one once, not again as a move the service lacks', () => {
+    expect(
+      problemsOf(withPlaybook(`name: p\nmatchers: ['alertname=A']\nservice: payments-api\nchecks: [Health]`)),
+    ).toEqual([
+      'playbooks[0].checks[0].check: expected a check or action name of the service, like api-health',
+    ]);
+    expect(
+      problemsOf(
+        withPlaybook(
+          `name: p\nmatchers: ['alertname=A']\nservice: payments-api\nactions: [{ action: Restart }]`,
+        ),
+      ),
+    ).toEqual([
+      'playbooks[0].actions[0].action: expected a check or action name of the service, like api-health',
+    ]);
+  });
+
   it('refuses empty, oversized and repeated playbooks, and bad matchers', () => {
     expect(problemsOf(withPlaybook(`name: p\nmatchers: ['alertname=A']\nservice: payments-api`))).toEqual([
       'playbooks[0].checks: a playbook offers a check or an action',
@@ -190,6 +223,22 @@ describe('a playbook’s moves for an incident', () => {
     ]);
     // Raw here: the template escapes it.
     expect(view.problems).toEqual(['scale: replicas must be a whole number, got "<!channel>"']);
+  });
+
+  it('quotes only the start of a huge label value it refuses: the click is still answered', () => {
+    // Labels are kept whole: one may be a megabyte, and Slack refuses an answer of 40,000 characters.
+    const huge = `${'9'.repeat(20)}x${'<'.repeat(100_000)}`;
+    const subject = incident({ alertname: 'ServiceDown', replicas: huge, deployment: 'api' });
+    let answer = '';
+    try {
+      chosenMove(config, subject, 'action', 'scale');
+    } catch (err) {
+      answer = (err as Error).message;
+    }
+    expect(answer).toMatch(
+      /^scale cannot be requested from INC-7's playbook: replicas must be a whole number, got "9{20}x(&lt;)+…"/,
+    );
+    expect(answer.length).toBeLessThan(400);
   });
 
   it('refuses a click on a move the playbook no longer offers, or one it cannot fill', () => {

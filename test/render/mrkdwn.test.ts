@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeMrkdwn, truncateForMrkdwn } from '../../src/render/mrkdwn.js';
+import { escapeMrkdwn, quoted, truncateForMrkdwn } from '../../src/render/mrkdwn.js';
 
 /** A small seeded PRNG (mulberry32), so the property tests are random yet reproducible. */
 function random(seed: number): () => number {
@@ -137,5 +137,13 @@ describe('truncateForMrkdwn', () => {
         expect(LONE_SURROGATE.test(truncateForMrkdwn(text, max))).toBe(false);
       }
     });
+  });
+});
+
+describe('quoted', () => {
+  it('shows a value on one line, escaped: no mention, no line of its own, nothing hidden', () => {
+    expect(quoted('4\n⚠️ <!channel> restart: approved')).toBe('"4\\n⚠️ &lt;!channel&gt; restart: approved"');
+    expect(quoted('a\tb\r\u200bc\u202ed`e')).toBe('"a\\tb\\r\\u{200b}c\\u{202e}d\\u{60}e"');
+    expect(quoted('payments-api é 😀')).toBe('"payments-api é 😀"');
   });
 });

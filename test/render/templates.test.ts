@@ -2,14 +2,18 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MAX_ALERTS_SHOWN } from '../../src/alerts/configSchema.js';
 import { loadTemplates } from '../../src/app.js';
 import { parseEnv } from '../../src/config/env.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import type { Config } from '../../src/config/index.js';
 import type { AlertRow, IncidentSnapshot } from '../../src/incidents/incidentStore.js';
+import { BLOCK_KIT_LIMITS } from '../../src/render/blockKit.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { BUILTIN_TEMPLATES_DIR, TemplateError, TemplateSet } from '../../src/render/templates.js';
-import { rootView } from '../../src/views/incident.js';
+import { healthView } from '../../src/views/health.js';
+import { MAX_PLAYBOOK_MOVES, rootView } from '../../src/views/incident.js';
+import { worstCaseViews } from '../../src/views/samples.js';
 import { incidentRow } from '../support/incidents.js';
 
 /** Every built-in template but the partials, named without `.hbs`. */
@@ -410,6 +414,39 @@ describe('loadTemplates (start-time check with worst-case views)', () => {
   it.each([1, 10, 20])('passes for the built-in templates with maxAlertsShown %i', async (max) => {
     const set = await loadTemplates(config(undefined, max));
     expect(set.names().sort()).toEqual(BUILTIN_NAMES);
+  });
+
+  it("tells a storm's other incident plainly that the playbook's checks did not run there, and where they did", async () => {
+    const set = await TemplateSet.load();
+    const covered = healthView(
+      {
+        playbook: 'service-down',
+        covered: {
+          service: 'payments-api',
+          incidentId: 7,
+          at: new Date('2026-01-01T00:00:00Z'),
+          oncePerMs: 600_000,
+        },
+      },
+      [],
+      8,
+    );
+    const text = (set.renderMessage('health-result', covered).blocks[0]!.text as { text: string }).text;
+    expect(text).toMatch(
+      /^\*Health checks\* for INC-8 \(playbook _service-down_\): not run again for \*payments-api\*: they ran for INC-7 <!date\^\d+\^[^>]+> \(once per 10 min in a storm\)\. Their results are in INC-7's thread\.$/,
+    );
+  });
+
+  it('renders the largest root with a playbook: an open incident, its 10 moves beside 20 alerts, degradations, a silence and every button', async () => {
+    const set = await TemplateSet.load();
+    const root = set.renderMessage('incident-root', worstCaseViews(MAX_ALERTS_SHOWN)['incident-root']!);
+    const moves = root.blocks.find((b) => b.block_id === 'playbook_moves') as
+      | { elements: unknown[] }
+      | undefined;
+    expect(moves?.elements).toHaveLength(MAX_PLAYBOOK_MOVES);
+    expect(root.blocks.length).toBeLessThanOrEqual(BLOCK_KIT_LIMITS.blocks);
+    // The alerts that make room are counted as not shown.
+    expect(JSON.stringify(root.blocks)).toMatch(/…and \d+ more alert/);
   });
 
   it('fails at start, naming the file, for an override that only breaks limits with long content', async () => {

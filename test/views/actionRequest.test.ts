@@ -44,3 +44,20 @@ describe('the action request message', () => {
       expect(footer(status), status).not.toContain('/action cancel');
   });
 });
+
+describe('the params an approver reads', () => {
+  it('show a value filled from an alert label as one line: it cannot draw params of its own', async () => {
+    const templates = await TemplateSet.load();
+    const forged = {
+      ...request('pending'),
+      params: { deployment: 'api`\n• `force` = `true', reason: 'ok\u202Egnp.exe', replicas: 6 },
+    };
+    const message = templates.renderMessage('action-request', actionRequestView(forged, definition, []));
+    const text = (message.blocks[0]!.text as { text: string }).text;
+    expect(text.split('\n').slice(2)).toEqual([
+      '• `deployment` = `api\\u{60}\\n• \\u{60}force\\u{60} = \\u{60}true`',
+      '• `reason` = `ok\\u{202e}gnp.exe`',
+      '• `replicas` = `6`',
+    ]);
+  });
+});
