@@ -12,6 +12,7 @@ export type ApprovalErrorCode =
   | 'NOT_REQUESTER'
   | 'NOT_FROM_MESSAGE'
   | 'ALREADY_HANDLED'
+  | 'ALREADY_REQUESTED'
   | 'CONFLICT';
 
 export class ApprovalError extends Error {

@@ -25,6 +25,8 @@ export interface RequestToOpen {
   incident?: { id: number; rootTs: string | null };
   /** The Slack request asking for it: a replay of that request opens nothing more. */
   requestKey: string;
+  /** Refused while the incident has the same request open (a button two people may press at once). */
+  unlessOpen?: boolean;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function openActionRequest(
     expiresAfterMs: definition.approval.expiresAfter,
     hasDryRun: definition.dryRun,
     requestKey: input.requestKey,
+    ...(input.unlessOpen ? { unlessOpen: true } : {}),
   });
   if (definition.dryRun) await enqueueAction(deps.actions, { kind: 'dry-run', requestId: request.id });
   await enqueueAction(

@@ -164,6 +164,11 @@ export interface NewRequest {
   hasDryRun: boolean;
   /** The Slack request asking for it: a replay of that request creates nothing more. */
   requestKey: string;
+  /**
+   * Refused (ALREADY_REQUESTED) while the incident has an open request for the same action and params:
+   * for a button two people may press at once, where a second request would be a second run.
+   */
+  unlessOpen?: boolean;
 }
 
 /** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
@@ -171,9 +176,31 @@ async function claimRequest(db: pg.ClientBase, key: string): Promise<void> {
   if (!(await claimSlackRequest(db, key))) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
+/** Serialised per incident and action (a transaction lock), so of two presses at once one opens it. */
+async function refuseIfOpen(db: pg.ClientBase, input: NewRequest): Promise<void> {
+  await db.query("SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))", [
+    input.incidentId,
+    `${input.service}/${input.action}`,
+  ]);
+  const { rows } = await db.query<{ id: number; requested_by: string }>(
+    `SELECT id::int AS id, requested_by FROM action_requests
+      WHERE incident_id = $1 AND service = $2 AND action = $3 AND params = $4::jsonb
+        AND status IN ('pending', 'approved', 'running')
+      ORDER BY id LIMIT 1`,
+    [input.incidentId, input.service, input.action, JSON.stringify(input.params)],
+  );
+  const open = rows[0];
+  if (open)
+    throw new ApprovalError(
+      'ALREADY_REQUESTED',
+      `${requestRef(open.id)} asks for this already (requested by <@${open.requested_by}>): it is in the incident's thread, waiting for its approvers or running.`,
+    );
+}
+
 export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
   return inTransaction(pool, async (db) => {
     await claimRequest(db, input.requestKey);
+    if (input.unlessOpen && input.incidentId !== null) await refuseIfOpen(db, input);
     const { rows } = await db.query<{ id: number }>(
       `INSERT INTO action_requests (incident_id, action, service, params, requested_by, channel_id, thread_ts,
                                     required_approvals, expires_at, dry_run_status, action_digest)

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 
 export const HEALTH_QUEUE = 'health-checks';
 
@@ -44,12 +44,24 @@ export async function enqueueHealthCheck(
   });
 }
 
+const playbookJobId = (job: PlaybookChecks) => `playbook-checks-${job.incidentId}-${job.opening}`;
+
 /** One job per incident and opening; adding it again is harmless, as the checks record that they ran. */
 export async function enqueuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
   await queue.add('playbook-checks', job, {
     ...KEEP,
-    jobId: `playbook-checks-${job.incidentId}-${job.opening}`,
+    jobId: playbookJobId(job),
     attempts: 10,
     backoff: { type: 'exponential', delay: 1000 },
   });
+}
+
+/**
+ * For the sweep, which finds the checks still unrecorded: a job kept after failing every attempt (a long
+ * Slack outage) would make the add a no-op under its id, so it is removed and added afresh.
+ */
+export async function requeuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
+  const failed = await Job.fromId(queue, playbookJobId(job));
+  if (failed && (await failed.isFailed())) await failed.remove();
+  await enqueuePlaybookChecks(queue, job);
 }

@@ -14,11 +14,11 @@ import {
   recordAutoChecks,
 } from '../playbooks/autoChecks.js';
 import {
-  enqueuePlaybookChecks,
   HEALTH_QUEUE,
   type HealthJob,
   type PlaybookChecks,
   type RequestedChecks,
+  requeuePlaybookChecks,
 } from '../queues/healthJobs.js';
 import type { TemplateSet } from '../render/templates.js';
 import { SlackOutcomePendingError, SlackRateLimitedError } from '../slack/errors.js';
@@ -229,7 +229,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
 
   const sweep = async () => {
     for (const due of await autoChecksDue(deps.pool, deps.config, SWEEP_BACK_MS))
-      await enqueuePlaybookChecks(deps.queue, { kind: 'playbook', ...due });
+      await requeuePlaybookChecks(deps.queue, { kind: 'playbook', ...due });
   };
   const sweeping = async () =>
     sweep().catch((err: unknown) => deps.logger.warn({ err }, 'playbook checks sweep failed'));

@@ -200,6 +200,32 @@ playbooks:
       by: SRE.alice,
     });
     expect(lastEphemeralTo(bot, SRE.alice)).toContain(`scale on payments-api (replicas=6) for INC-${id}`);
+
+    // Pressed again (by someone else, a new trigger_id): the request waiting is named, none is added.
+    const requests = await count('action_requests');
+    expect(
+      await clickButton(bot, scale.action_id, scale.value, {
+        channel: root!.channel,
+        messageTs,
+        user: SRE.carol,
+      }),
+    ).toBe(200);
+    await waitFor(() => lastEphemeralTo(bot, SRE.carol).includes('asks for this already'), 20_000, 'refusal');
+    expect(lastEphemeralTo(bot, SRE.carol)).toContain(`(requested by <@${SRE.alice}>)`);
+    // Two people pressing at once: one request.
+    const restart = moves.find((m) => m.text.text === '🛠️ Request restart')!;
+    await Promise.all(
+      [SRE.alice, SRE.carol].map((user) =>
+        clickButton(bot, restart.action_id, restart.value, { channel: root!.channel, messageTs, user }),
+      ),
+    );
+    const answered = () =>
+      [SRE.alice, SRE.carol]
+        .map((u) => lastEphemeralTo(bot, u))
+        .filter((t) => /restart|asks for this/.test(t));
+    await waitFor(() => answered().length === 2 || undefined, 20_000, 'both answered');
+    expect(answered().filter((t) => t.includes('asks for this already'))).toHaveLength(1);
+    expect(await count('action_requests')).toBe(requests + 1);
   });
 
   it('refuses a move button clicked anywhere but the incident’s root, and a forged value', async () => {

@@ -59,6 +59,8 @@ export function registerPlaybookButtons(app: App, deps: ListenerDeps): void {
         channelId: incident.channelId!,
         incident: { id: incident.id, rootTs: incident.rootTs },
         requestKey,
+        // Two people pressing it at 3 a.m. want one request, not two runs.
+        unlessOpen: true,
       });
       await tellClicker(deps.slack, click, said);
     } catch (err) {
