@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { incidentsBehindSlack } from '../src/incidents/incidentStore.js';
 import type { RunningEmulator } from '../src/sandbox/slackEmulator.js';
+import { slackSignatureHeaders } from '../src/sandbox/slackSigning.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -164,3 +165,27 @@ export async function untilConsistent(pool: pg.Pool, since: number): Promise<num
 export function fmt(n: number, digits = 1) {
   return n.toFixed(digits);
 }
+
+/** A request into the bot as Slack sends it, signed with the v0 scheme; resolves to the answer's latency. */
+export async function slackRequest(
+  port: number,
+  form: Record<string, string>,
+): Promise<{ status: number; ms: number; body: string }> {
+  const body = new URLSearchParams(form).toString();
+  const started = process.hrtime.bigint();
+  const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...slackSignatureHeaders(SIGNING_SECRET, body),
+    },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, ms: Number(process.hrtime.bigint() - started) / 1e6, body: text };
+}
+
+export const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+};

@@ -17,21 +17,22 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
-import { slackSignatureHeaders } from '../src/sandbox/slackSigning.js';
 import { payload } from '../test/support/alertmanager.js';
 import {
   agent,
   BOT_TOKEN,
   fmt,
+  percentile,
   post,
   runConcurrently,
-  SIGNING_SECRET,
+  slackRequest,
   startBot,
   TEAMS,
   untilConsistent,
   withDatabase,
 } from './deployment.js';
 import { faultsBench } from './faults.js';
+import { floorsBench } from './floors.js';
 
 const GROUPS = 100;
 const ALERTS_PER_GROUP = 100;
@@ -155,30 +156,6 @@ async function stormBench() {
 }
 
 const RECORDER = new URL('../test/fixtures/record-run.mjs', import.meta.url).pathname;
-
-/** A request into the bot as Slack sends it, signed with the v0 scheme; resolves to the answer's latency. */
-async function slackRequest(
-  port: number,
-  form: Record<string, string>,
-): Promise<{ status: number; ms: number; body: string }> {
-  const body = new URLSearchParams(form).toString();
-  const started = process.hrtime.bigint();
-  const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      ...slackSignatureHeaders(SIGNING_SECRET, body),
-    },
-    body,
-  });
-  const text = await res.text();
-  return { status: res.status, ms: Number(process.hrtime.bigint() - started) / 1e6, body: text };
-}
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-};
 
 async function actionsBench() {
   const CLICKS = 50;
@@ -374,10 +351,11 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default. `-- faults`
+// `npm run bench -- floors`, `-- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default. `-- faults`
 // (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
+if (parts.length === 0 || parts.includes('floors')) await floorsBench();
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) await stormBench();
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();

@@ -1,0 +1,172 @@
+/**
+ * The floors (issue 18): the bot's webhook and acks measured beside the least their job needs, in the
+ * same run on the same machine, alternating A B A B so that a machine busy for a moment weighs on both.
+ *   - edge floor: bench/floors/edge-floor.mjs (parse, one INSERT, one Redis push, 200);
+ *   - ack floor: bench/floors/ack-floor.mjs (a bare Bolt App that only acks, behind its signature check).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
+import { payload } from '../test/support/alertmanager.js';
+import {
+  BOT_TOKEN,
+  fmt,
+  percentile,
+  REDIS_URL,
+  runConcurrently,
+  SIGNING_SECRET,
+  slackRequest,
+  startBot,
+  TEAMS,
+  withDatabase,
+} from './deployment.js';
+
+const RUNS = 3;
+const GROUPS = 100;
+const STEPS = 8;
+const SENDERS = 16;
+const ACKS = 200;
+const ACK_CONCURRENCY = 50;
+
+/** A floor as a child process: it prints {"port":…} once listening. */
+async function startFloor(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, [new URL(`./floors/${script}`, import.meta.url).pathname], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const found = /\{"port":(\d+)\}/.exec(buffer);
+      if (found) resolve(Number(found[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+/** 100 groups growing one alert a step over 8 steps: every delivery changes its incident. */
+function changingDeliveries(run: number): string[] {
+  const bodies: string[] = [];
+  for (let step = 1; step <= STEPS; step++)
+    for (let g = 0; g < GROUPS; g++) {
+      const team = `team-${g % TEAMS}`;
+      bodies.push(
+        JSON.stringify(
+          payload({
+            group: `Floor${run}x${g}`,
+            commonLabels: { team },
+            alerts: Array.from({ length: step }, (_, i) => ({ instance: `host-${i}`, labels: { team } })),
+          }),
+        ),
+      );
+    }
+  return bodies;
+}
+
+/** `count` signed `/incident list` commands, `concurrency` at a time: each one's time to its answer. */
+async function acks(port: number, count: number, concurrency: number): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        const { status, ms } = await slackRequest(port, {
+          command: '/incident',
+          text: 'list',
+          user_id: 'U0BENCH',
+          channel_id: 'C0BENCH01',
+          team_id: 'T0SANDBOX',
+          trigger_id: `floor-${i}-${randomBytes(4).toString('hex')}`,
+          response_url: 'https://hooks.slack.invalid/commands/1',
+        });
+        if (status !== 200) throw new Error(`/incident list answered ${status}`);
+        latencies.push(ms);
+      }
+    }),
+  );
+  return latencies;
+}
+
+interface Figures {
+  perSecond: number;
+  p99: number;
+}
+
+const range = (values: number[], digits: number) => {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return low === high ? fmt(low, digits) : `${fmt(low, digits)}–${fmt(high, digits)}`;
+};
+
+export async function floorsBench(): Promise<void> {
+  const slack = await startSlackEmulator({ token: BOT_TOKEN });
+  const bot = { webhook: [] as Figures[], ack: [] as number[] };
+  const floor = { webhook: [] as Figures[], ack: [] as number[] };
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      // A: the bot; B: the floors. Each on a database of its own, warmed before it is measured.
+      await withDatabase(async (url) => {
+        const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000);
+        try {
+          await runConcurrently(started.port, changingDeliveries(100 + run).slice(0, 200), SENDERS);
+          const grow = await runConcurrently(started.port, changingDeliveries(run), SENDERS);
+          bot.webhook.push(grow);
+          await acks(started.port, 50, ACK_CONCURRENCY);
+          bot.ack.push(percentile(await acks(started.port, ACKS, ACK_CONCURRENCY), 0.99));
+        } finally {
+          await stop(started.child);
+        }
+      });
+      await withDatabase(async (url) => {
+        const edge = await startFloor('edge-floor.mjs', {
+          DATABASE_URL: url,
+          REDIS_URL,
+          FLOOR_LIST: `edge-floor-${randomBytes(4).toString('hex')}`,
+        });
+        const ack = await startFloor('ack-floor.mjs', {
+          SLACK_SIGNING_SECRET: SIGNING_SECRET,
+          SLACK_BOT_TOKEN: BOT_TOKEN,
+          SLACK_API_URL: slack.apiUrl,
+        });
+        try {
+          await runConcurrently(edge.port, changingDeliveries(100 + run).slice(0, 200), SENDERS);
+          floor.webhook.push(await runConcurrently(edge.port, changingDeliveries(run), SENDERS));
+          await acks(ack.port, 50, ACK_CONCURRENCY);
+          floor.ack.push(percentile(await acks(ack.port, ACKS, ACK_CONCURRENCY), 0.99));
+        } finally {
+          await stop(edge.child);
+          await stop(ack.child);
+        }
+      });
+    }
+  } finally {
+    await slack.close();
+  }
+  const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
+  console.log(
+    `\n## Beside the floor: ${RUNS} runs, A B A B (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent)`,
+  );
+  console.log('| path | the bot | the floor | ratio (run by run) |');
+  console.log('| --- | --- | --- | --- |');
+  const tp = (f: Figures[]) => f.map((x) => x.perSecond);
+  const p99 = (f: Figures[]) => f.map((x) => x.p99);
+  console.log(
+    `| webhook, changing deliveries | ${range(tp(bot.webhook), 0)}/s, p99 ${range(p99(bot.webhook), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.webhook), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(floor.webhook)), 2)} |`,
+  );
+  console.log(
+    `| \`/incident list\` ack | p99 ${range(bot.ack, 0)} ms | p99 ${range(floor.ack, 0)} ms | p99 ×${range(ratios(bot.ack, floor.ack), 2)} |`,
+  );
+  console.log('Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor; acks p99 ≤ ×1.5.');
+}

@@ -1,0 +1,26 @@
+// The ack floor (issue 18): a bare @slack/bolt App, the bot's own dependency, whose command and action
+// listeners only ack, behind Bolt's own signature check (its HTTPReceiver). Env: SLACK_SIGNING_SECRET,
+// SLACK_BOT_TOKEN and SLACK_API_URL (Bolt asks auth.test once, at the first request). Prints {"port":…} once listening.
+import { createServer } from 'node:net';
+import { App, LogLevel } from '@slack/bolt';
+
+// A free port: Bolt's HTTPReceiver takes a number, and 0 would leave us not knowing which.
+const port = await new Promise((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const { port: free } = probe.address();
+    probe.close(() => resolve(free));
+  });
+});
+const app = new App({
+  token: process.env.SLACK_BOT_TOKEN,
+  signingSecret: process.env.SLACK_SIGNING_SECRET,
+  tokenVerificationEnabled: false,
+  logLevel: process.env.FLOOR_LOG === "debug" ? LogLevel.DEBUG : LogLevel.ERROR,
+  clientOptions: { slackApiUrl: process.env.SLACK_API_URL },
+});
+app.command(/.*/, async ({ ack }) => ack());
+app.action(/.*/, async ({ ack }) => ack());
+app.view(/.*/, async ({ ack }) => ack());
+await app.start(port);
+console.log(JSON.stringify({ port }));
+process.on('SIGTERM', () => process.exit(0));
