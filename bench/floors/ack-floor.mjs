@@ -15,7 +15,7 @@ const app = new App({
   token: process.env.SLACK_BOT_TOKEN,
   signingSecret: process.env.SLACK_SIGNING_SECRET,
   tokenVerificationEnabled: false,
-  logLevel: process.env.FLOOR_LOG === "debug" ? LogLevel.DEBUG : LogLevel.ERROR,
+  logLevel: process.env.FLOOR_LOG === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
   clientOptions: { slackApiUrl: process.env.SLACK_API_URL },
 });
 app.command(/.*/, async ({ ack }) => ack());
