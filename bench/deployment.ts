@@ -83,7 +83,7 @@ export async function startBot(
   databaseUrl: string,
   prefix: string,
   syncIntervalMs: number,
-  extra: { yaml?: string[]; env?: Record<string, string> } = {},
+  extra: { yaml?: string[]; env?: Record<string, string>; built?: boolean } = {},
 ): Promise<{ port: number; child: ChildProcess }> {
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-bench-'));
   const routes = Array.from(
@@ -105,7 +105,9 @@ export async function startBot(
   // node with tsx's loader, not the tsx command: the child is the bot itself, whose memory the size bench reads.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
+    extra.built
+      ? [new URL('../dist/main.js', import.meta.url).pathname, 'serve']
+      : ['--import', 'tsx', new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
     {
       env: {
         ...process.env,

@@ -11,6 +11,7 @@
  *   4. the largest notifications and the bot's memory (see sizeBench);
  *   5. when named, fault scenarios: deliveries lost, duplicate Slack messages, catch-up (see faults.ts).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
@@ -34,6 +35,8 @@ import {
 import { faultsBench } from './faults.js';
 import { floorsBench } from './floors.js';
 
+const ROOT = new URL('..', import.meta.url).pathname;
+const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
 const GROUPS = 100;
 const ALERTS_PER_GROUP = 100;
 
@@ -282,6 +285,29 @@ async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
+/** `node dist/main.js serve` (as `npm start` runs it, built first) idle: its RSS, read three times. */
+async function idleBench() {
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  const slack = await startSlackEmulator({ token: BOT_TOKEN });
+  await withDatabase(async (url) => {
+    const prefix = `bench-${randomBytes(4).toString('hex')}`;
+    const { child } = await startBot(slack, url, prefix, 1000, { built: true });
+    try {
+      const readings: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 5000));
+        readings.push((await memoryOf(child.pid!)).rss);
+      }
+      console.log('\n## Idle: `node dist/main.js serve`, its worker in-process, no traffic');
+      console.log(`RSS after 5, 10 and 15 s: ${readings.map((r) => fmt(r)).join(', ')} MiB`);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+  await slack.close();
+}
+
 /**
  * A firing notification of `group` just under `bytes`. Its weight is in its alerts' descriptions (many
  * alerts, most of them only counted), or in its commonAnnotations as non-ASCII text (kept whole, and twice
@@ -351,11 +377,12 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- floors`, `-- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default. `-- faults`
+// `npm run bench -- floors`, `-- idle`, `-- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default. `-- faults`
 // (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
 if (parts.length === 0 || parts.includes('floors')) await floorsBench();
+if (parts.length === 0 || parts.includes('idle')) await idleBench();
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) await stormBench();
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();

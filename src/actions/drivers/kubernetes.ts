@@ -1,14 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import {
-  ApiException,
-  AppsV1Api,
-  type ConfigurationOptions,
-  KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  PatchStrategy,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import type * as K8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import {
   capText,
@@ -141,14 +132,25 @@ interface Outcome {
  * fields this client version does not know, and a rollback must carry the old template over whole.
  */
 type Call = <T>(
-  send: (options: ConfigurationOptions) => Promise<unknown>,
-  patch?: PatchStrategy,
+  send: (options: K8s.ConfigurationOptions) => Promise<unknown>,
+  patch?: keyof typeof K8s.PatchStrategy,
 ) => Promise<T>;
 
-function caller(signal: AbortSignal): Call {
-  return async <T>(send: (options: ConfigurationOptions) => Promise<unknown>, patch?: PatchStrategy) => {
+let client: Promise<typeof K8s> | undefined;
+/** The Kubernetes client costs about 80 MB of memory: it is loaded when a kubernetes action first runs. */
+const kubernetesClient = () => {
+  client ??= import('@kubernetes/client-node');
+  return client;
+};
+
+function caller(k8s: typeof K8s, signal: AbortSignal): Call {
+  const { Observable } = k8s;
+  return async <T>(
+    send: (options: K8s.ConfigurationOptions) => Promise<unknown>,
+    patch?: keyof typeof K8s.PatchStrategy,
+  ) => {
     let json: unknown;
-    const middleware: ObservableMiddleware = {
+    const middleware: K8s.ObservableMiddleware = {
       pre: (request) => {
         request.setSignal(signal);
         return new Observable(Promise.resolve(request));
@@ -166,14 +168,14 @@ function caller(signal: AbortSignal): Call {
           }),
         ),
     };
-    const options: ConfigurationOptions = { middleware: [middleware], middlewareMergeStrategy: 'append' };
-    await send(patch ? setHeaderOptions('Content-Type', patch, options) : options);
+    const options: K8s.ConfigurationOptions = { middleware: [middleware], middlewareMergeStrategy: 'append' };
+    await send(patch ? k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy[patch], options) : options);
     return json as T;
   };
 }
 
-function apiFailure(err: unknown): string {
-  if (err instanceof ApiException) {
+function apiFailure(k8s: typeof K8s, err: unknown): string {
+  if (err instanceof k8s.ApiException) {
     let message: string | undefined;
     try {
       message = JSON.parse(String(err.body)).message;
@@ -221,11 +223,12 @@ function images(template: PodTemplate | undefined): string {
 async function runKubernetes(settings: KubernetesSettings, run: DriverRun): Promise<DriverResult> {
   const prefix = run.dryRun ? 'dry run: ' : '';
   const target = `deployment ${settings.namespace}/${settings.deployment}`;
-  let apps: AppsV1Api;
+  const k8s = await kubernetesClient();
+  let apps: K8s.AppsV1Api;
   try {
-    const config = new KubeConfig();
+    const config = new k8s.KubeConfig();
     config.loadFromDefault();
-    apps = config.makeApiClient(AppsV1Api);
+    apps = config.makeApiClient(k8s.AppsV1Api);
   } catch (err) {
     return {
       ok: false,
@@ -236,12 +239,12 @@ async function runKubernetes(settings: KubernetesSettings, run: DriverRun): Prom
   const deadline = startDeadline(run);
   const lines: string[] = [];
   try {
-    const outcome = await operate(settings, apps, caller(deadline.signal), run, lines, target);
+    const outcome = await operate(settings, apps, caller(k8s, deadline.signal), run, lines, target);
     return { ok: outcome.ok, output: capText(lines.join('\n')), summary: `${prefix}${outcome.summary}` };
   } catch (err) {
     const stopped = deadline.reason();
-    const summary = stopped ?? `${prefix}${target}: ${apiFailure(err)}`;
-    lines.push(stopped ?? apiFailure(err));
+    const summary = stopped ?? `${prefix}${target}: ${apiFailure(k8s, err)}`;
+    lines.push(stopped ?? apiFailure(k8s, err));
     return { ok: false, output: capText(lines.join('\n')), summary };
   } finally {
     deadline.dispose();
@@ -250,7 +253,7 @@ async function runKubernetes(settings: KubernetesSettings, run: DriverRun): Prom
 
 async function operate(
   settings: KubernetesSettings,
-  apps: AppsV1Api,
+  apps: K8s.AppsV1Api,
   call: Call,
   run: DriverRun,
   lines: string[],
@@ -272,7 +275,7 @@ async function operate(
         return { ok: true, summary: `${target} already has ${replicas} replicas: nothing to change` };
       const after = await call<Scale>(
         (o) => apps.patchNamespacedDeploymentScale({ ...write, body: { spec: { replicas } } }, o),
-        PatchStrategy.MergePatch,
+        'MergePatch',
       );
       lines.push(`${would('scaled', 'would scale')} to ${after.spec?.replicas ?? replicas} replicas`);
       return {
@@ -321,10 +324,7 @@ async function operate(
       // A strategic merge patch merges env by name; valueFrom: null drops a reference the value replaces.
       const env = changes.map(([key, value]) => ({ name: key, value, valueFrom: null }));
       const body = { spec: { template: { spec: { containers: [{ name: container.name, env }] } } } };
-      await call(
-        (o) => apps.patchNamespacedDeployment({ ...write, body }, o),
-        PatchStrategy.StrategicMergePatch,
-      );
+      await call((o) => apps.patchNamespacedDeployment({ ...write, body }, o), 'StrategicMergePatch');
       lines.push(
         `${would('changed', 'would change')} the pod template: the pods ${would('roll', 'would roll')}`,
       );
@@ -340,7 +340,7 @@ async function operate(
       };
       const after = await call<Deployment>(
         (o) => apps.patchNamespacedDeployment({ ...write, body }, o),
-        PatchStrategy.StrategicMergePatch,
+        'StrategicMergePatch',
       );
       lines.push(
         `${would('set', 'would set')} ${RESTARTED_AT}=${body.spec.template.metadata.annotations[RESTARTED_AT]}`,
@@ -393,7 +393,7 @@ async function operate(
         { op: 'replace', path: '/spec/template', value: template },
         { op: 'replace', path: '/metadata/annotations', value: annotations },
       ];
-      await call((o) => apps.patchNamespacedDeployment({ ...write, body }, o), PatchStrategy.JsonPatch);
+      await call((o) => apps.patchNamespacedDeployment({ ...write, body }, o), 'JsonPatch');
       lines.push(`images: ${images(current.spec?.template)} → ${images(template)}`);
       return {
         ok: true,
