@@ -64,6 +64,8 @@ interface ChangedAlert {
   ends_at: Date | null;
 }
 
+// The statements every delivery runs are named: each connection prepares them once, and PostgreSQL then
+// skips parsing and planning them.
 export async function ingestDelivery(
   pool: pg.Pool,
   config: IngestConfig,
@@ -153,15 +155,16 @@ export async function ingestDelivery(
       });
     }
 
-    const { rows } = await db.query<{ version: number; after_ms: number }>(
-      `UPDATE incidents
+    const { rows } = await db.query<{ version: number; after_ms: number }>({
+      name: 'ingest-update-incident',
+      text: `UPDATE incidents
           SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
               truncated_alerts = $5, state = CASE WHEN $4 THEN 'resolved' ELSE state END,
               resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
         WHERE id = $1
         RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms`,
-      [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
-    );
+      values: [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
+    });
     // Since this opening (a reopened incident's earlier life ended at its last resolution), by the
     // database's clock: the thread says what the time-to-resolve metric and /incident stats count.
     const afterMs = rows[0]!.after_ms;
@@ -198,12 +201,13 @@ async function openIncident(
   groupKey: string,
   lock: '' | 'FOR UPDATE',
 ): Promise<OpenIncident | undefined> {
-  const { rows } = await db.query<OpenIncident>(
-    `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
+  const { rows } = await db.query<OpenIncident>({
+    name: `ingest-open-incident${lock ? '-locked' : ''}`,
+    text: `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
             severity, last_delivery_digest, truncated_alerts FROM incidents
       WHERE group_key = $1 AND state = 'open' ${lock}`,
-    [groupKey],
-  );
+    values: [groupKey],
+  });
   return rows[0];
 }
 
@@ -317,8 +321,9 @@ async function lateCopies(
   payload: WebhookPayload,
   openIncidentId: number | undefined,
 ): Promise<Set<string>> {
-  const { rows } = await db.query<{ fingerprint: string }>(
-    `WITH copy AS (
+  const { rows } = await db.query<{ fingerprint: string }>({
+    name: 'ingest-late-copies',
+    text: `WITH copy AS (
        SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, status text, starts_at timestamptz)
      ), newest AS (
        SELECT DISTINCT ON (a.fingerprint) a.fingerprint, a.incident_id, a.status, a.starts_at,
@@ -332,7 +337,7 @@ async function lateCopies(
          OR (c.starts_at = a.starts_at AND a.status = 'resolved' AND (
                (c.status = 'firing' AND a.resolution_recorded_at > now() - $3 * interval '1 millisecond')
                OR (c.status = 'resolved' AND a.incident_id IS DISTINCT FROM $4::bigint)))`,
-    [
+    values: [
       payload.groupKey,
       JSON.stringify(
         payload.alerts.map((a) => ({ fingerprint: a.fingerprint, status: a.status, starts_at: a.startsAt })),
@@ -340,7 +345,7 @@ async function lateCopies(
       config.alerts.lateCopyWindow ?? 0,
       openIncidentId ?? null,
     ],
-  );
+  });
   return new Set(rows.map((r) => r.fingerprint));
 }
 
@@ -367,8 +372,9 @@ async function upsertAlerts(
     ends_at: a.status === 'resolved' ? (a.endsAt ?? new Date().toISOString()) : null,
     generator_url: a.generatorURL || null,
   }));
-  const result = await db.query<ChangedAlert>(
-    `INSERT INTO alerts (incident_id, fingerprint, status, alertname, severity, labels, annotations,
+  const result = await db.query<ChangedAlert>({
+    name: 'ingest-upsert-alerts',
+    text: `INSERT INTO alerts (incident_id, fingerprint, status, alertname, severity, labels, annotations,
                          starts_at, ends_at, generator_url, resolution_recorded_at)
      SELECT $1, r.fingerprint, r.status, r.alertname, r.severity, r.labels, r.annotations,
             r.starts_at, r.ends_at, r.generator_url, CASE WHEN r.status = 'resolved' THEN now() END
@@ -381,8 +387,8 @@ async function upsertAlerts(
       WHERE alerts.status IS DISTINCT FROM EXCLUDED.status
          OR (EXCLUDED.status = 'firing' AND EXCLUDED.starts_at > alerts.starts_at)
      RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
-    [incidentId, JSON.stringify(rows)],
-  );
+    values: [incidentId, JSON.stringify(rows)],
+  });
   return result.rows;
 }
 
@@ -414,9 +420,10 @@ async function resolveRemainingAlerts(
 }
 
 async function countFiring(db: pg.ClientBase, incidentId: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",
-    [incidentId],
-  );
+  const { rows } = await db.query<{ n: number }>({
+    name: 'ingest-count-firing',
+    text: "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",
+    values: [incidentId],
+  });
   return rows[0]!.n;
 }

@@ -18,12 +18,14 @@ export async function addTimelineEntries(
   entries: ReadonlyArray<NewTimelineEntry>,
 ): Promise<void> {
   if (entries.length === 0) return;
-  await db.query(
-    `INSERT INTO timeline_entries (incident_id, kind, actor, data)
+  // Named: prepared once per connection, as every delivery and change adds entries.
+  await db.query({
+    name: 'add-timeline-entries',
+    text: `INSERT INTO timeline_entries (incident_id, kind, actor, data)
      SELECT $1, e.kind, e.actor, e.data
        FROM jsonb_to_recordset($2::jsonb) AS e(kind text, actor text, data jsonb)`,
-    [incidentId, JSON.stringify(entries)],
-  );
+    values: [incidentId, JSON.stringify(entries)],
+  });
 }
 
 /** Entries not yet shown in Slack, oldest first. */
