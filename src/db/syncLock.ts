@@ -32,10 +32,11 @@ export async function withSyncLock<T>(
   const client = await pool.connect();
   let locked = false;
   try {
-    const lock = await client.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_lock(hashtext($1), $2::int) AS locked',
-      [space, id],
-    );
+    const lock = await client.query<{ locked: boolean }>({
+      name: 'sync-lock',
+      text: 'SELECT pg_try_advisory_lock(hashtext($1), $2::int) AS locked',
+      values: [space, id],
+    });
     locked = lock.rows[0]!.locked;
     if (!locked) throw new SyncBusyError(subject);
     return await work(client);
@@ -44,10 +45,16 @@ export async function withSyncLock<T>(
     // keep the lock.
     const unlocked =
       !locked ||
-      (await client.query('SELECT pg_advisory_unlock(hashtext($1), $2::int)', [space, id]).then(
-        () => true,
-        () => false,
-      ));
+      (await client
+        .query({
+          name: 'sync-unlock',
+          text: 'SELECT pg_advisory_unlock(hashtext($1), $2::int)',
+          values: [space, id],
+        })
+        .then(
+          () => true,
+          () => false,
+        ));
     if (unlocked) client.release();
     else await discardClient(pool, client);
   }

@@ -31,10 +31,11 @@ export async function activeSilence(
   db: pg.ClientBase | pg.Pool,
   incidentId: number,
 ): Promise<IncidentSilence | undefined> {
-  const { rows } = await db.query<IncidentSilence>(
-    `SELECT ${SILENCE_COLUMNS} FROM incident_silences WHERE incident_id = $1 AND state = 'live'`,
-    [incidentId],
-  );
+  const { rows } = await db.query<IncidentSilence>({
+    name: 'active-silence',
+    text: `SELECT ${SILENCE_COLUMNS} FROM incident_silences WHERE incident_id = $1 AND state = 'live'`,
+    values: [incidentId],
+  });
   return rows[0];
 }
 

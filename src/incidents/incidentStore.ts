@@ -87,8 +87,10 @@ export async function loadSnapshot(
   incidentId: number,
   alertLimit: number,
 ): Promise<IncidentSnapshot | undefined> {
-  const { rows } = await db.query<Incident>(
-    `SELECT id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
+  // Named, like the other statements every sync runs: prepared once per connection, not planned again.
+  const { rows } = await db.query<Incident>({
+    name: 'snapshot-incident',
+    text: `SELECT id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
             declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",
             channel_id AS "channelId", group_key AS "groupKey",
             group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
@@ -97,29 +99,33 @@ export async function loadSnapshot(
             refused_channel_id AS "refusedChannelId", slack_error AS "slackError",
             acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt"
        FROM incidents WHERE id = $1`,
-    [incidentId],
-  );
+    values: [incidentId],
+  });
   const incident = rows[0];
   if (!incident) return undefined;
-  const counts = await db.query<{ firing: number; resolved: number }>(
-    `SELECT count(*) FILTER (WHERE status = 'firing')::int AS firing,
+  const counts = await db.query<{ firing: number; resolved: number }>({
+    name: 'snapshot-counts',
+    text: `SELECT count(*) FILTER (WHERE status = 'firing')::int AS firing,
             count(*) FILTER (WHERE status = 'resolved')::int AS resolved
        FROM alerts WHERE incident_id = $1`,
-    [incidentId],
-  );
-  const alerts = await db.query<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM alerts WHERE incident_id = $1
+    values: [incidentId],
+  });
+  const alerts = await db.query<AlertRow>({
+    name: 'snapshot-alerts',
+    text: `SELECT ${ALERT_COLUMNS} FROM alerts WHERE incident_id = $1
       ORDER BY status = 'resolved', severity, starts_at, fingerprint LIMIT $2`,
-    [incidentId, alertLimit],
-  );
-  const roles = await db.query<{ role: Role; user_id: string }>(
-    'SELECT role, user_id FROM incident_roles WHERE incident_id = $1',
-    [incidentId],
-  );
-  const degradations = await db.query<{ service: string; enabledAt: Date }>(
-    'SELECT service, enabled_at AS "enabledAt" FROM service_degradations WHERE incident_id = $1 ORDER BY service',
-    [incidentId],
-  );
+    values: [incidentId, alertLimit],
+  });
+  const roles = await db.query<{ role: Role; user_id: string }>({
+    name: 'snapshot-roles',
+    text: 'SELECT role, user_id FROM incident_roles WHERE incident_id = $1',
+    values: [incidentId],
+  });
+  const degradations = await db.query<{ service: string; enabledAt: Date }>({
+    name: 'snapshot-degradations',
+    text: 'SELECT service, enabled_at AS "enabledAt" FROM service_degradations WHERE incident_id = $1 ORDER BY service',
+    values: [incidentId],
+  });
   const silence = await activeSilence(db, incidentId);
   return {
     incident: silence ? { ...incident, silence } : incident,

@@ -210,10 +210,11 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 }
 
 async function hasUnposted(db: pg.PoolClient, incidentId: number, lastEntryId: number): Promise<boolean> {
-  const { rows } = await db.query(
-    'SELECT 1 FROM timeline_entries WHERE incident_id = $1 AND slack_ts IS NULL AND id <= $2 LIMIT 1',
-    [incidentId, lastEntryId],
-  );
+  const { rows } = await db.query({
+    name: 'sync-has-unposted',
+    text: 'SELECT 1 FROM timeline_entries WHERE incident_id = $1 AND slack_ts IS NULL AND id <= $2 LIMIT 1',
+    values: [incidentId, lastEntryId],
+  });
   return rows.length > 0;
 }
 
@@ -228,13 +229,14 @@ async function readConsistent(
   await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const snapshot = await loadSnapshot(db, incidentId, maxAlertsShown);
-    const { rows } = await db.query<{ last: string | null; shownByRoot: number[]; changedAt: Date }>(
-      `SELECT (SELECT max(id) FROM timeline_entries WHERE incident_id = $1) AS last,
+    const { rows } = await db.query<{ last: string | null; shownByRoot: number[]; changedAt: Date }>({
+      name: 'sync-entries-state',
+      text: `SELECT (SELECT max(id) FROM timeline_entries WHERE incident_id = $1) AS last,
               (SELECT coalesce(array_agg(id::int), '{}') FROM timeline_entries
                 WHERE incident_id = $1 AND slack_ts IS NULL AND kind = ANY($2::text[])) AS "shownByRoot",
               (SELECT updated_at FROM incidents WHERE id = $1) AS "changedAt"`,
-      [incidentId, [...SHOWN_BY_ROOT]],
-    );
+      values: [incidentId, [...SHOWN_BY_ROOT]],
+    });
     const row = rows[0]!;
     return snapshot
       ? {
