@@ -74,30 +74,68 @@ function changingDeliveries(run: number): string[] {
   return bodies;
 }
 
-/** `count` signed `/incident list` commands, `concurrency` at a time: each one's time to its answer. */
-async function acks(port: number, count: number, concurrency: number): Promise<number[]> {
+/** `count` signed slash commands, `concurrency` at a time: each one's time to its answer (the ack). */
+async function acks(
+  port: number,
+  count: number,
+  concurrency: number,
+  command: (i: number) => { command: string; text: string } = () => ({ command: '/incident', text: 'list' }),
+): Promise<number[]> {
   const latencies: number[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         const i = next++;
+        const typed = command(i);
         const { status, ms } = await slackRequest(port, {
-          command: '/incident',
-          text: 'list',
+          ...typed,
           user_id: 'U0BENCH',
           channel_id: 'C0BENCH01',
           team_id: 'T0SANDBOX',
           trigger_id: `floor-${i}-${randomBytes(4).toString('hex')}`,
           response_url: 'https://hooks.slack.invalid/commands/1',
         });
-        if (status !== 200) throw new Error(`/incident list answered ${status}`);
+        if (status !== 200) throw new Error(`${typed.command} ${typed.text} answered ${status}`);
         latencies.push(ms);
       }
     }),
   );
   return latencies;
 }
+
+/** The slash commands whose acks are measured beside the floor's, as people type them. */
+const COMMANDS: Array<{ name: string; typed: (i: number) => { command: string; text: string } }> = [
+  { name: '/incident list', typed: () => ({ command: '/incident', text: 'list' }) },
+  { name: '/incident help', typed: () => ({ command: '/incident', text: 'help' }) },
+  { name: '/incident stats 7d', typed: () => ({ command: '/incident', text: 'stats 7d' }) },
+  { name: '/incident timeline INC-1', typed: () => ({ command: '/incident', text: 'timeline INC-1' }) },
+  { name: '/incident declare', typed: (i) => ({ command: '/incident', text: `declare P3 Bench ${i}` }) },
+  {
+    name: '/incident update INC-1',
+    typed: (i) => ({ command: '/incident', text: `update INC-1 step ${i}` }),
+  },
+  { name: '/action list', typed: () => ({ command: '/action', text: 'list' }) },
+  {
+    name: '/action scale (request)',
+    typed: (i) => ({ command: '/action', text: `scale payments-api replicas=${(i % 20) + 1}` }),
+  },
+  { name: '/health', typed: () => ({ command: '/health', text: 'payments-api' }) },
+];
+
+/** A service the commands can name: its check knocks on a closed local port; its action is never approved. */
+const CATALOG = [
+  'services:',
+  '  payments-api:',
+  '    checks: [{ name: up, kind: tcp, host: 127.0.0.1, port: 9 }]',
+  '    actions:',
+  '      - name: scale',
+  '        description: Scale payments-api',
+  '        kind: scale',
+  "        driver: { type: command, argv: [/bin/true, '{{replicas}}'] }",
+  '        params: { replicas: { type: integer, min: 1, max: 20 } }',
+  '        approval: { approvers: [U0APPROVER], required: 1 }',
+];
 
 interface Figures {
   perSecond: number;
@@ -113,18 +151,26 @@ const range = (values: number[], digits: number) => {
 export async function floorsBench(): Promise<void> {
   const slack = await startSlackEmulator({ token: BOT_TOKEN });
   const bot = { webhook: [] as Figures[], ack: [] as number[] };
+  const commands = new Map<string, Array<{ p50: number; p99: number }>>();
   const floor = { webhook: [] as Figures[], ack: [] as number[] };
   try {
     for (let run = 0; run < RUNS; run++) {
       // A: the bot; B: the floors. Each on a database of its own, warmed before it is measured.
       await withDatabase(async (url) => {
-        const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000);
+        const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
+          yaml: CATALOG,
+        });
         try {
           await runConcurrently(started.port, changingDeliveries(100 + run).slice(0, 200), SENDERS);
           const grow = await runConcurrently(started.port, changingDeliveries(run), SENDERS);
           bot.webhook.push(grow);
           await acks(started.port, 50, ACK_CONCURRENCY);
           bot.ack.push(percentile(await acks(started.port, ACKS, ACK_CONCURRENCY), 0.99));
+          for (const { name, typed } of COMMANDS) {
+            const latencies = await acks(started.port, ACKS, ACK_CONCURRENCY, typed);
+            const figures = { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+            commands.set(name, [...(commands.get(name) ?? []), figures]);
+          }
         } finally {
           await stop(started.child);
         }
@@ -169,4 +215,18 @@ export async function floorsBench(): Promise<void> {
     `| \`/incident list\` ack | p99 ${range(bot.ack, 0)} ms | p99 ${range(floor.ack, 0)} ms | p99 ×${range(ratios(bot.ack, floor.ack), 2)} |`,
   );
   console.log('Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor; acks p99 ≤ ×1.5.');
+  console.log(
+    `\n## Slash-command acks, ${ACKS} each at ${ACK_CONCURRENCY} concurrent, after the deliveries above (the ack floor's p99: ${range(floor.ack, 0)} ms)`,
+  );
+  console.log('| command | p50 ms | p99 ms | p99 against the floor |');
+  console.log('| --- | ---: | ---: | --- |');
+  for (const [name, runs] of commands) {
+    const p99s = runs.map((r) => r.p99);
+    console.log(
+      `| \`${name}\` | ${range(
+        runs.map((r) => r.p50),
+        0,
+      )} | ${range(p99s, 0)} | ×${range(ratios(p99s, floor.ack), 2)} |`,
+    );
+  }
 }
