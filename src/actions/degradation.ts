@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
+import { BOT_ACTOR } from '../primitives/ids.js';
 
 /**
  * Degradation is state the bot tracks: a service runs degraded from a successful enable action until a
@@ -55,7 +56,7 @@ export async function remindDegradation(
     await addTimelineEntries(db, degraded.incident_id, [
       {
         kind: 'reminder',
-        actor: 'incident-bot',
+        actor: BOT_ACTOR,
         data: {
           reminder: 'degradation',
           service,

@@ -4,6 +4,7 @@ import { inTransaction } from '../db/pool.js';
 import { bumpVersion } from '../incidents/lifecycle.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import { requestPage } from '../paging/pages.js';
+import { BOT_ACTOR } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
 import type { EscalationConfig } from './configSchema.js';
 import { policyFor } from './policies.js';
@@ -16,8 +17,6 @@ import { policyFor } from './policies.js';
  * acknowledged, resolved or reopened since) does nothing, so jobs may be added again freely: at start, by
  * the sweep, after a crash.
  */
-
-export const ESCALATION_ACTOR = 'incident-bot';
 
 export interface EscalationDeps {
   pool: pg.Pool;
@@ -94,7 +93,7 @@ export async function runEscalationStep(
     await addTimelineEntries(db, incident.id, [
       {
         kind: 'incident_escalated',
-        actor: ESCALATION_ACTOR,
+        actor: BOT_ACTOR,
         data: {
           policy: chosen.name,
           step: job.step + 1,

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
+import { BOT_ACTOR } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
 import type { IncidentsConfig } from './configSchema.js';
 import { addTimelineEntries } from './timeline.js';
@@ -40,7 +41,7 @@ export async function remindOverdueUpdate(
     await addTimelineEntries(db, incidentId, [
       {
         kind: 'reminder',
-        actor: 'incident-bot',
+        actor: BOT_ACTOR,
         data: {
           reminder: 'update',
           dueAt: incident.due.toISOString(),
@@ -73,7 +74,7 @@ export async function remindMissingCommander(pool: pg.Pool, incidentId: number):
     );
     if (!rows[0]?.due) return { nextDueAt: null };
     await addTimelineEntries(db, incidentId, [
-      { kind: 'reminder', actor: 'incident-bot', data: { reminder: 'commander' } },
+      { kind: 'reminder', actor: BOT_ACTOR, data: { reminder: 'commander' } },
     ]);
     const { rows: updated } = await db.query<{ version: number }>(
       'UPDATE incidents SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version',

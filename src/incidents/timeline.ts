@@ -16,15 +16,17 @@ export async function addTimelineEntries(
   db: pg.ClientBase | pg.Pool,
   incidentId: number,
   entries: ReadonlyArray<NewTimelineEntry>,
+  /** The message that already shows them (a health-check result), so the thread does not tell them again. */
+  shownIn?: string,
 ): Promise<void> {
   if (entries.length === 0) return;
   // Named: prepared once per connection, as every delivery and change adds entries.
   await db.query({
     name: 'add-timeline-entries',
-    text: `INSERT INTO timeline_entries (incident_id, kind, actor, data)
-     SELECT $1, e.kind, e.actor, e.data
+    text: `INSERT INTO timeline_entries (incident_id, kind, actor, data, slack_ts)
+     SELECT $1, e.kind, e.actor, e.data, $3
        FROM jsonb_to_recordset($2::jsonb) AS e(kind text, actor text, data jsonb)`,
-    values: [incidentId, JSON.stringify(entries)],
+    values: [incidentId, JSON.stringify(entries), shownIn ?? null],
   });
 }
 

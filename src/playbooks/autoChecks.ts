@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
 import type { HealthCheck } from '../health/checkSchema.js';
 import { healthRecord, type ServiceHealth } from '../health/checks.js';
+import { addTimelineEntries } from '../incidents/timeline.js';
+import { BOT_ACTOR } from '../primitives/ids.js';
 import { ownValue } from '../primitives/records.js';
 import { incidentLabels, type PlaybookCatalog, playbookFor } from './playbooks.js';
 
@@ -12,8 +14,6 @@ import { incidentLabels, type PlaybookCatalog, playbookFor } from './playbooks.j
  * say where that result is. What ran is recorded (playbook_check_runs) with the message that shows it,
  * so the job may be added again freely (a retry, the sweep, another worker): it then does nothing.
  */
-
-export const AUTO_CHECKS_ACTOR = 'incident-bot';
 
 /** What one opening of an incident runs, and where the result goes. */
 export interface AutoChecksPlan {
@@ -159,13 +159,17 @@ export async function recordAutoChecks(
     ],
   );
   if (inserted.rowCount !== 1 || !result) return;
-  const entry = { ...healthRecord(plan.service, result), playbook: plan.playbook };
-
-  // Shown already, by the result message itself.
-  await db.query(
-    `INSERT INTO timeline_entries (incident_id, kind, actor, data, slack_ts)
-     VALUES ($1, 'health_check', $2, $3, $4)`,
-    [plan.incidentId, AUTO_CHECKS_ACTOR, JSON.stringify(entry), slackTs],
+  await addTimelineEntries(
+    db,
+    plan.incidentId,
+    [
+      {
+        kind: 'health_check',
+        actor: BOT_ACTOR,
+        data: { ...healthRecord(plan.service, result), playbook: plan.playbook },
+      },
+    ],
+    slackTs,
   );
 }
 

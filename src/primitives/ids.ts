@@ -10,3 +10,6 @@ export function requestRef(id: number): string {
 
 /** The actor of the timeline entries Alertmanager's deliveries cause, where a person's id stands otherwise. */
 export const ALERTMANAGER_ACTOR = 'alertmanager';
+
+/** The actor of what the bot does by itself: escalation steps, reminders, a playbook's auto checks. */
+export const BOT_ACTOR = 'incident-bot';

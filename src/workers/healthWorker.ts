@@ -2,7 +2,6 @@ import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
-import { inTransaction } from '../db/pool.js';
 import { healthRecord, runChecks } from '../health/checks.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
@@ -120,22 +119,16 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       return waitFor(job, token, err.waitMs);
     }
     if (incidentId === undefined) return;
-    await inTransaction(deps.pool, async (db) => {
-      await addTimelineEntries(
-        db,
-        incidentId,
-        health.map(({ service, result }) => ({
-          kind: 'health_check' as const,
-          actor: task.requestedBy,
-          data: healthRecord(service, result),
-        })),
-      );
-      // Already shown, by the result message itself; in one transaction, so no sync sees them unshown.
-      await db.query(
-        "UPDATE timeline_entries SET slack_ts = $2 WHERE incident_id = $1 AND kind = 'health_check' AND slack_ts IS NULL",
-        [incidentId, posted.ts],
-      );
-    });
+    await addTimelineEntries(
+      deps.pool,
+      incidentId,
+      health.map(({ service, result }) => ({
+        kind: 'health_check' as const,
+        actor: task.requestedBy,
+        data: healthRecord(service, result),
+      })),
+      posted.ts,
+    );
   };
 
   const playbook = async (job: Job<HealthJob>, token: string | undefined, task: PlaybookChecks) => {
