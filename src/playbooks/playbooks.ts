@@ -74,6 +74,11 @@ export function movesOf(config: PlaybookCatalog, playbook: Playbook, incident: P
   return moves;
 }
 
+/** A move as a click may carry it out: a check, or an action with its params filled and checked. */
+export type ChosenMove =
+  | Extract<Move, { kind: 'check' }>
+  | { kind: 'action'; name: string; definition: ActionDefinition; params: Record<string, ParamValue> };
+
 /**
  * The move of this kind and name the incident's playbook offers now, as a button click asks for it; an
  * action only with its params filled. Refused (PlaybookError) with the reason otherwise.
@@ -83,7 +88,7 @@ export function chosenMove(
   incident: PlaybookIncident & { id: number },
   kind: Move['kind'],
   name: string,
-): { playbook: Playbook; move: Move } {
+): { playbook: Playbook; move: ChosenMove } {
   const playbook = playbookFor(config, incident);
   const move =
     playbook && movesOf(config, playbook, incident).find((m) => m.kind === kind && m.name === name);
@@ -92,12 +97,14 @@ export function chosenMove(
       'MOVE_NOT_OFFERED',
       `${incidentRef(incident.id)}'s playbook no longer offers ${name}: the config changed since its message was drawn.`,
     );
-  if (move.kind === 'action' && !move.filled.ok)
+  if (move.kind === 'check') return { playbook, move };
+  if (!move.filled.ok)
     throw new PlaybookError(
       'MOVE_UNAVAILABLE',
       `${name} cannot be requested from ${incidentRef(incident.id)}'s playbook: ${move.filled.problem}. Request it with \`/action ${name} ${playbook.service} …\` instead.`,
     );
-  return { playbook, move };
+  const { definition } = move;
+  return { playbook, move: { kind: 'action', name, definition, params: move.filled.params } };
 }
 
 /**

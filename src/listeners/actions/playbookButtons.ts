@@ -50,11 +50,10 @@ export function registerPlaybookButtons(app: App, deps: ListenerDeps): void {
       }
       // From the members last read: the answer waits for no Slack call.
       checkRequester(move.definition, playbook.service, click.user.id, deps.membership);
-      if (!move.filled.ok) return; // chosenMove refused it already
       const { said } = await openActionRequest(deps, {
         definition: move.definition,
         service: playbook.service,
-        params: move.filled.params,
+        params: move.params,
         requestedBy: click.user.id,
         channelId: incident.channelId!,
         incident: { id: incident.id, rootTs: incident.rootTs },
