@@ -23,7 +23,7 @@ export interface StoredSilence extends IncidentSilence {
   marker: string;
 }
 
-const SILENCE_COLUMNS = `silence_id AS "silenceId", incident_id::int AS "incidentId", matchers,
+export const SILENCE_COLUMNS = `silence_id AS "silenceId", incident_id::int AS "incidentId", matchers,
   starts_at AS "startsAt", ends_at AS "endsAt", silenced_by AS "silencedBy", reason`;
 
 /** The incident's live silence, if any (one whose end has passed counts until its end is recorded). */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
-import { activeSilence, type IncidentSilence } from './incidentSilences.js';
+import { type IncidentSilence, SILENCE_COLUMNS } from './incidentSilences.js';
 
 /** The incident whose root message is at this channel and ts, if any: where its buttons are. */
 export async function incidentAtRoot(
@@ -82,14 +82,31 @@ export interface IncidentSnapshot {
 const ALERT_COLUMNS = `fingerprint, status, alertname, severity, labels, annotations,
   starts_at AS "startsAt", ends_at AS "endsAt", generator_url AS "generatorUrl"`;
 
+/** As PostgreSQL's JSON writes them: its timestamps are text there. */
+type AsJson<T> = {
+  [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K];
+};
+
+/**
+ * One statement, so one round trip for what every sync, click and form reads (and a consistent view of
+ * the incident without a transaction of its own): the incident's own columns, and the rest as JSON.
+ */
 export async function loadSnapshot(
   db: pg.ClientBase | pg.Pool,
   incidentId: number,
   alertLimit: number,
 ): Promise<IncidentSnapshot | undefined> {
-  // Named, like the other statements every sync runs: prepared once per connection, not planned again.
-  const { rows } = await db.query<Incident>({
-    name: 'snapshot-incident',
+  const { rows } = await db.query<
+    Incident & {
+      firing: number;
+      resolved: number;
+      alerts: AsJson<AlertRow>[];
+      roles: Partial<Record<Role, string>>;
+      degradations: AsJson<IncidentSnapshot['degradations'][number]>[];
+      silence: AsJson<IncidentSilence> | null;
+    }
+  >({
+    name: 'snapshot',
     text: `SELECT id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
             declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",
             channel_id AS "channelId", group_key AS "groupKey",
@@ -97,43 +114,42 @@ export async function loadSnapshot(
             version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
             resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts", reopen_count AS "reopenCount",
             refused_channel_id AS "refusedChannelId", slack_error AS "slackError",
-            acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt"
-       FROM incidents WHERE id = $1`,
-    values: [incidentId],
-  });
-  const incident = rows[0];
-  if (!incident) return undefined;
-  const counts = await db.query<{ firing: number; resolved: number }>({
-    name: 'snapshot-counts',
-    text: `SELECT count(*) FILTER (WHERE status = 'firing')::int AS firing,
-            count(*) FILTER (WHERE status = 'resolved')::int AS resolved
-       FROM alerts WHERE incident_id = $1`,
-    values: [incidentId],
-  });
-  const alerts = await db.query<AlertRow>({
-    name: 'snapshot-alerts',
-    text: `SELECT ${ALERT_COLUMNS} FROM alerts WHERE incident_id = $1
-      ORDER BY status = 'resolved', severity, starts_at, fingerprint LIMIT $2`,
+            acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt",
+            (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'firing') AS firing,
+            (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'resolved') AS resolved,
+            (SELECT coalesce(json_agg(a ORDER BY a.status = 'resolved', a.severity, a."startsAt", a.fingerprint), '[]') FROM (
+               SELECT ${ALERT_COLUMNS} FROM alerts WHERE incident_id = i.id
+                ORDER BY status = 'resolved', severity, starts_at, fingerprint LIMIT $2) a) AS alerts,
+            (SELECT coalesce(json_object_agg(role, user_id), '{}') FROM incident_roles
+              WHERE incident_id = i.id) AS roles,
+            (SELECT coalesce(json_agg(d ORDER BY d.service), '[]') FROM (
+               SELECT service, enabled_at AS "enabledAt" FROM service_degradations
+                WHERE incident_id = i.id) d) AS degradations,
+            (SELECT row_to_json(s) FROM (
+               SELECT ${SILENCE_COLUMNS} FROM incident_silences
+                WHERE incident_id = i.id AND state = 'live') s) AS silence
+       FROM incidents i WHERE id = $1`,
     values: [incidentId, alertLimit],
   });
-  const roles = await db.query<{ role: Role; user_id: string }>({
-    name: 'snapshot-roles',
-    text: 'SELECT role, user_id FROM incident_roles WHERE incident_id = $1',
-    values: [incidentId],
-  });
-  const degradations = await db.query<{ service: string; enabledAt: Date }>({
-    name: 'snapshot-degradations',
-    text: 'SELECT service, enabled_at AS "enabledAt" FROM service_degradations WHERE incident_id = $1 ORDER BY service',
-    values: [incidentId],
-  });
-  const silence = await activeSilence(db, incidentId);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { firing, resolved, alerts, roles, degradations, silence, ...incident } = row;
   return {
-    incident: silence ? { ...incident, silence } : incident,
-    roles: Object.fromEntries(roles.rows.map((r) => [r.role, r.user_id])),
-    degradations: degradations.rows,
-    firing: counts.rows[0]!.firing,
-    resolved: counts.rows[0]!.resolved,
-    alerts: alerts.rows,
+    incident: silence
+      ? {
+          ...incident,
+          silence: { ...silence, startsAt: new Date(silence.startsAt), endsAt: new Date(silence.endsAt) },
+        }
+      : incident,
+    roles,
+    degradations: degradations.map((d) => ({ ...d, enabledAt: new Date(d.enabledAt) })),
+    firing,
+    resolved,
+    alerts: alerts.map((a) => ({
+      ...a,
+      startsAt: new Date(a.startsAt),
+      endsAt: a.endsAt === null ? null : new Date(a.endsAt),
+    })),
   };
 }
 
