@@ -83,7 +83,7 @@ export async function startBot(
   databaseUrl: string,
   prefix: string,
   syncIntervalMs: number,
-  extra: { yaml?: string[]; env?: Record<string, string>; built?: boolean } = {},
+  extra: { yaml?: string[]; env?: Record<string, string>; built?: boolean; role?: string[] } = {},
 ): Promise<{ port: number; child: ChildProcess }> {
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-bench-'));
   const routes = Array.from(
@@ -106,8 +106,13 @@ export async function startBot(
   const child = spawn(
     process.execPath,
     extra.built
-      ? [new URL('../dist/main.js', import.meta.url).pathname, 'serve']
-      : ['--import', 'tsx', new URL('../src/main.ts', import.meta.url).pathname, 'serve'],
+      ? [new URL('../dist/main.js', import.meta.url).pathname, ...(extra.role ?? ['serve'])]
+      : [
+          '--import',
+          'tsx',
+          new URL('../src/main.ts', import.meta.url).pathname,
+          ...(extra.role ?? ['serve']),
+        ],
     {
       env: {
         ...process.env,

@@ -9,7 +9,8 @@
  *      Slack calls per group and time until Slack is consistent with Postgres after each step;
  *   3. approval-gated actions (see actionsBench);
  *   4. the largest notifications and the bot's memory (see sizeBench);
- *   5. when named, fault scenarios: deliveries lost, duplicate Slack messages, catch-up (see faults.ts).
+ *   5. the connections two serve and two worker processes hold (see scaleOut.ts);
+ *   6. when named, fault scenarios: deliveries lost, duplicate Slack messages, catch-up (see faults.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +35,7 @@ import {
 } from './deployment.js';
 import { faultsBench } from './faults.js';
 import { floorsBench } from './floors.js';
+import { scaleOutBench } from './scaleOut.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
@@ -377,7 +379,7 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- floors`, `-- idle`, `-- edge`, `-- storm`, `-- actions` or `-- size` runs one part; all by default. `-- faults`
+// `npm run bench -- floors`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size` or `-- scaleout` runs one part; all by default. `-- faults`
 // (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
@@ -387,6 +389,7 @@ if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) await stormBench();
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();
 if (parts.length === 0 || parts.includes('size')) await sizeBench();
+if (parts.length === 0 || parts.includes('scaleout')) await scaleOutBench();
 if (parts.includes('faults')) await faultsBench(parts);
 agent.destroy();
 // The store-cut scenarios run a bot in this process; something of it outlives its stop() (it kept a core
