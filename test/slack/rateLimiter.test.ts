@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackRateLimitedError } from '../../src/slack/errors.js';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
 describe('SlackRateLimiter (real Redis)', () => {
   let redis: Redis;
@@ -59,5 +59,55 @@ describe('SlackRateLimiter (real Redis)', () => {
     expect(called).toBe(false);
     expect(held!.waitMs).toBeGreaterThan(25_000);
     expect(held!.waitMs).toBeLessThanOrEqual(30_000);
+  });
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('gives the next slot to a call going first, ahead of calls that waited longer', async () => {
+    const limit = { perMinute: 600, burst: 1 }; // one call per 100 ms
+    await limiter.take('first', limit);
+    expect(await refusal(() => limiter.take('first', limit))).toBeDefined();
+    // The root arrives later than the reply, while the slot is still taken: it claims the next one.
+    const claimed = await refusal(() => limiter.take('first', limit, { first: 'root-1' }));
+    expect(claimed!.waitMs).toBeLessThanOrEqual(100);
+    await sleep(150);
+    // The slot is free, but it is the root's: the reply waits at least one more interval.
+    const gaveWay = await refusal(() => limiter.take('first', limit));
+    expect(gaveWay!.waitMs).toBeGreaterThanOrEqual(100);
+    await limiter.take('first', limit, { first: 'root-1' });
+    await sleep(150);
+    // Served, the root claims nothing more: the reply has the next slot.
+    await limiter.take('first', limit);
+  });
+
+  it('lets the other calls through after a bounded run of calls going first', async () => {
+    const limit = { perMinute: 3000, burst: 1 }; // one call per 20 ms
+    await limiter.take('storm', limit);
+    let firsts = 0;
+    for (;;) {
+      // The slot was just taken and a new root waits for the next, as in a storm of new incidents.
+      const root = `root-${firsts}`;
+      expect(await refusal(() => limiter.take('storm', limit, { first: root }))).toBeDefined();
+      await sleep(30);
+      if (!(await refusal(() => limiter.take('storm', limit)))) break;
+      await limiter.take('storm', limit, { first: root });
+      firsts++;
+      expect(firsts).toBeLessThan(100);
+    }
+    expect(firsts).toBeGreaterThan(0);
+  });
+
+  it("drops a waiting call's claim on the next slot when it does not come back for it", async () => {
+    const limit = { perMinute: 6000, burst: 1 };
+    await limiter.take('lapse', limit);
+    expect(await refusal(() => limiter.take('lapse', limit, { first: 'crashed-root' }))).toBeDefined();
+    await sleep(100);
+    expect(await refusal(() => limiter.take('lapse', limit))).toBeDefined();
+    // Its worker died: a few seconds later the others no longer wait for it.
+    await waitFor(
+      async () => !(await refusal(() => limiter.take('lapse', limit))),
+      10_000,
+      'the claim to lapse',
+    );
   });
 });
