@@ -80,6 +80,19 @@ describe('SlackRateLimiter (real Redis)', () => {
     await limiter.take('first', limit);
   });
 
+  it('tells calls going first to come back one interval apart, in the order they came', async () => {
+    const limit = { perMinute: 60, burst: 1 };
+    await limiter.take('order', limit);
+    const waits: number[] = [];
+    for (const root of ['root-a', 'root-b', 'root-c'])
+      waits.push((await refusal(() => limiter.take('order', limit, { first: root })))!.waitMs);
+    // Asking again keeps a call's place.
+    waits.push((await refusal(() => limiter.take('order', limit, { first: 'root-a' })))!.waitMs);
+    expect(waits[1]! - waits[0]!).toBeGreaterThan(900);
+    expect(waits[2]! - waits[1]!).toBeGreaterThan(900);
+    expect(waits[3]!).toBeLessThanOrEqual(waits[0]!);
+  });
+
   it('lets the other calls through after a bounded run of calls going first', async () => {
     const limit = { perMinute: 3000, burst: 1 }; // one call per 20 ms
     await limiter.take('storm', limit);
