@@ -98,6 +98,12 @@ export async function oneChannelStormBench(): Promise<void> {
         `| Slack's floor for ${GROUPS} roots in one channel | ${fmt(Math.min(...floor))} | ${fmt(percentile(floor, 0.5))} | ${fmt(percentile(floor, 0.99))} | ${fmt(Math.max(...floor))} |`,
       );
       console.log(
+        `Roots posted at (s after the first notifications): ${[...delays]
+          .sort((a, b) => a - b)
+          .map((d) => fmt(d))
+          .join(', ')}.`,
+      );
+      console.log(
         `Thread replies posted before the last root: ${repliesBeforeLastRoot}. In all: ${count('chat.postMessage', false)} roots, ` +
           `${count('chat.postMessage', true)} replies, ${count('chat.update')} updates, ` +
           `${calls.filter((c) => c.status === 429).length} answered 429; Slack consistent ${fmt(consistentAfter)} s after the last delivery.`,
