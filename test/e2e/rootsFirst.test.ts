@@ -1,23 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const CHANNEL = 'C0PAYMENTS';
 const BUSY = 6;
 
 // Slack's own pace for one channel (1 message a second, no burst), so that replies queue for it.
-const CONFIG = `
-slack:
-  defaultChannel: C0DEFAULT1
-  syncIntervalMs: 0
-  rateLimits:
-    postMessagePerChannel: { perMinute: 60, burst: 1 }
-    update: { perMinute: 6000, burst: 100 }
-routes:
-  - matchers: ['service=payments-api']
-    channel: ${CHANNEL}
-`;
+const FAST = 'postMessagePerChannel: { perMinute: 6000, burst: 100 }';
+const CONFIG = DEFAULT_TEST_CONFIG.replace(FAST, 'postMessagePerChannel: { perMinute: 60, burst: 1 }');
 
 describe("a new incident's root message and the channel's budget", () => {
   let bot: TestBot | undefined;
@@ -27,6 +18,7 @@ describe("a new incident's root message and the channel's budget", () => {
   });
 
   it("is posted ahead of the thread replies already waiting for the channel's next slot", async () => {
+    expect(CONFIG).not.toContain(FAST);
     bot = await startTestBot({ configYaml: CONFIG });
     const { emulator } = bot.slack;
     const alerts = (n: number) => Array.from({ length: n }, (_, i) => ({ instance: `host-${i}` }));
