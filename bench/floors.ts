@@ -49,7 +49,8 @@ async function startFloor(
   return { port, child };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+/** Ends a child (a floor, or the bot) and waits until it has exited. */
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));

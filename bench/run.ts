@@ -6,7 +6,8 @@
  *   1. the webhook edge: deliveries/s and p50/p99 latency, for changing deliveries and for repeats;
  *   2. an alert storm: 10,000 alerts in 100 groups, delivered as Alertmanager would (two HA peers,
  *      a first notification, a grown one, repeats, resolution), with Slack's published rate limits:
- *      Slack calls per group and time until Slack is consistent with Postgres after each step;
+ *      Slack calls per group and time until Slack is consistent with Postgres after each step; then 20
+ *      groups at once into one channel: first notification to root message (see oneChannelStorm.ts);
  *   3. approval-gated actions (see actionsBench);
  *   4. the largest notifications and the bot's memory (see sizeBench);
  *   5. the connections two serve and two worker processes hold (see scaleOut.ts);
@@ -35,6 +36,7 @@ import {
 } from './deployment.js';
 import { faultsBench } from './faults.js';
 import { floorsBench } from './floors.js';
+import { oneChannelStormBench } from './oneChannelStorm.js';
 import { scaleOutBench } from './scaleOut.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -386,7 +388,10 @@ console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${proces
 if (parts.length === 0 || parts.includes('floors')) await floorsBench();
 if (parts.length === 0 || parts.includes('idle')) await idleBench();
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
-if (parts.length === 0 || parts.includes('storm')) await stormBench();
+if (parts.length === 0 || parts.includes('storm')) {
+  await stormBench();
+  await oneChannelStormBench();
+}
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();
 if (parts.length === 0 || parts.includes('size')) await sizeBench();
 if (parts.length === 0 || parts.includes('scaleout')) await scaleOutBench();

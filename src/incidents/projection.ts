@@ -144,6 +144,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
         entryIds: shownByRoot,
         payload: { incident_id: incidentId },
         message: root,
+        goesFirst: true,
       },
       async ({ ts, version, entryIds }) => {
         await recordRootMessage(db, incidentId, ts, version);

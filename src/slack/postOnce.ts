@@ -48,6 +48,8 @@ export interface Post {
   /** The ids the message's metadata names besides its nonce, e.g. { incident_id: 12 }. */
   payload: Record<string, string | number>;
   message: { text: string; blocks: Block[] };
+  /** A new incident's root: it takes the channel's next slot ahead of the posts waiting for it. */
+  goesFirst?: boolean;
 }
 
 export interface Posted {
@@ -118,6 +120,7 @@ export async function postOnce(
           metadata: { eventType: post.eventType, payload: { ...post.payload, nonce: intent.nonce } },
         });
       },
+      post.goesFirst ? { first: `${post.eventType}:${post.subjectId}` } : {},
     );
     const posted = { ts, version: post.version, entryIds: post.entryIds ?? [], adopted: false };
     await settle(db, intent!, () => record(posted));

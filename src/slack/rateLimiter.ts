@@ -6,27 +6,74 @@ export interface RateLimit {
   burst: number;
 }
 
-// GCRA in one round trip, on Redis' clock so that every worker host shares one budget.
-// Returns 0 when a call may go now (and spends it), else the milliseconds to wait.
+// How long past its given wait a call going first keeps its claim on the next slot: time for its job to
+// come back from the queue. One that never comes back (its worker died) holds the others up this long.
+const FIRST_CLAIM_GRACE_MS = 5000;
+// The most slots in a row that calls going first take while other calls of the key wait: then the others
+// take their turn again, so a storm of new incidents delays a thread's replies but never stops them.
+const MAX_SLOTS_GIVEN_WAY = 20;
+const GIVEN_WAY_TTL_MS = 10 * 60_000;
+
+// GCRA in one round trip, on Redis' clock so that every worker host shares one budget, with a lane for
+// calls that go first. KEYS: the budget, Slack's 429 hold, the calls going first that wait for the budget
+// (name → until when their claim stands) and the same in the order they came (name → when), and how many
+// slots calls going first took in a row while other calls waited.
+// ARGV: interval ms, burst, the call's name when it goes first ('' otherwise).
+// Returns 0 when the call may go now (and spends it), else the milliseconds to wait. Calls going first are
+// told to come back one interval apart, in the order they came, rather than all at the next slot: only one
+// of them can have it, and each return costs its job a sync's reads.
 const TAKE = `
-local blocked = redis.call('PTTL', KEYS[2])
-if blocked > 0 then return blocked end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local first = ARGV[3]
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+if #lapsed > 0 then
+  redis.call('ZREM', KEYS[3], unpack(lapsed))
+  redis.call('ZREM', KEYS[4], unpack(lapsed))
+end
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local newTat = tat + interval
-local wait = newTat - now - burst * interval
-if wait > 0 then return math.ceil(wait) end
+local wait = math.max(newTat - now - burst * interval, redis.call('PTTL', KEYS[2]))
+if first ~= '' then
+  if wait > 0 then
+    redis.call('ZADD', KEYS[4], 'NX', now, first)
+    wait = wait + redis.call('ZRANK', KEYS[4], first) * interval
+    redis.call('ZADD', KEYS[3], now + wait + ${FIRST_CLAIM_GRACE_MS}, first)
+    redis.call('PEXPIRE', KEYS[3], ${GIVEN_WAY_TTL_MS})
+    redis.call('PEXPIRE', KEYS[4], ${GIVEN_WAY_TTL_MS})
+    return math.ceil(wait)
+  end
+  redis.call('ZREM', KEYS[3], first)
+  redis.call('ZREM', KEYS[4], first)
+  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('INCR', KEYS[5]) end
+else
+  local waiting = redis.call('ZCARD', KEYS[3])
+  if waiting > 0 then
+    local givenWay = tonumber(redis.call('GET', KEYS[5]) or '-1')
+    if givenWay < ${MAX_SLOTS_GIVEN_WAY} then
+      if givenWay < 0 then redis.call('SET', KEYS[5], 0, 'PX', ${GIVEN_WAY_TTL_MS}) end
+      return math.ceil(math.max(wait, 0) + waiting * interval)
+    end
+  end
+  if wait > 0 then return math.ceil(wait) end
+  redis.call('DEL', KEYS[5])
+end
 redis.call('SET', KEYS[1], newTat, 'PX', math.ceil(newTat - now) + 1000)
 return 0
 `;
 
+/** Names a call that goes first: while it waits for its key's budget, the key's other calls leave it the next slot. */
+export interface Turn {
+  first?: string;
+}
+
 /**
  * Keeps the bot within Slack's published rate limits before Slack has to say 429, and after a 429 holds
- * every worker off that method for as long as Slack's Retry-After asks.
+ * every worker off that method for as long as Slack's Retry-After asks. A call can go first (a new
+ * incident's root message ahead of the replies waiting for the same channel), within MAX_SLOTS_GIVEN_WAY.
  */
 export class SlackRateLimiter {
   constructor(
@@ -35,10 +82,21 @@ export class SlackRateLimiter {
   ) {}
 
   /** Spends one call of `key`'s budget, or throws SlackRateLimitedError saying how long to wait. */
-  async take(key: string, limit: RateLimit): Promise<void> {
+  async take(key: string, limit: RateLimit, turn: Turn = {}): Promise<void> {
     const interval = 60_000 / limit.perMinute;
     const wait = Number(
-      await this.redis.eval(TAKE, 2, this.key(key), this.key(`${key}:blocked`), interval, limit.burst),
+      await this.redis.eval(
+        TAKE,
+        5,
+        this.key(key),
+        this.key(`${key}:blocked`),
+        this.key(`${key}:first`),
+        this.key(`${key}:first-order`),
+        this.key(`${key}:given-way`),
+        interval,
+        limit.burst,
+        turn.first ?? '',
+      ),
     );
     if (wait > 0) throw new SlackRateLimitedError(key, wait, false);
   }
@@ -48,8 +106,8 @@ export class SlackRateLimiter {
   }
 
   /** Runs one Slack call under `key`'s budget; a 429 from Slack blocks the key for Retry-After. */
-  async run<T>(key: string, limit: RateLimit, call: () => Promise<T>): Promise<T> {
-    await this.take(key, limit);
+  async run<T>(key: string, limit: RateLimit, call: () => Promise<T>, turn: Turn = {}): Promise<T> {
+    await this.take(key, limit, turn);
     try {
       return await call();
     } catch (err) {

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackRateLimitedError } from '../../src/slack/errors.js';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
 describe('SlackRateLimiter (real Redis)', () => {
   let redis: Redis;
@@ -59,5 +59,70 @@ describe('SlackRateLimiter (real Redis)', () => {
     expect(called).toBe(false);
     expect(held!.waitMs).toBeGreaterThan(25_000);
     expect(held!.waitMs).toBeLessThanOrEqual(30_000);
+  });
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('gives the next slot to a call going first, ahead of calls that waited longer', async () => {
+    // Intervals long enough that a busy machine does not see a slot free up between two of its steps.
+    const limit = { perMinute: 60, burst: 1 };
+    await limiter.take('first', limit);
+    expect(await refusal(() => limiter.take('first', limit))).toBeDefined();
+    // The root arrives later than the reply, while the slot is still taken: it claims the next one.
+    const claimed = await refusal(() => limiter.take('first', limit, { first: 'root-1' }));
+    expect(claimed!.waitMs).toBeLessThanOrEqual(1000);
+    await sleep(1100);
+    // The slot is free, but it is the root's: the reply waits at least one more interval.
+    const gaveWay = await refusal(() => limiter.take('first', limit));
+    expect(gaveWay!.waitMs).toBeGreaterThanOrEqual(1000);
+    await limiter.take('first', limit, { first: 'root-1' });
+    await sleep(1100);
+    // Served, the root claims nothing more: the reply has the next slot.
+    await limiter.take('first', limit);
+  });
+
+  it('tells calls going first to come back one interval apart, in the order they came', async () => {
+    const limit = { perMinute: 60, burst: 1 };
+    await limiter.take('order', limit);
+    const waits: number[] = [];
+    for (const root of ['root-a', 'root-b', 'root-c'])
+      waits.push((await refusal(() => limiter.take('order', limit, { first: root })))!.waitMs);
+    // Asking again keeps a call's place.
+    waits.push((await refusal(() => limiter.take('order', limit, { first: 'root-a' })))!.waitMs);
+    expect(waits[1]! - waits[0]!).toBeGreaterThan(900);
+    expect(waits[2]! - waits[1]!).toBeGreaterThan(900);
+    expect(waits[3]!).toBeLessThanOrEqual(waits[0]!);
+  });
+
+  it('lets the other calls through after a bounded run of calls going first', async () => {
+    const limit = { perMinute: 300, burst: 1 }; // one call per 200 ms
+    await limiter.take('storm', limit);
+    let firsts = 0;
+    for (;;) {
+      // The slot was just taken and a new root waits for the next, as in a storm of new incidents.
+      const root = `root-${firsts}`;
+      expect(await refusal(() => limiter.take('storm', limit, { first: root }))).toBeDefined();
+      await sleep(250);
+      if (!(await refusal(() => limiter.take('storm', limit)))) break;
+      await limiter.take('storm', limit, { first: root });
+      firsts++;
+      expect(firsts).toBeLessThan(100);
+    }
+    expect(firsts).toBeGreaterThan(0);
+  });
+
+  it("drops a waiting call's claim on the next slot when it does not come back for it", async () => {
+    const limit = { perMinute: 60, burst: 1 };
+    await limiter.take('lapse', limit);
+    expect(await refusal(() => limiter.take('lapse', limit, { first: 'crashed-root' }))).toBeDefined();
+    // Its slot comes, it does not: the others still leave the slot to it for a while.
+    await sleep(1100);
+    expect(await refusal(() => limiter.take('lapse', limit))).toBeDefined();
+    // Its worker died: a few seconds later the others no longer wait for it.
+    await waitFor(
+      async () => !(await refusal(() => limiter.take('lapse', limit))),
+      15_000,
+      'the claim to lapse',
+    );
   });
 });
