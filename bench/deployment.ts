@@ -138,6 +138,13 @@ export async function startBot(
   return { port, child };
 }
 
+/** Stops a child the bench started, once it has exited. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
 export async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Promise<T>): Promise<T> {
   const name = `ib_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: DATABASE_URL });
