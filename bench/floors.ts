@@ -155,7 +155,8 @@ export async function floorsBench(): Promise<void> {
   const slack = await startSlackEmulator({ token: BOT_TOKEN });
   const bot = { webhook: [] as Figures[], ack: [] as number[] };
   const commands = new Map<string, Array<{ p50: number; p99: number; failed: number }>>();
-  const floor = { webhook: [] as Figures[], ack: [] as number[] };
+  // auth.test calls during the floor's measured acks: none, as in the bot (see ack-floor.mjs).
+  const floor = { webhook: [] as Figures[], ack: [] as number[], authTests: [] as number[] };
   const listeners: ListenerFigures[][] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
@@ -204,7 +205,9 @@ export async function floorsBench(): Promise<void> {
           await runConcurrently(edge.port, changingDeliveries(100 + run).slice(0, 200), SENDERS);
           floor.webhook.push(await runConcurrently(edge.port, changingDeliveries(run), SENDERS));
           await acks(ack.port, 50, ACK_CONCURRENCY);
+          const authTests = slack.emulator.callsOf('auth.test').length;
           floor.ack.push(percentile(await acks(ack.port, ACKS, ACK_CONCURRENCY), 0.99));
+          floor.authTests.push(slack.emulator.callsOf('auth.test').length - authTests);
         } finally {
           await stop(edge.child);
           await stop(ack.child);
@@ -229,6 +232,9 @@ export async function floorsBench(): Promise<void> {
     `| \`/incident list\` ack | p99 ${range(bot.ack, 0)} ms | p99 ${range(floor.ack, 0)} ms | p99 ×${range(ratios(bot.ack, floor.ack), 2)} |`,
   );
   console.log('Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor; acks p99 ≤ ×1.5.');
+  console.log(
+    `Slack calls (auth.test) on the ack floor's ${ACKS} measured acks, run by run: ${floor.authTests.join(', ')}`,
+  );
   printListeners(commands, listeners, floor.ack);
 }
 
