@@ -17,7 +17,7 @@ import { type EnteredValues, stateValues } from '../src/sandbox/sandboxClient.js
 import type { EmulatedView, RecordedCall, RunningEmulator } from '../src/sandbox/slackEmulator.js';
 import { blockActionsPayload, newTriggerId, viewSubmissionPayload } from '../src/sandbox/slackPayloads.js';
 import { payload } from '../test/support/alertmanager.js';
-import { percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
+import { CATALOG, percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
 
 const CONCURRENCY = 50;
 const CLICKS = 200;
@@ -30,6 +30,7 @@ export const RESULT_WAIT_MS = 30_000;
 const WORKSPACE = { teamId: 'T0SANDBOX', domain: 'sandbox', appId: 'A0INCIDENTBOT' };
 /** Each click has a clicker of its own, so that what the bot tells them names the click. */
 const sre = (i: number) => ({ id: `U0SRE${String(i).padStart(4, '0')}`, name: `sre${i}` });
+/** The catalog's approver (CATALOG). */
 const APPROVER = { id: 'U0APPROVER', name: 'approver' };
 /** Declares the incidents and requests the actions the clicks act on. */
 const REQUESTER = { id: 'U0REQUESTER', name: 'requester' };
@@ -39,16 +40,7 @@ const channelOf = (prefix: string, i: number) => `C0${prefix}${String(i % CHANNE
 /** The catalog, an Alertmanager to silence in, and a playbook whose first moves are a check and an action. */
 function config(alertmanagerUrl: string): string[] {
   return [
-    'services:',
-    '  payments-api:',
-    '    checks: [{ name: up, kind: tcp, host: 127.0.0.1, port: 9 }]',
-    '    actions:',
-    '      - name: scale',
-    '        description: Scale payments-api',
-    '        kind: scale',
-    "        driver: { type: command, argv: [/bin/true, '{{replicas}}'] }",
-    '        params: { replicas: { type: integer, min: 1, max: 20 } }',
-    `        approval: { approvers: [${APPROVER.id}], required: 1 }`,
+    ...CATALOG,
     'alertmanager:',
     `  urls: ['${alertmanagerUrl}']`,
     'playbooks:',

@@ -11,6 +11,7 @@ import { payload } from '../test/support/alertmanager.js';
 import { clickMatrix, FAILED_ACK, type ListenerFigures, RESULT_WAIT_MS } from './clicks.js';
 import {
   BOT_TOKEN,
+  CATALOG,
   fmt,
   percentile,
   REDIS_URL,
@@ -124,20 +125,6 @@ const COMMANDS: Array<{ name: string; typed: (i: number) => { command: string; t
     typed: (i) => ({ command: '/action', text: `scale payments-api replicas=${(i % 20) + 1}` }),
   },
   { name: '/health', typed: () => ({ command: '/health', text: 'payments-api' }) },
-];
-
-/** A service the commands can name: its check knocks on a closed local port; its action is never approved. */
-const CATALOG = [
-  'services:',
-  '  payments-api:',
-  '    checks: [{ name: up, kind: tcp, host: 127.0.0.1, port: 9 }]',
-  '    actions:',
-  '      - name: scale',
-  '        description: Scale payments-api',
-  '        kind: scale',
-  "        driver: { type: command, argv: [/bin/true, '{{replicas}}'] }",
-  '        params: { replicas: { type: integer, min: 1, max: 20 } }',
-  '        approval: { approvers: [U0APPROVER], required: 1 }',
 ];
 
 interface Figures {
