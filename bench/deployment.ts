@@ -17,6 +17,20 @@ export const BOT_TOKEN = 'xoxb-bench-token';
 export const TEAMS = 10;
 export const SIGNING_SECRET = 'bench-signing-secret';
 
+/** A service the commands can name: its check knocks on a closed local port; its action is never approved. */
+export const CATALOG = [
+  'services:',
+  '  payments-api:',
+  '    checks: [{ name: up, kind: tcp, host: 127.0.0.1, port: 9 }]',
+  '    actions:',
+  '      - name: scale',
+  '        description: Scale payments-api',
+  '        kind: scale',
+  "        driver: { type: command, argv: [/bin/true, '{{replicas}}'] }",
+  '        params: { replicas: { type: integer, min: 1, max: 20 } }',
+  '        approval: { approvers: [U0APPROVER], required: 1 }',
+];
+
 export const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 export function post(
@@ -141,6 +155,13 @@ export async function startBot(
     child.on('exit', (code) => reject(new Error(`bot exited with ${code}`)));
   });
   return { port, child };
+}
+
+/** Stops a child the bench started, once it has exited. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
 }
 
 export async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Promise<T>): Promise<T> {

@@ -9,8 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
 import { payload } from '../test/support/alertmanager.js';
-import { BOT_TOKEN, fmt, percentile, post, startBot, untilConsistent, withDatabase } from './deployment.js';
-import { stop } from './floors.js';
+import {
+  BOT_TOKEN,
+  fmt,
+  percentile,
+  post,
+  startBot,
+  stop,
+  untilConsistent,
+  withDatabase,
+} from './deployment.js';
 
 const GROUPS = 20;
 const PEERS = 2;

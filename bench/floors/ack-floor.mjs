@@ -1,6 +1,8 @@
 // The ack floor (issue 18): a bare @slack/bolt App, the bot's own dependency, whose command and action
 // listeners only ack, behind Bolt's own signature check (its HTTPReceiver). Env: SLACK_SIGNING_SECRET,
-// SLACK_BOT_TOKEN and SLACK_API_URL (Bolt asks auth.test once, at the first request). Prints {"port":…} once listening.
+// SLACK_BOT_TOKEN and SLACK_API_URL. Bolt asks auth.test once, as it starts, as it does in the bot: with
+// tokenVerificationEnabled: false, Bolt 5.1 asks it again before every request's listeners (see
+// singleAuthorization), a Slack round trip the bot does not make. Prints {"port":…} once listening.
 import { createServer } from 'node:net';
 import { App, LogLevel } from '@slack/bolt';
 
@@ -14,7 +16,6 @@ const port = await new Promise((resolve) => {
 const app = new App({
   token: process.env.SLACK_BOT_TOKEN,
   signingSecret: process.env.SLACK_SIGNING_SECRET,
-  tokenVerificationEnabled: false,
   logLevel: process.env.FLOOR_LOG === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
   clientOptions: { slackApiUrl: process.env.SLACK_API_URL },
 });

@@ -288,7 +288,10 @@ function parseObject(raw: string): Record<string, unknown> {
  * view.state.values as Slack builds them from a modal's inputs: by block id, then action id, typed by
  * the element. Only the view's own inputs and a select's own options are taken.
  */
-function stateValues(view: EmulatedView, entered: EnteredValues): Record<string, Record<string, unknown>> {
+export function stateValues(
+  view: EmulatedView,
+  entered: EnteredValues,
+): Record<string, Record<string, unknown>> {
   const values: Record<string, Record<string, unknown>> = {};
   view.blocks.forEach((block, i) => {
     if (block.type !== 'input') return;

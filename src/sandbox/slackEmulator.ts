@@ -93,6 +93,7 @@ const USER_ID = /^[UW][A-Z0-9]+$/;
 
 export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
+  private readonly callWatchers = new Set<(call: RecordedCall) => void>();
   private readonly messages: EmulatedMessage[] = [];
   private readonly faults: Array<{ method: string; fault: Fault }> = [];
   private down?: { until: number; status: 500 | 502 | 503 };
@@ -381,16 +382,27 @@ export class SlackEmulator {
     return this.fileStore.all();
   }
 
+  /**
+   * Tells `watcher` of each call as it is handled (its `at`), until the returned function is called: for
+   * benches that time a click until the call that shows its result, without scanning `calls`.
+   */
+  onCall(watcher: (call: RecordedCall) => void): () => void {
+    this.callWatchers.add(watcher);
+    return () => this.callWatchers.delete(watcher);
+  }
+
   handle(method: string, params: Record<string, unknown>, authorization: string | undefined): Reply {
     const reply = this.dispatch(method, params, authorization);
-    this.calls.push({
+    const call: RecordedCall = {
       method,
       params,
       status: reply.status,
       ok: reply.body.ok === true,
       ...(typeof reply.body.error === 'string' ? { error: reply.body.error } : {}),
       at: Date.now(),
-    });
+    };
+    this.calls.push(call);
+    for (const watcher of this.callWatchers) watcher(call);
     return reply;
   }
 

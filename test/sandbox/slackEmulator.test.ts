@@ -857,3 +857,19 @@ describe('message metadata and reading messages back', () => {
     expect((await pending).ok).toBe(true);
   });
 });
+
+describe('watching calls as they arrive', () => {
+  it('tells a watcher of each call once handled, with its arrival time, until it stops watching', async () => {
+    const seen: Array<{ method: string; at: number }> = [];
+    const stop = slack.emulator.onCall((c) => seen.push({ method: c.method, at: c.at }));
+    const before = Date.now();
+    await call('chat.postMessage', { channel: 'C0PAYMENTS', text: 'one' });
+    await call('chat.postEphemeral', { channel: 'C0PAYMENTS', user: 'U0ALICE', text: 'two' });
+    expect(seen.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.postEphemeral']);
+    expect(seen[0]!.at).toBeGreaterThanOrEqual(before);
+    expect(seen[1]!.at).toBeGreaterThanOrEqual(seen[0]!.at);
+    stop();
+    await call('chat.postMessage', { channel: 'C0PAYMENTS', text: 'three' });
+    expect(seen).toHaveLength(2);
+  });
+});

@@ -1,0 +1,439 @@
+/**
+ * The ack matrix (issue 18): every button and form of the bot, and the commands that need state to act on
+ * (/action cancel), each clicked or submitted as Slack sends it at 50 concurrent, on a bot of its own with
+ * Slack's published rate limits. Clicks are built from the messages and forms as the Slack emulator holds
+ * them (the sandbox's payload builders), so each carries the real message, button and view.
+ *
+ * Every button acks before its work, so beside the ack this times what the person waits for: the click
+ * until the emulator receives the call that shows its result (the ephemeral answer, the opened form, the
+ * approval message updated, the check's result in the thread), read from the emulator's onCall.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
+import type { Block } from '../src/render/blockKit.js';
+import { AlertmanagerStandIn } from '../src/sandbox/alertmanagerStandIn.js';
+import { type EnteredValues, stateValues } from '../src/sandbox/sandboxClient.js';
+import type { EmulatedView, RecordedCall, RunningEmulator } from '../src/sandbox/slackEmulator.js';
+import { blockActionsPayload, newTriggerId, viewSubmissionPayload } from '../src/sandbox/slackPayloads.js';
+import { payload } from '../test/support/alertmanager.js';
+import { CATALOG, percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
+
+const CONCURRENCY = 50;
+const CLICKS = 200;
+/** Approve and Reject update one message each through chat.update, Slack's Tier 3 (50 a minute): one wave. */
+const VOTES = 50;
+const CHANNELS = 50;
+/** How long the bench waits for the call that shows a click's result before counting it as not shown. */
+export const RESULT_WAIT_MS = 30_000;
+
+const WORKSPACE = { teamId: 'T0SANDBOX', domain: 'sandbox', appId: 'A0INCIDENTBOT' };
+/** Each click has a clicker of its own, so that what the bot tells them names the click. */
+const sre = (i: number) => ({ id: `U0SRE${String(i).padStart(4, '0')}`, name: `sre${i}` });
+/** The catalog's approver (CATALOG). */
+const APPROVER = { id: 'U0APPROVER', name: 'approver' };
+/** Declares the incidents and requests the actions the clicks act on. */
+const REQUESTER = { id: 'U0REQUESTER', name: 'requester' };
+
+const channelOf = (prefix: string, i: number) => `C0${prefix}${String(i % CHANNELS).padStart(4, '0')}`;
+
+/** The catalog, an Alertmanager to silence in, and a playbook whose first moves are a check and an action. */
+function config(alertmanagerUrl: string): string[] {
+  return [
+    ...CATALOG,
+    'alertmanager:',
+    `  urls: ['${alertmanagerUrl}']`,
+    'playbooks:',
+    '  - name: bench',
+    "    matchers: ['team=~team-.*']",
+    '    service: payments-api',
+    '    checks: [up]',
+    '    actions: [{ action: scale, params: { replicas: 3 } }]',
+  ];
+}
+
+/** The sandbox's Alertmanager stand-in, served over HTTP for the bot's silences. */
+async function serveAlertmanager(): Promise<{ url: string; server: Server }> {
+  const standIn = new AlertmanagerStandIn();
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => {
+      raw += chunk.toString();
+    });
+    req.on('end', () => {
+      const path = (req.url ?? '/').split('?')[0]!.slice(1);
+      const answer = standIn.answer(req.method ?? 'GET', path, raw ? JSON.parse(raw) : undefined);
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
+}
+
+/**
+ * One request into the bot, and the call that shows its result, when the listener acks before its work;
+ * another ephemeral to the clicker in that channel is an answer too, but not the result (an error).
+ */
+interface Probe {
+  form: Record<string, string>;
+  shows?: (call: RecordedCall) => boolean;
+  clicker?: { user: string; channel: string };
+}
+
+/** An ack that says the work failed (replies.ts `explain`), or a form refused under one of its fields. */
+export const FAILED_ACK =
+  /"response_action":"errors"|is not answering right now|Something went wrong on our side/;
+
+export interface ListenerFigures {
+  name: string;
+  ackP50: number;
+  ackP99: number;
+  /** Acks that carry a failure: not 200, an error under a form field, or a store or bug apology. */
+  failed: number;
+  /** Shown: the result arrived; otherwise: the clicker was told something else (`told`, most common first). */
+  result?: { p50: number; p99: number; shown: number; otherwise: number; of: number; told: string[] };
+}
+
+/** Sends `probes` `CONCURRENCY` at a time; each one's ack latency, and its click → result time. */
+async function measure(
+  slack: RunningEmulator,
+  port: number,
+  name: string,
+  probes: Array<() => Probe>,
+): Promise<ListenerFigures> {
+  const acks: number[] = [];
+  const results: number[] = [];
+  const told = new Map<string, number>();
+  interface Waiting {
+    probe: Probe;
+    since: number;
+    done: () => void;
+  }
+  const waiting = new Set<Waiting>();
+  const answered = (w: Waiting) => {
+    waiting.delete(w);
+    w.done();
+  };
+  const unwatch = slack.emulator.onCall((call) => {
+    for (const w of waiting) {
+      if (call.at < w.since) continue;
+      if (w.probe.shows!(call)) {
+        results.push(call.at - w.since);
+        answered(w);
+      } else if (
+        call.method === 'chat.postEphemeral' &&
+        call.params.user === w.probe.clicker?.user &&
+        call.params.channel === w.probe.clicker?.channel
+      ) {
+        // Numbers blanked: one line per kind of answer.
+        const text = String(call.params.text).replace(/\d+/g, 'n').slice(0, 90);
+        told.set(text, (told.get(text) ?? 0) + 1);
+        answered(w);
+      }
+    }
+  });
+  const sent: Array<Promise<void>> = [];
+  let failed = 0;
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < probes.length) {
+          const probe = probes[next++]!();
+          const since = Date.now();
+          if (probe.shows) sent.push(new Promise((done) => waiting.add({ probe, since, done })));
+          const { status, ms, body } = await slackRequest(port, probe.form);
+          if (status !== 200 || FAILED_ACK.test(body)) failed++;
+          acks.push(ms);
+        }
+      }),
+    );
+    await Promise.race([Promise.all(sent), new Promise((r) => setTimeout(r, RESULT_WAIT_MS))]);
+  } finally {
+    unwatch();
+    waiting.clear();
+  }
+  const otherwise = [...told.values()].reduce((a, b) => a + b, 0);
+  // Not shown within the wait, or answered otherwise: counted at the wait, so p99 reads "at least".
+  const padded = [...results, ...Array.from({ length: sent.length - results.length }, () => RESULT_WAIT_MS)];
+  return {
+    name,
+    ackP50: percentile(acks, 0.5),
+    ackP99: percentile(acks, 0.99),
+    failed,
+    ...(sent.length > 0
+      ? {
+          result: {
+            p50: percentile(padded, 0.5),
+            p99: percentile(padded, 0.99),
+            shown: results.length,
+            otherwise,
+            of: sent.length,
+            told: [...told].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n}× ${text}`),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A click on `actionId` of the message at channel/ts, as it is now; a button it does not show yet is made up. */
+function click(
+  slack: RunningEmulator,
+  where: { channel: string; ts: string },
+  actionId: string,
+  value: string,
+  user: { id: string; name: string },
+): { form: Record<string, string>; triggerId: string } {
+  const message = slack.emulator.message(where.channel, where.ts);
+  if (!message) throw new Error(`no message ${where.channel} ${where.ts}`);
+  let blockId = 'incident_actions';
+  let button: Block | undefined;
+  for (const block of message.blocks) {
+    const found = (block.elements as Block[] | undefined)?.find((b) => b.action_id === actionId);
+    if (found) {
+      blockId = String(block.block_id);
+      button = found;
+    }
+  }
+  // A root updated under Tier 3 may not show the button yet; a click then carries what it will show.
+  button ??= { type: 'button', action_id: actionId, text: { type: 'plain_text', text: actionId }, value };
+  const triggerId = newTriggerId();
+  const payload = blockActionsPayload(WORKSPACE, {
+    user,
+    channel: { id: where.channel, name: where.channel.toLowerCase() },
+    message,
+    blockId,
+    button,
+    triggerId,
+    responseUrl: 'https://hooks.slack.invalid/actions/1',
+  });
+  return { form: { payload: JSON.stringify(payload) }, triggerId };
+}
+
+/** What the form shows already (initial values and options), with `entered` typed over it. */
+function submit(
+  view: EmulatedView,
+  entered: EnteredValues,
+  user: { id: string; name: string },
+): Record<string, string> {
+  const initial: EnteredValues = {};
+  for (const block of view.blocks) {
+    const element = block.element as
+      | {
+          initial_value?: string;
+          initial_option?: { value: string };
+          initial_options?: Array<{ value: string }>;
+        }
+      | undefined;
+    if (block.type !== 'input' || !element) continue;
+    const value =
+      element.initial_value ??
+      element.initial_option?.value ??
+      element.initial_options?.map((o) => o.value).join('\n');
+    if (value !== undefined) initial[String(block.block_id)] = value;
+  }
+  const payload = viewSubmissionPayload(WORKSPACE, {
+    user,
+    view,
+    values: stateValues(view, { ...initial, ...entered }),
+    triggerId: newTriggerId(),
+  });
+  return { payload: JSON.stringify(payload) };
+}
+
+const ephemeralTo = (user: string, channel: string, ref: string) => {
+  const named = new RegExp(`\\b${ref}\\b`);
+  return (c: RecordedCall) =>
+    c.method === 'chat.postEphemeral' &&
+    c.params.user === user &&
+    c.params.channel === channel &&
+    named.test(String(c.params.text));
+};
+const viewOpened = (triggerId: string) => (c: RecordedCall) =>
+  c.method === 'views.open' && c.params.trigger_id === triggerId;
+
+interface Root {
+  id: number;
+  channel: string;
+  ts: string;
+}
+
+async function waitFor<T>(what: string, read: () => Promise<T | undefined>, ms = 180_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`bench: ${what} not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Every listener of the matrix, on a fresh bot over `databaseUrl`; rows in the order they ran. */
+export async function clickMatrix(
+  slack: RunningEmulator,
+  databaseUrl: string,
+  pool: pg.Pool,
+  prefix: string,
+): Promise<ListenerFigures[]> {
+  const alertmanager = await serveAlertmanager();
+  const bot = await startBot(slack, databaseUrl, prefix, 1000, { yaml: config(alertmanager.url) });
+  const { port } = bot;
+  const command = (command: string, text: string, channel: string, user = REQUESTER) => ({
+    form: {
+      command,
+      text,
+      user_id: user.id,
+      user_name: user.name,
+      channel_id: channel,
+      team_id: WORKSPACE.teamId,
+      trigger_id: newTriggerId(),
+      response_url: 'https://hooks.slack.invalid/commands/1',
+    },
+  });
+  const rows: ListenerFigures[] = [];
+  const run = async (name: string, probes: Array<() => Probe>) => {
+    rows.push(await measure(slack, port, name, probes));
+  };
+  try {
+    // The state the clicks act on: alert-born incidents (with a playbook and silences) in the teams'
+    // channels, declared incidents and action requests spread over channels of their own.
+    const alerts = Array.from({ length: CLICKS }, (_, g) => {
+      const labels = { team: `team-${g % TEAMS}`, service: 'payments-api' };
+      return JSON.stringify(
+        payload({ group: `Acks${prefix}x${g}`, commonLabels: labels, alerts: [{ instance: 'h', labels }] }),
+      );
+    });
+    await runConcurrently(port, alerts, 16);
+    for (let i = 0; i < CLICKS; i++) {
+      await slackRequest(port, command('/incident', `declare P3 Acks ${i}`, channelOf('ACK', i)).form);
+      await slackRequest(
+        port,
+        command('/action', `scale payments-api replicas=${(i % 20) + 1}`, channelOf('REQ', i)).form,
+      );
+    }
+    const roots = async (declared: boolean) =>
+      (
+        await pool.query<Root>(
+          `SELECT id, channel_id AS channel, root_ts AS ts FROM incidents
+            WHERE root_ts IS NOT NULL AND (declared_by IS NOT NULL) = $1 ORDER BY id`,
+          [declared],
+        )
+      ).rows;
+    await waitFor("the incidents' roots", async () => {
+      const { rows: left } = await pool.query('SELECT 1 FROM incidents WHERE root_ts IS NULL LIMIT 1');
+      return left.length === 0 ? true : undefined;
+    });
+    const requests = await waitFor('the approval messages', async () => {
+      const { rows: all } = await pool.query<{ id: number; channel: string; ts: string | null }>(
+        'SELECT id, channel_id AS channel, message_ts AS ts FROM action_requests ORDER BY id',
+      );
+      return all.length >= CLICKS && all.every((r) => r.ts !== null) ? (all as Root[]) : undefined;
+    });
+    const alertRoots = await roots(false);
+    const declaredRoots = await roots(true);
+    // Let the roots' first updates (the buttons) go out before the clicks.
+    await new Promise((r) => setTimeout(r, 5000));
+
+    const vote = (actionId: string, request: Root) => () => ({
+      form: click(slack, request, actionId, String(request.id), APPROVER).form,
+      shows: (c: RecordedCall) =>
+        c.method === 'chat.update' && c.params.channel === request.channel && c.params.ts === request.ts,
+      // One vote per channel: what the approver is told there is about this request.
+      clicker: { user: APPROVER.id, channel: request.channel },
+    });
+    await run(
+      'Approve',
+      requests.slice(0, VOTES).map((r) => vote('action_approve', r)),
+    );
+    await run(
+      'Reject',
+      requests.slice(VOTES, 2 * VOTES).map((r) => vote('action_reject', r)),
+    );
+    await run(
+      '`/action cancel`',
+      requests.slice(2 * VOTES).map((r) => () => command('/action', `cancel ACT-${r.id}`, r.channel)),
+    );
+
+    const openers = new Map<string, { id: string; name: string }>();
+    type Shows = (root: Root, user: string, triggerId: string) => (c: RecordedCall) => boolean;
+    /** `CLICKS` clicks on `actionId` of incidents' roots, round robin, each by a clicker of its own. */
+    const onRoots = (
+      on: Root[],
+      actionId: string,
+      shows: Shows,
+      value: (root: Root) => string = (root) => String(root.id),
+    ) =>
+      Array.from({ length: CLICKS }, (_, i) => () => {
+        const root = on[i % on.length]!;
+        const user = sre(i);
+        const { form, triggerId } = click(slack, root, actionId, value(root), user);
+        openers.set(triggerId, user);
+        return {
+          form,
+          shows: shows(root, user.id, triggerId),
+          clicker: { user: user.id, channel: root.channel },
+        };
+      });
+    const told: Shows = (root, user) => ephemeralTo(user, root.channel, `INC-${root.id}`);
+    const opened: Shows = (_root, _user, triggerId) => viewOpened(triggerId);
+    const inThread: Shows = (root) => (c) =>
+      c.method === 'chat.postMessage' && c.params.channel === root.channel && c.params.thread_ts === root.ts;
+
+    await run(
+      'Run health check',
+      onRoots(alertRoots, 'incident_health_check', inThread, () => 'payments-api'),
+    );
+    await run(
+      'playbook check',
+      onRoots(alertRoots, 'playbook_move_0', told, (root) => `${root.id}|check|up`),
+    );
+    await run(
+      'playbook action',
+      onRoots(alertRoots, 'playbook_move_1', told, (root) => `${root.id}|action|scale`),
+    );
+
+    /** Clicks that open a form; then the forms they opened, each submitted by the one who opened it. */
+    const opening = async (name: string, on: Root[], actionId: string) => {
+      const before = new Set(slack.emulator.openedViews().map((v) => v.id));
+      await run(name, onRoots(on, actionId, opened));
+      return slack.emulator.openedViews().filter((v) => !before.has(v.id));
+    };
+    const rootOf = new Map([...alertRoots, ...declaredRoots].map((r) => [String(r.id), r]));
+    // Slack shows a form to the one who opened it only: they submit it.
+    const submissions = (forms: EmulatedView[], entered: EnteredValues, result?: Shows) =>
+      forms.map((view) => () => {
+        const user = openers.get(view.triggerId)!;
+        const root = rootOf.get(view.privateMetadata)!;
+        return {
+          form: submit(view, entered, user),
+          ...(result
+            ? { shows: result(root, user.id, ''), clicker: { user: user.id, channel: root.channel } }
+            : {}),
+        };
+      });
+
+    const updateForms = await opening('Post update (opens the form)', declaredRoots, 'incident_post_update');
+    await run(
+      'update form',
+      submissions(updateForms, { status: 'monitoring', text: 'Rolled back; watching' }),
+    );
+    const resolveForms = await opening('Resolve (opens the form)', declaredRoots, 'incident_resolve');
+    await run('Acknowledge', onRoots(alertRoots, 'incident_acknowledge', told));
+    await run('Post-mortem', onRoots(declaredRoots, 'incident_postmortem', told));
+    const silenceForms = await opening('Silence (opens the form)', alertRoots, 'incident_silence');
+    await run('silence form', submissions(silenceForms, { reason: 'Known noise during the fix' }, told));
+    const extendForms = await opening(
+      'Extend silence (opens the form)',
+      alertRoots,
+      'incident_extend_silence',
+    );
+    await run('extend form', submissions(extendForms, {}, told));
+    await run('Unsilence', onRoots(alertRoots, 'incident_unsilence', told));
+    await run('resolve form', submissions(resolveForms, { resolution: 'Rolled back the deploy' }));
+    return rows;
+  } finally {
+    await stop(bot.child);
+    alertmanager.server.close();
+  }
+}
