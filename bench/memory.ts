@@ -125,7 +125,7 @@ export async function soakBench() {
         );
       };
       const bodies = firing.map((_, g) => bodyOf(g));
-      const row = async (minute: number, latencies: number[], statuses: Map<number, number>) => {
+      const row = async (minute: number, latencies: number[], statuses: Map<number | string, number>) => {
         const heap = await heapAfterGc(child);
         const { rss } = await memoryOf(child.pid!);
         const lat = latencies.length
@@ -145,7 +145,7 @@ export async function soakBench() {
       await row(0, [], new Map());
       for (let minute = 1; minute <= minutes; minute++) {
         const latencies: number[] = [];
-        const statuses = new Map<number, number>();
+        const statuses = new Map<number | string, number>();
         const inFlight: Promise<void>[] = [];
         const start = performance.now();
         for (let i = 0; i < SOAK_RATE * 60; i++) {
@@ -157,11 +157,18 @@ export async function soakBench() {
             firing[g]![alert] = !firing[g]![alert];
             bodies[g] = bodyOf(g);
           }
+          const count = (status: number | string) => {
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          };
           inFlight.push(
-            post(port, bodies[g]!).then(({ status, ms }) => {
-              latencies.push(ms);
-              statuses.set(status, (statuses.get(status) ?? 0) + 1);
-            }),
+            post(port, bodies[g]!).then(
+              ({ status, ms }) => {
+                latencies.push(ms);
+                count(status);
+              },
+              // Counted, not thrown: a connection the bot reset is a delivery Alertmanager would retry.
+              (err: NodeJS.ErrnoException) => count(err.code ?? err.message),
+            ),
           );
         }
         await Promise.all(inFlight);
