@@ -147,11 +147,15 @@ export async function startBot(
   );
   const port = await new Promise<number>((resolve, reject) => {
     let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       buffer += chunk.toString();
       const started = /"port":(\d+)[^\n]*incident-bot started/.exec(buffer);
-      if (started) resolve(Number(started[1]));
-    });
+      if (!started) return;
+      // Kept, the bot's log (a line per request) would grow here and be searched again at every chunk.
+      child.stdout!.off('data', onData);
+      resolve(Number(started[1]));
+    };
+    child.stdout!.on('data', onData);
     child.on('exit', (code) => reject(new Error(`bot exited with ${code}`)));
   });
   return { port, child };

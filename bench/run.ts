@@ -11,9 +11,9 @@
  *   3. approval-gated actions (see actionsBench);
  *   4. the largest notifications and the bot's memory (see sizeBench);
  *   5. the connections two serve and two worker processes hold (see scaleOut.ts);
- *   6. when named, fault scenarios: deliveries lost, duplicate Slack messages, catch-up (see faults.ts).
+ *   6. a soak at 100 deliveries/s (see soakBench in memory.ts);
+ *   7. when named, fault scenarios: deliveries lost, duplicate Slack messages, catch-up (see faults.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
@@ -36,11 +36,10 @@ import {
 } from './deployment.js';
 import { faultsBench } from './faults.js';
 import { floorsBench } from './floors.js';
+import { heapAfterGc, idleBench, memoryOf, soakBench } from './memory.js';
 import { oneChannelStormBench } from './oneChannelStorm.js';
 import { scaleOutBench } from './scaleOut.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
 const GROUPS = 100;
 const ALERTS_PER_GROUP = 100;
 
@@ -123,6 +122,7 @@ async function stormBench() {
       );
       console.log('| step | deliveries | deliveries/s | Slack calls | time until Slack consistent |');
       console.log('| --- | ---: | ---: | ---: | ---: |');
+      const idle = await heapAfterGc(child);
       let totalDeliveries = 0;
       const stormStart = performance.now();
       for (const step of steps) {
@@ -153,6 +153,12 @@ async function stormBench() {
         `\nTotal: ${totalDeliveries} deliveries, ${calls.length} Slack calls (${[...byMethod].map(([m, n]) => `${m} ${n}`).join(', ')}), ` +
           `${fmt(calls.length / GROUPS)} calls per group, ${rootCount} root messages, ` +
           `${calls.filter((c) => c.status === 429).length} answered 429, ${fmt((performance.now() - stormStart) / 1000)} s in all.`,
+      );
+      const after = await heapAfterGc(child);
+      const { rss, peak } = await memoryOf(child.pid!);
+      console.log(
+        `Heap used after a full GC: ${fmt(idle.heapUsed)} MiB before the storm, ${fmt(after.heapUsed)} MiB after it ` +
+          `(×${fmt(after.heapUsed / idle.heapUsed, 2)}); RSS ${fmt(idle.rss)} MiB before, ${fmt(rss)} MiB after, ${fmt(peak)} MiB at its peak.`,
       );
     } finally {
       child.kill('SIGTERM');
@@ -282,36 +288,6 @@ async function actionsBench() {
   await slack.close();
 }
 
-/** The bot process's resident memory now and at its peak, in MiB, from /proc (Linux). */
-async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
-}
-
-/** `node dist/main.js serve` (as `npm start` runs it, built first) idle: its RSS, read three times. */
-async function idleBench() {
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  const slack = await startSlackEmulator({ token: BOT_TOKEN });
-  await withDatabase(async (url) => {
-    const prefix = `bench-${randomBytes(4).toString('hex')}`;
-    const { child } = await startBot(slack, url, prefix, 1000, { built: true });
-    try {
-      const readings: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 5000));
-        readings.push((await memoryOf(child.pid!)).rss);
-      }
-      console.log('\n## Idle: `node dist/main.js serve`, its worker in-process, no traffic');
-      console.log(`RSS after 5, 10 and 15 s: ${readings.map((r) => fmt(r)).join(', ')} MiB`);
-    } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-  });
-  await slack.close();
-}
-
 /**
  * A firing notification of `group` just under `bytes`. Its weight is in its alerts' descriptions (many
  * alerts, most of them only counted), or in its commonAnnotations as non-ASCII text (kept whole, and twice
@@ -381,8 +357,9 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- floors`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size` or `-- scaleout` runs one part; all by default. `-- faults`
-// (half an hour of outages and cuts) runs only when named.
+// `npm run bench -- floors`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`, `-- scaleout` or `-- soak`
+// (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults` (half an hour of outages and cuts) runs
+// only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
 if (parts.length === 0 || parts.includes('floors')) await floorsBench();
@@ -395,6 +372,7 @@ if (parts.length === 0 || parts.includes('storm')) {
 if (parts.length === 0 || parts.includes('actions')) await actionsBench();
 if (parts.length === 0 || parts.includes('size')) await sizeBench();
 if (parts.length === 0 || parts.includes('scaleout')) await scaleOutBench();
+if (parts.length === 0 || parts.includes('soak')) await soakBench();
 if (parts.includes('faults')) await faultsBench(parts);
 agent.destroy();
 // The store-cut scenarios run a bot in this process; something of it outlives its stop() (it kept a core

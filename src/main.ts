@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadConfig } from './config/index.js';
 import { MigrationError, migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { collectGarbage, logMemoryOnSigusr2 } from './observability/memory.js';
 import { logUnhandledRejections } from './observability/processErrors.js';
 import { TemplateError } from './render/templates.js';
 import { type EmbeddedPostgres, EmbeddedPostgresError, sandboxDatabase } from './sandbox/embeddedPostgres.js';
@@ -121,6 +122,10 @@ async function serveRole(
     worker: role === 'worker' || !flags.includes('--no-worker'),
     logger,
   });
+  logMemoryOnSigusr2(logger);
+  // Startup's garbage (parsed modules, the template check's renders, migrations) and the young generation
+  // it grew (32 MiB) would stay resident in an idle process until traffic sets off a collection.
+  await collectGarbage().catch((err) => logger.warn({ err }, 'could not collect garbage'));
   await stopRequested;
   await app.stop();
   return 0;
