@@ -38,6 +38,8 @@ if tat < now then tat = now end
 local newTat = tat + interval
 local wait = math.max(newTat - now - burst * interval, redis.call('PTTL', KEYS[2]))
 if first ~= '' then
+  -- The run is over: the next slot is the waiting others', however late they come back for it.
+  if wait <= 0 and tonumber(redis.call('GET', KEYS[5]) or '-1') >= ${MAX_SLOTS_GIVEN_WAY} then wait = interval end
   if wait > 0 then
     redis.call('ZADD', KEYS[4], 'NX', now, first)
     wait = wait + redis.call('ZRANK', KEYS[4], first) * interval
@@ -48,14 +50,19 @@ if first ~= '' then
   end
   redis.call('ZREM', KEYS[3], first)
   redis.call('ZREM', KEYS[4], first)
-  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('INCR', KEYS[5]) end
+  if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('INCR', KEYS[5]) >= ${MAX_SLOTS_GIVEN_WAY} then
+    -- Held for the others only while they may be coming back: one whose job died must not stop the roots.
+    redis.call('PEXPIRE', KEYS[5], interval + ${FIRST_CLAIM_GRACE_MS})
+  end
 else
   local waiting = redis.call('ZCARD', KEYS[3])
   if waiting > 0 then
     local givenWay = tonumber(redis.call('GET', KEYS[5]) or '-1')
     if givenWay < ${MAX_SLOTS_GIVEN_WAY} then
       if givenWay < 0 then redis.call('SET', KEYS[5], 0, 'PX', ${GIVEN_WAY_TTL_MS}) end
-      return math.ceil(math.max(wait, 0) + waiting * interval)
+      -- Back when the run ends at the latest, not after every root queued.
+      local run = math.min(waiting, ${MAX_SLOTS_GIVEN_WAY} - math.max(givenWay, 0))
+      return math.ceil(math.max(wait, 0) + run * interval)
     end
   end
   if wait > 0 then return math.ceil(wait) end

@@ -111,6 +111,40 @@ describe('SlackRateLimiter (real Redis)', () => {
     expect(firsts).toBeGreaterThan(0);
   });
 
+  it('gives a call that is slow to come back its slot after the bounded run, while calls going first keep coming', async () => {
+    const limit = { perMinute: 600, burst: 1 }; // one call per 100 ms
+    await limiter.take('flood', limit);
+    let taken = 0;
+    // Roots come twice as fast as the channel drains, each back exactly when told: a storm of new incidents.
+    const root = async (name: string) => {
+      for (;;) {
+        const refused = await refusal(() => limiter.take('flood', limit, { first: name }));
+        if (!refused) return void taken++;
+        await sleep(refused.waitMs);
+      }
+    };
+    const roots: Promise<void>[] = [];
+    const feeding = (async () => {
+      for (let n = 0; n < 60; n++) {
+        roots.push(root(`root-${n}`));
+        await sleep(50);
+      }
+    })();
+    // A reply whose job does work (a sync's reads, a health check) before it asks again.
+    await sleep(300);
+    let takenBeforeIt: number | undefined;
+    while (takenBeforeIt === undefined) {
+      const refused = await refusal(() => limiter.take('flood', limit));
+      if (refused) await sleep(refused.waitMs + 60);
+      else takenBeforeIt = taken;
+    }
+    await feeding;
+    await Promise.all(roots);
+    expect(taken).toBe(60);
+    // It asked while a few roots were already through; then at most the bounded run, and a slot or two of slack.
+    expect(takenBeforeIt).toBeLessThanOrEqual(30);
+  });
+
   it("drops a waiting call's claim on the next slot when it does not come back for it", async () => {
     const limit = { perMinute: 60, burst: 1 };
     await limiter.take('lapse', limit);
