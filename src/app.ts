@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { policyGroups } from './actions/catalog.js';
 import { secretEnvOf } from './actions/drivers/index.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
+import { deliveriesWaiting } from './alerts/deliveries.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
@@ -47,6 +48,7 @@ import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
 import { checkTemplates } from './views/templateCheck.js';
 import { startActionsWorker } from './workers/actionsWorker.js';
+import { DeliveriesWorker } from './workers/deliveriesWorker.js';
 import { startEscalationWorker } from './workers/escalationWorker.js';
 import { startHealthWorker } from './workers/healthWorker.js';
 import { startIncidentTasksWorker } from './workers/incidentTasksWorker.js';
@@ -77,6 +79,8 @@ export interface RunningApp {
   logger: Logger;
   /** Resolves once no Slack listener is running: clicks are acknowledged before their work is done. */
   slackHandlersIdle(): Promise<void>;
+  /** Resolves once this process ingests no Alertmanager delivery and has passed on what it ingested. */
+  deliveriesIdle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -170,7 +174,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   let sandbox: RunningSandbox | undefined;
   try {
     if (env.sandbox) {
-      sandbox = await startSandbox(config, logger);
+      sandbox = await startSandbox(config, pool, logger);
       closers.push(sandbox.close);
       env = { ...env, SLACK_API_URL: sandbox.apiUrl };
     }
@@ -193,6 +197,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const { heartbeat } = file;
     metrics.readFrom({
       openIncidents: () => countOpenIncidents(pool),
+      deliveriesWaiting: () => deliveriesWaiting(pool),
       queues: [queue, tasks, actions, health, escalation, pages],
       queuesReady: () => producerRedis.status === 'ready',
       ...(heartbeat
@@ -327,6 +332,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const handlers = new HandlersInFlight();
     let socket: SocketModeConnection | undefined;
     let socketStarted = false;
+    let deliveries: DeliveriesWorker | undefined;
     if (options.http) {
       const slackLogger = logger.child({ component: 'slack' });
       // Socket Mode when SLACK_APP_TOKEN is set (no public URL needed); Slack's signed HTTP requests otherwise.
@@ -349,6 +355,23 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           logger.warn('stopping with Slack handlers still running past SHUTDOWN_TIMEOUT');
         if (socketStarted) await socket!.stop();
       });
+      // Every serving process ingests what the webhook stores: see src/alerts/deliveries.ts.
+      deliveries = new DeliveriesWorker({
+        pool,
+        config: file,
+        queue,
+        queueReady: () => producerRedis.status === 'ready',
+        effects,
+        metrics,
+        logger: logger.child({ component: 'alertmanager' }),
+      });
+      deliveries.start();
+      const ingest = deliveries;
+      // After the server (no more deliveries woken), before the pools.
+      closers.unshift(async (deadline) => {
+        if (!(await finishedBy(ingest.stop(), deadline)))
+          logger.warn('stopping with alert deliveries still being ingested past SHUTDOWN_TIMEOUT');
+      });
       registerListeners(bolt, {
         pool,
         silencesPool,
@@ -370,8 +393,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           alertmanager: alertmanagerRoute({
             pool,
             queue,
-            queueReady: () => producerRedis.status === 'ready',
-            effects,
+            wakeIngest: () => ingest.wake(),
             config: file,
             token: env.ALERTMANAGER_TOKEN,
             metrics,
@@ -419,6 +441,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       metrics,
       logger,
       slackHandlersIdle: () => handlers.idle(),
+      deliveriesIdle: () => deliveries?.idle() ?? Promise.resolve(),
       stop: () => {
         stopping ??= (async () => {
           const deadline = Date.now() + env.SHUTDOWN_TIMEOUT;

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { inTransaction } from '../db/pool.js';
 import type { IncidentsConfig } from '../incidents/configSchema.js';
 import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
 import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
@@ -64,124 +63,122 @@ interface ChangedAlert {
   ends_at: Date | null;
 }
 
-// The statements every delivery runs are named: each connection prepares them once, and PostgreSQL then
-// skips parsing and planning them.
+/**
+ * Ingests one notification, in the caller's transaction (see ingestNextDelivery). The statements every
+ * delivery runs are named: each connection prepares them once, and PostgreSQL then skips parsing and
+ * planning them.
+ */
 export async function ingestDelivery(
-  pool: pg.Pool,
+  db: pg.ClientBase,
   config: IngestConfig,
   payload: WebhookPayload,
 ): Promise<DeliveryResult> {
   const digest = deliveryDigest(payload);
-  // Most deliveries are repeats: recognise them with one read, without a transaction or a lock.
-  const seen = await openIncident(pool, payload.groupKey, '');
-  if (seen?.last_delivery_digest === digest) return unchanged('duplicate', seen);
-  return inTransaction(pool, async (db) => {
-    let incident = await lockOpenIncident(db, payload.groupKey);
-    if (incident?.last_delivery_digest === digest) return unchanged('duplicate', incident);
+  let incident = await lockOpenIncident(db, payload.groupKey);
+  if (incident?.last_delivery_digest === digest) return unchanged('duplicate', incident);
 
-    let late = await lateCopies(db, config, payload, incident?.id);
-    let opened: 'created' | 'reopened' | undefined;
-    let reopened: ReopenedIncident | undefined;
-    if (!incident) {
-      const firing = payload.alerts.filter((a) => a.status === 'firing');
-      if (firing.length === 0) return { outcome: 'ignored' };
-      if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
-      reopened = await reopenRecentIncident(db, config, payload.groupKey);
-      incident = reopened ?? (await insertIncident(db, config, payload, digest));
-      if (incident) opened = reopened ? 'reopened' : 'created';
-      else {
-        // Another peer's delivery opened (or reopened) it between our look and our write: join that one,
-        // as it now is.
-        incident = await lockOpenIncident(db, payload.groupKey);
-        if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
-      }
-      // Judged against the incident taken: the resolution, again, of its own alert is not a late copy.
-      if (opened !== 'created') late = await lateCopies(db, config, payload, incident.id);
+  let late = await lateCopies(db, config, payload, incident?.id);
+  let opened: 'created' | 'reopened' | undefined;
+  let reopened: ReopenedIncident | undefined;
+  if (!incident) {
+    const firing = payload.alerts.filter((a) => a.status === 'firing');
+    if (firing.length === 0) return { outcome: 'ignored' };
+    if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
+    reopened = await reopenRecentIncident(db, config, payload.groupKey);
+    incident = reopened ?? (await insertIncident(db, config, payload, digest));
+    if (incident) opened = reopened ? 'reopened' : 'created';
+    else {
+      // Another peer's delivery opened (or reopened) it between our look and our write: join that one,
+      // as it now is.
+      incident = await lockOpenIncident(db, payload.groupKey);
+      if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
     }
+    // Judged against the incident taken: the resolution, again, of its own alert is not a late copy.
+    if (opened !== 'created') late = await lateCopies(db, config, payload, incident.id);
+  }
 
-    const fresh = payload.alerts.filter((a) => !late.has(a.fingerprint));
-    const changed = await upsertAlerts(db, config, incident.id, fresh);
-    // Alertmanager sends a resolved status only once every alert of the group resolved, truncated or not;
-    // a firing one never says that, whatever it lists. A notification carrying a late copy is itself late.
-    const groupResolved = payload.status === 'resolved' && late.size === 0;
-    if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
-    const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
+  const fresh = payload.alerts.filter((a) => !late.has(a.fingerprint));
+  const changed = await upsertAlerts(db, config, incident.id, fresh);
+  // Alertmanager sends a resolved status only once every alert of the group resolved, truncated or not;
+  // a firing one never says that, whatever it lists. A notification carrying a late copy is itself late.
+  const groupResolved = payload.status === 'resolved' && late.size === 0;
+  if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
+  const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
 
-    // How much of the group the notification left out is news too; a late copy's count is not.
-    const truncatedAlerts = late.size === 0 ? payload.truncatedAlerts : incident.truncated_alerts;
-    if (!opened && changed.length === 0 && !resolves && truncatedAlerts === incident.truncated_alerts) {
-      // A late copy's digest is not recorded: the same alerts and statuses may come again as news.
-      if (late.size > 0) return unchanged('stale', incident);
-      await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
-      return unchanged('duplicate', incident);
-    }
+  // How much of the group the notification left out is news too; a late copy's count is not.
+  const truncatedAlerts = late.size === 0 ? payload.truncatedAlerts : incident.truncated_alerts;
+  if (!opened && changed.length === 0 && !resolves && truncatedAlerts === incident.truncated_alerts) {
+    // A late copy's digest is not recorded: the same alerts and statuses may come again as news.
+    if (late.size > 0) return unchanged('stale', incident);
+    await db.query('UPDATE incidents SET last_delivery_digest = $2 WHERE id = $1', [incident.id, digest]);
+    return unchanged('duplicate', incident);
+  }
 
-    const entries: NewTimelineEntry[] = [];
-    if (opened === 'created') {
-      entries.push({
-        kind: 'incident_opened',
-        actor: ALERTMANAGER_ACTOR,
-        data: { groupKey: payload.groupKey, receiver: payload.receiver, severity: incident.severity },
-      });
-    }
-    if (reopened) {
-      entries.push({
-        kind: 'incident_reopened',
-        actor: ALERTMANAGER_ACTOR,
-        data: { reopenCount: reopened.reopen_count, resolvedAt: reopened.resolved_at.toISOString() },
-      });
-    }
-    for (const alert of changed) {
-      entries.push({
-        kind: alert.status === 'firing' ? 'alert_firing' : 'alert_resolved',
-        actor: ALERTMANAGER_ACTOR,
-        data: {
-          fingerprint: alert.fingerprint,
-          alertname: alert.alertname,
-          severity: alert.severity,
-          startsAt: alert.starts_at.toISOString(),
-          ...(alert.ends_at ? { endsAt: alert.ends_at.toISOString() } : {}),
-        },
-      });
-    }
-
-    const newlyFiring = changed.filter((a) => a.status === 'firing');
-    const severity = newlyFiring.map((a) => a.severity).reduce(mostUrgent, incident.severity);
-    if (severity !== incident.severity) {
-      entries.push({
-        kind: 'severity_changed',
-        actor: ALERTMANAGER_ACTOR,
-        data: { from: incident.severity, to: severity },
-      });
-    }
-
-    const { rows } = await db.query<{ version: number; after_ms: number }>({
-      name: 'ingest-update-incident',
-      text: `UPDATE incidents
-          SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
-              truncated_alerts = $5, state = CASE WHEN $4 THEN 'resolved' ELSE state END,
-              resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
-        WHERE id = $1
-        RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms`,
-      values: [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
+  const entries: NewTimelineEntry[] = [];
+  if (opened === 'created') {
+    entries.push({
+      kind: 'incident_opened',
+      actor: ALERTMANAGER_ACTOR,
+      data: { groupKey: payload.groupKey, receiver: payload.receiver, severity: incident.severity },
     });
-    // Since this opening (a reopened incident's earlier life ended at its last resolution), by the
-    // database's clock: the thread says what the time-to-resolve metric and /incident stats count.
-    const afterMs = rows[0]!.after_ms;
-    if (resolves)
-      entries.push({ kind: 'incident_resolved', actor: ALERTMANAGER_ACTOR, data: { durationMs: afterMs } });
-    await addTimelineEntries(db, incident.id, entries);
-    return {
-      outcome: opened ?? 'updated',
-      incident: { id: incident.id, version: rows[0]!.version, severity },
-      slackBehind: true,
-      ...(reopened?.next_update_due_at
-        ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
-        : {}),
-      ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
-      ...(resolves ? { resolved: { afterMs } } : {}),
-    };
+  }
+  if (reopened) {
+    entries.push({
+      kind: 'incident_reopened',
+      actor: ALERTMANAGER_ACTOR,
+      data: { reopenCount: reopened.reopen_count, resolvedAt: reopened.resolved_at.toISOString() },
+    });
+  }
+  for (const alert of changed) {
+    entries.push({
+      kind: alert.status === 'firing' ? 'alert_firing' : 'alert_resolved',
+      actor: ALERTMANAGER_ACTOR,
+      data: {
+        fingerprint: alert.fingerprint,
+        alertname: alert.alertname,
+        severity: alert.severity,
+        startsAt: alert.starts_at.toISOString(),
+        ...(alert.ends_at ? { endsAt: alert.ends_at.toISOString() } : {}),
+      },
+    });
+  }
+
+  const newlyFiring = changed.filter((a) => a.status === 'firing');
+  const severity = newlyFiring.map((a) => a.severity).reduce(mostUrgent, incident.severity);
+  if (severity !== incident.severity) {
+    entries.push({
+      kind: 'severity_changed',
+      actor: ALERTMANAGER_ACTOR,
+      data: { from: incident.severity, to: severity },
+    });
+  }
+
+  const { rows } = await db.query<{ version: number; after_ms: number }>({
+    name: 'ingest-update-incident',
+    text: `UPDATE incidents
+        SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
+            truncated_alerts = $5, state = CASE WHEN $4 THEN 'resolved' ELSE state END,
+            resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
+      WHERE id = $1
+      RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms`,
+    values: [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
   });
+  // Since this opening (a reopened incident's earlier life ended at its last resolution), by the
+  // database's clock: the thread says what the time-to-resolve metric and /incident stats count.
+  const afterMs = rows[0]!.after_ms;
+  if (resolves)
+    entries.push({ kind: 'incident_resolved', actor: ALERTMANAGER_ACTOR, data: { durationMs: afterMs } });
+  await addTimelineEntries(db, incident.id, entries);
+  return {
+    outcome: opened ?? 'updated',
+    incident: { id: incident.id, version: rows[0]!.version, severity },
+    slackBehind: true,
+    ...(reopened?.next_update_due_at
+      ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
+      : {}),
+    ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
+    ...(resolves ? { resolved: { afterMs } } : {}),
+  };
 }
 
 function unchanged(outcome: 'duplicate' | 'stale', incident: OpenIncident): DeliveryResult {
@@ -192,20 +189,12 @@ function unchanged(outcome: 'duplicate' | 'stale', incident: OpenIncident): Deli
   };
 }
 
-function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<OpenIncident | undefined> {
-  return openIncident(db, groupKey, 'FOR UPDATE');
-}
-
-async function openIncident(
-  db: pg.ClientBase | pg.Pool,
-  groupKey: string,
-  lock: '' | 'FOR UPDATE',
-): Promise<OpenIncident | undefined> {
+async function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<OpenIncident | undefined> {
   const { rows } = await db.query<OpenIncident>({
-    name: `ingest-open-incident${lock ? '-locked' : ''}`,
+    name: 'ingest-lock-open-incident',
     text: `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
             severity, last_delivery_digest, truncated_alerts FROM incidents
-      WHERE group_key = $1 AND state = 'open' ${lock}`,
+      WHERE group_key = $1 AND state = 'open' FOR UPDATE`,
     values: [groupKey],
   });
   return rows[0];

@@ -1,18 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
+import { acceptDelivery } from '../alerts/deliveries.js';
 import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
-import { ingestDelivery } from '../alerts/ingest.js';
 import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isTransientDbError } from '../db/pool.js';
-import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
-import { enqueueHeartbeatGapSync, enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
+import { withTimeout } from '../primitives/withTimeout.js';
+import { enqueueHeartbeatGapSync, type SlackSyncJob } from '../queues/queues.js';
 import { ALERTMANAGER_BODY_LIMITS, RequestAborted, readAlertmanagerBody } from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
 import { HttpError, sendJson } from './respond.js';
@@ -21,11 +21,10 @@ const ENQUEUE_TIMEOUT_MS = 3000;
 
 export interface AlertmanagerRouteDeps {
   pool: pg.Pool;
+  /** Where the heartbeat's return is told. */
   queue: Queue<SlackSyncJob>;
-  /** False while Redis is unreachable: then nothing is written and Alertmanager is asked to retry. */
-  queueReady: () => boolean;
-  /** Where a reopened incident's status-update reminder is scheduled, and its escalation started or stopped. */
-  effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
+  /** Told of each delivery stored, to ingest it now rather than at the next poll. */
+  wakeIngest: () => void;
   config: FileConfig;
   token: string;
   metrics: Metrics;
@@ -60,7 +59,8 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
       else if (status >= 500) deps.logger.warn({ err }, `alertmanager webhook: ${message}`);
       sendJson(res, status, { error: message }, headers);
     } finally {
-      deps.metrics.webhookDeliveries.inc({ outcome });
+      // A stored delivery is counted by what ingesting it comes to (see DeliveriesWorker).
+      if (outcome !== 'accepted') deps.metrics.webhookDeliveries.inc({ outcome });
       deps.metrics.webhookDuration.observe((performance.now() - started) / 1000);
     }
   };
@@ -95,8 +95,6 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
       parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problems)` : '';
     throw new HttpError(400, `${formatPath(issue.path)}: ${issue.message}${more}`);
   }
-  // Checked before writing, so that an accepted delivery can always be queued for Slack.
-  if (!deps.queueReady()) throw new HttpError(503, 'queue unavailable, retry later', { 'retry-after': '5' });
   // The alerts read but not kept count as truncated, as Alertmanager's own max_alerts would.
   const payload = {
     ...parsed.data,
@@ -109,35 +107,13 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     : { beat: false, rest: payload };
   if (heartbeat && beat) await recordBeat(deps, heartbeat.alertname);
   if (!rest) return { outcome: beat ? 'heartbeat' : 'ignored' };
-  const result = await ingestDelivery(deps.pool, deps.config, rest);
-  // Counted once stored, whatever befalls the enqueue: a retry of this delivery is a duplicate.
-  if (result.incident && result.outcome === 'reopened')
-    deps.metrics.incidentsReopened.inc({ severity: result.incident.severity });
-  if (result.incident && result.resolved) {
-    const { severity } = result.incident;
-    deps.metrics.timeToResolve.observe({ severity }, result.resolved.afterMs / 1000);
+  const accepted = await acceptDelivery(deps.pool, rest);
+  if (accepted.outcome === 'duplicate') {
+    addLogContext({ incidentId: accepted.incidentId });
+    return { outcome: accepted.outcome, incident: incidentRef(accepted.incidentId) };
   }
-  // Enqueued for a duplicate too while Slack is behind: if the first delivery's enqueue failed after its
-  // commit, the retry Alertmanager makes after our 503 is what gets the incident to Slack.
-  const { incident, updateDue, opening } = result;
-  if (incident) addLogContext({ incidentId: incident.id });
-  if (incident && result.slackBehind) {
-    await withTimeout(
-      (async () => {
-        await enqueueIncidentSync(deps.queue, incident.id, incident.version);
-        // Reopened: its status updates are due again, and resolving had dropped their reminder.
-        if (updateDue) await deps.effects.updateDue(incident.id, updateDue.updateCount, updateDue.dueAt);
-        // Until someone acknowledges it, people are called; the escalation sweep also finds it, should
-        // this enqueue be lost after the commit.
-        if (opening !== undefined) await deps.effects.opened(incident.id, opening);
-        if (result.resolved) await deps.effects.resolved(incident.id);
-      })(),
-      ENQUEUE_TIMEOUT_MS,
-    ).catch((cause: unknown) => {
-      throw new QueueUnavailable('queue unavailable, retry later', { cause });
-    });
-  }
-  return { outcome: result.outcome, ...(incident ? { incident: incidentRef(incident.id) } : {}) };
+  deps.wakeIngest();
+  return { outcome: accepted.outcome, delivery: accepted.deliveryId };
 }
 
 /**
@@ -156,22 +132,10 @@ async function recordBeat(deps: AlertmanagerRouteDeps, alertname: string): Promi
   );
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Redis failed after the delivery was stored: Alertmanager's retry is what gets it to Slack. */
-class QueueUnavailable extends Error {}
-
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (isTransientDbError(err))
     return new HttpError(503, 'database unavailable, retry later', { 'retry-after': '5' });
-  if (err instanceof QueueUnavailable) return new HttpError(503, err.message, { 'retry-after': '5' });
   // SQLSTATE class 22, data exception: a value of this payload that PostgreSQL will never take.
   if (err instanceof pg.DatabaseError && err.code?.startsWith('22'))
     return new HttpError(400, `the database refused a value in the payload (SQLSTATE ${err.code})`);

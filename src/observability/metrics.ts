@@ -9,6 +9,8 @@ export interface ScrapeSources {
   queues: Queue[];
   /** False while Redis is unreachable: then the queues are not asked (they would wait for it). */
   queuesReady(): boolean;
+  /** Alertmanager deliveries stored and not yet ingested, and how long the oldest has waited. */
+  deliveriesWaiting(): Promise<{ count: number; oldestSeconds: number }>;
   /** The heartbeat alert and when it last arrived; absent without a heartbeat in the config. */
   heartbeat?: { alertname: string; lastSeen(): Promise<Date | undefined> };
 }
@@ -25,7 +27,7 @@ export class Metrics {
 
   readonly webhookDeliveries = new Counter({
     name: 'incident_bot_alertmanager_deliveries_total',
-    help: 'Alertmanager webhook deliveries, by outcome: created, reopened (an incident of the group resolved within alerts.reopenWithin), updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), heartbeat (only the heartbeat alert), or http_<status> for a refused one.',
+    help: 'Alertmanager webhook deliveries, by outcome: those answered 200 by what ingesting them came to (created, reopened (an incident of the group resolved within alerts.reopenWithin), updated, ignored, the deduplicated ones (duplicate: a repeat of what is recorded; stale: a late copy from a lagging peer), heartbeat (only the heartbeat alert), refused (stored, but PostgreSQL would not take it: its alerts were dropped, and logged as an error)), or http_<status> for a delivery the webhook refused.',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -140,6 +142,28 @@ export class Metrics {
     collect: () => this.collectQueueJobs(),
   });
 
+  readonly deliveriesWaiting = new Gauge({
+    name: 'incident_bot_alertmanager_deliveries_waiting',
+    help: 'Alertmanager deliveries accepted (answered 200) and not yet ingested, read from Postgres at each scrape.',
+    registers: [this.registry],
+    collect: async () => {
+      this.deliveriesWaiting.reset();
+      const waiting = await this.readDeliveriesWaiting();
+      if (waiting) this.deliveriesWaiting.set(waiting.count);
+    },
+  });
+
+  readonly oldestDeliveryWaiting = new Gauge({
+    name: 'incident_bot_alertmanager_oldest_delivery_waiting_seconds',
+    help: 'How long the oldest Alertmanager delivery not yet ingested has waited (0 when none waits), read from Postgres at each scrape.',
+    registers: [this.registry],
+    collect: async () => {
+      this.oldestDeliveryWaiting.reset();
+      const waiting = await this.readDeliveriesWaiting();
+      if (waiting) this.oldestDeliveryWaiting.set(waiting.oldestSeconds);
+    },
+  });
+
   readonly heartbeatLastSeen = new Gauge({
     name: 'incident_bot_heartbeat_last_seen_timestamp_seconds',
     help: 'When the heartbeat alert (config heartbeat) last reached the bot, or the bot began to expect it, in Unix seconds, read from Postgres at each scrape.',
@@ -165,6 +189,18 @@ export class Metrics {
     const counts = await this.sources.openIncidents().catch(() => undefined);
     if (!counts) return;
     for (const severity of SEVERITIES) this.openIncidents.set({ severity }, counts[severity] ?? 0);
+  }
+
+  /** Both delivery gauges of one scrape read the same answer. */
+  private waitingRead?: { at: number; answer: Promise<{ count: number; oldestSeconds: number } | undefined> };
+  private readDeliveriesWaiting() {
+    if (!this.sources) return Promise.resolve(undefined);
+    if (!this.waitingRead || performance.now() - this.waitingRead.at > 1000)
+      this.waitingRead = {
+        at: performance.now(),
+        answer: this.sources.deliveriesWaiting().catch(() => undefined),
+      };
+    return this.waitingRead.answer;
   }
 
   private async collectHeartbeat(): Promise<void> {

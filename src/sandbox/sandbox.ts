@@ -1,8 +1,11 @@
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { ingestedOutcome } from '../alerts/deliveries.js';
 import { groupChannel } from '../alerts/routing.js';
 import { type Config, type FileConfig, SANDBOX_CONFIG_PATH } from '../config/index.js';
 import type { Handler } from '../http/server.js';
 import { type Logger, redactUrlPasswords } from '../observability/logger.js';
+import { incidentRef } from '../primitives/ids.js';
 import { readManifest } from '../slack/manifest.js';
 import { AlertmanagerStandIn } from './alertmanagerStandIn.js';
 import { DEMO_USERS, seedDemoWorkspace } from './demoWorkspace.js';
@@ -31,7 +34,10 @@ export interface RunningSandbox {
   close(): Promise<void>;
 }
 
-export async function startSandbox(config: Config, logger: Logger): Promise<RunningSandbox> {
+/** How long a sample alert's answer waits for the bot to ingest it, to tell what it did. */
+const INGEST_WAIT_MS = 5000;
+
+export async function startSandbox(config: Config, pool: pg.Pool, logger: Logger): Promise<RunningSandbox> {
   const { env } = config;
   // The sandbox always runs the demo config (see isSandbox), whose checks name these variables: they
   // look at what the bot itself uses, defaults included.
@@ -68,8 +74,21 @@ export async function startSandbox(config: Config, logger: Logger): Promise<Runn
         headers: { 'content-type': 'application/json', authorization: `Bearer ${env.ALERTMANAGER_TOKEN}` },
         body: JSON.stringify(payload),
       });
-      // Where the incident is, so the page can say so and take the person there.
-      return { status: res.status, body: await res.json(), channel: groupChannel(config.file, payload) };
+      const body = (await res.json()) as { outcome?: string; delivery?: number };
+      // What the bot made of it, once ingested (a moment), so that the page can say so.
+      const ingested =
+        body.outcome === 'accepted' ? await ingestedOutcome(pool, body.delivery!, INGEST_WAIT_MS) : undefined;
+      return {
+        status: res.status,
+        body: ingested
+          ? {
+              outcome: ingested.outcome,
+              ...(ingested.incidentId ? { incident: incidentRef(ingested.incidentId) } : {}),
+            }
+          : body,
+        // Where the incident is, so the page can say so and take the person there.
+        channel: groupChannel(config.file, payload),
+      };
     },
     port: () => port,
     alertmanager: new AlertmanagerStandIn(),

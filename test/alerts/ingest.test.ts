@@ -3,7 +3,7 @@ import { deliveryDigest, ingestDelivery } from '../../src/alerts/ingest.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Pool } from '../../src/db/pool.js';
+import { createPool, inTransaction, type Pool } from '../../src/db/pool.js';
 import { postStatusUpdate, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { recordingEffects } from '../support/incidents.js';
@@ -31,7 +31,10 @@ describe('ingesting Alertmanager deliveries', () => {
     alerts: AlertSpec[],
     extra: Parameters<typeof payload>[0] extends infer P ? Partial<P> : never = {},
     using = config,
-  ) => ingestDelivery(pool, using, WebhookPayloadSchema.parse(payload({ group, alerts, ...extra })));
+  ) =>
+    inTransaction(pool, (db) =>
+      ingestDelivery(db, using, WebhookPayloadSchema.parse(payload({ group, alerts, ...extra }))),
+    );
   const incidentsOf = async (group: string) =>
     (
       await pool.query(

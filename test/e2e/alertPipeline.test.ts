@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
-import { setDatabaseReachable, waitFor, waitForQueueIdle } from '../support/services.js';
+import { redisUrl, setDatabaseReachable, waitFor, waitForQueueIdle } from '../support/services.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 const CHANNEL = 'C0PAYMENTS';
@@ -318,18 +319,35 @@ describe('the webhook refuses what it cannot accept', () => {
 
 describe('with Redis unreachable', () => {
   let bot: TestBot;
+  let redis: TcpProxy;
   beforeAll(async () => {
-    bot = await startTestBot({ worker: false, env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    const url = new URL(redisUrl());
+    redis = await startTcpProxy(url.hostname, Number(url.port));
+    url.port = String(redis.port);
+    bot = await startTestBot({ env: { REDIS_URL: url.toString() } });
   });
   afterAll(async () => {
     await bot?.stop();
+    await redis?.close();
   });
 
-  it('answers 503 and writes nothing, so Alertmanager retries', async () => {
-    const res = await bot.deliver(payload({ group: 'NoRedis', alerts: [{ instance: 'pod-1' }] }));
-    expect(res.status).toBe(503);
-    const { rows } = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
-    expect(rows[0].n).toBe(0);
-    expect((await fetch(`${bot.url}/readyz`)).status).toBe(503);
+  it('stores a delivery and answers 200; it is ingested, and shown, once Redis is back', async () => {
+    redis.cut();
+    await waitFor(async () => (await fetch(`${bot.url}/readyz`)).status === 503, 20_000, 'not ready');
+    const res = await bot.post(
+      '/alertmanager',
+      payload({ group: 'NoRedis', alerts: [{ instance: 'pod-1' }] }),
+      { authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}` },
+    );
+    expect(res.status).toBe(200);
+    expect(await jsonOf(res)).toMatchObject({ outcome: 'accepted' });
+    // Not ingested while what it changes could not be passed on to Slack.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const incidents = async () => (await bot.app.pool.query('SELECT id FROM incidents')).rows;
+    expect(await incidents()).toHaveLength(0);
+
+    redis.restore();
+    await waitFor(async () => (await incidents()).length === 1, 30_000, 'the delivery to be ingested');
+    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL)[0], 30_000, 'root message');
   });
 });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebhookPayload } from '../../src/alerts/payload.js';
 import { payload } from '../support/alertmanager.js';
+import { allIngested } from '../support/deliveries.js';
 import { TEST_SECRETS, type TestBot } from '../support/testBot.js';
 import {
   type Answer,
@@ -73,8 +74,16 @@ describe('hostile input: POST /alertmanager', () => {
   });
   afterAll(() => hostile?.stop());
 
-  const post = (body: SendInit['body'], headers: Record<string, string> = AUTH, method = 'POST') =>
-    send(`${bot.url}/alertmanager`, { method, headers: { 'content-type': JSON_TYPE, ...headers }, body });
+  // What an accepted delivery changes is looked for once it is ingested.
+  const post = async (body: SendInit['body'], headers: Record<string, string> = AUTH, method = 'POST') => {
+    const answer = await send(`${bot.url}/alertmanager`, {
+      method,
+      headers: { 'content-type': JSON_TYPE, ...headers },
+      body,
+    });
+    await allIngested(bot.app.pool, () => bot.app.deliveriesIdle());
+    return answer;
+  };
   const errorOf = (answer: Answer) => String((answer.json as { error?: unknown } | undefined)?.error ?? '');
 
   it('refuses other methods (405), a missing or wrong bearer token (401) and oversized bodies (413)', async () => {

@@ -5,7 +5,6 @@ import type { Queue } from 'bullmq';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
-import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
 import { HttpError } from '../../src/http/respond.js';
@@ -114,8 +113,7 @@ describe('POST /alertmanager when something behind it fails', () => {
       alertmanagerRoute({
         pool: through,
         queue: queue as Queue<SlackSyncJob>,
-        queueReady: () => true,
-        effects: { updateDue: async () => {}, opened: async () => {}, resolved: async () => {} },
+        wakeIngest: () => {},
         config,
         token: TOKEN,
         metrics: new Metrics(),
@@ -140,20 +138,6 @@ describe('POST /alertmanager when something behind it fails', () => {
         level: 50,
         msg: 'alertmanager webhook: internal error',
         err: { message: expect.stringMatching(/incidents/) },
-      },
-    ]);
-  });
-
-  it('503 with retry-after when the queue fails after the delivery is stored', async () => {
-    await migrate(pool);
-    const res = await deliver({ add: () => Promise.reject(new Error('Connection is closed.')) });
-    expect(res.status).toBe(503);
-    expect(res.headers.get('retry-after')).toBe('5');
-    expect(await res.json()).toEqual({ error: 'queue unavailable, retry later' });
-    expect(lines).toMatchObject([
-      {
-        level: 40,
-        err: { message: 'queue unavailable, retry later: Connection is closed.' },
       },
     ]);
   });

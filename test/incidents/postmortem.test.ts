@@ -7,7 +7,7 @@ import { ingestDelivery } from '../../src/alerts/ingest.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Pool } from '../../src/db/pool.js';
+import { createPool, inTransaction, type Pool } from '../../src/db/pool.js';
 import { IncidentError } from '../../src/incidents/errors.js';
 import {
   addNote,
@@ -58,16 +58,18 @@ describe('post-mortem skeleton', () => {
 
   /** An incident opened by Alertmanager for `group`; its id. */
   async function alertBorn(group: string, specs: AlertSpec[] = alerts): Promise<number> {
-    const result = await ingestDelivery(
-      pool,
-      config,
-      WebhookPayloadSchema.parse(
-        payload({
-          group,
-          alerts: specs,
-          commonLabels: { severity: 'warning' },
-          commonAnnotations: { summary: 'Error rate above 5%' },
-        }),
+    const result = await inTransaction(pool, (db) =>
+      ingestDelivery(
+        db,
+        config,
+        WebhookPayloadSchema.parse(
+          payload({
+            group,
+            alerts: specs,
+            commonLabels: { severity: 'warning' },
+            commonAnnotations: { summary: 'Error rate above 5%' },
+          }),
+        ),
       ),
     );
     return result.incident!.id;

@@ -41,10 +41,12 @@ describe('page sync', () => {
   });
   /** An alert-born incident paged through PAGER; its id and the page's dedup key. */
   const paged = async (group: string) => {
-    const result = await ingestDelivery(
-      pool(),
-      config,
-      WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] })),
+    const result = await inTransaction(pool(), (db) =>
+      ingestDelivery(
+        db,
+        config,
+        WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] })),
+      ),
     );
     const id = result.incident!.id;
     await inTransaction(pool(), (db) => requestPage(db, { incidentId: id, pager: PAGER, step: 1 }));

@@ -6,6 +6,7 @@ import { type RunningApp, secretsOf, startApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import { untilIngested } from './deliveries.js';
 import {
   clearRedisPrefix,
   createTestDatabase,
@@ -43,6 +44,7 @@ export interface TestBot {
   env: Record<string, string>;
   database: TestDatabase;
   post(path: string, body: string | object, headers?: Record<string, string>): Promise<Response>;
+  /** Posts a notification and, once it is ingested, answers what ingesting it came to (see untilIngested). */
   deliver(payload: object): Promise<Response>;
   stop(options?: { keepDatabase?: boolean }): Promise<void>;
 }
@@ -114,8 +116,12 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     env,
     database: db,
     post,
-    deliver: (payload) =>
-      post('/alertmanager', payload, { authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}` }),
+    deliver: async (payload) =>
+      untilIngested(
+        app.pool,
+        () => app.deliveriesIdle(),
+        await post('/alertmanager', payload, { authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}` }),
+      ),
     stop: async ({ keepDatabase = false } = {}) => {
       await app.stop();
       await slack.close();

@@ -205,6 +205,8 @@ const DELIVERED = {
   duplicate: (ref) => `${ref} already shows this, in `,
   stale: () => 'A late copy: nothing changed in ',
   ignored: () => 'Resolved, and no incident is open for it in ',
+  accepted: () => 'Stored; the bot is still taking it in, for ',
+  refused: () => 'Stored, but the bot could not take it in (see its log); nothing changed in ',
 };
 
 function showDelivery({ status, body, channel }) {

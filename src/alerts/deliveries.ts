@@ -1,0 +1,179 @@
+import pg from 'pg';
+import { z } from 'zod';
+import { isTransientDbError } from '../db/pool.js';
+import { shortReason } from '../primitives/errors.js';
+import { type DeliveryResult, deliveryDigest, type IngestConfig, ingestDelivery } from './ingest.js';
+import { type WebhookPayload, WebhookPayloadSchema } from './payload.js';
+
+/**
+ * Store first, ingest after: the webhook answers once a notification is stored (or known to be a repeat),
+ * and the deliveries worker ingests what is stored, in order per group. Nothing accepted is lost: a crash
+ * mid-ingest rolls back, and the delivery waits to be taken again.
+ */
+
+/** A delivery that failed this often (other than for an unreachable database) is refused. */
+export const MAX_INGEST_ATTEMPTS = 5;
+/** Ingested deliveries are kept this long, with what came of them. */
+const KEEP_INGESTED = '1 day';
+
+export type Accepted =
+  /** Nothing new: the open incident of the group already shows this notification. */
+  | { outcome: 'duplicate'; incidentId: number }
+  /** Stored, to be ingested. */
+  | { outcome: 'accepted'; deliveryId: number };
+
+/**
+ * In one statement: a repeat of what the group's open incident last took (and no delivery of the group
+ * waiting before it) is a duplicate, and nothing is written; anything else is stored. Most deliveries are
+ * repeats (Alertmanager's repeat_interval, HA peers' copies), so they cost one read.
+ */
+export async function acceptDelivery(pool: pg.Pool, payload: WebhookPayload): Promise<Accepted> {
+  const { rows } = await pool.query<{ incident_id: number | null; delivery_id: number | null }>({
+    name: 'deliveries-accept',
+    text: `WITH known AS (
+       SELECT i.id::int AS id FROM incidents i
+        WHERE i.group_key = $1 AND i.state = 'open' AND i.last_delivery_digest = $2
+          AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = $1 AND d.processed_at IS NULL)
+     ), stored AS (
+       INSERT INTO alert_deliveries (group_key, payload)
+       SELECT $1, $3::jsonb WHERE NOT EXISTS (SELECT 1 FROM known)
+       RETURNING id::int AS id
+     )
+     SELECT (SELECT id FROM known) AS incident_id, (SELECT id FROM stored) AS delivery_id`,
+    values: [payload.groupKey, deliveryDigest(payload), JSON.stringify(payload)],
+  });
+  const { incident_id, delivery_id } = rows[0]!;
+  return incident_id !== null
+    ? { outcome: 'duplicate', incidentId: incident_id }
+    : { outcome: 'accepted', deliveryId: delivery_id! };
+}
+
+export type IngestedDelivery =
+  | { deliveryId: number; groupKey: string; outcome: 'ingested'; result: DeliveryResult }
+  /** It can never be ingested: a value PostgreSQL refuses, or a fault that outlasted every attempt. */
+  | { deliveryId: number; groupKey: string; outcome: 'refused'; error: string };
+
+interface Claimed {
+  id: number;
+  group_key: string;
+  payload: unknown;
+  attempts: number;
+}
+
+// SQLSTATE class 22, data exception: a value in the payload PostgreSQL will never take.
+const isDataException = (err: unknown) => err instanceof pg.DatabaseError && !!err.code?.startsWith('22');
+
+/**
+ * Ingests the oldest waiting delivery whose group has none waiting before it (the rest of the group waits
+ * its turn, so a group's notifications apply in the order they came), in one transaction with its record.
+ * Undefined when there is none to take. A transient fault leaves it waiting, untouched; another failure is
+ * counted, and rethrown; a data exception, or the last attempt's failure, refuses it for good.
+ */
+export async function ingestNextDelivery(
+  pool: pg.Pool,
+  config: IngestConfig,
+): Promise<IngestedDelivery | undefined> {
+  const client = await pool.connect();
+  let release: boolean | Error = false;
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<Claimed>({
+      name: 'deliveries-claim',
+      text: `SELECT d.id::int AS id, d.group_key, d.payload, d.attempts FROM alert_deliveries d
+        WHERE d.processed_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
+                           WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
+        ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    });
+    const delivery = rows[0];
+    if (!delivery) {
+      await client.query('COMMIT');
+      return undefined;
+    }
+    const record = (outcome: string, incidentId: number | null, error: string | null) =>
+      client.query({
+        name: 'deliveries-record',
+        text: `UPDATE alert_deliveries SET processed_at = now(), outcome = $2, incident_id = $3, error = $4,
+                attempts = attempts + (CASE WHEN $4::text IS NULL THEN 0 ELSE 1 END) WHERE id = $1`,
+        values: [delivery.id, outcome, incidentId, error],
+      });
+    await client.query('SAVEPOINT ingest');
+    let ingested: IngestedDelivery;
+    try {
+      // Validated again: it may have been stored by an earlier version of the bot.
+      const payload = WebhookPayloadSchema.parse(delivery.payload);
+      const result = await ingestDelivery(client, config, payload);
+      await record(result.outcome, result.incident?.id ?? null, null);
+      ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT ingest');
+      const error = shortReason(err instanceof z.ZodError ? z.prettifyError(err) : err);
+      const refused =
+        err instanceof z.ZodError || isDataException(err) || delivery.attempts + 1 >= MAX_INGEST_ATTEMPTS;
+      if (!refused) {
+        await client.query('UPDATE alert_deliveries SET attempts = attempts + 1, error = $2 WHERE id = $1', [
+          delivery.id,
+          error,
+        ]);
+        await client.query('COMMIT');
+        throw err;
+      }
+      await record('refused', null, error);
+      ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'refused', error };
+    }
+    await client.query('COMMIT');
+    return ingested;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    // A connection that failed mid-transaction is not given back to the pool.
+    if (isTransientDbError(err)) release = err as Error;
+    throw err;
+  } finally {
+    client.release(release);
+  }
+}
+
+/**
+ * What ingesting a stored delivery came to (its outcome, and incident), once it has been ingested; waits
+ * for that at most `waitMs`, and is undefined if it has not been by then.
+ */
+export async function ingestedOutcome(
+  pool: pg.Pool,
+  deliveryId: number,
+  waitMs: number,
+): Promise<{ outcome: string; incidentId?: number } | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const { rows } = await pool.query<{ outcome: string; incident_id: number | null }>({
+      name: 'deliveries-outcome',
+      text: 'SELECT outcome, incident_id::int FROM alert_deliveries WHERE id = $1 AND processed_at IS NOT NULL',
+      values: [deliveryId],
+    });
+    const row = rows[0];
+    if (row)
+      return { outcome: row.outcome, ...(row.incident_id !== null ? { incidentId: row.incident_id } : {}) };
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** How many deliveries wait to be ingested, and for how long the oldest has. */
+export async function deliveriesWaiting(pool: pg.Pool): Promise<{ count: number; oldestSeconds: number }> {
+  const { rows } = await pool.query<{ count: number; oldest_seconds: number }>(
+    `SELECT count(*)::int AS count,
+            coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS oldest_seconds
+       FROM alert_deliveries WHERE processed_at IS NULL`,
+  );
+  return { count: rows[0]!.count, oldestSeconds: rows[0]!.oldest_seconds };
+}
+
+/** Forgets deliveries ingested more than a day ago, a batch at a time; returns how many. */
+export async function forgetIngestedDeliveries(pool: pg.Pool, batch = 10_000): Promise<number> {
+  const { rowCount } = await pool.query(
+    `DELETE FROM alert_deliveries WHERE id IN (
+       SELECT id FROM alert_deliveries WHERE processed_at < now() - $1::interval LIMIT $2)`,
+    [KEEP_INGESTED, batch],
+  );
+  return rowCount ?? 0;
+}

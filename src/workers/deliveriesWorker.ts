@@ -1,0 +1,146 @@
+import type { Queue } from 'bullmq';
+import type pg from 'pg';
+import { forgetIngestedDeliveries, type IngestedDelivery, ingestNextDelivery } from '../alerts/deliveries.js';
+import type { IngestConfig } from '../alerts/ingest.js';
+import { isTransientDbError } from '../db/pool.js';
+import type { IncidentEffects } from '../incidents/lifecycle.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { withTimeout } from '../primitives/withTimeout.js';
+import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
+
+/** Deliveries ingested at once: each holds a client of the pool for its transaction. */
+const CONCURRENCY = 4;
+/** Deliveries stored by another process (or while this one waited for Redis) are found within this long. */
+const POLL_EVERY_MS = 1000;
+const FORGET_EVERY_MS = 10 * 60_000;
+const ENQUEUE_TIMEOUT_MS = 3000;
+
+export interface DeliveriesWorkerDeps {
+  pool: pg.Pool;
+  config: IngestConfig;
+  queue: Queue<SlackSyncJob>;
+  /** False while Redis is unreachable: deliveries then wait, stored, so that what they change reaches Slack. */
+  queueReady: () => boolean;
+  /** Where a reopened incident's status-update reminder is scheduled, and its escalation started or stopped. */
+  effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * Ingests the deliveries the webhook stored (see src/alerts/deliveries.ts): woken by each one this process
+ * stores, and polling for the rest. Every serving process runs one; they share the work through the
+ * database.
+ */
+export class DeliveriesWorker {
+  private readonly loops = new Set<Promise<void>>();
+  /** Woken while every loop was busy: a loop that finds nothing looks once more before it ends. */
+  private woken = false;
+  private stopped = false;
+  private poll?: NodeJS.Timeout;
+  private forget?: NodeJS.Timeout;
+
+  constructor(private readonly deps: DeliveriesWorkerDeps) {}
+
+  start(): void {
+    this.poll = setInterval(() => this.wake(), POLL_EVERY_MS);
+    this.forget = setInterval(() => {
+      forgetIngestedDeliveries(this.deps.pool).catch((err: unknown) =>
+        this.deps.logger.warn({ err }, 'could not forget ingested deliveries'),
+      );
+    }, FORGET_EVERY_MS);
+    this.wake();
+  }
+
+  /** A delivery is waiting: take it now rather than at the next poll. */
+  wake(): void {
+    if (this.stopped || !this.deps.queueReady()) return;
+    if (this.loops.size >= CONCURRENCY) {
+      this.woken = true;
+      return;
+    }
+    const loop = this.drain().finally(() => this.loops.delete(loop));
+    this.loops.add(loop);
+  }
+
+  /** Stops taking deliveries; resolves once those being ingested are. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.poll);
+    clearInterval(this.forget);
+    await this.idle();
+  }
+
+  /** Resolves once nothing is being ingested, and what was ingested has been passed on. */
+  async idle(): Promise<void> {
+    while (this.loops.size > 0) await Promise.all(this.loops);
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped && this.deps.queueReady()) {
+      this.woken = false;
+      let ingested: IngestedDelivery | undefined;
+      try {
+        ingested = await ingestNextDelivery(this.deps.pool, this.deps.config);
+      } catch (err) {
+        // It waits, stored: the next poll takes it again.
+        if (isTransientDbError(err))
+          this.deps.logger.warn(
+            { err },
+            'alertmanager delivery: the database failed; it will be ingested later',
+          );
+        else
+          this.deps.logger.error(
+            { err },
+            'alertmanager delivery: ingesting it failed; it will be tried again',
+          );
+        return;
+      }
+      if (!ingested) {
+        if (this.woken) continue;
+        return;
+      }
+      await this.tell(ingested);
+    }
+  }
+
+  /** Counted once ingested; what it changed is passed on best-effort, as each is reconciled. */
+  private async tell(delivery: IngestedDelivery): Promise<void> {
+    const { metrics, logger } = this.deps;
+    if (delivery.outcome === 'refused') {
+      metrics.webhookDeliveries.inc({ outcome: 'refused' });
+      // Alertmanager was told 200: nothing else will say that these alerts were dropped.
+      logger.error(
+        { deliveryId: delivery.deliveryId, groupKey: delivery.groupKey, error: delivery.error },
+        `alertmanager delivery ${delivery.deliveryId} for group ${delivery.groupKey} was refused and its alerts dropped: ${delivery.error}`,
+      );
+      return;
+    }
+    const { result } = delivery;
+    metrics.webhookDeliveries.inc({ outcome: result.outcome });
+    const { incident, updateDue, opening, resolved } = result;
+    if (incident && result.outcome === 'reopened')
+      metrics.incidentsReopened.inc({ severity: incident.severity });
+    if (incident && resolved)
+      metrics.timeToResolve.observe({ severity: incident.severity }, resolved.afterMs / 1000);
+    if (!incident || !result.slackBehind) return;
+    await withTimeout(
+      (async () => {
+        await enqueueIncidentSync(this.deps.queue, incident.id, incident.version);
+        // Reopened: its status updates are due again, and resolving had dropped their reminder.
+        if (updateDue) await this.deps.effects.updateDue(incident.id, updateDue.updateCount, updateDue.dueAt);
+        // Until someone acknowledges it, people are called.
+        if (opening !== undefined) await this.deps.effects.opened(incident.id, opening);
+        if (resolved) await this.deps.effects.resolved(incident.id);
+      })(),
+      ENQUEUE_TIMEOUT_MS,
+    ).catch((err: unknown) =>
+      // The reconcile pass brings Slack up to date and the escalation sweep finds it, within a minute.
+      logger.warn(
+        { err, deliveryId: delivery.deliveryId, incidentId: incident.id },
+        'alertmanager delivery: ingested, but what it changed was not queued; the reconcile passes will',
+      ),
+    );
+  }
+}

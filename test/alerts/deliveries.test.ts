@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  acceptDelivery,
+  deliveriesWaiting,
+  forgetIngestedDeliveries,
+  ingestNextDelivery,
+  MAX_INGEST_ATTEMPTS,
+} from '../../src/alerts/deliveries.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+
+describe('alert deliveries: stored first, ingested in order per group', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url, 10);
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await pool.query('DROP TRIGGER IF EXISTS refuse_group ON incidents');
+    await pool.query('TRUNCATE alert_deliveries, incidents CASCADE');
+  });
+
+  const notification = (group: string, alerts: AlertSpec[] = [{ instance: 'pod-1' }]) =>
+    WebhookPayloadSchema.parse(payload({ group, alerts }));
+  const store = async (group: string, alerts?: AlertSpec[]) => {
+    const accepted = await acceptDelivery(pool, notification(group, alerts));
+    if (accepted.outcome !== 'accepted') throw new Error(`${group} was not stored`);
+    return accepted.deliveryId;
+  };
+  const rowOf = async (id: number) =>
+    (
+      await pool.query(
+        'SELECT outcome, incident_id::int, error, attempts, processed_at IS NOT NULL AS processed FROM alert_deliveries WHERE id = $1',
+        [id],
+      )
+    ).rows[0];
+  /** Makes ingesting any delivery of `group` fail with `sqlstate` when it opens an incident. */
+  const failOpening = async (group: string, sqlstate: string) => {
+    await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.group_key LIKE '%${group}%' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '${sqlstate}'; END IF;
+        RETURN NEW;
+      END $$`);
+    await pool.query(
+      'CREATE TRIGGER refuse_group BEFORE INSERT ON incidents FOR EACH ROW EXECUTE FUNCTION refuse_group()',
+    );
+  };
+
+  it('records what ingesting each came to, and answers a repeat of what the incident shows without storing it', async () => {
+    const first = await store('Recorded');
+    const ingested = await ingestNextDelivery(pool, config);
+    expect(ingested).toMatchObject({
+      deliveryId: first,
+      outcome: 'ingested',
+      result: { outcome: 'created' },
+    });
+    const incidentId = ingested?.outcome === 'ingested' ? ingested.result.incident?.id : undefined;
+    expect(await rowOf(first)).toMatchObject({
+      outcome: 'created',
+      incident_id: incidentId,
+      processed: true,
+    });
+    expect(await ingestNextDelivery(pool, config)).toBeUndefined();
+
+    expect(await acceptDelivery(pool, notification('Recorded'))).toEqual({
+      outcome: 'duplicate',
+      incidentId,
+    });
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM alert_deliveries');
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('stores a repeat while a delivery of its group waits: it must be judged after that one', async () => {
+    await store('Waiting');
+    await ingestNextDelivery(pool, config);
+    // A change waits; then the notification before it comes again, as a lagging peer would send it.
+    await store('Waiting', [{ instance: 'pod-1' }, { instance: 'pod-2' }]);
+    expect(await acceptDelivery(pool, notification('Waiting'))).toMatchObject({ outcome: 'accepted' });
+    expect(await deliveriesWaiting(pool)).toMatchObject({ count: 2 });
+  });
+
+  it('takes another group while a group’s first delivery is being ingested, never the group’s next', async () => {
+    const a1 = await store('HeldA');
+    const a2 = await store('HeldA', [{ instance: 'pod-1' }, { instance: 'pod-2' }]);
+    const b1 = await store('HeldB');
+    // a1 is being ingested by someone else.
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM alert_deliveries WHERE id = $1 FOR UPDATE', [a1]);
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: b1 });
+      expect(await ingestNextDelivery(pool, config)).toBeUndefined();
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: a1 });
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({
+      deliveryId: a2,
+      result: { outcome: 'updated' },
+    });
+  });
+
+  it('refuses at once a delivery PostgreSQL will never take (a data exception), and goes on', async () => {
+    await failOpening('Never', '22023');
+    const refused = await store('Never');
+    const next = await store('Fine');
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({
+      deliveryId: refused,
+      outcome: 'refused',
+      error: expect.stringContaining('refused by the test'),
+    });
+    expect(await rowOf(refused)).toMatchObject({ outcome: 'refused', processed: true, incident_id: null });
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: next, outcome: 'ingested' });
+  });
+
+  it(`tries a delivery that fails otherwise ${MAX_INGEST_ATTEMPTS} times, then refuses it; the group's next waits till then`, async () => {
+    await failOpening('Failing', 'P0001');
+    const failing = await store('Failing');
+    const after = await store('Failing', [{ instance: 'pod-1' }, { instance: 'pod-2' }]);
+    for (let attempt = 1; attempt < MAX_INGEST_ATTEMPTS; attempt++) {
+      await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused by the test');
+      expect(await rowOf(failing)).toMatchObject({ attempts: attempt, processed: false });
+    }
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: failing, outcome: 'refused' });
+    expect(await rowOf(failing)).toMatchObject({ attempts: MAX_INGEST_ATTEMPTS, outcome: 'refused' });
+    await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused by the test');
+    expect(await rowOf(after)).toMatchObject({ attempts: 1, processed: false });
+  });
+
+  it('leaves a delivery waiting, its attempts untouched, when the database fails transiently', async () => {
+    await failOpening('Transient', '57014');
+    const waiting = await store('Transient');
+    await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused by the test');
+    expect(await rowOf(waiting)).toMatchObject({ attempts: 0, processed: false, error: null });
+    await pool.query('DROP TRIGGER refuse_group ON incidents');
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({
+      deliveryId: waiting,
+      outcome: 'ingested',
+    });
+  });
+
+  it('forgets deliveries a day after they were ingested, never one still waiting', async () => {
+    const old = await store('Old');
+    await ingestNextDelivery(pool, config);
+    const waiting = await store('Young');
+    await pool.query(
+      "UPDATE alert_deliveries SET processed_at = now() - interval '25 hours', received_at = now() - interval '25 hours'",
+    );
+    await pool.query('UPDATE alert_deliveries SET processed_at = NULL WHERE id = $1', [waiting]);
+    expect(await forgetIngestedDeliveries(pool)).toBe(1);
+    expect(await rowOf(old)).toBeUndefined();
+    expect(await rowOf(waiting)).toMatchObject({ processed: false });
+  });
+});

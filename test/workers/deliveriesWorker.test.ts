@@ -1,0 +1,116 @@
+import { Writable } from 'node:stream';
+import type { Queue } from 'bullmq';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { acceptDelivery } from '../../src/alerts/deliveries.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import type { SlackSyncJob } from '../../src/queues/queues.js';
+import { DeliveriesWorker } from '../../src/workers/deliveriesWorker.js';
+import { payload } from '../support/alertmanager.js';
+import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
+
+const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+
+describe('the deliveries worker', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
+  const logger = createLogger(
+    'info',
+    [],
+    new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  );
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url);
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+  beforeEach(() => {
+    lines.length = 0;
+  });
+
+  const workerWith = (queue: Partial<Queue<SlackSyncJob>>, queueReady = () => true) => {
+    const metrics = new Metrics();
+    const worker = new DeliveriesWorker({
+      pool,
+      config,
+      queue: queue as Queue<SlackSyncJob>,
+      queueReady,
+      effects: { updateDue: async () => {}, opened: async () => {}, resolved: async () => {} },
+      metrics,
+      logger,
+    });
+    return { worker, metrics };
+  };
+  const store = async (group: string) => {
+    const accepted = await acceptDelivery(
+      pool,
+      WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] })),
+    );
+    if (accepted.outcome !== 'accepted') throw new Error('not stored');
+    return accepted.deliveryId;
+  };
+  const processed = async (id: number) =>
+    (
+      await pool.query('SELECT outcome FROM alert_deliveries WHERE id = $1 AND processed_at IS NOT NULL', [
+        id,
+      ])
+    ).rows[0];
+
+  it('ingests what it is woken for, counts it by outcome and queues the incident’s Slack sync', async () => {
+    const added: unknown[] = [];
+    const { worker, metrics } = workerWith({ add: async (...job: unknown[]) => added.push(job) as never });
+    const id = await store('Woken');
+    worker.wake();
+    await worker.idle();
+    expect(await processed(id)).toEqual({ outcome: 'created' });
+    expect(added).toHaveLength(1);
+    expect((await metrics.webhookDeliveries.get()).values).toMatchObject([
+      { labels: { outcome: 'created' }, value: 1 },
+    ]);
+  });
+
+  it('keeps what it ingested when the queue then fails, and says the reconcile passes will pass it on', async () => {
+    const { worker } = workerWith({ add: () => Promise.reject(new Error('Connection is closed.')) });
+    const id = await store('QueueFails');
+    worker.wake();
+    await worker.idle();
+    expect(await processed(id)).toEqual({ outcome: 'created' });
+    expect(lines).toMatchObject([
+      {
+        level: 40,
+        msg: 'alertmanager delivery: ingested, but what it changed was not queued; the reconcile passes will',
+        err: { message: 'Connection is closed.' },
+      },
+    ]);
+  });
+
+  it('leaves deliveries stored while Redis is away, and takes them at its next poll once it is back', async () => {
+    let ready = false;
+    const { worker } = workerWith({ add: async () => undefined as never }, () => ready);
+    const id = await store('RedisAway');
+    worker.start();
+    try {
+      worker.wake();
+      await worker.idle();
+      expect(await processed(id)).toBeUndefined();
+      ready = true;
+      await waitFor(() => processed(id), 10_000, 'the delivery to be ingested');
+    } finally {
+      await worker.stop();
+    }
+  });
+});
