@@ -6,16 +6,19 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
   id            bigserial PRIMARY KEY,
   received_at   timestamptz NOT NULL DEFAULT now(),
   group_key     text NOT NULL,
-  -- The notification as validated (its first alerts in full, the rest counted in truncatedAlerts).
-  payload       jsonb NOT NULL,
+  -- The notification as validated (its first alerts in full, the rest counted in truncatedAlerts); kept
+  -- once ingested only if it was refused, for whoever looks into why.
+  payload       jsonb,
   -- Set when ingested: its DeliveryOutcome, or 'refused' when it could never be ingested.
   processed_at  timestamptz,
   outcome       text,
   incident_id   bigint REFERENCES incidents (id) ON DELETE SET NULL,
   -- Why it was refused, or why its last attempt failed.
   error         text,
-  -- Attempts that failed with an error other than an unreachable database.
-  attempts      integer NOT NULL DEFAULT 0
+  -- Attempts that failed with an error other than an unreachable database, and when it is tried again:
+  -- the group's later deliveries wait behind it.
+  attempts      integer NOT NULL DEFAULT 0,
+  retry_at      timestamptz
 );
 
 -- The next delivery of each group, in arrival order.

@@ -48,7 +48,7 @@ import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
 import { checkTemplates } from './views/templateCheck.js';
 import { startActionsWorker } from './workers/actionsWorker.js';
-import { DeliveriesWorker } from './workers/deliveriesWorker.js';
+import { DELIVERIES_CONCURRENCY, DeliveriesWorker } from './workers/deliveriesWorker.js';
 import { startEscalationWorker } from './workers/escalationWorker.js';
 import { startHealthWorker } from './workers/healthWorker.js';
 import { startIncidentTasksWorker } from './workers/incidentTasksWorker.js';
@@ -88,6 +88,8 @@ export interface RunningApp {
 const SLACK_SYNC_CONCURRENCY = 8;
 // Silences being set, extended or lifted at the same moment; more wait for a client.
 const SILENCES_POOL_SIZE = 4;
+/** Far longer than any ingest takes (milliseconds): only a connection gone silent goes unanswered this long. */
+const INGEST_QUERY_TIMEOUT_MS = 30_000;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
@@ -166,6 +168,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   });
   // Silences wait on Alertmanager holding a client (see SilenceDeps.silencesPool); a few at a time.
   const silencesPool = createPool(env.DATABASE_URL, SILENCES_POOL_SIZE);
+  // Ingesting stored deliveries never takes the clients the webhook stores them with. A query unanswered
+  // this long is a connection gone silent: its session is ended, and the delivery waits for another.
+  const deliveriesPool = createPool(env.DATABASE_URL, DELIVERIES_CONCURRENCY + 1, {
+    queryTimeoutMs: INGEST_QUERY_TIMEOUT_MS,
+  });
   const redisClients: Redis[] = [];
   // Each is given the shutdown deadline (a Date.now() value).
   const closers: Array<(deadline: number) => Promise<unknown>> = [];
@@ -357,7 +364,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       });
       // Every serving process ingests what the webhook stores: see src/alerts/deliveries.ts.
       deliveries = new DeliveriesWorker({
-        pool,
+        pool: deliveriesPool,
         config: file,
         queue,
         queueReady: () => producerRedis.status === 'ready',
@@ -454,7 +461,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           }
           // A job left running past the deadline still holds a client: the pools do not wait for it.
           await finishedBy(
-            Promise.all([pool.end(), slackSyncPool.end(), silencesPool.end()]),
+            Promise.all([pool.end(), slackSyncPool.end(), silencesPool.end(), deliveriesPool.end()]),
             Math.max(deadline, Date.now() + 1000),
           );
           logger.info('incident-bot stopped');
@@ -468,6 +475,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     await pool.end().catch(() => {});
     await slackSyncPool.end().catch(() => {});
     await silencesPool.end().catch(() => {});
+    await deliveriesPool.end().catch(() => {});
     throw err;
   }
 }

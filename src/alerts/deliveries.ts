@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { z } from 'zod';
-import { isTransientDbError } from '../db/pool.js';
+import { discardClient, isDatabaseUnreachable } from '../db/pool.js';
 import { shortReason } from '../primitives/errors.js';
 import { type DeliveryResult, deliveryDigest, type IngestConfig, ingestDelivery } from './ingest.js';
 import { type WebhookPayload, WebhookPayloadSchema } from './payload.js';
@@ -11,8 +11,13 @@ import { type WebhookPayload, WebhookPayloadSchema } from './payload.js';
  * mid-ingest rolls back, and the delivery waits to be taken again.
  */
 
-/** A delivery that failed this often (other than for an unreachable database) is refused. */
-export const MAX_INGEST_ATTEMPTS = 5;
+/**
+ * A delivery that failed this often (other than for an unreachable database) is refused: tried again after
+ * 1, 2, 4… s, then every 5 min, the last attempt comes about an hour after the first. A failure that lasts
+ * (a failover's read-only primary, a deploy before its migration) delays the group, and does not drop it.
+ */
+export const MAX_INGEST_ATTEMPTS = 20;
+const RETRY_CAP_SECONDS = 300;
 /** Ingested deliveries are kept this long, with what came of them. */
 const KEEP_INGESTED = '1 day';
 
@@ -60,27 +65,35 @@ interface Claimed {
   attempts: number;
 }
 
+/**
+ * No answer from the database: unreachable, or (the ingest pool's query_timeout) a connection gone silent.
+ * The delivery waits, untouched, however long that lasts.
+ */
+const noAnswer = (err: unknown) =>
+  isDatabaseUnreachable(err) || (err instanceof Error && err.message === 'Query read timeout');
+
 // SQLSTATE class 22, data exception: a value in the payload PostgreSQL will never take.
 const isDataException = (err: unknown) => err instanceof pg.DatabaseError && !!err.code?.startsWith('22');
 
 /**
  * Ingests the oldest waiting delivery whose group has none waiting before it (the rest of the group waits
  * its turn, so a group's notifications apply in the order they came), in one transaction with its record.
- * Undefined when there is none to take. A transient fault leaves it waiting, untouched; another failure is
- * counted, and rethrown; a data exception, or the last attempt's failure, refuses it for good.
+ * Undefined when there is none to take. A database that does not answer leaves it waiting, untouched (the error is
+ * thrown); another failure is counted and the delivery tried again later (IngestFailed is thrown); a data
+ * exception, or the last attempt's failure, refuses it for good.
  */
 export async function ingestNextDelivery(
   pool: pg.Pool,
   config: IngestConfig,
 ): Promise<IngestedDelivery | undefined> {
   const client = await pool.connect();
-  let release: boolean | Error = false;
+  let discarded = false;
   try {
     await client.query('BEGIN');
     const { rows } = await client.query<Claimed>({
       name: 'deliveries-claim',
       text: `SELECT d.id::int AS id, d.group_key, d.payload, d.attempts FROM alert_deliveries d
-        WHERE d.processed_at IS NULL
+        WHERE d.processed_at IS NULL AND (d.retry_at IS NULL OR d.retry_at <= now())
           AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
                            WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
         ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED`,
@@ -94,7 +107,9 @@ export async function ingestNextDelivery(
       client.query({
         name: 'deliveries-record',
         text: `UPDATE alert_deliveries SET processed_at = now(), outcome = $2, incident_id = $3, error = $4,
-                attempts = attempts + (CASE WHEN $4::text IS NULL THEN 0 ELSE 1 END) WHERE id = $1`,
+                attempts = attempts + (CASE WHEN $4::text IS NULL THEN 0 ELSE 1 END), retry_at = NULL,
+                payload = CASE WHEN $2 = 'refused' THEN payload END
+          WHERE id = $1`,
         values: [delivery.id, outcome, incidentId, error],
       });
     await client.query('SAVEPOINT ingest');
@@ -106,18 +121,20 @@ export async function ingestNextDelivery(
       await record(result.outcome, result.incident?.id ?? null, null);
       ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
     } catch (err) {
-      if (isTransientDbError(err)) throw err;
+      if (noAnswer(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT ingest');
       const error = shortReason(err instanceof z.ZodError ? z.prettifyError(err) : err);
       const refused =
         err instanceof z.ZodError || isDataException(err) || delivery.attempts + 1 >= MAX_INGEST_ATTEMPTS;
       if (!refused) {
-        await client.query('UPDATE alert_deliveries SET attempts = attempts + 1, error = $2 WHERE id = $1', [
-          delivery.id,
-          error,
-        ]);
+        await client.query(
+          `UPDATE alert_deliveries SET attempts = attempts + 1, error = $2,
+                  retry_at = now() + least(power(2, attempts), $3) * interval '1 second'
+            WHERE id = $1`,
+          [delivery.id, error, RETRY_CAP_SECONDS],
+        );
         await client.query('COMMIT');
-        throw err;
+        throw new IngestFailed(delivery.id, delivery.group_key, { cause: err });
       }
       await record('refused', null, error);
       ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'refused', error };
@@ -125,12 +142,28 @@ export async function ingestNextDelivery(
     await client.query('COMMIT');
     return ingested;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    // A connection that failed mid-transaction is not given back to the pool.
-    if (isTransientDbError(err)) release = err as Error;
+    if (err instanceof IngestFailed) throw err;
+    // A connection that failed mid-transaction, its session maybe holding the delivery's and the incident's
+    // locks, is not given back to the pool, and its session is ended.
+    if (noAnswer(err)) {
+      discarded = true;
+      await discardClient(pool, client);
+    } else await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release(release);
+    if (!discarded) client.release();
+  }
+}
+
+/** Ingesting this delivery failed; it is tried again later (MAX_INGEST_ATTEMPTS). Other deliveries may go on. */
+export class IngestFailed extends Error {
+  constructor(
+    readonly deliveryId: number,
+    readonly groupKey: string,
+    options: ErrorOptions,
+  ) {
+    super(`ingesting delivery ${deliveryId} failed: ${shortReason(options.cause)}`, options);
+    this.name = 'IngestFailed';
   }
 }
 

@@ -26,7 +26,10 @@ const Annotations = dataRecord(
 );
 // Go's zero time: Alertmanager sends it for "not ended yet".
 const GO_ZERO_TIME = /^0001-01-01T00:00:00/;
-const Timestamp = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 timestamp' });
+// RFC 3339 allows the year 0000, which PostgreSQL has not (1 BC comes before 1 AD).
+const Timestamp = z.iso
+  .datetime({ offset: true, message: 'expected an RFC 3339 timestamp' })
+  .refine((value) => !value.startsWith('0000-'), 'expected a year from 0001');
 
 export const AlertSchema = z.object({
   status: z.enum(['firing', 'resolved']),

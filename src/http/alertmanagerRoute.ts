@@ -112,6 +112,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     addLogContext({ incidentId: accepted.incidentId });
     return { outcome: accepted.outcome, incident: incidentRef(accepted.incidentId) };
   }
+  addLogContext({ deliveryId: accepted.deliveryId });
   deps.wakeIngest();
   return { outcome: accepted.outcome, delivery: accepted.deliveryId };
 }

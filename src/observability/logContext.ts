@@ -8,6 +8,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 export interface LogContext {
   requestId?: string;
   incidentId?: number;
+  /** An Alertmanager delivery stored to be ingested (alert_deliveries). */
+  deliveryId?: number;
   jobId?: string;
   queue?: string;
 }
@@ -21,6 +23,11 @@ const storage = new AsyncLocalStorage<LogContext>();
 export function withLogContext<T>(fields: LogContext, work: (context: LogContext) => T): T {
   const context = { ...storage.getStore(), ...fields };
   return storage.run(context, () => work(context));
+}
+
+/** Runs `work` in no context: work a request starts that outlives it is not about that request. */
+export function outsideLogContext<T>(work: () => T): T {
+  return storage.exit(work);
 }
 
 /** Adds ids learnt along the way (the incident a command names) to the current context. */

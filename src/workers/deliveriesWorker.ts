@@ -1,22 +1,29 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { forgetIngestedDeliveries, type IngestedDelivery, ingestNextDelivery } from '../alerts/deliveries.js';
+import {
+  forgetIngestedDeliveries,
+  type IngestedDelivery,
+  IngestFailed,
+  ingestNextDelivery,
+} from '../alerts/deliveries.js';
 import type { IngestConfig } from '../alerts/ingest.js';
-import { isTransientDbError } from '../db/pool.js';
+import { isDatabaseUnreachable } from '../db/pool.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
+import { outsideLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { withTimeout } from '../primitives/withTimeout.js';
 import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 
-/** Deliveries ingested at once: each holds a client of the pool for its transaction. */
-const CONCURRENCY = 4;
+/** Deliveries ingested at once: each holds a client of its pool for its transaction. */
+export const DELIVERIES_CONCURRENCY = 4;
 /** Deliveries stored by another process (or while this one waited for Redis) are found within this long. */
 const POLL_EVERY_MS = 1000;
 const FORGET_EVERY_MS = 10 * 60_000;
 const ENQUEUE_TIMEOUT_MS = 3000;
 
 export interface DeliveriesWorkerDeps {
+  /** Its own (DELIVERIES_CONCURRENCY + 1 clients, one to forget old deliveries): never the webhook's. */
   pool: pg.Pool;
   config: IngestConfig;
   queue: Queue<SlackSyncJob>;
@@ -56,11 +63,12 @@ export class DeliveriesWorker {
   /** A delivery is waiting: take it now rather than at the next poll. */
   wake(): void {
     if (this.stopped || !this.deps.queueReady()) return;
-    if (this.loops.size >= CONCURRENCY) {
+    if (this.loops.size >= DELIVERIES_CONCURRENCY) {
       this.woken = true;
       return;
     }
-    const loop = this.drain().finally(() => this.loops.delete(loop));
+    // Woken by a request, it takes whatever waits: its lines are not that request's.
+    const loop = outsideLogContext(() => this.drain()).finally(() => this.loops.delete(loop));
     this.loops.add(loop);
   }
 
@@ -84,17 +92,21 @@ export class DeliveriesWorker {
       try {
         ingested = await ingestNextDelivery(this.deps.pool, this.deps.config);
       } catch (err) {
-        // It waits, stored: the next poll takes it again.
-        if (isTransientDbError(err))
+        if (err instanceof IngestFailed) {
+          // It waits its retry, and its group's later deliveries with it; the others go on.
+          this.deps.logger.warn(
+            { err, deliveryId: err.deliveryId },
+            `alertmanager delivery: ${err.message}; it will be tried again`,
+          );
+          continue;
+        }
+        // The next poll tries again.
+        if (isDatabaseUnreachable(err))
           this.deps.logger.warn(
             { err },
-            'alertmanager delivery: the database failed; it will be ingested later',
+            'alertmanager deliveries: the database is not answering; they wait, stored',
           );
-        else
-          this.deps.logger.error(
-            { err },
-            'alertmanager delivery: ingesting it failed; it will be tried again',
-          );
+        else this.deps.logger.error({ err }, 'alertmanager deliveries: could not take the next one');
         return;
       }
       if (!ingested) {
@@ -120,6 +132,10 @@ export class DeliveriesWorker {
     const { result } = delivery;
     metrics.webhookDeliveries.inc({ outcome: result.outcome });
     const { incident, updateDue, opening, resolved } = result;
+    logger.debug(
+      { deliveryId: delivery.deliveryId, outcome: result.outcome, incidentId: incident?.id },
+      'alertmanager delivery ingested',
+    );
     if (incident && result.outcome === 'reopened')
       metrics.incidentsReopened.inc({ severity: incident.severity });
     if (incident && resolved)

@@ -3,6 +3,7 @@ import {
   acceptDelivery,
   deliveriesWaiting,
   forgetIngestedDeliveries,
+  IngestFailed,
   ingestNextDelivery,
   MAX_INGEST_ATTEMPTS,
 } from '../../src/alerts/deliveries.js';
@@ -42,7 +43,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
   const rowOf = async (id: number) =>
     (
       await pool.query(
-        'SELECT outcome, incident_id::int, error, attempts, processed_at IS NOT NULL AS processed FROM alert_deliveries WHERE id = $1',
+        'SELECT outcome, incident_id::int, error, attempts, processed_at IS NOT NULL AS processed, payload IS NOT NULL AS kept FROM alert_deliveries WHERE id = $1',
         [id],
       )
     ).rows[0];
@@ -122,28 +123,65 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       outcome: 'refused',
       error: expect.stringContaining('refused by the test'),
     });
-    expect(await rowOf(refused)).toMatchObject({ outcome: 'refused', processed: true, incident_id: null });
+    // Kept, unlike an ingested one's, for whoever looks into why.
+    expect(await rowOf(refused)).toMatchObject({
+      outcome: 'refused',
+      processed: true,
+      incident_id: null,
+      kept: true,
+    });
     expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: next, outcome: 'ingested' });
   });
 
-  it(`tries a delivery that fails otherwise ${MAX_INGEST_ATTEMPTS} times, then refuses it; the group's next waits till then`, async () => {
-    await failOpening('Failing', 'P0001');
+  /** The retries it was given are due now. */
+  const retryNow = () =>
+    pool.query('UPDATE alert_deliveries SET retry_at = now() WHERE retry_at IS NOT NULL');
+
+  it(`tries a delivery that fails otherwise ${MAX_INGEST_ATTEMPTS} times, backing off, then refuses it; the group's next waits till then`, async () => {
+    await failOpening('Failing', '25006'); // a failover's read-only primary, say
     const failing = await store('Failing');
     const after = await store('Failing', [{ instance: 'pod-1' }, { instance: 'pod-2' }]);
     for (let attempt = 1; attempt < MAX_INGEST_ATTEMPTS; attempt++) {
-      await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused by the test');
+      await expect(ingestNextDelivery(pool, config)).rejects.toThrow(IngestFailed);
       expect(await rowOf(failing)).toMatchObject({ attempts: attempt, processed: false });
+      // Not again before its retry, and its group's next not before it.
+      expect(await ingestNextDelivery(pool, config)).toBeUndefined();
+      await retryNow();
     }
+    const { rows } = await pool.query(
+      'SELECT extract(epoch FROM retry_at - now()) AS wait FROM alert_deliveries WHERE id = $1',
+      [after],
+    );
+    expect(rows[0].wait).toBeNull();
     expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: failing, outcome: 'refused' });
     expect(await rowOf(failing)).toMatchObject({ attempts: MAX_INGEST_ATTEMPTS, outcome: 'refused' });
     await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused by the test');
     expect(await rowOf(after)).toMatchObject({ attempts: 1, processed: false });
   });
 
-  it('leaves a delivery waiting, its attempts untouched, when the database fails transiently', async () => {
-    await failOpening('Transient', '57014');
-    const waiting = await store('Transient');
-    await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused by the test');
+  it('goes on with other groups while one waits for its retry', async () => {
+    await failOpening('Stuck', '57014'); // a statement timeout, each time
+    const stuck = await store('Stuck');
+    const other = await store('Other');
+    await expect(ingestNextDelivery(pool, config)).rejects.toThrow(IngestFailed);
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: other, outcome: 'ingested' });
+    const { rows } = await pool.query(
+      'SELECT extract(epoch FROM retry_at - now())::float8 AS wait FROM alert_deliveries WHERE id = $1',
+      [stuck],
+    );
+    expect(rows[0].wait).toBeGreaterThan(0);
+    expect(rows[0].wait).toBeLessThanOrEqual(1);
+  });
+
+  it('leaves a delivery waiting, its attempts untouched, when its connection is lost', async () => {
+    // The session ends under the ingest, as when the server restarts.
+    await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$`);
+    await pool.query(
+      'CREATE TRIGGER refuse_group BEFORE INSERT ON incidents FOR EACH ROW EXECUTE FUNCTION refuse_group()',
+    );
+    const waiting = await store('Lost');
+    await expect(ingestNextDelivery(pool, config)).rejects.toThrow(/terminat/);
     expect(await rowOf(waiting)).toMatchObject({ attempts: 0, processed: false, error: null });
     await pool.query('DROP TRIGGER refuse_group ON incidents');
     expect(await ingestNextDelivery(pool, config)).toMatchObject({

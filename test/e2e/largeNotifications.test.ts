@@ -34,15 +34,7 @@ describe('the largest notifications Alertmanager sends', () => {
     await bot?.stop();
   });
 
-  const deliver = (body: string) =>
-    fetch(`${bot.url}/alertmanager`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}`,
-      },
-      body,
-    });
+  const deliver = (body: string) => bot.deliver(body);
 
   /** The incident's root message once Slack shows its latest version. */
   const rootOf = async (ref: string) => {

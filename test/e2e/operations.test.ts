@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { startChild } from '../support/childWorker.js';
+import { untilIngested } from '../support/deliveries.js';
 import { createTestDatabase, waitFor, waitForQueueIdle } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
@@ -67,10 +68,14 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     // Slack answers the first message with a 429: the bot waits and retries.
     bot.slack.emulator.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 1 });
     const alert = payload({ group: 'CheckoutErrors', alerts: [{ instance: 'pod-1' }] });
-    const first = await bot.post('/alertmanager', alert, {
-      authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}`,
-      'x-request-id': 'am-delivery-42',
-    });
+    const first = await untilIngested(
+      bot.app.pool,
+      () => bot.app.deliveriesIdle(),
+      await bot.post('/alertmanager', alert, {
+        authorization: `Bearer ${TEST_SECRETS.alertmanagerToken}`,
+        'x-request-id': 'am-delivery-42',
+      }),
+    );
     deliveryRequestId = first.headers.get('x-request-id');
     const created = (await first.json()) as { outcome: string; incident: string };
     expect(created.outcome).toBe('created');
@@ -145,7 +150,15 @@ describe('operating the bot: logs and metrics of a full flow', () => {
   it('keeps a sane X-Request-Id, answers with it and logs the request under it', () => {
     expect(deliveryRequestId).toBe('am-delivery-42');
     const request = parsed().find((l) => l.msg === 'request' && l.requestId === 'am-delivery-42');
-    expect(request).toMatchObject({ path: '/alertmanager', status: 200, incidentId });
+    // Stored, then ingested: the line names the delivery, whose record names the incident.
+    expect(request).toMatchObject({ path: '/alertmanager', status: 200, deliveryId: expect.any(Number) });
+    // The ingest that the request woke is not logged as that request's.
+    expect(parsed().filter((l) => l.requestId === 'am-delivery-42')).toEqual([request]);
+    expect(parsed().find((l) => l.msg === 'alertmanager delivery ingested')).toMatchObject({
+      deliveryId: request?.deliveryId,
+      outcome: 'created',
+      incidentId,
+    });
   });
 
   it('gives every request an id, and the lines of a Slack command carry it and the incident', () => {

@@ -12,7 +12,7 @@ describe('a PostgreSQL cut', () => {
       // Syncs wait for the database on a steady 2 s, not a backoff grown with the cut (13 s after 20 s).
       catchUpTimeoutMs: 8000,
     });
-    expectSurvived(report);
+    expectSurvived(report, 'postgres');
     for (const list of report.listDuringCut) expect(list.text).toMatch(/try again/i);
   }, 150_000);
 });

@@ -197,6 +197,12 @@ describe('hostile input: POST /alertmanager', () => {
         'alerts[0].startsAt',
       ],
       [
+        // An RFC 3339 time PostgreSQL has no year for: refused now, not dropped after a 200.
+        'startsAt in the year 0',
+        JSON.stringify({ ...valid, alerts: [{ ...alert, startsAt: '0000-01-01T00:00:00Z' }] }),
+        'alerts[0].startsAt',
+      ],
+      [
         'endsAt a number',
         JSON.stringify({ ...valid, alerts: [{ ...alert, endsAt: 0 }] }),
         'alerts[0].endsAt',

@@ -45,7 +45,7 @@ export interface TestBot {
   database: TestDatabase;
   post(path: string, body: string | object, headers?: Record<string, string>): Promise<Response>;
   /** Posts a notification and, once it is ingested, answers what ingesting it came to (see untilIngested). */
-  deliver(payload: object): Promise<Response>;
+  deliver(payload: object | string): Promise<Response>;
   stop(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
