@@ -11,7 +11,7 @@ import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
 import { migrate } from './db/migrate.js';
-import { createPool } from './db/pool.js';
+import { clientsInTurn, createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { escalationGroups } from './escalation/configSchema.js';
 import { unknownEscalationGroups } from './escalation/groups.js';
@@ -86,8 +86,10 @@ export interface RunningApp {
 
 /** Slack syncs a worker runs at once: each holds a database client across its Slack calls. */
 const SLACK_SYNC_CONCURRENCY = 8;
-// Silences being set, extended or lifted at the same moment; more wait for a client.
+// Silences being set, extended or lifted at the same moment; more wait their turn for a client.
 const SILENCES_POOL_SIZE = 4;
+/** How long a silence change waits its turn: each holds its client only while Alertmanager answers. */
+const SILENCES_CLIENT_WAIT_MS = 30_000;
 /** Far longer than any ingest takes (milliseconds): only a connection gone silent goes unanswered this long. */
 const INGEST_QUERY_TIMEOUT_MS = 30_000;
 
@@ -381,7 +383,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       });
       registerListeners(bolt, {
         pool,
-        silencesPool,
+        silencesPool: clientsInTurn(silencesPool, SILENCES_CLIENT_WAIT_MS),
         config: file,
         effects,
         alertmanager,

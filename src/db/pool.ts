@@ -50,9 +50,73 @@ export async function discardClient(pool: pg.Pool, client: pg.PoolClient): Promi
   if (processID) await pool.query('SELECT pg_terminate_backend($1)', [processID]).catch(() => undefined);
 }
 
+/** Where a transaction takes its client: a pool, or a pool's clients taken in turn (clientsInTurn). */
+export interface ClientSource {
+  connect(): Promise<pg.PoolClient>;
+}
+
+/**
+ * `pool`'s clients taken in turn, for work that holds one across a slow call (a silence waits on
+ * Alertmanager). pg-pool bounds the wait for a busy pool's client and the opening of a connection with one
+ * timeout, CONNECTION_TIMEOUT_MS, so a burst of such work was told the database was not answering when it
+ * was only busy. Here a caller waits its turn up to `waitMs`; opening a connection still gives up after
+ * CONNECTION_TIMEOUT_MS, and when it fails, the callers waiting fail with it at once rather than each
+ * finding the database away in turn. Every client of `pool` must be taken here, for the turns to count.
+ */
+export function clientsInTurn(pool: pg.Pool, waitMs: number): ClientSource {
+  let free = pool.options.max;
+  const waiting: Array<{ go(): void; fail(err: unknown): void }> = [];
+  const nextTurn = () => {
+    const next = waiting.shift();
+    if (next) next.go();
+    else free += 1;
+  };
+  const turn = () =>
+    new Promise<void>((resolve, reject) => {
+      if (free > 0) {
+        free -= 1;
+        return resolve();
+      }
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(waiter), 1);
+        reject(new Error(`all ${pool.options.max} clients of the pool stayed busy for ${waitMs} ms`));
+      }, waitMs);
+      const waiter = {
+        go: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      waiting.push(waiter);
+    });
+  return {
+    async connect() {
+      await turn();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        for (const waiter of waiting.splice(0)) waiter.fail(err);
+        nextTurn();
+        throw err;
+      }
+      const release = client.release;
+      client.release = (err) => {
+        release(err);
+        nextTurn();
+      };
+      return client;
+    },
+  };
+}
+
 /** Runs `work` in one transaction on one client: all of it commits, or none of it. */
 export async function inTransaction<T>(
-  pool: pg.Pool,
+  pool: ClientSource,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();

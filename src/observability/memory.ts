@@ -18,9 +18,10 @@ export interface MemoryAfterGc {
  * --expose-gc, no port opened. It stops the process for a few hundred ms.
  */
 export function collectGarbage(): Promise<void> {
-  const session = new Session();
-  session.connect();
   return new Promise((resolve, reject) => {
+    // In here, a session refused (ERR_ACCESS_DENIED under the permission model) rejects: callers .catch it.
+    const session = new Session();
+    session.connect();
     session.post('HeapProfiler.collectGarbage', (err) => {
       // Disconnecting inside the callback deadlocks Node 20: after it returns.
       setImmediate(() => {

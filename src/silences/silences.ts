@@ -8,7 +8,7 @@ import type {
 } from '../alertmanager/alertmanagerApi.js';
 import { AlertmanagerError } from '../alertmanager/errors.js';
 import { type Membership, requireAmong } from '../approvals/policy.js';
-import { inTransaction } from '../db/pool.js';
+import { type ClientSource, inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
 import { IncidentError } from '../incidents/errors.js';
 import {
@@ -69,9 +69,10 @@ export interface SilenceDeps {
   /**
    * For the transactions that hold an incident's silence lock while Alertmanager answers (up to its
    * timeout per peer): a pool of their own, so that a slow Alertmanager never holds the connections the
-   * webhook, the other commands and the workers need.
+   * webhook, the other commands and the workers need; taken in turn (clientsInTurn), so that a burst of
+   * changes waits for them rather than failing as if the database were down.
    */
-  silencesPool: pg.Pool;
+  silencesPool: ClientSource;
   /** Undefined when `alertmanager:` is not configured. */
   alertmanager: AlertmanagerApi | undefined;
   config: { silences: SilencesConfig };

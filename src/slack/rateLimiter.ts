@@ -30,8 +30,11 @@ local burst = tonumber(ARGV[2])
 local first = ARGV[3]
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 if #lapsed > 0 then
-  redis.call('ZREM', KEYS[3], unpack(lapsed))
-  redis.call('ZREM', KEYS[4], unpack(lapsed))
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  -- unpack gives at most about 8,000 values (Lua's stack): a storm of lapsed claims goes in chunks.
+  for i = 1, #lapsed, 500 do
+    redis.call('ZREM', KEYS[4], unpack(lapsed, i, math.min(i + 499, #lapsed)))
+  end
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { collectGarbage } from '../../src/observability/memory.js';
 import { startChild, stopChild } from '../support/childWorker.js';
 import { waitFor } from '../support/services.js';
@@ -13,6 +13,32 @@ describe('memory after a full GC', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await collectGarbage();
     expect(ref.deref()).toBeUndefined();
+  });
+
+  it('rejects, rather than throws, when the process may not open an inspector session', async () => {
+    // As Node 20 refuses it under --experimental-permission: connect() throws ERR_ACCESS_DENIED.
+    vi.resetModules();
+    vi.doMock('node:inspector', () => ({
+      Session: class {
+        connect() {
+          throw Object.assign(new Error('Access to this API has been restricted'), {
+            code: 'ERR_ACCESS_DENIED',
+          });
+        }
+      },
+    }));
+    try {
+      const { collectGarbage: refused } = await import('../../src/observability/memory.js');
+      // Before, it threw past the caller's .catch (main.ts), and `serve` exited.
+      let collecting: Promise<void> | undefined;
+      expect(() => {
+        collecting = refused();
+      }).not.toThrow();
+      await expect(collecting).rejects.toMatchObject({ code: 'ERR_ACCESS_DENIED' });
+    } finally {
+      vi.doUnmock('node:inspector');
+      vi.resetModules();
+    }
   });
 
   it('`incident-bot serve` logs its memory after a full GC on SIGUSR2, and goes on answering', async () => {

@@ -159,4 +159,17 @@ describe('SlackRateLimiter (real Redis)', () => {
       'the claim to lapse',
     );
   });
+
+  it('drops claims by the thousand when a storm of roots never came back for them', async () => {
+    // What a storm of new incidents whose workers died leaves: claims lapsed long ago, in both sets.
+    const lapsed = 10_000;
+    const since = Date.now() - 60_000;
+    const claims = Array.from({ length: lapsed }, (_, i) => [since + i, `root-${i}`] as const);
+    await redis.zadd(`${prefix}:slack-rate:crowd:first`, ...claims.flat());
+    await redis.zadd(`${prefix}:slack-rate:crowd:first-order`, ...claims.flat());
+    // Before, unpacking them all at once failed every call of the key: "too many results to unpack".
+    await limiter.take('crowd', { perMinute: 60, burst: 1 });
+    expect(await redis.zcard(`${prefix}:slack-rate:crowd:first`)).toBe(0);
+    expect(await redis.zcard(`${prefix}:slack-rate:crowd:first-order`)).toBe(0);
+  });
 });
