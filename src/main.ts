@@ -117,12 +117,13 @@ async function serveRole(
     // A closed terminal: stop as cleanly as on SIGTERM, the sandbox's PostgreSQL with the rest.
     process.on('SIGHUP', onSignal);
   });
+  // Before the start too: SIGUSR2's default ends the process, and "started" is logged inside startApp.
+  logMemoryOnSigusr2(logger);
   const app = await startApp(config, {
     http: role === 'serve',
     worker: role === 'worker' || !flags.includes('--no-worker'),
     logger,
   });
-  logMemoryOnSigusr2(logger);
   // Startup's garbage (parsed modules, the template check's renders, migrations) and the young generation
   // it grew (32 MiB) would stay resident in an idle process until traffic sets off a collection.
   await collectGarbage().catch((err) => logger.warn({ err }, 'could not collect garbage'));
