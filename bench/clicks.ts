@@ -335,10 +335,17 @@ export async function clickMatrix(
     // Let the roots' first updates (the buttons) go out before the clicks.
     await new Promise((r) => setTimeout(r, 5000));
 
+    // The approval message's update, or the ephemeral that tells the voter what their vote decided.
     const vote = (actionId: string, request: Root) => () => ({
       form: click(slack, request, actionId, String(request.id), APPROVER).form,
       shows: (c: RecordedCall) =>
-        c.method === 'chat.update' && c.params.channel === request.channel && c.params.ts === request.ts,
+        (c.method === 'chat.update' && c.params.channel === request.channel && c.params.ts === request.ts) ||
+        (c.method === 'chat.postEphemeral' &&
+          c.params.channel === request.channel &&
+          c.params.user === APPROVER.id &&
+          String(c.params.text).startsWith(
+            `You ${actionId === 'action_approve' ? 'approved' : 'rejected'} ACT-${request.id}:`,
+          )),
       // One vote per channel: what the approver is told there is about this request.
       clicker: { user: APPROVER.id, channel: request.channel },
     });

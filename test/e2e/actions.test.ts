@@ -194,6 +194,12 @@ describe('/action with approvals, end to end', () => {
     );
     expect(await statusOf(id)).toBe('pending');
     await clickOn(bot, 'request', id, 'action_approve', { user: 'U0EVE' });
+    // The one whose vote decided it is told at once, not only by the message's update.
+    await waitFor(
+      () => lastEphemeralTo(bot, 'U0EVE').includes(`You approved ${ref}: it runs now`),
+      20_000,
+      'the deciding approver told',
+    );
     await waitFor(async () => (await statusOf(id)) === 'succeeded', 20_000, 'ran after the second approver');
   });
 
@@ -379,6 +385,17 @@ describe('/action with approvals, end to end', () => {
     );
     await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(() => lastEphemeralTo(bot, SRE.bob).includes(`${ref} is expired`), 20_000, 'refusal');
+  });
+
+  it('tells an approver who rejects a request at once that it will not run', async () => {
+    const { ref, id } = await request('scale payments-api replicas=3');
+    await clickOn(bot, 'request', id, 'action_reject', { user: APPROVERS[1]! });
+    await waitFor(
+      () => lastEphemeralTo(bot, APPROVERS[1]!).includes(`You rejected ${ref}: it will not run.`),
+      20_000,
+      'the rejecter told',
+    );
+    expect(await statusOf(id)).toBe('rejected');
   });
 
   it('lets the requester, and only the requester, cancel a waiting request', async () => {

@@ -52,11 +52,15 @@ export function registerApprovalButtons(app: App, deps: ListenerDeps): void {
         if (outcome.request.incidentId !== null) addLogContext({ incidentId: outcome.request.incidentId });
         if (outcome.decided === 'approved') await enqueueAction(deps.actions, { kind: 'run', requestId: id });
         await enqueueActionMessageSync(deps.slackSync, id, outcome.request.version);
-        if (outcome.decided === 'recorded') {
-          await tell(
-            `Your approval of ${requestRef(id)} is recorded: ${outcome.approvals} of ${outcome.request.requiredApprovals}.`,
-          );
-        }
+        // Told at once: the approval message shows it too, but its update waits its turn for Slack's
+        // chat.update budget (50 a minute), which a wave of votes spends.
+        await tell(
+          outcome.decided === 'recorded'
+            ? `Your approval of ${requestRef(id)} is recorded: ${outcome.approvals} of ${outcome.request.requiredApprovals}.`
+            : outcome.decided === 'approved'
+              ? `You approved ${requestRef(id)}: it runs now, and its approval message shows how it goes.`
+              : `You rejected ${requestRef(id)}: it will not run.`,
+        );
       } catch (err) {
         // The answer for the clicker alone: why their vote did not count.
         await tell(err instanceof ApprovalError ? err.message : explain(err, '', deps.logger));
