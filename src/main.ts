@@ -53,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
   let config = await loadConfig();
   const logger = createLogger(config.env.LOG_LEVEL, secretsOf(config));
   logUnhandledRejections(logger);
+  // As soon as there is a logger: SIGUSR2's default ends the process, the sandbox's PostgreSQL left running.
+  logMemoryOnSigusr2(logger);
   // The sandbox's emulated Slack lives in the serving process, which also migrates its database.
   if (config.env.sandbox && (role !== 'serve' || flags.includes('--no-worker'))) {
     throw new ConfigError('environment', [
@@ -117,8 +119,6 @@ async function serveRole(
     // A closed terminal: stop as cleanly as on SIGTERM, the sandbox's PostgreSQL with the rest.
     process.on('SIGHUP', onSignal);
   });
-  // Before the start too: SIGUSR2's default ends the process, and "started" is logged inside startApp.
-  logMemoryOnSigusr2(logger);
   const app = await startApp(config, {
     http: role === 'serve',
     worker: role === 'worker' || !flags.includes('--no-worker'),

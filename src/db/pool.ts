@@ -26,6 +26,10 @@ export function createPool(
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'incident-bot',
+    // A named statement is parsed once per connection, but planned at each execution: a generic plan, made
+    // while a table was small (a fresh connection after a quiet spell), is kept until the next ANALYZE, and
+    // scans the whole table once a storm fills it (alert_deliveries, a day of them). Planning costs < 1 ms.
+    options: '-c plan_cache_mode=force_custom_plan',
     keepAlive: true,
     ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });

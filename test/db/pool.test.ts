@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acceptDelivery } from '../../src/alerts/deliveries.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { migrate } from '../../src/db/migrate.js';
 import {
   CONNECTION_TIMEOUT_MS,
   clientsInTurn,
   createPool,
   isDatabaseUnreachable,
 } from '../../src/db/pool.js';
+import { payload } from '../support/alertmanager.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
 import { type ProxiedDatabase, proxiedDatabase } from '../support/tcpProxy.js';
 
 /**
@@ -55,6 +60,48 @@ describe('clientsInTurn', () => {
       expect(elapsed).toBeLessThan(CONNECTION_TIMEOUT_MS * 2);
     } finally {
       db.proxy.restore();
+      await pool.end();
+    }
+  });
+});
+
+/**
+ * A prepared statement's plan, on a pool's connection: one made while a table was small (a quiet spell,
+ * a fresh connection) must not outlive it once a storm fills the table.
+ */
+describe('createPool: plans made for the table as it is', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db.drop());
+
+  it('plans each execution of a prepared statement for its parameters and the table as it now is', async () => {
+    const pool = createPool(db.url, 1);
+    try {
+      await migrate(pool);
+      // The webhook's statement, prepared and run on this one connection while the table is small,
+      for (let i = 0; i < 10; i++)
+        await acceptDelivery(
+          pool,
+          WebhookPayloadSchema.parse(payload({ group: `Small${i}`, alerts: [{ instance: 'a' }] })),
+        );
+      // then a storm's open incidents and its deliveries, before autovacuum's ANALYZE (which would drop
+      // the plans made so far).
+      await pool.query(
+        `INSERT INTO incidents (title, severity, group_key, channel_id)
+         SELECT 'Storm', 'P2', 'group-' || n, 'C0STORM' FROM generate_series(1, 20000) n`,
+      );
+      await pool.query(
+        `INSERT INTO alert_deliveries (group_key, payload, processed_at, outcome)
+         SELECT 'group-' || (n % 20000), NULL, now(), 'updated' FROM generate_series(1, 100000) n`,
+      );
+      const { rows } = await pool.query(`EXPLAIN EXECUTE "deliveries-accept" ('group-1', 'digest', '{}')`);
+      const plan = rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+      // The group's open incident by the unique index on open groups, not by scanning every open one.
+      expect(plan).toMatch(/incidents_open_group_key/);
+      expect(plan).not.toMatch(/Seq Scan/);
+    } finally {
       await pool.end();
     }
   });
