@@ -26,10 +26,6 @@ export function createPool(
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     application_name: 'incident-bot',
-    // A named statement is parsed once per connection, but planned at each execution: a generic plan, made
-    // while a table was small (a fresh connection after a quiet spell), is kept until the next ANALYZE, and
-    // scans the whole table once a storm fills it (alert_deliveries, a day of them). Planning costs < 1 ms.
-    options: '-c plan_cache_mode=force_custom_plan',
     keepAlive: true,
     ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });
@@ -37,7 +33,14 @@ export function createPool(
   // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with
   // this listener, kept for the client's whole life, the work using it fails instead, with a transient
   // error its caller retries, and the pool discards the client when it comes back.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // A named statement is parsed once per connection, but planned at each execution: a generic plan, made
+    // while a table was small (a fresh connection after a quiet spell), is kept until the next ANALYZE and
+    // scans what a storm then fills. Planning costs < 1 ms. Set here, not as a startup option, which
+    // PgBouncer refuses; it runs before the first query the client is given for (a client's queries queue).
+    client.query('SET plan_cache_mode = force_custom_plan').catch(() => {});
+  });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return pool;
