@@ -27,20 +27,20 @@ export function createPool(
     idleTimeoutMillis: 30_000,
     application_name: 'incident-bot',
     keepAlive: true,
+    // A named statement is parsed once per connection, but planned at each execution: a generic plan, made
+    // while a table was small (a fresh connection after a quiet spell), is kept until the next ANALYZE and
+    // scans what a storm then fills. Planning costs < 1 ms. Set before the client is handed out, not as a
+    // startup option, which PgBouncer refuses.
+    onConnect: async (client: pg.ClientBase) => {
+      await client.query('SET plan_cache_mode = force_custom_plan');
+    },
     ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });
   // pg-pool listens for errors only on idle clients. A connection lost while its client is checked out
   // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with
   // this listener, kept for the client's whole life, the work using it fails instead, with a transient
   // error its caller retries, and the pool discards the client when it comes back.
-  pool.on('connect', (client) => {
-    client.on('error', () => {});
-    // A named statement is parsed once per connection, but planned at each execution: a generic plan, made
-    // while a table was small (a fresh connection after a quiet spell), is kept until the next ANALYZE and
-    // scans what a storm then fills. Planning costs < 1 ms. Set here, not as a startup option, which
-    // PgBouncer refuses; it runs before the first query the client is given for (a client's queries queue).
-    client.query('SET plan_cache_mode = force_custom_plan').catch(() => {});
-  });
+  pool.on('connect', (client) => client.on('error', () => {}));
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return pool;
