@@ -1,22 +1,10 @@
-/**
- * The ack matrix (issue 18): every button and form of the bot, and the commands that need state to act on
- * (/action cancel), each clicked or submitted as Slack sends it at 50 concurrent, on a bot of its own with
- * Slack's published rate limits. Clicks are built from the messages and forms as the Slack emulator holds
- * them (the sandbox's payload builders), so each carries the real message, button and view.
- *
- * Every button acks before its work, so beside the ack this times what the person waits for: the click
- * until the emulator receives the call that shows its result (the ephemeral answer, the opened form, the
- * approval message updated, the check's result in the thread), read from the emulator's onCall.
- */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Block } from '../src/render/blockKit.js';
-import { AlertmanagerStandIn } from '../src/sandbox/alertmanagerStandIn.js';
 import { type EnteredValues, stateValues } from '../src/sandbox/sandboxClient.js';
 import type { EmulatedView, RecordedCall, RunningEmulator } from '../src/sandbox/slackEmulator.js';
 import { blockActionsPayload, newTriggerId, viewSubmissionPayload } from '../src/sandbox/slackPayloads.js';
 import { payload } from '../test/support/alertmanager.js';
+import { serveAlertmanagerStandIn } from '../test/support/alertmanagerServer.js';
 import { CATALOG, percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
 
 const CONCURRENCY = 50;
@@ -50,25 +38,6 @@ function config(alertmanagerUrl: string): string[] {
     '    checks: [up]',
     '    actions: [{ action: scale, params: { replicas: 3 } }]',
   ];
-}
-
-/** The sandbox's Alertmanager stand-in, served over HTTP for the bot's silences. */
-async function serveAlertmanager(): Promise<{ url: string; server: Server }> {
-  const standIn = new AlertmanagerStandIn();
-  const server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => {
-      raw += chunk.toString();
-    });
-    req.on('end', () => {
-      const path = (req.url ?? '/').split('?')[0]!.slice(1);
-      const answer = standIn.answer(req.method ?? 'GET', path, raw ? JSON.parse(raw) : undefined);
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(answer.body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
 }
 
 /**
@@ -276,7 +245,7 @@ export async function clickMatrix(
   pool: pg.Pool,
   prefix: string,
 ): Promise<ListenerFigures[]> {
-  const alertmanager = await serveAlertmanager();
+  const alertmanager = await serveAlertmanagerStandIn();
   const bot = await startBot(slack, databaseUrl, prefix, 1000, { yaml: config(alertmanager.url) });
   const { port } = bot;
   const command = (command: string, text: string, channel: string, user = REQUESTER) => ({

@@ -1,8 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertmanagerStandIn } from '../../src/sandbox/alertmanagerStandIn.js';
 import { payload } from '../support/alertmanager.js';
+import { serveAlertmanagerStandIn } from '../support/alertmanagerServer.js';
 import { waitFor } from '../support/services.js';
 import { submitView } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, type TestBot } from '../support/testBot.js';
@@ -16,32 +15,11 @@ const FORMS = 20;
 /** How long the stand-in takes over each answer: a silence asks twice (its list, then the new one). */
 const ALERTMANAGER_DELAY_MS = 400;
 
-/** The sandbox's Alertmanager stand-in over HTTP, answering each request after `delayMs`. */
-async function slowAlertmanager(delayMs: number): Promise<{ url: string; server: Server }> {
-  const standIn = new AlertmanagerStandIn();
-  const server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => {
-      raw += chunk.toString();
-    });
-    req.on('end', () => {
-      setTimeout(() => {
-        const path = (req.url ?? '/').split('?')[0]!.slice(1);
-        const answer = standIn.answer(req.method ?? 'GET', path, raw ? JSON.parse(raw) : undefined);
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(answer.body));
-      }, delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
-}
-
 describe('a burst of Silence forms against a slow Alertmanager', () => {
   let alertmanager: { url: string; server: Server };
   let bot: TestBot;
   beforeAll(async () => {
-    alertmanager = await slowAlertmanager(ALERTMANAGER_DELAY_MS);
+    alertmanager = await serveAlertmanagerStandIn(ALERTMANAGER_DELAY_MS);
     bot = await startTestBot({
       worker: false,
       configYaml: `${DEFAULT_TEST_CONFIG}alertmanager:\n  urls: ['${alertmanager.url}']\n`,

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,10 +7,10 @@ import { parseFileConfig } from '../../src/config/file.js';
 import { createPool } from '../../src/db/pool.js';
 import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
 import { HttpError } from '../../src/http/respond.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { SlackSyncJob } from '../../src/queues/queues.js';
 import { payload } from '../support/alertmanager.js';
+import { recordingLogger } from '../support/logLines.js';
 import { createTestDatabase, setDatabaseReachable, type TestDatabase } from '../support/services.js';
 
 const TOKEN = 'am-token-unit-test-abcdefgh';
@@ -83,16 +82,8 @@ describe('POST /alertmanager when something behind it fails', () => {
   let db: TestDatabase;
   let pool: pg.Pool;
   let server: Server | undefined;
-  const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
-  const logger = createLogger(
+  const { logger, lines } = recordingLogger<{ level: number; msg: string; err?: { message: string } }>(
     'info',
-    [],
-    new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
   );
 
   beforeAll(async () => {

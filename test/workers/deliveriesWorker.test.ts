@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { acceptDelivery } from '../../src/alerts/deliveries.js';
@@ -6,11 +5,11 @@ import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { SlackSyncJob } from '../../src/queues/queues.js';
 import { DeliveriesWorker } from '../../src/workers/deliveriesWorker.js';
 import { payload } from '../support/alertmanager.js';
+import { recordingLogger } from '../support/logLines.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
@@ -18,17 +17,10 @@ const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
 describe('the deliveries worker', () => {
   let db: TestDatabase;
   let pool: Pool;
-  const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
-  const logger = createLogger(
+  const { logger, lines } = recordingLogger<{ level: number; msg: string; err?: { message: string } }>(
     'info',
-    [],
-    new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
   );
+
   beforeAll(async () => {
     db = await createTestDatabase();
     pool = createPool(db.url);
