@@ -127,8 +127,11 @@ async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId:
       continue;
     }
     try {
-      await deps.limiter.run('chat.update', limits.update, () =>
-        deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
+      await deps.limiter.run(
+        'chat.update',
+        limits.update,
+        () => deps.slack.update({ channel: request.channelId, ts: request.messageTs!, ...message }),
+        { waiter: `action-request:${requestId}` },
       );
     } catch (err) {
       // Someone deleted the approval message: post it again, where its buttons can be clicked. Once per

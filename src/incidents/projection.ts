@@ -161,8 +161,11 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   let reposted = false;
   while (rootVersion < incident.version) {
     try {
-      await deps.limiter.run('chat.update', limits.update, () =>
-        deps.slack.update({ channel: channel, ts: rootTs!, ...root }),
+      await deps.limiter.run(
+        'chat.update',
+        limits.update,
+        () => deps.slack.update({ channel: channel, ts: rootTs!, ...root }),
+        { waiter: `incident:${incidentId}` },
       );
       slackCalls++;
       await recordRootVersion(db, incidentId, incident.version);

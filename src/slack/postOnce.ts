@@ -120,7 +120,9 @@ export async function postOnce(
           metadata: { eventType: post.eventType, payload: { ...post.payload, nonce: intent.nonce } },
         });
       },
-      post.goesFirst ? { first: `${post.eventType}:${post.subjectId}` } : {},
+      post.goesFirst
+        ? { first: `${post.eventType}:${post.subjectId}` }
+        : { waiter: `${post.eventType}:${post.subjectId}` },
     );
     const posted = { ts, version: post.version, entryIds: post.entryIds ?? [], adopted: false };
     await settle(db, intent!, () => record(posted));

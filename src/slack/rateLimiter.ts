@@ -16,26 +16,44 @@ const GIVEN_WAY_TTL_MS = 10 * 60_000;
 
 // GCRA in one round trip, on Redis' clock so that every worker host shares one budget, with a lane for
 // calls that go first. KEYS: the budget, Slack's 429 hold, the calls going first that wait for the budget
-// (name → until when their claim stands) and the same in the order they came (name → when), and how many
-// slots calls going first took in a row while other calls waited.
-// ARGV: interval ms, burst, the call's name when it goes first ('' otherwise).
-// Returns 0 when the call may go now (and spends it), else the milliseconds to wait. Calls going first are
-// told to come back one interval apart, in the order they came, rather than all at the next slot: only one
-// of them can have it, and each return costs its job a sync's reads.
+// (name → until when their claim stands) and the same in the order they came (name → when), how many
+// slots calls going first took in a row while other calls waited, and the named other calls that wait
+// (the same two sets).
+// ARGV: interval ms, burst, the call's name when it goes first ('' otherwise), the name of another call
+// ('' for none).
+// Returns 0 when the call may go now (and spends it), else the milliseconds to wait. Waiting calls with a
+// name are told to come back one interval apart, in the order they came, rather than all at the next
+// slot: only one of them can have it, and each return costs its job a sync's reads. The order only spreads
+// their returns (calls going first still have the next slot before the others): a slot nobody came back
+// for is taken by the next call to ask.
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local first = ARGV[3]
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-if #lapsed > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local waiter = ARGV[4]
+-- Claims whose call did not come back in time are dropped, with their place in the order.
+local function dropLapsed(claims, order)
+  local lapsed = redis.call('ZRANGEBYSCORE', claims, '-inf', now)
+  if #lapsed == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
   -- unpack gives at most about 8,000 values (Lua's stack): a storm of lapsed claims goes in chunks.
   for i = 1, #lapsed, 500 do
-    redis.call('ZREM', KEYS[4], unpack(lapsed, i, math.min(i + 499, #lapsed)))
+    redis.call('ZREM', order, unpack(lapsed, i, math.min(i + 499, #lapsed)))
   end
 end
+-- Holds a place in the order for a call told to wait: its wait grows by one interval for each call before it.
+local function queue(claims, order, name, wait)
+  redis.call('ZADD', order, 'NX', now, name)
+  wait = wait + redis.call('ZRANK', order, name) * interval
+  redis.call('ZADD', claims, now + wait + ${FIRST_CLAIM_GRACE_MS}, name)
+  redis.call('PEXPIRE', claims, ${GIVEN_WAY_TTL_MS})
+  redis.call('PEXPIRE', order, ${GIVEN_WAY_TTL_MS})
+  return wait
+end
+dropLapsed(KEYS[3], KEYS[4])
+if waiter ~= '' then dropLapsed(KEYS[6], KEYS[7]) end
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local newTat = tat + interval
@@ -43,14 +61,7 @@ local wait = math.max(newTat - now - burst * interval, redis.call('PTTL', KEYS[2
 if first ~= '' then
   -- The run is over: the next slot is the waiting others', however late they come back for it.
   if wait <= 0 and tonumber(redis.call('GET', KEYS[5]) or '-1') >= ${MAX_SLOTS_GIVEN_WAY} then wait = interval end
-  if wait > 0 then
-    redis.call('ZADD', KEYS[4], 'NX', now, first)
-    wait = wait + redis.call('ZRANK', KEYS[4], first) * interval
-    redis.call('ZADD', KEYS[3], now + wait + ${FIRST_CLAIM_GRACE_MS}, first)
-    redis.call('PEXPIRE', KEYS[3], ${GIVEN_WAY_TTL_MS})
-    redis.call('PEXPIRE', KEYS[4], ${GIVEN_WAY_TTL_MS})
-    return math.ceil(wait)
-  end
+  if wait > 0 then return math.ceil(queue(KEYS[3], KEYS[4], first, wait)) end
   redis.call('ZREM', KEYS[3], first)
   redis.call('ZREM', KEYS[4], first)
   if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('INCR', KEYS[5]) >= ${MAX_SLOTS_GIVEN_WAY} then
@@ -65,19 +76,31 @@ else
       if givenWay < 0 then redis.call('SET', KEYS[5], 0, 'PX', ${GIVEN_WAY_TTL_MS}) end
       -- Back when the run ends at the latest, not after every root queued.
       local run = math.min(waiting, ${MAX_SLOTS_GIVEN_WAY} - math.max(givenWay, 0))
-      return math.ceil(math.max(wait, 0) + run * interval)
+      wait = math.max(wait, 0) + run * interval
     end
   end
-  if wait > 0 then return math.ceil(wait) end
+  if wait > 0 then
+    if waiter ~= '' then wait = queue(KEYS[6], KEYS[7], waiter, wait) end
+    return math.ceil(wait)
+  end
   redis.call('DEL', KEYS[5])
+  if waiter ~= '' then
+    redis.call('ZREM', KEYS[6], waiter)
+    redis.call('ZREM', KEYS[7], waiter)
+  end
 end
 redis.call('SET', KEYS[1], newTat, 'PX', math.ceil(newTat - now) + 1000)
 return 0
 `;
 
-/** Names a call that goes first: while it waits for its key's budget, the key's other calls leave it the next slot. */
 export interface Turn {
+  /** Names a call that goes first: while it waits for its key's budget, the key's other calls leave it the next slot. */
   first?: string;
+  /**
+   * Names what another call is for (the incident it syncs, say): while such calls wait, each is told to come
+   * back one interval after those that waited before it, rather than all of them at the next slot.
+   */
+  waiter?: string;
 }
 
 /**
@@ -97,15 +120,18 @@ export class SlackRateLimiter {
     const wait = Number(
       await this.redis.eval(
         TAKE,
-        5,
+        7,
         this.key(key),
         this.key(`${key}:blocked`),
         this.key(`${key}:first`),
         this.key(`${key}:first-order`),
         this.key(`${key}:given-way`),
+        this.key(`${key}:waiting`),
+        this.key(`${key}:waiting-order`),
         interval,
         limit.burst,
         turn.first ?? '',
+        turn.first ? '' : (turn.waiter ?? ''),
       ),
     );
     if (wait > 0) throw new SlackRateLimitedError(key, wait, false);

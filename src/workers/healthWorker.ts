@@ -113,6 +113,8 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
             ...message,
             ...(task.threadTs ? { threadTs: task.threadTs } : {}),
           }),
+        // Each return runs the checks again: results waiting for the channel come back one at a time.
+        { waiter: `health:${job.id}` },
       );
     } catch (err) {
       if (!(err instanceof SlackRateLimitedError)) throw err;

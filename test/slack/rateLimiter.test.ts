@@ -145,6 +145,36 @@ describe('SlackRateLimiter (real Redis)', () => {
     expect(takenBeforeIt).toBeLessThanOrEqual(30);
   });
 
+  it('tells waiting calls with a name to come back one interval apart, not all at the next slot', async () => {
+    const limit = { perMinute: 60, burst: 1 };
+    await limiter.take('herd', limit);
+    const wait = async (waiter?: string) =>
+      (await refusal(() => limiter.take('herd', limit, waiter ? { waiter } : {})))!.waitMs;
+    // A storm's syncs, each waiting for chat.update: before, every one came back for the same slot.
+    const waits = [await wait('incident:1'), await wait('incident:2'), await wait('incident:3')];
+    // One interval apart, less what a busy machine took between two asks.
+    expect(waits[1]! - waits[0]!).toBeGreaterThan(500);
+    expect(waits[2]! - waits[1]!).toBeGreaterThan(500);
+    // Asking again keeps a call's place; a call without a name is told the next slot.
+    expect(await wait('incident:1')).toBeLessThanOrEqual(waits[0]!);
+    expect(await wait()).toBeLessThanOrEqual(waits[0]!);
+    // The first comes back and goes: the others move up.
+    await sleep(waits[0]! + 50);
+    await limiter.take('herd', limit, { waiter: 'incident:1' });
+    // About one interval, not two: nobody is before it now.
+    expect(await wait('incident:2')).toBeLessThan(1500);
+  });
+
+  it('gives a slot nobody came back for to the next call that asks', async () => {
+    const limit = { perMinute: 60, burst: 1 };
+    await limiter.take('spread', limit);
+    // The first in line never comes back (its sync found Slack up to date, say); the second does, on time.
+    await refusal(() => limiter.take('spread', limit, { waiter: 'gone' }));
+    const second = (await refusal(() => limiter.take('spread', limit, { waiter: 'back' })))!.waitMs;
+    await sleep(second + 50);
+    await limiter.take('spread', limit, { waiter: 'back' });
+  });
+
   it("drops a waiting call's claim on the next slot when it does not come back for it", async () => {
     const limit = { perMinute: 60, burst: 1 };
     await limiter.take('lapse', limit);
