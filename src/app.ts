@@ -369,7 +369,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         pool: deliveriesPool,
         config: file,
         queue,
-        queueReady: () => producerRedis.status === 'ready',
+        queueAnswers: () =>
+          producerRedis.ping().then(
+            () => true,
+            () => false,
+          ),
         effects,
         metrics,
         logger: logger.child({ component: 'alertmanager' }),

@@ -27,8 +27,11 @@ export interface DeliveriesWorkerDeps {
   pool: pg.Pool;
   config: IngestConfig;
   queue: Queue<SlackSyncJob>;
-  /** False while Redis is unreachable: deliveries then wait, stored, so that what they change reaches Slack. */
-  queueReady: () => boolean;
+  /**
+   * Whether Redis answers now (a round trip, not the connection's last known state, which lags a cut):
+   * while it does not, deliveries wait, stored, so that what they change reaches Slack.
+   */
+  queueAnswers: () => Promise<boolean>;
   /** Where a reopened incident's status-update reminder is scheduled, and its escalation started or stopped. */
   effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
   metrics: Metrics;
@@ -62,7 +65,7 @@ export class DeliveriesWorker {
 
   /** A delivery is waiting: take it now rather than at the next poll. */
   wake(): void {
-    if (this.stopped || !this.deps.queueReady()) return;
+    if (this.stopped) return;
     if (this.loops.size >= DELIVERIES_CONCURRENCY) {
       this.woken = true;
       return;
@@ -86,7 +89,8 @@ export class DeliveriesWorker {
   }
 
   private async drain(): Promise<void> {
-    while (!this.stopped && this.deps.queueReady()) {
+    if (!(await this.deps.queueAnswers())) return;
+    while (!this.stopped) {
       this.woken = false;
       let ingested: IngestedDelivery | undefined;
       try {
@@ -113,12 +117,16 @@ export class DeliveriesWorker {
         if (this.woken) continue;
         return;
       }
-      await this.tell(ingested);
+      // Redis went away (or is too slow to take work): the rest waits for the next poll.
+      if (!(await this.tell(ingested))) return;
     }
   }
 
-  /** Counted once ingested; what it changed is passed on best-effort, as each is reconciled. */
-  private async tell(delivery: IngestedDelivery): Promise<void> {
+  /**
+   * Counted once ingested; what it changed is passed on best-effort, as each is reconciled. False when
+   * the queue did not take it.
+   */
+  private async tell(delivery: IngestedDelivery): Promise<boolean> {
     const { metrics, logger } = this.deps;
     if (delivery.outcome === 'refused') {
       metrics.webhookDeliveries.inc({ outcome: 'refused' });
@@ -127,7 +135,7 @@ export class DeliveriesWorker {
         { deliveryId: delivery.deliveryId, groupKey: delivery.groupKey, error: delivery.error },
         `alertmanager delivery ${delivery.deliveryId} for group ${delivery.groupKey} was refused and its alerts dropped: ${delivery.error}`,
       );
-      return;
+      return true;
     }
     const { result } = delivery;
     metrics.webhookDeliveries.inc({ outcome: result.outcome });
@@ -140,8 +148,8 @@ export class DeliveriesWorker {
       metrics.incidentsReopened.inc({ severity: incident.severity });
     if (incident && resolved)
       metrics.timeToResolve.observe({ severity: incident.severity }, resolved.afterMs / 1000);
-    if (!incident || !result.slackBehind) return;
-    await withTimeout(
+    if (!incident || !result.slackBehind) return true;
+    return withTimeout(
       (async () => {
         await enqueueIncidentSync(this.deps.queue, incident.id, incident.version);
         // Reopened: its status updates are due again, and resolving had dropped their reminder.
@@ -151,12 +159,16 @@ export class DeliveriesWorker {
         if (resolved) await this.deps.effects.resolved(incident.id);
       })(),
       ENQUEUE_TIMEOUT_MS,
-    ).catch((err: unknown) =>
-      // The reconcile pass brings Slack up to date and the escalation sweep finds it, within a minute.
-      logger.warn(
-        { err, deliveryId: delivery.deliveryId, incidentId: incident.id },
-        'alertmanager delivery: ingested, but what it changed was not queued; the reconcile passes will',
-      ),
+    ).then(
+      () => true,
+      (err: unknown) => {
+        // The reconcile pass brings Slack up to date and the escalation sweep finds it, within a minute.
+        logger.warn(
+          { err, deliveryId: delivery.deliveryId, incidentId: incident.id },
+          'alertmanager delivery: ingested, but what it changed was not queued; the reconcile passes will',
+        );
+        return false;
+      },
     );
   }
 }

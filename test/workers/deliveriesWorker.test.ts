@@ -34,13 +34,13 @@ describe('the deliveries worker', () => {
     lines.length = 0;
   });
 
-  const workerWith = (queue: Partial<Queue<SlackSyncJob>>, queueReady = () => true) => {
+  const workerWith = (queue: Partial<Queue<SlackSyncJob>>, queueAnswers = async () => true) => {
     const metrics = new Metrics();
     const worker = new DeliveriesWorker({
       pool,
       config,
       queue: queue as Queue<SlackSyncJob>,
-      queueReady,
+      queueAnswers,
       effects: { updateDue: async () => {}, opened: async () => {}, resolved: async () => {} },
       metrics,
       logger,
@@ -90,9 +90,19 @@ describe('the deliveries worker', () => {
     ]);
   });
 
+  it('stops taking deliveries once the queue does not take what one changed: the rest wait for Redis', async () => {
+    const { worker } = workerWith({ add: () => Promise.reject(new Error('Connection is closed.')) });
+    const ids = [await store('QueueGone1'), await store('QueueGone2')];
+    worker.wake();
+    await worker.idle();
+    // Taken before Redis was known to be gone, the first is kept; the second waits, stored.
+    expect(await processed(ids[0]!)).toEqual({ outcome: 'created' });
+    expect(await processed(ids[1]!)).toBeUndefined();
+  });
+
   it('leaves deliveries stored while Redis is away, and takes them at its next poll once it is back', async () => {
     let ready = false;
-    const { worker } = workerWith({ add: async () => undefined as never }, () => ready);
+    const { worker } = workerWith({ add: async () => undefined as never }, async () => ready);
     const id = await store('RedisAway');
     worker.start();
     try {
