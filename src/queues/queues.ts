@@ -8,7 +8,8 @@ import { Redis } from 'ioredis';
 export const SLACK_SYNC_QUEUE = 'slack-sync';
 
 export type SlackSyncJob =
-  | { kind: 'incident'; incidentId: number }
+  /** With the version it was queued for: it ends at once when a sync has already shown Slack that one. */
+  | { kind: 'incident'; incidentId: number; version?: number }
   | { kind: 'action-request'; requestId: number }
   | { kind: 'heartbeat-gap'; gapId: number }
   | { kind: 'reconcile' }
@@ -90,16 +91,18 @@ const SYNC_JOB_OPTIONS = {
 /**
  * Asks a worker to bring the incident's Slack messages up to `version`. One job per version: a change
  * recorded while a sync runs gets a job of its own, so no change waits for the next delivery; adding the
- * same version twice is a no-op.
+ * same version twice is a no-op. The reconcile pass asks for a full look (`skipIfShown: false`): it
+ * trusts the database alone.
  */
 export async function enqueueIncidentSync(
   queue: Queue<SlackSyncJob>,
   incidentId: number,
   version: number,
+  { skipIfShown = true }: { skipIfShown?: boolean } = {},
 ): Promise<void> {
   await queue.add(
     'incident',
-    { kind: 'incident', incidentId },
+    { kind: 'incident', incidentId, ...(skipIfShown ? { version } : {}) },
     { ...SYNC_JOB_OPTIONS, jobId: `incident-${incidentId}-v${version}` },
   );
 }

@@ -23,6 +23,7 @@ import {
   SlackUnavailableError,
 } from '../slack/errors.js';
 import { instrumented } from './instrumented.js';
+import { ShownVersions } from './shownVersions.js';
 import { SlackProbe } from './slackProbe.js';
 
 const RECONCILE_EVERY_MS = 60_000;
@@ -63,9 +64,11 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     queue: deps.queue,
     logger: deps.logger,
   });
+  const shown = new ShownVersions(deps.connection, deps.prefix);
   const reconcile = async () => {
     const incidents = await incidentsBehindSlack(deps.pool, 1000);
-    for (const incident of incidents) await enqueueIncidentSync(deps.queue, incident.id, incident.version);
+    for (const incident of incidents)
+      await enqueueIncidentSync(deps.queue, incident.id, incident.version, { skipIfShown: false });
     const requests = await requestsBehindSlack(deps.pool, 1000);
     for (const request of requests) await enqueueActionMessageSync(deps.queue, request.id, request.version);
     const gaps = await gapsBehindSlack(deps.pool, 1000);
@@ -95,7 +98,11 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
   const sync = async (task: SlackSyncJob) => {
     switch (task.kind) {
       case 'incident': {
+        // A later job's sync showed this version already: nothing to read.
+        if (task.version !== undefined && (await shown.shows(task.incidentId, task.version)))
+          return { slackCalls: 0, alreadyShown: true };
         const result = await syncIncident(deps, task.incidentId);
+        if (result.version !== undefined) await shown.record(task.incidentId, result.version);
         if (result.channelRefusal) {
           deps.logger.warn(
             { incidentId: task.incidentId, slackError: result.channelRefusal },
