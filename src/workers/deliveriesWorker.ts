@@ -89,7 +89,7 @@ export class DeliveriesWorker {
   }
 
   private async drain(): Promise<void> {
-    if (!(await this.deps.queueAnswers())) return;
+    if (!(await this.queueAnswers())) return;
     while (!this.stopped) {
       this.woken = false;
       let ingested: IngestedDelivery | undefined;
@@ -117,9 +117,14 @@ export class DeliveriesWorker {
         if (this.woken) continue;
         return;
       }
-      // Redis went away (or is too slow to take work): the rest waits for the next poll.
-      if (!(await this.tell(ingested))) return;
+      // The queue did not take what it changed: if Redis is gone, the rest waits for it, stored.
+      if (!(await this.tell(ingested)) && !(await this.queueAnswers())) return;
     }
+  }
+
+  /** A connection gone silent leaves a PING unanswered for as long as TCP takes to notice: not waited for. */
+  private queueAnswers(): Promise<boolean> {
+    return withTimeout(this.deps.queueAnswers(), ENQUEUE_TIMEOUT_MS).catch(() => false);
   }
 
   /**

@@ -90,14 +90,45 @@ describe('the deliveries worker', () => {
     ]);
   });
 
-  it('stops taking deliveries once the queue does not take what one changed: the rest wait for Redis', async () => {
-    const { worker } = workerWith({ add: () => Promise.reject(new Error('Connection is closed.')) });
+  it('stops taking deliveries once the queue does not take what one changed and Redis is gone', async () => {
+    let redisAnswers = true;
+    const { worker } = workerWith(
+      {
+        add: () => {
+          redisAnswers = false;
+          return Promise.reject(new Error('Connection is closed.'));
+        },
+      },
+      async () => redisAnswers,
+    );
     const ids = [await store('QueueGone1'), await store('QueueGone2')];
     worker.wake();
     await worker.idle();
     // Taken before Redis was known to be gone, the first is kept; the second waits, stored.
     expect(await processed(ids[0]!)).toEqual({ outcome: 'created' });
     expect(await processed(ids[1]!)).toBeUndefined();
+    redisAnswers = true;
+    worker.wake();
+    await worker.idle();
+    expect(await processed(ids[1]!)).toEqual({ outcome: 'created' });
+  });
+
+  it('goes on when the queue failed once but Redis still answers', async () => {
+    const { worker } = workerWith({ add: () => Promise.reject(new Error('timed out after 3000 ms')) });
+    const ids = [await store('QueueSlow1'), await store('QueueSlow2')];
+    worker.wake();
+    await worker.idle();
+    expect(await processed(ids[0]!)).toEqual({ outcome: 'created' });
+    expect(await processed(ids[1]!)).toEqual({ outcome: 'created' });
+  });
+
+  it('does not wait on a PING that is never answered (a connection gone silent)', async () => {
+    const { worker } = workerWith({ add: async () => undefined as never }, () => new Promise(() => {}));
+    const id = await store('RedisSilent');
+    worker.wake();
+    await worker.idle();
+    expect(await processed(id)).toBeUndefined();
+    await pool.query('DELETE FROM alert_deliveries WHERE id = $1', [id]);
   });
 
   it('leaves deliveries stored while Redis is away, and takes them at its next poll once it is back', async () => {
