@@ -75,11 +75,6 @@ const SHOWN_BY_ROOT: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
 ]);
 
 export async function syncIncident(deps: ProjectionDeps, incidentId: number): Promise<SyncResult> {
-  // Throttle per incident: what changes while we wait is shown by the one sync after the wait. Before the
-  // lock and the reads, which a sync told to wait would make for nothing.
-  const { syncIntervalMs } = deps.config.slack;
-  if (syncIntervalMs > 0)
-    await deps.limiter.take(`incident:${incidentId}`, { perMinute: 60_000 / syncIntervalMs, burst: 1 });
   return withSyncLock(
     deps.pool,
     'incident-bot:slack-sync',
@@ -119,6 +114,14 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   const behind =
     !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
   if (!behind) return { version: incident.version, slackCalls };
+  // Throttle per incident: what changes while we wait is shown by the one sync after the wait. Spent only
+  // by a sync with something to show: one that found nothing to do (no channel yet) delays nobody.
+  if (config.slack.syncIntervalMs > 0) {
+    await deps.limiter.take(`incident:${incidentId}`, {
+      perMinute: 60_000 / config.slack.syncIntervalMs,
+      burst: 1,
+    });
+  }
 
   const root = deps.templates.renderMessage(
     'incident-root',
