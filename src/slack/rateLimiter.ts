@@ -44,10 +44,14 @@ local function dropLapsed(claims, order)
   end
 end
 -- Holds a place in the order for a call told to wait: its wait grows by one interval for each call before it.
-local function queue(claims, order, name, wait)
+-- Its claim lapses if it is not back within the grace; a waiter's grace grows with its wait, since a job
+-- told to wait long may find its queue busy when it is due.
+local function queue(claims, order, name, wait, lenient)
   redis.call('ZADD', order, 'NX', now, name)
   wait = wait + redis.call('ZRANK', order, name) * interval
-  redis.call('ZADD', claims, now + wait + ${FIRST_CLAIM_GRACE_MS}, name)
+  local grace = ${FIRST_CLAIM_GRACE_MS}
+  if lenient then grace = grace + wait end
+  redis.call('ZADD', claims, now + wait + grace, name)
   redis.call('PEXPIRE', claims, ${GIVEN_WAY_TTL_MS})
   redis.call('PEXPIRE', order, ${GIVEN_WAY_TTL_MS})
   return wait
@@ -61,7 +65,7 @@ local wait = math.max(newTat - now - burst * interval, redis.call('PTTL', KEYS[2
 if first ~= '' then
   -- The run is over: the next slot is the waiting others', however late they come back for it.
   if wait <= 0 and tonumber(redis.call('GET', KEYS[5]) or '-1') >= ${MAX_SLOTS_GIVEN_WAY} then wait = interval end
-  if wait > 0 then return math.ceil(queue(KEYS[3], KEYS[4], first, wait)) end
+  if wait > 0 then return math.ceil(queue(KEYS[3], KEYS[4], first, wait, false)) end
   redis.call('ZREM', KEYS[3], first)
   redis.call('ZREM', KEYS[4], first)
   if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('INCR', KEYS[5]) >= ${MAX_SLOTS_GIVEN_WAY} then
@@ -80,7 +84,7 @@ else
     end
   end
   if wait > 0 then
-    if waiter ~= '' then wait = queue(KEYS[6], KEYS[7], waiter, wait) end
+    if waiter ~= '' then wait = queue(KEYS[6], KEYS[7], waiter, wait, true) end
     return math.ceil(wait)
   end
   redis.call('DEL', KEYS[5])
