@@ -17,6 +17,11 @@ import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 
 /** Deliveries ingested at once: each holds a client of its pool for its transaction. */
 export const DELIVERIES_CONCURRENCY = 4;
+/**
+ * This process's webhook stored a delivery this recently: it is busy, and ingesting goes one at a time
+ * (see ingestAtOnce).
+ */
+export const WEBHOOK_BUSY_MS = 200;
 /** Deliveries stored by another process (or while this one waited for Redis) are found within this long. */
 const POLL_EVERY_MS = 1000;
 const FORGET_EVERY_MS = 10 * 60_000;
@@ -36,6 +41,8 @@ export interface DeliveriesWorkerDeps {
   effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
   metrics: Metrics;
   logger: Logger;
+  /** WEBHOOK_BUSY_MS unless a test says otherwise. */
+  webhookBusyMs?: number;
 }
 
 /**
@@ -45,6 +52,9 @@ export interface DeliveriesWorkerDeps {
  */
 export class DeliveriesWorker {
   private readonly loops = new Set<Promise<void>>();
+  /** Loops taking deliveries: a loop leaves the count as it decides to end, before its promise settles. */
+  private running = 0;
+  private lastStored = Number.NEGATIVE_INFINITY;
   /** Woken while every loop was busy: a loop that finds nothing looks once more before it ends. */
   private woken = false;
   private stopped = false;
@@ -63,16 +73,32 @@ export class DeliveriesWorker {
     this.wake();
   }
 
-  /** A delivery is waiting: take it now rather than at the next poll. */
+  /** This process's webhook stored a delivery: take it now rather than at the next poll. */
+  stored(): void {
+    this.lastStored = performance.now();
+    this.wake();
+  }
+
+  /** A delivery may be waiting. */
   wake(): void {
     if (this.stopped) return;
-    if (this.loops.size >= DELIVERIES_CONCURRENCY) {
+    if (this.running >= this.ingestAtOnce()) {
       this.woken = true;
       return;
     }
+    this.running++;
     // Woken by a request, it takes whatever waits: its lines are not that request's.
     const loop = outsideLogContext(() => this.drain()).finally(() => this.loops.delete(loop));
     this.loops.add(loop);
+  }
+
+  /**
+   * While deliveries are arriving, the webhook's answers go first (Alertmanager waits on them, and a
+   * delivery is safe once stored): one is ingested at a time, and the rest once the burst is over.
+   */
+  private ingestAtOnce(): number {
+    const busyMs = this.deps.webhookBusyMs ?? WEBHOOK_BUSY_MS;
+    return performance.now() - this.lastStored < busyMs ? 1 : DELIVERIES_CONCURRENCY;
   }
 
   /** Stops taking deliveries; resolves once those being ingested are. */
@@ -89,36 +115,45 @@ export class DeliveriesWorker {
   }
 
   private async drain(): Promise<void> {
-    if (!(await this.queueAnswers())) return;
-    while (!this.stopped) {
-      this.woken = false;
-      let ingested: IngestedDelivery | undefined;
-      try {
-        ingested = await ingestNextDelivery(this.deps.pool, this.deps.config);
-      } catch (err) {
-        if (err instanceof IngestFailed) {
-          // It waits its retry, and its group's later deliveries with it; the others go on.
-          this.deps.logger.warn(
-            { err, deliveryId: err.deliveryId },
-            `alertmanager delivery: ${err.message}; it will be tried again`,
-          );
-          continue;
+    try {
+      if (!(await this.queueAnswers())) return;
+      while (!this.stopped) {
+        // More loops than a busy webhook leaves room for: this one ends (and leaves the count at once, in
+        // the finally below), and the others go on.
+        if (this.running > this.ingestAtOnce()) return;
+        this.woken = false;
+        let ingested: IngestedDelivery | undefined;
+        try {
+          ingested = await ingestNextDelivery(this.deps.pool, this.deps.config);
+        } catch (err) {
+          if (err instanceof IngestFailed) {
+            // It waits its retry, and its group's later deliveries with it; the others go on.
+            this.deps.logger.warn(
+              { err, deliveryId: err.deliveryId },
+              `alertmanager delivery: ${err.message}; it will be tried again`,
+            );
+            continue;
+          }
+          // The next poll tries again.
+          if (isDatabaseUnreachable(err))
+            this.deps.logger.warn(
+              { err },
+              'alertmanager deliveries: the database is not answering; they wait, stored',
+            );
+          else this.deps.logger.error({ err }, 'alertmanager deliveries: could not take the next one');
+          return;
         }
-        // The next poll tries again.
-        if (isDatabaseUnreachable(err))
-          this.deps.logger.warn(
-            { err },
-            'alertmanager deliveries: the database is not answering; they wait, stored',
-          );
-        else this.deps.logger.error({ err }, 'alertmanager deliveries: could not take the next one');
-        return;
+        if (!ingested) {
+          if (this.woken) continue;
+          return;
+        }
+        // The queue did not take what it changed: if Redis is gone, the rest waits for it, stored.
+        if (!(await this.tell(ingested)) && !(await this.queueAnswers())) return;
+        // More may be waiting, and the webhook may have gone quiet: loops up to what it leaves room for.
+        if (this.running < this.ingestAtOnce()) this.wake();
       }
-      if (!ingested) {
-        if (this.woken) continue;
-        return;
-      }
-      // The queue did not take what it changed: if Redis is gone, the rest waits for it, stored.
-      if (!(await this.tell(ingested)) && !(await this.queueAnswers())) return;
+    } finally {
+      this.running--;
     }
   }
 

@@ -7,7 +7,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { SlackSyncJob } from '../../src/queues/queues.js';
-import { DeliveriesWorker } from '../../src/workers/deliveriesWorker.js';
+import { DELIVERIES_CONCURRENCY, DeliveriesWorker } from '../../src/workers/deliveriesWorker.js';
 import { payload } from '../support/alertmanager.js';
 import { recordingLogger } from '../support/logLines.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
@@ -34,9 +34,14 @@ describe('the deliveries worker', () => {
     lines.length = 0;
   });
 
-  const workerWith = (queue: Partial<Queue<SlackSyncJob>>, queueAnswers = async () => true) => {
+  const workerWith = (
+    queue: Partial<Queue<SlackSyncJob>>,
+    queueAnswers = async () => true,
+    webhookBusyMs?: number,
+  ) => {
     const metrics = new Metrics();
     const worker = new DeliveriesWorker({
+      ...(webhookBusyMs !== undefined ? { webhookBusyMs } : {}),
       pool,
       config,
       queue: queue as Queue<SlackSyncJob>,
@@ -129,6 +134,40 @@ describe('the deliveries worker', () => {
     await worker.idle();
     expect(await processed(id)).toBeUndefined();
     await pool.query('DELETE FROM alert_deliveries WHERE id = $1', [id]);
+  });
+
+  describe('how many it ingests at once', () => {
+    /** A queue whose writes take a while: how many deliveries were being passed on at once, at most. */
+    const slowQueue = () => {
+      const seen = { inFlight: 0, most: 0 };
+      const add = async () => {
+        seen.most = Math.max(seen.most, ++seen.inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        seen.inFlight--;
+        return undefined as never;
+      };
+      return { seen, queue: { add } };
+    };
+    const storeFour = (name: string) => Promise.all([1, 2, 3, 4].map((g) => store(`${name}${g}`)));
+
+    it('takes several at once while the webhook is quiet', async () => {
+      const { seen, queue } = slowQueue();
+      const { worker } = workerWith(queue);
+      await storeFour('Quiet');
+      for (let i = 0; i < 4; i++) worker.wake();
+      await worker.idle();
+      expect(seen.most).toBe(DELIVERIES_CONCURRENCY);
+    });
+
+    it('takes one at a time while the webhook is storing deliveries, so that its answers go first', async () => {
+      const { seen, queue } = slowQueue();
+      // However long the test takes, the webhook counts as busy.
+      const { worker } = workerWith(queue, async () => true, 60_000);
+      await storeFour('Busy');
+      for (let i = 0; i < 4; i++) worker.stored();
+      await worker.idle();
+      expect(seen.most).toBe(1);
+    });
   });
 
   it('leaves deliveries stored while Redis is away, and takes them at its next poll once it is back', async () => {
