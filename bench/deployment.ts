@@ -123,7 +123,9 @@ export async function startBot(
       ? [new URL('../dist/main.js', import.meta.url).pathname, ...(extra.role ?? ['serve'])]
       : [
           // BENCH_CPU_PROF=dir: each bot writes a CPU profile there when it stops (NODE_OPTIONS refuses --cpu-prof).
-          ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+          ...(process.env.BENCH_CPU_PROF
+            ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+            : []),
           '--import',
           'tsx',
           new URL('../src/main.ts', import.meta.url).pathname,
