@@ -18,10 +18,10 @@ import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 /** Deliveries ingested at once: each holds a client of its pool for its transaction. */
 export const DELIVERIES_CONCURRENCY = 4;
 /**
- * This process's webhook stored a delivery this recently: it is busy, and ingesting goes one at a time
- * (see ingestAtOnce).
+ * How the webhook's bursts go first (see ingestAtOnce): it is storing deliveries while it stored one within
+ * `withinMs`; a burst that has lasted `forAtMostMs` is a flood, which gets the full ingest.
  */
-export const WEBHOOK_BUSY_MS = 200;
+export const WEBHOOK_BURST = { withinMs: 200, forAtMostMs: 5000 };
 /** Deliveries stored by another process (or while this one waited for Redis) are found within this long. */
 const POLL_EVERY_MS = 1000;
 const FORGET_EVERY_MS = 10 * 60_000;
@@ -41,8 +41,8 @@ export interface DeliveriesWorkerDeps {
   effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
   metrics: Metrics;
   logger: Logger;
-  /** WEBHOOK_BUSY_MS unless a test says otherwise. */
-  webhookBusyMs?: number;
+  /** WEBHOOK_BURST unless a test says otherwise. */
+  webhookBurst?: typeof WEBHOOK_BURST;
 }
 
 /**
@@ -55,6 +55,8 @@ export class DeliveriesWorker {
   /** Loops taking deliveries: a loop leaves the count as it decides to end, before its promise settles. */
   private running = 0;
   private lastStored = Number.NEGATIVE_INFINITY;
+  /** When the webhook's current burst of deliveries began. */
+  private burstSince = Number.NEGATIVE_INFINITY;
   /** Woken while every loop was busy: a loop that finds nothing looks once more before it ends. */
   private woken = false;
   private stopped = false;
@@ -75,7 +77,9 @@ export class DeliveriesWorker {
 
   /** This process's webhook stored a delivery: take it now rather than at the next poll. */
   stored(): void {
-    this.lastStored = performance.now();
+    const now = performance.now();
+    if (now - this.lastStored >= this.burst.withinMs) this.burstSince = now;
+    this.lastStored = now;
     this.wake();
   }
 
@@ -94,11 +98,18 @@ export class DeliveriesWorker {
 
   /**
    * While deliveries are arriving, the webhook's answers go first (Alertmanager waits on them, and a
-   * delivery is safe once stored): one is ingested at a time, and the rest once the burst is over.
+   * delivery is safe once stored): one is ingested at a time, and the rest once the burst is over. A
+   * flood that goes on past a burst gets the full ingest: new groups' incidents must not wait behind it.
    */
   private ingestAtOnce(): number {
-    const busyMs = this.deps.webhookBusyMs ?? WEBHOOK_BUSY_MS;
-    return performance.now() - this.lastStored < busyMs ? 1 : DELIVERIES_CONCURRENCY;
+    const now = performance.now();
+    const inBurst =
+      now - this.lastStored < this.burst.withinMs && now - this.burstSince < this.burst.forAtMostMs;
+    return inBurst ? 1 : DELIVERIES_CONCURRENCY;
+  }
+
+  private get burst(): typeof WEBHOOK_BURST {
+    return this.deps.webhookBurst ?? WEBHOOK_BURST;
   }
 
   /** Stops taking deliveries; resolves once those being ingested are. */
@@ -120,7 +131,11 @@ export class DeliveriesWorker {
       while (!this.stopped) {
         // More loops than a busy webhook leaves room for: this one ends (and leaves the count at once, in
         // the finally below), and the others go on.
-        if (this.running > this.ingestAtOnce()) return;
+        if (this.running > this.ingestAtOnce()) {
+          // Another loop may be between a claim that found nothing and its end: it looks once more.
+          this.woken = true;
+          return;
+        }
         this.woken = false;
         let ingested: IngestedDelivery | undefined;
         try {

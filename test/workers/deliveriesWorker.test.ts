@@ -7,7 +7,11 @@ import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { SlackSyncJob } from '../../src/queues/queues.js';
-import { DELIVERIES_CONCURRENCY, DeliveriesWorker } from '../../src/workers/deliveriesWorker.js';
+import {
+  DELIVERIES_CONCURRENCY,
+  DeliveriesWorker,
+  type WEBHOOK_BURST,
+} from '../../src/workers/deliveriesWorker.js';
 import { payload } from '../support/alertmanager.js';
 import { recordingLogger } from '../support/logLines.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
@@ -37,11 +41,11 @@ describe('the deliveries worker', () => {
   const workerWith = (
     queue: Partial<Queue<SlackSyncJob>>,
     queueAnswers = async () => true,
-    webhookBusyMs?: number,
+    webhookBurst?: typeof WEBHOOK_BURST,
   ) => {
     const metrics = new Metrics();
     const worker = new DeliveriesWorker({
-      ...(webhookBusyMs !== undefined ? { webhookBusyMs } : {}),
+      ...(webhookBurst ? { webhookBurst } : {}),
       pool,
       config,
       queue: queue as Queue<SlackSyncJob>,
@@ -137,11 +141,16 @@ describe('the deliveries worker', () => {
   });
 
   describe('how many it ingests at once', () => {
-    /** A queue whose writes take a while: how many deliveries were being passed on at once, at most. */
-    const slowQueue = () => {
+    /**
+     * A queue whose writes wait until `together` are being made at once (for 2 s at most): how many
+     * deliveries were being passed on at once, at most.
+     */
+    const slowQueue = (together: number) => {
       const seen = { inFlight: 0, most: 0 };
       const add = async () => {
         seen.most = Math.max(seen.most, ++seen.inFlight);
+        // Less than the worker waits on a write (3 s), which would let one loop's writes pile up.
+        await waitFor(() => seen.inFlight >= together, 2000, `${together} writes at once`).catch(() => {});
         await new Promise((resolve) => setTimeout(resolve, 100));
         seen.inFlight--;
         return undefined as never;
@@ -151,7 +160,7 @@ describe('the deliveries worker', () => {
     const storeFour = (name: string) => Promise.all([1, 2, 3, 4].map((g) => store(`${name}${g}`)));
 
     it('takes several at once while the webhook is quiet', async () => {
-      const { seen, queue } = slowQueue();
+      const { seen, queue } = slowQueue(DELIVERIES_CONCURRENCY);
       const { worker } = workerWith(queue);
       await storeFour('Quiet');
       for (let i = 0; i < 4; i++) worker.wake();
@@ -159,14 +168,27 @@ describe('the deliveries worker', () => {
       expect(seen.most).toBe(DELIVERIES_CONCURRENCY);
     });
 
-    it('takes one at a time while the webhook is storing deliveries, so that its answers go first', async () => {
-      const { seen, queue } = slowQueue();
-      // However long the test takes, the webhook counts as busy.
-      const { worker } = workerWith(queue, async () => true, 60_000);
-      await storeFour('Busy');
+    it('takes one at a time while the webhook is storing a burst, so that its answers go first', async () => {
+      const { seen, queue } = slowQueue(1);
+      // However long the test takes, it is one burst.
+      const { worker } = workerWith(queue, async () => true, { withinMs: 60_000, forAtMostMs: 60_000 });
+      const ids = await storeFour('Busy');
       for (let i = 0; i < 4; i++) worker.stored();
       await worker.idle();
       expect(seen.most).toBe(1);
+      for (const id of ids) expect(await processed(id)).toEqual({ outcome: 'created' });
+    });
+
+    it('takes several at once again once the burst has gone on for long: a flood', async () => {
+      const { seen, queue } = slowQueue(DELIVERIES_CONCURRENCY);
+      const { worker } = workerWith(queue, async () => true, { withinMs: 60_000, forAtMostMs: 50 });
+      worker.stored();
+      await worker.idle();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await storeFour('Flood');
+      for (let i = 0; i < 4; i++) worker.stored();
+      await worker.idle();
+      expect(seen.most).toBe(DELIVERIES_CONCURRENCY);
     });
   });
 
