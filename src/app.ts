@@ -406,7 +406,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           alertmanager: alertmanagerRoute({
             pool,
             queue,
-            wakeIngest: () => ingest.stored(),
+            stored: () => ingest.stored(),
             config: file,
             token: env.ALERTMANAGER_TOKEN,
             metrics,

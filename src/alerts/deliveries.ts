@@ -102,7 +102,7 @@ export async function ingestNextDelivery(
         ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED;
        SAVEPOINT ingest`,
     )) as unknown as [pg.QueryResult, pg.QueryResult<Claimed>, pg.QueryResult];
-    const delivery = claimed!.rows[0];
+    const delivery = claimed.rows[0];
     if (!delivery) {
       await client.query('COMMIT');
       return undefined;

@@ -23,8 +23,11 @@ export interface AlertmanagerRouteDeps {
   pool: pg.Pool;
   /** Where the heartbeat's return is told. */
   queue: Queue<SlackSyncJob>;
-  /** Told of each delivery stored, to ingest it now rather than at the next poll. */
-  wakeIngest: () => void;
+  /**
+   * Told of each delivery stored: the deliveries worker ingests it now rather than at the next poll, and
+   * leaves a burst of them the CPU its answers need.
+   */
+  stored: () => void;
   config: FileConfig;
   token: string;
   metrics: Metrics;
@@ -113,7 +116,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     return { outcome: accepted.outcome, incident: incidentRef(accepted.incidentId) };
   }
   addLogContext({ deliveryId: accepted.deliveryId });
-  deps.wakeIngest();
+  deps.stored();
   return { outcome: accepted.outcome, delivery: accepted.deliveryId };
 }
 

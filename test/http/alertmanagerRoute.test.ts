@@ -104,7 +104,7 @@ describe('POST /alertmanager when something behind it fails', () => {
       alertmanagerRoute({
         pool: through,
         queue: queue as Queue<SlackSyncJob>,
-        wakeIngest: () => {},
+        stored: () => {},
         config,
         token: TOKEN,
         metrics: new Metrics(),
