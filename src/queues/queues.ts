@@ -1,5 +1,6 @@
 import { Job, type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { IncidentSyncVersions } from './incidentSyncVersions.js';
 
 /**
  * The queue of Slack projections: an incident's messages, an action request's approval message, a heartbeat
@@ -48,8 +49,13 @@ export function createQueue<T>(name: string, connection: Redis, prefix: string):
   return new Queue<T>(name, { connection, prefix });
 }
 
+/** The versions kept beside each sync queue made here, on its connection. */
+const syncVersions = new WeakMap<Queue<SlackSyncJob>, IncidentSyncVersions>();
+
 export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<SlackSyncJob> {
-  return createQueue<SlackSyncJob>(SLACK_SYNC_QUEUE, connection, prefix);
+  const queue = createQueue<SlackSyncJob>(SLACK_SYNC_QUEUE, connection, prefix);
+  syncVersions.set(queue, new IncidentSyncVersions(connection, prefix));
+  return queue;
 }
 
 /**
@@ -91,20 +97,22 @@ const SYNC_JOB_OPTIONS = {
 /**
  * Asks a worker to bring the incident's Slack messages up to `version`. One job per version: a change
  * recorded while a sync runs gets a job of its own, so no change waits for the next delivery; adding the
- * same version twice is a no-op. The reconcile pass asks for a full look (`skipIfShown: false`): it
- * trusts the database alone.
+ * same version twice is a no-op. A job whose version is shown, or older than one queued after it, ends
+ * without reading (IncidentSyncVersions). The reconcile pass asks for a full look (`skipIfCovered:
+ * false`): it trusts the database alone.
  */
 export async function enqueueIncidentSync(
   queue: Queue<SlackSyncJob>,
   incidentId: number,
   version: number,
-  { skipIfShown = true }: { skipIfShown?: boolean } = {},
+  { skipIfCovered = true }: { skipIfCovered?: boolean } = {},
 ): Promise<void> {
   await queue.add(
     'incident',
-    { kind: 'incident', incidentId, ...(skipIfShown ? { version } : {}) },
+    { kind: 'incident', incidentId, ...(skipIfCovered ? { version } : {}) },
     { ...SYNC_JOB_OPTIONS, jobId: `incident-${incidentId}-v${version}` },
   );
+  if (skipIfCovered) await syncVersions.get(queue)?.queued(incidentId, version);
 }
 
 /** The same for an action request's approval message. */

@@ -9,6 +9,7 @@ import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
+import { IncidentSyncVersions } from '../queues/incidentSyncVersions.js';
 import {
   enqueueActionMessageSync,
   enqueueHeartbeatGapSync,
@@ -23,7 +24,6 @@ import {
   SlackUnavailableError,
 } from '../slack/errors.js';
 import { instrumented } from './instrumented.js';
-import { ShownVersions } from './shownVersions.js';
 import { SlackProbe } from './slackProbe.js';
 
 const RECONCILE_EVERY_MS = 60_000;
@@ -64,11 +64,11 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     queue: deps.queue,
     logger: deps.logger,
   });
-  const shown = new ShownVersions(deps.connection, deps.prefix);
+  const versions = new IncidentSyncVersions(deps.connection, deps.prefix);
   const reconcile = async () => {
     const incidents = await incidentsBehindSlack(deps.pool, 1000);
     for (const incident of incidents)
-      await enqueueIncidentSync(deps.queue, incident.id, incident.version, { skipIfShown: false });
+      await enqueueIncidentSync(deps.queue, incident.id, incident.version, { skipIfCovered: false });
     const requests = await requestsBehindSlack(deps.pool, 1000);
     for (const request of requests) await enqueueActionMessageSync(deps.queue, request.id, request.version);
     const gaps = await gapsBehindSlack(deps.pool, 1000);
@@ -98,11 +98,12 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
   const sync = async (task: SlackSyncJob) => {
     switch (task.kind) {
       case 'incident': {
-        // A later job's sync showed this version already: nothing to read.
-        if (task.version !== undefined && (await shown.shows(task.incidentId, task.version)))
-          return { slackCalls: 0, alreadyShown: true };
+        // Shown already, or a newer job will read what this one would: nothing to read.
+        const covered =
+          task.version === undefined ? undefined : await versions.covered(task.incidentId, task.version);
+        if (covered) return { slackCalls: 0, covered };
         const result = await syncIncident(deps, task.incidentId);
-        if (result.version !== undefined) await shown.record(task.incidentId, result.version);
+        if (result.version !== undefined) await versions.shown(task.incidentId, result.version);
         if (result.channelRefusal) {
           deps.logger.warn(
             { incidentId: task.incidentId, slackError: result.channelRefusal },

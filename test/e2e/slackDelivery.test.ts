@@ -56,6 +56,29 @@ describe('delivering to Slack through its failures', () => {
     }
   });
 
+  it('ends a sync queued for a version older than one queued after it without the database', async () => {
+    const bot = await start();
+    await bot.deliver(payload({ group: 'Superseded', alerts: [{ instance: 'a' }] }));
+    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
+    await waitForQueueIdle(bot.app.slackSync);
+    const { rows } = await bot.app.pool.query<{ id: number; version: number }>(
+      'SELECT id::int AS id, version FROM incidents',
+    );
+    const { id, version } = rows[0]!;
+    const job = (v: number) => bot.app.slackSync.getJob(`incident-${id}-v${v}`);
+    await setDatabaseReachable(bot.database.url, false);
+    try {
+      // Two changes, queued out of order: the newer job reads (and waits for the database) for both.
+      await enqueueIncidentSync(bot.app.slackSync, id, version + 2);
+      await waitFor(async () => (await job(version + 2))?.isDelayed(), 10_000, 'the newer job to wait');
+      await enqueueIncidentSync(bot.app.slackSync, id, version + 1);
+      await waitFor(async () => !(await job(version + 1)), 10_000, 'the older job to end');
+      expect(await (await job(version + 2))?.isDelayed()).toBe(true);
+    } finally {
+      await setDatabaseReachable(bot.database.url, true);
+    }
+  });
+
   it('retries 5xx answers with backoff and delivers exactly once', async () => {
     const bot = await start();
     bot.slack.emulator.failNext('chat.postMessage', { status: 500 }, 2);

@@ -1,0 +1,54 @@
+import type { Redis } from 'ioredis';
+
+const KEEP_SECONDS = 24 * 3600;
+
+// Keeps the larger of the version held and the one given: jobs may be queued out of order.
+const KEEP_NEWEST = `local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end`;
+
+/**
+ * Beside the Slack sync queue, per incident: the newest version a sync job was queued for, and the
+ * version a sync last showed in Slack. Every change queues a sync job of its own, so a burst of changes
+ * queues many for one incident, and only the newest needs to read: it shows them all. The others end
+ * here without the database. Lost with Redis, or unreadable for a moment, this only costs reads; the
+ * reconcile pass never trusts it.
+ */
+export class IncidentSyncVersions {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** After a job for `version` was queued (never before: a job it stands for must exist). */
+  async queued(incidentId: number, version: number): Promise<void> {
+    await this.redis
+      .eval(KEEP_NEWEST, 1, this.key('queued', incidentId), version, KEEP_SECONDS)
+      .catch(() => {});
+  }
+
+  /**
+   * After a sync that showed `version`. Syncs of one incident run one at a time, but two may record out
+   * of order: the older then stands until the next, which costs a read, never a missed change.
+   */
+  async shown(incidentId: number, version: number): Promise<void> {
+    // The sync is done either way: not recorded, the next job for this version reads.
+    await this.redis.set(this.key('shown', incidentId), version, 'EX', KEEP_SECONDS).catch(() => {});
+  }
+
+  /**
+   * Why a job for `version` has nothing to do: a sync showed this version or a newer one, or a job for a
+   * newer version is queued, and will read what this one would. Undefined when it must read.
+   */
+  async covered(incidentId: number, version: number): Promise<'shown' | 'newer queued' | undefined> {
+    const [shown, queued] = await this.redis
+      .mget(this.key('shown', incidentId), this.key('queued', incidentId))
+      .catch(() => [null, null]);
+    if (shown != null && Number(shown) >= version) return 'shown';
+    if (queued != null && Number(queued) > version) return 'newer queued';
+    return undefined;
+  }
+
+  private key(what: 'shown' | 'queued', incidentId: number): string {
+    return `${this.prefix}:slack-${what}:incident:${incidentId}`;
+  }
+}
