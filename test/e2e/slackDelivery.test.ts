@@ -17,6 +17,17 @@ describe('delivering to Slack through its failures', () => {
     return bot;
   };
 
+  /** An incident of its own, once Slack shows it and its sync jobs are done. */
+  const shownIncident = async (bot: TestBot, group: string) => {
+    await bot.deliver(payload({ group, alerts: [{ instance: 'a' }] }));
+    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
+    await waitForQueueIdle(bot.app.slackSync);
+    const { rows } = await bot.app.pool.query<{ id: number; version: number }>(
+      'SELECT id::int AS id, version FROM incidents',
+    );
+    return rows[0]!;
+  };
+
   it('waits out a 429 for as long as Retry-After says, then delivers exactly once', async () => {
     const bot = await start();
     bot.slack.emulator.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 1 });
@@ -31,13 +42,7 @@ describe('delivering to Slack through its failures', () => {
 
   it('ends a sync queued for a version Slack already shows without the database; a newer one waits for it', async () => {
     const bot = await start();
-    await bot.deliver(payload({ group: 'Shown', alerts: [{ instance: 'a' }] }));
-    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
-    await waitForQueueIdle(bot.app.slackSync);
-    const { rows } = await bot.app.pool.query<{ id: number; version: number }>(
-      'SELECT id::int AS id, version FROM incidents',
-    );
-    const { id, version } = rows[0]!;
+    const { id, version } = await shownIncident(bot, 'Shown');
     const queued = async (v: number) => !!(await bot.app.slackSync.getJob(`incident-${id}-v${v}`));
     await setDatabaseReachable(bot.database.url, false);
     try {
@@ -58,13 +63,7 @@ describe('delivering to Slack through its failures', () => {
 
   it('ends a sync queued for a version older than one queued after it without the database', async () => {
     const bot = await start();
-    await bot.deliver(payload({ group: 'Superseded', alerts: [{ instance: 'a' }] }));
-    await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL).length === 1, 20_000, 'root message');
-    await waitForQueueIdle(bot.app.slackSync);
-    const { rows } = await bot.app.pool.query<{ id: number; version: number }>(
-      'SELECT id::int AS id, version FROM incidents',
-    );
-    const { id, version } = rows[0]!;
+    const { id, version } = await shownIncident(bot, 'Superseded');
     const job = (v: number) => bot.app.slackSync.getJob(`incident-${id}-v${v}`);
     await setDatabaseReachable(bot.database.url, false);
     try {
