@@ -244,6 +244,46 @@ function stringOf(bytes: number[]): string | undefined {
   }
 }
 
+/** A body declared at most this long is held whole, to be parsed at once (parseWholeBody). */
+export const WHOLE_BODY_MAX_BYTES = 1024 * 1024;
+
+// A \u escape of a letter of `alerts`: a key spelt so is one JSON.parse would take for a second `alerts`.
+const ESCAPED_ALERTS_LETTER = /\\u00(?:6[15cC]|7[234])/;
+
+/**
+ * What the scanner makes of a body held whole, with one JSON.parse where that gives the same (most
+ * notifications: the byte-by-byte scan costs more than the parse): a body that parses, names `alerts`
+ * once and keeps every alert. Anything else is scanned, for its truncation and its errors.
+ */
+export function parseWholeBody(bytes: Buffer, limits: BodyLimits): AlertmanagerBody {
+  const text = bytes.toString('utf8');
+  const key = text.indexOf('"alerts"');
+  if (
+    bytes.length <= Math.min(limits.maxBytes, limits.keptAlertBytes) &&
+    key === text.lastIndexOf('"alerts"') &&
+    !ESCAPED_ALERTS_LETTER.test(text)
+  ) {
+    const parsed = tryParse(text);
+    const alerts = parsed.ok && isObject(parsed.json) ? parsed.json.alerts : undefined;
+    if (parsed.ok && (!Array.isArray(alerts) || alerts.length <= limits.keptAlerts))
+      return { tooLarge: false, json: parsed.json, truncatedAlerts: 0, bytes: bytes.length };
+  }
+  const scanner = new AlertmanagerBodyScanner(limits);
+  scanner.write(bytes);
+  return scanner.end();
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null;
+
+function tryParse(text: string): { ok: true; json: unknown } | { ok: false } {
+  try {
+    return { ok: true, json: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
 /** The sender closed the connection before the end of its body. */
 export class RequestAborted extends Error {
   constructor(options: { cause: unknown }) {
@@ -268,6 +308,8 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
   const scanner = new AlertmanagerBodyScanner(
     Number.isFinite(declared) ? limits : { ...limits, drainBytes: limits.maxBytes },
   );
+  // A body declared small is held whole and parsed at its end (Node ends a body at its declared length).
+  const held: Buffer[] | undefined = declared <= WHOLE_BODY_MAX_BYTES ? [] : undefined;
   return new Promise((resolve, reject) => {
     const onError = (cause: unknown) => reject(new RequestAborted({ cause }));
     const settle = (outcome: () => AlertmanagerBody) => {
@@ -282,6 +324,10 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
       }
     };
     const onData = (chunk: Buffer) => {
+      if (held) {
+        held.push(chunk);
+        return;
+      }
       try {
         if (!scanner.write(chunk)) settle(() => scanner.end());
       } catch (err) {
@@ -290,7 +336,7 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
         });
       }
     };
-    const onEnd = () => settle(() => scanner.end());
+    const onEnd = () => settle(() => (held ? parseWholeBody(Buffer.concat(held), limits) : scanner.end()));
     req.on('data', onData).on('end', onEnd).on('error', onError);
   });
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { AlertmanagerBodyScanner, type BodyLimits } from '../../src/http/alertmanagerBody.js';
+import { describe, expect, it, vi } from 'vitest';
+import { AlertmanagerBodyScanner, type BodyLimits, parseWholeBody } from '../../src/http/alertmanagerBody.js';
 import { HttpError } from '../../src/http/respond.js';
 import { type AlertSpec, payload as alertmanagerPayload } from '../support/alertmanager.js';
 
@@ -10,12 +10,28 @@ const LIMITS: BodyLimits = {
   drainBytes: 256 * 1024,
 };
 
-/** Feeds `text` to a scanner in chunks of `size` bytes, as a socket would deliver it. */
+/**
+ * Feeds `text` to a scanner in chunks of `size` bytes, as a socket would deliver it. A body within the
+ * limit is also held whole and parsed at once, which must come to the same.
+ */
 function scan(text: string, size = 7, limits = LIMITS) {
-  const scanner = new AlertmanagerBodyScanner(limits);
   const bytes = Buffer.from(text);
-  for (let i = 0; i < bytes.length; i += size) if (!scanner.write(bytes.subarray(i, i + size))) break;
-  return scanner.end();
+  const scanned = outcome(() => {
+    const scanner = new AlertmanagerBodyScanner(limits);
+    for (let i = 0; i < bytes.length; i += size) if (!scanner.write(bytes.subarray(i, i + size))) break;
+    return scanner.end();
+  });
+  if (bytes.length <= limits.maxBytes) expect(outcome(() => parseWholeBody(bytes, limits))).toEqual(scanned);
+  if ('thrown' in scanned) throw scanned.thrown;
+  return scanned.body;
+}
+
+function outcome<T>(read: () => T): { body: T } | { thrown: unknown } {
+  try {
+    return { body: read() };
+  } catch (thrown) {
+    return { thrown };
+  }
 }
 
 /** A notification of group G with these alerts, each on an instance of its own unless it says. */
@@ -72,6 +88,19 @@ describe('reading a notification as it arrives', () => {
   it('refuses a second alerts key rather than merge or drop either', () => {
     expect(refusal('{"alerts": [{}], "alerts": [{}]}')).toBe('400 alerts: given twice');
     expect(refusal('{"alerts": 5, "alerts": [{}]}')).toBe('400 alerts: given twice');
+    expect(refusal('{"alerts": [{}], "\\u0061lerts": [{}]}')).toBe('400 alerts: given twice');
+    expect(refusal('{"alerts": [{}], "a\\u006Cert\\u0073": [{}]}')).toBe('400 alerts: given twice');
+  });
+
+  it('parses a small body held whole with one JSON.parse, not one per alert', () => {
+    const body = Buffer.from(JSON.stringify(payload({ alerts: [{}, {}] })));
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(parseWholeBody(body, LIMITS)).toMatchObject({ tooLarge: false, truncatedAlerts: 0 });
+      expect(parse).toHaveBeenCalledTimes(1);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('takes alerts written before groupKey, as Alertmanager writes them', () => {
