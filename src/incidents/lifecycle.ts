@@ -79,16 +79,18 @@ async function lockIncident(db: pg.ClientBase, incidentId: number): Promise<Lock
        FROM incidents WHERE id = $1 FOR UPDATE`,
     [incidentId],
   );
-  if (!rows[0])
-    throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(incidentId)}.`);
+  if (!rows[0]) throw notFound(incidentId);
   return rows[0];
 }
 
+const notFound = (incidentId: number) =>
+  new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(incidentId)}.`);
+const alreadyResolved = (incidentId: number) =>
+  new IncidentError('ALREADY_RESOLVED', `${incidentRef(incidentId)} is already resolved.`);
+
 async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
   const incident = await lockIncident(db, incidentId);
-  if (incident.state === 'resolved') {
-    throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incidentId)} is already resolved.`);
-  }
+  if (incident.state === 'resolved') throw alreadyResolved(incidentId);
   return incident;
 }
 
@@ -169,51 +171,74 @@ export interface StatusUpdateInput {
   requestKey?: string;
 }
 
+/**
+ * One statement takes the request's key, updates the incident and adds its timeline entry: the incident's
+ * row stays locked for that statement and the commit, not for a round trip per step (50 people updating
+ * one incident at once queue on that lock).
+ */
 export async function postStatusUpdate(
   deps: LifecycleDeps,
   incidentId: number,
   input: StatusUpdateInput,
 ): Promise<ChangeResult & { number: number }> {
   const result = await inTransaction(deps.pool, async (db) => {
-    await claimRequest(db, input.requestKey);
-    const incident = await lockOpenIncident(db, incidentId);
-    const interval = input.nextUpdateInMs ?? updateInterval(deps.config, incident.severity);
-    const number = incident.update_count + 1;
-    const { rows } = await db.query<{ version: number; due: Date | null }>(
-      `UPDATE incidents
-          SET version = version + 1, updated_at = now(), update_count = $2, last_update_at = now(),
-              status = COALESCE($3, status), impact = COALESCE($4, impact), affected = COALESCE($5, affected),
-              eta = COALESCE($6, eta),
-              next_update_due_at = CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END
-        WHERE id = $1
-        RETURNING version, next_update_due_at AS due`,
-      [
+    const { rows } = await db.query<{
+      claimed: boolean;
+      state: 'open' | 'resolved' | null;
+      version: number | null;
+      number: number | null;
+      due: Date | null;
+    }>({
+      name: 'incidents-post-status-update',
+      text: `WITH claim AS (
+         INSERT INTO slack_requests (request_key) SELECT $1 WHERE $1::text IS NOT NULL
+         ON CONFLICT DO NOTHING RETURNING 1
+       ), updated AS (
+         UPDATE incidents i
+            SET version = version + 1, updated_at = now(), update_count = update_count + 1, last_update_at = now(),
+                status = COALESCE($3, status), impact = COALESCE($4, impact), affected = COALESCE($5, affected),
+                eta = COALESCE($6, eta),
+                -- Whole milliseconds: the timeline entry says when, as the Date read back does.
+                next_update_due_at = date_trunc('milliseconds',
+                  now() + COALESCE($7::bigint, ($8::jsonb ->> i.severity::text)::bigint) * interval '1 millisecond')
+          WHERE i.id = $2 AND i.state = 'open' AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
+          RETURNING i.version, i.update_count, i.next_update_due_at
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $2, 'status_update', $9, $10::jsonb || jsonb_build_object('number', u.update_count)
+                || CASE WHEN u.next_update_due_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('nextUpdateAt',
+                     to_char(u.next_update_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END
+           FROM updated u
+       )
+       SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM claim) AS claimed,
+              (SELECT state FROM incidents WHERE id = $2) AS state,
+              u.version, u.update_count AS number, u.next_update_due_at AS due
+         FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,
+      values: [
+        input.requestKey ?? null,
         incidentId,
-        number,
         input.status ?? null,
         input.impact ?? null,
         input.affected ?? null,
         input.eta ?? null,
-        interval,
-      ],
-    );
-    const updated = rows[0]!;
-    await addTimelineEntries(db, incidentId, [
-      {
-        kind: 'status_update',
-        actor: input.by,
-        data: {
-          number,
+        input.nextUpdateInMs ?? null,
+        JSON.stringify(deps.config.incidents.updateIntervals),
+        input.by,
+        JSON.stringify({
           text: input.text,
           ...(input.status ? { status: input.status } : {}),
           ...(input.impact ? { impact: input.impact } : {}),
           ...(input.affected ? { affected: input.affected } : {}),
           ...(input.eta ? { eta: input.eta } : {}),
-          ...(updated.due ? { nextUpdateAt: updated.due.toISOString() } : {}),
-        },
-      },
-    ]);
-    return { ...updated, number };
+        }),
+      ],
+    });
+    const { claimed, state, version, number, due } = rows[0]!;
+    if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    if (state === null) throw notFound(incidentId);
+    // Resolved, maybe by someone else while this waited for the row.
+    if (version === null || number === null) throw alreadyResolved(incidentId);
+    return { version, number, due };
   });
   await deps.effects.changed(incidentId, result.version);
   await deps.effects.updateDue(incidentId, result.number, result.due);
@@ -360,8 +385,7 @@ export async function findIncident(
     const { rows } = await pool.query('SELECT id::int AS id, state FROM incidents WHERE id = $1', [
       target.id,
     ]);
-    if (!rows[0])
-      throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(target.id)}.`);
+    if (!rows[0]) throw notFound(target.id);
     return rows[0];
   }
   const { rows } = await pool.query(

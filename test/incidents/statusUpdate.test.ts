@@ -1,0 +1,148 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import {
+  declareIncident,
+  type LifecycleDeps,
+  postStatusUpdate,
+  resolveIncident,
+} from '../../src/incidents/lifecycle.js';
+import { recordingEffects } from '../support/incidents.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+const config = parseFileConfig(
+  'test',
+  'slack: { defaultChannel: C0DEFAULT1 }\nincidents: { updateIntervals: { P2: 30m, P4: none } }',
+);
+
+describe('posting a status update', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let deps: LifecycleDeps;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url);
+    await migrate(pool);
+    deps = { pool, config, effects: recordingEffects() };
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const declare = async (severity: 'P2' | 'P4' = 'P2') =>
+    (
+      await declareIncident(deps, {
+        severity,
+        title: 'Checkout errors',
+        declaredBy: 'U0ALICE',
+        channelId: 'C0OPS',
+      })
+    ).incidentId;
+  const entries = async (id: number) =>
+    (
+      await pool.query<{ data: Record<string, unknown> }>(
+        "SELECT data FROM timeline_entries WHERE incident_id = $1 AND kind = 'status_update' ORDER BY id",
+        [id],
+      )
+    ).rows.map((r) => r.data);
+  const failure = (work: Promise<unknown>) =>
+    work.then(
+      () => 'done',
+      (err: { code?: string }) => err.code,
+    );
+
+  it('numbers the update, records it with when the next is due, and bumps the version', async () => {
+    const id = await declare();
+    const result = await postStatusUpdate(deps, id, {
+      text: 'Pool exhausted',
+      status: 'identified',
+      impact: 'Checkout fails for 5%',
+      by: 'U0BOB',
+    });
+    expect(result).toMatchObject({ incidentId: id, ref: `INC-${id}`, number: 1 });
+    const { rows } = await pool.query(
+      'SELECT version, update_count, status, impact, next_update_due_at FROM incidents WHERE id = $1',
+      [id],
+    );
+    expect(rows[0]).toMatchObject({ version: result.version, update_count: 1, status: 'identified' });
+    const due: Date = rows[0].next_update_due_at;
+    expect(due.getTime() - Date.now()).toBeGreaterThan(29 * 60_000);
+    expect(await entries(id)).toEqual([
+      {
+        number: 1,
+        text: 'Pool exhausted',
+        status: 'identified',
+        impact: 'Checkout fails for 5%',
+        nextUpdateAt: due.toISOString(),
+      },
+    ]);
+    // A severity with no interval: none due, and the entry says none.
+    const quiet = await declare('P4');
+    await postStatusUpdate(deps, quiet, { text: 'Watching', by: 'U0BOB' });
+    expect(await entries(quiet)).toEqual([{ number: 1, text: 'Watching' }]);
+  });
+
+  it('refuses a replayed request, a resolved incident and a missing one, and writes nothing', async () => {
+    const id = await declare();
+    await postStatusUpdate(deps, id, { text: 'First', by: 'U0BOB', requestKey: 'update-replayed' });
+    expect(
+      await failure(
+        postStatusUpdate(deps, id, { text: 'Again', by: 'U0BOB', requestKey: 'update-replayed' }),
+      ),
+    ).toBe('ALREADY_HANDLED');
+    await resolveIncident(deps, id, 'Fixed', 'U0BOB');
+    expect(
+      await failure(postStatusUpdate(deps, id, { text: 'Late', by: 'U0BOB', requestKey: 'update-late' })),
+    ).toBe('ALREADY_RESOLVED');
+    expect(await failure(postStatusUpdate(deps, 999_999, { text: 'Where', by: 'U0BOB' }))).toBe(
+      'INCIDENT_NOT_FOUND',
+    );
+    expect((await entries(id)).map((e) => e.text)).toEqual(['First']);
+    // A refused request's key is not kept: it was not acted on.
+    const { rows } = await pool.query("SELECT 1 FROM slack_requests WHERE request_key = 'update-late'");
+    expect(rows).toHaveLength(0);
+  });
+
+  it('numbers 20 updates made at once 1 to 20', async () => {
+    const id = await declare();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => postStatusUpdate(deps, id, { text: `step ${i}`, by: 'U0BOB' })),
+    );
+    expect(results.map((r) => r.number).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    expect((await entries(id)).map((e) => e.number)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it("holds the incident's row for one statement and the commit, not a round trip per step", async () => {
+    const id = await declare();
+    const sent: string[] = [];
+    // The pool's clients, with what each is sent written down.
+    const counting = Object.create(pool, {
+      connect: {
+        value: async () => {
+          const client: pg.PoolClient = await pool.connect();
+          const query = client.query.bind(client);
+          return Object.assign(Object.create(client), {
+            query: (config: string | { text: string }, ...rest: unknown[]) => {
+              sent.push(typeof config === 'string' ? config : config.text);
+              return (query as (...args: unknown[]) => unknown)(config, ...rest);
+            },
+          });
+        },
+      },
+    }) as Pool;
+    await postStatusUpdate({ ...deps, pool: counting }, id, {
+      text: 'Counted',
+      by: 'U0BOB',
+      requestKey: 'k1',
+    });
+    expect(sent).toHaveLength(3);
+    expect(sent[0]).toBe('BEGIN');
+    expect(sent[2]).toBe('COMMIT');
+  });
+});
