@@ -193,6 +193,9 @@ export async function postStatusUpdate(
       text: `WITH claim AS (
          INSERT INTO slack_requests (request_key) SELECT $1 WHERE $1::text IS NOT NULL
          ON CONFLICT DO NOTHING RETURNING 1
+       ), locked AS (
+         -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
+         SELECT id, state FROM incidents WHERE id = $2 FOR UPDATE
        ), updated AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), update_count = update_count + 1, last_update_at = now(),
@@ -201,7 +204,8 @@ export async function postStatusUpdate(
                 -- Whole milliseconds: the timeline entry says when, as the Date read back does.
                 next_update_due_at = date_trunc('milliseconds',
                   now() + COALESCE($7::bigint, ($8::jsonb ->> i.severity::text)::bigint) * interval '1 millisecond')
-          WHERE i.id = $2 AND i.state = 'open' AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
+           FROM locked l
+          WHERE i.id = l.id AND l.state = 'open' AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
           RETURNING i.version, i.update_count, i.next_update_due_at
        ), entry AS (
          INSERT INTO timeline_entries (incident_id, kind, actor, data)
@@ -211,7 +215,7 @@ export async function postStatusUpdate(
            FROM updated u
        )
        SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM claim) AS claimed,
-              (SELECT state FROM incidents WHERE id = $2) AS state,
+              (SELECT state FROM locked) AS state,
               u.version, u.update_count AS number, u.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,
       values: [
@@ -236,7 +240,6 @@ export async function postStatusUpdate(
     const { claimed, state, version, number, due } = rows[0]!;
     if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
     if (state === null) throw notFound(incidentId);
-    // Resolved, maybe by someone else while this waited for the row.
     if (version === null || number === null) throw alreadyResolved(incidentId);
     return { version, number, due };
   });

@@ -10,7 +10,7 @@ import {
   resolveIncident,
 } from '../../src/incidents/lifecycle.js';
 import { recordingEffects } from '../support/incidents.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
 const config = parseFileConfig(
   'test',
@@ -105,6 +105,31 @@ describe('posting a status update', () => {
     // A refused request's key is not kept: it was not acted on.
     const { rows } = await pool.query("SELECT 1 FROM slack_requests WHERE request_key = 'update-late'");
     expect(rows).toHaveLength(0);
+  });
+
+  it('applies an update that waited for the row to the incident as it then is: reopened meanwhile', async () => {
+    const id = await declare();
+    await resolveIncident(deps, id, 'Fixed', 'U0BOB');
+    const reopening = await pool.connect();
+    try {
+      await reopening.query('BEGIN');
+      await reopening.query("UPDATE incidents SET state = 'open', resolved_at = NULL WHERE id = $1", [id]);
+      const update = postStatusUpdate(deps, id, { text: 'Back again', by: 'U0BOB' });
+      await waitFor(
+        async () =>
+          (
+            await pool.query(
+              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+          ).rows.length > 0,
+        5000,
+        'the update to wait for the row',
+      );
+      await reopening.query('COMMIT');
+      expect(await update).toMatchObject({ number: 1 });
+    } finally {
+      reopening.release();
+    }
   });
 
   it('numbers 20 updates made at once 1 to 20', async () => {
