@@ -182,12 +182,25 @@ async function refuseIfOpen(db: pg.ClientBase, input: NewRequest): Promise<void>
     input.incidentId,
     `${input.service}/${input.action}`,
   ]);
+  await refuseIfSeenOpen(db, input, null);
+}
+
+/**
+ * Refused (ALREADY_REQUESTED) when the incident has an open request for the same action and params.
+ * Before the claim, not when `keyBeforeClaim` was acted on already: a replay is refused as that, by its claim.
+ */
+async function refuseIfSeenOpen(
+  db: pg.ClientBase | pg.Pool,
+  input: NewRequest,
+  keyBeforeClaim: string | null,
+): Promise<void> {
   const { rows } = await db.query<{ id: number; requested_by: string }>(
     `SELECT id::int AS id, requested_by FROM action_requests
       WHERE incident_id = $1 AND service = $2 AND action = $3 AND params = $4::jsonb
         AND status IN ('pending', 'approved', 'running')
+        AND ($5::text IS NULL OR NOT EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $5))
       ORDER BY id LIMIT 1`,
-    [input.incidentId, input.service, input.action, JSON.stringify(input.params)],
+    [input.incidentId, input.service, input.action, JSON.stringify(input.params), keyBeforeClaim],
   );
   const open = rows[0];
   if (open)
@@ -198,6 +211,9 @@ async function refuseIfOpen(db: pg.ClientBase, input: NewRequest): Promise<void>
 }
 
 export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
+  // Most presses of such a button come once its request is open: refused at once, rather than in a
+  // transaction that holds a connection while it waits for the lock (50 presses at once emptied the pool).
+  if (input.unlessOpen && input.incidentId !== null) await refuseIfSeenOpen(pool, input, input.requestKey);
   return inTransaction(pool, async (db) => {
     await claimRequest(db, input.requestKey);
     if (input.unlessOpen && input.incidentId !== null) await refuseIfOpen(db, input);

@@ -1,0 +1,66 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequest, type NewRequest } from '../../src/approvals/requests.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+/** A button two people may press at once (a playbook's action): one request, however many press it. */
+describe('opening a request unless the incident has it open', () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let incidentId: number;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url });
+    await migrate(pool);
+    const { rows } = await pool.query(
+      "INSERT INTO incidents (title, severity, channel_id) VALUES ('Checkout errors', 'P2', 'C0OPS') RETURNING id::int AS id",
+    );
+    incidentId = rows[0].id;
+  });
+  afterAll(async () => {
+    await pool.end();
+    await database.drop();
+  });
+
+  const press = (requestKey: string, requestedBy = 'U0ALICE'): NewRequest => ({
+    incidentId,
+    action: 'scale',
+    service: 'payments-api',
+    params: { replicas: 6 },
+    requestedBy,
+    channelId: 'C0OPS',
+    threadTs: null,
+    requiredApprovals: 1,
+    expiresAfterMs: 15 * 60_000,
+    hasDryRun: false,
+    requestKey,
+    actionDigest: 'digest',
+    unlessOpen: true,
+  });
+
+  it('refuses a press once the request is open without waiting for the lock that orders presses', async () => {
+    const first = await createRequest(pool, press('click:first'));
+    // Presses at once are ordered by a transaction lock; here another press holds it, and keeps it.
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
+        [incidentId, 'payments-api/scale'],
+      );
+      await expect(createRequest(pool, press('click:second', 'U0CAROL'))).rejects.toMatchObject({
+        code: 'ALREADY_REQUESTED',
+        message: expect.stringContaining(`(requested by <@U0ALICE>)`),
+      });
+      // A replay of the press that opened it is told so, not that it is open.
+      const replay = createRequest(pool, press('click:first'));
+      await holder.query('COMMIT');
+      await expect(replay).rejects.toMatchObject({ code: 'ALREADY_HANDLED' });
+    } finally {
+      holder.release();
+    }
+    const { rows } = await pool.query('SELECT id::int AS id FROM action_requests');
+    expect(rows).toEqual([{ id: first.id }]);
+  });
+});
