@@ -176,12 +176,22 @@ async function claimRequest(db: pg.ClientBase, key: string): Promise<void> {
   if (!(await claimSlackRequest(db, key))) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
-/** Serialised per incident and action (a transaction lock), so of two presses at once one opens it. */
+/** How long a press waits before looking again, while another press of the same button opens its request. */
+const PRESS_RETRY_MS = 25;
+
+/** Another press of the same button holds the lock: this one looks again once it is done. */
+class AnotherPressFirst extends Error {}
+
+/**
+ * Serialised per incident and action (a transaction lock), so of two presses at once one opens it. The
+ * lock is tried, not waited for: a press waiting for it would hold a pooled connection all the while.
+ */
 async function refuseIfOpen(db: pg.ClientBase, input: NewRequest): Promise<void> {
-  await db.query("SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))", [
-    input.incidentId,
-    `${input.service}/${input.action}`,
-  ]);
+  const { rows } = await db.query<{ locked: boolean }>(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0)) AS locked",
+    [input.incidentId, `${input.service}/${input.action}`],
+  );
+  if (!rows[0]!.locked) throw new AnotherPressFirst();
   await refuseIfSeenOpen(db, input, null);
 }
 
@@ -211,8 +221,18 @@ async function refuseIfSeenOpen(
 }
 
 export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
-  // Most presses of such a button come once its request is open: refused at once, rather than in a
-  // transaction that holds a connection while it waits for the lock (50 presses at once emptied the pool).
+  for (;;) {
+    try {
+      return await openRequest(pool, input);
+    } catch (err) {
+      if (!(err instanceof AnotherPressFirst)) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, PRESS_RETRY_MS));
+  }
+}
+
+async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
+  // Most presses of such a button come once its request is open: refused at once, without a transaction.
   if (input.unlessOpen && input.incidentId !== null) await refuseIfSeenOpen(pool, input, input.requestKey);
   return inTransaction(pool, async (db) => {
     await claimRequest(db, input.requestKey);

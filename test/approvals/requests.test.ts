@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequest, type NewRequest } from '../../src/approvals/requests.js';
 import { migrate } from '../../src/db/migrate.js';
+import { createPool } from '../../src/db/pool.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
 /** A button two people may press at once (a playbook's action): one request, however many press it. */
@@ -60,7 +61,38 @@ describe('opening a request unless the incident has it open', () => {
     } finally {
       holder.release();
     }
-    const { rows } = await pool.query('SELECT id::int AS id FROM action_requests');
+    const { rows } = await pool.query(
+      'SELECT id::int AS id FROM action_requests WHERE params = \'{"replicas": 6}\'',
+    );
     expect(rows).toEqual([{ id: first.id }]);
+  });
+
+  it('a press that finds another opening the request waits for it without holding a connection', async () => {
+    const other = { ...press('click:press'), params: { replicas: 7 } };
+    const holder = await pool.connect();
+    // The press's pool has one connection: waiting for the lock, it would hold it.
+    const presses = createPool(database.url, 1);
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
+        [incidentId, 'payments-api/scale'],
+      );
+      const pressed = createRequest(presses, other).then(
+        () => 'opened',
+        (err: { code?: string }) => err.code,
+      );
+      for (let i = 0; i < 5; i++) {
+        await presses.query('SELECT 1');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // What the holder was opening commits, and lets go of the lock: the press finds it open.
+      await createRequest(pool, { ...other, requestKey: 'click:holder', unlessOpen: false });
+      await holder.query('COMMIT');
+      expect(await pressed).toBe('ALREADY_REQUESTED');
+    } finally {
+      holder.release();
+      await presses.end();
+    }
   });
 });
