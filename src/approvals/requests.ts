@@ -220,13 +220,29 @@ async function refuseIfSeenOpen(
     );
 }
 
-export async function createRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
+/**
+ * How long a press waits for another press of the same button to open its request (milliseconds, unless
+ * that press's connection went silent holding the lock): then it is told so.
+ */
+const PRESS_WAIT_MS = 10_000;
+
+export async function createRequest(
+  pool: pg.Pool,
+  input: NewRequest,
+  { pressWaitMs = PRESS_WAIT_MS }: { pressWaitMs?: number } = {},
+): Promise<ActionRequest> {
+  const deadline = Date.now() + pressWaitMs;
   for (;;) {
     try {
       return await openRequest(pool, input);
     } catch (err) {
       if (!(err instanceof AnotherPressFirst)) throw err;
     }
+    if (Date.now() >= deadline)
+      throw new ApprovalError(
+        'CONFLICT',
+        "Someone else's press of this button is still opening its request: look for it in the incident's thread before pressing again.",
+      );
     await new Promise((resolve) => setTimeout(resolve, PRESS_RETRY_MS));
   }
 }

@@ -95,4 +95,26 @@ describe('opening a request unless the incident has it open', () => {
       await presses.end();
     }
   });
+
+  it('tells a press whose button another press holds for long that it is being opened, and opens nothing', async () => {
+    const held = { ...press('click:held'), params: { replicas: 8 } };
+    // A press whose connection went silent holding the lock.
+    const holder = await pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
+        [incidentId, 'payments-api/scale'],
+      );
+      await expect(createRequest(pool, held, { pressWaitMs: 100 })).rejects.toMatchObject({
+        code: 'CONFLICT',
+        message: expect.stringContaining('still opening its request'),
+      });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    const { rows } = await pool.query("SELECT 1 FROM slack_requests WHERE request_key = 'click:held'");
+    expect(rows).toHaveLength(0);
+  });
 });
