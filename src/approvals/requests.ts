@@ -221,8 +221,8 @@ async function refuseIfSeenOpen(
 }
 
 /**
- * How long a press waits for another press of the same button to open its request (milliseconds, unless
- * that press's connection went silent holding the lock): then it is told so.
+ * How long a press waits for another press of the same button to open its request, then is told so. It
+ * takes milliseconds; longer only when that press's connection went silent holding the lock.
  */
 const PRESS_WAIT_MS = 10_000;
 

@@ -40,16 +40,22 @@ describe('opening a request unless the incident has it open', () => {
     unlessOpen: true,
   });
 
+  /** A connection in a transaction holding the lock that orders presses of the scale button. */
+  const holdingTheLock = async () => {
+    const holder = await pool.connect();
+    await holder.query('BEGIN');
+    await holder.query(
+      "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
+      [incidentId, 'payments-api/scale'],
+    );
+    return holder;
+  };
+
   it('refuses a press once the request is open without waiting for the lock that orders presses', async () => {
     const first = await createRequest(pool, press('click:first'));
     // Presses at once are ordered by a transaction lock; here another press holds it, and keeps it.
-    const holder = await pool.connect();
+    const holder = await holdingTheLock();
     try {
-      await holder.query('BEGIN');
-      await holder.query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
-        [incidentId, 'payments-api/scale'],
-      );
       await expect(createRequest(pool, press('click:second', 'U0CAROL'))).rejects.toMatchObject({
         code: 'ALREADY_REQUESTED',
         message: expect.stringContaining(`(requested by <@U0ALICE>)`),
@@ -69,15 +75,10 @@ describe('opening a request unless the incident has it open', () => {
 
   it('a press that finds another opening the request waits for it without holding a connection', async () => {
     const other = { ...press('click:press'), params: { replicas: 7 } };
-    const holder = await pool.connect();
+    const holder = await holdingTheLock();
     // The press's pool has one connection: waiting for the lock, it would hold it.
     const presses = createPool(database.url, 1);
     try {
-      await holder.query('BEGIN');
-      await holder.query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
-        [incidentId, 'payments-api/scale'],
-      );
       const pressed = createRequest(presses, other).then(
         () => 'opened',
         (err: { code?: string }) => err.code,
@@ -99,13 +100,8 @@ describe('opening a request unless the incident has it open', () => {
   it('tells a press whose button another press holds for long that it is being opened, and opens nothing', async () => {
     const held = { ...press('click:held'), params: { replicas: 8 } };
     // A press whose connection went silent holding the lock.
-    const holder = await pool.connect();
+    const holder = await holdingTheLock();
     try {
-      await holder.query('BEGIN');
-      await holder.query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0))",
-        [incidentId, 'payments-api/scale'],
-      );
       await expect(createRequest(pool, held, { pressWaitMs: 100 })).rejects.toMatchObject({
         code: 'CONFLICT',
         message: expect.stringContaining('still opening its request'),
