@@ -131,7 +131,15 @@ export async function transition(
   return rows[0].version;
 }
 
-/** A timeline entry on the request's incident, if it has one, for the post-mortem. */
+/** What a timeline entry about `request` says, for the post-mortem. */
+function timelineData(
+  request: Pick<ActionRequest, 'id' | 'action' | 'service'>,
+  data: Record<string, unknown>,
+): Record<string, unknown> {
+  return { request: requestRef(request.id), action: request.action, service: request.service, ...data };
+}
+
+/** A timeline entry on the request's incident, if it has one. */
 async function onTimeline(
   db: pg.ClientBase,
   request: ActionRequest,
@@ -140,13 +148,7 @@ async function onTimeline(
   data: Record<string, unknown>,
 ) {
   if (request.incidentId === null) return;
-  await addTimelineEntries(db, request.incidentId, [
-    {
-      kind,
-      actor,
-      data: { request: requestRef(request.id), action: request.action, service: request.service, ...data },
-    },
-  ]);
+  await addTimelineEntries(db, request.incidentId, [{ kind, actor, data: timelineData(request, data) }]);
 }
 
 export interface NewRequest {
@@ -182,42 +184,28 @@ const PRESS_RETRY_MS = 25;
 /** Another press of the same button holds the lock: this one looks again once it is done. */
 class AnotherPressFirst extends Error {}
 
-/**
- * Serialised per incident and action (a transaction lock), so of two presses at once one opens it. The
- * lock is tried, not waited for: a press waiting for it would hold a pooled connection all the while.
- */
-async function refuseIfOpen(db: pg.ClientBase, input: NewRequest): Promise<void> {
-  const { rows } = await db.query<{ locked: boolean }>(
-    "SELECT pg_try_advisory_xact_lock(hashtextextended('action-request:' || $1 || ':' || $2, 0)) AS locked",
-    [input.incidentId, `${input.service}/${input.action}`],
+/** The open request for the same action and params on the incident, oldest first; $1–$4 name them. */
+const OPEN_ALIKE = `SELECT id::int AS id, requested_by FROM action_requests
+  WHERE incident_id = $1 AND service = $2 AND action = $3 AND params = $4::jsonb
+    AND status IN ('pending', 'approved', 'running')`;
+
+function alreadyRequested(open: { id: number; requested_by: string }): ApprovalError {
+  return new ApprovalError(
+    'ALREADY_REQUESTED',
+    `${requestRef(open.id)} asks for this already (requested by <@${open.requested_by}>): it is in the incident's thread, waiting for its approvers or running.`,
   );
-  if (!rows[0]!.locked) throw new AnotherPressFirst();
-  await refuseIfSeenOpen(db, input, null);
 }
 
 /**
- * Refused (ALREADY_REQUESTED) when the incident has an open request for the same action and params.
- * Before the claim, not when `keyBeforeClaim` was acted on already: a replay is refused as that, by its claim.
+ * Refused (ALREADY_REQUESTED) when the incident has an open request for the same action and params; not
+ * when `keyBeforeClaim` was acted on already: a replay is refused as that, by its claim.
  */
-async function refuseIfSeenOpen(
-  db: pg.ClientBase | pg.Pool,
-  input: NewRequest,
-  keyBeforeClaim: string | null,
-): Promise<void> {
-  const { rows } = await db.query<{ id: number; requested_by: string }>(
-    `SELECT id::int AS id, requested_by FROM action_requests
-      WHERE incident_id = $1 AND service = $2 AND action = $3 AND params = $4::jsonb
-        AND status IN ('pending', 'approved', 'running')
-        AND ($5::text IS NULL OR NOT EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $5))
-      ORDER BY id LIMIT 1`,
+async function refuseIfSeenOpen(pool: pg.Pool, input: NewRequest, keyBeforeClaim: string): Promise<void> {
+  const { rows } = await pool.query<{ id: number; requested_by: string }>(
+    `${OPEN_ALIKE} AND NOT EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $5) ORDER BY id LIMIT 1`,
     [input.incidentId, input.service, input.action, JSON.stringify(input.params), keyBeforeClaim],
   );
-  const open = rows[0];
-  if (open)
-    throw new ApprovalError(
-      'ALREADY_REQUESTED',
-      `${requestRef(open.id)} asks for this already (requested by <@${open.requested_by}>): it is in the incident's thread, waiting for its approvers or running.`,
-    );
+  if (rows[0]) throw alreadyRequested(rows[0]);
 }
 
 /**
@@ -247,22 +235,64 @@ export async function createRequest(
   }
 }
 
+/**
+ * BEGIN, two statements and COMMIT: a press of a busy button holds its connection for little. The first
+ * claims the Slack request, takes the id and tries the lock that orders presses of the button (serialised
+ * per incident and action, so of two presses at once one opens it). The second, whose snapshot follows the
+ * lock, looks for the same request open, and else writes the request, its first event and its timeline
+ * entry. An id is taken only for a press that holds the claim and the lock: nearly always opened.
+ */
 async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
+  const unlessOpen = input.unlessOpen === true && input.incidentId !== null;
   // Most presses of such a button come once its request is open: refused at once, without a transaction.
-  if (input.unlessOpen && input.incidentId !== null) await refuseIfSeenOpen(pool, input, input.requestKey);
+  if (unlessOpen) await refuseIfSeenOpen(pool, input, input.requestKey);
   return inTransaction(pool, async (db) => {
-    await claimRequest(db, input.requestKey);
-    if (input.unlessOpen && input.incidentId !== null) await refuseIfOpen(db, input);
-    const { rows } = await db.query<{ id: number }>(
-      `INSERT INTO action_requests (incident_id, action, service, params, requested_by, channel_id, thread_ts,
-                                    required_approvals, expires_at, dry_run_status, action_digest)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9::bigint * interval '1 millisecond', $10, $11)
-       RETURNING id::int AS id`,
+    const { rows: claimed } = await db.query<{ claimed: boolean; locked: boolean; id: number | null }>(
+      `WITH claim AS (
+         INSERT INTO slack_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1
+       ), lock AS (
+         -- Tried, not waited for: a press waiting for it would hold a pooled connection all the while.
+         SELECT CASE WHEN $2::boolean
+                     THEN pg_try_advisory_xact_lock(hashtextextended('action-request:' || $3 || ':' || $4, 0))
+                     ELSE true END AS locked
+       )
+       SELECT EXISTS (SELECT 1 FROM claim) AS claimed, l.locked,
+              CASE WHEN l.locked AND EXISTS (SELECT 1 FROM claim)
+                   THEN nextval(pg_get_serial_sequence('action_requests', 'id'))::int END AS id
+         FROM lock l`,
+      [input.requestKey, unlessOpen, input.incidentId, `${input.service}/${input.action}`],
+    );
+    const { claimed: isNew, locked, id } = claimed[0]!;
+    if (!isNew) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
+    if (!locked) throw new AnotherPressFirst();
+    const params = JSON.stringify(input.params);
+    const entry = timelineData(
+      { id: id!, action: input.action, service: input.service },
+      { params: input.params },
+    );
+    const { rows } = await db.query<{ open: { id: number; requested_by: string } | null } & ActionRequest>(
+      `WITH open AS (
+         ${OPEN_ALIKE} AND $13::boolean ORDER BY id LIMIT 1
+       ), request AS (
+         INSERT INTO action_requests (id, incident_id, action, service, params, requested_by, channel_id, thread_ts,
+                                      required_approvals, expires_at, dry_run_status, action_digest)
+         SELECT $5, $1, $3, $2, $4::jsonb, $6, $7, $8, $9, now() + $10::bigint * interval '1 millisecond', $11, $12
+          WHERE NOT EXISTS (SELECT 1 FROM open)
+         RETURNING ${COLUMNS}
+       ), event AS (
+         INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
+         SELECT id, $6, NULL, 'pending', NULL, 1 FROM request
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $1, 'action_requested', $6, $14::jsonb FROM request WHERE $1::bigint IS NOT NULL
+       )
+       SELECT (SELECT to_jsonb(open) FROM open) AS open, r.* FROM (SELECT 1) AS one LEFT JOIN request r ON true`,
       [
         input.incidentId,
-        input.action,
         input.service,
-        JSON.stringify(input.params),
+        input.action,
+        params,
+        id,
         input.requestedBy,
         input.channelId,
         input.threadTs,
@@ -270,17 +300,13 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
         input.expiresAfterMs,
         input.hasDryRun ? 'running' : 'none',
         input.actionDigest,
+        unlessOpen,
+        JSON.stringify(entry),
       ],
     );
-    const id = rows[0]!.id;
-    await db.query(
-      `INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
-       VALUES ($1, $2, NULL, 'pending', NULL, 1)`,
-      [id, input.requestedBy],
-    );
-    const request = await loadRequest(db, id);
-    await onTimeline(db, request, 'action_requested', input.requestedBy, { params: input.params });
-    return request;
+    const { open, ...request } = rows[0]!;
+    if (open) throw alreadyRequested(open);
+    return request as ActionRequest;
   });
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequest, type NewRequest } from '../../src/approvals/requests.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
+import { countingPool } from '../support/countingPool.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
 /** A button two people may press at once (a playbook's action): one request, however many press it. */
@@ -112,5 +113,38 @@ describe('opening a request unless the incident has it open', () => {
     }
     const { rows } = await pool.query("SELECT 1 FROM slack_requests WHERE request_key = 'click:held'");
     expect(rows).toHaveLength(0);
+  });
+
+  it('opens a request in one look, then BEGIN, two statements and COMMIT, with its event and timeline entry', async () => {
+    const { pool: counting, sent } = countingPool(pool);
+    const opened = await createRequest(counting, {
+      ...press('click:counted'),
+      params: { replicas: 9 },
+    });
+    // The look for it open, outside the transaction; then the transaction, holding its connection briefly.
+    expect(sent).toHaveLength(5);
+    expect(sent.slice(1, 2)).toEqual(['BEGIN']);
+    expect(sent[4]).toBe('COMMIT');
+    expect(opened).toMatchObject({ incidentId, status: 'pending', version: 1, params: { replicas: 9 } });
+    const { rows: events } = await pool.query(
+      'SELECT actor, from_status, to_status, to_version FROM action_request_events WHERE request_id = $1',
+      [opened.id],
+    );
+    expect(events).toEqual([{ actor: 'U0ALICE', from_status: null, to_status: 'pending', to_version: 1 }]);
+    const { rows: entries } = await pool.query(
+      "SELECT actor, data FROM timeline_entries WHERE incident_id = $1 AND kind = 'action_requested' AND data->>'request' = $2",
+      [incidentId, `ACT-${opened.id}`],
+    );
+    expect(entries).toEqual([
+      {
+        actor: 'U0ALICE',
+        data: {
+          request: `ACT-${opened.id}`,
+          action: 'scale',
+          service: 'payments-api',
+          params: { replicas: 9 },
+        },
+      },
+    ]);
   });
 });

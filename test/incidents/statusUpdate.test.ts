@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -9,6 +8,7 @@ import {
   postStatusUpdate,
   resolveIncident,
 } from '../../src/incidents/lifecycle.js';
+import { countingPool } from '../support/countingPool.js';
 import { recordingEffects } from '../support/incidents.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
@@ -145,22 +145,7 @@ describe('posting a status update', () => {
 
   it("holds the incident's row for one statement and the commit, not a round trip per step", async () => {
     const id = await declare();
-    const sent: string[] = [];
-    // The pool's clients, with what each is sent written down.
-    const counting = Object.create(pool, {
-      connect: {
-        value: async () => {
-          const client: pg.PoolClient = await pool.connect();
-          const query = client.query.bind(client);
-          return Object.assign(Object.create(client), {
-            query: (config: string | { text: string }, ...rest: unknown[]) => {
-              sent.push(typeof config === 'string' ? config : config.text);
-              return (query as (...args: unknown[]) => unknown)(config, ...rest);
-            },
-          });
-        },
-      },
-    }) as Pool;
+    const { pool: counting, sent } = countingPool(pool);
     await postStatusUpdate({ ...deps, pool: counting }, id, {
       text: 'Counted',
       by: 'U0BOB',

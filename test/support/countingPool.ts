@@ -1,0 +1,25 @@
+import type pg from 'pg';
+
+/** `pool`, with the text of every statement its clients are sent written down in `sent`, in order. */
+export function countingPool(pool: pg.Pool): { pool: pg.Pool; sent: string[] } {
+  const sent: string[] = [];
+  const counting = Object.create(pool, {
+    connect: {
+      // Called with a callback by pool.query, and without one by the bot's transactions.
+      value: (done?: (err: unknown, client?: pg.PoolClient) => void) => {
+        const counted = pool.connect().then((client) => {
+          const query = client.query.bind(client);
+          return Object.assign(Object.create(client), {
+            query: (config: string | { text: string }, ...rest: unknown[]) => {
+              sent.push(typeof config === 'string' ? config : config.text);
+              return (query as (...args: unknown[]) => unknown)(config, ...rest);
+            },
+          }) as pg.PoolClient;
+        });
+        if (!done) return counted;
+        counted.then((client) => done(undefined, client), done);
+      },
+    },
+  }) as pg.Pool;
+  return { pool: counting, sent };
+}
