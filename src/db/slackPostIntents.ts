@@ -36,7 +36,7 @@ const COLUMNS = `event_type AS "eventType", subject_id::int AS "subjectId", nonc
   recorded_at AS "recordedAt", answered_at AS "answeredAt"`;
 
 export async function findPostIntent(
-  db: pg.ClientBase,
+  db: pg.ClientBase | pg.Pool,
   eventType: PostEventType,
   subjectId: number,
 ): Promise<PostIntent | undefined> {

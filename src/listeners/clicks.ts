@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { IncidentError } from '../incidents/errors.js';
+import { findPostIntent } from '../db/slackPostIntents.js';
 import { type Incident, loadSnapshot } from '../incidents/incidentStore.js';
 import { addLogContext } from '../observability/logContext.js';
 import { incidentRef } from '../primitives/ids.js';
@@ -32,6 +33,25 @@ export function isClickOn(click: unknown, message: ButtonMessage): boolean {
   );
 }
 
+/**
+ * How long a click waits for the root message it may come from to be recorded. The bot records a root once
+ * Slack has answered its post, so a click can arrive first: within milliseconds, longer while the database
+ * is busy. Well within the 3 s Slack gives a form's trigger.
+ */
+const ROOT_RECORDED_WAIT_MS = 1500;
+const ROOT_RECORDED_POLL_MS = 50;
+
+/** The incident, once its root message is recorded or no post of it is under way (or the wait is over). */
+async function incidentWithRoot(pool: pg.Pool, id: number): Promise<Incident | undefined> {
+  const deadline = Date.now() + ROOT_RECORDED_WAIT_MS;
+  for (;;) {
+    const incident = (await loadSnapshot(pool, id, 0))?.incident;
+    if (incident?.rootTs !== null || Date.now() >= deadline) return incident;
+    if (!(await findPostIntent(pool, 'incident_root', id))) return incident;
+    await new Promise((resolve) => setTimeout(resolve, ROOT_RECORDED_POLL_MS));
+  }
+}
+
 /** The incident `id` (read from a button's value), if the click came from that incident's root message. */
 export async function incidentClickedOn(
   pool: pg.Pool,
@@ -41,9 +61,8 @@ export async function incidentClickedOn(
   if (id === undefined)
     throw new IncidentError('INCIDENT_NOT_FOUND', 'This button does not name an incident.');
   addLogContext({ incidentId: id });
-  const snapshot = await loadSnapshot(pool, id, 0);
-  if (!snapshot) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
-  const { incident } = snapshot;
+  const incident = await incidentWithRoot(pool, id);
+  if (!incident) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(id)}.`);
   if (!isClickOn(click, { channelId: incident.channelId, ts: incident.rootTs })) {
     throw new IncidentError(
       'NOT_FROM_MESSAGE',

@@ -376,6 +376,38 @@ describe('/incident, end to end through /slack/events', () => {
     await waitFor(() => bot.slack.emulator.callsOf('views.open').length > opened, 20_000, 'update form');
   });
 
+  it('takes a click that comes before the bot has recorded the root message it is on', async () => {
+    const declared = await slashCommand(bot, 'declare P3 Clicked at once');
+    const id = Number(/Declared INC-(\d+)/.exec(declared.text)![1]);
+    const root = await messageOf(bot, 'incident', id);
+    await waitForQueueIdle(bot.app.slackSync, 20_000);
+    // As between Slack's answer to the post and the transaction that records it: the intent still there.
+    await bot.app.pool.query('UPDATE incidents SET root_ts = NULL WHERE id = $1', [id]);
+    await bot.app.pool.query(
+      `INSERT INTO slack_post_intents (event_type, subject_id, nonce, channel_id, version)
+       VALUES ('incident_root', $1, gen_random_uuid(), $2, 1)`,
+      [id, root.channel],
+    );
+    const opened = bot.slack.emulator.callsOf('views.open').length;
+    const told = bot.slack.emulator.callsOf('chat.postEphemeral').length;
+    expect(await clickButton(bot, 'incident_post_update', String(id), { user: SRE.bob, ...root })).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const client = await bot.app.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('UPDATE incidents SET root_ts = $2 WHERE id = $1', [id, root.messageTs]);
+      await client.query(
+        "DELETE FROM slack_post_intents WHERE event_type = 'incident_root' AND subject_id = $1",
+        [id],
+      );
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    await waitFor(() => bot.slack.emulator.callsOf('views.open').length > opened, 20_000, 'update form');
+    expect(bot.slack.emulator.callsOf('chat.postEphemeral').slice(told)).toEqual([]);
+  });
+
   it('runs alert-born incidents with the same commands', async () => {
     const delivered = await bot.deliver(
       payload({ group: 'CommandedAlerts', alerts: [{ instance: 'pod-1' }] }),
