@@ -95,6 +95,10 @@ export interface Vote {
   createdAt: Date;
 }
 
+/** Who approved, in the order they voted. */
+const approversOf = (votes: Vote[]): string[] =>
+  votes.filter((v) => v.decision === 'approve').map((v) => v.userId);
+
 export async function loadVotes(db: pg.ClientBase | pg.Pool, id: number): Promise<Vote[]> {
   const { rows } = await db.query<Vote>(
     'SELECT user_id AS "userId", decision, created_at AS "createdAt" FROM action_votes WHERE request_id = $1 ORDER BY created_at, user_id',
@@ -103,19 +107,49 @@ export async function loadVotes(db: pg.ClientBase | pg.Pool, id: number): Promis
   return rows;
 }
 
-/** One guarded move with its audit row; returns the new version. */
+/**
+ * One guarded move with its audit row and, when it says one, its entry on the incident's timeline: one
+ * statement, returning the request as it is after the move. `set` may name `params` as $5, $6, ….
+ */
 export async function transition(
   db: pg.ClientBase,
-  request: Pick<ActionRequest, 'id' | 'status' | 'version'>,
+  request: Pick<ActionRequest, 'id' | 'status' | 'version' | 'action' | 'service'>,
   to: RequestStatus,
   actor: string,
-  options: { detail?: string; set?: string; params?: unknown[] } = {},
-): Promise<number> {
+  options: {
+    detail?: string;
+    set?: string;
+    params?: unknown[];
+    timeline?: { kind: TimelineKind; data?: Record<string, unknown> };
+  } = {},
+): Promise<ActionRequest> {
   const extra = options.params ?? [];
-  const { rows } = await db.query<{ version: number }>(
-    `UPDATE action_requests SET status = $4, version = version + 1, updated_at = now()${options.set ? `, ${options.set}` : ''}
-      WHERE id = $1 AND status = $2 AND version = $3 RETURNING version`,
-    [request.id, request.status, request.version, to, ...extra],
+  const next = 5 + extra.length;
+  const { timeline } = options;
+  const { rows } = await db.query<ActionRequest>(
+    `WITH moved AS (
+       UPDATE action_requests SET status = $4, version = version + 1, updated_at = now()${options.set ? `, ${options.set}` : ''}
+        WHERE id = $1 AND status = $2 AND version = $3 RETURNING ${COLUMNS}
+     ), event AS (
+       INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version, detail)
+       SELECT $1, $${next}, $2, $4, $3, version, $${next + 1} FROM moved
+     ), entry AS (
+       INSERT INTO timeline_entries (incident_id, kind, actor, data)
+       SELECT "incidentId", $${next + 2}, $${next}, $${next + 3}::jsonb FROM moved
+        WHERE $${next + 2}::text IS NOT NULL AND "incidentId" IS NOT NULL
+     )
+     SELECT * FROM moved`,
+    [
+      request.id,
+      request.status,
+      request.version,
+      to,
+      ...extra,
+      actor,
+      options.detail ?? null,
+      timeline?.kind ?? null,
+      timeline ? JSON.stringify(timelineData(request, timeline.data ?? {})) : null,
+    ],
   );
   if (!rows[0]) {
     throw new ApprovalError(
@@ -123,12 +157,7 @@ export async function transition(
       `${requestRef(request.id)} changed meanwhile (it is no longer ${request.status}).`,
     );
   }
-  await db.query(
-    `INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [request.id, actor, request.status, to, request.version, rows[0].version, options.detail ?? null],
-  );
-  return rows[0].version;
+  return rows[0];
 }
 
 /** What a timeline entry about `request` says, for the post-mortem. */
@@ -347,18 +376,18 @@ export async function recordDryRun(
   return inTransaction(pool, async (db) => {
     const request = await loadRequest(db, id, true);
     if (request.dryRunStatus !== 'running') return request;
-    await db.query(
-      `UPDATE action_requests SET dry_run_status = $2, dry_run_output = $3, version = version + 1, updated_at = now() WHERE id = $1`,
+    const { rows } = await db.query<ActionRequest>(
+      `UPDATE action_requests SET dry_run_status = $2, dry_run_output = $3, version = version + 1, updated_at = now()
+        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, ok ? 'ok' : 'failed', output],
     );
+    const shown = rows[0]!;
     // A dry run that fails ends the request: there is nothing safe to approve.
-    if (!ok && request.status === 'pending') {
-      await transition(db, { ...request, version: request.version + 1 }, 'failed', 'incident-bot', {
-        detail: 'dry run failed',
-        set: "summary = 'dry run failed', finished_at = now()",
-      });
-    }
-    return loadRequest(db, id);
+    if (ok || shown.status !== 'pending') return shown;
+    return transition(db, shown, 'failed', 'incident-bot', {
+      detail: 'dry run failed',
+      set: "summary = 'dry run failed', finished_at = now()",
+    });
   });
 }
 
@@ -404,31 +433,28 @@ export async function castVote(
     if (inserted.rowCount === 0)
       throw new ApprovalError('ALREADY_VOTED', `You have already voted on ${ref}.`);
     await onTimeline(db, request, 'action_voted', userId, { decision });
-    const { rows } = await db.query<{ approvals: number }>(
-      "SELECT count(*)::int AS approvals FROM action_votes WHERE request_id = $1 AND decision = 'approve'",
-      [id],
-    );
-    const approvals = rows[0]!.approvals;
+    const approvedBy = approversOf(await loadVotes(db, id));
+    const approvals = approvedBy.length;
     if (decision === 'reject') {
-      await transition(db, request, 'rejected', userId, { set: 'finished_at = now()' });
-      await onTimeline(db, request, 'action_rejected', userId, {});
-      return { request: await loadRequest(db, id), decided: 'rejected', approvals };
+      const rejected = await transition(db, request, 'rejected', userId, {
+        set: 'finished_at = now()',
+        timeline: { kind: 'action_rejected' },
+      });
+      return { request: rejected, decided: 'rejected', approvals };
     }
     if (approvals >= request.requiredApprovals) {
-      await transition(db, request, 'approved', userId, {
+      const approved = await transition(db, request, 'approved', userId, {
         detail: `${approvals} of ${request.requiredApprovals} approvals`,
+        timeline: { kind: 'action_approved', data: { approvedBy } },
       });
-      const voters = await loadVotes(db, id);
-      await onTimeline(db, request, 'action_approved', userId, {
-        approvedBy: voters.filter((v) => v.decision === 'approve').map((v) => v.userId),
-      });
-      return { request: await loadRequest(db, id), decided: 'approved', approvals };
+      return { request: approved, decided: 'approved', approvals };
     }
     // Not decided yet, but the message must show the new vote.
-    await db.query('UPDATE action_requests SET version = version + 1, updated_at = now() WHERE id = $1', [
-      id,
-    ]);
-    return { request: await loadRequest(db, id), decided: 'recorded', approvals };
+    const { rows } = await db.query<ActionRequest>(
+      `UPDATE action_requests SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id],
+    );
+    return { request: rows[0]!, decided: 'recorded', approvals };
   });
 }
 
@@ -451,9 +477,10 @@ export async function cancelRequest(
     if (request.status !== 'pending' && request.status !== 'approved') {
       throw new ApprovalError('NOT_PENDING', `${ref} is ${request.status}; it can no longer be cancelled.`);
     }
-    await transition(db, request, 'cancelled', userId, { set: 'finished_at = now()' });
-    await onTimeline(db, request, 'action_cancelled', userId, {});
-    return loadRequest(db, id);
+    return transition(db, request, 'cancelled', userId, {
+      set: 'finished_at = now()',
+      timeline: { kind: 'action_cancelled' },
+    });
   });
 }
 
@@ -462,8 +489,10 @@ export async function expireRequest(pool: pg.Pool, id: number): Promise<boolean>
   return inTransaction(pool, async (db) => {
     const request = await loadRequest(db, id, true);
     if (request.status !== 'pending' || !request.expired) return false;
-    await transition(db, request, 'expired', 'incident-bot', { set: 'finished_at = now()' });
-    await onTimeline(db, request, 'action_expired', 'incident-bot', {});
+    await transition(db, request, 'expired', 'incident-bot', {
+      set: 'finished_at = now()',
+      timeline: { kind: 'action_expired' },
+    });
     return true;
   });
 }
@@ -480,19 +509,18 @@ export async function beginRun(
 ): Promise<{ run: true; request: ActionRequest } | { run: false; request: ActionRequest }> {
   return inTransaction(pool, async (db) => {
     const request = await loadRequest(db, id, true);
-    const claim = async (detail?: string) => {
-      await transition(db, request, 'running', 'incident-bot', {
+    const claim = async (detail?: string) => ({
+      run: true as const,
+      request: await transition(db, request, 'running', 'incident-bot', {
         ...(detail ? { detail } : {}),
         set: 'started_at = now(), driver_started_at = NULL, attempts = attempts + 1',
-      });
-      return { run: true as const, request: await loadRequest(db, id) };
-    };
+      }),
+    });
     if (request.status === 'approved') return claim();
     if (request.status !== 'running') return { run: false, request };
     if (!request.driverStartedAt) return claim('resumed: its driver had not started');
     if (rerunStarted) return claim('interrupted run started again: the action is idempotent');
-    await failInterrupted(db, request, 'the worker running it stopped');
-    return { run: false, request: await loadRequest(db, id) };
+    return { run: false, request: await failInterrupted(db, request, 'the worker running it stopped') };
   });
 }
 
@@ -520,14 +548,18 @@ export async function returnToApproved(pool: pg.Pool, request: ActionRequest, wh
 }
 
 /** running → failed for a run whose driver started and did not finish: nobody knows what it did. */
-async function failInterrupted(db: pg.ClientBase, request: ActionRequest, why: string): Promise<void> {
+async function failInterrupted(
+  db: pg.ClientBase,
+  request: ActionRequest,
+  why: string,
+): Promise<ActionRequest> {
   const summary = `interrupted: ${why}; check the target before requesting it again`;
-  await transition(db, request, 'failed', 'incident-bot', {
+  return transition(db, request, 'failed', 'incident-bot', {
     detail: 'interrupted',
     set: 'summary = $5, finished_at = now()',
     params: [summary],
+    timeline: { kind: 'action_failed', data: { summary: 'interrupted' } },
   });
-  await onTimeline(db, request, 'action_failed', 'incident-bot', { summary: 'interrupted' });
 }
 
 /**
@@ -542,18 +574,15 @@ export async function finishRun(
 ): Promise<ActionRequest> {
   return inTransaction(pool, async (db) => {
     if (result.ok && degradation) await recordDegradation(db, request, degradation);
-    const to = result.ok ? 'succeeded' : 'failed';
-    await transition(db, request, to, 'incident-bot', {
+    const approvedBy = approversOf(await loadVotes(db, request.id));
+    return transition(db, request, result.ok ? 'succeeded' : 'failed', 'incident-bot', {
       detail: result.summary,
       set: 'summary = $5, output = $6, exit_code = $7, finished_at = now()',
       params: [result.summary, result.output, result.exitCode ?? null],
+      timeline: {
+        kind: result.ok ? 'action_succeeded' : 'action_failed',
+        data: { by: request.requestedBy, approvedBy, outcome: result.summary },
+      },
     });
-    const voters = await loadVotes(db, request.id);
-    await onTimeline(db, request, result.ok ? 'action_succeeded' : 'action_failed', 'incident-bot', {
-      by: request.requestedBy,
-      approvedBy: voters.filter((v) => v.decision === 'approve').map((v) => v.userId),
-      outcome: result.summary,
-    });
-    return loadRequest(db, request.id);
   });
 }

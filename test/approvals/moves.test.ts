@@ -1,0 +1,142 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cancelRequest,
+  castVote,
+  createRequest,
+  loadRequest,
+  type NewRequest,
+  transition,
+} from '../../src/approvals/requests.js';
+import { migrate } from '../../src/db/migrate.js';
+import { countingPool } from '../support/countingPool.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
+
+/** Each move of a request: guarded, with its audit row and its timeline entry, in one statement. */
+describe("a request's moves", () => {
+  let database: TestDatabase;
+  let pool: pg.Pool;
+  let incidentId: number;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    pool = new pg.Pool({ connectionString: database.url });
+    await migrate(pool);
+    const { rows } = await pool.query(
+      "INSERT INTO incidents (title, severity, channel_id) VALUES ('Checkout errors', 'P2', 'C0OPS') RETURNING id::int AS id",
+    );
+    incidentId = rows[0].id;
+  });
+  afterAll(async () => {
+    await pool.end();
+    await database.drop();
+  });
+
+  const open = (requestKey: string, requiredApprovals = 1) =>
+    createRequest(pool, {
+      incidentId,
+      action: 'scale',
+      service: 'payments-api',
+      params: { replicas: 4 },
+      requestedBy: 'U0ALICE',
+      channelId: 'C0OPS',
+      threadTs: null,
+      requiredApprovals,
+      expiresAfterMs: 15 * 60_000,
+      hasDryRun: false,
+      requestKey,
+      actionDigest: 'digest',
+    } satisfies NewRequest);
+
+  const recorded = async (id: number) => ({
+    events: (
+      await pool.query(
+        'SELECT actor, from_status, to_status, from_version, to_version, detail FROM action_request_events WHERE request_id = $1 ORDER BY id',
+        [id],
+      )
+    ).rows,
+    entries: (
+      await pool.query(
+        "SELECT kind, actor, data FROM timeline_entries WHERE incident_id = $1 AND data->>'request' = $2 ORDER BY id",
+        [incidentId, `ACT-${id}`],
+      )
+    ).rows,
+  });
+
+  it('cancels in BEGIN, the claim, the locked read, one statement for the move, and COMMIT', async () => {
+    const request = await open('click:to-cancel');
+    const { pool: counting, sent } = countingPool(pool);
+    const cancelled = await cancelRequest(counting, request.id, 'U0ALICE', 'click:cancel');
+    expect(sent).toHaveLength(5);
+    expect(cancelled).toEqual(await loadRequest(pool, request.id));
+    expect(cancelled).toMatchObject({ status: 'cancelled', version: 2, finishedAt: expect.any(Date) });
+    const { events, entries } = await recorded(request.id);
+    expect(events.at(-1)).toEqual({
+      actor: 'U0ALICE',
+      from_status: 'pending',
+      to_status: 'cancelled',
+      from_version: 1,
+      to_version: 2,
+      detail: null,
+    });
+    expect(entries.map((e) => [e.kind, e.actor])).toEqual([
+      ['action_requested', 'U0ALICE'],
+      ['action_cancelled', 'U0ALICE'],
+    ]);
+    expect(entries[1].data).toEqual({
+      request: `ACT-${request.id}`,
+      action: 'scale',
+      service: 'payments-api',
+    });
+  });
+
+  it('records the deciding vote, its approvers on the timeline, and returns the request as it is then', async () => {
+    const request = await open('click:to-approve', 2);
+    const first = await castVote(pool, request.id, 'U0BOB', 'approve', () => {});
+    expect(first).toMatchObject({
+      decided: 'recorded',
+      approvals: 1,
+      request: { status: 'pending', version: 2 },
+    });
+    const second = await castVote(pool, request.id, 'U0CAROL', 'approve', () => {});
+    expect(second).toMatchObject({ decided: 'approved', approvals: 2 });
+    expect(second.request).toEqual(await loadRequest(pool, request.id));
+    expect(second.request).toMatchObject({ status: 'approved', version: 3 });
+    const { events, entries } = await recorded(request.id);
+    expect(events.at(-1)).toEqual({
+      actor: 'U0CAROL',
+      from_status: 'pending',
+      to_status: 'approved',
+      from_version: 2,
+      to_version: 3,
+      detail: '2 of 2 approvals',
+    });
+    expect(entries.at(-1)).toEqual({
+      kind: 'action_approved',
+      actor: 'U0CAROL',
+      data: {
+        request: `ACT-${request.id}`,
+        action: 'scale',
+        service: 'payments-api',
+        approvedBy: ['U0BOB', 'U0CAROL'],
+      },
+    });
+  });
+
+  it('writes no audit row or timeline entry for a move that lost its race', async () => {
+    const request = await open('click:raced');
+    await cancelRequest(pool, request.id, 'U0ALICE', 'click:raced-cancel');
+    const client = await pool.connect();
+    try {
+      // As read before the cancel: pending, version 1.
+      const move = transition(client, request, 'approved', 'U0BOB', {
+        timeline: { kind: 'action_approved' },
+      });
+      await expect(move).rejects.toMatchObject({ code: 'CONFLICT' });
+    } finally {
+      client.release();
+    }
+    const { events, entries } = await recorded(request.id);
+    expect(events.map((e) => e.to_status)).toEqual(['pending', 'cancelled']);
+    expect(entries.map((e) => e.kind)).toEqual(['action_requested', 'action_cancelled']);
+  });
+});
