@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { IncidentError } from '../incidents/errors.js';
 import { findPostIntent } from '../db/slackPostIntents.js';
+import { IncidentError } from '../incidents/errors.js';
 import { type Incident, loadSnapshot } from '../incidents/incidentStore.js';
 import { addLogContext } from '../observability/logContext.js';
 import { incidentRef } from '../primitives/ids.js';
@@ -36,20 +36,26 @@ export function isClickOn(click: unknown, message: ButtonMessage): boolean {
 /**
  * How long a click waits for the root message it may come from to be recorded. The bot records a root once
  * Slack has answered its post, so a click can arrive first: within milliseconds, longer while the database
- * is busy. Well within the 3 s Slack gives a form's trigger.
+ * is busy. Short beside the 3 s Slack gives a form's trigger, which the form's own work needs too.
  */
-const ROOT_RECORDED_WAIT_MS = 1500;
+const ROOT_RECORDED_WAIT_MS = 1000;
 const ROOT_RECORDED_POLL_MS = 50;
 
 /** The incident, once its root message is recorded or no post of it is under way (or the wait is over). */
 async function incidentWithRoot(pool: pg.Pool, id: number): Promise<Incident | undefined> {
   const deadline = Date.now() + ROOT_RECORDED_WAIT_MS;
-  for (;;) {
-    const incident = (await loadSnapshot(pool, id, 0))?.incident;
-    if (incident?.rootTs !== null || Date.now() >= deadline) return incident;
-    if (!(await findPostIntent(pool, 'incident_root', id))) return incident;
-    await new Promise((resolve) => setTimeout(resolve, ROOT_RECORDED_POLL_MS));
+  const read = async () => (await loadSnapshot(pool, id, 0))?.incident;
+  let incident = await read();
+  while (incident?.rootTs === null && Date.now() < deadline) {
+    // The intent first: it is forgotten in the transaction that records the root, so once it is gone the
+    // read after it shows the root, if there is one.
+    const intent = await findPostIntent(pool, 'incident_root', id);
+    incident = await read();
+    // Answered (a 5xx): that attempt is over, and a root it posted is recorded only once a later sync finds it.
+    if (!intent || intent.answeredAt !== null) break;
+    if (incident?.rootTs === null) await new Promise((resolve) => setTimeout(resolve, ROOT_RECORDED_POLL_MS));
   }
+  return incident;
 }
 
 /** The incident `id` (read from a button's value), if the click came from that incident's root message. */
