@@ -123,7 +123,7 @@ describe('opening a request unless the incident has it open', () => {
     });
     // The look for it open, outside the transaction; then the transaction, holding its connection briefly.
     expect(sent).toHaveLength(5);
-    expect(sent.slice(1, 2)).toEqual(['BEGIN']);
+    expect(sent[1]).toBe('BEGIN');
     expect(sent[4]).toBe('COMMIT');
     expect(opened).toMatchObject({ incidentId, status: 'pending', version: 1, params: { replicas: 9 } });
     const { rows: events } = await pool.query(
@@ -146,5 +146,37 @@ describe('opening a request unless the incident has it open', () => {
         },
       },
     ]);
+  });
+
+  it('refuses, keeping nothing, a press whose look missed a request opened just before its lock', async () => {
+    const raced = { ...press('click:raced'), params: { replicas: 10 } };
+    const holder = await holdingTheLock();
+    // The press that won: its request written, not yet committed.
+    await holder.query(
+      `INSERT INTO action_requests (incident_id, action, service, params, requested_by, channel_id, required_approvals, expires_at)
+       VALUES ($1, 'scale', 'payments-api', '{"replicas": 10}', 'U0BOB', 'C0OPS', 1, now() + interval '15 minutes')`,
+      [incidentId],
+    );
+    // The press's look outside the transaction finds nothing; the winner commits before the press's lock.
+    const racing = Object.create(pool, {
+      connect: { value: () => pool.connect() },
+      query: {
+        value: async (...args: Parameters<pg.Pool['query']>) => {
+          const result = await (pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
+          await holder.query('COMMIT');
+          return result;
+        },
+      },
+    }) as pg.Pool;
+    try {
+      await expect(createRequest(racing, raced)).rejects.toMatchObject({ code: 'ALREADY_REQUESTED' });
+    } finally {
+      holder.release();
+    }
+    const { rows } = await pool.query(
+      `SELECT (SELECT count(*)::int FROM action_requests WHERE params = '{"replicas": 10}') AS requests,
+              (SELECT count(*)::int FROM slack_requests WHERE request_key = 'click:raced') AS claims`,
+    );
+    expect(rows).toEqual([{ requests: 1, claims: 0 }]);
   });
 });
