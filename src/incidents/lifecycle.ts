@@ -122,33 +122,43 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
   const { config } = deps;
   const dedicated = config.incidents.createChannel;
   const interval = updateInterval(config, input.severity);
-  const result = await inTransaction(deps.pool, async (db) => {
-    await claimRequest(db, input.requestKey);
-    const { rows } = await db.query<{ id: number; version: number; created_at: Date; due: Date | null }>(
-      `INSERT INTO incidents (title, severity, channel_id, dedicated_channel, announcement_channel_id, declared_by,
+  // One statement: the request's key, the incident and its first timeline entry, or nothing.
+  const { rows } = await deps.pool.query<{
+    claimed: boolean;
+    id: number;
+    version: number;
+    created_at: Date;
+    due: Date | null;
+  }>(
+    `WITH claim AS (
+       INSERT INTO slack_requests (request_key) SELECT $8 WHERE $8::text IS NOT NULL
+       ON CONFLICT DO NOTHING RETURNING 1
+     ), incident AS (
+       INSERT INTO incidents (title, severity, channel_id, dedicated_channel, announcement_channel_id, declared_by,
                               next_update_due_at)
-       VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END)
-       RETURNING id::int AS id, version, created_at, next_update_due_at AS due`,
-      [
-        input.title,
-        input.severity,
-        dedicated ? null : input.channelId,
-        dedicated,
-        dedicated ? (config.incidents.announcementChannel ?? config.slack.defaultChannel) : null,
-        input.declaredBy,
-        interval,
-      ],
-    );
-    const incident = rows[0]!;
-    await addTimelineEntries(db, incident.id, [
-      {
-        kind: 'incident_declared',
-        actor: input.declaredBy,
-        data: { title: input.title, severity: input.severity },
-      },
-    ]);
-    return incident;
-  });
+       SELECT $1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END
+        WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM claim)
+       RETURNING id::int AS id, version, created_at, next_update_due_at AS due
+     ), entry AS (
+       INSERT INTO timeline_entries (incident_id, kind, actor, data)
+       SELECT id, 'incident_declared', $6, $9::jsonb FROM incident
+     )
+     SELECT $8::text IS NULL OR EXISTS (SELECT 1 FROM claim) AS claimed, i.*
+       FROM (SELECT 1) AS one LEFT JOIN incident i ON true`,
+    [
+      input.title,
+      input.severity,
+      dedicated ? null : input.channelId,
+      dedicated,
+      dedicated ? (config.incidents.announcementChannel ?? config.slack.defaultChannel) : null,
+      input.declaredBy,
+      interval,
+      input.requestKey ?? null,
+      JSON.stringify({ title: input.title, severity: input.severity }),
+    ],
+  );
+  const { claimed, ...result } = rows[0]!;
+  if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
   if (dedicated) await deps.effects.channelNeeded(result.id);
   else await deps.effects.changed(result.id, result.version);
   await deps.effects.updateDue(result.id, 0, result.due);
