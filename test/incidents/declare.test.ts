@@ -64,7 +64,11 @@ describe('declaring an incident', () => {
       version: 1,
       due_after_s: 1800,
       entries: [
-        { kind: 'incident_declared', actor: 'U0ALICE', data: { title: 'Checkout errors P2', severity: 'P2' } },
+        {
+          kind: 'incident_declared',
+          actor: 'U0ALICE',
+          data: { title: 'Checkout errors P2', severity: 'P2' },
+        },
       ],
     });
   });
