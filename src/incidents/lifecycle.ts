@@ -182,31 +182,30 @@ export interface StatusUpdateInput {
 }
 
 /**
- * One statement, its own transaction, takes the request's key, updates the incident and adds its timeline
- * entry: the incident's row stays locked for that statement only, not for a round trip per step (50
- * people updating one incident at once queue on that lock). The key is taken only for an open incident,
- * so a refusal writes nothing.
+ * One statement takes the request's key, updates the incident and adds its timeline entry: the incident's
+ * row stays locked for that statement and the commit, not for a round trip per step (50 people updating
+ * one incident at once queue on that lock).
  */
 export async function postStatusUpdate(
   deps: LifecycleDeps,
   incidentId: number,
   input: StatusUpdateInput,
 ): Promise<ChangeResult & { number: number }> {
-  const { rows } = await deps.pool.query<{
-    claimed: boolean;
-    seen: boolean;
-    state: 'open' | 'resolved' | null;
-    version: number | null;
-    number: number | null;
-    due: Date | null;
-  }>({
-    name: 'incidents-post-status-update',
-    text: `WITH locked AS (
+  const result = await inTransaction(deps.pool, async (db) => {
+    const { rows } = await db.query<{
+      claimed: boolean;
+      state: 'open' | 'resolved' | null;
+      version: number | null;
+      number: number | null;
+      due: Date | null;
+    }>({
+      name: 'incidents-post-status-update',
+      text: `WITH claim AS (
+         INSERT INTO slack_requests (request_key) SELECT $1 WHERE $1::text IS NOT NULL
+         ON CONFLICT DO NOTHING RETURNING 1
+       ), locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
          SELECT id, state FROM incidents WHERE id = $2 FOR UPDATE
-       ), claim AS (
-         INSERT INTO slack_requests (request_key) SELECT $1 FROM locked WHERE $1::text IS NOT NULL AND state = 'open'
-         ON CONFLICT DO NOTHING RETURNING 1
        ), updated AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), update_count = update_count + 1, last_update_at = now(),
@@ -226,37 +225,37 @@ export async function postStatusUpdate(
            FROM updated u
        )
        SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM claim) AS claimed,
-              EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $1) AS seen,
               (SELECT state FROM locked) AS state,
               u.version, u.update_count AS number, u.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,
-    values: [
-      input.requestKey ?? null,
-      incidentId,
-      input.status ?? null,
-      input.impact ?? null,
-      input.affected ?? null,
-      input.eta ?? null,
-      input.nextUpdateInMs ?? null,
-      JSON.stringify(deps.config.incidents.updateIntervals),
-      input.by,
-      JSON.stringify({
-        text: input.text,
-        ...(input.status ? { status: input.status } : {}),
-        ...(input.impact ? { impact: input.impact } : {}),
-        ...(input.affected ? { affected: input.affected } : {}),
-        ...(input.eta ? { eta: input.eta } : {}),
-      }),
-    ],
+      values: [
+        input.requestKey ?? null,
+        incidentId,
+        input.status ?? null,
+        input.impact ?? null,
+        input.affected ?? null,
+        input.eta ?? null,
+        input.nextUpdateInMs ?? null,
+        JSON.stringify(deps.config.incidents.updateIntervals),
+        input.by,
+        JSON.stringify({
+          text: input.text,
+          ...(input.status ? { status: input.status } : {}),
+          ...(input.impact ? { impact: input.impact } : {}),
+          ...(input.affected ? { affected: input.affected } : {}),
+          ...(input.eta ? { eta: input.eta } : {}),
+        }),
+      ],
+    });
+    const { claimed, state, version, number, due } = rows[0]!;
+    if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    if (state === null) throw notFound(incidentId);
+    if (version === null || number === null) throw alreadyResolved(incidentId);
+    return { version, number, due };
   });
-  const { claimed, seen, state, version, number, due } = rows[0]!;
-  // Handled before (seen), or by another copy of the request that took the key first (not claimed).
-  if (seen || (state === 'open' && !claimed)) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-  if (state === null) throw notFound(incidentId);
-  if (version === null || number === null) throw alreadyResolved(incidentId);
-  await deps.effects.changed(incidentId, version);
-  await deps.effects.updateDue(incidentId, number, due);
-  return { incidentId, ref: incidentRef(incidentId), version, number };
+  await deps.effects.changed(incidentId, result.version);
+  await deps.effects.updateDue(incidentId, result.number, result.due);
+  return { incidentId, ref: incidentRef(incidentId), version: result.version, number: result.number };
 }
 
 export async function changeSeverity(
