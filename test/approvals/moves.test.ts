@@ -1,51 +1,28 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   cancelRequest,
   castVote,
   createRequest,
   loadRequest,
-  type NewRequest,
   transition,
 } from '../../src/approvals/requests.js';
-import { migrate } from '../../src/db/migrate.js';
+import type { Pool } from '../../src/db/pool.js';
+import { insertIncident, scaleRequest } from '../support/approvals.js';
 import { countingPool } from '../support/countingPool.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { migratedDatabase } from '../support/database.js';
 
 /** Each move of a request: guarded, with its audit row and its timeline entry, in one statement. */
 describe("a request's moves", () => {
-  let database: TestDatabase;
-  let pool: pg.Pool;
+  const database = migratedDatabase();
+  let pool: Pool;
   let incidentId: number;
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url });
-    await migrate(pool);
-    const { rows } = await pool.query(
-      "INSERT INTO incidents (title, severity, channel_id) VALUES ('Checkout errors', 'P2', 'C0OPS') RETURNING id::int AS id",
-    );
-    incidentId = rows[0].id;
-  });
-  afterAll(async () => {
-    await pool.end();
-    await database.drop();
+    pool = database();
+    incidentId = await insertIncident(pool);
   });
 
   const open = (requestKey: string, requiredApprovals = 1) =>
-    createRequest(pool, {
-      incidentId,
-      action: 'scale',
-      service: 'payments-api',
-      params: { replicas: 4 },
-      requestedBy: 'U0ALICE',
-      channelId: 'C0OPS',
-      threadTs: null,
-      requiredApprovals,
-      expiresAfterMs: 15 * 60_000,
-      hasDryRun: false,
-      requestKey,
-      actionDigest: 'digest',
-    } satisfies NewRequest);
+    createRequest(pool, scaleRequest(incidentId, { requestKey, requiredApprovals, params: { replicas: 4 } }));
 
   const recorded = async (id: number) => ({
     events: (

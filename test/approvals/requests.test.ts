@@ -1,45 +1,23 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createRequest, type NewRequest } from '../../src/approvals/requests.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool } from '../../src/db/pool.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import { insertIncident, scaleRequest } from '../support/approvals.js';
 import { countingPool } from '../support/countingPool.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { migratedDatabase } from '../support/database.js';
 
 /** A button two people may press at once (a playbook's action): one request, however many press it. */
 describe('opening a request unless the incident has it open', () => {
-  let database: TestDatabase;
-  let pool: pg.Pool;
+  const database = migratedDatabase();
+  let pool: Pool;
   let incidentId: number;
   beforeAll(async () => {
-    database = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: database.url });
-    await migrate(pool);
-    const { rows } = await pool.query(
-      "INSERT INTO incidents (title, severity, channel_id) VALUES ('Checkout errors', 'P2', 'C0OPS') RETURNING id::int AS id",
-    );
-    incidentId = rows[0].id;
-  });
-  afterAll(async () => {
-    await pool.end();
-    await database.drop();
+    pool = database();
+    incidentId = await insertIncident(pool);
   });
 
-  const press = (requestKey: string, requestedBy = 'U0ALICE'): NewRequest => ({
-    incidentId,
-    action: 'scale',
-    service: 'payments-api',
-    params: { replicas: 6 },
-    requestedBy,
-    channelId: 'C0OPS',
-    threadTs: null,
-    requiredApprovals: 1,
-    expiresAfterMs: 15 * 60_000,
-    hasDryRun: false,
-    requestKey,
-    actionDigest: 'digest',
-    unlessOpen: true,
-  });
+  const press = (requestKey: string, requestedBy = 'U0ALICE'): NewRequest =>
+    scaleRequest(incidentId, { requestKey, requestedBy, unlessOpen: true });
 
   /** A connection in a transaction holding the lock that orders presses of the scale button. */
   const holdingTheLock = async () => {
@@ -78,7 +56,7 @@ describe('opening a request unless the incident has it open', () => {
     const other = { ...press('click:press'), params: { replicas: 7 } };
     const holder = await holdingTheLock();
     // The press's pool has one connection: waiting for the lock, it would hold it.
-    const presses = createPool(database.url, 1);
+    const presses = createPool(pool.options.connectionString!, 1);
     try {
       const pressed = createRequest(presses, other).then(
         () => 'opened',

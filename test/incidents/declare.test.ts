@@ -1,31 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFileConfig } from '../../src/config/file.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Pool } from '../../src/db/pool.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Pool } from '../../src/db/pool.js';
 import { declareIncident, type LifecycleDeps } from '../../src/incidents/lifecycle.js';
 import { countingPool } from '../support/countingPool.js';
-import { recordingEffects } from '../support/incidents.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
-
-const config = parseFileConfig(
-  'test',
-  'slack: { defaultChannel: C0DEFAULT1 }\nincidents: { updateIntervals: { P2: 30m, P4: none } }',
-);
+import { lifecycleOnDatabase } from '../support/incidents.js';
 
 describe('declaring an incident', () => {
-  let db: TestDatabase;
+  const lifecycle = lifecycleOnDatabase();
   let pool: Pool;
   let deps: LifecycleDeps;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPool(db.url);
-    await migrate(pool);
-    deps = { pool, config, effects: recordingEffects() };
-  });
-  afterAll(async () => {
-    await pool.end();
-    await db.drop();
+  beforeAll(() => {
+    deps = lifecycle();
+    pool = deps.pool;
   });
 
   const declare = (severity: 'P2' | 'P4', requestKey?: string, on: Pool = pool) =>

@@ -1,7 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFileConfig } from '../../src/config/file.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createPool, type Pool } from '../../src/db/pool.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Pool } from '../../src/db/pool.js';
 import {
   declareIncident,
   type LifecycleDeps,
@@ -9,28 +7,16 @@ import {
   resolveIncident,
 } from '../../src/incidents/lifecycle.js';
 import { countingPool } from '../support/countingPool.js';
-import { recordingEffects } from '../support/incidents.js';
-import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
-
-const config = parseFileConfig(
-  'test',
-  'slack: { defaultChannel: C0DEFAULT1 }\nincidents: { updateIntervals: { P2: 30m, P4: none } }',
-);
+import { lifecycleOnDatabase } from '../support/incidents.js';
+import { waitFor } from '../support/services.js';
 
 describe('posting a status update', () => {
-  let db: TestDatabase;
+  const lifecycle = lifecycleOnDatabase();
   let pool: Pool;
   let deps: LifecycleDeps;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = createPool(db.url);
-    await migrate(pool);
-    deps = { pool, config, effects: recordingEffects() };
-  });
-  afterAll(async () => {
-    await pool.end();
-    await db.drop();
+  beforeAll(() => {
+    deps = lifecycle();
+    pool = deps.pool;
   });
 
   const declare = async (severity: 'P2' | 'P4' = 'P2') =>

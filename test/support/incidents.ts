@@ -1,5 +1,7 @@
+import { parseFileConfig } from '../../src/config/file.js';
 import type { Incident } from '../../src/incidents/incidentStore.js';
-import type { IncidentEffects } from '../../src/incidents/lifecycle.js';
+import type { IncidentEffects, LifecycleDeps } from '../../src/incidents/lifecycle.js';
+import { migratedDatabase } from './database.js';
 
 /** An open alert-born incident row as loadSnapshot returns it, for tests of views and templates. */
 export function incidentRow(overrides: Partial<Incident> = {}): Incident {
@@ -54,5 +56,22 @@ export function recordingEffects(): IncidentEffects & { calls: Array<[string, ..
     resolved: record('resolved'),
     acknowledged: record('acknowledged'),
     opened: record('opened'),
+  };
+}
+
+/**
+ * The lifecycle's use cases over a database of the calling describe block's own, with recording effects;
+ * a P2 incident's next update is due 30 minutes after the last, a P4's never. Use it inside a test.
+ */
+export function lifecycleOnDatabase(): () => LifecycleDeps {
+  const pool = migratedDatabase();
+  const config = parseFileConfig(
+    'test',
+    'slack: { defaultChannel: C0DEFAULT1 }\nincidents: { updateIntervals: { P2: 30m, P4: none } }',
+  );
+  let deps: LifecycleDeps | undefined;
+  return () => {
+    deps ??= { pool: pool(), config, effects: recordingEffects() };
+    return deps;
   };
 }
