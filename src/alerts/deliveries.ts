@@ -93,13 +93,22 @@ export async function ingestNextDelivery(
     // statement either way: without parameters its one plan would be made once per connection, and one
     // made while the table was nearly empty (seq scans) takes 100 ms a claim once a storm fills it. The
     // savepoint lets a failed ingest be rolled back to the claim, and its attempt recorded.
+    //
+    // The claim marks the delivery processed itself, rather than lock it for the outcome's update inside
+    // the savepoint: a row locked by a transaction and updated by its subtransaction gets a MultiXact as
+    // its deleter, which PostgreSQL never takes for surely dead. Its entry in the index of waiting
+    // deliveries was then never marked dead, and every later claim read the row again, until VACUUM: a
+    // burst of 800 made the claim the ingest's largest cost. Other transactions see it waiting until the
+    // commit, as before.
     const [, claimed] = (await client.query(
       `BEGIN;
-       SELECT d.id::int AS id, d.group_key, d.payload, d.attempts FROM alert_deliveries d
-        WHERE d.processed_at IS NULL AND (d.retry_at IS NULL OR d.retry_at <= now())
-          AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
-                           WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
-        ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED;
+       UPDATE alert_deliveries SET processed_at = now() WHERE id = (
+         SELECT d.id FROM alert_deliveries d
+          WHERE d.processed_at IS NULL AND (d.retry_at IS NULL OR d.retry_at <= now())
+            AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
+                             WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
+          ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING id::int AS id, group_key, payload, attempts;
        SAVEPOINT ingest`,
     )) as unknown as [pg.QueryResult, pg.QueryResult<Claimed>, pg.QueryResult];
     const delivery = claimed.rows[0];
@@ -110,7 +119,7 @@ export async function ingestNextDelivery(
     const record = (outcome: string, incidentId: number | null, error: string | null) =>
       client.query({
         name: 'deliveries-record',
-        text: `UPDATE alert_deliveries SET processed_at = now(), outcome = $2, incident_id = $3, error = $4,
+        text: `UPDATE alert_deliveries SET outcome = $2, incident_id = $3, error = $4,
                 attempts = attempts + (CASE WHEN $4::text IS NULL THEN 0 ELSE 1 END), retry_at = NULL,
                 payload = CASE WHEN $2 = 'refused' THEN payload END
           WHERE id = $1`,
@@ -131,7 +140,7 @@ export async function ingestNextDelivery(
         err instanceof z.ZodError || isDataException(err) || delivery.attempts + 1 >= MAX_INGEST_ATTEMPTS;
       if (!refused) {
         await client.query(
-          `UPDATE alert_deliveries SET attempts = attempts + 1, error = $2,
+          `UPDATE alert_deliveries SET processed_at = NULL, attempts = attempts + 1, error = $2,
                   retry_at = now() + least(power(2, attempts), $3) * interval '1 second'
             WHERE id = $1`,
           [delivery.id, error, RETRY_CAP_SECONDS],

@@ -202,4 +202,24 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     expect(await rowOf(old)).toBeUndefined();
     expect(await rowOf(waiting)).toMatchObject({ processed: false });
   });
+
+  it('leaves an ingested delivery marked dead in the index of waiting ones: later claims do not read it again', async () => {
+    // Each claim looks for the oldest waiting delivery through the index of waiting ones. Its entries for
+    // deliveries already ingested stay there until VACUUM (which a busy table waits for), and a scan
+    // skips one cheaply only once a scan before it found its row dead to every transaction and marked it.
+    for (let i = 0; i < 200; i++) await store(`Walked${i}`);
+    for (let i = 0; i < 200; i++) await ingestNextDelivery(pool, config);
+    await store('Next');
+    const walk = async () => {
+      const { rows } = await pool.query(
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
+         SELECT id FROM alert_deliveries WHERE processed_at IS NULL ORDER BY id LIMIT 1`,
+      );
+      const plan = rows[0]['QUERY PLAN'][0].Plan;
+      return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+    };
+    await walk();
+    // Not the 200 ingested rows read again (26 blocks), as when none of them could be marked.
+    expect(await walk()).toBeLessThan(10);
+  });
 });
