@@ -4,7 +4,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
-import { SlackRejectedError } from '../slack/errors.js';
+import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -74,7 +74,26 @@ const SHOWN_BY_ROOT: ReadonlySet<TimelineKind> = new Set<TimelineKind>([
   'alert_resolved',
 ]);
 
+/**
+ * One sync per incident per syncIntervalMs: what changes while a sync waits is shown by the one after the
+ * wait. None when the interval is 0.
+ */
+function incidentThrottle(slack: Pick<SlackConfig, 'syncIntervalMs'>) {
+  if (slack.syncIntervalMs <= 0) return undefined;
+  return {
+    key: (incidentId: number) => `incident:${incidentId}`,
+    limit: { perMinute: 60_000 / slack.syncIntervalMs, burst: 1 },
+  };
+}
+
 export async function syncIncident(deps: ProjectionDeps, incidentId: number): Promise<SyncResult> {
+  // Held by its throttle, a sync is put off before it reads: a burst of changes to one incident otherwise
+  // cost a lock and a read for each time its job was told to wait.
+  const throttle = incidentThrottle(deps.config.slack);
+  if (throttle) {
+    const wait = await deps.limiter.wait(throttle.key(incidentId), throttle.limit);
+    if (wait > 0) throw new SlackRateLimitedError(throttle.key(incidentId), wait, false);
+  }
   return withSyncLock(
     deps.pool,
     'incident-bot:slack-sync',
@@ -114,14 +133,9 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   const behind =
     !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
   if (!behind) return { version: incident.version, slackCalls };
-  // Throttle per incident: what changes while we wait is shown by the one sync after the wait. Spent only
-  // by a sync with something to show: one that found nothing to do (no channel yet) delays nobody.
-  if (config.slack.syncIntervalMs > 0) {
-    await deps.limiter.take(`incident:${incidentId}`, {
-      perMinute: 60_000 / config.slack.syncIntervalMs,
-      burst: 1,
-    });
-  }
+  // Spent only by a sync with something to show: one that found nothing to do (no channel yet) delays nobody.
+  const throttle = incidentThrottle(config.slack);
+  if (throttle) await deps.limiter.take(throttle.key(incidentId), throttle.limit);
 
   const root = deps.templates.renderMessage(
     'incident-root',

@@ -97,6 +97,17 @@ redis.call('SET', KEYS[1], newTat, 'PX', math.ceil(newTat - now) + 1000)
 return 0
 `;
 
+// What TAKE would answer a call without a turn, spending nothing. KEYS: the budget, Slack's 429 hold.
+// ARGV: interval ms, burst.
+const WAIT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+return math.ceil(math.max(tat + interval - now - tonumber(ARGV[2]) * interval, redis.call('PTTL', KEYS[2]), 0))
+`;
+
 export interface Turn {
   /** Names a call that goes first: while it waits for its key's budget, the key's other calls leave it the next slot. */
   first?: string;
@@ -139,6 +150,23 @@ export class SlackRateLimiter {
       ),
     );
     if (wait > 0) throw new SlackRateLimitedError(key, wait, false);
+  }
+
+  /**
+   * How long a call of `key` would have to wait now (0: it may go), spending nothing: work that only a
+   * call can use is put off without being done. For keys whose calls take no turn.
+   */
+  async wait(key: string, limit: RateLimit): Promise<number> {
+    return Number(
+      await this.redis.eval(
+        WAIT,
+        2,
+        this.key(key),
+        this.key(`${key}:blocked`),
+        60_000 / limit.perMinute,
+        limit.burst,
+      ),
+    );
   }
 
   async block(key: string, ms: number): Promise<void> {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { enqueueIncidentSync } from '../../src/queues/queues.js';
 import { payload } from '../support/alertmanager.js';
 import { setDatabaseReachable, waitFor, waitForQueueIdle } from '../support/services.js';
-import { startTestBot, type TestBot } from '../support/testBot.js';
+import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const CHANNEL = 'C0PAYMENTS';
 
@@ -73,6 +73,24 @@ describe('delivering to Slack through its failures', () => {
       await enqueueIncidentSync(bot.app.slackSync, id, version + 1);
       await waitFor(async () => !(await job(version + 1)), 10_000, 'the older job to end');
       expect(await (await job(version + 2))?.isDelayed()).toBe(true);
+    } finally {
+      await setDatabaseReachable(bot.database.url, true);
+    }
+  });
+
+  it('puts off a sync its incident’s throttle holds without the database, for as long as the throttle says', async () => {
+    // One sync a minute per incident: the first, which showed it, spent this minute's.
+    const bot = await start({
+      configYaml: DEFAULT_TEST_CONFIG.replace('syncIntervalMs: 0', 'syncIntervalMs: 60000'),
+    });
+    const { id, version } = await shownIncident(bot, 'Throttled');
+    const job = () => bot.app.slackSync.getJob(`incident-${id}-v${version + 1}`);
+    await setDatabaseReachable(bot.database.url, false);
+    try {
+      await enqueueIncidentSync(bot.app.slackSync, id, version + 1);
+      await waitFor(async () => (await job())?.isDelayed(), 10_000, 'the job to be put off');
+      // Not tried against the database, which would have put it off for a moment only.
+      expect((await job())!.delay).toBeGreaterThan(30_000);
     } finally {
       await setDatabaseReachable(bot.database.url, true);
     }

@@ -38,6 +38,19 @@ describe('SlackRateLimiter (real Redis)', () => {
     expect(refused!.fromSlack).toBe(false);
   });
 
+  it('tells how long a call would wait, spending nothing, and counts a 429 hold', async () => {
+    const limit = { perMinute: 6, burst: 1 }; // one call per 10 s
+    expect(await limiter.wait('peek', limit)).toBe(0);
+    expect(await limiter.wait('peek', limit)).toBe(0);
+    await limiter.take('peek', limit);
+    const waitMs = await limiter.wait('peek', limit);
+    expect(waitMs).toBeGreaterThan(5_000);
+    expect(waitMs).toBeLessThanOrEqual(10_000);
+    expect((await refusal(() => limiter.take('peek', limit)))!.waitMs).toBeGreaterThanOrEqual(waitMs - 1000);
+    await limiter.block('peek-held', 30_000);
+    expect(await limiter.wait('peek-held', limit)).toBeGreaterThan(20_000);
+  });
+
   it('keeps separate budgets per key', async () => {
     const limit = { perMinute: 1, burst: 1 };
     await limiter.take('chat.postMessage:C1', limit);
