@@ -94,12 +94,10 @@ export async function ingestNextDelivery(
     // made while the table was nearly empty (seq scans) takes 100 ms a claim once a storm fills it. The
     // savepoint lets a failed ingest be rolled back to the claim, and its attempt recorded.
     //
-    // The claim marks the delivery processed itself, rather than lock it for the outcome's update inside
-    // the savepoint: a row locked by a transaction and updated by its subtransaction gets a MultiXact as
-    // its deleter, which PostgreSQL never takes for surely dead. Its entry in the index of waiting
-    // deliveries was then never marked dead, and every later claim read the row again, until VACUUM: a
-    // burst of 800 made the claim the ingest's largest cost. Other transactions see it waiting until the
-    // commit, as before.
+    // The claim marks the delivery processed itself, in the transaction that locks it: a row locked by a
+    // transaction and updated by its subtransaction gets a MultiXact as its deleter, which PostgreSQL never
+    // takes for surely dead, so its entry in the index of waiting deliveries would be read by every later
+    // claim until VACUUM. Other transactions see it waiting until the commit.
     const [, claimed] = (await client.query(
       `BEGIN;
        UPDATE alert_deliveries SET processed_at = now() WHERE id = (
@@ -139,6 +137,7 @@ export async function ingestNextDelivery(
       const refused =
         err instanceof z.ZodError || isDataException(err) || delivery.attempts + 1 >= MAX_INGEST_ATTEMPTS;
       if (!refused) {
+        // Waiting again: the claim's mark is undone.
         await client.query(
           `UPDATE alert_deliveries SET processed_at = NULL, attempts = attempts + 1, error = $2,
                   retry_at = now() + least(power(2, attempts), $3) * interval '1 second'

@@ -91,7 +91,8 @@ export async function syncIncident(deps: ProjectionDeps, incidentId: number): Pr
   // cost a lock and a read for each time its job was told to wait.
   const throttle = incidentThrottle(deps.config.slack);
   if (throttle) {
-    const wait = await deps.limiter.wait(throttle.key(incidentId), throttle.limit);
+    // Only a saving: should Redis fail, the take below decides.
+    const wait = await deps.limiter.wait(throttle.key(incidentId), throttle.limit).catch(() => 0);
     if (wait > 0) throw new SlackRateLimitedError(throttle.key(incidentId), wait, false);
   }
   return withSyncLock(
@@ -133,7 +134,8 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   const behind =
     !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
   if (!behind) return { version: incident.version, slackCalls };
-  // Spent only by a sync with something to show: one that found nothing to do (no channel yet) delays nobody.
+  // Spent only by a sync with something to show: one that found nothing to do (no channel yet) delays
+  // nobody, though it is put off, above, while the throttle is spent.
   const throttle = incidentThrottle(config.slack);
   if (throttle) await deps.limiter.take(throttle.key(incidentId), throttle.limit);
 

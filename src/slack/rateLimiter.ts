@@ -97,7 +97,8 @@ redis.call('SET', KEYS[1], newTat, 'PX', math.ceil(newTat - now) + 1000)
 return 0
 `;
 
-// What TAKE would answer a call without a turn, spending nothing. KEYS: the budget, Slack's 429 hold.
+// What TAKE would answer, spending nothing, for a key whose calls take no turn (none goes first or waits
+// by name). KEYS: the budget, Slack's 429 hold.
 // ARGV: interval ms, burst.
 const WAIT = `
 local t = redis.call('TIME')
