@@ -21,7 +21,7 @@ import { createHttpServer, type HttpServer } from './http/server.js';
 import { SlackEventsRoute } from './http/slackEvents.js';
 import { countOpenIncidents } from './incidents/incidentStore.js';
 import { HandlersInFlight } from './listeners/handlersInFlight.js';
-import { registerListeners } from './listeners/index.js';
+import { ListenerRouter, registerListeners } from './listeners/index.js';
 import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -355,6 +355,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         receiver: socket?.bolt ?? slackEvents!,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },
+        // The bot keeps no conversation state: the store's look-up only made an Error per request.
+        convoStore: false,
       });
       handlers.register(bolt);
       // Once the server is closed, and before the workers and pools: see HandlersInFlight. A Socket
@@ -385,7 +387,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         if (!(await finishedBy(ingest.stop(), deadline)))
           logger.warn('stopping with alert deliveries still being ingested past SHUTDOWN_TIMEOUT');
       });
-      registerListeners(bolt, {
+      const router = new ListenerRouter();
+      registerListeners(router, {
         pool,
         silencesPool: clientsInTurn(silencesPool, SILENCES_CLIENT_WAIT_MS),
         config: file,
@@ -400,6 +403,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         metrics,
         logger: slackLogger,
       });
+      router.mount(bolt);
       server = createHttpServer(
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),

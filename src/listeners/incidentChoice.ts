@@ -1,4 +1,3 @@
-import type { App } from '@slack/bolt';
 import {
   ACTION_USAGE,
   HEALTH_USAGE,
@@ -15,6 +14,7 @@ import type { SlackMessage } from '../render/blockKit.js';
 import { incidentChoiceMessage, readChoiceValue } from '../views/incidentChoice.js';
 import type { ListenerDeps } from './deps.js';
 import { type Click, commandText, ephemeral, explain, tellClicker } from './replies.js';
+import type { Listeners } from './router.js';
 
 /**
  * /action and /health, which belong to an incident: typed in a channel with several open incidents they
@@ -65,9 +65,13 @@ function commandReply(
 }
 
 /** The slash command: acknowledged with its answer (the rest is queued), or with the question. */
-export function registerChoosingCommand(app: App, deps: ListenerDeps, name: ChoosingCommand): void {
+export function registerChoosingCommand(
+  listeners: Listeners,
+  deps: ListenerDeps,
+  name: ChoosingCommand,
+): void {
   const { usage, run } = COMMANDS[name];
-  app.command(name, async ({ command, ack }) => {
+  listeners.command(name, async ({ command, ack }) => {
     try {
       const text = command.text ?? '';
       const triggerId = command.trigger_id;
@@ -79,12 +83,12 @@ export function registerChoosingCommand(app: App, deps: ListenerDeps, name: Choo
   });
 }
 
-export function registerIncidentChoiceButtons(app: App, deps: ListenerDeps): void {
+export function registerIncidentChoiceButtons(listeners: Listeners, deps: ListenerDeps): void {
   for (const [name, actionId] of Object.entries(INCIDENT_CHOICE_BUTTONS) as Array<
     [ChoosingCommand, string]
   >) {
     const { usage, run } = COMMANDS[name];
-    app.action(actionId, async ({ ack, body, action }) => {
+    listeners.action(actionId, async ({ ack, body, action }) => {
       await ack();
       const click = body as unknown as Click;
       try {

@@ -1,4 +1,3 @@
-import type { App } from '@slack/bolt';
 import { findAction } from '../../actions/catalog.js';
 import { ApprovalError } from '../../approvals/errors.js';
 import { checkApprover } from '../../approvals/policy.js';
@@ -11,11 +10,12 @@ import { readIncidentId } from '../../views/modals.js';
 import { isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
+import type { Listeners } from '../router.js';
 
 /** Approve and Reject on an action request's approval message. */
 export const APPROVAL_BUTTONS = { approve: 'action_approve', reject: 'action_reject' } as const;
 
-export function registerApprovalButtons(app: App, deps: ListenerDeps): void {
+export function registerApprovalButtons(listeners: Listeners, deps: ListenerDeps): void {
   const vote =
     (decision: 'approve' | 'reject') =>
     async ({ ack, body, action }: { ack: () => Promise<void>; body: unknown; action: unknown }) => {
@@ -66,6 +66,6 @@ export function registerApprovalButtons(app: App, deps: ListenerDeps): void {
         await tell(err instanceof ApprovalError ? err.message : explain(err, '', deps.logger));
       }
     };
-  app.action(APPROVAL_BUTTONS.approve, vote('approve'));
-  app.action(APPROVAL_BUTTONS.reject, vote('reject'));
+  listeners.action(APPROVAL_BUTTONS.approve, vote('approve'));
+  listeners.action(APPROVAL_BUTTONS.reject, vote('reject'));
 }

@@ -1,4 +1,3 @@
-import type { App } from '@slack/bolt';
 import { HEALTH_USAGE } from '../../commands/actionCommand.js';
 import type { IncidentCommand } from '../../commands/incidentCommand.js';
 import { acknowledge, usageFor } from '../../commands/incidentHandlers.js';
@@ -19,6 +18,7 @@ import { extendModal, silenceModal } from '../../views/silenceModals.js';
 import { incidentClickedOn, isClickOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
+import type { Listeners } from '../router.js';
 import { unsilencedText } from '../views/silenceForm.js';
 
 /** The buttons of an incident's root message. Each counts only from that message; refusals go to the clicker. */
@@ -33,7 +33,7 @@ export const INCIDENT_BUTTONS = {
   unsilence: 'incident_unsilence',
 } as const;
 
-export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
+export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps): void {
   const { logger } = deps;
 
   /** The incident a click acts on: the one its value names, if it came from that incident's root message. */
@@ -47,7 +47,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
     command: IncidentCommand | undefined,
     form: (incident: Incident, click: Click) => Promise<Record<string, unknown>>,
   ) =>
-    app.action(actionId, async ({ ack, body, action }) => {
+    listeners.action(actionId, async ({ ack, body, action }) => {
       await ack();
       const click = body as unknown as Click;
       try {
@@ -83,7 +83,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
     return extendModal({ id: incident.id, ref, silence: silence! }, deps.config.silences.maxDuration);
   });
 
-  app.action(INCIDENT_BUTTONS.acknowledge, async ({ ack, body, action }) => {
+  listeners.action(INCIDENT_BUTTONS.acknowledge, async ({ ack, body, action }) => {
     await ack();
     const click = body as unknown as Click;
     try {
@@ -96,7 +96,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
   });
 
   // Works on a resolved incident too: its root keeps the button while the silence lasts.
-  app.action(INCIDENT_BUTTONS.unsilence, async ({ ack, body, action }) => {
+  listeners.action(INCIDENT_BUTTONS.unsilence, async ({ ack, body, action }) => {
     await ack();
     const click = body as unknown as Click;
     try {
@@ -109,7 +109,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
     }
   });
 
-  app.action(INCIDENT_BUTTONS.postmortem, async ({ ack, body, action }) => {
+  listeners.action(INCIDENT_BUTTONS.postmortem, async ({ ack, body, action }) => {
     await ack();
     const click = body as unknown as Click;
     try {
@@ -130,7 +130,7 @@ export function registerIncidentButtons(app: App, deps: ListenerDeps): void {
   });
 
   // Its value names a service, not the incident: the message it is on says which incident's thread.
-  app.action(INCIDENT_BUTTONS.healthCheck, async ({ ack, body, action }) => {
+  listeners.action(INCIDENT_BUTTONS.healthCheck, async ({ ack, body, action }) => {
     await ack();
     const click = body as unknown as Click;
     const service = (action as { value?: string }).value ?? '';

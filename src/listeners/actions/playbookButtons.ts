@@ -1,4 +1,3 @@
-import type { App } from '@slack/bolt';
 import { openActionRequest } from '../../approvals/openRequest.js';
 import { checkRequester } from '../../approvals/policy.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
@@ -9,14 +8,15 @@ import { enqueueHealthCheck } from '../../queues/healthJobs.js';
 import { incidentClickedOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
+import type { Listeners } from '../router.js';
 
 /**
  * The first moves on an incident's root message, as its playbook offers them: a check runs and posts its
  * result in the thread; an action opens the same approval request as `/action`, for that incident. The
  * move is read again from the config and the incident's labels, never taken from the button.
  */
-export function registerPlaybookButtons(app: App, deps: ListenerDeps): void {
-  app.action(MOVE_ACTION_ID, async ({ ack, body, action }) => {
+export function registerPlaybookButtons(listeners: Listeners, deps: ListenerDeps): void {
+  listeners.action(MOVE_ACTION_ID, async ({ ack, body, action }) => {
     await ack();
     const click = body as unknown as Click;
     try {

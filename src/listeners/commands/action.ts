@@ -1,8 +1,8 @@
-import type { App } from '@slack/bolt';
 import type { ListenerDeps } from '../deps.js';
 import { registerChoosingCommand } from '../incidentChoice.js';
+import type { Listeners } from '../router.js';
 
 /** /action: a request, a list or a cancel; acknowledged with the answer, the rest is queued. */
-export function registerActionCommand(app: App, deps: ListenerDeps): void {
-  registerChoosingCommand(app, deps, '/action');
+export function registerActionCommand(listeners: Listeners, deps: ListenerDeps): void {
+  registerChoosingCommand(listeners, deps, '/action');
 }

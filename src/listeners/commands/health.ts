@@ -1,8 +1,8 @@
-import type { App } from '@slack/bolt';
 import type { ListenerDeps } from '../deps.js';
 import { registerChoosingCommand } from '../incidentChoice.js';
+import type { Listeners } from '../router.js';
 
 /** /health [service]: the checks run as a queued job that posts its results where they were asked for. */
-export function registerHealthCommand(app: App, deps: ListenerDeps): void {
-  registerChoosingCommand(app, deps, '/health');
+export function registerHealthCommand(listeners: Listeners, deps: ListenerDeps): void {
+  registerChoosingCommand(listeners, deps, '/health');
 }

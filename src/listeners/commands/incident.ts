@@ -1,9 +1,10 @@
-import type { App, RespondFn } from '@slack/bolt';
+import type { RespondFn } from '@slack/bolt';
 import { INCIDENT_HELP, type IncidentCommand, parseIncidentCommand } from '../../commands/incidentCommand.js';
 import { type CommandReply, runIncidentCommand, usageFor } from '../../commands/incidentHandlers.js';
 import type { ListenerDeps } from '../deps.js';
 import { ACK_DEADLINE_MS } from '../envelope.js';
 import { commandText, ephemeral, explain } from '../replies.js';
+import type { Listeners } from '../router.js';
 
 // Past this, the command is acknowledged and its answer follows on its response_url: a silence waits for
 // Alertmanager, up to alertmanager.timeout for each peer, longer than Slack's 3 s.
@@ -13,8 +14,8 @@ const ANSWER_IN_ACK_WITHIN_MS = ACK_DEADLINE_MS - 1000;
  * /incident: the answer goes in the acknowledgement, or a form opens (Slack allows that within 3 s). A
  * command still working when the acknowledgement is due is acknowledged as such, then answered.
  */
-export function registerIncidentCommand(app: App, deps: ListenerDeps): void {
-  app.command('/incident', async ({ command, ack, respond }) => {
+export function registerIncidentCommand(listeners: Listeners, deps: ListenerDeps): void {
+  listeners.command('/incident', async ({ command, ack, respond }) => {
     let parsed: IncidentCommand | undefined;
     let acked = false;
     const answer = async (reply: Parameters<typeof ephemeral>[0]) => {

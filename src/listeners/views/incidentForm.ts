@@ -1,10 +1,10 @@
-import type { App } from '@slack/bolt';
 import { IncidentError } from '../../incidents/errors.js';
 import { loadSnapshot } from '../../incidents/incidentStore.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { readIncidentId, type Submission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
 import { explain } from '../replies.js';
+import type { Listeners } from '../router.js';
 
 /**
  * A form about one incident (its id in private_metadata). A problem with a field is shown under that
@@ -13,7 +13,7 @@ import { explain } from '../replies.js';
  * closed, and what it answers, or why it failed, goes to the person in the incident's channel.
  */
 export function registerIncidentForm<T>(
-  app: App,
+  listeners: Listeners,
   deps: ListenerDeps,
   form: {
     callbackId: string;
@@ -24,7 +24,7 @@ export function registerIncidentForm<T>(
     afterAck?: (id: number, input: T, by: string, requestKey: string) => Promise<string | undefined>;
   },
 ): void {
-  app.view(form.callbackId, async ({ ack, view, body }) => {
+  listeners.view(form.callbackId, async ({ ack, view, body }) => {
     const submission = form.read(view.state.values as never);
     if (!submission.ok) return ack({ response_action: 'errors', errors: submission.errors });
     const id = readIncidentId(view.private_metadata);

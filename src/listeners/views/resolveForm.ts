@@ -1,14 +1,14 @@
-import type { App } from '@slack/bolt';
 import { resolve } from '../../commands/incidentHandlers.js';
 import { SilenceError, unsilenceIncident } from '../../silences/silences.js';
 import { RESOLVE_MODAL, readResolveSubmission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
+import type { Listeners } from '../router.js';
 import { registerIncidentForm } from './incidentForm.js';
 import { unsilencedText } from './silenceForm.js';
 
 /** The resolve form: the resolution, and for a silenced incident whether to expire its silence too. */
-export function registerResolveForm(app: App, deps: ListenerDeps): void {
-  registerIncidentForm(app, deps, {
+export function registerResolveForm(listeners: Listeners, deps: ListenerDeps): void {
+  registerIncidentForm(listeners, deps, {
     callbackId: RESOLVE_MODAL,
     read: readResolveSubmission,
     errorField: 'resolution',

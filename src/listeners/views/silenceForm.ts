@@ -1,4 +1,3 @@
-import type { App } from '@slack/bolt';
 import { incidentRef } from '../../primitives/ids.js';
 import { escapeMrkdwn, slackDate, truncateForMrkdwn, unescapeMrkdwn } from '../../render/mrkdwn.js';
 import {
@@ -14,6 +13,7 @@ import {
 import { fieldValue, freeTextProblem, type StateValues, type Submission } from '../../views/modals.js';
 import { CUSTOM_DURATION, EXTEND_MODAL, SILENCE_MODAL } from '../../views/silenceModals.js';
 import type { ListenerDeps } from '../deps.js';
+import type { Listeners } from '../router.js';
 import { registerIncidentForm } from './incidentForm.js';
 
 /**
@@ -93,9 +93,9 @@ export function unsilencedText(incidentId: number): string {
   return `🔔 ${incidentRef(incidentId)}'s silence is expired: its alerts notify again.`;
 }
 
-export function registerSilenceForms(app: App, deps: ListenerDeps): void {
+export function registerSilenceForms(listeners: Listeners, deps: ListenerDeps): void {
   const maxMs = () => deps.config.silences.maxDuration;
-  registerIncidentForm(app, deps, {
+  registerIncidentForm(listeners, deps, {
     callbackId: SILENCE_MODAL,
     read: (values: StateValues) => readSilenceSubmission(values, maxMs()),
     errorField: 'reason',
@@ -104,7 +104,7 @@ export function registerSilenceForms(app: App, deps: ListenerDeps): void {
     afterAck: async (id, input, by, requestKey) =>
       silencedText(await silenceIncident(deps, { incidentId: id, userId: by, ...input, requestKey })),
   });
-  registerIncidentForm(app, deps, {
+  registerIncidentForm(listeners, deps, {
     callbackId: EXTEND_MODAL,
     read: (values: StateValues) => readExtendSubmission(values, maxMs()),
     errorField: 'duration',
