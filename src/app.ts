@@ -403,7 +403,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         metrics,
         logger: slackLogger,
       });
-      router.mount(bolt);
+      router.register(bolt);
       server = createHttpServer(
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),

@@ -18,8 +18,8 @@ export interface Listeners {
 
 /**
  * One Bolt listener per surface, which finds the listener a request is for by its id. Bolt runs the
- * matchers of every listener it has for every request, each call copying the request's arguments: with
- * the bot's twenty listeners, that was the largest part of an ack's own CPU.
+ * matchers of every listener it has for every request, each call copying the request's arguments: that
+ * cost would grow with every listener added.
  */
 export class ListenerRouter implements Listeners {
   private readonly commands = new Map<string, Middleware<SlackCommandMiddlewareArgs>>();
@@ -33,6 +33,9 @@ export class ListenerRouter implements Listeners {
 
   action(actionId: string | RegExp, listener: Middleware<SlackActionMiddlewareArgs>): void {
     if (typeof actionId === 'string') add(this.actions, 'action', actionId, listener);
+    // test() on a global or sticky pattern goes on from where its last match ended.
+    else if (actionId.global || actionId.sticky)
+      throw new Error(`the action pattern ${actionId} is global or sticky`);
     else this.actionPatterns.push([actionId, listener]);
   }
 
@@ -44,7 +47,7 @@ export class ListenerRouter implements Listeners {
    * A request no listener is for is left unacknowledged, as Bolt leaves it. Bolt matches actions by
    * action_id only in Block Kit's block_actions, and views on their submission.
    */
-  mount(app: App): void {
+  register(app: App): void {
     app.command(/.*/, async (args) => this.commands.get(args.command.command)?.(args));
     app.action(/.*/, async (args) =>
       this.actionListener((args.payload as { action_id: string }).action_id)?.(args),
@@ -57,7 +60,7 @@ export class ListenerRouter implements Listeners {
   }
 }
 
-/** Two listeners for one id would both run under Bolt, and only the first here: refused as they register. */
+/** Two listeners for one id would both run under Bolt, and only one here: refused as they register. */
 function add<L>(listeners: Map<string, L>, kind: string, id: string, listener: L): void {
   if (listeners.has(id)) throw new Error(`two listeners for the ${kind} ${id}`);
   listeners.set(id, listener);

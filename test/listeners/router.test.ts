@@ -19,8 +19,9 @@ function boltWith(router: ListenerRouter): App {
   const app = new App({
     receiver,
     authorize: async () => ({ botToken: 'xoxb-test', botId: 'B0BOT', botUserId: 'U0BOT' }),
+    convoStore: false,
   });
-  router.mount(app);
+  router.register(app);
   return app;
 }
 
@@ -40,7 +41,7 @@ describe('ListenerRouter', () => {
       router.view(`v${i}`, async () => {});
     }
     const registered: string[] = [];
-    router.mount(new Proxy({} as App, { get: (_app, kind) => () => void registered.push(String(kind)) }));
+    router.register(new Proxy({} as App, { get: (_app, kind) => () => void registered.push(String(kind)) }));
     expect(registered).toEqual(['command', 'action', 'view']);
   });
 
@@ -77,22 +78,58 @@ describe('ListenerRouter', () => {
     expect(ran).toEqual(['command list', 'action 7', 'pattern playbook_move_2', 'view update_modal']);
   });
 
-  it('leaves a request no listener is for unacknowledged, as Bolt does', async () => {
+  it('leaves a request no listener is for unacknowledged, as Bolt does; a closed form runs nothing', async () => {
     const router = new ListenerRouter();
     const ran: string[] = [];
     router.command('/incident', async () => void ran.push('/incident'));
     router.action('action_approve', async () => void ran.push('action_approve'));
+    router.view('update_modal', async () => void ran.push('update_modal'));
     const app = boltWith(router);
     expect(await send(app, command('/unknown'))).toBe(false);
     expect(await send(app, blockActionsPayload('someone_elses_button', '1'))).toBe(false);
+    const form = viewSubmissionPayload({ callback_id: 'update_modal', private_metadata: '' }, {});
+    expect(await send(app, { ...form, view: { ...(form.view as object), callback_id: 'other' } })).toBe(
+      false,
+    );
+    expect(await send(app, { ...form, type: 'view_closed' })).toBe(false);
     expect(ran).toEqual([]);
   });
 
-  it('refuses a second listener for one id as it registers', () => {
+  it('lets Bolt wait for the listener, and hands Bolt what it throws', async () => {
+    const router = new ListenerRouter();
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    router.action('action_approve', async ({ ack }) => {
+      await ack();
+      await released;
+    });
+    router.action('action_reject', async ({ ack }) => {
+      await ack();
+      throw new Error('the listener failed');
+    });
+    const app = boltWith(router);
+    let settled = false;
+    const processing = send(app, blockActionsPayload('action_approve', '1')).then(() => {
+      settled = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    release();
+    await processing;
+    const errors: unknown[] = [];
+    app.error(async (err) => void errors.push(err));
+    await send(app, blockActionsPayload('action_reject', '1'));
+    expect(String(errors[0])).toMatch('the listener failed');
+  });
+
+  it('refuses a second listener for one id, and a pattern that test() would move along, as they register', () => {
     const router = new ListenerRouter();
     router.action('action_approve', async () => {});
     expect(() => router.action('action_approve', async () => {})).toThrow(
       'two listeners for the action action_approve',
     );
+    expect(() => router.action(/^move_\d+$/g, async () => {})).toThrow('global or sticky');
   });
 });

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import type { App } from '@slack/bolt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { type ListenerDeps, registerListeners } from '../../src/listeners/index.js';
+import { type ListenerDeps, type Listeners, registerListeners } from '../../src/listeners/index.js';
 import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
 import { SlackApi } from '../../src/slack/slackApi.js';
 import { resolveModal } from '../../src/views/modals.js';
@@ -100,8 +99,8 @@ interface Registration {
 }
 
 /**
- * Runs the real register functions against a stand-in for Bolt's App that records each listener:
- * `app.command('/incident', …)` becomes { kind: 'command', id: '/incident' }, whatever the method.
+ * Runs the real register functions against a stand-in for the listener router that records each one:
+ * `listeners.command('/incident', …)` becomes { kind: 'command', id: '/incident' }, whatever the method.
  */
 function registeredListeners(): Registration[] {
   const registered: Registration[] = [];
@@ -111,10 +110,13 @@ function registeredListeners(): Registration[] {
       get:
         (_target, kind) =>
         (id: unknown): void => {
-          registered.push({ kind: String(kind), id: typeof id === 'string' ? id : JSON.stringify(id) });
+          registered.push({
+            kind: String(kind),
+            id: typeof id === 'string' || id instanceof RegExp ? String(id) : JSON.stringify(id),
+          });
         },
     },
-  ) as App;
+  ) as Listeners;
   // Registration reads only the logger; the handlers, which use the rest, never run here.
   const deps = { logger: {} };
   registerListeners(recorder, deps as unknown as ListenerDeps);
