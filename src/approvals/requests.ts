@@ -5,7 +5,7 @@ import type { ParamValue } from '../actions/drivers/driver.js';
 import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
 import { inTransaction } from '../db/pool.js';
-import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import { ALREADY_HANDLED, claimSlackRequest, slackRequestClaim } from '../db/slackRequests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import { requestRef } from '../primitives/ids.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
@@ -275,18 +275,17 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
   const unlessOpen = input.unlessOpen === true && input.incidentId !== null;
   // Most presses of such a button come once its request is open: refused at once, without a transaction.
   if (unlessOpen) await refuseIfSeenOpen(pool, input, input.requestKey);
+  const claim = slackRequestClaim('$1');
   return inTransaction(pool, async (db) => {
     const { rows: claimed } = await db.query<{ claimed: boolean; locked: boolean; id: number | null }>(
-      `WITH claim AS (
-         INSERT INTO slack_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1
-       ), lock AS (
+      `WITH ${claim.cte}, lock AS (
          -- Tried, not waited for: a press waiting for it would hold a pooled connection all the while.
          SELECT CASE WHEN $2::boolean
                      THEN pg_try_advisory_xact_lock(hashtextextended('action-request:' || $3 || ':' || $4, 0))
                      ELSE true END AS locked
        )
-       SELECT EXISTS (SELECT 1 FROM claim) AS claimed, l.locked,
-              CASE WHEN l.locked AND EXISTS (SELECT 1 FROM claim)
+       SELECT ${claim.claimed} AS claimed, l.locked,
+              CASE WHEN l.locked AND ${claim.claimed}
                    THEN nextval(pg_get_serial_sequence('action_requests', 'id'))::int END AS id
          FROM lock l`,
       [input.requestKey, unlessOpen, input.incidentId, `${input.service}/${input.action}`],

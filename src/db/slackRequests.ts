@@ -16,6 +16,21 @@ export async function claimSlackRequest(db: pg.ClientBase | pg.Pool, key: string
 }
 
 /**
+ * claimSlackRequest inside the statement that does the work: `cte`, a CTE named `claim`, and `claimed`, the
+ * condition the work's writes and the statement's answer test. `key` is the statement's placeholder for the
+ * request's key, whose NULL means a request with none, always claimed.
+ */
+export function slackRequestClaim(key: string): { cte: string; claimed: string } {
+  return {
+    cte: `claim AS (
+       INSERT INTO slack_requests (request_key) SELECT ${key} WHERE ${key}::text IS NOT NULL
+       ON CONFLICT DO NOTHING RETURNING 1
+     )`,
+    claimed: `(${key}::text IS NULL OR EXISTS (SELECT 1 FROM claim))`,
+  };
+}
+
+/**
  * Claims `key` for work that cannot share the claim's transaction (a queued job): if the work fails, the
  * claim is given back, so that trying again is not refused for something that never happened. False,
  * with nothing done, when the key was claimed before.

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
-import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import { ALREADY_HANDLED, claimSlackRequest, slackRequestClaim } from '../db/slackRequests.js';
 import { incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
@@ -123,6 +123,7 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
   const dedicated = config.incidents.createChannel;
   const interval = updateInterval(config, input.severity);
   // One statement: the request's key, the incident and its first timeline entry, or nothing.
+  const claim = slackRequestClaim('$8');
   const { rows } = await deps.pool.query<{
     claimed: boolean;
     id: number;
@@ -130,20 +131,17 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
     created_at: Date;
     due: Date | null;
   }>(
-    `WITH claim AS (
-       INSERT INTO slack_requests (request_key) SELECT $8 WHERE $8::text IS NOT NULL
-       ON CONFLICT DO NOTHING RETURNING 1
-     ), incident AS (
+    `WITH ${claim.cte}, incident AS (
        INSERT INTO incidents (title, severity, channel_id, dedicated_channel, announcement_channel_id, declared_by,
                               next_update_due_at)
        SELECT $1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END
-        WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM claim)
+        WHERE ${claim.claimed}
        RETURNING id::int AS id, version, created_at, next_update_due_at AS due
      ), entry AS (
        INSERT INTO timeline_entries (incident_id, kind, actor, data)
        SELECT id, 'incident_declared', $6, $9::jsonb FROM incident
      )
-     SELECT $8::text IS NULL OR EXISTS (SELECT 1 FROM claim) AS claimed, i.*
+     SELECT ${claim.claimed} AS claimed, i.*
        FROM (SELECT 1) AS one LEFT JOIN incident i ON true`,
     [
       input.title,
@@ -191,6 +189,7 @@ export async function postStatusUpdate(
   incidentId: number,
   input: StatusUpdateInput,
 ): Promise<ChangeResult & { number: number }> {
+  const claim = slackRequestClaim('$1');
   const result = await inTransaction(deps.pool, async (db) => {
     const { rows } = await db.query<{
       claimed: boolean;
@@ -200,10 +199,7 @@ export async function postStatusUpdate(
       due: Date | null;
     }>({
       name: 'incidents-post-status-update',
-      text: `WITH claim AS (
-         INSERT INTO slack_requests (request_key) SELECT $1 WHERE $1::text IS NOT NULL
-         ON CONFLICT DO NOTHING RETURNING 1
-       ), locked AS (
+      text: `WITH ${claim.cte}, locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
          SELECT id, state FROM incidents WHERE id = $2 FOR UPDATE
        ), updated AS (
@@ -215,7 +211,7 @@ export async function postStatusUpdate(
                 next_update_due_at = date_trunc('milliseconds',
                   now() + COALESCE($7::bigint, ($8::jsonb ->> i.severity::text)::bigint) * interval '1 millisecond')
            FROM locked l
-          WHERE i.id = l.id AND l.state = 'open' AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
+          WHERE i.id = l.id AND l.state = 'open' AND ${claim.claimed}
           RETURNING i.version, i.update_count, i.next_update_due_at
        ), entry AS (
          INSERT INTO timeline_entries (incident_id, kind, actor, data)
@@ -224,7 +220,7 @@ export async function postStatusUpdate(
                      to_char(u.next_update_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END
            FROM updated u
        )
-       SELECT $1::text IS NULL OR EXISTS (SELECT 1 FROM claim) AS claimed,
+       SELECT ${claim.claimed} AS claimed,
               (SELECT state FROM locked) AS state,
               u.version, u.update_count AS number, u.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,

@@ -7,18 +7,16 @@ import {
   transition,
 } from '../../src/approvals/requests.js';
 import type { Pool } from '../../src/db/pool.js';
-import { insertIncident, scaleRequest } from '../support/approvals.js';
+import { incidentOnDatabase, scaleRequest } from '../support/approvals.js';
 import { countingPool } from '../support/countingPool.js';
-import { migratedDatabase } from '../support/database.js';
 
 /** Each move of a request: guarded, with its audit row and its timeline entry, in one statement. */
 describe("a request's moves", () => {
-  const database = migratedDatabase();
+  const database = incidentOnDatabase();
   let pool: Pool;
   let incidentId: number;
-  beforeAll(async () => {
-    pool = database();
-    incidentId = await insertIncident(pool);
+  beforeAll(() => {
+    ({ pool, incidentId } = database());
   });
 
   const open = (requestKey: string, requiredApprovals = 1) =>

@@ -2,18 +2,16 @@ import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRequest, type NewRequest } from '../../src/approvals/requests.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
-import { insertIncident, scaleRequest } from '../support/approvals.js';
+import { incidentOnDatabase, scaleRequest } from '../support/approvals.js';
 import { countingPool } from '../support/countingPool.js';
-import { migratedDatabase } from '../support/database.js';
 
 /** A button two people may press at once (a playbook's action): one request, however many press it. */
 describe('opening a request unless the incident has it open', () => {
-  const database = migratedDatabase();
+  const database = incidentOnDatabase();
   let pool: Pool;
   let incidentId: number;
-  beforeAll(async () => {
-    pool = database();
-    incidentId = await insertIncident(pool);
+  beforeAll(() => {
+    ({ pool, incidentId } = database());
   });
 
   const press = (requestKey: string, requestedBy = 'U0ALICE'): NewRequest =>
