@@ -126,10 +126,11 @@ export class AlertmanagerApi {
         continue;
       }
       const text = await response.text().catch(() => '');
-      const reason = reasonOf(text);
-      // Alertmanager 0.25 answers a DELETE of an unknown silence with 500, later ones with 404. Only a
-      // failed answer is read so: a silence's own comment may say "silence not found".
-      if (response.status === 404 || (!response.ok && /silence not found/i.test(reason))) {
+      // Only a failed answer is read for a reason: a silence's own comment may say "silence not found",
+      // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
+      // silence with 500, later ones with 404.
+      const reason = response.ok ? '' : reasonOf(text);
+      if (response.status === 404 || /silence not found/i.test(reason)) {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
       }
       if (response.status >= 500) {
