@@ -88,51 +88,44 @@ type AsJson<T> = {
 };
 
 /**
- * One statement, so one round trip for what every sync, click and form reads (and a consistent view of
- * the incident without a transaction of its own): the incident's own columns, and the rest as JSON.
+ * The snapshot's columns over the incident row `i`, its alerts limited to $2: the incident's own
+ * columns, and the rest as JSON. One statement, so one round trip for what every sync, click and form
+ * reads, and a consistent view of the incident without a transaction of its own; a statement that reads
+ * more as of the same instant (the Slack sync's) selects these too.
  */
-export async function loadSnapshot(
-  db: pg.ClientBase | pg.Pool,
-  incidentId: number,
-  alertLimit: number,
-): Promise<IncidentSnapshot | undefined> {
-  const { rows } = await db.query<
-    Incident & {
-      firing: number;
-      resolved: number;
-      alerts: AsJson<AlertRow>[];
-      roles: Partial<Record<Role, string>>;
-      degradations: AsJson<IncidentSnapshot['degradations'][number]>[];
-      silence: AsJson<IncidentSilence> | null;
-    }
-  >({
-    name: 'snapshot',
-    text: `SELECT id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
-            declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",
-            channel_id AS "channelId", group_key AS "groupKey",
-            group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
-            version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
-            resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts", reopen_count AS "reopenCount",
-            refused_channel_id AS "refusedChannelId", slack_error AS "slackError",
-            acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt",
-            (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'firing') AS firing,
-            (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'resolved') AS resolved,
-            (SELECT coalesce(json_agg(a ORDER BY a.status = 'resolved', a.severity, a."startsAt", a.fingerprint), '[]') FROM (
-               SELECT ${ALERT_COLUMNS} FROM alerts WHERE incident_id = i.id
-                ORDER BY status = 'resolved', severity, starts_at, fingerprint LIMIT $2) a) AS alerts,
-            (SELECT coalesce(json_object_agg(role, user_id), '{}') FROM incident_roles
-              WHERE incident_id = i.id) AS roles,
-            (SELECT coalesce(json_agg(d ORDER BY d.service), '[]') FROM (
-               SELECT service, enabled_at AS "enabledAt" FROM service_degradations
-                WHERE incident_id = i.id) d) AS degradations,
-            (SELECT row_to_json(s) FROM (
-               SELECT ${SILENCE_COLUMNS} FROM incident_silences
-                WHERE incident_id = i.id AND state = 'live') s) AS silence
-       FROM incidents i WHERE id = $1`,
-    values: [incidentId, alertLimit],
-  });
-  const row = rows[0];
-  if (!row) return undefined;
+export const SNAPSHOT_COLUMNS = `id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
+  declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",
+  channel_id AS "channelId", group_key AS "groupKey",
+  group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
+  version, root_ts AS "rootTs", root_version AS "rootVersion", created_at AS "createdAt",
+  resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts", reopen_count AS "reopenCount",
+  refused_channel_id AS "refusedChannelId", slack_error AS "slackError",
+  acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt",
+  (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'firing') AS firing,
+  (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'resolved') AS resolved,
+  (SELECT coalesce(json_agg(a ORDER BY a.status = 'resolved', a.severity, a."startsAt", a.fingerprint), '[]') FROM (
+     SELECT ${ALERT_COLUMNS} FROM alerts WHERE incident_id = i.id
+      ORDER BY status = 'resolved', severity, starts_at, fingerprint LIMIT $2) a) AS alerts,
+  (SELECT coalesce(json_object_agg(role, user_id), '{}') FROM incident_roles
+    WHERE incident_id = i.id) AS roles,
+  (SELECT coalesce(json_agg(d ORDER BY d.service), '[]') FROM (
+     SELECT service, enabled_at AS "enabledAt" FROM service_degradations
+      WHERE incident_id = i.id) d) AS degradations,
+  (SELECT row_to_json(s) FROM (
+     SELECT ${SILENCE_COLUMNS} FROM incident_silences
+      WHERE incident_id = i.id AND state = 'live') s) AS silence`;
+
+/** A row of SNAPSHOT_COLUMNS, as PostgreSQL answers it. */
+export type SnapshotRow = Incident & {
+  firing: number;
+  resolved: number;
+  alerts: AsJson<AlertRow>[];
+  roles: Partial<Record<Role, string>>;
+  degradations: AsJson<IncidentSnapshot['degradations'][number]>[];
+  silence: AsJson<IncidentSilence> | null;
+};
+
+export function snapshotOfRow(row: SnapshotRow): IncidentSnapshot {
   const { firing, resolved, alerts, roles, degradations, silence, ...incident } = row;
   return {
     incident: silence
@@ -151,6 +144,19 @@ export async function loadSnapshot(
       endsAt: a.endsAt === null ? null : new Date(a.endsAt),
     })),
   };
+}
+
+export async function loadSnapshot(
+  db: pg.ClientBase | pg.Pool,
+  incidentId: number,
+  alertLimit: number,
+): Promise<IncidentSnapshot | undefined> {
+  const { rows } = await db.query<SnapshotRow>({
+    name: 'snapshot',
+    text: `SELECT ${SNAPSHOT_COLUMNS} FROM incidents i WHERE id = $1`,
+    values: [incidentId, alertLimit],
+  });
+  return rows[0] && snapshotOfRow(rows[0]);
 }
 
 export async function loadAlerts(

@@ -19,9 +19,11 @@ import { channelRefusal, moveToFallbackChannel } from './channelFallback.js';
 import {
   type IncidentSnapshot,
   loadAlerts,
-  loadSnapshot,
   recordRootMessage,
   recordRootVersion,
+  SNAPSHOT_COLUMNS,
+  type SnapshotRow,
+  snapshotOfRow,
 } from './incidentStore.js';
 import { markEntriesPosted, type TimelineEntry, unpostedEntries } from './timeline.js';
 
@@ -121,7 +123,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   const posts = { slack: deps.slack, limiter: deps.limiter, limits };
   let slackCalls = 0;
 
-  const read = await readConsistent(db, incidentId, config.alerts.maxAlertsShown);
+  const read = await readForSync(db, incidentId, config.alerts.maxAlertsShown);
   if (!read) return { slackCalls };
   const { snapshot, lastEntryId, shownByRoot, changedAt } = read;
   const { incident } = snapshot;
@@ -131,8 +133,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   let rootTs = incident.rootTs;
   let rootVersion = incident.rootVersion;
 
-  const behind =
-    !rootTs || incident.rootVersion < incident.version || (await hasUnposted(db, incidentId, lastEntryId));
+  const behind = !rootTs || incident.rootVersion < incident.version || read.unposted;
   if (!behind) return { version: incident.version, slackCalls };
   // Spent only by a sync with something to show: one that found nothing to do (no channel yet) delays
   // nobody, though it is put off, above, while the throttle is spent.
@@ -230,46 +231,45 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   return { version: incident.version, slackCalls, changedAt };
 }
 
-async function hasUnposted(db: pg.PoolClient, incidentId: number, lastEntryId: number): Promise<boolean> {
-  const { rows } = await db.query({
-    name: 'sync-has-unposted',
-    text: 'SELECT 1 FROM timeline_entries WHERE incident_id = $1 AND slack_ts IS NULL AND id <= $2 LIMIT 1',
-    values: [incidentId, lastEntryId],
-  });
-  return rows.length > 0;
-}
-
-/** The incident, its alerts and its newest timeline entry as of one instant. */
-async function readConsistent(
+/**
+ * The incident, its alerts and what the sync needs of its timeline, as of one instant: one statement,
+ * which PostgreSQL runs on one snapshot without a transaction around it.
+ */
+async function readForSync(
   db: pg.PoolClient,
   incidentId: number,
   maxAlertsShown: number,
 ): Promise<
-  { snapshot: IncidentSnapshot; lastEntryId: number; shownByRoot: number[]; changedAt: Date } | undefined
+  | {
+      snapshot: IncidentSnapshot;
+      lastEntryId: number;
+      shownByRoot: number[];
+      unposted: boolean;
+      changedAt: Date;
+    }
+  | undefined
 > {
-  await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const snapshot = await loadSnapshot(db, incidentId, maxAlertsShown);
-    const { rows } = await db.query<{ last: string | null; shownByRoot: number[]; changedAt: Date }>({
-      name: 'sync-entries-state',
-      text: `SELECT (SELECT max(id) FROM timeline_entries WHERE incident_id = $1) AS last,
-              (SELECT coalesce(array_agg(id::int), '{}') FROM timeline_entries
-                WHERE incident_id = $1 AND slack_ts IS NULL AND kind = ANY($2::text[])) AS "shownByRoot",
-              (SELECT updated_at FROM incidents WHERE id = $1) AS "changedAt"`,
-      values: [incidentId, [...SHOWN_BY_ROOT]],
-    });
-    const row = rows[0]!;
-    return snapshot
-      ? {
-          snapshot,
-          lastEntryId: Number(row.last ?? 0),
-          shownByRoot: row.shownByRoot,
-          changedAt: row.changedAt,
-        }
-      : undefined;
-  } finally {
-    await db.query('COMMIT');
-  }
+  const { rows } = await db.query<
+    SnapshotRow & { lastEntryId: string | null; shownByRoot: number[]; unposted: boolean; changedAt: Date }
+  >({
+    name: 'sync-read',
+    text: `SELECT ${SNAPSHOT_COLUMNS}, i.updated_at AS "changedAt",
+            (SELECT max(id) FROM timeline_entries WHERE incident_id = i.id) AS "lastEntryId",
+            (SELECT coalesce(array_agg(id::int), '{}') FROM timeline_entries
+              WHERE incident_id = i.id AND slack_ts IS NULL AND kind = ANY($3::text[])) AS "shownByRoot",
+            EXISTS (SELECT 1 FROM timeline_entries WHERE incident_id = i.id AND slack_ts IS NULL) AS unposted
+       FROM incidents i WHERE id = $1`,
+    values: [incidentId, maxAlertsShown, [...SHOWN_BY_ROOT]],
+  });
+  if (!rows[0]) return undefined;
+  const { lastEntryId, shownByRoot, unposted, changedAt, ...row } = rows[0];
+  return {
+    snapshot: snapshotOfRow(row),
+    lastEntryId: Number(lastEntryId ?? 0),
+    shownByRoot,
+    unposted,
+    changedAt,
+  };
 }
 
 async function renderThreadReply(

@@ -1,12 +1,8 @@
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type HeartbeatProjectionDeps, syncHeartbeatGap } from '../../src/alerts/heartbeatProjection.js';
-import { TemplateSet } from '../../src/render/templates.js';
-import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
-import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
-import { SlackApi } from '../../src/slack/slackApi.js';
+import type { RunningEmulator } from '../../src/sandbox/slackEmulator.js';
 import { migratedDatabase } from '../support/database.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+import { slackSide } from '../support/slackSide.js';
 
 const TOKEN = 'xoxb-heartbeat-projection-test';
 const CHANNEL = 'C0DEFAULT1';
@@ -15,29 +11,20 @@ const LIMIT = { perMinute: 6000, burst: 100 };
 /** syncHeartbeatGap against a real database and Redis and the emulated Slack. */
 describe("heartbeat gaps' messages in Slack", () => {
   const pool = migratedDatabase(4);
-  let redis: Redis;
+  const side = slackSide(TOKEN);
   let slack: RunningEmulator;
-  let prefix: string;
   let deps: HeartbeatProjectionDeps;
-  beforeAll(async () => {
-    redis = new Redis(redisUrl());
-    slack = await startSlackEmulator({ token: TOKEN });
-    prefix = uniquePrefix();
+  beforeAll(() => {
+    const { emulator, ...projection } = side();
+    slack = emulator;
     deps = {
       pool: pool(),
-      slack: new SlackApi(TOKEN, slack.apiUrl),
-      limiter: new SlackRateLimiter(redis, prefix),
-      templates: await TemplateSet.load(),
+      ...projection,
       config: { slack: { rateLimits: { postMessagePerChannel: LIMIT, update: LIMIT, history: LIMIT } } },
     };
   });
   afterEach(async () => {
     await pool().query('TRUNCATE heartbeat_gaps');
-  });
-  afterAll(async () => {
-    await slack?.close();
-    await clearRedisPrefix(prefix);
-    await redis?.quit();
   });
 
   const insertGap = async (gap: { since: string; endedAt?: string; missingTs?: string }) => {
