@@ -88,10 +88,8 @@ type AsJson<T> = {
 };
 
 /**
- * The snapshot's columns over the incident row `i`, its alerts limited to $2: the incident's own
- * columns, and the rest as JSON. One statement, so one round trip for what every sync, click and form
- * reads, and a consistent view of the incident without a transaction of its own; a statement that reads
- * more as of the same instant (the Slack sync's) selects these too.
+ * The snapshot's columns, for `FROM incidents i` alone, its alerts limited to $2: the incident's own
+ * columns, the rest as JSON, in one statement that reads as of one instant. The Slack sync's adds its own.
  */
 export const SNAPSHOT_COLUMNS = `id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
   declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",

@@ -125,7 +125,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   const read = await readForSync(db, incidentId, config.alerts.maxAlertsShown);
   if (!read) return { slackCalls };
-  const { snapshot, lastEntryId, shownByRoot, changedAt } = read;
+  const { snapshot, lastEntryId, shownByRoot, hasUnposted, changedAt } = read;
   const { incident } = snapshot;
   // A dedicated channel is still being created: its job syncs once the channel exists.
   const channel = incident.channelId;
@@ -133,7 +133,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   let rootTs = incident.rootTs;
   let rootVersion = incident.rootVersion;
 
-  const behind = !rootTs || incident.rootVersion < incident.version || read.unposted;
+  const behind = !rootTs || incident.rootVersion < incident.version || hasUnposted;
   if (!behind) return { version: incident.version, slackCalls };
   // Spent only by a sync with something to show: one that found nothing to do (no channel yet) delays
   // nobody, though it is put off, above, while the throttle is spent.
@@ -232,8 +232,8 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 }
 
 /**
- * The incident, its alerts and what the sync needs of its timeline, as of one instant: one statement,
- * which PostgreSQL runs on one snapshot without a transaction around it.
+ * The incident, its alerts and what the sync needs of its timeline, as of one instant: one statement
+ * reads as of its start, without a transaction around it.
  */
 async function readForSync(
   db: pg.PoolClient,
@@ -244,30 +244,30 @@ async function readForSync(
       snapshot: IncidentSnapshot;
       lastEntryId: number;
       shownByRoot: number[];
-      unposted: boolean;
+      hasUnposted: boolean;
       changedAt: Date;
     }
   | undefined
 > {
   const { rows } = await db.query<
-    SnapshotRow & { lastEntryId: string | null; shownByRoot: number[]; unposted: boolean; changedAt: Date }
+    SnapshotRow & { lastEntryId: string | null; shownByRoot: number[]; hasUnposted: boolean; changedAt: Date }
   >({
     name: 'sync-read',
     text: `SELECT ${SNAPSHOT_COLUMNS}, i.updated_at AS "changedAt",
             (SELECT max(id) FROM timeline_entries WHERE incident_id = i.id) AS "lastEntryId",
             (SELECT coalesce(array_agg(id::int), '{}') FROM timeline_entries
               WHERE incident_id = i.id AND slack_ts IS NULL AND kind = ANY($3::text[])) AS "shownByRoot",
-            EXISTS (SELECT 1 FROM timeline_entries WHERE incident_id = i.id AND slack_ts IS NULL) AS unposted
+            EXISTS (SELECT 1 FROM timeline_entries WHERE incident_id = i.id AND slack_ts IS NULL) AS "hasUnposted"
        FROM incidents i WHERE id = $1`,
     values: [incidentId, maxAlertsShown, [...SHOWN_BY_ROOT]],
   });
   if (!rows[0]) return undefined;
-  const { lastEntryId, shownByRoot, unposted, changedAt, ...row } = rows[0];
+  const { lastEntryId, shownByRoot, hasUnposted, changedAt, ...row } = rows[0];
   return {
     snapshot: snapshotOfRow(row),
     lastEntryId: Number(lastEntryId ?? 0),
     shownByRoot,
-    unposted,
+    hasUnposted,
     changedAt,
   };
 }

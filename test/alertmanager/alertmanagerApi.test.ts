@@ -151,6 +151,16 @@ describe('the Alertmanager API, as HTTP', () => {
     expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
   });
 
+  it("takes Alertmanager 0.25's 500 for a DELETE of an unknown silence as not found, and tries no other peer", async () => {
+    answer = (res) => res.writeHead(500).end('"silence not found"');
+    seen.length = 0;
+    const err = await alertmanagerRejection(
+      new AlertmanagerApi([url, url], undefined, 1_000).expireSilence('0b0e5f1c-1111-4222-8333-944445555666'),
+    );
+    expect(err.code).toBe('SILENCE_NOT_FOUND');
+    expect(seen).toHaveLength(1);
+  });
+
   it('gives up on a peer that does not answer in time, and on a 5xx, and tries the next', async () => {
     answer = () => undefined; // never answers
     const silent = url;
