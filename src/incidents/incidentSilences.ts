@@ -26,6 +26,19 @@ export interface StoredSilence extends IncidentSilence {
 export const SILENCE_COLUMNS = `silence_id AS "silenceId", incident_id::int AS "incidentId", matchers,
   starts_at AS "startsAt", ends_at AS "endsAt", silenced_by AS "silencedBy", reason`;
 
+/**
+ * The live silence of the incident row `i`, with its marker, as JSON (storedSilenceOf reads it): for a
+ * statement that reads it with the incident.
+ */
+export const LIVE_SILENCE_JSON = `(SELECT row_to_json(s) FROM (
+  SELECT ${SILENCE_COLUMNS}, marker FROM incident_silences WHERE incident_id = i.id AND state = 'live') s)`;
+
+export function storedSilenceOf(
+  json: Omit<StoredSilence, 'startsAt' | 'endsAt'> & { startsAt: string; endsAt: string },
+): StoredSilence {
+  return { ...json, startsAt: new Date(json.startsAt), endsAt: new Date(json.endsAt) };
+}
+
 /** The incident's live silence, if any (one whose end has passed counts until its end is recorded). */
 export async function activeSilence(
   db: pg.ClientBase | pg.Pool,

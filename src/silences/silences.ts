@@ -9,17 +9,18 @@ import type {
 import { AlertmanagerError } from '../alertmanager/errors.js';
 import { type Membership, requireAmong } from '../approvals/policy.js';
 import { type ClientSource, inTransaction } from '../db/pool.js';
-import { ALREADY_HANDLED, claimSlackRequest } from '../db/slackRequests.js';
+import { ALREADY_HANDLED, slackRequestClaim } from '../db/slackRequests.js';
 import { IncidentError } from '../incidents/errors.js';
 import {
-  activeSilence,
   type IncidentSilence,
+  LIVE_SILENCE_JSON,
   liveSilence,
   recordSilence,
   recordSilenceEnded,
   recordSilenceExtended,
   type StoredSilence,
   silenceRecorded,
+  storedSilenceOf,
 } from '../incidents/incidentSilences.js';
 import { bumpVersion } from '../incidents/lifecycle.js';
 import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
@@ -117,11 +118,10 @@ export async function silenceIncident(
   if (reason.length > MAX_REASON)
     throw new SilenceError('BAD_REASON', `Keep the reason under ${MAX_REASON} characters.`);
   if (input.matchers) checkMatchers(input.matchers);
-  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db) => {
-    const incident = await alertBornIncident(db, input.incidentId);
+  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, incident) => {
     const matchers = input.matchers ?? proposedMatchers(incident).matchers;
     checkMatchers(matchers);
-    const live = await liveSilence(db, input.incidentId);
+    const { live } = incident;
     const ended = live && live.endsAt.getTime() <= Date.now() ? await endSilence(db, live, null) : [];
     if (live && ended.length === 0) throw alreadySilenced(live);
     const now = new Date();
@@ -162,9 +162,7 @@ export async function extendSilence(
 ): Promise<IncidentSilence> {
   const alertmanager = allowed(deps, input.userId);
   checkDuration(deps, input.durationMs);
-  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db) => {
-    await alertBornIncident(db, input.incidentId);
-    const live = await liveSilence(db, input.incidentId);
+  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, { live }) => {
     if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
     // Never past maxDuration from now, however often it is extended.
     const endsAt = new Date(
@@ -213,9 +211,7 @@ export async function unsilenceIncident(
   input: { incidentId: number; userId: string; requestKey: string },
 ): Promise<void> {
   const alertmanager = allowed(deps, input.userId);
-  const version = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db) => {
-    await alertBornIncident(db, input.incidentId);
-    const live = await liveSilence(db, input.incidentId);
+  const version = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, { live }) => {
     if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
     try {
       await alertmanager.expireSilence(live.silenceId);
@@ -241,9 +237,8 @@ export async function checkSilenceable(
   input: { incidentId: number; userId: string; silenced: boolean },
 ): Promise<IncidentSilence | undefined> {
   allowed(deps, input.userId);
-  await alertBornIncident(deps.pool, input.incidentId);
-  const live = await activeSilence(deps.pool, input.incidentId);
-  const silence = live && live.endsAt.getTime() > Date.now() ? live : undefined;
+  const { live } = await alertBornIncident(deps.pool, input.incidentId);
+  const silence = live && live.endsAt.getTime() > Date.now() ? publicSilence(live) : undefined;
   if (input.silenced && !silence) throw notSilenced(input.incidentId);
   if (!input.silenced && silence) throw alreadySilenced(silence);
   return silence;
@@ -353,24 +348,29 @@ async function withSilenceLock<T>(
   deps: SilenceDeps,
   incidentId: number,
   requestKey: string,
-  work: (db: pg.PoolClient) => Promise<T>,
+  work: (db: pg.PoolClient, incident: AlertBornIncident) => Promise<T>,
 ): Promise<T> {
   return inTransaction(deps.silencesPool, async (db) => {
-    if (!(await claimSlackRequest(db, requestKey)))
-      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    // Not waited for: each press waiting behind one that waits on a slow Alertmanager would hold a pooled
+    // The claim and the lock in one round trip: a replay, refused, rolls back the lock with the claim. Not
+    // waited for: each press waiting behind one that waits on a slow Alertmanager would hold a pooled
     // connection as long, and a few would leave none for the webhook and the other commands.
-    const { rows } = await db.query<{ locked: boolean }>(
-      'SELECT pg_try_advisory_xact_lock(hashtext($1), $2::int) AS locked',
-      [LOCK_SPACE, incidentId],
-    );
+    const { cte, claimed } = slackRequestClaim('$1');
+    const { rows } = await db.query<{ claimed: boolean; locked: boolean }>({
+      name: 'silence-claim-lock',
+      text: `WITH ${cte}
+        SELECT ${claimed} AS claimed, pg_try_advisory_xact_lock(hashtext($2), $3::int) AS locked`,
+      values: [requestKey, LOCK_SPACE, incidentId],
+    });
+    if (!rows[0]!.claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
     if (!rows[0]!.locked) {
       throw new SilenceError(
         'SILENCE_BUSY',
         `The silence of ${incidentRef(incidentId)} is being changed right now, Alertmanager has yet to answer: look at its root message in a moment.`,
       );
     }
-    return work(db);
+    // Read in a statement of its own, after the lock: one that began before the lock was taken would not
+    // see what the last holder committed.
+    return work(db, await alertBornIncident(db, incidentId));
   });
 }
 
@@ -378,28 +378,39 @@ async function lockSilences(db: pg.ClientBase, incidentId: number): Promise<void
   await db.query('SELECT pg_advisory_xact_lock(hashtext($1), $2::int)', [LOCK_SPACE, incidentId]);
 }
 
+/** What silencing an alert-born incident reads of it: its labels, and its live silence. */
+interface AlertBornIncident {
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  live: StoredSilence | undefined;
+}
+
 async function alertBornIncident(
   db: pg.ClientBase | pg.Pool,
   incidentId: number,
-): Promise<{ groupLabels: Record<string, string>; commonLabels: Record<string, string> }> {
+): Promise<AlertBornIncident> {
   const { rows } = await db.query<{
     groupKey: string | null;
     groupLabels: Record<string, string>;
     commonLabels: Record<string, string>;
-  }>(
-    `SELECT group_key AS "groupKey", group_labels AS "groupLabels", common_labels AS "commonLabels"
-       FROM incidents WHERE id = $1`,
-    [incidentId],
-  );
+    live: Parameters<typeof storedSilenceOf>[0] | null;
+  }>({
+    name: 'silence-incident',
+    text: `SELECT group_key AS "groupKey", group_labels AS "groupLabels", common_labels AS "commonLabels",
+              ${LIVE_SILENCE_JSON} AS live
+         FROM incidents i WHERE id = $1`,
+    values: [incidentId],
+  });
   const ref = incidentRef(incidentId);
   if (!rows[0]) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
-  if (rows[0].groupKey === null) {
+  const { groupKey, groupLabels, commonLabels, live } = rows[0];
+  if (groupKey === null) {
     throw new SilenceError(
       'NOT_ALERT_BORN',
       `${ref} was declared by hand: it has no Alertmanager alerts to silence.`,
     );
   }
-  return rows[0];
+  return { groupLabels, commonLabels, live: live ? storedSilenceOf(live) : undefined };
 }
 
 /**

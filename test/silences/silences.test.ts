@@ -21,6 +21,7 @@ import {
   describeWithAlertmanager,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
+import { countingPool } from '../support/countingPool.js';
 import { createTestDatabase, type TestDatabase, unusedPort, waitFor } from '../support/services.js';
 
 const HOUR = 3_600_000;
@@ -116,6 +117,26 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     (await new AlertmanagerApi([amUrl()], undefined, 2_000).listSilences()).filter((s) =>
       s.comment.startsWith(`INC-${incidentId}: `),
     );
+
+  it('claims the request and tries the lock in one statement, then reads the incident and its silence in one', async () => {
+    const { id } = await alertBorn();
+    const { pool: counting, sent } = countingPool(pool);
+    const on = deps({ silencesPool: counting });
+    await silenceIncident(on, {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'counting',
+      requestKey: requestKey(),
+    });
+    await unsilenceIncident(on, { incidentId: id, userId: 'U0ALICE', requestKey: requestKey() });
+    // Each: BEGIN, the claim and the lock, the read, what it records, its timeline entry, the version, COMMIT.
+    expect(sent).toHaveLength(14);
+    for (const start of [0, 7]) {
+      expect(sent[start + 1]).toMatch(/slack_requests[\s\S]*pg_try_advisory_xact_lock/);
+      expect(sent[start + 2]).toMatch(/FROM incidents i WHERE id = \$1/);
+    }
+  });
 
   it('silences with the group labels as equality matchers, and records it', async () => {
     const { id, service: name } = await alertBorn();
