@@ -76,9 +76,25 @@ export async function silenceRecorded(db: pg.ClientBase, silenceId: string): Pro
   return rows.length > 0;
 }
 
+/**
+ * Whether an attempt to set a silence for the incident row `i` was left behind (see recordSilenceAttempt):
+ * only then may Alertmanager hold a silence of it that was never recorded.
+ */
+export const SILENCE_ATTEMPTS_LEFT = 'EXISTS (SELECT 1 FROM silence_attempts WHERE incident_id = i.id)';
+
+/**
+ * Committed before Alertmanager is asked for the silence with this marker, on a connection of its own:
+ * what a crash between its answer and recordSilence's commit leaves behind.
+ */
+export async function recordSilenceAttempt(db: pg.Pool, incidentId: number, marker: string): Promise<void> {
+  await db.query('INSERT INTO silence_attempts (marker, incident_id) VALUES ($1, $2)', [marker, incidentId]);
+}
+
+/** Records the incident's silence, and forgets the attempts that led to it. */
 export async function recordSilence(db: pg.ClientBase, silence: StoredSilence): Promise<void> {
   await db.query(
-    `INSERT INTO incident_silences (incident_id, silence_id, marker, matchers, starts_at, ends_at, silenced_by, reason)
+    `WITH forgotten AS (DELETE FROM silence_attempts WHERE incident_id = $1)
+     INSERT INTO incident_silences (incident_id, silence_id, marker, matchers, starts_at, ends_at, silenced_by, reason)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
     [
       silence.incidentId,

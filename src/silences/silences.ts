@@ -16,8 +16,10 @@ import {
   LIVE_SILENCE_JSON,
   liveSilence,
   recordSilence,
+  recordSilenceAttempt,
   recordSilenceEnded,
   recordSilenceExtended,
+  SILENCE_ATTEMPTS_LEFT,
   type StoredSilence,
   silenceRecorded,
   storedSilenceOf,
@@ -126,8 +128,8 @@ export async function silenceIncident(
     if (live && ended.length === 0) throw alreadySilenced(live);
     const now = new Date();
     const silence =
-      (await orphanOf(db, alertmanager, input.incidentId, now)) ??
-      (await create(alertmanager, {
+      (incident.attemptsLeft ? await orphanOf(db, alertmanager, input.incidentId, now) : undefined) ??
+      (await create(deps.pool, alertmanager, {
         incidentId: input.incidentId,
         matchers,
         startsAt: now,
@@ -378,11 +380,13 @@ async function lockSilences(db: pg.ClientBase, incidentId: number): Promise<void
   await db.query('SELECT pg_advisory_xact_lock(hashtext($1), $2::int)', [LOCK_SPACE, incidentId]);
 }
 
-/** What silencing an alert-born incident reads of it: its labels, and its live silence. */
+/** What silencing an alert-born incident reads of it: its labels, its live silence, and attempts left. */
 interface AlertBornIncident {
   groupLabels: Record<string, string>;
   commonLabels: Record<string, string>;
   live: StoredSilence | undefined;
+  /** An attempt to set its silence was left behind: Alertmanager may hold a silence never recorded. */
+  attemptsLeft: boolean;
 }
 
 async function alertBornIncident(
@@ -394,23 +398,24 @@ async function alertBornIncident(
     groupLabels: Record<string, string>;
     commonLabels: Record<string, string>;
     live: Parameters<typeof storedSilenceOf>[0] | null;
+    attemptsLeft: boolean;
   }>({
     name: 'silence-incident',
     text: `SELECT group_key AS "groupKey", group_labels AS "groupLabels", common_labels AS "commonLabels",
-              ${LIVE_SILENCE_JSON} AS live
+              ${LIVE_SILENCE_JSON} AS live, ${SILENCE_ATTEMPTS_LEFT} AS "attemptsLeft"
          FROM incidents i WHERE id = $1`,
     values: [incidentId],
   });
   const ref = incidentRef(incidentId);
   if (!rows[0]) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
-  const { groupKey, groupLabels, commonLabels, live } = rows[0];
+  const { groupKey, groupLabels, commonLabels, live, attemptsLeft } = rows[0];
   if (groupKey === null) {
     throw new SilenceError(
       'NOT_ALERT_BORN',
       `${ref} was declared by hand: it has no Alertmanager alerts to silence.`,
     );
   }
-  return { groupLabels, commonLabels, live: live ? storedSilenceOf(live) : undefined };
+  return { groupLabels, commonLabels, live: live ? storedSilenceOf(live) : undefined, attemptsLeft };
 }
 
 /**
@@ -448,7 +453,12 @@ function adopted(incidentId: number, silence: Silence, prefix: string): StoredSi
   };
 }
 
-async function create(alertmanager: AlertmanagerApi, silence: Omit<StoredSilence, 'silenceId'>) {
+async function create(
+  pool: pg.Pool,
+  alertmanager: AlertmanagerApi,
+  silence: Omit<StoredSilence, 'silenceId'>,
+) {
+  await recordSilenceAttempt(pool, silence.incidentId, silence.marker);
   const silenceId = await callAlertmanager(() =>
     alertmanager.postSilence(specOf(silence, silence.silencedBy)),
   );

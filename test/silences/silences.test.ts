@@ -185,25 +185,49 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
   });
 
   it('takes over a silence Alertmanager holds but a crash kept from being recorded, instead of setting a second', async () => {
-    const { id, service: name } = await alertBorn();
-    // What a crash between Alertmanager's answer and the commit leaves: the silence, and no row.
-    const startsAt = new Date();
-    const orphan = await new AlertmanagerApi([amUrl()], undefined, 2_000).postSilence({
-      matchers: [{ name: 'service', value: name }],
-      startsAt,
-      endsAt: new Date(startsAt.getTime() + HOUR),
-      createdBy: 'U0BOB',
-      comment: `INC-${id}: rolling back [incident-bot s-0b0e5f1c-1111-4222-8333-944445555666]`,
-    });
-    const retried = await silenceIncident(deps(), {
-      incidentId: id,
-      userId: 'U0ALICE',
-      durationMs: 2 * HOUR,
-      reason: 'rolling back',
-      requestKey: requestKey(),
-    });
-    expect(retried).toMatchObject({ silenceId: orphan, silencedBy: 'U0BOB', reason: 'rolling back' });
+    const { id } = await alertBorn();
+    const silence = (userId: string, silencesPool: SilenceDeps['silencesPool']) =>
+      silenceIncident(deps({ silencesPool }), {
+        incidentId: id,
+        userId,
+        durationMs: 2 * HOUR,
+        reason: 'rolling back',
+        requestKey: requestKey(),
+      });
+    // Alertmanager takes Bob's silence, then the connection is lost before it is recorded.
+    const { pool: cut } = countingPool(pool, /INSERT INTO incident_silences/);
+    await expect(silence('U0BOB', cut)).rejects.toThrow('Connection terminated');
+    const [orphan] = await silencesInAlertmanager(id);
+    expect(await activeSilence(pool, id)).toBeUndefined();
+    expect(await silence('U0ALICE', pool)).toMatchObject({ silenceId: orphan!.id, silencedBy: 'U0BOB' });
     expect(await silencesInAlertmanager(id)).toHaveLength(1);
+    // Taken over, it leaves no attempt behind: the next press lists nothing.
+    const { rows } = await pool.query('SELECT 1 FROM silence_attempts WHERE incident_id = $1', [id]);
+    expect(rows).toEqual([]);
+  });
+
+  it("lists Alertmanager's silences only after an attempt was left behind", async () => {
+    const { id } = await alertBorn();
+    let lists = 0;
+    const alertmanager = new AlertmanagerApi([amUrl()], undefined, 2_000);
+    const listSilences = alertmanager.listSilences.bind(alertmanager);
+    alertmanager.listSilences = () => {
+      lists++;
+      return listSilences();
+    };
+    const input = { incidentId: id, userId: 'U0ALICE', durationMs: HOUR, reason: 'quiet' };
+    await silenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
+    expect(lists).toBe(0);
+    await unsilenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
+    // Refused by Alertmanager: the attempt stays, and the next press looks for what it may have left.
+    await expect(
+      silenceIncident(deps({ alertmanager: new AlertmanagerApi([refusingUrl], undefined, 2_000) }), {
+        ...input,
+        requestKey: requestKey(),
+      }),
+    ).rejects.toThrow(SilenceError);
+    await silenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
+    expect(lists).toBe(1);
   });
 
   it('extends from the current end, capped at maxDuration from now, and follows a replaced id', async () => {
@@ -478,8 +502,6 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       // And the press waiting on Alertmanager holds none of the connections everything else uses.
       expect((await shared.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
       // Alertmanager answers at last: the first press sets the one silence.
-      held.shift()!.end('[]');
-      await waitFor(() => held.length === 1, 10_000, 'the first press to post its silence');
       held.shift()!.end(JSON.stringify({ silenceID: randomUUID() }));
       const silence = await first;
       expect(await activeSilence(pool, id)).toEqual(silence);

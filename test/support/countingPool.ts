@@ -1,7 +1,10 @@
 import type pg from 'pg';
 
-/** `pool`, with the text of every statement its clients are sent written down in `sent`, in order. */
-export function countingPool(pool: pg.Pool): { pool: pg.Pool; sent: string[] } {
+/**
+ * `pool`, with the text of every statement its clients are sent written down in `sent`, in order; one
+ * that matches `lost` is not sent, and fails as on a connection lost on its way.
+ */
+export function countingPool(pool: pg.Pool, lost?: RegExp): { pool: pg.Pool; sent: string[] } {
   const sent: string[] = [];
   const counting = Object.create(pool, {
     connect: {
@@ -11,7 +14,9 @@ export function countingPool(pool: pg.Pool): { pool: pg.Pool; sent: string[] } {
           const query = client.query.bind(client);
           return Object.assign(Object.create(client), {
             query: (config: string | { text: string }, ...rest: unknown[]) => {
-              sent.push(typeof config === 'string' ? config : config.text);
+              const text = typeof config === 'string' ? config : config.text;
+              sent.push(text);
+              if (lost?.test(text)) return Promise.reject(new Error('Connection terminated unexpectedly'));
               return (query as (...args: unknown[]) => unknown)(config, ...rest);
             },
           }) as pg.PoolClient;
