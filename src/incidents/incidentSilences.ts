@@ -70,9 +70,18 @@ export async function liveSilenceEnds(
   return rows;
 }
 
-/** Whether the bot recorded this Alertmanager silence for any incident, live or ended. */
-export async function silenceRecorded(db: pg.ClientBase, silenceId: string): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM incident_silences WHERE silence_id = $1', [silenceId]);
+/**
+ * Whether the bot recorded this Alertmanager silence for any incident, live or ended: by its id, or by its
+ * marker, which a silence Alertmanager replaced (an extension it took before a crash) keeps.
+ */
+export async function silenceRecorded(
+  db: pg.ClientBase,
+  silence: { silenceId: string; marker: string },
+): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM incident_silences WHERE silence_id = $1 OR marker = $2', [
+    silence.silenceId,
+    silence.marker,
+  ]);
   return rows.length > 0;
 }
 

@@ -41,7 +41,9 @@ import { checkMatchers, proposedMatchers } from './matchers.js';
  * Each change runs in one transaction holding the incident's silence lock (an advisory lock, so that
  * alerts keep arriving meanwhile) around the Alertmanager call: two people pressing Silence at once make
  * one silence, and when Alertmanager fails or refuses, the transaction (request claim included) rolls
- * back and nothing is stored. The call is bounded by alertmanager.timeout per peer.
+ * back and no silence is recorded. The call is bounded by alertmanager.timeout per peer. Each silence set
+ * is recorded as an attempt before Alertmanager is asked (silence_attempts), committed on its own: one
+ * left behind is why the next press looks through Alertmanager's silences for one never recorded.
  */
 
 export type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
@@ -68,6 +70,10 @@ export interface SilenceEffects {
 }
 
 export interface SilenceDeps {
+  /**
+   * For the reads before a form closes, and a silence's attempt, committed (briefly, on a client of its
+   * own) while the change's transaction waits on silencesPool.
+   */
   pool: pg.Pool;
   /**
    * For the transactions that hold an incident's silence lock while Alertmanager answers (up to its
@@ -434,7 +440,8 @@ async function orphanOf(
     (s) => s.state !== 'expired' && s.endsAt > now && s.comment.startsWith(prefix) && MARKER.test(s.comment),
   );
   for (const silence of candidates) {
-    if (!(await silenceRecorded(db, silence.id))) return adopted(incidentId, silence, prefix);
+    const orphan = adopted(incidentId, silence, prefix);
+    if (!(await silenceRecorded(db, orphan))) return orphan;
   }
   return undefined;
 }

@@ -109,6 +109,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     (
       await pool.query(
         `SELECT (SELECT count(*) FROM incident_silences)::int AS silences,
+                (SELECT count(*) FROM silence_attempts)::int AS attempts,
                 (SELECT count(*) FROM timeline_entries)::int AS entries,
                 (SELECT coalesce(sum(version), 0) FROM incidents)::int AS versions`,
       )
@@ -204,6 +205,21 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     // Taken over, it leaves no attempt behind: the next press lists nothing.
     const { rows } = await pool.query('SELECT 1 FROM silence_attempts WHERE incident_id = $1', [id]);
     expect(rows).toEqual([]);
+  });
+
+  it('asks Alertmanager nothing when its attempt could not be recorded', async () => {
+    const { id } = await alertBorn();
+    const { pool: cut } = countingPool(pool, /INSERT INTO silence_attempts/);
+    await expect(
+      silenceIncident(deps({ pool: cut }), {
+        incidentId: id,
+        userId: 'U0ALICE',
+        durationMs: HOUR,
+        reason: 'quiet',
+        requestKey: requestKey(),
+      }),
+    ).rejects.toThrow('Connection terminated');
+    expect(await silencesInAlertmanager(id)).toEqual([]);
   });
 
   it("lists Alertmanager's silences only after an attempt was left behind", async () => {
@@ -323,8 +339,10 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(rows[0].n).toBe(1);
   });
 
-  it('refuses bad input, Alertmanager down or refusing, and stores nothing', async () => {
+  it('refuses bad input, Alertmanager down or refusing, and records nothing but the attempts it asked with', async () => {
     const { id } = await alertBorn();
+    // Its own incident: Alertmanager down leaves an attempt, after which the next press lists first.
+    const { id: refused } = await alertBorn();
     const { rows } = await pool.query(
       "INSERT INTO incidents (title, severity, channel_id) VALUES ('by hand', 'P2', 'C0X') RETURNING id::int AS id",
     );
@@ -360,7 +378,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       [
         'Alertmanager refusing',
         deps({ alertmanager: new AlertmanagerApi([refusingUrl], undefined, 2_000) }),
-        {},
+        { incidentId: refused },
         'ALERTMANAGER_REFUSED',
         /HTTP 400\): silence invalid: &lt;b&gt;no&lt;\/b&gt; &amp; never/,
       ],
@@ -372,7 +390,8 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       expect(err.code, what).toBe(code);
       expect(err.message, what).toMatch(message);
     }
-    expect(await counts()).toEqual(before);
+    // Each ask of Alertmanager recorded its attempt first, which stays: it may have taken the silence.
+    expect(await counts()).toEqual({ ...before, attempts: before.attempts + 2 });
     expect(await counted('set')).toBe(set);
     expect(await silencesInAlertmanager(id)).toEqual([]);
   });
@@ -443,6 +462,28 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       incidentId,
     ]);
 
+  it('does not take over a silence whose marker it recorded, as an extension Alertmanager replaced leaves one', async () => {
+    const { id, service: name } = await alertBorn();
+    const first = await aliceSilences(id);
+    const [recorded] = await silencesInAlertmanager(id);
+    // Alertmanager took an extension as a new silence, with the same comment, then a crash; the recorded
+    // end has passed, and an attempt was left behind.
+    const startsAt = new Date();
+    await am().postSilence({
+      matchers: [{ name: 'service', value: name }],
+      startsAt,
+      endsAt: new Date(startsAt.getTime() + 2 * HOUR),
+      createdBy: 'U0ALICE',
+      comment: recorded!.comment,
+    });
+    await endPassed(id);
+    await pool.query("INSERT INTO silence_attempts (marker, incident_id) VALUES ('s-left-behind', $1)", [id]);
+    // Before: taken over, its marker refused as recorded already, and every press failed so.
+    const next = await aliceSilences(id);
+    expect(next.silenceId).not.toBe(first.silenceId);
+    expect(await activeSilence(pool, id)).toEqual(next);
+  });
+
   it('reads a silence whose comment says "silence not found" as a silence, not as a refusal', async () => {
     // Anyone's silence (amtool, the UI, or a reason typed in Slack) may say so in its comment.
     const startsAt = new Date();
@@ -455,8 +496,10 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     });
     expect((await am().getSilence(theirs)).id).toBe(theirs);
     expect((await am().listSilences()).map((s) => s.id)).toContain(theirs);
-    // Before, every /incident silence failed: "Alertmanager does not know that silence".
+    // Before, every /incident silence that looked through Alertmanager's silences failed: "Alertmanager
+    // does not know that silence". It looks after an attempt left behind.
     const { id } = await alertBorn();
+    await pool.query("INSERT INTO silence_attempts (marker, incident_id) VALUES ('s-left-behind', $1)", [id]);
     const silence = await aliceSilences(id);
     expect(await activeSilence(pool, id)).toEqual(silence);
     await am().expireSilence(theirs);

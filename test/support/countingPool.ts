@@ -16,7 +16,14 @@ export function countingPool(pool: pg.Pool, lost?: RegExp): { pool: pg.Pool; sen
             query: (config: string | { text: string }, ...rest: unknown[]) => {
               const text = typeof config === 'string' ? config : config.text;
               sent.push(text);
-              if (lost?.test(text)) return Promise.reject(new Error('Connection terminated unexpectedly'));
+              if (lost?.test(text)) {
+                const err = new Error('Connection terminated unexpectedly');
+                // pool.query hands its client a callback; a transaction's client awaits the promise.
+                const done = rest.at(-1);
+                if (typeof done !== 'function') return Promise.reject(err);
+                process.nextTick(() => done(err));
+                return undefined;
+              }
               return (query as (...args: unknown[]) => unknown)(config, ...rest);
             },
           }) as pg.PoolClient;
