@@ -1,10 +1,10 @@
 import { inTransaction } from '../db/pool.js';
+import { ALREADY_HANDLED, slackRequestClaim } from '../db/slackRequests.js';
 import { incidentRef } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
 import { slackDate, userMention } from '../render/mrkdwn.js';
 import { IncidentError } from './errors.js';
-import { bumpVersion, type ChangeResult, claimRequest, type LifecycleDeps } from './lifecycle.js';
-import { addTimelineEntries } from './timeline.js';
+import type { ChangeResult, LifecycleDeps } from './lifecycle.js';
 
 /**
  * Acknowledging says "I have it" about an incident an alert opened: nobody is chased for it any more
@@ -25,24 +25,48 @@ export async function acknowledgeIncident(
   requestKey?: string,
 ): Promise<Acknowledgement> {
   const ref = incidentRef(incidentId);
+  const claim = slackRequestClaim('$1');
+  // One statement in its transaction (as a status update): the request's key, the incident's row as it is
+  // once locked, and, when it may be acknowledged, the acknowledgement and its timeline entry. A refusal
+  // throws, and the rollback gives the key back.
   const result = await inTransaction(deps.pool, async (db) => {
-    await claimRequest(db, requestKey);
     const { rows } = await db.query<{
-      state: 'open' | 'resolved';
+      claimed: boolean;
+      state: 'open' | 'resolved' | null;
       severity: Severity;
       alert_born: boolean;
       declared_by: string | null;
       acknowledged_by: string | null;
       acknowledged_at: Date | null;
       after_ms: number;
-    }>(
-      `SELECT state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
-              acknowledged_at, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
-         FROM incidents WHERE id = $1 FOR UPDATE`,
-      [incidentId],
-    );
-    const incident = rows[0];
-    if (!incident) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
+      version: number | null;
+    }>({
+      name: 'incidents-acknowledge',
+      text: `WITH ${claim.cte}, locked AS (
+         SELECT id, state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
+                acknowledged_at, greatest(0, round(extract(epoch FROM now() - opened_at) * 1000))::float8 AS after_ms
+           FROM incidents WHERE id = $2 FOR UPDATE
+       ), acknowledged AS (
+         UPDATE incidents i
+            SET version = version + 1, updated_at = now(), acknowledged_by = $3, acknowledged_at = now()
+           FROM locked l
+          WHERE i.id = l.id AND l.alert_born AND l.state = 'open' AND l.acknowledged_by IS NULL
+            AND ${claim.claimed}
+          RETURNING i.version
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $2, 'incident_acknowledged', $3, jsonb_build_object('afterMs', l.after_ms::bigint)
+           FROM locked l, acknowledged
+       )
+       SELECT ${claim.claimed} AS claimed, l.state, l.severity, l.alert_born, l.declared_by, l.acknowledged_by,
+              l.acknowledged_at, l.after_ms, a.version
+         FROM (SELECT 1) AS one LEFT JOIN locked l ON true LEFT JOIN acknowledged a ON true`,
+      values: [requestKey ?? null, incidentId, by],
+    });
+    const incident = rows[0]!;
+    if (!incident.claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    if (incident.state === null)
+      throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
     if (!incident.alert_born) {
       const who = incident.declared_by ? ` by ${userMention(incident.declared_by)}` : '';
       throw new IncidentError(
@@ -59,12 +83,7 @@ export async function acknowledgeIncident(
         `${who} acknowledged ${ref} already, ${slackDate(incident.acknowledged_at!)}.`,
       );
     }
-    const afterMs = Math.max(0, Math.round(incident.after_ms));
-    await addTimelineEntries(db, incidentId, [
-      { kind: 'incident_acknowledged', actor: by, data: { afterMs } },
-    ]);
-    const version = await bumpVersion(db, incidentId, 'acknowledged_by = $2, acknowledged_at = now()', [by]);
-    return { version, severity: incident.severity, afterMs };
+    return { version: incident.version!, severity: incident.severity, afterMs: incident.after_ms };
   });
   await deps.effects.changed(incidentId, result.version);
   await deps.effects.acknowledged(incidentId);

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { acknowledgeIncident } from '../../src/incidents/acknowledgement.js';
+import { IncidentError } from '../../src/incidents/errors.js';
+import { countingPool } from '../support/countingPool.js';
+import { lifecycleOnDatabase } from '../support/incidents.js';
+
+describe('acknowledging an incident', () => {
+  const deps = lifecycleOnDatabase();
+
+  let group = 0;
+  /** An open incident an alert opened, or one declared by hand. */
+  const incident = async (declaredBy?: string) => {
+    const { rows } = await deps().pool.query<{ id: number }>(
+      `INSERT INTO incidents (title, severity, channel_id, group_key, declared_by)
+       VALUES ('HighLatency', 'P2', 'C0OPS', $1, $2) RETURNING id::int AS id`,
+      [declaredBy ? null : `{}:{alertname="HighLatency", n="${group++}"}`, declaredBy ?? null],
+    );
+    return rows[0]!.id;
+  };
+  const written = async (id: number, key: string) =>
+    (
+      await deps().pool.query(
+        `SELECT i.version, i.acknowledged_by,
+                (SELECT json_agg(json_build_object('kind', kind, 'actor', actor, 'data', data))
+                   FROM timeline_entries WHERE incident_id = i.id AND kind = 'incident_acknowledged') AS entries,
+                EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $2) AS claimed
+           FROM (SELECT 1) AS one LEFT JOIN incidents i ON i.id = $1`,
+        [id, key],
+      )
+    ).rows[0];
+  const refusal = async (promise: Promise<unknown>) => {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(IncidentError);
+    return (err as IncidentError).code;
+  };
+
+  it('takes the claim, the acknowledgement and its timeline entry in one statement between BEGIN and COMMIT', async () => {
+    const id = await incident();
+    const { pool: counting, sent } = countingPool(deps().pool);
+    const acknowledged = await acknowledgeIncident(
+      { ...deps(), pool: counting },
+      id,
+      'U0ALICE',
+      'click:ack-1',
+    );
+    expect(sent).toHaveLength(3);
+    expect([sent[0], sent[2]]).toEqual(['BEGIN', 'COMMIT']);
+    expect(acknowledged).toMatchObject({ incidentId: id, ref: `INC-${id}`, version: 2, severity: 'P2' });
+    expect(acknowledged.afterMs).toBeGreaterThanOrEqual(0);
+    expect(await written(id, 'click:ack-1')).toEqual({
+      version: 2,
+      acknowledged_by: 'U0ALICE',
+      entries: [{ kind: 'incident_acknowledged', actor: 'U0ALICE', data: { afterMs: acknowledged.afterMs } }],
+      claimed: true,
+    });
+  });
+
+  it('does a replayed click once', async () => {
+    const id = await incident();
+    await acknowledgeIncident(deps(), id, 'U0ALICE', 'click:ack-twice');
+    expect(await refusal(acknowledgeIncident(deps(), id, 'U0ALICE', 'click:ack-twice'))).toBe(
+      'ALREADY_HANDLED',
+    );
+    expect((await written(id, 'click:ack-twice')).entries).toHaveLength(1);
+  });
+
+  it('refuses an incident declared by hand, resolved, acknowledged already or missing, and keeps nothing of it', async () => {
+    const declared = await incident('U0BOB');
+    const resolved = await incident();
+    await deps().pool.query("UPDATE incidents SET state = 'resolved', resolved_at = now() WHERE id = $1", [
+      resolved,
+    ]);
+    const taken = await incident();
+    await acknowledgeIncident(deps(), taken, 'U0BOB', 'click:ack-bob');
+    const cases: Array<[number, string]> = [
+      [declared, 'NOT_ALERT_BORN'],
+      [resolved, 'ALREADY_RESOLVED'],
+      [taken, 'ALREADY_ACKNOWLEDGED'],
+      [999_999, 'INCIDENT_NOT_FOUND'],
+    ];
+    for (const [id, code] of cases) {
+      const key = `click:refused-${id}`;
+      const before = await written(id, key);
+      expect(await refusal(acknowledgeIncident(deps(), id, 'U0ALICE', key)), code).toBe(code);
+      // The key is given back: the same click, tried again, is told the same.
+      expect(await written(id, key), code).toEqual(before);
+    }
+  });
+});
