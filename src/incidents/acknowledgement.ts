@@ -26,9 +26,9 @@ export async function acknowledgeIncident(
 ): Promise<Acknowledgement> {
   const ref = incidentRef(incidentId);
   const claim = slackRequestClaim('$1');
-  // One statement in its transaction (as a status update): the request's key, the incident's row as it is
-  // once locked, and, when it may be acknowledged, the acknowledgement and its timeline entry. A refusal
-  // throws, and the rollback gives the key back.
+  // One statement takes the request's key, the incident's row once locked and, when it may be acknowledged,
+  // the acknowledgement and its timeline entry: the row stays locked for that statement and the commit, not
+  // for a round trip per step (everyone paged clicks at once). A refusal throws; the rollback gives the key back.
   const result = await inTransaction(deps.pool, async (db) => {
     const { rows } = await db.query<{
       claimed: boolean;
@@ -43,8 +43,10 @@ export async function acknowledgeIncident(
     }>({
       name: 'incidents-acknowledge',
       text: `WITH ${claim.cte}, locked AS (
+         -- Waits for the row, then reads it as it is (a delivery may have reopened it, or someone acknowledged
+         -- it, meanwhile): the update tests l, not i, which is read as of the statement's start.
          SELECT id, state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
-                acknowledged_at, greatest(0, round(extract(epoch FROM now() - opened_at) * 1000))::float8 AS after_ms
+                acknowledged_at, greatest(0, floor(extract(epoch FROM now() - opened_at) * 1000 + 0.5))::float8 AS after_ms
            FROM incidents WHERE id = $2 FOR UPDATE
        ), acknowledged AS (
          UPDATE incidents i
@@ -76,14 +78,16 @@ export async function acknowledgeIncident(
     }
     if (incident.state === 'resolved')
       throw new IncidentError('ALREADY_RESOLVED', `${ref} is already resolved.`);
-    if (incident.acknowledged_by) {
+    if (incident.acknowledged_by !== null) {
       const who = incident.acknowledged_by === by ? 'You' : userMention(incident.acknowledged_by);
       throw new IncidentError(
         'ALREADY_ACKNOWLEDGED',
         `${who} acknowledged ${ref} already, ${slackDate(incident.acknowledged_at!)}.`,
       );
     }
-    return { version: incident.version!, severity: incident.severity, afterMs: incident.after_ms };
+    // The checks above and the update's condition must agree: a refusal the update made alone is a bug.
+    if (incident.version === null) throw new Error(`${ref}: the acknowledgement was not applied`);
+    return { version: incident.version, severity: incident.severity, afterMs: incident.after_ms };
   });
   await deps.effects.changed(incidentId, result.version);
   await deps.effects.acknowledged(incidentId);

@@ -56,7 +56,7 @@ function updateInterval(
 }
 
 /** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
-export async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
+async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined): Promise<void> {
   if (key && !(await claimSlackRequest(db, key))) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 

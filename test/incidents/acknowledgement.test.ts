@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { acknowledgeIncident } from '../../src/incidents/acknowledgement.js';
 import { IncidentError } from '../../src/incidents/errors.js';
 import { countingPool } from '../support/countingPool.js';
-import { lifecycleOnDatabase } from '../support/incidents.js';
+import { lifecycleOnDatabase, type recordingEffects } from '../support/incidents.js';
+import { waitFor } from '../support/services.js';
 
 describe('acknowledging an incident', () => {
   const deps = lifecycleOnDatabase();
@@ -28,14 +29,20 @@ describe('acknowledging an incident', () => {
         [id, key],
       )
     ).rows[0];
-  const refusal = async (promise: Promise<unknown>) => {
+  const refused = async (promise: Promise<unknown>) => {
     const err = await promise.then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(IncidentError);
-    return (err as IncidentError).code;
+    return err as IncidentError;
   };
+  const refusal = async (promise: Promise<unknown>) => (await refused(promise)).code;
+  /** What the incident's effects were asked, in order. */
+  const effectsOn = (id: number) =>
+    (deps().effects as ReturnType<typeof recordingEffects>).calls.filter(
+      ([, incidentId]) => incidentId === id,
+    );
 
   it('takes the claim, the acknowledgement and its timeline entry in one statement between BEGIN and COMMIT', async () => {
     const id = await incident();
@@ -49,7 +56,11 @@ describe('acknowledging an incident', () => {
     expect(sent).toHaveLength(3);
     expect([sent[0], sent[2]]).toEqual(['BEGIN', 'COMMIT']);
     expect(acknowledged).toMatchObject({ incidentId: id, ref: `INC-${id}`, version: 2, severity: 'P2' });
-    expect(acknowledged.afterMs).toBeGreaterThanOrEqual(0);
+    expect(Number.isInteger(acknowledged.afterMs) && acknowledged.afterMs >= 0).toBe(true);
+    expect(effectsOn(id)).toEqual([
+      ['changed', id, 2],
+      ['acknowledged', id],
+    ]);
     expect(await written(id, 'click:ack-1')).toEqual({
       version: 2,
       acknowledged_by: 'U0ALICE',
@@ -81,12 +92,59 @@ describe('acknowledging an incident', () => {
       [taken, 'ALREADY_ACKNOWLEDGED'],
       [999_999, 'INCIDENT_NOT_FOUND'],
     ];
+    const effects = effectsOn(taken).length;
     for (const [id, code] of cases) {
       const key = `click:refused-${id}`;
       const before = await written(id, key);
       expect(await refusal(acknowledgeIncident(deps(), id, 'U0ALICE', key)), code).toBe(code);
-      // The key is given back: the same click, tried again, is told the same.
       expect(await written(id, key), code).toEqual(before);
+      // The key was given back: the same click, tried again, is told the same.
+      expect(await refusal(acknowledgeIncident(deps(), id, 'U0ALICE', key)), code).toBe(code);
+    }
+    expect((await refused(acknowledgeIncident(deps(), taken, 'U0ALICE', 'click:named'))).message).toMatch(
+      new RegExp(`^<@U0BOB> acknowledged INC-${taken} already, <!date\\^`),
+    );
+    expect(effectsOn(taken)).toHaveLength(effects);
+  });
+
+  it('acknowledges once when two click at once behind a change holding the row, as the row then is', async () => {
+    const id = await incident();
+    const holder = await deps().pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query("UPDATE incidents SET severity = 'P1', version = version + 1 WHERE id = $1", [id]);
+      const clicks = [
+        acknowledgeIncident(deps(), id, 'U0ALICE', 'click:race-alice'),
+        acknowledgeIncident(deps(), id, 'U0BOB', 'click:race-bob'),
+      ];
+      for (const click of clicks) click.catch(() => undefined); // settled below
+      await waitFor(
+        async () =>
+          (
+            await deps().pool.query(
+              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+          ).rows.length >= 2,
+        5000,
+        'both clicks to wait for the row',
+      );
+      await holder.query('COMMIT');
+      const [alice, bob] = (await Promise.allSettled(clicks)) as [
+        PromiseSettledResult<unknown>,
+        PromiseSettledResult<unknown>,
+      ];
+      const won = [alice, bob].filter((c) => c.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      expect(won[0]).toMatchObject({ value: { version: 3, severity: 'P1' } });
+      const winner = alice.status === 'fulfilled' ? 'U0ALICE' : 'U0BOB';
+      const lost = [alice, bob].find((c) => c.status === 'rejected') as PromiseRejectedResult;
+      expect(lost.reason).toMatchObject({ code: 'ALREADY_ACKNOWLEDGED' });
+      expect(String(lost.reason.message)).toMatch(new RegExp(`^<@${winner}> acknowledged`));
+      const key = winner === 'U0ALICE' ? 'click:race-bob' : 'click:race-alice';
+      expect(await written(id, key)).toMatchObject({ version: 3, acknowledged_by: winner, claimed: false });
+      expect((await written(id, key)).entries).toHaveLength(1);
+    } finally {
+      holder.release();
     }
   });
 });
