@@ -33,6 +33,11 @@ export const SILENCE_COLUMNS = `silence_id AS "silenceId", incident_id::int AS "
 export const LIVE_SILENCE_JSON = `(SELECT row_to_json(s) FROM (
   SELECT ${SILENCE_COLUMNS}, marker FROM incident_silences WHERE incident_id = i.id AND state = 'live') s)`;
 
+/** What is shown of a silence: not its marker, which only finding it again needs. */
+export function publicSilence({ marker: _, ...silence }: StoredSilence): IncidentSilence {
+  return silence;
+}
+
 export function storedSilenceOf(
   json: Omit<StoredSilence, 'startsAt' | 'endsAt'> & { startsAt: string; endsAt: string },
 ): StoredSilence {

@@ -1,7 +1,12 @@
 import type pg from 'pg';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
-import { type IncidentSilence, SILENCE_COLUMNS } from './incidentSilences.js';
+import {
+  type IncidentSilence,
+  LIVE_SILENCE_JSON,
+  publicSilence,
+  storedSilenceOf,
+} from './incidentSilences.js';
 
 /** The incident whose root message is at this channel and ts, if any: where its buttons are. */
 export async function incidentAtRoot(
@@ -109,9 +114,7 @@ export const SNAPSHOT_COLUMNS = `id::int AS id, title, severity, state, status, 
   (SELECT coalesce(json_agg(d ORDER BY d.service), '[]') FROM (
      SELECT service, enabled_at AS "enabledAt" FROM service_degradations
       WHERE incident_id = i.id) d) AS degradations,
-  (SELECT row_to_json(s) FROM (
-     SELECT ${SILENCE_COLUMNS} FROM incident_silences
-      WHERE incident_id = i.id AND state = 'live') s) AS silence`;
+  ${LIVE_SILENCE_JSON} AS silence`;
 
 /** A row of SNAPSHOT_COLUMNS, as PostgreSQL answers it. */
 export type SnapshotRow = Incident & {
@@ -120,18 +123,13 @@ export type SnapshotRow = Incident & {
   alerts: AsJson<AlertRow>[];
   roles: Partial<Record<Role, string>>;
   degradations: AsJson<IncidentSnapshot['degradations'][number]>[];
-  silence: AsJson<IncidentSilence> | null;
+  silence: Parameters<typeof storedSilenceOf>[0] | null;
 };
 
 export function snapshotOfRow(row: SnapshotRow): IncidentSnapshot {
   const { firing, resolved, alerts, roles, degradations, silence, ...incident } = row;
   return {
-    incident: silence
-      ? {
-          ...incident,
-          silence: { ...silence, startsAt: new Date(silence.startsAt), endsAt: new Date(silence.endsAt) },
-        }
-      : incident,
+    incident: silence ? { ...incident, silence: publicSilence(storedSilenceOf(silence)) } : incident,
     roles,
     degradations: degradations.map((d) => ({ ...d, enabledAt: new Date(d.enabledAt) })),
     firing,

@@ -15,6 +15,7 @@ import {
   type IncidentSilence,
   LIVE_SILENCE_JSON,
   liveSilence,
+  publicSilence,
   recordSilence,
   recordSilenceAttempt,
   recordSilenceEnded,
@@ -514,8 +515,4 @@ function alreadySilenced(live: IncidentSilence): SilenceError {
 
 function notSilenced(incidentId: number): SilenceError {
   return new SilenceError('NOT_SILENCED', `${incidentRef(incidentId)} is not silenced.`);
-}
-
-function publicSilence({ marker: _, ...silence }: StoredSilence): IncidentSilence {
-  return silence;
 }
