@@ -88,14 +88,28 @@ function incidentThrottle(slack: Pick<SlackConfig, 'syncIntervalMs'>) {
   };
 }
 
-export async function syncIncident(deps: ProjectionDeps, incidentId: number): Promise<SyncResult> {
-  // Held by its throttle, a sync is put off before it reads: a burst of changes to one incident otherwise
-  // cost a lock and a read for each time its job was told to wait.
+/**
+ * Brings Slack up to the incident as the database has it. `rootBehind`: Slack is known to show an older
+ * version (IncidentSyncVersions), so the sync updates the root message.
+ */
+export async function syncIncident(
+  deps: ProjectionDeps,
+  incidentId: number,
+  { rootBehind = false }: { rootBehind?: boolean } = {},
+): Promise<SyncResult> {
+  // Held by its throttle, or waiting for its turn at chat.update (a storm's updates, beyond Tier 3), a sync
+  // is put off before it reads: otherwise each time its job was told to wait cost a lock, a read and a
+  // render. Only a saving: should Redis fail, the takes in syncLocked decide.
   const throttle = incidentThrottle(deps.config.slack);
   if (throttle) {
-    // Only a saving: should Redis fail, the take below decides.
     const wait = await deps.limiter.wait(throttle.key(incidentId), throttle.limit).catch(() => 0);
     if (wait > 0) throw new SlackRateLimitedError(throttle.key(incidentId), wait, false);
+  }
+  if (rootBehind) {
+    const wait = await deps.limiter
+      .waitInLine('chat.update', deps.config.slack.rateLimits.update, updateTurn(incidentId))
+      .catch(() => 0);
+    if (wait > 0) throw new SlackRateLimitedError('chat.update', wait, false);
   }
   return withSyncLock(
     deps.pool,
@@ -116,6 +130,9 @@ export async function syncIncident(deps: ProjectionDeps, incidentId: number): Pr
     },
   );
 }
+
+/** A root's update waits for chat.update in its incident's place in line. */
+const updateTurn = (incidentId: number) => ({ waiter: `incident:${incidentId}` });
 
 async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: number): Promise<SyncResult> {
   const { config } = deps;
@@ -183,7 +200,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
         'chat.update',
         limits.update,
         () => deps.slack.update({ channel: channel, ts: rootTs!, ...root }),
-        { waiter: `incident:${incidentId}` },
+        updateTurn(incidentId),
       );
       slackCalls++;
       await recordRootVersion(db, incidentId, incident.version);

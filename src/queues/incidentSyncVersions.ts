@@ -36,16 +36,20 @@ export class IncidentSyncVersions {
   }
 
   /**
-   * Why a job for `version` has nothing to do: a sync showed this version or a newer one, or a job for a
-   * newer version is queued, and will read what this one would. Undefined when it must read.
+   * Where Slack stands beside a job for `version`: 'shown' (this version or a newer one) or 'newer queued'
+   * (a job for a newer version will read what this one would) leave it nothing to do; 'older shown' means
+   * it must read, and its root exists and is behind. Undefined when it must read and nothing is known.
    */
-  async covered(incidentId: number, version: number): Promise<'shown' | 'newer queued' | undefined> {
+  async compare(
+    incidentId: number,
+    version: number,
+  ): Promise<'shown' | 'newer queued' | 'older shown' | undefined> {
     const [shown, queued] = await this.redis
       .mget(this.key('shown', incidentId), this.key('queued', incidentId))
       .catch(() => [null, null]);
     if (shown != null && Number(shown) >= version) return 'shown';
     if (queued != null && Number(queued) > version) return 'newer queued';
-    return undefined;
+    return shown != null ? 'older shown' : undefined;
   }
 
   private key(what: 'shown' | 'queued', incidentId: number): string {

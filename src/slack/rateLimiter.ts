@@ -20,7 +20,8 @@ const GIVEN_WAY_TTL_MS = 10 * 60_000;
 // slots calls going first took in a row while other calls waited, and the named other calls that wait
 // (the same two sets).
 // ARGV: interval ms, burst, the call's name when it goes first ('' otherwise), the name of another call
-// ('' for none).
+// ('' for none), '1' to only look (a call that may go is told 0 and spends nothing; one that must wait
+// takes its place as it would).
 // Returns 0 when the call may go now (and spends it), else the milliseconds to wait. Waiting calls with a
 // name are told to come back one interval apart, in the order they came, rather than all at the next
 // slot: only one of them can have it, and each return costs its job a sync's reads. The order only spreads
@@ -33,6 +34,7 @@ local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local first = ARGV[3]
 local waiter = ARGV[4]
+local looking = ARGV[5] == '1'
 -- Claims whose call did not come back in time are dropped, with their place in the order.
 local function dropLapsed(claims, order)
   local lapsed = redis.call('ZRANGEBYSCORE', claims, '-inf', now)
@@ -66,6 +68,7 @@ if first ~= '' then
   -- The run is over: the next slot is the waiting others', however late they come back for it.
   if wait <= 0 and tonumber(redis.call('GET', KEYS[5]) or '-1') >= ${MAX_SLOTS_GIVEN_WAY} then wait = interval end
   if wait > 0 then return math.ceil(queue(KEYS[3], KEYS[4], first, wait, false)) end
+  if looking then return 0 end
   redis.call('ZREM', KEYS[3], first)
   redis.call('ZREM', KEYS[4], first)
   if redis.call('EXISTS', KEYS[5]) == 1 and redis.call('INCR', KEYS[5]) >= ${MAX_SLOTS_GIVEN_WAY} then
@@ -87,6 +90,7 @@ else
     if waiter ~= '' then wait = queue(KEYS[6], KEYS[7], waiter, wait, true) end
     return math.ceil(wait)
   end
+  if looking then return 0 end
   redis.call('DEL', KEYS[5])
   if waiter ~= '' then
     redis.call('ZREM', KEYS[6], waiter)
@@ -132,8 +136,22 @@ export class SlackRateLimiter {
 
   /** Spends one call of `key`'s budget, or throws SlackRateLimitedError saying how long to wait. */
   async take(key: string, limit: RateLimit, turn: Turn = {}): Promise<void> {
+    const wait = await this.turn(key, limit, turn, false);
+    if (wait > 0) throw new SlackRateLimitedError(key, wait, false);
+  }
+
+  /**
+   * How long a call of `key` taking `turn` would wait now: 0 spends nothing (the call takes it later);
+   * told to wait, it takes its place in line as `take` does, so that work only the call can use is put
+   * off until its turn, without being done for each time it asks.
+   */
+  async waitInLine(key: string, limit: RateLimit, turn: Turn = {}): Promise<number> {
+    return this.turn(key, limit, turn, true);
+  }
+
+  private async turn(key: string, limit: RateLimit, turn: Turn, looking: boolean): Promise<number> {
     const interval = 60_000 / limit.perMinute;
-    const wait = Number(
+    return Number(
       await this.redis.eval(
         TAKE,
         7,
@@ -148,9 +166,9 @@ export class SlackRateLimiter {
         limit.burst,
         turn.first ?? '',
         turn.first ? '' : (turn.waiter ?? ''),
+        looking ? '1' : '',
       ),
     );
-    if (wait > 0) throw new SlackRateLimitedError(key, wait, false);
   }
 
   /**

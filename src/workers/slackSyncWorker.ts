@@ -99,10 +99,13 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     switch (task.kind) {
       case 'incident': {
         // Shown already, or a newer job will read what this one would: nothing to read.
-        const covered =
-          task.version === undefined ? undefined : await versions.covered(task.incidentId, task.version);
-        if (covered) return { slackCalls: 0, covered };
-        const result = await syncIncident(deps, task.incidentId);
+        const slackShows =
+          task.version === undefined ? undefined : await versions.compare(task.incidentId, task.version);
+        if (slackShows === 'shown' || slackShows === 'newer queued')
+          return { slackCalls: 0, covered: slackShows };
+        const result = await syncIncident(deps, task.incidentId, {
+          rootBehind: slackShows === 'older shown',
+        });
         if (result.version !== undefined) await versions.shown(task.incidentId, result.version);
         if (result.channelRefusal) {
           deps.logger.warn(

@@ -96,6 +96,35 @@ describe('delivering to Slack through its failures', () => {
     }
   });
 
+  it('puts off a sync whose root waits for its turn at chat.update without the database, until that turn', async () => {
+    // One update a minute: the change below spends this minute's.
+    const bot = await start({
+      configYaml: DEFAULT_TEST_CONFIG.replace(
+        'update: { perMinute: 6000, burst: 100 }',
+        'update: { perMinute: 1, burst: 1 }',
+      ),
+    });
+    const { id, version } = await shownIncident(bot, 'UpdatesSpent');
+    // Changes as the use cases record them, each queueing its sync.
+    const change = (v: number) =>
+      bot.app.pool.query('UPDATE incidents SET version = $2 WHERE id = $1', [id, v]);
+    await change(version + 1);
+    await enqueueIncidentSync(bot.app.slackSync, id, version + 1);
+    await waitFor(() => bot.slack.emulator.callsOf('chat.update').length === 1, 10_000, 'the update');
+    await waitForQueueIdle(bot.app.slackSync);
+    await change(version + 2);
+    const job = () => bot.app.slackSync.getJob(`incident-${id}-v${version + 2}`);
+    await setDatabaseReachable(bot.database.url, false);
+    try {
+      await enqueueIncidentSync(bot.app.slackSync, id, version + 2);
+      await waitFor(async () => (await job())?.isDelayed(), 10_000, 'the job to be put off');
+      // Not tried against the database, which would have put it off for a moment only.
+      expect((await job())!.delay).toBeGreaterThan(30_000);
+    } finally {
+      await setDatabaseReachable(bot.database.url, true);
+    }
+  });
+
   it('retries 5xx answers with backoff and delivers exactly once', async () => {
     const bot = await start();
     bot.slack.emulator.failNext('chat.postMessage', { status: 500 }, 2);

@@ -186,6 +186,20 @@ describe('SlackRateLimiter (real Redis)', () => {
     expect(await wait('incident:2')).toBeLessThan(7500);
   });
 
+  it('tells a named call its turn without spending it, and keeps its place in line when it must wait', async () => {
+    const limit = { perMinute: 12, burst: 1 };
+    // Its turn now: looking spends nothing, however often; the call itself then takes it.
+    expect(await limiter.waitInLine('looked', limit, { waiter: 'incident:1' })).toBe(0);
+    expect(await limiter.waitInLine('looked', limit, { waiter: 'incident:1' })).toBe(0);
+    await limiter.take('looked', limit, { waiter: 'incident:1' });
+    // Spent: told to wait, it takes its place in line, as a refused take does.
+    const first = await limiter.waitInLine('looked', limit, { waiter: 'incident:2' });
+    expect(first).toBeGreaterThan(4000);
+    const second = (await refusal(() => limiter.take('looked', limit, { waiter: 'incident:3' })))!.waitMs;
+    expect(second - first).toBeGreaterThan(4000);
+    expect(await limiter.waitInLine('looked', limit, { waiter: 'incident:2' })).toBeLessThanOrEqual(first);
+  });
+
   it('drops a named waiter that never came back from the order, in time', async () => {
     const limit = { perMinute: 60, burst: 1 };
     const order = `${prefix}:slack-rate:lapsing:waiting-order`;
