@@ -105,7 +105,7 @@ export async function runEscalationStep(
       },
     ]);
     if (step.page) await requestPage(db, { incidentId: incident.id, pager: step.page, step: job.step + 1 });
-    const version = await bumpVersion(db, incident.id, 'escalation_step = escalation_step + 1');
+    const version = await bumpVersion(db, incident.id, { set: 'escalation_step = escalation_step + 1' });
     const next = nextStep(deps.config, { ...incident, step: job.step + 1 });
     return {
       version,

@@ -8,7 +8,7 @@ import type { UpdateStatus } from '../primitives/status.js';
 import type { SlackConfig } from '../slack/configSchema.js';
 import type { IncidentsConfig } from './configSchema.js';
 import { IncidentError } from './errors.js';
-import { addTimelineEntries } from './timeline.js';
+import { type NewTimelineEntry, TIMELINE_INSERT } from './timeline.js';
 
 /**
  * What people do to incidents from Slack: declare, update, change severity, assign roles, take notes,
@@ -94,17 +94,24 @@ async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<
   return incident;
 }
 
-/** Bumps the incident's version (Slack must catch up with it), setting `set` too; the new version. */
+/**
+ * Bumps the incident's version (Slack must catch up with it), in one statement with the change's timeline
+ * `entries` and `set` (columns to set too, whose params are `params`, from $3); the new version.
+ */
 export async function bumpVersion(
   db: pg.ClientBase,
   incidentId: number,
-  set = '',
-  params: unknown[] = [],
+  {
+    entries = [],
+    set = '',
+    params = [],
+  }: { entries?: ReadonlyArray<NewTimelineEntry>; set?: string; params?: unknown[] } = {},
 ): Promise<number> {
   const { rows } = await db.query<{ version: number }>(
-    `UPDATE incidents SET version = version + 1, updated_at = now()${set ? `, ${set}` : ''}
+    `WITH entries AS (${TIMELINE_INSERT})
+     UPDATE incidents SET version = version + 1, updated_at = now()${set ? `, ${set}` : ''}
       WHERE id = $1 RETURNING version`,
-    [incidentId, ...params],
+    [incidentId, JSON.stringify(entries), ...params],
   );
   return rows[0]!.version;
 }
@@ -269,16 +276,12 @@ export async function changeSeverity(
     }
     // The next update is due one new interval after the last one (or after the start).
     const interval = updateInterval(deps.config, severity);
-    const version = await bumpVersion(
-      db,
-      incidentId,
-      `severity = $2, next_update_due_at = CASE WHEN $3::bigint IS NULL THEN NULL
-         ELSE COALESCE(last_update_at, created_at) + $3::bigint * interval '1 millisecond' END`,
-      [severity, interval],
-    );
-    await addTimelineEntries(db, incidentId, [
-      { kind: 'severity_changed', actor: by, data: { from: incident.severity, to: severity } },
-    ]);
+    const version = await bumpVersion(db, incidentId, {
+      entries: [{ kind: 'severity_changed', actor: by, data: { from: incident.severity, to: severity } }],
+      set: `severity = $3, next_update_due_at = CASE WHEN $4::bigint IS NULL THEN NULL
+         ELSE COALESCE(last_update_at, created_at) + $4::bigint * interval '1 millisecond' END`,
+      params: [severity, interval],
+    });
     const base = incident.last_update_at ?? incident.created_at;
     return {
       version,
@@ -317,10 +320,11 @@ export async function assignRole(
         `<@${userId}> is already the ${role} of ${incidentRef(incidentId)}.`,
       );
     }
-    await addTimelineEntries(db, incidentId, [
-      { kind: 'role_assigned', actor: by, data: { role, user: userId, ...(previous ? { previous } : {}) } },
-    ]);
-    return bumpVersion(db, incidentId);
+    return bumpVersion(db, incidentId, {
+      entries: [
+        { kind: 'role_assigned', actor: by, data: { role, user: userId, ...(previous ? { previous } : {}) } },
+      ],
+    });
   });
   await deps.effects.changed(incidentId, version);
   return { incidentId, ref: incidentRef(incidentId), version };
@@ -336,8 +340,7 @@ export async function addNote(
   const version = await inTransaction(deps.pool, async (db) => {
     await claimRequest(db, requestKey);
     await lockIncident(db, incidentId);
-    await addTimelineEntries(db, incidentId, [{ kind: 'note', actor: by, data: { text } }]);
-    return bumpVersion(db, incidentId);
+    return bumpVersion(db, incidentId, { entries: [{ kind: 'note', actor: by, data: { text } }] });
   });
   await deps.effects.changed(incidentId, version);
   return { incidentId, ref: incidentRef(incidentId), version };
@@ -359,24 +362,22 @@ export async function resolveIncident(
   const { version, severity, afterMs } = await inTransaction(deps.pool, async (db) => {
     await claimRequest(db, requestKey);
     const incident = await lockOpenIncident(db, incidentId);
-    await addTimelineEntries(db, incidentId, [
-      {
-        kind: 'incident_resolved',
-        actor: by,
-        data: {
-          resolution,
-          // Since this opening, as the metric and /incident stats measure it.
-          durationMs: incident.after_ms,
-          ...(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
+    const version = await bumpVersion(db, incidentId, {
+      entries: [
+        {
+          kind: 'incident_resolved',
+          actor: by,
+          data: {
+            resolution,
+            // Since this opening, as the metric and /incident stats measure it.
+            durationMs: incident.after_ms,
+            ...(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
+          },
         },
-      },
-    ]);
-    const version = await bumpVersion(
-      db,
-      incidentId,
-      "state = 'resolved', status = 'resolved', resolution = $2, resolved_at = now(), next_update_due_at = NULL",
-      [resolution],
-    );
+      ],
+      set: "state = 'resolved', status = 'resolved', resolution = $3, resolved_at = now(), next_update_due_at = NULL",
+      params: [resolution],
+    });
     return { version, severity: incident.severity, afterMs: incident.after_ms };
   });
   await deps.effects.changed(incidentId, version);

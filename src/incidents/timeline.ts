@@ -23,12 +23,20 @@ export async function addTimelineEntries(
   // Named: prepared once per connection, as every delivery and change adds entries.
   await db.query({
     name: 'add-timeline-entries',
-    text: `INSERT INTO timeline_entries (incident_id, kind, actor, data, slack_ts)
-     SELECT $1, e.kind, e.actor, e.data, $3
-       FROM jsonb_to_recordset($2::jsonb) AS e(kind text, actor text, data jsonb)`,
+    text: insertEntries('$3'),
     values: [incidentId, JSON.stringify(entries), shownIn ?? null],
   });
 }
+
+/** Inserts the entries $2 (a JSON array of NewTimelineEntry) of incident $1, in their order, shown in `shownIn`. */
+const insertEntries = (
+  shownIn: string,
+) => `INSERT INTO timeline_entries (incident_id, kind, actor, data, slack_ts)
+     SELECT $1, e.kind, e.actor, e.data, ${shownIn}
+       FROM jsonb_to_recordset($2::jsonb) AS e(kind text, actor text, data jsonb)`;
+
+/** The same, in a statement of a change (bumpVersion): none of its entries is shown yet. */
+export const TIMELINE_INSERT = insertEntries('NULL');
 
 /** Entries not yet shown in Slack, oldest first. */
 export async function unpostedEntries(

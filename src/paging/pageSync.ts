@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
 import { bumpVersion } from '../incidents/lifecycle.js';
-import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import type { NewTimelineEntry } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { PagerError } from '../pagers/errors.js';
@@ -229,8 +229,7 @@ async function record(
       [page.id, ...params],
     );
     if (!entry) return undefined;
-    await addTimelineEntries(db, page.incidentId, [entry]);
-    return bumpVersion(db, page.incidentId);
+    return bumpVersion(db, page.incidentId, { entries: [entry] });
   });
   if (version !== undefined) await deps.incidentChanged(page.incidentId, version);
 }

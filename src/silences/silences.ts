@@ -26,7 +26,7 @@ import {
   storedSilenceOf,
 } from '../incidents/incidentSilences.js';
 import { bumpVersion } from '../incidents/lifecycle.js';
-import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import type { NewTimelineEntry } from '../incidents/timeline.js';
 import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
 import { escapeMrkdwn, slackDate, userMention } from '../render/mrkdwn.js';
@@ -156,8 +156,7 @@ export async function silenceIncident(
         matchers: silence.matchers,
       },
     };
-    await addTimelineEntries(db, input.incidentId, [...ended, entry]);
-    return { silence, version: await bumpVersion(db, input.incidentId) };
+    return { silence, version: await bumpVersion(db, input.incidentId, { entries: [...ended, entry] }) };
   });
   deps.metrics.silences.inc({ change: 'set' });
   await deps.effects.changed(input.incidentId, result.version);
@@ -195,19 +194,18 @@ export async function extendSilence(
       }),
     );
     await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
-    await addTimelineEntries(db, input.incidentId, [
-      {
-        kind: 'silence_extended',
-        actor: input.userId,
-        data: {
-          silenceId,
-          endsAt: endsAt.toISOString(),
-          previousEndsAt: live.endsAt.toISOString(),
-          ...(silenceId !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
-        },
+    const entry: NewTimelineEntry = {
+      kind: 'silence_extended',
+      actor: input.userId,
+      data: {
+        silenceId,
+        endsAt: endsAt.toISOString(),
+        previousEndsAt: live.endsAt.toISOString(),
+        ...(silenceId !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
       },
-    ]);
-    return { silence: { ...live, silenceId, endsAt }, version: await bumpVersion(db, input.incidentId) };
+    };
+    const version = await bumpVersion(db, input.incidentId, { entries: [entry] });
+    return { silence: { ...live, silenceId, endsAt }, version };
   });
   deps.metrics.silences.inc({ change: 'extended' });
   await deps.effects.changed(input.incidentId, result.version);
@@ -228,8 +226,7 @@ export async function unsilenceIncident(
       // Expired or deleted in Alertmanager already: what was asked for is so.
       if (!(err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')) throw silenceErrorOf(err);
     }
-    await addTimelineEntries(db, input.incidentId, await endSilence(db, live, input.userId));
-    return bumpVersion(db, input.incidentId);
+    return bumpVersion(db, input.incidentId, { entries: await endSilence(db, live, input.userId) });
   });
   deps.metrics.silences.inc({ change: 'lifted' });
   await deps.effects.changed(input.incidentId, version);
@@ -273,22 +270,20 @@ export async function endSilenceIfDue(
     const running = alertmanager && (await runningLonger(alertmanager, live));
     if (running) {
       await recordSilenceExtended(db, incidentId, running.id, running.endsAt);
-      await addTimelineEntries(db, incidentId, [
-        {
-          kind: 'silence_extended',
-          actor: running.createdBy,
-          data: {
-            silenceId: running.id,
-            endsAt: running.endsAt.toISOString(),
-            previousEndsAt: live.endsAt.toISOString(),
-            ...(running.id !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
-          },
+      const entry: NewTimelineEntry = {
+        kind: 'silence_extended',
+        actor: running.createdBy,
+        data: {
+          silenceId: running.id,
+          endsAt: running.endsAt.toISOString(),
+          previousEndsAt: live.endsAt.toISOString(),
+          ...(running.id !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
         },
-      ]);
-      return { version: await bumpVersion(db, incidentId), nextAt: running.endsAt, extended: true };
+      };
+      const version = await bumpVersion(db, incidentId, { entries: [entry] });
+      return { version, nextAt: running.endsAt, extended: true };
     }
-    await addTimelineEntries(db, incidentId, await endSilence(db, live, null));
-    return { version: await bumpVersion(db, incidentId) };
+    return { version: await bumpVersion(db, incidentId, { entries: await endSilence(db, live, null) }) };
   });
   const { extended, ...result } = outcome;
   if (extended) metrics.silences.inc({ change: 'extended' });
