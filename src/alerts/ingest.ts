@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { IncidentsConfig } from '../incidents/configSchema.js';
-import { addTimelineEntries, type NewTimelineEntry } from '../incidents/timeline.js';
+import { type NewTimelineEntry, TIMELINE_INSERT } from '../incidents/timeline.js';
 import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
 import { mostUrgent, type Severity } from '../primitives/severity.js';
 import type { WebhookPayload } from './payload.js';
@@ -153,22 +153,35 @@ export async function ingestDelivery(
     });
   }
 
+  // The entries and the change in one statement; a resolution's entry says how long after this opening it
+  // came (a reopened incident's earlier life ended at its last resolution), by the database's clock: what
+  // the time-to-resolve metric and /incident stats count.
   const { rows } = await db.query<{ version: number; after_ms: number }>({
     name: 'ingest-update-incident',
-    text: `UPDATE incidents
-        SET version = version + 1, severity = $2, last_delivery_digest = $3, updated_at = now(),
-            truncated_alerts = $5, state = CASE WHEN $4 THEN 'resolved' ELSE state END,
-            resolved_at = CASE WHEN $4 THEN now() ELSE resolved_at END
-      WHERE id = $1
-      RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms`,
-    values: [incident.id, severity, late.size === 0 ? digest : null, resolves, truncatedAlerts],
+    text: `WITH updated AS (
+         UPDATE incidents
+            SET version = version + 1, severity = $3, last_delivery_digest = $4, updated_at = now(),
+                truncated_alerts = $6, state = CASE WHEN $5 THEN 'resolved' ELSE state END,
+                resolved_at = CASE WHEN $5 THEN now() ELSE resolved_at END
+          WHERE id = $1
+          RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
+       ), entries AS (
+         ${TIMELINE_INSERT}
+         UNION ALL
+         SELECT $1, 'incident_resolved', $7, jsonb_build_object('durationMs', after_ms), NULL FROM updated WHERE $5
+       )
+       SELECT version, after_ms FROM updated`,
+    values: [
+      incident.id,
+      JSON.stringify(entries),
+      severity,
+      late.size === 0 ? digest : null,
+      resolves,
+      truncatedAlerts,
+      ALERTMANAGER_ACTOR,
+    ],
   });
-  // Since this opening (a reopened incident's earlier life ended at its last resolution), by the
-  // database's clock: the thread says what the time-to-resolve metric and /incident stats count.
   const afterMs = rows[0]!.after_ms;
-  if (resolves)
-    entries.push({ kind: 'incident_resolved', actor: ALERTMANAGER_ACTOR, data: { durationMs: afterMs } });
-  await addTimelineEntries(db, incident.id, entries);
   return {
     outcome: opened ?? 'updated',
     incident: { id: incident.id, version: rows[0]!.version, severity },

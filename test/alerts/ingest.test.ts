@@ -6,6 +6,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { createPool, inTransaction, type Pool } from '../../src/db/pool.js';
 import { postStatusUpdate, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { countingPool } from '../support/countingPool.js';
 import { recordingEffects } from '../support/incidents.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
@@ -48,6 +49,30 @@ describe('ingesting Alertmanager deliveries', () => {
         incidentId,
       ])
     ).rows;
+
+  it("records a change's timeline entries in the statement that bumps its version, a resolution's last", async () => {
+    const { incident } = await deliver('OneStatement', [{ instance: 'a' }]);
+    const { pool: counting, sent } = countingPool(pool);
+    const ingested = (alerts: AlertSpec[]) =>
+      inTransaction(counting, (db) =>
+        ingestDelivery(db, config, WebhookPayloadSchema.parse(payload({ group: 'OneStatement', alerts }))),
+      );
+    // A second alert fires: BEGIN, the lock, the late copies, the alerts, the change with its entry, COMMIT.
+    expect((await ingested([{ instance: 'a' }, { instance: 'b' }])).outcome).toBe('updated');
+    expect(sent).toHaveLength(6);
+    expect(sent[4]).toMatch(/UPDATE incidents[\s\S]*INSERT INTO timeline_entries/);
+    sent.length = 0;
+    const resolved = await ingested([
+      { instance: 'a', status: 'resolved' },
+      { instance: 'b', status: 'resolved' },
+    ]);
+    expect(sent.filter((text) => /INSERT INTO timeline_entries/.test(text))).toHaveLength(1);
+    expect((await timelineOf(incident!.id)).slice(-3)).toEqual([
+      { kind: 'alert_resolved', data: expect.objectContaining({ alertname: 'HighErrorRate' }) },
+      { kind: 'alert_resolved', data: expect.objectContaining({ alertname: 'HighErrorRate' }) },
+      { kind: 'incident_resolved', data: { durationMs: resolved.resolved!.afterMs } },
+    ]);
+  });
 
   it('opens exactly one incident when many Alertmanager peers deliver a new group at the same moment', async () => {
     const deliveries = Array.from({ length: 12 }, (_, i) =>
