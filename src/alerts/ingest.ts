@@ -52,7 +52,15 @@ interface OpenIncident {
   severity: Severity;
   last_delivery_digest: string | null;
   truncated_alerts: number;
+  /**
+   * Since this opening (a reopened incident's earlier life ended at its last resolution), by the database's
+   * clock at the transaction's start: what a resolution now says, as the time-to-resolve metric and
+   * /incident stats count it.
+   */
+  after_ms: number;
 }
+
+const AFTER_MS = '(extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms';
 
 interface ChangedAlert {
   fingerprint: string;
@@ -153,24 +161,23 @@ export async function ingestDelivery(
     });
   }
 
-  // The entries and the change in one statement; a resolution's entry says how long after this opening it
-  // came (a reopened incident's earlier life ended at its last resolution), by the database's clock: what
-  // the time-to-resolve metric and /incident stats count.
-  const { rows } = await db.query<{ version: number; after_ms: number }>({
+  if (resolves) {
+    entries.push({
+      kind: 'incident_resolved',
+      actor: ALERTMANAGER_ACTOR,
+      data: { durationMs: incident.after_ms },
+    });
+  }
+  // The change and its entries in one statement.
+  const { rows } = await db.query<{ version: number }>({
     name: 'ingest-update-incident',
-    text: `WITH updated AS (
-         UPDATE incidents
-            SET version = version + 1, severity = $3, last_delivery_digest = $4, updated_at = now(),
-                truncated_alerts = $6, state = CASE WHEN $5 THEN 'resolved' ELSE state END,
-                resolved_at = CASE WHEN $5 THEN now() ELSE resolved_at END
-          WHERE id = $1
-          RETURNING version, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
-       ), entries AS (
-         ${TIMELINE_INSERT}
-         UNION ALL
-         SELECT $1, 'incident_resolved', $7, jsonb_build_object('durationMs', after_ms), NULL FROM updated WHERE $5
-       )
-       SELECT version, after_ms FROM updated`,
+    text: `WITH entries AS (${TIMELINE_INSERT})
+       UPDATE incidents
+          SET version = version + 1, severity = $3, last_delivery_digest = $4, updated_at = now(),
+              truncated_alerts = $6, state = CASE WHEN $5 THEN 'resolved' ELSE state END,
+              resolved_at = CASE WHEN $5 THEN now() ELSE resolved_at END
+        WHERE id = $1
+        RETURNING version`,
     values: [
       incident.id,
       JSON.stringify(entries),
@@ -178,10 +185,8 @@ export async function ingestDelivery(
       late.size === 0 ? digest : null,
       resolves,
       truncatedAlerts,
-      ALERTMANAGER_ACTOR,
     ],
   });
-  const afterMs = rows[0]!.after_ms;
   return {
     outcome: opened ?? 'updated',
     incident: { id: incident.id, version: rows[0]!.version, severity },
@@ -190,7 +195,7 @@ export async function ingestDelivery(
       ? { updateDue: { updateCount: reopened.update_count, dueAt: reopened.next_update_due_at } }
       : {}),
     ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
-    ...(resolves ? { resolved: { afterMs } } : {}),
+    ...(resolves ? { resolved: { afterMs: incident.after_ms } } : {}),
   };
 }
 
@@ -206,7 +211,7 @@ async function lockOpenIncident(db: pg.ClientBase, groupKey: string): Promise<Op
   const { rows } = await db.query<OpenIncident>({
     name: 'ingest-lock-open-incident',
     text: `SELECT id::int AS id, version, root_ts IS NULL OR root_version < version AS slack_behind,
-            severity, last_delivery_digest, truncated_alerts FROM incidents
+            severity, last_delivery_digest, truncated_alerts, ${AFTER_MS} FROM incidents
       WHERE group_key = $1 AND state = 'open' FOR UPDATE`,
     values: [groupKey],
   });
@@ -259,7 +264,7 @@ async function reopenRecentIncident(
               THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
       WHERE id = $1 AND state = 'resolved'
       RETURNING id::int AS id, version, true AS slack_behind, severity, last_delivery_digest,
-                truncated_alerts, reopen_count, update_count, next_update_due_at`,
+                truncated_alerts, ${AFTER_MS}, reopen_count, update_count, next_update_due_at`,
       [newest.id, JSON.stringify(config.incidents.updateIntervals)],
     )
     .catch(async (err: unknown) => {
@@ -284,7 +289,7 @@ async function insertIncident(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      ON CONFLICT (group_key) WHERE state = 'open' AND group_key IS NOT NULL DO NOTHING
      RETURNING id::int AS id, version, true AS slack_behind, severity, last_delivery_digest,
-               truncated_alerts`,
+               truncated_alerts, ${AFTER_MS}`,
     [
       incidentTitle(payload).slice(0, 500),
       groupSeverity(config, firing),

@@ -35,7 +35,7 @@ const insertEntries = (
      SELECT $1, e.kind, e.actor, e.data, ${shownIn}
        FROM jsonb_to_recordset($2::jsonb) AS e(kind text, actor text, data jsonb)`;
 
-/** The same, in a statement of a change (bumpVersion): none of its entries is shown yet. */
+/** The same in the statement that records a change (bumpVersion, ingest): none of its entries is shown yet. */
 export const TIMELINE_INSERT = insertEntries('NULL');
 
 /** Entries not yet shown in Slack, oldest first. */
