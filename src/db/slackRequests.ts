@@ -19,14 +19,23 @@ export async function claimSlackRequest(db: pg.ClientBase | pg.Pool, key: string
  * claimSlackRequest inside the statement that does the work: `cte`, a CTE named `claim`, and `claimed`, the
  * condition the work's writes and the statement's answer test. `key` is the statement's placeholder for the
  * request's key, whose NULL means a request with none, always claimed.
+ *
+ * `onlyIf`, a condition on the statement's earlier CTEs: the key is claimed only when the work is done, so
+ * that a statement of its own, without a transaction, keeps no key for a request it refused. Then `seen`
+ * tells a replay whose claim committed before the statement began from a refusal; one that committed while
+ * the statement waited leaves `claimed` false where the work would have been done.
  */
-export function slackRequestClaim(key: string): { cte: string; claimed: string } {
+export function slackRequestClaim(
+  key: string,
+  onlyIf = 'true',
+): { cte: string; claimed: string; seen: string } {
   return {
     cte: `claim AS (
-       INSERT INTO slack_requests (request_key) SELECT ${key} WHERE ${key}::text IS NOT NULL
+       INSERT INTO slack_requests (request_key) SELECT ${key} WHERE ${key}::text IS NOT NULL AND (${onlyIf})
        ON CONFLICT DO NOTHING RETURNING 1
      )`,
     claimed: `(${key}::text IS NULL OR EXISTS (SELECT 1 FROM claim))`,
+    seen: `EXISTS (SELECT 1 FROM slack_requests WHERE request_key = ${key}::text)`,
   };
 }
 

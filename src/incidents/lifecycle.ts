@@ -187,29 +187,30 @@ export interface StatusUpdateInput {
 }
 
 /**
- * One statement takes the request's key, updates the incident and adds its timeline entry: the incident's
- * row stays locked for that statement and the commit, not for a round trip per step (50 people updating
- * one incident at once queue on that lock).
+ * One statement, without a transaction, takes the request's key, updates the incident and adds its timeline
+ * entry: the incident's row stays locked for that statement alone, which commits as it ends, not for a
+ * round trip per step and one for the commit (50 people updating one incident at once queue on that lock).
  */
 export async function postStatusUpdate(
   deps: LifecycleDeps,
   incidentId: number,
   input: StatusUpdateInput,
 ): Promise<ChangeResult & { number: number }> {
-  const claim = slackRequestClaim('$1');
-  const result = await inTransaction(deps.pool, async (db) => {
-    const { rows } = await db.query<{
-      claimed: boolean;
-      state: 'open' | 'resolved' | null;
-      version: number | null;
-      number: number | null;
-      due: Date | null;
-    }>({
-      name: 'incidents-post-status-update',
-      text: `WITH ${claim.cte}, locked AS (
+  // Claimed only when the update is made: a refusal writes nothing, and needs no transaction to undo it.
+  const claim = slackRequestClaim('$1', "EXISTS (SELECT 1 FROM locked WHERE state = 'open')");
+  const { rows } = await deps.pool.query<{
+    seen: boolean;
+    claimed: boolean;
+    state: 'open' | 'resolved' | null;
+    version: number | null;
+    number: number | null;
+    due: Date | null;
+  }>({
+    name: 'incidents-post-status-update',
+    text: `WITH locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
          SELECT id, state FROM incidents WHERE id = $2 FOR UPDATE
-       ), updated AS (
+       ), ${claim.cte}, updated AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), update_count = update_count + 1, last_update_at = now(),
                 status = COALESCE($3, status), impact = COALESCE($4, impact), affected = COALESCE($5, affected),
@@ -227,35 +228,37 @@ export async function postStatusUpdate(
                      to_char(u.next_update_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END
            FROM updated u
        )
-       SELECT ${claim.claimed} AS claimed,
-              (SELECT state FROM locked) AS state,
+       SELECT ${claim.seen} AS seen, ${claim.claimed} AS claimed, (SELECT state FROM locked) AS state,
               u.version, u.update_count AS number, u.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,
-      values: [
-        input.requestKey ?? null,
-        incidentId,
-        input.status ?? null,
-        input.impact ?? null,
-        input.affected ?? null,
-        input.eta ?? null,
-        input.nextUpdateInMs ?? null,
-        JSON.stringify(deps.config.incidents.updateIntervals),
-        input.by,
-        JSON.stringify({
-          text: input.text,
-          ...(input.status ? { status: input.status } : {}),
-          ...(input.impact ? { impact: input.impact } : {}),
-          ...(input.affected ? { affected: input.affected } : {}),
-          ...(input.eta ? { eta: input.eta } : {}),
-        }),
-      ],
-    });
-    const { claimed, state, version, number, due } = rows[0]!;
-    if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    if (state === null) throw notFound(incidentId);
-    if (version === null || number === null) throw alreadyResolved(incidentId);
-    return { version, number, due };
+    values: [
+      input.requestKey ?? null,
+      incidentId,
+      input.status ?? null,
+      input.impact ?? null,
+      input.affected ?? null,
+      input.eta ?? null,
+      input.nextUpdateInMs ?? null,
+      JSON.stringify(deps.config.incidents.updateIntervals),
+      input.by,
+      JSON.stringify({
+        text: input.text,
+        ...(input.status ? { status: input.status } : {}),
+        ...(input.impact ? { impact: input.impact } : {}),
+        ...(input.affected ? { affected: input.affected } : {}),
+        ...(input.eta ? { eta: input.eta } : {}),
+      }),
+    ],
   });
+  const { seen, claimed, state, version, number, due } = rows[0]!;
+  if (seen) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+  if (state === null) throw notFound(incidentId);
+  if (state === 'resolved') throw alreadyResolved(incidentId);
+  // Open, yet not claimed: a replay of this request claimed it while this one waited for the row.
+  if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+  if (version === null || number === null)
+    throw new Error(`${incidentRef(incidentId)}: the update was not applied`);
+  const result = { version, number, due };
   await deps.effects.changed(incidentId, result.version);
   await deps.effects.updateDue(incidentId, result.number, result.due);
   return { incidentId, ref: incidentRef(incidentId), version: result.version, number: result.number };

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from '../../src/db/pool.js';
+import type { IncidentError } from '../../src/incidents/errors.js';
 import {
   declareIncident,
   type LifecycleDeps,
@@ -129,7 +130,7 @@ describe('posting a status update', () => {
     expect((await entries(id)).map((e) => e.number)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
-  it("holds the incident's row for one statement and the commit, not a round trip per step", async () => {
+  it("holds the incident's row for one statement, which commits as it ends, with no transaction around it", async () => {
     const id = await declare();
     const { pool: counting, sent } = countingPool(pool);
     await postStatusUpdate({ ...deps, pool: counting }, id, {
@@ -137,8 +138,37 @@ describe('posting a status update', () => {
       by: 'U0BOB',
       requestKey: 'k1',
     });
-    expect(sent).toHaveLength(3);
-    expect(sent[0]).toBe('BEGIN');
-    expect(sent[2]).toBe('COMMIT');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/FOR UPDATE[\s\S]*INSERT INTO slack_requests/);
+  });
+
+  it('tells a replay that waited for the row behind its twin that the request was handled', async () => {
+    const id = await declare();
+    const holding = await pool.connect();
+    try {
+      await holding.query('BEGIN');
+      await holding.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [id]);
+      const twice = [1, 2].map(() =>
+        postStatusUpdate(deps, id, { text: 'Retried by Slack', by: 'U0BOB', requestKey: 'update-twin' }).then(
+          (r) => r.number,
+          (err: IncidentError) => err.code,
+        ),
+      );
+      await waitFor(
+        async () =>
+          (
+            await pool.query(
+              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+          ).rows.length === 2,
+        5000,
+        'both to wait for the row',
+      );
+      await holding.query('COMMIT');
+      expect((await Promise.all(twice)).sort()).toEqual([1, 'ALREADY_HANDLED']);
+    } finally {
+      holding.release();
+    }
+    expect((await entries(id)).map((e) => e.text)).toEqual(['Retried by Slack']);
   });
 });
