@@ -21,21 +21,16 @@ export async function claimSlackRequest(db: pg.ClientBase | pg.Pool, key: string
  * request's key, whose NULL means a request with none, always claimed.
  *
  * `onlyIf`, a condition on the statement's earlier CTEs: the key is claimed only when the work is done, so
- * that a statement of its own, without a transaction, keeps no key for a request it refused. Then `seen`
- * tells a replay whose claim committed before the statement began from a refusal; one that committed while
- * the statement waited leaves `claimed` false where the work would have been done.
+ * that a statement of its own, without a transaction, keeps no key for a request it refused. Such a refusal
+ * asks slackRequestSeen whether it was a replay, to be told nothing more.
  */
-export function slackRequestClaim(
-  key: string,
-  onlyIf = 'true',
-): { cte: string; claimed: string; seen: string } {
+export function slackRequestClaim(key: string, onlyIf = 'true'): { cte: string; claimed: string } {
   return {
     cte: `claim AS (
        INSERT INTO slack_requests (request_key) SELECT ${key} WHERE ${key}::text IS NOT NULL AND (${onlyIf})
        ON CONFLICT DO NOTHING RETURNING 1
      )`,
     claimed: `(${key}::text IS NULL OR EXISTS (SELECT 1 FROM claim))`,
-    seen: `EXISTS (SELECT 1 FROM slack_requests WHERE request_key = ${key}::text)`,
   };
 }
 
@@ -58,4 +53,17 @@ export async function onceForSlackRequest(
     throw err;
   }
   return true;
+}
+
+/**
+ * Whether the request's key is claimed, read now: a refused statement's replay, whether its twin claimed
+ * the key before it began or while it waited for a row.
+ */
+export async function slackRequestSeen(
+  db: pg.ClientBase | pg.Pool,
+  key: string | undefined,
+): Promise<boolean> {
+  if (key === undefined) return false;
+  const { rows } = await db.query('SELECT 1 FROM slack_requests WHERE request_key = $1', [key]);
+  return rows.length > 0;
 }

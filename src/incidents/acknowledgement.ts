@@ -1,5 +1,4 @@
-import { inTransaction } from '../db/pool.js';
-import { ALREADY_HANDLED, slackRequestClaim } from '../db/slackRequests.js';
+import { ALREADY_HANDLED, slackRequestClaim, slackRequestSeen } from '../db/slackRequests.js';
 import { incidentRef } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
 import { slackDate, userMention } from '../render/mrkdwn.js';
@@ -25,30 +24,22 @@ export async function acknowledgeIncident(
   requestKey?: string,
 ): Promise<Acknowledgement> {
   const ref = incidentRef(incidentId);
-  const claim = slackRequestClaim('$1');
-  // One statement takes the request's key, the incident's row once locked and, when it may be acknowledged,
-  // the acknowledgement and its timeline entry: the row stays locked for that statement and the commit, not
-  // for a round trip per step (everyone paged clicks at once). A refusal throws; the rollback gives the key back.
-  const result = await inTransaction(deps.pool, async (db) => {
-    const { rows } = await db.query<{
-      claimed: boolean;
-      state: 'open' | 'resolved' | null;
-      severity: Severity;
-      alert_born: boolean;
-      declared_by: string | null;
-      acknowledged_by: string | null;
-      acknowledged_at: Date | null;
-      after_ms: number;
-      version: number | null;
-    }>({
-      name: 'incidents-acknowledge',
-      text: `WITH ${claim.cte}, locked AS (
+  // One statement, without a transaction: it takes the incident's row once locked and, when it may be
+  // acknowledged, the request's key, the acknowledgement and its timeline entry. The row stays locked for
+  // that statement alone (everyone paged clicks at once); a refusal writes nothing, the key included.
+  const claim = slackRequestClaim(
+    '$1',
+    "EXISTS (SELECT 1 FROM locked WHERE alert_born AND state = 'open' AND acknowledged_by IS NULL)",
+  );
+  const { rows } = await deps.pool.query<Locked & { version: number | null }>({
+    name: 'incidents-acknowledge',
+    text: `WITH locked AS (
          -- Waits for the row, then reads it as it is (a delivery may have reopened it, or someone acknowledged
          -- it, meanwhile): the update tests l, not i, which is read as of the statement's start.
          SELECT id, state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
                 acknowledged_at, greatest(0, floor(extract(epoch FROM now() - opened_at) * 1000 + 0.5))::float8 AS after_ms
            FROM incidents WHERE id = $2 FOR UPDATE
-       ), acknowledged AS (
+       ), ${claim.cte}, acknowledged AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), acknowledged_by = $3, acknowledged_at = now()
            FROM locked l
@@ -60,36 +51,54 @@ export async function acknowledgeIncident(
          SELECT $2, 'incident_acknowledged', $3, jsonb_build_object('afterMs', l.after_ms::bigint)
            FROM locked l, acknowledged
        )
-       SELECT ${claim.claimed} AS claimed, l.state, l.severity, l.alert_born, l.declared_by, l.acknowledged_by,
-              l.acknowledged_at, l.after_ms, a.version
+       SELECT l.state, l.severity, l.alert_born, l.declared_by, l.acknowledged_by, l.acknowledged_at, l.after_ms,
+              a.version
          FROM (SELECT 1) AS one LEFT JOIN locked l ON true LEFT JOIN acknowledged a ON true`,
-      values: [requestKey ?? null, incidentId, by],
-    });
-    const incident = rows[0]!;
-    if (!incident.claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    if (incident.state === null)
-      throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
-    if (!incident.alert_born) {
-      const who = incident.declared_by ? ` by ${userMention(incident.declared_by)}` : '';
-      throw new IncidentError(
-        'NOT_ALERT_BORN',
-        `${ref} was declared${who}: a declared incident has its owner from the start, so there is nothing to acknowledge. Take command with \`/incident assign ${ref} commander @you\`.`,
-      );
-    }
-    if (incident.state === 'resolved')
-      throw new IncidentError('ALREADY_RESOLVED', `${ref} is already resolved.`);
-    if (incident.acknowledged_by !== null) {
-      const who = incident.acknowledged_by === by ? 'You' : userMention(incident.acknowledged_by);
-      throw new IncidentError(
-        'ALREADY_ACKNOWLEDGED',
-        `${who} acknowledged ${ref} already, ${slackDate(incident.acknowledged_at!)}.`,
-      );
-    }
-    // The checks above and the update's condition must agree: a refusal the update made alone is a bug.
-    if (incident.version === null) throw new Error(`${ref}: the acknowledgement was not applied`);
-    return { version: incident.version, severity: incident.severity, afterMs: incident.after_ms };
+    values: [requestKey ?? null, incidentId, by],
   });
+  const incident = rows[0]!;
+  if (incident.version === null) {
+    // Refused, or its key claimed by a replay: a replay is told nothing more.
+    if (await slackRequestSeen(deps.pool, requestKey))
+      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    throw refusal(ref, by, incident);
+  }
+  const result = { version: incident.version, severity: incident.severity, afterMs: incident.after_ms };
   await deps.effects.changed(incidentId, result.version);
   await deps.effects.acknowledged(incidentId);
   return { incidentId, ref, ...result };
+}
+
+/** The incident's row as the acknowledgement found it once locked; `state` null when there is none. */
+interface Locked {
+  state: 'open' | 'resolved' | null;
+  severity: Severity;
+  alert_born: boolean;
+  declared_by: string | null;
+  acknowledged_by: string | null;
+  acknowledged_at: Date | null;
+  after_ms: number;
+}
+
+/** Why the incident could not be acknowledged, as it was found. */
+function refusal(ref: string, by: string, incident: Locked): Error {
+  if (incident.state === null) return new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
+  if (!incident.alert_born) {
+    const who = incident.declared_by ? ` by ${userMention(incident.declared_by)}` : '';
+    return new IncidentError(
+      'NOT_ALERT_BORN',
+      `${ref} was declared${who}: a declared incident has its owner from the start, so there is nothing to acknowledge. Take command with \`/incident assign ${ref} commander @you\`.`,
+    );
+  }
+  if (incident.state === 'resolved')
+    return new IncidentError('ALREADY_RESOLVED', `${ref} is already resolved.`);
+  if (incident.acknowledged_by !== null) {
+    const who = incident.acknowledged_by === by ? 'You' : userMention(incident.acknowledged_by);
+    return new IncidentError(
+      'ALREADY_ACKNOWLEDGED',
+      `${who} acknowledged ${ref} already, ${slackDate(incident.acknowledged_at!)}.`,
+    );
+  }
+  // It could be acknowledged, yet the update did not apply: the checks and its condition disagree, a bug.
+  return new Error(`${ref}: the acknowledgement was not applied`);
 }

@@ -1,6 +1,11 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
-import { ALREADY_HANDLED, claimSlackRequest, slackRequestClaim } from '../db/slackRequests.js';
+import {
+  ALREADY_HANDLED,
+  claimSlackRequest,
+  slackRequestClaim,
+  slackRequestSeen,
+} from '../db/slackRequests.js';
 import { incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
@@ -199,8 +204,6 @@ export async function postStatusUpdate(
   // Claimed only when the update is made: a refusal writes nothing, and needs no transaction to undo it.
   const claim = slackRequestClaim('$1', "EXISTS (SELECT 1 FROM locked WHERE state = 'open')");
   const { rows } = await deps.pool.query<{
-    seen: boolean;
-    claimed: boolean;
     state: 'open' | 'resolved' | null;
     version: number | null;
     number: number | null;
@@ -228,7 +231,7 @@ export async function postStatusUpdate(
                      to_char(u.next_update_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END
            FROM updated u
        )
-       SELECT ${claim.seen} AS seen, ${claim.claimed} AS claimed, (SELECT state FROM locked) AS state,
+       SELECT (SELECT state FROM locked) AS state,
               u.version, u.update_count AS number, u.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,
     values: [
@@ -250,14 +253,16 @@ export async function postStatusUpdate(
       }),
     ],
   });
-  const { seen, claimed, state, version, number, due } = rows[0]!;
-  if (seen) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-  if (state === null) throw notFound(incidentId);
-  if (state === 'resolved') throw alreadyResolved(incidentId);
-  // Open, yet not claimed: a replay of this request claimed it while this one waited for the row.
-  if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-  if (version === null || number === null)
+  const { state, version, number, due } = rows[0]!;
+  if (version === null || number === null) {
+    // Refused, or its key claimed by a replay: a replay is told nothing more.
+    if (await slackRequestSeen(deps.pool, input.requestKey))
+      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    if (state === null) throw notFound(incidentId);
+    if (state === 'resolved') throw alreadyResolved(incidentId);
+    // Open, its key free, yet not updated: the checks and the update's condition disagree, a bug.
     throw new Error(`${incidentRef(incidentId)}: the update was not applied`);
+  }
   const result = { version, number, due };
   await deps.effects.changed(incidentId, result.version);
   await deps.effects.updateDue(incidentId, result.number, result.due);

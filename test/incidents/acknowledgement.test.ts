@@ -44,7 +44,7 @@ describe('acknowledging an incident', () => {
       ([, incidentId]) => incidentId === id,
     );
 
-  it('takes the claim, the acknowledgement and its timeline entry in one statement between BEGIN and COMMIT', async () => {
+  it('takes the claim, the acknowledgement and its timeline entry in one statement, with no transaction around it', async () => {
     const id = await incident();
     const { pool: counting, sent } = countingPool(deps().pool);
     const acknowledged = await acknowledgeIncident(
@@ -53,8 +53,8 @@ describe('acknowledging an incident', () => {
       'U0ALICE',
       'click:ack-1',
     );
-    expect(sent).toHaveLength(3);
-    expect([sent[0], sent[2]]).toEqual(['BEGIN', 'COMMIT']);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/FOR UPDATE[\s\S]*INSERT INTO slack_requests/);
     expect(acknowledged).toMatchObject({ incidentId: id, ref: `INC-${id}`, version: 2, severity: 'P2' });
     expect(Number.isInteger(acknowledged.afterMs) && acknowledged.afterMs >= 0).toBe(true);
     expect(effectsOn(id)).toEqual([
@@ -146,5 +146,35 @@ describe('acknowledging an incident', () => {
     } finally {
       holder.release();
     }
+  });
+
+  it('tells a replay that waited for the row behind its twin that the click was handled', async () => {
+    const id = await incident();
+    const holder = await deps().pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [id]);
+      const twice = [1, 2].map(() =>
+        acknowledgeIncident(deps(), id, 'U0ALICE', 'click:twin').then(
+          (a) => a.version,
+          (err: IncidentError) => err.code,
+        ),
+      );
+      await waitFor(
+        async () =>
+          (
+            await deps().pool.query(
+              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+          ).rows.length >= 2,
+        5000,
+        'both to wait for the row',
+      );
+      await holder.query('COMMIT');
+      expect((await Promise.all(twice)).sort()).toEqual([2, 'ALREADY_HANDLED']);
+    } finally {
+      holder.release();
+    }
+    expect((await written(id, 'click:twin')).entries).toHaveLength(1);
   });
 });
