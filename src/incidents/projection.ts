@@ -54,6 +54,12 @@ export interface ProjectionDeps {
    * composition root); none when left out.
    */
   playbookOf?: (incident: IncidentSnapshot['incident']) => PlaybookView | undefined;
+  /**
+   * The incident's root is gone from where Slack showed it (moved to the default channel, to be posted
+   * again): what was recorded of the versions Slack showed (IncidentSyncVersions) no longer means it has a
+   * root to update, so its next sync does not wait for chat.update's turn to post one.
+   */
+  rootGone?: (incidentId: number) => Promise<void>;
 }
 
 export interface SyncResult {
@@ -102,7 +108,7 @@ export async function syncIncident(
   // render. Only a saving: should Redis fail, the takes in syncLocked decide.
   const throttle = incidentThrottle(deps.config.slack);
   if (throttle) {
-    const wait = await deps.limiter.wait(throttle.key(incidentId), throttle.limit).catch(() => 0);
+    const wait = await deps.limiter.waitInLine(throttle.key(incidentId), throttle.limit).catch(() => 0);
     if (wait > 0) throw new SlackRateLimitedError(throttle.key(incidentId), wait, false);
   }
   if (rootBehind) {
@@ -124,6 +130,7 @@ export async function syncIncident(
         if (!refused) throw err;
         if (!(await moveToFallbackChannel(client, incidentId, deps.config.slack.defaultChannel, refused)))
           throw err;
+        await deps.rootGone?.(incidentId);
         deps.metrics.slackChannelRefusals.inc({ error: refused });
         return { ...(await syncLocked(deps, client, incidentId)), channelRefusal: refused };
       }

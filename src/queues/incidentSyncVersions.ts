@@ -35,6 +35,11 @@ export class IncidentSyncVersions {
     await this.redis.set(this.key('shown', incidentId), version, 'EX', KEEP_SECONDS).catch(() => {});
   }
 
+  /** Slack no longer shows the incident's root where it did: nothing it showed stands. */
+  async forget(incidentId: number): Promise<void> {
+    await this.redis.del(this.key('shown', incidentId));
+  }
+
   /**
    * Where Slack stands beside a job for `version`: 'shown' (this version or a newer one) or 'newer queued'
    * (a job for a newer version will read what this one would) leave it nothing to do; 'older shown' means

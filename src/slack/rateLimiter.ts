@@ -101,18 +101,6 @@ redis.call('SET', KEYS[1], newTat, 'PX', math.ceil(newTat - now) + 1000)
 return 0
 `;
 
-// What TAKE would answer, spending nothing, for a key whose calls take no turn (none goes first or waits
-// by name). KEYS: the budget, Slack's 429 hold.
-// ARGV: interval ms, burst.
-const WAIT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-return math.ceil(math.max(tat + interval - now - tonumber(ARGV[2]) * interval, redis.call('PTTL', KEYS[2]), 0))
-`;
-
 export interface Turn {
   /** Names a call that goes first: while it waits for its key's budget, the key's other calls leave it the next slot. */
   first?: string;
@@ -141,9 +129,9 @@ export class SlackRateLimiter {
   }
 
   /**
-   * How long a call of `key` taking `turn` would wait now: 0 spends nothing (the call takes it later);
-   * told to wait, it takes its place in line as `take` does, so that work only the call can use is put
-   * off until its turn, without being done for each time it asks.
+   * How long a call of `key` taking `turn` would wait now, spending nothing: 0 leaves the turn to the call
+   * itself, later. Told to wait, a named call takes its place in line as `take` does. Work that only the
+   * call can use is put off until then, rather than done each time it asks.
    */
   async waitInLine(key: string, limit: RateLimit, turn: Turn = {}): Promise<number> {
     return this.turn(key, limit, turn, true);
@@ -167,23 +155,6 @@ export class SlackRateLimiter {
         turn.first ?? '',
         turn.first ? '' : (turn.waiter ?? ''),
         looking ? '1' : '',
-      ),
-    );
-  }
-
-  /**
-   * How long a call of `key` would have to wait now (0: it may go), spending nothing: work that only a
-   * call can use is put off without being done. For keys whose calls take no turn.
-   */
-  async wait(key: string, limit: RateLimit): Promise<number> {
-    return Number(
-      await this.redis.eval(
-        WAIT,
-        2,
-        this.key(key),
-        this.key(`${key}:blocked`),
-        60_000 / limit.perMinute,
-        limit.burst,
       ),
     );
   }

@@ -65,6 +65,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     logger: deps.logger,
   });
   const versions = new IncidentSyncVersions(deps.connection, deps.prefix);
+  const projection = { ...deps, rootGone: (incidentId: number) => versions.forget(incidentId) };
   const reconcile = async () => {
     const incidents = await incidentsBehindSlack(deps.pool, 1000);
     for (const incident of incidents)
@@ -103,7 +104,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
           task.version === undefined ? undefined : await versions.compare(task.incidentId, task.version);
         if (slackShows === 'shown' || slackShows === 'newer queued')
           return { slackCalls: 0, covered: slackShows };
-        const result = await syncIncident(deps, task.incidentId, {
+        const result = await syncIncident(projection, task.incidentId, {
           rootBehind: slackShows === 'older shown',
         });
         if (result.version !== undefined) await versions.shown(task.incidentId, result.version);

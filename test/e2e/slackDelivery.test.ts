@@ -96,7 +96,7 @@ describe('delivering to Slack through its failures', () => {
     }
   });
 
-  it('puts off a sync whose root waits for its turn at chat.update without the database, until that turn', async () => {
+  it('puts off a sync whose root waits for its turn at chat.update without the database, for as long as that turn is away', async () => {
     // One update a minute: the change below spends this minute's.
     const bot = await start({
       configYaml: DEFAULT_TEST_CONFIG.replace(
@@ -123,6 +123,27 @@ describe('delivering to Slack through its failures', () => {
     } finally {
       await setDatabaseReachable(bot.database.url, true);
     }
+  });
+
+  it("posts a root moved to the default channel without waiting for chat.update's turn, though the first post was refused", async () => {
+    // One update a minute: the update that finds the channel archived spends this minute's.
+    const bot = await start({
+      configYaml: DEFAULT_TEST_CONFIG.replace(
+        'update: { perMinute: 6000, burst: 100 }',
+        'update: { perMinute: 1, burst: 1 }',
+      ),
+    });
+    await shownIncident(bot, 'Moved');
+    bot.slack.emulator.refuseChannel(CHANNEL, 'is_archived');
+    // Its post in the default channel is told to wait a second: the job that comes back must post it.
+    bot.slack.emulator.failNext('chat.postMessage', { status: 429, retryAfterSeconds: 1 });
+    await bot.deliver(payload({ group: 'Moved', alerts: [{ instance: 'a' }, { instance: 'b' }] }));
+    // Before, it waited for chat.update's next turn, a minute: Slack then still showed the old version.
+    await waitFor(
+      () => bot.slack.emulator.channelMessages('C0DEFAULT1').length === 1,
+      20_000,
+      'the root in the default channel',
+    );
   });
 
   it('retries 5xx answers with backoff and delivers exactly once', async () => {

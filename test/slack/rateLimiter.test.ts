@@ -40,22 +40,22 @@ describe('SlackRateLimiter (real Redis)', () => {
 
   it('tells how long a call would wait, spending nothing, and counts a 429 hold', async () => {
     const limit = { perMinute: 6, burst: 1 }; // one call per 10 s
-    expect(await limiter.wait('peek', limit)).toBe(0);
-    expect(await limiter.wait('peek', limit)).toBe(0);
+    expect(await limiter.waitInLine('peek', limit)).toBe(0);
+    expect(await limiter.waitInLine('peek', limit)).toBe(0);
     await limiter.take('peek', limit);
-    const waitMs = await limiter.wait('peek', limit);
+    const waitMs = await limiter.waitInLine('peek', limit);
     expect(waitMs).toBeGreaterThan(5_000);
     expect(waitMs).toBeLessThanOrEqual(10_000);
     expect((await refusal(() => limiter.take('peek', limit)))!.waitMs).toBeGreaterThanOrEqual(waitMs - 1000);
     // Within a burst, no wait until the burst is spent.
     const burst = { perMinute: 6, burst: 3 };
     for (let i = 0; i < 3; i++) {
-      expect(await limiter.wait('peek-burst', burst)).toBe(0);
+      expect(await limiter.waitInLine('peek-burst', burst)).toBe(0);
       await limiter.take('peek-burst', burst);
     }
-    expect(await limiter.wait('peek-burst', burst)).toBeGreaterThan(5_000);
+    expect(await limiter.waitInLine('peek-burst', burst)).toBeGreaterThan(5_000);
     await limiter.block('peek-held', 30_000);
-    expect(await limiter.wait('peek-held', limit)).toBeGreaterThan(20_000);
+    expect(await limiter.waitInLine('peek-held', limit)).toBeGreaterThan(20_000);
   });
 
   it('keeps separate budgets per key', async () => {
