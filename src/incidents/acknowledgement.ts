@@ -27,24 +27,21 @@ export async function acknowledgeIncident(
   // One statement, without a transaction: it takes the incident's row once locked and, when it may be
   // acknowledged, the request's key, the acknowledgement and its timeline entry. The row stays locked for
   // that statement alone (everyone paged clicks at once); a refusal writes nothing, the key included.
-  const claim = slackRequestClaim(
-    '$1',
-    "EXISTS (SELECT 1 FROM locked WHERE alert_born AND state = 'open' AND acknowledged_by IS NULL)",
-  );
+  const claim = slackRequestClaim('$1', 'EXISTS (SELECT 1 FROM locked WHERE may_acknowledge)');
   const { rows } = await deps.pool.query<Locked & { version: number | null }>({
     name: 'incidents-acknowledge',
     text: `WITH locked AS (
          -- Waits for the row, then reads it as it is (a delivery may have reopened it, or someone acknowledged
          -- it, meanwhile): the update tests l, not i, which is read as of the statement's start.
          SELECT id, state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
-                acknowledged_at, greatest(0, floor(extract(epoch FROM now() - opened_at) * 1000 + 0.5))::float8 AS after_ms
+                acknowledged_at, greatest(0, floor(extract(epoch FROM now() - opened_at) * 1000 + 0.5))::float8 AS after_ms,
+                group_key IS NOT NULL AND state = 'open' AND acknowledged_by IS NULL AS may_acknowledge
            FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, acknowledged AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), acknowledged_by = $3, acknowledged_at = now()
            FROM locked l
-          WHERE i.id = l.id AND l.alert_born AND l.state = 'open' AND l.acknowledged_by IS NULL
-            AND ${claim.claimed}
+          WHERE i.id = l.id AND l.may_acknowledge AND ${claim.claimed}
           RETURNING i.version
        ), entry AS (
          INSERT INTO timeline_entries (incident_id, kind, actor, data)

@@ -202,7 +202,7 @@ export async function postStatusUpdate(
   input: StatusUpdateInput,
 ): Promise<ChangeResult & { number: number }> {
   // Claimed only when the update is made: a refusal writes nothing, and needs no transaction to undo it.
-  const claim = slackRequestClaim('$1', "EXISTS (SELECT 1 FROM locked WHERE state = 'open')");
+  const claim = slackRequestClaim('$1', 'EXISTS (SELECT 1 FROM locked WHERE may_update)');
   const { rows } = await deps.pool.query<{
     state: 'open' | 'resolved' | null;
     version: number | null;
@@ -212,7 +212,7 @@ export async function postStatusUpdate(
     name: 'incidents-post-status-update',
     text: `WITH locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
-         SELECT id, state FROM incidents WHERE id = $2 FOR UPDATE
+         SELECT id, state, state = 'open' AS may_update FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, updated AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), update_count = update_count + 1, last_update_at = now(),
@@ -222,7 +222,7 @@ export async function postStatusUpdate(
                 next_update_due_at = date_trunc('milliseconds',
                   now() + COALESCE($7::bigint, ($8::jsonb ->> i.severity::text)::bigint) * interval '1 millisecond')
            FROM locked l
-          WHERE i.id = l.id AND l.state = 'open' AND ${claim.claimed}
+          WHERE i.id = l.id AND l.may_update AND ${claim.claimed}
           RETURNING i.version, i.update_count, i.next_update_due_at
        ), entry AS (
          INSERT INTO timeline_entries (incident_id, kind, actor, data)

@@ -35,9 +35,13 @@ export class IncidentSyncVersions {
     await this.redis.set(this.key('shown', incidentId), version, 'EX', KEEP_SECONDS).catch(() => {});
   }
 
-  /** Slack no longer shows the incident's root where it did: nothing it showed stands. */
+  /**
+   * Slack no longer shows the incident's root where it did: nothing it showed stands. A sync that ended just
+   * before may still record its version after this; its next job then waits for chat.update's turn once.
+   */
   async forget(incidentId: number): Promise<void> {
-    await this.redis.del(this.key('shown', incidentId));
+    // Not forgotten, the next sync waits for chat.update's turn before it posts: a delay, never a loss.
+    await this.redis.del(this.key('shown', incidentId)).catch(() => {});
   }
 
   /**
