@@ -263,10 +263,9 @@ export async function postStatusUpdate(
     // Open, its key free, yet not updated: the checks and the update's condition disagree, a bug.
     throw new Error(`${incidentRef(incidentId)}: the update was not applied`);
   }
-  const result = { version, number, due };
-  await deps.effects.changed(incidentId, result.version);
-  await deps.effects.updateDue(incidentId, result.number, result.due);
-  return { incidentId, ref: incidentRef(incidentId), version: result.version, number: result.number };
+  await deps.effects.changed(incidentId, version);
+  await deps.effects.updateDue(incidentId, number, due);
+  return { incidentId, ref: incidentRef(incidentId), version, number };
 }
 
 export async function changeSeverity(

@@ -124,7 +124,7 @@ export class SlackRateLimiter {
 
   /** Spends one call of `key`'s budget, or throws SlackRateLimitedError saying how long to wait. */
   async take(key: string, limit: RateLimit, turn: Turn = {}): Promise<void> {
-    const wait = await this.turn(key, limit, turn, false);
+    const wait = await this.ask(key, limit, turn, false);
     if (wait > 0) throw new SlackRateLimitedError(key, wait, false);
   }
 
@@ -134,10 +134,11 @@ export class SlackRateLimiter {
    * call can use is put off until then, rather than done each time it asks.
    */
   async waitInLine(key: string, limit: RateLimit, turn: Turn = {}): Promise<number> {
-    return this.turn(key, limit, turn, true);
+    return this.ask(key, limit, turn, true);
   }
 
-  private async turn(key: string, limit: RateLimit, turn: Turn, looking: boolean): Promise<number> {
+  /** TAKE, spending the slot unless `looking`; the wait it answers. */
+  private async ask(key: string, limit: RateLimit, turn: Turn, looking: boolean): Promise<number> {
     const interval = 60_000 / limit.perMinute;
     return Number(
       await this.redis.eval(
