@@ -8,7 +8,7 @@ import { postStatusUpdate, resolveIncident } from '../../src/incidents/lifecycle
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { countingPool } from '../support/countingPool.js';
 import { recordingEffects } from '../support/incidents.js';
-import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, waitForLockWaiters } from '../support/services.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
 // An alert's startsAt once it fires again (the payload helper's alerts start at 08:00).
@@ -352,16 +352,7 @@ describe('ingesting Alertmanager deliveries', () => {
         );
         const delivery = deliver('ReopenEdge', [{ instance: 'a', startsAt: LATER }]);
         // The reopening waits on the uncommitted open incident, then finds it committed.
-        await waitFor(
-          async () =>
-            (
-              await pool.query(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-              )
-            ).rowCount === 1,
-          10_000,
-          'the reopening to wait on the other open incident',
-        );
+        await waitForLockWaiters(pool, 1, 'the reopening to wait on the other open incident');
         await other.query('COMMIT');
         const result = await delivery;
         expect(result).toMatchObject({ outcome: 'updated', incident: { id: rows[0]!.id } });

@@ -5,6 +5,11 @@ import { setDatabaseReachable, waitFor, waitForQueueIdle } from '../support/serv
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 
 const CHANNEL = 'C0PAYMENTS';
+/** Slack's chat.update budget at one a minute: the first update spends it. */
+const ONE_UPDATE_A_MINUTE = DEFAULT_TEST_CONFIG.replace(
+  'update: { perMinute: 6000, burst: 100 }',
+  'update: { perMinute: 1, burst: 1 }',
+);
 
 describe('delivering to Slack through its failures', () => {
   const bots: TestBot[] = [];
@@ -98,12 +103,7 @@ describe('delivering to Slack through its failures', () => {
 
   it('puts off a sync whose root waits for its turn at chat.update without the database, for as long as that turn is away', async () => {
     // One update a minute: the change below spends this minute's.
-    const bot = await start({
-      configYaml: DEFAULT_TEST_CONFIG.replace(
-        'update: { perMinute: 6000, burst: 100 }',
-        'update: { perMinute: 1, burst: 1 }',
-      ),
-    });
+    const bot = await start({ configYaml: ONE_UPDATE_A_MINUTE });
     const { id, version } = await shownIncident(bot, 'UpdatesSpent');
     // Changes as the use cases record them, each queueing its sync.
     const change = (v: number) =>
@@ -127,12 +127,7 @@ describe('delivering to Slack through its failures', () => {
 
   it("posts a root moved to the default channel without waiting for chat.update's turn, though the first post was refused", async () => {
     // One update a minute: the update that finds the channel archived spends this minute's.
-    const bot = await start({
-      configYaml: DEFAULT_TEST_CONFIG.replace(
-        'update: { perMinute: 6000, burst: 100 }',
-        'update: { perMinute: 1, burst: 1 }',
-      ),
-    });
+    const bot = await start({ configYaml: ONE_UPDATE_A_MINUTE });
     await shownIncident(bot, 'Moved');
     bot.slack.emulator.refuseChannel(CHANNEL, 'is_archived');
     // Its post in the default channel is told to wait a second: the job that comes back must post it.

@@ -3,7 +3,7 @@ import { acknowledgeIncident } from '../../src/incidents/acknowledgement.js';
 import { IncidentError } from '../../src/incidents/errors.js';
 import { countingPool } from '../support/countingPool.js';
 import { lifecycleOnDatabase, type recordingEffects } from '../support/incidents.js';
-import { waitFor } from '../support/services.js';
+import { waitForLockWaiters } from '../support/services.js';
 
 describe('acknowledging an incident', () => {
   const deps = lifecycleOnDatabase();
@@ -118,16 +118,7 @@ describe('acknowledging an incident', () => {
         acknowledgeIncident(deps(), id, 'U0BOB', 'click:race-bob'),
       ];
       for (const click of clicks) click.catch(() => undefined); // settled below
-      await waitFor(
-        async () =>
-          (
-            await deps().pool.query(
-              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-          ).rows.length >= 2,
-        5000,
-        'both clicks to wait for the row',
-      );
+      await waitForLockWaiters(deps().pool, 2, 'both clicks to wait for the row');
       await holder.query('COMMIT');
       const [alice, bob] = (await Promise.allSettled(clicks)) as [
         PromiseSettledResult<unknown>,
@@ -160,16 +151,7 @@ describe('acknowledging an incident', () => {
           (err: IncidentError) => err.code,
         ),
       );
-      await waitFor(
-        async () =>
-          (
-            await deps().pool.query(
-              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-          ).rows.length >= 2,
-        5000,
-        'both to wait for the row',
-      );
+      await waitForLockWaiters(deps().pool, 2, 'both to wait for the row');
       await holder.query('COMMIT');
       expect((await Promise.all(twice)).sort()).toEqual([2, 'ALREADY_HANDLED']);
     } finally {

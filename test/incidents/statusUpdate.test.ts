@@ -9,7 +9,7 @@ import {
 } from '../../src/incidents/lifecycle.js';
 import { countingPool } from '../support/countingPool.js';
 import { lifecycleOnDatabase } from '../support/incidents.js';
-import { waitFor } from '../support/services.js';
+import { waitForLockWaiters } from '../support/services.js';
 
 describe('posting a status update', () => {
   const lifecycle = lifecycleOnDatabase();
@@ -102,16 +102,7 @@ describe('posting a status update', () => {
       await reopening.query('BEGIN');
       await reopening.query("UPDATE incidents SET state = 'open', resolved_at = NULL WHERE id = $1", [id]);
       const update = postStatusUpdate(deps, id, { text: 'Back again', by: 'U0BOB' });
-      await waitFor(
-        async () =>
-          (
-            await pool.query(
-              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-          ).rows.length > 0,
-        5000,
-        'the update to wait for the row',
-      );
+      await waitForLockWaiters(pool, 1, 'the update to wait for the row');
       await reopening.query('COMMIT');
       expect(await update).toMatchObject({ number: 1 });
     } finally {
@@ -154,16 +145,7 @@ describe('posting a status update', () => {
           (err: IncidentError) => err.code,
         ),
       );
-      await waitFor(
-        async () =>
-          (
-            await pool.query(
-              "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-          ).rows.length === 2,
-        5000,
-        'both to wait for the row',
-      );
+      await waitForLockWaiters(pool, 2, 'both to wait for the row');
       await holding.query('COMMIT');
       expect((await Promise.all(twice)).sort()).toEqual([1, 'ALREADY_HANDLED']);
     } finally {

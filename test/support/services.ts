@@ -95,6 +95,20 @@ export async function waitFor<T>(
   }
 }
 
+/** Resolves once at least `sessions` sessions of `pool`'s database wait for a lock (a row another holds). */
+export async function waitForLockWaiters(pool: pg.Pool, sessions: number, what: string): Promise<void> {
+  await waitFor(
+    async () =>
+      (
+        await pool.query(
+          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+      ).rows.length >= sessions,
+    10_000,
+    what,
+  );
+}
+
 /**
  * Resolves once a queue has nothing waiting, delayed or running, but for job schedulers' next runs and
  * jobs named in `ignore` (an action request's expiry, say, delayed until its window closes).
