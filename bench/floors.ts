@@ -22,6 +22,7 @@ import {
   startBot,
   stop,
   TEAMS,
+  untilConsistent,
   withDatabase,
 } from './deployment.js';
 
@@ -152,7 +153,12 @@ export async function floorsBench(): Promise<void> {
   const slack = await startSlackEmulator({ token: BOT_TOKEN });
   const bot = {
     webhook: [] as Figures[],
+    /** Right after the changing deliveries, while the bot still brings Slack up to date with them. */
     repeats: [] as Figures[],
+    /** Once Slack shows what the database holds: the webhook's own cost, as the floor's has nothing behind it. */
+    settledRepeats: [] as Figures[],
+    /** Seconds from the last changing delivery ingested until Slack showed every incident as it is. */
+    caughtUp: [] as number[],
     /** Changing deliveries ingested per second, from the first sent to the last ingested. */
     ingested: [] as number[],
     ack: [] as number[],
@@ -176,11 +182,13 @@ export async function floorsBench(): Promise<void> {
           const grow = await runConcurrently(started.port, growing, SENDERS);
           bot.webhook.push(grow);
           await allIngested(pool);
-          bot.ingested.push(growing.length / ((performance.now() - sent) / 1000));
+          const ingestedAt = performance.now();
+          bot.ingested.push(growing.length / ((ingestedAt - sent) / 1000));
           // What each group last said, again: Alertmanager's repeat_interval, an HA peer's copy.
-          bot.repeats.push(
-            await runConcurrently(started.port, Array(STEPS).fill(growing.slice(-GROUPS)).flat(), SENDERS),
-          );
+          const repeats = Array(STEPS).fill(growing.slice(-GROUPS)).flat();
+          bot.repeats.push(await runConcurrently(started.port, repeats, SENDERS));
+          bot.caughtUp.push(await untilConsistent(pool, ingestedAt));
+          bot.settledRepeats.push(await runConcurrently(started.port, repeats, SENDERS));
           await acks(started.port, 50, ACK_CONCURRENCY);
           bot.ack.push(percentile(await acks(started.port, ACKS, ACK_CONCURRENCY), 0.99));
           for (const { name, typed } of COMMANDS) {
@@ -241,7 +249,10 @@ export async function floorsBench(): Promise<void> {
     `| webhook, changing deliveries | ${range(tp(bot.webhook), 0)}/s, p99 ${range(p99(bot.webhook), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.webhook), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(floor.webhook)), 2)} |`,
   );
   console.log(
-    `| webhook, repeats (no write) | ${range(tp(bot.repeats), 0)}/s, p99 ${range(p99(bot.repeats), 0)} ms | ${range(tp(floor.webhook), 0)}/s (it writes every one) | throughput ×${range(ratios(tp(bot.repeats), tp(floor.webhook)), 2)} |`,
+    `| webhook, repeats (no write), once Slack is up to date | ${range(tp(bot.settledRepeats), 0)}/s, p99 ${range(p99(bot.settledRepeats), 0)} ms | ${range(tp(floor.webhook), 0)}/s (it writes every one) | throughput ×${range(ratios(tp(bot.settledRepeats), tp(floor.webhook)), 2)} |`,
+  );
+  console.log(
+    `| webhook, repeats, right after the changes (Slack still being updated) | ${range(tp(bot.repeats), 0)}/s, p99 ${range(p99(bot.repeats), 0)} ms | ${range(tp(floor.webhook), 0)}/s | throughput ×${range(ratios(tp(bot.repeats), tp(floor.webhook)), 2)} |`,
   );
   console.log(
     `| \`/incident list\` ack | p99 ${range(bot.ack, 0)} ms | p99 ${range(floor.ack, 0)} ms | p99 ×${range(ratios(bot.ack, floor.ack), 2)} |`,
@@ -250,7 +261,7 @@ export async function floorsBench(): Promise<void> {
     'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats ≥ ×1.5; acks p99 ≤ ×1.5.',
   );
   console.log(
-    `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested.`,
+    `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested; Slack showed them all ${range(bot.caughtUp, 1)} s after the last was ingested.`,
   );
   console.log(
     `Slack calls (auth.test) on the ack floor's ${ACKS} measured acks, run by run: ${floor.authTests.join(', ')}`,

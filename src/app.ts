@@ -7,6 +7,7 @@ import { policyGroups } from './actions/catalog.js';
 import { secretEnvOf } from './actions/drivers/index.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
 import { deliveriesWaiting } from './alerts/deliveries.js';
+import { DeliveryAcceptor } from './alerts/deliveryAcceptor.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
@@ -409,6 +410,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),
           alertmanager: alertmanagerRoute({
             pool,
+            acceptor: new DeliveryAcceptor(pool),
             queue,
             stored: () => ingest.stored(),
             config: file,

@@ -28,29 +28,36 @@ export type Accepted =
   | { outcome: 'accepted'; deliveryId: number };
 
 /**
- * In one statement: a repeat of what the group's open incident last took (and no delivery of the group
- * waiting before it) is a duplicate, and nothing is written; anything else is stored. Most deliveries are
- * repeats (Alertmanager's repeat_interval, HA peers' copies), so they cost one read.
+ * A batch of notifications of distinct groups (see DeliveryAcceptor), answered in the order given. A
+ * repeat of what its group's open incident last took (and no delivery of the group waiting before it) is
+ * a duplicate, and nothing is written; anything else is stored. Most deliveries are repeats
+ * (Alertmanager's repeat_interval, HA peers' copies): a batch of them costs one read, and their payloads
+ * are neither serialised nor sent.
  */
-export async function acceptDelivery(pool: pg.Pool, payload: WebhookPayload): Promise<Accepted> {
-  const { rows } = await pool.query<{ incident_id: number | null; delivery_id: number | null }>({
-    name: 'deliveries-accept',
-    text: `WITH known AS (
-       SELECT i.id::int AS id FROM incidents i
-        WHERE i.group_key = $1 AND i.state = 'open' AND i.last_delivery_digest = $2
-          AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = $1 AND d.processed_at IS NULL)
-     ), stored AS (
-       INSERT INTO alert_deliveries (group_key, payload)
-       SELECT $1, $3::jsonb WHERE NOT EXISTS (SELECT 1 FROM known)
-       RETURNING id::int AS id
-     )
-     SELECT (SELECT id FROM known) AS incident_id, (SELECT id FROM stored) AS delivery_id`,
-    values: [payload.groupKey, deliveryDigest(payload), JSON.stringify(payload)],
+export async function acceptDeliveries(pool: pg.Pool, payloads: WebhookPayload[]): Promise<Accepted[]> {
+  const { rows: known } = await pool.query<{ n: number; incident_id: number }>({
+    name: 'deliveries-known',
+    text: `SELECT b.n::int AS n, i.id::int AS incident_id
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS b (group_key, digest, n)
+             JOIN incidents i ON i.group_key = b.group_key AND i.state = 'open' AND i.last_delivery_digest = b.digest
+            WHERE NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = b.group_key AND d.processed_at IS NULL)`,
+    values: [payloads.map((p) => p.groupKey), payloads.map(deliveryDigest)],
   });
-  const { incident_id, delivery_id } = rows[0]!;
-  return incident_id !== null
-    ? { outcome: 'duplicate', incidentId: incident_id }
-    : { outcome: 'accepted', deliveryId: delivery_id! };
+  const accepted: Accepted[] = new Array(payloads.length);
+  for (const { n, incident_id } of known) accepted[n - 1] = { outcome: 'duplicate', incidentId: incident_id };
+  const rest = payloads.filter((_, i) => !accepted[i]);
+  if (rest.length === 0) return accepted;
+  const { rows: stored } = await pool.query<{ id: number; group_key: string }>({
+    name: 'deliveries-store',
+    text: `INSERT INTO alert_deliveries (group_key, payload)
+           SELECT * FROM unnest($1::text[], $2::jsonb[])
+           RETURNING id::int AS id, group_key`,
+    values: [rest.map((p) => p.groupKey), rest.map((p) => JSON.stringify(p))],
+  });
+  const ids = new Map(stored.map((row) => [row.group_key, row.id]));
+  for (const [i, payload] of payloads.entries())
+    accepted[i] ??= { outcome: 'accepted', deliveryId: ids.get(payload.groupKey)! };
+  return accepted;
 }
 
 export type IngestedDelivery =
@@ -73,7 +80,8 @@ const noAnswer = (err: unknown) =>
   isDatabaseUnreachable(err) || (err instanceof Error && err.message === 'Query read timeout');
 
 // SQLSTATE class 22, data exception: a value in the payload PostgreSQL will never take.
-const isDataException = (err: unknown) => err instanceof pg.DatabaseError && !!err.code?.startsWith('22');
+export const isDataException = (err: unknown): err is pg.DatabaseError =>
+  err instanceof pg.DatabaseError && !!err.code?.startsWith('22');
 
 /**
  * Ingests the oldest waiting delivery whose group has none waiting before it (the rest of the group waits

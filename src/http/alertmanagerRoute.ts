@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
-import pg from 'pg';
-import { acceptDelivery } from '../alerts/deliveries.js';
+import type pg from 'pg';
+import { isDataException } from '../alerts/deliveries.js';
+import { AcceptWaitedTooLong, type DeliveryAcceptor } from '../alerts/deliveryAcceptor.js';
 import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
 import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
@@ -21,6 +22,8 @@ const ENQUEUE_TIMEOUT_MS = 3000;
 
 export interface AlertmanagerRouteDeps {
   pool: pg.Pool;
+  /** Stores each delivery, or knows it for a repeat, with the others arriving at the same time. */
+  acceptor: DeliveryAcceptor;
   /** Where the heartbeat's return is told. */
   queue: Queue<SlackSyncJob>;
   /**
@@ -110,7 +113,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     : { beat: false, rest: payload };
   if (heartbeat && beat) await recordBeat(deps, heartbeat.alertname);
   if (!rest) return { outcome: beat ? 'heartbeat' : 'ignored' };
-  const accepted = await acceptDelivery(deps.pool, rest);
+  const accepted = await deps.acceptor.accept(rest);
   if (accepted.outcome === 'duplicate') {
     addLogContext({ incidentId: accepted.incidentId });
     return { outcome: accepted.outcome, incident: incidentRef(accepted.incidentId) };
@@ -138,10 +141,10 @@ async function recordBeat(deps: AlertmanagerRouteDeps, alertname: string): Promi
 
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  if (isTransientDbError(err))
+  if (isTransientDbError(err) || err instanceof AcceptWaitedTooLong)
     return new HttpError(503, 'database unavailable, retry later', { 'retry-after': '5' });
-  // SQLSTATE class 22, data exception: a value of this payload that PostgreSQL will never take.
-  if (err instanceof pg.DatabaseError && err.code?.startsWith('22'))
+  // A value of this payload that PostgreSQL will never take.
+  if (isDataException(err))
     return new HttpError(400, `the database refused a value in the payload (SQLSTATE ${err.code})`);
   // Another database error, or a bug: Alertmanager still retries a 500; the log has the details.
   return new HttpError(500, 'internal error');

@@ -1,18 +1,25 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  acceptDelivery,
+  acceptDeliveries,
   deliveriesWaiting,
   forgetIngestedDeliveries,
   IngestFailed,
   ingestNextDelivery,
   MAX_INGEST_ATTEMPTS,
 } from '../../src/alerts/deliveries.js';
+import { AcceptWaitedTooLong, DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import {
+  createTestDatabase,
+  refuseInserts,
+  type TestDatabase,
+  waitForLockWaiters,
+} from '../support/services.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
 
@@ -36,8 +43,8 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
   const notification = (group: string, alerts: AlertSpec[] = [{ instance: 'pod-1' }]) =>
     WebhookPayloadSchema.parse(payload({ group, alerts }));
   const store = async (group: string, alerts?: AlertSpec[]) => {
-    const accepted = await acceptDelivery(pool, notification(group, alerts));
-    if (accepted.outcome !== 'accepted') throw new Error(`${group} was not stored`);
+    const [accepted] = await acceptDeliveries(pool, [notification(group, alerts)]);
+    if (accepted?.outcome !== 'accepted') throw new Error(`${group} was not stored`);
     return accepted.deliveryId;
   };
   const rowOf = async (id: number) =>
@@ -48,16 +55,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       )
     ).rows[0];
   /** Makes ingesting any delivery of `group` fail with `sqlstate` when it opens an incident. */
-  const failOpening = async (group: string, sqlstate: string) => {
-    await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.group_key LIKE '%${group}%' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '${sqlstate}'; END IF;
-        RETURN NEW;
-      END $$`);
-    await pool.query(
-      'CREATE TRIGGER refuse_group BEFORE INSERT ON incidents FOR EACH ROW EXECUTE FUNCTION refuse_group()',
-    );
-  };
+  const failOpening = (group: string, sqlstate: string) => refuseInserts(pool, 'incidents', group, sqlstate);
 
   it('records what ingesting each came to, and answers a repeat of what the incident shows without storing it', async () => {
     const first = await store('Recorded');
@@ -75,10 +73,9 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     });
     expect(await ingestNextDelivery(pool, config)).toBeUndefined();
 
-    expect(await acceptDelivery(pool, notification('Recorded'))).toEqual({
-      outcome: 'duplicate',
-      incidentId,
-    });
+    expect(await acceptDeliveries(pool, [notification('Recorded')])).toEqual([
+      { outcome: 'duplicate', incidentId },
+    ]);
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM alert_deliveries');
     expect(rows[0].n).toBe(1);
   });
@@ -88,7 +85,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     await ingestNextDelivery(pool, config);
     // A change waits; then the notification before it comes again, as a lagging peer would send it.
     await store('Waiting', [{ instance: 'pod-1' }, { instance: 'pod-2' }]);
-    expect(await acceptDelivery(pool, notification('Waiting'))).toMatchObject({ outcome: 'accepted' });
+    expect(await acceptDeliveries(pool, [notification('Waiting')])).toMatchObject([{ outcome: 'accepted' }]);
     expect(await deliveriesWaiting(pool)).toMatchObject({ count: 2 });
   });
 
@@ -224,5 +221,101 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     await walk();
     // Not the 200 ingested rows read again (26 blocks), as when none of them could be marked.
     expect(await walk()).toBeLessThan(10);
+  });
+
+  describe('the webhook accepts the deliveries arriving together in one statement', () => {
+    beforeEach(async () => {
+      vi.restoreAllMocks();
+      await pool.query('DROP TRIGGER IF EXISTS refuse_group ON alert_deliveries');
+    });
+
+    /** The names of the statements the pool was sent, in order. */
+    const statements = () => {
+      const spy = vi.spyOn(pool, 'query');
+      return () => spy.mock.calls.map(([query]) => (query as unknown as { name?: string }).name);
+    };
+    const storedIds = async (group: string) =>
+      (
+        await pool.query<{ id: number }>(
+          'SELECT id::int FROM alert_deliveries WHERE group_key LIKE $1 ORDER BY id',
+          [`%${group}%`],
+        )
+      ).rows.map((row) => row.id);
+
+    it('sends the first at once, and those that arrive while it runs together in the next statement', async () => {
+      const acceptor = new DeliveryAcceptor(pool);
+      const sent = statements();
+      const accepted = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => acceptor.accept(notification(`Together${i}`))),
+      );
+      expect(accepted.every((a) => a.outcome === 'accepted')).toBe(true);
+      expect(new Set(accepted.map((a) => (a.outcome === 'accepted' ? a.deliveryId : 0))).size).toBe(10);
+      // One delivery, then nine: each batch reads once and stores once.
+      expect(sent()).toEqual([
+        'deliveries-known',
+        'deliveries-store',
+        'deliveries-known',
+        'deliveries-store',
+      ]);
+      for (let i = 0; i < 10; i++) expect(await storedIds(`Together${i}"`)).toHaveLength(1);
+    });
+
+    it('accepts a group’s deliveries one statement after another, in the order they came', async () => {
+      const acceptor = new DeliveryAcceptor(pool);
+      const sent = statements();
+      const accepted = await Promise.all([
+        acceptor.accept(notification('Ordered', [{ instance: 'pod-1' }])),
+        acceptor.accept(notification('Ordered', [{ instance: 'pod-1' }, { instance: 'pod-2' }])),
+        acceptor.accept(notification('Other')),
+        acceptor.accept(
+          notification('Ordered', [{ instance: 'pod-1' }, { instance: 'pod-2' }, { instance: 'pod-3' }]),
+        ),
+      ]);
+      const ids = accepted.map((a) => (a.outcome === 'accepted' ? a.deliveryId : 0));
+      expect(ids[0]).toBeLessThan(ids[1]!);
+      expect(ids[1]).toBeLessThan(ids[3]!);
+      expect(await storedIds('Ordered"')).toEqual([ids[0], ids[1], ids[3]]);
+      // [Ordered], [Ordered, Other], [Ordered]
+      expect(sent().filter((name) => name === 'deliveries-store')).toHaveLength(3);
+    });
+
+    it('refuses only the delivery PostgreSQL will never take, not the others of its statement', async () => {
+      await refuseInserts(pool, 'alert_deliveries', 'Refused', '22023');
+      const acceptor = new DeliveryAcceptor(pool);
+      const [first, ...together] = await Promise.allSettled([
+        acceptor.accept(notification('First')),
+        acceptor.accept(notification('Before')),
+        acceptor.accept(notification('Refused')),
+        acceptor.accept(notification('After')),
+      ]);
+      expect(first).toMatchObject({ status: 'fulfilled', value: { outcome: 'accepted' } });
+      expect(together[0]).toMatchObject({ status: 'fulfilled', value: { outcome: 'accepted' } });
+      expect(together[1]).toMatchObject({ status: 'rejected', reason: { code: '22023' } });
+      expect((together[1] as PromiseRejectedResult).reason).toBeInstanceOf(pg.DatabaseError);
+      expect(together[2]).toMatchObject({ status: 'fulfilled', value: { outcome: 'accepted' } });
+      expect(await storedIds('Refused')).toEqual([]);
+      expect(await storedIds('After')).toHaveLength(1);
+    });
+
+    it('answers those waiting behind a statement that does not come back that the database is busy', async () => {
+      const acceptor = new DeliveryAcceptor(pool);
+      const holder = await pool.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('LOCK TABLE alert_deliveries IN ACCESS EXCLUSIVE MODE');
+        const stuck = acceptor.accept(notification('Stuck'));
+        await waitForLockWaiters(pool, 1, 'the first statement');
+        const behind = acceptor.accept(notification('Behind'));
+        await expect(behind).rejects.toBeInstanceOf(AcceptWaitedTooLong);
+        await holder.query('ROLLBACK');
+        await expect(stuck).resolves.toMatchObject({ outcome: 'accepted' });
+        // Nothing of the one refused was written; the next goes on at once.
+        expect(await storedIds('Behind')).toEqual([]);
+        await expect(acceptor.accept(notification('Next'))).resolves.toMatchObject({ outcome: 'accepted' });
+      } finally {
+        await holder.query('ROLLBACK').catch(() => {});
+        holder.release();
+      }
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptDelivery } from '../../src/alerts/deliveries.js';
+import { acceptDeliveries } from '../../src/alerts/deliveries.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { migrate } from '../../src/db/migrate.js';
 import {
@@ -82,10 +82,9 @@ describe('createPool: plans made for the table as it is', () => {
       await migrate(pool);
       // The webhook's statement, prepared and run on this one connection while the table is small,
       for (let i = 0; i < 10; i++)
-        await acceptDelivery(
-          pool,
+        await acceptDeliveries(pool, [
           WebhookPayloadSchema.parse(payload({ group: `Small${i}`, alerts: [{ instance: 'a' }] })),
-        );
+        ]);
       // then a storm's open incidents and its deliveries, before autovacuum's ANALYZE (which would drop
       // the plans made so far).
       await pool.query(
@@ -96,7 +95,7 @@ describe('createPool: plans made for the table as it is', () => {
         `INSERT INTO alert_deliveries (group_key, payload, processed_at, outcome)
          SELECT 'group-' || (n % 20000), NULL, now(), 'updated' FROM generate_series(1, 100000) n`,
       );
-      const { rows } = await pool.query(`EXPLAIN EXECUTE "deliveries-accept" ('group-1', 'digest', '{}')`);
+      const { rows } = await pool.query(`EXPLAIN EXECUTE "deliveries-known" ('{group-1}', '{digest}')`);
       const plan = rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
       // The group's open incident by the unique index on open groups, not by scanning every open one.
       expect(plan).toMatch(/incidents_open_group_key/);

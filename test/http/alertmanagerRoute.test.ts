@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { createPool } from '../../src/db/pool.js';
 import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
@@ -103,6 +104,7 @@ describe('POST /alertmanager when something behind it fails', () => {
     server = createServer(
       alertmanagerRoute({
         pool: through,
+        acceptor: new DeliveryAcceptor(through),
         queue: queue as Queue<SlackSyncJob>,
         stored: () => {},
         config,

@@ -95,6 +95,26 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Makes every insert into `table` of a row whose group_key holds `group` fail with `sqlstate` (a
+ * trigger, refuse_group), as a database refusing it would; `DROP TRIGGER refuse_group ON <table>` ends it.
+ */
+export async function refuseInserts(
+  pool: pg.Pool,
+  table: 'incidents' | 'alert_deliveries',
+  group: string,
+  sqlstate: string,
+): Promise<void> {
+  await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.group_key LIKE '%${group}%' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '${sqlstate}'; END IF;
+      RETURN NEW;
+    END $$`);
+  await pool.query(
+    `CREATE TRIGGER refuse_group BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION refuse_group()`,
+  );
+}
+
 /** Resolves once at least `sessions` sessions of `pool`'s database wait for a lock (a row another holds). */
 export async function waitForLockWaiters(pool: pg.Pool, sessions: number, what: string): Promise<void> {
   await waitFor(

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { acceptDelivery } from '../../src/alerts/deliveries.js';
+import { acceptDeliveries } from '../../src/alerts/deliveries.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -57,11 +57,10 @@ describe('the deliveries worker', () => {
     return { worker, metrics };
   };
   const store = async (group: string) => {
-    const accepted = await acceptDelivery(
-      pool,
+    const [accepted] = await acceptDeliveries(pool, [
       WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] })),
-    );
-    if (accepted.outcome !== 'accepted') throw new Error('not stored');
+    ]);
+    if (accepted?.outcome !== 'accepted') throw new Error('not stored');
     return accepted.deliveryId;
   };
   const processed = async (id: number) =>
