@@ -186,8 +186,12 @@ export async function floorsBench(): Promise<void> {
           bot.ingested.push(growing.length / ((ingestedAt - sent) / 1000));
           // What each group last said, again: Alertmanager's repeat_interval, an HA peer's copy.
           const repeats = Array(STEPS).fill(growing.slice(-GROUPS)).flat();
-          bot.repeats.push(await runConcurrently(started.port, repeats, SENDERS));
-          bot.caughtUp.push(await untilConsistent(pool, ingestedAt));
+          const [right, caughtUp] = await Promise.all([
+            runConcurrently(started.port, repeats, SENDERS),
+            untilConsistent(pool, ingestedAt),
+          ]);
+          bot.repeats.push(right);
+          bot.caughtUp.push(caughtUp);
           bot.settledRepeats.push(await runConcurrently(started.port, repeats, SENDERS));
           await acks(started.port, 50, ACK_CONCURRENCY);
           bot.ack.push(percentile(await acks(started.port, ACKS, ACK_CONCURRENCY), 0.99));
@@ -258,7 +262,7 @@ export async function floorsBench(): Promise<void> {
     `| \`/incident list\` ack | p99 ${range(bot.ack, 0)} ms | p99 ${range(floor.ack, 0)} ms | p99 ×${range(ratios(bot.ack, floor.ack), 2)} |`,
   );
   console.log(
-    'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats ≥ ×1.5; acks p99 ≤ ×1.5.',
+    'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats (once Slack is up to date) ≥ ×1.5; acks p99 ≤ ×1.5.',
   );
   console.log(
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested; Slack showed them all ${range(bot.caughtUp, 1)} s after the last was ingested.`,

@@ -93,6 +93,8 @@ const SILENCES_POOL_SIZE = 4;
 const SILENCES_CLIENT_WAIT_MS = 30_000;
 /** Far longer than any ingest takes (milliseconds): only a connection gone silent goes unanswered this long. */
 const INGEST_QUERY_TIMEOUT_MS = 30_000;
+/** Far longer than accepting a batch of deliveries takes (milliseconds). */
+const WEBHOOK_QUERY_TIMEOUT_MS = 5000;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
@@ -164,6 +166,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
   const pool = createPool(env.DATABASE_URL);
+  // The webhook's own: one client accepting deliveries (see DeliveryAcceptor), one recording the
+  // heartbeat. Commands never keep it waiting, and a statement unanswered this long (a connection gone
+  // silent, which TCP finds after hours) fails its batch with a 503 rather than hold up every delivery.
+  const webhookPool = createPool(env.DATABASE_URL, 2, { queryTimeoutMs: WEBHOOK_QUERY_TIMEOUT_MS });
   // The Slack syncs' own pool, one client per sync and one for the reconcile pass at start: however slow
   // Slack is, it holds these and never the clients requests and the other workers use.
   const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1, {
@@ -409,8 +415,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),
           alertmanager: alertmanagerRoute({
-            pool,
-            acceptor: new DeliveryAcceptor(pool),
+            pool: webhookPool,
+            acceptor: new DeliveryAcceptor(webhookPool),
             queue,
             stored: () => ingest.stored(),
             config: file,
@@ -473,7 +479,13 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           }
           // A job left running past the deadline still holds a client: the pools do not wait for it.
           await finishedBy(
-            Promise.all([pool.end(), slackSyncPool.end(), silencesPool.end(), deliveriesPool.end()]),
+            Promise.all([
+              pool.end(),
+              webhookPool.end(),
+              slackSyncPool.end(),
+              silencesPool.end(),
+              deliveriesPool.end(),
+            ]),
             Math.max(deadline, Date.now() + 1000),
           );
           logger.info('incident-bot stopped');
@@ -485,6 +497,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     for (const close of closers) await close(Date.now()).catch(() => {});
     for (const redis of redisClients) redis.disconnect();
     await pool.end().catch(() => {});
+    await webhookPool.end().catch(() => {});
     await slackSyncPool.end().catch(() => {});
     await silencesPool.end().catch(() => {});
     await deliveriesPool.end().catch(() => {});

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { z } from 'zod';
-import { discardClient, isDatabaseUnreachable } from '../db/pool.js';
+import { discardClient, isDatabaseUnreachable, isQueryReadTimeout } from '../db/pool.js';
 import { shortReason } from '../primitives/errors.js';
 import { type DeliveryResult, deliveryDigest, type IngestConfig, ingestDelivery } from './ingest.js';
 import { type WebhookPayload, WebhookPayloadSchema } from './payload.js';
@@ -28,13 +28,16 @@ export type Accepted =
   | { outcome: 'accepted'; deliveryId: number };
 
 /**
- * A batch of notifications of distinct groups (see DeliveryAcceptor), answered in the order given. A
- * repeat of what its group's open incident last took (and no delivery of the group waiting before it) is
- * a duplicate, and nothing is written; anything else is stored. Most deliveries are repeats
+ * A batch of notifications, one per group (see DeliveryAcceptor), answered in the order given. A repeat
+ * of what its group's open incident last took (and no delivery of the group waiting before it) is a
+ * duplicate, and nothing is written; anything else is stored. Most deliveries are repeats
  * (Alertmanager's repeat_interval, HA peers' copies): a batch of them costs one read, and their payloads
  * are neither serialised nor sent.
  */
 export async function acceptDeliveries(pool: pg.Pool, payloads: WebhookPayload[]): Promise<Accepted[]> {
+  // Two of a group would be judged in one snapshot: a repeat could hide the change before it.
+  if (new Set(payloads.map((p) => p.groupKey)).size !== payloads.length)
+    throw new Error('a batch of deliveries holds two of one group');
   const { rows: known } = await pool.query<{ n: number; incident_id: number }>({
     name: 'deliveries-known',
     text: `SELECT b.n::int AS n, i.id::int AS incident_id
@@ -43,21 +46,27 @@ export async function acceptDeliveries(pool: pg.Pool, payloads: WebhookPayload[]
             WHERE NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = b.group_key AND d.processed_at IS NULL)`,
     values: [payloads.map((p) => p.groupKey), payloads.map(deliveryDigest)],
   });
-  const accepted: Accepted[] = new Array(payloads.length);
+  const accepted: Array<Accepted | undefined> = payloads.map(() => undefined);
   for (const { n, incident_id } of known) accepted[n - 1] = { outcome: 'duplicate', incidentId: incident_id };
   const rest = payloads.filter((_, i) => !accepted[i]);
-  if (rest.length === 0) return accepted;
-  const { rows: stored } = await pool.query<{ id: number; group_key: string }>({
-    name: 'deliveries-store',
-    text: `INSERT INTO alert_deliveries (group_key, payload)
-           SELECT * FROM unnest($1::text[], $2::jsonb[])
-           RETURNING id::int AS id, group_key`,
-    values: [rest.map((p) => p.groupKey), rest.map((p) => JSON.stringify(p))],
+  if (rest.length > 0) {
+    const { rows: stored } = await pool.query<{ id: number; group_key: string }>({
+      name: 'deliveries-store',
+      text: `INSERT INTO alert_deliveries (group_key, payload)
+             SELECT * FROM unnest($1::text[], $2::jsonb[])
+             RETURNING id::int AS id, group_key`,
+      values: [rest.map((p) => p.groupKey), rest.map((p) => JSON.stringify(p))],
+    });
+    const ids = new Map(stored.map((row) => [row.group_key, row.id]));
+    for (const [i, payload] of payloads.entries()) {
+      const deliveryId = ids.get(payload.groupKey);
+      if (!accepted[i] && deliveryId !== undefined) accepted[i] = { outcome: 'accepted', deliveryId };
+    }
+  }
+  return accepted.map((a) => {
+    if (!a) throw new Error('a delivery of the batch was neither known nor stored');
+    return a;
   });
-  const ids = new Map(stored.map((row) => [row.group_key, row.id]));
-  for (const [i, payload] of payloads.entries())
-    accepted[i] ??= { outcome: 'accepted', deliveryId: ids.get(payload.groupKey)! };
-  return accepted;
 }
 
 export type IngestedDelivery =
@@ -76,8 +85,7 @@ interface Claimed {
  * No answer from the database: unreachable, or (the ingest pool's query_timeout) a connection gone silent.
  * The delivery waits, untouched, however long that lasts.
  */
-const noAnswer = (err: unknown) =>
-  isDatabaseUnreachable(err) || (err instanceof Error && err.message === 'Query read timeout');
+const noAnswer = (err: unknown) => isDatabaseUnreachable(err) || isQueryReadTimeout(err);
 
 // SQLSTATE class 22, data exception: a value in the payload PostgreSQL will never take.
 export const isDataException = (err: unknown): err is pg.DatabaseError =>

@@ -1,19 +1,27 @@
 import type pg from 'pg';
-import { CONNECTION_TIMEOUT_MS } from '../db/pool.js';
-import { type Accepted, acceptDeliveries, isDataException } from './deliveries.js';
+import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
+import { type Accepted, acceptDeliveries } from './deliveries.js';
 import type { WebhookPayload } from './payload.js';
 
-/** Deliveries one statement takes at most. */
+/** Deliveries one batch takes at most. */
 export const MAX_ACCEPT_BATCH = 64;
+/** The bytes of a batch's bodies at most, as one parameter holds their payloads; a larger body goes alone. */
+export const MAX_ACCEPT_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * How long a delivery waits for its batch to start: room for a statement left unanswered before it (the
+ * webhook pool's query timeout) and another. Longer, the database is not keeping up: 503, retried later.
+ */
+export const ACCEPT_WAIT_MS = 10_000;
 
 interface Waiting {
   payload: WebhookPayload;
+  bytes: number;
   timer: NodeJS.Timeout;
   resolve: (accepted: Accepted) => void;
   reject: (err: unknown) => void;
 }
 
-/** A delivery waited longer than a pool's client would be waited for: the database is not keeping up. */
+/** A delivery waited its longest (ACCEPT_WAIT_MS) for the database to take it. */
 export class AcceptWaitedTooLong extends Error {
   constructor(waitedMs: number) {
     super(`the delivery waited ${waitedMs} ms for the database to take it`);
@@ -22,28 +30,31 @@ export class AcceptWaitedTooLong extends Error {
 }
 
 /**
- * Accepts the webhook's deliveries one statement at a time: those arriving while a statement runs wait,
- * and the next statement takes them together, one per group (a group's second waits for the statement
+ * Accepts the webhook's deliveries one batch at a time (see acceptDeliveries): those arriving while a
+ * batch runs wait, and the next takes them together, one per group (a group's second waits for the batch
  * after, so that it is judged after the one before it). At a trickle a delivery goes alone and at once;
- * in a burst, one statement's planning, round trip and commit serve many, and those are most of what a
- * delivery costs the bot's thread and PostgreSQL. (Two or four statements at once, tried, made smaller
- * batches and slower answers.)
+ * in a burst, a batch's planning, round trips and commit serve many, and those are most of what a delivery
+ * costs the bot's thread and PostgreSQL. (Two or four batches at once, tried, made smaller batches and
+ * slower answers.)
  */
 export class DeliveryAcceptor {
   private readonly waiting: Waiting[] = [];
   private running = false;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly waitMs = ACCEPT_WAIT_MS,
+  ) {}
 
-  accept(payload: WebhookPayload): Promise<Accepted> {
+  /** `bytes`: the size of the body it came in. */
+  accept(payload: WebhookPayload, bytes: number): Promise<Accepted> {
     return new Promise((resolve, reject) => {
-      // A statement that does not come back holds up the deliveries behind it: they answer 503 (which
-      // Alertmanager retries) as they would had they waited for a client of the pool.
       const timer = setTimeout(() => {
-        this.waiting.splice(this.waiting.indexOf(waiting), 1);
-        reject(new AcceptWaitedTooLong(CONNECTION_TIMEOUT_MS));
-      }, CONNECTION_TIMEOUT_MS);
-      const waiting: Waiting = { payload, timer, resolve, reject };
+        const at = this.waiting.indexOf(waiting);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(new AcceptWaitedTooLong(this.waitMs));
+      }, this.waitMs);
+      const waiting: Waiting = { payload, bytes, timer, resolve, reject };
       this.waiting.push(waiting);
       this.next();
     });
@@ -52,21 +63,31 @@ export class DeliveryAcceptor {
   private next(): void {
     if (this.running || this.waiting.length === 0) return;
     this.running = true;
-    void this.run(this.take()).finally(() => {
-      this.running = false;
-      this.next();
-    });
+    const batch = this.take();
+    this.run(batch)
+      .catch((err: unknown) => {
+        for (const w of batch) w.reject(err);
+      })
+      .finally(() => {
+        this.running = false;
+        this.next();
+      });
   }
 
-  /** The oldest waiting delivery of each group, up to MAX_ACCEPT_BATCH. */
+  /** The oldest waiting delivery of each group, within the batch's limits. */
   private take(): Waiting[] {
     const batch: Waiting[] = [];
     const groups = new Set<string>();
     const left: Waiting[] = [];
+    let bytes = 0;
     for (const waiting of this.waiting) {
-      if (batch.length < MAX_ACCEPT_BATCH && !groups.has(waiting.payload.groupKey)) {
+      const fits =
+        batch.length === 0 ||
+        (batch.length < MAX_ACCEPT_BATCH && bytes + waiting.bytes <= MAX_ACCEPT_BATCH_BYTES);
+      if (fits && !groups.has(waiting.payload.groupKey)) {
         clearTimeout(waiting.timer);
         groups.add(waiting.payload.groupKey);
+        bytes += waiting.bytes;
         batch.push(waiting);
       } else left.push(waiting);
     }
@@ -82,12 +103,12 @@ export class DeliveryAcceptor {
       );
       for (const [i, w] of batch.entries()) w.resolve(accepted[i]!);
     } catch (err) {
-      if (batch.length === 1 || !isDataException(err)) {
+      if (batch.length === 1 || isTransientDbError(err) || isQueryReadTimeout(err)) {
         for (const w of batch) w.reject(err);
         return;
       }
-      // One payload PostgreSQL refuses (a 400, which Alertmanager drops for good) must not refuse the
-      // others with it: each is tried alone.
+      // What fails a batch for good may be one payload's doing (a value PostgreSQL refuses, a 400 that
+      // Alertmanager drops for good): each is tried alone, so that it does not fail the others.
       for (const w of batch)
         await acceptDeliveries(this.pool, [w.payload]).then(([a]) => w.resolve(a!), w.reject);
     }

@@ -161,6 +161,10 @@ export function isTransientDbError(err: unknown): boolean {
   return isDatabaseUnreachable(err);
 }
 
+/** A query given a `query_timeout` (pg's read timeout) that went unanswered that long. */
+export const isQueryReadTimeout = (err: unknown): boolean =>
+  err instanceof Error && err.message === 'Query read timeout';
+
 /**
  * Narrower: no connection to the database, or one lost or being shut down (not disk full, out of memory
  * or a statement timeout, which may last): worth waiting for on a short, steady interval.

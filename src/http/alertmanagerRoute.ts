@@ -7,7 +7,7 @@ import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
 import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
-import { isTransientDbError } from '../db/pool.js';
+import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -113,7 +113,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     : { beat: false, rest: payload };
   if (heartbeat && beat) await recordBeat(deps, heartbeat.alertname);
   if (!rest) return { outcome: beat ? 'heartbeat' : 'ignored' };
-  const accepted = await deps.acceptor.accept(rest);
+  const accepted = await deps.acceptor.accept(rest, body.bytes);
   if (accepted.outcome === 'duplicate') {
     addLogContext({ incidentId: accepted.incidentId });
     return { outcome: accepted.outcome, incident: incidentRef(accepted.incidentId) };
@@ -141,7 +141,9 @@ async function recordBeat(deps: AlertmanagerRouteDeps, alertname: string): Promi
 
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  if (isTransientDbError(err) || err instanceof AcceptWaitedTooLong)
+  // Unanswered within the webhook pool's query timeout, or not taken in time: the database is away or
+  // not keeping up.
+  if (isTransientDbError(err) || isQueryReadTimeout(err) || err instanceof AcceptWaitedTooLong)
     return new HttpError(503, 'database unavailable, retry later', { 'retry-after': '5' });
   // A value of this payload that PostgreSQL will never take.
   if (isDataException(err))

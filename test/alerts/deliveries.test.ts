@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  type Accepted,
   acceptDeliveries,
   deliveriesWaiting,
   forgetIngestedDeliveries,
@@ -9,17 +10,12 @@ import {
   MAX_INGEST_ATTEMPTS,
 } from '../../src/alerts/deliveries.js';
 import { AcceptWaitedTooLong, DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
-import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { type WebhookPayload, WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
-import {
-  createTestDatabase,
-  refuseInserts,
-  type TestDatabase,
-  waitForLockWaiters,
-} from '../support/services.js';
+import { createTestDatabase, refuseInserts, type TestDatabase } from '../support/services.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
 
@@ -223,33 +219,44 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     expect(await walk()).toBeLessThan(10);
   });
 
-  describe('the webhook accepts the deliveries arriving together in one statement', () => {
+  describe('the webhook accepts the deliveries arriving together in one batch', () => {
     beforeEach(async () => {
       vi.restoreAllMocks();
       await pool.query('DROP TRIGGER IF EXISTS refuse_group ON alert_deliveries');
     });
 
-    /** The names of the statements the pool was sent, in order. */
+    const pods = (n: number): AlertSpec[] => Array.from({ length: n }, (_, i) => ({ instance: `pod-${i}` }));
+    /** Each accepted as the webhook does: all at once, the first alone, the rest in the batches after. */
+    const acceptAll = (acceptor: DeliveryAcceptor, payloads: WebhookPayload[]) =>
+      Promise.allSettled(payloads.map((p) => acceptor.accept(p, JSON.stringify(p).length)));
+    const value = (result: PromiseSettledResult<Accepted> | undefined) =>
+      result?.status === 'fulfilled' ? result.value : undefined;
+    /** The webhook's statements (named, unlike the test's own) the pool is sent from now on, in order. */
     const statements = () => {
       const spy = vi.spyOn(pool, 'query');
-      return () => spy.mock.calls.map(([query]) => (query as unknown as { name?: string }).name);
+      return () =>
+        spy.mock.calls.map(([query]) => (query as unknown as { name?: string }).name).filter(Boolean);
     };
     const storedIds = async (group: string) =>
       (
         await pool.query<{ id: number }>(
           'SELECT id::int FROM alert_deliveries WHERE group_key LIKE $1 ORDER BY id',
-          [`%${group}%`],
+          [`%"${group}"%`],
         )
       ).rows.map((row) => row.id);
 
-    it('sends the first at once, and those that arrive while it runs together in the next statement', async () => {
-      const acceptor = new DeliveryAcceptor(pool);
+    it('sends the first at once, and those that arrive while it runs together in the next batch', async () => {
       const sent = statements();
-      const accepted = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => acceptor.accept(notification(`Together${i}`))),
+      const results = await acceptAll(
+        new DeliveryAcceptor(pool),
+        Array.from({ length: 10 }, (_, i) => notification(`Together${i}`)),
       );
-      expect(accepted.every((a) => a.outcome === 'accepted')).toBe(true);
-      expect(new Set(accepted.map((a) => (a.outcome === 'accepted' ? a.deliveryId : 0))).size).toBe(10);
+      const ids = results.map((r) => {
+        const accepted = value(r);
+        return accepted?.outcome === 'accepted' ? accepted.deliveryId : undefined;
+      });
+      expect(new Set(ids).size).toBe(10);
+      for (let i = 0; i < 10; i++) expect(await storedIds(`Together${i}`)).toEqual([ids[i]]);
       // One delivery, then nine: each batch reads once and stores once.
       expect(sent()).toEqual([
         'deliveries-known',
@@ -257,64 +264,96 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
         'deliveries-known',
         'deliveries-store',
       ]);
-      for (let i = 0; i < 10; i++) expect(await storedIds(`Together${i}"`)).toHaveLength(1);
     });
 
-    it('accepts a group’s deliveries one statement after another, in the order they came', async () => {
-      const acceptor = new DeliveryAcceptor(pool);
+    it('answers the repeats of a batch from its read and stores only the rest', async () => {
+      await store('Shown');
+      await ingestNextDelivery(pool, config);
       const sent = statements();
-      const accepted = await Promise.all([
-        acceptor.accept(notification('Ordered', [{ instance: 'pod-1' }])),
-        acceptor.accept(notification('Ordered', [{ instance: 'pod-1' }, { instance: 'pod-2' }])),
-        acceptor.accept(notification('Other')),
-        acceptor.accept(
-          notification('Ordered', [{ instance: 'pod-1' }, { instance: 'pod-2' }, { instance: 'pod-3' }]),
-        ),
+      const [first, repeat, change] = await acceptAll(new DeliveryAcceptor(pool), [
+        notification('First'),
+        notification('Shown'),
+        notification('Changed'),
       ]);
-      const ids = accepted.map((a) => (a.outcome === 'accepted' ? a.deliveryId : 0));
-      expect(ids[0]).toBeLessThan(ids[1]!);
-      expect(ids[1]).toBeLessThan(ids[3]!);
-      expect(await storedIds('Ordered"')).toEqual([ids[0], ids[1], ids[3]]);
-      // [Ordered], [Ordered, Other], [Ordered]
-      expect(sent().filter((name) => name === 'deliveries-store')).toHaveLength(3);
+      expect(value(first)).toMatchObject({ outcome: 'accepted' });
+      expect(value(repeat)).toMatchObject({ outcome: 'duplicate' });
+      expect(value(change)).toMatchObject({ outcome: 'accepted' });
+      expect(await storedIds('Shown')).toHaveLength(1);
+      expect(await storedIds('Changed')).toHaveLength(1);
+      expect(sent()).toEqual([
+        'deliveries-known',
+        'deliveries-store',
+        'deliveries-known',
+        'deliveries-store',
+      ]);
     });
 
-    it('refuses only the delivery PostgreSQL will never take, not the others of its statement', async () => {
-      await refuseInserts(pool, 'alert_deliveries', 'Refused', '22023');
-      const acceptor = new DeliveryAcceptor(pool);
-      const [first, ...together] = await Promise.allSettled([
-        acceptor.accept(notification('First')),
-        acceptor.accept(notification('Before')),
-        acceptor.accept(notification('Refused')),
-        acceptor.accept(notification('After')),
+    it('accepts a group’s deliveries one batch after another, so that a repeat never hides the change before it', async () => {
+      await store('Ordered');
+      await ingestNextDelivery(pool, config);
+      const results = await acceptAll(new DeliveryAcceptor(pool), [
+        notification('Other'),
+        notification('Ordered', pods(2)),
+        // What the incident shows, again, behind a change of it: judged after the change, it is stored.
+        notification('Ordered'),
+        notification('Ordered', pods(3)),
       ]);
-      expect(first).toMatchObject({ status: 'fulfilled', value: { outcome: 'accepted' } });
-      expect(together[0]).toMatchObject({ status: 'fulfilled', value: { outcome: 'accepted' } });
-      expect(together[1]).toMatchObject({ status: 'rejected', reason: { code: '22023' } });
-      expect((together[1] as PromiseRejectedResult).reason).toBeInstanceOf(pg.DatabaseError);
-      expect(together[2]).toMatchObject({ status: 'fulfilled', value: { outcome: 'accepted' } });
+      const ids = results.map((r) => {
+        const accepted = value(r);
+        return accepted?.outcome === 'accepted' ? accepted.deliveryId : undefined;
+      });
+      expect(ids.slice(1).every((id) => id !== undefined)).toBe(true);
+      expect((await storedIds('Ordered')).slice(1)).toEqual(ids.slice(1));
+    });
+
+    it('refuses only the delivery PostgreSQL will never take, trying its batch one by one', async () => {
+      await refuseInserts(pool, 'alert_deliveries', 'Refused', '22023');
+      const sent = statements();
+      const [first, before, refused, after] = await acceptAll(new DeliveryAcceptor(pool), [
+        notification('First'),
+        notification('Before'),
+        notification('Refused'),
+        notification('After'),
+      ]);
+      expect(value(first)).toMatchObject({ outcome: 'accepted' });
+      expect(value(before)).toMatchObject({ outcome: 'accepted' });
+      expect(refused).toMatchObject({ status: 'rejected', reason: { code: '22023' } });
+      expect((refused as PromiseRejectedResult).reason).toBeInstanceOf(pg.DatabaseError);
+      expect(value(after)).toMatchObject({ outcome: 'accepted' });
+      expect(await storedIds('Before')).toHaveLength(1);
       expect(await storedIds('Refused')).toEqual([]);
       expect(await storedIds('After')).toHaveLength(1);
+      // The batch of three failed as a whole (nothing stored), then each went alone.
+      expect(sent()).toEqual([
+        'deliveries-known',
+        'deliveries-store',
+        ...Array(4).fill(['deliveries-known', 'deliveries-store']).flat(),
+      ]);
     });
 
-    it('answers those waiting behind a statement that does not come back that the database is busy', async () => {
-      const acceptor = new DeliveryAcceptor(pool);
+    it('fails a batch whose statement goes unanswered, and those that waited too long behind it', async () => {
+      const silent = createPool(db.url, 2, { queryTimeoutMs: 1500 });
+      const acceptor = new DeliveryAcceptor(silent, 300);
       const holder = await pool.connect();
       try {
         await holder.query('BEGIN');
         await holder.query('LOCK TABLE alert_deliveries IN ACCESS EXCLUSIVE MODE');
-        const stuck = acceptor.accept(notification('Stuck'));
-        await waitForLockWaiters(pool, 1, 'the first statement');
-        const behind = acceptor.accept(notification('Behind'));
+        const [stuck, behind] = [
+          acceptor.accept(notification('Stuck'), 1000),
+          acceptor.accept(notification('Behind'), 1000),
+        ];
         await expect(behind).rejects.toBeInstanceOf(AcceptWaitedTooLong);
+        await expect(stuck).rejects.toThrow('Query read timeout');
         await holder.query('ROLLBACK');
-        await expect(stuck).resolves.toMatchObject({ outcome: 'accepted' });
-        // Nothing of the one refused was written; the next goes on at once.
+        // The client left without an answer is dropped; the next batch goes on at once.
+        await expect(acceptor.accept(notification('Next'), 1000)).resolves.toMatchObject({
+          outcome: 'accepted',
+        });
         expect(await storedIds('Behind')).toEqual([]);
-        await expect(acceptor.accept(notification('Next'))).resolves.toMatchObject({ outcome: 'accepted' });
       } finally {
         await holder.query('ROLLBACK').catch(() => {});
         holder.release();
+        await silent.end();
       }
     });
   });

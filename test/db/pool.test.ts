@@ -95,7 +95,11 @@ describe('createPool: plans made for the table as it is', () => {
         `INSERT INTO alert_deliveries (group_key, payload, processed_at, outcome)
          SELECT 'group-' || (n % 20000), NULL, now(), 'updated' FROM generate_series(1, 100000) n`,
       );
-      const { rows } = await pool.query(`EXPLAIN EXECUTE "deliveries-known" ('{group-1}', '{digest}')`);
+      // A full batch of them.
+      const groups = Array.from({ length: 64 }, (_, n) => `"group-${n + 1}"`).join(',');
+      const { rows } = await pool.query(
+        `EXPLAIN EXECUTE "deliveries-known" ('{${groups}}', array_fill('digest'::text, ARRAY[64]))`,
+      );
       const plan = rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
       // The group's open incident by the unique index on open groups, not by scanning every open one.
       expect(plan).toMatch(/incidents_open_group_key/);

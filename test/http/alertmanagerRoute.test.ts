@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
+import { AcceptWaitedTooLong, DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { createPool } from '../../src/db/pool.js';
 import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
@@ -18,9 +18,11 @@ const TOKEN = 'am-token-unit-test-abcdefgh';
 
 describe('toHttpError: what Alertmanager is told, which retries a 5xx and drops a 4xx', () => {
   let client: pg.Client;
+  let url: string;
   beforeAll(async () => {
     const db = await createTestDatabase();
-    client = new pg.Client({ connectionString: db.url });
+    url = db.url;
+    client = new pg.Client({ connectionString: url });
     await client.connect();
     return async () => {
       await client.end();
@@ -57,6 +59,14 @@ describe('toHttpError: what Alertmanager is told, which retries a 5xx and drops 
     await setDatabaseReachable(closed.url, true);
     await closed.drop();
     for (const err of failures)
+      expect(toHttpError(err)).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+  });
+
+  it('503 with retry-after when a statement goes unanswered past its timeout, or a delivery waited too long for one', async () => {
+    const timeoutPool = createPool(url, 1, { queryTimeoutMs: 100 });
+    const unanswered = await timeoutPool.query('SELECT pg_sleep(1)').catch((err: unknown) => err);
+    await timeoutPool.end();
+    for (const err of [unanswered, new AcceptWaitedTooLong(10_000)])
       expect(toHttpError(err)).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
   });
 
