@@ -231,6 +231,10 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       Promise.allSettled(payloads.map((p) => acceptor.accept(p, JSON.stringify(p).length)));
     const value = (result: PromiseSettledResult<Accepted> | undefined) =>
       result?.status === 'fulfilled' ? result.value : undefined;
+    const deliveryIdOf = (result: PromiseSettledResult<Accepted>) => {
+      const accepted = value(result);
+      return accepted?.outcome === 'accepted' ? accepted.deliveryId : undefined;
+    };
     /** The webhook's statements (named, unlike the test's own) the pool is sent from now on, in order. */
     const statements = () => {
       const spy = vi.spyOn(pool, 'query');
@@ -251,10 +255,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
         new DeliveryAcceptor(pool),
         Array.from({ length: 10 }, (_, i) => notification(`Together${i}`)),
       );
-      const ids = results.map((r) => {
-        const accepted = value(r);
-        return accepted?.outcome === 'accepted' ? accepted.deliveryId : undefined;
-      });
+      const ids = results.map(deliveryIdOf);
       expect(new Set(ids).size).toBe(10);
       for (let i = 0; i < 10; i++) expect(await storedIds(`Together${i}`)).toEqual([ids[i]]);
       // One delivery, then nine: each batch reads once and stores once.
@@ -298,10 +299,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
         notification('Ordered'),
         notification('Ordered', pods(3)),
       ]);
-      const ids = results.map((r) => {
-        const accepted = value(r);
-        return accepted?.outcome === 'accepted' ? accepted.deliveryId : undefined;
-      });
+      const ids = results.map(deliveryIdOf);
       expect(ids.slice(1).every((id) => id !== undefined)).toBe(true);
       expect((await storedIds('Ordered')).slice(1)).toEqual(ids.slice(1));
     });
