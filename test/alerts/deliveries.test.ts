@@ -304,6 +304,17 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect((await storedIds('Ordered')).slice(1)).toEqual(ids.slice(1));
     });
 
+    it('refuses a batch holding two of one group, which one snapshot would judge together, and writes nothing', async () => {
+      await store('Twice');
+      await ingestNextDelivery(pool, config);
+      // A change, then a repeat of what the incident shows: judged together, the repeat would pass for a
+      // duplicate while the change before it waits.
+      await expect(
+        acceptDeliveries(pool, [notification('Twice', pods(2)), notification('Twice')]),
+      ).rejects.toThrow('a batch of deliveries holds two of one group');
+      expect(await storedIds('Twice')).toHaveLength(1);
+    });
+
     it('refuses only the delivery PostgreSQL will never take, trying its batch one by one', async () => {
       await refuseInserts(pool, 'alert_deliveries', 'Refused', '22023');
       const sent = statements();
