@@ -9,17 +9,26 @@ export type PoolClient = pg.PoolClient;
  */
 export const CONNECTION_TIMEOUT_MS = 1000;
 
+/** How much sooner than the client PostgreSQL ends a statement of a pool with a query timeout. */
+const STATEMENT_TIMEOUT_MARGIN_MS = 1000;
+
 /**
  * `queryTimeoutMs`: how long a query may go unanswered before it fails, for pools whose queries are all
  * short. A connection that went silent (no reset: a NAT that forgot the flow, some failovers) is otherwise
  * only found by TCP keepalive, after the OS's two hours: a sync holding its lock there would freeze its
- * incident's Slack messages that long.
+ * incident's Slack messages that long. PostgreSQL ends such a pool's statements itself a little sooner
+ * (statement_timeout): a statement left waiting on a lock would otherwise carry on after the client gave
+ * up, and a write its caller was told failed (a delivery answered 503) would land when the lock is gone.
  */
 export function createPool(
   connectionString: string,
   max = 10,
   options: { queryTimeoutMs?: number } = {},
 ): pg.Pool {
+  const { queryTimeoutMs } = options;
+  const settings = ['SET plan_cache_mode = force_custom_plan'];
+  if (queryTimeoutMs)
+    settings.push(`SET statement_timeout = ${Math.max(queryTimeoutMs - STATEMENT_TIMEOUT_MARGIN_MS, 1)}`);
   const pool = new pg.Pool({
     connectionString,
     max,
@@ -32,9 +41,9 @@ export function createPool(
     // scans what a storm then fills. Planning costs < 1 ms. Set before the client is handed out, not as a
     // startup option, which PgBouncer refuses.
     onConnect: async (client: pg.ClientBase) => {
-      await client.query('SET plan_cache_mode = force_custom_plan');
+      await client.query(settings.join('; '));
     },
-    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+    ...(queryTimeoutMs ? { query_timeout: queryTimeoutMs } : {}),
   });
   // pg-pool listens for errors only on idle clients. A connection lost while its client is checked out
   // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with

@@ -16,6 +16,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { createTestDatabase, refuseInserts, type TestDatabase } from '../support/services.js';
+import { startTcpProxy } from '../support/tcpProxy.js';
 
 const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
 
@@ -329,28 +330,32 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     });
 
     it('fails a batch whose statement goes unanswered, and those that waited too long behind it', async () => {
-      const silent = createPool(db.url, 2, { queryTimeoutMs: 1500 });
+      // A connection gone silent (no reset): PostgreSQL never sees the statement, so only the client's
+      // query timeout ends it. A statement PostgreSQL holds on a lock is ended by the server's own timeout
+      // (test/faults/webhookStatementHeld.test.ts).
+      const url = new URL(db.url);
+      const proxy = await startTcpProxy(url.hostname, Number(url.port));
+      url.host = `127.0.0.1:${proxy.port}`;
+      const silent = createPool(url.toString(), 1, { queryTimeoutMs: 1500 });
       const acceptor = new DeliveryAcceptor(silent, 300);
-      const holder = await pool.connect();
       try {
-        await holder.query('BEGIN');
-        await holder.query('LOCK TABLE alert_deliveries IN ACCESS EXCLUSIVE MODE');
+        await acceptor.accept(notification('Before'), 1000);
+        await new Promise((resolve) => setImmediate(resolve)); // its batch over, so that Stuck goes alone
+        proxy.silenceOpen();
         const [stuck, behind] = [
           acceptor.accept(notification('Stuck'), 1000),
           acceptor.accept(notification('Behind'), 1000),
         ];
         await expect(behind).rejects.toBeInstanceOf(AcceptWaitedTooLong);
         await expect(stuck).rejects.toThrow('Query read timeout');
-        await holder.query('ROLLBACK');
-        // The client left without an answer is dropped; the next batch goes on at once.
+        // The client left without an answer is dropped; the next batch goes on at once, on a new connection.
         await expect(acceptor.accept(notification('Next'), 1000)).resolves.toMatchObject({
           outcome: 'accepted',
         });
         expect(await storedIds('Behind')).toEqual([]);
       } finally {
-        await holder.query('ROLLBACK').catch(() => {});
-        holder.release();
         await silent.end();
+        await proxy.close();
       }
     });
   });
