@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { discardClient, isDatabaseUnreachable, isQueryReadTimeout } from '../db/pool.js';
 import { shortReason } from '../primitives/errors.js';
 import { type DeliveryResult, deliveryDigest, type IngestConfig, ingestDelivery } from './ingest.js';
-import { type WebhookPayload, WebhookPayloadSchema } from './payload.js';
+import { parseWebhookPayload, type WebhookPayload } from './payload.js';
 
 /**
  * Store first, ingest after: the webhook answers once a notification is stored (or known to be a repeat),
@@ -142,7 +142,7 @@ export async function ingestNextDelivery(
     let ingested: IngestedDelivery;
     try {
       // Validated again: it may have been stored by an earlier version of the bot.
-      const payload = WebhookPayloadSchema.parse(delivery.payload);
+      const payload = parseWebhookPayload(delivery.payload);
       const result = await ingestDelivery(client, config, payload);
       await record(result.outcome, result.incident?.id ?? null, null);
       ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { isDataException } from '../alerts/deliveries.js';
 import { AcceptWaitedTooLong, type DeliveryAcceptor } from '../alerts/deliveryAcceptor.js';
 import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
-import { MAX_TRUNCATED_ALERTS, WebhookPayloadSchema } from '../alerts/payload.js';
+import { MAX_TRUNCATED_ALERTS, safeParseWebhookPayload } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
@@ -92,7 +92,7 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
       body.readToEnd ? {} : { connection: 'close' },
     );
   }
-  const parsed = WebhookPayloadSchema.safeParse(body.json, {
+  const parsed = safeParseWebhookPayload(body.json, {
     error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
   });
   if (!parsed.success) {

@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { MAX_ANNOTATION_LENGTH, WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  MAX_ANNOTATION_LENGTH,
+  parseWebhookPayload,
+  safeParseWebhookPayload,
+  WebhookPayloadSchema,
+} from '../../src/alerts/payload.js';
 import { routeChannel } from '../../src/alerts/routing.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { payload } from '../support/alertmanager.js';
@@ -66,4 +71,91 @@ describe('WebhookPayloadSchema: annotations are prose, kept to a length', () => 
     expect(cut.endsWith('x…')).toBe(true);
     expect(parsed.alerts[0]!.labels.long).toBe(long);
   });
+});
+
+describe('safeParseWebhookPayload: the quick way gives what the schema gives', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const base = payload({
+    group: 'Quick',
+    alerts: [
+      { instance: 'pod-1', annotations: { description: '🔥 x'.repeat(MAX_ANNOTATION_LENGTH / 3) } },
+      { instance: 'pod-2', status: 'resolved', labels: { '10': 'ten', '2': 'two' } },
+    ],
+    commonAnnotations: { summary: 'y'.repeat(MAX_ANNOTATION_LENGTH + 1) },
+  });
+  type Path = Array<string | number>;
+  /** The payload with each path set to its value; a path without a value is removed. */
+  const edit = (...changes: Array<[Path, unknown?]>) => {
+    type Node = Record<string | number, unknown>;
+    const copy = structuredClone(base);
+    for (const [path, ...value] of changes) {
+      const parent = path.slice(0, -1).reduce((at, key) => at[key] as Node, copy as unknown as Node);
+      if (value.length === 0) delete parent[path.at(-1)!];
+      else parent[path.at(-1)!] = value[0];
+    }
+    return copy;
+  };
+  const eachAlert = (key: string): Array<[Path]> => base.alerts.map((_, i) => [['alerts', i, key]]);
+  const valid: Record<string, unknown> = {
+    'as Alertmanager sends it': base,
+    'as JSON text, a label named __proto__': JSON.parse(
+      JSON.stringify(base).replace('"commonLabels":{', '"commonLabels":{"__proto__":"x",'),
+    ),
+    'without the keys that have defaults': edit(
+      ...['truncatedAlerts', 'groupLabels', 'commonLabels', 'commonAnnotations', 'externalURL'].map(
+        (key): [Path] => [[key]],
+      ),
+      ...eachAlert('annotations'),
+      ...eachAlert('generatorURL'),
+      ...eachAlert('endsAt'),
+    ),
+    'with keys the schema does not know': edit([['extra'], { a: 1 }], [['alerts', 0, 'silencedBy'], []]),
+    'truncatedAlerts past what the column holds': edit([['truncatedAlerts'], 2 ** 40]),
+    'a time zone offset': edit([['alerts', 0, 'startsAt'], '2026-11-23T08:00:00+05:30']),
+  };
+  const invalid: Record<string, unknown> = {
+    'not an object': [base],
+    'version 3': edit([['version'], '3']),
+    'an empty groupKey': edit([['groupKey'], '']),
+    'a NUL in a label': edit([['commonLabels', 'team'], 'a\u0000b']),
+    'a lone surrogate in a label name': edit([['alerts', 0, 'labels', '\ud800'], 'x']),
+    'a label of null': edit([['groupLabels', 'alertname'], null]),
+    'labels missing': edit([['alerts', 1, 'labels']]),
+    'annotations as a list': edit([['alerts', 0, 'annotations'], ['x']]),
+    'the year 0000': edit([['alerts', 0, 'startsAt'], '0000-01-01T00:00:00Z']),
+    'a time without seconds': edit([['alerts', 1, 'endsAt'], '2026-11-23T09:00Z']),
+    'a fingerprint too long': edit([['alerts', 0, 'fingerprint'], 'f'.repeat(65)]),
+    'no alerts': edit([['alerts'], []]),
+    'truncatedAlerts not a whole number': edit([['truncatedAlerts'], 1.5]),
+    'truncatedAlerts below 0': edit([['truncatedAlerts'], -1]),
+    'a status Alertmanager does not send': edit([['alerts', 0, 'status'], 'pending']),
+    'a receiver that is not text': edit([['receiver'], 7]),
+  };
+
+  it.each(Object.entries(valid))(
+    'reads a valid payload (%s) without the schema, as the schema would',
+    (_, input) => {
+      const expected = WebhookPayloadSchema.parse(input);
+      const schema = vi.spyOn(WebhookPayloadSchema, 'safeParse');
+      const quick = safeParseWebhookPayload(input);
+      expect(schema).not.toHaveBeenCalled();
+      expect(quick).toStrictEqual({ success: true, data: expected });
+      // In the same order of keys, records without a prototype included.
+      expect(JSON.stringify(quick.data)).toBe(JSON.stringify(expected));
+      expect(Object.getPrototypeOf(quick.data!.commonLabels)).toBeNull();
+      expect(parseWebhookPayload(input)).toStrictEqual(expected);
+    },
+  );
+
+  it.each(Object.entries(invalid))(
+    'leaves an invalid payload (%s) to the schema, which says what is wrong',
+    (_, input) => {
+      const expected = WebhookPayloadSchema.safeParse(input);
+      expect(expected.success).toBe(false);
+      expect(safeParseWebhookPayload(input)).toStrictEqual(expected);
+      expect(() => parseWebhookPayload(input)).toThrow(
+        expect.objectContaining({ issues: expected.error!.issues }),
+      );
+    },
+  );
 });
