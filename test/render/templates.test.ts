@@ -217,6 +217,19 @@ describe('{{value}} output', () => {
     );
   });
 
+  it('stays valid JSON for each character JSON escapes, alone in its value', async () => {
+    const escaped = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).filter(
+      (char) => JSON.stringify(char) !== `"${char}"`,
+    );
+    // In sections of 500, under Slack's 3,000 characters of text.
+    for (let at = 0; at < escaped.length; at += 500) {
+      const values = escaped.slice(at, at + 500).map((char) => `a${char}`);
+      expect(await renderSection('{{#each vs}}{{this}}|{{/each}}', { vs: values })).toBe(
+        values.map((value) => `${escapeMrkdwn(value)}|`).join(''),
+      );
+    }
+  });
+
   it('does not evaluate Handlebars syntax inside values', async () => {
     expect(await renderSection('{{v}}', { v: '{{#each x}}{{/each}}' })).toBe('{{#each x}}{{/each}}');
   });
