@@ -23,9 +23,10 @@ function jsonString(text: string): string {
   // Most values need nothing escaped: a scan is cheaper than JSON.stringify and a slice of what it makes.
   return JSON_ESCAPED.test(text) ? JSON.stringify(text).slice(1, -1) : text;
 }
-// What a JSON string cannot hold as it is: quotes, backslashes and control characters. (JSON.stringify also
-// escapes lone surrogates, which renderMessage's JSON.parse reads the same either way.)
-const JSON_ESCAPED = /["\\\u0000-\u001f]/;
+// What a JSON string cannot hold as it is: quotes, backslashes and control characters (\p{Cc} also holds
+// U+007F to U+009F, which JSON.stringify leaves as they are). JSON.stringify also escapes lone surrogates,
+// which renderMessage's JSON.parse reads the same either way.
+const JSON_ESCAPED = /["\\\p{Cc}]/u;
 
 const ESCAPE_HELPER = '__escape';
 
