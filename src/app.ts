@@ -95,6 +95,8 @@ const SILENCES_CLIENT_WAIT_MS = 30_000;
 const INGEST_QUERY_TIMEOUT_MS = 30_000;
 /** Far longer than accepting a batch of deliveries takes (milliseconds). */
 const WEBHOOK_QUERY_TIMEOUT_MS = 5000;
+/** PostgreSQL ends a webhook statement first, so that one answered 503 never lands after the answer. */
+const WEBHOOK_STATEMENT_TIMEOUT_MS = 4000;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
@@ -169,7 +171,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   // The webhook's own: one client accepting deliveries (see DeliveryAcceptor), one recording the
   // heartbeat. Commands never keep it waiting, and a statement unanswered this long (a connection gone
   // silent, which TCP finds after hours) fails its batch with a 503 rather than hold up every delivery.
-  const webhookPool = createPool(env.DATABASE_URL, 2, { queryTimeoutMs: WEBHOOK_QUERY_TIMEOUT_MS });
+  const webhookPool = createPool(env.DATABASE_URL, 2, {
+    queryTimeoutMs: WEBHOOK_QUERY_TIMEOUT_MS,
+    statementTimeoutMs: WEBHOOK_STATEMENT_TIMEOUT_MS,
+  });
   // The Slack syncs' own pool, one client per sync and one for the reconcile pass at start: however slow
   // Slack is, it holds these and never the clients requests and the other workers use.
   const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1, {

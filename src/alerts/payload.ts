@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dataRecord } from '../primitives/records.js';
+import { dataRecord, isObject } from '../primitives/records.js';
 
 // Postgres text cannot hold NUL, and jsonb refuses a lone UTF-16 surrogate (which JSON.parse makes of "\ud800"):
 // refusing them here turns a would-be retry loop into a clear 400.
@@ -86,9 +86,6 @@ export function parseWebhookPayload(input: unknown): WebhookPayload {
   return quickParse(input) ?? WebhookPayloadSchema.parse(input);
 }
 
-type Plain = Record<string, unknown>;
-const isPlain = (value: unknown): value is Plain =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isText = (value: unknown): value is string =>
   typeof value === 'string' && !value.includes('\u0000') && value.isWellFormed();
 const RFC3339_PATTERN = RFC3339._zod.def.pattern!;
@@ -99,15 +96,16 @@ const isStatus = (value: unknown): value is 'firing' | 'resolved' =>
 
 /** What the schema makes of a payload it accepts, in the same order of keys; undefined for any doubt. */
 function quickParse(input: unknown): WebhookPayload | undefined {
-  if (!isPlain(input) || input.version !== '4') return undefined;
+  if (!isObject(input) || input.version !== '4') return undefined;
   const { groupKey, truncatedAlerts = 0, status, receiver, externalURL = '', alerts } = input;
   if (!isText(groupKey) || groupKey.length < 1 || groupKey.length > 10_000) return undefined;
-  if (!Number.isSafeInteger(truncatedAlerts) || (truncatedAlerts as number) < 0) return undefined;
+  if (typeof truncatedAlerts !== 'number' || !Number.isSafeInteger(truncatedAlerts) || truncatedAlerts < 0)
+    return undefined;
   if (!isStatus(status) || !isText(receiver) || !isText(externalURL)) return undefined;
   if (!Array.isArray(alerts) || alerts.length === 0) return undefined;
-  const groupLabels = quickRecord(input.groupLabels ?? {});
-  const commonLabels = quickRecord(input.commonLabels ?? {});
-  const commonAnnotations = quickRecord(input.commonAnnotations ?? {}, cutAnnotation);
+  const groupLabels = quickRecord(orEmpty(input.groupLabels));
+  const commonLabels = quickRecord(orEmpty(input.commonLabels));
+  const commonAnnotations = quickRecord(orEmpty(input.commonAnnotations), cutAnnotation);
   if (!groupLabels || !commonLabels || !commonAnnotations) return undefined;
   const parsed: Alert[] = [];
   for (const alert of alerts) {
@@ -118,7 +116,7 @@ function quickParse(input: unknown): WebhookPayload | undefined {
   return {
     version: '4',
     groupKey,
-    truncatedAlerts: Math.min(truncatedAlerts as number, MAX_TRUNCATED_ALERTS),
+    truncatedAlerts: Math.min(truncatedAlerts, MAX_TRUNCATED_ALERTS),
     status,
     receiver,
     groupLabels,
@@ -130,14 +128,14 @@ function quickParse(input: unknown): WebhookPayload | undefined {
 }
 
 function quickAlert(input: unknown): Alert | undefined {
-  if (!isPlain(input)) return undefined;
+  if (!isObject(input)) return undefined;
   const { status, startsAt, generatorURL = '', fingerprint } = input;
   if (!isStatus(status) || !isTimestamp(startsAt) || !isText(generatorURL)) return undefined;
   if (!isText(fingerprint) || fingerprint.length < 1 || fingerprint.length > 64) return undefined;
   const hasEnd = 'endsAt' in input;
   if (hasEnd && !isTimestamp(input.endsAt)) return undefined;
   const labels = input.labels === undefined ? undefined : quickRecord(input.labels);
-  const annotations = quickRecord(input.annotations ?? {}, cutAnnotation);
+  const annotations = quickRecord(orEmpty(input.annotations), cutAnnotation);
   if (!labels || !annotations) return undefined;
   // As the schema: an endsAt sent is a key of the result, undefined when it is Go's zero time.
   return {
@@ -151,12 +149,15 @@ function quickAlert(input: unknown): Alert | undefined {
   } as Alert;
 }
 
+/** As `.prefault({})`: only a record not sent is empty; null is refused. */
+const orEmpty = (record: unknown) => (record === undefined ? {} : record);
+
 /** As dataRecord: names and values text, on a record without a prototype. */
 function quickRecord(
   input: unknown,
   value: (text: string) => string = (text) => text,
 ): Record<string, string> | undefined {
-  if (!isPlain(input)) return undefined;
+  if (!isObject(input)) return undefined;
   const record: Record<string, string> = Object.create(null);
   for (const [name, item] of Object.entries(input)) {
     if (!isText(name) || !isText(item)) return undefined;

@@ -9,26 +9,25 @@ export type PoolClient = pg.PoolClient;
  */
 export const CONNECTION_TIMEOUT_MS = 1000;
 
-/** How much sooner than the client PostgreSQL ends a statement of a pool with a query timeout. */
-const STATEMENT_TIMEOUT_MARGIN_MS = 1000;
-
 /**
  * `queryTimeoutMs`: how long a query may go unanswered before it fails, for pools whose queries are all
  * short. A connection that went silent (no reset: a NAT that forgot the flow, some failovers) is otherwise
  * only found by TCP keepalive, after the OS's two hours: a sync holding its lock there would freeze its
- * incident's Slack messages that long. PostgreSQL ends such a pool's statements itself a little sooner
- * (statement_timeout): a statement left waiting on a lock would otherwise carry on after the client gave
- * up, and a write its caller was told failed (a delivery answered 503) would land when the lock is gone.
+ * incident's Slack messages that long.
+ *
+ * `statementTimeoutMs`: PostgreSQL ends the pool's statements itself after this long, for a pool whose
+ * writes are single statements its callers are told failed once the client gives up (a delivery answered
+ * 503): set under `queryTimeoutMs`, a statement left waiting on a lock then cannot land, after that
+ * answer, once the lock is gone. (A transaction's statements need not: their client's end rolls it back.)
  */
 export function createPool(
   connectionString: string,
   max = 10,
-  options: { queryTimeoutMs?: number } = {},
+  options: { queryTimeoutMs?: number; statementTimeoutMs?: number } = {},
 ): pg.Pool {
-  const { queryTimeoutMs } = options;
+  const { queryTimeoutMs, statementTimeoutMs } = options;
   const settings = ['SET plan_cache_mode = force_custom_plan'];
-  if (queryTimeoutMs)
-    settings.push(`SET statement_timeout = ${Math.max(queryTimeoutMs - STATEMENT_TIMEOUT_MARGIN_MS, 1)}`);
+  if (statementTimeoutMs) settings.push(`SET statement_timeout = ${Math.round(statementTimeoutMs)}`);
   const pool = new pg.Pool({
     connectionString,
     max,

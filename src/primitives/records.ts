@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-const isObject = (input: unknown): input is object =>
+/** An object of names to values, as JSON has them: not null, not an array. */
+export const isObject = (input: unknown): input is Record<string, unknown> =>
   typeof input === 'object' && input !== null && !Array.isArray(input);
 
 /**

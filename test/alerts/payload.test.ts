@@ -120,6 +120,8 @@ describe('safeParseWebhookPayload: the quick way gives what the schema gives', (
     'a NUL in a label': edit([['commonLabels', 'team'], 'a\u0000b']),
     'a lone surrogate in a label name': edit([['alerts', 0, 'labels', '\ud800'], 'x']),
     'a label of null': edit([['groupLabels', 'alertname'], null]),
+    'labels of null': edit([['groupLabels'], null]),
+    'annotations of null': edit([['alerts', 0, 'annotations'], null]),
     'labels missing': edit([['alerts', 1, 'labels']]),
     'annotations as a list': edit([['alerts', 0, 'annotations'], ['x']]),
     'the year 0000': edit([['alerts', 0, 'startsAt'], '0000-01-01T00:00:00Z']),

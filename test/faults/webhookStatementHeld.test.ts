@@ -2,7 +2,6 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { allIngested } from '../support/deliveries.js';
-import { waitFor } from '../support/services.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 /**
@@ -43,19 +42,14 @@ describe('a webhook statement held on a lock', () => {
     expect(held.status).toBe(503);
     expect(held.headers.get('retry-after')).toBe('5');
 
-    await locker.query('ROLLBACK');
-    // Nothing of the refused delivery may land once the lock is gone: its statement was ended, not left
-    // to finish behind the 503.
-    await waitFor(
-      async () => {
-        const { rows } = await bot!.app.pool.query(
-          "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        return rows.length === 0;
-      },
-      10_000,
-      'no statement to wait on a lock',
+    // Its statement was ended, not left waiting to finish behind the 503 once the lock is gone.
+    const { rows: waiting } = await bot.app.pool.query(
+      `SELECT 1 FROM pg_stat_activity
+        WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE 'INSERT INTO alert_deliveries%'`,
+      [(locker as pg.Client & { processID: number }).processID],
     );
+    expect(waiting).toEqual([]);
+    await locker.query('ROLLBACK');
     expect(await groupRows()).toBe(0);
 
     const retried = await send();
