@@ -204,13 +204,8 @@ export async function floorsBench(): Promise<void> {
           // Minutes at rest leave the webhook slow (2.5× its cost per repeat in one scratch run, for the
           // bench's process too; not V8 dropping bytecode: --no-flush-bytecode left it about as slow), so it is
           // warmed again before it is measured.
-          await runConcurrently(
-            started.port,
-            Array(WARM_UP / repeats.length)
-              .fill(repeats)
-              .flat(),
-            SENDERS,
-          );
+          const warmUp = Array.from({ length: WARM_UP }, (_, i) => repeats[i % repeats.length]!);
+          await runConcurrently(started.port, warmUp, SENDERS);
           bot.settledRepeats.push(await runConcurrently(started.port, repeats, SENDERS));
           await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY);
           bot.ack.push(percentile(await acks(started.port, ACKS, ACK_CONCURRENCY), 0.99));

@@ -147,7 +147,7 @@ export async function scaleOutBench(): Promise<void> {
         `\n## Scale-out: 2 \`serve --no-worker\` + 2 \`worker\`, connections per process (pg_stat_activity, CLIENT LIST)`,
       );
       console.log(
-        `Storm: ${GROUPS} groups growing over ${STEPS} steps, each notification to both serve processes (${deliveries} deliveries, ${SENDERS_PER_SERVE} senders each) with ${commands} \`/incident list\`; peak sampled every 100 ms until ${AFTER_STORM_MS / 1000} s after it; read again ${LATER_MS / 1000} s later (past the pools' idle timeout), when ${behind} of ${GROUPS} incidents were still behind in Slack (Slack's published limits).`,
+        `Storm: ${GROUPS} groups growing over ${STEPS} steps, each notification to both serve processes (${deliveries} deliveries, ${SENDERS_PER_SERVE} senders each) with ${commands} \`/incident list\`; peak sampled every 100 ms until ${AFTER_STORM_MS / 1000} s after it; read again ${LATER_MS / 1000} s later (past the pools' idle timeout), when ${behind} of ${GROUPS} incidents ${behind === 1 ? 'was' : 'were'} still behind in Slack (Slack's published limits).`,
       );
       console.log(
         '| process | PostgreSQL at start | PostgreSQL peak | PostgreSQL later | Redis at start | Redis peak | Redis later |',

@@ -18,7 +18,9 @@ export const CONNECTION_TIMEOUT_MS = 1000;
  * `statementTimeoutMs`: PostgreSQL ends the pool's statements itself after this long, for a pool whose
  * writes are single statements its callers are told failed once the client gives up (a delivery answered
  * 503): set under `queryTimeoutMs`, a statement left waiting on a lock then cannot land, after that
- * answer, once the lock is gone. (A transaction's statements need not: their client's end rolls it back.)
+ * answer, once the lock is gone. The ingest's statements need not: they run in transactions, which the
+ * client's end rolls back. Nor the syncs': they record what Slack was sent, and one landing late at worst
+ * has a message updated again.
  */
 export function createPool(
   connectionString: string,
@@ -27,7 +29,7 @@ export function createPool(
 ): pg.Pool {
   const { queryTimeoutMs, statementTimeoutMs } = options;
   const settings = ['SET plan_cache_mode = force_custom_plan'];
-  if (statementTimeoutMs) settings.push(`SET statement_timeout = ${Math.round(statementTimeoutMs)}`);
+  if (statementTimeoutMs) settings.push(`SET statement_timeout = ${statementTimeoutMs}`);
   const pool = new pg.Pool({
     connectionString,
     max,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { AlertSchema } from '../alerts/payload.js';
 import { formatPath, requiredMessage } from '../config/errors.js';
+import { isObject } from '../primitives/records.js';
 import { HttpError } from './respond.js';
 
 /**
@@ -272,9 +273,6 @@ export function parseWholeBody(bytes: Buffer, limits: BodyLimits): AlertmanagerB
   scanner.write(bytes);
   return scanner.end();
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null;
 
 function tryParse(text: string): { ok: true; json: unknown } | { ok: false } {
   try {

@@ -18,12 +18,12 @@ export function redactUrlPasswords(text: string): string {
  * and the process's own secrets wherever they appear (inside an error message, say), in each of the forms
  * `secretForms` gives.
  */
-function scrubLogLine(text: string, secrets: readonly string[]): string {
+function scrubLogLine(text: string, forms: readonly string[]): string {
   let out = redactUrlPasswords(text)
     .replace(SECRET_KEYS, '"$1":"[REDACTED]"')
     .replace(/\b(Bearer|Basic)\s+[\w.~+/=-]+/g, '$1 [REDACTED]');
   // A line is written per request: most hold no secret, and a look costs less than a split and join.
-  for (const form of secrets) if (out.includes(form)) out = out.split(form).join('[REDACTED]');
+  for (const form of forms) if (out.includes(form)) out = out.split(form).join('[REDACTED]');
   return out;
 }
 

@@ -43,10 +43,12 @@ describe('a webhook statement held on a lock', () => {
     expect(held.headers.get('retry-after')).toBe('5');
 
     // Its statement was ended, not left waiting to finish behind the 503 once the lock is gone.
+    const lockerPid = (locker as pg.Client & { processID?: number | null }).processID;
+    expect(lockerPid).toBeTypeOf('number');
     const { rows: waiting } = await bot.app.pool.query(
       `SELECT 1 FROM pg_stat_activity
         WHERE $1 = ANY(pg_blocking_pids(pid)) AND query LIKE 'INSERT INTO alert_deliveries%'`,
-      [(locker as pg.Client & { processID: number }).processID],
+      [lockerPid],
     );
     expect(waiting).toEqual([]);
     await locker.query('ROLLBACK');
