@@ -27,10 +27,14 @@ function scrubLogLine(text: string, forms: readonly string[]): string {
   return out;
 }
 
-/** Each secret as it is and as written into a JSON line: one holding " or \ appears there escaped. */
-const secretForms = (secrets: readonly string[]) => [
-  ...new Set(secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)])),
-];
+/**
+ * Each secret as it is and as written into a JSON line (one holding " or \ appears there escaped), longest
+ * first: a secret that holds another is hidden whole before the shorter one could hide only its part.
+ */
+const secretForms = (secrets: readonly string[]) =>
+  [...new Set(secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))].sort(
+    (a, b) => b.length - a.length,
+  );
 
 export function createLogger(
   level: string,

@@ -37,6 +37,19 @@ describe('createLogger', () => {
       expect(out.records()[0]?.note).toBe('was [REDACTED]');
     });
 
+    it('never show in part: one that holds another is hidden whole, whichever is listed first', () => {
+      const short = 'sh0rt-secret';
+      const long = `${short}-and-the-rest-of-it`;
+      for (const secrets of [
+        [short, long],
+        [long, short],
+      ]) {
+        const out = capture('debug', secrets);
+        out.logger.info(`with ${long}`);
+        expect(out.records()[0]?.msg).toBe('with [REDACTED]');
+      }
+    });
+
     it('never appear, wherever they are written', () => {
       const out = capture();
       out.logger.info(`posting with ${BOT_TOKEN}`);
