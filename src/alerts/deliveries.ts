@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { discardClient, isDatabaseUnreachable, isQueryReadTimeout } from '../db/pool.js';
 import { shortReason } from '../primitives/errors.js';
 import { type DeliveryResult, deliveryDigest, type IngestConfig, ingestDelivery } from './ingest.js';
+import type { LastAccepted } from './lastAccepted.js';
 import { parseWebhookPayload, type WebhookPayload } from './payload.js';
 
 /**
@@ -32,22 +33,34 @@ export type Accepted =
  * of what its group's open incident last took (and no delivery of the group waiting before it) is a
  * duplicate, and nothing is written; anything else is stored. Most deliveries are repeats
  * (Alertmanager's repeat_interval, HA peers' copies): a batch of them costs one read, and their payloads
- * are neither serialised nor sent.
+ * are neither serialised nor sent. With `lastAccepted`, only the deliveries it says may be repeats are
+ * read; it then remembers the batch.
  */
-export async function acceptDeliveries(pool: pg.Pool, payloads: WebhookPayload[]): Promise<Accepted[]> {
+export async function acceptDeliveries(
+  pool: pg.Pool,
+  payloads: WebhookPayload[],
+  lastAccepted?: LastAccepted,
+): Promise<Accepted[]> {
   // Two of a group would be judged in one snapshot: a repeat could hide the change before it.
   if (new Set(payloads.map((p) => p.groupKey)).size !== payloads.length)
     throw new Error('a batch of deliveries holds two of one group');
-  const { rows: known } = await pool.query<{ n: number; incident_id: number }>({
-    name: 'deliveries-known',
-    text: `SELECT b.n::int AS n, i.id::int AS incident_id
-             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS b (group_key, digest, n)
-             JOIN incidents i ON i.group_key = b.group_key AND i.state = 'open' AND i.last_delivery_digest = b.digest
-            WHERE NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = b.group_key AND d.processed_at IS NULL)`,
-    values: [payloads.map((p) => p.groupKey), payloads.map(deliveryDigest)],
-  });
+  const digests = payloads.map(deliveryDigest);
   const accepted: Array<Accepted | undefined> = payloads.map(() => undefined);
-  for (const { n, incident_id } of known) accepted[n - 1] = { outcome: 'duplicate', incidentId: incident_id };
+  const asked = payloads.flatMap((p, i) =>
+    (lastAccepted?.mayBeShown(p.groupKey, digests[i]!) ?? true) ? [i] : [],
+  );
+  if (asked.length > 0) {
+    const { rows: known } = await pool.query<{ n: number; incident_id: number }>({
+      name: 'deliveries-known',
+      text: `SELECT b.n::int AS n, i.id::int AS incident_id
+               FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS b (group_key, digest, n)
+               JOIN incidents i ON i.group_key = b.group_key AND i.state = 'open' AND i.last_delivery_digest = b.digest
+              WHERE NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = b.group_key AND d.processed_at IS NULL)`,
+      values: [asked.map((i) => payloads[i]!.groupKey), asked.map((i) => digests[i]!)],
+    });
+    for (const { n, incident_id } of known)
+      accepted[asked[n - 1]!] = { outcome: 'duplicate', incidentId: incident_id };
+  }
   const rest = payloads.filter((_, i) => !accepted[i]);
   if (rest.length > 0) {
     const { rows: stored } = await pool.query<{ id: number; group_key: string }>({
@@ -63,10 +76,12 @@ export async function acceptDeliveries(pool: pg.Pool, payloads: WebhookPayload[]
       if (!accepted[i] && deliveryId !== undefined) accepted[i] = { outcome: 'accepted', deliveryId };
     }
   }
-  return accepted.map((a) => {
+  const answers = accepted.map((a) => {
     if (!a) throw new Error('a delivery of the batch was neither known nor stored');
     return a;
   });
+  for (const [i, payload] of payloads.entries()) lastAccepted?.accepted(payload.groupKey, digests[i]!);
+  return answers;
 }
 
 export type IngestedDelivery =

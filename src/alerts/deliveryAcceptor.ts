@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { type Accepted, acceptDeliveries } from './deliveries.js';
+import { LastAccepted } from './lastAccepted.js';
 import type { WebhookPayload } from './payload.js';
 
 /** Deliveries one batch takes at most. */
@@ -40,6 +41,7 @@ export class AcceptWaitedTooLong extends Error {
 export class DeliveryAcceptor {
   private readonly waiting: Waiting[] = [];
   private running = false;
+  private readonly lastAccepted = new LastAccepted();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -100,6 +102,7 @@ export class DeliveryAcceptor {
       const accepted = await acceptDeliveries(
         this.pool,
         batch.map((w) => w.payload),
+        this.lastAccepted,
       );
       for (const [i, w] of batch.entries()) w.resolve(accepted[i]!);
     } catch (err) {
@@ -110,7 +113,10 @@ export class DeliveryAcceptor {
       // What fails a batch for good may be one payload's doing (a value PostgreSQL refuses, a 400 that
       // Alertmanager drops for good): each is tried alone, so that it does not fail the others.
       for (const w of batch)
-        await acceptDeliveries(this.pool, [w.payload]).then(([a]) => w.resolve(a!), w.reject);
+        await acceptDeliveries(this.pool, [w.payload], this.lastAccepted).then(
+          ([a]) => w.resolve(a!),
+          w.reject,
+        );
     }
   }
 }

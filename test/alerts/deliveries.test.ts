@@ -297,6 +297,43 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect((await storedIds('Ordered')).slice(1)).toEqual(ids.slice(1));
     });
 
+    it('stores a change of a group it accepted before without reading whether the incident shows it; a repeat of the last is read', async () => {
+      const acceptor = new DeliveryAcceptor(pool);
+      await acceptor.accept(notification('Seen'), 1000);
+      await ingestNextDelivery(pool, config);
+      const sent = statements();
+      await expect(acceptor.accept(notification('Seen', pods(2)), 1000)).resolves.toMatchObject({
+        outcome: 'accepted',
+      });
+      expect(sent()).toEqual(['deliveries-store']);
+      await ingestNextDelivery(pool, config);
+      // The same again may be what the incident shows: it is read, and answered without a write.
+      await expect(acceptor.accept(notification('Seen', pods(2)), 1000)).resolves.toMatchObject({
+        outcome: 'duplicate',
+      });
+      expect(sent()).toEqual(['deliveries-store', 'deliveries-known']);
+      expect(await storedIds('Seen')).toHaveLength(2);
+    });
+
+    it('stores a repeat it takes for a change (another replica accepted it), which ingesting finds changes nothing', async () => {
+      const here = new DeliveryAcceptor(pool);
+      await here.accept(notification('Elsewhere'), 1000);
+      await ingestNextDelivery(pool, config);
+      // Another replica accepts the change, and it is ingested; then its copy reaches this one.
+      await expect(
+        new DeliveryAcceptor(pool).accept(notification('Elsewhere', pods(2)), 1000),
+      ).resolves.toMatchObject({
+        outcome: 'accepted',
+      });
+      await ingestNextDelivery(pool, config);
+      const { rows: before } = await pool.query('SELECT version FROM incidents');
+      await expect(here.accept(notification('Elsewhere', pods(2)), 1000)).resolves.toMatchObject({
+        outcome: 'accepted',
+      });
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'duplicate' } });
+      expect((await pool.query('SELECT version FROM incidents')).rows).toEqual(before);
+    });
+
     it('refuses a batch holding two of one group, which one snapshot would judge together, and writes nothing', async () => {
       await store('Twice');
       await ingestNextDelivery(pool, config);
