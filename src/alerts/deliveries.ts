@@ -30,11 +30,11 @@ export type Accepted =
 
 /**
  * A batch of notifications, one per group (see DeliveryAcceptor), answered in the order given. A repeat
- * of what its group's open incident last took (and no delivery of the group waiting before it) is a
- * duplicate, and nothing is written; anything else is stored. Most deliveries are repeats
+ * of what its group's open incident last took (and no delivery of the group waiting before it) is
+ * answered as a duplicate, and nothing is written; anything else is stored. Most deliveries are repeats
  * (Alertmanager's repeat_interval, HA peers' copies): a batch of them costs one read, and their payloads
  * are neither serialised nor sent. With `lastAccepted`, only the deliveries it says may be repeats are
- * read; it then remembers the batch.
+ * read (the rest are stored), and it then remembers the batch.
  */
 export async function acceptDeliveries(
   pool: pg.Pool,
@@ -94,6 +94,7 @@ interface Claimed {
   group_key: string;
   payload: unknown;
   attempts: number;
+  received_at: Date;
 }
 
 /**
@@ -137,7 +138,7 @@ export async function ingestNextDelivery(
             AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
                              WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
           ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING id::int AS id, group_key, payload, attempts;
+       RETURNING id::int AS id, group_key, payload, attempts, received_at;
        SAVEPOINT ingest`,
     )) as unknown as [pg.QueryResult, pg.QueryResult<Claimed>, pg.QueryResult];
     const delivery = claimed.rows[0];
@@ -158,7 +159,7 @@ export async function ingestNextDelivery(
     try {
       // Validated again: it may have been stored by an earlier version of the bot.
       const payload = parseWebhookPayload(delivery.payload);
-      const result = await ingestDelivery(client, config, payload);
+      const result = await ingestDelivery(client, config, payload, delivery.received_at);
       await record(result.outcome, result.incident?.id ?? null, null);
       ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
     } catch (err) {

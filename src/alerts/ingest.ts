@@ -74,12 +74,13 @@ interface ChangedAlert {
 /**
  * Ingests one notification, in the caller's transaction (see ingestNextDelivery). The statements every
  * delivery runs are named: each connection prepares them once, and PostgreSQL then skips parsing and
- * planning them.
+ * planning them. `receivedAt`: when the webhook took it (see shownBeforeResolved).
  */
 export async function ingestDelivery(
   db: pg.ClientBase,
   config: IngestConfig,
   payload: WebhookPayload,
+  receivedAt?: Date,
 ): Promise<DeliveryResult> {
   const digest = deliveryDigest(payload);
   let incident = await lockOpenIncident(db, payload.groupKey);
@@ -92,6 +93,8 @@ export async function ingestDelivery(
     const firing = payload.alerts.filter((a) => a.status === 'firing');
     if (firing.length === 0) return { outcome: 'ignored' };
     if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
+    if (receivedAt && (await shownBeforeResolved(db, payload.groupKey, digest, receivedAt)))
+      return { outcome: 'duplicate' };
     reopened = await reopenRecentIncident(db, config, payload.groupKey);
     incident = reopened ?? (await insertIncident(db, config, payload, digest));
     if (incident) opened = reopened ? 'reopened' : 'created';
@@ -234,6 +237,29 @@ interface ReopenedIncident extends OpenIncident {
  * two peers delivering at once one reopens it and the other finds it open (undefined here).
  */
 const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Whether the group's last incident showed this notification when the webhook took it, and was resolved
+ * (by hand: its alerts still fire) only after: a repeat stored then, rather than answered as one (see
+ * LastAccepted), says nothing that came after the resolution, and reopens nothing.
+ */
+async function shownBeforeResolved(
+  db: pg.ClientBase,
+  groupKey: string,
+  digest: string,
+  receivedAt: Date,
+): Promise<boolean> {
+  const { rows } = await db.query({
+    name: 'ingest-shown-before-resolved',
+    text: `SELECT 1 FROM (
+             SELECT state, resolved_at, last_delivery_digest FROM incidents
+              WHERE group_key = $1 ORDER BY id DESC LIMIT 1
+           ) newest
+            WHERE state = 'resolved' AND last_delivery_digest = $2 AND resolved_at > $3`,
+    values: [groupKey, digest, receivedAt],
+  });
+  return rows.length > 0;
+}
 
 async function reopenRecentIncident(
   db: pg.ClientBase,

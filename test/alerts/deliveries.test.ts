@@ -14,7 +14,9 @@ import { type WebhookPayload, WebhookPayloadSchema } from '../../src/alerts/payl
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
+import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { recordingEffects } from '../support/incidents.js';
 import { createTestDatabase, refuseInserts, type TestDatabase } from '../support/services.js';
 import { startTcpProxy } from '../support/tcpProxy.js';
 
@@ -288,7 +290,8 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       const results = await acceptAll(new DeliveryAcceptor(pool), [
         notification('Other'),
         notification('Ordered', pods(2)),
-        // What the incident shows, again, behind a change of it: judged after the change, it is stored.
+        // What the incident shows, again, behind a change of it: judged after the change, it is stored (with
+        // no read: it differs from the change this acceptor took last; the read's own rule is tested above).
         notification('Ordered'),
         notification('Ordered', pods(3)),
       ]);
@@ -332,6 +335,24 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       });
       expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'duplicate' } });
       expect((await pool.query('SELECT version FROM incidents')).rows).toEqual(before);
+    });
+
+    it('ingests such a repeat as one when its incident was resolved by hand after it came: it reopens nothing', async () => {
+      const here = new DeliveryAcceptor(pool);
+      await here.accept(notification('ResolvedMeanwhile'), 1000);
+      await ingestNextDelivery(pool, config);
+      await new DeliveryAcceptor(pool).accept(notification('ResolvedMeanwhile', pods(2)), 1000);
+      const ingested = await ingestNextDelivery(pool, config);
+      const id = ingested?.outcome === 'ingested' ? ingested.result.incident!.id : 0;
+      await here.accept(notification('ResolvedMeanwhile', pods(2)), 1000);
+      // Someone resolves it before that copy is ingested; its alerts still fire in Alertmanager.
+      await resolveIncident({ pool, config, effects: recordingEffects() }, id, 'Fixed', 'U0ALICE');
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'duplicate' } });
+      const { rows } = await pool.query('SELECT id::int, state FROM incidents');
+      expect(rows).toEqual([{ id, state: 'resolved' }]);
+      // The same, sent after the resolution, is the group still firing: it reopens the incident.
+      await here.accept(notification('ResolvedMeanwhile', pods(2)), 1000);
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'reopened' } });
     });
 
     it('refuses a batch holding two of one group, which one snapshot would judge together, and writes nothing', async () => {
