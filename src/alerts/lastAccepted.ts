@@ -1,12 +1,14 @@
 /** Groups remembered at most: past that, the one accepted longest ago is forgotten. */
 export const LAST_ACCEPTED_GROUPS = 10_000;
+/** A longer group key is not remembered (its deliveries are always read): the memory stays a few MB. */
+const MAX_REMEMBERED_KEY = 1024;
 
 /**
  * The digest of the last delivery this process accepted for each group (the most recent groups only).
  * A delivery whose digest differs from its group's is news: it is stored without asking the database
  * whether the group's incident already shows it, a round trip that only a repeat needs. A repeat taken
- * for news (another replica accepted it, say) costs a stored row: ingesting it finds that the incident
- * shows it and changes nothing.
+ * for news (another replica accepted it first, say) costs a stored row: ingesting it finds that the
+ * incident shows it, or showed it until someone resolved the incident after it came, and changes nothing.
  */
 export class LastAccepted {
   private readonly digests = new Map<string, string>();
@@ -20,6 +22,7 @@ export class LastAccepted {
   }
 
   accepted(groupKey: string, digest: string): void {
+    if (groupKey.length > MAX_REMEMBERED_KEY) return;
     // Set again, last: a Map keeps the order keys were set in, so the first is the least recent.
     this.digests.delete(groupKey);
     this.digests.set(groupKey, digest);

@@ -24,4 +24,13 @@ describe('the last delivery accepted for each group', () => {
     expect(last.mayBeShown('old', 'x')).toBe(false);
     expect(last.mayBeShown('new', 'x')).toBe(false);
   });
+
+  it('does not remember a group key over 1 KiB: its deliveries are always read', () => {
+    const last = new LastAccepted();
+    const long = 'g'.repeat(1025);
+    last.accepted(long, 'a');
+    expect(last.mayBeShown(long, 'b')).toBe(true);
+    last.accepted('g'.repeat(1024), 'a');
+    expect(last.mayBeShown('g'.repeat(1024), 'b')).toBe(false);
+  });
 });

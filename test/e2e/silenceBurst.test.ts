@@ -68,7 +68,7 @@ describe('a burst of Silence forms against a slow Alertmanager', () => {
       30_000,
       'every person to be told how their silence went',
     );
-    // Before, the forms beyond the pool's 4 clients waited 1 s and were told the database was not answering.
+    // Once, the forms beyond the pool's clients waited 1 s and were told the database was not answering.
     for (const text of told) expect(text).toMatch(/^🔕 Silenced INC-\d+'s alerts in Alertmanager until/);
     const { rows } = await bot.app.pool.query(
       "SELECT count(*)::int AS n FROM incident_silences WHERE state = 'live'",
