@@ -94,7 +94,6 @@ interface Claimed {
   group_key: string;
   payload: unknown;
   attempts: number;
-  received_at: Date;
 }
 
 /**
@@ -138,7 +137,7 @@ export async function ingestNextDelivery(
             AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
                              WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
           ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING id::int AS id, group_key, payload, attempts, received_at;
+       RETURNING id::int AS id, group_key, payload, attempts;
        SAVEPOINT ingest`,
     )) as unknown as [pg.QueryResult, pg.QueryResult<Claimed>, pg.QueryResult];
     const delivery = claimed.rows[0];
@@ -159,7 +158,7 @@ export async function ingestNextDelivery(
     try {
       // Validated again: it may have been stored by an earlier version of the bot.
       const payload = parseWebhookPayload(delivery.payload);
-      const result = await ingestDelivery(client, config, payload, delivery.received_at);
+      const result = await ingestDelivery(client, config, payload, delivery.id);
       await record(result.outcome, result.incident?.id ?? null, null);
       ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
     } catch (err) {

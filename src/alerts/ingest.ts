@@ -74,13 +74,14 @@ interface ChangedAlert {
 /**
  * Ingests one notification, in the caller's transaction (see ingestNextDelivery). The statements every
  * delivery runs are named: each connection prepares them once, and PostgreSQL then skips parsing and
- * planning them. `receivedAt`: when the webhook took it (see shownBeforeResolved).
+ * planning them. `deliveryId`: the stored delivery it comes from (see shownBeforeResolved); undefined
+ * for a payload ingested as it is, as the tests do.
  */
 export async function ingestDelivery(
   db: pg.ClientBase,
   config: IngestConfig,
   payload: WebhookPayload,
-  receivedAt?: Date,
+  deliveryId?: number,
 ): Promise<DeliveryResult> {
   const digest = deliveryDigest(payload);
   let incident = await lockOpenIncident(db, payload.groupKey);
@@ -93,8 +94,11 @@ export async function ingestDelivery(
     const firing = payload.alerts.filter((a) => a.status === 'firing');
     if (firing.length === 0) return { outcome: 'ignored' };
     if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
-    if (receivedAt && (await shownBeforeResolved(db, payload.groupKey, digest, receivedAt)))
-      return { outcome: 'duplicate' };
+    const shown =
+      deliveryId === undefined
+        ? undefined
+        : await shownBeforeResolved(db, payload.groupKey, digest, deliveryId);
+    if (shown) return { outcome: 'duplicate', incident: shown, slackBehind: false };
     reopened = await reopenRecentIncident(db, config, payload.groupKey);
     incident = reopened ?? (await insertIncident(db, config, payload, digest));
     if (incident) opened = reopened ? 'reopened' : 'created';
@@ -230,37 +234,42 @@ interface ReopenedIncident extends OpenIncident {
 }
 
 /**
+ * The group's last incident, when it showed this notification as the webhook took it and was resolved by
+ * hand (its alerts still fire) only after, nothing of the group having been ingested since: a repeat
+ * stored then, rather than answered as one (see LastAccepted), says nothing that came after the
+ * resolution, and reopens nothing. A repeat stored while the resolution's transaction ran (resolved_at is
+ * when it began) is not told apart from one sent after it: it reopens the incident.
+ */
+async function shownBeforeResolved(
+  db: pg.ClientBase,
+  groupKey: string,
+  digest: string,
+  deliveryId: number,
+): Promise<DeliveryResult['incident'] | undefined> {
+  const { rows } = await db.query<{ id: number; version: number; severity: Severity }>({
+    name: 'ingest-shown-before-resolved',
+    text: `SELECT newest.id::int AS id, newest.version, newest.severity FROM (
+             SELECT id, version, severity, state, resolved_at, last_delivery_digest FROM incidents
+              WHERE group_key = $1 ORDER BY id DESC LIMIT 1
+           ) newest, alert_deliveries d
+            WHERE d.id = $3 AND newest.state = 'resolved' AND newest.last_delivery_digest = $2
+              AND newest.resolved_at > d.received_at
+              AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
+                               WHERE o.group_key = $1 AND o.id < d.id AND o.processed_at >= newest.resolved_at)`,
+    values: [groupKey, digest, deliveryId],
+  });
+  return rows[0];
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
  * Reopens the group's newest incident if it resolved less than alerts.reopenWithin ago: open again,
  * investigating, its resolution and acknowledgement cleared and its escalation from the start (the alert
  * is back: it needs an owner again). Status updates, if people were posting them (or one was due),
  * are due again one interval from now, as resolving had stopped them. Guarded on its state, so that of
  * two peers delivering at once one reopens it and the other finds it open (undefined here).
  */
-const UNIQUE_VIOLATION = '23505';
-
-/**
- * Whether the group's last incident showed this notification when the webhook took it, and was resolved
- * (by hand: its alerts still fire) only after: a repeat stored then, rather than answered as one (see
- * LastAccepted), says nothing that came after the resolution, and reopens nothing.
- */
-async function shownBeforeResolved(
-  db: pg.ClientBase,
-  groupKey: string,
-  digest: string,
-  receivedAt: Date,
-): Promise<boolean> {
-  const { rows } = await db.query({
-    name: 'ingest-shown-before-resolved',
-    text: `SELECT 1 FROM (
-             SELECT state, resolved_at, last_delivery_digest FROM incidents
-              WHERE group_key = $1 ORDER BY id DESC LIMIT 1
-           ) newest
-            WHERE state = 'resolved' AND last_delivery_digest = $2 AND resolved_at > $3`,
-    values: [groupKey, digest, receivedAt],
-  });
-  return rows.length > 0;
-}
-
 async function reopenRecentIncident(
   db: pg.ClientBase,
   config: IngestConfig,

@@ -1,6 +1,6 @@
 /** Groups remembered at most: past that, the one accepted longest ago is forgotten. */
 export const LAST_ACCEPTED_GROUPS = 10_000;
-/** A longer group key is not remembered (its deliveries are always read): the memory stays a few MB. */
+/** A longer group key is not remembered (its deliveries are always read): the map stays under 25 MB. */
 const MAX_REMEMBERED_KEY = 1024;
 
 /**

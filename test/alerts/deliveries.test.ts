@@ -347,12 +347,31 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       await here.accept(notification('ResolvedMeanwhile', pods(2)), 1000);
       // Someone resolves it before that copy is ingested; its alerts still fire in Alertmanager.
       await resolveIncident({ pool, config, effects: recordingEffects() }, id, 'Fixed', 'U0ALICE');
-      expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'duplicate' } });
+      const copy = await ingestNextDelivery(pool, config);
+      expect(copy).toMatchObject({ result: { outcome: 'duplicate', incident: { id }, slackBehind: false } });
+      // Its record names the incident that showed it.
+      expect(await rowOf(copy!.deliveryId)).toMatchObject({ outcome: 'duplicate', incident_id: id });
       const { rows } = await pool.query('SELECT id::int, state FROM incidents');
       expect(rows).toEqual([{ id, state: 'resolved' }]);
       // The same, sent after the resolution, is the group still firing: it reopens the incident.
       await here.accept(notification('ResolvedMeanwhile', pods(2)), 1000);
       expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'reopened' } });
+    });
+
+    it('reopens the incident for such a repeat behind a delivery of its group ingested after the resolution', async () => {
+      const here = new DeliveryAcceptor(pool);
+      await here.accept(notification('FiredAgain'), 1000);
+      const opened = await ingestNextDelivery(pool, config);
+      const id = opened?.outcome === 'ingested' ? opened.result.incident!.id : 0;
+      // Alertmanager resolves the alert, then it fires again with the same start (Prometheus sending it
+      // anew): the same notification as the first, but after a resolution, both waiting to be ingested.
+      await here.accept(notification('FiredAgain', [{ instance: 'pod-1', status: 'resolved' }]), 1000);
+      await here.accept(notification('FiredAgain'), 1000);
+      await resolveIncident({ pool, config, effects: recordingEffects() }, id, 'Fixed', 'U0ALICE');
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'ignored' } });
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({
+        result: { outcome: 'reopened', incident: { id } },
+      });
     });
 
     it('refuses a batch holding two of one group, which one snapshot would judge together, and writes nothing', async () => {
