@@ -6,3 +6,15 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * `promise`'s value, or undefined once `ms` have passed without it settling (it is not cancelled). The
+ * timer goes as soon as either happens, and never holds the process open.
+ */
+export function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout;
+  const due = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms).unref();
+  });
+  return Promise.race([promise, due]).finally(() => clearTimeout(timer));
+}

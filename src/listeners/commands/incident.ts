@@ -1,6 +1,7 @@
 import type { RespondFn } from '@slack/bolt';
 import { INCIDENT_HELP, type IncidentCommand, parseIncidentCommand } from '../../commands/incidentCommand.js';
 import { type CommandReply, runIncidentCommand, usageFor } from '../../commands/incidentHandlers.js';
+import { settledWithin } from '../../primitives/withTimeout.js';
 import type { ListenerDeps } from '../deps.js';
 import { ACK_DEADLINE_MS } from '../envelope.js';
 import { commandText, ephemeral, explain } from '../replies.js';
@@ -29,7 +30,7 @@ export function registerIncidentCommand(listeners: Listeners, deps: ListenerDeps
         channelId: command.channel_id,
         triggerId: command.trigger_id,
       });
-      const reply = await Promise.race([running, ackWhenDue(ANSWER_IN_ACK_WITHIN_MS)]);
+      const reply = await settledWithin(running, ANSWER_IN_ACK_WITHIN_MS);
       if (reply === undefined) {
         acked = true;
         await ack(ephemeral('Working on it: the answer follows here.'));
@@ -45,11 +46,6 @@ export function registerIncidentCommand(listeners: Listeners, deps: ListenerDeps
       await answer(explain(err, usageFor(parsed, err), deps.logger));
     }
   });
-}
-
-/** Resolves to undefined after `ms`; the timer does not hold the process open. */
-function ackWhenDue(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
 async function respondSafely(respond: RespondFn, message: object, deps: ListenerDeps): Promise<void> {
