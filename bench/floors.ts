@@ -82,6 +82,9 @@ function changingDeliveries(run: number): string[] {
   return bodies;
 }
 
+/** The bot's changing warm-up (see WARM_UP): groups other than those measured in the same run. */
+const botChangingWarmUp = (run: number) => changingDeliveries(100 + run).slice(0, 200);
+
 /** Resolves once the bot has ingested every delivery it stored. */
 async function allIngested(pool: pg.Pool): Promise<void> {
   for (;;) {
@@ -162,6 +165,11 @@ export async function floorsBench(): Promise<void> {
   const slack = await startSlackEmulator({ token: BOT_TOKEN });
   const bot = {
     webhook: [] as Figures[],
+    /**
+     * `serve --no-worker`: the webhook and the ingest (every serving process ingests), without the queue
+     * workers that bring Slack up to date. Beside `webhook`, it tells what the Slack updates cost it.
+     */
+    withoutSlackUpdates: [] as Figures[],
     /** Right after the changing deliveries, while the bot still brings Slack up to date with them. */
     repeats: [] as Figures[],
     /** Once Slack shows what the database holds: the webhook's own cost, as the floor's has nothing behind it. */
@@ -184,7 +192,7 @@ export async function floorsBench(): Promise<void> {
           yaml: CATALOG,
         });
         try {
-          await runConcurrently(started.port, changingDeliveries(100 + run).slice(0, 200), SENDERS);
+          await runConcurrently(started.port, botChangingWarmUp(run), SENDERS);
           await allIngested(pool);
           const sent = performance.now();
           const growing = changingDeliveries(run);
@@ -218,6 +226,21 @@ export async function floorsBench(): Promise<void> {
             };
             commands.set(name, [...(commands.get(name) ?? []), figures]);
           }
+        } finally {
+          await stop(started.child);
+        }
+      });
+      // A again: without the queue workers, warmed and measured as `serve` was just now, so that what
+      // tells the two apart is the Slack updates.
+      await withDatabase(async (url, pool) => {
+        const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
+          yaml: CATALOG,
+          role: ['serve', '--no-worker'],
+        });
+        try {
+          await runConcurrently(started.port, botChangingWarmUp(run), SENDERS);
+          await allIngested(pool);
+          bot.withoutSlackUpdates.push(await runConcurrently(started.port, changingDeliveries(run), SENDERS));
         } finally {
           await stop(started.child);
         }
@@ -268,6 +291,9 @@ export async function floorsBench(): Promise<void> {
     `| webhook, changing deliveries | ${range(tp(bot.webhook), 0)}/s, p99 ${range(p99(bot.webhook), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.webhook), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(floor.webhook)), 2)} |`,
   );
   console.log(
+    `| webhook, changing deliveries, \`serve --no-worker\` (ingest, no Slack updates) | ${range(tp(bot.withoutSlackUpdates), 0)}/s, p99 ${range(p99(bot.withoutSlackUpdates), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.withoutSlackUpdates), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.withoutSlackUpdates), p99(floor.webhook)), 2)} |`,
+  );
+  console.log(
     `| webhook, repeats (no write), once Slack is up to date | ${range(tp(bot.settledRepeats), 0)}/s, p99 ${range(p99(bot.settledRepeats), 0)} ms | ${range(tp(floor.webhook), 0)}/s (it writes every one) | throughput ×${range(ratios(tp(bot.settledRepeats), tp(floor.webhook)), 2)} |`,
   );
   console.log(
@@ -278,6 +304,9 @@ export async function floorsBench(): Promise<void> {
   );
   console.log(
     'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats (once Slack is up to date) ≥ ×1.5; acks p99 ≤ ×1.5.',
+  );
+  console.log(
+    '`serve --no-worker` stores and ingests as `serve` does, but runs no queue worker: what it saves beside `serve` is what bringing Slack up to date with the changes costs, on the same two cores.',
   );
   console.log(
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested; Slack showed them all ${range(bot.caughtUp, 1)} s after the last was ingested.`,
