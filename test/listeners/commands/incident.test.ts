@@ -30,6 +30,7 @@ describe('/incident answered within its acknowledgement', () => {
       respond: vi.fn(),
     } as unknown as Parameters<Middleware<SlackCommandMiddlewareArgs>>[0]);
     expect(ack).toHaveBeenCalledOnce();
+    expect(JSON.stringify(ack.mock.calls[0])).toContain('/incident list');
     // One a command: at 600 commands a second, 1,200 timers waiting for nothing.
     expect(vi.getTimerCount()).toBe(0);
   });
