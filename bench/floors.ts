@@ -3,6 +3,8 @@
  * same run on the same machine, alternating A B A B so that a machine busy for a moment weighs on both.
  *   - edge floor: bench/floors/edge-floor.mjs (parse, one INSERT, one Redis push, 200);
  *   - ack floor: bench/floors/ack-floor.mjs (a bare Bolt App that only acks, behind its signature check).
+ * The changing deliveries also go into `serve --no-worker`, to tell the webhook's own cost from what the
+ * queue workers beside it in `serve` take from it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -167,9 +169,10 @@ export async function floorsBench(): Promise<void> {
     webhook: [] as Figures[],
     /**
      * `serve --no-worker`: the webhook and the ingest (every serving process ingests), without the queue
-     * workers that bring Slack up to date. Beside `webhook`, it tells what the Slack updates cost it.
+     * workers (Slack updates above all; escalation steps, playbook and service checks). Beside `webhook`,
+     * it tells what they, and the emulator answering their Slack calls in this process, cost the webhook.
      */
-    withoutSlackUpdates: [] as Figures[],
+    noWorker: [] as Figures[],
     /** Right after the changing deliveries, while the bot still brings Slack up to date with them. */
     repeats: [] as Figures[],
     /** Once Slack shows what the database holds: the webhook's own cost, as the floor's has nothing behind it. */
@@ -186,6 +189,23 @@ export async function floorsBench(): Promise<void> {
   const listeners: ListenerFigures[][] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
+      // A': the changing deliveries into `serve --no-worker`, warmed and measured as into `serve` below,
+      // before it in every other run: what tells the two apart is the in-process queue workers.
+      const noWorker = () =>
+        withDatabase(async (url, pool) => {
+          const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
+            yaml: CATALOG,
+            role: ['serve', '--no-worker'],
+          });
+          try {
+            await runConcurrently(started.port, botChangingWarmUp(run), SENDERS);
+            await allIngested(pool);
+            bot.noWorker.push(await runConcurrently(started.port, changingDeliveries(run), SENDERS));
+          } finally {
+            await stop(started.child);
+          }
+        });
+      if (run % 2 === 1) await noWorker();
       // A: the bot; B: the floors. Each on a database of its own, warmed before it is measured.
       await withDatabase(async (url, pool) => {
         const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
@@ -230,21 +250,7 @@ export async function floorsBench(): Promise<void> {
           await stop(started.child);
         }
       });
-      // A again: without the queue workers, warmed and measured as `serve` was just now, so that what
-      // tells the two apart is the Slack updates.
-      await withDatabase(async (url, pool) => {
-        const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
-          yaml: CATALOG,
-          role: ['serve', '--no-worker'],
-        });
-        try {
-          await runConcurrently(started.port, botChangingWarmUp(run), SENDERS);
-          await allIngested(pool);
-          bot.withoutSlackUpdates.push(await runConcurrently(started.port, changingDeliveries(run), SENDERS));
-        } finally {
-          await stop(started.child);
-        }
-      });
+      if (run % 2 === 0) await noWorker();
       // A again: the buttons and forms, on a bot of their own (state to click on, no backlog of the above).
       listeners.push(
         await withDatabase((url, pool) =>
@@ -291,7 +297,7 @@ export async function floorsBench(): Promise<void> {
     `| webhook, changing deliveries | ${range(tp(bot.webhook), 0)}/s, p99 ${range(p99(bot.webhook), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.webhook), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(floor.webhook)), 2)} |`,
   );
   console.log(
-    `| webhook, changing deliveries, \`serve --no-worker\` (ingest, no Slack updates) | ${range(tp(bot.withoutSlackUpdates), 0)}/s, p99 ${range(p99(bot.withoutSlackUpdates), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.withoutSlackUpdates), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.withoutSlackUpdates), p99(floor.webhook)), 2)} |`,
+    `| webhook, changing deliveries, \`serve --no-worker\` (ingest, no queue workers) | ${range(tp(bot.noWorker), 0)}/s, p99 ${range(p99(bot.noWorker), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.noWorker), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.noWorker), p99(floor.webhook)), 2)} |`,
   );
   console.log(
     `| webhook, repeats (no write), once Slack is up to date | ${range(tp(bot.settledRepeats), 0)}/s, p99 ${range(p99(bot.settledRepeats), 0)} ms | ${range(tp(floor.webhook), 0)}/s (it writes every one) | throughput ×${range(ratios(tp(bot.settledRepeats), tp(floor.webhook)), 2)} |`,
@@ -306,7 +312,7 @@ export async function floorsBench(): Promise<void> {
     'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats (once Slack is up to date) ≥ ×1.5; acks p99 ≤ ×1.5.',
   );
   console.log(
-    '`serve --no-worker` stores and ingests as `serve` does, but runs no queue worker: what it saves beside `serve` is what bringing Slack up to date with the changes costs, on the same two cores.',
+    `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers (Slack updates above all), and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine.`,
   );
   console.log(
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested; Slack showed them all ${range(bot.caughtUp, 1)} s after the last was ingested.`,
