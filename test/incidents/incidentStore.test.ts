@@ -14,6 +14,7 @@ describe('the open incidents, as /incident list shows them', () => {
           [title, severity, state, minutesAgo],
         )
       ).rows[0]!.id;
+    expect(await listOpenIncidents(pool(), 45)).toEqual({ incidents: [], total: 0 });
     await opened('newer P2', 'P2', 5);
     const olderP2 = await opened('older P2', 'P2', 50);
     await opened('P1', 'P1', 1);
@@ -46,6 +47,9 @@ describe('the open incidents, as /incident list shows them', () => {
        SELECT 'storm ' || n, 'P3', 'C0OPS' FROM generate_series(1, 2000) n`,
     );
     await pool().query('ANALYZE incidents');
+    const { rows: open } = await pool().query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM incidents WHERE state = 'open'",
+    );
     // The list's own statement, explained as it ran.
     const sent: Array<{ text: string; values: unknown[] }> = [];
     await listOpenIncidents(
@@ -70,9 +74,10 @@ describe('the open incidents, as /incident list shows them', () => {
       for (const child of plan.Plans ?? []) walk(child, inCount);
     };
     walk(rows[0]!['QUERY PLAN'][0]!.Plan as Node, false);
+    expect(open[0]!.n).toBeGreaterThanOrEqual(2000);
     // The rows listed are read, and no other: only the count goes through them all.
     expect(scans.sort()).toEqual([
-      ['count', 2005],
+      ['count', open[0]!.n],
       ['rows', 45],
     ]);
   });
