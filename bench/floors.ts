@@ -38,8 +38,9 @@ const ACK_CONCURRENCY = 50;
  * Requests each process serves before a path is measured. The bot's code warms slowly: in scratch runs,
  * its repeats went from 1,050/s to 1,750/s over their first 4,800 (V8 optimising as it goes), so a few
  * hundred measure a process that has just started, not one that has served for hours. The floors are
- * warmed as much. Before its changing deliveries the bot gets 200 changes (each opens an incident that
- * Slack, under its limits, takes minutes to show), then repeats of them, which Slack has nothing to do for.
+ * warmed as much. Before its changing deliveries the bot gets 200 changes (100 groups over two steps, whose
+ * incidents Slack, under its limits, takes minutes to show), then repeats of each group's last, answered as
+ * duplicates: they warm the webhook's reading and answering, not its insert or the ingest.
  */
 const WARM_UP = 1600;
 const ACK_WARM_UP = 200;
