@@ -222,8 +222,8 @@ export async function listOpenIncidents(
   db: pg.Pool,
   limit: number,
 ): Promise<{ incidents: OpenIncidentSummary[]; total: number }> {
-  // In the order of incidents_open_by_urgency, so that only the first `limit` are read; the count is the
-  // open index's, apart (a count over the rows would read and sort them all).
+  // In the order of incidents_open_by_urgency, so that only the first `limit` are read; the count apart
+  // (a window count over the rows would read and sort them all).
   const { rows } = await db.query<OpenIncidentSummary & { total: number }>(
     `SELECT i.id::int AS id, i.title, i.severity, i.status, i.channel_id AS "channelId", r.user_id AS commander,
             i.created_at AS "createdAt", (SELECT count(*)::int FROM incidents WHERE state = 'open') AS total
