@@ -2,6 +2,7 @@ import { WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient
 import type { Metrics } from '../observability/metrics.js';
 import type { Block } from '../render/blockKit.js';
 import { SlackRateLimitedError, SlackRejectedError, SlackUnavailableError } from './errors.js';
+import { undiciFetch } from './undiciFetch.js';
 
 // Platform errors that mean "Slack is having trouble", not "your request is wrong".
 const TRANSIENT_PLATFORM_ERRORS = new Set([
@@ -58,6 +59,7 @@ export class SlackApi {
   ) {
     this.client = new WebClient(token, {
       slackApiUrl: apiUrl,
+      fetch: undiciFetch,
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
       timeout: 10_000,
@@ -297,6 +299,7 @@ function mapError(method: string, err: unknown): Error {
 export async function checkAppToken(appToken: string, apiUrl: string): Promise<void> {
   const client = new WebClient(appToken, {
     slackApiUrl: apiUrl,
+    fetch: undiciFetch,
     retryConfig: { retries: 0 },
     timeout: 10_000,
   });
