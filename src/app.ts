@@ -48,7 +48,7 @@ import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
 import { checkTemplates } from './views/templateCheck.js';
-import { startActionsWorker } from './workers/actionsWorker.js';
+import { ACTIONS_CONCURRENCY, startActionsWorker } from './workers/actionsWorker.js';
 import { DELIVERIES_CONCURRENCY, DeliveriesWorker } from './workers/deliveriesWorker.js';
 import { startEscalationWorker } from './workers/escalationWorker.js';
 import { startHealthWorker } from './workers/healthWorker.js';
@@ -184,6 +184,8 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   });
   // Silences wait on Alertmanager holding a client (see SilenceDeps.silencesPool); a few at a time.
   const silencesPool = createPool(env.DATABASE_URL, SILENCES_POOL_SIZE);
+  // Running actions hold their service's lock on a client for as long as they run: see ActionsWorkerDeps.
+  const serviceLocksPool = createPool(env.DATABASE_URL, ACTIONS_CONCURRENCY);
   // Ingesting stored deliveries never takes the clients the webhook stores them with. A query unanswered
   // this long is a connection gone silent: its session is ended, and the delivery waits for another.
   const deliveriesPool = createPool(env.DATABASE_URL, DELIVERIES_CONCURRENCY + 1, {
@@ -291,6 +293,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         }),
         await startActionsWorker({
           pool,
+          serviceLocks: serviceLocksPool,
           config: file,
           membership,
           slackSync: queue,
@@ -491,6 +494,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
               webhookPool.end(),
               slackSyncPool.end(),
               silencesPool.end(),
+              serviceLocksPool.end(),
               deliveriesPool.end(),
             ]),
             Math.max(deadline, Date.now() + 1000),
@@ -507,6 +511,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     await webhookPool.end().catch(() => {});
     await slackSyncPool.end().catch(() => {});
     await silencesPool.end().catch(() => {});
+    await serviceLocksPool.end().catch(() => {});
     await deliveriesPool.end().catch(() => {});
     throw err;
   }

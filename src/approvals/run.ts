@@ -29,6 +29,8 @@ import {
 
 export interface RunDeps {
   pool: pg.Pool;
+  /** Where the service's lock is held while the driver runs (ActionsWorkerDeps.serviceLocks). */
+  serviceLocks: pg.Pool;
   config: {
     services: Readonly<Record<string, { actions: readonly ActionDefinition[] }>>;
     actions: { degradationReminderAfter: number };
@@ -65,7 +67,7 @@ export async function runApprovedRequest(
   const request = await loadRequest(pool, requestId);
   if (request.status !== 'approved' && request.status !== 'running') return 'done';
   const definition = findAction(deps.config, request.service, request.action);
-  const lock = await ServiceLock.tryAcquire(pool, request.service);
+  const lock = await ServiceLock.tryAcquire(deps.serviceLocks, request.service);
   if (!lock) return 'busy';
   try {
     // Run again after its driver started only as approved: retry, idempotent, and the action unchanged.

@@ -25,10 +25,19 @@ import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js
 import { instrumented } from './instrumented.js';
 
 const SERVICE_BUSY_RETRY_MS = 250;
+/** Dry runs, runs and expiries at once; each run or dry run holds one client of `serviceLocks`. */
+export const ACTIONS_CONCURRENCY = 8;
 const SWEEP_EVERY_MS = 60_000;
 
 export interface ActionsWorkerDeps {
   pool: pg.Pool;
+  /**
+   * Where a running driver holds its service's lock, for as long as it runs (minutes, for a roll-back):
+   * ACTIONS_CONCURRENCY clients of their own, so that eight actions running leave the pool the commands,
+   * clicks and other workers share whole. Sharing it, they left those two clients, and a burst of clicks
+   * waited past its 1 s and was told the database was not answering.
+   */
+  serviceLocks: pg.Pool;
   config: FileConfig;
   membership: Membership;
   slackSync: Queue<SlackSyncJob>;
@@ -71,6 +80,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     const ran = await runApprovedRequest(
       {
         pool,
+        serviceLocks: deps.serviceLocks,
         config: deps.config,
         membership: deps.membership,
         notify,
@@ -97,7 +107,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       : 'the action is no longer in the catalog';
     let result = { ok: false, summary: refusal ?? '', output: '' };
     if (definition && refusal === undefined) {
-      const lock = await ServiceLock.tryAcquire(pool, request.service);
+      const lock = await ServiceLock.tryAcquire(deps.serviceLocks, request.service);
       if (!lock) return waitForService(job, token);
       try {
         result = await createDriver(definition.driver).run({
@@ -182,7 +192,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
   const worker = new Worker<ActionJob>(ACTIONS_QUEUE, instrumented(ACTIONS_QUEUE, deps, processor), {
     connection: deps.connection,
     prefix: deps.prefix,
-    concurrency: 8,
+    concurrency: ACTIONS_CONCURRENCY,
     lockDuration: deps.lockDurationMs,
     stalledInterval: deps.lockDurationMs,
     // A stalled run is handed to the next worker once; beginRun then decides whether it may run again.

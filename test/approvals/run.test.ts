@@ -10,7 +10,7 @@ import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 
 const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 
@@ -35,6 +35,8 @@ describe('running an approved request', () => {
     await database.drop();
   });
 
+  // The rollout action runs until the test makes this file.
+  const releaseFile = join(tmpdir(), `run-release-${process.pid}-${Date.now()}`);
   const config = parseFileConfig(
     'test',
     `slack: { defaultChannel: C0DEFAULT1 }
@@ -48,6 +50,11 @@ services:
         params: { replicas: { type: integer, min: 1, max: 20 } }
         approval: { approvers: ['@sre-oncall'], required: 1 }
         onInterrupted: retry
+      - name: rollout
+        description: Runs until the test says so
+        kind: custom
+        driver: { type: command, argv: [node, ${RECORDER}, rollout, --until, ${releaseFile}], env: { allow: [RUN_LOG] } }
+        approval: { approvers: ['@sre-oncall'], required: 1 }
       - name: dump
         description: Print what a binary tool prints
         kind: custom
@@ -58,6 +65,7 @@ services:
   const readGroup = { groupMembers: () => new Set(['U0BOB']), groupId: () => undefined };
   const deps = (overrides: Partial<RunDeps> = {}): RunDeps => ({
     pool,
+    serviceLocks: pool,
     config,
     membership: readGroup,
     notify: { requestChanged: async () => {}, degradationDue: async () => {} },
@@ -134,5 +142,24 @@ services:
     const request = await loadRequest(pool, id);
     expect(request.status).toBe('succeeded');
     expect(request.output).toBe('done␀');
+  });
+
+  it("holds its service's lock on a client of its own, not one of the pool the commands share", async () => {
+    const id = await approved(0, 'rollout');
+    // The pool commands and clicks share, here of one client: a running action must leave it free.
+    const commands = new pg.Pool({ connectionString: database.url, max: 1, connectionTimeoutMillis: 1000 });
+    const serviceLocks = new pg.Pool({ connectionString: database.url, max: 1 });
+    try {
+      const running = runApprovedRequest(deps({ pool: commands, serviceLocks }), id, neverStops);
+      await waitFor(async () => (await readFile(runLog, 'utf8')).includes('"rollout"'), 10_000, 'the run');
+      expect((await commands.query('SELECT 1 AS answered')).rows).toEqual([{ answered: 1 }]);
+      await writeFile(releaseFile, '');
+      expect(await running).toBe('done');
+      expect((await loadRequest(pool, id)).status).toBe('succeeded');
+    } finally {
+      await writeFile(releaseFile, '');
+      await commands.end();
+      await serviceLocks.end();
+    }
   });
 });
