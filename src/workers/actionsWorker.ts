@@ -25,7 +25,7 @@ import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js
 import { instrumented } from './instrumented.js';
 
 const SERVICE_BUSY_RETRY_MS = 250;
-/** Dry runs, runs and expiries at once; each run or dry run holds one client of `serviceLocks`. */
+/** Dry runs, runs, expiries and sweeps at once; each run or dry run holds one client of `serviceLocks`. */
 export const ACTIONS_CONCURRENCY = 8;
 const SWEEP_EVERY_MS = 60_000;
 

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { actionDigest, findAction } from '../../src/actions/catalog.js';
+import { ServiceLock } from '../../src/actions/serviceLock.js';
 import { castVote, createRequest, loadRequest } from '../../src/approvals/requests.js';
 import { type RunDeps, runApprovedRequest } from '../../src/approvals/run.js';
 import { parseFileConfig } from '../../src/config/file.js';
@@ -27,16 +29,18 @@ describe('running an approved request', () => {
     database = await createTestDatabase();
     pool = new pg.Pool({ connectionString: database.url });
     await migrate(pool);
-    runLog = join(await mkdtemp(join(tmpdir(), 'run-')), 'runs.jsonl');
+    runLog = join(dir, 'runs.jsonl');
     await writeFile(runLog, '');
   });
   afterAll(async () => {
     await pool.end();
     await database.drop();
+    await rm(dir, { recursive: true, force: true });
   });
 
+  const dir = mkdtempSync(join(tmpdir(), 'run-'));
   // The rollout action runs until the test makes this file.
-  const releaseFile = join(tmpdir(), `run-release-${process.pid}-${Date.now()}`);
+  const releaseFile = join(dir, 'release');
   const config = parseFileConfig(
     'test',
     `slack: { defaultChannel: C0DEFAULT1 }
@@ -151,8 +155,13 @@ services:
     const serviceLocks = new pg.Pool({ connectionString: database.url, max: 1 });
     try {
       const running = runApprovedRequest(deps({ pool: commands, serviceLocks }), id, neverStops);
+      // Failing before it is awaited, the test would otherwise leave its rejection unhandled.
+      running.catch(() => {});
       await waitFor(async () => (await readFile(runLog, 'utf8')).includes('"rollout"'), 10_000, 'the run');
       expect((await commands.query('SELECT 1 AS answered')).rows).toEqual([{ answered: 1 }]);
+      // The service is locked, on the client of serviceLocks.
+      expect(await ServiceLock.tryAcquire(pool, 'payments-api')).toBeUndefined();
+      expect(serviceLocks.totalCount - serviceLocks.idleCount).toBe(1);
       await writeFile(releaseFile, '');
       expect(await running).toBe('done');
       expect((await loadRequest(pool, id)).status).toBe('succeeded');
