@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 
 export type Pool = pg.Pool;
@@ -8,6 +9,85 @@ export type PoolClient = pg.PoolClient;
  * slash command can still answer "try again" and the webhook a 503 while the database is away.
  */
 export const CONNECTION_TIMEOUT_MS = 1000;
+
+/**
+ * Every client of a pool stayed in use for as long as the caller could wait for one, while the database
+ * was answering them: the bot is busy, not the database away. Worth retrying, as a passing outage is.
+ */
+export class PoolBusyError extends Error {
+  readonly code = 'POOL_BUSY';
+
+  constructor(
+    readonly clients: number,
+    readonly waitedMs: number,
+  ) {
+    super(`all ${clients} clients of the pool stayed busy for ${waitedMs} ms`);
+    this.name = 'PoolBusyError';
+  }
+}
+
+/** How long the work running now may wait for a busy pool's client, in ms (see withClientWait). */
+export interface ClientWait {
+  ms: number;
+}
+
+const clientWaits = new AsyncLocalStorage<ClientWait>();
+
+/**
+ * Runs `work` with its own wait for a busy pool's client, CONNECTION_TIMEOUT_MS otherwise. It is read at
+ * each connect, so raising `wait.ms` later holds for the work's connects from then on: a Slack request's,
+ * once it is acknowledged and Slack waits for it no more.
+ */
+export function withClientWait<T>(wait: ClientWait, work: () => T): T {
+  return clientWaits.run(wait, work);
+}
+
+type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: () => void) => void;
+
+const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect';
+
+/**
+ * pg's Pool, whose callers wait for a busy pool's client as long as their work may (withClientWait).
+ * pg-pool gives up on a queued caller after its one connectionTimeoutMillis; a caller allowed longer joins
+ * the queue again, as long as clients came back meanwhile. None coming back in that time is the database
+ * not answering (a silent connection, a lock that holds every client), and is left as pg-pool reports it.
+ */
+class WaitingPool extends pg.Pool {
+  /** Clients given back in working order, so far: the queue is moving while this grows. */
+  private returned = 0;
+
+  constructor(config: pg.PoolConfig) {
+    super(config);
+    this.on('release', (err) => {
+      if (!err) this.returned += 1;
+    });
+  }
+
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: ConnectCallback): void;
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
+    if (!callback)
+      return new Promise((resolve, reject) => {
+        this.connect((err, client) => (err ? reject(err) : resolve(client!)));
+      });
+    const waitMs = clientWaits.getStore()?.ms ?? CONNECTION_TIMEOUT_MS;
+    const started = performance.now();
+    const attempt = () => {
+      const returnedBefore = this.returned;
+      super.connect((err, client, done) => {
+        if (err?.message === QUEUE_TIMEOUT && this.returned > returnedBefore) {
+          // Each attempt waits connectionTimeoutMillis: another, if a whole one fits in the caller's wait.
+          const waited = performance.now() - started;
+          if (waited + CONNECTION_TIMEOUT_MS <= waitMs) return attempt();
+          return callback(new PoolBusyError(this.options.max, Math.round(waited)), undefined, () => {});
+        }
+        callback(err, client, done);
+      });
+    };
+    attempt();
+    return undefined;
+  }
+}
 
 /**
  * `queryTimeoutMs`: how long a query may go unanswered before it fails, for pools whose queries are all
@@ -30,7 +110,7 @@ export function createPool(
   const { queryTimeoutMs, statementTimeoutMs } = options;
   const settings = ['SET plan_cache_mode = force_custom_plan'];
   if (statementTimeoutMs) settings.push(`SET statement_timeout = ${statementTimeoutMs}`);
-  const pool = new pg.Pool({
+  const pool = new WaitingPool({
     connectionString,
     max,
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
@@ -74,11 +154,11 @@ export interface ClientSource {
 
 /**
  * `pool`'s clients taken in turn, for work that holds one across a slow call (a silence waits on
- * Alertmanager). pg-pool bounds the wait for a busy pool's client and the opening of a connection with one
- * timeout, CONNECTION_TIMEOUT_MS, so a burst of such work was told the database was not answering when it
- * was only busy. Here a caller waits its turn up to `waitMs`; opening a connection still gives up after
- * CONNECTION_TIMEOUT_MS, and when it fails, the callers waiting fail with it at once rather than each
- * finding the database away in turn. Every client of `pool` must be taken here, for the turns to count.
+ * Alertmanager): no client may come back for seconds, which createPool's pools take for the database not
+ * answering. Here a caller waits its turn up to `waitMs`, however long each turn; opening a connection
+ * still gives up after CONNECTION_TIMEOUT_MS, and when it fails, the callers waiting fail with it at once
+ * rather than each finding the database away in turn. Every client of `pool` must be taken here, for the
+ * turns to count.
  */
 export function clientsInTurn(pool: pg.Pool, waitMs: number): ClientSource {
   let free = pool.options.max;
@@ -96,7 +176,7 @@ export function clientsInTurn(pool: pg.Pool, waitMs: number): ClientSource {
       }
       const timer = setTimeout(() => {
         waiting.splice(waiting.indexOf(waiter), 1);
-        reject(new Error(`all ${pool.options.max} clients of the pool stayed busy for ${waitMs} ms`));
+        reject(new PoolBusyError(pool.options.max, waitMs));
       }, waitMs);
       const waiter = {
         go: () => {
@@ -160,8 +240,9 @@ const TRANSIENT_NODE_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-/** True when the database is unreachable or restarting: the caller should retry later, not give up. */
+/** True when the database is unreachable, restarting or busy: the caller should retry later, not give up. */
 export function isTransientDbError(err: unknown): boolean {
+  if (err instanceof PoolBusyError) return true;
   const e = err as { code?: string } | undefined;
   if (!e) return false;
   if (typeof e.code === 'string') {

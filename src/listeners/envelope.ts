@@ -1,6 +1,7 @@
 import type { App, ReceiverEvent } from '@slack/bolt';
 import { z } from 'zod';
 import { formatPath } from '../config/errors.js';
+import { type ClientWait, CONNECTION_TIMEOUT_MS, withClientWait } from '../db/pool.js';
 import type { Logger } from '../observability/logger.js';
 
 /**
@@ -129,15 +130,24 @@ export function readSocketBody(body: unknown): EnvelopeResult {
 export const ACK_DEADLINE_MS = 3000;
 
 /**
+ * How long a request's work waits for a busy pool's client once it is acknowledged: nobody times it but
+ * the person waiting for its answer, who is better told it late than told to try again.
+ */
+export const AFTER_ACK_CLIENT_WAIT_MS = 10_000;
+
+/**
  * Hands a checked request to Bolt. A click or form no listener answers (an unknown action_id or
  * callback_id) is acknowledged here once Bolt is done with it, so Slack shows no error and nothing
- * waits out the 3 seconds.
+ * waits out the 3 seconds. Until the acknowledgement, the request's work waits CONNECTION_TIMEOUT_MS for
+ * a busy pool's client, so as to answer within Slack's 3 seconds; after it, AFTER_ACK_CLIENT_WAIT_MS.
  */
 export async function dispatchToBolt(app: App, event: ReceiverEvent, logger: Logger): Promise<void> {
   let acked = false;
+  const clientWait: ClientWait = { ms: CONNECTION_TIMEOUT_MS };
   const ack: ReceiverEvent['ack'] = async (response) => {
     if (acked) return;
     acked = true;
+    clientWait.ms = AFTER_ACK_CLIENT_WAIT_MS;
     await event.ack(response);
   };
   // Past Slack's 3 seconds the person has been shown an error: worth a line, as Bolt's receiver wrote.
@@ -145,7 +155,7 @@ export async function dispatchToBolt(app: App, event: ReceiverEvent, logger: Log
     if (!acked) logger.warn({ slackRequest: describe(event.body) }, 'not acknowledged within 3 seconds');
   }, ACK_DEADLINE_MS);
   try {
-    await app.processEvent({ ...event, ack });
+    await withClientWait(clientWait, () => app.processEvent({ ...event, ack }));
   } finally {
     clearTimeout(late);
   }

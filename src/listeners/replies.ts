@@ -1,6 +1,6 @@
 import { ApprovalError } from '../approvals/errors.js';
 import { CommandUsageError } from '../commands/incidentCommand.js';
-import { isTransientDbError } from '../db/pool.js';
+import { isTransientDbError, PoolBusyError } from '../db/pool.js';
 import { IncidentError } from '../incidents/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { PlaybookError } from '../playbooks/errors.js';
@@ -44,6 +44,10 @@ export function explain(err: unknown, usage: string, logger: Logger): string {
     return usage ? `${err.message}\nUsage: \`${usage}\`` : err.message;
   }
   // A passing outage, not a bug: the person can do something about it, which is to wait.
+  if (err instanceof PoolBusyError) {
+    logger.warn({ err }, 'Slack request failed: every database connection stayed busy');
+    return 'The bot is too busy to answer right now: all its database connections are in use. Try again in a moment; if you were changing something, check first whether it took.';
+  }
   if (isTransientDbError(err) || isTransientQueueError(err)) {
     logger.warn({ err }, 'Slack request failed: a store is unreachable');
     return `${isTransientDbError(err) ? 'The database (PostgreSQL)' : 'The job queue (Redis)'} is not answering right now. Try again in a minute; if you were changing something, check first whether it took.`;

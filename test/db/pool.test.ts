@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptDeliveries } from '../../src/alerts/deliveries.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
@@ -7,10 +8,74 @@ import {
   clientsInTurn,
   createPool,
   isDatabaseUnreachable,
+  isTransientDbError,
+  PoolBusyError,
+  withClientWait,
 } from '../../src/db/pool.js';
 import { payload } from '../support/alertmanager.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 import { type ProxiedDatabase, proxiedDatabase } from '../support/tcpProxy.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A caller waiting for a client of a full pool: while clients come back, it is the bot that is busy, and
+ * a caller allowed to wait longer than CONNECTION_TIMEOUT_MS does; when none comes back in that time, it
+ * is the database that is not answering, however long the caller could wait.
+ */
+describe('createPool: a busy pool, not a database that is down', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db.drop());
+
+  /** The pool's one client held; after 300 ms it comes back, to a caller queued before, who keeps it 1.5 s. */
+  const keepBusy = async (pool: pg.Pool) => {
+    const held = await pool.connect();
+    const before = pool.connect().then(async (client) => {
+      await sleep(1500);
+      client.release();
+    });
+    setTimeout(() => held.release(), 300);
+    return { over: before };
+  };
+
+  it('tells a caller that cannot wait longer the pool is busy, and lets one that can wait', async () => {
+    const pool = createPool(db.url, 1);
+    try {
+      const busy = await keepBusy(pool);
+      const err = await pool.connect().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PoolBusyError);
+      expect(isTransientDbError(err)).toBe(true);
+      expect(isDatabaseUnreachable(err)).toBe(false);
+      await busy.over;
+
+      const again = await keepBusy(pool);
+      const client = await withClientWait({ ms: 10_000 }, () => pool.connect());
+      expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+      client.release();
+      await again.over;
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('tells even a caller that could wait longer that the database is not answering, once no client comes back', async () => {
+    const pool = createPool(db.url, 1);
+    try {
+      const held = await pool.connect();
+      const started = Date.now();
+      const err = await withClientWait({ ms: 10_000 }, () => pool.connect()).catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(PoolBusyError);
+      expect(isDatabaseUnreachable(err)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(CONNECTION_TIMEOUT_MS * 2);
+      held.release();
+    } finally {
+      await pool.end();
+    }
+  });
+});
 
 /**
  * A pool's clients taken in turn (the silences' pool): waiting for a busy client is not a database that
@@ -39,7 +104,9 @@ describe('clientsInTurn', () => {
 
       const impatient = clientsInTurn(pool, 200);
       const both = await Promise.all([impatient.connect(), impatient.connect()]);
-      await expect(impatient.connect()).rejects.toThrow('all 2 clients of the pool stayed busy for 200 ms');
+      const err = await impatient.connect().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PoolBusyError);
+      expect((err as Error).message).toBe('all 2 clients of the pool stayed busy for 200 ms');
       for (const c of both) c.release();
     } finally {
       await pool.end();

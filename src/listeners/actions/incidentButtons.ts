@@ -1,6 +1,7 @@
 import { HEALTH_USAGE } from '../../commands/actionCommand.js';
 import type { IncidentCommand } from '../../commands/incidentCommand.js';
 import { acknowledge, usageFor } from '../../commands/incidentHandlers.js';
+import { CONNECTION_TIMEOUT_MS, withClientWait } from '../../db/pool.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { type Incident, incidentAtRoot } from '../../incidents/incidentStore.js';
@@ -41,7 +42,8 @@ export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps
     incidentClickedOn(deps.pool, click, readIncidentId(value));
 
   // Post update, Resolve, Silence and Extend open a form about an open incident; Slack allows that
-  // within 3 s of the click.
+  // within 3 s of the click. So their work waits for a busy pool's client no longer than before the
+  // acknowledgement: the clicker is told the bot is busy, not shown an error once the form cannot open.
   const openFormButton = (
     actionId: string,
     command: IncidentCommand | undefined,
@@ -50,15 +52,17 @@ export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps
     listeners.action(actionId, async ({ ack, body, action }) => {
       await ack();
       const click = body as unknown as Click;
-      try {
-        const incident = await clickedIncident(click, (action as { value?: string }).value);
-        if (incident.state === 'resolved') {
-          throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
+      await withClientWait({ ms: CONNECTION_TIMEOUT_MS }, async () => {
+        try {
+          const incident = await clickedIncident(click, (action as { value?: string }).value);
+          if (incident.state === 'resolved') {
+            throw new IncidentError('ALREADY_RESOLVED', `${incidentRef(incident.id)} is already resolved.`);
+          }
+          await deps.slack.openView(click.trigger_id, await form(incident, click));
+        } catch (err) {
+          await tellClicker(deps.slack, click, explain(err, command ? usageFor(command, err) : '', logger));
         }
-        await deps.slack.openView(click.trigger_id, await form(incident, click));
-      } catch (err) {
-        await tellClicker(deps.slack, click, explain(err, command ? usageFor(command, err) : '', logger));
-      }
+      });
     });
   openFormButton(INCIDENT_BUTTONS.postUpdate, { name: 'update' }, async (incident) =>
     updateModal({ ...incident, ref: incidentRef(incident.id) }),
