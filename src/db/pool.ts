@@ -49,17 +49,21 @@ const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect';
 /**
  * pg's Pool, whose callers wait for a busy pool's client as long as their work may (withClientWait).
  * pg-pool gives up on a queued caller after its one connectionTimeoutMillis; a caller allowed longer joins
- * the queue again, as long as clients came back meanwhile. None coming back in that time is the database
- * not answering (a silent connection, a lock that holds every client), and is left as pg-pool reports it.
+ * the queue again, at its back, as long as the queue moved meanwhile. A queue that did not move in that
+ * time is the database not answering (a silent connection, a lock that holds every client), and is left
+ * as pg-pool reports it.
  */
 class WaitingPool extends pg.Pool {
-  /** Clients given back in working order, so far: the queue is moving while this grows. */
-  private returned = 0;
+  /**
+   * Clients handed to a caller, so far: the queue is moving while this grows. A client given back is not
+   * counted: pg-pool takes one back before finding its connection gone.
+   */
+  private handedOut = 0;
 
   constructor(config: pg.PoolConfig) {
     super(config);
-    this.on('release', (err) => {
-      if (!err) this.returned += 1;
+    this.on('acquire', () => {
+      this.handedOut += 1;
     });
   }
 
@@ -73,9 +77,9 @@ class WaitingPool extends pg.Pool {
     const waitMs = clientWaits.getStore()?.ms ?? CONNECTION_TIMEOUT_MS;
     const started = performance.now();
     const attempt = () => {
-      const returnedBefore = this.returned;
+      const handedOutBefore = this.handedOut;
       super.connect((err, client, done) => {
-        if (err?.message === QUEUE_TIMEOUT && this.returned > returnedBefore) {
+        if (err?.message === QUEUE_TIMEOUT && this.handedOut > handedOutBefore) {
           // Each attempt waits connectionTimeoutMillis: another, if a whole one fits in the caller's wait.
           const waited = performance.now() - started;
           if (waited + CONNECTION_TIMEOUT_MS <= waitMs) return attempt();

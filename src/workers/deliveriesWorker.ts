@@ -7,7 +7,7 @@ import {
   ingestNextDelivery,
 } from '../alerts/deliveries.js';
 import type { IngestConfig } from '../alerts/ingest.js';
-import { isDatabaseUnreachable } from '../db/pool.js';
+import { isDatabaseUnreachable, PoolBusyError } from '../db/pool.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { outsideLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
@@ -150,10 +150,10 @@ export class DeliveriesWorker {
             continue;
           }
           // The next poll tries again.
-          if (isDatabaseUnreachable(err))
+          if (isDatabaseUnreachable(err) || err instanceof PoolBusyError)
             this.deps.logger.warn(
               { err },
-              'alertmanager deliveries: the database is not answering; they wait, stored',
+              'alertmanager deliveries: no database client to be had; they wait, stored',
             );
           else this.deps.logger.error({ err }, 'alertmanager deliveries: could not take the next one');
           return;

@@ -4,7 +4,7 @@ import { checkEveryMs, checkHeartbeat, gapsBehindSlack } from '../alerts/heartbe
 import { syncHeartbeatGap } from '../alerts/heartbeatProjection.js';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import type { FileConfig } from '../config/file.js';
-import { isDatabaseUnreachable } from '../db/pool.js';
+import { isDatabaseUnreachable, PoolBusyError } from '../db/pool.js';
 import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
@@ -37,6 +37,18 @@ const MAX_BACKOFF_MS = 5 * 60_000;
 export function cappedExponentialBackoff(attemptsMade: number): number {
   const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attemptsMade - 1));
   return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * How long a sync that failed with `err` waits before it is tried again, using no attempt: undefined for
+ * a failure that uses one. A rate limit, another syncer, a post's outcome still unknown and a database
+ * out of reach (away, or every client of the pool busy) are waits, not failures.
+ */
+export function waitToRetry(err: unknown): number | undefined {
+  if (err instanceof SyncBusyError) return BUSY_RETRY_MS;
+  if (err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError) return err.waitMs;
+  if (isDatabaseUnreachable(err) || err instanceof PoolBusyError) return DATABASE_RETRY_MS;
+  return undefined;
 }
 
 export interface SlackSyncWorkerDeps extends ProjectionDeps {
@@ -140,17 +152,8 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
       await settled();
       return result;
     } catch (err) {
-      const wait =
-        err instanceof SyncBusyError
-          ? BUSY_RETRY_MS
-          : err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError
-            ? err.waitMs
-            : isDatabaseUnreachable(err)
-              ? DATABASE_RETRY_MS
-              : undefined;
+      const wait = waitToRetry(err);
       if (wait !== undefined) {
-        // Waiting for a rate limit, another syncer, a post's outcome or the database is not a failure: no
-        // attempt is used.
         deps.logger.debug({ err, jobId: job.id, waitMs: wait }, 'Slack sync waits');
         await settled();
         await job.moveToDelayed(Date.now() + wait, token);
