@@ -59,8 +59,9 @@ export class ServiceLock {
   }
 
   /**
-   * Gives the lock back. A connection that cannot say so is closed and its session ended, which releases
-   * the lock in PostgreSQL; the driver was stopped before, so another run may then take it.
+   * Gives the lock back. A connection that cannot say so, failing or silent for HEARTBEAT_TIMEOUT_MS (gone
+   * quiet since its last heartbeat), is closed and its session ended, which releases the lock in
+   * PostgreSQL; the driver was stopped before, so another run may then take it.
    */
   async release(): Promise<void> {
     if (this.#released) return;
@@ -70,36 +71,41 @@ export class ServiceLock {
     this.client.off('error', this.#failed).off('end', this.#ended);
     const unlocked =
       !this.lost.aborted &&
-      (await this.client
-        .query("SELECT pg_advisory_unlock(hashtext('incident-bot:service'), hashtext($1))", [this.service])
-        .then(
-          () => true,
-          () => false,
-        ));
+      (await answerOf(
+        this.client.query("SELECT pg_advisory_unlock(hashtext('incident-bot:service'), hashtext($1))", [
+          this.service,
+        ]),
+      )) === 'answered';
     if (unlocked) this.client.release();
     else await discardClient(this.pool, this.client);
   }
 
   async #beat(): Promise<void> {
     if (this.#released || this.lost.aborted) return;
-    let timer: NodeJS.Timeout | undefined;
-    const silent = new Promise<'silent'>((resolve) => {
-      timer = setTimeout(() => resolve('silent'), HEARTBEAT_TIMEOUT_MS);
-    });
-    try {
-      const answer = await Promise.race([this.client.query('SELECT 1').then(() => 'ok' as const), silent]);
-      if (answer === 'silent')
-        this.#lose(`its database connection did not answer within ${HEARTBEAT_TIMEOUT_MS / 1000} s`);
-    } catch (err) {
-      this.#lose(`its database connection failed: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
+    const answer = await answerOf(this.client.query('SELECT 1'));
+    if (answer === 'silent')
+      this.#lose(`its database connection did not answer within ${HEARTBEAT_TIMEOUT_MS / 1000} s`);
+    else if (answer instanceof Error) this.#lose(`its database connection failed: ${answer.message}`);
   }
 
   #lose(why: string): void {
     if (this.#released || this.lost.aborted) return;
     clearInterval(this.#heartbeat);
     this.#controller.abort(new Error(`lost the lock on ${this.service}: ${why}`));
+  }
+}
+
+/** How a query on the lock's connection ended: answered, failed, or silent for HEARTBEAT_TIMEOUT_MS. */
+async function answerOf(query: Promise<unknown>): Promise<'answered' | 'silent' | Error> {
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<'silent'>((resolve) => {
+    timer = setTimeout(() => resolve('silent'), HEARTBEAT_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([query.then(() => 'answered' as const), silent]);
+  } catch (err) {
+    return err as Error;
+  } finally {
+    clearTimeout(timer);
   }
 }
