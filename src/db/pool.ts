@@ -256,6 +256,13 @@ export function isTransientDbError(err: unknown): boolean {
   return isDatabaseUnreachable(err);
 }
 
+/**
+ * No client to be had: the database unreachable, or every client of the pool busy past the caller's wait.
+ * For work that is only delayed by either, and waits on a steady interval.
+ */
+export const isDatabaseOutOfReach = (err: unknown): boolean =>
+  isDatabaseUnreachable(err) || err instanceof PoolBusyError;
+
 /** A query given a `query_timeout` (pg's read timeout) that went unanswered that long. */
 export const isQueryReadTimeout = (err: unknown): boolean =>
   err instanceof Error && err.message === 'Query read timeout';

@@ -7,7 +7,7 @@ import {
   ingestNextDelivery,
 } from '../alerts/deliveries.js';
 import type { IngestConfig } from '../alerts/ingest.js';
-import { isDatabaseUnreachable, PoolBusyError } from '../db/pool.js';
+import { isDatabaseOutOfReach } from '../db/pool.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { outsideLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
@@ -150,7 +150,7 @@ export class DeliveriesWorker {
             continue;
           }
           // The next poll tries again.
-          if (isDatabaseUnreachable(err) || err instanceof PoolBusyError)
+          if (isDatabaseOutOfReach(err))
             this.deps.logger.warn(
               { err },
               'alertmanager deliveries: no database client to be had; they wait, stored',

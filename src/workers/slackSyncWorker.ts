@@ -4,7 +4,7 @@ import { checkEveryMs, checkHeartbeat, gapsBehindSlack } from '../alerts/heartbe
 import { syncHeartbeatGap } from '../alerts/heartbeatProjection.js';
 import { requestsBehindSlack, syncActionMessage } from '../approvals/projection.js';
 import type { FileConfig } from '../config/file.js';
-import { isDatabaseUnreachable, PoolBusyError } from '../db/pool.js';
+import { isDatabaseOutOfReach } from '../db/pool.js';
 import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
@@ -47,7 +47,7 @@ export function cappedExponentialBackoff(attemptsMade: number): number {
 export function waitToRetry(err: unknown): number | undefined {
   if (err instanceof SyncBusyError) return BUSY_RETRY_MS;
   if (err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError) return err.waitMs;
-  if (isDatabaseUnreachable(err) || err instanceof PoolBusyError) return DATABASE_RETRY_MS;
+  if (isDatabaseOutOfReach(err)) return DATABASE_RETRY_MS;
   return undefined;
 }
 
