@@ -3,7 +3,7 @@ import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
 import { incidentStats } from '../incidents/incidentStats.js';
-import { listOpenIncidents, loadSnapshot } from '../incidents/incidentStore.js';
+import { listOpenIncidents, loadIncident, loadSnapshot } from '../incidents/incidentStore.js';
 import {
   addNote,
   assignRole,
@@ -145,8 +145,7 @@ export async function runIncidentCommand(
     case 'update': {
       const id = await target(command.incidentId);
       if (!command.text) {
-        const snapshot = await loadSnapshot(deps.pool, id, 0);
-        const { incident } = snapshot!;
+        const incident = (await loadIncident(deps.pool, id))!;
         if (incident.state === 'resolved')
           throw new IncidentError('ALREADY_RESOLVED', `INC-${id} is already resolved.`);
         return { modal: updateModal({ ...incident, ref: `INC-${id}` }) };

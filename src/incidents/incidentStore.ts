@@ -92,11 +92,8 @@ type AsJson<T> = {
   [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K];
 };
 
-/**
- * The snapshot's columns, for `FROM incidents i` alone, its alerts limited to $2: the incident's own
- * columns, the rest as JSON, in one statement that reads as of one instant. The Slack sync's adds its own.
- */
-export const SNAPSHOT_COLUMNS = `id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
+/** The incident's own columns, for `FROM incidents i`. */
+const INCIDENT_COLUMNS = `id::int AS id, title, severity, state, status, impact, affected, eta, resolution,
   declared_by AS "declaredBy", update_count AS "updateCount", next_update_due_at AS "nextUpdateDueAt",
   channel_id AS "channelId", group_key AS "groupKey",
   group_labels AS "groupLabels", common_labels AS "commonLabels", external_url AS "externalUrl",
@@ -104,6 +101,13 @@ export const SNAPSHOT_COLUMNS = `id::int AS id, title, severity, state, status, 
   resolved_at AS "resolvedAt", truncated_alerts AS "truncatedAlerts", reopen_count AS "reopenCount",
   refused_channel_id AS "refusedChannelId", slack_error AS "slackError",
   acknowledged_by AS "acknowledgedBy", acknowledged_at AS "acknowledgedAt",
+  ${LIVE_SILENCE_JSON} AS silence`;
+
+/**
+ * The snapshot's columns, for `FROM incidents i` alone, its alerts limited to $2: the incident's own
+ * columns, the rest as JSON, in one statement that reads as of one instant. The Slack sync's adds its own.
+ */
+export const SNAPSHOT_COLUMNS = `${INCIDENT_COLUMNS},
   (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'firing') AS firing,
   (SELECT count(*)::int FROM alerts WHERE incident_id = i.id AND status = 'resolved') AS resolved,
   (SELECT coalesce(json_agg(a ORDER BY a.status = 'resolved', a.severity, a."startsAt", a.fingerprint), '[]') FROM (
@@ -113,23 +117,28 @@ export const SNAPSHOT_COLUMNS = `id::int AS id, title, severity, state, status, 
     WHERE incident_id = i.id) AS roles,
   (SELECT coalesce(json_agg(d ORDER BY d.service), '[]') FROM (
      SELECT service, enabled_at AS "enabledAt" FROM service_degradations
-      WHERE incident_id = i.id) d) AS degradations,
-  ${LIVE_SILENCE_JSON} AS silence`;
+      WHERE incident_id = i.id) d) AS degradations`;
+
+/** A row of INCIDENT_COLUMNS, as PostgreSQL answers it. */
+type IncidentRow = Omit<Incident, 'silence'> & { silence: Parameters<typeof storedSilenceOf>[0] | null };
+
+function incidentOfRow({ silence, ...incident }: IncidentRow): Incident {
+  return silence ? { ...incident, silence: publicSilence(storedSilenceOf(silence)) } : incident;
+}
 
 /** A row of SNAPSHOT_COLUMNS, as PostgreSQL answers it. */
-export type SnapshotRow = Incident & {
+export type SnapshotRow = IncidentRow & {
   firing: number;
   resolved: number;
   alerts: AsJson<AlertRow>[];
   roles: Partial<Record<Role, string>>;
   degradations: AsJson<IncidentSnapshot['degradations'][number]>[];
-  silence: Parameters<typeof storedSilenceOf>[0] | null;
 };
 
 export function snapshotOfRow(row: SnapshotRow): IncidentSnapshot {
-  const { firing, resolved, alerts, roles, degradations, silence, ...incident } = row;
+  const { firing, resolved, alerts, roles, degradations, ...incident } = row;
   return {
-    incident: silence ? { ...incident, silence: publicSilence(storedSilenceOf(silence)) } : incident,
+    incident: incidentOfRow(incident),
     roles,
     degradations: degradations.map((d) => ({ ...d, enabledAt: new Date(d.enabledAt) })),
     firing,
@@ -153,6 +162,19 @@ export async function loadSnapshot(
     values: [incidentId, alertLimit],
   });
   return rows[0] && snapshotOfRow(rows[0]);
+}
+
+/** The incident alone, without what the snapshot adds (its alerts, roles, degradations): a click's or a form's read. */
+export async function loadIncident(
+  db: pg.ClientBase | pg.Pool,
+  incidentId: number,
+): Promise<Incident | undefined> {
+  const { rows } = await db.query<IncidentRow>({
+    name: 'incident',
+    text: `SELECT ${INCIDENT_COLUMNS} FROM incidents i WHERE id = $1`,
+    values: [incidentId],
+  });
+  return rows[0] && incidentOfRow(rows[0]);
 }
 
 export async function loadAlerts(

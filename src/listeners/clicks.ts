@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { findPostIntent } from '../db/slackPostIntents.js';
 import { IncidentError } from '../incidents/errors.js';
-import { type Incident, loadSnapshot } from '../incidents/incidentStore.js';
+import { type Incident, loadIncident } from '../incidents/incidentStore.js';
 import { addLogContext } from '../observability/logContext.js';
 import { incidentRef } from '../primitives/ids.js';
 
@@ -44,7 +44,7 @@ const ROOT_RECORDED_POLL_MS = 50;
 /** The incident, once its root message is recorded or no post of it is under way (or the wait is over). */
 async function incidentWithRoot(pool: pg.Pool, id: number): Promise<Incident | undefined> {
   const deadline = Date.now() + ROOT_RECORDED_WAIT_MS;
-  const read = async () => (await loadSnapshot(pool, id, 0))?.incident;
+  const read = () => loadIncident(pool, id);
   let incident = await read();
   while (incident?.rootTs === null && Date.now() < deadline) {
     // The intent first: it is forgotten in the transaction that records the root, so once it is gone the

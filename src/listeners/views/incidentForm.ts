@@ -1,5 +1,5 @@
 import { IncidentError } from '../../incidents/errors.js';
-import { loadSnapshot } from '../../incidents/incidentStore.js';
+import { loadIncident } from '../../incidents/incidentStore.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { readIncidentId, type Submission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
@@ -54,8 +54,8 @@ export function registerIncidentForm<T>(
 
 /** Tells one person, in the incident's channel (the default channel until it has one of its own). */
 async function tellInIncidentChannel(deps: ListenerDeps, id: number, user: string, text: string) {
-  const snapshot = await loadSnapshot(deps.pool, id, 0).catch(() => undefined);
-  const channel = snapshot?.incident.channelId ?? deps.config.slack.defaultChannel;
+  const incident = await loadIncident(deps.pool, id).catch(() => undefined);
+  const channel = incident?.channelId ?? deps.config.slack.defaultChannel;
   await deps.slack.postEphemeral({ channel, user, text }).catch((err: unknown) => {
     deps.logger.warn({ err, incidentId: id }, 'could not tell the person how their form ended');
   });
