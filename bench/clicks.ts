@@ -64,6 +64,13 @@ export interface ListenerFigures {
   result?: { p50: number; p99: number; shown: number; otherwise: number; of: number; told: string[] };
 }
 
+/** Resolves when `promise` does, or after `ms`, whichever comes first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** Sends `probes` `CONCURRENCY` at a time; each one's ack latency, and its click → result time. */
 async function measure(
   slack: RunningEmulator,
@@ -106,19 +113,26 @@ async function measure(
   let failed = 0;
   let next = 0;
   try {
+    // CONCURRENCY people clicking: each waits for what their click shows (or for its ack, when it shows
+    // nothing after it, or the ack failed) before clicking again, as the ack floor's clients wait for theirs.
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < probes.length) {
           const probe = probes[next++]!();
           const since = Date.now();
-          if (probe.shows) sent.push(new Promise((done) => waiting.add({ probe, since, done })));
+          const result = probe.shows
+            ? new Promise<void>((done) => waiting.add({ probe, since, done }))
+            : undefined;
+          if (result) sent.push(result);
           const { status, ms, body } = await slackRequest(port, probe.form);
-          if (status !== 200 || FAILED_ACK.test(body)) failed++;
+          const ackFailed = status !== 200 || FAILED_ACK.test(body);
+          if (ackFailed) failed++;
           acks.push(ms);
+          if (result && !ackFailed) await within(result, RESULT_WAIT_MS);
         }
       }),
     );
-    await Promise.race([Promise.all(sent), new Promise((r) => setTimeout(r, RESULT_WAIT_MS))]);
+    await within(Promise.all(sent), RESULT_WAIT_MS);
   } finally {
     unwatch();
     waiting.clear();
