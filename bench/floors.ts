@@ -111,12 +111,22 @@ async function allIngested(pool: pg.Pool): Promise<void> {
   }
 }
 
+/** What a slash command types, where, and what its answer must say for the row to measure it. */
+interface Typed {
+  command: string;
+  text: string;
+  /** C0BENCH01 by default, the channel of the incidents declared. */
+  channel?: string;
+  /** An answer not matching it counts as failed: the command took another path than the row's. */
+  answers?: RegExp;
+}
+
 /** `count` signed slash commands, `concurrency` at a time: each one's time to its answer (the ack). */
 async function acks(
   port: number,
   count: number,
   concurrency: number,
-  command: (i: number) => { command: string; text: string } = () => ({ command: '/incident', text: 'list' }),
+  command: (i: number) => Typed = () => ({ command: '/incident', text: 'list' }),
 ): Promise<number[] & { failed?: number }> {
   const latencies: number[] & { failed?: number } = [];
   latencies.failed = 0;
@@ -125,17 +135,17 @@ async function acks(
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         const i = next++;
-        const typed = command(i);
+        const { channel = 'C0BENCH01', answers, ...typed } = command(i);
         const { status, ms, body } = await slackRequest(port, {
           ...typed,
           user_id: 'U0BENCH',
-          channel_id: 'C0BENCH01',
+          channel_id: channel,
           team_id: 'T0SANDBOX',
           trigger_id: `floor-${i}-${randomBytes(4).toString('hex')}`,
           response_url: 'https://hooks.slack.invalid/commands/1',
         });
         if (status !== 200) throw new Error(`${typed.command} ${typed.text} answered ${status}`);
-        if (FAILED_ACK.test(body)) latencies.failed!++;
+        if (FAILED_ACK.test(body) || (answers && !answers.test(body))) latencies.failed!++;
         latencies.push(ms);
       }
     }),
@@ -144,27 +154,53 @@ async function acks(
 }
 
 /** The slash commands whose acks are measured beside the floor's, as people type them. */
-const COMMANDS: Array<{ name: string; typed: (i: number) => { command: string; text: string } }> = [
+const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
   { name: '/incident list', typed: () => ({ command: '/incident', text: 'list' }) },
   { name: '/incident help', typed: () => ({ command: '/incident', text: 'help' }) },
   { name: '/incident stats 7d', typed: () => ({ command: '/incident', text: 'stats 7d' }) },
   { name: '/incident timeline INC-1', typed: () => ({ command: '/incident', text: 'timeline INC-1' }) },
-  { name: '/incident declare', typed: (i) => ({ command: '/incident', text: `declare P3 Bench ${i}` }) },
+  {
+    name: '/incident declare',
+    typed: (i) => ({ command: '/incident', text: `declare P3 Bench ${i}`, answers: /Declared INC-\d+/ }),
+  },
   {
     name: '/incident update, 50 incidents',
-    typed: (i) => ({ command: '/incident', text: `update INC-${(i % 50) + 1} step ${i}` }),
+    typed: (i) => ({
+      command: '/incident',
+      text: `update INC-${(i % 50) + 1} step ${i}`,
+      answers: /Posted update #\d+ to INC-\d+/,
+    }),
   },
   {
     // Every update takes the incident's row lock: the 50 queue behind one another.
     name: '/incident update INC-1 (one incident, its row lock)',
-    typed: (i) => ({ command: '/incident', text: `update INC-1 step ${i}` }),
+    typed: (i) => ({
+      command: '/incident',
+      text: `update INC-1 step ${i}`,
+      answers: /Posted update #\d+ to INC-1\b/,
+    }),
   },
   { name: '/action list', typed: () => ({ command: '/action', text: 'list' }) },
+  // In a channel of no incident: in C0BENCH01, with the incidents declared above open, both would ask
+  // which incident they are for, and do nothing else.
   {
     name: '/action scale (request)',
-    typed: (i) => ({ command: '/action', text: `scale payments-api replicas=${(i % 20) + 1}` }),
+    typed: (i) => ({
+      command: '/action',
+      text: `scale payments-api replicas=${(i % 20) + 1}`,
+      channel: 'C0BENCH02',
+      answers: /Requested ACT-\d+/,
+    }),
   },
-  { name: '/health', typed: () => ({ command: '/health', text: 'payments-api' }) },
+  {
+    name: '/health',
+    typed: () => ({
+      command: '/health',
+      text: 'payments-api',
+      channel: 'C0BENCH02',
+      answers: /Running the health checks of payments-api/,
+    }),
+  },
 ];
 
 interface Figures {
@@ -396,7 +432,7 @@ function printListeners(
     );
   }
   console.log(
-    '\nA failed ack answers with an error (e.g. "The database (PostgreSQL) is not answering right now"). Not shown: counted at the wait. What clickers were told instead of the result:',
+    '\nA failed ack answers with an error (e.g. "The database (PostgreSQL) is not answering right now"), or a command\'s answer other than the one its row measures (e.g. which incident it is for). Not shown: counted at the wait. What clickers were told instead of the result:',
   );
   for (const line of told) console.log(line);
 }
