@@ -67,11 +67,21 @@ export interface ListenerFigures {
 /** Resolves when `promise` does, or after `ms`, whichever comes first. */
 async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+  try {
+    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-/** Sends `probes` `CONCURRENCY` at a time; each one's ack latency, and its click → result time. */
+/**
+ * Sends `probes` from `CONCURRENCY` clients in two passes over halves of them (one pass, when they are no
+ * more than the clients: one wave is both). The acks are the first pass's, each client sending its next
+ * once acknowledged, as the ack floor's clients do. Click → result is the second pass's: each client is a
+ * person who clicks again once their click's result is shown, they were told something else, or
+ * `RESULT_WAIT_MS` passed (only once acknowledged, when the click shows nothing after its ack or the ack
+ * failed). A pass begins once the results of the one before it are in, or waited for as long.
+ */
 async function measure(
   slack: RunningEmulator,
   port: number,
@@ -84,6 +94,8 @@ async function measure(
   interface Waiting {
     probe: Probe;
     since: number;
+    /** In the click → result pass: its result is counted. */
+    counted: boolean;
     done: () => void;
   }
   const waiting = new Set<Waiting>();
@@ -95,7 +107,7 @@ async function measure(
     for (const w of waiting) {
       if (call.at < w.since) continue;
       if (w.probe.shows!(call)) {
-        results.push(call.at - w.since);
+        if (w.counted) results.push(call.at - w.since);
         answered(w);
       } else if (
         call.method === 'chat.postEphemeral' &&
@@ -109,50 +121,69 @@ async function measure(
       }
     }
   });
-  const sent: Array<Promise<void>> = [];
+  let counted = 0;
   let failed = 0;
-  let next = 0;
-  try {
-    // CONCURRENCY people clicking: each waits for what their click shows (or for its ack, when it shows
-    // nothing after it, or the ack failed) before clicking again, as the ack floor's clients wait for theirs.
+  const pass = async (from: number, to: number, kept: { acks: boolean; results: boolean }) => {
+    const ofPass = new Set<Waiting>();
+    const shown: Array<Promise<void>> = [];
+    let next = from;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
-        while (next < probes.length) {
+        while (next < to) {
           const probe = probes[next++]!();
-          const since = Date.now();
-          const result = probe.shows
-            ? new Promise<void>((done) => waiting.add({ probe, since, done }))
-            : undefined;
-          if (result) sent.push(result);
+          let waiter: Waiting | undefined;
+          let result: Promise<void> | undefined;
+          if (probe.shows) {
+            result = new Promise<void>((done) => {
+              waiter = { probe, since: Date.now(), counted: kept.results, done };
+            });
+            shown.push(result);
+            waiting.add(waiter!);
+            ofPass.add(waiter!);
+            if (kept.results) counted++;
+          }
           const { status, ms, body } = await slackRequest(port, probe.form);
           const ackFailed = status !== 200 || FAILED_ACK.test(body);
           if (ackFailed) failed++;
-          acks.push(ms);
-          if (result && !ackFailed) await within(result, RESULT_WAIT_MS);
+          if (kept.acks) acks.push(ms);
+          if (kept.results && result && !ackFailed) {
+            await within(result, RESULT_WAIT_MS);
+            waiting.delete(waiter!);
+          }
         }
       }),
     );
-    await within(Promise.all(sent), RESULT_WAIT_MS);
+    await within(Promise.all(shown), RESULT_WAIT_MS);
+    // Not shown within the wait: not counted should it come later.
+    for (const w of ofPass) waiting.delete(w);
+  };
+  try {
+    if (probes.length <= CONCURRENCY) await pass(0, probes.length, { acks: true, results: true });
+    else {
+      const half = Math.ceil(probes.length / 2);
+      await pass(0, half, { acks: true, results: false });
+      await pass(half, probes.length, { acks: false, results: true });
+    }
   } finally {
     unwatch();
     waiting.clear();
   }
   const otherwise = [...told.values()].reduce((a, b) => a + b, 0);
   // Not shown within the wait, or answered otherwise: counted at the wait, so p99 reads "at least".
-  const padded = [...results, ...Array.from({ length: sent.length - results.length }, () => RESULT_WAIT_MS)];
+  const padded = [...results, ...Array.from({ length: counted - results.length }, () => RESULT_WAIT_MS)];
   return {
     name,
     ackP50: percentile(acks, 0.5),
     ackP99: percentile(acks, 0.99),
     failed,
-    ...(sent.length > 0
+    ...(counted > 0
       ? {
           result: {
             p50: percentile(padded, 0.5),
             p99: percentile(padded, 0.99),
             shown: results.length,
             otherwise,
-            of: sent.length,
+            of: counted,
             told: [...told].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n}× ${text}`),
           },
         }
