@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { settledWithin } from '../src/primitives/withTimeout.js';
 import type { Block } from '../src/render/blockKit.js';
 import { type EnteredValues, stateValues } from '../src/sandbox/sandboxClient.js';
 import type { EmulatedView, RecordedCall, RunningEmulator } from '../src/sandbox/slackEmulator.js';
@@ -64,16 +65,6 @@ export interface ListenerFigures {
   result?: { p50: number; p99: number; shown: number; otherwise: number; of: number; told: string[] };
 }
 
-/** Resolves when `promise` does, or after `ms`, whichever comes first. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Sends `probes` from `CONCURRENCY` clients in two passes over halves of them (one pass, when they are no
  * more than the clients: one wave is both). The acks are the first pass's, each client sending its next
@@ -125,17 +116,17 @@ async function measure(
   let failed = 0;
   const pass = async (from: number, to: number, kept: { acks: boolean; results: boolean }) => {
     const ofPass = new Set<Waiting>();
-    const shown: Array<Promise<void>> = [];
+    const shown: Array<Promise<true>> = [];
     let next = from;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < to) {
           const probe = probes[next++]!();
           let waiter: Waiting | undefined;
-          let result: Promise<void> | undefined;
+          let result: Promise<true> | undefined;
           if (probe.shows) {
-            result = new Promise<void>((done) => {
-              waiter = { probe, since: Date.now(), counted: kept.results, done };
+            result = new Promise<true>((resolve) => {
+              waiter = { probe, since: Date.now(), counted: kept.results, done: () => resolve(true) };
             });
             shown.push(result);
             waiting.add(waiter!);
@@ -147,13 +138,13 @@ async function measure(
           if (ackFailed) failed++;
           if (kept.acks) acks.push(ms);
           if (kept.results && result && !ackFailed) {
-            await within(result, RESULT_WAIT_MS);
+            await settledWithin(result, RESULT_WAIT_MS);
             waiting.delete(waiter!);
           }
         }
       }),
     );
-    await within(Promise.all(shown), RESULT_WAIT_MS);
+    await settledWithin(Promise.all(shown), RESULT_WAIT_MS);
     // Not shown within the wait: not counted should it come later.
     for (const w of ofPass) waiting.delete(w);
   };

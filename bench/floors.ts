@@ -390,7 +390,7 @@ function printListeners(
       2,
     )}`;
   console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent (ack floor p99: ${range(floorP99, 0)} ms). A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); 50 votes are one wave, both at once`,
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent (ack floor p99: ${range(floorP99, 0)} ms). A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
   );
   console.log(
     '| listener | p50 ms | p99 ms | p99 vs floor (run by run) | click → result p50 / p99 ms (shown of sent) |',
