@@ -17,6 +17,7 @@ import { enqueueHeartbeatGapSync, type SlackSyncJob } from '../queues/queues.js'
 import { ALERTMANAGER_BODY_LIMITS, RequestAborted, readAlertmanagerBody } from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
 import { HttpError, sendJson } from './respond.js';
+import { logAsRoutine } from './server.js';
 
 const ENQUEUE_TIMEOUT_MS = 3000;
 
@@ -49,6 +50,7 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
     try {
       const result = await handle(deps, req);
       outcome = result.outcome;
+      if (outcome === 'duplicate') logAsRoutine(res);
       sendJson(res, 200, result);
     } catch (err) {
       if (err instanceof RequestAborted) {

@@ -22,6 +22,18 @@ export type HttpServer = Server & { draining: boolean };
 
 /** Probes and scrapes: every few seconds, so logged at debug; still answered while stopping. */
 const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/** Responses whose request line is routine: see logAsRoutine. */
+const routineResponses = new WeakSet<ServerResponse>();
+
+/**
+ * Logs this request's line at debug, as a probe's: a request that comes often and changed nothing, such
+ * as Alertmanager's repeat of what an incident already shows (the metrics count them), whose line at info
+ * was about a fifth of the bot's CPU for a repeat.
+ */
+export function logAsRoutine(res: ServerResponse): void {
+  routineResponses.add(res);
+}
+
 /** An X-Request-Id from a proxy is kept when it looks like an id, not arbitrary text. */
 const REQUEST_ID = /^[\w.:/+=@-]{1,128}$/;
 
@@ -92,7 +104,10 @@ export function createHttpServer(routes: HttpRoutes, logger: Logger): HttpServer
         const ms = Math.round((performance.now() - started) * 10) / 10;
         const line = { ...context, method: req.method, path, status: res.statusCode, ms };
         // Probes, scrapes and the sandbox page's polling would drown the rest.
-        const routine = PROBE_PATHS.has(path) || (req.method === 'GET' && path.startsWith('/sandbox'));
+        const routine =
+          PROBE_PATHS.has(path) ||
+          (req.method === 'GET' && path.startsWith('/sandbox')) ||
+          routineResponses.has(res);
         logger[routine ? 'debug' : 'info'](line, 'request');
         // Stopping: a keep-alive connection answered its last request and must not hold up the close.
         if (server.draining) setImmediate(() => server.closeIdleConnections());

@@ -161,6 +161,14 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     });
   });
 
+  it("logs a stored delivery's request at info and a repeat's at debug, as probes: it changed nothing", () => {
+    const deliveries = parsed().filter((l) => l.msg === 'request' && l.path === '/alertmanager');
+    const [stored, repeat] = [deliveries[0], deliveries[1]];
+    expect(stored).toMatchObject({ level: 30, deliveryId: expect.any(Number) });
+    expect(repeat).toMatchObject({ level: 20, status: 200, incidentId });
+    expect(repeat?.deliveryId).toBeUndefined();
+  });
+
   it('gives every request an id, and the lines of a Slack command carry it and the incident', () => {
     const requests = parsed().filter((l) => l.msg === 'request');
     expect(requests.every((l) => typeof l.requestId === 'string' && l.requestId.length > 0)).toBe(true);
