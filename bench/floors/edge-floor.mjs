@@ -1,14 +1,16 @@
 // The edge floor (issue 18): the least a webhook receiver that stores first and works later can do. It
 // parses an Alertmanager notification, commits one INSERT of it into PostgreSQL (a pool of 10) and pushes
 // the new row's id onto a Redis list, then answers 200. No validation, no auth, no logging: a floor.
-// Env: DATABASE_URL, REDIS_URL, FLOOR_LIST (the Redis list). Prints {"port":…} once listening.
+// With FLOOR_LIST unset it pushes nothing: the floor of a receiver whose queue is the table it stores
+// into (a Postgres outbox), as the bot's is. Env: DATABASE_URL, REDIS_URL, FLOOR_LIST (the Redis list).
+// Prints {"port":…} once listening.
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
-const redis = new Redis(process.env.REDIS_URL);
-const list = process.env.FLOOR_LIST ?? 'edge-floor';
+const list = process.env.FLOOR_LIST;
+const redis = list ? new Redis(process.env.REDIS_URL) : undefined;
 await pool.query(
   'CREATE TABLE IF NOT EXISTS floor_notifications (id bigserial PRIMARY KEY, group_key text, body jsonb)',
 );
@@ -23,7 +25,7 @@ const server = createServer((req, res) => {
         'INSERT INTO floor_notifications (group_key, body) VALUES ($1, $2) RETURNING id',
         [body.groupKey, body],
       );
-      await redis.lpush(list, String(rows[0].id));
+      if (redis) await redis.lpush(list, String(rows[0].id));
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     } catch (err) {
       res.writeHead(500).end(String(err));
@@ -34,5 +36,5 @@ server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.ad
 process.on('SIGTERM', () => {
   server.close();
   void pool.end();
-  redis.disconnect();
+  redis?.disconnect();
 });
