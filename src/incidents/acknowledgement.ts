@@ -61,8 +61,10 @@ export async function acknowledgeIncident(
     throw refusal(ref, by, incident);
   }
   const result = { version: incident.version, severity: incident.severity, afterMs: incident.after_ms };
-  await deps.effects.changed(incidentId, result.version);
-  await deps.effects.acknowledged(incidentId);
+  await Promise.all([
+    deps.effects.changed(incidentId, result.version),
+    deps.effects.acknowledged(incidentId),
+  ]);
   return { incidentId, ref, ...result };
 }
 

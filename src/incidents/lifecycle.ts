@@ -21,7 +21,11 @@ import { type NewTimelineEntry, TIMELINE_INSERT } from './timeline.js';
  * incident's version; what Slack must then show, and which reminders are due, is left to IncidentEffects.
  */
 
-/** What must happen outside Postgres after a change commits (queue jobs, in production). */
+/**
+ * What must happen outside Postgres after a change commits (queue jobs, in production). A use case asks
+ * for its effects all at once before it answers: the answer waits for one round trip to the queue, not
+ * one each, and one that fails does not keep the others from being asked.
+ */
 export interface IncidentEffects {
   /** Slack must come to show `version`. */
   changed(incidentId: number, version: number): Promise<void>;
@@ -169,13 +173,14 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
   );
   const { claimed, ...result } = rows[0]!;
   if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-  if (dedicated) await deps.effects.channelNeeded(result.id);
-  else await deps.effects.changed(result.id, result.version);
-  await deps.effects.updateDue(result.id, 0, result.due);
   const commanderAfter = config.incidents.commanderReminderAfter;
-  if (commanderAfter !== null) {
-    await deps.effects.commanderDue(result.id, new Date(result.created_at.getTime() + commanderAfter));
-  }
+  await Promise.all([
+    dedicated ? deps.effects.channelNeeded(result.id) : deps.effects.changed(result.id, result.version),
+    deps.effects.updateDue(result.id, 0, result.due),
+    commanderAfter === null
+      ? undefined
+      : deps.effects.commanderDue(result.id, new Date(result.created_at.getTime() + commanderAfter)),
+  ]);
   return { incidentId: result.id, ref: incidentRef(result.id), version: result.version };
 }
 
@@ -263,8 +268,10 @@ export async function postStatusUpdate(
     // Open, its key free, yet not updated: the checks and the update's condition disagree, a bug.
     throw new Error(`${incidentRef(incidentId)}: the update was not applied`);
   }
-  await deps.effects.changed(incidentId, version);
-  await deps.effects.updateDue(incidentId, number, due);
+  await Promise.all([
+    deps.effects.changed(incidentId, version),
+    deps.effects.updateDue(incidentId, number, due),
+  ]);
   return { incidentId, ref: incidentRef(incidentId), version, number };
 }
 
@@ -296,8 +303,10 @@ export async function changeSeverity(
       due: interval === null ? null : new Date(base.getTime() + interval),
     };
   });
-  await deps.effects.changed(incidentId, result.version);
-  await deps.effects.updateDue(incidentId, result.updateCount, result.due);
+  await Promise.all([
+    deps.effects.changed(incidentId, result.version),
+    deps.effects.updateDue(incidentId, result.updateCount, result.due),
+  ]);
   return { incidentId, ref: incidentRef(incidentId), version: result.version };
 }
 
@@ -387,9 +396,11 @@ export async function resolveIncident(
     });
     return { version, severity: incident.severity, afterMs: incident.after_ms };
   });
-  await deps.effects.changed(incidentId, version);
-  await deps.effects.resolved(incidentId);
-  if (deps.config.incidents.postmortemOnResolve) await deps.effects.postmortemRequested(incidentId, by);
+  await Promise.all([
+    deps.effects.changed(incidentId, version),
+    deps.effects.resolved(incidentId),
+    deps.config.incidents.postmortemOnResolve ? deps.effects.postmortemRequested(incidentId, by) : undefined,
+  ]);
   return { incidentId, ref: incidentRef(incidentId), version, severity, afterMs };
 }
 

@@ -68,16 +68,19 @@ export class QueuedIncidentEffects {
   }
 
   async resolved(incidentId: number): Promise<void> {
-    for (const kind of ['update-reminder', 'commander-reminder'] as const) {
+    const dropReminder = async (kind: 'update-reminder' | 'commander-reminder') => {
       const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
       if (job && (await job.isDelayed())) await job.remove();
-    }
-    await this.acknowledged(incidentId);
+    };
+    await Promise.all([
+      dropReminder('update-reminder'),
+      dropReminder('commander-reminder'),
+      this.acknowledged(incidentId),
+    ]);
   }
 
   async acknowledged(incidentId: number): Promise<void> {
-    await stopEscalation(this.escalation, incidentId);
-    await this.pages.pagesChanged(incidentId);
+    await Promise.all([stopEscalation(this.escalation, incidentId), this.pages.pagesChanged(incidentId)]);
   }
 
   /**

@@ -159,8 +159,10 @@ export async function silenceIncident(
     return { silence, version: await bumpVersion(db, input.incidentId, { entries: [...ended, entry] }) };
   });
   deps.metrics.silences.inc({ change: 'set' });
-  await deps.effects.changed(input.incidentId, result.version);
-  await deps.effects.silenceEnds(input.incidentId, result.silence.endsAt);
+  await Promise.all([
+    deps.effects.changed(input.incidentId, result.version),
+    deps.effects.silenceEnds(input.incidentId, result.silence.endsAt),
+  ]);
   return publicSilence(result.silence);
 }
 
@@ -208,8 +210,10 @@ export async function extendSilence(
     return { silence: { ...live, silenceId, endsAt }, version };
   });
   deps.metrics.silences.inc({ change: 'extended' });
-  await deps.effects.changed(input.incidentId, result.version);
-  await deps.effects.silenceEnds(input.incidentId, result.silence.endsAt);
+  await Promise.all([
+    deps.effects.changed(input.incidentId, result.version),
+    deps.effects.silenceEnds(input.incidentId, result.silence.endsAt),
+  ]);
   return publicSilence(result.silence);
 }
 
