@@ -3,8 +3,11 @@
 // SLACK_BOT_TOKEN and SLACK_API_URL. Bolt asks auth.test once, as it starts, as it does in the bot: with
 // tokenVerificationEnabled: false, Bolt 5.1 asks it again before every request's listeners (see
 // singleAuthorization), a Slack round trip the bot does not make. Prints {"port":…} once listening.
+// With DATABASE_URL, each listener first commits one INSERT of what it was sent (a pool of 10): the floor
+// of a listener that has written what it answers, as the bot's commands and forms that change something.
 import { createServer } from 'node:net';
 import { App, LogLevel } from '@slack/bolt';
+import pg from 'pg';
 
 // A free port: Bolt's HTTPReceiver takes a number, and 0 would leave us not knowing which.
 const port = await new Promise((resolve) => {
@@ -21,9 +24,17 @@ const app = new App({
   // As the bot: no conversation store, whose look-up makes an Error per request.
   convoStore: false,
 });
-app.command(/.*/, async ({ ack }) => ack());
-app.action(/.*/, async ({ ack }) => ack());
-app.view(/.*/, async ({ ack }) => ack());
+const pool = process.env.DATABASE_URL
+  ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
+  : undefined;
+await pool?.query('CREATE TABLE IF NOT EXISTS floor_acks (id bigserial PRIMARY KEY, body jsonb)');
+const listener = async ({ ack, body }) => {
+  await pool?.query('INSERT INTO floor_acks (body) VALUES ($1)', [body]);
+  await ack();
+};
+app.command(/.*/, listener);
+app.action(/.*/, listener);
+app.view(/.*/, listener);
 await app.start(port);
 console.log(JSON.stringify({ port }));
 process.on('SIGTERM', () => process.exit(0));
