@@ -1,4 +1,4 @@
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
 import { enqueuePlaybookChecks, type HealthJob } from './healthJobs.js';
 import { enqueueIncidentSync, type SlackSyncJob, scheduleAt } from './queues.js';
@@ -67,14 +67,14 @@ export class QueuedIncidentEffects {
     await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task) });
   }
 
+  /**
+   * Its reminders are dropped, due or not. One a worker is running is left to it (Queue.remove leaves a
+   * locked job, where Job.remove would throw, after the commit): it reads Postgres and does nothing.
+   */
   async resolved(incidentId: number): Promise<void> {
-    const dropReminder = async (kind: 'update-reminder' | 'commander-reminder') => {
-      const job = await Job.fromId(this.tasks, incidentTaskJobId({ kind, incidentId }));
-      if (job && (await job.isDelayed())) await job.remove();
-    };
     await Promise.all([
-      dropReminder('update-reminder'),
-      dropReminder('commander-reminder'),
+      this.tasks.remove(incidentTaskJobId({ kind: 'update-reminder', incidentId })),
+      this.tasks.remove(incidentTaskJobId({ kind: 'commander-reminder', incidentId })),
       this.acknowledged(incidentId),
     ]);
   }
