@@ -54,13 +54,12 @@ export async function openActionRequest(
     requestKey: input.requestKey,
     ...(input.unlessOpen ? { unlessOpen: true } : {}),
   });
-  if (definition.dryRun) await enqueueAction(deps.actions, { kind: 'dry-run', requestId: request.id });
-  await enqueueAction(
-    deps.actions,
-    { kind: 'expire', requestId: request.id },
-    definition.approval.expiresAfter,
-  );
-  await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
+  // At once, as IncidentEffects are asked for: one round trip waited for, and a failure keeps none back.
+  await Promise.all([
+    definition.dryRun && enqueueAction(deps.actions, { kind: 'dry-run', requestId: request.id }),
+    enqueueAction(deps.actions, { kind: 'expire', requestId: request.id }, definition.approval.expiresAfter),
+    enqueueActionMessageSync(deps.slackSync, request.id, request.version),
+  ]);
   const shown = Object.entries(params)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? quoted(v) : v}`)
     .join(' ');
