@@ -4,7 +4,8 @@
  *   - edge floor: bench/floors/edge-floor.mjs (parse, one INSERT, 200). The bot's queue is the table it
  *     stores into, so its floor pushes nothing to Redis, as the issue says of such a receiver; the floor
  *     that does (one Redis push more) is printed for reference;
- *   - ack floor: bench/floors/ack-floor.mjs (a bare Bolt App that only acks, behind its signature check).
+ *   - ack floor: bench/floors/ack-floor.mjs (a bare Bolt App that only acks, behind its signature check),
+ *     and the same committing one INSERT before it acks: the floor of a listener that writes.
  * The changing deliveries also go into `serve --no-worker`, to tell the webhook's own cost from what the
  * queue workers beside it in `serve` take from it.
  */
@@ -321,11 +322,13 @@ export async function floorsBench(): Promise<void> {
       );
       await withDatabase(async (url) => {
         // The bot's queue is the table it stores into (the deliveries worker claims from it): the issue's
-        // floor for such a receiver pushes nothing to Redis. The floor that does is measured after it.
-        for (const [figures, queue] of [
+        // floor for such a receiver pushes nothing to Redis. The floor that does is measured beside it.
+        const edgeFloors = [
           [floor.webhook, {}],
           [floor.redisWebhook, { FLOOR_LIST: `edge-floor-${randomBytes(4).toString('hex')}` }],
-        ] as const) {
+        ] as const;
+        // Into one table: first the one, then the other, by turns.
+        for (const [figures, queue] of run % 2 === 0 ? edgeFloors : [...edgeFloors].reverse()) {
           const edge = await startFloor('edge-floor.mjs', { DATABASE_URL: url, REDIS_URL, ...queue });
           try {
             const warmUp = [100, 200].flatMap((offset) => changingDeliveries(offset + run));

@@ -174,12 +174,12 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
   const { claimed, ...result } = rows[0]!;
   if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
   const commanderAfter = config.incidents.commanderReminderAfter;
+  const commanderDue =
+    commanderAfter === null ? null : new Date(result.created_at.getTime() + commanderAfter);
   await Promise.all([
     dedicated ? deps.effects.channelNeeded(result.id) : deps.effects.changed(result.id, result.version),
     deps.effects.updateDue(result.id, 0, result.due),
-    commanderAfter === null
-      ? undefined
-      : deps.effects.commanderDue(result.id, new Date(result.created_at.getTime() + commanderAfter)),
+    commanderDue && deps.effects.commanderDue(result.id, commanderDue),
   ]);
   return { incidentId: result.id, ref: incidentRef(result.id), version: result.version };
 }
