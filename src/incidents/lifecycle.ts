@@ -375,27 +375,54 @@ export async function resolveIncident(
   by: string,
   requestKey?: string,
 ): Promise<Resolution> {
-  const { version, severity, afterMs } = await inTransaction(deps.pool, async (db) => {
-    await claimRequest(db, requestKey);
-    const incident = await lockOpenIncident(db, incidentId);
-    const version = await bumpVersion(db, incidentId, {
-      entries: [
-        {
-          kind: 'incident_resolved',
-          actor: by,
-          data: {
-            resolution,
-            // Since this opening, as the metric and /incident stats measure it.
-            durationMs: incident.after_ms,
-            ...(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
-          },
-        },
-      ],
-      set: "state = 'resolved', status = 'resolved', resolution = $3, resolved_at = now(), next_update_due_at = NULL",
-      params: [resolution],
-    });
-    return { version, severity: incident.severity, afterMs: incident.after_ms };
+  // One statement, without a transaction, as postStatusUpdate: the row stays locked for it alone, and a
+  // refusal writes nothing, the request's key included.
+  const claim = slackRequestClaim('$1', 'EXISTS (SELECT 1 FROM locked WHERE may_resolve)');
+  const { rows } = await deps.pool.query<{
+    state: 'open' | 'resolved' | null;
+    severity: Severity | null;
+    after_ms: number | null;
+    version: number | null;
+  }>({
+    name: 'incidents-resolve',
+    text: `WITH locked AS (
+         -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
+         SELECT id, state, severity, state = 'open' AS may_resolve,
+                -- Since this opening, as the metric and /incident stats measure it.
+                (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
+           FROM incidents WHERE id = $2 FOR UPDATE
+       ), ${claim.cte}, resolved AS (
+         UPDATE incidents SET version = version + 1, updated_at = now(), state = 'resolved', status = 'resolved',
+                resolution = $3, resolved_at = now(), next_update_due_at = NULL
+           FROM locked l
+          WHERE incidents.id = l.id AND l.may_resolve AND ${claim.claimed}
+          RETURNING incidents.version
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $2, 'incident_resolved', $4,
+                jsonb_build_object('resolution', $3::text, 'durationMs', l.after_ms) || $5::jsonb
+           FROM locked l, resolved
+       )
+       SELECT l.state, l.severity, l.after_ms, r.version
+         FROM (SELECT 1) AS one LEFT JOIN locked l ON true LEFT JOIN resolved r ON true`,
+    values: [
+      requestKey ?? null,
+      incidentId,
+      resolution,
+      by,
+      JSON.stringify(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
+    ],
   });
+  const { state, severity, after_ms: afterMs, version } = rows[0]!;
+  if (version === null || severity === null || afterMs === null) {
+    // Refused, or its key claimed by a replay: a replay is told nothing more.
+    if (await slackRequestSeen(deps.pool, requestKey))
+      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+    if (state === null) throw notFound(incidentId);
+    if (state === 'resolved') throw alreadyResolved(incidentId);
+    // Open, its key free, yet not resolved: the checks and the update's condition disagree, a bug.
+    throw new Error(`${incidentRef(incidentId)}: the resolution was not applied`);
+  }
   await Promise.all([
     deps.effects.changed(incidentId, version),
     deps.effects.resolved(incidentId),
