@@ -68,13 +68,19 @@ export class QueuedIncidentEffects {
   }
 
   /**
-   * Its reminders are dropped, due or not. One a worker is running is left to it (Queue.remove leaves a
-   * locked job, where Job.remove would throw, after the commit): it reads Postgres and does nothing.
+   * Its reminders still waiting for their time are dropped. One due is left to run: it reads Postgres, and
+   * reschedules itself for an incident an alert reopened meanwhile (scheduleAt leaves it so). One a worker
+   * took since the look is left to it too (Queue.remove leaves a locked job, where Job.remove would throw,
+   * after the commit).
    */
   async resolved(incidentId: number): Promise<void> {
+    const dropIfDelayed = async (kind: 'update-reminder' | 'commander-reminder') => {
+      const id = incidentTaskJobId({ kind, incidentId });
+      if ((await this.tasks.getJobState(id)) === 'delayed') await this.tasks.remove(id);
+    };
     await Promise.all([
-      this.tasks.remove(incidentTaskJobId({ kind: 'update-reminder', incidentId })),
-      this.tasks.remove(incidentTaskJobId({ kind: 'commander-reminder', incidentId })),
+      dropIfDelayed('update-reminder'),
+      dropIfDelayed('commander-reminder'),
       this.acknowledged(incidentId),
     ]);
   }

@@ -1,3 +1,4 @@
+import { type Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ESCALATION_QUEUE, type EscalationJob } from '../../src/queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
@@ -7,7 +8,7 @@ import {
   QueuedIncidentEffects,
 } from '../../src/queues/incidentTasks.js';
 import { createQueue, createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
 describe('the queued effects of resolving an incident', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -15,38 +16,67 @@ describe('the queued effects of resolving an incident', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('drops its reminders, due or not, and no other incident’s', async () => {
+  /** The effects over queues of their own; `tasks` may stand in for the reminders' queue. */
+  const effectsOn = (wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks) => {
     const prefix = uniquePrefix();
     const redis = createWorkerRedis(redisUrl());
     const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, redis, prefix);
-    const queues = [
-      tasks,
-      createSlackSyncQueue(redis, prefix),
-      createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix),
-      createQueue<HealthJob>(HEALTH_QUEUE, redis, prefix),
-    ] as const;
+    const sync = createSlackSyncQueue(redis, prefix);
+    const escalation = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
+    const health = createQueue<HealthJob>(HEALTH_QUEUE, redis, prefix);
     cleanups.push(
       () => redis.quit(),
-      () => Promise.all(queues.map((q) => q.close())),
+      () => Promise.all([tasks, sync, escalation, health].map((q) => q.close())),
       () => clearRedisPrefix(prefix),
     );
-    const effects = new QueuedIncidentEffects(
-      queues[1],
-      tasks,
-      queues[2],
-      { pagesChanged: async () => {} },
-      queues[3],
-    );
+    const pages = { pagesChanged: async () => {} };
+    const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health);
+    return { effects, tasks, prefix };
+  };
+
+  it('drops its reminders still waiting for their time, and no other incident’s', async () => {
+    const { effects, tasks } = effectsOn();
     const later = new Date(Date.now() + 3_600_000);
     await effects.updateDue(7, 1, later);
-    // Due already, and not yet taken: waiting, not delayed.
+    // Due already, and not yet taken: left to run, and find the incident resolved (or reopened meanwhile).
     await effects.commanderDue(7, new Date());
     await effects.updateDue(8, 1, later);
-    await effects.commanderDue(8, new Date());
 
     await effects.resolved(7);
 
     const left = await tasks.getJobs(['delayed', 'waiting', 'prioritized']);
-    expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-8', 'update-reminder-8']);
+    expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-7', 'update-reminder-8']);
+  });
+
+  it('leaves a reminder a worker took between the look and the removal to it, and does not fail', async () => {
+    let release = () => {};
+    const running = new Promise<void>((r) => {
+      release = r;
+    });
+    const { effects, prefix } = effectsOn((queue) =>
+      Object.assign(Object.create(queue) as Queue<IncidentTask>, {
+        // The reminder falls due just as the incident is resolved: a worker takes it once it is looked at.
+        getJobState: async (id: string) => {
+          const state = await queue.getJobState(id);
+          const connection = createWorkerRedis(redisUrl());
+          const worker = new Worker<IncidentTask>(INCIDENT_TASKS_QUEUE, () => running, {
+            connection,
+            prefix,
+          });
+          cleanups.push(
+            () => connection.quit(),
+            async () => {
+              release();
+              await worker.close();
+            },
+          );
+          await waitFor(async () => (await queue.getJobCounts('active')).active === 1, 20_000, 'taken');
+          return state;
+        },
+      }),
+    );
+    await effects.updateDue(7, 1, new Date(Date.now() + 300));
+
+    await expect(effects.resolved(7)).resolves.toBeUndefined();
   });
 });
