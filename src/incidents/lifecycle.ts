@@ -97,6 +97,24 @@ const notFound = (incidentId: number) =>
 const alreadyResolved = (incidentId: number) =>
   new IncidentError('ALREADY_RESOLVED', `${incidentRef(incidentId)} is already resolved.`);
 
+/**
+ * Why a change made in one statement (its key claimed only when it is made) was not: its key claimed by a
+ * replay, which is told nothing more; the incident missing, or resolved; else a bug, the checks and the
+ * statement's condition disagreeing.
+ */
+async function refusal(
+  pool: pg.Pool,
+  requestKey: string | undefined,
+  incidentId: number,
+  state: 'open' | 'resolved' | null,
+  change: string,
+): Promise<Error> {
+  if (await slackRequestSeen(pool, requestKey)) return new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
+  if (state === null) return notFound(incidentId);
+  if (state === 'resolved') return alreadyResolved(incidentId);
+  return new Error(`${incidentRef(incidentId)}: the ${change} was not applied`);
+}
+
 async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
   const incident = await lockIncident(db, incidentId);
   if (incident.state === 'resolved') throw alreadyResolved(incidentId);
@@ -259,15 +277,8 @@ export async function postStatusUpdate(
     ],
   });
   const { state, version, number, due } = rows[0]!;
-  if (version === null || number === null) {
-    // Refused, or its key claimed by a replay: a replay is told nothing more.
-    if (await slackRequestSeen(deps.pool, input.requestKey))
-      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    if (state === null) throw notFound(incidentId);
-    if (state === 'resolved') throw alreadyResolved(incidentId);
-    // Open, its key free, yet not updated: the checks and the update's condition disagree, a bug.
-    throw new Error(`${incidentRef(incidentId)}: the update was not applied`);
-  }
+  if (version === null || number === null)
+    throw await refusal(deps.pool, input.requestKey, incidentId, state, 'update');
   await Promise.all([
     deps.effects.changed(incidentId, version),
     deps.effects.updateDue(incidentId, number, due),
@@ -414,15 +425,8 @@ export async function resolveIncident(
     ],
   });
   const { state, severity, after_ms: afterMs, version } = rows[0]!;
-  if (version === null || severity === null || afterMs === null) {
-    // Refused, or its key claimed by a replay: a replay is told nothing more.
-    if (await slackRequestSeen(deps.pool, requestKey))
-      throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-    if (state === null) throw notFound(incidentId);
-    if (state === 'resolved') throw alreadyResolved(incidentId);
-    // Open, its key free, yet not resolved: the checks and the update's condition disagree, a bug.
-    throw new Error(`${incidentRef(incidentId)}: the resolution was not applied`);
-  }
+  if (version === null || severity === null || afterMs === null)
+    throw await refusal(deps.pool, requestKey, incidentId, state, 'resolution');
   await Promise.all([
     deps.effects.changed(incidentId, version),
     deps.effects.resolved(incidentId),

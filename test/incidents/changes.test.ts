@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { IncidentError } from '../../src/incidents/errors.js';
 import { addNote, assignRole, changeSeverity, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { countingPool } from '../support/countingPool.js';
 import { lifecycleOnDatabase } from '../support/incidents.js';
+import { waitForLockWaiters } from '../support/services.js';
 
 describe('a change to an incident, its timeline entry and its version', () => {
   const deps = lifecycleOnDatabase();
@@ -46,6 +48,80 @@ describe('a change to an incident, its timeline entry and its version', () => {
         { kind: 'severity_changed', actor: 'U0ALICE', data: { from: 'P2', to: 'P1' } },
         { kind: 'incident_resolved', actor: 'U0ALICE', data: { resolution: 'Fixed by the rollback' } },
       ],
+    });
+  });
+
+  describe('resolving it', () => {
+    const refusal = (work: Promise<unknown>) =>
+      work.then(
+        () => 'resolved',
+        (err: unknown) => (err instanceof IncidentError ? err.code : err),
+      );
+    const entries = async (id: number) =>
+      (
+        await deps().pool.query(
+          "SELECT actor, data FROM timeline_entries WHERE incident_id = $1 AND kind = 'incident_resolved'",
+          [id],
+        )
+      ).rows;
+
+    it("holds the incident's row for one statement, which commits as it ends, with no transaction around it", async () => {
+      const id = await incident();
+      const { pool: counting, sent } = countingPool(deps().pool);
+      const resolved = await resolveIncident({ ...deps(), pool: counting }, id, 'Rolled back', 'U0BOB', 'k1');
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatch(/FOR UPDATE[\s\S]*INSERT INTO slack_requests/);
+      expect(resolved).toMatchObject({ incidentId: id, severity: 'P2', afterMs: expect.any(Number) });
+      const { rows } = await deps().pool.query(
+        'SELECT state, status, resolution, resolved_at, version FROM incidents WHERE id = $1',
+        [id],
+      );
+      expect(rows[0]).toMatchObject({ state: 'resolved', status: 'resolved', resolution: 'Rolled back' });
+      expect(rows[0].resolved_at).toBeInstanceOf(Date);
+      expect(rows[0].version).toBe(resolved.version);
+      expect(await entries(id)).toEqual([
+        { actor: 'U0BOB', data: { resolution: 'Rolled back', durationMs: expect.any(Number) } },
+      ]);
+    });
+
+    it('refuses a replayed request, a resolved incident and a missing one, and writes nothing', async () => {
+      const id = await incident();
+      await resolveIncident(deps(), id, 'Fixed', 'U0BOB', 'resolve-replayed');
+      expect(await refusal(resolveIncident(deps(), id, 'Fixed', 'U0BOB', 'resolve-replayed'))).toBe(
+        'ALREADY_HANDLED',
+      );
+      expect(await refusal(resolveIncident(deps(), id, 'Again', 'U0CAROL', 'resolve-late'))).toBe(
+        'ALREADY_RESOLVED',
+      );
+      expect(await refusal(resolveIncident(deps(), 999_999, 'Where', 'U0BOB', 'resolve-where'))).toBe(
+        'INCIDENT_NOT_FOUND',
+      );
+      expect(await entries(id)).toHaveLength(1);
+      // A refused request's key is not kept: it was not acted on.
+      const { rows } = await deps().pool.query(
+        "SELECT request_key FROM slack_requests WHERE request_key IN ('resolve-late', 'resolve-where')",
+      );
+      expect(rows).toEqual([]);
+    });
+
+    it('resolves an incident that waited for the row as it then is: reopened meanwhile, its new opening measured', async () => {
+      const id = await incident();
+      await resolveIncident(deps(), id, 'Fixed', 'U0BOB');
+      const reopening = await deps().pool.connect();
+      try {
+        await reopening.query('BEGIN');
+        await reopening.query(
+          "UPDATE incidents SET state = 'open', resolved_at = NULL, opened_at = now() WHERE id = $1",
+          [id],
+        );
+        const resolving = resolveIncident(deps(), id, 'Fixed again', 'U0BOB');
+        await waitForLockWaiters(deps().pool, 1, 'the resolution to wait for the row');
+        await reopening.query('COMMIT');
+        expect(await resolving).toMatchObject({ incidentId: id });
+      } finally {
+        reopening.release();
+      }
+      expect(await entries(id)).toHaveLength(2);
     });
   });
 });

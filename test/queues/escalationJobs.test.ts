@@ -15,7 +15,8 @@ describe('stopping an incident’s escalation', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it("drops the incident's waiting steps, of every opening, due or not, and no other incident's", async () => {
+  /** An escalation queue under a prefix of its own, closed and cleared after the test. */
+  const queueOfItsOwn = () => {
     const prefix = uniquePrefix();
     const redis = createWorkerRedis(redisUrl());
     const queue = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
@@ -24,6 +25,11 @@ describe('stopping an incident’s escalation', () => {
       () => queue.close(),
       () => clearRedisPrefix(prefix),
     );
+    return { queue, prefix };
+  };
+
+  it("drops the incident's waiting steps, of every opening, due or not, and no other incident's", async () => {
+    const { queue } = queueOfItsOwn();
     const later = new Date(Date.now() + 3_600_000);
     // Incident 7's ids share their first digit with 70's and 17's last: only its own go.
     for (const incidentId of [70, 17, 7, 8, 71])
@@ -44,14 +50,7 @@ describe('stopping an incident’s escalation', () => {
   });
 
   it('leaves a step a worker took between the listing and the removal to find Postgres changed', async () => {
-    const prefix = uniquePrefix();
-    const redis = createWorkerRedis(redisUrl());
-    const queue = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
-    cleanups.push(
-      () => redis.quit(),
-      () => queue.close(),
-      () => clearRedisPrefix(prefix),
-    );
+    const { queue, prefix } = queueOfItsOwn();
     await scheduleEscalationStep(queue, { incidentId: 7, opening: 0, step: 1 }, new Date());
 
     let release = () => {};
