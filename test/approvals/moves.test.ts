@@ -64,6 +64,34 @@ describe("a request's moves", () => {
     });
   });
 
+  it('refuses a cancel by another, of a request no longer waiting, of none, and a replay; each writes nothing', async () => {
+    const request = await open('click:to-refuse');
+    const refusal = (userId: string, key: string, id = request.id) =>
+      cancelRequest(pool, id, userId, key).then(
+        () => 'cancelled',
+        (err: { code?: string; message: string }) => `${err.code}: ${err.message}`,
+      );
+    expect(await refusal('U0BOB', 'cancel:by-bob')).toBe(
+      `NOT_REQUESTER: Only <@U0ALICE>, who requested ACT-${request.id}, can cancel it.`,
+    );
+    expect(await refusal('U0ALICE', 'cancel:nowhere', 987_654)).toBe(
+      'REQUEST_NOT_FOUND: There is no action request ACT-987654.',
+    );
+    expect(await refusal('U0ALICE', 'cancel:first')).toBe('cancelled');
+    expect(await refusal('U0ALICE', 'cancel:first')).toMatch(/^ALREADY_HANDLED: /);
+    expect(await refusal('U0ALICE', 'cancel:again')).toBe(
+      `NOT_PENDING: ACT-${request.id} is cancelled; it can no longer be cancelled.`,
+    );
+    const { events, entries } = await recorded(request.id);
+    expect(events.map((e) => e.to_status)).toEqual(['pending', 'cancelled']);
+    expect(entries.map((e) => e.kind)).toEqual(['action_requested', 'action_cancelled']);
+    // A refused cancel's key is not kept: it was not acted on.
+    const { rows } = await pool.query(
+      "SELECT request_key FROM slack_requests WHERE request_key IN ('cancel:by-bob', 'cancel:nowhere', 'cancel:again')",
+    );
+    expect(rows).toEqual([]);
+  });
+
   it('records the deciding vote, its approvers on the timeline, and returns the request as it is then', async () => {
     const request = await open('click:to-approve', 2);
     const first = await castVote(pool, request.id, 'U0BOB', 'approve', () => {});
