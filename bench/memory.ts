@@ -2,21 +2,13 @@
  * The bot's memory: resident (from /proc) and its heap after a full GC (asked for with SIGUSR2, read from
  * the line it logs); the idle bench and the soak.
  */
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { MemoryAfterGc } from '../src/observability/memory.js';
 import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
 import { payload } from '../test/support/alertmanager.js';
 import { BOT_TOKEN, fmt, percentile, post, startBot, TEAMS, withDatabase } from './deployment.js';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
-
-/** `npm start` runs dist/: the memory figures are that process's, not one with tsx's loader in it. */
-function buildDist() {
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-}
 
 /** The bot process's resident memory now and at its peak, in MiB, from /proc (Linux). */
 export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
@@ -48,11 +40,10 @@ export function heapAfterGc(child: ChildProcess): Promise<MemoryAfterGc> {
 
 /** `node dist/main.js serve` (as `npm start` runs it, built first) idle: its RSS, read three times. */
 export async function idleBench() {
-  buildDist();
   const slack = await startSlackEmulator({ token: BOT_TOKEN });
   await withDatabase(async (url) => {
     const prefix = `bench-${randomBytes(4).toString('hex')}`;
-    const { child } = await startBot(slack, url, prefix, 1000, { built: true });
+    const { child } = await startBot(slack, url, prefix, 1000);
     try {
       const readings: number[] = [];
       for (let i = 0; i < 3; i++) {
@@ -100,12 +91,9 @@ const SOAK_CHANGING = 0.1;
  */
 export async function soakBench() {
   const minutes = Number(process.env.SOAK_MINUTES ?? 10);
-  buildDist();
   const slack = await startSlackEmulator({ token: BOT_TOKEN });
   await withDatabase(async (url) => {
-    const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
-      built: true,
-    });
+    const { port, child } = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000);
     try {
       const random = seeded(18);
       const firing = Array.from({ length: SOAK_GROUPS }, () => Array<boolean>(SOAK_ALERTS).fill(true));

@@ -24,6 +24,7 @@ import { payload } from '../test/support/alertmanager.js';
 import {
   agent,
   BOT_TOKEN,
+  buildDist,
   fmt,
   percentile,
   post,
@@ -362,6 +363,8 @@ async function sizeBench() {
 // only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
+// Every part measures the bot as it is deployed: built, then run by node.
+buildDist();
 if (parts.length === 0 || parts.includes('floors')) await floorsBench();
 if (parts.length === 0 || parts.includes('idle')) await idleBench();
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
