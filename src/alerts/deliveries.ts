@@ -63,12 +63,14 @@ export async function acceptDeliveries(
   }
   const rest = payloads.filter((_, i) => !accepted[i]);
   if (rest.length > 0) {
+    // The payloads go as one JSON array, not a jsonb[]: pg would escape each one's every quote into an
+    // array literal, a pass over the whole body in the bot's thread, for PostgreSQL to undo.
     const { rows: stored } = await pool.query<{ id: number; group_key: string }>({
       name: 'deliveries-store',
       text: `INSERT INTO alert_deliveries (group_key, payload)
-             SELECT * FROM unnest($1::text[], $2::jsonb[])
+             SELECT p ->> 'groupKey', p FROM jsonb_array_elements($1::jsonb) AS p
              RETURNING id::int AS id, group_key`,
-      values: [rest.map((p) => p.groupKey), rest.map((p) => JSON.stringify(p))],
+      values: [JSON.stringify(rest)],
     });
     const ids = new Map(stored.map((row) => [row.group_key, row.id]));
     for (const [i, payload] of payloads.entries()) {
