@@ -230,10 +230,11 @@ function alreadyRequested(open: { id: number; requested_by: string }): ApprovalE
  * when `keyBeforeClaim` was acted on already: a replay is refused as that, by its claim.
  */
 async function refuseIfSeenOpen(pool: pg.Pool, input: NewRequest, keyBeforeClaim: string): Promise<void> {
-  const { rows } = await pool.query<{ id: number; requested_by: string }>(
-    `${OPEN_ALIKE} AND NOT EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $5) ORDER BY id LIMIT 1`,
-    [input.incidentId, input.service, input.action, JSON.stringify(input.params), keyBeforeClaim],
-  );
+  const { rows } = await pool.query<{ id: number; requested_by: string }>({
+    name: 'action-requests-open-alike',
+    text: `${OPEN_ALIKE} AND NOT EXISTS (SELECT 1 FROM slack_requests WHERE request_key = $5) ORDER BY id LIMIT 1`,
+    values: [input.incidentId, input.service, input.action, JSON.stringify(input.params), keyBeforeClaim],
+  });
   if (rows[0]) throw alreadyRequested(rows[0]);
 }
 
@@ -277,8 +278,9 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
   if (unlessOpen) await refuseIfSeenOpen(pool, input, input.requestKey);
   const claim = slackRequestClaim('$1');
   return inTransaction(pool, async (db) => {
-    const { rows: claimed } = await db.query<{ claimed: boolean; locked: boolean; id: number | null }>(
-      `WITH ${claim.cte}, lock AS (
+    const { rows: claimed } = await db.query<{ claimed: boolean; locked: boolean; id: number | null }>({
+      name: 'action-requests-open-claim',
+      text: `WITH ${claim.cte}, lock AS (
          -- Tried, not waited for: a press waiting for it would hold a pooled connection all the while.
          SELECT CASE WHEN $2::boolean
                      THEN pg_try_advisory_xact_lock(hashtextextended('action-request:' || $3 || ':' || $4, 0))
@@ -288,8 +290,8 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
               CASE WHEN l.locked AND ${claim.claimed}
                    THEN nextval(pg_get_serial_sequence('action_requests', 'id'))::int END AS id
          FROM lock l`,
-      [input.requestKey, unlessOpen, input.incidentId, `${input.service}/${input.action}`],
-    );
+      values: [input.requestKey, unlessOpen, input.incidentId, `${input.service}/${input.action}`],
+    });
     const { claimed: isNew, locked, id } = claimed[0]!;
     if (!isNew) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
     if (!locked) throw new AnotherPressFirst();
@@ -298,8 +300,9 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
       { id: id!, action: input.action, service: input.service },
       { params: input.params },
     );
-    const { rows } = await db.query<{ open: { id: number; requested_by: string } | null } & ActionRequest>(
-      `WITH open AS (
+    const { rows } = await db.query<{ open: { id: number; requested_by: string } | null } & ActionRequest>({
+      name: 'action-requests-open',
+      text: `WITH open AS (
          ${OPEN_ALIKE} AND $13::boolean ORDER BY id LIMIT 1
        ), request AS (
          INSERT INTO action_requests (id, incident_id, action, service, params, requested_by, channel_id, thread_ts,
@@ -315,7 +318,7 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
          SELECT $1, 'action_requested', $6, $14::jsonb FROM request WHERE $1::bigint IS NOT NULL
        )
        SELECT (SELECT to_jsonb(open) FROM open) AS open, r.* FROM (SELECT 1) AS one LEFT JOIN request r ON true`,
-      [
+      values: [
         input.incidentId,
         input.service,
         input.action,
@@ -331,7 +334,7 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
         unlessOpen,
         JSON.stringify(entry),
       ],
-    );
+    });
     const { open, ...request } = rows[0]!;
     if (open) throw alreadyRequested(open);
     return request as ActionRequest;

@@ -8,10 +8,11 @@ export const ALREADY_HANDLED = 'This request was already handled.';
  * before. Inside a transaction, the claim commits with the work it guards, or not at all.
  */
 export async function claimSlackRequest(db: pg.ClientBase | pg.Pool, key: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    'INSERT INTO slack_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING',
-    [key],
-  );
+  const { rowCount } = await db.query({
+    name: 'slack-requests-claim',
+    text: 'INSERT INTO slack_requests (request_key) VALUES ($1) ON CONFLICT DO NOTHING',
+    values: [key],
+  });
   return rowCount === 1;
 }
 
@@ -64,6 +65,10 @@ export async function slackRequestSeen(
   key: string | undefined,
 ): Promise<boolean> {
   if (key === undefined) return false;
-  const { rows } = await db.query('SELECT 1 FROM slack_requests WHERE request_key = $1', [key]);
+  const { rows } = await db.query({
+    name: 'slack-requests-seen',
+    text: 'SELECT 1 FROM slack_requests WHERE request_key = $1',
+    values: [key],
+  });
   return rows.length > 0;
 }

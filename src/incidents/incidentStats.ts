@@ -24,30 +24,33 @@ export async function incidentStats(db: pg.Pool, days: number): Promise<Incident
     db.query<
       { severity: Severity | null; incidents: number; open: number; since: Date } & DurationsRow<'ack'> &
         DurationsRow<'resolve'>
-    >(
-      `SELECT severity, count(*)::int AS incidents, count(*) FILTER (WHERE state = 'open')::int AS open,
+    >({
+      name: 'incident-stats-periods',
+      text: `SELECT severity, count(*)::int AS incidents, count(*) FILTER (WHERE state = 'open')::int AS open,
               ${durations('ack', 'extract(epoch FROM acknowledged_at - opened_at)::float8', ACKNOWLEDGED)},
               ${durations('resolve', 'extract(epoch FROM resolved_at - opened_at)::float8', "state = 'resolved'")},
               now() - ${DAY} AS since
          FROM incidents WHERE opened_at >= now() - ${DAY}
         GROUP BY GROUPING SETS ((), (severity)) ORDER BY severity NULLS FIRST`,
-      [days],
-    ),
+      values: [days],
+    }),
     // The alerts that opened an incident were stored in the transaction that created it, whose now()
     // is both its created_at and their first_seen_at; alerts that joined it later have a later one.
-    db.query<{ alertname: string; incidents: number }>(
-      `SELECT a.alertname, count(DISTINCT i.id)::int AS incidents
+    db.query<{ alertname: string; incidents: number }>({
+      name: 'incident-stats-alerts',
+      text: `SELECT a.alertname, count(DISTINCT i.id)::int AS incidents
          FROM incidents i JOIN alerts a ON a.incident_id = i.id AND a.first_seen_at = i.created_at
         WHERE i.opened_at >= now() - ${DAY} AND i.group_key IS NOT NULL
         GROUP BY a.alertname ORDER BY incidents DESC, a.alertname LIMIT $2`,
-      [days, STATS_LIST_LIMIT],
-    ),
-    db.query<IncidentStats['longestOpen'][number] & { total: number }>(
-      `SELECT id::int AS id, severity, title, opened_at AS "openedAt", acknowledged_by AS "acknowledgedBy",
+      values: [days, STATS_LIST_LIMIT],
+    }),
+    db.query<IncidentStats['longestOpen'][number] & { total: number }>({
+      name: 'incident-stats-longest-open',
+      text: `SELECT id::int AS id, severity, title, opened_at AS "openedAt", acknowledged_by AS "acknowledgedBy",
               count(*) OVER ()::int AS total
          FROM incidents WHERE state = 'open' ORDER BY opened_at, id LIMIT $1`,
-      [STATS_LIST_LIMIT],
-    ),
+      values: [STATS_LIST_LIMIT],
+    }),
   ]);
   // No incident in the period still gives the line for all of them, with its bound.
   const since = periods.rows[0]!.since;

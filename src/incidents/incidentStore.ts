@@ -246,14 +246,15 @@ export async function listOpenIncidents(
 ): Promise<{ incidents: OpenIncidentSummary[]; total: number }> {
   // In the order of incidents_open_by_urgency, so that only the first `limit` are read; the count apart
   // (a window count over the rows would read and sort them all).
-  const { rows } = await db.query<OpenIncidentSummary & { total: number }>(
-    `SELECT i.id::int AS id, i.title, i.severity, i.status, i.channel_id AS "channelId", r.user_id AS commander,
-            i.created_at AS "createdAt", (SELECT count(*)::int FROM incidents WHERE state = 'open') AS total
-       FROM incidents i LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'commander'
-      WHERE i.state = 'open'
-      ORDER BY i.severity COLLATE "C", i.created_at, i.id LIMIT $1`,
-    [limit],
-  );
+  const { rows } = await db.query<OpenIncidentSummary & { total: number }>({
+    name: 'incidents-list-open',
+    text: `SELECT i.id::int AS id, i.title, i.severity, i.status, i.channel_id AS "channelId", r.user_id AS commander,
+                  i.created_at AS "createdAt", (SELECT count(*)::int FROM incidents WHERE state = 'open') AS total
+             FROM incidents i LEFT JOIN incident_roles r ON r.incident_id = i.id AND r.role = 'commander'
+            WHERE i.state = 'open'
+            ORDER BY i.severity COLLATE "C", i.created_at, i.id LIMIT $1`,
+    values: [limit],
+  });
   return { incidents: rows, total: rows[0]?.total ?? 0 };
 }
 

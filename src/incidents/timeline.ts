@@ -85,13 +85,14 @@ export async function recentEntries(
   incidentId: number,
   limit: number,
 ): Promise<{ entries: TimelineEntry[]; total: number }> {
-  const { rows } = await db.query(
-    `SELECT * FROM (
-       SELECT id, kind, actor, data, created_at, count(*) OVER ()::int AS total FROM timeline_entries
-        WHERE incident_id = $1 ORDER BY id DESC LIMIT $2) newest
-      ORDER BY id`,
-    [incidentId, limit],
-  );
+  const { rows } = await db.query({
+    name: 'timeline-recent-entries',
+    text: `SELECT * FROM (
+             SELECT id, kind, actor, data, created_at, count(*) OVER ()::int AS total FROM timeline_entries
+              WHERE incident_id = $1 ORDER BY id DESC LIMIT $2) newest
+            ORDER BY id`,
+    values: [incidentId, limit],
+  });
   return {
     entries: rows.map(toEntry),
     total: rows[0]?.total ?? 0,

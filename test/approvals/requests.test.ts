@@ -92,7 +92,7 @@ describe('opening a request unless the incident has it open', () => {
   });
 
   it('opens a request in one look, then BEGIN, two statements and COMMIT, with its event and timeline entry', async () => {
-    const { pool: counting, sent } = countingPool(pool);
+    const { pool: counting, sent, unnamed } = countingPool(pool);
     const opened = await createRequest(counting, {
       ...press('click:counted'),
       params: { replicas: 9 },
@@ -101,6 +101,8 @@ describe('opening a request unless the incident has it open', () => {
     expect(sent).toHaveLength(5);
     expect(sent[1]).toBe('BEGIN');
     expect(sent[4]).toBe('COMMIT');
+    // Prepared: PostgreSQL parses the look and the two statements once per connection, not at every press.
+    expect(unnamed).toEqual(['BEGIN', 'COMMIT']);
     expect(opened).toMatchObject({ incidentId, status: 'pending', version: 1, params: { replicas: 9 } });
     const { rows: events } = await pool.query(
       'SELECT actor, from_status, to_status, to_version FROM action_request_events WHERE request_id = $1',

@@ -54,9 +54,9 @@ describe('the open incidents, as /incident list shows them', () => {
     const sent: Array<{ text: string; values: unknown[] }> = [];
     await listOpenIncidents(
       {
-        query: (text: string, values: unknown[]) => {
-          sent.push({ text, values });
-          return pool().query(text, values);
+        query: (statement: { text: string; values: unknown[] }) => {
+          sent.push(statement);
+          return pool().query(statement.text, statement.values);
         },
       } as never,
       45,

@@ -1,11 +1,16 @@
 import type pg from 'pg';
 
 /**
- * `pool`, with the text of every statement its clients are sent written down in `sent`, in order; one
- * that matches `lost` is not sent, and fails as on a connection lost on its way.
+ * `pool`, with the text of every statement its clients are sent written down in `sent`, in order, and of
+ * those sent without a name (not prepared: parsed again each time) in `unnamed`; one that
+ * matches `lost` is not sent, and fails as on a connection lost on its way.
  */
-export function countingPool(pool: pg.Pool, lost?: RegExp): { pool: pg.Pool; sent: string[] } {
+export function countingPool(
+  pool: pg.Pool,
+  lost?: RegExp,
+): { pool: pg.Pool; sent: string[]; unnamed: string[] } {
   const sent: string[] = [];
+  const unnamed: string[] = [];
   const counting = Object.create(pool, {
     connect: {
       // Called with a callback by pool.query, and without one by the bot's transactions.
@@ -13,9 +18,10 @@ export function countingPool(pool: pg.Pool, lost?: RegExp): { pool: pg.Pool; sen
         const counted = pool.connect().then((client) => {
           const query = client.query.bind(client);
           return Object.assign(Object.create(client), {
-            query: (config: string | { text: string }, ...rest: unknown[]) => {
+            query: (config: string | { text: string; name?: string }, ...rest: unknown[]) => {
               const text = typeof config === 'string' ? config : config.text;
               sent.push(text);
+              if (typeof config === 'string' || !config.name) unnamed.push(text);
               if (lost?.test(text)) {
                 const err = new Error('Connection terminated unexpectedly');
                 // pool.query hands its client a callback; a transaction's client awaits the promise.
@@ -33,5 +39,5 @@ export function countingPool(pool: pg.Pool, lost?: RegExp): { pool: pg.Pool; sen
       },
     },
   }) as pg.Pool;
-  return { pool: counting, sent };
+  return { pool: counting, sent, unnamed };
 }
