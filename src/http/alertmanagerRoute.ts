@@ -28,8 +28,8 @@ export interface AlertmanagerRouteDeps {
   /** Where the heartbeat's return is told. */
   queue: Queue<SlackSyncJob>;
   /**
-   * Told of each delivery stored: the deliveries worker ingests it now rather than at the next poll, and
-   * leaves a burst of them the CPU its answers need.
+   * Told of each delivery stored: the deliveries worker ingests it now rather than at the next poll, but
+   * holds while a burst of them is arriving, leaving the answers the CPU they need.
    */
   stored: () => void;
   config: FileConfig;

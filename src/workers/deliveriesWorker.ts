@@ -18,10 +18,12 @@ import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 /** Deliveries ingested at once: each holds a client of its pool for its transaction. */
 export const DELIVERIES_CONCURRENCY = 4;
 /**
- * How the webhook's bursts go first (see ingestAtOnce): it is storing deliveries while it stored one within
- * `withinMs`; a burst that has lasted `forAtMostMs` is a flood, which gets the full ingest.
+ * How the webhook's bursts go first (see ingestAtOnce). A delivery stored within `withinMs` of the one
+ * before joins its burst, which goes on while the last was stored within `withinMs`. From a burst's second
+ * delivery, the ingest holds for `holdForMs` (one hold in `forAtMostMs` at most), then takes one at a
+ * time; a burst that has lasted `forAtMostMs` is a flood, which gets the full ingest.
  */
-export const WEBHOOK_BURST = { withinMs: 200, forAtMostMs: 5000 };
+export const WEBHOOK_BURST = { withinMs: 200, holdForMs: 1000, forAtMostMs: 5000 };
 /** Deliveries stored by another process (or while this one waited for Redis) are found within this long. */
 const POLL_EVERY_MS = 1000;
 const FORGET_EVERY_MS = 10 * 60_000;
@@ -57,9 +59,16 @@ export class DeliveriesWorker {
   private lastStored = Number.NEGATIVE_INFINITY;
   /** When the webhook's current burst of deliveries began. */
   private burstSince = Number.NEGATIVE_INFINITY;
-  /** Woken while every loop was busy: a loop that finds nothing looks once more before it ends. */
+  /** When the last hold began (see ingestAtOnce). */
+  private holdSince = Number.NEGATIVE_INFINITY;
+  /**
+   * Woken while every loop it may run was busy (or none may, on hold): a loop that finds nothing looks once
+   * more before it ends.
+   */
   private woken = false;
   private stopped = false;
+  /** Wakes the worker when the hold ends. */
+  private holdEnds?: NodeJS.Timeout;
   private poll?: NodeJS.Timeout;
   private forget?: NodeJS.Timeout;
 
@@ -75,10 +84,14 @@ export class DeliveriesWorker {
     this.wake();
   }
 
-  /** This process's webhook stored a delivery: take it now rather than at the next poll. */
+  /** This process's webhook stored a delivery: take it now rather than at the next poll, or after a hold. */
   stored(): void {
     const now = performance.now();
-    if (now - this.lastStored >= this.burst.withinMs) this.burstSince = now;
+    const { withinMs, forAtMostMs } = this.burst;
+    if (now - this.lastStored >= withinMs) this.burstSince = now;
+    // Its second delivery makes it a burst; a hold not long after the last would starve the ingest of
+    // bursts that come one after another.
+    else if (this.lastStored === this.burstSince && now - this.holdSince >= forAtMostMs) this.holdSince = now;
     this.lastStored = now;
     this.wake();
   }
@@ -86,8 +99,10 @@ export class DeliveriesWorker {
   /** A delivery may be waiting. */
   wake(): void {
     if (this.stopped) return;
-    if (this.running >= this.ingestAtOnce()) {
+    const atOnce = this.ingestAtOnce();
+    if (this.running >= atOnce) {
       this.woken = true;
+      if (atOnce === 0) this.wakeWhenHoldEnds();
       return;
     }
     this.running++;
@@ -98,14 +113,35 @@ export class DeliveriesWorker {
 
   /**
    * While deliveries are arriving, the webhook's answers go first (Alertmanager waits on them, and a
-   * delivery is safe once stored): one is ingested at a time, and the rest once the burst is over. A
-   * flood that goes on past a burst gets the full ingest: new groups' incidents must not wait behind it.
+   * delivery is safe once stored). On hold, no new ingest starts: its statements and Slack work would take
+   * the cores and PostgreSQL's time the answers need. Then one at a time, and the rest once the burst is
+   * over. A lone delivery (the first of what may become a burst) is taken at once. A flood that goes on
+   * past a burst gets the full ingest: new groups' incidents must not wait behind it.
    */
   private ingestAtOnce(): number {
     const now = performance.now();
-    const inBurst =
-      now - this.lastStored < this.burst.withinMs && now - this.burstSince < this.burst.forAtMostMs;
-    return inBurst ? 1 : DELIVERIES_CONCURRENCY;
+    const { withinMs, holdForMs, forAtMostMs } = this.burst;
+    if (now - this.lastStored >= withinMs || now - this.burstSince >= forAtMostMs)
+      return DELIVERIES_CONCURRENCY;
+    return this.holdSince >= this.burstSince && now - this.holdSince < holdForMs ? 0 : 1;
+  }
+
+  /** On hold: nothing else wakes the worker when it ends but the next poll, up to 1 s on. */
+  private wakeWhenHoldEnds(): void {
+    if (this.holdEnds) return;
+    const { withinMs, holdForMs, forAtMostMs } = this.burst;
+    const ends = Math.min(
+      this.lastStored + withinMs,
+      this.holdSince + holdForMs,
+      this.burstSince + forAtMostMs,
+    );
+    this.holdEnds = setTimeout(
+      () => {
+        this.holdEnds = undefined;
+        this.wake();
+      },
+      Math.max(0, ends - performance.now()),
+    );
   }
 
   private get burst(): typeof WEBHOOK_BURST {
@@ -117,6 +153,7 @@ export class DeliveriesWorker {
     this.stopped = true;
     clearInterval(this.poll);
     clearInterval(this.forget);
+    clearTimeout(this.holdEnds);
     await this.idle();
   }
 

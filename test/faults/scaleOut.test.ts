@@ -145,11 +145,18 @@ describe('two serve and two worker processes on one PostgreSQL and Redis', () =>
     statuses.push(...second);
 
     // Commands to both: a list from each, a note through each, and one note Slack retries through the other.
-    const { rows: first } = await bot.app.pool.query<{ id: number }>(
-      "SELECT id::int AS id FROM incidents WHERE group_labels->>'alertname' = $1",
-      [group(0)],
+    // Answered is stored, not yet ingested: a serving process holds its ingest while a burst arrives.
+    const noted = await waitFor(
+      async () =>
+        (
+          await bot.app.pool.query<{ id: number }>(
+            "SELECT id::int AS id FROM incidents WHERE group_labels->>'alertname' = $1",
+            [group(0)],
+          )
+        ).rows[0]?.id,
+      10_000,
+      'the first group to have its incident',
     );
-    const noted = first[0]!.id;
     const retried = { trigger: 'scale-out-retried-note', user: SRE.carol };
     const answers = await Promise.all([
       slashCommand(via(a), 'list'),

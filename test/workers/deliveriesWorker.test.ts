@@ -167,10 +167,84 @@ describe('the deliveries worker', () => {
       expect(seen.most).toBe(DELIVERIES_CONCURRENCY);
     });
 
-    it('takes one at a time while the webhook is storing a burst, so that its answers go first', async () => {
+    it('holds the ingest while the webhook is storing a burst, so that its answers go first; a lone delivery goes at once', async () => {
+      // However long the test takes, it is one burst, on hold throughout.
+      const { worker } = workerWith({ add: async () => undefined as never }, async () => true, {
+        withinMs: 60_000,
+        holdForMs: 60_000,
+        forAtMostMs: 60_000,
+      });
+      try {
+        const lone = await store('Lone');
+        worker.stored();
+        await worker.idle();
+        expect(await processed(lone)).toEqual({ outcome: 'created' });
+        const held = await Promise.all([store('Held1'), store('Held2')]);
+        worker.stored();
+        worker.stored();
+        worker.wake(); // as the poll does
+        await worker.idle();
+        for (const id of held) expect(await processed(id)).toBeUndefined();
+      } finally {
+        await worker.stop();
+        // Not left to the next test's worker.
+        const { worker: after } = workerWith({ add: async () => undefined as never });
+        after.wake();
+        await after.idle();
+      }
+    });
+
+    it('takes what a hold kept as soon as it ends, without waiting for a poll', async () => {
+      const { worker } = workerWith({ add: async () => undefined as never }, async () => true, {
+        withinMs: 60_000,
+        holdForMs: 3000,
+        forAtMostMs: 60_000,
+      });
+      try {
+        worker.stored();
+        await worker.idle();
+        const id = await store('AfterHold');
+        worker.stored();
+        await worker.idle();
+        expect(await processed(id)).toBeUndefined();
+        // Not started: no poll wakes it.
+        await waitFor(() => processed(id), 10_000, 'the delivery kept to be ingested');
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it('holds once in forAtMostMs at most, so that bursts one after another are still ingested', async () => {
+      const { worker } = workerWith({ add: async () => undefined as never }, async () => true, {
+        withinMs: 1000,
+        holdForMs: 60_000,
+        forAtMostMs: 60_000,
+      });
+      try {
+        worker.stored();
+        worker.stored();
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        // Another burst: one at a time, no hold.
+        worker.stored();
+        worker.stored();
+        await worker.idle();
+        const id = await store('NextBurst');
+        worker.stored();
+        await worker.idle();
+        expect(await processed(id)).toEqual({ outcome: 'created' });
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it('takes one at a time once the hold is over, while the burst goes on', async () => {
       const { seen, queue } = slowQueue(1);
-      // However long the test takes, it is one burst.
-      const { worker } = workerWith(queue, async () => true, { withinMs: 60_000, forAtMostMs: 60_000 });
+      // However long the test takes, it is one burst, past its hold.
+      const { worker } = workerWith(queue, async () => true, {
+        withinMs: 60_000,
+        holdForMs: 0,
+        forAtMostMs: 60_000,
+      });
       const ids = await storeFour('Busy');
       for (let i = 0; i < 4; i++) worker.stored();
       await worker.idle();
@@ -180,7 +254,11 @@ describe('the deliveries worker', () => {
 
     it('takes several at once again once the burst has gone on for long: a flood', async () => {
       const { seen, queue } = slowQueue(DELIVERIES_CONCURRENCY);
-      const { worker } = workerWith(queue, async () => true, { withinMs: 60_000, forAtMostMs: 50 });
+      const { worker } = workerWith(queue, async () => true, {
+        withinMs: 60_000,
+        holdForMs: 0,
+        forAtMostMs: 50,
+      });
       worker.stored();
       await worker.idle();
       await new Promise((resolve) => setTimeout(resolve, 100));
