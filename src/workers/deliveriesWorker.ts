@@ -20,8 +20,8 @@ export const DELIVERIES_CONCURRENCY = 4;
 /**
  * How the webhook's bursts go first (see ingestAtOnce). A delivery stored within `withinMs` of the one
  * before joins its burst, which goes on while the last was stored within `withinMs`. From a burst's second
- * delivery, the ingest holds for `holdForMs` (one hold in `forAtMostMs` at most), then takes one at a
- * time; a burst that has lasted `forAtMostMs` is a flood, which gets the full ingest.
+ * delivery, the ingest holds for `holdForMs` (if it has caught up since its last hold), then takes one at
+ * a time; a burst that has lasted `forAtMostMs` is a flood, which gets the full ingest.
  */
 export const WEBHOOK_BURST = { withinMs: 200, holdForMs: 1000, forAtMostMs: 5000 };
 /** Deliveries stored by another process (or while this one waited for Redis) are found within this long. */
@@ -61,6 +61,8 @@ export class DeliveriesWorker {
   private burstSince = Number.NEGATIVE_INFINITY;
   /** When the last hold began (see ingestAtOnce). */
   private holdSince = Number.NEGATIVE_INFINITY;
+  /** Whether a claim found nothing waiting since the last hold began: only then may another begin. */
+  private caughtUp = true;
   /**
    * Woken while every loop it may run was busy (or none may, on hold): a loop that finds nothing looks once
    * more before it ends.
@@ -87,11 +89,13 @@ export class DeliveriesWorker {
   /** This process's webhook stored a delivery: take it now rather than at the next poll, or after a hold. */
   stored(): void {
     const now = performance.now();
-    const { withinMs, forAtMostMs } = this.burst;
-    if (now - this.lastStored >= withinMs) this.burstSince = now;
-    // Its second delivery makes it a burst; a hold not long after the last would starve the ingest of
-    // bursts that come one after another.
-    else if (this.lastStored === this.burstSince && now - this.holdSince >= forAtMostMs) this.holdSince = now;
+    if (now - this.lastStored >= this.burst.withinMs) this.burstSince = now;
+    // Its second delivery makes it a burst. Holding again before the ingest has caught up would starve it
+    // of bursts that come one after another.
+    else if (this.lastStored === this.burstSince && this.caughtUp) {
+      this.holdSince = now;
+      this.caughtUp = false;
+    }
     this.lastStored = now;
     this.wake();
   }
@@ -175,6 +179,7 @@ export class DeliveriesWorker {
         }
         this.woken = false;
         let ingested: IngestedDelivery | undefined;
+        const claimedAt = performance.now();
         try {
           ingested = await ingestNextDelivery(this.deps.pool, this.deps.config);
         } catch (err) {
@@ -196,6 +201,8 @@ export class DeliveriesWorker {
           return;
         }
         if (!ingested) {
+          // A claim begun before the hold did not see what the hold kept.
+          if (claimedAt > this.holdSince) this.caughtUp = true;
           if (this.woken) continue;
           return;
         }

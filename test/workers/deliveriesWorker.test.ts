@@ -214,26 +214,43 @@ describe('the deliveries worker', () => {
       }
     });
 
-    it('holds once in forAtMostMs at most, so that bursts one after another are still ingested', async () => {
-      const { worker } = workerWith({ add: async () => undefined as never }, async () => true, {
+    it('holds again only once the ingest has caught up since its last hold, so that bursts one after another are still ingested', async () => {
+      let redisAnswers = true;
+      const { worker } = workerWith({ add: async () => undefined as never }, async () => redisAnswers, {
         withinMs: 1000,
         holdForMs: 60_000,
         forAtMostMs: 60_000,
       });
+      const nextBurst = () => new Promise((resolve) => setTimeout(resolve, 1100));
       try {
         worker.stored();
+        worker.stored(); // on hold
+        // The hold ends with its burst, but nothing is claimed: the ingest has not caught up.
+        redisAnswers = false;
+        await nextBurst();
+        await worker.idle();
+        redisAnswers = true;
         worker.stored();
-        await new Promise((resolve) => setTimeout(resolve, 1100));
-        // Another burst: one at a time, no hold.
-        worker.stored();
+        worker.stored(); // one at a time, no hold
+        await worker.idle();
+        const taken = await store('NotHeld');
         worker.stored();
         await worker.idle();
-        const id = await store('NextBurst');
+        expect(await processed(taken)).toEqual({ outcome: 'created' });
+
+        // It has caught up since: the next burst is held.
+        await nextBurst();
+        worker.stored();
+        worker.stored();
+        const kept = await store('HeldAgain');
         worker.stored();
         await worker.idle();
-        expect(await processed(id)).toEqual({ outcome: 'created' });
+        expect(await processed(kept)).toBeUndefined();
       } finally {
         await worker.stop();
+        const { worker: after } = workerWith({ add: async () => undefined as never });
+        after.wake();
+        await after.idle();
       }
     });
 
