@@ -61,7 +61,10 @@ export class DeliveriesWorker {
   private burstSince = Number.NEGATIVE_INFINITY;
   /** When the last hold began (see ingestAtOnce). */
   private holdSince = Number.NEGATIVE_INFINITY;
-  /** Whether a claim found nothing waiting since the last hold began: only then may another begin. */
+  /**
+   * Whether the ingest has found nothing left to take since the last hold began (a claim begun after it,
+   * with no other loop running, came back empty): only then may another begin.
+   */
   private caughtUp = true;
   /**
    * Woken while every loop it may run was busy (or none may, on hold): a loop that finds nothing looks once
@@ -201,8 +204,9 @@ export class DeliveriesWorker {
           return;
         }
         if (!ingested) {
-          // A claim begun before the hold did not see what the hold kept.
-          if (claimedAt > this.holdSince) this.caughtUp = true;
+          // A claim begun before the hold did not see what the hold kept; one beside another loop's does not
+          // see the deliveries of the group that loop is ingesting.
+          if (claimedAt > this.holdSince && this.running === 1) this.caughtUp = true;
           if (this.woken) continue;
           return;
         }
