@@ -63,6 +63,14 @@ describe('the deliveries worker', () => {
     if (accepted?.outcome !== 'accepted') throw new Error('not stored');
     return accepted.deliveryId;
   };
+  /** A queue that takes every job: for the tests about when the worker ingests, not what it queues. */
+  const anyQueue = { add: async () => undefined as never };
+  /** What a test held is ingested, rather than left to the next test's worker. */
+  const ingestWhatIsLeft = async () => {
+    const { worker } = workerWith(anyQueue);
+    worker.wake();
+    await worker.idle();
+  };
   const processed = async (id: number) =>
     (
       await pool.query('SELECT outcome FROM alert_deliveries WHERE id = $1 AND processed_at IS NOT NULL', [
@@ -131,7 +139,7 @@ describe('the deliveries worker', () => {
   });
 
   it('does not wait on a PING that is never answered (a connection gone silent)', async () => {
-    const { worker } = workerWith({ add: async () => undefined as never }, () => new Promise(() => {}));
+    const { worker } = workerWith(anyQueue, () => new Promise(() => {}));
     const id = await store('RedisSilent');
     worker.wake();
     await worker.idle();
@@ -169,7 +177,7 @@ describe('the deliveries worker', () => {
 
     it('holds the ingest while the webhook is storing a burst, so that its answers go first; a lone delivery goes at once', async () => {
       // However long the test takes, it is one burst, on hold throughout.
-      const { worker } = workerWith({ add: async () => undefined as never }, async () => true, {
+      const { worker } = workerWith(anyQueue, async () => true, {
         withinMs: 60_000,
         holdForMs: 60_000,
         forAtMostMs: 60_000,
@@ -187,15 +195,12 @@ describe('the deliveries worker', () => {
         for (const id of held) expect(await processed(id)).toBeUndefined();
       } finally {
         await worker.stop();
-        // Not left to the next test's worker.
-        const { worker: after } = workerWith({ add: async () => undefined as never });
-        after.wake();
-        await after.idle();
+        await ingestWhatIsLeft();
       }
     });
 
     it('takes what a hold kept as soon as it ends, without waiting for a poll', async () => {
-      const { worker } = workerWith({ add: async () => undefined as never }, async () => true, {
+      const { worker } = workerWith(anyQueue, async () => true, {
         withinMs: 60_000,
         holdForMs: 3000,
         forAtMostMs: 60_000,
@@ -216,7 +221,7 @@ describe('the deliveries worker', () => {
 
     it('holds again only once the ingest has caught up since its last hold, so that bursts one after another are still ingested', async () => {
       let redisAnswers = true;
-      const { worker } = workerWith({ add: async () => undefined as never }, async () => redisAnswers, {
+      const { worker } = workerWith(anyQueue, async () => redisAnswers, {
         withinMs: 1000,
         holdForMs: 60_000,
         forAtMostMs: 60_000,
@@ -247,9 +252,7 @@ describe('the deliveries worker', () => {
         expect(await processed(kept)).toBeUndefined();
       } finally {
         await worker.stop();
-        const { worker: after } = workerWith({ add: async () => undefined as never });
-        after.wake();
-        await after.idle();
+        await ingestWhatIsLeft();
       }
     });
 
@@ -287,7 +290,7 @@ describe('the deliveries worker', () => {
 
   it('leaves deliveries stored while Redis is away, and takes them at its next poll once it is back', async () => {
     let ready = false;
-    const { worker } = workerWith({ add: async () => undefined as never }, async () => ready);
+    const { worker } = workerWith(anyQueue, async () => ready);
     const id = await store('RedisAway');
     worker.start();
     try {
