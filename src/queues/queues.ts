@@ -61,7 +61,8 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
 /**
  * Adds the job `opts.jobId` names to run at `at`, or moves it there if it is already waiting for its
  * time. One waiting to run or running now is left alone: it reads Postgres when it runs, and schedules
- * its next run from there.
+ * its next run from there. A job waiting for its time (a reminder, moved by every status update) is moved
+ * in one round trip; anything else is looked at first.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,
@@ -71,6 +72,12 @@ export async function scheduleAt<T>(
   at: Date,
 ): Promise<void> {
   const delay = Math.max(0, at.getTime() - Date.now());
+  // Refused unless the job exists and waits for its time: then it is looked at, below.
+  const moved = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
+    () => true,
+    () => false,
+  );
+  if (moved) return;
   const existing = await Job.fromId(queue, opts.jobId);
   if (existing) {
     const state = await existing.getState();

@@ -19,11 +19,11 @@ describe('scheduleAt', () => {
       () => queue.close(),
       () => clearRedisPrefix(prefix),
     );
-    return queue;
+    return { queue, redis };
   };
 
   it('moves a waiting job to its new time', async () => {
-    const queue = queueOfItsOwn();
+    const { queue } = queueOfItsOwn();
     const at = (ms: number) => new Date(Date.now() + ms);
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(3_600_000));
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(60_000));
@@ -31,8 +31,17 @@ describe('scheduleAt', () => {
     expect(job!.delay).toBeLessThanOrEqual(60_000);
   });
 
+  it('moves a job waiting for its time in one round trip to Redis', async () => {
+    const { queue, redis } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
+    expect(sent).toHaveBeenCalledTimes(1);
+    expect((await Job.fromId(queue, 'j'))!.delay).toBeLessThanOrEqual(60_000);
+  });
+
   it('leaves alone a job that fell due between its look and its move: it runs now and reads Postgres', async () => {
-    const queue = queueOfItsOwn();
+    const { queue } = queueOfItsOwn();
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
     // The job's time comes just after scheduleAt saw it waiting for it.
     const changeDelay = Job.prototype.changeDelay;
