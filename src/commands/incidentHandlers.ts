@@ -101,6 +101,16 @@ export async function runIncidentCommand(
     addLogContext({ incidentId: id });
     return id;
   };
+  /**
+   * The incident a change is for. Named (INC-n), it goes to the use case as typed, unlooked-up: the
+   * statement or transaction that makes the change refuses an incident there is none of, so a look first
+   * would only add a round trip to what the person waits for.
+   */
+  const changeTarget = async (incidentId: number | undefined) => {
+    if (incidentId === undefined) return target(undefined);
+    addLogContext({ incidentId });
+    return incidentId;
+  };
 
   /** The incident a silence command means, once there is an Alertmanager to write silences to. */
   const silenceTarget = (incidentId: number | undefined) => {
@@ -143,14 +153,14 @@ export async function runIncidentCommand(
       );
     }
     case 'update': {
-      const id = await target(command.incidentId);
       if (!command.text) {
+        const id = await target(command.incidentId);
         const incident = (await loadIncident(deps.pool, id))!;
         if (incident.state === 'resolved')
           throw new IncidentError('ALREADY_RESOLVED', `INC-${id} is already resolved.`);
         return { modal: updateModal({ ...incident, ref: `INC-${id}` }) };
       }
-      const result = await postStatusUpdate(deps, id, {
+      const result = await postStatusUpdate(deps, await changeTarget(command.incidentId), {
         text: command.text,
         ...(command.status ? { status: command.status } : {}),
         by: ctx.userId,
@@ -161,7 +171,7 @@ export async function runIncidentCommand(
     case 'severity': {
       const result = await changeSeverity(
         deps,
-        await target(command.incidentId),
+        await changeTarget(command.incidentId),
         command.severity,
         ctx.userId,
         requestKey,
@@ -171,7 +181,7 @@ export async function runIncidentCommand(
     case 'assign': {
       const result = await assignRole(
         deps,
-        await target(command.incidentId),
+        await changeTarget(command.incidentId),
         command.role,
         command.userId,
         ctx.userId,
@@ -182,7 +192,7 @@ export async function runIncidentCommand(
     case 'note': {
       const result = await addNote(
         deps,
-        await target(command.incidentId),
+        await changeTarget(command.incidentId),
         command.text,
         ctx.userId,
         requestKey,
@@ -216,11 +226,11 @@ export async function runIncidentCommand(
       return say(`Lifted the silence of INC-${id}: Alertmanager notifies its alerts again.`);
     }
     case 'ack':
-      return say(await acknowledge(deps, await target(command.incidentId), ctx.userId, requestKey));
+      return say(await acknowledge(deps, await changeTarget(command.incidentId), ctx.userId, requestKey));
     case 'resolve': {
       const result = await resolve(
         deps,
-        await target(command.incidentId),
+        await changeTarget(command.incidentId),
         command.resolution,
         ctx.userId,
         requestKey,
