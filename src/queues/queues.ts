@@ -1,4 +1,4 @@
-import { Job, type JobsOptions, Queue } from 'bullmq';
+import { ErrorCode, Job, type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { IncidentSyncVersions } from './incidentSyncVersions.js';
 
@@ -61,8 +61,8 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
 /**
  * Adds the job `opts.jobId` names to run at `at`, or moves it there if it is already waiting for its
  * time. One waiting to run or running now is left alone: it reads Postgres when it runs, and schedules
- * its next run from there. A job waiting for its time (a reminder, moved by every status update) is moved
- * in one round trip; anything else is looked at first.
+ * its next run from there. The move is tried first: a job waiting for its time (a reminder, which every
+ * status update moves) is moved in one round trip, a missing one added in two, as before.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,
@@ -72,17 +72,21 @@ export async function scheduleAt<T>(
   at: Date,
 ): Promise<void> {
   const delay = Math.max(0, at.getTime() - Date.now());
-  // Refused unless the job exists and waits for its time: then it is looked at, below.
-  const moved = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
-    () => true,
-    () => false,
+  const refused = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
+    () => undefined,
+    (err: { code?: unknown }) => {
+      if (err.code === ErrorCode.JobNotExist || err.code === ErrorCode.JobNotInState) return err.code;
+      throw err;
+    },
   );
-  if (moved) return;
-  const existing = await Job.fromId(queue, opts.jobId);
+  if (refused === undefined) return;
+  // There, but not waiting for its time: looked at (one round trip more than before the move was tried).
+  const existing = refused === ErrorCode.JobNotInState ? await Job.fromId(queue, opts.jobId) : undefined;
   if (existing) {
     const state = await existing.getState();
     if (state === 'delayed') {
-      // Its time may come between the look and the move: then it runs now, which is as good.
+      // Back to waiting for its time since (a retry), and its time may come before this move: then it
+      // runs now, which is as good.
       return existing.changeDelay(delay).catch(async (err: unknown) => {
         if ((await existing.getState()) === 'delayed') throw err;
       });

@@ -1,4 +1,4 @@
-import { Job } from 'bullmq';
+import { ErrorCode, Job, Worker } from 'bullmq';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createQueue, createWorkerRedis, scheduleAt } from '../../src/queues/queues.js';
 import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
@@ -40,15 +40,55 @@ describe('scheduleAt', () => {
     expect((await Job.fromId(queue, 'j'))!.delay).toBeLessThanOrEqual(60_000);
   });
 
-  it('leaves alone a job that fell due between its look and its move: it runs now and reads Postgres', async () => {
+  it('adds a job there is none of in two round trips: the move refused, then the add', async () => {
+    const { queue, redis } = queueOfItsOwn();
+    // Past what a queue's first command sends (BullMQ asks for Redis's version).
+    await scheduleAt(queue, 'step', { n: 0 }, { jobId: 'another' }, new Date(Date.now() + 60_000));
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
+    expect(sent).toHaveBeenCalledTimes(2);
+    expect(await (await Job.fromId(queue, 'j'))!.getState()).toBe('delayed');
+  });
+
+  it('adds again a job that has finished', async () => {
+    const { queue } = queueOfItsOwn();
+    await queue.add('step', { n: 1 }, { jobId: 'j' });
+    const worker = new Worker('schedule-at', async () => {}, {
+      connection: createWorkerRedis(redisUrl()),
+      prefix: queue.opts.prefix!,
+    });
+    cleanups.push(() => worker.close());
+    await new Promise((resolve) => worker.once('completed', resolve));
+    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
+    const job = await Job.fromId(queue, 'j');
+    expect(job!.data).toEqual({ n: 2 });
+    expect(await job!.getState()).toBe('delayed');
+  });
+
+  it('leaves alone a job that fell due just before its move: it runs now and reads Postgres', async () => {
     const { queue } = queueOfItsOwn();
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
-    // The job's time comes just after scheduleAt saw it waiting for it.
     const changeDelay = Job.prototype.changeDelay;
     vi.spyOn(Job.prototype, 'changeDelay').mockImplementationOnce(async function (this: Job, delay: number) {
       await this.promote();
       return changeDelay.call(this, delay);
     });
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
+    expect(await (await Job.fromId(queue, 'j'))!.getState()).toBe('waiting');
+  });
+
+  it('leaves alone a job back to waiting for its time whose time comes between its look and its move', async () => {
+    const { queue } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
+    const changeDelay = Job.prototype.changeDelay;
+    vi.spyOn(Job.prototype, 'changeDelay')
+      // The move tried first found it not waiting for its time (a retry on its way back to it)…
+      .mockRejectedValueOnce(Object.assign(new Error('not delayed'), { code: ErrorCode.JobNotInState }))
+      // …and its time comes just after the look saw it waiting for it.
+      .mockImplementationOnce(async function (this: Job, delay: number) {
+        await this.promote();
+        return changeDelay.call(this, delay);
+      });
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
     expect(await (await Job.fromId(queue, 'j'))!.getState()).toBe('waiting');
   });
