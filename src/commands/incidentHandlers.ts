@@ -102,7 +102,7 @@ export async function runIncidentCommand(
     return id;
   };
   /**
-   * The incident a change is for. Named (INC-n), it goes to the use case as typed, unlooked-up: the
+   * The incident a change is for. Named (INC-n), it goes to the use case as typed, not looked up: the
    * statement or transaction that makes the change refuses an incident there is none of, so a look first
    * would only add a round trip to what the person waits for.
    */

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentCommand } from '../../src/commands/incidentCommand.js';
 import { type IncidentCommandDeps, runIncidentCommand } from '../../src/commands/incidentHandlers.js';
+import { parseFileConfig } from '../../src/config/file.js';
 import type { Pool } from '../../src/db/pool.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { countingPool } from '../support/countingPool.js';
@@ -19,13 +20,15 @@ describe('an /incident change to a named incident', () => {
 
   let trigger = 0;
   const run = (on: Pool, command: IncidentCommand) => {
+    // What none of these changes uses is left out: the silence commands' pools, Alertmanager and
+    // membership, and the answers' templates.
     const deps = {
       ...lifecycle(),
       pool: on,
+      config: parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }'),
       effects: { ...recordingEffects(), silenceEnds: async () => {} },
       metrics: new Metrics(),
-      // What none of these changes uses: the silence commands' own and the answers' templates.
-    } as unknown as IncidentCommandDeps;
+    } satisfies Partial<IncidentCommandDeps> as unknown as IncidentCommandDeps;
     return runIncidentCommand(deps, command, {
       userId: 'U0ALICE',
       channelId: 'C0OPS',
