@@ -266,74 +266,89 @@ export async function createRequest(
 }
 
 /**
- * BEGIN, two statements and COMMIT: a press of a busy button holds its connection for little. The first
- * claims the Slack request, takes the id and tries the lock that orders presses of the button (serialised
- * per incident and action, so of two presses at once one opens it). The second, whose snapshot follows the
- * lock, looks for the same request open, and else writes the request, its first event and its timeline
- * entry. An id is taken only for a press that holds the claim and the lock: nearly always opened.
+ * The CTEs that write the request `id` (an SQL expression) where `when` holds: the request, its first event
+ * and, for an incident, its timeline entry. Their params are openRequest's, $1–$4 and $6–$13.
+ */
+function requestWrites(id: string, when: string): string {
+  return `request AS (
+         INSERT INTO action_requests (id, incident_id, action, service, params, requested_by, channel_id, thread_ts,
+                                      required_approvals, expires_at, dry_run_status, action_digest)
+         SELECT ${id}, $1, $3, $2, $4::jsonb, $6, $7, $8, $9, now() + $10::bigint * interval '1 millisecond', $11, $12
+          WHERE ${when}
+         RETURNING ${COLUMNS}
+       ), event AS (
+         INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
+         SELECT id, $6, NULL, 'pending', NULL, 1 FROM request
+       ), entry AS (
+         -- requestRef's name for it, which the entry's data begins with.
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $1, 'action_requested', $6, jsonb_build_object('request', 'ACT-' || id) || $13::jsonb FROM request
+          WHERE $1::bigint IS NOT NULL
+       )`;
+}
+
+/**
+ * Opens the request. Asked for by a command, in one statement that claims the Slack request and writes
+ * the request where it claimed it. Pressed on a button (`unlessOpen`): BEGIN, two statements and COMMIT,
+ * holding a connection for little. The first claims the Slack request, takes the id and tries the lock
+ * that orders presses of the button (serialised per incident and action, so of two presses at once one
+ * opens it). The second, whose snapshot follows the lock, looks for the same request open, and else writes
+ * the request. An id is taken only for a press that holds the claim and the lock: nearly always opened.
  */
 async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
-  const unlessOpen = input.unlessOpen === true && input.incidentId !== null;
+  const values = [
+    input.incidentId,
+    input.service,
+    input.action,
+    JSON.stringify(input.params),
+    // In one statement, the Slack request's key it claims; for a press, the id its claim took.
+    input.requestKey,
+    input.requestedBy,
+    input.channelId,
+    input.threadTs,
+    input.requiredApprovals,
+    input.expiresAfterMs,
+    input.hasDryRun ? 'running' : 'none',
+    input.actionDigest,
+    JSON.stringify({ action: input.action, service: input.service, params: input.params }),
+  ];
+  if (!(input.unlessOpen === true && input.incidentId !== null)) {
+    const claim = slackRequestClaim('$5');
+    const { rows } = await pool.query<{ claimed: boolean } & ActionRequest>({
+      name: 'action-requests-open-at-once',
+      text: `WITH ${claim.cte}, ${requestWrites("nextval(pg_get_serial_sequence('action_requests', 'id'))", claim.claimed)}
+       SELECT ${claim.claimed} AS claimed, r.* FROM (SELECT 1) AS one LEFT JOIN request r ON true`,
+      values,
+    });
+    const { claimed, ...request } = rows[0]!;
+    if (!claimed) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
+    return request as ActionRequest;
+  }
   // Most presses of such a button come once its request is open: refused at once, without a transaction.
-  if (unlessOpen) await refuseIfSeenOpen(pool, input, input.requestKey);
+  await refuseIfSeenOpen(pool, input, input.requestKey);
   const claim = slackRequestClaim('$1');
   return inTransaction(pool, async (db) => {
     const { rows: claimed } = await db.query<{ claimed: boolean; locked: boolean; id: number | null }>({
       name: 'action-requests-open-claim',
       text: `WITH ${claim.cte}, lock AS (
          -- Tried, not waited for: a press waiting for it would hold a pooled connection all the while.
-         SELECT CASE WHEN $2::boolean
-                     THEN pg_try_advisory_xact_lock(hashtextextended('action-request:' || $3 || ':' || $4, 0))
-                     ELSE true END AS locked
+         SELECT pg_try_advisory_xact_lock(hashtextextended('action-request:' || $2 || ':' || $3, 0)) AS locked
        )
        SELECT ${claim.claimed} AS claimed, l.locked,
               CASE WHEN l.locked AND ${claim.claimed}
                    THEN nextval(pg_get_serial_sequence('action_requests', 'id'))::int END AS id
          FROM lock l`,
-      values: [input.requestKey, unlessOpen, input.incidentId, `${input.service}/${input.action}`],
+      values: [input.requestKey, input.incidentId, `${input.service}/${input.action}`],
     });
     const { claimed: isNew, locked, id } = claimed[0]!;
     if (!isNew) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
     if (!locked) throw new AnotherPressFirst();
-    const params = JSON.stringify(input.params);
-    const entry = timelineData(
-      { id: id!, action: input.action, service: input.service },
-      { params: input.params },
-    );
+    values[4] = id;
     const { rows } = await db.query<{ open: { id: number; requested_by: string } | null } & ActionRequest>({
       name: 'action-requests-open',
-      text: `WITH open AS (
-         ${OPEN_ALIKE} AND $13::boolean ORDER BY id LIMIT 1
-       ), request AS (
-         INSERT INTO action_requests (id, incident_id, action, service, params, requested_by, channel_id, thread_ts,
-                                      required_approvals, expires_at, dry_run_status, action_digest)
-         SELECT $5, $1, $3, $2, $4::jsonb, $6, $7, $8, $9, now() + $10::bigint * interval '1 millisecond', $11, $12
-          WHERE NOT EXISTS (SELECT 1 FROM open)
-         RETURNING ${COLUMNS}
-       ), event AS (
-         INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
-         SELECT id, $6, NULL, 'pending', NULL, 1 FROM request
-       ), entry AS (
-         INSERT INTO timeline_entries (incident_id, kind, actor, data)
-         SELECT $1, 'action_requested', $6, $14::jsonb FROM request WHERE $1::bigint IS NOT NULL
-       )
+      text: `WITH open AS (${OPEN_ALIKE} ORDER BY id LIMIT 1), ${requestWrites('$5', 'NOT EXISTS (SELECT 1 FROM open)')}
        SELECT (SELECT to_jsonb(open) FROM open) AS open, r.* FROM (SELECT 1) AS one LEFT JOIN request r ON true`,
-      values: [
-        input.incidentId,
-        input.service,
-        input.action,
-        params,
-        id,
-        input.requestedBy,
-        input.channelId,
-        input.threadTs,
-        input.requiredApprovals,
-        input.expiresAfterMs,
-        input.hasDryRun ? 'running' : 'none',
-        input.actionDigest,
-        unlessOpen,
-        JSON.stringify(entry),
-      ],
+      values,
     });
     const { open, ...request } = rows[0]!;
     if (open) throw alreadyRequested(open);

@@ -158,3 +158,74 @@ describe('opening a request unless the incident has it open', () => {
     expect(rows).toEqual([{ requests: 1, claims: 0 }]);
   });
 });
+
+/** /action: a person asks once; Slack may deliver the command twice. */
+describe('opening a request a command asks for', () => {
+  const database = incidentOnDatabase();
+  let pool: Pool;
+  let incidentId: number;
+  beforeAll(() => {
+    ({ pool, incidentId } = database());
+  });
+
+  const written = async (requestKey: string) =>
+    (
+      await pool.query(
+        `SELECT (SELECT count(*)::int FROM slack_requests WHERE request_key = $1) AS claims,
+                (SELECT count(*)::int FROM action_requests) AS requests,
+                (SELECT count(*)::int FROM action_request_events) AS events,
+                (SELECT count(*)::int FROM timeline_entries WHERE kind = 'action_requested') AS entries`,
+        [requestKey],
+      )
+    ).rows[0];
+
+  it('claims the command and writes the request, its event and its timeline entry in one statement', async () => {
+    const before = await written('command:once');
+    const { pool: counting, sent, unnamed } = countingPool(pool);
+    const opened = await createRequest(counting, scaleRequest(incidentId, { requestKey: 'command:once' }));
+    expect(sent).toHaveLength(1);
+    expect(unnamed).toEqual([]);
+    expect(opened).toMatchObject({ incidentId, status: 'pending', version: 1, params: { replicas: 6 } });
+    expect(await written('command:once')).toEqual({
+      claims: 1,
+      requests: before.requests + 1,
+      events: before.events + 1,
+      entries: before.entries + 1,
+    });
+    const { rows: entries } = await pool.query(
+      "SELECT data FROM timeline_entries WHERE kind = 'action_requested' AND data->>'request' = $1",
+      [`ACT-${opened.id}`],
+    );
+    expect(entries).toEqual([
+      {
+        data: {
+          request: `ACT-${opened.id}`,
+          action: 'scale',
+          service: 'payments-api',
+          params: { replicas: 6 },
+        },
+      },
+    ]);
+  });
+
+  it('opens nothing for a replay of the command, and no timeline entry for a request of no incident', async () => {
+    const first = await createRequest(pool, scaleRequest(incidentId, { requestKey: 'command:twice' }));
+    const after = await written('command:twice');
+    await expect(
+      createRequest(pool, scaleRequest(incidentId, { requestKey: 'command:twice' })),
+    ).rejects.toMatchObject({ code: 'ALREADY_HANDLED' });
+    expect(await written('command:twice')).toEqual(after);
+    const none = await createRequest(pool, {
+      ...scaleRequest(incidentId, { requestKey: 'command:nowhere' }),
+      incidentId: null,
+    });
+    expect(none).toMatchObject({ incidentId: null, status: 'pending' });
+    expect(none.id).toBeGreaterThan(first.id);
+    expect(await written('command:nowhere')).toEqual({
+      ...after,
+      claims: 1,
+      requests: after.requests + 1,
+      events: after.events + 1,
+    });
+  });
+});
