@@ -5,7 +5,7 @@ import type { ParamValue } from '../actions/drivers/driver.js';
 import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
 import { inTransaction } from '../db/pool.js';
-import { ALREADY_HANDLED, claimSlackRequest, slackRequestClaim } from '../db/slackRequests.js';
+import { ALREADY_HANDLED, slackRequestClaim, slackRequestSeen } from '../db/slackRequests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import { requestRef } from '../primitives/ids.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
@@ -168,6 +168,9 @@ function timelineData(
   return { request: requestRef(request.id), action: request.action, service: request.service, ...data };
 }
 
+/** requestRef, in SQL: how a timeline entry written in a statement names its request. */
+const requestRefSql = (id: string) => `'ACT-' || ${id}`;
+
 /** A timeline entry on the request's incident, if it has one. */
 async function onTimeline(
   db: pg.ClientBase,
@@ -200,11 +203,6 @@ export interface NewRequest {
    * for a button two people may press at once, where a second request would be a second run.
    */
   unlessOpen?: boolean;
-}
-
-/** Records a request key from Slack; refused when it was already acted on (a retry or a replay). */
-async function claimRequest(db: pg.ClientBase, key: string): Promise<void> {
-  if (!(await claimSlackRequest(db, key))) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
 /** How long a press waits before looking again, while another press of the same button opens its request. */
@@ -280,9 +278,8 @@ function requestWrites(id: string, when: string): string {
          INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
          SELECT id, $6, NULL, 'pending', NULL, 1 FROM request
        ), entry AS (
-         -- requestRef's name for it, which the entry's data begins with.
          INSERT INTO timeline_entries (incident_id, kind, actor, data)
-         SELECT $1, 'action_requested', $6, jsonb_build_object('request', 'ACT-' || id) || $13::jsonb FROM request
+         SELECT $1, 'action_requested', $6, jsonb_build_object('request', ${requestRefSql('id')}) || $13::jsonb FROM request
           WHERE $1::bigint IS NOT NULL
        )`;
 }
@@ -482,23 +479,50 @@ export async function cancelRequest(
   userId: string,
   requestKey: string,
 ): Promise<ActionRequest> {
-  return inTransaction(pool, async (db) => {
-    await claimRequest(db, requestKey);
-    const request = await loadRequest(db, id, true);
-    const ref = requestRef(id);
-    if (request.requestedBy !== userId)
-      throw new ApprovalError(
-        'NOT_REQUESTER',
-        `Only <@${request.requestedBy}>, who requested ${ref}, can cancel it.`,
-      );
-    if (request.status !== 'pending' && request.status !== 'approved') {
-      throw new ApprovalError('NOT_PENDING', `${ref} is ${request.status}; it can no longer be cancelled.`);
-    }
-    return transition(db, request, 'cancelled', userId, {
-      set: 'finished_at = now()',
-      timeline: { kind: 'action_cancelled' },
-    });
+  // One statement, without a transaction, as an incident's changes: the row stays locked for it alone, and
+  // a refusal writes nothing, the Slack request's key included.
+  const claim = slackRequestClaim('$3', 'EXISTS (SELECT 1 FROM locked WHERE may_cancel)');
+  const { rows } = await pool.query<
+    { locked: { requester: string; was: RequestStatus } | null } & (ActionRequest | { id: null })
+  >({
+    name: 'action-requests-cancel',
+    text: `WITH locked AS (
+         -- Waits for the row, and then reads it as it is (a vote may have moved it meanwhile).
+         SELECT id AS locked_id, status AS was, version AS was_version, requested_by AS requester,
+                requested_by = $2 AND status IN ('pending', 'approved') AS may_cancel
+           FROM action_requests WHERE id = $1 FOR UPDATE
+       ), ${claim.cte}, moved AS (
+         UPDATE action_requests SET status = 'cancelled', version = version + 1, updated_at = now(), finished_at = now()
+           FROM locked l
+          WHERE id = l.locked_id AND l.may_cancel AND ${claim.claimed}
+          RETURNING ${COLUMNS}
+       ), event AS (
+         INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
+         SELECT m.id, $2, l.was, 'cancelled', l.was_version, m.version FROM moved m, locked l
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT "incidentId", 'action_cancelled', $2,
+                jsonb_build_object('request', ${requestRefSql('id')}, 'action', action, 'service', service)
+           FROM moved WHERE "incidentId" IS NOT NULL
+       )
+       SELECT (SELECT jsonb_build_object('requester', requester, 'was', was) FROM locked) AS locked, m.*
+         FROM (SELECT 1) AS one LEFT JOIN moved m ON true`,
+    values: [id, userId, requestKey],
   });
+  const { locked, ...request } = rows[0]!;
+  if (request.id !== null) return request as ActionRequest;
+  const ref = requestRef(id);
+  if (await slackRequestSeen(pool, requestKey)) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
+  if (!locked) throw new ApprovalError('REQUEST_NOT_FOUND', `There is no action request ${ref}.`);
+  if (locked.requester !== userId)
+    throw new ApprovalError(
+      'NOT_REQUESTER',
+      `Only <@${locked.requester}>, who requested ${ref}, can cancel it.`,
+    );
+  if (locked.was !== 'pending' && locked.was !== 'approved')
+    throw new ApprovalError('NOT_PENDING', `${ref} is ${locked.was}; it can no longer be cancelled.`);
+  // A bug: the statement's condition and these checks disagree.
+  throw new Error(`${ref}: the cancel was not applied`);
 }
 
 /** Moves a still-pending request past its expiry to expired; false when there was nothing to do. */

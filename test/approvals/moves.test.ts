@@ -9,6 +9,7 @@ import {
 import type { Pool } from '../../src/db/pool.js';
 import { incidentOnDatabase, scaleRequest } from '../support/approvals.js';
 import { countingPool } from '../support/countingPool.js';
+import { waitForLockWaiters } from '../support/services.js';
 
 /** Each move of a request: guarded, with its audit row and its timeline entry, in one statement. */
 describe("a request's moves", () => {
@@ -37,11 +38,12 @@ describe("a request's moves", () => {
     ).rows,
   });
 
-  it('cancels in BEGIN, the claim, the locked read, one statement for the move, and COMMIT', async () => {
+  it('cancels in one prepared statement: the claim, the locked read, the move, its event and its entry', async () => {
     const request = await open('click:to-cancel');
-    const { pool: counting, sent } = countingPool(pool);
+    const { pool: counting, sent, unnamed } = countingPool(pool);
     const cancelled = await cancelRequest(counting, request.id, 'U0ALICE', 'click:cancel');
-    expect(sent).toHaveLength(5);
+    expect(sent).toHaveLength(1);
+    expect(unnamed).toEqual([]);
     expect(cancelled).toEqual(await loadRequest(pool, request.id));
     expect(cancelled).toMatchObject({ status: 'cancelled', version: 2, finishedAt: expect.any(Date) });
     const { events, entries } = await recorded(request.id);
@@ -90,6 +92,24 @@ describe("a request's moves", () => {
       "SELECT request_key FROM slack_requests WHERE request_key IN ('cancel:by-bob', 'cancel:nowhere', 'cancel:again')",
     );
     expect(rows).toEqual([]);
+  });
+
+  it('cancels a request as a vote it waited for left it: approved, its move from that version', async () => {
+    const request = await open('click:voted-meanwhile');
+    const voter = await pool.connect();
+    try {
+      await voter.query('BEGIN');
+      const locked = await loadRequest(voter, request.id, true);
+      await transition(voter, locked, 'approved', 'U0BOB');
+      const cancelled = cancelRequest(pool, request.id, 'U0ALICE', 'click:cancel-after-vote');
+      await waitForLockWaiters(pool, 1, 'the cancel waiting for the vote');
+      await voter.query('COMMIT');
+      expect(await cancelled).toMatchObject({ status: 'cancelled', version: 3 });
+    } finally {
+      voter.release();
+    }
+    const { events } = await recorded(request.id);
+    expect(events.at(-1)).toMatchObject({ from_status: 'approved', from_version: 2, to_version: 3 });
   });
 
   it('records the deciding vote, its approvers on the timeline, and returns the request as it is then', async () => {
