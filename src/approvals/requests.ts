@@ -168,8 +168,9 @@ function timelineData(
   return { request: requestRef(request.id), action: request.action, service: request.service, ...data };
 }
 
-/** requestRef, in SQL: how a timeline entry written in a statement names its request. */
-const requestRefSql = (id: string) => `'ACT-' || ${id}`;
+/** timelineData without data, in SQL, for `row`, which has the request's COLUMNS (requestRef's name too). */
+const timelineDataSql = (row: string) =>
+  `jsonb_build_object('request', 'ACT-' || ${row}.id, 'action', ${row}.action, 'service', ${row}.service)`;
 
 /** A timeline entry on the request's incident, if it has one. */
 async function onTimeline(
@@ -265,24 +266,39 @@ export async function createRequest(
 
 /**
  * The CTEs that write the request `id` (an SQL expression) where `when` holds: the request, its first event
- * and, for an incident, its timeline entry. Their params are openRequest's, $1–$4 and $6–$13.
+ * and, for an incident, its timeline entry. Their params are requestValues', $1–$11.
  */
 function requestWrites(id: string, when: string): string {
   return `request AS (
          INSERT INTO action_requests (id, incident_id, action, service, params, requested_by, channel_id, thread_ts,
                                       required_approvals, expires_at, dry_run_status, action_digest)
-         SELECT ${id}, $1, $3, $2, $4::jsonb, $6, $7, $8, $9, now() + $10::bigint * interval '1 millisecond', $11, $12
+         SELECT ${id}, $1, $3, $2, $4::jsonb, $5, $6, $7, $8, now() + $9::bigint * interval '1 millisecond', $10, $11
           WHERE ${when}
          RETURNING ${COLUMNS}
        ), event AS (
          INSERT INTO action_request_events (request_id, actor, from_status, to_status, from_version, to_version)
-         SELECT id, $6, NULL, 'pending', NULL, 1 FROM request
+         SELECT id, $5, NULL, 'pending', NULL, 1 FROM request
        ), entry AS (
          INSERT INTO timeline_entries (incident_id, kind, actor, data)
-         SELECT $1, 'action_requested', $6, jsonb_build_object('request', ${requestRefSql('id')}) || $13::jsonb FROM request
-          WHERE $1::bigint IS NOT NULL
+         SELECT $1, 'action_requested', $5, ${timelineDataSql('request')} || jsonb_build_object('params', params)
+           FROM request WHERE $1::bigint IS NOT NULL
        )`;
 }
+
+/** The params of requestWrites (and of OPEN_ALIKE, $1–$4): what is asked for, by whom, where. */
+const requestValues = (input: NewRequest) => [
+  input.incidentId,
+  input.service,
+  input.action,
+  JSON.stringify(input.params),
+  input.requestedBy,
+  input.channelId,
+  input.threadTs,
+  input.requiredApprovals,
+  input.expiresAfterMs,
+  input.hasDryRun ? 'running' : 'none',
+  input.actionDigest,
+];
 
 /**
  * Opens the request. Asked for by a command, in one statement that claims the Slack request and writes
@@ -293,29 +309,14 @@ function requestWrites(id: string, when: string): string {
  * the request. An id is taken only for a press that holds the claim and the lock: nearly always opened.
  */
 async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequest> {
-  const values = [
-    input.incidentId,
-    input.service,
-    input.action,
-    JSON.stringify(input.params),
-    // In one statement, the Slack request's key it claims; for a press, the id its claim took.
-    input.requestKey,
-    input.requestedBy,
-    input.channelId,
-    input.threadTs,
-    input.requiredApprovals,
-    input.expiresAfterMs,
-    input.hasDryRun ? 'running' : 'none',
-    input.actionDigest,
-    JSON.stringify({ action: input.action, service: input.service, params: input.params }),
-  ];
-  if (!(input.unlessOpen === true && input.incidentId !== null)) {
-    const claim = slackRequestClaim('$5');
+  const pressed = input.unlessOpen === true && input.incidentId !== null;
+  if (!pressed) {
+    const claim = slackRequestClaim('$12');
     const { rows } = await pool.query<{ claimed: boolean } & ActionRequest>({
-      name: 'action-requests-open-at-once',
+      name: 'action-requests-open-command',
       text: `WITH ${claim.cte}, ${requestWrites("nextval(pg_get_serial_sequence('action_requests', 'id'))", claim.claimed)}
        SELECT ${claim.claimed} AS claimed, r.* FROM (SELECT 1) AS one LEFT JOIN request r ON true`,
-      values,
+      values: [...requestValues(input), input.requestKey],
     });
     const { claimed, ...request } = rows[0]!;
     if (!claimed) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
@@ -340,12 +341,11 @@ async function openRequest(pool: pg.Pool, input: NewRequest): Promise<ActionRequ
     const { claimed: isNew, locked, id } = claimed[0]!;
     if (!isNew) throw new ApprovalError('ALREADY_HANDLED', ALREADY_HANDLED);
     if (!locked) throw new AnotherPressFirst();
-    values[4] = id;
     const { rows } = await db.query<{ open: { id: number; requested_by: string } | null } & ActionRequest>({
       name: 'action-requests-open',
-      text: `WITH open AS (${OPEN_ALIKE} ORDER BY id LIMIT 1), ${requestWrites('$5', 'NOT EXISTS (SELECT 1 FROM open)')}
+      text: `WITH open AS (${OPEN_ALIKE} ORDER BY id LIMIT 1), ${requestWrites('$12', 'NOT EXISTS (SELECT 1 FROM open)')}
        SELECT (SELECT to_jsonb(open) FROM open) AS open, r.* FROM (SELECT 1) AS one LEFT JOIN request r ON true`,
-      values,
+      values: [...requestValues(input), id],
     });
     const { open, ...request } = rows[0]!;
     if (open) throw alreadyRequested(open);
@@ -502,8 +502,7 @@ export async function cancelRequest(
        ), entry AS (
          INSERT INTO timeline_entries (incident_id, kind, actor, data)
          SELECT "incidentId", 'action_cancelled', $2,
-                jsonb_build_object('request', ${requestRefSql('id')}, 'action', action, 'service', service)
-           FROM moved WHERE "incidentId" IS NOT NULL
+                ${timelineDataSql('moved')} FROM moved WHERE "incidentId" IS NOT NULL
        )
        SELECT (SELECT jsonb_build_object('requester', requester, 'was', was) FROM locked) AS locked, m.*
          FROM (SELECT 1) AS one LEFT JOIN moved m ON true`,

@@ -220,12 +220,25 @@ describe('opening a request a command asks for', () => {
       incidentId: null,
     });
     expect(none).toMatchObject({ incidentId: null, status: 'pending' });
-    expect(none.id).toBeGreaterThan(first.id);
+    // The replay took no id.
+    expect(none.id).toBe(first.id + 1);
     expect(await written('command:nowhere')).toEqual({
       ...after,
       claims: 1,
       requests: after.requests + 1,
       events: after.events + 1,
     });
+  });
+
+  it('writes nothing, its claim included, when the request cannot be written', async () => {
+    const before = await written('command:failing');
+    // No such incident: the request's row refers to one.
+    await expect(
+      createRequest(pool, {
+        ...scaleRequest(incidentId, { requestKey: 'command:failing' }),
+        incidentId: 999_999,
+      }),
+    ).rejects.toMatchObject({ code: '23503' });
+    expect(await written('command:failing')).toEqual(before);
   });
 });
