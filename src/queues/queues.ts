@@ -62,7 +62,7 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
  * Adds the job `opts.jobId` names to run at `at`, or moves it there if it is already waiting for its
  * time. One waiting to run or running now is left alone: it reads Postgres when it runs, and schedules
  * its next run from there. The move is tried first: a job waiting for its time (a reminder, which every
- * status update moves) is moved in one round trip, a missing one added in two, as before.
+ * status update moves) is moved in one round trip, a missing one added in two.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,
@@ -80,7 +80,7 @@ export async function scheduleAt<T>(
     },
   );
   if (refused === undefined) return;
-  // There, but not waiting for its time: looked at (one round trip more than before the move was tried).
+  // Not waiting for its time: looked at; a missing job is added.
   const existing = refused === ErrorCode.JobNotInState ? await Job.fromId(queue, opts.jobId) : undefined;
   if (existing) {
     const state = await existing.getState();

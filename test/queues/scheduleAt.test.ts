@@ -42,12 +42,21 @@ describe('scheduleAt', () => {
 
   it('adds a job there is none of in two round trips: the move refused, then the add', async () => {
     const { queue, redis } = queueOfItsOwn();
-    // Past what a queue's first command sends (BullMQ asks for Redis's version).
+    // Past what a queue's first commands send: BullMQ asks for Redis's version and loads each script.
     await scheduleAt(queue, 'step', { n: 0 }, { jobId: 'another' }, new Date(Date.now() + 60_000));
     const sent = vi.spyOn(redis, 'sendCommand');
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
     expect(sent).toHaveBeenCalledTimes(2);
     expect(await (await Job.fromId(queue, 'j'))!.getState()).toBe('delayed');
+  });
+
+  it('throws what the move met other than a refusal, Redis unreachable among them', async () => {
+    const { queue } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
+    vi.spyOn(Job.prototype, 'changeDelay').mockRejectedValueOnce(new Error('Connection is closed.'));
+    await expect(
+      scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000)),
+    ).rejects.toThrow('Connection is closed.');
   });
 
   it('adds again a job that has finished', async () => {
