@@ -99,8 +99,8 @@ const alreadyResolved = (incidentId: number) =>
 
 /**
  * Why a change made in one statement (its key claimed only when it is made) was not: its key claimed by a
- * replay, which is told nothing more; the incident missing, or resolved; else a bug, the checks and the
- * statement's condition disagreeing.
+ * replay, which is told nothing more; the incident missing, or resolved; `unchanged`, when the change would
+ * change nothing; else a bug, the checks and the statement's condition disagreeing.
  */
 async function refusal(
   pool: pg.Pool,
@@ -108,11 +108,12 @@ async function refusal(
   incidentId: number,
   state: 'open' | 'resolved' | null,
   change: string,
+  unchanged?: IncidentError,
 ): Promise<Error> {
   if (await slackRequestSeen(pool, requestKey)) return new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
   if (state === null) return notFound(incidentId);
   if (state === 'resolved') return alreadyResolved(incidentId);
-  return new Error(`${incidentRef(incidentId)}: the ${change} was not applied`);
+  return unchanged ?? new Error(`${incidentRef(incidentId)}: the ${change} was not applied`);
 }
 
 async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
@@ -286,6 +287,10 @@ export async function postStatusUpdate(
   return { incidentId, ref: incidentRef(incidentId), version, number };
 }
 
+/**
+ * One statement, as postStatusUpdate: the key is claimed only when the severity changes. The next update is
+ * due one new interval after the last one (or after the start).
+ */
 export async function changeSeverity(
   deps: LifecycleDeps,
   incidentId: number,
@@ -293,32 +298,47 @@ export async function changeSeverity(
   by: string,
   requestKey?: string,
 ): Promise<ChangeResult> {
-  const result = await inTransaction(deps.pool, async (db) => {
-    await claimRequest(db, requestKey);
-    const incident = await lockOpenIncident(db, incidentId);
-    if (incident.severity === severity) {
-      throw new IncidentError('NO_CHANGE', `${incidentRef(incidentId)} is already ${severity}.`);
-    }
-    // The next update is due one new interval after the last one (or after the start).
-    const interval = updateInterval(deps.config, severity);
-    const version = await bumpVersion(db, incidentId, {
-      entries: [{ kind: 'severity_changed', actor: by, data: { from: incident.severity, to: severity } }],
-      set: `severity = $3, next_update_due_at = CASE WHEN $4::bigint IS NULL THEN NULL
-         ELSE COALESCE(last_update_at, created_at) + $4::bigint * interval '1 millisecond' END`,
-      params: [severity, interval],
-    });
-    const base = incident.last_update_at ?? incident.created_at;
-    return {
-      version,
-      updateCount: incident.update_count,
-      due: interval === null ? null : new Date(base.getTime() + interval),
-    };
+  const claim = slackRequestClaim('$1', 'EXISTS (SELECT 1 FROM locked WHERE may_change)');
+  const { rows } = await deps.pool.query<{
+    state: 'open' | 'resolved' | null;
+    was: Severity | null;
+    version: number | null;
+    update_count: number;
+    due: Date | null;
+  }>({
+    name: 'incidents-change-severity',
+    text: `WITH locked AS (
+         -- Waits for the row, and then reads it as it is.
+         SELECT id, state, severity AS was, state = 'open' AND severity <> $3 AS may_change
+           FROM incidents WHERE id = $2 FOR UPDATE
+       ), ${claim.cte}, changed AS (
+         UPDATE incidents i SET version = version + 1, updated_at = now(), severity = $3,
+                next_update_due_at = CASE WHEN $4::bigint IS NULL THEN NULL
+                  ELSE COALESCE(i.last_update_at, i.created_at) + $4::bigint * interval '1 millisecond' END
+           FROM locked l
+          WHERE i.id = l.id AND l.may_change AND ${claim.claimed}
+          RETURNING i.version, i.update_count, i.next_update_due_at
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $2, 'severity_changed', $5, jsonb_build_object('from', l.was, 'to', $3) FROM changed, locked l
+       )
+       SELECT l.state, l.was, c.version, c.update_count, c.next_update_due_at AS due
+         FROM (SELECT 1) AS one LEFT JOIN locked l ON true LEFT JOIN changed c ON true`,
+    values: [requestKey ?? null, incidentId, severity, updateInterval(deps.config, severity), by],
   });
+  const { state, was, version, update_count: updateCount, due } = rows[0]!;
+  if (version === null) {
+    const unchanged =
+      was === severity
+        ? new IncidentError('NO_CHANGE', `${incidentRef(incidentId)} is already ${severity}.`)
+        : undefined;
+    throw await refusal(deps.pool, requestKey, incidentId, state, 'severity change', unchanged);
+  }
   await Promise.all([
-    deps.effects.changed(incidentId, result.version),
-    deps.effects.updateDue(incidentId, result.updateCount, result.due),
+    deps.effects.changed(incidentId, version),
+    deps.effects.updateDue(incidentId, updateCount, due),
   ]);
-  return { incidentId, ref: incidentRef(incidentId), version: result.version };
+  return { incidentId, ref: incidentRef(incidentId), version };
 }
 
 export async function assignRole(
@@ -357,6 +377,7 @@ export async function assignRole(
   return { incidentId, ref: incidentRef(incidentId), version };
 }
 
+/** One statement, as postStatusUpdate. A note is taken on a resolved incident too. */
 export async function addNote(
   deps: LifecycleDeps,
   incidentId: number,
@@ -364,11 +385,27 @@ export async function addNote(
   by: string,
   requestKey?: string,
 ): Promise<ChangeResult> {
-  const version = await inTransaction(deps.pool, async (db) => {
-    await claimRequest(db, requestKey);
-    await lockIncident(db, incidentId);
-    return bumpVersion(db, incidentId, { entries: [{ kind: 'note', actor: by, data: { text } }] });
+  const claim = slackRequestClaim('$1', 'EXISTS (SELECT 1 FROM locked)');
+  const { rows } = await deps.pool.query<{ found: boolean; version: number | null }>({
+    name: 'incidents-add-note',
+    text: `WITH locked AS (
+         SELECT id FROM incidents WHERE id = $2 FOR UPDATE
+       ), ${claim.cte}, noted AS (
+         UPDATE incidents i SET version = version + 1, updated_at = now()
+           FROM locked l
+          WHERE i.id = l.id AND ${claim.claimed}
+          RETURNING i.version
+       ), entry AS (
+         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         SELECT $2, 'note', $3, jsonb_build_object('text', $4::text) FROM noted
+       )
+       SELECT EXISTS (SELECT 1 FROM locked) AS found, n.version
+         FROM (SELECT 1) AS one LEFT JOIN noted n ON true`,
+    values: [requestKey ?? null, incidentId, by, text],
   });
+  const { found, version } = rows[0]!;
+  // Found, its state does not matter: only a replay is left to refuse it.
+  if (version === null) throw await refusal(deps.pool, requestKey, incidentId, found ? 'open' : null, 'note');
   await deps.effects.changed(incidentId, version);
   return { incidentId, ref: incidentRef(incidentId), version };
 }

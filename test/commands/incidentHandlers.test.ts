@@ -44,10 +44,12 @@ describe('an /incident change to a named incident', () => {
       )
     ).rows[0]!.id;
 
-  it('is the change alone: an update, an acknowledgement and a resolution are one statement each', async () => {
+  it('is the change alone: an update, a severity, a note, an acknowledgement and a resolution are one statement each', async () => {
     const id = await alertBorn();
     for (const command of [
       { name: 'update', incidentId: id, text: 'Rolling back' },
+      { name: 'severity', incidentId: id, severity: 'P1' },
+      { name: 'note', incidentId: id, text: 'Pool exhausted' },
       { name: 'ack', incidentId: id },
       { name: 'resolve', incidentId: id, resolution: 'Rolled back' },
     ] as IncidentCommand[]) {

@@ -36,8 +36,8 @@ describe('a change to an incident, its timeline entry and its version', () => {
     await resolveIncident(on, id, 'Fixed by the rollback', 'U0ALICE', 'cmd:resolve');
     const changes = sent.filter((text) => /INSERT INTO timeline_entries/.test(text));
     expect(changes).toHaveLength(4);
-    for (const text of changes) expect(text).toMatch(/UPDATE incidents SET version = version \+ 1/);
-    expect(sent.filter((text) => /UPDATE incidents SET version/.test(text))).toHaveLength(4);
+    for (const text of changes) expect(text).toMatch(/UPDATE incidents (i )?SET version = version \+ 1/);
+    expect(sent.filter((text) => /UPDATE incidents (i )?SET version/.test(text))).toHaveLength(4);
     expect(await written(id)).toMatchObject({
       version: 5,
       severity: 'P1',
@@ -48,6 +48,72 @@ describe('a change to an incident, its timeline entry and its version', () => {
         { kind: 'severity_changed', actor: 'U0ALICE', data: { from: 'P2', to: 'P1' } },
         { kind: 'incident_resolved', actor: 'U0ALICE', data: { resolution: 'Fixed by the rollback' } },
       ],
+    });
+  });
+
+  it('notes and changes severity in one statement each, as it resolves', async () => {
+    const id = await incident();
+    const { pool: counting, sent } = countingPool(deps().pool);
+    const on = { ...deps(), pool: counting };
+    await addNote(on, id, 'Rolled back', 'U0BOB', 'note-counted');
+    await changeSeverity(on, id, 'P1', 'U0ALICE', 'severity-counted');
+    expect(sent).toHaveLength(2);
+    expect(await written(id)).toMatchObject({ version: 3, severity: 'P1' });
+  });
+
+  it('refuses a replay, an unchanged severity, a resolved or missing incident, and writes nothing', async () => {
+    const refused = (work: Promise<unknown>) =>
+      work.then(
+        () => 'done',
+        (err: unknown) => (err instanceof IncidentError ? err.code : err),
+      );
+    const id = await incident();
+    await addNote(deps(), id, 'Rolled back', 'U0BOB', 'note-once');
+    await changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-once');
+    const before = await written(id);
+    expect(await refused(addNote(deps(), id, 'Rolled back', 'U0BOB', 'note-once'))).toBe('ALREADY_HANDLED');
+    expect(await refused(changeSeverity(deps(), id, 'P0', 'U0ALICE', 'severity-once'))).toBe(
+      'ALREADY_HANDLED',
+    );
+    expect(await refused(changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-same'))).toBe('NO_CHANGE');
+    expect(await refused(addNote(deps(), 999_999, 'Where', 'U0BOB', 'note-where'))).toBe(
+      'INCIDENT_NOT_FOUND',
+    );
+    expect(await refused(changeSeverity(deps(), 999_999, 'P0', 'U0BOB', 'severity-where'))).toBe(
+      'INCIDENT_NOT_FOUND',
+    );
+    expect(await written(id)).toEqual(before);
+    await resolveIncident(deps(), id, 'Fixed', 'U0BOB');
+    expect(await refused(changeSeverity(deps(), id, 'P0', 'U0ALICE', 'severity-late'))).toBe(
+      'ALREADY_RESOLVED',
+    );
+    // A resolved incident still takes notes.
+    expect(await refused(addNote(deps(), id, 'Postscript', 'U0BOB', 'note-late'))).toBe('done');
+    const { rows } = await deps().pool.query(
+      `SELECT request_key FROM slack_requests
+        WHERE request_key IN ('severity-same', 'note-where', 'severity-where', 'severity-late')`,
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it('changes the severity of an incident that waited for the row as it then is: its entry says from what', async () => {
+    const id = await incident();
+    const other = await deps().pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query("UPDATE incidents SET severity = 'P3' WHERE id = $1", [id]);
+      const changing = changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-waited');
+      await waitForLockWaiters(deps().pool, 1, 'the change to wait for the row');
+      await other.query('COMMIT');
+      await changing;
+    } finally {
+      other.release();
+    }
+    const { entries } = await written(id);
+    expect(entries.at(-1)).toEqual({
+      kind: 'severity_changed',
+      actor: 'U0ALICE',
+      data: { from: 'P3', to: 'P1' },
     });
   });
 
