@@ -69,29 +69,6 @@ async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined
   if (key && !(await claimSlackRequest(db, key))) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
-interface LockedIncident {
-  id: number;
-  state: 'open' | 'resolved';
-  severity: Severity;
-  title: string;
-  created_at: Date;
-  last_update_at: Date | null;
-  update_count: number;
-  /** Since it last opened (created or reopened), by the database's clock: what resolving it measures. */
-  after_ms: number;
-}
-
-async function lockIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
-  const { rows } = await db.query<LockedIncident>(
-    `SELECT id::int AS id, state, severity, title, created_at, last_update_at, update_count,
-            (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
-       FROM incidents WHERE id = $1 FOR UPDATE`,
-    [incidentId],
-  );
-  if (!rows[0]) throw notFound(incidentId);
-  return rows[0];
-}
-
 const notFound = (incidentId: number) =>
   new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(incidentId)}.`);
 const alreadyResolved = (incidentId: number) =>
@@ -116,10 +93,14 @@ async function refusal(
   return unchanged ?? new Error(`${incidentRef(incidentId)}: the ${change} was not applied`);
 }
 
-async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<LockedIncident> {
-  const incident = await lockIncident(db, incidentId);
-  if (incident.state === 'resolved') throw alreadyResolved(incidentId);
-  return incident;
+/** Locks the incident's row until the transaction ends; refused when there is none, or it is resolved. */
+async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<void> {
+  const { rows } = await db.query<{ state: 'open' | 'resolved' }>(
+    'SELECT state FROM incidents WHERE id = $1 FOR UPDATE',
+    [incidentId],
+  );
+  if (!rows[0]) throw notFound(incidentId);
+  if (rows[0].state === 'resolved') throw alreadyResolved(incidentId);
 }
 
 /**

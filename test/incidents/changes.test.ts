@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { IncidentError } from '../../src/incidents/errors.js';
 import { addNote, assignRole, changeSeverity, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { countingPool } from '../support/countingPool.js';
-import { lifecycleOnDatabase } from '../support/incidents.js';
+import { lifecycleOnDatabase, type recordingEffects } from '../support/incidents.js';
 import { waitForLockWaiters } from '../support/services.js';
 
 describe('a change to an incident, its timeline entry and its version', () => {
@@ -15,6 +15,12 @@ describe('a change to an incident, its timeline entry and its version', () => {
     );
     return rows[0]!.id;
   };
+  /** 'done', or the code of the IncidentError the change was refused with. */
+  const refusal = (work: Promise<unknown>) =>
+    work.then(
+      () => 'done',
+      (err: unknown) => (err instanceof IncidentError ? err.code : err),
+    );
   const written = async (id: number) =>
     (
       await deps().pool.query(
@@ -62,33 +68,29 @@ describe('a change to an incident, its timeline entry and its version', () => {
   });
 
   it('refuses a replay, an unchanged severity, a resolved or missing incident, and writes nothing', async () => {
-    const refused = (work: Promise<unknown>) =>
-      work.then(
-        () => 'done',
-        (err: unknown) => (err instanceof IncidentError ? err.code : err),
-      );
     const id = await incident();
     await addNote(deps(), id, 'Rolled back', 'U0BOB', 'note-once');
     await changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-once');
     const before = await written(id);
-    expect(await refused(addNote(deps(), id, 'Rolled back', 'U0BOB', 'note-once'))).toBe('ALREADY_HANDLED');
-    expect(await refused(changeSeverity(deps(), id, 'P0', 'U0ALICE', 'severity-once'))).toBe(
+    expect(await refusal(addNote(deps(), id, 'Rolled back', 'U0BOB', 'note-once'))).toBe('ALREADY_HANDLED');
+    // The same request again: its severity is the incident's now, yet it is told it was handled.
+    expect(await refusal(changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-once'))).toBe(
       'ALREADY_HANDLED',
     );
-    expect(await refused(changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-same'))).toBe('NO_CHANGE');
-    expect(await refused(addNote(deps(), 999_999, 'Where', 'U0BOB', 'note-where'))).toBe(
+    expect(await refusal(changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-same'))).toBe('NO_CHANGE');
+    expect(await refusal(addNote(deps(), 999_999, 'Where', 'U0BOB', 'note-where'))).toBe(
       'INCIDENT_NOT_FOUND',
     );
-    expect(await refused(changeSeverity(deps(), 999_999, 'P0', 'U0BOB', 'severity-where'))).toBe(
+    expect(await refusal(changeSeverity(deps(), 999_999, 'P0', 'U0BOB', 'severity-where'))).toBe(
       'INCIDENT_NOT_FOUND',
     );
     expect(await written(id)).toEqual(before);
     await resolveIncident(deps(), id, 'Fixed', 'U0BOB');
-    expect(await refused(changeSeverity(deps(), id, 'P0', 'U0ALICE', 'severity-late'))).toBe(
+    expect(await refusal(changeSeverity(deps(), id, 'P0', 'U0ALICE', 'severity-late'))).toBe(
       'ALREADY_RESOLVED',
     );
     // A resolved incident still takes notes.
-    expect(await refused(addNote(deps(), id, 'Postscript', 'U0BOB', 'note-late'))).toBe('done');
+    expect(await refusal(addNote(deps(), id, 'Postscript', 'U0BOB', 'note-late'))).toBe('done');
     const { rows } = await deps().pool.query(
       `SELECT request_key FROM slack_requests
         WHERE request_key IN ('severity-same', 'note-where', 'severity-where', 'severity-late')`,
@@ -96,33 +98,40 @@ describe('a change to an incident, its timeline entry and its version', () => {
     expect(rows).toEqual([]);
   });
 
-  it('changes the severity of an incident that waited for the row as it then is: its entry says from what', async () => {
+  it('changes the severity of an incident that waited for the row as it then is: its entry, its next update', async () => {
     const id = await incident();
     const other = await deps().pool.connect();
     try {
       await other.query('BEGIN');
-      await other.query("UPDATE incidents SET severity = 'P3' WHERE id = $1", [id]);
-      const changing = changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-waited');
+      await other.query(
+        "UPDATE incidents SET severity = 'P3', last_update_at = '2026-12-01T00:00:00Z' WHERE id = $1",
+        [id],
+      );
+      const changing = changeSeverity(deps(), id, 'P2', 'U0ALICE', 'severity-waited');
       await waitForLockWaiters(deps().pool, 1, 'the change to wait for the row');
       await other.query('COMMIT');
       await changing;
     } finally {
       other.release();
     }
+    const dues = () =>
+      (deps().effects as ReturnType<typeof recordingEffects>).calls.filter(([name]) => name === 'updateDue');
+    // P2's updates are due every 30 minutes, from the last update the row then had.
+    expect(dues().at(-1)).toEqual(['updateDue', id, 0, new Date('2026-12-01T00:30:00Z')]);
     const { entries } = await written(id);
     expect(entries.at(-1)).toEqual({
       kind: 'severity_changed',
       actor: 'U0ALICE',
-      data: { from: 'P3', to: 'P1' },
+      data: { from: 'P3', to: 'P2' },
     });
+    // P4's never are.
+    await changeSeverity(deps(), id, 'P4', 'U0ALICE', 'severity-none-due');
+    expect(dues().at(-1)).toEqual(['updateDue', id, 0, null]);
+    const { rows } = await deps().pool.query('SELECT next_update_due_at FROM incidents WHERE id = $1', [id]);
+    expect(rows[0].next_update_due_at).toBeNull();
   });
 
   describe('resolving it', () => {
-    const refusal = (work: Promise<unknown>) =>
-      work.then(
-        () => 'resolved',
-        (err: unknown) => (err instanceof IncidentError ? err.code : err),
-      );
     const entries = async (id: number) =>
       (
         await deps().pool.query(
