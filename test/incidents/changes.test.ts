@@ -15,6 +15,23 @@ describe('a change to an incident, its timeline entry and its version', () => {
     );
     return rows[0]!.id;
   };
+  /**
+   * `change`, started while another transaction holds the incident's row after `update` (its one param the
+   * id), which commits once the change waits for the row; what the change comes to.
+   */
+  const whileRowHeld = async <T>(id: number, update: string, change: () => Promise<T>): Promise<T> => {
+    const other = await deps().pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(update, [id]);
+      const changing = change();
+      await waitForLockWaiters(deps().pool, 1, 'the change to wait for the row');
+      await other.query('COMMIT');
+      return await changing;
+    } finally {
+      other.release();
+    }
+  };
   /** 'done', or the code of the IncidentError the change was refused with. */
   const refusal = (work: Promise<unknown>) =>
     work.then(
@@ -100,20 +117,11 @@ describe('a change to an incident, its timeline entry and its version', () => {
 
   it('changes the severity of an incident that waited for the row as it then is: its entry, its next update', async () => {
     const id = await incident();
-    const other = await deps().pool.connect();
-    try {
-      await other.query('BEGIN');
-      await other.query(
-        "UPDATE incidents SET severity = 'P3', last_update_at = '2026-12-01T00:00:00Z' WHERE id = $1",
-        [id],
-      );
-      const changing = changeSeverity(deps(), id, 'P2', 'U0ALICE', 'severity-waited');
-      await waitForLockWaiters(deps().pool, 1, 'the change to wait for the row');
-      await other.query('COMMIT');
-      await changing;
-    } finally {
-      other.release();
-    }
+    await whileRowHeld(
+      id,
+      "UPDATE incidents SET severity = 'P3', last_update_at = '2026-12-01T00:00:00Z' WHERE id = $1",
+      () => changeSeverity(deps(), id, 'P2', 'U0ALICE', 'severity-waited'),
+    );
     const dues = () =>
       (deps().effects as ReturnType<typeof recordingEffects>).calls.filter(([name]) => name === 'updateDue');
     // P2's updates are due every 30 minutes, from the last update the row then had.
@@ -182,20 +190,12 @@ describe('a change to an incident, its timeline entry and its version', () => {
     it('resolves an incident that waited for the row as it then is: reopened meanwhile, its new opening measured', async () => {
       const id = await incident();
       await resolveIncident(deps(), id, 'Fixed', 'U0BOB');
-      const reopening = await deps().pool.connect();
-      try {
-        await reopening.query('BEGIN');
-        await reopening.query(
-          "UPDATE incidents SET state = 'open', resolved_at = NULL, opened_at = now() WHERE id = $1",
-          [id],
-        );
-        const resolving = resolveIncident(deps(), id, 'Fixed again', 'U0BOB');
-        await waitForLockWaiters(deps().pool, 1, 'the resolution to wait for the row');
-        await reopening.query('COMMIT');
-        expect(await resolving).toMatchObject({ incidentId: id });
-      } finally {
-        reopening.release();
-      }
+      const resolving = whileRowHeld(
+        id,
+        "UPDATE incidents SET state = 'open', resolved_at = NULL, opened_at = now() WHERE id = $1",
+        () => resolveIncident(deps(), id, 'Fixed again', 'U0BOB'),
+      );
+      expect(await resolving).toMatchObject({ incidentId: id });
       expect(await entries(id)).toHaveLength(2);
     });
   });
