@@ -99,6 +99,14 @@ const INGEST_QUERY_TIMEOUT_MS = 30_000;
 const WEBHOOK_QUERY_TIMEOUT_MS = 5000;
 /** PostgreSQL ends a webhook statement first, so that one answered 503 never lands after the answer. */
 const WEBHOOK_STATEMENT_TIMEOUT_MS = 4000;
+/**
+ * The main pool and the syncs' keep their statements' plans for this long (see createPool): commands,
+ * buttons, workers and syncs read and change one incident or request at a time there, by its key, and
+ * planning was about half of what a command cost PostgreSQL, the sync it queues included. The webhook's
+ * and the ingest's pools, which work through a storm as it fills their tables, plan each execution. A
+ * minute: about autovacuum's own round (autovacuum_naptime), whose ANALYZE drops plans too.
+ */
+const PLANS_KEPT_FOR_SECONDS = 60;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
@@ -169,7 +177,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, secretsOf(config));
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
-  const pool = createPool(env.DATABASE_URL);
+  const pool = createPool(env.DATABASE_URL, 10, { plansKeptForSeconds: PLANS_KEPT_FOR_SECONDS });
   // The webhook's own: one client accepting deliveries (see DeliveryAcceptor), one recording the
   // heartbeat. Commands never keep it waiting, and a statement unanswered this long (a connection gone
   // silent, which TCP finds after hours) fails its batch with a 503 rather than hold up every delivery.
@@ -181,6 +189,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   // Slack is, it holds these and never the clients requests and the other workers use.
   const slackSyncPool = createPool(env.DATABASE_URL, SLACK_SYNC_CONCURRENCY + 1, {
     queryTimeoutMs: SYNC_QUERY_TIMEOUT_MS,
+    plansKeptForSeconds: PLANS_KEPT_FOR_SECONDS,
   });
   // Silences wait on Alertmanager holding a client (see SilenceDeps.silencesPool); a few at a time.
   const silencesPool = createPool(env.DATABASE_URL, SILENCES_POOL_SIZE);

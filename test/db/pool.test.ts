@@ -175,4 +175,33 @@ describe('createPool: plans made for the table as it is', () => {
       await pool.end();
     }
   });
+
+  it("keeps a statement's plan on a pool that keeps them, until its connection has been open that long", async () => {
+    const pool = createPool(db.url, 1, { plansKeptForSeconds: 1 });
+    const byKey = { name: 'incident-by-key', text: 'SELECT id FROM incidents WHERE id = $1', values: [1] };
+    const planOf = async () => {
+      const { rows } = await pool.query('EXPLAIN EXECUTE "incident-by-key" (1)');
+      return rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+    };
+    const session = async () => (await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+    try {
+      // PostgreSQL keeps a generic plan after five executions planned for their parameters.
+      for (let i = 0; i < 6; i++) await pool.query(byKey);
+      const first = await session();
+      // A generic plan names the parameter, not the value it was run with.
+      expect(await planOf()).toMatch(/id = \$1/);
+      // Idle, the connection is closed once it has been open a second; the next query opens another, on
+      // which the statement is prepared again and planned for its value.
+      let next = first;
+      for (let waited = 0; next === first && waited < 10_000; waited += 200) {
+        await sleep(200);
+        next = await session();
+      }
+      expect(next).not.toBe(first);
+      await pool.query(byKey);
+      expect(await planOf()).toMatch(/id = '1'::bigint/);
+    } finally {
+      await pool.end();
+    }
+  });
 });
