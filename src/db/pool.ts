@@ -56,7 +56,8 @@ const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect';
 class WaitingPool extends pg.Pool {
   /**
    * Clients handed to a caller, so far: the queue is moving while this grows. A client given back is not
-   * counted: pg-pool takes one back before finding its connection gone.
+   * counted: pg-pool takes one back before finding its connection gone. (pg-pool also counts an idle
+   * client it closes at the end of its lifetime, when no caller is waiting.)
    */
   private handedOut = 0;
 

@@ -140,13 +140,14 @@ describe('createPool: plans made for the table as it is', () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase();
+    const pool = createPool(db.url, 1);
+    await migrate(pool).finally(() => pool.end());
   });
   afterAll(() => db.drop());
 
   it('plans each execution of a prepared statement for its parameters and the table as it now is', async () => {
     const pool = createPool(db.url, 1);
     try {
-      await migrate(pool);
       // The webhook's statement, prepared and run on this one connection while the table is small,
       for (let i = 0; i < 10; i++)
         await acceptDeliveries(pool, [
@@ -177,7 +178,7 @@ describe('createPool: plans made for the table as it is', () => {
   });
 
   it("keeps a statement's plan on a pool that keeps them, until its connection has been open that long", async () => {
-    const pool = createPool(db.url, 1, { plansKeptForSeconds: 1 });
+    const pool = createPool(db.url, 1, { plansKeptForSeconds: 3 });
     const byKey = { name: 'incident-by-key', text: 'SELECT id FROM incidents WHERE id = $1', values: [1] };
     const planOf = async () => {
       const { rows } = await pool.query('EXPLAIN EXECUTE "incident-by-key" (1)');
@@ -190,10 +191,10 @@ describe('createPool: plans made for the table as it is', () => {
       const first = await session();
       // A generic plan names the parameter, not the value it was run with.
       expect(await planOf()).toMatch(/id = \$1/);
-      // Idle, the connection is closed once it has been open a second; the next query opens another, on
+      // Idle, the connection is closed once it has been open 3 s; the next query opens another, on
       // which the statement is prepared again and planned for its value.
       let next = first;
-      for (let waited = 0; next === first && waited < 10_000; waited += 200) {
+      for (let waited = 0; next === first && waited < 15_000; waited += 200) {
         await sleep(200);
         next = await session();
       }
