@@ -296,6 +296,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           slack,
           templates,
           effects,
+          queue: tasks,
           connection: workerRedis,
           prefix: env.QUEUE_PREFIX,
           metrics,

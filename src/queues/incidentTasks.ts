@@ -15,10 +15,12 @@ export type IncidentTask =
   /** A service still running degraded: remind the incident that enabled it. */
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
-  | { kind: 'silence-end'; incidentId: number };
+  | { kind: 'silence-end'; incidentId: number }
+  /** Every minute: the reminders and silence ends Postgres knows of are scheduled again (see the worker). */
+  | { kind: 'sweep' };
 
 // One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
-export const taskJobId = (task: IncidentTask) =>
+export const taskJobId = (task: Exclude<IncidentTask, { kind: 'sweep' }>) =>
   task.kind === 'degradation-reminder' ? `${task.kind}-${task.service}` : incidentTaskJobId(task);
 
 const incidentTaskJobId = (task: { kind: string; incidentId: number }) => `${task.kind}-${task.incidentId}`;
@@ -111,7 +113,7 @@ export class QueuedIncidentEffects {
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */
-  private schedule(task: IncidentTask, at: Date): Promise<void> {
+  private schedule(task: Exclude<IncidentTask, { kind: 'sweep' }>, at: Date): Promise<void> {
     return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at);
   }
 }

@@ -1,4 +1,4 @@
-import { DelayedError, type Job, Worker } from 'bullmq';
+import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
@@ -35,6 +35,9 @@ import { instrumented } from './instrumented.js';
 
 const MAX_NAME_ATTEMPTS = 20;
 const ROOT_WAIT_MS = 1000;
+// Reminders and silence ends whose job Redis lost, or whose scheduling failed after its change committed
+// (the person was told the queue was down), are scheduled again within this long.
+const SWEEP_EVERY_MS = 60_000;
 
 export interface IncidentTasksWorkerDeps {
   pool: pg.Pool;
@@ -44,6 +47,8 @@ export interface IncidentTasksWorkerDeps {
   slack: SlackApi;
   templates: TemplateSet;
   effects: QueuedIncidentEffects;
+  /** The queue this worker takes from: its sweep is scheduled there. */
+  queue: Queue<IncidentTask>;
   connection: Redis;
   prefix: string;
   metrics: Metrics;
@@ -140,10 +145,21 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     await recordPostmortemFile(pool, task.incidentId, revision, fileId);
   };
 
+  // Postgres knows when each update is due and each silence ends: a job lost or never added would leave
+  // an update unreminded, or the root saying 🔕 for ever. One already waiting is moved to the same time.
+  const sweep = async () => {
+    for (const incident of await incidentsWithUpdatesDue(pool))
+      await effects.updateDue(incident.id, 0, incident.dueAt);
+    for (const silence of await liveSilenceEnds(pool))
+      await effects.silenceEnds(silence.incidentId, silence.endsAt);
+  };
+
   const processor = async (job: Job<IncidentTask>, token?: string) => {
     const task = job.data;
     try {
       switch (task.kind) {
+        case 'sweep':
+          return await sweep();
         case 'update-reminder': {
           const outcome = await remindOverdueUpdate(pool, deps.config, task.incidentId);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
@@ -197,12 +213,12 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   );
   worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));
   await worker.waitUntilReady();
-  // Reminders survive a Redis that lost its jobs: Postgres knows when each update is due.
-  for (const incident of await incidentsWithUpdatesDue(pool))
-    await effects.updateDue(incident.id, 0, incident.dueAt);
-  // So do silences' ends: otherwise a lost one leaves the root saying 🔕 for ever.
-  for (const silence of await liveSilenceEnds(pool))
-    await effects.silenceEnds(silence.incidentId, silence.endsAt);
+  await sweep();
+  await deps.queue.upsertJobScheduler(
+    'sweep',
+    { every: SWEEP_EVERY_MS },
+    { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
+  );
   return worker;
 }
 

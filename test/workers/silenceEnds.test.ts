@@ -1,10 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 import { startTestBot, type TestBot } from '../support/testBot.js';
 
-/** A silence's end is recorded even when its delayed job was lost: a worker reschedules it at its start. */
+/**
+ * A silence's end is recorded even when its delayed job was lost or never added: a worker schedules it
+ * again at its start, and every minute.
+ */
 
 let database: TestDatabase | undefined;
 let bot: TestBot | undefined;
@@ -13,43 +17,68 @@ afterAll(async () => {
   await database?.drop();
 });
 
-it('records the end of a silence whose end job Redis no longer holds, once a worker starts', async () => {
-  database = await createTestDatabase();
-  const pool = new pg.Pool({ connectionString: database.url });
-  let id: number;
-  try {
-    await migrate(pool);
-    const { rows } = await pool.query(
-      `INSERT INTO incidents (title, severity, channel_id, group_key, group_labels, common_labels)
-       VALUES ('HighLatency', 'P1', 'C0PAYMENTS', '{}:{service="pay"}', '{"service":"pay"}', '{"service":"pay"}')
-       RETURNING id::int AS id`,
-    );
-    id = rows[0].id;
-    // A silence recorded, whose job at its end is gone: Redis lost its jobs, or scheduling it failed
-    // after the commit (the person was told the queue was down; the silence stood).
-    await pool.query(
-      `INSERT INTO incident_silences (incident_id, silence_id, marker, matchers, starts_at, ends_at, silenced_by, reason)
-       VALUES ($1, '0b0e5f1c-1111-4222-8333-944445555666', 's-0b0e5f1c-1111-4222-8333-944445555666',
-               '[{"name":"service","value":"pay"}]', now() - interval '2 hours', now() - interval '1 hour',
-               'U0ALICE', 'deploying')`,
-      [id],
-    );
-  } finally {
-    await pool.end();
-  }
-  bot = await startTestBot({ database });
-  // Before, it stayed live for ever: the root said "🔕 Silenced until" an hour ago, and
-  // `/incident unsilence` answered that it was not silenced.
-  await waitFor(
+/**
+ * An incident of `service` with a silence recorded, ended `endedAgo` ago, whose job at its end is gone:
+ * Redis lost its jobs, or scheduling it failed after the commit (the person was told the queue was down;
+ * the silence stood). Its incident's id.
+ */
+async function silencedWithNoEndJob(db: pg.Pool, service: string, endedAgo: string): Promise<number> {
+  const labels = JSON.stringify({ service });
+  const { rows } = await db.query(
+    `INSERT INTO incidents (title, severity, channel_id, group_key, group_labels, common_labels)
+     VALUES ('HighLatency', 'P1', 'C0PAYMENTS', $1, $2, $2) RETURNING id::int AS id`,
+    [`{}:{service="${service}"}`, labels],
+  );
+  const silenceId = randomUUID();
+  await db.query(
+    `INSERT INTO incident_silences (incident_id, silence_id, marker, matchers, starts_at, ends_at, silenced_by, reason)
+     VALUES ($1, $2, $3, $4, now() - interval '2 hours', now() - $5::interval, 'U0ALICE', 'deploying')`,
+    [
+      rows[0].id,
+      silenceId,
+      `s-${silenceId}`,
+      JSON.stringify([{ name: 'service', value: service }]),
+      endedAgo,
+    ],
+  );
+  return rows[0].id;
+}
+
+const silenceEnded = (id: number) =>
+  waitFor(
     async () =>
       (await bot!.app.pool.query('SELECT state FROM incident_silences WHERE incident_id = $1', [id])).rows[0]
         ?.state === 'ended',
     15_000,
     'the silence recorded as ended',
   );
+
+it('records the end of a silence whose end job Redis no longer holds, once a worker starts', async () => {
+  database = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: database.url });
+  let id: number;
+  try {
+    await migrate(pool);
+    id = await silencedWithNoEndJob(pool, 'pay', '1 hour');
+  } finally {
+    await pool.end();
+  }
+  bot = await startTestBot({ database });
+  // Before, it stayed live for ever: the root said "🔕 Silenced until" an hour ago, and
+  // `/incident unsilence` answered that it was not silenced.
+  await silenceEnded(id);
   const { rows } = await bot.app.pool.query(
     "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'silence_ended'",
     [id],
   );
   expect(rows[0].n).toBe(1);
+});
+
+it('records the end of a silence whose end job was never added, at the next sweep, with no restart', async () => {
+  // The bot of the test above, running: its start-time sweep is over.
+  const id = await silencedWithNoEndJob(bot!.app.pool, 'disk', '1 second');
+  // Every minute; its run is started here rather than waited for.
+  expect(await bot!.app.tasks.getJobScheduler('sweep')).toMatchObject({ every: 60_000 });
+  await bot!.app.tasks.add('sweep', { kind: 'sweep' });
+  await silenceEnded(id);
 });
