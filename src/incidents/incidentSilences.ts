@@ -65,12 +65,15 @@ export async function liveSilence(db: pg.ClientBase, incidentId: number): Promis
   return rows[0];
 }
 
-/** Every live silence's incident and end: when each end is to be recorded. */
+/** Every live silence's incident and end (before `before`, when given): when each end is to be recorded. */
 export async function liveSilenceEnds(
   db: pg.ClientBase | pg.Pool,
+  before?: Date,
 ): Promise<Array<{ incidentId: number; endsAt: Date }>> {
   const { rows } = await db.query<{ incidentId: number; endsAt: Date }>(
-    `SELECT incident_id::int AS "incidentId", ends_at AS "endsAt" FROM incident_silences WHERE state = 'live'`,
+    `SELECT incident_id::int AS "incidentId", ends_at AS "endsAt" FROM incident_silences
+      WHERE state = 'live' AND ($1::timestamptz IS NULL OR ends_at < $1)`,
+    [before ?? null],
   );
   return rows;
 }

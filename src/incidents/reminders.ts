@@ -84,11 +84,19 @@ export async function remindMissingCommander(pool: pg.Pool, incidentId: number):
   });
 }
 
-/** Open incidents with a status update due: what a (re)started worker must make sure is scheduled. */
-export async function incidentsWithUpdatesDue(pool: pg.Pool): Promise<Array<{ id: number; dueAt: Date }>> {
+/**
+ * Open incidents with a status update due (before `before`, when given): what a worker's sweep makes sure
+ * is scheduled.
+ */
+export async function incidentsWithUpdatesDue(
+  pool: pg.Pool,
+  before?: Date,
+): Promise<Array<{ id: number; dueAt: Date }>> {
   const { rows } = await pool.query<{ id: number; dueAt: Date }>(
     `SELECT id::int AS id, next_update_due_at AS "dueAt" FROM incidents
-      WHERE state = 'open' AND next_update_due_at IS NOT NULL`,
+      WHERE state = 'open' AND next_update_due_at IS NOT NULL
+        AND ($1::timestamptz IS NULL OR next_update_due_at < $1)`,
+    [before ?? null],
   );
   return rows;
 }

@@ -19,8 +19,11 @@ export type IncidentTask =
   /** Every minute: the reminders and silence ends Postgres knows of are scheduled again (see the worker). */
   | { kind: 'sweep' };
 
+/** A task that runs at a time of its own, one job per incident (or service) and kind. */
+export type ScheduledTask = Exclude<IncidentTask, { kind: 'sweep' }>;
+
 // One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
-export const taskJobId = (task: Exclude<IncidentTask, { kind: 'sweep' }>) =>
+export const taskJobId = (task: ScheduledTask) =>
   task.kind === 'degradation-reminder' ? `${task.kind}-${task.service}` : incidentTaskJobId(task);
 
 const incidentTaskJobId = (task: { kind: string; incidentId: number }) => `${task.kind}-${task.incidentId}`;
@@ -113,7 +116,12 @@ export class QueuedIncidentEffects {
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */
-  private schedule(task: Exclude<IncidentTask, { kind: 'sweep' }>, at: Date): Promise<void> {
+  private schedule(task: ScheduledTask, at: Date): Promise<void> {
     return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at);
+  }
+
+  /** Adds the task's job to run at `at` unless one is already to run: see the incident tasks worker's sweep. */
+  ensureScheduled(task: ScheduledTask, at: Date): Promise<void> {
+    return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at, { keep: true });
   }
 }

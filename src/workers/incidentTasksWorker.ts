@@ -24,6 +24,7 @@ import {
   INCIDENT_TASKS_QUEUE,
   type IncidentTask,
   type QueuedIncidentEffects,
+  type ScheduledTask,
 } from '../queues/incidentTasks.js';
 import type { TemplateSet } from '../render/templates.js';
 import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
@@ -146,12 +147,23 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   };
 
   // Postgres knows when each update is due and each silence ends: a job lost or never added would leave
-  // an update unreminded, or the root saying 🔕 for ever. One already waiting is moved to the same time.
-  const sweep = async () => {
-    for (const incident of await incidentsWithUpdatesDue(pool))
-      await effects.updateDue(incident.id, 0, incident.dueAt);
-    for (const silence of await liveSilenceEnds(pool))
-      await effects.silenceEnds(silence.incidentId, silence.endsAt);
+  // an update unreminded, or the root saying 🔕 for ever. Those due before `before` (every one at start)
+  // get a job unless they have one; one waiting, a retry's backoff too, is left where it is.
+  const sweep = async (before?: Date) => {
+    const due: Array<{ task: ScheduledTask; at: Date }> = [
+      ...(await incidentsWithUpdatesDue(pool, before)).map((incident) => ({
+        task: { kind: 'update-reminder' as const, incidentId: incident.id },
+        at: incident.dueAt,
+      })),
+      ...(await liveSilenceEnds(pool, before)).map((silence) => ({
+        task: { kind: 'silence-end' as const, incidentId: silence.incidentId },
+        at: silence.endsAt,
+      })),
+    ];
+    for (const { task, at } of due)
+      await effects
+        .ensureScheduled(task, at)
+        .catch((err: unknown) => deps.logger.warn({ err, task }, 'sweep: the task was not scheduled'));
   };
 
   const processor = async (job: Job<IncidentTask>, token?: string) => {
@@ -159,7 +171,8 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     try {
       switch (task.kind) {
         case 'sweep':
-          return await sweep();
+          // Those due before the sweep after next: any due later is looked at again before its time.
+          return await sweep(new Date(Date.now() + 2 * SWEEP_EVERY_MS));
         case 'update-reminder': {
           const outcome = await remindOverdueUpdate(pool, deps.config, task.incidentId);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);

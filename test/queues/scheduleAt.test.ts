@@ -1,30 +1,42 @@
-import { ErrorCode, Job, Worker } from 'bullmq';
+import { ErrorCode, Job, type Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createQueue, createWorkerRedis, scheduleAt } from '../../src/queues/queues.js';
 import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
 
-describe('scheduleAt', () => {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  afterEach(async () => {
-    vi.restoreAllMocks();
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const queueOfItsOwn = () => {
+  const prefix = uniquePrefix();
+  const redis = createWorkerRedis(redisUrl());
+  const queue = createQueue<{ n: number }>('schedule-at', redis, prefix);
+  cleanups.push(
+    () => redis.quit(),
+    () => queue.close(),
+    () => clearRedisPrefix(prefix),
+  );
+  return { queue, redis };
+};
+
+const at = (ms: number) => new Date(Date.now() + ms);
+
+/** The job 'j', run by a worker: completed, kept by its id. */
+async function finishedJob(queue: Queue<{ n: number }>): Promise<void> {
+  await queue.add('step', { n: 1 }, { jobId: 'j' });
+  const worker = new Worker('schedule-at', async () => {}, {
+    connection: createWorkerRedis(redisUrl()),
+    prefix: queue.opts.prefix!,
   });
+  cleanups.push(() => worker.close());
+  await new Promise((resolve) => worker.once('completed', resolve));
+}
 
-  const queueOfItsOwn = () => {
-    const prefix = uniquePrefix();
-    const redis = createWorkerRedis(redisUrl());
-    const queue = createQueue<{ n: number }>('schedule-at', redis, prefix);
-    cleanups.push(
-      () => redis.quit(),
-      () => queue.close(),
-      () => clearRedisPrefix(prefix),
-    );
-    return { queue, redis };
-  };
-
+describe('scheduleAt', () => {
   it('moves a waiting job to its new time', async () => {
     const { queue } = queueOfItsOwn();
-    const at = (ms: number) => new Date(Date.now() + ms);
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(3_600_000));
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(60_000));
     const job = await Job.fromId(queue, 'j');
@@ -61,13 +73,7 @@ describe('scheduleAt', () => {
 
   it('adds again a job that has finished', async () => {
     const { queue } = queueOfItsOwn();
-    await queue.add('step', { n: 1 }, { jobId: 'j' });
-    const worker = new Worker('schedule-at', async () => {}, {
-      connection: createWorkerRedis(redisUrl()),
-      prefix: queue.opts.prefix!,
-    });
-    cleanups.push(() => worker.close());
-    await new Promise((resolve) => worker.once('completed', resolve));
+    await finishedJob(queue);
     await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
     const job = await Job.fromId(queue, 'j');
     expect(job!.data).toEqual({ n: 2 });
@@ -100,5 +106,34 @@ describe('scheduleAt', () => {
       });
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000));
     expect(await (await Job.fromId(queue, 'j'))!.getState()).toBe('waiting');
+  });
+});
+
+describe('scheduleAt, keeping what is scheduled (a sweep)', () => {
+  it('adds a job there is none of', async () => {
+    const { queue } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(60_000), { keep: true });
+    const job = await Job.fromId(queue, 'j');
+    expect(await job!.getState()).toBe('delayed');
+    expect(job!.delay).toBeLessThanOrEqual(60_000);
+  });
+
+  it('leaves a job waiting for its time where it is: a retry waiting out its backoff keeps it', async () => {
+    const { queue } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(3_600_000));
+    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, at(0), { keep: true });
+    const job = await Job.fromId(queue, 'j');
+    expect(await job!.getState()).toBe('delayed');
+    expect(job!.delay).toBeGreaterThan(3_500_000);
+    expect(job!.data).toEqual({ n: 1 });
+  });
+
+  it('adds again a job that has finished', async () => {
+    const { queue } = queueOfItsOwn();
+    await finishedJob(queue);
+    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, at(60_000), { keep: true });
+    const job = await Job.fromId(queue, 'j');
+    expect(job!.data).toEqual({ n: 2 });
+    expect(await job!.getState()).toBe('delayed');
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 import { startTestBot, type TestBot } from '../support/testBot.js';
@@ -12,6 +12,19 @@ import { startTestBot, type TestBot } from '../support/testBot.js';
 
 let database: TestDatabase | undefined;
 let bot: TestBot | undefined;
+/** The incident whose silence ended an hour before the bot started. */
+let endedBeforeStart: number;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: database.url });
+  try {
+    await migrate(pool);
+    endedBeforeStart = await silencedWithNoEndJob(pool, 'pay', '1 hour');
+  } finally {
+    await pool.end();
+  }
+  bot = await startTestBot({ database });
+});
 afterAll(async () => {
   await bot?.stop();
   await database?.drop();
@@ -54,30 +67,20 @@ const silenceEnded = (id: number) =>
   );
 
 it('records the end of a silence whose end job Redis no longer holds, once a worker starts', async () => {
-  database = await createTestDatabase();
-  const pool = new pg.Pool({ connectionString: database.url });
-  let id: number;
-  try {
-    await migrate(pool);
-    id = await silencedWithNoEndJob(pool, 'pay', '1 hour');
-  } finally {
-    await pool.end();
-  }
-  bot = await startTestBot({ database });
   // Before, it stayed live for ever: the root said "🔕 Silenced until" an hour ago, and
   // `/incident unsilence` answered that it was not silenced.
-  await silenceEnded(id);
-  const { rows } = await bot.app.pool.query(
+  await silenceEnded(endedBeforeStart);
+  const { rows } = await bot!.app.pool.query(
     "SELECT count(*)::int AS n FROM timeline_entries WHERE incident_id = $1 AND kind = 'silence_ended'",
-    [id],
+    [endedBeforeStart],
   );
   expect(rows[0].n).toBe(1);
 });
 
-it('records the end of a silence whose end job was never added, at the next sweep, with no restart', async () => {
-  // The bot of the test above, running: its start-time sweep is over.
+it('records the end of a silence whose end job was never added, at a sweep, with no restart', async () => {
+  // The bot is running: its start-time sweep is over.
   const id = await silencedWithNoEndJob(bot!.app.pool, 'disk', '1 second');
-  // Every minute; its run is started here rather than waited for.
+  // The worker sweeps every minute; one is asked for here rather than waited for.
   expect(await bot!.app.tasks.getJobScheduler('sweep')).toMatchObject({ every: 60_000 });
   await bot!.app.tasks.add('sweep', { kind: 'sweep' });
   await silenceEnded(id);
