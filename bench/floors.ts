@@ -40,12 +40,15 @@ const ACK_CONCURRENCY = 50;
 /**
  * Requests each process serves before a path is measured. The bot's code warms slowly: in scratch runs,
  * its repeats went from 1,050/s to 1,750/s over their first 4,800 (V8 optimising as it goes), so a few
- * hundred measure a process that has just started, not one that has served for hours. The floors are
- * warmed as much. Before its changing deliveries the bot gets 200 changes (100 groups over two steps, whose
- * incidents Slack, under its limits, takes minutes to show), then repeats of each group's last, answered as
- * duplicates: they warm the webhook's reading and answering, not its insert or the ingest.
+ * hundred measure a process that has just started, not one that has served for hours. 1,600 was still
+ * short: in scratch runs, 4,000 settled repeats measured after 1,600 ran at 2,824–3,788/s, after 4,800 at
+ * 3,685–4,448/s; the edge floor, warmed as much, at 1,744–2,348/s and 2,943–3,011/s. The floors are
+ * warmed as much as the bot. Before its changing deliveries the bot gets 200 changes (100 groups over two
+ * steps, whose incidents Slack, under its limits, takes minutes to show), then repeats of each group's
+ * last, answered as duplicates: they warm the webhook's reading and answering, not its insert or the
+ * ingest.
  */
-const WARM_UP = 1600;
+const WARM_UP = 4800;
 /**
  * Repeats measured once Slack is up to date: 4,000, each group's last 40 times. 800 took about 0.3 s, and
  * the same bot's figure moved by half from one such measurement to the next.
@@ -337,7 +340,10 @@ export async function floorsBench(): Promise<void> {
         for (const [figures, queue] of run % 2 === 0 ? edgeFloors : [...edgeFloors].reverse()) {
           const edge = await startFloor('edge-floor.mjs', { DATABASE_URL: url, REDIS_URL, ...queue });
           try {
-            const warmUp = [100, 200].flatMap((offset) => changingDeliveries(offset + run));
+            // Groups of their own, as many deliveries as WARM_UP.
+            const warmUp = Array.from({ length: Math.ceil(WARM_UP / (GROUPS * STEPS)) }, (_, k) =>
+              changingDeliveries(100 * (k + 1) + run),
+            ).flat();
             await runConcurrently(edge.port, warmUp.slice(0, WARM_UP), SENDERS);
             figures.push(await runConcurrently(edge.port, changingDeliveries(run), SENDERS));
           } finally {
