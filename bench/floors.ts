@@ -42,11 +42,12 @@ const ACK_CONCURRENCY = 50;
  * its repeats went from 1,050/s to 1,750/s over their first 4,800 (V8 optimising as it goes), so a few
  * hundred measure a process that has just started, not one that has served for hours. 1,600 was still
  * short: in scratch runs, 4,000 settled repeats measured after 1,600 ran at 2,824–3,788/s, after 4,800 at
- * 3,685–4,448/s; the edge floor, warmed as much, at 1,744–2,348/s and 2,943–3,011/s. The floors are
- * warmed as much as the bot. Before its changing deliveries the bot gets 200 changes (100 groups over two
- * steps, whose incidents Slack, under its limits, takes minutes to show), then repeats of each group's
- * last, answered as duplicates: they warm the webhook's reading and answering, not its insert or the
- * ingest.
+ * 3,685–4,448/s; the edge floor's changing deliveries, warmed as much, at 1,744–2,348/s and
+ * 2,943–3,011/s. The floors are warmed as much as the bot (the edge floor's warm-up all inserts: the
+ * second edge floor of a run, in the same table, is measured on about 10,400 rows, not 3,200). Before its
+ * changing deliveries the bot gets 200 changes (100 groups over two steps, whose incidents Slack, under
+ * its limits, takes minutes to show), then repeats of each group's last, answered as duplicates: they
+ * warm the webhook's reading and answering, not its insert or the ingest.
  */
 const WARM_UP = 4800;
 /**

@@ -120,8 +120,9 @@ export class QueuedIncidentEffects {
     return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at);
   }
 
-  /** Adds the task's job to run at `at` unless one is already to run: see the incident tasks worker's sweep. */
-  ensureScheduled(task: ScheduledTask, at: Date): Promise<void> {
-    return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at, { keep: true });
+  /** As a reminder is scheduled, but a job waiting out a retry's backoff is left: the worker's sweep. */
+  sweptTo(task: ScheduledTask, at: Date): Promise<void> {
+    const opts = { ...KEEP, jobId: taskJobId(task) };
+    return scheduleAt(this.tasks, task.kind, task, opts, at, { sparingRetries: true });
   }
 }

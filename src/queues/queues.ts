@@ -64,8 +64,8 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
  * its next run from there. The move is tried first: a job waiting for its time (a reminder, which every
  * status update moves) is moved in one round trip, a missing one added in two.
  *
- * With `keep`, a job waiting for its time is left where it is too (a sweep's, which must not cut short
- * a retry's backoff): only a missing or finished job is added.
+ * With `sparingRetries` (a sweep's), a job waiting out a retry's backoff (it failed before) is left where
+ * it is: moved to a time already due, it would retry now, every sweep, its backoff cut short.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,
@@ -73,31 +73,33 @@ export async function scheduleAt<T>(
   data: T,
   opts: JobsOptions & { jobId: string },
   at: Date,
-  { keep = false } = {},
+  { sparingRetries = false } = {},
 ): Promise<void> {
+  if (sparingRetries) {
+    const existing = await Job.fromId(queue, opts.jobId);
+    if (existing && existing.attemptsMade > 0 && (await existing.getState()) === 'delayed') return;
+  }
   const delay = Math.max(0, at.getTime() - Date.now());
-  const refused = keep
-    ? ErrorCode.JobNotInState
-    : await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
-        () => undefined,
-        (err: { code?: unknown }) => {
-          if (err.code === ErrorCode.JobNotExist || err.code === ErrorCode.JobNotInState) return err.code;
-          throw err;
-        },
-      );
+  const refused = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
+    () => undefined,
+    (err: { code?: unknown }) => {
+      if (err.code === ErrorCode.JobNotExist || err.code === ErrorCode.JobNotInState) return err.code;
+      throw err;
+    },
+  );
   if (refused === undefined) return;
-  // Not waiting for its time (or kept): looked at; a missing job is added.
+  // Not waiting for its time: looked at; a missing job is added.
   const existing = refused === ErrorCode.JobNotInState ? await Job.fromId(queue, opts.jobId) : undefined;
   if (existing) {
     const state = await existing.getState();
-    if (state === 'delayed' && !keep) {
+    if (state === 'delayed') {
       // Back to waiting for its time since (a retry), and its time may come before this move: then it
       // runs now, which is as good.
       return existing.changeDelay(delay).catch(async (err: unknown) => {
         if ((await existing.getState()) === 'delayed') throw err;
       });
     }
-    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
+    if (state === 'active' || state === 'waiting' || state === 'prioritized') return;
     // Finished or failed: make room for the new one (unless a worker took it meanwhile: 0 removed).
     await queue.remove(opts.jobId);
   }

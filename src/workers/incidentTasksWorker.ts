@@ -147,8 +147,9 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   };
 
   // Postgres knows when each update is due and each silence ends: a job lost or never added would leave
-  // an update unreminded, or the root saying 🔕 for ever. Those due before `before` (every one at start)
-  // get a job unless they have one; one waiting, a retry's backoff too, is left where it is.
+  // an update unreminded, or the root saying 🔕 for ever, and one left at a later time (its move failed)
+  // would come late. Those due before `before` (every one at start) are scheduled again, but for a job
+  // waiting out a retry's backoff.
   const sweep = async (before?: Date) => {
     const due: Array<{ task: ScheduledTask; at: Date }> = [
       ...(await incidentsWithUpdatesDue(pool, before)).map((incident) => ({
@@ -160,10 +161,15 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         at: silence.endsAt,
       })),
     ];
+    // One that cannot be scheduled does not stop the others; one line says how many (Redis down: all).
+    const failed: Array<{ task: ScheduledTask; err: unknown }> = [];
     for (const { task, at } of due)
-      await effects
-        .ensureScheduled(task, at)
-        .catch((err: unknown) => deps.logger.warn({ err, task }, 'sweep: the task was not scheduled'));
+      await effects.sweptTo(task, at).catch((err: unknown) => failed.push({ task, err }));
+    if (failed.length > 0)
+      deps.logger.warn(
+        { err: failed[0]!.err, task: failed[0]!.task, failed: failed.length, of: due.length },
+        'sweep: reminders or silence ends were not scheduled; the next sweep tries again',
+      );
   };
 
   const processor = async (job: Job<IncidentTask>, token?: string) => {

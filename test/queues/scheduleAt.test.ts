@@ -1,7 +1,7 @@
 import { ErrorCode, Job, type Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createQueue, createWorkerRedis, scheduleAt } from '../../src/queues/queues.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -109,29 +109,44 @@ describe('scheduleAt', () => {
   });
 });
 
-describe('scheduleAt, keeping what is scheduled (a sweep)', () => {
-  it('adds a job there is none of', async () => {
+describe('scheduleAt, sparing retries (a sweep)', () => {
+  it("leaves a job waiting out a retry's backoff where it is", async () => {
     const { queue } = queueOfItsOwn();
-    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(60_000), { keep: true });
+    await queue.add(
+      'step',
+      { n: 1 },
+      { jobId: 'j', attempts: 2, backoff: { type: 'fixed', delay: 3_600_000 } },
+    );
+    const worker = new Worker(
+      'schedule-at',
+      async () => {
+        throw new Error('Slack is down');
+      },
+      { connection: createWorkerRedis(redisUrl()), prefix: queue.opts.prefix! },
+    );
+    cleanups.push(() => worker.close());
+    await new Promise((resolve) => worker.once('failed', resolve));
+    await waitFor(async () => (await queue.getJobState('j')) === 'delayed', 5_000, 'the retry waiting');
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(0), { sparingRetries: true });
     const job = await Job.fromId(queue, 'j');
     expect(await job!.getState()).toBe('delayed');
-    expect(job!.delay).toBeLessThanOrEqual(60_000);
+    expect(job!.attemptsMade).toBe(1);
+    expect(job!.delay).toBeGreaterThan(3_500_000);
   });
 
-  it('leaves a job waiting for its time where it is: a retry waiting out its backoff keeps it', async () => {
+  it('moves a job that never failed to its time, an earlier one too: one left late by a failed move', async () => {
     const { queue } = queueOfItsOwn();
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(3_600_000));
-    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, at(0), { keep: true });
-    const job = await Job.fromId(queue, 'j');
-    expect(await job!.getState()).toBe('delayed');
-    expect(job!.delay).toBeGreaterThan(3_500_000);
-    expect(job!.data).toEqual({ n: 1 });
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(60_000), { sparingRetries: true });
+    expect((await Job.fromId(queue, 'j'))!.delay).toBeLessThanOrEqual(60_000);
   });
 
-  it('adds again a job that has finished', async () => {
+  it('adds a job there is none of, and again one that has finished', async () => {
     const { queue } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'k' }, at(60_000), { sparingRetries: true });
+    expect(await (await Job.fromId(queue, 'k'))!.getState()).toBe('delayed');
     await finishedJob(queue);
-    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, at(60_000), { keep: true });
+    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, at(60_000), { sparingRetries: true });
     const job = await Job.fromId(queue, 'j');
     expect(job!.data).toEqual({ n: 2 });
     expect(await job!.getState()).toBe('delayed');
