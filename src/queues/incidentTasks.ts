@@ -16,7 +16,7 @@ export type IncidentTask =
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
   | { kind: 'silence-end'; incidentId: number }
-  /** Every minute: the reminders and silence ends Postgres knows of are scheduled again (see the worker). */
+  /** Every minute: the update reminders and silence ends Postgres knows of, scheduled again (see the worker). */
   | { kind: 'sweep' };
 
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
@@ -115,14 +115,13 @@ export class QueuedIncidentEffects {
     return this.schedule({ kind: 'degradation-reminder', service }, at);
   }
 
-  /** Adds the reminder, or moves an already waiting one to the new time. */
-  private schedule(task: ScheduledTask, at: Date): Promise<void> {
-    return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at);
-  }
-
   /** As a reminder is scheduled, but a job waiting out a retry's backoff is left: the worker's sweep. */
   sweptTo(task: ScheduledTask, at: Date): Promise<void> {
-    const opts = { ...KEEP, jobId: taskJobId(task) };
-    return scheduleAt(this.tasks, task.kind, task, opts, at, { sparingRetries: true });
+    return this.schedule(task, at, { sparingRetries: true });
+  }
+
+  /** Adds the reminder, or moves an already waiting one to the new time. */
+  private schedule(task: ScheduledTask, at: Date, how: { sparingRetries?: boolean } = {}): Promise<void> {
+    return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at, how);
   }
 }
