@@ -22,6 +22,22 @@ const RETRY_CAP_SECONDS = 300;
 /** Ingested deliveries are kept this long, with what came of them. */
 const KEEP_INGESTED = '1 day';
 
+/**
+ * A notification to accept: its group, its digest (deliveryDigest), and its payload, made when it is stored
+ * (a body known by its bytes is parsed again only then: see RecentBodies).
+ */
+export interface Delivery {
+  groupKey: string;
+  digest: string;
+  payload: () => WebhookPayload;
+}
+
+export const deliveryOf = (payload: WebhookPayload): Delivery => ({
+  groupKey: payload.groupKey,
+  digest: deliveryDigest(payload),
+  payload: () => payload,
+});
+
 export type Accepted =
   /** Nothing new: the open incident of the group already shows this notification. */
   | { outcome: 'duplicate'; incidentId: number }
@@ -38,16 +54,15 @@ export type Accepted =
  */
 export async function acceptDeliveries(
   pool: pg.Pool,
-  payloads: WebhookPayload[],
+  deliveries: Delivery[],
   lastAccepted?: LastAccepted,
 ): Promise<Accepted[]> {
   // Two of a group would be judged in one snapshot: a repeat could hide the change before it.
-  if (new Set(payloads.map((p) => p.groupKey)).size !== payloads.length)
+  if (new Set(deliveries.map((d) => d.groupKey)).size !== deliveries.length)
     throw new Error('a batch of deliveries holds two of one group');
-  const digests = payloads.map(deliveryDigest);
-  const accepted: Array<Accepted | undefined> = payloads.map(() => undefined);
-  const asked = payloads.flatMap((p, i) =>
-    (lastAccepted?.mayBeShown(p.groupKey, digests[i]!) ?? true) ? [i] : [],
+  const accepted: Array<Accepted | undefined> = deliveries.map(() => undefined);
+  const asked = deliveries.flatMap((d, i) =>
+    (lastAccepted?.mayBeShown(d.groupKey, d.digest) ?? true) ? [i] : [],
   );
   if (asked.length > 0) {
     const { rows: known } = await pool.query<{ n: number; incident_id: number }>({
@@ -56,12 +71,12 @@ export async function acceptDeliveries(
                FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS b (group_key, digest, n)
                JOIN incidents i ON i.group_key = b.group_key AND i.state = 'open' AND i.last_delivery_digest = b.digest
               WHERE NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.group_key = b.group_key AND d.processed_at IS NULL)`,
-      values: [asked.map((i) => payloads[i]!.groupKey), asked.map((i) => digests[i]!)],
+      values: [asked.map((i) => deliveries[i]!.groupKey), asked.map((i) => deliveries[i]!.digest)],
     });
     for (const { n, incident_id } of known)
       accepted[asked[n - 1]!] = { outcome: 'duplicate', incidentId: incident_id };
   }
-  const rest = payloads.filter((_, i) => !accepted[i]);
+  const rest = deliveries.filter((_, i) => !accepted[i]);
   if (rest.length > 0) {
     // The payloads go as one JSON array, not a jsonb[]: pg would escape each one's every quote into an
     // array literal, a pass over the whole body in the bot's thread, for PostgreSQL to undo.
@@ -70,11 +85,11 @@ export async function acceptDeliveries(
       text: `INSERT INTO alert_deliveries (group_key, payload)
              SELECT p ->> 'groupKey', p FROM jsonb_array_elements($1::jsonb) AS p
              RETURNING id::int AS id, group_key`,
-      values: [JSON.stringify(rest)],
+      values: [JSON.stringify(rest.map((d) => d.payload()))],
     });
     const ids = new Map(stored.map((row) => [row.group_key, row.id]));
-    for (const [i, payload] of payloads.entries()) {
-      const deliveryId = ids.get(payload.groupKey);
+    for (const [i, delivery] of deliveries.entries()) {
+      const deliveryId = ids.get(delivery.groupKey);
       if (!accepted[i] && deliveryId !== undefined) accepted[i] = { outcome: 'accepted', deliveryId };
     }
   }
@@ -82,7 +97,7 @@ export async function acceptDeliveries(
     if (!a) throw new Error('a delivery of the batch was neither known nor stored');
     return a;
   });
-  for (const [i, payload] of payloads.entries()) lastAccepted?.accepted(payload.groupKey, digests[i]!);
+  for (const d of deliveries) lastAccepted?.accepted(d.groupKey, d.digest);
   return answers;
 }
 

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
-import { type Accepted, acceptDeliveries } from './deliveries.js';
+import { type Accepted, acceptDeliveries, type Delivery } from './deliveries.js';
 import { LastAccepted } from './lastAccepted.js';
-import type { WebhookPayload } from './payload.js';
 
 /** Deliveries one batch takes at most. */
 export const MAX_ACCEPT_BATCH = 64;
@@ -15,7 +14,7 @@ export const MAX_ACCEPT_BATCH_BYTES = 4 * 1024 * 1024;
 export const ACCEPT_WAIT_MS = 10_000;
 
 interface Waiting {
-  payload: WebhookPayload;
+  delivery: Delivery;
   bytes: number;
   timer: NodeJS.Timeout;
   resolve: (accepted: Accepted) => void;
@@ -49,14 +48,14 @@ export class DeliveryAcceptor {
   ) {}
 
   /** `bytes`: the size of the body it came in. */
-  accept(payload: WebhookPayload, bytes: number): Promise<Accepted> {
+  accept(delivery: Delivery, bytes: number): Promise<Accepted> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const at = this.waiting.indexOf(waiting);
         if (at >= 0) this.waiting.splice(at, 1);
         reject(new AcceptWaitedTooLong(this.waitMs));
       }, this.waitMs);
-      const waiting: Waiting = { payload, bytes, timer, resolve, reject };
+      const waiting: Waiting = { delivery, bytes, timer, resolve, reject };
       this.waiting.push(waiting);
       this.next();
     });
@@ -86,9 +85,9 @@ export class DeliveryAcceptor {
       const fits =
         batch.length === 0 ||
         (batch.length < MAX_ACCEPT_BATCH && bytes + waiting.bytes <= MAX_ACCEPT_BATCH_BYTES);
-      if (fits && !groups.has(waiting.payload.groupKey)) {
+      if (fits && !groups.has(waiting.delivery.groupKey)) {
         clearTimeout(waiting.timer);
-        groups.add(waiting.payload.groupKey);
+        groups.add(waiting.delivery.groupKey);
         bytes += waiting.bytes;
         batch.push(waiting);
       } else left.push(waiting);
@@ -101,7 +100,7 @@ export class DeliveryAcceptor {
     try {
       const accepted = await acceptDeliveries(
         this.pool,
-        batch.map((w) => w.payload),
+        batch.map((w) => w.delivery),
         this.lastAccepted,
       );
       for (const [i, w] of batch.entries()) w.resolve(accepted[i]!);
@@ -113,7 +112,7 @@ export class DeliveryAcceptor {
       // What fails a batch for good may be one payload's doing (a value PostgreSQL refuses, a 400 that
       // Alertmanager drops for good): each is tried alone, so that it does not fail the others.
       for (const w of batch)
-        await acceptDeliveries(this.pool, [w.payload], this.lastAccepted).then(
+        await acceptDeliveries(this.pool, [w.delivery], this.lastAccepted).then(
           ([a]) => w.resolve(a!),
           w.reject,
         );

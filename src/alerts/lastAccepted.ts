@@ -1,7 +1,7 @@
 /** Groups remembered at most: past that, the one accepted longest ago is forgotten. */
 export const LAST_ACCEPTED_GROUPS = 10_000;
 /** A longer group key is not remembered (its deliveries are always read): the map stays under 25 MB. */
-const MAX_REMEMBERED_KEY = 1024;
+export const MAX_REMEMBERED_KEY = 1024;
 
 /**
  * The digest of the last delivery this process accepted for each group (the most recent groups only).

@@ -31,11 +31,16 @@ export const ALERTMANAGER_BODY_LIMITS: BodyLimits = {
   drainBytes: 256 * MiB,
 };
 
-export type AlertmanagerBody =
+export type ScannedBody =
   /** The notification with its first alerts in full, and how many more it listed. */
   | { tooLarge: false; json: unknown; truncatedAlerts: number; bytes: number }
   /** Over maxBytes: what was learnt of it, for the log. */
   | { tooLarge: true; bytes: number; groupKey?: string; readToEnd: boolean };
+
+export type AlertmanagerBody =
+  | ScannedBody
+  /** Declared at most WHOLE_BODY_MAX_BYTES: held whole, for parseWholeBody. */
+  | { tooLarge: false; whole: Buffer; bytes: number };
 
 const [QUOTE, BACKSLASH, OPEN_OBJECT, CLOSE_OBJECT, OPEN_ARRAY, CLOSE_ARRAY, COMMA, COLON] = [
   0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a,
@@ -147,7 +152,7 @@ export class AlertmanagerBodyScanner {
     return this.bytes <= this.limits.drainBytes;
   }
 
-  end(): AlertmanagerBody {
+  end(): ScannedBody {
     if (this.draining) {
       return {
         tooLarge: true,
@@ -256,7 +261,7 @@ const ESCAPED_ALERTS_LETTER = /\\u00(?:6[15cC]|7[234])/;
  * notifications: the byte-by-byte scan costs more than the parse): a body that parses, names `alerts`
  * once and keeps every alert. Anything else is scanned, for its truncation and its errors.
  */
-export function parseWholeBody(bytes: Buffer, limits: BodyLimits): AlertmanagerBody {
+export function parseWholeBody(bytes: Buffer, limits: BodyLimits): ScannedBody {
   const text = bytes.toString('utf8');
   const key = text.indexOf('"alerts"');
   if (
@@ -295,7 +300,8 @@ export class RequestAborted extends Error {
  * group for the log, up to drainBytes; a body declared longer than that is refused without reading.
  * The rest of a body refused before its end is read and dropped, so the client gets its answer rather
  * than a reset connection; one not read to its end (readToEnd false) should be answered with
- * `connection: close`, which ends the reading.
+ * `connection: close`, which ends the reading. A body declared at most WHOLE_BODY_MAX_BYTES is held whole
+ * and given as it came, for parseWholeBody.
  */
 export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): Promise<AlertmanagerBody> {
   const declared = Number(req.headers['content-length']);
@@ -306,7 +312,7 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
   const scanner = new AlertmanagerBodyScanner(
     Number.isFinite(declared) ? limits : { ...limits, drainBytes: limits.maxBytes },
   );
-  // A body declared small is held whole and parsed at its end (Node ends a body at its declared length).
+  // A body declared small is held whole, to be parsed at its end (Node ends a body at its declared length).
   const held: Buffer[] | undefined = declared <= WHOLE_BODY_MAX_BYTES ? [] : undefined;
   return new Promise((resolve, reject) => {
     const onError = (cause: unknown) => reject(new RequestAborted({ cause }));
@@ -334,7 +340,12 @@ export function readAlertmanagerBody(req: IncomingMessage, limits: BodyLimits): 
         });
       }
     };
-    const onEnd = () => settle(() => (held ? parseWholeBody(Buffer.concat(held), limits) : scanner.end()));
+    const onEnd = () =>
+      settle(() => {
+        if (!held) return scanner.end();
+        const whole = Buffer.concat(held);
+        return { tooLarge: false, whole, bytes: whole.length };
+      });
     req.on('data', onData).on('end', onEnd).on('error', onError);
   });
 }

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { isDataException } from '../alerts/deliveries.js';
+import { type Delivery, deliveryOf, isDataException } from '../alerts/deliveries.js';
 import { AcceptWaitedTooLong, type DeliveryAcceptor } from '../alerts/deliveryAcceptor.js';
 import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
-import { MAX_TRUNCATED_ALERTS, safeParseWebhookPayload } from '../alerts/payload.js';
+import { MAX_TRUNCATED_ALERTS, safeParseWebhookPayload, type WebhookPayload } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
 import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
@@ -14,8 +14,15 @@ import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
 import { withTimeout } from '../primitives/withTimeout.js';
 import { enqueueHeartbeatGapSync, type SlackSyncJob } from '../queues/queues.js';
-import { ALERTMANAGER_BODY_LIMITS, RequestAborted, readAlertmanagerBody } from './alertmanagerBody.js';
+import {
+  ALERTMANAGER_BODY_LIMITS,
+  parseWholeBody,
+  RequestAborted,
+  readAlertmanagerBody,
+  type ScannedBody,
+} from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
+import { RecentBodies } from './recentBodies.js';
 import { HttpError, sendJson } from './respond.js';
 import { logAsRoutine } from './server.js';
 
@@ -44,11 +51,12 @@ export interface AlertmanagerRouteDeps {
  * (a bug, a missing table) a 500: retried too, but logged as the error it is.
  */
 export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
+  const recent = new RecentBodies();
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     let outcome = 'error';
     try {
-      const result = await handle(deps, req);
+      const result = await handle(deps, recent, req);
       outcome = result.outcome;
       if (outcome === 'duplicate') logAsRoutine(res);
       sendJson(res, 200, result);
@@ -74,12 +82,26 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
   };
 }
 
-async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
+async function handle(deps: AlertmanagerRouteDeps, recent: RecentBodies, req: IncomingMessage) {
   if (req.method !== 'POST') throw new HttpError(405, 'use POST', { allow: 'POST' });
   if (!bearerTokenMatches(req.headers.authorization, deps.token)) {
     throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
   }
   const body = await readAlertmanagerBody(req, ALERTMANAGER_BODY_LIMITS);
+  if (!('whole' in body)) return accept(deps, notificationIn(deps, body), body.bytes);
+  const { whole, bytes } = body;
+  const key = RecentBodies.keyOf(whole);
+  const read = recent.get(key);
+  const parse = () => notificationIn(deps, parseWholeBody(whole, ALERTMANAGER_BODY_LIMITS));
+  // Parsed again only if it has to be stored (the incident no longer shows it, say).
+  if (read) return acceptDelivery(deps, { ...read, payload: parse }, bytes);
+  const payload = parse();
+  // A notification with the heartbeat in it is read each time: each is a beat.
+  return accept(deps, payload, bytes, (delivery) => recent.remember(key, delivery));
+}
+
+/** The notification a body holds, validated: an HttpError (413, 400) says why not. */
+function notificationIn(deps: AlertmanagerRouteDeps, body: ScannedBody): WebhookPayload {
   if (body.tooLarge) {
     // Alertmanager drops it for good: loud, so that an alert on the delivery counter (http_413) fires.
     const limit = ALERTMANAGER_BODY_LIMITS.maxBytes;
@@ -104,18 +126,35 @@ async function handle(deps: AlertmanagerRouteDeps, req: IncomingMessage) {
     throw new HttpError(400, `${formatPath(issue.path)}: ${issue.message}${more}`);
   }
   // The alerts read but not kept count as truncated, as Alertmanager's own max_alerts would.
-  const payload = {
+  return {
     ...parsed.data,
     truncatedAlerts: Math.min(MAX_TRUNCATED_ALERTS, parsed.data.truncatedAlerts + body.truncatedAlerts),
   };
-  // The heartbeat is recorded, never an incident: what else the notification holds is ingested as usual.
+}
+
+/**
+ * The heartbeat is recorded, never an incident: what else the notification holds is accepted as usual.
+ * `asSent` is told of the delivery when it is the notification as sent (it held no heartbeat).
+ */
+async function accept(
+  deps: AlertmanagerRouteDeps,
+  payload: WebhookPayload,
+  bytes: number,
+  asSent?: (delivery: Delivery) => void,
+) {
   const { heartbeat } = deps.config;
   const { beat, rest } = heartbeat
     ? separateHeartbeat(payload, heartbeat.alertname)
     : { beat: false, rest: payload };
   if (heartbeat && beat) await recordBeat(deps, heartbeat.alertname);
   if (!rest) return { outcome: beat ? 'heartbeat' : 'ignored' };
-  const accepted = await deps.acceptor.accept(rest, body.bytes);
+  const delivery = deliveryOf(rest);
+  if (rest === payload) asSent?.(delivery);
+  return acceptDelivery(deps, delivery, bytes);
+}
+
+async function acceptDelivery(deps: AlertmanagerRouteDeps, delivery: Delivery, bytes: number) {
+  const accepted = await deps.acceptor.accept(delivery, bytes);
   if (accepted.outcome === 'duplicate') {
     addLogContext({ incidentId: accepted.incidentId });
     return { outcome: accepted.outcome, incident: incidentRef(accepted.incidentId) };

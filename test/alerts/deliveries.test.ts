@@ -3,14 +3,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import {
   type Accepted,
   acceptDeliveries,
+  type Delivery,
   deliveriesWaiting,
+  deliveryOf,
   forgetIngestedDeliveries,
   IngestFailed,
   ingestNextDelivery,
   MAX_INGEST_ATTEMPTS,
 } from '../../src/alerts/deliveries.js';
 import { AcceptWaitedTooLong, DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
-import { type WebhookPayload, WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
@@ -40,7 +42,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
   });
 
   const notification = (group: string, alerts: AlertSpec[] = [{ instance: 'pod-1' }]) =>
-    WebhookPayloadSchema.parse(payload({ group, alerts }));
+    deliveryOf(WebhookPayloadSchema.parse(payload({ group, alerts })));
   const store = async (group: string, alerts?: AlertSpec[]) => {
     const [accepted] = await acceptDeliveries(pool, [notification(group, alerts)]);
     if (accepted?.outcome !== 'accepted') throw new Error(`${group} was not stored`);
@@ -230,8 +232,8 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
 
     const pods = (n: number): AlertSpec[] => Array.from({ length: n }, (_, i) => ({ instance: `pod-${i}` }));
     /** Each accepted as the webhook does: all at once, the first alone, the rest in the batches after. */
-    const acceptAll = (acceptor: DeliveryAcceptor, payloads: WebhookPayload[]) =>
-      Promise.allSettled(payloads.map((p) => acceptor.accept(p, JSON.stringify(p).length)));
+    const acceptAll = (acceptor: DeliveryAcceptor, deliveries: Delivery[]) =>
+      Promise.allSettled(deliveries.map((d) => acceptor.accept(d, JSON.stringify(d.payload()).length)));
     const value = (result: PromiseSettledResult<Accepted> | undefined) =>
       result?.status === 'fulfilled' ? result.value : undefined;
     const deliveryIdOf = (result: PromiseSettledResult<Accepted>) => {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptDeliveries } from '../../src/alerts/deliveries.js';
+import { acceptDeliveries, deliveryOf } from '../../src/alerts/deliveries.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { migrate } from '../../src/db/migrate.js';
 import {
@@ -151,7 +151,9 @@ describe('createPool: plans made for the table as it is', () => {
       // The webhook's statement, prepared and run on this one connection while the table is small,
       for (let i = 0; i < 10; i++)
         await acceptDeliveries(pool, [
-          WebhookPayloadSchema.parse(payload({ group: `Small${i}`, alerts: [{ instance: 'a' }] })),
+          deliveryOf(
+            WebhookPayloadSchema.parse(payload({ group: `Small${i}`, alerts: [{ instance: 'a' }] })),
+          ),
         ]);
       // then a storm's open incidents and its deliveries, before autovacuum's ANALYZE (which would drop
       // the plans made so far).

@@ -2,9 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ingestNextDelivery } from '../../src/alerts/deliveries.js';
 import { AcceptWaitedTooLong, DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
 import { parseFileConfig } from '../../src/config/file.js';
+import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { alertmanagerRoute, toHttpError } from '../../src/http/alertmanagerRoute.js';
 import { HttpError } from '../../src/http/respond.js';
@@ -156,5 +158,95 @@ describe('POST /alertmanager when something behind it fails', () => {
     const res = await deliver({}, failing);
     expect(res.status).toBe(400);
     expect(lines).toMatchObject([{ level: 50, err: { message: 'invalid input syntax for type json' } }]);
+  });
+});
+
+describe('POST /alertmanager: a body byte for byte one read before', () => {
+  const config = parseFileConfig(
+    'test',
+    'slack:\n  defaultChannel: C0DEFAULT1\nheartbeat:\n  alertname: Watchdog\n',
+  );
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let url: string;
+  let server: Server;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url);
+    await migrate(pool);
+    server = createServer(
+      alertmanagerRoute({
+        pool,
+        acceptor: new DeliveryAcceptor(pool),
+        queue: { add: async () => undefined } as unknown as Queue<SlackSyncJob>,
+        stored: () => {},
+        config,
+        token: TOKEN,
+        metrics: new Metrics(),
+        logger: recordingLogger('info').logger,
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    await pool?.end();
+    await db?.drop();
+  });
+  beforeEach(() => pool.query('TRUNCATE alert_deliveries, incidents CASCADE'));
+
+  /** Sends `body` as it is, and says whether the route parsed it (JSON.parse of its text) and its answer. */
+  async function send(body: string) {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body,
+      });
+      return {
+        status: res.status,
+        answer: await res.json(),
+        parsed: parse.mock.calls.some(([text]) => text === body),
+      };
+    } finally {
+      parse.mockRestore();
+    }
+  }
+  const storedPayloads = async (group: string) =>
+    (
+      await pool.query<{ payload: unknown }>(
+        'SELECT payload FROM alert_deliveries WHERE group_key LIKE $1 ORDER BY id',
+        [`%"${group}"%`],
+      )
+    ).rows.map((row) => row.payload);
+
+  it('is not parsed again to be known for a repeat', async () => {
+    const body = JSON.stringify(payload({ group: 'Repeated', alerts: [{ instance: 'pod-1' }] }));
+    expect(await send(body)).toMatchObject({ status: 200, answer: { outcome: 'accepted' }, parsed: true });
+    await ingestNextDelivery(pool, config);
+    const repeats = [await send(body), await send(body)];
+    for (const repeat of repeats)
+      expect(repeat).toMatchObject({ status: 200, answer: { outcome: 'duplicate' }, parsed: false });
+    expect(await storedPayloads('Repeated')).toHaveLength(1);
+  });
+
+  it('is parsed again when it has to be stored, and stored as the first was', async () => {
+    const body = JSON.stringify(payload({ group: 'Waiting', alerts: [{ instance: 'pod-1' }] }));
+    await send(body);
+    // The first waits to be ingested: the incident does not show it yet.
+    expect(await send(body)).toMatchObject({ status: 200, answer: { outcome: 'accepted' }, parsed: true });
+    const [first, second] = await storedPayloads('Waiting');
+    expect(second).toEqual(first);
+  });
+
+  it('is read again each time it holds the heartbeat: each is a beat', async () => {
+    const body = JSON.stringify(
+      payload({ group: 'WithBeat', alerts: [{ instance: 'pod-1' }, { instance: 'am', name: 'Watchdog' }] }),
+    );
+    await send(body);
+    await ingestNextDelivery(pool, config);
+    expect(await send(body)).toMatchObject({ status: 200, answer: { outcome: 'duplicate' }, parsed: true });
   });
 });

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { acceptDeliveries } from '../../src/alerts/deliveries.js';
+import { acceptDeliveries, deliveryOf } from '../../src/alerts/deliveries.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -58,7 +58,7 @@ describe('the deliveries worker', () => {
   };
   const store = async (group: string) => {
     const [accepted] = await acceptDeliveries(pool, [
-      WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] })),
+      deliveryOf(WebhookPayloadSchema.parse(payload({ group, alerts: [{ instance: 'pod-1' }] }))),
     ]);
     if (accepted?.outcome !== 'accepted') throw new Error('not stored');
     return accepted.deliveryId;
