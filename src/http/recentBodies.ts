@@ -10,7 +10,7 @@ export interface BodyRead {
 /**
  * The notification bodies this process read lately, by the SHA-256 of their bytes. Most deliveries are
  * repeats, and Alertmanager sends a repeat of a notification (its repeat_interval, a retry) as the same
- * bytes: one known here needs neither JSON.parse, nor validation, nor its digest, which were a third of
+ * bytes, unless an alert's annotations changed (a rule's `{{ $value }}`): one known here needs neither JSON.parse, nor validation, nor its digest, which were a third of
  * what the webhook's thread spent on a repeat. What a body's bytes come to depends on nothing else, so a
  * body read once is known for as long as it is remembered.
  */

@@ -1,5 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { RecentBodies } from '../../src/http/recentBodies.js';
+import { describeWithAlertmanager, startAlertmanagerCluster } from '../support/alertmanagerCluster.js';
+import { waitFor } from '../support/services.js';
 
 const read = (groupKey: string) => ({ groupKey, digest: `digest of ${groupKey}` });
 const key = (text: string) => RecentBodies.keyOf(Buffer.from(text));
@@ -27,5 +31,45 @@ describe('the notification bodies read lately', () => {
     const recent = new RecentBodies();
     recent.remember(key('long'), read('g'.repeat(1025)));
     expect(recent.get(key('long'))).toBeUndefined();
+  });
+});
+
+describeWithAlertmanager('what a real Alertmanager sends again', () => {
+  it('repeats a firing notification as the same bytes, so that it is known by them', async () => {
+    const bodies: Buffer[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks));
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const cluster = await startAlertmanagerCluster({
+      webhookUrls: [`http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alertmanager`],
+      token: 'am-token-recent-bodies',
+      groupInterval: '1s',
+      repeatInterval: '1s',
+    });
+    try {
+      // Two alerts of one group, with annotations, as Prometheus posts them (again, as it does every minute).
+      const alerts = ['pod-1', 'pod-2'].map((instance) => ({
+        labels: { alertname: 'HighErrorRate', severity: 'critical', service: 'payments-api', instance },
+        annotations: { summary: `errors on ${instance}` },
+        startsAt: new Date(Date.now() - 60_000).toISOString(),
+        generatorURL: 'http://prometheus.example/graph',
+      }));
+      await cluster.fire(alerts);
+      await waitFor(() => bodies.length >= 2, 20_000, 'the first notification');
+      await cluster.fire(alerts);
+      const seen = bodies.length;
+      await waitFor(() => bodies.length >= seen + 2, 20_000, 'two repeats');
+      expect(JSON.parse(bodies[0]!.toString())).toMatchObject({ status: 'firing', alerts: [{}, {}] });
+      for (const body of bodies) expect(RecentBodies.keyOf(body)).toBe(RecentBodies.keyOf(bodies[0]!));
+    } finally {
+      await cluster.stop();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 });
