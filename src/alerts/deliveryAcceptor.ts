@@ -109,7 +109,7 @@ export class DeliveryAcceptor {
         for (const w of batch) w.reject(err);
         return;
       }
-      // What fails a batch for good may be one payload's doing (a value PostgreSQL refuses, a 400 that
+      // What fails a batch for good may be one delivery's doing (a value PostgreSQL refuses, a 400 that
       // Alertmanager drops for good): each is tried alone, so that it does not fail the others.
       for (const w of batch)
         await acceptDeliveries(this.pool, [w.delivery], this.lastAccepted).then(

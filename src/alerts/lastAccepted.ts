@@ -1,6 +1,9 @@
 /** Groups remembered at most: past that, the one accepted longest ago is forgotten. */
 export const LAST_ACCEPTED_GROUPS = 10_000;
-/** A longer group key is not remembered (its deliveries are always read): the map stays under 25 MB. */
+/**
+ * A longer group key is not remembered (its deliveries are always read, and their bodies parsed): this map
+ * stays under 25 MB, and RecentBodies' under 12 MB.
+ */
 export const MAX_REMEMBERED_KEY = 1024;
 
 /**

@@ -250,7 +250,7 @@ function stringOf(bytes: number[]): string | undefined {
   }
 }
 
-/** A body declared at most this long is held whole, to be parsed at once (parseWholeBody). */
+/** A body declared at most this long is held whole: parsed at once (parseWholeBody) or known by its bytes. */
 export const WHOLE_BODY_MAX_BYTES = 1024 * 1024;
 
 // A \u escape of a letter of `alerts`: a key spelt so is one JSON.parse would take for a second `alerts`.

@@ -88,16 +88,15 @@ async function handle(deps: AlertmanagerRouteDeps, recent: RecentBodies, req: In
     throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
   }
   const body = await readAlertmanagerBody(req, ALERTMANAGER_BODY_LIMITS);
-  if (!('whole' in body)) return accept(deps, notificationIn(deps, body), body.bytes);
+  if (!('whole' in body)) return acceptNotification(deps, notificationIn(deps, body), body.bytes);
   const { whole, bytes } = body;
   const key = RecentBodies.keyOf(whole);
   const read = recent.get(key);
   const parse = () => notificationIn(deps, parseWholeBody(whole, ALERTMANAGER_BODY_LIMITS));
   // Parsed again only if it has to be stored (the incident no longer shows it, say).
   if (read) return acceptDelivery(deps, { ...read, payload: parse }, bytes);
-  const payload = parse();
-  // A notification with the heartbeat in it is read each time: each is a beat.
-  return accept(deps, payload, bytes, (delivery) => recent.remember(key, delivery));
+  // A notification with the heartbeat in it is parsed each time: each is a beat.
+  return acceptNotification(deps, parse(), bytes, (delivery) => recent.remember(key, delivery));
 }
 
 /** The notification a body holds, validated: an HttpError (413, 400) says why not. */
@@ -136,7 +135,7 @@ function notificationIn(deps: AlertmanagerRouteDeps, body: ScannedBody): Webhook
  * The heartbeat is recorded, never an incident: what else the notification holds is accepted as usual.
  * `asSent` is told of the delivery when it is the notification as sent (it held no heartbeat).
  */
-async function accept(
+async function acceptNotification(
   deps: AlertmanagerRouteDeps,
   payload: WebhookPayload,
   bytes: number,

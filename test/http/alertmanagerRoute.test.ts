@@ -196,22 +196,37 @@ describe('POST /alertmanager: a body byte for byte one read before', () => {
   });
   beforeEach(() => pool.query('TRUNCATE alert_deliveries, incidents CASCADE'));
 
-  /** Sends `body` as it is, and says whether the route parsed it (JSON.parse of its text) and its answer. */
+  /**
+   * Sends `body` as it is: its answer, and what the route did with it, in order: `parse` (JSON.parse of its
+   * text, as a body held whole is parsed) and the webhook's statements.
+   */
   async function send(body: string) {
     const parse = vi.spyOn(JSON, 'parse');
+    const query = vi.spyOn(pool, 'query');
     try {
       const res = await fetch(url, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body,
       });
+      // Each call's place in the order of all spies' calls.
+      const steps = [
+        ...parse.mock.calls.flatMap(([text], i) =>
+          text === body ? [{ step: 'parse', at: parse.mock.invocationCallOrder[i]! }] : [],
+        ),
+        ...query.mock.calls.flatMap(([config], i) => {
+          const { name } = config as { name?: string };
+          return name ? [{ step: name, at: query.mock.invocationCallOrder[i]! }] : [];
+        }),
+      ];
       return {
         status: res.status,
         answer: await res.json(),
-        parsed: parse.mock.calls.some(([text]) => text === body),
+        steps: steps.sort((a, b) => a.at - b.at).map((s) => s.step),
       };
     } finally {
       parse.mockRestore();
+      query.mockRestore();
     }
   }
   const storedPayloads = async (group: string) =>
@@ -222,31 +237,53 @@ describe('POST /alertmanager: a body byte for byte one read before', () => {
       )
     ).rows.map((row) => row.payload);
 
+  const heartbeatSeen = async () =>
+    (await pool.query("SELECT last_seen_at > now() - interval '1 minute' AS fresh FROM heartbeats")).rows;
+
   it('is not parsed again to be known for a repeat', async () => {
     const body = JSON.stringify(payload({ group: 'Repeated', alerts: [{ instance: 'pod-1' }] }));
-    expect(await send(body)).toMatchObject({ status: 200, answer: { outcome: 'accepted' }, parsed: true });
+    expect(await send(body)).toEqual({
+      status: 200,
+      answer: { outcome: 'accepted', delivery: expect.any(Number) },
+      steps: ['parse', 'deliveries-known', 'deliveries-store'],
+    });
     await ingestNextDelivery(pool, config);
     const repeats = [await send(body), await send(body)];
     for (const repeat of repeats)
-      expect(repeat).toMatchObject({ status: 200, answer: { outcome: 'duplicate' }, parsed: false });
+      expect(repeat).toEqual({
+        status: 200,
+        answer: { outcome: 'duplicate', incident: expect.stringMatching(/^INC-/) },
+        steps: ['deliveries-known'],
+      });
     expect(await storedPayloads('Repeated')).toHaveLength(1);
   });
 
-  it('is parsed again when it has to be stored, and stored as the first was', async () => {
+  it('is parsed again only once it has to be stored, and stored as the first was', async () => {
     const body = JSON.stringify(payload({ group: 'Waiting', alerts: [{ instance: 'pod-1' }] }));
     await send(body);
     // The first waits to be ingested: the incident does not show it yet.
-    expect(await send(body)).toMatchObject({ status: 200, answer: { outcome: 'accepted' }, parsed: true });
+    expect(await send(body)).toMatchObject({
+      status: 200,
+      answer: { outcome: 'accepted' },
+      steps: ['deliveries-known', 'parse', 'deliveries-store'],
+    });
     const [first, second] = await storedPayloads('Waiting');
     expect(second).toEqual(first);
   });
 
-  it('is read again each time it holds the heartbeat: each is a beat', async () => {
+  it('is parsed again each time it holds the heartbeat: each is a beat', async () => {
     const body = JSON.stringify(
       payload({ group: 'WithBeat', alerts: [{ instance: 'pod-1' }, { instance: 'am', name: 'Watchdog' }] }),
     );
     await send(body);
     await ingestNextDelivery(pool, config);
-    expect(await send(body)).toMatchObject({ status: 200, answer: { outcome: 'duplicate' }, parsed: true });
+    await pool.query("UPDATE heartbeats SET last_seen_at = now() - interval '1 hour'");
+    expect(await heartbeatSeen()).toEqual([{ fresh: false }]);
+    expect(await send(body)).toMatchObject({
+      status: 200,
+      answer: { outcome: 'duplicate' },
+      steps: ['parse', 'deliveries-known'],
+    });
+    expect(await heartbeatSeen()).toEqual([{ fresh: true }]);
   });
 });

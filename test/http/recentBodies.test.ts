@@ -27,10 +27,29 @@ describe('the notification bodies read lately', () => {
     expect(recent.get(key('new'))).toEqual(read('new'));
   });
 
+  it('keeps the last two bodies of a group, a body known again counting as read', () => {
+    const recent = new RecentBodies();
+    // An HA pair's two copies of what the group said first, then of what it says now.
+    recent.remember(key('first, peer 1'), read('g'));
+    recent.remember(key('first, peer 2'), read('g'));
+    recent.remember(key('other group'), read('h'));
+    expect(recent.get(key('first, peer 1'))).toEqual(read('g'));
+    recent.remember(key('now, peer 1'), read('g'));
+    expect(recent.get(key('first, peer 2'))).toBeUndefined();
+    expect(recent.get(key('first, peer 1'))).toEqual(read('g'));
+    recent.remember(key('now, peer 2'), read('g'));
+    expect(recent.get(key('now, peer 1'))).toBeUndefined();
+    expect(recent.get(key('first, peer 1'))).toEqual(read('g'));
+    expect(recent.get(key('now, peer 2'))).toEqual(read('g'));
+    expect(recent.get(key('other group'))).toEqual(read('h'));
+  });
+
   it('does not remember a body of a group key over 1 KiB, as the last accepted deliveries do not', () => {
     const recent = new RecentBodies();
     recent.remember(key('long'), read('g'.repeat(1025)));
+    recent.remember(key('longest kept'), read('g'.repeat(1024)));
     expect(recent.get(key('long'))).toBeUndefined();
+    expect(recent.get(key('longest kept'))).toEqual(read('g'.repeat(1024)));
   });
 });
 
@@ -61,7 +80,7 @@ describeWithAlertmanager('what a real Alertmanager sends again', () => {
         generatorURL: 'http://prometheus.example/graph',
       }));
       await cluster.fire(alerts);
-      await waitFor(() => bodies.length >= 2, 20_000, 'the first notification');
+      await waitFor(() => bodies.length >= 2, 20_000, 'the first notification and a repeat');
       await cluster.fire(alerts);
       const seen = bodies.length;
       await waitFor(() => bodies.length >= seen + 2, 20_000, 'two repeats');
