@@ -171,7 +171,8 @@ export async function startBot(
 
 /** Stops a child the bench started, once it has exited. */
 export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  // Exited, or killed by a signal (exitCode then stays null): its exit event has gone by.
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
 }

@@ -2,7 +2,8 @@
 // parses an Alertmanager notification, commits one INSERT of it into PostgreSQL (a pool of 10) and pushes
 // the new row's id onto a Redis list, then answers 200. No validation, no auth, no logging: a floor.
 // With FLOOR_LIST unset it pushes nothing: the floor of a receiver whose queue is the table it stores
-// into (a Postgres outbox), as the bot's is. Env: DATABASE_URL, REDIS_URL, FLOOR_LIST (the Redis list).
+// into (a Postgres outbox), as the bot's is. Env: DATABASE_URL, REDIS_URL, FLOOR_LIST (the Redis list,
+// deleted as the floor stops).
 // Prints {"port":…} once listening.
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
@@ -10,7 +11,8 @@ import pg from 'pg';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
 const list = process.env.FLOOR_LIST;
-const redis = list ? new Redis(process.env.REDIS_URL) : undefined;
+// One try per command: a floor stopping with Redis gone says so at once rather than retrying.
+const redis = list ? new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1 }) : undefined;
 await pool.query(
   'CREATE TABLE IF NOT EXISTS floor_notifications (id bigserial PRIMARY KEY, group_key text, body jsonb)',
 );
@@ -37,5 +39,8 @@ process.on('SIGTERM', async () => {
   server.close();
   void pool.end();
   // The list is the floor's own, read by nobody, in a Redis others share: it goes with the floor.
-  if (redis) await redis.del(list).finally(() => redis.disconnect());
+  await redis
+    ?.del(list)
+    .catch((err) => console.error(`edge floor: its list ${list} was not deleted`, err))
+    .finally(() => redis.disconnect());
 });

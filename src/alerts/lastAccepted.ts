@@ -2,7 +2,7 @@
 export const LAST_ACCEPTED_GROUPS = 10_000;
 /**
  * A longer group key is not remembered (its deliveries are always read, and their bodies parsed): this map
- * stays under 25 MB, and RecentBodies' under 12 MB.
+ * and RecentBodies each stay under 25 MB.
  */
 export const MAX_REMEMBERED_KEY = 1024;
 

@@ -91,10 +91,10 @@ async function handle(deps: AlertmanagerRouteDeps, recent: RecentBodies, req: In
   if (!('whole' in body)) return acceptNotification(deps, notificationIn(deps, body), body.bytes);
   const { whole, bytes } = body;
   const key = RecentBodies.keyOf(whole);
-  const read = recent.get(key);
+  const known = recent.get(key);
   const parse = () => notificationIn(deps, parseWholeBody(whole, ALERTMANAGER_BODY_LIMITS));
   // Parsed again only if it has to be stored (the incident no longer shows it, say).
-  if (read) return acceptDelivery(deps, { ...read, payload: parse }, bytes);
+  if (known) return acceptDelivery(deps, { ...known, payload: parse }, bytes);
   // A notification with the heartbeat in it is parsed each time: each is a beat.
   return acceptNotification(deps, parse(), bytes, (delivery) => recent.remember(key, delivery));
 }
