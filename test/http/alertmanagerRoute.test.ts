@@ -258,6 +258,18 @@ describe('POST /alertmanager: a body byte for byte one read before', () => {
     expect(await storedPayloads('Repeated')).toHaveLength(1);
   });
 
+  it('is refused again as it was, never known, when it could not be accepted', async () => {
+    const bad = payload({ group: 'Refused', alerts: [{ instance: 'pod-1' }] });
+    const body = JSON.stringify({ ...bad, alerts: [{ ...bad.alerts[0], startsAt: 'yesterday' }] });
+    for (let i = 0; i < 2; i++)
+      expect(await send(body)).toEqual({
+        status: 400,
+        answer: { error: expect.stringMatching(/^alerts\[0\]\.startsAt: /) },
+        steps: ['parse'],
+      });
+    expect(await storedPayloads('Refused')).toEqual([]);
+  });
+
   it('is parsed again only once it has to be stored, and stored as the first was', async () => {
     const body = JSON.stringify(payload({ group: 'Waiting', alerts: [{ instance: 'pod-1' }] }));
     await send(body);
