@@ -26,9 +26,9 @@ const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 const routineResponses = new WeakSet<ServerResponse>();
 
 /**
- * Logs this request's line at debug, as a probe's: a request that comes often and changed nothing, such
- * as Alertmanager's repeat of what an incident already shows (the metrics count them), whose line at info
- * was about a fifth of the bot's CPU for a repeat.
+ * Logs this request's line at debug, as a probe's: a request that comes often and whose outcome is told
+ * elsewhere, such as Alertmanager's notifications (the metrics count them, and the ingest logs what each
+ * stored one changed), whose line at info was about a fifth of the bot's CPU for a repeat.
  */
 export function logAsRoutine(res: ServerResponse): void {
   routineResponses.add(res);

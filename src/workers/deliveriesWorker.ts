@@ -6,7 +6,7 @@ import {
   IngestFailed,
   ingestNextDelivery,
 } from '../alerts/deliveries.js';
-import type { IngestConfig } from '../alerts/ingest.js';
+import type { DeliveryOutcome, IngestConfig } from '../alerts/ingest.js';
 import { isDatabaseOutOfReach } from '../db/pool.js';
 import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { outsideLogContext } from '../observability/logContext.js';
@@ -28,6 +28,8 @@ export const WEBHOOK_BURST = { withinMs: 200, holdForMs: 1000, forAtMostMs: 5000
 const POLL_EVERY_MS = 1000;
 const FORGET_EVERY_MS = 10 * 60_000;
 const ENQUEUE_TIMEOUT_MS = 3000;
+/** What a delivery comes to when it changes no incident: logged at debug, as its repeats' requests are. */
+const CHANGED_NOTHING = new Set<DeliveryOutcome>(['duplicate', 'stale', 'ignored']);
 
 export interface DeliveriesWorkerDeps {
   /** Its own (DELIVERIES_CONCURRENCY + 1 clients, one to forget old deliveries): never the webhook's. */
@@ -243,7 +245,8 @@ export class DeliveriesWorker {
     const { result } = delivery;
     metrics.webhookDeliveries.inc({ outcome: result.outcome });
     const { incident, updateDue, opening, resolved } = result;
-    logger.debug(
+    // The delivery's line at info when it changed an incident (its request's line is at debug).
+    logger[CHANGED_NOTHING.has(result.outcome) ? 'debug' : 'info'](
       { deliveryId: delivery.deliveryId, outcome: result.outcome, incidentId: incident?.id },
       'alertmanager delivery ingested',
     );

@@ -81,6 +81,13 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     expect(created.outcome).toBe('created');
     incidentId = Number(created.incident.replace('INC-', ''));
     expect((await jsonOf(await bot.deliver(alert))).outcome).toBe('duplicate');
+    // Resolved, of a group with no incident: stored, and ingested to nothing.
+    const nothingOpen = payload({
+      group: 'NeverOpened',
+      alerts: [{ instance: 'pod-9', status: 'resolved' }],
+    });
+    await untilIngested(bot.app.pool, () => bot.app.deliveriesIdle(), await bot.deliver(nothingOpen));
+    expect((await bot.deliver({ version: '4' })).status).toBe(400);
     await waitFor(() => bot.slack.emulator.channelMessages(CHANNEL)[0], 20_000, 'the incident in Slack');
 
     const ref = `INC-${incidentId}`;
@@ -161,12 +168,19 @@ describe('operating the bot: logs and metrics of a full flow', () => {
     });
   });
 
-  it("logs a stored delivery's request at info and a repeat's at debug, as probes: it changed nothing", () => {
+  it("logs the webhook's answers at debug, and at info what a stored delivery changed once ingested", () => {
     const deliveries = parsed().filter((l) => l.msg === 'request' && l.path === '/alertmanager');
-    const [stored, repeat] = [deliveries[0], deliveries[1]];
-    expect(stored).toMatchObject({ level: 30, deliveryId: expect.any(Number) });
+    const [stored, repeat, , refused] = deliveries;
+    // The line the ingest writes says more: what came of it.
+    expect(stored).toMatchObject({ level: 20, status: 200, deliveryId: expect.any(Number) });
     expect(repeat).toMatchObject({ level: 20, status: 200, incidentId });
     expect(repeat?.deliveryId).toBeUndefined();
+    expect(refused).toMatchObject({ level: 30, status: 400 });
+    expect(parsed().filter((l) => l.msg === 'alertmanager delivery ingested')).toEqual([
+      expect.objectContaining({ level: 30, deliveryId: stored?.deliveryId, outcome: 'created', incidentId }),
+      // It changed nothing: at debug, as a repeat's request.
+      expect.objectContaining({ level: 20, deliveryId: deliveries[2]?.deliveryId, outcome: 'ignored' }),
+    ]);
   });
 
   it('gives every request an id, and the lines of a Slack command carry it and the incident', () => {
@@ -195,7 +209,9 @@ describe('operating the bot: logs and metrics of a full flow', () => {
   it('counts deliveries by outcome, the deduplicated ones included', () => {
     expect(value('incident_bot_alertmanager_deliveries_total{outcome="created"}')).toBe(1);
     expect(value('incident_bot_alertmanager_deliveries_total{outcome="duplicate"}')).toBe(1);
-    expect(value('incident_bot_alertmanager_request_duration_seconds_count')).toBe(2);
+    expect(value('incident_bot_alertmanager_deliveries_total{outcome="ignored"}')).toBe(1);
+    expect(value('incident_bot_alertmanager_deliveries_total{outcome="http_400"}')).toBe(1);
+    expect(value('incident_bot_alertmanager_request_duration_seconds_count')).toBe(4);
   });
 
   it('reads open incidents by severity from Postgres at each scrape', async () => {
