@@ -417,12 +417,14 @@ export async function resolveIncident(
     text: `WITH locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
          SELECT id, state, severity, state = 'open' AS may_resolve,
+                -- Never before it opened: an alert may have reopened it after this statement began (now()).
+                greatest(now(), opened_at) AS resolving_at,
                 -- Since this opening, as the metric and /incident stats measure it.
-                (extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms
+                (extract(epoch FROM greatest(now(), opened_at) - opened_at) * 1000)::float8 AS after_ms
            FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, resolved AS (
          UPDATE incidents SET version = version + 1, updated_at = now(), state = 'resolved', status = 'resolved',
-                resolution = $3, resolved_at = now(), next_update_due_at = NULL
+                resolution = $3, resolved_at = l.resolving_at, next_update_due_at = NULL
            FROM locked l
           WHERE incidents.id = l.id AND l.may_resolve AND ${claim.claimed}
           RETURNING incidents.version

@@ -167,6 +167,26 @@ describe('a change to an incident, its timeline entry and its version', () => {
       ]);
     });
 
+    it('is never resolved before it opened, when an alert reopened it after the resolution began', async () => {
+      const id = await incident();
+      // The reopening commits once the resolution waits for the row, and opens it later than the
+      // resolution's start (now()), as a reopening begun after it does.
+      const resolved = await whileRowHeld(
+        id,
+        "UPDATE incidents SET opened_at = clock_timestamp() + interval '1 minute' WHERE id = $1",
+        () => resolveIncident(deps(), id, 'Rolled back', 'U0BOB', 'resolve-reopened'),
+      );
+      expect(resolved.afterMs).toBe(0);
+      const { rows } = await deps().pool.query(
+        'SELECT resolved_at = opened_at AS at_opening FROM incidents WHERE id = $1',
+        [id],
+      );
+      expect(rows[0].at_opening).toBe(true);
+      expect(await entries(id)).toEqual([
+        { actor: 'U0BOB', data: { resolution: 'Rolled back', durationMs: 0 } },
+      ]);
+    });
+
     it('refuses a replayed request, a resolved incident and a missing one, and writes nothing', async () => {
       const id = await incident();
       await resolveIncident(deps(), id, 'Fixed', 'U0BOB', 'resolve-replayed');
