@@ -34,12 +34,15 @@ export async function acknowledgeIncident(
          -- Waits for the row, then reads it as it is (a delivery may have reopened it, or someone acknowledged
          -- it, meanwhile): the update tests l, not i, which is read as of the statement's start.
          SELECT id, state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
-                acknowledged_at, greatest(0, floor(extract(epoch FROM now() - opened_at) * 1000 + 0.5))::float8 AS after_ms,
+                acknowledged_at,
+                -- Never before it opened: a delivery may have reopened it after this statement began (now()).
+                greatest(now(), opened_at) AS acknowledging_at,
+                floor(extract(epoch FROM greatest(now(), opened_at) - opened_at) * 1000 + 0.5)::float8 AS after_ms,
                 group_key IS NOT NULL AND state = 'open' AND acknowledged_by IS NULL AS may_acknowledge
            FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, acknowledged AS (
          UPDATE incidents i
-            SET version = version + 1, updated_at = now(), acknowledged_by = $3, acknowledged_at = now()
+            SET version = version + 1, updated_at = now(), acknowledged_by = $3, acknowledged_at = l.acknowledging_at
            FROM locked l
           WHERE i.id = l.id AND l.may_acknowledge AND ${claim.claimed}
           RETURNING i.version

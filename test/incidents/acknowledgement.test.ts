@@ -107,6 +107,31 @@ describe('acknowledging an incident', () => {
     expect(effectsOn(taken)).toHaveLength(effects);
   });
 
+  it('is never acknowledged before it opened, when an alert reopened it after the click began', async () => {
+    const id = await incident();
+    const holder = await deps().pool.connect();
+    try {
+      // The reopening commits once the click waits for the row, and opens it later than the click's start.
+      await holder.query('BEGIN');
+      await holder.query(
+        "UPDATE incidents SET opened_at = clock_timestamp() + interval '1 minute' WHERE id = $1",
+        [id],
+      );
+      const click = acknowledgeIncident(deps(), id, 'U0ALICE', 'click:reopened');
+      click.catch(() => undefined); // awaited below
+      await waitForLockWaiters(deps().pool, 1, 'the click to wait for the row');
+      await holder.query('COMMIT');
+      expect(await click).toMatchObject({ afterMs: 0 });
+      const { rows } = await deps().pool.query(
+        'SELECT acknowledged_at = opened_at AS at_opening FROM incidents WHERE id = $1',
+        [id],
+      );
+      expect(rows[0].at_opening).toBe(true);
+    } finally {
+      holder.release();
+    }
+  });
+
   it('acknowledges once when two click at once behind a change holding the row, as the row then is', async () => {
     const id = await incident();
     const holder = await deps().pool.connect();
