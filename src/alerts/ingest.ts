@@ -238,7 +238,9 @@ interface ReopenedIncident extends OpenIncident {
  * hand (its alerts still fire) only after, nothing of the group having been ingested since: a repeat
  * stored then, rather than answered as one (see LastAccepted), says nothing that came after the
  * resolution, and reopens nothing. A repeat stored while the resolution's transaction ran (resolved_at is
- * when it began) is not told apart from one sent after it: it reopens the incident.
+ * when it began) is not told apart from one sent after it: it reopens the incident. A resolution that
+ * waited for a reopening is dated at that opening, the processed_at of the delivery that reopened it: the
+ * `>=` below sees that delivery, so that a repeat of it still reopens, as any repeat ingested since does.
  */
 async function shownBeforeResolved(
   db: pg.ClientBase,

@@ -59,8 +59,9 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
       const result = await handle(deps, recent, req);
       outcome = result.outcome;
       // What a stored delivery comes to is logged as it is ingested (see DeliveriesWorker), off the answers'
-      // thread time: its request line at info was a tenth to a fifth of what the webhook spent on one.
-      logAsRoutine(res);
+      // thread time: its request line at info was a tenth to a fifth of what the webhook spent on one. A
+      // heartbeat, never stored, keeps its line.
+      if (outcome !== 'heartbeat') logAsRoutine(res);
       sendJson(res, 200, result);
     } catch (err) {
       if (err instanceof RequestAborted) {

@@ -35,7 +35,8 @@ export async function acknowledgeIncident(
          -- it, meanwhile): the update tests l, not i, which is read as of the statement's start.
          SELECT id, state, severity, group_key IS NOT NULL AS alert_born, declared_by, acknowledged_by,
                 acknowledged_at,
-                -- Never before it opened: a delivery may have reopened it after this statement began (now()).
+                -- Never before it opened, nor its entry before the reopening's: a delivery may have
+                -- reopened it after this statement began (now()).
                 greatest(now(), opened_at) AS acknowledging_at,
                 floor(extract(epoch FROM greatest(now(), opened_at) - opened_at) * 1000 + 0.5)::float8 AS after_ms,
                 group_key IS NOT NULL AND state = 'open' AND acknowledged_by IS NULL AS may_acknowledge
@@ -47,8 +48,9 @@ export async function acknowledgeIncident(
           WHERE i.id = l.id AND l.may_acknowledge AND ${claim.claimed}
           RETURNING i.version
        ), entry AS (
-         INSERT INTO timeline_entries (incident_id, kind, actor, data)
-         SELECT $2, 'incident_acknowledged', $3, jsonb_build_object('afterMs', l.after_ms::bigint)
+         INSERT INTO timeline_entries (incident_id, kind, actor, data, created_at)
+         SELECT $2, 'incident_acknowledged', $3, jsonb_build_object('afterMs', l.after_ms::bigint),
+                l.acknowledging_at
            FROM locked l, acknowledged
        )
        SELECT l.state, l.severity, l.alert_born, l.declared_by, l.acknowledged_by, l.acknowledged_at, l.after_ms,

@@ -417,7 +417,8 @@ export async function resolveIncident(
     text: `WITH locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
          SELECT id, state, severity, state = 'open' AS may_resolve,
-                -- Never before it opened: an alert may have reopened it after this statement began (now()).
+                -- Never before it opened, nor its entry before the reopening's: an alert may have
+                -- reopened it after this statement began (now()).
                 greatest(now(), opened_at) AS resolving_at,
                 -- Since this opening, as the metric and /incident stats measure it.
                 (extract(epoch FROM greatest(now(), opened_at) - opened_at) * 1000)::float8 AS after_ms
@@ -429,9 +430,10 @@ export async function resolveIncident(
           WHERE incidents.id = l.id AND l.may_resolve AND ${claim.claimed}
           RETURNING incidents.version
        ), entry AS (
-         INSERT INTO timeline_entries (incident_id, kind, actor, data)
+         INSERT INTO timeline_entries (incident_id, kind, actor, data, created_at)
          SELECT $2, 'incident_resolved', $4,
-                jsonb_build_object('resolution', $3::text, 'durationMs', l.after_ms) || $5::jsonb
+                jsonb_build_object('resolution', $3::text, 'durationMs', l.after_ms) || $5::jsonb,
+                l.resolving_at
            FROM locked l, resolved
        )
        SELECT l.state, l.severity, l.after_ms, r.version

@@ -45,9 +45,10 @@ const silentFor = (bot: TestBot, interval: string) =>
 
 describe('heartbeat: a Watchdog that stops arriving is told in the default channel', () => {
   let bot: TestBot;
+  const logged: string[] = [];
   beforeAll(async () => {
     // An hour: the test moves the clock itself, so nothing depends on how fast this machine is.
-    bot = await startTestBot({ configYaml: withHeartbeat('1h') });
+    bot = await startTestBot({ configYaml: withHeartbeat('1h'), logTo: { write: (l) => logged.push(l) } });
   });
   afterAll(async () => {
     await bot?.stop();
@@ -57,6 +58,11 @@ describe('heartbeat: a Watchdog that stops arriving is told in the default chann
     const res = await bot.deliver(watchdog());
     expect(res.status).toBe(200);
     expect(await jsonOf(res)).toEqual({ outcome: 'heartbeat' });
+    // Never stored, so never ingested: its request's line at info is the beat's.
+    const lines = logged.flatMap((chunk) => chunk.split('\n').filter(Boolean)).map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.msg === 'request' && l.path === '/alertmanager')).toEqual([
+      expect.objectContaining({ level: 30, status: 200 }),
+    ]);
     await checkNow(bot);
     const { rows } = await bot.app.pool.query(
       "SELECT (SELECT count(*)::int FROM incidents) AS incidents, last_seen_at > now() - interval '1 minute' AS fresh FROM heartbeats",

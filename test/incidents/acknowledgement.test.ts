@@ -122,11 +122,14 @@ describe('acknowledging an incident', () => {
       await waitForLockWaiters(deps().pool, 1, 'the click to wait for the row');
       await holder.query('COMMIT');
       expect(await click).toMatchObject({ afterMs: 0 });
+      // Its entry too, after the reopening's, not before it.
       const { rows } = await deps().pool.query(
-        'SELECT acknowledged_at = opened_at AS at_opening FROM incidents WHERE id = $1',
+        `SELECT i.acknowledged_at = i.opened_at AND e.created_at = i.opened_at AS at_opening
+           FROM incidents i JOIN timeline_entries e ON e.incident_id = i.id AND e.kind = 'incident_acknowledged'
+          WHERE i.id = $1`,
         [id],
       );
-      expect(rows[0].at_opening).toBe(true);
+      expect(rows).toEqual([{ at_opening: true }]);
     } finally {
       holder.release();
     }

@@ -177,11 +177,14 @@ describe('a change to an incident, its timeline entry and its version', () => {
         () => resolveIncident(deps(), id, 'Rolled back', 'U0BOB', 'resolve-reopened'),
       );
       expect(resolved.afterMs).toBe(0);
+      // Its entry too, after the reopening's, not before it.
       const { rows } = await deps().pool.query(
-        'SELECT resolved_at = opened_at AS at_opening FROM incidents WHERE id = $1',
+        `SELECT i.resolved_at = i.opened_at AND e.created_at = i.opened_at AS at_opening
+           FROM incidents i JOIN timeline_entries e ON e.incident_id = i.id AND e.kind = 'incident_resolved'
+          WHERE i.id = $1`,
         [id],
       );
-      expect(rows[0].at_opening).toBe(true);
+      expect(rows).toEqual([{ at_opening: true }]);
       expect(await entries(id)).toEqual([
         { actor: 'U0BOB', data: { resolution: 'Rolled back', durationMs: 0 } },
       ]);
