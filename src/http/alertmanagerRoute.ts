@@ -60,8 +60,8 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
       outcome = result.outcome;
       // What a stored delivery comes to is logged as it is ingested (see DeliveriesWorker), off the answers'
       // thread time: its request line at info was a tenth to a fifth of what the webhook spent on one. A
-      // heartbeat, never stored, keeps its line.
-      if (outcome !== 'heartbeat') logAsRoutine(res);
+      // notification of the heartbeat alone, never stored, keeps its line.
+      if (outcome === 'accepted' || outcome === 'duplicate') logAsRoutine(res);
       sendJson(res, 200, result);
     } catch (err) {
       if (err instanceof RequestAborted) {

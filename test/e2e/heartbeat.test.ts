@@ -138,6 +138,19 @@ describe('heartbeat: a Watchdog that stops arriving is told in the default chann
     expect(rows[0].n).toBe(0);
   });
 
+  it('logs a notification of the resolved heartbeat alone at info: no ingest line will say it came', async () => {
+    const resolved = payload({
+      group: 'Watchdog',
+      alerts: [{ name: 'Watchdog', instance: 'prometheus', status: 'resolved' }],
+    });
+    expect(await jsonOf(await bot.deliver(resolved))).toEqual({ outcome: 'ignored' });
+    const lines = logged.flatMap((chunk) => chunk.split('\n').filter(Boolean)).map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.msg === 'request' && l.path === '/alertmanager').at(-1)).toMatchObject({
+      level: 30,
+      status: 200,
+    });
+  });
+
   it('tells a second silence again, once, when Slack took the post but its answer was lost', async () => {
     await silentFor(bot, '3 hours');
     bot.slack.emulator.failNext('chat.postMessage', { status: 500, accepted: true });
