@@ -98,6 +98,7 @@ describe('the deliveries worker', () => {
     await worker.idle();
     expect(await processed(id)).toEqual({ outcome: 'created' });
     expect(lines).toMatchObject([
+      { level: 30, msg: 'alertmanager delivery ingested', deliveryId: id, outcome: 'created' },
       {
         level: 40,
         msg: 'alertmanager delivery: ingested, but what it changed was not queued; the reconcile passes will',
