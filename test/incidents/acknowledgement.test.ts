@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { acknowledgeIncident } from '../../src/incidents/acknowledgement.js';
 import { IncidentError } from '../../src/incidents/errors.js';
 import { countingPool } from '../support/countingPool.js';
-import { lifecycleOnDatabase, type recordingEffects } from '../support/incidents.js';
+import {
+  datedAtOpening,
+  lifecycleOnDatabase,
+  REOPENED_LATER,
+  type recordingEffects,
+  whileRowHeld,
+} from '../support/incidents.js';
 import { waitForLockWaiters } from '../support/services.js';
 
 describe('acknowledging an incident', () => {
@@ -109,30 +115,13 @@ describe('acknowledging an incident', () => {
 
   it('is never acknowledged before it opened, when an alert reopened it after the click began', async () => {
     const id = await incident();
-    const holder = await deps().pool.connect();
-    try {
-      // The reopening commits once the click waits for the row, and opens it later than the click's start.
-      await holder.query('BEGIN');
-      await holder.query(
-        "UPDATE incidents SET opened_at = clock_timestamp() + interval '1 minute' WHERE id = $1",
-        [id],
-      );
-      const click = acknowledgeIncident(deps(), id, 'U0ALICE', 'click:reopened');
-      click.catch(() => undefined); // awaited below
-      await waitForLockWaiters(deps().pool, 1, 'the click to wait for the row');
-      await holder.query('COMMIT');
-      expect(await click).toMatchObject({ afterMs: 0 });
-      // Its entry too, after the reopening's, not before it.
-      const { rows } = await deps().pool.query(
-        `SELECT i.acknowledged_at = i.opened_at AND e.created_at = i.opened_at AS at_opening
-           FROM incidents i JOIN timeline_entries e ON e.incident_id = i.id AND e.kind = 'incident_acknowledged'
-          WHERE i.id = $1`,
-        [id],
-      );
-      expect(rows).toEqual([{ at_opening: true }]);
-    } finally {
-      holder.release();
-    }
+    // The reopening commits once the click waits for the row, and opens it later than the click's start.
+    const click = await whileRowHeld(deps().pool, id, REOPENED_LATER, () =>
+      acknowledgeIncident(deps(), id, 'U0ALICE', 'click:reopened'),
+    );
+    expect(click).toMatchObject({ afterMs: 0 });
+    // Its entry too, after the reopening's, not before it.
+    expect(await datedAtOpening(deps().pool, id, 'acknowledged_at', 'incident_acknowledged')).toBe(true);
   });
 
   it('acknowledges once when two click at once behind a change holding the row, as the row then is', async () => {

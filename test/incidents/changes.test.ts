@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { IncidentError } from '../../src/incidents/errors.js';
 import { addNote, assignRole, changeSeverity, resolveIncident } from '../../src/incidents/lifecycle.js';
 import { countingPool } from '../support/countingPool.js';
-import { lifecycleOnDatabase, type recordingEffects } from '../support/incidents.js';
-import { waitForLockWaiters } from '../support/services.js';
+import {
+  datedAtOpening,
+  lifecycleOnDatabase,
+  REOPENED_LATER,
+  type recordingEffects,
+  whileRowHeld,
+} from '../support/incidents.js';
 
 describe('a change to an incident, its timeline entry and its version', () => {
   const deps = lifecycleOnDatabase();
@@ -14,23 +19,6 @@ describe('a change to an incident, its timeline entry and its version', () => {
        VALUES ('Checkout errors', 'P2', 'C0OPS', 'U0ALICE') RETURNING id::int AS id`,
     );
     return rows[0]!.id;
-  };
-  /**
-   * `change`, started while another transaction holds the incident's row after `update` (its one param the
-   * id), which commits once the change waits for the row; what the change comes to.
-   */
-  const whileRowHeld = async <T>(id: number, update: string, change: () => Promise<T>): Promise<T> => {
-    const other = await deps().pool.connect();
-    try {
-      await other.query('BEGIN');
-      await other.query(update, [id]);
-      const changing = change();
-      await waitForLockWaiters(deps().pool, 1, 'the change to wait for the row');
-      await other.query('COMMIT');
-      return await changing;
-    } finally {
-      other.release();
-    }
   };
   /** 'done', or the code of the IncidentError the change was refused with. */
   const refusal = (work: Promise<unknown>) =>
@@ -118,6 +106,7 @@ describe('a change to an incident, its timeline entry and its version', () => {
   it('changes the severity of an incident that waited for the row as it then is: its entry, its next update', async () => {
     const id = await incident();
     await whileRowHeld(
+      deps().pool,
       id,
       "UPDATE incidents SET severity = 'P3', last_update_at = '2026-12-01T00:00:00Z' WHERE id = $1",
       () => changeSeverity(deps(), id, 'P2', 'U0ALICE', 'severity-waited'),
@@ -171,20 +160,12 @@ describe('a change to an incident, its timeline entry and its version', () => {
       const id = await incident();
       // The reopening commits once the resolution waits for the row, and opens it later than the
       // resolution's start (now()), as a reopening begun after it does.
-      const resolved = await whileRowHeld(
-        id,
-        "UPDATE incidents SET opened_at = clock_timestamp() + interval '1 minute' WHERE id = $1",
-        () => resolveIncident(deps(), id, 'Rolled back', 'U0BOB', 'resolve-reopened'),
+      const resolved = await whileRowHeld(deps().pool, id, REOPENED_LATER, () =>
+        resolveIncident(deps(), id, 'Rolled back', 'U0BOB', 'resolve-reopened'),
       );
       expect(resolved.afterMs).toBe(0);
       // Its entry too, after the reopening's, not before it.
-      const { rows } = await deps().pool.query(
-        `SELECT i.resolved_at = i.opened_at AND e.created_at = i.opened_at AS at_opening
-           FROM incidents i JOIN timeline_entries e ON e.incident_id = i.id AND e.kind = 'incident_resolved'
-          WHERE i.id = $1`,
-        [id],
-      );
-      expect(rows).toEqual([{ at_opening: true }]);
+      expect(await datedAtOpening(deps().pool, id, 'resolved_at', 'incident_resolved')).toBe(true);
       expect(await entries(id)).toEqual([
         { actor: 'U0BOB', data: { resolution: 'Rolled back', durationMs: 0 } },
       ]);
@@ -214,6 +195,7 @@ describe('a change to an incident, its timeline entry and its version', () => {
       const id = await incident();
       await resolveIncident(deps(), id, 'Fixed', 'U0BOB');
       const resolving = whileRowHeld(
+        deps().pool,
         id,
         "UPDATE incidents SET state = 'open', resolved_at = NULL, opened_at = now() WHERE id = $1",
         () => resolveIncident(deps(), id, 'Fixed again', 'U0BOB'),

@@ -1,7 +1,9 @@
+import type pg from 'pg';
 import { parseFileConfig } from '../../src/config/file.js';
 import type { Incident } from '../../src/incidents/incidentStore.js';
 import type { IncidentEffects, LifecycleDeps } from '../../src/incidents/lifecycle.js';
 import { migratedDatabase } from './database.js';
+import { waitForLockWaiters } from './services.js';
 
 /** An open alert-born incident row as loadSnapshot returns it, for tests of views and templates. */
 export function incidentRow(overrides: Partial<Incident> = {}): Incident {
@@ -74,4 +76,48 @@ export function lifecycleOnDatabase(): () => LifecycleDeps {
     deps ??= { pool: pool(), config, effects: recordingEffects() };
     return deps;
   };
+}
+
+/**
+ * `change`, started while another transaction holds incident `id`'s row after `update` (its one param the
+ * id), which commits once the change waits for the row; what the change comes to.
+ */
+export async function whileRowHeld<T>(
+  pool: pg.Pool,
+  id: number,
+  update: string,
+  change: () => Promise<T>,
+): Promise<T> {
+  const other = await pool.connect();
+  try {
+    await other.query('BEGIN');
+    await other.query(update, [id]);
+    const changing = change();
+    changing.catch(() => undefined); // awaited below, once the row is let go
+    await waitForLockWaiters(pool, 1, 'the change to wait for the row');
+    await other.query('COMMIT');
+    return await changing;
+  } finally {
+    other.release();
+  }
+}
+
+/** Opens incident `id` a minute after now, as an alert's reopening begun after a waiting change would. */
+export const REOPENED_LATER =
+  "UPDATE incidents SET opened_at = clock_timestamp() + interval '1 minute' WHERE id = $1";
+
+/** Whether incident `id`'s `column` and its one `kind` timeline entry are both dated at its opening. */
+export async function datedAtOpening(
+  pool: pg.Pool,
+  id: number,
+  column: 'resolved_at' | 'acknowledged_at',
+  kind: string,
+): Promise<boolean> {
+  const { rows } = await pool.query<{ at_opening: boolean }>(
+    `SELECT i.${column} = i.opened_at AND e.created_at = i.opened_at AS at_opening
+       FROM incidents i JOIN timeline_entries e ON e.incident_id = i.id AND e.kind = $2
+      WHERE i.id = $1`,
+    [id, kind],
+  );
+  return rows.length === 1 && rows[0]!.at_opening;
 }
