@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
@@ -13,6 +14,16 @@ const DOWN_MARK_MS = 60 * 60_000;
 // A failure reported this soon after an outage ended belongs to it (a post sent into the outage whose
 // timeout or 5xx came back late): it is released as the outage's were.
 const RECOVERY_WINDOW_MS = 30_000;
+
+// The turn to probe: taken when free, kept by the worker holding it. Its own next tick comes as its mark
+// lapses (PROBE_EVERY_MS after it was set, give or take a few ms), and a mark refused even to its holder
+// made one worker probe every other interval, and Slack stale for up to two after it returned.
+const TAKE_TURN = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
 
 // Slack answered the probe: the outage it saw (if any) is over, and the failures reported before it asked
 // are cleared; a failure reported meanwhile keeps the mark for the next probe. Returns 1 when the syncs
@@ -36,6 +47,7 @@ return redis.call('EXISTS', KEYS[3])
 export class SlackProbe {
   private timer?: NodeJS.Timeout;
   private probing = false;
+  private readonly id = randomUUID();
 
   constructor(
     private readonly deps: {
@@ -82,7 +94,8 @@ export class SlackProbe {
       const failures = await redis.get(this.key('down'));
       if (!failures) return;
       // One probe per interval for the whole deployment: Slack should not hear from every replica.
-      if ((await redis.set(this.key('probe'), '1', 'PX', PROBE_EVERY_MS, 'NX')) !== 'OK') return;
+      const turn = await redis.eval(TAKE_TURN, 1, this.key('probe'), this.id, PROBE_EVERY_MS);
+      if (Number(turn) !== 1) return;
       try {
         await this.deps.slack.identity();
       } catch {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
 import { startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
@@ -34,7 +34,7 @@ describe('the Slack probe', () => {
       { kind: 'incident', incidentId: 1 },
       { delay: 10 * 60_000, jobId: 'waiting' },
     );
-    return { slack, queue, probes };
+    return { slack, queue, probes, redis, prefix };
   }
 
   it('leaves the waiting syncs to their backoff when Slack answered the probe all along', async () => {
@@ -89,5 +89,27 @@ describe('the Slack probe', () => {
       20_000,
       'the late failure released',
     );
+  });
+
+  it('asks Slack at every interval while it fails, not every other one: the worker that asked keeps its turn', async () => {
+    const { slack, probes, redis, prefix } = await deployment();
+    slack.emulator.outage();
+    // The intervals are ticked by hand, each a moment after the last (in real time): well within the
+    // mark the last probe left, which lasts one interval.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    cleanups.push(async () => vi.useRealTimers());
+    for (const probe of probes) {
+      probe.start();
+      cleanups.push(async () => probe.stop());
+    }
+    await probes[0]!.slackFailed('waiting');
+    // A probe that Slack failed ends by marking the outage: then the next tick finds it done.
+    const outageMark = `${prefix}:slack-probe:outage`;
+    for (let interval = 1; interval <= 3; interval++) {
+      await redis.del(outageMark);
+      await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+      await waitFor(async () => (await redis.exists(outageMark)) === 1, 5_000, `probe ${interval}`);
+      expect(slack.emulator.callsOf('auth.test')).toHaveLength(interval);
+    }
   });
 });
