@@ -60,9 +60,9 @@ export async function recordHistoryScan(db: pg.ClientBase, scan: HistoryScan, ke
 
 /**
  * The answer a stored scan gives for `intent` (still pending, as recorded): the newest scan of its channel
- * (or thread) that saw everything after `intent.recordedAt - coverBackMs` and began more than
- * `startedAfterMs` after `intent.recordedAt`. `{ ts }` when the scan saw its message, `{ ts: undefined }`
- * when it did not; undefined when no stored scan may answer.
+ * (or thread) that saw everything after `intent.recordedAt - coverBackMs` and began after Slack answered
+ * its attempt, or more than `startedAfterMs` after `intent.recordedAt` when no answer came. `{ ts }` when
+ * the scan saw its message, `{ ts: undefined }` when it did not; undefined when no stored scan may answer.
  */
 export async function answerFromScans(
   db: pg.ClientBase,
@@ -76,7 +76,7 @@ export async function answerFromScans(
        JOIN slack_history_scans s
          ON s.channel_id = i.channel_id AND s.thread_ts = coalesce(i.thread_ts, '')
         AND s.oldest <= i.recorded_at - $4 * interval '1 millisecond'
-        AND s.scanned_at > i.recorded_at + $5 * interval '1 millisecond'
+        AND s.scanned_at > coalesce(i.answered_at, i.recorded_at + $5 * interval '1 millisecond')
       WHERE i.event_type = $1 AND i.subject_id = $2 AND i.nonce = $3::uuid
       ORDER BY s.scanned_at DESC
       LIMIT 1`,

@@ -69,7 +69,9 @@ const PAGE_SIZE = 200;
 // message it has taken. A stored scan answers for another post only if it began this long after that
 // post's intent was recorded.
 const POST_ATTEMPT_MAX_MS = 30_000;
-// Our own limiter's wait for the next page that a lookup sits out, rather than give up what it has read.
+// The longest wait of our own limiter for the history's next slot that a lookup sits out: after a page,
+// rather than give up what it has read; before the first, to ask the stored scans again. Longer, the sync
+// is delayed.
 const PAGE_WAIT_MAX_MS = 5_000;
 // A scan reads back to the oldest intent pending in its channel or thread, but no more than this before
 // the intent it is made for, so one long-forgotten intent cannot make every scan read hours of history.
@@ -159,19 +161,39 @@ async function settle(db: pg.ClientBase, intent: PostIntent, record: () => Promi
  * message: a post still in flight, or taken by Slack, that the scan did not see). It answers only when
  * (1) it read everything after the intent's recorded_at less CLOCK_SKEW_MS, so a message the intent's
  * attempt made, which Slack stamps after the intent was recorded (give or take the clocks' skew), is in
- * its window; and (2) it began more than POST_ATTEMPT_MAX_MS after recorded_at, when the attempt (which
- * starts after recorded_at and is abandoned by the client after 10 s) was certainly over and its message,
- * if any, listed. Both times are the database's clock (recorded_at, and clock_timestamp() read before the
- * scan's first call), so no other clock enters the rule. The scan read every page of its window; a scan
- * cut short by an error is not stored. A newer attempt records a new nonce and recorded_at, so an answer
- * always concerns the intent's latest attempt.
+ * its window; and (2) the attempt was over when it began: it began after Slack answered the attempt
+ * (answered_at, a 5xx), or more than POST_ATTEMPT_MAX_MS after recorded_at when no answer came (the
+ * attempt starts after recorded_at and is abandoned by the client after 10 s). All these times are the
+ * database's clock (recorded_at, answered_at, and clock_timestamp() read before the scan's first call), so
+ * no other clock enters the rule. The scan read every page of its window; a scan cut short by an error is
+ * not stored. A newer attempt records a new nonce and recorded_at, so an answer always concerns the
+ * intent's latest attempt. The scan made for the intent itself follows the same rule.
  *
- * The intent a scan is made for is answered by it at once when Slack answered its attempt (a 5xx), or
- * when the scan began POST_ATTEMPT_MAX_MS after it. Otherwise no answer came (a client timeout, a crash)
- * and Slack may still take the post: not finding it yet proves nothing, so the caller is told to look
- * again later (SlackOutcomePendingError) rather than post a second message.
+ * A lookup told by our own limiter to wait for the history's next slot sits the wait out and then asks the
+ * stored scans again: after an outage every sync's lookup comes at once, and the first scan answers for
+ * the others rather than each making its own at the history's pace (50 a minute).
+ *
+ * When the attempt was not over as the scan made for it began (no answer came: a client timeout, a crash),
+ * Slack may still take the post: not finding it yet proves nothing, so the caller is told to look again
+ * later (SlackOutcomePendingError) rather than post a second message.
  */
 async function findPosted(
+  deps: PostOnceDeps,
+  db: pg.ClientBase,
+  intent: PostIntent,
+): Promise<string | undefined> {
+  for (;;) {
+    try {
+      return await lookUp(deps, db, intent);
+    } catch (err) {
+      if (!isShortWait(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, err.waitMs));
+    }
+  }
+}
+
+/** findPosted's one try: a short wait for the history's first page is thrown, to be sat out by the caller. */
+async function lookUp(
   deps: PostOnceDeps,
   db: pg.ClientBase,
   intent: PostIntent,
@@ -196,6 +218,7 @@ async function findPosted(
         deps,
         threadTs ? () => deps.slack.replies({ ...query, threadTs }) : () => deps.slack.history(query),
         threadTs ? 'conversations.replies' : 'conversations.history',
+        { sitOut: cursor !== undefined },
       );
     } catch (err) {
       // The thread is gone (its first message deleted), and with it anything posted in it.
@@ -225,23 +248,29 @@ async function findPosted(
 }
 
 /**
- * One page of a lookup. Our own limiter's short waits are sat out here: giving up would throw away the
- * pages read so far, and a lookup longer than the limit's burst would start over, and stop short, for ever.
+ * One page of a lookup. With `sitOut` (a page after the first), our own limiter's short waits are sat out
+ * here: giving up would throw away the pages read so far, and a lookup longer than the limit's burst would
+ * start over, and stop short, for ever.
  */
 async function readPage(
   deps: PostOnceDeps,
   read: () => Promise<MessagePage>,
   method: 'conversations.history' | 'conversations.replies',
+  { sitOut }: { sitOut: boolean },
 ): Promise<MessagePage> {
   for (;;) {
     try {
       return await deps.limiter.run(method, deps.limits.history, read);
     } catch (err) {
-      if (!(err instanceof SlackRateLimitedError) || err.fromSlack || err.waitMs > PAGE_WAIT_MAX_MS)
-        throw err;
+      if (!sitOut || !isShortWait(err)) throw err;
       await new Promise((resolve) => setTimeout(resolve, err.waitMs));
     }
   }
+}
+
+/** Our own limiter's wait for the history's next slot, short enough to sit out in a lookup. */
+function isShortWait(err: unknown): err is SlackRateLimitedError {
+  return err instanceof SlackRateLimitedError && !err.fromSlack && err.waitMs <= PAGE_WAIT_MAX_MS;
 }
 
 /** A time as a Slack ts: seconds and microseconds. */

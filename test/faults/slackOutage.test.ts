@@ -26,6 +26,8 @@ describe('Slack faults: what Slack and Postgres end up showing', () => {
     expect(result).toMatchObject({ deliveries: 40, accepted: 40, roots: 20, duplicates: 0 });
     // The probe asked Slack, not every waiting sync.
     expect(bot.slack.callsOf('auth.test').length).toBeLessThan(60);
+    // At most the history's burst of lookups read it; the other lookups were answered by their scans.
+    expect(bot.slack.callsOf('conversations.history').filter((c) => c.ok).length).toBeLessThanOrEqual(5);
   }, 120_000);
 
   it('scenario 2: through 30 answers of 429 with Retry-After: 2, no chat.postMessage inside a window, and one root per group with its final count', async () => {

@@ -203,14 +203,14 @@ describe('postOnce', () => {
   };
   // A channel of its own for each test: scans stored by another would answer for its posts.
   let manyChannel = '';
-  const manySetUp = async (n: number) => {
+  const manySetUp = async (n: number, history = LIMIT) => {
     manyChannel = `C0MANY${subject + 1}`;
     slack = await startSlackEmulator({ token: TOKEN });
     prefix = uniquePrefix();
     const deps = {
       slack: new SlackApi(TOKEN, slack.apiUrl),
       limiter: new SlackRateLimiter(redis, prefix),
-      limits: { postMessagePerChannel: LIMIT, history: LIMIT },
+      limits: { postMessagePerChannel: LIMIT, history },
     };
     const subjects = Array.from({ length: n }, () => ++subject);
     return { deps, subjects };
@@ -259,13 +259,36 @@ describe('postOnce', () => {
       "UPDATE slack_post_intents SET recorded_at = recorded_at - interval '1 minute' WHERE subject_id = $1",
       [early],
     );
-    // Recorded a moment before the look: taken by Slack, as an attempt still in flight might be later.
+    // Recorded a moment before the look, and no answer came (a client timeout): taken by Slack, as an
+    // attempt still in flight might be later.
     await leaveUnknown(deps, [recent], () => true);
+    await pool.query('UPDATE slack_post_intents SET answered_at = NULL WHERE subject_id = $1', [recent]);
     expect((await settleOne(deps, early)).adopted).toBe(false);
     expect(calls('conversations.history')).toBe(1);
     const posted = await settleOne(deps, recent);
     expect(posted.adopted).toBe(true);
     expect(calls('conversations.history')).toBe(2);
     expect(slack.emulator.channelMessages(manyChannel)).toHaveLength(2);
+  });
+
+  it('settles posts that Slack answered 5xx a moment ago with one look: a look begun after the answer answers for each', async () => {
+    const { deps, subjects } = await manySetUp(6);
+    const taken = (s: number) => s % 2 === 0;
+    // Answered just now, as at the end of a short outage: each attempt is over, long before 30 s have passed.
+    await leaveUnknown(deps, subjects, taken);
+    for (const s of subjects) expect((await settleOne(deps, s)).adopted).toBe(taken(s));
+    expect(calls('conversations.history')).toBe(1);
+    expect(slack.emulator.channelMessages(manyChannel)).toHaveLength(subjects.length);
+  });
+
+  it("settles two lookups with one look when the second waits for the history's next slot: it asks the stored looks again", async () => {
+    const history = { perMinute: 120, burst: 1 };
+    const { deps, subjects } = await manySetUp(2, history);
+    await leaveUnknown(deps, subjects, () => false);
+    // The history's one slot is spent (by lookups failing in an outage, say): both wait for the next ones.
+    await deps.limiter.take('conversations.history', history);
+    await Promise.all(subjects.map((s) => settleOne(deps, s)));
+    expect(calls('conversations.history')).toBe(1);
+    expect(slack.emulator.channelMessages(manyChannel)).toHaveLength(subjects.length);
   });
 });
