@@ -64,10 +64,14 @@ export async function recordPostIntent(
   return rows[0]!;
 }
 
-/** Slack answered the intent's attempt (with a 5xx): it is over on Slack's side. */
+/**
+ * Slack answered the intent's attempt (with a 5xx): it is over on Slack's side. Dated by the clock, not the
+ * transaction's start, which may come before the answer: a scan begun after answered_at answers for it.
+ */
 export async function markPostAnswered(db: pg.ClientBase, intent: PostIntent): Promise<void> {
   await db.query(
-    'UPDATE slack_post_intents SET answered_at = now() WHERE event_type = $1 AND subject_id = $2 AND nonce = $3',
+    `UPDATE slack_post_intents SET answered_at = clock_timestamp()
+      WHERE event_type = $1 AND subject_id = $2 AND nonce = $3`,
     [intent.eventType, intent.subjectId, intent.nonce],
   );
 }

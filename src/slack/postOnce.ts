@@ -66,8 +66,8 @@ const PAGE_SIZE = 200;
 // The longest a post attempt can last, from its intent's recording to Slack's last chance to take it:
 // the Web API client gives up after 10 s (src/slack/slackApi.ts), and the rest is margin for a request
 // still crossing Slack's front end when the client stopped waiting, and for Slack's history to list a
-// message it has taken. A stored scan answers for another post only if it began this long after that
-// post's intent was recorded.
+// message it has taken. When Slack did not answer the attempt, a stored scan answers for another post
+// only if it began this long after that post's intent was recorded.
 const POST_ATTEMPT_MAX_MS = 30_000;
 // The longest wait of our own limiter for the history's next slot that a lookup sits out: after a page,
 // rather than give up what it has read; before the first, to ask the stored scans again. Longer, the sync
@@ -169,9 +169,10 @@ async function settle(db: pg.ClientBase, intent: PostIntent, record: () => Promi
  * not stored. A newer attempt records a new nonce and recorded_at, so an answer always concerns the
  * intent's latest attempt. The scan made for the intent itself follows the same rule.
  *
- * A lookup told by our own limiter to wait for the history's next slot sits the wait out and then asks the
- * stored scans again: after an outage every sync's lookup comes at once, and the first scan answers for
- * the others rather than each making its own at the history's pace (50 a minute).
+ * A lookup told by our own limiter to wait for the history's next slot (up to PAGE_WAIT_MAX_MS; a longer
+ * wait delays the sync) sits the wait out and then asks the stored scans again: after an outage every
+ * sync's lookup comes at once, and the first scan answers for the others rather than each making its own
+ * at the history's pace (50 a minute).
  *
  * When the attempt was not over as the scan made for it began (no answer came: a client timeout, a crash),
  * Slack may still take the post: not finding it yet proves nothing, so the caller is told to look again

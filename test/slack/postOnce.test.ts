@@ -282,7 +282,8 @@ describe('postOnce', () => {
   });
 
   it("settles two lookups with one look when the second waits for the history's next slot: it asks the stored looks again", async () => {
-    const history = { perMinute: 120, burst: 1 };
+    // A slot every 2 s: the first lookup's scan is stored well before the second's wait is over.
+    const history = { perMinute: 30, burst: 1 };
     const { deps, subjects } = await manySetUp(2, history);
     await leaveUnknown(deps, subjects, () => false);
     // The history's one slot is spent (by lookups failing in an outage, say): both wait for the next ones.
