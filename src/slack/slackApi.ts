@@ -13,6 +13,9 @@ const TRANSIENT_PLATFORM_ERRORS = new Set([
   'ratelimited',
 ]);
 
+/** The longest the Web API client waits for Slack's answer to one call. */
+export const SLACK_CALL_TIMEOUT_MS = 10_000;
+
 export interface PostedMessage {
   channel: string;
   ts: string;
@@ -62,7 +65,7 @@ export class SlackApi {
       fetch: undiciFetch,
       retryConfig: { retries: 0 },
       rejectRateLimitedCalls: true,
-      timeout: 10_000,
+      timeout: SLACK_CALL_TIMEOUT_MS,
     });
   }
 
@@ -301,7 +304,7 @@ export async function checkAppToken(appToken: string, apiUrl: string): Promise<v
     slackApiUrl: apiUrl,
     fetch: undiciFetch,
     retryConfig: { retries: 0 },
-    timeout: 10_000,
+    timeout: SLACK_CALL_TIMEOUT_MS,
   });
   try {
     await client.apps.connections.open();

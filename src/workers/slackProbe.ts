@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import type { SlackSyncJob } from '../queues/queues.js';
-import type { SlackApi } from '../slack/slackApi.js';
+import { SLACK_CALL_TIMEOUT_MS, type SlackApi } from '../slack/slackApi.js';
 
 /** How often, while Slack is down, one worker asks it whether it is back. */
 export const PROBE_EVERY_MS = 2000;
@@ -15,9 +15,11 @@ const DOWN_MARK_MS = 60 * 60_000;
 // timeout or 5xx came back late): it is released as the outage's were.
 const RECOVERY_WINDOW_MS = 30_000;
 
-// The turn to probe: taken when free, kept by the worker holding it. Its own next tick comes as its mark
-// lapses (PROBE_EVERY_MS after it was set, give or take a few ms), and a mark refused even to its holder
-// made one worker probe every other interval, and Slack stale for up to two after it returned.
+// The turn to probe: taken when free, kept by the worker holding it, whose next tick would otherwise find
+// its own mark (a mark refused even to its holder made one worker probe every other interval). The mark
+// outlasts the probe's call, which may wait for Slack's answer up to SLACK_CALL_TIMEOUT_MS: while Slack
+// does not answer, no other worker asks too. A worker that stopped leaves the turn to another within that.
+const TURN_MS = SLACK_CALL_TIMEOUT_MS + PROBE_EVERY_MS;
 const TAKE_TURN = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
@@ -94,7 +96,7 @@ export class SlackProbe {
       const failures = await redis.get(this.key('down'));
       if (!failures) return;
       // One probe per interval for the whole deployment: Slack should not hear from every replica.
-      const turn = await redis.eval(TAKE_TURN, 1, this.key('probe'), this.id, PROBE_EVERY_MS);
+      const turn = await redis.eval(TAKE_TURN, 1, this.key('probe'), this.id, TURN_MS);
       if (Number(turn) !== 1) return;
       try {
         await this.deps.slack.identity();

@@ -112,4 +112,31 @@ describe('the Slack probe', () => {
       expect(slack.emulator.callsOf('auth.test')).toHaveLength(interval);
     }
   });
+
+  it('leaves the turn with the worker whose probe Slack has not answered yet: no other worker asks meanwhile', async () => {
+    const { slack, probes } = await deployment();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    cleanups.push(async () => vi.useRealTimers());
+    for (const probe of probes) {
+      probe.start();
+      cleanups.push(async () => probe.stop());
+    }
+    await probes[0]!.slackFailed('waiting');
+    const first = slack.emulator.hold('auth.test');
+    const second = slack.emulator.hold('auth.test');
+    cleanups.push(async () => {
+      first.release();
+      second.release();
+    });
+    await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+    await first.reached;
+    // An interval later in real time as well: a mark lasting one interval has lapsed by the next tick.
+    await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS + 200));
+    await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+    const asked = await Promise.race([
+      second.reached.then(() => true),
+      new Promise((resolve) => setTimeout(() => resolve(false), 1000)),
+    ]);
+    expect(asked).toBe(false);
+  });
 });
