@@ -13,6 +13,18 @@ describe('the Slack probe', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  /** Starts the probes; `tickedByHand`: their intervals tick only as the test advances them. */
+  function startAll(probes: SlackProbe[], { tickedByHand = false } = {}) {
+    if (tickedByHand) {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+      cleanups.push(async () => vi.useRealTimers());
+    }
+    for (const probe of probes) {
+      probe.start();
+      cleanups.push(async () => probe.stop());
+    }
+  }
+
   /** Probes on two workers sharing one queue, and a sync waiting out a long backoff. */
   async function deployment() {
     const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken });
@@ -39,10 +51,7 @@ describe('the Slack probe', () => {
 
   it('leaves the waiting syncs to their backoff when Slack answered the probe all along', async () => {
     const { slack, queue, probes } = await deployment();
-    for (const probe of probes) {
-      probe.start();
-      cleanups.push(async () => probe.stop());
-    }
+    startAll(probes);
     // One method failing (or one message Slack cannot take) is no outage: releasing would retry it every
     // probe interval.
     await probes[0]!.slackFailed('waiting');
@@ -62,10 +71,7 @@ describe('the Slack probe', () => {
     );
 
     slack.emulator.outage();
-    for (const probe of probes) {
-      probe.start();
-      cleanups.push(async () => probe.stop());
-    }
+    startAll(probes);
     await probes[0]!.slackFailed('waiting');
     await waitFor(() => slack.emulator.callsOf('auth.test').length >= 3, 20_000, 'three probes');
     const at = slack.emulator.callsOf('auth.test').map((c) => c.at);
@@ -95,13 +101,8 @@ describe('the Slack probe', () => {
     const { slack, probes, redis, prefix } = await deployment();
     slack.emulator.outage();
     // The intervals are ticked by hand, each a moment after the last (in real time): well within the
-    // mark the last probe left, which lasts one interval.
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    cleanups.push(async () => vi.useRealTimers());
-    for (const probe of probes) {
-      probe.start();
-      cleanups.push(async () => probe.stop());
-    }
+    // mark the last probe left, which only the worker holding the turn may pass.
+    startAll(probes, { tickedByHand: true });
     await probes[0]!.slackFailed('waiting');
     // A probe that Slack failed ends by marking the outage: then the next tick finds it done.
     const outageMark = `${prefix}:slack-probe:outage`;
@@ -115,12 +116,7 @@ describe('the Slack probe', () => {
 
   it('leaves the turn with the worker whose probe Slack has not answered yet: no other worker asks meanwhile', async () => {
     const { slack, probes } = await deployment();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    cleanups.push(async () => vi.useRealTimers());
-    for (const probe of probes) {
-      probe.start();
-      cleanups.push(async () => probe.stop());
-    }
+    startAll(probes, { tickedByHand: true });
     await probes[0]!.slackFailed('waiting');
     const first = slack.emulator.hold('auth.test');
     const second = slack.emulator.hold('auth.test');
