@@ -64,7 +64,7 @@ export interface Posted {
 const CLOCK_SKEW_MS = 60_000;
 const PAGE_SIZE = 200;
 // The longest a post attempt can last, from its intent's recording to Slack's last chance to take it:
-// the Web API client gives up after 10 s (src/slack/slackApi.ts), and the rest is margin for a request
+// the Web API client gives up after SLACK_CALL_TIMEOUT_MS (10 s), and the rest is margin for a request
 // still crossing Slack's front end when the client stopped waiting, and for Slack's history to list a
 // message it has taken. When Slack did not answer the attempt, a stored scan answers for another post
 // only if it began this long after that post's intent was recorded.

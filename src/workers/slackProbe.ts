@@ -16,15 +16,24 @@ const DOWN_MARK_MS = 60 * 60_000;
 const RECOVERY_WINDOW_MS = 30_000;
 
 // The turn to probe: taken when free, kept by the worker holding it, whose next tick would otherwise find
-// its own mark (a mark refused even to its holder made one worker probe every other interval). The mark
-// outlasts the probe's call, which may wait for Slack's answer up to SLACK_CALL_TIMEOUT_MS: while Slack
-// does not answer, no other worker asks too. A worker that stopped leaves the turn to another within that.
+// its own mark (a mark refused even to its holder made one worker probe every other interval). Taken, the
+// mark outlasts the probe's call, which may wait for Slack's answer up to SLACK_CALL_TIMEOUT_MS: while
+// Slack does not answer, no other worker asks too. Once the call is over, the mark lasts only until the
+// holder's next tick (half an interval to spare), so a worker that died is replaced within two intervals;
+// one that stops hands the turn over at once.
 const TURN_MS = SLACK_CALL_TIMEOUT_MS + PROBE_EVERY_MS;
+const TURN_AFTER_CALL_MS = PROBE_EVERY_MS * 1.5;
 const TAKE_TURN = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+`;
+// The holder's turn, kept ARGV[2] ms more, or given up with 0.
+const KEEP_TURN = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 `;
 
 // Slack answered the probe: the outage it saw (if any) is over, and the failures reported before it asked
@@ -42,7 +51,8 @@ return redis.call('EXISTS', KEYS[3])
  * any has failed because Slack is unavailable, one worker across the deployment (a Redis lock) calls
  * auth.test every PROBE_EVERY_MS, and when Slack answers after the probe itself saw it fail, it releases
  * the syncs backing off from that failure at once rather than leave Slack stale until their backoff
- * ends (and, for RECOVERY_WINDOW_MS after, those whose failure in the outage was reported late). Syncs waiting on purpose (a Retry-After, a post's outcome, the next reconcile) keep their time.
+ * ends (and, for RECOVERY_WINDOW_MS after, those whose failure in the outage was reported late). Syncs
+ * waiting on purpose (a Retry-After, a post's outcome, the next reconcile) keep their time.
  * A probe answered at once means no outage (one method failing, or one message Slack cannot take): the
  * syncs keep their backoff, or the failing one would be retried every interval.
  */
@@ -83,9 +93,11 @@ export class SlackProbe {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops probing, and gives up the turn if this worker holds it. */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    await this.keepTurn(0).catch(() => {});
   }
 
   private async probe(): Promise<void> {
@@ -98,9 +110,12 @@ export class SlackProbe {
       // One probe per interval for the whole deployment: Slack should not hear from every replica.
       const turn = await redis.eval(TAKE_TURN, 1, this.key('probe'), this.id, TURN_MS);
       if (Number(turn) !== 1) return;
-      try {
-        await this.deps.slack.identity();
-      } catch {
+      const answered = await this.deps.slack.identity().then(
+        () => true,
+        () => false,
+      );
+      await this.keepTurn(TURN_AFTER_CALL_MS);
+      if (!answered) {
         // Down (or rate limited): the next probe asks again, and its answer ends an outage.
         await redis.set(this.key('outage'), '1', 'PX', DOWN_MARK_MS);
         return;
@@ -139,6 +154,10 @@ export class SlackProbe {
       );
     }
     return released;
+  }
+
+  private async keepTurn(ms: number): Promise<void> {
+    await this.deps.redis.eval(KEEP_TURN, 1, this.key('probe'), this.id, ms);
   }
 
   private key(name: string): string {

@@ -185,7 +185,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     stalledInterval: 5_000,
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'Slack sync worker error'));
-  worker.on('closing', () => probe.stop());
+  worker.on('closing', () => void probe.stop());
   await worker.waitUntilReady();
   probe.start();
   await reconcile();

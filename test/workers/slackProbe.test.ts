@@ -49,6 +49,27 @@ describe('the Slack probe', () => {
     return { slack, queue, probes, redis, prefix };
   }
 
+  /**
+   * Two workers' probes while Slack is down, their intervals ticked by hand: `probed()` ticks once, a
+   * moment after the last tick in real time (well within the mark the last probe left, which only the
+   * worker holding the turn may pass), and waits for that tick's probe.
+   */
+  async function probingAnOutage() {
+    const running = await deployment();
+    const { slack, probes, redis, prefix } = running;
+    slack.emulator.outage();
+    startAll(probes, { tickedByHand: true });
+    await probes[0]!.slackFailed('waiting');
+    // A probe that Slack failed ends by marking the outage.
+    const outageMark = `${prefix}:slack-probe:outage`;
+    const probed = async () => {
+      await redis.del(outageMark);
+      await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+      await waitFor(async () => (await redis.exists(outageMark)) === 1, 5_000, 'a probe');
+    };
+    return { ...running, probed };
+  }
+
   it('leaves the waiting syncs to their backoff when Slack answered the probe all along', async () => {
     const { slack, queue, probes } = await deployment();
     startAll(probes);
@@ -98,18 +119,9 @@ describe('the Slack probe', () => {
   });
 
   it('asks Slack at every interval while it fails, not every other one: the worker that asked keeps its turn', async () => {
-    const { slack, probes, redis, prefix } = await deployment();
-    slack.emulator.outage();
-    // The intervals are ticked by hand, each a moment after the last (in real time): well within the
-    // mark the last probe left, which only the worker holding the turn may pass.
-    startAll(probes, { tickedByHand: true });
-    await probes[0]!.slackFailed('waiting');
-    // A probe that Slack failed ends by marking the outage: then the next tick finds it done.
-    const outageMark = `${prefix}:slack-probe:outage`;
+    const { slack, probed } = await probingAnOutage();
     for (let interval = 1; interval <= 3; interval++) {
-      await redis.del(outageMark);
-      await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
-      await waitFor(async () => (await redis.exists(outageMark)) === 1, 5_000, `probe ${interval}`);
+      await probed();
       expect(slack.emulator.callsOf('auth.test')).toHaveLength(interval);
     }
   });
@@ -134,5 +146,25 @@ describe('the Slack probe', () => {
       new Promise((resolve) => setTimeout(() => resolve(false), 1000)),
     ]);
     expect(asked).toBe(false);
+  });
+
+  it('hands the turn to another worker as the one holding it stops', async () => {
+    const { slack, probes, probed } = await probingAnOutage();
+    await probed();
+    await probes[0]!.stop();
+    await probed();
+    expect(slack.emulator.callsOf('auth.test')).toHaveLength(2);
+  });
+
+  it('leaves the turn to another worker within two intervals when the one holding it died', async () => {
+    const { slack, probes, probed } = await probingAnOutage();
+    await probed();
+    // Both workers' intervals end, as at a crash; the second's starts again.
+    vi.clearAllTimers();
+    await probes[1]!.stop();
+    probes[1]!.start();
+    await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS * 1.5 + 200));
+    await probed();
+    expect(slack.emulator.callsOf('auth.test')).toHaveLength(2);
   });
 });
