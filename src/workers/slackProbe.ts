@@ -19,10 +19,10 @@ const RECOVERY_WINDOW_MS = 30_000;
 // its own mark (a mark refused even to its holder made one worker probe every other interval). Taken, the
 // mark outlasts the probe's call, which may wait for Slack's answer up to SLACK_CALL_TIMEOUT_MS: while
 // Slack does not answer, no other worker asks too. Once the call is over, the mark lasts only until the
-// holder's next tick (half an interval to spare), so a worker that died is replaced within two intervals;
-// one that stops hands the turn over at once.
+// holder's next tick (half an interval to spare), so a worker that died is replaced within the next
+// worker's tick after that; one that stops hands the turn over once its call, if any, is over.
 const TURN_MS = SLACK_CALL_TIMEOUT_MS + PROBE_EVERY_MS;
-const TURN_AFTER_CALL_MS = PROBE_EVERY_MS * 1.5;
+const TURN_AFTER_CALL_MS = Math.round(PROBE_EVERY_MS * 1.5);
 const TAKE_TURN = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
@@ -93,11 +93,11 @@ export class SlackProbe {
     this.timer.unref();
   }
 
-  /** Stops probing, and gives up the turn if this worker holds it. */
+  /** Stops probing and gives up the turn if it holds it (a probe under way gives it up as it ends). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.keepTurn(0).catch(() => {});
+    if (!this.probing) await this.keepTurn(0).catch(() => {});
   }
 
   private async probe(): Promise<void> {
@@ -137,6 +137,8 @@ export class SlackProbe {
     } catch (err) {
       this.deps.logger.warn({ err }, 'Slack probe failed');
     } finally {
+      // Stopped meanwhile: the turn it may have taken, or kept, is given up now that its call is over.
+      if (!this.timer) await this.keepTurn(0).catch(() => {});
       this.probing = false;
     }
   }

@@ -70,6 +70,31 @@ describe('the Slack probe', () => {
     return { ...running, probed };
   }
 
+  /**
+   * Two workers' probes, their intervals ticked by hand, the first of which has its first call held
+   * unanswered; `arrives(call, ms)` says whether a held call arrives within `ms`.
+   */
+  async function probingWithHeldCalls() {
+    const running = await deployment();
+    const { slack, probes } = running;
+    startAll(probes, { tickedByHand: true });
+    await probes[0]!.slackFailed('waiting');
+    const first = slack.emulator.hold('auth.test');
+    const second = slack.emulator.hold('auth.test');
+    cleanups.push(async () => {
+      first.release();
+      second.release();
+    });
+    await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+    await first.reached;
+    const arrives = (held: { reached: Promise<void> }, ms: number) =>
+      Promise.race([
+        held.reached.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms)),
+      ]);
+    return { ...running, first, second, arrives };
+  }
+
   it('leaves the waiting syncs to their backoff when Slack answered the probe all along', async () => {
     const { slack, queue, probes } = await deployment();
     startAll(probes);
@@ -127,25 +152,11 @@ describe('the Slack probe', () => {
   });
 
   it('leaves the turn with the worker whose probe Slack has not answered yet: no other worker asks meanwhile', async () => {
-    const { slack, probes } = await deployment();
-    startAll(probes, { tickedByHand: true });
-    await probes[0]!.slackFailed('waiting');
-    const first = slack.emulator.hold('auth.test');
-    const second = slack.emulator.hold('auth.test');
-    cleanups.push(async () => {
-      first.release();
-      second.release();
-    });
-    await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
-    await first.reached;
+    const { second, arrives } = await probingWithHeldCalls();
     // An interval later in real time as well: a mark lasting one interval has lapsed by the next tick.
     await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS + 200));
     await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
-    const asked = await Promise.race([
-      second.reached.then(() => true),
-      new Promise((resolve) => setTimeout(() => resolve(false), 1000)),
-    ]);
-    expect(asked).toBe(false);
+    expect(await arrives(second, 1000)).toBe(false);
   });
 
   it('hands the turn to another worker as the one holding it stops', async () => {
@@ -156,7 +167,7 @@ describe('the Slack probe', () => {
     expect(slack.emulator.callsOf('auth.test')).toHaveLength(2);
   });
 
-  it('leaves the turn to another worker within two intervals when the one holding it died', async () => {
+  it('leaves the turn to another worker an interval and a half after its last call when the one holding it died', async () => {
     const { slack, probes, probed } = await probingAnOutage();
     await probed();
     // Both workers' intervals end, as at a crash; the second's starts again.
@@ -166,5 +177,20 @@ describe('the Slack probe', () => {
     await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS * 1.5 + 200));
     await probed();
     expect(slack.emulator.callsOf('auth.test')).toHaveLength(2);
+  });
+
+  it("keeps a stopping worker's turn until its call is over: no second call meanwhile, then the other asks", async () => {
+    const { probes, redis, prefix, first, second, arrives } = await probingWithHeldCalls();
+    await probes[0]!.stop();
+    await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+    expect(await arrives(second, 1000)).toBe(false);
+
+    first.release();
+    const turn = `${prefix}:slack-probe:probe`;
+    await waitFor(async () => (await redis.exists(turn)) === 0, 5_000, 'the turn given up');
+    // Slack answered the first call, which cleared the failures: a new one makes the other worker probe.
+    await probes[1]!.slackFailed('waiting');
+    await vi.advanceTimersByTimeAsync(PROBE_EVERY_MS);
+    expect(await arrives(second, 10_000)).toBe(true);
   });
 });
