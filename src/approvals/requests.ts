@@ -524,6 +524,24 @@ export async function cancelRequest(
   throw new Error(`${ref}: the cancel was not applied`);
 }
 
+/**
+ * What may be waiting for `service` to be free, oldest first: the runs of approved requests, and the dry runs
+ * of pending ones. The actions worker wakes the first when a run or dry run gives the service back.
+ */
+export async function waitingForService(
+  pool: pg.Pool,
+  service: string,
+): Promise<Array<{ kind: 'run' | 'dry-run'; requestId: number }>> {
+  const { rows } = await pool.query<{ kind: 'run' | 'dry-run'; requestId: number }>(
+    `SELECT CASE WHEN status = 'approved' THEN 'run' ELSE 'dry-run' END AS kind, id::int AS "requestId"
+       FROM action_requests
+      WHERE service = $1 AND (status = 'approved' OR (status = 'pending' AND dry_run_status = 'running'))
+      ORDER BY id LIMIT 10`,
+    [service],
+  );
+  return rows;
+}
+
 /** Moves a still-pending request past its expiry to expired; false when there was nothing to do. */
 export async function expireRequest(pool: pg.Pool, id: number): Promise<boolean> {
   return inTransaction(pool, async (db) => {

@@ -12,6 +12,7 @@ import {
   expireRequest,
   loadRequest,
   recordDryRun,
+  waitingForService,
 } from '../approvals/requests.js';
 import { type RunNotifications, runApprovedRequest } from '../approvals/run.js';
 import type { FileConfig } from '../config/file.js';
@@ -24,7 +25,8 @@ import type { QueuedIncidentEffects } from '../queues/incidentTasks.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
 import { instrumented } from './instrumented.js';
 
-const SERVICE_BUSY_RETRY_MS = 250;
+const SERVICE_BUSY_FIRST_WAIT_MS = 250;
+const SERVICE_BUSY_MAX_WAIT_MS = 5000;
 /** Dry runs, runs, expiries and sweeps at once; each run or dry run holds one client of `serviceLocks`. */
 export const ACTIONS_CONCURRENCY = 8;
 const SWEEP_EVERY_MS = 60_000;
@@ -74,24 +76,49 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     degradationDue: (service, at) => deps.effects.degradationDue(service, at),
   };
 
+  /**
+   * The service is free again: the oldest job waiting for it (see waitForService) goes now, rather than at
+   * the end of its wait. Jobs not waiting (taken, failed, gone: the sweep queues those again) are passed
+   * over. Best effort: a job not woken still goes at the end of its wait.
+   */
+  const wakeNextWaiting = async (service: string) => {
+    try {
+      for (const waiting of await waitingForService(pool, service)) {
+        const job = await Job.fromId(deps.actions, actionJobId(waiting));
+        if (!job || !(await job.isDelayed())) continue;
+        // Taken meanwhile (promote refuses a job no longer waiting): it is on its way all the same.
+        await job.promote().catch(() => {});
+        return;
+      }
+    } catch (err) {
+      deps.logger.warn({ err, service }, 'could not wake the action waiting for its service');
+    }
+  };
+
   const run = async (job: Job<ActionJob>, token: string | undefined, requestId: number) => {
     const request = await loadRequest(pool, requestId);
     if (request.incidentId !== null) addLogContext({ incidentId: request.incidentId });
-    const ran = await runApprovedRequest(
-      {
-        pool,
-        serviceLocks: deps.serviceLocks,
-        config: deps.config,
-        membership: deps.membership,
-        notify,
-        metrics: deps.metrics,
-        logger: deps.logger,
-        env: process.env,
-        secrets: deps.secrets,
-      },
-      requestId,
-      deps.stopping,
-    );
+    let ran: 'busy' | 'done' | undefined;
+    try {
+      ran = await runApprovedRequest(
+        {
+          pool,
+          serviceLocks: deps.serviceLocks,
+          config: deps.config,
+          membership: deps.membership,
+          notify,
+          metrics: deps.metrics,
+          logger: deps.logger,
+          env: process.env,
+          secrets: deps.secrets,
+        },
+        requestId,
+        deps.stopping,
+      );
+    } finally {
+      // It held the service, or had nothing to run: either way it is not what others wait for now.
+      if (ran !== 'busy') await wakeNextWaiting(request.service);
+    }
     if (ran === 'busy') await waitForService(job, token);
   };
 
@@ -121,6 +148,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
         });
       } finally {
         await lock.release();
+        await wakeNextWaiting(request.service);
       }
     }
     await showRequest(
@@ -209,9 +237,20 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
   return worker;
 }
 
-/** Another action holds the service: the job waits a moment, without using an attempt. */
+/**
+ * Another action holds the service: the job waits, without using an attempt, until the one holding it
+ * wakes it as it ends (wakeNextWaiting), or its wait is over. Each wait is twice the one before, from
+ * SERVICE_BUSY_FIRST_WAIT_MS to SERVICE_BUSY_MAX_WAIT_MS: the tries only catch what the waking misses (a
+ * holder that died, a job still on its way to waiting as the holder ended), and fifty runs waiting for one
+ * service, each tried every 250 ms, took more of the process than the runs did.
+ */
 async function waitForService(job: Job<ActionJob>, token: string | undefined): Promise<never> {
-  await job.moveToDelayed(Date.now() + SERVICE_BUSY_RETRY_MS, token);
+  // attemptsStarted counts this try: the first wait is SERVICE_BUSY_FIRST_WAIT_MS.
+  const waitMs = Math.min(
+    SERVICE_BUSY_MAX_WAIT_MS,
+    SERVICE_BUSY_FIRST_WAIT_MS * 2 ** Math.max(0, job.attemptsStarted - 1),
+  );
+  await job.moveToDelayed(Date.now() + waitMs, token);
   throw new DelayedError();
 }
 
