@@ -53,6 +53,18 @@ export class ServiceLock {
     return undefined;
   }
 
+  /** Whether some run holds the service's lock now, read without taking it. */
+  static async isTaken(pool: pg.Pool, service: string): Promise<boolean> {
+    // A lock taken on two int4 keys shows them as classid and objid, with objsubid 2.
+    const { rows } = await pool.query<{ taken: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_locks
+                       WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                         AND classid = hashtext('incident-bot:service')::oid AND objid = hashtext($1)::oid) AS taken`,
+      [service],
+    );
+    return rows[0]!.taken;
+  }
+
   /** Aborts, with the reason as an Error, once the lock can no longer be trusted to be held. */
   get lost(): AbortSignal {
     return this.#controller.signal;

@@ -525,18 +525,20 @@ export async function cancelRequest(
 }
 
 /**
- * What may be waiting for `service` to be free, oldest first: the runs of approved requests, and the dry runs
- * of pending ones. The actions worker wakes the first when a run or dry run gives the service back.
+ * What may be waiting for `service` to be free, oldest first: the runs of approved requests (and of running
+ * ones a stopped worker left), and the dry runs of pending ones. The actions worker wakes the first whose
+ * job waits when a run or dry run gives the service back.
  */
 export async function waitingForService(
   pool: pg.Pool,
   service: string,
 ): Promise<Array<{ kind: 'run' | 'dry-run'; requestId: number }>> {
   const { rows } = await pool.query<{ kind: 'run' | 'dry-run'; requestId: number }>(
-    `SELECT CASE WHEN status = 'approved' THEN 'run' ELSE 'dry-run' END AS kind, id::int AS "requestId"
+    `SELECT CASE WHEN status = 'pending' THEN 'dry-run' ELSE 'run' END AS kind, id::int AS "requestId"
        FROM action_requests
-      WHERE service = $1 AND (status = 'approved' OR (status = 'pending' AND dry_run_status = 'running'))
-      ORDER BY id LIMIT 10`,
+      WHERE service = $1
+        AND (status IN ('approved', 'running') OR (status = 'pending' AND dry_run_status = 'running'))
+      ORDER BY id LIMIT 100`,
     [service],
   );
   return rows;

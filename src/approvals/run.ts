@@ -49,6 +49,8 @@ export interface RunDeps {
 export interface RunNotifications {
   /** The request moved: its approval message, and its incident's thread (the move is on its timeline). */
   requestChanged(request: ActionRequest): Promise<void>;
+  /** The run gave its service's lock back: what waits for the service may go. Never throws. */
+  serviceFreed(service: string): Promise<void>;
   degradationDue(service: string, at: Date): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function runApprovedRequest(
     return 'done';
   } finally {
     await lock.release();
+    await deps.notify.serviceFreed(request.service);
   }
 }
 

@@ -67,27 +67,18 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     await enqueueActionMessageSync(deps.slackSync, request.id, request.version);
   };
 
-  const notify: RunNotifications = {
-    requestChanged: async (request) => {
-      await showRequest(request);
-      // Every move of a run is on its incident's timeline: the thread should tell it now.
-      if (request.incidentId !== null) await bumpIncident(pool, deps.effects, request.incidentId);
-    },
-    degradationDue: (service, at) => deps.effects.degradationDue(service, at),
-  };
-
   /**
    * The service is free again: the oldest job waiting for it (see waitForService) goes now, rather than at
-   * the end of its wait. Jobs not waiting (taken, failed, gone: the sweep queues those again) are passed
-   * over. Best effort: a job not woken still goes at the end of its wait.
+   * the end of its wait. Jobs not waiting are passed over: taken, failed or gone (the sweep queues those
+   * again), or waiting out a failed attempt's backoff (a dry run's), which is not for the service to end.
+   * Best effort: a job not woken still goes at the end of its wait.
    */
   const wakeNextWaiting = async (service: string) => {
     try {
       for (const waiting of await waitingForService(pool, service)) {
         const job = await Job.fromId(deps.actions, actionJobId(waiting));
-        if (!job || !(await job.isDelayed())) continue;
-        // Taken meanwhile (promote refuses a job no longer waiting): it is on its way all the same.
-        await job.promote().catch(() => {});
+        if (!job || job.attemptsMade > 0 || !(await job.isDelayed())) continue;
+        await promote(job);
         return;
       }
     } catch (err) {
@@ -95,31 +86,35 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     }
   };
 
+  const notify: RunNotifications = {
+    requestChanged: async (request) => {
+      await showRequest(request);
+      // Every move of a run is on its incident's timeline: the thread should tell it now.
+      if (request.incidentId !== null) await bumpIncident(pool, deps.effects, request.incidentId);
+    },
+    degradationDue: (service, at) => deps.effects.degradationDue(service, at),
+    serviceFreed: wakeNextWaiting,
+  };
+
   const run = async (job: Job<ActionJob>, token: string | undefined, requestId: number) => {
     const request = await loadRequest(pool, requestId);
     if (request.incidentId !== null) addLogContext({ incidentId: request.incidentId });
-    let ran: 'busy' | 'done' | undefined;
-    try {
-      ran = await runApprovedRequest(
-        {
-          pool,
-          serviceLocks: deps.serviceLocks,
-          config: deps.config,
-          membership: deps.membership,
-          notify,
-          metrics: deps.metrics,
-          logger: deps.logger,
-          env: process.env,
-          secrets: deps.secrets,
-        },
-        requestId,
-        deps.stopping,
-      );
-    } finally {
-      // It held the service, or had nothing to run: either way it is not what others wait for now.
-      if (ran !== 'busy') await wakeNextWaiting(request.service);
-    }
-    if (ran === 'busy') await waitForService(job, token);
+    const ran = await runApprovedRequest(
+      {
+        pool,
+        serviceLocks: deps.serviceLocks,
+        config: deps.config,
+        membership: deps.membership,
+        notify,
+        metrics: deps.metrics,
+        logger: deps.logger,
+        env: process.env,
+        secrets: deps.secrets,
+      },
+      requestId,
+      deps.stopping,
+    );
+    if (ran === 'busy') await waitForService(pool, job, token, request.service);
   };
 
   // A dry run takes the service's lock as a run does: a SQL dry run locks what it rehearses, and it must
@@ -135,7 +130,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     let result = { ok: false, summary: refusal ?? '', output: '' };
     if (definition && refusal === undefined) {
       const lock = await ServiceLock.tryAcquire(deps.serviceLocks, request.service);
-      if (!lock) return waitForService(job, token);
+      if (!lock) return waitForService(pool, job, token, request.service);
       try {
         result = await createDriver(definition.driver).run({
           params: request.params,
@@ -240,18 +235,33 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
 /**
  * Another action holds the service: the job waits, without using an attempt, until the one holding it
  * wakes it as it ends (wakeNextWaiting), or its wait is over. Each wait is twice the one before, from
- * SERVICE_BUSY_FIRST_WAIT_MS to SERVICE_BUSY_MAX_WAIT_MS: the tries only catch what the waking misses (a
- * holder that died, a job still on its way to waiting as the holder ended), and fifty runs waiting for one
- * service, each tried every 250 ms, took more of the process than the runs did.
+ * SERVICE_BUSY_FIRST_WAIT_MS to SERVICE_BUSY_MAX_WAIT_MS, for a holder that died before waking anyone:
+ * fifty runs waiting for one service, each tried every 250 ms, took more of the process than the runs did.
  */
-async function waitForService(job: Job<ActionJob>, token: string | undefined): Promise<never> {
+async function waitForService(
+  pool: pg.Pool,
+  job: Job<ActionJob>,
+  token: string | undefined,
+  service: string,
+): Promise<never> {
   // attemptsStarted counts this try: the first wait is SERVICE_BUSY_FIRST_WAIT_MS.
   const waitMs = Math.min(
     SERVICE_BUSY_MAX_WAIT_MS,
     SERVICE_BUSY_FIRST_WAIT_MS * 2 ** Math.max(0, job.attemptsStarted - 1),
   );
   await job.moveToDelayed(Date.now() + waitMs, token);
+  // The holder may have ended, and looked for jobs to wake, while this one was not yet waiting: then
+  // nobody wakes it, and it goes now. One of the two looks sees the other, as the holder gives the lock
+  // back before it looks.
+  if (!(await ServiceLock.isTaken(pool, service))) await promote(job);
   throw new DelayedError();
+}
+
+/** Sends a waiting job on now. One no longer waiting (taken meanwhile) is on its way all the same. */
+async function promote(job: Job<ActionJob>): Promise<void> {
+  await job.promote().catch(async (err: unknown) => {
+    if (await job.isDelayed()) throw err;
+  });
 }
 
 /** The incident's timeline gained entries: Slack should show them. */

@@ -72,7 +72,7 @@ services:
     serviceLocks: pool,
     config,
     membership: readGroup,
-    notify: { requestChanged: async () => {}, degradationDue: async () => {} },
+    notify: { requestChanged: async () => {}, degradationDue: async () => {}, serviceFreed: async () => {} },
     metrics: new Metrics(),
     logger: createLogger('silent'),
     env: { ...process.env, RUN_LOG: runLog },
@@ -111,6 +111,7 @@ services:
         throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
       },
       degradationDue: async () => {},
+      serviceFreed: async () => {},
     };
     expect(await runApprovedRequest(deps({ notify: failing }), id, neverStops)).toBe('done');
     expect((await loadRequest(pool, id)).status).toBe('succeeded');

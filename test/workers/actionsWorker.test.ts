@@ -9,9 +9,6 @@ import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot } from '../support/testBot.js';
 
-/** How long the roll-out holds its service while two runs wait for it. */
-const HELD_MS = 8000;
-
 /**
  * Approved runs waiting for their service, which another run holds: real bot (its actions worker in
  * process), PostgreSQL, Redis and child processes for the runs.
@@ -71,16 +68,26 @@ describe('approved runs waiting for their service', () => {
     const { bot, runs, release, approve } = await deployment();
     await approve('rollout');
     await waitFor(async () => (await runs())[0], 30_000, 'the roll-out to start');
+    const asked = Date.now();
     const first = await approve('flush');
     const second = await approve('flush');
 
-    await new Promise((resolve) => setTimeout(resolve, HELD_MS));
-    // Tried every 250 ms, each would have been taken about 30 times by now; waits that double, 6 at most.
-    for (const id of [first, second]) {
-      const job = await Job.fromId(bot.app.actions, actionJobId({ kind: 'run', requestId: id }));
-      expect(job?.attemptsStarted).toBeGreaterThan(1);
-      expect(job?.attemptsStarted).toBeLessThanOrEqual(7);
-    }
+    // Tried every 250 ms, each was taken 27 times in 8 s (the commit before); with waits that double, the
+    // sixth try comes 7.75 s after the first, the seventh 5 s after it. The roll-out ends between the two:
+    // a flush that goes soon after was woken, not tried again.
+    const jobIds = [first, second].map((id) => actionJobId({ kind: 'run', requestId: id }));
+    const jobs = () => Promise.all(jobIds.map((id) => Job.fromId(bot.app.actions, id)));
+    await waitFor(
+      async () => {
+        const now = await jobs();
+        const waiting = await Promise.all(now.map((job) => job?.isDelayed()));
+        return now.every((job, i) => job && job.attemptsStarted >= 6 && waiting[i]) || undefined;
+      },
+      30_000,
+      'both flushes to wait a sixth time',
+    );
+    expect(Date.now() - asked).toBeGreaterThan(7000);
+    for (const job of await jobs()) expect(job!.attemptsStarted).toBeLessThanOrEqual(7);
     expect((await runs()).map((r) => r.argv[0])).toEqual(['rollout']);
 
     const freed = Date.now();
