@@ -55,10 +55,12 @@ export class ServiceLock {
 
   /** Whether some run holds the service's lock now, read without taking it. */
   static async isTaken(pool: pg.Pool, service: string): Promise<boolean> {
-    // A lock taken on two int4 keys shows them as classid and objid, with objsubid 2.
+    // A lock taken on two int4 keys shows them as classid and objid, with objsubid 2. Advisory locks are
+    // the database's own: another database's bot, on the same server, may hold the same keys.
     const { rows } = await pool.query<{ taken: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM pg_locks
                        WHERE locktype = 'advisory' AND granted AND objsubid = 2
+                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                          AND classid = hashtext('incident-bot:service')::oid AND objid = hashtext($1)::oid) AS taken`,
       [service],
     );

@@ -69,15 +69,15 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
 
   /**
    * The service is free again: the oldest job waiting for it (see waitForService) goes now, rather than at
-   * the end of its wait. Jobs not waiting are passed over: taken, failed or gone (the sweep queues those
-   * again), or waiting out a failed attempt's backoff (a dry run's), which is not for the service to end.
-   * Best effort: a job not woken still goes at the end of its wait.
+   * the end of its wait (a dry run waiting out a failed attempt's backoff goes too). Jobs not waiting are
+   * passed over: taken, failed or gone (the sweep queues those again). Best effort: a job not woken still
+   * goes at the end of its wait.
    */
   const wakeNextWaiting = async (service: string) => {
     try {
       for (const waiting of await waitingForService(pool, service)) {
         const job = await Job.fromId(deps.actions, actionJobId(waiting));
-        if (!job || job.attemptsMade > 0 || !(await job.isDelayed())) continue;
+        if (!job || !(await job.isDelayed())) continue;
         await promote(job);
         return;
       }
@@ -114,7 +114,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
       requestId,
       deps.stopping,
     );
-    if (ran === 'busy') await waitForService(pool, job, token, request.service);
+    if (ran === 'busy') await waitForService(deps, job, token, request.service);
   };
 
   // A dry run takes the service's lock as a run does: a SQL dry run locks what it rehearses, and it must
@@ -130,7 +130,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     let result = { ok: false, summary: refusal ?? '', output: '' };
     if (definition && refusal === undefined) {
       const lock = await ServiceLock.tryAcquire(deps.serviceLocks, request.service);
-      if (!lock) return waitForService(pool, job, token, request.service);
+      if (!lock) return waitForService(deps, job, token, request.service);
       try {
         result = await createDriver(definition.driver).run({
           params: request.params,
@@ -239,7 +239,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
  * fifty runs waiting for one service, each tried every 250 ms, took more of the process than the runs did.
  */
 async function waitForService(
-  pool: pg.Pool,
+  deps: { pool: pg.Pool; logger: Logger },
   job: Job<ActionJob>,
   token: string | undefined,
   service: string,
@@ -252,8 +252,15 @@ async function waitForService(
   await job.moveToDelayed(Date.now() + waitMs, token);
   // The holder may have ended, and looked for jobs to wake, while this one was not yet waiting: then
   // nobody wakes it, and it goes now. One of the two looks sees the other, as the holder gives the lock
-  // back before it looks.
-  if (!(await ServiceLock.isTaken(pool, service))) await promote(job);
+  // back before it looks. Looked once this try is over: BullMQ stops renewing a job's lock by its id as
+  // the try ends, and would stop renewing it for the next try too, were that one already under way.
+  setImmediate(() => {
+    void (async () => {
+      if (!(await ServiceLock.isTaken(deps.pool, service))) await promote(job);
+    })().catch((err: unknown) =>
+      deps.logger.warn({ err, service }, 'could not look whether the service the action waits for is free'),
+    );
+  });
   throw new DelayedError();
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOST_WITHIN_MS, ServiceLock } from '../../src/actions/serviceLock.js';
 import { createPool } from '../../src/db/pool.js';
-import { waitFor } from '../support/services.js';
+import { createTestDatabase, waitFor } from '../support/services.js';
 import { type ProxiedDatabase, proxiedDatabase } from '../support/tcpProxy.js';
 
 describe('the service lock', () => {
@@ -29,6 +29,23 @@ describe('the service lock', () => {
     const again = await ServiceLock.tryAcquire(db.direct, 'ledger');
     expect(again).toBeDefined();
     await again!.release();
+  });
+
+  it("is seen taken, without being taken, while a run of this database holds it, and not for another database's", async () => {
+    const other = await createTestDatabase();
+    const otherPool = createPool(other.url, 1);
+    try {
+      const held = (await ServiceLock.tryAcquire(db.direct, 'search'))!;
+      expect(await ServiceLock.isTaken(db.direct, 'search')).toBe(true);
+      expect(await ServiceLock.isTaken(db.direct, 'billing')).toBe(false);
+      // The same keys, another database: its own lock, free.
+      expect(await ServiceLock.isTaken(otherPool, 'search')).toBe(false);
+      await held.release();
+      expect(await ServiceLock.isTaken(db.direct, 'search')).toBe(false);
+    } finally {
+      await otherPool.end();
+      await other.drop();
+    }
   });
 
   it(`is lost within ${LOST_WITHIN_MS / 1000} s when its connection goes silent, and once released another run may take it`, async () => {

@@ -89,6 +89,8 @@ describe('approved runs waiting for their service', () => {
     expect(Date.now() - asked).toBeGreaterThan(7000);
     for (const job of await jobs()) expect(job!.attemptsStarted).toBeLessThanOrEqual(7);
     expect((await runs()).map((r) => r.argv[0])).toEqual(['rollout']);
+    // The first flush's sixth wait (5 s) ends this long after it began.
+    const ownWaitEnds = (await jobs())[0]!.processedOn! + 5000;
 
     const freed = Date.now();
     await writeFile(release, '');
@@ -107,5 +109,6 @@ describe('approved runs waiting for their service', () => {
     expect(statuses.rows.map((r: { id: number }) => r.id)).toEqual([first, second]);
     // Woken by the roll-out as it ends, not at the end of a wait grown to seconds.
     expect(flushes[0]!.at - freed).toBeLessThan(2500);
+    expect(flushes[0]!.at).toBeLessThan(ownWaitEnds - 1000);
   });
 });
