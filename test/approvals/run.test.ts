@@ -12,9 +12,8 @@ import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
+import { RECORDER, recordedRuns } from '../support/rollouts.js';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
-
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 
 /**
  * Issue 14, test 1: what fails around a run (Slack, Redis, a group not readable) never runs it twice. The
@@ -80,10 +79,7 @@ services:
     ...overrides,
   });
   const runsOf = async (replicas: number) =>
-    (await readFile(runLog, 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .filter((line) => (JSON.parse(line) as { argv: string[] }).argv[1] === String(replicas)).length;
+    (await recordedRuns(runLog)).filter((run) => run.argv[1] === String(replicas)).length;
   const approved = async (replicas: number, action = 'scale') => {
     const request = await createRequest(pool, {
       incidentId: null,

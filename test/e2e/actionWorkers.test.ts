@@ -1,14 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startChildWorker, stopChild } from '../support/childWorker.js';
+import { RECORDER, recordedRuns } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
-
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 
 const config = `${DEFAULT_TEST_CONFIG}
 actions:
@@ -43,11 +42,7 @@ describe('approved actions across worker processes', () => {
     for (const bot of bots.splice(0)) await bot.stop();
   });
 
-  const runs = async () =>
-    (await readFile(runLog, 'utf8').catch(() => ''))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { argv: string[]; pid: number });
+  const runs = () => recordedRuns(runLog);
   const start = async (worker = false) => {
     await writeFile(runLog, '');
     // HTTP only, unless told: every action runs in one of the worker processes.

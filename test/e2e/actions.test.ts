@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { paymentsApiCatalog, startHealthyEndpoint } from '../support/healthEndpoint.js';
+import { recordedRuns } from '../support/rollouts.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import {
   blockActionsPayload,
@@ -73,11 +74,7 @@ describe('/action with approvals, end to end', () => {
     health?.close();
   });
 
-  const runs = async () =>
-    (await readFile(runLog, 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { argv: string[] });
+  const runs = () => recordedRuns(runLog);
   const requestMessage = (ref: string) =>
     bot.slack.emulator.allMessages().find((m) => JSON.stringify(m.blocks).includes(`*${ref} ·`));
   const action = (text: string, options: { user?: string; channel?: string; trigger?: string } = {}) =>

@@ -1,12 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RECORDER, recordedRuns } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
-
-const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
 
 /** The catalog, and what a later config (the bot restarted after a change) makes of each action. */
 const catalog = (changed: boolean) => `${DEFAULT_TEST_CONFIG}
@@ -50,11 +49,7 @@ describe('an approved action runs as it was approved, or not at all', () => {
     for (const bot of bots.splice(0)) await bot.stop();
   });
 
-  const runs = async () =>
-    (await readFile(runLog, 'utf8').catch(() => ''))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { argv: string[] });
+  const runs = () => recordedRuns(runLog);
   /** A bot whose actions queue is paused: requests are made and approved, nothing runs or dry-runs yet. */
   const startPaused = async () => {
     await writeFile(runLog, '');

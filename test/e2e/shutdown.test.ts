@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { type ChildBot, startChild, startChildWorker, stopChild } from '../support/childWorker.js';
 import { processAlive } from '../support/processes.js';
-import { rolloutConfig } from '../support/rollouts.js';
+import { recordedRuns, rolloutConfig } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
@@ -31,11 +31,7 @@ describe('graceful shutdown', () => {
 
   const config = (releaseFile: string) =>
     rolloutConfig(releaseFile, ['payments-api'], 'actions:\n  workerLockDuration: 2s\n');
-  const runs = async () =>
-    (await readFile(runLog, 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { argv: string[]; pid: number; childPid?: number });
+  const runs = () => recordedRuns(runLog);
   const statusOf = async (bot: TestBot, id: string) =>
     (await bot.app.pool.query('SELECT status, summary FROM action_requests WHERE id = $1', [Number(id)]))
       .rows[0] as { status: string; summary: string | null };

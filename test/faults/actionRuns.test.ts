@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOST_WITHIN_MS } from '../../src/actions/serviceLock.js';
 import { type ChildBot, startChild, stopChild } from '../support/childWorker.js';
 import { processAlive } from '../support/processes.js';
-import { RECORDER, rolloutService } from '../support/rollouts.js';
+import { RECORDER, type RecordedRun, recordedRuns, rolloutService } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { serveBehindProxy } from '../support/storeCut.js';
@@ -31,12 +31,6 @@ describe('an action run losing its lock or its worker', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
   });
 
-  interface Run {
-    argv: string[];
-    pid: number;
-    childPid: number;
-  }
-
   async function deployment() {
     const dir = await mkdtemp(join(tmpdir(), 'action-runs-'));
     const runLog = join(dir, 'runs.jsonl');
@@ -47,11 +41,7 @@ describe('an action run losing its lock or its worker', () => {
       configYaml: `${DEFAULT_TEST_CONFIG}actions:\n  workerLockDuration: 2s\nservices:\n${rolloutService('payments-api', release, `        onInterrupted: retry\n${CHECK}`)}\n${rolloutService('ledger', release, '        onInterrupted: retry\n        idempotent: true')}\n`,
     });
     cleanups.push(() => bot.stop());
-    const runs = async () =>
-      (await readFile(runLog, 'utf8'))
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Run);
+    const runs = () => recordedRuns(runLog);
     // Every roll-out still running at the end, orphaned ones too, is ended.
     cleanups.push(async () => {
       await writeFile(release, '');
@@ -60,7 +50,8 @@ describe('an action run losing its lock or its worker', () => {
     return { bot, runLog, runs, release };
   }
 
-  const killQuietly = (pid: number) => {
+  const killQuietly = (pid: number | undefined) => {
+    if (pid === undefined) return;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {}
@@ -89,9 +80,9 @@ describe('an action run losing its lock or its worker', () => {
       timeoutMs,
       `ACT-${id} to be recorded`,
     );
-  const groupGone = (run: Run, timeoutMs: number) =>
+  const groupGone = (run: RecordedRun, timeoutMs: number) =>
     waitFor(
-      () => !processAlive(run.pid) && !processAlive(run.childPid),
+      () => [run.pid, run.childPid].every((pid) => pid === undefined || !processAlive(pid)),
       timeoutMs,
       "the roll-out's process group to be gone",
     );

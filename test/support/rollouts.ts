@@ -1,6 +1,23 @@
+import { readFile } from 'node:fs/promises';
 import { DEFAULT_TEST_CONFIG } from './testBot.js';
 
 export const RECORDER = new URL('../fixtures/record-run.mjs', import.meta.url).pathname;
+
+/** A run as RECORDER logs it: its argv, its pid (and its helper's), and when it started (ms). */
+export interface RecordedRun {
+  argv: string[];
+  pid: number;
+  childPid?: number;
+  at: number;
+}
+
+/** The runs RECORDER has logged in `runLog`, in the order they started; none while it is not there. */
+export async function recordedRuns(runLog: string): Promise<RecordedRun[]> {
+  return (await readFile(runLog, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as RecordedRun);
+}
 
 /**
  * The test config with a `rollout` action on each service that records its run in $RUN_LOG and then runs

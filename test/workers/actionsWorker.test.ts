@@ -1,10 +1,10 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { actionJobId } from '../../src/queues/actionJobs.js';
-import { RECORDER } from '../support/rollouts.js';
+import { RECORDER, recordedRuns } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot } from '../support/testBot.js';
@@ -47,11 +47,7 @@ describe('approved runs waiting for their service', () => {
       // A failed test must not leave the roll-out holding the bot's stop.
       () => writeFile(release, ''),
     );
-    const runs = async () =>
-      (await readFile(runLog, 'utf8'))
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as { argv: string[]; at: number });
+    const runs = () => recordedRuns(runLog);
     const approve = async (action: string) => {
       const answer = await slashCommand(bot, `${action} payments-api`, {
         command: '/action',
