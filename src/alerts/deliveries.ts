@@ -1,4 +1,4 @@
-import pg from 'pg';
+import pg, { escapeLiteral } from 'pg';
 import { z } from 'zod';
 import { discardClient, isDatabaseUnreachable, isQueryReadTimeout } from '../db/pool.js';
 import { shortReason } from '../primitives/errors.js';
@@ -162,22 +162,25 @@ export async function ingestNextDelivery(
       await client.query('COMMIT');
       return undefined;
     }
-    const record = (outcome: string, incidentId: number | null, error: string | null) =>
-      client.query({
-        name: 'deliveries-record',
-        text: `UPDATE alert_deliveries SET outcome = $2, incident_id = $3, error = $4,
-                attempts = attempts + (CASE WHEN $4::text IS NULL THEN 0 ELSE 1 END), retry_at = NULL,
-                payload = CASE WHEN $2 = 'refused' THEN payload END
-          WHERE id = $1`,
-        values: [delivery.id, outcome, incidentId, error],
-      });
-    let ingested: IngestedDelivery;
+    // The record and the commit in one round trip: a simple query, which takes no parameters, so the values
+    // go as literals (escapeLiteral quotes the error's every quote and backslash; a NUL, which no text column
+    // holds, would end the statement's text).
+    const recordAndCommit = (outcome: string, incidentId: number | null, error: string | null) => {
+      const errorText = error === null ? 'NULL' : escapeLiteral(error.replaceAll('\0', ''));
+      return client.query(
+        `UPDATE alert_deliveries SET outcome = ${escapeLiteral(outcome)}, incident_id = ${incidentId ?? 'NULL'},
+                error = ${errorText}, attempts = attempts + ${error === null ? 0 : 1}, retry_at = NULL
+                ${outcome === 'refused' ? '' : ', payload = NULL'}
+          WHERE id = ${delivery.id};
+         COMMIT`,
+      );
+    };
     try {
       // Validated again: it may have been stored by an earlier version of the bot.
       const payload = parseWebhookPayload(delivery.payload);
       const result = await ingestDelivery(client, config, payload, delivery.id);
-      await record(result.outcome, result.incident?.id ?? null, null);
-      ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
+      await recordAndCommit(result.outcome, result.incident?.id ?? null, null);
+      return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
     } catch (err) {
       if (noAnswer(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT ingest');
@@ -195,11 +198,9 @@ export async function ingestNextDelivery(
         await client.query('COMMIT');
         throw new IngestFailed(delivery.id, delivery.group_key, { cause: err });
       }
-      await record('refused', null, error);
-      ingested = { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'refused', error };
+      await recordAndCommit('refused', null, error);
+      return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'refused', error };
     }
-    await client.query('COMMIT');
-    return ingested;
   } catch (err) {
     if (err instanceof IngestFailed) throw err;
     // A connection that failed mid-transaction, its session maybe holding the delivery's and the incident's

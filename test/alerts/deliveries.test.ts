@@ -18,6 +18,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { countingPool } from '../support/countingPool.js';
 import { recordingEffects } from '../support/incidents.js';
 import { createTestDatabase, refuseInserts, type TestDatabase } from '../support/services.js';
 import { startTcpProxy } from '../support/tcpProxy.js';
@@ -79,6 +80,32 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     ]);
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM alert_deliveries');
     expect(rows[0].n).toBe(1);
+  });
+
+  it('ingests a change of an open incident in six round trips: its record goes with the commit', async () => {
+    await store('Trips');
+    await ingestNextDelivery(pool, config);
+    await store('Trips', [{ instance: 'pod-1' }, { instance: 'pod-2' }]);
+    const { pool: counting, sent } = countingPool(pool);
+    expect(await ingestNextDelivery(counting, config)).toMatchObject({ result: { outcome: 'updated' } });
+    // The claim, the incident's lock, the late copies, the alerts, the incident, the record and commit.
+    expect(sent).toHaveLength(6);
+  });
+
+  it('records the error of a delivery it refuses as it was, quotes and backslashes included', async () => {
+    const odd = "it's \\ odd, ''\\'' E'\\x41'";
+    await refuseInserts(pool, 'incidents', 'Odd', '22023', odd);
+    const refused = await store('Odd');
+    expect(await ingestNextDelivery(pool, config)).toMatchObject({
+      outcome: 'refused',
+      error: `22023: ${odd}`,
+    });
+    expect(await rowOf(refused)).toMatchObject({
+      outcome: 'refused',
+      error: `22023: ${odd}`,
+      attempts: 1,
+      kept: true,
+    });
   });
 
   it('stores a repeat while a delivery of its group waits: it must be judged after that one', async () => {

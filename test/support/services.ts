@@ -96,18 +96,21 @@ export async function waitFor<T>(
 }
 
 /**
- * Makes every insert into `table` of a row whose group_key holds `group` fail with `sqlstate` (a
- * trigger, refuse_group), as a database refusing it would; `DROP TRIGGER refuse_group ON <table>` ends it.
+ * Makes every insert into `table` of a row whose group_key holds `group` fail with `sqlstate` and `message`
+ * (a trigger, refuse_group), as a database refusing it would; `DROP TRIGGER refuse_group ON <table>` ends it.
  */
 export async function refuseInserts(
   pool: pg.Pool,
   table: 'incidents' | 'alert_deliveries',
   group: string,
   sqlstate: string,
+  message = 'refused by the test',
 ): Promise<void> {
   await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.group_key LIKE '%${group}%' THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '${sqlstate}'; END IF;
+      IF NEW.group_key LIKE '%${group}%' THEN
+        RAISE EXCEPTION '%', ${pg.escapeLiteral(message)} USING ERRCODE = '${sqlstate}';
+      END IF;
       RETURN NEW;
     END $$`);
   await pool.query(
