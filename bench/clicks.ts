@@ -61,6 +61,8 @@ export interface ListenerFigures {
   ackP99: number;
   /** Acks that carry a failure: not 200, an error under a form field, or a store or bug apology. */
   failed: number;
+  /** What the figures owe to something other than the bot, printed under the table. */
+  note?: string;
   /** Shown: the result arrived; otherwise: the clicker was told something else (`told`, most common first). */
   result?: { p50: number; p99: number; shown: number; otherwise: number; of: number; told: string[] };
 }
@@ -297,8 +299,8 @@ export async function clickMatrix(
     },
   });
   const rows: ListenerFigures[] = [];
-  const run = async (name: string, probes: Array<() => Probe>) => {
-    rows.push(await measure(slack, port, name, probes));
+  const run = async (name: string, probes: Array<() => Probe>, note?: string) => {
+    rows.push({ ...(await measure(slack, port, name, probes)), ...(note ? { note } : {}) });
   };
   try {
     // The state the clicks act on: alert-born incidents (with a playbook and silences) in the teams'
@@ -395,6 +397,8 @@ export async function clickMatrix(
     await run(
       'Run health check',
       onRoots(alertRoots, 'incident_health_check', inThread, () => 'payments-api'),
+      // Little's law, for a queue served at Slack's rate: its floor, whatever the bot does.
+      `its result is a message in the incident's thread, and Slack takes about one a second per channel, which the bot keeps to: its ${CONCURRENCY} people click on alert incidents in ${TEAMS} channels, about ${CONCURRENCY / TEAMS} at a time in each, so a result waits about ${CONCURRENCY / TEAMS} s for its channel`,
     );
     await run(
       'playbook check',
