@@ -12,7 +12,7 @@ import { type AlertRouting, alertSeverity, groupChannel, groupSeverity } from '.
  * - reopened: the group's incident, resolved less than alerts.reopenWithin ago, was opened again
  * - updated: the group's open incident changed
  * - duplicate: nothing new (a repeat, or the same notification from another Alertmanager peer)
- * - stale: nothing changed, and some alert was a late copy (see lateCopies)
+ * - stale: nothing changed, and some alert was a late copy (see LATE_COPIES)
  * - ignored: a resolved group with no open incident
  */
 export type DeliveryOutcome = 'created' | 'reopened' | 'updated' | 'duplicate' | 'stale' | 'ignored';
@@ -87,13 +87,13 @@ export async function ingestDelivery(
   let incident = await lockOpenIncident(db, payload.groupKey);
   if (incident?.last_delivery_digest === digest) return unchanged('duplicate', incident);
 
-  let late = await lateCopies(db, config, payload, incident?.id);
   let opened: 'created' | 'reopened' | undefined;
   let reopened: ReopenedIncident | undefined;
   if (!incident) {
     const firing = payload.alerts.filter((a) => a.status === 'firing');
     if (firing.length === 0) return { outcome: 'ignored' };
-    if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
+    const early = await lateCopies(db, config, payload);
+    if (firing.every((a) => early.has(a.fingerprint))) return { outcome: 'stale' };
     const shown =
       deliveryId === undefined
         ? undefined
@@ -108,12 +108,10 @@ export async function ingestDelivery(
       incident = await lockOpenIncident(db, payload.groupKey);
       if (!incident) throw new Error(`open incident for group ${payload.groupKey} vanished`);
     }
-    // Judged against the incident taken: the resolution, again, of its own alert is not a late copy.
-    if (opened !== 'created') late = await lateCopies(db, config, payload, incident.id);
   }
 
-  const fresh = payload.alerts.filter((a) => !late.has(a.fingerprint));
-  const changed = await upsertAlerts(db, config, incident.id, fresh);
+  // Judged against the incident taken: the resolution, again, of its own alert is not a late copy.
+  const { late, changed } = await takeAlerts(db, config, incident.id, payload);
   // Alertmanager sends a resolved status only once every alert of the group resolved, truncated or not;
   // a firing one never says that, whatever it lists. A notification carrying a late copy is itself late.
   const groupResolved = payload.status === 'resolved' && late.size === 0;
@@ -353,21 +351,14 @@ export function incidentTitle(payload: WebhookPayload): string {
 }
 
 /**
- * The notification's late copies, by fingerprint, each judged against the group's newest record of that
+ * The notification's late copies (the CTE `late`), each judged against the group's newest record of that
  * alert: older than it (an earlier startsAt); firing with the startsAt of a resolution the bot stored less
- * than alerts.lateCopyWindow ago; or the resolution, again, of an alert of an earlier incident. After the
- * window the alert fires again: the webhook cannot tell a late copy from Prometheus resending, unchanged,
- * an alert Alertmanager resolved for lack of news.
+ * than alerts.lateCopyWindow ago; or the resolution, again, of an alert of an incident other than the open
+ * one. After the window the alert fires again: the webhook cannot tell a late copy from Prometheus
+ * resending, unchanged, an alert Alertmanager resolved for lack of news. Parameters: $1 the group, $2 its
+ * alerts (lateCopyValues), $3 the window, $4 the open incident.
  */
-async function lateCopies(
-  db: pg.ClientBase,
-  config: AlertRouting,
-  payload: WebhookPayload,
-  openIncidentId: number | undefined,
-): Promise<Set<string>> {
-  const { rows } = await db.query<{ fingerprint: string }>({
-    name: 'ingest-late-copies',
-    text: `WITH copy AS (
+const LATE_COPIES = `copy AS (
        SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, status text, starts_at timestamptz)
      ), newest AS (
        SELECT DISTINCT ON (a.fingerprint) a.fingerprint, a.incident_id, a.status, a.starts_at,
@@ -375,36 +366,50 @@ async function lateCopies(
          FROM alerts a JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
         WHERE a.fingerprint IN (SELECT fingerprint FROM copy)
         ORDER BY a.fingerprint, a.incident_id DESC
-     )
-     SELECT DISTINCT c.fingerprint FROM copy c JOIN newest a USING (fingerprint)
-      WHERE c.starts_at < a.starts_at
-         OR (c.starts_at = a.starts_at AND a.status = 'resolved' AND (
-               (c.status = 'firing' AND a.resolution_recorded_at > now() - $3 * interval '1 millisecond')
-               OR (c.status = 'resolved' AND a.incident_id IS DISTINCT FROM $4::bigint)))`,
-    values: [
-      payload.groupKey,
-      JSON.stringify(
-        payload.alerts.map((a) => ({ fingerprint: a.fingerprint, status: a.status, starts_at: a.startsAt })),
-      ),
-      config.alerts.lateCopyWindow ?? 0,
-      openIncidentId ?? null,
-    ],
+     ), late AS (
+       SELECT DISTINCT c.fingerprint FROM copy c JOIN newest a USING (fingerprint)
+        WHERE c.starts_at < a.starts_at
+           OR (c.starts_at = a.starts_at AND a.status = 'resolved' AND (
+                 (c.status = 'firing' AND a.resolution_recorded_at > now() - $3 * interval '1 millisecond')
+                 OR (c.status = 'resolved' AND a.incident_id IS DISTINCT FROM $4::bigint)))
+     )`;
+
+const lateCopyValues = (config: AlertRouting, payload: WebhookPayload, openIncidentId: number | null) => [
+  payload.groupKey,
+  JSON.stringify(
+    payload.alerts.map((a) => ({ fingerprint: a.fingerprint, status: a.status, starts_at: a.startsAt })),
+  ),
+  config.alerts.lateCopyWindow ?? 0,
+  openIncidentId,
+];
+
+/** The notification's late copies, by fingerprint, for a group with no open incident (see LATE_COPIES). */
+async function lateCopies(
+  db: pg.ClientBase,
+  config: AlertRouting,
+  payload: WebhookPayload,
+): Promise<Set<string>> {
+  const { rows } = await db.query<{ fingerprint: string }>({
+    name: 'ingest-late-copies',
+    text: `WITH ${LATE_COPIES} SELECT fingerprint FROM late`,
+    values: lateCopyValues(config, payload, null),
   });
   return new Set(rows.map((r) => r.fingerprint));
 }
 
 /**
- * Inserts new alerts and applies status changes, and a newer startsAt for a firing alert (it resolved and
- * fired again unseen); returns only what changed.
+ * The notification's alerts into the incident, but for its late copies (LATE_COPIES), in one statement:
+ * inserts new alerts and applies status changes, and a newer startsAt for a firing alert (it resolved and
+ * fired again unseen). Returns the late copies, and only the alerts that changed.
  */
-async function upsertAlerts(
+async function takeAlerts(
   db: pg.ClientBase,
   config: AlertRouting,
   incidentId: number,
-  alerts: WebhookPayload['alerts'],
-): Promise<ChangedAlert[]> {
+  payload: WebhookPayload,
+): Promise<{ late: Set<string>; changed: ChangedAlert[] }> {
   // Alertmanager never repeats a fingerprint within one notification, but a hostile body might.
-  const unique = new Map(alerts.map((a) => [a.fingerprint, a]));
+  const unique = new Map(payload.alerts.map((a) => [a.fingerprint, a]));
   const rows = [...unique.values()].map((a) => ({
     fingerprint: a.fingerprint,
     status: a.status,
@@ -416,24 +421,35 @@ async function upsertAlerts(
     ends_at: a.status === 'resolved' ? (a.endsAt ?? new Date().toISOString()) : null,
     generator_url: a.generatorURL || null,
   }));
-  const result = await db.query<ChangedAlert>({
-    name: 'ingest-upsert-alerts',
-    text: `INSERT INTO alerts (incident_id, fingerprint, status, alertname, severity, labels, annotations,
-                         starts_at, ends_at, generator_url, resolution_recorded_at)
-     SELECT $1, r.fingerprint, r.status, r.alertname, r.severity, r.labels, r.annotations,
-            r.starts_at, r.ends_at, r.generator_url, CASE WHEN r.status = 'resolved' THEN now() END
-       FROM jsonb_to_recordset($2::jsonb) AS r(fingerprint text, status text, alertname text, severity text,
-            labels jsonb, annotations jsonb, starts_at timestamptz, ends_at timestamptz, generator_url text)
-     ON CONFLICT (incident_id, fingerprint) DO UPDATE
-        SET status = EXCLUDED.status, annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at,
-            ends_at = EXCLUDED.ends_at, generator_url = EXCLUDED.generator_url, updated_at = now(),
-            resolution_recorded_at = EXCLUDED.resolution_recorded_at
-      WHERE alerts.status IS DISTINCT FROM EXCLUDED.status
-         OR (EXCLUDED.status = 'firing' AND EXCLUDED.starts_at > alerts.starts_at)
-     RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
-    values: [incidentId, JSON.stringify(rows)],
+  const result = await db.query<ChangedAlert & { late: boolean }>({
+    name: 'ingest-take-alerts',
+    text: `WITH ${LATE_COPIES}, changed AS (
+       INSERT INTO alerts (incident_id, fingerprint, status, alertname, severity, labels, annotations,
+                           starts_at, ends_at, generator_url, resolution_recorded_at)
+       SELECT $4::bigint, r.fingerprint, r.status, r.alertname, r.severity, r.labels, r.annotations,
+              r.starts_at, r.ends_at, r.generator_url, CASE WHEN r.status = 'resolved' THEN now() END
+         FROM jsonb_to_recordset($5::jsonb) AS r(fingerprint text, status text, alertname text, severity text,
+              labels jsonb, annotations jsonb, starts_at timestamptz, ends_at timestamptz, generator_url text)
+        WHERE NOT EXISTS (SELECT 1 FROM late WHERE late.fingerprint = r.fingerprint)
+       ON CONFLICT (incident_id, fingerprint) DO UPDATE
+          SET status = EXCLUDED.status, annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at,
+              ends_at = EXCLUDED.ends_at, generator_url = EXCLUDED.generator_url, updated_at = now(),
+              resolution_recorded_at = EXCLUDED.resolution_recorded_at
+        WHERE alerts.status IS DISTINCT FROM EXCLUDED.status
+           OR (EXCLUDED.status = 'firing' AND EXCLUDED.starts_at > alerts.starts_at)
+       RETURNING fingerprint, status, alertname, severity, starts_at, ends_at
+     )
+     SELECT false AS late, * FROM changed
+     UNION ALL SELECT true, fingerprint, NULL, NULL, NULL, NULL, NULL FROM late`,
+    values: [...lateCopyValues(config, payload, incidentId), JSON.stringify(rows)],
   });
-  return result.rows;
+  const late = new Set<string>();
+  const changed: ChangedAlert[] = [];
+  for (const { late: isLate, ...alert } of result.rows) {
+    if (isLate) late.add(alert.fingerprint);
+    else changed.push(alert);
+  }
+  return { late, changed };
 }
 
 /**
