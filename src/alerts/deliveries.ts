@@ -164,7 +164,7 @@ export async function ingestNextDelivery(
     }
     // The record and the commit in one round trip: a simple query, which takes no parameters, so the values
     // go as literals (escapeLiteral quotes the error's every quote and backslash; a NUL, which no text column
-    // holds, would end the statement's text).
+    // holds, would make PostgreSQL refuse the whole message).
     const recordAndCommit = (outcome: string, incidentId: number | null, error: string | null) => {
       const errorText = error === null ? 'NULL' : escapeLiteral(error.replaceAll('\0', ''));
       return client.query(
@@ -175,12 +175,10 @@ export async function ingestNextDelivery(
          COMMIT`,
       );
     };
+    let result: DeliveryResult;
     try {
       // Validated again: it may have been stored by an earlier version of the bot.
-      const payload = parseWebhookPayload(delivery.payload);
-      const result = await ingestDelivery(client, config, payload, delivery.id);
-      await recordAndCommit(result.outcome, result.incident?.id ?? null, null);
-      return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
+      result = await ingestDelivery(client, config, parseWebhookPayload(delivery.payload), delivery.id);
     } catch (err) {
       if (noAnswer(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT ingest');
@@ -201,6 +199,10 @@ export async function ingestNextDelivery(
       await recordAndCommit('refused', null, error);
       return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'refused', error };
     }
+    // Past the savepoint's try: a commit that fails ends the transaction, savepoint and all. The delivery
+    // then waits, untouched (below).
+    await recordAndCommit(result.outcome, result.incident?.id ?? null, null);
+    return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
   } catch (err) {
     if (err instanceof IngestFailed) throw err;
     // A connection that failed mid-transaction, its session maybe holding the delivery's and the incident's

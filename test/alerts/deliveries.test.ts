@@ -215,6 +215,22 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     });
   });
 
+  it('leaves a delivery waiting when its commit fails, and throws what failed it', async () => {
+    // A check made only at the commit: a deferred constraint trigger on the delivery's record.
+    await pool.query(`CREATE OR REPLACE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refused at commit by the test' USING ERRCODE = '23514'; END $$`);
+    await pool.query(`CREATE CONSTRAINT TRIGGER refuse_commit AFTER UPDATE ON alert_deliveries
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.group_key LIKE '%AtCommit%')
+      EXECUTE FUNCTION refuse_commit()`);
+    try {
+      const waiting = await store('AtCommit');
+      await expect(ingestNextDelivery(pool, config)).rejects.toThrow('refused at commit by the test');
+      expect(await rowOf(waiting)).toMatchObject({ attempts: 0, processed: false, error: null });
+    } finally {
+      await pool.query('DROP TRIGGER refuse_commit ON alert_deliveries');
+    }
+  });
+
   it('forgets deliveries a day after they were ingested, never one still waiting', async () => {
     const old = await store('Old');
     await ingestNextDelivery(pool, config);
