@@ -119,6 +119,9 @@ interface Claimed {
  */
 const noAnswer = (err: unknown) => isDatabaseUnreachable(err) || isQueryReadTimeout(err);
 
+// SQLSTATE 25P01: ROLLBACK TO SAVEPOINT outside a transaction.
+const NO_ACTIVE_TRANSACTION = '25P01';
+
 // SQLSTATE class 22, data exception: a value in the payload PostgreSQL will never take.
 export const isDataException = (err: unknown): err is pg.DatabaseError =>
   err instanceof pg.DatabaseError && !!err.code?.startsWith('22');
@@ -163,26 +166,31 @@ export async function ingestNextDelivery(
       return undefined;
     }
     // The record and the commit in one round trip: a simple query, which takes no parameters, so the values
-    // go as literals (escapeLiteral quotes the error's every quote and backslash; a NUL, which no text column
-    // holds, would make PostgreSQL refuse the whole message).
-    const recordAndCommit = (outcome: string, incidentId: number | null, error: string | null) => {
-      const errorText = error === null ? 'NULL' : escapeLiteral(error.replaceAll('\0', ''));
-      return client.query(
+    // go as literals (escapeLiteral quotes the error's every quote and backslash).
+    const recordAndCommit = (outcome: string, incidentId: number | null, error: string | null) =>
+      client.query(
         `UPDATE alert_deliveries SET outcome = ${escapeLiteral(outcome)}, incident_id = ${incidentId ?? 'NULL'},
-                error = ${errorText}, attempts = attempts + ${error === null ? 0 : 1}, retry_at = NULL
+                error = ${error === null ? 'NULL' : escapeLiteral(error)},
+                attempts = attempts + ${error === null ? 0 : 1}, retry_at = NULL
                 ${outcome === 'refused' ? '' : ', payload = NULL'}
           WHERE id = ${delivery.id};
          COMMIT`,
       );
-    };
-    let result: DeliveryResult;
     try {
       // Validated again: it may have been stored by an earlier version of the bot.
-      result = await ingestDelivery(client, config, parseWebhookPayload(delivery.payload), delivery.id);
+      const payload = parseWebhookPayload(delivery.payload);
+      const result = await ingestDelivery(client, config, payload, delivery.id);
+      await recordAndCommit(result.outcome, result.incident?.id ?? null, null);
+      return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
     } catch (err) {
       if (noAnswer(err)) throw err;
-      await client.query('ROLLBACK TO SAVEPOINT ingest');
-      const error = shortReason(err instanceof z.ZodError ? z.prettifyError(err) : err);
+      // A commit that failed ended the transaction, savepoint and all: the delivery waits, untouched, and
+      // the commit's own error is the one thrown.
+      await client.query('ROLLBACK TO SAVEPOINT ingest').catch((rollback: unknown) => {
+        throw (rollback as { code?: string }).code === NO_ACTIVE_TRANSACTION ? err : rollback;
+      });
+      // A NUL, which no text column holds, would make PostgreSQL refuse the statement that records it.
+      const error = shortReason(err instanceof z.ZodError ? z.prettifyError(err) : err).replaceAll('\0', '');
       const refused =
         err instanceof z.ZodError || isDataException(err) || delivery.attempts + 1 >= MAX_INGEST_ATTEMPTS;
       if (!refused) {
@@ -199,10 +207,6 @@ export async function ingestNextDelivery(
       await recordAndCommit('refused', null, error);
       return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'refused', error };
     }
-    // Past the savepoint's try: a commit that fails ends the transaction, savepoint and all. The delivery
-    // then waits, untouched (below).
-    await recordAndCommit(result.outcome, result.incident?.id ?? null, null);
-    return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
   } catch (err) {
     if (err instanceof IngestFailed) throw err;
     // A connection that failed mid-transaction, its session maybe holding the delivery's and the incident's

@@ -90,6 +90,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     expect(await ingestNextDelivery(counting, config)).toMatchObject({ result: { outcome: 'updated' } });
     // The claim, the incident's lock, its alerts (and late copies), the incident, the record and commit.
     expect(sent).toHaveLength(5);
+    expect(sent[4]).toMatch(/UPDATE alert_deliveries[\s\S]*COMMIT/);
   });
 
   it('records the error of a delivery it refuses as it was, quotes and backslashes included', async () => {
@@ -228,6 +229,30 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect(await rowOf(waiting)).toMatchObject({ attempts: 0, processed: false, error: null });
     } finally {
       await pool.query('DROP TRIGGER refuse_commit ON alert_deliveries');
+    }
+  });
+
+  it('counts an attempt when its record fails, as when its ingest does, and goes on with the others', async () => {
+    // A statement timeout on the record alone: the claim leaves the outcome unset.
+    await pool.query(`CREATE OR REPLACE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'record refused by the test' USING ERRCODE = '57014'; END $$`);
+    await pool.query(`CREATE TRIGGER refuse_record BEFORE UPDATE ON alert_deliveries FOR EACH ROW
+      WHEN (NEW.outcome IS NOT NULL AND NEW.group_key LIKE '%RecordFails%') EXECUTE FUNCTION refuse_record()`);
+    try {
+      const failing = await store('RecordFails');
+      const other = await store('Other');
+      await expect(ingestNextDelivery(pool, config)).rejects.toThrow(IngestFailed);
+      expect(await rowOf(failing)).toMatchObject({
+        attempts: 1,
+        processed: false,
+        error: expect.stringContaining('record refused by the test'),
+      });
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({
+        deliveryId: other,
+        outcome: 'ingested',
+      });
+    } finally {
+      await pool.query('DROP TRIGGER refuse_record ON alert_deliveries');
     }
   });
 
