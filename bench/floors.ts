@@ -480,9 +480,9 @@ function printListeners(
       )} | ${range(p99s, 0)} | ${ratios(p99s)} | ${result} |`,
     );
   }
+  for (const { name, note } of listeners[0] ?? []) if (note) console.log(`\n${name}: ${note}.`);
   console.log(
     '\nA failed ack answers with an error (e.g. "The database (PostgreSQL) is not answering right now"), or a command\'s answer other than the one its row measures (e.g. which incident it is for). Not shown: counted at the wait. What clickers were told instead of the result:',
   );
   for (const line of told) console.log(line);
-  for (const { name, note } of listeners[0] ?? []) if (note) console.log(`\n${name}: ${note}.`);
 }

@@ -92,8 +92,8 @@ export async function ingestDelivery(
   if (!incident) {
     const firing = payload.alerts.filter((a) => a.status === 'firing');
     if (firing.length === 0) return { outcome: 'ignored' };
-    const early = await lateCopies(db, config, payload);
-    if (firing.every((a) => early.has(a.fingerprint))) return { outcome: 'stale' };
+    const late = await lateCopies(db, config, payload);
+    if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
     const shown =
       deliveryId === undefined
         ? undefined

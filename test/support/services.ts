@@ -106,13 +106,13 @@ export async function refuseInserts(
   sqlstate: string,
   message = 'refused by the test',
 ): Promise<void> {
-  await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $$
+  await pool.query(`CREATE OR REPLACE FUNCTION refuse_group() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
-      IF NEW.group_key LIKE '%${group}%' THEN
-        RAISE EXCEPTION '%', ${pg.escapeLiteral(message)} USING ERRCODE = '${sqlstate}';
+      IF NEW.group_key LIKE ${pg.escapeLiteral(`%${group}%`)} THEN
+        RAISE EXCEPTION '%', ${pg.escapeLiteral(message)} USING ERRCODE = ${pg.escapeLiteral(sqlstate)};
       END IF;
       RETURN NEW;
-    END $$`);
+    END $fn$`);
   await pool.query(
     `CREATE TRIGGER refuse_group BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION refuse_group()`,
   );
