@@ -80,14 +80,14 @@ export async function acceptDeliveries(
   if (rest.length > 0) {
     // The payloads go as one JSON array, not a jsonb[]: pg would escape each one's every quote into an
     // array literal, a pass over the whole body in the bot's thread, for PostgreSQL to undo.
-    const { rows: stored } = await pool.query<{ id: number; group_key: string }>({
+    const { rows: stored } = await pool.query<{ id: string; group_key: string }>({
       name: 'deliveries-store',
       text: `INSERT INTO alert_deliveries (group_key, payload)
              SELECT p ->> 'groupKey', p FROM jsonb_array_elements($1::jsonb) AS p
-             RETURNING id::int AS id, group_key`,
+             RETURNING id, group_key`,
       values: [JSON.stringify(rest.map((d) => d.payload()))],
     });
-    const ids = new Map(stored.map((row) => [row.group_key, row.id]));
+    const ids = new Map(stored.map((row) => [row.group_key, deliveryIdOf(row.id)]));
     for (const [i, delivery] of deliveries.entries()) {
       const deliveryId = ids.get(delivery.groupKey);
       if (!accepted[i] && deliveryId !== undefined) accepted[i] = { outcome: 'accepted', deliveryId };
@@ -100,6 +100,12 @@ export async function acceptDeliveries(
   for (const d of deliveries) lastAccepted?.accepted(d.groupKey, d.digest);
   return answers;
 }
+
+/**
+ * A delivery's id (bigserial), which PostgreSQL sends as text: every notification that changes something
+ * takes one, and a busy bot may pass 2^31 (`::int` would then fail every store); a number is exact to 2^53.
+ */
+const deliveryIdOf = (id: string): number => Number(id);
 
 export type IngestedDelivery =
   | { deliveryId: number; groupKey: string; outcome: 'ingested'; result: DeliveryResult }
@@ -157,14 +163,15 @@ export async function ingestNextDelivery(
             AND NOT EXISTS (SELECT 1 FROM alert_deliveries o
                              WHERE o.group_key = d.group_key AND o.processed_at IS NULL AND o.id < d.id)
           ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING id::int AS id, group_key, payload, attempts;
+       RETURNING id, group_key, payload, attempts;
        SAVEPOINT ingest`,
-    )) as unknown as [pg.QueryResult, pg.QueryResult<Claimed>, pg.QueryResult];
-    const delivery = claimed.rows[0];
-    if (!delivery) {
+    )) as unknown as [pg.QueryResult, pg.QueryResult<Omit<Claimed, 'id'> & { id: string }>, pg.QueryResult];
+    const row = claimed.rows[0];
+    if (!row) {
       await client.query('COMMIT');
       return undefined;
     }
+    const delivery: Claimed = { ...row, id: deliveryIdOf(row.id) };
     // The record and the commit in one round trip: a simple query, which takes no parameters, so the values
     // go as literals (escapeLiteral quotes the error's every quote and backslash).
     const recordAndCommit = (outcome: string, incidentId: number | null, error: string | null) =>

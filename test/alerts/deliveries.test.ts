@@ -256,6 +256,19 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
     }
   });
 
+  it('stores and ingests deliveries whose ids are past 2^31, as a busy bot reaches in time', async () => {
+    await pool.query('ALTER SEQUENCE alert_deliveries_id_seq RESTART WITH 2147483648');
+    try {
+      const id = await store('Far');
+      expect(id).toBe(2 ** 31);
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ deliveryId: id, outcome: 'ingested' });
+      expect(await rowOf(id)).toMatchObject({ outcome: 'created', processed: true });
+    } finally {
+      // The rows go with the next test's TRUNCATE; the ids start again from 1.
+      await pool.query('ALTER SEQUENCE alert_deliveries_id_seq RESTART');
+    }
+  });
+
   it('forgets deliveries a day after they were ingested, never one still waiting', async () => {
     const old = await store('Old');
     await ingestNextDelivery(pool, config);
