@@ -8,7 +8,9 @@ import { secretEnvOf } from './actions/drivers/index.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
 import { deliveriesWaiting } from './alerts/deliveries.js';
 import { DeliveryAcceptor } from './alerts/deliveryAcceptor.js';
+import { hearGroupChanges } from './alerts/groupChanges.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
+import { ShownDigests } from './alerts/shownDigests.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
 import { migrate } from './db/migrate.js';
@@ -432,12 +434,21 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: slackLogger,
       });
       router.register(bolt);
+      // Repeats of what incidents show are answered from memory, forgotten as PostgreSQL tells of changes.
+      const shown = new ShownDigests();
+      const groupChanges = hearGroupChanges({
+        connectionString: env.DATABASE_URL,
+        probes: webhookPool,
+        shown,
+        logger: logger.child({ component: 'alertmanager' }),
+      });
+      closers.push(() => groupChanges.stop());
       server = createHttpServer(
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),
           alertmanager: alertmanagerRoute({
             pool: webhookPool,
-            acceptor: new DeliveryAcceptor(webhookPool),
+            acceptor: new DeliveryAcceptor(webhookPool, shown),
             queue,
             stored: () => ingest.stored(),
             config: file,

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { type Accepted, acceptDeliveries, type Delivery } from './deliveries.js';
 import { LastAccepted } from './lastAccepted.js';
+import type { ShownDigests } from './shownDigests.js';
 
 /** Deliveries one batch takes at most. */
 export const MAX_ACCEPT_BATCH = 64;
@@ -41,15 +42,27 @@ export class DeliveryAcceptor {
   private readonly waiting: Waiting[] = [];
   private running = false;
   private readonly lastAccepted = new LastAccepted();
+  /** Deliveries of each group waiting or in the running batch. */
+  private readonly pending = new Map<string, number>();
 
+  /**
+   * `shown`: what groups' open incidents show, kept right by PostgreSQL (see hearGroupChanges); a repeat
+   * of it is answered at once, unless a delivery of its group is still being accepted here (the repeat may
+   * be of what the group said before it).
+   */
   constructor(
     private readonly pool: pg.Pool,
+    private readonly shown?: ShownDigests,
     private readonly waitMs = ACCEPT_WAIT_MS,
   ) {}
 
   /** `bytes`: the size of the body it came in. */
   accept(delivery: Delivery, bytes: number): Promise<Accepted> {
-    return new Promise((resolve, reject) => {
+    const { groupKey, digest } = delivery;
+    const incidentId = this.pending.has(groupKey) ? undefined : this.shown?.incidentShowing(groupKey, digest);
+    if (incidentId !== undefined) return Promise.resolve({ outcome: 'duplicate', incidentId });
+    this.pending.set(groupKey, (this.pending.get(groupKey) ?? 0) + 1);
+    return new Promise<Accepted>((resolve, reject) => {
       const timer = setTimeout(() => {
         const at = this.waiting.indexOf(waiting);
         if (at >= 0) this.waiting.splice(at, 1);
@@ -58,6 +71,10 @@ export class DeliveryAcceptor {
       const waiting: Waiting = { delivery, bytes, timer, resolve, reject };
       this.waiting.push(waiting);
       this.next();
+    }).finally(() => {
+      const left = this.pending.get(groupKey)! - 1;
+      if (left === 0) this.pending.delete(groupKey);
+      else this.pending.set(groupKey, left);
     });
   }
 
@@ -97,13 +114,21 @@ export class DeliveryAcceptor {
   }
 
   private async run(batch: Waiting[]): Promise<void> {
+    const since = this.shown?.readBegins();
+    const settle = (w: Waiting, accepted: Accepted) => {
+      const { groupKey, digest } = w.delivery;
+      if (accepted.outcome === 'duplicate') this.shown?.found(since!, groupKey, digest, accepted.incidentId);
+      // Stored: its incident will show it, not what it shows now. Forgotten here at once; every process is told.
+      else this.shown?.forget(groupKey);
+      w.resolve(accepted);
+    };
     try {
       const accepted = await acceptDeliveries(
         this.pool,
         batch.map((w) => w.delivery),
         this.lastAccepted,
       );
-      for (const [i, w] of batch.entries()) w.resolve(accepted[i]!);
+      for (const [i, w] of batch.entries()) settle(w, accepted[i]!);
     } catch (err) {
       if (batch.length === 1 || isTransientDbError(err) || isQueryReadTimeout(err)) {
         for (const w of batch) w.reject(err);
@@ -113,7 +138,7 @@ export class DeliveryAcceptor {
       // Alertmanager drops for good): each is tried alone, so that it does not fail the others.
       for (const w of batch)
         await acceptDeliveries(this.pool, [w.delivery], this.lastAccepted).then(
-          ([a]) => w.resolve(a!),
+          ([a]) => settle(w, a!),
           w.reject,
         );
     }

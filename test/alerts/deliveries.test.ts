@@ -13,6 +13,7 @@ import {
 } from '../../src/alerts/deliveries.js';
 import { AcceptWaitedTooLong, DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { ShownDigests } from '../../src/alerts/shownDigests.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
@@ -401,6 +402,47 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect(await storedIds('Seen')).toHaveLength(2);
     });
 
+    /** An acceptor remembering what incidents show (as if it heard every change), and the group's open incident. */
+    const remembering = async (group: string) => {
+      const shown = new ShownDigests();
+      shown.heard();
+      await store(group);
+      await ingestNextDelivery(pool, config);
+      return { shown, acceptor: new DeliveryAcceptor(pool, shown) };
+    };
+
+    it('answers a repeat of what the incident shows from memory once it has read it, sending nothing', async () => {
+      const { acceptor } = await remembering('Remembered');
+      const sent = statements();
+      for (let i = 0; i < 3; i++)
+        await expect(acceptor.accept(notification('Remembered'), 1000)).resolves.toMatchObject({
+          outcome: 'duplicate',
+        });
+      expect(sent()).toEqual(['deliveries-known']);
+      // A change it stores is forgotten at once: what the incident shows until it is ingested is news.
+      await acceptor.accept(notification('Remembered', pods(2)), 1000);
+      await expect(acceptor.accept(notification('Remembered'), 1000)).resolves.toMatchObject({
+        outcome: 'accepted',
+      });
+    });
+
+    it('reads a remembered repeat behind a delivery of its group still being accepted here: it may follow a change', async () => {
+      const { shown, acceptor } = await remembering('Behind');
+      await acceptor.accept(notification('Behind'), 1000);
+      expect(
+        shown.incidentShowing(notification('Behind').groupKey, notification('Behind').digest),
+      ).toBeDefined();
+      // Other's batch runs; the change waits for the next, and the group's old notification after it.
+      const [, change, again] = await acceptAll(acceptor, [
+        notification('Other'),
+        notification('Behind', pods(2)),
+        notification('Behind'),
+      ]);
+      expect(value(change)).toMatchObject({ outcome: 'accepted' });
+      expect(value(again)).toMatchObject({ outcome: 'accepted' });
+      expect((await storedIds('Behind')).slice(1)).toEqual([deliveryIdOf(change!), deliveryIdOf(again!)]);
+    });
+
     it('stores a repeat it takes for a change (another replica accepted it), which ingesting finds changes nothing', async () => {
       const here = new DeliveryAcceptor(pool);
       await here.accept(notification('Elsewhere'), 1000);
@@ -497,7 +539,7 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       const proxy = await startTcpProxy(url.hostname, Number(url.port));
       url.host = `127.0.0.1:${proxy.port}`;
       const silent = createPool(url.toString(), 1, { queryTimeoutMs: 1500 });
-      const acceptor = new DeliveryAcceptor(silent, 300);
+      const acceptor = new DeliveryAcceptor(silent, undefined, 300);
       try {
         await acceptor.accept(notification('Before'), 1000);
         await new Promise((resolve) => setImmediate(resolve)); // its batch over, so that Stuck goes alone

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { CONNECTION_TIMEOUT_MS } from '../db/pool.js';
+import type { Logger } from '../observability/logger.js';
+import { settledWithin } from '../primitives/withTimeout.js';
+import type { ShownDigests } from './shownDigests.js';
+
+/**
+ * Where PostgreSQL tells of groups whose repeat may be news (migrations/024_alert_group_changes.sql). A
+ * notification's payload is JSON: an array of group keys, null for every group, or a probe's string.
+ */
+export const GROUP_CHANGES_CHANNEL = 'alert_groups_changed';
+/**
+ * How often the line is proved: a notification sent from another session must come back within
+ * PROBE_WAIT_MS. A connection gone silent (no reset: a NAT that forgot the flow, some failovers) hears
+ * nothing and says so to nobody: this long at most, its repeats are answered as of before what it missed.
+ */
+export const PROBE_EVERY_MS = 2000;
+export const PROBE_WAIT_MS = 2000;
+/** The wait before listening again once the line is lost, doubled each time it fails, up to the cap. */
+const RETRY_MS = 500;
+const RETRY_CAP_MS = 30_000;
+
+export interface GroupChangesDeps {
+  connectionString: string;
+  /** Where the probes are sent from: a session other than the one listening, as every change is. */
+  probes: pg.Pool;
+  shown: ShownDigests;
+  logger: Logger;
+}
+
+/**
+ * Keeps `shown` told of changed groups, on a connection of its own: listening, then proved by a probe sent
+ * from `probes`, before anything is remembered (a PgBouncer in transaction mode, say, would never bring
+ * one back), and proved again every PROBE_EVERY_MS. A line lost or unproved makes `shown` forget
+ * everything until it is back. `stop()` closes it.
+ */
+export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void> } {
+  const { shown, logger } = deps;
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retryMs = RETRY_MS;
+  let timer: NodeJS.Timeout | undefined;
+  /** The probe on its way: what it says, its wait, and what to do once it is back. */
+  let probe: { nonce: string; wait: NodeJS.Timeout; back: () => void } | undefined;
+  let wasHeard = false;
+
+  const lose = (line: pg.Client, reason: string, err?: unknown) => {
+    if (line !== client) return Promise.resolve(undefined);
+    client = undefined;
+    clearTimeout(probe?.wait);
+    probe = undefined;
+    clearTimeout(timer);
+    shown.lost();
+    // A silent line's end waits for an answer that never comes: not longer than a connection's timeout.
+    const ended = settledWithin(
+      line.end().then(
+        () => true,
+        () => true,
+      ),
+      CONNECTION_TIMEOUT_MS,
+    );
+    if (stopped) return ended;
+    if (wasHeard)
+      logger.warn({ err }, `alert group changes: ${reason}; every repeat is read until they are heard again`);
+    wasHeard = false;
+    timer = setTimeout(listen, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
+    return ended;
+  };
+
+  const onNotification = (line: pg.Client, payload: string | undefined) => {
+    let said: unknown;
+    try {
+      said = JSON.parse(payload ?? '');
+    } catch {
+      said = null;
+    }
+    if (typeof said === 'string') {
+      if (line === client && probe?.nonce === said) probe.back();
+    } else if (Array.isArray(said)) shown.changed(said.filter((key) => typeof key === 'string'));
+    // null, or a payload this version does not know: every group, to be safe.
+    else shown.changedAll();
+  };
+
+  const prove = (line: pg.Client) => {
+    const nonce = randomUUID();
+    probe = {
+      nonce,
+      wait: setTimeout(
+        () => lose(line, `a probe did not come back within ${PROBE_WAIT_MS} ms`),
+        PROBE_WAIT_MS,
+      ),
+      back: () => {
+        clearTimeout(probe?.wait);
+        probe = undefined;
+        if (!wasHeard) logger.info('alert group changes: heard; repeats shown are answered from memory');
+        wasHeard = true;
+        retryMs = RETRY_MS;
+        shown.heard();
+        timer = setTimeout(() => prove(line), PROBE_EVERY_MS);
+      },
+    };
+    deps.probes
+      .query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, JSON.stringify(nonce)])
+      .catch((err: unknown) => lose(line, 'a probe could not be sent', err));
+  };
+
+  const listen = () => {
+    if (stopped) return;
+    const line = new pg.Client({
+      connectionString: deps.connectionString,
+      application_name: 'incident-bot',
+      keepAlive: true,
+      connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
+      // LISTEN unanswered this long: a connection gone silent, tried again.
+      query_timeout: PROBE_WAIT_MS,
+    });
+    client = line;
+    line.on('error', (err) => lose(line, 'the connection failed', err));
+    line.on('end', () => lose(line, 'the connection ended'));
+    line.on('notification', (message) => onNotification(line, message.payload));
+    line
+      .connect()
+      .then(() => line.query(`LISTEN ${GROUP_CHANGES_CHANNEL}`))
+      .then(() => {
+        if (line === client) prove(line);
+      })
+      .catch((err: unknown) => lose(line, 'could not listen', err));
+  };
+
+  listen();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      if (client) await lose(client, 'stopping');
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import { LAST_ACCEPTED_GROUPS, MAX_REMEMBERED_KEY } from './lastAccepted.js';
+
+/** The open incident a group's repeat would be answered with, and the notification it shows. */
+interface Shown {
+  digest: string;
+  incidentId: number;
+}
+
+/**
+ * What each group's open incident shows (the digest of the notification it last took), as this process
+ * last read it: a repeat of that is answered from here, with no round trip to PostgreSQL. Repeats are most
+ * deliveries (Alertmanager's repeat_interval, each HA peer's copy), and reading for one cost the webhook
+ * more than half of what it spent on it.
+ *
+ * Only as good as what it hears (see hearGroupChanges): PostgreSQL tells every serving process of each
+ * group whose repeat could be news from then on (a delivery of it stored by any process, its open incident
+ * resolved or changed, by hand or by an ingest), and the group is forgotten. While nothing can be heard
+ * (not yet listening, the line lost or unproved), nothing is remembered and every repeat is read, as it
+ * was before. A read that began before a change was heard is not remembered: it may be of before it.
+ * What is left is the time a change takes to be heard, a few milliseconds, in which a repeat is answered
+ * as of just before it: as a read sent just before the change is.
+ */
+export class ShownDigests {
+  /** By group, the one shown longest ago first. */
+  private readonly shown = new Map<string, Shown>();
+  /** Bumped by every change heard and by the line lost: a read begun before one is not remembered. */
+  private changes = 0;
+  private listening = false;
+
+  constructor(private readonly maxGroups = LAST_ACCEPTED_GROUPS) {}
+
+  /** The open incident of the group, if it is known to show `digest`. */
+  incidentShowing(groupKey: string, digest: string): number | undefined {
+    const shown = this.shown.get(groupKey);
+    return shown?.digest === digest ? shown.incidentId : undefined;
+  }
+
+  /** Taken as a read begins, and given back with what it found (found). */
+  readBegins(): number {
+    return this.changes;
+  }
+
+  /** A read begun at `since` found that the group's open incident shows `digest`. */
+  found(since: number, groupKey: string, digest: string, incidentId: number): void {
+    if (!this.listening || since !== this.changes || groupKey.length > MAX_REMEMBERED_KEY) return;
+    // Set again, last: a Map keeps the order keys were set in, so the first is the least recent.
+    this.shown.delete(groupKey);
+    this.shown.set(groupKey, { digest, incidentId });
+    if (this.shown.size > this.maxGroups) this.shown.delete(this.shown.keys().next().value!);
+  }
+
+  /** A repeat of the group may be news from now on, as this process knows first (it stored a delivery). */
+  forget(groupKey: string): void {
+    this.shown.delete(groupKey);
+  }
+
+  /** A repeat of these groups may be news from now on. */
+  changed(groupKeys: Iterable<string>): void {
+    this.changes += 1;
+    for (const groupKey of groupKeys) this.shown.delete(groupKey);
+  }
+
+  /** Any group's repeat may be news: a table emptied. */
+  changedAll(): void {
+    this.changes += 1;
+    this.shown.clear();
+  }
+
+  /** Changes are heard from now on (the line is proved). */
+  heard(): void {
+    this.listening = true;
+  }
+
+  /** Changes may go unheard: everything is forgotten, and nothing remembered until heard() again. */
+  lost(): void {
+    this.listening = false;
+    this.changedAll();
+  }
+}

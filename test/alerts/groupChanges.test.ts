@@ -1,0 +1,224 @@
+import pg from 'pg';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { acceptDeliveries, deliveryOf, ingestNextDelivery } from '../../src/alerts/deliveries.js';
+import { DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
+import { GROUP_CHANGES_CHANNEL, hearGroupChanges, PROBE_WAIT_MS } from '../../src/alerts/groupChanges.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
+import { ShownDigests } from '../../src/alerts/shownDigests.js';
+import { parseFileConfig } from '../../src/config/file.js';
+import type { Pool } from '../../src/db/pool.js';
+import { resolveIncident } from '../../src/incidents/lifecycle.js';
+import { type AlertSpec, payload } from '../support/alertmanager.js';
+import { migratedDatabase } from '../support/database.js';
+import { recordingEffects } from '../support/incidents.js';
+import { recordingLogger } from '../support/logLines.js';
+import { createTestDatabase, waitFor } from '../support/services.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+
+const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+
+describe('alert group changes: what PostgreSQL tells every serving process', () => {
+  const database = migratedDatabase(10);
+  let pool: Pool;
+  let url: string;
+  beforeAll(() => {
+    pool = database();
+    url = pool.options.connectionString!;
+  });
+  beforeEach(async () => {
+    await pool.query('TRUNCATE alert_deliveries, incidents CASCADE');
+  });
+
+  const notification = (group: string, alerts: AlertSpec[] = [{ instance: 'pod-1' }]) =>
+    deliveryOf(WebhookPayloadSchema.parse(payload({ group, alerts })));
+  /** An incident open for the group, showing its notification (of `alerts`). */
+  const opened = async (group: string, alerts?: AlertSpec[]) => {
+    const delivery = notification(group, alerts);
+    await acceptDeliveries(pool, [delivery]);
+    const ingested = await ingestNextDelivery(pool, config);
+    if (ingested?.outcome !== 'ingested') throw new Error(`${group} was not ingested`);
+    return { delivery, incidentId: ingested.result.incident!.id };
+  };
+
+  describe('the notifications', () => {
+    let listener: pg.Client;
+    let payloads: string[];
+    beforeEach(async () => {
+      payloads = [];
+      listener = new pg.Client({ connectionString: url });
+      listener.on('notification', (message) => payloads.push(message.payload ?? ''));
+      await listener.connect();
+      await listener.query(`LISTEN ${GROUP_CHANGES_CHANNEL}`);
+    });
+    afterEach(() => listener.end());
+
+    /** The payloads told once `work` is done: a notification ahead of the marker came before it. */
+    const toldAfter = async (work: () => Promise<unknown>) => {
+      await listener.query('SELECT 1'); // what came before the work is in
+      payloads = [];
+      await work();
+      await pool.query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, '"marker"']);
+      await waitFor(() => payloads.includes('"marker"'), 5000, 'the marker');
+      return payloads.filter((p) => p !== '"marker"').map((p) => JSON.parse(p) as unknown);
+    };
+    const keyOf = (group: string) => notification(group).groupKey;
+
+    it('tells of the groups of deliveries stored, one notification a statement', async () => {
+      const told = await toldAfter(() => acceptDeliveries(pool, [notification('A'), notification('B')]));
+      expect(told).toEqual([expect.arrayContaining([keyOf('A'), keyOf('B')])]);
+      expect((told[0] as string[]).length).toBe(2);
+    });
+
+    it('tells of an open incident made to show another notification, resolved by hand, or deleted', async () => {
+      const { incidentId } = await opened('Changing');
+      await acceptDeliveries(pool, [
+        notification('Changing', [{ instance: 'pod-1' }, { instance: 'pod-2' }]),
+      ]);
+      expect(await toldAfter(() => ingestNextDelivery(pool, config))).toEqual([[keyOf('Changing')]]);
+      expect(
+        await toldAfter(() =>
+          resolveIncident({ pool, config, effects: recordingEffects() }, incidentId, 'Fixed', 'U0ALICE'),
+        ),
+      ).toEqual([[keyOf('Changing')]]);
+      await opened('Deleted');
+      expect(await toldAfter(() => pool.query("DELETE FROM incidents WHERE state = 'open'"))).toEqual([
+        [keyOf('Deleted')],
+      ]);
+    });
+
+    it('tells of no other change of an incident, and of every group when the table is emptied', async () => {
+      const { incidentId } = await opened('Quiet');
+      expect(
+        await toldAfter(() =>
+          pool.query(
+            "UPDATE incidents SET acknowledged_by = 'U0ALICE', version = version + 1 WHERE id = $1",
+            [incidentId],
+          ),
+        ),
+      ).toEqual([]);
+      expect(await toldAfter(() => pool.query('TRUNCATE alert_deliveries, incidents CASCADE'))).toEqual([
+        null,
+      ]);
+    });
+
+    it('sends keys up to 1024 characters, in notifications that fit in 8,000 bytes, and not a longer one', async () => {
+      const rows = Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, '0')}${'é"\n'.repeat(340)}`);
+      const told = await toldAfter(() =>
+        pool.query(
+          'INSERT INTO alert_deliveries (group_key) SELECT unnest($1::text[]) UNION ALL SELECT repeat($2, 1025)',
+          [rows, 'x'],
+        ),
+      );
+      expect(told.length).toBeGreaterThan(1);
+      expect((told as string[][]).flat().sort()).toEqual([...rows].sort());
+      for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThan(8000);
+    });
+  });
+
+  describe('hearing them', () => {
+    let proxy: TcpProxy;
+    let line: { stop(): Promise<void> } | undefined;
+    beforeEach(async () => {
+      const direct = new URL(url);
+      proxy = await startTcpProxy(direct.hostname, Number(direct.port));
+    });
+    afterEach(async () => {
+      await line?.stop();
+      line = undefined;
+      await proxy.close();
+    });
+
+    /** The listener's line through the proxy, its probes sent straight (or from `probes`). */
+    const hear = (probes: pg.Pool = pool) => {
+      const proxied = new URL(url);
+      proxied.host = `127.0.0.1:${proxy.port}`;
+      const shown = new ShownDigests();
+      const { logger, lines } = recordingLogger<{ level: number; msg: string }>('info');
+      line = hearGroupChanges({ connectionString: proxied.toString(), probes, shown, logger });
+      return { shown, lines };
+    };
+    /** Whether `shown` remembers what a read finds now, as it does only while changes are heard. */
+    const remembers = (shown: ShownDigests) => {
+      shown.found(shown.readBegins(), 'probe-of-the-test', 'x', 1);
+      const remembered = shown.incidentShowing('probe-of-the-test', 'x') !== undefined;
+      shown.forget('probe-of-the-test');
+      return remembered;
+    };
+
+    it('remembers once a probe came back, and forgets a group as another process stores a delivery of it', async () => {
+      const { shown } = hear();
+      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      const { delivery, incidentId } = await opened('Elsewhere');
+      shown.found(shown.readBegins(), delivery.groupKey, delivery.digest, incidentId);
+      expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
+      await acceptDeliveries(pool, [notification('Elsewhere', [{ instance: 'pod-2' }])]);
+      await waitFor(() => shown.incidentShowing(delivery.groupKey, delivery.digest) === undefined, 5000);
+    });
+
+    it('forgets a group whose incident someone resolves: the repeat after is stored, and reopens it', async () => {
+      const { shown } = hear();
+      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      const acceptor = new DeliveryAcceptor(pool, shown);
+      const { delivery, incidentId } = await opened('ByHand');
+      await expect(acceptor.accept(delivery, 1000)).resolves.toMatchObject({ outcome: 'duplicate' });
+      expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
+      await resolveIncident({ pool, config, effects: recordingEffects() }, incidentId, 'Fixed', 'U0ALICE');
+      await waitFor(() => shown.incidentShowing(delivery.groupKey, delivery.digest) === undefined, 5000);
+      await expect(acceptor.accept(delivery, 1000)).resolves.toMatchObject({ outcome: 'accepted' });
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({
+        result: { outcome: 'reopened', incident: { id: incidentId } },
+      });
+    });
+
+    it('never remembers when its probes do not come back (sent where it does not listen, as through a pooler)', async () => {
+      // Notifications stay within their database: probes from another never reach this line.
+      const other = await createTestDatabase();
+      const elsewhere = new pg.Pool({ connectionString: other.url, max: 1 });
+      try {
+        const { shown, lines } = hear(elsewhere);
+        await new Promise((resolve) => setTimeout(resolve, PROBE_WAIT_MS * 2));
+        expect(remembers(shown)).toBe(false);
+        expect(lines.map((l) => l.msg).join('\n')).not.toContain('heard');
+      } finally {
+        await line?.stop();
+        await elsewhere.end();
+        await other.drop();
+      }
+    });
+
+    it.each([
+      { fault: 'cut' as const, told: 'the connection failed' },
+      // No reset: only the probe not coming back tells.
+      { fault: 'silence' as const, told: 'did not come back' },
+    ])(
+      'forgets everything when the line is $fault, remembers nothing while it is down, and listens again once it is back',
+      async ({ fault, told }) => {
+        const { shown, lines } = hear();
+        await waitFor(() => remembers(shown), 10_000, 'the line proved');
+        shown.found(shown.readBegins(), 'g', 'a', 1);
+        proxy[fault]();
+        await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 10_000, 'forgotten');
+        expect(remembers(shown)).toBe(false);
+        expect(lines).toContainEqual(
+          expect.objectContaining({ level: 40, msg: expect.stringContaining(told) }),
+        );
+        proxy.restore();
+        await waitFor(() => remembers(shown), 30_000, 'the line proved again');
+      },
+    );
+
+    it('closes its line when stopped, and remembers nothing after', async () => {
+      const { shown } = hear();
+      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      await line!.stop();
+      expect(remembers(shown)).toBe(false);
+      const listening = async () =>
+        (
+          await pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+          )
+        ).rows[0]!.n;
+      await waitFor(async () => (await listening()) === 0, 5000, 'the listening session gone');
+    });
+  });
+});

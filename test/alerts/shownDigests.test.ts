@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ShownDigests } from '../../src/alerts/shownDigests.js';
+
+describe('what each group’s open incident shows, as last read', () => {
+  const heard = (maxGroups?: number) => {
+    const shown = new ShownDigests(maxGroups);
+    shown.heard();
+    return shown;
+  };
+
+  it('knows the incident showing a digest once a read found it, and nothing of another digest', () => {
+    const shown = heard();
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    shown.found(shown.readBegins(), 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBe(7);
+    expect(shown.incidentShowing('g', 'b')).toBeUndefined();
+    expect(shown.incidentShowing('h', 'a')).toBeUndefined();
+  });
+
+  it('remembers nothing until changes are heard, and forgets everything when they may no longer be', () => {
+    const shown = new ShownDigests();
+    shown.found(shown.readBegins(), 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    shown.heard();
+    shown.found(shown.readBegins(), 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBe(7);
+    shown.lost();
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    shown.found(shown.readBegins(), 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+  });
+
+  it('forgets the groups changed, and every group when told so', () => {
+    const shown = heard();
+    for (const g of ['g', 'h', 'i']) shown.found(shown.readBegins(), g, 'a', 7);
+    shown.changed(['g']);
+    shown.forget('h');
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    expect(shown.incidentShowing('h', 'a')).toBeUndefined();
+    expect(shown.incidentShowing('i', 'a')).toBe(7);
+    shown.changedAll();
+    expect(shown.incidentShowing('i', 'a')).toBeUndefined();
+  });
+
+  it('does not remember what a read found if a change was heard while it ran: it may be of before it', () => {
+    const shown = heard();
+    const since = shown.readBegins();
+    // Of another group: the read may still have begun before a change of its own, not yet heard.
+    shown.changed(['other']);
+    shown.found(since, 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    // What this process stored itself is no change heard: a read begun before it is remembered.
+    const next = shown.readBegins();
+    shown.forget('h');
+    shown.found(next, 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBe(7);
+  });
+
+  it('forgets the group found longest ago once it holds its most, and never holds a key over 1 KiB', () => {
+    const shown = heard(2);
+    shown.found(shown.readBegins(), 'old', 'a', 1);
+    shown.found(shown.readBegins(), 'kept', 'a', 2);
+    // Found again: no longer the oldest.
+    shown.found(shown.readBegins(), 'old', 'a', 1);
+    shown.found(shown.readBegins(), 'new', 'a', 3);
+    expect(shown.incidentShowing('kept', 'a')).toBeUndefined();
+    expect(shown.incidentShowing('old', 'a')).toBe(1);
+    expect(shown.incidentShowing('new', 'a')).toBe(3);
+    shown.found(shown.readBegins(), 'g'.repeat(1025), 'a', 4);
+    expect(shown.incidentShowing('g'.repeat(1025), 'a')).toBeUndefined();
+    shown.found(shown.readBegins(), 'g'.repeat(1024), 'a', 5);
+    expect(shown.incidentShowing('g'.repeat(1024), 'a')).toBe(5);
+  });
+});
