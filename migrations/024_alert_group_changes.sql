@@ -51,7 +51,8 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- An open incident of a group no longer showing what it showed. (One opened shows more, never less.)
+-- An open incident of a group no longer showing what it showed. (An incident opened or reopened only
+-- turns news into repeats: nothing to tell.)
 DROP TRIGGER IF EXISTS incidents_shown_changed ON incidents;
 CREATE TRIGGER incidents_shown_changed AFTER UPDATE ON incidents FOR EACH ROW
   WHEN (OLD.state = 'open' AND OLD.group_key IS NOT NULL AND (

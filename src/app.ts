@@ -448,7 +448,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),
           alertmanager: alertmanagerRoute({
             pool: webhookPool,
-            acceptor: new DeliveryAcceptor(webhookPool, shown),
+            acceptor: new DeliveryAcceptor(webhookPool, { shown }),
             queue,
             stored: () => ingest.stored(),
             config: file,

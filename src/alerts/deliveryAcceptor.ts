@@ -45,16 +45,21 @@ export class DeliveryAcceptor {
   /** Deliveries of each group waiting or in the running batch. */
   private readonly pending = new Map<string, number>();
 
+  private readonly shown?: ShownDigests;
+  private readonly waitMs: number;
+
   /**
    * `shown`: what groups' open incidents show, kept right by PostgreSQL (see hearGroupChanges); a repeat
-   * of it is answered at once, unless a delivery of its group is still being accepted here (the repeat may
-   * be of what the group said before it).
+   * of it is answered at once, unless a delivery of its group is still being accepted here (the repeat
+   * may be of what the group said before it). `waitMs`: ACCEPT_WAIT_MS unless a test says otherwise.
    */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly shown?: ShownDigests,
-    private readonly waitMs = ACCEPT_WAIT_MS,
-  ) {}
+    options: { shown?: ShownDigests; waitMs?: number } = {},
+  ) {
+    this.shown = options.shown;
+    this.waitMs = options.waitMs ?? ACCEPT_WAIT_MS;
+  }
 
   /** `bytes`: the size of the body it came in. */
   accept(delivery: Delivery, bytes: number): Promise<Accepted> {
@@ -118,7 +123,7 @@ export class DeliveryAcceptor {
     const settle = (w: Waiting, accepted: Accepted) => {
       const { groupKey, digest } = w.delivery;
       if (accepted.outcome === 'duplicate') this.shown?.found(since!, groupKey, digest, accepted.incidentId);
-      // Stored: its incident will show it, not what it shows now. Forgotten here at once; every process is told.
+      // Stored: its incident will show it, not what it shows now. Forgotten here at once; the rest are told.
       else this.shown?.forget(groupKey);
       w.resolve(accepted);
     };

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { CONNECTION_TIMEOUT_MS } from '../db/pool.js';
 import type { Logger } from '../observability/logger.js';
@@ -15,8 +16,8 @@ export const GROUP_CHANGES_CHANNEL = 'alert_groups_changed';
  * PROBE_WAIT_MS. A connection gone silent (no reset: a NAT that forgot the flow, some failovers) hears
  * nothing and says so to nobody: this long at most, its repeats are answered as of before what it missed.
  */
-export const PROBE_EVERY_MS = 2000;
-export const PROBE_WAIT_MS = 2000;
+const PROBE_EVERY_MS = 2000;
+const PROBE_WAIT_MS = 2000;
 /** The wait before listening again once the line is lost, doubled each time it fails, up to the cap. */
 const RETRY_MS = 500;
 const RETRY_CAP_MS = 30_000;
@@ -44,29 +45,45 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
   /** The probe on its way: what it says, its wait, and what to do once it is back. */
   let probe: { nonce: string; wait: NodeJS.Timeout; back: () => void } | undefined;
   let wasHeard = false;
+  /** Whether a line never proved has been logged: once, until one is proved. */
+  let toldUnheard = false;
+
+  /**
+   * Ends a line. A silent one never carries the goodbye: its socket is destroyed and its session ended
+   * from another, which would otherwise keep its place in PostgreSQL's notification queue until TCP gave
+   * up on it, hours later.
+   */
+  const close = async (line: pg.Client) => {
+    const ended = line.end().then(
+      () => true,
+      () => true,
+    );
+    if (await settledWithin(ended, CONNECTION_TIMEOUT_MS)) return;
+    (line as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+    const { processID } = line as pg.Client & { processID?: number | null };
+    if (processID)
+      await deps.probes.query('SELECT pg_terminate_backend($1)', [processID]).catch(() => undefined);
+  };
 
   const lose = (line: pg.Client, reason: string, err?: unknown) => {
-    if (line !== client) return Promise.resolve(undefined);
+    if (line !== client) return Promise.resolve();
     client = undefined;
     clearTimeout(probe?.wait);
     probe = undefined;
     clearTimeout(timer);
     shown.lost();
-    // A silent line's end waits for an answer that never comes: not longer than a connection's timeout.
-    const ended = settledWithin(
-      line.end().then(
-        () => true,
-        () => true,
-      ),
-      CONNECTION_TIMEOUT_MS,
-    );
-    if (stopped) return ended;
-    if (wasHeard)
-      logger.warn({ err }, `alert group changes: ${reason}; every repeat is read until they are heard again`);
+    const closed = close(line);
+    if (stopped) return closed;
+    if (wasHeard || !toldUnheard)
+      logger.warn(
+        { err },
+        `alert group changes ${wasHeard ? 'are no longer' : 'cannot be'} heard (${reason}); every repeat is read until they are`,
+      );
+    toldUnheard ||= !wasHeard;
     wasHeard = false;
     timer = setTimeout(listen, retryMs);
     retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
-    return ended;
+    return closed;
   };
 
   const onNotification = (line: pg.Client, payload: string | undefined) => {
@@ -94,8 +111,9 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
       back: () => {
         clearTimeout(probe?.wait);
         probe = undefined;
-        if (!wasHeard) logger.info('alert group changes: heard; repeats shown are answered from memory');
+        if (!wasHeard) logger.info('alert group changes are heard: repeats shown are answered from memory');
         wasHeard = true;
+        toldUnheard = false;
         retryMs = RETRY_MS;
         shown.heard();
         timer = setTimeout(() => prove(line), PROBE_EVERY_MS);

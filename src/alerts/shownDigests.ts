@@ -16,15 +16,20 @@ interface Shown {
  * group whose repeat could be news from then on (a delivery of it stored by any process, its open incident
  * resolved or changed, by hand or by an ingest), and the group is forgotten. While nothing can be heard
  * (not yet listening, the line lost or unproved), nothing is remembered and every repeat is read, as it
- * was before. A read that began before a change was heard is not remembered: it may be of before it.
+ * was before. A read of a group begun before a change of it was heard, or before the line was proved, is
+ * not remembered: it may be of before the change.
  * What is left is the time a change takes to be heard, a few milliseconds, in which a repeat is answered
  * as of just before it: as a read sent just before the change is.
  */
 export class ShownDigests {
   /** By group, the one shown longest ago first. */
   private readonly shown = new Map<string, Shown>();
-  /** Bumped by every change heard and by the line lost: a read begun before one is not remembered. */
+  /** Counts the changes heard, the line lost and the line proved: what a read's `since` is taken from. */
   private changes = 0;
+  /** The count at each group's last change heard: a read of it begun before is not remembered. */
+  private readonly changedAt = new Map<string, number>();
+  /** The count when everything last changed (the line lost or proved, a table emptied, changedAt full). */
+  private allChangedAt = 0;
   private listening = false;
 
   constructor(private readonly maxGroups = LAST_ACCEPTED_GROUPS) {}
@@ -42,7 +47,8 @@ export class ShownDigests {
 
   /** A read begun at `since` found that the group's open incident shows `digest`. */
   found(since: number, groupKey: string, digest: string, incidentId: number): void {
-    if (!this.listening || since !== this.changes || groupKey.length > MAX_REMEMBERED_KEY) return;
+    const changedAt = Math.max(this.allChangedAt, this.changedAt.get(groupKey) ?? 0);
+    if (!this.listening || changedAt > since || groupKey.length > MAX_REMEMBERED_KEY) return;
     // Set again, last: a Map keeps the order keys were set in, so the first is the least recent.
     this.shown.delete(groupKey);
     this.shown.set(groupKey, { digest, incidentId });
@@ -57,18 +63,31 @@ export class ShownDigests {
   /** A repeat of these groups may be news from now on. */
   changed(groupKeys: Iterable<string>): void {
     this.changes += 1;
-    for (const groupKey of groupKeys) this.shown.delete(groupKey);
+    for (const groupKey of groupKeys) {
+      this.shown.delete(groupKey);
+      this.changedAt.delete(groupKey);
+      this.changedAt.set(groupKey, this.changes);
+    }
+    // Past its most, counted as a change of every group: refusing more reads, never fewer.
+    if (this.changedAt.size > this.maxGroups) this.changedAll();
   }
 
   /** Any group's repeat may be news: a table emptied. */
   changedAll(): void {
     this.changes += 1;
+    this.allChangedAt = this.changes;
+    this.changedAt.clear();
     this.shown.clear();
   }
 
-  /** Changes are heard from now on (the line is proved). */
+  /**
+   * Changes are heard from now on (the line is proved). A read begun before may be of a change made while
+   * none was heard: it is not remembered.
+   */
   heard(): void {
+    if (this.listening) return;
     this.listening = true;
+    this.changedAll();
   }
 
   /** Changes may go unheard: everything is forgotten, and nothing remembered until heard() again. */

@@ -402,13 +402,13 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect(await storedIds('Seen')).toHaveLength(2);
     });
 
-    /** An acceptor remembering what incidents show (as if it heard every change), and the group's open incident. */
+    /** An acceptor remembering what incidents show (as if it heard every change); the group's incident open. */
     const remembering = async (group: string) => {
       const shown = new ShownDigests();
       shown.heard();
       await store(group);
       await ingestNextDelivery(pool, config);
-      return { shown, acceptor: new DeliveryAcceptor(pool, shown) };
+      return { shown, acceptor: new DeliveryAcceptor(pool, { shown }) };
     };
 
     it('answers a repeat of what the incident shows from memory once it has read it, sending nothing', async () => {
@@ -531,6 +531,20 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect(sent()).toEqual(batches(5));
     });
 
+    it('remembers a repeat answered as its batch is tried again one by one', async () => {
+      const { shown, acceptor } = await remembering('TriedAlone');
+      await refuseInserts(pool, 'alert_deliveries', 'Refused', '22023');
+      const repeat = notification('TriedAlone');
+      const [, refused, answered] = await acceptAll(acceptor, [
+        notification('First'),
+        notification('Refused'),
+        repeat,
+      ]);
+      expect(refused).toMatchObject({ status: 'rejected', reason: { code: '22023' } });
+      expect(value(answered)).toMatchObject({ outcome: 'duplicate' });
+      expect(shown.incidentShowing(repeat.groupKey, repeat.digest)).toBeDefined();
+    });
+
     it('fails a batch whose statement goes unanswered, and those that waited too long behind it', async () => {
       // A connection gone silent (no reset): PostgreSQL never sees the statement, so only the client's
       // query timeout ends it. A statement PostgreSQL holds on a lock is ended by the server's own timeout
@@ -539,17 +553,28 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       const proxy = await startTcpProxy(url.hostname, Number(url.port));
       url.host = `127.0.0.1:${proxy.port}`;
       const silent = createPool(url.toString(), 1, { queryTimeoutMs: 1500 });
-      const acceptor = new DeliveryAcceptor(silent, undefined, 300);
+      const shown = new ShownDigests();
+      shown.heard();
+      const acceptor = new DeliveryAcceptor(silent, { shown, waitMs: 300 });
+      const remembered = notification('Remembered');
+      shown.found(shown.readBegins(), remembered.groupKey, remembered.digest, 1);
       try {
         await acceptor.accept(notification('Before'), 1000);
         await new Promise((resolve) => setImmediate(resolve)); // its batch over, so that Stuck goes alone
         proxy.silenceOpen();
-        const [stuck, behind] = [
+        const [stuck, behind, change] = [
           acceptor.accept(notification('Stuck'), 1000),
           acceptor.accept(notification('Behind'), 1000),
+          acceptor.accept(notification('Remembered', pods(2)), 1000),
         ];
         await expect(behind).rejects.toBeInstanceOf(AcceptWaitedTooLong);
+        await expect(change).rejects.toBeInstanceOf(AcceptWaitedTooLong);
         await expect(stuck).rejects.toThrow('Query read timeout');
+        // The change that waited too long is no longer being accepted: a repeat is answered from memory.
+        await expect(acceptor.accept(remembered, 1000)).resolves.toEqual({
+          outcome: 'duplicate',
+          incidentId: 1,
+        });
         // The client left without an answer is dropped; the next batch goes on at once, on a new connection.
         await expect(acceptor.accept(notification('Next'), 1000)).resolves.toMatchObject({
           outcome: 'accepted',

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { acceptDeliveries, deliveryOf, ingestNextDelivery } from '../../src/alerts/deliveries.js';
 import { DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
-import { GROUP_CHANGES_CHANNEL, hearGroupChanges, PROBE_WAIT_MS } from '../../src/alerts/groupChanges.js';
+import { GROUP_CHANGES_CHANNEL, hearGroupChanges } from '../../src/alerts/groupChanges.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { ShownDigests } from '../../src/alerts/shownDigests.js';
 import { parseFileConfig } from '../../src/config/file.js';
@@ -137,6 +137,31 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       line = hearGroupChanges({ connectionString: proxied.toString(), probes, shown, logger });
       return { shown, lines };
     };
+    /**
+     * Resolves once `shown` has heard every change committed so far (they come in commit order): a marker's,
+     * sent now, refuses a read begun before it.
+     */
+    const caughtUp = async (shown: ShownDigests) => {
+      const since = shown.readBegins();
+      await pool.query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, JSON.stringify(['(marker)'])]);
+      await waitFor(
+        () => {
+          shown.found(since, '(marker)', 'x', 1);
+          const heard = shown.incidentShowing('(marker)', 'x') === undefined;
+          shown.forget('(marker)');
+          return heard;
+        },
+        5000,
+        'the marker heard',
+      );
+    };
+    /** Sessions of the test's database that are listening (their last statement a LISTEN). */
+    const listening = async () =>
+      (
+        await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+      ).rows[0]!.n;
     /** Whether `shown` remembers what a read finds now, as it does only while changes are heard. */
     const remembers = (shown: ShownDigests) => {
       shown.found(shown.readBegins(), 'probe-of-the-test', 'x', 1);
@@ -149,6 +174,7 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       const { shown } = hear();
       await waitFor(() => remembers(shown), 10_000, 'the line proved');
       const { delivery, incidentId } = await opened('Elsewhere');
+      await caughtUp(shown);
       shown.found(shown.readBegins(), delivery.groupKey, delivery.digest, incidentId);
       expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
       await acceptDeliveries(pool, [notification('Elsewhere', [{ instance: 'pod-2' }])]);
@@ -158,8 +184,9 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
     it('forgets a group whose incident someone resolves: the repeat after is stored, and reopens it', async () => {
       const { shown } = hear();
       await waitFor(() => remembers(shown), 10_000, 'the line proved');
-      const acceptor = new DeliveryAcceptor(pool, shown);
+      const acceptor = new DeliveryAcceptor(pool, { shown });
       const { delivery, incidentId } = await opened('ByHand');
+      await caughtUp(shown);
       await expect(acceptor.accept(delivery, 1000)).resolves.toMatchObject({ outcome: 'duplicate' });
       expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
       await resolveIncident({ pool, config, effects: recordingEffects() }, incidentId, 'Fixed', 'U0ALICE');
@@ -176,9 +203,15 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       const elsewhere = new pg.Pool({ connectionString: other.url, max: 1 });
       try {
         const { shown, lines } = hear(elsewhere);
-        await new Promise((resolve) => setTimeout(resolve, PROBE_WAIT_MS * 2));
+        const told = () => lines.filter((l) => l.msg.startsWith('alert group changes'));
+        await waitFor(() => told().length > 0, 10_000, 'a probe given up on');
         expect(remembers(shown)).toBe(false);
-        expect(lines.map((l) => l.msg).join('\n')).not.toContain('heard');
+        expect(told()).toEqual([
+          expect.objectContaining({
+            level: 40,
+            msg: expect.stringContaining('cannot be heard (a probe did not come back'),
+          }),
+        ]);
       } finally {
         await line?.stop();
         await elsewhere.end();
@@ -204,20 +237,20 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
         );
         proxy.restore();
         await waitFor(() => remembers(shown), 30_000, 'the line proved again');
+        // The lost line's session is gone, whether it saw the end or not.
+        await waitFor(async () => (await listening()) === 1, 5000, 'one listening session');
       },
     );
 
-    it('closes its line when stopped, and remembers nothing after', async () => {
+    it.each([
+      { when: 'open', fault: () => {} },
+      { when: 'silent', fault: () => proxy.silenceOpen() },
+    ])('closes its line when stopped, $when, and remembers nothing after', async ({ fault }) => {
       const { shown } = hear();
       await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      fault();
       await line!.stop();
       expect(remembers(shown)).toBe(false);
-      const listening = async () =>
-        (
-          await pool.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-          )
-        ).rows[0]!.n;
       await waitFor(async () => (await listening()) === 0, 5000, 'the listening session gone');
     });
   });

@@ -42,17 +42,40 @@ describe('what each group’s open incident shows, as last read', () => {
     expect(shown.incidentShowing('i', 'a')).toBeUndefined();
   });
 
-  it('does not remember what a read found if a change was heard while it ran: it may be of before it', () => {
+  it('does not remember what a read found if a change of its group was heard while it ran: it may be of before it', () => {
     const shown = heard();
     const since = shown.readBegins();
-    // Of another group: the read may still have begun before a change of its own, not yet heard.
-    shown.changed(['other']);
+    shown.changed(['g']);
     shown.found(since, 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
-    // What this process stored itself is no change heard: a read begun before it is remembered.
+    // Another group's change, or what this process stored itself, refuses nothing.
     const next = shown.readBegins();
+    shown.changed(['other']);
     shown.forget('h');
     shown.found(next, 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBe(7);
+  });
+
+  it('does not remember a read begun before the line was proved: a change may have gone unheard meanwhile', () => {
+    const shown = new ShownDigests();
+    const early = shown.readBegins();
+    shown.heard();
+    shown.found(early, 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    // Proved again while heard, nothing was missed.
+    const later = shown.readBegins();
+    shown.heard();
+    shown.found(later, 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBe(7);
+  });
+
+  it('counts changes of more groups than it holds as a change of every group', () => {
+    const shown = heard(2);
+    const since = shown.readBegins();
+    shown.changed(['a', 'b', 'c']);
+    shown.found(since, 'g', 'a', 7);
+    expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    shown.found(shown.readBegins(), 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBe(7);
   });
 
