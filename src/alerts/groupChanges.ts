@@ -13,14 +13,16 @@ import type { ShownDigests } from './shownDigests.js';
 export const GROUP_CHANGES_CHANNEL = 'alert_groups_changed';
 /**
  * How often the line is proved: a notification sent from another session must come back within
- * PROBE_WAIT_MS. A connection gone silent (no reset: a NAT that forgot the flow, some failovers) hears
- * nothing and says so to nobody: this long at most, its repeats are answered as of before what it missed.
+ * PROBE_WAIT_MS, and the next goes PROBE_EVERY_MS after it did. A connection gone silent (no reset: a NAT
+ * that forgot the flow, some failovers) hears nothing and says so to nobody: this long at most, its
+ * repeats are answered as of before what it missed.
  */
 const PROBE_EVERY_MS = 2000;
 const PROBE_WAIT_MS = 2000;
 /** The wait before listening again once the line is lost, doubled each time it fails, up to the cap. */
 const RETRY_MS = 500;
 const RETRY_CAP_MS = 30_000;
+const LISTEN = `LISTEN ${GROUP_CHANGES_CHANNEL}`;
 
 export interface GroupChangesDeps {
   connectionString: string;
@@ -28,6 +30,9 @@ export interface GroupChangesDeps {
   probes: pg.Pool;
   shown: ShownDigests;
   logger: Logger;
+  /** PROBE_EVERY_MS and PROBE_WAIT_MS unless a test says otherwise. */
+  probeEveryMs?: number;
+  probeWaitMs?: number;
 }
 
 /**
@@ -37,7 +42,7 @@ export interface GroupChangesDeps {
  * everything until it is back. `stop()` closes it.
  */
 export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void> } {
-  const { shown, logger } = deps;
+  const { shown, logger, probeEveryMs = PROBE_EVERY_MS, probeWaitMs = PROBE_WAIT_MS } = deps;
   let client: pg.Client | undefined;
   let stopped = false;
   let retryMs = RETRY_MS;
@@ -47,33 +52,37 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
   let wasHeard = false;
   /** Whether a line never proved has been logged: once, until one is proved. */
   let toldUnheard = false;
+  /** Lines lost and still closing: stop() waits for them. */
+  const closing = new Set<Promise<void>>();
 
   /**
-   * Ends a line. A silent one never carries the goodbye: its socket is destroyed and its session ended
-   * from another, which would otherwise keep its place in PostgreSQL's notification queue until TCP gave
-   * up on it, hours later.
+   * Ends a line. One lost may have left its session behind (a silent path never carries the goodbye),
+   * LISTENing, its place in PostgreSQL's notification queue kept until TCP gives up, hours later: its
+   * socket is destroyed, and the session ended from another (only it: by its pid and its LISTEN).
    */
-  const close = async (line: pg.Client) => {
-    const ended = line.end().then(
-      () => true,
-      () => true,
-    );
-    if (await settledWithin(ended, CONNECTION_TIMEOUT_MS)) return;
-    (line as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
-    const { processID } = line as pg.Client & { processID?: number | null };
-    if (processID)
-      await deps.probes.query('SELECT pg_terminate_backend($1)', [processID]).catch(() => undefined);
+  const close = async (line: pg.Client, lost: boolean) => {
+    try {
+      const ended = line.end().then(
+        () => true,
+        () => true,
+      );
+      if ((await settledWithin(ended, CONNECTION_TIMEOUT_MS)) && !lost) return;
+      (line as unknown as { connection?: { stream?: Socket } }).connection?.stream?.destroy();
+      const { processID } = line as pg.Client & { processID?: number | null };
+      if (processID)
+        await deps.probes.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE pid = $1 AND datname = current_database() AND query = $2`,
+          [processID, LISTEN],
+        );
+    } catch {
+      // Nothing more to do: the session goes when TCP gives up on it.
+    }
   };
 
-  const lose = (line: pg.Client, reason: string, err?: unknown) => {
-    if (line !== client) return Promise.resolve();
-    client = undefined;
-    clearTimeout(probe?.wait);
-    probe = undefined;
-    clearTimeout(timer);
+  /** Changes may go unheard from now on: `shown` forgets, and it is said, once until heard again. */
+  const unheard = (reason: string, err?: unknown) => {
     shown.lost();
-    const closed = close(line);
-    if (stopped) return closed;
     if (wasHeard || !toldUnheard)
       logger.warn(
         { err },
@@ -81,9 +90,25 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
       );
     toldUnheard ||= !wasHeard;
     wasHeard = false;
-    timer = setTimeout(listen, retryMs);
+  };
+
+  const lose = (line: pg.Client, reason: string, err?: unknown) => {
+    if (line !== client) return;
+    client = undefined;
+    clearTimeout(probe?.wait);
+    probe = undefined;
+    clearTimeout(timer);
+    if (stopped) shown.lost();
+    else unheard(reason, err);
+    const closed = close(line, !stopped);
+    closing.add(closed);
+    const wait = retryMs;
     retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
-    return closed;
+    // Listening again once the lost line's session is gone: never two at once.
+    void closed.finally(() => {
+      closing.delete(closed);
+      if (!stopped && !client) timer = setTimeout(listen, wait);
+    });
   };
 
   const onNotification = (line: pg.Client, payload: string | undefined) => {
@@ -104,10 +129,7 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     const nonce = randomUUID();
     probe = {
       nonce,
-      wait: setTimeout(
-        () => lose(line, `a probe did not come back within ${PROBE_WAIT_MS} ms`),
-        PROBE_WAIT_MS,
-      ),
+      wait: setTimeout(() => lose(line, `a probe did not come back within ${probeWaitMs} ms`), probeWaitMs),
       back: () => {
         clearTimeout(probe?.wait);
         probe = undefined;
@@ -116,12 +138,19 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
         toldUnheard = false;
         retryMs = RETRY_MS;
         shown.heard();
-        timer = setTimeout(() => prove(line), PROBE_EVERY_MS);
+        timer = setTimeout(() => prove(line), probeEveryMs);
       },
     };
     deps.probes
       .query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, JSON.stringify(nonce)])
-      .catch((err: unknown) => lose(line, 'a probe could not be sent', err));
+      .catch((err: unknown) => {
+        // Not sent (the pool busy, say): the line is unproved, not lost. Proved again after a while.
+        if (line !== client || probe?.nonce !== nonce) return;
+        clearTimeout(probe.wait);
+        probe = undefined;
+        unheard('a probe could not be sent', err);
+        timer = setTimeout(() => prove(line), probeEveryMs);
+      });
   };
 
   const listen = () => {
@@ -132,7 +161,7 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
       keepAlive: true,
       connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
       // LISTEN unanswered this long: a connection gone silent, tried again.
-      query_timeout: PROBE_WAIT_MS,
+      query_timeout: probeWaitMs,
     });
     client = line;
     line.on('error', (err) => lose(line, 'the connection failed', err));
@@ -140,7 +169,7 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     line.on('notification', (message) => onNotification(line, message.payload));
     line
       .connect()
-      .then(() => line.query(`LISTEN ${GROUP_CHANGES_CHANNEL}`))
+      .then(() => line.query(LISTEN))
       .then(() => {
         if (line === client) prove(line);
       })
@@ -152,7 +181,8 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      if (client) await lose(client, 'stopping');
+      if (client) lose(client, 'stopping');
+      await Promise.all(closing);
     },
   };
 }

@@ -28,7 +28,7 @@ export class ShownDigests {
   private changes = 0;
   /** The count at each group's last change heard: a read of it begun before is not remembered. */
   private readonly changedAt = new Map<string, number>();
-  /** The count when everything last changed (the line lost or proved, a table emptied, changedAt full). */
+  /** The count when every group last changed (line lost or proved, table emptied) or changedAt filled. */
   private allChangedAt = 0;
   private listening = false;
 
@@ -68,8 +68,12 @@ export class ShownDigests {
       this.changedAt.delete(groupKey);
       this.changedAt.set(groupKey, this.changes);
     }
-    // Past its most, counted as a change of every group: refusing more reads, never fewer.
-    if (this.changedAt.size > this.maxGroups) this.changedAll();
+    // Past its most, read as a change of every group by the reads begun before: refusing more, never fewer.
+    // What is remembered stays: each group changed was forgotten as it was heard.
+    if (this.changedAt.size > this.maxGroups) {
+      this.allChangedAt = this.changes;
+      this.changedAt.clear();
+    }
   }
 
   /** Any group's repeat may be news: a table emptied. */

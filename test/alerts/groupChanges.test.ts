@@ -128,14 +128,25 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       await proxy.close();
     });
 
-    /** The listener's line through the proxy, its probes sent straight (or from `probes`). */
-    const hear = (probes: pg.Pool = pool) => {
+    /**
+     * The listener's line through the proxy, its probes sent straight (or from `probes`). A probe waits 10 s
+     * unless a test gives up on one sooner: a loaded machine's slow answer is no lost line.
+     */
+    const hear = ({
+      probes = pool,
+      probeWaitMs = 10_000,
+    }: {
+      probes?: pg.Pool;
+      probeWaitMs?: number;
+    } = {}) => {
       const proxied = new URL(url);
       proxied.host = `127.0.0.1:${proxy.port}`;
       const shown = new ShownDigests();
       const { logger, lines } = recordingLogger<{ level: number; msg: string }>('info');
-      line = hearGroupChanges({ connectionString: proxied.toString(), probes, shown, logger });
-      return { shown, lines };
+      line = hearGroupChanges({ connectionString: proxied.toString(), probes, shown, logger, probeWaitMs });
+      /** What it said of being no longer heard: nothing, in a test of what it hears. */
+      const noLongerHeard = () => lines.filter((l) => l.msg.includes('no longer heard'));
+      return { shown, lines, noLongerHeard };
     };
     /**
      * Resolves once `shown` has heard every change committed so far (they come in commit order): a marker's,
@@ -155,13 +166,14 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
         'the marker heard',
       );
     };
-    /** Sessions of the test's database that are listening (their last statement a LISTEN). */
-    const listening = async () =>
+    /** The sessions of the test's database that are listening (their last statement a LISTEN). */
+    const listeningPids = async () =>
       (
-        await pool.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        await pool.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' ORDER BY pid",
         )
-      ).rows[0]!.n;
+      ).rows.map((row) => row.pid);
+    const listening = async () => (await listeningPids()).length;
     /** Whether `shown` remembers what a read finds now, as it does only while changes are heard. */
     const remembers = (shown: ShownDigests) => {
       shown.found(shown.readBegins(), 'probe-of-the-test', 'x', 1);
@@ -171,7 +183,7 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
     };
 
     it('remembers once a probe came back, and forgets a group as another process stores a delivery of it', async () => {
-      const { shown } = hear();
+      const { shown, noLongerHeard } = hear();
       await waitFor(() => remembers(shown), 10_000, 'the line proved');
       const { delivery, incidentId } = await opened('Elsewhere');
       await caughtUp(shown);
@@ -179,10 +191,13 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
       await acceptDeliveries(pool, [notification('Elsewhere', [{ instance: 'pod-2' }])]);
       await waitFor(() => shown.incidentShowing(delivery.groupKey, delivery.digest) === undefined, 5000);
+      // Forgotten as it was told, not by a line lost: it still remembers.
+      expect(remembers(shown)).toBe(true);
+      expect(noLongerHeard()).toEqual([]);
     });
 
     it('forgets a group whose incident someone resolves: the repeat after is stored, and reopens it', async () => {
-      const { shown } = hear();
+      const { shown, noLongerHeard } = hear();
       await waitFor(() => remembers(shown), 10_000, 'the line proved');
       const acceptor = new DeliveryAcceptor(pool, { shown });
       const { delivery, incidentId } = await opened('ByHand');
@@ -191,6 +206,7 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
       await resolveIncident({ pool, config, effects: recordingEffects() }, incidentId, 'Fixed', 'U0ALICE');
       await waitFor(() => shown.incidentShowing(delivery.groupKey, delivery.digest) === undefined, 5000);
+      expect(noLongerHeard()).toEqual([]);
       await expect(acceptor.accept(delivery, 1000)).resolves.toMatchObject({ outcome: 'accepted' });
       expect(await ingestNextDelivery(pool, config)).toMatchObject({
         result: { outcome: 'reopened', incident: { id: incidentId } },
@@ -202,14 +218,14 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       const other = await createTestDatabase();
       const elsewhere = new pg.Pool({ connectionString: other.url, max: 1 });
       try {
-        const { shown, lines } = hear(elsewhere);
+        const { shown, lines } = hear({ probes: elsewhere, probeWaitMs: 1000 });
         const told = () => lines.filter((l) => l.msg.startsWith('alert group changes'));
         await waitFor(() => told().length > 0, 10_000, 'a probe given up on');
         expect(remembers(shown)).toBe(false);
         expect(told()).toEqual([
           expect.objectContaining({
             level: 40,
-            msg: expect.stringContaining('cannot be heard (a probe did not come back'),
+            msg: expect.stringContaining('cannot be heard ('),
           }),
         ]);
       } finally {
@@ -220,20 +236,20 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
     });
 
     it.each([
-      { fault: 'cut' as const, told: 'the connection failed' },
+      { fault: 'cut' as const, told: 'the connection' },
       // No reset: only the probe not coming back tells.
-      { fault: 'silence' as const, told: 'did not come back' },
+      { fault: 'silence' as const, told: 'a probe did not come back' },
     ])(
       'forgets everything when the line is $fault, remembers nothing while it is down, and listens again once it is back',
       async ({ fault, told }) => {
-        const { shown, lines } = hear();
+        const { shown, lines } = hear({ probeWaitMs: 1000 });
         await waitFor(() => remembers(shown), 10_000, 'the line proved');
         shown.found(shown.readBegins(), 'g', 'a', 1);
         proxy[fault]();
         await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 10_000, 'forgotten');
         expect(remembers(shown)).toBe(false);
         expect(lines).toContainEqual(
-          expect.objectContaining({ level: 40, msg: expect.stringContaining(told) }),
+          expect.objectContaining({ level: 40, msg: expect.stringContaining(`no longer heard (${told}`) }),
         );
         proxy.restore();
         await waitFor(() => remembers(shown), 30_000, 'the line proved again');
@@ -252,6 +268,32 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       await line!.stop();
       expect(remembers(shown)).toBe(false);
       await waitFor(async () => (await listening()) === 0, 5000, 'the listening session gone');
+    });
+
+    it('keeps its line when a probe cannot be sent, remembering nothing until one comes back', async () => {
+      const probes = new pg.Pool({ connectionString: url, max: 1 });
+      const { shown, noLongerHeard } = hear({ probes });
+      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      const sessions = await listeningPids();
+      await probes.end();
+      await waitFor(() => noLongerHeard().length > 0, 10_000, 'a probe not sent');
+      expect(noLongerHeard()[0]!.msg).toContain('(a probe could not be sent)');
+      expect(remembers(shown)).toBe(false);
+      // Not a lost line: the same session listens on, no other opened.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await listeningPids()).toEqual(sessions);
+    });
+
+    it('waits, as it stops, for the session of a line it lost to be ended', async () => {
+      // Its own probes' pool, ended as soon as it has stopped, as the bot's pools are.
+      const probes = new pg.Pool({ connectionString: url, max: 1 });
+      const { shown, noLongerHeard } = hear({ probes, probeWaitMs: 1000 });
+      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      proxy.silenceOpen();
+      await waitFor(() => noLongerHeard().length > 0, 10_000, 'the line lost');
+      await line!.stop();
+      await probes.end();
+      await waitFor(async () => (await listening()) === 0, 5000, 'the lost line’s session gone');
     });
   });
 });

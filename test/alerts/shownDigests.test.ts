@@ -69,12 +69,14 @@ describe('what each group’s open incident shows, as last read', () => {
     expect(shown.incidentShowing('g', 'a')).toBe(7);
   });
 
-  it('counts changes of more groups than it holds as a change of every group', () => {
+  it('refuses every read begun before changes of more groups than it holds, and keeps what it remembers', () => {
     const shown = heard(2);
+    shown.found(shown.readBegins(), 'kept', 'a', 1);
     const since = shown.readBegins();
     shown.changed(['a', 'b', 'c']);
     shown.found(since, 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
+    expect(shown.incidentShowing('kept', 'a')).toBe(1);
     shown.found(shown.readBegins(), 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBe(7);
   });
