@@ -196,6 +196,26 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       expect(noLongerHeard()).toEqual([]);
     });
 
+    it('forgets every group for a notification it cannot read, and only the strings of a list', async () => {
+      const { shown, noLongerHeard } = hear();
+      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      const notify = (payload: string) =>
+        pool.query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, payload]);
+      for (const payload of ['not json', '{"groupKey":"g"}', '42']) {
+        shown.found(shown.readBegins(), 'g', 'a', 1);
+        await notify(payload);
+        await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 5000, `forgotten for ${payload}`);
+      }
+      shown.found(shown.readBegins(), 'g', 'a', 1);
+      shown.found(shown.readBegins(), 'h', 'a', 2);
+      await notify('[7, null, "h"]');
+      await waitFor(() => shown.incidentShowing('h', 'a') === undefined, 5000, 'h forgotten');
+      expect(shown.incidentShowing('g', 'a')).toBe(1);
+      // Still heard: a stray notification is no lost line.
+      expect(remembers(shown)).toBe(true);
+      expect(noLongerHeard()).toEqual([]);
+    });
+
     it('forgets a group whose incident someone resolves: the repeat after is stored, and reopens it', async () => {
       const { shown, noLongerHeard } = hear();
       await waitFor(() => remembers(shown), 10_000, 'the line proved');
