@@ -10,6 +10,7 @@ import {
   isDatabaseUnreachable,
   isTransientDbError,
   PoolBusyError,
+  statementName,
   withClientWait,
 } from '../../src/db/pool.js';
 import { payload } from '../support/alertmanager.js';
@@ -203,6 +204,44 @@ describe('createPool: plans made for the table as it is', () => {
       expect(next).not.toBe(first);
       await pool.query(byKey);
       expect(await planOf()).toMatch(/id = '1'::bigint/);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+/** PostgreSQL parses a named statement once per connection; an unnamed one at every execution. */
+describe('createPool: statements with values sent named, after their text', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db.drop());
+
+  it('prepares each once per connection under a name of its text, keeps a name given, and sends the rest as they are', async () => {
+    const pool = createPool(db.url, 1);
+    try {
+      const text = 'SELECT $1::int + 1 AS n';
+      expect((await pool.query(text, [1])).rows).toEqual([{ n: 2 }]);
+      expect((await pool.query({ text, values: [2] })).rows).toEqual([{ n: 3 }]);
+      const client = await pool.connect();
+      try {
+        expect((await client.query(text, [3])).rows).toEqual([{ n: 4 }]);
+        // One PostgreSQL refuses is not taken as prepared: sent again, it is refused again, for itself.
+        await expect(client.query('SELEC $1::int', [1])).rejects.toThrow(/syntax error/);
+        await expect(client.query('SELEC $1::int', [1])).rejects.toThrow(/syntax error/);
+      } finally {
+        client.release();
+      }
+      await pool.query({ name: 'given', text: 'SELECT $1::text AS t', values: ['x'] });
+      // Without values: several statements in one, which no name can hold.
+      await pool.query('SELECT 1 AS one; SELECT 2 AS two');
+      const { rows } = await pool.query('SELECT name, statement FROM pg_prepared_statements ORDER BY name');
+      expect(rows).toEqual([
+        { name: 'given', statement: 'SELECT $1::text AS t' },
+        { name: statementName(text), statement: text },
+      ]);
+      expect(statementName(text)).toBe(statementName(`${text}`));
     } finally {
       await pool.end();
     }
