@@ -95,11 +95,11 @@ class WaitingPool extends pg.Pool {
   }
 }
 
-/** The names given to statement texts so far; more than this many texts and the names are worked out afresh. */
+/** Texts whose names are kept; past this many, a new text's name is worked out at each use. */
 const NAMES_KEPT = 2000;
 const statementNames = new Map<string, string>();
 
-/** A name for the statement `text`, the same in every process: a hash of it, apart from the names code gives. */
+/** A name for the statement `text`, the same in every process: a hash of it. */
 export function statementName(text: string): string {
   let name = statementNames.get(text);
   if (name === undefined) {
