@@ -113,7 +113,8 @@ export function statementName(text: string): string {
  * pg's Client, which sends each statement that has values as a named one, named after its text (unless
  * its caller named it): PostgreSQL then parses it once per connection, and, on a pool that keeps plans,
  * plans it once too. Sent unnamed, `/incident declare`'s took 0.9 ms of PostgreSQL's time; named, 0.55.
- * A statement without values is sent as it is: it may be several, which no name can hold.
+ * A statement without values is sent as it is: it may be several, which no name can hold. A caller's
+ * name is kept (`name: ''` sends it unnamed, planned afresh at each execution on any pool).
  */
 class NamingClient extends pg.Client {}
 const unnamedQuery = pg.Client.prototype.query;
@@ -127,7 +128,11 @@ NamingClient.prototype.query = function (
     typeof config === 'string' ? { text: config } : (config as pg.QueryConfig & { submit?: unknown });
   const withValues = Array.isArray(values) ? values : given.values;
   const named =
-    given.name === undefined && typeof given.submit !== 'function' && withValues && withValues.length > 0
+    given.name === undefined &&
+    typeof given.text === 'string' &&
+    typeof given.submit !== 'function' &&
+    withValues &&
+    withValues.length > 0
       ? { ...given, name: statementName(given.text) }
       : config;
   return (unnamedQuery as (...args: unknown[]) => unknown).call(this, named, values, callback);

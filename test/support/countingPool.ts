@@ -2,8 +2,9 @@ import type pg from 'pg';
 
 /**
  * `pool`, with the text of every statement its clients are sent written down in `sent`, in order, and of
- * those sent without a name (not prepared: parsed again each time) in `unnamed`; one that
- * matches `lost` is not sent, and fails as on a connection lost on its way.
+ * those that go unnamed (not prepared: parsed again each time) in `unnamed`: named by neither their
+ * caller nor the pool, which names those with values (createPool). One that matches `lost` is not sent,
+ * and fails as on a connection lost on its way.
  */
 export function countingPool(
   pool: pg.Pool,
@@ -18,10 +19,18 @@ export function countingPool(
         const counted = pool.connect().then((client) => {
           const query = client.query.bind(client);
           return Object.assign(Object.create(client), {
-            query: (config: string | { text: string; name?: string }, ...rest: unknown[]) => {
+            query: (
+              config: string | { text: string; name?: string; values?: unknown[] },
+              ...rest: unknown[]
+            ) => {
               const text = typeof config === 'string' ? config : config.text;
               sent.push(text);
-              if (typeof config === 'string' || !config.name) unnamed.push(text);
+              const values = Array.isArray(rest[0])
+                ? rest[0]
+                : typeof config === 'string'
+                  ? []
+                  : config.values;
+              if ((typeof config === 'string' || !config.name) && !values?.length) unnamed.push(text);
               if (lost?.test(text)) {
                 const err = new Error('Connection terminated unexpectedly');
                 // pool.query hands its client a callback; a transaction's client awaits the promise.
