@@ -1,10 +1,10 @@
 import type pg from 'pg';
+import { asSent } from '../../src/db/pool.js';
 
 /**
  * `pool`, with the text of every statement its clients are sent written down in `sent`, in order, and of
- * those that go unnamed (not prepared: parsed again each time) in `unnamed`: named by neither their
- * caller nor the pool, which names those with values (createPool). One that matches `lost` is not sent,
- * and fails as on a connection lost on its way.
+ * those that go unnamed (not prepared: parsed again each time; see asSent) in `unnamed`. One that
+ * matches `lost` is not sent, and fails as on a connection lost on its way.
  */
 export function countingPool(
   pool: pg.Pool,
@@ -19,18 +19,11 @@ export function countingPool(
         const counted = pool.connect().then((client) => {
           const query = client.query.bind(client);
           return Object.assign(Object.create(client), {
-            query: (
-              config: string | { text: string; name?: string; values?: unknown[] },
-              ...rest: unknown[]
-            ) => {
+            query: (config: string | { text: string; name?: string }, ...rest: unknown[]) => {
               const text = typeof config === 'string' ? config : config.text;
               sent.push(text);
-              const values = Array.isArray(rest[0])
-                ? rest[0]
-                : typeof config === 'string'
-                  ? []
-                  : config.values;
-              if ((typeof config === 'string' || !config.name) && !values?.length) unnamed.push(text);
+              const sentAs = asSent(config, rest[0]);
+              if (typeof sentAs === 'string' || !(sentAs as { name?: string }).name) unnamed.push(text);
               if (lost?.test(text)) {
                 const err = new Error('Connection terminated unexpectedly');
                 // pool.query hands its client a callback; a transaction's client awaits the promise.
