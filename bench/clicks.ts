@@ -55,14 +55,31 @@ interface Probe {
 export const FAILED_ACK =
   /"response_action":"errors"|is not answering right now|Something went wrong on our side/;
 
+/** The ack floors' p99, measured beside a row with as many acks as the row's (see floors.ts). */
+export interface FloorsBeside {
+  /** The bare ack floor. */
+  plain: number;
+  /** The ack floor that commits one INSERT before it acks. */
+  writing: number;
+}
+
+/** What the bench gives the matrix: a warm-up for its fresh bot, and the floors to measure beside each row. */
+export interface Floors {
+  warmUp(port: number): Promise<void>;
+  beside(acks: number): Promise<FloorsBeside>;
+}
+
 export interface ListenerFigures {
   name: string;
+  /** How many acks the figures are of. */
+  acks: number;
   ackP50: number;
   ackP99: number;
   /** Acks that carry a failure: not 200, an error under a form field, or a store or bug apology. */
   failed: number;
   /** What the figures owe to something other than the bot, printed under the table. */
   note?: string;
+  floor: FloorsBeside;
   /** Shown: the result arrived; otherwise: the clicker was told something else (`told`, most common first). */
   result?: { p50: number; p99: number; shown: number; otherwise: number; of: number; told: string[] };
 }
@@ -80,7 +97,7 @@ async function measure(
   port: number,
   name: string,
   probes: Array<() => Probe>,
-): Promise<ListenerFigures> {
+): Promise<Omit<ListenerFigures, 'floor'>> {
   const acks: number[] = [];
   const results: number[] = [];
   const told = new Map<string, number>();
@@ -166,6 +183,7 @@ async function measure(
   const padded = [...results, ...Array.from({ length: counted - results.length }, () => RESULT_WAIT_MS)];
   return {
     name,
+    acks: acks.length,
     ackP50: percentile(acks, 0.5),
     ackP99: percentile(acks, 0.99),
     failed,
@@ -276,12 +294,16 @@ async function waitFor<T>(what: string, read: () => Promise<T | undefined>, ms =
   }
 }
 
-/** Every listener of the matrix, on a fresh bot over `databaseUrl`; rows in the order they ran. */
+/**
+ * Every listener of the matrix, on a fresh bot over `databaseUrl`, warmed before its first row; rows in the
+ * order they ran, each with the floors measured right after it.
+ */
 export async function clickMatrix(
   slack: RunningEmulator,
   databaseUrl: string,
   pool: pg.Pool,
   prefix: string,
+  floors: Floors,
 ): Promise<ListenerFigures[]> {
   const alertmanager = await serveAlertmanagerStandIn();
   const bot = await startBot(slack, databaseUrl, prefix, 1000, { yaml: config(alertmanager.url) });
@@ -300,7 +322,8 @@ export async function clickMatrix(
   });
   const rows: ListenerFigures[] = [];
   const run = async (name: string, probes: Array<() => Probe>, note?: string) => {
-    rows.push({ ...(await measure(slack, port, name, probes)), ...(note ? { note } : {}) });
+    const figures = await measure(slack, port, name, probes);
+    rows.push({ ...figures, floor: await floors.beside(figures.acks), ...(note ? { note } : {}) });
   };
   try {
     // The state the clicks act on: alert-born incidents (with a playbook and silences) in the teams'
@@ -341,6 +364,7 @@ export async function clickMatrix(
     const declaredRoots = await roots(true);
     // Let the roots' first updates (the buttons) go out before the clicks.
     await new Promise((r) => setTimeout(r, 5000));
+    await floors.warmUp(port);
 
     // The approval message's update, or the ephemeral that tells the voter what their vote decided.
     const vote = (actionId: string, request: Root) => () => ({

@@ -5,16 +5,24 @@
  *     stores into, so its floor pushes nothing to Redis, as the issue says of such a receiver; the floor
  *     that does (one Redis push more) is printed for reference;
  *   - ack floor: bench/floors/ack-floor.mjs (a bare Bolt App that only acks, behind its signature check),
- *     and the same committing one INSERT before it acks: the floor of a listener that writes.
+ *     and the same committing one INSERT before it acks: the floor of a listener that writes. Both run
+ *     beside each bot that takes slash commands or clicks, and are measured beside each of its rows.
  * The changing deliveries also go into `serve --no-worker`, to tell the webhook's own cost from what the
  * queue workers beside it in `serve` take from it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
+import { type RunningEmulator, startSlackEmulator } from '../src/sandbox/slackEmulator.js';
 import { payload } from '../test/support/alertmanager.js';
-import { clickMatrix, FAILED_ACK, type ListenerFigures, RESULT_WAIT_MS } from './clicks.js';
+import {
+  clickMatrix,
+  FAILED_ACK,
+  type Floors,
+  type FloorsBeside,
+  type ListenerFigures,
+  RESULT_WAIT_MS,
+} from './clicks.js';
 import {
   BOT_TOKEN,
   CATALOG,
@@ -35,7 +43,8 @@ const RUNS = 3;
 const GROUPS = 100;
 const STEPS = 8;
 const SENDERS = 16;
-const ACKS = 200;
+/** Acks a command's row and its floors beside it are measured on: a p99 of 200 is the second worst. */
+const ACKS = 1000;
 const ACK_CONCURRENCY = 50;
 /**
  * Requests each process serves before a path is measured. The bot's code warms slowly: in scratch runs,
@@ -55,7 +64,17 @@ const WARM_UP = 4800;
  * the same bot's figure moved by half from one such measurement to the next.
  */
 const SETTLED_REPEATS = 4000;
-const ACK_WARM_UP = 200;
+/** Acks a command's own code is warmed with before its row (as a process that has served for hours). */
+const ACK_WARM_UP = 1000;
+/**
+ * Acks a process's Slack path (receiver, signature, Bolt) is warmed with before its first row, the
+ * floors' whole path: in a scratch run, the ack floor's p99 went from 80–90 ms after 200 acks to 36–51 ms
+ * after 2,000 (its own CPU per ack from 0.65 to 0.2–0.25 ms). Warmed with 200, the floors flattered the
+ * bot, whose Slack path had served many more before its rows.
+ */
+const ACK_PATH_WARM_UP = 4000;
+/** Acks each floor serves again before it is measured beside a row, after the seconds it sat idle. */
+const FLOOR_REWARM = 200;
 
 /** A floor as a child process: it prints {"port":…} once listening. */
 async function startFloor(
@@ -165,6 +184,52 @@ async function acks(
   return latencies;
 }
 
+/**
+ * The two ack floors, started beside a bot and warmed as its Slack path is, then measured beside each of
+ * its rows, with as many acks as the row's (a p99 of 100 is nearly the largest, one of 1,000 the tenth
+ * largest): run to run the floor's p99 moved by half, so a ratio is to the floor measured seconds from it.
+ * `authTests`: the Slack calls the bare floor made during its measured acks (none, as the bot).
+ */
+async function ackFloors(
+  slack: RunningEmulator,
+  databaseUrl: string,
+): Promise<Floors & { authTests: () => number; stop: () => Promise<void> }> {
+  const env = {
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: slack.apiUrl,
+  };
+  const plain = await startFloor('ack-floor.mjs', env);
+  const writing = await startFloor('ack-floor.mjs', { ...env, DATABASE_URL: databaseUrl }).catch(
+    async (err: unknown) => {
+      await stop(plain.child);
+      throw err;
+    },
+  );
+  const warmUp = (port: number) => acks(port, ACK_PATH_WARM_UP, ACK_CONCURRENCY).then(() => undefined);
+  let authTests = 0;
+  const p99 = async (port: number, count: number) => {
+    await acks(port, FLOOR_REWARM, ACK_CONCURRENCY);
+    return percentile(await acks(port, count, ACK_CONCURRENCY), 0.99);
+  };
+  await warmUp(plain.port);
+  await warmUp(writing.port);
+  return {
+    warmUp,
+    async beside(count: number): Promise<FloorsBeside> {
+      const before = slack.emulator.callsOf('auth.test').length;
+      const figure = await p99(plain.port, count);
+      authTests += slack.emulator.callsOf('auth.test').length - before;
+      return { plain: figure, writing: await p99(writing.port, count) };
+    },
+    authTests: () => authTests,
+    stop: async () => {
+      await stop(plain.child);
+      await stop(writing.child);
+    },
+  };
+}
+
 /** The slash commands whose acks are measured beside the floor's, as people type them. */
 const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
   { name: '/incident list', typed: () => ({ command: '/incident', text: 'list' }) },
@@ -220,6 +285,14 @@ interface Figures {
   p99: number;
 }
 
+/** A slash command's acks in one run, and the floors' measured beside them. */
+interface CommandFigures {
+  p50: number;
+  p99: number;
+  failed: number;
+  floor: FloorsBeside;
+}
+
 const range = (values: number[], digits: number) => {
   const low = Math.min(...values);
   const high = Math.max(...values);
@@ -244,18 +317,14 @@ export async function floorsBench(): Promise<void> {
     caughtUp: [] as number[],
     /** Changing deliveries ingested per second, from the first sent to the last ingested. */
     ingested: [] as number[],
-    ack: [] as number[],
   };
-  const commands = new Map<string, Array<{ p50: number; p99: number; failed: number }>>();
-  // auth.test calls during the floor's measured acks: none, as in the bot (see ack-floor.mjs).
+  const commands = new Map<string, CommandFigures[]>();
   const floor = {
     /** The edge floor without its Redis push, the one the bot is held to (see below). */
     webhook: [] as Figures[],
     /** With it: what a receiver that queues in Redis as it answers would be held to. */
     redisWebhook: [] as Figures[],
-    ack: [] as number[],
-    /** The ack floor that commits one INSERT before it acks: the least a listener that writes can do. */
-    writingAck: [] as number[],
+    /** auth.test calls during the ack floor's measured acks, run by run: none, as in the bot (ack-floor.mjs). */
     authTests: [] as number[],
   };
   const listeners: ListenerFigures[][] = [];
@@ -277,7 +346,7 @@ export async function floorsBench(): Promise<void> {
           }
         });
       if (run % 2 === 1) await noWorker();
-      // A: the bot; B: the floors. Each on a database of its own, warmed before it is measured.
+      // A: the bot; B: the edge floors. Each on a database of its own, warmed before it is measured.
       await withDatabase(async (url, pool) => {
         const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
           yaml: CATALOG,
@@ -306,18 +375,34 @@ export async function floorsBench(): Promise<void> {
           await runConcurrently(started.port, warmUp, SENDERS);
           const settled = Array.from({ length: SETTLED_REPEATS }, (_, i) => repeats[i % repeats.length]!);
           bot.settledRepeats.push(await runConcurrently(started.port, settled, SENDERS));
-          await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY);
-          bot.ack.push(percentile(await acks(started.port, ACKS, ACK_CONCURRENCY), 0.99));
-          for (const { name, typed } of COMMANDS) {
-            // Each command's own code warms before it is measured, as much as /incident list's above.
-            await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY, typed);
-            const latencies = await acks(started.port, ACKS, ACK_CONCURRENCY, typed);
-            const figures = {
-              p50: percentile(latencies, 0.5),
-              p99: percentile(latencies, 0.99),
-              failed: latencies.failed ?? 0,
-            };
-            commands.set(name, [...(commands.get(name) ?? []), figures]);
+          // The slash commands, each beside the floors: A B, then B A in the next run.
+          const floors = await ackFloors(slack, url);
+          try {
+            await floors.warmUp(started.port);
+            for (const { name, typed } of COMMANDS) {
+              // Each command's own code warms before it is measured.
+              await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY, typed);
+              const measureBot = () => acks(started.port, ACKS, ACK_CONCURRENCY, typed);
+              let latencies: Awaited<ReturnType<typeof measureBot>>;
+              let beside: FloorsBeside;
+              if (run % 2 === 0) {
+                latencies = await measureBot();
+                beside = await floors.beside(ACKS);
+              } else {
+                beside = await floors.beside(ACKS);
+                latencies = await measureBot();
+              }
+              const figures = {
+                p50: percentile(latencies, 0.5),
+                p99: percentile(latencies, 0.99),
+                failed: latencies.failed ?? 0,
+                floor: beside,
+              };
+              commands.set(name, [...(commands.get(name) ?? []), figures]);
+            }
+            floor.authTests.push(floors.authTests());
+          } finally {
+            await floors.stop();
           }
         } finally {
           await stop(started.child);
@@ -326,9 +411,14 @@ export async function floorsBench(): Promise<void> {
       if (run % 2 === 0) await noWorker();
       // A again: the buttons and forms, on a bot of their own (state to click on, no backlog of the above).
       listeners.push(
-        await withDatabase((url, pool) =>
-          clickMatrix(slack, url, pool, `bench-${randomBytes(4).toString('hex')}`),
-        ),
+        await withDatabase(async (url, pool) => {
+          const floors = await ackFloors(slack, url);
+          try {
+            return await clickMatrix(slack, url, pool, `bench-${randomBytes(4).toString('hex')}`, floors);
+          } finally {
+            await floors.stop();
+          }
+        }),
       );
       await withDatabase(async (url) => {
         // The bot's queue is the table it stores into (the deliveries worker claims from it): the issue's
@@ -351,27 +441,6 @@ export async function floorsBench(): Promise<void> {
             await stop(edge.child);
           }
         }
-        const slackEnv = {
-          SLACK_SIGNING_SECRET: SIGNING_SECRET,
-          SLACK_BOT_TOKEN: BOT_TOKEN,
-          SLACK_API_URL: slack.apiUrl,
-        };
-        const ack = await startFloor('ack-floor.mjs', slackEnv);
-        try {
-          await acks(ack.port, ACK_WARM_UP, ACK_CONCURRENCY);
-          const authTests = slack.emulator.callsOf('auth.test').length;
-          floor.ack.push(percentile(await acks(ack.port, ACKS, ACK_CONCURRENCY), 0.99));
-          floor.authTests.push(slack.emulator.callsOf('auth.test').length - authTests);
-        } finally {
-          await stop(ack.child);
-        }
-        const writing = await startFloor('ack-floor.mjs', { ...slackEnv, DATABASE_URL: url });
-        try {
-          await acks(writing.port, ACK_WARM_UP, ACK_CONCURRENCY);
-          floor.writingAck.push(percentile(await acks(writing.port, ACKS, ACK_CONCURRENCY), 0.99));
-        } finally {
-          await stop(writing.child);
-        }
       });
     }
   } finally {
@@ -379,7 +448,7 @@ export async function floorsBench(): Promise<void> {
   }
   const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
   console.log(
-    `\n## Beside the floor: ${RUNS} runs, A B A B (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent)`,
+    `\n## Beside the floor: ${RUNS} runs, A B A B (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
   );
   console.log('| path | the bot | the floor | ratio (run by run) |');
   console.log('| --- | --- | --- | --- |');
@@ -400,8 +469,11 @@ export async function floorsBench(): Promise<void> {
   console.log(
     `| edge floor with its Redis push (for reference) | | ${range(tp(floor.redisWebhook), 0)}/s, p99 ${range(p99(floor.redisWebhook), 0)} ms | the bot's changing deliveries beside it: throughput ×${range(ratios(tp(bot.webhook), tp(floor.redisWebhook)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(floor.redisWebhook)), 2)} |`,
   );
+  const list = commands.get('/incident list') ?? [];
+  const listP99 = list.map((r) => r.p99);
+  const listFloor = list.map((r) => r.floor.plain);
   console.log(
-    `| \`/incident list\` ack | p99 ${range(bot.ack, 0)} ms | p99 ${range(floor.ack, 0)} ms | p99 ×${range(ratios(bot.ack, floor.ack), 2)} |`,
+    `| \`/incident list\` ack | p99 ${range(listP99, 0)} ms | p99 ${range(listFloor, 0)} ms | p99 ×${range(ratios(listP99, listFloor), 2)} |`,
   );
   console.log(
     'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats (once Slack is up to date) ≥ ×1.5; acks p99 ≤ ×1.5.',
@@ -413,52 +485,45 @@ export async function floorsBench(): Promise<void> {
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested; Slack showed them all ${range(bot.caughtUp, 1)} s after the last was ingested.`,
   );
   console.log(
-    `Slack calls (auth.test) on the ack floor's ${ACKS} measured acks, run by run: ${floor.authTests.join(', ')}`,
+    `Slack calls (auth.test) on the ack floor's measured acks beside the slash commands, run by run: ${floor.authTests.join(', ')}`,
   );
-  console.log(
-    `The ack floor that commits one INSERT of what it was sent before it acks (the least a listener that writes what it answers can do): p99 ${range(floor.writingAck, 0)} ms, ×${range(ratios(floor.writingAck, floor.ack), 2)} of the ack floor's, run by run.`,
-  );
-  printListeners(commands, listeners, floor.ack, floor.writingAck);
+  printListeners(commands, listeners);
 }
 
 /**
- * One table for every listener: the slash commands above, then the buttons and forms (bench/clicks.ts).
- * A button acks before its work, so its click → result (until Slack is sent what shows the result) is
- * what the person waits for.
+ * One table for every listener: the slash commands above, then the buttons and forms (bench/clicks.ts),
+ * each beside the floors measured next to it. A button acks before its work, so its click → result (until
+ * Slack is sent what shows the result) is what the person waits for.
  */
-function printListeners(
-  commands: Map<string, Array<{ p50: number; p99: number; failed: number }>>,
-  listeners: ListenerFigures[][],
-  floorP99: number[],
-  writingFloorP99: number[],
-): void {
-  const ratio = (p99s: number[], floor: number[]) =>
+function printListeners(commands: Map<string, CommandFigures[]>, listeners: ListenerFigures[][]): void {
+  const ratio = (p99s: number[], floors: number[]) =>
     `×${range(
-      p99s.map((x, i) => x / floor[i]!),
+      p99s.map((x, i) => x / floors[i]!),
       2,
     )}`;
-  const ratios = (p99s: number[]) => `${ratio(p99s, floorP99)} | ${ratio(p99s, writingFloorP99)}`;
-  console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent (ack floor p99: ${range(floorP99, 0)} ms; the floor that writes: ${range(writingFloorP99, 0)} ms). A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
-  );
-  console.log(
-    '| listener | p50 ms | p99 ms | p99 vs floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
-  );
-  console.log('| --- | ---: | ---: | --- | --- | --- |');
-  for (const [name, runs] of commands) {
+  const columns = (runs: Array<{ p50: number; p99: number; floor: FloorsBeside }>) => {
     const p99s = runs.map((r) => r.p99);
+    const plain = runs.map((r) => r.floor.plain);
+    const writing = runs.map((r) => r.floor.writing);
+    return `${range(
+      runs.map((r) => r.p50),
+      0,
+    )} | ${range(p99s, 0)} | ${range(plain, 0)} / ${range(writing, 0)} | ${ratio(p99s, plain)} | ${ratio(p99s, writing)}`;
+  };
+  console.log(
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, measured right after it (before it, for the slash commands of every other run) with as many acks. A slash command's figures are of ${ACKS} acks, after ${ACK_WARM_UP} of its own. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
+  );
+  console.log(
+    '| listener | acks | p50 ms | p99 ms | floors p99 ms (ack / writing) | p99 vs the ack floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
+  );
+  console.log('| --- | ---: | ---: | ---: | --- | --- | --- | --- |');
+  for (const [name, runs] of commands) {
     const failed = runs.reduce((n, r) => n + r.failed, 0);
-    console.log(
-      `| \`${name}\`${failed ? ` (${failed} acks failed)` : ''} | ${range(
-        runs.map((r) => r.p50),
-        0,
-      )} | ${range(p99s, 0)} | ${ratios(p99s)} | |`,
-    );
+    console.log(`| \`${name}\`${failed ? ` (${failed} acks failed)` : ''} | ${ACKS} | ${columns(runs)} | |`);
   }
   const told: string[] = [];
   for (const [row, first] of (listeners[0] ?? []).entries()) {
     const runs = listeners.map((l) => l[row]!);
-    const p99s = runs.map((r) => r.ackP99);
     const failed = runs.reduce((n, r) => n + r.failed, 0);
     const results = runs.flatMap((r) => (r.result ? [r.result] : []));
     const result =
@@ -474,10 +539,9 @@ function printListeners(
     for (const [run, r] of results.entries())
       if (r.told.length > 0) told.push(`- ${first.name}, run ${run + 1}: ${r.told.slice(0, 2).join('; ')}`);
     console.log(
-      `| ${first.name}${failed ? ` (${failed} acks failed)` : ''} | ${range(
-        runs.map((r) => r.ackP50),
-        0,
-      )} | ${range(p99s, 0)} | ${ratios(p99s)} | ${result} |`,
+      `| ${first.name}${failed ? ` (${failed} acks failed)` : ''} | ${first.acks} | ${columns(
+        runs.map((r) => ({ p50: r.ackP50, p99: r.ackP99, floor: r.floor })),
+      )} | ${result} |`,
     );
   }
   for (const { name, note } of listeners[0] ?? []) if (note) console.log(`\n${name}: ${note}.`);
