@@ -6,7 +6,16 @@ import type { EmulatedView, RecordedCall, RunningEmulator } from '../src/sandbox
 import { blockActionsPayload, newTriggerId, viewSubmissionPayload } from '../src/sandbox/slackPayloads.js';
 import { payload } from '../test/support/alertmanager.js';
 import { serveAlertmanagerStandIn } from '../test/support/alertmanagerServer.js';
-import { CATALOG, percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
+import {
+  CATALOG,
+  percentile,
+  runConcurrently,
+  slackRequest,
+  startBot,
+  stop,
+  TEAMS,
+  untilQuiet,
+} from './deployment.js';
 
 const CONCURRENCY = 50;
 const CLICKS = 200;
@@ -66,7 +75,8 @@ export interface FloorsBeside {
 /** What the bench gives the matrix: a warm-up for its fresh bot, and the floors to measure beside each row. */
 export interface Floors {
   warmUp(port: number): Promise<void>;
-  beside(acks: number): Promise<FloorsBeside>;
+  /** Measured once the bot (`bot`, its pid) is at rest. */
+  beside(acks: number, bot: number): Promise<FloorsBeside>;
 }
 
 export interface ListenerFigures {
@@ -322,8 +332,13 @@ export async function clickMatrix(
   });
   const rows: ListenerFigures[] = [];
   const run = async (name: string, probes: Array<() => Probe>, note?: string) => {
+    await untilQuiet(bot.child.pid!);
     const figures = await measure(slack, port, name, probes);
-    rows.push({ ...figures, floor: await floors.beside(figures.acks), ...(note ? { note } : {}) });
+    rows.push({
+      ...figures,
+      floor: await floors.beside(figures.acks, bot.child.pid!),
+      ...(note ? { note } : {}),
+    });
   };
   try {
     // The state the clicks act on: alert-born incidents (with a playbook and silences) in the teams'

@@ -36,6 +36,7 @@ import {
   stop,
   TEAMS,
   untilConsistent,
+  untilQuiet,
   withDatabase,
 } from './deployment.js';
 
@@ -188,7 +189,9 @@ async function acks(
  * The two ack floors, started beside a bot and warmed as its Slack path is, then measured beside each of
  * its rows, with as many acks as the row's (a p99 of 100 is nearly the largest, one of 1,000 the tenth
  * largest): run to run the floor's p99 moved by half, so a ratio is to the floor measured seconds from it.
- * `authTests`: the Slack calls the bare floor made during its measured acks (none, as the bot).
+ * Each measurement, the bot's rows' too, starts once the bot is at rest (untilQuiet): measured in the
+ * tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares, 25–33 ms after
+ * /incident help. `authTests`: the Slack calls the bare floor made during its measured acks (none, as the bot).
  */
 async function ackFloors(
   slack: RunningEmulator,
@@ -216,7 +219,8 @@ async function ackFloors(
   await warmUp(writing.port);
   return {
     warmUp,
-    async beside(count: number): Promise<FloorsBeside> {
+    async beside(count: number, bot: number): Promise<FloorsBeside> {
+      await untilQuiet(bot);
       const before = slack.emulator.callsOf('auth.test').length;
       const figure = await p99(plain.port, count);
       authTests += slack.emulator.callsOf('auth.test').length - before;
@@ -382,14 +386,17 @@ export async function floorsBench(): Promise<void> {
             for (const { name, typed } of COMMANDS) {
               // Each command's own code warms before it is measured.
               await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY, typed);
-              const measureBot = () => acks(started.port, ACKS, ACK_CONCURRENCY, typed);
+              const measureBot = async () => {
+                await untilQuiet(started.child.pid!);
+                return acks(started.port, ACKS, ACK_CONCURRENCY, typed);
+              };
               let latencies: Awaited<ReturnType<typeof measureBot>>;
               let beside: FloorsBeside;
               if (run % 2 === 0) {
                 latencies = await measureBot();
-                beside = await floors.beside(ACKS);
+                beside = await floors.beside(ACKS, started.child.pid!);
               } else {
-                beside = await floors.beside(ACKS);
+                beside = await floors.beside(ACKS, started.child.pid!);
                 latencies = await measureBot();
               }
               const figures = {
@@ -511,7 +518,7 @@ function printListeners(commands: Map<string, CommandFigures[]>, listeners: List
     )} | ${range(p99s, 0)} | ${range(plain, 0)} / ${range(writing, 0)} | ${ratio(p99s, plain)} | ${ratio(p99s, writing)}`;
   };
   console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, measured right after it (before it, for the slash commands of every other run) with as many acks. A slash command's figures are of ${ACKS} acks, after ${ACK_WARM_UP} of its own. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, measured right after it (before it, for the slash commands of every other run) with as many acks; each measurement starts once the bot is at rest. A slash command's figures are of ${ACKS} acks, after ${ACK_WARM_UP} of its own. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
   );
   console.log(
     '| listener | acks | p50 ms | p99 ms | floors p99 ms (ack / writing) | p99 vs the ack floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
