@@ -6,16 +6,7 @@ import type { EmulatedView, RecordedCall, RunningEmulator } from '../src/sandbox
 import { blockActionsPayload, newTriggerId, viewSubmissionPayload } from '../src/sandbox/slackPayloads.js';
 import { payload } from '../test/support/alertmanager.js';
 import { serveAlertmanagerStandIn } from '../test/support/alertmanagerServer.js';
-import {
-  CATALOG,
-  percentile,
-  runConcurrently,
-  slackRequest,
-  startBot,
-  stop,
-  TEAMS,
-  untilQuiet,
-} from './deployment.js';
+import { CATALOG, percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
 
 const CONCURRENCY = 50;
 const CLICKS = 200;
@@ -74,9 +65,12 @@ export interface FloorsBeside {
 
 /** What the bench gives the matrix: a warm-up for its fresh bot, and the floors to measure beside each row. */
 export interface Floors {
+  /** Warms a process's Slack path (receiver, signature, Bolt), and no listener's own code. */
   warmUp(port: number): Promise<void>;
-  /** Measured once the bot (`bot`, its pid) is at rest. */
-  beside(acks: number, bot: number): Promise<FloorsBeside>;
+  /** Resolves once the bot (`bot`, its pid) is at rest, or has been waited for as long as it takes to be. */
+  atRest(bot: number): Promise<void>;
+  /** The floors' p99 over `acks` of `forms` (the row's own requests, round robin), once the bot is at rest. */
+  beside(acks: number, bot: number, forms: Array<Record<string, string>>): Promise<FloorsBeside>;
 }
 
 export interface ListenerFigures {
@@ -107,8 +101,10 @@ async function measure(
   port: number,
   name: string,
   probes: Array<() => Probe>,
-): Promise<Omit<ListenerFigures, 'floor'>> {
+): Promise<Omit<ListenerFigures, 'floor'> & { forms: Array<Record<string, string>> }> {
   const acks: number[] = [];
+  /** The requests whose acks are timed: the floors are sent the same. */
+  const forms: Array<Record<string, string>> = [];
   const results: number[] = [];
   const told = new Map<string, number>();
   interface Waiting {
@@ -165,7 +161,10 @@ async function measure(
           const { status, ms, body } = await slackRequest(port, probe.form);
           const ackFailed = status !== 200 || FAILED_ACK.test(body);
           if (ackFailed) failed++;
-          if (kept.acks) acks.push(ms);
+          if (kept.acks) {
+            acks.push(ms);
+            forms.push(probe.form);
+          }
           if (kept.results && result && !ackFailed) {
             await settledWithin(result, RESULT_WAIT_MS);
             waiting.delete(waiter!);
@@ -193,6 +192,7 @@ async function measure(
   const padded = [...results, ...Array.from({ length: counted - results.length }, () => RESULT_WAIT_MS)];
   return {
     name,
+    forms,
     acks: acks.length,
     ackP50: percentile(acks, 0.5),
     ackP99: percentile(acks, 0.99),
@@ -332,11 +332,11 @@ export async function clickMatrix(
   });
   const rows: ListenerFigures[] = [];
   const run = async (name: string, probes: Array<() => Probe>, note?: string) => {
-    await untilQuiet(bot.child.pid!);
-    const figures = await measure(slack, port, name, probes);
+    await floors.atRest(bot.child.pid!);
+    const { forms, ...figures } = await measure(slack, port, name, probes);
     rows.push({
       ...figures,
-      floor: await floors.beside(figures.acks, bot.child.pid!),
+      floor: await floors.beside(figures.acks, bot.child.pid!, forms),
       ...(note ? { note } : {}),
     });
   };

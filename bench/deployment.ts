@@ -170,17 +170,17 @@ export async function startBot(
 }
 
 /**
- * Resolves once process `pid` has used under 5% of a core for half a second, or after 20 s: a measurement
- * then starts once the bot has done the work that followed the last one's acks (a Slack sync's first try
- * for each of 2,000 declares took half a core for about 5 s in a scratch run), instead of in its tail.
- * Its CPU time comes from /proc (Linux); where that cannot be read, it resolves at once.
+ * Whether process `pid` came to rest (under 5% of a core for half a second) within 20 s: a measurement
+ * then starts after the work that followed the last one's acks (a Slack sync's first try for each of 2,000
+ * declares took half a core for about 5 s in a scratch run), not in its tail. Work that waits on Slack's
+ * limits uses little CPU, and may still be waiting. Its CPU time comes from /proc (Linux, in clock ticks
+ * of 10 ms); where that cannot be read, it is taken as at rest at once.
  */
-export async function untilQuiet(pid: number): Promise<void> {
+export async function untilQuiet(pid: number): Promise<boolean> {
   const WINDOW_MS = 500;
   const cpuMs = async () => {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // After the command name, in parentheses: state is the 3rd field, utime and stime the 14th and 15th,
-    // in clock ticks of 10 ms.
+    // After the command name, in parentheses: state is the 3rd field, utime and stime the 14th and 15th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
   };
@@ -189,10 +189,12 @@ export async function untilQuiet(pid: number): Promise<void> {
     while (Date.now() < until) {
       const before = await cpuMs();
       await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
-      if ((await cpuMs()) - before < 0.05 * WINDOW_MS) return;
+      if ((await cpuMs()) - before < 0.05 * WINDOW_MS) return true;
     }
+    return false;
   } catch {
     // Not Linux, or the process is gone: nothing to wait for.
+    return true;
   }
 }
 

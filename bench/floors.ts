@@ -1,6 +1,7 @@
 /**
  * The floors (issue 18): the bot's webhook and acks measured beside the least their job needs, in the
- * same run on the same machine, alternating A B A B so that a machine busy for a moment weighs on both.
+ * same run on the same machine, by turns (the webhook A B A B; each slash command A B, then B A in the next
+ * run), so that a machine busy for a moment weighs on both.
  *   - edge floor: bench/floors/edge-floor.mjs (parse, one INSERT, 200). The bot's queue is the table it
  *     stores into, so its floor pushes nothing to Redis, as the issue says of such a receiver; the floor
  *     that does (one Redis push more) is printed for reference;
@@ -74,8 +75,11 @@ const ACK_WARM_UP = 1000;
  * bot, whose Slack path had served many more before its rows.
  */
 const ACK_PATH_WARM_UP = 4000;
-/** Acks each floor serves again before it is measured beside a row, after the seconds it sat idle. */
-const FLOOR_REWARM = 200;
+/**
+ * Acks each side serves again right before it is measured (the bot, of the row's command; a floor, of the
+ * row's requests), after the seconds it sat idle while the other was measured or the bot came to rest.
+ */
+const REWARM = 200;
 
 /** A floor as a child process: it prints {"port":…} once listening. */
 async function startFloor(
@@ -143,6 +147,13 @@ async function allIngested(pool: pg.Pool): Promise<void> {
   }
 }
 
+/** A request into a Slack endpoint, and what its answer must say for the row to measure it. */
+interface Sent {
+  form: Record<string, string>;
+  /** An answer not matching it counts as failed: the request took another path than the row's. */
+  answers?: RegExp;
+}
+
 /** What a slash command types, where, and what its answer must say for the row to measure it. */
 interface Typed {
   command: string;
@@ -153,12 +164,31 @@ interface Typed {
   answers?: RegExp;
 }
 
-/** `count` signed slash commands, `concurrency` at a time: each one's time to its answer (the ack). */
+/** The `i`th of a row's slash commands as Slack sends it, and what its answer must say. */
+function commandForm(typed: (i: number) => Typed, i: number): Sent {
+  const { channel = 'C0BENCH01', answers, ...command } = typed(i);
+  return {
+    form: {
+      ...command,
+      user_id: 'U0BENCH',
+      channel_id: channel,
+      team_id: 'T0SANDBOX',
+      trigger_id: `floor-${i}-${randomBytes(4).toString('hex')}`,
+      response_url: 'https://hooks.slack.invalid/commands/1',
+    },
+    ...(answers ? { answers } : {}),
+  };
+}
+
+/** What warms a process's Slack path: the same for the bot and the floors, and no command's own code. */
+const help = (i: number) => commandForm(() => ({ command: '/incident', text: 'help' }), i);
+
+/** `count` signed requests, `concurrency` at a time: each one's time to its answer (the ack). */
 async function acks(
   port: number,
   count: number,
   concurrency: number,
-  command: (i: number) => Typed = () => ({ command: '/incident', text: 'list' }),
+  request: (i: number) => Sent,
 ): Promise<number[] & { failed?: number }> {
   const latencies: number[] & { failed?: number } = [];
   latencies.failed = 0;
@@ -166,17 +196,10 @@ async function acks(
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
-        const i = next++;
-        const { channel = 'C0BENCH01', answers, ...typed } = command(i);
-        const { status, ms, body } = await slackRequest(port, {
-          ...typed,
-          user_id: 'U0BENCH',
-          channel_id: channel,
-          team_id: 'T0SANDBOX',
-          trigger_id: `floor-${i}-${randomBytes(4).toString('hex')}`,
-          response_url: 'https://hooks.slack.invalid/commands/1',
-        });
-        if (status !== 200) throw new Error(`${typed.command} ${typed.text} answered ${status}`);
+        const { form, answers } = request(next++);
+        const { status, ms, body } = await slackRequest(port, form);
+        if (status !== 200)
+          throw new Error(`${form.command ?? 'a click'} ${form.text ?? ''} answered ${status}`);
         if (FAILED_ACK.test(body) || (answers && !answers.test(body))) latencies.failed!++;
         latencies.push(ms);
       }
@@ -187,50 +210,62 @@ async function acks(
 
 /**
  * The two ack floors, started beside a bot and warmed as its Slack path is, then measured beside each of
- * its rows, with as many acks as the row's (a p99 of 100 is nearly the largest, one of 1,000 the tenth
- * largest): run to run the floor's p99 moved by half, so a ratio is to the floor measured seconds from it.
- * Each measurement, the bot's rows' too, starts once the bot is at rest (untilQuiet): measured in the
- * tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares, 25–33 ms after
- * /incident help. `authTests`: the Slack calls the bare floor made during its measured acks (none, as the bot).
+ * its rows, with as many acks as the row's, and the row's own requests (a click's payload, a form's) when
+ * it has them. A p99 of 100 or 50 is the largest, one of 1,000 the tenth largest; run to run the floor's
+ * p99 moved by half, so a ratio is to the floor measured seconds from it. Each measurement, the bot's rows'
+ * too, starts once the bot is at rest (atRest): measured in the tail of the bot's row before it, the floor's
+ * p99 was 81–224 ms after 2,000 declares, 25–33 ms after /incident help. `authTests`: the Slack calls the
+ * bare floor made during its measured acks (none, as the bot); `busy`: measurements begun with the bot
+ * still busy, having waited as long as untilQuiet does.
  */
 async function ackFloors(
   slack: RunningEmulator,
   databaseUrl: string,
-): Promise<Floors & { authTests: () => number; stop: () => Promise<void> }> {
+): Promise<Floors & { authTests: () => number; busy: () => number; stop: () => Promise<void> }> {
   const env = {
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_BOT_TOKEN: BOT_TOKEN,
     SLACK_API_URL: slack.apiUrl,
   };
   const plain = await startFloor('ack-floor.mjs', env);
-  const writing = await startFloor('ack-floor.mjs', { ...env, DATABASE_URL: databaseUrl }).catch(
-    async (err: unknown) => {
-      await stop(plain.child);
-      throw err;
-    },
-  );
-  const warmUp = (port: number) => acks(port, ACK_PATH_WARM_UP, ACK_CONCURRENCY).then(() => undefined);
-  let authTests = 0;
-  const p99 = async (port: number, count: number) => {
-    await acks(port, FLOOR_REWARM, ACK_CONCURRENCY);
-    return percentile(await acks(port, count, ACK_CONCURRENCY), 0.99);
+  let writing: Awaited<ReturnType<typeof startFloor>> | undefined;
+  const stopAll = async () => {
+    await stop(plain.child);
+    if (writing) await stop(writing.child);
   };
-  await warmUp(plain.port);
-  await warmUp(writing.port);
+  let authTests = 0;
+  let busy = 0;
+  const warmUp = (port: number) => acks(port, ACK_PATH_WARM_UP, ACK_CONCURRENCY, help).then(() => undefined);
+  const atRest = async (bot: number) => {
+    if (!(await untilQuiet(bot))) busy++;
+  };
+  try {
+    writing = await startFloor('ack-floor.mjs', { ...env, DATABASE_URL: databaseUrl });
+    await warmUp(plain.port);
+    await warmUp(writing.port);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const floors = { plain: plain.port, writing: writing.port };
+  const p99 = async (port: number, count: number, request: (i: number) => Sent) => {
+    await acks(port, REWARM, ACK_CONCURRENCY, request);
+    return percentile(await acks(port, count, ACK_CONCURRENCY, request), 0.99);
+  };
   return {
     warmUp,
-    async beside(count: number, bot: number): Promise<FloorsBeside> {
-      await untilQuiet(bot);
+    atRest,
+    async beside(count, bot, forms): Promise<FloorsBeside> {
+      await atRest(bot);
+      const request = (i: number) => ({ form: forms[i % forms.length]! });
       const before = slack.emulator.callsOf('auth.test').length;
-      const figure = await p99(plain.port, count);
+      const figure = await p99(floors.plain, count, request);
       authTests += slack.emulator.callsOf('auth.test').length - before;
-      return { plain: figure, writing: await p99(writing.port, count) };
+      return { plain: figure, writing: await p99(floors.writing, count, request) };
     },
     authTests: () => authTests,
-    stop: async () => {
-      await stop(plain.child);
-      await stop(writing.child);
-    },
+    busy: () => busy,
+    stop: stopAll,
   };
 }
 
@@ -330,6 +365,8 @@ export async function floorsBench(): Promise<void> {
     redisWebhook: [] as Figures[],
     /** auth.test calls during the ack floor's measured acks, run by run: none, as in the bot (ack-floor.mjs). */
     authTests: [] as number[],
+    /** Ack measurements begun with the bot still busy (see ackFloors), over the whole bench. */
+    busy: 0,
   };
   const listeners: ListenerFigures[][] = [];
   try {
@@ -350,7 +387,8 @@ export async function floorsBench(): Promise<void> {
           }
         });
       if (run % 2 === 1) await noWorker();
-      // A: the bot; B: the edge floors. Each on a database of its own, warmed before it is measured.
+      // A: the bot, with the ack floors beside it (the one that writes, into the bot's database); B: the edge
+      // floors, on a database of their own. Each warmed before it is measured.
       await withDatabase(async (url, pool) => {
         const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
           yaml: CATALOG,
@@ -384,19 +422,23 @@ export async function floorsBench(): Promise<void> {
           try {
             await floors.warmUp(started.port);
             for (const { name, typed } of COMMANDS) {
+              const request = (i: number) => commandForm(typed, i);
               // Each command's own code warms before it is measured.
-              await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY, typed);
+              await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY, request);
               const measureBot = async () => {
-                await untilQuiet(started.child.pid!);
-                return acks(started.port, ACKS, ACK_CONCURRENCY, typed);
+                await floors.atRest(started.child.pid!);
+                await acks(started.port, REWARM, ACK_CONCURRENCY, request);
+                return acks(started.port, ACKS, ACK_CONCURRENCY, request);
               };
+              // The floors are sent the same commands.
+              const forms = Array.from({ length: ACKS }, (_, i) => request(i).form);
               let latencies: Awaited<ReturnType<typeof measureBot>>;
               let beside: FloorsBeside;
               if (run % 2 === 0) {
                 latencies = await measureBot();
-                beside = await floors.beside(ACKS, started.child.pid!);
+                beside = await floors.beside(ACKS, started.child.pid!, forms);
               } else {
-                beside = await floors.beside(ACKS, started.child.pid!);
+                beside = await floors.beside(ACKS, started.child.pid!, forms);
                 latencies = await measureBot();
               }
               const figures = {
@@ -408,6 +450,7 @@ export async function floorsBench(): Promise<void> {
               commands.set(name, [...(commands.get(name) ?? []), figures]);
             }
             floor.authTests.push(floors.authTests());
+            floor.busy += floors.busy();
           } finally {
             await floors.stop();
           }
@@ -423,6 +466,7 @@ export async function floorsBench(): Promise<void> {
           try {
             return await clickMatrix(slack, url, pool, `bench-${randomBytes(4).toString('hex')}`, floors);
           } finally {
+            floor.busy += floors.busy();
             await floors.stop();
           }
         }),
@@ -455,7 +499,7 @@ export async function floorsBench(): Promise<void> {
   }
   const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
   console.log(
-    `\n## Beside the floor: ${RUNS} runs, A B A B (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
+    `\n## Beside the floor: ${RUNS} runs, by turns (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
   );
   console.log('| path | the bot | the floor | ratio (run by run) |');
   console.log('| --- | --- | --- | --- |');
@@ -494,6 +538,9 @@ export async function floorsBench(): Promise<void> {
   console.log(
     `Slack calls (auth.test) on the ack floor's measured acks beside the slash commands, run by run: ${floor.authTests.join(', ')}`,
   );
+  console.log(
+    `Ack measurements (the bot's and the floors') begun with the bot still busy after 20 s: ${floor.busy}, over the whole bench.`,
+  );
   printListeners(commands, listeners);
 }
 
@@ -518,7 +565,7 @@ function printListeners(commands: Map<string, CommandFigures[]>, listeners: List
     )} | ${range(p99s, 0)} | ${range(plain, 0)} / ${range(writing, 0)} | ${ratio(p99s, plain)} | ${ratio(p99s, writing)}`;
   };
   console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, measured right after it (before it, for the slash commands of every other run) with as many acks; each measurement starts once the bot is at rest. A slash command's figures are of ${ACKS} acks, after ${ACK_WARM_UP} of its own. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the slash commands of every other run). Every process's Slack path is warmed with ${ACK_PATH_WARM_UP} acks of /incident help. Each measurement starts once the bot is at rest, a floor's and a slash command's after ${REWARM} acks of the same requests. A slash command's figures are of ${ACKS} acks, after ${ACK_WARM_UP} of its own. A button's or form's own code is measured from cold (what it acts on is used up by its clicks), as a button clicked a few times a day runs. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
   );
   console.log(
     '| listener | acks | p50 ms | p99 ms | floors p99 ms (ack / writing) | p99 vs the ack floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
@@ -546,9 +593,10 @@ function printListeners(commands: Map<string, CommandFigures[]>, listeners: List
     for (const [run, r] of results.entries())
       if (r.told.length > 0) told.push(`- ${first.name}, run ${run + 1}: ${r.told.slice(0, 2).join('; ')}`);
     console.log(
-      `| ${first.name}${failed ? ` (${failed} acks failed)` : ''} | ${first.acks} | ${columns(
-        runs.map((r) => ({ p50: r.ackP50, p99: r.ackP99, floor: r.floor })),
-      )} | ${result} |`,
+      `| ${first.name}${failed ? ` (${failed} acks failed)` : ''} | ${range(
+        runs.map((r) => r.acks),
+        0,
+      )} | ${columns(runs.map((r) => ({ p50: r.ackP50, p99: r.ackP99, floor: r.floor })))} | ${result} |`,
     );
   }
   for (const { name, note } of listeners[0] ?? []) if (note) console.log(`\n${name}: ${note}.`);
