@@ -210,8 +210,8 @@ async function acks(
 
 /**
  * The two ack floors, started beside a bot and warmed as its Slack path is, then measured beside each of
- * its rows, with as many acks as the row's, and the row's own requests (a click's payload, a form's) when
- * it has them. A p99 of 100 or 50 is the largest, one of 1,000 the tenth largest; run to run the floor's
+ * its rows, with as many acks as the row's and the same requests (its commands, clicks or form
+ * submissions). A p99 of 100 or 50 is the largest, one of 1,000 the tenth largest; run to run the floor's
  * p99 moved by half, so a ratio is to the floor measured seconds from it. Each measurement, the bot's rows'
  * too, starts once the bot is at rest (atRest): measured in the tail of the bot's row before it, the floor's
  * p99 was 81–224 ms after 2,000 declares, 25–33 ms after /incident help. `authTests`: the Slack calls the
