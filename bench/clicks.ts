@@ -63,13 +63,16 @@ export interface FloorsBeside {
   writing: number;
 }
 
-/** What the bench gives the matrix: a warm-up for its fresh bot, and the floors to measure beside each row. */
+/** What the bench gives the matrix: a warm-up for its fresh bot, and floors to measure beside each row. */
 export interface Floors {
-  /** Warms a process's Slack path (receiver, signature, Bolt), and no listener's own code. */
+  /**
+   * Warms a process's Slack path (receiver, signature, Bolt) for slash commands, clicks and forms: with
+   * `/incident help` (whose answer is fixed text), and a click and a form no listener answers.
+   */
   warmUp(port: number): Promise<void>;
-  /** Resolves once the bot (`bot`, its pid) is at rest, or has been waited for as long as it takes to be. */
+  /** Resolves once the bot (`bot`, its pid) is at rest, or after 20 s (see untilQuiet). */
   atRest(bot: number): Promise<void>;
-  /** The floors' p99 over `acks` of `forms` (the row's own requests, round robin), once the bot is at rest. */
+  /** The floors' p99 over `acks` of `forms` (the row's own requests, by turns), once the bot is at rest. */
   beside(acks: number, bot: number, forms: Array<Record<string, string>>): Promise<FloorsBeside>;
 }
 
@@ -210,6 +213,45 @@ async function measure(
         }
       : {}),
   };
+}
+
+/**
+ * A click and a form submission no listener answers (the bot acks them once Bolt is done): they warm a
+ * process's path for Slack's payloads (the body's JSON, Bolt's routing) without any listener's own code.
+ */
+export function unansweredPayloads(): Array<Record<string, string>> {
+  const user = { id: 'U0BENCH', name: 'bench' };
+  const message = {
+    channel: 'C0BENCH01',
+    ts: '1700000000.000100',
+    text: 'warm-up',
+    blocks: [],
+    user: 'U0BOT',
+  };
+  const clicked = blockActionsPayload(WORKSPACE, {
+    user,
+    channel: { id: message.channel, name: 'bench' },
+    message,
+    blockId: 'bench_warm_up',
+    button: { type: 'button', action_id: 'bench_warm_up', text: { type: 'plain_text', text: 'Warm up' } },
+    triggerId: newTriggerId(),
+    responseUrl: 'https://hooks.slack.invalid/actions/1',
+  });
+  const submitted = viewSubmissionPayload(WORKSPACE, {
+    user,
+    view: {
+      id: 'V0WARMUP',
+      hash: 'warm-up',
+      triggerId: newTriggerId(),
+      callbackId: 'bench_warm_up',
+      privateMetadata: '',
+      title: { type: 'plain_text', text: 'Warm up' },
+      blocks: [],
+    },
+    values: {},
+    triggerId: newTriggerId(),
+  });
+  return [{ payload: JSON.stringify(clicked) }, { payload: JSON.stringify(submitted) }];
 }
 
 /** A click on `actionId` of the message at channel/ts, as it is now; a button it does not show yet is made up. */

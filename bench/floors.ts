@@ -23,6 +23,7 @@ import {
   type FloorsBeside,
   type ListenerFigures,
   RESULT_WAIT_MS,
+  unansweredPayloads,
 } from './clicks.js';
 import {
   BOT_TOKEN,
@@ -45,7 +46,7 @@ const RUNS = 3;
 const GROUPS = 100;
 const STEPS = 8;
 const SENDERS = 16;
-/** Acks a command's row and its floors beside it are measured on: a p99 of 200 is the second worst. */
+/** Acks a command's row and its floors beside it are measured on: the p99 is the tenth largest. */
 const ACKS = 1000;
 const ACK_CONCURRENCY = 50;
 /**
@@ -180,8 +181,17 @@ function commandForm(typed: (i: number) => Typed, i: number): Sent {
   };
 }
 
-/** What warms a process's Slack path: the same for the bot and the floors, and no command's own code. */
-const help = (i: number) => commandForm(() => ({ command: '/incident', text: 'help' }), i);
+/**
+ * What warms a process's Slack path, the same for the bot and the floors: `/incident help` (fixed text,
+ * the least of a command's own code), and a click and a form no listener answers, by turns.
+ */
+function pathWarmUp(): (i: number) => Sent {
+  const payloads = unansweredPayloads();
+  return (i) =>
+    i % 3 === 0
+      ? commandForm(() => ({ command: '/incident', text: 'help' }), i)
+      : { form: payloads[(i % 3) - 1]! };
+}
 
 /** `count` signed requests, `concurrency` at a time: each one's time to its answer (the ack). */
 async function acks(
@@ -199,7 +209,9 @@ async function acks(
         const { form, answers } = request(next++);
         const { status, ms, body } = await slackRequest(port, form);
         if (status !== 200)
-          throw new Error(`${form.command ?? 'a click'} ${form.text ?? ''} answered ${status}`);
+          throw new Error(
+            `${form.command ? `${form.command} ${form.text}` : 'a click or form'} answered ${status}`,
+          );
         if (FAILED_ACK.test(body) || (answers && !answers.test(body))) latencies.failed!++;
         latencies.push(ms);
       }
@@ -212,9 +224,11 @@ async function acks(
  * The two ack floors, started beside a bot and warmed as its Slack path is, then measured beside each of
  * its rows, with as many acks as the row's and the same requests (its commands, clicks or form
  * submissions). A p99 of 100 or 50 is the largest, one of 1,000 the tenth largest; run to run the floor's
- * p99 moved by half, so a ratio is to the floor measured seconds from it. Each measurement, the bot's rows'
- * too, starts once the bot is at rest (atRest): measured in the tail of the bot's row before it, the floor's
- * p99 was 81–224 ms after 2,000 declares, 25–33 ms after /incident help. `authTests`: the Slack calls the
+ * p99 moved by half, so a ratio is to the floor measured seconds from it. Each floor's re-warm and
+ * measurement, and each slash command's re-warm, starts once the bot is at rest (atRest): measured in the
+ * tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares, 25–33 ms after
+ * /incident help. A command's measured acks follow its re-warm at once, in that re-warm's after-work, as in
+ * a bot serving it without pause. `authTests`: the Slack calls the
  * bare floor made during its measured acks (none, as the bot); `busy`: measurements begun with the bot
  * still busy, having waited as long as untilQuiet does.
  */
@@ -235,7 +249,8 @@ async function ackFloors(
   };
   let authTests = 0;
   let busy = 0;
-  const warmUp = (port: number) => acks(port, ACK_PATH_WARM_UP, ACK_CONCURRENCY, help).then(() => undefined);
+  const warmUp = (port: number) =>
+    acks(port, ACK_PATH_WARM_UP, ACK_CONCURRENCY, pathWarmUp()).then(() => undefined);
   const atRest = async (bot: number) => {
     if (!(await untilQuiet(bot))) busy++;
   };
@@ -257,6 +272,8 @@ async function ackFloors(
     atRest,
     async beside(count, bot, forms): Promise<FloorsBeside> {
       await atRest(bot);
+      // A row none of whose requests was acked (no form opened to submit) has nothing to compare.
+      if (forms.length === 0) return { plain: Number.NaN, writing: Number.NaN };
       const request = (i: number) => ({ form: forms[i % forms.length]! });
       const before = slack.emulator.callsOf('auth.test').length;
       const figure = await p99(floors.plain, count, request);
@@ -363,7 +380,7 @@ export async function floorsBench(): Promise<void> {
     webhook: [] as Figures[],
     /** With it: what a receiver that queues in Redis as it answers would be held to. */
     redisWebhook: [] as Figures[],
-    /** auth.test calls during the ack floor's measured acks, run by run: none, as in the bot (ack-floor.mjs). */
+    /** auth.test calls in the ack floor's measured acks, run by run: none, as the bot's (ack-floor.mjs). */
     authTests: [] as number[],
     /** Ack measurements begun with the bot still busy (see ackFloors), over the whole bench. */
     busy: 0,
@@ -565,7 +582,7 @@ function printListeners(commands: Map<string, CommandFigures[]>, listeners: List
     )} | ${range(p99s, 0)} | ${range(plain, 0)} / ${range(writing, 0)} | ${ratio(p99s, plain)} | ${ratio(p99s, writing)}`;
   };
   console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the slash commands of every other run). Every process's Slack path is warmed with ${ACK_PATH_WARM_UP} acks of /incident help. Each measurement starts once the bot is at rest, a floor's and a slash command's after ${REWARM} acks of the same requests. A slash command's figures are of ${ACKS} acks, after ${ACK_WARM_UP} of its own. A button's or form's own code is measured from cold (what it acts on is used up by its clicks), as a button clicked a few times a day runs. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the first rows' slash commands in every other run). Every process's Slack path is first warmed with ${ACK_PATH_WARM_UP} acks (/incident help, and a click and a form no listener answers). Once the bot is at rest, each floor serves ${REWARM} acks of the row's requests before it is measured, and so does the bot for the first rows' slash commands, whose measured acks then follow at once (in the after-work of those ${REWARM}). Those slash commands are measured on ${ACKS} acks, after ${ACK_WARM_UP} of their own; \`/action cancel\`, the buttons and the forms run on a bot of their own, their own code measured from cold (what they act on is used up by them), as a button clicked a few times a day runs. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
   );
   console.log(
     '| listener | acks | p50 ms | p99 ms | floors p99 ms (ack / writing) | p99 vs the ack floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
