@@ -228,9 +228,9 @@ async function acks(
  * measurement, and each slash command's re-warm, starts once the bot is at rest (atRest): measured in the
  * tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares, 25–33 ms after
  * /incident help. A command's measured acks follow its re-warm at once, in that re-warm's after-work, as in
- * a bot serving it without pause. `authTests`: the Slack calls the
- * bare floor made during its measured acks (none, as the bot); `busy`: measurements begun with the bot
- * still busy, having waited as long as untilQuiet does.
+ * a bot serving it without pause. `authTests`: the Slack calls the bare floor made during its measured
+ * acks (none, as the bot); `busy`: measurements begun with the bot still busy, having waited as long as
+ * untilQuiet does.
  */
 async function ackFloors(
   slack: RunningEmulator,
@@ -262,7 +262,7 @@ async function ackFloors(
     await stopAll();
     throw err;
   }
-  const floors = { plain: plain.port, writing: writing.port };
+  const ports = { plain: plain.port, writing: writing.port };
   const p99 = async (port: number, count: number, request: (i: number) => Sent) => {
     await acks(port, REWARM, ACK_CONCURRENCY, request);
     return percentile(await acks(port, count, ACK_CONCURRENCY, request), 0.99);
@@ -276,9 +276,9 @@ async function ackFloors(
       if (forms.length === 0) return { plain: Number.NaN, writing: Number.NaN };
       const request = (i: number) => ({ form: forms[i % forms.length]! });
       const before = slack.emulator.callsOf('auth.test').length;
-      const figure = await p99(floors.plain, count, request);
+      const figure = await p99(ports.plain, count, request);
       authTests += slack.emulator.callsOf('auth.test').length - before;
-      return { plain: figure, writing: await p99(floors.writing, count, request) };
+      return { plain: figure, writing: await p99(ports.writing, count, request) };
     },
     authTests: () => authTests,
     busy: () => busy,
@@ -348,6 +348,9 @@ interface CommandFigures {
   failed: number;
   floor: FloorsBeside;
 }
+
+/** Run by run, each of `a` over the same run's `b`. */
+const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
 
 const range = (values: number[], digits: number) => {
   const low = Math.min(...values);
@@ -514,7 +517,6 @@ export async function floorsBench(): Promise<void> {
   } finally {
     await slack.close();
   }
-  const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
   console.log(
     `\n## Beside the floor: ${RUNS} runs, by turns (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
   );
@@ -567,11 +569,7 @@ export async function floorsBench(): Promise<void> {
  * Slack is sent what shows the result) is what the person waits for.
  */
 function printListeners(commands: Map<string, CommandFigures[]>, listeners: ListenerFigures[][]): void {
-  const ratio = (p99s: number[], floors: number[]) =>
-    `×${range(
-      p99s.map((x, i) => x / floors[i]!),
-      2,
-    )}`;
+  const ratio = (p99s: number[], floors: number[]) => `×${range(ratios(p99s, floors), 2)}`;
   const columns = (runs: Array<{ p50: number; p99: number; floor: FloorsBeside }>) => {
     const p99s = runs.map((r) => r.p99);
     const plain = runs.map((r) => r.floor.plain);
