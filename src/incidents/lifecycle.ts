@@ -30,9 +30,9 @@ export interface IncidentEffects {
   /** Slack must come to show `version`. */
   changed(incidentId: number, version: number): Promise<void>;
   /** The next status update is due at `dueAt` (none when null); `updateCount` identifies the cycle. */
-  updateDue(incidentId: number, updateCount: number, dueAt: Date | null): Promise<void>;
+  updateDue(incidentId: number, updateCount: number, dueAt: Date | null, how?: Reminding): Promise<void>;
   /** Check at `at` that the incident has a commander. */
-  commanderDue(incidentId: number, at: Date): Promise<void>;
+  commanderDue(incidentId: number, at: Date, how?: Reminding): Promise<void>;
   /** The incident needs a channel of its own. */
   channelNeeded(incidentId: number): Promise<void>;
   /** Render and upload the post-mortem skeleton. */
@@ -43,6 +43,11 @@ export interface IncidentEffects {
   acknowledged(incidentId: number): Promise<void>;
   /** An alert opened it, or reopened it for the `opening`-th time: chase people until someone owns it. */
   opened(incidentId: number, opening: number): Promise<void>;
+}
+
+/** `newIncident`: the incident was just created, so no reminder of it can be waiting to be moved. */
+export interface Reminding {
+  newIncident?: boolean;
 }
 
 export interface LifecycleDeps {
@@ -178,8 +183,8 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
     commanderAfter === null ? null : new Date(result.created_at.getTime() + commanderAfter);
   await Promise.all([
     dedicated ? deps.effects.channelNeeded(result.id) : deps.effects.changed(result.id, result.version),
-    deps.effects.updateDue(result.id, 0, result.due),
-    commanderDue && deps.effects.commanderDue(result.id, commanderDue),
+    deps.effects.updateDue(result.id, 0, result.due, { newIncident: true }),
+    commanderDue && deps.effects.commanderDue(result.id, commanderDue, { newIncident: true }),
   ]);
   return { incidentId: result.id, ref: incidentRef(result.id), version: result.version };
 }

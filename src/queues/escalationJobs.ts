@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { scheduleAt } from './queues.js';
+import { type Scheduling, scheduleAt } from './queues.js';
 
 export const ESCALATION_QUEUE = 'escalation';
 
@@ -33,9 +33,10 @@ export async function scheduleEscalationStep(
   queue: Queue<EscalationJob>,
   step: Omit<EscalationStepJob, 'kind'>,
   at: Date,
+  how: Scheduling = {},
 ): Promise<void> {
   const job: EscalationStepJob = { kind: 'step', ...step };
-  await scheduleAt(queue, 'step', job, { ...OPTIONS, jobId: stepJobId(job) }, at);
+  await scheduleAt(queue, 'step', job, { ...OPTIONS, jobId: stepJobId(job) }, at, how);
 }
 
 /**

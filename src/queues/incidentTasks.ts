@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
 import { enqueuePlaybookChecks, type HealthJob } from './healthJobs.js';
-import { enqueueIncidentSync, type SlackSyncJob, scheduleAt } from './queues.js';
+import { enqueueIncidentSync, type Scheduling, type SlackSyncJob, scheduleAt } from './queues.js';
 
 export const INCIDENT_TASKS_QUEUE = 'incident-tasks';
 
@@ -53,12 +53,17 @@ export class QueuedIncidentEffects {
     return enqueueIncidentSync(this.sync, incidentId, version);
   }
 
-  async updateDue(incidentId: number, _updateCount: number, dueAt: Date | null): Promise<void> {
-    if (dueAt) await this.schedule({ kind: 'update-reminder', incidentId }, dueAt);
+  async updateDue(
+    incidentId: number,
+    _updateCount: number,
+    dueAt: Date | null,
+    { newIncident = false } = {},
+  ): Promise<void> {
+    if (dueAt) await this.schedule({ kind: 'update-reminder', incidentId }, dueAt, { newJob: newIncident });
   }
 
-  commanderDue(incidentId: number, at: Date): Promise<void> {
-    return this.schedule({ kind: 'commander-reminder', incidentId }, at);
+  commanderDue(incidentId: number, at: Date, { newIncident = false } = {}): Promise<void> {
+    return this.schedule({ kind: 'commander-reminder', incidentId }, at, { newJob: newIncident });
   }
 
   async channelNeeded(incidentId: number): Promise<void> {
@@ -100,7 +105,10 @@ export class QueuedIncidentEffects {
    * auto checks, if it has any, run for each opening.
    */
   async opened(incidentId: number, opening: number): Promise<void> {
-    await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date());
+    // Each opening's steps are its own jobs: its first was never added.
+    await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date(), {
+      newJob: true,
+    });
     await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
     if (opening > 0) await this.pages.pagesChanged(incidentId);
   }
@@ -121,7 +129,7 @@ export class QueuedIncidentEffects {
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */
-  private schedule(task: ScheduledTask, at: Date, how: { sparingRetries?: boolean } = {}): Promise<void> {
+  private schedule(task: ScheduledTask, at: Date, how: Scheduling = {}): Promise<void> {
     return scheduleAt(this.tasks, task.kind, task, { ...KEEP, jobId: taskJobId(task) }, at, how);
   }
 }

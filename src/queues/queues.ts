@@ -58,6 +58,12 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
   return queue;
 }
 
+/** How scheduleAt treats a job of the same id (see there). */
+export interface Scheduling {
+  sparingRetries?: boolean;
+  newJob?: boolean;
+}
+
 /**
  * Adds the job `opts.jobId` names to run at `at`, or moves it there if it is already waiting for its
  * time. One waiting to run or running now is left alone: it reads Postgres when it runs, and schedules
@@ -66,6 +72,11 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
  *
  * With `sparingRetries` (a sweep's), a job waiting out a retry's backoff (it failed before) is left where
  * it is: moved to a time already due, it would retry now, every sweep, its backoff cut short.
+ *
+ * With `newJob`, the caller knows no job of this id was added before (its incident, or its opening, was
+ * just created): it is added in one round trip, without the move that would be refused. Should one exist
+ * after all (Redis kept jobs of a database since restored), the add leaves it as it is; the sweeps, which
+ * look, set it right.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,
@@ -73,13 +84,17 @@ export async function scheduleAt<T>(
   data: T,
   opts: JobsOptions & { jobId: string },
   at: Date,
-  { sparingRetries = false } = {},
+  { sparingRetries = false, newJob = false }: Scheduling = {},
 ): Promise<void> {
+  const delay = Math.max(0, at.getTime() - Date.now());
+  if (newJob) {
+    await queue.add(name, data, { ...opts, delay });
+    return;
+  }
   if (sparingRetries) {
     const existing = await Job.fromId(queue, opts.jobId);
     if (existing && existing.attemptsMade > 0 && (await existing.getState()) === 'delayed') return;
   }
-  const delay = Math.max(0, at.getTime() - Date.now());
   const refused = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
     () => undefined,
     (err: { code?: unknown }) => {

@@ -1,5 +1,5 @@
 import { type Queue, Worker } from 'bullmq';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ESCALATION_QUEUE, type EscalationJob } from '../../src/queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
 import {
@@ -31,7 +31,7 @@ describe('the queued effects of resolving an incident', () => {
     );
     const pages = { pagesChanged: async () => {} };
     const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health);
-    return { effects, tasks, prefix };
+    return { effects, tasks, prefix, redis };
   };
 
   it('drops its reminders still waiting for their time, and no other incident’s', async () => {
@@ -46,6 +46,26 @@ describe('the queued effects of resolving an incident', () => {
 
     const left = await tasks.getJobs(['delayed', 'waiting', 'prioritized']);
     expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-7', 'update-reminder-8']);
+  });
+
+  it("adds a new incident's reminders and an opening's first step each in one round trip to Redis", async () => {
+    const { effects, redis, tasks } = effectsOn();
+    // Past what a queue's first commands send: BullMQ asks for Redis's version and loads each script.
+    await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
+    await effects.opened(1, 0);
+    const sent = vi.spyOn(redis, 'sendCommand');
+    const later = new Date(Date.now() + 3_600_000);
+    await effects.updateDue(7, 0, later, { newIncident: true });
+    await effects.commanderDue(7, later, { newIncident: true });
+    expect(sent).toHaveBeenCalledTimes(2);
+    sent.mockClear();
+    // Its first escalation step, and its playbook's checks.
+    await effects.opened(7, 0);
+    expect(sent).toHaveBeenCalledTimes(2);
+    const waiting = await tasks.getJobs(['delayed']);
+    expect(waiting.map((job) => job.id).sort()).toEqual(
+      expect.arrayContaining(['update-reminder-7', 'commander-reminder-7']),
+    );
   });
 
   it('leaves a reminder a worker took between the look and the removal to it, and does not fail', async () => {

@@ -62,6 +62,19 @@ describe('scheduleAt', () => {
     expect(await (await Job.fromId(queue, 'j'))!.getState()).toBe('delayed');
   });
 
+  it('adds a new job (`newJob`: its id was never added) in one round trip, without the move', async () => {
+    const { queue, redis } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 0 }, { jobId: 'another' }, new Date(Date.now() + 60_000));
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 60_000), {
+      newJob: true,
+    });
+    expect(sent).toHaveBeenCalledTimes(1);
+    const job = await Job.fromId(queue, 'j');
+    expect(await job!.getState()).toBe('delayed');
+    expect(job!.delay).toBeGreaterThan(50_000);
+  });
+
   it('throws what the move met other than a refusal, Redis unreachable among them', async () => {
     const { queue } = queueOfItsOwn();
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
