@@ -61,6 +61,11 @@ export interface FloorsBeside {
   plain: number;
   /** The ack floor that commits one INSERT before it acks. */
   writing: number;
+  /**
+   * CPU per measured ack, in ms (see cpuDuring): the bare floor's process; the writing floor's process and
+   * PostgreSQL (all of its processes, the server's share of the bot's pools included: they are idle).
+   */
+  cpu: { plain: number; writing: number; writingPostgres: number };
 }
 
 /** What the bench gives the matrix: a warm-up for its fresh bot, and floors to measure beside each row. */

@@ -1,7 +1,7 @@
 /**
  * The floors (issue 18): the bot's webhook and acks measured beside the least their job needs, in the
- * same run on the same machine, by turns (the webhook A B A B; each slash command A B, then B A in the next
- * run), so that a machine busy for a moment weighs on both.
+ * same run on the same machine, by turns (the webhook's windows A B A B; each slash command A B, then B A
+ * in the next run), so that a machine busy for a moment weighs on both.
  *   - edge floor: bench/floors/edge-floor.mjs (parse, one INSERT, 200). The bot's queue is the table it
  *     stores into, so its floor pushes nothing to Redis, as the issue says of such a receiver; the floor
  *     that does (one Redis push more) is printed for reference;
@@ -28,8 +28,10 @@ import {
 import {
   BOT_TOKEN,
   CATALOG,
+  cpuDuring,
   fmt,
   percentile,
+  processesNamed,
   REDIS_URL,
   runConcurrently,
   SIGNING_SECRET,
@@ -46,6 +48,14 @@ const RUNS = 3;
 const GROUPS = 100;
 const STEPS = 8;
 const SENDERS = 16;
+/**
+ * Windows of changing deliveries each side (the bot, each edge floor beside it) is measured on in a run, by
+ * turns: the run's figure is their median. One window is 800 deliveries, well under a second: one of them
+ * read anywhere from ×0.57 to ×0.82 of the floor's throughput from run to run.
+ */
+const WINDOWS = 3;
+/** Deliveries each side is sent again right before each of its windows (repeats of what the bot shows). */
+const REWARM_WINDOW = 800;
 /** Acks a command's row and its floors beside it are measured on: the p99 is the tenth largest. */
 const ACKS = 1000;
 const ACK_CONCURRENCY = 50;
@@ -104,7 +114,7 @@ async function startFloor(
 }
 
 /** 100 groups growing one alert a step over 8 steps: every delivery changes its incident. */
-function changingDeliveries(run: number): string[] {
+function changingDeliveries(label: string): string[] {
   const bodies: string[] = [];
   for (let step = 1; step <= STEPS; step++)
     for (let g = 0; g < GROUPS; g++) {
@@ -112,7 +122,7 @@ function changingDeliveries(run: number): string[] {
       bodies.push(
         JSON.stringify(
           payload({
-            group: `Floor${run}x${g}`,
+            group: `Floor${label}x${g}`,
             commonLabels: { team },
             alerts: Array.from({ length: step }, (_, i) => ({ instance: `host-${i}`, labels: { team } })),
           }),
@@ -124,10 +134,11 @@ function changingDeliveries(run: number): string[] {
 
 /**
  * Warms a bot for its changing deliveries (see WARM_UP), with groups other than those measured in the same
- * run: 200 changes, and once they are ingested, repeats of each group's last up to WARM_UP in all.
+ * run: 200 changes, and once they are ingested, repeats of each group's last up to WARM_UP in all. Returns
+ * those last deliveries, which the bot answers as repeats.
  */
-async function warmUpForChanges(port: number, pool: pg.Pool, run: number): Promise<void> {
-  const changes = changingDeliveries(100 + run).slice(0, 2 * GROUPS);
+async function warmUpForChanges(port: number, pool: pg.Pool, run: number): Promise<string[]> {
+  const changes = changingDeliveries(`warm${run}`).slice(0, 2 * GROUPS);
   await runConcurrently(port, changes, SENDERS);
   await allIngested(pool);
   const last = changes.slice(-GROUPS);
@@ -137,6 +148,123 @@ async function warmUpForChanges(port: number, pool: pg.Pool, run: number): Promi
     SENDERS,
   );
   await allIngested(pool);
+  return last;
+}
+
+/**
+ * The edge floors (see the top of this file), started beside a bot, into its database, and warmed with as
+ * many changing deliveries as it is (WARM_UP): the one held to, and with `withRedis` the one that also
+ * pushes to Redis.
+ */
+async function edgeFloorsBeside(
+  databaseUrl: string,
+  run: number,
+  { withRedis }: { withRedis: boolean },
+): Promise<{ sides: Array<{ name: 'plain' | 'redis'; port: number }>; stop: () => Promise<void> }> {
+  const started: Array<{ name: 'plain' | 'redis'; port: number; child: ChildProcess }> = [];
+  const stopAll = async () => {
+    for (const floor of started) await stop(floor.child);
+  };
+  try {
+    const kinds = [['plain', {}]] as Array<['plain' | 'redis', Record<string, string>]>;
+    if (withRedis) kinds.push(['redis', { FLOOR_LIST: `edge-floor-${randomBytes(4).toString('hex')}` }]);
+    for (const [name, env] of kinds) {
+      const edge = await startFloor('edge-floor.mjs', { DATABASE_URL: databaseUrl, REDIS_URL, ...env });
+      started.push({ name, ...edge });
+      // Groups of their own, as many deliveries as WARM_UP.
+      const warmUp = Array.from({ length: Math.ceil(WARM_UP / (GROUPS * STEPS)) }, (_, k) =>
+        changingDeliveries(`edge${name}${run}k${k}`),
+      ).flat();
+      await runConcurrently(edge.port, warmUp.slice(0, WARM_UP), SENDERS);
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return { sides: started.map(({ name, port }) => ({ name, port })), stop: stopAll };
+}
+
+interface Windows {
+  bot: Figures[];
+  plain: Figures[];
+  redis: Figures[];
+  /** The bot's changing deliveries ingested per second, window by window: first sent to last ingested. */
+  ingested: number[];
+}
+
+/**
+ * The bot warmed for changes (warmUpForChanges), then the changing deliveries (fresh groups each time)
+ * into it and into the edge floors started beside it (edgeFloorsBeside), WINDOWS times each by turns, the
+ * order turning from window to window. Each window starts once the bot has ingested every delivery, Slack
+ * shows what the database holds (`withSlack`: a bot with queue workers), and the bot and PostgreSQL are at
+ * rest; then REWARM_WINDOW repeats warm its side again. Otherwise the bot's windows leave Slack work behind
+ * them (about 10% of a core for the bot and for PostgreSQL, for 20 s after three windows, in a scratch run),
+ * which the floors' windows, leaving none, would always be measured in: in a scratch run the floors beside
+ * `serve` read 855–1,835/s, against 2,577–4,050/s beside `serve --no-worker`.
+ */
+async function changingWindows(
+  bot: { port: number; child: ChildProcess },
+  databaseUrl: string,
+  pool: pg.Pool,
+  run: number,
+  edge: { withRedis: boolean; withSlack: boolean },
+): Promise<Windows & { busy: number }> {
+  const repeats = await warmUpForChanges(bot.port, pool, run);
+  const floors = await edgeFloorsBeside(databaseUrl, run, edge);
+  try {
+    return await windowsBy(
+      { port: bot.port, pid: bot.child.pid!, repeats },
+      pool,
+      floors.sides,
+      run,
+      edge.withSlack,
+    );
+  } finally {
+    await floors.stop();
+  }
+}
+
+async function windowsBy(
+  bot: { port: number; pid: number; repeats: string[] },
+  pool: pg.Pool,
+  floors: Array<{ name: 'plain' | 'redis'; port: number }>,
+  run: number,
+  withSlack: boolean,
+): Promise<Windows & { busy: number }> {
+  const figures: Windows & { busy: number } = { bot: [], plain: [], redis: [], ingested: [], busy: 0 };
+  const sides = [{ name: 'bot' as const, port: bot.port }, ...floors];
+  const rewarm = Array.from({ length: REWARM_WINDOW }, (_, i) => bot.repeats[i % bot.repeats.length]!);
+  for (let window = 0; window < WINDOWS; window++) {
+    const turn = (run + window) % sides.length;
+    for (const side of [...sides.slice(turn), ...sides.slice(0, turn)]) {
+      if (withSlack) await untilConsistent(pool, 0);
+      if (!(await untilQuiet(bot.pid))) figures.busy++;
+      // After the wait, warmed again (see the settled repeats below): the floor stores them, the bot
+      // answers them as repeats, leaving no work behind.
+      await runConcurrently(side.port, rewarm, SENDERS);
+      const deliveries = changingDeliveries(`${run}${side.name}${window}`);
+      const sent = performance.now();
+      figures[side.name].push(await runConcurrently(side.port, deliveries, SENDERS));
+      if (side.name !== 'bot') continue;
+      await allIngested(pool);
+      figures.ingested.push(deliveries.length / ((performance.now() - sent) / 1000));
+    }
+  }
+  return figures;
+}
+
+/** Each figure's median over the windows of one run: the run's figures. */
+function median(windows: Figures[]): Figures {
+  return {
+    perSecond: percentile(
+      windows.map((w) => w.perSecond),
+      0.5,
+    ),
+    p99: percentile(
+      windows.map((w) => w.p99),
+      0.5,
+    ),
+  };
 }
 
 /** Resolves once the bot has ingested every delivery it stored. */
@@ -262,10 +390,20 @@ async function ackFloors(
     await stopAll();
     throw err;
   }
-  const ports = { plain: plain.port, writing: writing.port };
-  const p99 = async (port: number, count: number, request: (i: number) => Sent) => {
-    await acks(port, REWARM, ACK_CONCURRENCY, request);
-    return percentile(await acks(port, count, ACK_CONCURRENCY, request), 0.99);
+  const measured = async (
+    floor: { port: number; child: ChildProcess },
+    count: number,
+    request: (i: number) => Sent,
+  ) => {
+    await acks(floor.port, REWARM, ACK_CONCURRENCY, request);
+    const { result, cpuMs } = await cpuDuring(
+      { floor: [floor.child.pid!], postgres: await processesNamed('postgres') },
+      () => acks(floor.port, count, ACK_CONCURRENCY, request),
+    );
+    return {
+      p99: percentile(result, 0.99),
+      cpu: { floor: cpuMs.floor / count, postgres: cpuMs.postgres / count },
+    };
   };
   return {
     warmUp,
@@ -273,12 +411,20 @@ async function ackFloors(
     async beside(count, bot, forms): Promise<FloorsBeside> {
       await atRest(bot);
       // A row none of whose requests was acked (no form opened to submit) has nothing to compare.
-      if (forms.length === 0) return { plain: Number.NaN, writing: Number.NaN };
+      if (forms.length === 0) {
+        const none = Number.NaN;
+        return { plain: none, writing: none, cpu: { plain: none, writing: none, writingPostgres: none } };
+      }
       const request = (i: number) => ({ form: forms[i % forms.length]! });
       const before = slack.emulator.callsOf('auth.test').length;
-      const figure = await p99(ports.plain, count, request);
+      const bare = await measured(plain, count, request);
       authTests += slack.emulator.callsOf('auth.test').length - before;
-      return { plain: figure, writing: await p99(ports.writing, count, request) };
+      const writes = await measured(writing!, count, request);
+      return {
+        plain: bare.p99,
+        writing: writes.p99,
+        cpu: { plain: bare.cpu.floor, writing: writes.cpu.floor, writingPostgres: writes.cpu.postgres },
+      };
     },
     authTests: () => authTests,
     busy: () => busy,
@@ -347,6 +493,8 @@ interface CommandFigures {
   p99: number;
   failed: number;
   floor: FloorsBeside;
+  /** CPU per measured ack, in ms (see cpuDuring): PostgreSQL's and Redis's, all of their processes. */
+  cpu: { bot: number; postgres: number; redis: number };
 }
 
 /** Run by run, each of `a` over the same run's `b`. */
@@ -383,6 +531,8 @@ export async function floorsBench(): Promise<void> {
     webhook: [] as Figures[],
     /** With it: what a receiver that queues in Redis as it answers would be held to. */
     redisWebhook: [] as Figures[],
+    /** The edge floor without its Redis push, beside `serve --no-worker`. */
+    besideNoWorker: [] as Figures[],
     /** auth.test calls in the ack floor's measured acks, run by run: none, as the bot's (ack-floor.mjs). */
     authTests: [] as number[],
     /** Ack measurements begun with the bot still busy (see ackFloors), over the whole bench. */
@@ -400,28 +550,39 @@ export async function floorsBench(): Promise<void> {
             role: ['serve', '--no-worker'],
           });
           try {
-            await warmUpForChanges(started.port, pool, run);
-            bot.noWorker.push(await runConcurrently(started.port, changingDeliveries(run), SENDERS));
+            const windows = await changingWindows(started, url, pool, run, {
+              withRedis: false,
+              withSlack: false,
+            });
+            bot.noWorker.push(median(windows.bot));
+            floor.besideNoWorker.push(median(windows.plain));
+            floor.busy += windows.busy;
           } finally {
             await stop(started.child);
           }
         });
       if (run % 2 === 1) await noWorker();
-      // A: the bot, with the ack floors beside it (the one that writes, into the bot's database); B: the edge
-      // floors, on a database of their own. Each warmed before it is measured.
+      // A: the bot; B: the edge floors beside it, by turns, then the ack floors (each floor into the bot's
+      // database). Each warmed before it is measured.
       await withDatabase(async (url, pool) => {
         const started = await startBot(slack, url, `bench-${randomBytes(4).toString('hex')}`, 1000, {
           yaml: CATALOG,
         });
         try {
-          await warmUpForChanges(started.port, pool, run);
-          const sent = performance.now();
-          const growing = changingDeliveries(run);
-          const grow = await runConcurrently(started.port, growing, SENDERS);
-          bot.webhook.push(grow);
+          const windows = await changingWindows(started, url, pool, run, {
+            withRedis: true,
+            withSlack: true,
+          });
+          bot.webhook.push(median(windows.bot));
+          floor.webhook.push(median(windows.plain));
+          floor.redisWebhook.push(median(windows.redis));
+          floor.busy += windows.busy;
+          bot.ingested.push(percentile(windows.ingested, 0.5));
+          // Changes once more, unmeasured: their repeats, right after them, and how long Slack takes to show them.
+          const growing = changingDeliveries(`${run}after`);
+          await runConcurrently(started.port, growing, SENDERS);
           await allIngested(pool);
           const ingestedAt = performance.now();
-          bot.ingested.push(growing.length / ((ingestedAt - sent) / 1000));
           // What each group last said, again: Alertmanager's repeat_interval, an HA peer's copy.
           const repeats = Array(STEPS).fill(growing.slice(-GROUPS)).flat();
           const [right, caughtUp] = await Promise.all([
@@ -448,24 +609,33 @@ export async function floorsBench(): Promise<void> {
               const measureBot = async () => {
                 await floors.atRest(started.child.pid!);
                 await acks(started.port, REWARM, ACK_CONCURRENCY, request);
-                return acks(started.port, ACKS, ACK_CONCURRENCY, request);
+                return cpuDuring(
+                  {
+                    bot: [started.child.pid!],
+                    postgres: await processesNamed('postgres'),
+                    redis: await processesNamed('redis-server'),
+                  },
+                  () => acks(started.port, ACKS, ACK_CONCURRENCY, request),
+                );
               };
               // The floors are sent the same commands.
               const forms = Array.from({ length: ACKS }, (_, i) => request(i).form);
-              let latencies: Awaited<ReturnType<typeof measureBot>>;
+              let measuredBot: Awaited<ReturnType<typeof measureBot>>;
               let beside: FloorsBeside;
               if (run % 2 === 0) {
-                latencies = await measureBot();
+                measuredBot = await measureBot();
                 beside = await floors.beside(ACKS, started.child.pid!, forms);
               } else {
                 beside = await floors.beside(ACKS, started.child.pid!, forms);
-                latencies = await measureBot();
+                measuredBot = await measureBot();
               }
+              const { result: latencies, cpuMs } = measuredBot;
               const figures = {
                 p50: percentile(latencies, 0.5),
                 p99: percentile(latencies, 0.99),
                 failed: latencies.failed ?? 0,
                 floor: beside,
+                cpu: { bot: cpuMs.bot / ACKS, postgres: cpuMs.postgres / ACKS, redis: cpuMs.redis / ACKS },
               };
               commands.set(name, [...(commands.get(name) ?? []), figures]);
             }
@@ -491,34 +661,12 @@ export async function floorsBench(): Promise<void> {
           }
         }),
       );
-      await withDatabase(async (url) => {
-        // The bot's queue is the table it stores into (the deliveries worker claims from it): the issue's
-        // floor for such a receiver pushes nothing to Redis. The floor that does is measured beside it.
-        const edgeFloors = [
-          [floor.webhook, {}],
-          [floor.redisWebhook, { FLOOR_LIST: `edge-floor-${randomBytes(4).toString('hex')}` }],
-        ] as const;
-        // Into one table: first the one, then the other, by turns.
-        for (const [figures, queue] of run % 2 === 0 ? edgeFloors : [...edgeFloors].reverse()) {
-          const edge = await startFloor('edge-floor.mjs', { DATABASE_URL: url, REDIS_URL, ...queue });
-          try {
-            // Groups of their own, as many deliveries as WARM_UP.
-            const warmUp = Array.from({ length: Math.ceil(WARM_UP / (GROUPS * STEPS)) }, (_, k) =>
-              changingDeliveries(100 * (k + 1) + run),
-            ).flat();
-            await runConcurrently(edge.port, warmUp.slice(0, WARM_UP), SENDERS);
-            figures.push(await runConcurrently(edge.port, changingDeliveries(run), SENDERS));
-          } finally {
-            await stop(edge.child);
-          }
-        }
-      });
     }
   } finally {
     await slack.close();
   }
   console.log(
-    `\n## Beside the floor: ${RUNS} runs, by turns (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
+    `\n## Beside the floor: ${RUNS} runs, by turns (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders, in ${WINDOWS} windows a side by turns with the edge floors beside the bot, each run's figure the median window's; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
   );
   console.log('| path | the bot | the floor | ratio (run by run) |');
   console.log('| --- | --- | --- | --- |');
@@ -528,7 +676,7 @@ export async function floorsBench(): Promise<void> {
     `| webhook, changing deliveries | ${range(tp(bot.webhook), 0)}/s, p99 ${range(p99(bot.webhook), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.webhook), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(floor.webhook)), 2)} |`,
   );
   console.log(
-    `| webhook, changing deliveries, \`serve --no-worker\` (ingest, no queue workers) | ${range(tp(bot.noWorker), 0)}/s, p99 ${range(p99(bot.noWorker), 0)} ms | ${range(tp(floor.webhook), 0)}/s, p99 ${range(p99(floor.webhook), 0)} ms | throughput ×${range(ratios(tp(bot.noWorker), tp(floor.webhook)), 2)}, p99 ×${range(ratios(p99(bot.noWorker), p99(floor.webhook)), 2)} |`,
+    `| webhook, changing deliveries, \`serve --no-worker\` (ingest, no queue workers), beside an edge floor of its own | ${range(tp(bot.noWorker), 0)}/s, p99 ${range(p99(bot.noWorker), 0)} ms | ${range(tp(floor.besideNoWorker), 0)}/s, p99 ${range(p99(floor.besideNoWorker), 0)} ms | throughput ×${range(ratios(tp(bot.noWorker), tp(floor.besideNoWorker)), 2)}, p99 ×${range(ratios(p99(bot.noWorker), p99(floor.besideNoWorker)), 2)} |`,
   );
   console.log(
     `| webhook, repeats (no write), once Slack is up to date | ${range(tp(bot.settledRepeats), 0)}/s, p99 ${range(p99(bot.settledRepeats), 0)} ms | ${range(tp(floor.webhook), 0)}/s (it writes every one) | throughput ×${range(ratios(tp(bot.settledRepeats), tp(floor.webhook)), 2)} |`,
@@ -552,15 +700,40 @@ export async function floorsBench(): Promise<void> {
     `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers (Slack updates of the warm-up's incidents and of the changes, above all), and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine.`,
   );
   console.log(
-    `The bot answers once a delivery is stored and ingests it after (the floor only stores): the changing deliveries were all ingested at ${range(bot.ingested, 0)}/s, from the first sent to the last ingested; Slack showed them all ${range(bot.caughtUp, 1)} s after the last was ingested.`,
+    `The bot answers once a delivery is stored and ingests it after (the floor only stores): a window's changing deliveries were all ingested at ${range(bot.ingested, 0)}/s (the median window's), from the first sent to the last ingested; after the windows, ${GROUPS * STEPS} more, unmeasured, were shown in Slack ${range(bot.caughtUp, 1)} s after the last of them was ingested.`,
   );
   console.log(
     `Slack calls (auth.test) on the ack floor's measured acks beside the slash commands, run by run: ${floor.authTests.join(', ')}`,
   );
   console.log(
-    `Ack measurements (the bot's and the floors') begun with the bot still busy after 20 s: ${floor.busy}, over the whole bench.`,
+    `Measurements (the webhook's windows, the acks; the bot's and the floors') begun with the bot still busy after 20 s: ${floor.busy}, over the whole bench.`,
   );
   printListeners(commands, listeners);
+  printCpu(commands);
+}
+
+/**
+ * What each slash command's measured acks cost the processes that serve them, beside the floors' cost
+ * for the same requests: at 50 concurrent the two cores are busy throughout, so an ack's p99 follows the
+ * CPU every process spends on a request (the bench's own client's, the same for both sides, included).
+ */
+function printCpu(commands: Map<string, CommandFigures[]>): void {
+  console.log(
+    `\n## CPU per ack, ms: each slash command's ${ACKS} measured acks, and the floors' beside them (run by run, from /proc)`,
+  );
+  console.log(
+    '| command | the bot | PostgreSQL | Redis | all three | ack floor | floor that writes (its process / PostgreSQL) | all three vs the ack floor | vs the floor that writes |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |');
+  for (const [name, runs] of commands) {
+    const cpu = (pick: (r: CommandFigures) => number) => range(runs.map(pick), 2);
+    const all = runs.map((r) => r.cpu.bot + r.cpu.postgres + r.cpu.redis);
+    const plain = runs.map((r) => r.floor.cpu.plain);
+    const writing = runs.map((r) => r.floor.cpu.writing + r.floor.cpu.writingPostgres);
+    console.log(
+      `| \`${name}\` | ${cpu((r) => r.cpu.bot)} | ${cpu((r) => r.cpu.postgres)} | ${cpu((r) => r.cpu.redis)} | ${range(all, 2)} | ${range(plain, 2)} | ${cpu((r) => r.floor.cpu.writing)} / ${cpu((r) => r.floor.cpu.writingPostgres)} | ×${range(ratios(all, plain), 1)} | ×${range(ratios(all, writing), 1)} |`,
+    );
+  }
 }
 
 /**
