@@ -32,7 +32,7 @@ export interface IncidentEffects {
   /** The next status update is due at `dueAt` (none when null); `updateCount` identifies the cycle. */
   updateDue(incidentId: number, updateCount: number, dueAt: Date | null, how?: Reminding): Promise<void>;
   /** Check at `at` that the incident has a commander. */
-  commanderDue(incidentId: number, at: Date, how?: Reminding): Promise<void>;
+  commanderDue(incidentId: number, at: Date): Promise<void>;
   /** The incident needs a channel of its own. */
   channelNeeded(incidentId: number): Promise<void>;
   /** Render and upload the post-mortem skeleton. */
@@ -45,7 +45,7 @@ export interface IncidentEffects {
   opened(incidentId: number, opening: number): Promise<void>;
 }
 
-/** `newIncident`: the incident was just created, so no reminder of it can be waiting to be moved. */
+/** `newIncident`: the incident was just declared: nothing of it was scheduled before. */
 export interface Reminding {
   newIncident?: boolean;
 }
@@ -184,7 +184,7 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
   await Promise.all([
     dedicated ? deps.effects.channelNeeded(result.id) : deps.effects.changed(result.id, result.version),
     deps.effects.updateDue(result.id, 0, result.due, { newIncident: true }),
-    commanderDue && deps.effects.commanderDue(result.id, commanderDue, { newIncident: true }),
+    commanderDue && deps.effects.commanderDue(result.id, commanderDue),
   ]);
   return { incidentId: result.id, ref: incidentRef(result.id), version: result.version };
 }

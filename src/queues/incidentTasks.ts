@@ -53,6 +53,11 @@ export class QueuedIncidentEffects {
     return enqueueIncidentSync(this.sync, incidentId, version);
   }
 
+  /**
+   * A new incident's reminder is added without looking for one to move. Should one be there after all
+   * (Redis kept the jobs of a database since restored), it is left as it is: the sweep sets it to the
+   * time PostgreSQL has, and one that runs early finds the update not due and reschedules itself.
+   */
   async updateDue(
     incidentId: number,
     _updateCount: number,
@@ -62,8 +67,9 @@ export class QueuedIncidentEffects {
     if (dueAt) await this.schedule({ kind: 'update-reminder', incidentId }, dueAt, { newJob: newIncident });
   }
 
-  commanderDue(incidentId: number, at: Date, { newIncident = false } = {}): Promise<void> {
-    return this.schedule({ kind: 'commander-reminder', incidentId }, at, { newJob: newIncident });
+  // Always looked for: no sweep schedules commander reminders again, and one run early would remind at once.
+  commanderDue(incidentId: number, at: Date): Promise<void> {
+    return this.schedule({ kind: 'commander-reminder', incidentId }, at);
   }
 
   async channelNeeded(incidentId: number): Promise<void> {
@@ -105,7 +111,8 @@ export class QueuedIncidentEffects {
    * auto checks, if it has any, run for each opening.
    */
   async opened(incidentId: number, opening: number): Promise<void> {
-    // Each opening's steps are its own jobs: its first was never added.
+    // Each opening's steps are jobs of their own. One the escalation sweep added meanwhile is the same job;
+    // a stale one (jobs kept from a database since restored) is set right by that sweep within a minute.
     await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date(), {
       newJob: true,
     });

@@ -73,10 +73,10 @@ export interface Scheduling {
  * With `sparingRetries` (a sweep's), a job waiting out a retry's backoff (it failed before) is left where
  * it is: moved to a time already due, it would retry now, every sweep, its backoff cut short.
  *
- * With `newJob`, the caller knows no job of this id was added before (its incident, or its opening, was
- * just created): it is added in one round trip, without the move that would be refused. Should one exist
- * after all (Redis kept jobs of a database since restored), the add leaves it as it is; the sweeps, which
- * look, set it right.
+ * With `newJob`, the caller expects no job of this id (its incident, or its opening, was just created):
+ * it is added in one round trip, without the move that would be refused. One there after all is left as it
+ * is, in whatever state, so only a job a sweep schedules again may be added so. It takes precedence over
+ * `sparingRetries`.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,

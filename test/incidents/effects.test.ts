@@ -53,14 +53,11 @@ describe("a change's effects", () => {
     expect(asked(effects)).toEqual(['changed', 'commanderDue', 'updateDue']);
   });
 
-  it("declaring says its reminders are a new incident's: none of them can be waiting", async () => {
+  it("declaring says its update reminder is a new incident's: nothing of it was scheduled before", async () => {
     const effects = recordingEffects();
     const id = await declared({ pool: pool(), config, effects });
-    const reminders = effects.calls.filter(([name]) => name === 'updateDue' || name === 'commanderDue');
-    expect(reminders).toEqual([
-      ['updateDue', id, 0, expect.any(Date), { newIncident: true }],
-      ['commanderDue', id, expect.any(Date), { newIncident: true }],
-    ]);
+    const reminders = effects.calls.filter(([name]) => name === 'updateDue');
+    expect(reminders).toEqual([['updateDue', id, 0, expect.any(Date), { newIncident: true }]]);
   });
 
   it('a status update asks for its Slack message and its next reminder', async () => {

@@ -10,30 +10,49 @@ import {
 import { createQueue, createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
 import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
-describe('the queued effects of resolving an incident', () => {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** The effects over queues of their own; `tasks` may stand in for the reminders' queue. */
+const effectsOn = (wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks) => {
+  const prefix = uniquePrefix();
+  const redis = createWorkerRedis(redisUrl());
+  const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, redis, prefix);
+  const sync = createSlackSyncQueue(redis, prefix);
+  const escalation = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
+  const health = createQueue<HealthJob>(HEALTH_QUEUE, redis, prefix);
+  cleanups.push(
+    () => redis.quit(),
+    () => Promise.all([tasks, sync, escalation, health].map((q) => q.close())),
+    () => clearRedisPrefix(prefix),
+  );
+  const pages = { pagesChanged: async () => {} };
+  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health);
+  return { effects, tasks, escalation, prefix, redis };
+};
+
+describe('the queued effects of a new incident', () => {
+  it("adds a new incident's update reminder and an opening's first step each in one round trip to Redis", async () => {
+    const { effects, redis, tasks, escalation } = effectsOn();
+    // Past what a queue's first commands send: BullMQ asks for Redis's version and loads each script.
+    await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
+    await effects.opened(1, 0);
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await effects.updateDue(7, 0, new Date(Date.now() + 3_600_000), { newIncident: true });
+    expect(sent).toHaveBeenCalledTimes(1);
+    sent.mockClear();
+    // Its first escalation step, and its playbook's checks.
+    await effects.opened(7, 0);
+    expect(sent).toHaveBeenCalledTimes(2);
+    expect(await tasks.getJobState('update-reminder-7')).toBe('delayed');
+    expect(await escalation.getJobState('step-7-0-0')).not.toBe('unknown');
   });
+});
 
-  /** The effects over queues of their own; `tasks` may stand in for the reminders' queue. */
-  const effectsOn = (wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks) => {
-    const prefix = uniquePrefix();
-    const redis = createWorkerRedis(redisUrl());
-    const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, redis, prefix);
-    const sync = createSlackSyncQueue(redis, prefix);
-    const escalation = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
-    const health = createQueue<HealthJob>(HEALTH_QUEUE, redis, prefix);
-    cleanups.push(
-      () => redis.quit(),
-      () => Promise.all([tasks, sync, escalation, health].map((q) => q.close())),
-      () => clearRedisPrefix(prefix),
-    );
-    const pages = { pagesChanged: async () => {} };
-    const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health);
-    return { effects, tasks, prefix, redis };
-  };
-
+describe('the queued effects of resolving an incident', () => {
   it('drops its reminders still waiting for their time, and no other incident’s', async () => {
     const { effects, tasks } = effectsOn();
     const later = new Date(Date.now() + 3_600_000);
@@ -46,26 +65,6 @@ describe('the queued effects of resolving an incident', () => {
 
     const left = await tasks.getJobs(['delayed', 'waiting', 'prioritized']);
     expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-7', 'update-reminder-8']);
-  });
-
-  it("adds a new incident's reminders and an opening's first step each in one round trip to Redis", async () => {
-    const { effects, redis, tasks } = effectsOn();
-    // Past what a queue's first commands send: BullMQ asks for Redis's version and loads each script.
-    await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
-    await effects.opened(1, 0);
-    const sent = vi.spyOn(redis, 'sendCommand');
-    const later = new Date(Date.now() + 3_600_000);
-    await effects.updateDue(7, 0, later, { newIncident: true });
-    await effects.commanderDue(7, later, { newIncident: true });
-    expect(sent).toHaveBeenCalledTimes(2);
-    sent.mockClear();
-    // Its first escalation step, and its playbook's checks.
-    await effects.opened(7, 0);
-    expect(sent).toHaveBeenCalledTimes(2);
-    const waiting = await tasks.getJobs(['delayed']);
-    expect(waiting.map((job) => job.id).sort()).toEqual(
-      expect.arrayContaining(['update-reminder-7', 'commander-reminder-7']),
-    );
   });
 
   it('leaves a reminder a worker took between the look and the removal to it, and does not fail', async () => {

@@ -75,6 +75,15 @@ describe('scheduleAt', () => {
     expect(job!.delay).toBeGreaterThan(50_000);
   });
 
+  it('leaves a job of the same id as it is with `newJob`: only the sweeps, which look, move it', async () => {
+    const { queue } = queueOfItsOwn();
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(3_600_000));
+    await scheduleAt(queue, 'step', { n: 2 }, { jobId: 'j' }, at(60_000), { newJob: true });
+    const job = await Job.fromId(queue, 'j');
+    expect(job!.data).toEqual({ n: 1 });
+    expect(job!.delay).toBeGreaterThan(3_000_000);
+  });
+
   it('throws what the move met other than a refusal, Redis unreachable among them', async () => {
     const { queue } = queueOfItsOwn();
     await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, new Date(Date.now() + 3_600_000));
