@@ -75,7 +75,7 @@ export interface Floors {
    * `/incident help` (whose answer is fixed text), and a click and a form no listener answers.
    */
   warmUp(port: number): Promise<void>;
-  /** Resolves once the bot (`bot`, its pid) is at rest, or after 20 s (see untilQuiet). */
+  /** Resolves once the bot (`bot`, its pid) and PostgreSQL are at rest, or after 20 s (see untilQuiet). */
   atRest(bot: number): Promise<void>;
   /** The floors' p99 over `acks` of `forms` (the row's own requests, by turns), once the bot is at rest. */
   beside(acks: number, bot: number, forms: Array<Record<string, string>>): Promise<FloorsBeside>;

@@ -216,8 +216,8 @@ export async function processesNamed(name: string): Promise<number[]> {
 
 /**
  * The CPU time each group of `pids` used while `work` ran, in ms. A process not there at the start or at
- * the end (a PostgreSQL backend) counts nothing; a group none of whose processes could be read at the
- * start (not Linux) is NaN.
+ * the end (a PostgreSQL backend) counts nothing; a group with no process read at both (none found: not
+ * Linux, a server on another host or named otherwise) is NaN.
  */
 export async function cpuDuring<T, K extends string>(
   pids: Record<K, number[]>,
@@ -234,7 +234,7 @@ export async function cpuDuring<T, K extends string>(
   const cpuMs = {} as Record<K, number>;
   for (const [i, [key, group]] of groups.entries()) {
     const used = group.map((_, j) => after[i]![j]! - before[i]![j]!).filter((ms) => !Number.isNaN(ms));
-    cpuMs[key] = group.length > 0 && used.length === 0 ? Number.NaN : used.reduce((a, b) => a + b, 0);
+    cpuMs[key] = used.length === 0 ? Number.NaN : used.reduce((a, b) => a + b, 0);
   }
   return { result, cpuMs };
 }
@@ -268,15 +268,17 @@ export async function withDatabase<T>(work: (url: string, pool: pg.Pool) => Prom
 
 /**
  * Seconds from `since` until Slack shows every incident as the database has it, once every delivery
- * stored has been ingested (until then, what a delivery changes is not yet behind).
+ * stored has been ingested (until then, what a delivery changes is not yet behind); NaN past `withinMs`.
  */
-export async function untilConsistent(pool: pg.Pool, since: number): Promise<number> {
+export async function untilConsistent(pool: pg.Pool, since: number, withinMs = Infinity): Promise<number> {
+  const until = performance.now() + withinMs;
   for (;;) {
     const { rows: waiting } = await pool.query(
       'SELECT 1 FROM alert_deliveries WHERE processed_at IS NULL LIMIT 1',
     );
     if (waiting.length === 0 && (await incidentsBehindSlack(pool, 1)).length === 0)
       return (performance.now() - since) / 1000;
+    if (performance.now() > until) return Number.NaN;
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The floors (issue 18): the bot's webhook and acks measured beside the least their job needs, in the
- * same run on the same machine, by turns (the webhook's windows A B A B; each slash command A B, then B A
- * in the next run), so that a machine busy for a moment weighs on both.
+ * same run on the same machine, by turns (the webhook's windows in an order turning from window to window;
+ * each slash command A B, then B A in the next run), so that a machine busy for a moment weighs on both.
  *   - edge floor: bench/floors/edge-floor.mjs (parse, one INSERT, 200). The bot's queue is the table it
  *     stores into, so its floor pushes nothing to Redis, as the issue says of such a receiver; the floor
  *     that does (one Redis push more) is printed for reference;
@@ -56,6 +56,8 @@ const SENDERS = 16;
 const WINDOWS = 3;
 /** Deliveries each side is sent again right before each of its windows (repeats of what the bot shows). */
 const REWARM_WINDOW = 800;
+/** The longest wait for Slack to show a window's changes (about two minutes: chat.update's 50 a minute). */
+const SLACK_CATCH_UP_MS = 5 * 60_000;
 /** Acks a command's row and its floors beside it are measured on: the p99 is the tenth largest. */
 const ACKS = 1000;
 const ACK_CONCURRENCY = 50;
@@ -65,8 +67,8 @@ const ACK_CONCURRENCY = 50;
  * hundred measure a process that has just started, not one that has served for hours. 1,600 was still
  * short: in scratch runs, 4,000 settled repeats measured after 1,600 ran at 2,824–3,788/s, after 4,800 at
  * 3,685–4,448/s; the edge floor's changing deliveries, warmed as much, at 1,744–2,348/s and
- * 2,943–3,011/s. The floors are warmed as much as the bot (the edge floor's warm-up all inserts: the
- * second edge floor of a run, in the same table, is measured on about 10,400 rows, not 3,200). Before its
+ * 2,943–3,011/s. The floors are warmed as much as the bot (the edge floors' warm-ups all insert, into one
+ * table: their windows are measured on 9,600 rows and more). Before its
  * changing deliveries the bot gets 200 changes (100 groups over two steps, whose incidents Slack, under
  * its limits, takes minutes to show), then repeats of each group's last, answered as duplicates: they
  * warm the webhook's reading and answering, not its insert or the ingest.
@@ -237,10 +239,9 @@ async function windowsBy(
   for (let window = 0; window < WINDOWS; window++) {
     const turn = (run + window) % sides.length;
     for (const side of [...sides.slice(turn), ...sides.slice(0, turn)]) {
-      if (withSlack) await untilConsistent(pool, 0);
-      if (!(await untilQuiet(bot.pid))) figures.busy++;
+      if (!(await cameToRest(bot.pid, pool, withSlack))) figures.busy++;
       // After the wait, warmed again (see the settled repeats below): the floor stores them, the bot
-      // answers them as repeats, leaving no work behind.
+      // answers them as repeats, leaving no Slack work behind.
       await runConcurrently(side.port, rewarm, SENDERS);
       const deliveries = changingDeliveries(`${run}${side.name}${window}`);
       const sent = performance.now();
@@ -253,7 +254,16 @@ async function windowsBy(
   return figures;
 }
 
-/** Each figure's median over the windows of one run: the run's figures. */
+/**
+ * Whether the bot came to rest: every delivery ingested, Slack showing what the database holds (`withSlack`,
+ * within SLACK_CATCH_UP_MS), and the bot and PostgreSQL at rest (untilQuiet).
+ */
+async function cameToRest(bot: number, pool: pg.Pool, withSlack: boolean): Promise<boolean> {
+  const caughtUp = !withSlack || !Number.isNaN(await untilConsistent(pool, 0, SLACK_CATCH_UP_MS));
+  return (await untilQuiet(bot)) && caughtUp;
+}
+
+/** Each figure's median over the windows of one run, by itself: the run's figures. */
 function median(windows: Figures[]): Figures {
   return {
     perSecond: percentile(
@@ -353,9 +363,9 @@ async function acks(
  * its rows, with as many acks as the row's and the same requests (its commands, clicks or form
  * submissions). A p99 of 100 or 50 is the largest, one of 1,000 the tenth largest; run to run the floor's
  * p99 moved by half, so a ratio is to the floor measured seconds from it. Each floor's re-warm and
- * measurement, and each slash command's re-warm, starts once the bot is at rest (atRest): measured in the
- * tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares, 25–33 ms after
- * /incident help. A command's measured acks follow its re-warm at once, in that re-warm's after-work, as in
+ * measurement, and each slash command's re-warm, starts once the bot and PostgreSQL are at rest (atRest):
+ * measured in the tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares,
+ * 25–33 ms after /incident help. A command's measured acks follow its re-warm at once, in that re-warm's after-work, as in
  * a bot serving it without pause. `authTests`: the Slack calls the bare floor made during its measured
  * acks (none, as the bot); `busy`: measurements begun with the bot still busy, having waited as long as
  * untilQuiet does.
@@ -493,7 +503,7 @@ interface CommandFigures {
   p99: number;
   failed: number;
   floor: FloorsBeside;
-  /** CPU per measured ack, in ms (see cpuDuring): PostgreSQL's and Redis's, all of their processes. */
+  /** CPU per measured ack, in ms (see cpuDuring): the bot's, PostgreSQL's and Redis's (all their processes). */
   cpu: { bot: number; postgres: number; redis: number };
 }
 
@@ -516,13 +526,13 @@ export async function floorsBench(): Promise<void> {
      * it tells what they, and the emulator answering their Slack calls in this process, cost the webhook.
      */
     noWorker: [] as Figures[],
-    /** Right after the changing deliveries, while the bot still brings Slack up to date with them. */
+    /** Right after 800 more changes, unmeasured, while the bot still brings Slack up to date with them. */
     repeats: [] as Figures[],
     /** Once Slack shows what the database holds: the webhook's own cost, as the floor's has nothing behind it. */
     settledRepeats: [] as Figures[],
     /** Seconds from the last changing delivery ingested until Slack showed every incident as it is. */
     caughtUp: [] as number[],
-    /** Changing deliveries ingested per second, from the first sent to the last ingested. */
+    /** A window's changing deliveries ingested per second, first sent to last ingested (the median's). */
     ingested: [] as number[],
   };
   const commands = new Map<string, CommandFigures[]>();
@@ -535,7 +545,7 @@ export async function floorsBench(): Promise<void> {
     besideNoWorker: [] as Figures[],
     /** auth.test calls in the ack floor's measured acks, run by run: none, as the bot's (ack-floor.mjs). */
     authTests: [] as number[],
-    /** Ack measurements begun with the bot still busy (see ackFloors), over the whole bench. */
+    /** Measurements (webhook windows, acks) begun with the bot still busy (cameToRest, ackFloors). */
     busy: 0,
   };
   const listeners: ListenerFigures[][] = [];
@@ -578,7 +588,9 @@ export async function floorsBench(): Promise<void> {
           floor.redisWebhook.push(median(windows.redis));
           floor.busy += windows.busy;
           bot.ingested.push(percentile(windows.ingested, 0.5));
-          // Changes once more, unmeasured: their repeats, right after them, and how long Slack takes to show them.
+          // Changes once more, unmeasured, once the last window's are shown: their repeats, right after them,
+          // and how long Slack takes to show them.
+          if (!(await cameToRest(started.child.pid!, pool, true))) floor.busy++;
           const growing = changingDeliveries(`${run}after`);
           await runConcurrently(started.port, growing, SENDERS);
           await allIngested(pool);
@@ -697,7 +709,7 @@ export async function floorsBench(): Promise<void> {
     'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats (once Slack is up to date) ≥ ×1.5; acks p99 ≤ ×1.5.',
   );
   console.log(
-    `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers (Slack updates of the warm-up's incidents and of the changes, above all), and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine.`,
+    `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers, and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine (each window starts once Slack shows every change before it).`,
   );
   console.log(
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): a window's changing deliveries were all ingested at ${range(bot.ingested, 0)}/s (the median window's), from the first sent to the last ingested; after the windows, ${GROUPS * STEPS} more, unmeasured, were shown in Slack ${range(bot.caughtUp, 1)} s after the last of them was ingested.`,
@@ -715,7 +727,8 @@ export async function floorsBench(): Promise<void> {
 /**
  * What each slash command's measured acks cost the processes that serve them, beside the floors' cost
  * for the same requests: at 50 concurrent the two cores are busy throughout, so an ack's p99 follows the
- * CPU every process spends on a request (the bench's own client's, the same for both sides, included).
+ * CPU every process spends on a request (the bench's own client's included: the same for both sides, but
+ * for the Slack calls a command's after-work makes to the emulator, which runs in the bench's process).
  */
 function printCpu(commands: Map<string, CommandFigures[]>): void {
   console.log(
@@ -753,7 +766,7 @@ function printListeners(commands: Map<string, CommandFigures[]>, listeners: List
     )} | ${range(p99s, 0)} | ${range(plain, 0)} / ${range(writing, 0)} | ${ratio(p99s, plain)} | ${ratio(p99s, writing)}`;
   };
   console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the first rows' slash commands in every other run). Every process's Slack path is first warmed with ${ACK_PATH_WARM_UP} acks (/incident help, and a click and a form no listener answers). Once the bot is at rest, each floor serves ${REWARM} acks of the row's requests before it is measured, and so does the bot for the first rows' slash commands, whose measured acks then follow at once (in the after-work of those ${REWARM}). Those slash commands are measured on ${ACKS} acks, after ${ACK_WARM_UP} of their own; \`/action cancel\`, the buttons and the forms run on a bot of their own, their own code measured from cold (what they act on is used up by them), as a button clicked a few times a day runs. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the first rows' slash commands in every other run). Every process's Slack path is first warmed with ${ACK_PATH_WARM_UP} acks (/incident help, and a click and a form no listener answers). Once the bot and PostgreSQL are at rest, each floor serves ${REWARM} acks of the row's requests before it is measured, and so does the bot for the first rows' slash commands, whose measured acks then follow at once (in the after-work of those ${REWARM}). Those slash commands are measured on ${ACKS} acks, after ${ACK_WARM_UP} of their own; \`/action cancel\`, the buttons and the forms run on a bot of their own, their own code measured from cold (what they act on is used up by them), as a button clicked a few times a day runs. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
   );
   console.log(
     '| listener | acks | p50 ms | p99 ms | floors p99 ms (ack / writing) | p99 vs the ack floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
