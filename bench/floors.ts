@@ -678,7 +678,7 @@ export async function floorsBench(): Promise<void> {
     await slack.close();
   }
   console.log(
-    `\n## Beside the floor: ${RUNS} runs, by turns (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders, in ${WINDOWS} windows a side by turns with the edge floors beside the bot, each run's figure the median window's; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
+    `\n## Beside the floor: ${RUNS} runs, by turns (webhook: ${GROUPS} groups growing over ${STEPS} steps, ${SENDERS} senders, in ${WINDOWS} windows a side by turns with the edge floors beside the bot, each run's throughput and p99 each its median over the windows; acks: ${ACKS} signed /incident list, ${ACK_CONCURRENCY} concurrent, beside the ack floor's ${ACKS})`,
   );
   console.log('| path | the bot | the floor | ratio (run by run) |');
   console.log('| --- | --- | --- | --- |');
