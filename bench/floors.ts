@@ -68,8 +68,8 @@ const ACK_CONCURRENCY = 50;
  * short: in scratch runs, 4,000 settled repeats measured after 1,600 ran at 2,824–3,788/s, after 4,800 at
  * 3,685–4,448/s; the edge floor's changing deliveries, warmed as much, at 1,744–2,348/s and
  * 2,943–3,011/s. The floors are warmed as much as the bot (the edge floors' warm-ups all insert, into one
- * table: their windows are measured on 9,600 rows and more). Before its
- * changing deliveries the bot gets 200 changes (100 groups over two steps, whose incidents Slack, under
+ * table: their windows are measured on 9,600 rows and more beside `serve`, where both run, 5,600 and more
+ * beside `serve --no-worker`). Before its changing deliveries the bot gets 200 changes (100 groups over two steps, whose incidents Slack, under
  * its limits, takes minutes to show), then repeats of each group's last, answered as duplicates: they
  * warm the webhook's reading and answering, not its insert or the ingest.
  */
@@ -365,8 +365,8 @@ async function acks(
  * p99 moved by half, so a ratio is to the floor measured seconds from it. Each floor's re-warm and
  * measurement, and each slash command's re-warm, starts once the bot and PostgreSQL are at rest (atRest):
  * measured in the tail of the bot's row before it, the floor's p99 was 81–224 ms after 2,000 declares,
- * 25–33 ms after /incident help. A command's measured acks follow its re-warm at once, in that re-warm's after-work, as in
- * a bot serving it without pause. `authTests`: the Slack calls the bare floor made during its measured
+ * 25–33 ms after /incident help. A command's measured acks follow its re-warm at once, in that re-warm's
+ * after-work, as in a bot serving it without pause. `authTests`: the Slack calls the bare floor made during its measured
  * acks (none, as the bot); `busy`: measurements begun with the bot still busy, having waited as long as
  * untilQuiet does.
  */
@@ -503,7 +503,7 @@ interface CommandFigures {
   p99: number;
   failed: number;
   floor: FloorsBeside;
-  /** CPU per measured ack, in ms (see cpuDuring): the bot's, PostgreSQL's and Redis's (all their processes). */
+  /** CPU per measured ack, in ms (see cpuDuring): the bot's, PostgreSQL's, Redis's (all processes). */
   cpu: { bot: number; postgres: number; redis: number };
 }
 
@@ -545,7 +545,10 @@ export async function floorsBench(): Promise<void> {
     besideNoWorker: [] as Figures[],
     /** auth.test calls in the ack floor's measured acks, run by run: none, as the bot's (ack-floor.mjs). */
     authTests: [] as number[],
-    /** Measurements (webhook windows, acks) begun with the bot still busy (cameToRest, ackFloors). */
+    /**
+     * Waits for rest that ended first (untilQuiet's 20 s, or Slack still behind after SLACK_CATCH_UP_MS):
+     * before the webhook's windows, the changes after them, and the acks (cameToRest, ackFloors).
+     */
     busy: 0,
   };
   const listeners: ListenerFigures[][] = [];
@@ -599,7 +602,7 @@ export async function floorsBench(): Promise<void> {
           const repeats = Array(STEPS).fill(growing.slice(-GROUPS)).flat();
           const [right, caughtUp] = await Promise.all([
             runConcurrently(started.port, repeats, SENDERS),
-            untilConsistent(pool, ingestedAt),
+            untilConsistent(pool, ingestedAt, SLACK_CATCH_UP_MS),
           ]);
           bot.repeats.push(right);
           bot.caughtUp.push(caughtUp);
@@ -718,7 +721,7 @@ export async function floorsBench(): Promise<void> {
     `Slack calls (auth.test) on the ack floor's measured acks beside the slash commands, run by run: ${floor.authTests.join(', ')}`,
   );
   console.log(
-    `Measurements (the webhook's windows, the acks; the bot's and the floors') begun with the bot still busy after 20 s: ${floor.busy}, over the whole bench.`,
+    `Waits for rest that ended before the bot came to rest (after 20 s, or with Slack still behind after ${SLACK_CATCH_UP_MS / 60_000} minutes), before the webhook's windows, the changes after them, and the acks, the bot's and the floors': ${floor.busy}, over the whole bench.`,
   );
   printListeners(commands, listeners);
   printCpu(commands);

@@ -56,7 +56,8 @@ export class QueuedIncidentEffects {
   /**
    * A new incident's reminder is added without looking for one to move. Should one be there after all
    * (Redis kept the jobs of a database since restored), it is left as it is: the sweep sets it to the
-   * time PostgreSQL has, and one that runs early finds the update not due and reschedules itself.
+   * time PostgreSQL has (unless it is waiting out a retry's backoff: it runs when that ends), and one
+   * that runs early finds the update not due and reschedules itself.
    */
   async updateDue(
     incidentId: number,
