@@ -18,6 +18,7 @@ import { clientsInTurn, createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { escalationGroups } from './escalation/configSchema.js';
 import { unknownEscalationGroups } from './escalation/groups.js';
+import { escalationConfigured } from './escalation/policies.js';
 import { checkCredentialEnv } from './health/checkSchema.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
@@ -29,7 +30,7 @@ import { createSocketModeConnection, type SocketModeConnection } from './listene
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { createPagers } from './paging/pagers.js';
-import { playbookView } from './playbooks/playbooks.js';
+import { anyAutoChecks, playbookView } from './playbooks/playbooks.js';
 import { ownValue } from './primitives/records.js';
 import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
 import { ESCALATION_QUEUE, type EscalationJob } from './queues/escalationJobs.js';
@@ -247,7 +248,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         : {}),
     });
     const pageEffects = new QueuedPageEffects(pages);
-    const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects, health);
+    const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects, health, {
+      escalation: escalationConfigured(file),
+      autoChecks: anyAutoChecks(file),
+    });
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
     const alertmanager = file.alertmanager

@@ -39,6 +39,11 @@ export function incidentLabels(incident: PlaybookIncident): Record<string, strin
   return { ...incident.commonLabels, ...incident.groupLabels };
 }
 
+/** Whether any playbook runs checks by itself as an incident opens (`auto: true`). */
+export function anyAutoChecks(config: { playbooks: PlaybooksConfig }): boolean {
+  return config.playbooks.some((playbook) => playbook.checks.some((check) => check.auto));
+}
+
 /** The first playbook whose matchers all match the incident's labels; none for a declared incident. */
 export function playbookFor(config: PlaybookCatalog, incident: PlaybookIncident): Playbook | undefined {
   if (incident.groupKey === null) return undefined;

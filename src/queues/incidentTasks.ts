@@ -36,6 +36,17 @@ const KEEP = {
 };
 
 /**
+ * What an opening can start, as the config has it: a job for what can never apply is not added (a storm
+ * opens an incident per group, and each such job would read its incident to do nothing).
+ */
+export interface OpeningWork {
+  /** An escalation route or severity names a policy (escalationConfigured). */
+  escalation: boolean;
+  /** A playbook has auto checks (anyAutoChecks). */
+  autoChecks: boolean;
+}
+
+/**
  * The lifecycle's `IncidentEffects`, carried out with queue jobs. It fits that interface structurally:
  * a port does not import the use case it serves (the composition root checks the fit).
  */
@@ -47,6 +58,7 @@ export class QueuedIncidentEffects {
     /** The paging use case's PageEffects (src/paging/pages.ts). */
     private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
     private readonly health: Queue<HealthJob>,
+    private readonly opening: OpeningWork,
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -109,15 +121,19 @@ export class QueuedIncidentEffects {
   /**
    * Its first step is looked at now: the step job waits until the step is due. Reopened, a pager paged
    * for an earlier opening rings again at once, whatever step the new opening pages at. Its playbook's
-   * auto checks, if it has any, run for each opening.
+   * auto checks, if it has any, run for each opening. Neither job is added where the config has no
+   * escalation policy or auto checks (OpeningWork): a config gains one only with a restart, and the
+   * sweeps at start look for what is due then, as after any restart.
    */
   async opened(incidentId: number, opening: number): Promise<void> {
     // Each opening's steps are jobs of their own. One the escalation sweep added meanwhile is the same job;
     // a stale one (jobs kept from a database since restored) is set right by that sweep within a minute.
-    await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date(), {
-      newJob: true,
-    });
-    await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
+    if (this.opening.escalation)
+      await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date(), {
+        newJob: true,
+      });
+    if (this.opening.autoChecks)
+      await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
     if (opening > 0) await this.pages.pagesChanged(incidentId);
   }
 

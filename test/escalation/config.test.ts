@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
-import { policyFor } from '../../src/escalation/policies.js';
+import { escalationConfigured, policyFor } from '../../src/escalation/policies.js';
 import { problemsOf } from '../support/configProblems.js';
 
 const MINIMAL = 'slack:\n  defaultChannel: C0123ABCD\n';
@@ -18,6 +18,18 @@ describe('the escalation section', () => {
     const config = parseFileConfig('x', MINIMAL);
     expect(config.escalation).toEqual({ policies: {}, routes: [], severities: {} });
     expect(policyFor(config, incident('P0'))).toBeUndefined();
+    expect(escalationConfigured(config)).toBe(false);
+  });
+
+  it('escalates only where a route or a severity names a policy, not for policies alone', () => {
+    const policies = `${MINIMAL}escalation:\n  policies:\n    p1: { steps: [{ after: 0, notify: [U0BOB] }] }\n`;
+    expect(escalationConfigured(parseFileConfig('x', policies))).toBe(false);
+    expect(escalationConfigured(parseFileConfig('x', `${policies}  severities: { P1: p1 }\n`))).toBe(true);
+    expect(
+      escalationConfigured(
+        parseFileConfig('x', `${policies}  routes: [{ matchers: ['team=db'], policy: p1 }]\n`),
+      ),
+    ).toBe(true);
   });
 
   it('reads steps in ms, 0 meaning at once, and picks the first matching route, else the severity', () => {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
-import { chosenMove, fillParams, playbookFor, playbookView } from '../../src/playbooks/playbooks.js';
+import {
+  anyAutoChecks,
+  chosenMove,
+  fillParams,
+  playbookFor,
+  playbookView,
+} from '../../src/playbooks/playbooks.js';
 import { problemsOf } from '../support/configProblems.js';
 
 const CATALOG = `slack:
@@ -39,6 +45,15 @@ const incident = (labels: Record<string, string>, groupKey: string | null = '{}:
 describe('the playbooks section', () => {
   it('is empty by default', () => {
     expect(parseFileConfig('x', CATALOG).playbooks).toEqual([]);
+    expect(anyAutoChecks(parseFileConfig('x', CATALOG))).toBe(false);
+  });
+
+  it('runs checks by itself only where a playbook marks one auto', () => {
+    const offered = 'name: p\nmatchers: [alertname=X]\nservice: payments-api\nchecks: [health]';
+    expect(anyAutoChecks(parseFileConfig('x', withPlaybook(offered)))).toBe(false);
+    const auto =
+      'name: p\nmatchers: [alertname=X]\nservice: payments-api\nchecks: [{ check: health, auto: true }]';
+    expect(anyAutoChecks(parseFileConfig('x', withPlaybook(auto)))).toBe(true);
   });
 
   it('reads moves written as names or objects, and picks the first playbook that matches', () => {

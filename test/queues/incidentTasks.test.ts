@@ -5,6 +5,7 @@ import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
 import {
   INCIDENT_TASKS_QUEUE,
   type IncidentTask,
+  type OpeningWork,
   QueuedIncidentEffects,
 } from '../../src/queues/incidentTasks.js';
 import { createQueue, createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
@@ -16,8 +17,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** The effects over queues of their own; `tasks` may stand in for the reminders' queue. */
-const effectsOn = (wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks) => {
+/**
+ * The effects over queues of their own; `tasks` may stand in for the reminders' queue. `opening`: what the
+ * config gives an opening to start, both by default.
+ */
+const effectsOn = (
+  wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks,
+  opening: OpeningWork = { escalation: true, autoChecks: true },
+) => {
   const prefix = uniquePrefix();
   const redis = createWorkerRedis(redisUrl());
   const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, redis, prefix);
@@ -30,8 +37,8 @@ const effectsOn = (wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (
     () => clearRedisPrefix(prefix),
   );
   const pages = { pagesChanged: async () => {} };
-  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health);
-  return { effects, tasks, escalation, prefix, redis };
+  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health, opening);
+  return { effects, tasks, escalation, health, prefix, redis };
 };
 
 describe('the queued effects of a new incident', () => {
@@ -49,6 +56,29 @@ describe('the queued effects of a new incident', () => {
     expect(sent).toHaveBeenCalledTimes(2);
     expect(await tasks.getJobState('update-reminder-7')).toBe('delayed');
     expect(await escalation.getJobState('step-7-0-0')).not.toBe('unknown');
+  });
+
+  it('adds no escalation step where no policy can apply, and no playbook checks where no playbook has any', async () => {
+    const { effects, redis, escalation, health } = effectsOn(undefined, {
+      escalation: false,
+      autoChecks: false,
+    });
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await effects.opened(7, 0);
+    expect(sent).not.toHaveBeenCalled();
+    expect(await escalation.getJobState('step-7-0-0')).toBe('unknown');
+    expect(await health.getJobState('playbook-checks-7-0')).toBe('unknown');
+  });
+
+  it('adds each of the two where the config has it', async () => {
+    const steps = effectsOn(undefined, { escalation: true, autoChecks: false });
+    await steps.effects.opened(7, 0);
+    expect(await steps.escalation.getJobState('step-7-0-0')).not.toBe('unknown');
+    expect(await steps.health.getJobState('playbook-checks-7-0')).toBe('unknown');
+    const checks = effectsOn(undefined, { escalation: false, autoChecks: true });
+    await checks.effects.opened(7, 0);
+    expect(await checks.escalation.getJobState('step-7-0-0')).toBe('unknown');
+    expect(await checks.health.getJobState('playbook-checks-7-0')).not.toBe('unknown');
   });
 });
 
