@@ -18,7 +18,7 @@ import { clientsInTurn, createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { escalationGroups } from './escalation/configSchema.js';
 import { unknownEscalationGroups } from './escalation/groups.js';
-import { escalationConfigured } from './escalation/policies.js';
+import { anyEscalation } from './escalation/policies.js';
 import { checkCredentialEnv } from './health/checkSchema.js';
 import { alertmanagerRoute } from './http/alertmanagerRoute.js';
 import { createHttpServer, type HttpServer } from './http/server.js';
@@ -249,7 +249,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     });
     const pageEffects = new QueuedPageEffects(pages);
     const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects, health, {
-      escalation: escalationConfigured(file),
+      escalation: anyEscalation(file),
       autoChecks: anyAutoChecks(file),
     });
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.

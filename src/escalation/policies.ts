@@ -7,7 +7,7 @@ import type { EscalationConfig, EscalationPolicy } from './configSchema.js';
  * Whether any incident can escalate: an escalation route or a severity names a policy. Without one, an
  * opening has no step to schedule.
  */
-export function escalationConfigured(config: { escalation: EscalationConfig }): boolean {
+export function anyEscalation(config: { escalation: EscalationConfig }): boolean {
   const { routes, severities } = config.escalation;
   return routes.length > 0 || Object.values(severities).some((name) => name !== undefined);
 }

@@ -40,7 +40,7 @@ const KEEP = {
  * opens an incident per group, and each such job would read its incident to do nothing).
  */
 export interface OpeningWork {
-  /** An escalation route or severity names a policy (escalationConfigured). */
+  /** An escalation route or severity names a policy (anyEscalation). */
   escalation: boolean;
   /** A playbook has auto checks (anyAutoChecks). */
   autoChecks: boolean;
@@ -58,7 +58,7 @@ export class QueuedIncidentEffects {
     /** The paging use case's PageEffects (src/paging/pages.ts). */
     private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
     private readonly health: Queue<HealthJob>,
-    private readonly opening: OpeningWork,
+    private readonly starts: OpeningWork,
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -121,18 +121,19 @@ export class QueuedIncidentEffects {
   /**
    * Its first step is looked at now: the step job waits until the step is due. Reopened, a pager paged
    * for an earlier opening rings again at once, whatever step the new opening pages at. Its playbook's
-   * auto checks, if it has any, run for each opening. Neither job is added where the config has no
-   * escalation policy or auto checks (OpeningWork): a config gains one only with a restart, and the
-   * sweeps at start look for what is due then, as after any restart.
+   * auto checks, if it has any, run for each opening. The step job is added only where a route or a
+   * severity names a policy, the checks job only where a playbook has auto checks (OpeningWork). A config
+   * gains either only with a restart; a serving process not yet restarted onto it leaves both to the
+   * workers' sweeps (every minute; the checks for incidents opened within the last 15).
    */
   async opened(incidentId: number, opening: number): Promise<void> {
     // Each opening's steps are jobs of their own. One the escalation sweep added meanwhile is the same job;
     // a stale one (jobs kept from a database since restored) is set right by that sweep within a minute.
-    if (this.opening.escalation)
+    if (this.starts.escalation)
       await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date(), {
         newJob: true,
       });
-    if (this.opening.autoChecks)
+    if (this.starts.autoChecks)
       await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
     if (opening > 0) await this.pages.pagesChanged(incidentId);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
-import { escalationConfigured, policyFor } from '../../src/escalation/policies.js';
+import { anyEscalation, policyFor } from '../../src/escalation/policies.js';
 import { problemsOf } from '../support/configProblems.js';
 
 const MINIMAL = 'slack:\n  defaultChannel: C0123ABCD\n';
@@ -18,17 +18,15 @@ describe('the escalation section', () => {
     const config = parseFileConfig('x', MINIMAL);
     expect(config.escalation).toEqual({ policies: {}, routes: [], severities: {} });
     expect(policyFor(config, incident('P0'))).toBeUndefined();
-    expect(escalationConfigured(config)).toBe(false);
+    expect(anyEscalation(config)).toBe(false);
   });
 
   it('escalates only where a route or a severity names a policy, not for policies alone', () => {
     const policies = `${MINIMAL}escalation:\n  policies:\n    p1: { steps: [{ after: 0, notify: [U0BOB] }] }\n`;
-    expect(escalationConfigured(parseFileConfig('x', policies))).toBe(false);
-    expect(escalationConfigured(parseFileConfig('x', `${policies}  severities: { P1: p1 }\n`))).toBe(true);
+    expect(anyEscalation(parseFileConfig('x', policies))).toBe(false);
+    expect(anyEscalation(parseFileConfig('x', `${policies}  severities: { P1: p1 }\n`))).toBe(true);
     expect(
-      escalationConfigured(
-        parseFileConfig('x', `${policies}  routes: [{ matchers: ['team=db'], policy: p1 }]\n`),
-      ),
+      anyEscalation(parseFileConfig('x', `${policies}  routes: [{ matchers: ['team=db'], policy: p1 }]\n`)),
     ).toBe(true);
   });
 

@@ -18,12 +18,12 @@ afterEach(async () => {
 });
 
 /**
- * The effects over queues of their own; `tasks` may stand in for the reminders' queue. `opening`: what the
+ * The effects over queues of their own; `tasks` may stand in for the reminders' queue. `starts`: what the
  * config gives an opening to start, both by default.
  */
 const effectsOn = (
   wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks,
-  opening: OpeningWork = { escalation: true, autoChecks: true },
+  starts: OpeningWork = { escalation: true, autoChecks: true },
 ) => {
   const prefix = uniquePrefix();
   const redis = createWorkerRedis(redisUrl());
@@ -37,7 +37,7 @@ const effectsOn = (
     () => clearRedisPrefix(prefix),
   );
   const pages = { pagesChanged: async () => {} };
-  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health, opening);
+  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health, starts);
   return { effects, tasks, escalation, health, prefix, redis };
 };
 
