@@ -7,7 +7,7 @@ import { requestPage } from '../paging/pages.js';
 import { BOT_ACTOR } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
 import type { EscalationConfig } from './configSchema.js';
-import { policyFor } from './policies.js';
+import { anyEscalation, policyFor } from './policies.js';
 
 /**
  * Escalation runs an alert-born incident's policy, step by step, until someone acknowledges it or it
@@ -118,6 +118,8 @@ export async function runEscalationStep(
 
 /** The next step of every incident being escalated: what a worker schedules at start and every sweep. */
 export async function escalationsDue(deps: Omit<EscalationDeps, 'groupId'>): Promise<StepDue[]> {
+  // Every open incident would be read to find no policy for any of them.
+  if (!anyEscalation(deps.config)) return [];
   const { rows } = await deps.pool.query<EscalatedIncident>(
     `SELECT ${COLUMNS} FROM incidents WHERE ${ESCALATING} ORDER BY id`,
   );

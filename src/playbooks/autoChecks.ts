@@ -5,7 +5,7 @@ import { healthRecord, type ServiceHealth } from '../health/checks.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import { BOT_ACTOR } from '../primitives/ids.js';
 import { ownValue } from '../primitives/records.js';
-import { incidentLabels, type PlaybookCatalog, playbookFor } from './playbooks.js';
+import { anyAutoChecks, incidentLabels, type PlaybookCatalog, playbookFor } from './playbooks.js';
 
 /**
  * A playbook's auto checks: the checks marked `auto: true` run by themselves when an alert opens (or
@@ -185,6 +185,8 @@ export async function autoChecksDue(
   withinMs: number,
 ): Promise<Array<{ incidentId: number; opening: number }>> {
   const due: Array<{ incidentId: number; opening: number }> = [];
+  // A storm's incidents would be read a page at a time to find no playbook that checks any of them.
+  if (!anyAutoChecks(config)) return due;
   // Read a page at a time: playbooks match in code, so a storm's incidents that no playbook checks stay
   // in the rows and would otherwise hide, behind one page's worth of them, the incidents after.
   for (let after = 0; ; ) {

@@ -2,7 +2,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
 import { MIGRATIONS_DIR, migrate, readMigrations } from '../../src/db/migrate.js';
 import { escalationsDue } from '../../src/escalation/engine.js';
@@ -64,4 +64,19 @@ it('escalates none of the incidents already open when escalation arrives, and ne
     [resolved, 0],
     [fresh, 0],
   ]);
+});
+
+/** The sweep runs every minute on every worker: without a policy in use, it has nothing to look for. */
+it('asks PostgreSQL nothing when no route or severity names a policy', async () => {
+  const unused = parseFileConfig(
+    'test',
+    'slack:\n  defaultChannel: C0123ABCD\nescalation:\n  policies:\n    p1: { steps: [{ after: 0, notify: [U0ALICE] }] }\n',
+  );
+  const query = vi.spyOn(pool, 'query');
+  try {
+    expect(await escalationsDue({ pool, config: unused })).toEqual([]);
+    expect(query).not.toHaveBeenCalled();
+  } finally {
+    query.mockRestore();
+  }
 });

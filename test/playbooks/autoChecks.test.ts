@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseFileConfig } from '../../src/config/file.js';
 import { moveToFallbackChannel } from '../../src/incidents/channelFallback.js';
 import { autoChecksDue, planAutoChecks, recordAutoChecks } from '../../src/playbooks/autoChecks.js';
@@ -153,6 +153,28 @@ describe('auto checks', () => {
       { incidentId: lost, opening: 0 },
       { incidentId: done, opening: 1 },
     ]);
+  });
+
+  it('the sweep asks PostgreSQL nothing when no playbook has auto checks', async () => {
+    await open('Other');
+    const manual = parseFileConfig(
+      'x',
+      `slack:
+  defaultChannel: C0123ABCD
+services:
+  payments-api:
+    checks: [{ name: health, kind: http, url: 'http://payments-api:8000/health' }]
+playbooks:
+  - { name: manual-only, matchers: ['alertname=Other'], service: payments-api, checks: [health] }
+`,
+    );
+    const query = vi.spyOn(pool(), 'query');
+    try {
+      expect(await autoChecksDue(pool(), manual, 15 * 60_000)).toEqual([]);
+      expect(query).not.toHaveBeenCalled();
+    } finally {
+      query.mockRestore();
+    }
   });
 
   it('an incident moved to a fallback channel does not look for its checks in the channel it left', async () => {
