@@ -523,7 +523,8 @@ export async function floorsBench(): Promise<void> {
     /**
      * `serve --no-worker`: the webhook and the ingest (every serving process ingests), without the queue
      * workers (Slack updates above all; escalation steps, playbook and service checks). Beside `webhook`,
-     * it tells what they, and the emulator answering their Slack calls in this process, cost the webhook.
+     * it tells what they, and the emulator answering their Slack calls in this process, cost the webhook,
+     * with the minute or two at rest before each of `serve`'s windows (its own come seconds apart).
      */
     noWorker: [] as Figures[],
     /** Right after 800 more changes, unmeasured, while the bot still brings Slack up to date with them. */
@@ -712,7 +713,7 @@ export async function floorsBench(): Promise<void> {
     'Goals (issue 18): webhook throughput ≥ ×0.7 and p99 ≤ ×1.5 of the floor, repeats (once Slack is up to date) ≥ ×1.5; acks p99 ≤ ×1.5.',
   );
   console.log(
-    `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers, and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine (each window starts once Slack shows every change before it).`,
+    `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers, and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine, with one more difference: \`serve\`'s windows each start once Slack shows every change before them, a minute or two at rest, \`serve --no-worker\`'s seconds apart (in a scratch run, a minute's rest before each window cost \`serve --no-worker\` about 7% of its throughput and left its p99 as it was).`,
   );
   console.log(
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): a window's changing deliveries were all ingested at ${range(bot.ingested, 0)}/s (the median window's), from the first sent to the last ingested; after the windows, ${GROUPS * STEPS} more, unmeasured, were shown in Slack ${range(bot.caughtUp, 1)} s after the last of them was ingested.`,
