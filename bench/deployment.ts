@@ -37,8 +37,8 @@ export function post(
   port: number,
   body: string,
   via: Agent = agent,
+  started = process.hrtime.bigint(),
 ): Promise<{ status: number; ms: number }> {
-  const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -60,7 +60,12 @@ export function post(
         );
       },
     );
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed (its keepAliveTimeout) as this request went out on it: sent
+      // again, once, on a fresh one, timed from the first try (a 29-minute floors run once ended on one).
+      if (req.reusedSocket && err.code === 'ECONNRESET') post(port, body, via, started).then(resolve, reject);
+      else reject(err);
+    });
     req.end(body);
   });
 }
