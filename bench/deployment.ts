@@ -62,8 +62,10 @@ export function post(
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
       // A kept-alive socket the server closed (its keepAliveTimeout) as this request went out on it: sent
-      // again, once, on a fresh one, timed from the first try (a 29-minute floors run once ended on one).
-      if (req.reusedSocket && err.code === 'ECONNRESET') post(port, body, via, started).then(resolve, reject);
+      // again, once, on a socket of its own (an agent that keeps none), timed from the first try. A
+      // 29-minute floors run once ended on one.
+      if (req.reusedSocket && err.code === 'ECONNRESET')
+        post(port, body, new Agent(), started).then(resolve, reject);
       else reject(err);
     });
     req.end(body);
