@@ -66,7 +66,7 @@ it('escalates none of the incidents already open when escalation arrives, and ne
   ]);
 });
 
-/** The sweep runs every minute on every worker: without a policy in use, it has nothing to look for. */
+/** The sweep runs every minute: without a policy in use, it has nothing to look for. */
 it('asks PostgreSQL nothing when no route or severity names a policy', async () => {
   const unused = parseFileConfig(
     'test',
