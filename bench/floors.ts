@@ -263,6 +263,14 @@ async function cameToRest(bot: number, pool: pg.Pool, withSlack: boolean): Promi
   return (await untilQuiet(bot)) && caughtUp;
 }
 
+/** Each of the bot's windows over the edge floor's of the same turn, every run's pooled: median (range). */
+function byWindow(runs: Windows[]): string {
+  const of = (figure: keyof Figures) =>
+    runs.flatMap((w) => w.bot.map((window, i) => window[figure] / w.plain[i]![figure]));
+  const told = (ratios: number[]) => `×${fmt(percentile(ratios, 0.5), 2)} (${range(ratios, 2)})`;
+  return `throughput ${told(of('perSecond'))}, p99 ${told(of('p99'))}`;
+}
+
 /** Each figure's median over the windows of one run, by itself: the run's figures. */
 function median(windows: Figures[]): Figures {
   return {
@@ -552,6 +560,8 @@ export async function floorsBench(): Promise<void> {
      */
     busy: 0,
   };
+  /** Every run's windows, for the changing deliveries' window-by-window ratios (byWindow). */
+  const pooled = { serve: [] as Windows[], noWorker: [] as Windows[] };
   const listeners: ListenerFigures[][] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
@@ -570,6 +580,7 @@ export async function floorsBench(): Promise<void> {
             });
             bot.noWorker.push(median(windows.bot));
             floor.besideNoWorker.push(median(windows.plain));
+            pooled.noWorker.push(windows);
             floor.busy += windows.busy;
           } finally {
             await stop(started.child);
@@ -589,6 +600,7 @@ export async function floorsBench(): Promise<void> {
           });
           bot.webhook.push(median(windows.bot));
           floor.webhook.push(median(windows.plain));
+          pooled.serve.push(windows);
           floor.redisWebhook.push(median(windows.redis));
           floor.busy += windows.busy;
           bot.ingested.push(percentile(windows.ingested, 0.5));
@@ -714,6 +726,9 @@ export async function floorsBench(): Promise<void> {
   );
   console.log(
     `\`serve --no-worker\` stores and ingests as \`serve\` does, but runs no queue worker: \`serve\` beside it, run by run, throughput ×${range(ratios(tp(bot.webhook), tp(bot.noWorker)), 2)}, p99 ×${range(ratios(p99(bot.webhook), p99(bot.noWorker)), 2)}. That is what the in-process queue workers, and the emulator answering their Slack calls in the bench's own process, cost the webhook on the same machine, with one more difference: \`serve\`'s windows each start once Slack shows every change before them, a minute or two at rest, \`serve --no-worker\`'s seconds apart (in a scratch run, a minute's rest before each window cost \`serve --no-worker\` about 7% of its throughput and left its p99 as it was).`,
+  );
+  console.log(
+    `Window by window, each of the bot's windows beside the edge floor's of the same turn, the ${RUNS} runs' ${RUNS * WINDOWS} pooled, median (range): \`serve\` ${byWindow(pooled.serve)}; \`serve --no-worker\` ${byWindow(pooled.noWorker)}. A run's figures above are each the median of its ${WINDOWS} windows, and a window's p99 is often one stall (a collection, a slow round trip, the scheduler), so run by run they scatter more than these.`,
   );
   console.log(
     `The bot answers once a delivery is stored and ingests it after (the floor only stores): a window's changing deliveries were all ingested at ${range(bot.ingested, 0)}/s (the median window's), from the first sent to the last ingested; after the windows, ${GROUPS * STEPS} more, unmeasured, were shown in Slack ${range(bot.caughtUp, 1)} s after the last of them was ingested.`,
