@@ -14,6 +14,8 @@ export interface RequestedChecks {
   requestedBy: string;
   /** The incident they were run for: its timeline records them. */
   incidentId?: number;
+  /** Who asked was shown a result while the channel's message waited: not shown them again. */
+  shownToAsker?: boolean;
 }
 
 /** The auto checks of an incident's playbook, for its `opening`-th opening (its reopen count). */

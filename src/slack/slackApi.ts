@@ -107,6 +107,7 @@ export class SlackApi {
     channel: string;
     user: string;
     text: string;
+    blocks?: Block[];
     threadTs?: string;
   }): Promise<void> {
     await this.call('chat.postEphemeral', () =>
@@ -114,6 +115,7 @@ export class SlackApi {
         channel: args.channel,
         user: args.user,
         text: args.text,
+        ...(args.blocks ? { blocks: args.blocks as never } : {}),
         ...(args.threadTs ? { thread_ts: args.threadTs } : {}),
       }),
     );

@@ -30,6 +30,8 @@ export interface HealthView {
   covered?: { service: string; incidentRef: string; at: string; oncePer: string };
   /** The incident they were run for. */
   incidentRef?: string;
+  /** Shown only to who asked, while the message for everyone waits for Slack's budget in the channel. */
+  askerOnly?: boolean;
   services: Array<{
     name: string;
     icon: string;

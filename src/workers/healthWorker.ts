@@ -24,7 +24,7 @@ import { SlackOutcomePendingError, SlackRateLimitedError } from '../slack/errors
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
-import { healthView } from '../views/health.js';
+import { type HealthView, healthView } from '../views/health.js';
 import { instrumented } from './instrumented.js';
 
 export interface HealthWorkerDeps {
@@ -98,10 +98,8 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
         };
       }),
     );
-    const message = deps.templates.renderMessage(
-      'health-result',
-      healthView({ user: task.requestedBy }, health, incidentId),
-    );
+    const view = healthView({ user: task.requestedBy }, health, incidentId);
+    const message = deps.templates.renderMessage('health-result', view);
     let posted: { ts: string };
     try {
       posted = await deps.limiter.run(
@@ -118,6 +116,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       );
     } catch (err) {
       if (!(err instanceof SlackRateLimitedError)) throw err;
+      if (!task.shownToAsker) await showToAsker(job, task, { ...view, askerOnly: true });
       return waitFor(job, token, err.waitMs);
     }
     if (incidentId === undefined) return;
@@ -131,6 +130,18 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       })),
       posted.ts,
     );
+  };
+
+  // The channel's messages wait their turn (a storm's, other results): who asked sees this result now,
+  // once (marked before it is sent), and everyone the one posted at the channel's turn, run again then.
+  const showToAsker = async (job: Job<HealthJob>, task: RequestedChecks, view: HealthView) => {
+    await job.updateData({ ...task, shownToAsker: true });
+    const message = deps.templates.renderMessage('health-result', view);
+    await deps.slack
+      .postEphemeral({ channel: task.channelId, user: task.requestedBy, ...message })
+      .catch((err: unknown) =>
+        deps.logger.warn({ err }, 'could not show a health check result to who asked'),
+      );
   };
 
   const playbook = async (job: Job<HealthJob>, token: string | undefined, task: PlaybookChecks) => {
