@@ -116,8 +116,9 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       );
     } catch (err) {
       if (!(err instanceof SlackRateLimitedError)) throw err;
+      const turn = Date.now() + err.waitMs;
       if (!task.shownToAsker) await showToAsker(job, task, { ...view, askerOnly: true });
-      return waitFor(job, token, err.waitMs);
+      return waitFor(job, token, Math.max(0, turn - Date.now()));
     }
     if (incidentId === undefined) return;
     await addTimelineEntries(
@@ -132,8 +133,8 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
     );
   };
 
-  // The channel's messages wait their turn (a storm's, other results): who asked sees this result now,
-  // once (marked before it is sent), and everyone the one posted at the channel's turn, run again then.
+  // Who asked sees this result now, while the message for everyone waits for the channel's turn; marked
+  // before it is sent, so that later waits and retries do not show it again.
   const showToAsker = async (job: Job<HealthJob>, task: RequestedChecks, view: HealthView) => {
     await job.updateData({ ...task, shownToAsker: true });
     const message = deps.templates.renderMessage('health-result', view);
