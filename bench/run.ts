@@ -42,6 +42,8 @@ import { oneChannelStormBench } from './oneChannelStorm.js';
 import { scaleOutBench } from './scaleOut.js';
 
 const GROUPS = 100;
+/** What the README's Memory section tells operators to size a `serve` for, through such a storm. */
+const STORM_RSS_CEILING_MIB = 256;
 const ALERTS_PER_GROUP = 100;
 
 function groupPayload(group: number, alerts: number, status: 'firing' | 'resolved' = 'firing') {
@@ -159,7 +161,7 @@ async function stormBench() {
       const { rss, peak } = await memoryOf(child.pid!);
       console.log(
         `Heap used after a full GC: ${fmt(idle.heapUsed)} MiB before the storm, ${fmt(after.heapUsed)} MiB after it ` +
-          `(×${fmt(after.heapUsed / idle.heapUsed, 2)}); RSS ${fmt(idle.rss)} MiB before, ${fmt(rss)} MiB after, ${fmt(peak)} MiB at its peak.`,
+          `(×${fmt(after.heapUsed / idle.heapUsed, 2)}); RSS ${fmt(idle.rss)} MiB before, ${fmt(rss)} MiB after, ${fmt(peak)} MiB at its peak (the ceiling stated: ${STORM_RSS_CEILING_MIB} MiB, README, Memory).`,
       );
     } finally {
       child.kill('SIGTERM');
