@@ -8,11 +8,12 @@ import { secretEnvOf } from './actions/drivers/index.js';
 import { AlertmanagerApi } from './alertmanager/alertmanagerApi.js';
 import { deliveriesWaiting } from './alerts/deliveries.js';
 import { DeliveryAcceptor } from './alerts/deliveryAcceptor.js';
-import { hearGroupChanges } from './alerts/groupChanges.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { ShownDigests } from './alerts/shownDigests.js';
+import { keptIncidentList } from './commands/incidentHandlers.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
+import { hearChanges } from './db/changeNotifications.js';
 import { migrate } from './db/migrate.js';
 import { clientsInTurn, createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
@@ -422,8 +423,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           logger.warn('stopping with alert deliveries still being ingested past SHUTDOWN_TIMEOUT');
       });
       const router = new ListenerRouter();
+      const incidentList = keptIncidentList();
       registerListeners(router, {
         pool,
+        incidentList,
         silencesPool: clientsInTurn(silencesPool, SILENCES_CLIENT_WAIT_MS),
         config: file,
         effects,
@@ -438,15 +441,16 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: slackLogger,
       });
       router.register(bolt);
-      // Repeats of what incidents show are answered from memory, forgotten as PostgreSQL tells of changes.
+      // Repeats of what incidents show, and the open incidents listed, are answered from memory, forgotten
+      // as PostgreSQL tells of changes.
       const shown = new ShownDigests();
-      const groupChanges = hearGroupChanges({
+      const changes = hearChanges({
         connectionString: env.DATABASE_URL,
         probes: webhookPool,
-        shown,
-        logger: logger.child({ component: 'alertmanager' }),
+        hearers: [shown, incidentList],
+        logger: logger.child({ component: 'db' }),
       });
-      closers.push(() => groupChanges.stop());
+      closers.push(() => changes.stop());
       server = createHttpServer(
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),

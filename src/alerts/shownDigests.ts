@@ -1,4 +1,11 @@
+import type { Hearer } from '../db/changeNotifications.js';
 import { LAST_ACCEPTED_GROUPS, MAX_REMEMBERED_KEY } from './lastAccepted.js';
+
+/**
+ * Where PostgreSQL tells of groups whose repeat may be news (migrations/024_alert_group_changes.sql). A
+ * notification's payload is JSON: an array of group keys, or null for every group.
+ */
+export const GROUP_CHANGES_CHANNEL = 'alert_groups_changed';
 
 /** The open incident a group's repeat would be answered with, and the notification it shows. */
 interface Shown {
@@ -12,7 +19,7 @@ interface Shown {
  * deliveries (Alertmanager's repeat_interval, each HA peer's copy), and reading for one cost the webhook
  * more than half of what it spent on it.
  *
- * Only as good as what it hears (see hearGroupChanges): PostgreSQL tells every serving process of each
+ * Only as good as what it hears (see hearChanges): PostgreSQL tells every serving process of each
  * group whose repeat could be news from then on (a delivery of it stored by any process, its open incident
  * resolved or changed, by hand or by an ingest), and the group is forgotten. While nothing can be heard
  * (not yet listening, the line lost or unproved), nothing is remembered and every repeat is read, as it
@@ -21,7 +28,10 @@ interface Shown {
  * What is left is the time a change takes to be heard, a few milliseconds, in which a repeat is answered
  * as of just before it: as a read sent just before the change is.
  */
-export class ShownDigests {
+export class ShownDigests implements Hearer {
+  readonly channel = GROUP_CHANGES_CHANNEL;
+  readonly whileHeard = 'repeats shown are answered from memory';
+  readonly whileUnheard = 'every repeat is read';
   /** By group, the one shown longest ago first. */
   private readonly shown = new Map<string, Shown>();
   /** Counts the changes heard, the line lost and the line proved: what a read's `since` is taken from. */
@@ -74,6 +84,19 @@ export class ShownDigests {
       this.allChangedAt = this.changes;
       this.changedAt.clear();
     }
+  }
+
+  /** A notification on GROUP_CHANGES_CHANNEL. */
+  told(payload: string | undefined): void {
+    let said: unknown;
+    try {
+      said = JSON.parse(payload ?? '');
+    } catch {
+      said = null;
+    }
+    if (Array.isArray(said)) this.changed(said.filter((key) => typeof key === 'string'));
+    // null, or a payload this version does not know: every group, to be safe.
+    else this.changedAll();
   }
 
   /** Any group's repeat may be news: a table emptied. */

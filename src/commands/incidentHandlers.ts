@@ -1,9 +1,15 @@
 import type pg from 'pg';
+import { KeptRead } from '../db/keptRead.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
 import { incidentStats } from '../incidents/incidentStats.js';
-import { listOpenIncidents, loadIncident, loadSnapshot } from '../incidents/incidentStore.js';
+import {
+  listOpenIncidents,
+  loadIncident,
+  loadSnapshot,
+  OPEN_INCIDENTS_CHANNEL,
+} from '../incidents/incidentStore.js';
 import {
   addNote,
   assignRole,
@@ -52,9 +58,21 @@ export interface CommandContext {
   triggerId: string;
 }
 
+/** What /incident list answers, kept while no open incident changes. */
+export type KeptIncidentList = KeptRead<SlackMessage>;
+
+export const keptIncidentList = (): KeptIncidentList =>
+  new KeptRead(
+    OPEN_INCIDENTS_CHANNEL,
+    '/incident list is answered from memory',
+    'every /incident list is read',
+  );
+
 export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   pool: pg.Pool;
   templates: TemplateSet;
+  /** Asked by every /incident list, the open incidents change far less often: read once, answered often. */
+  incidentList: KeptIncidentList;
   config: LifecycleDeps['config'] & SilenceDeps['config'];
   effects: IncidentEffects & SilenceDeps['effects'];
   metrics: Pick<Metrics, 'timeToAcknowledge' | 'timeToResolve'> & SilenceDeps['metrics'];
@@ -127,10 +145,13 @@ export async function runIncidentCommand(
   switch (command.name) {
     case 'help':
       return say(INCIDENT_HELP);
-    case 'list': {
-      const { incidents, total } = await listOpenIncidents(deps.pool, LIST_LIMIT);
-      return { ephemeral: deps.templates.renderMessage('incident-list', listView(incidents, total)) };
-    }
+    case 'list':
+      return {
+        ephemeral: await deps.incidentList.read(async () => {
+          const { incidents, total } = await listOpenIncidents(deps.pool, LIST_LIMIT);
+          return deps.templates.renderMessage('incident-list', listView(incidents, total));
+        }),
+      };
     case 'stats': {
       const days = STATS_RANGES[command.range];
       const stats = await incidentStats(deps.pool, days);

@@ -239,6 +239,12 @@ export interface OpenIncidentSummary {
   createdAt: Date;
 }
 
+/**
+ * Where PostgreSQL tells of a change to what listOpenIncidents reads, as it commits
+ * (migrations/025_open_incidents_changed.sql): a read of it may be kept until then (see KeptRead).
+ */
+export const OPEN_INCIDENTS_CHANNEL = 'open_incidents_changed';
+
 /** Open incidents, most urgent first, then oldest; and how many are open. */
 export async function listOpenIncidents(
   db: pg.Pool,

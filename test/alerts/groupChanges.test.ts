@@ -2,16 +2,17 @@ import pg from 'pg';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { acceptDeliveries, deliveryOf, ingestNextDelivery } from '../../src/alerts/deliveries.js';
 import { DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
-import { GROUP_CHANGES_CHANNEL, hearGroupChanges } from '../../src/alerts/groupChanges.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
-import { ShownDigests } from '../../src/alerts/shownDigests.js';
+import { GROUP_CHANGES_CHANNEL, ShownDigests } from '../../src/alerts/shownDigests.js';
 import { parseFileConfig } from '../../src/config/file.js';
+import { hearChanges } from '../../src/db/changeNotifications.js';
 import type { Pool } from '../../src/db/pool.js';
 import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { migratedDatabase } from '../support/database.js';
 import { recordingEffects } from '../support/incidents.js';
 import { recordingLogger } from '../support/logLines.js';
+import { notificationsOn } from '../support/notifications.js';
 import { createTestDatabase, waitFor } from '../support/services.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 
@@ -41,26 +42,10 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
   };
 
   describe('the notifications', () => {
-    let listener: pg.Client;
-    let payloads: string[];
-    beforeEach(async () => {
-      payloads = [];
-      listener = new pg.Client({ connectionString: url });
-      listener.on('notification', (message) => payloads.push(message.payload ?? ''));
-      await listener.connect();
-      await listener.query(`LISTEN ${GROUP_CHANGES_CHANNEL}`);
-    });
-    afterEach(() => listener.end());
-
-    /** The payloads told once `work` is done: a notification ahead of the marker came before it. */
-    const toldAfter = async (work: () => Promise<unknown>) => {
-      await listener.query('SELECT 1'); // what came before the work is in
-      payloads = [];
-      await work();
-      await pool.query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, '"marker"']);
-      await waitFor(() => payloads.includes('"marker"'), 5000, 'the marker');
-      return payloads.filter((p) => p !== '"marker"').map((p) => JSON.parse(p) as unknown);
-    };
+    const told = notificationsOn(() => pool, GROUP_CHANGES_CHANNEL);
+    /** What `work` told of, each payload read. */
+    const toldAfter = async (work: () => Promise<unknown>) =>
+      (await told(work)).map((p) => JSON.parse(p) as unknown);
     const keyOf = (group: string) => notification(group).groupKey;
 
     it('tells of the groups of deliveries stored, one notification a statement', async () => {
@@ -103,14 +88,14 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
 
     it('sends keys up to 1024 characters, in notifications that fit in 8,000 bytes, and not a longer one', async () => {
       const rows = Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, '0')}${'é"\n'.repeat(340)}`);
-      const told = await toldAfter(() =>
+      const payloads = await told(() =>
         pool.query(
           'INSERT INTO alert_deliveries (group_key) SELECT unnest($1::text[]) UNION ALL SELECT repeat($2, 1025)',
           [rows, 'x'],
         ),
       );
-      expect(told.length).toBeGreaterThan(1);
-      expect((told as string[][]).flat().sort()).toEqual([...rows].sort());
+      expect(payloads.length).toBeGreaterThan(1);
+      expect(payloads.flatMap((p) => JSON.parse(p) as string[]).sort()).toEqual([...rows].sort());
       for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThan(8000);
     });
   });
@@ -143,7 +128,13 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       proxied.host = `127.0.0.1:${proxy.port}`;
       const shown = new ShownDigests();
       const { logger, lines } = recordingLogger<{ level: number; msg: string }>('info');
-      line = hearGroupChanges({ connectionString: proxied.toString(), probes, shown, logger, probeWaitMs });
+      line = hearChanges({
+        connectionString: proxied.toString(),
+        probes,
+        hearers: [shown],
+        logger,
+        probeWaitMs,
+      });
       /** What it said of being no longer heard: nothing, in a test of what it hears. */
       const noLongerHeard = () => lines.filter((l) => l.msg.includes('no longer heard'));
       return { shown, lines, noLongerHeard };
@@ -239,7 +230,7 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       const elsewhere = new pg.Pool({ connectionString: other.url, max: 1 });
       try {
         const { shown, lines } = hear({ probes: elsewhere, probeWaitMs: 1000 });
-        const told = () => lines.filter((l) => l.msg.startsWith('alert group changes'));
+        const told = () => lines.filter((l) => l.msg.startsWith('changes in PostgreSQL'));
         await waitFor(() => told().length > 0, 10_000, 'a probe given up on');
         expect(remembers(shown)).toBe(false);
         expect(told()).toEqual([

@@ -1,16 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import pg from 'pg';
-import { CONNECTION_TIMEOUT_MS } from '../db/pool.js';
 import type { Logger } from '../observability/logger.js';
 import { settledWithin } from '../primitives/withTimeout.js';
-import type { ShownDigests } from './shownDigests.js';
+import { CONNECTION_TIMEOUT_MS } from './pool.js';
 
 /**
- * Where PostgreSQL tells of groups whose repeat may be news (migrations/024_alert_group_changes.sql). A
- * notification's payload is JSON: an array of group keys, null for every group, or a probe's string.
+ * What a serving process keeps in memory of what PostgreSQL holds, and forgets as PostgreSQL tells it of
+ * changes (a trigger's NOTIFY on `channel`, sent as the change commits, whichever process made it).
  */
-export const GROUP_CHANGES_CHANNEL = 'alert_groups_changed';
+export interface Hearer {
+  channel: string;
+  /** A notification on `channel`, payload as sent. */
+  told(payload: string | undefined): void;
+  /** Changes are heard from now on (the line is proved): what was read before may be of one missed. */
+  heard(): void;
+  /** Changes may go unheard: forget everything, keep nothing until heard() again. */
+  lost(): void;
+  /** What the process does while changes are heard, and while they may not be: for the log. */
+  whileHeard: string;
+  whileUnheard: string;
+}
+
+/** Where the line's own probes go: a channel of its own, so no hearer ever takes one for a change. */
+export const PROBE_CHANNEL = 'incident_bot_probes';
 /**
  * How often the line is proved: a notification sent from another session must come back within
  * PROBE_WAIT_MS, and the next goes PROBE_EVERY_MS after it did. A connection gone silent (no reset: a NAT
@@ -22,13 +35,12 @@ const PROBE_WAIT_MS = 2000;
 /** The wait before listening again once the line is lost, doubled each time it fails, up to the cap. */
 const RETRY_MS = 500;
 const RETRY_CAP_MS = 30_000;
-const LISTEN = `LISTEN ${GROUP_CHANGES_CHANNEL}`;
 
-export interface GroupChangesDeps {
+export interface ChangeNotificationsDeps {
   connectionString: string;
   /** Where the probes are sent from: a session other than the one listening, as every change is. */
   probes: pg.Pool;
-  shown: ShownDigests;
+  hearers: readonly Hearer[];
   logger: Logger;
   /** PROBE_EVERY_MS and PROBE_WAIT_MS unless a test says otherwise. */
   probeEveryMs?: number;
@@ -36,13 +48,16 @@ export interface GroupChangesDeps {
 }
 
 /**
- * Keeps `shown` told of changed groups, on a connection of its own: listening, then proved by a probe sent
- * from `probes`, before anything is remembered (a PgBouncer in transaction mode, say, would never bring
- * one back), and proved again every PROBE_EVERY_MS. A line lost or unproved makes `shown` forget
+ * Keeps every hearer told of changes, on one connection of its own listening to all their channels: proved
+ * by a probe sent from `probes` before anything is kept (a PgBouncer in transaction mode, say, would never
+ * bring one back), and proved again every PROBE_EVERY_MS. A line lost or unproved makes every hearer forget
  * everything until it is back. `stop()` closes it.
  */
-export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void> } {
-  const { shown, logger, probeEveryMs = PROBE_EVERY_MS, probeWaitMs = PROBE_WAIT_MS } = deps;
+export function hearChanges(deps: ChangeNotificationsDeps): { stop(): Promise<void> } {
+  const { hearers, logger, probeEveryMs = PROBE_EVERY_MS, probeWaitMs = PROBE_WAIT_MS } = deps;
+  // One statement, so that a listening session is known by its last (see close).
+  const LISTEN = [PROBE_CHANNEL, ...hearers.map((h) => h.channel)].map((c) => `LISTEN ${c}`).join('; ');
+  const byChannel = new Map(hearers.map((h) => [h.channel, h]));
   let client: pg.Client | undefined;
   let stopped = false;
   let retryMs = RETRY_MS;
@@ -80,13 +95,16 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     }
   };
 
-  /** Changes may go unheard from now on: `shown` forgets, and it is said, once until heard again. */
+  const forEach = (what: (h: Hearer) => void) => {
+    for (const h of hearers) what(h);
+  };
+  /** Changes may go unheard from now on: every hearer forgets, and it is said, once until heard again. */
   const unheard = (reason: string, err?: unknown) => {
-    shown.lost();
+    forEach((h) => h.lost());
     if (wasHeard || !toldUnheard)
       logger.warn(
         { err },
-        `alert group changes ${wasHeard ? 'are no longer' : 'cannot be'} heard (${reason}); every repeat is read until they are`,
+        `changes in PostgreSQL ${wasHeard ? 'are no longer' : 'cannot be'} heard (${reason}); until they are, ${hearers.map((h) => h.whileUnheard).join(', and ')}`,
       );
     toldUnheard ||= !wasHeard;
     wasHeard = false;
@@ -98,7 +116,7 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     clearTimeout(probe?.wait);
     probe = undefined;
     clearTimeout(timer);
-    if (stopped) shown.lost();
+    if (stopped) forEach((h) => h.lost());
     else unheard(reason, err);
     const closed = close(line, !stopped);
     closing.add(closed);
@@ -111,18 +129,10 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     });
   };
 
-  const onNotification = (line: pg.Client, payload: string | undefined) => {
-    let said: unknown;
-    try {
-      said = JSON.parse(payload ?? '');
-    } catch {
-      said = null;
-    }
-    if (typeof said === 'string') {
-      if (line === client && probe?.nonce === said) probe.back();
-    } else if (Array.isArray(said)) shown.changed(said.filter((key) => typeof key === 'string'));
-    // null, or a payload this version does not know: every group, to be safe.
-    else shown.changedAll();
+  const onNotification = (line: pg.Client, message: pg.Notification) => {
+    if (message.channel === PROBE_CHANNEL) {
+      if (line === client && probe !== undefined && probe.nonce === message.payload) probe.back();
+    } else byChannel.get(message.channel)?.told(message.payload);
   };
 
   const prove = (line: pg.Client) => {
@@ -133,24 +143,23 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
       back: () => {
         clearTimeout(probe?.wait);
         probe = undefined;
-        if (!wasHeard) logger.info('alert group changes are heard: repeats shown are answered from memory');
+        if (!wasHeard)
+          logger.info(`changes in PostgreSQL are heard: ${hearers.map((h) => h.whileHeard).join(', and ')}`);
         wasHeard = true;
         toldUnheard = false;
         retryMs = RETRY_MS;
-        shown.heard();
+        forEach((h) => h.heard());
         timer = setTimeout(() => prove(line), probeEveryMs);
       },
     };
-    deps.probes
-      .query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, JSON.stringify(nonce)])
-      .catch((err: unknown) => {
-        // Not sent (the pool busy, say): the line is unproved, not lost. Proved again after a while.
-        if (line !== client || probe?.nonce !== nonce) return;
-        clearTimeout(probe.wait);
-        probe = undefined;
-        unheard('a probe could not be sent', err);
-        timer = setTimeout(() => prove(line), probeEveryMs);
-      });
+    deps.probes.query('SELECT pg_notify($1, $2)', [PROBE_CHANNEL, nonce]).catch((err: unknown) => {
+      // Not sent (the pool busy, say): the line is unproved, not lost. Proved again after a while.
+      if (line !== client || probe?.nonce !== nonce) return;
+      clearTimeout(probe.wait);
+      probe = undefined;
+      unheard('a probe could not be sent', err);
+      timer = setTimeout(() => prove(line), probeEveryMs);
+    });
   };
 
   const listen = () => {
@@ -166,7 +175,7 @@ export function hearGroupChanges(deps: GroupChangesDeps): { stop(): Promise<void
     client = line;
     line.on('error', (err) => lose(line, 'the connection failed', err));
     line.on('end', () => lose(line, 'the connection ended'));
-    line.on('notification', (message) => onNotification(line, message.payload));
+    line.on('notification', (message) => onNotification(line, message));
     line
       .connect()
       .then(() => line.query(LISTEN))
