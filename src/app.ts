@@ -10,6 +10,7 @@ import { deliveriesWaiting } from './alerts/deliveries.js';
 import { DeliveryAcceptor } from './alerts/deliveryAcceptor.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { ShownDigests } from './alerts/shownDigests.js';
+import { keptRequestList } from './commands/actionHandlers.js';
 import { keptIncidentList } from './commands/incidentHandlers.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
@@ -424,9 +425,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       });
       const router = new ListenerRouter();
       const incidentList = keptIncidentList();
+      const requestList = keptRequestList();
       registerListeners(router, {
         pool,
         incidentList,
+        requestList,
         silencesPool: clientsInTurn(silencesPool, SILENCES_CLIENT_WAIT_MS),
         config: file,
         effects,
@@ -441,13 +444,13 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: slackLogger,
       });
       router.register(bolt);
-      // Repeats of what incidents show, and the open incidents listed, are answered from memory, forgotten
-      // as PostgreSQL tells of changes.
+      // Repeats of what incidents show, and the open incidents and requests listed, are answered from
+      // memory, forgotten as PostgreSQL tells of changes.
       const shown = new ShownDigests();
       const changes = hearChanges({
         connectionString: env.DATABASE_URL,
         probes: webhookPool,
-        hearers: [shown, incidentList],
+        hearers: [shown, incidentList, requestList],
         logger: logger.child({ component: 'db' }),
       });
       closers.push(() => changes.stop());

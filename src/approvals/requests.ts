@@ -525,6 +525,31 @@ export async function cancelRequest(
 }
 
 /**
+ * Where PostgreSQL tells of a change to what listWaitingOrRunning reads, as it commits
+ * (migrations/026_requests_listed_changed.sql): a read of it may be kept until then (see KeptRead).
+ */
+export const REQUESTS_LISTED_CHANNEL = 'requests_listed_changed';
+
+export interface ListedRequest {
+  id: number;
+  action: string;
+  service: string;
+  status: RequestStatus;
+  requestedBy: string;
+}
+
+/** The requests waiting for votes or their run, or running, oldest first: the first `limit`. */
+export async function listWaitingOrRunning(pool: pg.Pool, limit: number): Promise<ListedRequest[]> {
+  const { rows } = await pool.query<ListedRequest>({
+    name: 'requests-list-waiting-or-running',
+    text: `SELECT id::int AS id, action, service, status, requested_by AS "requestedBy" FROM action_requests
+            WHERE status IN ('pending', 'approved', 'running') ORDER BY id LIMIT $1`,
+    values: [limit],
+  });
+  return rows;
+}
+
+/**
  * What may be waiting for `service` to be free, oldest first: the runs of approved requests (and of running
  * ones a stopped worker left), and the dry runs of pending ones. The actions worker wakes the first whose
  * job waits when a run or dry run gives the service back.

@@ -5,7 +5,8 @@ import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
 import { openActionRequest } from '../approvals/openRequest.js';
 import { checkRequester, type Membership } from '../approvals/policy.js';
-import { cancelRequest } from '../approvals/requests.js';
+import { cancelRequest, listWaitingOrRunning, REQUESTS_LISTED_CHANNEL } from '../approvals/requests.js';
+import { KeptRead } from '../db/keptRead.js';
 import { requestRef } from '../primitives/ids.js';
 import type { ActionJob } from '../queues/actionJobs.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
@@ -14,8 +15,19 @@ import { ACTION_HELP, ACTION_USAGE, type ActionCommand } from './actionCommand.j
 import { CommandUsageError } from './incidentCommand.js';
 import { type CommandAnswer, incidentOfCommand, isChoice } from './incidentOfCommand.js';
 
+/** How many requests /action list shows. */
+const LIST_LIMIT = 40;
+
+/** What /action list answers, kept while no request waiting or running changes. */
+export type KeptRequestList = KeptRead<string>;
+
+export const keptRequestList = (): KeptRequestList =>
+  new KeptRead(REQUESTS_LISTED_CHANNEL, '/action list is answered from memory', 'every /action list is read');
+
 export interface ActionCommandDeps {
   pool: pg.Pool;
+  /** Asked by every /action list, the requests waiting or running change far less often. */
+  requestList: KeptRequestList;
   config: ActionCatalog;
   actions: Queue<ActionJob>;
   slackSync: Queue<SlackSyncJob>;
@@ -54,25 +66,17 @@ export async function runActionCommand(
   switch (command.name) {
     case 'help':
       return ACTION_HELP;
-    case 'list': {
-      const { rows } = await deps.pool.query<{
-        id: number;
-        action: string;
-        service: string;
-        status: string;
-        requested_by: string;
-      }>(
-        `SELECT id::int AS id, action, service, status, requested_by FROM action_requests
-          WHERE status IN ('pending', 'approved', 'running') ORDER BY id LIMIT 40`,
-      );
-      if (rows.length === 0) return 'No action requests are waiting or running.';
-      return rows
-        .map(
-          (r) =>
-            `• *${requestRef(r.id)}* ${r.action} on ${r.service}: ${r.status} (requested by <@${r.requested_by}>)`,
-        )
-        .join('\n');
-    }
+    case 'list':
+      return deps.requestList.read(async () => {
+        const listed = await listWaitingOrRunning(deps.pool, LIST_LIMIT);
+        if (listed.length === 0) return 'No action requests are waiting or running.';
+        return listed
+          .map(
+            (r) =>
+              `• *${requestRef(r.id)}* ${r.action} on ${r.service}: ${r.status} (requested by <@${r.requestedBy}>)`,
+          )
+          .join('\n');
+      });
     case 'cancel': {
       const request = await cancelRequest(
         deps.pool,
