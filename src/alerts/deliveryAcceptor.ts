@@ -49,7 +49,7 @@ export class DeliveryAcceptor {
   private readonly waitMs: number;
 
   /**
-   * `shown`: what groups' open incidents show, kept right by PostgreSQL (see hearGroupChanges); a repeat
+   * `shown`: what groups' open incidents show, kept right by PostgreSQL (see hearChanges); a repeat
    * of it is answered at once, unless a delivery of its group is still being accepted here (the repeat
    * may be of what the group said before it). `waitMs`: ACCEPT_WAIT_MS unless a test says otherwise.
    */

@@ -94,6 +94,8 @@ export class ShownDigests implements Hearer {
     } catch {
       said = null;
     }
+    // A string: an older version's probe, sent here while both run (a rolling deploy); nothing changed.
+    if (typeof said === 'string') return;
     if (Array.isArray(said)) this.changed(said.filter((key) => typeof key === 'string'));
     // null, or a payload this version does not know: every group, to be safe.
     else this.changedAll();

@@ -55,8 +55,16 @@ export interface ChangeNotificationsDeps {
  */
 export function hearChanges(deps: ChangeNotificationsDeps): { stop(): Promise<void> } {
   const { hearers, logger, probeEveryMs = PROBE_EVERY_MS, probeWaitMs = PROBE_WAIT_MS } = deps;
+  const channels = [PROBE_CHANNEL, ...hearers.map((h) => h.channel)];
+  // LISTEN folds an unquoted name to lower case, and a hearer sharing a channel would never be told: either
+  // would leave one keeping what it read for good, the probes proving the line all along.
+  for (const [i, channel] of channels.entries())
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel) || channels.indexOf(channel) !== i)
+      throw new Error(
+        `change notifications: channel ${JSON.stringify(channel)} is not a lower-case name of its own`,
+      );
   // One statement, so that a listening session is known by its last (see close).
-  const LISTEN = [PROBE_CHANNEL, ...hearers.map((h) => h.channel)].map((c) => `LISTEN ${c}`).join('; ');
+  const LISTEN = channels.map((c) => `LISTEN ${c}`).join('; ');
   const byChannel = new Map(hearers.map((h) => [h.channel, h]));
   let client: pg.Client | undefined;
   let stopped = false;

@@ -199,6 +199,8 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       }
       shown.found(shown.readBegins(), 'g', 'a', 1);
       shown.found(shown.readBegins(), 'h', 'a', 2);
+      // What an older version sent as its probe, here, while both run during a rolling deploy: no change.
+      await notify('"a probe of an older version"');
       await notify('[7, null, "h"]');
       await waitFor(() => shown.incidentShowing('h', 'a') === undefined, 5000, 'h forgotten');
       expect(shown.incidentShowing('g', 'a')).toBe(1);
@@ -222,6 +224,16 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       expect(await ingestNextDelivery(pool, config)).toMatchObject({
         result: { outcome: 'reopened', incident: { id: incidentId } },
       });
+    });
+
+    it('refuses a channel LISTEN would fold to lower case, or one two hearers share', () => {
+      const shown = new ShownDigests();
+      const { logger } = recordingLogger('info');
+      const folded = Object.assign(new ShownDigests(), { channel: 'Alert_Groups' });
+      for (const hearers of [[folded], [shown, shown]])
+        expect(() => hearChanges({ connectionString: url, probes: pool, hearers, logger })).toThrow(
+          /not a lower-case name of its own/,
+        );
     });
 
     it('never remembers when its probes do not come back (sent where it does not listen, as through a pooler)', async () => {

@@ -38,9 +38,11 @@ describe('the action requests listed: what PostgreSQL tells every serving proces
     const move = (id: number, change: string) => () =>
       pool().query(`UPDATE action_requests SET ${change} WHERE id = $1`, [id]);
 
-    it('tells of a request made, moved among the waiting and running or out of them, or deleted', async () => {
+    it('tells of a request made, changed where the list shows it, moved out of it, or deleted', async () => {
       let id = 0;
       expect(await told(async () => (id = await requested('payments-api')))).toBe(true);
+      for (const change of ["action = 'restart'", "service = 'checkout'", "requested_by = 'U0BOB'"])
+        expect(await told(move(id, change)), change).toBe(true);
       for (const status of ['approved', 'running', 'succeeded'])
         expect(await told(move(id, `status = '${status}'`)), status).toBe(true);
       const other = await requested('checkout');

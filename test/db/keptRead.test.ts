@@ -84,6 +84,7 @@ describe('a read kept until PostgreSQL tells of a change', () => {
     db.finish('b');
     await proved;
     expect(db.made()).toBe(2);
+    await expect(list.read(db.load)).resolves.toBe('b');
     list.lost();
     for (const value of ['c', 'd']) {
       const read = list.read(db.load);

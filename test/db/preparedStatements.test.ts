@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { listWaitingOrRunning } from '../../src/approvals/requests.js';
 import { claimSlackRequest, slackRequestSeen } from '../../src/db/slackRequests.js';
 import { incidentStats } from '../../src/incidents/incidentStats.js';
 import { listOpenIncidents } from '../../src/incidents/incidentStore.js';
@@ -14,7 +15,7 @@ import { migratedDatabase } from '../support/database.js';
 describe('the statements behind the answers people wait on', () => {
   const pool = migratedDatabase(4);
 
-  it('of /incident list, stats and timeline are prepared', async () => {
+  it('of /incident list, stats and timeline, and /action list, are prepared', async () => {
     const { pool: counting, sent, unnamed } = countingPool(pool());
     const { rows } = await pool().query<{ id: number }>(
       "INSERT INTO incidents (title, severity, channel_id, opened_at) VALUES ('Checkout errors', 'P1', 'C0OPS', now()) RETURNING id::int",
@@ -22,7 +23,8 @@ describe('the statements behind the answers people wait on', () => {
     await listOpenIncidents(counting, 10);
     await incidentStats(counting, 7);
     await recentEntries(counting, rows[0]!.id, 10);
-    expect(sent).toHaveLength(5);
+    await listWaitingOrRunning(counting, 40);
+    expect(sent).toHaveLength(6);
     expect(unnamed).toEqual([]);
   });
 

@@ -133,6 +133,23 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
         return { shown, read: reads() > before };
       };
 
+      /** Told on the same line, after any notification of what committed before it. */
+      const markers: string[] = [];
+      const marker = {
+        channel: 'test_marker',
+        told: (payload: string | undefined) => markers.push(payload ?? ''),
+        heard: () => {},
+        lost: () => {},
+        whileHeard: 'markers are heard',
+        whileUnheard: 'markers are not',
+      };
+      /** Every change committed so far has been heard. */
+      const caughtUp = async () => {
+        const sent = `marker ${markers.length}`;
+        await pool.query("SELECT pg_notify('test_marker', $1)", [sent]);
+        await waitFor(() => markers.includes(sent), 5000, 'the marker');
+      };
+
       // Not heard yet: every list is read.
       expect((await list()).read).toBe(true);
       expect((await list()).read).toBe(true);
@@ -140,7 +157,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
       line = hearChanges({
         connectionString: pool.options.connectionString!,
         probes: pool,
-        hearers: [incidentList],
+        hearers: [incidentList, marker],
         logger,
       });
       await waitFor(async () => (await list()).read === false, 10_000, 'a list answered from memory');
@@ -161,7 +178,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
 
       // A change the list does not show leaves it in memory.
       await pool.query("UPDATE incidents SET last_delivery_digest = 'd2'");
-      await pool.query('SELECT pg_sleep(0.2)');
+      await caughtUp();
       expect(await list()).toMatchObject({ read: false });
 
       // Heard no more: read every time again.
