@@ -1,6 +1,7 @@
 import { formatDuration } from '../primitives/duration.js';
 import { incidentRef } from '../primitives/ids.js';
-import { truncateForMrkdwn } from '../render/mrkdwn.js';
+import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
+import { escapeMrkdwn, truncateForMrkdwn } from '../render/mrkdwn.js';
 
 const ICON = { ok: '✅', warn: '⚠️', fail: '❌' };
 
@@ -49,10 +50,22 @@ export interface HealthView {
     }>;
     more: number;
   }>;
+  /** The services left out of a message that cannot hold them all, by status: `/health <service>` shows one. */
+  moreServices?: { count: number; byStatus: string };
 }
 
 /** Checks shown per message: one block each, within Slack's 50. */
 export const MAX_CHECKS_SHOWN = 40;
+/**
+ * Blocks the services may take: all but the first line, the one shown only to who asked, and the one that
+ * counts the services left out.
+ */
+const SERVICE_BLOCKS = BLOCK_KIT_LIMITS.blocks - 3;
+/**
+ * Characters the first line may give to the services' names (an icon, the name in bold, a comma each):
+ * what is left of a section's 3,000 once the rest of it (who asked, the playbook's name) is at its longest.
+ */
+const SERVICE_NAMES_CHARS = BLOCK_KIT_LIMITS.sectionText - 400;
 
 /** Who ran the checks: a person, or an incident's playbook (covered: in another incident's thread). */
 export type CheckRunner =
@@ -64,7 +77,40 @@ export function healthView(
   health: Array<{ service: string; result: ServiceHealth }>,
   incidentId?: number,
 ): HealthView {
-  let room = MAX_CHECKS_SHOWN;
+  let checksRoom = MAX_CHECKS_SHOWN;
+  let blocksRoom = SERVICE_BLOCKS;
+  let namesRoom = SERVICE_NAMES_CHARS;
+  const services: HealthView['services'] = [];
+  const leftOut: Array<ServiceHealth['status']> = [];
+  for (const { service, result } of health) {
+    // Each service shown takes a block at least (its first check, its "…and N more", or "no checks").
+    const nameChars = escapeMrkdwn(service).length + 8;
+    if (leftOut.length > 0 || blocksRoom < 1 || namesRoom < nameChars) {
+      leftOut.push(result.status);
+      continue;
+    }
+    namesRoom -= nameChars;
+    let shown = result.results.slice(0, Math.min(checksRoom, blocksRoom));
+    if (shown.length < result.results.length && shown.length === blocksRoom) shown = shown.slice(0, -1);
+    checksRoom -= shown.length;
+    const more = result.results.length - shown.length;
+    blocksRoom -= Math.max(1, shown.length + (more > 0 ? 1 : 0));
+    services.push({
+      name: service,
+      icon: ICON[result.status],
+      noChecks: result.results.length === 0,
+      checks: shown.map((check: CheckResult) => ({
+        name: truncateForMrkdwn(check.name, 150),
+        kind: check.kind,
+        icon: ICON[check.status],
+        latencyMs: Math.round(check.latencyMs),
+        detail: truncateForMrkdwn(check.detail, 600),
+        facts: truncateForMrkdwn(check.facts.map((f) => `${f.label}: ${f.value}`).join(' · '), 1200),
+        ...(check.link ? { linkUrl: check.link.url, linkText: truncateForMrkdwn(check.link.text, 100) } : {}),
+      })),
+      more,
+    });
+  }
   return {
     ...('user' in by ? { requestedBy: by.user } : { playbook: truncateForMrkdwn(by.playbook, 100) }),
     ...('covered' in by && by.covered
@@ -78,26 +124,18 @@ export function healthView(
         }
       : {}),
     ...(incidentId !== undefined ? { incidentRef: incidentRef(incidentId) } : {}),
-    services: health.map(({ service, result }) => {
-      const shown = result.results.slice(0, Math.max(0, room));
-      room -= shown.length;
-      return {
-        name: service,
-        icon: ICON[result.status],
-        noChecks: result.results.length === 0,
-        checks: shown.map((check: CheckResult) => ({
-          name: truncateForMrkdwn(check.name, 150),
-          kind: check.kind,
-          icon: ICON[check.status],
-          latencyMs: Math.round(check.latencyMs),
-          detail: truncateForMrkdwn(check.detail, 600),
-          facts: truncateForMrkdwn(check.facts.map((f) => `${f.label}: ${f.value}`).join(' · '), 1200),
-          ...(check.link
-            ? { linkUrl: check.link.url, linkText: truncateForMrkdwn(check.link.text, 100) }
-            : {}),
-        })),
-        more: result.results.length - shown.length,
-      };
-    }),
+    services,
+    ...(leftOut.length > 0
+      ? { moreServices: { count: leftOut.length, byStatus: countByStatus(leftOut) } }
+      : {}),
   };
+}
+
+/** "2 ❌ · 9 ✅": the worst first. */
+function countByStatus(statuses: Array<ServiceHealth['status']>): string {
+  return (['fail', 'warn', 'ok'] as const)
+    .map((status) => [statuses.filter((s) => s === status).length, ICON[status]] as const)
+    .filter(([count]) => count > 0)
+    .map(([count, icon]) => `${count} ${icon}`)
+    .join(' · ');
 }

@@ -247,7 +247,7 @@ function worstCasePlaybook(long: (n: number) => string): PlaybookView {
   };
 }
 
-/** More checks than a message shows, each with every field at its longest and a graph link. */
+/** More checks and services than a message shows, each with every field at its longest and a graph link. */
 function worstCaseHealthView(long: (n: number) => string, url: string): object {
   const check: CheckResult = {
     name: long(63),
@@ -259,11 +259,17 @@ function worstCaseHealthView(long: (n: number) => string, url: string): object {
     link: { url, text: long(200) },
   };
   const results = Array.from({ length: MAX_CHECKS_SHOWN + 1 }, () => check);
+  // More services than a message holds, each name at its longest: some with no checks, some with more
+  // than are shown.
+  const others = Array.from({ length: 200 }, (_, i) => ({
+    service: long(63),
+    result: { status: 'fail' as const, results: results.slice(0, i % 3) },
+  }));
   // Shown to who asked: one block more than the message for everyone.
   return {
     ...healthView({ user: 'U0REQUESTER' }, [
       { service: long(63), result: { status: 'fail', results } },
-      { service: long(63), result: { status: 'ok', results: [] } },
+      ...others,
     ]),
     askerOnly: true,
   };
