@@ -11,6 +11,7 @@ import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { Budget } from '../primitives/budget.js';
 import { incidentRef } from '../primitives/ids.js';
 import { withTimeout } from '../primitives/withTimeout.js';
 import { enqueueHeartbeatGapSync, type SlackSyncJob } from '../queues/queues.js';
@@ -20,6 +21,7 @@ import {
   RequestAborted,
   readAlertmanagerBody,
   type ScannedBody,
+  WHOLE_BODY_MAX_BYTES,
 } from './alertmanagerBody.js';
 import { bearerTokenMatches } from './bearerAuth.js';
 import { RecentBodies } from './recentBodies.js';
@@ -27,6 +29,13 @@ import { HttpError, sendJson } from './respond.js';
 import { logAsRoutine } from './server.js';
 
 const ENQUEUE_TIMEOUT_MS = 3000;
+/**
+ * The bytes of bodies over WHOLE_BODY_MAX_BYTES read at once, each counted as declared (one of no declared
+ * length as the largest allowed): two of the largest. One of up to 32 MiB takes several times that while it
+ * is read, parsed and stored, and ten at once took about 700 MiB. The others wait their turn, their bytes
+ * left in the socket, before a byte of them is read.
+ */
+const LARGE_BODY_BYTES_AT_ONCE = 2 * ALERTMANAGER_BODY_LIMITS.maxBytes;
 
 export interface AlertmanagerRouteDeps {
   pool: pg.Pool;
@@ -52,11 +61,12 @@ export interface AlertmanagerRouteDeps {
  */
 export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
   const recent = new RecentBodies();
+  const largeBodies = new Budget(LARGE_BODY_BYTES_AT_ONCE);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     let outcome = 'error';
     try {
-      const result = await handle(deps, recent, req);
+      const result = await handle(deps, recent, largeBodies, req);
       outcome = result.outcome;
       // What a stored delivery comes to is logged as it is ingested (see DeliveriesWorker), off the answers'
       // thread time: its request line at info was a tenth to a fifth of what the webhook spent on one. A
@@ -85,11 +95,34 @@ export function alertmanagerRoute(deps: AlertmanagerRouteDeps) {
   };
 }
 
-async function handle(deps: AlertmanagerRouteDeps, recent: RecentBodies, req: IncomingMessage) {
+async function handle(
+  deps: AlertmanagerRouteDeps,
+  recent: RecentBodies,
+  largeBodies: Budget,
+  req: IncomingMessage,
+) {
   if (req.method !== 'POST') throw new HttpError(405, 'use POST', { allow: 'POST' });
   if (!bearerTokenMatches(req.headers.authorization, deps.token)) {
     throw new HttpError(401, 'missing or wrong bearer token', { 'www-authenticate': 'Bearer' });
   }
+  // Only once the sender is known: a stranger's large body never takes or waits for a turn.
+  const declared = Number(req.headers['content-length']);
+  if (declared <= WHOLE_BODY_MAX_BYTES) return accept(deps, recent, req);
+  deps.metrics.largeBodiesWaiting.inc();
+  const { maxBytes } = ALERTMANAGER_BODY_LIMITS;
+  const share = Number.isFinite(declared) ? Math.min(declared, maxBytes) : maxBytes;
+  const endTurn = await largeBodies.take(share).finally(() => deps.metrics.largeBodiesWaiting.dec());
+  try {
+    // Gone while it waited: nothing will come to read.
+    if (req.destroyed) throw new RequestAborted({ cause: 'the sender went away while it waited its turn' });
+    return await accept(deps, recent, req);
+  } finally {
+    endTurn();
+  }
+}
+
+/** Reads the notification, and accepts it unless it is refused. */
+async function accept(deps: AlertmanagerRouteDeps, recent: RecentBodies, req: IncomingMessage) {
   const body = await readAlertmanagerBody(req, ALERTMANAGER_BODY_LIMITS);
   if (!('whole' in body)) return acceptNotification(deps, notificationIn(deps, body), body.bytes);
   const { whole, bytes } = body;

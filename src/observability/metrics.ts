@@ -39,6 +39,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly largeBodiesWaiting = new Gauge({
+    name: 'incident_bot_alertmanager_large_bodies_waiting',
+    help: 'Alertmanager deliveries over 1 MiB waiting for their turn to be read: 64 MiB of them are read at once (two of the largest), to bound memory.',
+    registers: [this.registry],
+  });
+
   readonly slackCalls = new Counter({
     name: 'incident_bot_slack_api_calls_total',
     help: 'Slack Web API calls, by method and outcome (ok, rate_limited for a 429, rejected, unavailable).',

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
@@ -14,7 +14,7 @@ import { Metrics } from '../../src/observability/metrics.js';
 import type { SlackSyncJob } from '../../src/queues/queues.js';
 import { payload } from '../support/alertmanager.js';
 import { recordingLogger } from '../support/logLines.js';
-import { createTestDatabase, setDatabaseReachable, type TestDatabase } from '../support/services.js';
+import { createTestDatabase, setDatabaseReachable, type TestDatabase, waitFor } from '../support/services.js';
 
 const TOKEN = 'am-token-unit-test-abcdefgh';
 
@@ -161,38 +161,52 @@ describe('POST /alertmanager when something behind it fails', () => {
   });
 });
 
-describe('POST /alertmanager: a body byte for byte one read before', () => {
-  const config = parseFileConfig(
-    'test',
-    'slack:\n  defaultChannel: C0DEFAULT1\nheartbeat:\n  alertname: Watchdog\n',
-  );
+/**
+ * The route on a migrated database of its own through the describe's tests, on a port of its own: its pool
+ * and URL, once started.
+ */
+function routeOnDatabase(configText: string, metrics = new Metrics()) {
+  const config = parseFileConfig('test', configText);
+  const started: { pool: pg.Pool; url: string; port: number; config: typeof config } = {
+    config,
+  } as typeof started;
   let db: TestDatabase;
-  let pool: pg.Pool;
-  let url: string;
   let server: Server;
   beforeAll(async () => {
     db = await createTestDatabase();
-    pool = createPool(db.url);
-    await migrate(pool);
+    started.pool = createPool(db.url);
+    await migrate(started.pool);
     server = createServer(
       alertmanagerRoute({
-        pool,
-        acceptor: new DeliveryAcceptor(pool),
+        pool: started.pool,
+        acceptor: new DeliveryAcceptor(started.pool),
         queue: { add: async () => undefined } as unknown as Queue<SlackSyncJob>,
         stored: () => {},
         config,
         token: TOKEN,
-        metrics: new Metrics(),
+        metrics,
         logger: recordingLogger('info').logger,
       }),
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    started.port = (server.address() as AddressInfo).port;
+    started.url = `http://127.0.0.1:${started.port}/`;
   });
   afterAll(async () => {
     await new Promise((resolve) => server?.close(resolve));
-    await pool?.end();
+    await started.pool?.end();
     await db?.drop();
+  });
+  return started;
+}
+
+describe('POST /alertmanager: a body byte for byte one read before', () => {
+  const route = routeOnDatabase('slack:\n  defaultChannel: C0DEFAULT1\nheartbeat:\n  alertname: Watchdog\n');
+  let pool: pg.Pool;
+  let url: string;
+  let config: ReturnType<typeof parseFileConfig>;
+  beforeAll(() => {
+    ({ pool, url, config } = route);
   });
   beforeEach(() => pool.query('TRUNCATE alert_deliveries, incidents CASCADE'));
 
@@ -297,5 +311,72 @@ describe('POST /alertmanager: a body byte for byte one read before', () => {
       steps: ['parse', 'deliveries-known'],
     });
     expect(await heartbeatSeen()).toEqual([{ fresh: true }]);
+  });
+});
+
+describe('POST /alertmanager: large notifications, read a share of memory at a time', () => {
+  const metrics = new Metrics();
+  const route = routeOnDatabase('slack: { defaultChannel: C0DEFAULT1 }', metrics);
+
+  const waiting = async () => (await metrics.largeBodiesWaiting.get()).values[0]?.value ?? 0;
+  /** A notification of 2 MiB: over what is held whole, so read as it comes, in a share of the budget. */
+  const large = (group: string) =>
+    JSON.stringify(
+      payload({
+        group,
+        alerts: [{ instance: 'pod-1', annotations: { description: 'x'.repeat(2 * 1024 * 1024) } }],
+      }),
+    );
+  /**
+   * A POST whose first half is sent now and the rest when `finish` is called; `declared` false sends it
+   * chunked (no length: counted as the largest a body may be).
+   */
+  const held = (body: string, { declared = true, token = TOKEN } = {}) => {
+    const req = httpRequest({
+      port: route.port,
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        ...(declared ? { 'content-length': Buffer.byteLength(body) } : {}),
+      },
+    });
+    const answer = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+    });
+    req.write(body.slice(0, body.length / 2));
+    return { answer, finish: () => req.end(body.slice(body.length / 2)) };
+  };
+
+  it('reads two of the largest at once: a third waits its turn, then is read and stored', async () => {
+    // Chunked: each counted as 32 MiB, the two take the whole 64.
+    const first = held(large('Large1'), { declared: false });
+    const second = held(large('Large2'), { declared: false });
+    const third = held(large('Large3'));
+    third.finish();
+    await waitFor(async () => (await waiting()) === 1, 10_000, 'one waiting its turn');
+    first.finish();
+    second.finish();
+    expect(await Promise.all([first.answer, second.answer, third.answer])).toEqual([200, 200, 200]);
+    expect(await waiting()).toBe(0);
+  });
+
+  it('keeps no stranger waiting for a turn: refused at once, while the budget is all taken', async () => {
+    const first = held(large('Held1'), { declared: false });
+    const second = held(large('Held2'), { declared: false });
+    const third = held(large('Held3'));
+    third.finish();
+    await waitFor(async () => (await waiting()) === 1, 10_000, 'the budget all taken, one waiting');
+    const stranger = held(large('Stranger'), { declared: false, token: 'wrong-token-123456' });
+    expect(await stranger.answer).toBe(401);
+    expect(await waiting()).toBe(1);
+    first.finish();
+    second.finish();
+    expect(await Promise.all([first.answer, second.answer, third.answer])).toEqual([200, 200, 200]);
+    stranger.finish();
   });
 });
