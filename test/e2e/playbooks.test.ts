@@ -199,7 +199,12 @@ playbooks:
       status: 'pending',
       by: SRE.alice,
     });
-    expect(lastEphemeralTo(bot, SRE.alice)).toContain(`scale on payments-api (replicas=6) for INC-${id}`);
+    // Told once the request is written: the row can be read before the answer reaches Slack.
+    await waitFor(
+      () => lastEphemeralTo(bot, SRE.alice).includes(`scale on payments-api (replicas=6) for INC-${id}`),
+      20_000,
+      'the request named to who asked',
+    );
 
     // Pressed again (by someone else, a new trigger_id): the request waiting is named, none is added.
     const requests = await count('action_requests');
