@@ -107,7 +107,9 @@ async function handle(
   }
   // Only once the sender is known: a stranger's large body never takes or waits for a turn.
   const declared = Number(req.headers['content-length']);
-  if (declared <= WHOLE_BODY_MAX_BYTES) return accept(deps, recent, req);
+  // Held whole, or refused without a byte read: nothing to wait for.
+  if (declared <= WHOLE_BODY_MAX_BYTES || declared > ALERTMANAGER_BODY_LIMITS.drainBytes)
+    return accept(deps, recent, req);
   deps.metrics.largeBodiesWaiting.inc();
   const { maxBytes } = ALERTMANAGER_BODY_LIMITS;
   const share = Number.isFinite(declared) ? Math.min(declared, maxBytes) : maxBytes;

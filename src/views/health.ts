@@ -4,6 +4,8 @@ import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
 import { escapeMrkdwn, truncateForMrkdwn } from '../render/mrkdwn.js';
 
 const ICON = { ok: '✅', warn: '⚠️', fail: '❌' };
+/** Worst first. */
+const CONCERN = { fail: 0, warn: 1, ok: 2 };
 
 /** One check's outcome as the message lists it; a status without an icon here does not fit. */
 export interface CheckResult {
@@ -80,9 +82,13 @@ export function healthView(
   let checksRoom = MAX_CHECKS_SHOWN;
   let blocksRoom = SERVICE_BLOCKS;
   let namesRoom = SERVICE_NAMES_CHARS;
-  const services: HealthView['services'] = [];
+  // Shown in the order they ran, but given room worst first: a failure is never among those only counted.
+  const byConcern = health
+    .map((ran, order) => ({ ...ran, order }))
+    .sort((a, b) => CONCERN[a.result.status] - CONCERN[b.result.status] || a.order - b.order);
+  const shown: Array<{ order: number; view: HealthView['services'][number] }> = [];
   const leftOut: Array<ServiceHealth['status']> = [];
-  for (const { service, result } of health) {
+  for (const { service, result, order } of byConcern) {
     // Each service shown takes a block at least (its first check, its "…and N more", or "no checks").
     const nameChars = escapeMrkdwn(service).length + 8;
     if (leftOut.length > 0 || blocksRoom < 1 || namesRoom < nameChars) {
@@ -90,27 +96,34 @@ export function healthView(
       continue;
     }
     namesRoom -= nameChars;
-    let shown = result.results.slice(0, Math.min(checksRoom, blocksRoom));
-    if (shown.length < result.results.length && shown.length === blocksRoom) shown = shown.slice(0, -1);
-    checksRoom -= shown.length;
-    const more = result.results.length - shown.length;
-    blocksRoom -= Math.max(1, shown.length + (more > 0 ? 1 : 0));
-    services.push({
-      name: service,
-      icon: ICON[result.status],
-      noChecks: result.results.length === 0,
-      checks: shown.map((check: CheckResult) => ({
-        name: truncateForMrkdwn(check.name, 150),
-        kind: check.kind,
-        icon: ICON[check.status],
-        latencyMs: Math.round(check.latencyMs),
-        detail: truncateForMrkdwn(check.detail, 600),
-        facts: truncateForMrkdwn(check.facts.map((f) => `${f.label}: ${f.value}`).join(' · '), 1200),
-        ...(check.link ? { linkUrl: check.link.url, linkText: truncateForMrkdwn(check.link.text, 100) } : {}),
-      })),
-      more,
+    let checks = result.results.slice(0, Math.min(checksRoom, blocksRoom));
+    // Room kept for its "…and N more checks".
+    if (checks.length < result.results.length && checks.length === blocksRoom) checks = checks.slice(0, -1);
+    checksRoom -= checks.length;
+    const more = result.results.length - checks.length;
+    blocksRoom -= Math.max(1, checks.length + (more > 0 ? 1 : 0));
+    shown.push({
+      order,
+      view: {
+        name: service,
+        icon: ICON[result.status],
+        noChecks: result.results.length === 0,
+        checks: checks.map((check: CheckResult) => ({
+          name: truncateForMrkdwn(check.name, 150),
+          kind: check.kind,
+          icon: ICON[check.status],
+          latencyMs: Math.round(check.latencyMs),
+          detail: truncateForMrkdwn(check.detail, 600),
+          facts: truncateForMrkdwn(check.facts.map((f) => `${f.label}: ${f.value}`).join(' · '), 1200),
+          ...(check.link
+            ? { linkUrl: check.link.url, linkText: truncateForMrkdwn(check.link.text, 100) }
+            : {}),
+        })),
+        more,
+      },
     });
   }
+  const services = shown.sort((a, b) => a.order - b.order).map(({ view }) => view);
   return {
     ...('user' in by ? { requestedBy: by.user } : { playbook: truncateForMrkdwn(by.playbook, 100) }),
     ...('covered' in by && by.covered

@@ -365,7 +365,7 @@ describe('POST /alertmanager: large notifications, read a share of memory at a t
     expect(await waiting()).toBe(0);
   });
 
-  it('keeps no stranger waiting for a turn: refused at once, while the budget is all taken', async () => {
+  it('keeps no stranger, nor a body too large to read, waiting for a turn: refused at once, while the budget is all taken', async () => {
     const first = held(large('Held1'), { declared: false });
     const second = held(large('Held2'), { declared: false });
     const third = held(large('Held3'));
@@ -373,6 +373,22 @@ describe('POST /alertmanager: large notifications, read a share of memory at a t
     await waitFor(async () => (await waiting()) === 1, 10_000, 'the budget all taken, one waiting');
     const stranger = held(large('Stranger'), { declared: false, token: 'wrong-token-123456' });
     expect(await stranger.answer).toBe(401);
+    // Nor one declared too large to read at all: refused at once, a byte of it never read.
+    const huge = httpRequest({
+      port: route.port,
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-length': 300 * 1024 * 1024 },
+    });
+    const hugeAnswer = new Promise<number>((resolve, reject) => {
+      huge.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      huge.on('error', reject);
+    });
+    huge.flushHeaders();
+    expect(await hugeAnswer).toBe(413);
+    huge.destroy();
     expect(await waiting()).toBe(1);
     first.finish();
     second.finish();

@@ -42,7 +42,7 @@ describe('a health check result', () => {
     expect(text).not.toContain('more service');
   });
 
-  it('counts the services a message cannot hold, by status, and points at /health <service>', () => {
+  it('counts the healthy services a message cannot hold, never a failing one, and points at /health <service>', () => {
     const health = [
       ...Array.from({ length: 60 }, (_, i) => service(`svc-${i}`, 'ok')),
       service('payments-api', 'fail', 'ok'),
@@ -51,15 +51,30 @@ describe('a health check result', () => {
     ];
     const { blocks, text } = render(health);
     expect(blocks.length).toBeLessThanOrEqual(BLOCK_KIT_LIMITS.blocks);
-    // 47 blocks for services, one each: the rest are counted.
-    expect(text).toContain('*svc-46*');
-    expect(text).not.toContain('svc-47');
+    // 47 blocks for services: the failing and warning first (3), then 44 of the rest, in the order they ran.
+    const first = (blocks[0]!.text as { text: string }).text;
+    expect(first).toMatch(/✅ \*svc-43\*, ❌ \*payments-api\*, ⚠️ \*checkout\*$/);
+    expect(text).not.toContain('svc-44');
     expect(text).toContain(
-      '…and 16 more services: 1 ❌ · 1 ⚠️ · 14 ✅ (a message holds no more; `/health <service>` shows one)',
+      '…and 17 more services: 17 ✅ (a message holds no more; `/health <service>` shows one)',
     );
+    const leftOutFailing = render([...health.slice(0, 60), service('late', 'fail')]).text;
+    expect(leftOutFailing).toContain('❌ *late*');
   });
 
-  it('keeps room for a cut service’s "…and N more checks" line', () => {
+  it('keeps room for a cut service’s "…and N more checks" line when services are left out', () => {
+    const { blocks, text } = render([
+      ...Array.from({ length: 10 }, (_, i) => service(`empty-${i}`)),
+      service('many', ...Array.from({ length: 41 }, () => 'ok' as const)),
+      service('last', 'ok'),
+    ]);
+    // The first line, the asker's, 10 "no checks", 36 checks and their "…and 5 more checks", the count.
+    expect(blocks).toHaveLength(50);
+    expect(text).toContain('…and 5 more checks');
+    expect(text).toContain('…and 1 more service: 1 ✅');
+  });
+
+  it('cuts checks past 40, each cut service saying how many more', () => {
     const { blocks, text } = render([
       service('first', ...Array.from({ length: 30 }, () => 'ok' as const)),
       service('second', ...Array.from({ length: 30 }, () => 'fail' as const)),
