@@ -11,7 +11,7 @@ import { DeliveryAcceptor } from './alerts/deliveryAcceptor.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { ShownDigests } from './alerts/shownDigests.js';
 import { keptRequestList } from './commands/actionHandlers.js';
-import { keptIncidentList } from './commands/incidentHandlers.js';
+import { keptIncidentList, keptTimelines } from './commands/incidentHandlers.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
 import { hearChanges } from './db/changeNotifications.js';
@@ -426,10 +426,12 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       const router = new ListenerRouter();
       const incidentList = keptIncidentList();
       const requestList = keptRequestList();
+      const timelines = keptTimelines();
       registerListeners(router, {
         pool,
         incidentList,
         requestList,
+        timelines,
         silencesPool: clientsInTurn(silencesPool, SILENCES_CLIENT_WAIT_MS),
         config: file,
         effects,
@@ -444,13 +446,13 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: slackLogger,
       });
       router.register(bolt);
-      // Repeats of what incidents show, and the open incidents and requests listed, are answered from
-      // memory, forgotten as PostgreSQL tells of changes.
+      // Repeats of what incidents show, the open incidents and requests listed, and incidents' timelines
+      // are answered from memory, forgotten as PostgreSQL tells of changes.
       const shown = new ShownDigests();
       const changes = hearChanges({
         connectionString: env.DATABASE_URL,
         probes: webhookPool,
-        hearers: [shown, incidentList, requestList],
+        hearers: [shown, incidentList, requestList, timelines],
         logger: logger.child({ component: 'db' }),
       });
       closers.push(() => changes.stop());

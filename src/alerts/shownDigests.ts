@@ -1,4 +1,5 @@
 import type { Hearer } from '../db/changeNotifications.js';
+import { KeptByKey } from '../db/keptByKey.js';
 import { LAST_ACCEPTED_GROUPS, MAX_REMEMBERED_KEY } from './lastAccepted.js';
 
 /**
@@ -32,17 +33,11 @@ export class ShownDigests implements Hearer {
   readonly channel = GROUP_CHANGES_CHANNEL;
   readonly whileHeard = 'repeats shown are answered from memory';
   readonly whileUnheard = 'every repeat is read';
-  /** By group, the one shown longest ago first. */
-  private readonly shown = new Map<string, Shown>();
-  /** Counts the changes heard, the line lost and the line proved: what a read's `since` is taken from. */
-  private changes = 0;
-  /** The count at each group's last change heard: a read of it begun before is not remembered. */
-  private readonly changedAt = new Map<string, number>();
-  /** The count when every group last changed (line lost or proved, table emptied) or changedAt filled. */
-  private allChangedAt = 0;
-  private listening = false;
+  private readonly shown: KeptByKey<string, Shown>;
 
-  constructor(private readonly maxGroups = LAST_ACCEPTED_GROUPS) {}
+  constructor(maxGroups = LAST_ACCEPTED_GROUPS) {
+    this.shown = new KeptByKey(maxGroups);
+  }
 
   /** The open incident of the group, if it is known to show `digest`. */
   incidentShowing(groupKey: string, digest: string): number | undefined {
@@ -52,38 +47,17 @@ export class ShownDigests implements Hearer {
 
   /** Taken as a read begins, and given back with what it found (found). */
   readBegins(): number {
-    return this.changes;
+    return this.shown.readBegins();
   }
 
   /** A read begun at `since` found that the group's open incident shows `digest`. */
   found(since: number, groupKey: string, digest: string, incidentId: number): void {
-    const changedAt = Math.max(this.allChangedAt, this.changedAt.get(groupKey) ?? 0);
-    if (!this.listening || changedAt > since || groupKey.length > MAX_REMEMBERED_KEY) return;
-    // Set again, last: a Map keeps the order keys were set in, so the first is the least recent.
-    this.shown.delete(groupKey);
-    this.shown.set(groupKey, { digest, incidentId });
-    if (this.shown.size > this.maxGroups) this.shown.delete(this.shown.keys().next().value!);
+    if (groupKey.length <= MAX_REMEMBERED_KEY) this.shown.keep(since, groupKey, { digest, incidentId });
   }
 
   /** A repeat of the group may be news from now on, as this process knows first (it stored a delivery). */
   forget(groupKey: string): void {
-    this.shown.delete(groupKey);
-  }
-
-  /** A repeat of these groups may be news from now on. */
-  changed(groupKeys: Iterable<string>): void {
-    this.changes += 1;
-    for (const groupKey of groupKeys) {
-      this.shown.delete(groupKey);
-      this.changedAt.delete(groupKey);
-      this.changedAt.set(groupKey, this.changes);
-    }
-    // Past its most, read as a change of every group by the reads begun before: refusing more, never fewer.
-    // What is remembered stays: each group changed was forgotten as it was heard.
-    if (this.changedAt.size > this.maxGroups) {
-      this.allChangedAt = this.changes;
-      this.changedAt.clear();
-    }
+    this.shown.forget(groupKey);
   }
 
   /** A notification on GROUP_CHANGES_CHANNEL. */
@@ -96,32 +70,16 @@ export class ShownDigests implements Hearer {
     }
     // A string: an older version's probe, sent here while both run (a rolling deploy); nothing changed.
     if (typeof said === 'string') return;
-    if (Array.isArray(said)) this.changed(said.filter((key) => typeof key === 'string'));
-    // null, or a payload this version does not know: every group, to be safe.
-    else this.changedAll();
+    if (Array.isArray(said)) this.shown.changed(said.filter((key) => typeof key === 'string'));
+    // null (a table emptied), or a payload this version does not know: every group, to be safe.
+    else this.shown.changedAll();
   }
 
-  /** Any group's repeat may be news: a table emptied. */
-  changedAll(): void {
-    this.changes += 1;
-    this.allChangedAt = this.changes;
-    this.changedAt.clear();
-    this.shown.clear();
-  }
-
-  /**
-   * Changes are heard from now on (the line is proved). A read begun before may be of a change made while
-   * none was heard: it is not remembered.
-   */
   heard(): void {
-    if (this.listening) return;
-    this.listening = true;
-    this.changedAll();
+    this.shown.heard();
   }
 
-  /** Changes may go unheard: everything is forgotten, and nothing remembered until heard() again. */
   lost(): void {
-    this.listening = false;
-    this.changedAll();
+    this.shown.lost();
   }
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { KeptRead } from '../db/keptRead.js';
+import { KeptRead, KeptReads } from '../db/keptRead.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
@@ -17,12 +17,13 @@ import {
   declareIncident,
   findIncident,
   type IncidentEffects,
+  incidentNotFound,
   type LifecycleDeps,
   postStatusUpdate,
   type Resolution,
   resolveIncident,
 } from '../incidents/lifecycle.js';
-import { recentEntries } from '../incidents/timeline.js';
+import { INCIDENT_TIMELINE_CHANNEL, recentEntries } from '../incidents/timeline.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SlackMessage } from '../render/blockKit.js';
@@ -68,11 +69,30 @@ export const keptIncidentList = (): KeptIncidentList =>
     'every /incident list is read',
   );
 
+/** What /incident timeline answers, by incident, kept while nothing it shows of that incident changes. */
+export type KeptTimelines = KeptReads<SlackMessage>;
+
+/**
+ * How many incidents' timelines are kept: those asked about lately. An answer holds at most TIMELINE_LIMIT
+ * entries, each cut to 400 characters: tens of kilobytes, so a few megabytes in all at most.
+ */
+const KEPT_TIMELINES = 100;
+
+export const keptTimelines = (): KeptTimelines =>
+  new KeptReads(
+    INCIDENT_TIMELINE_CHANNEL,
+    '/incident timeline is answered from memory',
+    'every /incident timeline is read',
+    KEPT_TIMELINES,
+  );
+
 export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   pool: pg.Pool;
   templates: TemplateSet;
   /** Asked by every /incident list, the open incidents change far less often: read once, answered often. */
   incidentList: KeptIncidentList;
+  /** Asked of an incident again and again while it is worked on: read once for each of its changes. */
+  timelines: KeptTimelines;
   config: LifecycleDeps['config'] & SilenceDeps['config'];
   effects: IncidentEffects & SilenceDeps['effects'];
   metrics: Pick<Metrics, 'timeToAcknowledge' | 'timeToResolve'> & SilenceDeps['metrics'];
@@ -221,11 +241,15 @@ export async function runIncidentCommand(
       return say(`Noted on the timeline of ${result.ref}.`);
     }
     case 'timeline': {
-      const id = await target(command.incidentId);
-      const snapshot = await loadSnapshot(deps.pool, id, 0);
-      const { entries, total } = await recentEntries(deps.pool, id, TIMELINE_LIMIT);
+      // Named, it is read as typed: an incident there is none of is found missing by the read itself.
+      const id = await changeTarget(command.incidentId);
       return {
-        ephemeral: deps.templates.renderMessage('incident-timeline', timelineView(snapshot!, entries, total)),
+        ephemeral: await deps.timelines.read(String(id), async () => {
+          const snapshot = await loadSnapshot(deps.pool, id, 0);
+          if (!snapshot) throw incidentNotFound(id);
+          const { entries, total } = await recentEntries(deps.pool, id, TIMELINE_LIMIT);
+          return deps.templates.renderMessage('incident-timeline', timelineView(snapshot, entries, total));
+        }),
       };
     }
     case 'silence': {

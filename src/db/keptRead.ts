@@ -1,63 +1,68 @@
 import type { Hearer } from './changeNotifications.js';
+import { KeptByKey } from './keptByKey.js';
 
 /**
- * One read's result, kept in memory and given again until PostgreSQL tells of a change that may alter it
- * (a notification on `channel`, from a trigger, whichever process made the change: see hearChanges).
+ * Reads kept in memory, by key, and given again until PostgreSQL tells of a change that may alter them
+ * (a notification on `channel`, from a trigger, whichever process made the change: see hearChanges). A
+ * notification's payload names the key changed; an empty one, every key (a table emptied).
  *
  * Only as good as what it hears: while nothing is heard (not yet listening, the line lost or unproved),
- * nothing is kept and every read goes to PostgreSQL. A read begun before a change was heard, or before the
- * line was proved, is given to whoever asked but not kept: it may be of before the change. While changes
- * are heard, reads asked for while one is on its way, with no change heard since it began, share it.
- * What is left is the time a change takes to be heard, a few milliseconds, in which the read is answered
- * as of just before it, as a read sent just before the change is.
+ * nothing is kept and every read goes to PostgreSQL. A read begun before a change of its key was heard, or
+ * before the line was proved, is given to whoever asked but not kept: it may be of before the change.
+ * While changes are heard, reads of a key asked for while one is on its way share it. What is left is the
+ * time a change takes to be heard, a few milliseconds, in which the read is answered as of just before
+ * it, as a read sent just before the change is. A failed read is not kept.
+ *
+ * This base holds what both kinds share: what is kept, forgotten on heard and lost, and the log's words.
  */
-export class KeptRead<T> implements Hearer {
-  private kept: { value: T } | undefined;
-  /** Counts the changes heard, the line lost and the line proved: a read begun before one is not kept. */
-  private changes = 0;
-  private reading: { since: number; value: Promise<T> } | undefined;
-  private listening = false;
+abstract class KeptHearer<T> implements Hearer {
+  protected readonly kept: KeptByKey<string, T>;
 
   constructor(
     readonly channel: string,
     readonly whileHeard: string,
     readonly whileUnheard: string,
-  ) {}
-
-  /** What `load` returns, from memory while nothing it reads has changed since it was read. */
-  read(load: () => Promise<T>): Promise<T> {
-    if (this.kept) return Promise.resolve(this.kept.value);
-    if (this.listening && this.reading?.since === this.changes) return this.reading.value;
-    const since = this.changes;
-    const value = load();
-    const reading = { since, value };
-    this.reading = reading;
-    value.then(
-      (read) => {
-        if (this.reading === reading) this.reading = undefined;
-        if (this.listening && since === this.changes) this.kept = { value: read };
-      },
-      () => {
-        if (this.reading === reading) this.reading = undefined;
-      },
-    );
-    return value;
+    maxKeys: number,
+  ) {
+    this.kept = new KeptByKey(maxKeys);
   }
 
-  /** Whatever the notification says, what was read may have changed. */
-  told(): void {
-    this.changes += 1;
-    this.kept = undefined;
-  }
+  abstract told(payload: string | undefined): void;
 
   heard(): void {
-    if (this.listening) return;
-    this.listening = true;
-    this.told();
+    this.kept.heard();
   }
 
   lost(): void {
-    this.listening = false;
-    this.told();
+    this.kept.lost();
+  }
+}
+
+/** Reads by key: a notification's payload names the key changed; an empty one, every key. */
+export class KeptReads<T> extends KeptHearer<T> {
+  /** What `load` returns for `key`, from memory while nothing it reads has changed since it was read. */
+  read(key: string, load: () => Promise<T>): Promise<T> {
+    return this.kept.read(key, load);
+  }
+
+  told(payload: string | undefined): void {
+    if (payload) this.kept.changed([payload]);
+    else this.kept.changedAll();
+  }
+}
+
+/** One read (a list): whatever a notification on its channel says, it may have changed. */
+export class KeptRead<T> extends KeptHearer<T> {
+  constructor(channel: string, whileHeard: string, whileUnheard: string) {
+    super(channel, whileHeard, whileUnheard, 1);
+  }
+
+  /** What `load` returns, from memory while nothing it reads has changed since it was read. */
+  read(load: () => Promise<T>): Promise<T> {
+    return this.kept.read('', load);
+  }
+
+  told(): void {
+    this.kept.changedAll();
   }
 }

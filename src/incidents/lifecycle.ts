@@ -74,7 +74,7 @@ async function claimRequest(db: pg.ClientBase | pg.Pool, key: string | undefined
   if (key && !(await claimSlackRequest(db, key))) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
 }
 
-const notFound = (incidentId: number) =>
+export const incidentNotFound = (incidentId: number) =>
   new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${incidentRef(incidentId)}.`);
 const alreadyResolved = (incidentId: number) =>
   new IncidentError('ALREADY_RESOLVED', `${incidentRef(incidentId)} is already resolved.`);
@@ -93,7 +93,7 @@ async function refusal(
   unchanged?: IncidentError,
 ): Promise<Error> {
   if (await slackRequestSeen(pool, requestKey)) return new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-  if (state === null) return notFound(incidentId);
+  if (state === null) return incidentNotFound(incidentId);
   if (state === 'resolved') return alreadyResolved(incidentId);
   return unchanged ?? new Error(`${incidentRef(incidentId)}: the ${change} was not applied`);
 }
@@ -104,7 +104,7 @@ async function lockOpenIncident(db: pg.ClientBase, incidentId: number): Promise<
     'SELECT state FROM incidents WHERE id = $1 FOR UPDATE',
     [incidentId],
   );
-  if (!rows[0]) throw notFound(incidentId);
+  if (!rows[0]) throw incidentNotFound(incidentId);
   if (rows[0].state === 'resolved') throw alreadyResolved(incidentId);
 }
 
@@ -471,7 +471,7 @@ export async function findIncident(
     const { rows } = await pool.query('SELECT id::int AS id, state FROM incidents WHERE id = $1', [
       target.id,
     ]);
-    if (!rows[0]) throw notFound(target.id);
+    if (!rows[0]) throw incidentNotFound(target.id);
     return rows[0];
   }
   const { rows } = await pool.query(

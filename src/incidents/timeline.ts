@@ -79,6 +79,12 @@ export async function markEntriesPosted(
   );
 }
 
+/**
+ * Where PostgreSQL tells of a change to what an incident's timeline shows, the incident's id as payload
+ * (migrations/027_incident_timeline_changed.sql).
+ */
+export const INCIDENT_TIMELINE_CHANNEL = 'incident_timeline_changed';
+
 /** The newest `limit` entries of an incident, oldest first, and how many there are in all. */
 export async function recentEntries(
   db: pg.Pool,

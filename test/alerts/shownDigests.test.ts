@@ -30,27 +30,27 @@ describe('what each group’s open incident shows, as last read', () => {
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
   });
 
-  it('forgets the groups changed, and every group when told so', () => {
+  it('forgets the groups told of, and every group when told null (a table emptied)', () => {
     const shown = heard();
     for (const g of ['g', 'h', 'i']) shown.found(shown.readBegins(), g, 'a', 7);
-    shown.changed(['g']);
+    shown.told(JSON.stringify(['g']));
     shown.forget('h');
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
     expect(shown.incidentShowing('h', 'a')).toBeUndefined();
     expect(shown.incidentShowing('i', 'a')).toBe(7);
-    shown.changedAll();
+    shown.told('null');
     expect(shown.incidentShowing('i', 'a')).toBeUndefined();
   });
 
   it('does not remember what a read found if a change of its group was heard while it ran: it may be of before it', () => {
     const shown = heard();
     const since = shown.readBegins();
-    shown.changed(['g']);
+    shown.told(JSON.stringify(['g']));
     shown.found(since, 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
     // Another group's change, or what this process stored itself, refuses nothing.
     const next = shown.readBegins();
-    shown.changed(['other']);
+    shown.told(JSON.stringify(['other']));
     shown.forget('h');
     shown.found(next, 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBe(7);
@@ -73,7 +73,7 @@ describe('what each group’s open incident shows, as last read', () => {
     const shown = heard(2);
     shown.found(shown.readBegins(), 'kept', 'a', 1);
     const since = shown.readBegins();
-    shown.changed(['a', 'b', 'c']);
+    shown.told(JSON.stringify(['a', 'b', 'c']));
     shown.found(since, 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
     expect(shown.incidentShowing('kept', 'a')).toBe(1);

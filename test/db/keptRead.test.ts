@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeptRead } from '../../src/db/keptRead.js';
+import { KeptRead, KeptReads } from '../../src/db/keptRead.js';
 
 /** A read that finishes when the test says, counting how many were made. */
 function reads() {
@@ -120,5 +120,59 @@ describe('a read kept until PostgreSQL tells of a change', () => {
     expect(db.made()).toBe(2);
     db.finish('a');
     await expect(next).resolves.toBe('a');
+  });
+});
+
+describe('reads kept by key (an incident each), each forgotten when its key is told of', () => {
+  const byKey = (maxKeys = 10) => {
+    const kept = new KeptReads<string>('test_channel', 'answered from memory', 'read every time', maxKeys);
+    kept.heard();
+    return kept;
+  };
+  /** Reads `key` now, and says whether it went to the database. */
+  const readOf = async (kept: KeptReads<string>, key: string, value = `${key}'s`) => {
+    let made = false;
+    const read = await kept.read(key, async () => {
+      made = true;
+      return value;
+    });
+    return { read, made };
+  };
+
+  it('forgets only the key a notification names, and every key on an empty one', async () => {
+    const kept = byKey();
+    await readOf(kept, '1');
+    await readOf(kept, '2');
+    kept.told('1');
+    expect(await readOf(kept, '1')).toEqual({ read: "1's", made: true });
+    expect(await readOf(kept, '2')).toEqual({ read: "2's", made: false });
+    kept.told('');
+    expect((await readOf(kept, '1')).made).toBe(true);
+    expect((await readOf(kept, '2')).made).toBe(true);
+  });
+
+  it('keeps a read begun before another key changed, and shares reads of a key only, not across keys', async () => {
+    const kept = byKey();
+    const db = reads();
+    const one = kept.read('1', db.load);
+    const again = kept.read('1', db.load);
+    const two = kept.read('2', db.load);
+    expect(db.made()).toBe(2);
+    kept.told('2');
+    db.finish('of 1');
+    db.finish('of 2, before its change');
+    expect(await Promise.all([one, again, two])).toEqual(['of 1', 'of 1', 'of 2, before its change']);
+    expect(await readOf(kept, '1')).toEqual({ read: 'of 1', made: false });
+    expect(await readOf(kept, '2', 'of 2, after it')).toEqual({ read: 'of 2, after it', made: true });
+  });
+
+  it('keeps at most its number of keys, forgetting the one kept longest ago', async () => {
+    const kept = byKey(2);
+    await readOf(kept, '1');
+    await readOf(kept, '2');
+    await readOf(kept, '3');
+    expect((await readOf(kept, '2')).made).toBe(false);
+    expect((await readOf(kept, '3')).made).toBe(false);
+    expect((await readOf(kept, '1')).made).toBe(true);
   });
 });

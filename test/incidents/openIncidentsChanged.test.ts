@@ -1,20 +1,13 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseIncidentCommand } from '../../src/commands/incidentCommand.js';
-import {
-  type IncidentCommandDeps,
-  keptIncidentList,
-  runIncidentCommand,
-} from '../../src/commands/incidentHandlers.js';
-import { parseFileConfig } from '../../src/config/file.js';
+import { keptIncidentList } from '../../src/commands/incidentHandlers.js';
 import { hearChanges } from '../../src/db/changeNotifications.js';
 import type { Pool } from '../../src/db/pool.js';
 import { OPEN_INCIDENTS_CHANNEL } from '../../src/incidents/incidentStore.js';
-import { Metrics } from '../../src/observability/metrics.js';
 import { TemplateSet } from '../../src/render/templates.js';
 import { countingPool } from '../support/countingPool.js';
-import { lifecycleOnDatabase, recordingEffects } from '../support/incidents.js';
+import { incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
 import { recordingLogger } from '../support/logLines.js';
-import { notificationsOn } from '../support/notifications.js';
+import { lineMarker, notificationsOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
 /**
@@ -103,28 +96,9 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
     });
 
     it('reads once while nothing it shows changes, and again after each change, from any process', async () => {
-      const templates = await TemplateSet.load();
       const { pool: counting, sent } = countingPool(pool);
       const incidentList = keptIncidentList();
-      const deps = {
-        ...lifecycle(),
-        pool: counting,
-        templates,
-        incidentList,
-        config: parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }'),
-        effects: { ...recordingEffects(), silenceEnds: async () => {} },
-        metrics: new Metrics(),
-      } satisfies Partial<IncidentCommandDeps> as unknown as IncidentCommandDeps;
-      let trigger = 0;
-      const run = async (text: string) => {
-        const reply = await runIncidentCommand(deps, parseIncidentCommand(text), {
-          userId: 'U0ALICE',
-          channelId: 'C0OPS',
-          triggerId: `kept-${++trigger}`,
-        });
-        if (!('ephemeral' in reply)) throw new Error(`${text} opened a form`);
-        return JSON.stringify(reply.ephemeral);
-      };
+      const run = incidentCommandsOn(lifecycle(), counting, await TemplateSet.load(), { incidentList });
       const reads = () => sent.filter((text) => text.includes('FROM incidents i')).length;
       /** The list, and whether it was read from PostgreSQL to answer it. */
       const list = async () => {
@@ -132,23 +106,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
         const shown = await run('list');
         return { shown, read: reads() > before };
       };
-
-      /** Told on the same line, after any notification of what committed before it. */
-      const markers: string[] = [];
-      const marker = {
-        channel: 'test_marker',
-        told: (payload: string | undefined) => markers.push(payload ?? ''),
-        heard: () => {},
-        lost: () => {},
-        whileHeard: 'markers are heard',
-        whileUnheard: 'markers are not',
-      };
-      /** Every change committed so far has been heard. */
-      const caughtUp = async () => {
-        const sent = `marker ${markers.length}`;
-        await pool.query("SELECT pg_notify('test_marker', $1)", [sent]);
-        await waitFor(() => markers.includes(sent), 5000, 'the marker');
-      };
+      const marker = lineMarker(() => pool);
 
       // Not heard yet: every list is read.
       expect((await list()).read).toBe(true);
@@ -157,7 +115,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
       line = hearChanges({
         connectionString: pool.options.connectionString!,
         probes: pool,
-        hearers: [incidentList, marker],
+        hearers: [incidentList, marker.hearer],
         logger,
       });
       await waitFor(async () => (await list()).read === false, 10_000, 'a list answered from memory');
@@ -178,7 +136,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
 
       // A change the list does not show leaves it in memory.
       await pool.query("UPDATE incidents SET last_delivery_digest = 'd2'");
-      await caughtUp();
+      await marker.caughtUp();
       expect(await list()).toMatchObject({ read: false });
 
       // Heard no more: read every time again.

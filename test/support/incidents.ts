@@ -1,7 +1,11 @@
 import type pg from 'pg';
+import { parseIncidentCommand } from '../../src/commands/incidentCommand.js';
+import { type IncidentCommandDeps, runIncidentCommand } from '../../src/commands/incidentHandlers.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import type { Incident } from '../../src/incidents/incidentStore.js';
 import type { IncidentEffects, LifecycleDeps } from '../../src/incidents/lifecycle.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import type { TemplateSet } from '../../src/render/templates.js';
 import { migratedDatabase } from './database.js';
 import { waitForLockWaiters } from './services.js';
 
@@ -120,4 +124,35 @@ export async function datedAtOpening(
     [id, kind],
   );
   return rows.length === 1 && rows[0]!.at_opening;
+}
+
+/**
+ * /incident as the bot runs it, on `pool`, with `kept` what it answers from memory: each command gives its
+ * answer to the caller (U0ALICE in C0OPS), as JSON.
+ */
+export function incidentCommandsOn(
+  lifecycle: LifecycleDeps,
+  pool: pg.Pool,
+  templates: TemplateSet,
+  kept: Partial<Pick<IncidentCommandDeps, 'incidentList' | 'timelines'>>,
+): (text: string) => Promise<string> {
+  const deps = {
+    ...lifecycle,
+    ...kept,
+    pool,
+    templates,
+    config: parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }'),
+    effects: { ...recordingEffects(), silenceEnds: async () => {} },
+    metrics: new Metrics(),
+  } satisfies Partial<IncidentCommandDeps> as unknown as IncidentCommandDeps;
+  let trigger = 0;
+  return async (text) => {
+    const reply = await runIncidentCommand(deps, parseIncidentCommand(text), {
+      userId: 'U0ALICE',
+      channelId: 'C0OPS',
+      triggerId: `command-${++trigger}`,
+    });
+    if (!('ephemeral' in reply)) throw new Error(`${text} opened a form`);
+    return JSON.stringify(reply.ephemeral);
+  };
 }

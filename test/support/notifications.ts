@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
+import type { Hearer } from '../../src/db/changeNotifications.js';
 import { waitFor } from './services.js';
 
 /**
@@ -27,5 +28,28 @@ export function notificationsOn(
     await pool().query('SELECT pg_notify($1, $2)', [channel, marker]);
     await waitFor(() => payloads.includes(marker), 5000, 'the marker');
     return payloads.filter((p) => p !== marker);
+  };
+}
+
+/**
+ * A hearer for the line under test, beside those tested: once `caughtUp()` resolves, every change committed
+ * before it was called has been told on the line (notifications come in commit order).
+ */
+export function lineMarker(pool: () => pg.Pool): { hearer: Hearer; caughtUp(): Promise<void> } {
+  const markers: string[] = [];
+  return {
+    hearer: {
+      channel: 'test_marker',
+      told: (payload) => markers.push(payload ?? ''),
+      heard: () => {},
+      lost: () => {},
+      whileHeard: 'markers are heard',
+      whileUnheard: 'markers are not',
+    },
+    async caughtUp() {
+      const sent = `marker ${markers.length}`;
+      await pool().query("SELECT pg_notify('test_marker', $1)", [sent]);
+      await waitFor(() => markers.includes(sent), 5000, 'the marker');
+    },
   };
 }
