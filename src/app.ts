@@ -11,7 +11,7 @@ import { DeliveryAcceptor } from './alerts/deliveryAcceptor.js';
 import { heartbeatLastSeen } from './alerts/heartbeat.js';
 import { ShownDigests } from './alerts/shownDigests.js';
 import { keptRequestList } from './commands/actionHandlers.js';
-import { keptIncidentList, keptTimelines } from './commands/incidentHandlers.js';
+import { keptIncidentList, keptStats, keptTimelines } from './commands/incidentHandlers.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
 import { hearChanges } from './db/changeNotifications.js';
@@ -427,11 +427,13 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       const incidentList = keptIncidentList();
       const requestList = keptRequestList();
       const timelines = keptTimelines();
+      const stats = keptStats();
       registerListeners(router, {
         pool,
         incidentList,
         requestList,
         timelines,
+        stats,
         silencesPool: clientsInTurn(silencesPool, SILENCES_CLIENT_WAIT_MS),
         config: file,
         effects,
@@ -446,13 +448,13 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         logger: slackLogger,
       });
       router.register(bolt);
-      // Repeats of what incidents show, the open incidents and requests listed, and incidents' timelines
-      // are answered from memory, forgotten as PostgreSQL tells of changes.
+      // Repeats of what incidents show, the open incidents and requests listed, incidents' timelines and
+      // the stats are answered from memory, forgotten as PostgreSQL tells of changes.
       const shown = new ShownDigests();
       const changes = hearChanges({
         connectionString: env.DATABASE_URL,
         probes: webhookPool,
-        hearers: [shown, incidentList, requestList, timelines],
+        hearers: [shown, incidentList, requestList, timelines, stats],
         logger: logger.child({ component: 'db' }),
       });
       closers.push(() => changes.stop());

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { KeptRead, KeptReads } from '../db/keptRead.js';
+import { KeptRead, KeptReadsByKey } from '../db/keptRead.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
 import { acknowledgeIncident } from '../incidents/acknowledgement.js';
 import { IncidentError } from '../incidents/errors.js';
-import { incidentStats } from '../incidents/incidentStats.js';
+import { INCIDENT_STATS_CHANNEL, incidentStats } from '../incidents/incidentStats.js';
 import {
   listOpenIncidents,
   loadIncident,
@@ -26,6 +26,7 @@ import {
 import { INCIDENT_TIMELINE_CHANNEL, recentEntries } from '../incidents/timeline.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Metrics } from '../observability/metrics.js';
+import { DAY_MS } from '../primitives/duration.js';
 import type { SlackMessage } from '../render/blockKit.js';
 import { escapeMrkdwn, slackDate, truncateForMrkdwn } from '../render/mrkdwn.js';
 import type { TemplateSet } from '../render/templates.js';
@@ -39,7 +40,7 @@ import {
   unsilenceIncident,
 } from '../silences/silences.js';
 import { LIST_LIMIT, listView, TIMELINE_LIMIT, timelineView } from '../views/incident.js';
-import { statsView } from '../views/incidentStats.js';
+import { type IncidentStats, statsView } from '../views/incidentStats.js';
 import { updateModal } from '../views/modals.js';
 import {
   CommandUsageError,
@@ -70,7 +71,7 @@ export const keptIncidentList = (): KeptIncidentList =>
   );
 
 /** What /incident timeline answers, by incident, kept while nothing it shows of that incident changes. */
-export type KeptTimelines = KeptReads<SlackMessage>;
+export type KeptTimelines = KeptReadsByKey<SlackMessage>;
 
 /**
  * How many incidents' timelines are kept: those asked about lately. An answer holds at most TIMELINE_LIMIT
@@ -79,11 +80,26 @@ export type KeptTimelines = KeptReads<SlackMessage>;
 const KEPT_TIMELINES = 100;
 
 export const keptTimelines = (): KeptTimelines =>
-  new KeptReads(
+  new KeptReadsByKey(
     INCIDENT_TIMELINE_CHANNEL,
     '/incident timeline is answered from memory',
     'every /incident timeline is read',
     KEPT_TIMELINES,
+  );
+
+/**
+ * What /incident stats read for each period, and until when it holds as time passes (Date.now(), ms): kept
+ * while no incident it counts or names changes, and until the first of the period's incidents leaves it.
+ * The period's start and the times since an opening are told at each answer.
+ */
+export type KeptStats = KeptReadsByKey<{ stats: IncidentStats; until: number }>;
+
+export const keptStats = (): KeptStats =>
+  new KeptReadsByKey(
+    INCIDENT_STATS_CHANNEL,
+    '/incident stats is answered from memory',
+    'every /incident stats is read',
+    Object.keys(STATS_RANGES).length,
   );
 
 export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
@@ -93,6 +109,8 @@ export interface IncidentCommandDeps extends LifecycleDeps, SilenceDeps {
   incidentList: KeptIncidentList;
   /** Asked of an incident again and again while it is worked on: read once for each of its changes. */
   timelines: KeptTimelines;
+  /** Read for a period in three statements, the heaviest of the reads: once for each change. */
+  stats: KeptStats;
   config: LifecycleDeps['config'] & SilenceDeps['config'];
   effects: IncidentEffects & SilenceDeps['effects'];
   metrics: Pick<Metrics, 'timeToAcknowledge' | 'timeToResolve'> & SilenceDeps['metrics'];
@@ -140,11 +158,11 @@ export async function runIncidentCommand(
     return id;
   };
   /**
-   * The incident a change is for. Named (INC-n), it goes to the use case as typed, not looked up: the
-   * statement or transaction that makes the change refuses an incident there is none of, so a look first
-   * would only add a round trip to what the person waits for.
+   * The incident a change or the timeline is for. Named (INC-n), it goes to the use case as typed, not
+   * looked up: the statement that makes the change, or reads the timeline, finds an incident there is none
+   * of missing, so a look first would only add a round trip to what the person waits for.
    */
-  const changeTarget = async (incidentId: number | undefined) => {
+  const namedTarget = async (incidentId: number | undefined) => {
     if (incidentId === undefined) return target(undefined);
     addLogContext({ incidentId });
     return incidentId;
@@ -174,7 +192,15 @@ export async function runIncidentCommand(
       };
     case 'stats': {
       const days = STATS_RANGES[command.range];
-      const stats = await incidentStats(deps.pool, days);
+      const { stats } = await deps.stats.read(
+        command.range,
+        async () => {
+          const read = await incidentStats(deps.pool, new Date(Date.now() - days * DAY_MS));
+          const until = read.firstOpenedAt ? read.firstOpenedAt.getTime() + days * DAY_MS : Infinity;
+          return { stats: read.stats, until };
+        },
+        (kept) => Date.now() < kept.until,
+      );
       return { ephemeral: deps.templates.renderMessage('incident-stats', statsView(stats, days)) };
     }
     case 'declare': {
@@ -201,7 +227,7 @@ export async function runIncidentCommand(
           throw new IncidentError('ALREADY_RESOLVED', `INC-${id} is already resolved.`);
         return { modal: updateModal({ ...incident, ref: `INC-${id}` }) };
       }
-      const result = await postStatusUpdate(deps, await changeTarget(command.incidentId), {
+      const result = await postStatusUpdate(deps, await namedTarget(command.incidentId), {
         text: command.text,
         ...(command.status ? { status: command.status } : {}),
         by: ctx.userId,
@@ -212,7 +238,7 @@ export async function runIncidentCommand(
     case 'severity': {
       const result = await changeSeverity(
         deps,
-        await changeTarget(command.incidentId),
+        await namedTarget(command.incidentId),
         command.severity,
         ctx.userId,
         requestKey,
@@ -222,7 +248,7 @@ export async function runIncidentCommand(
     case 'assign': {
       const result = await assignRole(
         deps,
-        await changeTarget(command.incidentId),
+        await namedTarget(command.incidentId),
         command.role,
         command.userId,
         ctx.userId,
@@ -233,7 +259,7 @@ export async function runIncidentCommand(
     case 'note': {
       const result = await addNote(
         deps,
-        await changeTarget(command.incidentId),
+        await namedTarget(command.incidentId),
         command.text,
         ctx.userId,
         requestKey,
@@ -241,8 +267,7 @@ export async function runIncidentCommand(
       return say(`Noted on the timeline of ${result.ref}.`);
     }
     case 'timeline': {
-      // Named, it is read as typed: an incident there is none of is found missing by the read itself.
-      const id = await changeTarget(command.incidentId);
+      const id = await namedTarget(command.incidentId);
       return {
         ephemeral: await deps.timelines.read(String(id), async () => {
           const snapshot = await loadSnapshot(deps.pool, id, 0);
@@ -271,11 +296,11 @@ export async function runIncidentCommand(
       return say(`Lifted the silence of INC-${id}: Alertmanager notifies its alerts again.`);
     }
     case 'ack':
-      return say(await acknowledge(deps, await changeTarget(command.incidentId), ctx.userId, requestKey));
+      return say(await acknowledge(deps, await namedTarget(command.incidentId), ctx.userId, requestKey));
     case 'resolve': {
       const result = await resolve(
         deps,
-        await changeTarget(command.incidentId),
+        await namedTarget(command.incidentId),
         command.resolution,
         ctx.userId,
         requestKey,

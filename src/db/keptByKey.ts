@@ -4,8 +4,8 @@
  *
  * A read is kept only if no change of its key was heard since it began (`readBegins`), nor the line lost
  * or proved: it may be of before the change. Reads asked for while one of the same key is on its way,
- * with no change of that key heard since it began, share it. At most `maxKeys` are kept, the one kept
- * longest ago dropped first.
+ * with no change of that key heard since it began, share it. At most `maxKeys` are kept, the one read or
+ * kept longest ago dropped first.
  */
 export class KeptByKey<K, V> {
   /** By key, the one kept longest ago first (a Map keeps the order keys were set in). */
@@ -26,9 +26,20 @@ export class KeptByKey<K, V> {
     return this.kept.get(key);
   }
 
-  /** What `load` returns for `key`: kept, shared with a read on its way, or read and then kept. */
-  read(key: K, load: () => Promise<V>): Promise<V> {
-    if (this.kept.has(key)) return Promise.resolve(this.kept.get(key)!);
+  /**
+   * What `load` returns for `key`: kept, shared with a read on its way, or read and then kept. A kept value
+   * `fresh` says is past its time (one that time alone changes) is read again.
+   */
+  read(key: K, load: () => Promise<V>, fresh: (kept: V) => boolean = () => true): Promise<V> {
+    if (this.kept.has(key)) {
+      const kept = this.kept.get(key)!;
+      if (fresh(kept)) {
+        // Set again, last: the keys asked for often are the last to be dropped.
+        this.kept.delete(key);
+        this.kept.set(key, kept);
+        return Promise.resolve(kept);
+      }
+    }
     const onItsWay = this.reading.get(key);
     if (onItsWay && this.listening && !this.changedSince(key, onItsWay.since)) return onItsWay.value;
     const since = this.readBegins();
@@ -63,6 +74,7 @@ export class KeptByKey<K, V> {
     this.kept.delete(key);
   }
 
+  /** These keys' values may have changed (a notification named them). */
   changed(keys: Iterable<K>): void {
     this.changes += 1;
     for (const key of keys) {
@@ -78,6 +90,7 @@ export class KeptByKey<K, V> {
     }
   }
 
+  /** Every key's value may have changed: a table emptied, or a notification that names none. */
   changedAll(): void {
     this.changes += 1;
     this.allChangedAt = this.changes;

@@ -39,10 +39,13 @@ abstract class KeptHearer<T> implements Hearer {
 }
 
 /** Reads by key: a notification's payload names the key changed; an empty one, every key. */
-export class KeptReads<T> extends KeptHearer<T> {
-  /** What `load` returns for `key`, from memory while nothing it reads has changed since it was read. */
-  read(key: string, load: () => Promise<T>): Promise<T> {
-    return this.kept.read(key, load);
+export class KeptReadsByKey<T> extends KeptHearer<T> {
+  /**
+   * What `load` returns for `key`, from memory while nothing it reads has changed since it was read and
+   * `fresh` says it is not past its time.
+   */
+  read(key: string, load: () => Promise<T>, fresh?: (kept: T) => boolean): Promise<T> {
+    return this.kept.read(key, load, fresh);
   }
 
   told(payload: string | undefined): void {

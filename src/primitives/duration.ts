@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 const UNITS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+export const DAY_MS = UNITS.d;
 
 const toMs = (text: string) => Number(text.slice(0, -1)) * UNITS[text.at(-1) as keyof typeof UNITS];
 

@@ -1,4 +1,4 @@
-import { spokenDuration } from '../primitives/duration.js';
+import { DAY_MS, spokenDuration } from '../primitives/duration.js';
 import { incidentRef } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
 import { truncateForMrkdwn } from '../render/mrkdwn.js';
@@ -20,7 +20,6 @@ export interface SeverityStats {
 }
 
 export interface IncidentStats {
-  since: Date;
   /** The line for all severities first, then one per severity that had incidents, P0 first. */
   bySeverity: SeverityStats[];
   /** The alertnames that opened the most of the period's incidents, most first. */
@@ -73,7 +72,7 @@ function spokenDurations(d: Durations): StatsView['lines'][number]['toResolve'] 
 export function statsView(stats: IncidentStats, days: number, now = new Date()): StatsView {
   return {
     days,
-    since: stats.since,
+    since: new Date(now.getTime() - days * DAY_MS),
     total: stats.bySeverity[0]?.incidents ?? 0,
     lines: stats.bySeverity.map((line) => {
       const toAcknowledge = spokenDurations(line.toAcknowledge);

@@ -280,7 +280,6 @@ function worstCaseStatsView(long: (n: number) => string): object {
   const durations = { count: most, median: 1e9, p90: 1e9 };
   const line = { incidents: most, open: most, toAcknowledge: durations, toResolve: durations };
   const stats: IncidentStats = {
-    since: new Date('2026-01-01T00:00:00Z'),
     bySeverity: [line, ...SEVERITIES.map((severity) => ({ severity, ...line }))],
     topAlerts: Array.from({ length: STATS_LIST_LIMIT }, () => ({ alertname: long(5000), incidents: most })),
     longestOpen: Array.from({ length: STATS_LIST_LIMIT }, (_, i) => ({

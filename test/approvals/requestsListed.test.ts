@@ -1,15 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { REQUESTS_LISTED_CHANNEL } from '../../src/approvals/requests.js';
 import {
   type ActionCommandDeps,
   keptRequestList,
   runActionCommand,
 } from '../../src/commands/actionHandlers.js';
-import { hearChanges } from '../../src/db/changeNotifications.js';
 import { countingPool } from '../support/countingPool.js';
 import { migratedDatabase } from '../support/database.js';
-import { recordingLogger } from '../support/logLines.js';
-import { notificationsOn } from '../support/notifications.js';
+import { lineUnderTest, notificationsOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
 /**
@@ -60,11 +58,7 @@ describe('the action requests listed: what PostgreSQL tells every serving proces
   });
 
   describe('/action list, answered from memory', () => {
-    let line: { stop(): Promise<void> } | undefined;
-    afterEach(async () => {
-      await line?.stop();
-      line = undefined;
-    });
+    const line = lineUnderTest(() => pool());
 
     it('reads once while no request listed changes, and again after each change, from any process', async () => {
       const { pool: counting, sent } = countingPool(pool());
@@ -87,13 +81,7 @@ describe('the action requests listed: what PostgreSQL tells every serving proces
         read: true,
       });
       expect((await list()).read).toBe(true);
-      const { logger } = recordingLogger('info');
-      line = hearChanges({
-        connectionString: pool().options.connectionString!,
-        probes: pool(),
-        hearers: [requestList],
-        logger,
-      });
+      line.start(requestList);
       await waitFor(async () => (await list()).read === false, 10_000, 'a list answered from memory');
 
       const id = await requested('payments-api');
@@ -108,7 +96,6 @@ describe('the action requests listed: what PostgreSQL tells every serving proces
       expect(await list()).toMatchObject({ read: false });
 
       await line.stop();
-      line = undefined;
       expect((await list()).read).toBe(true);
       expect((await list()).read).toBe(true);
     });

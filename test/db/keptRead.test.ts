@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeptRead, KeptReads } from '../../src/db/keptRead.js';
+import { KeptRead, KeptReadsByKey } from '../../src/db/keptRead.js';
 
 /** A read that finishes when the test says, counting how many were made. */
 function reads() {
@@ -125,12 +125,17 @@ describe('a read kept until PostgreSQL tells of a change', () => {
 
 describe('reads kept by key (an incident each), each forgotten when its key is told of', () => {
   const byKey = (maxKeys = 10) => {
-    const kept = new KeptReads<string>('test_channel', 'answered from memory', 'read every time', maxKeys);
+    const kept = new KeptReadsByKey<string>(
+      'test_channel',
+      'answered from memory',
+      'read every time',
+      maxKeys,
+    );
     kept.heard();
     return kept;
   };
   /** Reads `key` now, and says whether it went to the database. */
-  const readOf = async (kept: KeptReads<string>, key: string, value = `${key}'s`) => {
+  const readOf = async (kept: KeptReadsByKey<string>, key: string, value = `${key}'s`) => {
     let made = false;
     const read = await kept.read(key, async () => {
       made = true;
@@ -166,13 +171,15 @@ describe('reads kept by key (an incident each), each forgotten when its key is t
     expect(await readOf(kept, '2', 'of 2, after it')).toEqual({ read: 'of 2, after it', made: true });
   });
 
-  it('keeps at most its number of keys, forgetting the one kept longest ago', async () => {
+  it('keeps at most its number of keys, forgetting the one asked for longest ago', async () => {
     const kept = byKey(2);
     await readOf(kept, '1');
     await readOf(kept, '2');
+    // Asked for again, from memory: no longer the one asked for longest ago.
+    expect((await readOf(kept, '1')).made).toBe(false);
     await readOf(kept, '3');
-    expect((await readOf(kept, '2')).made).toBe(false);
+    expect((await readOf(kept, '1')).made).toBe(false);
     expect((await readOf(kept, '3')).made).toBe(false);
-    expect((await readOf(kept, '1')).made).toBe(true);
+    expect((await readOf(kept, '2')).made).toBe(true);
   });
 });

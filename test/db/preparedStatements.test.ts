@@ -4,6 +4,7 @@ import { claimSlackRequest, slackRequestSeen } from '../../src/db/slackRequests.
 import { incidentStats } from '../../src/incidents/incidentStats.js';
 import { listOpenIncidents } from '../../src/incidents/incidentStore.js';
 import { recentEntries } from '../../src/incidents/timeline.js';
+import { DAY_MS } from '../../src/primitives/duration.js';
 import { countingPool } from '../support/countingPool.js';
 import { migratedDatabase } from '../support/database.js';
 
@@ -21,7 +22,7 @@ describe('the statements behind the answers people wait on', () => {
       "INSERT INTO incidents (title, severity, channel_id, opened_at) VALUES ('Checkout errors', 'P1', 'C0OPS', now()) RETURNING id::int",
     );
     await listOpenIncidents(counting, 10);
-    await incidentStats(counting, 7);
+    await incidentStats(counting, new Date(Date.now() - 7 * DAY_MS));
     await recentEntries(counting, rows[0]!.id, 10);
     await listWaitingOrRunning(counting, 40);
     expect(sent).toHaveLength(6);

@@ -1,13 +1,11 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keptIncidentList } from '../../src/commands/incidentHandlers.js';
-import { hearChanges } from '../../src/db/changeNotifications.js';
 import type { Pool } from '../../src/db/pool.js';
 import { OPEN_INCIDENTS_CHANNEL } from '../../src/incidents/incidentStore.js';
 import { TemplateSet } from '../../src/render/templates.js';
 import { countingPool } from '../support/countingPool.js';
 import { incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
-import { recordingLogger } from '../support/logLines.js';
-import { lineMarker, notificationsOn } from '../support/notifications.js';
+import { lineUnderTest, notificationsOn, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
 /**
@@ -37,10 +35,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
     const notified = notificationsOn(() => pool, OPEN_INCIDENTS_CHANNEL);
     /** Whether `work` was told of. */
     const told = async (work: () => Promise<unknown>) => (await notified(work)).length > 0;
-    const sql =
-      (text: string, values: unknown[] = []) =>
-      () =>
-        pool.query(text, values);
+    const sql = statementOn(() => pool);
 
     it('tells of an incident opened, changed where the list shows it, closed or deleted', async () => {
       let id = 0;
@@ -89,11 +84,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
   });
 
   describe('/incident list, answered from memory', () => {
-    let line: { stop(): Promise<void> } | undefined;
-    afterEach(async () => {
-      await line?.stop();
-      line = undefined;
-    });
+    const line = lineUnderTest(() => pool);
 
     it('reads once while nothing it shows changes, and again after each change, from any process', async () => {
       const { pool: counting, sent } = countingPool(pool);
@@ -106,18 +97,10 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
         const shown = await run('list');
         return { shown, read: reads() > before };
       };
-      const marker = lineMarker(() => pool);
-
       // Not heard yet: every list is read.
       expect((await list()).read).toBe(true);
       expect((await list()).read).toBe(true);
-      const { logger } = recordingLogger('info');
-      line = hearChanges({
-        connectionString: pool.options.connectionString!,
-        probes: pool,
-        hearers: [incidentList, marker.hearer],
-        logger,
-      });
+      line.start(incidentList);
       await waitFor(async () => (await list()).read === false, 10_000, 'a list answered from memory');
 
       // A change through this process: the declare's own commit tells of it.
@@ -136,12 +119,11 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
 
       // A change the list does not show leaves it in memory.
       await pool.query("UPDATE incidents SET last_delivery_digest = 'd2'");
-      await marker.caughtUp();
+      await line.caughtUp();
       expect(await list()).toMatchObject({ read: false });
 
       // Heard no more: read every time again.
       await line.stop();
-      line = undefined;
       expect((await list()).read).toBe(true);
       expect((await list()).read).toBe(true);
     });

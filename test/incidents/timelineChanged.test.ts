@@ -1,6 +1,5 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keptTimelines } from '../../src/commands/incidentHandlers.js';
-import { hearChanges } from '../../src/db/changeNotifications.js';
 import type { Pool } from '../../src/db/pool.js';
 import { IncidentError } from '../../src/incidents/errors.js';
 import { loadSnapshot } from '../../src/incidents/incidentStore.js';
@@ -8,9 +7,8 @@ import { INCIDENT_TIMELINE_CHANNEL, recentEntries } from '../../src/incidents/ti
 import { TemplateSet } from '../../src/render/templates.js';
 import { TIMELINE_LIMIT, timelineView } from '../../src/views/incident.js';
 import { countingPool } from '../support/countingPool.js';
-import { incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
-import { recordingLogger } from '../support/logLines.js';
-import { lineMarker, notificationsOn } from '../support/notifications.js';
+import { incidentColumnChanges, incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
+import { lineUnderTest, notificationsOn, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
 /**
@@ -45,29 +43,7 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
 
   describe('the notifications', () => {
     const notified = notificationsOn(() => pool, INCIDENT_TIMELINE_CHANNEL);
-    const sql =
-      (text: string, values: unknown[] = []) =>
-      () =>
-        pool.query(text, values);
-
-    /** What `change` to each of the incidents' columns does, where a column's type alone cannot say. */
-    const CHANGES: Record<string, string> = {
-      severity: "'P1'",
-      state: "'resolved'",
-      status: "'identified'",
-      // Its own id would leave its timeline's entries behind (no ON UPDATE CASCADE): ids never change.
-      id: 'id',
-    };
-    const change = (column: string, type: string) =>
-      CHANGES[column] ??
-      {
-        text: `coalesce(${column}, '') || 'x'`,
-        integer: `${column} + 1`,
-        bigint: `${column} + 1`,
-        'timestamp with time zone': `coalesce(${column}, now()) + interval '1 hour'`,
-        boolean: `NOT ${column}`,
-        jsonb: `${column} || '{"changed": "yes"}'`,
-      }[type];
+    const sql = statementOn(() => pool);
 
     it('tells of every change of an incident that its timeline shows, with its id, and of no other, whatever the column', async () => {
       const id = await opened('Checkout errors');
@@ -77,18 +53,8 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
         const { entries, total } = await recentEntries(pool, id, TIMELINE_LIMIT);
         return JSON.stringify(timelineView((await loadSnapshot(pool, id, 0))!, entries, total));
       };
-      const { rows: columns } = await pool.query<{ column_name: string; data_type: string }>(
-        `SELECT column_name, data_type FROM information_schema.columns
-          WHERE table_schema = current_schema() AND table_name = 'incidents' ORDER BY ordinal_position`,
-      );
       const showing: string[] = [];
-      // Resolved, an incident shows less (no status but Resolved, no next update): resolved last.
-      const sweep = [
-        ...columns.filter((c) => c.column_name !== 'state'),
-        columns.find((c) => c.column_name === 'state')!,
-      ];
-      for (const { column_name: column, data_type: type } of sweep) {
-        const to = change(column, type);
+      for (const { column, type, to } of await incidentColumnChanges(pool)) {
         expect(to, `a change of ${column} (${type})`).toBeDefined();
         const before = await shown();
         const payloads = await notified(sql(`UPDATE incidents SET ${column} = ${to} WHERE id = $1`, [id]));
@@ -110,27 +76,26 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
 
     it('tells of a role named, changed or removed, and of an entry added, changed or taken, not of one posted', async () => {
       const id = await opened('Checkout errors');
-      const told = async (work: () => Promise<unknown>) => await notified(work);
       const role = (role: string, user: string) =>
         sql(
           `INSERT INTO incident_roles (incident_id, role, user_id, assigned_by) VALUES ($1, $2, $3, 'U0BOB')
            ON CONFLICT (incident_id, role) DO UPDATE SET user_id = EXCLUDED.user_id`,
           [id, role, user],
         );
-      expect(await told(role('scribe', 'U0ALICE'))).toEqual([String(id)]);
-      expect(await told(role('scribe', 'U0CAROL'))).toEqual([String(id)]);
-      expect(await told(role('scribe', 'U0CAROL'))).toEqual([]);
-      expect(await told(sql("UPDATE incident_roles SET assigned_by = 'U0DAVE'"))).toEqual([]);
-      expect(await told(sql('DELETE FROM incident_roles'))).toEqual([String(id)]);
+      expect(await notified(role('scribe', 'U0ALICE'))).toEqual([String(id)]);
+      expect(await notified(role('scribe', 'U0CAROL'))).toEqual([String(id)]);
+      expect(await notified(role('scribe', 'U0CAROL'))).toEqual([]);
+      expect(await notified(sql("UPDATE incident_roles SET assigned_by = 'U0DAVE'"))).toEqual([]);
+      expect(await notified(sql('DELETE FROM incident_roles'))).toEqual([String(id)]);
 
       const entry = sql(
         "INSERT INTO timeline_entries (incident_id, kind, actor, data) VALUES ($1, 'note', 'U0ALICE', '{}')",
         [id],
       );
-      expect(await told(entry)).toEqual([String(id)]);
+      expect(await notified(entry)).toEqual([String(id)]);
       // Many rows in one transaction: told once.
       expect(
-        await told(async () => {
+        await notified(async () => {
           await pool.query(
             `INSERT INTO timeline_entries (incident_id, kind, actor, data)
              SELECT $1, 'note', 'U0ALICE', '{}' FROM generate_series(1, 3)`,
@@ -138,48 +103,37 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
           );
         }),
       ).toEqual([String(id)]);
-      expect(await told(sql("UPDATE timeline_entries SET slack_ts = '1700000000.000100'"))).toEqual([]);
-      expect(await told(sql(`UPDATE timeline_entries SET data = '{"text": "changed"}'`))).toEqual([
+      expect(await notified(sql("UPDATE timeline_entries SET slack_ts = '1700000000.000100'"))).toEqual([]);
+      expect(await notified(sql(`UPDATE timeline_entries SET data = '{"text": "changed"}'`))).toEqual([
         String(id),
       ]);
-      expect(await told(sql('DELETE FROM timeline_entries'))).toEqual([String(id)]);
-      expect(await told(sql('TRUNCATE timeline_entries'))).toEqual(['']);
-      expect(await told(sql('TRUNCATE incident_roles'))).toEqual(['']);
+      expect(await notified(sql('DELETE FROM timeline_entries'))).toEqual([String(id)]);
+      expect(await notified(sql('TRUNCATE timeline_entries'))).toEqual(['']);
+      expect(await notified(sql('TRUNCATE incident_roles'))).toEqual(['']);
     });
   });
 
   describe('/incident timeline, answered from memory', () => {
-    let line: { stop(): Promise<void> } | undefined;
-    afterEach(async () => {
-      await line?.stop();
-      line = undefined;
-    });
+    const line = lineUnderTest(() => pool);
 
     it('reads each incident once while nothing it shows of it changes, and again after each change, from any process', async () => {
       const { pool: counting, sent } = countingPool(pool);
       const timelines = keptTimelines();
       const run = commands(counting, timelines);
-      const reads = () => sent.filter((text) => text.includes('FROM incidents i')).length;
+      // Any statement at all: one from memory sends none.
+      const reads = () => sent.length;
       const timeline = async (id: number) => {
         const before = reads();
         const shown = await run(`timeline INC-${id}`);
         return { shown, read: reads() > before };
       };
 
-      const marker = lineMarker(() => pool);
-
       const id = await opened('Checkout errors');
       const other = await opened('Search is slow');
       // Not heard yet: every timeline is read.
       expect((await timeline(id)).read).toBe(true);
       expect((await timeline(id)).read).toBe(true);
-      const { logger } = recordingLogger('info');
-      line = hearChanges({
-        connectionString: pool.options.connectionString!,
-        probes: pool,
-        hearers: [timelines, marker.hearer],
-        logger,
-      });
+      line.start(timelines);
       await waitFor(
         async () => (await timeline(id)).read === false,
         10_000,
@@ -209,7 +163,7 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
 
       // A change the timeline does not show leaves it in memory.
       await pool.query("UPDATE incidents SET root_ts = '1700000000.000100' WHERE id = $1", [id]);
-      await marker.caughtUp();
+      await line.caughtUp();
       expect(await timeline(id)).toMatchObject({ read: false });
 
       // Deleted, it is there no more, from memory or not.
@@ -226,7 +180,6 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
 
       // Heard no more: read every time again.
       await line.stop();
-      line = undefined;
       expect((await timeline(id)).read).toBe(true);
       expect((await timeline(id)).read).toBe(true);
     });

@@ -134,7 +134,7 @@ export function incidentCommandsOn(
   lifecycle: LifecycleDeps,
   pool: pg.Pool,
   templates: TemplateSet,
-  kept: Partial<Pick<IncidentCommandDeps, 'incidentList' | 'timelines'>>,
+  kept: Partial<Pick<IncidentCommandDeps, 'incidentList' | 'timelines' | 'stats'>>,
 ): (text: string) => Promise<string> {
   const deps = {
     ...lifecycle,
@@ -155,4 +155,39 @@ export function incidentCommandsOn(
     if (!('ephemeral' in reply)) throw new Error(`${text} opened a form`);
     return JSON.stringify(reply.ephemeral);
   };
+}
+
+/** How a column of incidents is changed where its type alone cannot say: to a value its check allows. */
+const COLUMN_CHANGES: Record<string, string> = {
+  severity: "'P1'",
+  state: "'resolved'",
+  status: "'identified'",
+  // Its own id would leave its rows in other tables behind (no ON UPDATE CASCADE): ids never change.
+  id: 'id',
+};
+const TYPE_CHANGES: Record<string, (column: string) => string> = {
+  text: (column) => `coalesce(${column}, '') || 'x'`,
+  integer: (column) => `${column} + 1`,
+  bigint: (column) => `${column} + 1`,
+  'timestamp with time zone': (column) => `coalesce(${column}, now()) - interval '1 hour'`,
+  boolean: (column) => `NOT ${column}`,
+  jsonb: (column) => `${column} || '{"changed": "yes"}'`,
+};
+
+/**
+ * Every column of incidents, as the table has them now, each with an expression that changes it (`to`,
+ * undefined for a type not known here): state last, since a resolved incident shows less.
+ */
+export async function incidentColumnChanges(
+  pool: pg.Pool,
+): Promise<Array<{ column: string; type: string; to: string | undefined }>> {
+  const { rows } = await pool.query<{ column: string; type: string }>(
+    `SELECT column_name AS column, data_type AS type FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = 'incidents' ORDER BY column_name = 'state', ordinal_position`,
+  );
+  return rows.map(({ column, type }) => ({
+    column,
+    type,
+    to: COLUMN_CHANGES[column] ?? TYPE_CHANGES[type]?.(column),
+  }));
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
-import type { Hearer } from '../../src/db/changeNotifications.js';
+import { type Hearer, hearChanges } from '../../src/db/changeNotifications.js';
+import { recordingLogger } from './logLines.js';
 import { waitFor } from './services.js';
 
 /**
@@ -32,10 +33,38 @@ export function notificationsOn(
 }
 
 /**
- * A hearer for the line under test, beside those tested: once `caughtUp()` resolves, every change committed
- * before it was called has been told on the line (notifications come in commit order).
+ * The line (hearChanges) on `pool` for a test: `start(...hearers)` listens for them, `stop()` ends it, and
+ * it is ended after each test. Once `caughtUp()` resolves, every change committed before it was called has
+ * been told on the line (notifications come in commit order).
  */
-export function lineMarker(pool: () => pg.Pool): { hearer: Hearer; caughtUp(): Promise<void> } {
+export function lineUnderTest(pool: () => pg.Pool): {
+  start(...hearers: Hearer[]): void;
+  stop(): Promise<void>;
+  caughtUp(): Promise<void>;
+} {
+  let line: { stop(): Promise<void> } | undefined;
+  const marker = lineMarker(pool);
+  const stop = async () => {
+    await line?.stop();
+    line = undefined;
+  };
+  afterEach(stop);
+  return {
+    start: (...hearers) => {
+      line = hearChanges({
+        connectionString: pool().options.connectionString!,
+        probes: pool(),
+        hearers: [...hearers, marker.hearer],
+        logger: recordingLogger('info').logger,
+      });
+    },
+    stop,
+    caughtUp: marker.caughtUp,
+  };
+}
+
+/** A hearer beside those tested, on a channel of its own: see lineUnderTest's `caughtUp`. */
+function lineMarker(pool: () => pg.Pool): { hearer: Hearer; caughtUp(): Promise<void> } {
   const markers: string[] = [];
   return {
     hearer: {
@@ -53,3 +82,10 @@ export function lineMarker(pool: () => pg.Pool): { hearer: Hearer; caughtUp(): P
     },
   };
 }
+
+/** A statement on `pool`, as work for notificationsOn's function to run. */
+export const statementOn =
+  (pool: () => pg.Pool) =>
+  (text: string, values: unknown[] = []) =>
+  () =>
+    pool().query(text, values);
