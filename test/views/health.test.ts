@@ -31,15 +31,18 @@ describe('a health check result', () => {
       ...healthView({ user: 'U0ALICE' }, health),
       askerOnly: true,
     });
-    return { blocks: message.blocks, text: JSON.stringify(message.blocks) };
+    return { blocks: message.blocks, text: JSON.stringify(message.blocks), fallback: message.text };
   };
 
   it('shows every service when they fit', () => {
-    const { blocks, text } = render(Array.from({ length: 10 }, (_, i) => service(`svc-${i}`, 'ok')));
+    const { blocks, text, fallback } = render(
+      Array.from({ length: 10 }, (_, i) => service(`svc-${i}`, 'ok')),
+    );
     // The first line, the one only who asked sees, and a check each.
     expect(blocks).toHaveLength(12);
     for (let i = 0; i < 10; i++) expect(text).toContain(`*svc-${i}*`);
     expect(text).not.toContain('more service');
+    expect(fallback).not.toContain('more service');
   });
 
   it('counts the healthy services a message cannot hold, never a failing one, and points at /health <service>', () => {
@@ -49,8 +52,10 @@ describe('a health check result', () => {
       service('checkout', 'warn'),
       service('search'),
     ];
-    const { blocks, text } = render(health);
+    const { blocks, text, fallback } = render(health);
     expect(blocks.length).toBeLessThanOrEqual(BLOCK_KIT_LIMITS.blocks);
+    // What a notification, or a reader of the text alone, is told: the services left out counted too.
+    expect(fallback).toMatch(/, ⚠️ checkout, …and 17 more services \(17 ✅\)$/);
     // 47 blocks for services: the failing and warning first (3), then 44 of the rest, in the order they ran.
     const first = (blocks[0]!.text as { text: string }).text;
     expect(first).toMatch(/✅ \*svc-43\*, ❌ \*payments-api\*, ⚠️ \*checkout\*$/);
