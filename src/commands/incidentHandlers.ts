@@ -88,7 +88,7 @@ export const keptTimelines = (): KeptTimelines =>
   );
 
 /**
- * What /incident stats read for each period, and until when it holds as time passes (Date.now(), ms): kept
+ * What /incident stats read for each period, and until when it holds as time passes (performance.now(), ms): kept
  * while no incident it counts or names changes, and until the first of the period's incidents leaves it.
  * The period's start and the times since an opening are told at each answer.
  */
@@ -195,11 +195,13 @@ export async function runIncidentCommand(
       const { stats } = await deps.stats.read(
         command.range,
         async () => {
-          const read = await incidentStats(deps.pool, new Date(Date.now() - days * DAY_MS));
-          const until = read.firstOpenedAt ? read.firstOpenedAt.getTime() + days * DAY_MS : Infinity;
-          return { stats: read.stats, until };
+          // Timed on the monotonic clock: a wall clock stepped back would keep the answer past its time.
+          const [now, begun] = [Date.now(), performance.now()];
+          const read = await incidentStats(deps.pool, new Date(now - days * DAY_MS));
+          const leaves = read.firstOpenedAt ? read.firstOpenedAt.getTime() + days * DAY_MS - now : Infinity;
+          return { stats: read.stats, until: begun + leaves };
         },
-        (kept) => Date.now() < kept.until,
+        (kept) => performance.now() < kept.until,
       );
       return { ephemeral: deps.templates.renderMessage('incident-stats', statsView(stats, days)) };
     }

@@ -1,4 +1,4 @@
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ingestDelivery } from '../../src/alerts/ingest.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { keptStats } from '../../src/commands/incidentHandlers.js';
@@ -137,16 +137,21 @@ describe('the incident stats: what PostgreSQL tells every serving process', () =
   describe('/incident stats, answered from memory', () => {
     const line = lineUnderTest(() => pool);
 
-    it('reads each period once while nothing it shows changes, again after a change, and once an incident leaves it', async () => {
+    /** /incident stats as the bot answers it, and whether each answer was read from PostgreSQL. */
+    const statsAsked = async () => {
       const { pool: counting, sent } = countingPool(pool);
       const stats = keptStats();
       const run = incidentCommandsOn(lifecycle(), counting, await TemplateSet.load(), { stats });
-      const reads = () => sent.filter((text) => text.includes('FROM incidents')).length;
       const asked = async (period: string) => {
-        const before = reads();
+        const before = sent.length;
         const shown = await run(`stats ${period}`);
-        return { shown, read: reads() > before };
+        return { shown, read: sent.length > before };
       };
+      return { stats, asked };
+    };
+
+    it('reads each period once while nothing it shows changes, again after a change, and once an incident leaves it', async () => {
+      const { stats, asked } = await statsAsked();
       // About to leave the last 7 days, but not the last 30.
       await opened('Checkout errors', '7 days - 2 seconds');
       expect((await asked('7d')).read).toBe(true);
@@ -183,6 +188,23 @@ describe('the incident stats: what PostgreSQL tells every serving process', () =
       await line.stop();
       expect((await asked('30d')).read).toBe(true);
       expect((await asked('30d')).read).toBe(true);
+    });
+
+    it('holds an answer by the monotonic clock: a wall clock set back keeps it no longer', async () => {
+      const { stats, asked } = await statsAsked();
+      await opened('Checkout errors', '7 days - 5 seconds');
+      line.start(stats);
+      await waitFor(async () => (await asked('7d')).read === false, 10_000, 'stats answered from memory');
+      // Kept while the incident is in the period: else nothing would be left to read again.
+      expect((await asked('7d')).shown).toContain('Incidents in the last 7 days: 1');
+      // Set back an hour (NTP, say): the answer is read again all the same once its incident leaves.
+      const wall = Date.now.bind(Date);
+      vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000);
+      try {
+        await waitFor(async () => (await asked('7d')).read, 15_000, 'the answer read again');
+      } finally {
+        vi.restoreAllMocks();
+      }
     });
   });
 });
