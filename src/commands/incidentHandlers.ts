@@ -88,9 +88,9 @@ export const keptTimelines = (): KeptTimelines =>
   );
 
 /**
- * What /incident stats read for each period, and until when it holds as time passes (performance.now(), ms): kept
- * while no incident it counts or names changes, and until the first of the period's incidents leaves it.
- * The period's start and the times since an opening are told at each answer.
+ * What /incident stats read for each period, and until when it holds as time passes (performance.now(),
+ * ms): kept while no incident it counts or names changes, and until the first of the period's incidents
+ * leaves it. The period's start and the times since an opening are told at each answer.
  */
 export type KeptStats = KeptReadsByKey<{ stats: IncidentStats; until: number }>;
 

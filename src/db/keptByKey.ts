@@ -8,7 +8,7 @@
  * kept longest ago dropped first.
  */
 export class KeptByKey<K, V> {
-  /** By key, the one kept longest ago first (a Map keeps the order keys were set in). */
+  /** By key, the one read or kept longest ago first (a Map keeps the order keys were set in). */
   private readonly kept = new Map<K, V>();
   /** Counts the changes heard, the line lost and the line proved: what a read's `since` is taken from. */
   private changes = 0;

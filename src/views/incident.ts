@@ -285,8 +285,8 @@ const optional = <K extends string>(key: K, value: string | null | undefined, ma
 
 /**
  * What every message shows of the incident itself. /incident timeline keeps its answer until a column read
- * here changes: migrations/027_incident_timeline_changed.sql names them (test/incidents/timelineChanged.test.ts
- * changes every column to check it).
+ * here changes: migrations/027_incident_timeline_changed.sql names them
+ * (test/incidents/timelineChanged.test.ts changes every column to check it).
  */
 export function incidentView(snapshot: IncidentSnapshot): IncidentView {
   const { incident, roles } = snapshot;

@@ -5,7 +5,7 @@ import { OPEN_INCIDENTS_CHANNEL } from '../../src/incidents/incidentStore.js';
 import { TemplateSet } from '../../src/render/templates.js';
 import { countingPool } from '../support/countingPool.js';
 import { incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
-import { lineUnderTest, notificationsOn, statementOn } from '../support/notifications.js';
+import { lineUnderTest, notificationsOn, roleAssigned, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
 /**
@@ -56,12 +56,7 @@ describe('the open incidents listed: what PostgreSQL tells every serving process
 
     it('tells of a commander named, changed or removed, and of no other role', async () => {
       const id = await opened('Checkout errors');
-      const role = (role: string, user: string) =>
-        sql(
-          `INSERT INTO incident_roles (incident_id, role, user_id, assigned_by) VALUES ($1, $2, $3, 'U0BOB')
-           ON CONFLICT (incident_id, role) DO UPDATE SET user_id = EXCLUDED.user_id`,
-          [id, role, user],
-        );
+      const role = (role: string, user: string) => roleAssigned(() => pool)(id, role, user);
       expect(await told(role('commander', 'U0ALICE'))).toBe(true);
       expect(await told(role('commander', 'U0CAROL'))).toBe(true);
       expect(await told(role('commander', 'U0CAROL'))).toBe(false);

@@ -8,7 +8,7 @@ import { TemplateSet } from '../../src/render/templates.js';
 import { TIMELINE_LIMIT, timelineView } from '../../src/views/incident.js';
 import { countingPool } from '../support/countingPool.js';
 import { incidentColumnChanges, incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
-import { lineUnderTest, notificationsOn, statementOn } from '../support/notifications.js';
+import { lineUnderTest, notificationsOn, roleAssigned, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
 /**
@@ -76,12 +76,7 @@ describe("an incident's timeline: what PostgreSQL tells every serving process", 
 
     it('tells of a role named, changed or removed, and of an entry added, changed or taken, not of one posted', async () => {
       const id = await opened('Checkout errors');
-      const role = (role: string, user: string) =>
-        sql(
-          `INSERT INTO incident_roles (incident_id, role, user_id, assigned_by) VALUES ($1, $2, $3, 'U0BOB')
-           ON CONFLICT (incident_id, role) DO UPDATE SET user_id = EXCLUDED.user_id`,
-          [id, role, user],
-        );
+      const role = (role: string, user: string) => roleAssigned(() => pool)(id, role, user);
       expect(await notified(role('scribe', 'U0ALICE'))).toEqual([String(id)]);
       expect(await notified(role('scribe', 'U0CAROL'))).toEqual([String(id)]);
       expect(await notified(role('scribe', 'U0CAROL'))).toEqual([]);

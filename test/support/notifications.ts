@@ -89,3 +89,11 @@ export const statementOn =
   (text: string, values: unknown[] = []) =>
   () =>
     pool().query(text, values);
+
+/** `user` named to `role` of the incident, or moved to it, as /incident assign does: work for notificationsOn. */
+export const roleAssigned = (pool: () => pg.Pool) => (incidentId: number, role: string, user: string) =>
+  statementOn(pool)(
+    `INSERT INTO incident_roles (incident_id, role, user_id, assigned_by) VALUES ($1, $2, $3, 'U0BOB')
+       ON CONFLICT (incident_id, role) DO UPDATE SET user_id = EXCLUDED.user_id`,
+    [incidentId, role, user],
+  );
