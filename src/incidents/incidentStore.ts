@@ -189,6 +189,22 @@ export async function loadAlerts(
   return rows;
 }
 
+/**
+ * The channel where the incident's root message is still to be posted, by a post not yet tried: none once
+ * it is posted, while an earlier attempt's outcome is unknown (adopting that post needs no slot), while its
+ * dedicated channel is being created, or for no such incident.
+ */
+export async function channelAwaitingRoot(db: pg.Pool, incidentId: number): Promise<string | undefined> {
+  const { rows } = await db.query<{ channel: string }>(
+    `SELECT channel_id AS channel FROM incidents i
+      WHERE id = $1 AND root_ts IS NULL AND channel_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM slack_post_intents p
+                         WHERE p.event_type = 'incident_root' AND p.subject_id = i.id)`,
+    [incidentId],
+  );
+  return rows[0]?.channel;
+}
+
 export async function recordRootMessage(
   db: pg.ClientBase,
   incidentId: number,

@@ -5,7 +5,7 @@ import type { TimelineKind } from '../primitives/timelineKind.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
-import { postOnce } from '../slack/postOnce.js';
+import { postOnce, waitForPostTurn } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../views/incident.js';
 import { channelRefusal, moveToFallbackChannel } from './channelFallback.js';
 import {
+  channelAwaitingRoot,
   type IncidentSnapshot,
   loadAlerts,
   recordRootMessage,
@@ -116,6 +117,19 @@ export async function syncIncident(
       .waitInLine('chat.update', deps.config.slack.rateLimits.update, updateTurn(incidentId))
       .catch(() => 0);
     if (wait > 0) throw new SlackRateLimitedError('chat.update', wait, false);
+  } else {
+    // A new incident's root waits while its channel's budget is spent (a storm into one channel): its try
+    // is put off after one short read, rather than after a lock, the incident's read, a render and a look
+    // for an earlier attempt's post, all done again at its turn. Outside the lock, the look may also find
+    // unposted a root another sync is posting: the place in line it holds then lapses unused, within its
+    // wait and 5 s, and only delays the channel's other posts until then.
+    const channel = await channelAwaitingRoot(deps.pool, incidentId);
+    if (channel) {
+      const { key, wait } = await waitForPostTurn(postDeps(deps), rootPost(incidentId, channel)).catch(
+        () => ({ key: '', wait: 0 }),
+      );
+      if (wait > 0) throw new SlackRateLimitedError(key, wait, false);
+    }
   }
   return withSyncLock(
     deps.pool,
@@ -141,10 +155,21 @@ export async function syncIncident(
 /** A root's update waits for chat.update in its incident's place in line. */
 const updateTurn = (incidentId: number) => ({ waiter: `incident:${incidentId}` });
 
+/** What postOnce needs of a sync's dependencies. */
+const postDeps = (deps: ProjectionDeps) => ({
+  slack: deps.slack,
+  limiter: deps.limiter,
+  limits: deps.config.slack.rateLimits,
+});
+
+/** The root message's post, bar what it shows: it goes ahead of the posts waiting for its channel. */
+const rootPost = (incidentId: number, channel: string) =>
+  ({ eventType: 'incident_root', subjectId: incidentId, channel, goesFirst: true }) as const;
+
 async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: number): Promise<SyncResult> {
   const { config } = deps;
   const limits = config.slack.rateLimits;
-  const posts = { slack: deps.slack, limiter: deps.limiter, limits };
+  const posts = postDeps(deps);
   let slackCalls = 0;
 
   const read = await readForSync(db, incidentId, config.alerts.maxAlertsShown);
@@ -179,14 +204,11 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
       posts,
       db,
       {
-        eventType: 'incident_root',
-        subjectId: incidentId,
-        channel,
+        ...rootPost(incidentId, channel),
         version: incident.version,
         entryIds: shownByRoot,
         payload: { incident_id: incidentId },
         message: root,
-        goesFirst: true,
       },
       async ({ ts, version, entryIds }) => {
         await recordRootMessage(db, incidentId, ts, version);

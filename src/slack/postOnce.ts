@@ -102,9 +102,10 @@ export async function postOnce(
   }
 
   let intent: PostIntent | undefined;
+  const { key, turn } = postTurn(post);
   try {
     const { ts } = await deps.limiter.run(
-      `chat.postMessage:${post.channel}`,
+      key,
       deps.limits.postMessagePerChannel,
       async () => {
         intent = await recordPostIntent(db, {
@@ -122,9 +123,7 @@ export async function postOnce(
           metadata: { eventType: post.eventType, payload: { ...post.payload, nonce: intent.nonce } },
         });
       },
-      post.goesFirst
-        ? { first: `${post.eventType}:${post.subjectId}` }
-        : { waiter: `${post.eventType}:${post.subjectId}` },
+      turn,
     );
     const posted = { ts, version: post.version, entryIds: post.entryIds ?? [], adopted: false };
     await settle(db, intent!, () => record(posted));
@@ -138,6 +137,31 @@ export async function postOnce(
       await markPostAnswered(db, intent).catch(() => {});
     throw err;
   }
+}
+
+/** What names a post's place in its channel's budget. */
+type PostInLine = Pick<Post, 'eventType' | 'subjectId' | 'channel' | 'goesFirst'>;
+
+/** The budget a post spends (its channel's) and its place in that budget's line. */
+function postTurn(post: PostInLine) {
+  const name = `${post.eventType}:${post.subjectId}`;
+  return {
+    key: `chat.postMessage:${post.channel}`,
+    turn: post.goesFirst ? { first: name } : { waiter: name },
+  };
+}
+
+/**
+ * How long `post` would wait for its channel's budget (`key`) now, spending nothing; told to wait, it
+ * keeps its place in line as postOnce would (SlackRateLimiter.waitInLine). Lets a caller put off work that
+ * only the post needs.
+ */
+export async function waitForPostTurn(
+  deps: Pick<PostOnceDeps, 'limiter' | 'limits'>,
+  post: PostInLine,
+): Promise<{ key: string; wait: number }> {
+  const { key, turn } = postTurn(post);
+  return { key, wait: await deps.limiter.waitInLine(key, deps.limits.postMessagePerChannel, turn) };
 }
 
 async function settle(db: pg.ClientBase, intent: PostIntent, record: () => Promise<void>): Promise<void> {
