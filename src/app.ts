@@ -31,6 +31,7 @@ import { ListenerRouter, registerListeners } from './listeners/index.js';
 import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { anyPager } from './paging/configSchema.js';
 import { createPagers } from './paging/pagers.js';
 import { anyAutoChecks, playbookView } from './playbooks/playbooks.js';
 import { ownValue } from './primitives/records.js';
@@ -253,6 +254,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     const effects = new QueuedIncidentEffects(queue, tasks, escalation, pageEffects, health, {
       escalation: anyEscalation(file),
       autoChecks: anyAutoChecks(file),
+      paging: anyPager(file),
     });
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.

@@ -71,6 +71,9 @@ export function pagerNames(file: { pagers?: PagersConfig }): string[] {
   return Object.keys(file.pagers ?? {});
 }
 
+/** Whether any pager is configured: pages are sent only through one. */
+export const anyPager = (file: { pagers?: PagersConfig }): boolean => pagerNames(file).length > 0;
+
 /** Each pager's secret (PagerDuty's routing key, the webhook's signing secret), by pager name. */
 export type PagerSecrets = Readonly<Record<string, string>>;
 

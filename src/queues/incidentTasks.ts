@@ -36,14 +36,17 @@ const KEEP = {
 };
 
 /**
- * What an opening can start, as the config has it: a job for what can never apply is not added (a storm
- * opens an incident per group, and each such job would read its incident to do nothing).
+ * What an incident's opening can start, and its acknowledgement stop, as the config has it: a job for what
+ * can never apply is neither added (a storm opens an incident per group, and each such job would read its
+ * incident to do nothing) nor looked for.
  */
-export interface OpeningWork {
+export interface ConfiguredWork {
   /** An escalation route or severity names a policy (anyEscalation). */
   escalation: boolean;
   /** A playbook has auto checks (anyAutoChecks). */
   autoChecks: boolean;
+  /** A pager is configured (anyPager). */
+  paging: boolean;
 }
 
 /**
@@ -58,7 +61,7 @@ export class QueuedIncidentEffects {
     /** The paging use case's PageEffects (src/paging/pages.ts). */
     private readonly pages: { pagesChanged(incidentId: number): Promise<void> },
     private readonly health: Queue<HealthJob>,
-    private readonly starts: OpeningWork,
+    private readonly work: ConfiguredWork,
   ) {}
 
   changed(incidentId: number, version: number): Promise<void> {
@@ -114,28 +117,37 @@ export class QueuedIncidentEffects {
     ]);
   }
 
+  /**
+   * Its escalation steps still waiting are dropped, and its pages brought in step, where the config has
+   * either. A step left by a config since changed runs, finds the incident acknowledged and does nothing;
+   * a page is brought in step by the pages' sweep (every minute), or refused if its pager is gone.
+   */
   async acknowledged(incidentId: number): Promise<void> {
-    await Promise.all([stopEscalation(this.escalation, incidentId), this.pages.pagesChanged(incidentId)]);
+    await Promise.all([
+      this.work.escalation ? stopEscalation(this.escalation, incidentId) : undefined,
+      this.work.paging ? this.pages.pagesChanged(incidentId) : undefined,
+    ]);
   }
 
   /**
    * Its first step is looked at now: the step job waits until the step is due. Reopened, a pager paged
    * for an earlier opening rings again at once, whatever step the new opening pages at. Its playbook's
    * auto checks, if it has any, run for each opening. The step job is added only where a route or a
-   * severity names a policy, the checks job only where a playbook has auto checks (OpeningWork). A config
-   * gains either only with a restart; a serving process not yet restarted onto it leaves both to the
-   * workers' sweeps (every minute; the checks for incidents opened within the last 15).
+   * severity names a policy, the checks job only where a playbook has auto checks, the pages looked at
+   * only where a pager is configured (ConfiguredWork). A config gains any of them only with a restart; a
+   * serving process not yet restarted onto it leaves them to the workers' sweeps (every minute; the
+   * checks for incidents opened within the last 15).
    */
   async opened(incidentId: number, opening: number): Promise<void> {
     // Each opening's steps are jobs of their own. One the escalation sweep added meanwhile is the same job;
     // a stale one (jobs kept from a database since restored) is set right by that sweep within a minute.
-    if (this.starts.escalation)
+    if (this.work.escalation)
       await scheduleEscalationStep(this.escalation, { incidentId, opening, step: 0 }, new Date(), {
         newJob: true,
       });
-    if (this.starts.autoChecks)
+    if (this.work.autoChecks)
       await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
-    if (opening > 0) await this.pages.pagesChanged(incidentId);
+    if (opening > 0 && this.work.paging) await this.pages.pagesChanged(incidentId);
   }
 
   /** The incident's silence ends at `at` (moved when it is extended). */

@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ESCALATION_QUEUE, type EscalationJob } from '../../src/queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
 import {
+  type ConfiguredWork,
   INCIDENT_TASKS_QUEUE,
   type IncidentTask,
-  type OpeningWork,
   QueuedIncidentEffects,
 } from '../../src/queues/incidentTasks.js';
 import { createQueue, createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
@@ -18,12 +18,13 @@ afterEach(async () => {
 });
 
 /**
- * The effects over queues of their own; `tasks` may stand in for the reminders' queue. `starts`: what the
- * config gives an opening to start, both by default.
+ * The effects over queues of their own; `tasks` may stand in for the reminders' queue. `work`: what the
+ * config gives an incident to start and stop, all of it by default. `pagesChanged` counts the incidents
+ * whose pages were to be brought in step.
  */
 const effectsOn = (
   wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks,
-  starts: OpeningWork = { escalation: true, autoChecks: true },
+  work: ConfiguredWork = { escalation: true, autoChecks: true, paging: true },
 ) => {
   const prefix = uniquePrefix();
   const redis = createWorkerRedis(redisUrl());
@@ -36,9 +37,14 @@ const effectsOn = (
     () => Promise.all([tasks, sync, escalation, health].map((q) => q.close())),
     () => clearRedisPrefix(prefix),
   );
-  const pages = { pagesChanged: async () => {} };
-  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health, starts);
-  return { effects, tasks, escalation, health, prefix, redis };
+  const pagesChanged: number[] = [];
+  const pages = {
+    pagesChanged: async (incidentId: number) => {
+      pagesChanged.push(incidentId);
+    },
+  };
+  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health, work);
+  return { effects, tasks, escalation, health, prefix, redis, pagesChanged };
 };
 
 describe('the queued effects of a new incident', () => {
@@ -62,6 +68,7 @@ describe('the queued effects of a new incident', () => {
     const { effects, redis, escalation, health } = effectsOn(undefined, {
       escalation: false,
       autoChecks: false,
+      paging: false,
     });
     const sent = vi.spyOn(redis, 'sendCommand');
     await effects.opened(7, 0);
@@ -71,14 +78,53 @@ describe('the queued effects of a new incident', () => {
   });
 
   it('adds each of the two where the config has it', async () => {
-    const steps = effectsOn(undefined, { escalation: true, autoChecks: false });
+    const steps = effectsOn(undefined, { escalation: true, autoChecks: false, paging: false });
     await steps.effects.opened(7, 0);
     expect(await steps.escalation.getJobState('step-7-0-0')).not.toBe('unknown');
     expect(await steps.health.getJobState('playbook-checks-7-0')).toBe('unknown');
-    const checks = effectsOn(undefined, { escalation: false, autoChecks: true });
+    const checks = effectsOn(undefined, { escalation: false, autoChecks: true, paging: false });
     await checks.effects.opened(7, 0);
     expect(await checks.escalation.getJobState('step-7-0-0')).toBe('unknown');
     expect(await checks.health.getJobState('playbook-checks-7-0')).not.toBe('unknown');
+  });
+});
+
+describe('the queued effects of acknowledging an incident', () => {
+  it('drops its escalation steps still waiting and brings its pages in step, where the config has them', async () => {
+    const { effects, escalation, pagesChanged } = effectsOn();
+    await effects.opened(7, 0);
+    await effects.opened(8, 0);
+    await effects.acknowledged(7);
+    expect(await escalation.getJobState('step-7-0-0')).toBe('unknown');
+    expect(await escalation.getJobState('step-8-0-0')).not.toBe('unknown');
+    expect(pagesChanged).toEqual([7]);
+  });
+
+  it('neither looks for escalation steps nor brings pages in step where no policy can apply and no pager is configured', async () => {
+    const { effects, redis, pagesChanged } = effectsOn(undefined, {
+      escalation: false,
+      autoChecks: false,
+      paging: false,
+    });
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await effects.acknowledged(7);
+    await effects.opened(7, 1);
+    expect(sent).not.toHaveBeenCalled();
+    expect(pagesChanged).toEqual([]);
+  });
+
+  it('does each of the two where the config has it', async () => {
+    const steps = effectsOn(undefined, { escalation: true, autoChecks: false, paging: false });
+    await steps.effects.opened(7, 0);
+    await steps.effects.acknowledged(7);
+    expect(await steps.escalation.getJobState('step-7-0-0')).toBe('unknown');
+    expect(steps.pagesChanged).toEqual([]);
+    const pages = effectsOn(undefined, { escalation: false, autoChecks: false, paging: true });
+    const sent = vi.spyOn(pages.redis, 'sendCommand');
+    await pages.effects.acknowledged(7);
+    await pages.effects.opened(7, 1);
+    expect(sent).not.toHaveBeenCalled();
+    expect(pages.pagesChanged).toEqual([7, 7]);
   });
 });
 
