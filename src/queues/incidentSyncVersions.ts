@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisScript } from './redisScript.js';
 
 const KEEP_SECONDS = 24 * 3600;
 
@@ -14,16 +15,18 @@ if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[
  * reconcile pass never trusts it.
  */
 export class IncidentSyncVersions {
+  private readonly keepNewest;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.keepNewest = redisScript(redis, 'incidentSyncKeepNewest', 1, KEEP_NEWEST);
+  }
 
   /** After a job for `version` was queued (never before: a job it stands for must exist). */
   async queued(incidentId: number, version: number): Promise<void> {
-    await this.redis
-      .eval(KEEP_NEWEST, 1, this.key('queued', incidentId), version, KEEP_SECONDS)
-      .catch(() => {});
+    await this.keepNewest(this.key('queued', incidentId), version, KEEP_SECONDS).catch(() => {});
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisScript } from '../queues/redisScript.js';
 import { SlackRateLimitedError } from './errors.js';
 
 export interface RateLimit {
@@ -117,10 +118,14 @@ export interface Turn {
  * incident's root message ahead of the replies waiting for the same channel), within MAX_SLOTS_GIVEN_WAY.
  */
 export class SlackRateLimiter {
+  private readonly takeScript;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.takeScript = redisScript(redis, 'slackRateTake', 7, TAKE);
+  }
 
   /** Spends one call of `key`'s budget, or throws SlackRateLimitedError saying how long to wait. */
   async take(key: string, limit: RateLimit, turn: Turn = {}): Promise<void> {
@@ -141,9 +146,7 @@ export class SlackRateLimiter {
   private async ask(key: string, limit: RateLimit, turn: Turn, looking: boolean): Promise<number> {
     const interval = 60_000 / limit.perMinute;
     return Number(
-      await this.redis.eval(
-        TAKE,
-        7,
+      await this.takeScript(
         this.key(key),
         this.key(`${key}:blocked`),
         this.key(`${key}:first`),
