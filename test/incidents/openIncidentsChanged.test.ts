@@ -1,10 +1,10 @@
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { keptIncidentList } from '../../src/commands/incidentHandlers.js';
 import type { Pool } from '../../src/db/pool.js';
 import { OPEN_INCIDENTS_CHANNEL } from '../../src/incidents/incidentStore.js';
 import { TemplateSet } from '../../src/render/templates.js';
 import { countingPool } from '../support/countingPool.js';
-import { incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
+import { incidentCommandsOn, lifecycleOnEmptiedDatabase } from '../support/incidents.js';
 import { lineUnderTest, notificationsOn, roleAssigned, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
@@ -13,13 +13,10 @@ import { waitFor } from '../support/services.js';
  * PostgreSQL tells each of a change as it commits, whoever made it (migrations/025).
  */
 describe('the open incidents listed: what PostgreSQL tells every serving process', () => {
-  const lifecycle = lifecycleOnDatabase();
+  const lifecycle = lifecycleOnEmptiedDatabase();
   let pool: Pool;
   beforeAll(() => {
     pool = lifecycle().pool;
-  });
-  beforeEach(async () => {
-    await pool.query('TRUNCATE incidents CASCADE');
   });
 
   const opened = async (title: string, state = 'open') =>

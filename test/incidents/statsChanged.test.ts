@@ -1,4 +1,4 @@
-import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ingestDelivery } from '../../src/alerts/ingest.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { keptStats } from '../../src/commands/incidentHandlers.js';
@@ -9,7 +9,11 @@ import { DAY_MS } from '../../src/primitives/duration.js';
 import { TemplateSet } from '../../src/render/templates.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { countingPool } from '../support/countingPool.js';
-import { incidentColumnChanges, incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
+import {
+  incidentColumnChanges,
+  incidentCommandsOn,
+  lifecycleOnEmptiedDatabase,
+} from '../support/incidents.js';
 import { lineUnderTest, notificationsOn, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
@@ -19,13 +23,10 @@ import { waitFor } from '../support/services.js';
  * the first incident of the period leaves it as time passes.
  */
 describe('the incident stats: what PostgreSQL tells every serving process', () => {
-  const lifecycle = lifecycleOnDatabase();
+  const lifecycle = lifecycleOnEmptiedDatabase();
   let pool: Pool;
   beforeAll(() => {
     pool = lifecycle().pool;
-  });
-  beforeEach(async () => {
-    await pool.query('TRUNCATE incidents CASCADE');
   });
 
   /** An alert-born incident, acknowledged, opened `ago` (an interval) with its opening alert. */

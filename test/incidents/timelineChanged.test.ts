@@ -1,4 +1,4 @@
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { keptTimelines } from '../../src/commands/incidentHandlers.js';
 import type { Pool } from '../../src/db/pool.js';
 import { IncidentError } from '../../src/incidents/errors.js';
@@ -7,7 +7,11 @@ import { INCIDENT_TIMELINE_CHANNEL, recentEntries } from '../../src/incidents/ti
 import { TemplateSet } from '../../src/render/templates.js';
 import { TIMELINE_LIMIT, timelineView } from '../../src/views/incident.js';
 import { countingPool } from '../support/countingPool.js';
-import { incidentColumnChanges, incidentCommandsOn, lifecycleOnDatabase } from '../support/incidents.js';
+import {
+  incidentColumnChanges,
+  incidentCommandsOn,
+  lifecycleOnEmptiedDatabase,
+} from '../support/incidents.js';
 import { lineUnderTest, notificationsOn, roleAssigned, statementOn } from '../support/notifications.js';
 import { waitFor } from '../support/services.js';
 
@@ -17,15 +21,12 @@ import { waitFor } from '../support/services.js';
  * incident's id (migrations/027).
  */
 describe("an incident's timeline: what PostgreSQL tells every serving process", () => {
-  const lifecycle = lifecycleOnDatabase();
+  const lifecycle = lifecycleOnEmptiedDatabase();
   let pool: Pool;
   let templates: TemplateSet;
   beforeAll(async () => {
     pool = lifecycle().pool;
     templates = await TemplateSet.load();
-  });
-  beforeEach(async () => {
-    await pool.query('TRUNCATE incidents CASCADE');
   });
 
   const opened = async (title: string) =>

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { beforeEach } from 'vitest';
 import { parseIncidentCommand } from '../../src/commands/incidentCommand.js';
 import { type IncidentCommandDeps, runIncidentCommand } from '../../src/commands/incidentHandlers.js';
 import { parseFileConfig } from '../../src/config/file.js';
@@ -80,6 +81,15 @@ export function lifecycleOnDatabase(): () => LifecycleDeps {
     deps ??= { pool: pool(), config, effects: recordingEffects() };
     return deps;
   };
+}
+
+/** lifecycleOnDatabase, with every incident, and all that hangs on one, emptied before each test. */
+export function lifecycleOnEmptiedDatabase(): () => LifecycleDeps {
+  const lifecycle = lifecycleOnDatabase();
+  beforeEach(async () => {
+    await lifecycle().pool.query('TRUNCATE incidents CASCADE');
+  });
+  return lifecycle;
 }
 
 /**
