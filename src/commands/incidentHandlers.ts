@@ -90,9 +90,15 @@ export const keptTimelines = (): KeptTimelines =>
 /**
  * What /incident stats read for each period, and until when it holds as time passes (performance.now(),
  * ms): kept while no incident it counts or names changes, and until the first of the period's incidents
- * leaves it. The period's start and the times since an opening are told at each answer.
+ * leaves it. What it shows of the time passing (the period's start, the times since an opening) counts
+ * whole seconds: `shown` is its answer as of one second (ms since the epoch), rendered once for that
+ * second whoever asks.
  */
-export type KeptStats = KeptReadsByKey<{ stats: IncidentStats; until: number }>;
+export type KeptStats = KeptReadsByKey<{
+  stats: IncidentStats;
+  until: number;
+  shown?: { second: number; message: SlackMessage };
+}>;
 
 export const keptStats = (): KeptStats =>
   new KeptReadsByKey(
@@ -192,7 +198,7 @@ export async function runIncidentCommand(
       };
     case 'stats': {
       const days = STATS_RANGES[command.range];
-      const { stats } = await deps.stats.read(
+      const kept = await deps.stats.read(
         command.range,
         async () => {
           // Timed on the monotonic clock: a wall clock stepped back would keep the answer past its time.
@@ -203,7 +209,12 @@ export async function runIncidentCommand(
         },
         (kept) => performance.now() < kept.until,
       );
-      return { ephemeral: deps.templates.renderMessage('incident-stats', statsView(stats, days)) };
+      const second = Math.floor(Date.now() / 1000) * 1000;
+      if (kept.shown?.second !== second) {
+        const view = statsView(kept.stats, days, new Date(second));
+        kept.shown = { second, message: deps.templates.renderMessage('incident-stats', view) };
+      }
+      return { ephemeral: kept.shown.message };
     }
     case 'declare': {
       const result = await declareIncident(deps, {

@@ -142,13 +142,14 @@ describe('the incident stats: what PostgreSQL tells every serving process', () =
     const statsAsked = async () => {
       const { pool: counting, sent } = countingPool(pool);
       const stats = keptStats();
-      const run = incidentCommandsOn(lifecycle(), counting, await TemplateSet.load(), { stats });
+      const templates = await TemplateSet.load();
+      const run = incidentCommandsOn(lifecycle(), counting, templates, { stats });
       const asked = async (period: string) => {
         const before = sent.length;
         const shown = await run(`stats ${period}`);
         return { shown, read: sent.length > before };
       };
-      return { stats, asked };
+      return { stats, asked, templates };
     };
 
     it('reads each period once while nothing it shows changes, again after a change, and once an incident leaves it', async () => {
@@ -189,6 +190,33 @@ describe('the incident stats: what PostgreSQL tells every serving process', () =
       await line.stop();
       expect((await asked('30d')).read).toBe(true);
       expect((await asked('30d')).read).toBe(true);
+    });
+
+    it('renders an answer from memory once a second, its times counted from that second', async () => {
+      const { stats, asked, templates } = await statsAsked();
+      await opened('Checkout errors', '30 seconds');
+      line.start(stats);
+      await waitFor(async () => (await asked('7d')).read === false, 10_000, 'stats answered from memory');
+      // A second no answer was rendered for yet.
+      const second = Math.floor(Date.now() / 1000) * 1000 + 1000;
+      const at = (ms: number) => vi.spyOn(Date, 'now').mockReturnValue(second + ms);
+      const rendered = vi.spyOn(templates, 'renderMessage');
+      try {
+        at(100);
+        const first = (await asked('7d')).shown;
+        at(900);
+        expect(await asked('7d')).toEqual({ shown: first, read: false });
+        expect(rendered).toHaveBeenCalledTimes(1);
+        // The next second: the incident has been open a second longer, and the period starts a second later.
+        at(1000);
+        const next = (await asked('7d')).shown;
+        expect(rendered).toHaveBeenCalledTimes(2);
+        const openFor = (shown: string) => Number(/open (\d+) s/.exec(shown)?.[1]);
+        expect(openFor(first)).toBeGreaterThan(0);
+        expect(openFor(next)).toBe(openFor(first) + 1);
+      } finally {
+        vi.restoreAllMocks();
+      }
     });
 
     it('holds an answer by the monotonic clock: a wall clock set back keeps it no longer', async () => {
