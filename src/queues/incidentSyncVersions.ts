@@ -1,33 +1,22 @@
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { redisScript } from './redisScript.js';
+import { incidentSyncJobId, type SlackSyncJob } from './queues.js';
 
 const KEEP_SECONDS = 24 * 3600;
 
-// Keeps the larger of the version held and the one given: jobs may be queued out of order.
-const KEEP_NEWEST = `local held = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end`;
-
 /**
- * Beside the Slack sync queue, per incident: the newest version a sync job was queued for, and the
- * version a sync last showed in Slack. Every change queues a sync job of its own, so a burst of changes
- * queues many for one incident, and only the newest needs to read: it shows them all. The others end
- * here without the database. Lost with Redis, or unreadable for a moment, this only costs reads; the
- * reconcile pass never trusts it.
+ * Beside the Slack sync queue, per incident: the version a sync last showed in Slack. Every change (one
+ * version more) queues a sync job of its own, so a burst of changes queues many for one incident, and
+ * only the newest needs to read: it shows them all. A job whose version Slack shows, or whose next
+ * version's job is still queued, ends here without the database. Lost with Redis, or unreadable for a
+ * moment, this only costs reads; the reconcile pass never trusts it.
  */
 export class IncidentSyncVersions {
-  private readonly keepNewest;
-
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {
-    this.keepNewest = redisScript(redis, 'incidentSyncKeepNewest', 1, KEEP_NEWEST);
-  }
-
-  /** After a job for `version` was queued (never before: a job it stands for must exist). */
-  async queued(incidentId: number, version: number): Promise<void> {
-    await this.keepNewest(this.key('queued', incidentId), version, KEEP_SECONDS).catch(() => {});
-  }
+    private readonly queue: Queue<SlackSyncJob>,
+  ) {}
 
   /**
    * After a sync that showed `version`. Syncs of one incident run one at a time, but two may record out
@@ -35,7 +24,7 @@ export class IncidentSyncVersions {
    */
   async shown(incidentId: number, version: number): Promise<void> {
     // The sync is done either way: not recorded, the next job for this version reads.
-    await this.redis.set(this.key('shown', incidentId), version, 'EX', KEEP_SECONDS).catch(() => {});
+    await this.redis.set(this.shownKey(incidentId), version, 'EX', KEEP_SECONDS).catch(() => {});
   }
 
   /**
@@ -44,27 +33,35 @@ export class IncidentSyncVersions {
    */
   async forget(incidentId: number): Promise<void> {
     // Not forgotten, the next sync waits for chat.update's turn before it posts: a delay, never a loss.
-    await this.redis.del(this.key('shown', incidentId)).catch(() => {});
+    await this.redis.del(this.shownKey(incidentId)).catch(() => {});
   }
 
   /**
    * Where Slack stands beside a job for `version`: 'shown' (this version or a newer one) or 'newer queued'
-   * (a job for a newer version will read what this one would) leave it nothing to do; 'older shown' means
+   * (the next version's job will read what this one would) leave it nothing to do; 'older shown' means
    * it must read, and its root exists and is behind. Undefined when it must read and nothing is known.
+   * The next version's job is looked for here, once, rather than the newest version queued recorded at
+   * every change: that cost each change a round trip to Redis more while the person who made it waited.
+   * A change whose job was never queued (Redis failed just after the commit) leaves the job before it to
+   * read, as one with nothing known does.
    */
   async compare(
     incidentId: number,
     version: number,
   ): Promise<'shown' | 'newer queued' | 'older shown' | undefined> {
-    const [shown, queued] = await this.redis
-      .mget(this.key('shown', incidentId), this.key('queued', incidentId))
-      .catch(() => [null, null]);
+    const replies = await this.redis
+      .pipeline()
+      .get(this.shownKey(incidentId))
+      .exists(this.queue.toKey(incidentSyncJobId(incidentId, version + 1)))
+      .exec()
+      .catch(() => null);
+    const [shown, next] = (replies ?? [null, null]).map((reply) => (reply && !reply[0] ? reply[1] : null));
     if (shown != null && Number(shown) >= version) return 'shown';
-    if (queued != null && Number(queued) > version) return 'newer queued';
+    if (next === 1) return 'newer queued';
     return shown != null ? 'older shown' : undefined;
   }
 
-  private key(what: 'shown' | 'queued', incidentId: number): string {
-    return `${this.prefix}:slack-${what}:incident:${incidentId}`;
+  private shownKey(incidentId: number): string {
+    return `${this.prefix}:slack-shown:incident:${incidentId}`;
   }
 }

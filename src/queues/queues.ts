@@ -1,6 +1,5 @@
 import { ErrorCode, Job, type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { IncidentSyncVersions } from './incidentSyncVersions.js';
 
 /**
  * The queue of Slack projections: an incident's messages, an action request's approval message, a heartbeat
@@ -49,13 +48,8 @@ export function createQueue<T>(name: string, connection: Redis, prefix: string):
   return new Queue<T>(name, { connection, prefix });
 }
 
-/** The versions kept beside each sync queue made here, on its connection. */
-const syncVersions = new WeakMap<Queue<SlackSyncJob>, IncidentSyncVersions>();
-
 export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<SlackSyncJob> {
-  const queue = createQueue<SlackSyncJob>(SLACK_SYNC_QUEUE, connection, prefix);
-  syncVersions.set(queue, new IncidentSyncVersions(connection, prefix));
-  return queue;
+  return createQueue<SlackSyncJob>(SLACK_SYNC_QUEUE, connection, prefix);
 }
 
 /** How scheduleAt treats a job of the same id (see there). */
@@ -128,12 +122,16 @@ const SYNC_JOB_OPTIONS = {
   removeOnFail: true,
 };
 
+/** The sync job of an incident's `version`: one per version, which IncidentSyncVersions looks for. */
+export const incidentSyncJobId = (incidentId: number, version: number) =>
+  `incident-${incidentId}-v${version}`;
+
 /**
  * Asks a worker to bring the incident's Slack messages up to `version`. One job per version: a change
  * recorded while a sync runs gets a job of its own, so no change waits for the next delivery; adding the
- * same version twice is a no-op. A job whose version is shown, or older than one queued after it, ends
- * without reading (IncidentSyncVersions). The reconcile pass asks for a full look (`skipIfCovered:
- * false`): it trusts the database alone.
+ * same version twice is a no-op. A job whose version is shown, or with the next version's job still
+ * queued, ends without reading (IncidentSyncVersions). The reconcile pass asks for a full look
+ * (`skipIfCovered: false`): it trusts the database alone.
  */
 export async function enqueueIncidentSync(
   queue: Queue<SlackSyncJob>,
@@ -144,9 +142,8 @@ export async function enqueueIncidentSync(
   await queue.add(
     'incident',
     { kind: 'incident', incidentId, ...(skipIfCovered ? { version } : {}) },
-    { ...SYNC_JOB_OPTIONS, jobId: `incident-${incidentId}-v${version}` },
+    { ...SYNC_JOB_OPTIONS, jobId: incidentSyncJobId(incidentId, version) },
   );
-  if (skipIfCovered) await syncVersions.get(queue)?.queued(incidentId, version);
 }
 
 /** The same for an action request's approval message. */

@@ -76,7 +76,7 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
     queue: deps.queue,
     logger: deps.logger,
   });
-  const versions = new IncidentSyncVersions(deps.connection, deps.prefix);
+  const versions = new IncidentSyncVersions(deps.connection, deps.prefix, deps.queue);
   const projection = { ...deps, rootGone: (incidentId: number) => versions.forget(incidentId) };
   const reconcile = async () => {
     const incidents = await incidentsBehindSlack(deps.pool, 1000);

@@ -89,6 +89,18 @@ describe('the queued effects of a new incident', () => {
   });
 });
 
+describe('the queued effects of a change', () => {
+  it('queues its sync job in one round trip to Redis, with nothing recorded beside it', async () => {
+    const { effects, redis, prefix } = effectsOn();
+    // Past what a queue's first commands send: BullMQ asks for Redis's version and loads each script.
+    await effects.changed(1, 1);
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await effects.changed(7, 3);
+    expect(sent).toHaveBeenCalledTimes(1);
+    expect(await redis.exists(`${prefix}:slack-sync:incident-7-v3`)).toBe(1);
+  });
+});
+
 describe('the queued effects of acknowledging an incident', () => {
   it('drops its escalation steps still waiting and brings its pages in step, where the config has them', async () => {
     const { effects, escalation, pagesChanged } = effectsOn();

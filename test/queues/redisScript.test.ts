@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IncidentSyncVersions } from '../../src/queues/incidentSyncVersions.js';
 import { redisScript } from '../../src/queues/redisScript.js';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
 import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
@@ -60,17 +59,14 @@ describe('a Redis script run by its SHA (real Redis)', () => {
     expect(() => redisScript(redis, name, 0, 'return 2')).toThrow(/another script is already named/);
   });
 
-  it("sends the Slack rate limiter's and the sync versions' scripts by their SHA once Redis has them", async () => {
+  it("sends the Slack rate limiter's script by its SHA once Redis has it", async () => {
     const limiter = new SlackRateLimiter(redis, prefix);
-    const versions = new IncidentSyncVersions(redis, prefix);
     const limit = { perMinute: 6000, burst: 100 };
     await limiter.take('sha', limit);
-    await versions.queued(1, 1);
     const sent = await sentDuring(redis, /redis\.call/, async () => {
       await limiter.take('sha', limit);
       await limiter.waitInLine('sha', limit, { first: 'root' });
-      await versions.queued(1, 2);
     });
-    expect(sent).toEqual(Array(3).fill({ name: 'evalsha', whole: false }));
+    expect(sent).toEqual(Array(2).fill({ name: 'evalsha', whole: false }));
   });
 });
