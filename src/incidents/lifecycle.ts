@@ -37,7 +37,7 @@ export interface IncidentEffects {
   channelNeeded(incidentId: number): Promise<void>;
   /** Render and upload the post-mortem skeleton. */
   postmortemRequested(incidentId: number, requestedBy: string): Promise<void>;
-  /** Resolved: drop its reminders and its escalation, and tell its pagers. */
+  /** Resolved: stop chasing people for it, and tell its pagers; its reminders find it resolved. */
   resolved(incidentId: number): Promise<void>;
   /** Someone owns it now: stop chasing people for it, and tell its pagers. */
   acknowledged(incidentId: number): Promise<void>;

@@ -24,9 +24,7 @@ export type ScheduledTask = Exclude<IncidentTask, { kind: 'sweep' }>;
 
 // One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
 export const taskJobId = (task: ScheduledTask) =>
-  task.kind === 'degradation-reminder' ? `${task.kind}-${task.service}` : incidentTaskJobId(task);
-
-const incidentTaskJobId = (task: { kind: string; incidentId: number }) => `${task.kind}-${task.incidentId}`;
+  task.kind === 'degradation-reminder' ? `${task.kind}-${task.service}` : `${task.kind}-${task.incidentId}`;
 
 const KEEP = {
   removeOnComplete: true,
@@ -100,21 +98,16 @@ export class QueuedIncidentEffects {
   }
 
   /**
-   * Its reminders still waiting for their time are dropped. One due is left to run: it reads Postgres, and
-   * reschedules itself for an incident an alert reopened meanwhile (scheduleAt leaves it so). One a worker
-   * took since the look is left to it too (Queue.remove leaves a locked job, where Job.remove would throw,
-   * after the commit).
+   * As an acknowledgement. Its reminders are left to run at their time: each reads Postgres, finds the
+   * incident resolved and says nothing (or, reopened meanwhile, reminds of it as it is now; a reopening
+   * moves its update reminder in one round trip). Dropping them cost each resolve two to four round trips
+   * to Redis while the person waited, for jobs that do nothing when they run. A reopening at the very
+   * moment its reminder runs (and finds it resolved) leaves that run to end: the workers' sweep schedules
+   * the update reminder again (every minute, those due within two). Declared incidents, the only ones
+   * with a commander reminder, never reopen.
    */
-  async resolved(incidentId: number): Promise<void> {
-    const dropIfDelayed = async (kind: 'update-reminder' | 'commander-reminder') => {
-      const id = incidentTaskJobId({ kind, incidentId });
-      if ((await this.tasks.getJobState(id)) === 'delayed') await this.tasks.remove(id);
-    };
-    await Promise.all([
-      dropIfDelayed('update-reminder'),
-      dropIfDelayed('commander-reminder'),
-      this.acknowledged(incidentId),
-    ]);
+  resolved(incidentId: number): Promise<void> {
+    return this.acknowledged(incidentId);
   }
 
   /**

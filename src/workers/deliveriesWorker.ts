@@ -258,7 +258,7 @@ export class DeliveriesWorker {
     return withTimeout(
       (async () => {
         await enqueueIncidentSync(this.deps.queue, incident.id, incident.version);
-        // Reopened: its status updates are due again, and resolving had dropped their reminder.
+        // Reopened: its status updates are due again; the reminder its resolve left is moved.
         if (updateDue) await this.deps.effects.updateDue(incident.id, updateDue.updateCount, updateDue.dueAt);
         // Until someone acknowledges it, people are called.
         if (opening !== undefined) await this.deps.effects.opened(incident.id, opening);

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import {
@@ -6,7 +7,7 @@ import {
   type PostableAlert,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
-import { waitFor, waitForQueueIdle } from '../support/services.js';
+import { redisUrl, waitFor, waitForQueueIdle } from '../support/services.js';
 import { slashCommand } from '../support/slackRequests.js';
 import { jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
@@ -70,7 +71,28 @@ describe('a group firing again soon after its incident resolved, end to end', ()
       (await bot.app.tasks.getJobs(['delayed', 'waiting'])).filter(
         (job) => job.name === 'update-reminder' && 'incidentId' in job.data && job.data.incidentId === id,
       );
-    expect(await reminders()).toEqual([]);
+    /** When the reminder waits for, as BullMQ keeps it: its place in the delayed set, ms × 4096. */
+    const reminderDue = async () => {
+      const redis = new Redis(redisUrl());
+      try {
+        const score = await redis.zscore(bot.app.tasks.toKey('delayed'), `update-reminder-${id}`);
+        return Math.floor(Number(score) / 0x1000);
+      } finally {
+        await redis.quit();
+      }
+    };
+    const dueInDatabase = async () =>
+      (
+        await bot.app.pool.query<{ due: Date }>(
+          'SELECT next_update_due_at AS due FROM incidents WHERE id = $1',
+          [id],
+        )
+      ).rows[0]!.due.getTime();
+    // Left to run at its time, and find the incident resolved, or reopened as below.
+    expect(await reminders()).toHaveLength(1);
+    const dueBefore = await reminderDue();
+    // The reopening's due time a second past the update's, to tell the reminder's move from its stay.
+    await new Promise((r) => setTimeout(r, 1000));
 
     // Its alert still fires in Alertmanager; another of the group starts.
     const again = await send([
@@ -85,6 +107,9 @@ describe('a group firing again soon after its incident resolved, end to end', ()
     expect(rootText()).toContain('*Next update*');
     expect(threadText()).toContain('Reopened, 3rd time');
     expect(await reminders()).toHaveLength(1);
+    // Moved to the reopened incident's due time.
+    expect(Math.abs((await reminderDue()) - (await dueInDatabase()))).toBeLessThan(250);
+    expect((await reminderDue()) - dueBefore).toBeGreaterThan(750);
     const { rows } = await bot.app.pool.query(
       "SELECT state, reopen_count FROM incidents WHERE group_key LIKE '%CheckoutLatency%'",
     );

@@ -1,4 +1,3 @@
-import { type Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ESCALATION_QUEUE, type EscalationJob } from '../../src/queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
@@ -9,7 +8,7 @@ import {
   QueuedIncidentEffects,
 } from '../../src/queues/incidentTasks.js';
 import { createQueue, createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -18,14 +17,10 @@ afterEach(async () => {
 });
 
 /**
- * The effects over queues of their own; `tasks` may stand in for the reminders' queue. `work`: what the
- * config gives an incident to start and stop, all of it by default. `pagesChanged` counts the incidents
- * whose pages were to be brought in step.
+ * The effects over queues of their own. `work`: what the config gives an incident to start and stop, all
+ * of it by default. `pagesChanged` counts the incidents whose pages were to be brought in step.
  */
-const effectsOn = (
-  wrap: (tasks: Queue<IncidentTask>) => Queue<IncidentTask> = (tasks) => tasks,
-  work: ConfiguredWork = { escalation: true, autoChecks: true, paging: true },
-) => {
+const effectsOn = (work: ConfiguredWork = { escalation: true, autoChecks: true, paging: true }) => {
   const prefix = uniquePrefix();
   const redis = createWorkerRedis(redisUrl());
   const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, redis, prefix);
@@ -43,7 +38,7 @@ const effectsOn = (
       pagesChanged.push(incidentId);
     },
   };
-  const effects = new QueuedIncidentEffects(sync, wrap(tasks), escalation, pages, health, work);
+  const effects = new QueuedIncidentEffects(sync, tasks, escalation, pages, health, work);
   return { effects, tasks, escalation, health, prefix, redis, pagesChanged };
 };
 
@@ -65,7 +60,7 @@ describe('the queued effects of a new incident', () => {
   });
 
   it('adds no escalation step where no policy can apply, and no playbook checks where no playbook has any', async () => {
-    const { effects, redis, escalation, health } = effectsOn(undefined, {
+    const { effects, redis, escalation, health } = effectsOn({
       escalation: false,
       autoChecks: false,
       paging: false,
@@ -78,11 +73,11 @@ describe('the queued effects of a new incident', () => {
   });
 
   it('adds each of the two where the config has it', async () => {
-    const steps = effectsOn(undefined, { escalation: true, autoChecks: false, paging: false });
+    const steps = effectsOn({ escalation: true, autoChecks: false, paging: false });
     await steps.effects.opened(7, 0);
     expect(await steps.escalation.getJobState('step-7-0-0')).not.toBe('unknown');
     expect(await steps.health.getJobState('playbook-checks-7-0')).toBe('unknown');
-    const checks = effectsOn(undefined, { escalation: false, autoChecks: true, paging: false });
+    const checks = effectsOn({ escalation: false, autoChecks: true, paging: false });
     await checks.effects.opened(7, 0);
     expect(await checks.escalation.getJobState('step-7-0-0')).toBe('unknown');
     expect(await checks.health.getJobState('playbook-checks-7-0')).not.toBe('unknown');
@@ -102,18 +97,21 @@ describe('the queued effects of a change', () => {
 });
 
 describe('the queued effects of acknowledging an incident', () => {
-  it('drops its escalation steps still waiting and brings its pages in step, where the config has them', async () => {
-    const { effects, escalation, pagesChanged } = effectsOn();
-    await effects.opened(7, 0);
-    await effects.opened(8, 0);
-    await effects.acknowledged(7);
-    expect(await escalation.getJobState('step-7-0-0')).toBe('unknown');
-    expect(await escalation.getJobState('step-8-0-0')).not.toBe('unknown');
-    expect(pagesChanged).toEqual([7]);
-  });
+  it.each(['acknowledged', 'resolved'] as const)(
+    'drops its escalation steps still waiting and brings its pages in step, where the config has them (%s)',
+    async (news) => {
+      const { effects, escalation, pagesChanged } = effectsOn();
+      await effects.opened(7, 0);
+      await effects.opened(8, 0);
+      await effects[news](7);
+      expect(await escalation.getJobState('step-7-0-0')).toBe('unknown');
+      expect(await escalation.getJobState('step-8-0-0')).not.toBe('unknown');
+      expect(pagesChanged).toEqual([7]);
+    },
+  );
 
   it('neither looks for escalation steps nor brings pages in step where no policy can apply and no pager is configured', async () => {
-    const { effects, redis, pagesChanged } = effectsOn(undefined, {
+    const { effects, redis, pagesChanged } = effectsOn({
       escalation: false,
       autoChecks: false,
       paging: false,
@@ -126,12 +124,12 @@ describe('the queued effects of acknowledging an incident', () => {
   });
 
   it('does each of the two where the config has it', async () => {
-    const steps = effectsOn(undefined, { escalation: true, autoChecks: false, paging: false });
+    const steps = effectsOn({ escalation: true, autoChecks: false, paging: false });
     await steps.effects.opened(7, 0);
     await steps.effects.acknowledged(7);
     expect(await steps.escalation.getJobState('step-7-0-0')).toBe('unknown');
     expect(steps.pagesChanged).toEqual([]);
-    const pages = effectsOn(undefined, { escalation: false, autoChecks: false, paging: true });
+    const pages = effectsOn({ escalation: false, autoChecks: false, paging: true });
     const sent = vi.spyOn(pages.redis, 'sendCommand');
     await pages.effects.acknowledged(7);
     await pages.effects.opened(7, 1);
@@ -141,49 +139,21 @@ describe('the queued effects of acknowledging an incident', () => {
 });
 
 describe('the queued effects of resolving an incident', () => {
-  it('drops its reminders still waiting for their time, and no other incident’s', async () => {
-    const { effects, tasks } = effectsOn();
+  it('leaves its reminders to run at their time, to find it resolved, without a round trip to Redis for them', async () => {
+    const { effects, redis, tasks } = effectsOn({
+      escalation: false,
+      autoChecks: false,
+      paging: false,
+    });
     const later = new Date(Date.now() + 3_600_000);
     await effects.updateDue(7, 1, later);
-    // Due already, and not yet taken: left to run, and find the incident resolved (or reopened meanwhile).
-    await effects.commanderDue(7, new Date());
-    await effects.updateDue(8, 1, later);
+    await effects.commanderDue(7, later);
+    const sent = vi.spyOn(redis, 'sendCommand');
 
     await effects.resolved(7);
 
-    const left = await tasks.getJobs(['delayed', 'waiting', 'prioritized']);
-    expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-7', 'update-reminder-8']);
-  });
-
-  it('leaves a reminder a worker took between the look and the removal to it, and does not fail', async () => {
-    let release = () => {};
-    const running = new Promise<void>((r) => {
-      release = r;
-    });
-    const { effects, prefix } = effectsOn((queue) =>
-      Object.assign(Object.create(queue) as Queue<IncidentTask>, {
-        // The reminder falls due just as the incident is resolved: a worker takes it once it is looked at.
-        getJobState: async (id: string) => {
-          const state = await queue.getJobState(id);
-          const connection = createWorkerRedis(redisUrl());
-          const worker = new Worker<IncidentTask>(INCIDENT_TASKS_QUEUE, () => running, {
-            connection,
-            prefix,
-          });
-          cleanups.push(
-            () => connection.quit(),
-            async () => {
-              release();
-              await worker.close();
-            },
-          );
-          await waitFor(async () => (await queue.getJobCounts('active')).active === 1, 20_000, 'taken');
-          return state;
-        },
-      }),
-    );
-    await effects.updateDue(7, 1, new Date(Date.now() + 300));
-
-    await expect(effects.resolved(7)).resolves.toBeUndefined();
+    expect(sent).not.toHaveBeenCalled();
+    const left = await tasks.getJobs(['delayed']);
+    expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-7', 'update-reminder-7']);
   });
 });
