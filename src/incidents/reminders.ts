@@ -64,12 +64,16 @@ export async function remindOverdueUpdate(
 /** Reminds once, if the incident is still open with nobody in command. */
 export async function remindMissingCommander(pool: pg.Pool, incidentId: number): Promise<ReminderOutcome> {
   return inTransaction(pool, async (db) => {
+    await db.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [incidentId]);
+    // Looked at once the row is held, in a statement of its own: the statement that waited for the row
+    // reads the other tables as they were before the wait, and would miss a commander assigned, or this
+    // reminder sent by another run of its job (a stalled one run again), meanwhile.
     const { rows } = await db.query<{ due: boolean }>(
       `SELECT state = 'open'
               AND NOT EXISTS (SELECT 1 FROM incident_roles WHERE incident_id = i.id AND role = 'commander')
               AND NOT EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.kind = 'reminder'
                                 AND t.data->>'reminder' = 'commander') AS due
-         FROM incidents i WHERE id = $1 FOR UPDATE`,
+         FROM incidents i WHERE id = $1`,
       [incidentId],
     );
     if (!rows[0]?.due) return { nextDueAt: null };
