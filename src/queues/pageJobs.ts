@@ -1,4 +1,6 @@
 import type { Queue } from 'bullmq';
+import type { Logger } from '../observability/logger.js';
+import { keepSchedules } from './jobSchedules.js';
 import { scheduleAt } from './queues.js';
 
 export const PAGES_QUEUE = 'pages';
@@ -33,13 +35,9 @@ export class QueuedPageEffects {
     await this.pages.add('sync', { kind: 'sync', incidentId }, OPTIONS);
   }
 
-  /** Sweeps for pages out of step every `ms` (one schedule however many workers run). */
-  async sweepEvery(ms: number): Promise<void> {
-    await this.pages.upsertJobScheduler(
-      'sweep',
-      { every: ms },
-      { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
-    );
+  /** Sweeps for pages out of step every `ms` (one schedule however many workers run), until stopped. */
+  sweepEvery(ms: number, logger: Pick<Logger, 'warn'>): Promise<{ stop(): void }> {
+    return keepSchedules(this.pages, [{ id: 'sweep', every: ms, data: { kind: 'sweep' } }], logger);
   }
 
   /** The incident's failing pages are next due at `at` (the soonest of their retry times). */

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PageEffects } from '../paging/pages.js';
 import { ESCALATION_QUEUE, type EscalationJob, scheduleEscalationStep } from '../queues/escalationJobs.js';
+import { keepSchedules } from '../queues/jobSchedules.js';
 import { instrumented } from './instrumented.js';
 
 // Steps whose job Redis lost (or whose scheduling a crash cut short) are found again within this long.
@@ -61,10 +62,11 @@ export async function startEscalationWorker(deps: EscalationWorkerDeps): Promise
   await worker.waitUntilReady();
   // Steps live in Postgres: a restart, or a Redis that lost its jobs, picks them up where they were.
   await sweep();
-  await deps.queue.upsertJobScheduler(
-    'sweep',
-    { every: SWEEP_EVERY_MS },
-    { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
+  const kept = await keepSchedules(
+    deps.queue,
+    [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
+    deps.logger,
   );
+  worker.on('closing', () => kept.stop());
   return worker;
 }

@@ -26,6 +26,7 @@ import {
   type QueuedIncidentEffects,
   type ScheduledTask,
 } from '../queues/incidentTasks.js';
+import { keepSchedules } from '../queues/jobSchedules.js';
 import type { TemplateSet } from '../render/templates.js';
 import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
@@ -233,11 +234,12 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));
   await worker.waitUntilReady();
   await sweep();
-  await deps.queue.upsertJobScheduler(
-    'sweep',
-    { every: SWEEP_EVERY_MS },
-    { name: 'sweep', data: { kind: 'sweep' }, opts: { removeOnComplete: true, removeOnFail: true } },
+  const kept = await keepSchedules(
+    deps.queue,
+    [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
+    deps.logger,
   );
+  worker.on('closing', () => kept.stop());
   return worker;
 }
 

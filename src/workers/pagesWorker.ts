@@ -60,6 +60,7 @@ export async function startPagesWorker(deps: PagesWorkerDeps): Promise<Worker<Pa
   await worker.waitUntilReady();
   await retryRefusedPages(pool);
   await sweep();
-  await pageEffects.sweepEvery(SWEEP_EVERY_MS);
+  const kept = await pageEffects.sweepEvery(SWEEP_EVERY_MS, deps.logger);
+  worker.on('closing', () => kept.stop());
   return worker;
 }

@@ -10,6 +10,7 @@ import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
 import { IncidentSyncVersions } from '../queues/incidentSyncVersions.js';
+import { keepSchedules, type Schedule } from '../queues/jobSchedules.js';
 import {
   enqueueActionMessageSync,
   enqueueHeartbeatGapSync,
@@ -189,21 +190,17 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
   await worker.waitUntilReady();
   probe.start();
   await reconcile();
-  await deps.queue.upsertJobScheduler(
-    'reconcile',
-    { every: RECONCILE_EVERY_MS },
-    { name: 'reconcile', data: { kind: 'reconcile' }, opts: { removeOnComplete: true, removeOnFail: true } },
-  );
-  if (deps.config.heartbeat) {
-    await deps.queue.upsertJobScheduler(
-      'heartbeat-check',
-      { every: checkEveryMs(deps.config.heartbeat.expectEvery) },
-      {
-        name: 'heartbeat-check',
-        data: { kind: 'heartbeat-check' },
-        opts: { removeOnComplete: true, removeOnFail: true },
-      },
-    );
-  } else await deps.queue.removeJobScheduler('heartbeat-check');
+  const schedules: Array<Schedule<SlackSyncJob>> = [
+    { id: 'reconcile', every: RECONCILE_EVERY_MS, data: { kind: 'reconcile' } },
+  ];
+  if (deps.config.heartbeat)
+    schedules.push({
+      id: 'heartbeat-check',
+      every: checkEveryMs(deps.config.heartbeat.expectEvery),
+      data: { kind: 'heartbeat-check' },
+    });
+  else await deps.queue.removeJobScheduler('heartbeat-check');
+  const kept = await keepSchedules(deps.queue, schedules, deps.logger);
+  worker.on('closing', () => kept.stop());
   return worker;
 }
