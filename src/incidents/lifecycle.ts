@@ -31,7 +31,7 @@ export interface IncidentEffects {
   changed(incidentId: number, version: number): Promise<void>;
   /** The next status update is due at `dueAt` (none when null); `updateCount` identifies the cycle. */
   updateDue(incidentId: number, updateCount: number, dueAt: Date | null, how?: Reminding): Promise<void>;
-  /** Check at `at` that the incident has a commander. */
+  /** Check at `at` that the incident has a commander: asked once, as it is declared. */
   commanderDue(incidentId: number, at: Date): Promise<void>;
   /** The incident needs a channel of its own. */
   channelNeeded(incidentId: number): Promise<void>;
@@ -149,15 +149,16 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
     claimed: boolean;
     id: number;
     version: number;
-    created_at: Date;
     due: Date | null;
+    commander_due: Date | null;
   }>(
     `WITH ${claim.cte}, incident AS (
        INSERT INTO incidents (title, severity, channel_id, dedicated_channel, announcement_channel_id, declared_by,
-                              next_update_due_at)
-       SELECT $1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END
+                              next_update_due_at, commander_reminder_due_at)
+       SELECT $1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + $7::bigint * interval '1 millisecond' END,
+              CASE WHEN $10::bigint IS NULL THEN NULL ELSE now() + $10::bigint * interval '1 millisecond' END
         WHERE ${claim.claimed}
-       RETURNING id::int AS id, version, created_at, next_update_due_at AS due
+       RETURNING id::int AS id, version, next_update_due_at AS due, commander_reminder_due_at AS commander_due
      ), entry AS (
        INSERT INTO timeline_entries (incident_id, kind, actor, data)
        SELECT id, 'incident_declared', $6, $9::jsonb FROM incident
@@ -174,17 +175,15 @@ export async function declareIncident(deps: LifecycleDeps, input: DeclareInput):
       interval,
       input.requestKey ?? null,
       JSON.stringify({ title: input.title, severity: input.severity }),
+      config.incidents.commanderReminderAfter,
     ],
   );
   const { claimed, ...result } = rows[0]!;
   if (!claimed) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
-  const commanderAfter = config.incidents.commanderReminderAfter;
-  const commanderDue =
-    commanderAfter === null ? null : new Date(result.created_at.getTime() + commanderAfter);
   await Promise.all([
     dedicated ? deps.effects.channelNeeded(result.id) : deps.effects.changed(result.id, result.version),
     deps.effects.updateDue(result.id, 0, result.due, { newIncident: true }),
-    commanderDue && deps.effects.commanderDue(result.id, commanderDue),
+    result.commander_due && deps.effects.commanderDue(result.id, result.commander_due),
   ]);
   return { incidentId: result.id, ref: incidentRef(result.id), version: result.version };
 }

@@ -61,46 +61,69 @@ export async function remindOverdueUpdate(
   });
 }
 
-/** Reminds once, if the incident is still open with nobody in command. */
+/**
+ * Reminds once, if the incident is still open with nobody in command. Run before its time (a job kept from
+ * a database since restored), it waits for it. Once run, the reminder is no longer due: the sweep leaves it.
+ */
 export async function remindMissingCommander(pool: pg.Pool, incidentId: number): Promise<ReminderOutcome> {
   return inTransaction(pool, async (db) => {
     await db.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [incidentId]);
     // Looked at once the row is held, in a statement of its own: the statement that waited for the row
     // reads the other tables as they were before the wait, and would miss a commander assigned, or this
     // reminder sent by another run of its job (a stalled one run again), meanwhile.
-    const { rows } = await db.query<{ due: boolean }>(
-      `SELECT state = 'open'
+    const { rows } = await db.query<{ early: Date | null; due: boolean }>(
+      `SELECT CASE WHEN commander_reminder_due_at > now() THEN commander_reminder_due_at END AS early,
+              state = 'open'
               AND NOT EXISTS (SELECT 1 FROM incident_roles WHERE incident_id = i.id AND role = 'commander')
               AND NOT EXISTS (SELECT 1 FROM timeline_entries t WHERE t.incident_id = i.id AND t.kind = 'reminder'
                                 AND t.data->>'reminder' = 'commander') AS due
          FROM incidents i WHERE id = $1`,
       [incidentId],
     );
-    if (!rows[0]?.due) return { nextDueAt: null };
+    const incident = rows[0];
+    if (!incident) return { nextDueAt: null };
+    if (incident.early) return { nextDueAt: incident.early };
+    if (!incident.due) {
+      await db.query(
+        'UPDATE incidents SET commander_reminder_due_at = NULL WHERE id = $1 AND commander_reminder_due_at IS NOT NULL',
+        [incidentId],
+      );
+      return { nextDueAt: null };
+    }
     await addTimelineEntries(db, incidentId, [
       { kind: 'reminder', actor: BOT_ACTOR, data: { reminder: 'commander' } },
     ]);
     const { rows: updated } = await db.query<{ version: number }>(
-      'UPDATE incidents SET version = version + 1, updated_at = now() WHERE id = $1 RETURNING version',
+      `UPDATE incidents SET version = version + 1, updated_at = now(), commander_reminder_due_at = NULL
+        WHERE id = $1 RETURNING version`,
       [incidentId],
     );
     return { version: updated[0]!.version, nextDueAt: null };
   });
 }
 
+/** A reminder PostgreSQL knows is due at `dueAt`. */
+export interface DueReminder {
+  reminder: 'update' | 'commander';
+  incidentId: number;
+  dueAt: Date;
+}
+
 /**
- * Open incidents with a status update due (before `before`, when given): what a worker's sweep makes sure
- * is scheduled.
+ * The reminders of open incidents, status updates and commanders, due (before `before`, when given): what
+ * a worker's sweep makes sure is scheduled.
  */
-export async function incidentsWithUpdatesDue(
-  pool: pg.Pool,
-  before?: Date,
-): Promise<Array<{ id: number; dueAt: Date }>> {
-  const { rows } = await pool.query<{ id: number; dueAt: Date }>(
-    `SELECT id::int AS id, next_update_due_at AS "dueAt" FROM incidents
-      WHERE state = 'open' AND next_update_due_at IS NOT NULL
-        AND ($1::timestamptz IS NULL OR next_update_due_at < $1)`,
+export async function remindersDue(pool: pg.Pool, before?: Date): Promise<DueReminder[]> {
+  const { rows } = await pool.query<{ id: number; update: Date | null; commander: Date | null }>(
+    `SELECT id::int AS id, due.update, due.commander
+       FROM incidents,
+            LATERAL (SELECT CASE WHEN $1::timestamptz IS NULL OR next_update_due_at < $1 THEN next_update_due_at END AS update,
+                            CASE WHEN $1::timestamptz IS NULL OR commander_reminder_due_at < $1 THEN commander_reminder_due_at END AS commander) due
+      WHERE state = 'open' AND (due.update IS NOT NULL OR due.commander IS NOT NULL)`,
     [before ?? null],
   );
-  return rows;
+  return rows.flatMap((row) => [
+    ...(row.update ? [{ reminder: 'update' as const, incidentId: row.id, dueAt: row.update }] : []),
+    ...(row.commander ? [{ reminder: 'commander' as const, incidentId: row.id, dueAt: row.commander }] : []),
+  ]);
 }

@@ -81,9 +81,12 @@ export class QueuedIncidentEffects {
     if (dueAt) await this.schedule({ kind: 'update-reminder', incidentId }, dueAt, { newJob: newIncident });
   }
 
-  // Always looked for: no sweep schedules commander reminders again, and one run early would remind at once.
+  /**
+   * Asked only as an incident is declared: its reminder is added without a look, as a new incident's
+   * update reminder is (one kept from a restored database waits for its time when it runs).
+   */
   commanderDue(incidentId: number, at: Date): Promise<void> {
-    return this.schedule({ kind: 'commander-reminder', incidentId }, at);
+    return this.schedule({ kind: 'commander-reminder', incidentId }, at, { newJob: true });
   }
 
   async channelNeeded(incidentId: number): Promise<void> {

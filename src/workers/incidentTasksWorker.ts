@@ -13,11 +13,7 @@ import {
 } from '../incidents/channels.js';
 import { loadSnapshot } from '../incidents/incidentStore.js';
 import { generatePostmortem, recordPostmortemFile } from '../incidents/postmortem.js';
-import {
-  incidentsWithUpdatesDue,
-  remindMissingCommander,
-  remindOverdueUpdate,
-} from '../incidents/reminders.js';
+import { remindersDue, remindMissingCommander, remindOverdueUpdate } from '../incidents/reminders.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import {
@@ -147,15 +143,15 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     await recordPostmortemFile(pool, task.incidentId, revision, fileId);
   };
 
-  // Postgres knows when each update is due and each silence ends: a job lost or never added would leave
-  // an update unreminded, or the root saying 🔕 for ever, and one left at a later time (its move failed)
+  // Postgres knows when each update and commander reminder is due and each silence ends: a job lost or
+  // never added would leave a reminder unsent, or the root saying 🔕 for ever, and one left at a later time (its move failed)
   // would come late. Those due before `before` (every one at start) are scheduled again, but for a job
   // waiting out a retry's backoff.
   const sweep = async (before?: Date) => {
     const due: Array<{ task: ScheduledTask; at: Date }> = [
-      ...(await incidentsWithUpdatesDue(pool, before)).map((incident) => ({
-        task: { kind: 'update-reminder' as const, incidentId: incident.id },
-        at: incident.dueAt,
+      ...(await remindersDue(pool, before)).map(({ reminder, incidentId, dueAt }) => ({
+        task: { kind: `${reminder}-reminder` as const, incidentId },
+        at: dueAt,
       })),
       ...(await liveSilenceEnds(pool, before)).map((silence) => ({
         task: { kind: 'silence-end' as const, incidentId: silence.incidentId },
@@ -189,6 +185,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         case 'commander-reminder': {
           const outcome = await remindMissingCommander(pool, task.incidentId);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
+          if (outcome.nextDueAt) await runAgainAt(job, token, outcome.nextDueAt);
           return;
         }
         case 'create-channel':

@@ -93,3 +93,32 @@ incidents:
     );
   });
 });
+
+describe('a commander reminder Redis lost', () => {
+  const configYaml = `${DEFAULT_TEST_CONFIG}
+incidents:
+  commanderReminderAfter: 15s
+`;
+  let bot: TestBot;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('is sent by the bot started after it', async () => {
+    bot = await startTestBot({ configYaml });
+    const answer = await slashCommand(bot, 'declare P2 Replication lag on the orders database');
+    const id = Number(/Declared INC-(\d+)/.exec(answer.text)![1]);
+    const reminded = async () =>
+      (
+        await bot.app.pool.query(
+          "SELECT 1 FROM timeline_entries WHERE incident_id = $1 AND kind = 'reminder' AND data->>'reminder' = 'commander'",
+          [id],
+        )
+      ).rows.length;
+    // Stopped before the reminder is due; the bot started after it has a Redis with none of its jobs.
+    await bot.stop({ keepDatabase: true });
+    bot = await startTestBot({ database: bot.database, configYaml });
+    expect(await reminded()).toBe(0);
+    await waitFor(async () => (await reminded()) === 1, 30_000, 'the commander reminder');
+  });
+});

@@ -43,7 +43,7 @@ const effectsOn = (work: ConfiguredWork = { escalation: true, autoChecks: true, 
 };
 
 describe('the queued effects of a new incident', () => {
-  it("adds a new incident's update reminder and an opening's first step each in one round trip to Redis", async () => {
+  it("adds a new incident's reminders and an opening's first step each in one round trip to Redis", async () => {
     const { effects, redis, tasks, escalation } = effectsOn();
     // Past what a queue's first commands send: BullMQ asks for Redis's version and loads each script.
     await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
@@ -52,10 +52,14 @@ describe('the queued effects of a new incident', () => {
     await effects.updateDue(7, 0, new Date(Date.now() + 3_600_000), { newIncident: true });
     expect(sent).toHaveBeenCalledTimes(1);
     sent.mockClear();
+    await effects.commanderDue(7, new Date(Date.now() + 300_000));
+    expect(sent).toHaveBeenCalledTimes(1);
+    sent.mockClear();
     // Its first escalation step, and its playbook's checks.
     await effects.opened(7, 0);
     expect(sent).toHaveBeenCalledTimes(2);
     expect(await tasks.getJobState('update-reminder-7')).toBe('delayed');
+    expect(await tasks.getJobState('commander-reminder-7')).toBe('delayed');
     expect(await escalation.getJobState('step-7-0-0')).not.toBe('unknown');
   });
 
