@@ -45,9 +45,13 @@ export interface IncidentEffects {
   opened(incidentId: number, opening: number): Promise<void>;
 }
 
-/** `newIncident`: the incident was just declared: nothing of it was scheduled before. */
+/**
+ * What was scheduled before: `newIncident`, the incident was just declared, nothing of it; `wasDueAt`,
+ * when the reminder was due before this change (null: none was). Not given, it is not known.
+ */
 export interface Reminding {
   newIncident?: boolean;
+  wasDueAt?: Date | null;
 }
 
 export interface LifecycleDeps {
@@ -217,11 +221,13 @@ export async function postStatusUpdate(
     version: number | null;
     number: number | null;
     due: Date | null;
+    was_due: Date | null;
   }>({
     name: 'incidents-post-status-update',
     text: `WITH locked AS (
          -- Waits for the row, and then reads it as it is (an alert may have reopened it meanwhile).
-         SELECT id, state, state = 'open' AS may_update FROM incidents WHERE id = $2 FOR UPDATE
+         SELECT id, state, state = 'open' AS may_update, next_update_due_at AS was_due
+           FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, updated AS (
          UPDATE incidents i
             SET version = version + 1, updated_at = now(), update_count = update_count + 1, last_update_at = now(),
@@ -240,7 +246,7 @@ export async function postStatusUpdate(
                      to_char(u.next_update_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) END
            FROM updated u
        )
-       SELECT (SELECT state FROM locked) AS state,
+       SELECT (SELECT state FROM locked) AS state, (SELECT was_due FROM locked) AS was_due,
               u.version, u.update_count AS number, u.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN updated u ON true`,
     values: [
@@ -262,12 +268,12 @@ export async function postStatusUpdate(
       }),
     ],
   });
-  const { state, version, number, due } = rows[0]!;
+  const { state, version, number, due, was_due: wasDueAt } = rows[0]!;
   if (version === null || number === null)
     throw await refusal(deps.pool, input.requestKey, incidentId, state, 'update');
   await Promise.all([
     deps.effects.changed(incidentId, version),
-    deps.effects.updateDue(incidentId, number, due),
+    deps.effects.updateDue(incidentId, number, due, { wasDueAt }),
   ]);
   return { incidentId, ref: incidentRef(incidentId), version, number };
 }
@@ -290,11 +296,13 @@ export async function changeSeverity(
     version: number | null;
     update_count: number;
     due: Date | null;
+    was_due: Date | null;
   }>({
     name: 'incidents-change-severity',
     text: `WITH locked AS (
          -- Waits for the row, and then reads it as it is.
-         SELECT id, state, severity AS was, state = 'open' AND severity <> $3 AS may_change
+         SELECT id, state, severity AS was, state = 'open' AND severity <> $3 AS may_change,
+                next_update_due_at AS was_due
            FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, changed AS (
          UPDATE incidents i SET version = version + 1, updated_at = now(), severity = $3,
@@ -307,11 +315,11 @@ export async function changeSeverity(
          INSERT INTO timeline_entries (incident_id, kind, actor, data)
          SELECT $2, 'severity_changed', $5, jsonb_build_object('from', l.was, 'to', $3) FROM changed, locked l
        )
-       SELECT l.state, l.was, c.version, c.update_count, c.next_update_due_at AS due
+       SELECT l.state, l.was, l.was_due, c.version, c.update_count, c.next_update_due_at AS due
          FROM (SELECT 1) AS one LEFT JOIN locked l ON true LEFT JOIN changed c ON true`,
     values: [requestKey ?? null, incidentId, severity, updateInterval(deps.config, severity), by],
   });
-  const { state, was, version, update_count: updateCount, due } = rows[0]!;
+  const { state, was, was_due: wasDueAt, version, update_count: updateCount, due } = rows[0]!;
   if (version === null) {
     const unchanged =
       was === severity
@@ -321,7 +329,7 @@ export async function changeSeverity(
   }
   await Promise.all([
     deps.effects.changed(incidentId, version),
-    deps.effects.updateDue(incidentId, updateCount, due),
+    deps.effects.updateDue(incidentId, updateCount, due, { wasDueAt }),
   ]);
   return { incidentId, ref: incidentRef(incidentId), version };
 }

@@ -22,9 +22,20 @@ export type IncidentTask =
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
 export type ScheduledTask = Exclude<IncidentTask, { kind: 'sweep' }>;
 
+/**
+ * How often a worker sweeps PostgreSQL for the reminders and silence ends due, and how far ahead: each
+ * sweep schedules those due within two sweeps, so one due is scheduled by the sweep before it whatever
+ * the sweeps' timing.
+ */
+export const SWEEP_EVERY_MS = 60_000;
+export const SWEPT_AHEAD_MS = 2 * SWEEP_EVERY_MS;
+
 // One job per incident and kind: rescheduling moves the job instead of leaving stale ones behind.
 export const taskJobId = (task: ScheduledTask) =>
   task.kind === 'degradation-reminder' ? `${task.kind}-${task.service}` : `${task.kind}-${task.incidentId}`;
+
+/** Whether `at` comes before the workers' sweeps schedule what is due then (see SWEPT_AHEAD_MS). */
+const beforeTheSweeps = (at: Date) => at.getTime() - Date.now() <= SWEPT_AHEAD_MS;
 
 const KEEP = {
   removeOnComplete: true,
@@ -67,26 +78,37 @@ export class QueuedIncidentEffects {
   }
 
   /**
-   * A new incident's reminder is added without looking for one to move. Should one be there after all
-   * (Redis kept the jobs of a database since restored), it is left as it is: the sweep sets it to the
-   * time PostgreSQL has (unless it is waiting out a retry's backoff: it runs when that ends), and one
-   * that runs early finds the update not due and reschedules itself.
+   * A reminder due no sooner than it was, and past the workers' next sweeps (SWEPT_AHEAD_MS), is left to
+   * them, with no round trip to Redis while the person who made the change waits: PostgreSQL has the
+   * time, and a job left at the earlier one runs, finds the update not due and waits for it. Any other is
+   * scheduled now: one due sooner, or after none was due, is moved (the sweeps leave a job that has failed
+   * once, see sweptTo), one due within the sweeps' reach is not left to come late. A new incident's is added without looking for
+   * one to move. Should one be there after all (Redis kept the jobs of a database since restored), it is
+   * left as it is: the sweep sets it to the time PostgreSQL has (unless it is waiting out a retry's
+   * backoff: it runs when that ends), and one that runs early finds the update not due and waits.
    */
   async updateDue(
     incidentId: number,
     _updateCount: number,
     dueAt: Date | null,
-    { newIncident = false } = {},
+    { newIncident = false, wasDueAt }: { newIncident?: boolean; wasDueAt?: Date | null } = {},
   ): Promise<void> {
-    if (dueAt) await this.schedule({ kind: 'update-reminder', incidentId }, dueAt, { newJob: newIncident });
+    if (!dueAt) return;
+    // None due before says nothing of a job: one left when its severity's interval was taken away may wait
+    // past this due time, and a job that has failed once is not moved by the sweeps.
+    const noSooner = newIncident || (wasDueAt instanceof Date && wasDueAt <= dueAt);
+    if (noSooner && !beforeTheSweeps(dueAt)) return;
+    await this.schedule({ kind: 'update-reminder', incidentId }, dueAt, { newJob: newIncident });
   }
 
   /**
-   * Asked only as an incident is declared: its reminder is added without a look, as a new incident's
-   * update reminder is (one kept from a restored database waits for its time when it runs).
+   * Asked only as an incident is declared, and scheduled now only when due before the workers' next
+   * sweeps would (as updateDue). It is added without a look: one kept from a restored database waits for
+   * its time when it runs.
    */
-  commanderDue(incidentId: number, at: Date): Promise<void> {
-    return this.schedule({ kind: 'commander-reminder', incidentId }, at, { newJob: true });
+  async commanderDue(incidentId: number, at: Date): Promise<void> {
+    if (beforeTheSweeps(at))
+      await this.schedule({ kind: 'commander-reminder', incidentId }, at, { newJob: true });
   }
 
   async channelNeeded(incidentId: number): Promise<void> {

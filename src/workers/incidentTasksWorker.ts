@@ -21,6 +21,8 @@ import {
   type IncidentTask,
   type QueuedIncidentEffects,
   type ScheduledTask,
+  SWEEP_EVERY_MS,
+  SWEPT_AHEAD_MS,
 } from '../queues/incidentTasks.js';
 import { keepSchedules } from '../queues/jobSchedules.js';
 import type { TemplateSet } from '../render/templates.js';
@@ -33,9 +35,6 @@ import { instrumented } from './instrumented.js';
 
 const MAX_NAME_ATTEMPTS = 20;
 const ROOT_WAIT_MS = 1000;
-// Reminders and silence ends whose job Redis lost, or whose scheduling failed after its change committed
-// (the person was told the queue was down), are scheduled again within this long.
-const SWEEP_EVERY_MS = 60_000;
 
 export interface IncidentTasksWorkerDeps {
   pool: pg.Pool;
@@ -143,10 +142,11 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     await recordPostmortemFile(pool, task.incidentId, revision, fileId);
   };
 
-  // Postgres knows when each update and commander reminder is due and each silence ends: a job lost or
-  // never added would leave a reminder unsent, or the root saying 🔕 for ever, and one left at a later time (its move failed)
-  // would come late. Those due before `before` (every one at start) are scheduled again, but for a job
-  // waiting out a retry's backoff.
+  // Postgres knows when each update and commander reminder is due and each silence ends. A change leaves
+  // a reminder due further ahead than SWEPT_AHEAD_MS to these sweeps; a job lost or never added would
+  // leave a reminder unsent, or the root saying 🔕 for ever, and one left at a later time (its move
+  // failed, or left to the sweeps) would come late. Those due before `before` (every one at start) are
+  // scheduled, but for a job waiting out a retry's backoff.
   const sweep = async (before?: Date) => {
     const due: Array<{ task: ScheduledTask; at: Date }> = [
       ...(await remindersDue(pool, before)).map(({ reminder, incidentId, dueAt }) => ({
@@ -175,7 +175,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
       switch (task.kind) {
         case 'sweep':
           // Those due before the sweep after next: any due later is looked at again before its time.
-          return await sweep(new Date(Date.now() + 2 * SWEEP_EVERY_MS));
+          return await sweep(new Date(Date.now() + SWEPT_AHEAD_MS));
         case 'update-reminder': {
           const outcome = await remindOverdueUpdate(pool, deps.config, task.incidentId);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);

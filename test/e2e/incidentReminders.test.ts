@@ -122,3 +122,37 @@ incidents:
     await waitFor(async () => (await reminded()) === 1, 30_000, 'the commander reminder');
   });
 });
+
+describe("a reminder due past the workers' next sweeps", () => {
+  let bot: TestBot;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('is scheduled by the sweep once it comes within its reach', async () => {
+    bot = await startTestBot({
+      configYaml: `${DEFAULT_TEST_CONFIG}
+incidents:
+  updateIntervals: { P1: 1h }
+  commanderReminderAfter: 10m
+`,
+    });
+    const answer = await slashCommand(bot, 'declare P1 Checkout latency doubled');
+    const id = Number(/Declared INC-(\d+)/.exec(answer.text)![1]);
+    const reminders = async () =>
+      (await bot.app.tasks.getJobs(['delayed', 'waiting', 'active']))
+        .map((job) => job.id)
+        .filter((jobId) => jobId?.endsWith(`-reminder-${id}`))
+        .sort();
+    expect(await reminders()).toEqual([]);
+    // Time passes: both come due within the sweeps' reach.
+    await bot.app.pool.query(
+      `UPDATE incidents SET next_update_due_at = now() + interval '90 seconds',
+                            commander_reminder_due_at = now() + interval '60 seconds' WHERE id = $1`,
+      [id],
+    );
+    await bot.app.tasks.add('sweep', { kind: 'sweep' });
+    await waitFor(async () => (await reminders()).length === 2, 20_000, 'the sweep to schedule both');
+    expect(await reminders()).toEqual([`commander-reminder-${id}`, `update-reminder-${id}`]);
+  });
+});

@@ -114,7 +114,7 @@ describe('a change to an incident, its timeline entry and its version', () => {
     const dues = () =>
       (deps().effects as ReturnType<typeof recordingEffects>).calls.filter(([name]) => name === 'updateDue');
     // P2's updates are due every 30 minutes, from the last update the row then had.
-    expect(dues().at(-1)).toEqual(['updateDue', id, 0, new Date('2026-12-01T00:30:00Z')]);
+    expect(dues().at(-1)).toEqual(['updateDue', id, 0, new Date('2026-12-01T00:30:00Z'), { wasDueAt: null }]);
     const { entries } = await written(id);
     expect(entries.at(-1)).toEqual({
       kind: 'severity_changed',
@@ -123,7 +123,7 @@ describe('a change to an incident, its timeline entry and its version', () => {
     });
     // P4's never are.
     await changeSeverity(deps(), id, 'P4', 'U0ALICE', 'severity-none-due');
-    expect(dues().at(-1)).toEqual(['updateDue', id, 0, null]);
+    expect(dues().at(-1)).toEqual(['updateDue', id, 0, null, { wasDueAt: new Date('2026-12-01T00:30:00Z') }]);
     const { rows } = await deps().pool.query('SELECT next_update_due_at FROM incidents WHERE id = $1', [id]);
     expect(rows[0].next_update_due_at).toBeNull();
   });

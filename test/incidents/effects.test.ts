@@ -78,6 +78,30 @@ describe("a change's effects", () => {
     expect(asked(effects)).toEqual(['changed', 'updateDue']);
   });
 
+  it('a status update and a change of severity say when the update was due before them', async () => {
+    const effects = recordingEffects();
+    const deps = { pool: pool(), config, effects };
+    const id = await declared(deps);
+    const due = async () =>
+      (
+        await pool().query<{ due: Date | null }>(
+          'SELECT next_update_due_at AS due FROM incidents WHERE id = $1',
+          [id],
+        )
+      ).rows[0]!.due;
+    const declaredDue = await due();
+    await postStatusUpdate(deps, id, { text: 'Rolled back', by: 'U0ALICE' });
+    const updatedDue = await due();
+    // P4 has no interval: none due after it, and the next change says none was.
+    await changeSeverity(deps, id, 'P4', 'U0ALICE');
+    await changeSeverity(deps, id, 'P2', 'U0ALICE');
+    expect(effects.calls.filter(([name]) => name === 'updateDue').slice(1)).toEqual([
+      ['updateDue', id, 1, updatedDue, { wasDueAt: declaredDue }],
+      ['updateDue', id, 1, null, { wasDueAt: updatedDue }],
+      ['updateDue', id, 1, updatedDue, { wasDueAt: null }],
+    ]);
+  });
+
   it('resolving asks for its Slack message, the end of its reminders and escalation, and its post-mortem', async () => {
     const id = await declared({ pool: pool(), config, effects: recordingEffects() });
     const effects = failingChange();

@@ -49,10 +49,10 @@ describe('the queued effects of a new incident', () => {
     await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
     await effects.opened(1, 0);
     const sent = vi.spyOn(redis, 'sendCommand');
-    await effects.updateDue(7, 0, new Date(Date.now() + 3_600_000), { newIncident: true });
+    await effects.updateDue(7, 0, new Date(Date.now() + 60_000), { newIncident: true });
     expect(sent).toHaveBeenCalledTimes(1);
     sent.mockClear();
-    await effects.commanderDue(7, new Date(Date.now() + 300_000));
+    await effects.commanderDue(7, new Date(Date.now() + 90_000));
     expect(sent).toHaveBeenCalledTimes(1);
     sent.mockClear();
     // Its first escalation step, and its playbook's checks.
@@ -61,6 +61,40 @@ describe('the queued effects of a new incident', () => {
     expect(await tasks.getJobState('update-reminder-7')).toBe('delayed');
     expect(await tasks.getJobState('commander-reminder-7')).toBe('delayed');
     expect(await escalation.getJobState('step-7-0-0')).not.toBe('unknown');
+  });
+
+  it("leaves reminders due past the workers' next sweeps to them, with no round trip to Redis", async () => {
+    const { effects, redis, tasks } = effectsOn();
+    await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
+    const sent = vi.spyOn(redis, 'sendCommand');
+    await effects.updateDue(7, 0, new Date(Date.now() + 3_600_000), { newIncident: true });
+    await effects.commanderDue(7, new Date(Date.now() + 300_000));
+    // A status update's next one, as far and no sooner than it was.
+    await effects.updateDue(1, 1, new Date(Date.now() + 3_600_000), {
+      wasDueAt: new Date(Date.now() + 60_000),
+    });
+    expect(sent).not.toHaveBeenCalled();
+    expect(await tasks.getJobState('update-reminder-7')).toBe('unknown');
+  });
+
+  it('moves a reminder due sooner than it was, or after none was, however far, and schedules one when what was is not known', async () => {
+    const { effects, redis, tasks } = effectsOn();
+    await effects.updateDue(1, 0, new Date(Date.now() + 60_000));
+    const sent = vi.spyOn(redis, 'sendCommand');
+    // A severity raised: due in 15 minutes, not 60.
+    const sooner = new Date(Date.now() + 900_000);
+    await effects.updateDue(1, 1, sooner, { wasDueAt: new Date(Date.now() + 3_600_000) });
+    expect(sent).toHaveBeenCalledTimes(1);
+    const delay = (await tasks.getJob('update-reminder-1'))!.delay;
+    expect(delay).toBeGreaterThan(800_000);
+    expect(delay).toBeLessThanOrEqual(900_000);
+    // Due again after none was (a severity with no interval): a job left may wait past the new time.
+    sent.mockClear();
+    await effects.updateDue(1, 1, new Date(Date.now() + 1_800_000), { wasDueAt: null });
+    expect(sent).toHaveBeenCalledTimes(1);
+    // A reopening: what its resolve left is not known.
+    await effects.updateDue(2, 0, new Date(Date.now() + 3_600_000));
+    expect(await tasks.getJobState('update-reminder-2')).toBe('delayed');
   });
 
   it('adds no escalation step where no policy can apply, and no playbook checks where no playbook has any', async () => {
@@ -149,7 +183,7 @@ describe('the queued effects of resolving an incident', () => {
       autoChecks: false,
       paging: false,
     });
-    const later = new Date(Date.now() + 3_600_000);
+    const later = new Date(Date.now() + 90_000);
     await effects.updateDue(7, 1, later);
     await effects.commanderDue(7, later);
     const sent = vi.spyOn(redis, 'sendCommand');
