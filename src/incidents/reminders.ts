@@ -115,12 +115,12 @@ export interface DueReminder {
  */
 export async function remindersDue(pool: pg.Pool, before?: Date): Promise<DueReminder[]> {
   const { rows } = await pool.query<{ id: number; update: Date | null; commander: Date | null }>(
-    `SELECT id::int AS id, due.update, due.commander
-       FROM incidents,
-            LATERAL (SELECT CASE WHEN $1::timestamptz IS NULL OR next_update_due_at < $1 THEN next_update_due_at END AS update,
-                            CASE WHEN $1::timestamptz IS NULL OR commander_reminder_due_at < $1 THEN commander_reminder_due_at END AS commander) due
-      WHERE state = 'open' AND (due.update IS NOT NULL OR due.commander IS NOT NULL)`,
-    [before ?? null],
+    `SELECT id::int AS id,
+            CASE WHEN next_update_due_at < $1 THEN next_update_due_at END AS update,
+            CASE WHEN commander_reminder_due_at < $1 THEN commander_reminder_due_at END AS commander
+       FROM incidents
+      WHERE state = 'open' AND (next_update_due_at < $1 OR commander_reminder_due_at < $1)`,
+    [before ?? 'infinity'],
   );
   return rows.flatMap((row) => [
     ...(row.update ? [{ reminder: 'update' as const, incidentId: row.id, dueAt: row.update }] : []),

@@ -16,7 +16,7 @@ export type IncidentTask =
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
   | { kind: 'silence-end'; incidentId: number }
-  /** Every minute: the update reminders and silence ends Postgres knows of, scheduled again (see the worker). */
+  /** Every minute: the reminders and silence ends Postgres knows of, scheduled again (see the worker). */
   | { kind: 'sweep' };
 
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
@@ -81,11 +81,11 @@ export class QueuedIncidentEffects {
    * A reminder due no sooner than it was, and past the workers' next sweeps (SWEPT_AHEAD_MS), is left to
    * them, with no round trip to Redis while the person who made the change waits: PostgreSQL has the
    * time, and a job left at the earlier one runs, finds the update not due and waits for it. Any other is
-   * scheduled now: one due sooner, or after none was due, is moved (the sweeps leave a job that has failed
-   * once, see sweptTo), one due within the sweeps' reach is not left to come late. A new incident's is added without looking for
-   * one to move. Should one be there after all (Redis kept the jobs of a database since restored), it is
-   * left as it is: the sweep sets it to the time PostgreSQL has (unless it is waiting out a retry's
-   * backoff: it runs when that ends), and one that runs early finds the update not due and waits.
+   * scheduled now: one due sooner, or after none was due, is moved (the sweeps leave a job that has
+   * failed once, see sweptTo); one due within the sweeps' reach is not left to come late. A new
+   * incident's is added without looking for one to move: one there after all (Redis kept the jobs of a
+   * database since restored) runs early, finds the update not due and waits, or, later, is moved by the
+   * sweep.
    */
   async updateDue(
     incidentId: number,

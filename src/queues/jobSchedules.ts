@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 
 /** How often a worker's process looks for its queue's schedules in Redis (keepSchedules). */
@@ -12,29 +12,30 @@ export interface Schedule<T> {
 }
 
 /**
- * Puts `queue`'s schedules in Redis now (BullMQ job schedulers), and every `keptEveryMs` until stopped
- * puts back any gone, or whose next run is. A Redis that loses its data (a failover to a replica that was
- * behind, a restart without persistence) loses the schedules with the jobs: the sweeps that find lost jobs
- * again in PostgreSQL would then never run until a worker restarted. (A worker's call landing just after
- * the loss can leave a schedule's record without its next run.) One that is whole is left as it is: put
- * again, its run already waiting would go to the back of the wait list, behind a backlog, at every turn
- * of every process. (A start puts them all, a changed `every` with them: a waiting run goes to the back
- * once.) A look or a put that fails (Redis away) is logged and tried again at the next turn.
+ * Puts `queue`'s schedules in Redis now (BullMQ job schedulers), and every `keptEveryMs` until `worker`
+ * closes puts back any gone, or whose next run is. A Redis that loses its data (a failover to a replica
+ * that was behind, a restart without persistence) loses the schedules with the jobs: the sweeps that find
+ * lost jobs again in PostgreSQL would then never run until a worker restarted. (A worker's call landing
+ * just after the loss can leave a schedule's record without its next run.) One that is whole is left as it
+ * is: put again, its run already waiting would go to the back of the wait list, behind a backlog, at every
+ * turn of every process. (A start puts them all, a changed `every` with them: a waiting run goes to the
+ * back once.) A look or a put that fails (Redis away) is logged and tried again at the next turn.
  */
 export async function keepSchedules<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,
   schedules: ReadonlyArray<Schedule<T>>,
+  worker: Pick<Worker, 'once'>,
   logger: Pick<Logger, 'warn'>,
   keptEveryMs = KEPT_EVERY_MS,
-): Promise<{ stop(): void }> {
+): Promise<void> {
   const put = (schedule: Schedule<T>) =>
     queue.upsertJobScheduler(
       schedule.id,
       { every: schedule.every },
       { name: schedule.id, data: schedule.data, opts: { removeOnComplete: true, removeOnFail: true } },
     );
-  // BullMQ names a schedule's run by the schedule and the time it is for (JobScheduler.getSchedulerNextJobId),
-  // and makes the next as one begins: a run it points to that has ended, or is gone, is one with none after.
+  // BullMQ names a schedule's run by the schedule and the time it is for (getSchedulerNextJobId), and
+  // makes the next as one begins: a run it points to that has ended, or is gone, is one with none after.
   const whole = async (schedule: Schedule<T>) => {
     const there = await queue.getJobScheduler(schedule.id);
     if (there?.next === undefined) return false;
@@ -57,5 +58,5 @@ export async function keepSchedules<T>(
         );
   }, keptEveryMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  worker.once('closing', () => clearInterval(timer));
 }

@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 import { keepSchedules } from './jobSchedules.js';
 import { scheduleAt } from './queues.js';
@@ -35,9 +35,9 @@ export class QueuedPageEffects {
     await this.pages.add('sync', { kind: 'sync', incidentId }, OPTIONS);
   }
 
-  /** Sweeps for pages out of step every `ms` (one schedule however many workers run), until stopped. */
-  sweepEvery(ms: number, logger: Pick<Logger, 'warn'>): Promise<{ stop(): void }> {
-    return keepSchedules(this.pages, [{ id: 'sweep', every: ms, data: { kind: 'sweep' } }], logger);
+  /** Sweeps for pages out of step every `ms` (one schedule however many workers run) until `worker` closes. */
+  sweepEvery(ms: number, worker: Pick<Worker, 'once'>, logger: Pick<Logger, 'warn'>): Promise<void> {
+    return keepSchedules(this.pages, [{ id: 'sweep', every: ms, data: { kind: 'sweep' } }], worker, logger);
   }
 
   /** The incident's failing pages are next due at `at` (the soonest of their retry times). */

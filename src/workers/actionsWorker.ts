@@ -225,12 +225,12 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
   worker.on('error', (err) => deps.logger.error({ err }, 'actions worker error'));
   await worker.waitUntilReady();
   await sweep();
-  const kept = await keepSchedules(
+  await keepSchedules(
     deps.actions,
     [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
+    worker,
     deps.logger,
   );
-  worker.on('closing', () => kept.stop());
   return worker;
 }
 

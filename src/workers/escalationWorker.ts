@@ -62,11 +62,11 @@ export async function startEscalationWorker(deps: EscalationWorkerDeps): Promise
   await worker.waitUntilReady();
   // Steps live in Postgres: a restart, or a Redis that lost its jobs, picks them up where they were.
   await sweep();
-  const kept = await keepSchedules(
+  await keepSchedules(
     deps.queue,
     [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
+    worker,
     deps.logger,
   );
-  worker.on('closing', () => kept.stop());
   return worker;
 }

@@ -231,12 +231,12 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));
   await worker.waitUntilReady();
   await sweep();
-  const kept = await keepSchedules(
+  await keepSchedules(
     deps.queue,
     [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
+    worker,
     deps.logger,
   );
-  worker.on('closing', () => kept.stop());
   return worker;
 }
 

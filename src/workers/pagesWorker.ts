@@ -60,7 +60,6 @@ export async function startPagesWorker(deps: PagesWorkerDeps): Promise<Worker<Pa
   await worker.waitUntilReady();
   await retryRefusedPages(pool);
   await sweep();
-  const kept = await pageEffects.sweepEvery(SWEEP_EVERY_MS, deps.logger);
-  worker.on('closing', () => kept.stop());
+  await pageEffects.sweepEvery(SWEEP_EVERY_MS, worker, deps.logger);
   return worker;
 }

@@ -200,7 +200,6 @@ export async function startSlackSyncWorker(deps: SlackSyncWorkerDeps): Promise<W
       data: { kind: 'heartbeat-check' },
     });
   else await deps.queue.removeJobScheduler('heartbeat-check');
-  const kept = await keepSchedules(deps.queue, schedules, deps.logger);
-  worker.on('closing', () => kept.stop());
+  await keepSchedules(deps.queue, schedules, worker, deps.logger);
   return worker;
 }

@@ -36,15 +36,15 @@ async function sweptQueue() {
   await worker.waitUntilReady();
   const failures: unknown[] = [];
   const keep = async (every: number, keptEveryMs: number) => {
-    const kept = await keepSchedules(
+    await keepSchedules(
       queue,
       [{ id: 'sweep', every, data: { kind: 'sweep' } }],
+      worker,
       { warn: (line: unknown) => failures.push(line) },
       keptEveryMs,
     );
-    cleanups.push(() => kept.stop());
   };
-  return { prefix, queue, redis, runs, keep, failures };
+  return { prefix, queue, redis, worker, runs, keep, failures };
 }
 
 describe('keepSchedules', () => {
@@ -81,6 +81,17 @@ describe('keepSchedules', () => {
     await waitFor(() => runs.count >= 3, 10_000, 'runs while the schedule is looked for');
     expect(put).toHaveBeenCalledTimes(1);
     expect(runs.count).toBeLessThanOrEqual((Date.now() - started) / 500 + 2);
+  });
+
+  it('stops looking once its worker closes', async () => {
+    const { queue, worker, keep } = await sweptQueue();
+    await keep(500, 50);
+    const looks = vi.spyOn(queue, 'getJobScheduler');
+    await waitFor(() => looks.mock.calls.length > 0, 10_000, 'a look');
+    await worker.close();
+    const after = looks.mock.calls.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(looks.mock.calls.length).toBe(after);
   });
 
   it('puts every schedule the workers have', () => {
