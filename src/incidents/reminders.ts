@@ -23,6 +23,9 @@ export async function remindOverdueUpdate(
   incidentId: number,
 ): Promise<ReminderOutcome> {
   return inTransaction(pool, async (db) => {
+    await db.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [incidentId]);
+    // Read once the row is held (see remindMissingCommander): a commander assigned while this waited for
+    // it is the one reminded.
     const { rows } = await db.query<{
       state: string;
       severity: Severity;
@@ -32,7 +35,7 @@ export async function remindOverdueUpdate(
     }>(
       `SELECT state, severity, next_update_due_at AS due, next_update_due_at <= now() AS overdue,
               (SELECT user_id FROM incident_roles r WHERE r.incident_id = i.id AND r.role = 'commander') AS commander
-         FROM incidents i WHERE id = $1 FOR UPDATE`,
+         FROM incidents i WHERE id = $1`,
       [incidentId],
     );
     const incident = rows[0];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { remindersDue, remindMissingCommander } from '../../src/incidents/reminders.js';
+import { remindersDue, remindMissingCommander, remindOverdueUpdate } from '../../src/incidents/reminders.js';
 import { lifecycleOnDatabase, whileRowHeld } from '../support/incidents.js';
 
 /** The commander reminder, decided from PostgreSQL as it fires (real PostgreSQL). */
@@ -105,5 +105,39 @@ describe('the commander reminder', () => {
     expect(
       due.filter((r) => [soon, later, resolved].includes(r.incidentId)).map((r) => r.incidentId),
     ).toEqual([soon]);
+  });
+});
+
+/** The update reminder, decided from PostgreSQL as it fires (real PostgreSQL). */
+describe('the update reminder', () => {
+  const lifecycle = lifecycleOnDatabase();
+  const config = {
+    incidents: { updateIntervals: { P0: null, P1: null, P2: 30 * 60_000, P3: null, P4: null } },
+  };
+
+  // The assignment takes the incident's row (its version), as assigning a role does.
+  it('names the commander assigned while it waited for the row', async () => {
+    const { pool } = lifecycle();
+    const { rows } = await pool.query<{ id: number }>(
+      `INSERT INTO incidents (title, severity, channel_id, declared_by, next_update_due_at)
+       VALUES ('Queue consumers stuck', 'P2', 'C0OPS', 'U0ALICE', now() - interval '1 minute')
+       RETURNING id::int`,
+    );
+    const id = rows[0]!.id;
+    await whileRowHeld(
+      pool,
+      id,
+      `WITH role AS (INSERT INTO incident_roles (incident_id, role, user_id, assigned_by)
+                     VALUES ($1, 'commander', 'U0BOB', 'U0ALICE'))
+       UPDATE incidents SET version = version + 1 WHERE id = $1`,
+      () => remindOverdueUpdate(pool, config, id),
+    );
+    const { rows: entries } = await pool.query<{ data: Record<string, string> }>(
+      "SELECT data FROM timeline_entries WHERE incident_id = $1 AND kind = 'reminder'",
+      [id],
+    );
+    expect(entries.map((e) => e.data)).toEqual([
+      expect.objectContaining({ reminder: 'update', commander: 'U0BOB' }),
+    ]);
   });
 });
