@@ -14,6 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { incidentsBehindSlack } from '../src/incidents/incidentStore.js';
 import { Duration } from '../src/primitives/duration.js';
@@ -25,7 +26,7 @@ import {
 import { payload } from '../test/support/alertmanager.js';
 import { alertmanagerMissing, startAlertmanagerCluster } from '../test/support/alertmanagerCluster.js';
 import { runStoreCut } from '../test/support/storeCut.js';
-import { BOT_TOKEN, fmt, post, startBot, TEAMS, TOKEN, withDatabase } from './deployment.js';
+import { BOT_TOKEN, fmt, post, REDIS_URL, startBot, TEAMS, TOKEN, withDatabase } from './deployment.js';
 
 export interface ScenarioOptions {
   groups: number;
@@ -150,6 +151,35 @@ export class Deployment {
 
   faultEnded(): void {
     this.faultEndedAt = performance.now();
+  }
+
+  /** Resolves once every expected group has its incident in PostgreSQL. */
+  async untilStored(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM incidents');
+      if (rows[0]!.n >= this.expected.size) return;
+      if (performance.now() > deadline) throw new Error('the groups never all had their incident');
+      await sleep(100);
+    }
+  }
+
+  /**
+   * Deletes every key of this deployment's Redis prefix, its replicas running: a Redis back without its
+   * data, for this deployment alone (the shared Redis is never flushed).
+   */
+  async emptyRedis(): Promise<number> {
+    const redis = new Redis(REDIS_URL);
+    try {
+      let deleted = 0;
+      for await (const keys of redis.scanStream({ match: `${this.prefix}:*`, count: 1000 }) as AsyncIterable<
+        string[]
+      >)
+        if (keys.length > 0) deleted += await redis.unlink(...keys);
+      return deleted;
+    } finally {
+      redis.disconnect();
+    }
   }
 
   /** Groups accepted at least once whose root is missing or not in its expected state. */
@@ -381,6 +411,27 @@ export const FAULT_SCENARIOS: FaultScenario[] = [
       // Alertmanager retries what got no 2xx.
       const groupsRefused = [...new Map(refused.map((n) => [n.groupLabels.alertname, n])).values()];
       await deliverFromTwoPeers(deployment, () => replica.port, groupsRefused);
+    }),
+  },
+  {
+    // Redis back without its data (a failover to a replica that was behind, a restart without persistence)
+    // while Slack is away: the syncs waiting for Slack go with it, and the schedules of the sweeps that find
+    // them again in PostgreSQL. Nothing is delivered after: only those sweeps can bring Slack up to date.
+    name: 'redis-emptied',
+    measure: onDeployment(async (deployment, { groups }) => {
+      const replica = await deployment.startReplica();
+      deployment.slack.outage(CATCH_UP_LIMIT_MS, 503);
+      const names = Array.from({ length: groups }, (_, g) => groupName('Emptied', g));
+      for (const name of names) deployment.expect(name, 2, 0);
+      await deliverFromTwoPeers(
+        deployment,
+        () => replica.port,
+        names.map((name, g) => notification(name, g, 'firing')),
+      );
+      await deployment.untilStored(60_000);
+      if ((await deployment.emptyRedis()) === 0) throw new Error('the deployment had nothing in Redis');
+      deployment.slack.endOutage();
+      deployment.faultEnded();
     }),
   },
   // Scenarios 3 and 4 at length: the fault tests' own cut, with every group first firing during it.
