@@ -40,6 +40,19 @@ export async function loadChannelTask(db: pg.Pool, incidentId: number): Promise<
   return rows[0];
 }
 
+/**
+ * Open incidents whose channel of their own is still to be made: the job that makes it may have been lost
+ * (Redis back without its data) or have failed every attempt, and the incident is shown nowhere until its
+ * channel is. The workers' sweep queues it again (a job there already is left). Not an announcement left
+ * unposted once the channel is made: one the announcement channel refuses would be tried for ever.
+ */
+export async function channelsStillToMake(db: pg.Pool): Promise<number[]> {
+  const { rows } = await db.query<{ id: number }>(
+    "SELECT id::int AS id FROM incidents WHERE state = 'open' AND dedicated_channel AND channel_id IS NULL",
+  );
+  return rows.map((r) => r.id);
+}
+
 /** The incident now lives in `channelId`; returns the version Slack must show. */
 export async function attachChannel(db: pg.Pool, incidentId: number, channelId: string): Promise<number> {
   const { rows } = await db.query<{ version: number }>(

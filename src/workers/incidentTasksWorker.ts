@@ -7,6 +7,7 @@ import type { FileConfig } from '../config/file.js';
 import { moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
   attachChannel,
+  channelsStillToMake,
   dedicatedChannelName,
   loadChannelTask,
   recordAnnouncement,
@@ -142,13 +143,19 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     await recordPostmortemFile(pool, task.incidentId, revision, fileId);
   };
 
-  // Postgres knows when each update and commander reminder is due and each silence ends. A change leaves
-  // a reminder due further ahead than SWEPT_AHEAD_MS to these sweeps; a job lost or never added would
-  // leave a reminder unsent, or the root saying 🔕 for ever, and one left at a later time (its move
-  // failed, or left to the sweeps) would come late. Those due before `before` (every one at start) are
-  // scheduled, but for a job waiting out a retry's backoff.
+  // Postgres knows when each update and commander reminder is due and each silence ends, and which
+  // incidents still wait for their channel. A change leaves a reminder due further ahead than
+  // SWEPT_AHEAD_MS to these sweeps; a job lost or never added would leave a reminder unsent, the root
+  // saying 🔕 for ever, or an incident shown nowhere, and one left at a later time (its move failed, or
+  // left to the sweeps) would come late. Those due before `before` (every one at start) are scheduled,
+  // but for a job waiting out a retry's backoff.
   const sweep = async (before?: Date) => {
+    const now = new Date();
     const due: Array<{ task: ScheduledTask; at: Date }> = [
+      ...(await channelsStillToMake(pool)).map((incidentId) => ({
+        task: { kind: 'create-channel' as const, incidentId },
+        at: now,
+      })),
       ...(await remindersDue(pool, before)).map(({ reminder, incidentId, dueAt }) => ({
         task: { kind: `${reminder}-reminder` as const, incidentId },
         at: dueAt,
@@ -165,7 +172,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     if (failed.length > 0)
       deps.logger.warn(
         { err: failed[0]!.err, task: failed[0]!.task, failed: failed.length, of: due.length },
-        'sweep: reminders or silence ends were not scheduled; the next sweep tries again',
+        'sweep: reminders, silence ends or channels were not scheduled; the next sweep tries again',
       );
   };
 

@@ -54,3 +54,38 @@ incidents:
     );
   });
 });
+
+describe('a channel whose creation Redis lost', () => {
+  const configYaml = `${DEFAULT_TEST_CONFIG}
+incidents:
+  createChannel: true
+  announcementChannel: C0ANNOUNCE
+`;
+  let bot: TestBot;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('is created by the bot started after it, and the incident shown there', async () => {
+    bot = await startTestBot({ configYaml });
+    // Slack down for channels: the job waits out its retries in Redis.
+    bot.slack.emulator.failNext('conversations.create', { status: 503 }, 1000);
+    const answer = await slashCommand(bot, 'declare P1 Checkout latency over 2s', { channel: 'C0RANDOM1' });
+    const ref = /Declared (INC-\d+)/.exec(answer.text)![1]!;
+    await waitFor(() => bot.slack.emulator.callsOf('conversations.create').length > 0, 20_000, 'a try');
+    // The bot started after it has a Redis with none of its jobs.
+    await bot.stop({ keepDatabase: true });
+    bot = await startTestBot({ database: bot.database, configYaml });
+    const channel = await waitFor(
+      () => bot.slack.emulator.channels().find((c) => c.name === `inc-${today()}-checkout-latency-over-2s`),
+      20_000,
+      'dedicated channel',
+    );
+    await waitFor(
+      () => bot.slack.emulator.channelMessages(channel.id).some((m) => text(m.blocks).includes(ref)),
+      20_000,
+      'root in channel',
+    );
+    await waitFor(() => bot.slack.emulator.channelMessages('C0ANNOUNCE')[0], 20_000, 'announcement');
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dedicatedChannelName } from '../../src/incidents/channels.js';
+import { channelsStillToMake, dedicatedChannelName } from '../../src/incidents/channels.js';
+import { lifecycleOnDatabase } from '../support/incidents.js';
 
 // Slack's rule for channel names (conversations.create / conversations.rename).
 const SLACK_CHANNEL_NAME = /^[a-z0-9_-]{1,80}$/;
@@ -113,5 +114,26 @@ describe('dedicatedChannelName', () => {
       expect(name.includes('--'), context).toBe(false);
       expect(name.endsWith(attempt > 1 ? `-${attempt}` : ''), context).toBe(true);
     }
+  });
+});
+
+/** What the workers' sweep finds still to make (real PostgreSQL). */
+describe('channelsStillToMake', () => {
+  const lifecycle = lifecycleOnDatabase();
+
+  it('lists the open incidents whose channel is not made yet', async () => {
+    const { rows } = await lifecycle().pool.query<{ title: string; id: number }>(
+      `INSERT INTO incidents (title, severity, declared_by, dedicated_channel, channel_id,
+                              announcement_channel_id, announcement_ts, state, resolved_at)
+       VALUES ('no channel', 'P1', 'U0ALICE', true, NULL, NULL, NULL, 'open', NULL),
+              ('not announced', 'P1', 'U0ALICE', true, 'C0OWN1', 'C0ANNOUNCE', NULL, 'open', NULL),
+              ('announced', 'P1', 'U0ALICE', true, 'C0OWN2', 'C0ANNOUNCE', '1.000100', 'open', NULL),
+              ('nothing to announce', 'P1', 'U0ALICE', true, 'C0OWN3', NULL, NULL, 'open', NULL),
+              ('resolved first', 'P1', 'U0ALICE', true, NULL, NULL, NULL, 'resolved', now()),
+              ('moved to the fallback', 'P1', 'U0ALICE', false, 'C0ANNOUNCE', 'C0ANNOUNCE', NULL, 'open', NULL)
+       RETURNING title, id::int`,
+    );
+    const id = (title: string) => rows.find((r) => r.title === title)!.id;
+    expect((await channelsStillToMake(lifecycle().pool)).sort((a, b) => a - b)).toEqual([id('no channel')]);
   });
 });
