@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { CAPPED_BACKOFF } from './backoff.js';
 import { type EscalationJob, scheduleEscalationStep, stopEscalation } from './escalationJobs.js';
 import { enqueuePlaybookChecks, type HealthJob } from './healthJobs.js';
 import { enqueueIncidentSync, type Scheduling, type SlackSyncJob, scheduleAt } from './queues.js';
@@ -16,16 +17,16 @@ export type IncidentTask =
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
   | { kind: 'silence-end'; incidentId: number }
-  /** Every minute: the reminders and silence ends Postgres knows of, scheduled again (see the worker). */
+  /** Every minute: the reminders, silence ends and channels Postgres knows of, queued again (see the worker). */
   | { kind: 'sweep' };
 
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
 export type ScheduledTask = Exclude<IncidentTask, { kind: 'sweep' }>;
 
 /**
- * How often a worker sweeps PostgreSQL for the reminders and silence ends due, and how far ahead: each
- * sweep schedules those due within two sweeps, so one due is scheduled by the sweep before it whatever
- * the sweeps' timing.
+ * How often a worker sweeps PostgreSQL for the reminders and silence ends due (and the channels still to
+ * make), and how far ahead: each sweep schedules those due within two sweeps, so one due is scheduled by
+ * the sweep before it whatever the sweeps' timing.
  */
 export const SWEEP_EVERY_MS = 60_000;
 export const SWEPT_AHEAD_MS = 2 * SWEEP_EVERY_MS;
@@ -37,11 +38,13 @@ export const taskJobId = (task: ScheduledTask) =>
 /** Whether `at` comes before the workers' sweeps schedule what is due then (see SWEPT_AHEAD_MS). */
 const beforeTheSweeps = (at: Date) => at.getTime() - Date.now() <= SWEPT_AHEAD_MS;
 
+// A task failed for good (a Slack outage of hours) is queued again by the workers' sweep where PostgreSQL
+// says it is still to do: reminders, silence ends, channels. A post-mortem is asked for again.
 const KEEP = {
   removeOnComplete: true,
   removeOnFail: { count: 1000 },
-  attempts: 20,
-  backoff: { type: 'exponential', delay: 1000 },
+  attempts: 100,
+  backoff: CAPPED_BACKOFF,
 };
 
 /**

@@ -1,5 +1,6 @@
 import { ErrorCode, Job, type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { CAPPED_BACKOFF } from './backoff.js';
 
 /**
  * The queue of Slack projections: an incident's messages, an action request's approval message, a heartbeat
@@ -117,7 +118,7 @@ export async function scheduleAt<T>(
 
 const SYNC_JOB_OPTIONS = {
   attempts: 100,
-  backoff: { type: 'capped-exponential' },
+  backoff: CAPPED_BACKOFF,
   removeOnComplete: true,
   removeOnFail: true,
 };

@@ -17,6 +17,7 @@ import { generatePostmortem, recordPostmortemFile } from '../incidents/postmorte
 import { remindersDue, remindMissingCommander, remindOverdueUpdate } from '../incidents/reminders.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { cappedExponentialBackoff } from '../queues/backoff.js';
 import {
   INCIDENT_TASKS_QUEUE,
   type IncidentTask,
@@ -233,6 +234,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
       connection: deps.connection,
       prefix: deps.prefix,
       concurrency: 4,
+      settings: { backoffStrategy: cappedExponentialBackoff },
     },
   );
   worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));

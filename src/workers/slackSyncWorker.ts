@@ -9,6 +9,7 @@ import { SyncBusyError } from '../db/syncLock.js';
 import { incidentsBehindSlack } from '../incidents/incidentStore.js';
 import { type ProjectionDeps, syncIncident } from '../incidents/projection.js';
 import type { Logger } from '../observability/logger.js';
+import { cappedExponentialBackoff } from '../queues/backoff.js';
 import { IncidentSyncVersions } from '../queues/incidentSyncVersions.js';
 import { keepSchedules, type Schedule } from '../queues/jobSchedules.js';
 import {
@@ -32,13 +33,6 @@ const BUSY_RETRY_MS = 500;
 // While the database is away a sync is tried again on a short, steady interval, not with a backoff that
 // grows with the outage: Slack catches up within seconds of its return, however long it was gone.
 const DATABASE_RETRY_MS = 2000;
-const MAX_BACKOFF_MS = 5 * 60_000;
-
-/** 1 s, 2 s, 4 s… capped at 5 minutes, with jitter so that recovering workers do not stampede Slack. */
-export function cappedExponentialBackoff(attemptsMade: number): number {
-  const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attemptsMade - 1));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
-}
 
 /**
  * How long a sync that failed with `err` waits before it is tried again, using no attempt: undefined for

@@ -55,6 +55,28 @@ incidents:
   });
 });
 
+describe('a channel Slack failed to create', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot({ configYaml: `${DEFAULT_TEST_CONFIG}\nincidents:\n  createChannel: true\n` });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  // Its job backs off as the syncs do (capped): a worker without that strategy fails it for good.
+  it('is tried again', async () => {
+    bot.slack.emulator.failNext('conversations.create', { status: 503 }, 2);
+    await slashCommand(bot, 'declare P2 Search results stale', { channel: 'C0RANDOM1' });
+    await waitFor(
+      () => bot.slack.emulator.channels().find((c) => c.name === `inc-${today()}-search-results-stale`),
+      20_000,
+      'dedicated channel',
+    );
+    expect(bot.slack.emulator.callsOf('conversations.create')).toHaveLength(3);
+  });
+});
+
 describe('a channel whose creation Redis lost', () => {
   const configYaml = `${DEFAULT_TEST_CONFIG}
 incidents:

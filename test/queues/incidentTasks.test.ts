@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cappedExponentialBackoff } from '../../src/queues/backoff.js';
 import { ESCALATION_QUEUE, type EscalationJob } from '../../src/queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
 import {
@@ -193,5 +194,19 @@ describe('the queued effects of resolving an incident', () => {
     expect(sent).not.toHaveBeenCalled();
     const left = await tasks.getJobs(['delayed']);
     expect(left.map((job) => job.id).sort()).toEqual(['commander-reminder-7', 'update-reminder-7']);
+  });
+});
+
+describe('the retries of an incident task', () => {
+  // BullMQ's own exponential backoff has no cap: the 13th try of a channel through a Slack outage came
+  // 34 minutes after the 12th, the 20th and last about three days after the 19th.
+  it('back off as the syncs do, five minutes apart at most (and its jitter), for hours', async () => {
+    const { effects, tasks } = effectsOn();
+    await effects.channelNeeded(7);
+    const job = await tasks.getJob('create-channel-7');
+    expect(job!.opts).toMatchObject({ attempts: 100, backoff: { type: 'capped-exponential' } });
+    const waits = Array.from({ length: 100 }, (_, i) => cappedExponentialBackoff(i + 1));
+    expect(Math.max(...waits)).toBeLessThanOrEqual(6 * 60_000);
+    expect(waits.reduce((sum, ms) => sum + ms, 0)).toBeGreaterThan(6 * 3_600_000);
   });
 });
