@@ -53,6 +53,12 @@ export async function channelsStillToMake(db: pg.Pool): Promise<number[]> {
   return rows.map((r) => r.id);
 }
 
+/** Whether an incident lives in `channelId` already. */
+export async function channelTaken(db: pg.Pool, channelId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM incidents WHERE channel_id = $1 LIMIT 1', [channelId]);
+  return rows.length > 0;
+}
+
 /** The incident now lives in `channelId`; returns the version Slack must show. */
 export async function attachChannel(db: pg.Pool, incidentId: number, channelId: string): Promise<number> {
   const { rows } = await db.query<{ version: number }>(

@@ -159,6 +159,29 @@ export class SlackEmulator {
         : this.ok({ channel: channelToApi(channel, this.botUserId) });
     },
     'conversations.invite': (p) => this.invite(p),
+    // The channels a user (the bot, unless named) is in, a page at a time.
+    'users.conversations': (p) => {
+      const user = typeof p.user === 'string' && p.user ? p.user : this.botUserId;
+      const types = String(p.types ?? 'public_channel').split(',');
+      const channels = this.channelRegistry
+        .all()
+        .filter(
+          (c) =>
+            c.members.includes(user) && types.includes(c.isPrivate ? 'private_channel' : 'public_channel'),
+        );
+      const limit = Math.min(999, Math.max(1, Number(p.limit) || 100));
+      const start = p.cursor
+        ? Number(/^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString())?.[1] ?? -1)
+        : 0;
+      if (start < 0) return this.fail('invalid_cursor');
+      const end = start + limit;
+      return this.ok({
+        channels: channels.slice(start, end).map((c) => channelToApi(c, this.botUserId)),
+        response_metadata: {
+          next_cursor: end < channels.length ? Buffer.from(`offset:${end}`).toString('base64') : '',
+        },
+      });
+    },
     'conversations.info': (p) => {
       const channel = this.channelRegistry.get(String(p.channel ?? ''));
       // Slack hides a private channel from a bot outside it.
@@ -369,7 +392,7 @@ export class SlackEmulator {
 
   /**
    * Makes a channel as conversations.create would, for tests that need one to exist already; made by
-   * someone else (`creator`), the bot is not in it.
+   * `creator` (the bot unless named), its only member.
    */
   createChannel(name: string, isPrivate = false, id?: string, creator = this.botUserId): EmulatedChannel {
     const channel = this.channelRegistry.create(name, isPrivate, creator, id);

@@ -135,6 +135,29 @@ export class SlackApi {
     return { id: String(result.channel?.id), name: String(result.channel?.name) };
   }
 
+  /**
+   * The public channel named `name` that the bot made and is in, if any: after a conversations.create
+   * whose answer was lost, the channel Slack may have made all the same.
+   */
+  async ownChannelNamed(name: string): Promise<{ id: string } | undefined> {
+    const { userId } = await this.identity();
+    let cursor: string | undefined;
+    do {
+      const page = await this.call('users.conversations', () =>
+        this.client.users.conversations({
+          types: 'public_channel',
+          exclude_archived: true,
+          limit: 200,
+          ...(cursor ? { cursor } : {}),
+        }),
+      );
+      const found = page.channels?.find((c) => c.name === name && c.creator === userId);
+      if (found?.id) return { id: found.id };
+      cursor = page.response_metadata?.next_cursor || undefined;
+    } while (cursor);
+    return undefined;
+  }
+
   async invite(channel: string, users: string[]): Promise<void> {
     try {
       await this.call('conversations.invite', () =>

@@ -8,6 +8,7 @@ import { moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
   attachChannel,
   channelsStillToMake,
+  channelTaken,
   dedicatedChannelName,
   loadChannelTask,
   recordAnnouncement,
@@ -74,12 +75,13 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
       try {
         channelId = (await deps.slack.createChannel(name)).id;
       } catch (err) {
-        if (
-          err instanceof SlackRejectedError &&
-          err.slackError === 'name_taken' &&
-          attempt < MAX_NAME_ATTEMPTS
-        )
-          continue;
+        if (err instanceof SlackRejectedError && err.slackError === 'name_taken') {
+          // Looked up, not made again: an earlier try whose answer was lost (a timeout, a 5xx after the
+          // fact), or a run Redis lost midway, may have made it. Another incident's is not taken.
+          const own = await deps.slack.ownChannelNamed(name);
+          if (own && !(await channelTaken(pool, own.id))) channelId = own.id;
+          if (channelId || attempt < MAX_NAME_ATTEMPTS) continue;
+        }
         // Slack will not make it (restricted_action, no name left…): show the incident where it was
         // announced rather than nowhere; the root message says why.
         if (!(err instanceof SlackRejectedError)) throw err;

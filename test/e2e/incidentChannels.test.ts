@@ -23,7 +23,7 @@ incidents:
 
   it('creates inc-<date>-<slug>, invites the declarer, announces it, and runs the incident there', async () => {
     // Someone already has the obvious name: the bot takes the next one.
-    bot.slack.emulator.createChannel(`inc-${today()}-payments-api-returns-502`);
+    bot.slack.emulator.createChannel(`inc-${today()}-payments-api-returns-502`, false, undefined, 'U0CAROL');
     const answer = await slashCommand(bot, 'declare P1 Payments API returns 502!', { channel: 'C0RANDOM1' });
     expect(answer.text).toMatch(/in a channel of its own/);
     const ref = /Declared (INC-\d+)/.exec(answer.text)![1]!;
@@ -75,6 +75,41 @@ describe('a channel Slack failed to create', () => {
     );
     expect(bot.slack.emulator.callsOf('conversations.create')).toHaveLength(3);
   });
+
+  const named = (slug: string) =>
+    bot.slack.emulator
+      .channels()
+      .filter((c) => c.name.startsWith(`inc-${today()}-${slug}`))
+      .map((c) => c.name);
+  const rootIn = (name: string, ref: string) =>
+    waitFor(
+      () => {
+        const channel = bot.slack.emulator.channels().find((c) => c.name === name);
+        return (
+          channel && bot.slack.emulator.channelMessages(channel.id).some((m) => text(m.blocks).includes(ref))
+        );
+      },
+      20_000,
+      `the root of ${ref} in ${name}`,
+    );
+  const declare = async (what: string) =>
+    /Declared (INC-\d+)/.exec(
+      (await slashCommand(bot, `declare ${what}`, { channel: 'C0RANDOM1' })).text,
+    )![1]!;
+
+  it('is looked for, not made again, when Slack made it but its answer was lost', async () => {
+    bot.slack.emulator.failNext('conversations.create', { status: 502, accepted: true });
+    const ref = await declare('P2 Queue depth growing');
+    await rootIn(`inc-${today()}-queue-depth-growing`, ref);
+    expect(named('queue-depth-growing')).toEqual([`inc-${today()}-queue-depth-growing`]);
+  });
+
+  it("takes the next name when the one it made is another incident's", async () => {
+    const first = await declare('P3 Disk full on builds');
+    await rootIn(`inc-${today()}-disk-full-on-builds`, first);
+    const second = await declare('P3 Disk full on builds');
+    await rootIn(`inc-${today()}-disk-full-on-builds-2`, second);
+  });
 });
 
 describe('a channel whose creation Redis lost', () => {
@@ -109,5 +144,6 @@ incidents:
       'root in channel',
     );
     await waitFor(() => bot.slack.emulator.channelMessages('C0ANNOUNCE')[0], 20_000, 'announcement');
+    expect(bot.slack.emulator.channels().filter((c) => c.name.includes('checkout-latency'))).toHaveLength(1);
   });
 });

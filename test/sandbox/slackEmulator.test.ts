@@ -330,6 +330,26 @@ describe('conversations.create', () => {
   });
 });
 
+describe('users.conversations', () => {
+  it("lists the bot's channels of the kinds asked for, a page at a time, with their creator", async () => {
+    const mine = ['inc-1', 'inc-2', 'inc-3'].map((name) => slack.emulator.createChannel(name).id);
+    slack.emulator.createChannel('not-mine', false, undefined, 'U0CAROL');
+    slack.emulator.createChannel('private-mine', true);
+    const first = (await call('users.conversations', { types: 'public_channel', limit: 2 })) as {
+      channels: Array<{ id: string; creator: string }>;
+      response_metadata: { next_cursor: string };
+    };
+    const second = (await call('users.conversations', {
+      types: 'public_channel',
+      limit: 2,
+      cursor: first.response_metadata.next_cursor,
+    })) as typeof first;
+    expect([...first.channels, ...second.channels].map((c) => c.id)).toEqual(mine);
+    expect(first.channels[0]?.creator).toBe(BOT);
+    expect(second.response_metadata.next_cursor).toBe('');
+  });
+});
+
 describe('conversations.invite', () => {
   it('adds the users to the channel and answers with the channel', async () => {
     const { id } = slack.emulator.createChannel('inc-42');

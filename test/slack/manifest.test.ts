@@ -37,6 +37,8 @@ const WEB_API_SCOPES: Readonly<Record<string, readonly string[]>> = {
   'usergroups.users.list': ['usergroups:read'],
   // doctor: is the bot in the channels it posts to? Private channels would need groups:read as well.
   'conversations.info': ['channels:read', 'groups:read', 'im:read', 'mpim:read'],
+  // A channel of its own whose making's answer was lost.
+  'users.conversations': ['channels:read', 'groups:read', 'im:read', 'mpim:read'],
   // Post-mortems name people.
   'users.info': ['users:read'],
 };
@@ -224,6 +226,10 @@ describe('manifest.yml scopes against the Web API calls of SlackApi', () => {
     identity: (api) => api.identity(),
     userName: (api) => api.userName('U0ALICE'),
     channel: async (api) => api.channel((await api.createChannel('inc-info')).id),
+    ownChannelNamed: async (api) => {
+      const made = await api.createChannel('inc-own');
+      expect(await api.ownChannelNamed('inc-own')).toEqual({ id: made.id });
+    },
     history: (api) => api.history({ channel: 'C0SCOPES', oldest: '0', limit: 10 }),
     replies: async (api) => {
       const posted = await api.postMessage({ channel: 'C0SCOPES', text: 'hello', blocks: [] });
