@@ -98,15 +98,27 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
       }
     }
     if (!task.channelId) await effects.changed(incidentId, await attachChannel(pool, incidentId, channelId));
-    if (task.declaredBy) await deps.slack.invite(channelId, [task.declaredBy]);
+    // The incident runs in its channel from here: a refusal of what follows (a declarer Slack will not
+    // invite, an announcement channel the bot is not in) is told to the log, not tried again for hours.
+    const refused = (what: string) => (err: unknown) => {
+      if (!(err instanceof SlackRejectedError)) throw err;
+      deps.logger.warn({ err, incidentId, channel: channelId }, `Slack refused ${what}`);
+    };
+    if (task.declaredBy)
+      await deps.slack
+        .invite(channelId, [task.declaredBy])
+        .catch(refused("to invite the declarer into the incident's channel"));
     if (task.announcementChannelId && !task.announcementTs) {
       const snapshot = await loadSnapshot(pool, incidentId, 0);
       const message = deps.templates.renderMessage('incident-announcement', {
         incident: incidentView(snapshot!),
         channelId,
       });
-      const posted = await deps.slack.postMessage({ channel: task.announcementChannelId, ...message });
-      await recordAnnouncement(pool, incidentId, posted.ts);
+      const announcement = task.announcementChannelId;
+      await deps.slack
+        .postMessage({ channel: announcement, ...message })
+        .then((posted) => recordAnnouncement(pool, incidentId, posted.ts))
+        .catch(refused(`the incident's announcement in ${announcement}`));
     }
   };
 

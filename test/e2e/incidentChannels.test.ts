@@ -112,6 +112,34 @@ describe('a channel Slack failed to create', () => {
   });
 });
 
+describe('an announcement channel the bot is not in', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot({
+      configYaml: `${DEFAULT_TEST_CONFIG}\nincidents:\n  createChannel: true\n  announcementChannel: C0ANNOUNCE\n`,
+    });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('leaves the incident in its channel and the announcement untried again', async () => {
+    bot.slack.emulator.refuseChannel('C0ANNOUNCE', 'not_in_channel');
+    const answer = await slashCommand(bot, 'declare P2 Login errors', { channel: 'C0RANDOM1' });
+    const id = Number(/Declared INC-(\d+)/.exec(answer.text)![1]);
+    await waitFor(
+      async () => (await bot.app.tasks.getJobState(`create-channel-${id}`)) === 'unknown',
+      20_000,
+      'the channel job done',
+    );
+    expect(bot.slack.emulator.channels().some((c) => c.name === `inc-${today()}-login-errors`)).toBe(true);
+    const announcements = bot.slack.emulator
+      .callsOf('chat.postMessage')
+      .filter((c) => c.params.channel === 'C0ANNOUNCE');
+    expect(announcements).toHaveLength(1);
+  });
+});
+
 describe('a channel whose creation Redis lost', () => {
   const configYaml = `${DEFAULT_TEST_CONFIG}
 incidents:
