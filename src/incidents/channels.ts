@@ -53,9 +53,12 @@ export async function channelsStillToMake(db: pg.Pool): Promise<number[]> {
   return rows.map((r) => r.id);
 }
 
-/** Whether an incident lives in `channelId` already. */
+/** Whether an incident lives in `channelId`, or lived there until Slack refused it the channel. */
 export async function channelTaken(db: pg.Pool, channelId: string): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM incidents WHERE channel_id = $1 LIMIT 1', [channelId]);
+  const { rows } = await db.query(
+    'SELECT 1 FROM incidents WHERE channel_id = $1 OR refused_channel_id = $1 LIMIT 1',
+    [channelId],
+  );
   return rows.length > 0;
 }
 

@@ -136,11 +136,13 @@ export class SlackApi {
   }
 
   /**
-   * The public channel named `name` that the bot made and is in, if any: after a conversations.create
-   * whose answer was lost, the channel Slack may have made all the same.
+   * Which of `names` are public channels the bot made and is in, each name to its channel's id: after a
+   * conversations.create whose answer was lost, the channel Slack may have made all the same. One walk
+   * through the bot's channels, a page at a time.
    */
-  async ownChannelNamed(name: string): Promise<{ id: string } | undefined> {
+  async ownChannelsNamed(names: ReadonlySet<string>): Promise<Map<string, string>> {
     const { userId } = await this.identity();
+    const own = new Map<string, string>();
     let cursor: string | undefined;
     do {
       const page = await this.call('users.conversations', () =>
@@ -151,11 +153,11 @@ export class SlackApi {
           ...(cursor ? { cursor } : {}),
         }),
       );
-      const found = page.channels?.find((c) => c.name === name && c.creator === userId);
-      if (found?.id) return { id: found.id };
+      for (const c of page.channels ?? [])
+        if (c.id && c.name && names.has(c.name) && c.creator === userId) own.set(c.name, c.id);
       cursor = page.response_metadata?.next_cursor || undefined;
     } while (cursor);
-    return undefined;
+    return own;
   }
 
   async invite(channel: string, users: string[]): Promise<void> {

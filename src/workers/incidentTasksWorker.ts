@@ -66,20 +66,38 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   // Remembered by this worker's process: each post-mortem asks Slack only for whom it has not named lately.
   const people = new UserNames(deps.slack, deps.logger);
 
+  // A look Slack refuses (a token without channels:read, from an install before it) finds nothing: the
+  // next name is made, as before the look, rather than no channel at all.
+  const ownChannels = (incidentId: number, nameOf: (attempt: number) => string) =>
+    deps.slack
+      .ownChannelsNamed(new Set(Array.from({ length: MAX_NAME_ATTEMPTS }, (_, i) => nameOf(i + 1))))
+      .catch((err: unknown) => {
+        if (!(err instanceof SlackRejectedError)) throw err;
+        deps.logger.warn(
+          { err, incidentId },
+          "Slack refused a look for the incident's channel among the bot's own; the next name is made",
+        );
+        return new Map<string, string>();
+      });
+
   const createChannel = async (incidentId: number) => {
     const task = await loadChannelTask(pool, incidentId);
     if (!task) return;
     let channelId = task.channelId;
+    const nameOf = (attempt: number) => dedicatedChannelName(task.title, task.createdAt, attempt);
+    /** The bot's own channels of this incident's names, looked up at the first name taken. */
+    let own: Map<string, string> | undefined;
     for (let attempt = 1; !channelId; attempt++) {
-      const name = dedicatedChannelName(task.title, task.createdAt, attempt);
+      const name = nameOf(attempt);
       try {
         channelId = (await deps.slack.createChannel(name)).id;
       } catch (err) {
         if (err instanceof SlackRejectedError && err.slackError === 'name_taken') {
           // Looked up, not made again: an earlier try whose answer was lost (a timeout, a 5xx after the
           // fact), or a run Redis lost midway, may have made it. Another incident's is not taken.
-          const own = await deps.slack.ownChannelNamed(name);
-          if (own && !(await channelTaken(pool, own.id))) channelId = own.id;
+          own ??= await ownChannels(incidentId, nameOf);
+          const ownId = own.get(name);
+          if (ownId && !(await channelTaken(pool, ownId))) channelId = ownId;
           if (channelId || attempt < MAX_NAME_ATTEMPTS) continue;
         }
         // Slack will not make it (restricted_action, no name left…): show the incident where it was
@@ -100,14 +118,14 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     if (!task.channelId) await effects.changed(incidentId, await attachChannel(pool, incidentId, channelId));
     // The incident runs in its channel from here: a refusal of what follows (a declarer Slack will not
     // invite, an announcement channel the bot is not in) is told to the log, not tried again for hours.
-    const refused = (what: string) => (err: unknown) => {
+    const refused = (what: string, channel: string) => (err: unknown) => {
       if (!(err instanceof SlackRejectedError)) throw err;
-      deps.logger.warn({ err, incidentId, channel: channelId }, `Slack refused ${what}`);
+      deps.logger.warn({ err, incidentId, channel }, `Slack refused ${what}`);
     };
     if (task.declaredBy)
       await deps.slack
         .invite(channelId, [task.declaredBy])
-        .catch(refused("to invite the declarer into the incident's channel"));
+        .catch(refused("to invite the declarer into the incident's channel", channelId));
     if (task.announcementChannelId && !task.announcementTs) {
       const snapshot = await loadSnapshot(pool, incidentId, 0);
       const message = deps.templates.renderMessage('incident-announcement', {
@@ -118,7 +136,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
       await deps.slack
         .postMessage({ channel: announcement, ...message })
         .then((posted) => recordAnnouncement(pool, incidentId, posted.ts))
-        .catch(refused(`the incident's announcement in ${announcement}`));
+        .catch(refused("the incident's announcement", announcement));
     }
   };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { channelsStillToMake, dedicatedChannelName } from '../../src/incidents/channels.js';
+import { channelsStillToMake, channelTaken, dedicatedChannelName } from '../../src/incidents/channels.js';
 import { lifecycleOnDatabase } from '../support/incidents.js';
 
 // Slack's rule for channel names (conversations.create / conversations.rename).
@@ -135,5 +135,19 @@ describe('channelsStillToMake', () => {
     );
     const id = (title: string) => rows.find((r) => r.title === title)!.id;
     expect((await channelsStillToMake(lifecycle().pool)).sort((a, b) => a - b)).toEqual([id('no channel')]);
+  });
+});
+
+describe('channelTaken', () => {
+  const lifecycle = lifecycleOnDatabase();
+
+  it('is true for a channel an incident lives in, or left when Slack refused it, else false', async () => {
+    await lifecycle().pool.query(
+      `INSERT INTO incidents (title, severity, channel_id, refused_channel_id)
+       VALUES ('lives there', 'P1', 'C0LIVES', NULL), ('moved out', 'P1', 'C0DEFAULT', 'C0REFUSED')`,
+    );
+    expect(await channelTaken(lifecycle().pool, 'C0LIVES')).toBe(true);
+    expect(await channelTaken(lifecycle().pool, 'C0REFUSED')).toBe(true);
+    expect(await channelTaken(lifecycle().pool, 'C0FREE')).toBe(false);
   });
 });

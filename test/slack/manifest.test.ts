@@ -226,9 +226,11 @@ describe('manifest.yml scopes against the Web API calls of SlackApi', () => {
     identity: (api) => api.identity(),
     userName: (api) => api.userName('U0ALICE'),
     channel: async (api) => api.channel((await api.createChannel('inc-info')).id),
-    ownChannelNamed: async (api) => {
+    ownChannelsNamed: async (api) => {
       const made = await api.createChannel('inc-own');
-      expect(await api.ownChannelNamed('inc-own')).toEqual({ id: made.id });
+      expect(await api.ownChannelsNamed(new Set(['inc-own', 'inc-none']))).toEqual(
+        new Map([['inc-own', made.id]]),
+      );
     },
     history: (api) => api.history({ channel: 'C0SCOPES', oldest: '0', limit: 10 }),
     replies: async (api) => {
