@@ -11,6 +11,9 @@ export interface Schedule<T> {
   data: T;
 }
 
+/** A queue's sweep (a job `{ kind: 'sweep' }`) every `every` ms. */
+export const sweepSchedule = (every: number) => ({ id: 'sweep', every, data: { kind: 'sweep' as const } });
+
 /**
  * Puts `queue`'s schedules in Redis now (BullMQ job schedulers), and every `keptEveryMs` until `worker`
  * closes puts back any gone, or whose next run is. A Redis that loses its data (a failover to a replica

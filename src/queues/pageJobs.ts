@@ -1,6 +1,6 @@
 import type { Queue, Worker } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
-import { keepSchedules } from './jobSchedules.js';
+import { keepSchedules, sweepSchedule } from './jobSchedules.js';
 import { scheduleAt } from './queues.js';
 
 export const PAGES_QUEUE = 'pages';
@@ -37,7 +37,7 @@ export class QueuedPageEffects {
 
   /** Sweeps for pages out of step every `ms` (one schedule however many workers run) until `worker` closes. */
   sweepEvery(ms: number, worker: Pick<Worker, 'once'>, logger: Pick<Logger, 'warn'>): Promise<void> {
-    return keepSchedules(this.pages, [{ id: 'sweep', every: ms, data: { kind: 'sweep' } }], worker, logger);
+    return keepSchedules(this.pages, [sweepSchedule(ms)], worker, logger);
   }
 
   /** The incident's failing pages are next due at `at` (the soonest of their retry times). */

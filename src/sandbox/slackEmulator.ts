@@ -91,6 +91,28 @@ type Method = (params: Record<string, unknown>) => Reply;
 /** Slack user ids: U…, or W… on Enterprise Grid. */
 const USER_ID = /^[UW][A-Z0-9]+$/;
 
+/**
+ * The `limit` items (1 to 999, `defaultLimit` unless asked) from the method's `cursor` on, and the cursor
+ * to the next ('' at the end), as Slack pages its lists; undefined for a cursor it never gave.
+ */
+function cursorSlice<T>(
+  p: Record<string, unknown>,
+  items: T[],
+  defaultLimit: number,
+): { items: T[]; nextCursor: string } | undefined {
+  const limit = Math.min(999, Math.max(1, Number(p.limit) || defaultLimit));
+  let start = 0;
+  if (p.cursor !== undefined && p.cursor !== '') {
+    start = Number(/^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString())?.[1] ?? -1);
+    if (start < 0) return undefined;
+  }
+  const end = start + limit;
+  return {
+    items: items.slice(start, end),
+    nextCursor: end < items.length ? Buffer.from(`offset:${end}`).toString('base64') : '',
+  };
+}
+
 export class SlackEmulator {
   readonly calls: RecordedCall[] = [];
   private readonly callWatchers = new Set<(call: RecordedCall) => void>();
@@ -169,17 +191,11 @@ export class SlackEmulator {
           (c) =>
             c.members.includes(user) && types.includes(c.isPrivate ? 'private_channel' : 'public_channel'),
         );
-      const limit = Math.min(999, Math.max(1, Number(p.limit) || 100));
-      const start = p.cursor
-        ? Number(/^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString())?.[1] ?? -1)
-        : 0;
-      if (start < 0) return this.fail('invalid_cursor');
-      const end = start + limit;
+      const slice = cursorSlice(p, channels, 100);
+      if (!slice) return this.fail('invalid_cursor');
       return this.ok({
-        channels: channels.slice(start, end).map((c) => channelToApi(c, this.botUserId)),
-        response_metadata: {
-          next_cursor: end < channels.length ? Buffer.from(`offset:${end}`).toString('base64') : '',
-        },
+        channels: slice.items.map((c) => channelToApi(c, this.botUserId)),
+        response_metadata: { next_cursor: slice.nextCursor },
       });
     },
     'conversations.info': (p) => {
@@ -515,24 +531,16 @@ export class SlackEmulator {
       if (latest !== undefined && (inclusive ? ts > latest : ts >= latest)) return false;
       return true;
     });
-    const listed = head ? [head, ...inWindow] : inWindow;
-    const limit = Math.min(999, Math.max(1, Number(p.limit) || defaultLimit));
-    let start = 0;
-    if (p.cursor !== undefined && p.cursor !== '') {
-      start = Number(/^offset:(\d+)$/.exec(Buffer.from(String(p.cursor), 'base64').toString())?.[1] ?? -1);
-      if (start < 0) return this.fail('invalid_cursor');
-    }
-    const end = start + limit;
+    const slice = cursorSlice(p, head ? [head, ...inWindow] : inWindow, defaultLimit);
+    if (!slice) return this.fail('invalid_cursor');
     const withMetadata = p.include_all_metadata === true || p.include_all_metadata === 'true';
     return this.ok({
-      messages: listed.slice(start, end).map((m) => ({
+      messages: slice.items.map((m) => ({
         ...messageToApi(m),
         ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
       })),
-      has_more: end < listed.length,
-      response_metadata: {
-        next_cursor: end < listed.length ? Buffer.from(`offset:${end}`).toString('base64') : '',
-      },
+      has_more: slice.nextCursor !== '',
+      response_metadata: { next_cursor: slice.nextCursor },
     });
   }
 

@@ -22,7 +22,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from '../queues/actionJobs.js';
 import type { QueuedIncidentEffects } from '../queues/incidentTasks.js';
-import { keepSchedules } from '../queues/jobSchedules.js';
+import { keepSchedules, sweepSchedule } from '../queues/jobSchedules.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
 import { instrumented } from './instrumented.js';
 
@@ -225,12 +225,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
   worker.on('error', (err) => deps.logger.error({ err }, 'actions worker error'));
   await worker.waitUntilReady();
   await sweep();
-  await keepSchedules(
-    deps.actions,
-    [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
-    worker,
-    deps.logger,
-  );
+  await keepSchedules(deps.actions, [sweepSchedule(SWEEP_EVERY_MS)], worker, deps.logger);
   return worker;
 }
 

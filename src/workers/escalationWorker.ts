@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PageEffects } from '../paging/pages.js';
 import { ESCALATION_QUEUE, type EscalationJob, scheduleEscalationStep } from '../queues/escalationJobs.js';
-import { keepSchedules } from '../queues/jobSchedules.js';
+import { keepSchedules, sweepSchedule } from '../queues/jobSchedules.js';
 import { instrumented } from './instrumented.js';
 
 // Steps whose job Redis lost (or whose scheduling a crash cut short) are found again within this long.
@@ -62,11 +62,6 @@ export async function startEscalationWorker(deps: EscalationWorkerDeps): Promise
   await worker.waitUntilReady();
   // Steps live in Postgres: a restart, or a Redis that lost its jobs, picks them up where they were.
   await sweep();
-  await keepSchedules(
-    deps.queue,
-    [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
-    worker,
-    deps.logger,
-  );
+  await keepSchedules(deps.queue, [sweepSchedule(SWEEP_EVERY_MS)], worker, deps.logger);
   return worker;
 }

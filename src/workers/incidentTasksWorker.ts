@@ -27,7 +27,7 @@ import {
   SWEEP_EVERY_MS,
   SWEPT_AHEAD_MS,
 } from '../queues/incidentTasks.js';
-import { keepSchedules } from '../queues/jobSchedules.js';
+import { keepSchedules, sweepSchedule } from '../queues/jobSchedules.js';
 import type { TemplateSet } from '../render/templates.js';
 import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
@@ -272,12 +272,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   worker.on('error', (err) => deps.logger.error({ err }, 'incident tasks worker error'));
   await worker.waitUntilReady();
   await sweep();
-  await keepSchedules(
-    deps.queue,
-    [{ id: 'sweep', every: SWEEP_EVERY_MS, data: { kind: 'sweep' } }],
-    worker,
-    deps.logger,
-  );
+  await keepSchedules(deps.queue, [sweepSchedule(SWEEP_EVERY_MS)], worker, deps.logger);
   return worker;
 }
 
