@@ -181,9 +181,13 @@ export class QueuedIncidentEffects {
     return this.schedule({ kind: 'degradation-reminder', service }, at);
   }
 
-  /** As a reminder is scheduled, but a job waiting out a retry's backoff is left: the worker's sweep. */
+  /**
+   * As a reminder is scheduled, but a job waiting out a retry's backoff is left: the worker's sweep. A
+   * channel's job, due at once, is left waiting whatever it waits out: Slack's Retry-After too.
+   */
   sweptTo(task: ScheduledTask, at: Date): Promise<void> {
-    return this.schedule(task, at, { sparingRetries: true });
+    const how = task.kind === 'create-channel' ? { sparingWaits: true } : { sparingRetries: true };
+    return this.schedule(task, at, how);
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */

@@ -56,6 +56,7 @@ export function createSlackSyncQueue(connection: Redis, prefix: string): Queue<S
 /** How scheduleAt treats a job of the same id (see there). */
 export interface Scheduling {
   sparingRetries?: boolean;
+  sparingWaits?: boolean;
   newJob?: boolean;
 }
 
@@ -67,6 +68,8 @@ export interface Scheduling {
  *
  * With `sparingRetries` (a sweep's), a job waiting out a retry's backoff (it failed before) is left where
  * it is: moved to a time already due, it would retry now, every sweep, its backoff cut short.
+ * With `sparingWaits` (a sweep's, for a task due at once), any job waiting for its time is left: only its
+ * worker put it there, out of a retry's backoff or Slack's Retry-After, which a move would cut short.
  *
  * With `newJob`, the caller expects no job of this id (its incident, or its opening, was just created):
  * it is added in one round trip, without the move that would be refused. One there after all is left as it
@@ -79,16 +82,17 @@ export async function scheduleAt<T>(
   data: T,
   opts: JobsOptions & { jobId: string },
   at: Date,
-  { sparingRetries = false, newJob = false }: Scheduling = {},
+  { sparingRetries = false, sparingWaits = false, newJob = false }: Scheduling = {},
 ): Promise<void> {
   const delay = Math.max(0, at.getTime() - Date.now());
   if (newJob) {
     await queue.add(name, data, { ...opts, delay });
     return;
   }
-  if (sparingRetries) {
+  if (sparingRetries || sparingWaits) {
     const existing = await Job.fromId(queue, opts.jobId);
-    if (existing && existing.attemptsMade > 0 && (await existing.getState()) === 'delayed') return;
+    const spared = existing && (sparingWaits || existing.attemptsMade > 0);
+    if (spared && (await existing.getState()) === 'delayed') return;
   }
   const refused = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(
     () => undefined,

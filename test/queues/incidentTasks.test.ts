@@ -1,3 +1,4 @@
+import { Worker } from 'bullmq';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cappedExponentialBackoff } from '../../src/queues/backoff.js';
 import { ESCALATION_QUEUE, type EscalationJob } from '../../src/queues/escalationJobs.js';
@@ -9,7 +10,8 @@ import {
   QueuedIncidentEffects,
 } from '../../src/queues/incidentTasks.js';
 import { createQueue, createSlackSyncQueue, createWorkerRedis } from '../../src/queues/queues.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix } from '../support/services.js';
+import { runAgainAt } from '../../src/workers/incidentTasksWorker.js';
+import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -208,5 +210,40 @@ describe('the retries of an incident task', () => {
     const waits = Array.from({ length: 100 }, (_, i) => cappedExponentialBackoff(i + 1));
     expect(Math.max(...waits)).toBeLessThanOrEqual(6 * 60_000);
     expect(waits.reduce((sum, ms) => sum + ms, 0)).toBeGreaterThan(6 * 3_600_000);
+  });
+});
+
+describe("the workers' sweep of an incident's tasks", () => {
+  /** A worker that moves the job an hour ahead, as the incident tasks' worker does for Slack's Retry-After. */
+  const waitingAnHour = async (
+    tasks: ReturnType<typeof effectsOn>['tasks'],
+    prefix: string,
+    jobId: string,
+  ) => {
+    const worker = new Worker<IncidentTask>(
+      INCIDENT_TASKS_QUEUE,
+      (job, token) => runAgainAt(job, token, new Date(Date.now() + 3_600_000)),
+      { connection: createWorkerRedis(redisUrl()), prefix },
+    );
+    cleanups.push(() => worker.close());
+    await waitFor(
+      async () => (await tasks.getJob(jobId))?.processedOn !== undefined,
+      5_000,
+      'the job run once',
+    );
+    await waitFor(async () => (await tasks.getJobState(jobId)) === 'delayed', 5_000, 'the job moved ahead');
+    await worker.close();
+  };
+
+  // Moved to now, the channel was asked of Slack again at every sweep, each time answered 429 again.
+  it("leaves a channel's job waiting out Slack's Retry-After, though it used no attempt", async () => {
+    const { effects, tasks, prefix } = effectsOn();
+    await effects.channelNeeded(7);
+    await waitingAnHour(tasks, prefix, 'create-channel-7');
+    await effects.sweptTo({ kind: 'create-channel', incidentId: 7 }, new Date());
+    const job = await tasks.getJob('create-channel-7');
+    expect(await job!.getState()).toBe('delayed');
+    expect(job!.attemptsMade).toBe(0);
+    expect(job!.delay).toBeGreaterThan(3_500_000);
   });
 });
