@@ -23,6 +23,7 @@ import {
   type Resolution,
   resolveIncident,
 } from '../incidents/lifecycle.js';
+import { requestPostmortem } from '../incidents/postmortem.js';
 import { INCIDENT_TIMELINE_CHANNEL, recentEntries } from '../incidents/timeline.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -324,7 +325,7 @@ export async function runIncidentCommand(
       const id = await target(command.incidentId);
       // Writing it posts a new revision: a replay must not post another.
       const requested = await onceForSlackRequest(deps.pool, requestKey, () =>
-        deps.effects.postmortemRequested(id, ctx.userId),
+        requestPostmortem(deps.pool, deps.effects, id, ctx.userId),
       );
       if (!requested) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
       return say(`Writing the post-mortem skeleton of INC-${id}; it will appear in the incident's thread.`);

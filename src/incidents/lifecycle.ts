@@ -13,6 +13,7 @@ import type { UpdateStatus } from '../primitives/status.js';
 import type { SlackConfig } from '../slack/configSchema.js';
 import type { IncidentsConfig } from './configSchema.js';
 import { IncidentError } from './errors.js';
+import { askForPostmortem } from './postmortem.js';
 import { type NewTimelineEntry, TIMELINE_INSERT } from './timeline.js';
 
 /**
@@ -447,6 +448,8 @@ export async function resolveIncident(
                 jsonb_build_object('resolution', $3::text, 'durationMs', l.after_ms) || $5::jsonb,
                 l.resolving_at
            FROM locked l, resolved
+       ), postmortem AS (
+         ${askForPostmortem('$2', '$4', 'FROM resolved WHERE $6::boolean')}
        )
        SELECT l.state, l.severity, l.after_ms, r.version
          FROM (SELECT 1) AS one LEFT JOIN locked l ON true LEFT JOIN resolved r ON true`,
@@ -456,6 +459,7 @@ export async function resolveIncident(
       resolution,
       by,
       JSON.stringify(deps.config.incidents.postmortemOnResolve ? { postmortemFollows: true } : {}),
+      deps.config.incidents.postmortemOnResolve,
     ],
   });
   const { state, severity, after_ms: afterMs, version } = rows[0]!;

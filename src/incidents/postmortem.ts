@@ -115,16 +115,77 @@ export async function generatePostmortem(
   });
 }
 
-/** Records the Slack file of `revision`; false when a newer revision replaced it in the meantime. */
+/**
+ * Records the Slack file of `revision`; false when a newer revision replaced it in the meantime. The
+ * request it answers ends with it, unless asked again since the revision was written: the next answers it.
+ */
 export async function recordPostmortemFile(
   db: Queryable,
   incidentId: number,
   revision: number,
   fileId: string,
 ): Promise<boolean> {
-  const { rowCount } = await db.query(
-    'UPDATE postmortems SET slack_file_id = $3 WHERE incident_id = $1 AND revision = $2',
+  const { rows } = await db.query<{ recorded: boolean }>(
+    `WITH recorded AS (
+       UPDATE postmortems SET slack_file_id = $3 WHERE incident_id = $1 AND revision = $2
+       RETURNING generated_at
+     ), answered AS (
+       DELETE FROM postmortem_requests r USING recorded
+        WHERE r.incident_id = $1 AND r.requested_at <= recorded.generated_at
+     )
+     SELECT EXISTS (SELECT 1 FROM recorded) AS recorded`,
     [incidentId, revision, fileId],
   );
-  return rowCount === 1;
+  return rows[0]!.recorded;
+}
+
+/**
+ * The statement that asks for the post-mortem of the incident `incident` names (a parameter), by `by`,
+ * from the rows `from` gives (none by default: one row). Until its upload PostgreSQL holds one request per
+ * incident, and the workers' sweep queues it again while it is there; asked again, it is asked now.
+ */
+export const askForPostmortem = (incident: string, by: string, from = '') =>
+  `INSERT INTO postmortem_requests (incident_id, requested_by) SELECT ${incident}, ${by} ${from}
+   ON CONFLICT (incident_id) DO UPDATE
+      SET requested_by = EXCLUDED.requested_by, requested_at = clock_timestamp()`;
+
+/** Where a request goes once PostgreSQL holds it: the job that writes it (QueuedIncidentEffects). */
+export interface PostmortemQueue {
+  postmortemRequested(incidentId: number, requestedBy: string): Promise<void>;
+}
+
+/**
+ * Asks for the incident's post-mortem skeleton, written and uploaded into its thread by a worker. The
+ * request is kept in PostgreSQL first: were the job lost, the sweep queues it again; were the queue
+ * away, the request waits there for it.
+ */
+export async function requestPostmortem(
+  pool: pg.Pool,
+  queue: PostmortemQueue,
+  incidentId: number,
+  requestedBy: string,
+): Promise<void> {
+  await pool.query({
+    name: 'postmortem-request',
+    text: askForPostmortem('$1::bigint', '$2::text'),
+    values: [incidentId, requestedBy],
+  });
+  await queue.postmortemRequested(incidentId, requestedBy);
+}
+
+/** The post-mortems asked for and not yet uploaded, oldest first: the workers' sweep queues each again. */
+export async function postmortemsAsked(
+  db: Queryable,
+): Promise<Array<{ incidentId: number; requestedBy: string }>> {
+  const { rows } = await db.query<{ incidentId: number; requestedBy: string }>(
+    `SELECT incident_id::int AS "incidentId", requested_by AS "requestedBy"
+       FROM postmortem_requests ORDER BY requested_at`,
+  );
+  return rows;
+}
+
+/** Whether the incident's post-mortem is still asked for (not uploaded since it was). */
+export async function postmortemAsked(db: Queryable, incidentId: number): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM postmortem_requests WHERE incident_id = $1', [incidentId]);
+  return rows.length > 0;
 }

@@ -11,22 +11,26 @@ export type IncidentTask =
   | { kind: 'update-reminder'; incidentId: number }
   | { kind: 'commander-reminder'; incidentId: number }
   | { kind: 'create-channel'; incidentId: number }
-  /** `revision` is set once generated, so that a retried upload sends the same one. */
-  | { kind: 'postmortem'; incidentId: number; requestedBy: string; revision?: number }
+  /**
+   * `revision` is set once generated, so that a retried upload sends the same one. `swept`: queued again
+   * by the sweep, written only while PostgreSQL still holds the request (the job it follows may have just
+   * uploaded it).
+   */
+  | { kind: 'postmortem'; incidentId: number; requestedBy: string; revision?: number; swept?: true }
   /** A service still running degraded: remind the incident that enabled it. */
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
   | { kind: 'silence-end'; incidentId: number }
-  /** Every minute: the reminders, silence ends and channels Postgres knows of, queued again (see the worker). */
+  /** Every minute: the reminders, silence ends, channels and post-mortems Postgres knows of, queued again (see the worker). */
   | { kind: 'sweep' };
 
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
 export type ScheduledTask = Exclude<IncidentTask, { kind: 'sweep' }>;
 
 /**
- * How often a worker sweeps PostgreSQL for the reminders and silence ends due (and the channels still to
- * make), and how far ahead: each sweep schedules those due within two sweeps, so one due is scheduled by
- * the sweep before it whatever the sweeps' timing.
+ * How often a worker sweeps PostgreSQL for the reminders and silence ends due (and the channels and
+ * post-mortems still to make), and how far ahead: each sweep schedules those due within two sweeps, so
+ * one due is scheduled by the sweep before it whatever the sweeps' timing.
  */
 export const SWEEP_EVERY_MS = 60_000;
 export const SWEPT_AHEAD_MS = 2 * SWEEP_EVERY_MS;
@@ -39,7 +43,7 @@ export const taskJobId = (task: ScheduledTask) =>
 const beforeTheSweeps = (at: Date) => at.getTime() - Date.now() <= SWEPT_AHEAD_MS;
 
 // A task failed for good (a Slack outage of hours) is queued again by the workers' sweep where PostgreSQL
-// says it is still to do: reminders, silence ends, channels. A post-mortem is asked for again.
+// says it is still to do: reminders, silence ends, channels, post-mortems.
 const KEEP = {
   removeOnComplete: true,
   removeOnFail: { count: 1000 },
@@ -121,7 +125,8 @@ export class QueuedIncidentEffects {
 
   async postmortemRequested(incidentId: number, requestedBy: string): Promise<void> {
     const task: IncidentTask = { kind: 'postmortem', incidentId, requestedBy };
-    // A second request while one is queued is the same request (a double click).
+    // A second request while one is queued is the same request (a double click). One while it runs is
+    // left to the sweep: PostgreSQL still holds it after the upload of a revision written before it.
     await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task) });
   }
 
@@ -183,11 +188,12 @@ export class QueuedIncidentEffects {
 
   /**
    * As a reminder is scheduled, but a job waiting out a retry's backoff is left: the worker's sweep. A
-   * channel's job, due at once, is left waiting whatever it waits out: Slack's Retry-After too.
+   * channel's or a post-mortem's job, due at once, is left waiting whatever it waits out: Slack's
+   * Retry-After, or the incident's root message, too.
    */
   sweptTo(task: ScheduledTask, at: Date): Promise<void> {
-    const how = task.kind === 'create-channel' ? { sparingWaits: true } : { sparingRetries: true };
-    return this.schedule(task, at, how);
+    const atOnce = task.kind === 'create-channel' || task.kind === 'postmortem';
+    return this.schedule(task, at, atOnce ? { sparingWaits: true } : { sparingRetries: true });
   }
 
   /** Adds the reminder, or moves an already waiting one to the new time. */

@@ -14,7 +14,12 @@ import {
   recordAnnouncement,
 } from '../incidents/channels.js';
 import { loadSnapshot } from '../incidents/incidentStore.js';
-import { generatePostmortem, recordPostmortemFile } from '../incidents/postmortem.js';
+import {
+  generatePostmortem,
+  postmortemAsked,
+  postmortemsAsked,
+  recordPostmortemFile,
+} from '../incidents/postmortem.js';
 import { remindersDue, remindMissingCommander, remindOverdueUpdate } from '../incidents/reminders.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -142,6 +147,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
 
   const postmortem = async (job: Job<IncidentTask>, token: string | undefined) => {
     const task = job.data as Extract<IncidentTask, { kind: 'postmortem' }>;
+    if (task.swept && task.revision === undefined && !(await postmortemAsked(pool, task.incidentId))) return;
     const snapshot = await loadSnapshot(pool, task.incidentId, 0);
     if (!snapshot) return;
     // The file goes into the incident's thread, which needs its root message first.
@@ -177,11 +183,11 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   };
 
   // Postgres knows when each update and commander reminder is due and each silence ends, and which
-  // incidents still wait for their channel. A change leaves a reminder due further ahead than
-  // SWEPT_AHEAD_MS to these sweeps; a job lost or never added would leave a reminder unsent, the root
-  // saying 🔕 for ever, or an incident shown nowhere, and one left at a later time (its move failed, or
-  // left to the sweeps) would come late. Those due before `before` (every one at start) are scheduled,
-  // but for a job waiting out a retry's backoff.
+  // incidents still wait for their channel or a post-mortem. A change leaves a reminder due further ahead
+  // than SWEPT_AHEAD_MS to these sweeps; a job lost or never added would leave a reminder unsent, the root
+  // saying 🔕 for ever, an incident shown nowhere or a post-mortem never written, and one left at a later
+  // time (its move failed, or left to the sweeps) would come late. Those due before `before` (every one at
+  // start) are scheduled, but for a job waiting out a retry's backoff.
   const sweep = async (before?: Date) => {
     const now = new Date();
     const due: Array<{ task: ScheduledTask; at: Date }> = [
@@ -197,6 +203,10 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         task: { kind: 'silence-end' as const, incidentId: silence.incidentId },
         at: silence.endsAt,
       })),
+      ...(await postmortemsAsked(pool)).map(({ incidentId, requestedBy }) => ({
+        task: { kind: 'postmortem' as const, incidentId, requestedBy, swept: true as const },
+        at: now,
+      })),
     ];
     // One that cannot be scheduled does not stop the others; one line says how many (Redis down: all).
     const failed: Array<{ task: ScheduledTask; err: unknown }> = [];
@@ -205,7 +215,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     if (failed.length > 0)
       deps.logger.warn(
         { err: failed[0]!.err, task: failed[0]!.task, failed: failed.length, of: due.length },
-        'sweep: reminders, silence ends or channels were not scheduled; the next sweep tries again',
+        'sweep: reminders, silence ends, channels or post-mortems were not scheduled; the next sweep tries again',
       );
   };
 

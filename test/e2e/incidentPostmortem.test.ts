@@ -122,3 +122,55 @@ describe('post-mortem skeletons in the thread', () => {
     expect(rows).toEqual([{ revision: 1 }]);
   });
 });
+
+describe('a post-mortem whose job Redis lost', () => {
+  let bot: TestBot;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('is written by the bot started after it, once, and a request already answered is not', async () => {
+    bot = await startTestBot();
+    const declared = await slashCommand(bot, 'declare P2 Queue lost the post-mortem');
+    const ref = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    const answered = /Declared (INC-\d+)/.exec(
+      (await slashCommand(bot, 'declare P3 Written before')).text,
+    )![1]!;
+    for (const r of [ref, answered])
+      await waitFor(
+        () =>
+          bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${r} ·`)),
+        20_000,
+        `${r}'s root`,
+      );
+    await slashCommand(bot, `postmortem ${answered}`);
+    await waitFor(() => bot.slack.emulator.files()[0], 20_000, 'the first post-mortem');
+    // Slack down for uploads: the job waits out its retries in Redis.
+    bot.slack.emulator.failNext('files.getUploadURLExternal', { status: 503 }, 1000);
+    await slashCommand(bot, `postmortem ${ref}`);
+    await waitFor(() => bot.slack.emulator.callsOf('files.getUploadURLExternal').length > 1, 20_000, 'a try');
+    // The bot started after it has a Redis with none of its jobs.
+    await bot.stop({ keepDatabase: true });
+    bot = await startTestBot({ database: bot.database });
+    const file = await waitFor(() => bot.slack.emulator.files()[0], 20_000, 'the post-mortem uploaded');
+    expect(file.filename).toBe(`${ref}-postmortem.md`);
+    // The sweep's job for a request answered as it read it (its upload recorded since) writes nothing.
+    const answeredId = Number(answered.slice(4));
+    await bot.app.tasks.add(
+      'postmortem',
+      { kind: 'postmortem', incidentId: answeredId, requestedBy: 'U0SWEPT', swept: true },
+      { jobId: `postmortem-${answeredId}` },
+    );
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
+    expect(bot.slack.emulator.files()).toHaveLength(1);
+    const { rows } = await bot.app.pool.query(
+      'SELECT incident_id::int AS id, revision, slack_file_id IS NOT NULL AS uploaded FROM postmortems',
+    );
+    // The revision its lost job wrote was never uploaded: the next is written from the record as it stands.
+    expect(rows.sort((a, b) => a.id - b.id)).toEqual([
+      { id: Number(ref.slice(4)), revision: 2, uploaded: true },
+      { id: answeredId, revision: 1, uploaded: true },
+    ]);
+    expect((await bot.app.pool.query('SELECT 1 FROM postmortem_requests')).rows).toEqual([]);
+  });
+});

@@ -17,7 +17,13 @@ import {
   postStatusUpdate,
   resolveIncident,
 } from '../../src/incidents/lifecycle.js';
-import { generatePostmortem, recordPostmortemFile } from '../../src/incidents/postmortem.js';
+import {
+  generatePostmortem,
+  postmortemAsked,
+  postmortemsAsked,
+  recordPostmortemFile,
+  requestPostmortem,
+} from '../../src/incidents/postmortem.js';
 import { TemplateError, TemplateSet } from '../../src/render/templates.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { recordingEffects } from '../support/incidents.js';
@@ -231,5 +237,58 @@ describe('post-mortem skeleton', () => {
       new IncidentError('INCIDENT_NOT_FOUND', 'There is no incident INC-999999.'),
     );
     expect(await recordPostmortemFile(pool, 999_999, 1, 'F0X')).toBe(false);
+  });
+
+  describe('a request for it', () => {
+    const asked = async (id: number) =>
+      (await postmortemsAsked(pool)).filter((request) => request.incidentId === id);
+
+    it('is kept until the upload of a revision written after it, asked twice or not, and then queued', async () => {
+      const id = await alertBorn('Asked');
+      const queued: Array<[number, string]> = [];
+      const queue = { postmortemRequested: async (i: number, by: string) => void queued.push([i, by]) };
+      await requestPostmortem(pool, queue, id, 'U0FIRST');
+      await requestPostmortem(pool, queue, id, 'U0SECOND');
+      expect(queued).toEqual([
+        [id, 'U0FIRST'],
+        [id, 'U0SECOND'],
+      ]);
+      expect(await asked(id)).toEqual([{ incidentId: id, requestedBy: 'U0SECOND' }]);
+
+      await generatePostmortem(pool, templates, id, 'U0SECOND');
+      // Asked again once that revision is written: its upload does not answer it.
+      await requestPostmortem(pool, queue, id, 'U0THIRD');
+      expect(await recordPostmortemFile(pool, id, 1, 'F0FIRST')).toBe(true);
+      expect(await postmortemAsked(pool, id)).toBe(true);
+
+      await generatePostmortem(pool, templates, id, 'U0THIRD');
+      // An upload of the older revision, late, neither passes for the newer nor answers the request.
+      expect(await recordPostmortemFile(pool, id, 1, 'F0LATE')).toBe(false);
+      expect(await postmortemAsked(pool, id)).toBe(true);
+      expect(await recordPostmortemFile(pool, id, 2, 'F0SECOND')).toBe(true);
+      expect(await postmortemAsked(pool, id)).toBe(false);
+      expect(await asked(id)).toEqual([]);
+    });
+
+    it('is kept though its job could not be queued: the sweep queues it', async () => {
+      const id = await alertBorn('QueueAway');
+      const queue = {
+        postmortemRequested: async () => {
+          throw new Error('Redis is away');
+        },
+      };
+      await expect(requestPostmortem(pool, queue, id, 'U0FIRST')).rejects.toThrow('Redis is away');
+      expect(await asked(id)).toEqual([{ incidentId: id, requestedBy: 'U0FIRST' }]);
+    });
+
+    it('is made by a resolve when the config asks for a post-mortem on resolve, in its statement', async () => {
+      const id = await alertBorn('ResolvedAsked');
+      await resolveIncident(deps, id, 'Rolled back', 'U0RESOLVER');
+      expect(await asked(id)).toEqual([{ incidentId: id, requestedBy: 'U0RESOLVER' }]);
+      const quiet = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+      const other = await alertBorn('ResolvedNotAsked');
+      await resolveIncident({ ...deps, config: quiet }, other, 'Rolled back', 'U0RESOLVER');
+      expect(await asked(other)).toEqual([]);
+    });
   });
 });

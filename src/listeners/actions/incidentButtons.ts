@@ -5,6 +5,7 @@ import { CONNECTION_TIMEOUT_MS, withClientWait } from '../../db/pool.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { type Incident, incidentAtRoot } from '../../incidents/incidentStore.js';
+import { requestPostmortem } from '../../incidents/postmortem.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { incidentRef } from '../../primitives/ids.js';
 import { enqueueHealthCheck } from '../../queues/healthJobs.js';
@@ -120,7 +121,7 @@ export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps
       const incident = await clickedIncident(click, (action as { value?: string }).value);
       // Each request posts a new revision: a replayed click must not post another.
       const requested = await onceForSlackRequest(deps.pool, `click:${click.trigger_id}`, () =>
-        deps.effects.postmortemRequested(incident.id, click.user.id),
+        requestPostmortem(deps.pool, deps.effects, incident.id, click.user.id),
       );
       if (!requested) throw new IncidentError('ALREADY_HANDLED', ALREADY_HANDLED);
       await tellClicker(
