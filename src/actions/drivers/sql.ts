@@ -255,6 +255,9 @@ async function runSql(
     const after = await tables(client);
     const dropped = [...before].filter((t) => !after.has(t)).sort();
     const created = [...after].filter((t) => !before.has(t)).sort();
+    // Stopped meanwhile (its cancel may come too late for a statement that has ended), the stop is told
+    // as a roll-back: no COMMIT may follow it.
+    if (deadline.reason()) throw new Error(deadline.reason());
     committing = !run.dryRun;
     await client.query(run.dryRun ? 'ROLLBACK' : 'COMMIT');
     lines.push(run.dryRun ? 'ROLLBACK (dry run: nothing was changed)' : 'COMMIT');
@@ -309,6 +312,15 @@ async function runSql(
       return result(false, `${prefix}${deadline.reason() ?? `timed out after ${timeoutMs} ms`}${waits}`);
     }
     if (!(outcome instanceof Error)) return outcome;
+    // A COMMIT PostgreSQL refused (a deferred constraint) rolled back; one whose answer the connection lost
+    // may have been taken.
+    if (committing && !(outcome instanceof pg.DatabaseError)) {
+      lines.push(errorText(outcome), 'the answer to COMMIT was lost: whether it took effect is unknown');
+      return result(
+        false,
+        `${prefix}the answer to COMMIT was lost (${outcome.message}): it may have been committed; check the target before requesting it again`,
+      );
+    }
     // The transaction is aborted; ending the connection below would roll it back too.
     await client.query('ROLLBACK').catch(() => {});
     lines.push(errorText(outcome), 'ROLLBACK: nothing was changed');

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -212,6 +213,118 @@ describe('sql driver', () => {
       summary: 'cancelled',
     });
     expect((await state()).migrations).toEqual([MIGRATION]);
+  });
+
+  describe('when the COMMIT and a stop cross', () => {
+    /**
+     * A proxy in front of the target: with `holdingLater`, the connections after the first (the cancel the
+     * driver sends when stopped) wait until `release`; with `losingCommitAnswers`, a COMMIT is passed on
+     * and the connection then reset without its answer (a failover, a proxy restart).
+     */
+    async function proxied(how: 'holdingLater' | 'losingCommitAnswers') {
+      const { hostname, port } = new URL(db.url);
+      const held: Array<() => void> = [];
+      let connections = 0;
+      const server = createServer((client) => {
+        client.pause();
+        const forward = () => {
+          const upstream = createConnection({ host: hostname, port: Number(port) });
+          client.on('error', () => upstream.destroy());
+          upstream.on('error', () => client.destroy());
+          upstream.pipe(client);
+          client.on('data', (chunk: Buffer) => {
+            upstream.write(chunk);
+            if (how === 'losingCommitAnswers' && chunk.includes('COMMIT\0')) {
+              upstream.unpipe(client);
+              // Once PostgreSQL has taken it: the test reads the target afterwards.
+              setTimeout(() => client.resetAndDestroy(), 300);
+            }
+          });
+          client.resume();
+        };
+        if (how === 'holdingLater' && connections++ > 0) held.push(forward);
+        else forward();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+      const url = new URL(db.url);
+      url.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      return {
+        url: url.toString(),
+        held: () => held.length,
+        release: () => {
+          for (const forward of held.splice(0)) forward();
+        },
+      };
+    }
+    const cleanups: Array<() => Promise<unknown>> = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0)) await cleanup();
+    });
+
+    // It told the SRE the transaction was rolled back, and committed it: requested again, it ran twice.
+    it('never commits once stopped, the statement ending before the cancel reaches it', async () => {
+      const proxy = await proxied('holdingLater');
+      const holder = await target.connect();
+      await holder.query('SELECT pg_advisory_lock(4242)');
+      const controller = new AbortController();
+      const running = statementsDriver([
+        "INSERT INTO schema_migrations (filename) SELECT 'late.sql' FROM pg_advisory_xact_lock(4242)",
+      ]).run(runOf({ signal: controller.signal, env: { TARGET_DATABASE_URL: proxy.url } }));
+      const driverBackend = async () =>
+        (
+          await target.query<{ state: string; query: string }>(
+            "SELECT state, query FROM pg_stat_activity WHERE application_name = 'incident-bot action'",
+          )
+        ).rows[0];
+      await waitFor(
+        async () => (await driverBackend())?.query.includes('late.sql') === true,
+        5000,
+        'the statement waiting for the lock',
+      );
+      controller.abort();
+      await waitFor(() => proxy.held() === 1, 5000, 'the cancel on its way');
+      await holder.query('SELECT pg_advisory_unlock(4242)');
+      holder.release();
+      // The statement ends before the cancel arrives: the driver goes on as far as it will.
+      await waitFor(
+        async () => {
+          const backend = await driverBackend();
+          return backend !== undefined && backend.state !== 'active' && !backend.query.includes('late.sql');
+        },
+        5000,
+        'the driver past its statement',
+      );
+      proxy.release();
+      const result = await running;
+      expect(result).toMatchObject({ ok: false, summary: 'cancelled' });
+      expect(result.output).toContain('stopped: the transaction is rolled back');
+      expect(result.output).not.toContain('COMMIT');
+      expect((await state()).migrations).toEqual([]);
+    });
+
+    it('does not say nothing was changed when the answer to its COMMIT is lost', async () => {
+      const proxy = await proxied('losingCommitAnswers');
+      const result = await statementsDriver([
+        "INSERT INTO schema_migrations (filename) VALUES ('committed.sql')",
+      ]).run(runOf({ env: { TARGET_DATABASE_URL: proxy.url } }));
+      expect(result.ok).toBe(false);
+      expect(result.summary).toMatch(
+        /^the answer to COMMIT was lost \(.+\): it may have been committed; check the target before requesting it again$/,
+      );
+      expect(result.output).not.toContain('nothing was changed');
+      await waitFor(async () => (await state()).migrations.length === 1, 5000, 'the commit');
+      expect((await state()).migrations).toEqual(['committed.sql']);
+    });
+
+    it('says nothing was changed when PostgreSQL refuses its COMMIT', async () => {
+      await target.query(
+        'CREATE TABLE deferred (id int PRIMARY KEY, parent int REFERENCES deferred (id) DEFERRABLE INITIALLY DEFERRED)',
+      );
+      const result = await statementsDriver(['INSERT INTO deferred (id, parent) VALUES (1, 2)']).run(runOf());
+      expect(result).toMatchObject({ ok: false });
+      expect(result.summary).toMatch(/^failed, nothing was changed: .*foreign key/);
+    });
   });
 
   describe('on a table another session holds a lock on', () => {
