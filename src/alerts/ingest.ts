@@ -112,9 +112,11 @@ export async function ingestDelivery(
 
   // Judged against the incident taken: the resolution, again, of its own alert is not a late copy.
   const { late, changed } = await takeAlerts(db, config, incident.id, payload);
-  // Alertmanager sends a resolved status only once every alert of the group resolved, truncated or not;
-  // a firing one never says that, whatever it lists. A notification carrying a late copy is itself late.
-  const groupResolved = payload.status === 'resolved' && late.size === 0;
+  // Alertmanager's resolved status says every alert of the group resolved, those the bot did not keep
+  // included, unless Alertmanager itself left alerts out: it truncates before it works the status out, so
+  // it then tells only of those listed, and the rest may still fire. A firing status never says it,
+  // whatever it lists. A notification carrying a late copy is itself late.
+  const groupResolved = payload.status === 'resolved' && !payload.alertmanagerTruncated && late.size === 0;
   if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
   const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
 
@@ -453,11 +455,11 @@ async function takeAlerts(
 }
 
 /**
- * A resolved group means every alert in it resolved, including any Alertmanager truncated away; but not
- * one that started after the notification was made: one started after every alert it lists. When it lists
- * only part of the group, that bound would keep firing, for ever, an unlisted alert that merely started
- * later (Alertmanager lists by labels, not age); then the bound is the last the listed alerts tell of the
- * group, their newest start or end.
+ * A resolved group means every alert in it resolved, including any the bot did not keep of the
+ * notification; but not one that started after the notification was made: one started after every alert
+ * it lists. When it lists only part of the group, that bound would keep firing, for ever, an unlisted
+ * alert that merely started later (Alertmanager lists by labels, not age); then the bound is the last the
+ * listed alerts tell of the group, their newest start or end.
  */
 async function resolveRemainingAlerts(
   db: pg.ClientBase,

@@ -62,6 +62,12 @@ export const WebhookPayloadSchema = z.object({
   commonAnnotations: Annotations.prefault({}),
   externalURL: Text.default(''),
   alerts: z.array(AlertSchema).min(1, 'expected at least one alert'),
+  /**
+   * Not Alertmanager's: the bot's webhook sets it where Alertmanager left alerts out (its own
+   * `truncatedAlerts`, from the receiver's max_alerts). Alertmanager truncates before it works the status
+   * out, so the status then tells only of the alerts listed: "resolved" no longer says the group resolved.
+   */
+  alertmanagerTruncated: z.literal(true).optional(),
 });
 
 export type WebhookPayload = z.infer<typeof WebhookPayloadSchema>;
@@ -98,6 +104,8 @@ const isStatus = (value: unknown): value is 'firing' | 'resolved' =>
 function quickParse(input: unknown): WebhookPayload | undefined {
   if (!isObject(input) || input.version !== '4') return undefined;
   const { groupKey, truncatedAlerts = 0, status, receiver, externalURL = '', alerts } = input;
+  const { alertmanagerTruncated } = input;
+  if (alertmanagerTruncated !== undefined && alertmanagerTruncated !== true) return undefined;
   if (!isText(groupKey) || groupKey.length < 1 || groupKey.length > 10_000) return undefined;
   if (typeof truncatedAlerts !== 'number' || !Number.isSafeInteger(truncatedAlerts) || truncatedAlerts < 0)
     return undefined;
@@ -124,6 +132,7 @@ function quickParse(input: unknown): WebhookPayload | undefined {
     commonAnnotations,
     externalURL,
     alerts: parsed,
+    ...(alertmanagerTruncated ? { alertmanagerTruncated } : {}),
   };
 }
 

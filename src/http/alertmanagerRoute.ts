@@ -144,7 +144,7 @@ function notificationIn(deps: AlertmanagerRouteDeps, body: ScannedBody): Webhook
     const limit = ALERTMANAGER_BODY_LIMITS.maxBytes;
     deps.logger.error(
       { groupKey: body.groupKey, bytes: body.bytes, limit },
-      `alertmanager webhook: a notification of ${body.bytes} bytes${body.readToEnd ? '' : ' or more'} for group ${body.groupKey ?? '(unknown)'} is over the ${limit}-byte limit and was refused; Alertmanager drops it (lower max_alerts on its receiver)`,
+      `alertmanager webhook: a notification of ${body.bytes} bytes${body.readToEnd ? '' : ' or more'} for group ${body.groupKey ?? '(unknown)'} is over the ${limit}-byte limit and was refused; Alertmanager drops it (set max_alerts on its receiver: see config/alertmanager.example.yml)`,
     );
     // A body not read to its end is not read after the answer either: the connection closes.
     throw new HttpError(
@@ -162,10 +162,13 @@ function notificationIn(deps: AlertmanagerRouteDeps, body: ScannedBody): Webhook
       parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problems)` : '';
     throw new HttpError(400, `${formatPath(issue.path)}: ${issue.message}${more}`);
   }
-  // The alerts read but not kept count as truncated, as Alertmanager's own max_alerts would.
+  // The alerts read but not kept count as truncated, as Alertmanager's own max_alerts would; but only
+  // Alertmanager's own leave its status telling of the alerts listed alone (never the sender's say-so).
+  const { alertmanagerTruncated: _sent, ...sent } = parsed.data;
   return {
-    ...parsed.data,
-    truncatedAlerts: Math.min(MAX_TRUNCATED_ALERTS, parsed.data.truncatedAlerts + body.truncatedAlerts),
+    ...sent,
+    truncatedAlerts: Math.min(MAX_TRUNCATED_ALERTS, sent.truncatedAlerts + body.truncatedAlerts),
+    ...(sent.truncatedAlerts > 0 ? { alertmanagerTruncated: true as const } : {}),
   };
 }
 

@@ -126,9 +126,9 @@ describe('ingesting Alertmanager deliveries', () => {
     expect((await incidentsOf('Changes'))[0].state).toBe('open');
   });
 
-  it('resolves the incident when the group resolves, including alerts Alertmanager truncated away', async () => {
+  it('resolves the incident when the group resolves, including alerts the bot did not keep', async () => {
     const opened = await deliver('Truncated', [{ instance: 'a' }, { instance: 'b' }, { instance: 'c' }]);
-    // Only one alert listed, two truncated: the group status says they all resolved.
+    // Only one alert kept, two left out by the bot: Alertmanager's status, of them all, says all resolved.
     const resolved = await deliver('Truncated', [{ instance: 'a', status: 'resolved' }], {
       status: 'resolved',
       truncatedAlerts: 2,
@@ -142,6 +142,31 @@ describe('ingesting Alertmanager deliveries', () => {
     );
     expect(rows[0].n).toBe(0);
     expect((await timelineOf(opened.incident!.id)).at(-1).kind).toBe('incident_resolved');
+  });
+
+  // Alertmanager (0.25, with max_alerts 1) sends this when a of a and b resolves: it truncates before it
+  // works the status out, so "resolved" tells of a alone. The bot resolved b and the incident with it.
+  it('leaves open an incident whose resolved notification Alertmanager truncated: the alerts left out may fire', async () => {
+    const opened = await deliver('AlertmanagerTruncated', [{ instance: 'a' }, { instance: 'b' }]);
+    const partly = await deliver('AlertmanagerTruncated', [{ instance: 'a', status: 'resolved' }], {
+      status: 'resolved',
+      truncatedAlerts: 1,
+      alertmanagerTruncated: true,
+    });
+    expect(partly.outcome).toBe('updated');
+    expect((await incidentsOf('AlertmanagerTruncated')).map((i) => i.state)).toEqual(['open']);
+    const { rows } = await pool.query(
+      "SELECT labels->>'instance' AS instance, status FROM alerts WHERE incident_id = $1 ORDER BY 1",
+      [opened.incident!.id],
+    );
+    expect(rows).toEqual([
+      { instance: 'a', status: 'resolved' },
+      { instance: 'b', status: 'firing' },
+    ]);
+    // b's resolution, all Alertmanager has left of the group, resolves it.
+    const last = await deliver('AlertmanagerTruncated', [{ instance: 'b', status: 'resolved' }]);
+    expect(last.outcome).toBe('updated');
+    expect((await incidentsOf('AlertmanagerTruncated')).map((i) => i.state)).toEqual(['resolved']);
   });
 
   it('ignores a late firing copy of alerts that already resolved, and reopens the incident when they fire again', async () => {

@@ -26,6 +26,8 @@ export function payload(options: {
   commonLabels?: Record<string, string>;
   commonAnnotations?: Record<string, string>;
   truncatedAlerts?: number;
+  /** As the bot's webhook marks a notification Alertmanager truncated (see WebhookPayloadSchema). */
+  alertmanagerTruncated?: true;
 }): WebhookPayload {
   const alerts = options.alerts.map((spec) => {
     const labels = {
@@ -63,5 +65,6 @@ export function payload(options: {
     commonAnnotations: options.commonAnnotations ?? {},
     externalURL: 'http://alertmanager.example:9093',
     alerts,
+    ...(options.alertmanagerTruncated ? { alertmanagerTruncated: true as const } : {}),
   };
 }

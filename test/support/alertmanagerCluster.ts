@@ -80,6 +80,8 @@ export interface AlertmanagerClusterOptions {
    * is fed, and the bot sees the twice-delivered notifications HA pairs send.
    */
   peerTimeout?: string;
+  /** The receiver's max_alerts: how many alerts a notification lists (every one when unset, as the example). */
+  maxAlerts?: number;
 }
 
 /**
@@ -198,6 +200,7 @@ function peerConfig(
           {
             ...webhook,
             url: webhookUrl,
+            ...(options.maxAlerts === undefined ? {} : { max_alerts: options.maxAlerts }),
             http_config: {
               ...webhook!.http_config,
               authorization: { ...webhook!.http_config.authorization, credentials_file: tokenFile },
