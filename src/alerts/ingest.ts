@@ -91,7 +91,10 @@ export async function ingestDelivery(
   let reopened: ReopenedIncident | undefined;
   if (!incident) {
     const firing = payload.alerts.filter((a) => a.status === 'firing');
-    if (firing.length === 0) return { outcome: 'ignored' };
+    if (firing.length === 0) {
+      await recordLateResolutions(db, payload);
+      return { outcome: 'ignored' };
+    }
     const late = await lateCopies(db, config, payload);
     if (firing.every((a) => late.has(a.fingerprint))) return { outcome: 'stale' };
     const shown =
@@ -397,6 +400,40 @@ async function lateCopies(
     values: lateCopyValues(config, payload, null),
   });
   return new Set(rows.map((r) => r.fingerprint));
+}
+
+/**
+ * Resolutions of alerts whose incident was resolved (by hand) while they fired: recorded on the group's
+ * newest record of each, when it is that firing, so that a late firing copy of them from another peer is
+ * known for one (LATE_COPIES) rather than reopening the incident, which nothing would then resolve. What
+ * Slack shows of the resolved incident is left as it is.
+ */
+async function recordLateResolutions(db: pg.ClientBase, payload: WebhookPayload): Promise<void> {
+  await db.query({
+    name: 'ingest-record-late-resolutions',
+    text: `WITH told AS (
+       SELECT * FROM jsonb_to_recordset($2::jsonb) AS t(fingerprint text, starts_at timestamptz, ends_at timestamptz)
+     ), newest AS (
+       SELECT DISTINCT ON (a.fingerprint) a.incident_id, a.fingerprint, a.status, a.starts_at
+         FROM alerts a JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
+        WHERE a.fingerprint IN (SELECT fingerprint FROM told)
+        ORDER BY a.fingerprint, a.incident_id DESC
+     )
+     UPDATE alerts SET status = 'resolved', ends_at = t.ends_at, updated_at = now(), resolution_recorded_at = now()
+       FROM newest n JOIN told t USING (fingerprint)
+      WHERE alerts.incident_id = n.incident_id AND alerts.fingerprint = n.fingerprint
+        AND n.status = 'firing' AND n.starts_at = t.starts_at`,
+    values: [
+      payload.groupKey,
+      JSON.stringify(
+        payload.alerts.map((a) => ({
+          fingerprint: a.fingerprint,
+          starts_at: a.startsAt,
+          ends_at: a.endsAt ?? new Date().toISOString(),
+        })),
+      ),
+    ],
+  });
 }
 
 /**

@@ -483,17 +483,25 @@ describe('alert deliveries: stored first, ingested in order per group', () => {
       expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'reopened' } });
     });
 
-    it('reopens the incident for such a repeat behind a delivery of its group ingested after the resolution', async () => {
+    it('judges such a repeat behind a resolution of its group by the late-copy window, as after any resolution', async () => {
       const here = new DeliveryAcceptor(pool);
       await here.accept(notification('FiredAgain'), 1000);
       const opened = await ingestNextDelivery(pool, config);
       const id = opened?.outcome === 'ingested' ? opened.result.incident!.id : 0;
-      // Alertmanager resolves the alert, then it fires again with the same start (Prometheus sending it
-      // anew): the same notification as the first, but after a resolution, both waiting to be ingested.
+      // Alertmanager resolves the alert, then the same notification as the first comes again, both waiting
+      // to be ingested, the incident resolved by hand meanwhile. The resolution is stored all the same.
       await here.accept(notification('FiredAgain', [{ instance: 'pod-1', status: 'resolved' }]), 1000);
       await here.accept(notification('FiredAgain'), 1000);
       await resolveIncident({ pool, config, effects: recordingEffects() }, id, 'Fixed', 'U0ALICE');
       expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'ignored' } });
+      // Within the window, a lagging peer's copy; after it, the alert sent anew (Prometheus was cut off from
+      // Alertmanager past its endsAt), which reopens the incident.
+      expect(await ingestNextDelivery(pool, config)).toMatchObject({ result: { outcome: 'stale' } });
+      await pool.query(
+        "UPDATE alerts SET resolution_recorded_at = resolution_recorded_at - interval '6 minutes' WHERE incident_id = $1",
+        [id],
+      );
+      await here.accept(notification('FiredAgain'), 1000);
       expect(await ingestNextDelivery(pool, config)).toMatchObject({
         result: { outcome: 'reopened', incident: { id } },
       });

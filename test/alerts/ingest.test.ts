@@ -181,6 +181,24 @@ describe('ingesting Alertmanager deliveries', () => {
     expect((await incidentsOf('Flapping')).map((i) => i.state)).toEqual(['open']);
   });
 
+  // A lagging peer's copy (its send answered 503, retried later) reopened it, and nothing resolved it again.
+  it("knows a late firing copy for one after the incident was resolved by hand before Alertmanager's resolution", async () => {
+    const opened = await deliver('ResolvedByHand', [{ instance: 'a' }]);
+    await resolveIncident(
+      { pool, config, effects: recordingEffects() },
+      opened.incident!.id,
+      'Rolled back',
+      'U0ALICE',
+    );
+    expect((await deliver('ResolvedByHand', [{ instance: 'a', status: 'resolved' }])).outcome).toBe(
+      'ignored',
+    );
+    expect((await deliver('ResolvedByHand', [{ instance: 'a' }])).outcome).toBe('stale');
+    expect((await incidentsOf('ResolvedByHand')).map((i) => i.state)).toEqual(['resolved']);
+    // Fired again since (a newer startsAt), it reopens the incident.
+    expect((await deliver('ResolvedByHand', [{ instance: 'a', startsAt: LATER }])).outcome).toBe('reopened');
+  });
+
   it('measures the late-copy window from when the bot stored the resolution, on its own clock', async () => {
     const opened = await deliver('WindowClock', [{ instance: 'a' }]);
     await deliver('WindowClock', [{ instance: 'a', status: 'resolved' }]);
