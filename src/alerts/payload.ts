@@ -27,8 +27,14 @@ function cutAnnotation(value: string): string {
 // Go's zero time: Alertmanager sends it for "not ended yet".
 const GO_ZERO_TIME = /^0001-01-01T00:00:00/;
 const RFC3339 = z.iso.datetime({ offset: true, message: 'expected an RFC 3339 timestamp' });
-// RFC 3339 allows the year 0000, which PostgreSQL has not (1 BC comes before 1 AD).
-const Timestamp = RFC3339.refine((value) => !value.startsWith('0000-'), 'expected a year from 0001');
+// RFC 3339 allows the year 0000, which PostgreSQL has not (1 BC comes before 1 AD), and offsets up to
+// ±23:59, where PostgreSQL's stop at ±15:59: refused here, not dropped by the ingest after a 200.
+const hasYearOne = (value: string) => !value.startsWith('0000-');
+const hasPostgresOffset = (value: string) => !/[+-](1[6-9]|2\d):?\d{2}$/.test(value);
+const Timestamp = RFC3339.refine(hasYearOne, 'expected a year from 0001').refine(
+  hasPostgresOffset,
+  'expected a time zone offset within ±15:59',
+);
 const endOf = (endsAt: string | undefined) => (endsAt && !GO_ZERO_TIME.test(endsAt) ? endsAt : undefined);
 
 export const AlertSchema = z.object({
@@ -96,7 +102,7 @@ const isText = (value: unknown): value is string =>
   typeof value === 'string' && !value.includes('\u0000') && value.isWellFormed();
 const RFC3339_PATTERN = RFC3339._zod.def.pattern!;
 const isTimestamp = (value: unknown): value is string =>
-  typeof value === 'string' && RFC3339_PATTERN.test(value) && !value.startsWith('0000-');
+  typeof value === 'string' && RFC3339_PATTERN.test(value) && hasYearOne(value) && hasPostgresOffset(value);
 const isStatus = (value: unknown): value is 'firing' | 'resolved' =>
   value === 'firing' || value === 'resolved';
 

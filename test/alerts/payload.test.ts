@@ -112,6 +112,10 @@ describe('safeParseWebhookPayload: the quick way gives what the schema gives', (
     'with keys the schema does not know': edit([['extra'], { a: 1 }], [['alerts', 0, 'silencedBy'], []]),
     'truncatedAlerts past what the column holds': edit([['truncatedAlerts'], 2 ** 40]),
     'a time zone offset': edit([['alerts', 0, 'startsAt'], '2026-11-23T08:00:00+05:30']),
+    'the largest offsets PostgreSQL takes': edit(
+      [['alerts', 0, 'startsAt'], '2026-11-23T08:00:00+15:59'],
+      [['alerts', 1, 'endsAt'], '2026-11-23T09:00:00-15:59'],
+    ),
   };
   const invalid: Record<string, unknown> = {
     'not an object': [base],
@@ -125,6 +129,8 @@ describe('safeParseWebhookPayload: the quick way gives what the schema gives', (
     'labels missing': edit([['alerts', 1, 'labels']]),
     'annotations as a list': edit([['alerts', 0, 'annotations'], ['x']]),
     'the year 0000': edit([['alerts', 0, 'startsAt'], '0000-01-01T00:00:00Z']),
+    'a time zone offset past 15:59': edit([['alerts', 0, 'startsAt'], '2026-11-23T08:00:00+23:00']),
+    'an endsAt offset past -15:59': edit([['alerts', 1, 'endsAt'], '2026-11-23T09:00:00-16:00']),
     'a time without seconds': edit([['alerts', 1, 'endsAt'], '2026-11-23T09:00Z']),
     'a fingerprint too long': edit([['alerts', 0, 'fingerprint'], 'f'.repeat(65)]),
     'no alerts': edit([['alerts'], []]),

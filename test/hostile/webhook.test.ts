@@ -203,6 +203,12 @@ describe('hostile input: POST /alertmanager', () => {
         'alerts[0].startsAt',
       ],
       [
+        // An offset PostgreSQL refuses (past ±15:59): the whole notification was dropped after a 200.
+        'startsAt with an offset of 23 hours',
+        JSON.stringify({ ...valid, alerts: [{ ...alert, startsAt: '2026-11-23T08:00:00+23:00' }] }),
+        'alerts[0].startsAt',
+      ],
+      [
         'endsAt a number',
         JSON.stringify({ ...valid, alerts: [{ ...alert, endsAt: 0 }] }),
         'alerts[0].endsAt',
