@@ -132,6 +132,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
     if (definition && refusal === undefined) {
       const lock = await ServiceLock.tryAcquire(deps.serviceLocks, request.service);
       if (!lock) return waitForService(deps, job, token, request.service);
+      let stopped: string | undefined;
       try {
         result = await createDriver(definition.driver).run({
           params: request.params,
@@ -142,9 +143,20 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
           env: process.env,
           secrets: deps.secrets,
         });
+        stopped = deps.stopping.aborted
+          ? 'the bot stopped'
+          : lock.lost.aborted
+            ? 'its service lock was lost'
+            : undefined;
       } finally {
         await lock.release();
         await wakeNextWaiting(request.service);
+      }
+      // Stopped by the bot, not failed: a rehearsal changes nothing and is run again (the sweep queues it
+      // while the request says it is to run), rather than the request failing when nobody rejected it.
+      if (!result.ok && stopped) {
+        deps.logger.info({ requestId, stopped }, 'dry run stopped before it ended; it runs again');
+        return;
       }
     }
     await showRequest(

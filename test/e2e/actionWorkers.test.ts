@@ -1,7 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startChildWorker, stopChild } from '../support/childWorker.js';
 import { RECORDER, recordedRuns } from '../support/rollouts.js';
@@ -135,5 +137,51 @@ describe('approved actions across worker processes', () => {
     expect(final.status).toBe('failed');
     expect(final.summary).toMatch(/^interrupted/);
     expect((await runs()).filter((r) => r.argv[0] === 'slow-rollout')).toHaveLength(1);
+  });
+});
+
+describe('a dry run the bot stops before it ends', () => {
+  const bots: TestBot[] = [];
+  afterEach(async () => {
+    for (const bot of bots.splice(0)) await bot.stop();
+  });
+
+  // A restart (SIGTERM past SHUTDOWN_TIMEOUT) recorded the stopped rehearsal as failed, and the request
+  // with it: nobody had rejected it, and it had to be asked for again.
+  it('leaves its request waiting for the rehearsal, which the bot started after it runs again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dry-run-'));
+    const [started, release] = [join(dir, 'started'), join(dir, 'release')];
+    // The rehearsal says it started, then waits a minute unless released.
+    const rehearsal = `require('fs').writeFileSync(${JSON.stringify(started)}, ''); require('fs').existsSync(${JSON.stringify(release)}) || setTimeout(() => {}, 60000)`;
+    const configYaml = `${DEFAULT_TEST_CONFIG}
+services:
+  payments-api:
+    actions:
+      - name: migrate
+        description: A migration roll-back whose rehearsal takes a while
+        kind: rollback
+        dryRun: true
+        driver: { type: command, argv: [node, -e, '0'], dryRunArgv: [node, -e, ${JSON.stringify(rehearsal)}] }
+        approval: { approvers: [U0BOB], required: 1 }
+`;
+    const bot = await startTestBot({ configYaml, env: { SHUTDOWN_TIMEOUT: '1s' } });
+    const answer = await slashCommand(bot, 'migrate payments-api', { command: '/action', user: SRE.alice });
+    const id = Number(/Requested ACT-(\d+)/.exec(answer.text)![1]);
+    await waitFor(() => existsSync(started), 20_000, 'the rehearsal to start');
+    await bot.stop({ keepDatabase: true });
+    const database = new pg.Pool({ connectionString: bot.database.url, max: 1 });
+    const request = async () =>
+      (await database.query('SELECT status, dry_run_status FROM action_requests WHERE id = $1', [id]))
+        .rows[0];
+    try {
+      // As the bot stopped it: still pending, its rehearsal still to run.
+      expect(await request()).toEqual({ status: 'pending', dry_run_status: 'running' });
+      await writeFile(release, '');
+      bots.push(await startTestBot({ configYaml, database: bot.database }));
+      await waitFor(async () => (await request()).dry_run_status === 'ok', 30_000, 'the rehearsal');
+      expect((await request()).status).toBe('pending');
+    } finally {
+      await database.end();
+    }
   });
 });
