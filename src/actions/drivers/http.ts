@@ -137,6 +137,10 @@ function fillUrl(template: string, params: Record<string, ParamValue>): { url: s
   return { url: fill(template, params, encodeURIComponent) };
 }
 
+async function readInto(output: CappedOutput, body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (body) for await (const chunk of body) output.write(chunk);
+}
+
 function errorText(err: unknown): string {
   const e = err as Error & { cause?: Error };
   return e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
@@ -180,8 +184,15 @@ async function runHttp(settings: HttpSettings, run: DriverRun): Promise<DriverRe
     const response = await fetch(url, { method, headers, body, redirect: 'manual', signal: deadline.signal });
     const status = `${response.status} ${response.statusText}`.trim();
     output.write(`${status}\n`);
-    if (response.body) for await (const chunk of response.body) output.write(chunk);
-    if (response.ok) return result(true, `${what} → ${status}`);
+    // The status decides: a 2xx says the target acted, however its body then ends (stalled past the
+    // timeout, cut off), and a run recorded failed would be requested, and done, again.
+    const cut = await readInto(output, response.body).then(
+      () => undefined,
+      (err: unknown) => deadline.reason() ?? errorText(err),
+    );
+    if (response.ok)
+      return result(true, `${what} → ${status}${cut ? ` (its answer cut short: ${cut})` : ''}`);
+    if (cut) return result(false, `${what} → ${status} (its answer cut short: ${cut})`);
     const location = response.headers.get('location');
     const why = location
       ? `redirects to ${location}, which is not followed`

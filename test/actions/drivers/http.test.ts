@@ -27,6 +27,9 @@ beforeAll(async () => {
       received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       const path = new URL(req.url!, 'http://x').pathname;
       if (path === '/slow') return; // never answers
+      // Acts and says so, then its body stalls (or, for /stalled-503, refuses and stalls).
+      if (path === '/stalled' || path === '/stalled-503')
+        return void res.writeHead(path === '/stalled' ? 200 : 503).write('{"scaled":');
       if (path === '/down') {
         res.writeHead(503, { 'content-type': 'text/plain' }).end('upstream down\nretry later\n');
       } else if (path === '/moved') {
@@ -177,6 +180,19 @@ describe('http driver', () => {
     expect(await driver.run(runOf({ signal: AbortSignal.abort() }))).toMatchObject({
       ok: false,
       summary: 'cancelled',
+    });
+  });
+
+  // The target acted: recorded failed, the run would be requested, and done, again.
+  it('takes a 2xx for done however its body ends, saying it was cut short; not another status', async () => {
+    expect(await httpDriver({ url: `${base}/stalled` }).run(runOf({ timeoutMs: 300 }))).toMatchObject({
+      ok: true,
+      output: '200 OK\n{"scaled":',
+      summary: `POST ${base}/stalled → 200 OK (its answer cut short: timed out after 300 ms)`,
+    });
+    expect(await httpDriver({ url: `${base}/stalled-503` }).run(runOf({ timeoutMs: 300 }))).toMatchObject({
+      ok: false,
+      summary: `POST ${base}/stalled-503 → 503 Service Unavailable (its answer cut short: timed out after 300 ms)`,
     });
   });
 
