@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { dataRecord, isObject } from '../primitives/records.js';
 
@@ -18,10 +19,26 @@ export const MAX_ANNOTATION_LENGTH = 64 * 1024;
 const Annotations = dataRecord(Text, Text.transform(cutAnnotation));
 
 function cutAnnotation(value: string): string {
-  if (value.length <= MAX_ANNOTATION_LENGTH) return value;
-  const cut = value.slice(0, MAX_ANNOTATION_LENGTH - 1);
-  // Not half of a surrogate pair: the rest of the text must stay storable.
-  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+  return value.length <= MAX_ANNOTATION_LENGTH ? value : `${startOf(value, MAX_ANNOTATION_LENGTH - 1)}…`;
+}
+
+/** The first `length` UTF-16 units of `value`, but for half of a surrogate pair: it stays storable. */
+function startOf(value: string, length: number): string {
+  const cut = value.slice(0, length);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+/**
+ * A group key is stored whole up to this many bytes: PostgreSQL indexes it, and an index entry holds at
+ * most 2,704 bytes. One longer (labels of UUIDs or image digests, which do not compress) is stored as its
+ * start, to be read, and a digest of the whole, the same for every notification of its group.
+ */
+const MAX_GROUP_KEY_BYTES = 2000;
+const GROUP_KEY_START = 200;
+
+function storableGroupKey(key: string): string {
+  if (Buffer.byteLength(key) <= MAX_GROUP_KEY_BYTES) return key;
+  return `${startOf(key, GROUP_KEY_START)}… sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
 // Go's zero time: Alertmanager sends it for "not ended yet".
@@ -53,7 +70,7 @@ export const MAX_TRUNCATED_ALERTS = 2 ** 31 - 1;
 /** Alertmanager's webhook payload, version 4. */
 export const WebhookPayloadSchema = z.object({
   version: z.literal('4', { error: 'expected "4" (Alertmanager webhook payload version 4)' }),
-  groupKey: Text.min(1).max(10_000),
+  groupKey: Text.min(1).max(10_000).transform(storableGroupKey),
   // Alertmanager counts in 64 bits; more than the column holds is more than any group, so it is capped.
   truncatedAlerts: z
     .number()
@@ -129,7 +146,7 @@ function quickParse(input: unknown): WebhookPayload | undefined {
   }
   return {
     version: '4',
-    groupKey,
+    groupKey: storableGroupKey(groupKey),
     truncatedAlerts: Math.min(truncatedAlerts, MAX_TRUNCATED_ALERTS),
     status,
     receiver,

@@ -73,6 +73,23 @@ describe('WebhookPayloadSchema: annotations are prose, kept to a length', () => 
   });
 });
 
+describe('WebhookPayloadSchema: a group key past 2,000 bytes', () => {
+  it('is its start and a digest of the whole, never inside a surrogate pair, the same every time', () => {
+    const key = `${'k'.repeat(199)}😀${'x'.repeat(2000)}`;
+    const read = (groupKey: string) =>
+      WebhookPayloadSchema.parse({ ...payload({ group: 'G', alerts: [{ instance: 'a' }] }), groupKey })
+        .groupKey;
+    const stored = read(key);
+    expect(stored).toMatch(/^k{199}… sha256:[0-9a-f]{64}$/);
+    expect(read(key)).toBe(stored);
+    expect(read(`${key}y`)).not.toBe(stored);
+    // Read again, as the ingest reads a stored payload: unchanged.
+    expect(read(stored)).toBe(stored);
+    const short = 'k'.repeat(2000);
+    expect(read(short)).toBe(short);
+  });
+});
+
 describe('safeParseWebhookPayload: the quick way gives what the schema gives', () => {
   afterEach(() => vi.restoreAllMocks());
   const base = payload({
@@ -112,6 +129,10 @@ describe('safeParseWebhookPayload: the quick way gives what the schema gives', (
     'with keys the schema does not know': edit([['extra'], { a: 1 }], [['alerts', 0, 'silencedBy'], []]),
     'truncatedAlerts past what the column holds': edit([['truncatedAlerts'], 2 ** 40]),
     'a time zone offset': edit([['alerts', 0, 'startsAt'], '2026-11-23T08:00:00+05:30']),
+    'a group key longer than stored whole, ending its start in a surrogate pair': edit([
+      ['groupKey'],
+      `${'k'.repeat(199)}😀${'x'.repeat(2000)}`,
+    ]),
     'the largest offsets PostgreSQL takes': edit(
       [['alerts', 0, 'startsAt'], '2026-11-23T08:00:00+15:59'],
       [['alerts', 1, 'endsAt'], '2026-11-23T09:00:00-15:59'],
