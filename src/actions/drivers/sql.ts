@@ -289,6 +289,8 @@ async function runSql(
           `ROLLBACK: lock_timeout (waited ${seconds(lockTimeoutMs)}), trying again in ${seconds(LOCK_RETRY_PAUSE_MS)}`,
         );
         current = 0;
+        // The COMMIT itself may have met it (a deferred key check): the next try has sent none yet.
+        committing = false;
         await sleep(LOCK_RETRY_PAUSE_MS, undefined, { signal: deadline.signal });
       }
     }

@@ -317,6 +317,28 @@ describe('sql driver', () => {
       expect((await state()).migrations).toEqual(['committed.sql']);
     });
 
+    // A COMMIT that met lock_timeout (a deferred key check) is tried again: the try after it is no COMMIT
+    // sent, and a stop during it is told as a roll-back, not as an answer to a COMMIT lost.
+    it('tries again a COMMIT that met lock_timeout, and stops as from any try', async () => {
+      await target.query(`CREATE TABLE parent (id int PRIMARY KEY);
+        CREATE TABLE child (id int, parent int REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+        INSERT INTO parent VALUES (1)`);
+      const holder = await target.connect();
+      try {
+        await holder.query('BEGIN; SELECT * FROM parent WHERE id = 1 FOR UPDATE');
+        const result = await statementsDriver(['INSERT INTO child VALUES (1, 1)'], {
+          lockTimeout: '1s',
+        }).run(runOf({ timeoutMs: 3500 }));
+        expect(result.ok).toBe(false);
+        expect(result.summary).toMatch(/^timed out after 3500 ms \(\d+ tr(y|ies) gave up at lock_timeout/);
+        expect(result.output).toContain('stopped: the transaction is rolled back');
+      } finally {
+        await holder.query('ROLLBACK');
+        holder.release();
+      }
+      expect((await target.query('SELECT * FROM child')).rows).toEqual([]);
+    });
+
     it('says nothing was changed when PostgreSQL refuses its COMMIT', async () => {
       await target.query(
         'CREATE TABLE deferred (id int PRIMARY KEY, parent int REFERENCES deferred (id) DEFERRABLE INITIALLY DEFERRED)',
