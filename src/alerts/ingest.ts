@@ -32,6 +32,11 @@ export interface DeliveryResult {
   opening?: number;
   /** Resolved by this delivery (its last alert resolved), this long after it opened (or reopened). */
   resolved?: { afterMs: number };
+  /**
+   * A resolved notification Alertmanager truncated: how many alerts it left out, whose resolution it did
+   * not tell, so that the incident stays open for them.
+   */
+  leftOut?: number;
 }
 
 /**
@@ -206,6 +211,9 @@ export async function ingestDelivery(
       : {}),
     ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
     ...(resolves ? { resolved: { afterMs: incident.after_ms } } : {}),
+    ...(payload.status === 'resolved' && payload.alertmanagerTruncated && late.size === 0
+      ? { leftOut: payload.truncatedAlerts }
+      : {}),
   };
 }
 

@@ -45,6 +45,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly truncatedResolutions = new Counter({
+    name: 'incident_bot_alertmanager_truncated_resolutions_total',
+    help: "Resolved notifications Alertmanager truncated (max_alerts on the bot's receiver): the alerts they left out were not resolved, and their incident stays open until resolved by hand or by a notification that lists them.",
+    registers: [this.registry],
+  });
+
   readonly slackCalls = new Counter({
     name: 'incident_bot_slack_api_calls_total',
     help: 'Slack Web API calls, by method and outcome (ok, rate_limited for a 429, rejected, unavailable).',

@@ -12,6 +12,7 @@ import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { outsideLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { incidentRef } from '../primitives/ids.js';
 import { withTimeout } from '../primitives/withTimeout.js';
 import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 
@@ -254,6 +255,13 @@ export class DeliveriesWorker {
       metrics.incidentsReopened.inc({ severity: incident.severity });
     if (incident && resolved)
       metrics.timeToResolve.observe({ severity: incident.severity }, resolved.afterMs / 1000);
+    if (incident && result.leftOut !== undefined) {
+      metrics.truncatedResolutions.inc();
+      logger.warn(
+        { deliveryId: delivery.deliveryId, incidentId: incident.id, leftOut: result.leftOut },
+        `Alertmanager truncated a resolved notification of ${incidentRef(incident.id)} (max_alerts on its receiver): the ${result.leftOut} alerts it left out may still fire, so it stays open until a notification lists them or it is resolved by hand; unset max_alerts (config/alertmanager.example.yml)`,
+      );
+    }
     if (!incident || !result.slackBehind) return true;
     return withTimeout(
       (async () => {

@@ -126,6 +126,15 @@ describe('a resolved notification listing part of the group', () => {
       payload({ group: 'LeftOut', alerts: [{ instance: 'a', status: 'resolved' }], truncatedAlerts: 1 }),
     );
     await ingested('LeftOut', 'a');
+    // Said, for an alert on it: the incident will not resolve by itself if b resolved too.
+    await waitFor(
+      async () =>
+        (await (await fetch(`${bot.url}/metrics`)).text()).includes(
+          'incident_bot_alertmanager_truncated_resolutions_total 1\n',
+        ),
+      5_000,
+      'the truncated resolution counted',
+    );
     expect(await groupState(bot, 'LeftOut')).toEqual({
       incidents: ['open'],
       alerts: [
