@@ -173,19 +173,32 @@ export async function requestPostmortem(
   await queue.postmortemRequested(incidentId, requestedBy);
 }
 
+/**
+ * The requests no upload has answered: none of a revision written since. An older worker, running beside
+ * newer ones during an upgrade, records an upload without ending its request: its upload answers it all
+ * the same.
+ */
+const STILL_ASKED = `FROM postmortem_requests r LEFT JOIN postmortems p USING (incident_id)
+  WHERE NOT (p.slack_file_id IS NOT NULL AND p.generated_at >= r.requested_at)`;
+
 /** The post-mortems asked for and not yet uploaded, oldest first: the workers' sweep queues each again. */
 export async function postmortemsAsked(
   db: Queryable,
 ): Promise<Array<{ incidentId: number; requestedBy: string }>> {
   const { rows } = await db.query<{ incidentId: number; requestedBy: string }>(
-    `SELECT incident_id::int AS "incidentId", requested_by AS "requestedBy"
-       FROM postmortem_requests ORDER BY requested_at`,
+    `SELECT r.incident_id::int AS "incidentId", r.requested_by AS "requestedBy" ${STILL_ASKED}
+      ORDER BY r.requested_at`,
   );
   return rows;
 }
 
 /** Whether the incident's post-mortem is still asked for (not uploaded since it was). */
 export async function postmortemAsked(db: Queryable, incidentId: number): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM postmortem_requests WHERE incident_id = $1', [incidentId]);
+  const { rows } = await db.query(`SELECT 1 ${STILL_ASKED} AND r.incident_id = $1`, [incidentId]);
   return rows.length > 0;
+}
+
+/** Slack refused its upload (a missing scope, uploads turned off): the request ends, not tried for ever. */
+export async function postmortemRefused(db: Queryable, incidentId: number): Promise<void> {
+  await db.query('DELETE FROM postmortem_requests WHERE incident_id = $1', [incidentId]);
 }

@@ -17,6 +17,7 @@ import { loadSnapshot } from '../incidents/incidentStore.js';
 import {
   generatePostmortem,
   postmortemAsked,
+  postmortemRefused,
   postmortemsAsked,
   recordPostmortemFile,
 } from '../incidents/postmortem.js';
@@ -172,13 +173,23 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     }
     document ??= await loadPostmortemDocument(pool, task.incidentId, revision);
     if (!document) return; // superseded by a newer revision
-    const fileId = await deps.slack.uploadFile({
-      channel: snapshot.incident.channelId,
-      threadTs: snapshot.incident.rootTs,
-      filename: document.filename,
-      title: `${document.filename.replace(/\.md$/, '')} (revision ${revision})`,
-      content: document.markdown,
-    });
+    const fileId = await deps.slack
+      .uploadFile({
+        channel: snapshot.incident.channelId,
+        threadTs: snapshot.incident.rootTs,
+        filename: document.filename,
+        title: `${document.filename.replace(/\.md$/, '')} (revision ${revision})`,
+        content: document.markdown,
+      })
+      .catch((err: unknown) => {
+        if (!(err instanceof SlackRejectedError)) throw err;
+        deps.logger.error(
+          { err, incidentId: task.incidentId, revision },
+          "Slack refused the post-mortem's upload; it is not tried again",
+        );
+        return undefined;
+      });
+    if (fileId === undefined) return postmortemRefused(pool, task.incidentId);
     await recordPostmortemFile(pool, task.incidentId, revision, fileId);
   };
 

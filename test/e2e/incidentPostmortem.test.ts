@@ -123,6 +123,36 @@ describe('post-mortem skeletons in the thread', () => {
   });
 });
 
+describe('a post-mortem Slack refuses to take', () => {
+  let bot: TestBot;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  // Tried 100 times over hours, then queued again by the sweep, a revision written each time, for ever.
+  it('is tried once, and its request ended', async () => {
+    bot = await startTestBot();
+    const ref = /Declared (INC-\d+)/.exec(
+      (await slashCommand(bot, 'declare P3 Uploads turned off')).text,
+    )![1]!;
+    await waitFor(
+      () =>
+        bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
+      20_000,
+      'root',
+    );
+    bot.slack.emulator.failNext('files.getUploadURLExternal', { error: 'missing_scope' }, 1000);
+    await slashCommand(bot, `postmortem ${ref}`);
+    await waitFor(
+      async () => (await bot.app.pool.query('SELECT 1 FROM postmortem_requests')).rows.length === 0,
+      20_000,
+      'the request ended',
+    );
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
+    expect(bot.slack.emulator.callsOf('files.getUploadURLExternal')).toHaveLength(1);
+  });
+});
+
 describe('a post-mortem whose job Redis lost', () => {
   let bot: TestBot;
   afterAll(async () => {

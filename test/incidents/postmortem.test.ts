@@ -270,6 +270,16 @@ describe('post-mortem skeleton', () => {
       expect(await asked(id)).toEqual([]);
     });
 
+    it('is answered by an upload an older worker recorded, which left it in place', async () => {
+      const id = await alertBorn('OlderWorker');
+      await requestPostmortem(pool, { postmortemRequested: async () => {} }, id, 'U0FIRST');
+      await generatePostmortem(pool, templates, id, 'U0FIRST');
+      // As a worker from before postmortem_requests records an upload.
+      await pool.query("UPDATE postmortems SET slack_file_id = 'F0OLD' WHERE incident_id = $1", [id]);
+      expect(await asked(id)).toEqual([]);
+      expect(await postmortemAsked(pool, id)).toBe(false);
+    });
+
     it('is kept though its job could not be queued: the sweep queues it', async () => {
       const id = await alertBorn('QueueAway');
       const queue = {
