@@ -74,7 +74,7 @@ export interface Scheduling {
  * With `newJob`, the caller expects no job of this id (its incident, or its opening, was just created):
  * it is added in one round trip, without the move that would be refused. One there after all is left as it
  * is, in whatever state, so only a job a sweep schedules again may be added so. It takes precedence over
- * `sparingRetries`.
+ * `sparingRetries` and `sparingWaits`.
  */
 export async function scheduleAt<T>(
   queue: Queue<T, unknown, string, T, unknown, string>,

@@ -190,10 +190,10 @@ async function runHttp(settings: HttpSettings, run: DriverRun): Promise<DriverRe
       () => undefined,
       (err: unknown) => deadline.reason() ?? errorText(err),
     );
-    if (response.ok)
-      return result(true, `${what} → ${status}${cut ? ` (its answer cut short: ${cut})` : ''}`);
-    if (cut) return result(false, `${what} → ${status} (its answer cut short: ${cut})`);
+    const cutShort = cut ? ` (its answer cut short: ${cut})` : '';
+    if (response.ok) return result(true, `${what} → ${status}${cutShort}`);
     const location = response.headers.get('location');
+    if (cut && !location) return result(false, `${what} → ${status}${cutShort}`);
     const why = location
       ? `redirects to ${location}, which is not followed`
       : lastLine(output.toString().slice(status.length));
