@@ -8,8 +8,18 @@ import { SlackRejectedError } from '../slack/errors.js';
  * not tried again for it, by its syncs or by the reconcile pass.
  */
 
-// Slack's answers that mean the bot cannot post in the channel at all, whatever it posts.
-const CHANNEL_REFUSALS = new Set(['not_in_channel', 'channel_not_found', 'is_archived']);
+// Slack's answers that mean the bot cannot post in the channel, or cannot keep an incident there: a
+// channel only admins post in (read-only, or a workspace preference), one that takes no top-level
+// messages (no root), or no thread replies (no timeline).
+const CHANNEL_REFUSALS = new Set([
+  'not_in_channel',
+  'channel_not_found',
+  'is_archived',
+  'restricted_action',
+  'restricted_action_read_only_channel',
+  'restricted_action_thread_only_channel',
+  'restricted_action_non_threadable_channel',
+]);
 
 /** Slack's error when `err` says the bot cannot post in the channel; undefined for any other error. */
 export function channelRefusal(err: unknown): string | undefined {

@@ -60,7 +60,7 @@ export class Metrics {
 
   readonly slackChannelRefusals = new Counter({
     name: 'incident_bot_slack_channel_refusals_total',
-    help: "Incidents and approval requests shown in the default (or announcement) channel or an incident's thread because Slack would not let the bot post in theirs, or make it, by Slack's error (not_in_channel, channel_not_found, is_archived; for a channel it would not create, restricted_action and the like).",
+    help: "Incidents and approval requests shown in the default (or announcement) channel or an incident's thread because Slack would not let the bot post in theirs, or make it, by Slack's error (not_in_channel, channel_not_found, is_archived, restricted_action…; for a channel it would not create, restricted_action and the like).",
     labelNames: ['error'] as const,
     registers: [this.registry],
   });

@@ -298,7 +298,15 @@ export class SlackEmulator {
    * From now on chat.postMessage and chat.update in `channel` answer `error`, as Slack does for a
    * channel the bot is not in, that does not exist or that is archived.
    */
-  refuseChannel(channel: string, error: 'not_in_channel' | 'channel_not_found' | 'is_archived'): void {
+  refuseChannel(
+    channel: string,
+    error:
+      | 'not_in_channel'
+      | 'channel_not_found'
+      | 'is_archived'
+      | 'restricted_action'
+      | 'restricted_action_read_only_channel',
+  ): void {
     this.refusals.set(channel, error);
   }
 

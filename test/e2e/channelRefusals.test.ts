@@ -75,6 +75,18 @@ services:
     ).toHaveLength(1);
   });
 
+  // Shown nowhere before: the reconcile pass tried the channel every minute, refused each time.
+  it('moves it from a channel where only admins may post', async () => {
+    bot.slack.emulator.refuseChannel(ROUTED, 'restricted_action_read_only_channel');
+    await bot.deliver(payload({ group: 'ReadOnly', alerts: [{ instance: 'a' }] }));
+    await waitFor(() => rootsIn(DEFAULT, 'ReadOnly')[0], 20_000, 'root in the default channel');
+    expect(await incidentRow('ReadOnly')).toEqual({
+      channel: DEFAULT,
+      refused: ROUTED,
+      error: 'restricted_action_read_only_channel',
+    });
+  });
+
   it('moves it when its channel is archived after the root was posted', async () => {
     await bot.deliver(
       payload({ group: 'Archived', alerts: [{ instance: 'a' }], commonLabels: { service: 'ledger' } }),
