@@ -1,12 +1,13 @@
 import type pg from 'pg';
 import { type ActionCatalog, findAction } from '../actions/catalog.js';
+import { markUpdateUnsettled, readUpdateUnsettledMs } from '../db/slackUpdates.js';
 import { withSyncLock } from '../db/syncLock.js';
 import { channelRefusal } from '../incidents/channelFallback.js';
 import type { Metrics } from '../observability/metrics.js';
 import { requestRef } from '../primitives/ids.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
-import { SlackRejectedError } from '../slack/errors.js';
+import { SlackOutcomePendingError, SlackRejectedError, SlackUnavailableError } from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -126,6 +127,10 @@ async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId:
       );
       continue;
     }
+    // An update unanswered may still land: one sent now could be overtaken by it ("Running" left over
+    // "Succeeded").
+    const unsettledMs = await readUpdateUnsettledMs(db, 'action_requests', requestId);
+    if (unsettledMs > 0) throw new SlackOutcomePendingError(unsettledMs);
     try {
       await deps.limiter.run(
         'chat.update',
@@ -134,6 +139,8 @@ async function syncLocked(deps: ActionMessageDeps, db: pg.PoolClient, requestId:
         { waiter: `action-request:${requestId}` },
       );
     } catch (err) {
+      if (err instanceof SlackUnavailableError && !err.answered)
+        await markUpdateUnsettled(db, 'action_requests', requestId);
       // Someone deleted the approval message: post it again, where its buttons can be clicked. Once per
       // sync: a message Slack takes and then cannot find (a reply whose thread is gone) is not posted in a loop.
       if (reposted || !(err instanceof SlackRejectedError && err.slackError === 'message_not_found'))

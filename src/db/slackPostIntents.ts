@@ -6,6 +6,15 @@ import type pg from 'pg';
  * is a post whose outcome is unknown.
  */
 
+/**
+ * The longest a post attempt can last, from its intent's recording to Slack's last chance to take it:
+ * the Web API client gives up after SLACK_CALL_TIMEOUT_MS (10 s), and the rest is margin for a request
+ * still crossing Slack's front end when the client stopped waiting, and for Slack's history to list a
+ * message it has taken. When Slack did not answer the attempt, a stored scan answers for another post
+ * only if it began this long after that post's intent was recorded. An update unanswered may land as late.
+ */
+export const POST_ATTEMPT_MAX_MS = 30_000;
+
 /** What a message shows, as its metadata's event_type. */
 export type PostEventType =
   | 'incident_root'

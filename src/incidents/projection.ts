@@ -1,10 +1,16 @@
 import type pg from 'pg';
+import { markUpdateUnsettled, updateUnsettledMs } from '../db/slackUpdates.js';
 import { withSyncLock } from '../db/syncLock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
 import type { TemplateSet } from '../render/templates.js';
 import type { SlackConfig } from '../slack/configSchema.js';
-import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import {
+  SlackOutcomePendingError,
+  SlackRateLimitedError,
+  SlackRejectedError,
+  SlackUnavailableError,
+} from '../slack/errors.js';
 import { postOnce, waitForPostTurn } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -174,7 +180,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
 
   const read = await readForSync(db, incidentId, config.alerts.maxAlertsShown);
   if (!read) return { slackCalls };
-  const { snapshot, lastEntryId, shownByRoot, hasUnposted, changedAt } = read;
+  const { snapshot, lastEntryId, shownByRoot, hasUnposted, changedAt, rootUpdateUnsettledMs } = read;
   const { incident } = snapshot;
   // A dedicated channel is still being created: its job syncs once the channel exists.
   const channel = incident.channelId;
@@ -224,6 +230,9 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   // A root adopted from an earlier attempt may show an older version, however it came: update it too.
   let reposted = false;
   while (rootVersion < incident.version) {
+    // An update unanswered may still land: one sent now could be overtaken by it, and Slack would show the
+    // older version for good.
+    if (rootUpdateUnsettledMs > 0) throw new SlackOutcomePendingError(rootUpdateUnsettledMs);
     try {
       await deps.limiter.run(
         'chat.update',
@@ -235,6 +244,8 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
       await recordRootVersion(db, incidentId, incident.version);
       rootVersion = incident.version;
     } catch (err) {
+      if (err instanceof SlackUnavailableError && !err.answered)
+        await markUpdateUnsettled(db, 'incidents', incidentId);
       // Someone deleted the root message: post it again rather than leave the incident invisible.
       if (reposted || !(err instanceof SlackRejectedError && err.slackError === 'message_not_found'))
         throw err;
@@ -292,14 +303,23 @@ async function readForSync(
       shownByRoot: number[];
       hasUnposted: boolean;
       changedAt: Date;
+      /** How long an update of the root that got no answer may still land (0: none may). */
+      rootUpdateUnsettledMs: number;
     }
   | undefined
 > {
   const { rows } = await db.query<
-    SnapshotRow & { lastEntryId: string | null; shownByRoot: number[]; hasUnposted: boolean; changedAt: Date }
+    SnapshotRow & {
+      lastEntryId: string | null;
+      shownByRoot: number[];
+      hasUnposted: boolean;
+      changedAt: Date;
+      rootUpdateUnsettledMs: number;
+    }
   >({
     name: 'sync-read',
     text: `SELECT ${SNAPSHOT_COLUMNS}, i.updated_at AS "changedAt",
+            ${updateUnsettledMs('i')} AS "rootUpdateUnsettledMs",
             (SELECT max(id) FROM timeline_entries WHERE incident_id = i.id) AS "lastEntryId",
             (SELECT coalesce(array_agg(id::int), '{}') FROM timeline_entries
               WHERE incident_id = i.id AND slack_ts IS NULL AND kind = ANY($3::text[])) AS "shownByRoot",
@@ -308,13 +328,14 @@ async function readForSync(
     values: [incidentId, maxAlertsShown, [...SHOWN_BY_ROOT]],
   });
   if (!rows[0]) return undefined;
-  const { lastEntryId, shownByRoot, hasUnposted, changedAt, ...row } = rows[0];
+  const { lastEntryId, shownByRoot, hasUnposted, changedAt, rootUpdateUnsettledMs, ...row } = rows[0];
   return {
     snapshot: snapshotOfRow(row),
     lastEntryId: Number(lastEntryId ?? 0),
     shownByRoot,
     hasUnposted,
     changedAt,
+    rootUpdateUnsettledMs: rootUpdateUnsettledMs ?? 0,
   };
 }
 

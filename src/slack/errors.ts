@@ -30,11 +30,14 @@ export class SlackUnavailableError extends Error {
   }
 }
 
-/** A post that got no answer may still be taken by Slack: look for it again after `waitMs`, not post it. */
+/**
+ * A post (or an update) that got no answer may still be carried out by Slack: look for it again after
+ * `waitMs`, not post it (nor send a later update, which it could then overtake).
+ */
 export class SlackOutcomePendingError extends Error {
   readonly code = 'SLACK_OUTCOME_PENDING';
   constructor(readonly waitMs: number) {
-    super(`a post that got no answer may still reach Slack: looking again in ${waitMs} ms`);
+    super(`a call that got no answer may still reach Slack: trying again in ${waitMs} ms`);
     this.name = 'SlackOutcomePendingError';
   }
 }

@@ -4,6 +4,7 @@ import {
   findPostIntent,
   forgetPostIntent,
   markPostAnswered,
+  POST_ATTEMPT_MAX_MS,
   type PostEventType,
   type PostIntent,
   recordPostIntent,
@@ -63,12 +64,6 @@ export interface Posted {
 // Slack's clock and the database's may differ: look back this much further than the intent's time.
 const CLOCK_SKEW_MS = 60_000;
 const PAGE_SIZE = 200;
-// The longest a post attempt can last, from its intent's recording to Slack's last chance to take it:
-// the Web API client gives up after SLACK_CALL_TIMEOUT_MS (10 s), and the rest is margin for a request
-// still crossing Slack's front end when the client stopped waiting, and for Slack's history to list a
-// message it has taken. When Slack did not answer the attempt, a stored scan answers for another post
-// only if it began this long after that post's intent was recorded.
-const POST_ATTEMPT_MAX_MS = 30_000;
 // The longest wait of our own limiter for the history's next slot that a lookup sits out: after a page,
 // rather than give up what it has read; before the first, to ask the stored scans again. Longer, the sync
 // is delayed.

@@ -138,4 +138,43 @@ describe('approval messages', () => {
     expect(JSON.stringify(message!.blocks)).toContain('Succeeded');
     expect(messagesOf(ref)).toHaveLength(1);
   });
+
+  // Sent at once, the next update could be overtaken by the one still on its way: "Pending" over
+  // "Cancelled", for good.
+  it('sends no update of the message while one that got no answer may still land, then the newest', async () => {
+    const { ref, id } = await request();
+    await messageOf(bot, 'request', id);
+    await waitForQueueIdle(bot.app.slackSync);
+    const updates = () => bot.slack.emulator.callsOf('chat.update').length;
+    const before = updates();
+    // A gateway's 502: Slack may or may not have it, and may carry it out later.
+    bot.slack.emulator.failNext('chat.update', { status: 502 });
+    await slashCommand(bot, `cancel ${ref}`, { command: '/action', user: SRE.alice });
+    await waitFor(() => syncJobsDelayed(id), 20_000, 'the sync to wait');
+    const unsettled = async () =>
+      (
+        await bot.app.pool.query(
+          "SELECT update_unsettled_until > now() + interval '20 seconds' AS waits FROM action_requests WHERE id = $1",
+          [id],
+        )
+      ).rows[0].waits;
+    // Its retry waits out the window rather than send the update.
+    await waitFor(
+      async () => (await unsettled()) === true && (await syncJobsDelayed(id)) && updates() === before + 1,
+      20_000,
+      'the retry to wait out the window',
+    );
+    // Past the window, the newest is sent.
+    await bot.app.pool.query(
+      "UPDATE action_requests SET update_unsettled_until = now() - interval '1 second' WHERE id = $1",
+      [id],
+    );
+    for (const job of await bot.app.slackSync.getJobs(['delayed']))
+      if (job?.data.kind === 'action-request') await job.promote();
+    await waitFor(
+      () => JSON.stringify(messagesOf(ref)[0]?.blocks).includes('Cancelled'),
+      20_000,
+      'Cancelled in Slack',
+    );
+  });
 });

@@ -8,7 +8,7 @@ import { type ProjectionDeps, syncIncident } from '../../src/incidents/projectio
 import { addTimelineEntries } from '../../src/incidents/timeline.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { RunningEmulator } from '../../src/sandbox/slackEmulator.js';
-import { SlackRateLimitedError } from '../../src/slack/errors.js';
+import { SlackOutcomePendingError, SlackRateLimitedError } from '../../src/slack/errors.js';
 import { payload } from '../support/alertmanager.js';
 import { countingPool } from '../support/countingPool.js';
 import { migratedDatabase } from '../support/database.js';
@@ -107,6 +107,37 @@ describe("an incident's sync to Slack", () => {
     await syncIncident({ ...slow, pool: counting }, id).catch(() => {});
     expect(sent[1]).toMatch(/pg_try_advisory_lock/);
     expect(sent).toContainEqual(expect.stringMatching(/FROM slack_post_intents WHERE event_type = \$1/));
+  });
+
+  // Sent at once, the next update could be overtaken by the one still on its way: Slack then showed the
+  // older version for good, PostgreSQL holding it shown.
+  it('sends no update of the root while one that got no answer may still land, then the newest', async () => {
+    const id = await opened('UpdateUnanswered');
+    await syncIncident(deps, id);
+    const { rows } = await pool().query('SELECT root_ts FROM incidents WHERE id = $1', [id]);
+    const shown = () => slack.emulator.message(CHANNEL, rows[0].root_ts)!.text;
+    const bump = (severity: string) =>
+      pool().query('UPDATE incidents SET severity = $2, version = version + 1 WHERE id = $1', [id, severity]);
+    const updates = () => slack.emulator.callsOf('chat.update').length;
+
+    await bump('P1');
+    // A gateway's 502: Slack may or may not have it, and may carry it out later.
+    slack.emulator.failNext('chat.update', { status: 502 });
+    await expect(syncIncident(deps, id)).rejects.toThrow('Slack unavailable');
+    await bump('P3');
+    const before = updates();
+    const pending = await syncIncident(deps, id).catch((err: unknown) => err);
+    expect(pending).toBeInstanceOf(SlackOutcomePendingError);
+    expect((pending as SlackOutcomePendingError).waitMs).toBeGreaterThan(25_000);
+    expect(updates()).toBe(before);
+
+    // Past the window, whatever came of the lost one, the newest is sent.
+    await pool().query(
+      "UPDATE incidents SET update_unsettled_until = now() - interval '1 second' WHERE id = $1",
+      [id],
+    );
+    await syncIncident(deps, id);
+    expect(shown()).toContain('P3');
   });
 
   it('tells the thread an entry recorded after its root was shown', async () => {
