@@ -229,10 +229,10 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
   if (!rootTs) await postRoot();
   // A root adopted from an earlier attempt may show an older version, however it came: update it too.
   let reposted = false;
-  while (rootVersion < incident.version) {
-    // An update unanswered may still land: one sent now could be overtaken by it, and Slack would show the
-    // older version for good.
-    if (rootUpdateUnsettledMs > 0) throw new SlackOutcomePendingError(rootUpdateUnsettledMs);
+  // An update unanswered may still land: one sent now could be overtaken by it, and Slack would show the
+  // older version for good. The root waits; the thread, which it cannot overtake, is told meanwhile.
+  const rootHeld = rootVersion < incident.version && rootUpdateUnsettledMs > 0;
+  while (!rootHeld && rootVersion < incident.version) {
     try {
       await deps.limiter.run(
         'chat.update',
@@ -285,6 +285,7 @@ async function syncLocked(deps: ProjectionDeps, db: pg.PoolClient, incidentId: n
     // An adopted reply showed an earlier batch, and one reply may not hold all: read again for the rest.
     if (!posted.adopted && entries.length === unposted.length && unposted.length < ENTRY_BATCH) break;
   }
+  if (rootHeld) throw new SlackOutcomePendingError(rootUpdateUnsettledMs);
   return { version: incident.version, slackCalls, changedAt };
 }
 

@@ -125,11 +125,16 @@ describe("an incident's sync to Slack", () => {
     slack.emulator.failNext('chat.update', { status: 502 });
     await expect(syncIncident(deps, id)).rejects.toThrow('Slack unavailable');
     await bump('P3');
+    // A note meanwhile: the thread, which the late update cannot overtake, is told at once.
+    await addTimelineEntries(pool(), id, [
+      { kind: 'note', actor: 'U0ALICE', data: { text: 'Paged the DBA' } },
+    ]);
     const before = updates();
     const pending = await syncIncident(deps, id).catch((err: unknown) => err);
     expect(pending).toBeInstanceOf(SlackOutcomePendingError);
     expect((pending as SlackOutcomePendingError).waitMs).toBeGreaterThan(25_000);
     expect(updates()).toBe(before);
+    expect(JSON.stringify(slack.emulator.threadOf(CHANNEL, rows[0].root_ts))).toContain('Paged the DBA');
 
     // Past the window, whatever came of the lost one, the newest is sent.
     await pool().query(
