@@ -198,7 +198,14 @@ export async function postmortemAsked(db: Queryable, incidentId: number): Promis
   return rows.length > 0;
 }
 
-/** Slack refused its upload (a missing scope, uploads turned off): the request ends, not tried for ever. */
-export async function postmortemRefused(db: Queryable, incidentId: number): Promise<void> {
-  await db.query('DELETE FROM postmortem_requests WHERE incident_id = $1', [incidentId]);
+/**
+ * Slack refused the upload of `revision` (a missing scope, uploads turned off): the request it answers
+ * ends, not tried for ever; one asked again since the revision was written stays.
+ */
+export async function postmortemRefused(db: Queryable, incidentId: number, revision: number): Promise<void> {
+  await db.query(
+    `DELETE FROM postmortem_requests r USING postmortems p
+      WHERE r.incident_id = $1 AND p.incident_id = $1 AND p.revision = $2 AND r.requested_at <= p.generated_at`,
+    [incidentId, revision],
+  );
 }

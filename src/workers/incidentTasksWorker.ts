@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
 import type { AlertmanagerApi } from '../alertmanager/alertmanagerApi.js';
 import type { FileConfig } from '../config/file.js';
-import { moveToFallbackChannel } from '../incidents/channelFallback.js';
+import { channelRefusal, moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
   attachChannel,
   channelsStillToMake,
@@ -182,14 +182,15 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         content: document.markdown,
       })
       .catch((err: unknown) => {
-        if (!(err instanceof SlackRejectedError)) throw err;
+        // A channel refusing the bot moves the incident (its sync does), and the next try uploads there.
+        if (!(err instanceof SlackRejectedError) || channelRefusal(err)) throw err;
         deps.logger.error(
           { err, incidentId: task.incidentId, revision },
           "Slack refused the post-mortem's upload; it is not tried again",
         );
         return undefined;
       });
-    if (fileId === undefined) return postmortemRefused(pool, task.incidentId);
+    if (fileId === undefined) return postmortemRefused(pool, task.incidentId, revision);
     await recordPostmortemFile(pool, task.incidentId, revision, fileId);
   };
 

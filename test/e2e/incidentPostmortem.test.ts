@@ -141,7 +141,7 @@ describe('a post-mortem Slack refuses to take', () => {
       20_000,
       'root',
     );
-    bot.slack.emulator.failNext('files.getUploadURLExternal', { error: 'missing_scope' }, 1000);
+    bot.slack.emulator.failNext('files.getUploadURLExternal', { error: 'missing_scope' });
     await slashCommand(bot, `postmortem ${ref}`);
     await waitFor(
       async () => (await bot.app.pool.query('SELECT 1 FROM postmortem_requests')).rows.length === 0,
@@ -150,6 +150,26 @@ describe('a post-mortem Slack refuses to take', () => {
     );
     await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
     expect(bot.slack.emulator.callsOf('files.getUploadURLExternal')).toHaveLength(1);
+  });
+
+  // A war room archived after the incident: the request was ended, and the post-mortem never written.
+  it('is uploaded where the incident moved when its channel refuses the bot', async () => {
+    const ref = /Declared (INC-\d+)/.exec((await slashCommand(bot, 'declare P3 Room archived')).text)![1]!;
+    await waitFor(
+      () =>
+        bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
+      20_000,
+      'root',
+    );
+    bot.slack.emulator.refuseChannel(INCIDENT_CHANNEL, 'is_archived');
+    bot.slack.emulator.failNext('files.completeUploadExternal', { error: 'is_archived' });
+    await slashCommand(bot, `postmortem ${ref}`);
+    const file = await waitFor(
+      () => bot.slack.emulator.files().find((f) => f.filename === `${ref}-postmortem.md` && f.channel),
+      20_000,
+      'the post-mortem shared',
+    );
+    expect(file.channel).toBe('C0DEFAULT1');
   });
 });
 
