@@ -124,7 +124,8 @@ export async function ingestDelivery(
   // included, unless Alertmanager itself left alerts out: it truncates before it works the status out, so
   // it then tells only of those listed, and the rest may still fire. A firing status never says it,
   // whatever it lists. A notification carrying a late copy is itself late.
-  const groupResolved = payload.status === 'resolved' && !payload.alertmanagerTruncated && late.size === 0;
+  const resolvedNotification = payload.status === 'resolved' && late.size === 0;
+  const groupResolved = resolvedNotification && !payload.alertmanagerTruncated;
   if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
   const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
 
@@ -211,9 +212,7 @@ export async function ingestDelivery(
       : {}),
     ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
     ...(resolves ? { resolved: { afterMs: incident.after_ms } } : {}),
-    ...(payload.status === 'resolved' && payload.alertmanagerTruncated && late.size === 0
-      ? { leftOut: payload.truncatedAlerts }
-      : {}),
+    ...(resolvedNotification && payload.alertmanagerTruncated ? { leftOut: payload.truncatedAlerts } : {}),
   };
 }
 
@@ -363,6 +362,13 @@ export function incidentTitle(payload: WebhookPayload): string {
   );
 }
 
+/** The group's ($1) newest record of each alert the CTE `copy` lists. */
+const NEWEST_RECORDS = `SELECT DISTINCT ON (a.fingerprint) a.fingerprint, a.incident_id, a.status, a.starts_at,
+              a.resolution_recorded_at
+         FROM alerts a JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
+        WHERE a.fingerprint IN (SELECT fingerprint FROM copy)
+        ORDER BY a.fingerprint, a.incident_id DESC`;
+
 /**
  * The notification's late copies (the CTE `late`), each judged against the group's newest record of that
  * alert: older than it (an earlier startsAt); firing with the startsAt of a resolution the bot stored less
@@ -373,13 +379,7 @@ export function incidentTitle(payload: WebhookPayload): string {
  */
 const LATE_COPIES = `copy AS (
        SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, status text, starts_at timestamptz)
-     ), newest AS (
-       SELECT DISTINCT ON (a.fingerprint) a.fingerprint, a.incident_id, a.status, a.starts_at,
-              a.resolution_recorded_at
-         FROM alerts a JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
-        WHERE a.fingerprint IN (SELECT fingerprint FROM copy)
-        ORDER BY a.fingerprint, a.incident_id DESC
-     ), late AS (
+     ), newest AS (${NEWEST_RECORDS}), late AS (
        SELECT DISTINCT c.fingerprint FROM copy c JOIN newest a USING (fingerprint)
         WHERE c.starts_at < a.starts_at
            OR (c.starts_at = a.starts_at AND a.status = 'resolved' AND (
@@ -419,18 +419,13 @@ async function lateCopies(
 async function recordLateResolutions(db: pg.ClientBase, payload: WebhookPayload): Promise<void> {
   await db.query({
     name: 'ingest-record-late-resolutions',
-    text: `WITH told AS (
-       SELECT * FROM jsonb_to_recordset($2::jsonb) AS t(fingerprint text, starts_at timestamptz, ends_at timestamptz)
-     ), newest AS (
-       SELECT DISTINCT ON (a.fingerprint) a.incident_id, a.fingerprint, a.status, a.starts_at
-         FROM alerts a JOIN incidents i ON i.id = a.incident_id AND i.group_key = $1
-        WHERE a.fingerprint IN (SELECT fingerprint FROM told)
-        ORDER BY a.fingerprint, a.incident_id DESC
-     )
-     UPDATE alerts SET status = 'resolved', ends_at = t.ends_at, updated_at = now(), resolution_recorded_at = now()
-       FROM newest n JOIN told t USING (fingerprint)
+    text: `WITH copy AS (
+       SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(fingerprint text, starts_at timestamptz, ends_at timestamptz)
+     ), newest AS (${NEWEST_RECORDS})
+     UPDATE alerts SET status = 'resolved', ends_at = c.ends_at, updated_at = now(), resolution_recorded_at = now()
+       FROM newest n JOIN copy c USING (fingerprint)
       WHERE alerts.incident_id = n.incident_id AND alerts.fingerprint = n.fingerprint
-        AND n.status = 'firing' AND n.starts_at = t.starts_at`,
+        AND n.status = 'firing' AND n.starts_at = c.starts_at`,
     values: [
       payload.groupKey,
       JSON.stringify(

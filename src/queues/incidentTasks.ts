@@ -21,7 +21,7 @@ export type IncidentTask =
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
   | { kind: 'silence-end'; incidentId: number }
-  /** Every minute: the reminders, silence ends, channels and post-mortems Postgres knows of, queued again (see the worker). */
+  /** Every minute: the reminders, silence ends, channels and post-mortems Postgres knows of, queued again. */
   | { kind: 'sweep' };
 
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
