@@ -12,6 +12,18 @@ import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/test
 
 const text = (value: unknown) => JSON.stringify(value);
 
+/** Declares an incident in the war room and waits for its root there; its INC ref. */
+async function declaredAndShown(bot: TestBot, title: string): Promise<string> {
+  const ref = /Declared (INC-\d+)/.exec((await slashCommand(bot, `declare P3 ${title}`)).text)![1]!;
+  await waitFor(
+    () =>
+      bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
+    20_000,
+    `${ref}'s root`,
+  );
+  return ref;
+}
+
 describe('post-mortem skeletons in the thread', () => {
   let bot: TestBot;
   beforeAll(async () => {
@@ -125,22 +137,16 @@ describe('post-mortem skeletons in the thread', () => {
 
 describe('a post-mortem Slack refuses to take', () => {
   let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot();
+  });
   afterAll(async () => {
     await bot?.stop();
   });
 
   // Tried 100 times over hours, then queued again by the sweep, a revision written each time, for ever.
   it('is tried once, and its request ended', async () => {
-    bot = await startTestBot();
-    const ref = /Declared (INC-\d+)/.exec(
-      (await slashCommand(bot, 'declare P3 Uploads turned off')).text,
-    )![1]!;
-    await waitFor(
-      () =>
-        bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
-      20_000,
-      'root',
-    );
+    const ref = await declaredAndShown(bot, 'Uploads turned off');
     bot.slack.emulator.failNext('files.getUploadURLExternal', { error: 'missing_scope' });
     await slashCommand(bot, `postmortem ${ref}`);
     await waitFor(
@@ -154,13 +160,7 @@ describe('a post-mortem Slack refuses to take', () => {
 
   // A war room archived after the incident: the request was ended, and the post-mortem never written.
   it('is uploaded where the incident moved when its channel refuses the bot', async () => {
-    const ref = /Declared (INC-\d+)/.exec((await slashCommand(bot, 'declare P3 Room archived')).text)![1]!;
-    await waitFor(
-      () =>
-        bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${ref} ·`)),
-      20_000,
-      'root',
-    );
+    const ref = await declaredAndShown(bot, 'Room archived');
     bot.slack.emulator.refuseChannel(INCIDENT_CHANNEL, 'is_archived');
     bot.slack.emulator.failNext('files.completeUploadExternal', { error: 'is_archived' });
     await slashCommand(bot, `postmortem ${ref}`);
@@ -181,18 +181,8 @@ describe('a post-mortem whose job Redis lost', () => {
 
   it('is written by the bot started after it, once, and a request already answered is not', async () => {
     bot = await startTestBot();
-    const declared = await slashCommand(bot, 'declare P2 Queue lost the post-mortem');
-    const ref = /Declared (INC-\d+)/.exec(declared.text)![1]!;
-    const answered = /Declared (INC-\d+)/.exec(
-      (await slashCommand(bot, 'declare P3 Written before')).text,
-    )![1]!;
-    for (const r of [ref, answered])
-      await waitFor(
-        () =>
-          bot.slack.emulator.channelMessages(INCIDENT_CHANNEL).find((m) => text(m.blocks).includes(`${r} ·`)),
-        20_000,
-        `${r}'s root`,
-      );
+    const ref = await declaredAndShown(bot, 'Queue lost the post-mortem');
+    const answered = await declaredAndShown(bot, 'Written before');
     await slashCommand(bot, `postmortem ${answered}`);
     await waitFor(() => bot.slack.emulator.files()[0], 20_000, 'the first post-mortem');
     // Slack down for uploads: the job waits out its retries in Redis.
