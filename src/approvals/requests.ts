@@ -569,6 +569,31 @@ export async function waitingForService(
   return rows;
 }
 
+/**
+ * What each open request needs from the actions worker, oldest first, a page at a time: a run (approved,
+ * or running with its run to be looked at), its expiry, or its dry run. Requests waiting for votes need
+ * nothing and are left out: a page of them once hid every newer request from the sweep.
+ */
+export async function* requestsDue(
+  pool: pg.Pool,
+): AsyncGenerator<{ kind: 'run' | 'expire' | 'dry-run'; requestId: number }> {
+  const page = 500;
+  for (let after = 0; ; ) {
+    const { rows } = await pool.query<{ kind: 'run' | 'expire' | 'dry-run'; requestId: number }>(
+      `SELECT CASE WHEN status <> 'pending' THEN 'run' WHEN expires_at <= now() THEN 'expire' ELSE 'dry-run' END
+              AS kind, id::int AS "requestId"
+         FROM action_requests
+        WHERE status IN ('pending', 'approved', 'running') AND id > $1
+          AND (status <> 'pending' OR expires_at <= now() OR dry_run_status = 'running')
+        ORDER BY id LIMIT $2`,
+      [after, page],
+    );
+    yield* rows;
+    if (rows.length < page) return;
+    after = rows[rows.length - 1]!.requestId;
+  }
+}
+
 /** Moves a still-pending request past its expiry to expired; false when there was nothing to do. */
 export async function expireRequest(pool: pg.Pool, id: number): Promise<boolean> {
   return inTransaction(pool, async (db) => {

@@ -12,6 +12,7 @@ import {
   expireRequest,
   loadRequest,
   recordDryRun,
+  requestsDue,
   waitingForService,
 } from '../approvals/requests.js';
 import { type RunNotifications, runApprovedRequest } from '../approvals/run.js';
@@ -171,21 +172,8 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
    * `running` with nobody running it.
    */
   const sweep = async () => {
-    const { rows } = await pool.query<{ id: number; status: string; expired: boolean; dry: string }>(
-      `SELECT id::int AS id, status, expires_at <= now() AS expired, dry_run_status AS dry FROM action_requests
-        WHERE status IN ('pending', 'approved', 'running') ORDER BY id LIMIT 1000`,
-    );
     let resumed = 0;
-    for (const request of rows) {
-      const job: ActionJob | undefined =
-        request.status === 'pending'
-          ? request.expired
-            ? { kind: 'expire', requestId: request.id }
-            : request.dry === 'running'
-              ? { kind: 'dry-run', requestId: request.id }
-              : undefined
-          : { kind: 'run', requestId: request.id };
-      if (!job) continue;
+    for await (const job of requestsDue(pool)) {
       const existing = await Job.fromId(deps.actions, actionJobId(job));
       const state = existing ? await existing.getState() : 'missing';
       if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized')

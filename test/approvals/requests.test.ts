@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRequest, type NewRequest } from '../../src/approvals/requests.js';
+import { createRequest, type NewRequest, requestsDue } from '../../src/approvals/requests.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { incidentOnDatabase, scaleRequest } from '../support/approvals.js';
 import { countingPool } from '../support/countingPool.js';
@@ -240,5 +240,43 @@ describe('opening a request a command asks for', () => {
       }),
     ).rejects.toMatchObject({ code: '23503' });
     expect(await written('command:failing')).toEqual(before);
+  });
+});
+
+/** What the actions sweep queues again: each open request that needs the worker, however many wait for votes. */
+describe('the requests due a job', () => {
+  const database = incidentOnDatabase();
+  let pool: Pool;
+  beforeAll(() => {
+    ({ pool } = database());
+  });
+
+  const insert = (count: number, status: string, expired: boolean, dryRun = 'none') =>
+    pool.query(
+      `INSERT INTO action_requests (action, service, requested_by, channel_id, required_approvals, status,
+              expires_at, dry_run_status)
+       SELECT 'scale', 'payments-api', 'U0ALICE', 'C0OPS', 1, $2, now() + $3::interval, $4
+         FROM generate_series(1, $1)`,
+      [count, status, expired ? '-1 minute' : '15 minutes', dryRun],
+    );
+
+  it('lists them past a page, oldest first, and leaves out the requests waiting for votes', async () => {
+    await insert(700, 'pending', false);
+    await insert(300, 'approved', false);
+    await insert(1, 'pending', false, 'running');
+    await insert(300, 'pending', true);
+    await insert(1, 'running', false);
+    await insert(50, 'succeeded', false);
+    const due = [];
+    for await (const job of requestsDue(pool)) due.push(job);
+    const kinds = due.map((job) => job.kind);
+    expect(kinds).toEqual([
+      ...Array<string>(300).fill('run'),
+      'dry-run',
+      ...Array<string>(300).fill('expire'),
+      'run',
+    ]);
+    const ids = due.map((job) => job.requestId);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
   });
 });

@@ -85,16 +85,20 @@ describe('approved actions across worker processes', () => {
     expect(replicas).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
-  it('runs an approved action after a restart even when Redis lost its job', async () => {
-    // Its worker posts the approval message, and runs nothing: the actions queue is paused.
+  /**
+   * Approves `replicas` on a bot whose worker runs nothing (the actions queue is paused), then restarts
+   * it on the same database with a fresh Redis prefix: the run job is gone; Postgres still says
+   * "approved". `before` is done first, on the bot. Resolves once the restarted bot has run it.
+   */
+  const approvedThenRestarted = async (replicas: number, before: (bot: TestBot) => Promise<unknown>) => {
     const bot = await start(true);
     await bot.app.actions.pause();
-    const id = await request(bot, 'scale payments-api replicas=42');
+    await before(bot);
+    const id = await request(bot, `scale payments-api replicas=${replicas}`);
     await clickOn(bot, 'request', id, 'action_approve', { user: SRE.bob });
     await waitFor(async () => (await statusOf(bot, id))?.status === 'approved', 20_000, 'approved');
     bots.splice(bots.indexOf(bot), 1);
     await bot.stop({ keepDatabase: true });
-    // Same database, a fresh Redis prefix: the run job is gone; Postgres still says "approved".
     const restarted = await startTestBot({
       configYaml: config,
       database: bot.database,
@@ -106,7 +110,26 @@ describe('approved actions across worker processes', () => {
       30_000,
       'run after restart',
     );
-    expect((await runs()).filter((r) => r.argv[1] === '42')).toHaveLength(1);
+    expect((await runs()).filter((r) => r.argv[1] === String(replicas))).toHaveLength(1);
+  };
+
+  it('runs an approved action after a restart even when Redis lost its job', async () => {
+    await approvedThenRestarted(42, async () => {});
+  });
+
+  it('runs an approved action after a restart behind more than a page of requests waiting for votes', async () => {
+    await approvedThenRestarted(43, async (bot) => {
+      const waiting = await request(bot, 'scale payments-api replicas=1');
+      // A thousand older requests, all waiting for votes and shown: nothing for the sweep to queue.
+      await bot.app.pool.query(
+        `INSERT INTO action_requests (action, service, params, requested_by, channel_id, required_approvals,
+                expires_at, message_ts, message_version)
+         SELECT action, service, params, requested_by, channel_id, required_approvals, expires_at, '1.000001',
+                version
+           FROM action_requests, generate_series(1, 1000) WHERE id = $1`,
+        [Number(waiting)],
+      );
+    });
   });
 
   it('fails a run whose worker was killed mid-action instead of leaving it running forever', async () => {
