@@ -239,7 +239,14 @@ export async function runIncidentCommand(
         const incident = (await loadIncident(deps.pool, id))!;
         if (incident.state === 'resolved')
           throw new IncidentError('ALREADY_RESOLVED', `INC-${id} is already resolved.`);
-        return { modal: updateModal({ ...incident, ref: `INC-${id}` }) };
+        // The status typed, if any, is the one the form offers.
+        return {
+          modal: updateModal({
+            ...incident,
+            ...(command.status ? { status: command.status } : {}),
+            ref: `INC-${id}`,
+          }),
+        };
       }
       const result = await postStatusUpdate(deps, await namedTarget(command.incidentId), {
         text: command.text,

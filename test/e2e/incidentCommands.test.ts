@@ -110,6 +110,21 @@ describe('/incident, end to end through /slack/events', () => {
     );
   });
 
+  it('opens the update form on the status typed with no text', async () => {
+    const before = bot.slack.emulator.callsOf('views.open').length;
+    expect((await slashCommand(bot, `update ${ref} identified`)).text).toBe('');
+    const opened = await waitFor(
+      () => bot.slack.emulator.callsOf('views.open')[before],
+      20_000,
+      'views.open',
+    );
+    const { blocks } = opened.params.view as { blocks: Array<{ block_id?: string; element?: unknown }> };
+    // The incident is monitoring: what was typed is what the form offers.
+    expect(blocks.find((b) => b.block_id === 'status')?.element).toMatchObject({
+      initial_option: { value: 'identified' },
+    });
+  });
+
   it('changes severity, assigns roles, takes notes', async () => {
     expect((await slashCommand(bot, `severity ${ref} P0`)).text).toBe(`${ref} is now P0.`);
     expect((await slashCommand(bot, `assign ${ref} commander <@U0BOB|bob>`)).text).toBe(

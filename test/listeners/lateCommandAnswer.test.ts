@@ -64,4 +64,18 @@ describe('a /incident command still working when its acknowledgement is due', ()
     expect(answer).toMatchObject({ response_type: 'ephemeral' });
     expect(JSON.stringify(answer)).toContain('Silenced');
   });
+
+  it('tells on its response_url of a form that did not open, the command being acknowledged', async () => {
+    const declared = await slashCommand(bot, 'declare P2 The form will not open');
+    const ref = /Declared (INC-\d+)/.exec(declared.text)![1]!;
+    bot.slack.emulator.failNext('views.open', { error: 'expired_trigger_id' });
+    const ack = await slashCommand(bot, `update ${ref}`, { responseUrl: hooksUrl });
+    expect(ack).toMatchObject({ status: 200, text: '' });
+    const told = await waitFor(
+      () => answers.find((answer) => JSON.stringify(answer).includes('Something went wrong')),
+      20_000,
+      'the answer that the form did not open',
+    );
+    expect(told).toMatchObject({ response_type: 'ephemeral' });
+  });
 });

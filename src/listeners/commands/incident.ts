@@ -37,7 +37,12 @@ export function registerIncidentCommand(listeners: Listeners, deps: ListenerDeps
       }
       const done: CommandReply = reply ?? (await running);
       if ('modal' in done) {
-        if (!acked) await ack();
+        // Acknowledged first, as Slack wants before the form: a form that does not open is told on the
+        // response_url.
+        if (!acked) {
+          acked = true;
+          await ack();
+        }
         await deps.slack.openView(command.trigger_id, done.modal);
         return;
       }
