@@ -20,18 +20,29 @@ import { PAGING_ACTOR } from './pages.js';
  * (4xx) waits for the next change. The thread is told of a failure once per streak, and of its end.
  */
 
-/** What the pager must show of `i`, the incident (with its acknowledgement from migration 016). */
+/**
+ * What the pager must show of `i`, the incident (with its acknowledgement from migration 016), next. A
+ * reopened incident whose pager still holds the alert of an earlier opening has it resolved first: an
+ * acknowledged alert takes a trigger of its dedup key in, and would page nobody.
+ */
 const WANTED = `CASE WHEN i.state = 'resolved' THEN 'resolve'
-  WHEN i.acknowledged_at IS NOT NULL THEN 'acknowledge' ELSE 'trigger' END`;
+  WHEN i.acknowledged_at IS NOT NULL THEN 'acknowledge'
+  WHEN p.sent_action IN ('trigger', 'acknowledge') AND p.sent_opening < i.reopen_count THEN 'resolve'
+  ELSE 'trigger' END`;
+
+/** The opening of the incident the next event belongs to: the earlier one, for the resolve above. */
+const EVENT_OPENING = `CASE WHEN i.state = 'open' AND (${WANTED}) = 'resolve' THEN p.sent_opening
+  ELSE i.reopen_count END`;
 
 /**
  * The page `p` shows something else than WANTED. A page never triggered has nothing to stop: it stays
- * silent when the incident was acknowledged or resolved before the trigger got through. A trigger that
- * failed without a refusal (a timeout, a 5xx: retry_at set) may have got through all the same, so it is
- * stopped too; PagerDuty drops an acknowledge or resolve for a dedup key it has no open alert for.
+ * silent when the incident was acknowledged or resolved before the trigger got through. A trigger whose
+ * outcome is not known (trigger_unsettled: a timeout, a 5xx, a sender that died before recording it) may
+ * have got through all the same, so it is stopped too; PagerDuty drops an acknowledge or resolve for a
+ * dedup key it has no open alert for.
  */
 const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action
-  AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.retry_at IS NOT NULL)`;
+  AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.trigger_unsettled)`;
 
 /**
  * Its failing event is not to be sent now: its retry is not due, or the pager refused it during this
@@ -77,6 +88,10 @@ interface ClaimedPage {
   externalUrl: string | null;
   commonLabels: Record<string, string>;
   reopenCount: number;
+  /** The opening of the incident the event belongs to (EVENT_OPENING). */
+  opening: number;
+  /** A trigger of this page had an unknown outcome before this claim. */
+  unsettledBefore: boolean;
 }
 
 /**
@@ -115,18 +130,23 @@ async function syncPage(deps: PageSyncDeps, pageId: number): Promise<void> {
   }
 }
 
-/** Takes the page for one send if it is out of step, due, and nobody else is sending it. */
+/**
+ * Takes the page for one send if it is out of step, due, and nobody else is sending it. A trigger is
+ * unsettled from its claim until its outcome is recorded: a sender that dies in between leaves it so.
+ */
 async function claimPage(pool: pg.Pool, pageId: number): Promise<ClaimedPage | undefined> {
+  // `before` is the row as it was: RETURNING reads the new one.
   const { rows } = await pool.query<ClaimedPage>(
-    `UPDATE incident_pages p SET sending_until = now() + $2 * interval '1 millisecond', updated_at = now()
-       FROM incidents i
-      WHERE p.id = $1 AND i.id = p.incident_id AND ${OUT_OF_STEP} AND NOT (${WAITING})
+    `UPDATE incident_pages p SET sending_until = now() + $2 * interval '1 millisecond', updated_at = now(),
+            trigger_unsettled = p.trigger_unsettled OR (${WANTED}) = 'trigger'
+       FROM incidents i, incident_pages before
+      WHERE p.id = $1 AND i.id = p.incident_id AND before.id = p.id AND ${OUT_OF_STEP} AND NOT (${WAITING})
         AND (p.sending_until IS NULL OR p.sending_until < now())
       RETURNING p.id::int AS id, p.incident_id::int AS "incidentId", p.pager, p.dedup_key AS "dedupKey",
                 (${WANTED}) AS action, p.failing_since AS "failingSince", p.attempts,
                 p.retry_at IS NOT NULL AS retrying, i.title, i.severity, i.status,
                 i.external_url AS "externalUrl", i.common_labels AS "commonLabels",
-                i.reopen_count AS "reopenCount"`,
+                i.reopen_count AS "reopenCount", (${EVENT_OPENING}) AS opening, before.trigger_unsettled AS "unsettledBefore"`,
     [pageId, CLAIM_MS],
   );
   return rows[0];
@@ -142,7 +162,7 @@ async function sendClaimed(deps: PageSyncDeps, page: ClaimedPage): Promise<void>
       action: page.action,
       dedupKey: page.dedupKey,
       // Each reopen starts the events over: its trigger is news to a receiver that saw the first.
-      idempotencyKey: `${page.dedupKey}:${page.reopenCount}:${page.action}`,
+      idempotencyKey: `${page.dedupKey}:${page.opening}:${page.action}`,
       incident: {
         ref,
         title: page.title,
@@ -178,9 +198,9 @@ async function recordSent(deps: PageSyncDeps, page: ClaimedPage): Promise<void> 
   await record(
     deps,
     page,
-    `sent_action = $2, sent_at = now(), failed_action = NULL, attempts = 0, last_error = NULL,
-     failing_since = NULL, retry_at = NULL, failed_opening = NULL`,
-    [page.action],
+    `sent_action = $2, sent_opening = $3, sent_at = now(), failed_action = NULL, attempts = 0,
+     last_error = NULL, failing_since = NULL, retry_at = NULL, failed_opening = NULL, trigger_unsettled = false`,
+    [page.action, page.opening],
     entry,
   );
 }
@@ -202,9 +222,11 @@ async function recordFailure(deps: PageSyncDeps, page: ClaimedPage, err: PagerEr
   await record(
     deps,
     page,
+    // A trigger refused is settled unless an earlier try of it may have got through.
     `failed_action = $2, attempts = $3, last_error = $4, failing_since = COALESCE(failing_since, now()),
-     retry_at = $5, failed_opening = $6`,
-    [page.action, attempts, err.message, retryAt, page.reopenCount],
+     retry_at = $5, failed_opening = $6,
+     trigger_unsettled = CASE WHEN $2 = 'trigger' AND $5::timestamptz IS NULL THEN $7 ELSE trigger_unsettled END`,
+    [page.action, attempts, err.message, retryAt, page.reopenCount, page.unsettledBefore],
     tell
       ? {
           kind: 'page_failed',

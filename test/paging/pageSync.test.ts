@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestDelivery } from '../../src/alerts/ingest.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
@@ -7,9 +8,10 @@ import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { PagerDutyPager } from '../../src/pagers/pagerDuty.js';
+import { WebhookPager } from '../../src/pagers/webhookPager.js';
 import { type PageSyncDeps, syncIncidentPages } from '../../src/paging/pageSync.js';
 import { requestPage } from '../../src/paging/pages.js';
-import { payload } from '../support/alertmanager.js';
+import { type AlertSpec, payload } from '../support/alertmanager.js';
 import { migratedDatabase } from '../support/database.js';
 import { recordingEffects } from '../support/incidents.js';
 import { type PagerStandIn, startPagerStandIn } from '../support/pagerStandIn.js';
@@ -30,7 +32,7 @@ describe('page sync', () => {
     await pagerDuty?.close();
   });
 
-  const deps = (): PageSyncDeps => ({
+  const deps = (over: Partial<PageSyncDeps> = {}): PageSyncDeps => ({
     pool: pool(),
     pagers: {
       [PAGER]: new PagerDutyPager('R0UTINGKEYtest0123456789abcdefab', `${pagerDuty.url}/v2/enqueue`),
@@ -38,6 +40,7 @@ describe('page sync', () => {
     incidentChanged: async () => {},
     metrics: new Metrics(),
     logger: createLogger('silent'),
+    ...over,
   });
   /** An alert-born incident paged through PAGER; its id and the page's dedup key. */
   const paged = async (group: string) => {
@@ -100,5 +103,96 @@ describe('page sync', () => {
     );
     const { retryAt } = await syncIncidentPages(deps(), id);
     expect(retryAt!.getTime()).toBeGreaterThanOrEqual(rows[0]!.sendingUntil.getTime());
+  });
+
+  /**
+   * PagerDuty takes the trigger, and the sender cannot record it (it dies, or PostgreSQL is cut then):
+   * its claim runs out with nothing recorded.
+   */
+  const triggerThenLoseTheRecord = async (id: number) => {
+    const real = pool();
+    const cut = {
+      query: real.query.bind(real),
+      connect: async () => {
+        throw new Error('Connection terminated unexpectedly');
+      },
+    } as unknown as pg.Pool;
+    await expect(syncIncidentPages(deps({ pool: cut }), id)).rejects.toThrow('Connection terminated');
+    await real.query(
+      "UPDATE incident_pages SET sending_until = now() - interval '1 second' WHERE incident_id = $1",
+      [id],
+    );
+  };
+
+  it('acknowledges and resolves a trigger PagerDuty took whose sender could not record it', async () => {
+    const acked = await paged('TriggerTakenNotRecorded');
+    await triggerThenLoseTheRecord(acked.id);
+    await acknowledge(acked.id);
+    await syncIncidentPages(deps(), acked.id);
+    expect(actionsOf(acked.key)).toEqual(['trigger:202', 'acknowledge:202']);
+
+    const resolved = await paged('TriggerTakenNotRecordedResolved');
+    await triggerThenLoseTheRecord(resolved.id);
+    await resolveIncident(
+      { pool: pool(), config, effects: recordingEffects() },
+      resolved.id,
+      'fixed',
+      'U0ALICE',
+    );
+    await syncIncidentPages(deps(), resolved.id);
+    expect(actionsOf(resolved.key)).toEqual(['trigger:202', 'resolve:202']);
+  });
+
+  it('acknowledges a trigger that may have got through even when its retry was refused', async () => {
+    const { id, key } = await paged('TriggerUnknownThenRefused');
+    // A receiver's 409 for an Idempotency-Key it is still working on, say.
+    pagerDuty.answerNext(503, 409);
+    await syncIncidentPages(deps(), id);
+    await pool().query(
+      "UPDATE incident_pages SET retry_at = now() - interval '1 second' WHERE incident_id = $1",
+      [id],
+    );
+    await syncIncidentPages(deps(), id);
+    await acknowledge(id);
+    await syncIncidentPages(deps(), id);
+    expect(actionsOf(key)).toEqual(['trigger:503', 'trigger:409', 'acknowledge:202']);
+  });
+
+  it('leaves silent a trigger refused at its only try', async () => {
+    const { id, key } = await paged('TriggerRefused');
+    pagerDuty.answerNext(400);
+    await syncIncidentPages(deps(), id);
+    await acknowledge(id);
+    await syncIncidentPages(deps(), id);
+    expect(actionsOf(key)).toEqual(['trigger:400']);
+  });
+
+  it('resolves the acknowledged alert of an earlier opening before triggering for a reopening', async () => {
+    const group = 'AckedResolvedReopened';
+    const { id, key } = await paged(group);
+    // A webhook pager, to see each event's Idempotency-Key too.
+    const webhook = deps({ pagers: { [PAGER]: new WebhookPager(`${pagerDuty.url}/pages`, 's'.repeat(32)) } });
+    await syncIncidentPages(webhook, id);
+    await acknowledge(id);
+    await syncIncidentPages(webhook, id);
+    // It resolves and fires again before page sync gets to it (a backlog, PagerDuty away for a moment).
+    const deliver = (alerts: AlertSpec[]) =>
+      inTransaction(pool(), (db) =>
+        ingestDelivery(db, config, WebhookPayloadSchema.parse(payload({ group, alerts }))),
+      );
+    await deliver([{ instance: 'pod-1', status: 'resolved' }]);
+    expect((await deliver([{ instance: 'pod-1', startsAt: '2026-11-23T10:00:00Z' }])).outcome).toBe(
+      'reopened',
+    );
+    await syncIncidentPages(webhook, id);
+    // PagerDuty takes a trigger into the open (acknowledged) alert of its dedup key: it pages nobody.
+    const sent = pagerDuty.received.filter((r) => r.headers['idempotency-key']?.toString().startsWith(key));
+    expect(sent.map((r) => r.headers['idempotency-key'])).toEqual([
+      `${key}:0:trigger`,
+      `${key}:0:acknowledge`,
+      // The resolve is the first opening's: the reopening's own resolve is still to come.
+      `${key}:0:resolve`,
+      `${key}:1:trigger`,
+    ]);
   });
 });
