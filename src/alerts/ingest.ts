@@ -306,7 +306,8 @@ async function reopenRecentIncident(
       `UPDATE incidents
         SET state = 'open', status = 'investigating', resolution = NULL, resolved_at = NULL,
             reopen_count = reopen_count + 1, updated_at = now(), opened_at = now(),
-            acknowledged_by = NULL, acknowledged_at = NULL, escalation_step = 0,
+            acknowledged_by = NULL, acknowledged_at = NULL,
+            escalation_step = 0, escalation_started_at = NULL,
             next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
               THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
       WHERE id = $1 AND state = 'resolved'

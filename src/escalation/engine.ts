@@ -40,24 +40,52 @@ interface EscalatedIncident {
   groupLabels: Record<string, string>;
   opening: number;
   step: number;
-  openedAt: Date;
+  /** When its policy started to count for it (enrolled); null until a policy is first found for it. */
+  startedAt: Date | null;
 }
 
 // Open, alert-born, not acknowledged: the incidents escalation is for.
 const ESCALATING = "state = 'open' AND acknowledged_at IS NULL AND group_key IS NOT NULL";
 const COLUMNS = `id::int AS id, severity, common_labels AS "commonLabels", group_labels AS "groupLabels",
-  reopen_count AS opening, escalation_step AS step, opened_at AS "openedAt"`;
+  reopen_count AS opening, escalation_step AS step, escalation_started_at AS "startedAt"`;
+
+/**
+ * An incident the escalation finds a policy for the first time counts its steps from its opening if that
+ * was this recent (its opening's job, or the sweep a minute later, finds it well within), else from now:
+ * opened days before its policy was configured, or raised onto one, it is escalated from that moment, not
+ * every step at once.
+ */
+const ENROLLED_FROM_OPENING_MS = 10 * 60_000;
+const ENROLL = `escalation_started_at = CASE
+  WHEN opened_at > now() - ${ENROLLED_FROM_OPENING_MS} * interval '1 millisecond' THEN opened_at ELSE now() END`;
 
 /** The incident's next step under its policy, if it has one left. */
 function nextStep(config: EscalationDeps['config'], incident: EscalatedIncident): StepDue | undefined {
   const step = policyFor(config, incident)?.policy.steps[incident.step];
-  if (!step) return undefined;
+  if (!step || !incident.startedAt) return undefined;
   return {
     incidentId: incident.id,
     opening: incident.opening,
     step: incident.step,
-    at: new Date(incident.openedAt.getTime() + step.after),
+    at: new Date(incident.startedAt.getTime() + step.after),
   };
+}
+
+/** Enrolls those of `incidents` with a policy and no start yet; returns them all, started. */
+async function enrolled(
+  db: pg.ClientBase | pg.Pool,
+  config: EscalationDeps['config'],
+  incidents: EscalatedIncident[],
+): Promise<EscalatedIncident[]> {
+  const ids = incidents.filter((i) => !i.startedAt && policyFor(config, i)).map((i) => i.id);
+  if (ids.length === 0) return incidents;
+  const { rows } = await db.query<{ id: number; startedAt: Date }>(
+    `UPDATE incidents SET ${ENROLL} WHERE id = ANY($1) AND escalation_started_at IS NULL
+      RETURNING id::int AS id, escalation_started_at AS "startedAt"`,
+    [ids],
+  );
+  const started = new Map(rows.map((r) => [r.id, r.startedAt]));
+  return incidents.map((i) => (started.has(i.id) ? { ...i, startedAt: started.get(i.id)! } : i));
 }
 
 export interface StepOutcome {
@@ -80,11 +108,12 @@ export async function runEscalationStep(
       `SELECT ${COLUMNS} FROM incidents WHERE id = $1 AND ${ESCALATING} FOR UPDATE`,
       [job.incidentId],
     );
-    const incident = rows[0];
-    if (!incident || incident.opening !== job.opening || incident.step !== job.step) return {};
-    const chosen = policyFor(deps.config, incident);
+    const found = rows[0];
+    if (!found || found.opening !== job.opening || found.step !== job.step) return {};
+    const chosen = policyFor(deps.config, found);
     const step = chosen?.policy.steps[job.step];
     if (!chosen || !step) return {};
+    const incident = (await enrolled(db, deps.config, [found]))[0]!;
     const due = nextStep(deps.config, incident)!;
     if (due.at.getTime() > Date.now()) return { next: due };
 
@@ -123,5 +152,7 @@ export async function escalationsDue(deps: Omit<EscalationDeps, 'groupId'>): Pro
   const { rows } = await deps.pool.query<EscalatedIncident>(
     `SELECT ${COLUMNS} FROM incidents WHERE ${ESCALATING} ORDER BY id`,
   );
-  return rows.flatMap((incident) => nextStep(deps.config, incident) ?? []);
+  return (await enrolled(deps.pool, deps.config, rows)).flatMap(
+    (incident) => nextStep(deps.config, incident) ?? [],
+  );
 }

@@ -80,3 +80,27 @@ it('asks PostgreSQL nothing when no route or severity names a policy', async () 
     query.mockRestore();
   }
 });
+
+/**
+ * A policy added to the config later (or a severity raised onto one) finds incidents open for days that
+ * no policy counted for: they are escalated from then, one step at a time, not every step at once.
+ */
+it('counts the steps of an incident open long before its policy from when the policy is found', async () => {
+  const insert = (groupKey: string, openedAgo: string) =>
+    pool.query(
+      `INSERT INTO incidents (title, severity, state, group_key, channel_id, created_at, opened_at)
+       VALUES ('DiskFilling', 'P1', 'open', $1, 'C0PAYMENTS', now() - $2::interval, now() - $2::interval)
+       RETURNING id::int AS id, opened_at AS "openedAt"`,
+      [groupKey, openedAgo],
+    );
+  const old = (await insert('{}:{alertname="OpenBeforeThePolicy"}', '3 days')).rows[0];
+  const recent = (await insert('{}:{alertname="OpenedAMinuteAgo"}', '1 minute')).rows[0];
+  const found = Date.now();
+  const due = new Map((await escalationsDue({ pool, config })).map((d) => [d.incidentId, d]));
+  expect(due.get(old.id)?.at.getTime()).toBeGreaterThanOrEqual(found - 1000);
+  // One opened just before is counted from its opening, as the job its opening queued would.
+  expect(due.get(recent.id)?.at).toEqual(recent.openedAt);
+  // The start is kept: the next look, and the step after, count from it.
+  const again = (await escalationsDue({ pool, config })).find((d) => d.incidentId === old.id);
+  expect(again?.at).toEqual(due.get(old.id)?.at);
+});
