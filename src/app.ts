@@ -367,9 +367,18 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       closers.unshift((deadline) => closeWorkers(workers, deadline, logger, () => stopRuns.abort()));
     }
 
+    // The probe's answer names the store, not its error: that would show hosts, users and database
+    // names on the public port. The log has it.
     const ready = async () => {
-      await pool.query('SELECT 1');
-      await producerRedis.ping();
+      const stores = { PostgreSQL: () => pool.query('SELECT 1'), Redis: () => producerRedis.ping() };
+      for (const [store, answers] of Object.entries(stores)) {
+        try {
+          await answers();
+        } catch (err) {
+          logger.warn({ err }, `readiness: ${store} is not answering`);
+          throw new Error(`${store} is not answering`);
+        }
+      }
     };
     const scrape = async () => ({
       contentType: metrics.registry.contentType,

@@ -302,6 +302,8 @@ describe('the webhook refuses what it cannot accept', () => {
     expect(res.headers.get('retry-after')).toBe('5');
     const ready = await fetch(`${bot.url}/readyz`);
     expect(ready.status).toBe(503);
+    // Which store, not its error: that names the database, its host and user on the public port.
+    expect(await ready.json()).toEqual({ status: 'not ready', reason: 'PostgreSQL is not answering' });
 
     await setDatabaseReachable(bot.database.url, true);
     const retried = await waitFor(
