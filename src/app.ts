@@ -255,6 +255,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       escalation: anyEscalation(file),
       autoChecks: anyAutoChecks(file),
       paging: anyPager(file),
+      alertmanagerApi: file.alertmanager !== undefined,
     });
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.

@@ -39,6 +39,15 @@ const GettableSilenceSchema = z.object({
   comment: z.string(),
 });
 
+const LiveAlertsSchema = z.array(z.object({ fingerprint: z.string() }));
+// A label name as Alertmanager's (classic) matcher syntax writes it.
+const MATCHER_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/** A label value inside a matcher's double quotes, escaped as Alertmanager's matcher syntax reads it. */
+function quotedValue(value: string): string {
+  return value.replace(/[\\"]/g, '\\$&').replace(/\n/g, '\\n');
+}
+
 // What a refusal may carry into Slack: Alertmanager's reason, not a page of HTML from a proxy.
 const MAX_REASON = 300;
 
@@ -103,9 +112,43 @@ export class AlertmanagerApi {
     return answer.data.map(toSilence);
   }
 
-  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+  /**
+   * The fingerprints of the alerts still live (firing, silenced and inhibited ones too; resolved ones are
+   * not listed) that Alertmanager sends `receiver` and whose labels include `labels`. Every peer is asked,
+   * since each holds the alerts Prometheus sent it and a restarted one has none yet: one live on any peer
+   * is live, and a peer that does not answer fails the look rather than leave an alert out.
+   */
+  async liveAlerts(receiver: string, labels: Readonly<Record<string, string>>): Promise<Set<string>> {
+    const query = new URLSearchParams({
+      active: 'true',
+      silenced: 'true',
+      inhibited: 'true',
+      unprocessed: 'true',
+      // Alertmanager anchors it as a regex: the name is matched as it is.
+      receiver: receiver.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&'),
+    });
+    // A name Alertmanager's matcher syntax cannot write is left out of the filter: more alerts match, and
+    // an alert is never thought gone for it.
+    for (const [name, value] of Object.entries(labels))
+      if (MATCHER_NAME.test(name)) query.append('filter', `${name}="${quotedValue(value)}"`);
+    const live = new Set<string>();
+    for (const url of this.urls) {
+      const answer = LiveAlertsSchema.safeParse(
+        await this.call('GET', `api/v2/alerts?${query}`, undefined, [url]),
+      );
+      if (!answer.success)
+        throw new AlertmanagerError(
+          'ALERTMANAGER_REFUSED',
+          'Alertmanager answered with something not alerts',
+        );
+      for (const alert of answer.data) live.add(alert.fingerprint);
+    }
+    return live;
+  }
+
+  private async call(method: string, path: string, body?: unknown, peers = this.urls): Promise<unknown> {
     const failures: string[] = [];
-    for (const base of this.urls) {
+    for (const base of peers) {
       const url = new URL(path, base);
       let response: Response;
       try {

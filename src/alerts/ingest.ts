@@ -34,9 +34,10 @@ export interface DeliveryResult {
   resolved?: { afterMs: number };
   /**
    * A resolved notification Alertmanager truncated: how many alerts it left out, whose resolution it did
-   * not tell, so that the incident stays open for them.
+   * not tell, so that the incident stays open for them, and the receiver it was sent to (whose alerts
+   * Alertmanager can be asked for, see leftOutAlerts.ts).
    */
-  leftOut?: number;
+  leftOut?: { alerts: number; receiver: string };
 }
 
 /**
@@ -67,7 +68,7 @@ interface OpenIncident {
 
 const AFTER_MS = '(extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms';
 
-interface ChangedAlert {
+export interface ChangedAlert {
   fingerprint: string;
   status: 'firing' | 'resolved';
   alertname: string;
@@ -153,19 +154,7 @@ export async function ingestDelivery(
       data: { reopenCount: reopened.reopen_count, resolvedAt: reopened.resolved_at.toISOString() },
     });
   }
-  for (const alert of changed) {
-    entries.push({
-      kind: alert.status === 'firing' ? 'alert_firing' : 'alert_resolved',
-      actor: ALERTMANAGER_ACTOR,
-      data: {
-        fingerprint: alert.fingerprint,
-        alertname: alert.alertname,
-        severity: alert.severity,
-        startsAt: alert.starts_at.toISOString(),
-        ...(alert.ends_at ? { endsAt: alert.ends_at.toISOString() } : {}),
-      },
-    });
-  }
+  entries.push(...changed.map(alertChanged));
 
   const newlyFiring = changed.filter((a) => a.status === 'firing');
   const severity = newlyFiring.map((a) => a.severity).reduce(mostUrgent, incident.severity);
@@ -212,7 +201,24 @@ export async function ingestDelivery(
       : {}),
     ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
     ...(resolves ? { resolved: { afterMs: incident.after_ms } } : {}),
-    ...(resolvedNotification && payload.alertmanagerTruncated ? { leftOut: payload.truncatedAlerts } : {}),
+    ...(resolvedNotification && payload.alertmanagerTruncated
+      ? { leftOut: { alerts: payload.truncatedAlerts, receiver: payload.receiver } }
+      : {}),
+  };
+}
+
+/** The timeline's entry for an alert that started firing or resolved. */
+export function alertChanged(alert: ChangedAlert): NewTimelineEntry {
+  return {
+    kind: alert.status === 'firing' ? 'alert_firing' : 'alert_resolved',
+    actor: ALERTMANAGER_ACTOR,
+    data: {
+      fingerprint: alert.fingerprint,
+      alertname: alert.alertname,
+      severity: alert.severity,
+      startsAt: alert.starts_at.toISOString(),
+      ...(alert.ends_at ? { endsAt: alert.ends_at.toISOString() } : {}),
+    },
   };
 }
 

@@ -21,6 +21,11 @@ export type IncidentTask =
   | { kind: 'degradation-reminder'; service: string }
   /** The incident's silence ends: record it, so that its root message stops showing it. */
   | { kind: 'silence-end'; incidentId: number }
+  /**
+   * Alertmanager truncated a resolved notification of the incident, sent to `receiver`: ask it which of
+   * the group's alerts are still live (src/alerts/leftOutAlerts.ts).
+   */
+  | { kind: 'left-out-alerts'; incidentId: number; receiver: string }
   /** Every minute: the reminders, silence ends, channels and post-mortems Postgres knows of, queued again. */
   | { kind: 'sweep' };
 
@@ -63,6 +68,8 @@ export interface ConfiguredWork {
   autoChecks: boolean;
   /** A pager is configured (anyPager). */
   paging: boolean;
+  /** Alertmanager's API is configured: it can be asked for the alerts a notification left out. */
+  alertmanagerApi: boolean;
 }
 
 /**
@@ -174,6 +181,17 @@ export class QueuedIncidentEffects {
     if (this.work.autoChecks)
       await enqueuePlaybookChecks(this.health, { kind: 'playbook', incidentId, opening });
     if (opening > 0 && this.work.paging) await this.pages.pagesChanged(incidentId);
+  }
+
+  /**
+   * Alertmanager truncated a resolved notification of the incident: it is asked which alerts are still
+   * live, where its API is configured. False where it is not: the incident stays open for them.
+   */
+  async alertsLeftOut(incidentId: number, receiver: string): Promise<boolean> {
+    if (!this.work.alertmanagerApi) return false;
+    const task: IncidentTask = { kind: 'left-out-alerts', incidentId, receiver };
+    await this.tasks.add(task.kind, task, { ...KEEP, jobId: taskJobId(task) });
+    return true;
   }
 
   /** The incident's silence ends at `at` (moved when it is extended). */

@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { incidentRef } from '../primitives/ids.js';
 import { withTimeout } from '../primitives/withTimeout.js';
+import type { QueuedIncidentEffects } from '../queues/incidentTasks.js';
 import { enqueueIncidentSync, type SlackSyncJob } from '../queues/queues.js';
 
 /** Deliveries ingested at once: each holds a client of its pool for its transaction. */
@@ -42,8 +43,12 @@ export interface DeliveriesWorkerDeps {
    * while it does not, deliveries wait, stored, so that what they change reaches Slack.
    */
   queueAnswers: () => Promise<boolean>;
-  /** Where a reopened incident's status-update reminder is scheduled, and its escalation started or stopped. */
-  effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'>;
+  /**
+   * Where a reopened incident's status-update reminder is scheduled, and its escalation started or
+   * stopped; and where Alertmanager is asked for the alerts a truncated notification left out.
+   */
+  effects: Pick<IncidentEffects, 'updateDue' | 'opened' | 'resolved'> &
+    Pick<QueuedIncidentEffects, 'alertsLeftOut'>;
   metrics: Metrics;
   logger: Logger;
   /** WEBHOOK_BURST unless a test says otherwise. */
@@ -255,13 +260,8 @@ export class DeliveriesWorker {
       metrics.incidentsReopened.inc({ severity: incident.severity });
     if (incident && resolved)
       metrics.timeToResolve.observe({ severity: incident.severity }, resolved.afterMs / 1000);
-    if (incident && result.leftOut !== undefined) {
-      metrics.truncatedResolutions.inc();
-      logger.warn(
-        { deliveryId: delivery.deliveryId, incidentId: incident.id, leftOut: result.leftOut },
-        `Alertmanager truncated a resolved notification of ${incidentRef(incident.id)} (max_alerts on its receiver): the ${result.leftOut} alerts it left out may still fire, so it stays open until a notification lists them or it is resolved by hand; unset max_alerts (config/alertmanager.example.yml)`,
-      );
-    }
+    const { leftOut } = result;
+    if (incident && leftOut) metrics.truncatedResolutions.inc();
     if (!incident || !result.slackBehind) return true;
     return withTimeout(
       (async () => {
@@ -271,6 +271,13 @@ export class DeliveriesWorker {
         // Until someone acknowledges it, people are called.
         if (opening !== undefined) await this.deps.effects.opened(incident.id, opening);
         if (resolved) await this.deps.effects.resolved(incident.id);
+        if (leftOut) {
+          const asked = await this.deps.effects.alertsLeftOut(incident.id, leftOut.receiver);
+          logger.warn(
+            { deliveryId: delivery.deliveryId, incidentId: incident.id, leftOut: leftOut.alerts },
+            `Alertmanager truncated a resolved notification of ${incidentRef(incident.id)} (max_alerts on its receiver): the ${leftOut.alerts} alerts it left out may still fire, so it stays open ${asked ? 'unless Alertmanager, asked now, has none of them live' : 'until a notification lists them or it is resolved by hand (configure alertmanager.urls to have Alertmanager asked)'}; unset max_alerts (config/alertmanager.example.yml)`,
+          );
+        }
       })(),
       ENQUEUE_TIMEOUT_MS,
     ).then(

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
 import type { AlertmanagerApi } from '../alertmanager/alertmanagerApi.js';
+import { resolveLeftOutAlerts } from '../alerts/leftOutAlerts.js';
 import type { FileConfig } from '../config/file.js';
 import { channelRefusal, moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
@@ -258,6 +259,22 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
           const outcome = await endSilenceIfDue(pool, task.incidentId, deps.metrics, deps.alertmanager);
           if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
           if (outcome.nextAt) await runAgainAt(job, token, outcome.nextAt);
+          return;
+        }
+        case 'left-out-alerts': {
+          // Configured when the job was queued; a restart without it leaves the incident open, as before.
+          if (!deps.alertmanager) return;
+          const outcome = await resolveLeftOutAlerts(pool, deps.alertmanager, task.incidentId, task.receiver);
+          if (outcome.version !== undefined) await effects.changed(task.incidentId, outcome.version);
+          if (outcome.resolved) {
+            await effects.resolved(task.incidentId);
+            const { severity, afterMs } = outcome.resolved;
+            deps.metrics.timeToResolve.observe({ severity }, afterMs / 1000);
+            deps.logger.info(
+              { incidentId: task.incidentId },
+              'resolved: Alertmanager has none of its alerts live any more',
+            );
+          }
           return;
         }
         case 'degradation-reminder': {

@@ -6,8 +6,8 @@ import {
   type PostableAlert,
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
-import { waitFor } from '../support/services.js';
-import { jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
+import { unusedPort, waitFor } from '../support/services.js';
+import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 /** The group's incidents and its alerts' statuses, by instance. */
 async function groupState(bot: TestBot, group: string) {
@@ -31,11 +31,16 @@ describeWithAlertmanager('a group whose notifications Alertmanager truncates (ma
   let bot: TestBot;
   let cluster: AlertmanagerCluster | undefined;
   beforeAll(async () => {
-    bot = await startTestBot();
+    // The bot asks the same Alertmanager which alerts are live: its port is known before it starts.
+    const port = await unusedPort();
     cluster = await startAlertmanagerCluster({
-      webhookUrls: [`${bot.url}/alertmanager`],
+      webhookUrls: [`http://127.0.0.1:${port}/alertmanager`],
       token: TEST_SECRETS.alertmanagerToken,
       maxAlerts: 1,
+    });
+    bot = await startTestBot({
+      env: { PORT: String(port) },
+      configYaml: `${DEFAULT_TEST_CONFIG}alertmanager:\n  urls: ['${cluster.peers[0]!.url}']\n`,
     });
   });
   afterAll(async () => {
@@ -76,6 +81,32 @@ describeWithAlertmanager('a group whose notifications Alertmanager truncates (ma
       60_000,
       'the group resolved',
     );
+  });
+
+  it('resolves when the whole group resolved at once: Alertmanager, asked, has none of it live', async () => {
+    const startsAt = new Date().toISOString();
+    const alerts = ['pod-a', 'pod-b', 'pod-c'].map((instance) => ({
+      ...alert(instance, startsAt),
+      labels: { ...alert(instance, startsAt).labels, alertname: 'TruncatedAtOnce' },
+    }));
+    await cluster!.fire(alerts);
+    await waitFor(
+      async () => (await groupState(bot, 'TruncatedAtOnce')).alerts.length === 1,
+      60_000,
+      'the incident',
+    );
+    // One notification, "resolved", listing one of the three; Alertmanager sends nothing after it.
+    await cluster!.resolve(alerts);
+    await waitFor(
+      async () => (await groupState(bot, 'TruncatedAtOnce')).incidents[0] === 'resolved',
+      60_000,
+      'the group resolved',
+    );
+    const { rows } = await bot.app.pool.query(
+      `SELECT t.kind, t.actor FROM timeline_entries t JOIN incidents i ON i.id = t.incident_id
+        WHERE i.group_key LIKE '%TruncatedAtOnce%' AND t.kind = 'incident_resolved'`,
+    );
+    expect(rows).toEqual([{ kind: 'incident_resolved', actor: 'alertmanager' }]);
   });
 });
 

@@ -23,7 +23,9 @@ afterEach(async () => {
  * The effects over queues of their own. `work`: what the config gives an incident to start and stop, all
  * of it by default. `pagesChanged` counts the incidents whose pages were to be brought in step.
  */
-const effectsOn = (work: ConfiguredWork = { escalation: true, autoChecks: true, paging: true }) => {
+const effectsOn = (
+  work: ConfiguredWork = { escalation: true, autoChecks: true, paging: true, alertmanagerApi: false },
+) => {
   const prefix = uniquePrefix();
   const redis = createWorkerRedis(redisUrl());
   const tasks = createQueue<IncidentTask>(INCIDENT_TASKS_QUEUE, redis, prefix);
@@ -105,6 +107,7 @@ describe('the queued effects of a new incident', () => {
       escalation: false,
       autoChecks: false,
       paging: false,
+      alertmanagerApi: false,
     });
     const sent = vi.spyOn(redis, 'sendCommand');
     await effects.opened(7, 0);
@@ -114,11 +117,11 @@ describe('the queued effects of a new incident', () => {
   });
 
   it('adds each of the two where the config has it', async () => {
-    const steps = effectsOn({ escalation: true, autoChecks: false, paging: false });
+    const steps = effectsOn({ escalation: true, autoChecks: false, paging: false, alertmanagerApi: false });
     await steps.effects.opened(7, 0);
     expect(await steps.escalation.getJobState('step-7-0-0')).not.toBe('unknown');
     expect(await steps.health.getJobState('playbook-checks-7-0')).toBe('unknown');
-    const checks = effectsOn({ escalation: false, autoChecks: true, paging: false });
+    const checks = effectsOn({ escalation: false, autoChecks: true, paging: false, alertmanagerApi: false });
     await checks.effects.opened(7, 0);
     expect(await checks.escalation.getJobState('step-7-0-0')).toBe('unknown');
     expect(await checks.health.getJobState('playbook-checks-7-0')).not.toBe('unknown');
@@ -156,6 +159,7 @@ describe('the queued effects of acknowledging an incident', () => {
       escalation: false,
       autoChecks: false,
       paging: false,
+      alertmanagerApi: false,
     });
     const sent = vi.spyOn(redis, 'sendCommand');
     await effects.acknowledged(7);
@@ -165,12 +169,12 @@ describe('the queued effects of acknowledging an incident', () => {
   });
 
   it('does each of the two where the config has it', async () => {
-    const steps = effectsOn({ escalation: true, autoChecks: false, paging: false });
+    const steps = effectsOn({ escalation: true, autoChecks: false, paging: false, alertmanagerApi: false });
     await steps.effects.opened(7, 0);
     await steps.effects.acknowledged(7);
     expect(await steps.escalation.getJobState('step-7-0-0')).toBe('unknown');
     expect(steps.pagesChanged).toEqual([]);
-    const pages = effectsOn({ escalation: false, autoChecks: false, paging: true });
+    const pages = effectsOn({ escalation: false, autoChecks: false, paging: true, alertmanagerApi: false });
     const sent = vi.spyOn(pages.redis, 'sendCommand');
     await pages.effects.acknowledged(7);
     await pages.effects.opened(7, 1);
@@ -185,6 +189,7 @@ describe('the queued effects of resolving an incident', () => {
       escalation: false,
       autoChecks: false,
       paging: false,
+      alertmanagerApi: false,
     });
     const later = new Date(Date.now() + 90_000);
     await effects.updateDue(7, 1, later);

@@ -50,7 +50,12 @@ describe('the deliveries worker', () => {
       config,
       queue: queue as Queue<SlackSyncJob>,
       queueAnswers,
-      effects: { updateDue: async () => {}, opened: async () => {}, resolved: async () => {} },
+      effects: {
+        updateDue: async () => {},
+        opened: async () => {},
+        resolved: async () => {},
+        alertsLeftOut: async () => false,
+      },
       metrics,
       logger,
     });

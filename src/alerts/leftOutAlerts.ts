@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import type { AlertmanagerApi } from '../alertmanager/alertmanagerApi.js';
+import { inTransaction } from '../db/pool.js';
+import { bumpVersion } from '../incidents/lifecycle.js';
+import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
+import type { Severity } from '../primitives/severity.js';
+import { alertChanged, type ChangedAlert } from './ingest.js';
+
+/**
+ * A resolved notification that Alertmanager truncated (its receiver's max_alerts) tells the resolution of
+ * the alerts it lists only, and when the whole group resolved at once it is the last notification
+ * Alertmanager sends of it. So the bot asks Alertmanager which alerts of the group are still live and
+ * resolves the others, and the incident with them once none fires.
+ */
+
+export interface LeftOutOutcome {
+  /** Slack must show this version: alerts were resolved. */
+  version?: number;
+  /** The incident resolved, this long after it opened (or reopened). */
+  resolved?: { afterMs: number; severity: Severity };
+}
+
+export async function resolveLeftOutAlerts(
+  pool: pg.Pool,
+  alertmanager: AlertmanagerApi,
+  incidentId: number,
+  receiver: string,
+): Promise<LeftOutOutcome> {
+  // Asked at the database's clock: an alert changed after it (fired again, say) is not judged by the answer.
+  const { rows } = await pool.query<{ groupLabels: Record<string, string>; askedAt: Date }>(
+    `SELECT group_labels AS "groupLabels", now() AS "askedAt" FROM incidents
+      WHERE id = $1 AND state = 'open' AND group_key IS NOT NULL`,
+    [incidentId],
+  );
+  const incident = rows[0];
+  if (!incident) return {};
+  const live = await alertmanager.liveAlerts(receiver, incident.groupLabels);
+  return inTransaction(pool, async (db) => {
+    const open = await db.query<{ afterMs: number; severity: Severity }>(
+      `SELECT severity, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS "afterMs" FROM incidents
+        WHERE id = $1 AND state = 'open' FOR UPDATE`,
+      [incidentId],
+    );
+    if (!open.rows[0]) return {};
+    const gone = await db.query<ChangedAlert>(
+      `UPDATE alerts SET status = 'resolved', ends_at = now(), updated_at = now(), resolution_recorded_at = now()
+        WHERE incident_id = $1 AND status = 'firing' AND updated_at <= $2 AND NOT (fingerprint = ANY($3))
+        RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
+      [incidentId, incident.askedAt, [...live]],
+    );
+    const firing = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",
+      [incidentId],
+    );
+    // Resolved once Alertmanager has none of the group live: alerts it left out of every notification,
+    // which the bot never had, may be the ones still firing.
+    const resolves = live.size === 0 && firing.rows[0]!.n === 0;
+    if (gone.rows.length === 0 && !resolves) return {};
+    const { afterMs, severity } = open.rows[0];
+    const version = await bumpVersion(db, incidentId, {
+      entries: [
+        ...gone.rows.map(alertChanged),
+        ...(resolves
+          ? [{ kind: 'incident_resolved' as const, actor: ALERTMANAGER_ACTOR, data: { durationMs: afterMs } }]
+          : []),
+      ],
+      ...(resolves ? { set: "state = 'resolved', resolved_at = now()" } : {}),
+    });
+    return { version, ...(resolves ? { resolved: { afterMs, severity } } : {}) };
+  });
+}
