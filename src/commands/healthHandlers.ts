@@ -1,8 +1,9 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
+import { requestHealthChecks } from '../health/requests.js';
 import { incidentRef } from '../primitives/ids.js';
-import { enqueueHealthCheck, type HealthJob } from '../queues/healthJobs.js';
+import type { HealthJob } from '../queues/healthJobs.js';
 import { quoted } from '../render/mrkdwn.js';
 import { HEALTH_USAGE } from './actionCommand.js';
 import type { ActionContext } from './actionHandlers.js';
@@ -37,18 +38,18 @@ export async function runHealthCommand(
     throw new CommandUsageError('No services are configured (`services` in the config).', HEALTH_USAGE);
   const incident = await incidentOfCommand(deps.pool, ctx);
   if (isChoice(incident)) return incident;
-  // In a shared channel the results go in the incident's thread; its own channel is the incident's.
-  const threadTs = incident && !incident.ownChannel ? incident.rootTs : null;
+  // In a shared channel the results go in the incident's thread (its root read as they are posted: it may
+  // not be in Slack yet); its own channel is the incident's.
+  const inThread = incident !== undefined && !incident.ownChannel;
   // The check posts its result: a replay of the command must not post it again.
   const key = `command:${ctx.triggerId}`;
   const queued = await onceForSlackRequest(deps.pool, key, () =>
-    enqueueHealthCheck(
-      deps.health,
+    requestHealthChecks(
+      deps,
       {
         services,
         channelId: ctx.channelId,
         requestedBy: ctx.userId,
-        ...(threadTs ? { threadTs } : {}),
         ...(incident ? { incidentId: incident.id } : {}),
       },
       key,
@@ -56,5 +57,5 @@ export async function runHealthCommand(
   );
   if (!queued) return ALREADY_HANDLED;
   const forIncident = incident ? ` for ${incidentRef(incident.id)}` : '';
-  return `Running the health checks of ${services.join(', ')}${forIncident}; results follow ${threadTs ? 'in its thread' : 'here'}.`;
+  return `Running the health checks of ${services.join(', ')}${forIncident}; results follow ${inThread ? 'in its thread' : 'here'}.`;
 }

@@ -22,11 +22,15 @@ export type PostEventType =
   | 'action_request'
   | 'heartbeat_missing'
   | 'heartbeat_back'
-  | 'playbook_checks';
+  | 'playbook_checks'
+  | 'health_result';
 
 export interface PostIntent {
   eventType: PostEventType;
-  /** The incident (incident_root, incident_entry, playbook_checks), action request or heartbeat gap (heartbeat_…). */
+  /**
+   * The incident (incident_root, incident_entry, playbook_checks), action request, heartbeat gap
+   * (heartbeat_…) or health request (health_result).
+   */
   subjectId: number;
   nonce: string;
   channelId: string;

@@ -1,19 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
+import { CAPPED_BACKOFF } from './backoff.js';
 
 export const HEALTH_QUEUE = 'health-checks';
 
-/** Health checks someone asked for: run them and post the result where they were asked for. */
+/**
+ * Health checks someone asked for: run them and post the result where they were asked for. The request
+ * is a row of health_requests (src/health/requests.ts), which the job reads.
+ */
 export interface RequestedChecks {
-  kind?: 'requested';
-  services: string[];
-  /** Only these checks of each service (a playbook's check button); all of them when left out. */
-  checks?: string[];
-  channelId: string;
-  threadTs?: string;
-  requestedBy: string;
-  /** The incident they were run for: its timeline records them. */
-  incidentId?: number;
+  kind: 'requested';
+  requestId: number;
   /** Who asked was shown a result while the channel's message waited: not shown them again. */
   shownToAsker?: boolean;
 }
@@ -29,20 +25,18 @@ export type HealthJob = RequestedChecks | PlaybookChecks;
 
 const KEEP = { removeOnComplete: true, removeOnFail: { count: 100 } };
 
+const requestedJobId = (requestId: number) => `health-request-${requestId}`;
+
 /**
- * `requestKey` names the Slack request that asked (its trigger_id): an add repeated for it while the job
- * waits, one that failed as far as we could tell but reached Redis, queues nothing more.
+ * One job per request. A Slack outage is waited out: tried again within minutes of its end, however long
+ * it lasted (after that, the workers' sweep queues the request again).
  */
-export async function enqueueHealthCheck(
-  queue: Queue<HealthJob>,
-  job: RequestedChecks,
-  requestKey?: string,
-): Promise<void> {
+export async function enqueueHealthCheck(queue: Queue<HealthJob>, job: RequestedChecks): Promise<void> {
   await queue.add('check', job, {
     ...KEEP,
-    // BullMQ refuses a custom job id holding ':'.
-    jobId: `health-${requestKey?.replaceAll(':', '-') ?? randomUUID()}`,
-    attempts: 3,
+    jobId: requestedJobId(job.requestId),
+    attempts: 100,
+    backoff: CAPPED_BACKOFF,
   });
 }
 
@@ -59,11 +53,20 @@ export async function enqueuePlaybookChecks(queue: Queue<HealthJob>, job: Playbo
 }
 
 /**
- * For the sweep, which finds the checks still unrecorded: a job kept after failing every attempt (a long
- * Slack outage) would make the add a no-op under its id, so it is removed and added afresh.
+ * For the sweeps, which find checks still unposted: a job kept after failing every attempt (a long Slack
+ * outage) would make the add a no-op under its id, so it is removed and added afresh.
  */
 export async function requeuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
-  const failed = await Job.fromId(queue, playbookJobId(job));
-  if (failed && (await failed.isFailed())) await failed.remove();
+  await removeFailed(queue, playbookJobId(job));
   await enqueuePlaybookChecks(queue, job);
+}
+
+export async function requeueHealthCheck(queue: Queue<HealthJob>, requestId: number): Promise<void> {
+  await removeFailed(queue, requestedJobId(requestId));
+  await enqueueHealthCheck(queue, { kind: 'requested', requestId });
+}
+
+async function removeFailed(queue: Queue<HealthJob>, jobId: string): Promise<void> {
+  const failed = await Job.fromId(queue, jobId);
+  if (failed && (await failed.isFailed())) await failed.remove();
 }

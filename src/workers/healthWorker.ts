@@ -2,7 +2,16 @@ import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
+import { findPostIntent } from '../db/slackPostIntents.js';
 import { healthRecord, runChecks } from '../health/checks.js';
+import {
+  endHealthRequest,
+  type HealthResult,
+  healthRequestsPending,
+  keepHealthResult,
+  type PendingHealthRequest,
+  pendingHealthRequest,
+} from '../health/requests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,15 +21,17 @@ import {
   planAutoChecks,
   recordAutoChecks,
 } from '../playbooks/autoChecks.js';
+import { cappedExponentialBackoff } from '../queues/backoff.js';
 import {
   HEALTH_QUEUE,
   type HealthJob,
   type PlaybookChecks,
   type RequestedChecks,
+  requeueHealthCheck,
   requeuePlaybookChecks,
 } from '../queues/healthJobs.js';
 import type { TemplateSet } from '../render/templates.js';
-import { SlackOutcomePendingError, SlackRateLimitedError } from '../slack/errors.js';
+import { SlackOutcomePendingError, SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
@@ -41,7 +52,8 @@ export interface HealthWorkerDeps {
 }
 
 // A playbook's checks whose job was lost are found again within this long, if their incident opened
-// within SWEEP_BACK_MS: later than that, checks run "as it opened" would tell of another moment.
+// within SWEEP_BACK_MS: later than that, checks run "as it opened" would tell of another moment. So are
+// requested checks not yet posted, however old: whoever asked was told their result would follow.
 const SWEEP_EVERY_MS = 60_000;
 const SWEEP_BACK_MS = 15 * 60_000;
 // The incident's root message is not in Slack yet (its thread is where the result goes), or the incident
@@ -58,88 +70,101 @@ async function waitFor(job: Job<HealthJob>, token: string | undefined, ms: numbe
 }
 
 /**
- * The incident the checks were run for, or else the one a channel (its own) or thread (its root) belongs
- * to, with the labels its alerts share (group and common labels), which fill the checks'
- * `{{labels.name}}` placeholders.
- */
-async function incidentOf(
-  pool: pg.Pool,
-  task: RequestedChecks,
-): Promise<{ id: number; labels: Record<string, string> } | undefined> {
-  const { rows } = await pool.query<{ id: number; labels: Record<string, string> }>(
-    `SELECT id::int AS id, group_labels || common_labels AS labels FROM incidents
-      WHERE id = $3 OR ($3 IS NULL AND channel_id = $1 AND (dedicated_channel OR root_ts = $2))
-      ORDER BY dedicated_channel DESC LIMIT 1`,
-    [task.channelId, task.threadTs ?? null, task.incidentId ?? null],
-  );
-  return rows[0];
-}
-
-/**
  * Runs health checks off the request path and posts the templated result where they were asked for; and
  * a playbook's auto checks, in the thread of the incident that opened.
  */
 export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<HealthJob>> {
+  const slack = { slack: deps.slack, limiter: deps.limiter, limits: deps.config.slack.rateLimits };
+
   const requested = async (job: Job<HealthJob>, token: string | undefined, task: RequestedChecks) => {
-    const incident = await incidentOf(deps.pool, task);
-    const incidentId = incident?.id;
-    const health = await Promise.all(
-      task.services.map(async (service) => {
+    const request = await pendingHealthRequest(deps.pool, task.requestId);
+    // Posted already, or refused; or a job queued before health_requests, whose data names no request.
+    if (!request) return;
+    // An incident's result goes in its thread, which needs its root message first.
+    if ('waitingForRoot' in request.place) return waitFor(job, token, waitMs(request.place.waitingForRoot));
+    const { threadTs } = request.place;
+    // Kept once run: a retry posts the same result, and records what a message found in Slack shows.
+    const health = request.result ?? (await runRequested(request));
+    if (!request.result) await keepHealthResult(deps.pool, request.id, health);
+    const view = healthView({ user: request.requestedBy }, health, request.incidentId);
+    const message = deps.templates.renderMessage('health-result', view);
+    const client = await deps.pool.connect();
+    try {
+      await postOnce(
+        slack,
+        client,
+        {
+          eventType: 'health_result',
+          subjectId: request.id,
+          channel: request.channelId,
+          ...(threadTs ? { threadTs } : {}),
+          version: 1,
+          payload: { health_request_id: request.id },
+          message,
+        },
+        async (posted) => {
+          if (request.incidentId !== undefined)
+            await addTimelineEntries(
+              client,
+              request.incidentId,
+              health.map(({ service, result }) => ({
+                kind: 'health_check' as const,
+                actor: request.requestedBy,
+                data: healthRecord(service, result),
+              })),
+              posted.ts,
+            );
+          await endHealthRequest(client, request.id);
+        },
+      );
+    } catch (err) {
+      if (err instanceof SlackRateLimitedError) {
+        const turn = Date.now() + err.waitMs;
+        // Nothing of this try reached Slack: the checks run again at the channel's turn, unless an earlier
+        // try's message may be there to be found, showing the result kept.
+        if (!(await findPostIntent(client, 'health_result', request.id)))
+          await keepHealthResult(client, request.id, null);
+        if (!task.shownToAsker) await showToAsker(job, task, request, { ...view, askerOnly: true });
+        return waitFor(job, token, Math.max(0, turn - Date.now()));
+      }
+      if (err instanceof SlackOutcomePendingError) return waitFor(job, token, err.waitMs);
+      // Slack will not take it there (a channel the bot is not in, an archived one): trying again for hours
+      // changes nothing.
+      if (!(err instanceof SlackRejectedError)) throw err;
+      deps.logger.warn({ err, requestId: request.id }, 'Slack refused a health check result; it is dropped');
+      await endHealthRequest(client, request.id);
+    } finally {
+      client.release();
+    }
+  };
+
+  const runRequested = (request: PendingHealthRequest): Promise<HealthResult> =>
+    Promise.all(
+      request.services.map(async (service) => {
         const checks = deps.config.services[service]?.checks ?? [];
+        const wanted = request.checks;
         return {
           service,
-          result: await runChecks(
-            task.checks ? checks.filter((c) => task.checks!.includes(c.name)) : checks,
-            {
-              env: process.env,
-              labels: incident?.labels ?? {},
-            },
-          ),
+          result: await runChecks(wanted ? checks.filter((c) => wanted.includes(c.name)) : checks, {
+            env: process.env,
+            labels: request.labels,
+          }),
         };
       }),
     );
-    const view = healthView({ user: task.requestedBy }, health, incidentId);
-    const message = deps.templates.renderMessage('health-result', view);
-    let posted: { ts: string };
-    try {
-      posted = await deps.limiter.run(
-        `chat.postMessage:${task.channelId}`,
-        deps.config.slack.rateLimits.postMessagePerChannel,
-        () =>
-          deps.slack.postMessage({
-            channel: task.channelId,
-            ...message,
-            ...(task.threadTs ? { threadTs: task.threadTs } : {}),
-          }),
-        // Each return runs the checks again: results waiting for the channel come back one at a time.
-        { waiter: `health:${job.id}` },
-      );
-    } catch (err) {
-      if (!(err instanceof SlackRateLimitedError)) throw err;
-      const turn = Date.now() + err.waitMs;
-      if (!task.shownToAsker) await showToAsker(job, task, { ...view, askerOnly: true });
-      return waitFor(job, token, Math.max(0, turn - Date.now()));
-    }
-    if (incidentId === undefined) return;
-    await addTimelineEntries(
-      deps.pool,
-      incidentId,
-      health.map(({ service, result }) => ({
-        kind: 'health_check' as const,
-        actor: task.requestedBy,
-        data: healthRecord(service, result),
-      })),
-      posted.ts,
-    );
-  };
 
   // Who asked sees this result now, while the message for everyone waits for the channel's turn; marked
   // before it is sent, so that later waits and retries do not show it again.
-  const showToAsker = async (job: Job<HealthJob>, task: RequestedChecks, view: HealthView) => {
+  const showToAsker = async (
+    job: Job<HealthJob>,
+    task: RequestedChecks,
+    request: PendingHealthRequest,
+    view: HealthView,
+  ) => {
     await job.updateData({ ...task, shownToAsker: true });
     const message = deps.templates.renderMessage('health-result', view);
     await deps.slack
-      .postEphemeral({ channel: task.channelId, user: task.requestedBy, ...message })
+      .postEphemeral({ channel: request.channelId, user: request.requestedBy, ...message })
       .catch((err: unknown) =>
         deps.logger.warn({ err }, 'could not show a health check result to who asked'),
       );
@@ -193,11 +218,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
     try {
       for (;;) {
         const posted = await postOnce(
-          {
-            slack: deps.slack,
-            limiter: deps.limiter,
-            limits: deps.config.slack.rateLimits,
-          },
+          slack,
           client,
           {
             eventType: 'playbook_checks',
@@ -230,6 +251,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: 4,
+    settings: { backoffStrategy: cappedExponentialBackoff },
   });
   worker.on('error', (err) => deps.logger.error({ err }, 'health worker error'));
   await worker.waitUntilReady();
@@ -237,9 +259,11 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   const sweep = async () => {
     for (const due of await autoChecksDue(deps.pool, deps.config, SWEEP_BACK_MS))
       await requeuePlaybookChecks(deps.queue, { kind: 'playbook', ...due });
+    for (const requestId of await healthRequestsPending(deps.pool))
+      await requeueHealthCheck(deps.queue, requestId);
   };
   const sweeping = async () =>
-    sweep().catch((err: unknown) => deps.logger.warn({ err }, 'playbook checks sweep failed'));
+    sweep().catch((err: unknown) => deps.logger.warn({ err }, 'health checks sweep failed'));
   void sweeping();
   const timer = setInterval(sweeping, SWEEP_EVERY_MS);
   timer.unref();

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
-import { startHealthyEndpoint } from '../support/healthEndpoint.js';
+import { paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
 import { waitFor } from '../support/services.js';
 import { slashCommand } from '../support/slackRequests.js';
-import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+import { startTestBot, type TestBot } from '../support/testBot.js';
 
 const CHANNEL = 'C0QUIETONE';
 const ASKER = 'U0ASKER';
@@ -24,10 +24,7 @@ describe('a health check result that waits for its channel', () => {
   beforeAll(async () => {
     endpoint = await startHealthyEndpoint();
     bot = await startTestBot({
-      configYaml: `${DEFAULT_TEST_CONFIG}
-services:
-  payments-api: { checks: [{ name: health, kind: http, url: '${endpoint.url}' }] }
-`,
+      configYaml: paymentsApiChecked(endpoint.url),
     });
     redis = new Redis(bot.env.REDIS_URL!);
     limiter = new SlackRateLimiter(redis, bot.env.QUEUE_PREFIX!);

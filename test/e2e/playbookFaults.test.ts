@@ -2,10 +2,10 @@ import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueuePlaybookChecks } from '../../src/queues/healthJobs.js';
 import { payload } from '../support/alertmanager.js';
-import { startHealthyEndpoint } from '../support/healthEndpoint.js';
+import { paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
 import { waitFor } from '../support/services.js';
 import { messageOf } from '../support/slackRequests.js';
-import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
+import { startTestBot, type TestBot } from '../support/testBot.js';
 
 /**
  * A playbook's auto checks under faults: a crash between their post and its record, an incident that
@@ -18,12 +18,12 @@ describe('playbook auto checks under faults', () => {
   beforeAll(async () => {
     endpoint = await startHealthyEndpoint();
     bot = await startTestBot({
-      configYaml: `${DEFAULT_TEST_CONFIG}
-services:
-  payments-api: { checks: [{ name: health, kind: http, url: '${endpoint.url}' }] }
-playbooks:
+      configYaml: paymentsApiChecked(
+        endpoint.url,
+        `playbooks:
   - { name: service-down, matchers: [alertname=ServiceDown], service: payments-api, checks: [{ check: health, auto: true }] }
 `,
+      ),
     });
   });
   afterAll(async () => {

@@ -1,5 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitFor, waitForQueueIdle } from './services.js';
+import { DEFAULT_TEST_CONFIG, type TestBot } from './testBot.js';
 
 /** A service's HTTP health endpoint that is healthy: it answers `{"status":"ok"}` on every path. */
 export async function startHealthyEndpoint(): Promise<{ url: string; close: () => void }> {
@@ -8,6 +10,12 @@ export async function startHealthyEndpoint(): Promise<{ url: string; close: () =
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/health`, close: () => server.close() };
 }
+
+/** The tests' config with payments-api checked once (`health`) at `url`; `more` (YAML) follows. */
+export const paymentsApiChecked = (url: string, more = '') => `${DEFAULT_TEST_CONFIG}
+services:
+  payments-api: { checks: [{ name: health, kind: http, url: '${url}' }] }
+${more}`;
 
 /**
  * The start of a catalog whose payments-api is checked at `healthUrl` (its health-endpoint check): the
@@ -20,4 +28,17 @@ export function paymentsApiCatalog(healthUrl: string): string {
       - { name: health-endpoint, kind: http, url: '${healthUrl}', expectJson: { status: ok } }
     actions:
 `;
+}
+
+/**
+ * Resolves once every requested health check's result is posted (its health_requests row is gone with the
+ * post's recording) and the health queue is idle: nothing more of theirs will be posted.
+ */
+export async function healthResultsSettled(bot: TestBot): Promise<void> {
+  await waitFor(
+    async () => (await bot.app.pool.query('SELECT 1 FROM health_requests')).rows.length === 0,
+    20_000,
+    'the requested health checks to be posted',
+  );
+  await waitForQueueIdle(bot.app.health);
 }

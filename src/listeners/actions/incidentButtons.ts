@@ -3,12 +3,12 @@ import type { IncidentCommand } from '../../commands/incidentCommand.js';
 import { acknowledge, usageFor } from '../../commands/incidentHandlers.js';
 import { CONNECTION_TIMEOUT_MS, withClientWait } from '../../db/pool.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
+import { requestHealthChecks } from '../../health/requests.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { type Incident, incidentAtRoot } from '../../incidents/incidentStore.js';
 import { requestPostmortem } from '../../incidents/postmortem.js';
 import { addLogContext } from '../../observability/logContext.js';
 import { incidentRef } from '../../primitives/ids.js';
-import { enqueueHealthCheck } from '../../queues/healthJobs.js';
 import {
   activeSilence,
   checkSilenceable,
@@ -151,9 +151,9 @@ export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps
       addLogContext({ incidentId: incident });
       const key = `click:${click.trigger_id}`;
       const queued = await onceForSlackRequest(deps.pool, key, () =>
-        enqueueHealthCheck(
-          deps.health,
-          { services: [service], channelId, requestedBy: click.user.id, threadTs: ts! },
+        requestHealthChecks(
+          deps,
+          { services: [service], channelId, requestedBy: click.user.id, threadTs: ts!, incidentId: incident },
           key,
         ),
       );

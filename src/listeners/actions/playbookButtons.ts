@@ -1,10 +1,10 @@
 import { openActionRequest } from '../../approvals/openRequest.js';
 import { checkRequester } from '../../approvals/policy.js';
 import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
+import { requestHealthChecks } from '../../health/requests.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { chosenMove, MOVE_ACTION_ID, readMoveValue } from '../../playbooks/playbooks.js';
 import { incidentRef } from '../../primitives/ids.js';
-import { enqueueHealthCheck } from '../../queues/healthJobs.js';
 import { incidentClickedOn } from '../clicks.js';
 import type { ListenerDeps } from '../deps.js';
 import { type Click, explain, tellClicker } from '../replies.js';
@@ -28,8 +28,8 @@ export function registerPlaybookButtons(listeners: Listeners, deps: ListenerDeps
       const requestKey = `click:${click.trigger_id}`;
       if (move.kind === 'check') {
         const queued = await onceForSlackRequest(deps.pool, requestKey, () =>
-          enqueueHealthCheck(
-            deps.health,
+          requestHealthChecks(
+            deps,
             {
               services: [playbook.service],
               checks: [move.name],

@@ -1,0 +1,131 @@
+import type { Queue } from 'bullmq';
+import type pg from 'pg';
+import { enqueueHealthCheck, type HealthJob } from '../queues/healthJobs.js';
+import type { ServiceHealth } from './checks.js';
+
+/**
+ * Health checks someone asked for (migrations/033_health_requests.sql), kept in PostgreSQL until their
+ * result is in Slack: its post is looked up rather than made twice (postOnce, keyed by the request), and
+ * a request whose job Redis lost, or that failed every try, is queued again by the workers' sweep.
+ */
+
+export interface HealthRequest {
+  services: string[];
+  /** Only these checks of each service (a playbook's check button); all of them when left out. */
+  checks?: string[];
+  channelId: string;
+  /** The thread it was asked in (an incident's root, for its buttons). */
+  threadTs?: string;
+  requestedBy: string;
+  /** The incident they are run for: its timeline records them, and a shared channel gets them in its thread. */
+  incidentId?: number;
+}
+
+export type HealthResult = Array<{ service: string; result: ServiceHealth }>;
+
+/** A request still to post, and where its result goes now. */
+export interface PendingHealthRequest extends HealthRequest {
+  id: number;
+  /** The checks' result, once run and not yet posted. */
+  result: HealthResult | null;
+  /** The incident's group and common labels, which fill the checks' `{{labels.name}}` placeholders. */
+  labels: Record<string, string>;
+  /**
+   * Where the result goes: the thread asked in, else for an incident shown in this shared channel its
+   * root's thread, read now; `waitingForRoot` (how long the incident has been open) while that root is
+   * not in Slack yet.
+   */
+  place: { threadTs?: string } | { waitingForRoot: number };
+}
+
+/**
+ * Records the request (`requestKey` names the Slack request that asked) and queues its job. One that
+ * cannot be queued is forgotten, as its claim is given back: the person is told it failed.
+ */
+export async function requestHealthChecks(
+  deps: { pool: pg.Pool; health: Queue<HealthJob> },
+  request: HealthRequest,
+  requestKey: string,
+): Promise<void> {
+  const { rows } = await deps.pool.query<{ id: number }>(
+    `INSERT INTO health_requests (request_key, services, checks, channel_id, thread_ts, requested_by, incident_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::int AS id`,
+    [
+      requestKey,
+      request.services,
+      request.checks ?? null,
+      request.channelId,
+      request.threadTs ?? null,
+      request.requestedBy,
+      request.incidentId ?? null,
+    ],
+  );
+  const requestId = rows[0]!.id;
+  try {
+    await enqueueHealthCheck(deps.health, { kind: 'requested', requestId });
+  } catch (err) {
+    await deps.pool.query('DELETE FROM health_requests WHERE id = $1', [requestId]).catch(() => {});
+    throw err;
+  }
+}
+
+/** The request, unless its result is posted (or it was given up). */
+export async function pendingHealthRequest(
+  db: pg.ClientBase | pg.Pool,
+  id: number,
+): Promise<PendingHealthRequest | undefined> {
+  const { rows } = await db.query<
+    Omit<PendingHealthRequest, 'place'> & { threadTs: string | null; waitingForRoot: number | null }
+  >(
+    `SELECT r.id::int AS id, r.services, r.checks, r.channel_id AS "channelId", r.requested_by AS "requestedBy",
+            r.incident_id::int AS "incidentId", r.result,
+            COALESCE(i.group_labels || i.common_labels, '{}'::jsonb) AS labels,
+            COALESCE(r.thread_ts, CASE WHEN in_thread THEN i.root_ts END) AS "threadTs",
+            CASE WHEN in_thread AND i.root_ts IS NULL
+                 THEN extract(epoch FROM now() - i.created_at) * 1000 END AS "waitingForRoot"
+       FROM health_requests r
+       LEFT JOIN incidents i ON i.id = r.incident_id
+       CROSS JOIN LATERAL (SELECT r.thread_ts IS NULL AND i.channel_id = r.channel_id
+                                  AND NOT i.dedicated_channel AS in_thread) t
+      WHERE r.id = $1`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const { threadTs, waitingForRoot, checks, incidentId, ...rest } = row;
+  return {
+    ...rest,
+    ...(checks ? { checks } : {}),
+    ...(incidentId !== null ? { incidentId } : {}),
+    place:
+      waitingForRoot !== null ? { waitingForRoot: Number(waitingForRoot) } : threadTs ? { threadTs } : {},
+  };
+}
+
+/** Keeps the checks' result for the post's next try; null to run them again at the next. */
+export async function keepHealthResult(
+  db: pg.ClientBase | pg.Pool,
+  id: number,
+  result: HealthResult | null,
+): Promise<void> {
+  await db.query('UPDATE health_requests SET result = $2 WHERE id = $1', [
+    id,
+    result === null ? null : JSON.stringify(result),
+  ]);
+}
+
+/** The request is done with: its result is posted (in the transaction recording it), or Slack refused it. */
+export async function endHealthRequest(db: pg.ClientBase | pg.Pool, id: number): Promise<void> {
+  await db.query('DELETE FROM health_requests WHERE id = $1', [id]);
+}
+
+/**
+ * Requests whose result is not posted yet, oldest first: the sweep queues them again. A thousand at most:
+ * those after them are reached as these are posted.
+ */
+export async function healthRequestsPending(db: pg.ClientBase | pg.Pool): Promise<number[]> {
+  const { rows } = await db.query<{ id: number }>(
+    'SELECT id::int AS id FROM health_requests ORDER BY id LIMIT 1000',
+  );
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payload } from '../support/alertmanager.js';
+import { healthResultsSettled, paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
+import { waitFor } from '../support/services.js';
+import { slashCommand } from '../support/slackRequests.js';
+import { jsonOf, startTestBot, type TestBot } from '../support/testBot.js';
+
+/**
+ * A requested health check result (here /health) is posted once and never lost: a post whose answer was
+ * lost, or whose recording failed, is looked up rather than made again; a Slack outage is waited out; a
+ * request whose job Redis lost is found again in PostgreSQL.
+ */
+describe('a requested health result and Slack faults', () => {
+  let bot: TestBot;
+  let endpoint: Awaited<ReturnType<typeof startHealthyEndpoint>>;
+
+  beforeAll(async () => {
+    endpoint = await startHealthyEndpoint();
+    bot = await startTestBot({ configYaml: paymentsApiChecked(endpoint.url) });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    endpoint?.close();
+  });
+
+  const results = (channel: string) =>
+    bot.slack.emulator.channelMessages(channel).filter((m) => m.text.startsWith('Health checks'));
+
+  /** Asks for /health in `channel`: what it was told, and the results there once all is settled. */
+  const askedIn = async (channel: string) => {
+    const answer = await slashCommand(bot, 'payments-api', { channel, command: '/health' });
+    await waitFor(() => results(channel).length >= 1, 30_000, 'a result');
+    await healthResultsSettled(bot);
+    return { answer: answer.text, results: results(channel).length };
+  };
+
+  it('posts the result once when Slack took it but answered 503', async () => {
+    bot.slack.emulator.failNext('chat.postMessage', { status: 503, accepted: true });
+    expect((await askedIn('C0HEALTHONE')).results).toBe(1);
+  }, 40_000);
+
+  it('still posts the result after a 5 s Slack outage', async () => {
+    bot.slack.emulator.outage(5000);
+    expect(await askedIn('C0HEALTHTWO')).toEqual({
+      answer: expect.stringContaining('results follow here'),
+      results: 1,
+    });
+  }, 45_000);
+
+  it('posts the result once when recording it on the timeline fails once after the post', async () => {
+    const channel = 'C0PAYMENTS';
+    const { incident } = await jsonOf(
+      await bot.deliver(payload({ group: 'HealthTimeline', alerts: [{ instance: 'a' }] })),
+    );
+    const root = await waitFor(() => bot.slack.emulator.channelMessages(channel)[0], 20_000, 'root message');
+    await bot.app.pool.query(`CREATE SEQUENCE refuse_health_once;
+      CREATE FUNCTION refuse_health_once() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF NEW.kind = 'health_check' AND nextval('refuse_health_once') = 1 THEN
+          RAISE EXCEPTION 'refused by the test' USING ERRCODE = '57P01';
+        END IF;
+        RETURN NEW;
+      END $fn$;
+      CREATE TRIGGER refuse_health_once BEFORE INSERT ON timeline_entries
+        FOR EACH ROW EXECUTE FUNCTION refuse_health_once();`);
+    const answer = await slashCommand(bot, 'payments-api', { channel, command: '/health' });
+    expect(answer.text).toContain(`for ${incident}`);
+    const inThread = () =>
+      bot.slack.emulator.threadOf(channel, root.ts).filter((m) => m.text.startsWith('Health checks'));
+    await waitFor(() => inThread().length >= 1, 20_000, 'a result in the thread');
+    await healthResultsSettled(bot);
+    expect(inThread()).toHaveLength(1);
+    // The timeline has it once, shown in the message posted.
+    const { rows } = await bot.app.pool.query(
+      "SELECT slack_ts FROM timeline_entries WHERE kind = 'health_check' AND incident_id = $1",
+      [Number(incident!.slice('INC-'.length))],
+    );
+    expect(rows).toEqual([{ slack_ts: inThread()[0]!.ts }]);
+  }, 40_000);
+});
+
+describe('a requested health check whose job Redis lost', () => {
+  let endpoint: Awaited<ReturnType<typeof startHealthyEndpoint>>;
+  let bot: TestBot | undefined;
+
+  beforeAll(async () => {
+    endpoint = await startHealthyEndpoint();
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    endpoint?.close();
+  });
+
+  it('is found again in PostgreSQL and its result posted', async () => {
+    const channel = 'C0HEALTHLOST';
+    // Asked of a bot with no worker, then started again on another Redis prefix: the job is gone.
+    const asked = await startTestBot({ configYaml: paymentsApiChecked(endpoint.url), worker: false });
+    try {
+      const answer = await slashCommand(asked, 'payments-api', { channel, command: '/health' });
+      expect(answer.text).toContain('results follow here');
+    } finally {
+      await asked.stop({ keepDatabase: true });
+    }
+    bot = await startTestBot({ configYaml: paymentsApiChecked(endpoint.url), database: asked.database });
+    const results = () =>
+      bot!.slack.emulator.channelMessages(channel).filter((m) => m.text.startsWith('Health checks'));
+    await waitFor(() => results().length >= 1, 20_000, 'the result of the lost job');
+    await healthResultsSettled(bot);
+    expect(results()).toHaveLength(1);
+  }, 60_000);
+});
