@@ -21,28 +21,40 @@ import { PAGING_ACTOR } from './pages.js';
  */
 
 /**
+ * The pager may still hold an alert of an earlier opening of the incident: the last event it took, sent
+ * before this opening began (an event an older process recorded has no opening), was a trigger or an
+ * acknowledge; or a trigger for it had an unknown outcome. Not when the pager refused to resolve it (it
+ * closed that alert by hand, say): the new trigger goes anyway.
+ */
+const EARLIER_ALERT = `((p.sent_action IN ('trigger', 'acknowledge') AND p.sent_opening < i.reopen_count
+    AND p.sent_at < i.opened_at)
+  OR p.trigger_unsettled_opening < i.reopen_count)
+  AND NOT COALESCE(p.failed_action = 'resolve' AND p.retry_at IS NULL AND p.failed_opening = i.reopen_count,
+    false)`;
+
+/**
  * What the pager must show of `i`, the incident (with its acknowledgement from migration 016), next. A
  * reopened incident whose pager still holds the alert of an earlier opening has it resolved first: an
  * acknowledged alert takes a trigger of its dedup key in, and would page nobody.
  */
 const WANTED = `CASE WHEN i.state = 'resolved' THEN 'resolve'
   WHEN i.acknowledged_at IS NOT NULL THEN 'acknowledge'
-  WHEN p.sent_action IN ('trigger', 'acknowledge') AND p.sent_opening < i.reopen_count THEN 'resolve'
+  WHEN ${EARLIER_ALERT} THEN 'resolve'
   ELSE 'trigger' END`;
 
 /** The opening of the incident the next event belongs to: the earlier one, for the resolve above. */
-const EVENT_OPENING = `CASE WHEN i.state = 'open' AND (${WANTED}) = 'resolve' THEN p.sent_opening
-  ELSE i.reopen_count END`;
+const EVENT_OPENING = `CASE WHEN i.state = 'open' AND (${WANTED}) = 'resolve'
+  THEN COALESCE(p.trigger_unsettled_opening, p.sent_opening) ELSE i.reopen_count END`;
 
 /**
  * The page `p` shows something else than WANTED. A page never triggered has nothing to stop: it stays
  * silent when the incident was acknowledged or resolved before the trigger got through. A trigger whose
- * outcome is not known (trigger_unsettled: a timeout, a 5xx, a sender that died before recording it) may
- * have got through all the same, so it is stopped too; PagerDuty drops an acknowledge or resolve for a
- * dedup key it has no open alert for.
+ * outcome is not known (a timeout, a 5xx, a sender that died before recording it) may have got through
+ * all the same, so it is stopped too; PagerDuty drops an acknowledge or resolve for a dedup key it has no
+ * open alert for.
  */
 const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action
-  AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.trigger_unsettled)`;
+  AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.trigger_unsettled_opening IS NOT NULL)`;
 
 /**
  * Its failing event is not to be sent now: its retry is not due, or the pager refused it during this
@@ -90,8 +102,8 @@ interface ClaimedPage {
   reopenCount: number;
   /** The opening of the incident the event belongs to (EVENT_OPENING). */
   opening: number;
-  /** A trigger of this page had an unknown outcome before this claim. */
-  unsettledBefore: boolean;
+  /** The opening a trigger of this page with an unknown outcome was for, before this claim; null: none. */
+  unsettledBefore: number | null;
 }
 
 /**
@@ -138,7 +150,8 @@ async function claimPage(pool: pg.Pool, pageId: number): Promise<ClaimedPage | u
   // `before` is the row as it was: RETURNING reads the new one.
   const { rows } = await pool.query<ClaimedPage>(
     `UPDATE incident_pages p SET sending_until = now() + $2 * interval '1 millisecond', updated_at = now(),
-            trigger_unsettled = p.trigger_unsettled OR (${WANTED}) = 'trigger'
+            trigger_unsettled_opening = CASE WHEN (${WANTED}) = 'trigger' THEN i.reopen_count
+              ELSE p.trigger_unsettled_opening END
        FROM incidents i, incident_pages before
       WHERE p.id = $1 AND i.id = p.incident_id AND before.id = p.id AND ${OUT_OF_STEP} AND NOT (${WAITING})
         AND (p.sending_until IS NULL OR p.sending_until < now())
@@ -146,7 +159,7 @@ async function claimPage(pool: pg.Pool, pageId: number): Promise<ClaimedPage | u
                 (${WANTED}) AS action, p.failing_since AS "failingSince", p.attempts,
                 p.retry_at IS NOT NULL AS retrying, i.title, i.severity, i.status,
                 i.external_url AS "externalUrl", i.common_labels AS "commonLabels",
-                i.reopen_count AS "reopenCount", (${EVENT_OPENING}) AS opening, before.trigger_unsettled AS "unsettledBefore"`,
+                i.reopen_count AS "reopenCount", (${EVENT_OPENING}) AS opening, before.trigger_unsettled_opening AS "unsettledBefore"`,
     [pageId, CLAIM_MS],
   );
   return rows[0];
@@ -199,7 +212,7 @@ async function recordSent(deps: PageSyncDeps, page: ClaimedPage): Promise<void> 
     deps,
     page,
     `sent_action = $2, sent_opening = $3, sent_at = now(), failed_action = NULL, attempts = 0,
-     last_error = NULL, failing_since = NULL, retry_at = NULL, failed_opening = NULL, trigger_unsettled = false`,
+     last_error = NULL, failing_since = NULL, retry_at = NULL, failed_opening = NULL, trigger_unsettled_opening = NULL`,
     [page.action, page.opening],
     entry,
   );
@@ -225,7 +238,8 @@ async function recordFailure(deps: PageSyncDeps, page: ClaimedPage, err: PagerEr
     // A trigger refused is settled unless an earlier try of it may have got through.
     `failed_action = $2, attempts = $3, last_error = $4, failing_since = COALESCE(failing_since, now()),
      retry_at = $5, failed_opening = $6,
-     trigger_unsettled = CASE WHEN $2 = 'trigger' AND $5::timestamptz IS NULL THEN $7 ELSE trigger_unsettled END`,
+     trigger_unsettled_opening = CASE WHEN $2 = 'trigger' AND $5::timestamptz IS NULL THEN $7::integer
+       ELSE trigger_unsettled_opening END`,
     [page.action, attempts, err.message, retryAt, page.reopenCount, page.unsettledBefore],
     tell
       ? {

@@ -109,7 +109,7 @@ describe('page sync', () => {
    * PagerDuty takes the trigger, and the sender cannot record it (it dies, or PostgreSQL is cut then):
    * its claim runs out with nothing recorded.
    */
-  const triggerThenLoseTheRecord = async (id: number) => {
+  const triggerThenLoseTheRecord = async (id: number, through = deps()) => {
     const real = pool();
     const cut = {
       query: real.query.bind(real),
@@ -117,7 +117,7 @@ describe('page sync', () => {
         throw new Error('Connection terminated unexpectedly');
       },
     } as unknown as pg.Pool;
-    await expect(syncIncidentPages(deps({ pool: cut }), id)).rejects.toThrow('Connection terminated');
+    await expect(syncIncidentPages({ ...through, pool: cut }, id)).rejects.toThrow('Connection terminated');
     await real.query(
       "UPDATE incident_pages SET sending_until = now() - interval '1 second' WHERE incident_id = $1",
       [id],
@@ -167,15 +167,16 @@ describe('page sync', () => {
     expect(actionsOf(key)).toEqual(['trigger:400']);
   });
 
-  it('resolves the acknowledged alert of an earlier opening before triggering for a reopening', async () => {
-    const group = 'AckedResolvedReopened';
-    const { id, key } = await paged(group);
-    // A webhook pager, to see each event's Idempotency-Key too.
-    const webhook = deps({ pagers: { [PAGER]: new WebhookPager(`${pagerDuty.url}/pages`, 's'.repeat(32)) } });
-    await syncIncidentPages(webhook, id);
-    await acknowledge(id);
-    await syncIncidentPages(webhook, id);
-    // It resolves and fires again before page sync gets to it (a backlog, PagerDuty away for a moment).
+  /** Through a webhook pager, whose Idempotency-Key shows each event's opening. */
+  const webhook = () =>
+    deps({ pagers: { [PAGER]: new WebhookPager(`${pagerDuty.url}/pages`, 's'.repeat(32)) } });
+  /** Each event the pager got for `key`: its opening, what it was and the answer, as `0:trigger:202`. */
+  const eventsOf = (key: string) =>
+    pagerDuty.received
+      .filter((r) => r.headers['idempotency-key']?.toString().startsWith(`${key}:`))
+      .map((r) => `${r.headers['idempotency-key']?.toString().slice(key.length + 1)}:${r.status}`);
+  /** The group's alert resolves and fires again before page sync gets to it (a backlog, a pager away). */
+  const resolvedAndReopened = async (group: string) => {
     const deliver = (alerts: AlertSpec[]) =>
       inTransaction(pool(), (db) =>
         ingestDelivery(db, config, WebhookPayloadSchema.parse(payload({ group, alerts }))),
@@ -184,15 +185,53 @@ describe('page sync', () => {
     expect((await deliver([{ instance: 'pod-1', startsAt: '2026-11-23T10:00:00Z' }])).outcome).toBe(
       'reopened',
     );
-    await syncIncidentPages(webhook, id);
-    // PagerDuty takes a trigger into the open (acknowledged) alert of its dedup key: it pages nobody.
-    const sent = pagerDuty.received.filter((r) => r.headers['idempotency-key']?.toString().startsWith(key));
-    expect(sent.map((r) => r.headers['idempotency-key'])).toEqual([
-      `${key}:0:trigger`,
-      `${key}:0:acknowledge`,
-      // The resolve is the first opening's: the reopening's own resolve is still to come.
-      `${key}:0:resolve`,
-      `${key}:1:trigger`,
-    ]);
+  };
+
+  it('resolves the acknowledged alert of an earlier opening before triggering for a reopening', async () => {
+    const { id, key } = await paged('AckedResolvedReopened');
+    await syncIncidentPages(webhook(), id);
+    await acknowledge(id);
+    await syncIncidentPages(webhook(), id);
+    await resolvedAndReopened('AckedResolvedReopened');
+    await syncIncidentPages(webhook(), id);
+    // PagerDuty takes a trigger into the open (acknowledged) alert of its dedup key: it pages nobody. The
+    // resolve is the first opening's: the reopening's own resolve is still to come.
+    expect(eventsOf(key)).toEqual(['0:trigger:202', '0:acknowledge:202', '0:resolve:202', '1:trigger:202']);
+  });
+
+  it('triggers a reopening whose pager refuses to resolve the earlier alert', async () => {
+    const { id, key } = await paged('ResolveFirstRefused');
+    await syncIncidentPages(webhook(), id);
+    await acknowledge(id);
+    await syncIncidentPages(webhook(), id);
+    await resolvedAndReopened('ResolveFirstRefused');
+    // The receiver closed that alert by hand already, say.
+    pagerDuty.answerNext(422);
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual(['0:trigger:202', '0:acknowledge:202', '0:resolve:422', '1:trigger:202']);
+  });
+
+  it("resolves first an earlier opening's trigger whose outcome is not known", async () => {
+    const { id, key } = await paged('UnsettledThenReopened');
+    await triggerThenLoseTheRecord(id, webhook());
+    // Acknowledged in the pager's own app, say: nothing the bot sees.
+    await resolvedAndReopened('UnsettledThenReopened');
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual(['0:trigger:202', '0:resolve:202', '1:trigger:202']);
+  });
+
+  it("resolves nothing after a reopening's trigger an older worker sent and recorded without its opening", async () => {
+    const { id, key } = await paged('OlderWorkerTriggers');
+    await syncIncidentPages(webhook(), id);
+    await resolvedAndReopened('OlderWorkerTriggers');
+    // The older worker's record of the reopening's trigger, as it wrote it: no sent_opening.
+    await pool().query(
+      `UPDATE incident_pages SET sent_action = 'trigger', sent_at = now(), failed_action = NULL, attempts = 0,
+              last_error = NULL, failing_since = NULL, retry_at = NULL, failed_opening = NULL
+        WHERE incident_id = $1`,
+      [id],
+    );
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual(['0:trigger:202']);
   });
 });
