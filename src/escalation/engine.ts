@@ -46,8 +46,12 @@ interface EscalatedIncident {
 
 // Open, alert-born, not acknowledged: the incidents escalation is for.
 const ESCALATING = "state = 'open' AND acknowledged_at IS NULL AND group_key IS NOT NULL";
+// A start before the incident's last opening is an earlier opening's, which an older process's reopening
+// left: not this opening's.
+const STARTED = 'escalation_started_at >= opened_at';
 const COLUMNS = `id::int AS id, severity, common_labels AS "commonLabels", group_labels AS "groupLabels",
-  reopen_count AS opening, escalation_step AS step, escalation_started_at AS "startedAt"`;
+  reopen_count AS opening, escalation_step AS step,
+  CASE WHEN ${STARTED} THEN escalation_started_at END AS "startedAt"`;
 
 /**
  * An incident the escalation finds a policy for the first time counts its steps from its opening if that
@@ -80,7 +84,7 @@ async function enrolled(
   const ids = incidents.filter((i) => !i.startedAt && policyFor(config, i)).map((i) => i.id);
   if (ids.length === 0) return incidents;
   const { rows } = await db.query<{ id: number; startedAt: Date }>(
-    `UPDATE incidents SET ${ENROLL} WHERE id = ANY($1) AND escalation_started_at IS NULL
+    `UPDATE incidents SET ${ENROLL} WHERE id = ANY($1) AND ${ESCALATING} AND NOT COALESCE(${STARTED}, false)
       RETURNING id::int AS id, escalation_started_at AS "startedAt"`,
     [ids],
   );
