@@ -54,7 +54,10 @@ const MAX_REASON = 300;
 /**
  * Alertmanager's v2 silence API over an HA cluster. Each call goes to the first peer that answers:
  * peers gossip silences to each other, so one write is enough. A peer that cannot be reached, times out
- * or fails (5xx) passes the call to the next; an answer that refuses it (4xx) is final.
+ * or fails (5xx) passes the call to the next; an answer that refuses it (4xx) is final. A silence's
+ * POST is the exception: it is not idempotent (sent to two peers, it makes two silences), so once a peer
+ * may have received it, a lost answer is final too (ALERTMANAGER_OUTCOME_UNKNOWN), and the caller looks
+ * for it rather than sending it again.
  */
 export class AlertmanagerApi {
   constructor(
@@ -147,10 +150,18 @@ export class AlertmanagerApi {
   }
 
   private async call(method: string, path: string, body?: unknown, peers = this.urls): Promise<unknown> {
+    // Only the POST that creates or updates a silence makes something new each time it is taken.
+    const repeatable = method !== 'POST';
     const failures: string[] = [];
+    const unknownOutcome = (failure: string) =>
+      new AlertmanagerError(
+        'ALERTMANAGER_OUTCOME_UNKNOWN',
+        `its answer was lost (${[...failures, failure].join('; ')})`,
+      );
     for (const base of peers) {
       const url = new URL(path, base);
       let response: Response;
+      let text: string;
       try {
         response = await fetch(url, {
           method,
@@ -164,11 +175,13 @@ export class AlertmanagerApi {
           redirect: 'error',
           signal: AbortSignal.timeout(this.timeoutMs),
         });
+        text = await response.text();
       } catch (err) {
-        failures.push(`${url.host}: ${unreachable(err)}`);
+        const failure = `${url.host}: ${unreachable(err)}`;
+        if (!repeatable && !neverSent(err)) throw unknownOutcome(failure);
+        failures.push(failure);
         continue;
       }
-      const text = await response.text().catch(() => '');
       // Only a failed answer is read for a reason: a silence's own comment may say "silence not found",
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
@@ -177,7 +190,10 @@ export class AlertmanagerApi {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
       }
       if (response.status >= 500) {
-        failures.push(`${url.host}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`);
+        const failure = `${url.host}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`;
+        // A gateway's 502/504 may come after Alertmanager took it.
+        if (!repeatable) throw unknownOutcome(failure);
+        failures.push(failure);
         continue;
       }
       if (!response.ok) {
@@ -214,6 +230,23 @@ function toSilence({ status, ...silence }: z.infer<typeof GettableSilenceSchema>
 function silenceId(id: string): string {
   if (!SILENCE_ID.test(id)) throw new AlertmanagerError('SILENCE_NOT_FOUND', 'that is not a silence id');
   return id;
+}
+
+// Failures that leave nothing taken: no connection was made, or a redirect answered (a login page, say:
+// Alertmanager itself never redirects its API).
+const NEVER_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function neverSent(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return NEVER_SENT.has(cause?.code ?? '') || cause?.message === 'unexpected redirect';
 }
 
 function unreachable(err: unknown): string {

@@ -1,8 +1,16 @@
 /** Errors from talking to Alertmanager's API, by what the caller should tell the user. */
 
 export type AlertmanagerErrorCode =
-  /** No peer answered (refused, timed out, or a 5xx from each): nothing was written. */
+  /**
+   * No peer answered (refused, timed out, or a 5xx from each). For a silence's POST, only peers that
+   * cannot have received it were passed over: nothing was written.
+   */
   | 'ALERTMANAGER_UNREACHABLE'
+  /**
+   * A silence's POST reached a peer but no answer came back (a timeout, a reset, a 5xx, a gateway's
+   * 502/504): Alertmanager may have taken it. Not sent to another peer, where it would make a second.
+   */
+  | 'ALERTMANAGER_OUTCOME_UNKNOWN'
   /** A peer answered and refused the request (a 4xx): its reason is in the message. */
   | 'ALERTMANAGER_REFUSED'
   /** The silence named is not known to Alertmanager. */

@@ -14,6 +14,8 @@ export type SilenceErrorCode =
   /** Someone else's change of this incident's silence is still waiting on Alertmanager. */
   | 'SILENCE_BUSY'
   | 'ALERTMANAGER_UNREACHABLE'
+  /** Alertmanager's answer was lost and what it took could not be found: it may hold the change. */
+  | 'ALERTMANAGER_OUTCOME_UNKNOWN'
   | 'ALERTMANAGER_REFUSED';
 
 export class SilenceError extends Error {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type {
   AlertmanagerApi,
@@ -186,14 +187,18 @@ export async function extendSilence(
     }
     // Same id, matchers and start: Alertmanager then keeps the id, else it gives a new one, which is kept.
     const spec = specOf({ ...live, endsAt }, input.userId);
-    const silenceId = await callAlertmanager(() =>
-      alertmanager.postSilence(spec, live.silenceId).catch((err: unknown) => {
-        // Gone from Alertmanager (restarted without its storage, or expired and collected): set again,
-        // as Alertmanager itself does with one it still lists as expired.
-        if (err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')
-          return alertmanager.postSilence(spec);
-        throw err;
-      }),
+    const silenceId = await postOrFind(
+      alertmanager,
+      live.marker,
+      (s) => s.endsAt.getTime() === endsAt.getTime(),
+      () =>
+        alertmanager.postSilence(spec, live.silenceId).catch((err: unknown) => {
+          // Gone from Alertmanager (restarted without its storage, or expired and collected): set again,
+          // as Alertmanager itself does with one it still lists as expired.
+          if (err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')
+            return alertmanager.postSilence(spec);
+          throw err;
+        }),
     );
     await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
     const entry: NewTimelineEntry = {
@@ -304,7 +309,7 @@ async function runningLonger(
   return silences.find(
     (s) =>
       s.state === 'active' &&
-      MARKER.exec(s.comment)?.[1] === live.marker &&
+      markerOf(s) === live.marker &&
       s.endsAt.getTime() > Math.max(now, live.endsAt.getTime()),
   );
 }
@@ -466,11 +471,47 @@ async function create(
   silence: Omit<StoredSilence, 'silenceId'>,
 ) {
   await recordSilenceAttempt(pool, silence.incidentId, silence.marker);
-  const silenceId = await callAlertmanager(() =>
-    alertmanager.postSilence(specOf(silence, silence.silencedBy)),
+  const silenceId = await postOrFind(
+    alertmanager,
+    silence.marker,
+    () => true,
+    () => alertmanager.postSilence(specOf(silence, silence.silencedBy)),
   );
   return { ...silence, silenceId };
 }
+
+// After a lost answer: at once, then twice more while a slow peer may still be taking it or gossiping it.
+const LOOKUP_WAITS_MS = [0, 500, 1_500];
+
+/**
+ * Posts a silence (`post`) and answers its id. When the answer is lost, Alertmanager may have taken it:
+ * it is looked for, by the marker its comment carries (and `taken`), not posted again, and its id is
+ * answered if found; otherwise the person is told it may have been taken. The attempt recorded before
+ * asking stays, so the next press looks for it before setting another.
+ */
+async function postOrFind(
+  alertmanager: AlertmanagerApi,
+  marker: string,
+  taken: (silence: Silence) => boolean,
+  post: () => Promise<string>,
+): Promise<string> {
+  try {
+    return await post();
+  } catch (err) {
+    if (!(err instanceof AlertmanagerError && err.code === 'ALERTMANAGER_OUTCOME_UNKNOWN')) {
+      throw silenceErrorOf(err);
+    }
+    for (const wait of LOOKUP_WAITS_MS) {
+      await sleep(wait);
+      const silences = await alertmanager.listSilences().catch(() => []);
+      const found = silences.find((s) => s.state !== 'expired' && markerOf(s) === marker && taken(s));
+      if (found) return found.id;
+    }
+    throw silenceErrorOf(err);
+  }
+}
+
+const markerOf = (silence: Silence): string | undefined => MARKER.exec(silence.comment)?.[1];
 
 function specOf(silence: Omit<StoredSilence, 'silenceId'>, createdBy: string): SilenceSpec {
   return {
@@ -494,6 +535,12 @@ async function callAlertmanager<T>(call: () => Promise<T>): Promise<T> {
 function silenceErrorOf(err: unknown): unknown {
   if (!(err instanceof AlertmanagerError)) return err;
   const reason = escapeMrkdwn(err.message);
+  if (err.code === 'ALERTMANAGER_OUTCOME_UNKNOWN') {
+    return new SilenceError(
+      'ALERTMANAGER_OUTCOME_UNKNOWN',
+      `Alertmanager may have taken it, but ${reason}, and it could not be found there yet: it may be in effect without the incident showing it. Asking again looks for it first rather than making a second.`,
+    );
+  }
   return err.code === 'ALERTMANAGER_UNREACHABLE'
     ? new SilenceError(
         'ALERTMANAGER_UNREACHABLE',

@@ -169,7 +169,7 @@ describe('the Alertmanager API, as HTTP', () => {
     try {
       const failingUrl = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/`;
       const err = await alertmanagerRejection(
-        new AlertmanagerApi([silent, failingUrl], undefined, 300).postSilence(silenceSpec()),
+        new AlertmanagerApi([silent, failingUrl], undefined, 300).listSilences(),
       );
       expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
       expect(err.message).toContain('timed out');
@@ -178,6 +178,58 @@ describe('the Alertmanager API, as HTTP', () => {
       failing.closeAllConnections();
       await new Promise<void>((resolve) => failing.close(() => resolve()));
       server.closeAllConnections();
+    }
+  });
+
+  it("sends a silence's POST to no other peer once one may have received it: a timeout, a reset, a 5xx", async () => {
+    // Servers of its own: a connection another test left pooled and its server closed would be reset.
+    let lose: (res: import('node:http').ServerResponse) => void = () => undefined;
+    const first = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => lose(res));
+    });
+    await new Promise<void>((resolve) => first.listen(0, '127.0.0.1', resolve));
+    const firstUrl = `http://127.0.0.1:${(first.address() as AddressInfo).port}/`;
+    let reached = 0;
+    const next = createServer((req, res) => {
+      reached++;
+      req.resume();
+      res.end(JSON.stringify({ silenceID: '0b0e5f1c-1111-4222-8333-944445555666' }));
+    });
+    await new Promise<void>((resolve) => next.listen(0, '127.0.0.1', resolve));
+    const nextUrl = `http://127.0.0.1:${(next.address() as AddressInfo).port}/`;
+    try {
+      const lost: Array<[string, (res: import('node:http').ServerResponse) => void, RegExp]> = [
+        ['timeout', () => undefined, /timed out/],
+        ['reset', (res) => res.socket?.destroy(), /UND_ERR_SOCKET|other side closed/],
+        ['gateway', (res) => res.writeHead(504).end('<html>Gateway Time-out</html>'), /HTTP 504/],
+        ['Alertmanager failing', (res) => res.writeHead(500).end('"internal error"'), /HTTP 500/],
+      ];
+      for (const [what, given, why] of lost) {
+        lose = given;
+        const err = await alertmanagerRejection(
+          new AlertmanagerApi([firstUrl, nextUrl], undefined, 300).postSilence(silenceSpec()),
+        );
+        expect(err.code, what).toBe('ALERTMANAGER_OUTCOME_UNKNOWN');
+        expect(err.message, what).toMatch(why);
+      }
+      // Before, each was sent again to the next peer, which made a second silence.
+      expect(reached).toBe(0);
+      // What a request cannot have reached still passes to the next peer; so does any other call.
+      const closed = `http://127.0.0.1:${await unusedPort()}/`;
+      await new AlertmanagerApi([closed, nextUrl], undefined, 300).postSilence(silenceSpec());
+      lose = (res) => res.writeHead(302, { location: 'http://example.invalid/login' }).end();
+      await new AlertmanagerApi([firstUrl, nextUrl], undefined, 300).postSilence(silenceSpec());
+      lose = () => undefined;
+      await new AlertmanagerApi([firstUrl, nextUrl], undefined, 300).expireSilence(
+        '0b0e5f1c-1111-4222-8333-944445555666',
+      );
+      expect(reached).toBe(3);
+    } finally {
+      for (const peer of [first, next]) {
+        peer.closeAllConnections();
+        await new Promise<void>((resolve) => peer.close(() => resolve()));
+      }
     }
   });
 });

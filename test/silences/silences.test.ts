@@ -22,6 +22,7 @@ import {
   startAlertmanagerCluster,
 } from '../support/alertmanagerCluster.js';
 import { countingPool } from '../support/countingPool.js';
+import { answerLostPath } from '../support/lostAnswers.js';
 import { createTestDatabase, type TestDatabase, unusedPort, waitFor } from '../support/services.js';
 
 const HOUR = 3_600_000;
@@ -53,6 +54,8 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
   let closedUrl: string;
   const changed: Array<[number, number]> = [];
   const ends: Array<[number, Date]> = [];
+  /** Servers a test started, closed at the end. */
+  const servers: Server[] = [];
   beforeAll(async () => {
     database = await createTestDatabase();
     pool = new pg.Pool({ connectionString: database.url });
@@ -69,6 +72,10 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     closedUrl = `http://127.0.0.1:${await unusedPort()}/`;
   }, 60_000);
   afterAll(async () => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
     await cluster?.stop();
     refusing?.close();
     await pool?.end();
@@ -618,5 +625,58 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       matchers: silence.matchers,
     });
     expect(await activeSilence(pool, id)).toEqual(extended);
+  });
+
+  // A silence whose answer is lost on its way back (a bug hunt): Alertmanager may have taken it.
+  const losing = async (lose: (method: string) => boolean, as?: 'reset' | 502) => {
+    const path = await answerLostPath(amUrl(), lose, as);
+    servers.push(path.server);
+    return path;
+  };
+  const activeIn = async (incidentId: number) =>
+    (await silencesInAlertmanager(incidentId)).filter((s) => s.state === 'active');
+
+  it('does not post a silence again to the next peer once one may have taken it: it finds it, and unsilence lifts all', async () => {
+    const { id } = await alertBorn();
+    const lossy = await losing((method) => method === 'POST');
+    const alertmanager = new AlertmanagerApi([lossy.url, amUrl()], undefined, 2_000);
+    const silence = await aliceSilences(id, { alertmanager });
+    // Before: the POST went to the second peer too, which made a second silence, the one recorded.
+    expect((await activeIn(id)).map((s) => s.id)).toEqual([silence.silenceId]);
+    expect(await activeSilence(pool, id)).toEqual(silence);
+    await unsilenceIncident(deps(), { incidentId: id, userId: 'U0ALICE', requestKey: requestKey() });
+    expect(await activeIn(id)).toEqual([]);
+  });
+
+  it('records a silence Alertmanager took but whose answer a gateway lost, rather than saying nothing was silenced', async () => {
+    const { id } = await alertBorn();
+    const lossy = await losing((method) => method === 'POST', 502);
+    const silence = await aliceSilences(id, {
+      alertmanager: new AlertmanagerApi([lossy.url], undefined, 2_000),
+    });
+    // Before: "Alertmanager did not answer, nothing was silenced", the alerts silenced all the same.
+    expect((await activeIn(id)).map((s) => s.id)).toEqual([silence.silenceId]);
+    expect(await activeSilence(pool, id)).toEqual(silence);
+    expect(ends.at(-1)).toEqual([id, silence.endsAt]);
+    const { rows } = await pool.query('SELECT 1 FROM silence_attempts WHERE incident_id = $1', [id]);
+    expect(rows).toEqual([]);
+  });
+
+  it('says a silence may have been taken when neither its answer nor a look for it comes back; the next press takes it up', async () => {
+    const { id } = await alertBorn();
+    const lossy = await losing(() => true);
+    const err = await rejection(
+      aliceSilences(id, { alertmanager: new AlertmanagerApi([lossy.url], undefined, 2_000) }),
+    );
+    expect(err.code).toBe('ALERTMANAGER_OUTCOME_UNKNOWN');
+    expect(err.message).toMatch(
+      /^Alertmanager may have taken it, but its answer was lost \(127\.0\.0\.1:\d+: UND_ERR_SOCKET\), and it could not be found there yet/,
+    );
+    expect(err.message).not.toMatch(/nothing was/);
+    const [taken] = await activeIn(id);
+    expect(await activeSilence(pool, id)).toBeUndefined();
+    // Its attempt stays: the next press finds the silence rather than setting a second.
+    expect((await aliceSilences(id)).silenceId).toBe(taken!.id);
+    expect(await activeIn(id)).toHaveLength(1);
   });
 });
