@@ -175,24 +175,31 @@ export async function extendSilence(
   checkDuration(deps, input.durationMs);
   const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, { live }) => {
     if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
+    const marked = await markedSilences(alertmanager, live);
+    // The silence to update: the recorded one while Alertmanager runs it, else the one that replaced it
+    // (an update Alertmanager took whose record was lost), which may end later than Postgres knows.
+    const current =
+      marked.find((s) => s.id === live.silenceId) ?? marked.toSorted((a, b) => +b.endsAt - +a.endsAt)[0];
+    const from = new Date(Math.max(live.endsAt.getTime(), current?.endsAt.getTime() ?? 0));
     // Never past maxDuration from now, however often it is extended.
     const endsAt = new Date(
-      Math.min(live.endsAt.getTime() + input.durationMs, Date.now() + deps.config.silences.maxDuration),
+      Math.min(from.getTime() + input.durationMs, Date.now() + deps.config.silences.maxDuration),
     );
-    if (endsAt.getTime() <= live.endsAt.getTime()) {
+    if (endsAt.getTime() <= from.getTime()) {
       throw new SilenceError(
         'BAD_DURATION',
         `${incidentRef(input.incidentId)} is already silenced for as long as silences.maxDuration allows.`,
       );
     }
-    // Same id, matchers and start: Alertmanager then keeps the id, else it gives a new one, which is kept.
-    const spec = specOf({ ...live, endsAt }, input.userId);
+    // Alertmanager keeps the id only when matchers and start are its own: the start it stamped (its
+    // clock, when it took the silence), not the one Postgres recorded. Else it gives a new id, kept.
+    const spec = specOf({ ...live, startsAt: current?.startsAt ?? live.startsAt, endsAt }, input.userId);
     const silenceId = await postOrFind(
       alertmanager,
       live.marker,
       (s) => s.endsAt.getTime() === endsAt.getTime(),
       () =>
-        alertmanager.postSilence(spec, live.silenceId).catch((err: unknown) => {
+        alertmanager.postSilence(spec, current?.id ?? live.silenceId).catch((err: unknown) => {
           // Gone from Alertmanager (restarted without its storage, or expired and collected): set again,
           // as Alertmanager itself does with one it still lists as expired.
           if (err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')
@@ -200,6 +207,12 @@ export async function extendSilence(
           throw err;
         }),
     );
+    // Copies with the same marker (a second a lost answer once made) are lifted: one silence stays. Not
+    // fatal: the extension stands, and unsilence lifts every copy anyway.
+    await expireEach(
+      alertmanager,
+      marked.filter((s) => s.id !== current?.id && s.id !== silenceId),
+    ).catch(() => undefined);
     await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
     const entry: NewTimelineEntry = {
       kind: 'silence_extended',
@@ -207,7 +220,7 @@ export async function extendSilence(
       data: {
         silenceId,
         endsAt: endsAt.toISOString(),
-        previousEndsAt: live.endsAt.toISOString(),
+        previousEndsAt: from.toISOString(),
         ...(silenceId !== live.silenceId ? { previousSilenceId: live.silenceId } : {}),
       },
     };
@@ -229,12 +242,13 @@ export async function unsilenceIncident(
   const alertmanager = allowed(deps, input.userId);
   const version = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, { live }) => {
     if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
-    try {
-      await alertmanager.expireSilence(live.silenceId);
-    } catch (err) {
-      // Expired or deleted in Alertmanager already: what was asked for is so.
-      if (!(err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')) throw silenceErrorOf(err);
-    }
+    // Every silence with its marker, not only the recorded one: Alertmanager may run one that replaced
+    // it (an extension whose record was lost), or a second that a lost answer once made.
+    const marked = await markedSilences(alertmanager, live);
+    await expireEach(alertmanager, [
+      { id: live.silenceId },
+      ...marked.filter((s) => s.id !== live.silenceId),
+    ]);
     return bumpVersion(db, input.incidentId, { entries: await endSilence(db, live, input.userId) });
   });
   deps.metrics.silences.inc({ change: 'lifted' });
@@ -312,6 +326,28 @@ async function runningLonger(
       markerOf(s) === live.marker &&
       s.endsAt.getTime() > Math.max(now, live.endsAt.getTime()),
   );
+}
+
+/**
+ * The silences Alertmanager runs (or will) that are the live silence's: the recorded one, and any with
+ * its marker, which the bot made but may not have recorded.
+ */
+async function markedSilences(alertmanager: AlertmanagerApi, live: StoredSilence): Promise<Silence[]> {
+  const silences = await callAlertmanager(() => alertmanager.listSilences());
+  return silences.filter(
+    (s) => s.state !== 'expired' && (s.id === live.silenceId || markerOf(s) === live.marker),
+  );
+}
+
+/** Expires each; one Alertmanager no longer knows (expired, deleted) counts as done. */
+async function expireEach(alertmanager: AlertmanagerApi, silences: ReadonlyArray<{ id: string }>) {
+  for (const { id } of silences) {
+    try {
+      await alertmanager.expireSilence(id);
+    } catch (err) {
+      if (!(err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')) throw silenceErrorOf(err);
+    }
+  }
 }
 
 /** Ends the live silence in Postgres: lifted by `by`, or (null) run out. The timeline entry to add. */

@@ -243,6 +243,9 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     await silenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
     expect(lists).toBe(0);
     await unsilenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
+    // Lifting lists them, for every silence with the incident's marker; setting does not.
+    expect(lists).toBe(1);
+    lists = 0;
     // Refused by Alertmanager: the attempt stays, and the next press looks for what it may have left.
     await expect(
       silenceIncident(deps({ alertmanager: new AlertmanagerApi([refusingUrl], undefined, 2_000) }), {
@@ -678,5 +681,85 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     // Its attempt stays: the next press finds the silence rather than setting a second.
     expect((await aliceSilences(id)).silenceId).toBe(taken!.id);
     expect(await activeIn(id)).toHaveLength(1);
+  });
+
+  /**
+   * What Alertmanager runs beside the recorded silence after lost answers: the silence an update
+   * replaced it with (other matchers or start make Alertmanager expire it and give a new id) whose
+   * record was lost, ending 2 h later, and a second copy with the same comment. Postgres knows neither.
+   */
+  async function copiesLeftBehind(
+    silence: { silenceId: string; matchers: Array<{ name: string; value: string }> },
+    id: number,
+  ) {
+    const [recorded] = await silencesInAlertmanager(id);
+    const startsAt = new Date();
+    const replacement = await am().postSilence(
+      {
+        matchers: silence.matchers,
+        startsAt: new Date(startsAt.getTime() - 5_000),
+        endsAt: new Date(recorded!.endsAt.getTime() + 2 * HOUR),
+        createdBy: 'U0BOB',
+        comment: recorded!.comment,
+      },
+      silence.silenceId,
+    );
+    const copy = await am().postSilence({
+      matchers: silence.matchers,
+      startsAt,
+      endsAt: recorded!.endsAt,
+      createdBy: 'U0ALICE',
+      comment: recorded!.comment,
+    });
+    expect((await activeIn(id)).map((s) => s.id).sort()).toEqual([replacement, copy].sort());
+    return { replacement, copy, replacementEndsAt: new Date(recorded!.endsAt.getTime() + 2 * HOUR) };
+  }
+
+  it("unsilence lifts every silence with the incident's marker, not only the one Postgres recorded", async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    await copiesLeftBehind(silence, id);
+    await unsilenceIncident(deps(), { incidentId: id, userId: 'U0CAROL', requestKey: requestKey() });
+    expect(await activeSilence(pool, id)).toBeUndefined();
+    // Before: it expired the recorded id, expired already, said "lifted", and both muted on.
+    expect(await activeIn(id)).toEqual([]);
+  });
+
+  it("extends the silence Alertmanager runs with the incident's marker, keeping its id and start, and lifts copies", async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    // Postgres's start is the bot's clock; Alertmanager's, its own when it took the silence.
+    await pool.query(
+      "UPDATE incident_silences SET starts_at = starts_at - interval '5 seconds' WHERE incident_id = $1",
+      [id],
+    );
+    const extend = () =>
+      extendSilence(deps(), { incidentId: id, userId: 'U0BOB', durationMs: HOUR, requestKey: requestKey() });
+    // Before: sent with Postgres's start, the update was a new silence with a new id.
+    expect((await extend()).silenceId).toBe(silence.silenceId);
+    const { replacement, replacementEndsAt } = await copiesLeftBehind(silence, id);
+    const extended = await extend();
+    // Before: the update went to the recorded id, expired, and made a third silence; the other two ran on.
+    expect(extended).toMatchObject({
+      silenceId: replacement,
+      endsAt: new Date(replacementEndsAt.getTime() + HOUR),
+    });
+    expect((await activeIn(id)).map((s) => [s.id, s.endsAt])).toEqual([[replacement, extended.endsAt]]);
+    expect(await activeSilence(pool, id)).toEqual(extended);
+  });
+
+  it('unsilence does not record a silence lifted when the copies with its marker cannot be listed', async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    const lossy = await losing((method) => method === 'GET');
+    const err = await rejection(
+      unsilenceIncident(deps({ alertmanager: new AlertmanagerApi([lossy.url], undefined, 2_000) }), {
+        incidentId: id,
+        userId: 'U0ALICE',
+        requestKey: requestKey(),
+      }),
+    );
+    expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
+    expect(await activeSilence(pool, id)).toEqual(silence);
   });
 });
