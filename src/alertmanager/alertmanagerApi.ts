@@ -54,10 +54,11 @@ const MAX_REASON = 300;
 /**
  * Alertmanager's v2 silence API over an HA cluster. Each call goes to the first peer that answers:
  * peers gossip silences to each other, so one write is enough. A peer that cannot be reached, times out
- * or fails (5xx) passes the call to the next; an answer that refuses it (4xx) is final. A silence's
- * POST is the exception: it is not idempotent (sent to two peers, it makes two silences), so once a peer
- * may have received it, a lost answer is final too (ALERTMANAGER_OUTCOME_UNKNOWN), and the caller looks
- * for it rather than sending it again.
+ * or fails (5xx, or a 404 that is not Alertmanager's) passes the call to the next; an answer that
+ * refuses it (4xx) is final, as is Alertmanager saying it does not know a silence. A silence's POST is
+ * the exception: it is not idempotent (sent to two peers, it makes two silences), so once a peer may
+ * have received it, a lost answer is final too (ALERTMANAGER_OUTCOME_UNKNOWN), and the caller looks for
+ * it rather than sending it again.
  */
 export class AlertmanagerApi {
   constructor(
@@ -186,13 +187,15 @@ export class AlertmanagerApi {
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
       const reason = response.ok ? '' : reasonOf(text);
-      if (response.status === 404 || /silence not found/i.test(reason)) {
+      if (/silence not found/i.test(reason) || (response.status === 404 && unknownSilence(text))) {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
       }
-      if (response.status >= 500) {
+      // Any other 404 is not Alertmanager's answer about a silence: an ingress's or a proxy's page (no
+      // backend yet, mid-rollout) or a wrong base path. That peer failed; nothing reached Alertmanager.
+      if (response.status >= 500 || response.status === 404) {
         const failure = `${url.host}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`;
         // A gateway's 502/504 may come after Alertmanager took it.
-        if (!repeatable) throw unknownOutcome(failure);
+        if (!repeatable && response.status !== 404) throw unknownOutcome(failure);
         failures.push(failure);
         continue;
       }
@@ -247,6 +250,12 @@ const NEVER_SENT = new Set([
 function neverSent(err: unknown): boolean {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   return NEVER_SENT.has(cause?.code ?? '') || cause?.message === 'unexpected redirect';
+}
+
+/** Alertmanager's own 404 for a silence it does not know: no body (0.25's GET), or JSON null. */
+function unknownSilence(text: string): boolean {
+  const trimmed = text.trim();
+  return trimmed === '' || trimmed === 'null';
 }
 
 function unreachable(err: unknown): string {

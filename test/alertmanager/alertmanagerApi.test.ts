@@ -232,4 +232,47 @@ describe('the Alertmanager API, as HTTP', () => {
       }
     }
   });
+
+  it("takes a 404 that is not Alertmanager's for a failed peer and tries the next; only Alertmanager's own says a silence is unknown", async () => {
+    const ingress = createServer((req, res) => {
+      req.resume();
+      // A base path that names no Alertmanager gets its router's JSON 404, not a silence's.
+      if (req.url?.startsWith('/wrong/')) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 404, message: `path ${req.url} was not found` }));
+        return;
+      }
+      res
+        .writeHead(404, { 'content-type': 'text/html' })
+        .end('<html><body>default backend - 404</body></html>');
+    });
+    const peer = createServer((req, res) => {
+      req.resume();
+      // As Alertmanager 0.25: a DELETE is done, a GET of an unknown silence is a 404 with no body.
+      res.writeHead(req.method === 'DELETE' ? 200 : 404).end();
+    });
+    for (const s of [ingress, peer]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const at = (s: Server, path = '/') => `http://127.0.0.1:${(s.address() as AddressInfo).port}${path}`;
+    const id = '0b0e5f1c-1111-4222-8333-944445555666';
+    try {
+      for (const front of [at(ingress), at(ingress, '/wrong/')]) {
+        // Before: SILENCE_NOT_FOUND from the first, and Unsilence recorded a silence lifted that was not.
+        await new AlertmanagerApi([front, at(peer)], undefined, 1_000).expireSilence(id);
+        const unknown = await alertmanagerRejection(
+          new AlertmanagerApi([front, at(peer)], undefined, 1_000).getSilence(id),
+        );
+        expect(unknown.code).toBe('SILENCE_NOT_FOUND');
+        const alone = await alertmanagerRejection(
+          new AlertmanagerApi([front], undefined, 1_000).getSilence(id),
+        );
+        expect(alone.code).toBe('ALERTMANAGER_UNREACHABLE');
+        expect(alone.message).toContain('HTTP 404');
+      }
+    } finally {
+      for (const s of [ingress, peer]) {
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+    }
+  });
 });

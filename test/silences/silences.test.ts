@@ -762,4 +762,28 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
     expect(await activeSilence(pool, id)).toEqual(silence);
   });
+
+  it("unsilence takes a proxy's 404 page in front of one peer for that peer failing, and lifts it through the next", async () => {
+    const { id } = await alertBorn();
+    await aliceSilences(id);
+    const ingress = createServer((req, res) => {
+      req.resume();
+      res
+        .writeHead(404, { 'content-type': 'text/html' })
+        .end('<html><body>default backend - 404</body></html>');
+    });
+    await new Promise<void>((resolve) => ingress.listen(0, '127.0.0.1', resolve));
+    servers.push(ingress);
+    const ingressUrl = `http://127.0.0.1:${(ingress.address() as AddressInfo).port}/`;
+    await unsilenceIncident(
+      deps({ alertmanager: new AlertmanagerApi([ingressUrl, amUrl()], undefined, 2_000) }),
+      {
+        incidentId: id,
+        userId: 'U0ALICE',
+        requestKey: requestKey(),
+      },
+    );
+    expect(await activeSilence(pool, id)).toBeUndefined();
+    expect(await activeIn(id)).toEqual([]);
+  });
 });
