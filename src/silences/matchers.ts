@@ -86,7 +86,7 @@ export function parseSilenceMatchers(text: string): SilenceMatcher[] {
         `${quoted(line)} is not a matcher: write one name=value per line, like service=payments-api.`,
       );
     }
-    const value = unquote(rest);
+    const value = unquote(rest, line);
     if (!value)
       throw new SilenceError('BAD_MATCHERS', `${quoted(line)}: give ${escapeMrkdwn(name)} a value.`);
     if (value.length > MAX_VALUE) {
@@ -117,10 +117,29 @@ export function checkMatchers(matchers: readonly SilenceMatcher[]): void {
   }
 }
 
-// "value" with \" and \\ inside, as Alertmanager's own matcher syntax writes it; bare text as it is.
-function unquote(text: string): string {
-  if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) {
-    return text.slice(1, -1).replace(/\\(["\\])/g, '$1');
+/**
+ * "value" with \", \\ and \n inside, as Alertmanager's own matcher syntax (and the form) writes it; any
+ * other backslash stays as typed. Bare text is taken as it is. A quote opened and not closed at the end
+ * of the line is refused: taken as text, it would match nothing.
+ */
+function unquote(text: string, line: string): string {
+  if (!text.startsWith('"')) return text;
+  let value = '';
+  for (let i = 1; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      if (i === text.length - 1) return value;
+      break;
+    }
+    if (c === '\\' && i + 1 < text.length) {
+      const next = text[++i]!;
+      value += next === 'n' ? '\n' : next === '"' || next === '\\' ? next : `\\${next}`;
+    } else {
+      value += c;
+    }
   }
-  return text;
+  throw new SilenceError(
+    'BAD_MATCHERS',
+    `${quoted(line)}: a value that opens a quote (") must close it at the end of the line.`,
+  );
 }

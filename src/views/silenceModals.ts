@@ -31,9 +31,12 @@ function choices(maxMs: number, prefix = '') {
   return offered.map((c) => ({ text: plain(`${prefix}${c.label}`), value: c.value }));
 }
 
-/** A matcher as the form's field shows it: name="value", quoted as Alertmanager's matcher syntax is. */
+/**
+ * A matcher as the form's field shows it: name="value", quoted as Alertmanager's matcher syntax is (\",
+ * \\ and \n): a line break in a value would split it over two lines, neither of them matching.
+ */
 function matcherLine(m: SilenceMatcher): string {
-  return `${m.name}="${m.value.replace(/["\\]/g, '\\$&')}"`;
+  return `${m.name}="${m.value.replace(/["\\]/g, '\\$&').replace(/\n/g, '\\n')}"`;
 }
 
 /** Whole lines only, within the field's limit: a line cut short would match something else. */

@@ -108,6 +108,19 @@ describe('parseSilenceMatchers', () => {
       ).toBe('BAD_MATCHERS');
   });
 
+  it('reads \\n in a quoted value as a line break, as Alertmanager does, and keeps other backslashes', () => {
+    expect(parseSilenceMatchers('detail="a\\nb"\npath="C:\\\\n\\d"')).toEqual([
+      { name: 'detail', value: 'a\nb' },
+      { name: 'path', value: 'C:\\n\\d' },
+    ]);
+  });
+
+  it('refuses a value that opens a quote and does not close it at the end of its line', () => {
+    // Before, each was taken as text with its quotes, and silenced nothing.
+    for (const text of ['detail="x', 'detail="x\\"', 'detail="x"y', 'detail="'])
+      expect(() => parseSilenceMatchers(text), text).toThrow('must close it at the end of the line');
+  });
+
   it('escapes what was typed in its answer', () => {
     expect(() => parseSilenceMatchers('<!here>')).toThrow('"&lt;!here&gt;" is not a matcher');
   });

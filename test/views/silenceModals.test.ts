@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateBlocks } from '../../src/render/blockKit.js';
+import { parseSilenceMatchers } from '../../src/silences/silences.js';
 import {
   EXTEND_MODAL,
   extendModal,
@@ -89,6 +90,25 @@ describe('silenceModal', () => {
       'alertname="HighLatency"\npath="C:\\\\\\"quoted\\""',
     );
     expect(contextText(view)).toContain("group's labels");
+  });
+
+  it('reads back, unedited, exactly the matchers it proposed, whatever the label values hold', () => {
+    const proposed = [
+      { name: 'alertname', value: 'BadInput' },
+      // Before: the line break split the line, and the form silenced detail="x" and a made-up service.
+      { name: 'detail', value: 'x\nservice="payments-api' },
+      { name: 'path', value: 'C:\\new\\"quoted"\r\n\\n' },
+    ];
+    const view = silenceModal(
+      incident({
+        groupLabels: { alertname: 'BadInput' },
+        proposed: { matchers: proposed, source: 'groupLabels' },
+      }),
+      WEEK,
+    );
+    const field = block(view, 'matchers').element.initial_value;
+    expect(field.split('\n')).toHaveLength(3);
+    expect(parseSilenceMatchers(field)).toEqual(proposed);
   });
 
   it('says when the matchers come from the common labels, and why', () => {
