@@ -136,7 +136,9 @@ export async function silenceIncident(
     if (live && ended.length === 0) throw alreadySilenced(live);
     const now = new Date();
     const silence =
-      (incident.attemptsLeft ? await orphanOf(db, alertmanager, input.incidentId, now) : undefined) ??
+      (incident.attemptsLeft
+        ? await orphanOf(db, alertmanager, input.incidentId, now, matchers)
+        : undefined) ??
       (await create(deps.pool, alertmanager, {
         incidentId: input.incidentId,
         matchers,
@@ -467,25 +469,38 @@ async function alertBornIncident(
 
 /**
  * A silence of this incident that Alertmanager holds but Postgres never recorded: one the bot set
- * before it crashed (or lost its connection) between Alertmanager's answer and its own commit. It is
- * taken as the incident's silence instead of setting a second one.
+ * before it crashed (or lost its connection, or lost Alertmanager's answer) before its own commit. It
+ * is taken as the incident's silence instead of setting a second one, but only if it matches what this
+ * press asks for: an earlier press's, with other matchers, is not what this one wants silenced. Any
+ * other such silence is expired, so that one stays.
  */
 async function orphanOf(
   db: pg.ClientBase,
   alertmanager: AlertmanagerApi,
   incidentId: number,
   now: Date,
+  matchers: readonly SilenceMatcher[],
 ): Promise<StoredSilence | undefined> {
   const prefix = `${incidentRef(incidentId)}: `;
   const candidates = (await callAlertmanager(() => alertmanager.listSilences())).filter(
     (s) => s.state !== 'expired' && s.endsAt > now && s.comment.startsWith(prefix) && MARKER.test(s.comment),
   );
+  let taken: StoredSilence | undefined;
+  const others: Silence[] = [];
   for (const silence of candidates) {
     const orphan = adopted(incidentId, silence, prefix);
-    if (!(await silenceRecorded(db, orphan))) return orphan;
+    if (await silenceRecorded(db, orphan)) continue;
+    if (!taken && sameMatchers(orphan.matchers, matchers)) taken = orphan;
+    else others.push(silence);
   }
-  return undefined;
+  await expireEach(alertmanager, others);
+  return taken;
 }
+
+const matcherKey = (matchers: readonly SilenceMatcher[]) =>
+  JSON.stringify(matchers.map((m) => [m.name, m.value]).sort());
+const sameMatchers = (a: readonly SilenceMatcher[], b: readonly SilenceMatcher[]) =>
+  matcherKey(a) === matcherKey(b);
 
 function adopted(incidentId: number, silence: Silence, prefix: string): StoredSilence {
   const marker = MARKER.exec(silence.comment)![1]!;

@@ -786,4 +786,39 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(await activeSilence(pool, id)).toBeUndefined();
     expect(await activeIn(id)).toEqual([]);
   });
+
+  it('a press after a lost answer sets what it asks for, not the silence the earlier press left, which it lifts', async () => {
+    const { id, service: name } = await alertBorn();
+    const lossy = await losing(() => true);
+    const bobs = silenceIncident(deps({ alertmanager: new AlertmanagerApi([lossy.url], undefined, 2_000) }), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: 24 * HOUR,
+      reason: 'noisy',
+      matchers: [{ name: 'alertname', value: 'HighLatency' }],
+      requestKey: requestKey(),
+    });
+    expect((await rejection(bobs)).code).toBe('ALERTMANAGER_OUTCOME_UNKNOWN');
+    const [left] = await activeIn(id);
+    const asked = [
+      { name: 'alertname', value: 'HighLatency' },
+      { name: 'instance', value: 'pay-1' },
+      { name: 'service', value: name },
+    ];
+    const silence = await silenceIncident(deps(), {
+      incidentId: id,
+      userId: 'U0ALICE',
+      durationMs: HOUR,
+      reason: 'one box',
+      matchers: asked,
+      requestKey: requestKey(),
+    });
+    // Before: Bob's silence of HighLatency everywhere for a day was taken as Alice's, and it stayed so.
+    expect({ matchers: silence.matchers, by: silence.silencedBy }).toEqual({
+      matchers: asked,
+      by: 'U0ALICE',
+    });
+    expect((await activeIn(id)).map((s) => s.id)).toEqual([silence.silenceId]);
+    expect((await am().getSilence(left!.id)).state).toBe('expired');
+  });
 });
