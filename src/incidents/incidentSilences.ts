@@ -94,6 +94,21 @@ export async function silenceRecorded(
 }
 
 /**
+ * The labels all of the incident row `i`'s firing alerts share now (all its alerts, when none fires), as
+ * JSON: what Alertmanager's commonLabels would be for its group today. incidents.common_labels holds
+ * only its first notification's, where a single alert made `instance` look common; the two are
+ * intersected, since that notification's may cover alerts it left out (max_alerts). Read when a silence
+ * is proposed or set, not kept up to date by the webhook.
+ */
+export const SHARED_LABELS_JSON = `(SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}'::jsonb)
+  FROM jsonb_each_text(i.common_labels) c
+ WHERE NOT EXISTS (
+   SELECT 1 FROM alerts a
+    WHERE a.incident_id = i.id AND a.labels->>c.key IS DISTINCT FROM c.value
+      AND (a.status = 'firing'
+           OR NOT EXISTS (SELECT 1 FROM alerts f WHERE f.incident_id = i.id AND f.status = 'firing'))))`;
+
+/**
  * Whether an attempt to set a silence for the incident row `i` was left behind (see recordSilenceAttempt):
  * only then may Alertmanager hold a silence of it that was never recorded.
  */

@@ -21,6 +21,7 @@ import {
   recordSilenceAttempt,
   recordSilenceEnded,
   recordSilenceExtended,
+  SHARED_LABELS_JSON,
   SILENCE_ATTEMPTS_LEFT,
   type StoredSilence,
   silenceRecorded,
@@ -267,12 +268,32 @@ export async function checkSilenceable(
   deps: SilenceDeps,
   input: { incidentId: number; userId: string; silenced: boolean },
 ): Promise<IncidentSilence | undefined> {
+  return (await silenceable(deps, input)).silence;
+}
+
+/**
+ * What the Silence form proposes, once checkSilenceable lets it open: the matchers from the labels the
+ * incident's alerts share now (proposedMatchers), and its group labels, which say why.
+ */
+export async function proposeSilence(
+  deps: SilenceDeps,
+  input: { incidentId: number; userId: string },
+): Promise<{ groupLabels: Record<string, string>; proposed: ReturnType<typeof proposedMatchers> }> {
+  const { incident } = await silenceable(deps, { ...input, silenced: false });
+  return { groupLabels: incident.groupLabels, proposed: proposedMatchers(incident) };
+}
+
+async function silenceable(
+  deps: SilenceDeps,
+  input: { incidentId: number; userId: string; silenced: boolean },
+): Promise<{ incident: AlertBornIncident; silence: IncidentSilence | undefined }> {
   allowed(deps, input.userId);
-  const { live } = await alertBornIncident(deps.pool, input.incidentId);
+  const incident = await alertBornIncident(deps.pool, input.incidentId);
+  const { live } = incident;
   const silence = live && live.endsAt.getTime() > Date.now() ? publicSilence(live) : undefined;
   if (input.silenced && !silence) throw notSilenced(input.incidentId);
   if (!input.silenced && silence) throw alreadySilenced(silence);
-  return silence;
+  return { incident, silence };
 }
 
 /**
@@ -432,6 +453,7 @@ async function lockSilences(db: pg.ClientBase, incidentId: number): Promise<void
 /** What silencing an alert-born incident reads of it: its labels, its live silence, and attempts left. */
 interface AlertBornIncident {
   groupLabels: Record<string, string>;
+  /** Those its alerts share now (SHARED_LABELS_JSON), not its first notification's. */
   commonLabels: Record<string, string>;
   live: StoredSilence | undefined;
   /** An attempt to set its silence was left behind: Alertmanager may hold a silence never recorded. */
@@ -450,7 +472,7 @@ async function alertBornIncident(
     attemptsLeft: boolean;
   }>({
     name: 'silence-incident',
-    text: `SELECT group_key AS "groupKey", group_labels AS "groupLabels", common_labels AS "commonLabels",
+    text: `SELECT group_key AS "groupKey", group_labels AS "groupLabels", ${SHARED_LABELS_JSON} AS "commonLabels",
               ${LIVE_SILENCE_JSON} AS live, ${SILENCE_ATTEMPTS_LEFT} AS "attemptsLeft"
          FROM incidents i WHERE id = $1`,
     values: [incidentId],

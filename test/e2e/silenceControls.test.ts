@@ -84,7 +84,8 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     const res = await bot.deliver(
       payload({
         group: `SilenceMe${incidents}`,
-        alerts: [{ instance: 'pay-1' }],
+        // Its commonLabels are its alert's, as Alertmanager sends them: the form proposes what they share.
+        alerts: [{ name: `SilenceMe${incidents}`, instance: 'pay-1', labels: { team: HOSTILE } }],
         commonLabels: { team: HOSTILE },
       }),
     );

@@ -4,18 +4,24 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
+import { ingestDelivery } from '../../src/alerts/ingest.js';
+import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import type { Membership } from '../../src/approvals/policy.js';
+import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
+import { inTransaction } from '../../src/db/pool.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import {
   activeSilence,
   endSilenceIfDue,
   extendSilence,
+  proposeSilence,
   type SilenceDeps,
   SilenceError,
   silenceIncident,
   unsilenceIncident,
 } from '../../src/silences/silences.js';
+import { payload } from '../support/alertmanager.js';
 import {
   type AlertmanagerCluster,
   describeWithAlertmanager,
@@ -820,5 +826,38 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     });
     expect((await activeIn(id)).map((s) => s.id)).toEqual([silence.silenceId]);
     expect((await am().getSilence(left!.id)).state).toBe('expired');
+  });
+
+  it("proposes, and silences, the labels all the incident's alerts share now, not those of its first notification", async () => {
+    // A route grouping by alertname alone: its first notification had one alert, so its instance looked
+    // common to all; the next had two.
+    const group = `DiskFull${Date.now()}`;
+    const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+    const ingest = (given: ReturnType<typeof payload>) =>
+      inTransaction(pool, (c) => ingestDelivery(c, config, WebhookPayloadSchema.parse(given)));
+    const { incident } = await ingest(
+      payload({ group, alerts: [{ name: group, instance: 'db-1' }], commonLabels: { instance: 'db-1' } }),
+    );
+    await ingest(
+      payload({
+        group,
+        alerts: [
+          { name: group, instance: 'db-1' },
+          { name: group, instance: 'db-2' },
+        ],
+      }),
+    );
+    const shared = [
+      { name: 'alertname', value: group },
+      { name: 'service', value: 'payments-api' },
+      { name: 'severity', value: 'critical' },
+    ];
+    const id = incident!.id;
+    // Before: instance="db-1" was proposed and set, and db-2 paged on.
+    expect(await proposeSilence(deps(), { incidentId: id, userId: 'U0ALICE' })).toEqual({
+      groupLabels: { alertname: group },
+      proposed: { matchers: shared, source: 'commonLabels' },
+    });
+    expect((await aliceSilences(id)).matchers).toEqual(shared);
   });
 });

@@ -12,7 +12,7 @@ import { incidentRef } from '../../primitives/ids.js';
 import {
   activeSilence,
   checkSilenceable,
-  proposedMatchers,
+  proposeSilence,
   unsilenceIncident,
 } from '../../silences/silences.js';
 import { readIncidentId, resolveModal, updateModal } from '../../views/modals.js';
@@ -73,10 +73,9 @@ export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps
     return resolveModal({ id: incident.id, ref: incidentRef(incident.id), ...(silence ? { silence } : {}) });
   });
   openFormButton(INCIDENT_BUTTONS.silence, undefined, async (incident, click) => {
-    await checkSilenceable(deps, { incidentId: incident.id, userId: click.user.id, silenced: false });
+    const proposal = await proposeSilence(deps, { incidentId: incident.id, userId: click.user.id });
     const ref = incidentRef(incident.id);
-    const proposed = proposedMatchers(incident);
-    return silenceModal({ ...incident, ref, proposed }, deps.config.silences.maxDuration);
+    return silenceModal({ id: incident.id, ref, ...proposal }, deps.config.silences.maxDuration);
   });
   openFormButton(INCIDENT_BUTTONS.extendSilence, undefined, async (incident, click) => {
     const silence = await checkSilenceable(deps, {
