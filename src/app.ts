@@ -260,7 +260,12 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     // Where silences are written; without `alertmanager:` the silence commands say what to configure.
     // Its list of URLs is the config's own: the sandbox points it at its port once it has one.
     const alertmanager = file.alertmanager
-      ? new AlertmanagerApi(file.alertmanager.urls, alertmanagerAuth(env), file.alertmanager.timeout)
+      ? new AlertmanagerApi(
+          file.alertmanager.urls,
+          alertmanagerAuth(env),
+          file.alertmanager.timeout,
+          file.alertmanager.alertsResentWithin,
+        )
       : undefined;
     const slack = new SlackApi(env.SLACK_BOT_TOKEN, env.SLACK_API_URL, metrics);
     const membership = new SlackMembership(

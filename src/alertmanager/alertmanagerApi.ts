@@ -40,6 +40,9 @@ const GettableSilenceSchema = z.object({
 });
 
 const LiveAlertsSchema = z.array(z.object({ fingerprint: z.string() }));
+// When the peer started (Alertmanager's `uptime` is a time, not a duration).
+const StatusSchema = z.object({ uptime: z.coerce.date() });
+
 // A label name as Alertmanager's (classic) matcher syntax writes it.
 const MATCHER_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
@@ -65,6 +68,8 @@ export class AlertmanagerApi {
     private readonly urls: readonly string[],
     private readonly auth: AlertmanagerAuth | undefined,
     private readonly timeoutMs: number,
+    /** See alertmanager.alertsResentWithin (configSchema.ts). */
+    private readonly alertsResentWithin = 5 * 60_000,
   ) {}
 
   /**
@@ -119,8 +124,10 @@ export class AlertmanagerApi {
   /**
    * The fingerprints of the alerts still live (firing, silenced and inhibited ones too; resolved ones are
    * not listed) that Alertmanager sends `receiver` and whose labels include `labels`. Every peer is asked,
-   * since each holds the alerts Prometheus sent it and a restarted one has none yet: one live on any peer
-   * is live, and a peer that does not answer fails the look rather than leave an alert out.
+   * since each holds the alerts Prometheus sent it: one live on any peer is live, and a peer that does not
+   * answer fails the look rather than leave an alert out. A peer keeps alerts in memory only, so one
+   * started less than `alertsResentWithin` ago may not have been sent them again yet: unless one that
+   * answers has run longer, the look fails (ALERTMANAGER_UNSETTLED), to be tried again.
    */
   async liveAlerts(receiver: string, labels: Readonly<Record<string, string>>): Promise<Set<string>> {
     const query = new URLSearchParams({
@@ -136,7 +143,11 @@ export class AlertmanagerApi {
     for (const [name, value] of Object.entries(labels))
       if (MATCHER_NAME.test(name)) query.append('filter', `${name}="${quotedValue(value)}"`);
     const live = new Set<string>();
+    let settled = false;
     for (const url of this.urls) {
+      const status = StatusSchema.safeParse(await this.call('GET', 'api/v2/status', undefined, [url]));
+      if (status.success && Date.now() - status.data.uptime.getTime() >= this.alertsResentWithin)
+        settled = true;
       const answer = LiveAlertsSchema.safeParse(
         await this.call('GET', `api/v2/alerts?${query}`, undefined, [url]),
       );
@@ -147,6 +158,11 @@ export class AlertmanagerApi {
         );
       for (const alert of answer.data) live.add(alert.fingerprint);
     }
+    if (!settled)
+      throw new AlertmanagerError(
+        'ALERTMANAGER_UNSETTLED',
+        `every Alertmanager asked started less than ${this.alertsResentWithin / 1000} s ago (alertmanager.alertsResentWithin): it may not have been sent every alert again yet`,
+      );
     return live;
   }
 

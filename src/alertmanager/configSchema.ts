@@ -25,6 +25,10 @@ export const AlertmanagerConfigSchema = z
     urls: z.array(BaseUrl).min(1, 'expected at least one Alertmanager URL'),
     // How long one peer may take to answer before the next is tried.
     timeout: Duration.default(5_000),
+    // How long Prometheus takes to send a restarted Alertmanager every firing alert again (its resend
+    // delay plus a rule evaluation): a peer that has run less is not taken at its word that an alert is
+    // gone (see AlertmanagerApi.liveAlerts).
+    alertsResentWithin: Duration.default(5 * 60_000),
   })
   .strict()
   .optional();

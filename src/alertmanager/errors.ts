@@ -11,6 +11,11 @@ export type AlertmanagerErrorCode =
    * 502/504): Alertmanager may have taken it. Not sent to another peer, where it would make a second.
    */
   | 'ALERTMANAGER_OUTCOME_UNKNOWN'
+  /**
+   * Every peer asked for its live alerts started too recently to have been sent every alert again:
+   * Alertmanager keeps alerts in memory only. Asked again later.
+   */
+  | 'ALERTMANAGER_UNSETTLED'
   /** A peer answered and refused the request (a 4xx): its reason is in the message. */
   | 'ALERTMANAGER_REFUSED'
   /** The silence named is not known to Alertmanager. */

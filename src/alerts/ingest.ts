@@ -127,6 +127,7 @@ export async function ingestDelivery(
   // whatever it lists. A notification carrying a late copy is itself late.
   const resolvedNotification = payload.status === 'resolved' && late.size === 0;
   const groupResolved = resolvedNotification && !payload.alertmanagerTruncated;
+  const leftOut = resolvedNotification && payload.alertmanagerTruncated === true;
   if (groupResolved) changed.push(...(await resolveRemainingAlerts(db, incident.id, payload)));
   const resolves = groupResolved && (await countFiring(db, incident.id)) === 0;
 
@@ -180,7 +181,9 @@ export async function ingestDelivery(
        UPDATE incidents
           SET version = version + 1, severity = $3, last_delivery_digest = $4, updated_at = now(),
               truncated_alerts = $6, state = CASE WHEN $5 THEN 'resolved' ELSE state END,
-              resolved_at = CASE WHEN $5 THEN now() ELSE resolved_at END
+              resolved_at = CASE WHEN $5 THEN now() ELSE resolved_at END,
+              left_out_at = CASE WHEN $7::text IS NOT NULL THEN now() ELSE left_out_at END,
+              left_out_receiver = COALESCE($7, left_out_receiver)
         WHERE id = $1
         RETURNING version`,
     values: [
@@ -190,6 +193,8 @@ export async function ingestDelivery(
       late.size === 0 ? digest : null,
       resolves,
       truncatedAlerts,
+      // Alertmanager is to be asked which of the alerts it left out still fire (leftOutAlerts.ts).
+      leftOut && !resolves ? payload.receiver : null,
     ],
   });
   return {
@@ -201,9 +206,7 @@ export async function ingestDelivery(
       : {}),
     ...(opened ? { opening: reopened?.reopen_count ?? 0 } : {}),
     ...(resolves ? { resolved: { afterMs: incident.after_ms } } : {}),
-    ...(resolvedNotification && payload.alertmanagerTruncated
-      ? { leftOut: { alerts: payload.truncatedAlerts, receiver: payload.receiver } }
-      : {}),
+    ...(leftOut ? { leftOut: { alerts: payload.truncatedAlerts, receiver: payload.receiver } } : {}),
   };
 }
 
@@ -313,7 +316,7 @@ async function reopenRecentIncident(
         SET state = 'open', status = 'investigating', resolution = NULL, resolved_at = NULL,
             reopen_count = reopen_count + 1, updated_at = now(), opened_at = now(),
             acknowledged_by = NULL, acknowledged_at = NULL,
-            escalation_step = 0, escalation_started_at = NULL,
+            escalation_step = 0, escalation_started_at = NULL, left_out_at = NULL, left_out_receiver = NULL,
             next_update_due_at = CASE WHEN update_count > 0 OR next_update_due_at IS NOT NULL
               THEN now() + ($2::jsonb ->> severity)::bigint * interval '1 millisecond' END
       WHERE id = $1 AND state = 'resolved'

@@ -42,6 +42,11 @@ export async function resolveLeftOutAlerts(
       [incidentId],
     );
     if (!open.rows[0]) return {};
+    // The truncated notifications this answers; one that came since keeps its mark, for the sweep.
+    await db.query(
+      'UPDATE incidents SET left_out_at = NULL, left_out_receiver = NULL WHERE id = $1 AND left_out_at <= $2',
+      [incidentId, incident.askedAt],
+    );
     const gone = await db.query<ChangedAlert>(
       `UPDATE alerts SET status = 'resolved', ends_at = now(), updated_at = now(), resolution_recorded_at = now()
         WHERE incident_id = $1 AND status = 'firing' AND updated_at <= $2 AND NOT (fingerprint = ANY($3))
@@ -68,4 +73,15 @@ export async function resolveLeftOutAlerts(
     });
     return { version, ...(resolves ? { resolved: { afterMs, severity } } : {}) };
   });
+}
+
+/** The open incidents marked for Alertmanager to be asked about, and the receiver to ask for. */
+export async function leftOutAlertsDue(
+  pool: pg.Pool,
+): Promise<Array<{ incidentId: number; receiver: string }>> {
+  const { rows } = await pool.query<{ incidentId: number; receiver: string }>(
+    `SELECT id::int AS "incidentId", left_out_receiver AS receiver FROM incidents
+      WHERE left_out_at IS NOT NULL AND state = 'open' ORDER BY id`,
+  );
+  return rows;
 }

@@ -26,7 +26,10 @@ export type IncidentTask =
    * the group's alerts are still live (src/alerts/leftOutAlerts.ts).
    */
   | { kind: 'left-out-alerts'; incidentId: number; receiver: string }
-  /** Every minute: the reminders, silence ends, channels and post-mortems Postgres knows of, queued again. */
+  /**
+   * Every minute: the reminders, silence ends, channels, post-mortems and questions to Alertmanager
+   * Postgres knows of, queued again.
+   */
   | { kind: 'sweep' };
 
 /** A task that runs at a time of its own, one job per incident (or service) and kind. */
@@ -210,7 +213,8 @@ export class QueuedIncidentEffects {
    * Retry-After, or the incident's root message, too.
    */
   sweptTo(task: ScheduledTask, at: Date): Promise<void> {
-    const atOnce = task.kind === 'create-channel' || task.kind === 'postmortem';
+    const atOnce =
+      task.kind === 'create-channel' || task.kind === 'postmortem' || task.kind === 'left-out-alerts';
     return this.schedule(task, at, atOnce ? { sparingWaits: true } : { sparingRetries: true });
   }
 

@@ -55,11 +55,14 @@ export class AlertmanagerStandIn {
   /** Answers a request whose path, below the stand-in's base, is `path` (e.g. `api/v2/silences`). */
   answer(method: string, path: string, body?: unknown): Answer {
     const silencePath = SILENCE_PATH.exec(path);
-    const route = `${method} ${silencePath ? 'api/v2/silence/{id}' : path}`;
+    const route = `${method} ${silencePath ? 'api/v2/silence/{id}' : path.split('?')[0]}`;
     const silence = silencePath ? this.silences.get(decodeURIComponent(silencePath[1]!)) : undefined;
     switch (route) {
       case 'GET api/v2/status':
         return { status: 200, body: this.status() };
+      // Alerts go to the bot straight from the sandbox's senders: its Alertmanager holds none.
+      case 'GET api/v2/alerts':
+        return { status: 200, body: [] };
       case 'GET api/v2/silences':
         return { status: 200, body: [...this.silences.values()].map((s) => this.gettable(s)) };
       case 'POST api/v2/silences':

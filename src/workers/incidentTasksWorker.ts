@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { remindDegradation } from '../actions/degradation.js';
 import type { AlertmanagerApi } from '../alertmanager/alertmanagerApi.js';
-import { resolveLeftOutAlerts } from '../alerts/leftOutAlerts.js';
+import { leftOutAlertsDue, resolveLeftOutAlerts } from '../alerts/leftOutAlerts.js';
 import type { FileConfig } from '../config/file.js';
 import { channelRefusal, moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
@@ -220,6 +220,10 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         task: { kind: 'postmortem' as const, incidentId, requestedBy, swept: true as const },
         at: now,
       })),
+      ...(deps.alertmanager ? await leftOutAlertsDue(pool) : []).map(({ incidentId, receiver }) => ({
+        task: { kind: 'left-out-alerts' as const, incidentId, receiver },
+        at: now,
+      })),
     ];
     // One that cannot be scheduled does not stop the others; one line says how many (Redis down: all).
     const failed: Array<{ task: ScheduledTask; err: unknown }> = [];
@@ -228,7 +232,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     if (failed.length > 0)
       deps.logger.warn(
         { err: failed[0]!.err, task: failed[0]!.task, failed: failed.length, of: due.length },
-        'sweep: reminders, silence ends, channels or post-mortems were not scheduled; the next sweep tries again',
+        'sweep: reminders, silence ends, channels, post-mortems or questions to Alertmanager were not scheduled; the next sweep tries again',
       );
   };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
 import { ingestDelivery } from '../../src/alerts/ingest.js';
-import { resolveLeftOutAlerts } from '../../src/alerts/leftOutAlerts.js';
+import { leftOutAlertsDue, resolveLeftOutAlerts } from '../../src/alerts/leftOutAlerts.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { inTransaction } from '../../src/db/pool.js';
@@ -111,5 +111,37 @@ describe('resolving the alerts a truncated notification left out', () => {
       { instance: 'pod-b', status: 'resolved' },
     ]);
     expect(await resolveLeftOutAlerts(pool(), answering([]), id, 'incident-bot')).toEqual({});
+  });
+
+  it('is marked by a truncated resolution, and the mark cleared by the question that answers it', async () => {
+    const { id } = await opened('Marked');
+    const truncated = (instance = 'pod-a') =>
+      inTransaction(pool(), (db) =>
+        ingestDelivery(
+          db,
+          config,
+          WebhookPayloadSchema.parse({
+            ...payload({
+              group: 'Marked',
+              alerts: [{ instance, status: 'resolved' }],
+              truncatedAlerts: 1,
+            }),
+            alertmanagerTruncated: true,
+          }),
+        ),
+      );
+    const marked = async () => (await leftOutAlertsDue(pool())).filter((due) => due.incidentId === id);
+    await truncated();
+    expect(await marked()).toEqual([{ incidentId: id, receiver: 'incident-bot' }]);
+    // Another truncated resolution while Alertmanager is asked: the answer predates it, the mark stays.
+    await resolveLeftOutAlerts(
+      pool(),
+      answering(['pod-c-is-live'], () => truncated('pod-b')),
+      id,
+      'incident-bot',
+    );
+    expect(await marked()).toHaveLength(1);
+    await resolveLeftOutAlerts(pool(), answering(['pod-c-is-live']), id, 'incident-bot');
+    expect(await marked()).toEqual([]);
   });
 });

@@ -609,7 +609,7 @@ describe('loadConfig in sandbox mode: the demo config as the last resort', () =>
 });
 
 describe('the alertmanager section', () => {
-  it('is optional, and gives each base URL its trailing slash and a 5 s timeout', () => {
+  it('is optional, and gives each base URL its trailing slash, a 5 s timeout and 5 min for alerts to come back', () => {
     expect(parseFileConfig(SOURCE, MINIMAL).alertmanager).toBeUndefined();
     const file = parseFileConfig(
       SOURCE,
@@ -618,6 +618,7 @@ describe('the alertmanager section', () => {
     expect(file.alertmanager).toEqual({
       urls: ['http://am-0:9093/', 'https://am.internal/alertmanager/'],
       timeout: 5_000,
+      alertsResentWithin: 300_000,
     });
   });
 

@@ -40,7 +40,8 @@ describeWithAlertmanager('a group whose notifications Alertmanager truncates (ma
     });
     bot = await startTestBot({
       env: { PORT: String(port) },
-      configYaml: `${DEFAULT_TEST_CONFIG}alertmanager:\n  urls: ['${cluster.peers[0]!.url}']\n`,
+      // The peers have just started: taken at their word a second after.
+      configYaml: `${DEFAULT_TEST_CONFIG}alertmanager:\n  urls: ['${cluster.peers[0]!.url}']\n  alertsResentWithin: 1s\n`,
     });
   });
   afterAll(async () => {
@@ -107,6 +108,55 @@ describeWithAlertmanager('a group whose notifications Alertmanager truncates (ma
         WHERE i.group_key LIKE '%TruncatedAtOnce%' AND t.kind = 'incident_resolved'`,
     );
     expect(rows).toEqual([{ kind: 'incident_resolved', actor: 'alertmanager' }]);
+  });
+});
+
+describeWithAlertmanager('a truncated resolution whose question to Alertmanager Redis lost', () => {
+  let cluster: AlertmanagerCluster | undefined;
+  const bots: TestBot[] = [];
+  afterAll(async () => {
+    await cluster?.stop();
+    for (const bot of bots) await bot.stop();
+  });
+
+  it('is asked by the incident tasks sweep of the next worker', async () => {
+    const port = await unusedPort();
+    cluster = await startAlertmanagerCluster({
+      webhookUrls: [`http://127.0.0.1:${port}/alertmanager`],
+      token: TEST_SECRETS.alertmanagerToken,
+      maxAlerts: 1,
+    });
+    const configYaml = `${DEFAULT_TEST_CONFIG}alertmanager:\n  urls: ['${cluster.peers[0]!.url}']\n  alertsResentWithin: 1s\n`;
+    // It ingests and queues, and runs no job: its Redis prefix is gone with it.
+    const first = await startTestBot({ env: { PORT: String(port) }, configYaml, worker: false });
+    bots.push(first);
+    const startsAt = new Date().toISOString();
+    const alerts = ['pod-a', 'pod-b'].map((instance) => ({
+      labels: { alertname: 'AskedAfterRestart', service: 'payments-api', severity: 'critical', instance },
+      startsAt,
+    }));
+    await cluster.fire(alerts);
+    await waitFor(
+      async () => (await groupState(first, 'AskedAfterRestart')).alerts.length === 1,
+      60_000,
+      'the incident',
+    );
+    await cluster.resolve(alerts);
+    await waitFor(
+      async () => (await groupState(first, 'AskedAfterRestart')).alerts[0]?.status === 'resolved',
+      60_000,
+      'the truncated resolution',
+    );
+    expect((await groupState(first, 'AskedAfterRestart')).incidents).toEqual(['open']);
+    bots.splice(bots.indexOf(first), 1);
+    await first.stop({ keepDatabase: true });
+    const next = await startTestBot({ configYaml, database: first.database });
+    bots.push(next);
+    await waitFor(
+      async () => (await groupState(next, 'AskedAfterRestart')).incidents[0] === 'resolved',
+      30_000,
+      'the group resolved',
+    );
   });
 });
 

@@ -153,7 +153,11 @@ describe("the sandbox's Alertmanager stand-in", () => {
     const status = await fetch(`${bot.url}/sandbox/alertmanager/api/v2/status`);
     expect(status.status).toBe(200);
     expect(await status.json()).toMatchObject({ versionInfo: { version: 'sandbox' } });
-    expect((await fetch(`${bot.url}/sandbox/alertmanager/api/v2/alerts`)).status).toBe(404);
+    // It holds no alerts (the sandbox's senders post them to the bot), and serves nothing else.
+    expect(await (await fetch(`${bot.url}/sandbox/alertmanager/api/v2/alerts?active=true`)).json()).toEqual(
+      [],
+    );
+    expect((await fetch(`${bot.url}/sandbox/alertmanager/api/v2/receivers`)).status).toBe(404);
     const silences = `${bot.url}/sandbox/alertmanager/api/v2/silences`;
     expect(await statusWithHost(silences, 'evil.example')).toBe(403);
   });
