@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
-import { ALREADY_HANDLED, onceForSlackRequest } from '../db/slackRequests.js';
+import { ALREADY_HANDLED } from '../db/slackRequests.js';
 import { requestHealthChecks } from '../health/requests.js';
 import { incidentRef } from '../primitives/ids.js';
 import type { HealthJob } from '../queues/healthJobs.js';
@@ -43,17 +43,15 @@ export async function runHealthCommand(
   const inThread = incident !== undefined && !incident.ownChannel;
   // The check posts its result: a replay of the command must not post it again.
   const key = `command:${ctx.triggerId}`;
-  const queued = await onceForSlackRequest(deps.pool, key, () =>
-    requestHealthChecks(
-      deps,
-      {
-        services,
-        channelId: ctx.channelId,
-        requestedBy: ctx.userId,
-        ...(incident ? { incidentId: incident.id } : {}),
-      },
-      key,
-    ),
+  const queued = await requestHealthChecks(
+    deps,
+    {
+      services,
+      channelId: ctx.channelId,
+      requestedBy: ctx.userId,
+      ...(incident ? { incidentId: incident.id } : {}),
+    },
+    key,
   );
   if (!queued) return ALREADY_HANDLED;
   const forIncident = incident ? ` for ${incidentRef(incident.id)}` : '';

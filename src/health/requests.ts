@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
+import { slackRequestClaim } from '../db/slackRequests.js';
 import { enqueueHealthCheck, type HealthJob } from '../queues/healthJobs.js';
 import type { ServiceHealth } from './checks.js';
 
@@ -39,17 +40,20 @@ export interface PendingHealthRequest extends HealthRequest {
 }
 
 /**
- * Records the request (`requestKey` names the Slack request that asked) and queues its job. One that
- * cannot be queued is forgotten, as its claim is given back: the person is told it failed.
+ * Claims the Slack request that asked (`requestKey`: a replay of it is refused) and records the request,
+ * in one statement, then queues its job. False, with nothing done, for a replay. One that cannot be
+ * queued is forgotten, its claim given back: the person is told it failed, and may ask again.
  */
 export async function requestHealthChecks(
   deps: { pool: pg.Pool; health: Queue<HealthJob> },
   request: HealthRequest,
   requestKey: string,
-): Promise<void> {
+): Promise<boolean> {
+  const { cte, claimed } = slackRequestClaim('$1');
   const { rows } = await deps.pool.query<{ id: number }>(
-    `INSERT INTO health_requests (request_key, services, checks, channel_id, thread_ts, requested_by, incident_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::int AS id`,
+    `WITH ${cte}
+     INSERT INTO health_requests (request_key, services, checks, channel_id, thread_ts, requested_by, incident_id)
+     SELECT $1, $2, $3, $4, $5, $6, $7 WHERE ${claimed} RETURNING id::int AS id`,
     [
       requestKey,
       request.services,
@@ -60,13 +64,22 @@ export async function requestHealthChecks(
       request.incidentId ?? null,
     ],
   );
-  const requestId = rows[0]!.id;
+  const requestId = rows[0]?.id;
+  if (requestId === undefined) return false;
   try {
     await enqueueHealthCheck(deps.health, { kind: 'requested', requestId });
   } catch (err) {
-    await deps.pool.query('DELETE FROM health_requests WHERE id = $1', [requestId]).catch(() => {});
+    // Given back unless the database is away too: then the error is what the person hears of.
+    await deps.pool
+      .query(
+        `WITH request AS (DELETE FROM health_requests WHERE id = $1)
+         DELETE FROM slack_requests WHERE request_key = $2`,
+        [requestId, requestKey],
+      )
+      .catch(() => {});
     throw err;
   }
+  return true;
 }
 
 /** The request, unless its result is posted (or it was given up). */

@@ -149,12 +149,10 @@ export function registerIncidentButtons(listeners: Listeners, deps: ListenerDeps
       }
       addLogContext({ incidentId: incident });
       const key = `click:${click.trigger_id}`;
-      const queued = await onceForSlackRequest(deps.pool, key, () =>
-        requestHealthChecks(
-          deps,
-          { services: [service], channelId, requestedBy: click.user.id, threadTs: ts!, incidentId: incident },
-          key,
-        ),
+      const queued = await requestHealthChecks(
+        deps,
+        { services: [service], channelId, requestedBy: click.user.id, threadTs: ts!, incidentId: incident },
+        key,
       );
       if (!queued) await tellClicker(deps.slack, click, ALREADY_HANDLED);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { openActionRequest } from '../../approvals/openRequest.js';
 import { checkRequester } from '../../approvals/policy.js';
-import { ALREADY_HANDLED, onceForSlackRequest } from '../../db/slackRequests.js';
+import { ALREADY_HANDLED } from '../../db/slackRequests.js';
 import { requestHealthChecks } from '../../health/requests.js';
 import { IncidentError } from '../../incidents/errors.js';
 import { chosenMove, MOVE_ACTION_ID, readMoveValue } from '../../playbooks/playbooks.js';
@@ -27,19 +27,17 @@ export function registerPlaybookButtons(listeners: Listeners, deps: ListenerDeps
       const { playbook, move } = chosenMove(deps.config, incident, value!.kind, value!.name);
       const requestKey = `click:${click.trigger_id}`;
       if (move.kind === 'check') {
-        const queued = await onceForSlackRequest(deps.pool, requestKey, () =>
-          requestHealthChecks(
-            deps,
-            {
-              services: [playbook.service],
-              checks: [move.name],
-              channelId: incident.channelId!,
-              threadTs: incident.rootTs!,
-              requestedBy: click.user.id,
-              incidentId: incident.id,
-            },
-            requestKey,
-          ),
+        const queued = await requestHealthChecks(
+          deps,
+          {
+            services: [playbook.service],
+            checks: [move.name],
+            channelId: incident.channelId!,
+            threadTs: incident.rootTs!,
+            requestedBy: click.user.id,
+            incidentId: incident.id,
+          },
+          requestKey,
         );
         if (!queued) return await tellClicker(deps.slack, click, ALREADY_HANDLED);
         return await tellClicker(
