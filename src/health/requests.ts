@@ -39,6 +39,18 @@ export interface PendingHealthRequest extends HealthRequest {
   place: { threadTs?: string } | { waitingForRoot: number };
 }
 
+const COLUMNS = 'request_key, services, checks, channel_id, thread_ts, requested_by, incident_id';
+/** A row of health_requests, as COLUMNS lists it. */
+const rowOf = (requestKey: string, request: HealthRequest) => [
+  requestKey,
+  request.services,
+  request.checks ?? null,
+  request.channelId,
+  request.threadTs ?? null,
+  request.requestedBy,
+  request.incidentId ?? null,
+];
+
 /**
  * Claims the Slack request that asked (`requestKey`: a replay of it is refused) and records the request,
  * in one statement, then queues its job. False, with nothing done, for a replay. One that cannot be
@@ -52,17 +64,9 @@ export async function requestHealthChecks(
   const { cte, claimed } = slackRequestClaim('$1');
   const { rows } = await deps.pool.query<{ id: number }>(
     `WITH ${cte}
-     INSERT INTO health_requests (request_key, services, checks, channel_id, thread_ts, requested_by, incident_id)
+     INSERT INTO health_requests (${COLUMNS})
      SELECT $1, $2, $3, $4, $5, $6, $7 WHERE ${claimed} RETURNING id::int AS id`,
-    [
-      requestKey,
-      request.services,
-      request.checks ?? null,
-      request.channelId,
-      request.threadTs ?? null,
-      request.requestedBy,
-      request.incidentId ?? null,
-    ],
+    rowOf(requestKey, request),
   );
   const requestId = rows[0]?.id;
   if (requestId === undefined) return false;
@@ -80,6 +84,24 @@ export async function requestHealthChecks(
     throw err;
   }
   return true;
+}
+
+/**
+ * A job an older version queued, before health_requests: it carries the request itself (RequestedChecks
+ * then). It is recorded now, keyed by the job, so that its retries find the same row.
+ */
+export async function recordOlderRequest(
+  pool: pg.Pool,
+  jobId: string,
+  request: HealthRequest,
+): Promise<number> {
+  const { rows } = await pool.query<{ id: number }>(
+    `INSERT INTO health_requests (${COLUMNS})
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (request_key) DO UPDATE SET request_key = EXCLUDED.request_key RETURNING id::int AS id`,
+    rowOf(`job:${jobId}`, request),
+  );
+  return rows[0]!.id;
 }
 
 /** The request, unless its result is posted (or it was given up). */

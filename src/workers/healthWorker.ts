@@ -6,11 +6,13 @@ import { findPostIntent } from '../db/slackPostIntents.js';
 import { healthRecord, runChecks } from '../health/checks.js';
 import {
   endHealthRequest,
+  type HealthRequest,
   type HealthResult,
   healthRequestsPending,
   keepHealthResult,
   type PendingHealthRequest,
   pendingHealthRequest,
+  recordOlderRequest,
 } from '../health/requests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
@@ -78,7 +80,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
 
   const requested = async (job: Job<HealthJob>, token: string | undefined, task: RequestedChecks) => {
     const request = await pendingHealthRequest(deps.pool, task.requestId);
-    // Posted already, or refused; or a job queued before health_requests, whose data names no request.
+    // Posted already, or refused.
     if (!request) return;
     // An incident's result goes in its thread, which needs its root message first.
     if ('waitingForRoot' in request.place) return waitFor(job, token, waitMs(request.place.waitingForRoot));
@@ -245,6 +247,13 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   const processor = async (job: Job<HealthJob>, token?: string) => {
     const task = job.data;
     if (task.kind === 'playbook') return playbook(job, token, task);
+    // One an older version queued names no request: it carries it, and it is recorded now.
+    const older = task as Partial<RequestedChecks> & Partial<HealthRequest>;
+    if (older.requestId === undefined && older.services && older.channelId && older.requestedBy)
+      return requested(job, token, {
+        kind: 'requested',
+        requestId: await recordOlderRequest(deps.pool, job.id!, older as HealthRequest),
+      });
     return requested(job, token, task);
   };
   const worker = new Worker<HealthJob>(HEALTH_QUEUE, instrumented(HEALTH_QUEUE, deps, processor), {

@@ -34,6 +34,19 @@ describe('a requested health result and Slack faults', () => {
     return { answer: answer.text, results: results(channel).length };
   };
 
+  it('posts the result of a job an older version queued, which carries the request itself', async () => {
+    const channel = 'C0HEALTHOLD';
+    // As an older serve queued it: no request id, the request in the job, its id from the trigger_id.
+    await bot.app.health.add(
+      'check',
+      { services: ['payments-api'], channelId: channel, requestedBy: 'U0ALICE' } as never,
+      { jobId: 'health-command-T0OLDER', attempts: 3 },
+    );
+    await waitFor(() => results(channel).length >= 1, 30_000, 'a result');
+    await healthResultsSettled(bot);
+    expect(results(channel)).toHaveLength(1);
+  }, 40_000);
+
   it('posts the result once when Slack took it but answered 503', async () => {
     bot.slack.emulator.failNext('chat.postMessage', { status: 503, accepted: true });
     expect((await askedIn('C0HEALTHONE')).results).toBe(1);
