@@ -307,8 +307,10 @@ export async function changeSeverity(
            FROM incidents WHERE id = $2 FOR UPDATE
        ), ${claim.cte}, changed AS (
          UPDATE incidents i SET version = version + 1, updated_at = now(), severity = $3,
+                -- From the last update of this opening: a reopened incident's updates start over.
                 next_update_due_at = CASE WHEN $4::bigint IS NULL THEN NULL
-                  ELSE COALESCE(i.last_update_at, i.created_at) + $4::bigint * interval '1 millisecond' END
+                  ELSE GREATEST(COALESCE(i.last_update_at, i.created_at), i.opened_at)
+                       + $4::bigint * interval '1 millisecond' END
            FROM locked l
           WHERE i.id = l.id AND l.may_change AND ${claim.claimed}
           RETURNING i.version, i.update_count, i.next_update_due_at

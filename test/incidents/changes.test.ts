@@ -103,12 +103,29 @@ describe('a change to an incident, its timeline entry and its version', () => {
     expect(rows).toEqual([]);
   });
 
+  it('counts the next update of a reopened incident from its reopening, not from an earlier opening', async () => {
+    const id = await incident();
+    // Its last update was three hours ago, before it resolved; it reopened twenty minutes ago.
+    const { rows } = await deps().pool.query<{ openedAt: Date }>(
+      `UPDATE incidents SET last_update_at = now() - interval '3 hours', opened_at = now() - interval '20 minutes'
+        WHERE id = $1 RETURNING opened_at AS "openedAt"`,
+      [id],
+    );
+    await changeSeverity(deps(), id, 'P1', 'U0ALICE', 'severity-after-reopening');
+    const { rows: due } = await deps().pool.query(
+      'SELECT next_update_due_at AS at FROM incidents WHERE id = $1',
+      [id],
+    );
+    // P1's every 30 minutes (the test config's), from the reopening: not hours overdue at once.
+    expect(due[0].at).toEqual(new Date(rows[0]!.openedAt.getTime() + 30 * 60_000));
+  });
+
   it('changes the severity of an incident that waited for the row as it then is: its entry, its next update', async () => {
     const id = await incident();
     await whileRowHeld(
       deps().pool,
       id,
-      "UPDATE incidents SET severity = 'P3', last_update_at = '2026-12-01T00:00:00Z' WHERE id = $1",
+      "UPDATE incidents SET severity = 'P3', opened_at = '2026-11-30T00:00:00Z', last_update_at = '2026-12-01T00:00:00Z' WHERE id = $1",
       () => changeSeverity(deps(), id, 'P2', 'U0ALICE', 'severity-waited'),
     );
     const dues = () =>
