@@ -55,7 +55,7 @@ incidents:
     await slashCommand(bot, `assign ${incident.ref} commander <@U0BOB>`);
     await slashCommand(bot, `update ${incident.ref} investigating Looking at eviction metrics`);
     await waitFor(
-      () => incident.thread().includes('<@U0BOB>, no status update is due'),
+      () => incident.thread().includes('<@U0BOB>, a status update is due'),
       20_000,
       'update reminder to the commander',
     );
