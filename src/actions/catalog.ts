@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { Duration } from '../primitives/duration.js';
+import { Duration, TimerDuration } from '../primitives/duration.js';
 import { dataRecord } from '../primitives/records.js';
 import { DriverSchema, placeholdersOf, supportsDryRun } from './drivers/index.js';
 import { PARAM_NAME, ParamSpecSchema } from './params.js';
@@ -54,7 +54,7 @@ export const ActionSchema = z
       .array(PersonOrGroup)
       .min(1, 'expected at least one requester (leave requesters out to let anyone request)')
       .optional(),
-    timeout: Duration.default(5 * 60_000),
+    timeout: TimerDuration.default(5 * 60_000),
     dryRun: z.boolean().default(false),
     // A run whose worker died after its driver started is failed (check the target by hand), or run
     // again with retry, which only an action declared idempotent (safe to run twice) may do.

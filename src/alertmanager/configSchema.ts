@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration } from '../primitives/duration.js';
+import { Duration, TimerDuration } from '../primitives/duration.js';
 
 /** `alertmanager` in the YAML config: the Alertmanager API the bot writes silences to. */
 
@@ -24,7 +24,7 @@ export const AlertmanagerConfigSchema = z
     // An HA cluster's peers: the first that answers is written to, and gossips the rest.
     urls: z.array(BaseUrl).min(1, 'expected at least one Alertmanager URL'),
     // How long one peer may take to answer before the next is tried.
-    timeout: Duration.default(5_000),
+    timeout: TimerDuration.default(5_000),
     // How long Prometheus takes to send a restarted Alertmanager every firing alert again (its resend
     // delay plus a rule evaluation): a peer that has run less is not taken at its word that an alert is
     // gone (see AlertmanagerApi.liveAlerts).

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { AlertmanagerAuth } from '../alertmanager/alertmanagerApi.js';
 import { PAGERDUTY_EVENTS_URL } from '../pagers/pagerDuty.js';
-import { Duration } from '../primitives/duration.js';
+import { TimerDuration } from '../primitives/duration.js';
 import { ConfigError, formatZodIssues, requiredMessage } from './errors.js';
 
 const url = (protocols: string[], example: string) =>
@@ -20,13 +20,20 @@ const url = (protocols: string[], example: string) =>
     { message: `expected a URL like ${example}` },
   );
 
+/** Printable ASCII and no space: what a secret sent in a header, or signed with, may hold. */
+const VISIBLE = /^[\x21-\x7e]+$/;
+
 export const DEFAULT_CONFIG_PATH = 'config/incident-bot.yml';
 /** The demo config the sandbox falls back to; it ships with the code, so it is found from anywhere. */
 export const SANDBOX_CONFIG_PATH = fileURLToPath(new URL('../../config/sandbox.yml', import.meta.url));
 
 const EnvSchema = z.object({
   SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, 'expected a bot token starting with xoxb-'),
-  SLACK_SIGNING_SECRET: z.string().min(8, 'expected the app signing secret from the Slack app settings'),
+  // A line break or space kept from a secret file (`echo` adds one) would fail every signature: refused.
+  SLACK_SIGNING_SECRET: z
+    .string()
+    .min(8, 'expected the app signing secret from the Slack app settings')
+    .regex(VISIBLE, 'expected the signing secret without spaces, line breaks or control characters'),
   SLACK_APP_TOKEN: z
     .string()
     .regex(/^xapp-[\w-]+$/, 'expected an app-level token starting with xapp-')
@@ -42,12 +49,16 @@ const EnvSchema = z.object({
     .transform(Number)
     .refine((port) => port <= 65535, 'expected a port number from 0 to 65535')
     .default(3000),
-  ALERTMANAGER_TOKEN: z.string().min(16, 'expected a bearer token of at least 16 characters'),
+  // An Authorization header carries no whitespace in its token: one holding any would never match.
+  ALERTMANAGER_TOKEN: z
+    .string()
+    .min(16, 'expected a bearer token of at least 16 characters')
+    .regex(VISIBLE, 'expected a token without spaces, line breaks or control characters'),
   // How the bot authenticates to Alertmanager's API (config `alertmanager`): a bearer token or basic auth.
   // Sent as a header, which fetch refuses to carry a line break in, quoting the header whole in its error.
   ALERTMANAGER_API_TOKEN: z
     .string()
-    .regex(/^[\x21-\x7e]+$/, 'expected a token without spaces, line breaks or control characters')
+    .regex(VISIBLE, 'expected a token without spaces, line breaks or control characters')
     .optional(),
   ALERTMANAGER_API_USERNAME: z.string().min(1).optional(),
   ALERTMANAGER_API_PASSWORD: z.string().min(1).optional(),
@@ -61,7 +72,7 @@ const EnvSchema = z.object({
     .default('incident-bot'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // How long a stop waits for running jobs and requests before closing anyway.
-  SHUTDOWN_TIMEOUT: Duration.default(30_000),
+  SHUTDOWN_TIMEOUT: TimerDuration.default(30_000),
 });
 
 // Socket Mode: Slack's requests come over a socket the bot opens with SLACK_APP_TOKEN, so none is signed.

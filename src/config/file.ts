@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
+import { type Document, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ActionSchema } from '../actions/catalog.js';
 import { ActionsConfigSchema } from '../actions/configSchema.js';
@@ -80,16 +80,34 @@ const FileSchema = z
 
 export type FileConfig = z.infer<typeof FileSchema>;
 
+/**
+ * Two keys of one map that JavaScript would make one property (`1` and `"1"`, `true` and `"true"`) are
+ * the same key: YAML compares their values, and the later would silently replace the earlier.
+ */
+const sameKey = (a: unknown, b: unknown) =>
+  String(isScalar(a) ? a.value : a) === String(isScalar(b) ? b.value : b);
+
+/** The document's content, or why there is none: an alias to no anchor, or aliases past YAML's bound. */
+function contentOf(doc: Document): { content: unknown } | { problem: string } {
+  try {
+    return { content: doc.toJS() };
+  } catch (err) {
+    return { problem: (err as Error).message.split('\n')[0]! };
+  }
+}
+
 export function parseFileConfig(source: string, text: string): FileConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, lineCounter: lines });
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter: lines, uniqueKeys: sameKey });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
       doc.errors.map((e) => `line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`),
     );
   }
-  const result = FileSchema.safeParse(doc.toJS() ?? {}, requiredMessage);
+  const read = contentOf(doc);
+  if ('problem' in read) throw new ConfigError(source, [read.problem]);
+  const result = FileSchema.safeParse(read.content ?? {}, requiredMessage);
   if (!result.success) throw new ConfigError(source, formatZodIssues(result.error));
   return result.data;
 }
@@ -112,9 +130,12 @@ export async function loadFileConfig(path: string): Promise<FileConfig> {
  */
 export async function loadPagersSection(path: string): Promise<PagersConfig | undefined> {
   const text = await readFile(path, 'utf8').catch(() => undefined);
-  const doc = text === undefined ? undefined : parseDocument(text, { prettyErrors: false });
+  const doc =
+    text === undefined ? undefined : parseDocument(text, { prettyErrors: false, uniqueKeys: sameKey });
   if (!doc || doc.errors.length > 0) return undefined;
-  const content: unknown = doc.toJS();
+  const read = contentOf(doc);
+  if ('problem' in read) return undefined;
+  const { content } = read;
   const section =
     content && typeof content === 'object' ? (content as { pagers?: unknown }).pagers : undefined;
   const pagers = PagersConfigSchema.safeParse(section);

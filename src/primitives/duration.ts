@@ -18,6 +18,15 @@ export const Duration = z
   .transform(toMs)
   .refine((ms) => ms <= MAX_MS, AT_MOST);
 
+// The longest a Node timer waits is 2^31 - 1 ms (about 24.8 days): a longer one fires at once.
+const MAX_TIMER_DAYS = 24;
+
+/** A duration a timer waits out (a timeout, a refresh): at most MAX_TIMER_DAYS. */
+export const TimerDuration = Duration.refine(
+  (ms) => ms <= MAX_TIMER_DAYS * UNITS.d,
+  `expected at most ${MAX_TIMER_DAYS}d (the longest a timer waits)`,
+);
+
 /**
  * A wait from a moment: `0` (at once; YAML's number 0 too) or a duration. A negative number is refused
  * with the others that are not durations.

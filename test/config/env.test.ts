@@ -208,6 +208,24 @@ describe('parseEnv with bad values', () => {
     ['QUEUE_PREFIX', 'incident bot', 'QUEUE_PREFIX: expected letters, digits, - or _'],
     ['QUEUE_PREFIX', 'bot:prod', 'QUEUE_PREFIX: expected letters, digits, - or _'],
     ['SHUTDOWN_TIMEOUT', '30', 'SHUTDOWN_TIMEOUT: expected a duration like 30s, 15m, 2h or 7d'],
+    // A Node timer waits at most about 24.8 days: a longer stop's deadline passed at once.
+    ['SHUTDOWN_TIMEOUT', '25d', 'SHUTDOWN_TIMEOUT: expected at most 24d (the longest a timer waits)'],
+    // Kept from a secret file made with `echo`: no request's signature or token would ever match.
+    [
+      'SLACK_SIGNING_SECRET',
+      '0123456789abcdef\n',
+      'SLACK_SIGNING_SECRET: expected the signing secret without spaces, line breaks or control characters',
+    ],
+    [
+      'SLACK_SIGNING_SECRET',
+      '0123 4567 89ab cdef',
+      'SLACK_SIGNING_SECRET: expected the signing secret without spaces, line breaks or control characters',
+    ],
+    [
+      'ALERTMANAGER_TOKEN',
+      'am-token-0123456789\n',
+      'ALERTMANAGER_TOKEN: expected a token without spaces, line breaks or control characters',
+    ],
     [
       'LOG_LEVEL',
       'verbose',

@@ -123,6 +123,25 @@ describe('YAML syntax errors', () => {
     expect(problems[0]).toMatch(/: Map keys must be unique$/);
   });
 
+  it('refuse keys JavaScript would make one, which YAML takes for two: the later would replace the earlier', () => {
+    const action = `      - name: restart\n        description: restart\n        kind: custom\n        driver: { type: command, argv: [/bin/true] }\n        approval: { approvers: [U0ALICE01], required: 1 }\n`;
+    for (const [a, b] of [
+      ['1', '"1"'],
+      ['true', '"true"'],
+    ]) {
+      const problems = problemsOf(
+        `${MINIMAL}services:\n  ${a}:\n    actions:\n${action}  ${b}:\n    checks: []\n`,
+      );
+      expect(problems).toEqual([expect.stringMatching(/: Map keys must be unique$/)]);
+    }
+  });
+
+  it('refuse an alias to no anchor, and aliases past what YAML expands, as a problem of the file', () => {
+    expect(problemsOf(`${MINIMAL}routes: *nope\n`)).toEqual([expect.stringMatching(/Unresolved alias/)]);
+    const bomb = `${MINIMAL}x0: &a [1,1,1,1,1,1,1,1,1,1]\nx1: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nx2: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nx3: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n`;
+    expect(problemsOf(bomb)).toEqual([expect.stringMatching(/Excessive alias count/)]);
+  });
+
   // Regression test for a bug found in review.
   it('report the line number of the error', () => {
     expect(problemsOf('slack:\n  defaultChannel: C0123ABCD\n syncIntervalMs: 5\n')[0]).toMatch(
@@ -674,6 +693,21 @@ describe('durations', () => {
     ['alerts:\n  reopenWithin: 366d', 'alerts.reopenWithin: expected at most 365d'],
     ['silences:\n  maxDuration: 9999999h', 'silences.maxDuration: expected at most 365d'],
   ])('refuses %j', (yaml, line) => {
+    expect(problemsOf(`${MINIMAL}${yaml}\n`)).toContain(line);
+  });
+
+  // A Node timer waits at most about 24.8 days: a longer timeout fired at once (every run timed out),
+  // and a longer refresh ran every millisecond.
+  const TIMER = 'expected at most 24d (the longest a timer waits)';
+  it.each([
+    ['actions:\n  membershipRefresh: 25d', `actions.membershipRefresh: ${TIMER}`],
+    ['actions:\n  workerLockDuration: 30d', `actions.workerLockDuration: ${TIMER}`],
+    ["alertmanager:\n  urls: ['http://am:9093']\n  timeout: 30d", `alertmanager.timeout: ${TIMER}`],
+    [
+      'services:\n  api:\n    actions:\n      - { name: restart, description: restart, kind: custom, driver: { type: command, argv: [/bin/true] }, approval: { approvers: [U0ALICE01], required: 1 }, timeout: 30d }',
+      `services.api.actions[0].timeout: ${TIMER}`,
+    ],
+  ])('refuses a timer past 24 days: %j', (yaml, line) => {
     expect(problemsOf(`${MINIMAL}${yaml}\n`)).toContain(line);
   });
 });
