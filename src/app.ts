@@ -310,6 +310,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           config: file,
           alertmanager,
           slack,
+          limiter,
           templates,
           effects,
           queue: tasks,

@@ -23,12 +23,13 @@ export type PostEventType =
   | 'heartbeat_missing'
   | 'heartbeat_back'
   | 'playbook_checks'
-  | 'health_result';
+  | 'health_result'
+  | 'incident_announcement';
 
 export interface PostIntent {
   eventType: PostEventType;
   /**
-   * The incident (incident_root, incident_entry, playbook_checks), action request, heartbeat gap
+   * The incident (incident_root, incident_entry, playbook_checks, incident_announcement), action request, heartbeat gap
    * (heartbeat_…) or health request (health_result).
    */
   subjectId: number;

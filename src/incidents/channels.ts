@@ -72,6 +72,10 @@ export async function attachChannel(db: pg.Pool, incidentId: number, channelId: 
   return rows[0]!.version;
 }
 
-export async function recordAnnouncement(db: pg.Pool, incidentId: number, ts: string): Promise<void> {
+export async function recordAnnouncement(
+  db: pg.ClientBase | pg.Pool,
+  incidentId: number,
+  ts: string,
+): Promise<void> {
   await db.query('UPDATE incidents SET announcement_ts = $2 WHERE id = $1', [incidentId, ts]);
 }

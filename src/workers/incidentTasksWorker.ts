@@ -37,7 +37,9 @@ import {
 import { keepSchedules, sweepSchedule } from '../queues/jobSchedules.js';
 import type { TemplateSet } from '../render/templates.js';
 import { endSilenceIfDue, liveSilenceEnds } from '../silences/silences.js';
-import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { SlackOutcomePendingError, SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { postOnce } from '../slack/postOnce.js';
+import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
 import { UserNames } from '../slack/userNames.js';
 import { incidentView } from '../views/incident.js';
@@ -52,6 +54,8 @@ export interface IncidentTasksWorkerDeps {
   /** Where silences live, to check one still runs before recording its end; undefined when not configured. */
   alertmanager?: AlertmanagerApi;
   slack: SlackApi;
+  /** Slack's rate limits, shared by every process: the announcement takes its channel's turn. */
+  limiter: SlackRateLimiter;
   templates: TemplateSet;
   effects: QueuedIncidentEffects;
   /** The queue this worker takes from: its sweep is scheduled there. */
@@ -140,10 +144,25 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         channelId,
       });
       const announcement = task.announcementChannelId;
-      await deps.slack
-        .postMessage({ channel: announcement, ...message })
-        .then((posted) => recordAnnouncement(pool, incidentId, posted.ts))
-        .catch(refused("the incident's announcement", announcement));
+      // Once, as every post: an earlier try whose answer was lost is looked up, not posted again.
+      const client = await pool.connect();
+      try {
+        await postOnce(
+          { slack: deps.slack, limiter: deps.limiter, limits: deps.config.slack.rateLimits },
+          client,
+          {
+            eventType: 'incident_announcement',
+            subjectId: incidentId,
+            channel: announcement,
+            version: 1,
+            payload: { incident_id: incidentId },
+            message,
+          },
+          (posted) => recordAnnouncement(client, incidentId, posted.ts),
+        ).catch(refused("the incident's announcement", announcement));
+      } finally {
+        client.release();
+      }
     }
   };
 
@@ -295,7 +314,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
       }
     } catch (err) {
       if (err instanceof DelayedError) throw err;
-      if (err instanceof SlackRateLimitedError)
+      if (err instanceof SlackRateLimitedError || err instanceof SlackOutcomePendingError)
         return runAgainAt(job, token, new Date(Date.now() + err.waitMs));
       deps.logger.warn({ err, task, jobId: job.id, attempt: job.attemptsMade + 1 }, 'incident task failed');
       throw err;

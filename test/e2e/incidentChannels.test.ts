@@ -53,6 +53,28 @@ incidents:
       `Noted on the timeline of ${ref}.`,
     );
   });
+
+  it('announces once when Slack took the announcement but its answer was lost', async () => {
+    // Slack takes the announcement, and a gateway answers 502: the job tries again.
+    bot.slack.emulator.failNext('chat.postMessage', { status: 502, accepted: true });
+    const answer = await slashCommand(bot, 'declare P2 Billing exports late', { channel: 'C0RANDOM1' });
+    const id = Number(/Declared INC-(\d+)/.exec(answer.text)![1]);
+    await waitFor(
+      async () =>
+        (
+          await bot.app.pool.query(
+            'SELECT announcement_ts IS NOT NULL AS done FROM incidents WHERE id = $1',
+            [id],
+          )
+        ).rows[0]?.done === true,
+      30_000,
+      'the announcement recorded',
+    );
+    const announcements = bot.slack.emulator
+      .channelMessages('C0ANNOUNCE')
+      .filter((m) => m.text.includes(`INC-${id} `));
+    expect(announcements).toHaveLength(1);
+  });
 });
 
 describe('a channel Slack failed to create', () => {
