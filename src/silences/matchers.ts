@@ -15,6 +15,23 @@ const toMatchers = (labels: Record<string, string>): SilenceMatcher[] =>
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]) => ({ name, value }));
 
+// Labels that, with nothing but each other, name far more than one incident's alerts.
+const GENERIC_LABELS = new Set(['alertname', 'severity']);
+
+/**
+ * The common labels a silence may start from: those the incident's alerts share now, unless they no
+ * longer name one kind of alert on one thing (an incident of several alertnames or services on a route
+ * without group_by can share `severity` alone, which would mute every such alert everywhere); then its
+ * first notification's, which name less than the incident, never more than it.
+ */
+export function silenceableCommonLabels(
+  shared: Record<string, string>,
+  first: Record<string, string>,
+): Record<string, string> {
+  const names = Object.keys(shared);
+  return names.includes('alertname') && names.some((name) => !GENERIC_LABELS.has(name)) ? shared : first;
+}
+
 /**
  * The matchers a silence of this incident starts from, and where they came from: the group's
  * `groupLabels`, unless they are too broad to name this incident alone, then its `commonLabels`.

@@ -34,7 +34,7 @@ import { incidentRef } from '../primitives/ids.js';
 import { escapeMrkdwn, slackDate, userMention } from '../render/mrkdwn.js';
 import type { SilencesConfig } from './configSchema.js';
 import { SilenceError } from './errors.js';
-import { checkMatchers, proposedMatchers } from './matchers.js';
+import { checkMatchers, proposedMatchers, silenceableCommonLabels } from './matchers.js';
 
 /**
  * Silencing an incident's alerts in Alertmanager itself, from Slack: set, extend, lift. Alertmanager
@@ -467,19 +467,22 @@ async function alertBornIncident(
   const { rows } = await db.query<{
     groupKey: string | null;
     groupLabels: Record<string, string>;
-    commonLabels: Record<string, string>;
+    sharedLabels: Record<string, string>;
+    firstLabels: Record<string, string>;
     live: Parameters<typeof storedSilenceOf>[0] | null;
     attemptsLeft: boolean;
   }>({
     name: 'silence-incident',
-    text: `SELECT group_key AS "groupKey", group_labels AS "groupLabels", ${SHARED_LABELS_JSON} AS "commonLabels",
-              ${LIVE_SILENCE_JSON} AS live, ${SILENCE_ATTEMPTS_LEFT} AS "attemptsLeft"
+    text: `SELECT group_key AS "groupKey", group_labels AS "groupLabels", ${SHARED_LABELS_JSON} AS "sharedLabels",
+              common_labels AS "firstLabels", ${LIVE_SILENCE_JSON} AS live,
+              ${SILENCE_ATTEMPTS_LEFT} AS "attemptsLeft"
          FROM incidents i WHERE id = $1`,
     values: [incidentId],
   });
   const ref = incidentRef(incidentId);
   if (!rows[0]) throw new IncidentError('INCIDENT_NOT_FOUND', `There is no incident ${ref}.`);
-  const { groupKey, groupLabels, commonLabels, live, attemptsLeft } = rows[0];
+  const { groupKey, groupLabels, sharedLabels, firstLabels, live, attemptsLeft } = rows[0];
+  const commonLabels = silenceableCommonLabels(sharedLabels, firstLabels);
   if (groupKey === null) {
     throw new SilenceError(
       'NOT_ALERT_BORN',

@@ -860,4 +860,38 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     });
     expect((await aliceSilences(id)).matchers).toEqual(shared);
   });
+
+  it('keeps to its first notification when what its alerts share now would name far more than it', async () => {
+    // A route without group_by: its alerts of two alertnames and services share severity alone, which
+    // would mute every critical alert everywhere.
+    const tag = `${Date.now()}`;
+    const config = parseFileConfig('test', 'slack: { defaultChannel: C0DEFAULT1 }');
+    const ingest = (alerts: Parameters<typeof payload>[0]['alerts'], commonLabels: Record<string, string>) =>
+      inTransaction(pool, (c) =>
+        ingestDelivery(
+          c,
+          config,
+          WebhookPayloadSchema.parse({
+            ...payload({ group: 'x', alerts }),
+            groupKey: `{}/{team="t${tag}"}:{}`,
+            groupLabels: {},
+            commonLabels,
+          }),
+        ),
+      );
+    const diskFull = { name: `DiskFull${tag}`, instance: 'db-1' };
+    const first = {
+      alertname: `DiskFull${tag}`,
+      instance: 'db-1',
+      service: 'payments-api',
+      severity: 'critical',
+    };
+    const { incident } = await ingest([diskFull], first);
+    await ingest([diskFull, { name: 'HighLatency', instance: 'web-1', labels: { service: 'checkout' } }], {
+      severity: 'critical',
+    });
+    const { proposed } = await proposeSilence(deps(), { incidentId: incident!.id, userId: 'U0ALICE' });
+    // Narrower than the incident (its first alert), never broader: severity="critical" was proposed before.
+    expect(proposed.matchers).toEqual(Object.entries(first).map(([name, value]) => ({ name, value })));
+  });
 });
