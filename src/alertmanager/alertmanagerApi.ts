@@ -1,3 +1,4 @@
+import { Agent, fetch } from 'undici';
 import { z } from 'zod';
 import { AlertmanagerError } from './errors.js';
 
@@ -70,7 +71,14 @@ export class AlertmanagerApi {
     private readonly timeoutMs: number,
     /** See alertmanager.alertsResentWithin (configSchema.ts). */
     private readonly alertsResentWithin = 5 * 60_000,
-  ) {}
+  ) {
+    // A peer whose host does not answer at all (gone, a dropped route) fails its connection within half
+    // the call's time, as never sent (UND_ERR_CONNECT_TIMEOUT): a silence's POST then goes to the next
+    // peer, where the call's own timeout would leave its outcome unknown and go no further.
+    this.dispatcher = new Agent({ connect: { timeout: Math.ceil(timeoutMs / 2) } });
+  }
+
+  private readonly dispatcher: Agent;
 
   /**
    * Creates a silence, or updates the one `id` names. Alertmanager keeps the id only when matchers and
@@ -191,6 +199,7 @@ export class AlertmanagerApi {
           // Credentials go to the configured peers only, never to where a redirect points.
           redirect: 'error',
           signal: AbortSignal.timeout(this.timeoutMs),
+          dispatcher: this.dispatcher,
         });
         text = await response.text();
       } catch (err) {

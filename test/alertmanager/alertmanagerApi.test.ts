@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertmanagerApi } from '../../src/alertmanager/alertmanagerApi.js';
 import {
@@ -95,6 +95,17 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
   it('writes to the next peer when the first cannot be reached', async () => {
     const id = await api([closedUrl, ...peerUrls()]).postSilence(silenceSpec());
     expect((await api(peerUrls()).getSilence(id)).state).toBe('active');
+  });
+
+  it('writes to the next peer when the connection to the first never completes', async () => {
+    const { url, stop } = await connectionNeverCompleting();
+    try {
+      // Within the call's 2 s: its connection fails first (in 1 s), as never sent.
+      const id = await api([url, ...peerUrls()]).postSilence(silenceSpec());
+      expect((await api(peerUrls()).getSilence(id)).state).toBe('active');
+    } finally {
+      stop();
+    }
   });
 
   it("passes on Alertmanager's reason when it refuses, and tries no other peer", async () => {
@@ -276,3 +287,21 @@ describe('the Alertmanager API, as HTTP', () => {
     }
   });
 });
+
+/**
+ * A peer whose connection never completes: for https, a listener that takes the TCP connection and never
+ * answers the TLS handshake, so no byte of a request is ever sent (as with a host that drops packets).
+ */
+async function connectionNeverCompleting(): Promise<{ url: string; stop: () => void }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}/`,
+    stop: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
