@@ -212,7 +212,13 @@ export class AlertmanagerApi {
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
       const reason = response.ok ? '' : reasonOf(text);
-      if (/silence not found/i.test(reason) || (response.status === 404 && unknownSilence(text))) {
+      // An empty 404 is Alertmanager's for a GET of one silence only (0.25): elsewhere a proxy's (Envoy's
+      // no-route answer has no body).
+      const oneSilence = method === 'GET' && path.startsWith('api/v2/silence/');
+      if (
+        /silence not found/i.test(reason) ||
+        (response.status === 404 && oneSilence && unknownSilence(text))
+      ) {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
       }
       // Any other 404 is not Alertmanager's answer about a silence: an ingress's or a proxy's page (no

@@ -108,6 +108,25 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
     }
   });
 
+  it('takes an empty 404 from a proxy in front of the first peer for that peer failing, except for one silence', async () => {
+    const noRoute = createServer((req, res) => {
+      req.resume();
+      res.writeHead(404, { 'content-length': '0' }).end();
+    });
+    await new Promise<void>((resolve) => noRoute.listen(0, '127.0.0.1', resolve));
+    try {
+      const proxy = `http://127.0.0.1:${(noRoute.address() as AddressInfo).port}/`;
+      const id = await api(peerUrls()).postSilence(silenceSpec());
+      // Envoy answers a request it has no route for so: the next peer is asked (it was taken for a
+      // silence unknown to Alertmanager, and the list and the expiry failed).
+      expect((await api([proxy, ...peerUrls()]).listSilences()).map((s) => s.id)).toContain(id);
+      await api([proxy, ...peerUrls()]).expireSilence(id);
+      expect((await api(peerUrls()).getSilence(id)).state).toBe('expired');
+    } finally {
+      noRoute.close();
+    }
+  });
+
   it("passes on Alertmanager's reason when it refuses, and tries no other peer", async () => {
     const given = silenceSpec();
     const err = await alertmanagerRejection(
