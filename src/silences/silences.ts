@@ -136,19 +136,19 @@ export async function silenceIncident(
     const ended = live && live.endsAt.getTime() <= Date.now() ? await endSilence(db, live, null) : [];
     if (live && ended.length === 0) throw alreadySilenced(live);
     const now = new Date();
-    const silence =
-      (incident.attemptsLeft
-        ? await orphanOf(db, alertmanager, input.incidentId, now, matchers)
-        : undefined) ??
-      (await create(deps.pool, alertmanager, {
-        incidentId: input.incidentId,
-        matchers,
-        startsAt: now,
-        endsAt: new Date(now.getTime() + input.durationMs),
-        silencedBy: input.userId,
-        reason,
-        marker: `s-${randomUUID()}`,
-      }));
+    const asked = { endsAt: new Date(now.getTime() + input.durationMs), silencedBy: input.userId, reason };
+    const orphan = incident.attemptsLeft
+      ? await orphanOf(db, alertmanager, input.incidentId, now, matchers)
+      : undefined;
+    const silence = orphan
+      ? await madeAsAsked(alertmanager, orphan, asked)
+      : await create(deps.pool, alertmanager, {
+          incidentId: input.incidentId,
+          matchers,
+          startsAt: now,
+          ...asked,
+          marker: `s-${randomUUID()}`,
+        });
     await recordSilence(db, silence);
     const entry: NewTimelineEntry = {
       kind: 'incident_silenced',
@@ -588,6 +588,28 @@ async function postOrFind(
 }
 
 const markerOf = (silence: Silence): string | undefined => MARKER.exec(silence.comment)?.[1];
+
+/**
+ * A silence left by an earlier press with this press's matchers, made what this press asks for: its end,
+ * reason and author, updated in place (the same matchers and start keep its id). An earlier press by
+ * someone else, for a day, is not this one's hour.
+ */
+async function madeAsAsked(
+  alertmanager: AlertmanagerApi,
+  orphan: StoredSilence,
+  asked: Pick<StoredSilence, 'endsAt' | 'silencedBy' | 'reason'>,
+): Promise<StoredSilence> {
+  const same =
+    orphan.silencedBy === asked.silencedBy &&
+    orphan.reason === asked.reason &&
+    Math.abs(orphan.endsAt.getTime() - asked.endsAt.getTime()) < 60_000;
+  if (same) return orphan;
+  const wanted = { ...orphan, ...asked };
+  const silenceId = await callAlertmanager(() =>
+    alertmanager.postSilence(specOf(wanted, asked.silencedBy), orphan.silenceId),
+  );
+  return { ...wanted, silenceId };
+}
 
 function specOf(silence: Omit<StoredSilence, 'silenceId'>, createdBy: string): SilenceSpec {
   return {

@@ -214,7 +214,8 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     await expect(silence('U0BOB', cut)).rejects.toThrow('Connection terminated');
     const [orphan] = await silencesInAlertmanager(id);
     expect(await activeSilence(pool, id)).toBeUndefined();
-    expect(await silence('U0ALICE', pool)).toMatchObject({ silenceId: orphan!.id, silencedBy: 'U0BOB' });
+    // The same silence, kept by its id, now Alice's press (its author, as she asked it).
+    expect(await silence('U0ALICE', pool)).toMatchObject({ silenceId: orphan!.id, silencedBy: 'U0ALICE' });
     expect(await silencesInAlertmanager(id)).toHaveLength(1);
     // Taken over, it leaves no attempt behind: the next press lists nothing.
     const { rows } = await pool.query('SELECT 1 FROM silence_attempts WHERE incident_id = $1', [id]);
@@ -791,6 +792,35 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     );
     expect(await activeSilence(pool, id)).toBeUndefined();
     expect(await activeIn(id)).toEqual([]);
+  });
+
+  it('a press after a lost answer, with the same matchers, makes the silence left its own: its end, reason and author', async () => {
+    const { id } = await alertBorn();
+    const lossy = await losing(() => true);
+    const bobs = silenceIncident(deps({ alertmanager: new AlertmanagerApi([lossy.url], undefined, 2_000) }), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: 24 * HOUR,
+      reason: 'noisy all day',
+      requestKey: requestKey(),
+    });
+    expect((await rejection(bobs)).code).toBe('ALERTMANAGER_OUTCOME_UNKNOWN');
+    const before = Date.now();
+    // Alice's press: the form unedited (the same proposed matchers), for an hour.
+    const silence = await aliceSilences(id);
+    const running = await activeIn(id);
+    // Before: Bob's day-long silence was recorded as Alice's press, and muted on for a day.
+    expect({
+      by: silence.silencedBy,
+      reason: silence.reason,
+      endsWithinAnHour: silence.endsAt.getTime() <= before + HOUR + 60_000,
+      running: running.map((s) => ({ id: s.id, withinAnHour: s.endsAt.getTime() <= before + HOUR + 60_000 })),
+    }).toEqual({
+      by: 'U0ALICE',
+      reason: 'deploying',
+      endsWithinAnHour: true,
+      running: [{ id: silence.silenceId, withinAnHour: true }],
+    });
   });
 
   it('a press after a lost answer sets what it asks for, not the silence the earlier press left, which it lifts', async () => {
