@@ -84,8 +84,12 @@ export type FileConfig = z.infer<typeof FileSchema>;
  * Two keys of one map that JavaScript would make one property (`1` and `"1"`, `true` and `"true"`) are
  * the same key: YAML compares their values, and the later would silently replace the earlier.
  */
-const sameKey = (a: unknown, b: unknown) =>
-  String(isScalar(a) ? a.value : a) === String(isScalar(b) ? b.value : b);
+const sameKey = (a: unknown, b: unknown) => keyOf(a) === keyOf(b);
+/** A map key as toJS makes it a property name: null (`~`, `null`) is ''. */
+const keyOf = (key: unknown) => {
+  const value = isScalar(key) ? key.value : key;
+  return value === null ? '' : String(value);
+};
 
 /** The document's content, or why there is none: an alias to no anchor, or aliases past YAML's bound. */
 function contentOf(doc: Document): { content: unknown } | { problem: string } {

@@ -88,20 +88,24 @@ export async function requestHealthChecks(
 
 /**
  * A job an older version queued, before health_requests: it carries the request itself (RequestedChecks
- * then). It is recorded now, keyed by the job, so that its retries find the same row.
+ * then). It is claimed and recorded now, keyed by the job: a retry before its result is posted finds the
+ * same row; one after (a stalled job run again) finds the claim and no row, and posts nothing more.
  */
 export async function recordOlderRequest(
   pool: pg.Pool,
   jobId: string,
   request: HealthRequest,
-): Promise<number> {
+): Promise<number | undefined> {
+  const { cte, claimed } = slackRequestClaim('$1');
   const { rows } = await pool.query<{ id: number }>(
-    `INSERT INTO health_requests (${COLUMNS})
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (request_key) DO UPDATE SET request_key = EXCLUDED.request_key RETURNING id::int AS id`,
+    `WITH ${cte}, recorded AS (
+       INSERT INTO health_requests (${COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7 WHERE ${claimed} RETURNING id
+     )
+     SELECT id::int AS id FROM recorded
+     UNION ALL SELECT id::int AS id FROM health_requests WHERE request_key = $1`,
     rowOf(`job:${jobId}`, request),
   );
-  return rows[0]!.id;
+  return rows[0]?.id;
 }
 
 /** The request, unless its result is posted (or it was given up). */

@@ -249,11 +249,12 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
     if (task.kind === 'playbook') return playbook(job, token, task);
     // One an older version queued names no request: it carries it, and it is recorded now.
     const older = task as Partial<RequestedChecks> & Partial<HealthRequest>;
-    if (older.requestId === undefined && older.services && older.channelId && older.requestedBy)
-      return requested(job, token, {
-        kind: 'requested',
-        requestId: await recordOlderRequest(deps.pool, job.id!, older as HealthRequest),
-      });
+    if (older.requestId === undefined && older.services && older.channelId && older.requestedBy) {
+      const requestId = await recordOlderRequest(deps.pool, job.id!, older as HealthRequest);
+      // Posted already, by an earlier run of this job.
+      if (requestId === undefined) return;
+      return requested(job, token, { kind: 'requested', requestId });
+    }
     return requested(job, token, task);
   };
   const worker = new Worker<HealthJob>(HEALTH_QUEUE, instrumented(HEALTH_QUEUE, deps, processor), {

@@ -128,6 +128,7 @@ describe('YAML syntax errors', () => {
     for (const [a, b] of [
       ['1', '"1"'],
       ['true', '"true"'],
+      ['~', "''"],
     ]) {
       const problems = problemsOf(
         `${MINIMAL}services:\n  ${a}:\n    actions:\n${action}  ${b}:\n    checks: []\n`,
@@ -706,6 +707,10 @@ describe('durations', () => {
     [
       'services:\n  api:\n    actions:\n      - { name: restart, description: restart, kind: custom, driver: { type: command, argv: [/bin/true] }, approval: { approvers: [U0ALICE01], required: 1 }, timeout: 30d }',
       `services.api.actions[0].timeout: ${TIMER}`,
+    ],
+    [
+      "services:\n  db:\n    actions:\n      - { name: purge, description: purge, kind: custom, driver: { type: sql, connectionEnv: PAYMENTS_DB_URL, statements: ['DELETE FROM t'], lockTimeout: 25d }, approval: { approvers: [U0ALICE01], required: 1 } }",
+      `services.db.actions[0].driver.lockTimeout: ${TIMER}`,
     ],
   ])('refuses a timer past 24 days: %j', (yaml, line) => {
     expect(problemsOf(`${MINIMAL}${yaml}\n`)).toContain(line);

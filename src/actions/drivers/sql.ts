@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { z } from 'zod';
-import { Duration } from '../../primitives/duration.js';
+import { TimerDuration } from '../../primitives/duration.js';
 import { ownValue } from '../../primitives/records.js';
 import {
   capText,
@@ -65,7 +65,7 @@ export const SqlSettingsSchema = z
       .optional(),
     statements: z.array(Statement).min(1).optional(),
     // How long a real run's statement waits for a lock before the transaction is retried.
-    lockTimeout: Duration.default(5000),
+    lockTimeout: TimerDuration.default(5000),
   })
   .strict()
   .refine((s) => (s.file === undefined) !== (s.statements === undefined), {
