@@ -26,12 +26,12 @@ let pool: pg.Pool;
 beforeAll(async () => {
   db = await createTestDatabase();
   pool = new pg.Pool({ connectionString: db.url });
-  // The schema as it was before migration 035.
+  // The schema as it was before migration 034.
   const before = await mkdtemp(join(tmpdir(), 'migrations-'));
   try {
     await cp(MIGRATIONS_DIR, before, { recursive: true });
     for (const file of await readMigrations(before))
-      if (file.filename >= '035') await rm(join(before, file.filename));
+      if (file.filename >= '034') await rm(join(before, file.filename));
     await migrate(pool, before);
   } finally {
     await rm(before, { recursive: true, force: true });
@@ -68,7 +68,7 @@ it('does not run every step at once for an incident an older process reopened', 
             resolved_at = now() WHERE id = $1`,
     [incident.id],
   );
-  // An older serve's reopening (ingest.ts before migration 035): it leaves escalation_started_at.
+  // An older serve's reopening (ingest.ts before migration 034): it leaves escalation_started_at.
   await pool.query(
     `UPDATE incidents SET state = 'open', resolved_at = NULL, reopen_count = reopen_count + 1,
             opened_at = now(), acknowledged_by = NULL, acknowledged_at = NULL, escalation_step = 0
