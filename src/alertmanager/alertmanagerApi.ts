@@ -212,9 +212,9 @@ export class AlertmanagerApi {
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
       const reason = response.ok ? '' : reasonOf(text);
-      // An empty 404 is Alertmanager's for a GET of one silence only (0.25): elsewhere a proxy's (Envoy's
-      // no-route answer has no body).
-      const oneSilence = method === 'GET' && path.startsWith('api/v2/silence/');
+      // An empty 404 is Alertmanager's about one silence (a GET; a DELETE since 0.26): elsewhere a
+      // proxy's (Envoy's no-route answer has no body).
+      const oneSilence = path.startsWith('api/v2/silence/');
       if (
         /silence not found/i.test(reason) ||
         (response.status === 404 && oneSilence && unknownSilence(text))

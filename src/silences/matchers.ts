@@ -18,18 +18,24 @@ const toMatchers = (labels: Record<string, string>): SilenceMatcher[] =>
 // Labels that, with nothing but each other, name far more than one incident's alerts.
 const GENERIC_LABELS = new Set(['alertname', 'severity']);
 
+/** One kind of alert on one thing: `alertname` and a label besides the generic ones. */
+const namesOneThing = (labels: Record<string, string>) =>
+  'alertname' in labels && Object.keys(labels).some((name) => !GENERIC_LABELS.has(name));
+
 /**
- * The common labels a silence may start from: those the incident's alerts share now, unless they no
- * longer name one kind of alert on one thing (an incident of several alertnames or services on a route
- * without group_by can share `severity` alone, which would mute every such alert everywhere); then its
- * first notification's, which name less than the incident, never more than it.
+ * The common labels a silence may start from: those the incident's alerts share now while they name one
+ * kind of alert on one thing (an incident of several alertnames or services on a route without group_by
+ * can share `severity` alone, which would mute every such alert everywhere); else its first
+ * notification's, if they do and hold every label shared now (so name less than the incident, never
+ * more); else none, and the matchers must be named.
  */
 export function silenceableCommonLabels(
   shared: Record<string, string>,
   first: Record<string, string>,
 ): Record<string, string> {
-  const names = Object.keys(shared);
-  return names.includes('alertname') && names.some((name) => !GENERIC_LABELS.has(name)) ? shared : first;
+  if (namesOneThing(shared)) return shared;
+  const narrower = Object.entries(shared).every(([name, value]) => first[name] === value);
+  return namesOneThing(first) && narrower ? first : {};
 }
 
 /**

@@ -131,6 +131,11 @@ export async function silenceIncident(
   if (input.matchers) checkMatchers(input.matchers);
   const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, incident) => {
     const matchers = input.matchers ?? proposedMatchers(incident).matchers;
+    if (matchers.length === 0)
+      throw new SilenceError(
+        'BAD_MATCHERS',
+        `The alerts of ${incidentRef(input.incidentId)} share no labels that name them alone: name what to silence in the form of its Silence button.`,
+      );
     checkMatchers(matchers);
     const { live } = incident;
     const ended = live && live.endsAt.getTime() <= Date.now() ? await endSilence(db, live, null) : [];

@@ -118,10 +118,11 @@ describeWithAlertmanager('the Alertmanager API, against a real HA pair', () => {
       const proxy = `http://127.0.0.1:${(noRoute.address() as AddressInfo).port}/`;
       const id = await api(peerUrls()).postSilence(silenceSpec());
       // Envoy answers a request it has no route for so: the next peer is asked (it was taken for a
-      // silence unknown to Alertmanager, and the list and the expiry failed).
+      // silence unknown to Alertmanager, and the list failed).
       expect((await api([proxy, ...peerUrls()]).listSilences()).map((s) => s.id)).toContain(id);
-      await api([proxy, ...peerUrls()]).expireSilence(id);
-      expect((await api(peerUrls()).getSilence(id)).state).toBe('expired');
+      // About one silence, Alertmanager answers so itself: a GET (0.25), a DELETE since 0.26.
+      for (const call of [() => api([proxy]).getSilence(id), () => api([proxy]).expireSilence(id)])
+        await expect(call()).rejects.toMatchObject({ code: 'SILENCE_NOT_FOUND' });
     } finally {
       noRoute.close();
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { silenceableCommonLabels } from '../../src/silences/matchers.js';
 import {
   parseSilenceDuration,
   parseSilenceMatchers,
@@ -123,5 +124,27 @@ describe('parseSilenceMatchers', () => {
 
   it('escapes what was typed in its answer', () => {
     expect(() => parseSilenceMatchers('<!here>')).toThrow('"&lt;!here&gt;" is not a matcher');
+  });
+});
+
+describe('the common labels a silence may start from', () => {
+  const first = { alertname: 'DiskFull', instance: 'db-1', service: 'payments-api', severity: 'critical' };
+
+  it('takes those the alerts share now while they name one kind of alert on one thing', () => {
+    const shared = { alertname: 'DiskFull', service: 'payments-api', severity: 'critical' };
+    expect(silenceableCommonLabels(shared, first)).toEqual(shared);
+  });
+
+  it("takes the first notification's when they do, and hold every label shared now", () => {
+    expect(silenceableCommonLabels({ severity: 'critical' }, first)).toEqual(first);
+  });
+
+  it('takes none when neither names one thing, or the first would name more than the alerts share', () => {
+    // A first notification of two alertnames shared severity alone: as broad as what is shared now.
+    expect(silenceableCommonLabels({ severity: 'critical' }, { severity: 'critical' })).toEqual({});
+    // It would drop the alertname the alerts share now.
+    expect(
+      silenceableCommonLabels({ alertname: 'DiskFull', severity: 'critical' }, { severity: 'critical' }),
+    ).toEqual({});
   });
 });
