@@ -66,7 +66,7 @@ interface OpenIncident {
   after_ms: number;
 }
 
-const AFTER_MS = '(extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms';
+export const AFTER_MS = '(extract(epoch FROM now() - opened_at) * 1000)::float8 AS after_ms';
 
 export interface ChangedAlert {
   fingerprint: string;
@@ -531,7 +531,8 @@ async function resolveRemainingAlerts(
   return rows;
 }
 
-async function countFiring(db: pg.ClientBase, incidentId: number): Promise<number> {
+/** How many of the incident's alerts fire. */
+export async function countFiring(db: pg.ClientBase, incidentId: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>({
     name: 'ingest-count-firing',
     text: "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",

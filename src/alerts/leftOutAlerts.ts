@@ -4,7 +4,7 @@ import { inTransaction } from '../db/pool.js';
 import { bumpVersion } from '../incidents/lifecycle.js';
 import { ALERTMANAGER_ACTOR } from '../primitives/ids.js';
 import type { Severity } from '../primitives/severity.js';
-import { alertChanged, type ChangedAlert } from './ingest.js';
+import { AFTER_MS, alertChanged, type ChangedAlert, countFiring } from './ingest.js';
 
 /**
  * A resolved notification that Alertmanager truncated (its receiver's max_alerts) tells the resolution of
@@ -36,9 +36,8 @@ export async function resolveLeftOutAlerts(
   if (!incident) return {};
   const live = await alertmanager.liveAlerts(receiver, incident.groupLabels);
   return inTransaction(pool, async (db) => {
-    const open = await db.query<{ afterMs: number; severity: Severity }>(
-      `SELECT severity, (extract(epoch FROM now() - opened_at) * 1000)::float8 AS "afterMs" FROM incidents
-        WHERE id = $1 AND state = 'open' FOR UPDATE`,
+    const open = await db.query<{ after_ms: number; severity: Severity }>(
+      `SELECT severity, ${AFTER_MS} FROM incidents WHERE id = $1 AND state = 'open' FOR UPDATE`,
       [incidentId],
     );
     if (!open.rows[0]) return {};
@@ -53,15 +52,11 @@ export async function resolveLeftOutAlerts(
         RETURNING fingerprint, status, alertname, severity, starts_at, ends_at`,
       [incidentId, incident.askedAt, [...live]],
     );
-    const firing = await db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM alerts WHERE incident_id = $1 AND status = 'firing'",
-      [incidentId],
-    );
     // Resolved once Alertmanager has none of the group live: alerts it left out of every notification,
     // which the bot never had, may be the ones still firing.
-    const resolves = live.size === 0 && firing.rows[0]!.n === 0;
+    const resolves = live.size === 0 && (await countFiring(db, incidentId)) === 0;
     if (gone.rows.length === 0 && !resolves) return {};
-    const { afterMs, severity } = open.rows[0];
+    const { after_ms: afterMs, severity } = open.rows[0];
     const version = await bumpVersion(db, incidentId, {
       entries: [
         ...gone.rows.map(alertChanged),
