@@ -166,7 +166,7 @@ export async function silenceIncident(
       },
     };
     return { silence, version: await bumpVersion(db, input.incidentId, { entries: [...ended, entry] }) };
-  });
+  }).catch(told('nothing was silenced'));
   deps.metrics.silences.inc({ change: 'set' });
   await Promise.all([
     deps.effects.changed(input.incidentId, result.version),
@@ -234,7 +234,7 @@ export async function extendSilence(
     };
     const version = await bumpVersion(db, input.incidentId, { entries: [entry] });
     return { silence: { ...live, silenceId, endsAt }, version };
-  });
+  }).catch(told('the silence was not extended'));
   deps.metrics.silences.inc({ change: 'extended' });
   await Promise.all([
     deps.effects.changed(input.incidentId, result.version),
@@ -258,7 +258,7 @@ export async function unsilenceIncident(
       ...marked.filter((s) => s.id !== live.silenceId),
     ]);
     return bumpVersion(db, input.incidentId, { entries: await endSilence(db, live, input.userId) });
-  });
+  }).catch(told('the silence was not lifted'));
   deps.metrics.silences.inc({ change: 'lifted' });
   await deps.effects.changed(input.incidentId, version);
 }
@@ -361,7 +361,7 @@ async function runningLonger(
  * its marker, which the bot made but may not have recorded.
  */
 async function markedSilences(alertmanager: AlertmanagerApi, live: StoredSilence): Promise<Silence[]> {
-  const silences = await callAlertmanager(() => alertmanager.listSilences());
+  const silences = await alertmanager.listSilences();
   return silences.filter(
     (s) => s.state !== 'expired' && (s.id === live.silenceId || markerOf(s) === live.marker),
   );
@@ -373,7 +373,7 @@ async function expireEach(alertmanager: AlertmanagerApi, silences: ReadonlyArray
     try {
       await alertmanager.expireSilence(id);
     } catch (err) {
-      if (!(err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')) throw silenceErrorOf(err);
+      if (!(err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND')) throw err;
     }
   }
 }
@@ -512,7 +512,7 @@ async function orphanOf(
   matchers: readonly SilenceMatcher[],
 ): Promise<StoredSilence | undefined> {
   const prefix = `${incidentRef(incidentId)}: `;
-  const candidates = (await callAlertmanager(() => alertmanager.listSilences())).filter(
+  const candidates = (await alertmanager.listSilences()).filter(
     (s) => s.state !== 'expired' && s.endsAt > now && s.comment.startsWith(prefix) && MARKER.test(s.comment),
   );
   let taken: StoredSilence | undefined;
@@ -579,16 +579,14 @@ async function postOrFind(
   try {
     return await post();
   } catch (err) {
-    if (!(err instanceof AlertmanagerError && err.code === 'ALERTMANAGER_OUTCOME_UNKNOWN')) {
-      throw silenceErrorOf(err);
-    }
+    if (!(err instanceof AlertmanagerError && err.code === 'ALERTMANAGER_OUTCOME_UNKNOWN')) throw err;
     for (const wait of LOOKUP_WAITS_MS) {
       await sleep(wait);
       const silences = await alertmanager.listSilences().catch(() => []);
       const found = silences.find((s) => s.state !== 'expired' && markerOf(s) === marker && taken(s));
       if (found) return found.id;
     }
-    throw silenceErrorOf(err);
+    throw err;
   }
 }
 
@@ -610,9 +608,7 @@ async function madeAsAsked(
     Math.abs(orphan.endsAt.getTime() - asked.endsAt.getTime()) < 60_000;
   if (same) return orphan;
   const wanted = { ...orphan, ...asked };
-  const silenceId = await callAlertmanager(() =>
-    alertmanager.postSilence(specOf(wanted, asked.silencedBy), orphan.silenceId),
-  );
+  const silenceId = await alertmanager.postSilence(specOf(wanted, asked.silencedBy), orphan.silenceId);
   return { ...wanted, silenceId };
 }
 
@@ -627,15 +623,17 @@ function specOf(silence: Omit<StoredSilence, 'silenceId'>, createdBy: string): S
   };
 }
 
-async function callAlertmanager<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw silenceErrorOf(err);
-  }
-}
+/**
+ * Alertmanager's failure, told to the person with what it left undone (`undone`: "nothing was
+ * silenced", "the silence was not lifted"), as a SilenceError; any other error as it is.
+ */
+const told =
+  (undone: string) =>
+  (err: unknown): never => {
+    throw silenceErrorOf(err, undone);
+  };
 
-function silenceErrorOf(err: unknown): unknown {
+function silenceErrorOf(err: unknown, undone: string): unknown {
   if (!(err instanceof AlertmanagerError)) return err;
   const reason = escapeMrkdwn(err.message);
   if (err.code === 'ALERTMANAGER_OUTCOME_UNKNOWN') {
@@ -645,14 +643,8 @@ function silenceErrorOf(err: unknown): unknown {
     );
   }
   return err.code === 'ALERTMANAGER_UNREACHABLE'
-    ? new SilenceError(
-        'ALERTMANAGER_UNREACHABLE',
-        `Alertmanager did not answer, nothing was silenced: ${reason}.`,
-      )
-    : new SilenceError(
-        'ALERTMANAGER_REFUSED',
-        `Alertmanager did not take it, nothing was changed: ${reason}.`,
-      );
+    ? new SilenceError('ALERTMANAGER_UNREACHABLE', `Alertmanager did not answer, ${undone}: ${reason}.`)
+    : new SilenceError('ALERTMANAGER_REFUSED', `Alertmanager did not take it, ${undone}: ${reason}.`);
 }
 
 function alreadySilenced(live: IncidentSilence): SilenceError {

@@ -773,6 +773,24 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       }),
     );
     expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
+    // Before: "Alertmanager did not answer, nothing was silenced", of a silence that stays in effect.
+    expect(err.message).toMatch(/^Alertmanager did not answer, the silence was not lifted: /);
+    expect(await activeSilence(pool, id)).toEqual(silence);
+  });
+
+  it('says an extension Alertmanager did not answer was not made, not that nothing was silenced', async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    const err = await rejection(
+      extendSilence(deps({ alertmanager: new AlertmanagerApi([closedUrl], undefined, 2_000) }), {
+        incidentId: id,
+        userId: 'U0ALICE',
+        durationMs: HOUR,
+        requestKey: requestKey(),
+      }),
+    );
+    expect(err.code).toBe('ALERTMANAGER_UNREACHABLE');
+    expect(err.message).toMatch(/^Alertmanager did not answer, the silence was not extended: .*ECONNREFUSED/);
     expect(await activeSilence(pool, id)).toEqual(silence);
   });
 
