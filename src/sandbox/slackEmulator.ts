@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   createServer,
   type IncomingMessage,
@@ -62,17 +63,20 @@ export interface RecordedCall {
 
 /**
  * How a call fails. `accepted`: Slack carries the call out, then answers 5xx all the same, so the
- * caller cannot tell whether it happened.
+ * caller cannot tell whether it happened. `byProxy`: the 5xx is a proxy's in front of Slack (an
+ * Envoy's 503 for a reset upstream), without Slack's request id: the call may have reached Slack.
  */
 export type Fault =
   | { status: 429; retryAfterSeconds: number }
-  | { status: 500 | 502 | 503; accepted?: boolean }
+  | { status: 500 | 502 | 503; accepted?: boolean; byProxy?: boolean }
   | { error: string };
 
 interface Reply {
   status: number;
   headers?: Record<string, string>;
   body: Record<string, unknown>;
+  /** Made by a proxy in front of Slack, not by Slack: no `x-slack-req-id`. */
+  byProxy?: boolean;
 }
 
 export interface SlackEmulatorOptions {
@@ -478,7 +482,13 @@ export class SlackEmulator {
         };
       }
       if (fault.accepted) this.methods[method]?.(params);
-      return { status: fault.status, body: { ok: false, error: 'internal_error' } };
+      return fault.byProxy
+        ? {
+            status: fault.status,
+            body: { error: 'upstream connect error or disconnect/reset before headers' },
+            byProxy: true,
+          }
+        : { status: fault.status, body: { ok: false, error: 'internal_error' } };
     }
     const handler = this.methods[method];
     return handler ? handler(params) : this.fail('unknown_method');
@@ -669,7 +679,12 @@ export class SlackEmulator {
           await this.waitIfHeld(method, true);
           res.writeHead(reply.status, {
             'content-type': 'application/json',
-            'x-oauth-scopes': (this.options.scopes ?? []).join(','),
+            ...(reply.byProxy
+              ? {}
+              : {
+                  'x-oauth-scopes': (this.options.scopes ?? []).join(','),
+                  'x-slack-req-id': randomBytes(16).toString('hex'),
+                }),
             ...reply.headers,
           });
           res.end(JSON.stringify(reply.body));

@@ -314,11 +314,13 @@ function mapError(method: string, err: unknown): Error {
   }
   if (err instanceof WebAPIHTTPError) {
     if (err.statusCode >= 500 || err.statusCode === 408)
-      // A 500 or 503 is Slack's answer; a gateway's 502 or 504, or a 408, says nothing of what Slack did.
+      // A 500 or 503 that Slack made (its request id on it) is its answer. A gateway's 502 or 504, a 408,
+      // or a 503 a proxy made (Envoy's for a connection reset upstream, which may come after Slack took
+      // the call) says nothing of what Slack did.
       return new SlackUnavailableError(
         method,
         `HTTP ${err.statusCode}`,
-        err.statusCode === 500 || err.statusCode === 503,
+        (err.statusCode === 500 || err.statusCode === 503) && err.headers['x-slack-req-id'] !== undefined,
       );
     return new SlackRejectedError(method, `http_${err.statusCode}`);
   }

@@ -150,6 +150,21 @@ describe('postOnce', () => {
     expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
   });
 
+  it("waits rather than post again at once after a proxy's 503, which Slack may yet carry out", async () => {
+    const { attempt } = await setUp();
+    slack.emulator.failNext('chat.postMessage', { status: 503, byProxy: true });
+    await expect(attempt()).rejects.toBeInstanceOf(SlackUnavailableError);
+    // Before: posted again at once, as after Slack's own 503, beside the post Slack may still make.
+    expect(await attempt().catch((err: unknown) => err)).toBeInstanceOf(SlackOutcomePendingError);
+    expect(calls('chat.postMessage')).toBe(1);
+    await pool.query(
+      "UPDATE slack_post_intents SET recorded_at = now() - interval '31 seconds' WHERE subject_id = $1",
+      [subject],
+    );
+    expect((await attempt()).adopted).toBe(false);
+    expect(slack.emulator.channelMessages(CHANNEL)).toHaveLength(1);
+  });
+
   it('posts again without looking when Slack refused the post or said 429', async () => {
     const { attempt } = await setUp();
     slack.emulator.failNext('chat.postMessage', { error: 'invalid_blocks' });

@@ -58,13 +58,18 @@ describe("the bot's Slack calls, on undici's request", () => {
         .postEphemeral({ channel: 'C0OPS', user: 'U0ALICE', text: 'hi' })
         .catch((e: unknown) => e as Error);
 
-    it('takes a 500 or 503 as answered by Slack, a 502 as no answer', async () => {
-      for (const [status, answered] of [
-        [500, true],
-        [503, true],
-        [502, false],
+    it("takes a 500 or 503 with Slack's request id as answered by Slack, a 502 or a proxy's 503 as no answer", async () => {
+      for (const [status, slackMadeIt, answered] of [
+        [500, true, true],
+        [503, true, true],
+        [502, true, false],
+        [503, false, false],
+        [500, false, false],
       ] as const) {
-        answer = (res) => res.writeHead(status).end('<html>bad gateway</html>');
+        answer = (res) =>
+          res
+            .writeHead(status, slackMadeIt ? { 'x-slack-req-id': 'b6a0e9c1f2d3' } : {})
+            .end('<html>bad gateway</html>');
         const err = await ephemeral();
         expect(err).toBeInstanceOf(SlackUnavailableError);
         expect((err as SlackUnavailableError).answered).toBe(answered);
