@@ -41,16 +41,22 @@ export async function loadChannelTask(db: pg.Pool, incidentId: number): Promise<
 }
 
 /**
- * Open incidents whose channel of their own is still to be made: the job that makes it may have been lost
- * (Redis back without its data) or have failed every attempt, and the incident is shown nowhere until its
- * channel is. The workers' sweep queues it again (a job there already is left). Not an announcement left
- * unposted once the channel is made: one the announcement channel refuses would be tried for ever.
+ * Open incidents whose channel of their own is not settled: not made yet, or made with its declarer's
+ * invite or its announcement still to do. The job that does them may have been lost (Redis back without
+ * its data) or have failed every attempt, and the incident is shown nowhere until its channel is made,
+ * or not announced. The workers' sweep queues it again (a job there already is left). Slack refusing the
+ * invite or the announcement settles it too: they are not tried for ever.
  */
-export async function channelsStillToMake(db: pg.Pool): Promise<number[]> {
+export async function channelsUnsettled(db: pg.Pool): Promise<number[]> {
   const { rows } = await db.query<{ id: number }>(
-    "SELECT id::int AS id FROM incidents WHERE state = 'open' AND dedicated_channel AND channel_id IS NULL",
+    "SELECT id::int AS id FROM incidents WHERE state = 'open' AND dedicated_channel AND channel_settled_at IS NULL",
   );
   return rows.map((r) => r.id);
+}
+
+/** The incident's channel is made, its declarer invited and its announcement posted, or refused. */
+export async function settleChannel(db: pg.Pool, incidentId: number): Promise<void> {
+  await db.query('UPDATE incidents SET channel_settled_at = now() WHERE id = $1', [incidentId]);
 }
 
 /** Whether an incident lives in `channelId`, or lived there until Slack refused it the channel. */

@@ -8,11 +8,12 @@ import type { FileConfig } from '../config/file.js';
 import { channelRefusal, moveToFallbackChannel } from '../incidents/channelFallback.js';
 import {
   attachChannel,
-  channelsStillToMake,
+  channelsUnsettled,
   channelTaken,
   dedicatedChannelName,
   loadChannelTask,
   recordAnnouncement,
+  settleChannel,
 } from '../incidents/channels.js';
 import { loadSnapshot } from '../incidents/incidentStore.js';
 import {
@@ -164,6 +165,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
         client.release();
       }
     }
+    await settleChannel(pool, incidentId);
   };
 
   const postmortem = async (job: Job<IncidentTask>, token: string | undefined) => {
@@ -223,7 +225,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
   const sweep = async (before?: Date) => {
     const now = new Date();
     const due: Array<{ task: ScheduledTask; at: Date }> = [
-      ...(await channelsStillToMake(pool)).map((incidentId) => ({
+      ...(await channelsUnsettled(pool)).map((incidentId) => ({
         task: { kind: 'create-channel' as const, incidentId },
         at: now,
       })),

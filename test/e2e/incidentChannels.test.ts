@@ -218,4 +218,47 @@ incidents:
     await waitFor(() => bot.slack.emulator.channelMessages('C0ANNOUNCE')[0], 20_000, 'announcement');
     expect(bot.slack.emulator.channels().filter((c) => c.name.includes('checkout-latency'))).toHaveLength(1);
   });
+
+  it('leaves no invite or announcement undone when lost after the channel was made', async () => {
+    await bot?.stop();
+    bot = await startTestBot({ configYaml });
+    const invite = bot.slack.emulator.hold('conversations.invite');
+    const answer = await slashCommand(bot, 'declare P1 Search index stale', { channel: 'C0RANDOM1' });
+    const ref = /Declared (INC-\d+)/.exec(answer.text)![1]!;
+    const jobId = `create-channel-${ref.slice('INC-'.length)}`;
+    // The channel is made and recorded; Slack goes down before the invite, and Redis then loses the job
+    // waiting to try again.
+    await invite.reached;
+    bot.slack.emulator.outage();
+    invite.release();
+    await waitFor(
+      async () => {
+        const job = await bot.app.tasks.getJob(jobId);
+        if (!job || (await job.getState()) !== 'delayed') return false;
+        return job.remove().then(
+          () => true,
+          () => false, // it began its next try meanwhile: a later look removes it
+        );
+      },
+      20_000,
+      'the channel job lost',
+    );
+    bot.slack.emulator.endOutage();
+    await bot.app.tasks.add('sweep', { kind: 'sweep' });
+
+    // Before: the sweep looked only for channels not made, and neither came.
+    const announcement = await waitFor(
+      () => bot.slack.emulator.channelMessages('C0ANNOUNCE')[0],
+      20_000,
+      'the announcement',
+    );
+    expect(announcement.text).toContain(ref);
+    const channel = bot.slack.emulator
+      .channels()
+      .find((c) => c.name === `inc-${today()}-search-index-stale`)!;
+    expect(channel.members).toContain('U0ALICE');
+    expect(bot.slack.emulator.channels().filter((c) => c.name.includes('search-index-stale'))).toHaveLength(
+      1,
+    );
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { channelsStillToMake, channelTaken, dedicatedChannelName } from '../../src/incidents/channels.js';
+import { channelsUnsettled, channelTaken, dedicatedChannelName } from '../../src/incidents/channels.js';
 import { lifecycleOnDatabase } from '../support/incidents.js';
 
 // Slack's rule for channel names (conversations.create / conversations.rename).
@@ -117,24 +117,27 @@ describe('dedicatedChannelName', () => {
   });
 });
 
-/** What the workers' sweep finds still to make (real PostgreSQL). */
-describe('channelsStillToMake', () => {
+/** What the workers' sweep finds still to do of a channel (real PostgreSQL). */
+describe('channelsUnsettled', () => {
   const lifecycle = lifecycleOnDatabase();
 
-  it('lists the open incidents whose channel is not made yet', async () => {
+  it('lists the open incidents whose channel is not made, or made with its invite or announcement to do', async () => {
     const { rows } = await lifecycle().pool.query<{ title: string; id: number }>(
       `INSERT INTO incidents (title, severity, declared_by, dedicated_channel, channel_id,
-                              announcement_channel_id, announcement_ts, state, resolved_at)
-       VALUES ('no channel', 'P1', 'U0ALICE', true, NULL, NULL, NULL, 'open', NULL),
-              ('not announced', 'P1', 'U0ALICE', true, 'C0OWN1', 'C0ANNOUNCE', NULL, 'open', NULL),
-              ('announced', 'P1', 'U0ALICE', true, 'C0OWN2', 'C0ANNOUNCE', '1.000100', 'open', NULL),
-              ('nothing to announce', 'P1', 'U0ALICE', true, 'C0OWN3', NULL, NULL, 'open', NULL),
-              ('resolved first', 'P1', 'U0ALICE', true, NULL, NULL, NULL, 'resolved', now()),
-              ('moved to the fallback', 'P1', 'U0ALICE', false, 'C0ANNOUNCE', 'C0ANNOUNCE', NULL, 'open', NULL)
+                              announcement_channel_id, announcement_ts, state, resolved_at, channel_settled_at)
+       VALUES ('no channel', 'P1', 'U0ALICE', true, NULL, NULL, NULL, 'open', NULL, NULL),
+              ('made, not settled', 'P1', 'U0ALICE', true, 'C0OWN1', 'C0ANNOUNCE', NULL, 'open', NULL, NULL),
+              ('settled', 'P1', 'U0ALICE', true, 'C0OWN2', 'C0ANNOUNCE', '1.000100', 'open', NULL, now()),
+              ('settled, announcement refused', 'P1', 'U0ALICE', true, 'C0OWN3', 'C0ANNOUNCE', NULL, 'open', NULL, now()),
+              ('resolved first', 'P1', 'U0ALICE', true, NULL, NULL, NULL, 'resolved', now(), NULL),
+              ('moved to the fallback', 'P1', 'U0ALICE', false, 'C0ANNOUNCE', 'C0ANNOUNCE', NULL, 'open', NULL, NULL)
        RETURNING title, id::int`,
     );
     const id = (title: string) => rows.find((r) => r.title === title)!.id;
-    expect((await channelsStillToMake(lifecycle().pool)).sort((a, b) => a - b)).toEqual([id('no channel')]);
+    expect((await channelsUnsettled(lifecycle().pool)).sort((a, b) => a - b)).toEqual([
+      id('no channel'),
+      id('made, not settled'),
+    ]);
   });
 });
 
