@@ -150,6 +150,72 @@ describe('createLogger', () => {
       });
     });
 
+    it('redact credentials by name, whatever the letter case and separators', () => {
+      const out = capture('info', []);
+      const fields = {
+        apiKey: 'v-apiKey',
+        api_key: 'v-api_key',
+        'X-API-KEY': 'v-x-api-key',
+        headers: { 'x-api-key': 'v-header', 'x-goog-api-key': 'v-goog', 'set-cookie': 'v-cookie' },
+        credentials: 'v-credentials',
+        privateKey: 'v-privateKey',
+        private_key: 'v-private_key',
+        accessKey: 'v-accessKey',
+        AWS_SECRET_ACCESS_KEY: 'v-aws',
+        routing_key: 'v-routing',
+        hmacKey: 'v-hmac',
+        // Node's TLS options call the private key itself `key`.
+        tls: { cert: 'a certificate', key: 'v-tls-key' },
+        PGPASSWORD: 'v-pgpassword',
+        passphrase: 'v-passphrase',
+        auth: 'v-auth',
+        proxyAuth: 'v-proxyAuth',
+        'api.key': 'v-dotted',
+      };
+      out.logger.info(fields, 'credentials');
+      const text = out.text();
+      expect(text.match(/v-[\w.-]+/g)).toBeNull();
+      expect(out.records()[0]).toMatchObject({ tls: { cert: 'a certificate', key: '[REDACTED]' } });
+    });
+
+    it('redact a credential-named object or list whole, and keep null (none set)', () => {
+      const out = capture('info', []);
+      out.logger.info({
+        credentials: { username: 'svc-user', region: 'eu', nested: { id: 'v-in-object' } },
+        apiKeys: ['v-first', 'v-second'],
+        password: null,
+      });
+      expect(out.records()[0]).toEqual(
+        expect.objectContaining({ credentials: '[REDACTED]', apiKeys: '[REDACTED]', password: null }),
+      );
+      expect(out.text()).not.toContain('svc-user');
+    });
+
+    it('keep the keys that name things, which an operator looks a line up by', () => {
+      const out = capture('info', []);
+      const ids = {
+        dedupKey: 'incident-bot:INC-7:oncall:3f9a',
+        dedup_key: 'incident-bot:INC-7:oncall:3f9a',
+        idempotencyKey: 'incident-bot:INC-7:oncall:3f9a:0:trigger',
+        headers: { 'Idempotency-Key': 'incident-bot:INC-7:oncall:3f9a:0:trigger' },
+        requestKey: 'T1:U1:1700000000.000100',
+        request_key: 'T1:U1:1700000000.000100',
+        groupKey: '{}:{alertname="HighLatency"}',
+        group_key: '{}:{alertname="HighLatency"}',
+        keyId: 'kid-2026',
+        tokenCount: 3,
+        passwordSet: true,
+      };
+      out.logger.info(ids, 'ids');
+      expect(out.records()[0]).toMatchObject(ids);
+    });
+
+    it('are not fooled by a message that looks like fields', () => {
+      const out = capture('info', []);
+      out.logger.info({ note: 'a","apiKey":"x' }, '"password":"shown as text"');
+      expect(out.records()[0]).toMatchObject({ note: 'a","apiKey":"x', msg: '"password":"shown as text"' });
+    });
+
     // Regression test for a bug found in review.
     it('redact authorization however deeply it is nested', () => {
       const out = capture();
