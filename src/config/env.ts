@@ -42,6 +42,9 @@ const EnvSchema = z.object({
     .default('https://slack.com/api/')
     .transform((value) => (value.endsWith('/') ? value : `${value}/`)),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/incident_bot'),
+  // The password of DATABASE_URL's user, given apart: one holding @, :, / or # put into the URL as it is
+  // (compose's interpolation does) cuts it short or moves the host. Any text, spaces included.
+  DATABASE_PASSWORD: z.string().optional(),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
   PORT: z
     .string()
@@ -99,6 +102,34 @@ function checkAlertmanagerAuth(env: z.infer<typeof SocketModeEnvSchema>, ctx: z.
   }
 }
 
+/** A password in DATABASE_URL and DATABASE_PASSWORD beside it: which one is meant is not known. */
+function checkDatabasePassword(env: z.infer<typeof SocketModeEnvSchema>, ctx: z.RefinementCtx): void {
+  // A URL that is not one has its own problem, reported with this one.
+  const url = URL.canParse(env.DATABASE_URL) ? new URL(env.DATABASE_URL) : undefined;
+  if (env.DATABASE_PASSWORD !== undefined && url?.password) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DATABASE_PASSWORD'],
+      message: 'expected DATABASE_URL without a password when DATABASE_PASSWORD is set',
+    });
+  }
+}
+
+/**
+ * DATABASE_URL with DATABASE_PASSWORD written into it, encoded, so that everything that reads the URL (pg,
+ * doctor, the logger's list of secrets) takes the password as it was given.
+ */
+function withDatabasePassword<T extends { DATABASE_URL: string; DATABASE_PASSWORD?: string | undefined }>(
+  env: T,
+): Omit<T, 'DATABASE_PASSWORD'> {
+  const { DATABASE_PASSWORD: password, ...rest } = env;
+  if (password === undefined) return rest;
+  const url = new URL(rest.DATABASE_URL);
+  // The URL's own encoding leaves % as it is, which pg would then decode.
+  url.password = encodeURIComponent(password);
+  return { ...rest, DATABASE_URL: url.href };
+}
+
 /** The credentials for Alertmanager's API the environment gives, if any. */
 export function alertmanagerAuth(env: Env): AlertmanagerAuth | undefined {
   if (env.ALERTMANAGER_API_TOKEN) return { kind: 'bearer', token: env.ALERTMANAGER_API_TOKEN };
@@ -112,7 +143,7 @@ export function alertmanagerAuth(env: Env): AlertmanagerAuth | undefined {
   return undefined;
 }
 
-export type Env = z.infer<typeof SocketModeEnvSchema> & {
+export type Env = Omit<z.infer<typeof SocketModeEnvSchema>, 'DATABASE_PASSWORD'> & {
   /** A first try: the bot runs against the built-in sandbox (src/sandbox/sandbox.ts). See isSandbox. */
   sandbox: boolean;
   /**
@@ -178,10 +209,13 @@ export function parseEnv(source: NodeJS.ProcessEnv): Env {
     ? { ...sandboxDefaults(present), ...present, SLACK_BOT_TOKEN: `xoxb-sandbox-${secret()}` }
     : present;
   const schema = present.SLACK_APP_TOKEN === undefined ? EnvSchema : SocketModeEnvSchema;
-  const result = schema.superRefine(checkAlertmanagerAuth).safeParse(input, requiredMessage);
+  const result = schema
+    .superRefine(checkAlertmanagerAuth)
+    .superRefine(checkDatabasePassword)
+    .safeParse(input, requiredMessage);
   if (!result.success) throw new ConfigError('environment', formatZodIssues(result.error));
   return {
-    ...result.data,
+    ...withDatabasePassword(result.data),
     INCIDENT_BOT_CONFIG: configPathOf(present),
     sandbox,
     sandboxDatabase: sandbox && present.DATABASE_URL === undefined,

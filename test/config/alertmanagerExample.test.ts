@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseEnv } from '../../src/config/env.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { Duration } from '../../src/primitives/duration.js';
 
@@ -73,12 +75,58 @@ describe('config/alertmanager.example.yml', () => {
 
 describe('docker-compose.yml', () => {
   interface ComposeService {
+    command?: string[];
+    environment?: Record<string, string>;
     volumes?: string[];
     secrets?: Array<string | { source: string; target?: string }>;
   }
   let compose: { services: Record<string, ComposeService> };
   beforeAll(async () => {
-    compose = parse(await readFile(new URL('../../docker-compose.yml', import.meta.url), 'utf8'));
+    // The bot's services share their settings through a YAML merge key, as compose reads it.
+    compose = parse(await readFile(new URL('../../docker-compose.yml', import.meta.url), 'utf8'), {
+      merge: true,
+    });
+  });
+
+  /** A service's environment as compose makes it from .env: ${NAME}, ${NAME:?message}, ${NAME:-default}. */
+  const interpolated = (environment: Record<string, string>, dotEnv: Record<string, string>) =>
+    Object.fromEntries(
+      Object.entries(environment).map(([name, value]) => [
+        name,
+        value.replace(/\$\{(\w+)(?::?[?-][^}]*)?\}/g, (_, variable: string) => dotEnv[variable] ?? ''),
+      ]),
+    );
+
+  it('gives the bot the database password apart from the URL, so that any password works', () => {
+    // Interpolated into the URL, @ and : moved the host and # cut the rest off.
+    const dotEnv = {
+      SLACK_BOT_TOKEN: 'xoxb-1-2-abc',
+      SLACK_SIGNING_SECRET: '0123456789abcdef',
+      ALERTMANAGER_TOKEN: 'am-token-0123456789',
+      POSTGRES_PASSWORD: 'p@ss:w/rd#1%41?',
+    };
+    const postgres = interpolated(compose.services.postgres!.environment!, dotEnv);
+    const bots = Object.values(compose.services).filter((service) => service.environment?.DATABASE_URL);
+    expect(bots.map((service) => service.command?.[0])).toEqual(['migrate', 'serve', 'worker']);
+    for (const service of bots) {
+      // env_file: .env, then the service's own environment.
+      const env = parseEnv({ ...dotEnv, ...interpolated(service.environment!, dotEnv) });
+      const { user, password, host, database } = new pg.Client({ connectionString: env.DATABASE_URL });
+      expect({ user, password, host, database }).toEqual({
+        user: postgres.POSTGRES_USER,
+        password: postgres.POSTGRES_PASSWORD,
+        host: 'postgres',
+        database: postgres.POSTGRES_DB,
+      });
+    }
+  });
+
+  it('interpolates no variable into a URL, where it would be read as part of the URL', () => {
+    for (const service of Object.values(compose.services)) {
+      for (const value of Object.values(service.environment ?? {})) {
+        if (value.includes('://')) expect(value).not.toContain('$');
+      }
+    }
   });
 
   it("gives its Alertmanager the example config, its bot's address and the token file it names", async () => {

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { alertmanagerAuth, parseEnv, SANDBOX_CONFIG_PATH } from '../../src/config/env.js';
 import { ConfigError } from '../../src/config/errors.js';
@@ -338,6 +339,47 @@ describe('parseEnv in sandbox mode (no Slack token)', () => {
 
   it('is entered with the demo config named explicitly', () => {
     expect(parseEnv({ INCIDENT_BOT_CONFIG: SANDBOX_CONFIG_PATH }).sandbox).toBe(true);
+  });
+});
+
+describe('DATABASE_PASSWORD', () => {
+  const WITHOUT_PASSWORD = 'postgres://incident_bot@postgres:5432/incident_bot';
+  /** Where and as whom pg connects with the URL the bot was given: what counts. */
+  const connectionOf = (url: string) => {
+    const { user, password, host, port, database } = new pg.Client({ connectionString: url });
+    return { user, password, host, port, database };
+  };
+
+  // Written into the URL as they are, each of these cuts the password short or moves the host.
+  it.each(['p@ss', 'a:b/c', 'x#y?z', '100%', '%41%42', 'with space', 'pa"ss\\word', 'ünïcødé'])(
+    'is taken beside a URL without a password, whatever it holds: %j',
+    (password) => {
+      const env = parseEnv({ ...VALID, DATABASE_URL: WITHOUT_PASSWORD, DATABASE_PASSWORD: password });
+      expect(connectionOf(env.DATABASE_URL)).toEqual({
+        user: 'incident_bot',
+        password,
+        host: 'postgres',
+        port: 5432,
+        database: 'incident_bot',
+      });
+      expect(env).not.toHaveProperty('DATABASE_PASSWORD');
+    },
+  );
+
+  it('is refused beside a URL that has a password of its own: which one is meant is not known', () => {
+    expect(problemsOf({ ...VALID, DATABASE_PASSWORD: 'another' })).toEqual([
+      'DATABASE_PASSWORD: expected DATABASE_URL without a password when DATABASE_PASSWORD is set',
+    ]);
+  });
+
+  it('leaves a DATABASE_URL that is not a URL to its own problem', () => {
+    expect(problemsOf({ ...VALID, DATABASE_URL: 'not a url', DATABASE_PASSWORD: 'pw' })).toEqual([
+      'DATABASE_URL: expected a URL like postgres://user@host:5432/incident_bot',
+    ]);
+  });
+
+  it('counts as unset when empty, as every variable does', () => {
+    expect(parseEnv({ ...VALID, DATABASE_PASSWORD: '' }).DATABASE_URL).toBe(VALID.DATABASE_URL);
   });
 });
 
