@@ -1,5 +1,7 @@
 /** What every check kind shares: the record of a run in progress, and how its findings become text. */
 
+import { truncate } from '../primitives/text.js';
+
 /** A target's state that makes the check fail; its message is the detail. */
 export class CheckFailure extends Error {}
 
@@ -103,14 +105,6 @@ export function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
 export function percent(fraction: number): string {
   return `${Number((fraction * 100).toFixed(2))}%`;
-}
-
-export function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

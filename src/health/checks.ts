@@ -2,17 +2,8 @@ import net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import {
-  CheckFailure,
-  CheckRun,
-  describeError,
-  oneLine,
-  percent,
-  plural,
-  redact,
-  show,
-  truncate,
-} from './checkRun.js';
+import { plural, truncate } from '../primitives/text.js';
+import { CheckFailure, CheckRun, describeError, oneLine, percent, redact, show } from './checkRun.js';
 import type { HealthCheck, HealthCheckKind } from './checkSchema.js';
 import { httpRequest } from './httpRequest.js';
 import { checkPrometheus } from './prometheusCheck.js';

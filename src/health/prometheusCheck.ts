@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CheckFailure, type CheckRun, show, truncate } from './checkRun.js';
+import { truncate } from '../primitives/text.js';
+import { CheckFailure, type CheckRun, show } from './checkRun.js';
 import type { HealthCheck } from './checkSchema.js';
 import { httpRequest } from './httpRequest.js';
 import { fillQuery, graphUrl, seriesName } from './promql.js';

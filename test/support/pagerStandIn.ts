@@ -24,7 +24,13 @@ export interface PagerStandIn {
   close(): Promise<void>;
 }
 
-/** A recording stand-in for PagerDuty's Events API and for a page webhook: real HTTP on 127.0.0.1. */
+/** PagerDuty's limit on an Events API v2 event ("Size Limits" in its Events API v2 overview). */
+export const PAGERDUTY_MAX_EVENT_BYTES = 512 * 1024;
+
+/**
+ * A recording stand-in for PagerDuty's Events API and for a page webhook: real HTTP on 127.0.0.1. Like
+ * PagerDuty, it refuses a body over 512 KB with a 400.
+ */
 export async function startPagerStandIn(): Promise<PagerStandIn> {
   const queued: number[] = [];
   const standIn: Omit<PagerStandIn, 'url' | 'close'> = {
@@ -37,7 +43,8 @@ export async function startPagerStandIn(): Promise<PagerStandIn> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', async () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      const status = queued.shift() ?? standIn.fallback;
+      const status =
+        Buffer.byteLength(raw) > PAGERDUTY_MAX_EVENT_BYTES ? 400 : (queued.shift() ?? standIn.fallback);
       let body: Record<string, unknown> = {};
       try {
         body = JSON.parse(raw) as Record<string, unknown>;
