@@ -30,11 +30,12 @@ import { HandlersInFlight } from './listeners/handlersInFlight.js';
 import { ListenerRouter, registerListeners } from './listeners/index.js';
 import { createSocketModeConnection, type SocketModeConnection } from './listeners/socketMode.js';
 import { boltLogger, createLogger, type Logger } from './observability/logger.js';
-import { Metrics } from './observability/metrics.js';
+import { Metrics, STORE_PROBE_MS } from './observability/metrics.js';
 import { anyPager } from './paging/configSchema.js';
 import { createPagers } from './paging/pagers.js';
 import { anyAutoChecks, playbookView } from './playbooks/playbooks.js';
 import { ownValue } from './primitives/records.js';
+import { withTimeout } from './primitives/withTimeout.js';
 import { ACTIONS_QUEUE, type ActionJob } from './queues/actionJobs.js';
 import { ESCALATION_QUEUE, type EscalationJob } from './queues/escalationJobs.js';
 import { HEALTH_QUEUE, type HealthJob } from './queues/healthJobs.js';
@@ -375,12 +376,15 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
     }
 
     // The probe's answer names the store, not its error: that would show hosts, users and database
-    // names on the public port. The log has it.
+    // names on the public port. The log has it. A store gone silent is not answering either.
     const ready = async () => {
-      const stores = { PostgreSQL: () => pool.query('SELECT 1'), Redis: () => producerRedis.ping() };
+      const stores: Record<string, () => Promise<unknown>> = {
+        PostgreSQL: () => pool.query('SELECT 1'),
+        Redis: () => producerRedis.ping(),
+      };
       for (const [store, answers] of Object.entries(stores)) {
         try {
-          await answers();
+          await withTimeout(answers(), STORE_PROBE_MS);
         } catch (err) {
           logger.warn({ err }, `readiness: ${store} is not answering`);
           throw new Error(`${store} is not answering`);

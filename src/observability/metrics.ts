@@ -1,6 +1,18 @@
 import type { Queue } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { SEVERITIES } from '../primitives/severity.js';
+import { withTimeout } from '../primitives/withTimeout.js';
+
+/**
+ * How long /readyz and each of a scrape's gauges wait for PostgreSQL or Redis. A store gone silent (the
+ * connection open, nothing coming back) is found by TCP only hours later: a scrape waiting on it would pass
+ * Prometheus's scrape_timeout (10 s by default) and lose every series, the webhook's 503s included.
+ */
+export const STORE_PROBE_MS = 2000;
+
+/** `answer`'s value, or undefined once it fails or STORE_PROBE_MS pass without it. */
+const probed = <T>(answer: Promise<T>): Promise<T | undefined> =>
+  withTimeout(answer, STORE_PROBE_MS).catch(() => undefined);
 
 /** What the gauges read when Prometheus scrapes: Postgres for incidents, Redis for queues. */
 export interface ScrapeSources {
@@ -193,12 +205,12 @@ export class Metrics {
     this.sources = sources;
   }
 
-  // A store that does not answer leaves its gauge without series for this scrape, rather than failing
-  // the whole scrape or showing old numbers as current.
+  // A store that does not answer, or not within STORE_PROBE_MS, leaves its gauge without series for this
+  // scrape, rather than failing the whole scrape or showing old numbers as current.
   private async collectOpenIncidents(): Promise<void> {
     this.openIncidents.reset();
     if (!this.sources) return;
-    const counts = await this.sources.openIncidents().catch(() => undefined);
+    const counts = await probed(this.sources.openIncidents());
     if (!counts) return;
     for (const severity of SEVERITIES) this.openIncidents.set({ severity }, counts[severity] ?? 0);
   }
@@ -210,7 +222,7 @@ export class Metrics {
     if (!this.waitingRead || performance.now() - this.waitingRead.at > 1000)
       this.waitingRead = {
         at: performance.now(),
-        answer: this.sources.deliveriesWaiting().catch(() => undefined),
+        answer: probed(this.sources.deliveriesWaiting()),
       };
     return this.waitingRead.answer;
   }
@@ -218,7 +230,7 @@ export class Metrics {
   private async collectHeartbeat(): Promise<void> {
     this.heartbeatLastSeen.reset();
     const heartbeat = this.sources?.heartbeat;
-    const lastSeen = await heartbeat?.lastSeen().catch(() => undefined);
+    const lastSeen = heartbeat && (await probed(heartbeat.lastSeen()));
     if (heartbeat && lastSeen)
       this.heartbeatLastSeen.set({ alertname: heartbeat.alertname }, lastSeen.getTime() / 1000);
   }
@@ -228,7 +240,7 @@ export class Metrics {
     if (!this.sources?.queuesReady()) return;
     await Promise.all(
       this.sources.queues.map(async (queue) => {
-        const counts = await queue.getJobCounts(...QUEUE_STATES).catch(() => undefined);
+        const counts = await probed(queue.getJobCounts(...QUEUE_STATES));
         if (!counts) return;
         for (const state of QUEUE_STATES)
           this.queueJobs.set({ queue: queue.name, state }, counts[state] ?? 0);
