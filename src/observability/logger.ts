@@ -68,7 +68,9 @@ function redactSecretFields(line: string): string {
 
 /** Hides the password in postgres://user:secret@host and redis://:secret@host wherever it shows up. */
 export function redactUrlPasswords(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s"]*:)[^\s/"]*@/gi, '$1[REDACTED]@');
+  // A scheme is matched from the start of its run of scheme characters only (not from each word in it, as
+  // with \b, which took time in the square of a run like a.a.a…).
+  return text.replace(/((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*:\/\/[^:/@\s"]*:)[^\s/"]*@/gi, '$1[REDACTED]@');
 }
 
 /**

@@ -251,6 +251,23 @@ describe('createLogger', () => {
   });
 });
 
+describe('scrubbing hostile text', () => {
+  // Anyone may send a request line of 16 KiB, and its path is logged: scrubbing it must cost time in
+  // proportion to its length. Runs of key-like or scheme-like text once took time in its square: 0.3 s
+  // of the event loop per 16 KiB request, about 5 s per 64 KiB line and over a minute per 256 KiB here;
+  // in proportion, a few ms. The bound sits far from both, so that a loaded machine cannot decide it.
+  it.each([
+    ['a field name', `/"${'token'.repeat(52_000)}`],
+    ['a URL scheme', `/${'a.'.repeat(128_000)}`],
+  ])('takes time in proportion to the line, for text that looks like %s', (_, path) => {
+    const out = capture('info', []);
+    const started = performance.now();
+    out.logger.info({ method: 'GET', path, status: 404 }, 'request');
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(out.records()[0]?.path).toBe(path);
+  });
+});
+
 describe('redactUrlPasswords', () => {
   it.each([
     ['postgres://bot:secret@db:5432/x', 'postgres://bot:[REDACTED]@db:5432/x'],
