@@ -16,6 +16,13 @@ export type SlackSyncJob =
   | { kind: 'reconcile' }
   | { kind: 'heartbeat-check' };
 
+/**
+ * A connection that has left a command unanswered this long is taken for gone silent (open, nothing coming
+ * back: a NAT that forgot the flow, some failovers), which TCP keepalive notices only after minutes: it is
+ * closed and opened again, its commands sent again. Above BullMQ's longest blocking read (10 s) with room.
+ */
+export const REDIS_SILENT_MS = 20_000;
+
 /** Redis for request handlers: fail fast when Redis is down, so the handler can answer 503 at once. */
 export function createProducerRedis(url: string): Redis {
   return new Redis(url, {
@@ -23,6 +30,7 @@ export function createProducerRedis(url: string): Redis {
     enableOfflineQueue: false,
     connectTimeout: 3000,
     lazyConnect: false,
+    socketTimeout: REDIS_SILENT_MS,
   });
 }
 
@@ -40,9 +48,12 @@ export function isTransientQueueError(err: unknown): boolean {
   );
 }
 
-/** Redis for workers: BullMQ's blocking commands need maxRetriesPerRequest null. */
+/**
+ * Redis for workers: BullMQ's blocking commands need maxRetriesPerRequest null. Without a limit on silence,
+ * a worker whose connection went silent waited on it for good, taking no job, while /healthz said ok.
+ */
 export function createWorkerRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null });
+  return new Redis(url, { maxRetriesPerRequest: null, socketTimeout: REDIS_SILENT_MS });
 }
 
 export function createQueue<T>(name: string, connection: Redis, prefix: string): Queue<T> {
