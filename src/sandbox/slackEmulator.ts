@@ -65,10 +65,13 @@ export interface RecordedCall {
  * How a call fails. `accepted`: Slack carries the call out, then answers 5xx all the same, so the
  * caller cannot tell whether it happened. `byProxy`: the 5xx is a proxy's in front of Slack (an
  * Envoy's 503 for a reset upstream), without Slack's request id: the call may have reached Slack.
+ * `answerLost`: Slack carries it out and answers, and the connection drops before the answer arrives
+ * (served over HTTP; handled in-process, the answer is given).
  */
 export type Fault =
   | { status: 429; retryAfterSeconds: number }
   | { status: 500 | 502 | 503; accepted?: boolean; byProxy?: boolean }
+  | { answerLost: true }
   | { error: string };
 
 interface Reply {
@@ -77,6 +80,8 @@ interface Reply {
   body: Record<string, unknown>;
   /** Made by a proxy in front of Slack, not by Slack: no `x-slack-req-id`. */
   byProxy?: boolean;
+  /** The connection drops instead of carrying the answer. */
+  lost?: boolean;
 }
 
 export interface SlackEmulatorOptions {
@@ -474,6 +479,7 @@ export class SlackEmulator {
     if (faultIndex >= 0) {
       const { fault } = this.faults.splice(faultIndex, 1)[0]!;
       if ('error' in fault) return this.fail(fault.error);
+      if ('answerLost' in fault) return { ...this.carryOut(method, params), lost: true };
       if (fault.status === 429) {
         return {
           status: 429,
@@ -490,6 +496,10 @@ export class SlackEmulator {
           }
         : { status: fault.status, body: { ok: false, error: 'internal_error' } };
     }
+    return this.carryOut(method, params);
+  }
+
+  private carryOut(method: string, params: Record<string, unknown>): Reply {
     const handler = this.methods[method];
     return handler ? handler(params) : this.fail('unknown_method');
   }
@@ -677,6 +687,10 @@ export class SlackEmulator {
           await this.waitIfHeld(method, false);
           const reply = this.handle(method, params, req.headers.authorization);
           await this.waitIfHeld(method, true);
+          if (reply.lost) {
+            req.socket.destroy();
+            return;
+          }
           res.writeHead(reply.status, {
             'content-type': 'application/json',
             ...(reply.byProxy

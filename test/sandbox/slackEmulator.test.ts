@@ -655,6 +655,31 @@ describe('an outage', () => {
   });
 });
 
+describe('an answer lost', () => {
+  it('carries the call out, then drops the connection; the share is listed in its thread', async () => {
+    const web = client();
+    const root = await web.chat.postMessage({ channel: 'C0PAYMENTS', text: 'INC-42' });
+    const { file_id: id, upload_url: url } = await web.files.getUploadURLExternal({
+      filename: 'pm.md',
+      length: 4,
+    });
+    expect((await fetch(String(url), { method: 'POST', body: '# PM' })).status).toBe(200);
+    slack.emulator.failNext('files.completeUploadExternal', { answerLost: true });
+    await expect(
+      call('files.completeUploadExternal', {
+        files: [{ id, title: 'PM' }],
+        channel_id: 'C0PAYMENTS',
+        thread_ts: root.ts,
+      }),
+    ).rejects.toThrow('fetch failed');
+    expect(slack.emulator.callsOf('files.completeUploadExternal')).toEqual([
+      expect.objectContaining({ ok: true, status: 200 }),
+    ]);
+    const replies = await web.conversations.replies({ channel: 'C0PAYMENTS', ts: String(root.ts) });
+    expect(replies.messages?.map((m) => m.files?.map((f) => f.id))).toEqual([undefined, [id]]);
+  });
+});
+
 describe('a channel that refuses the bot', () => {
   it('answers its error to chat.postMessage and chat.update there, and nowhere else', async () => {
     const posted = await call<{ ts: string }>('chat.postMessage', { channel: 'C0GONE', text: 'before' });
