@@ -3,6 +3,9 @@ import { inTransaction } from '../db/pool.js';
 import { incidentRef } from '../primitives/ids.js';
 import { ROLES } from '../primitives/role.js';
 import type { TemplateSet } from '../render/templates.js';
+import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import type { PostOnceDeps } from '../slack/postOnce.js';
+import { findShare, type ShareAttempt } from '../slack/shareOnce.js';
 import {
   buildPostmortemView,
   POSTMORTEM_TEMPLATE,
@@ -18,6 +21,10 @@ import { addTimelineEntries } from './timeline.js';
  */
 
 type Queryable = pg.ClientBase | pg.Pool;
+
+/** A revision with no share under way or in doubt: a new one, one uploaded, one whose share failed. */
+const NO_SHARE =
+  'share_file_id = NULL, share_channel_id = NULL, share_thread_ts = NULL, share_started_at = NULL';
 
 export async function loadPostmortemData(
   db: Queryable,
@@ -94,7 +101,7 @@ export async function generatePostmortem(
       `INSERT INTO postmortems (incident_id, markdown, generated_by) VALUES ($1, $2, $3)
        ON CONFLICT (incident_id) DO UPDATE
           SET markdown = EXCLUDED.markdown, revision = postmortems.revision + 1, generated_at = now(),
-              generated_by = EXCLUDED.generated_by, slack_file_id = NULL
+              generated_by = EXCLUDED.generated_by, slack_file_id = NULL, ${NO_SHARE}
        RETURNING revision`,
       [incidentId, markdown, generatedBy],
     );
@@ -116,8 +123,9 @@ export async function generatePostmortem(
 }
 
 /**
- * Records the Slack file of `revision`; false when a newer revision replaced it in the meantime. The
- * request it answers ends with it, unless asked again since the revision was written: the next answers it.
+ * Records the Slack file of `revision`, and that its share is over; false when a newer revision replaced
+ * it in the meantime. The request it answers ends with it, unless asked again since the revision was
+ * written: the next answers it.
  */
 export async function recordPostmortemFile(
   db: Queryable,
@@ -127,7 +135,7 @@ export async function recordPostmortemFile(
 ): Promise<boolean> {
   const { rows } = await db.query<{ recorded: boolean }>(
     `WITH recorded AS (
-       UPDATE postmortems SET slack_file_id = $3 WHERE incident_id = $1 AND revision = $2
+       UPDATE postmortems SET slack_file_id = $3, ${NO_SHARE} WHERE incident_id = $1 AND revision = $2
        RETURNING generated_at
      ), answered AS (
        DELETE FROM postmortem_requests r USING recorded
@@ -208,4 +216,92 @@ export async function postmortemRefused(db: Queryable, incidentId: number, revis
       WHERE r.incident_id = $1 AND p.incident_id = $1 AND p.revision = $2 AND r.requested_at <= p.generated_at`,
     [incidentId, revision],
   );
+}
+
+/** Where a revision goes and what it shows. */
+export interface PostmortemUpload {
+  incidentId: number;
+  revision: number;
+  channel: string;
+  threadTs: string;
+  filename: string;
+  content: string;
+}
+
+/**
+ * Uploads `upload` into its thread once (DESIGN.md principle 7), and records its file: a share of this
+ * revision whose outcome is unknown (its answer lost, the process dead) is looked up and its file taken
+ * rather than shared again (src/slack/shareOnce.ts). The staged file's id is recorded before the share, so
+ * a share found is known by it. A refusal, or Slack's rate limit, ends the attempt: it was not shared.
+ * Nothing is shared for a revision already uploaded, or replaced by a newer one.
+ */
+export async function uploadPostmortem(
+  deps: Pick<PostOnceDeps, 'slack' | 'limiter' | 'limits'>,
+  pool: pg.Pool,
+  upload: PostmortemUpload,
+): Promise<void> {
+  const { incidentId, revision } = upload;
+  const earlier = await shareInDoubt(pool, incidentId, revision);
+  if (earlier && (await findShare(deps, earlier.attempt, earlier.now))) {
+    await recordPostmortemFile(pool, incidentId, revision, earlier.attempt.fileId);
+    return;
+  }
+  const fileId = await deps.slack.stageFile({ filename: upload.filename, content: upload.content });
+  const { rowCount } = await pool.query(
+    `UPDATE postmortems
+        SET share_file_id = $3, share_channel_id = $4, share_thread_ts = $5, share_started_at = clock_timestamp()
+      WHERE incident_id = $1 AND revision = $2 AND slack_file_id IS NULL`,
+    [incidentId, revision, fileId, upload.channel, upload.threadTs],
+  );
+  if (!rowCount) return;
+  try {
+    await deps.slack.shareFile({
+      fileId,
+      title: `${upload.filename.replace(/\.md$/, '')} (revision ${revision})`,
+      channel: upload.channel,
+      threadTs: upload.threadTs,
+    });
+  } catch (err) {
+    if (err instanceof SlackRejectedError || err instanceof SlackRateLimitedError)
+      await pool
+        .query(
+          `UPDATE postmortems SET ${NO_SHARE} WHERE incident_id = $1 AND revision = $2 AND share_file_id = $3`,
+          [incidentId, revision, fileId],
+        )
+        .catch(() => {});
+    throw err;
+  }
+  await recordPostmortemFile(pool, incidentId, revision, fileId);
+}
+
+/** The share of `revision` whose outcome is unknown, if any, with the database's time, read before a look. */
+async function shareInDoubt(
+  db: Queryable,
+  incidentId: number,
+  revision: number,
+): Promise<{ attempt: ShareAttempt; now: Date } | undefined> {
+  const { rows } = await db.query<ShareAttempt & { now: Date }>(
+    `SELECT share_file_id AS "fileId", share_channel_id AS "channelId", share_thread_ts AS "threadTs",
+            share_started_at AS "startedAt", clock_timestamp() AS now
+       FROM postmortems
+      WHERE incident_id = $1 AND revision = $2 AND share_file_id IS NOT NULL AND slack_file_id IS NULL`,
+    [incidentId, revision],
+  );
+  const row = rows[0];
+  return row && { attempt: row, now: row.now };
+}
+
+/**
+ * The revision whose share's outcome is unknown, written for the request still held: a job that has lost
+ * its revision (its job lost by Redis, the sweep's queued in its place) takes it rather than write and
+ * share another, which would show the post-mortem twice.
+ */
+export async function revisionInDoubt(db: Queryable, incidentId: number): Promise<number | undefined> {
+  const { rows } = await db.query<{ revision: number }>(
+    `SELECT p.revision FROM postmortems p JOIN postmortem_requests r USING (incident_id)
+      WHERE p.incident_id = $1 AND p.share_file_id IS NOT NULL AND p.slack_file_id IS NULL
+        AND p.generated_at >= r.requested_at`,
+    [incidentId],
+  );
+  return rows[0]?.revision;
 }

@@ -62,8 +62,8 @@ export interface Posted {
 }
 
 // Slack's clock and the database's may differ: look back this much further than the intent's time.
-const CLOCK_SKEW_MS = 60_000;
-const PAGE_SIZE = 200;
+export const CLOCK_SKEW_MS = 60_000;
+export const PAGE_SIZE = 200;
 // The longest wait of our own limiter for the history's next slot that a lookup sits out: after a page,
 // rather than give up what it has read; before the first, to ask the stored scans again. Longer, the sync
 // is delayed.
@@ -272,8 +272,8 @@ async function lookUp(
  * here: giving up would throw away the pages read so far, and a lookup longer than the limit's burst would
  * start over, and stop short, for ever.
  */
-async function readPage(
-  deps: PostOnceDeps,
+export async function readPage(
+  deps: Pick<PostOnceDeps, 'limiter' | 'limits'>,
   read: () => Promise<MessagePage>,
   method: 'conversations.history' | 'conversations.replies',
   { sitOut }: { sitOut: boolean },
@@ -294,6 +294,6 @@ function isShortWait(err: unknown): err is SlackRateLimitedError {
 }
 
 /** A time as a Slack ts: seconds and microseconds. */
-function slackTs(ms: number): string {
+export function slackTs(ms: number): string {
   return (ms / 1000).toFixed(6);
 }

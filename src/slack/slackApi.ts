@@ -13,6 +13,9 @@ const TRANSIENT_PLATFORM_ERRORS = new Set([
   'ratelimited',
 ]);
 
+/** What the POST of a file's bytes to the URL files.getUploadURLExternal gave is called in errors and metrics. */
+const UPLOAD_URL = 'files.upload_url';
+
 /** The longest the Web API client waits for Slack's answer to one call. */
 export const SLACK_CALL_TIMEOUT_MS = 10_000;
 
@@ -31,6 +34,8 @@ export interface MessageMetadata {
 export interface ListedMessage {
   ts: string;
   metadata?: MessageMetadata;
+  /** The ids of the files it shares, if any. */
+  fileIds?: string[];
 }
 
 /** One page of messages, and the cursor of the next when there is one. */
@@ -171,29 +176,45 @@ export class SlackApi {
     }
   }
 
-  /** Uploads a text file into a channel or thread (files.getUploadURLExternal + completeUploadExternal). */
-  async uploadFile(args: {
+  /**
+   * Sends a text file's bytes to Slack (files.getUploadURLExternal, then a POST of the bytes to the URL it
+   * gives): the file's id, shown nowhere until shareFile. Split from the share so that the id can be
+   * recorded before the one call whose lost answer would leave a file shown or not (DESIGN.md principle 7).
+   */
+  async stageFile(args: { filename: string; content: string }): Promise<string> {
+    const reserved = await this.call('files.getUploadURLExternal', () =>
+      this.client.files.getUploadURLExternal({
+        filename: args.filename,
+        length: Buffer.byteLength(args.content, 'utf8'),
+      }),
+    );
+    const fileId = String(reserved.file_id ?? '');
+    const sent = await this.call(UPLOAD_URL, () =>
+      undiciFetch(String(reserved.upload_url), {
+        method: 'POST',
+        body: args.content,
+        signal: AbortSignal.timeout(SLACK_CALL_TIMEOUT_MS),
+      }),
+    );
+    // The bytes did not arrive: staged again at the next try, under a new id (this one is never shared).
+    if (sent.status !== 200) throw new SlackUnavailableError(UPLOAD_URL, `HTTP ${sent.status}`);
+    return fileId;
+  }
+
+  /** Shares a staged file into a channel or thread under `title` (files.completeUploadExternal). */
+  async shareFile(args: {
+    fileId: string;
+    title: string;
     channel: string;
     threadTs?: string;
-    filename: string;
-    title: string;
-    content: string;
-  }): Promise<string> {
-    const result = await this.call('files.uploadV2', () =>
-      this.client.files.uploadV2(
-        args.threadTs
-          ? {
-              channel_id: args.channel,
-              thread_ts: args.threadTs,
-              filename: args.filename,
-              title: args.title,
-              content: args.content,
-            }
-          : { channel_id: args.channel, filename: args.filename, title: args.title, content: args.content },
-      ),
+  }): Promise<void> {
+    await this.call('files.completeUploadExternal', () =>
+      this.client.files.completeUploadExternal({
+        files: [{ id: args.fileId, title: args.title }],
+        channel_id: args.channel,
+        ...(args.threadTs ? { thread_ts: args.threadTs } : {}),
+      }),
     );
-    const files = (result as { files?: Array<{ files?: Array<{ id?: string }> }> }).files;
-    return String(files?.[0]?.files?.[0]?.id ?? '');
   }
 
   async userGroups(): Promise<Array<{ id: string; handle: string }>> {
@@ -272,7 +293,11 @@ export class SlackApi {
 }
 
 function toPage(result: {
-  messages?: Array<{ ts?: string; metadata?: { event_type?: string; event_payload?: unknown } }>;
+  messages?: Array<{
+    ts?: string;
+    metadata?: { event_type?: string; event_payload?: unknown };
+    files?: Array<{ id?: string }>;
+  }>;
   response_metadata?: { next_cursor?: string };
 }): MessagePage {
   return {
@@ -286,6 +311,7 @@ function toPage(result: {
             },
           }
         : {}),
+      ...(m.files?.length ? { fileIds: m.files.map((f) => String(f.id)) } : {}),
     })),
     ...(result.response_metadata?.next_cursor ? { nextCursor: result.response_metadata.next_cursor } : {}),
   };

@@ -17,11 +17,13 @@ import {
 } from '../incidents/channels.js';
 import { loadSnapshot } from '../incidents/incidentStore.js';
 import {
+  type GeneratedPostmortem,
   generatePostmortem,
   postmortemAsked,
   postmortemRefused,
   postmortemsAsked,
-  recordPostmortemFile,
+  revisionInDoubt,
+  uploadPostmortem,
 } from '../incidents/postmortem.js';
 import { remindersDue, remindMissingCommander, remindOverdueUpdate } from '../incidents/reminders.js';
 import type { Logger } from '../observability/logger.js';
@@ -176,44 +178,42 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
     // The file goes into the incident's thread, which needs its root message first.
     if (!snapshot.incident.rootTs || !snapshot.incident.channelId)
       return runAgainAt(job, token, new Date(Date.now() + ROOT_WAIT_MS));
-    // Generated once per job: a retried upload sends the same revision rather than a new one.
-    let revision: number;
-    let document: { markdown: string; filename: string } | undefined;
-    if (task.revision !== undefined) revision = task.revision;
-    else {
-      const generated = await generatePostmortem(
-        pool,
-        deps.templates,
-        task.incidentId,
-        task.requestedBy,
-        people,
-      );
+    // Generated once per job: a retried upload sends the same revision rather than a new one. A job
+    // without one (the sweep's, its own lost) takes a revision whose upload may have been shown.
+    let revision = task.revision ?? (await revisionInDoubt(pool, task.incidentId));
+    let generated: GeneratedPostmortem | undefined;
+    if (revision === undefined) {
+      generated = await generatePostmortem(pool, deps.templates, task.incidentId, task.requestedBy, people);
       revision = generated.revision;
-      document = generated;
-      await job.updateData({ ...task, revision });
-      await effects.changed(task.incidentId, generated.version);
     }
-    document ??= await loadPostmortemDocument(pool, task.incidentId, revision);
-    if (!document) return; // superseded by a newer revision
-    const fileId = await deps.slack
-      .uploadFile({
+    if (task.revision === undefined) await job.updateData({ ...task, revision });
+    if (generated) await effects.changed(task.incidentId, generated.version);
+    const document = generated ?? (await loadPostmortemDocument(pool, task.incidentId, revision));
+    if (!document) return; // superseded by a newer revision, or uploaded already
+    const uploaded = await uploadPostmortem(
+      { slack: deps.slack, limiter: deps.limiter, limits: deps.config.slack.rateLimits },
+      pool,
+      {
+        incidentId: task.incidentId,
+        revision,
         channel: snapshot.incident.channelId,
         threadTs: snapshot.incident.rootTs,
         filename: document.filename,
-        title: `${document.filename.replace(/\.md$/, '')} (revision ${revision})`,
         content: document.markdown,
-      })
-      .catch((err: unknown) => {
+      },
+    ).then(
+      () => true,
+      (err: unknown) => {
         // A channel refusing the bot moves the incident (its sync does), and the next try uploads there.
         if (!(err instanceof SlackRejectedError) || channelRefusal(err)) throw err;
         deps.logger.error(
           { err, incidentId: task.incidentId, revision },
           "Slack refused the post-mortem's upload; it is not tried again",
         );
-        return undefined;
-      });
-    if (fileId === undefined) return postmortemRefused(pool, task.incidentId, revision);
-    await recordPostmortemFile(pool, task.incidentId, revision, fileId);
+        return false;
+      },
+    );
+    if (!uploaded) await postmortemRefused(pool, task.incidentId, revision);
   };
 
   // Postgres knows when each update and commander reminder is due and each silence ends, and which
@@ -342,7 +342,7 @@ export async function startIncidentTasksWorker(deps: IncidentTasksWorkerDeps): P
 
 async function loadPostmortemDocument(pool: pg.Pool, incidentId: number, revision: number) {
   const { rows } = await pool.query<{ markdown: string }>(
-    'SELECT markdown FROM postmortems WHERE incident_id = $1 AND revision = $2',
+    'SELECT markdown FROM postmortems WHERE incident_id = $1 AND revision = $2 AND slack_file_id IS NULL',
     [incidentId, revision],
   );
   return rows[0] ? { markdown: rows[0].markdown, filename: `INC-${incidentId}-postmortem.md` } : undefined;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POST_ATTEMPT_MAX_MS } from '../../src/db/slackPostIntents.js';
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import {
   blockActionsPayload,
@@ -171,6 +172,102 @@ describe('a post-mortem Slack refuses to take', () => {
     );
     expect(file.channel).toBe('C0DEFAULT1');
   });
+});
+
+describe('a post-mortem whose share got no answer', () => {
+  let bot: TestBot;
+  beforeAll(async () => {
+    bot = await startTestBot();
+  });
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  const sharedFiles = (ref: string) =>
+    bot.slack.emulator.files().filter((f) => f.filename === `${ref}-postmortem.md` && f.channel);
+  const recordedFile = async (ref: string) => {
+    const { rows } = await bot.app.pool.query(
+      'SELECT slack_file_id FROM postmortems WHERE incident_id = $1',
+      [Number(ref.slice(4))],
+    );
+    return (rows[0]?.slack_file_id as string | null | undefined) ?? undefined;
+  };
+
+  // The retry uploaded it again: the thread showed two post-mortems.
+  it('is found in the thread and taken when Slack shared it, not shared again', async () => {
+    const ref = await declaredAndShown(bot, 'Share answer cut');
+    bot.slack.emulator.failNext('files.completeUploadExternal', { answerLost: true });
+    await slashCommand(bot, `postmortem ${ref}`);
+    const fileId = await waitFor(() => recordedFile(ref), 20_000, 'the post-mortem recorded');
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
+    expect(sharedFiles(ref).map((f) => f.id)).toEqual([fileId]);
+    expect(bot.slack.emulator.callsOf('files.completeUploadExternal')).toHaveLength(1);
+  });
+
+  // Its job run again after it recorded the file (stalled: its process died before BullMQ knew) shared it again.
+  it('is not shared again by its job run again after the file was recorded', async () => {
+    const ref = await declaredAndShown(bot, 'Job ran twice');
+    const id = Number(ref.slice(4));
+    await slashCommand(bot, `postmortem ${ref}`);
+    await waitFor(() => recordedFile(ref), 20_000, 'the post-mortem recorded');
+    const staged = bot.slack.emulator.callsOf('files.getUploadURLExternal').length;
+    await bot.app.tasks.add(
+      'postmortem',
+      { kind: 'postmortem', incidentId: id, requestedBy: 'U0ALICE', revision: 1 },
+      { jobId: `postmortem-${id}-again` },
+    );
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
+    expect(sharedFiles(ref)).toHaveLength(1);
+    expect(bot.slack.emulator.callsOf('files.getUploadURLExternal')).toHaveLength(staged);
+  });
+
+  // The sweep's job, with no revision of its own, wrote and shared a second one.
+  it("is found by the sweep's job when Redis lost the job whose share it was", async () => {
+    const ref = await declaredAndShown(bot, 'Share cut, job lost');
+    const id = Number(ref.slice(4));
+    bot.slack.emulator.failNext('files.completeUploadExternal', { answerLost: true });
+    // Its retries cannot look (Slack fails the thread's reads), so the job waits out a backoff.
+    bot.slack.emulator.failNext('conversations.replies', { status: 503 }, 3);
+    await slashCommand(bot, `postmortem ${ref}`);
+    // Redis loses the job as it waits; the sweep queues the request again, without a revision.
+    await waitFor(
+      async () => {
+        const job = await bot.app.tasks.getJob(`postmortem-${id}`);
+        if (!job || !(await job.isDelayed())) return false;
+        await job.remove();
+        return true;
+      },
+      20_000,
+      'the job waiting out a backoff',
+    );
+    await bot.app.effects.sweptTo(
+      { kind: 'postmortem', incidentId: id, requestedBy: 'U0SWEPT', swept: true },
+      new Date(),
+    );
+    const fileId = await waitFor(() => recordedFile(ref), 30_000, 'the post-mortem recorded');
+    expect(sharedFiles(ref).map((f) => f.id)).toEqual([fileId]);
+    const { rows } = await bot.app.pool.query('SELECT revision FROM postmortems WHERE incident_id = $1', [
+      id,
+    ]);
+    expect(rows).toEqual([{ revision: 1 }]);
+  });
+
+  it('is shared again once Slack can no longer take the share it never carried out', async () => {
+    const ref = await declaredAndShown(bot, 'Share never arrived');
+    // A gateway's 502: Slack never saw the share, and the caller cannot know it.
+    bot.slack.emulator.failNext('files.completeUploadExternal', { status: 502 });
+    const before = bot.slack.emulator.calls.length;
+    await slashCommand(bot, `postmortem ${ref}`);
+    const fileId = await waitFor(() => recordedFile(ref), 60_000, 'the post-mortem recorded');
+    expect(sharedFiles(ref).map((f) => f.id)).toEqual([fileId]);
+    // Looked for first, and shared again only after the 30 s Slack may still take it in.
+    const calls = bot.slack.emulator.calls.slice(before);
+    const replies = calls.filter((c) => c.method === 'conversations.replies');
+    const shares = calls.filter((c) => c.method === 'files.completeUploadExternal');
+    expect(shares).toHaveLength(2);
+    expect(shares[1]!.at - shares[0]!.at).toBeGreaterThanOrEqual(POST_ATTEMPT_MAX_MS - 1000);
+    expect(replies.some((c) => c.at > shares[0]!.at && c.at < shares[1]!.at)).toBe(true);
+  }, 90_000);
 });
 
 describe('a post-mortem whose job Redis lost', () => {

@@ -219,8 +219,13 @@ describe('manifest.yml scopes against the Web API calls of SlackApi', () => {
       const channel = await api.createChannel('inc-invite');
       await api.invite(channel.id, ['U0ALICE']);
     },
-    uploadFile: (api) =>
-      api.uploadFile({ channel: 'C0SCOPES', filename: 'pm.md', title: 'Post-mortem', content: '# PM' }),
+    stageFile: (api) => api.stageFile({ filename: 'pm.md', content: '# PM' }),
+    shareFile: async (api) =>
+      api.shareFile({
+        fileId: await api.stageFile({ filename: 'pm.md', content: '# PM' }),
+        title: 'Post-mortem',
+        channel: 'C0SCOPES',
+      }),
     userGroups: (api) => api.userGroups(),
     userGroupMembers: (api) => api.userGroupMembers('S0ONCALL'),
     identity: (api) => api.identity(),

@@ -21,14 +21,14 @@ describe("the bot's Slack calls, on undici's request", () => {
       const api = new SlackApi(token, slack.apiUrl);
       const posted = await api.postMessage({ channel: 'C0OPS', text: 'hello', blocks: [] });
       await api.update({ ...posted, text: 'hello again', blocks: [] });
-      // A file's content goes up as multipart, to the URL Slack hands out.
-      const fileId = await api.uploadFile({
-        channel: 'C0OPS',
-        filename: 'postmortem.md',
-        title: 'Post-mortem',
+      // A file's content goes up, to the URL Slack hands out.
+      const fileId = await api.stageFile({ filename: 'postmortem.md', content: '# INC-1' });
+      await api.shareFile({ fileId, title: 'Post-mortem', channel: 'C0OPS' });
+      expect(slack.emulator.files().find((f) => f.id === fileId)).toMatchObject({
         content: '# INC-1',
+        title: 'Post-mortem',
+        channel: 'C0OPS',
       });
-      expect(slack.emulator.files().find((f) => f.id === fileId)?.content).toBe('# INC-1');
       expect(slack.emulator.message(posted.channel, posted.ts)?.text).toBe('hello again');
       // WebClient reads the scopes from a header of the answer.
       expect((await api.identity()).scopes).toEqual(['chat:write', 'files:write']);
