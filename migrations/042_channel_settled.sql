@@ -1,5 +1,6 @@
 -- An incident's channel of its own is settled once it is made, its declarer invited and its announcement
 -- posted, each done or refused by Slack. Until then the incident-tasks sweep queues its create-channel job
 -- again: a job lost with Redis after the channel was made left the invite and the announcement undone.
-ALTER TABLE incidents ADD COLUMN channel_settled_at timestamptz;
-UPDATE incidents SET channel_settled_at = now() WHERE dedicated_channel AND channel_id IS NOT NULL;
+ALTER TABLE incidents ADD COLUMN IF NOT EXISTS channel_settled_at timestamptz;
+UPDATE incidents SET channel_settled_at = now()
+ WHERE dedicated_channel AND channel_id IS NOT NULL AND channel_settled_at IS NULL;
