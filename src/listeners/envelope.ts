@@ -32,7 +32,9 @@ const BlockActions = z.looseObject({
   team: Team,
   trigger_id: TriggerId,
   channel: z.looseObject({ id: Id }).optional(),
-  container: z.looseObject({ message_ts: Ts.optional(), channel_id: Id.optional() }).optional(),
+  container: z
+    .looseObject({ message_ts: Ts.optional(), channel_id: Id.optional(), thread_ts: Ts.optional() })
+    .optional(),
   message: z.looseObject({ ts: Ts, thread_ts: Ts.optional() }).optional(),
   actions: z
     .array(z.looseObject({ action_id: Name, value: z.string().max(2000).optional() }))

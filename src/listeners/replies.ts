@@ -61,12 +61,32 @@ export interface Click {
   trigger_id: string;
   user: { id: string };
   channel?: { id: string };
-  container?: { channel_id?: string; message_ts?: string };
-  message?: { ts?: string };
+  container?: { channel_id?: string; message_ts?: string; thread_ts?: string };
+  message?: { ts?: string; thread_ts?: string };
 }
 
-/** Tells the clicker alone, in the channel of the click; a click from nowhere has no one to tell. */
+/**
+ * The thread the clicked message is a reply in. A thread's parent carries its own ts as thread_ts: a
+ * click on it is answered in the channel, where the parent is seen.
+ */
+function threadOfClick(click: Click): string | undefined {
+  const thread = click.message?.thread_ts ?? click.container?.thread_ts;
+  return thread !== (click.message?.ts ?? click.container?.message_ts) ? thread : undefined;
+}
+
+/**
+ * Tells the clicker alone, where the click was: in the thread of a message replying in one, else in the
+ * channel; a click from nowhere has no one to tell.
+ */
 export async function tellClicker(slack: SlackApi, click: Click, text: string): Promise<void> {
-  if (click.channel?.id)
-    await slack.postEphemeral({ channel: click.channel.id, user: click.user.id, text }).catch(() => {});
+  if (!click.channel?.id) return;
+  const threadTs = threadOfClick(click);
+  await slack
+    .postEphemeral({
+      channel: click.channel.id,
+      user: click.user.id,
+      text,
+      ...(threadTs ? { threadTs } : {}),
+    })
+    .catch(() => {});
 }

@@ -43,6 +43,8 @@ export interface EphemeralMessage {
   ts: string;
   text: string;
   blocks: Block[];
+  /** The thread it is shown in (chat.postEphemeral's thread_ts), if any. */
+  threadTs?: string;
 }
 
 /** A person in the workspace, as users.info describes them. */
@@ -165,7 +167,8 @@ export class SlackEmulator {
         return this.fail('invalid_arguments');
       const content = this.content(p);
       if ('error' in content) return content.error;
-      return this.ok({ message_ts: this.addEphemeral(p.channel, p.user, content).ts });
+      const threadTs = p.thread_ts === undefined ? undefined : String(p.thread_ts);
+      return this.ok({ message_ts: this.addEphemeral(p.channel, p.user, content, threadTs).ts });
     },
     'conversations.history': (p) => {
       const channel = String(p.channel ?? '');
@@ -345,8 +348,20 @@ export class SlackEmulator {
   }
 
   /** Records a message for one person's eyes; content is checked by the caller (see `content`). */
-  addEphemeral(channel: string, user: string, content: { text: string; blocks: Block[] }): EphemeralMessage {
-    const message = { channel, user, ts: this.nextTs(), text: content.text, blocks: content.blocks };
+  addEphemeral(
+    channel: string,
+    user: string,
+    content: { text: string; blocks: Block[] },
+    threadTs?: string,
+  ): EphemeralMessage {
+    const message = {
+      channel,
+      user,
+      ts: this.nextTs(),
+      text: content.text,
+      blocks: content.blocks,
+      ...(threadTs ? { threadTs } : {}),
+    };
     this.ephemeralMessages.push(message);
     return message;
   }

@@ -3,6 +3,7 @@ import { paymentsApiCatalog, startHealthyEndpoint } from '../support/healthEndpo
 import { waitFor, waitForQueueIdle } from '../support/services.js';
 import {
   blockActionsPayload,
+  clickOn,
   lastEphemeralTo,
   messageOf,
   SRE,
@@ -134,6 +135,25 @@ describe('actions and checks belong to their incident in a shared channel', () =
       [resolved.id],
     );
     expect(other.rows[0].n).toBe(0);
+    await settled();
+  });
+
+  it("tells the clicker of a button in the incident's thread in that thread", async () => {
+    const channel = 'C0SHAREDCLICK';
+    const incident = await declare(channel, 'Refunds are slow');
+    const requested = await slashCommand(bot, 'scale payments-api replicas=3', {
+      channel,
+      command: '/action',
+    });
+    const id = /Requested ACT-(\d+)/.exec(requested.text)![1]!;
+    await clickOn(bot, 'request', id, 'action_approve', { user: SRE.carol });
+    const refusal = await waitFor(
+      () => bot.slack.emulator.ephemerals(SRE.carol).at(-1),
+      20_000,
+      'the refusal',
+    );
+    expect(refusal).toMatchObject({ channel, threadTs: incident.rootTs });
+    expect(refusal.text).toContain('You are not an approver');
     await settled();
   });
 

@@ -21,6 +21,7 @@ describe('readEnvelope: what Slack really sends passes', () => {
     ['a direct message', { ...click, channel: { id: 'D0DIRECT' } }],
     ['an ephemeral message (no message)', { ...click, message: undefined }],
     ['a click in a modal', { ...click, channel: undefined, container: { type: 'view', view_id: 'V1' } }],
+    ['a click in a thread', blockActionsPayload('action_approve', '1', { threadTs: '1700000000.000100' })],
   ])('%s', (_label, payload) => {
     expect(readEnvelope(form(payload))).toMatchObject({ ok: true });
     expect(readSocketBody(payload)).toMatchObject({ ok: true });
@@ -39,6 +40,15 @@ describe('readEnvelope: what Slack really sends passes', () => {
       trigger_id: '1.2.a',
     };
     expect(readEnvelope(command)).toMatchObject({ ok: true });
+  });
+});
+
+it("readEnvelope refuses a click whose thread is not a message's ts", () => {
+  const click = blockActionsPayload('action_approve', '1', { threadTs: '1700000000.000100' });
+  const container = { ...(click.container as object), thread_ts: '<!here>' };
+  expect(readEnvelope(form({ ...click, container }))).toEqual({
+    ok: false,
+    problem: 'payload.container.thread_ts: expected a message ts',
   });
 });
 

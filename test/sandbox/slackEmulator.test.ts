@@ -597,6 +597,25 @@ describe('people, ephemeral messages and named channels', () => {
     expect(slack.emulator.ephemerals()).toHaveLength(1);
   });
 
+  it('keeps the thread a chat.postEphemeral message is shown in', async () => {
+    const answer = await call<{ message_ts: string }>('chat.postEphemeral', {
+      channel: 'C0PAYMENTS',
+      user: 'U0CAROL',
+      text: 'in the thread',
+      thread_ts: '1700000000.000100',
+    });
+    expect(slack.emulator.ephemerals('U0CAROL')).toEqual([
+      {
+        channel: 'C0PAYMENTS',
+        user: 'U0CAROL',
+        ts: answer.message_ts,
+        text: 'in the thread',
+        blocks: [],
+        threadTs: '1700000000.000100',
+      },
+    ]);
+  });
+
   it('creates a channel under the id a config names, and still refuses a taken name', () => {
     expect(slack.emulator.createChannel('incidents', false, 'C0INCIDENTS').id).toBe('C0INCIDENTS');
     expect(() => slack.emulator.createChannel('incidents', false, 'C0OTHER')).toThrow('name_taken');

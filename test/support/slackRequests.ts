@@ -77,6 +77,8 @@ export interface ClickOptions {
   user?: string;
   channel?: string;
   messageTs?: string;
+  /** The thread the clicked message is a reply in. */
+  threadTs?: string;
 }
 
 /** A button click as Slack sends it: the `payload` form field over HTTP, the payload in Socket Mode. */
@@ -85,6 +87,7 @@ export function blockActionsPayload(
   value: string,
   options: ClickOptions = {},
 ): Record<string, unknown> {
+  const thread = options.threadTs ? { thread_ts: options.threadTs } : {};
   return {
     type: 'block_actions',
     team: { id: 'T0SANDBOX' },
@@ -96,8 +99,9 @@ export function blockActionsPayload(
       type: 'message',
       message_ts: options.messageTs ?? '1.000001',
       channel_id: options.channel ?? INCIDENT_CHANNEL,
+      ...thread,
     },
-    message: { ts: options.messageTs ?? '1.000001' },
+    message: { ts: options.messageTs ?? '1.000001', ...thread },
     response_url: 'https://hooks.slack.invalid/actions/1',
     actions: [
       {
@@ -128,7 +132,8 @@ export async function sendPayload(bot: TestBot, payload: Record<string, unknown>
 }
 
 const MESSAGE_OF = {
-  request: 'SELECT channel_id AS channel, message_ts AS "messageTs" FROM action_requests WHERE id = $1',
+  request:
+    'SELECT channel_id AS channel, message_ts AS "messageTs", thread_ts AS "threadTs" FROM action_requests WHERE id = $1',
   incident: 'SELECT channel_id AS channel, root_ts AS "messageTs" FROM incidents WHERE id = $1',
 } as const;
 
@@ -140,11 +145,19 @@ export async function messageOf(
   bot: TestBot,
   of: keyof typeof MESSAGE_OF,
   id: string | number,
-): Promise<{ channel: string; messageTs: string }> {
+): Promise<{ channel: string; messageTs: string; threadTs?: string }> {
   return waitFor(
     async () => {
       const { rows } = await bot.app.pool.query(MESSAGE_OF[of], [Number(id)]);
-      return rows[0]?.messageTs ? (rows[0] as { channel: string; messageTs: string }) : undefined;
+      const row = rows[0] as
+        | { channel: string; messageTs: string | null; threadTs?: string | null }
+        | undefined;
+      if (!row?.messageTs) return undefined;
+      return {
+        channel: row.channel,
+        messageTs: row.messageTs,
+        ...(row.threadTs ? { threadTs: row.threadTs } : {}),
+      };
     },
     20_000,
     `the message of ${of} ${id}`,
