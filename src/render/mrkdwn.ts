@@ -40,6 +40,34 @@ function escapedLength(char: string): number {
   return char === '&' ? 5 : char === '<' || char === '>' ? 4 : char.length;
 }
 
+// Slack's markup in what people type (a slash command's text, with should_escape): a person's mention
+// (<@U…>), a channel's link (<#C…>) or a link (<https://…|label>), else a special mention (<!here>,
+// <!subteam^S…|@handle>, <!date^…|fallback>); each with an optional label.
+const TYPED_MARKUP =
+  /<(@[UW][A-Z0-9]{2,}|#[CG][A-Z0-9]{2,}|(?:https?|mailto):[^\s<>|]+)(?:\|([^<>]*))?>|<!(\w+)[^<>|]*(?:\|([^<>]*))?>/g;
+
+/**
+ * Text a person typed (a note, a status update, a resolution), for mrkdwn: the mentions of people,
+ * channel links and links in it render as Slack rendered them while they were typed, theirs to make;
+ * everything else is escaped. A special mention (@here, @channel, @everyone, a user group) is shown as
+ * its name and pings nobody: the bot's message would notify a whole channel or group for one person's
+ * note. Only for what people type: text from outside (alerts) stays escaped by `escapeMrkdwn`.
+ */
+export function typedMrkdwn(text: string): string {
+  let out = '';
+  let last = 0;
+  for (const match of text.matchAll(TYPED_MARKUP)) {
+    const [whole, target, label, special, specialLabel] = match;
+    out += escapeMrkdwn(text.slice(last, match.index));
+    last = match.index + whole.length;
+    out +=
+      special === undefined
+        ? `<${escapeMrkdwn(target!)}${label?.trim() ? `|${escapeMrkdwn(label)}` : ''}>`
+        : escapeMrkdwn(specialLabel?.trim() || `@${special}`);
+  }
+  return out + escapeMrkdwn(text.slice(last));
+}
+
 /**
  * Cuts `text` so that, once escaped, it takes at most `max` characters, ending with … when cut.
  * Cutting before escaping means a cut can never split an entity like `&amp;`.

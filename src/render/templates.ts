@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { type SlackMessage, validateBlocks } from './blockKit.js';
-import { escapeMrkdwn, mention, slackDate, userMention } from './mrkdwn.js';
+import { escapeMrkdwn, mention, slackDate, typedMrkdwn, userMention } from './mrkdwn.js';
 
 export const BUILTIN_TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
@@ -78,6 +78,10 @@ function registerHelpers(hb: hbs): void {
     const href = safeUrl(url);
     return safe(href ? `<${href}|${text}>` : text);
   });
+  /** Text a person typed: their mentions, channel links and links render; the rest is escaped. */
+  hb.registerHelper('typed', (text: unknown) =>
+    safe(typedMrkdwn(text === undefined || text === null ? '' : String(text))),
+  );
   /** A timestamp shown in each reader's own time zone, with a UTC fallback. */
   hb.registerHelper('date', (iso: unknown) => {
     const time = typeof iso === 'string' || iso instanceof Date ? new Date(iso) : undefined;

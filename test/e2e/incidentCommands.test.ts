@@ -153,6 +153,46 @@ describe('/incident, end to end through /slack/events', () => {
     expect(text(rootOf().blocks)).toContain('[P0]');
   });
 
+  it('shows the mentions, channel links and links people type as Slack does, and pings no one at large', async () => {
+    const own = /Declared (INC-\d+)/.exec((await slashCommand(bot, 'declare P3 Refunds are slow')).text)![1]!;
+    const root = await messageOf(bot, 'incident', own.slice(4));
+    const thread = () =>
+      text(bot.slack.emulator.threadOf(INCIDENT_CHANNEL, root.messageTs).map((m) => m.blocks));
+    const shownRoot = () =>
+      text(bot.slack.emulator.allMessages().find((m) => m.ts === root.messageTs)?.blocks);
+    // "@bob see #payments, a link, a & <b>, @here and @oncall" as Slack sends it (should_escape).
+    const typed =
+      '<@U0BOB|bob> see <#C0PAYMENTS|payments>, <https://grafana.example/d?a=1&amp;b=2|the graph> &amp; &lt;b&gt; <!here> <!subteam^S0ONCALL|@oncall>';
+    await slashCommand(bot, `note ${own} ${typed}`);
+    await slashCommand(
+      bot,
+      `update ${own} monitoring <@U0CAROL> rolled back: <https://deploy.example/42> <!channel>`,
+    );
+    // A form's field holds what was typed, markup included.
+    await submitView(
+      bot,
+      { callback_id: 'incident_update', private_metadata: own.slice(4) },
+      {
+        status: { selected: 'monitoring' },
+        text: 'Asked <@U0BOB> to watch <#C0PAYMENTS>',
+        impact: 'See <https://status.example|the status page> & <!everyone>',
+      },
+    );
+    for (const shown of [
+      '<@U0BOB|bob> see <#C0PAYMENTS|payments>, <https://grafana.example/d?a=1&amp;b=2|the graph> &amp; &lt;b&gt; @here @oncall',
+      '<@U0CAROL> rolled back: <https://deploy.example/42> @channel',
+      'Asked <@U0BOB> to watch <#C0PAYMENTS>',
+    ])
+      await waitFor(() => thread().includes(shown), 20_000, shown);
+    await waitFor(
+      () => shownRoot().includes('*Impact*\\nSee <https://status.example|the status page> &amp; @everyone'),
+      20_000,
+      'the impact as typed',
+    );
+    expect(`${thread()} ${shownRoot()}`).not.toMatch(/<!(?:here|channel|everyone|subteam)/);
+    await slashCommand(bot, `resolve ${own} Done`);
+  });
+
   it('shows the timeline and the open incidents to the one who asks', async () => {
     const timeline = await slashCommand(bot, `timeline ${ref}`);
     const shown = text(timeline.blocks);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeMrkdwn, quoted, truncateForMrkdwn } from '../../src/render/mrkdwn.js';
+import { escapeMrkdwn, quoted, truncateForMrkdwn, typedMrkdwn } from '../../src/render/mrkdwn.js';
 
 /** A small seeded PRNG (mulberry32), so the property tests are random yet reproducible. */
 function random(seed: number): () => number {
@@ -48,6 +48,56 @@ describe('escapeMrkdwn', () => {
 
   it('returns an empty string for an empty string', () => {
     expect(escapeMrkdwn('')).toBe('');
+  });
+});
+
+describe('typedMrkdwn', () => {
+  it("keeps a person's mentions, channel links and links, as Slack sent them", () => {
+    expect(
+      typedMrkdwn(
+        '<@U0BOB|bob> <@W0GRID> in <#C0PAY|payments> <#G0OLD>: <https://g.example/d?a=1&b=2|the <graph>',
+      ),
+    ).toBe(
+      '<@U0BOB|bob> <@W0GRID> in <#C0PAY|payments> <#G0OLD>: &lt;https://g.example/d?a=1&amp;b=2|the &lt;graph&gt;',
+    );
+    expect(typedMrkdwn('<https://g.example/d?a=1&b=2|a & b> <mailto:sre@example.com>')).toBe(
+      '<https://g.example/d?a=1&amp;b=2|a &amp; b> <mailto:sre@example.com>',
+    );
+  });
+
+  it('shows a special mention as its name, pinging nobody', () => {
+    expect(
+      typedMrkdwn(
+        '<!here> <!channel|channel> <!everyone> <!subteam^S0ONCALL|@oncall> <!subteam^S0X> <!date^1700000000^{date}|Nov 14>',
+      ),
+    ).toBe('@here channel @everyone @oncall @subteam Nov 14');
+  });
+
+  it('escapes everything else: other links, broken or nested markup, ids of other kinds', () => {
+    for (const text of [
+      '<javascript:alert(1)|click>',
+      '<@U0BOB',
+      '<@S0GROUP>',
+      '<#D0DIRECT>',
+      '<@u0bob>',
+      '<https://a.example|<b>>',
+      'a < b & c > d',
+      '<https://a.example/x y|z>',
+    ])
+      expect(typedMrkdwn(text), text).toBe(escapeMrkdwn(text));
+    expect(typedMrkdwn('<@U0BOB|<!channel>>')).toBe('&lt;@U0BOB|@channel&gt;');
+  });
+
+  it('is never longer than escaping, so the limits measured escaped still hold', () => {
+    const next = random(7);
+    const parts = ['<@U0BOB|bob>', '<!here>', '<https://a.example|x&y>', '<#C0PAY>', '&', '<', '>', 'a', '|'];
+    for (let i = 0; i < 2000; i++) {
+      const text = Array.from(
+        { length: Math.floor(next() * 12) },
+        () => parts[Math.floor(next() * parts.length)],
+      ).join('');
+      expect(typedMrkdwn(text).length, text).toBeLessThanOrEqual(escapeMrkdwn(text).length);
+    }
   });
 });
 

@@ -262,6 +262,15 @@ describe('{{value}} output', () => {
 });
 
 describe('helpers', () => {
+  it('{{typed text}} keeps what a person typed live, but no @here, and stays valid JSON', async () => {
+    expect(
+      await renderSection('{{typed v}}', {
+        v: 'ask <@U0BOB|bob> "now" <https://ex.com/?a=1&b=2|graph> <!here> <b>',
+      }),
+    ).toBe('ask <@U0BOB|bob> "now" <https://ex.com/?a=1&amp;b=2|graph> @here &lt;b&gt;');
+    expect(await renderSection('[{{typed v}}]', {})).toBe('[]');
+  });
+
   describe('{{link url "label"}}', () => {
     it.each([
       ['https://grafana.example.com/d/abc', '<https://grafana.example.com/d/abc|Graph>'],
