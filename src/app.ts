@@ -54,6 +54,7 @@ import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
+import { UserNames } from './slack/userNames.js';
 import { checkTemplates } from './views/templateCheck.js';
 import { ACTIONS_CONCURRENCY, startActionsWorker } from './workers/actionsWorker.js';
 import { DELIVERIES_CONCURRENCY, DeliveriesWorker } from './workers/deliveriesWorker.js';
@@ -466,6 +467,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         health,
         membership,
         slack,
+        people: new UserNames(slack, slackLogger),
         metrics,
         logger: slackLogger,
       });

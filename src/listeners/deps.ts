@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HealthJob } from '../queues/healthJobs.js';
 import type { SlackApi } from '../slack/slackApi.js';
+import type { UserNames } from '../slack/userNames.js';
 
 /** What every listener may use: the use cases' dependencies, and Slack's Web API for what it says. */
 export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps, HealthCommandDeps {
@@ -14,6 +15,8 @@ export interface ListenerDeps extends IncidentCommandDeps, ActionCommandDeps, He
   config: FileConfig;
   health: Queue<HealthJob>;
   slack: SlackApi;
+  /** People's names, for text Slack shows as it is (a form's field error), where a mention shows nobody. */
+  people: UserNames;
   metrics: Metrics;
   logger: Logger;
 }

@@ -101,6 +101,30 @@ export function slackDate(time: Date): string {
   return `<!date^${unix}^{date_short_pretty} {time}|${fallback}>`;
 }
 
+// The bot's mention of a person (userMention), and any markup of Slack's: <target> or <target|label>.
+const USER_MENTION = /<@([UW][A-Z0-9]{2,})>/g;
+const MARKUP = /<([^<>|]*)(?:\|([^<>]*))?>/g;
+
+/** The people the bot's mrkdwn mentions, by id. */
+export function mentionedUsers(text: string): string[] {
+  return [...text.matchAll(USER_MENTION)].map((m) => m[1]!);
+}
+
+/**
+ * The bot's mrkdwn as plain text, for where Slack shows text as it is (a form's field error): a person
+ * as `nameOf` names them, a date as its UTC fallback and any other link or mention by its label (a special
+ * mention without one as @name), and &amp;, &lt;, &gt; as the characters they stand for.
+ */
+export function plainFromMrkdwn(text: string, nameOf: (userId: string) => string): string {
+  const plain = text.replace(MARKUP, (whole: string, target: string, label: string | undefined) => {
+    const [person] = mentionedUsers(whole);
+    if (person) return nameOf(person);
+    if (label !== undefined) return label;
+    return target.startsWith('!') ? `@${target.slice(1).split('^')[0]}` : target;
+  });
+  return unescapeMrkdwn(plain);
+}
+
 /** A mention of a Slack user the bot knows by id; anything else is shown as escaped text. */
 export function userMention(id: unknown): string {
   return typeof id === 'string' && /^[UW][A-Z0-9]{2,}$/.test(id)

@@ -212,6 +212,28 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     expect(await silencesInAlertmanager()).toBe(before);
   });
 
+  it('refuses a Silence form on an incident silenced meanwhile in plain text: the end in UTC, the silencer by name', async () => {
+    bot.slack.emulator.addUser({ id: SRE.alice, name: 'alice', realName: 'Alice Ops' });
+    const incident = await alertBorn();
+    const silence = await silenceThroughForm(incident, '2h');
+    const endsAt = `${silence.endsAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    const again = (user: string) =>
+      submitView(
+        bot,
+        { callback_id: 'incident_silence', private_metadata: String(incident.id) },
+        { duration: { selected: '1h' }, reason: 'noise', matchers: 'service="payments-api"' },
+        user,
+      );
+    // Slack shows a field's error as it is: markup there would show as <!date^…> and <@U…>.
+    expect((await again(SRE.bob)).body).toEqual({
+      response_action: 'errors',
+      errors: {
+        reason: `INC-${incident.id} is already silenced until ${endsAt} by Alice Ops: extend it (\`/incident extend\`) or lift it (\`/incident unsilence\`).`,
+      },
+    });
+    expect((await again(SRE.alice)).body.errors?.reason).toContain(`until ${endsAt} by you:`);
+  });
+
   it('tells someone not among the silencers before any form opens', async () => {
     const { id } = await alertBorn();
     const opened = bot.slack.emulator.openedViews().length;

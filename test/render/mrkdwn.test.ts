@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { escapeMrkdwn, quoted, truncateForMrkdwn, typedMrkdwn } from '../../src/render/mrkdwn.js';
+import {
+  escapeMrkdwn,
+  mentionedUsers,
+  plainFromMrkdwn,
+  quoted,
+  slackDate,
+  truncateForMrkdwn,
+  typedMrkdwn,
+  userMention,
+} from '../../src/render/mrkdwn.js';
 
 /** A small seeded PRNG (mulberry32), so the property tests are random yet reproducible. */
 function random(seed: number): () => number {
@@ -98,6 +107,22 @@ describe('typedMrkdwn', () => {
       ).join('');
       expect(typedMrkdwn(text).length, text).toBeLessThanOrEqual(escapeMrkdwn(text).length);
     }
+  });
+});
+
+describe('plainFromMrkdwn', () => {
+  const names = (id: string) => ({ U0BOB: 'Bob Ops' })[id] ?? id;
+
+  it('shows a date in UTC, people by name, links and special mentions by label, entities as characters', () => {
+    const mrkdwn = `until ${slackDate(new Date('2026-12-07T14:05:09Z'))} by ${userMention('U0BOB')} and <@W0GRID>: <https://ex.com/?a=1&amp;b=2|the graph> <#C0PAY> <!here> <!subteam^S0ONCALL> ${quoted('<!channel> & co')}`;
+    expect(mentionedUsers(mrkdwn)).toEqual(['U0BOB', 'W0GRID']);
+    expect(plainFromMrkdwn(mrkdwn, names)).toBe(
+      'until 2026-12-07 14:05 UTC by Bob Ops and W0GRID: the graph #C0PAY @here @subteam "<!channel> & co"',
+    );
+  });
+
+  it('leaves text without markup as it is', () => {
+    expect(plainFromMrkdwn('a `code` *b* _c_ | d', names)).toBe('a `code` *b* _c_ | d');
   });
 });
 

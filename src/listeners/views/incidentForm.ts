@@ -1,6 +1,8 @@
 import { IncidentError } from '../../incidents/errors.js';
 import { loadIncident } from '../../incidents/incidentStore.js';
 import { addLogContext } from '../../observability/logContext.js';
+import { settledWithin } from '../../primitives/withTimeout.js';
+import { mentionedUsers, plainFromMrkdwn } from '../../render/mrkdwn.js';
 import { readIncidentId, type Submission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
 import { explain } from '../replies.js';
@@ -37,7 +39,10 @@ export function registerIncidentForm<T>(
     } catch (err) {
       if (err instanceof IncidentError && err.code === 'ALREADY_HANDLED') return ack();
       const text = explain(err, form.usage(err), deps.logger).split('\n')[0]!;
-      return ack({ response_action: 'errors', errors: { [form.errorField]: text } });
+      return ack({
+        response_action: 'errors',
+        errors: { [form.errorField]: await fieldErrorText(deps, text, body.user.id) },
+      });
     }
     if (!form.afterAck) return;
     let outcome: string | undefined;
@@ -50,6 +55,20 @@ export function registerIncidentForm<T>(
     }
     if (outcome) await tellInIncidentChannel(deps, id, body.user.id, outcome);
   });
+}
+
+// Past this, a refusal names people by id rather than keep the form waiting on Slack for their names.
+const NAMES_WITHIN_MS = 1000;
+
+/**
+ * A refusal as a field's error, which Slack shows as plain text, markup and all: dates in UTC, people by
+ * name (users.info), the one who submitted as "you".
+ */
+async function fieldErrorText(deps: ListenerDeps, mrkdwn: string, submitter: string): Promise<string> {
+  const others = mentionedUsers(mrkdwn).filter((id) => id !== submitter);
+  const names =
+    others.length > 0 ? await settledWithin(deps.people.names(others), NAMES_WITHIN_MS) : undefined;
+  return plainFromMrkdwn(mrkdwn, (id) => (id === submitter ? 'you' : (names?.get(id) ?? id)));
 }
 
 /** Tells one person, in the incident's channel (the default channel until it has one of its own). */

@@ -1,5 +1,5 @@
 import { incidentRef } from '../../primitives/ids.js';
-import { escapeMrkdwn, slackDate, truncateForMrkdwn, unescapeMrkdwn } from '../../render/mrkdwn.js';
+import { escapeMrkdwn, plainFromMrkdwn, slackDate, truncateForMrkdwn } from '../../render/mrkdwn.js';
 import {
   checkSilenceable,
   extendSilence,
@@ -32,7 +32,8 @@ export interface SilenceSubmission {
 
 /** A SilenceError's message for a form field, which Slack shows as plain text. */
 const fieldError = (err: unknown) => {
-  if (err instanceof SilenceError) return unescapeMrkdwn(err.message);
+  // A matcher's or a duration's problem names no one: an id would stand for a person.
+  if (err instanceof SilenceError) return plainFromMrkdwn(err.message, (id) => id);
   throw err;
 };
 
