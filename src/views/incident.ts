@@ -746,9 +746,13 @@ export function describeEntry(entry: TimelineEntry): string {
 
 export interface TimelineView {
   incident: IncidentView;
-  entries: Array<{ at: string; kind: string; actor: string; summary: string }>;
+  /** `typedSummary`: the summary is what a person typed, shown with its mentions and links (`{{typed}}`). */
+  entries: Array<{ at: string; kind: string; actor: string; summary: string; typedSummary?: true }>;
   earlier: number;
 }
+
+// The entries whose description is a person's text, with only the bot's plain words around it.
+const TYPED_KINDS: ReadonlySet<string> = new Set(['note', 'status_update', 'incident_resolved']);
 
 export function timelineView(
   snapshot: IncidentSnapshot,
@@ -762,6 +766,7 @@ export function timelineView(
       kind: KIND_LABELS[e.kind] ?? e.kind.replace(/_/g, ' '),
       actor: e.actor,
       summary: truncateForMrkdwn(describeEntry(e), 400),
+      ...(TYPED_KINDS.has(e.kind) ? { typedSummary: true as const } : {}),
     })),
     earlier: Math.max(0, total - entries.length),
   };

@@ -190,6 +190,10 @@ describe('/incident, end to end through /slack/events', () => {
       'the impact as typed',
     );
     expect(`${thread()} ${shownRoot()}`).not.toMatch(/<!(?:here|channel|everyone|subteam)/);
+    // The timeline shows them as the thread does; the title, which alerts also make, stays escaped.
+    const timeline = text((await slashCommand(bot, `timeline ${own}`)).blocks);
+    expect(timeline).toContain('· <@U0BOB|bob> see <#C0PAYMENTS|payments>');
+    expect(timeline).toContain('Monitoring: <@U0CAROL> rolled back: <https://deploy.example/42> @channel');
     await slashCommand(bot, `resolve ${own} Done`);
   });
 
