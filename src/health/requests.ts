@@ -7,7 +7,8 @@ import type { ServiceHealth } from './checks.js';
 /**
  * Health checks someone asked for (migrations/033_health_requests.sql), kept in PostgreSQL until their
  * result is in Slack: its post is looked up rather than made twice (postOnce, keyed by the request), and
- * a request whose job Redis lost, or that failed every try, is queued again by the workers' sweep.
+ * a request whose job Redis lost, or that failed every try through an outage, is queued again by the
+ * workers' sweep. One that keeps failing otherwise is given up (migrations/037_health_request_outcome.sql).
  */
 
 export interface HealthRequest {
@@ -126,7 +127,7 @@ export async function pendingHealthRequest(
        LEFT JOIN incidents i ON i.id = r.incident_id
        CROSS JOIN LATERAL (SELECT r.thread_ts IS NULL AND i.channel_id = r.channel_id
                                   AND NOT i.dedicated_channel AS in_thread) t
-      WHERE r.id = $1`,
+      WHERE r.id = $1 AND r.given_up_at IS NULL`,
     [id],
   );
   const row = rows[0];
@@ -158,13 +159,47 @@ export async function endHealthRequest(db: pg.ClientBase | pg.Pool, id: number):
   await db.query('DELETE FROM health_requests WHERE id = $1', [id]);
 }
 
+/** A request given up, with what who asked is to be told of it. */
+export interface GivenUpHealthRequest {
+  services: string[];
+  channelId: string;
+  threadTs: string | null;
+  requestedBy: string;
+}
+
 /**
- * Requests whose result is not posted yet, oldest first: the sweep queues them again. A thousand at most:
- * those after them are reached as these are posted.
+ * Counts a try of the request that failed for a reason other than an outage, with its `error`; the
+ * `limit`-th gives the request up, and answers it as it is given up (to this try alone). Undefined when the
+ * request was done with already (posted, refused, or given up by another try).
+ */
+export async function recordHealthFailure(
+  db: pg.ClientBase | pg.Pool,
+  id: number,
+  error: string,
+  limit: number,
+): Promise<{ tryAgain: true } | { givenUp: GivenUpHealthRequest } | undefined> {
+  const { rows } = await db.query<GivenUpHealthRequest & { givenUp: boolean }>(
+    `UPDATE health_requests
+        SET failures = failures + 1, error = $2,
+            given_up_at = CASE WHEN failures + 1 >= $3 THEN clock_timestamp() END
+      WHERE id = $1 AND given_up_at IS NULL
+      RETURNING given_up_at IS NOT NULL AS "givenUp", services, channel_id AS "channelId",
+                thread_ts AS "threadTs", requested_by AS "requestedBy"`,
+    [id, error, limit],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const { givenUp, ...request } = row;
+  return givenUp ? { givenUp: request } : { tryAgain: true };
+}
+
+/**
+ * Requests whose result is not posted yet, and not given up, oldest first: the sweep queues them again.
+ * A thousand at most: those after them are reached as these are posted.
  */
 export async function healthRequestsPending(db: pg.ClientBase | pg.Pool): Promise<number[]> {
   const { rows } = await db.query<{ id: number }>(
-    'SELECT id::int AS id FROM health_requests ORDER BY id LIMIT 1000',
+    'SELECT id::int AS id FROM health_requests WHERE given_up_at IS NULL ORDER BY id LIMIT 1000',
   );
   return rows.map((r) => r.id);
 }

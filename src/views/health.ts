@@ -1,7 +1,7 @@
 import { formatDuration } from '../primitives/duration.js';
 import { incidentRef } from '../primitives/ids.js';
 import { BLOCK_KIT_LIMITS } from '../render/blockKit.js';
-import { escapeMrkdwn, truncateForMrkdwn } from '../render/mrkdwn.js';
+import { escapeMrkdwn, truncateForMrkdwn, visibleText } from '../render/mrkdwn.js';
 
 const ICON = { ok: '✅', warn: '⚠️', fail: '❌' };
 /** Worst first. */
@@ -151,4 +151,14 @@ function countByStatus(statuses: Array<ServiceHealth['status']>): string {
     .filter(([count]) => count > 0)
     .map(([count, icon]) => `${count} ${icon}`)
     .join(' · ');
+}
+
+/**
+ * Told to who asked when their result cannot be shown (a template override that breaks on it, a fault of
+ * the bot's): plain text, not a template, since the template may be what fails.
+ */
+export function healthNotShownText(services: string[], error: string): string {
+  const asked = escapeMrkdwn(truncateForMrkdwn(services.join(', '), 300));
+  const why = escapeMrkdwn(truncateForMrkdwn(visibleText(error), 500));
+  return `The result of the health checks you asked for (${asked}) could not be shown: ${why}. The bot has given it up and logged why; ask again once that is fixed.`;
 }

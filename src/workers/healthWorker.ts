@@ -2,6 +2,7 @@ import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
+import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { findPostIntent } from '../db/slackPostIntents.js';
 import { healthRecord, runChecks } from '../health/checks.js';
 import {
@@ -12,6 +13,7 @@ import {
   keepHealthResult,
   type PendingHealthRequest,
   pendingHealthRequest,
+  recordHealthFailure,
   recordOlderRequest,
 } from '../health/requests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
@@ -32,12 +34,18 @@ import {
   requeueHealthCheck,
   requeuePlaybookChecks,
 } from '../queues/healthJobs.js';
+import { isTransientQueueError } from '../queues/queues.js';
 import type { TemplateSet } from '../render/templates.js';
-import { SlackOutcomePendingError, SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import {
+  SlackOutcomePendingError,
+  SlackRateLimitedError,
+  SlackRejectedError,
+  SlackUnavailableError,
+} from '../slack/errors.js';
 import { postOnce } from '../slack/postOnce.js';
 import type { SlackRateLimiter } from '../slack/rateLimiter.js';
 import type { SlackApi } from '../slack/slackApi.js';
-import { type HealthView, healthView } from '../views/health.js';
+import { type HealthView, healthNotShownText, healthView } from '../views/health.js';
 import { instrumented } from './instrumented.js';
 
 export interface HealthWorkerDeps {
@@ -64,6 +72,17 @@ const SWEEP_BACK_MS = 15 * 60_000;
 const WAIT_MIN_MS = 2_000;
 const WAIT_MAX_MS = 60_000;
 const waitMs = (openForMs: number) => Math.min(WAIT_MAX_MS, Math.max(WAIT_MIN_MS, openForMs / 10));
+// Tries of a request that fail other than through an outage (a template override that breaks on its
+// result, a fault of the bot's): a few, 1 s, 2 s, 4 s and 8 s apart (the job's backoff), in case it was
+// passing after all; then the request is given up.
+const MAX_FAILED_TRIES = 5;
+
+/** Slack, PostgreSQL or Redis away: waited out however long it lasts, never counted against a request. */
+const isOutage = (err: unknown) =>
+  err instanceof SlackUnavailableError ||
+  isTransientDbError(err) ||
+  isQueryReadTimeout(err) ||
+  isTransientQueueError(err);
 
 /** Waits without using an attempt: this job runs again after `ms`. */
 async function waitFor(job: Job<HealthJob>, token: string | undefined, ms: number): Promise<never> {
@@ -79,6 +98,45 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   const slack = { slack: deps.slack, limiter: deps.limiter, limits: deps.config.slack.rateLimits };
 
   const requested = async (job: Job<HealthJob>, token: string | undefined, task: RequestedChecks) => {
+    try {
+      await showRequested(job, token, task);
+    } catch (err) {
+      if (err instanceof DelayedError || isOutage(err)) throw err;
+      await failedTry(task.requestId, err);
+    }
+  };
+
+  // Counted on the request, so that a job the sweep queues anew goes on counting: thrown again (the job's
+  // backoff) until the last, which gives the request up, logs why and tells who asked, once.
+  const failedTry = async (requestId: number, err: unknown) => {
+    const error = err instanceof Error ? err.message : String(err);
+    const outcome = await recordHealthFailure(deps.pool, requestId, error, MAX_FAILED_TRIES);
+    if (!outcome) return;
+    if ('tryAgain' in outcome) {
+      deps.logger.warn({ err, requestId }, 'a health check result could not be shown; it is tried again');
+      throw err;
+    }
+    const request = outcome.givenUp;
+    deps.logger.error(
+      { err, requestId, channel: request.channelId },
+      'a health check result could not be shown; the request is given up',
+    );
+    await deps.slack
+      .postEphemeral({
+        channel: request.channelId,
+        user: request.requestedBy,
+        ...(request.threadTs ? { threadTs: request.threadTs } : {}),
+        text: healthNotShownText(request.services, error),
+      })
+      .catch((cause: unknown) =>
+        deps.logger.warn(
+          { err: cause, requestId },
+          'could not tell who asked that their health check result is given up',
+        ),
+      );
+  };
+
+  const showRequested = async (job: Job<HealthJob>, token: string | undefined, task: RequestedChecks) => {
     const request = await pendingHealthRequest(deps.pool, task.requestId);
     // Posted already, or refused.
     if (!request) return;

@@ -1,8 +1,11 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payload } from '../support/alertmanager.js';
 import { healthResultsSettled, paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
-import { waitFor } from '../support/services.js';
+import { waitFor, waitForQueueIdle } from '../support/services.js';
 import { slashCommand } from '../support/slackRequests.js';
 import { jsonOf, startTestBot, type TestBot } from '../support/testBot.js';
 
@@ -68,6 +71,31 @@ describe('a requested health result and Slack faults', () => {
     });
   }, 45_000);
 
+  it('waits out a Slack outage through more tries than a request failing otherwise is given', async () => {
+    const channel = 'C0HEALTHLONG';
+    // Six tries fail (five give up a request failing otherwise), each brought forward from its backoff.
+    bot.slack.emulator.failNext('chat.postMessage', { status: 503 }, 6);
+    await slashCommand(bot, 'payments-api', { channel, command: '/health', user: 'U0PATIENT' });
+    const { rows } = await bot.app.pool.query('SELECT id FROM health_requests WHERE channel_id = $1', [
+      channel,
+    ]);
+    for (let tries = 1; tries <= 6; tries++) {
+      const job = await waitFor(
+        async () => {
+          const job = await Job.fromId(bot.app.health, `health-request-${rows[0].id}`);
+          return job && job.attemptsMade >= tries && (await job.isDelayed()) ? job : undefined;
+        },
+        20_000,
+        `try ${tries} to fail`,
+      );
+      await job.promote();
+    }
+    await waitFor(() => results(channel).length >= 1, 30_000, 'a result');
+    await healthResultsSettled(bot);
+    expect(results(channel)).toHaveLength(1);
+    expect(bot.slack.emulator.ephemerals('U0PATIENT')).toHaveLength(0);
+  }, 60_000);
+
   it('posts the result once when recording it on the timeline fails once after the post', async () => {
     const channel = 'C0PAYMENTS';
     const { incident } = await jsonOf(
@@ -128,5 +156,55 @@ describe('a requested health check whose job Redis lost', () => {
     await waitFor(() => results().length >= 1, 20_000, 'the result of the lost job');
     await healthResultsSettled(bot);
     expect(results()).toHaveLength(1);
+  }, 60_000);
+});
+
+describe('a requested health result that cannot be shown', () => {
+  let bot: TestBot;
+  let endpoint: Awaited<ReturnType<typeof startHealthyEndpoint>>;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    endpoint = await startHealthyEndpoint();
+    // An override that renders for who asked alone, which is all the start's check of templates renders,
+    // and breaks on the message for everyone.
+    const templates = await mkdtemp(join(tmpdir(), 'broken-templates-'));
+    await writeFile(
+      join(templates, 'health-result.hbs'),
+      '{{#if askerOnly}}{"text": "Health checks", "blocks": []}{{else}}no JSON here{{/if}}',
+    );
+    bot = await startTestBot({
+      configYaml: paymentsApiChecked(endpoint.url),
+      env: { TEMPLATES_DIR: templates },
+      logTo: { write: (line: string) => logged.push(line) },
+    });
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    endpoint?.close();
+  });
+
+  it('is given up after a few tries, with its error, logged once, and who asked is told once', async () => {
+    const channel = 'C0HEALTHBROKEN';
+    await slashCommand(bot, 'payments-api', { channel, command: '/health', user: 'U0ASKER' });
+    const told = () => bot.slack.emulator.ephemerals('U0ASKER');
+    await waitFor(() => told().length > 0, 40_000, 'who asked to be told');
+    await waitForQueueIdle(bot.app.health);
+    expect(told()).toHaveLength(1);
+    expect(told()[0]).toMatchObject({
+      channel,
+      text: expect.stringMatching(/payments-api.*could not be shown.*does not render valid JSON/),
+    });
+    const { rows } = await bot.app.pool.query(
+      'SELECT failures, error, given_up_at IS NOT NULL AS "givenUp" FROM health_requests WHERE channel_id = $1',
+      [channel],
+    );
+    expect(rows).toEqual([
+      { failures: 5, error: expect.stringContaining('does not render valid JSON'), givenUp: true },
+    ]);
+    const givenUp = logged.filter((line) => line.includes('the request is given up'));
+    expect(givenUp).toHaveLength(1);
+    expect(JSON.parse(givenUp[0]!)).toMatchObject({ level: 50 });
+    expect(bot.slack.emulator.channelMessages(channel)).toHaveLength(0);
   }, 60_000);
 });

@@ -1,7 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_KIT_LIMITS } from '../../src/render/blockKit.js';
 import { TemplateSet } from '../../src/render/templates.js';
-import { type CheckResult, healthView, type ServiceHealth } from '../../src/views/health.js';
+import {
+  type CheckResult,
+  healthNotShownText,
+  healthView,
+  type ServiceHealth,
+} from '../../src/views/health.js';
 
 const check = (status: CheckResult['status']): CheckResult => ({
   name: 'port',
@@ -99,5 +104,15 @@ describe('a health check result', () => {
       BLOCK_KIT_LIMITS.sectionText,
     );
     expect(text).toMatch(/…and \d+ more services: \d+ ✅/);
+  });
+});
+
+describe('the text telling who asked that their result is given up', () => {
+  it('shows the error on one line, escaped and cut short, so that it can neither ping nor link', () => {
+    const text = healthNotShownText(['<!channel>'], `boom <https://evil|click>\n${'x'.repeat(2000)}`);
+    expect(text).toContain('(&lt;!channel&gt;)');
+    expect(text).toContain('boom &lt;https://evil|click&gt;\\nxxx');
+    expect(text).not.toMatch(/[<>\n]/);
+    expect(text.length).toBeLessThan(1000);
   });
 });
