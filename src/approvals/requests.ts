@@ -4,6 +4,7 @@ import { recordDegradation } from '../actions/degradation.js';
 import type { ParamValue } from '../actions/drivers/driver.js';
 import { optionParamsOf } from '../actions/drivers/index.js';
 import { validateParams } from '../actions/params.js';
+import { keysetPages } from '../db/keysetPages.js';
 import { inTransaction } from '../db/pool.js';
 import { ALREADY_HANDLED, slackRequestClaim, slackRequestSeen } from '../db/slackRequests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
@@ -574,24 +575,24 @@ export async function waitingForService(
  * or running with its run to be looked at), its expiry, or its dry run. Requests waiting for votes need
  * nothing and are left out: a page of them once hid every newer request from the sweep.
  */
-export async function* requestsDue(
+export function requestsDue(
   pool: pg.Pool,
 ): AsyncGenerator<{ kind: 'run' | 'expire' | 'dry-run'; requestId: number }> {
-  const page = 500;
-  for (let after = 0; ; ) {
-    const { rows } = await pool.query<{ kind: 'run' | 'expire' | 'dry-run'; requestId: number }>(
-      `SELECT CASE WHEN status <> 'pending' THEN 'run' WHEN expires_at <= now() THEN 'expire' ELSE 'dry-run' END
-              AS kind, id::int AS "requestId"
-         FROM action_requests
-        WHERE status IN ('pending', 'approved', 'running') AND id > $1
-          AND (status <> 'pending' OR expires_at <= now() OR dry_run_status = 'running')
-        ORDER BY id LIMIT $2`,
-      [after, page],
-    );
-    yield* rows;
-    if (rows.length < page) return;
-    after = rows[rows.length - 1]!.requestId;
-  }
+  return keysetPages(
+    async (after, limit) =>
+      (
+        await pool.query<{ kind: 'run' | 'expire' | 'dry-run'; requestId: number }>(
+          `SELECT CASE WHEN status <> 'pending' THEN 'run' WHEN expires_at <= now() THEN 'expire' ELSE 'dry-run' END
+                  AS kind, id::int AS "requestId"
+             FROM action_requests
+            WHERE status IN ('pending', 'approved', 'running') AND id > $1
+              AND (status <> 'pending' OR expires_at <= now() OR dry_run_status = 'running')
+            ORDER BY id LIMIT $2`,
+          [after, limit],
+        )
+      ).rows,
+    (job) => job.requestId,
+  );
 }
 
 /** Moves a still-pending request past its expiry to expired; false when there was nothing to do. */

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
+import { keysetPages } from '../db/keysetPages.js';
 import { slackRequestClaim } from '../db/slackRequests.js';
 import { enqueueHealthCheck, type HealthJob } from '../queues/healthJobs.js';
 import type { ServiceHealth } from './checks.js';
@@ -194,12 +195,19 @@ export async function recordHealthFailure(
 }
 
 /**
- * Requests whose result is not posted yet, and not given up, oldest first: the sweep queues them again.
- * A thousand at most: those after them are reached as these are posted.
+ * Requests whose result is not posted yet, and not given up, oldest first, however many: the sweep
+ * queues them again.
  */
-export async function healthRequestsPending(db: pg.ClientBase | pg.Pool): Promise<number[]> {
-  const { rows } = await db.query<{ id: number }>(
-    'SELECT id::int AS id FROM health_requests WHERE given_up_at IS NULL ORDER BY id LIMIT 1000',
+export function healthRequestsDue(pool: pg.Pool): AsyncGenerator<number> {
+  return keysetPages(
+    async (after, limit) =>
+      (
+        await pool.query<{ id: number }>(
+          `SELECT id::int AS id FROM health_requests
+            WHERE given_up_at IS NULL AND id > $1 ORDER BY id LIMIT $2`,
+          [after, limit],
+        )
+      ).rows.map((r) => r.id),
+    (id) => id,
   );
-  return rows.map((r) => r.id);
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { keysetPages } from '../db/keysetPages.js';
 import { inTransaction } from '../db/pool.js';
 import type { HealthCheck } from '../health/checkSchema.js';
 import { healthRecord, type ServiceHealth } from '../health/checks.js';
@@ -189,28 +190,32 @@ export async function autoChecksDue(
   if (!anyAutoChecks(config)) return due;
   // Read a page at a time: playbooks match in code, so a storm's incidents that no playbook checks stay
   // in the rows and would otherwise hide, behind one page's worth of them, the incidents after.
-  for (let after = 0; ; ) {
-    const { rows } = await pool.query<{
-      incidentId: number;
-      opening: number;
-      groupKey: string;
-      groupLabels: Record<string, string>;
-      commonLabels: Record<string, string>;
-    }>(
-      `SELECT id::int AS "incidentId", reopen_count AS opening, group_key AS "groupKey",
-              group_labels AS "groupLabels", common_labels AS "commonLabels"
-         FROM incidents i
-        WHERE state = 'open' AND group_key IS NOT NULL AND opened_at > now() - $1 * interval '1 millisecond'
-          AND id > $2
-          AND NOT EXISTS (SELECT 1 FROM playbook_check_runs r
-                           WHERE r.incident_id = i.id AND r.opening = i.reopen_count)
-        ORDER BY id LIMIT $3`,
-      [withinMs, after, SWEEP_PAGE],
-    );
-    for (const incident of rows)
-      if (playbookFor(config, incident)?.checks.some((c) => c.auto))
-        due.push({ incidentId: incident.incidentId, opening: incident.opening });
-    if (rows.length < SWEEP_PAGE) return due;
-    after = rows.at(-1)!.incidentId;
-  }
+  const incidents = keysetPages(
+    async (after, limit) =>
+      (
+        await pool.query<{
+          incidentId: number;
+          opening: number;
+          groupKey: string;
+          groupLabels: Record<string, string>;
+          commonLabels: Record<string, string>;
+        }>(
+          `SELECT id::int AS "incidentId", reopen_count AS opening, group_key AS "groupKey",
+                  group_labels AS "groupLabels", common_labels AS "commonLabels"
+             FROM incidents i
+            WHERE state = 'open' AND group_key IS NOT NULL AND opened_at > now() - $1 * interval '1 millisecond'
+              AND id > $2
+              AND NOT EXISTS (SELECT 1 FROM playbook_check_runs r
+                               WHERE r.incident_id = i.id AND r.opening = i.reopen_count)
+            ORDER BY id LIMIT $3`,
+          [withinMs, after, limit],
+        )
+      ).rows,
+    (incident) => incident.incidentId,
+    SWEEP_PAGE,
+  );
+  for await (const incident of incidents)
+    if (playbookFor(config, incident)?.checks.some((c) => c.auto))
+      due.push({ incidentId: incident.incidentId, opening: incident.opening });
+  return due;
 }

@@ -9,7 +9,7 @@ import {
   endHealthRequest,
   type HealthRequest,
   type HealthResult,
-  healthRequestsPending,
+  healthRequestsDue,
   keepHealthResult,
   type PendingHealthRequest,
   pendingHealthRequest,
@@ -327,7 +327,7 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
   const sweep = async () => {
     for (const due of await autoChecksDue(deps.pool, deps.config, SWEEP_BACK_MS))
       await requeuePlaybookChecks(deps.queue, { kind: 'playbook', ...due });
-    for (const requestId of await healthRequestsPending(deps.pool))
+    for await (const requestId of healthRequestsDue(deps.pool))
       await requeueHealthCheck(deps.queue, requestId);
   };
   const sweeping = async () =>

@@ -3,9 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool } from '../../src/db/pool.js';
+import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
+import { createQueue, createWorkerRedis } from '../../src/queues/queues.js';
 import { payload } from '../support/alertmanager.js';
 import { healthResultsSettled, paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
-import { waitFor, waitForQueueIdle } from '../support/services.js';
+import {
+  createTestDatabase,
+  redisUrl,
+  uniquePrefix,
+  waitFor,
+  waitForQueueIdle,
+} from '../support/services.js';
 import { slashCommand } from '../support/slackRequests.js';
 import { jsonOf, startTestBot, type TestBot } from '../support/testBot.js';
 
@@ -156,6 +166,57 @@ describe('a requested health check whose job Redis lost', () => {
     await waitFor(() => results().length >= 1, 20_000, 'the result of the lost job');
     await healthResultsSettled(bot);
     expect(results()).toHaveLength(1);
+  }, 60_000);
+
+  it('is queued again behind a thousand others still to post, unless given up', async () => {
+    const database = await createTestDatabase();
+    const pool = createPool(database.url, 2);
+    let ids: { oldest: number; givenUp: number; newest: number };
+    try {
+      await migrate(pool);
+      const request = (count: number, givenUp: boolean) =>
+        pool.query<{ id: number }>(
+          `INSERT INTO health_requests (request_key, services, channel_id, requested_by, given_up_at)
+           SELECT 'command:T' || gen_random_uuid(), '{payments-api}', 'C0STUCK', 'U0ALICE',
+                  CASE WHEN $2 THEN now() END
+             FROM generate_series(1, $1) RETURNING id::int AS id`,
+          [count, givenUp],
+        );
+      const { rows: stuck } = await request(1000, false);
+      const { rows: givenUp } = await request(1, true);
+      const { rows: newest } = await request(1, false);
+      ids = { oldest: stuck[0]!.id, givenUp: givenUp[0]!.id, newest: newest[0]!.id };
+    } finally {
+      await pool.end();
+    }
+    // Paused before the bot starts: its sweep's jobs stay in the queue, to be read.
+    const prefix = uniquePrefix();
+    const redis = createWorkerRedis(redisUrl());
+    const paused = createQueue<HealthJob>(HEALTH_QUEUE, redis, prefix);
+    try {
+      await paused.pause();
+    } finally {
+      await paused.close();
+      redis.disconnect();
+    }
+    const swept = await startTestBot({
+      configYaml: paymentsApiChecked(endpoint.url),
+      database,
+      env: { QUEUE_PREFIX: prefix },
+    });
+    try {
+      const queued = (id: number) => Job.fromId(swept.app.health, `health-request-${id}`);
+      await waitFor(
+        async () => (await queued(ids.newest)) !== undefined,
+        20_000,
+        'the newest request queued',
+      );
+      expect(await queued(ids.oldest)).toBeDefined();
+      expect(await queued(ids.givenUp)).toBeUndefined();
+      expect(await swept.app.health.getJobCounts('waiting')).toEqual({ waiting: 1001 });
+    } finally {
+      await swept.stop();
+    }
   }, 60_000);
 });
 
