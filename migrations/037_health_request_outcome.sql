@@ -6,4 +6,8 @@ ALTER TABLE health_requests ADD COLUMN IF NOT EXISTS failures integer NOT NULL D
 ALTER TABLE health_requests ADD COLUMN IF NOT EXISTS error text;
 ALTER TABLE health_requests ADD COLUMN IF NOT EXISTS given_up_at timestamptz;
 
+-- When who asked was shown the result, only to them, while the message for everyone waited for the
+-- channel's turn: on the row, so that a job the sweep queues anew does not show it them again.
+ALTER TABLE health_requests ADD COLUMN IF NOT EXISTS shown_to_asker_at timestamptz;
+
 CREATE INDEX IF NOT EXISTS health_requests_due ON health_requests (id) WHERE given_up_at IS NULL;

@@ -155,6 +155,18 @@ export async function keepHealthResult(
   ]);
 }
 
+/**
+ * Claims showing the result to who asked, alone, while the message for everyone waits: true for the one
+ * try that does, so that neither a later try nor a job the sweep queues anew shows it them again.
+ */
+export async function claimShownToAsker(db: pg.ClientBase | pg.Pool, id: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'UPDATE health_requests SET shown_to_asker_at = clock_timestamp() WHERE id = $1 AND shown_to_asker_at IS NULL',
+    [id],
+  );
+  return rowCount === 1;
+}
+
 /** The request is done with: its result is posted (in the transaction recording it), or Slack refused it. */
 export async function endHealthRequest(db: pg.ClientBase | pg.Pool, id: number): Promise<void> {
   await db.query('DELETE FROM health_requests WHERE id = $1', [id]);

@@ -10,7 +10,10 @@ export const HEALTH_QUEUE = 'health-checks';
 export interface RequestedChecks {
   kind: 'requested';
   requestId: number;
-  /** Who asked was shown a result while the channel's message waited: not shown them again. */
+  /**
+   * Set by an older version, whose jobs kept here that who asked was shown the result while the channel's
+   * message waited: the request's row keeps it now (shown_to_asker_at).
+   */
   shownToAsker?: boolean;
 }
 

@@ -6,6 +6,7 @@ import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { findPostIntent } from '../db/slackPostIntents.js';
 import { healthRecord, runChecks } from '../health/checks.js';
 import {
+  claimShownToAsker,
   endHealthRequest,
   type HealthRequest,
   type HealthResult,
@@ -184,7 +185,9 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
         // try's message may be there to be found, showing the result kept.
         if (!(await findPostIntent(client, 'health_result', request.id)))
           await keepHealthResult(client, request.id, null);
-        if (!task.shownToAsker) await showToAsker(job, task, request, { ...view, askerOnly: true });
+        // Claimed on the row even for a job of an older version that says it was shown (on its data then).
+        if ((await claimShownToAsker(client, request.id)) && !task.shownToAsker)
+          await showToAsker(request, { ...view, askerOnly: true });
         return waitFor(job, token, Math.max(0, turn - Date.now()));
       }
       if (err instanceof SlackOutcomePendingError) return waitFor(job, token, err.waitMs);
@@ -213,15 +216,8 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       }),
     );
 
-  // Who asked sees this result now, while the message for everyone waits for the channel's turn; marked
-  // before it is sent, so that later waits and retries do not show it again.
-  const showToAsker = async (
-    job: Job<HealthJob>,
-    task: RequestedChecks,
-    request: PendingHealthRequest,
-    view: HealthView,
-  ) => {
-    await job.updateData({ ...task, shownToAsker: true });
+  // Who asked sees this result now, while the message for everyone waits for the channel's turn.
+  const showToAsker = async (request: PendingHealthRequest, view: HealthView) => {
     const message = deps.templates.renderMessage('health-result', view);
     await deps.slack
       .postEphemeral({ channel: request.channelId, user: request.requestedBy, ...message })

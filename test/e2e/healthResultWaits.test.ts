@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RequestedChecks, requeueHealthCheck } from '../../src/queues/healthJobs.js';
 import { SlackRateLimiter } from '../../src/slack/rateLimiter.js';
 import { paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
 import { waitFor } from '../support/services.js';
@@ -72,5 +73,21 @@ describe('a health check result that waits for its channel', () => {
     await waitFor(() => results().length === 1, 20_000, 'the result in the channel');
     expect(JSON.stringify(results()[0]!.blocks)).not.toContain('Only you see this');
     expect(shown()).toHaveLength(1);
+  }, 60_000);
+
+  it('does not show who asked again when the sweep queues the request anew', async () => {
+    const channel = 'C0QUIETTWO';
+    const asker = 'U0ASKERTWO';
+    const shownTo = () => bot.slack.emulator.ephemerals(asker);
+    await limiter.block(`chat.postMessage:${channel}`, 60_000);
+    await slashCommand(bot, 'payments-api', { channel, command: '/health', user: asker });
+    const first = await waitingAgain(0);
+    expect(shownTo()).toHaveLength(1);
+
+    // Redis loses the job, and the workers' sweep queues the request again.
+    await first.remove();
+    await requeueHealthCheck(bot.app.health, (first.data as RequestedChecks).requestId);
+    await waitingAgain(first.processedOn!);
+    expect(shownTo()).toHaveLength(1);
   }, 60_000);
 });
