@@ -198,7 +198,8 @@ export async function recordHealthFailure(
       WHERE id = $1 AND given_up_at IS NULL
       RETURNING given_up_at IS NOT NULL AS "givenUp", services, channel_id AS "channelId",
                 thread_ts AS "threadTs", requested_by AS "requestedBy"`,
-    [id, error, limit],
+    // Kept storable whatever threw it: a NUL would make this UPDATE fail on every try, for ever.
+    [id, error.replaceAll('\0', '\\0').slice(0, 2000), limit],
   );
   const row = rows[0];
   if (!row) return undefined;

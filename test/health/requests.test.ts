@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { requestHealthChecks } from '../../src/health/requests.js';
+import { pendingHealthRequest, recordHealthFailure, requestHealthChecks } from '../../src/health/requests.js';
 import type { HealthJob } from '../../src/queues/healthJobs.js';
 import { countingPool } from '../support/countingPool.js';
 import { migratedDatabase } from '../support/database.js';
@@ -41,5 +41,30 @@ describe('asking for health checks', () => {
       requestHealthChecks({ pool: pool(), health: failing }, asked, 'command:unqueued'),
     ).rejects.toThrow('ECONNREFUSED');
     expect(await written('command:unqueued')).toEqual({ claims: 0, requests: 0 });
+  });
+});
+
+/** A request failing other than through an outage: counted, then given up by the try that reaches the limit. */
+describe('a health request that keeps failing', () => {
+  const pool = migratedDatabase();
+  const queue = { add: async () => {} } as unknown as Queue<HealthJob>;
+
+  it('is given up at the limit, by that try alone, keeping an error that holds a NUL', async () => {
+    const asked = { services: ['payments-api'], channelId: 'C0OPS', requestedBy: 'U0ALICE' };
+    await requestHealthChecks({ pool: pool(), health: queue }, asked, 'command:failing');
+    const { rows } = await pool().query(
+      "SELECT id::int AS id FROM health_requests WHERE request_key = 'command:failing'",
+    );
+    const id = rows[0].id;
+    expect(await recordHealthFailure(pool(), id, 'first', 2)).toEqual({ tryAgain: true });
+    expect(await recordHealthFailure(pool(), id, 'bad \0 byte', 2)).toEqual({
+      givenUp: { services: ['payments-api'], channelId: 'C0OPS', threadTs: null, requestedBy: 'U0ALICE' },
+    });
+    expect(await recordHealthFailure(pool(), id, 'later', 2)).toBeUndefined();
+    expect(await pendingHealthRequest(pool(), id)).toBeUndefined();
+    const { rows: kept } = await pool().query('SELECT failures, error FROM health_requests WHERE id = $1', [
+      id,
+    ]);
+    expect(kept).toEqual([{ failures: 2, error: 'bad \\0 byte' }]);
   });
 });
