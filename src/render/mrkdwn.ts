@@ -69,6 +69,30 @@ export function typedMrkdwn(text: string): string {
 }
 
 /**
+ * Text a person typed, for where Slack's markup is not read (the post-mortem's Markdown file): a person
+ * as `nameOf` names them (else by the label Slack gave, else by id), a channel by its name, a link by its
+ * label and address, a special mention (@here, a user group, a date) by its name. All else stays as typed.
+ */
+export function typedAsPlain(text: string, nameOf: (userId: string) => string | undefined): string {
+  return text.replace(
+    TYPED_MARKUP,
+    (
+      _whole,
+      target: string | undefined,
+      label: string | undefined,
+      special,
+      specialLabel: string | undefined,
+    ) => {
+      if (target === undefined) return specialLabel?.trim() || `@${special}`;
+      const named = label?.trim();
+      if (target.startsWith('@')) return `@${nameOf(target.slice(1)) ?? named ?? target.slice(1)}`;
+      if (target.startsWith('#')) return `#${named ?? target.slice(1)}`;
+      return named && named !== target ? `${named} (${target})` : target;
+    },
+  );
+}
+
+/**
  * Cuts `text` so that, once escaped, it takes at most `max` characters, ending with … when cut.
  * Cutting before escaping means a cut can never split an entity like `&amp;`.
  */

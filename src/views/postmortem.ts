@@ -3,6 +3,7 @@ import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
 import type { TimelineKind } from '../primitives/timelineKind.js';
+import { typedAsPlain } from '../render/mrkdwn.js';
 import { describeEntry, type Incident, type TimelineEntry } from './incident.js';
 
 /**
@@ -86,6 +87,9 @@ function actorName(actor: string, names: PeopleNames): string {
 
 const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
+/** What a person typed (a note, an update, a resolution), with names for Slack's markup in it. */
+const typed = (text: string, names: PeopleNames) => typedAsPlain(text, (id) => names.get(id));
+
 /** `approvedBy: U2` → `approved by @U2`, `outcome: ok` → `outcome: ok`; nested values are left out. */
 function dataSummary(data: Record<string, unknown>, names: PeopleNames): string | undefined {
   const parts = Object.entries(data).flatMap(([key, value]) => {
@@ -117,7 +121,7 @@ function entryItem(entry: TimelineEntry, names: PeopleNames): PostmortemTimeline
     case 'severity_changed':
       return item('Severity changed', `${data.from} → ${data.to}`);
     case 'status_update': {
-      const text = str(data.text) ?? '';
+      const text = typed(str(data.text) ?? '', names);
       const status = str(data.status);
       return item(`Status update #${data.number}`, status ? `${capitalize(status)} — ${text}` : text);
     }
@@ -127,7 +131,7 @@ function entryItem(entry: TimelineEntry, names: PeopleNames): PostmortemTimeline
       return item(`${capitalize(String(data.role))} assigned`, detail);
     }
     case 'note':
-      return item('Note', str(data.text));
+      return item('Note', typed(str(data.text) ?? '', names));
     case 'reminder': {
       const due = str(data.dueAt);
       if (data.reminder === 'update') {
@@ -136,11 +140,17 @@ function entryItem(entry: TimelineEntry, names: PeopleNames): PostmortemTimeline
       if (data.reminder === 'commander') return item('Reminder', 'no commander assigned');
       return item('Reminder', dataSummary(data, names));
     }
-    case 'incident_resolved':
+    case 'incident_resolved': {
+      const resolution = str(data.resolution);
       return item(
         'Incident resolved',
-        str(data.resolution) ?? (entry.actor === ALERTMANAGER_ACTOR ? 'all alerts resolved' : undefined),
+        resolution !== undefined
+          ? typed(resolution, names)
+          : entry.actor === ALERTMANAGER_ACTOR
+            ? 'all alerts resolved'
+            : undefined,
       );
+    }
     case 'incident_reopened':
       return item('Incident reopened', describeEntry(entry));
     default:
@@ -226,9 +236,9 @@ export function buildPostmortemView(data: PostmortemData, names: PeopleNames = n
     duration: incident.resolvedAt
       ? formatDuration(incident.resolvedAt.getTime() - incident.createdAt.getTime())
       : 'still open',
-    ...(incident.impact ? { impact: incident.impact } : {}),
-    ...(incident.affected ? { affected: incident.affected } : {}),
-    ...(incident.resolution ? { resolution: incident.resolution } : {}),
+    ...(incident.impact ? { impact: typed(incident.impact, names) } : {}),
+    ...(incident.affected ? { affected: typed(incident.affected, names) } : {}),
+    ...(incident.resolution ? { resolution: typed(incident.resolution, names) } : {}),
     openedBy: incident.declaredBy ? actorName(incident.declaredBy, names) : 'Alertmanager',
     ...(incident.groupKey ? { alertGroup: incident.groupKey } : {}),
     ...(commander ? { commander: actorName(commander.userId, names) } : {}),

@@ -110,4 +110,38 @@ describe('buildPostmortemView', () => {
       ['Alertmanager', 'U0NOTANACTOR wrote this'],
     ]);
   });
+
+  it('writes what people typed with names, not the markup Slack keeps in it', () => {
+    const typed =
+      '<@U0BOB|bob> sees 502s, <#C0PAY|payments> and <https://grafana.example/d/1?a=1&b=2|the graph>; <!here> & <b>';
+    const data: PostmortemData = {
+      incident: declared({
+        impact: 'checkout for <@U0BOB|bob>',
+        resolution: 'rolled back, see <https://ci.example/42>',
+      }),
+      roles: [],
+      alerts: [],
+      timeline: [
+        { kind: 'note', actor: 'U0DECL', data: { text: typed }, createdAt: AT },
+        {
+          kind: 'status_update',
+          actor: 'U0DECL',
+          data: { number: 1, status: 'identified', text: typed },
+          createdAt: AT,
+        },
+      ],
+    };
+    expect(peopleIn(data)).toContain('U0BOB');
+    const view = buildPostmortemView(data, new Map([['U0BOB', 'Bob Smith']]));
+    // Before: the markup as it was stored, <@U0BOB|bob> and all.
+    const plain =
+      '@Bob Smith sees 502s, #payments and the graph (https://grafana.example/d/1?a=1&b=2); @here & <b>';
+    expect(view.timeline.map((i) => i.detail)).toEqual([plain, `Identified — ${plain}`]);
+    expect(view).toMatchObject({
+      impact: 'checkout for @Bob Smith',
+      resolution: 'rolled back, see https://ci.example/42',
+    });
+    // Not named: the label Slack gave.
+    expect(buildPostmortemView(data).impact).toBe('checkout for @bob');
+  });
 });
