@@ -8,9 +8,14 @@ export type AlertmanagerAuth =
   | { kind: 'basic'; username: string; password: string };
 
 /** A silence matches alerts by label equality only: the bot never writes regex or negative matchers. */
+/** A label to match: equal to `value` unless Alertmanager says otherwise (a silence made in its UI). */
 export interface SilenceMatcher {
   name: string;
   value: string;
+  /** `value` is a regular expression (=~, !~). */
+  isRegex?: boolean;
+  /** false: the label must not match (!=, !~). */
+  isEqual?: boolean;
 }
 
 export interface SilenceSpec {
@@ -33,7 +38,14 @@ const PostedSchema = z.object({ silenceID: z.string().regex(SILENCE_ID) });
 const GettableSilenceSchema = z.object({
   id: z.string(),
   status: z.object({ state: z.enum(['active', 'pending', 'expired']) }),
-  matchers: z.array(z.object({ name: z.string(), value: z.string() })),
+  matchers: z.array(
+    z.object({
+      name: z.string(),
+      value: z.string(),
+      isRegex: z.boolean().default(false),
+      isEqual: z.boolean().default(true),
+    }),
+  ),
   startsAt: z.coerce.date(),
   endsAt: z.coerce.date(),
   createdBy: z.string(),
@@ -87,7 +99,12 @@ export class AlertmanagerApi {
   async postSilence(spec: SilenceSpec, id?: string): Promise<string> {
     const body = {
       ...(id ? { id: silenceId(id) } : {}),
-      matchers: spec.matchers.map((m) => ({ name: m.name, value: m.value, isRegex: false, isEqual: true })),
+      matchers: spec.matchers.map((m) => ({
+        name: m.name,
+        value: m.value,
+        isRegex: m.isRegex ?? false,
+        isEqual: m.isEqual ?? true,
+      })),
       startsAt: spec.startsAt.toISOString(),
       endsAt: spec.endsAt.toISOString(),
       createdBy: spec.createdBy,

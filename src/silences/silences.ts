@@ -200,8 +200,17 @@ export async function extendSilence(
       );
     }
     // Alertmanager keeps the id only when matchers and start are its own: the start it stamped (its
-    // clock, when it took the silence), not the one Postgres recorded. Else it gives a new id, kept.
-    const spec = specOf({ ...live, startsAt: current?.startsAt ?? live.startsAt, endsAt }, input.userId);
+    // clock, when it took the silence), not the one Postgres recorded. Else it gives a new id, kept. Its
+    // matchers, too, are what it runs: someone may have narrowed them in its UI, which an extension keeps.
+    const spec = specOf(
+      {
+        ...live,
+        matchers: current?.matchers ?? live.matchers,
+        startsAt: current?.startsAt ?? live.startsAt,
+        endsAt,
+      },
+      input.userId,
+    );
     const silenceId = await postOrFind(
       alertmanager,
       live.marker,
@@ -528,7 +537,7 @@ async function orphanOf(
 }
 
 const matcherKey = (matchers: readonly SilenceMatcher[]) =>
-  JSON.stringify(matchers.map((m) => [m.name, m.value]).sort());
+  JSON.stringify(matchers.map((m) => [m.name, m.value, m.isRegex ?? false, m.isEqual ?? true]).sort());
 const sameMatchers = (a: readonly SilenceMatcher[], b: readonly SilenceMatcher[]) =>
   matcherKey(a) === matcherKey(b);
 

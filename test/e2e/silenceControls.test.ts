@@ -165,8 +165,8 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     const inAlertmanager = await api.getSilence(silence.silenceId);
     expect(inAlertmanager.state).toBe('active');
     expect(inAlertmanager.matchers).toEqual([
-      { name: 'service', value: 'payments-api' },
-      { name: 'team', value: HOSTILE },
+      { name: 'service', value: 'payments-api', isRegex: false, isEqual: true },
+      { name: 'team', value: HOSTILE, isRegex: false, isEqual: true },
     ]);
     expect(inAlertmanager.createdBy).toContain(SRE.bob);
     expect(inAlertmanager.comment).toContain(`INC-${id}`);

@@ -472,6 +472,16 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
   });
 
   // From the review of issue 15.
+  /** A POST to Alertmanager's API as its UI makes it, with matchers of any kind. */
+  const rawPost = async (base: string, path: string, body: object) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { silenceID: string };
+  };
   const am = () => new AlertmanagerApi([amUrl()], undefined, 2_000);
   const aliceSilences = async (incidentId: number, more: Partial<SilenceDeps> = {}) =>
     silenceIncident(deps(more), {
@@ -759,6 +769,39 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     });
     expect((await activeIn(id)).map((s) => [s.id, s.endsAt])).toEqual([[replacement, extended.endsAt]]);
     expect(await activeSilence(pool, id)).toEqual(extended);
+  });
+
+  it("extends the silence as someone narrowed it in Alertmanager's UI, not back to the bot's matchers", async () => {
+    const { id, service: name } = await alertBorn();
+    await aliceSilences(id);
+    const [recorded] = await silencesInAlertmanager(id);
+    // Carol narrows it in Alertmanager's UI to one host by a regex: Alertmanager expires the silence and
+    // makes another with her matchers and the same comment (its marker).
+    const narrowed = [
+      { name: 'alertname', value: 'HighLatency', isRegex: false, isEqual: true },
+      { name: 'service', value: name, isRegex: false, isEqual: true },
+      { name: 'instance', value: 'host-1.*', isRegex: true, isEqual: true },
+    ];
+    const edit = await rawPost(amUrl(), 'api/v2/silences', {
+      id: recorded!.id,
+      matchers: narrowed,
+      startsAt: recorded!.startsAt.toISOString(),
+      endsAt: recorded!.endsAt.toISOString(),
+      createdBy: 'U0CAROL',
+      comment: recorded!.comment,
+    });
+    expect(edit.silenceID).not.toBe(recorded!.id);
+    const extended = await extendSilence(deps(), {
+      incidentId: id,
+      userId: 'U0BOB',
+      durationMs: HOUR,
+      requestKey: requestKey(),
+    });
+    // Before: sent with the bot's two matchers, the extension silenced every host of the service again.
+    const [active, ...others] = await activeIn(id);
+    expect(others).toEqual([]);
+    expect(active).toMatchObject({ id: extended.silenceId, endsAt: extended.endsAt });
+    expect(active!.matchers).toEqual(narrowed);
   });
 
   it('unsilence does not record a silence lifted when the copies with its marker cannot be listed', async () => {
