@@ -48,21 +48,24 @@ const TYPED_MARKUP =
 
 /**
  * Text a person typed (a note, a status update, a resolution), for mrkdwn: the mentions of people,
- * channel links and links in it render as Slack rendered them while they were typed, theirs to make;
- * everything else is escaped. A special mention (@here, @channel, @everyone, a user group) is shown as
- * its name and pings nobody: the bot's message would notify a whole channel or group for one person's
- * note. Only for what people type: text from outside (alerts) stays escaped by `escapeMrkdwn`.
+ * channel links and links in it stay live, theirs to make; everything else is escaped. Each is shown
+ * without a label: Slack names a person or a channel itself, and a link shows where it leads. The text
+ * stored cannot tell Slack's own markup from the same characters typed (commandText unescapes it, and a
+ * form's field is never escaped), so a label would let anyone post, as the bot, a link to one place
+ * that reads as another. A special mention (@here, @channel, @everyone, a user group) is shown as its
+ * name and pings nobody: the bot's message would notify a whole channel or group for one person's note.
+ * Only for what people type: text from outside (alerts) stays escaped by `escapeMrkdwn`.
  */
 export function typedMrkdwn(text: string): string {
   let out = '';
   let last = 0;
   for (const match of text.matchAll(TYPED_MARKUP)) {
-    const [whole, target, label, special, specialLabel] = match;
+    const [whole, target, , special, specialLabel] = match;
     out += escapeMrkdwn(text.slice(last, match.index));
     last = match.index + whole.length;
     out +=
       special === undefined
-        ? `<${escapeMrkdwn(target!)}${label?.trim() ? `|${escapeMrkdwn(label)}` : ''}>`
+        ? `<${escapeMrkdwn(target!)}>`
         : escapeMrkdwn(specialLabel?.trim() || `@${special}`);
   }
   return out + escapeMrkdwn(text.slice(last));

@@ -61,17 +61,24 @@ describe('escapeMrkdwn', () => {
 });
 
 describe('typedMrkdwn', () => {
-  it("keeps a person's mentions, channel links and links, as Slack sent them", () => {
+  it("keeps a person's mentions, channel links and links live, without a label of their own", () => {
     expect(
       typedMrkdwn(
         '<@U0BOB|bob> <@W0GRID> in <#C0PAY|payments> <#G0OLD>: <https://g.example/d?a=1&b=2|the <graph>',
       ),
-    ).toBe(
-      '<@U0BOB|bob> <@W0GRID> in <#C0PAY|payments> <#G0OLD>: &lt;https://g.example/d?a=1&amp;b=2|the &lt;graph&gt;',
-    );
+    ).toBe('<@U0BOB> <@W0GRID> in <#C0PAY> <#G0OLD>: &lt;https://g.example/d?a=1&amp;b=2|the &lt;graph&gt;');
     expect(typedMrkdwn('<https://g.example/d?a=1&b=2|a & b> <mailto:sre@example.com>')).toBe(
-      '<https://g.example/d?a=1&amp;b=2|a &amp; b> <mailto:sre@example.com>',
+      '<https://g.example/d?a=1&amp;b=2> <mailto:sre@example.com>',
     );
+  });
+
+  it('shows where a link leads, never a label that could pass it off as another', () => {
+    // Typed as characters: Slack sends them escaped, commandText unescapes them, and a form's field is
+    // never escaped, so the stored text cannot tell them from a link Slack made.
+    expect(typedMrkdwn('<https://evil.example/login|https://sso.corp.example> please re-auth')).toBe(
+      '<https://evil.example/login> please re-auth',
+    );
+    expect(typedMrkdwn('ask <@U0CEO|the on-call lead>')).toBe('ask <@U0CEO>');
   });
 
   it('shows a special mention as its name, pinging nobody', () => {

@@ -267,7 +267,7 @@ describe('helpers', () => {
       await renderSection('{{typed v}}', {
         v: 'ask <@U0BOB|bob> "now" <https://ex.com/?a=1&b=2|graph> <!here> <b>',
       }),
-    ).toBe('ask <@U0BOB|bob> "now" <https://ex.com/?a=1&amp;b=2|graph> @here &lt;b&gt;');
+    ).toBe('ask <@U0BOB> "now" <https://ex.com/?a=1&amp;b=2> @here &lt;b&gt;');
     expect(await renderSection('[{{typed v}}]', {})).toBe('[]');
   });
 
