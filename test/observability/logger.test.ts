@@ -266,6 +266,28 @@ describe('scrubbing hostile text', () => {
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(out.records()[0]?.path).toBe(path);
   });
+
+  it('takes time in proportion to a list holding a run of quotes', () => {
+    const out = capture('info', []);
+    const labels = ['"'.repeat(128 * 1024)];
+    const started = performance.now();
+    out.logger.info({ labels }, 'alert');
+    // Before: about 2 s a 32 KiB run, in its square.
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(out.records()[0]?.labels).toEqual(labels);
+  });
+
+  it.each([
+    ['a list holding ":"', { args: ['note', ':'] }],
+    ['a list holding an IPv6 address', { addresses: ['127.0.0.1', '::1'] }],
+    ['a list of objects', { items: [{ a: '":' }, { b: 1 }] }],
+  ])('redacts a credential logged after %s', (_, before) => {
+    const out = capture('info', []);
+    out.logger.info({ ...before, password: 'pw-must-not-show' }, 'command');
+    // Before: the scan lost its place in the list, and the password was written in clear.
+    expect(out.text()).not.toContain('pw-must-not-show');
+    expect(out.records()[0]).toMatchObject({ ...before, password: '[REDACTED]' });
+  });
 });
 
 describe('redactUrlPasswords', () => {
