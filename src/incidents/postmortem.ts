@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { inTransaction } from '../db/pool.js';
+import { POST_ATTEMPT_MAX_MS } from '../db/slackPostIntents.js';
 import { incidentRef } from '../primitives/ids.js';
 import { ROLES } from '../primitives/role.js';
 import type { TemplateSet } from '../render/templates.js';
-import { SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
+import { SlackOutcomePendingError, SlackRateLimitedError, SlackRejectedError } from '../slack/errors.js';
 import type { PostOnceDeps } from '../slack/postOnce.js';
 import { findShare, type ShareAttempt } from '../slack/shareOnce.js';
 import {
@@ -124,8 +125,9 @@ export async function generatePostmortem(
 
 /**
  * Records the Slack file of `revision`, and that its share is over; false when a newer revision replaced
- * it in the meantime. The request it answers ends with it, unless asked again since the revision was
- * written: the next answers it.
+ * it in the meantime, or a file is recorded for it already (the first recorded is the one shown: another
+ * run's, later, changes nothing). The request it answers ends with it, unless asked again since the
+ * revision was written: the next answers it.
  */
 export async function recordPostmortemFile(
   db: Queryable,
@@ -135,7 +137,8 @@ export async function recordPostmortemFile(
 ): Promise<boolean> {
   const { rows } = await db.query<{ recorded: boolean }>(
     `WITH recorded AS (
-       UPDATE postmortems SET slack_file_id = $3, ${NO_SHARE} WHERE incident_id = $1 AND revision = $2
+       UPDATE postmortems SET slack_file_id = $3, ${NO_SHARE}
+        WHERE incident_id = $1 AND revision = $2 AND slack_file_id IS NULL
        RETURNING generated_at
      ), answered AS (
        DELETE FROM postmortem_requests r USING recorded
@@ -233,7 +236,10 @@ export interface PostmortemUpload {
  * revision whose outcome is unknown (its answer lost, the process dead) is looked up and its file taken
  * rather than shared again (src/slack/shareOnce.ts). The staged file's id is recorded before the share, so
  * a share found is known by it. A refusal, or Slack's rate limit, ends the attempt: it was not shared.
- * Nothing is shared for a revision already uploaded, or replaced by a newer one.
+ * Nothing is shared for a revision already uploaded, or replaced by a newer one. Two runs of one revision
+ * at once (a job whose lock lapsed, run again beside itself) each write their share only over the one they
+ * read: one that finds another's written since shares nothing and throws SlackOutcomePendingError, so that
+ * its job comes back once that share has settled, to find its file recorded or look for it.
  */
 export async function uploadPostmortem(
   deps: Pick<PostOnceDeps, 'slack' | 'limiter' | 'limits'>,
@@ -247,13 +253,28 @@ export async function uploadPostmortem(
     return;
   }
   const fileId = await deps.slack.stageFile({ filename: upload.filename, content: upload.content });
-  const { rowCount } = await pool.query(
-    `UPDATE postmortems
-        SET share_file_id = $3, share_channel_id = $4, share_thread_ts = $5, share_started_at = clock_timestamp()
-      WHERE incident_id = $1 AND revision = $2 AND slack_file_id IS NULL`,
-    [incidentId, revision, fileId, upload.channel, upload.threadTs],
+  const { rows } = await pool.query<{ claimed: boolean; awaited: boolean }>(
+    `WITH claimed AS (
+       UPDATE postmortems
+          SET share_file_id = $3, share_channel_id = $4, share_thread_ts = $5,
+              share_started_at = clock_timestamp()
+        WHERE incident_id = $1 AND revision = $2 AND slack_file_id IS NULL
+          AND share_file_id IS NOT DISTINCT FROM $6
+       RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM claimed) AS claimed,
+            EXISTS (SELECT 1 FROM postmortems
+                     WHERE incident_id = $1 AND revision = $2 AND slack_file_id IS NULL) AS awaited`,
+    [incidentId, revision, fileId, upload.channel, upload.threadTs, earlier?.attempt.fileId ?? null],
   );
-  if (!rowCount) return;
+  const { claimed, awaited } = rows[0]!;
+  if (!claimed) {
+    // Another run's share, written since this one read, settles within POST_ATTEMPT_MAX_MS from now.
+    // `awaited` is read as the row stood before this statement: a file recorded meanwhile is found when
+    // the job comes back.
+    if (awaited) throw new SlackOutcomePendingError(POST_ATTEMPT_MAX_MS);
+    return;
+  }
   try {
     await deps.slack.shareFile({
       fileId,

@@ -221,6 +221,76 @@ describe('a post-mortem whose share got no answer', () => {
     expect(bot.slack.emulator.callsOf('files.getUploadURLExternal')).toHaveLength(staged);
   });
 
+  const shares = () => bot.slack.emulator.callsOf('files.completeUploadExternal').length;
+
+  /**
+   * Asks for the post-mortem of a new incident and holds its job as it stages its file; `second` then
+   * runs the same revision's job again beside it (as another worker does once the first's lock lapsed)
+   * and waits for what it needs; then the first is let go, and how it stopped is told: waiting, or ended.
+   */
+  async function twoRunsAtOnce(
+    title: string,
+    second: (runAgain: () => Promise<unknown>, ref: string) => Promise<unknown>,
+  ) {
+    const ref = await declaredAndShown(bot, title);
+    const id = Number(ref.slice(4));
+    const first = `postmortem-${id}`;
+    const stageFirst = bot.slack.emulator.hold('files.getUploadURLExternal');
+    await slashCommand(bot, `postmortem ${ref}`);
+    await stageFirst.reached;
+    await second(
+      () =>
+        bot.app.tasks.add(
+          'postmortem',
+          { kind: 'postmortem', incidentId: id, requestedBy: 'U0ALICE', revision: 1 },
+          { jobId: `${first}-again` },
+        ),
+      ref,
+    );
+    stageFirst.release();
+    const firstRun = await waitFor(
+      async () => {
+        const job = await bot.app.tasks.getJob(first);
+        if (job && (await job.isDelayed())) return 'waits';
+        return !job || (await job.isCompleted()) ? 'ended' : undefined;
+      },
+      20_000,
+      'the first run to stop',
+    );
+    return { ref, first, firstRun };
+  }
+
+  // Both runs read no share, both wrote theirs over the other's and shared: two files in the thread, and
+  // the later one recorded over the first.
+  it('is shared once by two runs of its revision at once, the first waiting for the share of the second', async () => {
+    const sharesBefore = shares();
+    const shareSecond = bot.slack.emulator.hold('files.completeUploadExternal');
+    const { ref, first, firstRun } = await twoRunsAtOnce('Two runs at once', async (runAgain) => {
+      await runAgain();
+      await shareSecond.reached;
+    });
+    shareSecond.release();
+    const fileId = await waitFor(() => recordedFile(ref), 20_000, 'the post-mortem recorded');
+    // The first's job comes back once that share has settled (brought forward here): the file is recorded.
+    if (firstRun === 'waits') await (await bot.app.tasks.getJob(first))!.promote();
+    await waitForQueueIdle(bot.app.tasks, 20_000, ['commander-reminder', 'update-reminder']);
+    expect(sharedFiles(ref).map((f) => f.id)).toEqual([fileId]);
+    expect(shares()).toBe(sharesBefore + 1);
+    expect(await recordedFile(ref)).toBe(fileId);
+    expect(firstRun).toBe('waits');
+  });
+
+  it('is shared once by two runs of its revision at once, the first ending when the second recorded it', async () => {
+    const sharesBefore = shares();
+    const { ref, firstRun } = await twoRunsAtOnce('Two runs, one done', async (runAgain, ref) => {
+      await runAgain();
+      await waitFor(() => recordedFile(ref), 20_000, "the second run's file recorded");
+    });
+    expect(firstRun).toBe('ended');
+    expect(shares()).toBe(sharesBefore + 1);
+    expect(sharedFiles(ref)).toHaveLength(1);
+  });
+
   // The sweep's job, with no revision of its own, wrote and shared a second one.
   it("is found by the sweep's job when Redis lost the job whose share it was", async () => {
     const ref = await declaredAndShown(bot, 'Share cut, job lost');

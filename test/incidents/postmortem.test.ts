@@ -215,6 +215,14 @@ describe('post-mortem skeleton', () => {
     expect((await state(id)).postmortem.slack_file_id).toBe('F0SECOND');
   });
 
+  it("keeps a revision's first recorded file: another run's, recorded later, changes nothing", async () => {
+    const id = await alertBorn('RecordedTwice');
+    await generatePostmortem(pool, templates, id, 'U0FIRST');
+    expect(await recordPostmortemFile(pool, id, 1, 'F0FIRST')).toBe(true);
+    expect(await recordPostmortemFile(pool, id, 1, 'F0AGAIN')).toBe(false);
+    expect((await state(id)).postmortem.slack_file_id).toBe('F0FIRST');
+  });
+
   it('writes nothing when the template fails to render', async () => {
     const id = await alertBorn('BrokenOverride');
     await generatePostmortem(pool, templates, id, 'U0FIRST');
