@@ -9,7 +9,8 @@ import type { ServiceHealth } from './checks.js';
  * Health checks someone asked for (migrations/033_health_requests.sql), kept in PostgreSQL until their
  * result is in Slack: its post is looked up rather than made twice (postOnce, keyed by the request), and
  * a request whose job Redis lost, or that failed every try through an outage, is queued again by the
- * workers' sweep. One that keeps failing otherwise is given up (migrations/037_health_request_outcome.sql).
+ * workers' sweep. One that keeps failing otherwise is given up (migrations/037_health_request_outcome.sql),
+ * and stays due until who asked is told so (040).
  */
 
 export interface HealthRequest {
@@ -172,17 +173,9 @@ export async function endHealthRequest(db: pg.ClientBase | pg.Pool, id: number):
   await db.query('DELETE FROM health_requests WHERE id = $1', [id]);
 }
 
-/** A request given up, with what who asked is to be told of it. */
-export interface GivenUpHealthRequest {
-  services: string[];
-  channelId: string;
-  threadTs: string | null;
-  requestedBy: string;
-}
-
 /**
  * Counts a try of the request that failed for a reason other than an outage, with its `error`; the
- * `limit`-th gives the request up, and answers it as it is given up (to this try alone). Undefined when the
+ * `limit`-th gives the request up (to this try alone), with the channel it was asked in. Undefined when the
  * request was done with already (posted, refused, or given up by another try).
  */
 export async function recordHealthFailure(
@@ -190,26 +183,59 @@ export async function recordHealthFailure(
   id: number,
   error: string,
   limit: number,
-): Promise<{ tryAgain: true } | { givenUp: GivenUpHealthRequest } | undefined> {
-  const { rows } = await db.query<GivenUpHealthRequest & { givenUp: boolean }>(
+): Promise<{ tryAgain: true } | { givenUp: { channelId: string } } | undefined> {
+  const { rows } = await db.query<{ givenUp: boolean; channelId: string }>(
     `UPDATE health_requests
         SET failures = failures + 1, error = $2,
             given_up_at = CASE WHEN failures + 1 >= $3 THEN clock_timestamp() END
       WHERE id = $1 AND given_up_at IS NULL
-      RETURNING given_up_at IS NOT NULL AS "givenUp", services, channel_id AS "channelId",
-                thread_ts AS "threadTs", requested_by AS "requestedBy"`,
+      RETURNING given_up_at IS NOT NULL AS "givenUp", channel_id AS "channelId"`,
     // Kept storable whatever threw it: a NUL would make this UPDATE fail on every try, for ever.
     [id, error.replaceAll('\0', '\\0').slice(0, 2000), limit],
   );
   const row = rows[0];
   if (!row) return undefined;
-  const { givenUp, ...request } = row;
-  return givenUp ? { givenUp: request } : { tryAgain: true };
+  return row.givenUp ? { givenUp: { channelId: row.channelId } } : { tryAgain: true };
+}
+
+/** A request given up, with what who asked is to be told of it. */
+export interface GivenUpHealthRequest {
+  services: string[];
+  channelId: string;
+  threadTs: string | null;
+  requestedBy: string;
+  /** Why its last try failed. */
+  error: string;
 }
 
 /**
- * Requests whose result is not posted yet, and not given up, oldest first, however many: the sweep
- * queues them again.
+ * Claims telling who asked that the request is given up: the request, for the one try that tells them;
+ * undefined when it is not given up, or they were told (migrations/040_health_given_up_told.sql). Claimed
+ * before the notice is sent, as an ephemeral cannot be looked up: a crash after sending it does not send
+ * it again.
+ */
+export async function claimGivenUpNotice(
+  db: pg.ClientBase | pg.Pool,
+  id: number,
+): Promise<GivenUpHealthRequest | undefined> {
+  const { rows } = await db.query<GivenUpHealthRequest>(
+    `UPDATE health_requests SET given_up_told_at = clock_timestamp()
+      WHERE id = $1 AND given_up_at IS NOT NULL AND given_up_told_at IS NULL
+      RETURNING services, channel_id AS "channelId", thread_ts AS "threadTs", requested_by AS "requestedBy",
+                error`,
+    [id],
+  );
+  return rows[0];
+}
+
+/** Gives the claim back: Slack did not take the notice (an outage, a rate limit), so it is sent again. */
+export async function releaseGivenUpNotice(db: pg.ClientBase | pg.Pool, id: number): Promise<void> {
+  await db.query('UPDATE health_requests SET given_up_told_at = NULL WHERE id = $1', [id]);
+}
+
+/**
+ * Requests whose result is not posted yet, and not given up, or given up and who asked not told yet,
+ * oldest first, however many: the sweep queues them again.
  */
 export function healthRequestsDue(pool: pg.Pool): AsyncGenerator<number> {
   return keysetPages(
@@ -217,7 +243,7 @@ export function healthRequestsDue(pool: pg.Pool): AsyncGenerator<number> {
       (
         await pool.query<{ id: number }>(
           `SELECT id::int AS id FROM health_requests
-            WHERE given_up_at IS NULL AND id > $1 ORDER BY id LIMIT $2`,
+            WHERE given_up_told_at IS NULL AND id > $1 ORDER BY id LIMIT $2`,
           [after, limit],
         )
       ).rows.map((r) => r.id),

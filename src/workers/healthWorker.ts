@@ -6,6 +6,7 @@ import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
 import { findPostIntent } from '../db/slackPostIntents.js';
 import { healthRecord, runChecks } from '../health/checks.js';
 import {
+  claimGivenUpNotice,
   claimShownToAsker,
   endHealthRequest,
   type HealthRequest,
@@ -16,6 +17,7 @@ import {
   pendingHealthRequest,
   recordHealthFailure,
   recordOlderRequest,
+  releaseGivenUpNotice,
 } from '../health/requests.js';
 import { addTimelineEntries } from '../incidents/timeline.js';
 import type { Logger } from '../observability/logger.js';
@@ -103,13 +105,18 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       await showRequested(job, token, task);
     } catch (err) {
       if (err instanceof DelayedError || isOutage(err)) throw err;
-      await failedTry(task.requestId, err);
+      await failedTry(job, token, task.requestId, err);
     }
   };
 
   // Counted on the request, so that a job the sweep queues anew goes on counting: thrown again (the job's
-  // backoff) until the last, which gives the request up, logs why and tells who asked, once.
-  const failedTry = async (requestId: number, err: unknown) => {
+  // backoff) until the last, which gives the request up, logs why and tells who asked.
+  const failedTry = async (
+    job: Job<HealthJob>,
+    token: string | undefined,
+    requestId: number,
+    err: unknown,
+  ) => {
     const error = err instanceof Error ? err.message : String(err);
     const outcome = await recordHealthFailure(deps.pool, requestId, error, MAX_FAILED_TRIES);
     if (!outcome) return;
@@ -117,30 +124,44 @@ export async function startHealthWorker(deps: HealthWorkerDeps): Promise<Worker<
       deps.logger.warn({ err, requestId }, 'a health check result could not be shown; it is tried again');
       throw err;
     }
-    const request = outcome.givenUp;
     deps.logger.error(
-      { err, requestId, channel: request.channelId },
+      { err, requestId, channel: outcome.givenUp.channelId },
       'a health check result could not be shown; the request is given up',
     );
-    await deps.slack
-      .postEphemeral({
+    await tellGivenUp(job, token, requestId);
+  };
+
+  // Once, and through a Slack outage: the request stays due until it is told (the sweep queues it again).
+  // At most once per claim, as an ephemeral cannot be looked up: one that Slack did not take (it answered
+  // 5xx or 429, or did not answer) is sent again, one it refused is dropped.
+  const tellGivenUp = async (job: Job<HealthJob>, token: string | undefined, requestId: number) => {
+    const request = await claimGivenUpNotice(deps.pool, requestId);
+    if (!request) return;
+    try {
+      await deps.slack.postEphemeral({
         channel: request.channelId,
         user: request.requestedBy,
         ...(request.threadTs ? { threadTs: request.threadTs } : {}),
-        text: healthNotShownText(request.services, error),
-      })
-      .catch((cause: unknown) =>
+        text: healthNotShownText(request.services, request.error),
+      });
+    } catch (err) {
+      if (err instanceof SlackRejectedError) {
         deps.logger.warn(
-          { err: cause, requestId },
-          'could not tell who asked that their health check result is given up',
-        ),
-      );
+          { err, requestId },
+          'Slack refused telling who asked that their health check is given up',
+        );
+        return;
+      }
+      await releaseGivenUpNotice(deps.pool, requestId);
+      if (err instanceof SlackRateLimitedError) return waitFor(job, token, err.waitMs);
+      throw err;
+    }
   };
 
   const showRequested = async (job: Job<HealthJob>, token: string | undefined, task: RequestedChecks) => {
     const request = await pendingHealthRequest(deps.pool, task.requestId);
-    // Posted already, or refused.
-    if (!request) return;
+    // Posted already, or refused; or given up, who asked maybe not told yet.
+    if (!request) return tellGivenUp(job, token, task.requestId);
     // An incident's result goes in its thread, which needs its root message first.
     if ('waitingForRoot' in request.place) return waitFor(job, token, waitMs(request.place.waitingForRoot));
     const { threadTs } = request.place;

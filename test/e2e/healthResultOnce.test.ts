@@ -5,7 +5,7 @@ import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
-import { HEALTH_QUEUE, type HealthJob } from '../../src/queues/healthJobs.js';
+import { HEALTH_QUEUE, type HealthJob, requeueHealthCheck } from '../../src/queues/healthJobs.js';
 import { createQueue, createWorkerRedis } from '../../src/queues/queues.js';
 import { payload } from '../support/alertmanager.js';
 import { healthResultsSettled, paymentsApiChecked, startHealthyEndpoint } from '../support/healthEndpoint.js';
@@ -168,24 +168,26 @@ describe('a requested health check whose job Redis lost', () => {
     expect(results()).toHaveLength(1);
   }, 60_000);
 
-  it('is queued again behind a thousand others still to post, unless given up', async () => {
+  it('is queued again behind a thousand others still to post, unless given up and who asked told', async () => {
     const database = await createTestDatabase();
     const pool = createPool(database.url, 2);
-    let ids: { oldest: number; givenUp: number; newest: number };
+    let ids: { oldest: number; told: number; untold: number; newest: number };
     try {
       await migrate(pool);
-      const request = (count: number, givenUp: boolean) =>
+      const request = (count: number, givenUp: 'no' | 'told' | 'untold') =>
         pool.query<{ id: number }>(
-          `INSERT INTO health_requests (request_key, services, channel_id, requested_by, given_up_at)
+          `INSERT INTO health_requests (request_key, services, channel_id, requested_by, given_up_at,
+                                        given_up_told_at)
            SELECT 'command:T' || gen_random_uuid(), '{payments-api}', 'C0STUCK', 'U0ALICE',
-                  CASE WHEN $2 THEN now() END
+                  CASE WHEN $2 <> 'no' THEN now() END, CASE WHEN $2 = 'told' THEN now() END
              FROM generate_series(1, $1) RETURNING id::int AS id`,
           [count, givenUp],
         );
-      const { rows: stuck } = await request(1000, false);
-      const { rows: givenUp } = await request(1, true);
-      const { rows: newest } = await request(1, false);
-      ids = { oldest: stuck[0]!.id, givenUp: givenUp[0]!.id, newest: newest[0]!.id };
+      const { rows: stuck } = await request(1000, 'no');
+      const { rows: told } = await request(1, 'told');
+      const { rows: untold } = await request(1, 'untold');
+      const { rows: newest } = await request(1, 'no');
+      ids = { oldest: stuck[0]!.id, told: told[0]!.id, untold: untold[0]!.id, newest: newest[0]!.id };
     } finally {
       await pool.end();
     }
@@ -212,8 +214,9 @@ describe('a requested health check whose job Redis lost', () => {
         'the newest request queued',
       );
       expect(await queued(ids.oldest)).toBeDefined();
-      expect(await queued(ids.givenUp)).toBeUndefined();
-      expect(await swept.app.health.getJobCounts('waiting')).toEqual({ waiting: 1001 });
+      expect(await queued(ids.untold)).toBeDefined();
+      expect(await queued(ids.told)).toBeUndefined();
+      expect(await swept.app.health.getJobCounts('waiting')).toEqual({ waiting: 1002 });
     } finally {
       await swept.stop();
     }
@@ -268,4 +271,24 @@ describe('a requested health result that cannot be shown', () => {
     expect(JSON.parse(givenUp[0]!)).toMatchObject({ level: 50 });
     expect(bot.slack.emulator.channelMessages(channel)).toHaveLength(0);
   }, 60_000);
+
+  it('tells who asked once Slack takes the notice, when it did not as the request was given up', async () => {
+    const channel = 'C0HEALTHBROKENLATER';
+    bot.slack.emulator.failNext('chat.postEphemeral', { status: 503 }, 1);
+    await slashCommand(bot, 'payments-api', { channel, command: '/health', user: 'U0LATER' });
+    const told = () => bot.slack.emulator.ephemerals('U0LATER');
+    await waitFor(() => told().length > 0, 60_000, 'who asked to be told');
+    await healthResultsSettled(bot);
+    // The sweep queuing it again tells them nothing more.
+    const { rows } = await bot.app.pool.query('SELECT id FROM health_requests WHERE channel_id = $1', [
+      channel,
+    ]);
+    await requeueHealthCheck(bot.app.health, rows[0].id);
+    await waitForQueueIdle(bot.app.health);
+    expect(
+      bot.slack.emulator.callsOf('chat.postEphemeral').filter((c) => c.params.user === 'U0LATER'),
+    ).toHaveLength(2);
+    expect(told()).toHaveLength(1);
+    expect(told()[0]!.text).toMatch(/payments-api.*could not be shown.*does not render valid JSON/);
+  }, 90_000);
 });

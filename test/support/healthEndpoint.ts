@@ -32,12 +32,14 @@ export function paymentsApiCatalog(healthUrl: string): string {
 
 /**
  * Resolves once every requested health check's result is posted (its health_requests row is gone with the
- * post's recording) or given up, and the health queue is idle: nothing more of theirs will be posted.
+ * post's recording) or given up and who asked told, and the health queue is idle: nothing more of theirs
+ * will be posted.
  */
 export async function healthResultsSettled(bot: TestBot): Promise<void> {
   await waitFor(
     async () =>
-      (await bot.app.pool.query('SELECT 1 FROM health_requests WHERE given_up_at IS NULL')).rows.length === 0,
+      (await bot.app.pool.query('SELECT 1 FROM health_requests WHERE given_up_told_at IS NULL')).rows
+        .length === 0,
     20_000,
     'the requested health checks to be posted',
   );
