@@ -23,6 +23,12 @@ export type SlackSyncJob =
  */
 export const REDIS_SILENT_MS = 20_000;
 
+/**
+ * Redis after a failover: the old primary, demoted to replica, keeps its connections open and refuses their
+ * writes (READONLY) for good, while the address names the new primary to a connection made now.
+ */
+const isDemotedPrimary = (err: Error) => err.message.startsWith('READONLY');
+
 /** Redis for request handlers: fail fast when Redis is down, so the handler can answer 503 at once. */
 export function createProducerRedis(url: string): Redis {
   return new Redis(url, {
@@ -31,29 +37,40 @@ export function createProducerRedis(url: string): Redis {
     connectTimeout: 3000,
     lazyConnect: false,
     socketTimeout: REDIS_SILENT_MS,
+    // Connects again (1), the write failing fast like any other while Redis is away.
+    reconnectOnError: (err) => isDemotedPrimary(err) && 1,
   });
 }
 
 /**
  * True for what a producer connection throws while Redis is unreachable: it fails fast (no offline queue,
- * one retry) rather than wait, so the caller can say "try again" instead of timing out.
+ * one retry) rather than wait, so the caller can say "try again" instead of timing out. And for Redis's
+ * own answers while it fails over: a replica refusing writes (READONLY) or without its primary
+ * (MASTERDOWN), a server loading its data (LOADING), a cluster moving or missing slots (TRYAGAIN,
+ * CLUSTERDOWN).
  */
 export function isTransientQueueError(err: unknown): boolean {
   const message = (err as { message?: unknown } | undefined)?.message;
   return (
     typeof message === 'string' &&
-    /Connection is closed|Stream isn't writeable|Reached the max retries per request|ECONNREFUSED|ECONNRESET/.test(
+    (/Connection is closed|Stream isn't writeable|Reached the max retries per request|ECONNREFUSED|ECONNRESET/.test(
       message,
-    )
+    ) ||
+      /^(READONLY|MASTERDOWN|LOADING|TRYAGAIN|CLUSTERDOWN) /.test(message))
   );
 }
 
 /**
  * Redis for workers: BullMQ's blocking commands need maxRetriesPerRequest null. Without a limit on silence,
  * a worker whose connection went silent waited on it for good, taking no job, while /healthz said ok.
+ * Connected again on a demoted primary's refusal, the refused command sent again (2): it was not run.
  */
 export function createWorkerRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, socketTimeout: REDIS_SILENT_MS });
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    socketTimeout: REDIS_SILENT_MS,
+    reconnectOnError: (err) => isDemotedPrimary(err) && 2,
+  });
 }
 
 export function createQueue<T>(name: string, connection: Redis, prefix: string): Queue<T> {
