@@ -32,6 +32,17 @@ export function createSocketModeConnection(
     // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
     installerOptions: { clientOptions: { slackApiUrl } },
   });
+  // A reconnection already under way when the bot stops (apps.connections.open answering late) would
+  // open a socket that nothing closes, taking Slack's requests into a process whose pools are ending:
+  // once stopped, a socket is closed as soon as Slack greets it.
+  let stopped = false;
+  socket.client.on('connected', () => {
+    if (stopped) void socket.client.disconnect();
+  });
+  const stop = () => {
+    stopped = true;
+    return socket.stop();
+  };
   const bolt: Receiver = {
     // The receiver calls nothing of the App but processEvent.
     init: (app: App) =>
@@ -44,7 +55,7 @@ export function createSocketModeConnection(
         },
       } as App),
     start: () => socket.start(),
-    stop: () => socket.stop(),
+    stop,
   };
   return {
     bolt,
@@ -59,6 +70,6 @@ export function createSocketModeConnection(
         ]);
       }
     },
-    stop: () => socket.stop(),
+    stop,
   };
 }

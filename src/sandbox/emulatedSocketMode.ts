@@ -38,6 +38,9 @@ export class SocketModeEndpoint {
     return this.sockets.length;
   }
 
+  /** How many sockets were ever opened, closed since or not. */
+  opened = 0;
+
   /** The HTTP server's `upgrade` handler: a ticket from apps.connections.open gets one socket, once. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://emulator');
@@ -85,6 +88,7 @@ export class SocketModeEndpoint {
   }
 
   private connected(socket: WebSocket): void {
+    this.opened += 1;
     this.sockets.push(socket);
     socket.on('close', () => {
       const index = this.sockets.indexOf(socket);
