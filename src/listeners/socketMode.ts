@@ -49,7 +49,7 @@ export function createSocketModeConnection(
       socket.init({
         processEvent: async (event: ReceiverEvent) => {
           const read = readSocketBody(event.body);
-          if (read.ok) return dispatchToBolt(app, event, logger);
+          if (read.ok) return dispatchToBolt(app, { ...event, ack: ackOrRespond(event, logger) }, logger);
           logger.warn({ reason: read.problem }, 'refused a malformed Socket Mode request');
           await event.ack();
         },
@@ -71,5 +71,40 @@ export function createSocketModeConnection(
       }
     },
     stop,
+  };
+}
+
+/** How long a command's answer may take to reach its response_url when the socket could not carry it. */
+const RESPONSE_URL_TIMEOUT_MS = 10_000;
+
+/**
+ * The acknowledgement goes down the socket the request came by. Should that socket have closed since
+ * (Slack recycles connections; the client reconnects seconds later), a slash command's answer goes to
+ * its response_url instead: the command has run, and the person is told what it did, not that it failed.
+ * Any other acknowledgement lost so is the listener's failure, as before.
+ */
+function ackOrRespond(event: ReceiverEvent, logger: Logger): ReceiverEvent['ack'] {
+  return async (response) => {
+    try {
+      await event.ack(response);
+    } catch (err) {
+      const responseUrl = event.body.command ? event.body.response_url : undefined;
+      if (typeof responseUrl !== 'string') throw err;
+      logger.warn(
+        { err },
+        "the socket closed before a command's acknowledgement: answering on its response_url",
+      );
+      // An empty acknowledgement (a form opens next) has nothing to tell.
+      if (response === undefined || (typeof response === 'object' && Object.keys(response).length === 0))
+        return;
+      const res = await fetch(responseUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(typeof response === 'string' ? { text: response } : response),
+        signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
+      });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`the command's response_url answered HTTP ${res.status}`);
+    }
   };
 }

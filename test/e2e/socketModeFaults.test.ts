@@ -1,5 +1,9 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../support/services.js';
+import { waitFor, waitForLockWaiters } from '../support/services.js';
+import { slashCommandFields } from '../support/slackRequests.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 const SOCKET_MODE = { SLACK_APP_TOKEN: TEST_SECRETS.appToken, SLACK_SIGNING_SECRET: '' };
@@ -25,5 +29,56 @@ describe('Socket Mode when Slack recycles the connection', () => {
     // The URL it was given was used, or not, by now: either way no socket stays open.
     await waitFor(() => emulator.socketMode.opened === 2, 20_000, 'the late connection');
     await waitFor(() => emulator.socketMode.connections === 0, 20_000, 'no socket open after stop');
+  });
+
+  it("gives a command's answer on its response_url when the socket closed before its acknowledgement", async () => {
+    const answers: Array<Record<string, unknown>> = [];
+    const hooks: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        answers.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+    const responseUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/commands/1`;
+    let held: pg.Client | undefined;
+    try {
+      bot = await startTestBot({ env: SOCKET_MODE });
+      const { emulator } = bot.slack;
+      // A declare held up by PostgreSQL (a long migration, say) while Slack recycles the connection.
+      held = new pg.Client({ connectionString: bot.database.url });
+      await held.connect();
+      await held.query('BEGIN');
+      await held.query('LOCK TABLE incidents IN EXCLUSIVE MODE');
+      void emulator.socketMode.deliver(
+        'slash_commands',
+        slashCommandFields('declare P1 Checkout is failing', { responseUrl }),
+      );
+      await waitForLockWaiters(bot.app.pool, 1, 'the declare waiting');
+      const open = emulator.hold('apps.connections.open');
+      emulator.socketMode.refresh();
+      await open.reached;
+      await held.query('COMMIT');
+      // Declared: the person is told so, as Slack could not be told in the acknowledgement.
+      const declared = await waitFor(
+        () => answers.find((a) => /Declared INC-\d+/.test(String(a.text))),
+        20_000,
+        "the declare's answer",
+      ).catch((err) => {
+        throw new Error(`${(err as Error).message}; answered: ${JSON.stringify(answers)}`);
+      });
+      expect(declared.response_type).toBe('ephemeral');
+      expect(answers.filter((a) => /went wrong/i.test(String(a.text)))).toEqual([]);
+      const { rows } = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
+      expect(rows[0].n).toBe(1);
+      // Reconnected before the bot stops: a stop while the socket is still connecting is another matter.
+      open.release();
+      await waitFor(() => emulator.socketMode.connections === 1, 20_000, 'reconnected');
+    } finally {
+      await held?.end();
+      hooks.close();
+    }
   });
 });
