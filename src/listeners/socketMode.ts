@@ -28,7 +28,7 @@ export function createSocketModeConnection(
 ): SocketModeConnection {
   const socket = new SocketModeReceiver({
     appToken,
-    logger: boltLogger,
+    logger: withoutPayloads(boltLogger),
     // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
     installerOptions: { clientOptions: { slackApiUrl } },
   });
@@ -71,6 +71,20 @@ export function createSocketModeConnection(
       }
     },
     stop,
+  };
+}
+
+/**
+ * The Socket Mode client and Bolt's acknowledgement log each message of the socket whole, at debug: what
+ * people typed, a command's response_url (anyone holding it may post to the channel for 30 minutes) and
+ * Slack's verification token, in text the log's scrubbing cannot read. Their lines are kept, their JSON
+ * (from its first brace) left out.
+ */
+function withoutPayloads(logger: SlackLogger): SlackLogger {
+  return {
+    ...logger,
+    debug: (...msg) =>
+      logger.debug(...msg.map((m) => (typeof m === 'string' ? m.replace(/\{[\s\S]*$/, '{…}') : m))),
   };
 }
 
