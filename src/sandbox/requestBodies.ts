@@ -8,13 +8,16 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+// The arguments Slack documents as JSON-encoded; any other (a text such as `[P1] Checkout`) is a string.
+const JSON_ARGUMENTS = new Set(['blocks', 'attachments', 'metadata', 'view', 'files']);
+
 export async function readParams(req: IncomingMessage): Promise<Record<string, unknown>> {
   const body = (await readBody(req)).toString('utf8');
   if ((req.headers['content-type'] ?? '').includes('application/json')) return body ? JSON.parse(body) : {};
   const params: Record<string, unknown> = {};
   for (const [key, value] of new URLSearchParams(body)) {
     // The Web API client sends structured arguments (blocks, attachments) as JSON strings.
-    params[key] = /^[[{]/.test(value) ? JSON.parse(value) : value;
+    params[key] = JSON_ARGUMENTS.has(key) && /^[[{]/.test(value) ? JSON.parse(value) : value;
   }
   return params;
 }

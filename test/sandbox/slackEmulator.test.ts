@@ -937,3 +937,19 @@ describe('watching calls as they arrive', () => {
     expect(seen).toHaveLength(2);
   });
 });
+
+describe('form-encoded arguments', () => {
+  it('takes a text that starts like JSON as the text it is, as Slack does', async () => {
+    const web = client();
+    for (const text of ['[P1] Checkout is failing', '{service} is down', '[1, 2]']) {
+      const posted = await web.chat.postMessage({ channel: 'C0PAYMENTS', text });
+      expect(posted.message?.text).toBe(text);
+      const updated = await web.chat.update({
+        channel: 'C0PAYMENTS',
+        ts: posted.ts!,
+        text: `${text} (edited)`,
+      });
+      expect(updated.text).toBe(`${text} (edited)`);
+    }
+  });
+});
