@@ -15,6 +15,9 @@ export interface SocketModeConnection {
   stop(): Promise<void>;
 }
 
+/** The longest wait between two tries of apps.connections.open while Slack fails it. */
+export const SOCKET_MODE_RETRY_MAX_MS = 5_000;
+
 /**
  * Socket Mode (SLACK_APP_TOKEN): no public URL needed. What comes down the socket is checked as an HTTP
  * request would be (src/http/slackEvents.ts) before Bolt reads it; a malformed one is acknowledged, so
@@ -29,8 +32,15 @@ export function createSocketModeConnection(
   const socket = new SocketModeReceiver({
     appToken,
     logger: withoutPayloads(boltLogger),
-    // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
-    installerOptions: { clientOptions: { slackApiUrl } },
+    installerOptions: {
+      clientOptions: {
+        // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
+        slackApiUrl,
+        // The client's own policy waits 1.3 times longer after each failure, a hundred times: after an
+        // hour's Slack outage the bot stayed deaf for twenty minutes more, and past the hundredth, for good.
+        retryConfig: { forever: true, factor: 1.3, maxTimeout: SOCKET_MODE_RETRY_MAX_MS },
+      },
+    },
   });
   // A reconnection already under way when the bot stops (apps.connections.open answering late) would
   // open a socket that nothing closes, taking Slack's requests into a process whose pools are ending:

@@ -160,6 +160,7 @@ export class SlackEmulator {
         user_id: this.botUserId,
         bot_id: 'B0SANDBOX',
       }),
+    'apps.connections.open': () => this.openConnection(),
     'chat.postMessage': (p) => this.postMessage(p),
     'chat.update': (p) => this.update(p),
     'chat.postEphemeral': (p) => {
@@ -485,9 +486,10 @@ export class SlackEmulator {
     const token =
       authorization?.replace(/^Bearer /, '') ?? (typeof params.token === 'string' ? params.token : '');
     if (!token) return this.fail('not_authed');
-    if (method === 'apps.connections.open') return this.openConnection(token);
-    if (this.options.token ? token !== this.options.token : !token.startsWith('xoxb-'))
-      return this.fail('invalid_auth');
+    const refused =
+      method === 'apps.connections.open' ? this.appTokenRefused(token) : this.botTokenRefused(token);
+    if (refused) return refused;
+    // An outage and faults reach apps.connections.open too: Socket Mode reconnects through them.
     if (this.down && Date.now() < this.down.until)
       return { status: this.down.status, body: { ok: false, error: 'internal_error' } };
     const faultIndex = this.faults.findIndex((f) => f.method === method);
@@ -519,11 +521,22 @@ export class SlackEmulator {
     return handler ? handler(params) : this.fail('unknown_method');
   }
 
-  /** Only an app-level token opens a Socket Mode connection; the URL must be reachable (baseUrl). */
-  private openConnection(token: string): Reply {
+  private botTokenRefused(token: string): Reply | undefined {
+    if (this.options.token ? token !== this.options.token : !token.startsWith('xoxb-'))
+      return this.fail('invalid_auth');
+    return undefined;
+  }
+
+  /** Only an app-level token opens a Socket Mode connection. */
+  private appTokenRefused(token: string): Reply | undefined {
     if (token.startsWith('xoxb-')) return this.fail('not_allowed_token_type');
     if (this.options.appToken ? token !== this.options.appToken : !token.startsWith('xapp-'))
       return this.fail('invalid_auth');
+    return undefined;
+  }
+
+  /** The socket's URL must be reachable: the emulator must be served (baseUrl). */
+  private openConnection(): Reply {
     if (!this.baseUrl) return this.fail('socket_mode_unavailable');
     return this.ok({ url: this.socketMode.open(this.baseUrl) });
   }

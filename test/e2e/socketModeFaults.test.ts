@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SOCKET_MODE_RETRY_MAX_MS } from '../../src/listeners/socketMode.js';
 import { waitFor, waitForLockWaiters } from '../support/services.js';
 import { slashCommandFields } from '../support/slackRequests.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
@@ -29,6 +30,25 @@ describe('Socket Mode when Slack recycles the connection', () => {
     // The URL it was given was used, or not, by now: either way no socket stays open.
     await waitFor(() => emulator.socketMode.opened === 2, 20_000, 'the late connection');
     await waitFor(() => emulator.socketMode.connections === 0, 20_000, 'no socket open after stop');
+  });
+
+  it('asks Slack for a new connection every few seconds however long Slack fails it', async () => {
+    bot = await startTestBot({ env: SOCKET_MODE });
+    const { emulator } = bot.slack;
+    const attempts: number[] = [];
+    emulator.onCall((call) => {
+      if (call.method === 'apps.connections.open') attempts.push(call.at);
+    });
+    emulator.failNext('apps.connections.open', { status: 503 }, 9);
+    emulator.socketMode.refresh();
+    await waitFor(
+      () => emulator.socketMode.connections === 1 && attempts.length === 10,
+      120_000,
+      'reconnected',
+    );
+    const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
+    // The waits grow to SOCKET_MODE_RETRY_MAX_MS and no further: a long outage is not followed by a long silence.
+    expect(Math.max(...gaps)).toBeLessThan(SOCKET_MODE_RETRY_MAX_MS + 1500);
   });
 
   it("gives a command's answer on its response_url when the socket closed before its acknowledgement", async () => {
