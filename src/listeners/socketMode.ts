@@ -4,6 +4,7 @@ import type { Logger as SlackLogger } from '@slack/logger';
 import { WebAPIPlatformError } from '@slack/web-api';
 import { ConfigError } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
+import { SLACK_CALL_TIMEOUT_MS } from '../slack/slackApi.js';
 import { dispatchToBolt, readSocketBody } from './envelope.js';
 
 /** How Slack's commands and interactions reach Bolt, when not over HTTP: a Socket Mode connection. */
@@ -39,6 +40,8 @@ export function createSocketModeConnection(
         // The client's own policy waits 1.3 times longer after each failure, a hundred times: after an
         // hour's Slack outage the bot stayed deaf for twenty minutes more, and past the hundredth, for good.
         retryConfig: { forever: true, factor: 1.3, maxTimeout: SOCKET_MODE_RETRY_MAX_MS },
+        // Without one, a call that Slack (or a proxy) never answers holds up the reconnection for minutes.
+        timeout: SLACK_CALL_TIMEOUT_MS,
       },
     },
   });

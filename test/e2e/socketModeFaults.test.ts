@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SOCKET_MODE_RETRY_MAX_MS } from '../../src/listeners/socketMode.js';
+import { SLACK_CALL_TIMEOUT_MS } from '../../src/slack/slackApi.js';
 import { waitFor, waitForLockWaiters } from '../support/services.js';
 import { slashCommandFields } from '../support/slackRequests.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
@@ -49,6 +50,23 @@ describe('Socket Mode when Slack recycles the connection', () => {
     const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
     // The waits grow to SOCKET_MODE_RETRY_MAX_MS and no further: a long outage is not followed by a long silence.
     expect(Math.max(...gaps)).toBeLessThan(SOCKET_MODE_RETRY_MAX_MS + 1500);
+  });
+
+  it('gives up on an apps.connections.open that Slack never answers, and asks again', async () => {
+    bot = await startTestBot({ env: SOCKET_MODE });
+    const { emulator } = bot.slack;
+    const hung = emulator.hold('apps.connections.open');
+    emulator.socketMode.refresh();
+    await hung.reached;
+    try {
+      await waitFor(
+        () => emulator.socketMode.connections === 1,
+        SLACK_CALL_TIMEOUT_MS + SOCKET_MODE_RETRY_MAX_MS + 10_000,
+        'a connection made by a second try',
+      );
+    } finally {
+      hung.release();
+    }
   });
 
   it("gives a command's answer on its response_url when the socket closed before its acknowledgement", async () => {
