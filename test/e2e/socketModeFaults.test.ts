@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { INCIDENT_HELP } from '../../src/commands/incidentCommand.js';
 import { SOCKET_MODE_RETRY_MAX_MS } from '../../src/listeners/socketMode.js';
+import type { SlackEmulator } from '../../src/sandbox/slackEmulator.js';
 import { SLACK_CALL_TIMEOUT_MS } from '../../src/slack/slackApi.js';
 import { waitFor, waitForLockWaiters } from '../support/services.js';
 import { slashCommandFields } from '../support/slackRequests.js';
@@ -16,14 +18,35 @@ afterEach(async () => {
   bot = undefined;
 });
 
+/** Slack asks the bot to reconnect, and holds the bot's apps.connections.open unanswered. */
+async function refreshHoldingOpen(emulator: SlackEmulator): Promise<{ release: () => void }> {
+  const open = emulator.hold('apps.connections.open');
+  emulator.socketMode.refresh();
+  await open.reached;
+  return open;
+}
+
+/**
+ * Reconnected, and answering over the new socket: a bot stopped before Slack's hello reaches it
+ * leaves the Socket Mode client's own promise rejected, which is not what these tests look at.
+ */
+async function answeringAgain(emulator: SlackEmulator, within: number): Promise<void> {
+  // The socket the bot started with, and the one it reconnected with, alone open.
+  await waitFor(
+    () => emulator.socketMode.opened === 2 && emulator.socketMode.connections === 1,
+    within,
+    'reconnected',
+  );
+  const answer = await emulator.socketMode.deliver('slash_commands', slashCommandFields('help'));
+  expect(answer.text).toBe(INCIDENT_HELP);
+}
+
 describe('Socket Mode when Slack recycles the connection', () => {
   it('opens no socket once stopped, even when the reconnection was under way', async () => {
     bot = await startTestBot({ env: SOCKET_MODE });
     const { emulator } = bot.slack;
-    // Slack asks for a new connection; the bot's apps.connections.open is still unanswered when it stops.
-    const open = emulator.hold('apps.connections.open');
-    emulator.socketMode.refresh();
-    await open.reached;
+    // The bot's apps.connections.open is still unanswered when it stops.
+    const open = await refreshHoldingOpen(emulator);
     expect(emulator.socketMode.connections).toBe(0);
     const stopped = bot.app.stop();
     open.release();
@@ -42,11 +65,8 @@ describe('Socket Mode when Slack recycles the connection', () => {
     });
     emulator.failNext('apps.connections.open', { status: 503 }, 9);
     emulator.socketMode.refresh();
-    await waitFor(
-      () => emulator.socketMode.connections === 1 && attempts.length === 10,
-      120_000,
-      'reconnected',
-    );
+    await answeringAgain(emulator, 120_000);
+    expect(attempts.length).toBe(10);
     const gaps = attempts.slice(1).map((at, i) => at - attempts[i]!);
     // The waits grow to SOCKET_MODE_RETRY_MAX_MS and no further: a long outage is not followed by a long silence.
     expect(Math.max(...gaps)).toBeLessThan(SOCKET_MODE_RETRY_MAX_MS + 1500);
@@ -55,15 +75,9 @@ describe('Socket Mode when Slack recycles the connection', () => {
   it('gives up on an apps.connections.open that Slack never answers, and asks again', async () => {
     bot = await startTestBot({ env: SOCKET_MODE });
     const { emulator } = bot.slack;
-    const hung = emulator.hold('apps.connections.open');
-    emulator.socketMode.refresh();
-    await hung.reached;
+    const hung = await refreshHoldingOpen(emulator);
     try {
-      await waitFor(
-        () => emulator.socketMode.connections === 1,
-        SLACK_CALL_TIMEOUT_MS + SOCKET_MODE_RETRY_MAX_MS + 10_000,
-        'a connection made by a second try',
-      );
+      await answeringAgain(emulator, SLACK_CALL_TIMEOUT_MS + SOCKET_MODE_RETRY_MAX_MS + 10_000);
     } finally {
       hung.release();
     }
@@ -95,9 +109,7 @@ describe('Socket Mode when Slack recycles the connection', () => {
         slashCommandFields('declare P1 Checkout is failing', { responseUrl }),
       );
       await waitForLockWaiters(bot.app.pool, 1, 'the declare waiting');
-      const open = emulator.hold('apps.connections.open');
-      emulator.socketMode.refresh();
-      await open.reached;
+      const open = await refreshHoldingOpen(emulator);
       await held.query('COMMIT');
       // Declared: the person is told so, as Slack could not be told in the acknowledgement.
       const declared = await waitFor(
@@ -111,9 +123,8 @@ describe('Socket Mode when Slack recycles the connection', () => {
       expect(answers.filter((a) => /went wrong/i.test(String(a.text)))).toEqual([]);
       const { rows } = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
       expect(rows[0].n).toBe(1);
-      // Reconnected before the bot stops: a stop while the socket is still connecting is another matter.
       open.release();
-      await waitFor(() => emulator.socketMode.connections === 1, 20_000, 'reconnected');
+      await answeringAgain(emulator, 20_000);
     } finally {
       await held?.end();
       hooks.close();
