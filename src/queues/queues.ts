@@ -60,16 +60,29 @@ export function isTransientQueueError(err: unknown): boolean {
   );
 }
 
+/** How many commands a worker connection resends in a minute after a demoted primary refused them. */
+export const DEMOTED_RESENDS = 5;
+
 /**
  * Redis for workers: BullMQ's blocking commands need maxRetriesPerRequest null. Without a limit on silence,
  * a worker whose connection went silent waited on it for good, taking no job, while /healthz said ok.
- * Connected again on a demoted primary's refusal, the refused command sent again (2): it was not run.
+ * Connected again on a demoted primary's refusal, the refused command sent again (2): it was not run. Only
+ * DEMOTED_RESENDS a minute: past them the address still leads to a replica (a misconfiguration, a DNS
+ * record not updated), and resending would go on for as long, failing nothing and saying nothing. Then
+ * the command fails (1), so BullMQ reports it and waits before its next try.
  */
 export function createWorkerRedis(url: string): Redis {
+  let resends = { count: 0, since: 0 };
   return new Redis(url, {
     maxRetriesPerRequest: null,
     socketTimeout: REDIS_SILENT_MS,
-    reconnectOnError: (err) => isDemotedPrimary(err) && 2,
+    reconnectOnError: (err) => {
+      if (!isDemotedPrimary(err)) return false;
+      const now = Date.now();
+      if (now - resends.since > 60_000) resends = { count: 0, since: now };
+      resends.count += 1;
+      return resends.count <= DEMOTED_RESENDS ? 2 : 1;
+    },
   });
 }
 

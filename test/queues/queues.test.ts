@@ -6,6 +6,7 @@ import {
   createProducerRedis,
   createQueue,
   createWorkerRedis,
+  DEMOTED_RESENDS,
   isTransientQueueError,
 } from '../../src/queues/queues.js';
 import { unusedPort, waitFor } from '../support/services.js';
@@ -99,6 +100,21 @@ describe("Redis failing over under the bot's connections", () => {
     expect(await written).toBe('OK');
     expect(await admin.get('k')).toBe('after failover');
     expect(await clientId(redis)).not.toBe(before);
+  });
+
+  it('gives up resending on a worker connection the address keeps leading to a replica, and says so', async () => {
+    const redis = await ready(createWorkerRedis(url));
+    await demote();
+    let reconnects = 0;
+    redis.on('reconnecting', () => reconnects++);
+    // A misconfiguration, or a DNS record not updated: every new connection reaches the replica again.
+    const written = await redis.set('failover:k', 'v').then(
+      () => 'written',
+      (err: Error) => err.message,
+    );
+    // Before: connected again and resent for as long as it lasted, 19 times in 3 s, failing nothing.
+    expect(written).toMatch(/^READONLY /);
+    expect(reconnects).toBeLessThanOrEqual(DEMOTED_RESENDS + 1);
   });
 
   it.each([
