@@ -145,12 +145,12 @@ export async function recordSilence(db: pg.ClientBase, silence: StoredSilence): 
 export async function recordSilenceExtended(
   db: pg.ClientBase,
   incidentId: number,
-  silenceId: string,
-  endsAt: Date,
+  silence: { silenceId: string; endsAt: Date; matchers: readonly SilenceMatcher[] },
 ): Promise<void> {
   await db.query(
-    "UPDATE incident_silences SET silence_id = $2, ends_at = $3 WHERE incident_id = $1 AND state = 'live'",
-    [incidentId, silenceId, endsAt],
+    `UPDATE incident_silences SET silence_id = $2, ends_at = $3, matchers = $4
+      WHERE incident_id = $1 AND state = 'live'`,
+    [incidentId, silence.silenceId, silence.endsAt, JSON.stringify(silence.matchers)],
   );
 }
 

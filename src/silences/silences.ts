@@ -230,7 +230,7 @@ export async function extendSilence(
       alertmanager,
       marked.filter((s) => s.id !== current?.id && s.id !== silenceId),
     ).catch(() => undefined);
-    await recordSilenceExtended(db, input.incidentId, silenceId, endsAt);
+    await recordSilenceExtended(db, input.incidentId, { silenceId, endsAt, matchers: spec.matchers });
     const entry: NewTimelineEntry = {
       kind: 'silence_extended',
       actor: input.userId,
@@ -242,7 +242,7 @@ export async function extendSilence(
       },
     };
     const version = await bumpVersion(db, input.incidentId, { entries: [entry] });
-    return { silence: { ...live, silenceId, endsAt }, version };
+    return { silence: { ...live, silenceId, endsAt, matchers: spec.matchers }, version };
   }).catch(told('the silence was not extended'));
   deps.metrics.silences.inc({ change: 'extended' });
   await Promise.all([
@@ -329,7 +329,11 @@ export async function endSilenceIfDue(
     if (live.endsAt.getTime() > Date.now()) return { nextAt: live.endsAt };
     const running = alertmanager && (await runningLonger(alertmanager, live));
     if (running) {
-      await recordSilenceExtended(db, incidentId, running.id, running.endsAt);
+      await recordSilenceExtended(db, incidentId, {
+        silenceId: running.id,
+        endsAt: running.endsAt,
+        matchers: running.matchers,
+      });
       const entry: NewTimelineEntry = {
         kind: 'silence_extended',
         actor: running.createdBy,

@@ -1,5 +1,6 @@
 import { formatDuration } from '../primitives/duration.js';
 import { ALERTMANAGER_ACTOR, incidentRef } from '../primitives/ids.js';
+import { matcherOperator } from '../primitives/matcherOperator.js';
 import type { Role } from '../primitives/role.js';
 import type { Severity } from '../primitives/severity.js';
 import { ordinal } from '../primitives/text.js';
@@ -430,10 +431,10 @@ function sinceResolved(entry: TimelineEntry): number | undefined {
   return Number.isNaN(resolvedAt) ? undefined : entry.createdAt.getTime() - resolvedAt;
 }
 
-/** A silence's matchers as recorded on the timeline, as name=value pairs. */
+/** A silence's matchers as recorded on the timeline: name=value, name=~regex, name!=value… */
 function matcherText(matchers: unknown): string {
   if (!Array.isArray(matchers)) return '';
-  return matchers.map((m: { name?: unknown; value?: unknown }) => `${m.name}=${m.value}`).join(', ');
+  return matchers.map((m: Record<string, unknown>) => `${m.name}${matcherOperator(m)}${m.value}`).join(', ');
 }
 
 const PAGE_EVENTS: Record<string, string> = {

@@ -10,6 +10,7 @@ import type { Membership } from '../../src/approvals/policy.js';
 import { parseFileConfig } from '../../src/config/file.js';
 import { migrate } from '../../src/db/migrate.js';
 import { inTransaction } from '../../src/db/pool.js';
+import { silencedText } from '../../src/listeners/views/silenceForm.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import {
   activeSilence,
@@ -802,6 +803,12 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(others).toEqual([]);
     expect(active).toMatchObject({ id: extended.silenceId, endsAt: extended.endsAt });
     expect(active!.matchers).toEqual(narrowed);
+    // And so recorded and told: Bob reads what Alertmanager runs, regex shown as one.
+    expect(extended.matchers).toEqual(narrowed);
+    expect(await activeSilence(pool, id)).toEqual(extended);
+    expect(silencedText(extended, true)).toContain(
+      `alertname="HighLatency", service="${name}", instance=~"host-1.*"`,
+    );
   });
 
   it('unsilence does not record a silence lifted when the copies with its marker cannot be listed', async () => {

@@ -5,7 +5,14 @@ import { formatDuration } from '../../src/primitives/duration.js';
 import { ordinal } from '../../src/primitives/text.js';
 import { escapeMrkdwn } from '../../src/render/mrkdwn.js';
 import { TemplateSet } from '../../src/render/templates.js';
-import { alertView, incidentView, rootView, THREAD_KINDS, threadView } from '../../src/views/incident.js';
+import {
+  alertView,
+  describeEntry,
+  incidentView,
+  rootView,
+  THREAD_KINDS,
+  threadView,
+} from '../../src/views/incident.js';
 import { incidentRow } from '../support/incidents.js';
 
 const MINUTE = 60_000;
@@ -523,5 +530,24 @@ describe('threadView', () => {
       'silence_extended',
       'status_update',
     ]);
+  });
+});
+
+describe('describeEntry', () => {
+  it("writes a silence's matchers with their operators: regex and negative ones too", () => {
+    const silenced = entry('incident_silenced', {
+      endsAt: '2026-01-01T04:00:00.000Z',
+      reason: 'host 1 only',
+      matchers: [
+        { name: 'alertname', value: 'HighLatency' },
+        { name: 'instance', value: 'host-1.*', isRegex: true, isEqual: true },
+        { name: 'env', value: 'dev', isRegex: false, isEqual: false },
+        { name: 'zone', value: 'eu-.*', isRegex: true, isEqual: false },
+      ],
+    });
+    // Before: every one as name=value.
+    expect(describeEntry(silenced)).toBe(
+      'until 2026-01-01T04:00:00.000Z: host 1 only (alertname=HighLatency, instance=~host-1.*, env!=dev, zone!~eu-.*)',
+    );
   });
 });

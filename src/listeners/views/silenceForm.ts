@@ -1,4 +1,5 @@
 import { incidentRef } from '../../primitives/ids.js';
+import { matcherOperator } from '../../primitives/matcherOperator.js';
 import { escapeMrkdwn, plainFromMrkdwn, slackDate, truncateForMrkdwn } from '../../render/mrkdwn.js';
 import {
   checkSilenceable,
@@ -80,7 +81,10 @@ export function readExtendSubmission(values: StateValues, maxMs: number): Submis
 }
 
 function matcherList(matchers: readonly SilenceMatcher[]): string {
-  return truncateForMrkdwn(matchers.map((m) => `${m.name}="${m.value}"`).join(', '), 1500);
+  return truncateForMrkdwn(
+    matchers.map((m) => `${m.name}${matcherOperator(m)}"${m.value}"`).join(', '),
+    1500,
+  );
 }
 
 /** What the person is told once Alertmanager has the silence. */
