@@ -18,42 +18,84 @@ function isSecretName(name: string): boolean {
   return SECRET_WORDS.test(word) || (/keys?$/.test(word) && !ID_KEY.test(word));
 }
 
+// A JSON string, escapes and all, from where it starts.
+const STRING_AT = /"(?:[^"\\]|\\.)*"/y;
+
+/** Past the end of the JSON string at `from`; -1 if it does not end. */
+function stringEnd(line: string, from: number): number {
+  STRING_AT.lastIndex = from;
+  return STRING_AT.test(line) ? STRING_AT.lastIndex : -1;
+}
+
+/** Past the end of the string, object or list at `from`: strings skipped whole, brackets counted. */
+function valueEnd(line: string, from: number): number {
+  let depth = 0;
+  for (let at = from; at < line.length; at++) {
+    const char = line[at];
+    if (char === '"') {
+      const end = stringEnd(line, at);
+      if (end < 0) return -1;
+      at = end - 1;
+    } else if (char === '{' || char === '[') depth++;
+    else if (char === '}' || char === ']') depth--;
+    if (depth === 0) return at + 1;
+  }
+  return -1;
+}
+
 /**
  * Replaces the value of each credential-named field of a JSON line, a string or an object or list whole,
  * with "[REDACTED]", at any depth. Numbers, booleans and null are kept: no credential is one, and a count
- * or a flag (passwordSet: false) tells an operator what happened. The line is read as JSON, not scanned
- * as text: a scan loses its place in text that looks like fields (a list holding ":"), and can take time
- * in the square of a hostile run of quotes. A line with nothing to redact is written as it came.
+ * or a flag (passwordSet: false) tells an operator what happened. Read token by token, once, without
+ * recursion: a string value is skipped whole wherever it is (so text that looks like fields, as a list
+ * holding ":", is never read as fields), a field pino writes twice (a child's binding and the call's) is
+ * redacted each time, and every field is kept, as is any depth. A line that is not JSON (pino writes
+ * nothing else) is left out rather than written unscrubbed.
  */
 function redactSecretFields(line: string): string {
-  let record: unknown;
-  try {
-    record = JSON.parse(line);
-    if (!redactIn(record)) return line;
-  } catch {
-    // Not JSON (pino writes nothing else), or nested past the stack: nothing of it is written.
-    return `${JSON.stringify({ msg: 'a log line that could not be scrubbed was left out' })}\n`;
+  let out = '';
+  let kept = 0;
+  // For each open container, whether it is an object, where a string before ':' names a field.
+  const objects: boolean[] = [];
+  let nameNext = false;
+  for (let at = 0; at < line.length; ) {
+    const char = line[at];
+    if (char !== '"') {
+      if (char === '{' || char === '[') objects.push(char === '{');
+      else if (char === '}' || char === ']') objects.pop();
+      nameNext = (char === '{' || char === ',') && objects.at(-1) === true;
+      at++;
+      continue;
+    }
+    const end = stringEnd(line, at);
+    if (end < 0) return UNSCRUBBABLE;
+    if (!nameNext) {
+      at = end;
+      continue;
+    }
+    nameNext = false;
+    // The value follows the name's ':' (pino writes no space).
+    if (line[end] !== ':') return UNSCRUBBABLE;
+    const value = end + 1;
+    const first = line[value];
+    if ((first === '"' || first === '{' || first === '[') && isSecretName(fieldName(line, at, end))) {
+      const valueStop = valueEnd(line, value);
+      if (valueStop < 0) return UNSCRUBBABLE;
+      out += `${line.slice(kept, value)}"[REDACTED]"`;
+      kept = valueStop;
+      at = valueStop;
+    } else at = value;
   }
-  return `${JSON.stringify(record)}\n`;
+  return out + line.slice(kept);
 }
 
-/** Redacts the credential-named fields of `value` in place; whether there was one. */
-function redactIn(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  let redacted = false;
-  if (Array.isArray(value)) {
-    for (const item of value) redacted = redactIn(item) || redacted;
-    return redacted;
-  }
-  const record = value as Record<string, unknown>;
-  for (const [name, field] of Object.entries(record)) {
-    if (field !== null && (typeof field === 'string' || typeof field === 'object') && isSecretName(name)) {
-      record[name] = '[REDACTED]';
-      redacted = true;
-    } else redacted = redactIn(field) || redacted;
-  }
-  return redacted;
-}
+/** The name of the string at `from`…`end`, its escapes (\u0074oken is token) read. */
+const fieldName = (line: string, from: number, end: number): string => {
+  const raw = line.slice(from + 1, end - 1);
+  return raw.includes('\\') ? (JSON.parse(line.slice(from, end)) as string) : raw;
+};
+
+const UNSCRUBBABLE = `${JSON.stringify({ msg: 'a log line that could not be scrubbed was left out' })}\n`;
 
 /** Hides the password in postgres://user:secret@host and redis://:secret@host wherever it shows up. */
 export function redactUrlPasswords(text: string): string {

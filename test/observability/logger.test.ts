@@ -277,6 +277,27 @@ describe('scrubbing hostile text', () => {
     expect(out.records()[0]?.labels).toEqual(labels);
   });
 
+  it('redacts a field pino writes twice, a child binding and the call both naming it, and keeps every field', () => {
+    const out = capture('info', []);
+    out.logger
+      .child({ token: 'xoxp-bound-to-the-child', incidentId: 7 })
+      .info({ token: null, incidentId: 8 }, 'x');
+    // Before: read as JSON, the line kept only the second token (null), and went out with the first in clear.
+    expect(out.text()).not.toContain('xoxp-bound-to-the-child');
+    expect(out.text()).toContain('"incidentId":7');
+    expect(out.text()).toContain('"incidentId":8');
+  });
+
+  it('scrubs a line nested thousands deep as any other, keeping it', () => {
+    const out = capture('info', []);
+    let nested: unknown = { password: 'pw-deep-down' };
+    for (let i = 0; i < 3_800; i++) nested = { n: nested };
+    out.logger.info({ nested }, 'deep');
+    // Before: past the stack, the line was replaced by one saying it was left out.
+    expect(out.text()).not.toContain('pw-deep-down');
+    expect(out.records()[0]).toMatchObject({ msg: 'deep', level: 30 });
+  });
+
   it.each([
     ['a list holding ":"', { args: ['note', ':'] }],
     ['a list holding an IPv6 address', { addresses: ['127.0.0.1', '::1'] }],
