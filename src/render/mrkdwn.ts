@@ -65,7 +65,8 @@ export function typedMrkdwn(text: string): string {
     last = match.index + whole.length;
     out +=
       special === undefined
-        ? `<${escapeMrkdwn(target!)}>`
+        ? // An address's hidden characters (a right-to-left override, a zero width space) are shown.
+          `<${escapeMrkdwn(visibleText(target!))}>`
         : escapeMrkdwn(specialLabel?.trim() || `@${special}`);
   }
   return out + escapeMrkdwn(text.slice(last));

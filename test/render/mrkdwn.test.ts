@@ -79,6 +79,10 @@ describe('typedMrkdwn', () => {
       '<https://evil.example/login> please re-auth',
     );
     expect(typedMrkdwn('ask <@U0CEO|the on-call lead>')).toBe('ask <@U0CEO>');
+    // Nor an address that a hidden character reorders or hides: it is shown, as an escape.
+    expect(typedMrkdwn('<https://evil.example/\u202emoc.elgoog\u200b>')).toBe(
+      '<https://evil.example/\\u{202e}moc.elgoog\\u{200b}>',
+    );
   });
 
   it('shows a special mention as its name, pinging nobody', () => {
