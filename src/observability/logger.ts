@@ -18,13 +18,21 @@ function isSecretName(name: string): boolean {
   return SECRET_WORDS.test(word) || (/keys?$/.test(word) && !ID_KEY.test(word));
 }
 
-// A JSON string, escapes and all, from where it starts.
-const STRING_AT = /"(?:[^"\\]|\\.)*"/y;
-
-/** Past the end of the JSON string at `from`; -1 if it does not end. */
+/**
+ * Past the end of the JSON string at `from` (its first quote); -1 if it does not end. Found by looking for
+ * each next quote, not by a pattern: a pattern's stack runs out on a string of a few million characters
+ * (a large body logged), and the logger would throw.
+ */
 function stringEnd(line: string, from: number): number {
-  STRING_AT.lastIndex = from;
-  return STRING_AT.test(line) ? STRING_AT.lastIndex : -1;
+  for (let at = from + 1; ; ) {
+    const quote = line.indexOf('"', at);
+    if (quote < 0) return -1;
+    // Escaped when an odd number of backslashes comes before it.
+    let backslashes = 0;
+    while (line[quote - 1 - backslashes] === '\\') backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    at = quote + 1;
+  }
 }
 
 /** Past the end of the string, object or list at `from`: strings skipped whole, brackets counted. */

@@ -288,6 +288,14 @@ describe('scrubbing hostile text', () => {
     expect(out.text()).toContain('"incidentId":8');
   });
 
+  it('writes a line holding a string of millions of characters, redacted where it is a credential', () => {
+    const out = capture('info', []);
+    const body = `a\\"${'a'.repeat(9_000_000)}`;
+    // Before: a pattern's stack ran out on it, and the logger threw.
+    out.logger.info({ body, password: 'p'.repeat(9_000_000) }, 'big');
+    expect(out.records()[0]).toMatchObject({ body, password: '[REDACTED]' });
+  });
+
   it('scrubs a line nested thousands deep as any other, keeping it', () => {
     const out = capture('info', []);
     let nested: unknown = { password: 'pw-deep-down' };
