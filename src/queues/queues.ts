@@ -1,5 +1,5 @@
 import { ErrorCode, Job, type JobsOptions, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { CAPPED_BACKOFF } from './backoff.js';
 
 /**
@@ -64,25 +64,43 @@ export function isTransientQueueError(err: unknown): boolean {
 export const DEMOTED_RESENDS = 5;
 
 /**
+ * Connected again on a demoted primary's refusal, the refused command sent again (2): it was not run. Only
+ * DEMOTED_RESENDS in the last minute: past them the address still leads to a replica (a misconfiguration,
+ * a DNS record not updated), and resending would go on for as long, failing nothing and saying nothing.
+ * Then the command fails (1), so BullMQ reports it and waits before its next try. One budget a connection.
+ */
+function demotedResends(): (err: Error) => false | 1 | 2 {
+  const resent: number[] = [];
+  return (err) => {
+    if (!isDemotedPrimary(err)) return false;
+    const now = Date.now();
+    while (resent.length > 0 && now - resent[0]! > 60_000) resent.shift();
+    if (resent.length >= DEMOTED_RESENDS) return 1;
+    resent.push(now);
+    return 2;
+  };
+}
+
+/**
+ * A worker's connection, and each one BullMQ duplicates from it (a Worker's blocking connection), with a
+ * resend budget of its own: copied options would share one, spent by a single failover under a few.
+ */
+class WorkerRedis extends Redis {
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    const options = { ...this.options, ...override, reconnectOnError: demotedResends() };
+    return new WorkerRedis(options as RedisOptions & { replyMapping?: undefined });
+  }
+}
+
+/**
  * Redis for workers: BullMQ's blocking commands need maxRetriesPerRequest null. Without a limit on silence,
  * a worker whose connection went silent waited on it for good, taking no job, while /healthz said ok.
- * Connected again on a demoted primary's refusal, the refused command sent again (2): it was not run. Only
- * DEMOTED_RESENDS a minute: past them the address still leads to a replica (a misconfiguration, a DNS
- * record not updated), and resending would go on for as long, failing nothing and saying nothing. Then
- * the command fails (1), so BullMQ reports it and waits before its next try.
  */
 export function createWorkerRedis(url: string): Redis {
-  let resends = { count: 0, since: 0 };
-  return new Redis(url, {
+  return new WorkerRedis(url, {
     maxRetriesPerRequest: null,
     socketTimeout: REDIS_SILENT_MS,
-    reconnectOnError: (err) => {
-      if (!isDemotedPrimary(err)) return false;
-      const now = Date.now();
-      if (now - resends.since > 60_000) resends = { count: 0, since: now };
-      resends.count += 1;
-      return resends.count <= DEMOTED_RESENDS ? 2 : 1;
-    },
+    reconnectOnError: demotedResends(),
   });
 }
 

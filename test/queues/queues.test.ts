@@ -117,6 +117,24 @@ describe("Redis failing over under the bot's connections", () => {
     expect(reconnects).toBeLessThanOrEqual(DEMOTED_RESENDS + 1);
   });
 
+  it('gives each connection BullMQ duplicates a budget of its own: a failover under six loses no write', async () => {
+    const main = await ready(createWorkerRedis(url));
+    // Each Worker given the bot's connection duplicates it for its blocking one.
+    const connections = [main, ...(await Promise.all([1, 2, 3, 4, 5].map(() => ready(main.duplicate()))))];
+    await demote();
+    const reconnected = connections.map((c) => once(c, 'reconnecting'));
+    const writes = connections.map((c, i) =>
+      c.set(`failover:${i}`, 'v').then(
+        () => 'OK',
+        (err: Error) => err.message,
+      ),
+    );
+    await Promise.all(reconnected);
+    await promote();
+    // Before: one budget for all six, spent by the first five; the sixth write failed with READONLY.
+    expect(await Promise.all(writes)).toEqual(Array(6).fill('OK'));
+  });
+
   it.each([
     'LOADING Redis is loading the dataset in memory',
     'TRYAGAIN Multiple keys request during rehashing of slot',
