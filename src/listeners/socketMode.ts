@@ -4,7 +4,8 @@ import type { Logger as SlackLogger } from '@slack/logger';
 import { WebAPIPlatformError } from '@slack/web-api';
 import { ConfigError } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { SLACK_CALL_TIMEOUT_MS } from '../slack/slackApi.js';
+import { SlackRejectedError, SlackUnavailableError } from '../slack/errors.js';
+import { checkAppToken, SLACK_CALL_TIMEOUT_MS } from '../slack/slackApi.js';
 import { dispatchToBolt, readSocketBody } from './envelope.js';
 
 /** How Slack's commands and interactions reach Bolt, when not over HTTP: a Socket Mode connection. */
@@ -74,17 +75,37 @@ export function createSocketModeConnection(
     bolt,
     start: async () => {
       try {
+        // Asked once first, without the client's tries, which go on for ever and say nothing: a refusal
+        // there (a wrong URL, a proxy's 403) is the configuration's, told now. An outage is waited out.
+        await checkAppToken(appToken, slackApiUrl).catch((err: unknown) => {
+          if (!(err instanceof SlackUnavailableError)) throw err;
+          logger.warn({ err }, 'Slack did not answer apps.connections.open: asking again until it does');
+        });
         await socket.start();
       } catch (err) {
-        // Slack answered, and said no: the token is wrong, not the network (that is retried).
-        if (!(err instanceof WebAPIPlatformError)) throw err;
-        throw new ConfigError('environment', [
-          `SLACK_APP_TOKEN: Slack refused it (${err.data.error}); expected an app-level token with connections:write`,
-        ]);
+        throw refusedConnection(err);
       }
     },
     stop,
   };
+}
+
+/** A refusal of apps.connections.open as the configuration problem it is; any other error as it is. */
+function refusedConnection(err: unknown): unknown {
+  // Slack answered, and said no: the token is wrong, not the network.
+  const slackError =
+    err instanceof WebAPIPlatformError
+      ? err.data.error
+      : err instanceof SlackRejectedError
+        ? err.slackError
+        : undefined;
+  if (slackError === undefined) return err;
+  const status = /^http_(\d+)$/.exec(slackError)?.[1];
+  return new ConfigError('environment', [
+    status
+      ? `SLACK_API_URL: apps.connections.open was refused there with HTTP ${status}, which Slack's Web API does not answer; check the URL and any proxy on the way`
+      : `SLACK_APP_TOKEN: Slack refused it (${slackError}); expected an app-level token with connections:write`,
+  ]);
 }
 
 /**

@@ -1,6 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INCIDENT_HELP } from '../../src/commands/incidentCommand.js';
 import { ConfigError } from '../../src/config/index.js';
+import { createSocketModeConnection } from '../../src/listeners/socketMode.js';
+import { boltLogger, createLogger } from '../../src/observability/logger.js';
 import { slackSignatureHeaders } from '../../src/sandbox/slackSigning.js';
 import { waitFor } from '../support/services.js';
 import {
@@ -34,7 +38,8 @@ describe('Socket Mode, end to end through the emulator', () => {
   it('connects with the app token before it reports started, and serves health and metrics on PORT', async () => {
     expect(bot.config.env.SLACK_SIGNING_SECRET).toBeUndefined();
     expect(socketMode().connections).toBe(1);
-    expect(bot.slack.emulator.callsOf('apps.connections.open')).toMatchObject([{ ok: true }]);
+    // Asked once to check the token and the URL, then once for the socket.
+    expect(bot.slack.emulator.callsOf('apps.connections.open')).toMatchObject([{ ok: true }, { ok: true }]);
     for (const path of ['/healthz', '/readyz', '/metrics']) {
       const res = await fetch(`${bot.url}${path}`);
       expect(res.status, path).toBe(200);
@@ -172,5 +177,34 @@ describe('Socket Mode with an app token Slack refuses', () => {
         'SLACK_APP_TOKEN: Slack refused it (invalid_auth); expected an app-level token with connections:write',
       ],
     });
+  });
+});
+
+describe('Socket Mode with a Web API URL that is not Slack', () => {
+  it('does not start, and names the URL, rather than wait for ever', async () => {
+    // A wrong SLACK_API_URL, or a proxy refusing the call: HTTP 404 for apps.connections.open.
+    const notSlack = createServer((req, res) => {
+      req.resume();
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    });
+    await new Promise<void>((resolve) => notSlack.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(notSlack.address() as AddressInfo).port}/wrong/`;
+    const connection = createSocketModeConnection(
+      'xapp-1-A0-1-abcdef',
+      url,
+      boltLogger(createLogger('silent')),
+      createLogger('silent'),
+    );
+    try {
+      // Before: asked again every 5 s for ever, logging nothing; the start never ended.
+      await expect(connection.start()).rejects.toMatchObject({
+        problems: [
+          "SLACK_API_URL: apps.connections.open was refused there with HTTP 404, which Slack's Web API does not answer; check the URL and any proxy on the way",
+        ],
+      });
+    } finally {
+      await connection.stop().catch(() => {});
+      notSlack.close();
+    }
   });
 });
