@@ -65,8 +65,9 @@ export function typedMrkdwn(text: string): string {
     last = match.index + whole.length;
     out +=
       special === undefined
-        ? // An address's hidden characters (a right-to-left override, a zero width space) are shown.
-          `<${escapeMrkdwn(visibleText(target!))}>`
+        ? // An address's hidden characters (a right-to-left override, a zero width space) are left out:
+          // shown as escapes, they would make the text longer than the limits measured escaped allow.
+          `<${escapeMrkdwn(target!.replace(UNSEEN, ''))}>`
         : escapeMrkdwn(specialLabel?.trim() || `@${special}`);
   }
   return out + escapeMrkdwn(text.slice(last));

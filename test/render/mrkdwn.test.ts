@@ -79,9 +79,9 @@ describe('typedMrkdwn', () => {
       '<https://evil.example/login> please re-auth',
     );
     expect(typedMrkdwn('ask <@U0CEO|the on-call lead>')).toBe('ask <@U0CEO>');
-    // Nor an address that a hidden character reorders or hides: it is shown, as an escape.
+    // Nor an address that a hidden character reorders or hides: the characters are left out.
     expect(typedMrkdwn('<https://evil.example/\u202emoc.elgoog\u200b>')).toBe(
-      '<https://evil.example/\\u{202e}moc.elgoog\\u{200b}>',
+      '<https://evil.example/moc.elgoog>',
     );
   });
 
@@ -110,7 +110,19 @@ describe('typedMrkdwn', () => {
 
   it('is never longer than escaping, so the limits measured escaped still hold', () => {
     const next = random(7);
-    const parts = ['<@U0BOB|bob>', '<!here>', '<https://a.example|x&y>', '<#C0PAY>', '&', '<', '>', 'a', '|'];
+    const parts = [
+      '<@U0BOB|bob>',
+      '<!here>',
+      '<https://a.example|x&y>',
+      // Before: each hidden character in a link became an escape eight long.
+      '<https://a.example/\u200b\u202e\u200b>',
+      '<#C0PAY>',
+      '&',
+      '<',
+      '>',
+      'a',
+      '|',
+    ];
     for (let i = 0; i < 2000; i++) {
       const text = Array.from(
         { length: Math.floor(next() * 12) },
