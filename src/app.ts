@@ -446,7 +446,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         if (!(await finishedBy(ingest.stop(), deadline)))
           logger.warn('stopping with alert deliveries still being ingested past SHUTDOWN_TIMEOUT');
       });
-      const router = new ListenerRouter();
+      // A refused form names people in plain text from what is known, never waiting on Slack: each
+      // sender's name is learned after their request (at most once an hour).
+      const people = new UserNames(slack, slackLogger);
+      const router = new ListenerRouter((sender) => people.warm([sender]));
       const incidentList = keptIncidentList();
       const requestList = keptRequestList();
       const timelines = keptTimelines();
@@ -467,7 +470,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         health,
         membership,
         slack,
-        people: new UserNames(slack, slackLogger),
+        people,
         metrics,
         logger: slackLogger,
       });

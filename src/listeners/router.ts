@@ -22,6 +22,9 @@ export interface Listeners {
  * cost would grow with every listener added.
  */
 export class ListenerRouter implements Listeners {
+  /** `heard` learns who sent each request a listener was for, once that listener is done. */
+  constructor(private readonly heard: (userId: string) => void = () => {}) {}
+
   private readonly commands = new Map<string, Middleware<SlackCommandMiddlewareArgs>>();
   private readonly actions = new Map<string, Middleware<SlackActionMiddlewareArgs>>();
   private readonly actionPatterns: Array<[RegExp, Middleware<SlackActionMiddlewareArgs>]> = [];
@@ -48,11 +51,23 @@ export class ListenerRouter implements Listeners {
    * action_id only in Block Kit's block_actions, and views on their submission.
    */
   register(app: App): void {
-    app.command(/.*/, async (args) => this.commands.get(args.command.command)?.(args));
-    app.action(/.*/, async (args) =>
-      this.actionListener((args.payload as { action_id: string }).action_id)?.(args),
+    app.command(/.*/, async (args) =>
+      this.run(this.commands.get(args.command.command), args, args.command.user_id),
     );
-    app.view(/.*/, async (args) => this.views.get(args.view.callback_id)?.(args));
+    app.action(/.*/, async (args) =>
+      this.run(
+        this.actionListener((args.payload as { action_id: string }).action_id),
+        args,
+        args.body.user.id,
+      ),
+    );
+    app.view(/.*/, async (args) => this.run(this.views.get(args.view.callback_id), args, args.body.user.id));
+  }
+
+  private async run<A>(listener: ((args: A) => unknown) | undefined, args: A, sender: string): Promise<void> {
+    if (!listener) return;
+    await listener(args);
+    this.heard(sender);
   }
 
   private actionListener(actionId: string) {

@@ -3,11 +3,11 @@ import { SlackRejectedError } from './errors.js';
 import type { SlackApi } from './slackApi.js';
 
 /**
- * People's names from Slack (users.info), remembered for an hour, for documents read outside Slack
- * (post-mortems), where `<@U123>` shows nobody. A name that cannot be read leaves the id to stand for
- * the person: user_not_found, a token without users:read (an install from before it asked for the
- * scope), Slack down or rate limiting. A name read earlier is better than an id, so one past its hour
- * still serves while Slack cannot be asked.
+ * People's names from Slack (users.info), remembered for an hour, for text where `<@U123>` shows nobody:
+ * documents read outside Slack (post-mortems) and a form's field errors. A name that cannot be read
+ * leaves the id to stand for the person: user_not_found, a token without users:read (an install from
+ * before it asked for the scope), Slack down or rate limiting. A name read earlier is better than an id,
+ * so one past its hour still serves while Slack cannot be asked.
  */
 
 /** How long a name (or Slack's word that there is none) is used without asking again. */
@@ -16,6 +16,8 @@ const REMEMBER_MS = 60 * 60_000;
 const REFUSED_MS = 10 * 60_000;
 const MAX_REMEMBERED = 10_000;
 const MAX_NAME = 80;
+/** How long `warm` leaves Slack alone after it did not answer: every click would otherwise ask again. */
+const QUIET_AFTER_OUTAGE_MS = 60_000;
 
 // Slack's answers that mean no id will be read with this token, whoever it names.
 const TOKEN_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_token_type', 'invalid_auth']);
@@ -23,6 +25,9 @@ const TOKEN_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_t
 export class UserNames {
   private readonly remembered = new Map<string, { name: string | undefined; at: number }>();
   private refusedUntil = 0;
+  private quietUntil = 0;
+  /** Ids `warm` is asking Slack for now: one asking at a time for each. */
+  private readonly asking = new Set<string>();
 
   constructor(
     private readonly slack: Pick<SlackApi, 'userName'>,
@@ -37,7 +42,7 @@ export class UserNames {
     let ask = this.now() >= this.refusedUntil;
     for (const id of new Set(ids)) {
       const known = this.remembered.get(id);
-      if (known && this.now() - known.at < REMEMBER_MS) {
+      if (known && this.fresh(id)) {
         if (known.name) names.set(id, known.name);
         continue;
       }
@@ -61,7 +66,37 @@ export class UserNames {
     return names;
   }
 
+  /**
+   * The names already known for those of `ids`, however old, without asking Slack: for an answer that
+   * must not wait on it (an acknowledgement). `warm` fills them in for next time.
+   */
+  known(ids: Iterable<string>): Map<string, string> {
+    const names = new Map<string, string>();
+    for (const id of ids) {
+      const name = this.remembered.get(id)?.name;
+      if (name) names.set(id, name);
+    }
+    return names;
+  }
+
+  /** Asks Slack, in the background, for those of `ids` not asked within the hour; nothing to wait for. */
+  warm(ids: Iterable<string>): void {
+    if (this.now() < Math.max(this.refusedUntil, this.quietUntil)) return;
+    const due = [...new Set(ids)].filter((id) => !this.asking.has(id) && !this.fresh(id));
+    if (due.length === 0) return;
+    for (const id of due) this.asking.add(id);
+    void this.names(due).finally(() => {
+      for (const id of due) this.asking.delete(id);
+    });
+  }
+
+  private fresh(id: string): boolean {
+    const known = this.remembered.get(id);
+    return known !== undefined && this.now() - known.at < REMEMBER_MS;
+  }
+
   private refused(err: unknown): void {
+    this.quietUntil = this.now() + QUIET_AFTER_OUTAGE_MS;
     if (err instanceof SlackRejectedError && TOKEN_REFUSALS.has(err.slackError)) {
       this.refusedUntil = this.now() + REFUSED_MS;
       this.logger.warn(

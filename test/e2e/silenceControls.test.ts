@@ -28,6 +28,8 @@ import { DEFAULT_TEST_CONFIG, jsonOf, startTestBot, type TestBot } from '../supp
 
 const HOUR = 3_600_000;
 const HOSTILE = '<!channel> <https://evil.example|click> & co';
+/** A silencer who sends nothing until a test asks her to. */
+const DANA = 'U0DANA';
 
 interface Button {
   action_id: string;
@@ -70,8 +72,11 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     amUrl = `${cluster.peers[0]!.url}/`;
     api = new AlertmanagerApi([amUrl], undefined, 2_000);
     bot = await startTestBot({
-      configYaml: `${DEFAULT_TEST_CONFIG}\nalertmanager:\n  urls: ['${amUrl}']\nsilences:\n  maxDuration: 7d\n  silencers: [${SRE.alice}, ${SRE.bob}]\n`,
+      configYaml: `${DEFAULT_TEST_CONFIG}\nalertmanager:\n  urls: ['${amUrl}']\nsilences:\n  maxDuration: 7d\n  silencers: [${SRE.alice}, ${SRE.bob}, ${DANA}]\n`,
     });
+    // Before any request: each makes the bot learn its sender's name.
+    bot.slack.emulator.addUser({ id: SRE.alice, name: 'alice', realName: 'Alice Ops' });
+    bot.slack.emulator.addUser({ id: DANA, name: 'dana', realName: 'Dana Scully' });
   }, 60_000);
   afterAll(async () => {
     await bot?.stop();
@@ -104,11 +109,13 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
   async function silenceThroughForm(
     incident: { id: number; root: { channel: string; messageTs: string } },
     duration: string,
+    user: string = SRE.alice,
   ) {
     await submitView(
       bot,
       { callback_id: 'incident_silence', private_metadata: String(incident.id) },
       { duration: { selected: duration }, reason: 'noise', matchers: 'service="payments-api"' },
+      user,
     );
     const silence = await waitFor(() => activeSilence(bot.app.pool, incident.id), 20_000, 'the silence');
     await waitFor(
@@ -212,26 +219,47 @@ describeWithAlertmanager('silence controls on the root, against a real Alertmana
     expect(await silencesInAlertmanager()).toBe(before);
   });
 
-  it('refuses a Silence form on an incident silenced meanwhile in plain text: the end in UTC, the silencer by name', async () => {
-    bot.slack.emulator.addUser({ id: SRE.alice, name: 'alice', realName: 'Alice Ops' });
-    const incident = await alertBorn();
-    const silence = await silenceThroughForm(incident, '2h');
-    const endsAt = `${silence.endsAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-    const again = (user: string) =>
-      submitView(
+  /** Submits the Silence form as `user` on an incident already silenced: refused, under the reason field. */
+  const silenceAgain = async (incident: { id: number }, user: string) =>
+    (
+      await submitView(
         bot,
         { callback_id: 'incident_silence', private_metadata: String(incident.id) },
         { duration: { selected: '1h' }, reason: 'noise', matchers: 'service="payments-api"' },
         user,
-      );
+      )
+    ).body;
+
+  it('refuses a Silence form on an incident silenced meanwhile in plain text: the end in UTC, the silencer by name', async () => {
+    const incident = await alertBorn();
+    const silence = await silenceThroughForm(incident, '2h');
+    const endsAt = `${silence.endsAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
     // Slack shows a field's error as it is: markup there would show as <!date^…> and <@U…>.
-    expect((await again(SRE.bob)).body).toEqual({
+    expect(await silenceAgain(incident, SRE.bob)).toEqual({
       response_action: 'errors',
       errors: {
         reason: `INC-${incident.id} is already silenced until ${endsAt} by Alice Ops: extend it (\`/incident extend\`) or lift it (\`/incident unsilence\`).`,
       },
     });
-    expect((await again(SRE.alice)).body.errors?.reason).toContain(`until ${endsAt} by you:`);
+    expect((await silenceAgain(incident, SRE.alice)).errors?.reason).toContain(`until ${endsAt} by you:`);
+  });
+
+  it('names the silencer in a refusal without asking Slack on the way: by id until Slack has answered once', async () => {
+    const incident = await alertBorn();
+    const usersInfo = bot.slack.emulator.hold('users.info');
+    await silenceThroughForm(incident, '2h', DANA);
+    // Her form made the bot ask her name, which Slack has not answered.
+    await usersInfo.reached;
+    for (let i = 0; i < 2; i++)
+      expect((await silenceAgain(incident, SRE.bob)).errors?.reason).toContain(`by ${DANA}:`);
+    usersInfo.release();
+    await waitFor(
+      async () =>
+        (await silenceAgain(incident, SRE.bob)).errors?.reason?.includes('by Dana Scully:') === true,
+      10_000,
+      'the refusal naming her',
+    );
+    expect(bot.slack.emulator.callsOf('users.info').filter((c) => c.params.user === DANA)).toHaveLength(1);
   });
 
   it('tells someone not among the silencers before any form opens', async () => {

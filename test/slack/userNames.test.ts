@@ -3,6 +3,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
 import { SlackApi } from '../../src/slack/slackApi.js';
 import { UserNames } from '../../src/slack/userNames.js';
+import { waitFor } from '../support/services.js';
 import { TEST_SECRETS } from '../support/testBot.js';
 
 const HOUR = 60 * 60_000;
@@ -77,6 +78,46 @@ describe("people's names from users.info, remembered", () => {
     expect(asked()).toEqual(['U0ALICE', 'U0BOB']);
     slack.emulator.endOutage();
     expect(named(await names.names(['U0BOB', 'U0CAROL']))).toEqual({ U0BOB: 'bob', U0CAROL: 'User U0CAROL' });
+  });
+
+  it('tells what it knows without asking; warm asks in the background, once an hour for each', async () => {
+    const { slack, clock, names, asked } = await setUp();
+    expect(named(names.known(['U0ALICE']))).toEqual({});
+    expect(asked()).toEqual([]);
+    const held = slack.emulator.hold('users.info');
+    names.warm(['U0ALICE']);
+    await held.reached;
+    // While Slack is being asked, asking again is left to that one.
+    names.warm(['U0ALICE', 'U0ALICE']);
+    held.release();
+    await waitFor(() => names.known(['U0ALICE']).size === 1, 5_000, 'the name');
+    expect(named(names.known(['U0ALICE', 'U0BOB']))).toEqual({ U0ALICE: 'Alice Liddell' });
+    names.warm(['U0ALICE']);
+    clock.now += HOUR - 1;
+    names.warm(['U0ALICE']);
+    expect(asked()).toEqual(['U0ALICE']);
+    clock.now += 1;
+    names.warm(['U0ALICE']);
+    await waitFor(() => asked().length === 2, 5_000, 'asked again');
+  });
+
+  it('lets Slack be for a minute after it did not answer a warm, and knows names past their hour meanwhile', async () => {
+    const { slack, clock, names, lines, asked } = await setUp();
+    await names.names(['U0ALICE']);
+    clock.now += 2 * HOUR;
+    slack.emulator.outage();
+    names.warm(['U0ALICE']);
+    await waitFor(() => lines.length === 1, 5_000, 'the warning');
+    names.warm(['U0ALICE', 'U0BOB']);
+    expect(named(names.known(['U0ALICE', 'U0BOB']))).toEqual({ U0ALICE: 'Alice Liddell' });
+    slack.emulator.endOutage();
+    clock.now += 60_000 - 1;
+    names.warm(['U0BOB']);
+    expect(asked()).toEqual(['U0ALICE', 'U0ALICE']);
+    clock.now += 1;
+    names.warm(['U0BOB']);
+    await waitFor(() => names.known(['U0BOB']).size === 1, 5_000, 'his name');
+    expect(lines).toHaveLength(1);
   });
 
   it('makes a name one line of at most 80 characters', async () => {

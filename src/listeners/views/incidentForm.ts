@@ -1,7 +1,6 @@
 import { IncidentError } from '../../incidents/errors.js';
 import { loadIncident } from '../../incidents/incidentStore.js';
 import { addLogContext } from '../../observability/logContext.js';
-import { settledWithin } from '../../primitives/withTimeout.js';
 import { mentionedUsers, plainFromMrkdwn } from '../../render/mrkdwn.js';
 import { readIncidentId, type Submission } from '../../views/modals.js';
 import type { ListenerDeps } from '../deps.js';
@@ -41,7 +40,7 @@ export function registerIncidentForm<T>(
       const text = explain(err, form.usage(err), deps.logger).split('\n')[0]!;
       return ack({
         response_action: 'errors',
-        errors: { [form.errorField]: await fieldErrorText(deps, text, body.user.id) },
+        errors: { [form.errorField]: fieldErrorText(deps, text, body.user.id) },
       });
     }
     if (!form.afterAck) return;
@@ -57,18 +56,16 @@ export function registerIncidentForm<T>(
   });
 }
 
-// Past this, a refusal names people by id rather than keep the form waiting on Slack for their names.
-const NAMES_WITHIN_MS = 1000;
-
 /**
- * A refusal as a field's error, which Slack shows as plain text, markup and all: dates in UTC, people by
- * name (users.info), the one who submitted as "you".
+ * A refusal as a field's error, which Slack shows as plain text, markup and all: dates in UTC, the one
+ * who submitted as "you", others by the names already known (each sender's is learned after their
+ * request), else by id: the acknowledgement does not wait on Slack. Those shown by id are named next time.
  */
-async function fieldErrorText(deps: ListenerDeps, mrkdwn: string, submitter: string): Promise<string> {
+function fieldErrorText(deps: ListenerDeps, mrkdwn: string, submitter: string): string {
   const others = mentionedUsers(mrkdwn).filter((id) => id !== submitter);
-  const names =
-    others.length > 0 ? await settledWithin(deps.people.names(others), NAMES_WITHIN_MS) : undefined;
-  return plainFromMrkdwn(mrkdwn, (id) => (id === submitter ? 'you' : (names?.get(id) ?? id)));
+  const names = deps.people.known(others);
+  deps.people.warm(others);
+  return plainFromMrkdwn(mrkdwn, (id) => (id === submitter ? 'you' : (names.get(id) ?? id)));
 }
 
 /** Tells one person, in the incident's channel (the default channel until it has one of its own). */
