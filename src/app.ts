@@ -410,7 +410,10 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       // parseEnv requires the signing secret whenever SLACK_APP_TOKEN is unset.
       const slackEvents = socket ? undefined : new SlackEventsRoute(env.SLACK_SIGNING_SECRET!, slackLogger);
       const bolt = new App({
-        token: env.SLACK_BOT_TOKEN,
+        // Not `token`: Bolt would ask auth.test for the bot's ids (used only to ignore its own events,
+        // and the bot listens to none) before every request until Slack answered, and keep a failure:
+        // a Slack outage at start would leave every command answered with nothing until a restart.
+        authorize: async () => ({ botToken: env.SLACK_BOT_TOKEN }),
         receiver: socket?.bolt ?? slackEvents!,
         logger: boltLogger(logger),
         clientOptions: { slackApiUrl: env.SLACK_API_URL },

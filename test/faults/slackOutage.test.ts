@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { slashCommand } from '../support/slackRequests.js';
 import { DEFAULT_TEST_CONFIG, startTestBot, type TestBot } from '../support/testBot.js';
 import { slackOutage, slackRateLimited } from './slackScenarios.js';
 
@@ -14,6 +15,16 @@ describe('Slack faults: what Slack and Postgres end up showing', () => {
     bots.push(bot);
     return { deliver: bot.deliver, slack: bot.slack.emulator, pool: bot.app.pool, channel: CHANNEL };
   };
+
+  it("answers commands though Slack failed the bot's first calls as it started", async () => {
+    const bot = await startTestBot({
+      beforeStart: (slack) => slack.failNext('auth.test', { error: 'internal_error' }, 5),
+    });
+    bots.push(bot);
+    const list = await slashCommand(bot, 'list');
+    expect(list).toMatchObject({ status: 200, responseType: 'ephemeral' });
+    expect(list.text).toBe('0 open incidents');
+  });
 
   it('scenario 1: after 60 s of 5xx to everything, 20 groups delivered twice each show one root each, seconds after Slack returns', async () => {
     // Each root posted into the outage has an unknown outcome, so it is looked for in the channel's

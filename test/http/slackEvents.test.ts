@@ -101,7 +101,7 @@ describe('POST /slack/events: what reaches Bolt is what Slack sends', () => {
     }
     const form = viewSubmissionPayload({ callback_id: 'no_such_form', private_metadata: '' }, {});
     expect(await answer(await send(bot.url, interaction(form)))).toEqual({ status: 200, body: '' });
-    expect(bot.slack.emulator.calls.filter((c) => c.method !== 'auth.test')).toEqual([]);
+    expect(bot.slack.emulator.calls).toEqual([]);
   });
 
   it("answers Slack's SSL check and URL verification", async () => {

@@ -5,7 +5,11 @@ import type { DestinationStream } from 'pino';
 import { type RunningApp, secretsOf, startApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { type RunningEmulator, startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
+import {
+  type RunningEmulator,
+  type SlackEmulator,
+  startSlackEmulator,
+} from '../../src/sandbox/slackEmulator.js';
 import { untilIngested } from './deliveries.js';
 import {
   clearRedisPrefix,
@@ -60,6 +64,8 @@ export interface TestBotOptions {
   logTo?: DestinationStream;
   /** User groups the emulated Slack has before the bot starts. */
   userGroups?: ReadonlyArray<{ id: string; handle: string; users: string[] }>;
+  /** Readies the emulated Slack (its faults, say) before the bot starts. */
+  beforeStart?: (slack: SlackEmulator) => void;
 }
 
 export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
@@ -68,6 +74,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
   const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken, appToken: TEST_SECRETS.appToken });
   for (const group of options.userGroups ?? [])
     slack.emulator.addUserGroup(group.id, group.handle, group.users);
+  options.beforeStart?.(slack.emulator);
   const dir = await mkdtemp(join(tmpdir(), 'incident-bot-'));
   const configPath = join(dir, 'incident-bot.yml');
   await writeFile(configPath, options.configYaml ?? DEFAULT_TEST_CONFIG);
