@@ -19,6 +19,8 @@ export interface SocketModeConnection {
 
 /** The longest wait between two tries of apps.connections.open while Slack fails it. */
 export const SOCKET_MODE_RETRY_MAX_MS = 5_000;
+/** The longest wait between two reconnections Slack refused (a revoked token): each is logged. */
+const REFUSED_RETRY_MAX_MS = 60_000;
 
 /**
  * Socket Mode (SLACK_APP_TOKEN): no public URL needed. What comes down the socket is checked as an HTTP
@@ -55,7 +57,35 @@ export function createSocketModeConnection(
   });
   const stop = () => {
     stopped = true;
+    clearTimeout(retryTimer);
     return socket.stop();
+  };
+  // The client reconnects by calling its start() again and drops what that throws: a reconnection
+  // refused for good in its eyes (the app token revoked or regenerated while the bot runs, a proxy's
+  // 4xx) would leave the bot deaf to every command, click and form, with its webhook still answering.
+  // Once the bot has connected, a refused start is logged and tried again, at most every minute.
+  let connected = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const startClient = socket.client.start.bind(socket.client);
+  socket.client.start = async () => {
+    for (let waitMs = SOCKET_MODE_RETRY_MAX_MS; ; waitMs = Math.min(2 * waitMs, REFUSED_RETRY_MAX_MS)) {
+      try {
+        const hello = await startClient();
+        connected = true;
+        return hello;
+      } catch (err) {
+        if (!connected || stopped) throw err;
+        logger.error(
+          { err, retryInMs: waitMs },
+          'Slack refused to reconnect Socket Mode: no command, click or form reaches the bot until it accepts',
+        );
+        await new Promise((resolve) => {
+          retryTimer = setTimeout(resolve, waitMs);
+        });
+        // Nothing waits on a reconnection's answer.
+        if (stopped) return { ok: false, error: 'stopped' };
+      }
+    }
   };
   const bolt: Receiver = {
     // The receiver calls nothing of the App but processEvent.

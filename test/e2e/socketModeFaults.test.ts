@@ -72,6 +72,16 @@ describe('Socket Mode when Slack recycles the connection', () => {
     expect(Math.max(...gaps)).toBeLessThan(SOCKET_MODE_RETRY_MAX_MS + 1500);
   });
 
+  it('reconnects after Slack refused the app token on a reconnection, saying so meanwhile', async () => {
+    const lines: string[] = [];
+    bot = await startTestBot({ env: SOCKET_MODE, logTo: { write: (line: string) => lines.push(line) } });
+    const { emulator } = bot.slack;
+    emulator.failNext('apps.connections.open', { error: 'invalid_auth' });
+    emulator.socketMode.refresh();
+    await answeringAgain(emulator, 60_000);
+    expect(lines.filter((l) => l.includes('Slack refused to reconnect Socket Mode'))).toHaveLength(1);
+  });
+
   it('gives up on an apps.connections.open that Slack never answers, and asks again', async () => {
     bot = await startTestBot({ env: SOCKET_MODE });
     const { emulator } = bot.slack;
