@@ -34,7 +34,6 @@ export function registerIncidentForm<T>(
         throw new IncidentError('INCIDENT_NOT_FOUND', 'This form does not name an incident.');
       addLogContext({ incidentId: id });
       await form.act(id, submission.input, body.user.id, `view:${view.id}`);
-      await ack();
     } catch (err) {
       if (err instanceof IncidentError && err.code === 'ALREADY_HANDLED') return ack();
       const text = explain(err, form.usage(err), deps.logger).split('\n')[0]!;
@@ -43,6 +42,11 @@ export function registerIncidentForm<T>(
         errors: { [form.errorField]: fieldErrorText(deps, text, body.user.id) },
       });
     }
+    // Done, however the acknowledgement fares (a Socket Mode socket closing under it): what follows is
+    // part of what the person asked, and a form they send again closes quietly (ALREADY_HANDLED).
+    await ack().catch((err: unknown) =>
+      deps.logger.warn({ err }, "a form's acknowledgement did not reach Slack; what it asked is done"),
+    );
     if (!form.afterAck) return;
     let outcome: string | undefined;
     try {
