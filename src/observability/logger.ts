@@ -157,12 +157,24 @@ export function createLogger(
 export function boltLogger(logger: Logger): SlackLogger {
   const child = logger.child({ component: 'bolt' });
   let level = LogLevel.INFO;
-  const join = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+  // An error goes to pino's serializer, message, stack and all: as JSON an Error is `{}` (Bolt's own
+  // wrapping a listener's error was written as {"code":"slack_bolt_unknown_error","original":{}}).
+  const write =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...msg: unknown[]) => {
+      const err = msg.find((m) => m instanceof Error);
+      const text = msg
+        .filter((m) => m !== err)
+        .map((m) => (typeof m === 'string' ? m : JSON.stringify(m)))
+        .join(' ');
+      if (err) child[level]({ err }, text || err.message);
+      else child[level](text);
+    };
   return {
-    debug: (...msg) => child.debug(join(msg)),
-    info: (...msg) => child.info(join(msg)),
-    warn: (...msg) => child.warn(join(msg)),
-    error: (...msg) => child.error(join(msg)),
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
     setLevel: (l) => {
       level = l;
     },

@@ -358,6 +358,24 @@ describe('boltLogger', () => {
     ]);
   });
 
+  it('writes an error Bolt logs with its message and stack, and those of the error it wraps', () => {
+    const out = capture();
+    const cause = new Error(`listener failed with ${BOT_TOKEN}`);
+    // As Bolt's default error handler logs a listener's error: an UnknownError with it as `original`.
+    const wrapped = Object.assign(new Error(cause.message), {
+      code: 'slack_bolt_unknown_error',
+      original: cause,
+    });
+    boltLogger(out.logger).error(wrapped);
+    const [record] = out.records() as Array<{
+      msg: string;
+      err: { original: { message: string; stack: string } };
+    }>;
+    expect(record!.msg).toBe('listener failed with [REDACTED]');
+    expect(record!.err.original.message).toBe('listener failed with [REDACTED]');
+    expect(record!.err.original.stack).toContain('logger.test.ts');
+  });
+
   it('remembers the level Bolt sets', () => {
     const bolt = boltLogger(capture().logger);
     expect(bolt.getLevel()).toBe(LogLevel.INFO);
