@@ -10,6 +10,9 @@ export const CAPPED_BACKOFF = { type: 'capped-exponential' } as const;
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 
+/** The longest a job waits out one retry's backoff of cappedExponentialBackoff. */
+export const MAX_RETRY_WAIT_MS = MAX_BACKOFF_MS * 1.2;
+
 /** 1 s, 2 s, 4 s… capped at 5 minutes, ±20% so that recovering workers do not stampede Slack. */
 export function cappedExponentialBackoff(attemptsMade: number): number {
   const base = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attemptsMade - 1));

@@ -1,6 +1,6 @@
 import { ErrorCode, Job, type JobsOptions, Queue } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { CAPPED_BACKOFF } from './backoff.js';
+import { CAPPED_BACKOFF, MAX_RETRY_WAIT_MS } from './backoff.js';
 
 /**
  * The queue of Slack projections: an incident's messages, an action request's approval message, a heartbeat
@@ -125,8 +125,10 @@ export interface Scheduling {
  * its next run from there. The move is tried first: a job waiting for its time (a reminder, which every
  * status update moves) is moved in one round trip, a missing one added in two.
  *
- * With `sparingRetries` (a sweep's), a job waiting out a retry's backoff (it failed before) is left where
- * it is: moved to a time already due, it would retry now, every sweep, its backoff cut short.
+ * With `sparingRetries` (a sweep's), a job waiting out a retry's backoff (it failed before, and waits no
+ * longer than a capped backoff can) is left where it is: moved to a time already due, it would retry now,
+ * every sweep, its backoff cut short. One that failed once and has since put itself back for a later run
+ * (a reminder's next) is moved as any other: BullMQ never counts a job's failures back down.
  * With `sparingWaits` (a sweep's, for a task due at once), any job waiting for its time is left: only its
  * worker put it there, out of a retry's backoff or Slack's Retry-After, which a move would cut short.
  *
@@ -150,7 +152,9 @@ export async function scheduleAt<T>(
   }
   if (sparingRetries || sparingWaits) {
     const existing = await Job.fromId(queue, opts.jobId);
-    const spared = existing && (sparingWaits || existing.attemptsMade > 0);
+    // A job's delay is the wait it was last given, from then: within the cap for a backoff's.
+    const retrying = existing && existing.attemptsMade > 0 && existing.delay <= MAX_RETRY_WAIT_MS;
+    const spared = existing && (sparingWaits || retrying);
     if (spared && (await existing.getState()) === 'delayed') return;
   }
   const refused = await new Job(queue, name, data, opts, opts.jobId).changeDelay(delay).then(

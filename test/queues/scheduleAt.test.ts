@@ -1,5 +1,6 @@
-import { ErrorCode, Job, type Queue, Worker } from 'bullmq';
+import { DelayedError, ErrorCode, Job, type Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MAX_RETRY_WAIT_MS } from '../../src/queues/backoff.js';
 import { createQueue, createWorkerRedis, scheduleAt } from '../../src/queues/queues.js';
 import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
 
@@ -137,7 +138,7 @@ describe('scheduleAt, sparing retries (a sweep)', () => {
     await queue.add(
       'step',
       { n: 1 },
-      { jobId: 'j', attempts: 2, backoff: { type: 'fixed', delay: 3_600_000 } },
+      { jobId: 'j', attempts: 2, backoff: { type: 'fixed', delay: MAX_RETRY_WAIT_MS } },
     );
     const worker = new Worker(
       'schedule-at',
@@ -153,7 +154,32 @@ describe('scheduleAt, sparing retries (a sweep)', () => {
     const job = await Job.fromId(queue, 'j');
     expect(await job!.getState()).toBe('delayed');
     expect(job!.attemptsMade).toBe(1);
-    expect(job!.delay).toBeGreaterThan(3_500_000);
+    expect(job!.delay).toBeGreaterThan(MAX_RETRY_WAIT_MS - 60_000);
+  });
+
+  it('moves a job that failed once and has since put itself back for a later run', async () => {
+    const { queue } = queueOfItsOwn();
+    await queue.add('step', { n: 1 }, { jobId: 'j', attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+    const worker = new Worker(
+      'schedule-at',
+      async (job, token) => {
+        if (job.attemptsMade === 0) throw new Error('PostgreSQL blinked');
+        // Its run done, it waits for its next, as a reminder does (runAgainAt).
+        await job.moveToDelayed(Date.now() + 3_600_000, token);
+        throw new DelayedError();
+      },
+      { connection: createWorkerRedis(redisUrl()), prefix: queue.opts.prefix! },
+    );
+    cleanups.push(() => worker.close());
+    await waitFor(
+      async () => (await Job.fromId(queue, 'j'))!.delay > 3_500_000,
+      5_000,
+      'the job waiting for its next run',
+    );
+    await scheduleAt(queue, 'step', { n: 1 }, { jobId: 'j' }, at(60_000), { sparingRetries: true });
+    const job = await Job.fromId(queue, 'j');
+    expect(job!.attemptsMade).toBe(1);
+    expect(job!.delay).toBeLessThanOrEqual(60_000);
   });
 
   it('moves a job that never failed to its time, an earlier one too: one left late by a failed move', async () => {
