@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { requeue } from './queues.js';
 
 export const ACTIONS_QUEUE = 'actions';
 
@@ -29,4 +30,9 @@ export async function enqueueAction(
     attempts,
     backoff: { type: 'exponential', delay: 1000 },
   });
+}
+
+/** For the sweep, which finds a request approved, or running, in Postgres: see `requeue`. */
+export function requeueAction(queue: Queue<ActionJob>, job: Exclude<ActionJob, { kind: 'sweep' }>) {
+  return requeue(queue, actionJobId(job), () => enqueueAction(queue, job));
 }

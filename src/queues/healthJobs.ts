@@ -1,5 +1,6 @@
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { CAPPED_BACKOFF } from './backoff.js';
+import { requeue } from './queues.js';
 
 export const HEALTH_QUEUE = 'health-checks';
 
@@ -30,6 +31,9 @@ const KEEP = { removeOnComplete: true, removeOnFail: { count: 100 } };
 
 const requestedJobId = (requestId: number) => `health-request-${requestId}`;
 
+/** Tried again within minutes of an outage's end (Slack's, the database's), for hours of it. */
+const THROUGH_OUTAGES = { attempts: 100, backoff: CAPPED_BACKOFF };
+
 /**
  * One job per request. A Slack outage is waited out: tried again within minutes of its end, however long
  * it lasted (after that, the workers' sweep queues the request again).
@@ -38,21 +42,19 @@ export async function enqueueHealthCheck(queue: Queue<HealthJob>, job: Requested
   await queue.add('check', job, {
     ...KEEP,
     jobId: requestedJobId(job.requestId),
-    attempts: 100,
-    backoff: CAPPED_BACKOFF,
+    ...THROUGH_OUTAGES,
   });
 }
 
 const playbookJobId = (job: PlaybookChecks) => `playbook-checks-${job.incidentId}-${job.opening}`;
 
-/** One job per incident and opening; adding it again is harmless, as the checks record that they ran. */
+/**
+ * One job per incident and opening; adding it again is harmless, as the checks record that they ran. It
+ * outlasts an outage by itself: the sweep queues the checks again only for incidents opened in the last
+ * 15 minutes (ten tries of BullMQ's exponential backoff gave up after 8.5 minutes of Slack down).
+ */
 export async function enqueuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
-  await queue.add('playbook-checks', job, {
-    ...KEEP,
-    jobId: playbookJobId(job),
-    attempts: 10,
-    backoff: { type: 'exponential', delay: 1000 },
-  });
+  await queue.add('playbook-checks', job, { ...KEEP, jobId: playbookJobId(job), ...THROUGH_OUTAGES });
 }
 
 /**
@@ -60,16 +62,11 @@ export async function enqueuePlaybookChecks(queue: Queue<HealthJob>, job: Playbo
  * outage) would make the add a no-op under its id, so it is removed and added afresh.
  */
 export async function requeuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
-  await removeFailed(queue, playbookJobId(job));
-  await enqueuePlaybookChecks(queue, job);
+  await requeue(queue, playbookJobId(job), () => enqueuePlaybookChecks(queue, job));
 }
 
 export async function requeueHealthCheck(queue: Queue<HealthJob>, requestId: number): Promise<void> {
-  await removeFailed(queue, requestedJobId(requestId));
-  await enqueueHealthCheck(queue, { kind: 'requested', requestId });
-}
-
-async function removeFailed(queue: Queue<HealthJob>, jobId: string): Promise<void> {
-  const failed = await Job.fromId(queue, jobId);
-  if (failed && (await failed.isFailed())) await failed.remove();
+  await requeue(queue, requestedJobId(requestId), () =>
+    enqueueHealthCheck(queue, { kind: 'requested', requestId }),
+  );
 }

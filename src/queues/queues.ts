@@ -183,6 +183,25 @@ export async function scheduleAt<T>(
   await queue.add(name, data, { ...opts, delay });
 }
 
+/**
+ * For a sweep, which finds in Postgres work whose job may be gone: unless the job `jobId` is waiting or
+ * running, `add` queues it again, after removing a finished one (failed, or completed and kept), which
+ * would make the add a no-op under its id. True when it was queued again. Queue.remove, not Job.remove: a
+ * job another process's sweep queued again, and a worker took, since the look is left to it (0 removed),
+ * where Job.remove throws (the sweep failed, and a worker's start with it).
+ */
+export async function requeue(
+  queue: Pick<Queue, 'getJobState' | 'remove'>,
+  jobId: string,
+  add: () => Promise<unknown>,
+): Promise<boolean> {
+  const state = await queue.getJobState(jobId);
+  if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
+  if (state !== 'unknown') await queue.remove(jobId);
+  await add();
+  return true;
+}
+
 const SYNC_JOB_OPTIONS = {
   attempts: 100,
   backoff: CAPPED_BACKOFF,

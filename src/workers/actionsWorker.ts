@@ -21,7 +21,7 @@ import type { IncidentEffects } from '../incidents/lifecycle.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ACTIONS_QUEUE, type ActionJob, actionJobId, enqueueAction } from '../queues/actionJobs.js';
+import { ACTIONS_QUEUE, type ActionJob, actionJobId, requeueAction } from '../queues/actionJobs.js';
 import type { QueuedIncidentEffects } from '../queues/incidentTasks.js';
 import { keepSchedules, sweepSchedule } from '../queues/jobSchedules.js';
 import { enqueueActionMessageSync, type SlackSyncJob } from '../queues/queues.js';
@@ -173,15 +173,7 @@ export async function startActionsWorker(deps: ActionsWorkerDeps): Promise<Worke
    */
   const sweep = async () => {
     let resumed = 0;
-    for await (const job of requestsDue(pool)) {
-      const existing = await Job.fromId(deps.actions, actionJobId(job));
-      const state = existing ? await existing.getState() : 'missing';
-      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized')
-        continue;
-      if (existing) await existing.remove();
-      await enqueueAction(deps.actions, job);
-      resumed++;
-    }
+    for await (const job of requestsDue(pool)) if (await requeueAction(deps.actions, job)) resumed++;
     // A degradation reminder lost with Redis, or never queued (the enqueue after the run failed), is
     // queued again: Postgres knows which services run degraded.
     for (const { service, dueAt } of await degradationsDue(

@@ -6,8 +6,9 @@ import {
   scheduleEscalationStep,
   stopEscalation,
 } from '../../src/queues/escalationJobs.js';
-import { createQueue, createWorkerRedis } from '../../src/queues/queues.js';
-import { clearRedisPrefix, redisUrl, uniquePrefix, waitFor } from '../support/services.js';
+import { createWorkerRedis } from '../../src/queues/queues.js';
+import { queueOfItsOwn } from '../support/queues.js';
+import { redisUrl, waitFor } from '../support/services.js';
 
 describe('stopping an incident’s escalation', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -16,20 +17,10 @@ describe('stopping an incident’s escalation', () => {
   });
 
   /** An escalation queue under a prefix of its own, closed and cleared after the test. */
-  const queueOfItsOwn = () => {
-    const prefix = uniquePrefix();
-    const redis = createWorkerRedis(redisUrl());
-    const queue = createQueue<EscalationJob>(ESCALATION_QUEUE, redis, prefix);
-    cleanups.push(
-      () => redis.quit(),
-      () => queue.close(),
-      () => clearRedisPrefix(prefix),
-    );
-    return { queue, prefix };
-  };
+  const escalationQueue = () => queueOfItsOwn<EscalationJob>(ESCALATION_QUEUE, cleanups);
 
   it("drops the incident's waiting steps, of every opening, due or not, and no other incident's", async () => {
-    const { queue } = queueOfItsOwn();
+    const { queue } = escalationQueue();
     const later = new Date(Date.now() + 3_600_000);
     // Incident 7's ids share their first digit with 70's and 17's last: only its own go.
     for (const incidentId of [70, 17, 7, 8, 71])
@@ -50,7 +41,7 @@ describe('stopping an incident’s escalation', () => {
   });
 
   it('leaves a step a worker took between the listing and the removal to find Postgres changed', async () => {
-    const { queue, prefix } = queueOfItsOwn();
+    const { queue, prefix } = escalationQueue();
     await scheduleEscalationStep(queue, { incidentId: 7, opening: 0, step: 1 }, new Date());
 
     let release = () => {};
