@@ -5,6 +5,7 @@ import { WebAPIPlatformError } from '@slack/web-api';
 import { ConfigError } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { SlackRejectedError, SlackUnavailableError } from '../slack/errors.js';
+import { postToResponseUrl } from '../slack/responseUrl.js';
 import { checkAppToken, SLACK_CALL_TIMEOUT_MS } from '../slack/slackApi.js';
 import { dispatchToBolt, readSocketBody } from './envelope.js';
 
@@ -152,9 +153,6 @@ function withoutPayloads(logger: SlackLogger): SlackLogger {
   };
 }
 
-/** How long a command's answer may take to reach its response_url when the socket could not carry it. */
-const RESPONSE_URL_TIMEOUT_MS = 10_000;
-
 /**
  * The acknowledgement goes down the socket the request came by. Should that socket have closed since
  * (Slack recycles connections; the client reconnects seconds later), a slash command's answer goes to
@@ -175,14 +173,7 @@ function ackOrRespond(event: ReceiverEvent, logger: Logger): ReceiverEvent['ack'
       // An empty acknowledgement (a form opens next) has nothing to tell.
       if (response === undefined || (typeof response === 'object' && Object.keys(response).length === 0))
         return;
-      const res = await fetch(responseUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(typeof response === 'string' ? { text: response } : response),
-        signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
-      });
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`the command's response_url answered HTTP ${res.status}`);
+      await postToResponseUrl(responseUrl, response);
     }
   };
 }

@@ -23,6 +23,7 @@ describe('a /incident command still working when its acknowledgement is due', ()
   let hooks: Server;
   let hooksUrl: string;
   const answers: unknown[] = [];
+  const lines: string[] = [];
   beforeAll(async () => {
     // An Alertmanager that takes 4 s to create a silence.
     alertmanager = createServer((req, res) => {
@@ -42,6 +43,7 @@ describe('a /incident command still working when its acknowledgement is due', ()
     hooksUrl = `${await listen(hooks)}/commands/1`;
     bot = await startTestBot({
       configYaml: `${DEFAULT_TEST_CONFIG}alertmanager:\n  urls: ['${alertmanagerUrl}']\n  timeout: 10s\n`,
+      logTo: { write: (line: string) => void lines.push(line) },
     });
   });
   afterAll(async () => {
@@ -63,6 +65,26 @@ describe('a /incident command still working when its acknowledgement is due', ()
     );
     expect(answer).toMatchObject({ response_type: 'ephemeral' });
     expect(JSON.stringify(answer)).toContain('Silenced');
+  });
+
+  it('gives up on a response_url that never answers, saying so, rather than hold its handler', async () => {
+    const silent = createServer(() => {});
+    const silentUrl = `${await listen(silent)}/commands/2`;
+    try {
+      const res = await bot.deliver(payload({ group: 'SlowSilenceUnheard', alerts: [{ instance: 'a' }] }));
+      const { incident } = (await jsonOf(res)) as { incident: string };
+      const ack = await slashCommand(bot, `silence ${incident} 1h deploying`, { responseUrl: silentUrl });
+      expect(ack.text).toBe('Working on it: the answer follows here.');
+      await waitFor(
+        () => lines.some((line) => line.includes("the command's late answer did not reach its response_url")),
+        30_000,
+        'the answer given up',
+      );
+      await bot.app.slackHandlersIdle();
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 
   it('tells on its response_url of a form that did not open, the command being acknowledged', async () => {

@@ -1,7 +1,7 @@
-import type { RespondFn } from '@slack/bolt';
 import { INCIDENT_HELP, type IncidentCommand, parseIncidentCommand } from '../../commands/incidentCommand.js';
 import { type CommandReply, runIncidentCommand, usageFor } from '../../commands/incidentHandlers.js';
 import { settledWithin } from '../../primitives/withTimeout.js';
+import { postToResponseUrl } from '../../slack/responseUrl.js';
 import type { ListenerDeps } from '../deps.js';
 import { ACK_DEADLINE_MS } from '../envelope.js';
 import { commandText, ephemeral, explain } from '../replies.js';
@@ -16,12 +16,14 @@ const ANSWER_IN_ACK_WITHIN_MS = ACK_DEADLINE_MS - 1000;
  * command still working when the acknowledgement is due is acknowledged as such, then answered.
  */
 export function registerIncidentCommand(listeners: Listeners, deps: ListenerDeps): void {
-  listeners.command('/incident', async ({ command, ack, respond }) => {
+  listeners.command('/incident', async ({ command, ack }) => {
     let parsed: IncidentCommand | undefined;
     let acked = false;
     const answer = async (reply: Parameters<typeof ephemeral>[0]) => {
       if (!acked) return ack(ephemeral(reply));
-      await respondSafely(respond, ephemeral(reply), deps);
+      await postToResponseUrl(command.response_url, ephemeral(reply)).catch((err: unknown) =>
+        deps.logger.warn({ err }, "the command's late answer did not reach its response_url"),
+      );
     };
     try {
       parsed = parseIncidentCommand(commandText(command, INCIDENT_HELP));
@@ -51,12 +53,4 @@ export function registerIncidentCommand(listeners: Listeners, deps: ListenerDeps
       await answer(explain(err, usageFor(parsed, err), deps.logger));
     }
   });
-}
-
-async function respondSafely(respond: RespondFn, message: object, deps: ListenerDeps): Promise<void> {
-  try {
-    await respond(message);
-  } catch (err) {
-    deps.logger.warn({ err }, "the command's late answer did not reach its response_url");
-  }
 }
