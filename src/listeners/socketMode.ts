@@ -37,6 +37,10 @@ export function createSocketModeConnection(
   const socket = new SocketModeReceiver({
     appToken,
     logger: withoutPayloads(boltLogger),
+    // The bot reconnects (connect, below): the client's own reconnection waits 5 s before asking again
+    // after Slack recycles the connection, and a refusal it takes as final (a token revoked while the
+    // bot runs) ended it for good, one unhandled rejection logged, the bot deaf and still ready.
+    autoReconnectEnabled: false,
     installerOptions: {
       clientOptions: {
         // apps.connections.open goes to the Web API the rest of the bot uses (GovSlack, the emulator).
@@ -49,44 +53,63 @@ export function createSocketModeConnection(
       },
     },
   });
-  // A reconnection already under way when the bot stops (apps.connections.open answering late) would
-  // open a socket that nothing closes, taking Slack's requests into a process whose pools are ending:
-  // once stopped, a socket is closed as soon as Slack greets it.
+  const { client } = socket;
   let stopped = false;
-  socket.client.on('connected', () => {
-    if (stopped) void socket.client.disconnect();
+  // Once: a start refused before it is the configuration's, told at start.
+  let connected = false;
+  let connecting = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Opens a socket, at once, then again ever further apart while Slack fails it: up to
+   * SOCKET_MODE_RETRY_MAX_MS through an outage, REFUSED_RETRY_MAX_MS while it refuses the token (each
+   * refusal logged at error). Before the first connection, a refusal is thrown.
+   */
+  const connect = async (): Promise<void> => {
+    connecting = true;
+    try {
+      for (let failures = 0; !stopped; failures++) {
+        try {
+          await client.start();
+          connected = true;
+          return;
+        } catch (err) {
+          if (stopped) return;
+          const refused = refusedToken(err);
+          if (refused && !connected) throw err;
+          const waitMs = Math.min(
+            500 * 2 ** failures,
+            refused ? REFUSED_RETRY_MAX_MS : SOCKET_MODE_RETRY_MAX_MS,
+          );
+          if (refused)
+            logger.error(
+              { err, retryInMs: waitMs },
+              'Slack refused to reconnect Socket Mode: no command, click or form reaches the bot until it accepts',
+            );
+          else logger.warn({ err, retryInMs: waitMs }, 'Socket Mode could not connect: trying again');
+          await new Promise((resolve) => {
+            retryTimer = setTimeout(resolve, waitMs);
+          });
+        }
+      }
+    } finally {
+      connecting = false;
+    }
+  };
+  // Slack recycles a connection every few hours (it says so, then the client closes it), and a network
+  // drops one: a connected bot reconnects at once. A failed try's close is its own loop's business.
+  client.on('disconnected', () => {
+    if (connected && !stopped && !connecting) void connect();
+  });
+  // A socket opening as the bot stops (apps.connections.open answering late) would take Slack's
+  // requests into a process whose pools are ending: once stopped, it is closed as soon as Slack greets it.
+  client.on('connected', () => {
+    if (stopped) void client.disconnect();
   });
   const stop = () => {
     stopped = true;
     clearTimeout(retryTimer);
     return socket.stop();
-  };
-  // The client reconnects by calling its start() again and drops what that throws: a reconnection
-  // refused for good in its eyes (the app token revoked or regenerated while the bot runs, a proxy's
-  // 4xx) would leave the bot deaf to every command, click and form, with its webhook still answering.
-  // Once the bot has connected, a refused start is logged and tried again, at most every minute.
-  let connected = false;
-  let retryTimer: NodeJS.Timeout | undefined;
-  const startClient = socket.client.start.bind(socket.client);
-  socket.client.start = async () => {
-    for (let waitMs = SOCKET_MODE_RETRY_MAX_MS; ; waitMs = Math.min(2 * waitMs, REFUSED_RETRY_MAX_MS)) {
-      try {
-        const hello = await startClient();
-        connected = true;
-        return hello;
-      } catch (err) {
-        if (!connected || stopped) throw err;
-        logger.error(
-          { err, retryInMs: waitMs },
-          'Slack refused to reconnect Socket Mode: no command, click or form reaches the bot until it accepts',
-        );
-        await new Promise((resolve) => {
-          retryTimer = setTimeout(resolve, waitMs);
-        });
-        // Nothing waits on a reconnection's answer.
-        if (stopped) return { ok: false, error: 'stopped' };
-      }
-    }
   };
   const bolt: Receiver = {
     // The receiver calls nothing of the App but processEvent.
@@ -99,7 +122,7 @@ export function createSocketModeConnection(
           await event.ack();
         },
       } as App),
-    start: () => socket.start(),
+    start: connect,
     stop,
   };
   return {
@@ -112,13 +135,26 @@ export function createSocketModeConnection(
           if (!(err instanceof SlackUnavailableError)) throw err;
           logger.warn({ err }, 'Slack did not answer apps.connections.open: asking again until it does');
         });
-        await socket.start();
+        await connect();
       } catch (err) {
         throw refusedConnection(err);
       }
     },
     stop,
   };
+}
+
+// Slack's answers to apps.connections.open that no retry changes (the Socket Mode client's own list).
+const TOKEN_REFUSALS = new Set([
+  'not_authed',
+  'invalid_auth',
+  'account_inactive',
+  'user_removed_from_team',
+  'team_disabled',
+]);
+
+function refusedToken(err: unknown): boolean {
+  return err instanceof WebAPIPlatformError && TOKEN_REFUSALS.has(err.data.error);
 }
 
 /** A refusal of apps.connections.open as the configuration problem it is; any other error as it is. */

@@ -47,7 +47,8 @@ describe('Socket Mode when Slack recycles the connection', () => {
     const { emulator } = bot.slack;
     // The bot's apps.connections.open is still unanswered when it stops.
     const open = await refreshHoldingOpen(emulator);
-    expect(emulator.socketMode.connections).toBe(0);
+    // The old socket's close ends as the bot asks for a new one.
+    await waitFor(() => emulator.socketMode.connections === 0, 5_000, 'the old socket closed');
     const stopped = bot.app.stop();
     open.release();
     await stopped;
@@ -72,10 +73,26 @@ describe('Socket Mode when Slack recycles the connection', () => {
     expect(Math.max(...gaps)).toBeLessThan(SOCKET_MODE_RETRY_MAX_MS + 1500);
   });
 
-  it('reconnects after Slack refused the app token on a reconnection, saying so meanwhile', async () => {
+  it('asks for a new connection as soon as Slack recycles the old one', async () => {
+    bot = await startTestBot({ env: SOCKET_MODE });
+    const { emulator } = bot.slack;
+    const asked = new Promise<number>((resolve) =>
+      emulator.onCall((call) => {
+        if (call.method === 'apps.connections.open') resolve(call.at);
+      }),
+    );
+    const recycled = Date.now();
+    emulator.socketMode.refresh();
+    // The Socket Mode client's own reconnection waited its ping timeout, 5 s, deaf meanwhile.
+    expect((await asked) - recycled).toBeLessThan(2_000);
+    await answeringAgain(emulator, 20_000);
+  });
+
+  it('reconnects after Slack failed, then refused the app token on a reconnection, saying so meanwhile', async () => {
     const lines: string[] = [];
     bot = await startTestBot({ env: SOCKET_MODE, logTo: { write: (line: string) => lines.push(line) } });
     const { emulator } = bot.slack;
+    emulator.failNext('apps.connections.open', { error: 'internal_error' });
     emulator.failNext('apps.connections.open', { error: 'invalid_auth' });
     emulator.socketMode.refresh();
     await answeringAgain(emulator, 60_000);
