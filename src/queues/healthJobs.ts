@@ -31,8 +31,12 @@ const KEEP = { removeOnComplete: true, removeOnFail: { count: 100 } };
 
 const requestedJobId = (requestId: number) => `health-request-${requestId}`;
 
-/** Tried again within minutes of an outage's end (Slack's, the database's), for hours of it. */
-const THROUGH_OUTAGES = { attempts: 100, backoff: CAPPED_BACKOFF };
+/**
+ * A playbook's auto checks, for about an hour of an outage (9 tries in the first 8.5 minutes, then one
+ * every 5): longer, and checks run "as the incident opened" would tell of another moment, each try
+ * running every check again against a service in trouble, for a failure that may be for good.
+ */
+const AUTO_CHECKS_TRIES = { attempts: 20, backoff: CAPPED_BACKOFF };
 
 /**
  * One job per request. A Slack outage is waited out: tried again within minutes of its end, however long
@@ -42,7 +46,8 @@ export async function enqueueHealthCheck(queue: Queue<HealthJob>, job: Requested
   await queue.add('check', job, {
     ...KEEP,
     jobId: requestedJobId(job.requestId),
-    ...THROUGH_OUTAGES,
+    attempts: 100,
+    backoff: CAPPED_BACKOFF,
   });
 }
 
@@ -50,11 +55,12 @@ const playbookJobId = (job: PlaybookChecks) => `playbook-checks-${job.incidentId
 
 /**
  * One job per incident and opening; adding it again is harmless, as the checks record that they ran. It
- * outlasts an outage by itself: the sweep queues the checks again only for incidents opened in the last
- * 15 minutes (ten tries of BullMQ's exponential backoff gave up after 8.5 minutes of Slack down).
+ * rides out an outage by itself (AUTO_CHECKS_TRIES): the sweep queues the checks again only for
+ * incidents opened in the last 15 minutes (ten tries of BullMQ's exponential backoff gave up after 8.5
+ * minutes of Slack down, and the checks never ran).
  */
 export async function enqueuePlaybookChecks(queue: Queue<HealthJob>, job: PlaybookChecks): Promise<void> {
-  await queue.add('playbook-checks', job, { ...KEEP, jobId: playbookJobId(job), ...THROUGH_OUTAGES });
+  await queue.add('playbook-checks', job, { ...KEEP, jobId: playbookJobId(job), ...AUTO_CHECKS_TRIES });
 }
 
 /**
