@@ -197,7 +197,8 @@ export async function requeue(
 ): Promise<boolean> {
   const state = await queue.getJobState(jobId);
   if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
-  if (state !== 'unknown') await queue.remove(jobId);
+  // An unknown one may be a record left in no list, which the add would take for the job.
+  if ((await queue.remove(jobId)) === 0 && state !== 'unknown') return false;
   await add();
   return true;
 }

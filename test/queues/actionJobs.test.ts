@@ -33,7 +33,7 @@ describe("the sweep's requeue of an action request's job", () => {
     await waitFor(async () => (await queue.getJobState('action-7')) === 'active', 5_000, 'taken');
     // Another process's sweep queued it again, and a worker took it, since this sweep looked.
     vi.spyOn(queue, 'getJobState').mockResolvedValueOnce('failed');
-    await requeueAction(queue, run);
+    expect(await requeueAction(queue, run)).toBe(false);
     expect(await queue.getJobState('action-7')).toBe('active');
   });
 });
