@@ -22,6 +22,10 @@ const QUIET_AFTER_OUTAGE_MS = 60_000;
 // Slack's answers that mean no id will be read with this token, whoever it names.
 const TOKEN_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_token_type', 'invalid_auth']);
 
+/** Slack's refusal says this person has no name to show, not that no one's will be read. */
+const aboutThePerson = (slackError: string) =>
+  !TOKEN_REFUSALS.has(slackError) && !slackError.startsWith('http_');
+
 export class UserNames {
   private readonly remembered = new Map<string, { name: string | undefined; at: number }>();
   private refusedUntil = 0;
@@ -53,7 +57,9 @@ export class UserNames {
           if (name) names.set(id, name);
           continue;
         } catch (err) {
-          if (err instanceof SlackRejectedError && err.slackError === 'user_not_found') {
+          // Slack's word about this person (user_not_found, user_not_visible for one of another
+          // organisation): no name, and the others asked for all the same.
+          if (err instanceof SlackRejectedError && aboutThePerson(err.slackError)) {
             this.remember(id, undefined);
             continue;
           }
@@ -85,9 +91,11 @@ export class UserNames {
     const due = [...new Set(ids)].filter((id) => !this.asking.has(id) && !this.fresh(id));
     if (due.length === 0) return;
     for (const id of due) this.asking.add(id);
-    void this.names(due).finally(() => {
-      for (const id of due) this.asking.delete(id);
-    });
+    void this.names(due)
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not learn names from Slack'))
+      .finally(() => {
+        for (const id of due) this.asking.delete(id);
+      });
   }
 
   private fresh(id: string): boolean {

@@ -58,6 +58,16 @@ describe("people's names from users.info, remembered", () => {
     expect(asked()).toEqual(['U0GONE', 'U0ALICE']);
   });
 
+  it('leaves out, and remembers, a person Slack will not show, and goes on with the rest, warning of nothing', async () => {
+    const { slack, names, lines, asked } = await setUp();
+    // As Slack answers for someone of another organisation in a shared channel.
+    slack.emulator.failNext('users.info', { error: 'user_not_visible' });
+    expect(named(await names.names(['U0EXT', 'U0ALICE']))).toEqual({ U0ALICE: 'Alice Liddell' });
+    expect(named(await names.names(['U0EXT']))).toEqual({});
+    expect(asked()).toEqual(['U0EXT', 'U0ALICE']);
+    expect(lines).toEqual([]);
+  });
+
   it('without users:read, asks once, says how to fix it, and asks again only ten minutes later', async () => {
     const { clock, names, lines, asked } = await setUp(['chat:write']);
     expect(named(await names.names(['U0ALICE', 'U0BOB']))).toEqual({});
