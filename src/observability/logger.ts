@@ -165,7 +165,7 @@ export function boltLogger(logger: Logger): SlackLogger {
       const err = msg.find((m) => m instanceof Error);
       const text = msg
         .filter((m) => m !== err)
-        .map((m) => (typeof m === 'string' ? m : JSON.stringify(m)))
+        .map((m) => (typeof m === 'string' ? m : m instanceof Error ? String(m) : JSON.stringify(m)))
         .join(' ');
       if (err) child[level]({ err }, text || err.message);
       else child[level](text);

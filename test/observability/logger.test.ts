@@ -366,12 +366,12 @@ describe('boltLogger', () => {
       code: 'slack_bolt_unknown_error',
       original: cause,
     });
-    boltLogger(out.logger).error(wrapped);
+    boltLogger(out.logger).error(wrapped, new Error('and another'));
     const [record] = out.records() as Array<{
       msg: string;
       err: { original: { message: string; stack: string } };
     }>;
-    expect(record!.msg).toBe('listener failed with [REDACTED]');
+    expect(record!.msg).toBe('Error: and another');
     expect(record!.err.original.message).toBe('listener failed with [REDACTED]');
     expect(record!.err.original.stack).toContain('logger.test.ts');
   });

@@ -52,10 +52,9 @@ const BOTH_KINDS_SCOPES: Readonly<Record<string, readonly string[]>> = {
   'conversations.replies': ['channels:history', 'groups:history'],
 };
 
-/**
- * Calls Bolt makes itself with the bot token, not through SlackApi. (In Socket Mode it also calls
- * apps.connections.open, with the app-level token and its connections:write: no bot scope.)
- */
+// Bolt makes no call of its own with the bot token. (In Socket Mode the client calls apps.connections.open,
+// with the app-level token and its connections:write: no bot scope.)
+
 // The parts of Slack's manifest schema this app uses, with the limits Slack's reference gives; strict,
 // so a misspelt key fails here rather than being dropped by Slack.
 const SlashCommand = z.strictObject({
