@@ -57,43 +57,49 @@ export function createSocketModeConnection(
   let stopped = false;
   // Once: a start refused before it is the configuration's, told at start.
   let connected = false;
-  let connecting = false;
+  // Sockets opened so far: a request's acknowledgement can tell whether the one it came by is gone.
+  let connections = 0;
   let retryTimer: NodeJS.Timeout | undefined;
 
+  let connecting: Promise<void> | undefined;
   /**
    * Opens a socket, at once, then again ever further apart while Slack fails it: up to
    * SOCKET_MODE_RETRY_MAX_MS through an outage, REFUSED_RETRY_MAX_MS while it refuses the token (each
-   * refusal logged at error). Before the first connection, a refusal is thrown.
+   * refusal logged at error). Before the first connection, a refusal is thrown. One at a time: a second
+   * caller waits for the first's.
    */
-  const connect = async (): Promise<void> => {
-    connecting = true;
-    try {
-      for (let failures = 0; !stopped; failures++) {
-        try {
-          await client.start();
-          connected = true;
-          return;
-        } catch (err) {
-          if (stopped) return;
-          const refused = refusedToken(err);
-          if (refused && !connected) throw err;
-          const waitMs = Math.min(
-            500 * 2 ** failures,
-            refused ? REFUSED_RETRY_MAX_MS : SOCKET_MODE_RETRY_MAX_MS,
+  const connect = (): Promise<void> => {
+    connecting ??= connectNow().finally(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  };
+  const connectNow = async (): Promise<void> => {
+    for (let failures = 0; !stopped; failures++) {
+      try {
+        await client.start();
+        connected = true;
+        return;
+      } catch (thrown) {
+        // A socket that closed before Slack's hello rejects with nothing.
+        const err = thrown ?? new Error('the socket closed before Slack said hello');
+        if (stopped) return;
+        const refused = refusedToken(err);
+        if (refused && !connected) throw err;
+        const waitMs = Math.min(
+          500 * 2 ** failures,
+          refused ? REFUSED_RETRY_MAX_MS : SOCKET_MODE_RETRY_MAX_MS,
+        );
+        if (refused)
+          logger.error(
+            { err, retryInMs: waitMs },
+            'Slack refused to reconnect Socket Mode: no command, click or form reaches the bot until it accepts',
           );
-          if (refused)
-            logger.error(
-              { err, retryInMs: waitMs },
-              'Slack refused to reconnect Socket Mode: no command, click or form reaches the bot until it accepts',
-            );
-          else logger.warn({ err, retryInMs: waitMs }, 'Socket Mode could not connect: trying again');
-          await new Promise((resolve) => {
-            retryTimer = setTimeout(resolve, waitMs);
-          });
-        }
+        else logger.warn({ err, retryInMs: waitMs }, 'Socket Mode could not connect: trying again');
+        await new Promise((resolve) => {
+          retryTimer = setTimeout(resolve, waitMs);
+        });
       }
-    } finally {
-      connecting = false;
     }
   };
   // Slack recycles a connection every few hours (it says so, then the client closes it), and a network
@@ -104,6 +110,7 @@ export function createSocketModeConnection(
   // A socket opening as the bot stops (apps.connections.open answering late) would take Slack's
   // requests into a process whose pools are ending: once stopped, it is closed as soon as Slack greets it.
   client.on('connected', () => {
+    connections++;
     if (stopped) void client.disconnect();
   });
   const stop = () => {
@@ -117,9 +124,13 @@ export function createSocketModeConnection(
       socket.init({
         processEvent: async (event: ReceiverEvent) => {
           const read = readSocketBody(event.body);
-          if (read.ok) return dispatchToBolt(app, { ...event, ack: ackOrRespond(event, logger) }, logger);
-          logger.warn({ reason: read.problem }, 'refused a malformed Socket Mode request');
-          await event.ack();
+          if (!read.ok) {
+            logger.warn({ reason: read.problem }, 'refused a malformed Socket Mode request');
+            return event.ack();
+          }
+          const came = connections;
+          const ack = ackOrRespond(event, () => connections !== came, logger);
+          return dispatchToBolt(app, { ...event, ack }, logger);
         },
       } as App),
     start: connect,
@@ -195,12 +206,20 @@ function withoutPayloads(logger: SlackLogger): SlackLogger {
  * its response_url instead: the command has run, and the person is told what it did, not that it failed.
  * Any other acknowledgement lost so is the listener's failure, as before.
  */
-function ackOrRespond(event: ReceiverEvent, logger: Logger): ReceiverEvent['ack'] {
+function ackOrRespond(
+  event: ReceiverEvent,
+  reconnected: () => boolean,
+  logger: Logger,
+): ReceiverEvent['ack'] {
+  const responseUrl = event.body.command ? event.body.response_url : undefined;
   return async (response) => {
     try {
+      // The client sends down its socket of now: an acknowledgement of a request that came by one since
+      // closed may not count with Slack, where the command's answer on its response_url does.
+      if (reconnected() && typeof responseUrl === 'string')
+        throw new Error('the socket the command came by has closed');
       await event.ack(response);
     } catch (err) {
-      const responseUrl = event.body.command ? event.body.response_url : undefined;
       if (typeof responseUrl !== 'string') throw err;
       logger.warn(
         { err },

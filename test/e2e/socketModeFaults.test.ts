@@ -110,51 +110,65 @@ describe('Socket Mode when Slack recycles the connection', () => {
     }
   });
 
-  it("gives a command's answer on its response_url when the socket closed before its acknowledgement", async () => {
-    const answers: Array<Record<string, unknown>> = [];
-    const hooks: Server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        answers.push(JSON.parse(body));
-        res.end('ok');
+  it.each([
+    ['no socket is open yet', false],
+    ['another socket has opened since', true],
+  ])(
+    "gives a command's answer on its response_url when the socket it came by closed before its acknowledgement, and %s",
+    async (_, reopened) => {
+      const answers: Array<Record<string, unknown>> = [];
+      const hooks: Server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        req.on('end', () => {
+          answers.push(JSON.parse(body));
+          res.end('ok');
+        });
       });
-    });
-    await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
-    const responseUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/commands/1`;
-    let held: pg.Client | undefined;
-    try {
-      bot = await startTestBot({ env: SOCKET_MODE });
-      const { emulator } = bot.slack;
-      // A declare held up by PostgreSQL (a long migration, say) while Slack recycles the connection.
-      held = new pg.Client({ connectionString: bot.database.url });
-      await held.connect();
-      await held.query('BEGIN');
-      await held.query('LOCK TABLE incidents IN EXCLUSIVE MODE');
-      void emulator.socketMode.deliver(
-        'slash_commands',
-        slashCommandFields('declare P1 Checkout is failing', { responseUrl }),
-      );
-      await waitForLockWaiters(bot.app.pool, 1, 'the declare waiting');
-      const open = await refreshHoldingOpen(emulator);
-      await held.query('COMMIT');
-      // Declared: the person is told so, as Slack could not be told in the acknowledgement.
-      const declared = await waitFor(
-        () => answers.find((a) => /Declared INC-\d+/.test(String(a.text))),
-        20_000,
-        "the declare's answer",
-      ).catch((err) => {
-        throw new Error(`${(err as Error).message}; answered: ${JSON.stringify(answers)}`);
-      });
-      expect(declared.response_type).toBe('ephemeral');
-      expect(answers.filter((a) => /went wrong/i.test(String(a.text)))).toEqual([]);
-      const { rows } = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
-      expect(rows[0].n).toBe(1);
-      open.release();
-      await answeringAgain(emulator, 20_000);
-    } finally {
-      await held?.end();
-      hooks.close();
-    }
-  });
+      await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+      const responseUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/commands/1`;
+      let held: pg.Client | undefined;
+      try {
+        bot = await startTestBot({ env: SOCKET_MODE });
+        const { emulator } = bot.slack;
+        // A declare held up by PostgreSQL (a long migration, say) while Slack recycles the connection.
+        held = new pg.Client({ connectionString: bot.database.url });
+        await held.connect();
+        await held.query('BEGIN');
+        await held.query('LOCK TABLE incidents IN EXCLUSIVE MODE');
+        void emulator.socketMode.deliver(
+          'slash_commands',
+          slashCommandFields('declare P1 Checkout is failing', { responseUrl }),
+        );
+        await waitForLockWaiters(bot.app.pool, 1, 'the declare waiting');
+        const open = await refreshHoldingOpen(emulator);
+        if (reopened) {
+          open.release();
+          await waitFor(
+            () => emulator.socketMode.opened === 2 && emulator.socketMode.connections === 1,
+            20_000,
+            'reconnected',
+          );
+        }
+        await held.query('COMMIT');
+        // Declared: the person is told so, as Slack could not be told in the acknowledgement.
+        const declared = await waitFor(
+          () => answers.find((a) => /Declared INC-\d+/.test(String(a.text))),
+          20_000,
+          "the declare's answer",
+        ).catch((err) => {
+          throw new Error(`${(err as Error).message}; answered: ${JSON.stringify(answers)}`);
+        });
+        expect(declared.response_type).toBe('ephemeral');
+        expect(answers.filter((a) => /went wrong/i.test(String(a.text)))).toEqual([]);
+        const { rows } = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
+        expect(rows[0].n).toBe(1);
+        open.release();
+        await answeringAgain(emulator, 20_000);
+      } finally {
+        await held?.end();
+        hooks.close();
+      }
+    },
+  );
 });
