@@ -32,7 +32,7 @@ const KEEP = { removeOnComplete: true, removeOnFail: { count: 100 } };
 const requestedJobId = (requestId: number) => `health-request-${requestId}`;
 
 /**
- * A playbook's auto checks, for about an hour of an outage (9 tries in the first 8.5 minutes, then one
+ * A playbook's auto checks, for about an hour of an outage (10 tries in the first 8.5 minutes, then one
  * every 5): longer, and checks run "as the incident opened" would tell of another moment, each try
  * running every check again against a service in trouble, for a failure that may be for good.
  */

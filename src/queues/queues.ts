@@ -197,8 +197,9 @@ export async function requeue(
 ): Promise<boolean> {
   const state = await queue.getJobState(jobId);
   if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
-  // An unknown one may be a record left in no list, which the add would take for the job.
-  if ((await queue.remove(jobId)) === 0 && state !== 'unknown') return false;
+  // Also an unknown one: a record left in no list would make the add a no-op. 0 removed: a worker took
+  // it since the look (BullMQ answers 1 for a job that is not there).
+  if ((await queue.remove(jobId)) === 0) return false;
   await add();
   return true;
 }

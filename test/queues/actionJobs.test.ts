@@ -26,14 +26,17 @@ describe("the sweep's requeue of an action request's job", () => {
     expect((await Job.fromId(queue, 'action-7'))!.attemptsMade).toBe(0);
   });
 
-  it('leaves a run to the worker that took it when the look saw it failed just before', async () => {
-    const { queue } = queueOfItsOwn<ActionJob>(ACTIONS_QUEUE, cleanups);
-    holdingWorker(queue, cleanups);
-    await enqueueAction(queue, run);
-    await waitFor(async () => (await queue.getJobState('action-7')) === 'active', 5_000, 'taken');
-    // Another process's sweep queued it again, and a worker took it, since this sweep looked.
-    vi.spyOn(queue, 'getJobState').mockResolvedValueOnce('failed');
-    expect(await requeueAction(queue, run)).toBe(false);
-    expect(await queue.getJobState('action-7')).toBe('active');
-  });
+  it.each(['failed', 'unknown'] as const)(
+    'leaves a run to the worker that took it when the look saw it %s just before',
+    async (seen) => {
+      const { queue } = queueOfItsOwn<ActionJob>(ACTIONS_QUEUE, cleanups);
+      holdingWorker(queue, cleanups);
+      await enqueueAction(queue, run);
+      await waitFor(async () => (await queue.getJobState('action-7')) === 'active', 5_000, 'taken');
+      // Another process's sweep queued it again, and a worker took it, since this sweep looked.
+      vi.spyOn(queue, 'getJobState').mockResolvedValueOnce(seen);
+      expect(await requeueAction(queue, run)).toBe(false);
+      expect(await queue.getJobState('action-7')).toBe('active');
+    },
+  );
 });
