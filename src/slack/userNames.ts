@@ -22,9 +22,9 @@ const QUIET_AFTER_OUTAGE_MS = 60_000;
 // Slack's answers that mean no id will be read with this token, whoever it names.
 const TOKEN_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_token_type', 'invalid_auth']);
 
-/** Slack's refusal says this person has no name to show, not that no one's will be read. */
-const aboutThePerson = (slackError: string) =>
-  !TOKEN_REFUSALS.has(slackError) && !slackError.startsWith('http_');
+// Slack's refusals that say this person has no name to show (gone, or of an organisation the bot
+// cannot see), not that no one's will be read.
+const NO_NAME_FOR_THEM = new Set(['user_not_found', 'user_not_visible', 'team_access_not_granted']);
 
 export class UserNames {
   private readonly remembered = new Map<string, { name: string | undefined; at: number }>();
@@ -57,9 +57,8 @@ export class UserNames {
           if (name) names.set(id, name);
           continue;
         } catch (err) {
-          // Slack's word about this person (user_not_found, user_not_visible for one of another
-          // organisation): no name, and the others asked for all the same.
-          if (err instanceof SlackRejectedError && aboutThePerson(err.slackError)) {
+          // Slack's word about this person: no name, and the others asked for all the same.
+          if (err instanceof SlackRejectedError && NO_NAME_FOR_THEM.has(err.slackError)) {
             this.remember(id, undefined);
             continue;
           }

@@ -68,6 +68,14 @@ describe("people's names from users.info, remembered", () => {
     expect(lines).toEqual([]);
   });
 
+  it('takes a refusal of its token that Slack gives about one person for the token, not the person', async () => {
+    const { slack, names, lines, asked } = await setUp();
+    slack.emulator.failNext('users.info', { error: 'token_revoked' });
+    expect(named(await names.names(['U0BOB', 'U0ALICE']))).toEqual({});
+    expect(asked()).toEqual(['U0BOB']);
+    expect(warnings(lines)).toEqual([expect.stringContaining('Slack did not answer users.info')]);
+  });
+
   it('without users:read, asks once, says how to fix it, and asks again only ten minutes later', async () => {
     const { clock, names, lines, asked } = await setUp(['chat:write']);
     expect(named(await names.names(['U0ALICE', 'U0BOB']))).toEqual({});
