@@ -57,8 +57,8 @@ export function createSocketModeConnection(
   let stopped = false;
   // Once: a start refused before it is the configuration's, told at start.
   let connected = false;
-  // Sockets opened so far: a request's acknowledgement can tell whether the one it came by is gone.
-  let connections = 0;
+  // Sockets closed so far: a request's acknowledgement can tell whether the one it came by is gone.
+  let closed = 0;
   let retryTimer: NodeJS.Timeout | undefined;
 
   let connecting: Promise<void> | undefined;
@@ -105,12 +105,12 @@ export function createSocketModeConnection(
   // Slack recycles a connection every few hours (it says so, then the client closes it), and a network
   // drops one: a connected bot reconnects at once. A failed try's close is its own loop's business.
   client.on('disconnected', () => {
+    closed++;
     if (connected && !stopped && !connecting) void connect();
   });
   // A socket opening as the bot stops (apps.connections.open answering late) would take Slack's
   // requests into a process whose pools are ending: once stopped, it is closed as soon as Slack greets it.
   client.on('connected', () => {
-    connections++;
     if (stopped) void client.disconnect();
   });
   const stop = () => {
@@ -128,8 +128,8 @@ export function createSocketModeConnection(
             logger.warn({ reason: read.problem }, 'refused a malformed Socket Mode request');
             return event.ack();
           }
-          const came = connections;
-          const ack = ackOrRespond(event, () => connections !== came, logger);
+          const closedBefore = closed;
+          const ack = ackOrRespond(event, () => closed !== closedBefore, logger);
           return dispatchToBolt(app, { ...event, ack }, logger);
         },
       } as App),
@@ -215,9 +215,13 @@ function ackOrRespond(
   return async (response) => {
     try {
       // The client sends down its socket of now: an acknowledgement of a request that came by one since
-      // closed may not count with Slack, where the command's answer on its response_url does.
-      if (reconnected() && typeof responseUrl === 'string')
+      // closed may not count with Slack (a click's or form's goes all the same: it has no other way),
+      // where a command's answer on its response_url does. Its empty acknowledgement goes first, which
+      // shows nothing, in case Slack counts it.
+      if (reconnected() && typeof responseUrl === 'string') {
+        await event.ack().catch(() => {});
         throw new Error('the socket the command came by has closed');
+      }
       await event.ack(response);
     } catch (err) {
       if (typeof responseUrl !== 'string') throw err;

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INCIDENT_HELP } from '../../src/commands/incidentCommand.js';
 import { SOCKET_MODE_RETRY_MAX_MS } from '../../src/listeners/socketMode.js';
+import { settledWithin } from '../../src/primitives/withTimeout.js';
 import type { SlackEmulator } from '../../src/sandbox/slackEmulator.js';
 import { SLACK_CALL_TIMEOUT_MS } from '../../src/slack/slackApi.js';
 import { waitFor, waitForLockWaiters } from '../support/services.js';
@@ -136,7 +137,7 @@ describe('Socket Mode when Slack recycles the connection', () => {
         await held.connect();
         await held.query('BEGIN');
         await held.query('LOCK TABLE incidents IN EXCLUSIVE MODE');
-        void emulator.socketMode.deliver(
+        const acked = emulator.socketMode.deliver(
           'slash_commands',
           slashCommandFields('declare P1 Checkout is failing', { responseUrl }),
         );
@@ -160,6 +161,8 @@ describe('Socket Mode when Slack recycles the connection', () => {
           throw new Error(`${(err as Error).message}; answered: ${JSON.stringify(answers)}`);
         });
         expect(declared.response_type).toBe('ephemeral');
+        // Acknowledged, empty, down the new socket, should Slack count that: no error shown beside the answer.
+        if (reopened) expect(await settledWithin(acked, 5_000)).toEqual({});
         expect(answers.filter((a) => /went wrong/i.test(String(a.text)))).toEqual([]);
         const { rows } = await bot.app.pool.query('SELECT count(*)::int AS n FROM incidents');
         expect(rows[0].n).toBe(1);
