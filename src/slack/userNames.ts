@@ -19,8 +19,17 @@ const MAX_NAME = 80;
 /** How long `warm` leaves Slack alone after it did not answer: every click would otherwise ask again. */
 const QUIET_AFTER_OUTAGE_MS = 60_000;
 
-// Slack's answers that mean no id will be read with this token, whoever it names.
-const TOKEN_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_token_type', 'invalid_auth']);
+// Slack's answers that mean no id will be read with this token, whoever it names: for want of the
+// users:read scope, or because the token itself is refused (revoked, expired, its workspace gone).
+const SCOPE_REFUSALS = new Set(['missing_scope', 'no_permission', 'not_allowed_token_type']);
+const TOKEN_REFUSALS = new Set([
+  ...SCOPE_REFUSALS,
+  'invalid_auth',
+  'not_authed',
+  'token_revoked',
+  'token_expired',
+  'account_inactive',
+]);
 
 // Slack's refusals that say this person has no name to show (gone, or of an organisation the bot
 // cannot see), not that no one's will be read.
@@ -106,9 +115,12 @@ export class UserNames {
     this.quietUntil = this.now() + QUIET_AFTER_OUTAGE_MS;
     if (err instanceof SlackRejectedError && TOKEN_REFUSALS.has(err.slackError)) {
       this.refusedUntil = this.now() + REFUSED_MS;
+      const fix = SCOPE_REFUSALS.has(err.slackError)
+        ? 'Give the app users:read (reinstall it from manifest.yml)'
+        : 'Check SLACK_BOT_TOKEN: Slack no longer takes it';
       this.logger.warn(
         { err },
-        `Slack refused users.info (${err.slackError}): people are shown by id. Give the app users:read (reinstall it from manifest.yml)`,
+        `Slack refused users.info (${err.slackError}): people are shown by id. ${fix}`,
       );
     } else {
       this.logger.warn({ err }, 'Slack did not answer users.info: people are shown by id for now');

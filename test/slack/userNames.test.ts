@@ -68,12 +68,16 @@ describe("people's names from users.info, remembered", () => {
     expect(lines).toEqual([]);
   });
 
-  it('takes a refusal of its token that Slack gives about one person for the token, not the person', async () => {
-    const { slack, names, lines, asked } = await setUp();
+  it('takes a refusal of its token that Slack gives about one person for the token: says so, asks again ten minutes later', async () => {
+    const { slack, clock, names, lines, asked } = await setUp();
     slack.emulator.failNext('users.info', { error: 'token_revoked' });
     expect(named(await names.names(['U0BOB', 'U0ALICE']))).toEqual({});
+    expect(named(await names.names(['U0ALICE']))).toEqual({});
     expect(asked()).toEqual(['U0BOB']);
-    expect(warnings(lines)).toEqual([expect.stringContaining('Slack did not answer users.info')]);
+    expect(warnings(lines)).toEqual([expect.stringMatching(/token_revoked.*Check SLACK_BOT_TOKEN/)]);
+    clock.now += 10 * 60_000;
+    await names.names(['U0ALICE']);
+    expect(asked()).toEqual(['U0BOB', 'U0ALICE']);
   });
 
   it('without users:read, asks once, says how to fix it, and asks again only ten minutes later', async () => {
