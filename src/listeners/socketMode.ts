@@ -20,6 +20,8 @@ export interface SocketModeConnection {
 
 /** The longest wait between two tries of apps.connections.open while Slack fails it. */
 export const SOCKET_MODE_RETRY_MAX_MS = 5_000;
+/** How long a new socket may wait for Slack's hello before it is closed and another asked for. */
+const HELLO_WITHIN_MS = 10_000;
 /** The longest wait between two reconnections Slack refused (a revoked token): each is logged. */
 const REFUSED_RETRY_MAX_MS = 60_000;
 
@@ -77,7 +79,7 @@ export function createSocketModeConnection(
   const connectNow = async (): Promise<void> => {
     for (let failures = 0; !stopped; failures++) {
       try {
-        await client.start();
+        await startWithinHello();
         connected = true;
         return;
       } catch (thrown) {
@@ -100,6 +102,34 @@ export function createSocketModeConnection(
           retryTimer = setTimeout(resolve, waitMs);
         });
       }
+    }
+  };
+  // A socket Slack took and never greeted would hold the start for ever, the bot deaf: once the client has
+  // its URL (apps.connections.open's own retries are the client's), the hello has HELLO_WITHIN_MS, or the
+  // socket is closed and the start fails, to be tried again.
+  const startWithinHello = async (): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    let armHelloTimer = () => {};
+    const unheard = new Error(`Slack did not say hello within ${HELLO_WITHIN_MS} ms`);
+    const hello = new Promise<never>((_, reject) => {
+      armHelloTimer = () => {
+        timer = setTimeout(() => reject(unheard), HELLO_WITHIN_MS);
+      };
+      client.once('authenticated', armHelloTimer);
+    });
+    const started = client.start();
+    try {
+      await Promise.race([started, hello]);
+    } catch (err) {
+      if (err === unheard) {
+        // Closing it fails the start, which nothing waits on any more.
+        started.catch(() => {});
+        await client.disconnect();
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      client.off('authenticated', armHelloTimer);
     }
   };
   // Slack recycles a connection every few hours (it says so, then the client closes it), and a network

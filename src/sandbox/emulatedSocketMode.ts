@@ -41,6 +41,9 @@ export class SocketModeEndpoint {
   /** How many sockets were ever opened, closed since or not. */
   opened = 0;
 
+  /** The next socket opened is never greeted with `hello`: a Slack server that took the connection and hung. */
+  withholdNextHello = false;
+
   /** The HTTP server's `upgrade` handler: a ticket from apps.connections.open gets one socket, once. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://emulator');
@@ -98,6 +101,10 @@ export class SocketModeEndpoint {
     socket.on('message', (data, isBinary) => {
       if (!isBinary) this.received(data);
     });
+    if (this.withholdNextHello) {
+      this.withholdNextHello = false;
+      return;
+    }
     socket.send(
       JSON.stringify({
         type: 'hello',

@@ -89,6 +89,20 @@ describe('Socket Mode when Slack recycles the connection', () => {
     await answeringAgain(emulator, 20_000);
   });
 
+  it('gives up on a socket Slack never greets, and opens another', async () => {
+    bot = await startTestBot({ env: SOCKET_MODE });
+    const { emulator } = bot.slack;
+    emulator.socketMode.withholdNextHello = true;
+    emulator.socketMode.refresh();
+    await waitFor(
+      () => emulator.socketMode.opened === 3 && emulator.socketMode.connections === 1,
+      30_000,
+      'a greeted socket after the silent one',
+    );
+    const answer = await emulator.socketMode.deliver('slash_commands', slashCommandFields('help'));
+    expect(answer.text).toBe(INCIDENT_HELP);
+  });
+
   it('reconnects after Slack failed, then refused the app token on a reconnection, saying so meanwhile', async () => {
     const lines: string[] = [];
     bot = await startTestBot({ env: SOCKET_MODE, logTo: { write: (line: string) => lines.push(line) } });
