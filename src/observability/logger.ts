@@ -160,15 +160,15 @@ export function boltLogger(logger: Logger): SlackLogger {
   // An error goes to pino's serializer, message, stack and all: as JSON an Error is `{}` (Bolt's own
   // wrapping a listener's error was written as {"code":"slack_bolt_unknown_error","original":{}}).
   const write =
-    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
     (...msg: unknown[]) => {
       const err = msg.find((m) => m instanceof Error);
       const text = msg
         .filter((m) => m !== err)
         .map((m) => (typeof m === 'string' ? m : m instanceof Error ? String(m) : JSON.stringify(m)))
         .join(' ');
-      if (err) child[level]({ err }, text || err.message);
-      else child[level](text);
+      if (err) child[method]({ err }, text || err.message);
+      else child[method](text);
     };
   return {
     debug: write('debug'),
