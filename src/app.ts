@@ -373,7 +373,12 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         }),
       ];
       // Closing waits for running jobs, so it goes before the pools they use.
-      closers.unshift((deadline) => closeWorkers(workers, deadline, logger, () => stopRuns.abort()));
+      closers.unshift((deadline) =>
+        closeWorkers(workers, deadline, logger, {
+          stopRuns: () => stopRuns.abort(),
+          jobsRunning: () => metrics.jobsRunningNow(),
+        }),
+      );
     }
 
     // The probe's answer names the store, not its error: that would show hosts, users and database
@@ -549,11 +554,15 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           const deadline = Date.now() + env.SHUTDOWN_TIMEOUT;
           for (const close of closers)
             await close(deadline).catch((err) => logger.warn({ err }, 'error while stopping'));
-          // quit() waits behind commands queued while Redis is away; past the deadline, just drop them.
-          for (const redis of redisClients) {
-            const quit = redis.quit().catch(() => undefined);
-            if (!(await finishedBy(quit, Math.max(deadline, Date.now() + 1000)))) redis.disconnect();
-          }
+          // quit() waits behind commands queued while Redis is away; past the deadline, just drop them: all
+          // within the same second past it, not a second each in turn.
+          const quitBy = Math.max(deadline, Date.now() + 1000);
+          await Promise.all(
+            redisClients.map(async (redis) => {
+              const quit = redis.quit().catch(() => undefined);
+              if (!(await finishedBy(quit, quitBy))) redis.disconnect();
+            }),
+          );
           // A job left running past the deadline still holds a client: the pools do not wait for it.
           await finishedBy(
             Promise.all([

@@ -36,20 +36,27 @@ const STOPPED_RUNS_GRACE_MS = 5000;
 /**
  * Lets running jobs finish, taking no new ones. At the deadline `stopRuns` stops the action drivers still
  * running, which then record themselves as interrupted, so a clean exit leaves no request `running`.
- * Other jobs still running then are left: their locks lapse and other workers take them up.
+ * Other jobs still running then are left: their locks lapse and other workers take them up. Workers that
+ * have not closed with no job running (`jobsRunning`) wait on Redis, which is not answering: nothing is
+ * left to stop, and they are left at the deadline.
  */
 export async function closeWorkers(
   workers: Worker[],
   deadline: number,
   logger: Logger,
-  stopRuns: () => void,
+  { stopRuns, jobsRunning }: { stopRuns: () => void; jobsRunning: () => Promise<number> },
 ): Promise<void> {
   const closing = Promise.all(workers.map((worker) => worker.close()));
   if (await finishedBy(closing, deadline)) return;
+  closing.catch(() => {});
+  if ((await jobsRunning()) === 0) {
+    logger.warn(
+      'the queue workers did not close by the shutdown deadline: Redis is not answering, and no job is running; stopping without them',
+    );
+    return;
+  }
   logger.warn('jobs still running at the shutdown deadline; stopping the action drivers');
   stopRuns();
-  if (!(await finishedBy(closing, Date.now() + STOPPED_RUNS_GRACE_MS))) {
+  if (!(await finishedBy(closing, Date.now() + STOPPED_RUNS_GRACE_MS)))
     logger.warn('jobs still running after the drivers were stopped; stopping without them');
-    closing.catch(() => {});
-  }
 }

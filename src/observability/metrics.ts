@@ -77,6 +77,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly jobsRunning = new Gauge({
+    name: 'incident_bot_jobs_running',
+    help: 'Queue jobs this process is running now, by queue.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+
   readonly jobDuration = new Histogram({
     name: 'incident_bot_job_duration_seconds',
     help: 'Time to process a queue job, by queue and outcome (ok, delayed, error).',
@@ -198,6 +205,12 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'incident_bot_' });
+  }
+
+  /** Queue jobs this process is running now, every queue's together. */
+  async jobsRunningNow(): Promise<number> {
+    const { values } = await this.jobsRunning.get();
+    return values.reduce((sum, { value }) => sum + value, 0);
   }
 
   /** Where the gauges read from; until this is called they have no series. */

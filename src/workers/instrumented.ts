@@ -8,7 +8,8 @@ type Processor<T> = (job: Job<T>, token?: string) => Promise<unknown>;
 /**
  * Every worker's processor runs through this: its lines carry the job id and queue (and the incident,
  * where the job names one), and its time goes into the job duration histogram, by outcome: ok, delayed
- * (waiting for a limit or a lock is not a failure) or error.
+ * (waiting for a limit or a lock is not a failure) or error. While it runs it counts in jobsRunning, which
+ * tells a shutdown whether the workers wait for jobs or for Redis.
  */
 export function instrumented<T>(
   queue: string,
@@ -21,6 +22,7 @@ export function instrumented<T>(
     return withLogContext(ids, async () => {
       const started = performance.now();
       let outcome = 'error';
+      deps.metrics.jobsRunning.inc({ queue });
       try {
         const result = await processor(job, token);
         outcome = 'ok';
@@ -29,6 +31,7 @@ export function instrumented<T>(
         if (err instanceof DelayedError) outcome = 'delayed';
         throw err;
       } finally {
+        deps.metrics.jobsRunning.dec({ queue });
         const seconds = (performance.now() - started) / 1000;
         deps.metrics.jobDuration.observe({ queue, outcome }, seconds);
         deps.logger.debug({ jobName: job.name, outcome, ms: Math.round(seconds * 10_000) / 10 }, 'job');

@@ -8,6 +8,8 @@ import { processAlive } from '../support/processes.js';
 import { recordedRuns, rolloutConfig } from '../support/rollouts.js';
 import { waitFor } from '../support/services.js';
 import { clickOn, SRE, slashCommand } from '../support/slackRequests.js';
+import { serveBehindProxy } from '../support/storeCut.js';
+import type { TcpProxy } from '../support/tcpProxy.js';
 import { startTestBot, TEST_SECRETS, type TestBot } from '../support/testBot.js';
 
 /**
@@ -19,6 +21,7 @@ describe('graceful shutdown', () => {
   let runLog: string;
   const bots: TestBot[] = [];
   const children: ChildBot[] = [];
+  const proxies: TcpProxy[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'shutdown-'));
     runLog = join(dir, 'runs.jsonl');
@@ -26,6 +29,7 @@ describe('graceful shutdown', () => {
   });
   afterEach(async () => {
     for (const child of children.splice(0)) await stopChild(child.process, 'SIGKILL');
+    for (const proxy of proxies.splice(0)) await proxy.close();
     for (const bot of bots.splice(0)) await bot.stop();
   });
 
@@ -168,4 +172,29 @@ describe('graceful shutdown', () => {
       'the roll-out and its helper to be gone',
     );
   });
+
+  it.each([
+    ['refused', (proxy: TcpProxy) => proxy.cut()],
+    ['silent', (proxy: TcpProxy) => proxy.silence()],
+  ])(
+    'with Redis %s and no job running, stops at SHUTDOWN_TIMEOUT, saying so, and exits 0',
+    async (_, cut) => {
+      const bot = await startTestBot({ worker: false });
+      bots.push(bot);
+      const { child, proxy } = await serveBehindProxy(bot, 'redis', { SHUTDOWN_TIMEOUT: '1s' });
+      children.push(child);
+      proxies.push(proxy);
+      cut(proxy);
+
+      process.kill(-child.process.pid!, 'SIGTERM');
+      // Not the hard exit (1, at SHUTDOWN_TIMEOUT + 10 s): every wait past the deadline is bounded within it.
+      expect(await child.exited, child.output().slice(-3000)).toBe(0);
+      expect(child.output()).toContain('"msg":"incident-bot stopped"');
+      // No job was running: the workers could not close because Redis did not answer.
+      expect(child.output()).not.toContain('jobs still running');
+      expect(child.output()).toContain(
+        'the queue workers did not close by the shutdown deadline: Redis is not answering',
+      );
+    },
+  );
 });
