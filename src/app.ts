@@ -116,6 +116,8 @@ const WEBHOOK_STATEMENT_TIMEOUT_MS = 4000;
  * them in a first storm (a sync's read took 159 ms on one made so) for at most this long.
  */
 const PLANS_KEPT_FOR_SECONDS = 60;
+/** How long a stop whose queue workers did not close, with no job running, asks Redis whether it answers. */
+const REDIS_ANSWER_MS = 500;
 
 /** Every secret the process holds, so the logger can scrub them from anything it writes. */
 export function secretsOf(config: Config, source: NodeJS.ProcessEnv = process.env): string[] {
@@ -377,6 +379,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         closeWorkers(workers, deadline, logger, {
           stopRuns: () => stopRuns.abort(),
           jobsRunning: () => metrics.jobsRunningNow(),
+          redisAnswers: () =>
+            withTimeout(producerRedis.ping(), REDIS_ANSWER_MS).then(
+              () => true,
+              () => false,
+            ),
         }),
       );
     }
@@ -492,7 +499,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         hearers: [shown, incidentList, requestList, timelines, stats],
         logger: logger.child({ component: 'db' }),
       });
-      closers.push(() => changes.stop());
+      closers.push((deadline) => finishedBy(changes.stop(), Math.max(deadline, Date.now() + 1000)));
       server = createHttpServer(
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),

@@ -33,30 +33,37 @@ export async function closeServer(server: HttpServer, deadline: number, logger: 
 /** How long stopped drivers get to end and be recorded after the deadline; within main.ts's hard exit. */
 const STOPPED_RUNS_GRACE_MS = 5000;
 
+/** How long the workers get to close when the closers before them left them none before the deadline. */
+const CLOSE_AT_LEAST_MS = 1000;
+
 /**
  * Lets running jobs finish, taking no new ones. At the deadline `stopRuns` stops the action drivers still
  * running, which then record themselves as interrupted, so a clean exit leaves no request `running`.
  * Other jobs still running then are left: their locks lapse and other workers take them up. Workers that
- * have not closed with no job running (`jobsRunning`) wait on Redis, which is not answering: nothing is
- * left to stop, and they are left at the deadline.
+ * have not closed with no job running (`jobsRunning`) are left at once, most often waiting on a Redis
+ * that does not answer (`redisAnswers` tells): the drivers are stopped all the same, for a job Redis hands
+ * a worker while it still closes must not start one.
  */
 export async function closeWorkers(
   workers: Worker[],
   deadline: number,
   logger: Logger,
-  { stopRuns, jobsRunning }: { stopRuns: () => void; jobsRunning: () => Promise<number> },
+  deps: { stopRuns: () => void; jobsRunning: () => Promise<number>; redisAnswers: () => Promise<boolean> },
 ): Promise<void> {
   const closing = Promise.all(workers.map((worker) => worker.close()));
-  if (await finishedBy(closing, deadline)) return;
+  if (await finishedBy(closing, Math.max(deadline, Date.now() + CLOSE_AT_LEAST_MS))) return;
   closing.catch(() => {});
-  if ((await jobsRunning()) === 0) {
+  // Unknown counts as running: the drivers get their time.
+  if ((await deps.jobsRunning().catch(() => 1)) === 0) {
+    deps.stopRuns();
+    const why = (await deps.redisAnswers()) ? '' : ': Redis is not answering';
     logger.warn(
-      'the queue workers did not close by the shutdown deadline: Redis is not answering, and no job is running; stopping without them',
+      `the queue workers did not close by the shutdown deadline, with no job running${why}; stopping without them`,
     );
     return;
   }
   logger.warn('jobs still running at the shutdown deadline; stopping the action drivers');
-  stopRuns();
+  deps.stopRuns();
   if (!(await finishedBy(closing, Date.now() + STOPPED_RUNS_GRACE_MS)))
     logger.warn('jobs still running after the drivers were stopped; stopping without them');
 }
