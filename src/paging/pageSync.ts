@@ -24,13 +24,16 @@ import { PAGING_ACTOR } from './pages.js';
  * The pager may still hold an alert of an earlier opening of the incident: the last event it took, sent
  * before this opening began (an event an older process recorded has no opening), was a trigger or an
  * acknowledge; or a trigger for it had an unknown outcome. Not when the pager refused to resolve it (it
- * closed that alert by hand, say): the new trigger goes anyway.
+ * closed that alert by hand, say): the new trigger goes anyway. Nor once this opening's own trigger has
+ * been tried: it goes only after that alert is resolved or the resolve refused, whose record a failed
+ * try of the trigger overwrites.
  */
 const EARLIER_ALERT = `((p.sent_action IN ('trigger', 'acknowledge') AND p.sent_opening < i.reopen_count
     AND p.sent_at < i.opened_at)
   OR p.trigger_unsettled_opening < i.reopen_count)
   AND NOT COALESCE(p.failed_action = 'resolve' AND p.retry_at IS NULL AND p.failed_opening = i.reopen_count,
-    false)`;
+    false)
+  AND p.trigger_unsettled_opening IS DISTINCT FROM i.reopen_count`;
 
 /**
  * What the pager must show of `i`, the incident (with its acknowledgement from migration 016), next. A
@@ -50,10 +53,12 @@ const EVENT_OPENING = `CASE WHEN i.state = 'open' AND (${WANTED}) = 'resolve'
  * The page `p` shows something else than WANTED. A page never triggered has nothing to stop: it stays
  * silent when the incident was acknowledged or resolved before the trigger got through. A trigger whose
  * outcome is not known (a timeout, a 5xx, a sender that died before recording it) may have got through
- * all the same, so it is stopped too; PagerDuty drops an acknowledge or resolve for a dedup key it has no
- * open alert for.
+ * all the same, so it is stopped too, whatever the pager last took (a reopening's trigger follows the
+ * earlier opening's resolve, the very event its own resolve would repeat); PagerDuty drops an
+ * acknowledge or resolve for a dedup key it has no open alert for.
  */
-const OUT_OF_STEP = `(${WANTED}) IS DISTINCT FROM p.sent_action
+const OUT_OF_STEP = `((${WANTED}) IS DISTINCT FROM p.sent_action
+    OR (p.trigger_unsettled_opening IS NOT NULL AND (${WANTED}) <> 'trigger'))
   AND (p.sent_action IS NOT NULL OR (${WANTED}) = 'trigger' OR p.trigger_unsettled_opening IS NOT NULL)`;
 
 /**
@@ -104,6 +109,11 @@ interface ClaimedPage {
   opening: number;
   /** The opening a trigger of this page with an unknown outcome was for, before this claim; null: none. */
   unsettledBefore: number | null;
+  /**
+   * When the event was claimed, its `sent_at` once sent: an event claimed before a reopening is of the
+   * opening before it, however late its answer comes.
+   */
+  claimedAt: Date;
 }
 
 /**
@@ -159,7 +169,8 @@ async function claimPage(pool: pg.Pool, pageId: number): Promise<ClaimedPage | u
                 (${WANTED}) AS action, p.failing_since AS "failingSince", p.attempts,
                 p.retry_at IS NOT NULL AS retrying, i.title, i.severity, i.status,
                 i.external_url AS "externalUrl", i.common_labels AS "commonLabels",
-                i.reopen_count AS "reopenCount", (${EVENT_OPENING}) AS opening, before.trigger_unsettled_opening AS "unsettledBefore"`,
+                i.reopen_count AS "reopenCount", (${EVENT_OPENING}) AS opening, before.trigger_unsettled_opening AS "unsettledBefore",
+                now() AS "claimedAt"`,
     [pageId, CLAIM_MS],
   );
   return rows[0];
@@ -211,9 +222,9 @@ async function recordSent(deps: PageSyncDeps, page: ClaimedPage): Promise<void> 
   await record(
     deps,
     page,
-    `sent_action = $2, sent_opening = $3, sent_at = now(), failed_action = NULL, attempts = 0,
+    `sent_action = $2, sent_opening = $3, sent_at = $4, failed_action = NULL, attempts = 0,
      last_error = NULL, failing_since = NULL, retry_at = NULL, failed_opening = NULL, trigger_unsettled_opening = NULL`,
-    [page.action, page.opening],
+    [page.action, page.opening, page.claimedAt],
     entry,
   );
 }

@@ -234,4 +234,51 @@ describe('page sync', () => {
     await syncIncidentPages(webhook(), id);
     expect(eventsOf(key)).toEqual(['0:trigger:202']);
   });
+
+  it("resolves a reopening's trigger whose outcome is not known once the incident resolves again", async () => {
+    const { id, key } = await paged('ReopenedTriggerUnknown');
+    await syncIncidentPages(webhook(), id);
+    await resolvedAndReopened('ReopenedTriggerUnknown');
+    // The earlier alert resolved; the reopening's trigger gets a 503: the receiver may have taken it.
+    pagerDuty.answerNext(202, 503);
+    await syncIncidentPages(webhook(), id);
+    await resolveIncident({ pool: pool(), config, effects: recordingEffects() }, id, 'fixed', 'U0ALICE');
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual(['0:trigger:202', '0:resolve:202', '1:trigger:503', '1:resolve:202']);
+  });
+
+  it("acknowledges a reopening's trigger whose outcome is not known, after a refused resolve-first", async () => {
+    const { id, key } = await paged('ReopenedTriggerUnknownAcked');
+    await syncIncidentPages(webhook(), id);
+    await acknowledge(id);
+    await syncIncidentPages(webhook(), id);
+    await resolvedAndReopened('ReopenedTriggerUnknownAcked');
+    pagerDuty.answerNext(422, 503);
+    await syncIncidentPages(webhook(), id);
+    await acknowledge(id);
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual([
+      '0:trigger:202',
+      '0:acknowledge:202',
+      '0:resolve:422',
+      '1:trigger:503',
+      '1:acknowledge:202',
+    ]);
+  });
+
+  it("resolves first an earlier opening's acknowledge still being sent as the incident resolved and reopened", async () => {
+    const { id, key } = await paged('AckSentAcrossReopen');
+    await syncIncidentPages(webhook(), id);
+    await acknowledge(id);
+    let answer!: () => void;
+    pagerDuty.gate = new Promise((resolve) => (answer = resolve));
+    const sending = syncIncidentPages(webhook(), id);
+    await waitFor(() => eventsOf(key).length === 2, 5000, 'the acknowledge to reach the pager');
+    await resolvedAndReopened('AckSentAcrossReopen');
+    pagerDuty.gate = undefined;
+    answer();
+    await sending;
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual(['0:trigger:202', '0:acknowledge:202', '0:resolve:202', '1:trigger:202']);
+  });
 });
