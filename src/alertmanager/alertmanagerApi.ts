@@ -228,7 +228,7 @@ export class AlertmanagerApi {
       // Only a failed answer is read for a reason: a silence's own comment may say "silence not found",
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
-      const reason = response.ok ? '' : reasonOf(text);
+      const reason = response.ok ? '' : reasonOf(text, this.credentials());
       // An empty 404 is Alertmanager's about one silence (a GET; a DELETE since 0.26): elsewhere a
       // proxy's (Envoy's no-route answer has no body).
       const oneSilence = path.startsWith('api/v2/silence/');
@@ -272,6 +272,14 @@ export class AlertmanagerApi {
     const pair = Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64');
     return { authorization: `Basic ${pair}` };
   }
+
+  /** The credentials as a request carries them, to hide in an answer that quotes them (a proxy's 401). */
+  private credentials(): string[] {
+    if (!this.auth) return [];
+    if (this.auth.kind === 'bearer') return [this.auth.token];
+    const pair = `${this.auth.username}:${this.auth.password}`;
+    return [Buffer.from(pair).toString('base64'), pair, this.auth.password].filter((secret) => secret !== '');
+  }
 }
 
 function toSilence({ status, ...silence }: z.infer<typeof GettableSilenceSchema>): Silence {
@@ -312,8 +320,11 @@ function unreachable(err: unknown): string {
   return cause?.code ?? cause?.message ?? String(err);
 }
 
-/** Alertmanager's own reason: a JSON string, or an object's `message`; short, one line. */
-function reasonOf(text: string): string {
+/**
+ * Alertmanager's own reason: a JSON string, or an object's `message`; short, one line, with the bot's
+ * credentials hidden before it is cut (a part left by the cut would not match them).
+ */
+function reasonOf(text: string, credentials: readonly string[]): string {
   let reason = text;
   try {
     const parsed: unknown = JSON.parse(text);
@@ -322,6 +333,7 @@ function reasonOf(text: string): string {
   } catch {
     // Not JSON: the text itself.
   }
+  for (const secret of credentials) reason = reason.replaceAll(secret, '[REDACTED]');
   reason = reason.replace(/\s+/g, ' ').trim();
   return reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason;
 }

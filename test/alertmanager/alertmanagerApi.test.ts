@@ -174,6 +174,39 @@ describe('the Alertmanager API, as HTTP', () => {
     ]);
   });
 
+  it('never passes on the credentials a proxy quotes back in its refusal', async () => {
+    const token = 'am-api-token-0123456789abcdef0123456789';
+    const password = 'correct-horse-battery-staple-42';
+    const pair = Buffer.from(`incident-bot:${password}`).toString('base64');
+    const echoed = (status: number) => (res: import('node:http').ServerResponse) =>
+      res
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ message: `refused ${seen.at(-1)?.headers.authorization}` }));
+    for (const status of [401, 503]) {
+      answer = echoed(status);
+      const reasons = [
+        (
+          await alertmanagerRejection(
+            new AlertmanagerApi([url], { kind: 'bearer', token }, 1_000).listSilences(),
+          )
+        ).message,
+        (
+          await alertmanagerRejection(
+            new AlertmanagerApi(
+              [url],
+              { kind: 'basic', username: 'incident-bot', password },
+              1_000,
+            ).listSilences(),
+          )
+        ).message,
+      ];
+      expect(reasons[0]).toContain('refused Bearer [REDACTED]');
+      for (const reason of reasons) {
+        for (const secret of [token, password, pair]) expect(reason).not.toContain(secret.slice(0, 12));
+      }
+    }
+  });
+
   it('does not follow a redirect with its credentials', async () => {
     answer = (res) => res.writeHead(302, { location: 'http://example.invalid/steal' }).end();
     const err = await alertmanagerRejection(
