@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { truncate } from '../primitives/text.js';
-import { CheckFailure, type CheckRun, show } from './checkRun.js';
+import { CheckFailure, type CheckRun, redact, show } from './checkRun.js';
 import type { HealthCheck } from './checkSchema.js';
 import { httpRequest } from './httpRequest.js';
 import { fillQuery, graphUrl, seriesName } from './promql.js';
@@ -80,7 +80,8 @@ export async function checkPrometheus(
     () => true,
   );
   if (status >= 300 && status < 400 && location) throw redirected(url, status, location);
-  const answer = parseAnswer(status, body);
+  // Hidden before parseAnswer shortens what it quotes: a part of a secret left by the cut would show.
+  const answer = parseAnswer(status, redact(body, run.secrets));
   if (answer.warnings?.length) run.fact('Prometheus warnings', answer.warnings.join('; '));
   if (answer.infos?.length) run.fact('Prometheus infos', answer.infos.join('; '));
   return judge(check, run, valuesOf(answer.data));

@@ -318,6 +318,36 @@ describe('credentials from the env', () => {
     expect(result.detail).toBe('Prometheus answered 401 unauthorized: refused Basic [REDACTED]');
   });
 
+  it("keeps long credentials out of a gateway's refusal, which the detail shortens", async () => {
+    const token = 'prom-token-0123456789abcdef0123456789abcdef';
+    const password = 'correct-horse-battery-staple-42';
+    const pair = Buffer.from(`incident-bot:${password}`).toString('base64');
+    for (const [answer, config, env] of [
+      [
+        { status: 403, body: { message: '' } },
+        { tokenEnv: 'PROMETHEUS_API_TOKEN' },
+        { PROMETHEUS_API_TOKEN: token },
+      ],
+      [
+        { status: 403, body: '' },
+        { usernameEnv: 'PROM_USER', passwordEnv: 'PROM_PASSWORD' },
+        { PROM_USER: 'incident-bot', PROM_PASSWORD: password },
+      ],
+    ] as const) {
+      // A gateway's JSON, or its plain text, quoting the header it refuses.
+      prometheus.answer = (q) => ({
+        status: answer.status,
+        body:
+          typeof answer.body === 'string'
+            ? `refused ${q.headers.authorization}`
+            : { message: `refused ${q.headers.authorization}` },
+      });
+      const { detail } = await run(config, {}, env);
+      expect(detail).toMatch(/^Prometheus answered 403 with .*\[REDACTED\]/);
+      for (const secret of [token, password, pair]) expect(detail).not.toContain(secret.slice(0, 8));
+    }
+  });
+
   it('fails, asking nothing, when the env var is not set', async () => {
     expect(await run({ tokenEnv: 'PROMETHEUS_API_TOKEN' })).toMatchObject({
       status: 'fail',
