@@ -9,8 +9,11 @@ export interface Membership {
    * for Slack. Undefined while the group has never been read.
    */
   groupMembers(group: string): ReadonlySet<string> | undefined;
-  /** The group's id (S…), for a handle once Slack has listed it: what a mention of the group needs. */
-  groupId(group: string): string | undefined;
+  /**
+   * The group's id (S…), for a handle once Slack has listed it: what a mention of the group needs. Null
+   * when Slack listed the groups without it, undefined while it has not listed them.
+   */
+  groupId(group: string): string | null | undefined;
 }
 
 /**

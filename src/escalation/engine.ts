@@ -21,9 +21,15 @@ import { anyEscalation, policyFor } from './policies.js';
 export interface EscalationDeps {
   pool: pg.Pool;
   config: { escalation: EscalationConfig };
-  /** A user group's id (S…) by its handle or id, as Slack last listed them; undefined if unknown. */
-  groupId(group: string): string | undefined;
+  /**
+   * A user group's id (S…) by its handle or id, as Slack last listed them: null when Slack has no such
+   * handle, undefined while Slack has not listed them yet.
+   */
+  groupId(group: string): string | null | undefined;
 }
+
+/** How soon a step waiting for Slack to list the user groups it calls is tried again. */
+const GROUPS_UNLISTED_RETRY_MS = 5000;
 
 /** A step to run: which incident, which of its openings (its reopen count), which step, when. */
 export interface StepDue {
@@ -121,8 +127,13 @@ export async function runEscalationStep(
     const due = nextStep(deps.config, incident)!;
     if (due.at.getTime() > Date.now()) return { next: due };
 
-    // Handles are mentioned by id, which Slack needs to notify the group's members.
-    const notify = step.notify.map((entry) => (isPerson(entry) ? entry : (deps.groupId(entry) ?? entry)));
+    // Handles are mentioned by id, which Slack needs to notify the group's members. One Slack has not
+    // listed yet (an outage since the start) would notify nobody, and the step would not come again: it
+    // waits for the listing. One Slack has no longer is shown as written.
+    const ids = step.notify.map((entry) => (isPerson(entry) ? entry : deps.groupId(entry)));
+    if (ids.includes(undefined))
+      return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) } };
+    const notify = ids.map((id, i) => id ?? step.notify[i]!);
     await addTimelineEntries(db, incident.id, [
       {
         kind: 'incident_escalated',

@@ -13,8 +13,8 @@ import type { SlackApi } from './slackApi.js';
  */
 export class SlackMembership {
   private readonly members = new Map<string, ReadonlySet<string>>();
-  /** Handle → id, as Slack last listed them. */
-  private handleIds = new Map<string, string>();
+  /** Handle → id, as Slack last listed them; undefined until Slack has listed them once. */
+  private handleIds?: Map<string, string>;
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
 
@@ -31,8 +31,17 @@ export class SlackMembership {
     return this.members.get(group);
   }
 
-  groupId(group: string): string | undefined {
-    return group.startsWith('@') ? this.handleIds.get(group) : group;
+  /**
+   * A group's id: an id as it is, a handle's as Slack listed it; null when Slack listed the groups and
+   * has no such handle; undefined while Slack has not listed them yet, and then they are asked for again.
+   */
+  groupId(group: string): string | null | undefined {
+    if (!group.startsWith('@')) return group;
+    if (!this.handleIds) {
+      void this.refresh();
+      return undefined;
+    }
+    return this.handleIds.get(group) ?? null;
   }
 
   start(): void {

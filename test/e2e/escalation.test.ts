@@ -247,3 +247,29 @@ escalation:
     ]);
   });
 });
+
+describe('a user group Slack cannot list yet', () => {
+  let bot: TestBot | undefined;
+  afterAll(async () => {
+    await bot?.stop();
+  });
+
+  it('calls it by its id once Slack lists it, rather than nobody by its handle', async () => {
+    // Slack failing usergroups.list since the start (an outage, a restart's burst of Tier 2 calls): the
+    // start's check, the first listing and the first try of the step go unanswered.
+    bot = await startTestBot({
+      configYaml: config('1h', '2h'),
+      userGroups: [SRE_ONCALL],
+      beforeStart: (slack) => slack.failNext('usergroups.list', { status: 503 }, 3),
+    });
+    const escalation = escalationOf(bot);
+    const { id } = await escalation.open('GroupsNotListedYet');
+    await waitFor(async () => (await escalation.steps(id)).length === 1, 30_000, 'the first step');
+    expect((await escalation.steps(id)).map((s) => s.notify)).toEqual([['S0SREONCALL']]);
+    await waitFor(
+      async () => (await escalation.thread(id)).includes('📣 <!subteam^S0SREONCALL>'),
+      20_000,
+      'the group called in the thread',
+    );
+  });
+});
