@@ -1,4 +1,5 @@
 import type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
+import { isStorableText, UNSTORABLE_TEXT } from '../primitives/text.js';
 import { escapeMrkdwn, quoted } from '../render/mrkdwn.js';
 import { SilenceError } from './errors.js';
 
@@ -91,6 +92,8 @@ function spokenDuration(ms: number): string {
  * refused, as Alertmanager refuses it.
  */
 export function parseSilenceMatchers(text: string): SilenceMatcher[] {
+  // Alertmanager would take the silence, and PostgreSQL then refuse its record.
+  if (!isStorableText(text)) throw new SilenceError('BAD_MATCHERS', `This field ${UNSTORABLE_TEXT}.`);
   const matchers: SilenceMatcher[] = [];
   for (const line of text.split(/\r?\n/).map((l) => l.trim())) {
     if (!line) continue;

@@ -125,6 +125,18 @@ describe('parseSilenceMatchers', () => {
   it('escapes what was typed in its answer', () => {
     expect(() => parseSilenceMatchers('<!here>')).toThrow('"&lt;!here&gt;" is not a matcher');
   });
+
+  it('refuses a NUL or half a surrogate pair, which Alertmanager would take and PostgreSQL not', () => {
+    for (const text of [
+      'service="pay\u0000ments"',
+      'service=pay\u0000ments',
+      'service=a\ud800b',
+      'a\udfff=x',
+    ])
+      expect(() => parseSilenceMatchers(text), text).toThrow(
+        'This field holds a NUL character or half of a surrogate pair',
+      );
+  });
 });
 
 describe('the common labels a silence may start from', () => {
