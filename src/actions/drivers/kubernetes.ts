@@ -230,11 +230,9 @@ async function runKubernetes(settings: KubernetesSettings, run: DriverRun): Prom
     config.loadFromDefault();
     apps = config.makeApiClient(k8s.AppsV1Api);
   } catch (err) {
-    return {
-      ok: false,
-      output: '',
-      summary: `${prefix}no usable Kubernetes configuration: ${(err as Error).message}`,
-    };
+    // The first line only: a YAML error goes on to quote the lines around it, a token's among them.
+    const reason = (err as Error).message.split('\n')[0];
+    return { ok: false, output: '', summary: `${prefix}no usable Kubernetes configuration: ${reason}` };
   }
   const deadline = startDeadline(run);
   const lines: string[] = [];

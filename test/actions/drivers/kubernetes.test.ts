@@ -371,6 +371,27 @@ describe('kubernetes driver', () => {
     });
   });
 
+  it("says where a kubeconfig is broken, and shows none of its lines (a token's among them)", async () => {
+    const broken = join(dir, 'broken');
+    const token = 'sa-token-9f8e7d6c5b4a3210fedcba9876543210';
+    await writeFile(
+      broken,
+      `apiVersion: v1\nkind: Config\nusers:\n  - name: bot\n    user:\n      token: ${token}\n     client-key-data: x\n`,
+    );
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = broken;
+    try {
+      const result = await kubeDriver({ operation: 'rollout-restart' }).run(runOf({ dryRun: true }));
+      expect(result).toMatchObject({
+        ok: false,
+        summary: 'dry run: no usable Kubernetes configuration: bad indentation of a mapping entry (7:6)',
+      });
+      expect(JSON.stringify(result)).not.toContain(token.slice(0, 12));
+    } finally {
+      process.env.KUBECONFIG = saved;
+    }
+  });
+
   it('times out a call that does not answer', async () => {
     const result = await kubeDriver({ operation: 'rollout-undo', deployment: 'slow' }).run(
       runOf({ timeoutMs: 300 }),
