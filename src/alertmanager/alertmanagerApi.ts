@@ -228,12 +228,13 @@ export class AlertmanagerApi {
       // Only a failed answer is read for a reason: a silence's own comment may say "silence not found",
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
-      const reason = response.ok ? '' : reasonOf(text, this.credentials());
+      const said = response.ok ? '' : saidIn(text);
+      const reason = shortened(withoutCredentials(said, this.credentials()));
       // An empty 404 is Alertmanager's about one silence (a GET; a DELETE since 0.26): elsewhere a
       // proxy's (Envoy's no-route answer has no body).
       const oneSilence = path.startsWith('api/v2/silence/');
       if (
-        /silence not found/i.test(reason) ||
+        /silence not found/i.test(said) ||
         (response.status === 404 && oneSilence && unknownSilence(text))
       ) {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
@@ -320,11 +321,8 @@ function unreachable(err: unknown): string {
   return cause?.code ?? cause?.message ?? String(err);
 }
 
-/**
- * Alertmanager's own reason: a JSON string, or an object's `message`; short, one line, with the bot's
- * credentials hidden before it is cut (a part left by the cut would not match them).
- */
-function reasonOf(text: string, credentials: readonly string[]): string {
+/** Alertmanager's own reason: a JSON string, or an object's `message`; one line. */
+function saidIn(text: string): string {
   let reason = text;
   try {
     const parsed: unknown = JSON.parse(text);
@@ -333,7 +331,28 @@ function reasonOf(text: string, credentials: readonly string[]): string {
   } catch {
     // Not JSON: the text itself.
   }
-  for (const secret of credentials) reason = reason.replaceAll(secret, '[REDACTED]');
-  reason = reason.replace(/\s+/g, ' ').trim();
+  return reason.replace(/\s+/g, ' ').trim();
+}
+
+// An authorization header quoted back, whole or in part.
+const AUTHORIZATION = /\b(Bearer|Basic)\s+[\w.~+/=\\-]+/g;
+
+/**
+ * A reason without the bot's credentials, as sent (a proxy's 401 may quote them), JSON-escaped (a "/"
+ * too, as some encoders write it) or URL-encoded, before it is cut: a part left by the cut would not
+ * match them.
+ */
+function withoutCredentials(reason: string, credentials: readonly string[]): string {
+  const forms = credentials.flatMap((secret) => {
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    return [secret, escaped, escaped.replaceAll('/', '\\/'), encodeURIComponent(secret)];
+  });
+  let out = reason;
+  for (const form of [...new Set(forms)].sort((a, b) => b.length - a.length))
+    out = out.replaceAll(form, '[REDACTED]');
+  return out.replace(AUTHORIZATION, '$1 [REDACTED]');
+}
+
+function shortened(reason: string): string {
   return reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason;
 }

@@ -207,6 +207,31 @@ describe('the Alertmanager API, as HTTP', () => {
     }
   });
 
+  it('hides credentials a proxy quotes escaped, or in part', async () => {
+    const password = 'correct/horse"battery\\staple';
+    const pair = Buffer.from(`incident-bot:${password}`).toString('base64');
+    const api = new AlertmanagerApi([url], { kind: 'basic', username: 'incident-bot', password }, 1_000);
+    for (const quoted of [
+      // lua-cjson writes "/" as "\/"; the rest is JSON's own escaping.
+      JSON.stringify({ error: `bad password ${password}` }).replaceAll('/', '\\/'),
+      JSON.stringify({ message: `refused Basic ${pair.slice(0, 20)}` }),
+      `refused ${encodeURIComponent(password)}`,
+    ]) {
+      answer = (res) => res.writeHead(401).end(quoted);
+      const { message } = await alertmanagerRejection(api.listSilences());
+      expect(message).toContain('[REDACTED]');
+      for (const secret of [password, pair, JSON.stringify(password).slice(1, -1)])
+        expect(message, quoted).not.toContain(secret.slice(0, 12));
+    }
+  });
+
+  it("knows Alertmanager 0.25's 'silence not found' whatever the password's words", async () => {
+    answer = (res) => res.writeHead(500).end('"silence not found"');
+    const api = new AlertmanagerApi([url], { kind: 'basic', username: 'bot', password: 'not' }, 1_000);
+    const err = await alertmanagerRejection(api.expireSilence('0b0e5f1c-1111-4222-8333-944445555666'));
+    expect(err.code).toBe('SILENCE_NOT_FOUND');
+  });
+
   it('does not follow a redirect with its credentials', async () => {
     answer = (res) => res.writeHead(302, { location: 'http://example.invalid/steal' }).end();
     const err = await alertmanagerRejection(
