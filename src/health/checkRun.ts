@@ -79,10 +79,13 @@ function passwordsIn(connectionString: string): string[] {
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s/]*@/gi;
 const PASSWORD_PARAM = /(\bpassword=)[^\s&]+/gi;
 
+// An authorization header quoted back (a gateway's refusal), whole or in part.
+const AUTHORIZATION = /\b(Bearer|Basic)\s+[\w.~+/=\\-]+/g;
+
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text.replace(URL_CREDENTIALS, '$1:[REDACTED]@').replace(PASSWORD_PARAM, '$1[REDACTED]');
   for (const secret of secrets) out = out.replaceAll(secret, '[REDACTED]');
-  return out;
+  return out.replace(AUTHORIZATION, '$1 [REDACTED]');
 }
 
 export function describeError(err: unknown): string {
@@ -97,8 +100,13 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-export function show(value: unknown): string {
-  return truncate(JSON.stringify(value) ?? String(value), 60);
+/**
+ * A value as JSON, short. `secrets` are hidden before it is cut, as JSON writes them: a part of one left
+ * by the cut would not be found afterwards.
+ */
+export function show(value: unknown, secrets: readonly string[] = []): string {
+  const escaped = secrets.map((secret) => JSON.stringify(secret).slice(1, -1));
+  return truncate(redact(JSON.stringify(value) ?? String(value), [...secrets, ...escaped]), 60);
 }
 
 export function oneLine(text: string): string {

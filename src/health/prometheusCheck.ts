@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { truncate } from '../primitives/text.js';
-import { CheckFailure, type CheckRun, redact, show } from './checkRun.js';
+import { CheckFailure, type CheckRun, show } from './checkRun.js';
 import type { HealthCheck } from './checkSchema.js';
 import { httpRequest } from './httpRequest.js';
 import { fillQuery, graphUrl, seriesName } from './promql.js';
@@ -79,9 +79,8 @@ export async function checkPrometheus(
     run.signal,
     () => true,
   );
-  if (status >= 300 && status < 400 && location) throw redirected(url, status, location);
-  // Hidden before parseAnswer shortens what it quotes: a part of a secret left by the cut would show.
-  const answer = parseAnswer(status, redact(body, run.secrets));
+  if (status >= 300 && status < 400 && location) throw redirected(url, status, location, run.secrets);
+  const answer = parseAnswer(status, body, run.secrets);
   if (answer.warnings?.length) run.fact('Prometheus warnings', answer.warnings.join('; '));
   if (answer.infos?.length) run.fact('Prometheus infos', answer.infos.join('; '));
   return judge(check, run, valuesOf(answer.data));
@@ -100,30 +99,37 @@ function authorization(check: PrometheusCheck, run: CheckRun): Record<string, st
 }
 
 /** Where an auth proxy or a moved Prometheus sends the check; its query (a login's state) left out. */
-function redirected(from: string, status: number, location: string): CheckFailure {
+function redirected(
+  from: string,
+  status: number,
+  location: string,
+  secrets: readonly string[],
+): CheckFailure {
   let target: string;
   try {
     const to = new URL(location, from);
     target = `${to.origin}${to.pathname}`;
   } catch {
-    target = show(location);
+    target = show(location, secrets);
   }
   return new CheckFailure(
     `Prometheus answered ${status}, a redirect to ${target}, which a check does not follow: set url to where the API answers`,
   );
 }
 
-function parseAnswer(status: number, body: string): Success {
+/** The query's answer; a refusal's words quoted with the check's `secrets` hidden. */
+function parseAnswer(status: number, body: string, secrets: readonly string[]): Success {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    throw new CheckFailure(`Prometheus answered ${status} with ${show(body)}, not its JSON`);
+    throw new CheckFailure(`Prometheus answered ${status} with ${show(body, secrets)}, not its JSON`);
   }
   const parsed = Answer.safeParse(json);
   const ok = status >= 200 && status <= 299;
   // A refusal from something in front of Prometheus (a gateway's {"message": …}): its words say most.
-  if (!parsed.success && !ok) throw new CheckFailure(`Prometheus answered ${status} with ${show(json)}`);
+  if (!parsed.success && !ok)
+    throw new CheckFailure(`Prometheus answered ${status} with ${show(json, secrets)}`);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const at = issue.path.length ? `${issue.path.join('.')}: ` : '';

@@ -348,6 +348,20 @@ describe('credentials from the env', () => {
     }
   });
 
+  it("keeps basic credentials out of a gateway's refusal that writes '/' as '\\/'", async () => {
+    // lua-cjson (OpenResty) escapes "/" by default; this pair holds one.
+    const password = 'correct?horse>battery~staple';
+    const pair = Buffer.from(`incident-bot:${password}`).toString('base64');
+    prometheus.answer = (q) => ({
+      status: 401,
+      body: `{"message":"refused ${String(q.headers.authorization).replaceAll('/', '\\/')}"}`,
+    });
+    const env = { PROM_USER: 'incident-bot', PROM_PASSWORD: password };
+    const { detail } = await run({ usernameEnv: 'PROM_USER', passwordEnv: 'PROM_PASSWORD' }, {}, env);
+    expect(detail).toBe('Prometheus answered 401 with {"message":"refused Basic [REDACTED]"}');
+    expect(detail).not.toContain(pair.slice(0, 8));
+  });
+
   it('fails, asking nothing, when the env var is not set', async () => {
     expect(await run({ tokenEnv: 'PROMETHEUS_API_TOKEN' })).toMatchObject({
       status: 'fail',
