@@ -1,5 +1,6 @@
 import { Agent, fetch } from 'undici';
 import { z } from 'zod';
+import { withoutQuotedCredentials } from '../primitives/credentials.js';
 import { AlertmanagerError } from './errors.js';
 
 /** How the bot proves who it is to Alertmanager (or to the proxy in front of it). From the environment. */
@@ -334,9 +335,6 @@ function saidIn(text: string): string {
   return reason.replace(/\s+/g, ' ').trim();
 }
 
-// An authorization header quoted back, whole or in part.
-const AUTHORIZATION = /\b(Bearer|Basic)\s+[\w.~+/=\\-]+/g;
-
 /**
  * A reason without the bot's credentials, as sent (a proxy's 401 may quote them), JSON-escaped (a "/"
  * too, as some encoders write it) or URL-encoded, before it is cut: a part left by the cut would not
@@ -350,7 +348,7 @@ function withoutCredentials(reason: string, credentials: readonly string[]): str
   let out = reason;
   for (const form of [...new Set(forms)].sort((a, b) => b.length - a.length))
     out = out.replaceAll(form, '[REDACTED]');
-  return out.replace(AUTHORIZATION, '$1 [REDACTED]');
+  return withoutQuotedCredentials(out, '[REDACTED]');
 }
 
 function shortened(reason: string): string {

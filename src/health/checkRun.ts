@@ -1,3 +1,4 @@
+import { withoutQuotedCredentials } from '../primitives/credentials.js';
 /** What every check kind shares: the record of a run in progress, and how its findings become text. */
 
 import { truncate } from '../primitives/text.js';
@@ -79,13 +80,10 @@ function passwordsIn(connectionString: string): string[] {
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s/]*@/gi;
 const PASSWORD_PARAM = /(\bpassword=)[^\s&]+/gi;
 
-// An authorization header quoted back (a gateway's refusal), whole or in part.
-const AUTHORIZATION = /\b(Bearer|Basic)\s+[\w.~+/=\\-]+/g;
-
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text.replace(URL_CREDENTIALS, '$1:[REDACTED]@').replace(PASSWORD_PARAM, '$1[REDACTED]');
   for (const secret of secrets) out = out.replaceAll(secret, '[REDACTED]');
-  return out.replace(AUTHORIZATION, '$1 [REDACTED]');
+  return withoutQuotedCredentials(out, '[REDACTED]');
 }
 
 export function describeError(err: unknown): string {

@@ -1,5 +1,6 @@
 import { LogLevel, type Logger as SlackLogger } from '@slack/logger';
 import { pino } from 'pino';
+import { withoutQuotedCredentials } from '../primitives/credentials.js';
 import { currentLogContext } from './logContext.js';
 
 export type Logger = pino.Logger;
@@ -118,10 +119,7 @@ export function redactUrlPasswords(text: string): string {
  * `secretForms` gives.
  */
 function scrubLogLine(text: string, forms: readonly string[]): string {
-  let out = redactSecretFields(redactUrlPasswords(text)).replace(
-    /\b(Bearer|Basic)\s+[\w.~+/=-]+/g,
-    '$1 [REDACTED]',
-  );
+  let out = withoutQuotedCredentials(redactSecretFields(redactUrlPasswords(text)), '[REDACTED]');
   // A line is written per request: most hold no secret, and a look costs less than a split and join.
   for (const form of forms) if (out.includes(form)) out = out.split(form).join('[REDACTED]');
   return out;

@@ -230,8 +230,13 @@ async function runKubernetes(settings: KubernetesSettings, run: DriverRun): Prom
     config.loadFromDefault();
     apps = config.makeApiClient(k8s.AppsV1Api);
   } catch (err) {
-    // The first line only: a YAML error goes on to quote the lines around it, a token's among them.
-    const reason = (err as Error).message.split('\n')[0];
+    // A YAML error quotes the file (the lines around it, an alias's or a tag's name): its place only.
+    // Any other, its first line.
+    const e = err as Error & { mark?: { line: number; column: number } };
+    const reason =
+      e.name === 'YAMLException' && e.mark
+        ? `the file does not parse as YAML at line ${e.mark.line + 1}, column ${e.mark.column + 1}`
+        : e.message.split('\n')[0];
     return { ok: false, output: '', summary: `${prefix}no usable Kubernetes configuration: ${reason}` };
   }
   const deadline = startDeadline(run);

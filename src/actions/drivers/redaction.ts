@@ -1,3 +1,4 @@
+import { withoutQuotedCredentials } from '../../primitives/credentials.js';
 import { TRUNCATION_MARK } from './driver.js';
 
 /**
@@ -55,7 +56,7 @@ function literalsOf(secrets: readonly string[]): string[] {
 function hide(text: string, literals: readonly string[]): string {
   let out = text;
   for (const literal of literals) out = out.replaceAll(literal, REDACTED);
-  return out
+  return withoutQuotedCredentials(out, REDACTED)
     .replace(URL_PASSWORD, `$1${REDACTED}@`)
     .replace(BARE_PASSWORD, `$1${REDACTED}@`)
     .replace(PASSWORD_PARAM, `$1${REDACTED}`);

@@ -371,22 +371,25 @@ describe('kubernetes driver', () => {
     });
   });
 
-  it("says where a kubeconfig is broken, and shows none of its lines (a token's among them)", async () => {
+  it("says where a kubeconfig is broken, and shows none of it (a token's line, an alias's name)", async () => {
     const broken = join(dir, 'broken');
     const token = 'sa-token-9f8e7d6c5b4a3210fedcba9876543210';
-    await writeFile(
-      broken,
-      `apiVersion: v1\nkind: Config\nusers:\n  - name: bot\n    user:\n      token: ${token}\n     client-key-data: x\n`,
-    );
     const saved = process.env.KUBECONFIG;
     process.env.KUBECONFIG = broken;
     try {
-      const result = await kubeDriver({ operation: 'rollout-restart' }).run(runOf({ dryRun: true }));
-      expect(result).toMatchObject({
-        ok: false,
-        summary: 'dry run: no usable Kubernetes configuration: bad indentation of a mapping entry (7:6)',
-      });
-      expect(JSON.stringify(result)).not.toContain(token.slice(0, 12));
+      for (const [user, at] of [
+        [`      token: ${token}\n     client-key-data: x`, 'line 7, column 6'],
+        // An unquoted password starting with * is read as an alias, which js-yaml names.
+        [`      password: *${token}`, 'line 6, column 59'],
+      ]) {
+        await writeFile(broken, `apiVersion: v1\nkind: Config\nusers:\n  - name: bot\n    user:\n${user}\n`);
+        const result = await kubeDriver({ operation: 'rollout-restart' }).run(runOf({ dryRun: true }));
+        expect(result).toMatchObject({
+          ok: false,
+          summary: `dry run: no usable Kubernetes configuration: the file does not parse as YAML at ${at}`,
+        });
+        expect(JSON.stringify(result)).not.toContain(token.slice(0, 12));
+      }
     } finally {
       process.env.KUBECONFIG = saved;
     }

@@ -40,6 +40,14 @@ describe('redactSecrets', () => {
     expect(redactSecrets(text, [])).toBe(text);
   });
 
+  it("hides an authorization header's credentials it was not given, whole or cut short", () => {
+    // An exec credential plugin's stderr under sh -x, a proxy's refusal in an API server's answer.
+    expect(redactSecrets(`+ curl -H 'Authorization: Bearer sha256~AbC-12_x.y/z='`, [])).toBe(
+      "+ curl -H 'Authorization: Bearer [redacted]'",
+    );
+    expect(redactSecrets('refused Basic aW5jaWRlbnQtYm90OmNv…', [])).toBe('refused Basic [redacted]…');
+  });
+
   it('hides every occurrence of each secret, also URL-encoded or JSON-escaped', () => {
     const secret = 'pa$$ w/"rd"+long';
     const text = `a ${TOKEN} b ${TOKEN}\n${TOKEN}\nq=${encodeURIComponent(secret)} j=${JSON.stringify(secret)} raw=${secret}`;
