@@ -25,14 +25,15 @@ import { PAGING_ACTOR } from './pages.js';
  * before this opening began (an event an older process recorded has no opening), was a trigger or an
  * acknowledge; or a trigger for it had an unknown outcome. Not when the pager refused to resolve it (it
  * closed that alert by hand, say): the new trigger goes anyway. Nor once this opening's own trigger has
- * been tried: it goes only after that alert is resolved or the resolve refused, whose record a failed
- * try of the trigger overwrites.
+ * been tried, which goes only after that alert is resolved or the resolve refused: a try whose outcome
+ * is not known is unsettled, a refused one recorded as this opening's refusal, either overwriting the
+ * resolve's record.
  */
 const EARLIER_ALERT = `((p.sent_action IN ('trigger', 'acknowledge') AND p.sent_opening < i.reopen_count
     AND p.sent_at < i.opened_at)
   OR p.trigger_unsettled_opening < i.reopen_count)
-  AND NOT COALESCE(p.failed_action = 'resolve' AND p.retry_at IS NULL AND p.failed_opening = i.reopen_count,
-    false)
+  AND NOT COALESCE(p.failed_action IN ('resolve', 'trigger') AND p.retry_at IS NULL
+    AND p.failed_opening = i.reopen_count, false)
   AND p.trigger_unsettled_opening IS DISTINCT FROM i.reopen_count`;
 
 /**

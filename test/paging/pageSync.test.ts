@@ -211,6 +211,19 @@ describe('page sync', () => {
     expect(eventsOf(key)).toEqual(['0:trigger:202', '0:acknowledge:202', '0:resolve:422', '1:trigger:202']);
   });
 
+  it('sends nothing more once a reopening finds its pager refusing both the resolve-first and the trigger', async () => {
+    const { id, key } = await paged('EverythingRefused');
+    await syncIncidentPages(webhook(), id);
+    await acknowledge(id);
+    await syncIncidentPages(webhook(), id);
+    await resolvedAndReopened('EverythingRefused');
+    // A secret rotated at the receiver: it refuses whatever comes.
+    pagerDuty.answerNext(422, 400);
+    await syncIncidentPages(webhook(), id);
+    await syncIncidentPages(webhook(), id);
+    expect(eventsOf(key)).toEqual(['0:trigger:202', '0:acknowledge:202', '0:resolve:422', '1:trigger:400']);
+  });
+
   it("resolves first an earlier opening's trigger whose outcome is not known", async () => {
     const { id, key } = await paged('UnsettledThenReopened');
     await triggerThenLoseTheRecord(id, webhook());
