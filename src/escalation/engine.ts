@@ -28,8 +28,9 @@ export interface EscalationDeps {
   groupId(group: string): string | null | undefined;
 }
 
-/** How soon a step waiting for Slack to list the user groups it calls is tried again. */
+/** How soon a step waiting for Slack to list the user groups it calls is tried again, and how long at most. */
 const GROUPS_UNLISTED_RETRY_MS = 5000;
+export const GROUPS_UNLISTED_WAIT_MS = 2 * 60_000;
 
 /** A step to run: which incident, which of its openings (its reopen count), which step, when. */
 export interface StepDue {
@@ -128,10 +129,12 @@ export async function runEscalationStep(
     if (due.at.getTime() > Date.now()) return { next: due };
 
     // Handles are mentioned by id, which Slack needs to notify the group's members. One Slack has not
-    // listed yet (an outage since the start) would notify nobody, and the step would not come again: it
-    // waits for the listing. One Slack has no longer is shown as written.
+    // listed yet (an outage since the start) would notify nobody, and the step would not come again: a
+    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS past its time (the steps
+    // after it wait with it); one that pages goes at once. One Slack has no longer is shown as written.
     const ids = step.notify.map((entry) => (isPerson(entry) ? entry : deps.groupId(entry)));
-    if (ids.includes(undefined))
+    const waited = Date.now() - due.at.getTime();
+    if (ids.includes(undefined) && !step.page && waited < GROUPS_UNLISTED_WAIT_MS)
       return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) } };
     const notify = ids.map((id, i) => id ?? step.notify[i]!);
     await addTimelineEntries(db, incident.id, [

@@ -11,12 +11,17 @@ import type { SlackApi } from './slackApi.js';
  * fails keeps what was known. A group Slack refuses to read (no_such_subteam, missing_scope) has nobody in
  * it, as a misspelled handle has, and the log says why: waiting would answer "try again" for ever.
  */
+/** How often a group's id asked for before Slack has listed the groups asks Slack again, at most. */
+const ASK_AGAIN_MS = 10_000;
+
 export class SlackMembership {
   private readonly members = new Map<string, ReadonlySet<string>>();
   /** Handle → id, as Slack last listed them; undefined until Slack has listed them once. */
   private handleIds?: Map<string, string>;
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
+  /** When a group's id, asked for before Slack listed them, last had them asked for again. */
+  private askedAt = 0;
 
   constructor(
     private readonly slack: SlackApi,
@@ -38,7 +43,11 @@ export class SlackMembership {
   groupId(group: string): string | null | undefined {
     if (!group.startsWith('@')) return group;
     if (!this.handleIds) {
-      void this.refresh();
+      // Not for every step waiting: usergroups.list is Tier 2, about 20 a minute.
+      if (Date.now() - this.askedAt >= ASK_AGAIN_MS) {
+        this.askedAt = Date.now();
+        void this.refresh();
+      }
       return undefined;
     }
     return this.handleIds.get(group) ?? null;

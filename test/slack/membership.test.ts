@@ -36,4 +36,28 @@ describe('user-group members, read in the background', () => {
       }),
     );
   });
+
+  it('asks Slack again for the groups a step waits on, not at every ask while Slack does not list them', async () => {
+    const slack = await startSlackEmulator({ token: TEST_SECRETS.botToken });
+    closes.push(slack.close);
+    slack.emulator.addUserGroup('S0ONCALL1', 'sre-oncall', ['U0BOB']);
+    slack.emulator.failNext('usergroups.list', { status: 503 }, 2);
+    const membership = new SlackMembership(
+      new SlackApi(TEST_SECRETS.botToken, slack.apiUrl),
+      ['@sre-oncall'],
+      60_000,
+      createLogger('silent'),
+    );
+    await membership.refresh();
+    // Not listed yet: each ask is answered at once, and only the first asks Slack again.
+    for (let i = 0; i < 3; i++) {
+      expect(membership.groupId('@sre-oncall')).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(slack.emulator.callsOf('usergroups.list')).toHaveLength(2);
+    // Listed, a handle Slack has is its id; one it has not, null.
+    await membership.refresh();
+    expect(membership.groupId('@sre-oncall')).toBe('S0ONCALL1');
+    expect(membership.groupId('@sre-onacll')).toBeNull();
+  });
 });
