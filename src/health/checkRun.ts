@@ -1,6 +1,6 @@
-import { withoutQuotedCredentials } from '../primitives/credentials.js';
 /** What every check kind shares: the record of a run in progress, and how its findings become text. */
 
+import { withoutQuotedCredentials } from '../primitives/credentials.js';
 import { truncate } from '../primitives/text.js';
 
 /** A target's state that makes the check fail; its message is the detail. */

@@ -105,6 +105,27 @@ describe('createLogger', () => {
       expect(out.records()[2]).toMatchObject({ req: { headers: { authorization: '[REDACTED]' } } });
     });
 
+    it("hide the bot's own secret whole behind a header's scheme, whatever characters it holds", () => {
+      const out = capture('debug', ['tok!en-long-secret']);
+      out.logger.info('sent Bearer tok!en-long-secret');
+      expect(out.records()[0]!.msg).toBe('sent Bearer [REDACTED]');
+    });
+
+    it('hide a header quoted in an error, and keep the line JSON', () => {
+      const out = capture();
+      // undici's words for a header it will not send.
+      out.logger.error({
+        err: new TypeError('Headers.append: "Bearer am-tok-123" is an invalid header value.'),
+      });
+      out.logger.warn('refused "Basic dXNlcjpw\\/YXNz"\nnext line');
+      expect(out.text()).not.toContain('am-tok-123');
+      expect(out.text()).not.toContain('dXNlcjpw');
+      expect(out.records()[0]).toMatchObject({
+        err: { message: 'Headers.append: "Bearer [REDACTED]" is an invalid header value.' },
+      });
+      expect(out.records()[1]!.msg).toBe('refused "Basic [REDACTED]"\nnext line');
+    });
+
     it('redact Slack signatures, tokens and signing secrets by field name', () => {
       const out = capture();
       out.logger.info({
