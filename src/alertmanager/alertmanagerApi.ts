@@ -230,12 +230,12 @@ export class AlertmanagerApi {
       // and a list of silences is not parsed twice. Alertmanager 0.25 answers a DELETE of an unknown
       // silence with 500, later ones with 404.
       const said = response.ok ? '' : saidIn(text);
-      const reason = shortened(withoutCredentials(said, this.credentials()));
+      const reason = shortened(oneLine(withoutCredentials(said, this.credentials())));
       // An empty 404 is Alertmanager's about one silence (a GET; a DELETE since 0.26): elsewhere a
       // proxy's (Envoy's no-route answer has no body).
       const oneSilence = path.startsWith('api/v2/silence/');
       if (
-        /silence not found/i.test(said) ||
+        /silence\s+not\s+found/i.test(said) ||
         (response.status === 404 && oneSilence && unknownSilence(text))
       ) {
         throw new AlertmanagerError('SILENCE_NOT_FOUND', `Alertmanager does not know that silence`, 404);
@@ -322,7 +322,7 @@ function unreachable(err: unknown): string {
   return cause?.code ?? cause?.message ?? String(err);
 }
 
-/** Alertmanager's own reason: a JSON string, or an object's `message`; one line. */
+/** Alertmanager's own reason: a JSON string, or an object's `message`, as written. */
 function saidIn(text: string): string {
   let reason = text;
   try {
@@ -332,7 +332,11 @@ function saidIn(text: string): string {
   } catch {
     // Not JSON: the text itself.
   }
-  return reason.replace(/\s+/g, ' ').trim();
+  return reason;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
 }
 
 /**

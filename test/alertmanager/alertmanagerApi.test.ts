@@ -208,7 +208,7 @@ describe('the Alertmanager API, as HTTP', () => {
   });
 
   it('hides credentials a proxy quotes escaped, or in part', async () => {
-    const password = 'correct/horse"battery\\staple';
+    const password = 'correct/horse"battery\\staple  with\tspaces';
     const pair = Buffer.from(`incident-bot:${password}`).toString('base64');
     const api = new AlertmanagerApi([url], { kind: 'basic', username: 'incident-bot', password }, 1_000);
     for (const quoted of [
