@@ -26,6 +26,8 @@ export interface EscalationDeps {
    * handle, undefined while Slack has not listed them yet.
    */
   groupId(group: string): string | null | undefined;
+  /** How long this process has been asking for groups Slack has not listed yet (0 once it has). */
+  groupsUnlistedForMs(): number;
 }
 
 /** How soon a step waiting for Slack to list the user groups it calls is tried again, and how long at most. */
@@ -130,11 +132,11 @@ export async function runEscalationStep(
 
     // Handles are mentioned by id, which Slack needs to notify the group's members. One Slack has not
     // listed yet (an outage since the start) would notify nobody, and the step would not come again: a
-    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS past its time (the steps
-    // after it wait with it); one that pages goes at once. One Slack has no longer is shown as written.
+    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS from when this process
+    // first needed it, however overdue (the steps after it wait with it); one that pages goes at once.
+    // One Slack has no longer is shown as written.
     const ids = step.notify.map((entry) => (isPerson(entry) ? entry : deps.groupId(entry)));
-    const waited = Date.now() - due.at.getTime();
-    if (ids.includes(undefined) && !step.page && waited < GROUPS_UNLISTED_WAIT_MS)
+    if (ids.includes(undefined) && !step.page && deps.groupsUnlistedForMs() < GROUPS_UNLISTED_WAIT_MS)
       return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) } };
     const notify = ids.map((id, i) => id ?? step.notify[i]!);
     await addTimelineEntries(db, incident.id, [
@@ -164,7 +166,7 @@ export async function runEscalationStep(
 }
 
 /** The next step of every incident being escalated: what a worker schedules at start and every sweep. */
-export async function escalationsDue(deps: Omit<EscalationDeps, 'groupId'>): Promise<StepDue[]> {
+export async function escalationsDue(deps: Pick<EscalationDeps, 'pool' | 'config'>): Promise<StepDue[]> {
   // Every open incident would be read to find no policy for any of them.
   if (!anyEscalation(deps.config)) return [];
   const { rows } = await deps.pool.query<EscalatedIncident>(

@@ -2,6 +2,9 @@ import type { Logger } from '../observability/logger.js';
 import { SlackRejectedError } from './errors.js';
 import type { SlackApi } from './slackApi.js';
 
+/** How often a group's id asked for before Slack has listed the groups asks Slack again, at most. */
+const ASK_AGAIN_MS = 10_000;
+
 /**
  * User-group members from Slack (usergroups.list, usergroups.users.list): the `Membership` the approval
  * policy asks for; the port does not import the use case to say so. It answers from memory only, because
@@ -11,9 +14,6 @@ import type { SlackApi } from './slackApi.js';
  * fails keeps what was known. A group Slack refuses to read (no_such_subteam, missing_scope) has nobody in
  * it, as a misspelled handle has, and the log says why: waiting would answer "try again" for ever.
  */
-/** How often a group's id asked for before Slack has listed the groups asks Slack again, at most. */
-const ASK_AGAIN_MS = 10_000;
-
 export class SlackMembership {
   private readonly members = new Map<string, ReadonlySet<string>>();
   /** Handle → id, as Slack last listed them; undefined until Slack has listed them once. */
@@ -22,6 +22,8 @@ export class SlackMembership {
   private refreshing?: Promise<void>;
   /** When a group's id, asked for before Slack listed them, last had them asked for again. */
   private askedAt = 0;
+  /** When a group's id was first asked for before Slack listed them. */
+  private unlistedSince?: number;
 
   constructor(
     private readonly slack: SlackApi,
@@ -43,6 +45,7 @@ export class SlackMembership {
   groupId(group: string): string | null | undefined {
     if (!group.startsWith('@')) return group;
     if (!this.handleIds) {
+      this.unlistedSince ??= Date.now();
       // Not for every step waiting: usergroups.list is Tier 2, about 20 a minute.
       if (Date.now() - this.askedAt >= ASK_AGAIN_MS) {
         this.askedAt = Date.now();
@@ -51,6 +54,11 @@ export class SlackMembership {
       return undefined;
     }
     return this.handleIds.get(group) ?? null;
+  }
+
+  /** How long groups' ids have been asked for while Slack has not listed them; 0 once it has. */
+  unlistedForMs(): number {
+    return this.handleIds || this.unlistedSince === undefined ? 0 : Date.now() - this.unlistedSince;
   }
 
   start(): void {

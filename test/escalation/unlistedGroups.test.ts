@@ -20,7 +20,11 @@ escalation:
 
 describe('an escalation step naming a handle Slack has not listed yet', () => {
   const pool = migratedDatabase();
-  const unlisted = { groupId: (group: string) => (group.startsWith('@') ? undefined : group) };
+  /** Slack not listing the groups for `forMs` so far, as this process has been asking. */
+  const unlisted = (forMs: number) => ({
+    groupId: (group: string) => (group.startsWith('@') ? undefined : group),
+    groupsUnlistedForMs: () => forMs,
+  });
 
   const opened = async (severity: string, ago: string) =>
     (
@@ -33,14 +37,16 @@ describe('an escalation step naming a handle Slack has not listed yet', () => {
         [severity, `{}:{alertname="${severity}${ago}"}`, ago],
       )
     ).rows[0]!.id;
-  const step = (incidentId: number) =>
-    runEscalationStep({ pool: pool(), config, ...unlisted }, { incidentId, opening: 0, step: 0 });
+  const step = (incidentId: number, forMs = 0) =>
+    runEscalationStep({ pool: pool(), config, ...unlisted(forMs) }, { incidentId, opening: 0, step: 0 });
 
-  it('waits for the listing when it pages nobody', async () => {
-    const outcome = await step(await opened('P1', '10 seconds'));
-    expect(outcome.ran).toBeUndefined();
-    expect(outcome.next?.step).toBe(0);
-    expect(outcome.next!.at.getTime()).toBeGreaterThan(Date.now());
+  it('waits for the listing when it pages nobody, however overdue (a worker back after hours)', async () => {
+    for (const ago of ['10 seconds', '3 hours']) {
+      const outcome = await step(await opened('P1', ago));
+      expect(outcome.ran, ago).toBeUndefined();
+      expect(outcome.next?.step).toBe(0);
+      expect(outcome.next!.at.getTime()).toBeGreaterThan(Date.now());
+    }
   });
 
   it('goes at once when it pages, the handle shown as written', async () => {
@@ -48,8 +54,8 @@ describe('an escalation step naming a handle Slack has not listed yet', () => {
     expect(outcome).toMatchObject({ ran: { policy: 'paging', step: 1 }, paged: true });
   });
 
-  it(`goes once it has waited ${GROUPS_UNLISTED_WAIT_MS / 60_000} minutes past its time`, async () => {
-    const outcome = await step(await opened('P1', '3 minutes'));
+  it(`goes once the process has waited ${GROUPS_UNLISTED_WAIT_MS / 60_000} minutes for the listing`, async () => {
+    const outcome = await step(await opened('P1', '3 minutes'), GROUPS_UNLISTED_WAIT_MS);
     expect(outcome.ran).toEqual({ policy: 'mention', step: 1 });
   });
 });

@@ -55,8 +55,10 @@ describe('user-group members, read in the background', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(slack.emulator.callsOf('usergroups.list')).toHaveLength(2);
+    expect(membership.unlistedForMs()).toBeGreaterThan(0);
     // Listed, a handle Slack has is its id; one it has not, null.
     await membership.refresh();
+    expect(membership.unlistedForMs()).toBe(0);
     expect(membership.groupId('@sre-oncall')).toBe('S0ONCALL1');
     expect(membership.groupId('@sre-onacll')).toBeNull();
   });
