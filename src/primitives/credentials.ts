@@ -1,9 +1,38 @@
-// An authorization header's credentials quoted in a text (a proxy's refusal, an error, a log line), whole
-// or cut short, also JSON-escaped ("/" written "\/"). Only a backslash before a "/": one before a quote
-// or a letter ends an escape of the text around it (a log line's JSON), which is not the credentials'.
-const QUOTED_CREDENTIALS = /\b(Bearer|Basic)[ \t]+(?:[\w.~+/=-]|\\+\/)+/g;
+// Where an authorization header is quoted in a text (a proxy's refusal, an error, a log line): its scheme,
+// at a word's start or after an escaped line break of a JSON line ("\n").
+const SCHEME = /(?:\b|(?<=\\[nrt]))(Bearer|Basic)[ \t]+/g;
+// A token's characters, [\w.~+/=-], by char code.
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~+/=-')
+  TOKEN_CHARS[c.charCodeAt(0)] = 1;
 
-/** The text with the credentials of any authorization header it quotes replaced by `mark`. */
+/**
+ * The text with the credentials of any authorization header it quotes replaced by `mark`: whole or cut
+ * short, JSON-escaped ("/" written "\/"), and through a `mark` already in them (a secret of the bot's the
+ * logger hid first). A backslash before anything but "/" ends them: it escapes the text around them (a
+ * quote of a log line's JSON). Scanned, not matched: a pattern repeated once a character overflows the
+ * stack on a token of millions of them.
+ */
 export function withoutQuotedCredentials(text: string, mark: string): string {
-  return text.replace(QUOTED_CREDENTIALS, `$1 ${mark}`);
+  let out = '';
+  let kept = 0;
+  for (const found of text.matchAll(SCHEME)) {
+    const start = found.index + found[0].length;
+    if (found.index < kept) continue;
+    let end = start;
+    for (;;) {
+      if (TOKEN_CHARS[text.charCodeAt(end)] === 1) end++;
+      else if (text.startsWith(mark, end)) end += mark.length;
+      else if (text[end] === '\\') {
+        let slashes = end;
+        while (text[slashes] === '\\') slashes++;
+        if (text[slashes] !== '/') break;
+        end = slashes + 1;
+      } else break;
+    }
+    if (end === start) continue;
+    out += `${text.slice(kept, found.index)}${found[1]} ${mark}`;
+    kept = end;
+  }
+  return kept === 0 ? text : out + text.slice(kept);
 }

@@ -111,6 +111,18 @@ describe('createLogger', () => {
       expect(out.records()[0]!.msg).toBe('sent Bearer [REDACTED]');
     });
 
+    it('hide a header after an escaped line break, through a secret hidden inside it, and of millions of characters', () => {
+      const out = capture('debug', ['tok!en-long-secret']);
+      out.logger.info('request failed\nBearer abcdefghijkl');
+      out.logger.info('sent Bearer abc.tok!en-long-secret.TAILSIG9');
+      out.logger.info(`sent Bearer ${'A'.repeat(9_000_000)}`);
+      expect(out.records().map((r) => r.msg)).toEqual([
+        'request failed\nBearer [REDACTED]',
+        'sent Bearer [REDACTED]',
+        'sent Bearer [REDACTED]',
+      ]);
+    });
+
     it('hide a header quoted in an error, and keep the line JSON', () => {
       const out = capture();
       // undici's words for a header it will not send.
