@@ -26,7 +26,7 @@ export interface EscalationDeps {
    * handle, undefined while Slack has not listed them yet.
    */
   groupId(group: string): string | null | undefined;
-  /** How long this process has been asking for groups Slack has not listed yet (0 once it has). */
+  /** How long this process has needed groups Slack has not listed yet, this time (0 once it has). */
   groupsUnlistedForMs(): number;
 }
 
@@ -132,9 +132,9 @@ export async function runEscalationStep(
 
     // Handles are mentioned by id, which Slack needs to notify the group's members. One Slack has not
     // listed yet (an outage since the start) would notify nobody, and the step would not come again: a
-    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS from when this process
-    // first needed it, however overdue (the steps after it wait with it); one that pages goes at once.
-    // One Slack has no longer is shown as written.
+    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS from when the steps
+    // waiting began to need it, however overdue (the steps after it wait with it); one that pages goes at
+    // once. One Slack has no longer is shown as written.
     const ids = step.notify.map((entry) => (isPerson(entry) ? entry : deps.groupId(entry)));
     if (ids.includes(undefined) && !step.page && deps.groupsUnlistedForMs() < GROUPS_UNLISTED_WAIT_MS)
       return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) } };

@@ -4,6 +4,8 @@ import type { SlackApi } from './slackApi.js';
 
 /** How often a group's id asked for before Slack has listed the groups asks Slack again, at most. */
 const ASK_AGAIN_MS = 10_000;
+/** Asks for unlisted groups this far apart are one need of them: a longer gap starts another. */
+const NEED_LAPSES_MS = 30_000;
 
 /**
  * User-group members from Slack (usergroups.list, usergroups.users.list): the `Membership` the approval
@@ -22,8 +24,9 @@ export class SlackMembership {
   private refreshing?: Promise<void>;
   /** When a group's id, asked for before Slack listed them, last had them asked for again. */
   private askedAt = 0;
-  /** When a group's id was first asked for before Slack listed them. */
+  /** When the present need of groups Slack has not listed began, and when they were last asked for. */
   private unlistedSince?: number;
+  private unlistedAskedAt = 0;
 
   constructor(
     private readonly slack: SlackApi,
@@ -45,10 +48,13 @@ export class SlackMembership {
   groupId(group: string): string | null | undefined {
     if (!group.startsWith('@')) return group;
     if (!this.handleIds) {
-      this.unlistedSince ??= Date.now();
+      const now = Date.now();
+      if (this.unlistedSince === undefined || now - this.unlistedAskedAt > NEED_LAPSES_MS)
+        this.unlistedSince = now;
+      this.unlistedAskedAt = now;
       // Not for every step waiting: usergroups.list is Tier 2, about 20 a minute.
-      if (Date.now() - this.askedAt >= ASK_AGAIN_MS) {
-        this.askedAt = Date.now();
+      if (now - this.askedAt >= ASK_AGAIN_MS) {
+        this.askedAt = now;
         void this.refresh();
       }
       return undefined;
@@ -56,7 +62,10 @@ export class SlackMembership {
     return this.handleIds.get(group) ?? null;
   }
 
-  /** How long groups' ids have been asked for while Slack has not listed them; 0 once it has. */
+  /**
+   * How long the present need of groups Slack has not listed has lasted (asks less than NEED_LAPSES_MS
+   * apart are one); 0 once Slack has listed them.
+   */
   unlistedForMs(): number {
     return this.handleIds || this.unlistedSince === undefined ? 0 : Date.now() - this.unlistedSince;
   }
