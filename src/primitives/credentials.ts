@@ -1,6 +1,7 @@
 // Where an authorization header is quoted in a text (a proxy's refusal, an error, a log line): its scheme,
-// at a word's start or after an escaped line break of a JSON line ("\n").
-const SCHEME = /(?:\b|(?<=\\[nrt]))(Bearer|Basic)[ \t]+/g;
+// at a word's start or after an escape of a JSON line ("\n", "\f", "\u000b"), and the space or tab after
+// it, a tab perhaps escaped too.
+const SCHEME = /(?:\b|(?<=\\[nrtbf]|\\u[0-9a-fA-F]{4}))(Bearer|Basic)(?:[ \t]|\\t)+/g;
 // A token's characters, [\w.~+/=-], by char code.
 const TOKEN_CHARS = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~+/=-')
@@ -18,11 +19,12 @@ export function withoutQuotedCredentials(text: string, mark: string): string {
   let kept = 0;
   for (const found of text.matchAll(SCHEME)) {
     const start = found.index + found[0].length;
-    if (found.index < kept) continue;
+    // A scheme inside credentials already hidden: only what follows them is left to look at.
+    if (start <= kept) continue;
     let end = start;
     for (;;) {
       if (TOKEN_CHARS[text.charCodeAt(end)] === 1) end++;
-      else if (text.startsWith(mark, end)) end += mark.length;
+      else if (mark !== '' && text.startsWith(mark, end)) end += mark.length;
       else if (text[end] === '\\') {
         let slashes = end;
         while (text[slashes] === '\\') slashes++;
@@ -31,7 +33,10 @@ export function withoutQuotedCredentials(text: string, mark: string): string {
       } else break;
     }
     if (end === start) continue;
-    out += `${text.slice(kept, found.index)}${found[1]} ${mark}`;
+    out +=
+      found.index >= kept
+        ? `${text.slice(kept, found.index)}${found[1]} ${mark}`
+        : `${text.slice(kept, start)}${mark}`;
     kept = end;
   }
   return kept === 0 ? text : out + text.slice(kept);
