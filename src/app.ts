@@ -343,7 +343,6 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
           pool,
           config: file,
           groupId: (group) => membership.groupId(group),
-          groupsUnlistedForMs: () => membership.unlistedForMs(),
           queue: escalation,
           effects,
           pages: pageEffects,

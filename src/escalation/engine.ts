@@ -26,8 +26,6 @@ export interface EscalationDeps {
    * handle, undefined while Slack has not listed them yet.
    */
   groupId(group: string): string | null | undefined;
-  /** How long this process has needed groups Slack has not listed yet, this time (0 once it has). */
-  groupsUnlistedForMs(): number;
 }
 
 /** How soon a step waiting for Slack to list the user groups it calls is tried again, and how long at most. */
@@ -110,11 +108,13 @@ export interface StepOutcome {
   paged?: boolean;
   /** What runs next: this same step later when it is not due yet, or the step after it. */
   next?: StepDue;
+  /** The step waits for Slack to list the user groups it calls, since then: its job keeps it. */
+  waitingSince?: number;
 }
 
 export async function runEscalationStep(
   deps: EscalationDeps,
-  job: { incidentId: number; opening: number; step: number },
+  job: { incidentId: number; opening: number; step: number; waitingSince?: number },
 ): Promise<StepOutcome> {
   return inTransaction(deps.pool, async (db) => {
     const { rows } = await db.query<EscalatedIncident>(
@@ -132,12 +132,13 @@ export async function runEscalationStep(
 
     // Handles are mentioned by id, which Slack needs to notify the group's members. One Slack has not
     // listed yet (an outage since the start) would notify nobody, and the step would not come again: a
-    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS from when the steps
-    // waiting began to need it, however overdue (the steps after it wait with it); one that pages goes at
+    // step that pages nobody waits for the listing, up to GROUPS_UNLISTED_WAIT_MS from its first try,
+    // however overdue, whichever worker tries it (the steps after it wait with it); one that pages goes at
     // once. One Slack has no longer is shown as written.
     const ids = step.notify.map((entry) => (isPerson(entry) ? entry : deps.groupId(entry)));
-    if (ids.includes(undefined) && !step.page && deps.groupsUnlistedForMs() < GROUPS_UNLISTED_WAIT_MS)
-      return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) } };
+    const waitingSince = job.waitingSince ?? Date.now();
+    if (ids.includes(undefined) && !step.page && Date.now() - waitingSince < GROUPS_UNLISTED_WAIT_MS)
+      return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) }, waitingSince };
     const notify = ids.map((id, i) => id ?? step.notify[i]!);
     await addTimelineEntries(db, incident.id, [
       {

@@ -8,8 +8,12 @@ export const ESCALATION_QUEUE = 'escalation';
  * reads Postgres when it runs (src/escalation/engine.ts): a stale one does nothing.
  */
 export type EscalationJob =
-  /** `opening`: the incident's reopen count when it was scheduled; `step`: its index in the policy. */
-  { kind: 'step'; incidentId: number; opening: number; step: number } | { kind: 'sweep' };
+  /**
+   * `opening`: the incident's reopen count when it was scheduled; `step`: its index in the policy;
+   * `waitingSince`: when it began waiting for Slack to list the user groups it calls (ms since the epoch).
+   */
+  | { kind: 'step'; incidentId: number; opening: number; step: number; waitingSince?: number }
+  | { kind: 'sweep' };
 
 export type EscalationStepJob = Extract<EscalationJob, { kind: 'step' }>;
 

@@ -4,8 +4,6 @@ import type { SlackApi } from './slackApi.js';
 
 /** How often a group's id asked for before Slack has listed the groups asks Slack again, at most. */
 const ASK_AGAIN_MS = 10_000;
-/** Asks for unlisted groups this far apart are one need of them: a longer gap starts another. */
-const NEED_LAPSES_MS = 30_000;
 
 /**
  * User-group members from Slack (usergroups.list, usergroups.users.list): the `Membership` the approval
@@ -24,9 +22,6 @@ export class SlackMembership {
   private refreshing?: Promise<void>;
   /** When a group's id, asked for before Slack listed them, last had them asked for again. */
   private askedAt = 0;
-  /** When the present need of groups Slack has not listed began, and when they were last asked for. */
-  private unlistedSince?: number;
-  private unlistedAskedAt = 0;
 
   constructor(
     private readonly slack: SlackApi,
@@ -49,9 +44,6 @@ export class SlackMembership {
     if (!group.startsWith('@')) return group;
     if (!this.handleIds) {
       const now = Date.now();
-      if (this.unlistedSince === undefined || now - this.unlistedAskedAt > NEED_LAPSES_MS)
-        this.unlistedSince = now;
-      this.unlistedAskedAt = now;
       // Not for every step waiting: usergroups.list is Tier 2, about 20 a minute.
       if (now - this.askedAt >= ASK_AGAIN_MS) {
         this.askedAt = now;
@@ -60,14 +52,6 @@ export class SlackMembership {
       return undefined;
     }
     return this.handleIds.get(group) ?? null;
-  }
-
-  /**
-   * How long the present need of groups Slack has not listed has lasted (asks less than NEED_LAPSES_MS
-   * apart are one); 0 once Slack has listed them.
-   */
-  unlistedForMs(): number {
-    return this.handleIds || this.unlistedSince === undefined ? 0 : Date.now() - this.unlistedSince;
   }
 
   start(): void {

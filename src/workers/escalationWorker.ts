@@ -40,7 +40,11 @@ export async function startEscalationWorker(deps: EscalationWorkerDeps): Promise
     const { next } = outcome;
     if (!next) return;
     if (next.step !== task.step) return scheduleEscalationStep(deps.queue, next, next.at);
-    // Not due yet (added early, or its policy changed): this job waits for it, using no attempt.
+    // Not due yet (added early, or its policy changed), or waiting for Slack to list the user groups it
+    // calls (since when, kept in the job for whichever worker tries it next): this job waits, using no
+    // attempt.
+    if (outcome.waitingSince !== undefined && outcome.waitingSince !== task.waitingSince)
+      await job.updateData({ ...task, waitingSince: outcome.waitingSince });
     await job.moveToDelayed(next.at.getTime(), token);
     throw new DelayedError();
   };

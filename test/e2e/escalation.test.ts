@@ -264,6 +264,12 @@ describe('a user group Slack cannot list yet', () => {
     });
     const escalation = escalationOf(bot);
     const { id } = await escalation.open('GroupsNotListedYet');
+    // Waiting, its job keeps since when, for whichever worker tries it next.
+    await waitFor(
+      async () => (await stepJobsOf(bot!, id)).some((j) => j.data.kind === 'step' && j.data.waitingSince),
+      10_000,
+      'the step to wait',
+    );
     await waitFor(async () => (await escalation.steps(id)).length === 1, 30_000, 'the first step');
     expect((await escalation.steps(id)).map((s) => s.notify)).toEqual([['S0SREONCALL']]);
     await waitFor(

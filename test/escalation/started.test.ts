@@ -76,7 +76,7 @@ it('does not run every step at once for an incident an older process reopened', 
     [incident.id],
   );
   const step = await runEscalationStep(
-    { pool, config, groupId: () => undefined, groupsUnlistedForMs: () => 0 },
+    { pool, config, groupId: () => undefined },
     { incidentId: incident.id, opening: 1, step: 0 },
   );
   // Step 0 is due 5 minutes after the reopening, not 3 days after the first opening.

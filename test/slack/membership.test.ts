@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { startSlackEmulator } from '../../src/sandbox/slackEmulator.js';
 import { SlackMembership } from '../../src/slack/membership.js';
@@ -55,35 +55,9 @@ describe('user-group members, read in the background', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(slack.emulator.callsOf('usergroups.list')).toHaveLength(2);
-    expect(membership.unlistedForMs()).toBeGreaterThan(0);
     // Listed, a handle Slack has is its id; one it has not, null.
     await membership.refresh();
-    expect(membership.unlistedForMs()).toBe(0);
     expect(membership.groupId('@sre-oncall')).toBe('S0ONCALL1');
     expect(membership.groupId('@sre-onacll')).toBeNull();
-  });
-
-  it('counts a need of unlisted groups from its first ask, and a new one after a lapse', () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    try {
-      const membership = new SlackMembership(
-        { userGroups: () => new Promise(() => {}) } as unknown as SlackApi,
-        ['@sre-oncall'],
-        60_000,
-        createLogger('silent'),
-      );
-      expect(membership.unlistedForMs()).toBe(0);
-      membership.groupId('@sre-oncall');
-      vi.advanceTimersByTime(5000);
-      membership.groupId('@sre-oncall');
-      vi.advanceTimersByTime(5000);
-      expect(membership.unlistedForMs()).toBe(10_000);
-      // An hour with no step waiting: the next one's need starts afresh.
-      vi.advanceTimersByTime(3_600_000);
-      membership.groupId('@sre-oncall');
-      expect(membership.unlistedForMs()).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
   });
 });
