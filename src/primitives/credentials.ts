@@ -1,7 +1,7 @@
 // Where an authorization header is quoted in a text (a proxy's refusal, an error, a log line): its scheme,
-// at a word's start or after an escape of a JSON line ("\n", "\f", "\u000b"), and the space or tab after
-// it, a tab perhaps escaped too.
-const SCHEME = /(?:\b|(?<=\\[nrtbf]|\\u[0-9a-fA-F]{4}))(Bearer|Basic)(?:[ \t]|\\t)+/g;
+// at a word's start or after an escape of a JSON line ("\n", "\f", "\u000b"), before a space or a tab, a
+// tab perhaps escaped too.
+const SCHEME = /(?:\b|(?<=\\[nrtbf]|\\u[0-9a-fA-F]{4}))(Bearer|Basic)(?=[ \t]|\\t)/g;
 // A token's characters, [\w.~+/=-], by char code.
 const TOKEN_CHARS = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~+/=-')
@@ -12,13 +12,18 @@ for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_
  * short, JSON-escaped ("/" written "\/"), and through a `mark` already in them (a secret of the bot's the
  * logger hid first). A backslash before anything but "/" ends them: it escapes the text around them (a
  * quote of a log line's JSON). Scanned, not matched: a pattern repeated once a character overflows the
- * stack on a token of millions of them.
+ * stack on a token, or a run of spaces, of millions of them.
  */
 export function withoutQuotedCredentials(text: string, mark: string): string {
   let out = '';
   let kept = 0;
   for (const found of text.matchAll(SCHEME)) {
-    const start = found.index + found[0].length;
+    let start = found.index + found[0].length;
+    for (;;) {
+      if (text[start] === ' ' || text[start] === '\t') start++;
+      else if (text.startsWith('\\t', start)) start += 2;
+      else break;
+    }
     // A scheme inside credentials already hidden: only what follows them is left to look at.
     if (start <= kept) continue;
     let end = start;

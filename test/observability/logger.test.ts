@@ -116,12 +116,14 @@ describe('createLogger', () => {
       out.logger.info('request failed\nBearer abcdefghijkl');
       out.logger.info('sent Bearer abc.tok!en-long-secret.TAILSIG9');
       out.logger.info(`sent Bearer ${'A'.repeat(9_000_000)}`);
+      out.logger.info(`sent Bearer${' '.repeat(9_000_000)}abcdefgh`);
       // A tab, a form feed or a vertical tab, escaped in the line; a scheme ending a token.
       out.logger.info('auth Bearer\tabcdefgh');
       out.logger.info('\fBearer abcdefgh \u000bBasic abcdefgh');
       out.logger.info('sent Bearer abc/Basic  abcdefgh ghi');
       expect(out.records().map((r) => r.msg)).toEqual([
         'request failed\nBearer [REDACTED]',
+        'sent Bearer [REDACTED]',
         'sent Bearer [REDACTED]',
         'sent Bearer [REDACTED]',
         'auth Bearer [REDACTED]',
