@@ -108,7 +108,10 @@ export interface StepOutcome {
   paged?: boolean;
   /** What runs next: this same step later when it is not due yet, or the step after it. */
   next?: StepDue;
-  /** The step waits for Slack to list the user groups it calls, since then: its job keeps it. */
+  /**
+   * Slack has not listed the user groups the step calls: since when it (or a step before it) has waited
+   * for them. Its job keeps it while it waits, the next step's once it ran: an outage is waited out once.
+   */
   waitingSince?: number;
 }
 
@@ -136,8 +139,9 @@ export async function runEscalationStep(
     // however overdue, whichever worker tries it (the steps after it wait with it); one that pages goes at
     // once. One Slack has no longer is shown as written.
     const ids = step.notify.map((entry) => (isPerson(entry) ? entry : deps.groupId(entry)));
+    const unlisted = ids.includes(undefined);
     const waitingSince = job.waitingSince ?? Date.now();
-    if (ids.includes(undefined) && !step.page && Date.now() - waitingSince < GROUPS_UNLISTED_WAIT_MS)
+    if (unlisted && !step.page && Date.now() - waitingSince < GROUPS_UNLISTED_WAIT_MS)
       return { next: { ...due, at: new Date(Date.now() + GROUPS_UNLISTED_RETRY_MS) }, waitingSince };
     const notify = ids.map((id, i) => id ?? step.notify[i]!);
     await addTimelineEntries(db, incident.id, [
@@ -162,6 +166,7 @@ export async function runEscalationStep(
       ran: { policy: chosen.name, step: job.step + 1 },
       ...(step.page ? { paged: true } : {}),
       ...(next ? { next } : {}),
+      ...(unlisted ? { waitingSince } : {}),
     };
   });
 }

@@ -39,12 +39,18 @@ export async function startEscalationWorker(deps: EscalationWorkerDeps): Promise
     if (outcome.paged) await deps.pages.pagesChanged(task.incidentId);
     const { next } = outcome;
     if (!next) return;
-    if (next.step !== task.step) return scheduleEscalationStep(deps.queue, next, next.at);
+    const { waitingSince } = outcome;
+    if (next.step !== task.step)
+      return scheduleEscalationStep(
+        deps.queue,
+        { ...next, ...(waitingSince ? { waitingSince } : {}) },
+        next.at,
+      );
     // Not due yet (added early, or its policy changed), or waiting for Slack to list the user groups it
     // calls (since when, kept in the job for whichever worker tries it next): this job waits, using no
     // attempt.
-    if (outcome.waitingSince !== undefined && outcome.waitingSince !== task.waitingSince)
-      await job.updateData({ ...task, waitingSince: outcome.waitingSince });
+    if (waitingSince !== undefined && waitingSince !== task.waitingSince)
+      await job.updateData({ ...task, waitingSince });
     await job.moveToDelayed(next.at.getTime(), token);
     throw new DelayedError();
   };

@@ -56,8 +56,11 @@ describe('an escalation step naming a handle Slack has not listed yet', () => {
     expect(outcome).toMatchObject({ ran: { policy: 'paging', step: 1 }, paged: true });
   });
 
-  it(`goes once it has waited ${GROUPS_UNLISTED_WAIT_MS / 60_000} minutes from its first try`, async () => {
-    const outcome = await step(await opened('P1', '3 minutes'), Date.now() - GROUPS_UNLISTED_WAIT_MS);
+  it(`goes once it has waited ${GROUPS_UNLISTED_WAIT_MS / 60_000} minutes from its first try, and hands the wait on`, async () => {
+    const since = Date.now() - GROUPS_UNLISTED_WAIT_MS;
+    const outcome = await step(await opened('P1', '3 minutes'), since);
     expect(outcome.ran).toEqual({ policy: 'mention', step: 1 });
+    // The next step, due later, does not wait the outage out again.
+    expect(outcome).toMatchObject({ next: { step: 1 }, waitingSince: since });
   });
 });
