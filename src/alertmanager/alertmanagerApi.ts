@@ -1,6 +1,6 @@
 import { Agent, fetch } from 'undici';
 import { z } from 'zod';
-import { withoutQuotedCredentials } from '../primitives/credentials.js';
+import { secretForms, withoutQuotedCredentials } from '../primitives/credentials.js';
 import { AlertmanagerError } from './errors.js';
 
 /** How the bot proves who it is to Alertmanager (or to the proxy in front of it). From the environment. */
@@ -340,18 +340,12 @@ function oneLine(text: string): string {
 }
 
 /**
- * A reason without the bot's credentials, as sent (a proxy's 401 may quote them), JSON-escaped (a "/"
- * too, as some encoders write it) or URL-encoded, before it is cut: a part left by the cut would not
- * match them.
+ * A reason without the bot's credentials, in any form a proxy's 401 may quote them, before it is cut: a
+ * part left by the cut would not match them.
  */
 function withoutCredentials(reason: string, credentials: readonly string[]): string {
-  const forms = credentials.flatMap((secret) => {
-    const escaped = JSON.stringify(secret).slice(1, -1);
-    return [secret, escaped, escaped.replaceAll('/', '\\/'), encodeURIComponent(secret)];
-  });
   let out = reason;
-  for (const form of [...new Set(forms)].sort((a, b) => b.length - a.length))
-    out = out.replaceAll(form, '[REDACTED]');
+  for (const form of secretForms(credentials)) out = out.replaceAll(form, '[REDACTED]');
   return withoutQuotedCredentials(out, '[REDACTED]');
 }
 

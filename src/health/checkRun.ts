@@ -1,6 +1,6 @@
 /** What every check kind shares: the record of a run in progress, and how its findings become text. */
 
-import { withoutQuotedCredentials } from '../primitives/credentials.js';
+import { secretForms, withoutQuotedCredentials } from '../primitives/credentials.js';
 import { truncate } from '../primitives/text.js';
 
 /** A target's state that makes the check fail; its message is the detail. */
@@ -103,8 +103,7 @@ export function describeError(err: unknown): string {
  * by the cut would not be found afterwards.
  */
 export function show(value: unknown, secrets: readonly string[] = []): string {
-  const escaped = secrets.map((secret) => JSON.stringify(secret).slice(1, -1));
-  return truncate(redact(JSON.stringify(value) ?? String(value), [...secrets, ...escaped]), 60);
+  return truncate(redact(JSON.stringify(value) ?? String(value), secretForms(secrets)), 60);
 }
 
 export function oneLine(text: string): string {

@@ -1,6 +1,6 @@
 import { LogLevel, type Logger as SlackLogger } from '@slack/logger';
 import { pino } from 'pino';
-import { withoutQuotedCredentials } from '../primitives/credentials.js';
+import { secretForms, withoutQuotedCredentials } from '../primitives/credentials.js';
 import { currentLogContext } from './logContext.js';
 
 export type Logger = pino.Logger;
@@ -125,15 +125,6 @@ function scrubLogLine(text: string, forms: readonly string[]): string {
   for (const form of forms) if (out.includes(form)) out = out.split(form).join('[REDACTED]');
   return withoutQuotedCredentials(out, '[REDACTED]');
 }
-
-/**
- * Each secret as it is and as written into a JSON line (one holding " or \ appears there escaped), longest
- * first: a secret that holds another is hidden whole before the shorter one could hide only its part.
- */
-const secretForms = (secrets: readonly string[]) =>
-  [...new Set(secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))].sort(
-    (a, b) => b.length - a.length,
-  );
 
 export function createLogger(
   level: string,

@@ -46,3 +46,16 @@ export function withoutQuotedCredentials(text: string, mark: string): string {
   }
   return kept === 0 ? text : out + text.slice(kept);
 }
+
+/**
+ * Each secret as it may be quoted back: as it is, JSON-escaped (one holding " or \ appears so in a JSON
+ * line, a "/" perhaps as "\/") and URL-encoded; longest first, so that a secret that holds another is
+ * hidden whole before the shorter one could hide only its part.
+ */
+export function secretForms(secrets: readonly string[]): string[] {
+  const forms = secrets.flatMap((secret) => {
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    return [secret, escaped, escaped.replaceAll('/', '\\/'), encodeURIComponent(secret)];
+  });
+  return [...new Set(forms)].filter((form) => form !== '').sort((a, b) => b.length - a.length);
+}
