@@ -50,7 +50,7 @@ import {
 } from './queues/queues.js';
 import { TemplateError, type TemplateSet } from './render/templates.js';
 import { type RunningSandbox, startSandbox } from './sandbox/sandbox.js';
-import { closeServer, closeWorkers, finishedBy } from './shutdown.js';
+import { atLeastASecondFrom, closeServer, closeWorkers, finishedBy } from './shutdown.js';
 import { SlackMembership } from './slack/membership.js';
 import { SlackRateLimiter } from './slack/rateLimiter.js';
 import { SlackApi } from './slack/slackApi.js';
@@ -499,7 +499,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
         hearers: [shown, incidentList, requestList, timelines, stats],
         logger: logger.child({ component: 'db' }),
       });
-      closers.push((deadline) => finishedBy(changes.stop(), Math.max(deadline, Date.now() + 1000)));
+      closers.push((deadline) => finishedBy(changes.stop(), atLeastASecondFrom(deadline)));
       server = createHttpServer(
         {
           ...(slackEvents ? { slackEvents: slackEvents.handle } : {}),
@@ -563,7 +563,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
             await close(deadline).catch((err) => logger.warn({ err }, 'error while stopping'));
           // quit() waits behind commands queued while Redis is away; past the deadline, just drop them: all
           // within the same second past it, not a second each in turn.
-          const quitBy = Math.max(deadline, Date.now() + 1000);
+          const quitBy = atLeastASecondFrom(deadline);
           await Promise.all(
             redisClients.map(async (redis) => {
               const quit = redis.quit().catch(() => undefined);
@@ -580,7 +580,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
               serviceLocksPool.end(),
               deliveriesPool.end(),
             ]),
-            Math.max(deadline, Date.now() + 1000),
+            atLeastASecondFrom(deadline),
           );
           logger.info('incident-bot stopped');
         })();

@@ -33,8 +33,13 @@ export async function closeServer(server: HttpServer, deadline: number, logger: 
 /** How long stopped drivers get to end and be recorded after the deadline; within main.ts's hard exit. */
 const STOPPED_RUNS_GRACE_MS = 5000;
 
-/** How long the workers get to close when the closers before them left them none before the deadline. */
-const CLOSE_AT_LEAST_MS = 1000;
+/**
+ * When what is let go at a stop must be done by: the deadline, or a second from now when the closers
+ * before it used the deadline up. Each waits that second at most past it, within main.ts's hard exit.
+ */
+export function atLeastASecondFrom(deadline: number): number {
+  return Math.max(deadline, Date.now() + 1000);
+}
 
 /**
  * Lets running jobs finish, taking no new ones. At the deadline `stopRuns` stops the action drivers still
@@ -51,7 +56,7 @@ export async function closeWorkers(
   deps: { stopRuns: () => void; jobsRunning: () => Promise<number>; redisAnswers: () => Promise<boolean> },
 ): Promise<void> {
   const closing = Promise.all(workers.map((worker) => worker.close()));
-  if (await finishedBy(closing, Math.max(deadline, Date.now() + CLOSE_AT_LEAST_MS))) return;
+  if (await finishedBy(closing, atLeastASecondFrom(deadline))) return;
   closing.catch(() => {});
   // Unknown counts as running: the drivers get their time.
   if ((await deps.jobsRunning().catch(() => 1)) === 0) {
