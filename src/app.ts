@@ -15,7 +15,7 @@ import { keptIncidentList, keptStats, keptTimelines } from './commands/incidentH
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
 import { hearChanges } from './db/changeNotifications.js';
-import { migrate } from './db/migrate.js';
+import { migrateDatabase } from './db/migrate.js';
 import { clientsInTurn, createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
 import { escalationGroups } from './escalation/configSchema.js';
@@ -116,6 +116,14 @@ const WEBHOOK_STATEMENT_TIMEOUT_MS = 4000;
  * them in a first storm (a sync's read took 159 ms on one made so) for at most this long.
  */
 const PLANS_KEPT_FOR_SECONDS = 60;
+/**
+ * Far longer than any statement of the requests' and workers' pool takes (milliseconds; the migrations run
+ * on a pool of their own): a connection gone silent leaves a command at "Working on it", and holds its
+ * client, for no longer than this, and PostgreSQL ends a statement left waiting on a lock first, so that
+ * one its caller was told failed never lands after.
+ */
+const QUERY_TIMEOUT_MS = 10_000;
+const STATEMENT_TIMEOUT_MS = 8000;
 /** How long a stop whose queue workers did not close, with no job running, asks Redis whether it answers. */
 const REDIS_ANSWER_MS = 500;
 
@@ -188,7 +196,11 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, secretsOf(config));
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
-  const pool = createPool(env.DATABASE_URL, 10, { plansKeptForSeconds: PLANS_KEPT_FOR_SECONDS });
+  const pool = createPool(env.DATABASE_URL, 10, {
+    queryTimeoutMs: QUERY_TIMEOUT_MS,
+    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    plansKeptForSeconds: PLANS_KEPT_FOR_SECONDS,
+  });
   // The webhook's own: one client accepting deliveries (see DeliveryAcceptor), one recording the
   // heartbeat. Commands never keep it waiting, and a statement unanswered this long (a connection gone
   // silent, which TCP finds after hours) fails its batch with a 503 rather than hold up every delivery.
@@ -223,7 +235,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       closers.push(sandbox.close);
       env = { ...env, SLACK_API_URL: sandbox.apiUrl };
     }
-    const applied = await migrate(pool);
+    const applied = await migrateDatabase(env.DATABASE_URL);
     if (applied.length > 0) logger.info({ applied }, 'applied migrations');
 
     const producerRedis = createProducerRedis(env.REDIS_URL);

@@ -6,8 +6,7 @@ import { EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_USAGE } from './cli/exitCodes.js';
 import { RENDER_USAGE, renderCommand } from './cli/render.js';
 import { requireServices, ServicesUnavailableError } from './cli/services.js';
 import { type Config, ConfigError, loadConfig } from './config/index.js';
-import { MigrationError, migrate } from './db/migrate.js';
-import { createPool } from './db/pool.js';
+import { MigrationError, migrateDatabase } from './db/migrate.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { collectGarbage, logMemoryOnSigusr2 } from './observability/memory.js';
 import { logUnhandledRejections } from './observability/processErrors.js';
@@ -90,13 +89,8 @@ async function serveRole(
   // Said once, in words, rather than as a stack trace or a reconnect logged for ever.
   await requireServices(config.env, process.env, 'the bot', notes);
   if (role === 'migrate') {
-    const pool = createPool(config.env.DATABASE_URL, 1);
-    try {
-      const applied = await migrate(pool);
-      logger.info({ applied }, applied.length ? 'migrations applied' : 'database already up to date');
-    } finally {
-      await pool.end();
-    }
+    const applied = await migrateDatabase(config.env.DATABASE_URL);
+    logger.info({ applied }, applied.length ? 'migrations applied' : 'database already up to date');
     return 0;
   }
 

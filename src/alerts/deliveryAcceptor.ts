@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
+import { isTransientDbError } from '../db/pool.js';
 import { type Accepted, acceptDeliveries, type Delivery } from './deliveries.js';
 import { LastAccepted } from './lastAccepted.js';
 import type { ShownDigests } from './shownDigests.js';
@@ -135,7 +135,7 @@ export class DeliveryAcceptor {
       );
       for (const [i, w] of batch.entries()) settle(w, accepted[i]!);
     } catch (err) {
-      if (batch.length === 1 || isTransientDbError(err) || isQueryReadTimeout(err)) {
+      if (batch.length === 1 || isTransientDbError(err)) {
         for (const w of batch) w.reject(err);
         return;
       }

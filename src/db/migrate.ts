@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { createPool } from './pool.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 const FILE_NAME = /^\d{3}_[a-z0-9_]+\.sql$/;
@@ -41,6 +42,19 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationFil
  * under an advisory lock so that replicas starting together apply each file once.
  * A recorded file whose content has changed since is refused: edit history with a new file instead.
  */
+/**
+ * migrate, on a connection of its own, under none of the other pools' timeouts: a migration takes as long
+ * as it takes, and waits for another replica's to end.
+ */
+export async function migrateDatabase(databaseUrl: string): Promise<string[]> {
+  const pool = createPool(databaseUrl, 1);
+  try {
+    return await migrate(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
 export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = await readMigrations(dir);
   const client = await pool.connect();

@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import pg from 'pg';
 
 export type Pool = pg.Pool;
@@ -129,21 +131,60 @@ export function asSent(config: unknown, values?: unknown): unknown {
     : config;
 }
 
-/** pg's Client, sending each statement asSent. */
-class NamingClient extends pg.Client {}
+/**
+ * pg's Client, sending each statement asSent. A query unanswered past its pool's `queryTimeoutMs` is a
+ * connection taken for dead: pg fails the query but keeps the connection, with the statement still its
+ * active one, so that whatever the client was given next would wait behind it, a transaction's ROLLBACK
+ * included, and the pool would take the client back. Its socket is reset instead (unsent bytes dropped:
+ * a path that comes back cannot deliver the statement after its caller was told it failed), which leaves
+ * the client unqueryable and the pool discards it; the pool then ends its session (see createPool).
+ */
+class NamingClient extends pg.Client {
+  /** Told once, with the session's process id, when the client gives up on its connection. */
+  whenGivenUp: (processID: number | null) => void = () => {};
+
+  private givenUp = false;
+
+  giveUp(): void {
+    if (this.givenUp) return;
+    this.givenUp = true;
+    const { processID, connection } = this as unknown as {
+      processID: number | null;
+      connection: { stream: Socket };
+    };
+    this.whenGivenUp(processID);
+    // resetAndDestroy takes a plain TCP socket only, not TLS's.
+    if (connection.stream instanceof TLSSocket) connection.stream.destroy();
+    else connection.stream.resetAndDestroy();
+  }
+}
 const unnamedQuery = pg.Client.prototype.query;
 NamingClient.prototype.query = function (
-  this: pg.Client,
+  this: NamingClient,
   config: unknown,
   values?: unknown,
   callback?: unknown,
 ) {
-  return (unnamedQuery as (...args: unknown[]) => unknown).call(
+  const heard = (err: unknown) => {
+    if (isQueryReadTimeout(err)) this.giveUp();
+  };
+  const hearing =
+    (answered: (...args: unknown[]) => unknown) =>
+    (err: unknown, ...rest: unknown[]) => {
+      heard(err);
+      return answered(err, ...rest);
+    };
+  if (typeof values === 'function') values = hearing(values as (...args: unknown[]) => unknown);
+  else if (typeof callback === 'function') callback = hearing(callback as (...args: unknown[]) => unknown);
+  const result = (unnamedQuery as (...args: unknown[]) => unknown).call(
     this,
     asSent(config, values),
     values,
     callback,
   );
+  // Its caller has this promise's failure: this is a branch of its own, handled.
+  if (result instanceof Promise) result.catch(heard);
+  return result;
 } as typeof unnamedQuery;
 
 /**
@@ -198,7 +239,12 @@ export function createPool(
   // (a sync holding its lock across Slack calls) would emit an unhandled 'error' and end the process; with
   // this listener, kept for the client's whole life, the work using it fails instead, with a transient
   // error its caller retries, and the pool discards the client when it comes back.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // The session of a connection given up on may hold locks (a transaction's rows) until the server's
+    // TCP keepalive gives up, hours later: it is ended from another connection.
+    (client as unknown as NamingClient).whenGivenUp = (processID) => void endSession(pool, processID);
+  });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return pool;
@@ -212,6 +258,11 @@ export function createPool(
 export async function discardClient(pool: pg.Pool, client: pg.PoolClient): Promise<void> {
   const { processID } = client as pg.PoolClient & { processID?: number | null };
   client.release(true);
+  await endSession(pool, processID);
+}
+
+/** Ends session `processID` in PostgreSQL, from another of `pool`'s connections, if it can. */
+async function endSession(pool: pg.Pool, processID: number | null | undefined): Promise<void> {
   if (processID) await pool.query('SELECT pg_terminate_backend($1)', [processID]).catch(() => undefined);
 }
 
@@ -310,7 +361,7 @@ const TRANSIENT_NODE_CODES = new Set([
 
 /** True when the database is unreachable, restarting or busy: the caller should retry later, not give up. */
 export function isTransientDbError(err: unknown): boolean {
-  if (err instanceof PoolBusyError) return true;
+  if (err instanceof PoolBusyError || isQueryReadTimeout(err)) return true;
   const e = err as { code?: string } | undefined;
   if (!e) return false;
   if (typeof e.code === 'string') {

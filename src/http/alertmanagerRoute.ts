@@ -7,7 +7,7 @@ import { recordHeartbeat, separateHeartbeat } from '../alerts/heartbeat.js';
 import { MAX_TRUNCATED_ALERTS, safeParseWebhookPayload, type WebhookPayload } from '../alerts/payload.js';
 import { formatPath } from '../config/errors.js';
 import type { FileConfig } from '../config/file.js';
-import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
+import { isTransientDbError } from '../db/pool.js';
 import { addLogContext } from '../observability/logContext.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -224,7 +224,7 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   // Unanswered within the webhook pool's query timeout, or not taken in time: the database is away or
   // not keeping up.
-  if (isTransientDbError(err) || isQueryReadTimeout(err) || err instanceof AcceptWaitedTooLong)
+  if (isTransientDbError(err) || err instanceof AcceptWaitedTooLong)
     return new HttpError(503, 'database unavailable, retry later', { 'retry-after': '5' });
   // A value of this payload that PostgreSQL will never take.
   if (isDataException(err))

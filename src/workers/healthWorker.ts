@@ -2,7 +2,7 @@ import { DelayedError, type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { FileConfig } from '../config/file.js';
-import { isQueryReadTimeout, isTransientDbError } from '../db/pool.js';
+import { isTransientDbError } from '../db/pool.js';
 import { findPostIntent } from '../db/slackPostIntents.js';
 import { healthRecord, runChecks } from '../health/checks.js';
 import {
@@ -82,10 +82,7 @@ const MAX_FAILED_TRIES = 5;
 
 /** Slack, PostgreSQL or Redis away: waited out however long it lasts, never counted against a request. */
 const isOutage = (err: unknown) =>
-  err instanceof SlackUnavailableError ||
-  isTransientDbError(err) ||
-  isQueryReadTimeout(err) ||
-  isTransientQueueError(err);
+  err instanceof SlackUnavailableError || isTransientDbError(err) || isTransientQueueError(err);
 
 /** Waits without using an attempt: this job runs again after `ms`. */
 async function waitFor(job: Job<HealthJob>, token: string | undefined, ms: number): Promise<never> {

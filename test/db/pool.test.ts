@@ -7,6 +7,7 @@ import {
   CONNECTION_TIMEOUT_MS,
   clientsInTurn,
   createPool,
+  inTransaction,
   isDatabaseUnreachable,
   isTransientDbError,
   PoolBusyError,
@@ -14,7 +15,7 @@ import {
   withClientWait,
 } from '../../src/db/pool.js';
 import { payload } from '../support/alertmanager.js';
-import { createTestDatabase, type TestDatabase } from '../support/services.js';
+import { createTestDatabase, type TestDatabase, waitFor } from '../support/services.js';
 import { type ProxiedDatabase, proxiedDatabase } from '../support/tcpProxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -128,6 +129,81 @@ describe('clientsInTurn', () => {
       expect(elapsed).toBeLessThan(CONNECTION_TIMEOUT_MS * 2);
     } finally {
       db.proxy.restore();
+      await pool.end();
+    }
+  });
+});
+
+/**
+ * A connection gone silent under a query (a NAT that forgot the flow; the server still there): the query
+ * fails at the pool's read timeout, and the client goes with its connection, its session and the locks
+ * that session held, rather than go back to the pool with the statement still waiting on it.
+ */
+describe('createPool: a connection gone silent under a query', () => {
+  let db: ProxiedDatabase;
+  beforeAll(async () => {
+    db = await proxiedDatabase();
+    await db.direct.query('CREATE TABLE held (id int PRIMARY KEY); INSERT INTO held VALUES (1)');
+  });
+  afterAll(() => db.close());
+
+  it('gives up the client, its session and its locks, and the pool goes on with new connections', async () => {
+    const pool = createPool(db.proxiedUrl, 1, { queryTimeoutMs: 1000 });
+    try {
+      let locked!: () => void;
+      const holding = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const transaction = inTransaction(pool, async (client) => {
+        await client.query('SELECT 1 FROM held WHERE id = $1 FOR UPDATE', [1]);
+        locked();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        // The path dies under this query.
+        await client.query('SELECT 1');
+      });
+      await holding;
+      db.proxy.silenceOpen();
+      const err = await transaction.catch((e: unknown) => e);
+      expect((err as Error).message).toBe('Query read timeout');
+      expect(isTransientDbError(err)).toBe(true);
+      // The pool's one client is not the silent one: a new connection answers.
+      expect((await pool.query('SELECT 2 AS ok')).rows[0].ok).toBe(2);
+      // The row lock went with the session: the row can be locked at once.
+      const locks = "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'held'";
+      await waitFor(
+        async () => (await db.direct.query(locks)).rowCount === 0,
+        5000,
+        "the silent session's locks gone",
+      );
+      const locker = await db.direct.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query("SET LOCAL lock_timeout = '100ms'");
+        await locker.query('SELECT 1 FROM held WHERE id = 1 FOR UPDATE');
+        await locker.query('ROLLBACK');
+      } finally {
+        locker.release();
+      }
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('gives up a client whose statement went unanswered outside a transaction too', async () => {
+    const pool = createPool(db.proxiedUrl, 1, { queryTimeoutMs: 1000 });
+    try {
+      const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      db.proxy.silenceOpen();
+      await expect(pool.query('SELECT 1')).rejects.toThrow('Query read timeout');
+      await waitFor(
+        async () =>
+          (await db.direct.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [rows[0]!.pid]))
+            .rowCount === 0,
+        5000,
+        'the silent session ended',
+      );
+      expect((await pool.query('SELECT 3 AS ok')).rows[0].ok).toBe(3);
+    } finally {
       await pool.end();
     }
   });
