@@ -1,7 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import pg from 'pg';
 
 export type Pool = pg.Pool;
@@ -135,9 +134,7 @@ export function asSent(config: unknown, values?: unknown): unknown {
  * pg's Client, sending each statement asSent. A query unanswered past its pool's `queryTimeoutMs` is a
  * connection taken for dead: pg fails the query but keeps the connection, with the statement still its
  * active one, so that whatever the client was given next would wait behind it, a transaction's ROLLBACK
- * included, and the pool would take the client back. Its socket is reset instead (unsent bytes dropped:
- * a path that comes back cannot deliver the statement after its caller was told it failed), which leaves
- * the client unqueryable and the pool discards it; the pool then ends its session (see createPool).
+ * included, and the pool would take the client back. The client gives it up instead (giveUp).
  */
 class NamingClient extends pg.Client {
   /** Told once, with the session's process id, when the client gives up on its connection. */
@@ -145,17 +142,29 @@ class NamingClient extends pg.Client {
 
   private givenUp = false;
 
+  /**
+   * Unqueryable at once, so that the pool discards it when it is released, however soon (pg would mark it
+   * so only once the socket's close comes round); the socket reset, unsent bytes dropped, so that a path
+   * that comes back cannot deliver the statement after its caller was told it failed. Called from pg's
+   * timer: it must not throw.
+   */
   giveUp(): void {
     if (this.givenUp) return;
     this.givenUp = true;
-    const { processID, connection } = this as unknown as {
+    // pg's own flag, which pg-pool reads on release (pg-pool: "expose a proper, public interface").
+    const self = this as unknown as {
+      _queryable: boolean;
       processID: number | null;
       connection: { stream: Socket };
     };
-    this.whenGivenUp(processID);
-    // resetAndDestroy takes a plain TCP socket only, not TLS's.
-    if (connection.stream instanceof TLSSocket) connection.stream.destroy();
-    else connection.stream.resetAndDestroy();
+    self._queryable = false;
+    this.whenGivenUp(self.processID);
+    try {
+      self.connection.stream.resetAndDestroy();
+    } catch {
+      // Only a TCP socket can be reset: not TLS's, nor a Unix socket.
+      self.connection.stream.destroy();
+    }
   }
 }
 const unnamedQuery = pg.Client.prototype.query;
@@ -261,9 +270,27 @@ export async function discardClient(pool: pg.Pool, client: pg.PoolClient): Promi
   await endSession(pool, processID);
 }
 
-/** Ends session `processID` in PostgreSQL, from another of `pool`'s connections, if it can. */
+/**
+ * Ends session `processID` in PostgreSQL, if it can, on a connection of its own: not one of `pool`'s,
+ * which may all be taken, by callers waiting on the same dead path.
+ */
 async function endSession(pool: pg.Pool, processID: number | null | undefined): Promise<void> {
-  if (processID) await pool.query('SELECT pg_terminate_backend($1)', [processID]).catch(() => undefined);
+  if (!processID) return;
+  const { connectionString, query_timeout } = pool.options as pg.PoolConfig;
+  const client = new pg.Client({
+    connectionString,
+    connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
+    query_timeout,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT pg_terminate_backend($1)', [processID]);
+  } catch {
+    // The server's keepalive ends it in the end.
+  } finally {
+    client.end().catch(() => undefined);
+  }
 }
 
 /** Where a transaction takes its client: a pool, or a pool's clients taken in turn (clientsInTurn). */

@@ -139,10 +139,13 @@ describe('clientsInTurn', () => {
  * fails at the pool's read timeout, and the client goes with its connection, its session and the locks
  * that session held, rather than go back to the pool with the statement still waiting on it.
  */
-describe('createPool: a connection gone silent under a query', () => {
+describe.each([
+  { over: 'TCP', unixSocket: false },
+  { over: 'a Unix socket', unixSocket: true },
+])('createPool: a connection gone silent under a query, over $over', ({ unixSocket }) => {
   let db: ProxiedDatabase;
   beforeAll(async () => {
-    db = await proxiedDatabase();
+    db = await proxiedDatabase({ unixSocket });
     await db.direct.query('CREATE TABLE held (id int PRIMARY KEY); INSERT INTO held VALUES (1)');
   });
   afterAll(() => db.close());
@@ -183,6 +186,33 @@ describe('createPool: a connection gone silent under a query', () => {
         await locker.query('ROLLBACK');
       } finally {
         locker.release();
+      }
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('discards a client released right after its query went unanswered, rather than hand it out again', async () => {
+    const pool = createPool(db.proxiedUrl, 1, { queryTimeoutMs: 500 });
+    try {
+      const client = await pool.connect();
+      await client.query('SELECT 1');
+      db.proxy.silenceOpen();
+      // Another caller waits for the pool's one client, and gets it as soon as it is released: released
+      // as soon as its caller hears, with nothing else done on it in between.
+      const unanswered = client.query('SELECT 1');
+      // (A read timeout under the connection timeout: it waits no longer than that for the client.)
+      const next = pool.connect();
+      const err = await unanswered.catch((e: unknown) => {
+        client.release();
+        return e;
+      });
+      expect((err as Error).message).toBe('Query read timeout');
+      const other = await next;
+      try {
+        expect((await other.query('SELECT 4 AS ok')).rows[0].ok).toBe(4);
+      } finally {
+        other.release();
       }
     } finally {
       await pool.end();

@@ -9,6 +9,8 @@ import { startTestBot, type TestBot } from '../support/testBot.js';
 
 const WORKING = 'Working on it: the answer follows here.';
 const NOT_ANSWERING = /^The database \(PostgreSQL\) is not answering right now\./;
+/** What a command waiting on the pool's clients behind the silent ones may be told instead: nothing written. */
+const TOO_BUSY = /^The bot is too busy to answer right now/;
 
 /**
  * PostgreSQL's connections gone silent under `serve` (a NAT that forgot the flows; new connections still go
@@ -64,7 +66,9 @@ describe('PostgreSQL connections gone silent under the bot', () => {
       const answer = await waitFor(() => answers.get('/commands/locked'), 20_000, 'the late answer');
       expect(answer).toMatch(NOT_ANSWERING);
       // PostgreSQL ended it (query_canceled, by the statement timeout), before the client gave up on it.
-      expect(lines.some((line) => line.includes('"code":"57014"'))).toBe(true);
+      expect(
+        lines.some((line) => line.includes('"code":"57014"') && line.includes('a store is unreachable')),
+      ).toBe(true);
       await holder.query('COMMIT');
       await new Promise((resolve) => setTimeout(resolve, 500));
       const { rows } = await holder.query<{ n: number }>(
@@ -99,9 +103,9 @@ describe('PostgreSQL connections gone silent under the bot', () => {
       30_000,
       'every command answered',
     );
-    const failed = told.filter((text) => NOT_ANSWERING.test(text));
+    const failed = told.filter((text) => NOT_ANSWERING.test(text) || TOO_BUSY.test(text));
     // At least the command given the connection it was last served on; all told one or the other.
-    expect(failed.length).toBeGreaterThan(0);
+    expect(told.some((text) => NOT_ANSWERING.test(text))).toBe(true);
     expect(failed.length + told.filter((text) => /^Declared INC-\d+/.test(text)).length).toBe(told.length);
 
     // After the statement timeout, nothing it was told failed has been written.

@@ -1,4 +1,7 @@
-import { createConnection, createServer, type Socket } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase } from './services.js';
 
@@ -26,7 +29,12 @@ type Mode = 'open' | 'cut' | 'silent';
  * A TCP proxy of the tests' own in front of PostgreSQL or Redis, to cut a service away from the bot
  * without touching the shared server (DESIGN.md, Testing).
  */
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetHost: string,
+  targetPort: number,
+  /** A Unix socket to listen on, rather than a loopback port (`port` is then 0). */
+  { socketPath }: { socketPath?: string } = {},
+): Promise<TcpProxy> {
   let mode: Mode = 'open';
   const pairs = new Set<[Socket, Socket]>();
   const server = createServer((client) => {
@@ -49,14 +57,24 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) =>
+    socketPath ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve),
+  );
+  const port = socketPath ? 0 : (server.address() as AddressInfo).port;
   const proxy: TcpProxy = {
     port,
     cut() {
       mode = 'cut';
-      // resetAndDestroy (RST) rather than a FIN: the peers see the connection die, not a polite close.
-      for (const pair of [...pairs]) for (const socket of pair) socket.resetAndDestroy();
+      // resetAndDestroy (RST) rather than a FIN: the peers see the connection die, not a polite close. A
+      // Unix socket has no RST: it is closed.
+      for (const pair of [...pairs])
+        for (const socket of pair) {
+          try {
+            socket.resetAndDestroy();
+          } catch {
+            socket.destroy();
+          }
+        }
       pairs.clear();
     },
     silence() {
@@ -101,12 +119,17 @@ export interface ProxiedDatabase {
   close(): Promise<void>;
 }
 
-export async function proxiedDatabase(): Promise<ProxiedDatabase> {
+export async function proxiedDatabase({ unixSocket = false } = {}): Promise<ProxiedDatabase> {
   const database = await createTestDatabase();
   const url = new URL(database.url);
-  const proxy = await startTcpProxy(url.hostname, Number(url.port));
+  // PostgreSQL's clients find a server's Unix socket in a directory, named after its port.
+  const directory = unixSocket ? await mkdtemp(join(tmpdir(), 'ib-pg-')) : undefined;
+  const proxy = await startTcpProxy(url.hostname, Number(url.port), {
+    ...(directory ? { socketPath: join(directory, `.s.PGSQL.${url.port}`) } : {}),
+  });
   const direct = new pg.Pool({ connectionString: database.url });
-  url.host = `127.0.0.1:${proxy.port}`;
+  if (directory) url.searchParams.set('host', directory);
+  else url.host = `127.0.0.1:${proxy.port}`;
   return {
     proxy,
     direct,
@@ -115,6 +138,7 @@ export async function proxiedDatabase(): Promise<ProxiedDatabase> {
       await direct.end();
       await proxy.close();
       await database.drop();
+      if (directory) await rm(directory, { recursive: true, force: true });
     },
   };
 }
