@@ -1,6 +1,6 @@
 import pg, { escapeLiteral } from 'pg';
 import { z } from 'zod';
-import { discardClient, isDatabaseUnreachable, isQueryReadTimeout } from '../db/pool.js';
+import { discardClient, isDatabaseUnreachable } from '../db/pool.js';
 import { shortReason } from '../primitives/errors.js';
 import { type DeliveryResult, deliveryDigest, type IngestConfig, ingestDelivery } from './ingest.js';
 import type { LastAccepted } from './lastAccepted.js';
@@ -119,12 +119,6 @@ interface Claimed {
   attempts: number;
 }
 
-/**
- * No answer from the database: unreachable, or (the ingest pool's query_timeout) a connection gone silent.
- * The delivery waits, untouched, however long that lasts.
- */
-const noAnswer = (err: unknown) => isDatabaseUnreachable(err) || isQueryReadTimeout(err);
-
 // SQLSTATE 25P01: ROLLBACK TO SAVEPOINT outside a transaction.
 const NO_ACTIVE_TRANSACTION = '25P01';
 
@@ -190,7 +184,7 @@ export async function ingestNextDelivery(
       await recordAndCommit(result.outcome, result.incident?.id ?? null, null);
       return { deliveryId: delivery.id, groupKey: delivery.group_key, outcome: 'ingested', result };
     } catch (err) {
-      if (noAnswer(err)) throw err;
+      if (isDatabaseUnreachable(err)) throw err;
       // A commit that failed ended the transaction, savepoint and all: the delivery waits, untouched, and
       // the commit's own error is the one thrown.
       await client.query('ROLLBACK TO SAVEPOINT ingest').catch((rollback: unknown) => {
@@ -218,7 +212,7 @@ export async function ingestNextDelivery(
     if (err instanceof IngestFailed) throw err;
     // A connection that failed mid-transaction, its session maybe holding the delivery's and the incident's
     // locks, is not given back to the pool, and its session is ended.
-    if (noAnswer(err)) {
+    if (isDatabaseUnreachable(err)) {
       discarded = true;
       await discardClient(pool, client);
     } else await client.query('ROLLBACK').catch(() => {});

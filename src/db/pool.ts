@@ -35,6 +35,9 @@ export interface ClientWait {
 
 const clientWaits = new AsyncLocalStorage<ClientWait>();
 
+/** How the bot's sessions are named in pg_stat_activity. */
+const APPLICATION_NAME = 'incident-bot';
+
 /**
  * Runs `work` with its own wait for a busy pool's client, CONNECTION_TIMEOUT_MS otherwise. It is read at
  * each connect, so raising `wait.ms` later holds for the work's connects from then on: a Slack request's,
@@ -231,7 +234,7 @@ export function createPool(
     max,
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
-    application_name: 'incident-bot',
+    application_name: APPLICATION_NAME,
     keepAlive: true,
     // Set before the client is handed out, not as a startup option, which PgBouncer refuses.
     ...(settings.length > 0
@@ -270,17 +273,20 @@ export async function discardClient(pool: pg.Pool, client: pg.PoolClient): Promi
   await endSession(pool, processID);
 }
 
+/** pg_terminate_backend answers at once: a connection that does not is given up as soon. */
+const END_SESSION_TIMEOUT_MS = 5000;
+
 /**
  * Ends session `processID` in PostgreSQL, if it can, on a connection of its own: not one of `pool`'s,
  * which may all be taken, by callers waiting on the same dead path.
  */
 async function endSession(pool: pg.Pool, processID: number | null | undefined): Promise<void> {
   if (!processID) return;
-  const { connectionString, query_timeout } = pool.options as pg.PoolConfig;
   const client = new pg.Client({
-    connectionString,
+    connectionString: (pool.options as pg.PoolConfig).connectionString,
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
-    query_timeout,
+    query_timeout: END_SESSION_TIMEOUT_MS,
+    application_name: APPLICATION_NAME,
   });
   client.on('error', () => {});
   try {
@@ -388,7 +394,7 @@ const TRANSIENT_NODE_CODES = new Set([
 
 /** True when the database is unreachable, restarting or busy: the caller should retry later, not give up. */
 export function isTransientDbError(err: unknown): boolean {
-  if (err instanceof PoolBusyError || isQueryReadTimeout(err)) return true;
+  if (err instanceof PoolBusyError) return true;
   const e = err as { code?: string } | undefined;
   if (!e) return false;
   if (typeof e.code === 'string') {
@@ -414,6 +420,8 @@ export const isQueryReadTimeout = (err: unknown): boolean =>
  * or a statement timeout, which may last): worth waiting for on a short, steady interval.
  */
 export function isDatabaseUnreachable(err: unknown): boolean {
+  // A connection gone silent, given up (see NamingClient): a new one is opened for the next try.
+  if (isQueryReadTimeout(err)) return true;
   const e = err as { code?: string; message?: string } | undefined;
   if (!e) return false;
   if (typeof e.code === 'string') {

@@ -206,7 +206,7 @@ export class DeliveriesWorker {
           if (isDatabaseOutOfReach(err))
             this.deps.logger.warn(
               { err },
-              'alertmanager deliveries: no database client to be had; they wait, stored',
+              'alertmanager deliveries: the database is out of reach; they wait, stored',
             );
           else this.deps.logger.error({ err }, 'alertmanager deliveries: could not take the next one');
           return;

@@ -193,7 +193,7 @@ describe.each([
   });
 
   it('discards a client released right after its query went unanswered, rather than hand it out again', async () => {
-    const pool = createPool(db.proxiedUrl, 1, { queryTimeoutMs: 500 });
+    const pool = createPool(db.proxiedUrl, 1, { queryTimeoutMs: 300 });
     try {
       const client = await pool.connect();
       await client.query('SELECT 1');

@@ -19,6 +19,8 @@ describe('waitToRetry', () => {
     expect(waitToRetry(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(
       2000,
     );
+    // pg's words when a query went unanswered past the pool's read timeout: a connection gone silent.
+    expect(waitToRetry(new Error('Query read timeout'))).toBe(2000);
     // Every client of the syncs' pool busy: the database answers, and the sync waits all the same.
     expect(waitToRetry(new PoolBusyError(9, 1000))).toBe(2000);
   });
