@@ -120,7 +120,7 @@ const PLANS_KEPT_FOR_SECONDS = 60;
  * Far longer than any statement of the requests' and workers' pool takes (milliseconds; the migrations run
  * on a pool of their own): a connection gone silent leaves a command at "Working on it", and holds its
  * client, for no longer than this, and PostgreSQL ends a statement left waiting on a lock first, so that
- * one its caller was told failed never lands after.
+ * one its caller was told failed does not land once the lock is gone.
  */
 const QUERY_TIMEOUT_MS = 10_000;
 const STATEMENT_TIMEOUT_MS = 8000;

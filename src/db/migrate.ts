@@ -38,11 +38,6 @@ export async function readMigrations(dir = MIGRATIONS_DIR): Promise<MigrationFil
 }
 
 /**
- * Applies the files not yet recorded in `schema_migrations`, in order, each in its own transaction,
- * under an advisory lock so that replicas starting together apply each file once.
- * A recorded file whose content has changed since is refused: edit history with a new file instead.
- */
-/**
  * migrate, on a connection of its own, under none of the other pools' timeouts: a migration takes as long
  * as it takes, and waits for another replica's to end.
  */
@@ -55,6 +50,11 @@ export async function migrateDatabase(databaseUrl: string): Promise<string[]> {
   }
 }
 
+/**
+ * Applies the files not yet recorded in `schema_migrations`, in order, each in its own transaction,
+ * under an advisory lock so that replicas starting together apply each file once.
+ * A recorded file whose content has changed since is refused: edit history with a new file instead.
+ */
 export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = await readMigrations(dir);
   const client = await pool.connect();
