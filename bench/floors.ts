@@ -44,7 +44,7 @@ import {
   withDatabase,
 } from './deployment.js';
 
-const RUNS = 3;
+export const RUNS = 3;
 const GROUPS = 100;
 const STEPS = 8;
 const SENDERS = 16;
@@ -59,8 +59,8 @@ const REWARM_WINDOW = 800;
 /** The longest wait for Slack to show a window's changes (about two minutes: chat.update's 50 a minute). */
 const SLACK_CATCH_UP_MS = 5 * 60_000;
 /** Acks a command's row and its floors beside it are measured on: the p99 is the tenth largest. */
-const ACKS = 1000;
-const ACK_CONCURRENCY = 50;
+export const ACKS = 1000;
+export const ACK_CONCURRENCY = 50;
 /**
  * Requests each process serves before a path is measured. The bot's code warms slowly: in scratch runs,
  * its repeats went from 1,050/s to 1,750/s over their first 4,800 (V8 optimising as it goes), so a few
@@ -80,22 +80,22 @@ const WARM_UP = 4800;
  */
 const SETTLED_REPEATS = 4000;
 /** Acks a command's own code is warmed with before its row (as a process that has served for hours). */
-const ACK_WARM_UP = 1000;
+export const ACK_WARM_UP = 1000;
 /**
  * Acks a process's Slack path (receiver, signature, Bolt) is warmed with before its first row, the
  * floors' whole path: in a scratch run, the ack floor's p99 went from 80–90 ms after 200 acks to 36–51 ms
  * after 2,000 (its own CPU per ack from 0.65 to 0.2–0.25 ms). Warmed with 200, the floors flattered the
  * bot, whose Slack path had served many more before its rows.
  */
-const ACK_PATH_WARM_UP = 4000;
+export const ACK_PATH_WARM_UP = 4000;
 /**
  * Acks each side serves again right before it is measured (the bot, of the row's command; a floor, of the
  * row's requests), after the seconds it sat idle while the other was measured or the bot came to rest.
  */
-const REWARM = 200;
+export const REWARM = 200;
 
 /** A floor as a child process: it prints {"port":…} once listening. */
-async function startFloor(
+export async function startFloor(
   script: string,
   env: Record<string, string>,
 ): Promise<{ port: number; child: ChildProcess }> {
@@ -312,7 +312,7 @@ interface Typed {
 }
 
 /** The `i`th of a row's slash commands as Slack sends it, and what its answer must say. */
-function commandForm(typed: (i: number) => Typed, i: number): Sent {
+export function commandForm(typed: (i: number) => Typed, i: number): Sent {
   const { channel = 'C0BENCH01', answers, ...command } = typed(i);
   return {
     form: {
@@ -331,7 +331,7 @@ function commandForm(typed: (i: number) => Typed, i: number): Sent {
  * What warms a process's Slack path, the same for the bot and the floors: `/incident help` (fixed text,
  * the least of a command's own code), and a click and a form no listener answers, by turns.
  */
-function pathWarmUp(): (i: number) => Sent {
+export function pathWarmUp(): (i: number) => Sent {
   const payloads = unansweredPayloads();
   return (i) =>
     i % 3 === 0
@@ -340,7 +340,7 @@ function pathWarmUp(): (i: number) => Sent {
 }
 
 /** `count` signed requests, `concurrency` at a time: each one's time to its answer (the ack). */
-async function acks(
+export async function acks(
   port: number,
   count: number,
   concurrency: number,
@@ -451,7 +451,7 @@ async function ackFloors(
 }
 
 /** The slash commands whose acks are measured beside the floor's, as people type them. */
-const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
+export const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
   { name: '/incident list', typed: () => ({ command: '/incident', text: 'list' }) },
   { name: '/incident help', typed: () => ({ command: '/incident', text: 'help' }) },
   { name: '/incident stats 7d', typed: () => ({ command: '/incident', text: 'stats 7d' }) },
@@ -516,9 +516,9 @@ interface CommandFigures {
 }
 
 /** Run by run, each of `a` over the same run's `b`. */
-const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
+export const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
 
-const range = (values: number[], digits: number) => {
+export const range = (values: number[], digits: number) => {
   const low = Math.min(...values);
   const high = Math.max(...values);
   return low === high ? fmt(low, digits) : `${fmt(low, digits)}–${fmt(high, digits)}`;

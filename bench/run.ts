@@ -3,6 +3,8 @@
  *
  * Runs the real bot as a child process (serve + in-process worker) against PostgreSQL and Redis at
  * DATABASE_URL / REDIS_URL and the Slack emulator over HTTP, then measures:
+ *   0. the bot beside the floors, the least its job needs (see floors.ts), and a declare beside the floor
+ *      of its own work (see workFloor.ts);
  *   1. the webhook edge: deliveries/s and p50/p99 latency, for changing deliveries and for repeats;
  *   2. an alert storm: 10,000 alerts in 100 groups, delivered as Alertmanager would (two HA peers,
  *      a first notification, a grown one, repeats, resolution), with Slack's published rate limits:
@@ -40,6 +42,7 @@ import { floorsBench } from './floors.js';
 import { heapAfterGc, idleBench, memoryOf, soakBench } from './memory.js';
 import { oneChannelStormBench } from './oneChannelStorm.js';
 import { scaleOutBench } from './scaleOut.js';
+import { workFloorBench } from './workFloor.js';
 
 const GROUPS = 100;
 /** What the README's Memory section tells operators to size a `serve` for, through such a storm. */
@@ -360,7 +363,7 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- floors`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`, `-- scaleout` or `-- soak`
+// `npm run bench -- floors`, `-- workfloor`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`, `-- scaleout` or `-- soak`
 // (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults` (half an hour of outages and cuts) runs
 // only when named.
 const parts = process.argv.slice(2);
@@ -368,6 +371,7 @@ console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${proces
 // Every part measures the bot as it is deployed: built, then run by node.
 buildDist();
 if (parts.length === 0 || parts.includes('floors')) await floorsBench();
+if (parts.length === 0 || parts.includes('workfloor')) await workFloorBench();
 if (parts.length === 0 || parts.includes('idle')) await idleBench();
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) {

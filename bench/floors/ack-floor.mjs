@@ -5,25 +5,9 @@
 // singleAuthorization), a Slack round trip the bot does not make. Prints {"port":…} once listening.
 // With DATABASE_URL, each listener first commits one INSERT of what it was sent (a pool of 10): the floor
 // of a listener that has written what it answers, as the bot's commands and forms that change something.
-import { createServer } from 'node:net';
-import { App, LogLevel } from '@slack/bolt';
 import pg from 'pg';
+import { app, listen } from './bolt-floor.mjs';
 
-// A free port: Bolt's HTTPReceiver takes a number, and 0 would leave us not knowing which.
-const port = await new Promise((resolve) => {
-  const probe = createServer().listen(0, '127.0.0.1', () => {
-    const { port: free } = probe.address();
-    probe.close(() => resolve(free));
-  });
-});
-const app = new App({
-  token: process.env.SLACK_BOT_TOKEN,
-  signingSecret: process.env.SLACK_SIGNING_SECRET,
-  logLevel: process.env.FLOOR_LOG === 'debug' ? LogLevel.DEBUG : LogLevel.ERROR,
-  clientOptions: { slackApiUrl: process.env.SLACK_API_URL },
-  // As the bot: no conversation store, whose look-up makes an Error per request.
-  convoStore: false,
-});
 const pool = process.env.DATABASE_URL
   ? new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
   : undefined;
@@ -35,6 +19,4 @@ const listener = async ({ ack, body }) => {
 app.command(/.*/, listener);
 app.action(/.*/, listener);
 app.view(/.*/, listener);
-await app.start(port);
-console.log(JSON.stringify({ port }));
-process.on('SIGTERM', () => process.exit(0));
+await listen();
