@@ -367,6 +367,27 @@ export async function acks(
 }
 
 /**
+ * `count` acks of `request` (ACK_CONCURRENCY at a time) once REWARM more have warmed their side again after
+ * the seconds it sat idle, and the CPU each group of `pids` (read once the re-warm is over) spent on them.
+ */
+export async function rewarmedAcks<K extends string>(
+  port: number,
+  count: number,
+  request: (i: number) => Sent,
+  pids: () => Promise<Record<K, number[]>>,
+) {
+  await acks(port, REWARM, ACK_CONCURRENCY, request);
+  return cpuDuring(await pids(), () => acks(port, count, ACK_CONCURRENCY, request));
+}
+
+/** What every ack floor is started with (bolt-floor.mjs): the bot's signing secret and token, Slack's URL. */
+export const floorSlackEnv = (slack: RunningEmulator) => ({
+  SLACK_SIGNING_SECRET: SIGNING_SECRET,
+  SLACK_BOT_TOKEN: BOT_TOKEN,
+  SLACK_API_URL: slack.apiUrl,
+});
+
+/**
  * The two ack floors, started beside a bot and warmed as its Slack path is, then measured beside each of
  * its rows, with as many acks as the row's and the same requests (its commands, clicks or form
  * submissions). A p99 of 100 or 50 is the largest, one of 1,000 the tenth largest; run to run the floor's
@@ -382,11 +403,7 @@ async function ackFloors(
   slack: RunningEmulator,
   databaseUrl: string,
 ): Promise<Floors & { authTests: () => number; busy: () => number; stop: () => Promise<void> }> {
-  const env = {
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_API_URL: slack.apiUrl,
-  };
+  const env = floorSlackEnv(slack);
   const plain = await startFloor('ack-floor.mjs', env);
   let writing: Awaited<ReturnType<typeof startFloor>> | undefined;
   const stopAll = async () => {
@@ -413,11 +430,10 @@ async function ackFloors(
     count: number,
     request: (i: number) => Sent,
   ) => {
-    await acks(floor.port, REWARM, ACK_CONCURRENCY, request);
-    const { result, cpuMs } = await cpuDuring(
-      { floor: [floor.child.pid!], postgres: await processesNamed('postgres') },
-      () => acks(floor.port, count, ACK_CONCURRENCY, request),
-    );
+    const { result, cpuMs } = await rewarmedAcks(floor.port, count, request, async () => ({
+      floor: [floor.child.pid!],
+      postgres: await processesNamed('postgres'),
+    }));
     return {
       p99: percentile(result, 0.99),
       cpu: { floor: cpuMs.floor / count, postgres: cpuMs.postgres / count },
@@ -636,15 +652,11 @@ export async function floorsBench(): Promise<void> {
               await acks(started.port, ACK_WARM_UP, ACK_CONCURRENCY, request);
               const measureBot = async () => {
                 await floors.atRest(started.child.pid!);
-                await acks(started.port, REWARM, ACK_CONCURRENCY, request);
-                return cpuDuring(
-                  {
-                    bot: [started.child.pid!],
-                    postgres: await processesNamed('postgres'),
-                    redis: await processesNamed('redis-server'),
-                  },
-                  () => acks(started.port, ACKS, ACK_CONCURRENCY, request),
-                );
+                return rewarmedAcks(started.port, ACKS, request, async () => ({
+                  bot: [started.child.pid!],
+                  postgres: await processesNamed('postgres'),
+                  redis: await processesNamed('redis-server'),
+                }));
               };
               // The floors are sent the same commands.
               const forms = Array.from({ length: ACKS }, (_, i) => request(i).form);

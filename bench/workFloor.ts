@@ -2,20 +2,20 @@
  * A declare beside the floor of its own work (issue 18). The goal holds every ack, the writers' too, to
  * ×1.5 of the bare ack floor's p99; a writer must first commit what it answers, and queue what follows.
  * The work floor (floors/work-floor.mjs) is the bare ack floor doing that work before it acks: the bot's own
- * declare use case, one statement and one queue add. Beside both floors, by turns: `serve`, whose queue
- * workers take the Slack work the declares queue, and `serve --no-worker`, which leaves it queued, as the
- * work floor does. What the bot costs beyond the work floor is its own request path.
+ * declare use case, one statement and one queue add. Beside both floors, by turns: `serve --no-worker`,
+ * which leaves the declares' Slack syncs queued, as the work floor does, and `serve`, whose queue workers
+ * run them (at Slack's pace for the channel) while every side is measured.
  */
+
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { startSlackEmulator } from '../src/sandbox/slackEmulator.js';
 import {
   BOT_TOKEN,
   CATALOG,
-  cpuDuring,
   percentile,
   processesNamed,
   REDIS_URL,
-  SIGNING_SECRET,
   startBot,
   stop,
   untilQuiet,
@@ -29,20 +29,27 @@ import {
   acks,
   COMMANDS,
   commandForm,
+  floorSlackEnv,
   pathWarmUp,
   REWARM,
   RUNS,
   range,
   ratios,
+  rewarmedAcks,
   startFloor,
 } from './floors.js';
+
+const SERVE = '`serve`';
+const NO_WORKER = '`serve --no-worker`';
+const ACK_FLOOR = 'the ack floor';
+const WORK_FLOOR = "the floor of a declare's own work";
 
 interface Side {
   name: string;
   port: number;
   pid: number;
-  /** Whether its answer is the bot's own (the bare ack floor answers nothing). */
-  answers: boolean;
+  /** Whether its answers are checked (the bare ack floor answers nothing: none would match). */
+  checked: boolean;
 }
 
 interface SideFigures {
@@ -58,61 +65,60 @@ export async function workFloorBench(): Promise<void> {
   const declare = COMMANDS.find((c) => c.name === '/incident declare')!;
   const request = (i: number) => commandForm(declare.typed, i);
   const figures = new Map<string, SideFigures>();
-  const env = {
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_API_URL: slack.apiUrl,
-  };
+  /** Measurements begun with `serve` still busy after untilQuiet's 20 s. */
+  let busy = 0;
   try {
     // A database each: what one side declares is no other's work (a bot's syncs and sweeps read them all).
     await withDatabase((serveUrl) =>
       withDatabase((noWorkerUrl) =>
         withDatabase(async (workUrl) => {
           const prefix = () => `bench-${randomBytes(4).toString('hex')}`;
-          const serve = await startBot(slack, serveUrl, prefix(), 1000, { yaml: CATALOG });
-          const noWorker = await startBot(slack, noWorkerUrl, prefix(), 1000, {
-            yaml: CATALOG,
-            role: ['serve', '--no-worker'],
-          });
-          const plain = await startFloor('ack-floor.mjs', env);
-          const work = await startFloor('work-floor.mjs', {
-            ...env,
-            DATABASE_URL: workUrl,
-            REDIS_URL,
-            QUEUE_PREFIX: prefix(),
-          });
-          const sides: Side[] = [
-            { name: '`serve`', port: serve.port, pid: serve.child.pid!, answers: true },
-            { name: '`serve --no-worker`', port: noWorker.port, pid: noWorker.child.pid!, answers: true },
-            { name: 'the ack floor', port: plain.port, pid: plain.child.pid!, answers: false },
-            {
-              name: "the floor of a declare's own work",
-              port: work.port,
-              pid: work.child.pid!,
-              answers: true,
-            },
-          ];
+          const children: ChildProcess[] = [];
+          const sides: Side[] = [];
+          const started = (name: string, checked: boolean, side: { port: number; child: ChildProcess }) => {
+            children.push(side.child);
+            sides.push({ name, port: side.port, pid: side.child.pid!, checked });
+          };
           try {
-            // Each warmed as the floors bench warms its sides: the Slack path, then the command's own code.
+            started(SERVE, true, await startBot(slack, serveUrl, prefix(), 1000, { yaml: CATALOG }));
+            started(
+              NO_WORKER,
+              true,
+              await startBot(slack, noWorkerUrl, prefix(), 1000, {
+                yaml: CATALOG,
+                role: ['serve', '--no-worker'],
+              }),
+            );
+            started(ACK_FLOOR, false, await startFloor('ack-floor.mjs', floorSlackEnv(slack)));
+            started(
+              WORK_FLOOR,
+              true,
+              await startFloor('work-floor.mjs', {
+                ...floorSlackEnv(slack),
+                DATABASE_URL: workUrl,
+                REDIS_URL,
+                QUEUE_PREFIX: prefix(),
+              }),
+            );
+            const serve = sides[0]!.pid;
+            // Each warmed alike: its Slack path, as the floors bench warms every process's, then declares.
             for (const side of sides) {
               await acks(side.port, ACK_PATH_WARM_UP, ACK_CONCURRENCY, pathWarmUp());
               await acks(side.port, ACK_WARM_UP, ACK_CONCURRENCY, request);
             }
             for (let run = 0; run < RUNS; run++) {
-              const turn = run % sides.length;
-              for (const side of [...sides.slice(turn), ...sides.slice(0, turn)]) {
+              // The order turns from run to run, and goes backwards every other run: no side always
+              // follows the same one.
+              const turned = [...sides.slice(run % sides.length), ...sides.slice(0, run % sides.length)];
+              for (const side of run % 2 === 0 ? turned : turned.reverse()) {
                 // `serve` goes on syncing the incidents declared before, at Slack's pace: every side is
                 // measured with as much of that behind it as untilQuiet's 20 s leaves.
-                await untilQuiet(serve.child.pid!);
-                await acks(side.port, REWARM, ACK_CONCURRENCY, request);
-                const { result, cpuMs } = await cpuDuring(
-                  {
-                    own: [side.pid],
-                    postgres: await processesNamed('postgres'),
-                    redis: await processesNamed('redis-server'),
-                  },
-                  () => acks(side.port, ACKS, ACK_CONCURRENCY, request),
-                );
+                if (!(await untilQuiet(serve))) busy++;
+                const { result, cpuMs } = await rewarmedAcks(side.port, ACKS, request, async () => ({
+                  own: [side.pid],
+                  postgres: await processesNamed('postgres'),
+                  redis: await processesNamed('redis-server'),
+                }));
                 const kept = figures.get(side.name) ?? {
                   p50: [],
                   p99: [],
@@ -121,7 +127,7 @@ export async function workFloorBench(): Promise<void> {
                 };
                 kept.p50.push(percentile(result, 0.5));
                 kept.p99.push(percentile(result, 0.99));
-                if (side.answers) kept.failed += result.failed ?? 0;
+                if (side.checked) kept.failed += result.failed ?? 0;
                 kept.cpu.own.push(cpuMs.own / ACKS);
                 kept.cpu.postgres.push(cpuMs.postgres / ACKS);
                 kept.cpu.redis.push(cpuMs.redis / ACKS);
@@ -129,7 +135,7 @@ export async function workFloorBench(): Promise<void> {
               }
             }
           } finally {
-            for (const child of [serve.child, noWorker.child, plain.child, work.child]) await stop(child);
+            for (const child of children) await stop(child);
           }
         }),
       ),
@@ -137,24 +143,28 @@ export async function workFloorBench(): Promise<void> {
   } finally {
     await slack.close();
   }
-  printWorkFloor(figures);
+  printWorkFloor(figures, busy);
 }
 
-function printWorkFloor(figures: Map<string, SideFigures>): void {
-  const plain = figures.get('the ack floor')!.p99;
-  const work = figures.get("the floor of a declare's own work")!.p99;
+function printWorkFloor(figures: Map<string, SideFigures>, busy: number): void {
+  const plain = figures.get(ACK_FLOOR)!.p99;
+  const work = figures.get(WORK_FLOOR)!.p99;
   console.log(
     `\n## \`/incident declare\` beside the floor of its own work: ${RUNS} runs, by turns, ${ACKS} signed declares a side, ${ACK_CONCURRENCY} concurrent, each side warmed with ${ACK_PATH_WARM_UP} acks of its Slack path and ${ACK_WARM_UP} declares, and ${REWARM} more right before it is measured`,
   );
   console.log(
-    '| side | p50 ms | p99 ms | CPU per ack, ms (its process / PostgreSQL / Redis) | p99 vs the ack floor (run by run) | p99 vs the floor of its work | failed |',
+    '| side | p50 ms | p99 ms | CPU per ack, ms (its process / PostgreSQL / Redis) | p99 vs the ack floor (run by run) | p99 vs the floor of its work (run by run) | failed (all runs) |',
   );
   console.log('| --- | ---: | ---: | --- | --- | --- | ---: |');
-  for (const [name, f] of figures)
+  for (const [name, f] of figures) {
+    const vsPlain = name === ACK_FLOOR ? '' : `×${range(ratios(f.p99, plain), 2)}`;
+    const vsWork = name === ACK_FLOOR || name === WORK_FLOOR ? '' : `×${range(ratios(f.p99, work), 2)}`;
+    const failed = name === ACK_FLOOR ? '' : String(f.failed);
     console.log(
-      `| ${name} | ${range(f.p50, 0)} | ${range(f.p99, 0)} | ${range(f.cpu.own, 2)} / ${range(f.cpu.postgres, 2)} / ${range(f.cpu.redis, 2)} | ×${range(ratios(f.p99, plain), 2)} | ×${range(ratios(f.p99, work), 2)} | ${f.failed} |`,
+      `| ${name} | ${range(f.p50, 0)} | ${range(f.p99, 0)} | ${range(f.cpu.own, 2)} / ${range(f.cpu.postgres, 2)} / ${range(f.cpu.redis, 2)} | ${vsPlain} | ${vsWork} | ${failed} |`,
     );
+  }
   console.log(
-    `The floor of a declare's own work is the ack floor (a bare Bolt App) running the bot's own declare use case before it acks: one statement (the request's claim, the incident, its first timeline entry, on the bot's schema with its triggers) and one queue add (the incident's Slack sync), on a pool and Redis connection made as the bot's. Its p99 over the bare ack floor's, run by run, ×${range(ratios(work, plain), 2)}, is what that work alone costs an ack at ${ACK_CONCURRENCY} concurrent on this machine, against the goal's ×1.5. \`serve --no-worker\` leaves the declares' Slack syncs queued, as the work floor does; \`serve\` runs them (at Slack's pace for the channel) while every side is measured. Failed: answers other than "Declared INC-n" (an error, say), none counted for the bare ack floor, which answers nothing.`,
+    `The floor of a declare's own work is the ack floor (a bare Bolt App) running the bot's own declare use case before it acks: one statement (the request's claim, the incident, its first timeline entry, on the bot's schema with its triggers) and one queue add (the incident's Slack sync), on a pool and a Redis connection made as the bot's. Its p99 over the bare ack floor's, run by run, ×${range(ratios(work, plain), 2)}, is what that work alone costs an ack at ${ACK_CONCURRENCY} concurrent on this machine, against the goal's ×1.5. A bot's p99 over the work floor's is what it adds to that work: its own request path (its receiver, parsing, routing, log lines), the change notifications the triggers send it (it keeps reads in memory by them; no one listens to the work floor's), and for \`serve\` the Slack syncs its workers run meanwhile. PostgreSQL's and Redis's CPU counts all of their processes, so every row's holds what \`serve\`'s syncs spent while it was measured (the ack floor's, all of it). Failed: answers other than "Declared INC-n" (an error, say); the ack floor's answers are not checked. Measurements begun with \`serve\` still busy after 20 s: ${busy}.`,
   );
 }

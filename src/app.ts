@@ -124,6 +124,13 @@ const PLANS_KEPT_FOR_SECONDS = 60;
  */
 const QUERY_TIMEOUT_MS = 10_000;
 const STATEMENT_TIMEOUT_MS = 8000;
+/** The requests' and workers' pool (the bench's floor of a declare's work makes its pool so too). */
+export const REQUESTS_POOL_SIZE = 10;
+export const REQUESTS_POOL_OPTIONS = {
+  queryTimeoutMs: QUERY_TIMEOUT_MS,
+  statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+  plansKeptForSeconds: PLANS_KEPT_FOR_SECONDS,
+};
 /** How long a stop whose queue workers did not close, with no job running, asks Redis whether it answers. */
 const REDIS_ANSWER_MS = 500;
 
@@ -196,11 +203,7 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, secretsOf(config));
   const templates = await loadTemplates(config);
   const metrics = new Metrics();
-  const pool = createPool(env.DATABASE_URL, 10, {
-    queryTimeoutMs: QUERY_TIMEOUT_MS,
-    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
-    plansKeptForSeconds: PLANS_KEPT_FOR_SECONDS,
-  });
+  const pool = createPool(env.DATABASE_URL, REQUESTS_POOL_SIZE, REQUESTS_POOL_OPTIONS);
   // The webhook's own: one client accepting deliveries (see DeliveryAcceptor), one recording the
   // heartbeat. Commands never keep it waiting, and a statement unanswered this long (a connection gone
   // silent, which TCP finds after hours) fails its batch with a 503 rather than hold up every delivery.

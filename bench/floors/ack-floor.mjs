@@ -1,10 +1,9 @@
-// The ack floor (issue 18): a bare @slack/bolt App, the bot's own dependency, whose command and action
-// listeners only ack, behind Bolt's own signature check (its HTTPReceiver). Env: SLACK_SIGNING_SECRET,
-// SLACK_BOT_TOKEN and SLACK_API_URL. Bolt asks auth.test once, as it starts, as it does in the bot: with
-// tokenVerificationEnabled: false, Bolt 5.1 asks it again before every request's listeners (see
-// singleAuthorization), a Slack round trip the bot does not make. Prints {"port":…} once listening.
-// With DATABASE_URL, each listener first commits one INSERT of what it was sent (a pool of 10): the floor
-// of a listener that has written what it answers, as the bot's commands and forms that change something.
+// The ack floor (issue 18): the bare Bolt App of bolt-floor.mjs, whose command and action listeners only
+// ack. Bolt asks auth.test once, as it starts, as it does in the bot: with tokenVerificationEnabled: false,
+// Bolt 5.1 asks it again before every request's listeners (see singleAuthorization), a Slack round trip the
+// bot does not make. With DATABASE_URL, each listener first commits one INSERT of what it was sent (a pool
+// of 10): the floor of a listener that has written what it answers, as the bot's commands and forms that
+// change something.
 import pg from 'pg';
 import { app, listen } from './bolt-floor.mjs';
 

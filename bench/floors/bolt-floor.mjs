@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { App, LogLevel } from '@slack/bolt';
 
 // A free port: Bolt's HTTPReceiver takes a number, and 0 would leave us not knowing which.
-export const port = await new Promise((resolve) => {
+const port = await new Promise((resolve) => {
   const probe = createServer().listen(0, '127.0.0.1', () => {
     const { port: free } = probe.address();
     probe.close(() => resolve(free));

@@ -4,9 +4,9 @@
 // statement (the request's claim, the incident and its first timeline entry, on the bot's schema with its
 // triggers) and one queue add (the incident's Slack sync). Its pool and Redis connection are made as the
 // bot's requests' are. It has a database of its own (migrated here; no one listens to its notifications)
-// and a queue prefix of its own (no worker takes its jobs). What the bot does beyond this before it acks
-// is its own request path: its receiver, parsing, routing, log lines. Env: SLACK_SIGNING_SECRET,
-// SLACK_BOT_TOKEN, SLACK_API_URL, DATABASE_URL, REDIS_URL, QUEUE_PREFIX. Prints {"port":…} once listening.
+// and a queue prefix of its own (no worker takes its jobs). Env: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN,
+// SLACK_API_URL, DATABASE_URL, REDIS_URL, QUEUE_PREFIX. Prints {"port":…} once listening.
+import { REQUESTS_POOL_OPTIONS, REQUESTS_POOL_SIZE } from '../../dist/app.js';
 import { parseFileConfig } from '../../dist/config/file.js';
 import { migrateDatabase } from '../../dist/db/migrate.js';
 import { createPool } from '../../dist/db/pool.js';
@@ -17,44 +17,64 @@ import { INCIDENT_TASKS_QUEUE, QueuedIncidentEffects } from '../../dist/queues/i
 import { createProducerRedis, createQueue, createSlackSyncQueue } from '../../dist/queues/queues.js';
 import { app, listen } from './bolt-floor.mjs';
 
+/** What the bench's client counts as a failed ack (bench/clicks.ts FAILED_ACK), as the bot words it. */
+const FAILED = 'Something went wrong on our side';
+
 await migrateDatabase(process.env.DATABASE_URL);
-// As the bot's requests' pool (src/app.ts): its timeouts, and plans kept 60 s.
-const pool = createPool(process.env.DATABASE_URL, 10, {
-  queryTimeoutMs: 10_000,
-  statementTimeoutMs: 8000,
-  plansKeptForSeconds: 60,
-});
+const pool = createPool(process.env.DATABASE_URL, REQUESTS_POOL_SIZE, REQUESTS_POOL_OPTIONS);
 const redis = createProducerRedis(process.env.REDIS_URL);
-await new Promise((resolve) => redis.once('ready', resolve));
+// Without an offline queue, an add before Redis is ready fails: the bench waits for the port, and a Redis
+// that never answers ends this floor, which fails the bench, rather than hang it.
+await new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('Redis was not ready within 10 s')), 10_000);
+  redis.once('ready', () => {
+    clearTimeout(timer);
+    resolve();
+  });
+});
 const prefix = process.env.QUEUE_PREFIX;
-const tasks = createQueue(INCIDENT_TASKS_QUEUE, redis, prefix);
-const effects = new QueuedIncidentEffects(
+const queues = [
   createSlackSyncQueue(redis, prefix),
-  tasks,
+  createQueue(INCIDENT_TASKS_QUEUE, redis, prefix),
   createQueue(ESCALATION_QUEUE, redis, prefix),
-  { pagesChanged: async () => {} },
   createQueue(HEALTH_QUEUE, redis, prefix),
-  { escalation: false, autoChecks: false, paging: false, alertmanagerApi: false },
-);
-// The bench's bot's config, as far as a declare reads it: its defaults.
+];
+// An add that fails is a failed ack below; a queue's own 'error' event would otherwise end the process.
+for (const queue of queues) queue.on('error', () => {});
+const [sync, tasks, escalation, health] = queues;
+const effects = new QueuedIncidentEffects(sync, tasks, escalation, { pagesChanged: async () => {} }, health, {
+  escalation: false,
+  autoChecks: false,
+  paging: false,
+  alertmanagerApi: false,
+});
+// The bench's bot's config, as far as a declare reads it: its defaults (startBot's config sets none of it).
 const config = parseFileConfig('work-floor', 'slack:\n  defaultChannel: C0DEFAULT1\n');
 app.command(/.*/, async ({ ack, command }) => {
-  const declared = /^declare (P\d) (.*)$/.exec(command.text);
+  const declared = /^declare (P[0-4]) (.*)$/.exec(command.text);
   // Anything else (the Slack path's warm-up) is only acked, as by the ack floor.
   if (!declared) return await ack();
   const [, severity, title] = declared;
-  const result = await declareIncident(
-    { pool, config, effects },
-    {
-      severity,
-      title,
-      declaredBy: command.user_id,
-      channelId: command.channel_id,
-      requestKey: `command:${command.trigger_id}`,
-    },
-  );
-  await ack({ response_type: 'ephemeral', text: `Declared ${result.ref} (${severity}) in this channel.` });
+  try {
+    const { ref } = await declareIncident(
+      { pool, config, effects },
+      {
+        severity,
+        title,
+        declaredBy: command.user_id,
+        channelId: command.channel_id,
+        requestKey: `command:${command.trigger_id}`,
+      },
+    );
+    await ack({
+      response_type: 'ephemeral',
+      text: `Declared ${ref} (${severity}) in this channel. Assign a commander: \`/incident assign ${ref} commander @someone\`.`,
+    });
+  } catch {
+    await ack({ response_type: 'ephemeral', text: FAILED });
+  }
 });
+// The Slack path's warm-up clicks and forms, acked as by the ack floor.
 app.action(/.*/, async ({ ack }) => ack());
 app.view(/.*/, async ({ ack }) => ack());
 await listen();
