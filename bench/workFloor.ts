@@ -65,7 +65,7 @@ export async function workFloorBench(): Promise<void> {
   const declare = COMMANDS.find((c) => c.name === '/incident declare')!;
   const request = (i: number) => commandForm(declare.typed, i);
   const figures = new Map<string, SideFigures>();
-  /** Measurements begun with `serve` still busy after untilQuiet's 20 s. */
+  /** Measurements begun with `serve` or PostgreSQL still busy after untilQuiet's 20 s. */
   let busy = 0;
   try {
     // A database each: what one side declares is no other's work (a bot's syncs and sweeps read them all).
@@ -107,12 +107,12 @@ export async function workFloorBench(): Promise<void> {
               await acks(side.port, ACK_WARM_UP, ACK_CONCURRENCY, request);
             }
             for (let run = 0; run < RUNS; run++) {
-              // The order turns from run to run, and goes backwards every other run: no side always
-              // follows the same one.
-              const turned = [...sides.slice(run % sides.length), ...sides.slice(0, run % sides.length)];
-              for (const side of run % 2 === 0 ? turned : turned.reverse()) {
+              // Forwards, then backwards: each side goes before each other in one run and after it in
+              // another (with three runs, two to one).
+              for (const side of run % 2 === 0 ? sides : [...sides].reverse()) {
                 // `serve` goes on syncing the incidents declared before, at Slack's pace: every side is
-                // measured with as much of that behind it as untilQuiet's 20 s leaves.
+                // measured with as much of that behind it as untilQuiet's 20 s leaves (it waits for
+                // `serve` and PostgreSQL both).
                 if (!(await untilQuiet(serve))) busy++;
                 const { result, cpuMs } = await rewarmedAcks(side.port, ACKS, request, async () => ({
                   own: [side.pid],
@@ -165,6 +165,6 @@ function printWorkFloor(figures: Map<string, SideFigures>, busy: number): void {
     );
   }
   console.log(
-    `The floor of a declare's own work is the ack floor (a bare Bolt App) running the bot's own declare use case before it acks: one statement (the request's claim, the incident, its first timeline entry, on the bot's schema with its triggers) and one queue add (the incident's Slack sync), on a pool and a Redis connection made as the bot's. Its p99 over the bare ack floor's, run by run, ×${range(ratios(work, plain), 2)}, is what that work alone costs an ack at ${ACK_CONCURRENCY} concurrent on this machine, against the goal's ×1.5. A bot's p99 over the work floor's is what it adds to that work: its own request path (its receiver, parsing, routing, log lines), the change notifications the triggers send it (it keeps reads in memory by them; no one listens to the work floor's), and for \`serve\` the Slack syncs its workers run meanwhile. PostgreSQL's and Redis's CPU counts all of their processes, so every row's holds what \`serve\`'s syncs spent while it was measured (the ack floor's, all of it). Failed: answers other than "Declared INC-n" (an error, say); the ack floor's answers are not checked. Measurements begun with \`serve\` still busy after 20 s: ${busy}.`,
+    `The floor of a declare's own work is the ack floor (a bare Bolt App) running the bot's own declare use case before it acks: one statement (the request's claim, the incident, its first timeline entry, on the bot's schema with its triggers) and one queue add (the incident's Slack sync), on a pool and a Redis connection made as the bot's. Its p99 over the bare ack floor's, run by run, ×${range(ratios(work, plain), 2)}, is what that work alone costs an ack at ${ACK_CONCURRENCY} concurrent on this machine, against the goal's ×1.5. A bot's p99 over the work floor's is what it adds to that work: its own request path (its receiver, parsing, routing, log lines), the change notifications the triggers send it (it keeps reads in memory by them; no one listens to the work floor's), its timers, and for \`serve\` its queue workers (the Slack syncs of the incidents declared, the sweeps) running meanwhile. PostgreSQL's and Redis's CPU counts all of their processes, so every row's holds whatever else ran while it was measured (for the ack floor, all of its figures there): \`serve\`'s workers above all. Failed: answers other than "Declared INC-n" (an error, say); the ack floor's answers are not checked. Measurements begun with \`serve\` or PostgreSQL still busy after 20 s: ${busy}.`,
   );
 }

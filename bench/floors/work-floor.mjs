@@ -17,12 +17,14 @@ import { INCIDENT_TASKS_QUEUE, QueuedIncidentEffects } from '../../dist/queues/i
 import { createProducerRedis, createQueue, createSlackSyncQueue } from '../../dist/queues/queues.js';
 import { app, listen } from './bolt-floor.mjs';
 
-/** What the bench's client counts as a failed ack (bench/clicks.ts FAILED_ACK), as the bot words it. */
+/** A failed declare's answer: one the bench's client counts as failed (bench/clicks.ts FAILED_ACK). */
 const FAILED = 'Something went wrong on our side';
 
 await migrateDatabase(process.env.DATABASE_URL);
 const pool = createPool(process.env.DATABASE_URL, REQUESTS_POOL_SIZE, REQUESTS_POOL_OPTIONS);
 const redis = createProducerRedis(process.env.REDIS_URL);
+// Redis away shows as failed declares (or the wait below), not as ioredis's unhandled-error lines.
+redis.on('error', () => {});
 // Without an offline queue, an add before Redis is ready fails: the bench waits for the port, and a Redis
 // that never answers ends this floor, which fails the bench, rather than hang it.
 await new Promise((resolve, reject) => {
@@ -55,8 +57,9 @@ app.command(/.*/, async ({ ack, command }) => {
   // Anything else (the Slack path's warm-up) is only acked, as by the ack floor.
   if (!declared) return await ack();
   const [, severity, title] = declared;
+  let ref;
   try {
-    const { ref } = await declareIncident(
+    ({ ref } = await declareIncident(
       { pool, config, effects },
       {
         severity,
@@ -65,14 +68,15 @@ app.command(/.*/, async ({ ack, command }) => {
         channelId: command.channel_id,
         requestKey: `command:${command.trigger_id}`,
       },
-    );
-    await ack({
-      response_type: 'ephemeral',
-      text: `Declared ${ref} (${severity}) in this channel. Assign a commander: \`/incident assign ${ref} commander @someone\`.`,
-    });
-  } catch {
-    await ack({ response_type: 'ephemeral', text: FAILED });
+    ));
+  } catch (err) {
+    console.error(`a declare failed: ${err}`);
+    return await ack({ response_type: 'ephemeral', text: FAILED });
   }
+  await ack({
+    response_type: 'ephemeral',
+    text: `Declared ${ref} (${severity}) in this channel. Assign a commander: \`/incident assign ${ref} commander @someone\`.`,
+  });
 });
 // The Slack path's warm-up clicks and forms, acked as by the ack floor.
 app.action(/.*/, async ({ ack }) => ack());
