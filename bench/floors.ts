@@ -295,7 +295,7 @@ async function allIngested(pool: pg.Pool): Promise<void> {
 }
 
 /** A request into a Slack endpoint, and what its answer must say for the row to measure it. */
-interface Sent {
+export interface Sent {
   form: Record<string, string>;
   /** An answer not matching it counts as failed: the request took another path than the row's. */
   answers?: RegExp;

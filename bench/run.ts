@@ -363,8 +363,8 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- floors`, `-- workfloor`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`, `-- scaleout` or `-- soak`
-// (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults` (half an hour of outages and cuts) runs
+// `npm run bench -- floors`, `-- workfloor`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`,
+// `-- scaleout` or `-- soak` (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults` (half an hour of outages and cuts) runs
 // only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);

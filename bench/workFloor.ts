@@ -36,6 +36,7 @@ import {
   range,
   ratios,
   rewarmedAcks,
+  type Sent,
   startFloor,
 } from './floors.js';
 
@@ -78,6 +79,7 @@ export async function workFloorBench(): Promise<void> {
           const started = (name: string, checked: boolean, side: { port: number; child: ChildProcess }) => {
             children.push(side.child);
             sides.push({ name, port: side.port, pid: side.child.pid!, checked });
+            figures.set(name, { p50: [], p99: [], failed: 0, cpu: { own: [], postgres: [], redis: [] } });
           };
           try {
             started(SERVE, true, await startBot(slack, serveUrl, prefix(), 1000, { yaml: CATALOG }));
@@ -114,24 +116,7 @@ export async function workFloorBench(): Promise<void> {
                 // measured with as much of that behind it as untilQuiet's 20 s leaves (it waits for
                 // `serve` and PostgreSQL both).
                 if (!(await untilQuiet(serve))) busy++;
-                const { result, cpuMs } = await rewarmedAcks(side.port, ACKS, request, async () => ({
-                  own: [side.pid],
-                  postgres: await processesNamed('postgres'),
-                  redis: await processesNamed('redis-server'),
-                }));
-                const kept = figures.get(side.name) ?? {
-                  p50: [],
-                  p99: [],
-                  failed: 0,
-                  cpu: { own: [], postgres: [], redis: [] },
-                };
-                kept.p50.push(percentile(result, 0.5));
-                kept.p99.push(percentile(result, 0.99));
-                if (side.checked) kept.failed += result.failed ?? 0;
-                kept.cpu.own.push(cpuMs.own / ACKS);
-                kept.cpu.postgres.push(cpuMs.postgres / ACKS);
-                kept.cpu.redis.push(cpuMs.redis / ACKS);
-                figures.set(side.name, kept);
+                record(figures.get(side.name)!, side, await measured(side, request));
               }
             }
           } finally {
@@ -144,6 +129,24 @@ export async function workFloorBench(): Promise<void> {
     await slack.close();
   }
   printWorkFloor(figures, busy);
+}
+
+/** A side's measured acks, once re-warmed, and the CPU its process, PostgreSQL and Redis spent on them. */
+function measured(side: Side, request: (i: number) => Sent) {
+  return rewarmedAcks(side.port, ACKS, request, async () => ({
+    own: [side.pid],
+    postgres: await processesNamed('postgres'),
+    redis: await processesNamed('redis-server'),
+  }));
+}
+
+function record(kept: SideFigures, side: Side, { result, cpuMs }: Awaited<ReturnType<typeof measured>>) {
+  kept.p50.push(percentile(result, 0.5));
+  kept.p99.push(percentile(result, 0.99));
+  if (side.checked) kept.failed += result.failed ?? 0;
+  kept.cpu.own.push(cpuMs.own / ACKS);
+  kept.cpu.postgres.push(cpuMs.postgres / ACKS);
+  kept.cpu.redis.push(cpuMs.redis / ACKS);
 }
 
 function printWorkFloor(figures: Map<string, SideFigures>, busy: number): void {
