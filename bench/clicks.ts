@@ -7,6 +7,7 @@ import { blockActionsPayload, newTriggerId, viewSubmissionPayload } from '../src
 import { payload } from '../test/support/alertmanager.js';
 import { serveAlertmanagerStandIn } from '../test/support/alertmanagerServer.js';
 import { CATALOG, percentile, runConcurrently, slackRequest, startBot, stop, TEAMS } from './deployment.js';
+import type { Sent } from './floors.js';
 
 const CONCURRENCY = 50;
 const CLICKS = 200;
@@ -45,8 +46,7 @@ function config(alertmanagerUrl: string): string[] {
  * One request into the bot, and the call that shows its result, when the listener acks before its work;
  * another ephemeral to the clicker in that channel is an answer too, but not the result (an error).
  */
-interface Probe {
-  form: Record<string, string>;
+interface Probe extends Sent {
   shows?: (call: RecordedCall) => boolean;
   clicker?: { user: string; channel: string };
 }
@@ -167,7 +167,10 @@ async function measure(
             if (kept.results) counted++;
           }
           const { status, ms, body } = await slackRequest(port, probe.form);
-          const ackFailed = status !== 200 || FAILED_ACK.test(body);
+          const ackFailed =
+            status !== 200 ||
+            FAILED_ACK.test(body) ||
+            (probe.answers !== undefined && !probe.answers.test(body));
           if (ackFailed) failed++;
           if (kept.acks) {
             acks.push(ms);
@@ -388,42 +391,59 @@ export async function clickMatrix(
     });
   };
   try {
-    // The state the clicks act on: alert-born incidents (with a playbook and silences) in the teams'
-    // channels, declared incidents and action requests spread over channels of their own.
-    const alerts = Array.from({ length: CLICKS }, (_, g) => {
-      const labels = { team: `team-${g % TEAMS}`, service: 'payments-api' };
-      return JSON.stringify(
-        payload({ group: `Acks${prefix}x${g}`, commonLabels: labels, alerts: [{ instance: 'h', labels }] }),
+    /**
+     * `CLICKS` alert-born incidents (with a playbook and silences) in the teams' channels and as many declared
+     * ones spread over channels of their own, once Slack shows their roots: what the rows after act on.
+     */
+    const incidents = async (tag: string) => {
+      const { rows: before } = await pool.query<{ last: number }>(
+        'SELECT COALESCE(max(id), 0)::int AS last FROM incidents',
       );
-    });
-    await runConcurrently(port, alerts, 16);
+      const alerts = Array.from({ length: CLICKS }, (_, g) => {
+        const labels = { team: `team-${g % TEAMS}`, service: 'payments-api' };
+        return JSON.stringify(
+          payload({
+            group: `Acks${prefix}${tag}${g}`,
+            commonLabels: labels,
+            alerts: [{ instance: 'h', labels }],
+          }),
+        );
+      });
+      await runConcurrently(port, alerts, 16);
+      for (let i = 0; i < CLICKS; i++) {
+        await slackRequest(
+          port,
+          command('/incident', `declare P3 Acks ${tag}${i}`, channelOf('ACK', i)).form,
+        );
+      }
+      await waitFor("the incidents' roots", async () => {
+        const { rows: left } = await pool.query('SELECT 1 FROM incidents WHERE root_ts IS NULL LIMIT 1');
+        return left.length === 0 ? true : undefined;
+      });
+      const roots = async (declared: boolean) =>
+        (
+          await pool.query<Root>(
+            `SELECT id, channel_id AS channel, root_ts AS ts FROM incidents
+              WHERE id > $2 AND (declared_by IS NOT NULL) = $1 ORDER BY id`,
+            [declared, before[0]!.last],
+          )
+        ).rows;
+      return { alert: await roots(false), declared: await roots(true) };
+    };
+    // The state the clicks act on: those incidents, and action requests in channels of their own.
+    const { alert: alertRoots, declared: declaredRoots } = await incidents('x');
     for (let i = 0; i < CLICKS; i++) {
-      await slackRequest(port, command('/incident', `declare P3 Acks ${i}`, channelOf('ACK', i)).form);
       await slackRequest(
         port,
         command('/action', `scale payments-api replicas=${(i % 20) + 1}`, channelOf('REQ', i)).form,
       );
     }
-    const roots = async (declared: boolean) =>
-      (
-        await pool.query<Root>(
-          `SELECT id, channel_id AS channel, root_ts AS ts FROM incidents
-            WHERE root_ts IS NOT NULL AND (declared_by IS NOT NULL) = $1 ORDER BY id`,
-          [declared],
-        )
-      ).rows;
-    await waitFor("the incidents' roots", async () => {
-      const { rows: left } = await pool.query('SELECT 1 FROM incidents WHERE root_ts IS NULL LIMIT 1');
-      return left.length === 0 ? true : undefined;
-    });
     const requests = await waitFor('the approval messages', async () => {
       const { rows: all } = await pool.query<{ id: number; channel: string; ts: string | null }>(
         'SELECT id, channel_id AS channel, message_ts AS ts FROM action_requests ORDER BY id',
       );
       return all.length >= CLICKS && all.every((r) => r.ts !== null) ? (all as Root[]) : undefined;
     });
-    const alertRoots = await roots(false);
-    const declaredRoots = await roots(true);
     // Let the roots' first updates (the buttons) go out before the clicks.
     await new Promise((r) => setTimeout(r, 5000));
     await floors.warmUp(port);
@@ -452,7 +472,10 @@ export async function clickMatrix(
     );
     await run(
       '`/action cancel`',
-      requests.slice(2 * VOTES).map((r) => () => command('/action', `cancel ACT-${r.id}`, r.channel)),
+      requests.slice(2 * VOTES).map((r) => () => ({
+        ...command('/action', `cancel ACT-${r.id}`, r.channel),
+        answers: new RegExp(`Cancelled ACT-${r.id}\\.`),
+      })),
     );
 
     const openers = new Map<string, { id: string; name: string }>();
@@ -540,6 +563,66 @@ export async function clickMatrix(
     await run('extend form', submissions(extendForms, {}, told));
     await run('Unsilence', onRoots(alertRoots, 'incident_unsilence', told));
     await run('resolve form', submissions(resolveForms, { resolution: 'Rolled back the deploy' }));
+
+    // The same work typed, on incidents of its own, as the buttons' is used up by them; each answered in
+    // the ack, by its own clicker, in the incident's channel.
+    const typing = await incidents('typed');
+    const typed = (on: Root[], text: (ref: string) => string, answers: (ref: string) => string) =>
+      on.map((root, i) => () => {
+        const ref = `INC-${root.id}`;
+        return {
+          ...command('/incident', text(ref), root.channel, sre(i)),
+          answers: new RegExp(`${answers(ref)}\\b`),
+        };
+      });
+    await run(
+      '`/incident ack`',
+      typed(
+        typing.alert,
+        (ref) => `ack ${ref}`,
+        (ref) => `You acknowledged ${ref}`,
+      ),
+    );
+    await run(
+      '`/incident silence`',
+      typed(
+        typing.alert,
+        (ref) => `silence ${ref} 2h Known noise during the fix`,
+        (ref) => `Silenced the alerts of ${ref}`,
+      ),
+    );
+    await run(
+      '`/incident extend`',
+      typed(
+        typing.alert,
+        (ref) => `extend ${ref} 1h`,
+        (ref) => `The silence of ${ref}`,
+      ),
+    );
+    await run(
+      '`/incident unsilence`',
+      typed(
+        typing.alert,
+        (ref) => `unsilence ${ref}`,
+        (ref) => `Lifted the silence of ${ref}`,
+      ),
+    );
+    await run(
+      '`/incident resolve`',
+      typed(
+        typing.declared,
+        (ref) => `resolve ${ref} Rolled back the deploy`,
+        (ref) => `Resolved ${ref}`,
+      ),
+    );
+    await run(
+      '`/incident postmortem`',
+      typed(
+        typing.declared,
+        (ref) => `postmortem ${ref}`,
+        (ref) => `post-mortem skeleton of ${ref}`,
+      ),
+    );
     return rows;
   } finally {
     await stop(bot.child);

@@ -493,7 +493,35 @@ export const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
       answers: /Posted update #\d+ to INC-1\b/,
     }),
   },
+  {
+    // Round by round through P0–P4, each round's severity other than the last's (the same one is refused:
+    // in the warm-up's first round, by an incident that was P0 already; unmeasured).
+    name: '/incident severity, 50 incidents',
+    typed: (i) => ({
+      command: '/incident',
+      text: `severity INC-${(i % 50) + 1} P${Math.floor(i / 50) % 5}`,
+      answers: /INC-\d+ is now P\d/,
+    }),
+  },
+  {
+    // Each a person of their own: the same one again in the same role is no change.
+    name: '/incident assign, 50 incidents',
+    typed: (i) => ({
+      command: '/incident',
+      text: `assign INC-${(i % 50) + 1} commander <@U0SRE${String(i).padStart(5, '0')}|sre${i}>`,
+      answers: /is now commander of INC-\d+/,
+    }),
+  },
+  {
+    name: '/incident note, 50 incidents',
+    typed: (i) => ({
+      command: '/incident',
+      text: `note INC-${(i % 50) + 1} Checked the dashboards ${i}`,
+      answers: /Noted on the timeline of INC-\d+/,
+    }),
+  },
   { name: '/action list', typed: () => ({ command: '/action', text: 'list' }) },
+  { name: '/action help', typed: () => ({ command: '/action', text: 'help' }) },
   // In a channel of no incident: in C0BENCH01, with the incidents declared above open, both would ask
   // which incident they are for, and do nothing else.
   {
