@@ -416,9 +416,14 @@ export async function clickMatrix(
           command('/incident', `declare P3 Acks ${tag}${i}`, channelOf('ACK', i)).form,
         );
       }
+      // The webhook answers before it ingests: every incident made, and Slack showing each.
       await waitFor("the incidents' roots", async () => {
-        const { rows: left } = await pool.query('SELECT 1 FROM incidents WHERE root_ts IS NULL LIMIT 1');
-        return left.length === 0 ? true : undefined;
+        const { rows } = await pool.query<{ shown: number; made: number }>(
+          'SELECT count(root_ts)::int AS shown, count(*)::int AS made FROM incidents WHERE id > $1',
+          [before[0]!.last],
+        );
+        const { shown, made } = rows[0]!;
+        return made === 2 * CLICKS && shown === made ? true : undefined;
       });
       const roots = async (declared: boolean) =>
         (

@@ -494,12 +494,12 @@ export const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
     }),
   },
   {
-    // Round by round through P0–P4, each round's severity other than the last's (the same one is refused:
-    // in the warm-up's first round, by an incident that was P0 already; unmeasured).
+    // Round by round through P1, P2, P3, P4, P0, each round's severity other than the last's (the same
+    // one is refused): the 50 come from critical alerts, P0, and every warm-up or measurement starts at P1.
     name: '/incident severity, 50 incidents',
     typed: (i) => ({
       command: '/incident',
-      text: `severity INC-${(i % 50) + 1} P${Math.floor(i / 50) % 5}`,
+      text: `severity INC-${(i % 50) + 1} P${(Math.floor(i / 50) + 1) % 5}`,
       answers: /INC-\d+ is now P\d/,
     }),
   },
@@ -825,7 +825,7 @@ function printListeners(commands: Map<string, CommandFigures[]>, listeners: List
     )} | ${range(p99s, 0)} | ${range(plain, 0)} / ${range(writing, 0)} | ${ratio(p99s, plain)} | ${ratio(p99s, writing)}`;
   };
   console.log(
-    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the first rows' slash commands in every other run). Every process's Slack path is first warmed with ${ACK_PATH_WARM_UP} acks (/incident help, and a click and a form no listener answers). Once the bot and PostgreSQL are at rest, each floor serves ${REWARM} acks of the row's requests before it is measured, and so does the bot for the first rows' slash commands, whose measured acks then follow at once (in the after-work of those ${REWARM}). Those slash commands are measured on ${ACKS} acks, after ${ACK_WARM_UP} of their own; \`/action cancel\`, the buttons and the forms run on a bot of their own, their own code measured from cold (what they act on is used up by them), as a button clicked a few times a day runs. A button's or form's acks are those of half its clicks, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
+    `\n## Every listener, ${ACK_CONCURRENCY} concurrent, each beside the ack floor and the floor that writes, sent the same requests, as many, right after it (before it, for the first rows' slash commands in every other run). Every process's Slack path is first warmed with ${ACK_PATH_WARM_UP} acks (/incident help, and a click and a form no listener answers). Once the bot and PostgreSQL are at rest, each floor serves ${REWARM} acks of the row's requests before it is measured, and so does the bot for the first rows' slash commands, whose measured acks then follow at once (in the after-work of those ${REWARM}). Those slash commands are measured on ${ACKS} acks, after ${ACK_WARM_UP} of their own; \`/action cancel\`, the buttons, the forms and the \`/incident\` commands typed to do what they do run on a bot of their own, their own code measured from cold (what they act on is used up by them), as a button clicked a few times a day runs. A button's, form's or typed command's acks there are those of half its requests, each client clicking again once acknowledged, as the floor's do; its click → result those of the other half, each of ${ACK_CONCURRENCY} people clicking again once their result is shown (waiting at most ${RESULT_WAIT_MS / 1000} s); clicks no more than the clients (the votes) are one wave, timed for both`,
   );
   console.log(
     '| listener | acks | p50 ms | p99 ms | floors p99 ms (ack / writing) | p99 vs the ack floor (run by run) | p99 vs the floor that writes | click → result p50 / p99 ms (shown of sent) |',
