@@ -572,62 +572,24 @@ export async function clickMatrix(
     // The same work typed, on incidents of its own, as the buttons' is used up by them; each answered in
     // the ack, by its own clicker, in the incident's channel.
     const typing = await incidents('typed');
-    const typed = (on: Root[], text: (ref: string) => string, answers: (ref: string) => string) =>
-      on.map((root, i) => () => {
-        const ref = `INC-${root.id}`;
-        return {
-          ...command('/incident', text(ref), root.channel, sre(i)),
-          answers: new RegExp(`${answers(ref)}\\b`),
-        };
-      });
-    await run(
-      '`/incident ack`',
-      typed(
-        typing.alert,
-        (ref) => `ack ${ref}`,
-        (ref) => `You acknowledged ${ref}`,
-      ),
-    );
-    await run(
-      '`/incident silence`',
-      typed(
-        typing.alert,
-        (ref) => `silence ${ref} 2h Known noise during the fix`,
-        (ref) => `Silenced the alerts of ${ref}`,
-      ),
-    );
-    await run(
-      '`/incident extend`',
-      typed(
-        typing.alert,
-        (ref) => `extend ${ref} 1h`,
-        (ref) => `The silence of ${ref}`,
-      ),
-    );
-    await run(
-      '`/incident unsilence`',
-      typed(
-        typing.alert,
-        (ref) => `unsilence ${ref}`,
-        (ref) => `Lifted the silence of ${ref}`,
-      ),
-    );
-    await run(
-      '`/incident resolve`',
-      typed(
-        typing.declared,
-        (ref) => `resolve ${ref} Rolled back the deploy`,
-        (ref) => `Resolved ${ref}`,
-      ),
-    );
-    await run(
-      '`/incident postmortem`',
-      typed(
-        typing.declared,
-        (ref) => `postmortem ${ref}`,
-        (ref) => `post-mortem skeleton of ${ref}`,
-      ),
-    );
+    // In this order: extend and unsilence act on silence's silences, postmortem on resolve's incidents.
+    const typedRows: Array<[name: string, on: Root[], text: string, answer: string]> = [
+      ['ack', typing.alert, 'ack INC', 'You acknowledged INC'],
+      ['silence', typing.alert, 'silence INC 2h Known noise during the fix', 'Silenced the alerts of INC'],
+      ['extend', typing.alert, 'extend INC 1h', 'The silence of INC'],
+      ['unsilence', typing.alert, 'unsilence INC', 'Lifted the silence of INC'],
+      ['resolve', typing.declared, 'resolve INC Rolled back the deploy', 'Resolved INC'],
+      ['postmortem', typing.declared, 'postmortem INC', 'post-mortem skeleton of INC'],
+    ];
+    for (const [name, on, text, answer] of typedRows) {
+      await run(
+        `\`/incident ${name}\``,
+        on.map((root, i) => () => ({
+          ...command('/incident', text.replace('INC', `INC-${root.id}`), root.channel, sre(i)),
+          answers: new RegExp(`${answer.replace('INC', `INC-${root.id}`)}\\b`),
+        })),
+      );
+    }
     return rows;
   } finally {
     await stop(bot.child);

@@ -504,7 +504,7 @@ export const COMMANDS: Array<{ name: string; typed: (i: number) => Typed }> = [
     }),
   },
   {
-    // Each a person of their own: the same one again in the same role is no change.
+    // Each names a person other than the incident's commander at that moment (the same one is no change).
     name: '/incident assign, 50 incidents',
     typed: (i) => ({
       command: '/incident',

@@ -364,8 +364,8 @@ async function sizeBench() {
 }
 
 // `npm run bench -- floors`, `-- workfloor`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`,
-// `-- scaleout` or `-- soak` (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults` (half an hour of outages and cuts) runs
-// only when named.
+// `-- scaleout` or `-- soak` (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults`
+// (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
 // Every part measures the bot as it is deployed: built, then run by node.

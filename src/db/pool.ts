@@ -209,8 +209,8 @@ NamingClient.prototype.query = function (
  * writes of a single statement whose callers are told they failed once the client gives up (a delivery
  * answered 503, a command told the database did not answer): set under `queryTimeoutMs`, a statement left
  * waiting on a lock then cannot land, after that answer, once the lock is gone. The ingest's statements
- * need not: they run in transactions, which the client's end rolls back. Nor the syncs': they record what Slack was sent, and one landing late at worst
- * has a message updated again.
+ * need not: they run in transactions, which the client's end rolls back. Nor the syncs': they record
+ * what Slack was sent, and one landing late at worst has a message updated again.
  *
  * A named statement is parsed once per connection, and by default planned at each execution: a plan kept
  * (PostgreSQL's generic plan, after five executions) is made for the table as it was, and one made while
