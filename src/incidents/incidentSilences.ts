@@ -114,12 +114,23 @@ export const SHARED_LABELS_JSON = `(SELECT coalesce(jsonb_object_agg(c.key, c.va
  */
 export const SILENCE_ATTEMPTS_LEFT = 'EXISTS (SELECT 1 FROM silence_attempts WHERE incident_id = i.id)';
 
+export async function silenceAttemptsLeft(db: pg.ClientBase, incidentId: number): Promise<boolean> {
+  const { rows } = await db.query<{ left: boolean }>(
+    `SELECT ${SILENCE_ATTEMPTS_LEFT} AS left FROM incidents i WHERE id = $1`,
+    [incidentId],
+  );
+  return rows[0]?.left ?? false;
+}
+
 /**
- * Committed before Alertmanager is asked for the silence with this marker, on a connection of its own:
- * what a crash between its answer and recordSilence's commit leaves behind.
+ * Committed before Alertmanager is asked to set or extend the silence with this marker, on a connection of
+ * its own: what a crash between its answer and the record's commit leaves behind. One left already stays.
  */
 export async function recordSilenceAttempt(db: pg.Pool, incidentId: number, marker: string): Promise<void> {
-  await db.query('INSERT INTO silence_attempts (marker, incident_id) VALUES ($1, $2)', [marker, incidentId]);
+  await db.query(
+    'INSERT INTO silence_attempts (marker, incident_id) VALUES ($1, $2) ON CONFLICT (marker) DO NOTHING',
+    [marker, incidentId],
+  );
 }
 
 /** Records the incident's silence, and forgets the attempts that led to it. */
@@ -141,29 +152,40 @@ export async function recordSilence(db: pg.ClientBase, silence: StoredSilence): 
   );
 }
 
-/** The live silence now has this id (Alertmanager's answer to an update) and end. */
+/**
+ * The live silence now has this id (Alertmanager's answer to an update) and end; with `forgetAttempts`,
+ * the incident's attempts are forgotten too.
+ */
 export async function recordSilenceExtended(
   db: pg.ClientBase,
   incidentId: number,
   silence: { silenceId: string; endsAt: Date; matchers: readonly SilenceMatcher[] },
+  { forgetAttempts = false } = {},
 ): Promise<void> {
   await db.query(
-    `UPDATE incident_silences SET silence_id = $2, ends_at = $3, matchers = $4
+    `WITH forgotten AS (DELETE FROM silence_attempts WHERE incident_id = $1 AND $5)
+     UPDATE incident_silences SET silence_id = $2, ends_at = $3, matchers = $4
       WHERE incident_id = $1 AND state = 'live'`,
-    [incidentId, silence.silenceId, silence.endsAt, JSON.stringify(silence.matchers)],
+    [incidentId, silence.silenceId, silence.endsAt, JSON.stringify(silence.matchers), forgetAttempts],
   );
 }
 
-/** The live silence ended: lifted by `endedBy` now, or (null) its end passed. */
+/**
+ * The live silence ended: lifted by `endedBy` now, or (null) its end passed. Its extensions' attempts
+ * go with it: a silence with its marker is a recorded one's, never taken over by the next press.
+ */
 export async function recordSilenceEnded(
   db: pg.ClientBase,
   incidentId: number,
   endedBy: string | null,
 ): Promise<void> {
   await db.query(
-    `UPDATE incident_silences SET state = 'ended', ended_by = $2,
-            ended_at = CASE WHEN $2::text IS NULL THEN LEAST(ends_at, now()) ELSE now() END
-      WHERE incident_id = $1 AND state = 'live'`,
+    `WITH ended AS (
+       UPDATE incident_silences SET state = 'ended', ended_by = $2,
+              ended_at = CASE WHEN $2::text IS NULL THEN LEAST(ends_at, now()) ELSE now() END
+        WHERE incident_id = $1 AND state = 'live'
+       RETURNING marker)
+     DELETE FROM silence_attempts WHERE marker IN (SELECT marker FROM ended)`,
     [incidentId, endedBy],
   );
 }

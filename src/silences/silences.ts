@@ -24,6 +24,7 @@ import {
   SHARED_LABELS_JSON,
   SILENCE_ATTEMPTS_LEFT,
   type StoredSilence,
+  silenceAttemptsLeft,
   silenceRecorded,
   storedSilenceOf,
 } from '../incidents/incidentSilences.js';
@@ -45,8 +46,9 @@ import { checkMatchers, proposedMatchers, silenceableCommonLabels } from './matc
  * alerts keep arriving meanwhile) around the Alertmanager call: two people pressing Silence at once make
  * one silence, and when Alertmanager fails or refuses, the transaction (request claim included) rolls
  * back and no silence is recorded. The call is bounded by alertmanager.timeout per peer. Each silence set
- * is recorded as an attempt before Alertmanager is asked (silence_attempts), committed on its own: one
- * left behind is why the next press looks through Alertmanager's silences for one never recorded.
+ * or extended is recorded as an attempt before Alertmanager is asked (silence_attempts), committed on its
+ * own: one left behind is why the next change looks through Alertmanager's silences (every team's) for
+ * one never recorded. Otherwise the recorded one is read by its id.
  */
 
 export type { SilenceMatcher } from '../alertmanager/alertmanagerApi.js';
@@ -181,9 +183,10 @@ export async function extendSilence(
 ): Promise<IncidentSilence> {
   const alertmanager = allowed(deps, input.userId);
   checkDuration(deps, input.durationMs);
-  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, { live }) => {
+  const result = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, incident) => {
+    const { live, attemptsLeft } = incident;
     if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
-    const marked = await markedSilences(alertmanager, live);
+    const marked = await markedSilences(alertmanager, live, attemptsLeft);
     // The silence to update: the recorded one while Alertmanager runs it, else the one that replaced it
     // (an update Alertmanager took whose record was lost), which may end later than Postgres knows.
     const current =
@@ -211,6 +214,9 @@ export async function extendSilence(
       },
       input.userId,
     );
+    // A lost answer, or a crash before the commit, leaves it: Alertmanager may then run a silence with
+    // the marker that Postgres does not know of (ON CONFLICT: one left already).
+    await recordSilenceAttempt(deps.pool, input.incidentId, live.marker);
     const silenceId = await postOrFind(
       alertmanager,
       live.marker,
@@ -230,7 +236,14 @@ export async function extendSilence(
       alertmanager,
       marked.filter((s) => s.id !== current?.id && s.id !== silenceId),
     ).catch(() => undefined);
-    await recordSilenceExtended(db, input.incidentId, { silenceId, endsAt, matchers: spec.matchers });
+    // Its attempt is forgotten, unless one was left before: a copy on a peer that has yet to gossip it
+    // may surface later, so the silence's changes go on looking through the list until it ends.
+    await recordSilenceExtended(
+      db,
+      input.incidentId,
+      { silenceId, endsAt, matchers: spec.matchers },
+      { forgetAttempts: !attemptsLeft },
+    );
     const entry: NewTimelineEntry = {
       kind: 'silence_extended',
       actor: input.userId,
@@ -257,11 +270,10 @@ export async function unsilenceIncident(
   input: { incidentId: number; userId: string; requestKey: string },
 ): Promise<void> {
   const alertmanager = allowed(deps, input.userId);
-  const version = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, { live }) => {
+  const version = await withSilenceLock(deps, input.incidentId, input.requestKey, async (db, incident) => {
+    const { live, attemptsLeft } = incident;
     if (!live || live.endsAt.getTime() <= Date.now()) throw notSilenced(input.incidentId);
-    // Every silence with its marker, not only the recorded one: Alertmanager may run one that replaced
-    // it (an extension whose record was lost), or a second that a lost answer once made.
-    const marked = await markedSilences(alertmanager, live);
+    const marked = await markedSilences(alertmanager, live, attemptsLeft);
     await expireEach(alertmanager, [
       { id: live.silenceId },
       ...marked.filter((s) => s.id !== live.silenceId),
@@ -327,7 +339,8 @@ export async function endSilenceIfDue(
     const live = await liveSilence(db, incidentId);
     if (!live) return {};
     if (live.endsAt.getTime() > Date.now()) return { nextAt: live.endsAt };
-    const running = alertmanager && (await runningLonger(alertmanager, live));
+    const running =
+      alertmanager && (await runningLonger(alertmanager, live, await silenceAttemptsLeft(db, incidentId)));
     if (running) {
       await recordSilenceExtended(db, incidentId, {
         silenceId: running.id,
@@ -354,26 +367,38 @@ export async function endSilenceIfDue(
   return result;
 }
 
-/** The silence Alertmanager runs, with this one's marker, past its recorded end; undefined if none or unknown. */
+/** The live silence's silence (markedSilences) Alertmanager runs past its recorded end; undefined if none or unknown. */
 async function runningLonger(
   alertmanager: AlertmanagerApi,
   live: StoredSilence,
+  attemptsLeft: boolean,
 ): Promise<Silence | undefined> {
-  const silences = await alertmanager.listSilences().catch(() => []);
+  const silences = await markedSilences(alertmanager, live, attemptsLeft).catch(() => []);
   const now = Date.now();
   return silences.find(
-    (s) =>
-      s.state === 'active' &&
-      markerOf(s) === live.marker &&
-      s.endsAt.getTime() > Math.max(now, live.endsAt.getTime()),
+    (s) => s.state === 'active' && s.endsAt.getTime() > Math.max(now, live.endsAt.getTime()),
   );
 }
 
 /**
  * The silences Alertmanager runs (or will) that are the live silence's: the recorded one, and any with
- * its marker, which the bot made but may not have recorded.
+ * its marker, which the bot made but may not have recorded. Those come only after an attempt was left
+ * behind (a lost answer, a crash: `attemptsLeft`), or once the recorded one ended or is gone (replaced by
+ * an edit in Alertmanager's UI, which keeps its comment). Otherwise the recorded one, read by its id, is
+ * all: Alertmanager's list holds every team's silences, expired ones too, and is read only when needed.
  */
-async function markedSilences(alertmanager: AlertmanagerApi, live: StoredSilence): Promise<Silence[]> {
+async function markedSilences(
+  alertmanager: AlertmanagerApi,
+  live: StoredSilence,
+  attemptsLeft: boolean,
+): Promise<Silence[]> {
+  if (!attemptsLeft) {
+    const recorded = await alertmanager.getSilence(live.silenceId).catch((err: unknown) => {
+      if (err instanceof AlertmanagerError && err.code === 'SILENCE_NOT_FOUND') return undefined;
+      throw err;
+    });
+    if (recorded && recorded.state !== 'expired') return [recorded];
+  }
   const silences = await alertmanager.listSilences();
   return silences.filter(
     (s) => s.state !== 'expired' && (s.id === live.silenceId || markerOf(s) === live.marker),

@@ -128,6 +128,8 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
                 (SELECT coalesce(sum(version), 0) FROM incidents)::int AS versions`,
       )
     ).rows[0];
+  const attemptsOf = async (incidentId: number) =>
+    (await pool.query('SELECT marker FROM silence_attempts WHERE incident_id = $1', [incidentId])).rows;
   const silencesInAlertmanager = async (incidentId: number) =>
     (await new AlertmanagerApi([amUrl()], undefined, 2_000).listSilences()).filter((s) =>
       s.comment.startsWith(`INC-${incidentId}: `),
@@ -219,8 +221,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(await silence('U0ALICE', pool)).toMatchObject({ silenceId: orphan!.id, silencedBy: 'U0ALICE' });
     expect(await silencesInAlertmanager(id)).toHaveLength(1);
     // Taken over, it leaves no attempt behind: the next press lists nothing.
-    const { rows } = await pool.query('SELECT 1 FROM silence_attempts WHERE incident_id = $1', [id]);
-    expect(rows).toEqual([]);
+    expect(await attemptsOf(id)).toEqual([]);
   });
 
   it('asks Alertmanager nothing when its attempt could not be recorded', async () => {
@@ -238,22 +239,31 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(await silencesInAlertmanager(id)).toEqual([]);
   });
 
-  it("lists Alertmanager's silences only after an attempt was left behind", async () => {
-    const { id } = await alertBorn();
-    let lists = 0;
-    const alertmanager = new AlertmanagerApi([amUrl()], undefined, 2_000);
-    const listSilences = alertmanager.listSilences.bind(alertmanager);
-    alertmanager.listSilences = () => {
-      lists++;
+  /** An API to the test's Alertmanager that counts the times it read Alertmanager's whole list. */
+  function listCounting() {
+    const counter = { alertmanager: new AlertmanagerApi([amUrl()], undefined, 2_000), lists: 0 };
+    const listSilences = counter.alertmanager.listSilences.bind(counter.alertmanager);
+    counter.alertmanager.listSilences = () => {
+      counter.lists++;
       return listSilences();
     };
+    return counter;
+  }
+
+  it("lists Alertmanager's silences only after an attempt was left behind", async () => {
+    const { id } = await alertBorn();
+    const counter = listCounting();
+    const { alertmanager } = counter;
     const input = { incidentId: id, userId: 'U0ALICE', durationMs: HOUR, reason: 'quiet' };
     await silenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
-    expect(lists).toBe(0);
+    await extendSilence(deps({ alertmanager }), { ...input, requestKey: requestKey() });
     await unsilenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
-    // Lifting lists them, for every silence with the incident's marker; setting does not.
-    expect(lists).toBe(1);
-    lists = 0;
+    // Before: extending and lifting each read every silence Alertmanager held, every team's, expired ones
+    // too, while holding the incident's silence lock; the recorded one, read by its id, is enough.
+    expect(counter.lists).toBe(0);
+    expect(await silencesInAlertmanager(id)).toMatchObject([{ state: 'expired' }]);
+    expect(await attemptsOf(id)).toEqual([]);
+    counter.lists = 0;
     // Refused by Alertmanager: the attempt stays, and the next press looks for what it may have left.
     await expect(
       silenceIncident(deps({ alertmanager: new AlertmanagerApi([refusingUrl], undefined, 2_000) }), {
@@ -262,7 +272,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
       }),
     ).rejects.toThrow(SilenceError);
     await silenceIncident(deps({ alertmanager }), { ...input, requestKey: requestKey() });
-    expect(lists).toBe(1);
+    expect(counter.lists).toBe(1);
   });
 
   it('extends from the current end, capped at maxDuration from now, and follows a replaced id', async () => {
@@ -655,7 +665,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
   });
 
   // A silence whose answer is lost on its way back (a bug hunt): Alertmanager may have taken it.
-  const losing = async (lose: (method: string) => boolean, as?: 'reset' | 502) => {
+  const losing = async (lose: (method: string, path: string) => boolean, as?: 'reset' | 502) => {
     const path = await answerLostPath(amUrl(), lose, as);
     servers.push(path.server);
     return path;
@@ -685,8 +695,7 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect((await activeIn(id)).map((s) => s.id)).toEqual([silence.silenceId]);
     expect(await activeSilence(pool, id)).toEqual(silence);
     expect(ends.at(-1)).toEqual([id, silence.endsAt]);
-    const { rows } = await pool.query('SELECT 1 FROM silence_attempts WHERE incident_id = $1', [id]);
-    expect(rows).toEqual([]);
+    expect(await attemptsOf(id)).toEqual([]);
   });
 
   it('says a silence may have been taken when neither its answer nor a look for it comes back; the next press takes it up', async () => {
@@ -809,6 +818,49 @@ describeWithAlertmanager('silences, against a real Alertmanager and PostgreSQL',
     expect(silencedText(extended, true)).toContain(
       `alertname="HighLatency", service="${name}", instance=~"host-1.*"`,
     );
+  });
+
+  it("after an extension's lost answer, lists Alertmanager's silences until the silence ends, lifting copies beside the recorded one", async () => {
+    const { id } = await alertBorn();
+    const silence = await aliceSilences(id);
+    const extend = (alertmanager: AlertmanagerApi) =>
+      extendSilence(deps({ alertmanager }), {
+        incidentId: id,
+        userId: 'U0BOB',
+        durationMs: HOUR,
+        requestKey: requestKey(),
+      });
+    // The extension's answer is lost, and so are the looks for it in the list: Alertmanager took it.
+    const lossy = await losing((method, path) => method === 'POST' || path === '/api/v2/silences');
+    const lost = await rejection(extend(new AlertmanagerApi([lossy.url], undefined, 2_000)));
+    expect(lost.code).toBe('ALERTMANAGER_OUTCOME_UNKNOWN');
+    expect(await activeSilence(pool, id)).toEqual(silence);
+    expect(await attemptsOf(id)).toHaveLength(1);
+    // What HA peers that drifted apart meanwhile may leave: a second silence with its comment, beside it.
+    const copyOf = async () => {
+      const [recorded] = await activeIn(id);
+      return am().postSilence({ ...recorded!, startsAt: new Date(), createdBy: 'U0BOB' });
+    };
+    await copyOf();
+    const counter = listCounting();
+    const extended = await extend(counter.alertmanager);
+    // From the end Alertmanager took, the copy lifted.
+    expect(extended).toMatchObject({
+      silenceId: silence.silenceId,
+      endsAt: new Date(silence.endsAt.getTime() + 2 * HOUR),
+    });
+    expect((await activeIn(id)).map((s) => s.id)).toEqual([silence.silenceId]);
+    // Another surfaces later (a peer rejoining): unsilence, too, still looks through the list.
+    await copyOf();
+    await unsilenceIncident(deps({ alertmanager: counter.alertmanager }), {
+      incidentId: id,
+      userId: 'U0BOB',
+      requestKey: requestKey(),
+    });
+    expect(counter.lists).toBe(2);
+    expect(await activeIn(id)).toEqual([]);
+    // The silence ended, its attempt goes: the next silence of the incident need not list.
+    expect(await attemptsOf(id)).toEqual([]);
   });
 
   it('unsilence does not record a silence lifted when the copies with its marker cannot be listed', async () => {

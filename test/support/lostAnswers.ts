@@ -3,13 +3,13 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A path to an Alertmanager at `target` that passes every request on at once and, for those `lose`
- * picks, loses the answer once the target has given it: the connection is dropped (`reset`), or a
+ * picks (by method and path, e.g. `GET /api/v2/silences`), loses the answer once the target has given it: the connection is dropped (`reset`), or a
  * gateway's 502 comes back instead. A peer that took the request but whose answer never came back,
  * with no clock involved: the target has always acted before the loss.
  */
 export async function answerLostPath(
   target: string,
-  lose: (method: string) => boolean,
+  lose: (method: string, path: string) => boolean,
   as: 'reset' | 502 = 'reset',
 ): Promise<{ url: string; server: Server; passed: string[] }> {
   const passed: string[] = [];
@@ -26,7 +26,7 @@ export async function answerLostPath(
         body: raw || undefined,
       });
       const text = await answer.text();
-      if (!lose(req.method ?? 'GET')) {
+      if (!lose(req.method ?? 'GET', req.url ?? '/')) {
         res.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
       } else if (as === 'reset') {
         req.socket.destroy();
