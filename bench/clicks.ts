@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { AlertmanagerApi } from '../src/alertmanager/alertmanagerApi.js';
 import { settledWithin } from '../src/primitives/withTimeout.js';
 import type { Block } from '../src/render/blockKit.js';
 import { type EnteredValues, stateValues } from '../src/sandbox/sandboxClient.js';
@@ -26,6 +27,29 @@ const APPROVER = { id: 'U0APPROVER', name: 'approver' };
 const REQUESTER = { id: 'U0REQUESTER', name: 'requester' };
 
 const channelOf = (prefix: string, i: number) => `C0${prefix}${String(i % CHANNELS).padStart(4, '0')}`;
+
+/**
+ * What the Alertmanager holds besides the incidents' silences: other teams', half of them expired (it
+ * keeps those for its retention period), as a shared one does.
+ */
+export const OTHER_SILENCES = 2_000;
+
+async function otherTeamsSilences(alertmanagerUrl: string): Promise<void> {
+  const alertmanager = new AlertmanagerApi([alertmanagerUrl], undefined, 10_000);
+  for (let i = 0; i < OTHER_SILENCES; i++) {
+    const id = await alertmanager.postSilence({
+      matchers: [
+        { name: 'team', value: `other-${i % 40}` },
+        { name: 'alertname', value: `Other${i}` },
+      ],
+      startsAt: new Date(),
+      endsAt: new Date(Date.now() + 24 * 3_600_000),
+      createdBy: 'U0OTHER',
+      comment: `Maintenance window ${i}`,
+    });
+    if (i % 2) await alertmanager.expireSilence(id);
+  }
+}
 
 /** The catalog, an Alertmanager to silence in, and a playbook whose first moves are a check and an action. */
 function config(alertmanagerUrl: string): string[] {
@@ -366,6 +390,7 @@ export async function clickMatrix(
   floors: Floors,
 ): Promise<ListenerFigures[]> {
   const alertmanager = await serveAlertmanagerStandIn();
+  await otherTeamsSilences(alertmanager.url);
   const bot = await startBot(slack, databaseUrl, prefix, 1000, { yaml: config(alertmanager.url) });
   const { port } = bot;
   const command = (command: string, text: string, channel: string, user = REQUESTER) => ({
