@@ -109,8 +109,10 @@ export const SHARED_LABELS_JSON = `(SELECT coalesce(jsonb_object_agg(c.key, c.va
            OR NOT EXISTS (SELECT 1 FROM alerts f WHERE f.incident_id = i.id AND f.status = 'firing'))))`;
 
 /**
- * Whether an attempt to set a silence for the incident row `i` was left behind (see recordSilenceAttempt):
- * only then may Alertmanager hold a silence of it that was never recorded.
+ * Whether an attempt to set or extend a silence of the incident row `i` was left behind (see
+ * recordSilenceAttempt), or kept by an extension that found the recorded silence replaced or gone:
+ * Alertmanager may then hold a silence of it that was never recorded, and the next change looks
+ * through Alertmanager's silences for it.
  */
 export const SILENCE_ATTEMPTS_LEFT = 'EXISTS (SELECT 1 FROM silence_attempts WHERE incident_id = i.id)';
 

@@ -236,13 +236,16 @@ export async function extendSilence(
       alertmanager,
       marked.filter((s) => s.id !== current?.id && s.id !== silenceId),
     ).catch(() => undefined);
-    // Its attempt is forgotten, unless one was left before: a copy on a peer that has yet to gossip it
-    // may surface later, so the silence's changes go on looking through the list until it ends.
+    // Its attempt is forgotten only when Alertmanager ran the recorded silence and updated it in place.
+    // Otherwise (one left before, the recorded one replaced or gone, so set again) a silence with the
+    // marker may surface later from a peer yet to gossip it: the silence's changes go on looking through
+    // the list until it ends.
+    const inPlace = !attemptsLeft && current?.id === live.silenceId && silenceId === live.silenceId;
     await recordSilenceExtended(
       db,
       input.incidentId,
       { silenceId, endsAt, matchers: spec.matchers },
-      { forgetAttempts: !attemptsLeft },
+      { forgetAttempts: inPlace },
     );
     const entry: NewTimelineEntry = {
       kind: 'silence_extended',
@@ -367,7 +370,10 @@ export async function endSilenceIfDue(
   return result;
 }
 
-/** The live silence's silence (markedSilences) Alertmanager runs past its recorded end; undefined if none or unknown. */
+/**
+ * The silence of the live one's (markedSilences) that Alertmanager runs past its recorded end; undefined if
+ * none, or unknown.
+ */
 async function runningLonger(
   alertmanager: AlertmanagerApi,
   live: StoredSilence,
@@ -499,7 +505,7 @@ interface AlertBornIncident {
   /** Those its alerts share now (SHARED_LABELS_JSON), not its first notification's. */
   commonLabels: Record<string, string>;
   live: StoredSilence | undefined;
-  /** An attempt to set its silence was left behind: Alertmanager may hold a silence never recorded. */
+  /** An attempt was left behind (SILENCE_ATTEMPTS_LEFT): Alertmanager may hold a silence never recorded. */
   attemptsLeft: boolean;
 }
 
@@ -606,7 +612,7 @@ const LOOKUP_WAITS_MS = [0, 500, 1_500];
  * Posts a silence (`post`) and answers its id. When the answer is lost, Alertmanager may have taken it:
  * it is looked for, by the marker its comment carries (and `taken`), not posted again, and its id is
  * answered if found; otherwise the person is told it may have been taken. The attempt recorded before
- * asking stays, so the next press looks for it before setting another.
+ * asking stays, so the next change looks for it first.
  */
 async function postOrFind(
   alertmanager: AlertmanagerApi,

@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A path to an Alertmanager at `target` that passes every request on at once and, for those `lose`
- * picks (by method and path, e.g. `GET /api/v2/silences`), loses the answer once the target has given it: the connection is dropped (`reset`), or a
- * gateway's 502 comes back instead. A peer that took the request but whose answer never came back,
- * with no clock involved: the target has always acted before the loss.
+ * picks (by method and path, e.g. `GET /api/v2/silences`), loses the answer once the target has given
+ * it: the connection is dropped (`reset`), or a gateway's 502 comes back instead. A peer that took the
+ * request but whose answer never came back, with no clock involved: the target has always acted before
+ * the loss.
  */
 export async function answerLostPath(
   target: string,
