@@ -3,8 +3,8 @@
  *
  * Runs the real bot as a child process (serve + in-process worker) against PostgreSQL and Redis at
  * DATABASE_URL / REDIS_URL and the Slack emulator over HTTP, then measures:
- *   0. the bot beside the floors, the least its job needs (see floors.ts), and a declare beside the floor
- *      of its own work (see workFloor.ts);
+ *   0. the bot beside the floors, the least its job needs (see floors.ts), a declare beside the floor
+ *      of its own work (see workFloor.ts), and what the change notifications cost it (see notifyCost.ts);
  *   1. the webhook edge: deliveries/s and p50/p99 latency, for changing deliveries and for repeats;
  *   2. an alert storm: 10,000 alerts in 100 groups, delivered as Alertmanager would (two HA peers,
  *      a first notification, a grown one, repeats, resolution), with Slack's published rate limits:
@@ -40,6 +40,7 @@ import {
 import { faultsBench } from './faults.js';
 import { floorsBench } from './floors.js';
 import { heapAfterGc, idleBench, memoryOf, soakBench } from './memory.js';
+import { notifyCostBench } from './notifyCost.js';
 import { oneChannelStormBench } from './oneChannelStorm.js';
 import { scaleOutBench } from './scaleOut.js';
 import { workFloorBench } from './workFloor.js';
@@ -368,10 +369,11 @@ async function sizeBench() {
 // (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
 console.log(`# incident-bot bench — ${new Date().toISOString()}, Node ${process.version}`);
-// Every part measures the bot as it is deployed: built, then run by node.
+// Every part that starts the bot measures it as it is deployed: built, then run by node.
 buildDist();
 if (parts.length === 0 || parts.includes('floors')) await floorsBench();
 if (parts.length === 0 || parts.includes('workfloor')) await workFloorBench();
+if (parts.length === 0 || parts.includes('notify')) await notifyCostBench();
 if (parts.length === 0 || parts.includes('idle')) await idleBench();
 if (parts.length === 0 || parts.includes('edge')) await edgeBench();
 if (parts.length === 0 || parts.includes('storm')) {
