@@ -364,7 +364,7 @@ async function sizeBench() {
   await slack.close();
 }
 
-// `npm run bench -- floors`, `-- workfloor`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`,
+// `npm run bench -- floors`, `-- workfloor`, `-- notify`, `-- idle`, `-- edge`, `-- storm`, `-- actions`, `-- size`,
 // `-- scaleout` or `-- soak` (SOAK_MINUTES, 10 by default) runs one part; all by default. `-- faults`
 // (half an hour of outages and cuts) runs only when named.
 const parts = process.argv.slice(2);
