@@ -8,9 +8,9 @@
  * as migrated; with the same triggers whose pg_notify does nothing (a no-op found first on the session's
  * search_path); with the same triggers whose pg_notify writes the change as a row of an unlogged table,
  * stamped with its transaction's id (what a process would poll instead of listening); and with no triggers
- * at all (session_replication_role = replica, a superuser's setting,
- * which also skips the foreign keys' checks). Each variant starts on an emptied database, once PostgreSQL
- * is at rest, and warms its own pool before it is measured.
+ * at all (session_replication_role = replica, a superuser's setting, which also skips the foreign keys'
+ * checks). Each variant starts on an emptied database, once PostgreSQL is at rest, and warms its own pool
+ * before it is measured.
  */
 
 import { REQUESTS_POOL_OPTIONS, REQUESTS_POOL_SIZE } from '../src/app.js';

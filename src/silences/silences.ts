@@ -391,8 +391,8 @@ async function runningLonger(
  * its marker, which the bot made but may not have recorded. Those come only after an attempt was left
  * behind (a lost answer, a crash, an extension that found the recorded one replaced or gone:
  * `attemptsLeft`), or once the recorded one ended or is gone (replaced by an edit in Alertmanager's UI,
- * which keeps its comment). Otherwise the recorded one, read by its id, is
- * all: Alertmanager's list holds every team's silences, expired ones too, and is read only when needed.
+ * which keeps its comment). Otherwise the recorded one, read by its id, is all: Alertmanager's list holds
+ * every team's silences, expired ones too, and is read only when needed.
  */
 async function markedSilences(
   alertmanager: AlertmanagerApi,
