@@ -1,16 +1,16 @@
 /**
- * What PostgreSQL's change notifications cost a writer (issue 18). Every serving process forgets what it
- * keeps in memory as triggers tell it of changes (NOTIFY, migrations 024–028), and PostgreSQL makes the
- * commits of transactions that NOTIFY take turns behind one lock for the whole server, their WAL flush
- * included (async.c, PreCommit_Notify), whether or not anyone listens: they cannot share a flush as other
- * commits do. The bot's own declare (one statement: the request's claim, the incident, its first timeline
- * entry; its queue adds left out) at ACK_CONCURRENCY callers on a pool made as the requests' is, by turns:
- * as migrated; with the same triggers whose pg_notify does nothing (a no-op found first on the session's
- * search_path); with the same triggers whose pg_notify writes the change as a row of an unlogged table,
- * stamped with its transaction's id (what a process would poll instead of listening); and with no triggers
- * at all (session_replication_role = replica, a superuser's setting, which also skips the foreign keys'
- * checks). Each variant starts on an emptied database, once PostgreSQL is at rest, and warms its own pool
- * before it is measured.
+ * What telling every serving process of changes costs a writer (issue 18). Each process forgets what it
+ * keeps in memory as triggers tell it of changes (migrations 024–028): as rows of the unlogged table
+ * `changes`, which it polls (migration 041), where they were NOTIFY before. PostgreSQL makes the commits
+ * of transactions that NOTIFY take turns behind one lock for the whole server, their WAL flush included
+ * (async.c, PreCommit_Notify), whether or not anyone listens: they cannot share a flush as other commits
+ * do. The bot's own declare (one statement: the request's claim, the incident, its first timeline entry;
+ * its queue adds left out) at ACK_CONCURRENCY callers on a pool made as the requests' is, by turns: as
+ * migrated; with the same triggers whose tell_change NOTIFYs instead, as before 041, or does nothing (each
+ * a function found first on the session's search_path); and with no triggers at all
+ * (session_replication_role = replica, a superuser's setting, which also skips the foreign keys' checks).
+ * Each variant starts on an emptied database, once PostgreSQL is at rest, and warms its own pool before it
+ * is measured.
  */
 
 import { REQUESTS_POOL_OPTIONS, REQUESTS_POOL_SIZE } from '../src/app.js';
@@ -25,15 +25,12 @@ const DECLARES = 3000;
 const WARM_UP = 500;
 
 const VARIANTS = [
-  { name: 'as migrated (the triggers NOTIFY)', options: '' },
-  { name: 'the same triggers, pg_notify a no-op', options: '-c search_path=notify_noop,public,pg_catalog' },
-  {
-    name: 'the same triggers, pg_notify a row of an unlogged table',
-    options: '-c search_path=notify_row,public,pg_catalog',
-  },
+  { name: 'as migrated (the triggers write rows of `changes`)', options: '' },
+  { name: 'the same triggers, NOTIFY (before migration 041)', options: '-c search_path=notify_sent,public' },
+  { name: 'the same triggers, telling nothing', options: '-c search_path=notify_noop,public' },
   { name: 'no triggers', options: '-c session_replication_role=replica' },
 ];
-const NO_OP = 1;
+const NO_OP = 2;
 
 // What follows a declare (its Slack sync, reminders) is queued in Redis: not what this measures.
 const noEffects = new Proxy({}, { get: () => async () => {} }) as IncidentEffects;
@@ -49,13 +46,10 @@ export async function notifyCostBench(): Promise<void> {
     await migrate(admin);
     await admin.query(`
       CREATE SCHEMA notify_noop;
-      CREATE FUNCTION notify_noop.pg_notify(text, text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;
-      CREATE UNLOGGED TABLE public.changes (
-        xid xid8 NOT NULL DEFAULT pg_current_xact_id(), channel text NOT NULL, payload text NOT NULL);
-      CREATE INDEX changes_xid ON public.changes (xid);
-      CREATE SCHEMA notify_row;
-      CREATE FUNCTION notify_row.pg_notify(channel text, payload text) RETURNS void LANGUAGE sql
-        AS $$ INSERT INTO public.changes (channel, payload) VALUES (channel, payload) $$;`);
+      CREATE FUNCTION notify_noop.tell_change(text, text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$;
+      CREATE SCHEMA notify_sent;
+      CREATE FUNCTION notify_sent.tell_change(channel text, payload text) RETURNS void LANGUAGE sql
+        AS $$ SELECT pg_notify(channel, payload) $$;`);
     let n = 0;
     /** `count` declares at ACK_CONCURRENCY callers: how many a second, and each one's latency. */
     const declares = async (pool: ReturnType<typeof createPool>, count: number) => {
@@ -105,9 +99,9 @@ export async function notifyCostBench(): Promise<void> {
     }
   });
   console.log(
-    `\n## What the change notifications cost a declare: the bot's own declare (one statement, no queue), ${ACK_CONCURRENCY} callers on a pool of ${REQUESTS_POOL_SIZE}, ${DECLARES} a run on the pool that made ${WARM_UP} first, on an emptied database once PostgreSQL is at rest, ${VARIANTS.length} runs by turns, each variant once in each place. PostgreSQL makes the commits of transactions that NOTIFY take turns, WAL flush included, whether or not anyone listens`,
+    `\n## What telling of changes costs a declare: the bot's own declare (one statement, no queue), ${ACK_CONCURRENCY} callers on a pool of ${REQUESTS_POOL_SIZE}, ${DECLARES} a run on the pool that made ${WARM_UP} first, on an emptied database once PostgreSQL is at rest, ${VARIANTS.length} runs by turns, each variant once in each place. PostgreSQL makes the commits of transactions that NOTIFY take turns, WAL flush included, whether or not anyone listens`,
   );
-  console.log('| declare | declares/s (run by run) | p50 ms | p99 ms | declares/s vs pg_notify a no-op |');
+  console.log('| declare | declares/s (run by run) | p50 ms | p99 ms | declares/s vs telling nothing |');
   console.log('| --- | --- | --- | --- | --- |');
   for (const [v, { name }] of VARIANTS.entries()) {
     const f = figures[v]!;

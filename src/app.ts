@@ -14,7 +14,7 @@ import { keptRequestList } from './commands/actionHandlers.js';
 import { keptIncidentList, keptStats, keptTimelines } from './commands/incidentHandlers.js';
 import { alertmanagerAuth } from './config/env.js';
 import { type Config, ConfigError } from './config/index.js';
-import { hearChanges } from './db/changeNotifications.js';
+import { hearChanges } from './db/changes.js';
 import { migrateDatabase } from './db/migrate.js';
 import { clientsInTurn, createPool } from './db/pool.js';
 import { SYNC_QUERY_TIMEOUT_MS } from './db/syncLock.js';
@@ -510,7 +510,6 @@ export async function startApp(config: Config, options: StartOptions): Promise<R
       const shown = new ShownDigests();
       const changes = hearChanges({
         connectionString: env.DATABASE_URL,
-        probes: webhookPool,
         hearers: [shown, incidentList, requestList, timelines, stats],
         logger: logger.child({ component: 'db' }),
       });

@@ -1,10 +1,10 @@
-import type { Hearer } from '../db/changeNotifications.js';
+import type { Hearer } from '../db/changes.js';
 import { KeptByKey } from '../db/keptByKey.js';
 import { LAST_ACCEPTED_GROUPS, MAX_REMEMBERED_KEY } from './lastAccepted.js';
 
 /**
- * Where PostgreSQL tells of groups whose repeat may be news (migrations/024_alert_group_changes.sql). A
- * notification's payload is JSON: an array of group keys, or null for every group.
+ * Where PostgreSQL tells of groups whose repeat may be news (migrations 024 and 041). A change's payload
+ * is JSON: an array of group keys, or null for every group.
  */
 export const GROUP_CHANGES_CHANNEL = 'alert_groups_changed';
 
@@ -23,11 +23,11 @@ interface Shown {
  * Only as good as what it hears (see hearChanges): PostgreSQL tells every serving process of each
  * group whose repeat could be news from then on (a delivery of it stored by any process, its open incident
  * resolved or changed, by hand or by an ingest), and the group is forgotten. While nothing can be heard
- * (not yet listening, the line lost or unproved), nothing is remembered and every repeat is read, as it
- * was before. A read of a group begun before a change of it was heard, or before the line was proved, is
- * not remembered: it may be of before the change.
- * What is left is the time a change takes to be heard, a few milliseconds, in which a repeat is answered
- * as of just before it: as a read sent just before the change is.
+ * (not yet read, or a read failed), nothing is remembered and every repeat is read, as it was before. A
+ * read of a group begun before a change of it was heard, or before changes were heard again, is not
+ * remembered: it may be of before the change.
+ * What is left is the time a change takes to be heard, up to a tenth of a second, in which a repeat is
+ * answered as of just before it: as a read sent just before the change is.
  */
 export class ShownDigests implements Hearer {
   readonly channel = GROUP_CHANGES_CHANNEL;
@@ -60,16 +60,14 @@ export class ShownDigests implements Hearer {
     this.shown.forget(groupKey);
   }
 
-  /** A notification on GROUP_CHANGES_CHANNEL. */
-  told(payload: string | undefined): void {
+  /** A change on GROUP_CHANGES_CHANNEL. */
+  told(payload: string): void {
     let said: unknown;
     try {
-      said = JSON.parse(payload ?? '');
+      said = JSON.parse(payload);
     } catch {
       said = null;
     }
-    // A string: an older version's probe, sent here while both run (a rolling deploy); nothing changed.
-    if (typeof said === 'string') return;
     if (Array.isArray(said)) this.shown.changed(said.filter((key) => typeof key === 'string'));
     // null (a table emptied), or a payload this version does not know: every group, to be safe.
     else this.shown.changedAll();

@@ -2,15 +2,15 @@
  * Values read from PostgreSQL, by key, kept in memory only while changes to them are heard (see
  * hearChanges) and forgotten as each is heard: the bookkeeping every hearer that keeps reads shares.
  *
- * A read is kept only if no change of its key was heard since it began (`readBegins`), nor the line lost
- * or proved: it may be of before the change. Reads asked for while one of the same key is on its way,
+ * A read is kept only if no change of its key was heard since it began (`readBegins`), nor changes lost
+ * or heard again: it may be of before the change. Reads asked for while one of the same key is on its way,
  * with no change of that key heard since it began, share it. At most `maxKeys` are kept, the one read or
  * kept longest ago dropped first.
  */
 export class KeptByKey<K, V> {
   /** By key, the one read or kept longest ago first (a Map keeps the order keys were set in). */
   private readonly kept = new Map<K, V>();
-  /** Counts the changes heard, the line lost and the line proved: what a read's `since` is taken from. */
+  /** Counts the changes heard, lost and heard again: what a read's `since` is taken from. */
   private changes = 0;
   /** The count at each key's last change heard: a read of it begun before is not kept. */
   private readonly changedAt = new Map<K, number>();
@@ -74,7 +74,7 @@ export class KeptByKey<K, V> {
     this.kept.delete(key);
   }
 
-  /** These keys' values may have changed (a notification named them). */
+  /** These keys' values may have changed (a change named them). */
   changed(keys: Iterable<K>): void {
     this.changes += 1;
     for (const key of keys) {
@@ -90,7 +90,7 @@ export class KeptByKey<K, V> {
     }
   }
 
-  /** Every key's value may have changed: a table emptied, or a notification that names none. */
+  /** Every key's value may have changed: a table emptied, or a change that names none. */
   changedAll(): void {
     this.changes += 1;
     this.allChangedAt = this.changes;
@@ -99,7 +99,7 @@ export class KeptByKey<K, V> {
   }
 
   /**
-   * Changes are heard from now on (the line is proved). A read begun before may be of a change made while
+   * Changes are heard from now on (a read of them answered). A read begun before may be of a change made while
    * none was heard: it is not kept.
    */
   heard(): void {

@@ -263,6 +263,19 @@ export function createPool(
 }
 
 /**
+ * Gives up on the connection of `client`, one of `pool`'s, idle or not, that may have gone silent (see
+ * NamingClient.giveUp): its socket reset, and its session ended from a fresh connection once this resolves.
+ */
+export async function giveUpConnection(pool: pg.Pool, client: pg.ClientBase): Promise<void> {
+  if (!(client instanceof NamingClient)) return;
+  const { processID } = client as unknown as { processID: number | null };
+  // Ended here, awaited, rather than in the background.
+  client.whenGivenUp = () => {};
+  client.giveUp();
+  await endSession(pool, processID);
+}
+
+/**
  * Closes a client whose session may still hold locks it could not release (its connection failed or went
  * silent), and ends that session in PostgreSQL from a fresh connection: a silent connection's session
  * would otherwise keep its advisory locks until the server's TCP keepalive gave up, hours later.

@@ -5,7 +5,7 @@ import { DeliveryAcceptor } from '../../src/alerts/deliveryAcceptor.js';
 import { WebhookPayloadSchema } from '../../src/alerts/payload.js';
 import { GROUP_CHANGES_CHANNEL, ShownDigests } from '../../src/alerts/shownDigests.js';
 import { parseFileConfig } from '../../src/config/file.js';
-import { hearChanges } from '../../src/db/changeNotifications.js';
+import { hearChanges } from '../../src/db/changes.js';
 import type { Pool } from '../../src/db/pool.js';
 import { resolveIncident } from '../../src/incidents/lifecycle.js';
 import { type AlertSpec, payload } from '../support/alertmanager.js';
@@ -41,14 +41,29 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
     return { delivery, incidentId: ingested.result.incident!.id };
   };
 
-  describe('the notifications', () => {
+  describe('the changes written', () => {
     const told = notificationsOn(() => pool, GROUP_CHANGES_CHANNEL);
     /** What `work` told of, each payload read. */
     const toldAfter = async (work: () => Promise<unknown>) =>
       (await told(work)).map((p) => JSON.parse(p) as unknown);
     const keyOf = (group: string) => notification(group).groupKey;
 
-    it('tells of the groups of deliveries stored, one notification a statement', async () => {
+    it('writes them as rows, sending no NOTIFY (whose commits take turns behind one lock)', async () => {
+      const listener = new pg.Client({ connectionString: url });
+      const heard: string[] = [];
+      listener.on('notification', (message) => heard.push(message.channel));
+      await listener.connect();
+      try {
+        await listener.query(`LISTEN ${GROUP_CHANGES_CHANNEL}`);
+        expect(await told(() => acceptDeliveries(pool, [notification('A')]))).toHaveLength(1);
+        await listener.query('SELECT 1');
+        expect(heard).toEqual([]);
+      } finally {
+        await listener.end();
+      }
+    });
+
+    it('tells of the groups of deliveries stored, one change a statement', async () => {
       const told = await toldAfter(() => acceptDeliveries(pool, [notification('A'), notification('B')]));
       expect(told).toEqual([expect.arrayContaining([keyOf('A'), keyOf('B')])]);
       expect((told[0] as string[]).length).toBe(2);
@@ -86,7 +101,7 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       ]);
     });
 
-    it('sends keys up to 1024 characters, in notifications that fit in 8,000 bytes, and not a longer one', async () => {
+    it('writes keys up to 1024 characters, in payloads under 8,000 bytes, and not a longer one', async () => {
       const rows = Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, '0')}${'é"\n'.repeat(340)}`);
       const payloads = await told(() =>
         pool.query(
@@ -114,38 +129,34 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
     });
 
     /**
-     * The listener's line through the proxy, its probes sent straight (or from `probes`). A probe waits 10 s
-     * unless a test gives up on one sooner: a loaded machine's slow answer is no lost line.
+     * The reads of `changes` through the proxy. A read waits 10 s unless a test gives up on one sooner: a
+     * loaded machine's slow answer is no failed read.
      */
-    const hear = ({
-      probes = pool,
-      probeWaitMs = 10_000,
-    }: {
-      probes?: pg.Pool;
-      probeWaitMs?: number;
-    } = {}) => {
+    const hear = ({ pollWaitMs = 10_000, keepMs }: { pollWaitMs?: number; keepMs?: number } = {}) => {
       const proxied = new URL(url);
       proxied.host = `127.0.0.1:${proxy.port}`;
       const shown = new ShownDigests();
       const { logger, lines } = recordingLogger<{ level: number; msg: string }>('info');
       line = hearChanges({
         connectionString: proxied.toString(),
-        probes,
         hearers: [shown],
         logger,
-        probeWaitMs,
+        pollWaitMs,
+        ...(keepMs ? { keepMs } : {}),
       });
       /** What it said of being no longer heard: nothing, in a test of what it hears. */
       const noLongerHeard = () => lines.filter((l) => l.msg.includes('no longer heard'));
       return { shown, lines, noLongerHeard };
     };
+    const tell = (payload: string) =>
+      pool.query('SELECT tell_change($1, $2)', [GROUP_CHANGES_CHANNEL, payload]);
     /**
-     * Resolves once `shown` has heard every change committed so far (they come in commit order): a marker's,
-     * sent now, refuses a read begun before it.
+     * Resolves once `shown` has heard every change committed so far: a marker's, written now, refuses a
+     * read begun before it.
      */
     const caughtUp = async (shown: ShownDigests) => {
       const since = shown.readBegins();
-      await pool.query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, JSON.stringify(['(marker)'])]);
+      await tell(JSON.stringify(['(marker)']));
       await waitFor(
         () => {
           shown.found(since, '(marker)', 'x', 1);
@@ -157,14 +168,14 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
         'the marker heard',
       );
     };
-    /** The sessions of the test's database that are listening (their last statement a LISTEN). */
-    const listeningPids = async () =>
+    /** The sessions of the test's database whose last statement read or pruned `changes`. */
+    const reading = async () =>
       (
-        await pool.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' ORDER BY pid",
+        await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE '%FROM changes%' AND pid <> pg_backend_pid()`,
         )
-      ).rows.map((row) => row.pid);
-    const listening = async () => (await listeningPids()).length;
+      ).rows[0]!.n;
     /** Whether `shown` remembers what a read finds now, as it does only while changes are heard. */
     const remembers = (shown: ShownDigests) => {
       shown.found(shown.readBegins(), 'probe-of-the-test', 'x', 1);
@@ -173,45 +184,75 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       return remembered;
     };
 
-    it('remembers once a probe came back, and forgets a group as another process stores a delivery of it', async () => {
+    it('remembers once changes are read, and forgets a group as another process stores a delivery of it', async () => {
       const { shown, noLongerHeard } = hear();
-      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
       const { delivery, incidentId } = await opened('Elsewhere');
       await caughtUp(shown);
       shown.found(shown.readBegins(), delivery.groupKey, delivery.digest, incidentId);
       expect(shown.incidentShowing(delivery.groupKey, delivery.digest)).toBe(incidentId);
       await acceptDeliveries(pool, [notification('Elsewhere', [{ instance: 'pod-2' }])]);
       await waitFor(() => shown.incidentShowing(delivery.groupKey, delivery.digest) === undefined, 5000);
-      // Forgotten as it was told, not by a line lost: it still remembers.
+      // Forgotten as it was told, not by a read failed: it still remembers.
       expect(remembers(shown)).toBe(true);
       expect(noLongerHeard()).toEqual([]);
     });
 
-    it('forgets every group for a notification it cannot read, and only the strings of a list', async () => {
+    it('hears a change whose transaction began before a read and commits after it, told once', async () => {
+      const { shown } = hear();
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
+      const late = await pool.connect();
+      try {
+        await late.query('BEGIN');
+        await late.query('SELECT tell_change($1, \'["late"]\')', [GROUP_CHANGES_CHANNEL]);
+        // Reads go on while it is open: ones that began after it, and their changes, are heard first.
+        await caughtUp(shown);
+        shown.found(shown.readBegins(), 'late', 'a', 1);
+        await caughtUp(shown);
+        expect(shown.incidentShowing('late', 'a')).toBe(1);
+        await late.query('COMMIT');
+      } finally {
+        late.release();
+      }
+      await waitFor(() => shown.incidentShowing('late', 'a') === undefined, 5000, 'the late change heard');
+      // Read again while an older transaction runs, a change is not told again.
+      const older = await pool.connect();
+      try {
+        await older.query('BEGIN');
+        await older.query('SELECT pg_current_xact_id()');
+        await tell('["again"]');
+        await caughtUp(shown);
+        shown.found(shown.readBegins(), 'again', 'a', 1);
+        await caughtUp(shown);
+        await caughtUp(shown);
+        expect(shown.incidentShowing('again', 'a')).toBe(1);
+      } finally {
+        await older.query('COMMIT');
+        older.release();
+      }
+    });
+
+    it('forgets every group for a change it cannot read, and only the strings of a list', async () => {
       const { shown, noLongerHeard } = hear();
-      await waitFor(() => remembers(shown), 10_000, 'the line proved');
-      const notify = (payload: string) =>
-        pool.query('SELECT pg_notify($1, $2)', [GROUP_CHANGES_CHANNEL, payload]);
-      for (const payload of ['not json', '{"groupKey":"g"}', '42']) {
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
+      for (const payload of ['not json', '{"groupKey":"g"}', '42', '"a string"']) {
         shown.found(shown.readBegins(), 'g', 'a', 1);
-        await notify(payload);
+        await tell(payload);
         await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 5000, `forgotten for ${payload}`);
       }
       shown.found(shown.readBegins(), 'g', 'a', 1);
       shown.found(shown.readBegins(), 'h', 'a', 2);
-      // What an older version sent as its probe, here, while both run during a rolling deploy: no change.
-      await notify('"a probe of an older version"');
-      await notify('[7, null, "h"]');
+      await tell('[7, null, "h"]');
       await waitFor(() => shown.incidentShowing('h', 'a') === undefined, 5000, 'h forgotten');
       expect(shown.incidentShowing('g', 'a')).toBe(1);
-      // Still heard: a stray notification is no lost line.
+      // Still heard: a stray change is no failed read.
       expect(remembers(shown)).toBe(true);
       expect(noLongerHeard()).toEqual([]);
     });
 
     it('forgets a group whose incident someone resolves: the repeat after is stored, and reopens it', async () => {
       const { shown, noLongerHeard } = hear();
-      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
       const acceptor = new DeliveryAcceptor(pool, { shown });
       const { delivery, incidentId } = await opened('ByHand');
       await caughtUp(shown);
@@ -226,47 +267,45 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       });
     });
 
-    it('refuses a channel LISTEN would fold to lower case, or one two hearers share', () => {
+    it('refuses a channel two hearers share', () => {
       const shown = new ShownDigests();
       const { logger } = recordingLogger('info');
-      const folded = Object.assign(new ShownDigests(), { channel: 'Alert_Groups' });
-      for (const hearers of [[folded], [shown, shown]])
-        expect(() => hearChanges({ connectionString: url, probes: pool, hearers, logger })).toThrow(
-          /not a lower-case name of its own/,
-        );
+      expect(() => hearChanges({ connectionString: url, hearers: [shown, shown], logger })).toThrow(
+        /is not one of its own/,
+      );
     });
 
-    it('never remembers when its probes do not come back (sent where it does not listen, as through a pooler)', async () => {
-      // Notifications stay within their database: probes from another never reach this line.
+    it('never remembers while its reads fail (a database without the table)', async () => {
       const other = await createTestDatabase();
-      const elsewhere = new pg.Pool({ connectionString: other.url, max: 1 });
       try {
-        const { shown, lines } = hear({ probes: elsewhere, probeWaitMs: 1000 });
+        const shown = new ShownDigests();
+        const { logger, lines } = recordingLogger<{ level: number; msg: string }>('info');
+        line = hearChanges({ connectionString: other.url, hearers: [shown], logger });
         const told = () => lines.filter((l) => l.msg.startsWith('changes in PostgreSQL'));
-        await waitFor(() => told().length > 0, 10_000, 'a probe given up on');
+        await waitFor(() => told().length > 0, 10_000, 'a read failed');
         expect(remembers(shown)).toBe(false);
         expect(told()).toEqual([
           expect.objectContaining({
             level: 40,
-            msg: expect.stringContaining('cannot be heard ('),
+            msg: expect.stringContaining('cannot be heard (a read failed)'),
           }),
         ]);
+        await line.stop();
+        line = undefined;
       } finally {
-        await line?.stop();
-        await elsewhere.end();
         await other.drop();
       }
     });
 
     it.each([
-      { fault: 'cut' as const, told: 'the connection' },
-      // No reset: only the probe not coming back tells.
-      { fault: 'silence' as const, told: 'a probe did not come back' },
+      { fault: 'cut' as const, told: 'a read failed' },
+      // No reset: only the read not coming back tells.
+      { fault: 'silence' as const, told: 'a read did not come back' },
     ])(
-      'forgets everything when the line is $fault, remembers nothing while it is down, and listens again once it is back',
+      'forgets everything when the connection is $fault, remembers nothing while it is down, and reads again once it is back',
       async ({ fault, told }) => {
-        const { shown, lines } = hear({ probeWaitMs: 1000 });
-        await waitFor(() => remembers(shown), 10_000, 'the line proved');
+        const { shown, lines } = hear({ pollWaitMs: 1000 });
+        await waitFor(() => remembers(shown), 10_000, 'changes read');
         shown.found(shown.readBegins(), 'g', 'a', 1);
         proxy[fault]();
         await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 10_000, 'forgotten');
@@ -275,48 +314,48 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
           expect.objectContaining({ level: 40, msg: expect.stringContaining(`no longer heard (${told}`) }),
         );
         proxy.restore();
-        await waitFor(() => remembers(shown), 30_000, 'the line proved again');
-        // The lost line's session is gone, whether it saw the end or not.
-        await waitFor(async () => (await listening()) === 1, 5000, 'one listening session');
+        await waitFor(() => remembers(shown), 30_000, 'changes read again');
+        // The session of a connection given up on is gone, whether it saw the end or not.
+        await waitFor(async () => (await reading()) === 1, 5000, 'one reading session');
       },
     );
+
+    it('forgets everything when its reads went unanswered longer than rows are kept for, though one came back', async () => {
+      const { shown, lines } = hear({ keepMs: 2000 });
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
+      shown.found(shown.readBegins(), 'g', 'a', 1);
+      proxy.silence();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      proxy.restore();
+      await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 10_000, 'forgotten');
+      expect(lines).toContainEqual(
+        expect.objectContaining({ msg: expect.stringContaining('went unread for') }),
+      );
+      await waitFor(() => remembers(shown), 10_000, 'changes heard again');
+    });
+
+    it('deletes the rows every process has read, once they are older than it keeps them for', async () => {
+      const { shown } = hear({ keepMs: 1200 });
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
+      await tell('["old"]');
+      await caughtUp(shown);
+      const rows = async () =>
+        (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM changes')).rows[0]!.n;
+      expect(await rows()).toBeGreaterThan(0);
+      await waitFor(async () => (await rows()) === 0, 10_000, 'the rows deleted');
+    });
 
     it.each([
       { when: 'open', fault: () => {} },
       { when: 'silent', fault: () => proxy.silenceOpen() },
-    ])('closes its line when stopped, $when, and remembers nothing after', async ({ fault }) => {
-      const { shown } = hear();
-      await waitFor(() => remembers(shown), 10_000, 'the line proved');
+    ])('closes its connection when stopped, $when, and remembers nothing after', async ({ fault }) => {
+      const { shown } = hear({ pollWaitMs: 1000 });
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
       fault();
       await line!.stop();
+      line = undefined;
       expect(remembers(shown)).toBe(false);
-      await waitFor(async () => (await listening()) === 0, 5000, 'the listening session gone');
-    });
-
-    it('keeps its line when a probe cannot be sent, remembering nothing until one comes back', async () => {
-      const probes = new pg.Pool({ connectionString: url, max: 1 });
-      const { shown, noLongerHeard } = hear({ probes });
-      await waitFor(() => remembers(shown), 10_000, 'the line proved');
-      const sessions = await listeningPids();
-      await probes.end();
-      await waitFor(() => noLongerHeard().length > 0, 10_000, 'a probe not sent');
-      expect(noLongerHeard()[0]!.msg).toContain('(a probe could not be sent)');
-      expect(remembers(shown)).toBe(false);
-      // Not a lost line: the same session listens on, no other opened.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      expect(await listeningPids()).toEqual(sessions);
-    });
-
-    it('waits, as it stops, for the session of a line it lost to be ended', async () => {
-      // Its own probes' pool, ended as soon as it has stopped, as the bot's pools are.
-      const probes = new pg.Pool({ connectionString: url, max: 1 });
-      const { shown, noLongerHeard } = hear({ probes, probeWaitMs: 1000 });
-      await waitFor(() => remembers(shown), 10_000, 'the line proved');
-      proxy.silenceOpen();
-      await waitFor(() => noLongerHeard().length > 0, 10_000, 'the line lost');
-      await line!.stop();
-      await probes.end();
-      await waitFor(async () => (await listening()) === 0, 5000, 'the lost line’s session gone');
+      await waitFor(async () => (await reading()) === 0, 5000, 'the reading session gone');
     });
   });
 });

@@ -1,41 +1,35 @@
-import pg from 'pg';
-import { afterEach, beforeEach } from 'vitest';
-import { type Hearer, hearChanges } from '../../src/db/changeNotifications.js';
+import type pg from 'pg';
+import { afterEach } from 'vitest';
+import { type Hearer, hearChanges } from '../../src/db/changes.js';
 import { recordingLogger } from './logLines.js';
 import { waitFor } from './services.js';
 
 /**
- * A session of its own LISTENing on `channel` through each test. What it returns runs `work` and gives the
- * payloads it told of, as sent: those ahead of a marker sent once `work` is done (they come in commit order).
+ * What each `work` given to the function it returns wrote to `changes` on `channel` (migration 041): the
+ * payloads, in the order written, those alike within a transaction once, as hearChanges tells them.
  */
 export function notificationsOn(
   pool: () => pg.Pool,
   channel: string,
 ): (work: () => Promise<unknown>) => Promise<string[]> {
-  const marker = '"(marker of the test)"';
-  let listener: pg.Client;
-  let payloads: string[] = [];
-  beforeEach(async () => {
-    listener = new pg.Client({ connectionString: pool().options.connectionString });
-    listener.on('notification', (message) => payloads.push(message.payload ?? ''));
-    await listener.connect();
-    await listener.query(`LISTEN ${channel}`);
-  });
-  afterEach(() => listener.end());
   return async (work) => {
-    await listener.query('SELECT 1'); // what came before the work is in
-    payloads = [];
+    // Every transaction of the work begins after this one, and so has a greater id.
+    const { rows: before } = await pool().query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
     await work();
-    await pool().query('SELECT pg_notify($1, $2)', [channel, marker]);
-    await waitFor(() => payloads.includes(marker), 5000, 'the marker');
-    return payloads.filter((p) => p !== marker);
+    const { rows } = await pool().query<{ payload: string }>(
+      `SELECT payload FROM (SELECT DISTINCT ON (xid, payload) xid, payload, ctid FROM changes
+                             WHERE channel = $1 AND xid > $2::xid8 ORDER BY xid, payload, ctid) told
+        ORDER BY xid, ctid`,
+      [channel, before[0]!.xid],
+    );
+    return rows.map((row) => row.payload);
   };
 }
 
 /**
- * The line (hearChanges) on `pool` for a test: `start(...hearers)` listens for them, `stop()` ends it, and
+ * hearChanges on `pool`'s database for a test: `start(...hearers)` hears for them, `stop()` ends it, and
  * it is ended after each test. Once `caughtUp()` resolves, every change committed before it was called has
- * been told on the line (notifications come in commit order).
+ * been told.
  */
 export function lineUnderTest(pool: () => pg.Pool): {
   start(...hearers: Hearer[]): void;
@@ -53,7 +47,6 @@ export function lineUnderTest(pool: () => pg.Pool): {
     start: (...hearers) => {
       line = hearChanges({
         connectionString: pool().options.connectionString!,
-        probes: pool(),
         hearers: [...hearers, marker.hearer],
         logger: recordingLogger('info').logger,
       });
@@ -69,7 +62,7 @@ function lineMarker(pool: () => pg.Pool): { hearer: Hearer; caughtUp(): Promise<
   return {
     hearer: {
       channel: 'test_marker',
-      told: (payload) => markers.push(payload ?? ''),
+      told: (payload) => markers.push(payload),
       heard: () => {},
       lost: () => {},
       whileHeard: 'markers are heard',
@@ -77,7 +70,8 @@ function lineMarker(pool: () => pg.Pool): { hearer: Hearer; caughtUp(): Promise<
     },
     async caughtUp() {
       const sent = `marker ${markers.length}`;
-      await pool().query("SELECT pg_notify('test_marker', $1)", [sent]);
+      // Committed after every change before it: a read that finds it has found them.
+      await pool().query("SELECT tell_change('test_marker', $1)", [sent]);
       await waitFor(() => markers.includes(sent), 5000, 'the marker');
     },
   };
