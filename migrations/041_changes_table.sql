@@ -2,11 +2,12 @@
 -- this table, no longer by NOTIFY: PostgreSQL makes the commits of transactions that NOTIFY take turns
 -- behind one lock for the whole server, and `npm run bench -- notify` measured it taking a quarter to
 -- half of the declares PostgreSQL could commit. The triggers now write each change as a row here, stamped
--- with its transaction's id. A process reads the rows at or above the oldest transaction still running
--- at its last poll (src/db/changes.ts), so a change committed late is never skipped.
+-- with its transaction's id. A process reads the rows of the transactions still running at its last read
+-- or begun after it (src/db/changes.ts), so a change committed late is never skipped.
 -- Unlogged: no WAL for it. A crash or a failover empties it, and ends every session too, which makes every
--- process forget what it kept. Rows are deleted once every process that still keeps anything has read
--- them (see src/db/changes.ts).
+-- process forget what it kept. Rows are deleted a minute after every transaction as old as theirs ended:
+-- a process whose reads stopped for half of that forgets everything (see src/db/changes.ts). While a
+-- session of an older version LISTENs (a rolling upgrade), processes that read send it each change too.
 CREATE UNLOGGED TABLE IF NOT EXISTS changes (
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
   channel text NOT NULL,
@@ -54,8 +55,8 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- A row for each row changed: NOTIFY folded those alike within a transaction, the poll folds them as it
--- reads (what it has told once is not told again).
+-- A row for each row changed: NOTIFY folded those alike within a transaction, a read folds those alike
+-- that it finds.
 CREATE OR REPLACE FUNCTION notify_listed_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -88,8 +89,8 @@ END $$;
 CREATE OR REPLACE FUNCTION notify_incident_timelines_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO changes (channel, payload)
-    SELECT DISTINCT 'incident_timeline_changed', incident_id::text FROM changed_rows;
+  PERFORM tell_change('incident_timeline_changed', incident_id::text)
+     FROM (SELECT DISTINCT incident_id FROM changed_rows) changed;
   RETURN NULL;
 END $$;
 

@@ -47,20 +47,34 @@ export interface ChangesDeps {
 }
 
 /**
- * The rows at or above `$1` (the oldest transaction still running at the last read), of the hearers'
- * channels, with the same for this read. A transaction that commits after a read began was running at it,
- * so its id is at or above that read's oldest: the next read finds its rows, however late it commits.
+ * The changes of the hearers' channels (`$2`) committed since the last read's snapshot (`$1`): by a
+ * transaction still running then (`pg_snapshot_xip`) or begun after (at or above its `xmax`). Each is read
+ * once, however late it commits, and however long another transaction runs; those alike in one read once.
+ * With the snapshot of this read, for the next, and the oldest transaction still running, for pruning.
  */
-const READ = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS oldest,
-  COALESCE((SELECT json_agg(json_build_array(xid::text, channel, payload)) FROM changes
-             WHERE xid >= $1::xid8 AND channel = ANY($2::text[])), '[]'::json) AS rows`;
+const READ = `SELECT pg_current_snapshot()::text AS snapshot,
+  pg_snapshot_xmin(pg_current_snapshot())::text AS oldest,
+  COALESCE((SELECT json_agg(json_build_array(channel, payload)) FROM (
+    SELECT DISTINCT channel, payload FROM changes
+     WHERE (xid >= pg_snapshot_xmax($1::pg_snapshot) OR xid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
+       AND channel = ANY($2::text[])) changed), '[]'::json) AS rows`;
+
+/** Rows deleted by one statement: a backlog goes in as many as it needs, reads between them. */
+const PRUNE_BATCH = 10_000;
+
+/**
+ * A session of a version before migration 041, listening for NOTIFYs (its probes' channel first): its
+ * changes are sent on to it, as NOTIFY, while one is connected, so that it does not keep what it read
+ * for good during a rolling upgrade.
+ */
+const OLDER_LISTENERS = `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+  WHERE datname = current_database() AND query LIKE 'LISTEN incident\\_bot\\_probes;%') AS listening`;
 
 /**
  * Keeps every hearer told of changes, reading `changes` every POLL_EVERY_MS on a connection of its own (a
  * pool of one, on `connectionString`). A read that fails or does not come back within POLL_WAIT_MS makes
  * every hearer forget everything until one comes back. Nothing is kept before the first read answers: it
- * is what later ones read from. A row read again (its transaction's elder still running) is told once.
- * `stop()` ends it.
+ * is what later ones read from. `stop()` ends it.
  */
 export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const { hearers, logger, pollEveryMs = POLL_EVERY_MS, pollWaitMs = POLL_WAIT_MS, keepMs = KEEP_MS } = deps;
@@ -85,13 +99,15 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let retryMs = RETRY_MS;
-  /** The oldest transaction running at the last read answered, and when that read was sent. */
-  let last: { oldest: string; sentAt: number } | undefined;
-  /** The rows told, while their transaction's id is at or above the last read's oldest: read again, not told. */
-  const told = new Map<string, bigint>();
-  /** What reads found oldest, and when they were answered: the rows below the oldest KEEP_MS ago go. */
-  const oldestSeen: Array<{ oldest: string; at: number }> = [];
+  /** The last read answered: its snapshot, and when it was sent (by both clocks, see gapSince). */
+  let last: { snapshot: string; sentAt: number; sentAtWall: number } | undefined;
+  /** What reads found oldest, and when they were answered: the rows below the oldest keepMs ago go. */
+  let oldestSeen: Array<{ oldest: string; at: number }> = [];
   let prunedAt = performance.now();
+  let pruning: Promise<void> = Promise.resolve();
+  /** Whether sessions of an older version listen (looked at as often as rows are pruned). */
+  let olderListening = false;
+  let lookedForOlderAt = Number.NEGATIVE_INFINITY;
   let running: Promise<void> = Promise.resolve();
   let wasHeard = false;
   /** Whether changes never heard has been logged: once, until they are. */
@@ -100,9 +116,17 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const forEach = (what: (h: Hearer) => void) => {
     for (const h of hearers) what(h);
   };
+  /** Nothing read before is a base for the next read: every hearer forgets, and keeps nothing until one. */
+  const forgetAll = () => {
+    forEach((h) => h.lost());
+    last = undefined;
+    // What was read on another server (a failover, DATABASE_URL changed) must not prune this one's rows.
+    oldestSeen = [];
+    prunedAt = performance.now();
+  };
   /** Changes may go unheard from now on: every hearer forgets, and it is said, once until heard again. */
   const unheard = (reason: string, err?: unknown) => {
-    forEach((h) => h.lost());
+    forgetAll();
     if (wasHeard || !toldUnheard)
       logger.warn(
         { err },
@@ -110,65 +134,82 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
       );
     toldUnheard ||= !wasHeard;
     wasHeard = false;
-    last = undefined;
-    told.clear();
   };
 
+  /** Deletes the rows below the oldest running transaction keepMs ago, in batches, beside the reads. */
   const prune = async (now: number) => {
     while (oldestSeen.length > 1 && oldestSeen[1]!.at <= now - keepMs) oldestSeen.shift();
     const below = oldestSeen[0];
     if (!below || below.at > now - keepMs || now - prunedAt < pruneEveryMs) return;
     prunedAt = now;
     try {
-      await pool.query('DELETE FROM changes WHERE xid < $1::xid8', [below.oldest]);
+      for (;;) {
+        const { rowCount } = await pool.query(
+          'DELETE FROM changes WHERE ctid = ANY(ARRAY(SELECT ctid FROM changes WHERE xid < $1::xid8 LIMIT $2))',
+          [below.oldest, PRUNE_BATCH],
+        );
+        if (stopped || (rowCount ?? 0) < PRUNE_BATCH) return;
+      }
     } catch (err) {
       // Deleted at the next one: a table that grows for a while is no harm.
       logger.debug({ err }, 'changes could not be pruned');
     }
   };
 
+  /** Sends `rows` on to an older version's sessions as NOTIFY, while any listens (see OLDER_LISTENERS). */
+  const sendOnToOlder = async (rows: [string, string][], now: number) => {
+    if (now - lookedForOlderAt >= pruneEveryMs) {
+      lookedForOlderAt = now;
+      olderListening = (await pool.query<{ listening: boolean }>(OLDER_LISTENERS)).rows[0]!.listening;
+    }
+    if (olderListening && rows.length > 0)
+      await pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)', [
+        rows.map(([channel]) => channel),
+        rows.map(([, payload]) => payload),
+      ]);
+  };
+
+  /**
+   * How long since the last read answered was sent: the longer of the monotonic clock's (which a clock set
+   * back cannot shorten) and the wall clock's (which counts a host suspended, as the other may not).
+   */
+  const gapSince = (since: NonNullable<typeof last>, now: number) =>
+    Math.max(now - since.sentAt, Date.now() - since.sentAtWall);
+
   const read = async () => {
     const sentAt = performance.now();
-    let answer: pg.QueryResult<{ oldest: string; rows: [string, string, string][] }> | undefined;
+    const sentAtWall = Date.now();
+    let answer: pg.QueryResult<{ snapshot: string; oldest: string; rows: [string, string][] }> | undefined;
     try {
-      answer = await settledWithin(pool.query(READ, [last?.oldest ?? null, channels]), pollWaitMs);
+      answer = await settledWithin(pool.query(READ, [last?.snapshot ?? null, channels]), pollWaitMs);
+      if (stopped) return;
+      if (!answer) return failed(`a read did not come back within ${pollWaitMs} ms`);
+      const { snapshot, oldest, rows } = answer.rows[0]!;
+      const answeredAt = performance.now();
+      if (last && gapSince(last, answeredAt) > maxGapMs) {
+        // Rows this process had yet to read may have been deleted meanwhile: everything is forgotten.
+        logger.warn(
+          `changes in PostgreSQL went unread for ${Math.round(gapSince(last, answeredAt) / 1000)} s: what was kept is forgotten`,
+        );
+        forgetAll();
+      }
+      if (last) for (const [channel, payload] of rows) byChannel.get(channel)?.told(payload);
+      else {
+        if (!wasHeard)
+          logger.info(`changes in PostgreSQL are heard: ${hearers.map((h) => h.whileHeard).join(', and ')}`);
+        wasHeard = true;
+        toldUnheard = false;
+        forEach((h) => h.heard());
+      }
+      last = { snapshot, sentAt, sentAtWall };
+      retryMs = RETRY_MS;
+      oldestSeen.push({ oldest, at: answeredAt });
+      await sendOnToOlder(rows, answeredAt);
+      pruning = pruning.then(() => prune(answeredAt));
+      next(pollEveryMs);
     } catch (err) {
       return failed('a read failed', err);
     }
-    if (stopped) return;
-    if (!answer) return failed(`a read did not come back within ${pollWaitMs} ms`);
-    const { oldest, rows } = answer.rows[0]!;
-    const answeredAt = performance.now();
-    if (last && answeredAt - last.sentAt > maxGapMs) {
-      // Rows this process had yet to read may have been deleted meanwhile: everything is forgotten.
-      logger.warn(
-        `changes in PostgreSQL went unread for ${Math.round((answeredAt - last.sentAt) / 1000)} s: what was kept is forgotten`,
-      );
-      forEach((h) => h.lost());
-      last = undefined;
-      told.clear();
-    }
-    if (last) {
-      for (const [xid, channel, payload] of rows) {
-        const key = `${xid}\n${channel}\n${payload}`;
-        if (told.has(key)) continue;
-        told.set(key, BigInt(xid));
-        byChannel.get(channel)?.told(payload);
-      }
-      const floor = BigInt(oldest);
-      for (const [key, xid] of told) if (xid < floor) told.delete(key);
-    } else {
-      if (!wasHeard)
-        logger.info(`changes in PostgreSQL are heard: ${hearers.map((h) => h.whileHeard).join(', and ')}`);
-      wasHeard = true;
-      toldUnheard = false;
-      forEach((h) => h.heard());
-    }
-    last = { oldest, sentAt };
-    retryMs = RETRY_MS;
-    oldestSeen.push({ oldest, at: answeredAt });
-    await prune(answeredAt);
-    next(pollEveryMs);
   };
 
   const failed = (reason: string, err?: unknown) => {
@@ -189,9 +230,10 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   running = read();
   return {
     async stop() {
+      if (stopped) return;
       stopped = true;
       clearTimeout(timer);
-      await running;
+      await Promise.all([running, pruning]);
       forEach((h) => h.lost());
       const open = connection;
       await pool.end();

@@ -56,13 +56,13 @@ describe('what each group’s open incident shows, as last read', () => {
     expect(shown.incidentShowing('g', 'a')).toBe(7);
   });
 
-  it('does not remember a read begun before the line was proved: a change may have gone unheard meanwhile', () => {
+  it('does not remember a read begun before changes were heard: a change may have gone unheard meanwhile', () => {
     const shown = new ShownDigests();
     const early = shown.readBegins();
     shown.heard();
     shown.found(early, 'g', 'a', 7);
     expect(shown.incidentShowing('g', 'a')).toBeUndefined();
-    // Proved again while heard, nothing was missed.
+    // Heard again while heard, nothing was missed.
     const later = shown.readBegins();
     shown.heard();
     shown.found(later, 'g', 'a', 7);

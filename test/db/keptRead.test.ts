@@ -73,16 +73,16 @@ describe('a read kept until PostgreSQL tells of a change', () => {
     await expect(after).resolves.toBe('of after it');
   });
 
-  it('keeps no read begun before the line was proved, nor any while it is lost', async () => {
+  it('keeps no read begun before changes were heard, nor any while they may not be', async () => {
     const list = kept();
     const db = reads();
-    const unproved = list.read(db.load);
+    const unheard = list.read(db.load);
     list.heard();
     db.finish('a');
-    await unproved;
-    const proved = list.read(db.load);
+    await unheard;
+    const heard = list.read(db.load);
     db.finish('b');
-    await proved;
+    await heard;
     expect(db.made()).toBe(2);
     await expect(list.read(db.load)).resolves.toBe('b');
     list.lost();
@@ -144,7 +144,7 @@ describe('reads kept by key (an incident each), each forgotten when its key is t
     return { read, made };
   };
 
-  it('forgets only the key a notification names, and every key on an empty one', async () => {
+  it('forgets only the key a change names, and every key on an empty one', async () => {
     const kept = byKey();
     await readOf(kept, '1');
     await readOf(kept, '2');
