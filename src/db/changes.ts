@@ -47,34 +47,44 @@ export interface ChangesDeps {
 }
 
 /**
+ * A session of a version before migration 041, listening for NOTIFYs: its last statement a LISTEN of
+ * alert_groups_changed, or of its probes' channel first (later ones). Seen only by a role that may read
+ * its query (the same role, or pg_read_all_stats).
+ */
+const OLDER_LISTENER = `datname = current_database()
+  AND query ~ '^LISTEN (incident_bot_probes|alert_groups_changed)(;|$)'`;
+
+/**
  * The changes of the hearers' channels (`$2`) committed since the last read's snapshot (`$1`): by a
  * transaction still running then (`pg_snapshot_xip`) or begun after (at or above its `xmax`). Each is read
  * once, however late it commits, and however long another transaction runs; those alike in one read once.
- * With the snapshot of this read, for the next, and the oldest transaction still running, for pruning.
+ * With the snapshot of this read, for the next; the oldest transaction still running, for pruning; the
+ * session, to tell a connection made again; and whether an older version listens.
  */
 const READ = `SELECT pg_current_snapshot()::text AS snapshot,
-  pg_snapshot_xmin(pg_current_snapshot())::text AS oldest,
+  pg_snapshot_xmin(pg_current_snapshot())::text AS oldest, pg_backend_pid() AS session,
+  EXISTS (SELECT 1 FROM pg_stat_activity WHERE ${OLDER_LISTENER}) AS "olderListening",
   COALESCE((SELECT json_agg(json_build_array(channel, payload)) FROM (
     SELECT DISTINCT channel, payload FROM changes
      WHERE (xid >= pg_snapshot_xmax($1::pg_snapshot) OR xid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
        AND channel = ANY($2::text[])) changed), '[]'::json) AS rows`;
 
-/** Rows deleted by one statement: a backlog goes in as many as it needs, reads between them. */
+/**
+ * Rows deleted at most by one statement, one a read while a backlog lasts. Rows another process is
+ * deleting are left to it, not waited for.
+ */
+const PRUNE = `DELETE FROM changes WHERE ctid = ANY(ARRAY(
+  SELECT ctid FROM changes WHERE xid < $1::xid8 LIMIT $2 FOR UPDATE SKIP LOCKED))`;
 const PRUNE_BATCH = 10_000;
 
 /**
- * A session of a version before migration 041, listening for NOTIFYs (its probes' channel first): its
- * changes are sent on to it, as NOTIFY, while one is connected, so that it does not keep what it read
- * for good during a rolling upgrade.
- */
-const OLDER_LISTENERS = `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-  WHERE datname = current_database() AND query LIKE 'LISTEN incident\\_bot\\_probes;%') AS listening`;
-
-/**
  * Keeps every hearer told of changes, reading `changes` every POLL_EVERY_MS on a connection of its own (a
- * pool of one, on `connectionString`). A read that fails or does not come back within POLL_WAIT_MS makes
- * every hearer forget everything until one comes back. Nothing is kept before the first read answers: it
- * is what later ones read from. `stop()` ends it.
+ * pool of one, on `connectionString`). A read that fails or does not come back within POLL_WAIT_MS, or on
+ * a connection made again, makes every hearer forget everything: nothing is kept until a read answers, as
+ * the next reads from it. While a session of an older version listens (OLDER_LISTENER: a rolling upgrade),
+ * the changes read are sent on to it as NOTIFY; where this process may have missed some for it (its first
+ * read, one after a failure), its sessions are ended instead, so that it forgets and listens again.
+ * `stop()` ends it.
  */
 export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const { hearers, logger, pollEveryMs = POLL_EVERY_MS, pollWaitMs = POLL_WAIT_MS, keepMs = KEEP_MS } = deps;
@@ -96,25 +106,31 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
       if (connection?.client === client) connection = undefined;
     });
   });
-  let stopped = false;
+  let stopping: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let retryMs = RETRY_MS;
-  /** The last read answered: its snapshot, and when it was sent (by both clocks, see gapSince). */
-  let last: { snapshot: string; sentAt: number; sentAtWall: number } | undefined;
+  /** The last read answered: its snapshot, its session, and when it was sent (by both clocks, see gapSince). */
+  let last: { snapshot: string; session: number; sentAt: number; sentAtWall: number } | undefined;
   /** What reads found oldest, and when they were answered: the rows below the oldest keepMs ago go. */
   let oldestSeen: Array<{ oldest: string; at: number }> = [];
   let prunedAt = performance.now();
-  let pruning: Promise<void> = Promise.resolve();
-  /** Whether sessions of an older version listen (looked at as often as rows are pruned). */
-  let olderListening = false;
-  let lookedForOlderAt = Number.NEGATIVE_INFINITY;
+  /** The bound rows are being deleted below, while a backlog lasts. */
+  let pruningBelow: string | undefined;
+  /** Whether every change read so far reached the older version's sessions listening as it was read. */
+  let sentOn = false;
   let running: Promise<void> = Promise.resolve();
   let wasHeard = false;
   /** Whether changes never heard has been logged: once, until they are. */
   let toldUnheard = false;
 
+  /** Each hearer, each on its own: one that throws is logged, and the others are still told. */
   const forEach = (what: (h: Hearer) => void) => {
-    for (const h of hearers) what(h);
+    for (const h of hearers)
+      try {
+        what(h);
+      } catch (err) {
+        logger.error({ err }, `changes: the hearer of ${h.channel} failed`);
+      }
   };
   /** Nothing read before is a base for the next read: every hearer forgets, and keeps nothing until one. */
   const forgetAll = () => {
@@ -122,6 +138,7 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
     last = undefined;
     // What was read on another server (a failover, DATABASE_URL changed) must not prune this one's rows.
     oldestSeen = [];
+    pruningBelow = undefined;
     prunedAt = performance.now();
   };
   /** Changes may go unheard from now on: every hearer forgets, and it is said, once until heard again. */
@@ -136,37 +153,55 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
     wasHeard = false;
   };
 
-  /** Deletes the rows below the oldest running transaction keepMs ago, in batches, beside the reads. */
+  /** One batch of the rows below the oldest running transaction keepMs ago, once a backlog or a while. */
   const prune = async (now: number) => {
     while (oldestSeen.length > 1 && oldestSeen[1]!.at <= now - keepMs) oldestSeen.shift();
     const below = oldestSeen[0];
-    if (!below || below.at > now - keepMs || now - prunedAt < pruneEveryMs) return;
-    prunedAt = now;
+    if (pruningBelow === undefined && below && below.at <= now - keepMs && now - prunedAt >= pruneEveryMs) {
+      pruningBelow = below.oldest;
+      prunedAt = now;
+    }
+    if (pruningBelow === undefined) return;
     try {
-      for (;;) {
-        const { rowCount } = await pool.query(
-          'DELETE FROM changes WHERE ctid = ANY(ARRAY(SELECT ctid FROM changes WHERE xid < $1::xid8 LIMIT $2))',
-          [below.oldest, PRUNE_BATCH],
-        );
-        if (stopped || (rowCount ?? 0) < PRUNE_BATCH) return;
-      }
+      const { rowCount } = await pool.query(PRUNE, [pruningBelow, PRUNE_BATCH]);
+      if ((rowCount ?? 0) < PRUNE_BATCH) pruningBelow = undefined;
     } catch (err) {
-      // Deleted at the next one: a table that grows for a while is no harm.
+      // Deleted later: a table that grows for a while is no harm.
+      pruningBelow = undefined;
       logger.debug({ err }, 'changes could not be pruned');
     }
   };
 
-  /** Sends `rows` on to an older version's sessions as NOTIFY, while any listens (see OLDER_LISTENERS). */
-  const sendOnToOlder = async (rows: [string, string][], now: number) => {
-    if (now - lookedForOlderAt >= pruneEveryMs) {
-      lookedForOlderAt = now;
-      olderListening = (await pool.query<{ listening: boolean }>(OLDER_LISTENERS)).rows[0]!.listening;
+  /**
+   * Sends `rows` on to an older version's sessions as NOTIFY. Where some may have gone unsent (this
+   * process's first read, one after a failure, or a send that failed), its sessions are ended instead.
+   */
+  const sendOn = async (rows: [string, string][], olderListening: boolean, continued: boolean) => {
+    // None listening: none to miss these. One that listens later forgot what it kept when it last lost
+    // its line, and keeps only what it reads once it has listened again.
+    if (!olderListening) {
+      sentOn = true;
+      return;
     }
-    if (olderListening && rows.length > 0)
-      await pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)', [
-        rows.map(([channel]) => channel),
-        rows.map(([, payload]) => payload),
-      ]);
+    const missed = !continued || !sentOn;
+    sentOn = false;
+    try {
+      if (missed)
+        await pool.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE ${OLDER_LISTENER} AND pid <> pg_backend_pid()`,
+        );
+      else if (rows.length > 0)
+        await pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)', [
+          rows.map(([channel]) => channel),
+          rows.map(([, payload]) => payload),
+        ]);
+      sentOn = true;
+    } catch (err) {
+      logger.warn(
+        { err },
+        'changes could not be sent on to an older version listening: its sessions are ended next',
+      );
+    }
   };
 
   /**
@@ -179,12 +214,17 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const read = async () => {
     const sentAt = performance.now();
     const sentAtWall = Date.now();
-    let answer: pg.QueryResult<{ snapshot: string; oldest: string; rows: [string, string][] }> | undefined;
     try {
-      answer = await settledWithin(pool.query(READ, [last?.snapshot ?? null, channels]), pollWaitMs);
-      if (stopped) return;
+      const answer = await settledWithin(pool.query(READ, [last?.snapshot ?? null, channels]), pollWaitMs);
+      if (stopping) return;
       if (!answer) return failed(`a read did not come back within ${pollWaitMs} ms`);
-      const { snapshot, oldest, rows } = answer.rows[0]!;
+      const { snapshot, oldest, session, olderListening, rows } = answer.rows[0] as {
+        snapshot: string;
+        oldest: string;
+        session: number;
+        olderListening: boolean;
+        rows: [string, string][];
+      };
       const answeredAt = performance.now();
       if (last && gapSince(last, answeredAt) > maxGapMs) {
         // Rows this process had yet to read may have been deleted meanwhile: everything is forgotten.
@@ -192,8 +232,14 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
           `changes in PostgreSQL went unread for ${Math.round(gapSince(last, answeredAt) / 1000)} s: what was kept is forgotten`,
         );
         forgetAll();
+      } else if (last && session !== last.session) {
+        // A connection lost between reads, made again: perhaps to a server that took over, without the
+        // rows the last one had yet to read.
+        logger.warn('changes in PostgreSQL are read on a connection made again: what was kept is forgotten');
+        forgetAll();
       }
-      if (last) for (const [channel, payload] of rows) byChannel.get(channel)?.told(payload);
+      const continued = last !== undefined;
+      if (continued) for (const [channel, payload] of rows) byChannel.get(channel)?.told(payload);
       else {
         if (!wasHeard)
           logger.info(`changes in PostgreSQL are heard: ${hearers.map((h) => h.whileHeard).join(', and ')}`);
@@ -201,19 +247,19 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
         toldUnheard = false;
         forEach((h) => h.heard());
       }
-      last = { snapshot, sentAt, sentAtWall };
+      last = { snapshot, session, sentAt, sentAtWall };
       retryMs = RETRY_MS;
       oldestSeen.push({ oldest, at: answeredAt });
-      await sendOnToOlder(rows, answeredAt);
-      pruning = pruning.then(() => prune(answeredAt));
+      await sendOn(rows, olderListening, continued);
+      await prune(answeredAt);
       next(pollEveryMs);
     } catch (err) {
-      return failed('a read failed', err);
+      failed('a read failed', err);
     }
   };
 
   const failed = (reason: string, err?: unknown) => {
-    if (stopped) return;
+    if (stopping) return;
     unheard(reason, err);
     const wait = retryMs;
     retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
@@ -221,26 +267,29 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   };
 
   const next = (ms: number) => {
-    if (stopped) return;
+    if (stopping) return;
     timer = setTimeout(() => {
       running = read();
     }, ms);
   };
 
+  const stop = async () => {
+    clearTimeout(timer);
+    await running;
+    forEach((h) => h.lost());
+    const open = connection;
+    await pool.end();
+    if (open && !(await settledWithin(open.closed, CONNECTION_TIMEOUT_MS))) {
+      // A connection gone silent never carries the goodbye: its session is ended from another.
+      await giveUpConnection(pool, open.client);
+    }
+  };
+
   running = read();
   return {
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      clearTimeout(timer);
-      await Promise.all([running, pruning]);
-      forEach((h) => h.lost());
-      const open = connection;
-      await pool.end();
-      if (open && !(await settledWithin(open.closed, CONNECTION_TIMEOUT_MS))) {
-        // A connection gone silent never carries the goodbye: its session is ended from another.
-        await giveUpConnection(pool, open.client);
-      }
+    stop() {
+      stopping ??= stop();
+      return stopping;
     },
   };
 }

@@ -348,25 +348,55 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       await waitFor(async () => (await rows()) === 0, 30_000, 'the rows deleted');
     });
 
-    it('sends each change on, as NOTIFY, to a session of an older version listening (a rolling upgrade)', async () => {
-      const older = new pg.Client({ connectionString: url });
-      const heard: string[] = [];
-      older.on('notification', (message) => heard.push(`${message.channel} ${message.payload}`));
-      await older.connect();
-      try {
-        // As versions before migration 041 listened: their probes' channel first, in one statement.
+    it('ends the sessions of an older version listening as it starts, then sends each change on to them as NOTIFY', async () => {
+      /** A session as versions before migration 041 listened: their probes' channel first, in one statement. */
+      const olderListening = async () => {
+        const older = new pg.Client({ connectionString: url });
+        const heard: string[] = [];
+        const ended = new Promise<void>((resolve) => older.once('end', resolve));
+        older.on('error', () => {});
+        older.on('notification', (message) => heard.push(`${message.channel} ${message.payload}`));
+        await older.connect();
         await older.query(`LISTEN incident_bot_probes; LISTEN ${GROUP_CHANGES_CHANNEL}`);
+        return { older, heard, ended };
+      };
+      const before = await olderListening();
+      try {
         const { shown } = hear();
+        // What was written before this process read, it could not send on: that session is ended.
+        await before.ended;
         await waitFor(() => remembers(shown), 10_000, 'changes read');
-        await tell('["older"]');
-        await waitFor(
-          () => heard.includes(`${GROUP_CHANGES_CHANNEL} ["older"]`),
-          5000,
-          'the older version told',
-        );
+        const again = await olderListening();
+        try {
+          await caughtUp(shown);
+          await tell('["older"]');
+          await waitFor(
+            () => again.heard.includes(`${GROUP_CHANGES_CHANNEL} ["older"]`),
+            5000,
+            'the older version told',
+          );
+        } finally {
+          await again.older.end();
+        }
       } finally {
-        await older.end();
+        await before.older.end().catch(() => {});
       }
+    });
+
+    it('forgets everything when its connection is made again between reads', async () => {
+      const { shown, lines } = hear();
+      await waitFor(() => remembers(shown), 10_000, 'changes read');
+      shown.found(shown.readBegins(), 'g', 'a', 1);
+      // Ended between reads, as a failover ends every session: the next read connects again.
+      await pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND query LIKE 'SELECT pg\\_current\\_snapshot()%'`,
+      );
+      await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 10_000, 'forgotten');
+      expect(lines).toContainEqual(
+        expect.objectContaining({ msg: expect.stringContaining('on a connection made again') }),
+      );
+      await waitFor(() => remembers(shown), 10_000, 'changes heard again');
     });
 
     it.each([

@@ -6,7 +6,8 @@ import { waitFor } from './services.js';
 
 /**
  * What each `work` given to the function it returns wrote to `changes` on `channel` (migration 041): the
- * payloads, in the order written, those alike within a transaction once, as hearChanges tells them.
+ * payloads, in the order written, those alike within a transaction once (a read of hearChanges' folds
+ * those alike that it finds).
  */
 export function notificationsOn(
   pool: () => pg.Pool,
