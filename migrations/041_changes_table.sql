@@ -6,9 +6,8 @@
 -- or begun after it (src/db/changes.ts), so a change committed late is never skipped.
 -- Unlogged: no WAL for it. A crash or a failover empties it, and ends every session too, which makes every
 -- process forget what it kept. Rows are deleted a minute after every transaction as old as theirs ended:
--- a process whose reads stopped for half of that forgets everything (see src/db/changes.ts). While a
--- session of an older version LISTENs (a rolling upgrade), processes that read send it each change as
--- NOTIFY, or end it where they may have missed some for it.
+-- a process whose reads stopped for half of that forgets everything (see src/db/changes.ts). Processes
+-- of an older version, which LISTEN, hear nothing once this is applied: the README says how to upgrade.
 CREATE UNLOGGED TABLE IF NOT EXISTS changes (
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
   channel text NOT NULL,

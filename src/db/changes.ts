@@ -47,44 +47,40 @@ export interface ChangesDeps {
 }
 
 /**
- * A session of a version before migration 041, listening for NOTIFYs: its last statement a LISTEN of
- * alert_groups_changed, or of its probes' channel first (later ones). Seen only by a role that may read
- * its query (the same role, or pg_read_all_stats).
+ * A session of a version before migration 041, listening for NOTIFYs that no longer come: its last
+ * statement a LISTEN of alert_groups_changed, or of its probes' channel first (later versions). Seen only
+ * by a role that may read its query (the same role, or pg_read_all_stats).
  */
-const OLDER_LISTENER = `datname = current_database()
-  AND query ~ '^LISTEN (incident_bot_probes|alert_groups_changed)(;|$)'`;
+const OLDER_LISTENING = `SELECT count(*)::int AS sessions FROM pg_stat_activity
+  WHERE datname = current_database() AND query ~ '^LISTEN (incident_bot_probes|alert_groups_changed)(;|$)'`;
 
 /**
  * The changes of the hearers' channels (`$2`) committed since the last read's snapshot (`$1`): by a
  * transaction still running then (`pg_snapshot_xip`) or begun after (at or above its `xmax`). Each is read
  * once, however late it commits, and however long another transaction runs; those alike in one read once.
- * With the snapshot of this read, for the next; the oldest transaction still running, for pruning; the
- * session, to tell a connection made again; and whether an older version listens.
+ * With the snapshot of this read, for the next, and the oldest transaction still running, for pruning.
  */
 const READ = `SELECT pg_current_snapshot()::text AS snapshot,
-  pg_snapshot_xmin(pg_current_snapshot())::text AS oldest, pg_backend_pid() AS session,
-  EXISTS (SELECT 1 FROM pg_stat_activity WHERE ${OLDER_LISTENER}) AS "olderListening",
+  pg_snapshot_xmin(pg_current_snapshot())::text AS oldest,
   COALESCE((SELECT json_agg(json_build_array(channel, payload)) FROM (
     SELECT DISTINCT channel, payload FROM changes
      WHERE (xid >= pg_snapshot_xmax($1::pg_snapshot) OR xid = ANY(ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot))))
        AND channel = ANY($2::text[])) changed), '[]'::json) AS rows`;
 
 /**
- * Rows deleted at most by one statement, one a read while a backlog lasts. Rows another process is
- * deleting are left to it, not waited for.
+ * Rows deleted at most by one statement, one after a read while a backlog lasts: small enough to stay
+ * well within a read's wait. Rows another process is deleting are left to it, not waited for.
  */
 const PRUNE = `DELETE FROM changes WHERE ctid = ANY(ARRAY(
   SELECT ctid FROM changes WHERE xid < $1::xid8 LIMIT $2 FOR UPDATE SKIP LOCKED))`;
-const PRUNE_BATCH = 10_000;
+const PRUNE_BATCH = 1000;
 
 /**
  * Keeps every hearer told of changes, reading `changes` every POLL_EVERY_MS on a connection of its own (a
- * pool of one, on `connectionString`). A read that fails or does not come back within POLL_WAIT_MS, or on
- * a connection made again, makes every hearer forget everything: nothing is kept until a read answers, as
- * the next reads from it. While a session of an older version listens (OLDER_LISTENER: a rolling upgrade),
- * the changes read are sent on to it as NOTIFY; where this process may have missed some for it (its first
- * read, one after a failure), its sessions are ended instead, so that it forgets and listens again.
- * `stop()` ends it.
+ * pool of one, on `connectionString`). A read that fails or does not come back within POLL_WAIT_MS, or one
+ * on a connection made again, makes every hearer forget everything: nothing is kept until a read
+ * answers, as the next reads from it. Sessions of an older version still listening for NOTIFYs are
+ * warned of in the log, as often as rows are pruned. `stop()` ends it.
  */
 export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const { hearers, logger, pollEveryMs = POLL_EVERY_MS, pollWaitMs = POLL_WAIT_MS, keepMs = KEEP_MS } = deps;
@@ -99,7 +95,10 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const pool: pg.Pool = createPool(deps.connectionString, 1, { queryTimeoutMs: pollWaitMs });
   /** The pool's connection while it is open, and once it closed: given up on if it does not close. */
   let connection: { client: pg.ClientBase; closed: Promise<true> } | undefined;
+  /** Connections made: a read on another than the last read's may follow a failover (see read). */
+  let connections = 0;
   pool.on('connect', (client) => {
+    connections += 1;
     const closed = new Promise<true>((resolve) => client.once('end', () => resolve(true)));
     connection = { client, closed };
     void closed.then(() => {
@@ -109,98 +108,75 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   let stopping: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let retryMs = RETRY_MS;
-  /** The last read answered: its snapshot, its session, and when it was sent (by both clocks, see gapSince). */
-  let last: { snapshot: string; session: number; sentAt: number; sentAtWall: number } | undefined;
+  /** The last read answered: its snapshot, its connection, and when it was sent (by both clocks, see gapSince). */
+  let last: { snapshot: string; connection: number; sentAt: number; sentAtWall: number } | undefined;
   /** What reads found oldest, and when they were answered: the rows below the oldest keepMs ago go. */
   let oldestSeen: Array<{ oldest: string; at: number }> = [];
   let prunedAt = performance.now();
   /** The bound rows are being deleted below, while a backlog lasts. */
   let pruningBelow: string | undefined;
-  /** Whether every change read so far reached the older version's sessions listening as it was read. */
-  let sentOn = false;
+  let lookedForOlderAt = Number.NEGATIVE_INFINITY;
+  let olderWarnedOf = 0;
   let running: Promise<void> = Promise.resolve();
   let wasHeard = false;
   /** Whether changes never heard has been logged: once, until they are. */
   let toldUnheard = false;
 
-  /** Each hearer, each on its own: one that throws is logged, and the others are still told. */
   const forEach = (what: (h: Hearer) => void) => {
-    for (const h of hearers)
-      try {
-        what(h);
-      } catch (err) {
-        logger.error({ err }, `changes: the hearer of ${h.channel} failed`);
-      }
+    for (const h of hearers) what(h);
   };
   /** Nothing read before is a base for the next read: every hearer forgets, and keeps nothing until one. */
   const forgetAll = () => {
-    forEach((h) => h.lost());
     last = undefined;
     // What was read on another server (a failover, DATABASE_URL changed) must not prune this one's rows.
     oldestSeen = [];
     pruningBelow = undefined;
     prunedAt = performance.now();
+    forEach((h) => h.lost());
   };
   /** Changes may go unheard from now on: every hearer forgets, and it is said, once until heard again. */
   const unheard = (reason: string, err?: unknown) => {
-    forgetAll();
-    if (wasHeard || !toldUnheard)
-      logger.warn(
-        { err },
-        `changes in PostgreSQL ${wasHeard ? 'are no longer' : 'cannot be'} heard (${reason}); until they are, ${hearers.map((h) => h.whileUnheard).join(', and ')}`,
-      );
+    const said = wasHeard || !toldUnheard;
+    const was = wasHeard;
     toldUnheard ||= !wasHeard;
     wasHeard = false;
+    if (said)
+      logger.warn(
+        { err },
+        `changes in PostgreSQL ${was ? 'are no longer' : 'cannot be'} heard (${reason}); until they are, ${hearers.map((h) => h.whileUnheard).join(', and ')}`,
+      );
+    forgetAll();
   };
 
-  /** One batch of the rows below the oldest running transaction keepMs ago, once a backlog or a while. */
-  const prune = async (now: number) => {
+  /**
+   * Once a while: one batch of the rows below the oldest running transaction keepMs ago (one a read while
+   * a backlog lasts), and a look for sessions of an older version still listening.
+   */
+  const tidy = async (now: number) => {
     while (oldestSeen.length > 1 && oldestSeen[1]!.at <= now - keepMs) oldestSeen.shift();
     const below = oldestSeen[0];
     if (pruningBelow === undefined && below && below.at <= now - keepMs && now - prunedAt >= pruneEveryMs) {
       pruningBelow = below.oldest;
       prunedAt = now;
     }
-    if (pruningBelow === undefined) return;
     try {
-      const { rowCount } = await pool.query(PRUNE, [pruningBelow, PRUNE_BATCH]);
-      if ((rowCount ?? 0) < PRUNE_BATCH) pruningBelow = undefined;
+      if (pruningBelow !== undefined) {
+        const { rowCount } = await pool.query(PRUNE, [pruningBelow, PRUNE_BATCH]);
+        if ((rowCount ?? 0) < PRUNE_BATCH) pruningBelow = undefined;
+      }
+      if (now - lookedForOlderAt >= pruneEveryMs) {
+        lookedForOlderAt = now;
+        const { sessions } = (await pool.query<{ sessions: number }>(OLDER_LISTENING)).rows[0]!;
+        if (sessions > 0 && sessions !== olderWarnedOf)
+          logger.warn(
+            `${sessions} session(s) of a version before migration 041 listen for NOTIFYs, which no longer come: its processes answer from what they read before, until they are stopped`,
+          );
+        olderWarnedOf = sessions;
+      }
     } catch (err) {
-      // Deleted later: a table that grows for a while is no harm.
+      // Done at a later read: a table that grows for a while is no harm.
       pruningBelow = undefined;
       logger.debug({ err }, 'changes could not be pruned');
-    }
-  };
-
-  /**
-   * Sends `rows` on to an older version's sessions as NOTIFY. Where some may have gone unsent (this
-   * process's first read, one after a failure, or a send that failed), its sessions are ended instead.
-   */
-  const sendOn = async (rows: [string, string][], olderListening: boolean, continued: boolean) => {
-    // None listening: none to miss these. One that listens later forgot what it kept when it last lost
-    // its line, and keeps only what it reads once it has listened again.
-    if (!olderListening) {
-      sentOn = true;
-      return;
-    }
-    const missed = !continued || !sentOn;
-    sentOn = false;
-    try {
-      if (missed)
-        await pool.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE ${OLDER_LISTENER} AND pid <> pg_backend_pid()`,
-        );
-      else if (rows.length > 0)
-        await pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS t(c, p)', [
-          rows.map(([channel]) => channel),
-          rows.map(([, payload]) => payload),
-        ]);
-      sentOn = true;
-    } catch (err) {
-      logger.warn(
-        { err },
-        'changes could not be sent on to an older version listening: its sessions are ended next',
-      );
     }
   };
 
@@ -218,11 +194,9 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
       const answer = await settledWithin(pool.query(READ, [last?.snapshot ?? null, channels]), pollWaitMs);
       if (stopping) return;
       if (!answer) return failed(`a read did not come back within ${pollWaitMs} ms`);
-      const { snapshot, oldest, session, olderListening, rows } = answer.rows[0] as {
+      const { snapshot, oldest, rows } = answer.rows[0] as {
         snapshot: string;
         oldest: string;
-        session: number;
-        olderListening: boolean;
         rows: [string, string][];
       };
       const answeredAt = performance.now();
@@ -232,14 +206,13 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
           `changes in PostgreSQL went unread for ${Math.round(gapSince(last, answeredAt) / 1000)} s: what was kept is forgotten`,
         );
         forgetAll();
-      } else if (last && session !== last.session) {
-        // A connection lost between reads, made again: perhaps to a server that took over, without the
-        // rows the last one had yet to read.
+      } else if (last && connections !== last.connection) {
+        // The connection was lost between reads and made again: perhaps to a server that took over,
+        // without the rows the last one had yet to read.
         logger.warn('changes in PostgreSQL are read on a connection made again: what was kept is forgotten');
         forgetAll();
       }
-      const continued = last !== undefined;
-      if (continued) for (const [channel, payload] of rows) byChannel.get(channel)?.told(payload);
+      if (last) for (const [channel, payload] of rows) byChannel.get(channel)?.told(payload);
       else {
         if (!wasHeard)
           logger.info(`changes in PostgreSQL are heard: ${hearers.map((h) => h.whileHeard).join(', and ')}`);
@@ -247,23 +220,23 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
         toldUnheard = false;
         forEach((h) => h.heard());
       }
-      last = { snapshot, session, sentAt, sentAtWall };
+      last = { snapshot, connection: connections, sentAt, sentAtWall };
       retryMs = RETRY_MS;
       oldestSeen.push({ oldest, at: answeredAt });
-      await sendOn(rows, olderListening, continued);
-      await prune(answeredAt);
+      await tidy(answeredAt);
       next(pollEveryMs);
     } catch (err) {
       failed('a read failed', err);
     }
   };
 
+  /** A read failed (a hearer that threw included): every hearer forgets, and the next read is put off. */
   const failed = (reason: string, err?: unknown) => {
     if (stopping) return;
-    unheard(reason, err);
     const wait = retryMs;
     retryMs = Math.min(retryMs * 2, RETRY_CAP_MS);
     next(wait);
+    unheard(reason, err);
   };
 
   const next = (ms: number) => {
