@@ -122,8 +122,14 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   /** Whether changes never heard has been logged: once, until they are. */
   let toldUnheard = false;
 
-  const forEach = (what: (h: Hearer) => void) => {
-    for (const h of hearers) what(h);
+  /** Every hearer forgets, each on its own: one that throws is logged, and the others still forget. */
+  const allLost = () => {
+    for (const h of hearers)
+      try {
+        h.lost();
+      } catch (err) {
+        logger.error({ err }, `changes: the hearer of ${h.channel} could not forget`);
+      }
   };
   /** Nothing read before is a base for the next read: every hearer forgets, and keeps nothing until one. */
   const forgetAll = () => {
@@ -132,7 +138,7 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
     oldestSeen = [];
     pruningBelow = undefined;
     prunedAt = performance.now();
-    forEach((h) => h.lost());
+    allLost();
   };
   /** Changes may go unheard from now on: every hearer forgets, and it is said, once until heard again. */
   const unheard = (reason: string, err?: unknown) => {
@@ -167,10 +173,12 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
       if (now - lookedForOlderAt >= pruneEveryMs) {
         lookedForOlderAt = now;
         const { sessions } = (await pool.query<{ sessions: number }>(OLDER_LISTENING)).rows[0]!;
-        if (sessions > 0 && sessions !== olderWarnedOf)
+        if (sessions > 0)
           logger.warn(
             `${sessions} session(s) of a version before migration 041 listen for NOTIFYs, which no longer come: its processes answer from what they read before, until they are stopped`,
           );
+        else if (olderWarnedOf > 0)
+          logger.info('no session of a version before migration 041 listens any more');
         olderWarnedOf = sessions;
       }
     } catch (err) {
@@ -190,10 +198,15 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
   const read = async () => {
     const sentAt = performance.now();
     const sentAtWall = Date.now();
+    let answer: pg.QueryResult | undefined;
     try {
-      const answer = await settledWithin(pool.query(READ, [last?.snapshot ?? null, channels]), pollWaitMs);
-      if (stopping) return;
-      if (!answer) return failed(`a read did not come back within ${pollWaitMs} ms`);
+      answer = await settledWithin(pool.query(READ, [last?.snapshot ?? null, channels]), pollWaitMs);
+    } catch (err) {
+      return failed('a read failed', err);
+    }
+    if (stopping) return;
+    if (!answer) return failed(`a read did not come back within ${pollWaitMs} ms`);
+    try {
       const { snapshot, oldest, rows } = answer.rows[0] as {
         snapshot: string;
         oldest: string;
@@ -218,7 +231,7 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
           logger.info(`changes in PostgreSQL are heard: ${hearers.map((h) => h.whileHeard).join(', and ')}`);
         wasHeard = true;
         toldUnheard = false;
-        forEach((h) => h.heard());
+        for (const h of hearers) h.heard();
       }
       last = { snapshot, connection: connections, sentAt, sentAtWall };
       retryMs = RETRY_MS;
@@ -226,11 +239,12 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
       await tidy(answeredAt);
       next(pollEveryMs);
     } catch (err) {
-      failed('a read failed', err);
+      // A hearer that threw: what it was told may be lost on it.
+      failed('a change could not be told', err);
     }
   };
 
-  /** A read failed (a hearer that threw included): every hearer forgets, and the next read is put off. */
+  /** A read failed, or a hearer threw: every hearer forgets, and the next read is put off. */
   const failed = (reason: string, err?: unknown) => {
     if (stopping) return;
     const wait = retryMs;
@@ -239,17 +253,20 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
     unheard(reason, err);
   };
 
+  /** A read, whatever goes wrong in it: a throw while forgetting is logged, never left unhandled. */
+  const readOnce = () => read().catch((err: unknown) => logger.error({ err }, 'changes: a read went wrong'));
+
   const next = (ms: number) => {
     if (stopping) return;
     timer = setTimeout(() => {
-      running = read();
+      running = readOnce();
     }, ms);
   };
 
   const stop = async () => {
     clearTimeout(timer);
     await running;
-    forEach((h) => h.lost());
+    allLost();
     const open = connection;
     await pool.end();
     if (open && !(await settledWithin(open.closed, CONNECTION_TIMEOUT_MS))) {
@@ -258,7 +275,7 @@ export function hearChanges(deps: ChangesDeps): { stop(): Promise<void> } {
     }
   };
 
-  running = read();
+  running = readOnce();
   return {
     stop() {
       stopping ??= stop();

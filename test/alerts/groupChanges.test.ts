@@ -385,9 +385,20 @@ describe('alert group changes: what PostgreSQL tells every serving process', () 
       const { shown, lines } = hear({ pollEveryMs: 1000 });
       await waitFor(() => remembers(shown), 10_000, 'changes read');
       shown.found(shown.readBegins(), 'g', 'a', 1);
-      // Ended between reads, as a failover ends every session: the next read connects again.
-      await pool.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle' AND ${HEARING}`,
+      // Ended between reads, as a failover ends every session: the next read connects again. Tried until
+      // it is found idle (not amid a statement).
+      await waitFor(
+        async () =>
+          (
+            await pool.query<{ ended: number }>(
+              // OFFSET 0: the sessions are chosen before any is ended (never this one).
+              `SELECT count(*)::int AS ended FROM (
+                 SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND ${HEARING} OFFSET 0) idle
+                WHERE pg_terminate_backend(pid)`,
+            )
+          ).rows[0]!.ended === 1,
+        5000,
+        'the reading session ended',
       );
       await waitFor(() => shown.incidentShowing('g', 'a') === undefined, 10_000, 'forgotten');
       expect(lines).toContainEqual(
